@@ -1,0 +1,161 @@
+//! Diagnostics as data: one model, rendered by the CLI (excerpt with caret),
+//! as JSON (`--format json`) and as typed objects in JavaScript.
+
+use serde::{Deserialize, Serialize};
+
+/// How serious a diagnostic is. Only `Error` makes a command exit with 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+/// A source range. Lines and columns are 1-based; columns count Unicode
+/// scalar values (characters), not bytes. `end_line`/`end_column` point just
+/// past the last character of the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Span {
+    /// Byte offset of the first character in the source text.
+    pub byte_start: usize,
+    /// Byte offset just past the last character.
+    pub byte_end: usize,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+impl Span {
+    /// Computes a span from a byte range of `source`, counting lines and
+    /// character columns. Offsets past the end are clamped.
+    pub fn from_byte_range(source: &str, byte_start: usize, byte_end: usize) -> Span {
+        let byte_start = floor_char_boundary(source, byte_start.min(source.len()));
+        let byte_end = floor_char_boundary(source, byte_end.clamp(byte_start, source.len()));
+        let (line, column) = line_column(source, byte_start);
+        let (end_line, end_column) = line_column(source, byte_end);
+        Span { byte_start, byte_end, line, column, end_line, end_column }
+    }
+}
+
+fn floor_char_boundary(source: &str, mut index: usize) -> usize {
+    while index > 0 && !source.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}
+
+/// Returns the 1-based line and character column of a byte offset.
+pub fn line_column(source: &str, byte_offset: usize) -> (usize, usize) {
+    let before = &source[..byte_offset];
+    let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// A secondary range with a short label, such as the first definition of a
+/// duplicated identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+/// One problem found in a template, a pipeline file or an input set.
+///
+/// `code` is a stable kebab-case identifier (`unknown-shell`,
+/// `expression-syntax`) that tests and tools match on; `message` is lowercase
+/// with no trailing period and names the offending value in backticks;
+/// `help` says how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: String,
+    pub message: String,
+    pub help: Option<String>,
+    /// The file the span points into, as the caller named it; `None` for a
+    /// template evaluated on its own.
+    pub file: Option<String>,
+    pub span: Span,
+    pub labels: Vec<Label>,
+}
+
+impl Diagnostic {
+    pub fn new(severity: Severity, code: &str, message: impl Into<String>, span: Span) -> Self {
+        Diagnostic {
+            severity,
+            code: code.to_string(),
+            message: message.into(),
+            help: None,
+            file: None,
+            span,
+            labels: Vec::new(),
+        }
+    }
+
+    pub fn error(code: &str, message: impl Into<String>, span: Span) -> Self {
+        Self::new(Severity::Error, code, message, span)
+    }
+
+    pub fn warning(code: &str, message: impl Into<String>, span: Span) -> Self {
+        Self::new(Severity::Warning, code, message, span)
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_file(mut self, file: impl Into<String>) -> Self {
+        self.file = Some(file.into());
+        self
+    }
+
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label { span, message: message.into() });
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The JSON shape of the command-line contract: `{"severity", "code",
+    /// "message", "help", "file", "line", "column", "endLine", "endColumn"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "help": self.help,
+            "file": self.file,
+            "line": self.span.line,
+            "column": self.span.column,
+            "endLine": self.span.end_line,
+            "endColumn": self.span.end_column,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_counts_characters_not_bytes() {
+        let source = "ab\nçé x";
+        let start = source.find('x').unwrap();
+        let span = Span::from_byte_range(source, start, start + 1);
+        assert_eq!((span.line, span.column), (2, 4));
+        assert_eq!((span.end_line, span.end_column), (2, 5));
+    }
+
+    #[test]
+    fn span_clamps_offsets_past_end() {
+        let span = Span::from_byte_range("abc", 10, 20);
+        assert_eq!((span.byte_start, span.byte_end), (3, 3));
+        assert_eq!((span.line, span.column), (1, 4));
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh Debian 12 machine, as root and
+# without prompts. Each tool is installed only when it is missing or of
+# another version, so a second run takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+apt_packages=(
+  # host executor tests: Bash and Python shells
+  bash python3
+)
+
+missing=()
+for package in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+    || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# rust-toolchain.toml pins the toolchain and lists the wasm target; rustup
+# installs both on first use, and this makes that happen here, visibly.
+rustup show active-toolchain >/dev/null
+rustup target add wasm32-unknown-unknown >/dev/null
+log "ready"
