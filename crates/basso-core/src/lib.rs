@@ -6,5 +6,6 @@
 //! [`Diagnostic`]s come out. Secrets stay opaque handles.
 
 pub mod diagnostic;
+pub mod pipeline;
 
 pub use diagnostic::{Diagnostic, Label, Severity, Span};

@@ -1,0 +1,426 @@
+//! The result of resolving a pipeline: one entry per stage and per step
+//! (after looping strategies are expanded), with every field resolved.
+//!
+//! These types are what the runner, the Kubernetes export and the wasm
+//! bindings consume. Their JSON form is the `basso resolve` contract:
+//! `{"schemaVersion": 1, "stages": [...], "diagnostics": [...]}` with the
+//! YAML key names kept inside `spec` and `effective`.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::diagnostic::Diagnostic;
+
+/// The version of the JSON documents printed by `check`, `resolve` and `inputs`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything `resolve` produces for one pipeline file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolution {
+    pub schema_version: u32,
+    /// The pipeline's identifier, or `None` when the file has none.
+    pub pipeline: Option<String>,
+    pub stages: Vec<ResolvedStage>,
+    #[serde(with = "diagnostics_json")]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Resolution {
+    /// Returns true when any diagnostic is an error (`basso resolve` then exits 1).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Serialises to the command-line JSON contract.
+    pub fn to_json(&self) -> Json {
+        serde_json::to_value(self).unwrap_or(Json::Null)
+    }
+
+    /// Finds a stage by its (possibly looped, suffixed) identifier.
+    pub fn stage(&self, identifier: &str) -> Option<&ResolvedStage> {
+        self.stages.iter().find(|stage| stage.identifier == identifier)
+    }
+}
+
+/// Serialises diagnostics in the `Diagnostic::to_json` shape. Deserialising
+/// is not supported for diagnostics (they are output only), so an empty list
+/// is read back.
+mod diagnostics_json {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::diagnostic::Diagnostic;
+
+    pub fn serialize<S: Serializer>(diagnostics: &[Diagnostic], serializer: S) -> Result<S::Ok, S::Error> {
+        let values: Vec<serde_json::Value> = diagnostics.iter().map(Diagnostic::to_json).collect();
+        serde::Serialize::serialize(&values, serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Diagnostic>, D::Error> {
+        let _ = serde_json::Value::deserialize(deserializer)?;
+        Ok(Vec::new())
+    }
+}
+
+/// Kind of build infrastructure a stage runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InfrastructureKind {
+    /// `infrastructure.type: KubernetesDirect`: every step is a container in one pod.
+    KubernetesDirect,
+    /// `infrastructure.type: VM` (a pool of VMs): steps run on the VM or in containers.
+    #[serde(rename = "VM")]
+    Vm,
+    /// `runtime.type: Cloud` (Harness Cloud): like a VM.
+    Cloud,
+    /// `runtime.type: Docker` (local runner): steps run in containers.
+    Docker,
+    /// An infrastructure type basso does not model, such as the legacy
+    /// `KubernetesHosted`, or a missing one.
+    Unknown,
+}
+
+impl InfrastructureKind {
+    /// Returns true when steps without an image run on the host (VM and Cloud).
+    pub fn allows_host_steps(self) -> bool {
+        matches!(self, InfrastructureKind::Vm | InfrastructureKind::Cloud)
+    }
+}
+
+/// A stage's build infrastructure, after `useFromStage` is followed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Infrastructure {
+    pub kind: InfrastructureKind,
+    /// The type text as written (`KubernetesDirect`, `VM`, `Cloud`, `Docker`,
+    /// `KubernetesHosted`), or `None` when the stage declares none.
+    pub type_name: Option<String>,
+    /// The stage whose infrastructure this stage reuses (`useFromStage`).
+    pub use_from_stage: Option<String>,
+    /// Kubernetes namespace (`KubernetesDirect` only).
+    pub namespace: Option<String>,
+    /// Kubernetes cluster connector (`KubernetesDirect` only).
+    pub connector_ref: Option<String>,
+    /// VM pool name (`VM` only).
+    pub pool_name: Option<String>,
+    /// Harness Cloud machine size (`Cloud` only).
+    pub size: Option<String>,
+}
+
+/// Operating system and architecture a stage runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    /// `Linux`, `MacOS` or `Windows`.
+    pub os: String,
+    /// `Amd64` or `Arm64`.
+    pub arch: String,
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Platform { os: "Linux".to_string(), arch: "Amd64".to_string() }
+    }
+}
+
+/// A stage's `when`: run it depending on the pipeline's status and a condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageWhen {
+    /// `Success`, `Failure` or `All`.
+    pub pipeline_status: String,
+    /// The JEXL condition text with every block the context could resolve
+    /// substituted, or `None` when the stage has no condition.
+    pub condition: Option<String>,
+}
+
+/// A step's `when`: run it depending on the stage's status and a condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepWhen {
+    /// `Success`, `Failure` or `All`.
+    pub stage_status: String,
+    /// The JEXL condition text with every block the context could resolve
+    /// substituted, or `None` when the step has no condition.
+    pub condition: Option<String>,
+}
+
+/// Position of a node in a looping strategy (`matrix`, `repeat`, `parallelism`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Iteration {
+    /// 0-based index (`<+strategy.iteration>`).
+    pub iteration: usize,
+    /// Number of iterations (`<+strategy.iterations>`).
+    pub iterations: usize,
+    /// The suffix added to the identifier (`_0`, or `_` plus the `nodeName`).
+    pub identifier_post_fix: String,
+    /// Matrix axis values (`<+matrix.AXIS>`); empty for other strategies.
+    pub matrix: IndexMap<String, Json>,
+    /// The `repeat` item (`<+repeat.item>`), if the strategy is `repeat` with `items`.
+    pub item: Option<Json>,
+    /// `maxConcurrency` of the strategy, if given.
+    pub max_concurrency: Option<u64>,
+}
+
+/// One stage of the resolved pipeline (one per iteration for looped stages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedStage {
+    /// Identifier, with the iteration suffix for looped stages.
+    pub identifier: String,
+    pub name: String,
+    /// Integer shared by stages that run concurrently (`parallel:`), or `None`.
+    pub parallel: Option<u32>,
+    pub infrastructure: Infrastructure,
+    pub platform: Platform,
+    pub clone_codebase: bool,
+    pub shared_paths: Vec<String>,
+    pub when: Option<StageWhen>,
+    /// Stage variables by name, resolved (secrets stay as `<+secrets.getValue("ID")>`).
+    pub variables: IndexMap<String, Json>,
+    pub strategy: Option<Iteration>,
+    pub steps: Vec<ResolvedStep>,
+}
+
+impl ResolvedStage {
+    /// Finds a step by its (possibly looped, suffixed) identifier.
+    pub fn step(&self, identifier: &str) -> Option<&ResolvedStep> {
+        self.steps.iter().find(|step| step.identifier == identifier)
+    }
+}
+
+/// Step types basso models fully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StepType {
+    Background,
+    Run,
+}
+
+/// One step of a resolved stage (one per iteration for looped steps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedStep {
+    /// Identifier, with the iteration suffix for looped steps.
+    pub identifier: String,
+    pub name: String,
+    /// The `type` as written (`Background`, `Run`, or another type basso
+    /// keeps without validating).
+    #[serde(rename = "type")]
+    pub step_type: String,
+    /// Full expression path: `pipeline.stages.S.spec.execution.steps.GROUP.steps.ID`.
+    pub fqn: String,
+    /// Identifier of the innermost step group, or `None`.
+    pub step_group: Option<String>,
+    /// Integer shared by steps that run concurrently, or `None`.
+    pub parallel: Option<u32>,
+    pub when: Option<StepWhen>,
+    /// Timeout in whole seconds, or `None` when the step sets none.
+    pub timeout_seconds: Option<u64>,
+    /// The step's `spec` with YAML key names and every value resolved.
+    pub spec: Json,
+    /// `spec` plus the defaults the stage's infrastructure adds.
+    pub effective: Json,
+    /// How other steps reach a Background step; `None` for other types.
+    pub endpoints: Option<Endpoints>,
+    /// Secret identifiers the step's fields use, in order of first use.
+    pub secrets: Vec<String>,
+    pub strategy: Option<Iteration>,
+}
+
+/// Shell that runs a step's `command`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Shell {
+    Sh,
+    Bash,
+    Powershell,
+    Pwsh,
+    Python,
+}
+
+impl Shell {
+    /// Every shell, in the spelling Harness expects (case-sensitive).
+    pub const ALL: [Shell; 5] = [Shell::Sh, Shell::Bash, Shell::Powershell, Shell::Pwsh, Shell::Python];
+
+    /// Parses the exact, case-sensitive spelling (`Sh`, not `sh`).
+    pub fn parse(text: &str) -> Option<Shell> {
+        Shell::ALL.into_iter().find(|shell| shell.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shell::Sh => "Sh",
+            Shell::Bash => "Bash",
+            Shell::Powershell => "Powershell",
+            Shell::Pwsh => "Pwsh",
+            Shell::Python => "Python",
+        }
+    }
+}
+
+/// Kubernetes-style image pull policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ImagePullPolicy {
+    Always,
+    Never,
+    IfNotPresent,
+}
+
+impl ImagePullPolicy {
+    pub const ALL: [ImagePullPolicy; 3] =
+        [ImagePullPolicy::Always, ImagePullPolicy::Never, ImagePullPolicy::IfNotPresent];
+
+    /// Parses the exact, case-sensitive spelling.
+    pub fn parse(text: &str) -> Option<ImagePullPolicy> {
+        ImagePullPolicy::ALL.into_iter().find(|policy| policy.as_str() == text)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagePullPolicy::Always => "Always",
+            ImagePullPolicy::Never => "Never",
+            ImagePullPolicy::IfNotPresent => "IfNotPresent",
+        }
+    }
+}
+
+/// Addresses at which later steps reach a Background step's service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoints {
+    /// Host name on the stage's container network: the step identifier, or
+    /// `GROUP_STEP` inside a step group.
+    pub hostname: String,
+    /// `hostname:containerPort` for callers running in containers (VM,
+    /// Cloud and Docker infrastructure).
+    pub container: Vec<String>,
+    /// `localhost:hostPort` for callers running directly on the host (VM
+    /// and Cloud infrastructure).
+    pub host: Vec<String>,
+    /// `localhost:containerPort` for callers in the same Kubernetes pod.
+    pub pod: Vec<String>,
+}
+
+impl ResolvedStep {
+    /// Returns the parsed step type, or `None` for types basso does not model.
+    pub fn kind(&self) -> Option<StepType> {
+        match self.step_type.as_str() {
+            "Background" => Some(StepType::Background),
+            "Run" => Some(StepType::Run),
+            _ => None,
+        }
+    }
+
+    fn effective_str(&self, key: &str) -> Option<&str> {
+        self.effective.get(key)?.as_str()
+    }
+
+    /// Image reference with the tag default applied (`postgres:latest`), or
+    /// `None` when the step runs on the host (blank image on VM or Cloud).
+    pub fn image(&self) -> Option<&str> {
+        self.effective_str("image").filter(|image| !image.is_empty())
+    }
+
+    pub fn connector_ref(&self) -> Option<&str> {
+        self.effective_str("connectorRef").filter(|text| !text.is_empty())
+    }
+
+    pub fn shell(&self) -> Option<Shell> {
+        self.effective_str("shell").and_then(Shell::parse)
+    }
+
+    pub fn command(&self) -> Option<&str> {
+        self.effective_str("command")
+    }
+
+    /// `entrypoint` arguments; when non-empty they replace both the image's
+    /// entrypoint and `command`.
+    pub fn entrypoint(&self) -> Vec<String> {
+        string_list(self.effective.get("entrypoint"))
+    }
+
+    /// `envVariables` with every value rendered to text. Secret values stay
+    /// `<+secrets.getValue("ID")>` for the runner to substitute.
+    pub fn env_variables(&self) -> IndexMap<String, String> {
+        let Some(Json::Object(map)) = self.effective.get("envVariables") else {
+            return IndexMap::new();
+        };
+        map.iter().map(|(name, value)| (name.clone(), json_text(value))).collect()
+    }
+
+    pub fn privileged(&self) -> bool {
+        self.effective.get("privileged").and_then(Json::as_bool).unwrap_or(false)
+    }
+
+    /// JUnit report glob paths (`reports.spec.paths`).
+    pub fn report_paths(&self) -> Vec<String> {
+        let paths = self.effective.get("reports").and_then(|reports| reports.get("spec")?.get("paths"));
+        string_list(paths)
+    }
+
+    pub fn image_pull_policy(&self) -> Option<ImagePullPolicy> {
+        self.effective_str("imagePullPolicy").and_then(ImagePullPolicy::parse)
+    }
+
+    /// `portBindings` as (host port, container port) pairs. Entries that are
+    /// not valid ports were reported during resolution and are skipped here.
+    pub fn port_bindings(&self) -> Vec<(u16, u16)> {
+        let Some(Json::Object(map)) = self.effective.get("portBindings") else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter_map(|(host, container)| {
+                let host = host.trim().parse::<u16>().ok().filter(|port| *port > 0)?;
+                let container = json_text(container).trim().parse::<u16>().ok().filter(|port| *port > 0)?;
+                Some((host, container))
+            })
+            .collect()
+    }
+
+    pub fn run_as_user(&self) -> Option<i64> {
+        match self.effective.get("runAsUser")? {
+            Json::Number(number) => number.as_i64(),
+            Json::String(text) => text.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// `resources.limits.memory` in bytes (the effective value defaults to 500Mi).
+    pub fn memory_bytes(&self) -> Option<u64> {
+        let memory = self.effective.get("resources")?.get("limits")?.get("memory")?;
+        crate::pipeline::quantity::parse_memory(&json_text(memory)).ok()
+    }
+
+    /// `resources.limits.cpu` in millicores (the effective value defaults to 400m).
+    pub fn cpu_millis(&self) -> Option<u64> {
+        let cpu = self.effective.get("resources")?.get("limits")?.get("cpu")?;
+        crate::pipeline::quantity::parse_cpu(&json_text(cpu)).ok()
+    }
+
+    /// Names listed in a Run step's `outputVariables`.
+    pub fn output_variables(&self) -> Vec<String> {
+        let Some(Json::Array(items)) = self.effective.get("outputVariables") else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| item.get("name").and_then(Json::as_str).map(str::to_string))
+            .collect()
+    }
+}
+
+fn string_list(value: Option<&Json>) -> Vec<String> {
+    match value {
+        Some(Json::Array(items)) => items.iter().map(json_text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Renders a JSON value as a field's text: strings as they are, other
+/// values as JSON.
+pub fn json_text(value: &Json) -> String {
+    match value {
+        Json::String(text) => text.clone(),
+        Json::Null => String::new(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,458 @@
+//! YAML loading into basso's own node tree, with a span on every node.
+//!
+//! The tree is built from saphyr-parser's event stream so that basso keeps
+//! each scalar's source text and quoting style (an unquoted `8080` key stays
+//! the text `8080`, `2002-12-14` stays a string, `"[1,2]"` is never a list)
+//! and so that untrusted input is bounded: file size, nesting depth and the
+//! number of nodes aliases may expand to.
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
+
+use crate::diagnostic::{Diagnostic, Span};
+
+/// Bounds on untrusted YAML input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted source, in bytes.
+    pub max_bytes: usize,
+    /// Deepest nesting of sequences and mappings.
+    pub max_depth: usize,
+    /// Most nodes the document may contain once aliases are expanded.
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // A large real pipeline is about 60 KB and 5,000 nodes; these bounds
+        // leave wide room and still stop an alias bomb early.
+        Limits { max_bytes: 4 * 1024 * 1024, max_depth: 64, max_nodes: 1_000_000 }
+    }
+}
+
+/// How a scalar was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+/// A scalar's text as written (after YAML unescaping) and its style.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    pub text: String,
+    pub style: Style,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeValue {
+    Scalar(Scalar),
+    Sequence(Vec<Node>),
+    /// Entries in source order; keys are nodes so they keep their spans.
+    Mapping(Vec<(Node, Node)>),
+}
+
+/// A YAML node and the source range it covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: NodeValue,
+    pub span: Span,
+}
+
+impl Node {
+    /// Returns the scalar, if this node is one.
+    pub fn scalar(&self) -> Option<&Scalar> {
+        match &self.value {
+            NodeValue::Scalar(scalar) => Some(scalar),
+            _ => None,
+        }
+    }
+
+    /// Returns the scalar text, if this node is a scalar (null included, as its text).
+    pub fn as_str(&self) -> Option<&str> {
+        self.scalar().map(|scalar| scalar.text.as_str())
+    }
+
+    /// Returns true for a plain `null`, `~`, empty value or `Null`/`NULL`.
+    pub fn is_null(&self) -> bool {
+        matches!(self.scalar(), Some(Scalar { text, style: Style::Plain }) if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    pub fn as_sequence(&self) -> Option<&[Node]> {
+        match &self.value {
+            NodeValue::Sequence(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_mapping(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            NodeValue::Mapping(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// Looks up a mapping entry by key text; `None` for missing keys and non-mappings.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, value)| value)
+    }
+
+    /// Looks up a mapping entry by key text and returns the key node too.
+    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        self.as_mapping()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, v)| (k, v))
+    }
+
+    /// A short description of the node's kind for messages ("a mapping").
+    pub fn kind_name(&self) -> &'static str {
+        match &self.value {
+            NodeValue::Scalar(_) if self.is_null() => "null",
+            NodeValue::Scalar(_) => "a scalar",
+            NodeValue::Sequence(_) => "a list",
+            NodeValue::Mapping(_) => "a mapping",
+        }
+    }
+
+    /// Converts the node to JSON with YAML 1.2 core-schema typing for plain
+    /// scalars (`true`, `12`, `1.5`, `null`); quoted and block scalars stay
+    /// strings. Keys are always their text.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            NodeValue::Scalar(scalar) => scalar_to_json(scalar),
+            NodeValue::Sequence(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeValue::Mapping(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(key, value)| (key.as_str().unwrap_or_default().to_string(), value.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Types a scalar as the YAML 1.2 core schema does for plain scalars.
+pub fn scalar_to_json(scalar: &Scalar) -> serde_json::Value {
+    use serde_json::Value;
+    if scalar.style != Style::Plain {
+        return Value::String(scalar.text.clone());
+    }
+    let text = scalar.text.as_str();
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Ok(integer) = text.parse::<i64>() {
+        return Value::from(integer);
+    }
+    let looks_numeric = text.chars().next().is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
+        && text.chars().any(|c| c.is_ascii_digit())
+        && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
+    if looks_numeric
+        && let Ok(float) = text.parse::<f64>()
+        && let Some(number) = serde_json::Number::from_f64(float)
+    {
+        return Value::Number(number);
+    }
+    Value::String(text.to_string())
+}
+
+/// Maps saphyr's character offsets to byte offsets of the source.
+struct Offsets {
+    /// Byte offset of each character, plus the source length at the end;
+    /// empty for ASCII sources, where the two are equal.
+    bytes: Vec<usize>,
+    len: usize,
+}
+
+impl Offsets {
+    fn new(source: &str) -> Self {
+        let bytes = if source.is_ascii() {
+            Vec::new()
+        } else {
+            source.char_indices().map(|(i, _)| i).chain(std::iter::once(source.len())).collect()
+        };
+        Offsets { bytes, len: source.len() }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        if self.bytes.is_empty() {
+            char_index.min(self.len)
+        } else {
+            self.bytes.get(char_index).copied().unwrap_or(self.len)
+        }
+    }
+}
+
+enum Frame {
+    Sequence { items: Vec<Node>, start: usize, anchor: usize },
+    Mapping { entries: Vec<(Node, Node)>, pending_key: Option<Node>, start: usize, anchor: usize },
+}
+
+struct Builder<'s> {
+    source: &'s str,
+    offsets: Offsets,
+    limits: Limits,
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, Node>,
+    node_count: usize,
+    root: Option<Node>,
+}
+
+fn count_nodes(node: &Node) -> usize {
+    match &node.value {
+        NodeValue::Scalar(_) => 1,
+        NodeValue::Sequence(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        NodeValue::Mapping(entries) => {
+            1 + entries.iter().map(|(key, value)| count_nodes(key) + count_nodes(value)).sum::<usize>()
+        }
+    }
+}
+
+impl Builder<'_> {
+    fn span(&self, start_char: usize, end_char: usize) -> Span {
+        let start = self.offsets.byte(start_char);
+        let end = self.offsets.byte(end_char.max(start_char));
+        Span::from_byte_range(self.source, start, end)
+    }
+
+    fn error_at(&self, char_index: usize, code: &str, message: String) -> Diagnostic {
+        let start = self.offsets.byte(char_index);
+        let end = self.source[start..].chars().next().map_or(start, |c| start + c.len_utf8());
+        Diagnostic::error(code, message, Span::from_byte_range(self.source, start, end))
+    }
+
+    fn count(&mut self, added: usize, at: usize) -> Result<(), Diagnostic> {
+        self.node_count += added;
+        if self.node_count > self.limits.max_nodes {
+            return Err(self
+                .error_at(at, "yaml-too-large", format!("the document expands to more than {} nodes", self.limits.max_nodes))
+                .with_help("aliases (`*name`) copy their anchor's content; remove deeply repeated aliases"));
+        }
+        Ok(())
+    }
+
+    /// Adds a finished node to the enclosing collection (or makes it the root).
+    fn push(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Sequence { items, .. }) => items.push(node),
+            Some(Frame::Mapping { entries, pending_key, .. }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    if let Some(text) = key.as_str()
+                        && let Some((first, _)) = entries.iter().find(|(k, _)| k.as_str() == Some(text))
+                    {
+                        let diagnostic = Diagnostic::error("duplicate-key", format!("duplicate key `{text}`"), key.span)
+                            .with_label(first.span, "first defined here")
+                            .with_help("remove one of the two entries; YAML keys are unique within a mapping");
+                        return Err(diagnostic);
+                    }
+                    entries.push((key, node));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, frame: Frame, at: usize) -> Result<(), Diagnostic> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self
+                .error_at(at, "yaml-too-deep", format!("the document nests more than {} levels deep", self.limits.max_depth))
+                .with_help("flatten the structure; Harness pipelines nest far less"));
+        }
+        self.count(1, at)?;
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    fn handle(&mut self, event: Event<'_>, span: saphyr_parser::Span) -> Result<(), Diagnostic> {
+        let start = span.start.index();
+        let end = span.end.index();
+        match event {
+            Event::Scalar(text, style, anchor, _tag) => {
+                self.count(1, start)?;
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    ScalarStyle::Literal => Style::Literal,
+                    ScalarStyle::Folded => Style::Folded,
+                };
+                let node = Node {
+                    value: NodeValue::Scalar(Scalar { text: text.into_owned(), style }),
+                    span: self.span(start, end),
+                };
+                self.push(node, anchor)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.open(Frame::Sequence { items: Vec::new(), start, anchor }, start)
+            }
+            Event::MappingStart(anchor, _) => {
+                self.open(Frame::Mapping { entries: Vec::new(), pending_key: None, start, anchor }, start)
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(frame) = self.stack.pop() else { return Ok(()) };
+                let (value, frame_start, anchor) = match frame {
+                    Frame::Sequence { items, start, anchor } => (NodeValue::Sequence(items), start, anchor),
+                    Frame::Mapping { entries, start, anchor, .. } => (NodeValue::Mapping(entries), start, anchor),
+                };
+                let mut node = Node { value, span: self.span(frame_start, end.max(frame_start)) };
+                // Block collections end where their last child ends.
+                let last_end = match &node.value {
+                    NodeValue::Sequence(items) => items.last().map(|n| n.span),
+                    NodeValue::Mapping(entries) => entries.last().map(|(_, v)| v.span),
+                    NodeValue::Scalar(_) => None,
+                };
+                if let Some(last) = last_end
+                    && last.byte_end > node.span.byte_end
+                {
+                    node.span = Span::from_byte_range(self.source, node.span.byte_start, last.byte_end);
+                }
+                self.push(node, anchor)
+            }
+            Event::Alias(anchor) => {
+                let Some(target) = self.anchors.get(&anchor).cloned() else {
+                    return Err(self.error_at(start, "yaml-syntax", "unknown alias".to_string()));
+                };
+                self.count(count_nodes(&target), start)?;
+                let node = Node { span: self.span(start, end), ..target };
+                self.push(node, 0)
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn scan_error(source: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic {
+    let start = offsets.byte(error.marker().index());
+    let end = source[start..].chars().next().map_or(start, |c| start + c.len_utf8());
+    let mut message = error.info().to_string();
+    if let Some(first) = message.get(..1) {
+        message = first.to_lowercase() + &message[1..];
+    }
+    let mut diagnostic = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"), Span::from_byte_range(source, start, end));
+    if error.info().contains("alias") || error.info().contains("anchor") {
+        diagnostic = diagnostic.with_help("a value starting with `*` or `&` is read as an alias or anchor; quote it");
+    } else {
+        diagnostic = diagnostic.with_help("check the indentation and quoting near this position");
+    }
+    diagnostic
+}
+
+/// Parses the first YAML document of `source` into a node tree. Returns
+/// `Ok(None)` for a document with no content. Parsing stops at the first
+/// syntax error or exceeded limit.
+pub fn load(source: &str, limits: Limits) -> Result<Option<Node>, Diagnostic> {
+    if source.len() > limits.max_bytes {
+        return Err(Diagnostic::error(
+            "yaml-too-large",
+            format!("the file is {} bytes, more than the limit of {} bytes", source.len(), limits.max_bytes),
+            Span::from_byte_range(source, 0, 0),
+        ));
+    }
+    let offsets = Offsets::new(source);
+    let mut builder = Builder {
+        source,
+        offsets: Offsets::new(source),
+        limits,
+        stack: Vec::new(),
+        anchors: std::collections::HashMap::new(),
+        node_count: 0,
+        root: None,
+    };
+    let mut parser = Parser::new_from_str(source);
+    let mut documents = 0;
+    while let Some(result) = parser.next_event() {
+        let (event, span) = result.map_err(|error| scan_error(source, &offsets, &error))?;
+        if matches!(event, Event::DocumentStart(_)) {
+            documents += 1;
+            if documents > 1 {
+                break;
+            }
+        }
+        builder.handle(event, span)?;
+    }
+    Ok(builder.root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_ok(source: &str) -> Node {
+        load(source, Limits::default()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn yaml_keeps_numeric_keys_as_text() {
+        let root = load_ok("portBindings:\n  8080: 80\n  \"9090\": \"9090\"\n");
+        let bindings = root.get("portBindings").unwrap();
+        let keys: Vec<&str> = bindings.as_mapping().unwrap().iter().map(|(k, _)| k.as_str().unwrap()).collect();
+        assert_eq!(keys, ["8080", "9090"]);
+    }
+
+    #[test]
+    fn yaml_quoted_list_stays_string() {
+        let root = load_ok("env:\n  A: \"[1,2]\"\n  B: 2002-12-14\n");
+        assert_eq!(root.get("env").unwrap().to_json(), serde_json::json!({"A": "[1,2]", "B": "2002-12-14"}));
+    }
+
+    #[test]
+    fn yaml_spans_point_at_values() {
+        let source = "a:\n  b: héllo\n";
+        let root = load_ok(source);
+        let b = root.get("a").unwrap().get("b").unwrap();
+        assert_eq!((b.span.line, b.span.column), (2, 6));
+        assert_eq!(&source[b.span.byte_start..b.span.byte_end], "héllo");
+    }
+
+    #[test]
+    fn yaml_alias_bomb_rejected() {
+        let mut source = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let prev = i - 1;
+            source.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+        }
+        let error = load(&source, Limits::default()).unwrap_err();
+        assert_eq!(error.code, "yaml-too-large");
+    }
+
+    #[test]
+    fn yaml_depth_limited() {
+        let source = "[".repeat(100) + &"]".repeat(100);
+        let error = load(&source, Limits::default()).unwrap_err();
+        assert_eq!(error.code, "yaml-too-deep");
+    }
+
+    #[test]
+    fn yaml_size_limited() {
+        let limits = Limits { max_bytes: 10, ..Limits::default() };
+        assert_eq!(load("a: 12345678901", limits).unwrap_err().code, "yaml-too-large");
+    }
+
+    #[test]
+    fn yaml_unquoted_star_default_reports_alias() {
+        let error = load("a: *default\n", Limits::default()).unwrap_err();
+        assert_eq!(error.code, "yaml-syntax");
+        assert!(error.help.unwrap().contains("quote"), "help names the fix");
+    }
+
+    #[test]
+    fn yaml_duplicate_key_reported() {
+        let error = load("a: 1\na: 2\n", Limits::default()).unwrap_err();
+        assert_eq!(error.code, "duplicate-key");
+        assert_eq!(error.span.line, 2);
+    }
+}
