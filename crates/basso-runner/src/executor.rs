@@ -1,0 +1,176 @@
+//! The executor interface: how the runner starts, waits for and stops the
+//! process behind a step. The host executor runs processes on this machine;
+//! a container executor implements the same traits with containerd tasks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Receives a task's output, one line at a time, stdout and stderr merged.
+/// Lines arrive without their line ending and before any masking.
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What a task runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// A `command` script run by a `shell`.
+    Script {
+        /// The interpreter.
+        shell: Shell,
+        /// The script text, secrets already substituted.
+        script: String,
+    },
+    /// An `entrypoint` run as an argument vector, without a shell.
+    Argv(Vec<String>),
+}
+
+/// The `shell` of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    /// `Sh`: POSIX `sh`.
+    Sh,
+    /// `Bash`.
+    Bash,
+    /// `Python`: `python3`.
+    Python,
+    /// `Pwsh` and `Powershell`: PowerShell 7 (`pwsh`).
+    Pwsh,
+}
+
+impl Shell {
+    /// Parses a `shell` value as written in YAML; a missing value means `Sh`.
+    pub fn parse(value: Option<&str>) -> Result<Shell, String> {
+        match value {
+            None | Some("Sh") | Some("") => Ok(Shell::Sh),
+            Some("Bash") => Ok(Shell::Bash),
+            Some("Python") => Ok(Shell::Python),
+            Some("Pwsh") | Some("Powershell") => Ok(Shell::Pwsh),
+            Some(other) => Err(format!(
+                "unknown shell `{other}`; help: use `Sh`, `Bash`, `Python` or `Pwsh`"
+            )),
+        }
+    }
+
+    /// Returns the program that runs a script for this shell.
+    pub fn program(self) -> &'static str {
+        match self {
+            Shell::Sh => "sh",
+            Shell::Bash => "bash",
+            Shell::Python => "python3",
+            Shell::Pwsh => "pwsh",
+        }
+    }
+}
+
+/// Whether a task is a step the runner waits for or a detached service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A Run step: the runner waits for it to exit.
+    Step,
+    /// A Background step: started detached and stopped when the stage ends.
+    Service,
+}
+
+/// Everything an executor needs to start one step.
+#[derive(Clone, Debug)]
+pub struct TaskSpec {
+    /// The step identifier, used in logs and process names.
+    pub step_id: String,
+    /// Step or detached service.
+    pub kind: TaskKind,
+    /// The `image`; the host executor rejects tasks that name one.
+    pub image: Option<String>,
+    /// What to run.
+    pub program: Program,
+    /// Environment variables, built-in ones included, secrets substituted.
+    pub env: Vec<(String, String)>,
+    /// The working directory (the workspace).
+    pub workdir: PathBuf,
+    /// `outputVariables` to capture after the script ends.
+    pub output_variables: Vec<String>,
+    /// The user id to run as, from `runAsUser`.
+    pub user: Option<u32>,
+    /// `portBindings` as (host port, container port).
+    pub port_bindings: Vec<(u16, u16)>,
+    /// `privileged`, for executors that can apply it.
+    pub privileged: bool,
+    /// `imagePullPolicy`, for executors that pull images.
+    pub image_pull_policy: Option<String>,
+}
+
+/// How a task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The process exited with this code.
+    Code(i32),
+    /// The process was ended by this signal number.
+    Signal(i32),
+}
+
+impl Exit {
+    /// Returns whether the task exited with code 0.
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Exit::Code(code) => write!(f, "exit code {code}"),
+            Exit::Signal(signal) => write!(f, "signal {signal}"),
+        }
+    }
+}
+
+/// An executor failure: the task could not be started, waited for or stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecError(pub String);
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+/// Starts tasks. One executor serves a whole run and may be shared by the
+/// threads that run `parallel` steps.
+pub trait Executor: Send + Sync {
+    /// The executor's name for logs (`host`, `containerd`).
+    fn name(&self) -> &'static str;
+
+    /// Returns whether the executor runs steps that name an `image`.
+    fn runs_images(&self) -> bool;
+
+    /// Lists the reasons this executor cannot run `spec`, before anything
+    /// starts (a missing interpreter, a port binding it cannot honour).
+    fn check(&self, spec: &TaskSpec) -> Vec<String>;
+
+    /// Starts a task. `logs` receives every output line until the task ends.
+    /// A [`TaskKind::Service`] is started detached: the call returns once the
+    /// process runs.
+    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError>;
+}
+
+/// A started task. Dropping a task that still runs stops it.
+pub trait Task: Send {
+    /// The process id of the task's main process, where there is one.
+    fn pid(&self) -> Option<u32>;
+
+    /// Waits at most `timeout` for the task to end. Returns `None` while it
+    /// still runs. Once the task ended, all its output has reached the sink.
+    fn wait(&mut self, timeout: Duration) -> Result<Option<Exit>, ExecError>;
+
+    /// Stops the task and everything it started: SIGTERM (or the runtime's
+    /// equivalent), then SIGKILL after `grace`. Returns how the main process
+    /// ended; stopping a task that already ended returns its exit.
+    fn stop(&mut self, grace: Duration) -> Result<Exit, ExecError>;
+
+    /// Reads the captured `outputVariables` after the task ended. Variables
+    /// the script never set are absent.
+    fn outputs(&mut self) -> Result<BTreeMap<String, String>, ExecError>;
+}

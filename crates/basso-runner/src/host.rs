@@ -1,0 +1,619 @@
+//! The host executor: runs blank-image steps as processes on this machine,
+//! as Harness does on VM build infrastructure.
+//!
+//! Each task runs in its own process group so that stopping a step also
+//! stops what its script started. Two mechanisms make sure no process
+//! outlives basso, even when basso is killed with SIGKILL:
+//! - every task's main process gets `PR_SET_PDEATHSIG` (SIGKILL);
+//! - a watchdog process (`sh`) holds the read end of a pipe and the list of
+//!   live process groups; when the pipe closes because basso died, it sends
+//!   SIGTERM and then SIGKILL to every group still listed.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, TaskSpec};
+
+/// How long a step's leftover processes get between SIGTERM and SIGKILL once
+/// the step's main process has exited.
+const LEFTOVER_GRACE: Duration = Duration::from_millis(500);
+
+/// How long the output readers may lag behind a process exit before the
+/// remaining output is dropped (a process that left the group may hold the
+/// pipe open).
+const READER_JOIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs steps as host processes. See the module documentation.
+pub struct HostExecutor {
+    scratch_dir: PathBuf,
+    spawner: Mutex<mpsc::Sender<SpawnRequest>>,
+    watchdog: Arc<Watchdog>,
+    next_task: AtomicU64,
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+impl HostExecutor {
+    /// Creates an executor that writes script files under `scratch_dir`
+    /// (created if missing) and starts its watchdog process.
+    pub fn new(scratch_dir: &Path) -> Result<HostExecutor, ExecError> {
+        std::fs::create_dir_all(scratch_dir).map_err(|error| {
+            ExecError(format!(
+                "cannot create `{}`: {error}",
+                scratch_dir.display()
+            ))
+        })?;
+
+        Ok(HostExecutor {
+            scratch_dir: scratch_dir.to_path_buf(),
+            spawner: Mutex::new(start_spawner()),
+            watchdog: Arc::new(Watchdog::start()?),
+            next_task: AtomicU64::new(0),
+        })
+    }
+
+    /// Returns the process id of the watchdog process.
+    pub fn watchdog_pid(&self) -> u32 {
+        self.watchdog.pid
+    }
+
+    fn spawn(&self, command: Command) -> Result<Child, ExecError> {
+        let (reply_sender, reply) = mpsc::channel();
+        self.spawner
+            .lock()
+            .expect("spawner lock")
+            .send((command, reply_sender))
+            .map_err(|_| ExecError("the process spawner thread has stopped".into()))?;
+        reply
+            .recv()
+            .map_err(|_| ExecError("the process spawner thread has stopped".into()))?
+            .map_err(|error| ExecError(format!("cannot start process: {error}")))
+    }
+}
+
+/// Starts the thread that forks every task. `PR_SET_PDEATHSIG` fires when
+/// the thread that forked the child ends, not the process, so all forks
+/// happen on this one thread, which lives as long as the executor.
+fn start_spawner() -> mpsc::Sender<SpawnRequest> {
+    let (sender, requests) = mpsc::channel::<SpawnRequest>();
+    std::thread::Builder::new()
+        .name("basso-spawner".into())
+        .spawn(move || {
+            for (mut command, reply) in requests {
+                let _ = reply.send(command.spawn());
+            }
+        })
+        .expect("spawn the process spawner thread");
+    sender
+}
+
+impl Executor for HostExecutor {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+
+    fn runs_images(&self) -> bool {
+        false
+    }
+
+    fn check(&self, spec: &TaskSpec) -> Vec<String> {
+        let mut problems = Vec::new();
+        let step = &spec.step_id;
+        if let Some(image) = &spec.image {
+            problems.push(format!(
+                "step `{step}` names image `{image}`, which the host executor cannot run"
+            ));
+        }
+
+        let program = match &spec.program {
+            Program::Script { shell, .. } => Some(shell.program().to_string()),
+            Program::Argv(argv) => argv.first().cloned(),
+        };
+        match program {
+            None => problems.push(format!("step `{step}` has an empty `entrypoint`")),
+            Some(program) if find_program(&program).is_none() => {
+                let help = match &spec.program {
+                    Program::Script {
+                        shell: Shell::Pwsh, ..
+                    } => {
+                        "; help: install PowerShell (`pwsh`) or use shell `Sh`, `Bash` or `Python`"
+                    }
+                    _ => "; help: install it or change the step",
+                };
+                problems.push(format!(
+                    "step `{step}` needs `{program}`, which is not installed on this host{help}"
+                ));
+            }
+            Some(_) => {}
+        }
+
+        for &(host, container) in &spec.port_bindings {
+            if host != container {
+                problems.push(format!(
+                    "step `{step}` binds host port {host} to container port {container}, \
+                     but on the host a process listens where it listens; \
+                     help: use the same port on both sides (`\"{container}\": \"{container}\"`)"
+                ));
+            }
+        }
+
+        if spec.user.is_some() && !nix::unistd::geteuid().is_root() {
+            problems.push(format!(
+                "step `{step}` sets `runAsUser`, which needs basso to run as root"
+            ));
+        }
+        problems
+    }
+
+    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
+        let number = self.next_task.fetch_add(1, Ordering::Relaxed);
+        let scratch = self.scratch_dir.join(format!("{}-{number}", spec.step_id));
+        let output_dir = scratch.join("outputs");
+        std::fs::create_dir_all(&output_dir).map_err(|error| {
+            ExecError(format!("cannot create `{}`: {error}", output_dir.display()))
+        })?;
+
+        let command = build_command(&spec, &scratch, &output_dir)?;
+        let mut child = match self.spawn(command) {
+            Ok(child) => child,
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(error);
+            }
+        };
+
+        // The child is the leader of its own group, so its pid is the pgid.
+        let pid = child.id();
+        self.watchdog.register(pid);
+        let readers = [
+            child
+                .stdout
+                .take()
+                .map(|out| spawn_reader(out, logs.clone())),
+            child
+                .stderr
+                .take()
+                .map(|err| spawn_reader(err, logs.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        tracing::debug!(step_id = %spec.step_id, pid, kind = ?spec.kind, "started process");
+
+        Ok(Box::new(HostTask {
+            step_id: spec.step_id,
+            child,
+            pid,
+            exit: None,
+            readers,
+            scratch,
+            output_dir,
+            output_variables: spec.output_variables,
+            watchdog: self.watchdog.clone(),
+            group_gone: false,
+        }))
+    }
+}
+
+/// Builds the command for a task: the interpreter and script file, or the
+/// entrypoint, in a new process group with a parent-death signal.
+fn build_command(spec: &TaskSpec, scratch: &Path, output_dir: &Path) -> Result<Command, ExecError> {
+    let mut command = match &spec.program {
+        Program::Script { shell, script } => {
+            let path = scratch.join(script_file_name(*shell));
+            let text = wrap_script(*shell, script, &spec.output_variables, output_dir);
+            std::fs::write(&path, text).map_err(|error| {
+                ExecError(format!("cannot write `{}`: {error}", path.display()))
+            })?;
+            let mut command = Command::new(shell.program());
+            if *shell == Shell::Pwsh {
+                command.args(["-NoLogo", "-NonInteractive", "-NoProfile", "-File"]);
+            }
+            command.arg(path);
+            command
+        }
+        Program::Argv(argv) => {
+            let (program, args) = argv.split_first().ok_or_else(|| {
+                ExecError(format!("step `{}` has an empty `entrypoint`", spec.step_id))
+            })?;
+            let mut command = Command::new(program);
+            command.args(args);
+            command
+        }
+    };
+
+    // Secrets reach steps only through their own `envVariables`.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BASSO_SECRET_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .envs(spec.env.iter().map(|(name, value)| (name, value)))
+        .current_dir(&spec.workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if let Some(uid) = spec.user {
+        let gid = nix::unistd::User::from_uid(uid.into())
+            .ok()
+            .flatten()
+            .map(|user| user.gid.as_raw())
+            .unwrap_or(uid);
+        command.uid(uid).gid(gid);
+    }
+    set_parent_death_signal(&mut command);
+    Ok(command)
+}
+
+#[allow(unsafe_code)]
+fn set_parent_death_signal(command: &mut Command) {
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and calls only
+    // prctl(2) and getppid(2), both async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The parent may have died between fork and prctl.
+            if nix::unistd::getppid().as_raw() as u32 != parent {
+                return Err(std::io::Error::other(
+                    "basso exited before the step started",
+                ));
+            }
+            Ok(())
+        });
+    }
+}
+
+fn script_file_name(shell: Shell) -> &'static str {
+    match shell {
+        Shell::Sh | Shell::Bash => "script.sh",
+        Shell::Python => "script.py",
+        Shell::Pwsh => "script.ps1",
+    }
+}
+
+/// Returns the script text basso runs: the step's script with errexit on
+/// and, when the step declares `outputVariables`, code that writes each
+/// variable to its own file in `output_dir` when the script ends.
+fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path) -> String {
+    let dir = output_dir.display().to_string();
+    match shell {
+        Shell::Sh | Shell::Bash => {
+            let mut text = String::new();
+            if !outputs.is_empty() {
+                let mut dump = String::from("__basso_rc=$?; ");
+                for name in outputs {
+                    let file = shell_quote(&format!("{dir}/{name}"));
+                    dump.push_str(&format!(
+                        "if [ -n \"${{{name}+x}}\" ]; then printf '%s' \"${name}\" > {file}; fi; "
+                    ));
+                }
+                dump.push_str("exit $__basso_rc");
+                text.push_str(&format!("trap {} EXIT\n", shell_quote(&dump)));
+            }
+            text.push_str("set -e\n");
+            text.push_str(script);
+            text.push('\n');
+            text
+        }
+        Shell::Python => {
+            let mut text = String::new();
+            if !outputs.is_empty() {
+                let names: Vec<String> = outputs.iter().map(|name| format!("{name:?}")).collect();
+                text.push_str(&format!(
+                    "import atexit as _basso_atexit\n\
+                     def _basso_outputs():\n\
+                     \x20   import os\n\
+                     \x20   for name in [{}]:\n\
+                     \x20       if name in os.environ:\n\
+                     \x20           with open(os.path.join({dir:?}, name), 'w') as out:\n\
+                     \x20               out.write(os.environ[name])\n\
+                     _basso_atexit.register(_basso_outputs)\n",
+                    names.join(", ")
+                ));
+            }
+            text.push_str(script);
+            text.push('\n');
+            text
+        }
+        Shell::Pwsh => {
+            // NOTE: not run in tests, because PowerShell is not installable
+            // from the package registries this project uses.
+            let mut text = String::from("$ErrorActionPreference = 'Stop'\ntry {\n");
+            text.push_str(script);
+            text.push_str("\n} finally {\n");
+            for name in outputs {
+                let file = format!("{dir}/{name}").replace('\'', "''");
+                text.push_str(&format!(
+                    "if (Test-Path env:{name}) {{ [IO.File]::WriteAllText('{file}', $env:{name}) }}\n"
+                ));
+            }
+            text.push_str("}\n");
+            text
+        }
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// Finds `program` on the `PATH`, or as a path when it contains a slash.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        let path = PathBuf::from(program);
+        return path.is_file().then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+fn spawn_reader(stream: impl Read + Send + 'static, logs: LogSink) -> mpsc::Receiver<()> {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    logs(text.trim_end_matches(['\n', '\r']));
+                }
+            }
+        }
+        let _ = done.send(());
+    });
+    finished
+}
+
+struct HostTask {
+    step_id: String,
+    child: Child,
+    pid: u32,
+    exit: Option<Exit>,
+    readers: Vec<mpsc::Receiver<()>>,
+    scratch: PathBuf,
+    output_dir: PathBuf,
+    output_variables: Vec<String>,
+    watchdog: Arc<Watchdog>,
+    group_gone: bool,
+}
+
+impl HostTask {
+    fn try_exit(&mut self) -> Result<Option<Exit>, ExecError> {
+        if let Some(exit) = self.exit {
+            return Ok(Some(exit));
+        }
+        let status = self.child.try_wait().map_err(|error| {
+            ExecError(format!("cannot wait for step `{}`: {error}", self.step_id))
+        })?;
+        let Some(status) = status else {
+            return Ok(None);
+        };
+
+        let exit = match (status.code(), status.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(signal)) => Exit::Signal(signal),
+            (None, None) => Exit::Code(-1),
+        };
+        self.exit = Some(exit);
+        // Processes the script left behind are part of the step.
+        self.end_group(LEFTOVER_GRACE);
+        self.join_readers();
+        Ok(Some(exit))
+    }
+
+    /// Sends SIGTERM to the task's process group, then SIGKILL after `grace`
+    /// to whatever remains, and waits until the group is empty.
+    fn end_group(&mut self, grace: Duration) {
+        if self.group_gone {
+            return;
+        }
+        let group = Pid::from_raw(self.pid as i32);
+        if killpg(group, Signal::SIGTERM) == Err(Errno::ESRCH) {
+            self.forget_group();
+            return;
+        }
+
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.exit.is_none() {
+                let _ = self.child.try_wait().map(|status| {
+                    if let Some(status) = status {
+                        self.exit = Some(match status.code() {
+                            Some(code) => Exit::Code(code),
+                            None => Exit::Signal(status.signal().unwrap_or(0)),
+                        });
+                    }
+                });
+            }
+            if killpg(group, None) == Err(Errno::ESRCH) {
+                self.forget_group();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+
+        let _ = killpg(group, Signal::SIGKILL);
+        if self.exit.is_none()
+            && let Ok(status) = self.child.wait()
+        {
+            self.exit = Some(match status.code() {
+                Some(code) => Exit::Code(code),
+                None => Exit::Signal(status.signal().unwrap_or(0)),
+            });
+        }
+        // SIGKILL cannot be caught, so the group empties at once; waiting a
+        // moment covers processes the kernel is still tearing down.
+        for _ in 0..200 {
+            if killpg(group, None) == Err(Errno::ESRCH) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.forget_group();
+    }
+
+    fn forget_group(&mut self) {
+        self.group_gone = true;
+        self.watchdog.unregister(self.pid);
+    }
+
+    fn join_readers(&mut self) {
+        let deadline = Instant::now() + READER_JOIN_TIMEOUT;
+        for reader in self.readers.drain(..) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let _ = reader.recv_timeout(left);
+        }
+    }
+}
+
+impl Task for HostTask {
+    fn pid(&self) -> Option<u32> {
+        Some(self.pid)
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Result<Option<Exit>, ExecError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(exit) = self.try_exit()? {
+                return Ok(Some(exit));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            std::thread::sleep(left.min(Duration::from_millis(10)));
+        }
+    }
+
+    fn stop(&mut self, grace: Duration) -> Result<Exit, ExecError> {
+        if let Some(exit) = self.try_exit()? {
+            return Ok(exit);
+        }
+        tracing::debug!(step_id = %self.step_id, pid = self.pid, "stopping process group");
+        self.end_group(grace);
+        self.join_readers();
+        self.exit
+            .ok_or_else(|| ExecError(format!("step `{}` did not stop", self.step_id)))
+    }
+
+    fn outputs(&mut self) -> Result<BTreeMap<String, String>, ExecError> {
+        let mut outputs = BTreeMap::new();
+        for name in &self.output_variables {
+            let path = self.output_dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(value) => {
+                    outputs.insert(name.clone(), value);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(ExecError(format!(
+                        "cannot read `{}`: {error}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+impl Drop for HostTask {
+    fn drop(&mut self) {
+        if self.exit.is_none() || !self.group_gone {
+            self.end_group(LEFTOVER_GRACE);
+        }
+        // The script file and captured outputs live only as long as the step.
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// The watchdog process: an `sh` loop that reads `+PGID` and `-PGID` lines
+/// and, at end of input, stops every process group still listed.
+struct Watchdog {
+    pid: u32,
+    input: Mutex<Option<ChildStdin>>,
+    child: Mutex<Child>,
+}
+
+const WATCHDOG_SCRIPT: &str = r#"
+groups=' '
+while IFS= read -r line; do
+  case $line in
+    +*) groups="$groups${line#+} " ;;
+    -*) kept=' '
+        for group in $groups; do
+          [ "$group" = "${line#-}" ] || kept="$kept$group "
+        done
+        groups=$kept ;;
+  esac
+done
+[ -n "${groups# }" ] || exit 0
+for group in $groups; do kill -TERM -- "-$group" 2>/dev/null; done
+sleep 2
+for group in $groups; do kill -KILL -- "-$group" 2>/dev/null; done
+exit 0
+"#;
+
+impl Watchdog {
+    fn start() -> Result<Watchdog, ExecError> {
+        // Its own process group keeps a terminal's Ctrl-C away from it.
+        let mut child = Command::new("sh")
+            .args(["-c", WATCHDOG_SCRIPT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|error| ExecError(format!("cannot start the watchdog `sh`: {error}")))?;
+        let input = child.stdin.take();
+        Ok(Watchdog {
+            pid: child.id(),
+            input: Mutex::new(input),
+            child: Mutex::new(child),
+        })
+    }
+
+    fn send(&self, line: String) {
+        if let Some(input) = self.input.lock().expect("watchdog lock").as_mut()
+            && let Err(error) = input.write_all(line.as_bytes())
+        {
+            tracing::warn!(%error, "cannot reach the watchdog process");
+        }
+    }
+
+    fn register(&self, pgid: u32) {
+        self.send(format!("+{pgid}\n"));
+    }
+
+    fn unregister(&self, pgid: u32) {
+        self.send(format!("-{pgid}\n"));
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        // Closing its input lets the watchdog finish; every group it still
+        // lists is stopped by it.
+        drop(self.input.lock().expect("watchdog lock").take());
+        let _ = self.child.lock().expect("watchdog lock").wait();
+    }
+}

@@ -1,0 +1,146 @@
+//! The stage plan the runner executes: resolved stages and steps with every
+//! field already typed. The CLI converts `basso-core`'s resolved pipeline
+//! into these types; tests build them by hand.
+
+use std::time::Duration;
+
+/// One stage to run.
+#[derive(Clone, Debug, Default)]
+pub struct StagePlan {
+    /// The stage `identifier`.
+    pub id: String,
+    /// The stage `name`.
+    pub name: String,
+    /// The stage `when` block; `None` runs the stage while the pipeline succeeds.
+    pub when: Option<When>,
+    /// `platform.os` (`Linux`, `MacOS`, `Windows`) when the stage names one.
+    pub os: Option<String>,
+    /// `platform.arch` (`Amd64`, `Arm64`) when the stage names one.
+    pub arch: Option<String>,
+    /// `spec.cloneCodebase`.
+    pub clone_codebase: bool,
+    /// The execution, in order.
+    pub nodes: Vec<Node>,
+}
+
+/// One entry of an execution: a step, a `parallel` block or a step group.
+#[derive(Clone, Debug)]
+pub enum Node {
+    /// A single step.
+    Step(Box<StepPlan>),
+    /// Nodes that run at the same time. Looping strategies expand into this
+    /// with `max_concurrency` set from the strategy.
+    Parallel {
+        /// The concurrent nodes.
+        nodes: Vec<Node>,
+        /// At most this many nodes run at once; `None` runs all of them.
+        max_concurrency: Option<usize>,
+    },
+    /// A `stepGroup`: its nodes run in order.
+    Group(GroupPlan),
+}
+
+/// A `stepGroup`.
+#[derive(Clone, Debug, Default)]
+pub struct GroupPlan {
+    /// The group `identifier`.
+    pub id: String,
+    /// The group `name`.
+    pub name: String,
+    /// The group `when` block.
+    pub when: Option<When>,
+    /// The group's execution, in order.
+    pub nodes: Vec<Node>,
+}
+
+/// A `when` block of a stage, group or step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct When {
+    /// `stageStatus` on steps and groups, `pipelineStatus` on stages.
+    pub status: StatusRule,
+    /// The JEXL `condition`, evaluated by [`crate::Expressions::condition`].
+    pub condition: Option<String>,
+}
+
+/// The status part of a `when` block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusRule {
+    /// Run only while everything before succeeded.
+    Success,
+    /// Run only after a failure.
+    Failure,
+    /// Run in either case.
+    All,
+}
+
+/// One step, after resolution and looping expansion.
+#[derive(Clone, Debug, Default)]
+pub struct StepPlan {
+    /// The step `identifier`; looped steps carry their suffix (`test_0`).
+    pub id: String,
+    /// The step `name`.
+    pub name: String,
+    /// The step `type` as written (`Run`, `Background`, `Plugin`, ...).
+    pub step_type: String,
+    /// Identifiers of the step groups around the step, outermost first.
+    pub group_path: Vec<String>,
+    /// The step `when` block.
+    pub when: Option<When>,
+    /// The step `timeout`.
+    pub timeout: Option<Duration>,
+    /// The step `spec`.
+    pub spec: StepSpec,
+}
+
+impl StepPlan {
+    /// Returns whether the step is a Background step.
+    pub fn is_background(&self) -> bool {
+        self.step_type == "Background"
+    }
+
+    /// Returns the dotted path of the step inside its stage, groups included,
+    /// as expressions name it (`group.steps.step` becomes `group.step` here).
+    pub fn path(&self) -> String {
+        let mut parts = self.group_path.clone();
+        parts.push(self.id.clone());
+        parts.join(".")
+    }
+}
+
+/// The `spec` of a Run or Background step.
+#[derive(Clone, Debug, Default)]
+pub struct StepSpec {
+    /// `image`; a blank image runs the step on the host.
+    pub image: Option<String>,
+    /// `shell` as written (`Sh`, `Bash`, `Python`, `Pwsh`, `Powershell`).
+    pub shell: Option<String>,
+    /// `command`, the script.
+    pub command: Option<String>,
+    /// `entrypoint`, an argument vector that overrides `command`.
+    pub entrypoint: Vec<String>,
+    /// `envVariables`, in file order.
+    pub env: Vec<(String, String)>,
+    /// `privileged`.
+    pub privileged: bool,
+    /// `reports.spec.paths`, JUnit globs relative to the workspace.
+    pub report_paths: Vec<String>,
+    /// `imagePullPolicy`.
+    pub image_pull_policy: Option<String>,
+    /// `portBindings`, host port first.
+    pub port_bindings: Vec<PortBinding>,
+    /// `runAsUser`, a user id or name.
+    pub run_as_user: Option<String>,
+    /// Whether `resources` sets limits or requests.
+    pub has_resources: bool,
+    /// `outputVariables` names.
+    pub output_variables: Vec<String>,
+}
+
+/// One `portBindings` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortBinding {
+    /// The host port as written (the map key).
+    pub host: String,
+    /// The container port as written (the map value).
+    pub container: String,
+}

@@ -1,0 +1,41 @@
+//! Host ports of Background services: whether a port is free before a
+//! service starts, and whether it accepts connections afterwards.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+/// Returns whether something already listens on `port` on this host.
+pub fn is_taken(port: u16) -> bool {
+    // Binding the wildcard address fails when any address holds the port.
+    if TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_err() {
+        return true;
+    }
+    accepts(port)
+}
+
+/// Returns whether `127.0.0.1:port` accepts a TCP connection.
+pub fn accepts(port: u16) -> bool {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok()
+}
+
+/// Returns a port that is free on 127.0.0.1 at the time of the call.
+pub fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_port_is_taken() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(is_taken(port));
+        assert!(accepts(port));
+        drop(listener);
+        assert!(!accepts(port));
+    }
+}

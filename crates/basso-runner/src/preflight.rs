@@ -1,0 +1,231 @@
+//! Checks made before anything starts: what this executor cannot run, and
+//! settings the host cannot apply.
+
+use crate::executor::{Executor, Program, Shell, TaskKind, TaskSpec};
+use crate::plan::{Node, StagePlan, StepPlan};
+use crate::secrets::{self, Secrets};
+
+/// Step types the runner executes.
+pub const SUPPORTED_STEP_TYPES: [&str; 2] = ["Run", "Background"];
+
+/// The outcome of [`check`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Preflight {
+    /// Reasons the run cannot start, one per problem.
+    pub errors: Vec<String>,
+    /// Settings that are ignored, one per step and setting.
+    pub warnings: Vec<String>,
+}
+
+/// Checks every step of `stages` against `executor` and `secrets`.
+pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -> Preflight {
+    let mut preflight = Preflight::default();
+    for stage in stages {
+        check_platform(stage, &mut preflight.errors);
+        for step in steps_of(&stage.nodes) {
+            check_step(step, executor, secrets, &mut preflight);
+        }
+    }
+    preflight
+}
+
+/// Lists every step under `nodes`, in order.
+pub fn steps_of(nodes: &[Node]) -> Vec<&StepPlan> {
+    let mut steps = Vec::new();
+    for node in nodes {
+        match node {
+            Node::Step(step) => steps.push(step.as_ref()),
+            Node::Parallel { nodes, .. } => steps.extend(steps_of(nodes)),
+            Node::Group(group) => steps.extend(steps_of(&group.nodes)),
+        }
+    }
+    steps
+}
+
+fn check_platform(stage: &StagePlan, errors: &mut Vec<String>) {
+    let host_os = host_os();
+    if let Some(os) = &stage.os
+        && !os.contains("<+")
+        && !os.eq_ignore_ascii_case(host_os)
+    {
+        errors.push(format!(
+            "stage `{}` is for os `{os}`, but this host runs `{host_os}`",
+            stage.id
+        ));
+    }
+    let host_arch = host_arch();
+    if let Some(arch) = &stage.arch
+        && !arch.contains("<+")
+        && !arch.eq_ignore_ascii_case(host_arch)
+    {
+        errors.push(format!(
+            "stage `{}` is for arch `{arch}`, but this host is `{host_arch}`",
+            stage.id
+        ));
+    }
+}
+
+/// Returns this host's OS as `platform.os` names it.
+pub fn host_os() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "MacOS",
+        "windows" => "Windows",
+        other => other,
+    }
+}
+
+/// Returns this host's architecture as `platform.arch` names it.
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "Amd64",
+        "aarch64" => "Arm64",
+        other => other,
+    }
+}
+
+fn check_step(
+    step: &StepPlan,
+    executor: &dyn Executor,
+    secrets: &Secrets,
+    preflight: &mut Preflight,
+) {
+    let id = step.path();
+    if !SUPPORTED_STEP_TYPES.contains(&step.step_type.as_str()) {
+        preflight.errors.push(format!(
+            "step `{id}` has type `{}`, which basso run does not run; it runs `Run` and `Background` steps",
+            step.step_type
+        ));
+        return;
+    }
+
+    let spec = &step.spec;
+    if let Some(image) = &spec.image
+        && !executor.runs_images()
+    {
+        preflight.errors.push(format!(
+            "step `{id}` names image `{image}`, and no container executor is available; \
+             help: remove `image` to run the step on the host"
+        ));
+    }
+
+    match draft_task(step) {
+        Ok(task) => {
+            let mut task = task;
+            task.image = None;
+            preflight.errors.extend(executor.check(&task));
+        }
+        Err(error) => preflight.errors.push(error),
+    }
+
+    for text in step_texts(step) {
+        for secret in secrets::referenced_ids(text) {
+            let message = secrets::missing_secret(&secret);
+            if secrets.get(&secret).is_none() && !preflight.errors.contains(&message) {
+                preflight.errors.push(message);
+            }
+        }
+    }
+    warn_unsupported(step, executor, &mut preflight.warnings);
+}
+
+fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec<String>) {
+    if executor.runs_images() {
+        return;
+    }
+    let id = step.path();
+    let spec = &step.spec;
+    if spec.privileged {
+        warnings.push(format!(
+            "step `{id}`: `privileged` has no effect on the host"
+        ));
+    }
+    if spec.has_resources {
+        warnings.push(format!(
+            "step `{id}`: `resources` limits are not applied on the host"
+        ));
+    }
+    if let Some(policy) = &spec.image_pull_policy {
+        warnings.push(format!(
+            "step `{id}`: `imagePullPolicy` `{policy}` has no effect on the host"
+        ));
+    }
+}
+
+/// Returns every text of a step that may carry a secret reference.
+pub fn step_texts(step: &StepPlan) -> Vec<&str> {
+    let spec = &step.spec;
+    let mut texts: Vec<&str> = Vec::new();
+    texts.extend(spec.command.as_deref());
+    texts.extend(spec.entrypoint.iter().map(String::as_str));
+    texts.extend(spec.env.iter().map(|(_, value)| value.as_str()));
+    texts
+}
+
+/// Builds the task of `step` without environment or secrets, for checks.
+pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, String> {
+    let id = step.path();
+    let spec = &step.spec;
+    let program = if !spec.entrypoint.is_empty() {
+        Program::Argv(spec.entrypoint.clone())
+    } else {
+        let shell_text = spec.shell.as_deref();
+        let shell = Shell::parse(shell_text).map_err(|error| format!("step `{id}`: {error}"))?;
+        Program::Script {
+            shell,
+            script: spec.command.clone().unwrap_or_default(),
+        }
+    };
+
+    let mut port_bindings = Vec::new();
+    for binding in &spec.port_bindings {
+        let host = parse_port(&id, &binding.host)?;
+        let container = parse_port(&id, &binding.container)?;
+        port_bindings.push((host, container));
+    }
+    let user = match &spec.run_as_user {
+        Some(user) => Some(parse_user(&id, user)?),
+        None => None,
+    };
+
+    Ok(TaskSpec {
+        step_id: id,
+        kind: if step.is_background() {
+            TaskKind::Service
+        } else {
+            TaskKind::Step
+        },
+        image: spec.image.clone(),
+        program,
+        env: Vec::new(),
+        workdir: Default::default(),
+        output_variables: spec.output_variables.clone(),
+        user,
+        port_bindings,
+        privileged: spec.privileged,
+        image_pull_policy: spec.image_pull_policy.clone(),
+    })
+}
+
+fn parse_port(step_id: &str, text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!(
+            "step `{step_id}` has port `{text}` in `portBindings`, which is not a port number from 1 to 65535"
+        )),
+    }
+}
+
+/// Turns a `runAsUser` value into a user id: a number, or a user name known
+/// to this host.
+fn parse_user(step_id: &str, text: &str) -> Result<u32, String> {
+    if let Ok(uid) = text.trim().parse::<u32>() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(text.trim()) {
+        Ok(Some(user)) => Ok(user.uid.as_raw()),
+        _ => Err(format!(
+            "step `{step_id}` sets `runAsUser` to `{text}`, which is neither a user id nor a user on this host"
+        )),
+    }
+}

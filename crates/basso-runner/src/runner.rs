@@ -1,0 +1,753 @@
+//! Runs stages: steps in order, `parallel` blocks on threads, step groups,
+//! `when` conditions, timeouts, and Background services for the rest of
+//! their stage.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::codebase::Codebase;
+use crate::console::Console;
+use crate::executor::{Executor, Exit, LogSink, Program, Task, TaskSpec};
+use crate::plan::{Node, StagePlan, StatusRule, StepPlan, When};
+use crate::preflight::{draft_task, steps_of};
+use crate::reports::{self, TestCounts};
+use crate::secrets::Secrets;
+use crate::services::Services;
+use crate::state::{Expressions, RunState, StageState, Status, StepState};
+use crate::summary::{RunSummary, StageResult, StepResult, epoch_millis};
+
+/// How many output lines of a step are kept for error reports.
+pub const TAIL_LINES: usize = 20;
+
+/// How often waiting loops look at timeouts, services and Ctrl-C.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Settings of one run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The workspace folder: steps run in it unless the stage clones the
+    /// codebase.
+    pub workspace: PathBuf,
+    /// The build number (`HARNESS_BUILD_ID`, `DRONE_BUILD_NUMBER`).
+    pub build_number: u64,
+    /// The pipeline identifier.
+    pub pipeline_id: String,
+    /// Whether to wait for Background services' ports before later steps.
+    pub wait_for_ports: bool,
+    /// How long to wait for a service's ports when its step has no `timeout`.
+    pub readiness_timeout: Duration,
+    /// The time between SIGTERM and SIGKILL when stopping a task.
+    pub stop_grace: Duration,
+    /// The checkout used by stages with `cloneCodebase: true`.
+    pub codebase: Option<Codebase>,
+}
+
+impl RunOptions {
+    /// Creates options with the defaults: build 1, waiting on, 60 s
+    /// readiness timeout, 5 s grace.
+    pub fn new(workspace: PathBuf) -> RunOptions {
+        RunOptions {
+            workspace,
+            build_number: 1,
+            pipeline_id: String::new(),
+            wait_for_ports: true,
+            readiness_timeout: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(5),
+            codebase: None,
+        }
+    }
+}
+
+/// Runs stages with one executor.
+pub struct Runner<'a> {
+    executor: &'a dyn Executor,
+    expressions: &'a dyn Expressions,
+    console: Arc<Console>,
+    secrets: Secrets,
+    options: RunOptions,
+    cancel: Arc<AtomicBool>,
+}
+
+impl<'a> Runner<'a> {
+    /// Creates a runner. Setting `cancel` stops the run: running steps are
+    /// stopped, later steps and stages are skipped, services are stopped.
+    pub fn new(
+        executor: &'a dyn Executor,
+        expressions: &'a dyn Expressions,
+        console: Arc<Console>,
+        secrets: Secrets,
+        options: RunOptions,
+        cancel: Arc<AtomicBool>,
+    ) -> Runner<'a> {
+        console.set_masker(secrets.masker());
+        Runner {
+            executor,
+            expressions,
+            console,
+            secrets,
+            options,
+            cancel,
+        }
+    }
+
+    /// Runs `stages` in order and returns the summary.
+    pub fn run(&self, stages: &[StagePlan]) -> RunSummary {
+        let state = Arc::new(Mutex::new(RunState::default()));
+        let mut results = Vec::new();
+        for stage in stages {
+            results.push(self.run_stage(stage, &state));
+        }
+
+        let status = if self.cancelled() {
+            Status::Aborted
+        } else if results.iter().any(|stage| stage.status.is_failure()) {
+            Status::Failed
+        } else {
+            Status::Succeeded
+        };
+        self.console.clear_progress();
+        RunSummary {
+            schema_version: 1,
+            status,
+            stages: results,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    fn run_stage(&self, stage: &StagePlan, state: &Arc<Mutex<RunState>>) -> StageResult {
+        let started = Instant::now();
+        let skip_reason = if self.cancelled() {
+            Some("the run was interrupted".to_string())
+        } else {
+            self.stage_skip_reason(stage, state)
+        };
+        if let Some(reason) = skip_reason {
+            tracing::info!(stage_id = %stage.id, "skipping stage: {reason}");
+            let status = if self.cancelled() {
+                Status::Aborted
+            } else {
+                Status::Skipped
+            };
+            return self.skipped_stage(stage, status, reason, state);
+        }
+
+        tracing::info!(stage_id = %stage.id, "starting stage");
+        state.lock().expect("state lock").stages.push(StageState {
+            id: stage.id.clone(),
+            ..StageState::default()
+        });
+        let run = StageRun {
+            runner: self,
+            stage,
+            state: state.clone(),
+            results: Mutex::new(Vec::new()),
+            services: Services::new(self.options.stop_grace),
+            readiness: Mutex::new(()),
+        };
+        run.run_nodes(&stage.nodes);
+        run.finish();
+
+        let stage_failing = run.stage_failing();
+        let steps = run.results.into_inner().expect("results lock");
+        let mut status = if self.cancelled() {
+            Status::Aborted
+        } else if steps.iter().any(|step| step.status.is_failure()) || stage_failing {
+            Status::Failed
+        } else {
+            Status::Succeeded
+        };
+        if status == Status::Succeeded && steps.iter().any(|step| step.status == Status::Running) {
+            status = Status::Failed;
+        }
+        let mut tests: Option<TestCounts> = None;
+        for counts in steps.iter().filter_map(|step| step.tests) {
+            tests.get_or_insert_default().add(counts);
+        }
+        if let Some(current) = state.lock().expect("state lock").stages.last_mut() {
+            current.status = Some(status);
+        }
+        tracing::info!(stage_id = %stage.id, status = status.word(), "stage finished");
+        StageResult {
+            id: stage.id.clone(),
+            status,
+            message: None,
+            steps,
+            tests,
+            duration: started.elapsed(),
+        }
+    }
+
+    fn stage_skip_reason(&self, stage: &StagePlan, state: &Arc<Mutex<RunState>>) -> Option<String> {
+        let snapshot = state.lock().expect("state lock").clone();
+        let failing = snapshot.pipeline_failing();
+        let when = stage.when.as_ref();
+        match self.when_allows(when, failing, None, &snapshot) {
+            Ok(true) => None,
+            Ok(false) => Some(describe_when(when, failing, "pipeline")),
+            Err(error) => Some(format!("cannot evaluate its `when` condition: {error}")),
+        }
+    }
+
+    fn skipped_stage(
+        &self,
+        stage: &StagePlan,
+        status: Status,
+        reason: String,
+        state: &Arc<Mutex<RunState>>,
+    ) -> StageResult {
+        let steps: Vec<StepResult> = steps_of(&stage.nodes)
+            .into_iter()
+            .map(|step| {
+                StepResult::skipped(step.path(), step.name.clone(), step.step_type.clone(), None)
+            })
+            .collect();
+        state.lock().expect("state lock").stages.push(StageState {
+            id: stage.id.clone(),
+            status: Some(status),
+            failing: false,
+            steps: Default::default(),
+        });
+        StageResult {
+            id: stage.id.clone(),
+            status,
+            message: Some(reason),
+            steps,
+            tests: None,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// Evaluates a `when` block; without one, a node runs only while
+    /// nothing has failed.
+    fn when_allows(
+        &self,
+        when: Option<&When>,
+        failing: bool,
+        step: Option<&StepPlan>,
+        state: &RunState,
+    ) -> Result<bool, String> {
+        let rule = when.map(|when| when.status).unwrap_or(StatusRule::Success);
+        let status_ok = match rule {
+            StatusRule::Success => !failing,
+            StatusRule::Failure => failing,
+            StatusRule::All => true,
+        };
+        if !status_ok {
+            return Ok(false);
+        }
+        match when.and_then(|when| when.condition.as_deref()) {
+            Some(condition) if !condition.trim().is_empty() => {
+                self.expressions.condition(condition, step, state)
+            }
+            _ => Ok(true),
+        }
+    }
+}
+
+fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
+    let status = if failing { "failing" } else { "succeeding" };
+    match when {
+        Some(when) if when.condition.is_some() => {
+            format!("its `when` is false while the {scope} is {status}")
+        }
+        _ => format!("the {scope} is {status}"),
+    }
+}
+
+/// One running stage.
+struct StageRun<'r, 'a> {
+    runner: &'r Runner<'a>,
+    stage: &'r StagePlan,
+    state: Arc<Mutex<RunState>>,
+    results: Mutex<Vec<StepResult>>,
+    services: Services,
+    readiness: Mutex<()>,
+}
+
+impl StageRun<'_, '_> {
+    fn stage_failing(&self) -> bool {
+        let state = self.state.lock().expect("state lock");
+        state.current().is_some_and(|stage| stage.failing)
+    }
+
+    fn mark_failing(&self) {
+        let mut state = self.state.lock().expect("state lock");
+        if let Some(stage) = state.stages.last_mut() {
+            stage.failing = true;
+        }
+    }
+
+    fn snapshot(&self) -> RunState {
+        self.state.lock().expect("state lock").clone()
+    }
+
+    fn run_nodes(&self, nodes: &[Node]) {
+        for node in nodes {
+            self.run_node(node);
+        }
+    }
+
+    fn run_node(&self, node: &Node) {
+        match node {
+            Node::Step(step) => self.run_step(step),
+            Node::Parallel {
+                nodes,
+                max_concurrency,
+            } => self.run_parallel(nodes, *max_concurrency),
+            Node::Group(group) => {
+                let snapshot = self.snapshot();
+                let failing = self.stage_failing();
+                match self
+                    .runner
+                    .when_allows(group.when.as_ref(), failing, None, &snapshot)
+                {
+                    Ok(true) => self.run_nodes(&group.nodes),
+                    Ok(false) => {
+                        let reason = describe_when(group.when.as_ref(), failing, "stage");
+                        self.skip_all(&group.nodes, &reason);
+                    }
+                    Err(error) => {
+                        tracing::error!(group_id = %group.id, "cannot evaluate `when`: {error}");
+                        self.mark_failing();
+                        self.skip_all(&group.nodes, &format!("group `when` failed: {error}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_parallel(&self, nodes: &[Node], max_concurrency: Option<usize>) {
+        let workers = max_concurrency
+            .unwrap_or(nodes.len())
+            .clamp(1, nodes.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let index = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(node) = nodes.get(index) else { break };
+                        self.run_node(node);
+                    }
+                });
+            }
+        });
+    }
+
+    fn skip_all(&self, nodes: &[Node], reason: &str) {
+        for step in steps_of(nodes) {
+            self.record_skip(step, reason);
+        }
+    }
+
+    fn record_skip(&self, step: &StepPlan, reason: &str) {
+        let status = if self.runner.cancelled() {
+            Status::Aborted
+        } else {
+            Status::Skipped
+        };
+        tracing::info!(step_id = %step.path(), "skipping step: {reason}");
+        let mut result = StepResult::skipped(
+            step.path(),
+            step.name.clone(),
+            step.step_type.clone(),
+            Some(reason.to_string()),
+        );
+        result.status = status;
+        self.record(step, result);
+    }
+
+    /// Stores a step result and its state; returns its index in the results.
+    fn record(&self, step: &StepPlan, result: StepResult) -> usize {
+        {
+            let mut state = self.state.lock().expect("state lock");
+            if let Some(stage) = state.stages.last_mut() {
+                if result.status.is_failure() {
+                    stage.failing = true;
+                }
+                stage.steps.insert(
+                    step.path(),
+                    StepState {
+                        status: result.status,
+                        output_variables: result.output_variables.clone(),
+                    },
+                );
+            }
+        }
+        let mut results = self.results.lock().expect("results lock");
+        results.push(result);
+        results.len() - 1
+    }
+
+    fn run_step(&self, step: &StepPlan) {
+        if self.runner.cancelled() {
+            self.record_skip(step, "the run was interrupted");
+            return;
+        }
+        self.services
+            .check(&self.runner.console, || self.mark_failing());
+        if !step.is_background() && self.runner.options.wait_for_ports {
+            self.wait_for_services();
+        }
+
+        let snapshot = self.snapshot();
+        let failing = self.stage_failing();
+        match self
+            .runner
+            .when_allows(step.when.as_ref(), failing, Some(step), &snapshot)
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                self.record_skip(step, &describe_when(step.when.as_ref(), failing, "stage"));
+                return;
+            }
+            Err(error) => {
+                self.fail_before_start(step, format!("cannot evaluate `when`: {error}"));
+                return;
+            }
+        }
+
+        let prepared = match self.runner.expressions.prepare(step, &snapshot) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                self.fail_before_start(step, format!("cannot resolve the step: {error}"));
+                return;
+            }
+        };
+        let task = match self.task_spec(&prepared) {
+            Ok(task) => task,
+            Err(error) => {
+                self.fail_before_start(step, error);
+                return;
+            }
+        };
+
+        if step.is_background() {
+            self.start_service(&prepared, task);
+        } else {
+            self.run_task(&prepared, task);
+        }
+    }
+
+    fn fail_before_start(&self, step: &StepPlan, message: String) {
+        tracing::error!(step_id = %step.path(), "{}", self.runner.console.mask(&message));
+        let mut result = StepResult::skipped(
+            step.path(),
+            step.name.clone(),
+            step.step_type.clone(),
+            Some(message),
+        );
+        result.status = Status::Failed;
+        self.record(step, result);
+    }
+
+    /// Builds the task for a prepared step: built-in variables, secrets
+    /// substituted, the workspace as working directory.
+    fn task_spec(&self, step: &StepPlan) -> Result<TaskSpec, String> {
+        let mut task = draft_task(step)?;
+        let secrets = &self.runner.secrets;
+        task.program = match task.program {
+            Program::Script { shell, script } => Program::Script {
+                shell,
+                script: secrets.substitute(&script)?,
+            },
+            Program::Argv(argv) => Program::Argv(
+                argv.iter()
+                    .map(|arg| secrets.substitute(arg))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        if !step.spec.entrypoint.is_empty() && step.spec.command.is_some() {
+            tracing::debug!(step_id = %step.path(), "`entrypoint` overrides `command`");
+        }
+
+        task.env = self.builtin_env(step);
+        for (name, value) in &step.spec.env {
+            task.env.push((name.clone(), secrets.substitute(value)?));
+        }
+        task.workdir = self.workdir();
+        Ok(task)
+    }
+
+    fn workdir(&self) -> PathBuf {
+        match (&self.runner.options.codebase, self.stage.clone_codebase) {
+            (Some(codebase), true) => codebase.root.clone(),
+            _ => self.runner.options.workspace.clone(),
+        }
+    }
+
+    fn builtin_env(&self, step: &StepPlan) -> Vec<(String, String)> {
+        let options = &self.runner.options;
+        let workdir = self.workdir().display().to_string();
+        let build = options.build_number.to_string();
+        let mut env: Vec<(String, String)> = [
+            ("CI", "true"),
+            ("HARNESS_WORKSPACE", workdir.as_str()),
+            ("DRONE_WORKSPACE", workdir.as_str()),
+            ("HARNESS_BUILD_ID", build.as_str()),
+            ("DRONE_BUILD_NUMBER", build.as_str()),
+            ("HARNESS_PIPELINE_ID", options.pipeline_id.as_str()),
+            ("HARNESS_STAGE_ID", self.stage.id.as_str()),
+            ("DRONE_STAGE_NAME", self.stage.id.as_str()),
+            ("HARNESS_STEP_ID", step.id.as_str()),
+            ("DRONE_STEP_NAME", step.id.as_str()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+
+        if let (Some(codebase), true) = (&options.codebase, self.stage.clone_codebase) {
+            let mut push = |name: &str, value: &str| env.push((name.into(), value.into()));
+            push("DRONE_COMMIT_SHA", &codebase.commit_sha);
+            push("DRONE_COMMIT", &codebase.commit_sha);
+            push("DRONE_COMMIT_MESSAGE", &codebase.commit_message);
+            push(
+                "DRONE_BUILD_EVENT",
+                if codebase.tag.is_some() {
+                    "tag"
+                } else {
+                    "push"
+                },
+            );
+            if let Some(branch) = &codebase.branch {
+                push("DRONE_COMMIT_BRANCH", branch);
+                push("DRONE_BRANCH", branch);
+            }
+            if let Some(url) = &codebase.repo_url {
+                push("DRONE_REMOTE_URL", url);
+                push("DRONE_GIT_HTTP_URL", url);
+            }
+            if let Some(tag) = &codebase.tag {
+                push("DRONE_TAG", tag);
+            }
+        }
+        env
+    }
+
+    /// Returns a sink that prints a task's lines and keeps the last ones.
+    fn sink(&self, step_id: &str) -> (LogSink, Arc<Mutex<VecDeque<String>>>) {
+        let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+        let console = self.runner.console.clone();
+        let id = step_id.to_string();
+        let kept = tail.clone();
+        let sink: LogSink = Arc::new(move |line: &str| {
+            console.step_line(&id, line);
+            let mut tail = kept.lock().expect("tail lock");
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(console.mask(line));
+        });
+        (sink, tail)
+    }
+
+    fn start_service(&self, step: &StepPlan, task: TaskSpec) {
+        let id = step.path();
+        for &(port, _) in &task.port_bindings {
+            if crate::ports::is_taken(port) {
+                self.fail_before_start(
+                    step,
+                    format!(
+                        "port {port} of service `{id}` is already in use on this host; \
+                         help: stop what listens on it or change `portBindings`"
+                    ),
+                );
+                return;
+            }
+        }
+
+        let (sink, tail) = self.sink(&id);
+        let ports: Vec<u16> = task.port_bindings.iter().map(|&(host, _)| host).collect();
+        let started_at = SystemTime::now();
+        match self.runner.executor.start(task, sink) {
+            Ok(handle) => {
+                tracing::info!(step_id = %id, pid = handle.pid(), "started service");
+                self.runner.console.step_started(&id);
+                let mut result = StepResult::skipped(
+                    id.clone(),
+                    step.name.clone(),
+                    step.step_type.clone(),
+                    None,
+                );
+                result.status = Status::Running;
+                result.started_at_ms = Some(epoch_millis(started_at));
+                let index = self.record(step, result);
+                self.services.add(step.clone(), handle, tail, ports, index);
+            }
+            Err(error) => self.fail_before_start(step, format!("cannot start: {error}")),
+        }
+    }
+
+    /// Waits until every started service's ports accept connections.
+    fn wait_for_services(&self) {
+        let _one_at_a_time = self.readiness.lock().expect("readiness lock");
+        let timeout = self.runner.options.readiness_timeout;
+        let failed = self
+            .services
+            .wait_ready(timeout, &self.runner.cancel, &self.runner.console);
+        if failed {
+            self.mark_failing();
+        }
+    }
+
+    fn run_task(&self, step: &StepPlan, task: TaskSpec) {
+        let id = step.path();
+        let (sink, _tail) = self.sink(&id);
+        let started_at = SystemTime::now();
+        let started = Instant::now();
+        let mut handle = match self.runner.executor.start(task, sink) {
+            Ok(handle) => handle,
+            Err(error) => {
+                self.fail_before_start(step, format!("cannot start: {error}"));
+                return;
+            }
+        };
+        tracing::info!(step_id = %id, pid = handle.pid(), "started step");
+        self.runner.console.step_started(&id);
+
+        let (status, exit, message) = self.wait_task(step, handle.as_mut(), started);
+        let output_variables = match handle.outputs() {
+            Ok(outputs) => outputs,
+            Err(error) => {
+                tracing::warn!(step_id = %id, "cannot read output variables: {error}");
+                Default::default()
+            }
+        };
+        drop(handle);
+        self.runner.console.step_finished(&id);
+
+        let mut result =
+            StepResult::skipped(id, step.name.clone(), step.step_type.clone(), message);
+        result.status = status;
+        result.exit_code = match exit {
+            Some(Exit::Code(code)) => Some(code),
+            _ => None,
+        };
+        result.started_at_ms = Some(epoch_millis(started_at));
+        result.finished_at_ms = Some(epoch_millis(SystemTime::now()));
+        result.duration = started.elapsed();
+        result.output_variables = output_variables;
+        result.tests = self.collect_reports(step);
+        self.log_result(&result);
+        self.record(step, result);
+    }
+
+    fn wait_task(
+        &self,
+        step: &StepPlan,
+        handle: &mut dyn Task,
+        started: Instant,
+    ) -> (Status, Option<Exit>, Option<String>) {
+        let grace = self.runner.options.stop_grace;
+        loop {
+            match handle.wait(POLL_INTERVAL) {
+                Ok(Some(exit)) if exit.success() => return (Status::Succeeded, Some(exit), None),
+                Ok(Some(exit)) => {
+                    return (
+                        Status::Failed,
+                        Some(exit),
+                        Some(format!("the step ended with {exit}")),
+                    );
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    let _ = handle.stop(grace);
+                    return (Status::Failed, None, Some(error.to_string()));
+                }
+            }
+
+            if self.runner.cancelled() {
+                let exit = handle.stop(grace).ok();
+                return (Status::Aborted, exit, Some("interrupted".into()));
+            }
+            if let Some(timeout) = step.timeout
+                && started.elapsed() >= timeout
+            {
+                let exit = handle.stop(grace).ok();
+                let message = format!("the step timed out after {}", humantime(timeout));
+                return (Status::Expired, exit, Some(message));
+            }
+            self.services
+                .check(&self.runner.console, || self.mark_failing());
+        }
+    }
+
+    fn collect_reports(&self, step: &StepPlan) -> Option<TestCounts> {
+        if step.spec.report_paths.is_empty() {
+            return None;
+        }
+        let collected = reports::collect(&self.workdir(), &step.spec.report_paths);
+        for warning in &collected.warnings {
+            tracing::warn!(step_id = %step.path(), "{warning}");
+        }
+        if collected.counts.is_none() && collected.warnings.is_empty() {
+            tracing::warn!(step_id = %step.path(), "no JUnit report matched `reports.spec.paths`");
+        }
+        collected.counts
+    }
+
+    fn log_result(&self, result: &StepResult) {
+        let message = result
+            .message
+            .as_deref()
+            .map(|m| self.runner.console.mask(m));
+        match (result.status, message) {
+            (Status::Succeeded, _) => tracing::info!(step_id = %result.id, "step succeeded"),
+            (status, Some(message)) => {
+                tracing::error!(step_id = %result.id, status = status.word(), "{message}")
+            }
+            (status, None) => {
+                tracing::error!(step_id = %result.id, status = status.word(), "step ended")
+            }
+        }
+    }
+
+    /// Stops every service and records the services' results.
+    fn finish(&self) {
+        for outcome in self.services.stop_all(&self.runner.console) {
+            let step = &outcome.step;
+            let tests = if outcome.status.is_failure() {
+                None
+            } else {
+                self.collect_reports(step)
+            };
+            {
+                let mut state = self.state.lock().expect("state lock");
+                if let Some(stage) = state.stages.last_mut() {
+                    stage.failing |= outcome.status.is_failure();
+                    if let Some(entry) = stage.steps.get_mut(&step.path()) {
+                        entry.status = outcome.status;
+                    }
+                }
+            }
+            let mut results = self.results.lock().expect("results lock");
+            let result = &mut results[outcome.result_index];
+            result.status = outcome.status;
+            result.exit_code = outcome.exit_code;
+            result.message = outcome.message;
+            result.duration = outcome.duration;
+            result.finished_at_ms = Some(outcome.finished_at_ms);
+            result.tests = tests;
+        }
+    }
+}
+
+/// Formats a timeout for messages (`90s`, `2m`, `1m30s`).
+pub fn humantime(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let millis = duration.subsec_millis();
+    if seconds == 0 {
+        return format!("{millis}ms");
+    }
+    match (seconds / 60, seconds % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}

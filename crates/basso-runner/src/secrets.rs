@@ -1,0 +1,269 @@
+//! Secret values: where they come from, how they reach a step, and how they
+//! are masked in every line basso prints.
+//!
+//! Resolved step fields carry secrets as the literal text
+//! `<+secrets.getValue("ID")>`; [`Secrets::substitute`] replaces that text
+//! with the value just before a task starts.
+
+use std::collections::BTreeMap;
+
+const SECRET_OPEN: &str = "<+secrets.getValue(";
+const SECRET_CLOSE: &str = ")>";
+
+/// The text that replaces a secret value in printed output.
+pub const MASK: &str = "***";
+
+/// Secret values by id.
+#[derive(Clone, Debug, Default)]
+pub struct Secrets {
+    values: BTreeMap<String, String>,
+}
+
+impl Secrets {
+    /// Creates an empty store.
+    pub fn new() -> Secrets {
+        Secrets::default()
+    }
+
+    /// Sets the value of `id`, replacing an earlier one.
+    pub fn insert(&mut self, id: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(id.into(), value.into());
+    }
+
+    /// Returns the value of `id`.
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.values.get(id).map(String::as_str)
+    }
+
+    /// Adds every secret of a secrets file: a JSON object of id to string.
+    pub fn load_json(&mut self, text: &str) -> Result<(), String> {
+        let object: BTreeMap<String, serde_json::Value> = serde_json::from_str(text)
+            .map_err(|error| format!("invalid secrets file: {error}; help: write a JSON object such as {{\"token\": \"value\"}}"))?;
+        for (id, value) in object {
+            let serde_json::Value::String(value) = value else {
+                return Err(format!(
+                    "invalid secrets file: the value of `{id}` is not a string"
+                ));
+            };
+            self.insert(id, value);
+        }
+        Ok(())
+    }
+
+    /// Fills the secrets in `needed` that have no value yet from
+    /// `BASSO_SECRET_<ID>` variables read through `lookup`. Fails when two
+    /// needed ids map to the same variable name.
+    pub fn load_env(
+        &mut self,
+        needed: &[String],
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), String> {
+        let mut by_name: BTreeMap<String, &str> = BTreeMap::new();
+        for id in needed {
+            let name = env_name(id);
+            if let Some(other) = by_name.insert(name.clone(), id)
+                && other != id
+            {
+                return Err(format!(
+                    "secrets `{other}` and `{id}` both read `{name}`; \
+                     help: pass one of them with --secret or --secrets-file"
+                ));
+            }
+        }
+
+        for (name, id) in by_name {
+            if self.values.contains_key(id) {
+                continue;
+            }
+            if let Some(value) = lookup(&name) {
+                self.insert(id, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces every `<+secrets.getValue("ID")>` in `text` with the value.
+    /// Fails naming the first id without a value.
+    pub fn substitute(&self, text: &str) -> Result<String, String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some((before, id, after)) = next_reference(rest) {
+            out.push_str(before);
+            let value = self.get(&id).ok_or_else(|| missing_secret(&id))?;
+            out.push_str(value);
+            rest = after;
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// Builds the masker for every value in the store.
+    pub fn masker(&self) -> Masker {
+        Masker::new(self.values.values().map(String::as_str))
+    }
+}
+
+/// Returns the environment variable that holds secret `id`: `BASSO_SECRET_`
+/// and the id upper-cased, every character other than an ASCII letter or
+/// digit turned into `_`.
+pub fn env_name(id: &str) -> String {
+    let suffix: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("BASSO_SECRET_{suffix}")
+}
+
+/// Returns the message for a secret without a value.
+pub fn missing_secret(id: &str) -> String {
+    format!(
+        "secret `{id}` has no value; help: set `{}`, or pass --secret {id}=VALUE or --secrets-file FILE",
+        env_name(id)
+    )
+}
+
+/// Lists the secret ids that `text` references, in order, without repeats.
+pub fn referenced_ids(text: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut rest = text;
+    while let Some((_, id, after)) = next_reference(rest) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        rest = after;
+    }
+    ids
+}
+
+/// Finds the next `<+secrets.getValue("ID")>` and splits `text` around it.
+fn next_reference(text: &str) -> Option<(&str, String, &str)> {
+    let mut search_from = 0;
+    loop {
+        let start = search_from + text[search_from..].find(SECRET_OPEN)?;
+        let inner_start = start + SECRET_OPEN.len();
+        let close = text[inner_start..].find(SECRET_CLOSE)?;
+        let inner = text[inner_start..inner_start + close].trim();
+        let quoted = inner.len() >= 2
+            && ((inner.starts_with('"') && inner.ends_with('"'))
+                || (inner.starts_with('\'') && inner.ends_with('\'')));
+        if quoted {
+            let id = inner[1..inner.len() - 1].to_string();
+            let after = &text[inner_start + close + SECRET_CLOSE.len()..];
+            return Some((&text[..start], id, after));
+        }
+        search_from = inner_start;
+    }
+}
+
+/// Replaces secret values with [`MASK`] in printed text. A multi-line
+/// value is also masked line by line, since output reaches the console one
+/// line at a time.
+#[derive(Clone, Debug, Default)]
+pub struct Masker {
+    patterns: Vec<String>,
+}
+
+impl Masker {
+    /// Creates a masker for `values`; empty values are ignored.
+    pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
+        let mut patterns: Vec<String> = Vec::new();
+        for value in values {
+            let pieces = std::iter::once(value).chain(value.lines());
+            for piece in pieces {
+                let piece = piece.trim_end_matches('\r');
+                if !piece.trim().is_empty() && !patterns.iter().any(|known| known == piece) {
+                    patterns.push(piece.to_string());
+                }
+            }
+        }
+        // Longer values first, so a value that contains another is masked whole.
+        patterns.sort_by_key(|pattern| std::cmp::Reverse(pattern.len()));
+        Masker { patterns }
+    }
+
+    /// Returns `text` with every secret value replaced by [`MASK`].
+    pub fn mask(&self, text: &str) -> String {
+        let mut masked = text.to_string();
+        for pattern in &self.patterns {
+            if masked.contains(pattern.as_str()) {
+                masked = masked.replace(pattern.as_str(), MASK);
+            }
+        }
+        masked
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_name_upper_cases_and_replaces() {
+        assert_eq!(env_name("db-pass.word"), "BASSO_SECRET_DB_PASS_WORD");
+        assert_eq!(env_name("account.token2"), "BASSO_SECRET_ACCOUNT_TOKEN2");
+    }
+
+    #[test]
+    fn env_collision_is_an_error() {
+        let mut secrets = Secrets::new();
+        let needed = vec!["a-b".to_string(), "a_b".to_string()];
+        let error = secrets.load_env(&needed, |_| Some("x".into())).unwrap_err();
+        assert!(error.contains("`a-b`"), "{error}");
+        assert!(error.contains("BASSO_SECRET_A_B"), "{error}");
+    }
+
+    #[test]
+    fn env_fills_only_missing_values() {
+        let mut secrets = Secrets::new();
+        secrets.insert("token", "from-flag");
+        let needed = vec!["token".to_string(), "other".to_string()];
+        secrets
+            .load_env(&needed, |name| Some(format!("env:{name}")))
+            .unwrap();
+        assert_eq!(secrets.get("token"), Some("from-flag"));
+        assert_eq!(secrets.get("other"), Some("env:BASSO_SECRET_OTHER"));
+    }
+
+    #[test]
+    fn substitute_replaces_references() {
+        let mut secrets = Secrets::new();
+        secrets.insert("token", "s3cret");
+        let text = r#"curl -H "auth: <+secrets.getValue("token")>" x"#;
+        assert_eq!(
+            secrets.substitute(text).unwrap(),
+            r#"curl -H "auth: s3cret" x"#
+        );
+        assert_eq!(referenced_ids(text), vec!["token".to_string()]);
+    }
+
+    #[test]
+    fn substitute_names_missing_secret() {
+        let error = Secrets::new()
+            .substitute("<+secrets.getValue('db')>")
+            .unwrap_err();
+        assert!(error.contains("`db`"), "{error}");
+        assert!(error.contains("BASSO_SECRET_DB"), "{error}");
+    }
+
+    #[test]
+    fn masker_masks_multi_line_values() {
+        let masker = Masker::new(["line one\nline two", "abc"]);
+        assert_eq!(masker.mask("x line two y"), "x *** y");
+        assert_eq!(masker.mask("abcabc"), "******");
+        assert_eq!(masker.mask("nothing"), "nothing");
+    }
+
+    #[test]
+    fn secrets_file_rejects_non_strings() {
+        let mut secrets = Secrets::new();
+        assert!(secrets.load_json(r#"{"a": 1}"#).is_err());
+        secrets.load_json(r#"{"a": "b\nc"}"#).unwrap();
+        assert_eq!(secrets.get("a"), Some("b\nc"));
+    }
+}

@@ -1,0 +1,268 @@
+//! Background services of one stage: started detached, watched for early
+//! exits, waited on until their ports accept connections, and stopped when
+//! the stage ends.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::console::Console;
+use crate::executor::{Exit, Task};
+use crate::plan::StepPlan;
+use crate::runner::humantime;
+use crate::state::Status;
+use crate::summary::epoch_millis;
+
+/// How a service ended, for its step result.
+#[derive(Debug)]
+pub struct ServiceOutcome {
+    /// Where the service's result sits in the stage's results.
+    pub result_index: usize,
+    /// The service step.
+    pub step: StepPlan,
+    /// `SUCCEEDED` when it ran until the stage stopped it or exited with 0.
+    pub status: Status,
+    /// The exit code when the service exited by itself.
+    pub exit_code: Option<i32>,
+    /// Why it failed, or the warning for an early exit with code 0.
+    pub message: Option<String>,
+    /// How long the service ran.
+    pub duration: Duration,
+    /// When it ended, in milliseconds since the Unix epoch.
+    pub finished_at_ms: u128,
+}
+
+/// How a service ended, before it is matched with its result.
+struct Ended {
+    status: Status,
+    exit_code: Option<i32>,
+    message: Option<String>,
+    duration: Duration,
+    finished_at_ms: u128,
+}
+
+struct Entry {
+    step: StepPlan,
+    task: Box<dyn Task>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    ports: Vec<u16>,
+    ready: bool,
+    started: Instant,
+    result_index: usize,
+    outcome: Option<Ended>,
+}
+
+/// The services of one stage.
+pub struct Services {
+    grace: Duration,
+    entries: Mutex<Vec<Entry>>,
+}
+
+impl Services {
+    /// Creates an empty set; `grace` is the time between SIGTERM and SIGKILL.
+    pub fn new(grace: Duration) -> Services {
+        Services {
+            grace,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Adds a started service.
+    pub fn add(
+        &self,
+        step: StepPlan,
+        task: Box<dyn Task>,
+        tail: Arc<Mutex<VecDeque<String>>>,
+        ports: Vec<u16>,
+        result_index: usize,
+    ) {
+        self.entries.lock().expect("services lock").push(Entry {
+            step,
+            task,
+            tail,
+            ports,
+            ready: false,
+            started: Instant::now(),
+            result_index,
+            outcome: None,
+        });
+    }
+
+    /// Looks for services that exited. A non-zero exit calls `on_failure`
+    /// and is logged with the service's last lines; exit 0 is a warning.
+    pub fn check(&self, console: &Console, on_failure: impl Fn()) {
+        let mut entries = self.entries.lock().expect("services lock");
+        for entry in entries.iter_mut().filter(|entry| entry.outcome.is_none()) {
+            let exit = match entry.task.wait(Duration::ZERO) {
+                Ok(Some(exit)) => exit,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(step_id = %entry.step.path(), "cannot watch service: {error}");
+                    continue;
+                }
+            };
+            if record_exit(entry, exit, console) {
+                on_failure();
+            }
+        }
+    }
+
+    /// Waits until the ports of every service not yet known to be ready
+    /// accept connections on 127.0.0.1. Returns whether a service failed
+    /// (it exited or did not open its ports in time).
+    pub fn wait_ready(
+        &self,
+        default_timeout: Duration,
+        cancel: &AtomicBool,
+        console: &Console,
+    ) -> bool {
+        let mut failed = false;
+        let count = self.entries.lock().expect("services lock").len();
+        for index in 0..count {
+            if !self.wait_one(index, default_timeout, cancel, console) {
+                failed = true;
+            }
+        }
+        failed
+    }
+
+    fn wait_one(
+        &self,
+        index: usize,
+        default_timeout: Duration,
+        cancel: &AtomicBool,
+        console: &Console,
+    ) -> bool {
+        let (id, ports, timeout) = {
+            let mut entries = self.entries.lock().expect("services lock");
+            let entry = &mut entries[index];
+            if entry.ready || entry.outcome.is_some() {
+                return true;
+            }
+            let id = entry.step.path();
+            if entry.ports.is_empty() {
+                tracing::info!(step_id = %id, "service has no port bindings; not waiting for it");
+                entry.ready = true;
+                return true;
+            }
+            (
+                id,
+                entry.ports.clone(),
+                entry.step.timeout.unwrap_or(default_timeout),
+            )
+        };
+
+        let port_list = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::info!(step_id = %id, "waiting for service to accept connections on port {port_list} (timeout {})", humantime(timeout));
+        let started = Instant::now();
+        loop {
+            if ports.iter().all(|&port| crate::ports::accepts(port)) {
+                tracing::info!(step_id = %id, "service ready on port {port_list} after {:.1}s", started.elapsed().as_secs_f64());
+                self.entries.lock().expect("services lock")[index].ready = true;
+                return true;
+            }
+            if cancel.load(Ordering::SeqCst) {
+                return true;
+            }
+
+            let mut entries = self.entries.lock().expect("services lock");
+            let entry = &mut entries[index];
+            if let Ok(Some(exit)) = entry.task.wait(Duration::ZERO) {
+                return !record_exit(entry, exit, console) && exit.success();
+            }
+            if started.elapsed() >= timeout {
+                let message = format!(
+                    "service did not accept connections on port {port_list} within {}{}",
+                    humantime(timeout),
+                    last_lines(&entry.tail)
+                );
+                tracing::error!(step_id = %id, "{}", console.mask(&message));
+                entry.outcome = Some(outcome(entry, Status::Failed, None, Some(message)));
+                let _ = entry.task.stop(self.grace);
+                return false;
+            }
+            drop(entries);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops every service that still runs (SIGTERM to its process group,
+    /// SIGKILL after the grace period) and returns how each one ended.
+    pub fn stop_all(&self, console: &Console) -> Vec<ServiceOutcome> {
+        self.check(console, || {});
+        let mut entries = self.entries.lock().expect("services lock");
+        let mut outcomes = Vec::new();
+        for mut entry in entries.drain(..) {
+            if entry.outcome.is_none() {
+                tracing::info!(step_id = %entry.step.path(), pid = entry.task.pid(), "stopping service");
+                if let Err(error) = entry.task.stop(self.grace) {
+                    tracing::error!(step_id = %entry.step.path(), "cannot stop service: {error}");
+                }
+                entry.outcome = Some(outcome(&entry, Status::Succeeded, None, None));
+            }
+            console.step_finished(&entry.step.path());
+            let ended = entry.outcome.take().expect("outcome set above");
+            outcomes.push(ServiceOutcome {
+                result_index: entry.result_index,
+                step: entry.step,
+                status: ended.status,
+                exit_code: ended.exit_code,
+                message: ended.message,
+                duration: ended.duration,
+                finished_at_ms: ended.finished_at_ms,
+            });
+        }
+        outcomes
+    }
+}
+
+/// Records a service's own exit; returns whether it fails the stage.
+fn record_exit(entry: &mut Entry, exit: Exit, console: &Console) -> bool {
+    let id = entry.step.path();
+    let code = match exit {
+        Exit::Code(code) => Some(code),
+        Exit::Signal(_) => None,
+    };
+    if exit.success() {
+        let message = "service exited with code 0 before the stage ended".to_string();
+        tracing::warn!(step_id = %id, "{message}");
+        entry.outcome = Some(outcome(entry, Status::Succeeded, code, Some(message)));
+        return false;
+    }
+    let message = format!(
+        "service exited with {exit} before the stage ended{}",
+        last_lines(&entry.tail)
+    );
+    tracing::error!(step_id = %id, "{}", console.mask(&message));
+    entry.outcome = Some(outcome(entry, Status::Failed, code, Some(message)));
+    true
+}
+
+fn outcome(
+    entry: &Entry,
+    status: Status,
+    exit_code: Option<i32>,
+    message: Option<String>,
+) -> Ended {
+    Ended {
+        status,
+        exit_code,
+        message,
+        duration: entry.started.elapsed(),
+        finished_at_ms: epoch_millis(SystemTime::now()),
+    }
+}
+
+fn last_lines(tail: &Mutex<VecDeque<String>>) -> String {
+    let tail = tail.lock().expect("tail lock");
+    if tail.is_empty() {
+        return "; it printed nothing".to_string();
+    }
+    let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+    format!("; last lines:\n  {}", lines.join("\n  "))
+}

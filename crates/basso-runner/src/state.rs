@@ -1,0 +1,148 @@
+//! What later expressions can read about the run so far, and the hook
+//! through which the runner asks the expression engine about it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::plan::StepPlan;
+
+/// The status of a step or stage as expressions and the summary name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Status {
+    /// Ended with success.
+    #[serde(rename = "SUCCEEDED")]
+    Succeeded,
+    /// Ended with a failure.
+    #[serde(rename = "FAILED")]
+    Failed,
+    /// Not run: its `when` was false or an earlier failure ended the stage.
+    #[serde(rename = "SKIPPED")]
+    Skipped,
+    /// Stopped because its `timeout` passed.
+    #[serde(rename = "EXPIRED")]
+    Expired,
+    /// Stopped by Ctrl-C or SIGTERM.
+    #[serde(rename = "ABORTED")]
+    Aborted,
+    /// A Background service that is still running.
+    #[serde(rename = "RUNNING")]
+    Running,
+}
+
+impl Status {
+    /// Returns the upper-case name Harness uses in expressions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::Skipped => "SKIPPED",
+            Status::Expired => "EXPIRED",
+            Status::Aborted => "ABORTED",
+            Status::Running => "RUNNING",
+        }
+    }
+
+    /// Returns the lower-case word the summary table shows.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Succeeded => "success",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Expired => "timed out",
+            Status::Aborted => "aborted",
+            Status::Running => "running",
+        }
+    }
+
+    /// Returns whether this status makes its stage fail.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failed | Status::Expired | Status::Aborted)
+    }
+}
+
+/// The outputs and status of one finished step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StepState {
+    /// The step's status.
+    pub status: Status,
+    /// Captured `outputVariables`, by name. Values are not masked.
+    pub output_variables: BTreeMap<String, String>,
+}
+
+/// One stage's part of the run state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StageState {
+    /// The stage identifier.
+    pub id: String,
+    /// The stage status once known; `None` while it runs.
+    pub status: Option<Status>,
+    /// Whether a step of the stage has failed so far.
+    pub failing: bool,
+    /// Finished steps by path (`group.step` inside step groups).
+    pub steps: BTreeMap<String, StepState>,
+}
+
+/// The state of the run that expressions can read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunState {
+    /// Stages started so far, in order; the last one is the current stage.
+    pub stages: Vec<StageState>,
+}
+
+impl RunState {
+    /// Returns the stage that runs now.
+    pub fn current(&self) -> Option<&StageState> {
+        self.stages.last()
+    }
+
+    /// Returns whether any stage so far failed.
+    pub fn pipeline_failing(&self) -> bool {
+        self.stages
+            .iter()
+            .any(|stage| stage.failing || stage.status.is_some_and(Status::is_failure))
+    }
+}
+
+/// The expression engine as the runner sees it. The CLI implements this
+/// with `basso-core`; tests implement it by hand.
+pub trait Expressions: Send + Sync {
+    /// Returns `step` with its fields resolved again against `state`, so that
+    /// `<+steps.ID.output.outputVariables.NAME>` and statuses of earlier
+    /// steps take their values. Secret references stay as they are.
+    fn prepare(&self, step: &StepPlan, state: &RunState) -> Result<StepPlan, String>;
+
+    /// Evaluates a `when.condition` in the context of `state`; `step` is the
+    /// step whose condition it is, or `None` for a stage or group condition.
+    fn condition(
+        &self,
+        condition: &str,
+        step: Option<&StepPlan>,
+        state: &RunState,
+    ) -> Result<bool, String>;
+}
+
+/// An engine that changes nothing and accepts only the conditions `true`
+/// and `false`; for plans without expressions.
+pub struct LiteralExpressions;
+
+impl Expressions for LiteralExpressions {
+    fn prepare(&self, step: &StepPlan, _state: &RunState) -> Result<StepPlan, String> {
+        Ok(step.clone())
+    }
+
+    fn condition(
+        &self,
+        condition: &str,
+        _step: Option<&StepPlan>,
+        _state: &RunState,
+    ) -> Result<bool, String> {
+        match condition.trim() {
+            "true" | "<+true>" => Ok(true),
+            "false" | "<+false>" => Ok(false),
+            other => Err(format!(
+                "cannot evaluate condition `{other}` without an expression engine"
+            )),
+        }
+    }
+}

@@ -1,0 +1,637 @@
+//! Integration tests of the runner with the host executor: real processes,
+//! real ports, real files.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use basso_runner::ports::free_port;
+use basso_runner::*;
+use common::*;
+
+fn http_service(id: &str, port: u16) -> StepPlan {
+    service(
+        id,
+        &format!("exec python3 -m http.server {port} --bind 127.0.0.1"),
+        Some(port),
+    )
+}
+
+fn fetch(url: &str) -> String {
+    format!(
+        "python3 -c 'import urllib.request; print(\"status\", urllib.request.urlopen(\"{url}\").status)'"
+    )
+}
+
+#[test]
+fn service_reached_by_later_step() {
+    let port = free_port().unwrap();
+    let outcome = run(vec![stage(vec![
+        node(http_service("web", port)),
+        node(run_step(
+            "call",
+            &fetch(&format!("http://localhost:{port}/")),
+        )),
+    ])]);
+
+    assert_eq!(
+        outcome.step("call").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome.console.contains("call | status 200"),
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.step("web").status, Status::Succeeded);
+    assert_eq!(outcome.stage_status(), Status::Succeeded);
+}
+
+#[test]
+fn readiness_waits_for_slow_service() {
+    let port = free_port().unwrap();
+    let slow = service(
+        "slow",
+        &format!("sleep 1\nexec python3 -m http.server {port} --bind 127.0.0.1"),
+        Some(port),
+    );
+    let outcome = run(vec![stage(vec![
+        node(slow),
+        node(run_step(
+            "call",
+            &fetch(&format!("http://127.0.0.1:{port}/")),
+        )),
+    ])]);
+
+    assert_eq!(
+        outcome.step("call").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    let waiting = format!("waiting for service to accept connections on port {port}");
+    assert!(outcome.console.contains(&waiting), "{}", outcome.console);
+    assert!(
+        outcome.console.contains("service ready on port"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn readiness_timeout_fails_stage() {
+    let port = free_port().unwrap();
+    let mut silent = service("silent", "echo starting up\nsleep 30", Some(port));
+    silent.timeout = Some(Duration::from_millis(700));
+    let outcome = run(vec![stage(vec![
+        node(silent),
+        node(run_step("after", "echo ran")),
+    ])]);
+
+    let silent = outcome.step("silent");
+    assert_eq!(silent.status, Status::Failed, "{}", outcome.console);
+    let message = silent.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "did not accept connections on port {port} within 700ms"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("starting up"), "{message}");
+    assert_eq!(outcome.step("after").status, Status::Skipped);
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
+#[test]
+fn no_wait_skips_readiness() {
+    let port = free_port().unwrap();
+    let silent = service("silent", "sleep 30", Some(port));
+    let setup = Setup {
+        wait_for_ports: false,
+        readiness_timeout: Duration::from_millis(200),
+        ..Setup::default()
+    };
+    let outcome = run_with(
+        vec![stage(vec![
+            node(silent),
+            node(run_step("after", "echo ran")),
+        ])],
+        setup,
+    );
+
+    assert_eq!(
+        outcome.step("after").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    assert!(
+        !outcome.console.contains("waiting for service"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn service_without_ports_not_waited_for() {
+    let outcome = run(vec![stage(vec![
+        node(service("worker", "sleep 30", None)),
+        node(run_step("after", "echo ran")),
+    ])]);
+
+    assert_eq!(
+        outcome.step("after").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome
+            .console
+            .contains("service has no port bindings; not waiting for it"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn output_variable_flows_to_later_step() {
+    let mut produce = run_step("produce", "export VERSION=\"1.2.$((40 + 2))\"");
+    produce.spec.output_variables = vec!["VERSION".into(), "UNSET".into()];
+    let mut consume = run_step("consume", "echo \"got $V\"");
+    consume.spec.env = vec![(
+        "V".into(),
+        "<+steps.produce.output.outputVariables.VERSION>".into(),
+    )];
+    let outcome = run(vec![stage(vec![node(produce), node(consume)])]);
+
+    let produced = &outcome.step("produce").output_variables;
+    assert_eq!(produced.get("VERSION").map(String::as_str), Some("1.2.42"));
+    assert!(!produced.contains_key("UNSET"));
+    assert!(
+        outcome.console.contains("consume | got 1.2.42"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn output_variable_captured_after_failure_and_python() {
+    let mut python = run_step("py", "import os\nos.environ['ANSWER'] = 'forty two'");
+    python.spec.shell = Some("Python".into());
+    python.spec.output_variables = vec!["ANSWER".into()];
+    let mut bash = run_step("sh", "export PARTIAL=yes\nexit 3");
+    bash.spec.shell = Some("Bash".into());
+    bash.spec.output_variables = vec!["PARTIAL".into()];
+    let outcome = run(vec![stage(vec![node(python), node(bash)])]);
+
+    let answer = outcome.step("py").output_variables.get("ANSWER").cloned();
+    assert_eq!(answer.as_deref(), Some("forty two"), "{}", outcome.console);
+    assert_eq!(outcome.step("sh").exit_code, Some(3));
+    let partial = outcome.step("sh").output_variables.get("PARTIAL").cloned();
+    assert_eq!(partial.as_deref(), Some("yes"));
+}
+
+#[test]
+fn secret_never_printed() {
+    let mut secrets = Secrets::new();
+    secrets.insert("token", "hunter2-value");
+    secrets.insert("key", "first line\nsecond line");
+    let mut echo = run_step(
+        "echo",
+        "echo \"env: $TOKEN\"\necho 'inline: <+secrets.getValue(\"token\")>'\nprintf '%s\\n' \"$KEY\"\nexport LEAK=\"$TOKEN\"",
+    );
+    echo.spec.env = vec![
+        ("TOKEN".into(), "<+secrets.getValue(\"token\")>".into()),
+        ("KEY".into(), "<+secrets.getValue(\"key\")>".into()),
+    ];
+    echo.spec.output_variables = vec!["LEAK".into()];
+    let mut noisy = service("noisy", "echo \"service sees $TOKEN\"\nsleep 30", None);
+    noisy.spec.env = vec![("TOKEN".into(), "<+secrets.getValue(\"token\")>".into())];
+    let setup = Setup {
+        secrets,
+        ..Setup::default()
+    };
+    let outcome = run_with(
+        vec![stage(vec![
+            node(noisy),
+            node(run_step("pause", "sleep 0.3")),
+            node(echo),
+        ])],
+        setup,
+    );
+
+    assert_eq!(
+        outcome.step("echo").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    for value in ["hunter2-value", "first line", "second line"] {
+        assert!(
+            !outcome.console.contains(value),
+            "`{value}` printed:\n{}",
+            outcome.console
+        );
+    }
+    assert!(
+        outcome.console.contains("echo | env: ***"),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome.console.contains("echo | inline: ***"),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome.console.contains("noisy | service sees ***"),
+        "{}",
+        outcome.console
+    );
+    let summary = serde_json::to_string(&outcome.summary.masked(&secrets_masker())).unwrap();
+    assert!(!summary.contains("hunter2-value"), "{summary}");
+    assert!(summary.contains("\"LEAK\":\"***\""), "{summary}");
+}
+
+fn secrets_masker() -> Masker {
+    Masker::new(["hunter2-value", "first line\nsecond line"])
+}
+
+#[test]
+fn parallel_steps_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = |own: &str, other: &str| {
+        format!(
+            "touch {d}/{own}\nfor i in $(seq 100); do [ -e {d}/{other} ] && exit 0; sleep 0.1; done\nexit 1",
+            d = dir.path().display()
+        )
+    };
+    let outcome = run(vec![stage(vec![Node::Parallel {
+        nodes: vec![
+            node(run_step("left", &marker("left", "right"))),
+            node(run_step("right", &marker("right", "left"))),
+        ],
+        max_concurrency: None,
+    }])]);
+
+    let left = outcome.step("left");
+    let right = outcome.step("right");
+    assert_eq!(left.status, Status::Succeeded, "{}", outcome.console);
+    assert_eq!(right.status, Status::Succeeded, "{}", outcome.console);
+    let (left_start, left_end) = (left.started_at_ms.unwrap(), left.finished_at_ms.unwrap());
+    let (right_start, right_end) = (right.started_at_ms.unwrap(), right.finished_at_ms.unwrap());
+    assert!(left_start <= right_end, "left started after right ended");
+    assert!(right_start <= left_end, "right started after left ended");
+}
+
+#[test]
+fn failing_step_fails_stage() {
+    let mut cleanup = run_step("cleanup", "echo cleaning");
+    cleanup.when = Some(When {
+        status: StatusRule::Failure,
+        condition: None,
+    });
+    let outcome = run(vec![stage(vec![
+        node(run_step("broken", "echo before\nfalse\necho after")),
+        node(run_step("next", "echo next")),
+        node(cleanup),
+    ])]);
+
+    let broken = outcome.step("broken");
+    assert_eq!(broken.status, Status::Failed);
+    assert_eq!(broken.exit_code, Some(1));
+    assert!(
+        !outcome.console.contains("broken | after"),
+        "errexit is off:\n{}",
+        outcome.console
+    );
+    assert_eq!(outcome.step("next").status, Status::Skipped);
+    assert_eq!(outcome.step("cleanup").status, Status::Succeeded);
+    assert_eq!(outcome.stage_status(), Status::Failed);
+    assert_eq!(outcome.summary.status, Status::Failed);
+}
+
+#[test]
+fn service_crash_fails_stage() {
+    let outcome = run(vec![stage(vec![
+        node(service(
+            "db",
+            "echo loading data\necho fatal: disk full\nexit 4",
+            None,
+        )),
+        node(run_step("wait", "sleep 1")),
+        node(run_step("later", "echo later")),
+    ])]);
+
+    let db = outcome.step("db");
+    assert_eq!(db.status, Status::Failed, "{}", outcome.console);
+    assert_eq!(db.exit_code, Some(4));
+    let message = db.message.as_deref().unwrap_or_default();
+    assert!(message.contains("exit code 4"), "{message}");
+    assert!(message.contains("fatal: disk full"), "{message}");
+    assert_eq!(outcome.step("later").status, Status::Skipped);
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
+#[test]
+fn service_clean_exit_is_warning() {
+    let outcome = run(vec![stage(vec![
+        node(service("once", "echo done", None)),
+        node(run_step("wait", "sleep 0.5")),
+    ])]);
+
+    let once = outcome.step("once");
+    assert_eq!(once.status, Status::Succeeded, "{}", outcome.console);
+    assert!(
+        once.message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("exited with code 0")
+    );
+    assert_eq!(outcome.stage_status(), Status::Succeeded);
+}
+
+#[test]
+fn taken_port_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let outcome = run(vec![stage(vec![
+        node(service(
+            "web",
+            "echo should not start; sleep 30",
+            Some(port),
+        )),
+        node(run_step("after", "echo after")),
+    ])]);
+
+    let web = outcome.step("web");
+    assert_eq!(web.status, Status::Failed);
+    let message = web.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!("port {port} of service `web` is already in use")),
+        "{message}"
+    );
+    assert!(
+        !outcome.console.contains("should not start"),
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
+#[test]
+fn step_timeout_stops_step() {
+    let mut slow = run_step("slow", "echo started\nsleep 30");
+    slow.timeout = Some(Duration::from_millis(500));
+    let outcome = run(vec![stage(vec![node(slow)])]);
+
+    let slow = outcome.step("slow");
+    assert_eq!(slow.status, Status::Expired, "{}", outcome.console);
+    assert!(slow.duration < Duration::from_secs(10));
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
+#[test]
+fn stage_end_stops_service_processes() {
+    let pid_file = tempfile::NamedTempFile::new().unwrap();
+    let path = pid_file.path().display();
+    let spawner = service(
+        "spawner",
+        &format!("sleep 300 &\necho $! > {path}.child\necho $$ > {path}\nwait"),
+        None,
+    );
+    let outcome = run(vec![stage(vec![
+        node(spawner),
+        node(run_step("pause", "sleep 0.3")),
+    ])]);
+
+    assert_eq!(
+        outcome.stage_status(),
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    let read_pid = |path: String| {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let shell = read_pid(format!("{path}"));
+    let child = read_pid(format!("{path}.child"));
+    assert!(!process_exists(shell), "service shell {shell} still runs");
+    assert!(!process_exists(child), "service child {child} still runs");
+    let _ = std::fs::remove_file(format!("{path}.child"));
+}
+
+#[test]
+fn builtin_variables_and_workspace() {
+    let outcome = run(vec![stage(vec![node(run_step(
+        "show",
+        "echo \"ids $HARNESS_STAGE_ID $HARNESS_STEP_ID $DRONE_BUILD_NUMBER\"\necho \"cwd $(pwd)\"\necho \"ws $HARNESS_WORKSPACE\"",
+    ))])]);
+
+    assert!(
+        outcome.console.contains("show | ids build show 1"),
+        "{}",
+        outcome.console
+    );
+    let workspace = outcome.workspace.path().canonicalize().unwrap();
+    assert!(
+        outcome
+            .console
+            .contains(&format!("show | cwd {}", workspace.display())),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome
+            .console
+            .contains(&format!("show | ws {}", outcome.workspace.path().display())),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn entrypoint_overrides_command() {
+    let mut step = run_step("argv", "echo from command");
+    step.spec.entrypoint = vec![
+        "sh".into(),
+        "-c".into(),
+        "echo \"from argv $0\"".into(),
+        "zero".into(),
+    ];
+    let outcome = run(vec![stage(vec![node(step)])]);
+
+    assert!(
+        outcome.console.contains("argv | from argv zero"),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        !outcome.console.contains("from command"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn script_files_removed_after_step() {
+    let outcome = run(vec![stage(vec![node(run_step("one", "echo $0"))])]);
+
+    let line = outcome
+        .console
+        .lines()
+        .find(|line| line.starts_with("one | "))
+        .unwrap();
+    let script = line.trim_start_matches("one | ");
+    assert!(script.ends_with("script.sh"), "{script}");
+    assert!(
+        !std::path::Path::new(script).exists(),
+        "{script} still exists"
+    );
+    let left: Vec<_> = std::fs::read_dir(&outcome.scratch).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn junit_reports_counted() {
+    let report = r#"<testsuites><testsuite name="s"><testcase name="a"/><testcase name="b"><failure message="x"/></testcase></testsuite></testsuites>"#;
+    let mut tests = run_step(
+        "tests",
+        &format!(
+            "mkdir -p out\ncat > out/junit.xml <<'XML'\n{report}\nXML\necho '<testsuites><broken' > out/bad.xml"
+        ),
+    );
+    tests.spec.report_paths = vec!["out/*.xml".into()];
+    let outcome = run(vec![stage(vec![node(tests)])]);
+
+    let counts = outcome.step("tests").tests.unwrap();
+    assert_eq!((counts.tests, counts.failed), (2, 1));
+    assert_eq!(outcome.summary.stages[0].tests.unwrap().tests, 2);
+    assert!(
+        outcome.console.contains("cannot read JUnit report"),
+        "{}",
+        outcome.console
+    );
+    assert!(outcome.console.contains("bad.xml"), "{}", outcome.console);
+}
+
+#[test]
+fn pwsh_missing_is_clear_error() {
+    let mut step = run_step("ps", "Write-Host hi");
+    step.spec.shell = Some("Pwsh".into());
+    let executor = HostExecutor::new(&tempfile::tempdir().unwrap().path().join("s")).unwrap();
+    let preflight =
+        basso_runner::preflight::check(&[stage(vec![node(step)])], &executor, &Secrets::new());
+
+    assert_eq!(preflight.errors.len(), 1, "{:?}", preflight.errors);
+    assert!(
+        preflight.errors[0].contains("needs `pwsh`, which is not installed"),
+        "{}",
+        preflight.errors[0]
+    );
+}
+
+#[test]
+fn preflight_lists_everything_it_cannot_run() {
+    let mut image = run_step("img", "echo");
+    image.spec.image = Some("alpine:3".into());
+    let mut plugin = run_step("plug", "");
+    plugin.step_type = "Plugin".into();
+    let mut mapped = service("mapped", "sleep 1", None);
+    mapped.spec.port_bindings = vec![PortBinding {
+        host: "8080".into(),
+        container: "80".into(),
+    }];
+    let mut warned = run_step("warned", "echo");
+    warned.spec.privileged = true;
+    warned.spec.has_resources = true;
+    warned.spec.image_pull_policy = Some("Always".into());
+    let mut other_os = stage(vec![
+        node(image),
+        node(plugin),
+        node(mapped),
+        node(warned),
+        node(run_step("s", "echo <+secrets.getValue(\"nope\")>")),
+    ]);
+    other_os.os = Some("Windows".into());
+    let executor = HostExecutor::new(&tempfile::tempdir().unwrap().path().join("s")).unwrap();
+    let preflight = basso_runner::preflight::check(&[other_os], &executor, &Secrets::new());
+
+    let errors = preflight.errors.join("\n");
+    assert!(
+        errors.contains("stage `build` is for os `Windows`"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("step `img` names image `alpine:3`, and no container executor"),
+        "{errors}"
+    );
+    assert!(errors.contains("step `plug` has type `Plugin`"), "{errors}");
+    assert!(
+        errors.contains("binds host port 8080 to container port 80"),
+        "{errors}"
+    );
+    assert!(errors.contains("secret `nope` has no value"), "{errors}");
+    assert_eq!(preflight.warnings.len(), 3, "{:?}", preflight.warnings);
+}
+
+#[test]
+fn run_as_user_switches_user() {
+    if !nix::unistd::geteuid().is_root() {
+        let mut step = run_step("who", "id -u");
+        step.spec.run_as_user = Some("1".into());
+        let executor = HostExecutor::new(&tempfile::tempdir().unwrap().path().join("s")).unwrap();
+        let preflight =
+            basso_runner::preflight::check(&[stage(vec![node(step)])], &executor, &Secrets::new());
+        assert!(
+            preflight
+                .errors
+                .join("\n")
+                .contains("needs basso to run as root")
+        );
+        return;
+    }
+    let mut step = run_step("who", "id -u");
+    step.spec.run_as_user = Some("65534".into());
+    let outcome = run(vec![stage(vec![node(step)])]);
+    // The workspace belongs to root; the step only prints its user id.
+    assert!(
+        outcome.console.contains("who | 65534"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn summary_table_lists_steps() {
+    let outcome = run(vec![stage(vec![
+        node(run_step("a", "true")),
+        node(run_step("b", "false")),
+    ])]);
+
+    let table = outcome.summary.to_table();
+    assert!(
+        table
+            .lines()
+            .any(|line| line.starts_with("build  a") && line.contains("success")),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|line| line.contains(" b ") && line.contains("failed")),
+        "{table}"
+    );
+    assert!(table.ends_with("result: failed\n"), "{table}");
+    let json = serde_json::to_value(&outcome.summary).unwrap();
+    assert_eq!(json["schemaVersion"], 1);
+    assert_eq!(json["stages"][0]["steps"][1]["status"], "FAILED");
+}
