@@ -41,6 +41,7 @@
 
 pub mod codebase;
 pub mod console;
+pub mod convert;
 pub mod executor;
 pub mod host;
 pub mod plan;

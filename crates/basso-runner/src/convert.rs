@@ -1,0 +1,257 @@
+//! Conversion from `basso-core`'s resolved pipeline into stage plans.
+//!
+//! The resolver lists a stage's steps flat, in execution order, each with
+//! its full path (`fqn`) and the number of the innermost `parallel` block
+//! around it. The plan tree is rebuilt from those: consecutive entries of
+//! the same step group form a [`GroupPlan`], and consecutive entries that
+//! share a `parallel` number form a [`Node::Parallel`].
+
+use std::time::Duration;
+
+use basso_core::pipeline::{ResolvedStage, ResolvedStep, StageWhen, StepWhen};
+
+use crate::plan::{GroupPlan, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When};
+
+/// Converts one resolved stage.
+pub fn stage_plan(stage: &ResolvedStage) -> StagePlan {
+    let steps: Vec<(Vec<String>, &ResolvedStep)> = stage
+        .steps
+        .iter()
+        .map(|step| (group_path(step), step))
+        .collect();
+    StagePlan {
+        id: stage.identifier.clone(),
+        name: stage.name.clone(),
+        when: stage.when.as_ref().map(stage_when),
+        os: Some(stage.platform.os.clone()),
+        arch: Some(stage.platform.arch.clone()),
+        clone_codebase: stage.clone_codebase,
+        nodes: build_nodes(&steps, 0, None),
+    }
+}
+
+/// Converts one resolved step.
+pub fn step_plan(step: &ResolvedStep) -> StepPlan {
+    let spec = StepSpec {
+        image: step.image().map(str::to_string),
+        shell: step.shell().map(|shell| shell.as_str().to_string()),
+        command: step.command().map(str::to_string),
+        entrypoint: step.entrypoint(),
+        env: step.env_variables().into_iter().collect(),
+        privileged: step.privileged(),
+        report_paths: step.report_paths(),
+        image_pull_policy: step
+            .image_pull_policy()
+            .map(|policy| policy.as_str().to_string()),
+        port_bindings: step
+            .port_bindings()
+            .into_iter()
+            .map(|(host, container)| PortBinding {
+                host: host.to_string(),
+                container: container.to_string(),
+            })
+            .collect(),
+        run_as_user: step.run_as_user().map(|user| user.to_string()),
+        has_resources: step.spec.get("resources").is_some(),
+        output_variables: step.output_variables(),
+    };
+    StepPlan {
+        id: step.identifier.clone(),
+        name: step.name.clone(),
+        step_type: step.step_type.clone(),
+        group_path: group_path(step),
+        when: step.when.as_ref().map(step_when),
+        timeout: step.timeout_seconds.map(Duration::from_secs),
+        spec,
+    }
+}
+
+/// Returns the step groups around a step, outermost first, from its `fqn`
+/// (`pipeline.stages.S.spec.execution.steps.G.steps.ID`).
+fn group_path(step: &ResolvedStep) -> Vec<String> {
+    let Some((_, inside)) = step.fqn.split_once(".spec.execution.steps.") else {
+        return step.step_group.iter().cloned().collect();
+    };
+    let mut parts: Vec<String> = inside.split(".steps.").map(str::to_string).collect();
+    parts.pop();
+    parts
+}
+
+/// Builds the nodes of `steps`, which all share the first `depth` groups
+/// and the `parallel` block `outer`.
+fn build_nodes(
+    steps: &[(Vec<String>, &ResolvedStep)],
+    depth: usize,
+    outer: Option<u32>,
+) -> Vec<Node> {
+    // A unit is one step, or the consecutive steps of one group at `depth`.
+    let mut units: Vec<&[(Vec<String>, &ResolvedStep)]> = Vec::new();
+    let mut start = 0;
+    while start < steps.len() {
+        let group = steps[start].0.get(depth);
+        let mut end = start + 1;
+        if group.is_some() {
+            while end < steps.len() && steps[end].0.get(depth) == group {
+                end += 1;
+            }
+        }
+        units.push(&steps[start..end]);
+        start = end;
+    }
+
+    // Consecutive units that start in the same parallel block run together.
+    let tag = |unit: &[(Vec<String>, &ResolvedStep)]| {
+        unit[0].1.parallel.filter(|number| Some(*number) != outer)
+    };
+    let mut nodes = Vec::new();
+    let mut index = 0;
+    while index < units.len() {
+        let parallel = tag(units[index]);
+        let mut end = index + 1;
+        if parallel.is_some() {
+            while end < units.len() && tag(units[end]) == parallel {
+                end += 1;
+            }
+        }
+        // NOTE: a `parallel` block with a single step group is read as a
+        // group whose steps run in parallel; the flat list cannot tell them apart.
+        let inside = if end - index > 1 {
+            parallel.or(outer)
+        } else {
+            outer
+        };
+        let members: Vec<Node> = units[index..end]
+            .iter()
+            .map(|unit| unit_node(unit, depth, inside))
+            .collect();
+        if end - index > 1 {
+            let max_concurrency = units[index..end]
+                .iter()
+                .flat_map(|unit| unit.iter())
+                .find_map(|(_, step)| step.strategy.as_ref()?.max_concurrency)
+                .map(|limit| limit as usize);
+            nodes.push(Node::Parallel {
+                nodes: members,
+                max_concurrency,
+            });
+        } else {
+            nodes.extend(members);
+        }
+        index = end;
+    }
+    nodes
+}
+
+fn unit_node(unit: &[(Vec<String>, &ResolvedStep)], depth: usize, outer: Option<u32>) -> Node {
+    let (path, step) = &unit[0];
+    match path.get(depth) {
+        Some(group) => Node::Group(GroupPlan {
+            id: group.clone(),
+            name: group.clone(),
+            when: None,
+            nodes: build_nodes(unit, depth + 1, outer),
+        }),
+        _ => Node::Step(Box::new(step_plan(step))),
+    }
+}
+
+fn status_rule(text: &str) -> StatusRule {
+    match text {
+        "Failure" => StatusRule::Failure,
+        "All" => StatusRule::All,
+        _ => StatusRule::Success,
+    }
+}
+
+fn stage_when(when: &StageWhen) -> When {
+    When {
+        status: status_rule(&when.pipeline_status),
+        condition: when.condition.clone(),
+    }
+}
+
+fn step_when(when: &StepWhen) -> When {
+    When {
+        status: status_rule(&when.stage_status),
+        condition: when.condition.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(fqn_tail: &str, parallel: Option<u32>) -> ResolvedStep {
+        let identifier = fqn_tail.rsplit(".steps.").next().unwrap().to_string();
+        let json = serde_json::json!({
+            "identifier": identifier,
+            "name": identifier,
+            "type": "Run",
+            "fqn": format!("pipeline.stages.s.spec.execution.steps.{fqn_tail}"),
+            "stepGroup": null,
+            "parallel": parallel,
+            "when": null,
+            "timeoutSeconds": 30,
+            "spec": {"command": "echo"},
+            "effective": {"command": "echo", "shell": "Bash", "portBindings": {"8080": "8080"}},
+            "endpoints": null,
+            "secrets": [],
+            "strategy": null
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn shape(nodes: &[Node]) -> String {
+        let parts: Vec<String> = nodes
+            .iter()
+            .map(|node| match node {
+                Node::Step(step) => step.id.clone(),
+                Node::Parallel { nodes, .. } => format!("par({})", shape(nodes)),
+                Node::Group(group) => format!("{}[{}]", group.id, shape(&group.nodes)),
+            })
+            .collect();
+        parts.join(" ")
+    }
+
+    fn build(steps: Vec<ResolvedStep>) -> String {
+        let paths: Vec<(Vec<String>, &ResolvedStep)> =
+            steps.iter().map(|s| (group_path(s), s)).collect();
+        shape(&build_nodes(&paths, 0, None))
+    }
+
+    #[test]
+    fn sequence_parallel_and_groups() {
+        let steps = vec![
+            step("a", None),
+            step("b", Some(1)),
+            step("c", Some(1)),
+            step("g.steps.d", Some(1)),
+            step("g.steps.e", Some(1)),
+            step("h.steps.f", None),
+            step("h.steps.i.steps.j", None),
+            step("k", Some(2)),
+            step("l", Some(3)),
+        ];
+        assert_eq!(build(steps), "a par(b c g[d e]) h[f i[j]] k l");
+    }
+
+    #[test]
+    fn parallel_inside_group() {
+        let steps = vec![
+            step("g.steps.a", Some(1)),
+            step("g.steps.b", Some(1)),
+            step("c", None),
+        ];
+        assert_eq!(build(steps), "g[par(a b)] c");
+    }
+
+    #[test]
+    fn step_fields_converted() {
+        let plan = step_plan(&step("g.steps.a", None));
+        assert_eq!(plan.group_path, vec!["g".to_string()]);
+        assert_eq!(plan.path(), "g.a");
+        assert_eq!(plan.timeout, Some(Duration::from_secs(30)));
+        assert_eq!(plan.spec.shell.as_deref(), Some("Bash"));
+        assert_eq!(plan.spec.port_bindings[0].host, "8080");
+    }
+}
