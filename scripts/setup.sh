@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 apt_packages=(
-  # host executor tests: Bash and Python shells
-  bash python3
+  # host executor tests: Bash and Python shells, git for the codebase
+  # values, procps for `ps` in the cleanup tests
+  bash python3 git procps
 )
 
 missing=()
