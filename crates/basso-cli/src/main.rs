@@ -3,6 +3,7 @@
 
 mod commands;
 mod exit;
+mod render;
 
 use clap::{Parser, Subcommand};
 
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Render or evaluate one template against a JSON context
     Eval(commands::eval::EvalArgs),
+    /// Validate pipeline, pipeline template and input set files
+    Check(commands::check::CheckArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Eval(args) => commands::eval::run(args),
+        Command::Check(args) => commands::check::run(args),
     };
     std::process::ExitCode::from(code)
 }

@@ -1,0 +1,65 @@
+//! `basso check`: validate pipeline, pipeline template and input set files.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::exit;
+use crate::render;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Output format: `text` draws each diagnostic with its source excerpt,
+    /// `json` prints `{"schemaVersion": 1, "diagnostics": [...]}`
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Pipeline, pipeline template or input set files
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(args: CheckArgs) -> u8 {
+    let mut all = Vec::new();
+    let mut text = String::new();
+    let mut unreadable = false;
+    for path in &args.files {
+        let name = path.display().to_string();
+        let source = match std::fs::read_to_string(path) {
+            Ok(source) => source,
+            Err(error) => {
+                eprintln!("error: cannot read `{name}`: {error}");
+                unreadable = true;
+                continue;
+            }
+        };
+        let diagnostics = basso_core::pipeline::check(&source, &name);
+        text.push_str(&render::render_text(&diagnostics, &name, &source));
+        all.extend(diagnostics);
+    }
+    match args.format {
+        Format::Json => {
+            let document = serde_json::json!({
+                "schemaVersion": basso_core::pipeline::SCHEMA_VERSION,
+                "diagnostics": all.iter().map(basso_core::Diagnostic::to_json).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+        }
+        Format::Text => {
+            print!("{text}");
+            println!("{}", render::summary(&all));
+        }
+    }
+    if unreadable {
+        exit::USAGE
+    } else if all.iter().any(basso_core::Diagnostic::is_error) {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    }
+}

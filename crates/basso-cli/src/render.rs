@@ -1,0 +1,96 @@
+//! Text rendering of diagnostics for every command: `file:line:col`, the
+//! source excerpt with a caret under the offending text, secondary labels
+//! and the help line. Built on codespan-reporting.
+
+use basso_core::{Diagnostic, Severity};
+use codespan_reporting::diagnostic::{Diagnostic as Report, Label, Severity as ReportSeverity};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, Config};
+
+/// Renders every diagnostic of one file as plain text, each followed by a
+/// blank line.
+pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
+    let file = SimpleFile::new(file_name, source);
+    let config = Config::default();
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let report = to_report(diagnostic, source);
+        match term::emit_into_string(&config, &file, &report) {
+            Ok(text) => out.push_str(&text),
+            // A span outside the source cannot be drawn; print the bare line.
+            Err(_) => out.push_str(&format!(
+                "{}[{}]: {}\n  --> {}:{}:{}\n",
+                severity_word(diagnostic.severity),
+                diagnostic.code,
+                diagnostic.message,
+                file_name,
+                diagnostic.span.line,
+                diagnostic.span.column
+            )),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Renders the closing count line, such as `2 errors, 1 warning`.
+pub fn summary(diagnostics: &[Diagnostic]) -> String {
+    let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
+    let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
+    format!("{}, {}", plural(count(Severity::Error), "error"), plural(count(Severity::Warning), "warning"))
+}
+
+fn severity_word(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+fn clamp(source: &str, start: usize, end: usize) -> std::ops::Range<usize> {
+    let start = start.min(source.len());
+    let end = end.clamp(start, source.len());
+    start..end
+}
+
+fn to_report(diagnostic: &Diagnostic, source: &str) -> Report<()> {
+    let severity = match diagnostic.severity {
+        Severity::Error => ReportSeverity::Error,
+        Severity::Warning => ReportSeverity::Warning,
+        Severity::Info => ReportSeverity::Note,
+    };
+    let mut labels = vec![Label::primary((), clamp(source, diagnostic.span.byte_start, diagnostic.span.byte_end))];
+    for label in &diagnostic.labels {
+        labels.push(Label::secondary((), clamp(source, label.span.byte_start, label.span.byte_end)).with_message(&label.message));
+    }
+    let mut report = Report::new(severity).with_code(&diagnostic.code).with_message(&diagnostic.message).with_labels(labels);
+    if let Some(help) = &diagnostic.help {
+        report = report.with_notes(vec![format!("help: {help}")]);
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basso_core::Span;
+
+    #[test]
+    fn render_shows_location_caret_and_help() {
+        let source = "spec:\n  shell: sh\n";
+        let start = source.find("sh\n").unwrap();
+        let diagnostic = Diagnostic::error("unknown-shell", "unknown shell `sh`", Span::from_byte_range(source, start, start + 2))
+            .with_help("did you mean `Sh`?");
+        let text = render_text(&[diagnostic], "p.yaml", source);
+        assert!(text.contains("p.yaml:2:10"), "{text}");
+        assert!(text.contains("^^"), "{text}");
+        assert!(text.contains("help: did you mean `Sh`?"), "{text}");
+        assert!(text.contains("error[unknown-shell]: unknown shell `sh`"), "{text}");
+    }
+
+    #[test]
+    fn summary_counts() {
+        assert_eq!(summary(&[]), "0 errors, 0 warnings");
+    }
+}

@@ -1,0 +1,272 @@
+//! Looping strategies: `matrix`, `repeat` and `parallelism` on stages and
+//! steps. Expansion turns one node into one iteration per combination,
+//! with Harness's identifier suffixes (`_0`, `_1`, or `_` plus the rendered
+//! `nodeName`).
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use crate::diagnostic::Diagnostic;
+use crate::pipeline::field::{ValueKind, classify, classify_node};
+use crate::pipeline::model::Report;
+use crate::pipeline::resolved::Iteration;
+use crate::pipeline::yaml::{Node, NodeValue};
+
+/// Most iterations one strategy may expand to. Harness caps matrices well
+/// below this; the bound keeps untrusted files from exhausting memory.
+pub const MAX_ITERATIONS: usize = 1024;
+
+const MATRIX_KEYS: &[&str] = &["exclude", "maxConcurrency", "nodeName"];
+
+/// Checks a strategy's shape (exactly one looping kind was already checked).
+pub fn check(report: &mut Report, strategy: &Node) {
+    if let Some(matrix) = strategy.get("matrix") {
+        check_matrix(report, matrix);
+    } else if let Some(repeat) = strategy.get("repeat") {
+        check_repeat(report, repeat);
+    } else if let Some(parallelism) = strategy.get("parallelism") {
+        check_count(report, parallelism, "parallelism");
+    }
+}
+
+fn check_count(report: &mut Report, node: &Node, field: &str) {
+    let Some(text) = node.as_str() else {
+        report.error("invalid-strategy", format!("`{field}` must be a number, found {}", node.kind_name()), node.span, format!("write `{field}: 3`"));
+        return;
+    };
+    if classify(text) != ValueKind::Fixed {
+        return;
+    }
+    match text.trim().parse::<usize>() {
+        Ok(1..=MAX_ITERATIONS) => {}
+        _ => report.error("invalid-strategy", format!("invalid `{field}` `{text}`"), node.span, format!("write a whole number from 1 to {MAX_ITERATIONS}")),
+    }
+}
+
+fn check_matrix(report: &mut Report, matrix: &Node) {
+    if matrix.scalar().is_some() && classify_node(matrix) != ValueKind::Fixed {
+        return;
+    }
+    let Some(entries) = matrix.as_mapping() else {
+        report.error("invalid-strategy", format!("`matrix` must be a mapping of axes to lists, found {}", matrix.kind_name()), matrix.span, "write `matrix: {axis: [a, b]}`");
+        return;
+    };
+    let mut axes = 0;
+    for (key, value) in entries {
+        let name = key.as_str().unwrap_or_default();
+        if MATRIX_KEYS.contains(&name) {
+            continue;
+        }
+        axes += 1;
+        match &value.value {
+            NodeValue::Sequence(items) if items.is_empty() => {
+                report.error("invalid-strategy", format!("matrix axis `{name}` has no values"), value.span, "list at least one value");
+            }
+            NodeValue::Sequence(_) => {}
+            NodeValue::Scalar(_) if classify_node(value) != ValueKind::Fixed => {}
+            _ => report.error("invalid-strategy", format!("matrix axis `{name}` must be a list, found {}", value.kind_name()), value.span, format!("write `{name}: [a, b]`")),
+        }
+    }
+    if axes == 0 {
+        report.error("invalid-strategy", "`matrix` has no axes", matrix.span, "add an axis such as `version: [\"1.20\", \"1.21\"]`");
+    }
+    if let Some(limit) = matrix.get("maxConcurrency") {
+        check_count(report, limit, "maxConcurrency");
+    }
+    if let Some(exclude) = matrix.get("exclude")
+        && exclude.as_sequence().is_none()
+    {
+        report.error("invalid-strategy", "`exclude` must be a list of axis values", exclude.span, "write `exclude: [{axis: value}]`");
+    }
+    if let Ok(count) = matrix_size(matrix)
+        && count > MAX_ITERATIONS
+    {
+        report.error("invalid-strategy", format!("the matrix has {count} combinations, more than {MAX_ITERATIONS}"), matrix.span, "split the matrix or reduce its axes");
+    }
+}
+
+fn matrix_size(matrix: &Node) -> Result<usize, ()> {
+    let mut count: usize = 1;
+    for (key, value) in matrix.as_mapping().unwrap_or_default() {
+        if MATRIX_KEYS.contains(&key.as_str().unwrap_or_default()) {
+            continue;
+        }
+        let len = value.as_sequence().map(<[Node]>::len).ok_or(())?;
+        count = count.saturating_mul(len);
+    }
+    Ok(count)
+}
+
+fn check_repeat(report: &mut Report, repeat: &Node) {
+    if repeat.as_mapping().is_none() {
+        report.error("invalid-strategy", format!("`repeat` must be a mapping, found {}", repeat.kind_name()), repeat.span, "write `repeat: {times: 3}` or `repeat: {items: [a, b]}`");
+        return;
+    }
+    match (repeat.get("times"), repeat.get("items")) {
+        (Some(times), None) => check_count(report, times, "times"),
+        (None, Some(items)) => {
+            if items.as_sequence().is_none() && classify_node(items) == ValueKind::Fixed {
+                report.error("invalid-strategy", format!("`repeat.items` must be a list, found {}", items.kind_name()), items.span, "write `items: [a, b]`");
+            }
+        }
+        _ => report.error("invalid-strategy", "`repeat` needs exactly one of `times` or `items`", repeat.span, "write `repeat: {times: 3}` or `repeat: {items: [a, b]}`"),
+    }
+    if let Some(limit) = repeat.get("maxConcurrency") {
+        check_count(report, limit, "maxConcurrency");
+    }
+}
+
+/// Resolves an expression-valued strategy field to JSON; `None` when it
+/// cannot be resolved (the caller reports why).
+pub type Evaluate<'e> = dyn FnMut(&Node) -> Option<Json> + 'e;
+
+/// Expands a strategy into its iterations. Values written as expressions
+/// are resolved through `evaluate`. `nodeName` is left to the caller, which
+/// renders it per iteration and replaces `identifier_post_fix`.
+pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iteration>, Diagnostic> {
+    // maxConcurrency only limits scheduling, so an expression there is ignored.
+    let max_concurrency = |node: &Node| node.get("maxConcurrency").and_then(|n| as_count(&n.to_json()));
+    if let Some(matrix) = strategy.get("matrix") {
+        return expand_matrix(matrix, evaluate, max_concurrency(matrix));
+    }
+    if let Some(repeat) = strategy.get("repeat") {
+        let limit = max_concurrency(repeat);
+        if let Some(items) = repeat.get("items") {
+            let list = match value_of(items, evaluate) {
+                Some(Json::Array(list)) => list,
+                Some(Json::String(text)) => text.split(',').map(|s| Json::String(s.trim().to_string())).collect(),
+                _ => return Err(unresolved(items, "repeat.items")),
+            };
+            let iterations = list.len();
+            return Ok(list.into_iter().enumerate().map(|(index, item)| iteration(index, iterations, IndexMap::new(), Some(item), limit)).collect());
+        }
+        if let Some(times) = repeat.get("times") {
+            let count = value_of(times, evaluate).and_then(|v| as_count(&v)).ok_or_else(|| unresolved(times, "repeat.times"))?;
+            return Ok((0..count).map(|index| iteration(index, count, IndexMap::new(), None, limit)).collect());
+        }
+    }
+    if let Some(parallelism) = strategy.get("parallelism") {
+        let count = value_of(parallelism, evaluate).and_then(|v| as_count(&v)).ok_or_else(|| unresolved(parallelism, "parallelism"))?;
+        return Ok((0..count).map(|index| iteration(index, count, IndexMap::new(), None, None)).collect());
+    }
+    Ok(Vec::new())
+}
+
+fn value_of(node: &Node, evaluate: &mut Evaluate<'_>) -> Option<Json> {
+    if node.scalar().is_some() && classify_node(node) != ValueKind::Fixed {
+        return evaluate(node);
+    }
+    Some(node.to_json())
+}
+
+fn as_count(value: &Json) -> Option<usize> {
+    let count = match value {
+        Json::Number(number) => number.as_u64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))?,
+        Json::String(text) => text.trim().parse().ok()?,
+        _ => return None,
+    };
+    usize::try_from(count).ok().filter(|count| (1..=MAX_ITERATIONS).contains(count))
+}
+
+fn unresolved(node: &Node, field: &str) -> Diagnostic {
+    Diagnostic::error("invalid-strategy", format!("`{field}` did not resolve to a whole number or list from 1 to {MAX_ITERATIONS} entries"), node.span)
+        .with_help("give the strategy a fixed value, or an expression the context resolves")
+}
+
+fn iteration(index: usize, iterations: usize, matrix: IndexMap<String, Json>, item: Option<Json>, max_concurrency: Option<usize>) -> Iteration {
+    Iteration {
+        iteration: index,
+        iterations,
+        identifier_post_fix: format!("_{index}"),
+        matrix,
+        item,
+        max_concurrency: max_concurrency.map(|n| n as u64),
+    }
+}
+
+fn expand_matrix(matrix: &Node, evaluate: &mut Evaluate<'_>, max_concurrency: Option<usize>) -> Result<Vec<Iteration>, Diagnostic> {
+    let mut axes: Vec<(String, Vec<Json>)> = Vec::new();
+    for (key, value) in matrix.as_mapping().unwrap_or_default() {
+        let name = key.as_str().unwrap_or_default();
+        if MATRIX_KEYS.contains(&name) {
+            continue;
+        }
+        let values = match value_of(value, evaluate) {
+            Some(Json::Array(values)) if !values.is_empty() => values,
+            _ => return Err(unresolved(value, &format!("matrix.{name}"))),
+        };
+        axes.push((name.to_string(), values));
+    }
+    let excludes: Vec<IndexMap<String, Json>> = matrix
+        .get("exclude")
+        .and_then(Node::as_sequence)
+        .unwrap_or_default()
+        .iter()
+        .map(|entry| match entry.to_json() {
+            Json::Object(map) => map.into_iter().collect(),
+            _ => IndexMap::new(),
+        })
+        .collect();
+    let mut combinations: Vec<IndexMap<String, Json>> = vec![IndexMap::new()];
+    for (name, values) in &axes {
+        let mut next = Vec::with_capacity(combinations.len() * values.len());
+        for combination in &combinations {
+            for value in values {
+                let mut extended = combination.clone();
+                extended.insert(name.clone(), value.clone());
+                next.push(extended);
+            }
+        }
+        if next.len() > MAX_ITERATIONS {
+            return Err(Diagnostic::error("invalid-strategy", format!("the matrix has more than {MAX_ITERATIONS} combinations"), matrix.span).with_help("split the matrix or reduce its axes"));
+        }
+        combinations = next;
+    }
+    combinations.retain(|combination| {
+        !excludes.iter().any(|exclude| !exclude.is_empty() && exclude.iter().all(|(k, v)| combination.get(k).is_some_and(|c| same_value(c, v))))
+    });
+    let iterations = combinations.len();
+    Ok(combinations.into_iter().enumerate().map(|(index, values)| iteration(index, iterations, values, None, max_concurrency)).collect())
+}
+
+fn same_value(a: &Json, b: &Json) -> bool {
+    a == b || crate::pipeline::resolved::json_text(a) == crate::pipeline::resolved::json_text(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::yaml::{Limits, load};
+
+    fn strategy(source: &str) -> Node {
+        load(source, Limits::default()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn matrix_expands_in_axis_order() {
+        let node = strategy("matrix:\n  os: [linux, windows]\n  go: [\"1.20\", \"1.21\"]\n  exclude:\n    - os: windows\n      go: \"1.20\"\n");
+        let iterations = expand(&node, &mut |_| None).unwrap();
+        let combos: Vec<String> = iterations.iter().map(|i| format!("{}-{}", i.matrix["os"], i.matrix["go"])).collect();
+        assert_eq!(combos, ["\"linux\"-\"1.20\"", "\"linux\"-\"1.21\"", "\"windows\"-\"1.21\""]);
+        assert_eq!(iterations[2].identifier_post_fix, "_2");
+        assert_eq!(iterations[2].iterations, 3);
+    }
+
+    #[test]
+    fn repeat_items_and_times() {
+        let items = expand(&strategy("repeat:\n  items: [a, b]\n"), &mut |_| None).unwrap();
+        assert_eq!(items[1].item, Some(Json::String("b".into())));
+        let times = expand(&strategy("repeat:\n  times: 3\n"), &mut |_| None).unwrap();
+        assert_eq!(times.len(), 3);
+        let parallel = expand(&strategy("parallelism: 2\n"), &mut |_| None).unwrap();
+        assert_eq!(parallel.len(), 2);
+    }
+
+    #[test]
+    fn expression_values_use_evaluator() {
+        let node = strategy("matrix:\n  repo: <+pipeline.variables.repos>\n");
+        let iterations = expand(&node, &mut |_| Some(serde_json::json!(["x", "y"]))).unwrap();
+        assert_eq!(iterations.len(), 2);
+        assert!(expand(&node, &mut |_| None).is_err());
+    }
+}
