@@ -35,9 +35,24 @@ pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) ->
 
 /// Renders the closing count line, such as `2 errors, 1 warning`.
 pub fn summary(diagnostics: &[Diagnostic]) -> String {
-    let count = |severity| diagnostics.iter().filter(|d| d.severity == severity).count();
-    let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
-    format!("{}, {}", plural(count(Severity::Error), "error"), plural(count(Severity::Warning), "warning"))
+    let count = |severity| {
+        diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    };
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("1 {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    format!(
+        "{}, {}",
+        plural(count(Severity::Error), "error"),
+        plural(count(Severity::Warning), "warning")
+    )
 }
 
 fn severity_word(severity: Severity) -> &'static str {
@@ -60,11 +75,23 @@ fn to_report(diagnostic: &Diagnostic, source: &str) -> Report<()> {
         Severity::Warning => ReportSeverity::Warning,
         Severity::Info => ReportSeverity::Note,
     };
-    let mut labels = vec![Label::primary((), clamp(source, diagnostic.span.byte_start, diagnostic.span.byte_end))];
+    let mut labels = vec![Label::primary(
+        (),
+        clamp(source, diagnostic.span.byte_start, diagnostic.span.byte_end),
+    )];
     for label in &diagnostic.labels {
-        labels.push(Label::secondary((), clamp(source, label.span.byte_start, label.span.byte_end)).with_message(&label.message));
+        labels.push(
+            Label::secondary(
+                (),
+                clamp(source, label.span.byte_start, label.span.byte_end),
+            )
+            .with_message(&label.message),
+        );
     }
-    let mut report = Report::new(severity).with_code(&diagnostic.code).with_message(&diagnostic.message).with_labels(labels);
+    let mut report = Report::new(severity)
+        .with_code(&diagnostic.code)
+        .with_message(&diagnostic.message)
+        .with_labels(labels);
     if let Some(help) = &diagnostic.help {
         report = report.with_notes(vec![format!("help: {help}")]);
     }
@@ -80,13 +107,20 @@ mod tests {
     fn render_shows_location_caret_and_help() {
         let source = "spec:\n  shell: sh\n";
         let start = source.find("sh\n").unwrap();
-        let diagnostic = Diagnostic::error("unknown-shell", "unknown shell `sh`", Span::from_byte_range(source, start, start + 2))
-            .with_help("did you mean `Sh`?");
+        let diagnostic = Diagnostic::error(
+            "unknown-shell",
+            "unknown shell `sh`",
+            Span::from_byte_range(source, start, start + 2),
+        )
+        .with_help("did you mean `Sh`?");
         let text = render_text(&[diagnostic], "p.yaml", source);
         assert!(text.contains("p.yaml:2:10"), "{text}");
         assert!(text.contains("^^"), "{text}");
         assert!(text.contains("help: did you mean `Sh`?"), "{text}");
-        assert!(text.contains("error[unknown-shell]: unknown shell `sh`"), "{text}");
+        assert!(
+            text.contains("error[unknown-shell]: unknown shell `sh`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -35,7 +35,14 @@ impl Span {
         let byte_end = floor_char_boundary(source, byte_end.clamp(byte_start, source.len()));
         let (line, column) = line_column(source, byte_start);
         let (end_line, end_column) = line_column(source, byte_end);
-        Span { byte_start, byte_end, line, column, end_line, end_column }
+        Span {
+            byte_start,
+            byte_end,
+            line,
+            column,
+            end_line,
+            end_column,
+        }
     }
 }
 
@@ -114,7 +121,10 @@ impl Diagnostic {
     }
 
     pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { span, message: message.into() });
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
         self
     }
 

@@ -48,7 +48,10 @@ pub fn run(args: CheckArgs) -> u8 {
                 "schemaVersion": basso_core::pipeline::SCHEMA_VERSION,
                 "diagnostics": all.iter().map(basso_core::Diagnostic::to_json).collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&document).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document).unwrap_or_default()
+            );
         }
         Format::Text => {
             print!("{text}");

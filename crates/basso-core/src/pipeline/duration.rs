@@ -13,13 +13,19 @@ pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
     let mut millis: u128 = 0;
     while !rest.is_empty() {
         rest = rest.trim_start();
-        let digits_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits_end == 0 {
             return Err(format!("expected a number at `{rest}`"));
         }
-        let amount: u128 = rest[..digits_end].parse().map_err(|_| "the number is too large".to_string())?;
+        let amount: u128 = rest[..digits_end]
+            .parse()
+            .map_err(|_| "the number is too large".to_string())?;
         rest = &rest[digits_end..];
-        let unit_end = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
         let unit_millis: u128 = match &rest[..unit_end] {
             "ms" => 1,
             "s" => 1_000,
@@ -36,7 +42,9 @@ pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
     if millis == 0 {
         return Err("the duration must be greater than 0".to_string());
     }
-    Ok(Some(u64::try_from(millis.div_ceil(1000)).unwrap_or(u64::MAX)))
+    Ok(Some(
+        u64::try_from(millis.div_ceil(1000)).unwrap_or(u64::MAX),
+    ))
 }
 
 #[cfg(test)]

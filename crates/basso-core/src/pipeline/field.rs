@@ -57,10 +57,18 @@ impl Capability {
         match (self, kind) {
             (_, ValueKind::Fixed) | (Capability::Any, _) => None,
             (Capability::RuntimeInputOnly, ValueKind::RuntimeInput) => None,
-            (Capability::RuntimeInputOnly, ValueKind::Expression) => Some("takes a fixed value or a runtime input (`<+input>`), not an expression"),
-            (Capability::BareInputOnly, ValueKind::RuntimeInput) if text.trim() == "<+input>" => None,
-            (Capability::BareInputOnly, ValueKind::RuntimeInput) => Some("takes only a bare `<+input>`, without `.default`, `.allowedValues` or other modifiers"),
-            (Capability::BareInputOnly, ValueKind::Expression) => Some("takes a fixed value or a bare `<+input>`, not an expression"),
+            (Capability::RuntimeInputOnly, ValueKind::Expression) => {
+                Some("takes a fixed value or a runtime input (`<+input>`), not an expression")
+            }
+            (Capability::BareInputOnly, ValueKind::RuntimeInput) if text.trim() == "<+input>" => {
+                None
+            }
+            (Capability::BareInputOnly, ValueKind::RuntimeInput) => Some(
+                "takes only a bare `<+input>`, without `.default`, `.allowedValues` or other modifiers",
+            ),
+            (Capability::BareInputOnly, ValueKind::Expression) => {
+                Some("takes a fixed value or a bare `<+input>`, not an expression")
+            }
         }
     }
 }
@@ -81,9 +89,20 @@ mod tests {
     #[test]
     fn capability_classes() {
         assert_eq!(Capability::Any.reject("<+a>"), None);
-        assert!(Capability::RuntimeInputOnly.reject("<+pipeline.variables.p>").is_some());
-        assert_eq!(Capability::RuntimeInputOnly.reject("<+input>.allowedValues(true,false)"), None);
+        assert!(
+            Capability::RuntimeInputOnly
+                .reject("<+pipeline.variables.p>")
+                .is_some()
+        );
+        assert_eq!(
+            Capability::RuntimeInputOnly.reject("<+input>.allowedValues(true,false)"),
+            None
+        );
         assert_eq!(Capability::BareInputOnly.reject("<+input>"), None);
-        assert!(Capability::BareInputOnly.reject("<+input>.default(x)").is_some());
+        assert!(
+            Capability::BareInputOnly
+                .reject("<+input>.default(x)")
+                .is_some()
+        );
     }
 }

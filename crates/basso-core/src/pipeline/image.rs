@@ -27,10 +27,15 @@ impl ImageRef {
 fn is_path_component(component: &str) -> bool {
     // Lowercase letters and digits, separated by `.`, `_`, `__` or runs of `-`.
     let bytes = component.as_bytes();
-    if bytes.is_empty() || !bytes[0].is_ascii_alphanumeric() || !bytes[bytes.len() - 1].is_ascii_alphanumeric() {
+    if bytes.is_empty()
+        || !bytes[0].is_ascii_alphanumeric()
+        || !bytes[bytes.len() - 1].is_ascii_alphanumeric()
+    {
         return false;
     }
-    component.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+    component
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
 fn is_registry(component: &str) -> bool {
@@ -39,15 +44,22 @@ fn is_registry(component: &str) -> bool {
 
 fn is_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    first_ok && tag.len() <= 128 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    first_ok
+        && tag.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn is_digest(digest: &str) -> bool {
     let Some((algorithm, hex)) = digest.split_once(':') else {
         return false;
     };
-    let algorithm_ok = !algorithm.is_empty() && algorithm.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
+    let algorithm_ok = !algorithm.is_empty()
+        && algorithm
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-_".contains(c));
     algorithm_ok && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
 
@@ -67,15 +79,22 @@ pub fn parse_image(text: &str) -> Result<ImageRef, String> {
         None => (text, None),
     };
     if let Some(digest) = digest.filter(|digest| !is_digest(digest)) {
-        return Err(format!("`{digest}` is not a digest such as `sha256:` followed by hex digits"));
+        return Err(format!(
+            "`{digest}` is not a digest such as `sha256:` followed by hex digits"
+        ));
     }
     let last_slash = name_and_tag.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match name_and_tag[last_slash..].split_once(':') {
-        Some((_, tag)) => (&name_and_tag[..name_and_tag.len() - tag.len() - 1], Some(tag)),
+        Some((_, tag)) => (
+            &name_and_tag[..name_and_tag.len() - tag.len() - 1],
+            Some(tag),
+        ),
         None => (name_and_tag, None),
     };
     if let Some(tag) = tag.filter(|tag| !is_tag(tag)) {
-        return Err(format!("`{tag}` is not a valid tag (letters, digits, `_`, `.` and `-`, at most 128)"));
+        return Err(format!(
+            "`{tag}` is not a valid tag (letters, digits, `_`, `.` and `-`, at most 128)"
+        ));
     }
     let mut components: Vec<&str> = name.split('/').collect();
     let registry = if components.len() > 1 && is_registry(components[0]) {
@@ -83,9 +102,18 @@ pub fn parse_image(text: &str) -> Result<ImageRef, String> {
     } else {
         None
     };
-    if let Some(bad) = components.iter().find(|component| !is_path_component(component)) {
-        let hint = if bad.chars().any(|c| c.is_ascii_uppercase()) { " (repository names are lowercase)" } else { "" };
-        return Err(format!("`{bad}` is not a valid repository name component{hint}"));
+    if let Some(bad) = components
+        .iter()
+        .find(|component| !is_path_component(component))
+    {
+        let hint = if bad.chars().any(|c| c.is_ascii_uppercase()) {
+            " (repository names are lowercase)"
+        } else {
+            ""
+        };
+        return Err(format!(
+            "`{bad}` is not a valid repository name component{hint}"
+        ));
     }
     Ok(ImageRef {
         registry,
@@ -118,7 +146,11 @@ mod tests {
     #[test]
     fn image_forms_rejected() {
         assert!(parse_image("library/*").unwrap_err().contains("wildcards"));
-        assert!(parse_image("Postgres:15").unwrap_err().contains("lowercase"));
+        assert!(
+            parse_image("Postgres:15")
+                .unwrap_err()
+                .contains("lowercase")
+        );
         assert!(parse_image("postgres:15 alpine").is_err());
         assert!(parse_image("postgres:").is_err());
         assert!(parse_image("redis@sha256:xyz").is_err());
@@ -128,6 +160,9 @@ mod tests {
     fn image_default_tag() {
         assert_eq!(ImageRef::with_default_tag("postgres"), "postgres:latest");
         assert_eq!(ImageRef::with_default_tag("postgres:15"), "postgres:15");
-        assert_eq!(ImageRef::with_default_tag("localhost:5000/app"), "localhost:5000/app:latest");
+        assert_eq!(
+            ImageRef::with_default_tag("localhost:5000/app"),
+            "localhost:5000/app:latest"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod field;
 pub mod image;
 pub mod input_set;
 pub mod model;
+pub mod paths;
 pub mod quantity;
 pub mod resolved;
 pub mod strategy;
@@ -53,7 +54,10 @@ pub(crate) fn load_document(source: &str, report: &mut Report) -> Option<Node> {
 pub(crate) fn finish(mut diagnostics: Vec<Diagnostic>, file_name: &str) -> Vec<Diagnostic> {
     diagnostics.sort_by_key(|d| (d.span.byte_start, d.span.byte_end));
     diagnostics.dedup_by(|a, b| a.span == b.span && a.code == b.code && a.message == b.message);
-    diagnostics.into_iter().map(|d| d.with_file(file_name)).collect()
+    diagnostics
+        .into_iter()
+        .map(|d| d.with_file(file_name))
+        .collect()
 }
 
 /// Checks a pipeline, pipeline template or input set file and returns every

@@ -143,18 +143,46 @@ pub struct Pipeline<'a> {
 
 /// Reserved words that Harness rejects as identifiers.
 pub const RESERVED_IDENTIFIERS: [&str; 24] = [
-    "or", "and", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "not", "null", "true", "false", "new",
-    "var", "return", "step", "parallel", "stepGroup", "org", "account", "status", "liteEngineTask",
+    "or",
+    "and",
+    "eq",
+    "ne",
+    "lt",
+    "gt",
+    "le",
+    "ge",
+    "div",
+    "mod",
+    "not",
+    "null",
+    "true",
+    "false",
+    "new",
+    "var",
+    "return",
+    "step",
+    "parallel",
+    "stepGroup",
+    "org",
+    "account",
+    "status",
+    "liteEngineTask",
 ];
 
 /// Checks an entity identifier (`^[a-zA-Z_][0-9a-zA-Z_]{0,127}$`, not a
 /// reserved word); returns the reason and a fix on failure.
 pub fn identifier_problem(text: &str) -> Option<(String, String)> {
     if text.is_empty() {
-        return Some(("the identifier is empty".into(), "use letters, digits and `_`, starting with a letter or `_`".into()));
+        return Some((
+            "the identifier is empty".into(),
+            "use letters, digits and `_`, starting with a letter or `_`".into(),
+        ));
     }
     if text.chars().count() > 128 {
-        return Some(("the identifier is longer than 128 characters".into(), "shorten it to 128 characters or fewer".into()));
+        return Some((
+            "the identifier is longer than 128 characters".into(),
+            "shorten it to 128 characters or fewer".into(),
+        ));
     }
     let first = text.chars().next().unwrap_or('0');
     if !(first.is_ascii_alphabetic() || first == '_') {
@@ -164,20 +192,36 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
             format!("did you mean `{fixed}`?"),
         ));
     }
-    if let Some(bad) = text.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+    if let Some(bad) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
         return Some((
-            format!("identifier `{text}` contains `{bad}`; only letters, digits and `_` are allowed"),
+            format!(
+                "identifier `{text}` contains `{bad}`; only letters, digits and `_` are allowed"
+            ),
             format!("did you mean `{}`?", sanitize_identifier(text)),
         ));
     }
     if RESERVED_IDENTIFIERS.contains(&text) {
-        return Some((format!("identifier `{text}` is a reserved word"), format!("choose another identifier, such as `{text}_1`")));
+        return Some((
+            format!("identifier `{text}` is a reserved word"),
+            format!("choose another identifier, such as `{text}_1`"),
+        ));
     }
     None
 }
 
 fn sanitize_identifier(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Checks a display name (`^[a-zA-Z_0-9-.][-0-9a-zA-Z_\s.]{0,127}$`).
@@ -188,13 +232,16 @@ pub fn name_problem(text: &str) -> Option<String> {
     if text.chars().count() > 128 {
         return Some(format!("name `{text}` is longer than 128 characters"));
     }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || c.is_whitespace();
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') || c.is_whitespace();
     if text.chars().next().is_some_and(char::is_whitespace) {
         return Some(format!("name `{text}` starts with a space"));
     }
-    text.chars()
-        .find(|c| !allowed(*c))
-        .map(|bad| format!("name `{text}` contains `{bad}`; names use letters, digits, spaces, `_`, `-` and `.`"))
+    text.chars().find(|c| !allowed(*c)).map(|bad| {
+        format!(
+            "name `{text}` contains `{bad}`; names use letters, digits, spaces, `_`, `-` and `.`"
+        )
+    })
 }
 
 /// Collects diagnostics while the model is built and checked.
@@ -208,15 +255,33 @@ impl Report {
         self.diagnostics.push(diagnostic);
     }
 
-    pub fn error(&mut self, code: &str, message: impl Into<String>, span: Span, help: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        code: &str,
+        message: impl Into<String>,
+        span: Span,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::error(code, message, span).with_help(help));
     }
 
-    pub fn warning(&mut self, code: &str, message: impl Into<String>, span: Span, help: impl Into<String>) {
+    pub fn warning(
+        &mut self,
+        code: &str,
+        message: impl Into<String>,
+        span: Span,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::warning(code, message, span).with_help(help));
     }
 
-    pub fn info(&mut self, code: &str, message: impl Into<String>, span: Span, help: impl Into<String>) {
+    pub fn info(
+        &mut self,
+        code: &str,
+        message: impl Into<String>,
+        span: Span,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::new(Severity::Info, code, message, span).with_help(help));
     }
 
@@ -226,9 +291,16 @@ impl Report {
 }
 
 /// Reads a required scalar field as text, reporting a missing or non-scalar value.
-fn required_text<'a>(report: &mut Report, owner: &'a Node, key: &str, what: &str) -> (String, Option<&'a Node>) {
+fn required_text<'a>(
+    report: &mut Report,
+    owner: &'a Node,
+    key: &str,
+    what: &str,
+) -> (String, Option<&'a Node>) {
     match owner.get(key) {
-        Some(node) if node.scalar().is_some() && !node.is_null() => (node.as_str().unwrap_or_default().to_string(), Some(node)),
+        Some(node) if node.scalar().is_some() && !node.is_null() => {
+            (node.as_str().unwrap_or_default().to_string(), Some(node))
+        }
         Some(node) => {
             report.error(
                 "wrong-type",
@@ -239,7 +311,12 @@ fn required_text<'a>(report: &mut Report, owner: &'a Node, key: &str, what: &str
             (String::new(), Some(node))
         }
         None => {
-            report.error("missing-field", format!("{what} has no `{key}`"), key_span(owner), format!("add `{key}:` to the {what}"));
+            report.error(
+                "missing-field",
+                format!("{what} has no `{key}`"),
+                key_span(owner),
+                format!("add `{key}:` to the {what}"),
+            );
             (String::new(), None)
         }
     }
@@ -254,7 +331,11 @@ pub fn key_span(owner: &Node) -> Span {
 }
 
 fn optional_text(owner: &Node, key: &str) -> Option<String> {
-    owner.get(key).filter(|node| !node.is_null()).and_then(Node::as_str).map(str::to_string)
+    owner
+        .get(key)
+        .filter(|node| !node.is_null())
+        .and_then(Node::as_str)
+        .map(str::to_string)
 }
 
 /// Reads a `variables` list.
@@ -266,13 +347,23 @@ pub fn read_variables<'a>(report: &mut Report, owner: &'a Node, prefix: &str) ->
         return Vec::new();
     }
     let Some(items) = list.as_sequence() else {
-        report.error("wrong-type", format!("`variables` must be a list, found {}", list.kind_name()), list.span, "write each variable as `- name: ...` with `type` and `value`");
+        report.error(
+            "wrong-type",
+            format!("`variables` must be a list, found {}", list.kind_name()),
+            list.span,
+            "write each variable as `- name: ...` with `type` and `value`",
+        );
         return Vec::new();
     };
     let mut variables: Vec<Variable<'a>> = Vec::new();
     for item in items {
         if item.as_mapping().is_none() {
-            report.error("wrong-type", format!("a variable must be a mapping, found {}", item.kind_name()), item.span, "write `- name: x` with `type` and `value`");
+            report.error(
+                "wrong-type",
+                format!("a variable must be a mapping, found {}", item.kind_name()),
+                item.span,
+                "write `- name: x` with `type` and `value`",
+            );
             continue;
         }
         let (name, name_node) = required_text(report, item, "name", "variable");
@@ -285,17 +376,27 @@ pub fn read_variables<'a>(report: &mut Report, owner: &'a Node, prefix: &str) ->
         }
         if let Some(first) = variables.iter().find(|variable| variable.name == name) {
             report.push(
-                Diagnostic::error("duplicate-variable", format!("variable `{name}` is defined twice"), name_node.span)
-                    .with_label(first.name_node.span, "first defined here")
-                    .with_help("rename or remove one of the two variables"),
+                Diagnostic::error(
+                    "duplicate-variable",
+                    format!("variable `{name}` is defined twice"),
+                    name_node.span,
+                )
+                .with_label(first.name_node.span, "first defined here")
+                .with_help("rename or remove one of the two variables"),
             );
         }
         let var_type = optional_text(item, "type").unwrap_or_else(|| "String".to_string());
         if !matches!(var_type.as_str(), "String" | "Number" | "Secret") {
             let span = item.get("type").map_or(name_node.span, |node| node.span);
-            let help = crate::pipeline::suggest::did_you_mean(&var_type, &["String", "Number", "Secret"])
-                .unwrap_or_else(|| "use `String`, `Number` or `Secret`".to_string());
-            report.error("unknown-variable-type", format!("unknown variable type `{var_type}`"), span, help);
+            let help =
+                crate::pipeline::suggest::did_you_mean(&var_type, &["String", "Number", "Secret"])
+                    .unwrap_or_else(|| "use `String`, `Number` or `Secret`".to_string());
+            report.error(
+                "unknown-variable-type",
+                format!("unknown variable type `{var_type}`"),
+                span,
+                help,
+            );
         }
         variables.push(Variable {
             path: format!("{prefix}.variables.{name}"),
@@ -312,11 +413,33 @@ pub fn read_variables<'a>(report: &mut Report, owner: &'a Node, prefix: &str) ->
 /// Checks a custom variable name (`^[a-zA-Z_][0-9a-zA-Z_.$-]{0,127}$`, not a JEXL keyword).
 pub fn variable_name_problem(name: &str) -> Option<String> {
     const KEYWORDS: [&str; 19] = [
-        "or", "and", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "not", "null", "true", "false", "new", "var",
-        "return", "shellScriptProvisioner", "class",
+        "or",
+        "and",
+        "eq",
+        "ne",
+        "lt",
+        "gt",
+        "le",
+        "ge",
+        "div",
+        "mod",
+        "not",
+        "null",
+        "true",
+        "false",
+        "new",
+        "var",
+        "return",
+        "shellScriptProvisioner",
+        "class",
     ];
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$' | '-'));
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$' | '-'));
     if !first_ok || !rest_ok || name.chars().count() > 128 {
         return Some(format!("invalid variable name `{name}`"));
     }
@@ -330,7 +453,15 @@ pub fn variable_name_problem(name: &str) -> Option<String> {
 /// unknown documents with one error each.
 pub fn document_kind(report: &mut Report, root: &Node) -> Option<DocumentKind> {
     let Some(entries) = root.as_mapping() else {
-        report.error("unknown-document", format!("expected a Harness YAML document, found {}", root.kind_name()), root.span, "a pipeline file starts with `pipeline:`");
+        report.error(
+            "unknown-document",
+            format!(
+                "expected a Harness YAML document, found {}",
+                root.kind_name()
+            ),
+            root.span,
+            "a pipeline file starts with `pipeline:`",
+        );
         return None;
     };
     if let Some(version) = root.get("version") {
@@ -351,13 +482,26 @@ pub fn document_kind(report: &mut Report, root: &Node) -> Option<DocumentKind> {
         if template.get("type").and_then(Node::as_str) == Some("Pipeline") {
             return Some(DocumentKind::PipelineTemplate);
         }
-        let kind = template.get("type").and_then(Node::as_str).unwrap_or("unknown");
-        report.error("unsupported-template", format!("`{kind}` templates are not checked"), template.span, "basso checks pipelines, pipeline templates and input sets");
+        let kind = template
+            .get("type")
+            .and_then(Node::as_str)
+            .unwrap_or("unknown");
+        report.error(
+            "unsupported-template",
+            format!("`{kind}` templates are not checked"),
+            template.span,
+            "basso checks pipelines, pipeline templates and input sets",
+        );
         return None;
     }
     let first_key = entries.first().map_or(root.span, |(key, _)| key.span);
     let keys: Vec<&str> = entries.iter().filter_map(|(key, _)| key.as_str()).collect();
-    let looks_like_pipeline_body = keys.iter().any(|key| matches!(*key, "stages" | "properties" | "tags" | "variables" | "spec" | "identifier" | "name"));
+    let looks_like_pipeline_body = keys.iter().any(|key| {
+        matches!(
+            *key,
+            "stages" | "properties" | "tags" | "variables" | "spec" | "identifier" | "name"
+        )
+    });
     if looks_like_pipeline_body {
         report.error(
             "missing-header",
@@ -366,7 +510,12 @@ pub fn document_kind(report: &mut Report, root: &Node) -> Option<DocumentKind> {
             "a pipeline file starts with `pipeline:` followed by `name`, `identifier` and `stages`, indented below it",
         );
     } else {
-        report.error("unknown-document", "expected a Harness pipeline or input set", first_key, "a pipeline file starts with `pipeline:`, an input set with `inputSet:`");
+        report.error(
+            "unknown-document",
+            "expected a Harness pipeline or input set",
+            first_key,
+            "a pipeline file starts with `pipeline:`, an input set with `inputSet:`",
+        );
     }
     None
 }
@@ -378,11 +527,19 @@ fn is_v1(pipeline: &Node) -> bool {
     let Some(stages) = pipeline.get("stages").and_then(Node::as_sequence) else {
         return false;
     };
-    stages.iter().any(|item| item.get("stage").is_none() && item.get("parallel").is_none() && (item.get("steps").is_some() || item.get("id").is_some()))
+    stages.iter().any(|item| {
+        item.get("stage").is_none()
+            && item.get("parallel").is_none()
+            && (item.get("steps").is_some() || item.get("id").is_some())
+    })
 }
 
 /// Builds the pipeline model from a document root.
-pub fn read_pipeline<'a>(report: &mut Report, root: &'a Node, kind: DocumentKind) -> Option<Pipeline<'a>> {
+pub fn read_pipeline<'a>(
+    report: &mut Report,
+    root: &'a Node,
+    kind: DocumentKind,
+) -> Option<Pipeline<'a>> {
     let (header, node) = match kind {
         DocumentKind::Pipeline => {
             let node = root.get("pipeline")?;
@@ -391,7 +548,12 @@ pub fn read_pipeline<'a>(report: &mut Report, root: &'a Node, kind: DocumentKind
         DocumentKind::PipelineTemplate => {
             let template = root.get("template")?;
             let Some(spec) = template.get("spec") else {
-                report.error("missing-field", "the pipeline template has no `spec`", key_span(template), "add `spec:` with the pipeline's `stages`");
+                report.error(
+                    "missing-field",
+                    "the pipeline template has no `spec`",
+                    key_span(template),
+                    "add `spec:` with the pipeline's `stages`",
+                );
                 return None;
             };
             (template, spec)
@@ -399,7 +561,12 @@ pub fn read_pipeline<'a>(report: &mut Report, root: &'a Node, kind: DocumentKind
         DocumentKind::InputSet => return None,
     };
     if node.as_mapping().is_none() {
-        report.error("wrong-type", format!("`pipeline` must be a mapping, found {}", node.kind_name()), node.span, "write the pipeline's fields indented below `pipeline:`");
+        report.error(
+            "wrong-type",
+            format!("`pipeline` must be a mapping, found {}", node.kind_name()),
+            node.span,
+            "write the pipeline's fields indented below `pipeline:`",
+        );
         return None;
     }
     let (identifier, identifier_node) = required_text(report, header, "identifier", "pipeline");
@@ -412,28 +579,64 @@ pub fn read_pipeline<'a>(report: &mut Report, root: &'a Node, kind: DocumentKind
     check_name(report, &name, name_node);
     let variables = read_variables(report, node, "pipeline");
     if let Some((key, _)) = node.entry("template") {
-        report.warning("template-ref", "the pipeline comes from a template, which basso does not check", key.span, "templates live outside this file; check the template on its own");
-        return Some(Pipeline { kind, node, header, identifier, name, variables, stages: Vec::new() });
+        report.warning(
+            "template-ref",
+            "the pipeline comes from a template, which basso does not check",
+            key.span,
+            "templates live outside this file; check the template on its own",
+        );
+        return Some(Pipeline {
+            kind,
+            node,
+            header,
+            identifier,
+            name,
+            variables,
+            stages: Vec::new(),
+        });
     }
     let stages = read_stages(report, node);
-    Some(Pipeline { kind, node, header, identifier, name, variables, stages })
+    Some(Pipeline {
+        kind,
+        node,
+        header,
+        identifier,
+        name,
+        variables,
+        stages,
+    })
 }
 
 fn check_name(report: &mut Report, name: &str, node: Option<&Node>) {
     if let (Some(node), false) = (node, name.is_empty())
         && let Some(problem) = name_problem(name)
     {
-        report.error("invalid-name", problem, node.span, "names use letters, digits, spaces, `_`, `-` and `.`, at most 128 characters");
+        report.error(
+            "invalid-name",
+            problem,
+            node.span,
+            "names use letters, digits, spaces, `_`, `-` and `.`, at most 128 characters",
+        );
     }
 }
 
 fn read_stages<'a>(report: &mut Report, pipeline: &'a Node) -> Vec<Stage<'a>> {
     let Some(list) = pipeline.get("stages") else {
-        report.error("missing-field", "the pipeline has no `stages`", key_span(pipeline), "add `stages:` with at least one `- stage:`");
+        report.error(
+            "missing-field",
+            "the pipeline has no `stages`",
+            key_span(pipeline),
+            "add `stages:` with at least one `- stage:`",
+        );
         return Vec::new();
     };
     let Some(items) = list.as_sequence() else {
-        report.error("wrong-type", format!("`stages` must be a list, found {}", list.kind_name()), list.span, "write each stage as `- stage:`");
+        report.error(
+            "wrong-type",
+            format!("`stages` must be a list, found {}", list.kind_name()),
+            list.span,
+            "write each stage as `- stage:`",
+        );
         return Vec::new();
     };
     let mut stages = Vec::new();
@@ -448,11 +651,23 @@ fn read_stages<'a>(report: &mut Report, pipeline: &'a Node) -> Vec<Stage<'a>> {
             read_stage_item(report, item, None, &mut stages);
         }
     }
-    check_unique(report, stages.iter().map(|stage| (stage.identifier.as_str(), stage.identifier_node)), "stage", "pipeline");
+    check_unique(
+        report,
+        stages
+            .iter()
+            .map(|stage| (stage.identifier.as_str(), stage.identifier_node)),
+        "stage",
+        "pipeline",
+    );
     stages
 }
 
-fn check_unique<'a>(report: &mut Report, items: impl Iterator<Item = (&'a str, Option<&'a Node>)>, what: &str, scope: &str) {
+fn check_unique<'a>(
+    report: &mut Report,
+    items: impl Iterator<Item = (&'a str, Option<&'a Node>)>,
+    what: &str,
+    scope: &str,
+) {
     let mut seen: Vec<(&str, Option<&Node>)> = Vec::new();
     for (identifier, node) in items {
         if identifier.is_empty() {
@@ -460,8 +675,14 @@ fn check_unique<'a>(report: &mut Report, items: impl Iterator<Item = (&'a str, O
         }
         if let Some((_, first)) = seen.iter().find(|(id, _)| *id == identifier) {
             let span = node.map_or(Span::default(), |n| n.span);
-            let mut diagnostic = Diagnostic::error("duplicate-identifier", format!("{what} identifier `{identifier}` is used twice in this {scope}"), span)
-                .with_help(format!("give each {what} its own identifier, such as `{identifier}_2`"));
+            let mut diagnostic = Diagnostic::error(
+                "duplicate-identifier",
+                format!("{what} identifier `{identifier}` is used twice in this {scope}"),
+                span,
+            )
+            .with_help(format!(
+                "give each {what} its own identifier, such as `{identifier}_2`"
+            ));
             if let Some(first) = first {
                 diagnostic = diagnostic.with_label(first.span, "first used here");
             }
@@ -472,16 +693,31 @@ fn check_unique<'a>(report: &mut Report, items: impl Iterator<Item = (&'a str, O
     }
 }
 
-fn read_stage_item<'a>(report: &mut Report, item: &'a Node, parallel: Option<u32>, stages: &mut Vec<Stage<'a>>) {
+fn read_stage_item<'a>(
+    report: &mut Report,
+    item: &'a Node,
+    parallel: Option<u32>,
+    stages: &mut Vec<Stage<'a>>,
+) {
     let Some(node) = item.get("stage") else {
         if item.get("template").is_some() || item.get("insert").is_some() {
             return;
         }
-        report.error("wrong-type", "a `stages` entry must be `stage:` or `parallel:`", key_span(item), "write `- stage:` followed by the stage's fields");
+        report.error(
+            "wrong-type",
+            "a `stages` entry must be `stage:` or `parallel:`",
+            key_span(item),
+            "write `- stage:` followed by the stage's fields",
+        );
         return;
     };
     if node.as_mapping().is_none() {
-        report.error("wrong-type", format!("a stage must be a mapping, found {}", node.kind_name()), node.span, "write the stage's fields indented below `stage:`");
+        report.error(
+            "wrong-type",
+            format!("a stage must be a mapping, found {}", node.kind_name()),
+            node.span,
+            "write the stage's fields indented below `stage:`",
+        );
         return;
     }
     let (identifier, identifier_node) = required_text(report, node, "identifier", "stage");
@@ -491,7 +727,10 @@ fn read_stage_item<'a>(report: &mut Report, item: &'a Node, parallel: Option<u32
         report.error("invalid-identifier", message, id_node.span, help);
     }
     let (name, name_node) = if node.get("template").is_some() {
-        (optional_text(node, "name").unwrap_or_default(), node.get("name"))
+        (
+            optional_text(node, "name").unwrap_or_default(),
+            node.get("name"),
+        )
     } else {
         required_text(report, node, "name", "stage")
     };
@@ -500,7 +739,15 @@ fn read_stage_item<'a>(report: &mut Report, item: &'a Node, parallel: Option<u32
     let path = format!("pipeline.stages.{identifier}");
     let variables = read_variables(report, node, &path);
     let spec = node.get("spec").filter(|spec| spec.as_mapping().is_some());
-    let infra = spec.map_or(InfraDecl { kind: InfrastructureKind::Unknown, type_name: None, use_from_stage: None, node: None }, read_infra);
+    let infra = spec.map_or(
+        InfraDecl {
+            kind: InfrastructureKind::Unknown,
+            type_name: None,
+            use_from_stage: None,
+            node: None,
+        },
+        read_infra,
+    );
     let mut stage = Stage {
         node,
         identifier,
@@ -531,27 +778,57 @@ fn read_infra(spec: &Node) -> InfraDecl<'_> {
                 .flatten()
         });
         if let Some(from) = use_from {
-            let stage = from.as_str().map(str::to_string).or_else(|| from.get("stage").and_then(Node::as_str).map(str::to_string)).unwrap_or_default();
-            return InfraDecl { kind: InfrastructureKind::Unknown, type_name: None, use_from_stage: Some((stage, from)), node: Some(infrastructure) };
+            let stage = from
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| from.get("stage").and_then(Node::as_str).map(str::to_string))
+                .unwrap_or_default();
+            return InfraDecl {
+                kind: InfrastructureKind::Unknown,
+                type_name: None,
+                use_from_stage: Some((stage, from)),
+                node: Some(infrastructure),
+            };
         }
-        let type_name = infrastructure.get("type").and_then(Node::as_str).map(str::to_string);
+        let type_name = infrastructure
+            .get("type")
+            .and_then(Node::as_str)
+            .map(str::to_string);
         let kind = match type_name.as_deref() {
             Some("KubernetesDirect") => InfrastructureKind::KubernetesDirect,
             Some("VM") => InfrastructureKind::Vm,
             _ => InfrastructureKind::Unknown,
         };
-        return InfraDecl { kind, type_name, use_from_stage: None, node: Some(infrastructure) };
+        return InfraDecl {
+            kind,
+            type_name,
+            use_from_stage: None,
+            node: Some(infrastructure),
+        };
     }
     if let Some(runtime) = spec.get("runtime") {
-        let type_name = runtime.get("type").and_then(Node::as_str).map(str::to_string);
+        let type_name = runtime
+            .get("type")
+            .and_then(Node::as_str)
+            .map(str::to_string);
         let kind = match type_name.as_deref() {
             Some("Cloud") => InfrastructureKind::Cloud,
             Some("Docker") => InfrastructureKind::Docker,
             _ => InfrastructureKind::Unknown,
         };
-        return InfraDecl { kind, type_name, use_from_stage: None, node: Some(runtime) };
+        return InfraDecl {
+            kind,
+            type_name,
+            use_from_stage: None,
+            node: Some(runtime),
+        };
     }
-    InfraDecl { kind: InfrastructureKind::Unknown, type_name: None, use_from_stage: None, node: None }
+    InfraDecl {
+        kind: InfrastructureKind::Unknown,
+        type_name: None,
+        use_from_stage: None,
+        node: None,
+    }
 }
 
 struct ExecutionWalk<'r, 'a> {
@@ -564,22 +841,41 @@ struct ExecutionWalk<'r, 'a> {
 fn read_execution<'a>(report: &mut Report, stage: &mut Stage<'a>, spec: &'a Node) {
     let Some(execution) = spec.get("execution") else {
         if spec.get("template").is_none() {
-            report.error("missing-field", "the CI stage has no `execution`", key_span(spec), "add `execution:` with `steps:`");
+            report.error(
+                "missing-field",
+                "the CI stage has no `execution`",
+                key_span(spec),
+                "add `execution:` with `steps:`",
+            );
         }
         return;
     };
     let Some(list) = execution.get("steps") else {
-        report.error("missing-field", "`execution` has no `steps`", execution.span, "add `steps:` with at least one `- step:`");
+        report.error(
+            "missing-field",
+            "`execution` has no `steps`",
+            execution.span,
+            "add `steps:` with at least one `- step:`",
+        );
         return;
     };
-    let mut walk = ExecutionWalk { report, steps: Vec::new(), groups: Vec::new(), parallel_count: 0 };
+    let mut walk = ExecutionWalk {
+        report,
+        steps: Vec::new(),
+        groups: Vec::new(),
+        parallel_count: 0,
+    };
     let base = format!("{}.spec.execution.steps", stage.path);
     walk.sequence(list, &base, &[], None, 0);
     let ExecutionWalk { steps, groups, .. } = walk;
     let ids = steps
         .iter()
         .map(|step| (step.identifier.as_str(), step.identifier_node))
-        .chain(groups.iter().map(|group| (group.identifier.as_str(), group.node.get("identifier"))));
+        .chain(
+            groups
+                .iter()
+                .map(|group| (group.identifier.as_str(), group.node.get("identifier"))),
+        );
     check_unique(report, ids, "step", "stage");
     stage.steps = steps;
     stage.groups = groups;
@@ -588,10 +884,22 @@ fn read_execution<'a>(report: &mut Report, stage: &mut Stage<'a>, spec: &'a Node
 impl<'a> ExecutionWalk<'_, 'a> {
     /// Reads a list of execution wrappers that run one after another; returns
     /// the position after the last one.
-    fn sequence(&mut self, list: &'a Node, base: &str, groups: &[Group<'a>], parallel: Option<u32>, start: usize) -> usize {
+    fn sequence(
+        &mut self,
+        list: &'a Node,
+        base: &str,
+        groups: &[Group<'a>],
+        parallel: Option<u32>,
+        start: usize,
+    ) -> usize {
         let Some(items) = list.as_sequence() else {
             if !list.is_null() {
-                self.report.error("wrong-type", format!("`steps` must be a list, found {}", list.kind_name()), list.span, "write each step as `- step:`");
+                self.report.error(
+                    "wrong-type",
+                    format!("`steps` must be a list, found {}", list.kind_name()),
+                    list.span,
+                    "write each step as `- step:`",
+                );
             }
             return start;
         };
@@ -602,7 +910,14 @@ impl<'a> ExecutionWalk<'_, 'a> {
         position
     }
 
-    fn wrapper(&mut self, item: &'a Node, base: &str, groups: &[Group<'a>], parallel: Option<u32>, start: usize) -> usize {
+    fn wrapper(
+        &mut self,
+        item: &'a Node,
+        base: &str,
+        groups: &[Group<'a>],
+        parallel: Option<u32>,
+        start: usize,
+    ) -> usize {
         if let Some(step) = item.get("step") {
             return self.step(step, base, groups, parallel, start);
         }
@@ -621,23 +936,47 @@ impl<'a> ExecutionWalk<'_, 'a> {
         if item.get("insert").is_some() || item.get("template").is_some() {
             return start;
         }
-        self.report.error("wrong-type", "a `steps` entry must be `step:`, `parallel:` or `stepGroup:`", key_span(item), "write `- step:` followed by the step's fields");
+        self.report.error(
+            "wrong-type",
+            "a `steps` entry must be `step:`, `parallel:` or `stepGroup:`",
+            key_span(item),
+            "write `- step:` followed by the step's fields",
+        );
         start
     }
 
-    fn group(&mut self, node: &'a Node, base: &str, groups: &[Group<'a>], parallel: Option<u32>, start: usize) -> usize {
-        let (identifier, identifier_node) = required_text(self.report, node, "identifier", "step group");
+    fn group(
+        &mut self,
+        node: &'a Node,
+        base: &str,
+        groups: &[Group<'a>],
+        parallel: Option<u32>,
+        start: usize,
+    ) -> usize {
+        let (identifier, identifier_node) =
+            required_text(self.report, node, "identifier", "step group");
         if let (Some(id_node), false) = (identifier_node, identifier.is_empty())
             && let Some((message, help)) = identifier_problem(&identifier)
         {
-            self.report.error("invalid-identifier", message, id_node.span, help);
+            self.report
+                .error("invalid-identifier", message, id_node.span, help);
         }
         let path = format!("{base}.{identifier}");
         let variables = read_variables(self.report, node, &path);
-        let group = Group { identifier, node, path: path.clone(), variables };
+        let group = Group {
+            identifier,
+            node,
+            path: path.clone(),
+            variables,
+        };
         self.groups.push(group.clone());
         if node.get("template").is_some() {
-            self.report.warning("template-ref", "the step group comes from a template, which basso does not check", key_span(node), "templates live outside this file; check the template on its own");
+            self.report.warning(
+                "template-ref",
+                "the step group comes from a template, which basso does not check",
+                key_span(node),
+                "templates live outside this file; check the template on its own",
+            );
             return start + 1;
         }
         let mut chain = groups.to_vec();
@@ -645,26 +984,47 @@ impl<'a> ExecutionWalk<'_, 'a> {
         match node.get("steps") {
             Some(list) => self.sequence(list, &format!("{path}.steps"), &chain, parallel, start),
             None => {
-                self.report.error("missing-field", "the step group has no `steps`", key_span(node), "add `steps:` with at least one `- step:`");
+                self.report.error(
+                    "missing-field",
+                    "the step group has no `steps`",
+                    key_span(node),
+                    "add `steps:` with at least one `- step:`",
+                );
                 start
             }
         }
     }
 
-    fn step(&mut self, node: &'a Node, base: &str, groups: &[Group<'a>], parallel: Option<u32>, start: usize) -> usize {
+    fn step(
+        &mut self,
+        node: &'a Node,
+        base: &str,
+        groups: &[Group<'a>],
+        parallel: Option<u32>,
+        start: usize,
+    ) -> usize {
         if node.as_mapping().is_none() {
-            self.report.error("wrong-type", format!("a step must be a mapping, found {}", node.kind_name()), node.span, "write the step's fields indented below `step:`");
+            self.report.error(
+                "wrong-type",
+                format!("a step must be a mapping, found {}", node.kind_name()),
+                node.span,
+                "write the step's fields indented below `step:`",
+            );
             return start;
         }
         let (identifier, identifier_node) = required_text(self.report, node, "identifier", "step");
         if let (Some(id_node), false) = (identifier_node, identifier.is_empty())
             && let Some((message, help)) = identifier_problem(&identifier)
         {
-            self.report.error("invalid-identifier", message, id_node.span, help);
+            self.report
+                .error("invalid-identifier", message, id_node.span, help);
         }
         let is_template = node.get("template").is_some();
         let (name, name_node) = if is_template {
-            (optional_text(node, "name").unwrap_or_default(), node.get("name"))
+            (
+                optional_text(node, "name").unwrap_or_default(),
+                node.get("name"),
+            )
         } else {
             required_text(self.report, node, "name", "step")
         };

@@ -25,20 +25,32 @@ fn split_number(text: &str) -> Result<Parsed<'_>, QuantityError> {
     if text.chars().any(char::is_whitespace) {
         return Err(QuantityError("spaces are not allowed".into()));
     }
-    let number_end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let number_end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
     let (number, suffix) = text.split_at(number_end);
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
-        return Err(QuantityError("expected a number such as `512` or `1.5`".into()));
+        return Err(QuantityError(
+            "expected a number such as `512` or `1.5`".into(),
+        ));
     }
-    Ok(Parsed { whole, fraction, suffix })
+    Ok(Parsed {
+        whole,
+        fraction,
+        suffix,
+    })
 }
 
 /// Multiplies `whole.fraction` by `numerator / denominator`, rounding up as
 /// Kubernetes does for fractional bytes and millicores.
 fn scale(parsed: &Parsed<'_>, numerator: u128, denominator: u128) -> Option<u64> {
     let digits = format!("{}{}", parsed.whole, parsed.fraction);
-    let mantissa: u128 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let mantissa: u128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
     let fraction_scale = 10u128.checked_pow(parsed.fraction.len() as u32)?;
     let product = mantissa.checked_mul(numerator)?;
     let divisor = fraction_scale.checked_mul(denominator)?;

@@ -40,7 +40,9 @@ impl Resolution {
 
     /// Finds a stage by its (possibly looped, suffixed) identifier.
     pub fn stage(&self, identifier: &str) -> Option<&ResolvedStage> {
-        self.stages.iter().find(|stage| stage.identifier == identifier)
+        self.stages
+            .iter()
+            .find(|stage| stage.identifier == identifier)
     }
 }
 
@@ -52,12 +54,17 @@ mod diagnostics_json {
 
     use crate::diagnostic::Diagnostic;
 
-    pub fn serialize<S: Serializer>(diagnostics: &[Diagnostic], serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        diagnostics: &[Diagnostic],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         let values: Vec<serde_json::Value> = diagnostics.iter().map(Diagnostic::to_json).collect();
         serde::Serialize::serialize(&values, serializer)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Diagnostic>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Diagnostic>, D::Error> {
         let _ = serde_json::Value::deserialize(deserializer)?;
         Ok(Vec::new())
     }
@@ -118,7 +125,10 @@ pub struct Platform {
 
 impl Default for Platform {
     fn default() -> Self {
-        Platform { os: "Linux".to_string(), arch: "Amd64".to_string() }
+        Platform {
+            os: "Linux".to_string(),
+            arch: "Amd64".to_string(),
+        }
     }
 }
 
@@ -239,7 +249,13 @@ pub enum Shell {
 
 impl Shell {
     /// Every shell, in the spelling Harness expects (case-sensitive).
-    pub const ALL: [Shell; 5] = [Shell::Sh, Shell::Bash, Shell::Powershell, Shell::Pwsh, Shell::Python];
+    pub const ALL: [Shell; 5] = [
+        Shell::Sh,
+        Shell::Bash,
+        Shell::Powershell,
+        Shell::Pwsh,
+        Shell::Python,
+    ];
 
     /// Parses the exact, case-sensitive spelling (`Sh`, not `sh`).
     pub fn parse(text: &str) -> Option<Shell> {
@@ -266,12 +282,17 @@ pub enum ImagePullPolicy {
 }
 
 impl ImagePullPolicy {
-    pub const ALL: [ImagePullPolicy; 3] =
-        [ImagePullPolicy::Always, ImagePullPolicy::Never, ImagePullPolicy::IfNotPresent];
+    pub const ALL: [ImagePullPolicy; 3] = [
+        ImagePullPolicy::Always,
+        ImagePullPolicy::Never,
+        ImagePullPolicy::IfNotPresent,
+    ];
 
     /// Parses the exact, case-sensitive spelling.
     pub fn parse(text: &str) -> Option<ImagePullPolicy> {
-        ImagePullPolicy::ALL.into_iter().find(|policy| policy.as_str() == text)
+        ImagePullPolicy::ALL
+            .into_iter()
+            .find(|policy| policy.as_str() == text)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -317,11 +338,13 @@ impl ResolvedStep {
     /// Image reference with the tag default applied (`postgres:latest`), or
     /// `None` when the step runs on the host (blank image on VM or Cloud).
     pub fn image(&self) -> Option<&str> {
-        self.effective_str("image").filter(|image| !image.is_empty())
+        self.effective_str("image")
+            .filter(|image| !image.is_empty())
     }
 
     pub fn connector_ref(&self) -> Option<&str> {
-        self.effective_str("connectorRef").filter(|text| !text.is_empty())
+        self.effective_str("connectorRef")
+            .filter(|text| !text.is_empty())
     }
 
     pub fn shell(&self) -> Option<Shell> {
@@ -344,21 +367,30 @@ impl ResolvedStep {
         let Some(Json::Object(map)) = self.effective.get("envVariables") else {
             return IndexMap::new();
         };
-        map.iter().map(|(name, value)| (name.clone(), json_text(value))).collect()
+        map.iter()
+            .map(|(name, value)| (name.clone(), json_text(value)))
+            .collect()
     }
 
     pub fn privileged(&self) -> bool {
-        self.effective.get("privileged").and_then(Json::as_bool).unwrap_or(false)
+        self.effective
+            .get("privileged")
+            .and_then(Json::as_bool)
+            .unwrap_or(false)
     }
 
     /// JUnit report glob paths (`reports.spec.paths`).
     pub fn report_paths(&self) -> Vec<String> {
-        let paths = self.effective.get("reports").and_then(|reports| reports.get("spec")?.get("paths"));
+        let paths = self
+            .effective
+            .get("reports")
+            .and_then(|reports| reports.get("spec")?.get("paths"));
         string_list(paths)
     }
 
     pub fn image_pull_policy(&self) -> Option<ImagePullPolicy> {
-        self.effective_str("imagePullPolicy").and_then(ImagePullPolicy::parse)
+        self.effective_str("imagePullPolicy")
+            .and_then(ImagePullPolicy::parse)
     }
 
     /// `portBindings` as (host port, container port) pairs. Entries that are
@@ -370,7 +402,11 @@ impl ResolvedStep {
         map.iter()
             .filter_map(|(host, container)| {
                 let host = host.trim().parse::<u16>().ok().filter(|port| *port > 0)?;
-                let container = json_text(container).trim().parse::<u16>().ok().filter(|port| *port > 0)?;
+                let container = json_text(container)
+                    .trim()
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|port| *port > 0)?;
                 Some((host, container))
             })
             .collect()
@@ -386,7 +422,11 @@ impl ResolvedStep {
 
     /// `resources.limits.memory` in bytes (the effective value defaults to 500Mi).
     pub fn memory_bytes(&self) -> Option<u64> {
-        let memory = self.effective.get("resources")?.get("limits")?.get("memory")?;
+        let memory = self
+            .effective
+            .get("resources")?
+            .get("limits")?
+            .get("memory")?;
         crate::pipeline::quantity::parse_memory(&json_text(memory)).ok()
     }
 

@@ -31,7 +31,12 @@ pub fn check(report: &mut Report, strategy: &Node) {
 
 fn check_count(report: &mut Report, node: &Node, field: &str) {
     let Some(text) = node.as_str() else {
-        report.error("invalid-strategy", format!("`{field}` must be a number, found {}", node.kind_name()), node.span, format!("write `{field}: 3`"));
+        report.error(
+            "invalid-strategy",
+            format!("`{field}` must be a number, found {}", node.kind_name()),
+            node.span,
+            format!("write `{field}: 3`"),
+        );
         return;
     };
     if classify(text) != ValueKind::Fixed {
@@ -39,7 +44,12 @@ fn check_count(report: &mut Report, node: &Node, field: &str) {
     }
     match text.trim().parse::<usize>() {
         Ok(1..=MAX_ITERATIONS) => {}
-        _ => report.error("invalid-strategy", format!("invalid `{field}` `{text}`"), node.span, format!("write a whole number from 1 to {MAX_ITERATIONS}")),
+        _ => report.error(
+            "invalid-strategy",
+            format!("invalid `{field}` `{text}`"),
+            node.span,
+            format!("write a whole number from 1 to {MAX_ITERATIONS}"),
+        ),
     }
 }
 
@@ -48,7 +58,15 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
         return;
     }
     let Some(entries) = matrix.as_mapping() else {
-        report.error("invalid-strategy", format!("`matrix` must be a mapping of axes to lists, found {}", matrix.kind_name()), matrix.span, "write `matrix: {axis: [a, b]}`");
+        report.error(
+            "invalid-strategy",
+            format!(
+                "`matrix` must be a mapping of axes to lists, found {}",
+                matrix.kind_name()
+            ),
+            matrix.span,
+            "write `matrix: {axis: [a, b]}`",
+        );
         return;
     };
     let mut axes = 0;
@@ -60,15 +78,33 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
         axes += 1;
         match &value.value {
             NodeValue::Sequence(items) if items.is_empty() => {
-                report.error("invalid-strategy", format!("matrix axis `{name}` has no values"), value.span, "list at least one value");
+                report.error(
+                    "invalid-strategy",
+                    format!("matrix axis `{name}` has no values"),
+                    value.span,
+                    "list at least one value",
+                );
             }
             NodeValue::Sequence(_) => {}
             NodeValue::Scalar(_) if classify_node(value) != ValueKind::Fixed => {}
-            _ => report.error("invalid-strategy", format!("matrix axis `{name}` must be a list, found {}", value.kind_name()), value.span, format!("write `{name}: [a, b]`")),
+            _ => report.error(
+                "invalid-strategy",
+                format!(
+                    "matrix axis `{name}` must be a list, found {}",
+                    value.kind_name()
+                ),
+                value.span,
+                format!("write `{name}: [a, b]`"),
+            ),
         }
     }
     if axes == 0 {
-        report.error("invalid-strategy", "`matrix` has no axes", matrix.span, "add an axis such as `version: [\"1.20\", \"1.21\"]`");
+        report.error(
+            "invalid-strategy",
+            "`matrix` has no axes",
+            matrix.span,
+            "add an axis such as `version: [\"1.20\", \"1.21\"]`",
+        );
     }
     if let Some(limit) = matrix.get("maxConcurrency") {
         check_count(report, limit, "maxConcurrency");
@@ -76,12 +112,22 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
     if let Some(exclude) = matrix.get("exclude")
         && exclude.as_sequence().is_none()
     {
-        report.error("invalid-strategy", "`exclude` must be a list of axis values", exclude.span, "write `exclude: [{axis: value}]`");
+        report.error(
+            "invalid-strategy",
+            "`exclude` must be a list of axis values",
+            exclude.span,
+            "write `exclude: [{axis: value}]`",
+        );
     }
     if let Ok(count) = matrix_size(matrix)
         && count > MAX_ITERATIONS
     {
-        report.error("invalid-strategy", format!("the matrix has {count} combinations, more than {MAX_ITERATIONS}"), matrix.span, "split the matrix or reduce its axes");
+        report.error(
+            "invalid-strategy",
+            format!("the matrix has {count} combinations, more than {MAX_ITERATIONS}"),
+            matrix.span,
+            "split the matrix or reduce its axes",
+        );
     }
 }
 
@@ -99,17 +145,32 @@ fn matrix_size(matrix: &Node) -> Result<usize, ()> {
 
 fn check_repeat(report: &mut Report, repeat: &Node) {
     if repeat.as_mapping().is_none() {
-        report.error("invalid-strategy", format!("`repeat` must be a mapping, found {}", repeat.kind_name()), repeat.span, "write `repeat: {times: 3}` or `repeat: {items: [a, b]}`");
+        report.error(
+            "invalid-strategy",
+            format!("`repeat` must be a mapping, found {}", repeat.kind_name()),
+            repeat.span,
+            "write `repeat: {times: 3}` or `repeat: {items: [a, b]}`",
+        );
         return;
     }
     match (repeat.get("times"), repeat.get("items")) {
         (Some(times), None) => check_count(report, times, "times"),
         (None, Some(items)) => {
             if items.as_sequence().is_none() && classify_node(items) == ValueKind::Fixed {
-                report.error("invalid-strategy", format!("`repeat.items` must be a list, found {}", items.kind_name()), items.span, "write `items: [a, b]`");
+                report.error(
+                    "invalid-strategy",
+                    format!("`repeat.items` must be a list, found {}", items.kind_name()),
+                    items.span,
+                    "write `items: [a, b]`",
+                );
             }
         }
-        _ => report.error("invalid-strategy", "`repeat` needs exactly one of `times` or `items`", repeat.span, "write `repeat: {times: 3}` or `repeat: {items: [a, b]}`"),
+        _ => report.error(
+            "invalid-strategy",
+            "`repeat` needs exactly one of `times` or `items`",
+            repeat.span,
+            "write `repeat: {times: 3}` or `repeat: {items: [a, b]}`",
+        ),
     }
     if let Some(limit) = repeat.get("maxConcurrency") {
         check_count(report, limit, "maxConcurrency");
@@ -125,7 +186,10 @@ pub type Evaluate<'e> = dyn FnMut(&Node) -> Option<Json> + 'e;
 /// renders it per iteration and replaces `identifier_post_fix`.
 pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iteration>, Diagnostic> {
     // maxConcurrency only limits scheduling, so an expression there is ignored.
-    let max_concurrency = |node: &Node| node.get("maxConcurrency").and_then(|n| as_count(&n.to_json()));
+    let max_concurrency = |node: &Node| {
+        node.get("maxConcurrency")
+            .and_then(|n| as_count(&n.to_json()))
+    };
     if let Some(matrix) = strategy.get("matrix") {
         return expand_matrix(matrix, evaluate, max_concurrency(matrix));
     }
@@ -134,20 +198,37 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
         if let Some(items) = repeat.get("items") {
             let list = match value_of(items, evaluate) {
                 Some(Json::Array(list)) => list,
-                Some(Json::String(text)) => text.split(',').map(|s| Json::String(s.trim().to_string())).collect(),
+                Some(Json::String(text)) => text
+                    .split(',')
+                    .map(|s| Json::String(s.trim().to_string()))
+                    .collect(),
                 _ => return Err(unresolved(items, "repeat.items")),
             };
             let iterations = list.len();
-            return Ok(list.into_iter().enumerate().map(|(index, item)| iteration(index, iterations, IndexMap::new(), Some(item), limit)).collect());
+            return Ok(list
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| {
+                    iteration(index, iterations, IndexMap::new(), Some(item), limit)
+                })
+                .collect());
         }
         if let Some(times) = repeat.get("times") {
-            let count = value_of(times, evaluate).and_then(|v| as_count(&v)).ok_or_else(|| unresolved(times, "repeat.times"))?;
-            return Ok((0..count).map(|index| iteration(index, count, IndexMap::new(), None, limit)).collect());
+            let count = value_of(times, evaluate)
+                .and_then(|v| as_count(&v))
+                .ok_or_else(|| unresolved(times, "repeat.times"))?;
+            return Ok((0..count)
+                .map(|index| iteration(index, count, IndexMap::new(), None, limit))
+                .collect());
         }
     }
     if let Some(parallelism) = strategy.get("parallelism") {
-        let count = value_of(parallelism, evaluate).and_then(|v| as_count(&v)).ok_or_else(|| unresolved(parallelism, "parallelism"))?;
-        return Ok((0..count).map(|index| iteration(index, count, IndexMap::new(), None, None)).collect());
+        let count = value_of(parallelism, evaluate)
+            .and_then(|v| as_count(&v))
+            .ok_or_else(|| unresolved(parallelism, "parallelism"))?;
+        return Ok((0..count)
+            .map(|index| iteration(index, count, IndexMap::new(), None, None))
+            .collect());
     }
     Ok(Vec::new())
 }
@@ -161,19 +242,38 @@ fn value_of(node: &Node, evaluate: &mut Evaluate<'_>) -> Option<Json> {
 
 fn as_count(value: &Json) -> Option<usize> {
     let count = match value {
-        Json::Number(number) => number.as_u64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))?,
+        Json::Number(number) => number.as_u64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        })?,
         Json::String(text) => text.trim().parse().ok()?,
         _ => return None,
     };
-    usize::try_from(count).ok().filter(|count| (1..=MAX_ITERATIONS).contains(count))
+    usize::try_from(count)
+        .ok()
+        .filter(|count| (1..=MAX_ITERATIONS).contains(count))
 }
 
 fn unresolved(node: &Node, field: &str) -> Diagnostic {
-    Diagnostic::error("invalid-strategy", format!("`{field}` did not resolve to a whole number or list from 1 to {MAX_ITERATIONS} entries"), node.span)
-        .with_help("give the strategy a fixed value, or an expression the context resolves")
+    Diagnostic::error(
+        "invalid-strategy",
+        format!(
+            "`{field}` did not resolve to a whole number or list from 1 to {MAX_ITERATIONS} entries"
+        ),
+        node.span,
+    )
+    .with_help("give the strategy a fixed value, or an expression the context resolves")
 }
 
-fn iteration(index: usize, iterations: usize, matrix: IndexMap<String, Json>, item: Option<Json>, max_concurrency: Option<usize>) -> Iteration {
+fn iteration(
+    index: usize,
+    iterations: usize,
+    matrix: IndexMap<String, Json>,
+    item: Option<Json>,
+    max_concurrency: Option<usize>,
+) -> Iteration {
     Iteration {
         iteration: index,
         iterations,
@@ -184,7 +284,11 @@ fn iteration(index: usize, iterations: usize, matrix: IndexMap<String, Json>, it
     }
 }
 
-fn expand_matrix(matrix: &Node, evaluate: &mut Evaluate<'_>, max_concurrency: Option<usize>) -> Result<Vec<Iteration>, Diagnostic> {
+fn expand_matrix(
+    matrix: &Node,
+    evaluate: &mut Evaluate<'_>,
+    max_concurrency: Option<usize>,
+) -> Result<Vec<Iteration>, Diagnostic> {
     let mut axes: Vec<(String, Vec<Json>)> = Vec::new();
     for (key, value) in matrix.as_mapping().unwrap_or_default() {
         let name = key.as_str().unwrap_or_default();
@@ -218,15 +322,29 @@ fn expand_matrix(matrix: &Node, evaluate: &mut Evaluate<'_>, max_concurrency: Op
             }
         }
         if next.len() > MAX_ITERATIONS {
-            return Err(Diagnostic::error("invalid-strategy", format!("the matrix has more than {MAX_ITERATIONS} combinations"), matrix.span).with_help("split the matrix or reduce its axes"));
+            return Err(Diagnostic::error(
+                "invalid-strategy",
+                format!("the matrix has more than {MAX_ITERATIONS} combinations"),
+                matrix.span,
+            )
+            .with_help("split the matrix or reduce its axes"));
         }
         combinations = next;
     }
     combinations.retain(|combination| {
-        !excludes.iter().any(|exclude| !exclude.is_empty() && exclude.iter().all(|(k, v)| combination.get(k).is_some_and(|c| same_value(c, v))))
+        !excludes.iter().any(|exclude| {
+            !exclude.is_empty()
+                && exclude
+                    .iter()
+                    .all(|(k, v)| combination.get(k).is_some_and(|c| same_value(c, v)))
+        })
     });
     let iterations = combinations.len();
-    Ok(combinations.into_iter().enumerate().map(|(index, values)| iteration(index, iterations, values, None, max_concurrency)).collect())
+    Ok(combinations
+        .into_iter()
+        .enumerate()
+        .map(|(index, values)| iteration(index, iterations, values, None, max_concurrency))
+        .collect())
 }
 
 fn same_value(a: &Json, b: &Json) -> bool {
@@ -244,10 +362,22 @@ mod tests {
 
     #[test]
     fn matrix_expands_in_axis_order() {
-        let node = strategy("matrix:\n  os: [linux, windows]\n  go: [\"1.20\", \"1.21\"]\n  exclude:\n    - os: windows\n      go: \"1.20\"\n");
+        let node = strategy(
+            "matrix:\n  os: [linux, windows]\n  go: [\"1.20\", \"1.21\"]\n  exclude:\n    - os: windows\n      go: \"1.20\"\n",
+        );
         let iterations = expand(&node, &mut |_| None).unwrap();
-        let combos: Vec<String> = iterations.iter().map(|i| format!("{}-{}", i.matrix["os"], i.matrix["go"])).collect();
-        assert_eq!(combos, ["\"linux\"-\"1.20\"", "\"linux\"-\"1.21\"", "\"windows\"-\"1.21\""]);
+        let combos: Vec<String> = iterations
+            .iter()
+            .map(|i| format!("{}-{}", i.matrix["os"], i.matrix["go"]))
+            .collect();
+        assert_eq!(
+            combos,
+            [
+                "\"linux\"-\"1.20\"",
+                "\"linux\"-\"1.21\"",
+                "\"windows\"-\"1.21\""
+            ]
+        );
         assert_eq!(iterations[2].identifier_post_fix, "_2");
         assert_eq!(iterations[2].iterations, 3);
     }

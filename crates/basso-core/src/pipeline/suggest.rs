@@ -25,7 +25,12 @@ pub fn closest<'c>(text: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let limit = (text.chars().count() / 3).max(1);
     candidates
         .iter()
-        .map(|candidate| (edit_distance(&text.to_lowercase(), &candidate.to_lowercase()), *candidate))
+        .map(|candidate| {
+            (
+                edit_distance(&text.to_lowercase(), &candidate.to_lowercase()),
+                *candidate,
+            )
+        })
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)

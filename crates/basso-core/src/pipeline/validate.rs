@@ -18,15 +18,49 @@ use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::yaml::{Node, NodeValue, Style};
 
 const BACKGROUND_SPEC_KEYS: &[&str] = &[
-    "connectorRef", "image", "shell", "entrypoint", "command", "privileged", "reports", "envVariables",
-    "imagePullPolicy", "portBindings", "runAsUser", "resources", "ports", "retry", "networkAliases", "registryRef",
+    "connectorRef",
+    "image",
+    "shell",
+    "entrypoint",
+    "command",
+    "privileged",
+    "reports",
+    "envVariables",
+    "imagePullPolicy",
+    "portBindings",
+    "runAsUser",
+    "resources",
+    "ports",
+    "retry",
+    "networkAliases",
+    "registryRef",
 ];
 const RUN_SPEC_KEYS: &[&str] = &[
-    "connectorRef", "image", "shell", "command", "privileged", "reports", "envVariables", "imagePullPolicy",
-    "runAsUser", "resources", "outputVariables", "outputAlias", "registryRef",
+    "connectorRef",
+    "image",
+    "shell",
+    "command",
+    "privileged",
+    "reports",
+    "envVariables",
+    "imagePullPolicy",
+    "runAsUser",
+    "resources",
+    "outputVariables",
+    "outputAlias",
+    "registryRef",
 ];
 const STEP_NODE_KEYS: &[&str] = &[
-    "identifier", "name", "type", "spec", "description", "timeout", "when", "failureStrategies", "strategy", "enforce",
+    "identifier",
+    "name",
+    "type",
+    "spec",
+    "description",
+    "timeout",
+    "when",
+    "failureStrategies",
+    "strategy",
+    "enforce",
     "template",
 ];
 const SHELLS: &[&str] = &["Sh", "Bash", "Powershell", "Pwsh", "Python"];
@@ -34,7 +68,10 @@ const PULL_POLICIES: &[&str] = &["Always", "Never", "IfNotPresent"];
 const STATUSES: &[&str] = &["Success", "Failure", "All"];
 
 /// The infrastructure a stage runs on after following `useFromStage`.
-pub fn effective_infrastructure<'a>(stages: &'a [Stage<'a>], index: usize) -> (InfrastructureKind, Option<&'a str>) {
+pub fn effective_infrastructure<'a>(
+    stages: &'a [Stage<'a>],
+    index: usize,
+) -> (InfrastructureKind, Option<&'a str>) {
     let mut current = index;
     for _ in 0..stages.len() {
         let stage = &stages[current];
@@ -56,12 +93,22 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
     let mut unmodelled_stages: HashMap<String, (Span, usize)> = HashMap::new();
     for (index, stage) in pipeline.stages.iter().enumerate() {
         if stage.get("template").is_some() {
-            report.warning("template-ref", format!("stage `{}` comes from a template, which basso does not check", stage.identifier), key_span(stage.node), "templates live outside this file; check the template on its own");
+            report.warning(
+                "template-ref",
+                format!(
+                    "stage `{}` comes from a template, which basso does not check",
+                    stage.identifier
+                ),
+                key_span(stage.node),
+                "templates live outside this file; check the template on its own",
+            );
             continue;
         }
         if !stage.is_ci() {
             let span = stage.get("type").map_or(key_span(stage.node), |n| n.span);
-            let entry = unmodelled_stages.entry(stage.stage_type.clone()).or_insert((span, 0));
+            let entry = unmodelled_stages
+                .entry(stage.stage_type.clone())
+                .or_insert((span, 0));
             entry.1 += 1;
             continue;
         }
@@ -71,12 +118,22 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
         for step in &stage.steps {
             check_step_node(report, step);
             if step.get("template").is_some() {
-                report.warning("template-ref", format!("step `{}` comes from a template, which basso does not check", step.identifier), key_span(step.node), "templates live outside this file; check the template on its own");
+                report.warning(
+                    "template-ref",
+                    format!(
+                        "step `{}` comes from a template, which basso does not check",
+                        step.identifier
+                    ),
+                    key_span(step.node),
+                    "templates live outside this file; check the template on its own",
+                );
                 continue;
             }
             if !step.is_modelled() {
                 let span = step.type_node.map_or(key_span(step.node), |n| n.span);
-                let entry = unmodelled_steps.entry(step.step_type.clone()).or_insert((span, 0));
+                let entry = unmodelled_steps
+                    .entry(step.step_type.clone())
+                    .or_insert((span, 0));
                 entry.1 += 1;
                 continue;
             }
@@ -96,7 +153,12 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
     stages.sort_by_key(|(_, (span, _))| span.byte_start);
     for (stage_type, (span, count)) in stages {
         let plural = if count == 1 { "stage" } else { "stages" };
-        report.info("stage-not-validated", format!("stage type `{stage_type}` is not validated ({count} {plural})"), span, "basso validates CI stages; other stage types are kept as written");
+        report.info(
+            "stage-not-validated",
+            format!("stage type `{stage_type}` is not validated ({count} {plural})"),
+            span,
+            "basso validates CI stages; other stage types are kept as written",
+        );
     }
 }
 
@@ -112,60 +174,114 @@ fn check_capability(report: &mut Report, node: &Node, field: &str, capability: C
     };
     if node.scalar().is_some_and(|s| s.style != Style::Plain) || text.contains("<+") {
         if let Some(reason) = capability.reject(text) {
-            report.error("expression-not-allowed", format!("`{field}` {reason}"), node.span, format!("write a fixed value for `{field}`, or `<+input>`"));
+            report.error(
+                "expression-not-allowed",
+                format!("`{field}` {reason}"),
+                node.span,
+                format!("write a fixed value for `{field}`, or `<+input>`"),
+            );
             return false;
         }
     }
     if text.contains("<+input>") && !text.trim().starts_with("<+input>") {
-        report.warning("runtime-input-not-first", format!("`{field}` contains `<+input>` after other text, so it is not a runtime input"), node.span, "a runtime input must start the value: `<+input>.default(...)`");
+        report.warning(
+            "runtime-input-not-first",
+            format!("`{field}` contains `<+input>` after other text, so it is not a runtime input"),
+            node.span,
+            "a runtime input must start the value: `<+input>.default(...)`",
+        );
     }
     classify(text) == ValueKind::Fixed
 }
 
 fn check_codebase(report: &mut Report, pipeline: &Node) {
-    let Some(build) = pipeline.get("properties").and_then(|p| p.get("ci")).and_then(|c| c.get("codebase")).and_then(|c| c.get("build")) else {
+    let Some(build) = pipeline
+        .get("properties")
+        .and_then(|p| p.get("ci"))
+        .and_then(|c| c.get("codebase"))
+        .and_then(|c| c.get("build"))
+    else {
         return;
     };
-    if !check_capability(report, build, "codebase.build", Capability::RuntimeInputOnly) {
+    if !check_capability(
+        report,
+        build,
+        "codebase.build",
+        Capability::RuntimeInputOnly,
+    ) {
         return;
     }
     if build.as_mapping().is_none() {
-        report.error("wrong-type", format!("`codebase.build` must be a mapping, found {}", build.kind_name()), build.span, "write `build: {type: branch, spec: {branch: main}}` or `build: <+input>`");
+        report.error(
+            "wrong-type",
+            format!(
+                "`codebase.build` must be a mapping, found {}",
+                build.kind_name()
+            ),
+            build.span,
+            "write `build: {type: branch, spec: {branch: main}}` or `build: <+input>`",
+        );
         return;
     }
     if let Some(kind) = build.get("type").and_then(Node::as_str)
         && classify(kind) == ValueKind::Fixed
         && !["branch", "tag", "PR", "commitSha"].contains(&kind)
     {
-        let help = did_you_mean(kind, &["branch", "tag", "PR", "commitSha"]).unwrap_or_else(|| "use `branch`, `tag`, `PR` or `commitSha`".into());
-        report.error("unknown-build-type", format!("unknown codebase build type `{kind}`"), build.get("type").map_or(build.span, |n| n.span), help);
+        let help = did_you_mean(kind, &["branch", "tag", "PR", "commitSha"])
+            .unwrap_or_else(|| "use `branch`, `tag`, `PR` or `commitSha`".into());
+        report.error(
+            "unknown-build-type",
+            format!("unknown codebase build type `{kind}`"),
+            build.get("type").map_or(build.span, |n| n.span),
+            help,
+        );
     }
 }
 
 fn check_enum(report: &mut Report, node: &Node, field: &str, allowed: &[&str], code: &str) {
     let Some(text) = text_of(node) else {
-        report.error("wrong-type", format!("`{field}` must be text, found {}", node.kind_name()), node.span, format!("use one of {}", list(allowed)));
+        report.error(
+            "wrong-type",
+            format!("`{field}` must be text, found {}", node.kind_name()),
+            node.span,
+            format!("use one of {}", list(allowed)),
+        );
         return;
     };
     if classify(text) != ValueKind::Fixed || allowed.contains(&text) {
         return;
     }
-    let help = did_you_mean(text, allowed).unwrap_or_else(|| format!("use one of {} (case-sensitive)", list(allowed)));
+    let help = did_you_mean(text, allowed)
+        .unwrap_or_else(|| format!("use one of {} (case-sensitive)", list(allowed)));
     report.error(code, format!("unknown {field} `{text}`"), node.span, help);
 }
 
 fn list(items: &[&str]) -> String {
-    items.iter().map(|item| format!("`{item}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|item| format!("`{item}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn check_stage(report: &mut Report, pipeline: &Pipeline<'_>, index: usize, infra: InfrastructureKind) {
+fn check_stage(
+    report: &mut Report,
+    pipeline: &Pipeline<'_>,
+    index: usize,
+    infra: InfrastructureKind,
+) {
     let stage = &pipeline.stages[index];
     check_when(report, stage.get("when"), "pipelineStatus");
     if let Some(strategy) = stage.get("strategy") {
         check_strategy(report, strategy);
     }
     let Some(spec) = stage.spec else {
-        report.error("missing-field", format!("stage `{}` has no `spec`", stage.identifier), key_span(stage.node), "add `spec:` with `execution` and the build infrastructure");
+        report.error(
+            "missing-field",
+            format!("stage `{}` has no `spec`", stage.identifier),
+            key_span(stage.node),
+            "add `spec:` with `execution` and the build infrastructure",
+        );
         return;
     };
     if let Some(clone) = spec.get("cloneCodebase")
@@ -179,10 +295,19 @@ fn check_stage(report: &mut Report, pipeline: &Pipeline<'_>, index: usize, infra
     check_infrastructure(report, pipeline, index, spec, infra);
 }
 
-fn check_infrastructure(report: &mut Report, pipeline: &Pipeline<'_>, index: usize, spec: &Node, infra: InfrastructureKind) {
+fn check_infrastructure(
+    report: &mut Report,
+    pipeline: &Pipeline<'_>,
+    index: usize,
+    spec: &Node,
+    infra: InfrastructureKind,
+) {
     let stage = &pipeline.stages[index];
     if let Some((from, node)) = &stage.infra.use_from_stage {
-        let earlier: Vec<&str> = pipeline.stages[..index].iter().map(|s| s.identifier.as_str()).collect();
+        let earlier: Vec<&str> = pipeline.stages[..index]
+            .iter()
+            .map(|s| s.identifier.as_str())
+            .collect();
         if !earlier.contains(&from.as_str()) {
             let exists_later = pipeline.stages.iter().any(|s| &s.identifier == from);
             let message = if exists_later {
@@ -190,46 +315,96 @@ fn check_infrastructure(report: &mut Report, pipeline: &Pipeline<'_>, index: usi
             } else {
                 format!("`useFromStage` names stage `{from}`, which does not exist")
             };
-            let help = did_you_mean(from, &earlier).unwrap_or_else(|| "name a stage that runs before this one".into());
+            let help = did_you_mean(from, &earlier)
+                .unwrap_or_else(|| "name a stage that runs before this one".into());
             report.error("unknown-stage", message, node.span, help);
         }
         return;
     }
     match (spec.get("infrastructure"), spec.get("runtime")) {
         (None, None) => {
-            report.error("missing-infrastructure", format!("CI stage `{}` has no build infrastructure", stage.identifier), key_span(spec), "add `platform` and `runtime`, or `infrastructure`");
+            report.error(
+                "missing-infrastructure",
+                format!(
+                    "CI stage `{}` has no build infrastructure",
+                    stage.identifier
+                ),
+                key_span(spec),
+                "add `platform` and `runtime`, or `infrastructure`",
+            );
         }
         (Some(infrastructure), _) => check_infrastructure_node(report, infrastructure, infra),
         (None, Some(runtime)) => {
             match runtime.get("type").and_then(Node::as_str) {
                 Some("Cloud") => {
                     if let Some(size) = runtime.get("spec").and_then(|s| s.get("size")) {
-                        check_enum(report, size, "Cloud machine size", &["xsmall", "flex", "small", "medium", "large", "xlarge", "xxlarge", "xxxlarge"], "unknown-machine-size");
+                        check_enum(
+                            report,
+                            size,
+                            "Cloud machine size",
+                            &[
+                                "xsmall", "flex", "small", "medium", "large", "xlarge", "xxlarge",
+                                "xxxlarge",
+                            ],
+                            "unknown-machine-size",
+                        );
                     }
                 }
                 Some("Docker") => {}
                 Some(other) => {
-                    let help = did_you_mean(other, &["Cloud", "Docker"]).unwrap_or_else(|| "use `Cloud` or `Docker`".into());
-                    report.error("unknown-runtime", format!("unknown runtime type `{other}`"), runtime.get("type").map_or(runtime.span, |n| n.span), help);
+                    let help = did_you_mean(other, &["Cloud", "Docker"])
+                        .unwrap_or_else(|| "use `Cloud` or `Docker`".into());
+                    report.error(
+                        "unknown-runtime",
+                        format!("unknown runtime type `{other}`"),
+                        runtime.get("type").map_or(runtime.span, |n| n.span),
+                        help,
+                    );
                 }
-                None => report.error("missing-field", "`runtime` has no `type`", key_span(runtime), "add `type: Cloud` or `type: Docker`"),
+                None => report.error(
+                    "missing-field",
+                    "`runtime` has no `type`",
+                    key_span(runtime),
+                    "add `type: Cloud` or `type: Docker`",
+                ),
             }
             if spec.get("platform").is_none() {
-                report.warning("missing-platform", "`runtime` without `platform` runs on Linux Amd64", key_span(runtime), "add `platform: {os: Linux, arch: Amd64}` to state it");
+                report.warning(
+                    "missing-platform",
+                    "`runtime` without `platform` runs on Linux Amd64",
+                    key_span(runtime),
+                    "add `platform: {os: Linux, arch: Amd64}` to state it",
+                );
             }
         }
     }
     if let Some(platform) = spec.get("platform") {
         if let Some(os) = platform.get("os") {
-            check_enum(report, os, "platform os", &["Linux", "MacOS", "Windows"], "unknown-platform");
+            check_enum(
+                report,
+                os,
+                "platform os",
+                &["Linux", "MacOS", "Windows"],
+                "unknown-platform",
+            );
         }
         if let Some(arch) = platform.get("arch") {
-            check_enum(report, arch, "platform arch", &["Amd64", "Arm64"], "unknown-platform");
+            check_enum(
+                report,
+                arch,
+                "platform arch",
+                &["Amd64", "Arm64"],
+                "unknown-platform",
+            );
         }
     }
 }
 
-fn check_infrastructure_node(report: &mut Report, infrastructure: &Node, infra: InfrastructureKind) {
+fn check_infrastructure_node(
+    report: &mut Report,
+    infrastructure: &Node,
+    infra: InfrastructureKind,
+) {
     let type_node = infrastructure.get("type");
     let type_name = type_node.and_then(Node::as_str).unwrap_or_default();
     match infra {
@@ -237,11 +412,22 @@ fn check_infrastructure_node(report: &mut Report, infrastructure: &Node, infra: 
             let spec = infrastructure.get("spec");
             for key in ["connectorRef", "namespace"] {
                 if spec.and_then(|s| s.get(key)).is_none_or(Node::is_null) {
-                    report.error("missing-field", format!("KubernetesDirect infrastructure has no `{key}`"), spec.map_or(infrastructure.span, key_span), format!("add `{key}:` under `infrastructure.spec`"));
+                    report.error(
+                        "missing-field",
+                        format!("KubernetesDirect infrastructure has no `{key}`"),
+                        spec.map_or(infrastructure.span, key_span),
+                        format!("add `{key}:` under `infrastructure.spec`"),
+                    );
                 }
             }
             if let Some(os) = spec.and_then(|s| s.get("os")) {
-                check_enum(report, os, "infrastructure os", &["Linux", "MacOS", "Windows"], "unknown-platform");
+                check_enum(
+                    report,
+                    os,
+                    "infrastructure os",
+                    &["Linux", "MacOS", "Windows"],
+                    "unknown-platform",
+                );
             }
         }
         InfrastructureKind::Vm => {
@@ -249,18 +435,34 @@ fn check_infrastructure_node(report: &mut Report, infrastructure: &Node, infra: 
             if let Some(kind) = pool.and_then(|p| p.get("type")).and_then(Node::as_str)
                 && kind != "Pool"
             {
-                report.error("unknown-infrastructure", format!("unknown VM infrastructure type `{kind}`"), pool.and_then(|p| p.get("type")).map_or(infrastructure.span, |n| n.span), "use `type: Pool` with `spec.poolName`");
+                report.error(
+                    "unknown-infrastructure",
+                    format!("unknown VM infrastructure type `{kind}`"),
+                    pool.and_then(|p| p.get("type"))
+                        .map_or(infrastructure.span, |n| n.span),
+                    "use `type: Pool` with `spec.poolName`",
+                );
             }
         }
         _ if type_node.is_none() => {
-            report.error("missing-field", "`infrastructure` has no `type`", key_span(infrastructure), "add `type: KubernetesDirect` or `type: VM`, or use `useFromStage`");
+            report.error(
+                "missing-field",
+                "`infrastructure` has no `type`",
+                key_span(infrastructure),
+                "add `type: KubernetesDirect` or `type: VM`, or use `useFromStage`",
+            );
         }
         _ => {
             let help = match did_you_mean(type_name, &["KubernetesDirect", "VM"]) {
                 Some(suggestion) => suggestion,
                 None => "use `KubernetesDirect` or `VM`, or `platform` with `runtime`; checks that depend on the infrastructure are skipped".into(),
             };
-            report.warning("unknown-infrastructure", format!("infrastructure type `{type_name}` is not in the v0 schema"), type_node.map_or(infrastructure.span, |n| n.span), help);
+            report.warning(
+                "unknown-infrastructure",
+                format!("infrastructure type `{type_name}` is not in the v0 schema"),
+                type_node.map_or(infrastructure.span, |n| n.span),
+                help,
+            );
         }
     }
 }
@@ -271,28 +473,56 @@ fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str) {
         return;
     }
     if when.as_mapping().is_none() {
-        report.error("wrong-type", format!("`when` must be a mapping, found {}", when.kind_name()), when.span, format!("write `when: {{{status_key}: Success, condition: ...}}`"));
+        report.error(
+            "wrong-type",
+            format!("`when` must be a mapping, found {}", when.kind_name()),
+            when.span,
+            format!("write `when: {{{status_key}: Success, condition: ...}}`"),
+        );
         return;
     }
     match when.get(status_key) {
         Some(status) => check_enum(report, status, status_key, STATUSES, "unknown-status"),
-        None => report.error("missing-field", format!("`when` has no `{status_key}`"), key_span(when), format!("add `{status_key}: Success`, `Failure` or `All`")),
+        None => report.error(
+            "missing-field",
+            format!("`when` has no `{status_key}`"),
+            key_span(when),
+            format!("add `{status_key}: Success`, `Failure` or `All`"),
+        ),
     }
     if let Some(condition) = when.get("condition")
         && let Some(text) = condition.as_str()
         && text.contains(".executionInput()")
     {
-        report.error("expression-not-allowed", "`when.condition` cannot use `.executionInput()`", condition.span, "give the condition's input a value before the run starts");
+        report.error(
+            "expression-not-allowed",
+            "`when.condition` cannot use `.executionInput()`",
+            condition.span,
+            "give the condition's input a value before the run starts",
+        );
     }
 }
 
 fn check_boolean(report: &mut Report, node: &Node, field: &str) {
     let Some(text) = node.as_str() else {
-        report.error("wrong-type", format!("`{field}` must be `true` or `false`, found {}", node.kind_name()), node.span, "write `true` or `false`");
+        report.error(
+            "wrong-type",
+            format!(
+                "`{field}` must be `true` or `false`, found {}",
+                node.kind_name()
+            ),
+            node.span,
+            "write `true` or `false`",
+        );
         return;
     };
     if !matches!(text, "true" | "false" | "True" | "False" | "TRUE" | "FALSE") {
-        report.error("invalid-boolean", format!("`{field}` must be `true` or `false`, found `{text}`"), node.span, "write `true` or `false`, or `<+input>`");
+        report.error(
+            "invalid-boolean",
+            format!("`{field}` must be `true` or `false`, found `{text}`"),
+            node.span,
+            "write `true` or `false`, or `<+input>`",
+        );
     }
 }
 
@@ -300,18 +530,36 @@ fn check_string_list(report: &mut Report, node: &Node, field: &str) {
     match &node.value {
         NodeValue::Scalar(_) => {
             if classify_node(node) == ValueKind::Fixed && !node.is_null() {
-                report.error("wrong-type", format!("`{field}` must be a list"), node.span, format!("write `{field}:` followed by `- item` lines"));
+                report.error(
+                    "wrong-type",
+                    format!("`{field}` must be a list"),
+                    node.span,
+                    format!("write `{field}:` followed by `- item` lines"),
+                );
             }
         }
         NodeValue::Sequence(items) => {
             for item in items {
                 if item.scalar().is_none() {
-                    report.error("wrong-type", format!("each `{field}` entry must be text, found {}", item.kind_name()), item.span, "write each entry as a single value");
+                    report.error(
+                        "wrong-type",
+                        format!(
+                            "each `{field}` entry must be text, found {}",
+                            item.kind_name()
+                        ),
+                        item.span,
+                        "write each entry as a single value",
+                    );
                 }
             }
         }
         NodeValue::Mapping(_) => {
-            report.error("wrong-type", format!("`{field}` must be a list, found a mapping"), node.span, format!("write `{field}:` followed by `- item` lines"));
+            report.error(
+                "wrong-type",
+                format!("`{field}` must be a list, found a mapping"),
+                node.span,
+                format!("write `{field}:` followed by `- item` lines"),
+            );
         }
     }
 }
@@ -322,8 +570,14 @@ fn check_unknown_keys(report: &mut Report, node: &Node, allowed: &[&str], what: 
         if allowed.contains(&text) {
             continue;
         }
-        let help = did_you_mean(text, allowed).unwrap_or_else(|| format!("remove it; {what} accepts {}", list(allowed)));
-        report.warning("unknown-key", format!("unknown key `{text}` in {what}"), key.span, help);
+        let help = did_you_mean(text, allowed)
+            .unwrap_or_else(|| format!("remove it; {what} accepts {}", list(allowed)));
+        report.warning(
+            "unknown-key",
+            format!("unknown key `{text}` in {what}"),
+            key.span,
+            help,
+        );
     }
 }
 
@@ -340,32 +594,66 @@ fn check_step_node(report: &mut Report, step: &Step<'_>) {
         check_strategy(report, strategy);
     }
     if let Some(failure) = step.get("failureStrategies") {
-        let non_empty = !failure.is_null() && failure.as_sequence().is_none_or(|items| !items.is_empty());
+        let non_empty =
+            !failure.is_null() && failure.as_sequence().is_none_or(|items| !items.is_empty());
         if step.step_type == "Background" && non_empty {
-            report.error("background-failure-strategies", "Background steps do not support failure strategies", failure.span, "remove `failureStrategies`, or move the service into a Run step");
+            report.error(
+                "background-failure-strategies",
+                "Background steps do not support failure strategies",
+                failure.span,
+                "remove `failureStrategies`, or move the service into a Run step",
+            );
         } else {
-            check_capability(report, failure, "failureStrategies", Capability::BareInputOnly);
+            check_capability(
+                report,
+                failure,
+                "failureStrategies",
+                Capability::BareInputOnly,
+            );
         }
     }
     if step.spec.is_none() {
-        report.error("missing-field", format!("step `{}` has no `spec`", step.identifier), key_span(step.node), "add `spec:` with the step's settings");
+        report.error(
+            "missing-field",
+            format!("step `{}` has no `spec`", step.identifier),
+            key_span(step.node),
+            "add `spec:` with the step's settings",
+        );
     }
 }
 
 /// Checks a step or stage `timeout`.
 pub fn check_timeout(report: &mut Report, node: &Node) {
     let Some(text) = node.as_str() else {
-        report.error("wrong-type", format!("`timeout` must be text such as `10m`, found {}", node.kind_name()), node.span, "write a duration such as `10m` or `1h30m`");
+        report.error(
+            "wrong-type",
+            format!(
+                "`timeout` must be text such as `10m`, found {}",
+                node.kind_name()
+            ),
+            node.span,
+            "write a duration such as `10m` or `1h30m`",
+        );
         return;
     };
     if text.contains("<+") {
         if text.contains(".executionInput()") {
-            report.error("expression-not-allowed", "`timeout` cannot use `.executionInput()`", node.span, "give the timeout a value before the run starts");
+            report.error(
+                "expression-not-allowed",
+                "`timeout` cannot use `.executionInput()`",
+                node.span,
+                "give the timeout a value before the run starts",
+            );
         }
         return;
     }
     if let Err(reason) = parse_duration(text) {
-        report.error("invalid-timeout", format!("invalid timeout `{text}`: {reason}"), node.span, "write a duration such as `30s`, `10m`, `1h30m` or `2h 30m`");
+        report.error(
+            "invalid-timeout",
+            format!("invalid timeout `{text}`: {reason}"),
+            node.span,
+            "write a duration such as `30s`, `10m`, `1h30m` or `2h 30m`",
+        );
     }
 }
 
@@ -374,7 +662,15 @@ fn check_strategy(report: &mut Report, strategy: &Node) {
         return;
     }
     let Some(entries) = strategy.as_mapping() else {
-        report.error("wrong-type", format!("`strategy` must be a mapping, found {}", strategy.kind_name()), strategy.span, "write `strategy: {matrix: ...}`, `{repeat: ...}` or `{parallelism: N}`");
+        report.error(
+            "wrong-type",
+            format!(
+                "`strategy` must be a mapping, found {}",
+                strategy.kind_name()
+            ),
+            strategy.span,
+            "write `strategy: {matrix: ...}`, `{repeat: ...}` or `{parallelism: N}`",
+        );
         return;
     };
     let kinds: Vec<&Node> = entries
@@ -384,24 +680,47 @@ fn check_strategy(report: &mut Report, strategy: &Node) {
         .collect();
     if kinds.len() != 1 {
         let span = kinds.get(1).map_or(strategy.span, |k| k.span);
-        report.error("invalid-strategy", "a strategy needs exactly one of `matrix`, `repeat` or `parallelism`", span, "keep one looping kind per strategy");
+        report.error(
+            "invalid-strategy",
+            "a strategy needs exactly one of `matrix`, `repeat` or `parallelism`",
+            span,
+            "keep one looping kind per strategy",
+        );
         return;
     }
     crate::pipeline::strategy::check(report, strategy);
 }
 
-fn check_step_spec(report: &mut Report, step: &Step<'_>, infra: InfrastructureKind, host_ports: &mut HashMap<u32, Span>) {
+fn check_step_spec(
+    report: &mut Report,
+    step: &Step<'_>,
+    infra: InfrastructureKind,
+    host_ports: &mut HashMap<u32, Span>,
+) {
     let Some(spec) = step.spec else { return };
     if spec.as_mapping().is_none() {
         if !check_capability(report, spec, "spec", Capability::BareInputOnly) {
             return;
         }
-        report.error("wrong-type", format!("`spec` must be a mapping, found {}", spec.kind_name()), spec.span, "write the step's settings indented below `spec:`");
+        report.error(
+            "wrong-type",
+            format!("`spec` must be a mapping, found {}", spec.kind_name()),
+            spec.span,
+            "write the step's settings indented below `spec:`",
+        );
         return;
     }
     let background = step.step_type == "Background";
-    let allowed = if background { BACKGROUND_SPEC_KEYS } else { RUN_SPEC_KEYS };
-    let what = if background { "a Background step's spec" } else { "a Run step's spec" };
+    let allowed = if background {
+        BACKGROUND_SPEC_KEYS
+    } else {
+        RUN_SPEC_KEYS
+    };
+    let what = if background {
+        "a Background step's spec"
+    } else {
+        "a Run step's spec"
+    };
     for (key, _) in spec.as_mapping().unwrap_or_default() {
         let Some(text) = key.as_str() else { continue };
         if allowed.contains(&text) {
@@ -409,18 +728,35 @@ fn check_step_spec(report: &mut Report, step: &Step<'_>, infra: InfrastructureKi
         }
         if background && text == "outputVariables" {
             let value = spec.get(text);
-            if value.is_some_and(|v| v.is_null() || v.as_sequence().is_some_and(<[Node]>::is_empty)) {
+            if value.is_some_and(|v| v.is_null() || v.as_sequence().is_some_and(<[Node]>::is_empty))
+            {
                 continue;
             }
-            report.error("background-output-variables", "Background steps do not support output variables", key.span, "remove `outputVariables`; export values from a Run step instead");
+            report.error(
+                "background-output-variables",
+                "Background steps do not support output variables",
+                key.span,
+                "remove `outputVariables`; export values from a Run step instead",
+            );
             continue;
         }
         if !background && matches!(text, "entrypoint" | "portBindings") {
-            report.error("not-a-run-setting", format!("`{text}` is a Background step setting, not a Run step setting"), key.span, "remove it, or change the step's type to `Background`");
+            report.error(
+                "not-a-run-setting",
+                format!("`{text}` is a Background step setting, not a Run step setting"),
+                key.span,
+                "remove it, or change the step's type to `Background`",
+            );
             continue;
         }
-        let help = did_you_mean(text, allowed).unwrap_or_else(|| format!("remove it; {what} accepts {}", list(allowed)));
-        report.warning("unknown-key", format!("unknown key `{text}` in {what}"), key.span, help);
+        let help = did_you_mean(text, allowed)
+            .unwrap_or_else(|| format!("remove it; {what} accepts {}", list(allowed)));
+        report.warning(
+            "unknown-key",
+            format!("unknown key `{text}` in {what}"),
+            key.span,
+            help,
+        );
     }
 
     check_image(report, step, spec, infra);
@@ -433,16 +769,31 @@ fn check_step_spec(report: &mut Report, step: &Step<'_>, infra: InfrastructureKi
     if let Some(command) = spec.get("command")
         && command.scalar().is_none()
     {
-        report.error("wrong-type", format!("`command` must be text, found {}", command.kind_name()), command.span, "write the script as a block: `command: |` followed by indented lines");
+        report.error(
+            "wrong-type",
+            format!("`command` must be text, found {}", command.kind_name()),
+            command.span,
+            "write the script as a block: `command: |` followed by indented lines",
+        );
     }
     if !background && spec.get("command").is_none_or(Node::is_null) {
-        report.error("missing-field", format!("Run step `{}` has no `command`", step.identifier), key_span(spec), "add `command:` with the script to run");
+        report.error(
+            "missing-field",
+            format!("Run step `{}` has no `command`", step.identifier),
+            key_span(spec),
+            "add `command:` with the script to run",
+        );
     }
     if background {
         check_entrypoint(report, spec);
     }
     if let Some(privileged) = spec.get("privileged")
-        && check_capability(report, privileged, "privileged", Capability::RuntimeInputOnly)
+        && check_capability(
+            report,
+            privileged,
+            "privileged",
+            Capability::RuntimeInputOnly,
+        )
     {
         check_boolean(report, privileged, "privileged");
     }
@@ -453,7 +804,13 @@ fn check_step_spec(report: &mut Report, step: &Step<'_>, infra: InfrastructureKi
         check_env_variables(report, env);
     }
     if let Some(policy) = spec.get("imagePullPolicy") {
-        check_enum(report, policy, "imagePullPolicy", PULL_POLICIES, "unknown-image-pull-policy");
+        check_enum(
+            report,
+            policy,
+            "imagePullPolicy",
+            PULL_POLICIES,
+            "unknown-image-pull-policy",
+        );
     }
     if let Some(bindings) = spec.get("portBindings") {
         check_port_bindings(report, bindings, infra, host_ports);
@@ -475,16 +832,36 @@ fn check_image(report: &mut Report, step: &Step<'_>, spec: &Node, infra: Infrast
     let image = spec.get("image");
     let blank = image.is_none_or(|node| node.is_null() || node.as_str() == Some(""));
     if blank {
-        if matches!(infra, InfrastructureKind::KubernetesDirect | InfrastructureKind::Docker) {
+        if matches!(
+            infra,
+            InfrastructureKind::KubernetesDirect | InfrastructureKind::Docker
+        ) {
             let span = image.map_or(key_span(spec), |n| n.span);
-            let infra_name = if infra == InfrastructureKind::Docker { "a Docker runtime" } else { "KubernetesDirect infrastructure" };
-            report.error("missing-image", format!("step `{}` has no `image`, which {infra_name} requires", step.identifier), span, "add `image:` with the container image, such as `postgres:15`");
+            let infra_name = if infra == InfrastructureKind::Docker {
+                "a Docker runtime"
+            } else {
+                "KubernetesDirect infrastructure"
+            };
+            report.error(
+                "missing-image",
+                format!(
+                    "step `{}` has no `image`, which {infra_name} requires",
+                    step.identifier
+                ),
+                span,
+                "add `image:` with the container image, such as `postgres:15`",
+            );
         }
         return;
     }
     let Some(node) = image else { return };
     let Some(text) = node.as_str() else {
-        report.error("wrong-type", format!("`image` must be text, found {}", node.kind_name()), node.span, "write an image reference such as `postgres:15`");
+        report.error(
+            "wrong-type",
+            format!("`image` must be text, found {}", node.kind_name()),
+            node.span,
+            "write an image reference such as `postgres:15`",
+        );
         return;
     };
     if classify(text) != ValueKind::Fixed {
@@ -506,7 +883,12 @@ fn check_image(report: &mut Report, step: &Step<'_>, spec: &Node, infra: Infrast
 /// `account.` or `org.`; an empty value means no connector.
 pub fn check_connector_ref(report: &mut Report, node: &Node) {
     let Some(text) = node.as_str() else {
-        report.error("wrong-type", format!("`connectorRef` must be text, found {}", node.kind_name()), node.span, "write a connector identifier such as `account.harnessImage`");
+        report.error(
+            "wrong-type",
+            format!("`connectorRef` must be text, found {}", node.kind_name()),
+            node.span,
+            "write a connector identifier such as `account.harnessImage`",
+        );
         return;
     };
     if text.is_empty() || node.is_null() || classify(text) != ValueKind::Fixed {
@@ -520,36 +902,79 @@ pub fn check_connector_ref(report: &mut Report, node: &Node) {
         && !matches!(scope, "account" | "org")
     {
         let help = did_you_mean(scope, &["account", "org"])
-            .map(|s| format!("{s} (`{}.{id}`)", s.trim_start_matches("did you mean `").trim_end_matches("`?")))
-            .unwrap_or_else(|| format!("use `{id}` for a project connector, `org.{id}` or `account.{id}`"));
-        report.error("invalid-connector-ref", format!("unknown connector scope `{scope}` in `{text}`"), node.span, help);
+            .map(|s| {
+                format!(
+                    "{s} (`{}.{id}`)",
+                    s.trim_start_matches("did you mean `")
+                        .trim_end_matches("`?")
+                )
+            })
+            .unwrap_or_else(|| {
+                format!("use `{id}` for a project connector, `org.{id}` or `account.{id}`")
+            });
+        report.error(
+            "invalid-connector-ref",
+            format!("unknown connector scope `{scope}` in `{text}`"),
+            node.span,
+            help,
+        );
         return;
     }
-    let valid_id = id.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'));
+    let valid_id = id
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-'));
     if !valid_id {
         report.error("invalid-connector-ref", format!("invalid connector identifier `{text}`"), node.span, "a connector identifier starts with a letter or `_` and uses letters, digits and `_`, optionally prefixed with `org.` or `account.`");
     }
 }
 
 fn check_entrypoint(report: &mut Report, spec: &Node) {
-    let Some(entrypoint) = spec.get("entrypoint") else { return };
+    let Some(entrypoint) = spec.get("entrypoint") else {
+        return;
+    };
     match &entrypoint.value {
         NodeValue::Scalar(_) if entrypoint.is_null() => {}
         NodeValue::Scalar(scalar) => {
             if classify(&scalar.text) == ValueKind::Fixed {
-                report.error("wrong-type", format!("`entrypoint` must be a list, found the text `{}`", scalar.text), entrypoint.span, format!("write each argument as a list item: `entrypoint: [\"{}\"]`", scalar.text.replace('"', "\\\"")));
+                report.error(
+                    "invalid-entrypoint",
+                    format!(
+                        "`entrypoint` must be a list, found the text `{}`",
+                        scalar.text
+                    ),
+                    entrypoint.span,
+                    format!(
+                        "write each argument as a list item: `entrypoint: [\"{}\"]`",
+                        scalar.text.replace('"', "\\\"")
+                    ),
+                );
             }
         }
         NodeValue::Sequence(items) => {
             for item in items {
                 if item.scalar().is_none() || item.is_null() {
-                    report.error("wrong-type", format!("each `entrypoint` argument must be text, found {}", item.kind_name()), item.span, "quote the argument");
+                    report.error(
+                        "invalid-entrypoint",
+                        format!(
+                            "each `entrypoint` argument must be text, found {}",
+                            item.kind_name()
+                        ),
+                        item.span,
+                        "quote the argument",
+                    );
                 }
             }
-            let has_command = spec.get("command").is_some_and(|c| !c.is_null() && c.as_str() != Some(""));
+            let has_command = spec
+                .get("command")
+                .is_some_and(|c| !c.is_null() && c.as_str() != Some(""));
             if !items.is_empty() && has_command {
-                let command_key = spec.entry("command").map_or(entrypoint.span, |(key, _)| key.span);
+                let command_key = spec
+                    .entry("command")
+                    .map_or(entrypoint.span, |(key, _)| key.span);
                 report.push(
                     Diagnostic::warning("entrypoint-overrides-command", "`command` is not run because `entrypoint` is set", command_key)
                         .with_label(entrypoint.span, "this entrypoint replaces the image's entrypoint and `command`")
@@ -558,7 +983,12 @@ fn check_entrypoint(report: &mut Report, spec: &Node) {
             }
         }
         NodeValue::Mapping(_) => {
-            report.error("wrong-type", "`entrypoint` must be a list, found a mapping", entrypoint.span, "write each argument as a list item: `- docker-entrypoint.sh`");
+            report.error(
+                "invalid-entrypoint",
+                "`entrypoint` must be a list, found a mapping",
+                entrypoint.span,
+                "write each argument as a list item: `- docker-entrypoint.sh`",
+            );
         }
     }
 }
@@ -568,41 +998,90 @@ fn check_reports(report: &mut Report, reports: &Node) {
         return;
     }
     if reports.as_mapping().is_none() {
-        report.error("wrong-type", format!("`reports` must be a mapping, found {}", reports.kind_name()), reports.span, "write `reports: {type: JUnit, spec: {paths: [\"**/*.xml\"]}}`");
+        report.error(
+            "wrong-type",
+            format!("`reports` must be a mapping, found {}", reports.kind_name()),
+            reports.span,
+            "write `reports: {type: JUnit, spec: {paths: [\"**/*.xml\"]}}`",
+        );
         return;
     }
     match reports.get("type") {
-        Some(kind) => check_enum(report, kind, "report type", &["JUnit"], "unknown-report-type"),
-        None => report.error("missing-field", "`reports` has no `type`", key_span(reports), "add `type: JUnit`"),
+        Some(kind) => check_enum(
+            report,
+            kind,
+            "report type",
+            &["JUnit"],
+            "unknown-report-type",
+        ),
+        None => report.error(
+            "missing-field",
+            "`reports` has no `type`",
+            key_span(reports),
+            "add `type: JUnit`",
+        ),
     }
     let Some(paths) = reports.get("spec").and_then(|spec| spec.get("paths")) else {
-        report.error("missing-field", "`reports` has no `spec.paths`", key_span(reports), "add `spec: {paths: [\"**/*.xml\"]}` with the JUnit XML files");
+        report.error(
+            "missing-field",
+            "`reports` has no `spec.paths`",
+            key_span(reports),
+            "add `spec: {paths: [\"**/*.xml\"]}` with the JUnit XML files",
+        );
         return;
     };
     let Some(items) = paths.as_sequence() else {
         if paths.scalar().is_some() && classify_node(paths) != ValueKind::Fixed {
             return;
         }
-        report.error("wrong-type", format!("`reports.spec.paths` must be a list, found {}", paths.kind_name()), paths.span, "write each path as a list item: `- \"**/*.xml\"`");
+        report.error(
+            "wrong-type",
+            format!(
+                "`reports.spec.paths` must be a list, found {}",
+                paths.kind_name()
+            ),
+            paths.span,
+            "write each path as a list item: `- \"**/*.xml\"`",
+        );
         return;
     };
     if items.is_empty() {
-        report.error("missing-field", "`reports.spec.paths` is empty", paths.span, "add the glob of the JUnit XML files, such as `**/*.xml`");
+        report.error(
+            "missing-field",
+            "`reports.spec.paths` is empty",
+            paths.span,
+            "add the glob of the JUnit XML files, such as `**/*.xml`",
+        );
     }
     for item in items {
         let Some(text) = item.as_str() else {
-            report.error("wrong-type", format!("a report path must be text, found {}", item.kind_name()), item.span, "write the path as text");
+            report.error(
+                "wrong-type",
+                format!("a report path must be text, found {}", item.kind_name()),
+                item.span,
+                "write the path as text",
+            );
             continue;
         };
         if classify(text) != ValueKind::Fixed {
             continue;
         }
         if text.is_empty() {
-            report.error("invalid-report-path", "a report path is empty", item.span, "write a glob such as `reports/**/*.xml`");
+            report.error(
+                "invalid-report-path",
+                "a report path is empty",
+                item.span,
+                "write a glob such as `reports/**/*.xml`",
+            );
             continue;
         }
         if let Err(error) = globset::Glob::new(text) {
-            report.error("invalid-report-path", format!("invalid report glob `{text}`: {}", error.kind()), item.span, "fix the glob, such as `reports/**/*.xml`");
+            report.error(
+                "invalid-report-path",
+                format!("invalid report glob `{text}`: {}", error.kind()),
+                item.span,
+                "fix the glob, such as `reports/**/*.xml`",
+            );
         }
     }
 }
@@ -612,23 +1091,64 @@ fn check_env_variables(report: &mut Report, env: &Node) {
         if env.scalar().is_some() && (env.is_null() || classify_node(env) != ValueKind::Fixed) {
             return;
         }
-        report.error("wrong-type", format!("`envVariables` must be a mapping of names to values, found {}", env.kind_name()), env.span, "write `envVariables:` followed by `NAME: value` lines");
+        report.error(
+            "wrong-type",
+            format!(
+                "`envVariables` must be a mapping of names to values, found {}",
+                env.kind_name()
+            ),
+            env.span,
+            "write `envVariables:` followed by `NAME: value` lines",
+        );
         return;
     };
     for (key, value) in entries {
         let name = key.as_str().unwrap_or_default();
-        if name.is_empty() || name.contains('=') || name.chars().any(char::is_whitespace) || name.contains('\0') {
-            report.error("invalid-env-name", format!("invalid environment variable name `{name}`"), key.span, "names cannot be empty or contain `=` or spaces; use letters, digits and `_`");
-        } else if classify(name) == ValueKind::Fixed
-            && !(name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        if name.is_empty()
+            || name.contains('=')
+            || name.chars().any(char::is_whitespace)
+            || name.contains('\0')
         {
-            report.warning("invalid-env-name", format!("environment variable name `{name}` cannot be read as `${name}` in a shell"), key.span, format!("did you mean `{}`?", name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect::<String>()));
+            report.error(
+                "invalid-env-name",
+                format!("invalid environment variable name `{name}`"),
+                key.span,
+                "names cannot be empty or contain `=` or spaces; use letters, digits and `_`",
+            );
+        } else if classify(name) == ValueKind::Fixed
+            && !(name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            report.warning(
+                "invalid-env-name",
+                format!(
+                    "environment variable name `{name}` cannot be read as `${name}` in a shell"
+                ),
+                key.span,
+                format!(
+                    "did you mean `{}`?",
+                    name.chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect::<String>()
+                ),
+            );
         }
         match &value.value {
             NodeValue::Scalar(_) => {}
             NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
                 let raw = &value.span;
-                report.error("invalid-env-value", format!("environment variable `{name}` must be text, found {}", value.kind_name()), *raw, "quote the value, for example `\"[1,2]\"`, so it stays text");
+                report.error(
+                    "invalid-env-value",
+                    format!(
+                        "environment variable `{name}` must be text, found {}",
+                        value.kind_name()
+                    ),
+                    *raw,
+                    "quote the value, for example `\"[1,2]\"`, so it stays text",
+                );
             }
         }
     }
@@ -641,22 +1161,45 @@ fn check_port(report: &mut Report, node: &Node, text: &str, role: &str) -> Optio
     match text.trim().parse::<u32>() {
         Ok(port @ 1..=65535) => Some(port),
         _ => {
-            report.error("invalid-port", format!("invalid {role} port `{text}`"), node.span, "ports are integers from 1 to 65535");
+            report.error(
+                "invalid-port",
+                format!("invalid {role} port `{text}`"),
+                node.span,
+                "ports are integers from 1 to 65535",
+            );
             None
         }
     }
 }
 
-fn check_port_bindings(report: &mut Report, bindings: &Node, infra: InfrastructureKind, host_ports: &mut HashMap<u32, Span>) {
+fn check_port_bindings(
+    report: &mut Report,
+    bindings: &Node,
+    infra: InfrastructureKind,
+    host_ports: &mut HashMap<u32, Span>,
+) {
     let Some(entries) = bindings.as_mapping() else {
-        if bindings.scalar().is_some() && (bindings.is_null() || classify_node(bindings) != ValueKind::Fixed) {
+        if bindings.scalar().is_some()
+            && (bindings.is_null() || classify_node(bindings) != ValueKind::Fixed)
+        {
             return;
         }
-        report.error("wrong-type", format!("`portBindings` must be a mapping of host port to container port, found {}", bindings.kind_name()), bindings.span, "write `portBindings:` followed by `\"8080\": \"80\"` lines (host: container)");
+        report.error(
+            "wrong-type",
+            format!(
+                "`portBindings` must be a mapping of host port to container port, found {}",
+                bindings.kind_name()
+            ),
+            bindings.span,
+            "write `portBindings:` followed by `\"8080\": \"80\"` lines (host: container)",
+        );
         return;
     };
     if infra == InfrastructureKind::KubernetesDirect && !entries.is_empty() {
-        let example = entries.first().and_then(|(_, value)| value.as_str()).unwrap_or("PORT");
+        let example = entries
+            .first()
+            .and_then(|(_, value)| value.as_str())
+            .unwrap_or("PORT");
         report.error("unsupported-on-infrastructure", "`portBindings` is not supported on KubernetesDirect infrastructure", bindings.span, format!("remove `portBindings`; steps in the same pod reach the service at `localhost:{example}`"));
         return;
     }
@@ -667,7 +1210,12 @@ fn check_port_bindings(report: &mut Report, bindings: &Node, infra: Infrastructu
             Some(container_text) if !value.is_null() => {
                 check_port(report, value, container_text, "container");
             }
-            _ => report.error("invalid-port", format!("host port `{host_text}` has no container port"), value.span, format!("write `\"{host_text}\": \"{host_text}\"` to use the same port")),
+            _ => report.error(
+                "invalid-port",
+                format!("host port `{host_text}` has no container port"),
+                value.span,
+                format!("write `\"{host_text}\": \"{host_text}\"` to use the same port"),
+            ),
         }
         if let Some(host) = host {
             if let Some(first) = host_ports.get(&host) {
@@ -685,29 +1233,59 @@ fn check_port_bindings(report: &mut Report, bindings: &Node, infra: Infrastructu
 
 fn check_run_as_user(report: &mut Report, node: &Node) {
     let Some(text) = node.as_str() else {
-        report.error("wrong-type", format!("`runAsUser` must be a user id, found {}", node.kind_name()), node.span, "write a numeric user id such as `1000`");
+        report.error(
+            "wrong-type",
+            format!("`runAsUser` must be a user id, found {}", node.kind_name()),
+            node.span,
+            "write a numeric user id such as `1000`",
+        );
         return;
     };
     if classify(text) != ValueKind::Fixed {
         return;
     }
     if !matches!(text.trim().parse::<i64>(), Ok(0..=2_147_483_647)) {
-        report.error("invalid-run-as-user", format!("invalid `runAsUser` `{text}`"), node.span, "write a numeric user id from 0 to 2147483647, such as `1000`");
+        report.error(
+            "invalid-run-as-user",
+            format!("invalid `runAsUser` `{text}`"),
+            node.span,
+            "write a numeric user id from 0 to 2147483647, such as `1000`",
+        );
     }
 }
 
 fn check_resources(report: &mut Report, resources: &Node) {
     let Some(entries) = resources.as_mapping() else {
-        report.error("wrong-type", format!("`resources` must be a mapping, found {}", resources.kind_name()), resources.span, "write `resources: {limits: {memory: 500Mi, cpu: 400m}}`");
+        report.error(
+            "wrong-type",
+            format!(
+                "`resources` must be a mapping, found {}",
+                resources.kind_name()
+            ),
+            resources.span,
+            "write `resources: {limits: {memory: 500Mi, cpu: 400m}}`",
+        );
         return;
     };
     if entries.is_empty() {
-        report.error("missing-field", "`resources` has neither `limits` nor `requests`", resources.span, "add `limits: {memory: 500Mi, cpu: 400m}`");
+        report.error(
+            "missing-field",
+            "`resources` has neither `limits` nor `requests`",
+            resources.span,
+            "add `limits: {memory: 500Mi, cpu: 400m}`",
+        );
     }
     check_unknown_keys(report, resources, &["limits", "requests"], "`resources`");
     for section in ["limits", "requests"] {
-        let Some(limits) = resources.get(section) else { continue };
-        check_unknown_keys(report, limits, &["memory", "cpu"], &format!("`resources.{section}`"));
+        let Some(limits) = resources.get(section) else {
+            continue;
+        };
+        check_unknown_keys(
+            report,
+            limits,
+            &["memory", "cpu"],
+            &format!("`resources.{section}`"),
+        );
         if let Some(memory) = limits.get("memory")
             && let Some(text) = memory.as_str()
             && classify(text) == ValueKind::Fixed
@@ -720,36 +1298,75 @@ fn check_resources(report: &mut Report, resources: &Node) {
             && classify(text) == ValueKind::Fixed
             && let Err(error) = parse_cpu(text)
         {
-            report.error("invalid-cpu", format!("invalid cpu `{text}`: {}", error.0), cpu.span, "write cores or millicores: `0.5`, `2` or `500m`");
+            report.error(
+                "invalid-cpu",
+                format!("invalid cpu `{text}`: {}", error.0),
+                cpu.span,
+                "write cores or millicores: `0.5`, `2` or `500m`",
+            );
         }
     }
 }
 
 fn check_output_variables(report: &mut Report, outputs: &Node) {
-    if !check_capability(report, outputs, "outputVariables", Capability::RuntimeInputOnly) {
+    if !check_capability(
+        report,
+        outputs,
+        "outputVariables",
+        Capability::RuntimeInputOnly,
+    ) {
         return;
     }
     let Some(items) = outputs.as_sequence() else {
         if !outputs.is_null() {
-            report.error("wrong-type", format!("`outputVariables` must be a list, found {}", outputs.kind_name()), outputs.span, "write `outputVariables:` followed by `- name: VAR` lines");
+            report.error(
+                "wrong-type",
+                format!(
+                    "`outputVariables` must be a list, found {}",
+                    outputs.kind_name()
+                ),
+                outputs.span,
+                "write `outputVariables:` followed by `- name: VAR` lines",
+            );
         }
         return;
     };
     let mut seen: Vec<(&str, Span)> = Vec::new();
     for item in items {
         let Some(name_node) = item.get("name") else {
-            report.error("missing-field", "an output variable has no `name`", item.span, "write `- name: VAR`");
+            report.error(
+                "missing-field",
+                "an output variable has no `name`",
+                item.span,
+                "write `- name: VAR`",
+            );
             continue;
         };
         let name = name_node.as_str().unwrap_or_default();
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && name.chars().count() <= 128;
         if !valid {
-            report.error("invalid-output-variable", format!("invalid output variable name `{name}`"), name_node.span, "output variable names start with a letter or `_` and use letters, digits and `_`");
+            report.error(
+                "invalid-output-variable",
+                format!("invalid output variable name `{name}`"),
+                name_node.span,
+                "output variable names start with a letter or `_` and use letters, digits and `_`",
+            );
         }
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
-            report.push(Diagnostic::error("duplicate-output-variable", format!("output variable `{name}` is listed twice"), name_node.span).with_label(*first, "first listed here").with_help("remove one of the two entries"));
+            report.push(
+                Diagnostic::error(
+                    "duplicate-output-variable",
+                    format!("output variable `{name}` is listed twice"),
+                    name_node.span,
+                )
+                .with_label(*first, "first listed here")
+                .with_help("remove one of the two entries"),
+            );
         } else {
             seen.push((name, name_node.span));
         }

@@ -25,7 +25,11 @@ impl Default for Limits {
     fn default() -> Self {
         // A large real pipeline is about 60 KB and 5,000 nodes; these bounds
         // leave wide room and still stop an alias bomb early.
-        Limits { max_bytes: 4 * 1024 * 1024, max_depth: 64, max_nodes: 1_000_000 }
+        Limits {
+            max_bytes: 4 * 1024 * 1024,
+            max_depth: 64,
+            max_nodes: 1_000_000,
+        }
     }
 }
 
@@ -101,7 +105,10 @@ impl Node {
 
     /// Looks up a mapping entry by key text and returns the key node too.
     pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
-        self.as_mapping()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, v)| (k, v))
+        self.as_mapping()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))
     }
 
     /// A short description of the node's kind for messages ("a mapping").
@@ -120,11 +127,18 @@ impl Node {
     pub fn to_json(&self) -> serde_json::Value {
         match &self.value {
             NodeValue::Scalar(scalar) => scalar_to_json(scalar),
-            NodeValue::Sequence(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeValue::Sequence(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             NodeValue::Mapping(entries) => serde_json::Value::Object(
                 entries
                     .iter()
-                    .map(|(key, value)| (key.as_str().unwrap_or_default().to_string(), value.to_json()))
+                    .map(|(key, value)| {
+                        (
+                            key.as_str().unwrap_or_default().to_string(),
+                            value.to_json(),
+                        )
+                    })
                     .collect(),
             ),
         }
@@ -147,9 +161,14 @@ pub fn scalar_to_json(scalar: &Scalar) -> serde_json::Value {
     if let Ok(integer) = text.parse::<i64>() {
         return Value::from(integer);
     }
-    let looks_numeric = text.chars().next().is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
+    let looks_numeric = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
         && text.chars().any(|c| c.is_ascii_digit())
-        && text.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'));
     if looks_numeric
         && let Ok(float) = text.parse::<f64>()
         && let Some(number) = serde_json::Number::from_f64(float)
@@ -172,9 +191,16 @@ impl Offsets {
         let bytes = if source.is_ascii() {
             Vec::new()
         } else {
-            source.char_indices().map(|(i, _)| i).chain(std::iter::once(source.len())).collect()
+            source
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain(std::iter::once(source.len()))
+                .collect()
         };
-        Offsets { bytes, len: source.len() }
+        Offsets {
+            bytes,
+            len: source.len(),
+        }
     }
 
     fn byte(&self, char_index: usize) -> usize {
@@ -187,8 +213,17 @@ impl Offsets {
 }
 
 enum Frame {
-    Sequence { items: Vec<Node>, start: usize, anchor: usize },
-    Mapping { entries: Vec<(Node, Node)>, pending_key: Option<Node>, start: usize, anchor: usize },
+    Sequence {
+        items: Vec<Node>,
+        start: usize,
+        anchor: usize,
+    },
+    Mapping {
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+        start: usize,
+        anchor: usize,
+    },
 }
 
 struct Builder<'s> {
@@ -206,7 +241,10 @@ fn count_nodes(node: &Node) -> usize {
         NodeValue::Scalar(_) => 1,
         NodeValue::Sequence(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
         NodeValue::Mapping(entries) => {
-            1 + entries.iter().map(|(key, value)| count_nodes(key) + count_nodes(value)).sum::<usize>()
+            1 + entries
+                .iter()
+                .map(|(key, value)| count_nodes(key) + count_nodes(value))
+                .sum::<usize>()
         }
     }
 }
@@ -220,16 +258,32 @@ impl Builder<'_> {
 
     fn error_at(&self, char_index: usize, code: &str, message: String) -> Diagnostic {
         let start = self.offsets.byte(char_index);
-        let end = self.source[start..].chars().next().map_or(start, |c| start + c.len_utf8());
-        Diagnostic::error(code, message, Span::from_byte_range(self.source, start, end))
+        let end = self.source[start..]
+            .chars()
+            .next()
+            .map_or(start, |c| start + c.len_utf8());
+        Diagnostic::error(
+            code,
+            message,
+            Span::from_byte_range(self.source, start, end),
+        )
     }
 
     fn count(&mut self, added: usize, at: usize) -> Result<(), Diagnostic> {
         self.node_count += added;
         if self.node_count > self.limits.max_nodes {
             return Err(self
-                .error_at(at, "yaml-too-large", format!("the document expands to more than {} nodes", self.limits.max_nodes))
-                .with_help("aliases (`*name`) copy their anchor's content; remove deeply repeated aliases"));
+                .error_at(
+                    at,
+                    "yaml-too-large",
+                    format!(
+                        "the document expands to more than {} nodes",
+                        self.limits.max_nodes
+                    ),
+                )
+                .with_help(
+                    "aliases (`*name`) copy their anchor's content; remove deeply repeated aliases",
+                ));
         }
         Ok(())
     }
@@ -246,20 +300,27 @@ impl Builder<'_> {
                 }
             }
             Some(Frame::Sequence { items, .. }) => items.push(node),
-            Some(Frame::Mapping { entries, pending_key, .. }) => match pending_key.take() {
-                None => *pending_key = Some(node),
-                Some(key) => {
-                    if let Some(text) = key.as_str()
-                        && let Some((first, _)) = entries.iter().find(|(k, _)| k.as_str() == Some(text))
-                    {
-                        let diagnostic = Diagnostic::error("duplicate-key", format!("duplicate key `{text}`"), key.span)
+            Some(Frame::Mapping {
+                entries,
+                pending_key,
+                ..
+            }) => {
+                match pending_key.take() {
+                    None => *pending_key = Some(node),
+                    Some(key) => {
+                        if let Some(text) = key.as_str()
+                            && let Some((first, _)) =
+                                entries.iter().find(|(k, _)| k.as_str() == Some(text))
+                        {
+                            let diagnostic = Diagnostic::error("duplicate-key", format!("duplicate key `{text}`"), key.span)
                             .with_label(first.span, "first defined here")
                             .with_help("remove one of the two entries; YAML keys are unique within a mapping");
-                        return Err(diagnostic);
+                            return Err(diagnostic);
+                        }
+                        entries.push((key, node));
                     }
-                    entries.push((key, node));
                 }
-            },
+            }
         }
         Ok(())
     }
@@ -267,7 +328,14 @@ impl Builder<'_> {
     fn open(&mut self, frame: Frame, at: usize) -> Result<(), Diagnostic> {
         if self.stack.len() >= self.limits.max_depth {
             return Err(self
-                .error_at(at, "yaml-too-deep", format!("the document nests more than {} levels deep", self.limits.max_depth))
+                .error_at(
+                    at,
+                    "yaml-too-deep",
+                    format!(
+                        "the document nests more than {} levels deep",
+                        self.limits.max_depth
+                    ),
+                )
                 .with_help("flatten the structure; Harness pipelines nest far less"));
         }
         self.count(1, at)?;
@@ -289,24 +357,52 @@ impl Builder<'_> {
                     ScalarStyle::Folded => Style::Folded,
                 };
                 let node = Node {
-                    value: NodeValue::Scalar(Scalar { text: text.into_owned(), style }),
+                    value: NodeValue::Scalar(Scalar {
+                        text: text.into_owned(),
+                        style,
+                    }),
                     span: self.span(start, end),
                 };
                 self.push(node, anchor)
             }
-            Event::SequenceStart(anchor, _) => {
-                self.open(Frame::Sequence { items: Vec::new(), start, anchor }, start)
-            }
-            Event::MappingStart(anchor, _) => {
-                self.open(Frame::Mapping { entries: Vec::new(), pending_key: None, start, anchor }, start)
-            }
+            Event::SequenceStart(anchor, _) => self.open(
+                Frame::Sequence {
+                    items: Vec::new(),
+                    start,
+                    anchor,
+                },
+                start,
+            ),
+            Event::MappingStart(anchor, _) => self.open(
+                Frame::Mapping {
+                    entries: Vec::new(),
+                    pending_key: None,
+                    start,
+                    anchor,
+                },
+                start,
+            ),
             Event::SequenceEnd | Event::MappingEnd => {
-                let Some(frame) = self.stack.pop() else { return Ok(()) };
-                let (value, frame_start, anchor) = match frame {
-                    Frame::Sequence { items, start, anchor } => (NodeValue::Sequence(items), start, anchor),
-                    Frame::Mapping { entries, start, anchor, .. } => (NodeValue::Mapping(entries), start, anchor),
+                let Some(frame) = self.stack.pop() else {
+                    return Ok(());
                 };
-                let mut node = Node { value, span: self.span(frame_start, end.max(frame_start)) };
+                let (value, frame_start, anchor) = match frame {
+                    Frame::Sequence {
+                        items,
+                        start,
+                        anchor,
+                    } => (NodeValue::Sequence(items), start, anchor),
+                    Frame::Mapping {
+                        entries,
+                        start,
+                        anchor,
+                        ..
+                    } => (NodeValue::Mapping(entries), start, anchor),
+                };
+                let mut node = Node {
+                    value,
+                    span: self.span(frame_start, end.max(frame_start)),
+                };
                 // Block collections end where their last child ends.
                 let last_end = match &node.value {
                     NodeValue::Sequence(items) => items.last().map(|n| n.span),
@@ -316,7 +412,8 @@ impl Builder<'_> {
                 if let Some(last) = last_end
                     && last.byte_end > node.span.byte_end
                 {
-                    node.span = Span::from_byte_range(self.source, node.span.byte_start, last.byte_end);
+                    node.span =
+                        Span::from_byte_range(self.source, node.span.byte_start, last.byte_end);
                 }
                 self.push(node, anchor)
             }
@@ -325,26 +422,39 @@ impl Builder<'_> {
                     return Err(self.error_at(start, "yaml-syntax", "unknown alias".to_string()));
                 };
                 self.count(count_nodes(&target), start)?;
-                let node = Node { span: self.span(start, end), ..target };
+                let node = Node {
+                    span: self.span(start, end),
+                    ..target
+                };
                 self.push(node, 0)
             }
-            Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {
-                Ok(())
-            }
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd
+            | Event::Nothing => Ok(()),
         }
     }
 }
 
 fn scan_error(source: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic {
     let start = offsets.byte(error.marker().index());
-    let end = source[start..].chars().next().map_or(start, |c| start + c.len_utf8());
+    let end = source[start..]
+        .chars()
+        .next()
+        .map_or(start, |c| start + c.len_utf8());
     let mut message = error.info().to_string();
     if let Some(first) = message.get(..1) {
         message = first.to_lowercase() + &message[1..];
     }
-    let mut diagnostic = Diagnostic::error("yaml-syntax", format!("invalid YAML: {message}"), Span::from_byte_range(source, start, end));
+    let mut diagnostic = Diagnostic::error(
+        "yaml-syntax",
+        format!("invalid YAML: {message}"),
+        Span::from_byte_range(source, start, end),
+    );
     if error.info().contains("alias") || error.info().contains("anchor") {
-        diagnostic = diagnostic.with_help("a value starting with `*` or `&` is read as an alias or anchor; quote it");
+        diagnostic = diagnostic
+            .with_help("a value starting with `*` or `&` is read as an alias or anchor; quote it");
     } else {
         diagnostic = diagnostic.with_help("check the indentation and quoting near this position");
     }
@@ -358,7 +468,11 @@ pub fn load(source: &str, limits: Limits) -> Result<Option<Node>, Diagnostic> {
     if source.len() > limits.max_bytes {
         return Err(Diagnostic::error(
             "yaml-too-large",
-            format!("the file is {} bytes, more than the limit of {} bytes", source.len(), limits.max_bytes),
+            format!(
+                "the file is {} bytes, more than the limit of {} bytes",
+                source.len(),
+                limits.max_bytes
+            ),
             Span::from_byte_range(source, 0, 0),
         ));
     }
@@ -399,14 +513,22 @@ mod tests {
     fn yaml_keeps_numeric_keys_as_text() {
         let root = load_ok("portBindings:\n  8080: 80\n  \"9090\": \"9090\"\n");
         let bindings = root.get("portBindings").unwrap();
-        let keys: Vec<&str> = bindings.as_mapping().unwrap().iter().map(|(k, _)| k.as_str().unwrap()).collect();
+        let keys: Vec<&str> = bindings
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.as_str().unwrap())
+            .collect();
         assert_eq!(keys, ["8080", "9090"]);
     }
 
     #[test]
     fn yaml_quoted_list_stays_string() {
         let root = load_ok("env:\n  A: \"[1,2]\"\n  B: 2002-12-14\n");
-        assert_eq!(root.get("env").unwrap().to_json(), serde_json::json!({"A": "[1,2]", "B": "2002-12-14"}));
+        assert_eq!(
+            root.get("env").unwrap().to_json(),
+            serde_json::json!({"A": "[1,2]", "B": "2002-12-14"})
+        );
     }
 
     #[test]
@@ -438,8 +560,14 @@ mod tests {
 
     #[test]
     fn yaml_size_limited() {
-        let limits = Limits { max_bytes: 10, ..Limits::default() };
-        assert_eq!(load("a: 12345678901", limits).unwrap_err().code, "yaml-too-large");
+        let limits = Limits {
+            max_bytes: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            load("a: 12345678901", limits).unwrap_err().code,
+            "yaml-too-large"
+        );
     }
 
     #[test]

@@ -1,0 +1,240 @@
+//! Fixture and corpus tests for `basso check`, run against the real binary.
+//!
+//! Each file in `tests/fixtures/pipelines/invalid/` is named after the
+//! diagnostic code it must produce (`unknown-shell.yaml`, or
+//! `invalid-image--digest.yaml` for a second case of the same rule); each
+//! file in `valid/` must produce no error. The JSON and the rendered text
+//! of every file are pinned in snapshots.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// Runs `basso` from the repository root and returns (exit code, stdout).
+fn basso(args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("run basso");
+    let code = output.status.code().expect("basso exited by a signal");
+    assert!(
+        code == 0 || code == 1,
+        "basso {args:?} exited with {code}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        code,
+        String::from_utf8(output.stdout).expect("utf-8 output"),
+    )
+}
+
+fn fixtures(kind: &str) -> Vec<String> {
+    let dir = repo_root().join("tests/fixtures/pipelines").join(kind);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn codes(json: &serde_json::Value) -> Vec<String> {
+    json["diagnostics"]
+        .as_array()
+        .expect("diagnostics array")
+        .iter()
+        .map(|d| d["code"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn check_json(path: &str) -> (i32, serde_json::Value) {
+    let (code, stdout) = basso(&["check", "--format", "json", path]);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("check prints JSON");
+    assert_eq!(json["schemaVersion"], 1);
+    (code, json)
+}
+
+#[test]
+fn valid_fixtures_have_no_errors() {
+    let files = fixtures("valid");
+    assert!(!files.is_empty());
+    for file in files {
+        let path = format!("tests/fixtures/pipelines/valid/{file}");
+        let (code, json) = check_json(&path);
+        let errors: Vec<&serde_json::Value> = json["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["severity"] == "error")
+            .collect();
+        assert!(errors.is_empty(), "{file}: {errors:#?}");
+        assert_eq!(code, 0, "{file}");
+        let (_, text) = basso(&["check", &path]);
+        insta::assert_snapshot!(
+            format!("valid__{file}"),
+            format!("{}\n{text}", serde_json::to_string_pretty(&json).unwrap())
+        );
+    }
+}
+
+#[test]
+fn invalid_fixtures_report_their_rule() {
+    let files = fixtures("invalid");
+    assert!(files.len() >= 30, "one fixture per rule");
+    for file in files {
+        let path = format!("tests/fixtures/pipelines/invalid/{file}");
+        let expected = file
+            .trim_end_matches(".yaml")
+            .split("--")
+            .next()
+            .unwrap()
+            .to_string();
+        let (code, json) = check_json(&path);
+        let found = codes(&json);
+        assert!(
+            found.contains(&expected),
+            "{file}: expected `{expected}`, found {found:?}"
+        );
+        let has_error = json["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["severity"] == "error");
+        assert_eq!(
+            code,
+            i32::from(has_error),
+            "{file}: exit code follows errors"
+        );
+        for diagnostic in json["diagnostics"].as_array().unwrap() {
+            assert!(
+                diagnostic["help"].is_string(),
+                "{file}: every diagnostic has a help line: {diagnostic}"
+            );
+            assert!(diagnostic["line"].as_u64().unwrap() >= 1, "{file}");
+        }
+        let (_, text) = basso(&["check", &path]);
+        assert!(
+            text.contains(&format!("{path}:")),
+            "{file}: text names file:line:col"
+        );
+        insta::assert_snapshot!(
+            format!("invalid__{file}"),
+            format!("{}\n{text}", serde_json::to_string_pretty(&json).unwrap())
+        );
+    }
+}
+
+#[test]
+fn check_unreadable_file_exits_2() {
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(["check", "no/such/file.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no/such/file.yaml"));
+}
+
+/// The corpus of real pipelines lives beside the repository (`../shared`).
+fn corpus_dir() -> PathBuf {
+    let dir = repo_root().join("../shared/corpus/harness");
+    assert!(dir.is_dir(), "the corpus must be at {}", dir.display());
+    dir
+}
+
+/// Files that are not valid v0 pipelines, with the error they must get.
+const CORPUS_EXPECTED_ERRORS: &[(&str, &str)] = &[
+    (
+        "ansibleautomates__oss-native-clone-lab__.harness-pipeline.yaml",
+        "v1-format",
+    ),
+    (
+        "harness-community__go-pipeline-sample__.harness-Pipeline.yaml",
+        "missing-header",
+    ),
+    (
+        "harness-community__python-pipeline-samples__.harness-Pipeline.yaml",
+        "missing-header",
+    ),
+    (
+        "harness-community__python-pipeline-samples__.harness-matrix.yaml",
+        "missing-header",
+    ),
+    (
+        "harness-community__solutions-architecture__harness-ci-factory-templates-templates-gather-harness-ci-image-list.yaml",
+        "missing-header",
+    ),
+    // A sample that keeps `<YOUR_DOCKER_CONNECTOR>` placeholders for the reader to fill in.
+    (
+        "harness-community__ci-tidbits-parallel-steps__.harness-pipeline.yaml",
+        "invalid-connector-ref",
+    ),
+];
+
+#[test]
+fn corpus_checks_without_false_errors() {
+    let dir = corpus_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 22, "corpus has {} files", names.len());
+    for name in names {
+        let path = dir.join(&name);
+        let path_text = path.to_string_lossy().into_owned();
+        let (_, json) = check_json(&path_text);
+        let error_codes: Vec<String> = json["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["severity"] == "error")
+            .map(|d| d["code"].as_str().unwrap().to_string())
+            .collect();
+        match CORPUS_EXPECTED_ERRORS
+            .iter()
+            .find(|(file, _)| *file == name)
+        {
+            Some((_, code)) => assert!(
+                error_codes.iter().any(|c| c == code),
+                "{name}: expected `{code}`, found {error_codes:?}"
+            ),
+            None => assert!(
+                error_codes.is_empty(),
+                "{name}: unexpected errors {error_codes:?}"
+            ),
+        }
+        let pinned: Vec<String> = json["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{}:{} {} [{}] {} (help: {})",
+                    name,
+                    d["line"],
+                    d["column"],
+                    d["severity"].as_str().unwrap(),
+                    d["code"].as_str().unwrap(),
+                    d["message"].as_str().unwrap(),
+                    d["help"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        insta::assert_snapshot!(format!("corpus_check__{name}"), pinned.join("\n"));
+    }
+}

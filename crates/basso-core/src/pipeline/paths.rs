@@ -1,0 +1,161 @@
+//! Expression paths of pipeline fields, as expressions and `--input` name
+//! them: `pipeline.variables.tag`, `pipeline.stages.build.variables.x`,
+//! `pipeline.stages.build.spec.execution.steps.GROUP.steps.pg.spec.image`.
+//!
+//! Lists of `stage`/`step`/`stepGroup` wrappers are addressed by
+//! identifier (`parallel` adds nothing), `variables` by name, map entries
+//! by key and other lists by index.
+
+use crate::pipeline::yaml::{Node, NodeValue};
+
+/// Whether the walk descends into a node's children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visit {
+    Descend,
+    Skip,
+}
+
+/// Calls `visit` with the path of every node under `node` (itself included).
+pub fn walk<'a>(node: &'a Node, path: &str, visit: &mut dyn FnMut(&str, &'a Node) -> Visit) {
+    if visit(path, node) == Visit::Skip {
+        return;
+    }
+    match &node.value {
+        NodeValue::Scalar(_) => {}
+        NodeValue::Sequence(items) => {
+            for (index, item) in items.iter().enumerate() {
+                walk(item, &format!("{path}.{index}"), visit);
+            }
+        }
+        NodeValue::Mapping(entries) => {
+            for (key, value) in entries {
+                let key_text = key.as_str().unwrap_or_default();
+                let child = format!("{path}.{key_text}");
+                match (key_text, &value.value) {
+                    ("stages" | "steps", NodeValue::Sequence(items)) => {
+                        for item in items {
+                            walk_wrapper(item, &child, visit);
+                        }
+                    }
+                    ("variables", NodeValue::Sequence(items)) => {
+                        for item in items {
+                            if let (Some(name), Some(value)) =
+                                (item.get("name").and_then(Node::as_str), item.get("value"))
+                            {
+                                walk(value, &format!("{child}.{name}"), visit);
+                            }
+                        }
+                    }
+                    _ => walk(value, &child, visit),
+                }
+            }
+        }
+    }
+}
+
+/// Walks one entry of a `stages` or `steps` list.
+pub fn walk_wrapper<'a>(
+    item: &'a Node,
+    list_path: &str,
+    visit: &mut dyn FnMut(&str, &'a Node) -> Visit,
+) {
+    for wrapper in ["stage", "step", "stepGroup"] {
+        if let Some(inner) = item.get(wrapper) {
+            let id = inner
+                .get("identifier")
+                .and_then(Node::as_str)
+                .unwrap_or_default();
+            walk(inner, &format!("{list_path}.{id}"), visit);
+            return;
+        }
+    }
+    if let Some(parallel) = item.get("parallel") {
+        for inner in parallel.as_sequence().unwrap_or_default() {
+            walk_wrapper(inner, list_path, visit);
+        }
+    }
+}
+
+/// The value type a field has in Harness's model, used to read `--input`
+/// values and to coerce evaluated expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    String,
+    Boolean,
+    Integer,
+    Number,
+    List,
+    Map,
+}
+
+/// Returns the type of the field at `path` from its last key.
+pub fn field_type(path: &str) -> FieldType {
+    let mut segments = path.rsplit('.');
+    let last = segments.next().unwrap_or_default();
+    let parent = segments.next().unwrap_or_default();
+    match (parent, last) {
+        (_, "privileged" | "cloneCodebase") => FieldType::Boolean,
+        (_, "runAsUser" | "retry" | "parallelism" | "times" | "maxConcurrency" | "depth") => {
+            FieldType::Integer
+        }
+        (
+            _,
+            "entrypoint" | "sharedPaths" | "paths" | "outputVariables" | "failureStrategies"
+            | "items",
+        ) => FieldType::List,
+        (
+            _,
+            "envVariables" | "portBindings" | "when" | "strategy" | "reports" | "resources"
+            | "limits",
+        ) => FieldType::Map,
+        ("codebase", "build") => FieldType::Map,
+        _ => FieldType::String,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::yaml::{Limits, load};
+
+    #[test]
+    fn paths_follow_identifiers() {
+        let source = "pipeline:\n  variables:\n    - name: tag\n      type: String\n      value: <+input>\n  stages:\n    - parallel:\n        - stage:\n            identifier: build\n            spec:\n              execution:\n                steps:\n                  - stepGroup:\n                      identifier: deps\n                      steps:\n                        - step:\n                            identifier: pg\n                            spec:\n                              image: <+input>\n                              envVariables:\n                                A: <+input>\n";
+        let root = load(source, Limits::default()).unwrap().unwrap();
+        let mut inputs = Vec::new();
+        walk(&root, "", &mut |path, node| {
+            if node.as_str() == Some("<+input>") {
+                inputs.push(path.trim_start_matches('.').to_string());
+            }
+            Visit::Descend
+        });
+        assert_eq!(
+            inputs,
+            [
+                "pipeline.variables.tag",
+                "pipeline.stages.build.spec.execution.steps.deps.steps.pg.spec.image",
+                "pipeline.stages.build.spec.execution.steps.deps.steps.pg.spec.envVariables.A",
+            ]
+        );
+    }
+
+    #[test]
+    fn field_types() {
+        assert_eq!(
+            field_type("pipeline.stages.s.spec.execution.steps.x.spec.privileged"),
+            FieldType::Boolean
+        );
+        assert_eq!(
+            field_type("pipeline.stages.s.spec.execution.steps.x.spec.envVariables"),
+            FieldType::Map
+        );
+        assert_eq!(
+            field_type("pipeline.stages.s.spec.execution.steps.x.spec.envVariables.A"),
+            FieldType::String
+        );
+        assert_eq!(
+            field_type("pipeline.properties.ci.codebase.build"),
+            FieldType::Map
+        );
+    }
+}
