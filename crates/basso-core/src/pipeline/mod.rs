@@ -11,6 +11,10 @@
 //! assert_eq!(diagnostics[0].help.as_deref(), Some("did you mean `Sh`?"));
 //! ```
 
+// Diagnostics are the error type throughout; they are large but rare, and
+// boxing them would only add noise at every `?`.
+#![allow(clippy::result_large_err)]
+
 pub mod duration;
 pub mod field;
 pub mod image;

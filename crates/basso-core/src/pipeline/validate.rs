@@ -15,7 +15,7 @@ use crate::pipeline::model::{Pipeline, Report, Stage, Step, key_span};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
 use crate::pipeline::suggest::did_you_mean;
-use crate::pipeline::yaml::{Node, NodeValue, Style};
+use crate::pipeline::yaml::{Node, NodeValue};
 
 const BACKGROUND_SPEC_KEYS: &[&str] = &[
     "connectorRef",
@@ -172,16 +172,16 @@ fn check_capability(report: &mut Report, node: &Node, field: &str, capability: C
     let Some(text) = text_of(node) else {
         return true;
     };
-    if node.scalar().is_some_and(|s| s.style != Style::Plain) || text.contains("<+") {
-        if let Some(reason) = capability.reject(text) {
-            report.error(
-                "expression-not-allowed",
-                format!("`{field}` {reason}"),
-                node.span,
-                format!("write a fixed value for `{field}`, or `<+input>`"),
-            );
-            return false;
-        }
+    if text.contains("<+")
+        && let Some(reason) = capability.reject(text)
+    {
+        report.error(
+            "expression-not-allowed",
+            format!("`{field}` {reason}"),
+            node.span,
+            format!("write a fixed value for `{field}`, or `<+input>`"),
+        );
+        return false;
     }
     if text.contains("<+input>") && !text.trim().starts_with("<+input>") {
         report.warning(
