@@ -11,6 +11,8 @@ apt_packages=(
   # host executor tests: Bash and Python shells, git for the codebase
   # values, procps for `ps` in the cleanup tests
   bash python3 git procps
+  # kubernetes-validate runs in a virtual environment
+  python3-venv
 )
 
 missing=()
@@ -28,4 +30,16 @@ fi
 # installs both on first use, and this makes that happen here, visibly.
 rustup show active-toolchain >/dev/null
 rustup target add wasm32-unknown-unknown >/dev/null
+
+# kubernetes-validate checks every exported Kubernetes manifest against the
+# API schemas it bundles, offline.
+kubernetes_validate_version=1.37.0
+venv=.venv
+if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$kubernetes_validate_version"; then
+  log "installing kubernetes-validate $kubernetes_validate_version into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "kubernetes-validate==$kubernetes_validate_version"
+fi
+
 log "ready"

@@ -5,4 +5,17 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
-cargo test --workspace --locked
+# The basso-kube tests save every manifest they export here, and
+# kubernetes-validate then checks each one strictly against Kubernetes 1.33.
+manifests=target/kube-manifests
+rm -rf "$manifests"
+BASSO_KUBE_MANIFEST_DIR="$PWD/$manifests" cargo test --workspace --locked
+
+shopt -s nullglob
+exported=("$manifests"/*.yaml)
+if ((${#exported[@]} == 0)); then
+  echo "test: no exported Kubernetes manifests in $manifests" >&2
+  exit 1
+fi
+.venv/bin/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 "${exported[@]}"
+echo "kubernetes-validate: ${#exported[@]} manifests passed" >&2

@@ -1,0 +1,667 @@
+//! A whole stage as one `batch/v1` Job: step order, services, names, host
+//! aliases, volumes, deadlines and the Secret the steps read.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use basso_core::{Diagnostic, Span};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, HostAlias, LocalObjectReference, PodSpec, PodTemplateSpec,
+    Secret, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::container::{BuiltContainer, ContainerContext, build_container};
+use crate::model::{Stage, Step, StepKind};
+use crate::names::{
+    is_dns1123_label, is_dns1123_subdomain, to_dns1123_label, to_dns1123_subdomain,
+};
+use crate::schedule::{check_when, deadline, warn_parallel_runs, warn_timeouts};
+
+/// Where Harness mounts the stage workspace in every step container.
+pub const WORKSPACE_PATH: &str = "/harness";
+/// Annotation prefix for the step path of each container: the key is
+/// `step.basso/<container name>`.
+pub const STEP_ANNOTATION_PREFIX: &str = "step.basso/";
+/// Job annotation naming the Secret the steps read.
+pub const SECRET_NAME_ANNOTATION: &str = "basso/secret-name";
+/// Job annotation listing the keys that Secret must hold, comma-separated.
+pub const SECRET_KEYS_ANNOTATION: &str = "basso/secret-keys";
+
+const LOOPBACK: &str = "127.0.0.1";
+const WORKSPACE_VOLUME: &str = "harness";
+
+/// Choices the caller makes about the exported objects.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// `metadata.namespace` of every object; omitted when `None`.
+    pub namespace: Option<String>,
+    /// The Secret that holds every secret the steps read; defaults to
+    /// `<pipeline>-secrets`.
+    pub secret_name: Option<String>,
+    /// Also produce an empty Secret with every key to fill in.
+    pub with_secret_template: bool,
+}
+
+/// The exported objects.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub job: Job,
+    /// The Secret to fill in, when requested.
+    pub secret_template: Option<Secret>,
+    /// The Secret every `secretKeyRef` names.
+    pub secret_name: String,
+    /// The keys that Secret must hold, one per secret id.
+    pub secret_keys: Vec<String>,
+    /// The docker-registry Secrets named in `imagePullSecrets`, one per
+    /// `connectorRef`; the cluster must already have them.
+    pub image_pull_secrets: Vec<String>,
+}
+
+/// The result of an export: objects unless an error was found, and every
+/// diagnostic.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub manifest: Option<Manifest>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Export {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Exports `stage` as a Job whose pod runs its steps in order.
+///
+/// Background steps become native sidecars (init containers with
+/// `restartPolicy: Always`), Run steps become init containers in step order
+/// and the last Run step becomes the main container, so the first failing
+/// step fails the pod and, with `backoffLimit: 0`, the Job.
+pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
+    let mut diagnostics = Vec::new();
+    let steps = exported_steps(stage, &mut diagnostics);
+    let names = container_names(&steps, &mut diagnostics);
+    let secret_name = secret_name(stage, options, &mut diagnostics);
+    check_namespace(stage, options, &mut diagnostics);
+    stage_warnings(stage, &mut diagnostics);
+
+    let (volumes, mounts) = volumes(stage, &mut diagnostics);
+    let context = |name| ContainerContext {
+        name,
+        secret_name: &secret_name,
+        volume_mounts: &mounts,
+        workspace: WORKSPACE_PATH,
+    };
+    let built: Vec<BuiltContainer> = steps
+        .iter()
+        .zip(&names)
+        .map(|(step, name)| build_container(step, &context(name), &mut diagnostics))
+        .collect();
+    for step in &steps {
+        step_warnings(step, &mut diagnostics);
+    }
+    check_ports(&steps, &built, &mut diagnostics);
+    warn_parallel_runs(&steps, &mut diagnostics);
+    warn_timeouts(&steps, &mut diagnostics);
+    let deadline = deadline(&steps);
+    let host_aliases = host_aliases(&steps, &mut diagnostics);
+    let node_selector = node_selector(stage, &mut diagnostics);
+
+    let Some(main_index) = steps.iter().rposition(|s| s.kind == StepKind::Run) else {
+        let error = Diagnostic::error(
+            "no-run-step",
+            format!("stage `{}` has no Run step to export", stage.id),
+            stage.span,
+        )
+        .with_help("a Job needs a step that ends: add a Run step after the Background steps");
+        diagnostics.push(error);
+        return finish(stage, None, diagnostics);
+    };
+    warn_services_after_last_run(&steps, main_index, &mut diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return finish(stage, None, diagnostics);
+    }
+
+    let secret_keys = collect_secret_keys(&built);
+    let image_pull_secrets = image_pull_secrets(&steps, &mut diagnostics);
+    let pod = Pod {
+        steps: &steps,
+        names: &names,
+        built,
+        main_index,
+        volumes,
+        host_aliases,
+        node_selector,
+        image_pull_secrets: &image_pull_secrets,
+    };
+    let job = job(stage, options, pod, deadline, &secret_name, &secret_keys);
+    let secret_template = options
+        .with_secret_template
+        .then(|| secret_template(stage, &secret_name, options, &secret_keys));
+    let manifest = Manifest {
+        job,
+        secret_template,
+        secret_name,
+        secret_keys,
+        image_pull_secrets,
+    };
+    finish(stage, Some(manifest), diagnostics)
+}
+
+fn finish(stage: &Stage, manifest: Option<Manifest>, diagnostics: Vec<Diagnostic>) -> Export {
+    let diagnostics = diagnostics
+        .into_iter()
+        .map(|d| match &stage.file {
+            Some(file) if d.file.is_none() => d.with_file(file.clone()),
+            _ => d,
+        })
+        .collect();
+    Export {
+        manifest,
+        diagnostics,
+    }
+}
+
+/// Keeps the Background and Run steps that run, reporting the rest.
+fn exported_steps<'a>(stage: &'a Stage, diagnostics: &mut Vec<Diagnostic>) -> Vec<&'a Step> {
+    let mut steps = Vec::new();
+    for step in &stage.steps {
+        if let StepKind::Other(kind) = &step.kind {
+            let error = Diagnostic::error(
+                "unsupported-step-type",
+                format!("step `{}` of type `{kind}` cannot be exported to Kubernetes", step.path()),
+                step.span,
+            )
+            .with_help("only Background and Run steps can be exported; replace it with a Run step that runs the same tool");
+            diagnostics.push(error);
+            continue;
+        }
+        if check_when(step, diagnostics) {
+            steps.push(step);
+        }
+    }
+    steps
+}
+
+/// Derives a DNS-1123 container name from each step path; two steps with
+/// the same name are an error.
+fn container_names(steps: &[&Step], diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut owners: BTreeMap<String, &Step> = BTreeMap::new();
+    for step in steps {
+        let path = step.path();
+        let Some(name) = to_dns1123_label(&path) else {
+            let error = Diagnostic::error(
+                "invalid-container-name",
+                format!("step id `{path}` gives no valid container name"),
+                step.span,
+            )
+            .with_help("use a step identifier with at least one letter or digit");
+            diagnostics.push(error);
+            names.push(String::new());
+            continue;
+        };
+        if let Some(first) = owners.get(&name) {
+            let error = Diagnostic::error(
+                "container-name-collision",
+                format!(
+                    "steps `{}` and `{path}` both become container `{name}`",
+                    first.path()
+                ),
+                step.span,
+            )
+            .with_label(first.span, "first step with this container name")
+            .with_help("rename one of the steps: container names are lower case with `-` for `_`");
+            diagnostics.push(error);
+        } else {
+            owners.insert(name.clone(), step);
+        }
+        names.push(name);
+    }
+    names
+}
+
+fn secret_name(
+    stage: &Stage,
+    options: &ExportOptions,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> String {
+    if let Some(name) = &options.secret_name {
+        if !is_dns1123_subdomain(name) {
+            let error = Diagnostic::error(
+                "invalid-secret-name",
+                format!("invalid Secret name `{name}`"),
+                Span::default(),
+            )
+            .with_help(
+                "a Secret name is lower-case letters, digits, `-` and `.`, such as `ci-secrets`",
+            );
+            diagnostics.push(error);
+        }
+        return name.clone();
+    }
+    let base = to_dns1123_label(&stage.pipeline_id).unwrap_or_else(|| "basso".to_string());
+    let mut base = base;
+    base.truncate(63 - "-secrets".len());
+    format!("{}-secrets", base.trim_end_matches('-'))
+}
+
+/// The namespace the caller names, else the stage's KubernetesDirect one.
+fn namespace(stage: &Stage, options: &ExportOptions) -> Option<String> {
+    options
+        .namespace
+        .clone()
+        .or_else(|| stage.namespace.clone())
+}
+
+fn check_namespace(stage: &Stage, options: &ExportOptions, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(namespace) = namespace(stage, options) else {
+        return;
+    };
+    if !is_dns1123_label(&namespace) {
+        let error = Diagnostic::error(
+            "invalid-namespace",
+            format!("invalid namespace `{namespace}`"),
+            Span::default(),
+        )
+        .with_help("a namespace is lower-case letters, digits and `-`, at most 63 characters");
+        diagnostics.push(error);
+    }
+}
+
+fn stage_warnings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
+    if stage.clone_codebase {
+        let warning = Diagnostic::warning(
+            "clone-codebase-not-exported",
+            format!(
+                "stage `{}` clones the codebase, which the exported pod does not",
+                stage.id
+            ),
+            stage.span,
+        )
+        .with_help(format!(
+            "add a first Run step that clones the repository into `{WORKSPACE_PATH}`"
+        ));
+        diagnostics.push(warning);
+    }
+}
+
+/// Reports settings a pod cannot keep for one step.
+fn step_warnings(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
+    if !step.report_paths.is_empty() {
+        let warning = Diagnostic::warning(
+            "reports-not-collected",
+            format!(
+                "JUnit reports of step `{}` are not collected from the pod",
+                step.path()
+            ),
+            step.span_of("reports"),
+        )
+        .with_help(format!(
+            "the files stay in `{WORKSPACE_PATH}`; copy them out in a last Run step"
+        ));
+        diagnostics.push(warning);
+    }
+    if !step.output_variables.is_empty() {
+        let warning = Diagnostic::warning(
+            "output-variables-not-passed",
+            format!(
+                "output variables of step `{}` are not passed to later steps",
+                step.path()
+            ),
+            step.span_of("outputVariables"),
+        )
+        .with_help(format!(
+            "write them to a file in `{WORKSPACE_PATH}` and read that file in the later step"
+        ));
+        diagnostics.push(warning);
+    }
+}
+
+/// Reports `portBindings` as on KubernetesDirect infrastructure, where a
+/// service is reached on `localhost:<containerPort>`, and two services on
+/// one container port as an error: all containers share one network.
+fn check_ports(steps: &[&Step], built: &[BuiltContainer], diagnostics: &mut Vec<Diagnostic>) {
+    let mut owners: BTreeMap<i32, &Step> = BTreeMap::new();
+    for (step, container) in steps.iter().zip(built) {
+        port_binding_warnings(step, diagnostics);
+        if step.kind == StepKind::Background && step.port_bindings.is_empty() {
+            let warning = Diagnostic::warning(
+                "no-startup-probe",
+                format!("Background step `{}` has no container port, so it gets no startup probe", step.path()),
+                step.span,
+            )
+            .with_help("later steps may start before the service listens: add `portBindings` with the container port, or wait for the port in the next step");
+            diagnostics.push(warning);
+        }
+        if container.ports.len() > 1 {
+            let warning = Diagnostic::warning(
+                "startup-probe-first-port",
+                format!(
+                    "the startup probe of step `{}` checks only port {}",
+                    step.path(),
+                    container.ports[0]
+                ),
+                step.span_of("portBindings"),
+            )
+            .with_help("a probe checks one port: list the port that opens last first");
+            diagnostics.push(warning);
+        }
+
+        for port in &container.ports {
+            if let Some(first) = owners.get(port) {
+                let error = Diagnostic::error(
+                    "duplicate-container-port",
+                    format!(
+                        "steps `{}` and `{}` both listen on container port {port}",
+                        first.path(),
+                        step.path()
+                    ),
+                    step.span_of("portBindings"),
+                )
+                .with_label(first.span_of("portBindings"), "first service on this port")
+                .with_help("containers in one pod share one network: start one of the services on another port, and use that port in its `portBindings` value and in the steps that reach it");
+                diagnostics.push(error);
+            } else {
+                owners.insert(*port, step);
+            }
+        }
+    }
+}
+
+fn port_binding_warnings(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
+    for binding in &step.port_bindings {
+        if binding.host_port.trim() == binding.container_port.trim() {
+            continue;
+        }
+        let warning = Diagnostic::warning(
+            "port-bindings-on-kubernetes",
+            format!(
+                "host port `{}` of step `{}` has no effect on Kubernetes",
+                binding.host_port,
+                step.path()
+            ),
+            step.span_of("portBindings"),
+        )
+        .with_help(format!(
+            "containers in a pod share its network: reach the service on `localhost:{}`",
+            binding.container_port.trim()
+        ));
+        diagnostics.push(warning);
+    }
+}
+
+/// Maps every Background step id that is a valid host name to the loopback
+/// address, so a step that calls `postgres:5432` reaches the service.
+fn host_aliases(steps: &[&Step], diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut hostnames = Vec::new();
+    for step in steps.iter().filter(|s| s.kind == StepKind::Background) {
+        // Harness names a service in a step group `<group>_<step>`; the `_`
+        // keeps that from ever being a host name.
+        let host = match &step.step_group {
+            Some(group) => format!("{group}_{}", step.id),
+            None => step.id.clone(),
+        };
+        if is_dns1123_label(&host) {
+            if !hostnames.contains(&host) {
+                hostnames.push(host);
+            }
+            continue;
+        }
+        let warning = Diagnostic::warning(
+            "service-host-name",
+            format!("`{host}` is not a valid host name, so no host alias is added for it"),
+            step.span,
+        )
+        .with_help("reach the service on `localhost:<containerPort>` instead");
+        diagnostics.push(warning);
+    }
+    hostnames
+}
+
+fn node_selector(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
+    let mut selector = BTreeMap::new();
+    match stage.os.as_deref() {
+        Some("Linux") => _ = selector.insert("kubernetes.io/os".into(), "linux".into()),
+        Some("Windows") => _ = selector.insert("kubernetes.io/os".into(), "windows".into()),
+        Some(os) => {
+            let error = Diagnostic::error(
+                "unsupported-os",
+                format!("platform os `{os}` cannot run on Kubernetes"),
+                stage.span,
+            )
+            .with_help("Kubernetes nodes run `Linux` or `Windows`");
+            diagnostics.push(error);
+        }
+        None => {}
+    }
+    match stage.arch.as_deref() {
+        Some("Amd64") => _ = selector.insert("kubernetes.io/arch".into(), "amd64".into()),
+        Some("Arm64") => _ = selector.insert("kubernetes.io/arch".into(), "arm64".into()),
+        _ => {}
+    }
+    selector
+}
+
+fn warn_services_after_last_run(
+    steps: &[&Step],
+    main_index: usize,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let last_run = steps[main_index];
+    for step in &steps[main_index + 1..] {
+        let warning = Diagnostic::warning(
+            "service-after-last-step",
+            format!(
+                "Background step `{}` comes after the last Run step `{}` and starts before it",
+                step.path(),
+                last_run.path()
+            ),
+            step.span,
+        )
+        .with_help("init containers start before the main container; move the Background step earlier or drop it");
+        diagnostics.push(warning);
+    }
+}
+
+/// The workspace volume and one `emptyDir` per distinct `sharedPaths` entry,
+/// mounted at the same paths in every container.
+fn volumes(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mut volumes = vec![empty_dir(WORKSPACE_VOLUME)];
+    let mut mounts = vec![mount(WORKSPACE_VOLUME, WORKSPACE_PATH)];
+    for (path, span) in &stage.shared_paths {
+        // An empty entry, as the Harness editor leaves behind, shares nothing.
+        let path = path.trim();
+        if path.is_empty() || mounts.iter().any(|m| m.mount_path == path) {
+            continue;
+        }
+        if !path.starts_with('/') {
+            let warning = Diagnostic::warning(
+                "invalid-shared-path",
+                format!("shared path `{path}` is not an absolute path and is not mounted"),
+                *span,
+            )
+            .with_help("write shared paths as absolute paths, such as `/var/run`");
+            diagnostics.push(warning);
+            continue;
+        }
+        let name = format!("shared-{}", volumes.len());
+        volumes.push(empty_dir(&name));
+        mounts.push(mount(&name, path));
+    }
+    (volumes, mounts)
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.to_string(),
+        mount_path: path.to_string(),
+        ..VolumeMount::default()
+    }
+}
+
+fn collect_secret_keys(built: &[BuiltContainer]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for id in built.iter().flat_map(|b| &b.secret_ids) {
+        if !keys.contains(id) {
+            keys.push(id.clone());
+        }
+    }
+    keys
+}
+
+/// One docker-registry Secret per `connectorRef`, named after the connector.
+fn image_pull_secrets(steps: &[&Step], diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let mut names = Vec::new();
+    for step in steps {
+        let Some(connector) = step.connector_ref.as_deref().map(str::trim) else {
+            continue;
+        };
+        if connector.is_empty() {
+            continue;
+        }
+        let Some(name) = to_dns1123_subdomain(connector) else {
+            let warning = Diagnostic::warning(
+                "connector-pull-secret",
+                format!("connector `{connector}` gives no valid Secret name; it is left out of `imagePullSecrets`"),
+                step.span_of("connectorRef"),
+            )
+            .with_help("add the registry's docker-registry Secret to `imagePullSecrets` by hand");
+            diagnostics.push(warning);
+            continue;
+        };
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The containers of one pod and what they share.
+struct Pod<'a> {
+    steps: &'a [&'a Step],
+    names: &'a [String],
+    built: Vec<BuiltContainer>,
+    main_index: usize,
+    volumes: Vec<Volume>,
+    host_aliases: Vec<String>,
+    node_selector: BTreeMap<String, String>,
+    image_pull_secrets: &'a [String],
+}
+
+fn job(
+    stage: &Stage,
+    options: &ExportOptions,
+    pod: Pod<'_>,
+    deadline: Option<Duration>,
+    secret_name: &str,
+    secret_keys: &[String],
+) -> Job {
+    let mut step_annotations = BTreeMap::new();
+    for (step, name) in pod.steps.iter().zip(pod.names) {
+        step_annotations.insert(format!("{STEP_ANNOTATION_PREFIX}{name}"), step.path());
+    }
+
+    let mut containers: Vec<Container> = pod.built.into_iter().map(|b| b.container).collect();
+    let main = containers.remove(pod.main_index);
+    let host_aliases = (!pod.host_aliases.is_empty()).then(|| {
+        vec![HostAlias {
+            ip: LOOPBACK.to_string(),
+            hostnames: Some(pod.host_aliases),
+        }]
+    });
+    let pull_secrets: Vec<LocalObjectReference> = pod
+        .image_pull_secrets
+        .iter()
+        .map(|name| LocalObjectReference { name: name.clone() })
+        .collect();
+    let pod_spec = PodSpec {
+        restart_policy: Some("Never".to_string()),
+        init_containers: (!containers.is_empty()).then_some(containers),
+        containers: vec![main],
+        volumes: Some(pod.volumes),
+        host_aliases,
+        image_pull_secrets: (!pull_secrets.is_empty()).then_some(pull_secrets),
+        node_selector: (!pod.node_selector.is_empty()).then_some(pod.node_selector),
+        ..PodSpec::default()
+    };
+
+    let mut annotations = BTreeMap::from([
+        ("basso/pipeline".to_string(), stage.pipeline_id.clone()),
+        ("basso/stage".to_string(), stage.id.clone()),
+    ]);
+    if !secret_keys.is_empty() {
+        annotations.insert(SECRET_NAME_ANNOTATION.to_string(), secret_name.to_string());
+        annotations.insert(SECRET_KEYS_ANNOTATION.to_string(), secret_keys.join(","));
+    }
+    Job {
+        metadata: ObjectMeta {
+            name: Some(job_name(stage)),
+            namespace: namespace(stage, options),
+            labels: Some(managed_by()),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            active_deadline_seconds: deadline.map(|d| d.as_secs() as i64),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(managed_by()),
+                    annotations: Some(step_annotations),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod_spec),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// `<pipeline>-<stage>` as one DNS-1123 label, so it also fits the
+/// `job-name` label Kubernetes puts on the pods.
+fn job_name(stage: &Stage) -> String {
+    to_dns1123_label(&format!("{}-{}", stage.pipeline_id, stage.id))
+        .unwrap_or_else(|| "basso-stage".to_string())
+}
+
+fn managed_by() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "app.kubernetes.io/managed-by".to_string(),
+        "basso".to_string(),
+    )])
+}
+
+fn secret_template(
+    stage: &Stage,
+    secret_name: &str,
+    options: &ExportOptions,
+    keys: &[String],
+) -> Secret {
+    let string_data = keys
+        .iter()
+        .map(|key| (key.clone(), String::new()))
+        .collect();
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name.to_string()),
+            namespace: namespace(stage, options),
+            labels: Some(managed_by()),
+            ..ObjectMeta::default()
+        },
+        type_: Some("Opaque".to_string()),
+        string_data: Some(string_data),
+        ..Secret::default()
+    }
+}

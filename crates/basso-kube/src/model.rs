@@ -1,0 +1,117 @@
+//! The stage the exporter reads: resolved step settings with the source
+//! spans that diagnostics point at.
+
+use basso_core::Span;
+
+/// One resolved CI stage.
+#[derive(Debug, Clone, Default)]
+pub struct Stage {
+    /// The pipeline `identifier`.
+    pub pipeline_id: String,
+    /// The stage `identifier`.
+    pub id: String,
+    pub name: String,
+    /// The file the spans point into, as the caller named it.
+    pub file: Option<String>,
+    /// Span of the stage node, used when no closer span exists.
+    pub span: Span,
+    /// `platform.os` (`Linux`, `Windows`, `MacOS`), or the KubernetesDirect
+    /// `os`.
+    pub os: Option<String>,
+    /// `platform.arch` (`Amd64`, `Arm64`).
+    pub arch: Option<String>,
+    /// The KubernetesDirect `namespace`, used when the caller names none.
+    pub namespace: Option<String>,
+    /// `cloneCodebase`: Harness clones the repository into the workspace
+    /// before the first step.
+    pub clone_codebase: bool,
+    /// `sharedPaths`, each with its span.
+    pub shared_paths: Vec<(String, Span)>,
+    /// The steps in execution order, step groups flattened.
+    pub steps: Vec<Step>,
+}
+
+/// The step `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StepKind {
+    Background,
+    #[default]
+    Run,
+    /// Any other step type, by its name (`Plugin`, `BuildAndPushECR`).
+    Other(String),
+}
+
+/// A step `when` block after resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct When {
+    /// `Success`, `Failure` or `All`.
+    pub stage_status: String,
+    /// The resolved `condition`, such as `true` or an expression text that
+    /// could not be decided before the stage runs.
+    pub condition: Option<String>,
+}
+
+/// One `portBindings` entry: host port to container port, as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortBinding {
+    pub host_port: String,
+    pub container_port: String,
+}
+
+/// One resolved Background or Run step.
+#[derive(Debug, Clone, Default)]
+pub struct Step {
+    /// The step `identifier`.
+    pub id: String,
+    pub name: String,
+    pub kind: StepKind,
+    /// The `identifier` of the enclosing step group, if any.
+    pub step_group: Option<String>,
+    /// Steps that share a value here were written in one `parallel` block.
+    pub parallel_group: Option<u32>,
+    pub when: Option<When>,
+    /// The step `timeout` in whole seconds.
+    pub timeout_seconds: Option<u64>,
+    pub image: Option<String>,
+    pub connector_ref: Option<String>,
+    pub shell: Option<String>,
+    pub command: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    /// `envVariables` in the order written.
+    pub env_variables: Vec<(String, String)>,
+    pub privileged: Option<bool>,
+    pub run_as_user: Option<i64>,
+    /// `resources.limits.memory`, a Kubernetes quantity.
+    pub limit_memory: Option<String>,
+    /// `resources.limits.cpu`, a Kubernetes quantity.
+    pub limit_cpu: Option<String>,
+    pub image_pull_policy: Option<String>,
+    pub port_bindings: Vec<PortBinding>,
+    /// `reports.spec.paths`.
+    pub report_paths: Vec<String>,
+    /// `outputVariables` names.
+    pub output_variables: Vec<String>,
+    /// Span of the step node (its `identifier`).
+    pub span: Span,
+    /// Spans of single settings, keyed by the YAML key (`portBindings`,
+    /// `when`, `timeout`); diagnostics fall back to `span`.
+    pub setting_spans: Vec<(&'static str, Span)>,
+}
+
+impl Step {
+    /// The step's path inside the stage: `group.step` inside a step group.
+    pub fn path(&self) -> String {
+        match &self.step_group {
+            Some(group) => format!("{group}.{}", self.id),
+            None => self.id.clone(),
+        }
+    }
+
+    /// The span of setting `key`, or of the step when none was recorded.
+    pub fn span_of(&self, key: &str) -> Span {
+        self.setting_spans
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map_or(self.span, |(_, span)| *span)
+    }
+}

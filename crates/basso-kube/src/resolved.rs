@@ -1,0 +1,247 @@
+//! Conversion from basso-core's resolved stage, with spans looked up in the
+//! pipeline file's YAML tree so diagnostics point at `file:line:col`.
+
+use basso_core::Span;
+use basso_core::pipeline::yaml::Node;
+use basso_core::pipeline::{InfrastructureKind, ResolvedStage, ResolvedStep, json_text};
+
+use crate::model::{PortBinding, Stage, Step, StepKind, When};
+
+/// Step settings whose value span diagnostics point at, by YAML key under
+/// `spec`.
+const SPEC_KEYS: [&str; 12] = [
+    "image",
+    "connectorRef",
+    "shell",
+    "command",
+    "entrypoint",
+    "envVariables",
+    "imagePullPolicy",
+    "portBindings",
+    "reports",
+    "outputVariables",
+    "resources",
+    "privileged",
+];
+/// Step settings beside `spec`.
+const STEP_KEYS: [&str; 2] = ["when", "timeout"];
+
+/// Converts one resolved stage of pipeline `pipeline_id`. `source` is the
+/// pipeline file's YAML tree and the name to print for it, when there is one.
+pub fn stage_from_resolved(
+    pipeline_id: &str,
+    resolved: &ResolvedStage,
+    source: Option<(&Node, &str)>,
+) -> Stage {
+    let stage_node = source.and_then(|(root, _)| {
+        find_stage(
+            root,
+            written_id(&resolved.identifier, resolved.strategy.as_ref()),
+        )
+    });
+    let step_nodes = stage_node.map(step_nodes).unwrap_or_default();
+    let stage_span = stage_node.map_or_else(Span::default, identifier_span);
+
+    let steps = resolved
+        .steps
+        .iter()
+        .map(|step| {
+            let node = find_step(&step_nodes, step);
+            step_from_resolved(step, node)
+        })
+        .collect();
+    let shared_paths = shared_paths(resolved, stage_node);
+    let declares_arch = stage_node
+        .and_then(|node| node.get("spec")?.get("platform")?.get("arch"))
+        .is_some();
+    let kubernetes = resolved.infrastructure.kind == InfrastructureKind::KubernetesDirect;
+
+    Stage {
+        pipeline_id: pipeline_id.to_string(),
+        id: resolved.identifier.clone(),
+        name: resolved.name.clone(),
+        file: source.map(|(_, file)| file.to_string()),
+        span: stage_span,
+        os: Some(resolved.platform.os.clone()),
+        arch: (declares_arch || source.is_none()).then(|| resolved.platform.arch.clone()),
+        namespace: resolved
+            .infrastructure
+            .namespace
+            .clone()
+            .filter(|_| kubernetes),
+        clone_codebase: resolved.clone_codebase,
+        shared_paths,
+        steps,
+    }
+}
+
+fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
+    let kind = match step.step_type.as_str() {
+        "Background" => StepKind::Background,
+        "Run" => StepKind::Run,
+        other => StepKind::Other(other.to_string()),
+    };
+    let effective_text = |key: &str| {
+        step.effective
+            .get(key)
+            .map(json_text)
+            .filter(|t| !t.is_empty())
+    };
+    let limit = |key: &str| {
+        let value = step.spec.get("resources")?.get("limits")?.get(key)?;
+        Some(json_text(value)).filter(|t| !t.is_empty())
+    };
+    let port_bindings = step
+        .port_bindings()
+        .into_iter()
+        .map(|(host, container)| PortBinding {
+            host_port: host.to_string(),
+            container_port: container.to_string(),
+        })
+        .collect();
+    let entrypoint = step.entrypoint();
+
+    Step {
+        id: step.identifier.clone(),
+        name: step.name.clone(),
+        kind,
+        step_group: step.step_group.clone(),
+        parallel_group: step.parallel,
+        when: step.when.as_ref().map(|when| When {
+            stage_status: when.stage_status.clone(),
+            condition: when.condition.clone(),
+        }),
+        timeout_seconds: step.timeout_seconds,
+        image: step.image().map(str::to_string),
+        connector_ref: step.connector_ref().map(str::to_string),
+        shell: effective_text("shell"),
+        command: step.command().map(str::to_string),
+        entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
+        env_variables: step.env_variables().into_iter().collect(),
+        privileged: step.privileged().then_some(true),
+        run_as_user: step.run_as_user(),
+        limit_memory: limit("memory"),
+        limit_cpu: limit("cpu"),
+        image_pull_policy: effective_text("imagePullPolicy"),
+        port_bindings,
+        report_paths: step.report_paths(),
+        output_variables: step.output_variables(),
+        span: node.map_or_else(Span::default, identifier_span),
+        setting_spans: node.map(setting_spans).unwrap_or_default(),
+    }
+}
+
+/// The identifier as written in the file: looped stages and steps carry an
+/// iteration suffix that the YAML does not.
+fn written_id<'a>(
+    identifier: &'a str,
+    strategy: Option<&basso_core::pipeline::Iteration>,
+) -> &'a str {
+    strategy
+        .and_then(|iteration| identifier.strip_suffix(iteration.identifier_post_fix.as_str()))
+        .unwrap_or(identifier)
+}
+
+fn identifier_span(node: &Node) -> Span {
+    node.get("identifier").map_or(node.span, |id| id.span)
+}
+
+fn setting_spans(node: &Node) -> Vec<(&'static str, Span)> {
+    let spec = node.get("spec");
+    let in_spec = SPEC_KEYS
+        .iter()
+        .filter_map(|key| Some((*key, spec?.get(key)?.span)));
+    let beside_spec = STEP_KEYS
+        .iter()
+        .filter_map(|key| Some((*key, node.get(key)?.span)));
+    in_spec.chain(beside_spec).collect()
+}
+
+fn shared_paths(resolved: &ResolvedStage, stage_node: Option<&Node>) -> Vec<(String, Span)> {
+    let items = stage_node
+        .and_then(|node| node.get("spec")?.get("sharedPaths")?.as_sequence())
+        .unwrap_or(&[]);
+    resolved
+        .shared_paths
+        .iter()
+        .enumerate()
+        .map(|(index, path)| {
+            let span = items
+                .get(index)
+                .map_or_else(Span::default, |item| item.span);
+            (path.clone(), span)
+        })
+        .collect()
+}
+
+/// Finds `pipeline.stages[*].stage` (also inside `parallel`) by identifier.
+fn find_stage<'a>(root: &'a Node, identifier: &str) -> Option<&'a Node> {
+    let stages = root.get("pipeline")?.get("stages")?.as_sequence()?;
+    find_in_stage_list(stages, identifier)
+}
+
+fn find_in_stage_list<'a>(items: &'a [Node], identifier: &str) -> Option<&'a Node> {
+    for item in items {
+        if let Some(stage) = item.get("stage")
+            && stage.get("identifier").and_then(Node::as_str) == Some(identifier)
+        {
+            return Some(stage);
+        }
+        if let Some(found) = item
+            .get("parallel")
+            .and_then(Node::as_sequence)
+            .and_then(|inner| find_in_stage_list(inner, identifier))
+        {
+            return Some(found);
+        }
+    }
+    None
+}
+
+/// A step node with the innermost step group around it.
+struct StepNode<'a> {
+    group: Option<String>,
+    node: &'a Node,
+}
+
+fn step_nodes(stage: &Node) -> Vec<StepNode<'_>> {
+    let mut found = Vec::new();
+    if let Some(items) = stage
+        .get("spec")
+        .and_then(|spec| spec.get("execution")?.get("steps")?.as_sequence())
+    {
+        collect_steps(items, None, &mut found);
+    }
+    found
+}
+
+fn collect_steps<'a>(items: &'a [Node], group: Option<&str>, found: &mut Vec<StepNode<'a>>) {
+    for item in items {
+        if let Some(step) = item.get("step") {
+            found.push(StepNode {
+                group: group.map(str::to_string),
+                node: step,
+            });
+        }
+        if let Some(inner) = item.get("parallel").and_then(Node::as_sequence) {
+            collect_steps(inner, group, found);
+        }
+        if let Some(step_group) = item.get("stepGroup") {
+            let id = step_group.get("identifier").and_then(Node::as_str);
+            if let Some(inner) = step_group.get("steps").and_then(Node::as_sequence) {
+                collect_steps(inner, id.or(group), found);
+            }
+        }
+    }
+}
+
+fn find_step<'a>(nodes: &[StepNode<'a>], step: &ResolvedStep) -> Option<&'a Node> {
+    let identifier = written_id(&step.identifier, step.strategy.as_ref());
+    nodes
+        .iter()
+        .find(|candidate| {
+            candidate.group == step.step_group
+                && candidate.node.get("identifier").and_then(Node::as_str) == Some(identifier)
+        })
+        .map(|candidate| candidate.node)
+}

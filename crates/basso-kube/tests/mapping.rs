@@ -1,0 +1,944 @@
+//! One test per mapping rule of the Kubernetes export, on stages built in
+//! code. Every manifest is also read back through the k8s-openapi types.
+
+mod common;
+
+use basso_core::{Severity, Span};
+use basso_kube::names::{is_dns1123_label, is_dns1123_subdomain};
+use basso_kube::{ExportOptions, PortBinding, StepKind, When, to_json};
+use common::*;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+const SECRET_TEXT: &str = r#"<+secrets.getValue("db_password")>"#;
+
+fn options() -> ExportOptions {
+    ExportOptions::default()
+}
+
+#[test]
+fn background_becomes_native_sidecar() {
+    let stage = stage(vec![
+        background("postgres", "postgres:16", "5432"),
+        run("t", "alpine", "true"),
+    ]);
+    let manifest = manifest(&stage, &options());
+    yaml_round_trip(&manifest, "mapping-sidecar");
+
+    let sidecar = &init_containers(&manifest)[0];
+    assert_eq!(sidecar.name, "postgres");
+    assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+    let probe = sidecar.startup_probe.as_ref().expect("startup probe");
+    let tcp = probe.tcp_socket.as_ref().expect("tcpSocket probe");
+    assert_eq!(tcp.port, IntOrString::Int(5432));
+    let ports = sidecar.ports.as_ref().expect("container ports");
+    assert_eq!(ports[0].container_port, 5432);
+}
+
+#[test]
+fn background_without_ports_warns() {
+    let mut service = background("redis", "redis:7", "6379");
+    service.port_bindings.clear();
+    let stage = stage(vec![service, run("t", "alpine", "true")]);
+    let export = export(&stage);
+
+    assert!(codes(&export).contains(&"no-startup-probe"));
+    let manifest = export.manifest.expect("manifest");
+    let sidecar = &init_containers(&manifest)[0];
+    assert!(sidecar.startup_probe.is_none());
+    assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+}
+
+#[test]
+fn run_steps_keep_order_last_is_main() {
+    let stage = stage(vec![
+        run("first", "alpine", "echo 1"),
+        background("db", "postgres", "5432"),
+        run("second", "alpine", "echo 2"),
+        run("third", "alpine", "echo 3"),
+    ]);
+    let manifest = manifest(&stage, &options());
+    yaml_round_trip(&manifest, "mapping-order");
+
+    let init: Vec<&str> = init_containers(&manifest)
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(init, ["first", "db", "second"]);
+    let pod = pod(&manifest);
+    assert_eq!(pod.containers.len(), 1);
+    assert_eq!(pod.containers[0].name, "third");
+    assert!(init_containers(&manifest)[0].restart_policy.is_none());
+}
+
+#[test]
+fn failing_step_fails_job() {
+    let stage = stage(vec![
+        run("a", "alpine", "false"),
+        run("b", "alpine", "true"),
+    ]);
+    let manifest = manifest(&stage, &options());
+
+    let spec = manifest.job.spec.as_ref().unwrap();
+    assert_eq!(spec.backoff_limit, Some(0));
+    assert_eq!(pod(&manifest).restart_policy.as_deref(), Some("Never"));
+}
+
+#[test]
+fn entrypoint_maps_to_command() {
+    let mut service = background("pg", "postgres", "5433");
+    service.entrypoint = Some(vec![
+        "docker-entrypoint.sh".into(),
+        "-p".into(),
+        "5433".into(),
+    ]);
+    let stage = stage(vec![service, run("t", "alpine", "true")]);
+    let manifest = manifest(&stage, &options());
+
+    let sidecar = container(&manifest, "pg");
+    let expected: Vec<String> = ["docker-entrypoint.sh", "-p", "5433"]
+        .map(String::from)
+        .into();
+    assert_eq!(sidecar.command.as_ref(), Some(&expected));
+    assert!(sidecar.args.is_none());
+}
+
+#[test]
+fn entrypoint_with_command_warns() {
+    let mut service = background("pg", "postgres", "5432");
+    service.entrypoint = Some(vec!["postgres".into()]);
+    service.command = Some("echo ignored".into());
+    let stage = stage(vec![service, run("t", "alpine", "true")]);
+    let export = export(&stage);
+
+    assert!(codes(&export).contains(&"entrypoint-overrides-command"));
+    let manifest = export.manifest.unwrap();
+    assert!(container(&manifest, "pg").args.is_none());
+}
+
+#[test]
+fn command_with_each_shell() {
+    let cases = [
+        (None, ["sh", "-c"]),
+        (Some("Sh"), ["sh", "-c"]),
+        (Some("Bash"), ["bash", "-c"]),
+        (Some("Pwsh"), ["pwsh", "-Command"]),
+        (Some("Powershell"), ["powershell", "-Command"]),
+        (Some("Python"), ["python3", "-c"]),
+    ];
+    for (shell, expected) in cases {
+        let mut step = run("s", "alpine", "echo hi");
+        step.shell = shell.map(String::from);
+        let manifest = manifest(&stage(vec![step]), &options());
+        let main = container(&manifest, "s");
+        let expected: Vec<String> = expected.map(String::from).into();
+        assert_eq!(main.command.as_ref(), Some(&expected), "shell {shell:?}");
+        assert_eq!(
+            main.args.as_ref(),
+            Some(&vec!["echo hi".to_string()]),
+            "shell {shell:?}"
+        );
+    }
+}
+
+#[test]
+fn unknown_shell_is_error() {
+    let mut step = run("s", "alpine", "echo hi");
+    step.shell = Some("zsh".into());
+    let export = export(&stage(vec![step]));
+
+    assert!(codes(&export).contains(&"unknown-shell"));
+    assert!(export.manifest.is_none());
+}
+
+#[test]
+fn dollars_survive_kubelet_expansion() {
+    let mut step = run("s", "alpine", "echo $HOME $(date) $$");
+    step.env_variables = vec![("PRICE".into(), "$(FIVE)$".into())];
+    let manifest = manifest(&stage(vec![step]), &options());
+
+    let main = container(&manifest, "s");
+    assert_eq!(main.args.as_ref().unwrap()[0], "echo $$HOME $$(date) $$$$");
+    let env = main.env.as_ref().unwrap();
+    assert_eq!(env[0].value.as_deref(), Some("$$(FIVE)$$"));
+}
+
+#[test]
+fn env_variables_in_written_order() {
+    let mut step = run("s", "alpine", "env");
+    step.env_variables = vec![("B".into(), "2".into()), ("A".into(), "1".into())];
+    let manifest = manifest(&stage(vec![step]), &options());
+
+    let env = container(&manifest, "s").env.as_ref().unwrap();
+    let pairs: Vec<(&str, Option<&str>)> = env
+        .iter()
+        .map(|e| (e.name.as_str(), e.value.as_deref()))
+        .collect();
+    assert_eq!(pairs, [("B", Some("2")), ("A", Some("1"))]);
+}
+
+#[test]
+fn privileged_and_user_in_security_context() {
+    let mut step = run("dind", "docker:dind", "dockerd");
+    step.privileged = Some(true);
+    step.run_as_user = Some(1000);
+    let manifest = manifest(&stage(vec![step]), &options());
+
+    let context = container(&manifest, "dind")
+        .security_context
+        .as_ref()
+        .expect("securityContext");
+    assert_eq!(context.privileged, Some(true));
+    assert_eq!(context.run_as_user, Some(1000));
+    let plain = manifest_of_plain_step();
+    assert!(container(&plain, "s").security_context.is_none());
+}
+
+fn manifest_of_plain_step() -> basso_kube::Manifest {
+    manifest(&stage(vec![run("s", "alpine", "true")]), &options())
+}
+
+#[test]
+fn limits_as_given() {
+    let mut step = run("s", "alpine", "true");
+    step.limit_memory = Some("500Mi".into());
+    step.limit_cpu = Some("0.5".into());
+    let manifest = manifest(&stage(vec![step]), &options());
+    yaml_round_trip(&manifest, "mapping-limits");
+
+    let resources = container(&manifest, "s")
+        .resources
+        .as_ref()
+        .expect("resources");
+    let limits = resources.limits.as_ref().expect("limits");
+    assert_eq!(limits["memory"].0, "500Mi");
+    assert_eq!(limits["cpu"].0, "0.5");
+    assert!(resources.requests.is_none());
+}
+
+#[test]
+fn image_pull_policy_as_given() {
+    for policy in ["Always", "Never", "IfNotPresent"] {
+        let mut step = run("s", "alpine", "true");
+        step.image_pull_policy = Some(policy.into());
+        let manifest = manifest(&stage(vec![step]), &options());
+        assert_eq!(
+            container(&manifest, "s").image_pull_policy.as_deref(),
+            Some(policy)
+        );
+    }
+
+    let mut step = run("s", "alpine", "true");
+    step.image_pull_policy = Some("Sometimes".into());
+    let export = export(&stage(vec![step]));
+    assert!(codes(&export).contains(&"invalid-image-pull-policy"));
+}
+
+#[test]
+fn connector_refs_become_pull_secrets() {
+    let mut a = run("a", "alpine", "true");
+    a.connector_ref = Some("account.Docker_Hub".into());
+    let mut b = run("b", "alpine", "true");
+    b.connector_ref = Some("account.Docker_Hub".into());
+    let mut c = background("c", "redis", "6379");
+    c.connector_ref = Some("ecr".into());
+    let manifest = manifest(&stage(vec![c, a, b]), &options());
+    yaml_round_trip(&manifest, "mapping-pull-secrets");
+
+    let names: Vec<&str> = pod(&manifest)
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, ["ecr", "account.docker-hub"]);
+    assert_eq!(manifest.image_pull_secrets, names);
+}
+
+#[test]
+fn workspace_and_shared_paths_are_empty_dirs() {
+    let mut stage = stage(vec![
+        background("db", "postgres", "5432"),
+        run("s", "alpine", "true"),
+    ]);
+    stage.shared_paths = vec![
+        ("/var/run".into(), Span::default()),
+        ("/cache".into(), Span::default()),
+        ("/var/run".into(), Span::default()),
+    ];
+    let manifest = manifest(&stage, &options());
+    yaml_round_trip(&manifest, "mapping-volumes");
+
+    let volumes = pod(&manifest).volumes.as_ref().unwrap();
+    assert_eq!(volumes.len(), 3);
+    assert!(volumes.iter().all(|v| v.empty_dir.is_some()));
+    for name in ["db", "s"] {
+        let mounts = container(&manifest, name).volume_mounts.as_ref().unwrap();
+        let paths: Vec<&str> = mounts.iter().map(|m| m.mount_path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/harness", "/var/run", "/cache"],
+            "container {name}"
+        );
+        assert_eq!(
+            container(&manifest, name).working_dir.as_deref(),
+            Some("/harness")
+        );
+    }
+}
+
+#[test]
+fn relative_shared_path_warns() {
+    let mut stage = stage(vec![run("s", "alpine", "true")]);
+    stage.shared_paths = vec![
+        ("".into(), Span::default()),
+        ("cache".into(), Span::default()),
+    ];
+    let export = export(&stage);
+
+    let warnings = codes(&export)
+        .iter()
+        .filter(|c| **c == "invalid-shared-path")
+        .count();
+    assert_eq!(
+        warnings,
+        1,
+        "the empty entry is skipped quietly: {:?}",
+        codes(&export)
+    );
+    let manifest = export.manifest.unwrap();
+    assert_eq!(pod(&manifest).volumes.as_ref().unwrap().len(), 1);
+}
+
+#[test]
+fn parallel_runs_warn() {
+    let mut a = run("a", "alpine", "true");
+    let mut b = run("b", "alpine", "true");
+    let mut db = background("db", "postgres", "5432");
+    a.parallel_group = Some(0);
+    b.parallel_group = Some(0);
+    db.parallel_group = Some(0);
+    let export = export(&stage(vec![db, a, b, run("c", "alpine", "true")]));
+
+    let warnings: Vec<_> = export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "parallel-runs-in-sequence")
+        .collect();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].message.contains("`a`, `b`"),
+        "{}",
+        warnings[0].message
+    );
+}
+
+#[test]
+fn parallel_services_do_not_warn() {
+    let mut db = background("db", "postgres", "5432");
+    let mut cache = background("cache", "redis", "6379");
+    db.parallel_group = Some(0);
+    cache.parallel_group = Some(0);
+    let export = export(&stage(vec![db, cache, run("c", "alpine", "true")]));
+    assert!(!codes(&export).contains(&"parallel-runs-in-sequence"));
+}
+
+fn with_when(stage_status: &str, condition: Option<&str>) -> basso_kube::Step {
+    let mut step = run("guarded", "alpine", "true");
+    step.when = Some(When {
+        stage_status: stage_status.into(),
+        condition: condition.map(String::from),
+    });
+    step
+}
+
+fn exported_names(export: &basso_kube::Export) -> Vec<String> {
+    let manifest = export.manifest.as_ref().expect("manifest");
+    let pod = pod(manifest);
+    pod.init_containers
+        .iter()
+        .flatten()
+        .chain(&pod.containers)
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[test]
+fn when_false_condition_skips_step() {
+    let export = export(&stage(vec![
+        with_when("Success", Some("false")),
+        run("last", "alpine", "true"),
+    ]));
+    assert_eq!(exported_names(&export), ["last"]);
+    let skipped = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "step-skipped")
+        .unwrap();
+    assert_eq!(skipped.severity, Severity::Info);
+}
+
+#[test]
+fn when_true_condition_keeps_step_quietly() {
+    let export = export(&stage(vec![
+        with_when("Success", Some("true")),
+        run("last", "alpine", "true"),
+    ]));
+    assert_eq!(exported_names(&export), ["guarded", "last"]);
+    assert!(export.diagnostics.is_empty(), "{:?}", export.diagnostics);
+}
+
+#[test]
+fn when_failure_drops_step() {
+    let export = export(&stage(vec![
+        run("first", "alpine", "true"),
+        with_when("Failure", None),
+    ]));
+    assert_eq!(exported_names(&export), ["first"]);
+    assert!(codes(&export).contains(&"when-not-kept"));
+}
+
+#[test]
+fn when_all_and_undecided_warn() {
+    for (status, condition) in [
+        ("All", None),
+        ("Success", Some("<+pipeline.variables.x> == \"y\"")),
+    ] {
+        let export = export(&stage(vec![
+            with_when(status, condition),
+            run("last", "alpine", "true"),
+        ]));
+        assert_eq!(
+            exported_names(&export),
+            ["guarded", "last"],
+            "{status} {condition:?}"
+        );
+        assert!(
+            codes(&export).contains(&"when-not-kept"),
+            "{status} {condition:?}"
+        );
+    }
+}
+
+#[test]
+fn timeouts_sum_into_job_deadline() {
+    let mut a = run("a", "alpine", "true");
+    a.timeout_seconds = Some(600);
+    let mut b = run("b", "alpine", "true");
+    b.timeout_seconds = Some(5400);
+    let export = export(&stage(vec![a, b]));
+
+    let manifest = export.manifest.as_ref().unwrap();
+    let deadline = manifest.job.spec.as_ref().unwrap().active_deadline_seconds;
+    assert_eq!(deadline, Some(600 + 5400));
+    let warnings = codes(&export)
+        .iter()
+        .filter(|c| **c == "timeout-per-job")
+        .count();
+    assert_eq!(warnings, 2);
+}
+
+#[test]
+fn missing_timeout_counts_default() {
+    let mut a = run("a", "alpine", "true");
+    a.timeout_seconds = Some(300);
+    let export = export(&stage(vec![a, run("b", "alpine", "true")]));
+    let deadline = export
+        .manifest
+        .unwrap()
+        .job
+        .spec
+        .unwrap()
+        .active_deadline_seconds;
+    assert_eq!(deadline, Some(300 + 10 * 3600));
+}
+
+#[test]
+fn single_step_timeout_is_exact() {
+    let mut a = run("a", "alpine", "true");
+    a.timeout_seconds = Some(120);
+    let export = export(&stage(vec![a]));
+    assert!(!codes(&export).contains(&"timeout-per-job"));
+    assert_eq!(
+        export
+            .manifest
+            .unwrap()
+            .job
+            .spec
+            .unwrap()
+            .active_deadline_seconds,
+        Some(120)
+    );
+}
+
+#[test]
+fn step_ids_become_container_names() {
+    let stage = stage(vec![
+        background("Redis_Cache", "redis", "6379"),
+        run("api_tests", "alpine", "true"),
+    ]);
+    let manifest = manifest(&stage, &options());
+    assert_eq!(
+        container(&manifest, "api-tests").image.as_deref(),
+        Some("alpine")
+    );
+    assert_eq!(
+        container(&manifest, "redis-cache").image.as_deref(),
+        Some("redis")
+    );
+}
+
+#[test]
+fn container_annotation_holds_step_id() {
+    let mut grouped = run("unit", "alpine", "true");
+    grouped.step_group = Some("checks".into());
+    let stage = stage(vec![run("api_tests", "alpine", "true"), grouped]);
+    let manifest = manifest(&stage, &options());
+
+    let template = &manifest.job.spec.as_ref().unwrap().template;
+    let annotations = template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
+        .as_ref()
+        .unwrap();
+    assert_eq!(annotations["step.basso/api-tests"], "api_tests");
+    assert_eq!(annotations["step.basso/checks-unit"], "checks.unit");
+}
+
+#[test]
+fn container_name_collision_is_error() {
+    let stage = stage(vec![
+        run("api_tests", "alpine", "true"),
+        run("Api_Tests", "alpine", "true"),
+    ]);
+    let export = export(&stage);
+
+    let error = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "container-name-collision")
+        .unwrap();
+    assert!(error.message.contains("`api_tests`"), "{}", error.message);
+    assert!(error.message.contains("`api-tests`"), "{}", error.message);
+    assert_eq!(error.labels.len(), 1);
+    assert!(export.manifest.is_none());
+}
+
+#[test]
+fn every_name_is_dns1123() {
+    let mut a = run("Unit_Tests__2", "alpine", "true");
+    a.connector_ref = Some("org.My_Registry".into());
+    let mut b = background("_Cache_", "redis", "6379");
+    b.step_group = Some("Services_Group".into());
+    let mut stage = stage(vec![b, background("db", "postgres", "5432"), a]);
+    stage.pipeline_id =
+        "My_Pipeline__With_A_Very_Long_Identifier_That_Goes_On_And_On_Forever".into();
+    stage.id = "Integration_Tests".into();
+    stage.shared_paths = vec![("/cache".into(), Span::default())];
+    let manifest = manifest(&stage, &options());
+    yaml_round_trip(&manifest, "mapping-names");
+
+    let job_name = manifest.job.metadata.name.as_deref().unwrap();
+    assert!(is_dns1123_label(job_name), "job name {job_name}");
+    assert!(
+        is_dns1123_subdomain(&manifest.secret_name),
+        "secret {}",
+        manifest.secret_name
+    );
+    let pod = pod(&manifest);
+    for container in pod.init_containers.iter().flatten().chain(&pod.containers) {
+        assert!(
+            is_dns1123_label(&container.name),
+            "container {}",
+            container.name
+        );
+    }
+    for volume in pod.volumes.iter().flatten() {
+        assert!(is_dns1123_label(&volume.name), "volume {}", volume.name);
+    }
+    for secret in pod.image_pull_secrets.iter().flatten() {
+        assert!(
+            is_dns1123_subdomain(&secret.name),
+            "pull secret {}",
+            secret.name
+        );
+    }
+    for alias in pod.host_aliases.iter().flatten() {
+        for host in alias.hostnames.iter().flatten() {
+            assert!(is_dns1123_label(host), "host alias {host}");
+        }
+    }
+}
+
+#[test]
+fn host_aliases_for_valid_service_ids() {
+    let mut grouped = background("cache", "redis", "6379");
+    grouped.step_group = Some("services".into());
+    let stage = stage(vec![
+        background("postgres", "postgres", "5432"),
+        background("my_db", "mysql", "3306"),
+        background("Mongo", "mongo", "27017"),
+        grouped,
+        run("t", "alpine", "true"),
+    ]);
+    let export = export(&stage);
+    let manifest = export.manifest.as_ref().unwrap();
+
+    let aliases = pod(manifest).host_aliases.as_ref().expect("hostAliases");
+    assert_eq!(aliases.len(), 1);
+    assert_eq!(aliases[0].ip, "127.0.0.1");
+    assert_eq!(
+        aliases[0].hostnames.as_deref(),
+        Some(&["postgres".to_string()][..])
+    );
+
+    let warnings: Vec<&str> = export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "service-host-name")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    for host in ["`my_db`", "`Mongo`", "`services_cache`"] {
+        assert!(
+            warnings.iter().any(|w| w.contains(host)),
+            "{host} in {warnings:?}"
+        );
+    }
+    let help = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "service-host-name")
+        .unwrap();
+    assert!(help.help.as_deref().unwrap().contains("localhost"));
+}
+
+#[test]
+fn run_step_ids_get_no_host_alias() {
+    let manifest = manifest(&stage(vec![run("builder", "alpine", "true")]), &options());
+    assert!(pod(&manifest).host_aliases.is_none());
+}
+
+fn secret_stage() -> basso_kube::Stage {
+    let mut db = background("postgres", "postgres:16", "5432");
+    db.env_variables = vec![("POSTGRES_PASSWORD".into(), SECRET_TEXT.into())];
+    let mut test = run(
+        "api_tests",
+        "curlimages/curl",
+        r#"curl -u "ci:<+secrets.getValue("db_password")>" http://postgres:5432 -H 'X-Token: <+secrets.getValue("account.api_token")>'"#,
+    );
+    test.env_variables = vec![(
+        "DATABASE_URL".into(),
+        r#"postgres://ci:<+secrets.getValue("db_password")>@localhost:5432/app"#.into(),
+    )];
+    stage(vec![db, test])
+}
+
+#[test]
+fn secrets_stay_out_of_manifest_text() {
+    let options = ExportOptions {
+        with_secret_template: true,
+        ..ExportOptions::default()
+    };
+    let manifest = manifest(&secret_stage(), &options);
+    let yaml = yaml_round_trip(&manifest, "mapping-secrets");
+    let json = to_json(&manifest).unwrap().to_string();
+
+    for text in [&yaml, &json] {
+        assert!(
+            !text.contains("<+secrets"),
+            "secret expression in output:\n{text}"
+        );
+        assert!(
+            !text.contains("getValue"),
+            "secret expression in output:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn whole_secret_env_uses_secret_key_ref() {
+    let manifest = manifest(&secret_stage(), &options());
+    let env = container(&manifest, "postgres").env.as_ref().unwrap();
+
+    assert_eq!(env.len(), 1);
+    assert_eq!(env[0].name, "POSTGRES_PASSWORD");
+    assert!(env[0].value.is_none());
+    let selector = env[0]
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(selector.name, "demo-pipeline-secrets");
+    assert_eq!(selector.key, "db_password");
+}
+
+#[test]
+fn command_refers_to_secret_variable() {
+    let manifest = manifest(&secret_stage(), &options());
+    let main = container(&manifest, "api-tests");
+
+    let script = &main.args.as_ref().unwrap()[0];
+    assert_eq!(
+        script,
+        "curl -u \"ci:$(BASSO_SECRET_DB_PASSWORD)\" http://postgres:5432 -H 'X-Token: $(BASSO_SECRET_ACCOUNT_API_TOKEN)'"
+    );
+    let env = main.env.as_ref().unwrap();
+    let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "BASSO_SECRET_DB_PASSWORD",
+            "BASSO_SECRET_ACCOUNT_API_TOKEN",
+            "DATABASE_URL"
+        ]
+    );
+    let token = env[1]
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(token.key, "account.api_token");
+    assert_eq!(
+        env[2].value.as_deref(),
+        Some("postgres://ci:$(BASSO_SECRET_DB_PASSWORD)@localhost:5432/app")
+    );
+}
+
+#[test]
+fn secret_keys_listed() {
+    let manifest = manifest(&secret_stage(), &options());
+    assert_eq!(manifest.secret_keys, ["db_password", "account.api_token"]);
+
+    let annotations = manifest.job.metadata.annotations.as_ref().unwrap();
+    assert_eq!(
+        annotations["basso/secret-keys"],
+        "db_password,account.api_token"
+    );
+    assert_eq!(annotations["basso/secret-name"], "demo-pipeline-secrets");
+    let yaml = basso_kube::to_yaml(&manifest).unwrap();
+    assert!(
+        yaml.contains("must hold the keys: db_password, account.api_token"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn secret_template_has_empty_keys() {
+    let options = ExportOptions {
+        with_secret_template: true,
+        secret_name: Some("ci-secrets".into()),
+        namespace: Some("ci".into()),
+    };
+    let manifest = manifest(&secret_stage(), &options);
+    let secret = manifest.secret_template.as_ref().expect("template");
+
+    assert_eq!(secret.metadata.name.as_deref(), Some("ci-secrets"));
+    assert_eq!(secret.metadata.namespace.as_deref(), Some("ci"));
+    assert_eq!(manifest.job.metadata.namespace.as_deref(), Some("ci"));
+    let data = secret.string_data.as_ref().unwrap();
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["account.api_token", "db_password"]);
+    assert!(data.values().all(String::is_empty));
+    let env = container(&manifest, "postgres").env.as_ref().unwrap();
+    let selector = env[0]
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(selector.name, "ci-secrets");
+}
+
+#[test]
+fn no_template_unless_asked() {
+    let manifest = manifest(&secret_stage(), &options());
+    assert!(manifest.secret_template.is_none());
+}
+
+#[test]
+fn invalid_secret_name_is_error() {
+    let options = ExportOptions {
+        secret_name: Some("CI_Secrets".into()),
+        ..ExportOptions::default()
+    };
+    let export = basso_kube::export_stage(&secret_stage(), &options);
+    assert!(codes(&export).contains(&"invalid-secret-name"));
+}
+
+#[test]
+fn secret_in_image_is_error() {
+    let step = run("s", r#"registry/<+secrets.getValue("x")>"#, "true");
+    let export = export(&stage(vec![step]));
+    assert!(codes(&export).contains(&"secret-outside-env"));
+    assert!(export.manifest.is_none());
+}
+
+#[test]
+fn host_port_differs_warns_localhost() {
+    let mut service = background("web", "nginx", "80");
+    service.port_bindings = vec![PortBinding {
+        host_port: "8080".into(),
+        container_port: "80".into(),
+    }];
+    let export = export(&stage(vec![service, run("t", "alpine", "true")]));
+
+    let warning = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "port-bindings-on-kubernetes")
+        .unwrap();
+    assert_eq!(warning.severity, Severity::Warning);
+    assert!(warning.help.as_deref().unwrap().contains("localhost:80"));
+}
+
+#[test]
+fn same_container_port_is_error() {
+    let first = background("pg_main", "postgres", "5432");
+    let second = background("pg_replica", "postgres", "5432");
+    let export = export(&stage(vec![first, second, run("t", "alpine", "true")]));
+
+    let error = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "duplicate-container-port")
+        .unwrap();
+    assert!(error.message.contains("5432"), "{}", error.message);
+    assert!(error.help.as_deref().unwrap().contains("another port"));
+    assert!(export.manifest.is_none());
+}
+
+#[test]
+fn invalid_container_port_is_error() {
+    let service = background("web", "nginx", "http");
+    let export = export(&stage(vec![service, run("t", "alpine", "true")]));
+    assert!(codes(&export).contains(&"invalid-container-port"));
+}
+
+#[test]
+fn several_ports_probe_first() {
+    let mut service = background("web", "nginx", "80");
+    service.port_bindings.push(PortBinding {
+        host_port: "443".into(),
+        container_port: "443".into(),
+    });
+    let export = export(&stage(vec![service, run("t", "alpine", "true")]));
+
+    assert!(codes(&export).contains(&"startup-probe-first-port"));
+    let manifest = export.manifest.unwrap();
+    assert_eq!(container(&manifest, "web").ports.as_ref().unwrap().len(), 2);
+}
+
+#[test]
+fn unsupported_step_type_is_error() {
+    let mut plugin = run("push", "plugins/docker", "");
+    plugin.kind = StepKind::Other("BuildAndPushDockerRegistry".into());
+    let export = export(&stage(vec![run("t", "alpine", "true"), plugin]));
+    assert!(codes(&export).contains(&"unsupported-step-type"));
+}
+
+#[test]
+fn only_services_is_error() {
+    let export = export(&stage(vec![background("db", "postgres", "5432")]));
+    assert!(codes(&export).contains(&"no-run-step"));
+    assert!(export.manifest.is_none());
+}
+
+#[test]
+fn service_after_last_run_warns() {
+    let export = export(&stage(vec![
+        run("t", "alpine", "true"),
+        background("db", "postgres", "5432"),
+    ]));
+    assert!(codes(&export).contains(&"service-after-last-step"));
+    assert_eq!(exported_names(&export), ["db", "t"]);
+}
+
+#[test]
+fn settings_pods_cannot_keep_warn() {
+    let mut step = run("t", "alpine", "true");
+    step.report_paths = vec!["reports/*.xml".into()];
+    step.output_variables = vec!["VERSION".into()];
+    let mut stage = stage(vec![step]);
+    stage.clone_codebase = true;
+    let export = export(&stage);
+
+    for code in [
+        "reports-not-collected",
+        "output-variables-not-passed",
+        "clone-codebase-not-exported",
+    ] {
+        assert!(codes(&export).contains(&code), "{code}");
+    }
+    assert!(export.manifest.is_some());
+}
+
+#[test]
+fn unresolved_expression_warns() {
+    let step = run("t", "alpine:<+pipeline.variables.tag>", "true");
+    let export = export(&stage(vec![step]));
+    assert!(codes(&export).contains(&"unresolved-expression"));
+}
+
+#[test]
+fn platform_sets_node_selector() {
+    let mut stage = stage(vec![run("t", "alpine", "true")]);
+    stage.os = Some("Linux".into());
+    stage.arch = Some("Arm64".into());
+    let manifest = manifest(&stage, &options());
+    let selector = pod(&manifest).node_selector.as_ref().unwrap();
+    assert_eq!(selector["kubernetes.io/os"], "linux");
+    assert_eq!(selector["kubernetes.io/arch"], "arm64");
+
+    let mut mac = stage.clone();
+    mac.os = Some("MacOS".into());
+    assert!(codes(&export(&mac)).contains(&"unsupported-os"));
+}
+
+#[test]
+fn diagnostics_carry_file_and_span() {
+    let mut step = run("t", "alpine", "true");
+    step.image_pull_policy = Some("Sometimes".into());
+    let span = Span {
+        byte_start: 10,
+        byte_end: 19,
+        line: 4,
+        column: 7,
+        end_line: 4,
+        end_column: 16,
+    };
+    step.setting_spans = vec![("imagePullPolicy", span)];
+    let export = export(&stage(vec![step]));
+
+    let error = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "invalid-image-pull-policy")
+        .unwrap();
+    assert_eq!(error.file.as_deref(), Some("pipeline.yaml"));
+    assert_eq!((error.span.line, error.span.column), (4, 7));
+}
+
+#[test]
+fn json_is_a_list_of_objects() {
+    let options = ExportOptions {
+        with_secret_template: true,
+        ..ExportOptions::default()
+    };
+    let manifest = manifest(&secret_stage(), &options);
+    let json = to_json(&manifest).unwrap();
+
+    assert_eq!(json["kind"], "List");
+    let items = json["items"].as_array().unwrap();
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(items[0].clone()).unwrap();
+    assert_eq!(job, manifest.job);
+    let secret: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_value(items[1].clone()).unwrap();
+    assert_eq!(Some(secret), manifest.secret_template);
+}
