@@ -58,6 +58,7 @@ pub(crate) fn build_container(
     let user_env = user_env(step, context.secret_name, &mut secrets);
     let ports = container_ports(step, diagnostics);
 
+    check_variable_collisions(step, &secrets, diagnostics);
     let mut env = secrets.env_vars(context.secret_name);
     env.extend(user_env);
     let is_service = step.kind == StepKind::Background;
@@ -119,6 +120,30 @@ impl SecretVars {
             .iter()
             .map(|id| secret_env(&secret_env_var(id), secret_name, id))
             .collect()
+    }
+}
+
+/// Reports two secret ids that map to one `BASSO_SECRET_*` name, such as
+/// `a.b` and `a_b`: the text could not tell them apart.
+fn check_variable_collisions(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Diagnostic>) {
+    for (index, id) in secrets.by_reference.iter().enumerate() {
+        let variable = secret_env_var(id);
+        let Some(other) = secrets.by_reference[..index]
+            .iter()
+            .find(|o| secret_env_var(o) == variable)
+        else {
+            continue;
+        };
+        let error = Diagnostic::error(
+            "secret-variable-collision",
+            format!(
+                "secrets `{other}` and `{id}` in step `{}` both map to variable `{variable}`",
+                step.path()
+            ),
+            step.span,
+        )
+        .with_help("use one of the two secret ids in this step, or rename one secret");
+        diagnostics.push(error);
     }
 }
 

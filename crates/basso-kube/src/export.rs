@@ -371,26 +371,37 @@ fn check_ports(steps: &[&Step], built: &[BuiltContainer], diagnostics: &mut Vec<
     }
 }
 
+/// Reports `portBindings` with the code and wording `basso check` uses on
+/// KubernetesDirect infrastructure, as a warning: the export still reads the
+/// container ports for the startup probe.
 fn port_binding_warnings(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
-    for binding in &step.port_bindings {
-        if binding.host_port.trim() == binding.container_port.trim() {
-            continue;
-        }
-        let warning = Diagnostic::warning(
-            "port-bindings-on-kubernetes",
-            format!(
-                "host port `{}` of step `{}` has no effect on Kubernetes",
-                binding.host_port,
-                step.path()
-            ),
-            step.span_of("portBindings"),
-        )
-        .with_help(format!(
-            "containers in a pod share its network: reach the service on `localhost:{}`",
-            binding.container_port.trim()
+    let Some(first) = step.port_bindings.first() else {
+        return;
+    };
+    let ignored_host_ports: Vec<String> = step
+        .port_bindings
+        .iter()
+        .filter(|b| b.host_port.trim() != b.container_port.trim())
+        .map(|b| format!("`{}`", b.host_port.trim()))
+        .collect();
+    let mut help = format!(
+        "steps in the same pod reach the service at `localhost:{}`; the export uses the container ports only for the startup probe",
+        first.container_port.trim()
+    );
+    if !ignored_host_ports.is_empty() {
+        help.push_str(&format!(
+            ", and host ports {} have no effect",
+            ignored_host_ports.join(", ")
         ));
-        diagnostics.push(warning);
     }
+
+    let warning = Diagnostic::warning(
+        "unsupported-on-infrastructure",
+        "`portBindings` is not supported on KubernetesDirect infrastructure",
+        step.span_of("portBindings"),
+    )
+    .with_help(help);
+    diagnostics.push(warning);
 }
 
 /// Maps every Background step id that is a valid host name to the loopback

@@ -781,7 +781,7 @@ fn secret_in_image_is_error() {
 }
 
 #[test]
-fn host_port_differs_warns_localhost() {
+fn port_bindings_reported_as_check() {
     let mut service = background("web", "nginx", "80");
     service.port_bindings = vec![PortBinding {
         host_port: "8080".into(),
@@ -792,10 +792,17 @@ fn host_port_differs_warns_localhost() {
     let warning = export
         .diagnostics
         .iter()
-        .find(|d| d.code == "port-bindings-on-kubernetes")
+        .find(|d| d.code == "unsupported-on-infrastructure")
         .unwrap();
     assert_eq!(warning.severity, Severity::Warning);
-    assert!(warning.help.as_deref().unwrap().contains("localhost:80"));
+    assert!(
+        warning.message.contains("KubernetesDirect"),
+        "{}",
+        warning.message
+    );
+    let help = warning.help.as_deref().unwrap();
+    assert!(help.contains("localhost:80`"), "{help}");
+    assert!(help.contains("host ports `8080` have no effect"), "{help}");
 }
 
 #[test]
@@ -941,4 +948,16 @@ fn json_is_a_list_of_objects() {
     let secret: k8s_openapi::api::core::v1::Secret =
         serde_json::from_value(items[1].clone()).unwrap();
     assert_eq!(Some(secret), manifest.secret_template);
+}
+
+#[test]
+fn secret_variable_collision_is_error() {
+    let step = run(
+        "s",
+        "alpine",
+        r#"echo <+secrets.getValue("a.b")> <+secrets.getValue("a_b")>"#,
+    );
+    let export = export(&stage(vec![step]));
+    assert!(codes(&export).contains(&"secret-variable-collision"));
+    assert!(export.manifest.is_none());
 }
