@@ -23,7 +23,7 @@ const PROBE_PERIOD_SECONDS: i32 = 2;
 /// service five minutes to start listening.
 const PROBE_FAILURE_THRESHOLD: i32 = 150;
 
-/// What building one container needs from the whole export.
+/// Settings of the whole export that each container needs.
 pub(crate) struct ContainerContext<'a> {
     pub name: &'a str,
     pub secret_name: &'a str,
@@ -113,8 +113,8 @@ impl SecretVars {
         self.all.clone()
     }
 
-    /// The `BASSO_SECRET_*` variables, declared before every variable that
-    /// refers to them, because the kubelet expands only earlier ones.
+    /// Builds the `BASSO_SECRET_*` variables. They go before every variable
+    /// that refers to them, because the kubelet expands only earlier ones.
     fn env_vars(&self, secret_name: &str) -> Vec<EnvVar> {
         self.by_reference
             .iter()
@@ -204,8 +204,8 @@ fn check_no_secret(step: &Step, key: &str, value: Option<&str>, diagnostics: &mu
     }
 }
 
-/// Warns when resolved text still holds `<+…>` that is not a secret: the
-/// pod receives it as literal text.
+/// Warns when resolved text still contains `<+…>` that is not a secret,
+/// because the pod receives it as literal text.
 fn warn_unresolved(step: &Step, key: &str, value: &str, diagnostics: &mut Vec<Diagnostic>) {
     let mut rest = value.to_string();
     for secret in find_secret_refs(value).iter().rev() {
@@ -286,8 +286,8 @@ fn command_and_args(
     (Some(command), Some(args))
 }
 
-/// The program and flag that run a script given as one argument, per
-/// Harness `shell` value.
+/// Returns the program and flag that run a script given as one argument,
+/// for a Harness `shell` value.
 fn interpreter(shell: &str) -> Option<[&'static str; 2]> {
     match shell {
         "Sh" => Some(["sh", "-c"]),
@@ -404,7 +404,7 @@ fn container_port(port: i32) -> ContainerPort {
     }
 }
 
-/// A TCP probe: a native sidecar counts as started, and the next init
+/// Builds a TCP probe. A native sidecar counts as started, and the next init
 /// container may start, only once the service accepts connections.
 fn startup_probe(port: i32) -> Probe {
     Probe {

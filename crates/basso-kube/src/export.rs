@@ -19,7 +19,7 @@ use crate::names::{
 };
 use crate::schedule::{check_when, deadline, warn_parallel_runs, warn_timeouts};
 
-/// Where Harness mounts the stage workspace in every step container.
+/// Mount path of the stage workspace in every step container, as on Harness.
 pub const WORKSPACE_PATH: &str = "/harness";
 /// Annotation prefix for the step path of each container: the key is
 /// `step.basso/<container name>`.
@@ -37,8 +37,8 @@ const WORKSPACE_VOLUME: &str = "harness";
 pub struct ExportOptions {
     /// `metadata.namespace` of every object; omitted when `None`.
     pub namespace: Option<String>,
-    /// The Secret that holds every secret the steps read; defaults to
-    /// `<pipeline>-secrets`.
+    /// Name of the Secret that contains every secret the steps read; defaults
+    /// to `<pipeline>-secrets`.
     pub secret_name: Option<String>,
     /// Also produce an empty Secret with every key to fill in.
     pub with_secret_template: bool,
@@ -248,7 +248,7 @@ fn secret_name(
     format!("{}-secrets", base.trim_end_matches('-'))
 }
 
-/// The namespace the caller names, else the stage's KubernetesDirect one.
+/// Returns the namespace the caller names, else the stage's KubernetesDirect one.
 fn namespace(stage: &Stage, options: &ExportOptions) -> Option<String> {
     options
         .namespace
@@ -477,8 +477,8 @@ fn warn_services_after_last_run(
     }
 }
 
-/// The workspace volume and one `emptyDir` per distinct `sharedPaths` entry,
-/// mounted at the same paths in every container.
+/// Builds the workspace volume and one `emptyDir` per distinct `sharedPaths`
+/// entry, with mounts at the same paths for every container.
 fn volumes(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes = vec![empty_dir(WORKSPACE_VOLUME)];
     let mut mounts = vec![mount(WORKSPACE_VOLUME, WORKSPACE_PATH)];
@@ -531,7 +531,7 @@ fn collect_secret_keys(built: &[BuiltContainer]) -> Vec<String> {
     keys
 }
 
-/// One docker-registry Secret per `connectorRef`, named after the connector.
+/// Names one docker-registry Secret per `connectorRef`, after the connector.
 fn image_pull_secrets(steps: &[&Step], diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
     let mut names = Vec::new();
     for step in steps {

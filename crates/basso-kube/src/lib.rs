@@ -1,7 +1,7 @@
 //! basso-kube exports one resolved Harness CI stage as a Kubernetes
 //! `batch/v1` Job whose single pod runs the stage the way Harness runs it on
-//! Kubernetes infrastructure: every step a container, Background steps as
-//! native sidecars alive for the whole stage, all sharing the pod network.
+//! Kubernetes infrastructure. Every step is a container, Background steps are
+//! native sidecars alive for the whole stage, and all share the pod network.
 //!
 //! The main types are [`Stage`] and [`Step`] (the input), [`ExportOptions`],
 //! and [`Export`] with its [`Manifest`] of typed `k8s-openapi` objects and

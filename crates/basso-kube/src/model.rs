@@ -99,7 +99,8 @@ pub struct Step {
 }
 
 impl Step {
-    /// The step's path inside the stage: `group.step` inside a step group.
+    /// Returns the step's path inside the stage: `group.step` inside a step
+    /// group.
     pub fn path(&self) -> String {
         match &self.step_group {
             Some(group) => format!("{group}.{}", self.id),
@@ -107,7 +108,8 @@ impl Step {
         }
     }
 
-    /// The span of setting `key`, or of the step when none was recorded.
+    /// Returns the span of setting `key`, or of the step when none was
+    /// recorded.
     pub fn span_of(&self, key: &str) -> Span {
         self.setting_spans
             .iter()

@@ -131,8 +131,8 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
     }
 }
 
-/// The identifier as written in the file: looped stages and steps carry an
-/// iteration suffix that the YAML does not.
+/// Returns the identifier as written in the file, because looped stages and
+/// steps carry an iteration suffix that the YAML does not.
 fn written_id<'a>(
     identifier: &'a str,
     strategy: Option<&basso_core::pipeline::Iteration>,

@@ -1,5 +1,5 @@
-//! What a pod can keep of `when`, `parallel` and `timeout`: a pod runs its
-//! init containers one at a time, in order, and stops at the first failure.
+//! Mapping of `when`, `parallel` and `timeout` to a pod, which runs its init
+//! containers one at a time, in order, and stops at the first failure.
 
 use std::time::Duration;
 
@@ -136,9 +136,9 @@ pub(crate) fn warn_timeouts(steps: &[&Step], diagnostics: &mut Vec<Diagnostic>) 
     }
 }
 
-/// The Job deadline: the sum of the Run steps' timeouts, each step without
-/// one counting Harness' default of 10 hours. `None` when no Run step is
-/// exported.
+/// Computes the Job deadline as the sum of the Run steps' timeouts, each
+/// step without one counting Harness' default of 10 hours. Returns `None`
+/// when no Run step is exported.
 pub(crate) fn deadline(steps: &[&Step]) -> Option<Duration> {
     steps
         .iter()

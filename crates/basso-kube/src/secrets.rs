@@ -5,8 +5,8 @@
 //! container's `command`, `args` and `env` values from the variables declared
 //! before it, and turns `$$` into `$`. The export relies on both: a secret
 //! becomes an environment variable read from a Secret, the text refers to it
-//! as `$(VAR)`, and every other `$` is doubled so the shell sees the text as
-//! written.
+//! as `$(VAR)`, and every other `$` is doubled so the shell receives the text
+//! as written.
 
 use std::ops::Range;
 
