@@ -1,0 +1,92 @@
+//! Where expression paths get their values.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use crate::expr::PathSegment;
+use crate::value::Value;
+
+/// A source of values for expression paths.
+///
+/// The engine calls [`Context::lookup`] with the whole path of a reference
+/// (`pipeline.variables.tag` arrives as three segments). When a path under an
+/// alias has no value, the engine tries the aliased form too: `steps.x` and
+/// `execution.steps.x` name the same thing, as do `stages.s` and
+/// `pipeline.stages.s`. [`Context::missed`] is called once per reference that
+/// stays unresolved after both tries, so a caller can collect the paths that
+/// only have values at run time.
+pub trait Context {
+    /// Returns the value at `path`, or `None` when there is none.
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>>;
+
+    /// Records that `path` (dotted, canonical alias form) had no value.
+    fn missed(&self, path: &str) {
+        let _ = path;
+    }
+}
+
+/// A value tree is a context: the keys of a top-level map are the roots.
+impl Context for Value {
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+        self.get_path(path).map(Cow::Borrowed)
+    }
+}
+
+impl<C: Context + ?Sized> Context for &C {
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+        (**self).lookup(path)
+    }
+
+    fn missed(&self, path: &str) {
+        (**self).missed(path)
+    }
+}
+
+impl Value {
+    /// Follows `path` through maps and lists. A key on a list is read as an
+    /// index and an index on a map as a key, as JEXL does.
+    pub fn get_path(&self, path: &[PathSegment]) -> Option<&Value> {
+        let mut current = self;
+        for segment in path {
+            current = match (current, segment) {
+                (Value::Map(entries), segment) => entries.get(segment.as_key().as_ref())?,
+                (Value::List(items), PathSegment::Index(i)) => items.get(usize::try_from(*i).ok()?)?,
+                (Value::List(items), PathSegment::Key(k)) => items.get(k.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+}
+
+/// Wraps a context and records every path that stayed unresolved.
+pub struct RecordingContext<C> {
+    pub inner: C,
+    misses: RefCell<Vec<String>>,
+}
+
+impl<C: Context> RecordingContext<C> {
+    pub fn new(inner: C) -> Self {
+        RecordingContext { inner, misses: RefCell::new(Vec::new()) }
+    }
+
+    /// Returns the unresolved paths in order of first miss, without duplicates.
+    pub fn misses(&self) -> Vec<String> {
+        self.misses.borrow().clone()
+    }
+}
+
+impl<C: Context> Context for RecordingContext<C> {
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+        self.inner.lookup(path)
+    }
+
+    fn missed(&self, path: &str) {
+        let mut misses = self.misses.borrow_mut();
+        if !misses.iter().any(|known| known == path) {
+            misses.push(path.to_string());
+        }
+        drop(misses);
+        self.inner.missed(path);
+    }
+}

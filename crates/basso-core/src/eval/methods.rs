@@ -1,0 +1,508 @@
+//! Java methods on strings, lists, maps and numbers.
+//!
+//! String indexes count characters (Unicode scalar values); Java counts
+//! UTF-16 code units, so the two differ only for characters outside the
+//! Basic Multilingual Plane.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use super::{Evaluator, Flow, ops};
+use crate::error::{ExprError, codes};
+use crate::value::Value;
+
+/// Arguments of one call, with what error messages need.
+pub(crate) struct Call<'x> {
+    pub name: &'x str,
+    pub args: &'x [Cow<'x, Value>],
+    pub source: &'x str,
+    pub span: Range<usize>,
+}
+
+impl Call<'_> {
+    fn error(&self, code: &'static str, message: String, help: &str) -> ExprError {
+        ExprError::new(code, message, help, self.source, self.span.clone())
+    }
+
+    fn arity(&self, counts: &[usize]) -> Result<(), ExprError> {
+        if counts.contains(&self.args.len()) {
+            return Ok(());
+        }
+        let expected: Vec<String> = counts.iter().map(usize::to_string).collect();
+        Err(self.error(
+            codes::INVALID_ARGUMENT,
+            format!("`{}` takes {} arguments, not {}", self.name, expected.join(" or "), self.args.len()),
+            "check the method's Java signature",
+        ))
+    }
+
+    fn string(&self, i: usize) -> Result<&str, ExprError> {
+        match self.args[i].as_ref() {
+            Value::String(s) => Ok(s),
+            other => Err(self.error(
+                codes::INVALID_ARGUMENT,
+                format!("argument {} of `{}` must be a string, not a {}", i + 1, self.name, other.type_name()),
+                "quote the argument or convert it with `.toString()`",
+            )),
+        }
+    }
+
+    fn int(&self, i: usize) -> Result<i64, ExprError> {
+        match self.args[i].as_ref() {
+            Value::Int(n) => Ok(*n),
+            other => Err(self.error(
+                codes::INVALID_ARGUMENT,
+                format!("argument {} of `{}` must be an integer, not a {}", i + 1, self.name, other.type_name()),
+                "pass a whole number",
+            )),
+        }
+    }
+
+    fn out_of_bounds(&self, detail: String) -> ExprError {
+        self.error(
+            codes::INDEX_OUT_OF_BOUNDS,
+            format!("`{}`: {detail}", self.name),
+            "check the length with `.length()` before indexing",
+        )
+    }
+}
+
+const STRING_METHODS: &[&str] = &[
+    "charAt", "compareTo", "concat", "contains", "endsWith", "equals", "equalsIgnoreCase", "indexOf", "isBlank",
+    "isEmpty", "lastIndexOf", "length", "matches", "replace", "replaceAll", "replaceFirst", "size", "split",
+    "startsWith", "strip", "substring", "toLowerCase", "toString", "toUpperCase", "trim",
+];
+const LIST_METHODS: &[&str] = &["contains", "equals", "get", "indexOf", "isEmpty", "size", "toString"];
+const MAP_METHODS: &[&str] = &[
+    "contains", "containsKey", "containsValue", "equals", "get", "isEmpty", "keySet", "size", "toString", "values",
+];
+const SCALAR_METHODS: &[&str] = &["doubleValue", "equals", "intValue", "longValue", "toString"];
+
+impl Evaluator<'_> {
+    /// Calls method `name` on `target`.
+    pub(crate) fn call_method(
+        &mut self,
+        target: &Value,
+        name: &str,
+        args: &[Cow<'_, Value>],
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<Value> {
+        let call = Call { name, args, source, span };
+        let value = match target {
+            Value::String(s) => self.string_method(s, &call)?,
+            Value::List(items) => list_method(items, &call)?,
+            Value::Map(entries) => map_method(entries, &call)?,
+            Value::Null => {
+                return Err(call
+                    .error(
+                        codes::NULL_VALUE,
+                        format!("cannot call `{name}()` on null"),
+                        "check that the value exists, such as `x != null ? x.trim() : ''`",
+                    )
+                    .into());
+            }
+            Value::Secret(_) => return Err(ops::secret_error(call.source, call.span).into()),
+            scalar => scalar_method(scalar, &call)?,
+        };
+        Ok(value)
+    }
+
+    fn string_method(&mut self, s: &str, call: &Call<'_>) -> Flow<Value> {
+        let chars = || s.chars().collect::<Vec<char>>();
+        let value = match call.name {
+            "length" | "size" => {
+                call.arity(&[0])?;
+                Value::Int(s.chars().count() as i64)
+            }
+            "isEmpty" => {
+                call.arity(&[0])?;
+                Value::Bool(s.is_empty())
+            }
+            "isBlank" => {
+                call.arity(&[0])?;
+                Value::Bool(s.chars().all(char::is_whitespace))
+            }
+            "toString" => {
+                call.arity(&[0])?;
+                Value::String(s.to_string())
+            }
+            "toUpperCase" => {
+                call.arity(&[0])?;
+                Value::String(s.to_uppercase())
+            }
+            "toLowerCase" => {
+                call.arity(&[0])?;
+                Value::String(s.to_lowercase())
+            }
+            "trim" => {
+                call.arity(&[0])?;
+                Value::String(s.trim_matches(|c| c <= ' ').to_string())
+            }
+            "strip" => {
+                call.arity(&[0])?;
+                Value::String(s.trim().to_string())
+            }
+            "concat" => {
+                call.arity(&[1])?;
+                Value::String(format!("{s}{}", call.string(0)?))
+            }
+            "contains" => {
+                call.arity(&[1])?;
+                Value::Bool(s.contains(call.string(0)?))
+            }
+            "equals" => {
+                call.arity(&[1])?;
+                Value::Bool(matches!(call.args[0].as_ref(), Value::String(o) if o == s))
+            }
+            "equalsIgnoreCase" => {
+                call.arity(&[1])?;
+                let other = match call.args[0].as_ref() {
+                    Value::String(o) => o.as_str(),
+                    _ => return Ok(Value::Bool(false)),
+                };
+                Value::Bool(s.chars().count() == other.chars().count() && s.chars().zip(other.chars()).all(|(a, b)| same_ignoring_case(a, b)))
+            }
+            "compareTo" => {
+                call.arity(&[1])?;
+                Value::Int(java_compare(s, call.string(0)?))
+            }
+            "startsWith" => {
+                call.arity(&[1, 2])?;
+                let prefix = call.string(0)?;
+                let offset = if call.args.len() == 2 { call.int(1)? } else { 0 };
+                let all = chars();
+                let found = usize::try_from(offset).ok().filter(|o| *o <= all.len()).is_some_and(|o| {
+                    all[o..].iter().collect::<String>().starts_with(prefix)
+                });
+                Value::Bool(found)
+            }
+            "endsWith" => {
+                call.arity(&[1])?;
+                Value::Bool(s.ends_with(call.string(0)?))
+            }
+            "indexOf" => {
+                call.arity(&[1, 2])?;
+                let from = if call.args.len() == 2 { call.int(1)? } else { 0 };
+                Value::Int(index_of(&chars(), &call.string(0)?.chars().collect::<Vec<_>>(), from))
+            }
+            "lastIndexOf" => {
+                call.arity(&[1, 2])?;
+                let all = chars();
+                let from = if call.args.len() == 2 { call.int(1)? } else { all.len() as i64 };
+                Value::Int(last_index_of(&all, &call.string(0)?.chars().collect::<Vec<_>>(), from))
+            }
+            "charAt" => {
+                call.arity(&[1])?;
+                let index = call.int(0)?;
+                let found = usize::try_from(index).ok().and_then(|i| s.chars().nth(i));
+                let c = found.ok_or_else(|| call.out_of_bounds(format!("index {index} is outside a string of {} characters", s.chars().count())))?;
+                Value::String(c.to_string())
+            }
+            "substring" => {
+                call.arity(&[1, 2])?;
+                let all = chars();
+                let begin = call.int(0)?;
+                let end = if call.args.len() == 2 { call.int(1)? } else { all.len() as i64 };
+                if begin < 0 || end > all.len() as i64 || begin > end {
+                    return Err(call
+                        .out_of_bounds(format!("begin {begin}, end {end}, length {}", all.len()))
+                        .into());
+                }
+                Value::String(all[begin as usize..end as usize].iter().collect())
+            }
+            "replace" => {
+                call.arity(&[2])?;
+                Value::String(s.replace(call.string(0)?, call.string(1)?))
+            }
+            "matches" => {
+                call.arity(&[1])?;
+                let regex = self.regexes.compile_anchored(call.string(0)?, call.source, call.span.clone())?;
+                Value::Bool(super::regex::full_match(&regex, s, call.source, call.span.clone())?)
+            }
+            "replaceAll" | "replaceFirst" => {
+                call.arity(&[2])?;
+                let regex = self.regexes.compile(call.string(0)?, call.source, call.span.clone())?;
+                let limit = if call.name == "replaceFirst" { 1 } else { usize::MAX };
+                Value::String(replace_regex(&regex, s, call.string(1)?, limit, call)?)
+            }
+            "split" => {
+                call.arity(&[1, 2])?;
+                let limit = if call.args.len() == 2 { call.int(1)? } else { 0 };
+                let regex = self.regexes.compile(call.string(0)?, call.source, call.span.clone())?;
+                Value::List(split(&regex, s, limit, call)?.into_iter().map(Value::String).collect())
+            }
+            _ => return Err(unknown_method("string", STRING_METHODS, call).into()),
+        };
+        Ok(value)
+    }
+}
+
+fn list_method(items: &[Value], call: &Call<'_>) -> Result<Value, ExprError> {
+    Ok(match call.name {
+        "size" => {
+            call.arity(&[0])?;
+            Value::Int(items.len() as i64)
+        }
+        "isEmpty" => {
+            call.arity(&[0])?;
+            Value::Bool(items.is_empty())
+        }
+        "get" => {
+            call.arity(&[1])?;
+            let index = call.int(0)?;
+            let found = usize::try_from(index).ok().and_then(|i| items.get(i));
+            found.cloned().ok_or_else(|| call.out_of_bounds(format!("index {index} is outside a list of {} items", items.len())))?
+        }
+        "contains" => {
+            call.arity(&[1])?;
+            Value::Bool(items.iter().any(|item| ops::strict_equals(item, &call.args[0])))
+        }
+        "indexOf" => {
+            call.arity(&[1])?;
+            Value::Int(items.iter().position(|item| ops::strict_equals(item, &call.args[0])).map_or(-1, |i| i as i64))
+        }
+        "equals" => {
+            call.arity(&[1])?;
+            Value::Bool(matches!(call.args[0].as_ref(), Value::List(o) if o.len() == items.len() && o.iter().zip(items).all(|(a, b)| ops::strict_equals(a, b))))
+        }
+        "toString" => {
+            call.arity(&[0])?;
+            Value::String(Value::List(items.to_vec()).render())
+        }
+        _ => return Err(unknown_method("list", LIST_METHODS, call)),
+    })
+}
+
+fn map_method(entries: &crate::value::Map, call: &Call<'_>) -> Result<Value, ExprError> {
+    Ok(match call.name {
+        "size" => {
+            call.arity(&[0])?;
+            Value::Int(entries.len() as i64)
+        }
+        "isEmpty" => {
+            call.arity(&[0])?;
+            Value::Bool(entries.is_empty())
+        }
+        "get" => {
+            call.arity(&[1])?;
+            entries.get(call.args[0].render().as_str()).cloned().unwrap_or(Value::Null)
+        }
+        "contains" | "containsKey" => {
+            call.arity(&[1])?;
+            Value::Bool(matches!(call.args[0].as_ref(), Value::String(k) if entries.contains_key(k)))
+        }
+        "containsValue" => {
+            call.arity(&[1])?;
+            Value::Bool(entries.values().any(|v| ops::strict_equals(v, &call.args[0])))
+        }
+        "keySet" => {
+            call.arity(&[0])?;
+            Value::List(entries.keys().map(|k| Value::String(k.clone())).collect())
+        }
+        "values" => {
+            call.arity(&[0])?;
+            Value::List(entries.values().cloned().collect())
+        }
+        "equals" => {
+            call.arity(&[1])?;
+            Value::Bool(ops::strict_equals(&Value::Map(entries.clone()), &call.args[0]))
+        }
+        "toString" => {
+            call.arity(&[0])?;
+            Value::String(Value::Map(entries.clone()).render())
+        }
+        _ => return Err(unknown_method("map", MAP_METHODS, call)),
+    })
+}
+
+fn scalar_method(value: &Value, call: &Call<'_>) -> Result<Value, ExprError> {
+    Ok(match (call.name, value) {
+        ("toString", _) => {
+            call.arity(&[0])?;
+            Value::String(value.render())
+        }
+        ("equals", _) => {
+            call.arity(&[1])?;
+            Value::Bool(ops::strict_equals(value, &call.args[0]))
+        }
+        ("intValue" | "longValue", Value::Int(i)) => Value::Int(*i),
+        ("intValue" | "longValue", Value::Float(f)) => Value::Int(*f as i64),
+        ("doubleValue", Value::Int(i)) => Value::Float(*i as f64),
+        ("doubleValue", Value::Float(f)) => Value::Float(*f),
+        _ => return Err(unknown_method(value.type_name(), SCALAR_METHODS, call)),
+    })
+}
+
+fn unknown_method(type_name: &str, known: &[&str], call: &Call<'_>) -> ExprError {
+    let help = match closest(call.name, known) {
+        Some(candidate) => format!("did you mean `{candidate}`?"),
+        None => format!("a {type_name} has the methods {}", known.join(", ")),
+    };
+    call.error(codes::UNKNOWN_METHOD, format!("a {type_name} has no method `{}`", call.name), &help)
+}
+
+/// Returns the known name nearest to `name` by edit distance, if close.
+fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let lower = name.to_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&lower, &k.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+fn same_ignoring_case(a: char, b: char) -> bool {
+    a == b || a.to_uppercase().eq(b.to_uppercase()) || a.to_lowercase().eq(b.to_lowercase())
+}
+
+fn java_compare(a: &str, b: &str) -> i64 {
+    for (x, y) in a.chars().zip(b.chars()) {
+        if x != y {
+            return x as i64 - y as i64;
+        }
+    }
+    a.chars().count() as i64 - b.chars().count() as i64
+}
+
+fn index_of(haystack: &[char], needle: &[char], from: i64) -> i64 {
+    let start = from.max(0) as usize;
+    if start > haystack.len() {
+        return -1;
+    }
+    (start..=haystack.len().saturating_sub(needle.len()))
+        .find(|&i| i + needle.len() <= haystack.len() && haystack[i..i + needle.len()] == *needle)
+        .map_or(-1, |i| i as i64)
+}
+
+fn last_index_of(haystack: &[char], needle: &[char], from: i64) -> i64 {
+    if from < 0 || needle.len() > haystack.len() {
+        return -1;
+    }
+    let last_start = (haystack.len() - needle.len()).min(from as usize);
+    (0..=last_start).rev().find(|&i| haystack[i..i + needle.len()] == *needle).map_or(-1, |i| i as i64)
+}
+
+/// Java's `String.split`: a zero-width match at the start adds no leading
+/// empty string, and with `limit` 0 trailing empty strings are dropped.
+fn split(regex: &fancy_regex::Regex, s: &str, limit: i64, call: &Call<'_>) -> Result<Vec<String>, ExprError> {
+    let mut parts = Vec::new();
+    let mut index = 0;
+    for found in regex.find_iter(s) {
+        let found = found.map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))?;
+        if limit > 0 && parts.len() as i64 >= limit - 1 {
+            break;
+        }
+        if found.start() == 0 && found.end() == 0 {
+            continue;
+        }
+        parts.push(s[index..found.start()].to_string());
+        index = found.end();
+    }
+    if index == 0 && parts.is_empty() {
+        return Ok(vec![s.to_string()]);
+    }
+    parts.push(s[index..].to_string());
+    if limit == 0 {
+        while parts.len() > 1 && parts.last().is_some_and(String::is_empty) {
+            parts.pop();
+        }
+        if parts.len() == 1 && parts[0].is_empty() && !s.is_empty() {
+            parts.clear();
+        }
+    }
+    Ok(parts)
+}
+
+/// Java's `replaceAll`/`replaceFirst` with Java replacement syntax: `$n`
+/// and `${name}` insert groups, `\x` is a literal `x`.
+pub(crate) fn replace_regex(
+    regex: &fancy_regex::Regex,
+    s: &str,
+    replacement: &str,
+    limit: usize,
+    call: &Call<'_>,
+) -> Result<String, ExprError> {
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for (count, captures) in regex.captures_iter(s).enumerate() {
+        if count >= limit {
+            break;
+        }
+        let captures = captures.map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))?;
+        let whole = captures.get(0).expect("group 0 exists");
+        out.push_str(&s[last..whole.start()]);
+        expand_replacement(replacement, &captures, regex, &mut out, call)?;
+        last = whole.end();
+    }
+    out.push_str(&s[last..]);
+    Ok(out)
+}
+
+fn expand_replacement(
+    replacement: &str,
+    captures: &fancy_regex::Captures<'_, str>,
+    regex: &fancy_regex::Regex,
+    out: &mut String,
+    call: &Call<'_>,
+) -> Result<(), ExprError> {
+    let invalid = |detail: String| {
+        call.error(codes::INVALID_ARGUMENT, format!("invalid replacement `{replacement}`: {detail}"), "write `$1` for a group, `\\$` for a dollar sign")
+    };
+    let chars: Vec<char> = replacement.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                let c = *chars.get(i + 1).ok_or_else(|| invalid("it ends with a backslash".to_string()))?;
+                out.push(c);
+                i += 2;
+            }
+            '$' if chars.get(i + 1) == Some(&'{') => {
+                let name: String = chars[i + 2..].iter().take_while(|c| **c != '}').collect();
+                let group = captures.name(&name).ok_or_else(|| invalid(format!("no group named `{name}`")))?;
+                out.push_str(group.as_str());
+                i += 3 + name.chars().count();
+            }
+            '$' => {
+                let first = chars.get(i + 1).and_then(|c| c.to_digit(10)).ok_or_else(|| invalid("`$` is not followed by a group".to_string()))?;
+                let mut group = first as usize;
+                i += 2;
+                // Java takes further digits while the group number stays valid.
+                while let Some(d) = chars.get(i).and_then(|c| c.to_digit(10)) {
+                    let next = group * 10 + d as usize;
+                    if next >= regex.captures_len() {
+                        break;
+                    }
+                    group = next;
+                    i += 1;
+                }
+                if group >= regex.captures_len() {
+                    return Err(invalid(format!("no group {group}")));
+                }
+                out.push_str(captures.get(group).map_or("", |m| m.as_str()));
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(())
+}

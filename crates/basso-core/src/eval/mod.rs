@@ -1,0 +1,602 @@
+//! Rendering and evaluation of compiled templates.
+//!
+//! Inner blocks are evaluated first, innermost to outermost and left to
+//! right, and bound to their enclosing expression as [`Binding`] says. A
+//! context string that itself contains blocks is resolved again, up to
+//! [`Limits::max_resolution_depth`] levels, and a path that leads back to
+//! itself is a cycle error.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use crate::error::{ExprError, codes};
+use crate::expr::parser::{ParseInput, parse};
+use crate::expr::{Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical, dotted};
+use crate::options::{EvalMode, Options, Unresolved};
+use crate::template::{Binding, Block, Form, Piece, Template, Unit, assemble};
+use crate::value::Value;
+
+mod builtins;
+pub mod context;
+mod jsonpath;
+mod methods;
+mod ops;
+pub(crate) mod regex;
+
+pub use context::{Context, RecordingContext};
+
+static NULL: Value = Value::Null;
+
+/// The deepest recursion of expression nodes, blocks and re-resolved values
+/// together. It bounds stack use whatever the nesting of the input.
+const MAX_RECURSION: usize = 200;
+
+/// Why evaluation stopped early.
+pub(crate) enum Stop {
+    Error(ExprError),
+    /// A reference is unresolved and the mode is [`Unresolved::Keep`]: the
+    /// enclosing top-level block keeps its original text.
+    Keep,
+}
+
+impl From<ExprError> for Stop {
+    fn from(error: ExprError) -> Self {
+        Stop::Error(error)
+    }
+}
+
+pub(crate) type Flow<T> = Result<T, Stop>;
+
+/// State for one render or evaluate call.
+pub(crate) struct Evaluator<'c> {
+    ctx: &'c dyn Context,
+    options: Options,
+    steps: u64,
+    depth: usize,
+    /// Paths whose string values are being re-resolved, outermost first.
+    resolving: Vec<String>,
+    regexes: regex::Cache,
+}
+
+impl Template {
+    /// Splices each block's value into the text. Collections render as
+    /// compact JSON and secrets as `<+secrets.getValue("id")>`.
+    pub fn render(&self, ctx: &dyn Context, options: &Options) -> Result<String, ExprError> {
+        let mut evaluator = Evaluator::new(ctx, options);
+        match evaluator.render_template(self) {
+            Ok(text) => Ok(text),
+            Err(Stop::Error(error)) => Err(error),
+            Err(Stop::Keep) => Ok(self.source.clone()),
+        }
+    }
+
+    /// Reads the whole text as one JEXL expression whose operands include
+    /// the blocks, and returns the typed result. With [`Unresolved::Keep`]
+    /// and an unresolved reference, the result is the original text.
+    pub fn evaluate(&self, ctx: &dyn Context, options: &Options) -> Result<Value, ExprError> {
+        let mut evaluator = Evaluator::new(ctx, options);
+        match evaluator.evaluate_template(self) {
+            Ok(value) => Ok(value),
+            Err(Stop::Error(error)) => Err(error),
+            Err(Stop::Keep) => Ok(Value::String(self.source.clone())),
+        }
+    }
+
+    /// Renders or evaluates as `options.mode` says; rendering returns a
+    /// [`Value::String`].
+    pub fn run(&self, ctx: &dyn Context, options: &Options) -> Result<Value, ExprError> {
+        match options.mode {
+            EvalMode::Render => self.render(ctx, options).map(Value::String),
+            EvalMode::Evaluate => self.evaluate(ctx, options),
+        }
+    }
+}
+
+impl<'c> Evaluator<'c> {
+    pub(crate) fn new(ctx: &'c dyn Context, options: &Options) -> Self {
+        Evaluator {
+            ctx,
+            options: *options,
+            steps: 0,
+            depth: 0,
+            resolving: Vec::new(),
+            regexes: regex::Cache::default(),
+        }
+    }
+
+    fn render_template(&mut self, template: &Template) -> Flow<String> {
+        let source = template.source.as_str();
+        let mut out = String::with_capacity(source.len());
+        for piece in &template.pieces {
+            match piece {
+                Piece::Text(text) => out.push_str(&text.text),
+                Piece::Block(block) => match self.eval_block(source, block) {
+                    Ok(value) => value.render_into(&mut out),
+                    Err(Stop::Keep) => out.push_str(&source[block.range.clone()]),
+                    Err(error) => return Err(error),
+                },
+            }
+            if out.len() > self.options.limits.max_result_bytes {
+                return Err(self.too_large(out.len(), source, 0..source.len()).into());
+            }
+        }
+        Ok(out)
+    }
+
+    fn evaluate_template(&mut self, template: &Template) -> Flow<Value> {
+        let source = template.source.as_str();
+        let unit = template.whole_unit().as_ref().map_err(|e| Stop::Error(e.clone()))?;
+        let slots = self.eval_slots(source, &template.pieces)?;
+        let value = self.eval_unit(source, unit, &template.pieces, &slots, 0..source.len())?;
+        let value = value.into_owned();
+        self.check_size(&value, source, 0..source.len())?;
+        Ok(value)
+    }
+
+    fn eval_block<'a>(&mut self, source: &'a str, block: &'a Block) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        self.enter(source, block.range.clone())?;
+        let result = self
+            .eval_slots(source, &block.pieces)
+            .and_then(|slots| self.eval_unit(source, &block.unit, &block.pieces, &slots, block.range.clone()));
+        self.depth -= 1;
+        let value = result?;
+        self.check_size(&value, source, block.range.clone())?;
+        Ok(value)
+    }
+
+    /// Evaluates the blocks among `pieces`, left to right.
+    fn eval_slots<'a>(&mut self, source: &'a str, pieces: &'a [Piece]) -> Flow<Vec<Cow<'a, Value>>>
+    where
+        'c: 'a,
+    {
+        let mut slots = Vec::new();
+        for piece in pieces {
+            if let Piece::Block(block) = piece {
+                slots.push(self.eval_block(source, block)?);
+            }
+        }
+        Ok(slots)
+    }
+
+    fn eval_unit<'a>(
+        &mut self,
+        source: &'a str,
+        unit: &'a Unit,
+        pieces: &[Piece],
+        slots: &[Cow<'a, Value>],
+        span: Range<usize>,
+    ) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        match &unit.form {
+            Form::Empty => Ok(Cow::Borrowed(&NULL)),
+            Form::Parsed(expr) => self.eval(expr, source, slots),
+            Form::Spliced => self.eval_spliced(source, unit, pieces, slots, span).map(Cow::Owned),
+        }
+    }
+
+    /// Evaluates a unit whose text includes spliced block values. When the
+    /// assembled text is not an expression, or is a lone name with no value
+    /// (`<+<+f>harness>`), the result is the assembled text itself.
+    fn eval_spliced<'a>(
+        &mut self,
+        source: &'a str,
+        unit: &Unit,
+        pieces: &[Piece],
+        slots: &[Cow<'a, Value>],
+        span: Range<usize>,
+    ) -> Flow<Value>
+    where
+        'c: 'a,
+    {
+        let spliced: Vec<Option<String>> = unit
+            .bindings
+            .iter()
+            .zip(slots)
+            .map(|(binding, value)| (*binding == Binding::Splice).then(|| value.render()))
+            .collect();
+        let (text, offsets) = assemble(pieces, &unit.bindings, &spliced);
+        let plain = || {
+            let rendered: Vec<Option<String>> = slots.iter().map(|v| Some(v.render())).collect();
+            let all_spliced = vec![Binding::Splice; slots.len()];
+            Value::String(assemble(pieces, &all_spliced, &rendered).0.trim().to_string())
+        };
+        self.tick(1 + text.len() as u64 / 64, source, span.clone())?;
+        if text.len() > self.options.limits.max_result_bytes {
+            return Err(self.too_large(text.len(), source, span).into());
+        }
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+
+        let input = ParseInput {
+            text: &text,
+            source,
+            offsets: &offsets,
+            slot_count: slots.len(),
+            max_nesting: self.options.limits.max_expression_depth,
+        };
+        let expr = match parse(&input) {
+            Ok(expr) => expr,
+            Err(error) if error.code == codes::SYNTAX => return Ok(plain()),
+            Err(error) => return Err(error.into()),
+        };
+        if let ExprKind::Path(Path { fixed: Some(fixed), alias: None, .. }) = &expr.kind
+            && fixed.len() == 1
+            && self.ctx.lookup(fixed).is_none()
+        {
+            return Ok(plain());
+        }
+        let value = self.eval(&expr, source, slots)?;
+        Ok(value.into_owned())
+    }
+
+    /// Evaluates one expression node.
+    pub(crate) fn eval<'a>(&mut self, expr: &'a Expr, source: &'a str, slots: &[Cow<'a, Value>]) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        self.tick(1, source, expr.span.clone())?;
+        self.enter(source, expr.span.clone())?;
+        let result = self.eval_node(expr, source, slots);
+        self.depth -= 1;
+        result
+    }
+
+    fn eval_node<'a>(&mut self, expr: &'a Expr, source: &'a str, slots: &[Cow<'a, Value>]) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        let span = expr.span.clone();
+        match &expr.kind {
+            ExprKind::Literal(value) => Ok(Cow::Borrowed(value)),
+            ExprKind::Slot(i) => Ok(slots[*i].clone()),
+            ExprKind::List(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    values.push(self.eval(item, source, slots)?.into_owned());
+                }
+                let value = Value::List(values);
+                self.check_size(&value, source, span)?;
+                Ok(Cow::Owned(value))
+            }
+            ExprKind::Map(entries) => {
+                let mut map = crate::value::Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    let key = self.eval(key, source, slots)?.render();
+                    let value = self.eval(value, source, slots)?.into_owned();
+                    map.insert(key, value);
+                }
+                let value = Value::Map(map);
+                self.check_size(&value, source, span)?;
+                Ok(Cow::Owned(value))
+            }
+            ExprKind::Path(path) => self.eval_path(path, source, slots, span),
+            ExprKind::Unary { ops, operand } => {
+                let mut value = self.eval(operand, source, slots)?;
+                for (op, at) in ops.iter().rev() {
+                    value = Cow::Owned(ops::unary(*op, &value, source, *at..span.end)?);
+                }
+                Ok(value)
+            }
+            ExprKind::Binary { first, rest } => self.eval_binary(first, rest, source, slots),
+            ExprKind::Ternary { condition, then, otherwise } => {
+                let test = self.eval(condition, source, slots)?;
+                let branch = match test.as_ref() {
+                    Value::Null => false,
+                    value => ops::truthy(value, source, condition.span.clone())?,
+                };
+                self.eval(if branch { then } else { otherwise }, source, slots)
+            }
+            ExprKind::Elvis { value, fallback } => {
+                let first = self.eval(value, source, slots)?;
+                let keep = match first.as_ref() {
+                    Value::Null => false,
+                    other => ops::truthy(other, source, value.span.clone())?,
+                };
+                if keep { Ok(first) } else { self.eval(fallback, source, slots) }
+            }
+            ExprKind::Postfix { base, ops } => {
+                let mut value = self.eval(base, source, slots)?;
+                for op in ops {
+                    value = self.apply_postfix(value, op, source, slots)?;
+                }
+                Ok(value)
+            }
+            ExprKind::Size(operand) => {
+                let value = self.eval(operand, source, slots)?;
+                Ok(Cow::Owned(ops::size(&value)))
+            }
+            ExprKind::Builtin { function, args } => {
+                let mut values = Vec::with_capacity(args.len());
+                for arg in args {
+                    values.push(self.eval(arg, source, slots)?);
+                }
+                let value = self.call_builtin(*function, &values, source, span.clone())?;
+                self.check_size(&value, source, span)?;
+                Ok(Cow::Owned(value))
+            }
+        }
+    }
+
+    fn eval_binary<'a>(
+        &mut self,
+        first: &'a Expr,
+        rest: &'a [(crate::expr::BinaryOp, Range<usize>, Expr)],
+        source: &'a str,
+        slots: &[Cow<'a, Value>],
+    ) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        use crate::expr::BinaryOp;
+
+        let mut acc = self.eval(first, source, slots)?;
+        for (op, op_span, operand) in rest {
+            // `&&` and `||` skip their right operand when the left decides.
+            if matches!(op, BinaryOp::And | BinaryOp::Or) {
+                let left = ops::truthy(&acc, source, op_span.clone())?;
+                if (*op == BinaryOp::And && !left) || (*op == BinaryOp::Or && left) {
+                    acc = Cow::Owned(Value::Bool(left));
+                    continue;
+                }
+                let right = self.eval(operand, source, slots)?;
+                acc = Cow::Owned(Value::Bool(ops::truthy(&right, source, operand.span.clone())?));
+                continue;
+            }
+
+            let right = self.eval(operand, source, slots)?;
+            let value = match op {
+                BinaryOp::Match | BinaryOp::NotMatch => {
+                    let matched = self.match_operator(&acc, &right, source, op_span.clone())?;
+                    Value::Bool(matched == (*op == BinaryOp::Match))
+                }
+                _ => ops::binary(*op, &acc, &right, source, op_span.clone())?,
+            };
+            self.check_size(&value, source, op_span.clone())?;
+            acc = Cow::Owned(value);
+        }
+        Ok(acc)
+    }
+
+    /// `=~`: membership when the right operand is a list or map, otherwise a
+    /// whole-string regex match.
+    fn match_operator(&mut self, left: &Value, right: &Value, source: &str, span: Range<usize>) -> Flow<bool> {
+        match (left, right) {
+            (Value::Secret(_), _) | (_, Value::Secret(_)) => Err(ops::secret_error(source, span).into()),
+            (_, Value::List(items)) => Ok(items.iter().any(|item| ops::strict_equals(left, item))),
+            (_, Value::Map(entries)) => Ok(matches!(left, Value::String(k) if entries.contains_key(k))),
+            (Value::Null, _) | (_, Value::Null) => Ok(false),
+            (_, Value::String(pattern)) => {
+                let regex = self.regexes.compile(pattern, source, span.clone())?;
+                let text = left.render();
+                regex::full_match(&regex, &text, source, span).map_err(Stop::Error)
+            }
+            _ => Err(ExprError::new(
+                codes::TYPE_MISMATCH,
+                format!("`=~` needs a regex string, a list or a map on the right, not a {}", right.type_name()),
+                "write `value =~ \"pattern\"` or `value =~ [\"a\", \"b\"]`",
+                source,
+                span,
+            )
+            .into()),
+        }
+    }
+
+    fn apply_postfix<'a>(
+        &mut self,
+        value: Cow<'a, Value>,
+        op: &'a PostfixOp,
+        source: &'a str,
+        slots: &[Cow<'a, Value>],
+    ) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        match op {
+            PostfixOp::Member { name, span } => {
+                let key = PathSegment::Key(name.clone());
+                ops::access(value, &key, source, span.clone()).map_err(Stop::Error)
+            }
+            PostfixOp::Index { index, span } => {
+                let key = self.eval(index, source, slots)?;
+                let segment = segment_of(&key);
+                ops::access(value, &segment, source, span.clone()).map_err(Stop::Error)
+            }
+            PostfixOp::Method { name, args, span } => {
+                let mut values = Vec::with_capacity(args.len());
+                for arg in args {
+                    values.push(self.eval(arg, source, slots)?);
+                }
+                let cost = 1 + value.approximate_size() as u64 / 64;
+                self.tick(cost, source, span.clone())?;
+                let result = self.call_method(&value, name, &values, source, span.clone())?;
+                self.check_size(&result, source, span.clone())?;
+                Ok(Cow::Owned(result))
+            }
+        }
+    }
+
+    fn eval_path<'a>(
+        &mut self,
+        path: &'a Path,
+        source: &'a str,
+        slots: &[Cow<'a, Value>],
+        span: Range<usize>,
+    ) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        let (segments, alias): (Cow<'_, [PathSegment]>, Option<Cow<'_, [PathSegment]>>) = match &path.fixed {
+            Some(fixed) => (Cow::Borrowed(fixed.as_slice()), path.alias.as_deref().map(Cow::Borrowed)),
+            None => {
+                let mut built = Vec::with_capacity(path.segments.len());
+                for part in &path.segments {
+                    built.push(match part {
+                        PathPart::Fixed(segment) => segment.clone(),
+                        PathPart::Slot(i) => segment_of(&slots[*i]),
+                        PathPart::Computed(expr) => segment_of(self.eval(expr, source, slots)?.as_ref()),
+                    });
+                }
+                let alias = alias_of(&built).map(Cow::Owned);
+                (Cow::Owned(built), alias)
+            }
+        };
+
+        let ctx = self.ctx;
+        let found = ctx.lookup(&segments).or_else(|| alias.as_deref().and_then(|a| ctx.lookup(a)));
+        match found {
+            Some(Cow::Borrowed(Value::String(text))) if text.contains("<+") => {
+                let name = dotted(&canonical(&segments));
+                self.reresolve(name, text, source, span).map(Cow::Owned)
+            }
+            Some(Cow::Owned(Value::String(text))) if text.contains("<+") => {
+                let name = dotted(&canonical(&segments));
+                self.reresolve(name, &text, source, span).map(Cow::Owned)
+            }
+            Some(value) => Ok(value),
+            None => {
+                let name = dotted(&canonical(&segments));
+                self.unresolved(&name, source, span)
+            }
+        }
+    }
+
+    fn unresolved<'a>(&mut self, name: &str, source: &str, span: Range<usize>) -> Flow<Cow<'a, Value>> {
+        self.ctx.missed(name);
+        match self.options.unresolved {
+            Unresolved::Null => Ok(Cow::Borrowed(&NULL)),
+            Unresolved::Keep => Err(Stop::Keep),
+            Unresolved::Error => Err(ExprError::new(
+                codes::UNRESOLVED,
+                format!("unresolved expression `{name}`"),
+                format!("give `{name}` a value in the context, or check the path for typos"),
+                source,
+                span,
+            )
+            .into()),
+        }
+    }
+
+    /// Resolves a context string that contains blocks: as an expression when
+    /// the whole text is one, otherwise by rendering it.
+    fn reresolve(&mut self, name: String, text: &str, source: &str, span: Range<usize>) -> Flow<Value> {
+        if let Some(first) = self.resolving.iter().position(|p| *p == name) {
+            let mut chain: Vec<String> = self.resolving[first..].iter().map(|p| format!("`{p}`")).collect();
+            chain.push(format!("`{name}`"));
+            return Err(ExprError::new(
+                codes::CYCLE,
+                format!("expression cycle: {}", chain.join(" → ")),
+                "change one of these values so it no longer refers back to itself",
+                source,
+                span,
+            )
+            .into());
+        }
+        if self.resolving.len() >= self.options.limits.max_resolution_depth {
+            return Err(ExprError::new(
+                codes::RECURSION_LIMIT,
+                format!(
+                    "values refer to values more than {} levels deep at `{name}`",
+                    self.options.limits.max_resolution_depth
+                ),
+                "shorten the chain of variables that refer to other variables",
+                source,
+                span,
+            )
+            .into());
+        }
+
+        let limits = self.options.limits;
+        let template = Template::parse_with_limits(text, self.options.scan, limits)
+            .map_err(|e| relocate(e, &name, source, span.clone()))?;
+        if !template.has_blocks() {
+            return Ok(Value::String(text.to_string()));
+        }
+
+        self.resolving.push(name.clone());
+        let result = match template.whole_unit() {
+            Ok(_) => self.evaluate_template(&template),
+            Err(error) if error.code == codes::SYNTAX => self.render_template(&template).map(Value::String),
+            Err(error) => Err(Stop::Error(error.clone())),
+        };
+        self.resolving.pop();
+        match result {
+            Ok(value) => Ok(value),
+            Err(Stop::Keep) => Ok(Value::String(text.to_string())),
+            Err(Stop::Error(error)) => Err(relocate(error, &name, source, span).into()),
+        }
+    }
+
+    fn enter(&mut self, source: &str, span: Range<usize>) -> Flow<()> {
+        self.depth += 1;
+        if self.depth > MAX_RECURSION {
+            self.depth -= 1;
+            return Err(ExprError::new(
+                codes::NESTING_LIMIT,
+                format!("evaluation nests deeper than {MAX_RECURSION} levels"),
+                "split the expression into variables",
+                source,
+                span,
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn tick(&mut self, cost: u64, source: &str, span: Range<usize>) -> Flow<()> {
+        self.steps += cost;
+        if self.steps > self.options.limits.max_steps {
+            return Err(ExprError::new(
+                codes::BUDGET_EXCEEDED,
+                format!("evaluation took more than {} steps", self.options.limits.max_steps),
+                "simplify the expression; the step budget bounds evaluation time",
+                source,
+                span,
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_size(&self, value: &Value, source: &str, span: Range<usize>) -> Flow<()> {
+        let size = value.approximate_size();
+        if size > self.options.limits.max_result_bytes {
+            return Err(self.too_large(size, source, span).into());
+        }
+        Ok(())
+    }
+
+    fn too_large(&self, size: usize, source: &str, span: Range<usize>) -> ExprError {
+        ExprError::new(
+            codes::RESULT_TOO_LARGE,
+            format!("result is about {size} bytes, larger than the limit of {} bytes", self.options.limits.max_result_bytes),
+            "Harness caps evaluated values at 256 KiB; produce a smaller value",
+            source,
+            span,
+        )
+    }
+}
+
+/// Turns a computed key into a path segment: integers index, everything
+/// else is rendered as a map key.
+fn segment_of(value: &Value) -> PathSegment {
+    match value {
+        Value::Int(i) => PathSegment::Index(*i),
+        other => PathSegment::Key(other.render()),
+    }
+}
+
+/// Moves an error found in a context value to the reference that used it.
+fn relocate(error: ExprError, name: &str, source: &str, span: Range<usize>) -> ExprError {
+    let message = if error.code == codes::CYCLE || error.code == codes::RECURSION_LIMIT || error.message.contains("(in the value of") {
+        error.message
+    } else {
+        format!("{} (in the value of `{name}`)", error.message)
+    };
+    ExprError::new(error.code, message, error.help, source, span)
+}

@@ -1,0 +1,264 @@
+//! The owned syntax tree of one JEXL expression, and its parser.
+//!
+//! [`parser`] turns expression text into an [`Expr`] with the pest grammar in
+//! `grammar/jexl.pest`; pest's pairs stay inside that module. Spans are byte
+//! ranges in the template text the expression came from.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use crate::value::Value;
+
+pub(crate) mod parser;
+
+/// One expression node with its byte range in the template text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Range<usize>,
+}
+
+/// The kinds of expression nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    Literal(Value),
+    List(Vec<Expr>),
+    Map(Vec<(Expr, Expr)>),
+    /// The value of the n-th inner `<+…>` block of the enclosing block.
+    Slot(usize),
+    Path(Path),
+    /// Prefix operators, applied right to left (the last one first).
+    Unary { ops: Vec<(UnaryOp, usize)>, operand: Box<Expr> },
+    /// Operators of one precedence level, applied left to right. Keeping a
+    /// chain flat keeps the tree shallow however long the chain is.
+    Binary { first: Box<Expr>, rest: Vec<(BinaryOp, Range<usize>, Expr)> },
+    Ternary { condition: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    /// `value ?: fallback`.
+    Elvis { value: Box<Expr>, fallback: Box<Expr> },
+    /// Member access, indexing and method calls on a computed value.
+    Postfix { base: Box<Expr>, ops: Vec<PostfixOp> },
+    /// `size(x)`.
+    Size(Box<Expr>),
+    /// A call to a built-in functor: `json.select(...)`, `secrets.getValue(...)`.
+    Builtin { function: Builtin, args: Vec<Expr> },
+}
+
+/// A prefix operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Negate,
+    Empty,
+}
+
+/// A binary operator, named after JEXL's operator names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// `=~`: regex full match, or membership in a list or map.
+    Match,
+    /// `!~`.
+    NotMatch,
+    /// `=^`.
+    StartsWith,
+    /// `!^`.
+    NotStartsWith,
+    /// `=$`.
+    EndsWith,
+    /// `!$`.
+    NotEndsWith,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+impl BinaryOp {
+    /// The operator as written in JEXL's symbol form.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "||",
+            BinaryOp::And => "&&",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::Match => "=~",
+            BinaryOp::NotMatch => "!~",
+            BinaryOp::StartsWith => "=^",
+            BinaryOp::NotStartsWith => "!^",
+            BinaryOp::EndsWith => "=$",
+            BinaryOp::NotEndsWith => "!$",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Mod => "%",
+        }
+    }
+}
+
+/// A postfix operation on a computed value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PostfixOp {
+    Member { name: String, span: Range<usize> },
+    Index { index: Expr, span: Range<usize> },
+    Method { name: String, args: Vec<Expr>, span: Range<usize> },
+}
+
+/// The built-in functors Harness registers for CI expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    SecretsGetValue,
+    JsonSelect,
+    JsonList,
+    JsonObject,
+    JsonFormat,
+    RegexExtract,
+    RegexReplace,
+    RegexMatch,
+}
+
+impl Builtin {
+    /// Looks up `root.method`, such as `json.select`.
+    pub fn from_names(root: &str, method: &str) -> Option<Builtin> {
+        Some(match (root, method) {
+            ("secrets", "getValue") => Builtin::SecretsGetValue,
+            ("json", "select") => Builtin::JsonSelect,
+            ("json", "list") => Builtin::JsonList,
+            ("json", "object") => Builtin::JsonObject,
+            ("json", "format") => Builtin::JsonFormat,
+            ("regex", "extract") => Builtin::RegexExtract,
+            ("regex", "replace") => Builtin::RegexReplace,
+            ("regex", "match") => Builtin::RegexMatch,
+            _ => return None,
+        })
+    }
+
+    /// The dotted name, such as `json.select`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::SecretsGetValue => "secrets.getValue",
+            Builtin::JsonSelect => "json.select",
+            Builtin::JsonList => "json.list",
+            Builtin::JsonObject => "json.object",
+            Builtin::JsonFormat => "json.format",
+            Builtin::RegexExtract => "regex.extract",
+            Builtin::RegexReplace => "regex.replace",
+            Builtin::RegexMatch => "regex.match",
+        }
+    }
+}
+
+/// A reference into the context: a root name followed by segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Path {
+    pub segments: Vec<PathPart>,
+    /// The segments when all of them are known before evaluation.
+    pub fixed: Option<Vec<PathSegment>>,
+    /// The same path under its alias (`steps.x` for `execution.steps.x` and
+    /// back, `stages.x` for `pipeline.stages.x` and back), when it has one.
+    pub alias: Option<Vec<PathSegment>>,
+}
+
+/// One segment of a [`Path`] as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathPart {
+    Fixed(PathSegment),
+    /// `.<+x>`: the name is the value of an inner block.
+    Slot(usize),
+    /// `[expr]` with a computed key or index.
+    Computed(Expr),
+}
+
+/// One step of a context lookup.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathSegment {
+    /// A map key (or a list index written as a name, `list.0`).
+    Key(String),
+    /// A list index (or a map key written as a number, `map[0]`).
+    Index(i64),
+}
+
+impl PathSegment {
+    /// The segment as a map key.
+    pub fn as_key(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            PathSegment::Key(k) => std::borrow::Cow::Borrowed(k),
+            PathSegment::Index(i) => std::borrow::Cow::Owned(i.to_string()),
+        }
+    }
+}
+
+/// Formats segments as a dotted path: names as `.name`, other keys as
+/// `["key"]`, indexes as `[0]`.
+pub fn dotted(segments: &[PathSegment]) -> String {
+    let mut out = String::new();
+    for (i, segment) in segments.iter().enumerate() {
+        match segment {
+            PathSegment::Key(k) if is_plain_name(k) || k == "*" => {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            PathSegment::Key(k) => {
+                let _ = write!(out, "[{}]", serde_json::Value::String(k.clone()));
+            }
+            PathSegment::Index(n) => {
+                let _ = write!(out, "[{n}]");
+            }
+        }
+    }
+    out
+}
+
+fn is_plain_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Returns the aliased form of a path: `steps.…` and `execution.steps.…`
+/// name the same thing, as do `stages.…` and `pipeline.stages.…`.
+pub fn alias_of(segments: &[PathSegment]) -> Option<Vec<PathSegment>> {
+    let key = |i: usize| match segments.get(i) {
+        Some(PathSegment::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    let prefixed = |prefix: &str| {
+        let mut out = Vec::with_capacity(segments.len() + 1);
+        out.push(PathSegment::Key(prefix.to_string()));
+        out.extend_from_slice(segments);
+        out
+    };
+    match (key(0), key(1)) {
+        (Some("steps"), _) => Some(prefixed("execution")),
+        (Some("stages"), _) => Some(prefixed("pipeline")),
+        (Some("execution"), Some("steps")) | (Some("pipeline"), Some("stages")) => {
+            Some(segments[1..].to_vec())
+        }
+        _ => None,
+    }
+}
+
+/// Returns the canonical form reported by `references()`: `execution.steps.…`
+/// and `pipeline.stages.…` rather than the short aliases.
+pub fn canonical(segments: &[PathSegment]) -> std::borrow::Cow<'_, [PathSegment]> {
+    match segments.first() {
+        Some(PathSegment::Key(k)) if k == "steps" || k == "stages" => {
+            std::borrow::Cow::Owned(alias_of(segments).unwrap_or_default())
+        }
+        _ => std::borrow::Cow::Borrowed(segments),
+    }
+}

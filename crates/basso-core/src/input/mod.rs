@@ -1,0 +1,229 @@
+//! Field classification and runtime inputs.
+//!
+//! Harness reads every settable field the same way (its
+//! `ParameterFieldDeserializer`): after trimming, text that starts with
+//! `<+input>` is a runtime input; otherwise text with an `.allowedValues(`
+//! or `.regex(` suffix is a value with a validator; otherwise text with a
+//! `<+…>` block is an expression; anything else is a fixed value.
+
+use crate::error::ExprError;
+use crate::options::{Limits, ScanMode};
+use crate::template::Template;
+use crate::value::Value;
+
+mod modifiers;
+
+pub use modifiers::split_values;
+
+/// Error codes of runtime-input parsing and validation.
+pub mod codes {
+    /// The text after `<+input>` is not a chain of known modifiers.
+    pub const INVALID_RUNTIME_INPUT: &str = "invalid-runtime-input";
+    /// A `.default(…)` argument in `[…]` or `"…"` is not valid JSON.
+    pub const INVALID_DEFAULT: &str = "invalid-default";
+    /// A value is not among the allowed values.
+    pub const VALUE_NOT_ALLOWED: &str = "value-not-allowed";
+    /// A value does not match the `.regex(…)` pattern as a whole.
+    pub const VALUE_MISMATCHES_REGEX: &str = "value-mismatches-regex";
+}
+
+/// What a field's text is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldKind {
+    /// Plain text with no block, such as `alpine:3.20`.
+    Fixed(String),
+    /// A runtime input, `<+input>` with optional modifiers.
+    RuntimeInput(RuntimeInput),
+    /// A fixed value or expression followed by `.allowedValues(…)` or
+    /// `.regex(…)`; the validators apply to the resolved value.
+    Validated { value: String, validators: RuntimeInput },
+    /// Text with at least one `<+…>` block.
+    Expression(String),
+}
+
+/// A runtime input's modifiers. The same type holds the validators of a
+/// [`FieldKind::Validated`] field.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RuntimeInput {
+    /// `.default(v)`: JSON when `v` is `[…]` or `"…"`, otherwise the text itself.
+    pub default: Option<Value>,
+    /// `.allowedValues(a, b)`, split as [`split_values`] describes.
+    pub allowed_values: Option<Vec<String>>,
+    /// `.regex(p)`: a Java pattern the whole value must match.
+    pub regex: Option<String>,
+    /// `.executionInput()`: the value is requested when the step is about to run.
+    pub execution_input: bool,
+    /// `.selectOneFrom(a, b)`: a single choice.
+    pub select_one_from: Option<Vec<String>>,
+    /// `.selectManyFrom(a, b)`: several choices, comma-joined.
+    pub select_many_from: Option<Vec<String>>,
+    /// Byte range of each modifier in the field text, for error locations.
+    spans: modifiers::Spans,
+    /// The field text the spans point into.
+    text: String,
+}
+
+impl FieldKind {
+    /// Classifies a field's text. Errors come from malformed modifiers after
+    /// `<+input>` and from defaults that break their own validators.
+    pub fn classify(text: &str) -> Result<FieldKind, ExprError> {
+        let trimmed = text.trim();
+        let offset = text.len() - text.trim_start().len();
+
+        if let Some(rest) = trimmed.strip_prefix("<+input>") {
+            let input = modifiers::parse(text, offset + "<+input>".len(), rest)?;
+            input.check_default()?;
+            return Ok(FieldKind::RuntimeInput(input));
+        }
+        if let Some(at) = modifiers::validator_start(trimmed) {
+            let validators = modifiers::parse(text, offset + at, &trimmed[at..])?;
+            return Ok(FieldKind::Validated { value: trimmed[..at].to_string(), validators });
+        }
+        let has_blocks = Template::parse_with_limits(text, ScanMode::Harness, Limits::default())
+            .map(|t| t.has_blocks())
+            .unwrap_or(true);
+        Ok(if has_blocks { FieldKind::Expression(text.to_string()) } else { FieldKind::Fixed(text.to_string()) })
+    }
+
+    /// The classification as JSON: `{"kind": "fixed" | "runtimeInput" |
+    /// "validated" | "expression", ...}` with camelCase modifier names.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            FieldKind::Fixed(text) => serde_json::json!({"kind": "fixed", "value": text}),
+            FieldKind::Expression(text) => serde_json::json!({"kind": "expression", "value": text}),
+            FieldKind::RuntimeInput(input) => {
+                let mut json = input.to_json();
+                json["kind"] = "runtimeInput".into();
+                json
+            }
+            FieldKind::Validated { value, validators } => {
+                let mut json = validators.to_json();
+                json["kind"] = "validated".into();
+                json["value"] = value.clone().into();
+                json
+            }
+        }
+    }
+}
+
+impl RuntimeInput {
+    /// Parses the text of a runtime-input field, `<+input>` and modifiers.
+    pub fn parse(text: &str) -> Result<RuntimeInput, ExprError> {
+        match FieldKind::classify(text)? {
+            FieldKind::RuntimeInput(input) => Ok(input),
+            _ => Err(ExprError::new(
+                codes::INVALID_RUNTIME_INPUT,
+                format!("`{}` is not a runtime input", text.trim()),
+                "a runtime input starts with `<+input>`",
+                text,
+                0..text.len(),
+            )),
+        }
+    }
+
+    /// The values a choice must come from: `allowedValues`, `selectOneFrom`
+    /// or `selectManyFrom`, in that order of preference.
+    pub fn choices(&self) -> Option<&[String]> {
+        self.allowed_values
+            .as_deref()
+            .or(self.select_one_from.as_deref())
+            .or(self.select_many_from.as_deref())
+    }
+
+    /// Checks a supplied value against the validators. Null passes, as in
+    /// Harness. Choices are skipped when one of them is itself an
+    /// expression; a supplied string is split like the choices and every
+    /// part must be allowed. The regex must match the whole value, or each
+    /// element of a list.
+    pub fn validate(&self, value: &Value) -> Result<(), ExprError> {
+        if matches!(value, Value::Null) {
+            return Ok(());
+        }
+        self.validate_choices(value)?;
+        self.validate_regex(value)
+    }
+
+    /// Returns the value to use: the supplied one when given, else the
+    /// default, else null; validated either way.
+    pub fn resolve(&self, supplied: Option<&Value>) -> Result<Value, ExprError> {
+        let value = supplied.or(self.default.as_ref()).cloned().unwrap_or(Value::Null);
+        self.validate(&value)?;
+        Ok(value)
+    }
+
+    fn check_default(&self) -> Result<(), ExprError> {
+        match &self.default {
+            Some(default) => self.validate(default).map_err(|mut error| {
+                error.message = format!("default {}", error.message);
+                error
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn validate_choices(&self, value: &Value) -> Result<(), ExprError> {
+        let Some(choices) = self.choices() else { return Ok(()) };
+        if choices.iter().any(|choice| choice.contains("<+")) {
+            return Ok(());
+        }
+        let parts: Vec<String> = match value {
+            Value::List(items) => items.iter().map(Value::render).collect(),
+            other => split_values(&other.render()),
+        };
+        let rejected: Vec<String> = parts.into_iter().filter(|part| !choices.contains(part)).collect();
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        let shown = |items: &[String]| items.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+        Err(ExprError::new(
+            codes::VALUE_NOT_ALLOWED,
+            format!("value {} is not allowed", shown(&rejected)),
+            format!("use one of the allowed values: {}", shown(choices)),
+            &self.text,
+            self.spans.choices.clone(),
+        ))
+    }
+
+    fn validate_regex(&self, value: &Value) -> Result<(), ExprError> {
+        let Some(pattern) = &self.regex else { return Ok(()) };
+        let span = self.spans.regex.clone();
+        let regex = crate::eval::regex::compile_java(pattern, true, &self.text, span.clone())?;
+        let items: Vec<String> = match value {
+            Value::List(items) => items.iter().map(Value::render).collect(),
+            other => vec![other.render()],
+        };
+        for item in items {
+            if !crate::eval::regex::full_match(&regex, &item, &self.text, span.clone())? {
+                return Err(ExprError::new(
+                    codes::VALUE_MISMATCHES_REGEX,
+                    format!("value `{item}` does not match the pattern `{pattern}`"),
+                    format!("supply a value that matches `{pattern}` as a whole"),
+                    &self.text,
+                    span,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The modifiers as JSON, with camelCase names and absent ones left out.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut json = serde_json::json!({"executionInput": self.execution_input});
+        if let Some(default) = &self.default {
+            json["default"] = default.to_json();
+        }
+        if let Some(values) = &self.allowed_values {
+            json["allowedValues"] = values.clone().into();
+        }
+        if let Some(regex) = &self.regex {
+            json["regex"] = regex.clone().into();
+        }
+        if let Some(values) = &self.select_one_from {
+            json["selectOneFrom"] = values.clone().into();
+        }
+        if let Some(values) = &self.select_many_from {
+            json["selectManyFrom"] = values.clone().into();
+        }
+        json
+    }
+}

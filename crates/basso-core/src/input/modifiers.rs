@@ -1,0 +1,188 @@
+//! The `.name(argument)` modifiers after `<+input>` or a validated value.
+
+use std::ops::Range;
+
+use super::{RuntimeInput, codes};
+use crate::error::ExprError;
+use crate::value::Value;
+
+const MODIFIERS: &[&str] = &["default", "allowedValues", "regex", "executionInput", "selectOneFrom", "selectManyFrom"];
+
+/// Byte ranges of modifiers in the field text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) struct Spans {
+    pub default: Range<usize>,
+    pub choices: Range<usize>,
+    pub regex: Range<usize>,
+}
+
+/// Returns where a validator suffix (`.allowedValues(` or `.regex(`) starts
+/// in a field that is not a runtime input.
+pub(super) fn validator_start(text: &str) -> Option<usize> {
+    [".allowedValues(", ".regex("].iter().filter_map(|needle| text.find(needle)).min()
+}
+
+/// Parses a chain of modifiers, `rest`, which starts at byte `start` of
+/// `text`.
+///
+/// An argument ends at the first `)` that is followed by the end of the text
+/// or by another known modifier, which is how Harness picks the shortest
+/// `\.name\((.*?)\)` match; so an argument may contain `)` elsewhere.
+pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput, ExprError> {
+    let mut input = RuntimeInput { text: text.to_string(), ..RuntimeInput::default() };
+    let mut at = 0;
+    while at < rest.len() {
+        let here = &rest[at..];
+        let error_at = |message: String, help: &str, len: usize| {
+            ExprError::new(codes::INVALID_RUNTIME_INPUT, message, help, text, start + at..start + at + len)
+        };
+        let Some(name) = MODIFIERS.iter().find(|name| {
+            here.strip_prefix('.').and_then(|h| h.strip_prefix(**name)).is_some_and(|h| h.starts_with('('))
+        }) else {
+            let shown: String = here.chars().take(24).collect();
+            return Err(error_at(
+                format!("unexpected `{shown}` in a runtime input"),
+                "modifiers are `.default(…)`, `.allowedValues(…)`, `.regex(…)`, `.executionInput()`, `.selectOneFrom(…)` and `.selectManyFrom(…)`",
+                here.chars().next().map_or(0, char::len_utf8),
+            ));
+        };
+
+        let open = 1 + name.len() + 1;
+        let close = argument_end(&here[open..]).ok_or_else(|| {
+            error_at(format!("`.{name}(` has no closing `)`"), "close the modifier's argument with `)`", open)
+        })?;
+        let argument = &here[open..open + close];
+        let span = start + at..start + at + open + close + 1;
+        apply(&mut input, name, argument, span, text)?;
+        at += open + close + 1;
+    }
+    Ok(input)
+}
+
+/// Finds the `)` that ends an argument.
+fn argument_end(after_open: &str) -> Option<usize> {
+    after_open.match_indices(')').map(|(i, _)| i).find(|&i| {
+        let following = &after_open[i + 1..];
+        following.is_empty()
+            || MODIFIERS.iter().any(|name| {
+                following.strip_prefix('.').and_then(|f| f.strip_prefix(*name)).is_some_and(|f| f.starts_with('('))
+            })
+    })
+}
+
+fn apply(input: &mut RuntimeInput, name: &str, argument: &str, span: Range<usize>, text: &str) -> Result<(), ExprError> {
+    match name {
+        "default" => {
+            input.default = Some(parse_default(argument, span.clone(), text)?);
+            input.spans.default = span;
+        }
+        "allowedValues" => {
+            input.allowed_values = Some(split_values(argument));
+            input.spans.choices = span;
+        }
+        "selectOneFrom" => {
+            input.select_one_from = Some(split_values(argument));
+            if input.allowed_values.is_none() {
+                input.spans.choices = span;
+            }
+        }
+        "selectManyFrom" => {
+            input.select_many_from = Some(split_values(argument));
+            if input.allowed_values.is_none() && input.select_one_from.is_none() {
+                input.spans.choices = span;
+            }
+        }
+        "regex" => {
+            input.regex = Some(argument.to_string());
+            input.spans.regex = span;
+        }
+        _ => {
+            if !argument.trim().is_empty() {
+                return Err(ExprError::new(
+                    codes::INVALID_RUNTIME_INPUT,
+                    format!("`.executionInput()` takes no argument, but got `{argument}`"),
+                    "write `.executionInput()`",
+                    text,
+                    span,
+                ));
+            }
+            input.execution_input = true;
+        }
+    }
+    Ok(())
+}
+
+/// Parses a default as Harness does: JSON when the argument is `[…]` or
+/// `"…"`, otherwise the argument wrapped in quotes and read as a JSON
+/// string, so `.default(5)` is the string `"5"`.
+fn parse_default(argument: &str, span: Range<usize>, text: &str) -> Result<Value, ExprError> {
+    let is_json = (argument.starts_with('[') && argument.ends_with(']'))
+        || (argument.len() >= 2 && argument.starts_with('"') && argument.ends_with('"'));
+    let json_text = if is_json { argument.to_string() } else { format!("\"{argument}\"") };
+    serde_json::from_str::<serde_json::Value>(&json_text).map(Value::from_json).map_err(|error| {
+        ExprError::new(
+            codes::INVALID_DEFAULT,
+            format!("default `{argument}` is not valid JSON: {error}"),
+            "quote list items, such as `.default([\"a\", \"b\"])`, and escape `\\` and `\"` in strings",
+            text,
+            span,
+        )
+    })
+}
+
+/// Splits a list of values as Harness's `AllowedValuesHelper` does: on
+/// commas outside `\'…\'` or `\"…\"` quoting, each item trimmed and its
+/// quoting removed. `abc, \'def, ghi\'` gives `abc` and `def, ghi`.
+pub fn split_values(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut current = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), Some('\'') | Some('"')) {
+            let q = chars.next().expect("peeked");
+            match quote {
+                None => quote = Some(q),
+                Some(open) if open == q => quote = None,
+                Some(_) => {}
+            }
+            current.push('\\');
+            current.push(q);
+            continue;
+        }
+        if c == ',' && quote.is_none() {
+            items.push(unquote(&current));
+            current.clear();
+            continue;
+        }
+        current.push(c);
+    }
+    items.push(unquote(&current));
+    items
+}
+
+fn unquote(item: &str) -> String {
+    let item = item.trim();
+    for quote in ["\\'", "\\\""] {
+        if let Some(inner) = item.strip_prefix(quote).and_then(|i| i.strip_suffix(quote)) {
+            return inner.to_string();
+        }
+    }
+    item.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_honours_escaped_quotes() {
+        assert_eq!(split_values(r#"abc, \'def, ghi\', \"jkl, mn\""#), vec!["abc", "def, ghi", "jkl, mn"]);
+    }
+
+    #[test]
+    fn argument_may_contain_parentheses() {
+        assert_eq!(argument_end("a(b)c).regex(x)"), Some(5));
+        assert_eq!(argument_end("x)"), Some(1));
+    }
+}

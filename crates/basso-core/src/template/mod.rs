@@ -1,0 +1,489 @@
+//! Templates: text with `<+…>` blocks, scanned once and evaluated many times.
+//!
+//! The scanner works on raw characters as Harness's `StringReplacer` does:
+//! `<+` opens a block (nesting allowed), `>` closes the innermost open block,
+//! `\>` inside a block is a literal `>`, and a `<+` that is never closed is
+//! plain text from there to the end. [`ScanMode::Smart`] additionally ignores
+//! a `>` inside quotes or brackets.
+//!
+//! Each block's content is then compiled once: inner blocks are classified by
+//! how they join the text around them ([`Binding`]) and, unless one of them
+//! is spliced as text, the content is parsed into an owned expression.
+
+use std::ops::Range;
+use std::sync::OnceLock;
+
+use crate::error::{ExprError, codes};
+use crate::expr::parser::{OffsetMap, ParseInput, parse};
+use crate::expr::{Builtin, Expr, ExprKind, PathPart, PathSegment, PostfixOp, canonical, dotted};
+use crate::options::{Limits, ScanMode};
+use crate::value::Value;
+
+mod references;
+
+pub use references::References;
+
+/// The marker characters that stand for inner blocks in expression text.
+pub(crate) const SLOT_OPEN: char = '\u{E000}';
+pub(crate) const SLOT_CLOSE: char = '\u{E001}';
+
+/// A scanned and compiled template. Parse once with [`Template::parse`],
+/// then render or evaluate it against any number of contexts.
+#[derive(Debug)]
+pub struct Template {
+    pub(crate) source: String,
+    pub(crate) scan: ScanMode,
+    pub(crate) limits: Limits,
+    pub(crate) pieces: Vec<Piece>,
+    /// The whole text compiled as one expression, built on first evaluation.
+    pub(crate) whole: OnceLock<Result<Unit, ExprError>>,
+}
+
+/// Text or a block, at the top level or inside a block.
+#[derive(Debug)]
+pub(crate) enum Piece {
+    Text(TextPiece),
+    Block(Box<Block>),
+}
+
+/// Literal text; `\>` escapes inside blocks are already decoded.
+#[derive(Debug)]
+pub(crate) struct TextPiece {
+    pub text: String,
+    pub range: Range<usize>,
+}
+
+/// One `<+…>` block: its range including the delimiters, its content and
+/// the compiled form of that content.
+#[derive(Debug)]
+pub(crate) struct Block {
+    pub range: Range<usize>,
+    pub pieces: Vec<Piece>,
+    pub unit: Unit,
+}
+
+/// How an inner block joins the expression around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// Used as a value: its neighbours are operators, brackets, commas,
+    /// `?`, `:`, `.` on the right, or the block's edges.
+    Value,
+    /// Right after a `.`: its value names the property.
+    Name,
+    /// Against other text, another block or inside quotes: its rendered
+    /// value becomes part of the expression text.
+    Splice,
+}
+
+/// The compiled content of a block (or of the whole text for evaluation).
+#[derive(Debug)]
+pub(crate) struct Unit {
+    pub bindings: Vec<Binding>,
+    pub form: Form,
+}
+
+#[derive(Debug)]
+pub(crate) enum Form {
+    /// Only blanks: the value is null.
+    Empty,
+    Parsed(Expr),
+    /// At least one inner block is spliced as text, so the expression text
+    /// is known only after the inner blocks are evaluated.
+    Spliced,
+}
+
+impl Template {
+    /// Scans `text` and compiles every block with the default [`Limits`].
+    pub fn parse(text: &str, scan: ScanMode) -> Result<Template, ExprError> {
+        Template::parse_with_limits(text, scan, Limits::default())
+    }
+
+    /// Scans `text` and compiles every block; the first syntax error stops
+    /// parsing and is returned.
+    pub fn parse_with_limits(text: &str, scan: ScanMode, limits: Limits) -> Result<Template, ExprError> {
+        if text.len() > limits.max_template_bytes {
+            return Err(ExprError::new(
+                codes::TEMPLATE_TOO_LONG,
+                format!("template is {} bytes, longer than the limit of {} bytes", text.len(), limits.max_template_bytes),
+                "move long content into a file or split it across fields",
+                text,
+                0..0,
+            ));
+        }
+        let pieces = scan_pieces(text, scan, &limits)?;
+        Ok(Template { source: text.to_string(), scan, limits, pieces, whole: OnceLock::new() })
+    }
+
+    /// The template text as given.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The scan mode the template was parsed with.
+    pub fn scan_mode(&self) -> ScanMode {
+        self.scan
+    }
+
+    /// Returns true when the text contains at least one `<+…>` block.
+    pub fn has_blocks(&self) -> bool {
+        self.pieces.iter().any(|p| matches!(p, Piece::Block(_)))
+    }
+
+    /// Lists the context paths and secret ids the template's blocks use.
+    pub fn references(&self) -> References {
+        let mut references = References::default();
+        references.collect_pieces(&self.pieces);
+        references
+    }
+
+    /// The whole text compiled as one expression over its top-level blocks.
+    pub(crate) fn whole_unit(&self) -> &Result<Unit, ExprError> {
+        self.whole.get_or_init(|| compile_unit(&self.source, &self.pieces, &self.limits))
+    }
+}
+
+/// Scans text into pieces, compiling each block as it closes.
+fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piece>, ExprError> {
+    struct Frame {
+        start: usize,
+        pieces: Vec<Piece>,
+        text: String,
+        text_start: usize,
+        quote: Option<u8>,
+        escaped: bool,
+        brackets: usize,
+    }
+    impl Frame {
+        fn new(start: usize, text_start: usize) -> Frame {
+            Frame { start, pieces: Vec::new(), text: String::new(), text_start, quote: None, escaped: false, brackets: 0 }
+        }
+        fn flush(&mut self, end: usize) {
+            if !self.text.is_empty() {
+                let text = std::mem::take(&mut self.text);
+                self.pieces.push(Piece::Text(TextPiece { text, range: self.text_start..end }));
+            }
+        }
+    }
+
+    let bytes = source.as_bytes();
+    let mut stack = vec![Frame::new(0, 0)];
+    let mut segment_start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let in_block = stack.len() > 1;
+        let frame = stack.last_mut().expect("the top-level frame is never popped");
+
+        if bytes[i] == b'<' && bytes.get(i + 1) == Some(&b'+') {
+            frame.text.push_str(&source[segment_start..i]);
+            frame.flush(i);
+            if stack.len() > limits.max_block_depth {
+                return Err(ExprError::new(
+                    codes::NESTING_LIMIT,
+                    format!("`<+…>` blocks nest deeper than {} levels", limits.max_block_depth),
+                    "move inner expressions into variables",
+                    source,
+                    i..i + 2,
+                ));
+            }
+            stack.push(Frame::new(i, i + 2));
+            i += 2;
+            segment_start = i;
+            continue;
+        }
+        if !in_block {
+            i += 1;
+            continue;
+        }
+
+        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'>') && !frame.escaped {
+            frame.text.push_str(&source[segment_start..i]);
+            segment_start = i + 1;
+            i += 2;
+            continue;
+        }
+
+        let closes = bytes[i] == b'>'
+            && match scan {
+                ScanMode::Harness => true,
+                ScanMode::Smart => frame.quote.is_none() && frame.brackets == 0,
+            };
+        if closes {
+            frame.text.push_str(&source[segment_start..i]);
+            frame.flush(i);
+            let done = stack.pop().expect("inside a block");
+            let range = done.start..i + 1;
+            let unit = compile_unit(source, &done.pieces, limits)?;
+            let parent = stack.last_mut().expect("the top-level frame is never popped");
+            parent.text_start = i + 1;
+            parent.pieces.push(Piece::Block(Box::new(Block { range, pieces: done.pieces, unit })));
+            i += 1;
+            segment_start = i;
+            continue;
+        }
+
+        if scan == ScanMode::Smart {
+            track_smart_state(frame, bytes[i]);
+        }
+        i += 1;
+    }
+
+    // A block that never closes is plain text from its `<+` to the end.
+    let unclosed_start = stack.get(1).map(|frame| frame.start);
+    stack.truncate(1);
+    let mut top = stack.pop().expect("the top-level frame");
+    match unclosed_start {
+        Some(start) => {
+            top.flush(start);
+            top.pieces.push(Piece::Text(TextPiece { text: source[start..].to_string(), range: start..source.len() }));
+        }
+        None => {
+            top.text.push_str(&source[segment_start..]);
+            top.flush(source.len());
+        }
+    }
+    return Ok(top.pieces);
+
+    fn track_smart_state(frame: &mut Frame, byte: u8) {
+        if let Some(quote) = frame.quote {
+            if frame.escaped {
+                frame.escaped = false;
+            } else if byte == b'\\' {
+                frame.escaped = true;
+            } else if byte == quote {
+                frame.quote = None;
+            }
+            return;
+        }
+        match byte {
+            b'"' | b'\'' => frame.quote = Some(byte),
+            b'(' | b'[' | b'{' => frame.brackets += 1,
+            b')' | b']' | b'}' => frame.brackets = frame.brackets.saturating_sub(1),
+            _ => {}
+        }
+    }
+}
+
+/// Classifies the inner blocks of `pieces` and parses the content unless a
+/// block is spliced as text.
+pub(crate) fn compile_unit(source: &str, pieces: &[Piece], limits: &Limits) -> Result<Unit, ExprError> {
+    let bindings = classify(pieces);
+    if bindings.contains(&Binding::Splice) {
+        return Ok(Unit { bindings, form: Form::Spliced });
+    }
+
+    let (text, offsets) = assemble(pieces, &bindings, &[]);
+    if text.trim().is_empty() {
+        return Ok(Unit { bindings, form: Form::Empty });
+    }
+    let input = ParseInput {
+        text: &text,
+        source,
+        offsets: &offsets,
+        slot_count: bindings.len(),
+        max_nesting: limits.max_expression_depth,
+    };
+    Ok(Unit { form: Form::Parsed(parse(&input)?), bindings })
+}
+
+/// Decides each inner block's [`Binding`] from its nearest non-blank
+/// neighbours: a `.` right before it makes it a property name; another
+/// block, a quote, or a word that is not a JEXL word operator makes it a
+/// text splice; anything else (operators, brackets, commas, `?`, `:`, the
+/// edges) makes it a value.
+pub(crate) fn classify(pieces: &[Piece]) -> Vec<Binding> {
+    let mut bindings = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, piece) in pieces.iter().enumerate() {
+        let Piece::Block(_) = piece else {
+            if let Piece::Text(t) = piece {
+                for c in t.text.chars() {
+                    match quote {
+                        Some(_) if escaped => escaped = false,
+                        Some(_) if c == '\\' => escaped = true,
+                        Some(q) if c == q => quote = None,
+                        Some(_) => {}
+                        None if c == '"' || c == '\'' => quote = Some(c),
+                        None => {}
+                    }
+                }
+            }
+            continue;
+        };
+        if quote.is_some() {
+            bindings.push(Binding::Splice);
+            continue;
+        }
+
+        let left = neighbour(&pieces[..i], true);
+        let right = neighbour(&pieces[i + 1..], false);
+        let binding = match (&left, &right) {
+            (Neighbour::Dot, r) if !r.glues() => Binding::Name,
+            (l, r) if l.glues() || r.glues() => Binding::Splice,
+            _ => Binding::Value,
+        };
+        bindings.push(binding);
+    }
+    bindings
+}
+
+/// What sits next to a block, blanks skipped.
+enum Neighbour {
+    Edge,
+    Block,
+    /// A `.` directly against the block.
+    Dot,
+    /// A word (or a quote) that is not a word operator.
+    Word,
+    Other,
+}
+
+impl Neighbour {
+    fn glues(&self) -> bool {
+        matches!(self, Neighbour::Block | Neighbour::Word)
+    }
+}
+
+const WORD_OPERATORS: &[&str] = &["and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "div", "mod", "empty", "size"];
+
+/// Finds the neighbour in `side`, the pieces before (`before`) or after
+/// the block; blank text pieces are skipped.
+fn neighbour(side: &[Piece], before: bool) -> Neighbour {
+    let mut pieces: Box<dyn Iterator<Item = &Piece>> =
+        if before { Box::new(side.iter().rev()) } else { Box::new(side.iter()) };
+    let text = loop {
+        match pieces.next() {
+            None => return Neighbour::Edge,
+            Some(Piece::Block(_)) => return Neighbour::Block,
+            Some(Piece::Text(t)) if t.text.trim().is_empty() => continue,
+            Some(Piece::Text(t)) => break t.text.as_str(),
+        }
+    };
+    let is_word_char = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    if before && text.ends_with('.') {
+        return Neighbour::Dot;
+    }
+    let trimmed = if before { text.trim_end() } else { text.trim_start() };
+    let Some(c) = (if before { trimmed.chars().next_back() } else { trimmed.chars().next() }) else {
+        return Neighbour::Edge;
+    };
+    if c == '"' || c == '\'' {
+        return Neighbour::Word;
+    }
+    if !is_word_char(c) {
+        return Neighbour::Other;
+    }
+    let word: String = if before {
+        let rev: String = trimmed.chars().rev().take_while(|c| is_word_char(*c)).collect();
+        rev.chars().rev().collect()
+    } else {
+        trimmed.chars().take_while(|c| is_word_char(*c)).collect()
+    };
+    let blank_between = trimmed.len() != text.len();
+    if blank_between && WORD_OPERATORS.contains(&word.as_str()) {
+        Neighbour::Other
+    } else {
+        Neighbour::Word
+    }
+}
+
+/// Builds the expression text of a unit: text pieces as they are, value and
+/// name blocks as slot markers, spliced blocks as their rendered values.
+pub(crate) fn assemble(pieces: &[Piece], bindings: &[Binding], spliced: &[Option<String>]) -> (String, OffsetMap) {
+    let mut text = String::new();
+    let mut offsets = OffsetMap::default();
+    let mut slot = 0;
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => {
+                offsets.push(text.len(), t.range.start, true);
+                text.push_str(&t.text);
+            }
+            Piece::Block(block) => {
+                offsets.push(text.len(), block.range.start, false);
+                match (bindings[slot], spliced.get(slot)) {
+                    (Binding::Splice, Some(Some(value))) => text.push_str(value),
+                    _ => {
+                        text.push(SLOT_OPEN);
+                        text.push_str(&slot.to_string());
+                        text.push(SLOT_CLOSE);
+                    }
+                }
+                slot += 1;
+            }
+        }
+    }
+    (text, offsets)
+}
+
+/// Visits every expression node below `expr`, parents first.
+pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
+    visit(expr);
+    match &expr.kind {
+        ExprKind::Literal(_) | ExprKind::Slot(_) => {}
+        ExprKind::List(items) => items.iter().for_each(|e| walk_expr(e, visit)),
+        ExprKind::Map(entries) => entries.iter().for_each(|(k, v)| {
+            walk_expr(k, visit);
+            walk_expr(v, visit);
+        }),
+        ExprKind::Path(path) => {
+            for part in &path.segments {
+                if let PathPart::Computed(e) = part {
+                    walk_expr(e, visit);
+                }
+            }
+        }
+        ExprKind::Unary { operand, .. } | ExprKind::Size(operand) => walk_expr(operand, visit),
+        ExprKind::Binary { first, rest } => {
+            walk_expr(first, visit);
+            rest.iter().for_each(|(_, _, e)| walk_expr(e, visit));
+        }
+        ExprKind::Ternary { condition, then, otherwise } => {
+            walk_expr(condition, visit);
+            walk_expr(then, visit);
+            walk_expr(otherwise, visit);
+        }
+        ExprKind::Elvis { value, fallback } => {
+            walk_expr(value, visit);
+            walk_expr(fallback, visit);
+        }
+        ExprKind::Postfix { base, ops } => {
+            walk_expr(base, visit);
+            for op in ops {
+                match op {
+                    PostfixOp::Member { .. } => {}
+                    PostfixOp::Index { index, .. } => walk_expr(index, visit),
+                    PostfixOp::Method { args, .. } => args.iter().for_each(|e| walk_expr(e, visit)),
+                }
+            }
+        }
+        ExprKind::Builtin { args, .. } => args.iter().for_each(|e| walk_expr(e, visit)),
+    }
+}
+
+/// The dotted reference text of a path: canonical alias form, with `*` for
+/// segments computed at evaluation time.
+pub(crate) fn reference_text(path: &crate::expr::Path) -> String {
+    if let Some(fixed) = &path.fixed {
+        return dotted(&canonical(fixed));
+    }
+    let mut parts: Vec<PathSegment> = Vec::new();
+    for part in &path.segments {
+        parts.push(match part {
+            PathPart::Fixed(segment) => segment.clone(),
+            PathPart::Slot(_) | PathPart::Computed(_) => PathSegment::Key("*".to_string()),
+        });
+    }
+    dotted(&canonical(&parts))
+}
+
+/// Returns the id of a `secrets.getValue("id")` call with a literal id.
+pub(crate) fn literal_secret_id(expr: &Expr) -> Option<Option<&str>> {
+    match &expr.kind {
+        ExprKind::Builtin { function: Builtin::SecretsGetValue, args } => Some(match args.first().map(|a| &a.kind) {
+            Some(ExprKind::Literal(Value::String(id))) if args.len() == 1 => Some(id.as_str()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,63 @@
+//! The static list of context paths and secret ids a template uses.
+
+use super::{Form, Piece, literal_secret_id, reference_text, walk_expr};
+use crate::expr::ExprKind;
+
+/// What a template refers to, in order of first appearance, without
+/// duplicates.
+///
+/// Paths are dotted and in canonical alias form (`execution.steps.x` for
+/// `steps.x`, `pipeline.stages.s` for `stages.s`); a segment computed at
+/// evaluation time (`.<+x>`, `[i]`) appears as `*`. Blocks whose text is
+/// assembled from spliced values are not known until evaluation, so only
+/// their inner blocks contribute.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    /// Context paths, such as `pipeline.variables.tag`.
+    pub paths: Vec<String>,
+    /// Ids of `secrets.getValue("id")` calls whose id is a literal.
+    pub secret_ids: Vec<String>,
+    /// How many secret lookups have an id computed at evaluation time.
+    pub dynamic_secrets: usize,
+}
+
+impl References {
+    pub(crate) fn collect_pieces(&mut self, pieces: &[Piece]) {
+        for piece in pieces {
+            let Piece::Block(block) = piece else { continue };
+            self.collect_pieces(&block.pieces);
+            match &block.unit.form {
+                Form::Parsed(expr) => walk_expr(expr, &mut |node| self.collect_node(node)),
+                Form::Spliced => {
+                    if block_mentions_secrets(&block.pieces) {
+                        self.dynamic_secrets += 1;
+                    }
+                }
+                Form::Empty => {}
+            }
+        }
+    }
+
+    fn collect_node(&mut self, node: &crate::expr::Expr) {
+        if let ExprKind::Path(path) = &node.kind {
+            let text = reference_text(path);
+            if !self.paths.contains(&text) {
+                self.paths.push(text);
+            }
+            return;
+        }
+        match literal_secret_id(node) {
+            Some(Some(id)) => {
+                if !self.secret_ids.iter().any(|known| known == id) {
+                    self.secret_ids.push(id.to_string());
+                }
+            }
+            Some(None) => self.dynamic_secrets += 1,
+            None => {}
+        }
+    }
+}
+
+fn block_mentions_secrets(pieces: &[Piece]) -> bool {
+    pieces.iter().any(|piece| matches!(piece, Piece::Text(t) if t.text.contains("secrets.getValue")))
+}
