@@ -13,6 +13,9 @@ apt_packages=(
   bash python3 git procps
   # kubernetes-validate runs in a virtual environment
   python3-venv
+  # benchmarks (scripts/bench.sh): the JEXL 3 harness is compiled with javac
+  # at each run, and /usr/bin/time reports each pipeline run's peak memory
+  openjdk-17-jdk-headless libcommons-jexl3-java libcommons-logging-java time
 )
 
 missing=()
