@@ -1,0 +1,705 @@
+//! The container executor: runs steps and Background services as containerd
+//! tasks, with a blocking API for the runner's threads.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use containerd_client::services::v1::container::Runtime as ContainerRuntime;
+use containerd_client::services::v1::snapshots::{PrepareSnapshotRequest, RemoveSnapshotRequest};
+use containerd_client::services::v1::{
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+    DeleteTaskRequest, KillRequest, StartRequest, WaitRequest,
+};
+use prost_types::Any;
+use tokio::sync::watch;
+use tonic::Code;
+
+use crate::client::{Containerd, new_run_id, run_labels, sanitize_id};
+use crate::connectors::Connectors;
+use crate::error::{Error, Result};
+use crate::image::{ImageConfig, Images, PullAuth, PullPolicy, normalize_image};
+use crate::network::StageNetwork;
+use crate::spec::{BindMount, ContainerSettings, runtime_spec};
+use crate::task::{ContainerExit, ContainerStep};
+
+/// Where the run's workspace appears inside every container.
+pub const WORKSPACE_MOUNT: &str = "/harness";
+
+/// Receives output lines of a container, stdout and stderr merged.
+pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Returns the value of a secret by id, or `None` when it is unknown.
+pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How the executor reaches containerd and what it mounts.
+#[derive(Clone)]
+pub struct ExecutorConfig {
+    /// containerd's gRPC socket.
+    pub address: PathBuf,
+    /// The containerd namespace for every object.
+    pub namespace: String,
+    /// The snapshotter for container root filesystems.
+    pub snapshotter: String,
+    /// A directory for log files and hosts files of running containers.
+    pub state_dir: PathBuf,
+    /// A static init (Debian's `tini-static`) mounted as PID 1; none runs
+    /// the step's program as PID 1.
+    pub init_binary: Option<PathBuf>,
+    /// Registry connectors for `connectorRef`.
+    pub connectors: Connectors,
+    /// Secret values for connectors' `passwordRef`.
+    pub secrets: SecretLookup,
+}
+
+impl ExecutorConfig {
+    /// A configuration for the socket at `address` with basso's defaults: the
+    /// `basso` namespace, overlayfs, state under `/run/basso` and tini from
+    /// `/usr/bin/tini-static` when it exists.
+    pub fn new(address: &Path) -> ExecutorConfig {
+        let tini = PathBuf::from("/usr/bin/tini-static");
+        ExecutorConfig {
+            address: address.to_path_buf(),
+            namespace: crate::client::DEFAULT_NAMESPACE.to_string(),
+            snapshotter: "overlayfs".to_string(),
+            state_dir: PathBuf::from("/run/basso"),
+            init_binary: tini.exists().then_some(tini),
+            connectors: Connectors::default(),
+            secrets: Arc::new(|_| None),
+        }
+    }
+}
+
+/// Runs containers for one run. Each stage gets its own network, created
+/// with the stage's first container and removed by [`end_stage`].
+///
+/// [`end_stage`]: ContainerExecutor::end_stage
+pub struct ContainerExecutor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: tokio::runtime::Runtime,
+    containerd: Containerd,
+    config: ExecutorConfig,
+    run_id: String,
+    counter: AtomicUsize,
+    stage_counter: AtomicUsize,
+    stage: Mutex<Option<Arc<StageNetwork>>>,
+    /// Containers not yet deleted, by id, with their exit watch.
+    live: Mutex<BTreeMap<String, watch::Receiver<Option<ContainerExit>>>>,
+}
+
+impl ContainerExecutor {
+    /// Connects to containerd and prepares the state directory.
+    pub fn connect(config: ExecutorConfig) -> Result<ContainerExecutor> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("basso-containerd")
+            .build()
+            .map_err(|error| Error::io("starting", "async runtime", error))?;
+        let containerd =
+            runtime.block_on(Containerd::connect(&config.address, &config.namespace))?;
+        std::fs::create_dir_all(&config.state_dir).map_err(|error| {
+            Error::io("creating state directory", &config.state_dir.display().to_string(), error)
+        })?;
+        Ok(ContainerExecutor {
+            inner: Arc::new(Inner {
+                runtime,
+                containerd,
+                config,
+                run_id: new_run_id(),
+                counter: AtomicUsize::new(0),
+                stage_counter: AtomicUsize::new(0),
+                stage: Mutex::new(None),
+                live: Mutex::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    /// The run id on every object's `io.basso.run` label.
+    pub fn run_id(&self) -> &str {
+        &self.inner.run_id
+    }
+
+    /// The connected client.
+    pub fn containerd(&self) -> &Containerd {
+        &self.inner.containerd
+    }
+
+    /// Imports an OCI or Docker archive into basso's namespace.
+    pub fn import_archive(&self, archive: &Path) -> Result<Vec<String>> {
+        Images::new(&self.inner.containerd, &self.inner.config.snapshotter).import_archive(archive)
+    }
+
+    /// Makes sure the step's image is present as its pull policy asks.
+    pub fn ensure_image(&self, step: &ContainerStep) -> Result<ImageConfig> {
+        self.inner.runtime.block_on(self.inner.ensure_image(step))
+    }
+
+    /// Starts a container. A service returns once its process runs; a step
+    /// is waited for with [`ContainerTask::wait`].
+    pub fn start(&self, step: &ContainerStep, logs: LogSink) -> Result<ContainerTask> {
+        let inner = Arc::clone(&self.inner);
+        let started = self.inner.runtime.block_on(inner.start(step, logs));
+        started.map(|(id, pid, exit)| ContainerTask {
+            inner: Arc::clone(&self.inner),
+            id,
+            pid,
+            exit,
+        })
+    }
+
+    /// Stops every container of the current stage (SIGTERM, then SIGKILL
+    /// after `grace`), deletes them with their snapshots and removes the
+    /// stage network. The next container starts a new stage.
+    pub fn end_stage(&self, grace: Duration) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        let stopped = self.inner.runtime.block_on(inner.stop_all(grace));
+        let network = self.inner.stage.lock().map(|mut stage| stage.take()).unwrap_or(None);
+        let removed = match network {
+            Some(network) => network.remove(),
+            None => Ok(()),
+        };
+        // The first failure is reported; a cleanup failure after it is logged.
+        match (stopped, removed) {
+            (Err(first), Err(second)) => {
+                tracing::warn!(error = %second, "removing the stage network also failed");
+                Err(first)
+            }
+            (Err(error), Ok(())) | (Ok(()), Err(error)) => Err(error),
+            (Ok(()), Ok(())) => Ok(()),
+        }
+    }
+}
+
+impl Drop for ContainerExecutor {
+    fn drop(&mut self) {
+        if let Err(error) = self.end_stage(Duration::from_secs(2)) {
+            tracing::warn!(%error, "cleanup at executor drop failed");
+        }
+    }
+}
+
+/// A started container.
+pub struct ContainerTask {
+    inner: Arc<Inner>,
+    id: String,
+    pid: u32,
+    exit: watch::Receiver<Option<ContainerExit>>,
+}
+
+impl ContainerTask {
+    /// The containerd container id (also the snapshot key).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The host process id of the container's PID 1.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The container's cgroup directory under the v1 controller
+    /// `controller`, such as `memory` or `cpu`.
+    pub fn cgroup_dir(&self, controller: &str) -> PathBuf {
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(self.inner.containerd.namespace())
+            .join(&self.id)
+    }
+
+    /// Waits at most `timeout` for the container to end; `None` while it
+    /// runs. After an exit all output has reached the sink and the container
+    /// and its snapshot are deleted.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Option<ContainerExit>> {
+        let mut exit = self.exit.clone();
+        self.inner.runtime.block_on(async move {
+            let ended = tokio::time::timeout(timeout, exit.wait_for(Option::is_some)).await;
+            match ended {
+                Ok(Ok(value)) => Ok(*value),
+                Ok(Err(_)) => Err(Error::new("the container's exit watcher stopped")),
+                Err(_) => Ok(None),
+            }
+        })
+    }
+
+    /// Sends SIGTERM, then SIGKILL after `grace`, and returns the exit.
+    pub fn stop(&mut self, grace: Duration) -> Result<ContainerExit> {
+        let inner = Arc::clone(&self.inner);
+        let id = self.id.clone();
+        let exit = self.exit.clone();
+        self.inner
+            .runtime
+            .block_on(async move { inner.stop(&id, exit, grace).await })
+    }
+}
+
+impl Inner {
+    async fn ensure_image(&self, step: &ContainerStep) -> Result<ImageConfig> {
+        let connector = match &step.connector_ref {
+            Some(connector_ref) => Some(self.config.connectors.find(connector_ref)?),
+            None => None,
+        };
+        let reference = normalize_image(&step.image, connector)?;
+        let policy = PullPolicy::parse(step.image_pull_policy.as_deref(), &reference)?;
+        let password = match connector.and_then(|c| c.password_ref.as_deref()) {
+            Some(secret_id) => Some((self.config.secrets)(secret_id).ok_or_else(|| {
+                Error::new(format!(
+                    "secret `{secret_id}` of connector `{}` not found\n\
+                     help: define the secret the connector's passwordRef names",
+                    connector.map(|c| c.identifier.as_str()).unwrap_or_default()
+                ))
+            })?),
+            None => None,
+        };
+        let auth = PullAuth {
+            connector,
+            password,
+        };
+        Images::new(&self.containerd, &self.config.snapshotter)
+            .ensure(&reference, policy, &auth)
+            .await
+    }
+
+    fn stage_network(&self) -> Result<Arc<StageNetwork>> {
+        let mut stage = self.stage.lock().map_err(|_| Error::new("stage lock poisoned"))?;
+        if let Some(network) = stage.as_ref() {
+            return Ok(Arc::clone(network));
+        }
+        let index = self.stage_counter.fetch_add(1, Ordering::SeqCst);
+        let key = format!("{}-{index}", self.run_id);
+        let network = Arc::new(StageNetwork::create(&key, &self.config.state_dir)?);
+        *stage = Some(Arc::clone(&network));
+        Ok(network)
+    }
+
+    async fn start(
+        self: Arc<Self>,
+        step: &ContainerStep,
+        logs: LogSink,
+    ) -> Result<(String, u32, watch::Receiver<Option<ContainerExit>>)> {
+        let image = self.ensure_image(step).await?;
+        let network = self.stage_network()?;
+        let endpoint = if step.service {
+            Some(network.add_service(&step.host_names)?)
+        } else {
+            None
+        };
+
+        let number = self.counter.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{}-{number}-{}", self.run_id, sanitize_id(&step.step_id));
+        let netns_path = endpoint
+            .as_ref()
+            .map(|endpoint| endpoint.netns_path.clone())
+            .unwrap_or_else(|| network.netns_path());
+        let settings = self.settings(step, &image, &id, netns_path, network.hosts_path())?;
+        let spec = runtime_spec(&settings, self.config.init_binary.as_ref());
+        let log_path = self.config.state_dir.join(format!("{id}.log"));
+        std::fs::write(&log_path, b"")
+            .map_err(|error| Error::io("creating log file", &log_path.display().to_string(), error))?;
+
+        let created = self.create_and_start(step, &image, &id, &spec, &log_path).await;
+        let (pid, wait) = match created {
+            Ok(started) => started,
+            Err(error) => {
+                self.delete(&id).await;
+                let _ = std::fs::remove_file(&log_path);
+                return Err(error);
+            }
+        };
+        if let Some(endpoint) = &endpoint {
+            for (host_port, container_port) in &step.port_bindings {
+                if let Err(error) = network.publish(*host_port, endpoint.address, *container_port) {
+                    let _ = self.kill(&id, 9, true).await;
+                    self.delete(&id).await;
+                    return Err(error);
+                }
+            }
+        }
+
+        let (sender, receiver) = watch::channel(None);
+        self.live
+            .lock()
+            .map_err(|_| Error::new("container registry lock poisoned"))?
+            .insert(id.clone(), receiver.clone());
+        let watcher = Arc::clone(&self);
+        let watched_id = id.clone();
+        let memory_bytes = step.memory_bytes;
+        tokio::spawn(async move {
+            watcher
+                .watch(watched_id, wait, log_path, logs, memory_bytes, sender)
+                .await;
+        });
+        Ok((id, pid, receiver))
+    }
+
+    fn settings(
+        &self,
+        step: &ContainerStep,
+        image: &ImageConfig,
+        id: &str,
+        netns_path: PathBuf,
+        hosts_path: &Path,
+    ) -> Result<ContainerSettings> {
+        let args = step.program.argv(&image.entrypoint, &image.cmd);
+        if args.is_empty() {
+            return Err(Error::new(format!(
+                "step `{}`: image `{}` has no entry point or command\n\
+                 help: set `command` or `entrypoint`",
+                step.step_id, image.name
+            )));
+        }
+        let (uid, gid) = match step.run_as_user {
+            Some(uid) => (uid, 0),
+            None => parse_image_user(&image.user).ok_or_else(|| {
+                Error::new(format!(
+                    "step `{}`: image `{}` sets user `{}`, which is not numeric\n\
+                     help: set runAsUser to a numeric user id",
+                    step.step_id, image.name, image.user
+                ))
+            })?,
+        };
+        let workspace = step.workspace.canonicalize().map_err(|error| {
+            Error::io("opening workspace", &step.workspace.display().to_string(), error)
+        })?;
+        let mut env = image.env.clone();
+        for (name, value) in &step.env {
+            env.retain(|entry| entry.split('=').next() != Some(name.as_str()));
+            env.push(format!("{name}={value}"));
+        }
+        Ok(ContainerSettings {
+            args,
+            env,
+            cwd: WORKSPACE_MOUNT.to_string(),
+            uid,
+            gid,
+            hostname: sanitize_hostname(&step.step_id),
+            privileged: step.privileged,
+            memory_bytes: step.memory_bytes,
+            cpu_millis: step.cpu_millis,
+            netns_path: Some(netns_path),
+            mounts: vec![
+                BindMount {
+                    source: workspace,
+                    destination: WORKSPACE_MOUNT.to_string(),
+                    read_only: false,
+                },
+                BindMount {
+                    source: hosts_path.to_path_buf(),
+                    destination: "/etc/hosts".to_string(),
+                    read_only: true,
+                },
+            ],
+            cgroups_path: format!("/{}/{id}", self.containerd.namespace()),
+        })
+    }
+
+    /// Creates the container, its snapshot and its task, and starts it.
+    /// Returns the PID and the pending wait, issued before the start so a
+    /// fast exit is not missed.
+    async fn create_and_start(
+        &self,
+        step: &ContainerStep,
+        image: &ImageConfig,
+        id: &str,
+        spec: &serde_json::Value,
+        log_path: &Path,
+    ) -> Result<(u32, tokio::task::JoinHandle<Result<u32>>)> {
+        let client = self.containerd.client();
+        let mut labels = run_labels(&self.run_id);
+        labels.insert("io.basso.step".to_string(), step.step_id.clone());
+        let spec_bytes = serde_json::to_vec(spec)
+            .map_err(|error| Error::new(format!("cannot encode runtime spec: {error}")))?;
+        let container = Container {
+            id: id.to_string(),
+            labels: labels.clone(),
+            image: image.name.clone(),
+            runtime: Some(ContainerRuntime {
+                name: "io.containerd.runc.v2".to_string(),
+                options: None,
+            }),
+            spec: Some(Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".to_string(),
+                value: spec_bytes,
+            }),
+            snapshotter: self.config.snapshotter.clone(),
+            snapshot_key: id.to_string(),
+            ..Container::default()
+        };
+        // The container comes first: its snapshot_key keeps the snapshot
+        // safe from containerd's garbage collector.
+        client
+            .containers()
+            .create(self.containerd.request(CreateContainerRequest {
+                container: Some(container),
+            }))
+            .await
+            .map_err(|status| Error::api("container create", id, status))?;
+        let mounts = client
+            .snapshots()
+            .prepare(self.containerd.request(PrepareSnapshotRequest {
+                snapshotter: self.config.snapshotter.clone(),
+                key: id.to_string(),
+                parent: image.chain_id.clone(),
+                labels: labels.clone(),
+            }))
+            .await
+            .map_err(|status| Error::api("snapshot prepare", id, status))?
+            .into_inner()
+            .mounts;
+
+        let log_uri = format!("file://{}", log_path.display());
+        let created = client
+            .tasks()
+            .create(self.containerd.request(CreateTaskRequest {
+                container_id: id.to_string(),
+                rootfs: mounts,
+                stdout: log_uri.clone(),
+                stderr: log_uri,
+                ..CreateTaskRequest::default()
+            }))
+            .await
+            .map_err(|status| Error::api("task create", id, status))?
+            .into_inner();
+
+        let mut tasks = client.tasks();
+        let wait_request = self.containerd.request(WaitRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        });
+        let wait_id = id.to_string();
+        let wait = tokio::spawn(async move {
+            tasks
+                .wait(wait_request)
+                .await
+                .map(|response| response.into_inner().exit_status)
+                .map_err(|status| Error::api("task wait", &wait_id, status))
+        });
+        client
+            .tasks()
+            .start(self.containerd.request(StartRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+            }))
+            .await
+            .map_err(|status| Error::api("task start", id, status))?;
+        Ok((created.pid, wait))
+    }
+
+    /// Streams the log file to the sink until the task ends, then records
+    /// an OOM kill, deletes the container and publishes the exit.
+    async fn watch(
+        self: Arc<Self>,
+        id: String,
+        wait: tokio::task::JoinHandle<Result<u32>>,
+        log_path: PathBuf,
+        logs: LogSink,
+        memory_bytes: Option<i64>,
+        sender: watch::Sender<Option<ContainerExit>>,
+    ) {
+        let (done_sender, done) = tokio::sync::oneshot::channel::<()>();
+        let tail_path = log_path.clone();
+        let tail = tokio::task::spawn_blocking(move || tail_log(&tail_path, &logs, done));
+        let status = match wait.await {
+            Ok(Ok(status)) => status,
+            Ok(Err(error)) => {
+                tracing::warn!(container_id = %id, %error, "waiting for the task failed");
+                255
+            }
+            Err(_) => 255,
+        };
+        let oom_killed = oom_kill_count(self.containerd.namespace(), &id) > 0;
+        let _ = done_sender.send(());
+        let _ = tail.await;
+        self.delete(&id).await;
+        let _ = std::fs::remove_file(&log_path);
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&id);
+        }
+        let _ = sender.send(Some(ContainerExit {
+            status,
+            oom_killed,
+            memory_bytes,
+        }));
+    }
+
+    async fn kill(&self, id: &str, signal: u32, all: bool) -> Result<()> {
+        let request = self.containerd.request(KillRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+            signal,
+            all,
+        });
+        match self.containerd.client().tasks().kill(request).await {
+            Ok(_) => Ok(()),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(status) => Err(Error::api("task kill", id, status)),
+        }
+    }
+
+    async fn stop(
+        &self,
+        id: &str,
+        mut exit: watch::Receiver<Option<ContainerExit>>,
+        grace: Duration,
+    ) -> Result<ContainerExit> {
+        if let Some(ended) = *exit.borrow() {
+            return Ok(ended);
+        }
+        // tini forwards SIGTERM to the step's process group.
+        self.kill(id, 15, false).await?;
+        let ended_in_grace = tokio::time::timeout(grace, exit.wait_for(Option::is_some))
+            .await
+            .is_ok();
+        if !ended_in_grace {
+            self.kill(id, 9, true).await?;
+        }
+        let ended = exit
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| Error::new(format!("the exit watcher of `{id}` stopped")))?;
+        ended.ok_or_else(|| Error::new(format!("container `{id}` has no exit status")))
+    }
+
+    async fn stop_all(self: Arc<Self>, grace: Duration) -> Result<()> {
+        let live: Vec<(String, watch::Receiver<Option<ContainerExit>>)> = match self.live.lock() {
+            Ok(live) => live.iter().map(|(id, rx)| (id.clone(), rx.clone())).collect(),
+            Err(_) => return Err(Error::new("container registry lock poisoned")),
+        };
+        let mut stops = tokio::task::JoinSet::new();
+        for (id, exit) in live {
+            let inner = Arc::clone(&self);
+            stops.spawn(async move { inner.stop(&id, exit, grace).await });
+        }
+        let mut first_error = None;
+        while let Some(result) = stops.join_next().await {
+            if let Ok(Err(error)) = result {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Deletes the task, the container and its snapshot; what is already
+    /// gone is skipped.
+    async fn delete(&self, id: &str) {
+        let client = self.containerd.client();
+        let task = client
+            .tasks()
+            .delete(self.containerd.request(DeleteTaskRequest {
+                container_id: id.to_string(),
+            }))
+            .await;
+        let container = client
+            .containers()
+            .delete(self.containerd.request(DeleteContainerRequest { id: id.to_string() }))
+            .await;
+        let snapshot = client
+            .snapshots()
+            .remove(self.containerd.request(RemoveSnapshotRequest {
+                snapshotter: self.config.snapshotter.clone(),
+                key: id.to_string(),
+            }))
+            .await;
+        for (what, result) in [("task", task.err()), ("container", container.err()), ("snapshot", snapshot.err())] {
+            if let Some(status) = result.filter(|status| status.code() != Code::NotFound) {
+                tracing::warn!(container_id = id, object = what, error = status.message(), "delete failed");
+            }
+        }
+    }
+}
+
+/// Parses an image `User` of the form `uid` or `uid:gid`; empty is root.
+fn parse_image_user(user: &str) -> Option<(u32, u32)> {
+    if user.is_empty() || user == "root" {
+        return Some((0, 0));
+    }
+    let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
+    Some((uid.parse().ok()?, gid.parse().ok()?))
+}
+
+/// Host names allow letters, digits and `-`; Harness ids also allow `_` and `$`.
+fn sanitize_hostname(step_id: &str) -> String {
+    let name: String = step_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .take(63)
+        .collect();
+    if name.is_empty() { "step".to_string() } else { name }
+}
+
+/// Reads the kernel's OOM kill counter of a container's memory cgroup
+/// (`oom_kill` in `memory.oom_control` for cgroup v1, in `memory.events` for
+/// v2). Must run before the task is deleted, which removes the cgroup.
+fn oom_kill_count(namespace: &str, id: &str) -> u64 {
+    let v1 = format!("/sys/fs/cgroup/memory/{namespace}/{id}/memory.oom_control");
+    let v2 = format!("/sys/fs/cgroup/{namespace}/{id}/memory.events");
+    for path in [v1, v2] {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return text
+                .lines()
+                .find_map(|line| line.strip_prefix("oom_kill "))
+                .and_then(|count| count.trim().parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    0
+}
+
+/// Follows a log file the shim appends to, sending whole lines to `logs`,
+/// until `done` fires; then sends the rest.
+fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receiver<()>) {
+    let Ok(file) = std::fs::File::open(path) else {
+        return;
+    };
+    let mut reader = std::io::BufReader::new(file);
+    let mut partial = String::new();
+    loop {
+        let finished = !matches!(done.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Empty));
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            partial.push_str(&line);
+            if partial.ends_with('\n') {
+                logs(partial.trim_end_matches(['\n', '\r']));
+                partial.clear();
+            }
+        }
+        if finished {
+            if !partial.is_empty() {
+                logs(&partial);
+            }
+            return;
+        }
+        // read_line at end of file leaves the position in place; a short
+        // sleep stands in for inotify.
+        let _ = reader.stream_position().map(|position| reader.seek(SeekFrom::Start(position)));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_user_forms() {
+        assert_eq!(parse_image_user(""), Some((0, 0)));
+        assert_eq!(parse_image_user("1000"), Some((1000, 0)));
+        assert_eq!(parse_image_user("1000:1000"), Some((1000, 1000)));
+        assert_eq!(parse_image_user("ci"), None);
+    }
+
+    #[test]
+    fn hostname_replaces_underscore() {
+        assert_eq!(sanitize_hostname("my_service$1"), "my-service-1");
+    }
+}

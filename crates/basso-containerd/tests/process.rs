@@ -1,0 +1,173 @@
+//! Process settings on real containerd: env, entry point, shell, user,
+//! privileged mode, memory and CPU limits, OOM kills.
+
+mod common;
+
+use std::time::Duration;
+
+use basso_containerd::Program;
+use common::*;
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn env_and_shell_reach_the_script() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let mut step = script_step("envStep", "echo \"greeting=$GREETING\"; echo \"shell=$0\"; pwd; hostname", workspace.path());
+    step.env = vec![("GREETING".into(), "hello from env".into())];
+
+    let (exit, output) = run(&executor, &step);
+
+    assert!(exit.success(), "{exit:?}: {output}");
+    assert!(output.contains("greeting=hello from env"), "{output}");
+    assert!(output.contains("shell=sh"), "{output}");
+    assert!(output.contains("/harness"), "{output}");
+    assert!(output.contains("envStep"), "{output}");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn entrypoint_replaces_image_entrypoint_and_command() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let mut step = script_step("entry", "unused", workspace.path());
+
+    // The test image's own entry point and command print this line.
+    step.program = Program::ImageDefault;
+    let (exit, output) = run(&executor, &step);
+    assert!(exit.success(), "{output}");
+    assert!(output.contains("image default command"), "{output}");
+
+    step.program = Program::Entrypoint(vec!["echo".into(), "from entrypoint".into()]);
+    let (exit, output) = run(&executor, &step);
+    assert!(exit.success(), "{output}");
+    assert_eq!(output, "from entrypoint");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn workspace_is_shared_with_the_host() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let step = script_step("writer", "echo written > /harness/report.txt", workspace.path());
+
+    let (exit, output) = run(&executor, &step);
+
+    assert!(exit.success(), "{output}");
+    let written = std::fs::read_to_string(workspace.path().join("report.txt")).unwrap();
+    assert_eq!(written, "written\n");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn run_as_user_sets_uid() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let mut step = script_step("whoami", "id -u", workspace.path());
+
+    let (_, output) = run(&executor, &step);
+    assert_eq!(output, "0");
+
+    step.run_as_user = Some(1000);
+    let (exit, output) = run(&executor, &step);
+    assert!(exit.success(), "{output}");
+    assert_eq!(output, "1000");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+/// Returns the effective capability mask the step reports.
+fn effective_capabilities(output: &str) -> u64 {
+    let hex = output
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .unwrap_or_else(|| panic!("no CapEff in {output}"));
+    u64::from_str_radix(hex.trim(), 16).unwrap()
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn privileged_grants_sys_admin() {
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let script = "grep CapEff /proc/self/status; mkdir -p /mnt/t; \
+                  if mount -t tmpfs none /mnt/t 2>/dev/null; then echo mount=ok; else echo mount=denied; fi";
+    let mut step = script_step("caps", script, workspace.path());
+
+    let (_, output) = run(&executor, &step);
+    assert_eq!(effective_capabilities(&output) & CAP_SYS_ADMIN, 0, "{output}");
+    assert!(output.contains("mount=denied"), "{output}");
+
+    step.privileged = true;
+    let (_, output) = run(&executor, &step);
+    assert_ne!(effective_capabilities(&output) & CAP_SYS_ADMIN, 0, "{output}");
+    assert!(output.contains("mount=ok"), "{output}");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn limits_appear_in_host_cgroup() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let mut step = script_step("limited", "sleep 30", workspace.path());
+    step.memory_bytes = Some(96 << 20);
+    step.cpu_millis = Some(250);
+
+    let mut task = executor.start(&step, Lines::default().sink()).unwrap();
+    let memory = std::fs::read_to_string(task.cgroup_dir("memory").join("memory.limit_in_bytes"));
+    let quota = std::fs::read_to_string(task.cgroup_dir("cpu").join("cpu.cfs_quota_us"));
+    let period = std::fs::read_to_string(task.cgroup_dir("cpu").join("cpu.cfs_period_us"));
+    let exit = task.stop(Duration::from_secs(5)).unwrap();
+
+    assert_eq!(memory.unwrap().trim(), (96u64 << 20).to_string());
+    assert_eq!(quota.unwrap().trim(), "25000");
+    assert_eq!(period.unwrap().trim(), "100000");
+    // tini passes SIGTERM on, so sleep ends at once: 128 + 15.
+    assert_eq!(exit.status, 143);
+    assert!(!task.cgroup_dir("memory").exists(), "cgroup left after stop");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn oom_kill_is_reported_with_limit() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    // dd fills a 64 MiB buffer, twice the limit.
+    let mut step = script_step("hungry", "dd if=/dev/zero of=/dev/null bs=64M count=1", workspace.path());
+    step.memory_bytes = Some(32 << 20);
+
+    let (exit, output) = run(&executor, &step);
+
+    assert!(exit.oom_killed, "{exit:?}: {output}");
+    assert!(!exit.success());
+    assert!(exit.describe().contains("memory limit 32Mi"), "{}", exit.describe());
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn failing_step_reports_exit_status() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let step = script_step("fails", "echo before; exit 3", workspace.path());
+
+    let (exit, output) = run(&executor, &step);
+
+    assert_eq!(exit.status, 3);
+    assert!(!exit.oom_killed);
+    assert_eq!(output, "before");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
