@@ -16,6 +16,13 @@ apt_packages=(
   # benchmarks (scripts/bench.sh): the JEXL 3 harness is compiled with javac
   # at each run, and /usr/bin/time reports each pipeline run's peak memory
   openjdk-17-jdk-headless libcommons-jexl3-java libcommons-logging-java time
+  # container executor: containerd 1.6 and runc, protoc for the
+  # containerd-client crate's generated gRPC code, tini as PID 1 of every
+  # container, ip for network namespaces, busybox-static and jq for the test
+  # image, docker-registry and htpasswd (apache2-utils) for pull tests,
+  # iptables and nftables to check that no firewall rule is left
+  containerd runc protobuf-compiler tini iproute2 busybox-static jq curl
+  docker-registry apache2-utils iptables nftables
 )
 
 missing=()

@@ -19,3 +19,6 @@ if ((${#exported[@]} == 0)); then
 fi
 .venv/bin/kubernetes-validate --strict --quiet --kubernetes-version 1.33.0 "${exported[@]}"
 echo "kubernetes-validate: ${#exported[@]} manifests passed" >&2
+
+# Container executor on a private containerd and registry (needs root).
+scripts/containerd-tests.sh

@@ -69,11 +69,14 @@ pub struct Connectors {
 impl Connectors {
     /// Reads a connectors file.
     pub fn load(path: &Path) -> Result<Connectors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| Error::io("reading connectors file", &path.display().to_string(), error))?;
-        Connectors::parse(&text).map_err(|error| {
-            Error::new(format!("{}: {error}", path.display()))
-        })
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Error::io(
+                "reading connectors file",
+                &path.display().to_string(),
+                error,
+            )
+        })?;
+        Connectors::parse(&text).map_err(|error| Error::new(format!("{}: {error}", path.display())))
     }
 
     /// Parses the JSON text of a connectors file.
@@ -100,12 +103,19 @@ impl Connectors {
             .iter()
             .find(|connector| connector.identifier == id)
             .ok_or_else(|| {
-                let known: Vec<&str> =
-                    self.connectors.iter().map(|c| c.identifier.as_str()).collect();
+                let known: Vec<&str> = self
+                    .connectors
+                    .iter()
+                    .map(|c| c.identifier.as_str())
+                    .collect();
                 Error::new(format!(
                     "connector `{connector_ref}` not found\n\
                      help: add it to the connectors file (--connectors); known: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ))
             })
     }
@@ -123,7 +133,10 @@ mod tests {
                  "passwordRef": "regpass"}]}"#,
         )
         .unwrap();
-        assert_eq!(connectors.find("account.hub").unwrap().registry_host(), "docker.io");
+        assert_eq!(
+            connectors.find("account.hub").unwrap().registry_host(),
+            "docker.io"
+        );
         let local = connectors.find("local").unwrap();
         assert_eq!(local.registry_host(), "127.0.0.1:5000");
         assert!(local.plain_http());
@@ -132,8 +145,8 @@ mod tests {
 
     #[test]
     fn missing_connector_lists_known() {
-        let connectors = Connectors::parse(r#"{"connectors": [{"identifier": "a", "url": "x"}]}"#)
-            .unwrap();
+        let connectors =
+            Connectors::parse(r#"{"connectors": [{"identifier": "a", "url": "x"}]}"#).unwrap();
         let message = connectors.find("b").unwrap_err().to_string();
         assert!(message.contains("connector `b` not found"), "{message}");
         assert!(message.contains("known: a"), "{message}");
@@ -141,9 +154,11 @@ mod tests {
 
     #[test]
     fn unknown_field_is_rejected_with_position() {
-        let message = Connectors::parse(r#"{"connectors": [{"identifier": "a", "url": "x", "password": "p"}]}"#)
-            .unwrap_err()
-            .to_string();
+        let message = Connectors::parse(
+            r#"{"connectors": [{"identifier": "a", "url": "x", "password": "p"}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(message.contains("1:"), "{message}");
         assert!(message.contains("unknown field `password`"), "{message}");
     }

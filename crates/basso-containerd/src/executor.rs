@@ -105,7 +105,11 @@ impl ContainerExecutor {
         let containerd =
             runtime.block_on(Containerd::connect(&config.address, &config.namespace))?;
         std::fs::create_dir_all(&config.state_dir).map_err(|error| {
-            Error::io("creating state directory", &config.state_dir.display().to_string(), error)
+            Error::io(
+                "creating state directory",
+                &config.state_dir.display().to_string(),
+                error,
+            )
         })?;
         Ok(ContainerExecutor {
             inner: Arc::new(Inner {
@@ -160,7 +164,12 @@ impl ContainerExecutor {
     pub fn end_stage(&self, grace: Duration) -> Result<()> {
         let inner = Arc::clone(&self.inner);
         let stopped = self.inner.runtime.block_on(inner.stop_all(grace));
-        let network = self.inner.stage.lock().map(|mut stage| stage.take()).unwrap_or(None);
+        let network = self
+            .inner
+            .stage
+            .lock()
+            .map(|mut stage| stage.take())
+            .unwrap_or(None);
         let removed = match network {
             Some(network) => network.remove(),
             None => Ok(()),
@@ -267,7 +276,10 @@ impl Inner {
     }
 
     fn stage_network(&self) -> Result<Arc<StageNetwork>> {
-        let mut stage = self.stage.lock().map_err(|_| Error::new("stage lock poisoned"))?;
+        let mut stage = self
+            .stage
+            .lock()
+            .map_err(|_| Error::new("stage lock poisoned"))?;
         if let Some(network) = stage.as_ref() {
             return Ok(Arc::clone(network));
         }
@@ -300,10 +312,13 @@ impl Inner {
         let settings = self.settings(step, &image, &id, netns_path, network.hosts_path())?;
         let spec = runtime_spec(&settings, self.config.init_binary.as_ref());
         let log_path = self.config.state_dir.join(format!("{id}.log"));
-        std::fs::write(&log_path, b"")
-            .map_err(|error| Error::io("creating log file", &log_path.display().to_string(), error))?;
+        std::fs::write(&log_path, b"").map_err(|error| {
+            Error::io("creating log file", &log_path.display().to_string(), error)
+        })?;
 
-        let created = self.create_and_start(step, &image, &id, &spec, &log_path).await;
+        let created = self
+            .create_and_start(step, &image, &id, &spec, &log_path)
+            .await;
         let (pid, wait) = match created {
             Ok(started) => started,
             Err(error) => {
@@ -365,7 +380,11 @@ impl Inner {
             })?,
         };
         let workspace = step.workspace.canonicalize().map_err(|error| {
-            Error::io("opening workspace", &step.workspace.display().to_string(), error)
+            Error::io(
+                "opening workspace",
+                &step.workspace.display().to_string(),
+                error,
+            )
         })?;
         let mut env = image.env.clone();
         for (name, value) in &step.env {
@@ -568,7 +587,10 @@ impl Inner {
 
     async fn stop_all(self: Arc<Self>, grace: Duration) -> Result<()> {
         let live: Vec<(String, watch::Receiver<Option<ContainerExit>>)> = match self.live.lock() {
-            Ok(live) => live.iter().map(|(id, rx)| (id.clone(), rx.clone())).collect(),
+            Ok(live) => live
+                .iter()
+                .map(|(id, rx)| (id.clone(), rx.clone()))
+                .collect(),
             Err(_) => return Err(Error::new("container registry lock poisoned")),
         };
         let mut stops = tokio::task::JoinSet::new();
@@ -597,7 +619,10 @@ impl Inner {
             .await;
         let container = client
             .containers()
-            .delete(self.containerd.request(DeleteContainerRequest { id: id.to_string() }))
+            .delete(
+                self.containerd
+                    .request(DeleteContainerRequest { id: id.to_string() }),
+            )
             .await;
         let snapshot = client
             .snapshots()
@@ -606,9 +631,18 @@ impl Inner {
                 key: id.to_string(),
             }))
             .await;
-        for (what, result) in [("task", task.err()), ("container", container.err()), ("snapshot", snapshot.err())] {
+        for (what, result) in [
+            ("task", task.err()),
+            ("container", container.err()),
+            ("snapshot", snapshot.err()),
+        ] {
             if let Some(status) = result.filter(|status| status.code() != Code::NotFound) {
-                tracing::warn!(container_id = id, object = what, error = status.message(), "delete failed");
+                tracing::warn!(
+                    container_id = id,
+                    object = what,
+                    error = status.message(),
+                    "delete failed"
+                );
             }
         }
     }
@@ -627,10 +661,20 @@ fn parse_image_user(user: &str) -> Option<(u32, u32)> {
 fn sanitize_hostname(step_id: &str) -> String {
     let name: String = step_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(63)
         .collect();
-    if name.is_empty() { "step".to_string() } else { name }
+    if name.is_empty() {
+        "step".to_string()
+    } else {
+        name
+    }
 }
 
 /// Reads the kernel's OOM kill counter of a container's memory cgroup
@@ -660,7 +704,10 @@ fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receive
     let mut reader = std::io::BufReader::new(file);
     let mut partial = String::new();
     loop {
-        let finished = !matches!(done.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Empty));
+        let finished = !matches!(
+            done.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+        );
         loop {
             let mut line = String::new();
             match reader.read_line(&mut line) {
@@ -681,7 +728,9 @@ fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receive
         }
         // read_line at end of file leaves the position in place; a short
         // sleep stands in for inotify.
-        let _ = reader.stream_position().map(|position| reader.seek(SeekFrom::Start(position)));
+        let _ = reader
+            .stream_position()
+            .map(|position| reader.seek(SeekFrom::Start(position)));
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -87,7 +87,11 @@ pub async fn collect(containerd: &Containerd, snapshotter: &str, all: bool) -> R
 
     for name in list_netns() {
         // basso-<run id>-<stage>[-<service>]
-        let run_id = name[NETNS_PREFIX.len()..].split('-').next().unwrap_or_default().to_string();
+        let run_id = name[NETNS_PREFIX.len()..]
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         if !abandoned(&run_id, all) {
             continue;
         }
@@ -155,7 +159,11 @@ async fn remove_container(containerd: &Containerd, id: &str) -> Result<()> {
             container_id: id.to_string(),
         }))
         .await;
-    if let Some(status) = deleted.as_ref().err().filter(|s| s.code() != Code::NotFound) {
+    if let Some(status) = deleted
+        .as_ref()
+        .err()
+        .filter(|s| s.code() != Code::NotFound)
+    {
         return Err(Error::api("task delete", id, status.clone()));
     }
     let deleted = client

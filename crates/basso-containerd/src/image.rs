@@ -16,9 +16,9 @@ use containerd_client::services::v1::snapshots::{
 };
 use containerd_client::services::v1::{
     ApplyRequest, CreateImageRequest, CreateRequest as CreateLeaseRequest,
-    DeleteRequest as DeleteLeaseRequest, GetImageRequest, Image, InfoRequest, Info,
-    ReadContentRequest, UpdateImageRequest, UpdateRequest as UpdateContentRequest,
-    WriteAction, WriteContentRequest,
+    DeleteRequest as DeleteLeaseRequest, GetImageRequest, Image, Info, InfoRequest,
+    ReadContentRequest, UpdateImageRequest, UpdateRequest as UpdateContentRequest, WriteAction,
+    WriteContentRequest,
 };
 use containerd_client::types::Descriptor;
 use oci_client::Reference;
@@ -101,8 +101,8 @@ pub struct ImageConfig {
 /// fully qualified already.
 pub fn normalize_image(image: &str, connector: Option<&Connector>) -> Result<Reference> {
     let first = image.split('/').next().unwrap_or_default();
-    let has_host = image.contains('/')
-        && (first.contains('.') || first.contains(':') || first == "localhost");
+    let has_host =
+        image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
     let qualified = match connector {
         Some(connector) if !has_host && connector.registry_host() != "docker.io" => {
             format!("{}/{image}", connector.registry_host())
@@ -192,12 +192,11 @@ impl<'a> Images<'a> {
                     .fetch_manifest_digest(reference, &registry_auth(auth))
                     .await
                     .map_err(|error| pull_error(reference, auth.connector, &error))?;
-                if let Some(image) = local {
-                    if image.labels.get(SOURCE_DIGEST_LABEL) == Some(&remote_digest)
-                        || image.target.as_ref().map(|t| &t.digest) == Some(&remote_digest)
-                    {
-                        return self.config(&image).await;
-                    }
+                if let Some(image) = local
+                    && (image.labels.get(SOURCE_DIGEST_LABEL) == Some(&remote_digest)
+                        || image.target.as_ref().map(|t| &t.digest) == Some(&remote_digest))
+                {
+                    return self.config(&image).await;
                 }
                 self.pull(reference, auth).await
             }
@@ -225,14 +224,19 @@ impl<'a> Images<'a> {
             .ok_or_else(|| Error::new(format!("image `{}` has no target", image.name)))?;
         let manifest_descriptor = self.platform_manifest(target).await?;
         let manifest: Value = self.read_json(&manifest_descriptor.digest).await?;
-        let config_digest = manifest["config"]["digest"].as_str().unwrap_or_default().to_string();
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let config: Value = self.read_json(&config_digest).await?;
         let diff_ids = diff_ids(&config);
         let chain = chain_id(&diff_ids);
         if !self.snapshot_exists(&chain).await? {
             let layers = layer_descriptors(&manifest);
             let lease = self.create_lease().await?;
-            let unpacked = self.unpack(&lease, &layers, &diff_ids, &config_digest).await;
+            let unpacked = self
+                .unpack(&lease, &layers, &diff_ids, &config_digest)
+                .await;
             self.delete_lease(&lease).await;
             unpacked?;
         }
@@ -245,7 +249,12 @@ impl<'a> Images<'a> {
         let output = std::process::Command::new("ctr")
             .arg("--address")
             .arg(self.containerd.address())
-            .args(["--namespace", self.containerd.namespace(), "images", "import"])
+            .args([
+                "--namespace",
+                self.containerd.namespace(),
+                "images",
+                "import",
+            ])
             .args(["--snapshotter", self.snapshotter])
             .arg(archive)
             .output()
@@ -308,16 +317,23 @@ impl<'a> Images<'a> {
             .map_err(fail)?;
         let manifest: Value = serde_json::from_slice(&manifest_bytes)
             .map_err(|error| Error::new(format!("invalid manifest of `{reference}`: {error}")))?;
-        let manifest_media_type = manifest["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string();
+        let manifest_media_type = manifest["mediaType"]
+            .as_str()
+            .unwrap_or(OCI_MANIFEST)
+            .to_string();
         let layers = layer_descriptors(&manifest);
-        let config_digest = manifest["config"]["digest"].as_str().unwrap_or_default().to_string();
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
 
         let mut config_bytes = Vec::new();
         client
             .pull_blob(&by_digest, config_digest.as_str(), &mut config_bytes)
             .await
             .map_err(fail)?;
-        self.write_blob(lease, &config_digest, &config_bytes, HashMap::new()).await?;
+        self.write_blob(lease, &config_digest, &config_bytes, HashMap::new())
+            .await?;
         for layer in &layers {
             if self.content_exists(&layer.digest).await? {
                 continue;
@@ -327,7 +343,8 @@ impl<'a> Images<'a> {
                 .pull_blob(&by_digest, layer.digest.as_str(), &mut data)
                 .await
                 .map_err(fail)?;
-            self.write_blob(lease, &layer.digest, &data, HashMap::new()).await?;
+            self.write_blob(lease, &layer.digest, &data, HashMap::new())
+                .await?;
         }
         // These labels tell containerd's garbage collector that the manifest
         // keeps its config and layers alive.
@@ -341,12 +358,15 @@ impl<'a> Images<'a> {
                 layer.digest.clone(),
             );
         }
-        self.write_blob(lease, &manifest_digest, &manifest_bytes, manifest_labels).await?;
+        self.write_blob(lease, &manifest_digest, &manifest_bytes, manifest_labels)
+            .await?;
 
-        let config: Value = serde_json::from_slice(&config_bytes)
-            .map_err(|error| Error::new(format!("invalid image config of `{reference}`: {error}")))?;
+        let config: Value = serde_json::from_slice(&config_bytes).map_err(|error| {
+            Error::new(format!("invalid image config of `{reference}`: {error}"))
+        })?;
         let diff_ids = diff_ids(&config);
-        self.unpack(lease, &layers, &diff_ids, &config_digest).await?;
+        self.unpack(lease, &layers, &diff_ids, &config_digest)
+            .await?;
 
         let image = Image {
             name: reference.whole(),
@@ -360,7 +380,11 @@ impl<'a> Images<'a> {
             ..Image::default()
         };
         self.store_image(lease, image).await?;
-        Ok(image_config(&reference.whole(), &config, chain_id(&diff_ids)))
+        Ok(image_config(
+            &reference.whole(),
+            &config,
+            chain_id(&diff_ids),
+        ))
     }
 
     async fn store_image(&self, lease: &str, image: Image) -> Result<()> {
@@ -443,8 +467,18 @@ impl<'a> Images<'a> {
         Ok(())
     }
 
-    async fn apply_layer(&self, lease: &str, layer: &Descriptor, parent: &str, chain: &str) -> Result<()> {
-        let key = format!("basso-extract-{}-{}", std::process::id(), &layer.digest[7..19]);
+    async fn apply_layer(
+        &self,
+        lease: &str,
+        layer: &Descriptor,
+        parent: &str,
+        chain: &str,
+    ) -> Result<()> {
+        let key = format!(
+            "basso-extract-{}-{}",
+            std::process::id(),
+            &layer.digest[7..19]
+        );
         let mut snapshots = self.containerd.client().snapshots();
         let prepare = self.containerd.leased_request(
             PrepareSnapshotRequest {
@@ -586,7 +620,8 @@ impl<'a> Images<'a> {
         let chosen = manifests
             .iter()
             .find(|entry| {
-                entry["platform"]["os"] == "linux" && entry["platform"]["architecture"] == architecture
+                entry["platform"]["os"] == "linux"
+                    && entry["platform"]["architecture"] == architecture
             })
             .or_else(|| manifests.iter().find(|entry| entry["platform"].is_null()))
             .ok_or_else(|| {
@@ -628,10 +663,7 @@ impl<'a> Images<'a> {
         let id = format!("basso-pull-{}", crate::client::new_run_id());
         // The expiry lets containerd drop the lease if basso dies mid-pull.
         let expire = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
-        let labels = HashMap::from([(
-            "containerd.io/gc.expire".to_string(),
-            rfc3339(expire),
-        )]);
+        let labels = HashMap::from([("containerd.io/gc.expire".to_string(), rfc3339(expire))]);
         let request = self.containerd.request(CreateLeaseRequest {
             id: id.clone(),
             labels,
@@ -675,14 +707,23 @@ fn layer_descriptors(manifest: &Value) -> Vec<Descriptor> {
 fn diff_ids(config: &Value) -> Vec<String> {
     config["rootfs"]["diff_ids"]
         .as_array()
-        .map(|ids| ids.iter().filter_map(|id| id.as_str().map(str::to_string)).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| id.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn strings(value: &Value) -> Vec<String> {
     value
         .as_array()
-        .map(|items| items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -693,7 +734,10 @@ fn image_config(name: &str, config: &Value, chain_id: String) -> ImageConfig {
         entrypoint: strings(&settings["Entrypoint"]),
         cmd: strings(&settings["Cmd"]),
         env: strings(&settings["Env"]),
-        working_dir: settings["WorkingDir"].as_str().unwrap_or_default().to_string(),
+        working_dir: settings["WorkingDir"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         user: settings["User"].as_str().unwrap_or_default().to_string(),
         chain_id,
     }
@@ -714,7 +758,10 @@ fn registry_client(connector: Option<&Connector>) -> oci_client::Client {
 }
 
 fn registry_auth(auth: &PullAuth<'_>) -> RegistryAuth {
-    match (auth.connector.and_then(|c| c.username.clone()), &auth.password) {
+    match (
+        auth.connector.and_then(|c| c.username.clone()),
+        &auth.password,
+    ) {
         (Some(username), Some(password)) => RegistryAuth::Basic(username, password.clone()),
         _ => RegistryAuth::Anonymous,
     }
@@ -794,29 +841,43 @@ mod tests {
 
     #[test]
     fn docker_hub_names_normalise() {
-        assert_eq!(normalize_image("busybox", None).unwrap().whole(), "docker.io/library/busybox:latest");
         assert_eq!(
-            normalize_image("library/tomcat", Some(&connector("https://index.docker.io/v1/")))
-                .unwrap()
-                .whole(),
+            normalize_image("busybox", None).unwrap().whole(),
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(
+            normalize_image(
+                "library/tomcat",
+                Some(&connector("https://index.docker.io/v1/"))
+            )
+            .unwrap()
+            .whole(),
             "docker.io/library/tomcat:latest"
         );
     }
 
     #[test]
     fn gcr_and_ecr_names_stay_qualified() {
-        let gcr = normalize_image("us.gcr.io/playground-123/quickstart-image:latest", None).unwrap();
+        let gcr =
+            normalize_image("us.gcr.io/playground-123/quickstart-image:latest", None).unwrap();
         assert_eq!(gcr.registry(), "us.gcr.io");
         assert_eq!(gcr.repository(), "playground-123/quickstart-image");
-        let ecr = normalize_image("40000005317.dkr.ecr.us-east-1.amazonaws.com/todolist:0.2", None)
-            .unwrap();
-        assert_eq!(ecr.registry(), "40000005317.dkr.ecr.us-east-1.amazonaws.com");
+        let ecr = normalize_image(
+            "40000005317.dkr.ecr.us-east-1.amazonaws.com/todolist:0.2",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            ecr.registry(),
+            "40000005317.dkr.ecr.us-east-1.amazonaws.com"
+        );
         assert_eq!(ecr.tag(), Some("0.2"));
     }
 
     #[test]
     fn short_name_takes_connector_registry() {
-        let reference = normalize_image("app:1", Some(&connector("http://127.0.0.1:5000"))).unwrap();
+        let reference =
+            normalize_image("app:1", Some(&connector("http://127.0.0.1:5000"))).unwrap();
         assert_eq!(reference.whole(), "127.0.0.1:5000/app:1");
     }
 
@@ -824,8 +885,14 @@ mod tests {
     fn default_pull_policy_follows_kubernetes() {
         let latest = normalize_image("busybox", None).unwrap();
         let pinned = normalize_image("busybox:1.36", None).unwrap();
-        assert_eq!(PullPolicy::parse(None, &latest).unwrap(), PullPolicy::Always);
-        assert_eq!(PullPolicy::parse(None, &pinned).unwrap(), PullPolicy::IfNotPresent);
+        assert_eq!(
+            PullPolicy::parse(None, &latest).unwrap(),
+            PullPolicy::Always
+        );
+        assert_eq!(
+            PullPolicy::parse(None, &pinned).unwrap(),
+            PullPolicy::IfNotPresent
+        );
         assert!(PullPolicy::parse(Some("Sometimes"), &pinned).is_err());
     }
 
@@ -834,7 +901,10 @@ mod tests {
         let one = "sha256:aa".to_string();
         let two = "sha256:bb".to_string();
         assert_eq!(chain_id(std::slice::from_ref(&one)), one);
-        assert_eq!(chain_id(&[one.clone(), two.clone()]), sha256_digest(b"sha256:aa sha256:bb"));
+        assert_eq!(
+            chain_id(&[one.clone(), two.clone()]),
+            sha256_digest(b"sha256:aa sha256:bb")
+        );
     }
 
     #[test]

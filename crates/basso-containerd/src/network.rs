@@ -117,15 +117,49 @@ impl StageNetwork {
         ip(&["netns", "add", &service_ns])?;
         self.lock().namespaces.push(service_ns.clone());
         ip(&[
-            "-n", &self.name, "link", "add", &stage_if, "type", "veth", "peer", "name", "eth0",
-            "netns", &service_ns,
+            "-n",
+            &self.name,
+            "link",
+            "add",
+            &stage_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &service_ns,
         ])?;
-        ip(&["-n", &self.name, "addr", "add", &format!("{stage_address}/24"), "dev", &stage_if])?;
+        ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "add",
+            &format!("{stage_address}/24"),
+            "dev",
+            &stage_if,
+        ])?;
         ip(&["-n", &self.name, "link", "set", &stage_if, "up"])?;
-        ip(&["-n", &service_ns, "addr", "add", &format!("{address}/24"), "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            &service_ns,
+            "addr",
+            "add",
+            &format!("{address}/24"),
+            "dev",
+            "eth0",
+        ])?;
         ip(&["-n", &service_ns, "link", "set", "eth0", "up"])?;
         ip(&["-n", &service_ns, "link", "set", "lo", "up"])?;
-        ip(&["-n", &service_ns, "route", "add", "default", "via", &stage_address])?;
+        ip(&[
+            "-n",
+            &service_ns,
+            "route",
+            "add",
+            "default",
+            "via",
+            &stage_address,
+        ])?;
 
         {
             let mut state = self.lock();
@@ -143,15 +177,14 @@ impl StageNetwork {
     /// Publishes `address:container_port` on `127.0.0.1:host_port`. Must run
     /// inside a tokio runtime, which serves the connections.
     pub fn publish(&self, host_port: u16, address: Ipv4Addr, container_port: u16) -> Result<()> {
-        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, host_port)).map_err(
-            |error| {
+        let listener =
+            std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, host_port)).map_err(|error| {
                 Error::new(format!(
                     "cannot publish port binding `{host_port}:{container_port}`: \
                      127.0.0.1:{host_port} is unavailable ({error})\n\
                      help: pick another hostPort in portBindings"
                 ))
-            },
-        )?;
+            })?;
         listener
             .set_nonblocking(true)
             .map_err(|error| Error::io("configuring listener", &host_port.to_string(), error))?;
@@ -200,7 +233,9 @@ impl StageNetwork {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, NetworkState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -202,12 +202,23 @@ fn linux_section(settings: &ContainerSettings) -> Value {
     });
     if !settings.privileged {
         linux["maskedPaths"] = json!([
-            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-            "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/proc/scsi",
+            "/sys/firmware",
         ]);
         linux["readonlyPaths"] = json!([
-            "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger",
         ]);
     }
     linux
@@ -285,7 +296,9 @@ mod tests {
     #[test]
     fn unprivileged_spec_has_docker_capabilities() {
         let spec = runtime_spec(&ContainerSettings::default(), None);
-        let caps = spec["process"]["capabilities"]["effective"].as_array().unwrap();
+        let caps = spec["process"]["capabilities"]["effective"]
+            .as_array()
+            .unwrap();
         assert_eq!(caps.len(), 14);
         assert!(!caps.contains(&json!("CAP_SYS_ADMIN")));
         assert_eq!(spec["mounts"][5]["options"][3], "ro");

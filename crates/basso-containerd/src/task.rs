@@ -152,8 +152,17 @@ mod tests {
 
     #[test]
     fn oom_exit_names_limit() {
-        let exit = ContainerExit { status: 137, oom_killed: true, memory_bytes: Some(32 << 20) };
+        let exit = ContainerExit {
+            status: 137,
+            oom_killed: true,
+            memory_bytes: Some(32 << 20),
+        };
         assert!(!exit.success());
-        assert!(exit.describe().contains("memory limit 32Mi (33554432 bytes)"), "{}", exit.describe());
+        assert!(
+            exit.describe()
+                .contains("memory limit 32Mi (33554432 bytes)"),
+            "{}",
+            exit.describe()
+        );
     }
 }

@@ -24,18 +24,31 @@ fn service_reached_by_step_id_and_host_port() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
     let executor = executor(state.path());
-    let mut service = web_service("webService", "hello from webService", 8080, workspace.path());
+    let mut service = web_service(
+        "webService",
+        "hello from webService",
+        8080,
+        workspace.path(),
+    );
     service.host_names.push("group1_webService".into());
     service.port_bindings = vec![(18431, 8080)];
     let firewall_before = firewall_rules();
 
     let _service = executor.start(&service, Lines::default().sink()).unwrap();
-    let by_id = script_step("client", &fetch_script("http://webService:8080/"), workspace.path());
+    let by_id = script_step(
+        "client",
+        &fetch_script("http://webService:8080/"),
+        workspace.path(),
+    );
     let (exit, output) = run(&executor, &by_id);
     assert!(exit.success(), "{output}");
     assert_eq!(output, "hello from webService");
 
-    let by_group = script_step("client2", &fetch_script("http://group1_webService:8080/"), workspace.path());
+    let by_group = script_step(
+        "client2",
+        &fetch_script("http://group1_webService:8080/"),
+        workspace.path(),
+    );
     let (exit, output) = run(&executor, &by_group);
     assert!(exit.success(), "{output}");
     assert_eq!(output, "hello from webService");
@@ -50,7 +63,10 @@ fn service_reached_by_step_id_and_host_port() {
     assert_eq!(containerd_objects_of(&run_id), Vec::<String>::new());
     assert_eq!(netns_of(&run_id), Vec::<String>::new());
     assert_eq!(firewall_rules(), firewall_before);
-    assert!(std::net::TcpStream::connect(("127.0.0.1", 18431)).is_err(), "host port still open");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", 18431)).is_err(),
+        "host port still open"
+    );
 }
 
 #[test]
@@ -68,11 +84,19 @@ fn two_services_share_a_container_port() {
     let _second = executor.start(&second, Lines::default().sink()).unwrap();
     let (exit_one, output_one) = run(
         &executor,
-        &script_step("clientOne", &fetch_script("http://dbOne:5432/"), workspace.path()),
+        &script_step(
+            "clientOne",
+            &fetch_script("http://dbOne:5432/"),
+            workspace.path(),
+        ),
     );
     let (exit_two, output_two) = run(
         &executor,
-        &script_step("clientTwo", &fetch_script("http://dbTwo:5432/"), workspace.path()),
+        &script_step(
+            "clientTwo",
+            &fetch_script("http://dbTwo:5432/"),
+            workspace.path(),
+        ),
     );
 
     assert!(exit_one.success(), "{output_one}");
@@ -99,7 +123,11 @@ fn service_stops_on_sigterm_through_init() {
 
     // httpd as PID 1 would ignore SIGTERM until the 10 s SIGKILL.
     assert_eq!(exit.status, 143);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
 
@@ -115,7 +143,11 @@ fn each_stage_gets_a_new_network() {
     executor.end_stage(Duration::from_secs(5)).unwrap();
 
     // The service of the first stage is gone, so the name no longer resolves.
-    let probe = script_step("probe", "timeout 2 wget -qO- http://svc:8080/ || echo unreachable", workspace.path());
+    let probe = script_step(
+        "probe",
+        "timeout 2 wget -qO- http://svc:8080/ || echo unreachable",
+        workspace.path(),
+    );
     let (_, output) = run(&executor, &probe);
     let second = netns_of(executor.run_id());
     executor.end_stage(Duration::from_secs(5)).unwrap();

@@ -14,7 +14,11 @@ fn env_and_shell_reach_the_script() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
     let executor = executor(state.path());
-    let mut step = script_step("envStep", "echo \"greeting=$GREETING\"; echo \"shell=$0\"; pwd; hostname", workspace.path());
+    let mut step = script_step(
+        "envStep",
+        "echo \"greeting=$GREETING\"; echo \"shell=$0\"; pwd; hostname",
+        workspace.path(),
+    );
     step.env = vec![("GREETING".into(), "hello from env".into())];
 
     let (exit, output) = run(&executor, &step);
@@ -54,7 +58,11 @@ fn workspace_is_shared_with_the_host() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
     let executor = executor(state.path());
-    let step = script_step("writer", "echo written > /harness/report.txt", workspace.path());
+    let step = script_step(
+        "writer",
+        "echo written > /harness/report.txt",
+        workspace.path(),
+    );
 
     let (exit, output) = run(&executor, &step);
 
@@ -103,12 +111,20 @@ fn privileged_grants_sys_admin() {
     let mut step = script_step("caps", script, workspace.path());
 
     let (_, output) = run(&executor, &step);
-    assert_eq!(effective_capabilities(&output) & CAP_SYS_ADMIN, 0, "{output}");
+    assert_eq!(
+        effective_capabilities(&output) & CAP_SYS_ADMIN,
+        0,
+        "{output}"
+    );
     assert!(output.contains("mount=denied"), "{output}");
 
     step.privileged = true;
     let (_, output) = run(&executor, &step);
-    assert_ne!(effective_capabilities(&output) & CAP_SYS_ADMIN, 0, "{output}");
+    assert_ne!(
+        effective_capabilities(&output) & CAP_SYS_ADMIN,
+        0,
+        "{output}"
+    );
     assert!(output.contains("mount=ok"), "{output}");
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
@@ -134,7 +150,10 @@ fn limits_appear_in_host_cgroup() {
     assert_eq!(period.unwrap().trim(), "100000");
     // tini passes SIGTERM on, so sleep ends at once: 128 + 15.
     assert_eq!(exit.status, 143);
-    assert!(!task.cgroup_dir("memory").exists(), "cgroup left after stop");
+    assert!(
+        !task.cgroup_dir("memory").exists(),
+        "cgroup left after stop"
+    );
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
 
@@ -145,14 +164,22 @@ fn oom_kill_is_reported_with_limit() {
     let workspace = tempfile::tempdir().unwrap();
     let executor = executor(state.path());
     // dd fills a 64 MiB buffer, twice the limit.
-    let mut step = script_step("hungry", "dd if=/dev/zero of=/dev/null bs=64M count=1", workspace.path());
+    let mut step = script_step(
+        "hungry",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1",
+        workspace.path(),
+    );
     step.memory_bytes = Some(32 << 20);
 
     let (exit, output) = run(&executor, &step);
 
     assert!(exit.oom_killed, "{exit:?}: {output}");
     assert!(!exit.success());
-    assert!(exit.describe().contains("memory limit 32Mi"), "{}", exit.describe());
+    assert!(
+        exit.describe().contains("memory limit 32Mi"),
+        "{}",
+        exit.describe()
+    );
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
 

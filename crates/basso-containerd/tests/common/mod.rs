@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use basso_containerd::{
-    ContainerExecutor, ContainerExit, ContainerStep, ExecutorConfig, Program,
-};
+use basso_containerd::{ContainerExecutor, ContainerExit, ContainerStep, ExecutorConfig, Program};
 
 /// The containerd namespace of the tests.
 pub const NAMESPACE: &str = "basso-test";
@@ -31,7 +29,10 @@ pub fn address() -> PathBuf {
 
 /// A temporary directory for the state of one executor.
 pub fn state_dir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("basso-state-").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("basso-state-")
+        .tempdir()
+        .unwrap()
 }
 
 /// An executor on the test namespace, with the busybox image imported.
@@ -171,7 +172,5 @@ pub fn http_get_local(port: u16) -> String {
 /// A shell loop that fetches `url` until it answers (busybox `wget -T`
 /// crashes on Debian 12, so `timeout` bounds each try).
 pub fn fetch_script(url: &str) -> String {
-    format!(
-        "for i in $(seq 100); do timeout 2 wget -qO- {url} && exit 0; sleep 0.1; done; exit 1"
-    )
+    format!("for i in $(seq 100); do timeout 2 wget -qO- {url} && exit 0; sleep 0.1; done; exit 1")
 }
