@@ -533,6 +533,9 @@ impl Inner {
             Err(_) => 255,
         };
         let oom_killed = oom_kill_count(self.containerd.namespace(), &id) > 0;
+        // The shim may still be copying output when the exit arrives; once
+        // the task is deleted, the log file is complete.
+        self.delete_task(&id).await;
         let _ = done_sender.send(());
         let _ = tail.await;
         self.delete(&id).await;
@@ -607,16 +610,25 @@ impl Inner {
         first_error.map_or(Ok(()), Err)
     }
 
+    async fn delete_task(&self, id: &str) {
+        let request = self.containerd.request(DeleteTaskRequest {
+            container_id: id.to_string(),
+        });
+        let deleted = self.containerd.client().tasks().delete(request).await;
+        if let Err(status) = deleted.filter_not_found() {
+            tracing::warn!(
+                container_id = id,
+                error = status.message(),
+                "task delete failed"
+            );
+        }
+    }
+
     /// Deletes the task, the container and its snapshot; what is already
     /// gone is skipped.
     async fn delete(&self, id: &str) {
         let client = self.containerd.client();
-        let task = client
-            .tasks()
-            .delete(self.containerd.request(DeleteTaskRequest {
-                container_id: id.to_string(),
-            }))
-            .await;
+        self.delete_task(id).await;
         let container = client
             .containers()
             .delete(
@@ -631,19 +643,34 @@ impl Inner {
                 key: id.to_string(),
             }))
             .await;
-        for (what, result) in [
-            ("task", task.err()),
-            ("container", container.err()),
-            ("snapshot", snapshot.err()),
-        ] {
-            if let Some(status) = result.filter(|status| status.code() != Code::NotFound) {
-                tracing::warn!(
-                    container_id = id,
-                    object = what,
-                    error = status.message(),
-                    "delete failed"
-                );
-            }
+        if let Err(status) = container.filter_not_found() {
+            tracing::warn!(
+                container_id = id,
+                error = status.message(),
+                "container delete failed"
+            );
+        }
+        if let Err(status) = snapshot.filter_not_found() {
+            tracing::warn!(
+                container_id = id,
+                error = status.message(),
+                "snapshot remove failed"
+            );
+        }
+    }
+}
+
+/// Treats "not found" as success, for deletes of what may be gone already.
+trait FilterNotFound {
+    fn filter_not_found(self) -> Result<(), tonic::Status>;
+}
+
+impl<T> FilterNotFound for Result<T, tonic::Status> {
+    fn filter_not_found(self) -> Result<(), tonic::Status> {
+        match self {
+            Ok(_) => Ok(()),
+            Err(status) if status.code() == Code::NotFound => Ok(()),
+            Err(status) => Err(status),
         }
     }
 }
