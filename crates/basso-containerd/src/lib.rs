@@ -37,8 +37,9 @@ pub use error::{Error, Result};
 pub use executor::{ContainerExecutor, ContainerTask, ExecutorConfig, LogSink, SecretLookup};
 pub use task::{ContainerExit, ContainerStep, Program, format_bytes};
 
-/// Installs rustls' ring provider once; the registry client needs one.
-pub(crate) fn install_crypto_provider() {
+/// Installs rustls' ring provider once. `oci-client` is built without a
+/// default provider, so every registry client needs this first.
+pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
