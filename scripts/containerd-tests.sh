@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Runs the container executor's integration tests on a private containerd
 # and registry (scripts/containerd-env.sh). Needs root: the tests create
-# network namespaces and cgroups.
+# network namespaces and cgroups. Arguments go to the test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The gc tests run the `basso` binary itself.
+cargo build --locked -p basso-cli
+export BASSO_TEST_BASSO_BIN=$PWD/target/debug/basso
 exec scripts/containerd-env.sh \
   cargo test --locked -p basso-containerd --tests -- --ignored --test-threads=1 "$@"

@@ -21,6 +21,13 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Validate pipeline, pipeline template and input set files
     Check(commands::check::CheckArgs),
+    /// Manage images in basso's containerd namespace
+    #[cfg(feature = "containerd")]
+    #[command(subcommand)]
+    Image(commands::image::ImageCommand),
+    /// Remove containers, snapshots and network namespaces that killed runs left
+    #[cfg(feature = "containerd")]
+    Gc(commands::gc::GcArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +35,10 @@ fn main() -> std::process::ExitCode {
     let code = match cli.command {
         Command::Eval(args) => commands::eval::run(args),
         Command::Check(args) => commands::check::run(args),
+        #[cfg(feature = "containerd")]
+        Command::Image(command) => commands::image::run(command),
+        #[cfg(feature = "containerd")]
+        Command::Gc(args) => commands::gc::run(args),
     };
     std::process::ExitCode::from(code)
 }

@@ -89,6 +89,7 @@ struct Inner {
     counter: AtomicUsize,
     stage_counter: AtomicUsize,
     stage: Mutex<Option<Arc<StageNetwork>>>,
+    ending: Mutex<()>,
     /// Containers not yet deleted, by id, with their exit watch.
     live: Mutex<BTreeMap<String, watch::Receiver<Option<ContainerExit>>>>,
 }
@@ -120,6 +121,7 @@ impl ContainerExecutor {
                 counter: AtomicUsize::new(0),
                 stage_counter: AtomicUsize::new(0),
                 stage: Mutex::new(None),
+                ending: Mutex::new(()),
                 live: Mutex::new(BTreeMap::new()),
             }),
         })
@@ -162,6 +164,13 @@ impl ContainerExecutor {
     /// after `grace`), deletes them with their snapshots and removes the
     /// stage network. The next container starts a new stage.
     pub fn end_stage(&self, grace: Duration) -> Result<()> {
+        // A signal handler and the runner may both end the stage; the second
+        // call waits until the first one has removed everything.
+        let _ending = self
+            .inner
+            .ending
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let inner = Arc::clone(&self.inner);
         let stopped = self.inner.runtime.block_on(inner.stop_all(grace));
         let network = self

@@ -99,6 +99,7 @@ pub async fn collect(containerd: &Containerd, snapshotter: &str, all: bool) -> R
         report.network_namespaces += 1;
         report.runs.insert(run_id);
     }
+    remove_empty_parents(containerd.namespace());
     Ok(report)
 }
 
@@ -174,5 +175,19 @@ async fn remove_container(containerd: &Containerd, id: &str) -> Result<()> {
         Ok(_) => Ok(()),
         Err(status) if status.code() == Code::NotFound => Ok(()),
         Err(status) => Err(Error::api("container delete", id, status)),
+    }
+}
+
+/// Removes the per-namespace folders runc leaves once the namespace's last
+/// container is gone: its state root under /run/containerd/runc and the
+/// parent cgroup in each v1 controller. A folder still in use stays, since
+/// `rmdir` fails on it.
+fn remove_empty_parents(namespace: &str) {
+    let _ = std::fs::remove_dir(format!("/run/containerd/runc/{namespace}"));
+    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for controller in controllers.flatten() {
+        let _ = std::fs::remove_dir(controller.path().join(namespace));
     }
 }

@@ -45,3 +45,13 @@ pub fn install_crypto_provider() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
 }
+
+/// Runs a future to completion on a new single-threaded tokio runtime, for
+/// callers without one (the CLI's one-shot commands).
+pub fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Error::new(format!("starting the async runtime failed: {error}")))?;
+    runtime.block_on(future)
+}

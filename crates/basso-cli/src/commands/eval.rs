@@ -108,11 +108,15 @@ fn load_context(path: Option<&PathBuf>) -> Result<Value, String> {
     let Some(path) = path else {
         return Ok(Value::Map(Default::default()));
     };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read context `{}`: {e}", path.display()))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("context `{}` is not valid JSON: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read context `{}`: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("context `{}` is not valid JSON: {e}", path.display()))?;
     if !json.is_object() {
-        return Err(format!("context `{}` must be a JSON object whose keys are the expression roots", path.display()));
+        return Err(format!(
+            "context `{}` must be a JSON object whose keys are the expression roots",
+            path.display()
+        ));
     }
     Ok(Value::from_json(json))
 }
@@ -120,7 +124,10 @@ fn load_context(path: Option<&PathBuf>) -> Result<Value, String> {
 /// Formats an error as `error[code]: message`, the template line with a
 /// caret under the column, and the help line.
 fn format_error(template: &str, error: &ExprError) -> String {
-    let line = template.lines().nth(error.line.saturating_sub(1)).unwrap_or("");
+    let line = template
+        .lines()
+        .nth(error.line.saturating_sub(1))
+        .unwrap_or("");
     let caret_pad = " ".repeat(error.column.saturating_sub(1));
     let width = template[error.byte_range.clone()].chars().count().max(1);
     format!(

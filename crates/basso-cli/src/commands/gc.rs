@@ -1,0 +1,45 @@
+//! `basso gc`: removes what runners that were killed left in containerd and
+//! in the network namespaces, found by the `io.basso.run` label and the
+//! `basso-<run id>-…` namespace names.
+
+use clap::Args;
+
+use crate::commands::containerd::ContainerdArgs;
+use crate::exit;
+
+/// Arguments of `basso gc`.
+#[derive(Args)]
+pub struct GcArgs {
+    /// Also remove objects of runs whose runner process still runs
+    #[arg(long)]
+    all: bool,
+
+    #[command(flatten)]
+    containerd: ContainerdArgs,
+}
+
+/// Runs `basso gc` and returns its exit code.
+pub fn run(args: GcArgs) -> u8 {
+    let config = args.containerd.executor_config();
+    let report = basso_containerd::block_on(async {
+        let containerd =
+            basso_containerd::Containerd::connect(&config.address, &config.namespace).await?;
+        basso_containerd::gc::collect(&containerd, &config.snapshotter, args.all).await
+    });
+    match report {
+        Ok(report) => {
+            println!(
+                "removed {} containers, {} snapshots and {} network namespaces of {} runs",
+                report.containers,
+                report.snapshots,
+                report.network_namespaces,
+                report.runs.len()
+            );
+            exit::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            exit::FAILURE
+        }
+    }
+}
