@@ -28,6 +28,7 @@ pub mod executor;
 pub mod gc;
 pub mod image;
 pub mod network;
+pub mod runner;
 pub mod spec;
 mod task;
 

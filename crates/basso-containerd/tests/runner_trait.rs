@@ -1,0 +1,123 @@
+//! The runner's executor interface on real containerd: a stage that mixes a
+//! containerised Background service with a container step and a host step.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use basso_containerd::ExecutorConfig;
+use basso_containerd::runner::{ContainerdExecutor, StageExecutor};
+use basso_runner::{Executor, Exit, HostExecutor, Program, Shell, TaskKind, TaskSpec};
+use common::*;
+
+fn task(
+    step_id: &str,
+    image: Option<&str>,
+    kind: TaskKind,
+    script: &str,
+    workdir: &std::path::Path,
+) -> TaskSpec {
+    TaskSpec {
+        step_id: step_id.to_string(),
+        kind,
+        image: image.map(str::to_string),
+        program: Program::Script {
+            shell: Shell::Sh,
+            script: script.to_string(),
+        },
+        env: vec![("GREETING".to_string(), "hi".to_string())],
+        workdir: workdir.to_path_buf(),
+        output_variables: Vec::new(),
+        user: None,
+        port_bindings: Vec::new(),
+        privileged: false,
+        image_pull_policy: Some("Never".to_string()),
+    }
+}
+
+fn sink() -> (basso_runner::LogSink, Arc<Mutex<Vec<String>>>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let collected = Arc::clone(&lines);
+    let sink: basso_runner::LogSink =
+        Arc::new(move |line: &str| collected.lock().unwrap().push(line.to_string()));
+    (sink, lines)
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn mixed_stage_through_executor_trait() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    // Imports the test image into the namespace.
+    drop(executor(state.path()));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = NAMESPACE.to_string();
+    config.state_dir = state.path().to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+    let host = HostExecutor::new(&workspace.path().join(".scripts")).unwrap();
+    let stage = StageExecutor::new(Box::new(host), containers);
+
+    let mut service = task(
+        "web",
+        Some(IMAGE),
+        TaskKind::Service,
+        "exec httpd -f -p 80 -h /www",
+        workspace.path(),
+    );
+    service.port_bindings = vec![(18461, 80)];
+    let (service_sink, _) = sink();
+    let mut service_task = stage.start(service, service_sink).unwrap();
+
+    let container_step = task(
+        "inContainer",
+        Some(IMAGE),
+        TaskKind::Step,
+        &format!("echo $GREETING; {}", fetch_script("http://web:80/")),
+        workspace.path(),
+    );
+    let (container_sink, container_lines) = sink();
+    let mut container_task = stage.start(container_step, container_sink).unwrap();
+    let container_exit = container_task.wait(Duration::from_secs(60)).unwrap();
+
+    let host_step = task(
+        "onHost",
+        None,
+        TaskKind::Step,
+        "for i in $(seq 50); do busybox wget -qO- http://localhost:18461/ && exit 0; sleep 0.1; done; exit 1",
+        workspace.path(),
+    );
+    let (host_sink, host_lines) = sink();
+    let mut host_task = stage.start(host_step, host_sink).unwrap();
+    let host_exit = host_task.wait(Duration::from_secs(60)).unwrap();
+
+    let service_exit = service_task.stop(Duration::from_secs(5)).unwrap();
+    stage
+        .containers()
+        .finish_stage(Duration::from_secs(5))
+        .unwrap();
+
+    assert_eq!(
+        container_exit,
+        Some(Exit::Code(0)),
+        "{:?}",
+        container_lines.lock().unwrap()
+    );
+    assert_eq!(
+        *container_lines.lock().unwrap(),
+        ["hi", "hello from basso-busybox"]
+    );
+    assert_eq!(
+        host_exit,
+        Some(Exit::Code(0)),
+        "{:?}",
+        host_lines.lock().unwrap()
+    );
+    assert!(
+        host_lines
+            .lock()
+            .unwrap()
+            .contains(&"hello from basso-busybox".to_string())
+    );
+    assert_eq!(service_exit, Exit::Code(143));
+}
