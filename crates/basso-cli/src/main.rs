@@ -3,6 +3,7 @@
 
 mod commands;
 mod exit;
+mod output;
 mod render;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,10 @@ enum Command {
     /// Remove containers, snapshots and network namespaces that killed runs left
     #[cfg(feature = "containerd")]
     Gc(commands::gc::GcArgs),
+    /// Resolve every step of a pipeline to the settings it runs with
+    Resolve(commands::resolve::ResolveArgs),
+    /// List the runtime inputs of a pipeline
+    Inputs(commands::inputs::InputsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +44,8 @@ fn main() -> std::process::ExitCode {
         Command::Image(command) => commands::image::run(command),
         #[cfg(feature = "containerd")]
         Command::Gc(args) => commands::gc::run(args),
+        Command::Resolve(args) => commands::resolve::run(args),
+        Command::Inputs(args) => commands::inputs::run(args),
     };
     std::process::ExitCode::from(code)
 }

@@ -33,6 +33,21 @@ pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) ->
     out
 }
 
+/// Renders diagnostics that point into several sources (the pipeline,
+/// input sets, `--input` arguments), each against its own text.
+pub fn render_files(diagnostics: &[Diagnostic], sources: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let file = diagnostic.file.as_deref().unwrap_or_default();
+        let source = sources
+            .iter()
+            .find(|(name, text)| name == file && diagnostic.span.byte_end <= text.len())
+            .map_or("", |(_, text)| text.as_str());
+        out.push_str(&render_text(std::slice::from_ref(diagnostic), file, source));
+    }
+    out
+}
+
 /// Renders the closing count line, such as `2 errors, 1 warning`.
 pub fn summary(diagnostics: &[Diagnostic]) -> String {
     let count = |severity| {

@@ -6,3 +6,5 @@ pub mod eval;
 pub mod gc;
 #[cfg(feature = "containerd")]
 pub mod image;
+pub mod inputs;
+pub mod resolve;

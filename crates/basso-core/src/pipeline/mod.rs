@@ -19,10 +19,14 @@ pub mod duration;
 pub mod field;
 pub mod image;
 pub mod input_set;
+pub mod inputs;
 pub mod model;
 pub mod paths;
 pub mod quantity;
+pub mod references;
+pub mod resolve;
 pub mod resolved;
+pub mod scope;
 pub mod strategy;
 pub mod suggest;
 pub mod validate;
@@ -70,19 +74,123 @@ pub(crate) fn finish(mut diagnostics: Vec<Diagnostic>, file_name: &str) -> Vec<D
 pub fn check(source: &str, file_name: &str) -> Vec<Diagnostic> {
     let mut report = Report::default();
     if let Some(root) = load_document(source, &mut report) {
-        check_root(&mut report, &root);
+        check_root(&mut report, &root, source);
     }
     finish(report.diagnostics, file_name)
 }
 
-fn check_root(report: &mut Report, root: &Node) {
+fn check_root(report: &mut Report, root: &Node, source: &str) {
     match model::document_kind(report, root) {
         Some(DocumentKind::InputSet) => input_set::check_standalone(report, root),
         Some(kind) => {
             if let Some(pipeline) = model::read_pipeline(report, root, kind) {
                 validate::validate(report, &pipeline);
+                references::check(report, &pipeline, source);
             }
         }
         None => {}
+    }
+}
+
+/// Resolves a pipeline file to the settings every stage and step runs with.
+///
+/// - `arguments` are `--input PATH=VALUE` pairs; `input_sets` are
+///   `(file name, text)` pairs of input-set files. Input sets apply in the
+///   order given (later wins), then each argument, then `.default(...)`. A
+///   value for a field that is not a runtime input is an error, and so are
+///   missing inputs without a default, values outside `allowedValues` and
+///   values that do not match `.regex(...)`.
+/// - `context` is a JSON object whose keys are expression roots:
+///   `pipeline` (metadata such as `executionId` or `sequenceId`, merged over
+///   the file's own `pipeline` tree), `codebase`, `trigger`, `variable`,
+///   `account`, `org`, `project`. Paths the context does not give resolve
+///   to null (`null` in rendered text) with one `unresolved-at-run-time`
+///   warning per path.
+/// - Secrets stay the text `<+secrets.getValue("ID")>`; each step lists
+///   the ids it uses in `secrets`.
+///
+/// The runner resolves later steps again with a context that carries what
+/// earlier steps produced: outputs under
+/// `pipeline.stages.S.spec.execution.steps.ID.output.outputVariables.NAME`
+/// (read in expressions as that path or as `steps.ID.output...` and
+/// `execution.steps.ID.output...` within stage `S`) and statuses under
+/// `pipeline.stages.S.spec.execution.steps.ID.status`. Steps inside a group
+/// sit under `steps.GROUP.steps.ID`.
+///
+/// ```
+/// let source = "pipeline:\n  name: demo\n  identifier: demo\n  stages:\n    - stage:\n        name: build\n        identifier: build\n        type: CI\n        spec:\n          platform: {os: Linux, arch: Amd64}\n          runtime: {type: Docker, spec: {}}\n          execution:\n            steps:\n              - step:\n                  type: Background\n                  name: db\n                  identifier: db\n                  spec:\n                    image: <+input>.default(postgres:15)\n                    portBindings:\n                      \"5432\": \"5432\"\n";
+/// let context = serde_json::json!({});
+/// let resolution = basso_core::pipeline::resolve(source, "p.yaml", &[], &[], &context);
+/// let step = &resolution.stages[0].steps[0];
+/// assert_eq!(step.image(), Some("postgres:15"));
+/// assert_eq!(step.memory_bytes(), Some(500 * 1024 * 1024));
+/// assert_eq!(step.endpoints.as_ref().unwrap().container, ["db:5432"]);
+/// ```
+pub fn resolve(
+    source: &str,
+    file_name: &str,
+    arguments: &[(String, String)],
+    input_sets: &[(String, String)],
+    context: &serde_json::Value,
+) -> Resolution {
+    resolve::resolve(source, file_name, arguments, input_sets, context)
+}
+
+/// The runtime inputs of a pipeline file, for `basso inputs`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputsListing {
+    pub schema_version: u32,
+    pub inputs: Vec<inputs::InputListing>,
+    #[serde(serialize_with = "serialize_diagnostics")]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn serialize_diagnostics<S: serde::Serializer>(
+    diagnostics: &[Diagnostic],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(
+        &diagnostics
+            .iter()
+            .map(Diagnostic::to_json)
+            .collect::<Vec<_>>(),
+        serializer,
+    )
+}
+
+/// Lists every runtime-input field with its input path (the same paths
+/// `--input` takes), position, type, default, allowed values, regex and
+/// whether it is asked at execution time.
+pub fn inputs(source: &str, file_name: &str) -> InputsListing {
+    let mut report = Report::default();
+    let mut listing = Vec::new();
+    if let Some(root) = load_document(source, &mut report) {
+        let kind = model::document_kind(&mut report, &root);
+        let node = match kind {
+            Some(DocumentKind::Pipeline) => root.get("pipeline"),
+            Some(DocumentKind::PipelineTemplate) => {
+                root.get("template").and_then(|t| t.get("spec"))
+            }
+            Some(DocumentKind::InputSet) => {
+                report.error(
+                    "not-a-pipeline",
+                    "this file is an input set, not a pipeline",
+                    root.span,
+                    "list the inputs of the pipeline file",
+                );
+                None
+            }
+            None => None,
+        };
+        if let Some(node) = node {
+            let fields = inputs::collect(&mut report, node, source);
+            listing = inputs::list(&fields);
+        }
+    }
+    InputsListing {
+        schema_version: SCHEMA_VERSION,
+        inputs: listing,
+        diagnostics: finish(report.diagnostics, file_name),
     }
 }

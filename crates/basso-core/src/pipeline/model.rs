@@ -762,10 +762,15 @@ fn read_stage_item<'a>(
         groups: Vec::new(),
         path,
     };
-    if stage.is_ci()
-        && let Some(spec) = spec
+    // Steps of other stage types are read too, so expressions can name them.
+    if let Some(spec) = spec
+        && (stage.is_ci() || spec.get("execution").is_some())
     {
-        read_execution(report, &mut stage, spec);
+        let mut local = Report::default();
+        read_execution(&mut local, &mut stage, spec);
+        if stage.is_ci() {
+            report.diagnostics.extend(local.diagnostics);
+        }
     }
     stages.push(stage);
 }

@@ -1,0 +1,52 @@
+//! `basso inputs`: list every runtime input of a pipeline, as a form needs them.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::{exit, output, render};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Args)]
+pub struct InputsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: Format,
+    /// The pipeline file
+    pub file: PathBuf,
+}
+
+pub fn run(args: InputsArgs) -> u8 {
+    let name = args.file.display().to_string();
+    let source = match std::fs::read_to_string(&args.file) {
+        Ok(source) => source,
+        Err(error) => {
+            eprintln!("error: cannot read `{name}`: {error}");
+            return exit::USAGE;
+        }
+    };
+    let listing = basso_core::pipeline::inputs(&source, &name);
+    let document = serde_json::to_value(&listing).unwrap_or_default();
+    match args.format {
+        Format::Json => print!("{}", output::json(&document)),
+        Format::Yaml => print!("{}", output::yaml(&document)),
+    }
+    eprint!(
+        "{}",
+        render::render_text(&listing.diagnostics, &name, &source)
+    );
+    if listing
+        .diagnostics
+        .iter()
+        .any(basso_core::Diagnostic::is_error)
+    {
+        exit::FAILURE
+    } else {
+        exit::SUCCESS
+    }
+}

@@ -1,0 +1,45 @@
+//! Printing JSON documents as JSON or YAML.
+
+use saphyr::{Mapping, Scalar, Yaml, YamlEmitter};
+use serde_json::Value as Json;
+
+fn to_yaml(value: &Json) -> Yaml<'static> {
+    match value {
+        Json::Null => Yaml::Value(Scalar::Null),
+        Json::Bool(b) => Yaml::Value(Scalar::Boolean(*b)),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Yaml::Value(Scalar::Integer(i)),
+            None => Yaml::Value(Scalar::FloatingPoint(n.as_f64().unwrap_or(f64::NAN).into())),
+        },
+        Json::String(s) => Yaml::Value(Scalar::String(s.clone().into())),
+        Json::Array(items) => Yaml::Sequence(items.iter().map(to_yaml).collect()),
+        Json::Object(map) => {
+            let mut mapping = Mapping::new();
+            for (key, value) in map {
+                mapping.insert(
+                    Yaml::Value(Scalar::String(key.clone().into())),
+                    to_yaml(value),
+                );
+            }
+            Yaml::Mapping(mapping)
+        }
+    }
+}
+
+/// Formats a JSON document as YAML (saphyr's emitter quotes strings that
+/// would otherwise read as other types, so `"8080"` and `"true"` stay text).
+pub fn yaml(value: &Json) -> String {
+    let mut out = String::new();
+    let mut emitter = YamlEmitter::new(&mut out);
+    emitter.multiline(true);
+    if emitter.dump(&to_yaml(value)).is_err() {
+        return serde_json::to_string_pretty(value).unwrap_or_default();
+    }
+    out.push('\n');
+    out
+}
+
+/// Formats a JSON document with two-space indentation.
+pub fn json(value: &Json) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}

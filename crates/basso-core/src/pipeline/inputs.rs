@@ -1,0 +1,441 @@
+//! Runtime inputs: finding every `<+input>` field with its input path,
+//! applying input sets and `--input` values in order, and listing the
+//! inputs for `basso inputs`.
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::input::RuntimeInput;
+use crate::pipeline::field::{ValueKind, classify};
+use crate::pipeline::model::{DocumentKind, Report};
+use crate::pipeline::paths::{FieldType, Visit, field_type, walk};
+use crate::pipeline::suggest::closest;
+use crate::pipeline::yaml::{Limits, Node, NodeValue, Style, scalar_to_json};
+use crate::value::Value;
+
+/// One runtime-input field of a pipeline.
+#[derive(Debug, Clone)]
+pub struct InputField<'a> {
+    /// Input path, such as `pipeline.stages.build.spec.execution.steps.pg.spec.image`.
+    pub path: String,
+    pub node: &'a Node,
+    pub input: RuntimeInput,
+}
+
+/// Collects every runtime-input field under the pipeline node. Malformed
+/// modifiers are reported and the field is skipped.
+pub fn collect<'a>(
+    report: &mut Report,
+    pipeline: &'a Node,
+    source: &str,
+) -> IndexMap<String, InputField<'a>> {
+    let mut fields = IndexMap::new();
+    walk(pipeline, "pipeline", &mut |path, node| {
+        let Some(text) = node.as_str() else {
+            return Visit::Descend;
+        };
+        if classify(text) != ValueKind::RuntimeInput {
+            return Visit::Descend;
+        }
+        match RuntimeInput::parse(text) {
+            Ok(input) => {
+                fields.insert(
+                    path.to_string(),
+                    InputField {
+                        path: path.to_string(),
+                        node,
+                        input,
+                    },
+                );
+            }
+            Err(error) => {
+                let mut diagnostic = expr_diagnostic(&error, source, node);
+                diagnostic.help = Some(error.help.clone());
+                report.push(diagnostic);
+            }
+        }
+        Visit::Descend
+    });
+    fields
+}
+
+/// Converts an engine error in a scalar's text into a diagnostic in the
+/// file. Offsets are exact for plain scalars; for quoted and block scalars
+/// the diagnostic points at the whole value.
+pub fn expr_diagnostic(error: &crate::error::ExprError, source: &str, node: &Node) -> Diagnostic {
+    let plain = node.scalar().is_some_and(|s| s.style == Style::Plain);
+    let span = if plain {
+        let start = node.span.byte_start + error.byte_range.start;
+        let end = (node.span.byte_start + error.byte_range.end).min(node.span.byte_end.max(start));
+        Span::from_byte_range(source, start, end)
+    } else {
+        node.span
+    };
+    Diagnostic::error(error.code, error.message.clone(), span).with_help(error.help.clone())
+}
+
+/// Where a supplied input value came from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// An input set file: its name and the value's span there.
+    InputSet { file: String, span: Span },
+    /// A `--input PATH=VALUE` argument.
+    Argument(String),
+}
+
+/// A supplied input value.
+#[derive(Debug, Clone)]
+pub struct Supplied {
+    pub value: Value,
+    pub origin: Origin,
+}
+
+/// Reads an input value written as text (`--input` values and input-set
+/// scalars) as the field's type: strings stay verbatim, so `[1,2]` and
+/// `2002-12-14` stay text; booleans and integers are read as YAML scalars;
+/// lists and maps as YAML flow collections.
+pub fn read_value(text: &str, field: FieldType) -> Result<Value, String> {
+    let parsed = || {
+        crate::pipeline::yaml::load(text, Limits::default())
+            .map_err(|d| d.message)
+            .map(|node| node.map(|n| n.to_json()).unwrap_or(serde_json::Value::Null))
+    };
+    match field {
+        FieldType::String => {
+            let unquoted = match parsed() {
+                Ok(serde_json::Value::String(s)) if text.trim_start().starts_with(['"', '\'']) => s,
+                _ => text.to_string(),
+            };
+            Ok(Value::String(unquoted))
+        }
+        FieldType::Boolean => match parsed()? {
+            serde_json::Value::Bool(b) => Ok(Value::Bool(b)),
+            _ if text.contains("<+") => Ok(Value::String(text.to_string())),
+            _ => Err(format!("`{text}` is not `true` or `false`")),
+        },
+        FieldType::Integer => match parsed()? {
+            serde_json::Value::Number(n) if n.is_i64() => {
+                Ok(Value::from_json(serde_json::Value::Number(n)))
+            }
+            _ if text.contains("<+") => Ok(Value::String(text.to_string())),
+            _ => Err(format!("`{text}` is not a whole number")),
+        },
+        FieldType::Number => match parsed()? {
+            serde_json::Value::Number(n) => Ok(Value::from_json(serde_json::Value::Number(n))),
+            _ if text.contains("<+") => Ok(Value::String(text.to_string())),
+            _ => Err(format!("`{text}` is not a number")),
+        },
+        FieldType::List => match parsed()? {
+            json @ serde_json::Value::Array(_) => Ok(Value::from_json(json)),
+            serde_json::Value::String(s) => Ok(Value::String(s)),
+            _ => Err(format!("`{text}` is not a list such as `[a, b]`")),
+        },
+        FieldType::Map => match parsed()? {
+            json @ serde_json::Value::Object(_) => Ok(Value::from_json(json)),
+            serde_json::Value::String(s) => Ok(Value::String(s)),
+            _ => Err(format!("`{text}` is not a mapping such as `{{a: b}}`")),
+        },
+    }
+}
+
+/// Converts an input-set node to a value of the field's type.
+fn node_value(node: &Node, field: FieldType) -> Result<Value, String> {
+    match &node.value {
+        NodeValue::Scalar(scalar) if scalar.style != Style::Plain => {
+            Ok(Value::String(scalar.text.clone()))
+        }
+        NodeValue::Scalar(scalar) => match field {
+            FieldType::String => Ok(Value::String(scalar.text.clone())),
+            _ => read_value(&scalar.text, field),
+        },
+        _ => Ok(Value::from_json(node.to_json())),
+    }
+}
+
+/// Keys that an input set repeats to say where its values go.
+fn is_structural(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or_default();
+    matches!(
+        last,
+        "identifier" | "type" | "name" | "orgIdentifier" | "projectIdentifier" | "description"
+    )
+}
+
+/// Applies an input-set file to `supplied`; later calls overwrite earlier
+/// values. Values for fields that are not runtime inputs are errors.
+pub fn apply_input_set(
+    report: &mut Report,
+    fields: &IndexMap<String, InputField<'_>>,
+    file: &str,
+    source: &str,
+    pipeline_id: &str,
+    supplied: &mut IndexMap<String, Supplied>,
+) {
+    let mut local = Report::default();
+    let Some(root) = crate::pipeline::load_document(source, &mut local) else {
+        report
+            .diagnostics
+            .extend(local.diagnostics.into_iter().map(|d| d.with_file(file)));
+        return;
+    };
+    let overlay = match crate::pipeline::model::document_kind(&mut local, &root) {
+        Some(DocumentKind::InputSet) => root.get("inputSet").and_then(|set| set.get("pipeline")),
+        Some(DocumentKind::Pipeline) => root.get("pipeline"),
+        _ => None,
+    };
+    let Some(overlay) = overlay else {
+        if local.diagnostics.is_empty() {
+            local.error(
+                "missing-field",
+                "the input set has no `pipeline`",
+                root.span,
+                "an input set is `inputSet:` with `pipeline:` holding the values",
+            );
+        }
+        report
+            .diagnostics
+            .extend(local.diagnostics.into_iter().map(|d| d.with_file(file)));
+        return;
+    };
+    if let Some(id_node) = overlay.get("identifier")
+        && let Some(id) = id_node.as_str()
+        && !pipeline_id.is_empty()
+        && id != pipeline_id
+    {
+        local.warning(
+            "input-set-pipeline",
+            format!("the input set is for pipeline `{id}`, not `{pipeline_id}`"),
+            id_node.span,
+            "pass the input set that belongs to this pipeline",
+        );
+    }
+    walk(overlay, "pipeline", &mut |path, node| {
+        if fields.contains_key(path) {
+            match node_value(node, field_type(path)) {
+                Ok(value) => {
+                    supplied.insert(
+                        path.to_string(),
+                        Supplied {
+                            value,
+                            origin: Origin::InputSet {
+                                file: file.to_string(),
+                                span: node.span,
+                            },
+                        },
+                    );
+                }
+                Err(reason) => local.error(
+                    "invalid-input",
+                    format!("invalid value for `{path}`: {reason}"),
+                    node.span,
+                    "supply a value of the field's type",
+                ),
+            }
+            return Visit::Skip;
+        }
+        if node.scalar().is_some() && !is_structural(path) && path != "pipeline" {
+            local.push(not_an_input(path, fields, node.span));
+        }
+        Visit::Descend
+    });
+    report
+        .diagnostics
+        .extend(local.diagnostics.into_iter().map(|d| d.with_file(file)));
+}
+
+fn not_an_input(path: &str, fields: &IndexMap<String, InputField<'_>>, span: Span) -> Diagnostic {
+    let candidates: Vec<&str> = fields.keys().map(String::as_str).collect();
+    let help = match closest(path, &candidates) {
+        Some(candidate) => format!("did you mean `{candidate}`?"),
+        None if candidates.is_empty() => {
+            "the pipeline has no runtime inputs; change the value in the pipeline file".to_string()
+        }
+        None => "only fields written as `<+input>` take values; `basso inputs FILE` lists them"
+            .to_string(),
+    };
+    Diagnostic::error(
+        "not-a-runtime-input",
+        format!("`{path}` is not a runtime input"),
+        span,
+    )
+    .with_help(help)
+}
+
+/// Applies `--input PATH=VALUE` arguments after the input sets.
+pub fn apply_arguments(
+    report: &mut Report,
+    fields: &IndexMap<String, InputField<'_>>,
+    arguments: &[(String, String)],
+    supplied: &mut IndexMap<String, Supplied>,
+) {
+    for (path, text) in arguments {
+        let argument = format!("{path}={text}");
+        let span = Span::from_byte_range(&argument, 0, path.len());
+        if !fields.contains_key(path) {
+            report.push(not_an_input(path, fields, span).with_file("--input"));
+            continue;
+        }
+        match read_value(text, field_type(path)) {
+            Ok(value) => {
+                supplied.insert(
+                    path.clone(),
+                    Supplied {
+                        value,
+                        origin: Origin::Argument(argument),
+                    },
+                );
+            }
+            Err(reason) => {
+                let value_span = Span::from_byte_range(&argument, path.len() + 1, argument.len());
+                report.push(
+                    Diagnostic::error(
+                        "invalid-input",
+                        format!("invalid value for `{path}`: {reason}"),
+                        value_span,
+                    )
+                    .with_help("supply a value of the field's type")
+                    .with_file("--input"),
+                );
+            }
+        }
+    }
+}
+
+/// Produces the final value of every runtime input: the supplied value,
+/// else the default. Reports missing values and validator failures at the
+/// field. Execution-time inputs without a value stay null with a warning.
+pub fn finalize(
+    report: &mut Report,
+    fields: &IndexMap<String, InputField<'_>>,
+    supplied: &IndexMap<String, Supplied>,
+) -> IndexMap<String, Value> {
+    let mut values = IndexMap::new();
+    for (path, field) in fields {
+        let given = supplied.get(path);
+        if given.is_none() && field.input.default.is_none() {
+            if field.input.execution_input {
+                report.warning(
+                    "execution-input",
+                    format!("`{path}` is asked when the step runs; it resolves to null until then"),
+                    field.node.span,
+                    format!("pass `--input {path}=VALUE` to preview it"),
+                );
+            } else {
+                report.error("missing-input", format!("runtime input `{path}` has no value"), field.node.span, format!("pass `--input {path}=VALUE`, add it to an input set, or give it `.default(...)`"));
+            }
+            values.insert(path.clone(), Value::Null);
+            continue;
+        }
+        match field.input.resolve(given.map(|g| &g.value)) {
+            Ok(value) => {
+                values.insert(path.clone(), value);
+            }
+            Err(error) => {
+                let from = match given.map(|g| &g.origin) {
+                    Some(Origin::InputSet { file, span }) => {
+                        format!(" (from {file}:{}:{})", span.line, span.column)
+                    }
+                    Some(Origin::Argument(argument)) => format!(" (from `--input {argument}`)"),
+                    None => " (the default)".to_string(),
+                };
+                report.error(
+                    error.code,
+                    format!("`{path}`: {}{from}", error.message),
+                    field.node.span,
+                    error.help.clone(),
+                );
+                values.insert(path.clone(), Value::Null);
+            }
+        }
+    }
+    values
+}
+
+/// One entry of `basso inputs`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputListing {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    /// The field's value type: `string`, `boolean`, `integer`, `number`, `list` or `map`.
+    #[serde(rename = "type")]
+    pub value_type: &'static str,
+    pub default: Option<serde_json::Value>,
+    pub allowed_values: Option<Vec<String>>,
+    pub regex: Option<String>,
+    /// True when the value is asked for when the step is about to run.
+    pub execution_input: bool,
+    pub required: bool,
+    /// The field text as written, such as `<+input>.default(15)`.
+    pub text: String,
+}
+
+/// Lists every runtime input of a pipeline file, in source order.
+pub fn list(fields: &IndexMap<String, InputField<'_>>) -> Vec<InputListing> {
+    fields
+        .values()
+        .map(|field| InputListing {
+            path: field.path.clone(),
+            line: field.node.span.line,
+            column: field.node.span.column,
+            value_type: match field_type(&field.path) {
+                FieldType::String => "string",
+                FieldType::Boolean => "boolean",
+                FieldType::Integer => "integer",
+                FieldType::Number => "number",
+                FieldType::List => "list",
+                FieldType::Map => "map",
+            },
+            default: field.input.default.as_ref().map(Value::to_json),
+            allowed_values: field.input.choices().map(<[String]>::to_vec),
+            regex: field.input.regex.clone(),
+            execution_input: field.input.execution_input,
+            required: field.input.default.is_none() && !field.input.execution_input,
+            text: field.node.as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+/// Returns the scalar's value typed as the YAML 1.2 core schema does.
+pub fn typed_scalar(node: &Node) -> Value {
+    match node.scalar() {
+        Some(scalar) => Value::from_json(scalar_to_json(scalar)),
+        None => Value::from_json(node.to_json()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_value_keeps_strings_verbatim() {
+        assert_eq!(
+            read_value("[1,2]", FieldType::String),
+            Ok(Value::String("[1,2]".into()))
+        );
+        assert_eq!(
+            read_value("2002-12-14", FieldType::String),
+            Ok(Value::String("2002-12-14".into()))
+        );
+        assert_eq!(
+            read_value("\"quoted\"", FieldType::String),
+            Ok(Value::String("quoted".into()))
+        );
+        assert_eq!(
+            read_value("true", FieldType::Boolean),
+            Ok(Value::Bool(true))
+        );
+        assert!(read_value("yes", FieldType::Boolean).is_err());
+        assert_eq!(read_value("1000", FieldType::Integer), Ok(Value::Int(1000)));
+        assert_eq!(
+            read_value("[sh, -c]", FieldType::List),
+            Ok(Value::List(vec![
+                Value::String("sh".into()),
+                Value::String("-c".into())
+            ]))
+        );
+    }
+}

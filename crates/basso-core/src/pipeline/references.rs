@@ -1,0 +1,430 @@
+//! Static checks of the expressions in a pipeline: syntax, references to
+//! steps, stages and variables that exist (with "did you mean"), no reads
+//! of outputs from steps that have not finished, no outputs of Background
+//! steps, and untrusted values spliced into shell commands.
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::options::ScanMode;
+use crate::pipeline::field::{ValueKind, classify};
+use crate::pipeline::inputs::expr_diagnostic;
+use crate::pipeline::model::{Pipeline, Report, Stage, Step, Variable};
+use crate::pipeline::paths::{Visit, walk};
+use crate::pipeline::suggest::did_you_mean;
+use crate::pipeline::yaml::Node;
+use crate::template::Template;
+
+/// Expression roots whose values come from whoever opens a pull request or
+/// pushes a commit, not from the repository's owners.
+pub const UNTRUSTED_ROOTS: &[&str] = &[
+    "trigger.payload",
+    "trigger.prTitle",
+    "trigger.commitMessage",
+    "trigger.sourceBranch",
+    "trigger.prLabels",
+    "codebase.prTitle",
+    "codebase.commitMessage",
+    "codebase.pullRequestBody",
+    "codebase.sourceBranch",
+];
+
+/// Where an expression sits: the stage and step (if any) it belongs to.
+struct Site<'p, 'a> {
+    stage_index: Option<usize>,
+    step: Option<&'p Step<'a>>,
+}
+
+/// Runs every expression check over the pipeline.
+pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str) {
+    walk(pipeline.node, "pipeline", &mut |path, node| {
+        if path.starts_with("pipeline.stages.") {
+            return Visit::Skip;
+        }
+        if let Some(text) = node.as_str() {
+            check_text(
+                report,
+                pipeline,
+                &Site {
+                    stage_index: None,
+                    step: None,
+                },
+                path,
+                node,
+                text,
+                source,
+            );
+        }
+        Visit::Descend
+    });
+    for (index, stage) in pipeline.stages.iter().enumerate() {
+        let mut stage_steps: Vec<&Step<'_>> = stage.steps.iter().collect();
+        // Longest paths first, so a step inside a group wins over the group.
+        stage_steps.sort_by_key(|step| std::cmp::Reverse(step.path.len()));
+        walk(stage.node, &stage.path, &mut |path, node| {
+            let Some(text) = node.as_str() else {
+                return Visit::Descend;
+            };
+            let step = stage_steps.iter().copied().find(|step| {
+                path.starts_with(&step.path) && path[step.path.len()..].starts_with('.')
+            });
+            check_text(
+                report,
+                pipeline,
+                &Site {
+                    stage_index: Some(index),
+                    step,
+                },
+                path,
+                node,
+                text,
+                source,
+            );
+            Visit::Descend
+        });
+    }
+}
+
+fn check_text(
+    report: &mut Report,
+    pipeline: &Pipeline<'_>,
+    site: &Site<'_, '_>,
+    path: &str,
+    node: &Node,
+    text: &str,
+    source: &str,
+) {
+    if !text.contains("<+") || classify(text) == ValueKind::RuntimeInput {
+        return;
+    }
+    let template = match Template::parse(text, ScanMode::Harness) {
+        Ok(template) => template,
+        Err(error) => {
+            report.push(expr_diagnostic(&error, source, node));
+            return;
+        }
+    };
+    let references = template.references();
+    let is_command = path.ends_with(".spec.command");
+    for reference in &references.paths {
+        if let Some(diagnostic) = check_reference(pipeline, site, reference) {
+            report.push(diagnostic.with_span(locate(source, node, reference)));
+        }
+        if is_command
+            && let Some(root) = UNTRUSTED_ROOTS
+                .iter()
+                .find(|root| reference == *root || reference.starts_with(&format!("{root}.")))
+        {
+            let variable = env_name(reference);
+            report.push(
+                Diagnostic::warning("untrusted-input-in-command", format!("`<+{reference}>` is spliced into a shell command, but its value comes from outside the repository's owners"), locate(source, node, reference))
+                    .with_help(format!("pass it through `envVariables` (`{variable}: <+{reference}>`) and use the quoted variable \"${variable}\" in the command; `{root}` can contain shell syntax")),
+            );
+        }
+    }
+}
+
+fn env_name(reference: &str) -> String {
+    let last = reference.rsplit('.').next().unwrap_or(reference);
+    let mut name = String::new();
+    for (i, c) in last.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_uppercase());
+        }
+    }
+    if name.is_empty() {
+        "VALUE".to_string()
+    } else {
+        name
+    }
+}
+
+/// Finds the reference's text in the node's source; the whole node otherwise.
+fn locate(source: &str, node: &Node, reference: &str) -> Span {
+    let slice = source
+        .get(node.span.byte_start..node.span.byte_end)
+        .unwrap_or_default();
+    let short = reference
+        .strip_prefix("pipeline.")
+        .or_else(|| reference.strip_prefix("execution."))
+        .unwrap_or(reference);
+    let found = slice
+        .find(reference)
+        .map(|at| (at, reference.len()))
+        .or_else(|| slice.find(short).map(|at| (at, short.len())));
+    match found {
+        Some((at, len)) => Span::from_byte_range(
+            source,
+            node.span.byte_start + at,
+            node.span.byte_start + at + len,
+        ),
+        None => node.span,
+    }
+}
+
+trait WithSpan {
+    fn with_span(self, span: Span) -> Self;
+}
+
+impl WithSpan for Diagnostic {
+    fn with_span(mut self, span: Span) -> Self {
+        self.span = span;
+        self
+    }
+}
+
+fn segments(reference: &str) -> Vec<&str> {
+    reference.split('.').collect()
+}
+
+fn unresolvable(segment: &str) -> bool {
+    segment == "*" || segment.contains(['[', '"', '('])
+}
+
+fn check_reference(
+    pipeline: &Pipeline<'_>,
+    site: &Site<'_, '_>,
+    reference: &str,
+) -> Option<Diagnostic> {
+    let parts = segments(reference);
+    match parts.as_slice() {
+        ["pipeline", "variables", name, ..] => {
+            check_variable(&pipeline.variables, name, "pipeline")
+        }
+        ["pipeline", "stages", stage_id, rest @ ..] => {
+            if unresolvable(stage_id) {
+                return None;
+            }
+            let Some(index) = find_stage(pipeline, stage_id) else {
+                let ids: Vec<&str> = pipeline
+                    .stages
+                    .iter()
+                    .map(|s| s.identifier.as_str())
+                    .collect();
+                return Some(unknown("unknown-stage", "stage", stage_id, &ids));
+            };
+            let stage = &pipeline.stages[index];
+            match rest {
+                ["variables", name, ..] => check_variable(&stage.variables, name, "stage"),
+                ["spec", "execution", "steps", step_path @ ..] => {
+                    check_step_path(pipeline, site, index, step_path)
+                }
+                _ => None,
+            }
+        }
+        ["execution", "steps", step_path @ ..] => {
+            check_step_path(pipeline, site, site.stage_index?, step_path)
+        }
+        ["stage", "variables", name, ..] => {
+            let stage = &pipeline.stages[site.stage_index?];
+            check_variable(&stage.variables, name, "stage")
+        }
+        ["stepGroup", "variables", name, ..] => {
+            let group = site.step?.groups.last()?;
+            check_variable(&group.variables, name, "step group")
+        }
+        ["matrix" | "repeat" | "strategy", ..] => check_loop_context(pipeline, site, reference),
+        _ => None,
+    }
+}
+
+fn unknown(code: &str, what: &str, name: &str, candidates: &[&str]) -> Diagnostic {
+    let help = did_you_mean(name, candidates).unwrap_or_else(|| {
+        if candidates.is_empty() {
+            format!("no {what} is declared here; declare `{name}` or fix the reference")
+        } else {
+            format!(
+                "declared {what}s: {}",
+                candidates
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    });
+    Diagnostic::error(
+        code,
+        format!("{what} `{name}` does not exist"),
+        Span::default(),
+    )
+    .with_help(help)
+}
+
+fn check_variable(variables: &[Variable<'_>], name: &str, scope: &str) -> Option<Diagnostic> {
+    if unresolvable(name) || variables.iter().any(|v| v.name == name) {
+        return None;
+    }
+    let names: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
+    Some(unknown(
+        "unknown-variable",
+        &format!("{scope} variable"),
+        name,
+        &names,
+    ))
+}
+
+/// Looped stages and steps are referenced with their iteration suffix.
+fn matches_identifier(identifier: &str, candidate: &str, looped: bool) -> bool {
+    candidate == identifier
+        || (looped
+            && candidate
+                .strip_prefix(identifier)
+                .is_some_and(|rest| rest.starts_with('_') && rest.len() > 1))
+}
+
+fn find_stage(pipeline: &Pipeline<'_>, id: &str) -> Option<usize> {
+    pipeline.stages.iter().position(|stage| {
+        matches_identifier(&stage.identifier, id, stage.get("strategy").is_some())
+    })
+}
+
+fn check_step_path(
+    pipeline: &Pipeline<'_>,
+    site: &Site<'_, '_>,
+    stage_index: usize,
+    step_path: &[&str],
+) -> Option<Diagnostic> {
+    let stage: &Stage<'_> = &pipeline.stages[stage_index];
+    let (first, rest) = step_path.split_first()?;
+    if unresolvable(first) || stage.get("template").is_some() {
+        return None;
+    }
+    // `steps.GROUP.steps.ID...` walks into a group.
+    let mut target_id = *first;
+    let mut rest = rest;
+    if stage.groups.iter().any(|g| g.identifier == *first) {
+        match rest {
+            ["steps", inner, tail @ ..] if !unresolvable(inner) => {
+                target_id = inner;
+                rest = tail;
+            }
+            _ => return None,
+        }
+    }
+    let target = stage.steps.iter().find(|step| {
+        matches_identifier(
+            &step.identifier,
+            target_id,
+            step.get("strategy").is_some()
+                || step.groups.iter().any(|g| g.node.get("strategy").is_some()),
+        )
+    });
+    let Some(target) = target else {
+        if stage.groups.iter().any(|g| g.identifier == target_id) {
+            return None;
+        }
+        let ids: Vec<&str> = stage
+            .steps
+            .iter()
+            .map(|s| s.identifier.as_str())
+            .chain(stage.groups.iter().map(|g| g.identifier.as_str()))
+            .collect();
+        return Some(unknown(
+            "unknown-step",
+            &format!("step in stage `{}`", stage.identifier),
+            target_id,
+            &ids,
+        ));
+    };
+    if rest.first() != Some(&"output") {
+        return None;
+    }
+    if target.step_type == "Background" {
+        return Some(
+            Diagnostic::error("background-output-reference", format!("Background step `{}` has no output variables to read", target.identifier), Span::default())
+                .with_help("Background steps cannot export outputs; read the value from a Run step's `outputVariables`"),
+        );
+    }
+    if let Some(diagnostic) = check_order(site, stage_index, target) {
+        return Some(diagnostic);
+    }
+    if let ["output", "outputVariables", name, ..] = rest {
+        return check_output_name(target, name);
+    }
+    None
+}
+
+fn check_order(site: &Site<'_, '_>, stage_index: usize, target: &Step<'_>) -> Option<Diagnostic> {
+    let reader_stage = site.stage_index?;
+    let later = if reader_stage == stage_index {
+        let reader = site.step?;
+        target.finish > reader.start
+    } else {
+        stage_index > reader_stage
+    };
+    if !later {
+        return None;
+    }
+    let reader = site.step.map_or_else(
+        || "this field".to_string(),
+        |s| format!("step `{}`", s.identifier),
+    );
+    Some(
+        Diagnostic::error(
+            "later-step-output",
+            format!(
+                "{reader} reads an output of step `{}`, which has not finished when {reader} runs",
+                target.identifier
+            ),
+            Span::default(),
+        )
+        .with_help(format!(
+            "move `{}` before the reading step, outside any `parallel` block they share",
+            target.identifier
+        )),
+    )
+}
+
+fn check_output_name(target: &Step<'_>, name: &str) -> Option<Diagnostic> {
+    if unresolvable(name) {
+        return None;
+    }
+    let declared = target.spec_field("outputVariables")?.as_sequence()?;
+    let names: Vec<&str> = declared
+        .iter()
+        .filter_map(|item| item.get("name").and_then(Node::as_str))
+        .collect();
+    if names.contains(&name) {
+        return None;
+    }
+    let mut diagnostic = unknown(
+        "unknown-output-variable",
+        &format!("output variable of step `{}`", target.identifier),
+        name,
+        &names,
+    );
+    if diagnostic
+        .help
+        .as_deref()
+        .is_some_and(|h| h.starts_with("no "))
+    {
+        diagnostic.help = Some(format!(
+            "add `- name: {name}` to the `outputVariables` of step `{}`",
+            target.identifier
+        ));
+    }
+    Some(diagnostic)
+}
+
+fn check_loop_context(
+    pipeline: &Pipeline<'_>,
+    site: &Site<'_, '_>,
+    reference: &str,
+) -> Option<Diagnostic> {
+    let stage_loops = site
+        .stage_index
+        .is_some_and(|i| pipeline.stages[i].get("strategy").is_some());
+    let step_loops = site.step.is_some_and(|step| {
+        step.get("strategy").is_some()
+            || step.groups.iter().any(|g| g.node.get("strategy").is_some())
+    });
+    if stage_loops || step_loops || site.stage_index.is_none() {
+        return None;
+    }
+    Some(
+        Diagnostic::error("not-in-loop", format!("`<+{reference}>` is used outside a looping strategy"), Span::default())
+            .with_help("add `strategy: {matrix: ...}` or `{repeat: ...}` to the step or stage, or remove the reference"),
+    )
+}

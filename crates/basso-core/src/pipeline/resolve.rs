@@ -1,0 +1,1009 @@
+//! Resolution: every stage and step of a pipeline with runtime inputs
+//! applied, expressions rendered or evaluated, looping strategies expanded
+//! and the infrastructure's defaults added.
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use crate::diagnostic::{Diagnostic, Span};
+use crate::expr::PathSegment;
+use crate::options::{EvalMode, Options, ScanMode, Unresolved};
+use crate::pipeline::duration::parse_duration;
+use crate::pipeline::field::{ValueKind, classify};
+use crate::pipeline::image::{ImageRef, parse_image};
+use crate::pipeline::inputs::{self, expr_diagnostic};
+use crate::pipeline::model::{self, DocumentKind, Pipeline, Report, Stage, Step};
+use crate::pipeline::paths::{FieldType, field_type};
+use crate::pipeline::quantity::{parse_cpu, parse_memory};
+use crate::pipeline::resolved::*;
+use crate::pipeline::scope::{Scope, merge, tree};
+use crate::pipeline::validate::effective_infrastructure;
+use crate::pipeline::yaml::{Node, NodeValue};
+use crate::pipeline::{load_document, strategy};
+use crate::template::Template;
+use crate::value::Value;
+
+/// Memory limit a container step gets when it sets none (Harness's default).
+pub const DEFAULT_MEMORY: &str = "500Mi";
+/// CPU limit a container step gets when it sets none (Harness's default).
+pub const DEFAULT_CPU: &str = "400m";
+
+/// A run-time value that had no value, and where it was first used.
+struct Miss {
+    path: String,
+    span: Span,
+}
+
+/// State shared by the whole resolution.
+struct Resolver<'p, 'a> {
+    source: &'a str,
+    pipeline: &'p Pipeline<'a>,
+    report: Report,
+    misses: Vec<Miss>,
+}
+
+fn key(text: &str) -> PathSegment {
+    PathSegment::Key(text.to_string())
+}
+
+/// Finds the subtree at a dotted input path (`pipeline.stages.S...`).
+fn subtree<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
+    let segments: Vec<PathSegment> = path.split('.').map(key).collect();
+    root.get_path(&segments)
+}
+
+/// Resolves a pipeline file. See [`crate::pipeline::resolve`].
+pub fn resolve(
+    source: &str,
+    file_name: &str,
+    arguments: &[(String, String)],
+    input_sets: &[(String, String)],
+    context: &Json,
+) -> Resolution {
+    let mut report = Report::default();
+    let Some(root) = load_document(source, &mut report) else {
+        return finish(None, Vec::new(), report.diagnostics, file_name);
+    };
+    let pipeline = match model::document_kind(&mut report, &root) {
+        Some(DocumentKind::InputSet) => {
+            report.error(
+                "not-a-pipeline",
+                "this file is an input set, not a pipeline",
+                root.span,
+                "resolve the pipeline file and pass this file with `--inputs`",
+            );
+            None
+        }
+        Some(kind) => model::read_pipeline(&mut report, &root, kind),
+        None => None,
+    };
+    let Some(pipeline) = pipeline else {
+        return finish(None, Vec::new(), report.diagnostics, file_name);
+    };
+    crate::pipeline::validate::validate(&mut report, &pipeline);
+    crate::pipeline::references::check(&mut report, &pipeline, source);
+
+    let fields = inputs::collect(&mut report, pipeline.node, source);
+    let mut supplied = IndexMap::new();
+    for (set_name, set_source) in input_sets {
+        inputs::apply_input_set(
+            &mut report,
+            &fields,
+            set_name,
+            set_source,
+            &pipeline.identifier,
+            &mut supplied,
+        );
+    }
+    inputs::apply_arguments(&mut report, &fields, arguments, &mut supplied);
+    let values = inputs::finalize(&mut report, &fields, &supplied);
+
+    let mut tree_root = tree(pipeline.node, "pipeline", &values);
+    if let Value::Map(map) = &mut tree_root {
+        map.entry("identifier".to_string())
+            .or_insert(Value::String(pipeline.identifier.clone()));
+        map.entry("name".to_string())
+            .or_insert(Value::String(pipeline.name.clone()));
+    }
+    let mut root_value = Value::Map([("pipeline".to_string(), tree_root)].into_iter().collect());
+    if context.is_object() {
+        merge(&mut root_value, Value::from_json(context.clone()));
+    }
+
+    let mut resolver = Resolver {
+        source,
+        pipeline: &pipeline,
+        report,
+        misses: Vec::new(),
+    };
+    let mut stages = Vec::new();
+    for index in 0..pipeline.stages.len() {
+        resolver.stage(index, &root_value, &mut stages);
+    }
+    resolver.report_misses();
+    let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
+    finish(identifier, stages, resolver.report.diagnostics, file_name)
+}
+
+fn finish(
+    pipeline: Option<String>,
+    stages: Vec<ResolvedStage>,
+    diagnostics: Vec<Diagnostic>,
+    file_name: &str,
+) -> Resolution {
+    let diagnostics = diagnostics
+        .into_iter()
+        .map(|d| {
+            if d.file.is_some() {
+                d
+            } else {
+                d.with_file(file_name)
+            }
+        })
+        .collect::<Vec<_>>();
+    let mut diagnostics = diagnostics;
+    diagnostics.sort_by(|a, b| {
+        (a.file != Some(file_name.to_string()), a.span.byte_start)
+            .cmp(&(b.file != Some(file_name.to_string()), b.span.byte_start))
+    });
+    diagnostics.dedup_by(|a, b| {
+        a.span == b.span && a.code == b.code && a.message == b.message && a.file == b.file
+    });
+    Resolution {
+        schema_version: SCHEMA_VERSION,
+        pipeline,
+        stages,
+        diagnostics,
+    }
+}
+
+fn coerce(value: Value, field: FieldType) -> Result<Json, String> {
+    let json = value.to_json();
+    match (field, &json) {
+        (_, Json::Null) => Ok(Json::Null),
+        (FieldType::String, Json::String(_)) => Ok(json),
+        (FieldType::String, _) => Ok(Json::String(value.render())),
+        (FieldType::Boolean, Json::Bool(_)) => Ok(json),
+        (FieldType::Boolean, Json::String(text)) => match text.trim() {
+            "true" | "True" | "TRUE" => Ok(Json::Bool(true)),
+            "false" | "False" | "FALSE" => Ok(Json::Bool(false)),
+            _ => Err(format!("expected `true` or `false`, found `{text}`")),
+        },
+        (FieldType::Integer, Json::Number(n)) => match n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+        {
+            Some(i) => Ok(Json::from(i)),
+            None => Err(format!("expected a whole number, found `{n}`")),
+        },
+        (FieldType::Integer, Json::String(text)) => text
+            .trim()
+            .parse::<i64>()
+            .map(Json::from)
+            .map_err(|_| format!("expected a whole number, found `{text}`")),
+        (FieldType::Number, Json::Number(_)) => Ok(json),
+        (FieldType::List, Json::Array(_)) | (FieldType::Map, Json::Object(_)) => Ok(json),
+        (FieldType::List | FieldType::Map, Json::String(text)) => {
+            match inputs::read_value(text, field) {
+                Ok(Value::String(_)) | Err(_) => Err(format!(
+                    "expected a {}, found the text `{text}`",
+                    if field == FieldType::List {
+                        "list"
+                    } else {
+                        "mapping"
+                    }
+                )),
+                Ok(parsed) => Ok(parsed.to_json()),
+            }
+        }
+        (_, other) => Err(format!("expected a {field:?} value, found `{other}`").to_lowercase()),
+    }
+}
+
+impl<'p, 'a> Resolver<'p, 'a> {
+    fn options(mode: EvalMode, unresolved: Unresolved) -> Options {
+        Options {
+            mode,
+            unresolved,
+            scan: ScanMode::Harness,
+            ..Options::default()
+        }
+    }
+
+    fn record_misses(&mut self, scope: &Scope<'_>, node: &Node) {
+        for path in scope.take_misses() {
+            if !self.misses.iter().any(|miss| miss.path == path) {
+                self.misses.push(Miss {
+                    path,
+                    span: node.span,
+                });
+            }
+        }
+    }
+
+    /// Renders a string field (`Unresolved::Null`, as Harness renders CI
+    /// step fields) or evaluates a typed one, then coerces it.
+    fn expression(&mut self, text: &str, node: &Node, field: FieldType, scope: &Scope<'_>) -> Json {
+        let mode = if field == FieldType::String {
+            EvalMode::Render
+        } else {
+            EvalMode::Evaluate
+        };
+        let result = Template::parse(text, ScanMode::Harness)
+            .and_then(|t| t.run(scope, &Self::options(mode, Unresolved::Null)));
+        self.record_misses(scope, node);
+        match result {
+            Ok(value) => match coerce(value, field) {
+                Ok(json) => json,
+                Err(reason) => {
+                    self.report.error(
+                        "type-mismatch",
+                        format!("`{text}` resolved to a value of the wrong type: {reason}"),
+                        node.span,
+                        "make the expression produce a value of the field's type",
+                    );
+                    Json::Null
+                }
+            },
+            Err(error) => {
+                self.report.push(expr_diagnostic(&error, self.source, node));
+                Json::Null
+            }
+        }
+    }
+
+    /// Resolves a node into JSON, with runtime inputs taken from the tree.
+    fn value(&mut self, node: &Node, path: &str, scope: &Scope<'_>) -> Json {
+        match &node.value {
+            NodeValue::Scalar(scalar) => {
+                let field = field_type(path);
+                match classify(&scalar.text) {
+                    ValueKind::Fixed => coerce(inputs::typed_scalar(node), field)
+                        .unwrap_or_else(|_| inputs::typed_scalar(node).to_json()),
+                    ValueKind::Expression => self.expression(&scalar.text, node, field, scope),
+                    ValueKind::RuntimeInput => {
+                        let supplied = subtree(scope.root, path).cloned().unwrap_or(Value::Null);
+                        match supplied {
+                            Value::String(text) if text.contains("<+") => {
+                                self.expression(&text, node, field, scope)
+                            }
+                            other => {
+                                coerce(other.clone(), field).unwrap_or_else(|_| other.to_json())
+                            }
+                        }
+                    }
+                }
+            }
+            NodeValue::Sequence(items) => Json::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.value(item, &format!("{path}.{i}"), scope))
+                    .collect(),
+            ),
+            NodeValue::Mapping(entries) => {
+                let mut map = serde_json::Map::new();
+                for (key_node, value) in entries {
+                    let key_text = key_node.as_str().unwrap_or_default().to_string();
+                    let resolved = self.value(value, &format!("{path}.{key_text}"), scope);
+                    map.insert(key_text, resolved);
+                }
+                Json::Object(map)
+            }
+        }
+    }
+
+    /// Renders text keeping unresolved blocks as written (for `when`
+    /// conditions, which the runner evaluates once run-time values exist).
+    fn keep_unresolved(&mut self, node: &Node, scope: &Scope<'_>) -> Option<String> {
+        let text = node.as_str()?;
+        if !text.contains("<+") {
+            return Some(text.to_string());
+        }
+        let result = Template::parse(text, ScanMode::Harness)
+            .and_then(|t| t.render(scope, &Self::options(EvalMode::Render, Unresolved::Keep)));
+        scope.take_misses();
+        match result {
+            Ok(rendered) => Some(rendered),
+            Err(error) => {
+                self.report.push(expr_diagnostic(&error, self.source, node));
+                Some(text.to_string())
+            }
+        }
+    }
+
+    fn text(&mut self, node: Option<&Node>, path: &str, scope: &Scope<'_>) -> Option<String> {
+        let node = node?;
+        match self.value(node, path, scope) {
+            Json::Null => None,
+            Json::String(text) => Some(text),
+            other => Some(json_text(&other)),
+        }
+    }
+
+    fn report_misses(&mut self) {
+        for miss in std::mem::take(&mut self.misses) {
+            let (message, help) = if miss.path.contains(".output.")
+                || miss.path.ends_with(".status")
+                || miss.path.contains("Status")
+            {
+                (
+                    format!("`<+{}>` has no value until that step runs; it resolves to null", miss.path),
+                    "the runner resolves this step again with the outputs and statuses of earlier steps".to_string(),
+                )
+            } else {
+                let root = miss.path.split('.').next().unwrap_or_default();
+                (
+                    format!(
+                        "`<+{}>` has no value before the run starts; it resolves to null",
+                        miss.path
+                    ),
+                    format!(
+                        "the runner supplies it at execution; to preview it, pass `--context FILE.json` with a `{root}` object"
+                    ),
+                )
+            };
+            self.report
+                .warning("unresolved-at-run-time", message, miss.span, help);
+        }
+    }
+
+    fn expand(&mut self, owner: &Node, scope: &Scope<'_>) -> Vec<Option<Iteration>> {
+        let Some(strategy_node) = owner.get("strategy") else {
+            return vec![None];
+        };
+        if strategy_node.scalar().is_some() {
+            return vec![None];
+        }
+        let source = self.source;
+        let mut evaluation_errors = Vec::new();
+        let result = strategy::expand(strategy_node, &mut |node: &Node| {
+            let text = node.as_str()?;
+            let value = Template::parse(text, ScanMode::Harness).and_then(|t| {
+                t.evaluate(scope, &Self::options(EvalMode::Evaluate, Unresolved::Null))
+            });
+            match value {
+                Ok(Value::String(text)) => inputs::read_value(&text, FieldType::List)
+                    .ok()
+                    .map(|v| v.to_json())
+                    .or(Some(Json::String(text))),
+                Ok(value) => Some(value.to_json()),
+                Err(error) => {
+                    evaluation_errors.push(expr_diagnostic(&error, source, node));
+                    None
+                }
+            }
+        });
+        scope.take_misses();
+        self.report.diagnostics.extend(evaluation_errors);
+        let mut iterations = match result {
+            Ok(iterations) if !iterations.is_empty() => iterations,
+            Ok(_) => return vec![None],
+            Err(diagnostic) => {
+                self.report.push(diagnostic);
+                return vec![None];
+            }
+        };
+        if let Some(node_name) = strategy_node.get("matrix").and_then(|m| m.get("nodeName")) {
+            for iteration in &mut iterations {
+                let mut iteration_scope = Scope::new(scope.root);
+                iteration_scope.stage = scope.stage;
+                iteration_scope.step_iteration = Some(iteration);
+                let rendered = self.text(Some(node_name), "nodeName", &iteration_scope);
+                if let Some(name) = rendered {
+                    let cleaned: String = name
+                        .chars()
+                        .map(|c| {
+                            if c.is_ascii_alphanumeric() || c == '_' {
+                                c
+                            } else {
+                                '_'
+                            }
+                        })
+                        .collect();
+                    let post_fix = format!("_{cleaned}");
+                    iteration.identifier_post_fix = post_fix;
+                }
+            }
+        }
+        iterations.into_iter().map(Some).collect()
+    }
+
+    fn stage(&mut self, index: usize, root: &Value, out: &mut Vec<ResolvedStage>) {
+        let stage = &self.pipeline.stages[index];
+        if !stage.is_ci() || stage.get("template").is_some() {
+            return;
+        }
+        let stage_tree = subtree(root, &stage.path);
+        let mut base_scope = Scope::new(root);
+        base_scope.stage = stage_tree;
+        base_scope.stage_identifier = Some(&stage.identifier);
+        for iteration in self.expand(stage.node, &base_scope) {
+            let identifier = format!(
+                "{}{}",
+                stage.identifier,
+                iteration
+                    .as_ref()
+                    .map_or("", |i| i.identifier_post_fix.as_str())
+            );
+            let mut scope = Scope::new(root);
+            scope.stage = stage_tree;
+            scope.stage_iteration = iteration.as_ref();
+            scope.stage_identifier = Some(&identifier);
+            let resolved = self.stage_body(index, &identifier, iteration.clone(), &scope);
+            out.push(resolved);
+        }
+    }
+
+    fn stage_body(
+        &mut self,
+        index: usize,
+        identifier: &str,
+        iteration: Option<Iteration>,
+        scope: &Scope<'_>,
+    ) -> ResolvedStage {
+        let pipeline = self.pipeline;
+        let stage = &pipeline.stages[index];
+        let (kind, type_name) = effective_infrastructure(&pipeline.stages, index);
+        let infra_stage = origin_stage(&pipeline.stages, index);
+        let infrastructure = self.infrastructure(infra_stage, stage, kind, type_name, scope);
+        let platform = self.platform(infra_stage, kind, scope);
+        let spec_path = format!("{}.spec", stage.path);
+        let clone_codebase = match stage.spec_field("cloneCodebase") {
+            Some(node) => self
+                .value(node, &format!("{spec_path}.cloneCodebase"), scope)
+                .as_bool()
+                .unwrap_or(true),
+            None => true,
+        };
+        let shared_paths = match stage.spec_field("sharedPaths") {
+            Some(node) => match self.value(node, &format!("{spec_path}.sharedPaths"), scope) {
+                Json::Array(items) => items
+                    .iter()
+                    .map(json_text)
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+                Json::String(text) => text
+                    .split(',')
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let when = stage
+            .get("when")
+            .filter(|w| w.as_mapping().is_some())
+            .map(|when| StageWhen {
+                pipeline_status: when
+                    .get("pipelineStatus")
+                    .and_then(Node::as_str)
+                    .unwrap_or("Success")
+                    .to_string(),
+                condition: when
+                    .get("condition")
+                    .and_then(|c| self.keep_unresolved(c, scope)),
+            });
+        let mut variables = IndexMap::new();
+        for variable in &stage.variables {
+            let value = match variable.value {
+                Some(node) => self.variable_value(node, &variable.path, &variable.var_type, scope),
+                None => Json::Null,
+            };
+            variables.insert(variable.name.clone(), value);
+        }
+        let mut steps = Vec::new();
+        for step in &stage.steps {
+            self.step(
+                stage,
+                identifier,
+                step,
+                &infrastructure,
+                &platform,
+                scope,
+                &mut steps,
+            );
+        }
+        ResolvedStage {
+            identifier: identifier.to_string(),
+            name: stage.name.clone(),
+            parallel: stage.parallel,
+            infrastructure,
+            platform,
+            clone_codebase,
+            shared_paths,
+            when,
+            variables,
+            strategy: iteration,
+            steps,
+        }
+    }
+
+    fn variable_value(
+        &mut self,
+        node: &Node,
+        path: &str,
+        var_type: &str,
+        scope: &Scope<'_>,
+    ) -> Json {
+        let field = if var_type == "Number" {
+            FieldType::Number
+        } else {
+            FieldType::String
+        };
+        let raw = subtree(scope.root, path).cloned();
+        match (var_type, raw) {
+            (_, Some(Value::String(text))) if text.contains("<+") => {
+                self.expression(&text, node, field, scope)
+            }
+            ("Secret", Some(value)) | (_, Some(value @ Value::Secret(_))) => value.to_json(),
+            (_, Some(value)) => coerce(value.clone(), field).unwrap_or_else(|_| value.to_json()),
+            (_, None) => Json::Null,
+        }
+    }
+
+    fn infrastructure(
+        &mut self,
+        origin: &Stage<'_>,
+        stage: &Stage<'_>,
+        kind: InfrastructureKind,
+        type_name: Option<&str>,
+        scope: &Scope<'_>,
+    ) -> Infrastructure {
+        let infra_node = origin.spec_field("infrastructure");
+        let spec = infra_node.and_then(|i| i.get("spec"));
+        let field = |name: &str| spec.and_then(|s| s.get(name));
+        let base = format!("{}.spec.infrastructure.spec", origin.path);
+        let namespace = self.text(field("namespace"), &format!("{base}.namespace"), scope);
+        let connector_ref = self.text(
+            field("connectorRef"),
+            &format!("{base}.connectorRef"),
+            scope,
+        );
+        let pool_name = self.text(
+            spec.and_then(|s| s.get("spec"))
+                .and_then(|s| s.get("poolName")),
+            &format!("{base}.spec.poolName"),
+            scope,
+        );
+        let size = self.text(
+            origin
+                .spec_field("runtime")
+                .and_then(|r| r.get("spec"))
+                .and_then(|s| s.get("size")),
+            &format!("{}.spec.runtime.spec.size", origin.path),
+            scope,
+        );
+        Infrastructure {
+            kind,
+            type_name: type_name.map(str::to_string),
+            use_from_stage: stage
+                .infra
+                .use_from_stage
+                .as_ref()
+                .map(|(id, _)| id.clone()),
+            namespace,
+            connector_ref,
+            pool_name,
+            size,
+        }
+    }
+
+    fn platform(
+        &mut self,
+        origin: &Stage<'_>,
+        kind: InfrastructureKind,
+        scope: &Scope<'_>,
+    ) -> Platform {
+        let mut platform = Platform::default();
+        let base = format!("{}.spec", origin.path);
+        if let Some(node) = origin.spec_field("platform") {
+            if let Some(os) = self.text(node.get("os"), &format!("{base}.platform.os"), scope) {
+                platform.os = os;
+            }
+            if let Some(arch) = self.text(node.get("arch"), &format!("{base}.platform.arch"), scope)
+            {
+                platform.arch = arch;
+            }
+        }
+        let infra_spec = origin
+            .spec_field("infrastructure")
+            .and_then(|i| i.get("spec"));
+        let os_node = match kind {
+            InfrastructureKind::KubernetesDirect => infra_spec.and_then(|s| s.get("os")),
+            InfrastructureKind::Vm => infra_spec
+                .and_then(|s| s.get("spec"))
+                .and_then(|s| s.get("os")),
+            _ => None,
+        };
+        if let Some(os) = os_node
+            .and_then(Node::as_str)
+            .filter(|os| classify(os) == ValueKind::Fixed)
+        {
+            platform.os = os.to_string();
+        }
+        platform
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        stage: &Stage<'_>,
+        stage_identifier: &str,
+        step: &Step<'_>,
+        infra: &Infrastructure,
+        platform: &Platform,
+        stage_scope: &Scope<'_>,
+        out: &mut Vec<ResolvedStep>,
+    ) {
+        if step.get("template").is_some() {
+            return;
+        }
+        let relative = step
+            .path
+            .strip_prefix(&format!("{}.", stage.path))
+            .unwrap_or(&step.path);
+        let step_tree = stage_scope
+            .stage
+            .and_then(|s| s.get_path(&relative.split('.').map(key).collect::<Vec<_>>()));
+        let group_tree = step.groups.last().and_then(|group| {
+            let relative = group
+                .path
+                .strip_prefix(&format!("{}.", stage.path))
+                .unwrap_or(&group.path);
+            stage_scope
+                .stage
+                .and_then(|s| s.get_path(&relative.split('.').map(key).collect::<Vec<_>>()))
+        });
+        let mut base = Scope::new(stage_scope.root);
+        base.stage = stage_scope.stage;
+        base.stage_iteration = stage_scope.stage_iteration;
+        base.stage_identifier = Some(stage_identifier);
+        base.step = step_tree;
+        base.group = group_tree;
+        base.step_identifier = Some(&step.identifier);
+        for iteration in self.expand(step.node, &base) {
+            let identifier = format!(
+                "{}{}",
+                step.identifier,
+                iteration
+                    .as_ref()
+                    .map_or("", |i| i.identifier_post_fix.as_str())
+            );
+            let mut scope = Scope::new(stage_scope.root);
+            scope.stage = stage_scope.stage;
+            scope.stage_iteration = stage_scope.stage_iteration;
+            scope.stage_identifier = Some(stage_identifier);
+            scope.step = step_tree;
+            scope.group = group_tree;
+            scope.step_iteration = iteration.as_ref();
+            scope.step_identifier = Some(&identifier);
+            let resolved = self.step_body(
+                stage,
+                stage_identifier,
+                step,
+                &identifier,
+                iteration.clone(),
+                infra,
+                platform,
+                &scope,
+            );
+            out.push(resolved);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step_body(
+        &mut self,
+        stage: &Stage<'_>,
+        stage_identifier: &str,
+        step: &Step<'_>,
+        identifier: &str,
+        iteration: Option<Iteration>,
+        infra: &Infrastructure,
+        platform: &Platform,
+        scope: &Scope<'_>,
+    ) -> ResolvedStep {
+        let spec = match step.spec {
+            Some(node) => self.value(node, &format!("{}.spec", step.path), scope),
+            None => Json::Object(serde_json::Map::new()),
+        };
+        let when = step
+            .get("when")
+            .filter(|w| w.as_mapping().is_some())
+            .map(|when| StepWhen {
+                stage_status: when
+                    .get("stageStatus")
+                    .and_then(Node::as_str)
+                    .unwrap_or("Success")
+                    .to_string(),
+                condition: when
+                    .get("condition")
+                    .and_then(|c| self.keep_unresolved(c, scope)),
+            });
+        let timeout_seconds = step.get("timeout").and_then(|node| {
+            let text = self.text(Some(node), &format!("{}.timeout", step.path), scope)?;
+            match parse_duration(&text) {
+                Ok(seconds) => seconds,
+                Err(reason) => {
+                    if classify(node.as_str().unwrap_or_default()) != ValueKind::Fixed {
+                        self.report.error(
+                            "invalid-timeout",
+                            format!("timeout resolved to `{text}`: {reason}"),
+                            node.span,
+                            "make the expression produce a duration such as `10m`",
+                        );
+                    }
+                    None
+                }
+            }
+        });
+        let modelled = step.is_modelled();
+        if modelled {
+            self.check_resolved(step, &spec);
+        }
+        let effective = if modelled {
+            effective(&spec, infra.kind, platform)
+        } else {
+            spec.clone()
+        };
+        let mut fqn = step.path.clone();
+        if identifier != step.identifier {
+            fqn.truncate(fqn.len() - step.identifier.len());
+            fqn.push_str(identifier);
+        }
+        if stage_identifier != stage.identifier {
+            fqn = fqn.replacen(
+                &format!("pipeline.stages.{}.", stage.identifier),
+                &format!("pipeline.stages.{stage_identifier}."),
+                1,
+            );
+        }
+        let mut secrets = Vec::new();
+        collect_secrets(&effective, &mut secrets);
+        let mut resolved = ResolvedStep {
+            identifier: identifier.to_string(),
+            name: step.name.clone(),
+            step_type: step.step_type.clone(),
+            fqn,
+            step_group: step.group_id().map(str::to_string),
+            parallel: step.parallel,
+            when,
+            timeout_seconds,
+            spec,
+            effective,
+            endpoints: None,
+            secrets,
+            strategy: iteration,
+        };
+        if step.step_type == "Background" {
+            let hostname = match step.group_id() {
+                Some(group) => format!("{group}_{identifier}"),
+                None => identifier.to_string(),
+            };
+            resolved.endpoints = Some(endpoints(hostname, &resolved, infra.kind));
+        }
+        resolved
+    }
+
+    /// Checks resolved values of fields that were written as expressions
+    /// or runtime inputs; fixed values were checked by validation.
+    fn check_resolved(&mut self, step: &Step<'_>, spec: &Json) {
+        let dynamic = |key: &str| {
+            step.spec_field(key).filter(|node| {
+                node.as_str()
+                    .is_some_and(|t| classify(t) != ValueKind::Fixed)
+            })
+        };
+        if let Some(node) = dynamic("shell")
+            && let Some(shell) = spec.get("shell").and_then(Json::as_str)
+            && Shell::parse(shell).is_none()
+        {
+            let help = crate::pipeline::suggest::did_you_mean(
+                shell,
+                &["Sh", "Bash", "Powershell", "Pwsh", "Python"],
+            )
+            .unwrap_or_else(|| "use `Sh`, `Bash`, `Powershell`, `Pwsh` or `Python`".into());
+            self.report.error(
+                "unknown-shell",
+                format!("shell resolved to `{shell}`, which is not a shell"),
+                node.span,
+                help,
+            );
+        }
+        if let Some(node) = dynamic("imagePullPolicy")
+            && let Some(policy) = spec.get("imagePullPolicy").and_then(Json::as_str)
+            && ImagePullPolicy::parse(policy).is_none()
+        {
+            self.report.error(
+                "unknown-image-pull-policy",
+                format!("imagePullPolicy resolved to `{policy}`"),
+                node.span,
+                "use `Always`, `Never` or `IfNotPresent`",
+            );
+        }
+        if let Some(node) = dynamic("image")
+            && let Some(image) = spec.get("image").and_then(Json::as_str)
+            && !image.is_empty()
+            && let Err(reason) = parse_image(image)
+        {
+            self.report.error(
+                "invalid-image",
+                format!("image resolved to `{image}`: {reason}"),
+                node.span,
+                "supply an image such as `postgres:15`",
+            );
+        }
+        if let Some(resources) = step.spec_field("resources").and_then(|r| r.get("limits")) {
+            for (name, parse) in [
+                ("memory", parse_memory as fn(&str) -> Result<u64, _>),
+                ("cpu", parse_cpu),
+            ] {
+                if let Some(node) = resources
+                    .get(name)
+                    .filter(|n| n.as_str().is_some_and(|t| classify(t) != ValueKind::Fixed))
+                    && let Some(value) = spec
+                        .get("resources")
+                        .and_then(|r| r.get("limits"))
+                        .and_then(|l| l.get(name))
+                        .map(json_text)
+                    && let Err(error) = parse(&value)
+                {
+                    self.report.error(
+                        &format!("invalid-{name}"),
+                        format!("{name} resolved to `{value}`: {}", error.0),
+                        node.span,
+                        "supply a quantity such as `500Mi` or `400m`",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The stage whose infrastructure `index` uses, after following `useFromStage`.
+fn origin_stage<'p, 'a>(stages: &'p [Stage<'a>], index: usize) -> &'p Stage<'a> {
+    let mut current = index;
+    for _ in 0..stages.len() {
+        match &stages[current].infra.use_from_stage {
+            Some((from, _)) => match stages.iter().position(|s| &s.identifier == from) {
+                Some(next) if next != current => current = next,
+                _ => break,
+            },
+            None => break,
+        }
+    }
+    &stages[current]
+}
+
+/// Adds the defaults the infrastructure applies to a Background or Run
+/// step: the `latest` tag, Kubernetes' pull policy rule (`Always` for
+/// `latest`, else `IfNotPresent`), the shell (`Sh`, or `Powershell` on
+/// Windows) and, for containers on Kubernetes and Docker runtimes, the
+/// 500Mi memory and 400m CPU limits. VM and Cloud steps get no resource
+/// defaults because those infrastructures ignore container limits.
+pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> Json {
+    let mut effective = spec.clone();
+    let Json::Object(map) = &mut effective else {
+        return effective;
+    };
+    let image = map
+        .get("image")
+        .and_then(Json::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let in_container = !image.is_empty() || !kind.allows_host_steps();
+    if !image.is_empty() {
+        let tagged = ImageRef::with_default_tag(&image);
+        let latest = parse_image(&tagged)
+            .map(|i| i.tag.as_deref() == Some("latest") && i.digest.is_none())
+            .unwrap_or(false);
+        map.insert("image".into(), Json::String(tagged));
+        if map.get("imagePullPolicy").is_none_or(Json::is_null) {
+            map.insert(
+                "imagePullPolicy".into(),
+                Json::String(if latest { "Always" } else { "IfNotPresent" }.into()),
+            );
+        }
+    }
+    if map.get("shell").is_none_or(Json::is_null) {
+        let shell = if platform.os == "Windows" {
+            "Powershell"
+        } else {
+            "Sh"
+        };
+        map.insert("shell".into(), Json::String(shell.into()));
+    }
+    if in_container && map.get("privileged").is_none_or(Json::is_null) {
+        map.insert("privileged".into(), Json::Bool(false));
+    }
+    if in_container
+        && matches!(
+            kind,
+            InfrastructureKind::KubernetesDirect | InfrastructureKind::Docker
+        )
+    {
+        let resources = map
+            .entry("resources")
+            .or_insert_with(|| Json::Object(serde_json::Map::new()));
+        if let Json::Object(resources) = resources {
+            let limits = resources
+                .entry("limits")
+                .or_insert_with(|| Json::Object(serde_json::Map::new()));
+            if let Json::Object(limits) = limits {
+                if limits.get("memory").is_none_or(Json::is_null) {
+                    limits.insert("memory".into(), Json::String(DEFAULT_MEMORY.into()));
+                }
+                if limits.get("cpu").is_none_or(Json::is_null) {
+                    limits.insert("cpu".into(), Json::String(DEFAULT_CPU.into()));
+                }
+            }
+        }
+    }
+    effective
+}
+
+/// Computes how other steps reach a Background step.
+fn endpoints(hostname: String, step: &ResolvedStep, kind: InfrastructureKind) -> Endpoints {
+    let bindings = step.port_bindings();
+    let on_host = step.image().is_none();
+    let container = if on_host || kind == InfrastructureKind::KubernetesDirect {
+        Vec::new()
+    } else {
+        bindings
+            .iter()
+            .map(|(_, port)| format!("{hostname}:{port}"))
+            .collect()
+    };
+    let host = if kind == InfrastructureKind::KubernetesDirect {
+        Vec::new()
+    } else {
+        bindings
+            .iter()
+            .map(|(port, _)| format!("localhost:{port}"))
+            .collect()
+    };
+    let pod = if kind == InfrastructureKind::KubernetesDirect {
+        bindings
+            .iter()
+            .map(|(_, port)| format!("localhost:{port}"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Endpoints {
+        hostname,
+        container,
+        host,
+        pod,
+    }
+}
+
+/// Collects secret ids from `<+secrets.getValue("ID")>` texts in resolved values.
+fn collect_secrets(value: &Json, out: &mut Vec<String>) {
+    match value {
+        Json::String(text) => {
+            let marker = "<+secrets.getValue(\"";
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find(marker) {
+                rest = &rest[at + marker.len()..];
+                let mut id = String::new();
+                let mut chars = rest.chars();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => id.extend(chars.next()),
+                        '"' => break,
+                        other => id.push(other),
+                    }
+                }
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|item| collect_secrets(item, out)),
+        Json::Object(map) => map.values().for_each(|item| collect_secrets(item, out)),
+        _ => {}
+    }
+}

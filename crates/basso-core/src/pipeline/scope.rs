@@ -1,0 +1,285 @@
+//! The expression context for resolution: the pipeline file as a value
+//! tree (stages and steps keyed by identifier, variables by name, runtime
+//! inputs replaced by their values) merged with the caller's context, and
+//! the relative roots (`stage`, `step`, `stepGroup`, `execution`, `matrix`,
+//! `repeat`, `strategy`) of the node being resolved.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+use indexmap::IndexMap;
+
+use crate::eval::Context;
+use crate::expr::PathSegment;
+use crate::pipeline::field::{ValueKind, classify};
+use crate::pipeline::inputs::typed_scalar;
+use crate::pipeline::resolved::Iteration;
+use crate::pipeline::yaml::{Node, NodeValue};
+use crate::value::{Map, SecretHandle, Value};
+
+/// Builds the value tree of a pipeline node; `inputs` maps input paths to
+/// their final values.
+pub fn tree(node: &Node, path: &str, inputs: &IndexMap<String, Value>) -> Value {
+    if let Some(value) = inputs.get(path) {
+        return value.clone();
+    }
+    match &node.value {
+        NodeValue::Scalar(scalar) => {
+            if classify(&scalar.text) == ValueKind::RuntimeInput {
+                Value::Null
+            } else {
+                typed_scalar(node)
+            }
+        }
+        NodeValue::Sequence(items) => Value::List(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| tree(item, &format!("{path}.{i}"), inputs))
+                .collect(),
+        ),
+        NodeValue::Mapping(entries) => {
+            let mut map = Map::new();
+            for (key, value) in entries {
+                let key_text = key.as_str().unwrap_or_default().to_string();
+                let child = format!("{path}.{key_text}");
+                let entry = match (key_text.as_str(), &value.value) {
+                    ("stages" | "steps", NodeValue::Sequence(items)) => {
+                        let mut wrappers = Map::new();
+                        for item in items {
+                            wrapper_tree(item, &child, inputs, &mut wrappers);
+                        }
+                        Value::Map(wrappers)
+                    }
+                    ("variables", NodeValue::Sequence(items)) => {
+                        Value::Map(variables_tree(items, &child, inputs))
+                    }
+                    _ => tree(value, &child, inputs),
+                };
+                map.insert(key_text, entry);
+            }
+            Value::Map(map)
+        }
+    }
+}
+
+fn wrapper_tree(item: &Node, list_path: &str, inputs: &IndexMap<String, Value>, out: &mut Map) {
+    for wrapper in ["stage", "step", "stepGroup"] {
+        if let Some(inner) = item.get(wrapper) {
+            let id = inner
+                .get("identifier")
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let value = tree(inner, &format!("{list_path}.{id}"), inputs);
+            out.insert(id, value);
+            return;
+        }
+    }
+    if let Some(parallel) = item.get("parallel") {
+        for inner in parallel.as_sequence().unwrap_or_default() {
+            wrapper_tree(inner, list_path, inputs, out);
+        }
+    }
+}
+
+/// Variables by name. Number values become numbers, Secret values secret
+/// handles (unless written as an expression, which resolves on its own).
+fn variables_tree(items: &[Node], path: &str, inputs: &IndexMap<String, Value>) -> Map {
+    let mut map = Map::new();
+    for item in items {
+        let Some(name) = item.get("name").and_then(Node::as_str) else {
+            continue;
+        };
+        let var_path = format!("{path}.{name}");
+        let kind = item.get("type").and_then(Node::as_str).unwrap_or("String");
+        let value = match item.get("value") {
+            None => Value::Null,
+            Some(node) => tree(node, &var_path, inputs),
+        };
+        let value = match (kind, value) {
+            ("Secret", Value::String(id)) if !id.contains("<+") && !id.is_empty() => {
+                Value::Secret(SecretHandle::new(id))
+            }
+            ("Number", Value::String(text)) => text
+                .trim()
+                .parse::<f64>()
+                .map(Value::Float)
+                .unwrap_or(Value::String(text)),
+            ("Number", Value::Int(i)) => Value::Float(i as f64),
+            ("String", Value::Int(i)) => Value::String(i.to_string()),
+            ("String", Value::Float(f)) => Value::String(f.to_string()),
+            ("String", Value::Bool(b)) => Value::String(b.to_string()),
+            (_, value) => value,
+        };
+        map.insert(name.to_string(), value);
+    }
+    map
+}
+
+/// Merges `overlay` into `base`; overlay values win except where both are maps.
+pub fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Map(base_map), Value::Map(overlay_map)) => {
+            for (key, value) in overlay_map {
+                match base_map.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base_map.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+/// The context of one stage or step during resolution.
+pub struct Scope<'a> {
+    pub root: &'a Value,
+    /// The stage's subtree (`pipeline.stages.S`).
+    pub stage: Option<&'a Value>,
+    /// The step's subtree.
+    pub step: Option<&'a Value>,
+    /// The innermost step group's subtree.
+    pub group: Option<&'a Value>,
+    pub stage_iteration: Option<&'a Iteration>,
+    pub step_iteration: Option<&'a Iteration>,
+    /// Identifiers of the node being resolved, with loop suffixes.
+    pub stage_identifier: Option<&'a str>,
+    pub step_identifier: Option<&'a str>,
+    misses: RefCell<Vec<String>>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(root: &'a Value) -> Self {
+        Scope {
+            root,
+            stage: None,
+            step: None,
+            group: None,
+            stage_iteration: None,
+            step_iteration: None,
+            stage_identifier: None,
+            step_identifier: None,
+            misses: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Takes the paths that had no value since the last call.
+    pub fn take_misses(&self) -> Vec<String> {
+        std::mem::take(&mut *self.misses.borrow_mut())
+    }
+
+    fn iteration(&self) -> Option<&'a Iteration> {
+        self.step_iteration.or(self.stage_iteration)
+    }
+}
+
+fn iteration_value(iteration: &Iteration) -> Value {
+    let mut map = Map::new();
+    map.insert("iteration".into(), Value::Int(iteration.iteration as i64));
+    map.insert("iterations".into(), Value::Int(iteration.iterations as i64));
+    map.insert(
+        "identifierPostFix".into(),
+        Value::String(iteration.identifier_post_fix.clone()),
+    );
+    map.insert("matrix".into(), matrix_value(iteration));
+    let mut repeat = Map::new();
+    if let Some(item) = &iteration.item {
+        repeat.insert("item".into(), Value::from_json(item.clone()));
+    }
+    map.insert("repeat".into(), Value::Map(repeat));
+    Value::Map(map)
+}
+
+fn matrix_value(iteration: &Iteration) -> Value {
+    Value::Map(
+        iteration
+            .matrix
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_json(v.clone())))
+            .collect(),
+    )
+}
+
+fn owned(value: Option<&Value>) -> Option<Cow<'_, Value>> {
+    value.map(Cow::Borrowed)
+}
+
+impl Context for Scope<'_> {
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+        let (first, rest) = path.split_first()?;
+        let root_name = first.as_key();
+        match root_name.as_ref() {
+            "stage" => {
+                if let (Some(PathSegment::Key(key)), Some(iteration)) =
+                    (rest.first(), self.stage_iteration)
+                    && key == "matrix"
+                {
+                    return matrix_value(iteration)
+                        .get_path(&rest[1..])
+                        .cloned()
+                        .map(Cow::Owned);
+                }
+                if rest.len() == 1 && rest[0].as_key() == "identifier" {
+                    return self
+                        .stage_identifier
+                        .map(|id| Cow::Owned(Value::String(id.to_string())));
+                }
+                owned(self.stage?.get_path(rest))
+            }
+            "step" => {
+                if rest.len() == 1 && rest[0].as_key() == "identifier" {
+                    return self
+                        .step_identifier
+                        .map(|id| Cow::Owned(Value::String(id.to_string())));
+                }
+                if let Some(iteration) = self.step_iteration
+                    && let Some(PathSegment::Key(key)) = rest.first()
+                    && (key == "iteration" || key == "iterations")
+                {
+                    return iteration_value(iteration)
+                        .get_path(rest)
+                        .cloned()
+                        .map(Cow::Owned);
+                }
+                owned(self.step?.get_path(rest))
+            }
+            "stepGroup" => owned(self.group?.get_path(rest)),
+            "execution" => {
+                let execution = self.stage?.get_path(&[
+                    PathSegment::Key("spec".into()),
+                    PathSegment::Key("execution".into()),
+                ])?;
+                owned(execution.get_path(rest))
+            }
+            "matrix" => matrix_value(self.iteration()?)
+                .get_path(rest)
+                .cloned()
+                .map(Cow::Owned),
+            "repeat" => {
+                let item = self.iteration()?.item.as_ref()?;
+                match rest.first().map(PathSegment::as_key).as_deref() {
+                    Some("item") => Value::from_json(item.clone())
+                        .get_path(&rest[1..])
+                        .cloned()
+                        .map(Cow::Owned),
+                    _ => None,
+                }
+            }
+            "strategy" => iteration_value(self.iteration()?)
+                .get_path(rest)
+                .cloned()
+                .map(Cow::Owned),
+            _ => owned(self.root.get_path(path)),
+        }
+    }
+
+    fn missed(&self, path: &str) {
+        let mut misses = self.misses.borrow_mut();
+        if !misses.iter().any(|known| known == path) {
+            misses.push(path.to_string());
+        }
+    }
+}
