@@ -182,6 +182,12 @@ const CORPUS_EXPECTED_ERRORS: &[(&str, &str)] = &[
         "harness-community__ci-tidbits-parallel-steps__.harness-pipeline.yaml",
         "invalid-connector-ref",
     ),
+    // A secret is read through `<+pipeline.variables.sonarqube_token>`, a
+    // variable the pipeline never declares.
+    (
+        "splitio__ruby-client__.harness-orgs-PROD-projects-Harness_Split-pipelines-rubyclient.yaml",
+        "unknown-variable",
+    ),
 ];
 
 #[test]
@@ -237,4 +243,139 @@ fn corpus_checks_without_false_errors() {
             .collect();
         insta::assert_snapshot!(format!("corpus_check__{name}"), pinned.join("\n"));
     }
+}
+
+fn corpus_files() -> Vec<(String, PathBuf)> {
+    let dir = corpus_dir();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            (name, path)
+        })
+        .collect()
+}
+
+#[test]
+fn corpus_resolves_without_crash() {
+    for (name, path) in corpus_files() {
+        let path_text = path.to_string_lossy().into_owned();
+        let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+            .args(["resolve", "--format", "json", &path_text])
+            .output()
+            .unwrap();
+        let code = output.status.code().expect("no signal");
+        assert!(code == 0 || code == 1, "{name}: exit {code}");
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(json["schemaVersion"], 1);
+        let allowed: Vec<&str> = CORPUS_EXPECTED_ERRORS
+            .iter()
+            .filter(|(file, _)| *file == name)
+            .map(|(_, code)| *code)
+            .collect();
+        for diagnostic in json["diagnostics"].as_array().unwrap() {
+            let code = diagnostic["code"].as_str().unwrap();
+            if diagnostic["severity"] == "error" {
+                // Runtime inputs without values are errors until supplied;
+                // input sets are not pipelines.
+                let expected =
+                    allowed.contains(&code) || code == "missing-input" || code == "not-a-pipeline";
+                assert!(expected, "{name}: unexpected {diagnostic}");
+            }
+        }
+        for stage in json["stages"].as_array().unwrap() {
+            for step in stage["steps"].as_array().unwrap() {
+                assert!(
+                    step["fqn"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("pipeline.stages."),
+                    "{name}: {}",
+                    step["fqn"]
+                );
+                if step["type"] == "Background" {
+                    assert!(
+                        step["endpoints"]["hostname"].is_string(),
+                        "{name}: Background step has endpoints"
+                    );
+                }
+            }
+        }
+        let pinned: Vec<String> = json["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}:{} {} [{}] {}",
+                    d["line"],
+                    d["column"],
+                    d["severity"].as_str().unwrap(),
+                    d["code"].as_str().unwrap(),
+                    d["message"].as_str().unwrap()
+                )
+            })
+            .collect();
+        insta::assert_snapshot!(format!("corpus_resolve__{name}"), pinned.join("\n"));
+    }
+}
+
+#[test]
+fn corpus_python_sample_with_input_set() {
+    // The input set belongs to the header-less python sample; it still
+    // names fields that are runtime inputs in that pipeline.
+    let dir = corpus_dir();
+    let input_set = dir.join("harness-community__python-pipeline-samples__.harness-input.yaml");
+    let (code, stdout) = basso(&["check", "--format", "json", &input_set.to_string_lossy()]);
+    assert_eq!(code, 0, "{stdout}");
+}
+
+#[test]
+fn resolve_renders_input_errors_against_their_source() {
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args([
+            "resolve",
+            "--input",
+            "pipeline.stages.build.spec.execution.steps.db.spec.image=mysql:8",
+            "--input",
+            "pipeline.variables.nope=1",
+            "tests/fixtures/pipelines/valid/runtime-inputs.yaml",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("--input#2:1:1"), "{stderr}");
+    assert!(stderr.contains("runtime-inputs.yaml:31:28"), "{stderr}");
+    insta::assert_snapshot!("resolve_input_errors", stderr);
+}
+
+#[test]
+fn inputs_command_prints_paths() {
+    let (code, stdout) = basso(&[
+        "inputs",
+        "--format",
+        "json",
+        "tests/fixtures/pipelines/valid/runtime-inputs.yaml",
+    ]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["schemaVersion"], 1);
+    assert_eq!(
+        json["inputs"][1]["path"],
+        "pipeline.stages.build.spec.execution.steps.db.spec.image"
+    );
+    let (_, yaml) = basso(&[
+        "inputs",
+        "tests/fixtures/pipelines/valid/runtime-inputs.yaml",
+    ]);
+    insta::assert_snapshot!("inputs_yaml", yaml);
 }

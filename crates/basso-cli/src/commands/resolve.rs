@@ -93,8 +93,11 @@ fn run_inner(args: ResolveArgs) -> Result<u8, u8> {
     }
     let mut sources = vec![(name, source)];
     sources.extend(input_sets);
-    for (path, value) in &arguments {
-        sources.push(("--input".to_string(), format!("{path}={value}")));
+    for (index, (path, value)) in arguments.iter().enumerate() {
+        sources.push((
+            basso_core::pipeline::inputs::argument_file(index),
+            format!("{path}={value}"),
+        ));
     }
     eprint!(
         "{}",

@@ -262,6 +262,13 @@ fn not_an_input(path: &str, fields: &IndexMap<String, InputField<'_>>, span: Spa
     .with_help(help)
 }
 
+/// The file name diagnostics about the `index`-th (0-based) `--input`
+/// argument carry: `--input#1` for the first; their spans index the
+/// `PATH=VALUE` text.
+pub fn argument_file(index: usize) -> String {
+    format!("--input#{}", index + 1)
+}
+
 /// Applies `--input PATH=VALUE` arguments after the input sets.
 pub fn apply_arguments(
     report: &mut Report,
@@ -269,11 +276,12 @@ pub fn apply_arguments(
     arguments: &[(String, String)],
     supplied: &mut IndexMap<String, Supplied>,
 ) {
-    for (path, text) in arguments {
+    for (index, (path, text)) in arguments.iter().enumerate() {
+        let file = argument_file(index);
         let argument = format!("{path}={text}");
         let span = Span::from_byte_range(&argument, 0, path.len());
         if !fields.contains_key(path) {
-            report.push(not_an_input(path, fields, span).with_file("--input"));
+            report.push(not_an_input(path, fields, span).with_file(file.as_str()));
             continue;
         }
         match read_value(text, field_type(path)) {
@@ -295,7 +303,7 @@ pub fn apply_arguments(
                         value_span,
                     )
                     .with_help("supply a value of the field's type")
-                    .with_file("--input"),
+                    .with_file(file.as_str()),
                 );
             }
         }

@@ -202,7 +202,7 @@ fn check_reference(
                     .iter()
                     .map(|s| s.identifier.as_str())
                     .collect();
-                return Some(unknown("unknown-stage", "stage", stage_id, &ids));
+                return Some(unknown("unknown-stage", "stage", stage_id, "", &ids));
             };
             let stage = &pipeline.stages[index];
             match rest {
@@ -229,7 +229,8 @@ fn check_reference(
     }
 }
 
-fn unknown(code: &str, what: &str, name: &str, candidates: &[&str]) -> Diagnostic {
+/// Reports `{what} `name` does not exist{place}` with a suggestion.
+fn unknown(code: &str, what: &str, name: &str, place: &str, candidates: &[&str]) -> Diagnostic {
     let help = did_you_mean(name, candidates).unwrap_or_else(|| {
         if candidates.is_empty() {
             format!("no {what} is declared here; declare `{name}` or fix the reference")
@@ -246,7 +247,7 @@ fn unknown(code: &str, what: &str, name: &str, candidates: &[&str]) -> Diagnosti
     });
     Diagnostic::error(
         code,
-        format!("{what} `{name}` does not exist"),
+        format!("{what} `{name}` does not exist{place}"),
         Span::default(),
     )
     .with_help(help)
@@ -261,6 +262,7 @@ fn check_variable(variables: &[Variable<'_>], name: &str, scope: &str) -> Option
         "unknown-variable",
         &format!("{scope} variable"),
         name,
+        "",
         &names,
     ))
 }
@@ -323,8 +325,9 @@ fn check_step_path(
             .collect();
         return Some(unknown(
             "unknown-step",
-            &format!("step in stage `{}`", stage.identifier),
+            "step",
             target_id,
+            &format!(" in stage `{}`", stage.identifier),
             &ids,
         ));
     };
@@ -391,8 +394,9 @@ fn check_output_name(target: &Step<'_>, name: &str) -> Option<Diagnostic> {
     }
     let mut diagnostic = unknown(
         "unknown-output-variable",
-        &format!("output variable of step `{}`", target.identifier),
+        "output variable",
         name,
+        &format!(" in step `{}`", target.identifier),
         &names,
     );
     if diagnostic

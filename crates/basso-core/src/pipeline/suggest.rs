@@ -22,7 +22,8 @@ pub fn closest<'c>(text: &str, candidates: &[&'c str]) -> Option<&'c str> {
     if let Some(exact) = candidates.iter().find(|c| c.eq_ignore_ascii_case(text)) {
         return Some(exact);
     }
-    let limit = (text.chars().count() / 3).max(1);
+    let length = text.chars().count();
+    let limit = if length <= 3 { 1 } else { (length / 3).max(2) };
     candidates
         .iter()
         .map(|candidate| {

@@ -1,0 +1,537 @@
+//! Resolution of whole pipelines: inputs in order, the context, looping
+//! strategies, endpoints, defaults and the typed accessors the runner uses.
+
+use std::path::{Path, PathBuf};
+
+use basso_core::pipeline::{self, InfrastructureKind, Resolution, Shell};
+use serde_json::json;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/pipelines")
+}
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(fixture_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn codes(resolution: &Resolution) -> Vec<&str> {
+    resolution
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
+fn resolve(
+    source: &str,
+    arguments: &[(&str, &str)],
+    input_sets: &[(&str, &str)],
+    context: serde_json::Value,
+) -> Resolution {
+    let arguments: Vec<(String, String)> = arguments
+        .iter()
+        .map(|(p, v)| (p.to_string(), v.to_string()))
+        .collect();
+    let input_sets: Vec<(String, String)> = input_sets
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    pipeline::resolve(source, "p.yaml", &arguments, &input_sets, &context)
+}
+
+fn pipeline_with(steps: &str, infra: &str) -> String {
+    let steps = steps
+        .lines()
+        .map(|l| format!("              {l}\n"))
+        .collect::<String>();
+    let infra = infra
+        .lines()
+        .map(|l| format!("          {l}\n"))
+        .collect::<String>();
+    format!(
+        "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: tag\n      type: String\n      value: <+input>.allowedValues(1.0,2.0)\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n{infra}          execution:\n            steps:\n{steps}"
+    )
+}
+
+const DOCKER: &str = "platform:\n  os: Linux\n  arch: Amd64\nruntime:\n  type: Docker\n  spec: {}";
+const K8S: &str =
+    "infrastructure:\n  type: KubernetesDirect\n  spec:\n    connectorRef: k8s\n    namespace: ci";
+const VM: &str =
+    "infrastructure:\n  type: VM\n  spec:\n    type: Pool\n    spec:\n      poolName: pool";
+
+#[test]
+fn valid_fixtures_resolve_without_errors() {
+    let mut names: Vec<String> = std::fs::read_dir(fixture_dir().join("valid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names.iter().filter(|n| !n.starts_with("input-set")) {
+        let resolution = resolve(&fixture(&format!("valid/{name}")), &[], &[], json!({}));
+        let errors: Vec<_> = resolution
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        insta::assert_json_snapshot!(format!("resolve__{name}"), resolution.to_json());
+    }
+}
+
+#[test]
+fn inputs_apply_in_order_sets_then_arguments_then_default() {
+    let source = fixture("valid/runtime-inputs.yaml");
+    let image_path = "pipeline.stages.build.spec.execution.steps.db.spec.image";
+    let set = |image: &str| {
+        format!(
+            "inputSet:\n  name: a\n  identifier: a\n  pipeline:\n    identifier: demo\n    stages:\n      - stage:\n          identifier: build\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: db\n                    spec:\n                      image: {image}\n"
+        )
+    };
+    let first = set("postgres:16");
+    let second = set("postgres:15");
+
+    let defaults = resolve(&source, &[], &[], json!({}));
+    assert_eq!(defaults.stages[0].steps[0].spec["image"], "postgres:15");
+    let one_set = resolve(&source, &[], &[("a.yaml", &first)], json!({}));
+    assert_eq!(one_set.stages[0].steps[0].spec["image"], "postgres:16");
+    let later_wins = resolve(
+        &source,
+        &[],
+        &[("a.yaml", &first), ("b.yaml", &second)],
+        json!({}),
+    );
+    assert_eq!(later_wins.stages[0].steps[0].spec["image"], "postgres:15");
+    let argument_wins = resolve(
+        &source,
+        &[(image_path, "postgres:16")],
+        &[("b.yaml", &second)],
+        json!({}),
+    );
+    assert_eq!(
+        argument_wins.stages[0].steps[0].spec["image"],
+        "postgres:16"
+    );
+    assert!(
+        !argument_wins.has_errors(),
+        "{:#?}",
+        argument_wins.diagnostics
+    );
+}
+
+#[test]
+fn input_errors_point_at_the_field() {
+    let source = fixture("valid/runtime-inputs.yaml");
+    let not_allowed = resolve(
+        &source,
+        &[(
+            "pipeline.stages.build.spec.execution.steps.db.spec.image",
+            "mysql:8",
+        )],
+        &[],
+        json!({}),
+    );
+    let diagnostic = not_allowed
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "value-not-allowed")
+        .expect("value-not-allowed");
+    assert_eq!(diagnostic.span.line, 31);
+    assert!(
+        diagnostic.message.contains("mysql:8"),
+        "{}",
+        diagnostic.message
+    );
+
+    let regex = resolve(
+        &source,
+        &[("pipeline.variables.dbVersion", "9")],
+        &[],
+        json!({}),
+    );
+    assert!(
+        codes(&regex).contains(&"value-mismatches-regex"),
+        "{:?}",
+        codes(&regex)
+    );
+
+    let fixed = resolve(
+        &source,
+        &[(
+            "pipeline.stages.build.spec.execution.steps.db.spec.shell",
+            "Bash",
+        )],
+        &[],
+        json!({}),
+    );
+    let diagnostic = fixed
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "not-a-runtime-input")
+        .expect("not-a-runtime-input");
+    assert_eq!(diagnostic.file.as_deref(), Some("--input#1"));
+
+    let set = "inputSet:\n  name: a\n  identifier: a\n  pipeline:\n    identifier: demo\n    variables:\n      - name: retries\n        type: Number\n        value: 5\n";
+    let from_set = resolve(&source, &[], &[("set.yaml", set)], json!({}));
+    let diagnostic = from_set
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "not-a-runtime-input")
+        .expect("input set value for a fixed field");
+    assert_eq!(diagnostic.file.as_deref(), Some("set.yaml"));
+    assert_eq!(diagnostic.span.line, 9);
+}
+
+#[test]
+fn missing_input_without_default_is_an_error() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+pipeline.variables.tag>",
+        DOCKER,
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let missing = resolution
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "missing-input")
+        .expect("missing-input");
+    assert_eq!(missing.span.line, 7);
+    assert!(resolution.has_errors());
+
+    let supplied = resolve(
+        &source,
+        &[("pipeline.variables.tag", "2.0")],
+        &[],
+        json!({}),
+    );
+    assert!(!supplied.has_errors(), "{:#?}", supplied.diagnostics);
+    assert_eq!(supplied.stages[0].steps[0].spec["command"], "echo 2.0");
+}
+
+#[test]
+fn context_values_resolve_and_missing_ones_warn() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: git checkout <+codebase.commitSha> && echo <+pipeline.sequenceId>",
+        DOCKER,
+    );
+    let inputs = [("pipeline.variables.tag", "1.0")];
+    let without = resolve(&source, &inputs, &[], json!({}));
+    assert_eq!(
+        without.stages[0].steps[0].spec["command"],
+        "git checkout null && echo null"
+    );
+    let warnings: Vec<&str> = without
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unresolved-at-run-time")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+
+    let with = resolve(
+        &source,
+        &inputs,
+        &[],
+        json!({"codebase": {"commitSha": "abc123"}, "pipeline": {"sequenceId": 42}}),
+    );
+    assert_eq!(
+        with.stages[0].steps[0].spec["command"],
+        "git checkout abc123 && echo 42"
+    );
+    assert!(!codes(&with).contains(&"unresolved-at-run-time"));
+}
+
+#[test]
+fn runner_context_carries_step_outputs() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: version\n    identifier: version\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: VERSION\n- step:\n    type: Run\n    name: publish\n    identifier: publish\n    spec:\n      image: alpine\n      command: echo <+steps.version.output.outputVariables.VERSION> <+execution.steps.version.status>",
+        DOCKER,
+    );
+    let inputs = [("pipeline.variables.tag", "1.0")];
+    let before = resolve(&source, &inputs, &[], json!({}));
+    assert_eq!(before.stages[0].steps[1].spec["command"], "echo null null");
+    let context = json!({"pipeline": {"stages": {"s": {"spec": {"execution": {"steps": {"version": {
+        "output": {"outputVariables": {"VERSION": "1.2.3"}}, "status": "SUCCEEDED"}}}}}}}});
+    let after = resolve(&source, &inputs, &[], context);
+    assert_eq!(
+        after.stages[0].steps[1].spec["command"],
+        "echo 1.2.3 SUCCEEDED"
+    );
+}
+
+#[test]
+fn matrix_and_repeat_expand_with_harness_identifiers() {
+    let resolution = resolve(
+        &fixture("valid/matrix-and-repeat.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    let ids: Vec<&str> = resolution.stages[0]
+        .steps
+        .iter()
+        .map(|s| s.identifier.as_str())
+        .collect();
+    assert_eq!(ids, ["test_0", "test_1", "shard_0", "shard_1", "shard_2"]);
+    let test_1 = &resolution.stages[0].steps[1];
+    assert_eq!(test_1.spec["image"], "golang:1.22");
+    assert_eq!(
+        test_1.spec["command"],
+        "go test ./... && echo iteration 1 of 2"
+    );
+    assert_eq!(
+        test_1.fqn,
+        "pipeline.stages.build.spec.execution.steps.test_1"
+    );
+    assert_eq!(resolution.stages[0].steps[4].spec["command"], "echo c");
+    assert_eq!(test_1.strategy.as_ref().unwrap().max_concurrency, Some(2));
+}
+
+#[test]
+fn matrix_node_name_sets_the_suffix() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+matrix.v>\n    strategy:\n      matrix:\n        v: [x, y]\n        nodeName: build-<+matrix.v>",
+        DOCKER,
+    );
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+    let ids: Vec<&str> = resolution.stages[0]
+        .steps
+        .iter()
+        .map(|s| s.identifier.as_str())
+        .collect();
+    assert_eq!(ids, ["a_build_x", "a_build_y"]);
+}
+
+#[test]
+fn background_endpoints_follow_infrastructure() {
+    let docker = resolve(
+        &fixture("valid/step-group-parallel.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    let pg = &docker.stages[0].steps[0];
+    let endpoints = pg.endpoints.as_ref().unwrap();
+    assert_eq!(endpoints.hostname, "deps_pg");
+    assert_eq!(endpoints.container, ["deps_pg:5432"]);
+    assert_eq!(endpoints.host, ["localhost:5432"]);
+    assert_eq!(pg.step_group.as_deref(), Some("deps"));
+    assert_eq!(pg.parallel, Some(1));
+
+    let cloud = resolve(
+        &fixture("valid/background-cloud-ports.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    let nginx = cloud.stages[0].steps[0].endpoints.clone().unwrap();
+    assert_eq!(nginx.container, ["nginx:80", "nginx:9090"]);
+    assert_eq!(nginx.host, ["localhost:8080", "localhost:9090"]);
+
+    let host = resolve(
+        &fixture("valid/background-vm-host.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    let server = host.stages[0].steps[0].endpoints.clone().unwrap();
+    assert!(
+        server.container.is_empty(),
+        "a host service has no container address"
+    );
+    assert_eq!(server.host, ["localhost:8000"]);
+    assert_eq!(host.stages[0].infrastructure.kind, InfrastructureKind::Vm);
+}
+
+#[test]
+fn effective_adds_infrastructure_defaults() {
+    let resolution = resolve(
+        &fixture("valid/background-kubernetes.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    let stage = &resolution.stages[0];
+    assert_eq!(
+        stage.infrastructure.kind,
+        InfrastructureKind::KubernetesDirect
+    );
+    assert_eq!(stage.infrastructure.namespace.as_deref(), Some("ci"));
+    let postgres = &stage.steps[0];
+    assert_eq!(postgres.memory_bytes(), Some(1 << 30));
+    assert_eq!(postgres.cpu_millis(), Some(1000));
+    assert_eq!(postgres.secrets, ["pg_password"]);
+    assert_eq!(
+        postgres.env_variables()["POSTGRES_PASSWORD"],
+        "<+secrets.getValue(\"pg_password\")>"
+    );
+    let migrate = &stage.steps[1];
+    assert_eq!(migrate.memory_bytes(), Some(500 * 1024 * 1024));
+    assert_eq!(migrate.cpu_millis(), Some(400));
+    assert_eq!(migrate.shell(), Some(Shell::Bash));
+    assert_eq!(migrate.timeout_seconds, Some(600));
+    assert_eq!(
+        postgres.endpoints.as_ref().unwrap().pod,
+        Vec::<String>::new()
+    );
+
+    let cloud = resolve(
+        &fixture("valid/background-cloud-ports.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    let nginx = &cloud.stages[0].steps[0];
+    assert_eq!(nginx.image(), Some("nginx:latest"));
+    assert_eq!(nginx.spec["image"], "nginx");
+    assert_eq!(nginx.port_bindings(), [(8080, 80), (9090, 9090)]);
+    assert_eq!(
+        nginx.memory_bytes(),
+        None,
+        "Cloud steps get no resource defaults"
+    );
+    assert_eq!(nginx.timeout_seconds, None, "an empty timeout means none");
+
+    let windows = resolve(&fixture("valid/windows-cloud.yaml"), &[], &[], json!({}));
+    assert_eq!(windows.stages[0].platform.os, "Windows");
+    assert_eq!(windows.stages[0].steps[0].effective["shell"], "Pwsh");
+}
+
+#[test]
+fn docker_runtime_accessors() {
+    let resolution = resolve(&fixture("valid/docker-runtime.yaml"), &[], &[], json!({}));
+    let redis = &resolution.stages[0].steps[0];
+    assert_eq!(redis.entrypoint(), ["redis-server", "--port", "6380"]);
+    assert_eq!(redis.run_as_user(), Some(1000));
+    assert!(!redis.privileged());
+    assert_eq!(redis.endpoints.as_ref().unwrap().container, ["redis:6380"]);
+    let ping = &resolution.stages[0].steps[1];
+    assert_eq!(ping.report_paths(), ["reports/**/*.xml"]);
+    assert_eq!(ping.output_variables(), ["PONG"]);
+    assert_eq!(
+        ping.image_pull_policy(),
+        Some(basso_core::pipeline::ImagePullPolicy::IfNotPresent)
+    );
+}
+
+#[test]
+fn yaml_traps_keep_strings() {
+    let source = pipeline_with(
+        "- step:\n    type: Background\n    name: a\n    identifier: a\n    spec:\n      image: nginx\n      envVariables:\n        LIST: \"[1,2]\"\n        DATE: 2002-12-14\n        COUNT: 5\n      portBindings:\n        8080: 80",
+        DOCKER,
+    );
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+    let step = &resolution.stages[0].steps[0];
+    assert_eq!(
+        step.spec["envVariables"],
+        json!({"LIST": "[1,2]", "DATE": "2002-12-14", "COUNT": "5"})
+    );
+    assert_eq!(step.spec["portBindings"], json!({"8080": "80"}));
+}
+
+#[test]
+fn typed_fields_are_evaluated_and_coerced() {
+    let source = pipeline_with(
+        "- step:\n    type: Background\n    name: a\n    identifier: a\n    spec:\n      image: docker:dind\n      privileged: <+input>.default(true)\n      runAsUser: <+input>\n      entrypoint: <+input>",
+        DOCKER,
+    );
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (
+            "pipeline.stages.s.spec.execution.steps.a.spec.runAsUser",
+            "1000",
+        ),
+        (
+            "pipeline.stages.s.spec.execution.steps.a.spec.entrypoint",
+            "[dockerd, --debug]",
+        ),
+    ];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let step = &resolution.stages[0].steps[0];
+    assert!(step.privileged());
+    assert_eq!(step.spec["runAsUser"], 1000);
+    assert_eq!(step.entrypoint(), ["dockerd", "--debug"]);
+
+    let bad = resolve(
+        &source,
+        &[
+            ("pipeline.variables.tag", "1.0"),
+            (
+                "pipeline.stages.s.spec.execution.steps.a.spec.runAsUser",
+                "root",
+            ),
+        ],
+        &[],
+        json!({}),
+    );
+    assert!(codes(&bad).contains(&"invalid-input"), "{:?}", codes(&bad));
+}
+
+#[test]
+fn use_from_stage_copies_infrastructure() {
+    let source = format!(
+        "{}    - stage:\n        name: t\n        identifier: t\n        type: CI\n        spec:\n          infrastructure:\n            useFromStage: s\n          execution:\n            steps:\n              - step:\n                  type: Background\n                  name: b\n                  identifier: b\n                  spec:\n                    image: redis\n",
+        pipeline_with(
+            "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo",
+            K8S
+        )
+    );
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let second = &resolution.stages[1];
+    assert_eq!(
+        second.infrastructure.kind,
+        InfrastructureKind::KubernetesDirect
+    );
+    assert_eq!(second.infrastructure.use_from_stage.as_deref(), Some("s"));
+    assert_eq!(second.infrastructure.namespace.as_deref(), Some("ci"));
+    assert_eq!(second.steps[0].memory_bytes(), Some(500 * 1024 * 1024));
+    let _ = VM;
+}
+
+#[test]
+fn fragment_and_input_set_get_one_error() {
+    let fragment = resolve("  name: x\n  stages: []\n", &[], &[], json!({}));
+    assert_eq!(codes(&fragment), ["missing-header"]);
+    let input_set = resolve(&fixture("valid/input-set.yaml"), &[], &[], json!({}));
+    assert_eq!(codes(&input_set), ["not-a-pipeline"]);
+}
+
+#[test]
+fn inputs_listing_uses_input_paths() {
+    let listing = pipeline::inputs(&fixture("valid/runtime-inputs.yaml"), "p.yaml");
+    let paths: Vec<&str> = listing.inputs.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "pipeline.variables.dbVersion",
+            "pipeline.stages.build.spec.execution.steps.db.spec.image",
+            "pipeline.stages.build.spec.execution.steps.db.spec.envVariables.POSTGRES_DB",
+            "pipeline.stages.build.spec.execution.steps.db.spec.privileged",
+        ]
+    );
+    assert_eq!(
+        listing.inputs[1].allowed_values.as_deref(),
+        Some(&["postgres:15".to_string(), "postgres:16".to_string()][..])
+    );
+    assert_eq!(listing.inputs[0].regex.as_deref(), Some("1[0-9]"));
+    assert_eq!((listing.inputs[0].line, listing.inputs[0].column), (7, 14));
+    insta::assert_json_snapshot!(
+        "inputs__runtime-inputs",
+        serde_json::to_value(&listing).unwrap()
+    );
+}
