@@ -1,6 +1,9 @@
 //! Resolution of whole pipelines: inputs in order, the context, looping
 //! strategies, endpoints, defaults and the typed accessors the runner uses.
 
+// Tests read fixture files; the I/O ban covers the library only.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 
 use basso_core::pipeline::{self, InfrastructureKind, Resolution, Shell};
