@@ -32,6 +32,8 @@ pub mod codes {
     pub const NULL_OPERAND: &str = "null-operand";
     /// Integer or decimal division or remainder by zero.
     pub const DIVISION_BY_ZERO: &str = "division-by-zero";
+    /// Integer `%` with a negative divisor, which JEXL 3.1 rejects.
+    pub const NEGATIVE_MODULUS: &str = "negative-modulus";
     /// An integer result does not fit in 64 bits.
     pub const INTEGER_OVERFLOW: &str = "integer-overflow";
     /// A string cannot be read as a number where a number is needed.

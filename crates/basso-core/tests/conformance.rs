@@ -9,7 +9,7 @@ use basso_core::{ExprError, Limits, Options, ScanMode, Template, Unresolved, Val
 use serde_json::{Value as Json, json};
 
 /// The fewest vectors the suite must hold, so a lost file cannot pass quietly.
-const MIN_VECTORS: usize = 40;
+const MIN_VECTORS: usize = 550;
 
 fn conformance_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/conformance")

@@ -372,7 +372,7 @@ impl<'c> Evaluator<'c> {
             (_, Value::Map(entries)) => Ok(matches!(left, Value::String(k) if entries.contains_key(k))),
             (Value::Null, _) | (_, Value::Null) => Ok(false),
             (_, Value::String(pattern)) => {
-                let regex = self.regexes.compile(pattern, source, span.clone())?;
+                let regex = self.regexes.compile_anchored(pattern, source, span.clone())?;
                 let text = left.render();
                 regex::full_match(&regex, &text, source, span).map_err(Stop::Error)
             }

@@ -173,7 +173,18 @@ fn arithmetic(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Ran
             BinaryOp::Div if b == 0 => return Err(division_by_zero()),
             BinaryOp::Div => a.checked_div(b),
             BinaryOp::Mod if b == 0 => return Err(division_by_zero()),
-            BinaryOp::Mod => a.checked_rem(b),
+            // JEXL 3.1 computes integer `%` with BigInteger.mod: the result is
+            // never negative and a negative divisor is an error.
+            BinaryOp::Mod if b < 0 => {
+                return Err(ExprError::new(
+                    codes::NEGATIVE_MODULUS,
+                    format!("`%` needs a positive divisor, not {b}"),
+                    "use a positive divisor, or decimals such as `7.0 % -3` for Java's remainder",
+                    source,
+                    span.clone(),
+                ));
+            }
+            BinaryOp::Mod => a.checked_rem_euclid(b),
             _ => unreachable!("arithmetic operator"),
         };
         return result.map(Value::Int).ok_or_else(|| overflow(op, source, span.clone()));

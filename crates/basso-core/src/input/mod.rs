@@ -64,15 +64,15 @@ pub struct RuntimeInput {
 }
 
 impl FieldKind {
-    /// Classifies a field's text. Errors come from malformed modifiers after
-    /// `<+input>` and from defaults that break their own validators.
+    /// Classifies a field's text. Errors come from malformed modifiers; a
+    /// default that breaks its own validators is reported by
+    /// [`RuntimeInput::validate_default`], not here.
     pub fn classify(text: &str) -> Result<FieldKind, ExprError> {
         let trimmed = text.trim();
         let offset = text.len() - text.trim_start().len();
 
         if let Some(rest) = trimmed.strip_prefix("<+input>") {
             let input = modifiers::parse(text, offset + "<+input>".len(), rest)?;
-            input.check_default()?;
             return Ok(FieldKind::RuntimeInput(input));
         }
         if let Some(at) = modifiers::validator_start(trimmed) {
@@ -146,12 +146,21 @@ impl RuntimeInput {
     /// Returns the value to use: the supplied one when given, else the
     /// default, else null; validated either way.
     pub fn resolve(&self, supplied: Option<&Value>) -> Result<Value, ExprError> {
-        let value = supplied.or(self.default.as_ref()).cloned().unwrap_or(Value::Null);
-        self.validate(&value)?;
-        Ok(value)
+        match supplied {
+            Some(value) => {
+                self.validate(value)?;
+                Ok(value.clone())
+            }
+            None => {
+                self.validate_default()?;
+                Ok(self.default.clone().unwrap_or(Value::Null))
+            }
+        }
     }
 
-    fn check_default(&self) -> Result<(), ExprError> {
+    /// Checks the default against the validators; Harness requires a default
+    /// to be one of the allowed values.
+    pub fn validate_default(&self) -> Result<(), ExprError> {
         match &self.default {
             Some(default) => self.validate(default).map_err(|mut error| {
                 error.message = format!("default {}", error.message);
