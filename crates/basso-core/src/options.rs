@@ -57,7 +57,7 @@ impl Default for Limits {
         Limits {
             max_template_bytes: 256 * 1024,
             max_block_depth: 16,
-            max_expression_depth: 48,
+            max_expression_depth: 24,
             max_steps: 100_000,
             max_result_bytes: 256 * 1024,
             max_resolution_depth: 15,
