@@ -109,7 +109,7 @@ impl ExprError {
             .with_file(file)
     }
 
-    /// The JSON shape `basso eval --format json` prints:
+    /// Converts the error to the JSON that `basso eval --format json` prints:
     /// `{"code", "message", "help", "column"}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({

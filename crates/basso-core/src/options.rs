@@ -12,7 +12,7 @@ pub enum ScanMode {
     Smart,
 }
 
-/// What `evaluate`-style calls produce.
+/// The operation [`crate::Template::run`] performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum EvalMode {
     /// Splice each block's value into the surrounding text.
@@ -23,7 +23,7 @@ pub enum EvalMode {
     Evaluate,
 }
 
-/// What a reference with no value in the context becomes.
+/// The result of a reference with no value in the context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum Unresolved {
     /// Null; rendered as the text `null` (Harness's `RETURN_NULL_IF_UNRESOLVED`).
@@ -38,17 +38,20 @@ pub enum Unresolved {
 /// Bounds that keep every input from hanging or exhausting memory or stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
-    /// Longest template text accepted, in bytes.
+    /// Maximum template text length, in bytes.
     pub max_template_bytes: usize,
-    /// Deepest nesting of `<+…>` blocks inside one another.
+    /// Maximum nesting of `<+…>` blocks inside one another.
     pub max_block_depth: usize,
-    /// Deepest nesting of brackets and ternaries within one expression.
+    /// Maximum nesting of brackets and ternaries within one expression. Pest
+    /// recurses about 32 KiB of stack per level in debug builds.
     pub max_expression_depth: usize,
-    /// Evaluation steps (nodes, method calls, lookups) allowed per call.
+    /// Maximum evaluation steps (nodes, method calls, lookups) per call.
     pub max_steps: u64,
-    /// Largest value or rendered text, in bytes; Harness caps values at 256 KiB.
+    /// Maximum size of any value and of the rendered text, in bytes. Harness
+    /// caps evaluated values at 256 KiB.
     pub max_result_bytes: usize,
-    /// Deepest re-resolution of string values that contain blocks; Harness uses 15.
+    /// Maximum re-resolution depth of string values that contain blocks.
+    /// Harness uses 15.
     pub max_resolution_depth: usize,
 }
 

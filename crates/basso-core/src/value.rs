@@ -2,8 +2,8 @@
 //!
 //! [`Value`] mirrors the Java objects Harness's JEXL engine works with:
 //! null, booleans, 64-bit integers, doubles, strings, lists, insertion-ordered
-//! maps, plus an opaque [`SecretHandle`] that stands in for a secret whose
-//! value basso-core never sees.
+//! maps, plus an opaque [`SecretHandle`] in place of a secret whose value
+//! basso-core never sees.
 
 use std::fmt::Write as _;
 
@@ -130,7 +130,7 @@ impl Value {
         }
     }
 
-    /// The type name used in error messages (`string`, `integer`, ...).
+    /// Returns the type name used in error messages (`string`, `integer`, ...).
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
@@ -152,8 +152,8 @@ impl Value {
         }
     }
 
-    /// A cheap upper bound check used by the result-size limit: the length
-    /// of strings, and an estimate for collections.
+    /// Estimates the size in bytes for the result-size limit: exact for
+    /// strings, close to the JSON length for collections.
     pub(crate) fn approximate_size(&self) -> usize {
         match self {
             Value::String(s) => s.len(),

@@ -2,6 +2,9 @@
 //! The file format is described in `tests/conformance/README.md`; the Node
 //! and browser runners of the wasm package read the same files.
 
+// The vector files are test data; the library itself reads no files.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::PathBuf;
 
 use basso_core::input::FieldKind;

@@ -2,6 +2,9 @@
 //! evaluation and runtime-input classification; none may panic, and deeply
 //! nested input must fail with an error instead of overflowing the stack.
 
+// The vector files are test data; the library itself reads no files.
+#![allow(clippy::disallowed_methods)]
+
 use basso_core::input::FieldKind;
 use basso_core::{EvalMode, Options, ScanMode, Template, Unresolved, Value};
 use proptest::prelude::*;

@@ -1,4 +1,4 @@
-//! Where expression paths get their values.
+//! Contexts: the sources of values for expression paths.
 
 use std::borrow::Cow;
 use std::cell::RefCell;

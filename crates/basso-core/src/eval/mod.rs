@@ -1,7 +1,7 @@
 //! Rendering and evaluation of compiled templates.
 //!
 //! Inner blocks are evaluated first, innermost to outermost and left to
-//! right, and bound to their enclosing expression as [`Binding`] says. A
+//! right, and bound to their enclosing expression by their [`Binding`]. A
 //! context string that itself contains blocks is resolved again, up to
 //! [`Limits::max_resolution_depth`] levels, and a path that leads back to
 //! itself is a cycle error.
@@ -31,7 +31,7 @@ static NULL: Value = Value::Null;
 /// together. It bounds stack use whatever the nesting of the input.
 const MAX_RECURSION: usize = 200;
 
-/// Why evaluation stopped early.
+/// The reason evaluation stopped early.
 pub(crate) enum Stop {
     Error(ExprError),
     /// A reference is unresolved and the mode is [`Unresolved::Keep`]: the
@@ -82,7 +82,7 @@ impl Template {
         }
     }
 
-    /// Renders or evaluates as `options.mode` says; rendering returns a
+    /// Renders or evaluates, as `options.mode` selects. Rendering returns a
     /// [`Value::String`].
     pub fn run(&self, ctx: &dyn Context, options: &Options) -> Result<Value, ExprError> {
         match options.mode {

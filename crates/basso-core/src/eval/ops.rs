@@ -87,7 +87,7 @@ fn number_format(text: &str, source: &str, span: Range<usize>) -> ExprError {
     )
 }
 
-/// Reads a string as JEXL does: an integer, or a decimal when it holds a
+/// Reads a string as JEXL does: an integer, or a decimal when it contains a
 /// point or an exponent.
 fn parse_number(text: &str) -> Option<Number> {
     let trimmed = text.trim();

@@ -1,11 +1,11 @@
 //! Java regular expressions on top of fancy-regex.
 //!
 //! fancy-regex adds lookaround, backreferences and atomic groups to the
-//! `regex` crate. Java syntax is translated where the two differ in meaning:
-//! `\d \w \s` and POSIX `\p{Name}` classes are ASCII-only in Java, `\Q…\E`
-//! quotes, `\Z` allows a final line break, and Java's `(?U)` flag (Unicode
-//! classes) must not reach fancy-regex, where `U` swaps greediness. Patterns
-//! fancy-regex rejects are errors, never silent mismatches.
+//! `regex` crate. Java syntax is translated where the two differ in meaning.
+//! Java's `\d \w \s` and POSIX `\p{Name}` classes are ASCII-only, `\Q…\E`
+//! quotes, and `\Z` allows a final line break. Java's `(?U)` flag (Unicode
+//! classes) is dropped, because in fancy-regex `U` swaps greediness.
+//! Patterns fancy-regex rejects are errors, never silent mismatches.
 
 use std::ops::Range;
 use std::rc::Rc;

@@ -82,7 +82,7 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
-    /// The operator as written in JEXL's symbol form.
+    /// Returns the operator's JEXL symbol.
     pub fn symbol(self) -> &'static str {
         match self {
             BinaryOp::Or => "||",
@@ -145,7 +145,7 @@ impl Builtin {
         })
     }
 
-    /// The dotted name, such as `json.select`.
+    /// Returns the dotted name, such as `json.select`.
     pub fn name(self) -> &'static str {
         match self {
             Builtin::SecretsGetValue => "secrets.getValue",
@@ -191,7 +191,7 @@ pub enum PathSegment {
 }
 
 impl PathSegment {
-    /// The segment as a map key.
+    /// Returns the segment as a map key.
     pub fn as_key(&self) -> std::borrow::Cow<'_, str> {
         match self {
             PathSegment::Key(k) => std::borrow::Cow::Borrowed(k),

@@ -47,7 +47,7 @@ impl OffsetMap {
     }
 }
 
-/// What the parser needs besides the expression text.
+/// The parser's input: expression text and what errors need.
 pub(crate) struct ParseInput<'s> {
     /// The expression text, slot markers included.
     pub text: &'s str,
@@ -67,7 +67,7 @@ pub(crate) fn parse(input: &ParseInput<'_>) -> Result<Expr, ExprError> {
     let mut pairs = JexlParser::parse(Rule::expression, input.text)
         .map_err(|error| syntax_error(input, &error))?;
     let expression = pairs.next().expect("the expression rule yields one pair");
-    let ternary = expression.into_inner().next().expect("expression holds a ternary");
+    let ternary = expression.into_inner().next().expect("expression contains a ternary");
     Builder { input }.ternary(ternary)
 }
 
@@ -505,8 +505,8 @@ fn binary_op(text: &str) -> BinaryOp {
 }
 
 /// Decodes a quoted JEXL 3.1 string literal. Only `\\`, an escaped quote
-/// character and `\uXXXX` are escapes; any other backslash stays in the
-/// text, so `"a\nb"` keeps its backslash as JEXL 3.1 does.
+/// character and `\uXXXX` are escapes. Any other backslash stays in the
+/// text, so `"a\nb"` keeps its backslash, as in JEXL 3.1.
 pub(crate) fn decode_string(quoted: &str) -> String {
     let quote = quoted.chars().next().unwrap_or('"');
     let body = &quoted[1..quoted.len() - 1];

@@ -1,10 +1,10 @@
 //! Field classification and runtime inputs.
 //!
-//! Harness reads every settable field the same way (its
-//! `ParameterFieldDeserializer`): after trimming, text that starts with
-//! `<+input>` is a runtime input; otherwise text with an `.allowedValues(`
-//! or `.regex(` suffix is a value with a validator; otherwise text with a
-//! `<+…>` block is an expression; anything else is a fixed value.
+//! Harness reads every settable field the same way, in its
+//! `ParameterFieldDeserializer`. After trimming, text that starts with
+//! `<+input>` is a runtime input. Otherwise, text with an `.allowedValues(`
+//! or `.regex(` suffix is a value with a validator. Otherwise, text with a
+//! `<+…>` block is an expression, and anything else is a fixed value.
 
 use crate::error::ExprError;
 use crate::options::{Limits, ScanMode};
@@ -27,7 +27,7 @@ pub mod codes {
     pub const VALUE_MISMATCHES_REGEX: &str = "value-mismatches-regex";
 }
 
-/// What a field's text is.
+/// The kind of a field's text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldKind {
     /// Plain text with no block, such as `alpine:3.20`.
@@ -41,7 +41,7 @@ pub enum FieldKind {
     Expression(String),
 }
 
-/// A runtime input's modifiers. The same type holds the validators of a
+/// A runtime input's modifiers. The same type contains the validators of a
 /// [`FieldKind::Validated`] field.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RuntimeInput {
@@ -85,7 +85,7 @@ impl FieldKind {
         Ok(if has_blocks { FieldKind::Expression(text.to_string()) } else { FieldKind::Fixed(text.to_string()) })
     }
 
-    /// The classification as JSON: `{"kind": "fixed" | "runtimeInput" |
+    /// Converts the classification to JSON: `{"kind": "fixed" | "runtimeInput" |
     /// "validated" | "expression", ...}` with camelCase modifier names.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
@@ -215,7 +215,8 @@ impl RuntimeInput {
         Ok(())
     }
 
-    /// The modifiers as JSON, with camelCase names and absent ones left out.
+    /// Converts the modifiers to JSON, with camelCase names and absent ones
+    /// left out.
     pub fn to_json(&self) -> serde_json::Value {
         let mut json = serde_json::json!({"executionInput": self.execution_input});
         if let Some(default) = &self.default {

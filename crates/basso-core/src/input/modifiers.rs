@@ -26,8 +26,8 @@ pub(super) fn validator_start(text: &str) -> Option<usize> {
 /// `text`.
 ///
 /// An argument ends at the first `)` that is followed by the end of the text
-/// or by another known modifier, which is how Harness picks the shortest
-/// `\.name\((.*?)\)` match; so an argument may contain `)` elsewhere.
+/// or by another known modifier. Harness picks the shortest `\.name\((.*?)\)`
+/// match the same way, so an argument may contain `)` elsewhere.
 pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput, ExprError> {
     let mut input = RuntimeInput { text: text.to_string(), ..RuntimeInput::default() };
     let mut at = 0;

@@ -1,10 +1,10 @@
 //! Templates: text with `<+…>` blocks, scanned once and evaluated many times.
 //!
-//! The scanner works on raw characters as Harness's `StringReplacer` does:
-//! `<+` opens a block (nesting allowed), `>` closes the innermost open block,
-//! `\>` inside a block is a literal `>`, and a `<+` that is never closed is
-//! plain text from there to the end. [`ScanMode::Smart`] additionally ignores
-//! a `>` inside quotes or brackets.
+//! The scanner works on raw characters as Harness's `StringReplacer` does.
+//! `<+` opens a block, and blocks nest. `>` closes the innermost open block,
+//! and `\>` inside a block is a literal `>`. A `<+` that is never closed is
+//! plain text from there to the end. [`ScanMode::Smart`] also ignores a `>`
+//! inside quotes or brackets.
 //!
 //! Each block's content is then compiled once: inner blocks are classified by
 //! how they join the text around them ([`Binding`]) and, unless one of them
@@ -62,7 +62,7 @@ pub(crate) struct Block {
     pub unit: Unit,
 }
 
-/// How an inner block joins the expression around it.
+/// The way an inner block joins the expression around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Binding {
     /// Used as a value: its neighbours are operators, brackets, commas,
@@ -114,12 +114,12 @@ impl Template {
         Ok(Template { source: text.to_string(), scan, limits, pieces, whole: OnceLock::new() })
     }
 
-    /// The template text as given.
+    /// Returns the template text as given.
     pub fn source(&self) -> &str {
         &self.source
     }
 
-    /// The scan mode the template was parsed with.
+    /// Returns the scan mode the template was parsed with.
     pub fn scan_mode(&self) -> ScanMode {
         self.scan
     }
@@ -136,35 +136,39 @@ impl Template {
         references
     }
 
-    /// The whole text compiled as one expression over its top-level blocks.
+    /// Returns the whole text compiled as one expression over its top-level
+    /// blocks, compiling it on first use.
     pub(crate) fn whole_unit(&self) -> &Result<Unit, ExprError> {
         self.whole.get_or_init(|| compile_unit(&self.source, &self.pieces, &self.limits))
     }
 }
 
-/// Scans text into pieces, compiling each block as it closes.
-fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piece>, ExprError> {
-    struct Frame {
-        start: usize,
-        pieces: Vec<Piece>,
-        text: String,
-        text_start: usize,
-        quote: Option<u8>,
-        escaped: bool,
-        brackets: usize,
-    }
-    impl Frame {
-        fn new(start: usize, text_start: usize) -> Frame {
-            Frame { start, pieces: Vec::new(), text: String::new(), text_start, quote: None, escaped: false, brackets: 0 }
-        }
-        fn flush(&mut self, end: usize) {
-            if !self.text.is_empty() {
-                let text = std::mem::take(&mut self.text);
-                self.pieces.push(Piece::Text(TextPiece { text, range: self.text_start..end }));
-            }
-        }
+/// An open block (or the top level) while scanning.
+struct Frame {
+    start: usize,
+    pieces: Vec<Piece>,
+    text: String,
+    text_start: usize,
+    quote: Option<u8>,
+    escaped: bool,
+    brackets: usize,
+}
+
+impl Frame {
+    fn new(start: usize, text_start: usize) -> Frame {
+        Frame { start, pieces: Vec::new(), text: String::new(), text_start, quote: None, escaped: false, brackets: 0 }
     }
 
+    fn flush(&mut self, end: usize) {
+        if !self.text.is_empty() {
+            let text = std::mem::take(&mut self.text);
+            self.pieces.push(Piece::Text(TextPiece { text, range: self.text_start..end }));
+        }
+    }
+}
+
+/// Scans text into pieces, compiling each block as it closes.
+fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piece>, ExprError> {
     let bytes = source.as_bytes();
     let mut stack = vec![Frame::new(0, 0)];
     let mut segment_start = 0;
@@ -241,25 +245,26 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             top.flush(source.len());
         }
     }
-    return Ok(top.pieces);
+    Ok(top.pieces)
+}
 
-    fn track_smart_state(frame: &mut Frame, byte: u8) {
-        if let Some(quote) = frame.quote {
-            if frame.escaped {
-                frame.escaped = false;
-            } else if byte == b'\\' {
-                frame.escaped = true;
-            } else if byte == quote {
-                frame.quote = None;
-            }
-            return;
+/// Follows quotes and brackets for [`ScanMode::Smart`].
+fn track_smart_state(frame: &mut Frame, byte: u8) {
+    if let Some(quote) = frame.quote {
+        if frame.escaped {
+            frame.escaped = false;
+        } else if byte == b'\\' {
+            frame.escaped = true;
+        } else if byte == quote {
+            frame.quote = None;
         }
-        match byte {
-            b'"' | b'\'' => frame.quote = Some(byte),
-            b'(' | b'[' | b'{' => frame.brackets += 1,
-            b')' | b']' | b'}' => frame.brackets = frame.brackets.saturating_sub(1),
-            _ => {}
-        }
+        return;
+    }
+    match byte {
+        b'"' | b'\'' => frame.quote = Some(byte),
+        b'(' | b'[' | b'{' => frame.brackets += 1,
+        b')' | b']' | b'}' => frame.brackets = frame.brackets.saturating_sub(1),
+        _ => {}
     }
 }
 
@@ -286,10 +291,10 @@ pub(crate) fn compile_unit(source: &str, pieces: &[Piece], limits: &Limits) -> R
 }
 
 /// Decides each inner block's [`Binding`] from its nearest non-blank
-/// neighbours: a `.` right before it makes it a property name; another
-/// block, a quote, or a word that is not a JEXL word operator makes it a
-/// text splice; anything else (operators, brackets, commas, `?`, `:`, the
-/// edges) makes it a value.
+/// neighbours. A `.` right before the block makes it a property name.
+/// Another block, a quote, or a word that is not a JEXL word operator makes
+/// it a text splice. Anything else (operators, brackets, commas, `?`, `:`,
+/// the edges) makes it a value.
 pub(crate) fn classify(pieces: &[Piece]) -> Vec<Binding> {
     let mut bindings = Vec::new();
     let mut quote: Option<char> = None;
@@ -327,7 +332,7 @@ pub(crate) fn classify(pieces: &[Piece]) -> Vec<Binding> {
     bindings
 }
 
-/// What sits next to a block, blanks skipped.
+/// The nearest non-blank thing beside a block.
 enum Neighbour {
     Edge,
     Block,
@@ -461,8 +466,8 @@ pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
     }
 }
 
-/// The dotted reference text of a path: canonical alias form, with `*` for
-/// segments computed at evaluation time.
+/// Formats a path for `references()`: dotted, in canonical alias form, with
+/// `*` for segments computed at evaluation time.
 pub(crate) fn reference_text(path: &crate::expr::Path) -> String {
     if let Some(fixed) = &path.fixed {
         return dotted(&canonical(fixed));

@@ -3,8 +3,8 @@
 use super::{Form, Piece, literal_secret_id, reference_text, walk_expr};
 use crate::expr::ExprKind;
 
-/// What a template refers to, in order of first appearance, without
-/// duplicates.
+/// The paths and secret ids a template refers to, in order of first
+/// appearance, without duplicates.
 ///
 /// Paths are dotted and in canonical alias form (`execution.steps.x` for
 /// `steps.x`, `pipeline.stages.s` for `stages.s`); a segment computed at
@@ -47,11 +47,10 @@ impl References {
             return;
         }
         match literal_secret_id(node) {
-            Some(Some(id)) => {
-                if !self.secret_ids.iter().any(|known| known == id) {
-                    self.secret_ids.push(id.to_string());
-                }
+            Some(Some(id)) if !self.secret_ids.iter().any(|known| known == id) => {
+                self.secret_ids.push(id.to_string());
             }
+            Some(Some(_)) => {}
             Some(None) => self.dynamic_secrets += 1,
             None => {}
         }
