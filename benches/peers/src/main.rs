@@ -5,7 +5,13 @@
 //! ```text
 //! basso-bench-peers expressions WORKLOAD SAMPLES BATCH_MILLIS WARMUP_MILLIS
 //! basso-bench-peers pipeline-yaml STEPS
+//! basso-bench-peers pipeline FILE STEPS SAMPLES
+//! basso-bench-peers corpus FOLDER SAMPLES
+//! basso-bench-peers profile WORKLOAD ITERATIONS evaluate|parse_evaluate
 //! ```
+//!
+//! `profile` runs basso alone over every case without timing it, for
+//! `valgrind --tool=callgrind`, as `scripts/bench.sh` does.
 //!
 //! Timings go to stdout as one JSON line per measurement, in the format that
 //! `scripts/bench-report.py` reads. The exit status is 1 when an engine
@@ -15,22 +21,36 @@
 mod engines;
 mod measure;
 mod pipeline;
+mod resolution;
+
 mod run;
 mod workload;
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use measure::Settings;
+use measure::{Settings, Summary};
 
 const USAGE: &str = "usage: basso-bench-peers expressions WORKLOAD SAMPLES BATCH_MILLIS WARMUP_MILLIS
-       basso-bench-peers pipeline-yaml STEPS";
+       basso-bench-peers pipeline-yaml STEPS
+       basso-bench-peers pipeline FILE STEPS SAMPLES
+       basso-bench-peers corpus FOLDER SAMPLES
+       basso-bench-peers profile WORKLOAD ITERATIONS evaluate|parse_evaluate";
+
+/// Batch and warm-up lengths of the pipeline and corpus timings. A
+/// resolution that takes longer than a batch is timed one at a time.
+const WHOLE_FILE_BATCH: Duration = Duration::from_millis(5);
+const WHOLE_FILE_WARMUP: Duration = Duration::from_millis(20);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("expressions") => expressions(&args[1..]),
         Some("pipeline-yaml") => pipeline_yaml(&args[1..]),
+        Some("pipeline") => time_pipeline(&args[1..]),
+        Some("corpus") => time_corpus(&args[1..]),
+        Some("profile") => profile(&args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match outcome {
@@ -55,6 +75,7 @@ fn expressions(args: &[String]) -> Result<bool, String> {
     let workload = workload::load(path)?;
 
     let mut failures = Vec::new();
+    failures.extend(run::run(&engines::basso::engine(&workload)?, &workload, &settings));
     failures.extend(run::run(&engines::cel::engine(&workload)?, &workload, &settings));
     failures.extend(run::run(&engines::evalexpr::engine(&workload)?, &workload, &settings));
     failures.extend(run::run(&engines::minijinja::engine(&workload)?, &workload, &settings));
@@ -67,6 +88,65 @@ fn pipeline_yaml(args: &[String]) -> Result<bool, String> {
     };
     print!("{}", pipeline::generate(parse_count(steps, "STEPS")?));
     Ok(true)
+}
+
+fn time_pipeline(args: &[String]) -> Result<bool, String> {
+    let [path, steps, samples] = args else {
+        return Err(USAGE.into());
+    };
+    let steps = parse_count(steps, "STEPS")?;
+    let summary = resolution::time_pipeline(Path::new(path), steps, &whole_file_settings(samples)?)?;
+
+    let mut line = summary_json(&summary);
+    line["kind"] = "pipeline".into();
+    line["runtime"] = "native".into();
+    line["steps"] = steps.into();
+    println!("{line}");
+    Ok(true)
+}
+
+fn time_corpus(args: &[String]) -> Result<bool, String> {
+    let [folder, samples] = args else {
+        return Err(USAGE.into());
+    };
+    let (files, summary) = resolution::time_corpus(Path::new(folder), &whole_file_settings(samples)?)?;
+
+    let mut line = summary_json(&summary);
+    line["kind"] = "corpus".into();
+    line["runtime"] = "native".into();
+    line["files"] = files.into();
+    println!("{line}");
+    Ok(true)
+}
+
+fn profile(args: &[String]) -> Result<bool, String> {
+    let [path, iterations, mode] = args else {
+        return Err(USAGE.into());
+    };
+    let parse_each_time = match mode.as_str() {
+        "evaluate" => false,
+        "parse_evaluate" => true,
+        _ => return Err(format!("mode must be `evaluate` or `parse_evaluate`, got `{mode}`")),
+    };
+    let workload = workload::load(path)?;
+    let engine = engines::basso::engine(&workload)?;
+    Ok(run::profile(&engine, &workload, parse_count(iterations, "ITERATIONS")?, parse_each_time))
+}
+
+fn whole_file_settings(samples: &str) -> Result<Settings, String> {
+    Ok(Settings {
+        samples: parse_count(samples, "SAMPLES")?,
+        batch: WHOLE_FILE_BATCH,
+        warmup: WHOLE_FILE_WARMUP,
+    })
+}
+
+fn summary_json(summary: &Summary) -> serde_json::Value {
+    serde_json::json!({
+        "median_ns": summary.median_ns.round(),
+        "iqr_ns": summary.iqr_ns.round(),
+        "samples": summary.samples,
+    })
 }
 
 fn parse_count(text: &str, name: &str) -> Result<usize, String> {

@@ -10,9 +10,9 @@ const STEPS_PER_STAGE: usize = 20;
 /// stages of at most twenty steps. Every tenth step is a Background service.
 /// The others are Run steps whose image, command, environment and `when`
 /// condition read pipeline variables, codebase fields and the output of the
-/// previous step.
+/// previous Run step.
 pub fn generate(steps: usize) -> String {
-    let mut yaml = String::with_capacity(steps * 700);
+    let mut yaml = String::with_capacity(steps * 420);
     yaml.push_str(HEADER);
 
     let stages = steps.div_ceil(STEPS_PER_STAGE);
@@ -64,80 +64,64 @@ fn write_stage(yaml: &mut String, stage: usize, steps: std::ops::Range<usize>) {
         type: CI
         spec:
           cloneCodebase: true
-          platform:
-            os: Linux
-            arch: Amd64
-          runtime:
-            type: Docker
-            spec: {{}}
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Docker, spec: {{}}}}
           execution:
             steps:
 "#
     );
-    let first = steps.start;
+    let mut previous_run = None;
     for step in steps {
         if step % 10 == 9 {
             write_background(yaml, step);
         } else {
-            write_run(yaml, step, step > first);
+            write_run(yaml, step, previous_run);
+            previous_run = Some(step);
         }
     }
 }
 
-fn write_run(yaml: &mut String, step: usize, reads_previous: bool) {
-    let previous = if reads_previous {
-        format!("<+steps.step_{}.output.outputVariables.VERSION>", step - 1)
-    } else {
-        "<+pipeline.variables.version>".to_string()
+/// Writes a Run step. Every fifth one also sets an environment variable and
+/// a `when` condition. The steps are kept short because the YAML loader
+/// rejects files over 4 MiB, and the largest pipeline has 10,000 steps.
+fn write_run(yaml: &mut String, step: usize, previous_run: Option<usize>) {
+    let version = match previous_run {
+        Some(previous) => format!("<+steps.s{previous}.output.outputVariables.V>"),
+        None => "<+pipeline.variables.version>".to_string(),
     };
     let _ = write!(
         yaml,
-        r#"              - step:
-                  type: Run
-                  name: step {step}
-                  identifier: step_{step}
-                  spec:
-                    connectorRef: docker
-                    image: <+pipeline.variables.registry>/golang:<+pipeline.variables.goVersion>
-                    shell: Sh
-                    command: |-
-                      echo "building <+pipeline.name> #<+pipeline.sequenceId> on <+codebase.branch>"
-                      echo "previous version {previous}"
-                      export VERSION=<+pipeline.variables.version>-<+codebase.shortCommitSha>
-                    envVariables:
-                      IMAGE: <+pipeline.variables.registry>/<+pipeline.variables.imageRepo>:<+codebase.shortCommitSha>
-                      CHANNEL: '<+codebase.build.type == "tag" ? "release" : "snapshot">'
-                      STEP: step_{step}
-                    outputVariables:
-                      - name: VERSION
-                    resources:
-                      limits:
-                        memory: 500Mi
-                        cpu: 500m
-                  timeout: 10m
-                  when:
-                    stageStatus: Success
-                    condition: <+codebase.branch.startsWith("release/") || pipeline.sequenceId % 2 == 0>
+        r#"            - step:
+                type: Run
+                name: s{step}
+                identifier: s{step}
+                spec:
+                  image: <+pipeline.variables.registry>/go:1.22
+                  shell: Sh
+                  command: echo <+pipeline.name> <+codebase.branch> {version}
+                  outputVariables: [{{name: V}}]
 "#
     );
+    if step % 5 == 0 {
+        yaml.push_str(
+            r#"                  envVariables: {TAG: '<+codebase.build.type == "tag" ? "r" : "s">'}
+                when: {stageStatus: Success, condition: <+codebase.branch.startsWith("release/")>}
+"#,
+        );
+    }
 }
 
 fn write_background(yaml: &mut String, step: usize) {
     let _ = write!(
         yaml,
-        r#"              - step:
-                  type: Background
-                  name: service {step}
-                  identifier: step_{step}
-                  spec:
-                    connectorRef: docker
-                    image: postgres:16
-                    shell: Sh
-                    envVariables:
-                      POSTGRES_PASSWORD: <+secrets.getValue("postgres_password")>
-                      POSTGRES_DB: <+pipeline.identifier>_{step}
-                    portBindings:
-                      "5432": "5432"
+        r#"            - step:
+                type: Background
+                name: s{step}
+                identifier: s{step}
+                spec:
+                  image: postgres:16
+                  envVariables:
+                    POSTGRES_PASSWORD: <+secrets.getValue("pg")>
 "#
     );
 }

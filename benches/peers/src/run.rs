@@ -1,10 +1,12 @@
 //! Runs one engine over the workload: checks each case's result, then times
 //! "evaluate a parsed expression" and "parse and evaluate".
 
+use std::hint::black_box;
+
 use crate::measure::{Settings, Summary, measure};
 use crate::workload::{Case, Workload};
 
-/// How one engine parses, evaluates and prints results.
+/// The functions that parse, evaluate and print the results of one engine.
 pub struct Engine<P, V> {
     pub name: &'static str,
     pub compile: Box<dyn Fn(&Case, &str) -> Result<P, String>>,
@@ -36,6 +38,48 @@ pub fn run<P, V>(engine: &Engine<P, V>, workload: &Workload, settings: &Settings
         report(engine.name, "parse_evaluate", &case.id, &parse_evaluate);
     }
     failures
+}
+
+/// Runs every case the engine can express without timing it, for
+/// `valgrind --tool=callgrind --dump-after=*profile_batch*`. Each case runs
+/// one warm-up batch of one iteration, then one batch of `iterations`, so the
+/// second dump of each case contains exactly `iterations` iterations. Prints the
+/// id of each case in that order. Returns false when a case fails to parse.
+pub fn profile<P, V>(engine: &Engine<P, V>, workload: &Workload, iterations: usize, parse_each_time: bool) -> bool {
+    let mut passed = true;
+    for case in &workload.cases {
+        let Some(source) = case.spelling(engine.name) else {
+            continue;
+        };
+        let Ok(parsed) = (engine.compile)(case, source) else {
+            eprintln!("{}: case {}: parse failed", engine.name, case.id);
+            passed = false;
+            continue;
+        };
+        println!("{}", case.id);
+        profile_batch(engine, case, source, &parsed, 1, parse_each_time);
+        profile_batch(engine, case, source, &parsed, iterations, parse_each_time);
+    }
+    passed
+}
+
+#[inline(never)]
+fn profile_batch<P, V>(
+    engine: &Engine<P, V>,
+    case: &Case,
+    source: &str,
+    parsed: &P,
+    iterations: usize,
+    parse_each_time: bool,
+) {
+    for _ in 0..iterations {
+        if parse_each_time {
+            let parsed = (engine.compile)(case, source);
+            black_box(parsed.map(|parsed| (engine.evaluate)(&parsed)).is_ok());
+        } else {
+            black_box((engine.evaluate)(parsed).is_ok());
+        }
+    }
 }
 
 fn check<P, V>(engine: &Engine<P, V>, case: &Case, source: &str) -> Result<(), String> {
