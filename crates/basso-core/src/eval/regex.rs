@@ -7,8 +7,6 @@
 //! classes) is dropped, because in fancy-regex `U` swaps greediness.
 //! Patterns fancy-regex rejects are errors, never silent mismatches.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -28,19 +26,6 @@ pub(crate) struct Cache {
     entries: Vec<(String, bool, Rc<Regex>)>,
 }
 
-/// Maximum patterns of each kind kept in [`SHARED`]. Compiling a pattern
-/// takes tens of microseconds, far more than evaluating the expression that
-/// uses it (measured with `scripts/bench.sh`).
-const SHARED_CAPACITY: usize = 64;
-
-thread_local! {
-    /// Compiled patterns shared by every evaluation on this thread, so that
-    /// a template evaluated many times compiles each pattern once. A full
-    /// map is emptied, which keeps memory bounded whatever the input. Index
-    /// 0 holds searching patterns and index 1 anchored ones.
-    static SHARED: RefCell<[HashMap<String, Rc<Regex>>; 2]> = RefCell::default();
-}
-
 impl Cache {
     /// Compiles a Java pattern for searching.
     pub(crate) fn compile(&mut self, pattern: &str, source: &str, span: Range<usize>) -> Flow<Rc<Regex>> {
@@ -56,34 +41,12 @@ impl Cache {
         if let Some((_, _, regex)) = self.entries.iter().find(|(p, a, _)| p == pattern && *a == anchored) {
             return Ok(regex.clone());
         }
-        let regex = match shared_get(pattern, anchored) {
-            Some(regex) => regex,
-            None => {
-                let regex = Rc::new(compile_java(pattern, anchored, source, span).map_err(Stop::Error)?);
-                shared_insert(pattern, anchored, &regex);
-                regex
-            }
-        };
+        let regex = Rc::new(compile_java(pattern, anchored, source, span).map_err(Stop::Error)?);
         if self.entries.len() < 32 {
             self.entries.push((pattern.to_string(), anchored, regex.clone()));
         }
         Ok(regex)
     }
-}
-
-fn shared_get(pattern: &str, anchored: bool) -> Option<Rc<Regex>> {
-    SHARED.with(|shared| shared.borrow()[usize::from(anchored)].get(pattern).cloned())
-}
-
-fn shared_insert(pattern: &str, anchored: bool, regex: &Rc<Regex>) {
-    SHARED.with(|shared| {
-        let mut shared = shared.borrow_mut();
-        let patterns = &mut shared[usize::from(anchored)];
-        if patterns.len() >= SHARED_CAPACITY {
-            patterns.clear();
-        }
-        patterns.insert(pattern.to_string(), regex.clone());
-    });
 }
 
 /// Compiles a Java regular expression.
@@ -355,21 +318,5 @@ mod tests {
         assert!(matches(r"\p{Lower}+", "abc"));
         assert!(matches(r"\P{Digit}+", "abc"));
         assert!(matches(r"[\p{Upper}\d]+", "A1"));
-    }
-
-    #[test]
-    fn shared_cache_reuses_compiled_patterns() {
-        let first = Cache::default().compile(r"[0-9]+", "", 0..0).ok().expect("compiles");
-        let second = Cache::default().compile(r"[0-9]+", "", 0..0).ok().expect("compiles");
-        assert!(Rc::ptr_eq(&first, &second));
-    }
-
-    #[test]
-    fn shared_cache_keeps_anchored_apart() {
-        let searching = Cache::default().compile("b", "", 0..0).ok().expect("compiles");
-        let anchored = Cache::default().compile_anchored("b", "", 0..0).ok().expect("compiles");
-        assert!(!Rc::ptr_eq(&searching, &anchored));
-        assert!(searching.is_match("abc").expect("matches"));
-        assert!(!anchored.is_match("abc").expect("matches"));
     }
 }
