@@ -7,6 +7,7 @@
 #
 # The command sees:
 #   BASSO_TEST_CONTAINERD          containerd's gRPC socket (own root and state)
+#   BASSO_TEST_NAMESPACE           a containerd namespace unique to this run
 #   BASSO_TEST_IMAGE_ARCHIVE       busybox OCI archive, docker.io/library/basso-busybox:latest
 #   BASSO_TEST_REGISTRY            127.0.0.1:PORT of docker-registry (basic auth)
 #   BASSO_TEST_REGISTRY_USER       its user
@@ -112,6 +113,10 @@ done
 log "registry $registry_pid ready at 127.0.0.1:$registry_port"
 
 export BASSO_TEST_CONTAINERD=$socket
+# runc keeps state under /run/containerd/runc/NAMESPACE and cgroups under
+# /sys/fs/cgroup/*/NAMESPACE, both shared by all containerd instances, so
+# concurrent runs need different namespaces.
+export BASSO_TEST_NAMESPACE=basso-test-${scratch##*.}
 export BASSO_TEST_IMAGE_ARCHIVE=$scratch/busybox.oci.tar
 export BASSO_TEST_REGISTRY=127.0.0.1:$registry_port
 export BASSO_TEST_REGISTRY_USER=$registry_user

@@ -222,8 +222,11 @@ impl StageNetwork {
     }
 
     fn write_hosts(&self) -> Result<()> {
+        // The lock is held while writing, so services started concurrently
+        // cannot overwrite each other's entries with an older list.
+        let state = self.lock();
         let mut text = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost\n");
-        for (address, name) in &self.lock().hosts {
+        for (address, name) in &state.hosts {
             text.push_str(&format!("{address}\t{name}\n"));
         }
         // Written in place, not renamed, so containers that already bind-mount

@@ -17,7 +17,7 @@ pub struct ContainerdExecutor {
 }
 
 impl ContainerdExecutor {
-    /// Connects to containerd as `config` says.
+    /// Connects to the containerd socket and namespace in `config`.
     pub fn connect(config: ExecutorConfig) -> Result<ContainerdExecutor, ExecError> {
         ContainerExecutor::connect(config)
             .map(|executor| ContainerdExecutor { executor })

@@ -31,7 +31,7 @@ fn start_stage(
     let mut child = Command::new(env!("CARGO_BIN_EXE_basso-container-stage"))
         .arg("--address")
         .arg(address())
-        .args(["--namespace", NAMESPACE])
+        .args(["--namespace", &namespace()])
         .arg(&stage_path)
         .stdout(Stdio::piped())
         .spawn()
@@ -58,7 +58,7 @@ fn import_with_cli() {
     let output = Command::new(env("BASSO_TEST_BASSO_BIN"))
         .args(["image", "import", "--containerd-address"])
         .arg(address())
-        .args(["--containerd-namespace", NAMESPACE])
+        .args(["--containerd-namespace", &namespace()])
         .arg(env("BASSO_TEST_IMAGE_ARCHIVE"))
         .output()
         .unwrap();
@@ -94,8 +94,9 @@ fn send(child: &Child, signal: nix::sys::signal::Signal) {
 fn sigint_mid_stage_leaves_nothing() {
     let workspace = tempfile::tempdir().unwrap();
     let firewall_before = firewall_rules();
-    let (mut child, run_id, _stdout) = start_stage(workspace.path(), 18451);
-    assert!(http_get_local(18451).contains("hello from basso-busybox"));
+    let port = free_port();
+    let (mut child, run_id, _stdout) = start_stage(workspace.path(), port);
+    assert!(http_get_local(port).contains("hello from basso-busybox"));
     assert_eq!(netns_of(&run_id).len(), 2);
     assert!(!containerd_objects_of(&run_id).is_empty());
 
@@ -107,7 +108,7 @@ fn sigint_mid_stage_leaves_nothing() {
     assert_eq!(netns_of(&run_id), Vec::<String>::new());
     assert_eq!(firewall_rules(), firewall_before);
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", 18451)).is_err(),
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "host port still open"
     );
 }
@@ -117,7 +118,7 @@ fn sigint_mid_stage_leaves_nothing() {
 fn gc_removes_what_sigkill_left() {
     let workspace = tempfile::tempdir().unwrap();
     let firewall_before = firewall_rules();
-    let (mut child, run_id, _stdout) = start_stage(workspace.path(), 18452);
+    let (mut child, run_id, _stdout) = start_stage(workspace.path(), free_port());
 
     send(&child, nix::sys::signal::Signal::SIGKILL);
     wait_with_timeout(&mut child, Duration::from_secs(10));
@@ -128,7 +129,7 @@ fn gc_removes_what_sigkill_left() {
     let output = Command::new(env("BASSO_TEST_BASSO_BIN"))
         .args(["gc", "--containerd-address"])
         .arg(address())
-        .args(["--containerd-namespace", NAMESPACE])
+        .args(["--containerd-namespace", &namespace()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -148,19 +149,19 @@ fn gc_removes_what_sigkill_left() {
     assert_eq!(containerd_objects_of(&run_id), Vec::<String>::new());
     assert_eq!(netns_of(&run_id), Vec::<String>::new());
     assert_eq!(firewall_rules(), firewall_before);
-    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/{NAMESPACE}")).exists());
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/{}", namespace())).exists());
 }
 
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn gc_spares_live_runs() {
     let workspace = tempfile::tempdir().unwrap();
-    let (mut child, run_id, _stdout) = start_stage(workspace.path(), 18453);
+    let (mut child, run_id, _stdout) = start_stage(workspace.path(), free_port());
 
     let output = Command::new(env("BASSO_TEST_BASSO_BIN"))
         .args(["gc", "--containerd-address"])
         .arg(address())
-        .args(["--containerd-namespace", NAMESPACE])
+        .args(["--containerd-namespace", &namespace()])
         .output()
         .unwrap();
     let objects = containerd_objects_of(&run_id);

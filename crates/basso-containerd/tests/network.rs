@@ -31,7 +31,8 @@ fn service_reached_by_step_id_and_host_port() {
         workspace.path(),
     );
     service.host_names.push("group1_webService".into());
-    service.port_bindings = vec![(18431, 8080)];
+    let port = free_port();
+    service.port_bindings = vec![(port, 8080)];
     let firewall_before = firewall_rules();
 
     let _service = executor.start(&service, Lines::default().sink()).unwrap();
@@ -54,7 +55,7 @@ fn service_reached_by_step_id_and_host_port() {
     assert_eq!(output, "hello from webService");
 
     // A host step reaches the service at localhost:hostPort.
-    let response = http_get_local(18431);
+    let response = http_get_local(port);
     assert!(response.contains("hello from webService"), "{response}");
 
     let run_id = executor.run_id().to_string();
@@ -64,7 +65,7 @@ fn service_reached_by_step_id_and_host_port() {
     assert_eq!(netns_of(&run_id), Vec::<String>::new());
     assert_eq!(firewall_rules(), firewall_before);
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", 18431)).is_err(),
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "host port still open"
     );
 }
@@ -76,9 +77,10 @@ fn two_services_share_a_container_port() {
     let workspace = tempfile::tempdir().unwrap();
     let executor = executor(state.path());
     let mut first = web_service("dbOne", "one", 5432, workspace.path());
-    first.port_bindings = vec![(18441, 5432)];
+    let (port_one, port_two) = (free_port(), free_port());
+    first.port_bindings = vec![(port_one, 5432)];
     let mut second = web_service("dbTwo", "two", 5432, workspace.path());
-    second.port_bindings = vec![(18442, 5432)];
+    second.port_bindings = vec![(port_two, 5432)];
 
     let _first = executor.start(&first, Lines::default().sink()).unwrap();
     let _second = executor.start(&second, Lines::default().sink()).unwrap();
@@ -103,8 +105,8 @@ fn two_services_share_a_container_port() {
     assert_eq!(output_one, "one");
     assert!(exit_two.success(), "{output_two}");
     assert_eq!(output_two, "two");
-    assert!(http_get_local(18441).ends_with("one\n"));
-    assert!(http_get_local(18442).ends_with("two\n"));
+    assert!(http_get_local(port_one).ends_with("one\n"));
+    assert!(http_get_local(port_two).ends_with("two\n"));
     executor.end_stage(Duration::from_secs(5)).unwrap();
 }
 

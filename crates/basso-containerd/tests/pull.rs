@@ -29,7 +29,7 @@ fn pull_executor(state_dir: &Path) -> ContainerExecutor {
     ))
     .unwrap();
     let mut config = ExecutorConfig::new(&address());
-    config.namespace = NAMESPACE.to_string();
+    config.namespace = namespace();
     config.state_dir = state_dir.to_path_buf();
     config.connectors = connectors;
     config.secrets = Arc::new(|id: &str| match id {
@@ -143,7 +143,14 @@ fn remove_local(name: &str) {
     let _ = std::process::Command::new("ctr")
         .arg("--address")
         .arg(address())
-        .args(["--namespace", NAMESPACE, "images", "remove", "--sync", name])
+        .args([
+            "--namespace",
+            &namespace(),
+            "images",
+            "remove",
+            "--sync",
+            name,
+        ])
         .output();
     assert_eq!(local_digest(name), None);
 }
@@ -298,7 +305,7 @@ fn missing_secret_names_connector() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
     let mut config = ExecutorConfig::new(&address());
-    config.namespace = NAMESPACE.to_string();
+    config.namespace = namespace();
     config.state_dir = state.path().to_path_buf();
     config.connectors = Connectors::parse(
         r#"{"connectors": [{"identifier": "reg", "url": "http://127.0.0.1:9", "username": "u", "passwordRef": "absent"}]}"#,

@@ -52,7 +52,7 @@ fn mixed_stage_through_executor_trait() {
     // Imports the test image into the namespace.
     drop(executor(state.path()));
     let mut config = ExecutorConfig::new(&address());
-    config.namespace = NAMESPACE.to_string();
+    config.namespace = namespace();
     config.state_dir = state.path().to_path_buf();
     let containers = ContainerdExecutor::connect(config).unwrap();
     let host = HostExecutor::new(&workspace.path().join(".scripts")).unwrap();
@@ -65,7 +65,8 @@ fn mixed_stage_through_executor_trait() {
         "exec httpd -f -p 80 -h /www",
         workspace.path(),
     );
-    service.port_bindings = vec![(18461, 80)];
+    let port = free_port();
+    service.port_bindings = vec![(port, 80)];
     let (service_sink, _) = sink();
     let mut service_task = stage.start(service, service_sink).unwrap();
 
@@ -84,7 +85,9 @@ fn mixed_stage_through_executor_trait() {
         "onHost",
         None,
         TaskKind::Step,
-        "for i in $(seq 50); do busybox wget -qO- http://localhost:18461/ && exit 0; sleep 0.1; done; exit 1",
+        &format!(
+            "for i in $(seq 50); do busybox wget -qO- http://localhost:{port}/ && exit 0; sleep 0.1; done; exit 1"
+        ),
         workspace.path(),
     );
     let (host_sink, host_lines) = sink();

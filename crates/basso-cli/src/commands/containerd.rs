@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-/// Where containerd listens and which of its namespaces basso uses.
+/// The containerd socket and namespace basso uses.
 #[derive(Args, Clone, Debug)]
 pub struct ContainerdArgs {
     /// containerd's gRPC socket

@@ -10,7 +10,18 @@ use std::time::Duration;
 use basso_containerd::{ContainerExecutor, ContainerExit, ContainerStep, ExecutorConfig, Program};
 
 /// The containerd namespace of the tests.
-pub const NAMESPACE: &str = "basso-test";
+
+/// The containerd namespace of this test run, unique per run so that
+/// concurrent runs on one machine share no runc state or parent cgroup.
+pub fn namespace() -> String {
+    env("BASSO_TEST_NAMESPACE")
+}
+
+/// Returns a TCP port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.local_addr().unwrap().port()
+}
 
 /// The name the test archive's image gets in containerd.
 pub const IMAGE: &str = "docker.io/library/basso-busybox:latest";
@@ -38,7 +49,7 @@ pub fn state_dir() -> tempfile::TempDir {
 /// An executor on the test namespace, with the busybox image imported.
 pub fn executor(state_dir: &Path) -> ContainerExecutor {
     let mut config = ExecutorConfig::new(&address());
-    config.namespace = NAMESPACE.to_string();
+    config.namespace = namespace();
     config.state_dir = state_dir.to_path_buf();
     config.init_binary = Some(PathBuf::from("/usr/bin/tini-static"));
     let executor = ContainerExecutor::connect(config).unwrap();
@@ -91,7 +102,7 @@ pub fn ctr_list(kind: &[&str]) -> Vec<String> {
     let output = std::process::Command::new("ctr")
         .arg("--address")
         .arg(address())
-        .args(["--namespace", NAMESPACE])
+        .args(["--namespace", &namespace()])
         .args(kind)
         .output()
         .unwrap();
@@ -148,7 +159,7 @@ pub fn firewall_rules() -> String {
     text
 }
 
-/// Sends an HTTP GET to 127.0.0.1:`port` until it answers or 10 s pass.
+/// Sends an HTTP GET to 127.0.0.1:`port` until a response arrives or 10 s pass.
 pub fn http_get_local(port: u16) -> String {
     use std::io::{Read, Write};
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -169,7 +180,7 @@ pub fn http_get_local(port: u16) -> String {
     }
 }
 
-/// A shell loop that fetches `url` until it answers (busybox `wget -T`
+/// A shell loop that fetches `url` until it succeeds (busybox `wget -T`
 /// crashes on Debian 12, so `timeout` bounds each try).
 pub fn fetch_script(url: &str) -> String {
     format!("for i in $(seq 100); do timeout 2 wget -qO- {url} && exit 0; sleep 0.1; done; exit 1")
