@@ -11,7 +11,8 @@ use crate::secrets::Masker;
 /// ANSI colours cycled over step ids on a terminal.
 const COLOURS: [&str; 6] = ["36", "33", "35", "32", "34", "31"];
 
-/// Where log lines go, with masking and optional colour and progress.
+/// The output stream for log lines, with masking and optional colour and
+/// progress.
 pub struct Console {
     out: Mutex<ConsoleState>,
     masker: Mutex<Masker>,

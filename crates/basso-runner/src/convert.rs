@@ -114,7 +114,8 @@ fn build_nodes(
             }
         }
         // NOTE: a `parallel` block with a single step group is read as a
-        // group whose steps run in parallel; the flat list cannot tell them apart.
+        // group whose steps run in parallel, because the flat list cannot
+        // tell the two apart.
         let inside = if end - index > 1 {
             parallel.or(outer)
         } else {

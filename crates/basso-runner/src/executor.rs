@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Lines arrive without their line ending and before any masking.
 pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// What a task runs.
+/// The program of a task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Program {
     /// A `command` script run by a `shell`.
@@ -82,7 +82,7 @@ pub struct TaskSpec {
     pub kind: TaskKind,
     /// The `image`; the host executor rejects tasks that name one.
     pub image: Option<String>,
-    /// What to run.
+    /// The program to run.
     pub program: Program,
     /// Environment variables, built-in ones included, secrets substituted.
     pub env: Vec<(String, String)>,
@@ -100,7 +100,7 @@ pub struct TaskSpec {
     pub image_pull_policy: Option<String>,
 }
 
-/// How a task ended.
+/// The end state of a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// The process exited with this code.
@@ -140,7 +140,7 @@ impl std::error::Error for ExecError {}
 /// Starts tasks. One executor serves a whole run and may be shared by the
 /// threads that run `parallel` steps.
 pub trait Executor: Send + Sync {
-    /// The executor's name for logs (`host`, `containerd`).
+    /// Returns the executor's name for logs (`host`, `containerd`).
     fn name(&self) -> &'static str;
 
     /// Returns whether the executor runs steps that name an `image`.
@@ -154,6 +154,13 @@ pub trait Executor: Send + Sync {
     /// A [`TaskKind::Service`] is started detached: the call returns once the
     /// process runs.
     fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError>;
+
+    /// Releases what the executor set up for a stage (networks, snapshots)
+    /// after the runner stopped the stage's tasks. The host executor has
+    /// nothing to release.
+    fn end_stage(&self, _grace: Duration) -> Result<(), ExecError> {
+        Ok(())
+    }
 }
 
 /// A started task. Dropping a task that still runs stops it.

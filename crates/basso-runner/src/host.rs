@@ -5,9 +5,9 @@
 //! stops what its script started. Two mechanisms make sure no process
 //! outlives basso, even when basso is killed with SIGKILL:
 //! - every task's main process gets `PR_SET_PDEATHSIG` (SIGKILL);
-//! - a watchdog process (`sh`) holds the read end of a pipe and the list of
-//!   live process groups; when the pipe closes because basso died, it sends
-//!   SIGTERM and then SIGKILL to every group still listed.
+//! - a watchdog process (`sh`) reads the list of live process groups from
+//!   a pipe. When the pipe closes because basso died, it sends SIGTERM and
+//!   then SIGKILL to every group still listed.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,11 +2,12 @@
 //! `parallel` blocks at the same time, and Background steps as services that
 //! live until their stage ends.
 //!
-//! The main types are [`StagePlan`] (what to run), the [`Executor`] and
-//! [`Task`] traits (how a step's process is started and stopped), the
-//! [`HostExecutor`] (steps with a blank image run as processes on this
-//! machine) and the [`Runner`], which schedules steps and returns a
-//! [`RunSummary`].
+//! The main types:
+//! - [`StagePlan`]: the stages and steps to run.
+//! - [`Executor`] and [`Task`]: start, wait for and stop a step's process.
+//! - [`HostExecutor`]: runs steps with a blank image as processes on this
+//!   machine.
+//! - [`Runner`]: schedules the steps and returns a [`RunSummary`].
 //!
 //! ```no_run
 //! use std::sync::{Arc, atomic::AtomicBool};

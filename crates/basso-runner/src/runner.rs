@@ -152,6 +152,9 @@ impl<'a> Runner<'a> {
         };
         run.run_nodes(&stage.nodes);
         run.finish();
+        if let Err(error) = self.executor.end_stage(self.options.stop_grace) {
+            tracing::error!(stage_id = %stage.id, "cannot clean up after the stage: {error}");
+        }
 
         let stage_failing = run.stage_failing();
         let steps = run.results.into_inner().expect("results lock");
@@ -187,7 +190,7 @@ impl<'a> Runner<'a> {
         let snapshot = state.lock().expect("state lock").clone();
         let failing = snapshot.pipeline_failing();
         let when = stage.when.as_ref();
-        match self.when_allows(when, failing, None, &snapshot) {
+        match self.when_allows(when, failing, &stage.id, None, &snapshot) {
             Ok(true) => None,
             Ok(false) => Some(describe_when(when, failing, "pipeline")),
             Err(error) => Some(format!("cannot evaluate its `when` condition: {error}")),
@@ -229,6 +232,7 @@ impl<'a> Runner<'a> {
         &self,
         when: Option<&When>,
         failing: bool,
+        stage_id: &str,
         step: Option<&StepPlan>,
         state: &RunState,
     ) -> Result<bool, String> {
@@ -243,7 +247,7 @@ impl<'a> Runner<'a> {
         }
         match when.and_then(|when| when.condition.as_deref()) {
             Some(condition) if !condition.trim().is_empty() => {
-                self.expressions.condition(condition, step, state)
+                self.expressions.condition(condition, stage_id, step, state)
             }
             _ => Ok(true),
         }
@@ -303,10 +307,13 @@ impl StageRun<'_, '_> {
             Node::Group(group) => {
                 let snapshot = self.snapshot();
                 let failing = self.stage_failing();
-                match self
-                    .runner
-                    .when_allows(group.when.as_ref(), failing, None, &snapshot)
-                {
+                match self.runner.when_allows(
+                    group.when.as_ref(),
+                    failing,
+                    &self.stage.id,
+                    None,
+                    &snapshot,
+                ) {
                     Ok(true) => self.run_nodes(&group.nodes),
                     Ok(false) => {
                         let reason = describe_when(group.when.as_ref(), failing, "stage");
@@ -394,14 +401,21 @@ impl StageRun<'_, '_> {
             .check(&self.runner.console, || self.mark_failing());
         if !step.is_background() && self.runner.options.wait_for_ports {
             self.wait_for_services();
+            if self.runner.cancelled() {
+                self.record_skip(step, "the run was interrupted");
+                return;
+            }
         }
 
         let snapshot = self.snapshot();
         let failing = self.stage_failing();
-        match self
-            .runner
-            .when_allows(step.when.as_ref(), failing, Some(step), &snapshot)
-        {
+        match self.runner.when_allows(
+            step.when.as_ref(),
+            failing,
+            &self.stage.id,
+            Some(step),
+            &snapshot,
+        ) {
             Ok(true) => {}
             Ok(false) => {
                 self.record_skip(step, &describe_when(step.when.as_ref(), failing, "stage"));

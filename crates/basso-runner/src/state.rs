@@ -1,5 +1,6 @@
-//! What later expressions can read about the run so far, and the hook
-//! through which the runner asks the expression engine about it.
+//! The run state that later expressions read (statuses and output
+//! variables so far), and the trait through which the runner calls the
+//! expression engine.
 
 use std::collections::BTreeMap;
 
@@ -104,19 +105,21 @@ impl RunState {
     }
 }
 
-/// The expression engine as the runner sees it. The CLI implements this
-/// with `basso-core`; tests implement it by hand.
+/// The expression engine interface of the runner. The CLI implements it
+/// with `basso-core`, and tests implement it by hand.
 pub trait Expressions: Send + Sync {
     /// Returns `step` with its fields resolved again against `state`, so that
     /// `<+steps.ID.output.outputVariables.NAME>` and statuses of earlier
     /// steps take their values. Secret references stay as they are.
     fn prepare(&self, step: &StepPlan, state: &RunState) -> Result<StepPlan, String>;
 
-    /// Evaluates a `when.condition` in the context of `state`; `step` is the
-    /// step whose condition it is, or `None` for a stage or group condition.
+    /// Evaluates a `when.condition` of stage `stage_id` against `state`.
+    /// `step` is the step whose condition it is, or `None` for a stage or
+    /// group condition.
     fn condition(
         &self,
         condition: &str,
+        stage_id: &str,
         step: Option<&StepPlan>,
         state: &RunState,
     ) -> Result<bool, String>;
@@ -134,6 +137,7 @@ impl Expressions for LiteralExpressions {
     fn condition(
         &self,
         condition: &str,
+        _stage_id: &str,
         _step: Option<&StepPlan>,
         _state: &RunState,
     ) -> Result<bool, String> {

@@ -39,10 +39,11 @@ impl Expressions for OutputLookup {
     fn condition(
         &self,
         condition: &str,
+        stage: &str,
         _: Option<&StepPlan>,
         _: &RunState,
     ) -> Result<bool, String> {
-        LiteralExpressions.condition(condition, None, &RunState::default())
+        LiteralExpressions.condition(condition, stage, None, &RunState::default())
     }
 }
 

@@ -120,13 +120,14 @@ impl Expressions for FakeExpressions {
     fn condition(
         &self,
         condition: &str,
+        stage: &str,
         _: Option<&StepPlan>,
         state: &RunState,
     ) -> Result<bool, String> {
         match condition {
             "failing" => Ok(state.current().is_some_and(|stage| stage.failing)),
             "broken" => Err("unknown operator".into()),
-            other => LiteralExpressions.condition(other, None, state),
+            other => LiteralExpressions.condition(other, stage, None, state),
         }
     }
 }
