@@ -554,6 +554,8 @@ struct Watchdog {
     child: Mutex<Child>,
 }
 
+// dash's `kill` takes no `--`, so a negative process group id follows the
+// signal directly.
 const WATCHDOG_SCRIPT: &str = r#"
 groups=' '
 while IFS= read -r line; do
@@ -567,9 +569,9 @@ while IFS= read -r line; do
   esac
 done
 [ -n "${groups# }" ] || exit 0
-for group in $groups; do kill -TERM -- "-$group" 2>/dev/null; done
+for group in $groups; do kill -TERM "-$group" 2>/dev/null; done
 sleep 2
-for group in $groups; do kill -KILL -- "-$group" 2>/dev/null; done
+for group in $groups; do kill -KILL "-$group" 2>/dev/null; done
 exit 0
 "#;
 
