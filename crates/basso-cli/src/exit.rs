@@ -7,5 +7,4 @@ pub const FAILURE: u8 = 1;
 /// A usage or I/O error.
 pub const USAGE: u8 = 2;
 /// Interrupted by SIGINT or SIGTERM.
-#[allow(dead_code)]
 pub const INTERRUPTED: u8 = 130;

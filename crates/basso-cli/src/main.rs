@@ -33,6 +33,8 @@ enum Command {
     Resolve(commands::resolve::ResolveArgs),
     /// List the runtime inputs of a pipeline
     Inputs(commands::inputs::InputsArgs),
+    /// Run a pipeline's stages on this machine
+    Run(commands::run::RunArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Command::Gc(args) => commands::gc::run(args),
         Command::Resolve(args) => commands::resolve::run(args),
         Command::Inputs(args) => commands::inputs::run(args),
+        Command::Run(args) => commands::run::run(args),
     };
     std::process::ExitCode::from(code)
 }

@@ -8,3 +8,4 @@ pub mod gc;
 pub mod image;
 pub mod inputs;
 pub mod resolve;
+pub mod run;

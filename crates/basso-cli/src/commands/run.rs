@@ -1,0 +1,269 @@
+//! `basso run`: resolve a pipeline, check what this machine can run, and
+//! run the stages with the host executor.
+
+mod logging;
+mod pipeline;
+mod secrets;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use basso_runner::{Codebase, HostExecutor, RunOptions, Runner, StagePlan, Status};
+use clap::{Args, ValueEnum};
+
+use crate::exit;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The pipeline file to run
+    pub file: PathBuf,
+    /// Run only the stage with this identifier
+    #[arg(long, value_name = "ID")]
+    pub stage: Option<String>,
+    /// Set a runtime input, such as `pipeline.variables.tag=1.2`
+    /// (repeatable; wins over --inputs)
+    #[arg(long = "input", value_name = "PATH=VALUE")]
+    pub input: Vec<String>,
+    /// Read runtime inputs from an input set YAML file (repeatable; later
+    /// files win)
+    #[arg(long = "inputs", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+    /// Read expression context values (`pipeline.sequenceId`, `trigger`,
+    /// `codebase`, ...) from a JSON file
+    #[arg(long, value_name = "FILE")]
+    pub context: Option<PathBuf>,
+    /// Read secret values from a JSON object of secret id to value
+    #[arg(long, value_name = "FILE")]
+    pub secrets_file: Option<PathBuf>,
+    /// Set a secret value (repeatable). The value shows in the process list
+    /// to other users of this machine; prefer BASSO_SECRET_<ID> or
+    /// --secrets-file
+    #[arg(long = "secret", value_name = "ID=VALUE")]
+    pub secret: Vec<String>,
+    /// Run steps in this folder (created if missing, kept afterwards);
+    /// default: a new temporary folder removed at the end
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// The git checkout used by stages with `cloneCodebase: true`; default:
+    /// the checkout around the current folder
+    #[arg(long, value_name = "DIR")]
+    pub codebase: Option<PathBuf>,
+    /// `text` prints a summary table; `json` prints the summary as JSON on
+    /// stdout. Logs go to stderr in both cases
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Start later steps without waiting for Background services' ports
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// A failure that ends `basso run` before any step starts.
+struct StartError {
+    code: u8,
+    message: String,
+}
+
+impl StartError {
+    fn usage(message: impl Into<String>) -> StartError {
+        StartError {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+
+    fn failure(message: impl Into<String>) -> StartError {
+        StartError {
+            code: exit::FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    match execute(&args) {
+        Ok(code) => code,
+        Err(error) => {
+            if !error.message.is_empty() {
+                eprintln!("error: {}", error.message);
+            }
+            error.code
+        }
+    }
+}
+
+fn execute(args: &RunArgs) -> Result<u8, StartError> {
+    let console = logging::console();
+    logging::install(console.clone());
+    let cancel = logging::cancel_on_signals().map_err(StartError::usage)?;
+
+    // Resolve, with the codebase values when a stage clones the codebase.
+    let loaded = pipeline::Loaded::read(args)?;
+    let mut context = loaded.base_context.clone();
+    let mut resolution = loaded.resolve(&context)?;
+    let stages = select_stages(&resolution, args.stage.as_deref())?;
+    let codebase = if stages.iter().any(|stage| stage.clone_codebase) {
+        let codebase = inspect_codebase(args.codebase.as_deref())?;
+        context["codebase"] = codebase.to_json();
+        resolution = loaded.resolve(&context)?;
+        Some(codebase)
+    } else {
+        None
+    };
+    let stages = select_stages(&resolution, args.stage.as_deref())?;
+
+    // Check everything before anything starts.
+    let needed = pipeline::secret_ids(&resolution);
+    let secrets = secrets::load(&needed, args.secrets_file.as_deref(), &args.secret)
+        .map_err(StartError::usage)?;
+    let workspace = Workspace::create(args.workspace.as_deref())?;
+    let executor = HostExecutor::new(&workspace.scratch).map_err(|e| StartError::usage(e.0))?;
+    let preflight = basso_runner::preflight::check(&stages, &executor, &secrets);
+    for warning in &preflight.warnings {
+        tracing::warn!("{warning}");
+    }
+    if !preflight.errors.is_empty() {
+        let list: Vec<String> = preflight
+            .errors
+            .iter()
+            .map(|e| format!("  - {e}"))
+            .collect();
+        return Err(StartError::failure(format!(
+            "basso run cannot run this pipeline on this machine:\n{}",
+            list.join("\n")
+        )));
+    }
+
+    // Run.
+    let mut options = RunOptions::new(workspace.path.clone());
+    options.wait_for_ports = !args.no_wait;
+    options.codebase = codebase;
+    options.pipeline_id = resolution.pipeline.clone().unwrap_or_default();
+    options.build_number = build_number(&context);
+    let expressions = pipeline::EngineExpressions::new(loaded, context);
+    let done = Arc::new(AtomicBool::new(false));
+    logging::start_ticker(console.clone(), done.clone());
+    tracing::info!(workspace = %workspace.path.display(), "running {} stage(s)", stages.len());
+    let runner = Runner::new(
+        &executor,
+        &expressions,
+        console.clone(),
+        secrets.clone(),
+        options,
+        cancel.clone(),
+    );
+    let summary = runner.run(&stages);
+    done.store(true, Ordering::SeqCst);
+    drop(executor);
+
+    // Report.
+    let summary = summary.masked(&secrets.masker());
+    match args.format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            println!("{json}");
+        }
+        Format::Text => print!("{}", summary.to_table()),
+    }
+    Ok(match summary.status {
+        Status::Succeeded => exit::SUCCESS,
+        Status::Aborted => exit::INTERRUPTED,
+        _ if cancel.load(Ordering::SeqCst) => exit::INTERRUPTED,
+        _ => exit::FAILURE,
+    })
+}
+
+fn select_stages(
+    resolution: &basso_core::pipeline::Resolution,
+    stage: Option<&str>,
+) -> Result<Vec<StagePlan>, StartError> {
+    let plans: Vec<StagePlan> = resolution
+        .stages
+        .iter()
+        .map(basso_runner::convert::stage_plan)
+        .collect();
+    let Some(wanted) = stage else {
+        return Ok(plans);
+    };
+    let known: Vec<String> = plans.iter().map(|plan| format!("`{}`", plan.id)).collect();
+    let selected: Vec<StagePlan> = plans.into_iter().filter(|plan| plan.id == wanted).collect();
+    if selected.is_empty() {
+        return Err(StartError::usage(format!(
+            "no stage `{wanted}` in the pipeline; help: use one of {}",
+            known.join(", ")
+        )));
+    }
+    Ok(selected)
+}
+
+fn inspect_codebase(dir: Option<&Path>) -> Result<Codebase, StartError> {
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_dir()
+            .map_err(|e| StartError::usage(format!("cannot read the current folder: {e}")))?,
+    };
+    Codebase::inspect(&dir).map_err(StartError::usage)
+}
+
+fn build_number(context: &serde_json::Value) -> u64 {
+    context
+        .pointer("/pipeline/sequenceId")
+        .and_then(|value| value.as_u64().or_else(|| value.as_str()?.parse().ok()))
+        .unwrap_or(1)
+}
+
+/// The run's folders: the workspace and, outside it, the folder for script
+/// files. Temporary folders are removed when this is dropped.
+struct Workspace {
+    path: PathBuf,
+    scratch: PathBuf,
+    _temporary: Vec<tempfile::TempDir>,
+}
+
+impl Workspace {
+    fn create(requested: Option<&Path>) -> Result<Workspace, StartError> {
+        let temporary = |prefix: &str| {
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .map_err(|e| StartError::usage(format!("cannot create a temporary folder: {e}")))
+        };
+        let scratch = temporary("basso-scripts-")?;
+        let mut folders = Vec::new();
+        let path = match requested {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StartError::usage(format!("cannot create `{}`: {e}", dir.display()))
+                })?;
+                std::path::absolute(dir).map_err(|e| {
+                    StartError::usage(format!("cannot resolve `{}`: {e}", dir.display()))
+                })?
+            }
+            None => {
+                let dir = temporary("basso-workspace-")?;
+                let path = dir.path().to_path_buf();
+                folders.push(dir);
+                path
+            }
+        };
+        let scratch_path = scratch.path().to_path_buf();
+        folders.push(scratch);
+        Ok(Workspace {
+            path,
+            scratch: scratch_path,
+            _temporary: folders,
+        })
+    }
+}
+
+/// Returns whether questions can be asked on this terminal.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}

@@ -1,0 +1,333 @@
+//! The pipeline side of `basso run`: reading the file and its inputs,
+//! resolving it with `basso-core`, and resolving it again for each step
+//! with the outputs and statuses of the steps before it.
+
+use basso_core::pipeline::{Resolution, ResolvedStage};
+use basso_runner::{Expressions, RunState, StepPlan};
+use serde_json::{Value as Json, json};
+
+use super::{RunArgs, StartError};
+use crate::render;
+
+/// The pipeline file with its runtime inputs and context, read once.
+pub struct Loaded {
+    name: String,
+    source: String,
+    input_sets: Vec<(String, String)>,
+    inputs: Vec<(String, String)>,
+    /// The `--context` object, or an empty object.
+    pub base_context: Json,
+}
+
+impl Loaded {
+    /// Reads the pipeline, input set and context files, and rejects the
+    /// pipeline when `check` finds errors.
+    pub fn read(args: &RunArgs) -> Result<Loaded, StartError> {
+        let name = args.file.display().to_string();
+        let source = read_file(&args.file)?;
+        let diagnostics = basso_core::pipeline::check(&source, &name);
+        if diagnostics.iter().any(basso_core::Diagnostic::is_error) {
+            eprint!("{}", render::render_text(&diagnostics, &name, &source));
+            eprintln!("{}", render::summary(&diagnostics));
+            return Err(StartError::failure(format!(
+                "`{name}` has errors; basso run starts nothing"
+            )));
+        }
+
+        let mut input_sets = Vec::new();
+        for path in &args.inputs {
+            input_sets.push((path.display().to_string(), read_file(path)?));
+        }
+        let mut inputs = Vec::new();
+        for input in &args.input {
+            let (path, value) = input.split_once('=').ok_or_else(|| {
+                StartError::usage(format!(
+                    "invalid --input `{input}`; help: write --input PATH=VALUE"
+                ))
+            })?;
+            inputs.push((path.trim().to_string(), value.to_string()));
+        }
+        ask_execution_inputs(&source, &name, &mut inputs)?;
+        let base_context = match &args.context {
+            Some(path) => {
+                let text = read_file(path)?;
+                let value: Json = serde_json::from_str(&text).map_err(|error| {
+                    StartError::usage(format!("invalid JSON in `{}`: {error}", path.display()))
+                })?;
+                if !value.is_object() {
+                    return Err(StartError::usage(format!(
+                        "`{}` must contain a JSON object",
+                        path.display()
+                    )));
+                }
+                value
+            }
+            None => json!({}),
+        };
+
+        Ok(Loaded {
+            name,
+            source,
+            input_sets,
+            inputs,
+            base_context,
+        })
+    }
+
+    /// Resolves the pipeline against `context`; errors end the run.
+    pub fn resolve(&self, context: &Json) -> Result<Resolution, StartError> {
+        let resolution = self.resolve_quietly(context);
+        if resolution.has_errors() {
+            let errors: Vec<_> = resolution
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect();
+            eprint!("{}", render::render_text(&errors, &self.name, &self.source));
+            return Err(StartError::failure(format!(
+                "`{}` cannot be resolved; basso run starts nothing",
+                self.name
+            )));
+        }
+        Ok(resolution)
+    }
+
+    fn resolve_quietly(&self, context: &Json) -> Resolution {
+        basso_core::pipeline::resolve(
+            &self.source,
+            &self.name,
+            &self.inputs,
+            &self.input_sets,
+            context,
+        )
+    }
+}
+
+/// Supplies every `.executionInput()` field the command line leaves open:
+/// asked on a terminal, else its default, else an error naming the input.
+fn ask_execution_inputs(
+    source: &str,
+    name: &str,
+    inputs: &mut Vec<(String, String)>,
+) -> Result<(), StartError> {
+    let listing = basso_core::pipeline::inputs(source, name);
+    for field in listing.inputs.iter().filter(|field| field.execution_input) {
+        if inputs.iter().any(|(path, _)| *path == field.path) {
+            continue;
+        }
+        let default = field.default.as_ref().map(basso_core::pipeline::json_text);
+        let value = if super::interactive() {
+            prompt(
+                &field.path,
+                default.as_deref(),
+                field.allowed_values.as_deref(),
+            )?
+        } else if let Some(default) = default {
+            tracing::info!(
+                "execution input `{}` takes its default `{default}`",
+                field.path
+            );
+            default
+        } else {
+            return Err(StartError::failure(format!(
+                "input `{}` is asked at execution time and has no default; \
+                 help: pass --input {}=VALUE",
+                field.path, field.path
+            )));
+        };
+        inputs.push((field.path.clone(), value));
+    }
+    Ok(())
+}
+
+/// Asks for one input value on the terminal; an empty answer takes the default.
+fn prompt(
+    path: &str,
+    default: Option<&str>,
+    allowed: Option<&[String]>,
+) -> Result<String, StartError> {
+    let mut question = format!("value for `{path}`");
+    if let Some(allowed) = allowed {
+        question.push_str(&format!(" (one of {})", allowed.join(", ")));
+    }
+    if let Some(default) = default {
+        question.push_str(&format!(" [{default}]"));
+    }
+    eprint!("{question}: ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|error| {
+        StartError::usage(format!("cannot read the value of `{path}`: {error}"))
+    })?;
+    let answer = answer.trim_end_matches(['\n', '\r']).to_string();
+    match (answer.is_empty(), default) {
+        (true, Some(default)) => Ok(default.to_string()),
+        (true, None) => Err(StartError::failure(format!("input `{path}` has no value"))),
+        (false, _) => Ok(answer),
+    }
+}
+
+fn read_file(path: &std::path::Path) -> Result<String, StartError> {
+    std::fs::read_to_string(path)
+        .map_err(|error| StartError::usage(format!("cannot read `{}`: {error}", path.display())))
+}
+
+/// Lists every secret id the resolved steps use.
+pub fn secret_ids(resolution: &Resolution) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for stage in &resolution.stages {
+        for step in &stage.steps {
+            for id in &step.secrets {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// The expression engine for the runner: each step is resolved again with
+/// a context that carries the run so far.
+pub struct EngineExpressions {
+    loaded: Loaded,
+    context: Json,
+}
+
+impl EngineExpressions {
+    /// Creates the engine over `loaded` with `context` as the base context.
+    pub fn new(loaded: Loaded, context: Json) -> EngineExpressions {
+        EngineExpressions { loaded, context }
+    }
+
+    fn resolve_with(&self, state: &RunState) -> Result<Resolution, String> {
+        let stage_id = state
+            .current()
+            .map(|stage| stage.id.as_str())
+            .unwrap_or_default();
+        let context = run_context(&self.context, state, stage_id);
+        let resolution = self.loaded.resolve_quietly(&context);
+        if let Some(error) = resolution.diagnostics.iter().find(|d| d.is_error()) {
+            return Err(format!("{} at line {}", error.message, error.span.line));
+        }
+        Ok(resolution)
+    }
+}
+
+fn find_stage<'r>(resolution: &'r Resolution, stage_id: &str) -> Result<&'r ResolvedStage, String> {
+    resolution
+        .stage(stage_id)
+        .ok_or_else(|| format!("stage `{stage_id}` is missing after resolving again"))
+}
+
+impl Expressions for EngineExpressions {
+    fn prepare(&self, step: &StepPlan, state: &RunState) -> Result<StepPlan, String> {
+        let resolution = self.resolve_with(state)?;
+        let stage_id = state
+            .current()
+            .map(|stage| stage.id.clone())
+            .ok_or("no stage is running")?;
+        let stage = find_stage(&resolution, &stage_id)?;
+        let fresh = stage
+            .steps
+            .iter()
+            .find(|candidate| {
+                candidate.identifier == step.id
+                    && basso_runner::convert::step_plan(candidate).group_path == step.group_path
+            })
+            .ok_or_else(|| format!("step `{}` is missing after resolving again", step.path()))?;
+        Ok(basso_runner::convert::step_plan(fresh))
+    }
+
+    fn condition(
+        &self,
+        condition: &str,
+        stage_id: &str,
+        _step: Option<&StepPlan>,
+        state: &RunState,
+    ) -> Result<bool, String> {
+        // The first resolution keeps the blocks it could not resolve (step
+        // statuses and outputs) as written, so they are evaluated here with
+        // the values of the run so far.
+        evaluate_condition(condition, &run_context(&self.context, state, stage_id))
+    }
+}
+
+/// Evaluates a condition the resolver left as text.
+fn evaluate_condition(text: &str, context: &Json) -> Result<bool, String> {
+    match text.trim() {
+        "true" => return Ok(true),
+        "false" | "" | "null" => return Ok(false),
+        _ => {}
+    }
+    let value = basso_core::Value::from_json(context.clone());
+    let result = basso_core::evaluate(text, &value, &basso_core::Options::default())
+        .map_err(|error| format!("cannot evaluate `{text}`: {}", error.message))?;
+    match result.to_json() {
+        Json::Bool(value) => Ok(value),
+        Json::String(text) if text == "true" || text == "false" => Ok(text == "true"),
+        other => Err(format!(
+            "the condition `{text}` is `{other}`, not a boolean"
+        )),
+    }
+}
+
+/// Returns `base` with the statuses and output variables of the run so far
+/// under `pipeline.stages.S`, and the short forms expressions use for them:
+/// `stages.S`, and `steps.ID`, `execution.steps.ID` and `stage` for the
+/// stage `current_stage`.
+pub fn run_context(base: &Json, state: &RunState, current_stage: &str) -> Json {
+    let mut context = base.clone();
+    if !context.is_object() {
+        context = json!({});
+    }
+    for stage in &state.stages {
+        let stage_path = ["pipeline", "stages", stage.id.as_str()];
+        let stage_node = node_at(&mut context, &stage_path);
+        if let Some(status) = stage.status {
+            stage_node["status"] = json!(status.as_str());
+        }
+        for (path, step) in &stage.steps {
+            let mut segments = vec!["spec", "execution", "steps"];
+            let parts: Vec<&str> = path.split('.').collect();
+            for (index, part) in parts.iter().enumerate() {
+                if index > 0 {
+                    segments.push("steps");
+                }
+                segments.push(part);
+            }
+            let step_node = node_at(stage_node, &segments);
+            step_node["status"] = json!(step.status.as_str());
+            step_node["output"] = json!({ "outputVariables": step.output_variables });
+        }
+    }
+
+    let stages = context["pipeline"]["stages"].clone();
+    if stages.is_object() {
+        context["stages"] = stages.clone();
+    }
+    if let Some(stage) = stages.get(current_stage) {
+        let steps = stage
+            .pointer("/spec/execution/steps")
+            .cloned()
+            .unwrap_or(json!({}));
+        context["steps"] = steps.clone();
+        context["execution"] = json!({ "steps": steps });
+        let mut current = stage.clone();
+        current["identifier"] = json!(current_stage);
+        context["stage"] = current;
+    }
+    context
+}
+
+/// Returns the object at `path` under `value`, creating objects on the way.
+fn node_at<'v>(value: &'v mut Json, path: &[&str]) -> &'v mut Json {
+    let mut current = value;
+    for key in path {
+        if !current.get(*key).is_some_and(Json::is_object) {
+            current[*key] = json!({});
+        }
+        current = current.get_mut(*key).expect("inserted above");
+    }
+    current
+}

@@ -1,0 +1,477 @@
+//! End-to-end tests of `basso run`: real pipeline files, the real binary,
+//! real processes. Process checks use process ids, never names.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn basso() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_basso"));
+    command.env_remove("BASSO_LOG").env("NO_COLOR", "1");
+    command
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Writes a one-stage pipeline whose steps are the given YAML snippets,
+/// each already indented as an item of `steps:`.
+fn pipeline(dir: &Path, steps: &[String]) -> PathBuf {
+    let mut text = String::from(
+        "pipeline:
+  name: test
+  identifier: test
+  stages:
+    - stage:
+        name: build
+        identifier: build
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform:
+            os: Linux
+            arch: Amd64
+          runtime:
+            type: Cloud
+            spec: {}
+          execution:
+            steps:
+",
+    );
+    for step in steps {
+        text.push_str(step);
+    }
+    let path = dir.join("pipeline.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Returns a step snippet with a literal block `command`.
+fn step(step_type: &str, id: &str, command: &str, extra: &str) -> String {
+    let mut text = format!(
+        "              - step:
+                  type: {step_type}
+                  name: {id}
+                  identifier: {id}
+                  spec:
+                    shell: Sh
+                    command: |
+"
+    );
+    for line in command.lines() {
+        text.push_str(&format!("                      {line}\n"));
+    }
+    for line in extra.lines() {
+        text.push_str(&format!("                    {line}\n"));
+    }
+    text
+}
+
+fn run(file: &Path, args: &[&str]) -> Output {
+    basso().arg("run").arg(file).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Returns whether `pid` is a live process; zombies count as gone.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or_default().trim_start();
+            !state.starts_with('Z')
+        }
+        Err(_) => false,
+    }
+}
+
+fn wait_for_file(path: &Path, child: &mut Child) -> String {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return text;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            panic!("basso exited early with {status}:\n{stderr}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("`{}` was not written", path.display());
+}
+
+fn pids(text: &str) -> Vec<u32> {
+    text.split_whitespace()
+        .map(|pid| pid.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn service_reached_and_summary_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Background",
+                "web",
+                &format!("exec python3 -m http.server {port} --bind 127.0.0.1"),
+                &format!("portBindings:\n  \"{port}\": \"{port}\""),
+            ),
+            step(
+                "Run",
+                "call",
+                &format!(
+                    "python3 -c 'import urllib.request; print(\"status\", urllib.request.urlopen(\"http://localhost:{port}/\").status)'"
+                ),
+                "",
+            ),
+        ],
+    );
+    let output = run(&file, &[]);
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("call | status 200"), "{stderr}");
+    assert!(stdout.contains("result: success"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("web") && l.contains("Background")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_summary_and_failing_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Run", "bad", "echo about to fail\nexit 5", ""),
+            step("Run", "never", "echo never", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["schemaVersion"], 1);
+    assert_eq!(summary["status"], "FAILED");
+    assert_eq!(summary["stages"][0]["steps"][0]["exitCode"], 5);
+    assert_eq!(summary["stages"][0]["steps"][1]["status"], "SKIPPED");
+    assert!(text(&output.stderr).contains("bad | about to fail"));
+}
+
+#[test]
+fn secret_masked_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "leak",
+            "echo \"token=$TOKEN\"\nexport COPY=\"$TOKEN\"",
+            "envVariables:\n  TOKEN: <+secrets.getValue(\"api_token\")>\noutputVariables:\n  - name: COPY",
+        )],
+    );
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .args(["--format", "json"])
+        .env("BASSO_SECRET_API_TOKEN", "tok-9f8e7d")
+        .output()
+        .unwrap();
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stdout.contains("tok-9f8e7d"), "{stdout}");
+    assert!(!stderr.contains("tok-9f8e7d"), "{stderr}");
+    assert!(stderr.contains("leak | token=***"), "{stderr}");
+    assert!(stdout.contains("\"COPY\": \"***\""), "{stdout}");
+}
+
+#[test]
+fn missing_secret_refused_before_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "uses",
+            &format!("touch {}", marker.display()),
+            "envVariables:\n  TOKEN: <+secrets.getValue(\"absent\")>",
+        )],
+    );
+    let output = run(&file, &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("secret `absent` has no value"), "{stderr}");
+    assert!(stderr.contains("BASSO_SECRET_ABSENT"), "{stderr}");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn image_step_refused_with_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "in_image",
+                "echo",
+                "image: alpine:3.20\nconnectorRef: account.harnessImage",
+            ),
+            step("Run", "mapped", "echo", ""),
+        ],
+    );
+    let output = run(&file, &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("cannot run this pipeline on this machine"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("step `in_image` names image `alpine:3.20`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn taken_port_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Background",
+            "web",
+            "sleep 30",
+            &format!("portBindings:\n  \"{port}\": \"{port}\""),
+        )],
+    );
+    let output = run(&file, &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("port {port} of service `web` is already in use")),
+        "{stderr}"
+    );
+}
+
+/// Starts a pipeline whose service and step record their process ids
+/// (and those of a child each) in `pids`, and returns once all are known.
+fn start_stage_with_children(dir: &Path) -> (Child, Vec<u32>) {
+    let pid_file = dir.join("pids");
+    let record = |name: &str| {
+        format!(
+            "sleep 300 &\necho \"$$ $!\" > {file}.{name}\ncat {file}.{name} >> {file}.tmp\n[ \"$(wc -l < {file}.tmp)\" -ge 2 ] && mv {file}.tmp {file}\nwait",
+            file = pid_file.display()
+        )
+    };
+    let file = pipeline(
+        dir,
+        &[
+            step("Background", "svc", &record("svc"), ""),
+            step("Run", "work", &format!("sleep 0.2\n{}", record("work")), ""),
+        ],
+    );
+    let mut child = basso()
+        .arg("run")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = wait_for_file(&pid_file, &mut child);
+    let pids = pids(&text);
+    assert_eq!(pids.len(), 4, "{text}");
+    for pid in &pids {
+        assert!(alive(*pid), "process {pid} is not running yet");
+    }
+    (child, pids)
+}
+
+fn assert_all_gone(pids: &[u32], within: Duration) {
+    let started = Instant::now();
+    while pids.iter().any(|pid| alive(*pid)) && started.elapsed() < within {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left: Vec<&u32> = pids.iter().filter(|pid| alive(**pid)).collect();
+    assert!(left.is_empty(), "processes still running: {left:?}");
+}
+
+#[test]
+fn sigint_mid_stage_leaves_no_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, pids) = start_stage_with_children(dir.path());
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+
+    assert_eq!(status.code(), Some(130));
+    assert_all_gone(&pids, Duration::from_secs(1));
+}
+
+#[test]
+fn sigkill_of_basso_leaves_no_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, pids) = start_stage_with_children(dir.path());
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The watchdog sends SIGTERM at once and SIGKILL two seconds later.
+    assert_all_gone(&pids, Duration::from_secs(10));
+}
+
+#[test]
+fn example_pipeline_passes() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/host-services.yaml");
+    let output = basso()
+        .arg("run")
+        .arg(&example)
+        .env("BASSO_SECRET_API_TOKEN", "example-token-value")
+        .output()
+        .unwrap();
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stdout.ends_with("result: success\n"), "{stdout}");
+    assert!(stdout.contains("3 passed"), "{stdout}");
+    assert!(
+        stderr.contains("use_output | previous step saw: hello from the web service"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("example-token-value"), "{stderr}");
+}
+
+/// Adds a `when` block to a step snippet.
+fn with_when(step: String, stage_status: &str, condition: &str) -> String {
+    step.replace(
+        "                  spec:\n",
+        &format!(
+            "                  when:\n                    stageStatus: {stage_status}\n                    condition: {condition}\n                  spec:\n"
+        ),
+    )
+}
+
+#[test]
+fn conditions_read_run_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "probe",
+                "export ANSWER=yes",
+                "outputVariables:\n  - name: ANSWER",
+            ),
+            with_when(
+                step("Run", "on_yes", "echo answer was yes", ""),
+                "Success",
+                "<+steps.probe.output.outputVariables.ANSWER> == \"yes\"",
+            ),
+            with_when(
+                step("Run", "on_no", "echo answer was no", ""),
+                "Success",
+                "<+steps.probe.output.outputVariables.ANSWER> == \"no\"",
+            ),
+            with_when(
+                step("Run", "after_success", "echo probe succeeded", ""),
+                "All",
+                "<+pipeline.stages.build.spec.execution.steps.probe.status> == \"SUCCEEDED\"",
+            ),
+            step(
+                "Run",
+                "asked",
+                "echo asked=$ASKED",
+                "envVariables:\n  ASKED: <+input>.default(later).executionInput()",
+            ),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("on_yes | answer was yes"), "{stderr}");
+    assert!(!stderr.contains("answer was no"), "{stderr}");
+    assert!(
+        stderr.contains("after_success | probe succeeded"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("asked | asked=later"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stages"][0]["steps"][2]["status"], "SKIPPED");
+}
+
+#[test]
+fn execution_input_without_default_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "asked",
+            "echo $ASKED",
+            "envVariables:\n  ASKED: <+input>.executionInput()",
+        )],
+    );
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    let path = "pipeline.stages.build.spec.execution.steps.asked.spec.envVariables.ASKED";
+    assert!(
+        stderr.contains(&format!(
+            "input `{path}` is asked at execution time and has no default"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_stage_is_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "a", "echo", "")]);
+    let output = run(&file, &["--stage", "deploy"]);
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("no stage `deploy` in the pipeline"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`build`"), "{stderr}");
+}
