@@ -475,3 +475,41 @@ fn unknown_stage_is_usage_error() {
     );
     assert!(stderr.contains("`build`"), "{stderr}");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git").arg("-C").arg(dir).args(args).status().unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+#[test]
+fn codebase_values_from_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "topic"]);
+    git(&repo, &["config", "user.name", "Ada"]);
+    git(&repo, &["config", "user.email", "ada@example.com"]);
+    std::fs::write(repo.join("marker.txt"), "in the checkout\n").unwrap();
+    git(&repo, &["add", "marker.txt"]);
+    git(&repo, &["commit", "-q", "-m", "add marker"]);
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "show",
+            "echo \"branch=<+codebase.branch> short=<+codebase.shortCommitSha> env=$DRONE_COMMIT_SHA\"\ncat marker.txt",
+            "",
+        )],
+    );
+    let text_with_clone = std::fs::read_to_string(&file).unwrap().replace("cloneCodebase: false", "cloneCodebase: true");
+    std::fs::write(&file, text_with_clone).unwrap();
+    let output = run(&file, &["--codebase", repo.to_str().unwrap()]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let head = Command::new("git").arg("-C").arg(&repo).args(["rev-parse", "HEAD"]).output().unwrap();
+    let sha = text(&head.stdout).trim().to_string();
+    let expected = format!("show | branch=topic short={} env={sha}", &sha[..7]);
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(stderr.contains("show | in the checkout"), "{stderr}");
+}

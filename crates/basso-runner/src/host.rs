@@ -492,6 +492,9 @@ impl Task for HostTask {
 
     fn wait(&mut self, timeout: Duration) -> Result<Option<Exit>, ExecError> {
         let deadline = Instant::now() + timeout;
+        // Short steps end within milliseconds, so polling starts at 1 ms
+        // and backs off to 10 ms for long ones.
+        let mut pause = Duration::from_millis(1);
         loop {
             if let Some(exit) = self.try_exit()? {
                 return Ok(Some(exit));
@@ -500,7 +503,8 @@ impl Task for HostTask {
             if left.is_zero() {
                 return Ok(None);
             }
-            std::thread::sleep(left.min(Duration::from_millis(10)));
+            std::thread::sleep(left.min(pause));
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
     }
 
