@@ -93,6 +93,13 @@ impl Loaded {
         Ok(resolution)
     }
 
+    /// Returns whether any expression may read step outputs or statuses,
+    /// the values that change while the run goes on.
+    fn reads_run_state(&self) -> bool {
+        let source = &self.source;
+        source.contains("<+") && (source.contains(".output") || source.contains("tatus"))
+    }
+
     fn resolve_quietly(&self, context: &Json) -> Resolution {
         basso_core::pipeline::resolve(
             &self.source,
@@ -222,6 +229,11 @@ fn find_stage<'r>(resolution: &'r Resolution, stage_id: &str) -> Result<&'r Reso
 
 impl Expressions for EngineExpressions {
     fn prepare(&self, step: &StepPlan, state: &RunState) -> Result<StepPlan, String> {
+        // Resolving again costs a whole resolution per step, so a pipeline
+        // that reads no step output or status keeps its first resolution.
+        if !self.loaded.reads_run_state() {
+            return Ok(step.clone());
+        }
         let resolution = self.resolve_with(state)?;
         let stage_id = state
             .current()
