@@ -175,7 +175,7 @@ impl<'a> Runner<'a> {
         if let Some(current) = state.lock().expect("state lock").stages.last_mut() {
             current.status = Some(status);
         }
-        tracing::info!(stage_id = %stage.id, status = status.word(), "stage finished");
+        tracing::info!(stage_id = %stage.id, status = %status.word(), "stage finished");
         StageResult {
             id: stage.id.clone(),
             status,
@@ -714,10 +714,10 @@ impl StageRun<'_, '_> {
         match (result.status, message) {
             (Status::Succeeded, _) => tracing::info!(step_id = %result.id, "step succeeded"),
             (status, Some(message)) => {
-                tracing::error!(step_id = %result.id, status = status.word(), "{message}")
+                tracing::error!(step_id = %result.id, status = %status.word(), "{message}")
             }
             (status, None) => {
-                tracing::error!(step_id = %result.id, status = status.word(), "step ended")
+                tracing::error!(step_id = %result.id, status = %status.word(), "step ended")
             }
         }
     }
