@@ -102,10 +102,12 @@ pub fn run(args: RunArgs) -> u8 {
 fn execute(args: &RunArgs) -> Result<u8, StartError> {
     let console = logging::console();
     logging::install(console.clone());
-    let cancel = logging::cancel_on_signals().map_err(StartError::usage)?;
 
     // Resolve, with the codebase values when a stage clones the codebase.
+    // Signals keep their default action until the questions for execution
+    // inputs are answered, so Ctrl-C at a question ends basso at once.
     let loaded = pipeline::Loaded::read(args)?;
+    let cancel = logging::cancel_on_signals().map_err(StartError::usage)?;
     let mut context = loaded.base_context.clone();
     let mut resolution = loaded.resolve(&context)?;
     let stages = select_stages(&resolution, args.stage.as_deref())?;
