@@ -22,3 +22,8 @@ echo "kubernetes-validate: ${#exported[@]} manifests passed" >&2
 
 # Container executor on a private containerd and registry (needs root).
 scripts/containerd-tests.sh
+
+# Benchmarks: a few iterations of every harness, so that none of them rots.
+# The smoke run checks each harness's results and that it produces every
+# figure. It checks nothing about speed.
+scripts/bench.sh --smoke
