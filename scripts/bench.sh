@@ -31,6 +31,9 @@ else
   samples=21 batch_ms=20 warmup_ms=200 java_warmup_ms=1500
   pipeline_steps=(10 100 1000 10000) pipeline_samples=11 profile_iterations=500
 fi
+# Seconds one pipeline size may take in one runtime before it is reported as
+# not measured, so that a resolver slower than linear cannot stall the run.
+pipeline_timeout=300
 
 out=target/bench
 results=$out/results.jsonl
@@ -94,18 +97,36 @@ for steps in "${pipeline_steps[@]}"; do
   yaml=$out/pipeline-$steps.yaml
   "$peers" pipeline-yaml "$steps" >"$yaml"
 
-  /usr/bin/time -v -o "$out/time-native-$steps.txt" \
-    "$peers" pipeline "$yaml" "$steps" "$pipeline_samples" >"$out/native-$steps.json"
-  rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/time-native-$steps.txt")
-  python3 -c '
+  status=0
+  timeout "$pipeline_timeout" /usr/bin/time -v -o "$out/time-native-$steps.txt" \
+    "$peers" pipeline "$yaml" "$steps" "$pipeline_samples" >"$out/native-$steps.json" || status=$?
+  if ((status == 124)); then
+    log "native pipelines: $steps steps took more than $pipeline_timeout s"
+    unavailable "native pipeline resolution, $steps steps" \
+      "$pipeline_samples resolutions and the warm-up took more than $pipeline_timeout s" >>"$results"
+  elif ((status != 0)); then
+    exit "$status"
+  else
+    rss_kib=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/time-native-$steps.txt")
+    python3 -c '
 import json, sys
 record = json.load(open(sys.argv[1]))
 record["max_rss_kib"] = int(sys.argv[2])
 print(json.dumps(record))
 ' "$out/native-$steps.json" "$rss_kib" >>"$results"
+  fi
 
   if $wasm; then
-    node benches/node/bench.mjs pipeline "$yaml" "$steps" "$pipeline_samples" >>"$results"
+    status=0
+    timeout "$pipeline_timeout" node benches/node/bench.mjs pipeline "$yaml" "$steps" "$pipeline_samples" \
+      >>"$results" || status=$?
+    if ((status == 124)); then
+      log "wasm pipelines: $steps steps took more than $pipeline_timeout s"
+      unavailable "wasm pipeline resolution, $steps steps" \
+        "$pipeline_samples resolutions and the warm-up took more than $pipeline_timeout s" >>"$results"
+    elif ((status != 0)); then
+      exit "$status"
+    fi
   else
     unavailable "wasm pipeline resolution, $steps steps" "$no_package" >>"$results"
   fi
