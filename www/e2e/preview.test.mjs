@@ -1,0 +1,162 @@
+// End-to-end test of the built page (dist/) in headless Chromium, with the
+// real basso package compiled to WebAssembly.
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { afterUpdate, ARTIFACTS, launchBrowser, openPreview, replaceText, serveStatic } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await serveStatic();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** Text of one setting row of a step card in the preview. */
+function setting(page, step, label) {
+  return page.locator(`#preview article[data-step="${step}"] tr[data-setting="${label}"] > td`).first();
+}
+
+test('example loads and inputs change the preview', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+
+  await afterUpdate(page, () => page.selectOption('#examples', 'hello'));
+  assert.equal(await page.locator('#preview article[data-step="hello"]').count(), 1);
+  await afterUpdate(page, () => page.selectOption('#examples', 'services'));
+
+  const steps = await page.locator('#preview article[data-step]').evaluateAll((cards) => cards.map((c) => c.dataset.step));
+  assert.deepEqual(steps, ['postgres', 'redis', 'payments', 'wait', 'unit', 'integration', 'broker', 'verify']);
+  assert.equal(await page.locator('#preview .parallel article').count(), 2, 'unit and integration run in parallel');
+  assert.equal(await page.locator('#preview .group[data-group="contract"] article').count(), 2);
+
+  const logLevel = page.locator('.field[data-path$="envVariables.LOG_LEVEL"] select');
+  assert.equal(await logLevel.inputValue(), 'info', 'the default is filled in');
+  assert.match(await setting(page, 'unit', 'env').innerText(), /LOG_LEVEL\s+info/);
+  await afterUpdate(page, () => logLevel.selectOption('debug'));
+  assert.match(await setting(page, 'unit', 'env').innerText(), /LOG_LEVEL\s+debug/);
+
+  const goVersion = page.locator('.field[data-path="pipeline.variables.goVersion"] select');
+  await afterUpdate(page, () => goVersion.selectOption('1.23'));
+  assert.match(await setting(page, 'unit', 'image').innerText(), /golang:1\.23/);
+
+  const runAsUser = page.locator('.field[data-path$="integration.spec.runAsUser"] input');
+  await afterUpdate(page, () => runAsUser.fill('10x'));
+  assert.equal(await runAsUser.getAttribute('aria-invalid'), 'true', 'the regex is checked as the user types');
+  await afterUpdate(page, () => runAsUser.fill('1001'));
+  assert.equal(await runAsUser.getAttribute('aria-invalid'), 'false');
+  assert.match(await setting(page, 'integration', 'run as user').innerText(), /1001/);
+
+  assert.equal(await page.locator('.field[data-path$="RELEASE_NOTE"] .badge.execution').count(), 1);
+  assert.equal(await page.locator('#preview .secret').first().innerText(), '<+secrets.getValue("orders_db_password")>');
+
+  const endpoints = await page.locator('#preview article[data-step="redis"] table.endpoints tbody').innerText();
+  assert.match(endpoints, /containerised steps\s+redis:6379/);
+  assert.match(endpoints, /steps on the host\s+localhost:6380/);
+
+  const arrows = await page.locator('svg.stage-picture path.link').evaluateAll((paths) =>
+    paths.map((p) => `${p.dataset.from.split('.').pop()}->${p.dataset.to.split('.').pop()}`),
+  );
+  for (const arrow of ['wait->postgres', 'wait->redis', 'integration->postgres', 'integration->redis', 'integration->payments', 'verify->broker']) {
+    assert.ok(arrows.includes(arrow), `arrow ${arrow} in ${arrows.join(', ')}`);
+  }
+
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'preview-services.png'), fullPage: false });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('invalid shell is marked on its line', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  await afterUpdate(page, () => page.selectOption('#examples', 'hello'));
+  assert.equal(await page.locator('#problems .problem.error').count(), 0, 'the example starts clean');
+
+  // Line 28 of the Hello example is `shell: Sh`; retype its value.
+  const line = page.locator('.cm-line', { hasText: 'shell: Sh' }).first();
+  await line.click();
+  await page.keyboard.press('End');
+  await afterUpdate(page, async () => {
+    await page.keyboard.press('Backspace');
+    await page.keyboard.press('Backspace');
+    await page.keyboard.type('bash', { delay: 30 });
+  });
+
+  const problem = page.locator('#problems .problem.error').first();
+  assert.equal(await problem.getAttribute('data-line'), '28');
+  assert.match(await problem.locator('.message').innerText(), /`bash`/);
+
+  const underline = page.locator('.cm-lintRange-error').first();
+  assert.equal(await underline.innerText(), 'bash');
+  const lineNumber = page.locator('.cm-lineNumbers .cm-gutterElement', { hasText: /^28$/ });
+  const marker = page.locator('.cm-gutter-lint .cm-gutterElement:has(.cm-lint-marker-error)').first();
+  const markerBox = await marker.boundingBox();
+  const lineBox = await lineNumber.boundingBox();
+  assert.ok(Math.abs(markerBox.y - lineBox.y) < 2, `gutter marker at y=${markerBox.y}, line 28 at y=${lineBox.y}`);
+
+  await underline.hover();
+  const tooltip = page.locator('.cm-tooltip-lint');
+  await tooltip.waitFor();
+  assert.match(await tooltip.innerText(), /`bash`/);
+
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'preview-invalid-shell.png') });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+const HOSTILE = `pipeline:
+  name: <script>window.pwned = 1</script>
+  identifier: hostile
+  projectIdentifier: demo
+  orgIdentifier: default
+  stages:
+    - stage:
+        name: <img src=x onerror="window.pwned = 2">
+        identifier: build
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform:
+            os: Linux
+            arch: Amd64
+          runtime:
+            type: Cloud
+            spec: {}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: <b>bold</b><script>window.pwned = 3</script>
+                  identifier: run
+                  spec:
+                    connectorRef: dockerhub
+                    image: alpine:3.20
+                    shell: Sh
+                    command: echo '<script>window.pwned = 4</script>'
+                    envVariables:
+                      PICTURE: <img src=x onerror="window.pwned = 5">
+`;
+
+test('markup in pipeline values is shown as text', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  await afterUpdate(page, () => replaceText(page, HOSTILE));
+
+  const card = page.locator('#preview article[data-step="run"]');
+  assert.match(await card.locator('header').innerText(), /<b>bold<\/b><script>window\.pwned = 3<\/script>/);
+  assert.equal(await setting(page, 'run', 'command').innerText(), `echo '<script>window.pwned = 4</script>'`);
+  assert.match(await setting(page, 'run', 'env').innerText(), /<img src=x onerror="window\.pwned = 5">/);
+
+  assert.equal(await page.locator('#preview script, #preview img, #preview b, #problems script, #problems img').count(), 0);
+  assert.equal(await page.evaluate(() => window.pwned), undefined, 'no script from the pipeline ran');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -1,0 +1,88 @@
+// The one module that talks to the basso package: it loads the wasm module
+// and converts results into the page's own types (src/model.ts).
+
+import init, * as basso from 'basso';
+
+import type { Diagnostic, Endpoints, Inputs, JsonObject, Resolution, RuntimeInput } from './model';
+
+/** Fetches and compiles the wasm module; call once before anything else. */
+export async function loadResolver(): Promise<void> {
+  await init();
+}
+
+/** Context values for expressions the file does not define (`<+codebase.branch>`). */
+export type Context = JsonObject;
+
+export function resolvePipeline(yaml: string, inputs: Record<string, string>, context: Context): Resolution {
+  const result = basso.resolve(yaml, { inputs, inputSets: [], context }) as any;
+  return {
+    stages: (result.stages ?? []).map((stage: any) => ({
+      identifier: stage.identifier,
+      name: stage.name ?? null,
+      infrastructure: stage.infrastructure?.typeName ?? null,
+      steps: (stage.steps ?? []).map((step: any) => ({
+        identifier: step.identifier,
+        name: step.name ?? null,
+        type: step.type,
+        fqn: step.fqn,
+        stepGroup: step.stepGroup ?? null,
+        parallel: step.parallel ?? null,
+        spec: step.spec ?? {},
+        effective: step.effective ?? step.spec ?? {},
+        endpoints: toEndpoints(step.endpoints),
+      })),
+    })),
+    diagnostics: toDiagnostics(result.diagnostics),
+  };
+}
+
+export function listInputs(yaml: string): Inputs {
+  const result = basso.inputs(yaml) as any;
+  return {
+    inputs: (result.inputs ?? []).map(
+      (input: any): RuntimeInput => ({
+        path: input.path,
+        line: input.line,
+        column: input.column,
+        default: input.default ?? null,
+        allowedValues: input.allowedValues ?? null,
+        selectOneFrom: input.selectOneFrom ?? null,
+        selectManyFrom: input.selectManyFrom ?? null,
+        regex: input.regex ?? null,
+        executionInput: Boolean(input.executionInput),
+      }),
+    ),
+    diagnostics: toDiagnostics(result.diagnostics),
+  };
+}
+
+/** Lists the expressions a template uses, such as `steps.pg.output.x`. */
+export function listReferences(template: string): string[] {
+  const result = basso.references(template) as any;
+  return (result.references ?? []).map((reference: any) => reference.expression);
+}
+
+function toDiagnostics(diagnostics: any[] | undefined): Diagnostic[] {
+  return (diagnostics ?? []).map((d) => ({
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    help: d.help ?? null,
+    line: d.line,
+    column: d.column,
+    endLine: d.endLine,
+    endColumn: d.endColumn,
+    columnUtf16: d.columnUtf16 ?? d.column,
+    endColumnUtf16: d.endColumnUtf16 ?? d.endColumn,
+  }));
+}
+
+function toEndpoints(endpoints: any | null | undefined): Endpoints | null {
+  if (!endpoints) return null;
+  return {
+    hostname: endpoints.hostname,
+    container: endpoints.container ?? [],
+    host: endpoints.host ?? [],
+    pod: endpoints.pod ?? [],
+  };
+}

@@ -1,0 +1,143 @@
+// The runtime input form, rebuilt from `inputs()` whenever the set of
+// inputs changes. Values the user entered survive a rebuild by input path.
+
+import { h } from './dom';
+import type { RuntimeInput } from './model';
+
+export interface InputsForm {
+  /** Rebuilds the fields when `inputs` differ from the ones shown. */
+  update(inputs: RuntimeInput[]): void;
+  /** Values to resolve with, by input path; empty fields are left out. */
+  values(): Record<string, string>;
+}
+
+/** Compiles a runtime input's regex as a full match, or returns the compile error. */
+export function compileFullMatch(regex: string): RegExp | string {
+  try {
+    // NOTE: Harness checks with Java regexes; the few syntax differences from
+    // JavaScript's (possessive quantifiers, `\A`) are not translated.
+    return new RegExp(`^(?:${regex})$`);
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+export function createInputsForm(form: HTMLFormElement, onChange: () => void): InputsForm {
+  const entered = new Map<string, string>();
+  let shownKey = '';
+
+  form.addEventListener('submit', (event) => event.preventDefault());
+
+  function update(inputs: RuntimeInput[]): void {
+    const key = JSON.stringify(inputs.map(({ line: _line, column: _column, ...rest }) => rest));
+    if (key === shownKey) return;
+    shownKey = key;
+
+    if (inputs.length === 0) {
+      form.replaceChildren(h('p', { class: 'empty' }, 'This pipeline has no runtime inputs.'));
+      return;
+    }
+    form.replaceChildren(...inputs.map((input, index) => field(input, index)));
+  }
+
+  function field(input: RuntimeInput, index: number): HTMLElement {
+    const id = `input-${index}`;
+    const control = createControl(input, id);
+    const error = h('p', { class: 'field-error', id: `${id}-error`, 'aria-live': 'polite' });
+    control.setAttribute('aria-describedby', `${id}-error`);
+    control.dataset.path = input.path;
+
+    const check = () => {
+      const value = readControl(control);
+      entered.set(input.path, value);
+      const problem = validate(input, value);
+      error.textContent = problem ?? '';
+      control.setAttribute('aria-invalid', problem ? 'true' : 'false');
+    };
+    control.addEventListener('input', () => {
+      check();
+      onChange();
+    });
+    check();
+
+    const shortName = input.path.split('.').slice(-2).join('.');
+    return h(
+      'div',
+      { class: 'field', 'data-path': input.path },
+      h(
+        'label',
+        { for: id, title: input.path },
+        h('span', { class: 'field-name' }, shortName),
+        input.executionInput ? h('span', { class: 'badge execution' }, 'execution-time input') : null,
+      ),
+      h('code', { class: 'field-path' }, input.path),
+      control,
+      input.regex ? h('p', { class: 'field-hint' }, 'must match ', h('code', {}, input.regex)) : null,
+      error,
+    );
+  }
+
+  function createControl(input: RuntimeInput, id: string): HTMLInputElement | HTMLSelectElement {
+    const previous = entered.get(input.path);
+    const initial = previous ?? input.default ?? '';
+
+    if (input.selectManyFrom) {
+      const chosen = new Set(splitList(initial));
+      const select = h('select', { id, multiple: true, size: Math.min(input.selectManyFrom.length, 5) });
+      for (const option of input.selectManyFrom) {
+        select.append(h('option', { value: option, selected: chosen.has(option) }, option));
+      }
+      return select;
+    }
+
+    const choices = input.selectOneFrom ?? input.allowedValues;
+    if (choices) {
+      const select = h('select', { id });
+      if (!choices.includes(initial)) select.append(h('option', { value: '' }, '(choose)'));
+      for (const option of choices) {
+        select.append(h('option', { value: option, selected: option === initial }, option));
+      }
+      return select;
+    }
+
+    return h('input', { id, type: 'text', value: initial, spellcheck: 'false', autocomplete: 'off' });
+  }
+
+  function values(): Record<string, string> {
+    const result: Record<string, string> = {};
+    for (const control of form.querySelectorAll<HTMLInputElement | HTMLSelectElement>('[data-path]:is(input, select)')) {
+      const value = readControl(control);
+      if (value !== '') result[control.dataset.path!] = value;
+    }
+    return result;
+  }
+
+  return { update, values };
+}
+
+function readControl(control: HTMLInputElement | HTMLSelectElement): string {
+  if (control instanceof HTMLSelectElement && control.multiple) {
+    return Array.from(control.selectedOptions, (option) => option.value).join(',');
+  }
+  return control.value;
+}
+
+/** Splits a comma-joined multi-select value. */
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
+
+function validate(input: RuntimeInput, value: string): string | null {
+  if (value === '') {
+    return input.executionInput ? null : 'required: enter a value or add a default';
+  }
+  if (input.regex) {
+    const pattern = compileFullMatch(input.regex);
+    if (typeof pattern === 'string') return `invalid regex \`${input.regex}\`: ${pattern}`;
+    if (!pattern.test(value)) return `\`${value}\` does not match \`${input.regex}\``;
+  }
+  return null;
+}

@@ -1,0 +1,84 @@
+// The shapes the page works with. src/basso.ts converts the package's
+// results into these, so it is the only file that knows the package.
+
+export type Severity = 'error' | 'warning' | 'info';
+
+/** A problem with 1-based lines; `columnUtf16` counts UTF-16 code units as editors do. */
+export interface Diagnostic {
+  severity: Severity;
+  code: string;
+  message: string;
+  help: string | null;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  columnUtf16: number;
+  endColumnUtf16: number;
+}
+
+/** One `<+input>` field of the pipeline, as a form needs it. */
+export interface RuntimeInput {
+  /** Input path, written as expressions name things (`pipeline.variables.x`). */
+  path: string;
+  line: number;
+  column: number;
+  default: string | null;
+  allowedValues: string[] | null;
+  selectOneFrom: string[] | null;
+  selectManyFrom: string[] | null;
+  regex: string | null;
+  /** The value is requested when the step is about to run, not at pipeline start. */
+  executionInput: boolean;
+}
+
+/** Addresses at which later steps reach a Background step's service. */
+export interface Endpoints {
+  /** Host name on the stage's container network: the step identifier, or `GROUP_STEP`. */
+  hostname: string;
+  /** `hostname:containerPort`, for callers running in containers. */
+  container: string[];
+  /** `localhost:hostPort`, for callers running on the host (VM and Cloud). */
+  host: string[];
+  /** `localhost:containerPort`, for callers in the same Kubernetes pod. */
+  pod: string[];
+}
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface ResolvedStep {
+  identifier: string;
+  name: string | null;
+  type: string;
+  /** Full expression path, e.g. `pipeline.stages.build.spec.execution.steps.g.steps.pg`. */
+  fqn: string;
+  /** Innermost step group's identifier, or null. */
+  stepGroup: string | null;
+  /** Shared by steps that run concurrently, or null. */
+  parallel: number | null;
+  /** Step settings with every value resolved, YAML key names kept. */
+  spec: JsonObject;
+  /** `spec` plus the defaults the stage's infrastructure adds. */
+  effective: JsonObject;
+  /** Set for Background steps only. */
+  endpoints: Endpoints | null;
+}
+
+export interface ResolvedStage {
+  identifier: string;
+  name: string | null;
+  /** The infrastructure type as written (`KubernetesDirect`, `Cloud`), or null. */
+  infrastructure: string | null;
+  steps: ResolvedStep[];
+}
+
+export interface Resolution {
+  stages: ResolvedStage[];
+  diagnostics: Diagnostic[];
+}
+
+export interface Inputs {
+  inputs: RuntimeInput[];
+  diagnostics: Diagnostic[];
+}
