@@ -30,6 +30,8 @@ export function resolvePipeline(yaml: string, inputs: Record<string, string>, co
         spec: step.spec ?? {},
         effective: step.effective ?? step.spec ?? {},
         endpoints: toEndpoints(step.endpoints),
+        secrets: step.secrets ?? [],
+        timeoutSeconds: step.timeoutSeconds ?? null,
       })),
     })),
     diagnostics: toDiagnostics(result.diagnostics),

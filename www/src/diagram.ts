@@ -88,6 +88,7 @@ export function drawStage(stage: ResolvedStage, links: Link[]): SVGSVGElement {
     ),
     svg('text', { x: STEP_X, y: 16, class: 'column-title' }, 'steps, in order'),
     svg('text', { x: SERVICE_X, y: 16, class: 'column-title' }, 'Background services'),
+    services.length === 0 ? svg('text', { x: SERVICE_X, y: 44, class: 'muted' }, 'none in this stage') : null,
     ...stepNodes,
     ...serviceNodes,
     ...arrows,
@@ -113,7 +114,7 @@ function stepBox(step: ResolvedStep, y: number): SVGGElement {
   );
 }
 
-/** One line per port: the container address and, where there is one, the host or pod address. */
+/** Lists one line per port: the container address, then the host or pod address if any. */
 function portLines(service: ResolvedStep): string[] {
   const endpoints = service.endpoints;
   if (!endpoints) return [];

@@ -21,6 +21,8 @@ export interface Editor {
   text(): string;
   replace(text: string): void;
   showDiagnostics(diagnostics: Diagnostic[]): void;
+  /** Selects a diagnostic's range, scrolls it into view and focuses the editor. */
+  reveal(diagnostic: Diagnostic): void;
   view: EditorView;
 }
 
@@ -51,6 +53,7 @@ export function createEditor(host: HTMLElement, initial: string, onChange: () =>
         lintGutter(),
         keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
         theme,
+        EditorView.lineWrapping,
         EditorView.contentAttributes.of({ 'aria-label': 'Pipeline YAML' }),
         EditorView.updateListener.of((update) => {
           if (update.docChanged) onChange();
@@ -64,6 +67,11 @@ export function createEditor(host: HTMLElement, initial: string, onChange: () =>
     text: () => view.state.doc.toString(),
     replace(text: string) {
       view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+    },
+    reveal(diagnostic: Diagnostic) {
+      const { from, to } = toLintDiagnostic(view.state.doc, diagnostic);
+      view.dispatch({ selection: { anchor: from, head: to }, scrollIntoView: true });
+      view.focus();
     },
     showDiagnostics(diagnostics: Diagnostic[]) {
       const doc = view.state.doc;

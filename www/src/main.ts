@@ -74,6 +74,12 @@ function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
   });
 }
 
+function jumpButton(d: Diagnostic): HTMLButtonElement {
+  const button = h('button', { type: 'button', class: 'where', title: 'Show in the editor' }, `${d.line}:${d.column}`);
+  button.addEventListener('click', () => editor.reveal(d));
+  return button;
+}
+
 function showProblems(diagnostics: Diagnostic[]): void {
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = diagnostics.filter((d) => d.severity === 'warning').length;
@@ -85,7 +91,7 @@ function showProblems(diagnostics: Diagnostic[]): void {
       h(
         'li',
         { class: `problem ${d.severity}`, 'data-line': d.line, 'data-code': d.code },
-        h('span', { class: 'where' }, `${d.line}:${d.column}`),
+        jumpButton(d),
         ' ',
         h('span', { class: 'severity' }, d.severity),
         ' ',
@@ -98,9 +104,9 @@ function showProblems(diagnostics: Diagnostic[]): void {
 
 /**
  * Coalesces change requests into one update. The quiet period before an
- * update is as long as the last update took (at most 250 ms): small
- * pipelines update as the user types, and on large ones continuous typing
- * keeps the main thread at most about half busy instead of lagging behind.
+ * update is as long as the last update took, up to 250 ms. Small pipelines
+ * then update as the user types, and on large ones continuous typing keeps
+ * the main thread about half idle instead of lagging behind.
  */
 function createScheduler(run: () => void) {
   let timer: ReturnType<typeof setTimeout> | undefined;

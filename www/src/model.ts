@@ -63,6 +63,9 @@ export interface ResolvedStep {
   effective: JsonObject;
   /** Set for Background steps only. */
   endpoints: Endpoints | null;
+  /** Secret identifiers the step's fields use, in order of first use. */
+  secrets: string[];
+  timeoutSeconds: number | null;
 }
 
 export interface ResolvedStage {

@@ -29,8 +29,8 @@ export interface Preview {
   render(stages: ResolvedStage[]): void;
 }
 
-/** What is on screen for one stage, kept to patch it on the next update. */
-interface ShownStage {
+/** The rendered DOM of one stage, kept to patch it on the next update. */
+interface RenderedStage {
   /** Identifier, name, infrastructure and the order and grouping of the steps. */
   layoutKey: string;
   pictureKey: string;
@@ -41,20 +41,20 @@ interface ShownStage {
 }
 
 export function createPreview(container: HTMLElement): Preview {
-  let shown: ShownStage[] = [];
+  let rendered: RenderedStage[] = [];
 
   // While the layout of every stage stays the same, only the cards of
   // changed steps and changed pictures are replaced: typing in one step of
   // a long pipeline then touches one card rather than the whole page.
   function render(stages: ResolvedStage[]): void {
-    const sameLayout = stages.length === shown.length && stages.every((stage, i) => shown[i].layoutKey === layoutKey(stage));
+    const sameLayout = stages.length === rendered.length && stages.every((stage, i) => rendered[i].layoutKey === layoutKey(stage));
     if (sameLayout) {
-      stages.forEach((stage, i) => patchStage(shown[i], stage));
+      stages.forEach((stage, i) => patchStage(rendered[i], stage));
       return;
     }
 
-    shown = stages.map(buildStage);
-    const sections = shown.map((stage) => stage.section);
+    rendered = stages.map(buildStage);
+    const sections = rendered.map((stage) => stage.section);
     container.replaceChildren(...(sections.length ? sections : [h('p', { class: 'empty' }, 'No stages to show.')]));
   }
 
@@ -72,7 +72,7 @@ function pictureOf(stage: ResolvedStage): { key: string; links: Link[] } {
   return { key: JSON.stringify([steps, links]), links };
 }
 
-function buildStage(stage: ResolvedStage): ShownStage {
+function buildStage(stage: ResolvedStage): RenderedStage {
   const cards = new Map<string, { key: string; element: HTMLElement }>();
   const cardFor = (step: ResolvedStep): HTMLElement => {
     const element = stepCard(step);
@@ -99,7 +99,7 @@ function buildStage(stage: ResolvedStage): ShownStage {
   return { layoutKey: layoutKey(stage), pictureKey, section, picture, cards };
 }
 
-function patchStage(shown: ShownStage, stage: ResolvedStage): void {
+function patchStage(shown: RenderedStage, stage: ResolvedStage): void {
   for (const step of stage.steps) {
     const card = shown.cards.get(step.fqn)!;
     const key = JSON.stringify(step);
@@ -199,6 +199,14 @@ function stepCard(step: ResolvedStep): HTMLElement {
       ),
     ];
   });
+
+  if (step.timeoutSeconds !== null) {
+    rows.push(h('tr', { 'data-setting': 'timeout' }, h('th', { scope: 'row' }, 'timeout'), h('td', {}, h('code', {}, `${step.timeoutSeconds} s`))));
+  }
+  if (step.secrets.length > 0) {
+    const names = step.secrets.flatMap((id, i) => [i ? ', ' : '', h('code', {}, id)]);
+    rows.push(h('tr', { 'data-setting': 'secrets' }, h('th', { scope: 'row' }, 'secrets'), h('td', {}, ...names)));
+  }
 
   return h(
     'article',
