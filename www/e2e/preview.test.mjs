@@ -33,8 +33,10 @@ test('example loads and inputs change the preview', async () => {
   assert.equal(await page.locator('#preview article[data-step="hello"]').count(), 1);
   await afterUpdate(page, () => page.selectOption('#examples', 'services'));
 
-  const steps = await page.locator('#preview article[data-step]').evaluateAll((cards) => cards.map((c) => c.dataset.step));
+  const steps = await page.locator('#preview section[data-stage="build"] article[data-step]').evaluateAll((cards) => cards.map((c) => c.dataset.step));
   assert.deepEqual(steps, ['postgres', 'redis', 'payments', 'wait', 'unit', 'integration', 'broker', 'verify']);
+  const stages = await page.locator('#preview section[data-stage]').evaluateAll((sections) => sections.map((s) => s.dataset.stage));
+  assert.deepEqual(stages, ['build', 'publish']);
   assert.equal(await page.locator('#preview .parallel article').count(), 2, 'unit and integration run in parallel');
   assert.equal(await page.locator('#preview .group[data-group="contract"] article').count(), 2);
 
@@ -57,6 +59,9 @@ test('example loads and inputs change the preview', async () => {
 
   assert.equal(await page.locator('.field[data-path$="RELEASE_NOTE"] .badge.execution').count(), 1);
   assert.equal(await page.locator('#preview .secret').first().innerText(), '<+secrets.getValue("orders_db_password")>');
+  assert.match(await setting(page, 'push', 'env').innerText(), /<\+secrets\.getValue\("account\.dockerhub_token"\)>/);
+  assert.match(await setting(page, 'redis', 'memory limit').innerText(), /^500Mi\s*default$/, 'the default limit is shown and marked');
+  assert.match(await setting(page, 'redis', 'pull policy').innerText(), /^IfNotPresent$/);
 
   const endpoints = await page.locator('#preview article[data-step="redis"] table.endpoints tbody').innerText();
   assert.match(endpoints, /containerised steps\s+redis:6379/);
