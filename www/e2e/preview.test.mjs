@@ -46,6 +46,10 @@ test('example loads and inputs change the preview', async () => {
   await afterUpdate(page, () => logLevel.selectOption('debug'));
   assert.match(await setting(page, 'unit', 'env').innerText(), /LOG_LEVEL\s+debug/);
 
+  const testTags = page.locator('.field[data-path$="envVariables.TEST_TAGS"] select[multiple]');
+  await afterUpdate(page, () => testTags.selectOption(['unit', 'race']));
+  assert.match(await setting(page, 'unit', 'env').innerText(), /TEST_TAGS\s+unit,race/, 'a multiple choice is comma-joined');
+
   const goVersion = page.locator('.field[data-path="pipeline.variables.goVersion"] select');
   await afterUpdate(page, () => goVersion.selectOption('1.23'));
   assert.match(await setting(page, 'unit', 'image').innerText(), /golang:1\.23/);

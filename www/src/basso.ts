@@ -46,16 +46,23 @@ export function listInputs(yaml: string): Inputs {
         path: input.path,
         line: input.line,
         column: input.column,
-        default: input.default ?? null,
-        allowedValues: input.allowedValues ?? null,
-        selectOneFrom: input.selectOneFrom ?? null,
-        selectManyFrom: input.selectManyFrom ?? null,
+        type: input.type ?? 'string',
+        default: input.default === null || input.default === undefined ? null : fieldText(input.default),
+        choices: input.allowedValues ?? null,
+        // `allowedValues` lists the choices of all three modifiers; only the
+        // field text tells a multiple choice apart.
+        multiple: /\.selectManyFrom\(/.test(input.text ?? ''),
         regex: input.regex ?? null,
         executionInput: Boolean(input.executionInput),
       }),
     ),
     diagnostics: toDiagnostics(result.diagnostics),
   };
+}
+
+/** Renders a JSON value as a field's text: strings as they are, other values as JSON. */
+function fieldText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
 /** Lists the expressions a template uses, such as `steps.pg.output.x`. */

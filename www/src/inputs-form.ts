@@ -68,6 +68,7 @@ export function createInputsForm(form: HTMLFormElement, onChange: () => void): I
         'label',
         { for: id, title: input.path },
         h('span', { class: 'field-name' }, shortName),
+        h('span', { class: 'field-type' }, input.type),
         input.executionInput ? h('span', { class: 'badge execution' }, 'execution-time input') : null,
       ),
       h('code', { class: 'field-path' }, input.path),
@@ -80,17 +81,17 @@ export function createInputsForm(form: HTMLFormElement, onChange: () => void): I
   function createControl(input: RuntimeInput, id: string): HTMLInputElement | HTMLSelectElement {
     const previous = entered.get(input.path);
     const initial = previous ?? input.default ?? '';
+    const choices = input.choices ?? (input.type === 'boolean' ? ['true', 'false'] : null);
 
-    if (input.selectManyFrom) {
+    if (choices && input.multiple) {
       const chosen = new Set(splitList(initial));
-      const select = h('select', { id, multiple: true, size: Math.min(input.selectManyFrom.length, 5) });
-      for (const option of input.selectManyFrom) {
+      const select = h('select', { id, multiple: true, size: Math.min(choices.length, 5) });
+      for (const option of choices) {
         select.append(h('option', { value: option, selected: chosen.has(option) }, option));
       }
       return select;
     }
 
-    const choices = input.selectOneFrom ?? input.allowedValues;
     if (choices) {
       const select = h('select', { id });
       if (!choices.includes(initial)) select.append(h('option', { value: '' }, '(choose)'));

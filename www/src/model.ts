@@ -23,10 +23,14 @@ export interface RuntimeInput {
   path: string;
   line: number;
   column: number;
+  /** The field's value type: `string`, `boolean`, `integer`, `number`, `list` or `map`. */
+  type: string;
+  /** The default as the field's text (`1000`, `main`), or null. */
   default: string | null;
-  allowedValues: string[] | null;
-  selectOneFrom: string[] | null;
-  selectManyFrom: string[] | null;
+  /** Choices from `.allowedValues(…)`, `.selectOneFrom(…)` or `.selectManyFrom(…)`. */
+  choices: string[] | null;
+  /** True for `.selectManyFrom(…)`: several choices, comma-joined. */
+  multiple: boolean;
   regex: string | null;
   /** The value is requested when the step is about to run, not at pipeline start. */
   executionInput: boolean;
