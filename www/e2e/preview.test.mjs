@@ -74,9 +74,12 @@ test('example loads and inputs change the preview', async () => {
   const arrows = await page.locator('svg.stage-picture path.link').evaluateAll((paths) =>
     paths.map((p) => `${p.dataset.from.split('.').pop()}->${p.dataset.to.split('.').pop()}`),
   );
-  for (const arrow of ['wait->postgres', 'wait->redis', 'integration->postgres', 'integration->redis', 'integration->payments', 'verify->broker']) {
+  for (const arrow of ['wait->postgres', 'wait->redis', 'integration->postgres', 'integration->redis', 'integration->payments', 'verify->broker', 'unit->payments']) {
     assert.ok(arrows.includes(arrow), `arrow ${arrow} in ${arrows.join(', ')}`);
   }
+  assert.equal(arrows.length, 7, `arrows: ${arrows.join(', ')}`);
+  const expressionArrow = page.locator('svg.stage-picture path.link[data-from$=".unit"][data-to$=".payments"] title');
+  assert.match(await expressionArrow.textContent(), /via <\+.*steps\.payments\.spec\.image>/, 'found through references()');
 
   await mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'preview-services.png'), fullPage: false });

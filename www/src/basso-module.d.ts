@@ -3,5 +3,5 @@ declare module 'basso' {
   export function resolve(yaml: string, options: unknown): unknown;
   export function inputs(yaml: string): unknown;
   export function check(yaml: string, options?: unknown): unknown;
-  export function references(template: string): unknown;
+  export function references(template: string, options: unknown): unknown;
 }

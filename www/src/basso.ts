@@ -65,10 +65,14 @@ function fieldText(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-/** Lists the expressions a template uses, such as `steps.pg.output.x`. */
+/**
+ * Lists the context paths a template reads, such as
+ * `pipeline.stages.build.spec.execution.steps.pg.output.outputVariables.url`.
+ * A template with a syntax error lists none.
+ */
 export function listReferences(template: string): string[] {
-  const result = basso.references(template) as any;
-  return (result.references ?? []).map((reference: any) => reference.expression);
+  const result = basso.references(template, {}) as any;
+  return result.value?.paths ?? [];
 }
 
 function toDiagnostics(diagnostics: any[] | undefined): Diagnostic[] {

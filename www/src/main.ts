@@ -9,6 +9,7 @@ import { h } from './dom';
 import { createEditor } from './editor';
 import { EXAMPLES } from './examples';
 import { createInputsForm } from './inputs-form';
+import { collectStepSources } from './links';
 import type { Diagnostic } from './model';
 import { createPreview } from './preview';
 
@@ -55,7 +56,7 @@ function update(): void {
   const stale = resolution.stages.length === 0 && diagnostics.some((d) => d.severity === 'error');
   previewPane.classList.toggle('stale', stale && hasPreview);
   if (!stale || !hasPreview) {
-    preview.render(resolution.stages);
+    preview.render(resolution.stages, collectStepSources(yaml));
     hasPreview = resolution.stages.length > 0;
   }
   const t4 = performance.now();
