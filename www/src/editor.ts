@@ -26,7 +26,7 @@ export interface Editor {
   view: EditorView;
 }
 
-/** Creates the editor in `parent`; `onChange` runs after every edit. */
+/** Creates the editor inside `host`; `onChange` runs after every edit. */
 export function createEditor(host: HTMLElement, initial: string, onChange: () => void): Editor {
   // CodeMirror adds its styles as <style> elements, which the page's
   // Content Security Policy (style-src 'self') blocks, except inside a shadow

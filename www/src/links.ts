@@ -1,6 +1,7 @@
-// Which Background services each step talks to: found from the expressions
-// its command, entrypoint and env use as written (through references()), and
-// from the service host names and addresses in their resolved text.
+// Links from steps to the Background services they call. A link comes from
+// an expression in the step's command, entrypoint or env as written (read
+// with references()), or from a service host name or address in their
+// resolved text.
 
 import { listReferences } from './basso';
 import type { Json, ResolvedStage, ResolvedStep } from './model';
@@ -9,7 +10,7 @@ import type { Json, ResolvedStage, ResolvedStep } from './model';
 export interface Link {
   from: string;
   to: string;
-  /** What in the step's text names the service. */
+  /** The text in the step that names the service. */
   via: string;
 }
 
@@ -90,7 +91,7 @@ const INDENT = /^ */;
  * Collects the lines with `<+` under each step's command, entrypoint and
  * env, by following indentation. The resolved settings no longer contain the
  * expressions, so references() reads them from here.
- * NOTE: block-style YAML only; steps written in flow style (`{ … }`) are skipped.
+ * NOTE: this reads block-style YAML only. Steps written in flow style (`{ … }`) are skipped.
  */
 export function collectStepSources(yaml: string): StepSourceLines {
   const sources: StepSourceLines = new Map();
