@@ -22,7 +22,6 @@ export default defineConfig({
     // The wasm module stays a separate file: the policy allows no data: URLs for it.
     assetsInlineLimit: 0,
   },
-  resolve: process.env.BASSO_FAKE ? { alias: { basso: process.env.BASSO_FAKE } } : {},
   server: { host: '127.0.0.1' },
   preview: { host: '127.0.0.1' },
 });

@@ -64,7 +64,7 @@ test('example loads and inputs change the preview', async () => {
   assert.equal(await page.locator('.field[data-path$="RELEASE_NOTE"] .badge.execution').count(), 1);
   assert.equal(await page.locator('#preview .secret').first().innerText(), '<+secrets.getValue("orders_db_password")>');
   assert.match(await setting(page, 'push', 'env').innerText(), /<\+secrets\.getValue\("account\.dockerhub_token"\)>/);
-  assert.match(await setting(page, 'redis', 'memory limit').innerText(), /^500Mi\s*default$/, 'the default limit is shown and marked');
+  assert.match(await setting(page, 'redis', 'shell').innerText(), /^Sh\s*default$/, 'the default shell is shown and marked');
   assert.match(await setting(page, 'redis', 'pull policy').innerText(), /^IfNotPresent$/);
 
   const endpoints = await page.locator('#preview article[data-step="redis"] table.endpoints tbody').innerText();
