@@ -22,6 +22,8 @@ export default defineConfig({
     // The wasm module stays a separate file: the policy allows no data: URLs for it.
     assetsInlineLimit: 0,
   },
+  // The resolver worker is an ES module, like the page.
+  worker: { format: 'es' },
   server: { host: '127.0.0.1' },
   preview: { host: '127.0.0.1' },
 });

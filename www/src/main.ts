@@ -1,17 +1,16 @@
-// Wires the page: editor, inputs form and context feed one update that
-// resolves the pipeline and redraws diagnostics and the preview.
+// Wires the page: edits in the editor, the inputs form and the context go to
+// the resolver worker, and its results redraw diagnostics and the preview.
 
 import './style.css';
 
-import { listInputs, loadResolver, resolvePipeline } from './basso';
 import { createContextPanel } from './context';
 import { h } from './dom';
 import { createEditor } from './editor';
 import { EXAMPLES } from './examples';
 import { createInputsForm } from './inputs-form';
-import { collectStepSources } from './links';
 import type { Diagnostic } from './model';
 import { createPreview } from './preview';
+import type { UpdateRequest, UpdateResponse } from './worker';
 
 function byId<T extends HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -23,10 +22,10 @@ const status = byId<HTMLElement>('status');
 const problems = byId<HTMLUListElement>('problems');
 const examples = byId<HTMLSelectElement>('examples');
 
-const scheduler = createScheduler(update);
-const editor = createEditor(byId('editor'), EXAMPLES[0].yaml, scheduler.request);
-const form = createInputsForm(byId<HTMLFormElement>('inputs'), scheduler.request);
-const context = createContextPanel(byId<HTMLTextAreaElement>('context'), byId('context-error'), scheduler.request);
+const updates = createUpdates();
+const editor = createEditor(byId('editor'), EXAMPLES[0].yaml, updates.request);
+const form = createInputsForm(byId<HTMLFormElement>('inputs'), updates.request);
+const context = createContextPanel(byId<HTMLTextAreaElement>('context'), byId('context-error'), updates.request);
 const previewPane = byId<HTMLElement>('preview');
 const preview = createPreview(previewPane);
 let hasPreview = false;
@@ -37,32 +36,26 @@ examples.addEventListener('change', () => {
   if (example) editor.replace(example.yaml);
 });
 
-/** Resolves the current text and redraws everything that depends on it. */
-function update(): void {
-  const t0 = performance.now();
-  const yaml = editor.text();
-  const inputs = listInputs(yaml);
-  form.update(inputs.inputs);
-  const t1 = performance.now();
-  const resolution = resolvePipeline(yaml, form.values(), context.value());
-  const t2 = performance.now();
-
-  const diagnostics = dedupe([...inputs.diagnostics, ...resolution.diagnostics]);
-  editor.showDiagnostics(diagnostics);
+/** Redraws everything from a worker result for the text `yaml`; returns the milliseconds it took. */
+function show(result: Extract<UpdateResponse, { kind: 'result' }>, yaml: string): number {
+  const start = performance.now();
+  form.update(result.inputs.inputs);
+  const diagnostics = dedupe([...result.inputs.diagnostics, ...result.resolution.diagnostics]);
+  // Positions refer to `yaml`. If the user has typed since, the editor keeps
+  // its current marks (moved along with the edits) until the next result.
+  if (editor.text() === yaml) editor.showDiagnostics(diagnostics);
   showProblems(diagnostics);
-  const t3 = performance.now();
+
   // A half-typed line often leaves no stages at all: keep the last preview
   // on screen, marked as out of date, until the text resolves again.
-  const stale = resolution.stages.length === 0 && diagnostics.some((d) => d.severity === 'error');
+  const stages = result.resolution.stages;
+  const stale = stages.length === 0 && diagnostics.some((d) => d.severity === 'error');
   previewPane.classList.toggle('stale', stale && hasPreview);
   if (!stale || !hasPreview) {
-    preview.render(resolution.stages, collectStepSources(yaml));
-    hasPreview = resolution.stages.length > 0;
+    preview.render(stages, result.links);
+    hasPreview = stages.length > 0;
   }
-  const t4 = performance.now();
-
-  // Time per phase in ms (inputs, resolve, diagnostics, preview), for the benchmark.
-  document.body.dataset.phasesMs = [t1 - t0, t2 - t1, t3 - t2, t4 - t3].map((ms) => ms.toFixed(1)).join(' ');
+  return performance.now() - start;
 }
 
 function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
@@ -104,41 +97,79 @@ function showProblems(diagnostics: Diagnostic[]): void {
 }
 
 /**
- * Coalesces change requests into one update. The quiet period before an
- * update is as long as the last update took, up to 250 ms. Small pipelines
- * then update as the user types, and on large ones continuous typing keeps
- * the main thread about half idle instead of lagging behind.
+ * Sends the page's state to the worker and shows each response. At most one
+ * request is in flight. Edits made meanwhile are coalesced into the next
+ * request, sent after the response once the page has been idle for
+ * QUIET_MS, so a burst of keystrokes costs one resolution.
  */
-function createScheduler(run: () => void) {
+function createUpdates() {
+  const QUIET_MS = 15;
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'basso' });
+  const body = document.body.dataset;
+  let ready = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let lastDuration = 0;
+  let inFlight: { id: number; yaml: string; requestedAt: number } | null = null;
   let firstRequestAt: number | null = null;
   let count = 0;
 
-  function runNow(): void {
+  function send(): void {
     timer = undefined;
-    const start = performance.now();
-    try {
-      run();
-    } catch (error) {
-      status.textContent = `the resolver failed: ${(error as Error).message}`;
-      status.dataset.errors = 'internal';
-      console.error(error);
-    }
-    const end = performance.now();
-    lastDuration = end - start;
-
-    // Exposed for the end-to-end test and the typing benchmark: the update's
-    // own duration, the time from the first edit it covers to the end of the
-    // DOM changes, and (set later) to the next frame after them.
-    const requestedAt = firstRequestAt ?? start;
-    count += 1;
-    const body = document.body.dataset;
-    body.updates = String(count);
-    body.updateMs = lastDuration.toFixed(2);
-    body.latencyMs = (end - requestedAt).toFixed(2);
+    if (inFlight) return;
+    const yaml = editor.text();
+    inFlight = { id: count + 1, yaml, requestedAt: firstRequestAt ?? performance.now() };
     firstRequestAt = null;
-    delete body.pending;
+    const request: UpdateRequest = { id: inFlight.id, yaml, values: form.values(), context: context.value() };
+    worker.postMessage(request);
+  }
+
+  function request(): void {
+    firstRequestAt ??= performance.now();
+    body.pending = 'true';
+    if (!ready || inFlight) return;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(send, QUIET_MS);
+  }
+
+  function fail(message: string): void {
+    status.textContent = message;
+    status.dataset.errors = 'internal';
+    console.error(message);
+  }
+
+  worker.addEventListener('error', (event) => fail(`the resolver worker failed: ${event.message}`));
+  worker.addEventListener('message', (event: MessageEvent<UpdateResponse>) => {
+    const response = event.data;
+    if (response.kind === 'ready') {
+      ready = true;
+      send();
+      return;
+    }
+
+    const finished = inFlight;
+    inFlight = null;
+    if (response.kind === 'failed') fail(response.message);
+    if (response.kind === 'result' && finished) {
+      const renderMs = show(response, finished.yaml);
+      record(finished.requestedAt, [...response.timings, renderMs]);
+    }
+    if (firstRequestAt !== null) {
+      timer = setTimeout(send, QUIET_MS);
+    } else {
+      delete body.pending;
+    }
+  });
+
+  // Exposed for the end-to-end test and the typing benchmark: the update
+  // count, the time from the first edit an update covers to the end of its
+  // DOM changes and (set later) to the next frame, and the time per phase.
+  function record(requestedAt: number, phases: number[]): void {
+    count += 1;
+    const end = performance.now();
+    body.updates = String(count);
+    body.latencyMs = (end - requestedAt).toFixed(2);
+    body.updateMs = phases.reduce((sum, ms) => sum + ms, 0).toFixed(2);
+    body.phasesMs = phases.map((ms) => ms.toFixed(1)).join(' ');
+    body.ready = 'true';
 
     const update = String(count);
     requestAnimationFrame(() =>
@@ -149,25 +180,5 @@ function createScheduler(run: () => void) {
     );
   }
 
-  function request(): void {
-    // Until the wasm module is loaded, the first update reads the latest state.
-    if (document.body.dataset.ready !== 'true') return;
-    firstRequestAt ??= performance.now();
-    document.body.dataset.pending = 'true';
-    if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(runNow, Math.min(250, lastDuration));
-  }
-
-  return { request, runNow };
+  return { request };
 }
-
-loadResolver().then(
-  () => {
-    scheduler.runNow();
-    document.body.dataset.ready = 'true';
-  },
-  (error: Error) => {
-    status.textContent = `could not load the resolver: ${error.message}`;
-    console.error(error);
-  },
-);

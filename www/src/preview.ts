@@ -2,7 +2,7 @@
 // and parallel blocks), with every step's resolved settings.
 
 import { drawStage } from './diagram';
-import { findLinks, type Link, type StepSourceLines } from './links';
+import type { Link } from './links';
 import { h, valueText } from './dom';
 import type { Endpoints, Json, JsonObject, ResolvedStage, ResolvedStep } from './model';
 
@@ -26,8 +26,8 @@ const SETTINGS: { label: string; path: string[] }[] = [
 type TreeNode = { kind: 'step'; step: ResolvedStep } | { kind: 'group'; identifier: string; children: TreeNode[] };
 
 export interface Preview {
-  /** Shows `stages`; `sources` are the step lines the stage pictures read expressions from. */
-  render(stages: ResolvedStage[], sources: StepSourceLines): void;
+  /** Shows `stages`; `links[i]` are the arrows of stage i's picture. */
+  render(stages: ResolvedStage[], links: Link[][]): void;
 }
 
 /** The rendered DOM of one stage, kept to patch it on the next update. */
@@ -47,14 +47,14 @@ export function createPreview(container: HTMLElement): Preview {
   // While the layout of every stage stays the same, only the cards of
   // changed steps and changed pictures are replaced: typing in one step of
   // a long pipeline then touches one card rather than the whole page.
-  function render(stages: ResolvedStage[], sources: StepSourceLines): void {
+  function render(stages: ResolvedStage[], links: Link[][]): void {
     const sameLayout = stages.length === rendered.length && stages.every((stage, i) => rendered[i].layoutKey === layoutKey(stage));
     if (sameLayout) {
-      stages.forEach((stage, i) => patchStage(rendered[i], stage, sources));
+      stages.forEach((stage, i) => patchStage(rendered[i], stage, links[i] ?? []));
       return;
     }
 
-    rendered = stages.map((stage) => buildStage(stage, sources));
+    rendered = stages.map((stage, i) => buildStage(stage, links[i] ?? []));
     const sections = rendered.map((stage) => stage.section);
     container.replaceChildren(...(sections.length ? sections : [h('p', { class: 'empty' }, 'No stages to show.')]));
   }
@@ -67,20 +67,18 @@ function layoutKey(stage: ResolvedStage): string {
   return JSON.stringify([stage.identifier, stage.name, stage.infrastructure, steps]);
 }
 
-function pictureOf(stage: ResolvedStage, sources: StepSourceLines): { key: string; links: Link[] } {
-  const links = findLinks(stage, sources);
+function pictureKey(stage: ResolvedStage, links: Link[]): string {
   const steps = stage.steps.map((step) => [step.fqn, step.type, step.parallel, step.endpoints]);
-  return { key: JSON.stringify([steps, links]), links };
+  return JSON.stringify([steps, links]);
 }
 
-function buildStage(stage: ResolvedStage, sources: StepSourceLines): RenderedStage {
+function buildStage(stage: ResolvedStage, links: Link[]): RenderedStage {
   const cards = new Map<string, { key: string; element: HTMLElement }>();
   const cardFor = (step: ResolvedStep): HTMLElement => {
     const element = stepCard(step);
     cards.set(step.fqn, { key: JSON.stringify(step), element });
     return element;
   };
-  const { key: pictureKey, links } = pictureOf(stage, sources);
   const picture = drawStage(stage, links);
 
   const section = h(
@@ -97,10 +95,10 @@ function buildStage(stage: ResolvedStage, sources: StepSourceLines): RenderedSta
     picture,
     h('div', { class: 'steps' }, ...renderNodes(stageTree(stage), cardFor)),
   );
-  return { layoutKey: layoutKey(stage), pictureKey, section, picture, cards };
+  return { layoutKey: layoutKey(stage), pictureKey: pictureKey(stage, links), section, picture, cards };
 }
 
-function patchStage(shown: RenderedStage, stage: ResolvedStage, sources: StepSourceLines): void {
+function patchStage(shown: RenderedStage, stage: ResolvedStage, links: Link[]): void {
   for (const step of stage.steps) {
     const card = shown.cards.get(step.fqn)!;
     const key = JSON.stringify(step);
@@ -110,7 +108,7 @@ function patchStage(shown: RenderedStage, stage: ResolvedStage, sources: StepSou
     shown.cards.set(step.fqn, { key, element });
   }
 
-  const { key, links } = pictureOf(stage, sources);
+  const key = pictureKey(stage, links);
   if (key !== shown.pictureKey) {
     const picture = drawStage(stage, links);
     shown.picture.replaceWith(picture);

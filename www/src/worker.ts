@@ -1,0 +1,68 @@
+// Runs basso off the main thread, so the editor stays responsive while a
+// large pipeline resolves. Each request carries the whole text, and the page
+// sends the next request only after the response to this one.
+
+import { listInputs, loadResolver, resolvePipeline, type Context } from './basso';
+import { collectStepSources, findLinks, type Link } from './links';
+import type { Inputs, Resolution } from './model';
+
+export interface UpdateRequest {
+  id: number;
+  yaml: string;
+  /** Runtime input values by path, as entered in the form. */
+  values: Record<string, string>;
+  context: Context;
+}
+
+export type UpdateResponse =
+  | { kind: 'ready' }
+  | { kind: 'failed'; id: number | null; message: string }
+  | {
+      kind: 'result';
+      id: number;
+      inputs: Inputs;
+      resolution: Resolution;
+      /** Arrows of each stage's picture, in the order of `resolution.stages`. */
+      links: Link[][];
+      /** Milliseconds spent in inputs(), in resolve() and in finding links. */
+      timings: [number, number, number];
+    };
+
+/** The parts of DedicatedWorkerGlobalScope used here (the DOM typings lack it). */
+interface WorkerScope {
+  postMessage(message: UpdateResponse): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent<UpdateRequest>) => void): void;
+}
+
+const scope = self as unknown as WorkerScope;
+
+function reply(response: UpdateResponse): void {
+  scope.postMessage(response);
+}
+
+const ready = loadResolver().then(
+  () => reply({ kind: 'ready' }),
+  (error: Error) => reply({ kind: 'failed', id: null, message: `could not load the resolver: ${error.message}` }),
+);
+
+scope.addEventListener('message', async (event: MessageEvent<UpdateRequest>) => {
+  await ready;
+  const { id, yaml, values, context } = event.data;
+  try {
+    const t0 = performance.now();
+    const inputs = listInputs(yaml);
+    const t1 = performance.now();
+    // The form may still contain values of inputs the edit removed, and
+    // resolve() rejects values for fields that are not runtime inputs.
+    const known = new Set(inputs.inputs.map((input) => input.path));
+    const current = Object.fromEntries(Object.entries(values).filter(([path]) => known.has(path)));
+    const resolution = resolvePipeline(yaml, current, context);
+    const t2 = performance.now();
+    const sources = collectStepSources(yaml);
+    const links = resolution.stages.map((stage) => findLinks(stage, sources));
+    const t3 = performance.now();
+    reply({ kind: 'result', id, inputs, resolution, links, timings: [t1 - t0, t2 - t1, t3 - t2] });
+  } catch (error) {
+    reply({ kind: 'failed', id, message: `the resolver failed: ${(error as Error).message}` });
+  }
+});
