@@ -167,6 +167,8 @@ test('markup in pipeline values is shown as text', async () => {
   assert.equal(await setting(page, 'run', 'command').innerText(), `echo '<script>window.pwned = 4</script>'`);
   assert.match(await setting(page, 'run', 'env').innerText(), /<img src=x onerror="window\.pwned = 5">/);
 
+  // basso rejects these names, and its messages quote them: as text too.
+  assert.match(await page.locator('#problems').innerText(), /`<script>window\.pwned = 1<\/script>`/);
   assert.equal(await page.locator('#preview script, #preview img, #preview b, #problems script, #problems img').count(), 0);
   assert.equal(await page.evaluate(() => window.pwned), undefined, 'no script from the pipeline ran');
   assert.deepEqual(problems, []);
