@@ -23,6 +23,8 @@ apt_packages=(
   # iptables and nftables to check that no firewall rule is left
   containerd runc protobuf-compiler tini iproute2 busybox-static jq curl
   docker-registry apache2-utils iptables nftables
+  # browser tests of the npm package (Playwright drives Debian's Chromium)
+  chromium chromium-driver
 )
 
 missing=()
@@ -51,5 +53,11 @@ if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$kubernet
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "kubernetes-validate==$kubernetes_validate_version"
 fi
+
+# npm package: wasm-bindgen-cli at the Cargo.lock version, and the test
+# dependencies of pkg/ (binaryen's wasm-opt, playwright-core, typescript)
+# exactly as pkg/package-lock.json lists them.
+npm ci --prefix pkg --no-audit --no-fund --loglevel=error
+scripts/build-pkg.sh --install-tools
 
 log "ready"

@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+# Rust: unit, snapshot and conformance tests of every crate.
 # The basso-kube tests save every manifest they export here, and
 # kubernetes-validate then checks each one strictly against Kubernetes 1.33.
 manifests=target/kube-manifests
@@ -27,3 +28,13 @@ scripts/containerd-tests.sh
 # The smoke run checks each harness's results and that it produces every
 # figure. It checks nothing about speed.
 scripts/bench.sh --smoke
+
+# npm package: the WebAssembly build, then the same conformance vectors and
+# corpus pipelines in Node and in headless Chromium, and an install of the
+# packed tarball into a scratch project
+cargo build --locked -p basso-cli
+scripts/build-pkg.sh
+scripts/build-pkg.sh --fault-injection
+node --test pkg/tests/node/
+node --test pkg/tests/browser/
+node --test pkg/tests/consumer/

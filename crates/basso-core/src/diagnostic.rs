@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// How serious a diagnostic is. Only `Error` makes a command exit with 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
@@ -135,18 +136,41 @@ impl Diagnostic {
     /// The JSON shape of the command-line contract: `{"severity", "code",
     /// "message", "help", "file", "line", "column", "endLine", "endColumn"}`.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "severity": self.severity,
-            "code": self.code,
-            "message": self.message,
-            "help": self.help,
-            "file": self.file,
-            "line": self.span.line,
-            "column": self.span.column,
-            "endLine": self.span.end_line,
-            "endColumn": self.span.end_column,
-        })
+        // Serializing a struct of strings and integers cannot fail.
+        serde_json::to_value(self.to_json_shape()).unwrap_or_default()
     }
+
+    /// Copies the fields of the JSON contract into a [`DiagnosticJson`].
+    pub fn to_json_shape(&self) -> DiagnosticJson {
+        DiagnosticJson {
+            severity: self.severity,
+            code: self.code.clone(),
+            message: self.message.clone(),
+            help: self.help.clone(),
+            file: self.file.clone(),
+            line: self.span.line,
+            column: self.span.column,
+            end_line: self.span.end_line,
+            end_column: self.span.end_column,
+        }
+    }
+}
+
+/// A diagnostic as `--format json` prints it and the npm package returns it.
+/// Lines and columns are 1-based; columns count characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticJson {
+    pub severity: Severity,
+    pub code: String,
+    pub message: String,
+    pub help: Option<String>,
+    pub file: Option<String>,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
 }
 
 #[cfg(test)]
@@ -160,6 +184,41 @@ mod tests {
         let span = Span::from_byte_range(source, start, start + 1);
         assert_eq!((span.line, span.column), (2, 4));
         assert_eq!((span.end_line, span.end_column), (2, 5));
+    }
+
+    #[test]
+    fn json_shape_uses_camel_case_keys() {
+        let source = "name: x";
+        let diagnostic = Diagnostic::error(
+            "unknown-key",
+            "unknown key `name`",
+            Span::from_byte_range(source, 0, 4),
+        )
+        .with_help("remove `name`");
+        let json = diagnostic.to_json();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "severity",
+                "code",
+                "message",
+                "help",
+                "file",
+                "line",
+                "column",
+                "endLine",
+                "endColumn"
+            ]
+        );
+        assert_eq!(json["severity"], "error");
+        assert_eq!(json["file"], serde_json::Value::Null);
+        assert_eq!(json["endColumn"], 5);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::Range;
 
 use crate::diagnostic::{Diagnostic, Span, line_column};
+use crate::report::ExprErrorJson;
 
 /// An error located in a template's text.
 ///
@@ -112,12 +113,18 @@ impl ExprError {
     /// Converts the error to the JSON that `basso eval --format json` prints:
     /// `{"code", "message", "help", "column"}`.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "code": self.code,
-            "message": self.message,
-            "help": self.help,
-            "column": self.column,
-        })
+        // Serializing strings and integers cannot fail.
+        serde_json::to_value(self.to_json_shape()).unwrap_or_default()
+    }
+
+    /// Copies the fields of the JSON contract into an [`ExprErrorJson`].
+    pub fn to_json_shape(&self) -> ExprErrorJson {
+        ExprErrorJson {
+            code: self.code.to_string(),
+            message: self.message.clone(),
+            help: self.help.clone(),
+            column: self.column,
+        }
     }
 }
 

@@ -40,10 +40,11 @@ pub mod expr;
 pub mod input;
 pub mod options;
 pub mod pipeline;
+pub mod report;
 pub mod template;
 pub mod value;
 
-pub use diagnostic::{Diagnostic, Label, Severity, Span};
+pub use diagnostic::{Diagnostic, DiagnosticJson, Label, Severity, Span};
 pub use error::ExprError;
 pub use eval::{Context, RecordingContext};
 pub use expr::PathSegment;

@@ -44,10 +44,7 @@ pub fn run(args: CheckArgs) -> u8 {
     }
     match args.format {
         Format::Json => {
-            let document = serde_json::json!({
-                "schemaVersion": basso_core::pipeline::SCHEMA_VERSION,
-                "diagnostics": all.iter().map(basso_core::Diagnostic::to_json).collect::<Vec<_>>(),
-            });
+            let document = basso_core::report::CheckReport::new(&all).to_json();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&document).unwrap_or_default()

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use basso_core::report::Outcome;
 use basso_core::{EvalMode, ExprError, Options, ScanMode, Template, Unresolved, Value};
 use clap::{Args, ValueEnum};
 
@@ -86,7 +87,7 @@ pub fn run(args: EvalArgs) -> u8 {
         .and_then(|template| template.run(&context, &options));
     match (result, args.format) {
         (Ok(value), FormatArg::Json) => {
-            println!("{}", serde_json::json!({ "value": value.to_json() }));
+            println!("{}", Outcome::Value(value.to_json()).to_json());
             exit::SUCCESS
         }
         (Ok(value), FormatArg::Text) => {
@@ -94,7 +95,7 @@ pub fn run(args: EvalArgs) -> u8 {
             exit::SUCCESS
         }
         (Err(error), FormatArg::Json) => {
-            println!("{}", serde_json::json!({ "error": error.to_json() }));
+            println!("{}", Outcome::<serde_json::Value>::from_result(Err(error)).to_json());
             exit::FAILURE
         }
         (Err(error), FormatArg::Text) => {

@@ -11,7 +11,9 @@ use crate::expr::ExprKind;
 /// evaluation time (`.<+x>`, `[i]`) appears as `*`. Blocks whose text is
 /// assembled from spliced values are not known until evaluation, so only
 /// their inner blocks contribute.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
 pub struct References {
     /// Context paths, such as `pipeline.variables.tag`.
     pub paths: Vec<String>,

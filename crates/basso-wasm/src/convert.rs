@@ -1,0 +1,181 @@
+//! Conversions between JavaScript values and the JSON documents of the
+//! command line. Results go through `JSON.parse` of the exact text that
+//! `--format json` prints, so the package cannot return another shape.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use wasm_bindgen::{JsError, JsValue};
+
+/// Parses the JSON text of `document` into a plain JavaScript value.
+pub fn to_js(document: &Value) -> Result<JsValue, JsError> {
+    let text = serde_json::to_string(document)?;
+    js_sys::JSON::parse(&text).map_err(|_| JsError::new("failed to convert a result to JavaScript"))
+}
+
+/// Reads an argument; `undefined` and `null` become `T::default()`.
+///
+/// The value goes through `serde_json::Value` first: serde-wasm-bindgen
+/// reads only the fields a struct names, so it would never see a misspelt
+/// option that `deny_unknown_fields` should reject.
+pub fn from_js<T: DeserializeOwned + Default>(
+    value: JsValue,
+    argument: &str,
+) -> Result<T, JsError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(T::default());
+    }
+    let invalid =
+        |error: &dyn std::fmt::Display| JsError::new(&format!("invalid {argument}: {error}"));
+    let json: Value = serde_wasm_bindgen::from_value(value).map_err(|error| invalid(&error))?;
+    serde_json::from_value(json).map_err(|error| invalid(&error))
+}
+
+/// Adds `columnUtf16` and `endColumnUtf16` to every object in the
+/// `diagnostics` arrays of `document`, counting UTF-16 code units of
+/// `source` as JavaScript strings and editors do.
+pub fn add_utf16_columns(document: &mut Value, source: &str) {
+    let lines = LineIndex::new(source);
+    for_each_diagnostic(document, &mut |diagnostic| {
+        let position = |line_key: &str, column_key: &str| {
+            let line = diagnostic.get(line_key).and_then(Value::as_u64)?;
+            let column = diagnostic.get(column_key).and_then(Value::as_u64)?;
+            Some(lines.column_utf16(line as usize, column as usize))
+        };
+        let start = position("line", "column");
+        let end = position("endLine", "endColumn");
+        if let (Some(start), Some(end)) = (start, end) {
+            diagnostic.insert("columnUtf16".into(), start.into());
+            diagnostic.insert("endColumnUtf16".into(), end.into());
+        }
+    });
+}
+
+fn for_each_diagnostic(
+    value: &mut Value,
+    visit: &mut dyn FnMut(&mut serde_json::Map<String, Value>),
+) {
+    match value {
+        Value::Object(object) => {
+            for (key, child) in object.iter_mut() {
+                if key == "diagnostics" {
+                    if let Value::Array(items) = child {
+                        items
+                            .iter_mut()
+                            .filter_map(Value::as_object_mut)
+                            .for_each(&mut *visit);
+                    }
+                } else {
+                    for_each_diagnostic(child, visit);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| for_each_diagnostic(item, visit)),
+        _ => {}
+    }
+}
+
+/// Converts a 1-based character column on a 1-based line of `source` into
+/// a 1-based UTF-16 column.
+pub fn column_utf16(source: &str, line: usize, column: usize) -> usize {
+    LineIndex::new(source).column_utf16(line, column)
+}
+
+/// Byte offsets of line starts, for converting character columns.
+struct LineIndex<'a> {
+    source: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(source: &'a str) -> Self {
+        let newlines = source.match_indices('\n').map(|(index, _)| index + 1);
+        LineIndex {
+            source,
+            line_starts: std::iter::once(0).chain(newlines).collect(),
+        }
+    }
+
+    /// Converts a 1-based character column on a 1-based line into a 1-based
+    /// UTF-16 column. Positions outside the source keep their column.
+    fn column_utf16(&self, line: usize, column: usize) -> usize {
+        let Some(&start) = line
+            .checked_sub(1)
+            .and_then(|index| self.line_starts.get(index))
+        else {
+            return column;
+        };
+        let rest = &self.source[start..];
+        let rest = &rest[..rest.find('\n').unwrap_or(rest.len())];
+        let mut units = 0;
+        let mut characters = rest.chars();
+        for _ in 1..column {
+            match characters.next() {
+                Some(character) => units += character.len_utf16(),
+                // Past the end of the line (an end position after the last
+                // character): count the missing characters as one unit each.
+                None => units += 1,
+            }
+        }
+        units + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn utf16_columns_count_surrogate_pairs() {
+        let source = "a: 1\nb: \"😀é\" x\n";
+        let mut document = json!({
+            "schemaVersion": 1,
+            "diagnostics": [{"line": 2, "column": 8, "endLine": 2, "endColumn": 9}],
+        });
+        add_utf16_columns(&mut document, source);
+        let diagnostic = &document["diagnostics"][0];
+        assert_eq!(diagnostic["column"], 8);
+        assert_eq!(diagnostic["columnUtf16"], 9);
+        assert_eq!(diagnostic["endColumnUtf16"], 10);
+    }
+
+    #[test]
+    fn utf16_columns_of_ascii_equal_columns() {
+        let source = "steps:\n  - run: x\n";
+        let mut document =
+            json!({"diagnostics": [{"line": 2, "column": 5, "endLine": 2, "endColumn": 8}]});
+        add_utf16_columns(&mut document, source);
+        assert_eq!(document["diagnostics"][0]["columnUtf16"], 5);
+        assert_eq!(document["diagnostics"][0]["endColumnUtf16"], 8);
+    }
+
+    #[test]
+    fn utf16_columns_in_nested_diagnostics() {
+        let source = "é";
+        let mut document = json!({"stages": [{"diagnostics": [{"line": 1, "column": 2, "endLine": 1, "endColumn": 2}]}]});
+        add_utf16_columns(&mut document, source);
+        assert_eq!(document["stages"][0]["diagnostics"][0]["columnUtf16"], 2);
+    }
+
+    #[test]
+    fn utf16_columns_past_source_keep_column() {
+        let source = "x";
+        let mut document =
+            json!({"diagnostics": [{"line": 7, "column": 3, "endLine": 7, "endColumn": 4}]});
+        add_utf16_columns(&mut document, source);
+        assert_eq!(document["diagnostics"][0]["columnUtf16"], 3);
+        assert_eq!(document["diagnostics"][0]["endColumnUtf16"], 4);
+    }
+
+    #[test]
+    fn utf16_columns_past_line_end() {
+        let source = "😀\nnext";
+        let mut document =
+            json!({"diagnostics": [{"line": 1, "column": 1, "endLine": 1, "endColumn": 3}]});
+        add_utf16_columns(&mut document, source);
+        assert_eq!(document["diagnostics"][0]["endColumnUtf16"], 4);
+    }
+}

@@ -1,0 +1,220 @@
+//! `render`, `evaluate`, `references` and `runtimeInput`: the expression
+//! engine, with the options and JSON documents of `basso eval`.
+
+use basso_core::input::FieldKind;
+use basso_core::report::Outcome;
+use basso_core::{EvalMode, ExprError, Limits, Options, ScanMode, Template, Unresolved, Value};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value as Json;
+use wasm_bindgen::{JsError, JsValue};
+
+use crate::convert;
+
+/// Options of `render` and `evaluate`, named as the flags of `basso eval`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TemplateOptions {
+    /// `render` splices values into the text; `evaluate` returns a typed
+    /// value. The default is the function's own mode.
+    #[cfg_attr(test, ts(optional))]
+    pub mode: Option<ModeOption>,
+    /// What an unresolved reference becomes; `null` when absent.
+    #[cfg_attr(test, ts(optional))]
+    pub unresolved: Option<UnresolvedOption>,
+    /// How `>` closes a block; `harness` when absent.
+    #[cfg_attr(test, ts(optional))]
+    pub scan: Option<ScanOption>,
+    /// Engine limits; absent ones keep the defaults.
+    #[cfg_attr(test, ts(optional))]
+    pub limits: Option<LimitsOption>,
+}
+
+/// Options of `references`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReferencesOptions {
+    /// How `>` closes a block; `harness` when absent.
+    #[cfg_attr(test, ts(optional))]
+    pub scan: Option<ScanOption>,
+}
+
+/// Options of `runtimeInput`. Without `supplied` or `useDefault` the
+/// function classifies the field; with either it validates a value.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeInputOptions {
+    /// The value supplied for the input, `null` included.
+    #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(test, ts(optional, type = "JsonValue"))]
+    pub supplied: Option<Json>,
+    /// Resolve with no supplied value: the default, else `null`.
+    #[cfg_attr(test, ts(optional))]
+    pub use_default: Option<bool>,
+}
+
+/// Reads a field that is present, `null` included, as `Some`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Json>, D::Error> {
+    Json::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum ModeOption {
+    Render,
+    Evaluate,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum UnresolvedOption {
+    Null,
+    Keep,
+    Error,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum ScanOption {
+    Harness,
+    Smart,
+}
+
+/// Engine limits, as in the conformance vectors' `options.limits`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitsOption {
+    #[cfg_attr(test, ts(optional))]
+    pub max_template_bytes: Option<usize>,
+    #[cfg_attr(test, ts(optional))]
+    pub max_block_depth: Option<usize>,
+    #[cfg_attr(test, ts(optional))]
+    pub max_expression_depth: Option<usize>,
+    #[cfg_attr(test, ts(optional))]
+    pub max_steps: Option<u32>,
+    #[cfg_attr(test, ts(optional))]
+    pub max_result_bytes: Option<usize>,
+    #[cfg_attr(test, ts(optional))]
+    pub max_resolution_depth: Option<usize>,
+}
+
+fn scan_mode(scan: Option<ScanOption>) -> ScanMode {
+    match scan {
+        None | Some(ScanOption::Harness) => ScanMode::Harness,
+        Some(ScanOption::Smart) => ScanMode::Smart,
+    }
+}
+
+fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Options {
+    let defaults = Limits::default();
+    let limits = options.limits.unwrap_or_default();
+    Options {
+        scan: scan_mode(options.scan),
+        mode: match options.mode {
+            None => default_mode,
+            Some(ModeOption::Render) => EvalMode::Render,
+            Some(ModeOption::Evaluate) => EvalMode::Evaluate,
+        },
+        unresolved: match options.unresolved {
+            None | Some(UnresolvedOption::Null) => Unresolved::Null,
+            Some(UnresolvedOption::Keep) => Unresolved::Keep,
+            Some(UnresolvedOption::Error) => Unresolved::Error,
+        },
+        limits: Limits {
+            max_template_bytes: limits
+                .max_template_bytes
+                .unwrap_or(defaults.max_template_bytes),
+            max_block_depth: limits.max_block_depth.unwrap_or(defaults.max_block_depth),
+            max_expression_depth: limits
+                .max_expression_depth
+                .unwrap_or(defaults.max_expression_depth),
+            max_steps: limits.max_steps.map_or(defaults.max_steps, u64::from),
+            max_result_bytes: limits.max_result_bytes.unwrap_or(defaults.max_result_bytes),
+            max_resolution_depth: limits
+                .max_resolution_depth
+                .unwrap_or(defaults.max_resolution_depth),
+        },
+    }
+}
+
+/// Reads the context argument: an object whose keys are the expression
+/// roots, as in the file `basso eval --context` reads.
+fn context_value(context: JsValue) -> Result<Value, JsError> {
+    let json: Json = convert::from_js(context, "context")?;
+    match json {
+        Json::Null => Ok(Value::Map(Default::default())),
+        Json::Object(_) => Ok(Value::from_json(json)),
+        _ => Err(JsError::new(
+            "invalid context: expected an object whose keys are the expression roots",
+        )),
+    }
+}
+
+/// Runs a template as `basso eval` does, in `default_mode` unless the
+/// options name another.
+pub fn run(
+    template: &str,
+    context: JsValue,
+    options: JsValue,
+    default_mode: EvalMode,
+) -> Result<JsValue, JsError> {
+    let options = core_options(convert::from_js(options, "options")?, default_mode);
+    let context = context_value(context)?;
+
+    let result = Template::parse_with_limits(template, options.scan, options.limits)
+        .and_then(|parsed| parsed.run(&context, &options))
+        .map(|value| value.to_json());
+    outcome_to_js(template, result)
+}
+
+/// Lists the context paths and secret ids a template uses.
+pub fn references(template: &str, options: JsValue) -> Result<JsValue, JsError> {
+    let options: ReferencesOptions = convert::from_js(options, "options")?;
+    let result =
+        Template::parse(template, scan_mode(options.scan)).map(|parsed| parsed.references());
+    outcome_to_js(template, result)
+}
+
+/// Classifies a field (fixed text, expression, runtime input) or, with a
+/// supplied value or `useDefault`, validates the value a runtime input gets.
+pub fn runtime_input(field: &str, options: JsValue) -> Result<JsValue, JsError> {
+    let options: RuntimeInputOptions = convert::from_js(options, "options")?;
+    let result = FieldKind::classify(field).and_then(|kind| {
+        let supplied = options.supplied.map(Value::from_json);
+        if supplied.is_none() && options.use_default != Some(true) {
+            return Ok(kind.to_json());
+        }
+        let validators = match &kind {
+            FieldKind::RuntimeInput(input) => input,
+            FieldKind::Validated { validators, .. } => validators,
+            _ => return Ok(supplied.unwrap_or(Value::Null).to_json()),
+        };
+        validators
+            .resolve(supplied.as_ref())
+            .map(|value| value.to_json())
+    });
+    outcome_to_js(field, result)
+}
+
+/// Converts an engine result into `{value}` or `{error}`, adding
+/// `columnUtf16` to the error.
+fn outcome_to_js<T: serde::Serialize>(
+    source: &str,
+    result: Result<T, ExprError>,
+) -> Result<JsValue, JsError> {
+    let position = result
+        .as_ref()
+        .err()
+        .map(|error| (error.line, error.column));
+    let mut document = Outcome::from_result(result).to_json();
+    if let (Some((line, column)), Some(error)) = (position, document.get_mut("error")) {
+        error["columnUtf16"] = convert::column_utf16(source, line, column).into();
+    }
+    convert::to_js(&document)
+}

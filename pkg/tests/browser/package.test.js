@@ -1,0 +1,55 @@
+// The package in headless Chromium.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { check } from "../../node.js";
+import { openTestPage } from "../support/browser.js";
+import { listFiles, repoRoot, requireBuiltPackage } from "../support/paths.js";
+
+let browser;
+
+before(async () => {
+  requireBuiltPackage();
+  browser = await openTestPage();
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test("package loads and reports its version", async () => {
+  const node = await import("../../node.js");
+  const version = await browser.page.evaluate(() => window.basso.version());
+  assert.equal(version, node.version());
+});
+
+test("corpus checks equal Node's", async () => {
+  const corpus = listFiles("../shared/corpus/harness", ".yaml");
+  assert.ok(corpus.length >= 20, `found ${corpus.length} corpus files`);
+  const inputs = corpus.map((file) => ({ file, yaml: readFileSync(join(repoRoot, file), "utf8") }));
+  const reports = await browser.page.evaluate(
+    (inputs) => inputs.map(({ file, yaml }) => window.basso.check(yaml, { file })),
+    inputs,
+  );
+  for (const [index, { file, yaml }] of inputs.entries()) {
+    assert.deepEqual(reports[index], check(yaml, { file }), file);
+  }
+});
+
+test("argument errors are Errors in the page", async () => {
+  const message = await browser.page.evaluate(() => {
+    try {
+      window.basso.check("", { fiel: "x" });
+      return "no error";
+    } catch (error) {
+      return error instanceof Error ? error.message : `not an Error: ${error}`;
+    }
+  });
+  assert.match(message, /invalid options: unknown field `fiel`/);
+});
+
+test("page logs no errors", () => {
+  assert.deepEqual(browser.pageErrors, []);
+});

@@ -1,0 +1,91 @@
+// `check` through the package: result shape, UTF-16 columns, argument errors.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { check } from "../../node.js";
+
+const pipeline = (shell) => `pipeline:
+  name: démo 😀
+  identifier: demo
+  stages:
+    - stage:
+        name: build
+        identifier: build
+        type: CI
+        spec:
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: test
+                  identifier: test
+                  spec: {shell: ${shell}, command: "echo 😀"}
+`;
+
+test("check returns a plain object", () => {
+  const report = check(pipeline("Sh"), { file: "demo.yaml" });
+  assert.equal(Object.getPrototypeOf(report), Object.prototype);
+  assert.equal(report.schemaVersion, 1);
+  assert.ok(Array.isArray(report.diagnostics));
+});
+
+test("check reports an unknown shell", () => {
+  const report = check(pipeline("sh"), { file: "demo.yaml" });
+  const diagnostic = report.diagnostics.find((d) => d.code === "unknown-shell");
+  assert.ok(diagnostic, JSON.stringify(report.diagnostics));
+  assert.equal(diagnostic.file, "demo.yaml");
+  assert.equal(diagnostic.help, "did you mean `Sh`?");
+  assert.equal(diagnostic.line, 18);
+});
+
+test("UTF-16 columns point at the same text", () => {
+  const yaml = pipeline("sh").replace("{shell: sh,", "{x: 😀😀, shell: sh,");
+  const report = check(yaml, { file: "demo.yaml" });
+  const diagnostic = report.diagnostics.find((d) => d.code === "unknown-shell");
+  assert.ok(diagnostic, JSON.stringify(report.diagnostics));
+  const line = yaml.split("\n")[diagnostic.line - 1];
+  assert.equal(diagnostic.columnUtf16, diagnostic.column + 2);
+  assert.equal(line.slice(diagnostic.columnUtf16 - 1, diagnostic.endColumnUtf16 - 1), "sh");
+  assert.equal([...line].slice(diagnostic.column - 1, diagnostic.endColumn - 1).join(""), "sh");
+});
+
+test("check names the default file", () => {
+  const report = check("pipeline: [", undefined);
+  assert.ok(report.diagnostics.length > 0);
+  assert.equal(report.diagnostics[0].file, "pipeline.yaml");
+  assert.equal(report.diagnostics[0].help === undefined, false);
+});
+
+test("check rejects an unknown option", () => {
+  assert.throws(() => check("pipeline: {}", { fiel: "x.yaml" }), {
+    name: "Error",
+    message: /invalid options: unknown field `fiel`/,
+  });
+});
+
+test("check rejects a file name that is not a string", () => {
+  assert.throws(() => check("pipeline: {}", { file: 42 }), { message: /invalid options/ });
+});
+
+test("check rejects YAML that is not a string", () => {
+  assert.throws(() => check(42), Error);
+});
+
+test("check survives hostile YAML", () => {
+  const inputs = [
+    "",
+    "\u0000",
+    "[".repeat(10_000),
+    "a: &a [*a]",
+    "pipeline:\n" + "  ".repeat(5_000) + "x: 1",
+    "pipeline: !!binary AAAA",
+    "\ufeffpipeline:\n  stages: 7",
+  ];
+  for (const yaml of inputs) {
+    const report = check(yaml);
+    assert.equal(report.schemaVersion, 1);
+    assert.ok(Array.isArray(report.diagnostics));
+  }
+});
