@@ -29,6 +29,7 @@ pub mod resolved;
 pub mod scope;
 pub mod strategy;
 pub mod suggest;
+pub mod templates;
 pub mod validate;
 pub mod yaml;
 
@@ -85,7 +86,7 @@ fn check_root(report: &mut Report, root: &Node, source: &str) {
         Some(kind) => {
             if let Some(pipeline) = model::read_pipeline(report, root, kind) {
                 validate::validate(report, &pipeline);
-                references::check(report, &pipeline, source);
+                references::check(report, &pipeline, source, &templates::Templates::default());
             }
         }
         None => {}

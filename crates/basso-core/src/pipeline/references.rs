@@ -4,14 +4,13 @@
 //! steps, and untrusted values spliced into shell commands.
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::options::ScanMode;
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::expr_diagnostic;
 use crate::pipeline::model::{Pipeline, Report, Stage, Step, Variable};
 use crate::pipeline::paths::{Visit, walk};
 use crate::pipeline::suggest::did_you_mean;
+use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::Node;
-use crate::template::Template;
 
 /// Expression roots whose values come from whoever opens a pull request or
 /// pushes a commit, not from the repository's owners.
@@ -34,7 +33,7 @@ struct Site<'p, 'a> {
 }
 
 /// Runs every expression check over the pipeline.
-pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str) {
+pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templates: &Templates) {
     walk(pipeline.node, "pipeline", &mut |path, node| {
         if path.starts_with("pipeline.stages.") {
             return Visit::Skip;
@@ -42,6 +41,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str) {
         if let Some(text) = node.as_str() {
             check_text(
                 report,
+                templates,
                 pipeline,
                 &Site {
                     stage_index: None,
@@ -56,18 +56,28 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str) {
         Visit::Descend
     });
     for (index, stage) in pipeline.stages.iter().enumerate() {
-        let mut stage_steps: Vec<&Step<'_>> = stage.steps.iter().collect();
-        // Longest paths first, so a step inside a group wins over the group.
-        stage_steps.sort_by_key(|step| std::cmp::Reverse(step.path.len()));
+        let by_path: std::collections::HashMap<&str, &Step<'_>> = stage
+            .steps
+            .iter()
+            .map(|step| (step.path.as_str(), step))
+            .collect();
         walk(stage.node, &stage.path, &mut |path, node| {
             let Some(text) = node.as_str() else {
                 return Visit::Descend;
             };
-            let step = stage_steps.iter().copied().find(|step| {
-                path.starts_with(&step.path) && path[step.path.len()..].starts_with('.')
-            });
+            if !text.contains("<+") {
+                return Visit::Descend;
+            }
+            // The innermost enclosing step: the longest prefix that is a step path.
+            let step = path
+                .char_indices()
+                .filter(|(_, c)| *c == '.')
+                .map(|(at, _)| &path[..at])
+                .rev()
+                .find_map(|prefix| by_path.get(prefix).copied());
             check_text(
                 report,
+                templates,
                 pipeline,
                 &Site {
                     stage_index: Some(index),
@@ -85,6 +95,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str) {
 
 fn check_text(
     report: &mut Report,
+    templates: &Templates,
     pipeline: &Pipeline<'_>,
     site: &Site<'_, '_>,
     path: &str,
@@ -95,14 +106,13 @@ fn check_text(
     if !text.contains("<+") || classify(text) == ValueKind::RuntimeInput {
         return;
     }
-    let template = match Template::parse(text, ScanMode::Harness) {
-        Ok(template) => template,
+    let references = match templates.with(text, |template| Ok(template.references())) {
+        Ok(references) => references,
         Err(error) => {
             report.push(expr_diagnostic(&error, source, node));
             return;
         }
     };
-    let references = template.references();
     let is_command = path.ends_with(".spec.command");
     for reference in &references.paths {
         if let Some(diagnostic) = check_reference(pipeline, site, reference) {
@@ -141,7 +151,7 @@ fn env_name(reference: &str) -> String {
 }
 
 /// Finds the reference's text in the node's source; the whole node otherwise.
-fn locate(source: &str, node: &Node, reference: &str) -> Span {
+pub(crate) fn locate(source: &str, node: &Node, reference: &str) -> Span {
     let slice = source
         .get(node.span.byte_start..node.span.byte_end)
         .unwrap_or_default();

@@ -17,10 +17,10 @@ use crate::pipeline::paths::{FieldType, field_type};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
+use crate::pipeline::templates::Templates;
 use crate::pipeline::validate::effective_infrastructure;
 use crate::pipeline::yaml::{Node, NodeValue};
 use crate::pipeline::{load_document, strategy};
-use crate::template::Template;
 use crate::value::Value;
 
 /// Memory limit a container step gets when it sets none (Harness's default).
@@ -38,6 +38,7 @@ struct Miss {
 struct Resolver<'p, 'a> {
     source: &'a str,
     pipeline: &'p Pipeline<'a>,
+    templates: &'p Templates,
     report: Report,
     misses: Vec<Miss>,
 }
@@ -81,7 +82,8 @@ pub fn resolve(
         return finish(None, Vec::new(), report.diagnostics, file_name);
     };
     crate::pipeline::validate::validate(&mut report, &pipeline);
-    crate::pipeline::references::check(&mut report, &pipeline, source);
+    let templates = Templates::default();
+    crate::pipeline::references::check(&mut report, &pipeline, source, &templates);
 
     let fields = inputs::collect(&mut report, pipeline.node, source);
     let mut supplied = IndexMap::new();
@@ -113,6 +115,7 @@ pub fn resolve(
     let mut resolver = Resolver {
         source,
         pipeline: &pipeline,
+        templates: &templates,
         report,
         misses: Vec::new(),
     };
@@ -213,10 +216,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
     fn record_misses(&mut self, scope: &Scope<'_>, node: &Node) {
         for path in scope.take_misses() {
             if !self.misses.iter().any(|miss| miss.path == path) {
-                self.misses.push(Miss {
-                    path,
-                    span: node.span,
-                });
+                let span = crate::pipeline::references::locate(self.source, node, &path);
+                self.misses.push(Miss { path, span });
             }
         }
     }
@@ -229,8 +230,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         } else {
             EvalMode::Evaluate
         };
-        let result = Template::parse(text, ScanMode::Harness)
-            .and_then(|t| t.run(scope, &Self::options(mode, Unresolved::Null)));
+        let result = self.templates.with(text, |t| {
+            t.run(scope, &Self::options(mode, Unresolved::Null))
+        });
         self.record_misses(scope, node);
         match result {
             Ok(value) => match coerce(value, field) {
@@ -300,8 +302,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if !text.contains("<+") {
             return Some(text.to_string());
         }
-        let result = Template::parse(text, ScanMode::Harness)
-            .and_then(|t| t.render(scope, &Self::options(EvalMode::Render, Unresolved::Keep)));
+        let result = self.templates.with(text, |t| {
+            t.render(scope, &Self::options(EvalMode::Render, Unresolved::Keep))
+        });
         scope.take_misses();
         match result {
             Ok(rendered) => Some(rendered),
@@ -356,10 +359,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
             return vec![None];
         }
         let source = self.source;
+        let templates = self.templates;
         let mut evaluation_errors = Vec::new();
         let result = strategy::expand(strategy_node, &mut |node: &Node| {
             let text = node.as_str()?;
-            let value = Template::parse(text, ScanMode::Harness).and_then(|t| {
+            let value = templates.with(text, |t| {
                 t.evaluate(scope, &Self::options(EvalMode::Evaluate, Unresolved::Null))
             });
             match value {

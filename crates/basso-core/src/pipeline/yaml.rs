@@ -6,7 +6,7 @@
 //! and so that untrusted input is bounded: file size, nesting depth and the
 //! number of nodes aliases may expand to.
 
-use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
 
 use crate::diagnostic::{Diagnostic, Span};
 
@@ -215,13 +215,13 @@ impl Offsets {
 enum Frame {
     Sequence {
         items: Vec<Node>,
-        start: usize,
+        start: Marker,
         anchor: usize,
     },
     Mapping {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
-        start: usize,
+        start: Marker,
         anchor: usize,
     },
 }
@@ -250,10 +250,23 @@ fn count_nodes(node: &Node) -> usize {
 }
 
 impl Builder<'_> {
-    fn span(&self, start_char: usize, end_char: usize) -> Span {
-        let start = self.offsets.byte(start_char);
-        let end = self.offsets.byte(end_char.max(start_char));
-        Span::from_byte_range(self.source, start, end)
+    /// Converts saphyr's markers (character index, 1-based line, 0-based
+    /// column) into a span without rescanning the source, which keeps
+    /// loading linear in the file size.
+    fn span(&self, start: Marker, end: Marker) -> Span {
+        let end = if end.index() < start.index() {
+            start
+        } else {
+            end
+        };
+        Span {
+            byte_start: self.offsets.byte(start.index()),
+            byte_end: self.offsets.byte(end.index()),
+            line: start.line(),
+            column: start.col() + 1,
+            end_line: end.line(),
+            end_column: end.col() + 1,
+        }
     }
 
     fn error_at(&self, char_index: usize, code: &str, message: String) -> Diagnostic {
@@ -344,11 +357,11 @@ impl Builder<'_> {
     }
 
     fn handle(&mut self, event: Event<'_>, span: saphyr_parser::Span) -> Result<(), Diagnostic> {
-        let start = span.start.index();
-        let end = span.end.index();
+        let start = span.start;
+        let end = span.end;
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
-                self.count(1, start)?;
+                self.count(1, start.index())?;
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
                     ScalarStyle::SingleQuoted => Style::SingleQuoted,
@@ -371,7 +384,7 @@ impl Builder<'_> {
                     start,
                     anchor,
                 },
-                start,
+                start.index(),
             ),
             Event::MappingStart(anchor, _) => self.open(
                 Frame::Mapping {
@@ -380,7 +393,7 @@ impl Builder<'_> {
                     start,
                     anchor,
                 },
-                start,
+                start.index(),
             ),
             Event::SequenceEnd | Event::MappingEnd => {
                 let Some(frame) = self.stack.pop() else {
@@ -401,7 +414,7 @@ impl Builder<'_> {
                 };
                 let mut node = Node {
                     value,
-                    span: self.span(frame_start, end.max(frame_start)),
+                    span: self.span(frame_start, end),
                 };
                 // Block collections end where their last child ends.
                 let last_end = match &node.value {
@@ -412,16 +425,24 @@ impl Builder<'_> {
                 if let Some(last) = last_end
                     && last.byte_end > node.span.byte_end
                 {
-                    node.span =
-                        Span::from_byte_range(self.source, node.span.byte_start, last.byte_end);
+                    node.span = Span {
+                        byte_end: last.byte_end,
+                        end_line: last.end_line,
+                        end_column: last.end_column,
+                        ..node.span
+                    };
                 }
                 self.push(node, anchor)
             }
             Event::Alias(anchor) => {
                 let Some(target) = self.anchors.get(&anchor).cloned() else {
-                    return Err(self.error_at(start, "yaml-syntax", "unknown alias".to_string()));
+                    return Err(self.error_at(
+                        start.index(),
+                        "yaml-syntax",
+                        "unknown alias".to_string(),
+                    ));
                 };
-                self.count(count_nodes(&target), start)?;
+                self.count(count_nodes(&target), start.index())?;
                 let node = Node {
                     span: self.span(start, end),
                     ..target
