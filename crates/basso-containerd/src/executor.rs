@@ -582,11 +582,20 @@ impl Inner {
         if let Some(ended) = *exit.borrow() {
             return Ok(ended);
         }
-        // tini forwards SIGTERM to the step's process group.
-        self.kill(id, 15, false).await?;
-        let ended_in_grace = tokio::time::timeout(grace, exit.wait_for(Option::is_some))
-            .await
-            .is_ok();
+        // tini forwards SIGTERM to the step's process group. A container
+        // that has only just started may not have its handlers yet, and PID 1
+        // ignores signals without one, so SIGTERM is repeated within `grace`.
+        let deadline = tokio::time::Instant::now() + grace;
+        let mut ended_in_grace = false;
+        while !ended_in_grace && tokio::time::Instant::now() < deadline {
+            self.kill(id, 15, false).await?;
+            let slice = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(Duration::from_millis(250));
+            ended_in_grace = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
+                .await
+                .is_ok();
+        }
         if !ended_in_grace {
             self.kill(id, 9, true).await?;
         }

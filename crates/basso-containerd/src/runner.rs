@@ -3,7 +3,9 @@
 //! containerd and the others to the host executor, so a stage may mix both.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use basso_runner::{ExecError, Executor, Exit, LogSink, Task, TaskKind, TaskSpec};
@@ -84,10 +86,19 @@ impl Executor for ContainerdExecutor {
                 spec.step_id
             ));
         }
-        if !spec.output_variables.is_empty() {
+        let pwsh = matches!(
+            spec.program,
+            basso_runner::Program::Script {
+                shell: basso_runner::Shell::Pwsh,
+                ..
+            }
+        );
+        let argv = matches!(spec.program, basso_runner::Program::Argv(_));
+        if !spec.output_variables.is_empty() && (pwsh || argv) {
             problems.push(format!(
-                "step `{}`: outputVariables are not captured from containers yet\n\
-                 help: run the step on the host (no image) or drop outputVariables",
+                "step `{}`: outputVariables are captured from `Sh`, `Bash` and `Python` \
+                 scripts in containers only\n\
+                 help: use one of those shells, or run the step on the host",
                 spec.step_id
             ));
         }
@@ -95,7 +106,8 @@ impl Executor for ContainerdExecutor {
     }
 
     fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
-        let step = container_step(&spec)?;
+        let mut step = container_step(&spec)?;
+        let outputs = OutputFiles::create(&spec, &mut step)?;
         let sink: crate::LogSink = Arc::clone(&logs) as crate::LogSink;
         let task = self
             .executor
@@ -105,6 +117,7 @@ impl Executor for ContainerdExecutor {
             task,
             logs,
             reported: false,
+            outputs,
         }))
     }
 }
@@ -113,6 +126,117 @@ struct RunnerTask {
     task: ContainerTask,
     logs: LogSink,
     reported: bool,
+    outputs: OutputFiles,
+}
+
+/// The folder in the workspace where a container step's script writes its
+/// `outputVariables`, one file per variable.
+struct OutputFiles {
+    host_dir: Option<std::path::PathBuf>,
+    names: Vec<String>,
+}
+
+impl OutputFiles {
+    /// Creates the folder and wraps the step's script so that it writes the
+    /// variables when it ends. Scripts run with errexit, as on the host.
+    fn create(spec: &TaskSpec, step: &mut ContainerStep) -> Result<OutputFiles, ExecError> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let Program::Script { shell, script } = &mut step.program else {
+            return Ok(OutputFiles {
+                host_dir: None,
+                names: Vec::new(),
+            });
+        };
+        let number = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let relative = format!(
+            ".basso-outputs/{}-{}-{number}",
+            std::process::id(),
+            spec.step_id
+        );
+        let container_dir = format!("{}/{relative}", crate::executor::WORKSPACE_MOUNT);
+        let host_dir = spec.workdir.join(&relative);
+        if !spec.output_variables.is_empty() {
+            std::fs::create_dir_all(&host_dir).map_err(|error| {
+                ExecError(format!("cannot create `{}`: {error}", host_dir.display()))
+            })?;
+            // A step with runAsUser must be able to write here.
+            let _ = std::fs::set_permissions(&host_dir, std::fs::Permissions::from_mode(0o777));
+        }
+        *script = wrap_script(shell, script, &spec.output_variables, &container_dir);
+        Ok(OutputFiles {
+            host_dir: (!spec.output_variables.is_empty()).then_some(host_dir),
+            names: spec.output_variables.clone(),
+        })
+    }
+
+    fn read(&self) -> Result<BTreeMap<String, String>, ExecError> {
+        let mut values = BTreeMap::new();
+        let Some(dir) = &self.host_dir else {
+            return Ok(values);
+        };
+        for name in &self.names {
+            match std::fs::read_to_string(dir.join(name)) {
+                Ok(value) => {
+                    values.insert(name.clone(), value);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    return Err(ExecError(format!("cannot read output `{name}`: {error}")));
+                }
+            }
+        }
+        Ok(values)
+    }
+}
+
+impl Drop for OutputFiles {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.host_dir {
+            let _ = std::fs::remove_dir_all(dir);
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+}
+
+/// Returns the script with errexit for `sh` and `bash`, and with code that
+/// writes each output variable to a file in `dir` when the script ends.
+fn wrap_script(shell: &str, script: &str, outputs: &[String], dir: &str) -> String {
+    let mut text = String::new();
+    match shell {
+        "sh" | "bash" => {
+            if !outputs.is_empty() {
+                let mut dump = String::from("__basso_rc=$?; ");
+                for name in outputs {
+                    dump.push_str(&format!(
+                        "if [ -n \"${{{name}+x}}\" ]; then printf '%s' \"${name}\" > \"{dir}/{name}\"; fi; "
+                    ));
+                }
+                dump.push_str("exit $__basso_rc");
+                text.push_str(&format!("trap '{}' EXIT\n", dump.replace('\'', r"'\''")));
+            }
+            text.push_str("set -e\n");
+        }
+        "python3" if !outputs.is_empty() => {
+            let names: Vec<String> = outputs.iter().map(|name| format!("{name:?}")).collect();
+            text.push_str(&format!(
+                "import atexit as _basso_atexit\n\
+                 def _basso_outputs():\n\
+                 \x20   import os\n\
+                 \x20   for name in [{}]:\n\
+                 \x20       if name in os.environ:\n\
+                 \x20           with open(os.path.join({dir:?}, name), 'w') as out:\n\
+                 \x20               out.write(os.environ[name])\n\
+                 _basso_atexit.register(_basso_outputs)\n",
+                names.join(", ")
+            ));
+        }
+        _ => {}
+    }
+    text.push_str(script);
+    text.push('\n');
+    text
 }
 
 impl RunnerTask {
@@ -148,7 +272,7 @@ impl Task for RunnerTask {
     }
 
     fn outputs(&mut self) -> Result<BTreeMap<String, String>, ExecError> {
-        Ok(BTreeMap::new())
+        self.outputs.read()
     }
 }
 

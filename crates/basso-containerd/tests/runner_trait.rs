@@ -124,3 +124,56 @@ fn mixed_stage_through_executor_trait() {
     );
     assert_eq!(service_exit, Exit::Code(143));
 }
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn container_outputs_and_errexit() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    drop(executor(state.path()));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.path().to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+
+    let mut with_outputs = task(
+        "version",
+        Some(IMAGE),
+        TaskKind::Step,
+        "VERSION=1.2.3\nexport UNSET_LATER=x; unset UNSET_LATER",
+        workspace.path(),
+    );
+    with_outputs.output_variables = vec!["VERSION".into(), "UNSET_LATER".into()];
+    with_outputs.user = Some(1000);
+    let (outputs_sink, _) = sink();
+    let mut outputs_task = containers.start(with_outputs, outputs_sink).unwrap();
+    let outputs_exit = outputs_task.wait(Duration::from_secs(60)).unwrap();
+    let outputs = outputs_task.outputs().unwrap();
+    drop(outputs_task);
+
+    let failing = task(
+        "failing",
+        Some(IMAGE),
+        TaskKind::Step,
+        "false\necho after",
+        workspace.path(),
+    );
+    let (failing_sink, failing_lines) = sink();
+    let mut failing_task = containers.start(failing, failing_sink).unwrap();
+    let failing_exit = failing_task.wait(Duration::from_secs(60)).unwrap();
+    containers.finish_stage(Duration::from_secs(5)).unwrap();
+
+    assert_eq!(outputs_exit, Some(Exit::Code(0)));
+    assert_eq!(outputs.get("VERSION").map(String::as_str), Some("1.2.3"));
+    assert!(!outputs.contains_key("UNSET_LATER"), "{outputs:?}");
+    assert!(
+        !workspace.path().join(".basso-outputs").exists(),
+        "output files left"
+    );
+    assert_eq!(failing_exit, Some(Exit::Code(1)));
+    assert!(
+        failing_lines.lock().unwrap().is_empty(),
+        "{:?}",
+        failing_lines.lock().unwrap()
+    );
+}
