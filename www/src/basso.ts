@@ -39,7 +39,7 @@ export function resolvePipeline(yaml: string, inputs: Record<string, string>, co
 }
 
 export function listInputs(yaml: string): Inputs {
-  const result = basso.inputs(yaml) as any;
+  const result = basso.inputs(yaml, {}) as any;
   return {
     inputs: (result.inputs ?? []).map(
       (input: any): RuntimeInput => ({
