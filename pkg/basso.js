@@ -8,4 +8,5 @@ const api = wrapExports(glue);
 
 export default init;
 export const { initSync } = glue;
-export const { check, evaluate, references, render, runtimeInput, version } = api;
+export const { check, evaluate, inputs, references, render, resolve, runtimeInput, version } =
+  api;

@@ -34,8 +34,24 @@ pub fn from_js<T: DeserializeOwned + Default>(
 /// `diagnostics` arrays of `document`, counting UTF-16 code units of
 /// `source` as JavaScript strings and editors do.
 pub fn add_utf16_columns(document: &mut Value, source: &str) {
-    let lines = LineIndex::new(source);
+    add_utf16_columns_by_file(document, source, &[]);
+}
+
+/// Like [`add_utf16_columns`], for diagnostics from several files: a
+/// diagnostic whose `file` names one of `others` (file name, text) is
+/// counted in that text, every other one in `source`.
+pub fn add_utf16_columns_by_file(document: &mut Value, source: &str, others: &[(String, String)]) {
+    let main = LineIndex::new(source);
+    let indexes: Vec<(&str, LineIndex)> = others
+        .iter()
+        .map(|(file, text)| (file.as_str(), LineIndex::new(text)))
+        .collect();
     for_each_diagnostic(document, &mut |diagnostic| {
+        let file = diagnostic.get("file").and_then(Value::as_str);
+        let lines = indexes
+            .iter()
+            .find(|(name, _)| Some(*name) == file)
+            .map_or(&main, |(_, index)| index);
         let position = |line_key: &str, column_key: &str| {
             let line = diagnostic.get(line_key).and_then(Value::as_u64)?;
             let column = diagnostic.get(column_key).and_then(Value::as_u64)?;

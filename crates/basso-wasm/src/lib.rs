@@ -13,25 +13,13 @@
 
 mod convert;
 mod fault;
+mod pipeline;
 mod template;
 mod types;
 
 use basso_core::EvalMode;
 
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
-
-/// Options of `check`.
-#[derive(Debug, Default, Deserialize)]
-#[cfg_attr(test, derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CheckOptions {
-    /// The file name diagnostics carry in `file`; `pipeline.yaml` when absent.
-    #[cfg_attr(test, ts(optional))]
-    pub file: Option<String>,
-}
-
-const DEFAULT_FILE_NAME: &str = "pipeline.yaml";
 
 #[wasm_bindgen(start, skip_typescript)]
 fn start() {
@@ -52,13 +40,28 @@ pub fn check(
     yaml: &str,
     #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
 ) -> Result<JsValue, JsError> {
-    let options: CheckOptions = convert::from_js(options, "options")?;
-    let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
+    pipeline::check(yaml, options)
+}
 
-    let diagnostics = basso_core::pipeline::check(yaml, file);
-    let mut document = basso_core::report::CheckReport::new(&diagnostics).to_json();
-    convert::add_utf16_columns(&mut document, yaml);
-    convert::to_js(&document)
+/// Resolves every stage and step of a pipeline and returns the document
+/// `basso resolve --format json` prints. Secrets stay
+/// `<+secrets.getValue("id")>`.
+#[wasm_bindgen(unchecked_return_type = "Resolution")]
+pub fn resolve(
+    yaml: &str,
+    #[wasm_bindgen(unchecked_param_type = "ResolveOptions")] options: JsValue,
+) -> Result<JsValue, JsError> {
+    pipeline::resolve(yaml, options)
+}
+
+/// Lists the runtime inputs of a pipeline as `basso inputs --format json`
+/// does.
+#[wasm_bindgen(unchecked_return_type = "InputsListing")]
+pub fn inputs(
+    yaml: &str,
+    #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
+) -> Result<JsValue, JsError> {
+    pipeline::inputs(yaml, options)
 }
 
 /// Renders a template to a string as `basso eval --format json` does:

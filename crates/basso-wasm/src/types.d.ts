@@ -15,6 +15,210 @@ export type CheckOptions = {
  * The file name diagnostics carry in `file`; `pipeline.yaml` when absent.
  */
 file?: string, };
+export type ResolveOptions = { 
+/**
+ * Runtime input values by input path (`--input PATH=VALUE`), such as
+ * `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
+ * Values other than strings are passed as their JSON text.
+ */
+inputs?: Record<string, JsonValue>, 
+/**
+ * Input set files (`--inputs`); later ones win.
+ */
+inputSets?: Array<InputSetFile>, 
+/**
+ * Run-time values (`--context`): `pipeline` metadata, `codebase`,
+ * `trigger`, `variable`.
+ */
+context?: Record<string, JsonValue>, 
+/**
+ * The pipeline's file name in diagnostics; `pipeline.yaml` when absent.
+ */
+file?: string, };
+export type InputSetFile = { 
+/**
+ * The name diagnostics in this file carry.
+ */
+file: string, 
+/**
+ * The file's YAML text.
+ */
+yaml: string, };
+export type Resolution = { schemaVersion: number, 
+/**
+ * The pipeline's identifier, or `None` when the file has none.
+ */
+pipeline: string | null, stages: Array<ResolvedStage>, diagnostics: Array<DiagnosticJson>, };
+export type ResolvedStage = { 
+/**
+ * Identifier, with the iteration suffix for looped stages.
+ */
+identifier: string, name: string, 
+/**
+ * Integer shared by stages that run concurrently (`parallel:`), or `None`.
+ */
+parallel: number | null, infrastructure: Infrastructure, platform: Platform, cloneCodebase: boolean, sharedPaths: Array<string>, when: StageWhen | null, 
+/**
+ * Stage variables by name, resolved (secrets stay as `<+secrets.getValue("ID")>`).
+ */
+variables: { [key in string]: JsonValue }, strategy: Iteration | null, steps: Array<ResolvedStep>, };
+export type ResolvedStep = { 
+/**
+ * Identifier, with the iteration suffix for looped steps.
+ */
+identifier: string, name: string, 
+/**
+ * The `type` as written (`Background`, `Run`, or another type basso
+ * keeps without validating).
+ */
+type: string, 
+/**
+ * Full expression path: `pipeline.stages.S.spec.execution.steps.GROUP.steps.ID`.
+ */
+fqn: string, 
+/**
+ * Identifier of the innermost step group, or `None`.
+ */
+stepGroup: string | null, 
+/**
+ * Integer shared by steps that run concurrently, or `None`.
+ */
+parallel: number | null, when: StepWhen | null, 
+/**
+ * Timeout in whole seconds, or `None` when the step sets none.
+ */
+timeoutSeconds: bigint | null, 
+/**
+ * The step's `spec` with YAML key names and every value resolved.
+ */
+spec: JsonValue, 
+/**
+ * `spec` plus the defaults the stage's infrastructure adds.
+ */
+effective: JsonValue, 
+/**
+ * How other steps reach a Background step; `None` for other types.
+ */
+endpoints: Endpoints | null, 
+/**
+ * Secret identifiers the step's fields use, in order of first use.
+ */
+secrets: Array<string>, strategy: Iteration | null, };
+export type Infrastructure = { kind: InfrastructureKind, 
+/**
+ * The type text as written (`KubernetesDirect`, `VM`, `Cloud`, `Docker`,
+ * `KubernetesHosted`), or `None` when the stage declares none.
+ */
+typeName: string | null, 
+/**
+ * The stage whose infrastructure this stage reuses (`useFromStage`).
+ */
+useFromStage: string | null, 
+/**
+ * Kubernetes namespace (`KubernetesDirect` only).
+ */
+namespace: string | null, 
+/**
+ * Kubernetes cluster connector (`KubernetesDirect` only).
+ */
+connectorRef: string | null, 
+/**
+ * VM pool name (`VM` only).
+ */
+poolName: string | null, 
+/**
+ * Harness Cloud machine size (`Cloud` only).
+ */
+size: string | null, };
+export type InfrastructureKind = "KubernetesDirect" | "VM" | "Cloud" | "Docker" | "Unknown";
+export type Platform = { 
+/**
+ * `Linux`, `MacOS` or `Windows`.
+ */
+os: string, 
+/**
+ * `Amd64` or `Arm64`.
+ */
+arch: string, };
+export type StageWhen = { 
+/**
+ * `Success`, `Failure` or `All`.
+ */
+pipelineStatus: string, 
+/**
+ * The JEXL condition text with every block the context could resolve
+ * substituted, or `None` when the stage has no condition.
+ */
+condition: string | null, };
+export type StepWhen = { 
+/**
+ * `Success`, `Failure` or `All`.
+ */
+stageStatus: string, 
+/**
+ * The JEXL condition text with every block the context could resolve
+ * substituted, or `None` when the step has no condition.
+ */
+condition: string | null, };
+export type Iteration = { 
+/**
+ * 0-based index (`<+strategy.iteration>`).
+ */
+iteration: number, 
+/**
+ * Number of iterations (`<+strategy.iterations>`).
+ */
+iterations: number, 
+/**
+ * The suffix added to the identifier (`_0`, or `_` plus the `nodeName`).
+ */
+identifierPostFix: string, 
+/**
+ * Matrix axis values (`<+matrix.AXIS>`); empty for other strategies.
+ */
+matrix: { [key in string]: JsonValue }, 
+/**
+ * The `repeat` item (`<+repeat.item>`), if the strategy is `repeat` with `items`.
+ */
+item: JsonValue | null, 
+/**
+ * `maxConcurrency` of the strategy, if given.
+ */
+maxConcurrency: bigint | null, };
+export type Endpoints = { 
+/**
+ * Host name on the stage's container network: the step identifier, or
+ * `GROUP_STEP` inside a step group.
+ */
+hostname: string, 
+/**
+ * `hostname:containerPort` for callers running in containers (VM,
+ * Cloud and Docker infrastructure).
+ */
+container: Array<string>, 
+/**
+ * `localhost:hostPort` for callers running directly on the host (VM
+ * and Cloud infrastructure).
+ */
+host: Array<string>, 
+/**
+ * `localhost:containerPort` for callers in the same Kubernetes pod.
+ */
+pod: Array<string>, };
+export type InputsListing = { schemaVersion: number, inputs: Array<InputListing>, diagnostics: Array<DiagnosticJson>, };
+export type InputListing = { path: string, line: number, column: number, 
+/**
+ * The field's value type: `string`, `boolean`, `integer`, `number`, `list` or `map`.
+ */
+type: "string" | "boolean" | "integer" | "number" | "list" | "map", default: JsonValue | null, allowedValues: Array<string> | null, regex: string | null, 
+/**
+ * True when the value is asked for when the step is about to run.
+ */
+executionInput: boolean, required: boolean, 
+/**
+ * The field text as written, such as `<+input>.default(15)`.
+ */
+text: string, };
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 export type Outcome<T> = { "value": T } | { "error": ExprErrorJson };
 export type ExprErrorJson = { 

@@ -15,7 +15,7 @@ mod tests {
     use serde::Serialize;
     use ts_rs::{Config, TS};
 
-    use crate::CheckOptions;
+    use crate::pipeline::{CheckOptions, InputSetFile, ResolveOptions};
     use crate::template::{
         LimitsOption, ModeOption, ReferencesOptions, RuntimeInputOptions, ScanOption,
         TemplateOptions, UnresolvedOption,
@@ -62,6 +62,26 @@ mod tests {
         text.push_str(&declaration::<PackageDiagnostic>(&config));
         text.push_str(&declaration::<basso_core::report::CheckReport>(&config));
         text.push_str(&declaration::<CheckOptions>(&config));
+        text.push_str(&declaration::<ResolveOptions>(&config));
+        text.push_str(&declaration::<InputSetFile>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::Resolution>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::ResolvedStage>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::ResolvedStep>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::Infrastructure>(
+            &config,
+        ));
+        text.push_str(&declaration::<basso_core::pipeline::InfrastructureKind>(
+            &config,
+        ));
+        text.push_str(&declaration::<basso_core::pipeline::Platform>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::StageWhen>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::StepWhen>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::Iteration>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::Endpoints>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::InputsListing>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::inputs::InputListing>(
+            &config,
+        ));
         text.push_str(&declaration::<serde_json::Value>(&config));
         text.push_str(&declaration::<basso_core::report::Outcome<serde_json::Value>>(&config));
         text.push_str(&declaration::<PackageExprError>(&config));

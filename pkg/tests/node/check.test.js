@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { check } from "../../node.js";
+import { check, inputs, resolve } from "../../node.js";
 
 const pipeline = (shell) => `pipeline:
   name: démo 😀
@@ -88,4 +88,69 @@ test("check survives hostile YAML", () => {
     assert.equal(report.schemaVersion, 1);
     assert.ok(Array.isArray(report.diagnostics));
   }
+});
+
+const runtimePipeline = `pipeline:
+  name: demo
+  identifier: demo
+  variables:
+    - name: tag
+      type: String
+      value: <+input>.allowedValues(1.0,2.0)
+  stages:
+    - stage:
+        name: build
+        identifier: build
+        type: CI
+        spec:
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: test
+                  identifier: test
+                  spec:
+                    shell: Sh
+                    command: echo <+pipeline.variables.tag> <+secrets.getValue("token")>
+`;
+
+test("inputs lists the runtime input", () => {
+  const listing = inputs(runtimePipeline, { file: "demo.yaml" });
+  assert.equal(listing.schemaVersion, 1);
+  assert.deepEqual(listing.inputs.map((input) => input.path), ["pipeline.variables.tag"]);
+});
+
+test("resolve applies inputs and keeps secrets", () => {
+  const resolution = resolve(runtimePipeline, {
+    file: "demo.yaml",
+    inputs: { "pipeline.variables.tag": "2.0" },
+    context: { secrets: { token: "hunter2" } },
+  });
+  assert.equal(resolution.schemaVersion, 1);
+  const step = resolution.stages[0].steps[0];
+  assert.equal(step.spec.command, 'echo 2.0 <+secrets.getValue("token")>');
+  assert.ok(!JSON.stringify(resolution).includes("hunter2"));
+});
+
+test("resolve validates input set values", () => {
+  const inputSet = `inputSet:
+  identifier: bad
+  pipeline:
+    identifier: demo
+    variables:
+      - name: tag
+        type: String
+        value: "3.0"
+`;
+  const resolution = resolve(runtimePipeline, { file: "demo.yaml", inputSets: [{ file: "set.yaml", yaml: inputSet }] });
+  const diagnostic = resolution.diagnostics.find((d) => d.code === "value-not-allowed");
+  assert.ok(diagnostic, JSON.stringify(resolution.diagnostics));
+  assert.match(diagnostic.message, /set\.yaml:8:16/);
+  assert.ok(Number.isInteger(diagnostic.columnUtf16));
+});
+
+test("resolve rejects a context that is not an object", () => {
+  assert.throws(() => resolve(runtimePipeline, { context: [1] }), { message: /context/ });
 });

@@ -362,6 +362,7 @@ pub fn finalize(
 
 /// One entry of `basso inputs`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct InputListing {
     pub path: String,
@@ -369,6 +370,7 @@ pub struct InputListing {
     pub column: usize,
     /// The field's value type: `string`, `boolean`, `integer`, `number`, `list` or `map`.
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "ts", ts(type = "\"string\" | \"boolean\" | \"integer\" | \"number\" | \"list\" | \"map\""))]
     pub value_type: &'static str,
     pub default: Option<serde_json::Value>,
     pub allowed_values: Option<Vec<String>>,

@@ -139,11 +139,13 @@ pub fn resolve(
 
 /// The runtime inputs of a pipeline file, for `basso inputs`.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct InputsListing {
     pub schema_version: u32,
     pub inputs: Vec<inputs::InputListing>,
     #[serde(serialize_with = "serialize_diagnostics")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::DiagnosticJson>"))]
     pub diagnostics: Vec<Diagnostic>,
 }
 

@@ -17,6 +17,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything `resolve` produces for one pipeline file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Resolution {
     pub schema_version: u32,
@@ -24,6 +25,7 @@ pub struct Resolution {
     pub pipeline: Option<String>,
     pub stages: Vec<ResolvedStage>,
     #[serde(with = "diagnostics_json")]
+    #[cfg_attr(feature = "ts", ts(as = "Vec<crate::DiagnosticJson>"))]
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -72,6 +74,7 @@ mod diagnostics_json {
 
 /// Kind of build infrastructure a stage runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum InfrastructureKind {
     /// `infrastructure.type: KubernetesDirect`: every step is a container in one pod.
     KubernetesDirect,
@@ -96,6 +99,7 @@ impl InfrastructureKind {
 
 /// A stage's build infrastructure, after `useFromStage` is followed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Infrastructure {
     pub kind: InfrastructureKind,
@@ -116,6 +120,7 @@ pub struct Infrastructure {
 
 /// Operating system and architecture a stage runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Platform {
     /// `Linux`, `MacOS` or `Windows`.
     pub os: String,
@@ -134,6 +139,7 @@ impl Default for Platform {
 
 /// A stage's `when`: run it depending on the pipeline's status and a condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct StageWhen {
     /// `Success`, `Failure` or `All`.
@@ -145,6 +151,7 @@ pub struct StageWhen {
 
 /// A step's `when`: run it depending on the stage's status and a condition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct StepWhen {
     /// `Success`, `Failure` or `All`.
@@ -156,6 +163,7 @@ pub struct StepWhen {
 
 /// Position of a node in a looping strategy (`matrix`, `repeat`, `parallelism`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Iteration {
     /// 0-based index (`<+strategy.iteration>`).
@@ -174,6 +182,7 @@ pub struct Iteration {
 
 /// One stage of the resolved pipeline (one per iteration for looped stages).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedStage {
     /// Identifier, with the iteration suffix for looped stages.
@@ -201,6 +210,7 @@ impl ResolvedStage {
 
 /// Step types basso models fully.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum StepType {
     Background,
     Run,
@@ -208,6 +218,7 @@ pub enum StepType {
 
 /// One step of a resolved stage (one per iteration for looped steps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedStep {
     /// Identifier, with the iteration suffix for looped steps.
@@ -239,6 +250,7 @@ pub struct ResolvedStep {
 
 /// Shell that runs a step's `command`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Shell {
     Sh,
     Bash,
@@ -275,6 +287,7 @@ impl Shell {
 
 /// Kubernetes-style image pull policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ImagePullPolicy {
     Always,
     Never,
@@ -306,6 +319,7 @@ impl ImagePullPolicy {
 
 /// Addresses at which later steps reach a Background step's service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Endpoints {
     /// Host name on the stage's container network: the step identifier, or

@@ -1,0 +1,106 @@
+//! `check`, `resolve` and `inputs`: whole pipeline files, with the
+//! arguments and JSON documents of `basso check`, `basso resolve` and
+//! `basso inputs`.
+
+use serde::Deserialize;
+use serde_json::Value as Json;
+use wasm_bindgen::{JsError, JsValue};
+
+use crate::convert;
+
+/// The file name diagnostics carry when the caller names none.
+const DEFAULT_FILE_NAME: &str = "pipeline.yaml";
+
+/// Options of `check` and `inputs`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckOptions {
+    /// The file name diagnostics carry in `file`; `pipeline.yaml` when absent.
+    #[cfg_attr(test, ts(optional))]
+    pub file: Option<String>,
+}
+
+/// Arguments of `resolve`, as the flags of `basso resolve`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolveOptions {
+    /// Runtime input values by input path (`--input PATH=VALUE`), such as
+    /// `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
+    /// Values other than strings are passed as their JSON text.
+    #[cfg_attr(test, ts(optional, type = "Record<string, JsonValue>"))]
+    pub inputs: Option<serde_json::Map<String, Json>>,
+    /// Input set files (`--inputs`); later ones win.
+    #[cfg_attr(test, ts(optional))]
+    pub input_sets: Option<Vec<InputSetFile>>,
+    /// Run-time values (`--context`): `pipeline` metadata, `codebase`,
+    /// `trigger`, `variable`.
+    #[cfg_attr(test, ts(optional, type = "Record<string, JsonValue>"))]
+    pub context: Option<Json>,
+    /// The pipeline's file name in diagnostics; `pipeline.yaml` when absent.
+    #[cfg_attr(test, ts(optional))]
+    pub file: Option<String>,
+}
+
+/// An input set file given to `resolve`.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct InputSetFile {
+    /// The name diagnostics in this file carry.
+    pub file: String,
+    /// The file's YAML text.
+    pub yaml: String,
+}
+
+pub fn check(yaml: &str, options: JsValue) -> Result<JsValue, JsError> {
+    let options: CheckOptions = convert::from_js(options, "options")?;
+    let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
+
+    let diagnostics = basso_core::pipeline::check(yaml, file);
+    let mut document = basso_core::report::CheckReport::new(&diagnostics).to_json();
+    convert::add_utf16_columns(&mut document, yaml);
+    convert::to_js(&document)
+}
+
+pub fn resolve(yaml: &str, options: JsValue) -> Result<JsValue, JsError> {
+    let options: ResolveOptions = convert::from_js(options, "options")?;
+    let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
+    let arguments: Vec<(String, String)> = options
+        .inputs
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(path, value)| (path, basso_core::pipeline::json_text(&value)))
+        .collect();
+    let input_sets: Vec<(String, String)> = options
+        .input_sets
+        .unwrap_or_default()
+        .into_iter()
+        .map(|set| (set.file, set.yaml))
+        .collect();
+    let context = match options.context {
+        None | Some(Json::Null) => Json::Object(Default::default()),
+        Some(context @ Json::Object(_)) => context,
+        Some(_) => {
+            return Err(JsError::new(
+                "invalid options: `context` must be an object whose keys are expression roots",
+            ));
+        }
+    };
+
+    let resolution = basso_core::pipeline::resolve(yaml, file, &arguments, &input_sets, &context);
+    let mut document = resolution.to_json();
+    convert::add_utf16_columns_by_file(&mut document, yaml, &input_sets);
+    convert::to_js(&document)
+}
+
+pub fn inputs(yaml: &str, options: JsValue) -> Result<JsValue, JsError> {
+    let options: CheckOptions = convert::from_js(options, "options")?;
+    let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
+
+    let listing = basso_core::pipeline::inputs(yaml, file);
+    let mut document = serde_json::to_value(&listing)?;
+    convert::add_utf16_columns(&mut document, yaml);
+    convert::to_js(&document)
+}
