@@ -35,6 +35,8 @@ enum Command {
     Inputs(commands::inputs::InputsArgs),
     /// Run a pipeline's stages on this machine
     Run(commands::run::RunArgs),
+    /// Export a resolved stage for another system, such as Kubernetes
+    Export(commands::export::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Resolve(args) => commands::resolve::run(args),
         Command::Inputs(args) => commands::inputs::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Export(args) => commands::export::run(args),
     };
     std::process::ExitCode::from(code)
 }

@@ -150,7 +150,9 @@ pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
     finish(stage, Some(manifest), diagnostics)
 }
 
-fn finish(stage: &Stage, manifest: Option<Manifest>, diagnostics: Vec<Diagnostic>) -> Export {
+/// Sorts the diagnostics by position and names the stage's file on each.
+fn finish(stage: &Stage, manifest: Option<Manifest>, mut diagnostics: Vec<Diagnostic>) -> Export {
+    diagnostics.sort_by_key(|d| (d.span.byte_start, d.span.byte_end));
     let diagnostics = diagnostics
         .into_iter()
         .map(|d| match &stage.file {
@@ -346,7 +348,7 @@ fn check_ports(steps: &[&Step], built: &[BuiltContainer], diagnostics: &mut Vec<
                 ),
                 step.span_of("portBindings"),
             )
-            .with_help("a probe checks one port: list the port that opens last first");
+            .with_help("a probe checks one port, so list first the port the service opens last");
             diagnostics.push(warning);
         }
 

@@ -87,6 +87,9 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
             .map(json_text)
             .filter(|t| !t.is_empty())
     };
+    // The infrastructure's defaults in `effective` are not settings the
+    // user gave, so the pull policy is taken from `spec` as written.
+    let spec_text = |key: &str| step.spec.get(key).map(json_text).filter(|t| !t.is_empty());
     let limit = |key: &str| {
         let value = step.spec.get("resources")?.get("limits")?.get(key)?;
         Some(json_text(value)).filter(|t| !t.is_empty())
@@ -122,7 +125,7 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
         run_as_user: step.run_as_user(),
         limit_memory: limit("memory"),
         limit_cpu: limit("cpu"),
-        image_pull_policy: effective_text("imagePullPolicy"),
+        image_pull_policy: spec_text("imagePullPolicy"),
         port_bindings,
         report_paths: step.report_paths(),
         output_variables: step.output_variables(),
@@ -150,11 +153,22 @@ fn setting_spans(node: &Node) -> Vec<(&'static str, Span)> {
     let spec = node.get("spec");
     let in_spec = SPEC_KEYS
         .iter()
-        .filter_map(|key| Some((*key, spec?.get(key)?.span)));
+        .filter_map(|key| Some((*key, setting_span(spec?, key)?)));
     let beside_spec = STEP_KEYS
         .iter()
-        .filter_map(|key| Some((*key, node.get(key)?.span)));
+        .filter_map(|key| Some((*key, setting_span(node, key)?)));
     in_spec.chain(beside_spec).collect()
+}
+
+/// Returns the span of a scalar setting's value, or of the key when the
+/// value is a mapping or list, which would underline many lines.
+fn setting_span(owner: &Node, key: &str) -> Option<Span> {
+    let (key_node, value) = owner.entry(key)?;
+    Some(if value.scalar().is_some() {
+        value.span
+    } else {
+        key_node.span
+    })
 }
 
 fn shared_paths(resolved: &ResolvedStage, stage_node: Option<&Node>) -> Vec<(String, Span)> {

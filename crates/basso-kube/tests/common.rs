@@ -17,6 +17,11 @@ pub enum Object {
     Secret(Box<Secret>),
 }
 
+/// Resolves a pipeline file with no inputs and no context.
+pub fn resolve(source: &str, file_name: &str) -> basso_core::pipeline::Resolution {
+    basso_core::pipeline::resolve(source, file_name, &[], &[], &serde_json::json!({}))
+}
+
 pub fn run(id: &str, image: &str, command: &str) -> Step {
     Step {
         id: id.into(),

@@ -2,6 +2,7 @@ pub mod check;
 #[cfg(feature = "containerd")]
 pub mod containerd;
 pub mod eval;
+pub mod export;
 #[cfg(feature = "containerd")]
 pub mod gc;
 #[cfg(feature = "containerd")]

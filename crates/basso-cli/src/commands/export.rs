@@ -1,0 +1,242 @@
+//! `basso export kubernetes`: print a resolved stage as a Kubernetes Job.
+
+use std::path::PathBuf;
+
+use basso_core::Diagnostic;
+use basso_core::pipeline::yaml::{self, Limits};
+use basso_kube::names::{is_dns1123_label, is_dns1123_subdomain};
+use basso_kube::{ExportOptions, Manifest, stage_from_resolved};
+use clap::{Args, Subcommand, ValueEnum};
+
+use crate::exit;
+use crate::render;
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub target: Target,
+}
+
+#[derive(Subcommand)]
+pub enum Target {
+    /// Print one stage as a batch/v1 Job whose pod runs its steps, with
+    /// Background steps as native sidecars (Kubernetes 1.29 or later)
+    Kubernetes(KubernetesArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Args)]
+pub struct KubernetesArgs {
+    /// The pipeline file
+    pub file: PathBuf,
+    /// Identifier of the stage to export; required when the pipeline has
+    /// more than one stage
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// A runtime input as `NAME=VALUE`, such as `pipeline.variables.tag=1.2`
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// An input set file; later files override earlier ones
+    #[arg(long = "inputs", value_name = "FILE")]
+    pub input_files: Vec<PathBuf>,
+    /// A JSON file with values for expressions (`{"pipeline": {...}}`)
+    #[arg(long, value_name = "FILE")]
+    pub context: Option<PathBuf>,
+    /// Namespace of every object; defaults to the stage's KubernetesDirect
+    /// namespace, else none
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Name of the Secret that contains the pipeline's secrets; defaults to
+    /// `<pipeline>-secrets`
+    #[arg(long)]
+    pub secret_name: Option<String>,
+    /// Also print that Secret with every key it must hold, each empty
+    #[arg(long)]
+    pub with_secret_template: bool,
+    /// `yaml` prints YAML documents; `json` prints one `v1` `List`
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: Format,
+}
+
+pub fn run(args: ExportArgs) -> u8 {
+    match args.target {
+        Target::Kubernetes(args) => kubernetes(args),
+    }
+}
+
+fn kubernetes(args: KubernetesArgs) -> u8 {
+    if let Some(problem) = option_problem(&args) {
+        eprintln!("error: {problem}");
+        return exit::USAGE;
+    }
+    let name = args.file.display().to_string();
+    let source = match std::fs::read_to_string(&args.file) {
+        Ok(source) => source,
+        Err(error) => {
+            eprintln!("error: cannot read `{name}`: {error}");
+            return exit::USAGE;
+        }
+    };
+
+    let resolution = match read_inputs(&args) {
+        Ok((arguments, input_sets, context)) => {
+            basso_core::pipeline::resolve(&source, &name, &arguments, &input_sets, &context)
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    if resolution.has_errors() {
+        report(&resolution.diagnostics, &name, &source);
+        return exit::FAILURE;
+    }
+
+    let stage = match pick_stage(&resolution.stages, args.stage.as_deref()) {
+        Ok(stage) => stage,
+        Err(message) => {
+            report(&resolution.diagnostics, &name, &source);
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let root = yaml::load(&source, Limits::default()).ok().flatten();
+    let pipeline_id = resolution.pipeline.as_deref().unwrap_or("pipeline");
+    let stage = stage_from_resolved(pipeline_id, stage, root.as_ref().map(|root| (root, name.as_str())));
+    let options = ExportOptions {
+        namespace: args.namespace.clone(),
+        secret_name: args.secret_name.clone(),
+        with_secret_template: args.with_secret_template,
+    };
+    let export = basso_kube::export_stage(&stage, &options);
+
+    let mut diagnostics = resolution.diagnostics.clone();
+    diagnostics.extend(export.diagnostics.iter().cloned());
+    report(&diagnostics, &name, &source);
+    let Some(manifest) = export.manifest else {
+        return exit::FAILURE;
+    };
+    print_manifest(&manifest, args.format)
+}
+
+/// Input pairs, input-set files as `(name, text)`, and the JSON context.
+type Inputs = (Vec<(String, String)>, Vec<(String, String)>, serde_json::Value);
+
+/// Reads `--input`, `--inputs` and `--context` into what `resolve` takes.
+fn read_inputs(args: &KubernetesArgs) -> Result<Inputs, String> {
+    let mut arguments = Vec::new();
+    for input in &args.inputs {
+        let Some((path, value)) = input.split_once('=') else {
+            return Err(format!("invalid `--input` `{input}`: write it as `NAME=VALUE`"));
+        };
+        arguments.push((path.trim().to_string(), value.to_string()));
+    }
+
+    let mut input_sets = Vec::new();
+    for path in &args.input_files {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read `{name}`: {error}"))?;
+        input_sets.push((name, text));
+    }
+
+    let context = match &args.context {
+        None => serde_json::json!({}),
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read `{name}`: {error}"))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|error| format!("invalid JSON in `{name}`: {error}"))?;
+            if !value.is_object() {
+                return Err(format!("`{name}` must contain a JSON object"));
+            }
+            value
+        }
+    };
+    Ok((arguments, input_sets, context))
+}
+
+/// Rejects option values Kubernetes would reject, before any work.
+fn option_problem(args: &KubernetesArgs) -> Option<String> {
+    if let Some(namespace) = &args.namespace
+        && !is_dns1123_label(namespace)
+    {
+        return Some(format!(
+            "invalid `--namespace` `{namespace}`: use lower-case letters, digits and `-`, at most 63 characters"
+        ));
+    }
+    if let Some(secret) = &args.secret_name
+        && !is_dns1123_subdomain(secret)
+    {
+        return Some(format!(
+            "invalid `--secret-name` `{secret}`: use lower-case letters, digits, `-` and `.`, such as `ci-secrets`"
+        ));
+    }
+    None
+}
+
+fn pick_stage<'a>(
+    stages: &'a [basso_core::pipeline::ResolvedStage],
+    requested: Option<&str>,
+) -> Result<&'a basso_core::pipeline::ResolvedStage, String> {
+    let identifiers = || {
+        stages
+            .iter()
+            .map(|s| format!("`{}`", s.identifier))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (requested, stages) {
+        (Some(id), _) => stages
+            .iter()
+            .find(|s| s.identifier == id)
+            .ok_or_else(|| format!("stage `{id}` not found; the pipeline has {}", identifiers())),
+        (None, [only]) => Ok(only),
+        (None, []) => Err("the pipeline has no stage to export".to_string()),
+        (None, _) => Err(format!(
+            "the pipeline has several stages: pick one with `--stage`, one of {}",
+            identifiers()
+        )),
+    }
+}
+
+/// Prints diagnostics to stderr with their source excerpts and a count.
+fn report(diagnostics: &[Diagnostic], name: &str, source: &str) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    eprint!("{}", render::render_text(diagnostics, name, source));
+    eprintln!("{}", render::summary(diagnostics));
+}
+
+fn print_manifest(manifest: &Manifest, format: Format) -> u8 {
+    let printed = match format {
+        Format::Yaml => basso_kube::to_yaml(manifest).map_err(|e| e.to_string()),
+        Format::Json => basso_kube::to_json(manifest)
+            .and_then(|value| serde_json::to_string_pretty(&value))
+            .map_err(|e| e.to_string()),
+    };
+    match printed {
+        Ok(text) => {
+            println!("{}", text.trim_end());
+            if !manifest.secret_keys.is_empty() {
+                eprintln!(
+                    "note: Secret `{}` must hold the keys: {}",
+                    manifest.secret_name,
+                    manifest.secret_keys.join(", ")
+                );
+            }
+            exit::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: cannot print the manifest: {error}");
+            exit::FAILURE
+        }
+    }
+}

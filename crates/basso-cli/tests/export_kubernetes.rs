@@ -1,0 +1,103 @@
+//! `basso export kubernetes` run as a process: exit codes, stdout and
+//! stderr.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use k8s_openapi::api::batch::v1::Job;
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/kubernetes").join(name);
+    path.display().to_string()
+}
+
+fn basso(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(args)
+        .output()
+        .expect("basso runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn yaml_job_on_stdout() {
+    let output = basso(&["export", "kubernetes", &fixture("services.yaml")]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let yaml = stdout(&output);
+    let job: Job = serde_saphyr::from_str(yaml.split("---\n").nth(1).expect("a document"))
+        .expect("stdout is a Job");
+    assert_eq!(job.metadata.name.as_deref(), Some("shop-api-integration"));
+    assert!(!yaml.contains("<+secrets"), "{yaml}");
+}
+
+#[test]
+fn warnings_on_stderr_with_position() {
+    let output = basso(&["export", "kubernetes", &fixture("services.yaml")]);
+    let errors = stderr(&output);
+    assert!(errors.contains("services.yaml:"), "{errors}");
+    assert!(errors.contains("warning[parallel-runs-in-sequence]"), "{errors}");
+    assert!(errors.contains("note: Secret `shop-api-secrets` must hold the keys"), "{errors}");
+}
+
+#[test]
+fn json_list_with_template() {
+    let file = fixture("services.yaml");
+    let output = basso(&[
+        "export", "kubernetes", &file, "--format", "json", "--with-secret-template",
+        "--secret-name", "shop-secrets", "--namespace", "ci",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"][1]["kind"], "Secret");
+    assert_eq!(list["items"][1]["metadata"]["name"], "shop-secrets");
+    assert_eq!(list["items"][0]["metadata"]["namespace"], "ci");
+}
+
+#[test]
+fn errors_exit_one_without_manifest() {
+    let output = basso(&["export", "kubernetes", &fixture("duplicate-port.yaml")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    let errors = stderr(&output);
+    assert!(errors.contains("error[duplicate-container-port]"), "{errors}");
+    assert!(errors.contains("duplicate-port.yaml:"), "{errors}");
+}
+
+#[test]
+fn unknown_stage_is_usage_error() {
+    let output = basso(&["export", "kubernetes", &fixture("services.yaml"), "--stage", "deploy"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("stage `deploy` not found"), "{}", stderr(&output));
+}
+
+#[test]
+fn invalid_namespace_is_usage_error() {
+    let output = basso(&["export", "kubernetes", &fixture("services.yaml"), "--namespace", "CI_Jobs"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("invalid `--namespace` `CI_Jobs`"), "{}", stderr(&output));
+}
+
+#[test]
+fn missing_file_is_usage_error() {
+    let output = basso(&["export", "kubernetes", "no-such-pipeline.yaml"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn input_overrides_variable() {
+    let output = basso(&[
+        "export", "kubernetes", &fixture("inputs.yaml"), "--input", "pipeline.variables.tag=2.0",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stdout(&output).contains("image: alpine:2.0"), "{}", stdout(&output));
+}
