@@ -23,7 +23,8 @@ apt_packages=(
   # iptables and nftables to check that no firewall rule is left
   containerd runc protobuf-compiler tini iproute2 busybox-static jq curl
   docker-registry apache2-utils iptables nftables
-  # browser tests of the npm package (Playwright drives Debian's Chromium)
+  # browser tests of the npm package and the preview page (Playwright
+  # drives Debian's Chromium)
   chromium chromium-driver
 )
 
@@ -59,5 +60,9 @@ fi
 # exactly as pkg/package-lock.json lists them.
 npm ci --prefix pkg --no-audit --no-fund --loglevel=error
 scripts/build-pkg.sh --install-tools
+
+# Preview page: www/'s npm packages exactly as its package-lock.json lists
+# them. `basso` links to ../pkg, which scripts/build-pkg.sh fills.
+npm ci --prefix www --no-audit --no-fund --loglevel=error
 
 log "ready"

@@ -38,3 +38,8 @@ scripts/build-pkg.sh --fault-injection
 node --test pkg/tests/node/
 node --test pkg/tests/browser/
 node --test pkg/tests/consumer/
+
+# Preview page: static files built with the package from pkg/, then the
+# end-to-end test in headless Chromium (screenshots go to test-artifacts/).
+npm --prefix www run build
+npm --prefix www test
