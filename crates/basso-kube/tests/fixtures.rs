@@ -1,6 +1,6 @@
 //! Snapshot tests of the exported objects for the fixtures in
-//! tests/fixtures/kubernetes/ and for every corpus stage whose steps are all
-//! Background and Run steps. Each manifest is read back through the
+//! tests/fixtures/kubernetes/, the pipelines in examples/, and every corpus
+//! stage whose steps are all Background and Run steps. Each manifest is read back through the
 //! k8s-openapi types and saved for `kubernetes-validate`.
 
 mod common;
@@ -144,4 +144,25 @@ fn corpus_background_and_run_stages() {
         }
     }
     assert!(exported >= 3, "only {exported} corpus stages exported");
+}
+
+#[test]
+fn examples_background_and_run_stages() {
+    let examples = repo_root().join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&examples)
+        .unwrap_or_else(|e| panic!("examples folder {} missing: {e}", examples.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no pipeline in {}", examples.display());
+
+    for path in &files {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let snapshots = export_file(path, &ExportOptions::default(), only_background_and_run);
+        assert!(!snapshots.is_empty(), "{stem} has no Background and Run stage");
+        for (stage, text) in snapshots {
+            insta::assert_snapshot!(format!("example-{stem}-{stage}"), text);
+        }
+    }
 }
