@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 apt_packages=(
-  # host executor tests: Bash and Python shells, git for the codebase
-  # values, procps for `ps` in the cleanup tests
-  bash python3 git procps
+  # host executor tests and examples: Bash and Python shells, git for the
+  # codebase values of `cloneCodebase` stages
+  bash python3 git
   # kubernetes-validate runs in a virtual environment
   python3-venv
   # benchmarks (scripts/bench.sh): the JEXL 3 harness is compiled with javac

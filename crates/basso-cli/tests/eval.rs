@@ -4,7 +4,10 @@
 use std::process::{Command, Output};
 
 fn basso(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_basso")).args(args).output().expect("basso runs")
+    Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(args)
+        .output()
+        .expect("basso runs")
 }
 
 fn context_file(json: &str) -> tempfile_path::TempFile {
@@ -19,7 +22,8 @@ mod tempfile_path {
         pub fn new(contents: &str) -> TempFile {
             static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let path = std::env::temp_dir().join(format!("basso-eval-test-{}-{n}.json", std::process::id()));
+            let path = std::env::temp_dir()
+                .join(format!("basso-eval-test-{}-{n}.json", std::process::id()));
             std::fs::write(&path, contents).expect("temp file is writable");
             TempFile(path)
         }
@@ -43,7 +47,14 @@ fn stdout_json(output: &Output) -> serde_json::Value {
 #[test]
 fn json_render_prints_value() {
     let ctx = context_file(r#"{"pipeline": {"variables": {"tag": "1.2.3"}}}"#);
-    let output = basso(&["eval", "--context", ctx.path(), "--format", "json", "v<+pipeline.variables.tag>"]);
+    let output = basso(&[
+        "eval",
+        "--context",
+        ctx.path(),
+        "--format",
+        "json",
+        "v<+pipeline.variables.tag>",
+    ]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(stdout_json(&output), serde_json::json!({"value": "v1.2.3"}));
 }
@@ -51,20 +62,40 @@ fn json_render_prints_value() {
 #[test]
 fn json_evaluate_prints_typed_value() {
     let ctx = context_file(r#"{"a": 5, "b": 12}"#);
-    let output = basso(&["eval", "--context", ctx.path(), "--mode", "evaluate", "--format", "json", "<+a> + <+b>"]);
+    let output = basso(&[
+        "eval",
+        "--context",
+        ctx.path(),
+        "--mode",
+        "evaluate",
+        "--format",
+        "json",
+        "<+a> + <+b>",
+    ]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(stdout_json(&output), serde_json::json!({"value": 17}));
 }
 
 #[test]
 fn json_error_has_code_column_and_help() {
-    let output = basso(&["eval", "--unresolved", "error", "--format", "json", "abc<+missing> def"]);
+    let output = basso(&[
+        "eval",
+        "--unresolved",
+        "error",
+        "--format",
+        "json",
+        "abc<+missing> def",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let json = stdout_json(&output);
     assert_eq!(json["error"]["code"], "unresolved-expression");
     assert_eq!(json["error"]["column"], 6);
     assert_eq!(json["error"]["message"], "unresolved expression `missing`");
-    assert!(json["error"]["help"].as_str().is_some_and(|h| !h.is_empty()));
+    assert!(
+        json["error"]["help"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty())
+    );
     assert_eq!(json["error"].as_object().unwrap().len(), 4);
 }
 
@@ -79,7 +110,14 @@ fn defaults_render_null_for_missing() {
 fn keep_and_smart_modes() {
     let kept = basso(&["eval", "--unresolved", "keep", "x <+missing>"]);
     assert_eq!(String::from_utf8_lossy(&kept.stdout), "x <+missing>\n");
-    let smart = basso(&["eval", "--scan", "smart", "--mode", "evaluate", "<+(1 > 0)>"]);
+    let smart = basso(&[
+        "eval",
+        "--scan",
+        "smart",
+        "--mode",
+        "evaluate",
+        "<+(1 > 0)>",
+    ]);
     assert_eq!(String::from_utf8_lossy(&smart.stdout), "true\n");
 }
 
@@ -88,8 +126,14 @@ fn text_error_shows_caret_and_help() {
     let output = basso(&["eval", "<+(1 + 2))>"]);
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("error[expression-syntax]: unexpected `)`"), "{text}");
-    assert!(text.contains("\n  | <+(1 + 2))>\n  |          ^\n"), "{text}");
+    assert!(
+        text.contains("error[expression-syntax]: unexpected `)`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  | <+(1 + 2))>\n  |          ^\n"),
+        "{text}"
+    );
     assert!(text.contains("help:"), "{text}");
 }
 

@@ -297,9 +297,12 @@ fn start_stage_with_children(dir: &Path) -> (Child, Vec<u32>) {
             step("Run", "work", &format!("sleep 0.2\n{}", record("work")), ""),
         ],
     );
+    // A killed basso cannot remove its temporary folders, so they go
+    // inside the test's folder.
     let mut child = basso()
         .arg("run")
         .arg(&file)
+        .env("TMPDIR", dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -477,7 +480,12 @@ fn unknown_stage_is_usage_error() {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git").arg("-C").arg(dir).args(args).status().unwrap();
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .status()
+        .unwrap();
     assert!(status.success(), "git {args:?}");
 }
 
@@ -501,15 +509,64 @@ fn codebase_values_from_checkout() {
             "",
         )],
     );
-    let text_with_clone = std::fs::read_to_string(&file).unwrap().replace("cloneCodebase: false", "cloneCodebase: true");
+    let text_with_clone = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("cloneCodebase: false", "cloneCodebase: true");
     std::fs::write(&file, text_with_clone).unwrap();
     let output = run(&file, &["--codebase", repo.to_str().unwrap()]);
 
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let head = Command::new("git").arg("-C").arg(&repo).args(["rev-parse", "HEAD"]).output().unwrap();
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
     let sha = text(&head.stdout).trim().to_string();
     let expected = format!("show | branch=topic short={} env={sha}", &sha[..7]);
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("show | in the checkout"), "{stderr}");
+}
+
+#[test]
+fn matrix_iterations_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let looped = step(
+        "Run",
+        "each",
+        &format!(
+            "touch {d}/m<+matrix.n>\nfor i in $(seq 100); do [ -e {d}/m<+matrix.other> ] && exit 0; sleep 0.1; done\nexit 1"
+        ),
+        "",
+    )
+    .replace(
+        "                  spec:\n",
+        "                  strategy:\n                    matrix:\n                      n: [\"a\", \"b\"]\n                      other: [\"b\", \"a\"]\n                      exclude:\n                        - n: a\n                          other: a\n                        - n: b\n                          other: b\n                  spec:\n",
+    );
+    let file = pipeline(dir.path(), &[looped]);
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let steps = summary["stages"][0]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{summary}");
+    let span = |step: &serde_json::Value| {
+        (
+            step["startedAtMs"].as_u64().unwrap(),
+            step["finishedAtMs"].as_u64().unwrap(),
+        )
+    };
+    let (first_start, first_end) = span(&steps[0]);
+    let (second_start, second_end) = span(&steps[1]);
+    assert!(
+        first_start <= second_end,
+        "first started after second ended"
+    );
+    assert!(
+        second_start <= first_end,
+        "second started after first ended"
+    );
 }

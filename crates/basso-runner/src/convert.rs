@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use basso_core::pipeline::{ResolvedStage, ResolvedStep, StageWhen, StepWhen};
 
-use crate::plan::{GroupPlan, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When};
+use crate::plan::{
+    GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When,
+};
 
 /// Converts one resolved stage.
 pub fn stage_plan(stage: &ResolvedStage) -> StagePlan {
@@ -63,6 +65,11 @@ pub fn step_plan(step: &ResolvedStep) -> StepPlan {
         when: step.when.as_ref().map(step_when),
         timeout: step.timeout_seconds.map(Duration::from_secs),
         spec,
+        iteration: step.strategy.as_ref().map(|strategy| Iteration {
+            index: strategy.iteration,
+            count: strategy.iterations,
+            max_concurrency: strategy.max_concurrency.map(|limit| limit as usize),
+        }),
     }
 }
 
@@ -140,7 +147,47 @@ fn build_nodes(
         }
         index = end;
     }
-    nodes
+    group_loops(nodes)
+}
+
+/// Puts the iterations of a looped step into one [`Node::Parallel`]:
+/// Harness runs them at the same time, up to `maxConcurrency`.
+fn group_loops(nodes: Vec<Node>) -> Vec<Node> {
+    let mut grouped = Vec::new();
+    let mut pending: Vec<Node> = Vec::new();
+    for node in nodes {
+        let iteration = match &node {
+            Node::Step(step) => step.iteration,
+            _ => None,
+        };
+        match iteration {
+            Some(Iteration {
+                index: 0, count, ..
+            }) if count > 1 => {
+                grouped.append(&mut pending);
+                pending.push(node);
+            }
+            Some(Iteration {
+                index,
+                count,
+                max_concurrency,
+            }) if index == pending.len() && !pending.is_empty() => {
+                pending.push(node);
+                if pending.len() == count {
+                    grouped.push(Node::Parallel {
+                        nodes: std::mem::take(&mut pending),
+                        max_concurrency,
+                    });
+                }
+            }
+            _ => {
+                grouped.append(&mut pending);
+                grouped.push(node);
+            }
+        }
+    }
+    grouped.append(&mut pending);
+    grouped
 }
 
 fn unit_node(unit: &[(Vec<String>, &ResolvedStep)], depth: usize, outer: Option<u32>) -> Node {
@@ -244,6 +291,35 @@ mod tests {
             step("c", None),
         ];
         assert_eq!(build(steps), "g[par(a b)] c");
+    }
+
+    #[test]
+    fn loop_iterations_run_in_parallel() {
+        let mut steps = Vec::new();
+        for index in 0..3 {
+            let mut looped = step(&format!("t_{index}"), None);
+            looped.strategy = Some(
+                serde_json::from_value(serde_json::json!({
+                    "iteration": index, "iterations": 3, "identifierPostFix": format!("_{index}"),
+                    "matrix": {}, "item": null, "maxConcurrency": 2
+                }))
+                .unwrap(),
+            );
+            steps.push(looped);
+        }
+        steps.push(step("after", None));
+        assert_eq!(build(steps.clone()), "par(t_0 t_1 t_2) after");
+
+        let paths: Vec<(Vec<String>, &ResolvedStep)> =
+            steps.iter().map(|s| (group_path(s), s)).collect();
+        let nodes = build_nodes(&paths, 0, None);
+        let Node::Parallel {
+            max_concurrency, ..
+        } = &nodes[0]
+        else {
+            panic!("not parallel")
+        };
+        assert_eq!(*max_concurrency, Some(2));
     }
 
     #[test]

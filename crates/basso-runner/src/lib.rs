@@ -59,7 +59,9 @@ pub use codebase::Codebase;
 pub use console::Console;
 pub use executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, TaskKind, TaskSpec};
 pub use host::HostExecutor;
-pub use plan::{GroupPlan, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When};
+pub use plan::{
+    GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When,
+};
 pub use preflight::Preflight;
 pub use runner::{RunOptions, Runner};
 pub use secrets::{Masker, Secrets};

@@ -90,6 +90,19 @@ pub struct StepPlan {
     pub timeout: Option<Duration>,
     /// The step `spec`.
     pub spec: StepSpec,
+    /// The step's place in its looping strategy, for looped steps.
+    pub iteration: Option<Iteration>,
+}
+
+/// A looped step's place in its `matrix`, `repeat` or `parallelism`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Iteration {
+    /// 0-based index of this iteration.
+    pub index: usize,
+    /// Number of iterations of the loop.
+    pub count: usize,
+    /// `maxConcurrency` of the strategy, if given.
+    pub max_concurrency: Option<usize>,
 }
 
 impl StepPlan {
