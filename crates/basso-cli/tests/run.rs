@@ -355,10 +355,17 @@ fn sigkill_of_basso_leaves_no_process() {
 
 #[test]
 fn example_pipeline_passes() {
+    // Other test runs on this machine may run the example at the same time,
+    // so this copy listens on a free port instead of the example's 18765.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/host-services.yaml");
+    let source = std::fs::read_to_string(example).unwrap();
+    assert!(source.contains("18765"), "the example no longer uses port 18765");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("host-services.yaml");
+    std::fs::write(&copy, source.replace("18765", &free_port().to_string())).unwrap();
     let output = basso()
         .arg("run")
-        .arg(&example)
+        .arg(&copy)
         .env("BASSO_SECRET_API_TOKEN", "example-token-value")
         .output()
         .unwrap();
