@@ -74,6 +74,10 @@ impl Executor for ContainerdExecutor {
         "containerd"
     }
 
+    fn end_stage(&self, grace: Duration) -> Result<(), ExecError> {
+        self.finish_stage(grace)
+    }
+
     fn runs_images(&self) -> bool {
         true
     }
@@ -327,6 +331,14 @@ impl Executor for StageExecutor {
 
     fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
         self.pick(&spec).start(spec, logs)
+    }
+
+    /// Ends the stage on both executors; the containerd failure comes first
+    /// when both fail.
+    fn end_stage(&self, grace: Duration) -> Result<(), ExecError> {
+        let containers = self.containers.finish_stage(grace);
+        let host = self.host.end_stage(grace);
+        containers.and(host)
     }
 }
 

@@ -112,7 +112,11 @@ fn check_step(
     match draft_task(step) {
         Ok(task) => {
             let mut task = task;
-            task.image = None;
+            // An executor without images already got its error above; the
+            // image stays for one that runs images, which checks by it.
+            if !executor.runs_images() {
+                task.image = None;
+            }
             preflight.errors.extend(executor.check(&task));
         }
         Err(error) => preflight.errors.push(error),

@@ -95,7 +95,10 @@ pub fn run(args: EvalArgs) -> u8 {
             exit::SUCCESS
         }
         (Err(error), FormatArg::Json) => {
-            println!("{}", Outcome::<serde_json::Value>::from_result(Err(error)).to_json());
+            println!(
+                "{}",
+                Outcome::<serde_json::Value>::from_result(Err(error)).to_json()
+            );
             exit::FAILURE
         }
         (Err(error), FormatArg::Text) => {

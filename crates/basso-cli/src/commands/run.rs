@@ -1,6 +1,8 @@
 //! `basso run`: resolve a pipeline, check what this machine can run, and
 //! run the stages with the host executor.
 
+#[cfg(feature = "containerd")]
+mod containers;
 mod logging;
 mod pipeline;
 mod secrets;
@@ -63,6 +65,9 @@ pub struct RunArgs {
     /// Start later steps without waiting for Background services' ports
     #[arg(long)]
     pub no_wait: bool,
+    #[cfg(feature = "containerd")]
+    #[command(flatten)]
+    pub containers: containers::ContainerArgs,
 }
 
 /// A failure that ends `basso run` before any step starts.
@@ -122,12 +127,32 @@ fn execute(args: &RunArgs) -> Result<u8, StartError> {
     let stages = select_stages(&resolution, args.stage.as_deref())?;
 
     // Check everything before anything starts.
-    let needed = pipeline::secret_ids(&resolution);
+    #[allow(unused_mut)]
+    let mut needed = pipeline::secret_ids(&resolution);
+    #[cfg(feature = "containerd")]
+    let connectors = args
+        .containers
+        .load_connectors()
+        .map_err(StartError::usage)?;
+    #[cfg(feature = "containerd")]
+    needed.extend(containers::connector_secret_ids(&connectors));
     let secrets = secrets::load(&needed, args.secrets_file.as_deref(), &args.secret)
         .map_err(StartError::usage)?;
     let workspace = Workspace::create(args.workspace.as_deref())?;
-    let executor = HostExecutor::new(&workspace.scratch).map_err(|e| StartError::usage(e.0))?;
-    let preflight = basso_runner::preflight::check(&stages, &executor, &secrets);
+    let host = HostExecutor::new(&workspace.scratch).map_err(|e| StartError::usage(e.0))?;
+    #[cfg(feature = "containerd")]
+    let executor = containers::executor(
+        &args.containers,
+        connectors,
+        &stages,
+        &secrets,
+        host,
+        workspace.scratch.join("containerd"),
+    )
+    .map_err(StartError::usage)?;
+    #[cfg(not(feature = "containerd"))]
+    let executor: Box<dyn basso_runner::Executor> = Box::new(host);
+    let preflight = basso_runner::preflight::check(&stages, executor.as_ref(), &secrets);
     for warning in &preflight.warnings {
         tracing::warn!("{warning}");
     }
@@ -154,7 +179,7 @@ fn execute(args: &RunArgs) -> Result<u8, StartError> {
     logging::start_ticker(console.clone(), done.clone());
     tracing::info!(workspace = %workspace.path.display(), "running {} stage(s)", stages.len());
     let runner = Runner::new(
-        &executor,
+        executor.as_ref(),
         &expressions,
         console.clone(),
         secrets.clone(),
