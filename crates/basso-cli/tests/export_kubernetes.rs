@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 use k8s_openapi::api::batch::v1::Job;
 
 fn fixture(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/kubernetes").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/kubernetes")
+        .join(name);
     path.display().to_string()
 }
 
@@ -43,16 +45,30 @@ fn warnings_on_stderr_with_position() {
     let output = basso(&["export", "kubernetes", &fixture("services.yaml")]);
     let errors = stderr(&output);
     assert!(errors.contains("services.yaml:"), "{errors}");
-    assert!(errors.contains("warning[parallel-runs-in-sequence]"), "{errors}");
-    assert!(errors.contains("note: Secret `shop-api-secrets` must hold the keys"), "{errors}");
+    assert!(
+        errors.contains("warning[parallel-runs-in-sequence]"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("note: Secret `shop-api-secrets` must hold the keys"),
+        "{errors}"
+    );
 }
 
 #[test]
 fn json_list_with_template() {
     let file = fixture("services.yaml");
     let output = basso(&[
-        "export", "kubernetes", &file, "--format", "json", "--with-secret-template",
-        "--secret-name", "shop-secrets", "--namespace", "ci",
+        "export",
+        "kubernetes",
+        &file,
+        "--format",
+        "json",
+        "--with-secret-template",
+        "--secret-name",
+        "shop-secrets",
+        "--namespace",
+        "ci",
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 
@@ -69,22 +85,45 @@ fn errors_exit_one_without_manifest() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout(&output).is_empty(), "{}", stdout(&output));
     let errors = stderr(&output);
-    assert!(errors.contains("error[duplicate-container-port]"), "{errors}");
+    assert!(
+        errors.contains("error[duplicate-container-port]"),
+        "{errors}"
+    );
     assert!(errors.contains("duplicate-port.yaml:"), "{errors}");
 }
 
 #[test]
 fn unknown_stage_is_usage_error() {
-    let output = basso(&["export", "kubernetes", &fixture("services.yaml"), "--stage", "deploy"]);
+    let output = basso(&[
+        "export",
+        "kubernetes",
+        &fixture("services.yaml"),
+        "--stage",
+        "deploy",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("stage `deploy` not found"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("stage `deploy` not found"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn invalid_namespace_is_usage_error() {
-    let output = basso(&["export", "kubernetes", &fixture("services.yaml"), "--namespace", "CI_Jobs"]);
+    let output = basso(&[
+        "export",
+        "kubernetes",
+        &fixture("services.yaml"),
+        "--namespace",
+        "CI_Jobs",
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("invalid `--namespace` `CI_Jobs`"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("invalid `--namespace` `CI_Jobs`"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -96,8 +135,16 @@ fn missing_file_is_usage_error() {
 #[test]
 fn input_overrides_variable() {
     let output = basso(&[
-        "export", "kubernetes", &fixture("inputs.yaml"), "--input", "pipeline.variables.tag=2.0",
+        "export",
+        "kubernetes",
+        &fixture("inputs.yaml"),
+        "--input",
+        "pipeline.variables.tag=2.0",
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(stdout(&output).contains("image: alpine:2.0"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("image: alpine:2.0"),
+        "{}",
+        stdout(&output)
+    );
 }

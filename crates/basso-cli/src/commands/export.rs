@@ -107,7 +107,11 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     };
     let root = yaml::load(&source, Limits::default()).ok().flatten();
     let pipeline_id = resolution.pipeline.as_deref().unwrap_or("pipeline");
-    let stage = stage_from_resolved(pipeline_id, stage, root.as_ref().map(|root| (root, name.as_str())));
+    let stage = stage_from_resolved(
+        pipeline_id,
+        stage,
+        root.as_ref().map(|root| (root, name.as_str())),
+    );
     let options = ExportOptions {
         namespace: args.namespace.clone(),
         secret_name: args.secret_name.clone(),
@@ -125,14 +129,20 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
 }
 
 /// Input pairs, input-set files as `(name, text)`, and the JSON context.
-type Inputs = (Vec<(String, String)>, Vec<(String, String)>, serde_json::Value);
+type Inputs = (
+    Vec<(String, String)>,
+    Vec<(String, String)>,
+    serde_json::Value,
+);
 
 /// Reads `--input`, `--inputs` and `--context` into what `resolve` takes.
 fn read_inputs(args: &KubernetesArgs) -> Result<Inputs, String> {
     let mut arguments = Vec::new();
     for input in &args.inputs {
         let Some((path, value)) = input.split_once('=') else {
-            return Err(format!("invalid `--input` `{input}`: write it as `NAME=VALUE`"));
+            return Err(format!(
+                "invalid `--input` `{input}`: write it as `NAME=VALUE`"
+            ));
         };
         arguments.push((path.trim().to_string(), value.to_string()));
     }
