@@ -64,7 +64,7 @@ impl Evaluator<'_> {
                 }
             }
             Builtin::RegexExtract => {
-                let regex = self.regexes.compile(string(0)?, source, span.clone())?;
+                let regex = self.regex(string(0)?, source, span.clone())?;
                 let text = string(1)?;
                 let mut found = String::new();
                 for m in regex.find_iter(text) {
@@ -77,12 +77,12 @@ impl Evaluator<'_> {
                 Value::String(found)
             }
             Builtin::RegexMatch => {
-                let regex = self.regexes.compile(string(0)?, source, span.clone())?;
+                let regex = self.regex(string(0)?, source, span.clone())?;
                 let found = regex.is_match(string(1)?).map_err(|e| super::regex::runtime_error(&e, source, span.clone()))?;
                 Value::Bool(found)
             }
             Builtin::RegexReplace => {
-                let regex = self.regexes.compile(string(0)?, source, span.clone())?;
+                let regex = self.regex(string(0)?, source, span.clone())?;
                 let replacement = string(1)?;
                 let text = string(2)?;
                 let call = super::methods::Call { name: "regex.replace", args: &[], source, span: span.clone() };

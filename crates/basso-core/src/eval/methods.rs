@@ -217,20 +217,32 @@ impl Evaluator<'_> {
             }
             "matches" => {
                 call.arity(&[1])?;
-                let regex = self.regexes.compile_anchored(call.string(0)?, call.source, call.span.clone())?;
+                let regex = self.regex_anchored(call.string(0)?, call.source, call.span.clone())?;
                 Value::Bool(super::regex::full_match(&regex, s, call.source, call.span.clone())?)
             }
             "replaceAll" | "replaceFirst" => {
                 call.arity(&[2])?;
-                let regex = self.regexes.compile(call.string(0)?, call.source, call.span.clone())?;
+                let regex = self.regex(call.string(0)?, call.source, call.span.clone())?;
                 let limit = if call.name == "replaceFirst" { 1 } else { usize::MAX };
                 Value::String(replace_regex(&regex, s, call.string(1)?, limit, call)?)
             }
             "split" => {
                 call.arity(&[1, 2])?;
                 let limit = if call.args.len() == 2 { call.int(1)? } else { 0 };
-                let regex = self.regexes.compile(call.string(0)?, call.source, call.span.clone())?;
-                Value::List(split(&regex, s, limit, call)?.into_iter().map(Value::String).collect())
+                let pattern = call.string(0)?;
+                let parts = match literal_split_char(pattern) {
+                    Some(c) => split_matches(s, s.match_indices(c).map(|(i, m)| Ok((i, i + m.len()))), limit)?,
+                    None => {
+                        let regex = self.regex(pattern, call.source, call.span.clone())?;
+                        let matches = regex.find_iter(s).map(|found| {
+                            found
+                                .map(|m| (m.start(), m.end()))
+                                .map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))
+                        });
+                        split_matches(s, matches, limit)?
+                    }
+                };
+                Value::List(parts.into_iter().map(Value::String).collect())
             }
             _ => return Err(unknown_method("string", STRING_METHODS, call).into()),
         };
@@ -399,32 +411,46 @@ fn last_index_of(haystack: &[char], needle: &[char], from: i64) -> i64 {
     (0..=last_start).rev().find(|&i| haystack[i..i + needle.len()] == *needle).map_or(-1, |i| i as i64)
 }
 
-/// Java's `String.split`: a zero-width match at the start adds no leading
-/// empty string, and with `limit` 0 trailing empty strings are dropped.
-fn split(regex: &fancy_regex::Regex, s: &str, limit: i64, call: &Call<'_>) -> Result<Vec<String>, ExprError> {
+/// Returns the character of a pattern that Java's `String.split` treats as
+/// a literal without compiling a regex: one character that is not a regex
+/// metacharacter, or a backslash and a character that is not a letter or digit.
+fn literal_split_char(pattern: &str) -> Option<char> {
+    let mut chars = pattern.chars();
+    match (chars.next(), chars.next(), chars.next()) {
+        (Some(c), None, None) if !".$|()[{^?*+\\".contains(c) => Some(c),
+        (Some('\\'), Some(c), None) if !c.is_ascii_alphanumeric() => Some(c),
+        _ => None,
+    }
+}
+
+/// Java's `String.split` over the given matches: a zero-width match at the
+/// start adds no leading empty string, a positive `limit` caps the number
+/// of parts, and with `limit` 0 trailing empty strings are dropped.
+fn split_matches(
+    s: &str,
+    matches: impl Iterator<Item = Result<(usize, usize), ExprError>>,
+    limit: i64,
+) -> Result<Vec<String>, ExprError> {
     let mut parts = Vec::new();
     let mut index = 0;
-    for found in regex.find_iter(s) {
-        let found = found.map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))?;
+    for found in matches {
+        let (start, end) = found?;
         if limit > 0 && parts.len() as i64 >= limit - 1 {
             break;
         }
-        if found.start() == 0 && found.end() == 0 {
+        if start == 0 && end == 0 {
             continue;
         }
-        parts.push(s[index..found.start()].to_string());
-        index = found.end();
+        parts.push(s[index..start].to_string());
+        index = end;
     }
     if index == 0 && parts.is_empty() {
         return Ok(vec![s.to_string()]);
     }
     parts.push(s[index..].to_string());
     if limit == 0 {
-        while parts.len() > 1 && parts.last().is_some_and(String::is_empty) {
+        while parts.last().is_some_and(String::is_empty) {
             parts.pop();
-        }
-        if parts.len() == 1 && parts[0].is_empty() && !s.is_empty() {
-            parts.clear();
         }
     }
     Ok(parts)

@@ -55,14 +55,15 @@ pub(crate) struct Evaluator<'c> {
     depth: usize,
     /// Paths whose string values are being re-resolved, outermost first.
     resolving: Vec<String>,
-    regexes: regex::Cache,
+    /// The outermost template's compiled patterns.
+    regexes: &'c regex::Cache,
 }
 
 impl Template {
     /// Splices each block's value into the text. Collections render as
     /// compact JSON and secrets as `<+secrets.getValue("id")>`.
     pub fn render(&self, ctx: &dyn Context, options: &Options) -> Result<String, ExprError> {
-        let mut evaluator = Evaluator::new(ctx, options);
+        let mut evaluator = Evaluator::new(ctx, options, &self.regexes);
         match evaluator.render_template(self) {
             Ok(text) => Ok(text),
             Err(Stop::Error(error)) => Err(error),
@@ -74,7 +75,7 @@ impl Template {
     /// the blocks, and returns the typed result. With [`Unresolved::Keep`]
     /// and an unresolved reference, the result is the original text.
     pub fn evaluate(&self, ctx: &dyn Context, options: &Options) -> Result<Value, ExprError> {
-        let mut evaluator = Evaluator::new(ctx, options);
+        let mut evaluator = Evaluator::new(ctx, options, &self.regexes);
         match evaluator.evaluate_template(self) {
             Ok(value) => Ok(value),
             Err(Stop::Error(error)) => Err(error),
@@ -93,15 +94,8 @@ impl Template {
 }
 
 impl<'c> Evaluator<'c> {
-    pub(crate) fn new(ctx: &'c dyn Context, options: &Options) -> Self {
-        Evaluator {
-            ctx,
-            options: *options,
-            steps: 0,
-            depth: 0,
-            resolving: Vec::new(),
-            regexes: regex::Cache::default(),
-        }
+    pub(crate) fn new(ctx: &'c dyn Context, options: &Options, regexes: &'c regex::Cache) -> Self {
+        Evaluator { ctx, options: *options, steps: 0, depth: 0, resolving: Vec::new(), regexes }
     }
 
     fn render_template(&mut self, template: &Template) -> Flow<String> {
@@ -372,7 +366,7 @@ impl<'c> Evaluator<'c> {
             (_, Value::Map(entries)) => Ok(matches!(left, Value::String(k) if entries.contains_key(k))),
             (Value::Null, _) | (_, Value::Null) => Ok(false),
             (_, Value::String(pattern)) => {
-                let regex = self.regexes.compile_anchored(pattern, source, span.clone())?;
+                let regex = self.regex_anchored(pattern, source, span.clone())?;
                 let text = left.render();
                 regex::full_match(&regex, &text, source, span).map_err(Stop::Error)
             }
@@ -546,6 +540,25 @@ impl<'c> Evaluator<'c> {
             .into());
         }
         Ok(())
+    }
+
+    /// Returns a compiled search pattern and charges the budget for one
+    /// regex operation.
+    pub(crate) fn regex(&mut self, pattern: &str, source: &str, span: Range<usize>) -> Flow<std::sync::Arc<fancy_regex::Regex>> {
+        self.tick(regex::STEPS_PER_OPERATION, source, span.clone())?;
+        self.regexes.compile(pattern, source, span)
+    }
+
+    /// Returns a compiled whole-string pattern and charges the budget for one
+    /// regex operation.
+    pub(crate) fn regex_anchored(
+        &mut self,
+        pattern: &str,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<std::sync::Arc<fancy_regex::Regex>> {
+        self.tick(regex::STEPS_PER_OPERATION, source, span.clone())?;
+        self.regexes.compile_anchored(pattern, source, span)
     }
 
     pub(crate) fn tick(&mut self, cost: u64, source: &str, span: Range<usize>) -> Flow<()> {

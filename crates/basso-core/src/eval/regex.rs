@@ -8,42 +8,52 @@
 //! Patterns fancy-regex rejects are errors, never silent mismatches.
 
 use std::ops::Range;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use fancy_regex::{Regex, RegexBuilder};
 
 use super::{Flow, Stop};
 use crate::error::{ExprError, codes};
 
-/// fancy-regex's default backtracking limit; a pattern that exceeds it on
-/// some input fails with `regex-backtrack-limit` instead of hanging.
-const BACKTRACK_LIMIT: usize = 1_000_000;
+/// Backtracking steps one match may take before it fails with
+/// `regex-backtrack-limit` (fancy-regex's default is 1,000,000).
+const BACKTRACK_LIMIT: usize = 100_000;
 
-/// Compiled patterns of one evaluation, so a pattern used in a loop of
-/// calls is compiled once.
-#[derive(Default)]
+/// Evaluation steps charged per regex operation, so the step budget also
+/// bounds the number of worst-case matches: the default budget allows 1,000.
+pub(crate) const STEPS_PER_OPERATION: u64 = 100;
+
+/// Most patterns one template keeps compiled.
+const CACHE_ENTRIES: usize = 32;
+
+/// Compiled patterns of one template, kept across evaluations because
+/// compiling costs far more than matching.
+#[derive(Debug, Default)]
 pub(crate) struct Cache {
-    entries: Vec<(String, bool, Rc<Regex>)>,
+    entries: Mutex<Vec<(String, bool, Arc<Regex>)>>,
 }
 
 impl Cache {
     /// Compiles a Java pattern for searching.
-    pub(crate) fn compile(&mut self, pattern: &str, source: &str, span: Range<usize>) -> Flow<Rc<Regex>> {
+    pub(crate) fn compile(&self, pattern: &str, source: &str, span: Range<usize>) -> Flow<Arc<Regex>> {
         self.get(pattern, false, source, span)
     }
 
     /// Compiles a Java pattern anchored at both ends, for `matches`.
-    pub(crate) fn compile_anchored(&mut self, pattern: &str, source: &str, span: Range<usize>) -> Flow<Rc<Regex>> {
+    pub(crate) fn compile_anchored(&self, pattern: &str, source: &str, span: Range<usize>) -> Flow<Arc<Regex>> {
         self.get(pattern, true, source, span)
     }
 
-    fn get(&mut self, pattern: &str, anchored: bool, source: &str, span: Range<usize>) -> Flow<Rc<Regex>> {
-        if let Some((_, _, regex)) = self.entries.iter().find(|(p, a, _)| p == pattern && *a == anchored) {
+    fn get(&self, pattern: &str, anchored: bool, source: &str, span: Range<usize>) -> Flow<Arc<Regex>> {
+        // A poisoned lock only means another thread panicked mid-push; the
+        // entries are still valid.
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, _, regex)) = entries.iter().find(|(p, a, _)| p == pattern && *a == anchored) {
             return Ok(regex.clone());
         }
-        let regex = Rc::new(compile_java(pattern, anchored, source, span).map_err(Stop::Error)?);
-        if self.entries.len() < 32 {
-            self.entries.push((pattern.to_string(), anchored, regex.clone()));
+        let regex = Arc::new(compile_java(pattern, anchored, source, span).map_err(Stop::Error)?);
+        if entries.len() < CACHE_ENTRIES {
+            entries.push((pattern.to_string(), anchored, regex.clone()));
         }
         Ok(regex)
     }

@@ -37,6 +37,8 @@ pub struct Template {
     pub(crate) pieces: Vec<Piece>,
     /// The whole text compiled as one expression, built on first evaluation.
     pub(crate) whole: OnceLock<Result<Unit, ExprError>>,
+    /// Regular expressions compiled by earlier evaluations.
+    pub(crate) regexes: crate::eval::regex::Cache,
 }
 
 /// Text or a block, at the top level or inside a block.
@@ -111,7 +113,14 @@ impl Template {
             ));
         }
         let pieces = scan_pieces(text, scan, &limits)?;
-        Ok(Template { source: text.to_string(), scan, limits, pieces, whole: OnceLock::new() })
+        Ok(Template {
+            source: text.to_string(),
+            scan,
+            limits,
+            pieces,
+            whole: OnceLock::new(),
+            regexes: Default::default(),
+        })
     }
 
     /// Returns the template text as given.
