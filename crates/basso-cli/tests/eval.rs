@@ -14,7 +14,7 @@ fn context_file(json: &str) -> tempfile_path::TempFile {
     tempfile_path::TempFile::new(json)
 }
 
-/// A context file in the target directory, removed on drop.
+/// A context file in the system temporary directory, removed on drop.
 mod tempfile_path {
     pub struct TempFile(pub std::path::PathBuf);
 

@@ -11,7 +11,7 @@ use basso_core::input::FieldKind;
 use basso_core::{ExprError, Limits, Options, ScanMode, Template, Unresolved, Value};
 use serde_json::{Value as Json, json};
 
-/// The fewest vectors the suite must hold, so a lost file cannot pass quietly.
+/// Minimum number of vectors, so a lost file cannot pass quietly.
 const MIN_VECTORS: usize = 550;
 
 fn conformance_dir() -> PathBuf {

@@ -1,5 +1,5 @@
 //! Random and mutated templates go through scanning, parsing, rendering,
-//! evaluation and runtime-input classification; none may panic, and deeply
+//! evaluation and runtime-input classification, and none may panic. Deeply
 //! nested input must fail with an error instead of overflowing the stack.
 
 // The vector files are test data; the library itself reads no files.
