@@ -47,6 +47,50 @@ impl Span {
     }
 }
 
+impl Span {
+    /// Computes the span of a byte range inside `outer`, counting lines and
+    /// columns from `outer`'s start. The cost grows with the distance from
+    /// `outer`'s start, not from the start of the file, so locating many
+    /// references in a large file stays linear. `outer` must be a span of
+    /// `source`; offsets outside it are clamped to it.
+    pub fn from_byte_range_within(
+        source: &str,
+        outer: Span,
+        byte_start: usize,
+        byte_end: usize,
+    ) -> Span {
+        let limit = outer.byte_end.min(source.len());
+        let floor = outer.byte_start.min(limit);
+        let byte_start = floor_char_boundary(source, byte_start.clamp(floor, limit));
+        let byte_end = floor_char_boundary(source, byte_end.clamp(byte_start, limit));
+        let (line, column) = offset_position(source, outer, byte_start);
+        let (end_line, end_column) = offset_position(source, outer, byte_end);
+        Span {
+            byte_start,
+            byte_end,
+            line,
+            column,
+            end_line,
+            end_column,
+        }
+    }
+}
+
+/// Returns the line and column of `offset`, counted from `outer`'s start.
+fn offset_position(source: &str, outer: Span, offset: usize) -> (usize, usize) {
+    let before = source.get(outer.byte_start..offset).unwrap_or_default();
+    match before.rfind('\n') {
+        None => (outer.line, outer.column + before.chars().count()),
+        Some(last) => {
+            let newlines = before.bytes().filter(|&b| b == b'\n').count();
+            (
+                outer.line + newlines,
+                before[last + 1..].chars().count() + 1,
+            )
+        }
+    }
+}
+
 fn floor_char_boundary(source: &str, mut index: usize) -> usize {
     while index > 0 && !source.is_char_boundary(index) {
         index -= 1;
@@ -226,5 +270,26 @@ mod tests {
         let span = Span::from_byte_range("abc", 10, 20);
         assert_eq!((span.byte_start, span.byte_end), (3, 3));
         assert_eq!((span.line, span.column), (1, 4));
+    }
+
+    #[test]
+    fn span_within_matches_whole_file_count() {
+        let source = "a: 1\nbé: \"x <+é.y>\n  ü <+z>\"\nc: 2\n";
+        let outer_start = source.find('"').unwrap();
+        let outer_end = source.rfind('"').unwrap() + 1;
+        let outer = Span::from_byte_range(source, outer_start, outer_end);
+        for (start, end) in [
+            (outer_start, outer_start + 1),
+            (source.find("<+é").unwrap(), source.find(".y").unwrap()),
+            (source.find("<+z").unwrap(), source.find("<+z").unwrap() + 4),
+            (outer_start, outer_end),
+        ] {
+            let within = Span::from_byte_range_within(source, outer, start, end);
+            assert_eq!(
+                within,
+                Span::from_byte_range(source, start, end),
+                "{start}..{end}"
+            );
+        }
     }
 }
