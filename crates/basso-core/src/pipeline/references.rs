@@ -3,6 +3,8 @@
 //! of outputs from steps that have not finished, no outputs of Background
 //! steps, and untrusted values spliced into shell commands.
 
+use std::collections::HashMap;
+
 use crate::diagnostic::{Diagnostic, Span};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::expr_diagnostic;
@@ -30,10 +32,57 @@ pub const UNTRUSTED_ROOTS: &[&str] = &[
 struct Site<'p, 'a> {
     stage_index: Option<usize>,
     step: Option<&'p Step<'a>>,
+    /// The step index of every stage, in stage order.
+    step_indexes: &'p [StepIndex<'p>],
+}
+
+/// A stage's steps by identifier, so each reference finds its target step
+/// without scanning the stage.
+struct StepIndex<'p> {
+    /// The position of the first step with each identifier.
+    exact: HashMap<&'p str, usize>,
+    /// Positions of the steps that run in a loop, their own or a group's.
+    /// Only these also match an identifier with an iteration suffix.
+    looped: Vec<usize>,
+}
+
+impl<'p> StepIndex<'p> {
+    fn new(stage: &'p Stage<'_>) -> Self {
+        let mut exact = HashMap::new();
+        let mut looped = Vec::new();
+        for (position, step) in stage.steps.iter().enumerate() {
+            exact.entry(step.identifier.as_str()).or_insert(position);
+            if step_loops(step) {
+                looped.push(position);
+            }
+        }
+        StepIndex { exact, looped }
+    }
+
+    /// Returns the position of the first step that `target` names, exactly
+    /// or with a loop's iteration suffix.
+    fn find(&self, steps: &[Step<'_>], target: &str) -> Option<usize> {
+        let exact = self.exact.get(target).copied();
+        let suffixed = self
+            .looped
+            .iter()
+            .copied()
+            .find(|&position| matches_identifier(&steps[position].identifier, target, true));
+        match (exact, suffixed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Whether the step runs in a loop, its own or an enclosing group's.
+fn step_loops(step: &Step<'_>) -> bool {
+    step.get("strategy").is_some() || step.groups.iter().any(|g| g.node.get("strategy").is_some())
 }
 
 /// Runs every expression check over the pipeline.
 pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templates: &Templates) {
+    let step_indexes: Vec<StepIndex<'_>> = pipeline.stages.iter().map(StepIndex::new).collect();
     walk(pipeline.node, "pipeline", &mut |path, node| {
         if path.starts_with("pipeline.stages.") {
             return Visit::Skip;
@@ -46,6 +95,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 &Site {
                     stage_index: None,
                     step: None,
+                    step_indexes: &step_indexes,
                 },
                 path,
                 node,
@@ -82,6 +132,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 &Site {
                     stage_index: Some(index),
                     step,
+                    step_indexes: &step_indexes,
                 },
                 path,
                 node,
@@ -164,8 +215,9 @@ pub(crate) fn locate(source: &str, node: &Node, reference: &str) -> Span {
         .map(|at| (at, reference.len()))
         .or_else(|| slice.find(short).map(|at| (at, short.len())));
     match found {
-        Some((at, len)) => Span::from_byte_range(
+        Some((at, len)) => Span::from_byte_range_within(
             source,
+            node.span,
             node.span.byte_start + at,
             node.span.byte_start + at + len,
         ),
@@ -315,14 +367,9 @@ fn check_step_path(
             _ => return None,
         }
     }
-    let target = stage.steps.iter().find(|step| {
-        matches_identifier(
-            &step.identifier,
-            target_id,
-            step.get("strategy").is_some()
-                || step.groups.iter().any(|g| g.node.get("strategy").is_some()),
-        )
-    });
+    let target = site.step_indexes[stage_index]
+        .find(&stage.steps, target_id)
+        .map(|position| &stage.steps[position]);
     let Some(target) = target else {
         if stage.groups.iter().any(|g| g.identifier == target_id) {
             return None;
