@@ -2,6 +2,8 @@
 //! applied, expressions rendered or evaluated, looping strategies expanded
 //! and the infrastructure's defaults added.
 
+use std::collections::HashSet;
+
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 
@@ -41,6 +43,8 @@ struct Resolver<'p, 'a> {
     templates: &'p Templates,
     report: Report,
     misses: Vec<Miss>,
+    /// The paths in `misses`, so recording a repeated miss costs one hash lookup.
+    missed_paths: HashSet<String>,
 }
 
 fn key(text: &str) -> PathSegment {
@@ -118,6 +122,7 @@ pub fn resolve(
         templates: &templates,
         report,
         misses: Vec::new(),
+        missed_paths: HashSet::new(),
     };
     let mut stages = Vec::new();
     for index in 0..pipeline.stages.len() {
@@ -146,8 +151,8 @@ fn finish(
         .collect::<Vec<_>>();
     let mut diagnostics = diagnostics;
     diagnostics.sort_by(|a, b| {
-        (a.file != Some(file_name.to_string()), a.span.byte_start)
-            .cmp(&(b.file != Some(file_name.to_string()), b.span.byte_start))
+        (a.file.as_deref() != Some(file_name), a.span.byte_start)
+            .cmp(&(b.file.as_deref() != Some(file_name), b.span.byte_start))
     });
     diagnostics.dedup_by(|a, b| {
         a.span == b.span && a.code == b.code && a.message == b.message && a.file == b.file
@@ -215,7 +220,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
 
     fn record_misses(&mut self, scope: &Scope<'_>, node: &Node) {
         for path in scope.take_misses() {
-            if !self.misses.iter().any(|miss| miss.path == path) {
+            if !self.missed_paths.contains(&path) {
+                self.missed_paths.insert(path.clone());
                 let span = crate::pipeline::references::locate(self.source, node, &path);
                 self.misses.push(Miss { path, span });
             }
