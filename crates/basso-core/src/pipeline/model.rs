@@ -668,12 +668,12 @@ fn check_unique<'a>(
     what: &str,
     scope: &str,
 ) {
-    let mut seen: Vec<(&str, Option<&Node>)> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, Option<&Node>> = std::collections::HashMap::new();
     for (identifier, node) in items {
         if identifier.is_empty() {
             continue;
         }
-        if let Some((_, first)) = seen.iter().find(|(id, _)| *id == identifier) {
+        if let Some(first) = seen.get(identifier) {
             let span = node.map_or(Span::default(), |n| n.span);
             let mut diagnostic = Diagnostic::error(
                 "duplicate-identifier",
@@ -688,7 +688,7 @@ fn check_unique<'a>(
             }
             report.push(diagnostic);
         } else {
-            seen.push((identifier, node));
+            seen.insert(identifier, node);
         }
     }
 }
