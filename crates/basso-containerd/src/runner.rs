@@ -66,6 +66,14 @@ pub fn container_step(spec: &TaskSpec) -> Result<ContainerStep, ExecError> {
     step.run_as_user = spec.user;
     step.privileged = spec.privileged;
     step.port_bindings = spec.port_bindings.clone();
+    step.connector_ref = spec.connector_ref.clone();
+    step.memory_bytes = spec
+        .memory_bytes
+        .map(|bytes| i64::try_from(bytes).unwrap_or(i64::MAX));
+    step.cpu_millis = spec.cpu_millis;
+    if !spec.host_names.is_empty() {
+        step.host_names = spec.host_names.clone();
+    }
     Ok(step)
 }
 
@@ -359,6 +367,10 @@ mod tests {
             port_bindings: vec![(18080, 80)],
             privileged: true,
             image_pull_policy: Some("Never".into()),
+            connector_ref: Some("registry".into()),
+            memory_bytes: Some(64 << 20),
+            cpu_millis: Some(500),
+            host_names: vec!["group_s".into()],
         }
     }
 
@@ -380,6 +392,25 @@ mod tests {
         assert_eq!(step.run_as_user, Some(1000));
         assert_eq!(step.port_bindings, [(18080, 80)]);
         assert!(step.privileged);
+    }
+
+    #[test]
+    fn limits_connector_and_host_names_map() {
+        let program = basso_runner::Program::Argv(vec!["echo".into()]);
+        let step = container_step(&spec(Some("busybox"), program)).unwrap();
+        assert_eq!(step.memory_bytes, Some(64 << 20));
+        assert_eq!(step.cpu_millis, Some(500));
+        assert_eq!(step.connector_ref.as_deref(), Some("registry"));
+        assert_eq!(step.host_names, ["group_s"]);
+    }
+
+    #[test]
+    fn step_id_is_host_name_by_default() {
+        let program = basso_runner::Program::Argv(vec!["echo".into()]);
+        let mut task = spec(Some("busybox"), program);
+        task.host_names.clear();
+        let step = container_step(&task).unwrap();
+        assert_eq!(step.host_names, ["s"]);
     }
 
     #[test]

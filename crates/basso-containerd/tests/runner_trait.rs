@@ -33,6 +33,10 @@ fn task(
         port_bindings: Vec::new(),
         privileged: false,
         image_pull_policy: Some("Never".to_string()),
+        connector_ref: None,
+        memory_bytes: None,
+        cpu_millis: None,
+        host_names: Vec::new(),
     }
 }
 

@@ -55,6 +55,13 @@ pub fn step_plan(step: &ResolvedStep) -> StepPlan {
             .collect(),
         run_as_user: step.run_as_user().map(|user| user.to_string()),
         has_resources: step.spec.get("resources").is_some(),
+        memory_bytes: step.memory_bytes(),
+        cpu_millis: step.cpu_millis(),
+        connector_ref: step.connector_ref().map(str::to_string),
+        host_name: step
+            .endpoints
+            .as_ref()
+            .map(|endpoints| endpoints.hostname.clone()),
         output_variables: step.output_variables(),
     };
     StepPlan {
@@ -330,5 +337,29 @@ mod tests {
         assert_eq!(plan.timeout, Some(Duration::from_secs(30)));
         assert_eq!(plan.spec.shell.as_deref(), Some("Bash"));
         assert_eq!(plan.spec.port_bindings[0].host, "8080");
+    }
+
+    #[test]
+    fn limits_connector_and_host_name_converted() {
+        let mut resolved = step("g.steps.db", None);
+        resolved.effective = serde_json::json!({
+            "image": "postgres:15",
+            "connectorRef": "account.dockerhub",
+            "resources": {"limits": {"memory": "256Mi", "cpu": "500m"}}
+        });
+        resolved.endpoints = Some(
+            serde_json::from_value(serde_json::json!({
+                "hostname": "g_db",
+                "container": [],
+                "host": [],
+                "pod": []
+            }))
+            .unwrap(),
+        );
+        let plan = step_plan(&resolved);
+        assert_eq!(plan.spec.memory_bytes, Some(256 << 20));
+        assert_eq!(plan.spec.cpu_millis, Some(500));
+        assert_eq!(plan.spec.connector_ref.as_deref(), Some("account.dockerhub"));
+        assert_eq!(plan.spec.host_name.as_deref(), Some("g_db"));
     }
 }

@@ -98,6 +98,15 @@ pub struct TaskSpec {
     pub privileged: bool,
     /// `imagePullPolicy`, for executors that pull images.
     pub image_pull_policy: Option<String>,
+    /// `connectorRef`, for executors that pull images.
+    pub connector_ref: Option<String>,
+    /// Memory limit in bytes, for executors that apply limits.
+    pub memory_bytes: Option<u64>,
+    /// CPU limit in millicores, for executors that apply limits.
+    pub cpu_millis: Option<u64>,
+    /// Names other steps reach this task by on the stage network; empty
+    /// means the step id.
+    pub host_names: Vec<String>,
 }
 
 /// The end state of a task.

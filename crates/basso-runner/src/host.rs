@@ -54,6 +54,9 @@ impl HostExecutor {
                 scratch_dir.display()
             ))
         })?;
+        // Other users may pass through to a step's own folder (a step that
+        // runs as `runAsUser` must reach its script) but not list it.
+        set_mode(scratch_dir, 0o711)?;
 
         Ok(HostExecutor {
             scratch_dir: scratch_dir.to_path_buf(),
@@ -163,6 +166,7 @@ impl Executor for HostExecutor {
         std::fs::create_dir_all(&output_dir).map_err(|error| {
             ExecError(format!("cannot create `{}`: {error}", output_dir.display()))
         })?;
+        restrict_to_step_user(&[&scratch, &output_dir], spec.user)?;
 
         let command = build_command(&spec, &scratch, &output_dir)?;
         let mut child = match self.spawn(command) {
@@ -275,6 +279,35 @@ fn set_parent_death_signal(command: &mut Command) {
             Ok(())
         });
     }
+}
+
+/// Makes a step's script and output folders private: scripts may hold
+/// secret values written into the command text. A step that runs as another
+/// user owns its folders, so it can read its script and write its outputs.
+fn restrict_to_step_user(dirs: &[&Path], user: Option<u32>) -> Result<(), ExecError> {
+    for dir in dirs {
+        set_mode(dir, 0o700)?;
+        if let Some(uid) = user {
+            std::os::unix::fs::chown(dir, Some(uid), None).map_err(|error| {
+                ExecError(format!(
+                    "cannot give `{}` to user {uid}: {error}",
+                    dir.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<(), ExecError> {
+    use std::os::unix::fs::PermissionsExt;
+
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|error| {
+        ExecError(format!(
+            "cannot set the permissions of `{}`: {error}",
+            path.display()
+        ))
+    })
 }
 
 fn script_file_name(shell: Shell) -> &'static str {

@@ -145,6 +145,15 @@ pub struct StepSpec {
     pub run_as_user: Option<String>,
     /// Whether `resources` sets limits or requests.
     pub has_resources: bool,
+    /// `resources.limits.memory` in bytes, with the infrastructure's default.
+    pub memory_bytes: Option<u64>,
+    /// `resources.limits.cpu` in millicores, with the infrastructure's default.
+    pub cpu_millis: Option<u64>,
+    /// `connectorRef`, the registry connector used to pull `image`.
+    pub connector_ref: Option<String>,
+    /// The host name a Background step is reached by on the stage network:
+    /// the step id, or `GROUP_STEP` inside a step group.
+    pub host_name: Option<String>,
     /// `outputVariables` names.
     pub output_variables: Vec<String>,
 }

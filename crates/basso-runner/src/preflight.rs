@@ -208,6 +208,10 @@ pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, String> {
         port_bindings,
         privileged: spec.privileged,
         image_pull_policy: spec.image_pull_policy.clone(),
+        connector_ref: spec.connector_ref.clone(),
+        memory_bytes: spec.memory_bytes,
+        cpu_millis: spec.cpu_millis,
+        host_names: spec.host_name.iter().cloned().collect(),
     })
 }
 

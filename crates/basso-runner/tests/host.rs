@@ -611,6 +611,18 @@ fn run_as_user_switches_user() {
 }
 
 #[test]
+fn script_folder_is_private() {
+    // Scripts may hold secret values written into the command text.
+    let step = run_step("mode", r#"stat -c 'mode %a' "$(dirname "$0")""#);
+    let outcome = run(vec![stage(vec![node(step)])]);
+    assert!(
+        outcome.console.contains("mode | mode 700"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
 fn summary_table_lists_steps() {
     let outcome = run(vec![stage(vec![
         node(run_step("a", "true")),
