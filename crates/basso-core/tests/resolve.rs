@@ -538,3 +538,24 @@ fn inputs_listing_uses_input_paths() {
         serde_json::to_value(&listing).unwrap()
     );
 }
+
+#[test]
+fn when_condition_compares_strings_as_strings() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: same\n    identifier: same\n    when:\n      stageStatus: Success\n      condition: <+pipeline.variables.tag> == \"1.0\"\n    spec:\n      image: alpine\n      command: echo 1\n- step:\n    type: Run\n    name: other\n    identifier: other\n    when:\n      stageStatus: Success\n      condition: <+pipeline.variables.tag> == \"2.0\"\n    spec:\n      image: alpine\n      command: echo 2\n- step:\n    type: Run\n    name: later\n    identifier: later\n    when:\n      stageStatus: All\n      condition: <+execution.steps.same.status> == \"SUCCEEDED\"\n    spec:\n      image: alpine\n      command: echo 3",
+        DOCKER,
+    );
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let conditions: Vec<Option<String>> = resolution.stages[0]
+        .steps
+        .iter()
+        .map(|step| step.when.as_ref().and_then(|when| when.condition.clone()))
+        .collect();
+    assert_eq!(conditions[0].as_deref(), Some("true"));
+    assert_eq!(conditions[1].as_deref(), Some("false"));
+    // A step status has no value before the run, so the block stays.
+    assert_eq!(
+        conditions[2].as_deref(),
+        Some("<+execution.steps.same.status> == \"SUCCEEDED\"")
+    );
+}

@@ -359,7 +359,10 @@ mod tests {
         let plan = step_plan(&resolved);
         assert_eq!(plan.spec.memory_bytes, Some(256 << 20));
         assert_eq!(plan.spec.cpu_millis, Some(500));
-        assert_eq!(plan.spec.connector_ref.as_deref(), Some("account.dockerhub"));
+        assert_eq!(
+            plan.spec.connector_ref.as_deref(),
+            Some("account.dockerhub")
+        );
         assert_eq!(plan.spec.host_name.as_deref(), Some("g_db"));
     }
 }

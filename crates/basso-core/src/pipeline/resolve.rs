@@ -308,6 +308,16 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if !text.contains("<+") {
             return Some(text.to_string());
         }
+        // A condition whose every reference has a value is evaluated now, so
+        // strings stay strings: splicing `fast` into `<+v> == "fast"` as
+        // text would compare a name with a string.
+        let evaluated = self.templates.with(text, |t| {
+            t.evaluate(scope, &Self::options(EvalMode::Evaluate, Unresolved::Error))
+        });
+        scope.take_misses();
+        if let Some(literal) = evaluated.ok().as_ref().and_then(jexl_literal) {
+            return Some(literal);
+        }
         let result = self.templates.with(text, |t| {
             t.render(scope, &Self::options(EvalMode::Render, Unresolved::Keep))
         });
@@ -1015,5 +1025,21 @@ fn collect_secrets(value: &Json, out: &mut Vec<String>) {
         Json::Array(items) => items.iter().for_each(|item| collect_secrets(item, out)),
         Json::Object(map) => map.values().for_each(|item| collect_secrets(item, out)),
         _ => {}
+    }
+}
+
+/// Writes a condition's value as the JEXL literal the runner evaluates
+/// later: booleans, numbers, null and strings (quoted and escaped). Other
+/// values have no literal form.
+fn jexl_literal(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => Some("null".to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Int(_) | Value::Float(_) => Some(value.render()),
+        Value::String(text) => {
+            let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
+            Some(format!("\"{escaped}\""))
+        }
+        _ => None,
     }
 }
