@@ -19,11 +19,10 @@ pub fn load(needed: &[String], file: Option<&Path>, flags: &[String]) -> Result<
     }
 
     for flag in flags {
+        // An argument without `=` may be a value whose `ID=` was forgotten,
+        // so the message does not repeat it.
         let (id, value) = flag.split_once('=').ok_or_else(|| {
-            format!(
-                "invalid --secret `{}`; help: write --secret ID=VALUE",
-                first_part(flag)
-            )
+            "invalid --secret: the argument has no `=`; help: write --secret ID=VALUE".to_string()
         })?;
         if id.is_empty() {
             return Err("invalid --secret with an empty id; help: write --secret ID=VALUE".into());
@@ -37,6 +36,16 @@ pub fn load(needed: &[String], file: Option<&Path>, flags: &[String]) -> Result<
 
 /// Returns the text before `=`, so that a malformed flag is shown without
 /// what may be its value.
-fn first_part(flag: &str) -> &str {
-    flag.split('=').next().unwrap_or_default()
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_without_id_is_not_echoed() {
+        let flags = vec!["hunter2pass".to_string()];
+        let error = load(&[], None, &flags).err().expect("an error");
+        assert!(!error.contains("hunter2pass"), "{error}");
+        assert!(error.contains("ID=VALUE"), "{error}");
+    }
 }
