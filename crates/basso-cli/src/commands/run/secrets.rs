@@ -34,9 +34,6 @@ pub fn load(needed: &[String], file: Option<&Path>, flags: &[String]) -> Result<
     Ok(secrets)
 }
 
-/// Returns the text before `=`, so that a malformed flag is shown without
-/// what may be its value.
-
 #[cfg(test)]
 mod tests {
     use super::*;
