@@ -177,10 +177,11 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// The JSON shape of the command-line contract: `{"severity", "code",
+    /// Returns the JSON shape of the command-line contract: `{"severity", "code",
     /// "message", "help", "file", "line", "column", "endLine", "endColumn"}`.
     pub fn to_json(&self) -> serde_json::Value {
-        // Serializing a struct of strings and integers cannot fail.
+        // The shape holds only strings, integers and options of them, which
+        // serde_json serialises without error.
         serde_json::to_value(self.to_json_shape()).unwrap_or_default()
     }
 
