@@ -146,6 +146,8 @@ fn check_unreadable_file_exits_2() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no/such/file.yaml"));
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(summary.contains("1 file not read"), "{summary}");
 }
 
 /// The corpus of real pipelines lives beside the repository (`../shared`).

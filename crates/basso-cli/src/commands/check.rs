@@ -27,14 +27,14 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> u8 {
     let mut all = Vec::new();
     let mut text = String::new();
-    let mut unreadable = false;
+    let mut unreadable = 0usize;
     for path in &args.files {
         let name = path.display().to_string();
         let source = match std::fs::read_to_string(path) {
             Ok(source) => source,
             Err(error) => {
                 eprintln!("error: cannot read `{name}`: {error}");
-                unreadable = true;
+                unreadable += 1;
                 continue;
             }
         };
@@ -52,10 +52,15 @@ pub fn run(args: CheckArgs) -> u8 {
         }
         Format::Text => {
             print!("{text}");
-            println!("{}", render::summary(&all));
+            let mut summary = render::summary(&all);
+            if unreadable > 0 {
+                let files = if unreadable == 1 { "file" } else { "files" };
+                summary.push_str(&format!(", {unreadable} {files} not read"));
+            }
+            println!("{summary}");
         }
     }
-    if unreadable {
+    if unreadable > 0 {
         exit::USAGE
     } else if all.iter().any(basso_core::Diagnostic::is_error) {
         exit::FAILURE

@@ -142,6 +142,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
             Visit::Descend
         });
     }
+    check_variable_cycles(report, pipeline, source, templates);
 }
 
 fn check_text(
@@ -488,4 +489,150 @@ fn check_loop_context(
         Diagnostic::error("not-in-loop", format!("`<+{reference}>` is used outside a looping strategy"), Span::default())
             .with_help("add `strategy: {matrix: ...}` or `{repeat: ...}` to the step or stage, or remove the reference"),
     )
+}
+
+/// A variable in the reference graph: the stage it belongs to (`None` for a
+/// pipeline variable) and its name.
+type VariableKey<'p> = (Option<usize>, &'p str);
+
+/// Reports each cycle among pipeline and stage variables whose values refer
+/// to one another, once, at the value of the first variable of the cycle in
+/// file order. `resolve` finds the same cycles while evaluating; this finds
+/// them without a context, so `check` reports them too.
+fn check_variable_cycles(
+    report: &mut Report,
+    pipeline: &Pipeline<'_>,
+    source: &str,
+    templates: &Templates,
+) {
+    let mut variables: Vec<(VariableKey<'_>, &Variable<'_>)> = pipeline
+        .variables
+        .iter()
+        .map(|variable| ((None, variable.name.as_str()), variable))
+        .collect();
+    for (index, stage) in pipeline.stages.iter().enumerate() {
+        variables.extend(
+            stage
+                .variables
+                .iter()
+                .map(|variable| ((Some(index), variable.name.as_str()), variable)),
+        );
+    }
+    let position: HashMap<VariableKey<'_>, usize> = variables
+        .iter()
+        .enumerate()
+        .map(|(at, (key, _))| (*key, at))
+        .collect();
+
+    // The edges: for each variable, the variables its value reads.
+    let edges: Vec<Vec<usize>> = variables
+        .iter()
+        .map(|((stage, _), variable)| {
+            let Some(text) = variable.value.and_then(Node::as_str) else {
+                return Vec::new();
+            };
+            if !text.contains("<+") || classify(text) == ValueKind::RuntimeInput {
+                return Vec::new();
+            }
+            let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
+                return Vec::new();
+            };
+            references
+                .paths
+                .iter()
+                .filter_map(|reference| variable_target(pipeline, *stage, reference))
+                .filter_map(|key| position.get(&key).copied())
+                .collect()
+        })
+        .collect();
+
+    // Depth-first search; a back edge to a variable on the stack closes a cycle.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let mut marks = vec![Mark::New; variables.len()];
+    for start in 0..variables.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        marks[start] = Mark::OnStack;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&target) = edges[node].get(*next) {
+                *next += 1;
+                match marks[target] {
+                    Mark::New => {
+                        marks[target] = Mark::OnStack;
+                        stack.push((target, 0));
+                    }
+                    Mark::OnStack => {
+                        let from = stack.iter().position(|&(n, _)| n == target).unwrap_or(0);
+                        let cycle: Vec<usize> = stack[from..].iter().map(|&(n, _)| n).collect();
+                        report_cycle(report, &variables, &cycle, source);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                marks[node] = Mark::Done;
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// Returns the variable a reference reads, if any: `pipeline.variables.x`,
+/// `pipeline.stages.S.variables.x`, or `stage.variables.x` inside stage `stage`.
+fn variable_target<'p>(
+    pipeline: &'p Pipeline<'_>,
+    stage: Option<usize>,
+    reference: &str,
+) -> Option<VariableKey<'p>> {
+    let parts = segments(reference);
+    let (stage, name) = match parts.as_slice() {
+        ["pipeline", "variables", name, ..] => (None, *name),
+        ["pipeline", "stages", stage_id, "variables", name, ..] => {
+            (Some(find_stage(pipeline, stage_id)?), *name)
+        }
+        ["stage", "variables", name, ..] => (Some(stage?), *name),
+        _ => return None,
+    };
+    let list = match stage {
+        None => &pipeline.variables,
+        Some(index) => &pipeline.stages[index].variables,
+    };
+    let variable = list.iter().find(|variable| variable.name == name)?;
+    Some((stage, variable.name.as_str()))
+}
+
+fn report_cycle(
+    report: &mut Report,
+    variables: &[(VariableKey<'_>, &Variable<'_>)],
+    cycle: &[usize],
+    source: &str,
+) {
+    let Some(&first) = cycle.iter().min() else {
+        return;
+    };
+    // Start the chain at the variable written first, so each cycle reads the same way.
+    let start = cycle.iter().position(|&n| n == first).unwrap_or(0);
+    let mut chain: Vec<String> = cycle[start..]
+        .iter()
+        .chain(&cycle[..start])
+        .map(|&n| format!("`{}`", variables[n].1.path))
+        .collect();
+    chain.push(chain[0].clone());
+    let variable = variables[first].1;
+    let node = variable.value.unwrap_or(variable.node);
+    let next = &variables[cycle[(start + 1) % cycle.len()]].1.path;
+    report.push(
+        Diagnostic::error(
+            crate::error::codes::CYCLE,
+            format!("variable cycle: {}", chain.join(" → ")),
+            locate(source, node, next),
+        )
+        .with_help("change one of these values so it no longer refers back to itself"),
+    );
 }
