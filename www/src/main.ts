@@ -99,11 +99,11 @@ function showProblems(diagnostics: Diagnostic[]): void {
 /**
  * Sends the page's state to the worker and shows each response. At most one
  * request is in flight. Edits made meanwhile are coalesced into the next
- * request, sent after the response once the page has been idle for
- * QUIET_MS, so a burst of keystrokes costs one resolution.
+ * request, sent as soon as the response is shown, so a burst of keystrokes
+ * costs one resolution per worker round trip. A zero-delay timer merges the
+ * changes one event handler makes (a paste, a form reset) into one request.
  */
 function createUpdates() {
-  const QUIET_MS = 15;
   const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'basso' });
   const body = document.body.dataset;
   let ready = false;
@@ -127,7 +127,7 @@ function createUpdates() {
     body.pending = 'true';
     if (!ready || inFlight) return;
     if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(send, QUIET_MS);
+    timer = setTimeout(send, 0);
   }
 
   function fail(message: string): void {
@@ -153,7 +153,7 @@ function createUpdates() {
       record(finished.requestedAt, [...response.timings, renderMs]);
     }
     if (firstRequestAt !== null) {
-      timer = setTimeout(send, QUIET_MS);
+      timer = setTimeout(send, 0);
     } else {
       delete body.pending;
     }
