@@ -64,13 +64,23 @@ pub fn collect<'a>(
 /// file. Offsets are exact for plain scalars; for quoted and block scalars
 /// the diagnostic points at the whole value.
 pub fn expr_diagnostic(error: &crate::error::ExprError, source: &str, node: &Node) -> Diagnostic {
-    let plain = node.scalar().is_some_and(|s| s.style == Style::Plain);
-    let span = if plain {
-        let start = node.span.byte_start + error.byte_range.start;
-        let end = (node.span.byte_start + error.byte_range.end).min(node.span.byte_end.max(start));
-        Span::from_byte_range(source, start, end)
-    } else {
-        node.span
+    let written = source.get(node.span.byte_start..node.span.byte_end);
+    let range = node.scalar().zip(written).and_then(|(scalar, written)| {
+        crate::pipeline::offsets::written_range(
+            written,
+            scalar.style,
+            &scalar.text,
+            error.byte_range.clone(),
+        )
+    });
+    let span = match range {
+        Some(range) => Span::from_byte_range_within(
+            source,
+            node.span,
+            node.span.byte_start + range.start,
+            node.span.byte_start + range.end,
+        ),
+        None => node.span,
     };
     Diagnostic::error(error.code, error.message.clone(), span).with_help(error.help.clone())
 }

@@ -21,6 +21,7 @@ pub mod image;
 pub mod input_set;
 pub mod inputs;
 pub mod model;
+mod offsets;
 pub mod paths;
 pub mod quantity;
 pub mod references;
