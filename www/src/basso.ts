@@ -49,9 +49,7 @@ export function listInputs(yaml: string): Inputs {
         type: input.type ?? 'string',
         default: input.default === null || input.default === undefined ? null : fieldText(input.default),
         choices: input.allowedValues ?? null,
-        // `allowedValues` lists the choices of all three modifiers, so the
-        // field text is the only place that shows a multiple choice.
-        multiple: /\.selectManyFrom\(/.test(input.text ?? ''),
+        multiple: Boolean(input.multiple),
         regex: input.regex ?? null,
         executionInput: Boolean(input.executionInput),
       }),

@@ -540,6 +540,25 @@ fn inputs_listing_uses_input_paths() {
 }
 
 #[test]
+fn inputs_listing_marks_select_many_as_multiple() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: test\n    identifier: test\n    spec:\n      image: alpine\n      command: echo\n      envVariables:\n        SUITES: <+input>.selectManyFrom(unit,e2e)\n        TARGET: <+input>.selectOneFrom(dev,prod)",
+        DOCKER,
+    );
+    let listing = pipeline::inputs(&source, "p.yaml");
+    let multiple: Vec<(&str, bool)> = listing
+        .inputs
+        .iter()
+        .map(|input| (input.path.rsplit('.').next().unwrap(), input.multiple))
+        .collect();
+    assert_eq!(multiple, [("tag", false), ("SUITES", true), ("TARGET", false)]);
+    assert_eq!(
+        listing.inputs[1].allowed_values.as_deref(),
+        Some(&["unit".to_string(), "e2e".to_string()][..])
+    );
+}
+
+#[test]
 fn when_condition_compares_strings_as_strings() {
     let source = pipeline_with(
         "- step:\n    type: Run\n    name: same\n    identifier: same\n    when:\n      stageStatus: Success\n      condition: <+pipeline.variables.tag> == \"1.0\"\n    spec:\n      image: alpine\n      command: echo 1\n- step:\n    type: Run\n    name: other\n    identifier: other\n    when:\n      stageStatus: Success\n      condition: <+pipeline.variables.tag> == \"2.0\"\n    spec:\n      image: alpine\n      command: echo 2\n- step:\n    type: Run\n    name: later\n    identifier: later\n    when:\n      stageStatus: All\n      condition: <+execution.steps.same.status> == \"SUCCEEDED\"\n    spec:\n      image: alpine\n      command: echo 3",

@@ -210,7 +210,12 @@ export type InputListing = { path: string, line: number, column: number,
 /**
  * The field's value type: `string`, `boolean`, `integer`, `number`, `list` or `map`.
  */
-type: "string" | "boolean" | "integer" | "number" | "list" | "map", default: JsonValue | null, allowedValues: Array<string> | null, regex: string | null, 
+type: "string" | "boolean" | "integer" | "number" | "list" | "map", default: JsonValue | null, allowedValues: Array<string> | null, 
+/**
+ * True when a value may hold several of `allowedValues`, comma-joined
+ * (`.selectManyFrom(...)`).
+ */
+multiple: boolean, regex: string | null, 
 /**
  * True when the value is asked for when the step is about to run.
  */

@@ -130,6 +130,14 @@ impl RuntimeInput {
             .or(self.select_many_from.as_deref())
     }
 
+    /// Returns whether a value may hold several of the choices, comma-joined:
+    /// the choices come from `selectManyFrom`.
+    pub fn takes_many(&self) -> bool {
+        self.allowed_values.is_none()
+            && self.select_one_from.is_none()
+            && self.select_many_from.is_some()
+    }
+
     /// Checks a supplied value against the validators. Null passes, as in
     /// Harness. Choices are skipped when one of them is itself an
     /// expression; a supplied string is split like the choices and every

@@ -384,6 +384,9 @@ pub struct InputListing {
     pub value_type: &'static str,
     pub default: Option<serde_json::Value>,
     pub allowed_values: Option<Vec<String>>,
+    /// True when a value may hold several of `allowedValues`, comma-joined
+    /// (`.selectManyFrom(...)`).
+    pub multiple: bool,
     pub regex: Option<String>,
     /// True when the value is asked for when the step is about to run.
     pub execution_input: bool,
@@ -410,6 +413,7 @@ pub fn list(fields: &IndexMap<String, InputField<'_>>) -> Vec<InputListing> {
             },
             default: field.input.default.as_ref().map(Value::to_json),
             allowed_values: field.input.choices().map(<[String]>::to_vec),
+            multiple: field.input.takes_many(),
             regex: field.input.regex.clone(),
             execution_input: field.input.execution_input,
             required: field.input.default.is_none() && !field.input.execution_input,
