@@ -587,3 +587,76 @@ fn matrix_iterations_overlap() {
         "second started after first ended"
     );
 }
+
+#[test]
+fn secret_masked_whatever_the_chunking() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "printf 'split=%s' \"$(printf '%s' \"$TOKEN\" | cut -c1-6)\"\n\
+                  sleep 0.3\n\
+                  printf '%s end\\n' \"$(printf '%s' \"$TOKEN\" | cut -c7-)\"\n\
+                  printf 'key=%s\\n' \"$KEY\"\n\
+                  printf 'err=%s\\n' \"$TOKEN\" >&2\n\
+                  export COPY=\"$KEY\"\n\
+                  printf 'last=%s' \"$TOKEN\"";
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "chunks",
+            script,
+            "envVariables:\n  TOKEN: <+secrets.getValue(\"token\")>\n  KEY: <+secrets.getValue(\"key\")>\noutputVariables:\n  - name: COPY",
+        )],
+    );
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .args(["--format", "json"])
+        .env("BASSO_SECRET_TOKEN", "tok-9f8e7d")
+        .env("BASSO_SECRET_KEY", "BEGIN-KEY\nkey-middle-line\nEND-KEY")
+        .output()
+        .unwrap();
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for value in ["tok-9f8e7d", "BEGIN-KEY", "key-middle-line", "END-KEY"] {
+        assert!(!stderr.contains(value), "`{value}` in stderr:\n{stderr}");
+        assert!(!stdout.contains(value), "`{value}` in stdout:\n{stdout}");
+    }
+    assert!(stderr.contains("chunks | split=*** end"), "{stderr}");
+    assert!(stderr.contains("chunks | key=***"), "{stderr}");
+    assert!(stderr.contains("chunks | err=***"), "{stderr}");
+    assert!(stderr.contains("chunks | last=***"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let copy = &summary["stages"][0]["steps"][0]["outputVariables"]["COPY"];
+    assert_eq!(copy, "***");
+}
+
+#[test]
+fn overlapping_secrets_fully_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "overlap",
+            "echo \"both=$FIRST$(printf '%s' \"$SECOND\" | cut -c5-)\"\nexit 7",
+            "envVariables:\n  FIRST: <+secrets.getValue(\"first\")>\n  SECOND: <+secrets.getValue(\"second\")>",
+        )],
+    );
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .args(["--format", "json"])
+        .env("BASSO_SECRET_FIRST", "abcdef-1234")
+        .env("BASSO_SECRET_SECOND", "1234-ghijkl")
+        .output()
+        .unwrap();
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("overlap | both=***\n"), "{stderr}");
+    for piece in ["abcdef", "ghijkl"] {
+        assert!(!stderr.contains(piece), "`{piece}` in stderr:\n{stderr}");
+        assert!(!stdout.contains(piece), "`{piece}` in stdout:\n{stdout}");
+    }
+}

@@ -6,6 +6,9 @@
 //! with the value just before a task starts.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+
+use aho_corasick::AhoCorasick;
 
 const SECRET_OPEN: &str = "<+secrets.getValue(";
 const SECRET_CLOSE: &str = ")>";
@@ -164,37 +167,83 @@ fn next_reference(text: &str) -> Option<(&str, String, &str)> {
 /// Replaces secret values with [`MASK`] in printed text. A multi-line
 /// value is also masked line by line, since output reaches the console one
 /// line at a time.
+///
+/// Matches are found in the original text, overlapping ones included, and
+/// each run of overlapping matches becomes one [`MASK`]. Replacing values one
+/// after the other would print the part of a second value that overlaps a
+/// first one already replaced.
 #[derive(Clone, Debug, Default)]
 pub struct Masker {
-    patterns: Vec<String>,
+    automaton: Option<AhoCorasick>,
+    /// Set when the automaton could not be built, so every line is masked whole.
+    mask_everything: bool,
 }
 
 impl Masker {
     /// Creates a masker for `values`; empty values are ignored.
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
-        let mut patterns: Vec<String> = Vec::new();
+        let mut patterns: Vec<&str> = Vec::new();
         for value in values {
             let pieces = std::iter::once(value).chain(value.lines());
             for piece in pieces {
                 let piece = piece.trim_end_matches('\r');
-                if !piece.trim().is_empty() && !patterns.iter().any(|known| known == piece) {
-                    patterns.push(piece.to_string());
+                if !piece.trim().is_empty() && !patterns.contains(&piece) {
+                    patterns.push(piece);
                 }
             }
         }
-        // Longer values first, so a value that contains another is masked whole.
-        patterns.sort_by_key(|pattern| std::cmp::Reverse(pattern.len()));
-        Masker { patterns }
+        if patterns.is_empty() {
+            return Masker::default();
+        }
+
+        match AhoCorasick::new(&patterns) {
+            Ok(automaton) => Masker {
+                automaton: Some(automaton),
+                mask_everything: false,
+            },
+            Err(error) => {
+                tracing::warn!("cannot build the secret masker, masking every line whole: {error}");
+                Masker {
+                    automaton: None,
+                    mask_everything: true,
+                }
+            }
+        }
     }
 
     /// Returns `text` with every secret value replaced by [`MASK`].
     pub fn mask(&self, text: &str) -> String {
-        let mut masked = text.to_string();
-        for pattern in &self.patterns {
-            if masked.contains(pattern.as_str()) {
-                masked = masked.replace(pattern.as_str(), MASK);
+        if self.mask_everything && !text.is_empty() {
+            return MASK.to_string();
+        }
+        let Some(automaton) = &self.automaton else {
+            return text.to_string();
+        };
+
+        let mut found: Vec<Range<usize>> = automaton
+            .find_overlapping_iter(text)
+            .map(|found| found.range())
+            .collect();
+        if found.is_empty() {
+            return text.to_string();
+        }
+        found.sort_by_key(|range| range.start);
+        let mut merged: Vec<Range<usize>> = Vec::new();
+        for range in found {
+            match merged.last_mut() {
+                Some(last) if range.start < last.end => last.end = last.end.max(range.end),
+                _ => merged.push(range),
             }
         }
+
+        let mut masked = String::with_capacity(text.len());
+        let mut copied_to = 0;
+        for range in merged {
+            masked.push_str(&text[copied_to..range.start]);
+            masked.push_str(MASK);
+            copied_to = range.end;
+        }
+        masked.push_str(&text[copied_to..]);
         masked
     }
 }
@@ -257,6 +306,16 @@ mod tests {
         assert_eq!(masker.mask("x line two y"), "x *** y");
         assert_eq!(masker.mask("abcabc"), "******");
         assert_eq!(masker.mask("nothing"), "nothing");
+    }
+
+    #[test]
+    fn masker_masks_overlapping_values() {
+        let masker = Masker::new(["abcdef", "defghi"]);
+        assert_eq!(masker.mask("abcdefghi"), "***");
+        assert_eq!(masker.mask("x abcdefghi y defghi"), "x *** y ***");
+        let repeated = Masker::new(["aa"]);
+        assert_eq!(repeated.mask("aaa"), "***");
+        assert_eq!(Masker::new(["tok"]).mask("tok tok"), "*** ***");
     }
 
     #[test]
