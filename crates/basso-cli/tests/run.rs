@@ -660,3 +660,92 @@ fn overlapping_secrets_fully_masked() {
         assert!(!stdout.contains(piece), "`{piece}` in stdout:\n{stdout}");
     }
 }
+
+/// Sends each line basso prints on stderr to the returned channel.
+fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+
+    let stderr = child.stderr.take().unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// Waits for a stderr line containing `wanted`; returns the lines so far.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, wanted: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => {
+                let found = line.contains(wanted);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no line with `{wanted}`:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+#[test]
+fn sigint_during_readiness_aborts_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let pid_file = dir.path().join("service.pid");
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Background",
+                "never_ready",
+                &format!("echo $$ > {}\nexec sleep 300", pid_file.display()),
+                &format!("portBindings:\n  \"{port}\": \"{port}\""),
+            ),
+            step("Run", "after", "echo after", ""),
+        ],
+    );
+    let mut child = basso()
+        .arg("run")
+        .arg(&file)
+        .args(["--format", "json"])
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stderr_lines(&mut child);
+    wait_for_line(&lines, "waiting for service to accept connections");
+    let service_pid = wait_for_file(&pid_file, &mut child).trim().parse().unwrap();
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let status = child.wait().unwrap();
+
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["status"], "ABORTED", "{summary}");
+    let steps = &summary["stages"][0]["steps"];
+    assert_eq!(steps[0]["id"], "never_ready");
+    assert_eq!(steps[0]["status"], "ABORTED", "{summary}");
+    assert_eq!(steps[0]["message"], "interrupted", "{summary}");
+    assert_eq!(steps[1]["status"], "ABORTED", "{summary}");
+    assert_all_gone(&[service_pid], Duration::from_secs(1));
+}

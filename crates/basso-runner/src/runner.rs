@@ -722,9 +722,16 @@ impl StageRun<'_, '_> {
         }
     }
 
-    /// Stops every service and records the services' results.
+    /// Stops every service and records the services' results. Services that
+    /// no later step waited for get the same readiness wait first, so one
+    /// that crashes as the stage's last step fails the stage.
     fn finish(&self) {
-        for outcome in self.services.stop_all(&self.runner.console) {
+        if self.runner.options.wait_for_ports && !self.runner.cancelled() {
+            self.wait_for_services();
+        }
+
+        let interrupted = self.runner.cancelled();
+        for outcome in self.services.stop_all(&self.runner.console, interrupted) {
             let step = &outcome.step;
             let tests = if outcome.status.is_failure() {
                 None

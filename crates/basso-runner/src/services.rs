@@ -21,7 +21,8 @@ pub struct ServiceOutcome {
     pub result_index: usize,
     /// The service step.
     pub step: StepPlan,
-    /// `SUCCEEDED` when it ran until the stage stopped it or exited with 0.
+    /// `SUCCEEDED` when it ran until the stage stopped it or exited with 0,
+    /// `ABORTED` when an interrupted run stopped it.
     pub status: Status,
     /// The exit code when the service exited by itself.
     pub exit_code: Option<i32>,
@@ -193,7 +194,9 @@ impl Services {
 
     /// Stops every service that still runs (SIGTERM to its process group,
     /// SIGKILL after the grace period) and returns how each one ended.
-    pub fn stop_all(&self, console: &Console) -> Vec<ServiceOutcome> {
+    /// `interrupted` marks the services stopped now as aborted instead of
+    /// succeeded, because the run was interrupted before the stage ended.
+    pub fn stop_all(&self, console: &Console, interrupted: bool) -> Vec<ServiceOutcome> {
         self.check(console, || {});
         let mut entries = self.entries.lock().expect("services lock");
         let mut outcomes = Vec::new();
@@ -203,7 +206,12 @@ impl Services {
                 if let Err(error) = entry.task.stop(self.grace) {
                     tracing::error!(step_id = %entry.step.path(), "cannot stop service: {error}");
                 }
-                entry.outcome = Some(outcome(&entry, Status::Succeeded, None, None));
+                let (status, message) = if interrupted {
+                    (Status::Aborted, Some("interrupted".to_string()))
+                } else {
+                    (Status::Succeeded, None)
+                };
+                entry.outcome = Some(outcome(&entry, status, None, message));
             }
             console.step_finished(&entry.step.path());
             let ended = entry.outcome.take().expect("outcome set above");

@@ -338,6 +338,50 @@ fn service_crash_fails_stage() {
 }
 
 #[test]
+fn last_service_crash_fails_stage() {
+    let port = free_port().unwrap();
+    let crashing = service(
+        "web",
+        "sleep 0.2\necho cannot bind: address in use\nexit 3",
+        Some(port),
+    );
+    let outcome = run(vec![stage(vec![
+        node(run_step("first", "echo first")),
+        node(crashing),
+    ])]);
+
+    let web = outcome.step("web");
+    assert_eq!(web.status, Status::Failed, "{}", outcome.console);
+    assert_eq!(web.exit_code, Some(3));
+    let message = web.message.as_deref().unwrap_or_default();
+    assert!(message.contains("exit code 3"), "{message}");
+    assert!(message.contains("cannot bind: address in use"), "{message}");
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
+#[test]
+fn last_service_ready_succeeds() {
+    let port = free_port().unwrap();
+    let outcome = run(vec![stage(vec![
+        node(run_step("first", "echo first")),
+        node(http_service("web", port)),
+    ])]);
+
+    assert_eq!(
+        outcome.step("web").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome.console.contains("service ready on port"),
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.stage_status(), Status::Succeeded);
+}
+
+#[test]
 fn service_clean_exit_is_warning() {
     let outcome = run(vec![stage(vec![
         node(service("once", "echo done", None)),

@@ -352,6 +352,7 @@ fn cancel_stops_running_step() {
     );
     assert_eq!(outcome.summary.status, Status::Aborted);
     let statuses = statuses(&outcome.summary);
+    assert_eq!(statuses[0], ("svc".to_string(), Status::Aborted));
     assert_eq!(statuses[1], ("long".to_string(), Status::Aborted));
     assert_eq!(statuses[2], ("never".to_string(), Status::Aborted));
 }
