@@ -26,7 +26,7 @@ enum Command {
     #[cfg(feature = "containerd")]
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
-    /// Remove containers, snapshots and network namespaces that killed runs left
+    /// Remove containers, snapshots, network namespaces and folders that killed runs left
     #[cfg(feature = "containerd")]
     Gc(commands::gc::GcArgs),
     /// Resolve every step of a pipeline to the settings it runs with

@@ -678,19 +678,19 @@ fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     lines
 }
 
-/// Waits for a stderr line containing `wanted`; returns the lines so far.
-fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, wanted: &str) -> Vec<String> {
+/// Waits for a stderr line containing `expected`; returns the lines so far.
+fn wait_for_line(lines: &std::sync::mpsc::Receiver<String>, expected: &str) -> Vec<String> {
     let mut seen = Vec::new();
     loop {
         match lines.recv_timeout(Duration::from_secs(30)) {
             Ok(line) => {
-                let found = line.contains(wanted);
+                let found = line.contains(expected);
                 seen.push(line);
                 if found {
                     return seen;
                 }
             }
-            Err(_) => panic!("no line with `{wanted}`:\n{}", seen.join("\n")),
+            Err(_) => panic!("no line with `{expected}`:\n{}", seen.join("\n")),
         }
     }
 }
@@ -748,4 +748,67 @@ fn sigint_during_readiness_aborts_service() {
     assert_eq!(steps[0]["message"], "interrupted", "{summary}");
     assert_eq!(steps[1]["status"], "ABORTED", "{summary}");
     assert_all_gone(&[service_pid], Duration::from_secs(1));
+}
+
+/// Lists what runs left in a `TMPDIR`: its entries other than the test's
+/// own files, and the entries of basso's per-user folder in it.
+fn run_leftovers(tmp: &Path) -> Vec<String> {
+    let own = format!("basso-{}", nix::unistd::getuid());
+    let mut left = Vec::new();
+    for entry in std::fs::read_dir(tmp).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name == own {
+            for inner in std::fs::read_dir(tmp.join(&own)).unwrap() {
+                let inner = inner.unwrap().file_name().to_string_lossy().into_owned();
+                left.push(format!("{own}/{inner}"));
+            }
+        } else if name.starts_with("basso") {
+            left.push(name);
+        }
+    }
+    left
+}
+
+#[test]
+fn killed_run_folders_removed_by_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let marker = dir.path().join("started");
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "long",
+            &format!("echo $$ > {}\nexec sleep 300", marker.display()),
+            "",
+        )],
+    );
+    let mut child = basso()
+        .arg("run")
+        .arg(&file)
+        .env("TMPDIR", &tmp)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let step_pid = wait_for_file(&marker, &mut child).trim().parse().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !run_leftovers(&tmp).is_empty(),
+        "the killed run left nothing"
+    );
+
+    let quick = pipeline(dir.path(), &[step("Run", "quick", "echo quick", "")]);
+    let output = basso()
+        .arg("run")
+        .arg(&quick)
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(run_leftovers(&tmp), Vec::<String>::new());
+    assert_all_gone(&[step_pid], Duration::from_secs(10));
 }

@@ -44,6 +44,7 @@ pub mod codebase;
 pub mod console;
 pub mod convert;
 pub mod executor;
+pub mod folders;
 pub mod host;
 pub mod plan;
 pub mod ports;
@@ -58,6 +59,7 @@ pub mod summary;
 pub use codebase::Codebase;
 pub use console::Console;
 pub use executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, TaskKind, TaskSpec};
+pub use folders::RunFolder;
 pub use host::HostExecutor;
 pub use plan::{
     GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When,

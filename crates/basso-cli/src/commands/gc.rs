@@ -1,6 +1,6 @@
 //! `basso gc`: removes what runners that were killed left in containerd and
 //! in the network namespaces, found by the `io.basso.run` label and the
-//! `basso-<run id>-…` namespace names.
+//! `basso-<run id>-…` namespace names, and their temporary run folders.
 
 use clap::Args;
 
@@ -10,7 +10,8 @@ use crate::exit;
 /// Arguments of `basso gc`.
 #[derive(Args)]
 pub struct GcArgs {
-    /// Also remove objects of runs whose runner process still runs
+    /// Also remove containerd objects of runs whose runner process still
+    /// runs (run folders of such runs are kept)
     #[arg(long)]
     all: bool,
 
@@ -20,6 +21,16 @@ pub struct GcArgs {
 
 /// Runs `basso gc` and returns its exit code.
 pub fn run(args: GcArgs) -> u8 {
+    // Folders of runs that still run are kept even with --all: removing them
+    // would pull the workspace from under running steps.
+    let base = basso_runner::folders::default_base();
+    let removed = basso_runner::folders::remove_leftovers(&base);
+    println!(
+        "removed {} run folders in `{}`",
+        removed.len(),
+        base.display()
+    );
+
     let config = args.containerd.executor_config();
     let report = basso_containerd::block_on(async {
         let containerd =

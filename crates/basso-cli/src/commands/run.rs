@@ -8,10 +8,12 @@ mod pipeline;
 mod secrets;
 
 use std::io::IsTerminal;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use basso_runner::folders::{self, RunFolder};
 use basso_runner::{Codebase, HostExecutor, RunOptions, Runner, StagePlan, Status};
 use clap::{Args, ValueEnum};
 
@@ -51,7 +53,7 @@ pub struct RunArgs {
     #[arg(long = "secret", value_name = "ID=VALUE")]
     pub secret: Vec<String>,
     /// Run steps in this folder (created if missing, kept afterwards);
-    /// default: a new temporary folder removed at the end
+    /// default: a new folder under `$TMPDIR/basso-<uid>/` removed at the end
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
     /// The git checkout used by stages with `cloneCodebase: true`; default:
@@ -247,23 +249,23 @@ fn build_number(context: &serde_json::Value) -> u64 {
 }
 
 /// The run's folders: the workspace and, outside it, the folder for script
-/// files. Temporary folders are removed when this is dropped.
+/// files, both in the run folder unless `--workspace` names the workspace.
+/// The run folder is removed when this is dropped; the folders of runs that
+/// were killed are removed when the next run starts.
 struct Workspace {
     path: PathBuf,
     scratch: PathBuf,
-    _temporary: Vec<tempfile::TempDir>,
+    _folder: RunFolder,
 }
 
 impl Workspace {
     fn create(requested: Option<&Path>) -> Result<Workspace, StartError> {
-        let temporary = |prefix: &str| {
-            tempfile::Builder::new()
-                .prefix(prefix)
-                .tempdir()
-                .map_err(|e| StartError::usage(format!("cannot create a temporary folder: {e}")))
-        };
-        let scratch = temporary("basso-scripts-")?;
-        let mut folders = Vec::new();
+        let base = folders::default_base();
+        for path in folders::remove_leftovers(&base) {
+            tracing::info!(path = %path.display(), "removed the folder of a run that ended without cleaning up");
+        }
+        let folder = RunFolder::create(&base).map_err(StartError::usage)?;
+
         let path = match requested {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| {
@@ -274,18 +276,20 @@ impl Workspace {
                 })?
             }
             None => {
-                let dir = temporary("basso-workspace-")?;
-                let path = dir.path().to_path_buf();
-                folders.push(dir);
-                path
+                let dir = folder.path().join("workspace");
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|e| {
+                        StartError::usage(format!("cannot create `{}`: {e}", dir.display()))
+                    })?;
+                dir
             }
         };
-        let scratch_path = scratch.path().to_path_buf();
-        folders.push(scratch);
         Ok(Workspace {
             path,
-            scratch: scratch_path,
-            _temporary: folders,
+            scratch: folder.path().join("scripts"),
+            _folder: folder,
         })
     }
 }

@@ -1,0 +1,251 @@
+//! The temporary folder of a run, and the removal of folders that killed
+//! runs left behind.
+//!
+//! Every run gets a folder `run-<pid>-<random>` in a per-user base folder
+//! (`basso-<uid>` in the system's temporary folder). The run holds an
+//! exclusive `flock` on the file `owner.lock` inside it for as long as it
+//! lives. The kernel releases the lock when the process ends, even on
+//! SIGKILL, so a folder whose lock can be taken belongs to a run that has
+//! ended; [`remove_leftovers`] removes such folders.
+
+use std::fs::{File, TryLockError};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// The file inside a run folder that the running basso keeps locked.
+const LOCK_FILE: &str = "owner.lock";
+
+/// The prefix of run folder names; the owner's process id follows it.
+const RUN_PREFIX: &str = "run-";
+
+/// The temporary folder of one run, removed when dropped.
+#[derive(Debug)]
+pub struct RunFolder {
+    path: PathBuf,
+    /// Held open, and so locked, until the folder is removed.
+    _lock: File,
+}
+
+impl RunFolder {
+    /// Creates a run folder in `base`, creating `base` first when it is
+    /// missing, and locks it for this process.
+    pub fn create(base: &Path) -> Result<RunFolder, String> {
+        ensure_base(base)?;
+        let path = tempfile::Builder::new()
+            .prefix(&format!("{RUN_PREFIX}{}-", std::process::id()))
+            .tempdir_in(base)
+            .map_err(|error| {
+                format!(
+                    "cannot create a run folder in `{}`: {error}",
+                    base.display()
+                )
+            })?
+            .keep();
+        // Other users may pass through to a step's script folder (a step
+        // that runs as `runAsUser` must reach its script) but not list it.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711))
+            .map_err(|error| cannot(&path, "set the permissions of", &error))?;
+
+        match lock(&path) {
+            Ok(lock) => Ok(RunFolder { path, _lock: lock }),
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&path);
+                Err(error)
+            }
+        }
+    }
+
+    /// Returns the folder's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunFolder {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.path) {
+            tracing::warn!(path = %self.path.display(), "cannot remove the run folder: {error}");
+        }
+    }
+}
+
+/// Returns the base folder for run folders: `basso-<uid>` in the system's
+/// temporary folder (`TMPDIR`, else `/tmp`).
+pub fn default_base() -> PathBuf {
+    std::env::temp_dir().join(format!("basso-{}", nix::unistd::geteuid()))
+}
+
+/// Removes the run folders in `base` whose run has ended, and returns their
+/// paths. A missing `base` means there is nothing to remove. Folders that cannot be
+/// removed are logged and kept.
+pub fn remove_leftovers(base: &Path) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(base) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(error) => {
+            tracing::warn!(path = %base.display(), "cannot list run folders: {error}");
+            return Vec::new();
+        }
+    };
+
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_folder = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        let is_run = entry.file_name().to_string_lossy().starts_with(RUN_PREFIX);
+        if !is_folder || !is_run || !has_ended(&path) {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => removed.push(path),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(path = %path.display(), "cannot remove the folder of an ended run: {error}");
+            }
+        }
+    }
+    removed
+}
+
+/// Returns whether the run that owns `folder` has ended: its lock file can
+/// be locked, or it has none and the process named in the folder is gone.
+fn has_ended(folder: &Path) -> bool {
+    match File::open(folder.join(LOCK_FILE)) {
+        Ok(file) => match file.try_lock() {
+            Ok(()) => true,
+            Err(TryLockError::WouldBlock) => false,
+            Err(TryLockError::Error(error)) => {
+                tracing::warn!(path = %folder.display(), "cannot check the run folder's lock: {error}");
+                false
+            }
+        },
+        // The owner creates the lock file right after the folder, so a
+        // folder without one is either being created or was left by a run
+        // killed in between.
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            owner_pid(folder).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        }
+        Err(_) => false,
+    }
+}
+
+/// Reads the owner's process id from a folder name `run-<pid>-<random>`.
+fn owner_pid(folder: &Path) -> Option<u32> {
+    let name = folder.file_name()?.to_str()?;
+    let rest = name.strip_prefix(RUN_PREFIX)?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Creates `base` with mode 0711, or checks that the existing one is a
+/// folder of this user that no one else can write to, so that other users
+/// cannot plant folders or links in it.
+fn ensure_base(base: &Path) -> Result<(), String> {
+    match std::fs::DirBuilder::new().mode(0o711).create(base) {
+        // The umask may have taken bits away from the mode above.
+        Ok(()) => {
+            return std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o711))
+                .map_err(|error| cannot(base, "set the permissions of", &error));
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(cannot(base, "create", &error)),
+    }
+
+    let metadata = std::fs::symlink_metadata(base).map_err(|error| cannot(base, "read", &error))?;
+    let owner_ok = metadata.uid() == nix::unistd::geteuid().as_raw();
+    let private = metadata.mode() & 0o022 == 0;
+    if !metadata.is_dir() || !owner_ok || !private {
+        return Err(format!(
+            "temporary folder `{}` is not a folder of this user that only it can write to; \
+             help: remove it, or set TMPDIR to a private folder",
+            base.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Creates and locks the lock file of `folder`. The file is locked under a
+/// temporary name and then renamed, so that no other run finds it unlocked.
+fn lock(folder: &Path) -> Result<File, String> {
+    let staging = folder.join(format!("{LOCK_FILE}.new"));
+    let mut file = File::create(&staging).map_err(|error| cannot(&staging, "create", &error))?;
+    file.try_lock()
+        .map_err(|error| format!("cannot lock `{}`: {error}", staging.display()))?;
+    writeln!(file, "{}", std::process::id()).map_err(|error| cannot(&staging, "write", &error))?;
+
+    let path = folder.join(LOCK_FILE);
+    std::fs::rename(&staging, &path).map_err(|error| cannot(&path, "create", &error))?;
+    Ok(file)
+}
+
+fn cannot(path: &Path, action: &str, error: &std::io::Error) -> String {
+    format!("cannot {action} `{}`: {error}", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folder_kept_while_locked() {
+        let base = tempfile::tempdir().unwrap();
+        let folder = RunFolder::create(base.path()).unwrap();
+
+        assert!(remove_leftovers(base.path()).is_empty());
+        assert!(folder.path().is_dir());
+        let path = folder.path().to_path_buf();
+        drop(folder);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn unlocked_run_folder_removed() {
+        let base = tempfile::tempdir().unwrap();
+        let ended = base.path().join("run-1-ended");
+        std::fs::create_dir(&ended).unwrap();
+        std::fs::write(ended.join(LOCK_FILE), "1\n").unwrap();
+        std::fs::write(ended.join("left.txt"), "data").unwrap();
+        let other = base.path().join("notes");
+        std::fs::create_dir(&other).unwrap();
+
+        assert_eq!(remove_leftovers(base.path()), vec![ended.clone()]);
+        assert!(!ended.exists());
+        assert!(other.exists());
+    }
+
+    #[test]
+    fn folder_without_lock_judged_by_pid() {
+        let base = tempfile::tempdir().unwrap();
+        let mine = base.path().join(format!("run-{}-new", std::process::id()));
+        std::fs::create_dir(&mine).unwrap();
+        // Process ids stay below 2^22 on Linux, so this one never exists.
+        let gone = base.path().join("run-99999999-old");
+        std::fs::create_dir(&gone).unwrap();
+
+        assert_eq!(remove_leftovers(base.path()), vec![gone.clone()]);
+        assert!(mine.exists());
+    }
+
+    #[test]
+    fn base_writable_by_others_rejected() {
+        let parent = tempfile::tempdir().unwrap();
+        let base = parent.path().join("basso-shared");
+        std::fs::create_dir(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o777)).unwrap();
+
+        let error = RunFolder::create(&base).unwrap_err();
+        assert!(error.contains(&format!("`{}`", base.display())), "{error}");
+        assert!(error.contains("help: "), "{error}");
+    }
+
+    #[test]
+    fn base_created_private() {
+        let parent = tempfile::tempdir().unwrap();
+        let base = parent.path().join("basso-new");
+        let folder = RunFolder::create(&base).unwrap();
+
+        let mode = std::fs::metadata(&base).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o711);
+        assert!(folder.path().join(LOCK_FILE).is_file());
+    }
+}
