@@ -24,12 +24,7 @@ pub fn run(args: GcArgs) -> u8 {
     // Folders of runs that still run are kept even with --all: removing them
     // would pull the workspace from under running steps.
     let base = basso_runner::folders::default_base();
-    let removed = basso_runner::folders::remove_leftovers(&base);
-    println!(
-        "removed {} run folders in `{}`",
-        removed.len(),
-        base.display()
-    );
+    let folders = basso_runner::folders::remove_leftovers(&base).len();
 
     let config = args.containerd.executor_config();
     let report = basso_containerd::block_on(async {
@@ -39,8 +34,10 @@ pub fn run(args: GcArgs) -> u8 {
     });
     match report {
         Ok(report) => {
+            // Scripts and tests read the counts by position, so new ones go last.
             println!(
-                "removed {} containers, {} snapshots and {} network namespaces of {} runs",
+                "removed {} containers, {} snapshots and {} network namespaces of {} runs, \
+                 and {folders} run folders",
                 report.containers,
                 report.snapshots,
                 report.network_namespaces,
@@ -49,6 +46,7 @@ pub fn run(args: GcArgs) -> u8 {
             exit::SUCCESS
         }
         Err(error) => {
+            println!("removed {folders} run folders");
             eprintln!("error: {error}");
             exit::FAILURE
         }
