@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Seek, SeekFrom};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,7 @@ use crate::client::{Containerd, new_run_id, run_labels, sanitize_id};
 use crate::connectors::Connectors;
 use crate::error::{Error, Result};
 use crate::image::{ImageConfig, Images, PullAuth, PullPolicy, normalize_image};
-use crate::network::StageNetwork;
+use crate::network::{self, StageNetwork};
 use crate::spec::{BindMount, ContainerSettings, runtime_spec};
 use crate::task::{ContainerExit, ContainerStep};
 
@@ -152,11 +153,12 @@ impl ContainerExecutor {
     pub fn start(&self, step: &ContainerStep, logs: LogSink) -> Result<ContainerTask> {
         let inner = Arc::clone(&self.inner);
         let started = self.inner.runtime.block_on(inner.start(step, logs));
-        started.map(|(id, pid, exit)| ContainerTask {
+        started.map(|started| ContainerTask {
             inner: Arc::clone(&self.inner),
-            id,
-            pid,
-            exit,
+            id: started.id,
+            pid: started.pid,
+            exit: started.exit,
+            probe: started.probe,
         })
     }
 
@@ -209,7 +211,27 @@ pub struct ContainerTask {
     id: String,
     pid: u32,
     exit: watch::Receiver<Option<ContainerExit>>,
+    probe: Option<ServiceProbe>,
 }
+
+/// The container id, PID, exit watch and probe that [`Inner::start`] returns.
+struct Started {
+    id: String,
+    pid: u32,
+    exit: watch::Receiver<Option<ContainerExit>>,
+    probe: Option<ServiceProbe>,
+}
+
+/// The address, stage namespace and port bindings through which a service is
+/// reached from inside the stage network, the way the port forwarder does.
+struct ServiceProbe {
+    stage_netns: PathBuf,
+    address: Ipv4Addr,
+    port_bindings: Vec<(u16, u16)>,
+}
+
+/// How long one readiness probe waits for the service to accept.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
 impl ContainerTask {
     /// The containerd container id (also the snapshot key).
@@ -244,6 +266,26 @@ impl ContainerTask {
                 Err(_) => Ok(None),
             }
         })
+    }
+
+    /// Returns whether the service accepts TCP connections on the container
+    /// port bound to `host_port`, connecting from the stage network the way
+    /// the port forwarder does. The forwarder's host port accepts as soon as
+    /// the container starts, so a probe of that port tells nothing about the
+    /// service.
+    /// Returns `None` for a step or a port that is not bound.
+    pub fn accepts_connections(&self, host_port: u16) -> Option<bool> {
+        let probe = self.probe.as_ref()?;
+        let &(_, container_port) = probe
+            .port_bindings
+            .iter()
+            .find(|&&(host, _)| host == host_port)?;
+        let target = SocketAddr::from((probe.address, container_port));
+        Some(network::accepts_from(
+            &probe.stage_netns,
+            target,
+            PROBE_TIMEOUT,
+        ))
     }
 
     /// Sends SIGTERM, then SIGKILL after `grace`, and returns the exit.
@@ -299,11 +341,7 @@ impl Inner {
         Ok(network)
     }
 
-    async fn start(
-        self: Arc<Self>,
-        step: &ContainerStep,
-        logs: LogSink,
-    ) -> Result<(String, u32, watch::Receiver<Option<ContainerExit>>)> {
+    async fn start(self: Arc<Self>, step: &ContainerStep, logs: LogSink) -> Result<Started> {
         let image = self.ensure_image(step).await?;
         let network = self.stage_network()?;
         let endpoint = if step.service {
@@ -359,7 +397,17 @@ impl Inner {
                 .watch(watched_id, wait, log_path, logs, memory_bytes, sender)
                 .await;
         });
-        Ok((id, pid, receiver))
+        let probe = endpoint.map(|endpoint| ServiceProbe {
+            stage_netns: network.netns_path(),
+            address: endpoint.address,
+            port_bindings: step.port_bindings.clone(),
+        });
+        Ok(Started {
+            id,
+            pid,
+            exit: receiver,
+            probe,
+        })
     }
 
     fn settings(

@@ -287,6 +287,12 @@ fn ip(args: &[&str]) -> Result<()> {
     )))
 }
 
+/// Returns whether `target` accepts a TCP connection made from the network
+/// namespace at `netns` within `timeout`.
+pub fn accepts_from(netns: &Path, target: SocketAddr, timeout: Duration) -> bool {
+    in_netns_blocking(netns, move || TcpStream::connect_timeout(&target, timeout)).is_ok()
+}
+
 /// Runs `work` on a new thread that has joined the network namespace at
 /// `path`; sockets it creates stay in that namespace. The thread ends with
 /// `work`, so no other code ever runs in the wrong namespace.

@@ -286,6 +286,10 @@ impl Task for RunnerTask {
     fn outputs(&mut self) -> Result<BTreeMap<String, String>, ExecError> {
         self.outputs.read()
     }
+
+    fn accepts_connections(&self, host_port: u16) -> Option<bool> {
+        self.task.accepts_connections(host_port)
+    }
 }
 
 impl Drop for RunnerTask {

@@ -1,14 +1,19 @@
 //! The runner's executor interface on real containerd: a stage that mixes a
-//! containerised Background service with a container step and a host step.
+//! containerised Background service with a container step and a host step,
+//! and the runner's readiness wait for a container service.
 
 mod common;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use basso_containerd::ExecutorConfig;
 use basso_containerd::runner::{ContainerdExecutor, StageExecutor};
-use basso_runner::{Executor, Exit, HostExecutor, Program, Shell, TaskKind, TaskSpec};
+use basso_runner::{
+    Console, Executor, Exit, HostExecutor, LiteralExpressions, Node, PortBinding, Program,
+    RunOptions, Runner, Secrets, Shell, StagePlan, Status, StepPlan, StepSpec, TaskKind, TaskSpec,
+};
 use common::*;
 
 fn task(
@@ -180,4 +185,81 @@ fn container_outputs_and_errexit() {
         "{:?}",
         failing_lines.lock().unwrap()
     );
+}
+
+fn plan_step(id: &str, step_type: &str, image: Option<&str>, command: &str) -> StepPlan {
+    StepPlan {
+        id: id.to_string(),
+        name: id.to_string(),
+        step_type: step_type.to_string(),
+        spec: StepSpec {
+            image: image.map(str::to_string),
+            command: Some(command.to_string()),
+            image_pull_policy: Some("Never".to_string()),
+            ..StepSpec::default()
+        },
+        ..StepPlan::default()
+    }
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn readiness_waits_for_container_service() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    drop(executor(state.path()));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.path().to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+    let host = HostExecutor::new(&workspace.path().join(".scripts")).unwrap();
+    let stage_executor = StageExecutor::new(Box::new(host), containers);
+
+    // The port forwarder listens from the start, while the service starts
+    // listening only after its sleep; the host step tries once.
+    let port = free_port();
+    let mut service = plan_step(
+        "web",
+        "Background",
+        Some(IMAGE),
+        "sleep 2\nexec httpd -f -p 80 -h /www",
+    );
+    service.spec.port_bindings = vec![PortBinding {
+        host: port.to_string(),
+        container: "80".to_string(),
+    }];
+    let fetch = plan_step(
+        "fetch",
+        "Run",
+        None,
+        &format!("busybox wget -qO- http://127.0.0.1:{port}/"),
+    );
+    let stage = StagePlan {
+        id: "build".to_string(),
+        name: "build".to_string(),
+        nodes: vec![Node::Step(Box::new(service)), Node::Step(Box::new(fetch))],
+        ..StagePlan::default()
+    };
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let console = Arc::new(Console::memory(Arc::clone(&buffer)));
+    let runner = Runner::new(
+        &stage_executor,
+        &LiteralExpressions,
+        console,
+        Secrets::new(),
+        RunOptions::new(workspace.path().to_path_buf()),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let summary = runner.run(&[stage]);
+    drop(stage_executor);
+
+    let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    let fetch_result = &summary.stages[0].steps[1];
+    assert_eq!(fetch_result.id, "fetch");
+    assert_eq!(fetch_result.status, Status::Succeeded, "{printed}");
+    assert!(
+        printed.contains("fetch | hello from basso-busybox"),
+        "{printed}"
+    );
+    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }

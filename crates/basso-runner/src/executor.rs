@@ -189,4 +189,13 @@ pub trait Task: Send {
     /// Reads the captured `outputVariables` after the task ended. Variables
     /// the script never set are absent.
     fn outputs(&mut self) -> Result<BTreeMap<String, String>, ExecError>;
+
+    /// Returns whether the service behind the port binding with host port
+    /// `host_port` accepts TCP connections, as the executor checks it, or
+    /// `None` when the executor has no check of its own. The runner then
+    /// connects to `127.0.0.1:host_port`, which reaches a host process
+    /// directly but only a forwarder for a container.
+    fn accepts_connections(&self, _host_port: u16) -> Option<bool> {
+        None
+    }
 }

@@ -162,7 +162,7 @@ impl Services {
         tracing::info!(step_id = %id, "waiting for service to accept connections on port {port_list} (timeout {})", humantime(timeout));
         let started = Instant::now();
         loop {
-            if ports.iter().all(|&port| crate::ports::accepts(port)) {
+            if self.accepts_connections(index, &ports) {
                 tracing::info!(step_id = %id, "service ready on port {port_list} after {:.1}s", started.elapsed().as_secs_f64());
                 self.entries.lock().expect("services lock")[index].ready = true;
                 return true;
@@ -190,6 +190,17 @@ impl Services {
             drop(entries);
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Returns whether service `index` accepts connections on every port in
+    /// `ports`, asking its executor first.
+    fn accepts_connections(&self, index: usize, ports: &[u16]) -> bool {
+        let entries = self.entries.lock().expect("services lock");
+        let task = &entries[index].task;
+        ports.iter().all(|&port| {
+            task.accepts_connections(port)
+                .unwrap_or_else(|| crate::ports::accepts(port))
+        })
     }
 
     /// Stops every service that still runs (SIGTERM to its process group,
