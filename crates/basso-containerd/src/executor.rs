@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Seek, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -113,6 +114,15 @@ impl ContainerExecutor {
                 error,
             )
         })?;
+        // Log files contain step output before basso masks secrets in it.
+        std::fs::set_permissions(&config.state_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|error| {
+                Error::io(
+                    "restricting state directory",
+                    &config.state_dir.display().to_string(),
+                    error,
+                )
+            })?;
         Ok(ContainerExecutor {
             inner: Arc::new(Inner {
                 runtime,
@@ -359,9 +369,15 @@ impl Inner {
         let settings = self.settings(step, &image, &id, netns_path, network.hosts_path())?;
         let spec = runtime_spec(&settings, self.config.init_binary.as_ref());
         let log_path = self.config.state_dir.join(format!("{id}.log"));
-        std::fs::write(&log_path, b"").map_err(|error| {
-            Error::io("creating log file", &log_path.display().to_string(), error)
-        })?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&log_path)
+            .map_err(|error| {
+                Error::io("creating log file", &log_path.display().to_string(), error)
+            })?;
 
         let created = self
             .create_and_start(step, &image, &id, &spec, &log_path)

@@ -198,3 +198,39 @@ fn failing_step_reports_exit_status() {
     assert_eq!(output, "before");
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn log_files_private_to_runner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let state = state_dir();
+    let state_path = state.path().join("containerd");
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(&state_path);
+    let step = script_step(
+        "printer",
+        "echo raw output before masking; sleep 30",
+        workspace.path(),
+    );
+    let mut task = executor.start(&step, Lines::default().sink()).unwrap();
+
+    // The shim writes a running container's output here before basso masks it.
+    let logs: Vec<std::path::PathBuf> = std::fs::read_dir(&state_path)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .collect();
+    let mode = |path: &std::path::Path| {
+        let bits = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        format!("{bits:o}")
+    };
+    let folder_mode = mode(&state_path);
+    let log_modes: Vec<String> = logs.iter().map(|path| mode(path)).collect();
+    task.stop(Duration::from_secs(2)).unwrap();
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert_eq!(folder_mode, "700");
+    assert_eq!(log_modes, ["600"]);
+}
