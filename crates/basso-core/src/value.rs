@@ -10,7 +10,13 @@ use std::fmt::Write as _;
 use indexmap::IndexMap;
 
 /// An insertion-ordered map from keys to values, as JSON objects arrive.
-pub type Map = IndexMap<String, Value>;
+///
+/// Keys are hashed with foldhash rather than the standard SipHash, because
+/// every path segment of every expression is a lookup here and SipHash was
+/// the largest cost of reading a path. The seed is fixed, so the map gives
+/// no protection against keys chosen to collide; the keys come from the
+/// caller's own pipeline and context. Create maps with `Map::default()`.
+pub type Map = IndexMap<String, Value, foldhash::fast::FixedState>;
 
 /// A value produced by an expression or held by a context.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{ParseInput, parse};
 use crate::expr::{Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical, dotted};
@@ -46,6 +48,10 @@ impl From<ExprError> for Stop {
 }
 
 pub(crate) type Flow<T> = Result<T, Stop>;
+
+/// Block values or call arguments. Most expressions have at most four, so
+/// they stay on the stack rather than costing an allocation per evaluation.
+pub(crate) type Values<'a> = SmallVec<[Cow<'a, Value>; 4]>;
 
 /// State for one render or evaluate call.
 pub(crate) struct Evaluator<'c> {
@@ -120,7 +126,8 @@ impl<'c> Evaluator<'c> {
     fn evaluate_template(&mut self, template: &Template) -> Flow<Value> {
         let source = template.source.as_str();
         let unit = template.whole_unit().as_ref().map_err(|e| Stop::Error(e.clone()))?;
-        let slots = self.eval_slots(source, &template.pieces)?;
+        let mut slots = Values::new();
+        self.eval_slots(source, &template.pieces, &mut slots)?;
         let value = self.eval_unit(source, unit, &template.pieces, &slots, 0..source.len())?;
         let value = value.into_owned();
         self.check_size(&value, source, 0..source.len())?;
@@ -132,27 +139,28 @@ impl<'c> Evaluator<'c> {
         'c: 'a,
     {
         self.enter(source, block.range.clone())?;
+        let mut slots = Values::new();
         let result = self
-            .eval_slots(source, &block.pieces)
-            .and_then(|slots| self.eval_unit(source, &block.unit, &block.pieces, &slots, block.range.clone()));
+            .eval_slots(source, &block.pieces, &mut slots)
+            .and_then(|()| self.eval_unit(source, &block.unit, &block.pieces, &slots, block.range.clone()));
         self.depth -= 1;
         let value = result?;
         self.check_size(&value, source, block.range.clone())?;
         Ok(value)
     }
 
-    /// Evaluates the blocks among `pieces`, left to right.
-    fn eval_slots<'a>(&mut self, source: &'a str, pieces: &'a [Piece]) -> Flow<Vec<Cow<'a, Value>>>
+    /// Evaluates the blocks among `pieces`, left to right, into `slots`.
+    /// Filling the caller's vector avoids moving it on return.
+    fn eval_slots<'a>(&mut self, source: &'a str, pieces: &'a [Piece], slots: &mut Values<'a>) -> Flow<()>
     where
         'c: 'a,
     {
-        let mut slots = Vec::new();
         for piece in pieces {
             if let Piece::Block(block) = piece {
                 slots.push(self.eval_block(source, block)?);
             }
         }
-        Ok(slots)
+        Ok(())
     }
 
     fn eval_unit<'a>(
@@ -259,7 +267,7 @@ impl<'c> Evaluator<'c> {
                 Ok(Cow::Owned(value))
             }
             ExprKind::Map(entries) => {
-                let mut map = crate::value::Map::with_capacity(entries.len());
+                let mut map = crate::value::Map::with_capacity_and_hasher(entries.len(), Default::default());
                 for (key, value) in entries {
                     let key = self.eval(key, source, slots)?.render();
                     let value = self.eval(value, source, slots)?.into_owned();
@@ -306,7 +314,7 @@ impl<'c> Evaluator<'c> {
                 Ok(Cow::Owned(ops::size(&value)))
             }
             ExprKind::Builtin { function, args } => {
-                let mut values = Vec::with_capacity(args.len());
+                let mut values = Values::with_capacity(args.len());
                 for arg in args {
                     values.push(self.eval(arg, source, slots)?);
                 }
@@ -393,16 +401,23 @@ impl<'c> Evaluator<'c> {
     {
         match op {
             PostfixOp::Member { name, span } => {
-                let key = PathSegment::Key(name.clone());
-                ops::access(value, &key, source, span.clone()).map_err(Stop::Error)
+                ops::access(value, ops::Key::Name(name), source, span.clone()).map_err(Stop::Error)
             }
             PostfixOp::Index { index, span } => {
                 let key = self.eval(index, source, slots)?;
-                let segment = segment_of(&key);
-                ops::access(value, &segment, source, span.clone()).map_err(Stop::Error)
+                let rendered;
+                let key = match key.as_ref() {
+                    Value::Int(i) => ops::Key::Index(*i),
+                    Value::String(name) => ops::Key::Name(name),
+                    other => {
+                        rendered = other.render();
+                        ops::Key::Name(&rendered)
+                    }
+                };
+                ops::access(value, key, source, span.clone()).map_err(Stop::Error)
             }
             PostfixOp::Method { name, args, span } => {
-                let mut values = Vec::with_capacity(args.len());
+                let mut values = Values::with_capacity(args.len());
                 for arg in args {
                     values.push(self.eval(arg, source, slots)?);
                 }
@@ -444,11 +459,11 @@ impl<'c> Evaluator<'c> {
         let ctx = self.ctx;
         let found = ctx.lookup(&segments).or_else(|| alias.as_deref().and_then(|a| ctx.lookup(a)));
         match found {
-            Some(Cow::Borrowed(Value::String(text))) if text.contains("<+") => {
+            Some(Cow::Borrowed(Value::String(text))) if has_block_open(text) => {
                 let name = dotted(&canonical(&segments));
                 self.reresolve(name, text, source, span).map(Cow::Owned)
             }
-            Some(Cow::Owned(Value::String(text))) if text.contains("<+") => {
+            Some(Cow::Owned(Value::String(text))) if has_block_open(&text) => {
                 let name = dotted(&canonical(&segments));
                 self.reresolve(name, &text, source, span).map(Cow::Owned)
             }
@@ -593,6 +608,19 @@ impl<'c> Evaluator<'c> {
             span,
         )
     }
+}
+
+/// Returns true when `text` contains `<+`. Every string read from the
+/// context is checked, and `str::contains` sets up a substring searcher on
+/// each call, which costs more than the search itself on short values.
+fn has_block_open(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    // On short strings a plain scan takes fewer instructions than memchr's
+    // vector set-up.
+    if bytes.len() < 64 {
+        return bytes.windows(2).any(|pair| pair == b"<+");
+    }
+    memchr::memchr_iter(b'<', bytes).any(|at| bytes.get(at + 1) == Some(&b'+'))
 }
 
 /// Turns a computed key into a path segment: integers index, everything

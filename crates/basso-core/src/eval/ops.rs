@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::error::{ExprError, codes};
-use crate::expr::{BinaryOp, PathSegment, UnaryOp};
+use crate::expr::{BinaryOp, UnaryOp};
 use crate::value::Value;
 
 /// A number after JEXL's coercion.
@@ -349,38 +349,59 @@ pub(crate) fn size(value: &Value) -> Value {
     }
 }
 
+/// A property name or list index, borrowed from the expression or from the
+/// value that computed it.
+#[derive(Clone, Copy)]
+pub(crate) enum Key<'k> {
+    Name(&'k str),
+    Index(i64),
+}
+
+impl Key<'_> {
+    /// Returns the key as error messages show it.
+    fn text(self) -> String {
+        match self {
+            Key::Name(name) => name.to_string(),
+            Key::Index(i) => i.to_string(),
+        }
+    }
+}
+
 /// Reads a property or index of a computed value.
 pub(crate) fn access<'a>(
     value: Cow<'a, Value>,
-    segment: &PathSegment,
+    key: Key<'_>,
     source: &str,
     span: Range<usize>,
 ) -> Result<Cow<'a, Value>, ExprError> {
-    let shown = segment.as_key().into_owned();
     let out_of_bounds = |len: usize| {
         ExprError::new(
             codes::INDEX_OUT_OF_BOUNDS,
-            format!("index {shown} is out of bounds for a list of {len} items"),
+            format!("index {} is out of bounds for a list of {len} items", key.text()),
             "check the length with `size(x)` before indexing",
             source,
             span.clone(),
         )
     };
     let index_of = |items: &[Value]| -> Result<usize, ExprError> {
-        let index = match segment {
-            PathSegment::Index(i) => usize::try_from(*i).ok(),
-            PathSegment::Key(k) => k.parse::<usize>().ok(),
+        let index = match key {
+            Key::Index(i) => usize::try_from(i).ok(),
+            Key::Name(k) => k.parse::<usize>().ok(),
         };
         index.filter(|i| *i < items.len()).ok_or_else(|| out_of_bounds(items.len()))
     };
+    let index_text;
+    let map_key = match key {
+        Key::Name(name) => name,
+        Key::Index(i) => {
+            index_text = i.to_string();
+            index_text.as_str()
+        }
+    };
 
     match value {
-        Cow::Borrowed(Value::Map(entries)) => {
-            Ok(entries.get(shown.as_str()).map_or(Cow::Owned(Value::Null), Cow::Borrowed))
-        }
-        Cow::Owned(Value::Map(mut entries)) => {
-            Ok(Cow::Owned(entries.swap_remove(shown.as_str()).unwrap_or(Value::Null)))
-        }
+        Cow::Borrowed(Value::Map(entries)) => Ok(entries.get(map_key).map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
+        Cow::Owned(Value::Map(mut entries)) => Ok(Cow::Owned(entries.swap_remove(map_key).unwrap_or(Value::Null))),
         Cow::Borrowed(Value::List(items)) => Ok(Cow::Borrowed(&items[index_of(items)?])),
         Cow::Owned(Value::List(mut items)) => {
             let i = index_of(&items)?;
@@ -389,7 +410,7 @@ pub(crate) fn access<'a>(
         other => Err(match other.as_ref() {
             Value::Null => ExprError::new(
                 codes::NULL_VALUE,
-                format!("cannot read `{shown}` of null"),
+                format!("cannot read `{}` of null", key.text()),
                 "check that the value exists before reading its properties",
                 source,
                 span,
@@ -397,7 +418,7 @@ pub(crate) fn access<'a>(
             Value::Secret(_) => secret_error(source, span),
             value => ExprError::new(
                 codes::UNKNOWN_PROPERTY,
-                format!("a {} has no property `{shown}`", value.type_name()),
+                format!("a {} has no property `{}`", value.type_name(), key.text()),
                 "read properties of maps and indexes of lists; call methods with `()`",
                 source,
                 span,

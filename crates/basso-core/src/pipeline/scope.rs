@@ -39,13 +39,13 @@ pub fn tree(node: &Node, path: &str, inputs: &IndexMap<String, Value>) -> Value 
                 .collect(),
         ),
         NodeValue::Mapping(entries) => {
-            let mut map = Map::new();
+            let mut map = Map::default();
             for (key, value) in entries {
                 let key_text = key.as_str().unwrap_or_default().to_string();
                 let child = format!("{path}.{key_text}");
                 let entry = match (key_text.as_str(), &value.value) {
                     ("stages" | "steps", NodeValue::Sequence(items)) => {
-                        let mut wrappers = Map::new();
+                        let mut wrappers = Map::default();
                         for item in items {
                             wrapper_tree(item, &child, inputs, &mut wrappers);
                         }
@@ -86,7 +86,7 @@ fn wrapper_tree(item: &Node, list_path: &str, inputs: &IndexMap<String, Value>, 
 /// Variables by name. Number values become numbers, Secret values secret
 /// handles (unless written as an expression, which resolves on its own).
 fn variables_tree(items: &[Node], path: &str, inputs: &IndexMap<String, Value>) -> Map {
-    let mut map = Map::new();
+    let mut map = Map::default();
     for item in items {
         let Some(name) = item.get("name").and_then(Node::as_str) else {
             continue;
@@ -177,7 +177,7 @@ impl<'a> Scope<'a> {
 }
 
 fn iteration_value(iteration: &Iteration) -> Value {
-    let mut map = Map::new();
+    let mut map = Map::default();
     map.insert("iteration".into(), Value::Int(iteration.iteration as i64));
     map.insert("iterations".into(), Value::Int(iteration.iterations as i64));
     map.insert(
@@ -185,7 +185,7 @@ fn iteration_value(iteration: &Iteration) -> Value {
         Value::String(iteration.identifier_post_fix.clone()),
     );
     map.insert("matrix".into(), matrix_value(iteration));
-    let mut repeat = Map::new();
+    let mut repeat = Map::default();
     if let Some(item) = &iteration.item {
         repeat.insert("item".into(), Value::from_json(item.clone()));
     }
