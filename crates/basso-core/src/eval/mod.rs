@@ -126,6 +126,17 @@ impl<'c> Evaluator<'c> {
     fn evaluate_template(&mut self, template: &Template) -> Flow<Value> {
         let source = template.source.as_str();
         let unit = template.whole_unit().as_ref().map_err(|e| Stop::Error(e.clone()))?;
+        if let [Piece::Block(block)] = template.pieces.as_slice()
+            && let Form::Parsed(Expr { kind: ExprKind::Slot(0), span }) = &unit.form
+        {
+            // The text is one block: take its value without the slot vector,
+            // charging the same step for the slot node as `eval` would.
+            let value = self.eval_block(source, block)?;
+            self.tick(1, source, span.clone())?;
+            let value = value.into_owned();
+            self.check_size(&value, source, 0..source.len())?;
+            return Ok(value);
+        }
         let mut slots = Values::new();
         self.eval_slots(source, &template.pieces, &mut slots)?;
         let value = self.eval_unit(source, unit, &template.pieces, &slots, 0..source.len())?;
@@ -139,10 +150,13 @@ impl<'c> Evaluator<'c> {
         'c: 'a,
     {
         self.enter(source, block.range.clone())?;
-        let mut slots = Values::new();
-        let result = self
-            .eval_slots(source, &block.pieces, &mut slots)
-            .and_then(|()| self.eval_unit(source, &block.unit, &block.pieces, &slots, block.range.clone()));
+        let result = if block.unit.bindings.is_empty() {
+            self.eval_unit(source, &block.unit, &block.pieces, &[], block.range.clone())
+        } else {
+            let mut slots = Values::new();
+            self.eval_slots(source, &block.pieces, &mut slots)
+                .and_then(|()| self.eval_unit(source, &block.unit, &block.pieces, &slots, block.range.clone()))
+        };
         self.depth -= 1;
         let value = result?;
         self.check_size(&value, source, block.range.clone())?;
