@@ -9,6 +9,7 @@ use std::ops::Range;
 
 use crate::value::Value;
 
+mod fast_path;
 pub(crate) mod parser;
 
 /// One expression node with its byte range in the template text.

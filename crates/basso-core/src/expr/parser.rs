@@ -40,7 +40,7 @@ impl OffsetMap {
         }
     }
 
-    fn source_range(&self, range: Range<usize>) -> Range<usize> {
+    pub(crate) fn source_range(&self, range: Range<usize>) -> Range<usize> {
         let start = self.source_offset(range.start);
         let end = self.source_offset(range.end).max(start);
         start..end
@@ -60,10 +60,18 @@ pub(crate) struct ParseInput<'s> {
     pub max_nesting: usize,
 }
 
-/// Parses one expression.
+/// Parses one expression: plain paths and one-string built-in calls
+/// without pest (see [`super::fast_path`]), everything else with pest.
 pub(crate) fn parse(input: &ParseInput<'_>) -> Result<Expr, ExprError> {
     check_nesting(input)?;
+    if let Some(expr) = super::fast_path::parse_simple(input) {
+        return Ok(expr);
+    }
+    parse_with_pest(input)
+}
 
+/// Parses one expression with the pest grammar, after the nesting check.
+pub(super) fn parse_with_pest(input: &ParseInput<'_>) -> Result<Expr, ExprError> {
     let mut pairs = JexlParser::parse(Rule::expression, input.text)
         .map_err(|error| syntax_error(input, &error))?;
     let expression = pairs.next().expect("the expression rule yields one pair");
@@ -473,7 +481,7 @@ fn wrap_postfix(base: Expr, ops: Vec<PostfixOp>, span: Range<usize>) -> Expr {
     Expr { kind: ExprKind::Postfix { base: Box::new(base), ops }, span }
 }
 
-fn member_segment(name: &str) -> PathSegment {
+pub(super) fn member_segment(name: &str) -> PathSegment {
     match name.parse::<i64>() {
         Ok(i) if name.bytes().all(|b| b.is_ascii_digit()) => PathSegment::Index(i),
         _ => PathSegment::Key(name.to_string()),
