@@ -17,6 +17,30 @@ pub enum Visit {
 
 /// Calls `visit` with the path of every node under `node` (itself included).
 pub fn walk<'a>(node: &'a Node, path: &str, visit: &mut dyn FnMut(&str, &'a Node) -> Visit) {
+    // One buffer for every path of the walk: a child's path is its parent's
+    // path with a segment pushed, and the segment is truncated afterwards.
+    let mut buffer = String::with_capacity(128);
+    buffer.push_str(path);
+    walk_at(node, &mut buffer, visit);
+}
+
+/// Appends `.key` to `path`, and returns the length to truncate back to.
+pub(crate) fn push_key(path: &mut String, key: &str) -> usize {
+    let len = path.len();
+    path.push('.');
+    path.push_str(key);
+    len
+}
+
+/// Appends `.index` to `path`, and returns the length to truncate back to.
+pub(crate) fn push_index(path: &mut String, index: usize) -> usize {
+    use std::fmt::Write as _;
+    let len = path.len();
+    let _ = write!(path, ".{index}");
+    len
+}
+
+fn walk_at<'a>(node: &'a Node, path: &mut String, visit: &mut dyn FnMut(&str, &'a Node) -> Visit) {
     if visit(path, node) == Visit::Skip {
         return;
     }
@@ -24,17 +48,19 @@ pub fn walk<'a>(node: &'a Node, path: &str, visit: &mut dyn FnMut(&str, &'a Node
         NodeValue::Scalar(_) => {}
         NodeValue::Sequence(items) => {
             for (index, item) in items.iter().enumerate() {
-                walk(item, &format!("{path}.{index}"), visit);
+                let len = push_index(path, index);
+                walk_at(item, path, visit);
+                path.truncate(len);
             }
         }
         NodeValue::Mapping(entries) => {
             for (key, value) in entries {
                 let key_text = key.as_str().unwrap_or_default();
-                let child = format!("{path}.{key_text}");
+                let len = push_key(path, key_text);
                 match (key_text, &value.value) {
                     ("stages" | "steps", NodeValue::Sequence(items)) => {
                         for item in items {
-                            walk_wrapper(item, &child, visit);
+                            walk_wrapper(item, path, visit);
                         }
                     }
                     ("variables", NodeValue::Sequence(items)) => {
@@ -42,21 +68,24 @@ pub fn walk<'a>(node: &'a Node, path: &str, visit: &mut dyn FnMut(&str, &'a Node
                             if let (Some(name), Some(value)) =
                                 (item.get("name").and_then(Node::as_str), item.get("value"))
                             {
-                                walk(value, &format!("{child}.{name}"), visit);
+                                let variable_len = push_key(path, name);
+                                walk_at(value, path, visit);
+                                path.truncate(variable_len);
                             }
                         }
                     }
-                    _ => walk(value, &child, visit),
+                    _ => walk_at(value, path, visit),
                 }
+                path.truncate(len);
             }
         }
     }
 }
 
 /// Walks one entry of a `stages` or `steps` list.
-pub fn walk_wrapper<'a>(
+fn walk_wrapper<'a>(
     item: &'a Node,
-    list_path: &str,
+    list_path: &mut String,
     visit: &mut dyn FnMut(&str, &'a Node) -> Visit,
 ) {
     for wrapper in ["stage", "step", "stepGroup"] {
@@ -65,7 +94,9 @@ pub fn walk_wrapper<'a>(
                 .get("identifier")
                 .and_then(Node::as_str)
                 .unwrap_or_default();
-            walk(inner, &format!("{list_path}.{id}"), visit);
+            let len = push_key(list_path, id);
+            walk_at(inner, list_path, visit);
+            list_path.truncate(len);
             return;
         }
     }

@@ -15,13 +15,13 @@ use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::image::{ImageRef, parse_image};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::model::{self, DocumentKind, Pipeline, Report, Stage, Step};
-use crate::pipeline::paths::{FieldType, field_type};
+use crate::pipeline::paths::{FieldType, field_type, push_index, push_key};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::validate::effective_infrastructure;
-use crate::pipeline::yaml::{Node, NodeValue};
+use crate::pipeline::yaml::{Node, NodeValue, Scalar, scalar_to_json};
 use crate::pipeline::{load_document, strategy};
 use crate::value::Value;
 
@@ -165,6 +165,18 @@ fn finish(
     }
 }
 
+/// Resolves a scalar written as a fixed value: typed as YAML types plain
+/// scalars, then coerced to the field's type.
+fn fixed_value(scalar: &Scalar, node: &Node, field: FieldType) -> Json {
+    let json = scalar_to_json(scalar);
+    // Text in a text field is the common case and needs no conversion.
+    if field == FieldType::String && json.is_string() {
+        return json;
+    }
+    coerce(inputs::typed_scalar(node), field)
+        .unwrap_or_else(|_| inputs::typed_scalar(node).to_json())
+}
+
 fn coerce(value: Value, field: FieldType) -> Result<Json, String> {
     let json = value.to_json();
     match (field, &json) {
@@ -262,12 +274,19 @@ impl<'p, 'a> Resolver<'p, 'a> {
 
     /// Resolves a node into JSON, with runtime inputs taken from the tree.
     fn value(&mut self, node: &Node, path: &str, scope: &Scope<'_>) -> Json {
+        let mut buffer = String::with_capacity(path.len() + 64);
+        buffer.push_str(path);
+        self.value_at(node, &mut buffer, scope)
+    }
+
+    /// Resolves `node`, whose path is `path`. Children push their segment
+    /// onto the same buffer and truncate it afterwards.
+    fn value_at(&mut self, node: &Node, path: &mut String, scope: &Scope<'_>) -> Json {
         match &node.value {
             NodeValue::Scalar(scalar) => {
                 let field = field_type(path);
                 match classify(&scalar.text) {
-                    ValueKind::Fixed => coerce(inputs::typed_scalar(node), field)
-                        .unwrap_or_else(|_| inputs::typed_scalar(node).to_json()),
+                    ValueKind::Fixed => fixed_value(scalar, node, field),
                     ValueKind::Expression => self.expression(&scalar.text, node, field, scope),
                     ValueKind::RuntimeInput => {
                         let supplied = subtree(scope.root, path).cloned().unwrap_or(Value::Null);
@@ -282,19 +301,23 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     }
                 }
             }
-            NodeValue::Sequence(items) => Json::Array(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| self.value(item, &format!("{path}.{i}"), scope))
-                    .collect(),
-            ),
+            NodeValue::Sequence(items) => {
+                let mut list = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let len = push_index(path, i);
+                    list.push(self.value_at(item, path, scope));
+                    path.truncate(len);
+                }
+                Json::Array(list)
+            }
             NodeValue::Mapping(entries) => {
-                let mut map = serde_json::Map::new();
+                let mut map = serde_json::Map::with_capacity(entries.len());
                 for (key_node, value) in entries {
-                    let key_text = key_node.as_str().unwrap_or_default().to_string();
-                    let resolved = self.value(value, &format!("{path}.{key_text}"), scope);
-                    map.insert(key_text, resolved);
+                    let key_text = key_node.as_str().unwrap_or_default();
+                    let len = push_key(path, key_text);
+                    let resolved = self.value_at(value, path, scope);
+                    path.truncate(len);
+                    map.insert(key_text.to_string(), resolved);
                 }
                 Json::Object(map)
             }

@@ -13,6 +13,7 @@ use crate::eval::Context;
 use crate::expr::PathSegment;
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::typed_scalar;
+use crate::pipeline::paths::{push_index, push_key};
 use crate::pipeline::resolved::Iteration;
 use crate::pipeline::yaml::{Node, NodeValue};
 use crate::value::{Map, SecretHandle, Value};
@@ -20,59 +21,75 @@ use crate::value::{Map, SecretHandle, Value};
 /// Builds the value tree of a pipeline node; `inputs` maps input paths to
 /// their final values.
 pub fn tree(node: &Node, path: &str, inputs: &IndexMap<String, Value>) -> Value {
-    if let Some(value) = inputs.get(path) {
-        return value.clone();
-    }
+    let mut buffer = String::with_capacity(128);
+    buffer.push_str(path);
+    tree_at(node, &mut buffer, inputs)
+}
+
+/// Builds the tree of `node`, whose path is `path`. Children push their
+/// segment onto the same buffer and truncate it afterwards.
+fn tree_at(node: &Node, path: &mut String, inputs: &IndexMap<String, Value>) -> Value {
     match &node.value {
+        // Only runtime-input scalars have input paths: `inputs::collect`
+        // records no other node.
         NodeValue::Scalar(scalar) => {
             if classify(&scalar.text) == ValueKind::RuntimeInput {
-                Value::Null
+                inputs.get(path.as_str()).cloned().unwrap_or(Value::Null)
             } else {
                 typed_scalar(node)
             }
         }
-        NodeValue::Sequence(items) => Value::List(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| tree(item, &format!("{path}.{i}"), inputs))
-                .collect(),
-        ),
+        NodeValue::Sequence(items) => {
+            let mut list = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let len = push_index(path, i);
+                list.push(tree_at(item, path, inputs));
+                path.truncate(len);
+            }
+            Value::List(list)
+        }
         NodeValue::Mapping(entries) => {
-            let mut map = Map::default();
+            let mut map = Map::with_capacity_and_hasher(entries.len(), Default::default());
             for (key, value) in entries {
-                let key_text = key.as_str().unwrap_or_default().to_string();
-                let child = format!("{path}.{key_text}");
-                let entry = match (key_text.as_str(), &value.value) {
+                let key_text = key.as_str().unwrap_or_default();
+                let len = push_key(path, key_text);
+                let entry = match (key_text, &value.value) {
                     ("stages" | "steps", NodeValue::Sequence(items)) => {
                         let mut wrappers = Map::default();
                         for item in items {
-                            wrapper_tree(item, &child, inputs, &mut wrappers);
+                            wrapper_tree(item, path, inputs, &mut wrappers);
                         }
                         Value::Map(wrappers)
                     }
                     ("variables", NodeValue::Sequence(items)) => {
-                        Value::Map(variables_tree(items, &child, inputs))
+                        Value::Map(variables_tree(items, path, inputs))
                     }
-                    _ => tree(value, &child, inputs),
+                    _ => tree_at(value, path, inputs),
                 };
-                map.insert(key_text, entry);
+                path.truncate(len);
+                map.insert(key_text.to_string(), entry);
             }
             Value::Map(map)
         }
     }
 }
 
-fn wrapper_tree(item: &Node, list_path: &str, inputs: &IndexMap<String, Value>, out: &mut Map) {
+fn wrapper_tree(
+    item: &Node,
+    list_path: &mut String,
+    inputs: &IndexMap<String, Value>,
+    out: &mut Map,
+) {
     for wrapper in ["stage", "step", "stepGroup"] {
         if let Some(inner) = item.get(wrapper) {
             let id = inner
                 .get("identifier")
                 .and_then(Node::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let value = tree(inner, &format!("{list_path}.{id}"), inputs);
-            out.insert(id, value);
+                .unwrap_or_default();
+            let len = push_key(list_path, id);
+            let value = tree_at(inner, list_path, inputs);
+            list_path.truncate(len);
+            out.insert(id.to_string(), value);
             return;
         }
     }
@@ -85,17 +102,21 @@ fn wrapper_tree(item: &Node, list_path: &str, inputs: &IndexMap<String, Value>, 
 
 /// Variables by name. Number values become numbers, Secret values secret
 /// handles (unless written as an expression, which resolves on its own).
-fn variables_tree(items: &[Node], path: &str, inputs: &IndexMap<String, Value>) -> Map {
+fn variables_tree(items: &[Node], path: &mut String, inputs: &IndexMap<String, Value>) -> Map {
     let mut map = Map::default();
     for item in items {
         let Some(name) = item.get("name").and_then(Node::as_str) else {
             continue;
         };
-        let var_path = format!("{path}.{name}");
         let kind = item.get("type").and_then(Node::as_str).unwrap_or("String");
         let value = match item.get("value") {
             None => Value::Null,
-            Some(node) => tree(node, &var_path, inputs),
+            Some(node) => {
+                let len = push_key(path, name);
+                let value = tree_at(node, path, inputs);
+                path.truncate(len);
+                value
+            }
         };
         let value = match (kind, value) {
             ("Secret", Value::String(id)) if !id.contains("<+") && !id.is_empty() => {
