@@ -173,7 +173,7 @@ fn check_text(
         if is_command
             && let Some(root) = UNTRUSTED_ROOTS
                 .iter()
-                .find(|root| reference == *root || reference.starts_with(&format!("{root}.")))
+                .find(|root| is_under(reference, root))
         {
             let variable = env_name(reference);
             report.push(
@@ -182,6 +182,13 @@ fn check_text(
             );
         }
     }
+}
+
+/// Returns true when `reference` is `root` or a path below it.
+fn is_under(reference: &str, root: &str) -> bool {
+    reference
+        .strip_prefix(root)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 fn env_name(reference: &str) -> String {
