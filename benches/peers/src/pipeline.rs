@@ -83,7 +83,7 @@ fn write_stage(yaml: &mut String, stage: usize, steps: std::ops::Range<usize>) {
 
 /// Writes a Run step. Every fifth one also sets an environment variable and
 /// a `when` condition. The steps are kept short because the YAML loader
-/// rejects files over 4 MiB, and the largest pipeline has 10,000 steps.
+/// rejects files over 16 MiB, and the largest pipeline has 10,000 steps.
 fn write_run(yaml: &mut String, step: usize, previous_run: Option<usize>) {
     let version = match previous_run {
         Some(previous) => format!("<+steps.s{previous}.output.outputVariables.V>"),

@@ -24,9 +24,11 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         // A large real pipeline is about 60 KB and 5,000 nodes; these bounds
-        // leave wide room and still stop an alias bomb early.
+        // leave wide room and still stop an alias bomb early. 16 MiB admits
+        // a generated 10,000-step pipeline (about 5.2 MB), and loading stays
+        // linear in the file size.
         Limits {
-            max_bytes: 4 * 1024 * 1024,
+            max_bytes: 16 * 1024 * 1024,
             max_depth: 64,
             max_nodes: 1_000_000,
         }
