@@ -3,6 +3,7 @@
 //! `<+...>` block), and which of these each field accepts.
 
 use crate::pipeline::yaml::{Node, NodeValue};
+use crate::template::has_block_start;
 
 /// How a field's value is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +21,7 @@ pub fn classify(text: &str) -> ValueKind {
     let trimmed = text.trim();
     if trimmed.starts_with("<+input>") {
         ValueKind::RuntimeInput
-    } else if trimmed.contains("<+") {
+    } else if has_block_start(trimmed) {
         ValueKind::Expression
     } else {
         ValueKind::Fixed

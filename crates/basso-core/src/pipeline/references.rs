@@ -13,6 +13,7 @@ use crate::pipeline::paths::{Visit, walk};
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::Node;
+use crate::template::has_block_start;
 
 /// Expression roots whose values come from whoever opens a pull request or
 /// pushes a commit, not from the repository's owners.
@@ -115,7 +116,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
             let Some(text) = node.as_str() else {
                 return Visit::Descend;
             };
-            if !text.contains("<+") {
+            if !has_block_start(text) {
                 return Visit::Descend;
             }
             // The innermost enclosing step: the longest prefix that is a step path.
@@ -155,7 +156,7 @@ fn check_text(
     text: &str,
     source: &str,
 ) {
-    if !text.contains("<+") || classify(text) == ValueKind::RuntimeInput {
+    if !has_block_start(text) || classify(text) == ValueKind::RuntimeInput {
         return;
     }
     let references = match templates.with(text, |template| Ok(template.references())) {

@@ -23,6 +23,7 @@ use crate::pipeline::templates::Templates;
 use crate::pipeline::validate::effective_infrastructure;
 use crate::pipeline::yaml::{Node, NodeValue, Scalar, scalar_to_json};
 use crate::pipeline::{load_document, strategy};
+use crate::template::has_block_start;
 use crate::value::Value;
 
 /// Memory limit a container step gets when it sets none (Harness's default).
@@ -291,7 +292,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     ValueKind::RuntimeInput => {
                         let supplied = subtree(scope.root, path).cloned().unwrap_or(Value::Null);
                         match supplied {
-                            Value::String(text) if text.contains("<+") => {
+                            Value::String(text) if has_block_start(&text) => {
                                 self.expression(&text, node, field, scope)
                             }
                             other => {
@@ -328,7 +329,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// conditions, which the runner evaluates once run-time values exist).
     fn keep_unresolved(&mut self, node: &Node, scope: &Scope<'_>) -> Option<String> {
         let text = node.as_str()?;
-        if !text.contains("<+") {
+        if !has_block_start(text) {
             return Some(text.to_string());
         }
         // A condition whose every reference has a value is evaluated now, so
@@ -577,7 +578,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         };
         let raw = subtree(scope.root, path).cloned();
         match (var_type, raw) {
-            (_, Some(Value::String(text))) if text.contains("<+") => {
+            (_, Some(Value::String(text))) if has_block_start(&text) => {
                 self.expression(&text, node, field, scope)
             }
             ("Secret", Some(value)) | (_, Some(value @ Value::Secret(_))) => value.to_json(),
@@ -1026,7 +1027,7 @@ fn endpoints(hostname: String, step: &ResolvedStep, kind: InfrastructureKind) ->
 /// Collects secret ids from `<+secrets.getValue("ID")>` texts in resolved values.
 fn collect_secrets(value: &Json, out: &mut Vec<String>) {
     match value {
-        Json::String(text) => {
+        Json::String(text) if has_block_start(text) => {
             let marker = "<+secrets.getValue(\"";
             let mut rest = text.as_str();
             while let Some(at) = rest.find(marker) {

@@ -16,6 +16,7 @@ use crate::pipeline::inputs::typed_scalar;
 use crate::pipeline::paths::{push_index, push_key};
 use crate::pipeline::resolved::Iteration;
 use crate::pipeline::yaml::{Node, NodeValue};
+use crate::template::has_block_start;
 use crate::value::{Map, SecretHandle, Value};
 
 /// Builds the value tree of a pipeline node; `inputs` maps input paths to
@@ -119,7 +120,7 @@ fn variables_tree(items: &[Node], path: &mut String, inputs: &IndexMap<String, V
             }
         };
         let value = match (kind, value) {
-            ("Secret", Value::String(id)) if !id.contains("<+") && !id.is_empty() => {
+            ("Secret", Value::String(id)) if !has_block_start(&id) && !id.is_empty() => {
                 Value::Secret(SecretHandle::new(id))
             }
             ("Number", Value::String(text)) => text

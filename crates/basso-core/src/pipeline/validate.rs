@@ -16,6 +16,7 @@ use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::yaml::{Node, NodeValue};
+use crate::template::has_block_start;
 
 const BACKGROUND_SPEC_KEYS: &[&str] = &[
     "connectorRef",
@@ -172,7 +173,7 @@ fn check_capability(report: &mut Report, node: &Node, field: &str, capability: C
     let Some(text) = text_of(node) else {
         return true;
     };
-    if text.contains("<+")
+    if has_block_start(text)
         && let Some(reason) = capability.reject(text)
     {
         report.error(
@@ -636,7 +637,7 @@ pub fn check_timeout(report: &mut Report, node: &Node) {
         );
         return;
     };
-    if text.contains("<+") {
+    if has_block_start(text) {
         if text.contains(".executionInput()") {
             report.error(
                 "expression-not-allowed",

@@ -152,6 +152,21 @@ impl Template {
     }
 }
 
+/// Returns true when `text` contains `<+`, the start of a block. A byte
+/// scan costs a few instructions per byte, while `str::contains` first sets
+/// up a substring searcher, which dominates on the short texts of fields.
+pub(crate) fn has_block_start(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| b == b'<') {
+        if rest.get(at + 1) == Some(&b'+') {
+            return true;
+        }
+        rest = &rest[at + 1..];
+    }
+    false
+}
+
 /// An open block (or the top level) while scanning.
 struct Frame {
     start: usize,
@@ -499,5 +514,24 @@ pub(crate) fn literal_secret_id(expr: &Expr) -> Option<Option<&str>> {
             _ => None,
         }),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_block_start;
+
+    #[test]
+    fn block_start_found_anywhere() {
+        for text in ["<+a>", "x <+a>", "a < b <+c>", "<<+", "é<+", "<+"] {
+            assert!(has_block_start(text), "`{text}` contains `<+`");
+        }
+    }
+
+    #[test]
+    fn block_start_absent() {
+        for text in ["", "<", "a < b", "+<", "< +", "a <= b", "+"] {
+            assert!(!has_block_start(text), "`{text}` contains no `<+`");
+        }
     }
 }
