@@ -88,22 +88,19 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
         if path.starts_with("pipeline.stages.") {
             return Visit::Skip;
         }
-        if let Some(text) = node.as_str() {
-            check_text(
-                report,
-                templates,
-                pipeline,
-                &Site {
-                    stage_index: None,
-                    step: None,
-                    step_indexes: &step_indexes,
-                },
-                path,
-                node,
-                text,
-                source,
-            );
-        }
+        check_text(
+            report,
+            templates,
+            pipeline,
+            &Site {
+                stage_index: None,
+                step: None,
+                step_indexes: &step_indexes,
+            },
+            path,
+            node,
+            source,
+        );
         Visit::Descend
     });
     for (index, stage) in pipeline.stages.iter().enumerate() {
@@ -137,7 +134,6 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 },
                 path,
                 node,
-                text,
                 source,
             );
             Visit::Descend
@@ -153,9 +149,11 @@ fn check_text(
     site: &Site<'_, '_>,
     path: &str,
     node: &Node,
-    text: &str,
     source: &str,
 ) {
+    let Some(text) = node.as_str() else {
+        return;
+    };
     if !has_block_start(text) || classify(text) == ValueKind::RuntimeInput {
         return;
     }
