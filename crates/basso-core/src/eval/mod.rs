@@ -15,7 +15,7 @@ use crate::error::{ExprError, codes};
 use crate::expr::parser::{ParseInput, parse};
 use crate::expr::{Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical, dotted};
 use crate::options::{EvalMode, Options, Unresolved};
-use crate::template::{Binding, Block, Form, Piece, Template, Unit, assemble};
+use crate::template::{Binding, Block, Form, Piece, Template, Unit, assemble, has_block_start};
 use crate::value::Value;
 
 mod builtins;
@@ -473,11 +473,11 @@ impl<'c> Evaluator<'c> {
         let ctx = self.ctx;
         let found = ctx.lookup(&segments).or_else(|| alias.as_deref().and_then(|a| ctx.lookup(a)));
         match found {
-            Some(Cow::Borrowed(Value::String(text))) if has_block_open(text) => {
+            Some(Cow::Borrowed(Value::String(text))) if has_block_start(text) => {
                 let name = dotted(&canonical(&segments));
                 self.reresolve(name, text, source, span).map(Cow::Owned)
             }
-            Some(Cow::Owned(Value::String(text))) if has_block_open(&text) => {
+            Some(Cow::Owned(Value::String(text))) if has_block_start(&text) => {
                 let name = dotted(&canonical(&segments));
                 self.reresolve(name, &text, source, span).map(Cow::Owned)
             }
@@ -622,19 +622,6 @@ impl<'c> Evaluator<'c> {
             span,
         )
     }
-}
-
-/// Returns true when `text` contains `<+`. Every string read from the
-/// context is checked, and `str::contains` sets up a substring searcher on
-/// each call, which costs more than the search itself on short values.
-fn has_block_open(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    // On short strings a plain scan takes fewer instructions than memchr's
-    // vector set-up.
-    if bytes.len() < 64 {
-        return bytes.windows(2).any(|pair| pair == b"<+");
-    }
-    memchr::memchr_iter(b'<', bytes).any(|at| bytes.get(at + 1) == Some(&b'+'))
 }
 
 /// Turns a computed key into a path segment: integers index, everything
