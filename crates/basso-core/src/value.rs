@@ -5,6 +5,7 @@
 //! maps, plus an opaque [`SecretHandle`] in place of a secret whose value
 //! basso-core never sees.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use indexmap::IndexMap;
@@ -116,6 +117,15 @@ impl Value {
                 self.render_into(&mut out);
                 out
             }
+        }
+    }
+
+    /// Returns the rendered text (see [`Value::render`]), borrowed when the
+    /// value is a string.
+    pub fn render_text(&self) -> Cow<'_, str> {
+        match self {
+            Value::String(s) => Cow::Borrowed(s),
+            _ => Cow::Owned(self.render()),
         }
     }
 

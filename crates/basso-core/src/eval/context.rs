@@ -49,7 +49,8 @@ impl Value {
         let mut current = self;
         for segment in path {
             current = match (current, segment) {
-                (Value::Map(entries), segment) => entries.get(segment.as_key().as_ref())?,
+                (Value::Map(entries), PathSegment::Key(k)) => entries.get(k.as_str())?,
+                (Value::Map(entries), PathSegment::Index(i)) => entries.get(i.to_string().as_str())?,
                 (Value::List(items), PathSegment::Index(i)) => items.get(usize::try_from(*i).ok()?)?,
                 (Value::List(items), PathSegment::Key(k)) => items.get(k.parse::<usize>().ok()?)?,
                 _ => return None,

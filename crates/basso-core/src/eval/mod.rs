@@ -389,7 +389,7 @@ impl<'c> Evaluator<'c> {
             (Value::Null, _) | (_, Value::Null) => Ok(false),
             (_, Value::String(pattern)) => {
                 let regex = self.regex_anchored(pattern, source, span.clone())?;
-                let text = left.render();
+                let text = left.render_text();
                 regex::full_match(&regex, &text, source, span).map_err(Stop::Error)
             }
             _ => Err(ExprError::new(

@@ -229,8 +229,8 @@ pub(crate) fn equals(left: &Value, right: &Value, source: &str, span: Range<usiz
         }
         (Bool(a), _) => *a == truthy(right, source, span)?,
         (_, Bool(b)) => truthy(left, source, span)? == *b,
-        (String(a), b) => *a == b.render(),
-        (a, String(b)) => a.render() == *b,
+        (String(a), b) => a.as_str() == b.render_text(),
+        (a, String(b)) => a.render_text() == b.as_str(),
         (List(a), List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| strict_equals(x, y)),
         (Map(a), Map(b)) => a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| strict_equals(v, w))),
         _ => false,
@@ -293,10 +293,10 @@ fn affix(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<us
     if matches!(left, Value::Null) || matches!(right, Value::Null) {
         return Ok(negated);
     }
-    let (text, affix) = (left.render(), right.render());
+    let (text, affix) = (left.render_text(), right.render_text());
     let found = match op {
-        BinaryOp::StartsWith | BinaryOp::NotStartsWith => text.starts_with(&affix),
-        _ => text.ends_with(&affix),
+        BinaryOp::StartsWith | BinaryOp::NotStartsWith => text.starts_with(affix.as_ref()),
+        _ => text.ends_with(affix.as_ref()),
     };
     Ok(found != negated)
 }
