@@ -171,11 +171,8 @@ impl Evaluator<'_> {
                 call.arity(&[1, 2])?;
                 let prefix = call.string(0)?;
                 let offset = if call.args.len() == 2 { call.int(1)? } else { 0 };
-                let all = chars();
-                let found = usize::try_from(offset).ok().filter(|o| *o <= all.len()).is_some_and(|o| {
-                    all[o..].iter().collect::<String>().starts_with(prefix)
-                });
-                Value::Bool(found)
+                let start = usize::try_from(offset).ok().and_then(|o| char_offset(s, o));
+                Value::Bool(start.is_some_and(|at| s[at..].starts_with(prefix)))
             }
             "endsWith" => {
                 call.arity(&[1])?;
@@ -423,6 +420,12 @@ fn literal_split_char(pattern: &str) -> Option<char> {
     }
 }
 
+/// Returns the byte index of character `n` of `s`, or `s.len()` when `n`
+/// is the number of characters. Returns `None` when `n` is larger.
+fn char_offset(s: &str, n: usize) -> Option<usize> {
+    s.char_indices().map(|(at, _)| at).chain(std::iter::once(s.len())).nth(n)
+}
+
 /// Java's `String.split` over the given matches: a zero-width match at the
 /// start adds no leading empty string, a positive `limit` caps the number
 /// of parts, and with `limit` 0 trailing empty strings are dropped.
@@ -531,4 +534,28 @@ fn expand_replacement(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, ScanMode, Template, Value};
+
+    fn evaluate(text: &str) -> Value {
+        let template = Template::parse(text, ScanMode::Harness).expect("template parses");
+        template.evaluate(&Value::Null, &Options::default()).expect("template evaluates")
+    }
+
+    #[test]
+    fn starts_with_counts_characters() {
+        assert_eq!(evaluate(r#"<+"héllo".startsWith("é", 1)>"#), Value::Bool(true));
+        assert_eq!(evaluate(r#"<+"héllo".startsWith("llo", 2)>"#), Value::Bool(true));
+        assert_eq!(evaluate(r#"<+"héllo".startsWith("lo", 2)>"#), Value::Bool(false));
+    }
+
+    #[test]
+    fn starts_with_offset_bounds() {
+        assert_eq!(evaluate(r#"<+"héllo".startsWith("", 5)>"#), Value::Bool(true));
+        assert_eq!(evaluate(r#"<+"héllo".startsWith("", 6)>"#), Value::Bool(false));
+        assert_eq!(evaluate(r#"<+"héllo".startsWith("h", -1)>"#), Value::Bool(false));
+    }
 }
