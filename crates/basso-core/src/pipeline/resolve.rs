@@ -166,8 +166,8 @@ fn finish(
     }
 }
 
-/// Resolves a scalar written as a fixed value: typed as YAML types plain
-/// scalars, then coerced to the field's type.
+/// Resolves a scalar written as a fixed value: typed by YAML's core schema,
+/// then coerced to the field's type.
 fn fixed_value(scalar: &Scalar, node: &Node, field: FieldType) -> Json {
     let json = scalar_to_json(scalar);
     // Text in a text field is the common case and needs no conversion.
