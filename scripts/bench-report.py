@@ -6,7 +6,7 @@ Usage: bench-report.py RESULTS WORKLOAD MACHINE OUTPUT [--check-only]
 RESULTS contains one JSON object per line, written by the harnesses:
   expression timings  {"engine", "mode", "case", "median_ns", "iqr_ns", "samples"}
   pipeline timings    {"kind": "pipeline", "runtime", "steps", "median_ns", "iqr_ns",
-                       "samples", "max_rss_kib"}
+                       "samples", "max_rss_kib", "cpu_ns"}
   corpus timings      {"kind": "corpus", "runtime", "files", "median_ns", "iqr_ns", "samples"}
 MACHINE is a JSON object describing the machine and the tool versions.
 

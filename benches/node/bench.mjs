@@ -54,7 +54,10 @@ function millis(text) {
   return value;
 }
 
-/** Returns the per-iteration nanoseconds of `samples` batches, sorted. */
+/**
+ * Returns the per-iteration nanoseconds of `samples` batches, sorted, and
+ * the process's CPU nanoseconds per iteration over those batches.
+ */
 function measure(body, samples, batchMillis, warmupMillis) {
   const start = process.hrtime.bigint();
   const warmupEnd = start + BigInt(Math.round(warmupMillis * 1e6));
@@ -68,13 +71,18 @@ function measure(body, samples, batchMillis, warmupMillis) {
   const batch = Math.max(1, Math.floor((batchMillis * 1e6) / nanosPerIteration));
 
   const perIteration = [];
+  const cpuBegin = process.cpuUsage();
   for (let sample = 0; sample < samples; sample++) {
     const begin = process.hrtime.bigint();
     for (let i = 0; i < batch; i++) sink = body();
     perIteration.push(Number(process.hrtime.bigint() - begin) / batch);
   }
+  const cpu = process.cpuUsage(cpuBegin);
   globalThis.benchSink = sink;
-  return perIteration.sort((a, b) => a - b);
+  return {
+    sorted: perIteration.sort((a, b) => a - b),
+    cpuNanosPerIteration: ((cpu.user + cpu.system) * 1000) / (samples * batch),
+  };
 }
 
 /** Median and interquartile range, with the quartile indexes of the other harnesses. */
@@ -114,7 +122,7 @@ function expressions(path, samples, batchMillis, warmupMillis) {
 
     // Each call converts the context from JavaScript, parses the template
     // and evaluates it, because the package has no parsed-template handle.
-    const sorted = measure(call, samples, batchMillis, warmupMillis);
+    const { sorted } = measure(call, samples, batchMillis, warmupMillis);
     const line = { engine: "basso-wasm", mode: "parse_evaluate", case: testCase.id, ...summarize(sorted) };
     console.log(JSON.stringify(line));
   }
@@ -152,7 +160,7 @@ function pipeline(path, steps, samples) {
   const firstCallStart = process.hrtime.bigint();
   call();
   const firstCallNanos = Number(process.hrtime.bigint() - firstCallStart);
-  const sorted = measure(call, samples, WHOLE_FILE_BATCH_MILLIS, WHOLE_FILE_WARMUP_MILLIS);
+  const { sorted, cpuNanosPerIteration } = measure(call, samples, WHOLE_FILE_BATCH_MILLIS, WHOLE_FILE_WARMUP_MILLIS);
 
   // Linear memory only grows, so its size after the runs is its peak. The
   // module is already instantiated by pkg/node.js, and wasm-bindgen's
@@ -163,6 +171,7 @@ function pipeline(path, steps, samples) {
     runtime: "wasm",
     steps,
     ...summarize(sorted),
+    cpu_ns: Math.round(cpuNanosPerIteration),
     first_call_ns: firstCallNanos,
     wasm_memory_kib: Math.round(memory.buffer.byteLength / 1024),
   };

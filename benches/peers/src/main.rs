@@ -142,11 +142,15 @@ fn whole_file_settings(samples: &str) -> Result<Settings, String> {
 }
 
 fn summary_json(summary: &Summary) -> serde_json::Value {
-    serde_json::json!({
+    let mut line = serde_json::json!({
         "median_ns": summary.median_ns.round(),
         "iqr_ns": summary.iqr_ns.round(),
         "samples": summary.samples,
-    })
+    });
+    if let Some(cpu_ns) = summary.cpu_ns {
+        line["cpu_ns"] = cpu_ns.round().into();
+    }
+    line
 }
 
 fn parse_count(text: &str, name: &str) -> Result<usize, String> {

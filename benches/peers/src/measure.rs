@@ -19,6 +19,10 @@ pub struct Summary {
     pub median_ns: f64,
     pub iqr_ns: f64,
     pub samples: usize,
+    /// CPU time of the timing thread per iteration over all batches, which
+    /// other processes on a loaded machine inflate far less than wall time.
+    /// `None` where Linux's `/proc/thread-self/schedstat` cannot be read.
+    pub cpu_ns: Option<f64>,
 }
 
 /// Times `body` and returns the summary of its per-iteration nanoseconds.
@@ -36,6 +40,7 @@ pub fn measure<T>(settings: &Settings, mut body: impl FnMut() -> T) -> Summary {
     let batch = ((settings.batch.as_nanos() as f64 / nanos_per_iteration) as u64).max(1);
 
     let mut per_iteration = Vec::with_capacity(settings.samples);
+    let cpu_begin = thread_cpu_nanos();
     for _ in 0..settings.samples {
         let begin = Instant::now();
         for _ in 0..batch {
@@ -43,7 +48,20 @@ pub fn measure<T>(settings: &Settings, mut body: impl FnMut() -> T) -> Summary {
         }
         per_iteration.push(begin.elapsed().as_nanos() as f64 / batch as f64);
     }
-    summarize(per_iteration)
+    let cpu_end = thread_cpu_nanos();
+
+    let mut summary = summarize(per_iteration);
+    if let (Some(begin), Some(end)) = (cpu_begin, cpu_end) {
+        summary.cpu_ns = Some((end - begin) as f64 / (settings.samples as u64 * batch) as f64);
+    }
+    summary
+}
+
+/// Returns the CPU time the calling thread has used, in nanoseconds: the
+/// first field of `/proc/thread-self/schedstat` on Linux.
+fn thread_cpu_nanos() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// Returns the median and interquartile range, with the same quartile
@@ -62,5 +80,6 @@ pub fn summarize(mut values: Vec<f64>) -> Summary {
         median_ns: median,
         iqr_ns: q3 - q1,
         samples: n,
+        cpu_ns: None,
     }
 }
