@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
+
 use crate::diagnostic::{Diagnostic, Span};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::expr_diagnostic;
@@ -41,7 +43,7 @@ struct Site<'p, 'a> {
 /// without scanning the stage.
 struct StepIndex<'p> {
     /// The position of the first step with each identifier.
-    exact: HashMap<&'p str, usize>,
+    exact: HashMap<&'p str, usize, FixedState>,
     /// Positions of the steps that run in a loop, their own or a group's.
     /// Only these also match an identifier with an iteration suffix.
     looped: Vec<usize>,
@@ -49,7 +51,7 @@ struct StepIndex<'p> {
 
 impl<'p> StepIndex<'p> {
     fn new(stage: &'p Stage<'_>) -> Self {
-        let mut exact = HashMap::new();
+        let mut exact = HashMap::default();
         let mut looped = Vec::new();
         for (position, step) in stage.steps.iter().enumerate() {
             exact.entry(step.identifier.as_str()).or_insert(position);
@@ -104,7 +106,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
         Visit::Descend
     });
     for (index, stage) in pipeline.stages.iter().enumerate() {
-        let by_path: std::collections::HashMap<&str, &Step<'_>> = stage
+        let by_path: HashMap<&str, &Step<'_>, FixedState> = stage
             .steps
             .iter()
             .map(|step| (step.path.as_str(), step))
@@ -524,7 +526,7 @@ fn check_variable_cycles(
                 .map(|variable| ((Some(index), variable.name.as_str()), variable)),
         );
     }
-    let position: HashMap<VariableKey<'_>, usize> = variables
+    let position: HashMap<VariableKey<'_>, usize, FixedState> = variables
         .iter()
         .enumerate()
         .map(|(at, (key, _))| (*key, at))

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use foldhash::fast::FixedState;
 use indexmap::IndexMap;
 use serde_json::Value as Json;
 
@@ -45,7 +46,7 @@ struct Resolver<'p, 'a> {
     report: Report,
     misses: Vec<Miss>,
     /// The paths in `misses`, so recording a repeated miss costs one hash lookup.
-    missed_paths: HashSet<String>,
+    missed_paths: HashSet<String, FixedState>,
 }
 
 fn key(text: &str) -> PathSegment {
@@ -123,7 +124,7 @@ pub fn resolve(
         templates: &templates,
         report,
         misses: Vec::new(),
-        missed_paths: HashSet::new(),
+        missed_paths: HashSet::default(),
     };
     let mut stages = Vec::new();
     for index in 0..pipeline.stages.len() {

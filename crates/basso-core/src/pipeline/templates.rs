@@ -5,14 +5,18 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use foldhash::fast::FixedState;
+
 use crate::error::ExprError;
 use crate::options::ScanMode;
 use crate::template::Template;
 
-/// A cache of compiled templates keyed by their text.
+/// A cache of compiled templates keyed by their text. The keys are hashed
+/// with foldhash, like `value::Map`, because SipHash cost more than the
+/// lookups' other work.
 #[derive(Default)]
 pub struct Templates {
-    compiled: RefCell<HashMap<String, Rc<Result<Template, ExprError>>>>,
+    compiled: RefCell<HashMap<String, Rc<Result<Template, ExprError>>, FixedState>>,
 }
 
 impl Templates {
