@@ -12,8 +12,8 @@ use crate::options::ScanMode;
 use crate::template::Template;
 
 /// A cache of compiled templates keyed by their text. The keys are hashed
-/// with foldhash, like `value::Map`, because SipHash cost more than the
-/// lookups' other work.
+/// with foldhash, as in `value::Map`, because SipHash was a measurable share
+/// of resolving a large pipeline.
 #[derive(Default)]
 pub struct Templates {
     compiled: RefCell<HashMap<String, Rc<Result<Template, ExprError>>, FixedState>>,
