@@ -1031,8 +1031,15 @@ fn collect_secrets(value: &Json, out: &mut Vec<String>) {
         Json::String(text) if has_block_start(text) => {
             let marker = "<+secrets.getValue(\"";
             let mut rest = text.as_str();
-            while let Some(at) = rest.find(marker) {
-                rest = &rest[at + marker.len()..];
+            // Searching for a `char` uses memchr; a `&str` pattern would set
+            // up a substring searcher for every text.
+            while let Some(at) = rest.find('<') {
+                rest = &rest[at..];
+                let Some(after) = rest.strip_prefix(marker) else {
+                    rest = &rest[1..];
+                    continue;
+                };
+                rest = after;
                 let mut id = String::new();
                 let mut chars = rest.chars();
                 while let Some(c) = chars.next() {
