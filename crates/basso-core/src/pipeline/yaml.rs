@@ -499,7 +499,6 @@ pub fn load(source: &str, limits: Limits) -> Result<Option<Node>, Diagnostic> {
             Span::from_byte_range(source, 0, 0),
         ));
     }
-    let offsets = Offsets::new(source);
     let mut builder = Builder {
         source,
         offsets: Offsets::new(source),
@@ -512,7 +511,7 @@ pub fn load(source: &str, limits: Limits) -> Result<Option<Node>, Diagnostic> {
     let mut parser = Parser::new_from_str(source);
     let mut documents = 0;
     while let Some(result) = parser.next_event() {
-        let (event, span) = result.map_err(|error| scan_error(source, &offsets, &error))?;
+        let (event, span) = result.map_err(|error| scan_error(source, &builder.offsets, &error))?;
         if matches!(event, Event::DocumentStart(_)) {
             documents += 1;
             if documents > 1 {
