@@ -940,10 +940,20 @@ pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> 
         .to_string();
     let in_container = !image.is_empty() || !kind.allows_host_steps();
     if !image.is_empty() {
-        let tagged = ImageRef::with_default_tag(&image);
-        let latest = parse_image(&tagged)
-            .map(|i| i.tag.as_deref() == Some("latest") && i.digest.is_none())
-            .unwrap_or(false);
+        let is_latest = |parsed: &ImageRef| {
+            parsed.tag.as_deref() == Some("latest") && parsed.digest.is_none()
+        };
+        // Same result as `ImageRef::with_default_tag` followed by a parse of
+        // its output, with one parse when the image already has a tag.
+        let (tagged, latest) = match parse_image(&image) {
+            Ok(parsed) if parsed.tag.is_none() && parsed.digest.is_none() => {
+                let tagged = format!("{image}:latest");
+                let latest = parse_image(&tagged).is_ok_and(|p| is_latest(&p));
+                (tagged, latest)
+            }
+            Ok(parsed) => (image.clone(), is_latest(&parsed)),
+            Err(_) => (image.clone(), false),
+        };
         map.insert("image".into(), Json::String(tagged));
         if map.get("imagePullPolicy").is_none_or(Json::is_null) {
             map.insert(
