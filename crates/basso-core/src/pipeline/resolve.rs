@@ -1041,7 +1041,7 @@ fn collect_secrets(value: &Json, out: &mut Vec<String>) {
         Json::String(text) if has_block_start(text) => {
             let marker = "<+secrets.getValue(\"";
             let mut rest = text.as_str();
-            // Searching for a `char` uses memchr; a `&str` pattern would set
+            // Searching for a `char` uses memchr, but a `&str` pattern would set
             // up a substring searcher for every text.
             while let Some(at) = rest.find('<') {
                 rest = &rest[at..];
