@@ -940,9 +940,8 @@ pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> 
         .to_string();
     let in_container = !image.is_empty() || !kind.allows_host_steps();
     if !image.is_empty() {
-        let is_latest = |parsed: &ImageRef| {
-            parsed.tag.as_deref() == Some("latest") && parsed.digest.is_none()
-        };
+        let is_latest =
+            |parsed: &ImageRef| parsed.tag.as_deref() == Some("latest") && parsed.digest.is_none();
         // Same result as `ImageRef::with_default_tag` followed by a parse of
         // its output, with one parse when the image already has a tag.
         let (tagged, latest) = match parse_image(&image) {
