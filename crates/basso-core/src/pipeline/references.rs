@@ -219,10 +219,9 @@ pub(crate) fn locate(source: &str, node: &Node, reference: &str) -> Span {
         .strip_prefix("pipeline.")
         .or_else(|| reference.strip_prefix("execution."))
         .unwrap_or(reference);
-    let found = slice
-        .find(reference)
+    let found = find_text(slice, reference)
         .map(|at| (at, reference.len()))
-        .or_else(|| slice.find(short).map(|at| (at, short.len())));
+        .or_else(|| find_text(slice, short).map(|at| (at, short.len())));
     match found {
         Some((at, len)) => Span::from_byte_range_within(
             source,
@@ -232,6 +231,17 @@ pub(crate) fn locate(source: &str, node: &Node, reference: &str) -> Span {
         ),
         None => node.span,
     }
+}
+
+/// Returns the byte offset of the first `needle` in `haystack`, as
+/// `str::find` does. `str::find` sets up a substring searcher on every
+/// call, which cost more than the search itself on field-sized texts.
+fn find_text(haystack: &str, needle: &str) -> Option<usize> {
+    let Some(&first) = needle.as_bytes().first() else {
+        return Some(0);
+    };
+    let bytes = haystack.as_bytes();
+    memchr::memchr_iter(first, bytes).find(|&at| bytes[at..].starts_with(needle.as_bytes()))
 }
 
 trait WithSpan {
@@ -643,4 +653,30 @@ fn report_cycle(
         )
         .with_help("change one of these values so it no longer refers back to itself"),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_text;
+
+    #[test]
+    fn find_text_matches_str_find() {
+        let cases = [
+            ("echo <+steps.a.output.outputVariables.OUT>", "steps.a.output"),
+            ("echo <+stage.variables.x> <+stage.variables.x>", "stage.variables.x"),
+            ("ss steps.a", "steps.a"),
+            ("héllo <+pipeline.variables.é>", "variables.é"),
+            ("short", "much longer than the text"),
+            ("no match here", "steps"),
+            ("anything", ""),
+            ("", "steps"),
+        ];
+        for (haystack, needle) in cases {
+            assert_eq!(
+                find_text(haystack, needle),
+                haystack.find(needle),
+                "`{needle}` in `{haystack}`"
+            );
+        }
+    }
 }
