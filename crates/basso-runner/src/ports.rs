@@ -48,7 +48,7 @@ mod tests {
         assert!(is_taken(port));
         assert!(accepts(port));
         drop(listener);
-        // Many tries make a self-connect likely if it were counted.
+        // Repeated probes give a counted self-connect more chances to show.
         for _ in 0..200 {
             assert!(!accepts(port));
         }
