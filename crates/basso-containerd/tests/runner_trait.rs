@@ -45,6 +45,19 @@ fn task(
     }
 }
 
+/// Returns an executor for stages that mix host steps and containers, with
+/// the test image imported into the test namespace.
+fn stage_executor(state: &std::path::Path, workspace: &std::path::Path) -> StageExecutor {
+    // Imports the test image into the namespace.
+    drop(executor(state));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+    let host = HostExecutor::new(&workspace.join(".scripts")).unwrap();
+    StageExecutor::new(Box::new(host), containers)
+}
+
 fn sink() -> (basso_runner::LogSink, Arc<Mutex<Vec<String>>>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let collected = Arc::clone(&lines);
@@ -58,14 +71,7 @@ fn sink() -> (basso_runner::LogSink, Arc<Mutex<Vec<String>>>) {
 fn mixed_stage_through_executor_trait() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
-    // Imports the test image into the namespace.
-    drop(executor(state.path()));
-    let mut config = ExecutorConfig::new(&address());
-    config.namespace = namespace();
-    config.state_dir = state.path().to_path_buf();
-    let containers = ContainerdExecutor::connect(config).unwrap();
-    let host = HostExecutor::new(&workspace.path().join(".scripts")).unwrap();
-    let stage = StageExecutor::new(Box::new(host), containers);
+    let stage = stage_executor(state.path(), workspace.path());
 
     let mut service = task(
         "web",
@@ -207,13 +213,7 @@ fn plan_step(id: &str, step_type: &str, image: Option<&str>, command: &str) -> S
 fn readiness_waits_for_container_service() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
-    drop(executor(state.path()));
-    let mut config = ExecutorConfig::new(&address());
-    config.namespace = namespace();
-    config.state_dir = state.path().to_path_buf();
-    let containers = ContainerdExecutor::connect(config).unwrap();
-    let host = HostExecutor::new(&workspace.path().join(".scripts")).unwrap();
-    let stage_executor = StageExecutor::new(Box::new(host), containers);
+    let mixed = stage_executor(state.path(), workspace.path());
 
     // The port forwarder listens from the start, while the service starts
     // listening only after its sleep; the host step tries once.
@@ -243,7 +243,7 @@ fn readiness_waits_for_container_service() {
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let console = Arc::new(Console::memory(Arc::clone(&buffer)));
     let runner = Runner::new(
-        &stage_executor,
+        &mixed,
         &LiteralExpressions,
         console,
         Secrets::new(),
@@ -251,7 +251,7 @@ fn readiness_waits_for_container_service() {
         Arc::new(AtomicBool::new(false)),
     );
     let summary = runner.run(&[stage]);
-    drop(stage_executor);
+    drop(mixed);
 
     let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
     let fetch_result = &summary.stages[0].steps[1];
