@@ -22,7 +22,8 @@ pub struct ServiceOutcome {
     /// The service step.
     pub step: StepPlan,
     /// `SUCCEEDED` when it ran until the stage stopped it or exited with 0,
-    /// `ABORTED` when an interrupted run stopped it.
+    /// `ABORTED` when an interrupted run stopped it, `FAILED` when it crashed
+    /// or could not be stopped.
     pub status: Status,
     /// The exit code when the service exited by itself.
     pub exit_code: Option<i32>,
@@ -204,7 +205,8 @@ impl Services {
     }
 
     /// Stops every service that still runs (SIGTERM to its process group,
-    /// SIGKILL after the grace period) and returns how each one ended.
+    /// SIGKILL after the grace period) and returns how each one ended. A
+    /// service that cannot be stopped is failed with the reason.
     /// `interrupted` marks the services stopped now as aborted instead of
     /// succeeded, because the run was interrupted before the stage ended.
     pub fn stop_all(&self, console: &Console, interrupted: bool) -> Vec<ServiceOutcome> {
@@ -214,13 +216,17 @@ impl Services {
         for mut entry in entries.drain(..) {
             if entry.outcome.is_none() {
                 tracing::info!(step_id = %entry.step.path(), pid = entry.task.pid(), "stopping service");
-                if let Err(error) = entry.task.stop(self.grace) {
-                    tracing::error!(step_id = %entry.step.path(), "cannot stop service: {error}");
-                }
-                let (status, message) = if interrupted {
-                    (Status::Aborted, Some("interrupted".to_string()))
-                } else {
-                    (Status::Succeeded, None)
+                let stopped = entry.task.stop(self.grace);
+                let (status, message) = match stopped {
+                    // A service left running keeps its ports and files, so
+                    // the stage must not read as a clean success.
+                    Err(error) => {
+                        let message = format!("cannot stop service: {error}");
+                        tracing::error!(step_id = %entry.step.path(), "{}", console.mask(&message));
+                        (Status::Failed, Some(message))
+                    }
+                    Ok(_) if interrupted => (Status::Aborted, Some("interrupted".to_string())),
+                    Ok(_) => (Status::Succeeded, None),
                 };
                 entry.outcome = Some(outcome(&entry, status, None, message));
             }

@@ -12,7 +12,8 @@ use basso_runner::*;
 use common::{node, run_step, service, stage};
 
 /// A fake executor. A step's command is read as `exit CODE`, `run MILLIS`
-/// (runs that long, then exits 0), `forever` or `output NAME=VALUE`.
+/// (runs that long, then exits 0), `forever`, `unstoppable` (runs forever
+/// and refuses to stop) or `output NAME=VALUE`.
 #[derive(Default)]
 struct FakeExecutor {
     events: Arc<Mutex<Vec<String>>>,
@@ -25,6 +26,7 @@ struct FakeTask {
     outputs: BTreeMap<String, String>,
     events: Arc<Mutex<Vec<String>>>,
     stopped: bool,
+    unstoppable: bool,
 }
 
 impl Executor for FakeExecutor {
@@ -50,7 +52,7 @@ impl Executor for FakeExecutor {
         let exit_after = match script.split_once(' ').unwrap_or((script, "")) {
             ("exit", code) => Some((Duration::ZERO, code.parse().unwrap())),
             ("run", millis) => Some((Duration::from_millis(millis.parse().unwrap()), 0)),
-            ("forever", _) => None,
+            ("forever" | "unstoppable", _) => None,
             ("output", pair) => {
                 let (name, value) = pair.split_once('=').unwrap();
                 outputs.insert(name.to_string(), value.to_string());
@@ -69,6 +71,7 @@ impl Executor for FakeExecutor {
             outputs,
             events: self.events.clone(),
             stopped: false,
+            unstoppable: script == "unstoppable",
         }))
     }
 }
@@ -100,6 +103,9 @@ impl Task for FakeTask {
             .lock()
             .unwrap()
             .push(format!("stop {}", self.id));
+        if self.unstoppable {
+            return Err(ExecError(format!("step `{}` did not stop", self.id)));
+        }
         self.stopped = true;
         Ok(Exit::Signal(15))
     }
@@ -182,6 +188,22 @@ fn steps_run_in_order() {
 
     assert_eq!(outcome.events, vec!["start a", "start b"]);
     assert_eq!(outcome.summary.status, Status::Succeeded);
+}
+
+#[test]
+fn unstoppable_service_fails_stage() {
+    let outcome = run(vec![stage(vec![
+        node(service("db", "unstoppable", None)),
+        node(run_step("test", "exit 0")),
+    ])]);
+
+    let db = &outcome.summary.stages[0].steps[0];
+    assert_eq!(db.status, Status::Failed);
+    assert_eq!(
+        db.message.as_deref(),
+        Some("cannot stop service: step `db` did not stop")
+    );
+    assert_eq!(outcome.summary.status, Status::Failed);
 }
 
 #[test]
