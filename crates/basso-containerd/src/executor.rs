@@ -652,7 +652,9 @@ impl Inner {
         let deadline = tokio::time::Instant::now() + grace;
         let mut ended_in_grace = false;
         while !ended_in_grace && tokio::time::Instant::now() < deadline {
-            self.kill(id, 15, false).await?;
+            if let Err(error) = self.kill(id, 15, false).await {
+                return exit_after_failed_kill(&mut exit, error).await;
+            }
             let slice = deadline
                 .saturating_duration_since(tokio::time::Instant::now())
                 .min(Duration::from_millis(250));
@@ -660,8 +662,8 @@ impl Inner {
                 .await
                 .is_ok();
         }
-        if !ended_in_grace {
-            self.kill(id, 9, true).await?;
+        if !ended_in_grace && let Err(error) = self.kill(id, 9, true).await {
+            return exit_after_failed_kill(&mut exit, error).await;
         }
         let ended = exit
             .wait_for(Option::is_some)
@@ -841,6 +843,21 @@ fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receive
             .stream_position()
             .map(|position| reader.seek(SeekFrom::Start(position)));
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Returns the task's exit status if it arrives within a second of a failed
+/// kill, and the kill's error otherwise. A kill fails when the task has just
+/// exited, and its exit event can reach the watcher a moment later.
+async fn exit_after_failed_kill(
+    exit: &mut watch::Receiver<Option<ContainerExit>>,
+    error: Error,
+) -> Result<ContainerExit> {
+    let arrived =
+        tokio::time::timeout(Duration::from_secs(1), exit.wait_for(Option::is_some)).await;
+    match arrived {
+        Ok(Ok(ended)) => ended.ok_or(error),
+        _ => Err(error),
     }
 }
 
