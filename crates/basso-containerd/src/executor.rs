@@ -240,7 +240,7 @@ struct ServiceProbe {
     port_bindings: Vec<(u16, u16)>,
 }
 
-/// How long one readiness probe waits for the service to accept.
+/// The time one readiness probe waits for the service to accept.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
 impl ContainerTask {
@@ -281,9 +281,8 @@ impl ContainerTask {
     /// Returns whether the service accepts TCP connections on the container
     /// port bound to `host_port`, connecting from the stage network the way
     /// the port forwarder does. The forwarder's host port accepts as soon as
-    /// the container starts, so a probe of that port tells nothing about the
-    /// service.
-    /// Returns `None` for a step or a port that is not bound.
+    /// the container starts, so a connection there does not show that the
+    /// service listens. Returns `None` for a step or a port that is not bound.
     pub fn accepts_connections(&self, host_port: u16) -> Option<bool> {
         let probe = self.probe.as_ref()?;
         let &(_, container_port) = probe
