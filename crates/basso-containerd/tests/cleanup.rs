@@ -111,6 +111,8 @@ fn sigint_mid_stage_leaves_nothing() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "host port still open"
     );
+    let state_dir = std::env::temp_dir().join(format!("basso-stage-{}", child.id()));
+    assert!(!state_dir.exists(), "{}", state_dir.display());
 }
 
 #[test]
@@ -125,6 +127,10 @@ fn gc_removes_what_sigkill_left() {
     // A killed runner leaves its containers running and its namespaces.
     assert!(!containerd_objects_of(&run_id).is_empty());
     assert_eq!(netns_of(&run_id).len(), 2);
+    // The driver's state folder stays too; it is the test's to remove.
+    let state_dir = std::env::temp_dir().join(format!("basso-stage-{}", child.id()));
+    assert!(state_dir.is_dir(), "{}", state_dir.display());
+    std::fs::remove_dir_all(&state_dir).unwrap();
 
     let output = Command::new(env("BASSO_TEST_BASSO_BIN"))
         .args(["gc", "--containerd-address"])
@@ -172,4 +178,6 @@ fn gc_spares_live_runs() {
     assert!(!objects.is_empty(), "gc removed a live run");
     assert_eq!(status.code(), Some(130));
     assert_eq!(containerd_objects_of(&run_id), Vec::<String>::new());
+    let state_dir = std::env::temp_dir().join(format!("basso-stage-{}", child.id()));
+    assert!(!state_dir.exists(), "{}", state_dir.display());
 }

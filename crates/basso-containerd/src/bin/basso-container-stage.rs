@@ -120,7 +120,8 @@ fn main() -> ExitCode {
 
     let mut config = ExecutorConfig::new(&address);
     config.namespace = namespace;
-    config.state_dir = std::env::temp_dir().join(format!("basso-stage-{}", std::process::id()));
+    let state_dir = std::env::temp_dir().join(format!("basso-stage-{}", std::process::id()));
+    config.state_dir = state_dir.clone();
     let executor = match ContainerExecutor::connect(config) {
         Ok(executor) => Arc::new(executor),
         Err(error) => {
@@ -133,12 +134,14 @@ fn main() -> ExitCode {
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let on_signal = Arc::clone(&executor);
     let signal_seen = Arc::clone(&interrupted);
+    let signal_state_dir = state_dir.clone();
     std::thread::spawn(move || {
         if signals.wait().is_ok() {
             signal_seen.store(true, std::sync::atomic::Ordering::SeqCst);
             if let Err(error) = on_signal.end_stage(Duration::from_secs(5)) {
                 eprintln!("error: cleanup after the signal failed: {error}");
             }
+            remove_state_dir(&signal_state_dir);
             std::process::exit(130);
         }
     });
@@ -151,11 +154,22 @@ fn main() -> ExitCode {
             std::thread::park();
         }
     }
+    remove_state_dir(&state_dir);
     if let Err(error) = ended {
         eprintln!("error: {error}");
         return ExitCode::from(1);
     }
     ExitCode::from(code)
+}
+
+/// Removes the driver's state folder (hosts files and raw container logs)
+/// once its stage has ended.
+fn remove_state_dir(state_dir: &std::path::Path) {
+    if let Err(error) = std::fs::remove_dir_all(state_dir)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        eprintln!("error: cannot remove `{}`: {error}", state_dir.display());
+    }
 }
 
 fn run_stage(executor: &ContainerExecutor, stage: &Stage) -> u8 {
