@@ -231,18 +231,7 @@ fn wrap_script(shell: &str, script: &str, outputs: &[String], dir: &str) -> Stri
             text.push_str("set -e\n");
         }
         "python3" if !outputs.is_empty() => {
-            let names: Vec<String> = outputs.iter().map(|name| format!("{name:?}")).collect();
-            text.push_str(&format!(
-                "import atexit as _basso_atexit\n\
-                 def _basso_outputs():\n\
-                 \x20   import os\n\
-                 \x20   for name in [{}]:\n\
-                 \x20       if name in os.environ:\n\
-                 \x20           with open(os.path.join({dir:?}, name), 'w') as out:\n\
-                 \x20               out.write(os.environ[name])\n\
-                 _basso_atexit.register(_basso_outputs)\n",
-                names.join(", ")
-            ));
+            text.push_str(&basso_runner::host::python_output_writer(outputs, dir));
         }
         _ => {}
     }

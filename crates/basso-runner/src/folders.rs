@@ -2,7 +2,7 @@
 //! runs left behind.
 //!
 //! Every run gets a folder `run-<pid>-<random>` in a per-user base folder
-//! (`basso-<uid>` in the system's temporary folder). The run holds an
+//! (`basso-<uid>` in the system's temporary folder). The run keeps an
 //! exclusive `flock` on the file `owner.lock` inside it for as long as it
 //! lives. The kernel releases the lock when the process ends, even on
 //! SIGKILL, so a folder whose lock can be taken belongs to a run that has
@@ -219,10 +219,10 @@ mod tests {
         let mine = base.path().join(format!("run-{}-new", std::process::id()));
         std::fs::create_dir(&mine).unwrap();
         // Process ids stay below 2^22 on Linux, so this one never exists.
-        let gone = base.path().join("run-99999999-old");
-        std::fs::create_dir(&gone).unwrap();
+        let ended_run = base.path().join("run-99999999-old");
+        std::fs::create_dir(&ended_run).unwrap();
 
-        assert_eq!(remove_leftovers(base.path()), vec![gone.clone()]);
+        assert_eq!(remove_leftovers(base.path()), vec![ended_run.clone()]);
         assert!(mine.exists());
     }
 

@@ -318,6 +318,23 @@ fn script_file_name(shell: Shell) -> &'static str {
     }
 }
 
+/// Returns Python code that, when the interpreter exits, writes each output
+/// variable set in the environment to its own file in `dir`.
+pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
+    let names: Vec<String> = outputs.iter().map(|name| format!("{name:?}")).collect();
+    format!(
+        "import atexit as _basso_atexit\n\
+         def _basso_outputs():\n\
+         \x20   import os\n\
+         \x20   for name in [{}]:\n\
+         \x20       if name in os.environ:\n\
+         \x20           with open(os.path.join({dir:?}, name), 'w') as out:\n\
+         \x20               out.write(os.environ[name])\n\
+         _basso_atexit.register(_basso_outputs)\n",
+        names.join(", ")
+    )
+}
+
 /// Returns the script text basso runs: the step's script with errexit on
 /// and, when the step declares `outputVariables`, code that writes each
 /// variable to its own file in `output_dir` when the script ends.
@@ -345,18 +362,7 @@ fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path
         Shell::Python => {
             let mut text = String::new();
             if !outputs.is_empty() {
-                let names: Vec<String> = outputs.iter().map(|name| format!("{name:?}")).collect();
-                text.push_str(&format!(
-                    "import atexit as _basso_atexit\n\
-                     def _basso_outputs():\n\
-                     \x20   import os\n\
-                     \x20   for name in [{}]:\n\
-                     \x20       if name in os.environ:\n\
-                     \x20           with open(os.path.join({dir:?}, name), 'w') as out:\n\
-                     \x20               out.write(os.environ[name])\n\
-                     _basso_atexit.register(_basso_outputs)\n",
-                    names.join(", ")
-                ));
+                text.push_str(&python_output_writer(outputs, &dir));
             }
             text.push_str(script);
             text.push('\n');

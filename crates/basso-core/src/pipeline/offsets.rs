@@ -24,11 +24,11 @@ pub(crate) fn written_range(
     }
     let mut at = body_start(written, style);
     let mut begin = None;
-    for (offset, wanted) in text.char_indices() {
+    for (offset, expected) in text.char_indices() {
         if offset == range.end && range.end > range.start {
             return Some(begin?..at);
         }
-        let (from, to) = produce(written, style, at, wanted)?;
+        let (from, to) = produce(written, style, at, expected)?;
         if offset == range.start {
             if range.is_empty() {
                 return Some(from..from);
@@ -56,14 +56,14 @@ fn body_start(written: &str, style: Style) -> usize {
     }
 }
 
-/// Finds the written bytes, at or after `at`, that produce `wanted`, and
+/// Finds the written bytes, at or after `at`, that produce `expected`, and
 /// returns their range.
-fn produce(written: &str, style: Style, mut at: usize, wanted: char) -> Option<(usize, usize)> {
+fn produce(written: &str, style: Style, mut at: usize, expected: char) -> Option<(usize, usize)> {
     while let Some(found) = written.get(at..)?.chars().next() {
         let next = at + found.len_utf8();
         if style == Style::DoubleQuoted && found == '\\' {
             let (produced, end) = escape(written, next);
-            if produced == Some(wanted) {
+            if produced == Some(expected) {
                 return Some((at, end));
             }
             at = end;
@@ -71,12 +71,12 @@ fn produce(written: &str, style: Style, mut at: usize, wanted: char) -> Option<(
         }
         if style == Style::SingleQuoted
             && found == '\''
-            && wanted == '\''
+            && expected == '\''
             && written[next..].starts_with('\'')
         {
             return Some((at, next + 1));
         }
-        if found == wanted || (wanted == ' ' && found == '\n' && style != Style::Literal) {
+        if found == expected || (expected == ' ' && found == '\n' && style != Style::Literal) {
             return Some((at, next));
         }
         at = next;
