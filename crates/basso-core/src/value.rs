@@ -47,6 +47,23 @@ impl SecretHandle {
         SecretHandle { id: id.into() }
     }
 
+    /// Returns the environment variable that carries the secret's value
+    /// into a step, on the host, in a container or in a Kubernetes pod:
+    /// `BASSO_SECRET_` and the id in upper case, with every character other
+    /// than an ASCII letter or digit turned into `_`.
+    pub fn env_var(&self) -> String {
+        let mut name = String::with_capacity(self.id.len() + 13);
+        name.push_str("BASSO_SECRET_");
+        name.extend(self.id.chars().map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        }));
+        name
+    }
+
     /// Returns the expression text the handle renders as,
     /// `<+secrets.getValue("id")>`, with `"` and `\` in the id escaped.
     pub fn expression_text(&self) -> String {

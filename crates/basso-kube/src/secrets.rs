@@ -10,6 +10,8 @@
 
 use std::ops::Range;
 
+use basso_core::SecretHandle;
+
 const OPEN: &str = "<+secrets.getValue(";
 const CLOSE: &str = ")>";
 
@@ -59,20 +61,9 @@ fn unquote(text: &str) -> Option<&str> {
 }
 
 /// Returns the environment variable that carries secret `id` into a
-/// container: `BASSO_SECRET_` and the id in upper case, with every character
-/// other than a letter or digit turned into `_`.
+/// container ([`SecretHandle::env_var`]).
 pub fn secret_env_var(id: &str) -> String {
-    let suffix: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("BASSO_SECRET_{suffix}")
+    SecretHandle::new(id).env_var()
 }
 
 /// Doubles every `$` so the kubelet's expansion gives back `text` unchanged.

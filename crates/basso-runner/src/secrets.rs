@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 
 use aho_corasick::AhoCorasick;
+use basso_core::SecretHandle;
 
 const SECRET_OPEN: &str = "<+secrets.getValue(";
 const SECRET_CLOSE: &str = ")>";
@@ -106,21 +107,10 @@ impl Secrets {
     }
 }
 
-/// Returns the environment variable that holds secret `id`: `BASSO_SECRET_`
-/// and the id upper-cased, every character other than an ASCII letter or
-/// digit turned into `_`.
+/// Returns the environment variable that holds secret `id`
+/// ([`SecretHandle::env_var`]).
 pub fn env_name(id: &str) -> String {
-    let suffix: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("BASSO_SECRET_{suffix}")
+    SecretHandle::new(id).env_var()
 }
 
 /// Returns the message for a secret without a value.

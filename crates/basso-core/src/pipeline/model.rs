@@ -141,25 +141,14 @@ pub struct Pipeline<'a> {
     pub stages: Vec<Stage<'a>>,
 }
 
-/// Reserved words that Harness rejects as identifiers.
-pub const RESERVED_IDENTIFIERS: [&str; 24] = [
-    "or",
-    "and",
-    "eq",
-    "ne",
-    "lt",
-    "gt",
-    "le",
-    "ge",
-    "div",
-    "mod",
-    "not",
-    "null",
-    "true",
-    "false",
-    "new",
-    "var",
-    "return",
+/// JEXL's keywords, which no identifier or variable name may be.
+const JEXL_KEYWORDS: [&str; 17] = [
+    "or", "and", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "not", "null", "true", "false",
+    "new", "var", "return",
+];
+
+/// Words besides JEXL's keywords that Harness rejects as identifiers.
+const RESERVED_IDENTIFIERS: [&str; 7] = [
     "step",
     "parallel",
     "stepGroup",
@@ -168,6 +157,9 @@ pub const RESERVED_IDENTIFIERS: [&str; 24] = [
     "status",
     "liteEngineTask",
 ];
+
+/// Words besides JEXL's keywords that Harness rejects as variable names.
+const RESERVED_VARIABLE_NAMES: [&str; 2] = ["shellScriptProvisioner", "class"];
 
 /// Checks an entity identifier (`^[a-zA-Z_][0-9a-zA-Z_]{0,127}$`, not a
 /// reserved word); returns the reason and a fix on failure.
@@ -203,7 +195,7 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
             format!("did you mean `{}`?", sanitize_identifier(text)),
         ));
     }
-    if RESERVED_IDENTIFIERS.contains(&text) {
+    if JEXL_KEYWORDS.contains(&text) || RESERVED_IDENTIFIERS.contains(&text) {
         return Some((
             format!("identifier `{text}` is a reserved word"),
             format!("choose another identifier, such as `{text}_1`"),
@@ -412,27 +404,6 @@ pub fn read_variables<'a>(report: &mut Report, owner: &'a Node, prefix: &str) ->
 
 /// Checks a custom variable name (`^[a-zA-Z_][0-9a-zA-Z_.$-]{0,127}$`, not a JEXL keyword).
 pub fn variable_name_problem(name: &str) -> Option<String> {
-    const KEYWORDS: [&str; 19] = [
-        "or",
-        "and",
-        "eq",
-        "ne",
-        "lt",
-        "gt",
-        "le",
-        "ge",
-        "div",
-        "mod",
-        "not",
-        "null",
-        "true",
-        "false",
-        "new",
-        "var",
-        "return",
-        "shellScriptProvisioner",
-        "class",
-    ];
     let first_ok = name
         .chars()
         .next()
@@ -443,7 +414,7 @@ pub fn variable_name_problem(name: &str) -> Option<String> {
     if !first_ok || !rest_ok || name.chars().count() > 128 {
         return Some(format!("invalid variable name `{name}`"));
     }
-    if KEYWORDS.contains(&name) {
+    if JEXL_KEYWORDS.contains(&name) || RESERVED_VARIABLE_NAMES.contains(&name) {
         return Some(format!("variable name `{name}` is a reserved word"));
     }
     None
