@@ -48,9 +48,9 @@ impl SecretHandle {
     }
 
     /// Returns the environment variable that carries the secret's value
-    /// into a step, on the host, in a container or in a Kubernetes pod:
-    /// `BASSO_SECRET_` and the id in upper case, with every character other
-    /// than an ASCII letter or digit turned into `_`.
+    /// into a host step, a container or a Kubernetes pod. The name is
+    /// `BASSO_SECRET_` and the id in upper case, each character other than
+    /// an ASCII letter or digit turned into `_`.
     pub fn env_var(&self) -> String {
         let mut name = String::with_capacity(self.id.len() + 13);
         name.push_str("BASSO_SECRET_");

@@ -141,7 +141,7 @@ pub struct Pipeline<'a> {
     pub stages: Vec<Stage<'a>>,
 }
 
-/// JEXL's keywords, which no identifier or variable name may be.
+/// JEXL's keywords, which are invalid as identifiers and variable names.
 const JEXL_KEYWORDS: [&str; 17] = [
     "or", "and", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "not", "null", "true", "false",
     "new", "var", "return",
