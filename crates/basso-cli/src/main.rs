@@ -5,6 +5,7 @@ mod commands;
 mod exit;
 mod output;
 mod render;
+mod resolution_args;
 
 use clap::{Parser, Subcommand};
 

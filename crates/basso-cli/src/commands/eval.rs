@@ -11,6 +11,7 @@ use basso_core::{EvalMode, ExprError, Options, ScanMode, Template, Unresolved, V
 use clap::{Args, ValueEnum};
 
 use crate::exit;
+use crate::resolution_args::read_context;
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -109,20 +110,10 @@ pub fn run(args: EvalArgs) -> u8 {
 }
 
 fn load_context(path: Option<&PathBuf>) -> Result<Value, String> {
-    let Some(path) = path else {
-        return Ok(Value::Map(Default::default()));
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read context `{}`: {e}", path.display()))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("context `{}` is not valid JSON: {e}", path.display()))?;
-    if !json.is_object() {
-        return Err(format!(
-            "context `{}` must be a JSON object whose keys are the expression roots",
-            path.display()
-        ));
+    match path {
+        Some(path) => Ok(Value::from_json(read_context(path)?)),
+        None => Ok(Value::Map(Default::default())),
     }
-    Ok(Value::from_json(json))
 }
 
 /// Formats an error as `error[code]: message`, the template line with a

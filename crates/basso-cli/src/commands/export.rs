@@ -10,6 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::exit;
 use crate::render;
+use crate::resolution_args::{ResolutionArgs, read_file};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -75,23 +76,25 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
         return exit::USAGE;
     }
     let name = args.file.display().to_string();
-    let source = match std::fs::read_to_string(&args.file) {
-        Ok(source) => source,
-        Err(error) => {
-            eprintln!("error: cannot read `{name}`: {error}");
-            return exit::USAGE;
-        }
-    };
-
-    let resolution = match read_inputs(&args) {
-        Ok((arguments, input_sets, context)) => {
-            basso_core::pipeline::resolve(&source, &name, &arguments, &input_sets, &context)
-        }
+    let read = read_file(&args.file).and_then(|source| {
+        let values =
+            ResolutionArgs::read(&args.inputs, &args.input_files, args.context.as_deref())?;
+        Ok((source, values))
+    });
+    let (source, values) = match read {
+        Ok(read) => read,
         Err(message) => {
             eprintln!("error: {message}");
             return exit::USAGE;
         }
     };
+    let resolution = basso_core::pipeline::resolve(
+        &source,
+        &name,
+        &values.arguments,
+        &values.input_sets,
+        &values.context,
+    );
     if resolution.has_errors() {
         report(&resolution.diagnostics, &name, &source);
         return exit::FAILURE;
@@ -126,50 +129,6 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
         return exit::FAILURE;
     };
     print_manifest(&manifest, args.format)
-}
-
-/// Input pairs, input-set files as `(name, text)`, and the JSON context.
-type Inputs = (
-    Vec<(String, String)>,
-    Vec<(String, String)>,
-    serde_json::Value,
-);
-
-/// Reads `--input`, `--inputs` and `--context` into what `resolve` takes.
-fn read_inputs(args: &KubernetesArgs) -> Result<Inputs, String> {
-    let mut arguments = Vec::new();
-    for input in &args.inputs {
-        let Some((path, value)) = input.split_once('=') else {
-            return Err(format!(
-                "invalid `--input` `{input}`: write it as `NAME=VALUE`"
-            ));
-        };
-        arguments.push((path.trim().to_string(), value.to_string()));
-    }
-
-    let mut input_sets = Vec::new();
-    for path in &args.input_files {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| format!("cannot read `{name}`: {error}"))?;
-        input_sets.push((name, text));
-    }
-
-    let context = match &args.context {
-        None => serde_json::json!({}),
-        Some(path) => {
-            let name = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|error| format!("cannot read `{name}`: {error}"))?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|error| format!("invalid JSON in `{name}`: {error}"))?;
-            if !value.is_object() {
-                return Err(format!("`{name}` must contain a JSON object"));
-            }
-            value
-        }
-    };
-    Ok((arguments, input_sets, context))
 }
 
 /// Rejects option values Kubernetes would reject, before any work.

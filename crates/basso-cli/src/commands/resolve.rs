@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::resolution_args::{ResolutionArgs, read_file};
 use crate::{exit, output, render};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -32,13 +33,6 @@ pub struct ResolveArgs {
     pub file: PathBuf,
 }
 
-fn read(path: &PathBuf) -> Result<String, u8> {
-    std::fs::read_to_string(path).map_err(|error| {
-        eprintln!("error: cannot read `{}`: {error}", path.display());
-        exit::USAGE
-    })
-}
-
 pub fn run(args: ResolveArgs) -> u8 {
     match run_inner(args) {
         Ok(code) | Err(code) => code,
@@ -47,42 +41,19 @@ pub fn run(args: ResolveArgs) -> u8 {
 
 fn run_inner(args: ResolveArgs) -> Result<u8, u8> {
     let name = args.file.display().to_string();
-    let source = read(&args.file)?;
-    let mut arguments = Vec::new();
-    for input in &args.inputs {
-        let Some((path, value)) = input.split_once('=') else {
-            eprintln!("error: `--input {input}` has no `=`; write `--input PATH=VALUE`");
-            return Err(exit::USAGE);
-        };
-        arguments.push((path.trim().to_string(), value.to_string()));
-    }
-    let mut input_sets = Vec::new();
-    for path in &args.input_sets {
-        input_sets.push((path.display().to_string(), read(path)?));
-    }
-    let context = match &args.context {
-        None => serde_json::json!({}),
-        Some(path) => {
-            let text = read(path)?;
-            match serde_json::from_str::<serde_json::Value>(&text) {
-                Ok(json) if json.is_object() => json,
-                Ok(_) => {
-                    eprintln!(
-                        "error: context `{}` must be a JSON object whose keys are expression roots",
-                        path.display()
-                    );
-                    return Err(exit::USAGE);
-                }
-                Err(error) => {
-                    eprintln!(
-                        "error: context `{}` is not valid JSON: {error}",
-                        path.display()
-                    );
-                    return Err(exit::USAGE);
-                }
-            }
-        }
-    };
+    let read = read_file(&args.file).and_then(|source| {
+        let values = ResolutionArgs::read(&args.inputs, &args.input_sets, args.context.as_deref())?;
+        Ok((source, values))
+    });
+    let (source, values) = read.map_err(|message| {
+        eprintln!("error: {message}");
+        exit::USAGE
+    })?;
+    let ResolutionArgs {
+        arguments,
+        input_sets,
+        context,
+    } = values;
 
     let resolution =
         basso_core::pipeline::resolve(&source, &name, &arguments, &input_sets, &context);

@@ -8,6 +8,7 @@ use serde_json::{Value as Json, json};
 
 use super::{RunArgs, StartError};
 use crate::render;
+use crate::resolution_args::{ResolutionArgs, read_file};
 
 /// The pipeline file with its runtime inputs and context, read once.
 pub struct Loaded {
@@ -24,7 +25,7 @@ impl Loaded {
     /// pipeline when `check` finds errors.
     pub fn read(args: &RunArgs) -> Result<Loaded, StartError> {
         let name = args.file.display().to_string();
-        let source = read_file(&args.file)?;
+        let source = read_file(&args.file).map_err(StartError::usage)?;
         let diagnostics = basso_core::pipeline::check(&source, &name);
         if diagnostics.iter().any(basso_core::Diagnostic::is_error) {
             eprint!("{}", render::render_text(&diagnostics, &name, &source));
@@ -34,36 +35,13 @@ impl Loaded {
             )));
         }
 
-        let mut input_sets = Vec::new();
-        for path in &args.inputs {
-            input_sets.push((path.display().to_string(), read_file(path)?));
-        }
-        let mut inputs = Vec::new();
-        for input in &args.input {
-            let (path, value) = input.split_once('=').ok_or_else(|| {
-                StartError::usage(format!(
-                    "invalid --input `{input}`; help: write --input PATH=VALUE"
-                ))
-            })?;
-            inputs.push((path.trim().to_string(), value.to_string()));
-        }
+        let ResolutionArgs {
+            arguments: mut inputs,
+            input_sets,
+            context: base_context,
+        } = ResolutionArgs::read(&args.input, &args.inputs, args.context.as_deref())
+            .map_err(StartError::usage)?;
         ask_execution_inputs(&source, &name, &mut inputs)?;
-        let base_context = match &args.context {
-            Some(path) => {
-                let text = read_file(path)?;
-                let value: Json = serde_json::from_str(&text).map_err(|error| {
-                    StartError::usage(format!("invalid JSON in `{}`: {error}", path.display()))
-                })?;
-                if !value.is_object() {
-                    return Err(StartError::usage(format!(
-                        "`{}` must contain a JSON object",
-                        path.display()
-                    )));
-                }
-                value
-            }
-            None => json!({}),
-        };
 
         Ok(Loaded {
             name,
@@ -172,11 +150,6 @@ fn prompt(
         (true, None) => Err(StartError::failure(format!("input `{path}` has no value"))),
         (false, _) => Ok(answer),
     }
-}
-
-fn read_file(path: &std::path::Path) -> Result<String, StartError> {
-    std::fs::read_to_string(path)
-        .map_err(|error| StartError::usage(format!("cannot read `{}`: {error}", path.display())))
 }
 
 /// Lists every secret id the resolved steps use.

@@ -1,0 +1,110 @@
+//! The values a resolution reads besides the pipeline file: `--input`
+//! pairs, `--inputs` input set files and the `--context` object.
+//! `resolve`, `export` and `run` read all three, and `eval` reads the context.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+/// Runtime input values and the context, read from the command line.
+pub struct ResolutionArgs {
+    /// `--input PATH=VALUE` pairs, in the order given.
+    pub arguments: Vec<(String, String)>,
+    /// Input set files as (file name, text), in the order given.
+    pub input_sets: Vec<(String, String)>,
+    /// The `--context` object, or an empty object.
+    pub context: Json,
+}
+
+impl ResolutionArgs {
+    /// Splits the `--input` pairs and reads the input set and context files.
+    pub fn read(
+        inputs: &[String],
+        input_sets: &[PathBuf],
+        context: Option<&Path>,
+    ) -> Result<ResolutionArgs, String> {
+        let arguments = inputs
+            .iter()
+            .map(|input| parse_input(input))
+            .collect::<Result<_, _>>()?;
+        let input_sets = input_sets
+            .iter()
+            .map(|path| Ok((path.display().to_string(), read_file(path)?)))
+            .collect::<Result<_, String>>()?;
+        let context = match context {
+            Some(path) => read_context(path)?,
+            None => Json::Object(Default::default()),
+        };
+        Ok(ResolutionArgs {
+            arguments,
+            input_sets,
+            context,
+        })
+    }
+}
+
+/// Reads a text file, with the file name in the error.
+pub fn read_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))
+}
+
+/// Splits `PATH=VALUE` at the first `=`, trimming the path.
+fn parse_input(input: &str) -> Result<(String, String), String> {
+    let (path, value) = input
+        .split_once('=')
+        .ok_or_else(|| format!("`--input {input}` has no `=`; write `--input PATH=VALUE`"))?;
+    Ok((path.trim().to_string(), value.to_string()))
+}
+
+/// Reads a context file, which must contain a JSON object.
+pub fn read_context(path: &Path) -> Result<Json, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read context `{}`: {error}", path.display()))?;
+    let json: Json = serde_json::from_str(&text)
+        .map_err(|error| format!("context `{}` is not valid JSON: {error}", path.display()))?;
+    if !json.is_object() {
+        return Err(format!(
+            "context `{}` must be a JSON object whose keys are expression roots, such as `pipeline` or `codebase`",
+            path.display()
+        ));
+    }
+    Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_splits_at_first_equals() {
+        let (path, value) = parse_input(" pipeline.variables.url =a=b").unwrap();
+        assert_eq!(path, "pipeline.variables.url");
+        assert_eq!(value, "a=b");
+    }
+
+    #[test]
+    fn input_without_equals_is_rejected() {
+        let error = parse_input("pipeline.variables.tag").unwrap_err();
+        assert!(
+            error.contains("`--input pipeline.variables.tag` has no `=`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn context_must_be_an_object() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("context.json");
+        std::fs::write(&path, "[1, 2]").unwrap();
+        let error = read_context(&path).unwrap_err();
+        assert!(error.contains("must be a JSON object"), "{error}");
+
+        std::fs::write(&path, "{\"pipeline\": ").unwrap();
+        let error = read_context(&path).unwrap_err();
+        assert!(error.contains("is not valid JSON"), "{error}");
+
+        std::fs::write(&path, "{\"pipeline\": {\"name\": \"p\"}}").unwrap();
+        assert_eq!(read_context(&path).unwrap()["pipeline"]["name"], "p");
+    }
+}
