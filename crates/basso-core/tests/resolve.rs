@@ -551,7 +551,10 @@ fn inputs_listing_marks_select_many_as_multiple() {
         .iter()
         .map(|input| (input.path.rsplit('.').next().unwrap(), input.multiple))
         .collect();
-    assert_eq!(multiple, [("tag", false), ("SUITES", true), ("TARGET", false)]);
+    assert_eq!(
+        multiple,
+        [("tag", false), ("SUITES", true), ("TARGET", false)]
+    );
     assert_eq!(
         listing.inputs[1].allowed_values.as_deref(),
         Some(&["unit".to_string(), "e2e".to_string()][..])
@@ -564,7 +567,12 @@ fn when_condition_compares_strings_as_strings() {
         "- step:\n    type: Run\n    name: same\n    identifier: same\n    when:\n      stageStatus: Success\n      condition: <+pipeline.variables.tag> == \"1.0\"\n    spec:\n      image: alpine\n      command: echo 1\n- step:\n    type: Run\n    name: other\n    identifier: other\n    when:\n      stageStatus: Success\n      condition: <+pipeline.variables.tag> == \"2.0\"\n    spec:\n      image: alpine\n      command: echo 2\n- step:\n    type: Run\n    name: later\n    identifier: later\n    when:\n      stageStatus: All\n      condition: <+execution.steps.same.status> == \"SUCCEEDED\"\n    spec:\n      image: alpine\n      command: echo 3",
         DOCKER,
     );
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     let conditions: Vec<Option<String>> = resolution.stages[0]
         .steps
         .iter()
@@ -577,4 +585,315 @@ fn when_condition_compares_strings_as_strings() {
         conditions[2].as_deref(),
         Some("<+execution.steps.same.status> == \"SUCCEEDED\"")
     );
+}
+
+/// Returns a one-stage pipeline on a Docker runtime with `stage_extra`
+/// (already indented as stage fields) and the execution `steps`.
+fn docker_stage(stage_extra: &str, steps: &str) -> String {
+    let steps: String = steps
+        .lines()
+        .map(|line| format!("              {line}\n"))
+        .collect();
+    format!(
+        "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+{stage_extra}        spec:
+          cloneCodebase: false
+          platform:
+            os: Linux
+            arch: Amd64
+          runtime:
+            type: Docker
+            spec: {{}}
+          execution:
+            steps:
+{steps}"
+    )
+}
+
+fn step_ids(stage: &pipeline::ResolvedStage) -> Vec<String> {
+    stage
+        .steps
+        .iter()
+        .map(|step| match &step.step_group {
+            Some(group) => format!("{group}/{}", step.identifier),
+            None => step.identifier.clone(),
+        })
+        .collect()
+}
+
+fn resolve_group_fixture() -> Resolution {
+    resolve(
+        &fixture("valid/step-group-strategies.yaml"),
+        &[],
+        &[],
+        json!({}),
+    )
+}
+
+#[test]
+fn group_matrix_expands_per_iteration() {
+    let resolution = resolve_group_fixture();
+    assert!(
+        resolution.diagnostics.is_empty(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+    let stage = &resolution.stages[0];
+    assert_eq!(
+        step_ids(stage)[..6],
+        [
+            "test_0/cache",
+            "test_0/unit",
+            "test_1/cache",
+            "test_1/unit",
+            "test_2/cache",
+            "test_2/unit"
+        ]
+    );
+
+    let unit = &stage.steps[5];
+    assert_eq!(
+        unit.fqn,
+        "pipeline.stages.build.spec.execution.steps.test_2.steps.unit"
+    );
+    assert_eq!(unit.step_group.as_deref(), Some("test_2"));
+    // The exclude drops windows with 1.21, so the third iteration is
+    // windows with 1.22.
+    assert_eq!(unit.spec["image"], "golang:1.22");
+    assert_eq!(unit.spec["command"], "GOOS=windows go test ./...");
+    assert_eq!(unit.spec["envVariables"]["ITERATION"], "2 of 3");
+    assert_eq!(unit.spec["envVariables"]["GROUP"], "test_2");
+    assert_eq!(unit.spec["envVariables"]["CACHE"], "test_2_cache:6379");
+    // The step has no strategy of its own.
+    assert!(unit.strategy.is_none());
+
+    let cache = &stage.steps[4];
+    assert_eq!(cache.endpoints.as_ref().unwrap().hostname, "test_2_cache");
+}
+
+#[test]
+fn group_repeat_and_looped_step_inside() {
+    let resolution = resolve_group_fixture();
+    let stage = &resolution.stages[0];
+    assert_eq!(
+        step_ids(stage)[6..],
+        [
+            "shards_0/fetch",
+            "shards_0/warm",
+            "shards_0/part_0",
+            "shards_0/part_1",
+            "shards_1/fetch",
+            "shards_1/warm",
+            "shards_1/part_0",
+            "shards_1/part_1"
+        ]
+    );
+    let fetch_b = &stage.steps[10];
+    assert_eq!(fetch_b.spec["command"], "echo fetch b");
+    assert_eq!(stage.steps[11].spec["command"], "echo warm b 1");
+    // The step's own loop is the innermost, so `strategy.*` and `matrix.*`
+    // are its values and the group's only show in the suffixes.
+    let part = &stage.steps[13];
+    assert_eq!(part.spec["command"], "echo y 1 of 2 in shards_1");
+    assert_eq!(
+        part.fqn,
+        "pipeline.stages.build.spec.execution.steps.shards_1.steps.part_1"
+    );
+    assert_eq!(part.strategy.as_ref().unwrap().iteration, 1);
+}
+
+#[test]
+fn group_iterations_get_own_parallel_blocks() {
+    let resolution = resolve_group_fixture();
+    let parallel: Vec<Option<u32>> = resolution.stages[0].steps[6..]
+        .iter()
+        .map(|step| step.parallel)
+        .collect();
+    assert_eq!(
+        parallel,
+        [Some(1), Some(1), None, None, Some(2), Some(2), None, None]
+    );
+}
+
+#[test]
+fn group_background_endpoints_use_suffix() {
+    let source = docker_stage(
+        "",
+        "- stepGroup:
+    name: g
+    identifier: g
+    strategy:
+      parallelism: 2
+    steps:
+      - step:
+          type: Background
+          name: db
+          identifier: db
+          spec:
+            image: postgres:16
+            portBindings:
+              \"5432\": \"5432\"",
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let stage = &resolution.stages[0];
+    assert_eq!(step_ids(stage), ["g_0/db", "g_1/db"]);
+    let endpoints = stage.steps[1].endpoints.as_ref().unwrap();
+    assert_eq!(endpoints.hostname, "g_1_db");
+    assert_eq!(endpoints.container, ["g_1_db:5432"]);
+    assert_eq!(endpoints.host, ["localhost:5432"]);
+}
+
+#[test]
+fn group_node_name_sets_the_suffix() {
+    let source = docker_stage(
+        "",
+        "- stepGroup:
+    name: g
+    identifier: g
+    strategy:
+      matrix:
+        os: [linux, mac-os]
+        nodeName: on-<+matrix.os>
+    steps:
+      - step:
+          type: Run
+          name: a
+          identifier: a
+          spec:
+            image: alpine
+            command: echo <+stepGroup.identifier> <+strategy.identifierPostFix>",
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let stage = &resolution.stages[0];
+    assert_eq!(step_ids(stage), ["g_on_linux/a", "g_on_mac_os/a"]);
+    assert_eq!(
+        stage.steps[1].spec["command"],
+        "echo g_on_mac_os _on_mac_os"
+    );
+    assert_eq!(
+        stage.steps[1].fqn,
+        "pipeline.stages.s.spec.execution.steps.g_on_mac_os.steps.a"
+    );
+}
+
+#[test]
+fn looped_group_in_looped_stage() {
+    let source = docker_stage(
+        "        strategy:
+          matrix:
+            region: [eu, us]
+",
+        "- stepGroup:
+    name: g
+    identifier: g
+    strategy:
+      repeat:
+        items: [x, y, z]
+    steps:
+      - step:
+          type: Run
+          name: a
+          identifier: a
+          spec:
+            image: alpine
+            command: echo <+stage.matrix.region> <+repeat.item> <+strategy.iteration>/<+strategy.iterations>",
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+    assert!(
+        resolution.diagnostics.is_empty(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+    assert_eq!(resolution.stages.len(), 2);
+    let stage = &resolution.stages[1];
+    assert_eq!(stage.identifier, "s_1");
+    assert_eq!(step_ids(stage), ["g_0/a", "g_1/a", "g_2/a"]);
+    let last = &stage.steps[2];
+    assert_eq!(
+        last.fqn,
+        "pipeline.stages.s_1.spec.execution.steps.g_2.steps.a"
+    );
+    // The group's loop is inner to the stage's, so `strategy.*` counts the
+    // group's iterations. `stage.matrix` still reads the stage's values.
+    assert_eq!(last.spec["command"], "echo us z 2/3");
+}
+
+#[test]
+fn nested_groups_inside_looped_group() {
+    let source = docker_stage(
+        "",
+        "- stepGroup:
+    name: outer
+    identifier: outer
+    strategy:
+      repeat:
+        items: [a, b]
+    steps:
+      - stepGroup:
+          name: inner
+          identifier: inner
+          steps:
+            - step:
+                type: Run
+                name: t
+                identifier: t
+                spec:
+                  image: alpine
+                  command: echo <+repeat.item> <+stepGroup.identifier>
+      - stepGroup:
+          name: looped
+          identifier: looped
+          strategy:
+            parallelism: 2
+          steps:
+            - step:
+                type: Run
+                name: u
+                identifier: u
+                spec:
+                  image: alpine
+                  command: echo <+strategy.iteration>/<+strategy.iterations>",
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+    assert!(
+        resolution.diagnostics.is_empty(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+
+    let stage = &resolution.stages[0];
+    let fqns: Vec<&str> = stage
+        .steps
+        .iter()
+        .map(|step| {
+            step.fqn
+                .strip_prefix("pipeline.stages.s.spec.execution.steps.")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        fqns,
+        [
+            "outer_0.steps.inner.steps.t",
+            "outer_0.steps.looped_0.steps.u",
+            "outer_0.steps.looped_1.steps.u",
+            "outer_1.steps.inner.steps.t",
+            "outer_1.steps.looped_0.steps.u",
+            "outer_1.steps.looped_1.steps.u",
+        ]
+    );
+
+    // A group without a strategy keeps its identifier and sees the
+    // enclosing group's loop.
+    assert_eq!(stage.steps[3].step_group.as_deref(), Some("inner"));
+    assert_eq!(stage.steps[3].spec["command"], "echo b inner");
+    assert_eq!(stage.steps[5].step_group.as_deref(), Some("looped_1"));
+    assert_eq!(stage.steps[5].spec["command"], "echo 1/2");
 }

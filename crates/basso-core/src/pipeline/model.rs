@@ -40,6 +40,8 @@ pub struct Group<'a> {
     pub node: &'a Node,
     pub path: String,
     pub variables: Vec<Variable<'a>>,
+    /// Number of the innermost `parallel` block containing the group.
+    pub parallel: Option<u32>,
 }
 
 /// A step of any type.
@@ -944,6 +946,7 @@ impl<'a> ExecutionWalk<'_, 'a> {
             node,
             path: path.clone(),
             variables,
+            parallel,
         };
         self.groups.push(group.clone());
         if node.get("template").is_some() {

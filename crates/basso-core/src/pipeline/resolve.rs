@@ -2,7 +2,7 @@
 //! applied, expressions rendered or evaluated, looping strategies expanded
 //! and the infrastructure's defaults added.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::FixedState;
 use indexmap::IndexMap;
@@ -15,7 +15,7 @@ use crate::pipeline::duration::parse_duration;
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::image::{ImageRef, parse_image};
 use crate::pipeline::inputs::{self, expr_diagnostic};
-use crate::pipeline::model::{self, DocumentKind, Pipeline, Report, Stage, Step};
+use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::*;
@@ -47,6 +47,81 @@ struct Resolver<'p, 'a> {
     misses: Vec<Miss>,
     /// The paths in `misses`, so recording a repeated miss costs one hash lookup.
     missed_paths: HashSet<String, FixedState>,
+}
+
+/// One iteration of a step group around the steps being resolved.
+struct GroupFrame {
+    /// The group's path as written (`...steps.G`).
+    path: String,
+    /// The group's identifier, with the iteration suffix when it loops.
+    identifier: String,
+    /// The group's path with every enclosing loop's suffix
+    /// (`pipeline.stages.S_0.spec.execution.steps.G_1`).
+    fqn: String,
+    iteration: Option<Iteration>,
+}
+
+/// The step-group iterations around the steps being resolved, and the
+/// `parallel` numbers of group iterations after the first.
+struct Nesting {
+    /// The stage's path as written and with its iteration suffix.
+    stage_path: String,
+    stage_fqn: String,
+    /// Enclosing group iterations, outermost first.
+    frames: Vec<GroupFrame>,
+    /// New numbers for the `parallel` blocks inside a group iteration
+    /// after the first. Each iteration's blocks are separate blocks, and
+    /// the runner groups steps by this number.
+    parallel: HashMap<u32, u32>,
+    /// The largest `parallel` number given out in the stage so far.
+    last_parallel: u32,
+}
+
+impl Nesting {
+    /// Returns the path as written and the expanded path of the innermost
+    /// group, or of the stage for a step outside groups.
+    fn parent(&self) -> (&str, &str) {
+        match self.frames.last() {
+            Some(frame) => (&frame.path, &frame.fqn),
+            None => (&self.stage_path, &self.stage_fqn),
+        }
+    }
+
+    /// Returns the iteration of the innermost looped group.
+    fn iteration(&self) -> Option<&Iteration> {
+        self.frames
+            .iter()
+            .rev()
+            .find_map(|frame| frame.iteration.as_ref())
+    }
+
+    fn group_identifier(&self) -> Option<&str> {
+        self.frames.last().map(|frame| frame.identifier.as_str())
+    }
+
+    /// Returns the path of a node inside the innermost group (or the
+    /// stage) as resolved: `written` with the group's expanded path in
+    /// front and its last segment `old_last` replaced by `last`.
+    fn expand_path(&self, written: &str, old_last: &str, last: &str) -> String {
+        let (path, fqn) = self.parent();
+        let middle = written
+            .strip_prefix(path)
+            .and_then(|rest| rest.strip_suffix(old_last))
+            .unwrap_or_default();
+        format!("{fqn}{middle}{last}")
+    }
+
+    /// Gives the `parallel` blocks of `steps` new numbers, except the
+    /// block `enclosing` around their group.
+    fn renumber_parallel(&mut self, steps: &[Step<'_>], enclosing: Option<u32>) {
+        let mut renumbered = HashSet::new();
+        for number in steps.iter().filter_map(|step| step.parallel) {
+            if Some(number) != enclosing && renumbered.insert(number) {
+                self.last_parallel += 1;
+                self.parallel.insert(number, self.last_parallel);
+            }
+        }
+    }
 }
 
 fn key(text: &str) -> PathSegment {
@@ -539,17 +614,26 @@ impl<'p, 'a> Resolver<'p, 'a> {
             variables.insert(variable.name.clone(), value);
         }
         let mut steps = Vec::new();
-        for step in &stage.steps {
-            self.step(
-                stage,
-                identifier,
-                step,
-                &infrastructure,
-                &platform,
-                scope,
-                &mut steps,
-            );
-        }
+        let mut nesting = Nesting {
+            stage_path: stage.path.clone(),
+            stage_fqn: format!("pipeline.stages.{identifier}"),
+            frames: Vec::new(),
+            parallel: HashMap::new(),
+            last_parallel: stage
+                .steps
+                .iter()
+                .filter_map(|step| step.parallel)
+                .max()
+                .unwrap_or(0),
+        };
+        let place = StagePlace {
+            stage,
+            identifier,
+            infra: &infrastructure,
+            platform: &platform,
+            scope,
+        };
+        self.steps(&place, &stage.steps, &mut nesting, &mut steps);
         ResolvedStage {
             identifier: identifier.to_string(),
             name: stage.name.clone(),
@@ -671,42 +755,101 @@ impl<'p, 'a> Resolver<'p, 'a> {
         platform
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Resolves `steps`, which share the first `nesting.frames.len()`
+    /// groups, expanding each looped group they enter.
+    fn steps(
+        &mut self,
+        place: &StagePlace<'_, '_>,
+        steps: &[Step<'_>],
+        nesting: &mut Nesting,
+        out: &mut Vec<ResolvedStep>,
+    ) {
+        let depth = nesting.frames.len();
+        let mut index = 0;
+        while index < steps.len() {
+            let Some(group) = steps[index].groups.get(depth) else {
+                self.step(place, &steps[index], nesting, out);
+                index += 1;
+                continue;
+            };
+            // A group's steps are consecutive in source order.
+            let end = index
+                + steps[index..]
+                    .iter()
+                    .take_while(|step| step.groups.get(depth).is_some_and(|g| g.path == group.path))
+                    .count();
+            self.group(place, group, &steps[index..end], nesting, out);
+            index = end;
+        }
+    }
+
+    /// Resolves the steps of `group` once per iteration of its strategy
+    /// (once when it has none).
+    fn group(
+        &mut self,
+        place: &StagePlace<'_, '_>,
+        group: &Group<'_>,
+        steps: &[Step<'_>],
+        nesting: &mut Nesting,
+        out: &mut Vec<ResolvedStep>,
+    ) {
+        let fqn = nesting.expand_path(&group.path, &group.identifier, &group.identifier);
+        let stage_scope = place.scope;
+        let mut base = Scope::new(stage_scope.root);
+        base.stage = stage_scope.stage;
+        base.stage_iteration = stage_scope.stage_iteration;
+        base.stage_identifier = Some(place.identifier);
+        base.group = stage_subtree(place, &group.path);
+        base.group_iteration = nesting.iteration();
+        base.group_identifier = Some(&group.identifier);
+        let iterations = self.expand(group.node, &base);
+        for (index, iteration) in iterations.into_iter().enumerate() {
+            let post_fix = iteration
+                .as_ref()
+                .map_or("", |i| i.identifier_post_fix.as_str());
+            let frame = GroupFrame {
+                path: group.path.clone(),
+                identifier: format!("{}{post_fix}", group.identifier),
+                fqn: format!("{fqn}{post_fix}"),
+                iteration: iteration.clone(),
+            };
+            let outer_parallel = (index > 0).then(|| nesting.parallel.clone());
+            if index > 0 {
+                nesting.renumber_parallel(steps, group.parallel);
+            }
+            nesting.frames.push(frame);
+            self.steps(place, steps, nesting, out);
+            nesting.frames.pop();
+            if let Some(outer_parallel) = outer_parallel {
+                nesting.parallel = outer_parallel;
+            }
+        }
+    }
+
     fn step(
         &mut self,
-        stage: &Stage<'_>,
-        stage_identifier: &str,
+        place: &StagePlace<'_, '_>,
         step: &Step<'_>,
-        infra: &Infrastructure,
-        platform: &Platform,
-        stage_scope: &Scope<'_>,
+        nesting: &Nesting,
         out: &mut Vec<ResolvedStep>,
     ) {
         if step.get("template").is_some() {
             return;
         }
-        let relative = step
-            .path
-            .strip_prefix(&format!("{}.", stage.path))
-            .unwrap_or(&step.path);
-        let step_tree = stage_scope
-            .stage
-            .and_then(|s| s.get_path(&relative.split('.').map(key).collect::<Vec<_>>()));
-        let group_tree = step.groups.last().and_then(|group| {
-            let relative = group
-                .path
-                .strip_prefix(&format!("{}.", stage.path))
-                .unwrap_or(&group.path);
-            stage_scope
-                .stage
-                .and_then(|s| s.get_path(&relative.split('.').map(key).collect::<Vec<_>>()))
-        });
+        let stage_scope = place.scope;
+        let step_tree = stage_subtree(place, &step.path);
+        let group_tree = step
+            .groups
+            .last()
+            .and_then(|group| stage_subtree(place, &group.path));
         let mut base = Scope::new(stage_scope.root);
         base.stage = stage_scope.stage;
         base.stage_iteration = stage_scope.stage_iteration;
-        base.stage_identifier = Some(stage_identifier);
+        base.stage_identifier = Some(place.identifier);
         base.step = step_tree;
         base.group = group_tree;
+        base.group_iteration = nesting.iteration();
+        base.group_identifier = nesting.group_identifier();
         base.step_identifier = Some(&step.identifier);
         for iteration in self.expand(step.node, &base) {
             let identifier = format!(
@@ -719,37 +862,30 @@ impl<'p, 'a> Resolver<'p, 'a> {
             let mut scope = Scope::new(stage_scope.root);
             scope.stage = stage_scope.stage;
             scope.stage_iteration = stage_scope.stage_iteration;
-            scope.stage_identifier = Some(stage_identifier);
+            scope.stage_identifier = Some(place.identifier);
             scope.step = step_tree;
             scope.group = group_tree;
+            scope.group_iteration = nesting.iteration();
+            scope.group_identifier = nesting.group_identifier();
             scope.step_iteration = iteration.as_ref();
             scope.step_identifier = Some(&identifier);
-            let resolved = self.step_body(
-                stage,
-                stage_identifier,
-                step,
-                &identifier,
-                iteration.clone(),
-                infra,
-                platform,
-                &scope,
-            );
+            let resolved =
+                self.step_body(place, step, nesting, &identifier, iteration.clone(), &scope);
             out.push(resolved);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn step_body(
         &mut self,
-        stage: &Stage<'_>,
-        stage_identifier: &str,
+        place: &StagePlace<'_, '_>,
         step: &Step<'_>,
+        nesting: &Nesting,
         identifier: &str,
         iteration: Option<Iteration>,
-        infra: &Infrastructure,
-        platform: &Platform,
         scope: &Scope<'_>,
     ) -> ResolvedStep {
+        let infra = place.infra;
+        let platform = place.platform;
         let spec = match step.spec {
             Some(node) => self.value(node, &format!("{}.spec", step.path), scope),
             None => Json::Object(serde_json::Map::new()),
@@ -793,18 +929,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         } else {
             spec.clone()
         };
-        let mut fqn = step.path.clone();
-        if identifier != step.identifier {
-            fqn.truncate(fqn.len() - step.identifier.len());
-            fqn.push_str(identifier);
-        }
-        if stage_identifier != stage.identifier {
-            fqn = fqn.replacen(
-                &format!("pipeline.stages.{}.", stage.identifier),
-                &format!("pipeline.stages.{stage_identifier}."),
-                1,
-            );
-        }
+        let fqn = nesting.expand_path(&step.path, &step.identifier, identifier);
+        let step_group = nesting.group_identifier();
         let mut secrets = Vec::new();
         collect_secrets(&effective, &mut secrets);
         let mut resolved = ResolvedStep {
@@ -812,8 +938,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             name: step.name.clone(),
             step_type: step.step_type.clone(),
             fqn,
-            step_group: step.group_id().map(str::to_string),
-            parallel: step.parallel,
+            step_group: step_group.map(str::to_string),
+            parallel: step
+                .parallel
+                .map(|number| nesting.parallel.get(&number).copied().unwrap_or(number)),
             when,
             timeout_seconds,
             spec,
@@ -823,7 +951,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             strategy: iteration,
         };
         if step.step_type == "Background" {
-            let hostname = match step.group_id() {
+            // NOTE: a Background step in a group without a strategy inside a
+            // looped group gets the same hostname in every iteration.
+            let hostname = match step_group {
                 Some(group) => format!("{group}_{identifier}"),
                 None => identifier.to_string(),
             };
@@ -905,6 +1035,26 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
         }
     }
+}
+
+/// A resolved stage iteration, as its steps see it.
+struct StagePlace<'s, 'v> {
+    stage: &'s Stage<'s>,
+    /// The stage identifier with its iteration suffix.
+    identifier: &'s str,
+    infra: &'s Infrastructure,
+    platform: &'s Platform,
+    scope: &'s Scope<'v>,
+}
+
+/// Finds the subtree at `path`, a path inside the stage, in the stage's tree.
+fn stage_subtree<'v>(place: &StagePlace<'_, 'v>, path: &str) -> Option<&'v Value> {
+    let relative = path
+        .strip_prefix(&place.stage.path)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .unwrap_or(path);
+    let segments: Vec<PathSegment> = relative.split('.').map(key).collect();
+    place.scope.stage?.get_path(&segments)
 }
 
 /// The stage whose infrastructure `index` uses, after following `useFromStage`.

@@ -166,9 +166,13 @@ pub struct Scope<'a> {
     /// The innermost step group's subtree.
     pub group: Option<&'a Value>,
     pub stage_iteration: Option<&'a Iteration>,
+    /// The iteration of the innermost looped step group around the step.
+    pub group_iteration: Option<&'a Iteration>,
     pub step_iteration: Option<&'a Iteration>,
     /// Identifiers of the node being resolved, with loop suffixes.
     pub stage_identifier: Option<&'a str>,
+    /// The innermost step group's identifier.
+    pub group_identifier: Option<&'a str>,
     pub step_identifier: Option<&'a str>,
     misses: RefCell<Vec<String>>,
 }
@@ -181,8 +185,10 @@ impl<'a> Scope<'a> {
             step: None,
             group: None,
             stage_iteration: None,
+            group_iteration: None,
             step_iteration: None,
             stage_identifier: None,
+            group_identifier: None,
             step_identifier: None,
             misses: RefCell::new(Vec::new()),
         }
@@ -193,8 +199,12 @@ impl<'a> Scope<'a> {
         std::mem::take(&mut *self.misses.borrow_mut())
     }
 
+    /// The innermost loop's iteration, which `matrix`, `repeat` and
+    /// `strategy` read.
     fn iteration(&self) -> Option<&'a Iteration> {
-        self.step_iteration.or(self.stage_iteration)
+        self.step_iteration
+            .or(self.group_iteration)
+            .or(self.stage_iteration)
     }
 }
 
@@ -268,7 +278,15 @@ impl Context for Scope<'_> {
                 }
                 owned(self.step?.get_path(rest))
             }
-            "stepGroup" => owned(self.group?.get_path(rest)),
+            "stepGroup" => {
+                if let Some(id) = self.group_identifier
+                    && rest.len() == 1
+                    && rest[0].as_key() == "identifier"
+                {
+                    return Some(Cow::Owned(Value::String(id.to_string())));
+                }
+                owned(self.group?.get_path(rest))
+            }
             "execution" => {
                 let execution = self.stage?.get_path(&[
                     PathSegment::Key("spec".into()),
