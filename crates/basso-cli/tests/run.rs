@@ -369,7 +369,10 @@ fn example_pipeline_passes() {
     // so this copy listens on a free port instead of the example's 18765.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/host-services.yaml");
     let source = std::fs::read_to_string(example).unwrap();
-    assert!(source.contains("18765"), "the example no longer uses port 18765");
+    assert!(
+        source.contains("18765"),
+        "the example no longer uses port 18765"
+    );
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("host-services.yaml");
     std::fs::write(&copy, source.replace("18765", &free_port().to_string())).unwrap();
@@ -585,6 +588,88 @@ fn matrix_iterations_overlap() {
     assert!(
         second_start <= first_end,
         "second started after first ended"
+    );
+}
+
+#[test]
+fn looped_step_group_runs_each_iteration() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let indent = |snippet: String| {
+        snippet
+            .lines()
+            .map(|line| format!("        {line}\n"))
+            .collect::<String>()
+    };
+    let first = indent(step(
+        "Run",
+        "first",
+        &format!("touch {d}/<+stepGroup.identifier>-<+repeat.item>"),
+        "",
+    ));
+    let looped = indent(
+        step(
+            "Run",
+            "each",
+            &format!("touch {d}/<+stepGroup.identifier>-each<+strategy.identifierPostFix>"),
+            "",
+        )
+        .replace(
+            "                  spec:\n",
+            "                  strategy:\n                    parallelism: 2\n                  spec:\n",
+        ),
+    );
+    let group = format!(
+        "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    repeat:
+                      items: [a, b]
+                  steps:
+{first}{looped}"
+    );
+    let file = pipeline(dir.path(), &[group]);
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The summary lists concurrent steps in the order they finish.
+    let mut ids: Vec<&str> = summary["stages"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "g_0.each_0",
+            "g_0.each_1",
+            "g_0.first",
+            "g_1.each_0",
+            "g_1.each_1",
+            "g_1.first"
+        ]
+    );
+    let mut written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "pipeline.yaml")
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "g_0-a",
+            "g_0-each_0",
+            "g_0-each_1",
+            "g_1-b",
+            "g_1-each_0",
+            "g_1-each_1"
+        ]
     );
 }
 

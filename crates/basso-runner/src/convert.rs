@@ -159,6 +159,9 @@ fn build_nodes(
 
 /// Puts the iterations of a looped step into one [`Node::Parallel`]:
 /// Harness runs them at the same time, up to `maxConcurrency`.
+///
+/// NOTE: the iterations of a looped step group stay in sequence, because
+/// a resolved step carries its own iteration but not its group's.
 fn group_loops(nodes: Vec<Node>) -> Vec<Node> {
     let mut grouped = Vec::new();
     let mut pending: Vec<Node> = Vec::new();
@@ -327,6 +330,78 @@ mod tests {
             panic!("not parallel")
         };
         assert_eq!(*max_concurrency, Some(2));
+    }
+
+    /// Resolves a Harness Cloud stage whose execution `steps` are written
+    /// with two spaces per level, and returns the shape of its plan.
+    fn resolved_shape(steps: &str) -> String {
+        let steps: String = steps
+            .lines()
+            .map(|line| format!("              {line}\n"))
+            .collect();
+        let source = format!(
+            "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+{steps}"
+        );
+        let resolution =
+            basso_core::pipeline::resolve(&source, "p.yaml", &[], &[], &serde_json::json!({}));
+        assert!(
+            resolution.diagnostics.iter().all(|d| !d.is_error()),
+            "{:#?}",
+            resolution.diagnostics
+        );
+        shape(&stage_plan(&resolution.stages[0]).nodes)
+    }
+
+    const LOOPED_GROUP: &str = "stepGroup:
+  name: g
+  identifier: g
+  strategy:
+    parallelism: 2
+  steps:
+    - step: {type: Run, name: a, identifier: a, spec: {command: echo a}}
+    - step: {type: Run, name: b, identifier: b, spec: {command: echo b}}";
+
+    #[test]
+    fn looped_group_iterations_in_sequence() {
+        let steps = format!("- {}", LOOPED_GROUP.replace('\n', "\n  "));
+        assert_eq!(resolved_shape(&steps), "g_0[a b] g_1[a b]");
+    }
+
+    #[test]
+    fn looped_group_in_parallel_block() {
+        let steps = format!(
+            "- parallel:\n    - {}\n    - step: {{type: Run, name: c, identifier: c, spec: {{command: echo c}}}}",
+            LOOPED_GROUP.replace('\n', "\n      ")
+        );
+        assert_eq!(resolved_shape(&steps), "par(g_0[a b] g_1[a b] c)");
+    }
+
+    #[test]
+    fn looped_group_with_inner_parallel() {
+        let steps = "- stepGroup:
+    name: g
+    identifier: g
+    strategy:
+      repeat: {items: [x, y]}
+    steps:
+      - parallel:
+          - step: {type: Run, name: a, identifier: a, spec: {command: echo a}}
+          - step: {type: Run, name: b, identifier: b, spec: {command: echo b}}
+      - step: {type: Run, name: c, identifier: c, spec: {command: echo c}}";
+        assert_eq!(resolved_shape(steps), "g_0[par(a b) c] g_1[par(a b) c]");
     }
 
     #[test]
