@@ -746,6 +746,41 @@ fn overlapping_secrets_fully_masked() {
     }
 }
 
+#[test]
+fn long_line_cut_without_leaking_secret() {
+    let limit = basso_runner::lines::LINE_LIMIT;
+    let dir = tempfile::tempdir().unwrap();
+    // The secret starts 4 bytes before the cut, and 3 MB follow it.
+    let command = format!(
+        "head -c {} /dev/zero | tr '\\0' x\nprintf '%s' \"$TOKEN\"\nhead -c 3000000 /dev/zero | tr '\\0' y\necho\necho after-long-line",
+        limit - 4
+    );
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "long",
+            &command,
+            "envVariables:\n  TOKEN: <+secrets.getValue(\"token\")>",
+        )],
+    );
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .env("BASSO_SECRET_TOKEN", "tok-9f8e7d")
+        .output()
+        .unwrap();
+
+    let stderr = text(&output.stderr);
+    let end = &stderr[stderr.len().saturating_sub(2000)..];
+    assert_eq!(output.status.code(), Some(0), "{end}");
+    assert!(stderr.contains("x*** [basso: line cut, 3000006 more bytes not shown]\n"));
+    assert!(stderr.contains("long | after-long-line\n"));
+    assert!(!stderr.contains("tok-"), "the start of the secret is printed");
+    assert!(!stderr.contains("yyyy"), "the cut part is printed");
+    assert!(stderr.len() < limit + 10_000, "stderr has {} bytes", stderr.len());
+}
+
 /// Sends each line basso prints on stderr to the returned channel.
 fn stderr_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     use std::io::BufRead;

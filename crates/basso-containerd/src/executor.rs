@@ -2,7 +2,7 @@
 //! tasks, with a blocking API for the runner's threads.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use basso_runner::lines::LineSplitter;
 use containerd_client::services::v1::container::Runtime as ContainerRuntime;
 use containerd_client::services::v1::snapshots::{PrepareSnapshotRequest, RemoveSnapshotRequest};
 use containerd_client::services::v1::{
@@ -808,39 +809,29 @@ fn oom_kill_count(namespace: &str, id: &str) -> u64 {
 /// Follows a log file the shim appends to, sending whole lines to `logs`,
 /// until `done` fires; then sends the rest.
 fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receiver<()>) {
-    let Ok(file) = std::fs::File::open(path) else {
+    let Ok(mut file) = std::fs::File::open(path) else {
         return;
     };
-    let mut reader = std::io::BufReader::new(file);
-    let mut partial = String::new();
+    let mut splitter = LineSplitter::new();
+    let mut emit = |line: &str| logs(line);
+    let mut chunk = vec![0; 64 * 1024];
     loop {
         let finished = !matches!(
             done.try_recv(),
             Err(tokio::sync::oneshot::error::TryRecvError::Empty)
         );
         loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
+            match file.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            partial.push_str(&line);
-            if partial.ends_with('\n') {
-                logs(partial.trim_end_matches(['\n', '\r']));
-                partial.clear();
+                Ok(read) => splitter.push(&chunk[..read], &mut emit),
             }
         }
         if finished {
-            if !partial.is_empty() {
-                logs(&partial);
-            }
+            splitter.finish(&mut emit);
             return;
         }
-        // read_line at end of file leaves the position in place; a short
-        // sleep stands in for inotify.
-        let _ = reader
-            .stream_position()
-            .map(|position| reader.seek(SeekFrom::Start(position)));
+        // A read at the end of the file returns 0 and a later read returns
+        // what the shim appended since; a short sleep stands in for inotify.
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -10,7 +10,7 @@
 //!   then SIGKILL to every group still listed.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -24,6 +24,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, TaskSpec};
+use crate::lines::LineSplitter;
 
 /// How long a step's leftover processes get between SIGTERM and SIGKILL once
 /// the step's main process has exited.
@@ -405,18 +406,19 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 fn spawn_reader(stream: impl Read + Send + 'static, logs: LogSink) -> mpsc::Receiver<()> {
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
+        let mut stream = stream;
+        let mut splitter = LineSplitter::new();
+        let mut emit = |line: &str| logs(line);
+        let mut chunk = vec![0; 64 * 1024];
         loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&line);
-                    logs(text.trim_end_matches(['\n', '\r']));
-                }
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(read) => splitter.push(&chunk[..read], &mut emit),
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
+        splitter.finish(&mut emit);
         let _ = done.send(());
     });
     finished

@@ -46,6 +46,7 @@ pub mod convert;
 pub mod executor;
 pub mod folders;
 pub mod host;
+pub mod lines;
 pub mod plan;
 pub mod ports;
 pub mod preflight;

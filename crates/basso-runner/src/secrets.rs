@@ -11,6 +11,8 @@ use std::ops::Range;
 use aho_corasick::AhoCorasick;
 use basso_core::SecretHandle;
 
+use crate::lines::split_cut_note;
+
 const SECRET_OPEN: &str = "<+secrets.getValue(";
 const SECRET_CLOSE: &str = ")>";
 
@@ -107,7 +109,7 @@ impl Secrets {
     }
 }
 
-/// Returns the environment variable that holds secret `id`
+/// Returns the environment variable that contains secret `id`
 /// ([`SecretHandle::env_var`]).
 pub fn env_name(id: &str) -> String {
     SecretHandle::new(id).env_var()
@@ -165,6 +167,9 @@ fn next_reference(text: &str) -> Option<(&str, String, &str)> {
 #[derive(Clone, Debug, Default)]
 pub struct Masker {
     automaton: Option<AhoCorasick>,
+    /// The values the automaton finds, for the start of a value at the end
+    /// of a cut line.
+    patterns: Vec<String>,
     /// Set when the automaton could not be built, so every line is masked whole.
     mask_everything: bool,
 }
@@ -189,19 +194,23 @@ impl Masker {
         match AhoCorasick::new(&patterns) {
             Ok(automaton) => Masker {
                 automaton: Some(automaton),
+                patterns: patterns.iter().map(|p| p.to_string()).collect(),
                 mask_everything: false,
             },
             Err(error) => {
                 tracing::warn!("cannot build the secret masker, masking every line whole: {error}");
                 Masker {
                     automaton: None,
+                    patterns: Vec::new(),
                     mask_everything: true,
                 }
             }
         }
     }
 
-    /// Returns `text` with every secret value replaced by [`MASK`].
+    /// Returns `text` with every secret value replaced by [`MASK`]. In a
+    /// line that [`LineSplitter`](crate::lines::LineSplitter) cut, a shown
+    /// part that ends with the start of a value is masked as well.
     pub fn mask(&self, text: &str) -> String {
         if self.mask_everything && !text.is_empty() {
             return MASK.to_string();
@@ -209,10 +218,40 @@ impl Masker {
         let Some(automaton) = &self.automaton else {
             return text.to_string();
         };
+        if let Some((shown, note)) = split_cut_note(text) {
+            let mut masked = self.mask_ranges(automaton, shown, self.cut_value_start(shown));
+            masked.push_str(note);
+            return masked;
+        }
+        self.mask_ranges(automaton, text, None)
+    }
 
+    /// Returns the range of the longest end of `shown` that is the start of
+    /// a secret value but not the whole value.
+    fn cut_value_start(&self, shown: &str) -> Option<Range<usize>> {
+        let longest = self
+            .patterns
+            .iter()
+            .filter_map(|pattern| {
+                (1..pattern.len())
+                    .rev()
+                    .filter(|&length| pattern.is_char_boundary(length))
+                    .find(|&length| shown.ends_with(&pattern[..length]))
+            })
+            .max()?;
+        Some(shown.len() - longest..shown.len())
+    }
+
+    fn mask_ranges(
+        &self,
+        automaton: &AhoCorasick,
+        text: &str,
+        extra: Option<Range<usize>>,
+    ) -> String {
         let mut found: Vec<Range<usize>> = automaton
             .find_overlapping_iter(text)
             .map(|found| found.range())
+            .chain(extra)
             .collect();
         if found.is_empty() {
             return text.to_string();
@@ -314,5 +353,27 @@ mod tests {
         assert!(secrets.load_json(r#"{"a": 1}"#).is_err());
         secrets.load_json(r#"{"a": "b\nc"}"#).unwrap();
         assert_eq!(secrets.get("a"), Some("b\nc"));
+    }
+
+    #[test]
+    fn cut_line_masks_start_of_value() {
+        let masker = Masker::new(["hunter2-token"]);
+        let cut = "echo hunter [basso: line cut, 9 more bytes not shown]";
+        assert_eq!(
+            masker.mask(cut),
+            "echo *** [basso: line cut, 9 more bytes not shown]"
+        );
+
+        let whole = "echo hunter2-token [basso: line cut, 9 more bytes not shown]";
+        assert_eq!(
+            masker.mask(whole),
+            "echo *** [basso: line cut, 9 more bytes not shown]"
+        );
+    }
+
+    #[test]
+    fn uncut_line_keeps_start_of_value() {
+        let masker = Masker::new(["hunter2-token"]);
+        assert_eq!(masker.mask("echo hunter"), "echo hunter");
     }
 }
