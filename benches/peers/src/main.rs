@@ -32,6 +32,11 @@ use std::time::Duration;
 
 use measure::{Settings, Summary};
 
+/// The allocator of the `basso` binary. Every engine timed in this process
+/// runs with it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: basso-bench-peers expressions WORKLOAD SAMPLES BATCH_MILLIS WARMUP_MILLIS
        basso-bench-peers pipeline-yaml STEPS
        basso-bench-peers pipeline FILE STEPS SAMPLES

@@ -9,6 +9,11 @@ mod resolution_args;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc in place of the system allocator, because resolving a pipeline
+/// allocates and frees many small values (see docs/dependencies.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Check, preview and run Harness CI pipelines.
 #[derive(Parser)]
 #[command(name = "basso", version, about)]

@@ -9,6 +9,10 @@ mod support;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+/// The allocator of the `basso` binary, so that the timings match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench_resolve(c: &mut Criterion) {
     let mut group = c.benchmark_group("resolve");
     group.sample_size(10);

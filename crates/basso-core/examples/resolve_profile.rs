@@ -11,6 +11,10 @@
 #[path = "../benches/support/pipeline.rs"]
 mod support;
 
+/// The allocator of the `basso` binary, so that the counts match it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let steps: usize = args
