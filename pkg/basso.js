@@ -1,12 +1,45 @@
 // Entry point for browsers and bundlers. Call the default export `init()`
 // once (it fetches basso_bg.wasm beside the glue) before any other function.
+//
+// The wasm module takes object arguments as JSON text and returns JSON text,
+// because converting JavaScript objects value by value through the glue
+// cost more than the evaluation itself. The functions below write the
+// arguments with `toJsonText` and read the results with `JSON.parse`.
 import init, * as glue from "./web/basso.js";
 
 import { wrapExports } from "./guard.js";
+import { toJsonText } from "./json.js";
 
-const api = wrapExports(glue);
+const wasm = wrapExports(glue);
 
 export default init;
 export const { initSync } = glue;
-export const { check, evaluate, inputs, references, render, resolve, runtimeInput, version } =
-  api;
+export const { version } = wasm;
+
+export function check(yaml, options) {
+  return JSON.parse(wasm.check(yaml, toJsonText(options, "options")));
+}
+
+export function resolve(yaml, options) {
+  return JSON.parse(wasm.resolve(yaml, toJsonText(options, "options")));
+}
+
+export function inputs(yaml, options) {
+  return JSON.parse(wasm.inputs(yaml, toJsonText(options, "options")));
+}
+
+export function render(template, context, options) {
+  return JSON.parse(wasm.render(template, toJsonText(context, "context"), toJsonText(options, "options")));
+}
+
+export function evaluate(template, context, options) {
+  return JSON.parse(wasm.evaluate(template, toJsonText(context, "context"), toJsonText(options, "options")));
+}
+
+export function references(template, options) {
+  return JSON.parse(wasm.references(template, toJsonText(options, "options")));
+}
+
+export function runtimeInput(field, options) {
+  return JSON.parse(wasm.runtimeInput(field, toJsonText(options, "options")));
+}

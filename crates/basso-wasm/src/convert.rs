@@ -1,33 +1,48 @@
-//! Conversions between JavaScript values and the JSON documents of the
-//! command line. Results go through `JSON.parse` of the exact text that
-//! `--format json` prints, so the package cannot return another shape.
+//! Conversions between the JSON text that the package's wrappers exchange
+//! with this module and Rust values. Arguments arrive as JSON text that
+//! `pkg/json.js` writes, and results leave as the exact text that
+//! `--format json` prints, which the wrappers read with `JSON.parse`, so the
+//! package cannot return another shape.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use wasm_bindgen::{JsError, JsValue};
+use wasm_bindgen::JsError;
 
-/// Parses the JSON text of `document` into a plain JavaScript value.
-pub fn to_js(document: &Value) -> Result<JsValue, JsError> {
-    let text = serde_json::to_string(document)?;
-    js_sys::JSON::parse(&text).map_err(|_| JsError::new("failed to convert a result to JavaScript"))
+/// Returns the JSON text of a result document.
+pub fn to_text(document: &Value) -> Result<String, JsError> {
+    Ok(serde_json::to_string(document)?)
 }
 
-/// Reads an argument; `undefined` and `null` become `T::default()`.
+/// Parses the JSON text of an argument. The wrappers send `null` for
+/// `undefined` and `null`.
 ///
-/// The value goes through `serde_json::Value` first: serde-wasm-bindgen
-/// reads only the fields a struct names, so it would never see a misspelt
-/// option that `deny_unknown_fields` should reject.
-pub fn from_js<T: DeserializeOwned + Default>(
-    value: JsValue,
-    argument: &str,
-) -> Result<T, JsError> {
-    if value.is_undefined() || value.is_null() {
+/// serde_json's limit of 128 nested levels is off, because the package read
+/// deeper values before it passed JSON text. NOTE: the wrappers reject
+/// values nested deeper than 1,000 levels (`MAX_DEPTH` in `pkg/json.js`),
+/// and this function relies on that: in Node 20 text nested about 1,500
+/// levels deep exhausts the stack.
+pub fn parse_argument<T: DeserializeOwned>(text: &str, argument: &str) -> Result<T, JsError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    deserializer.disable_recursion_limit();
+    let value = T::deserialize(&mut deserializer).and_then(|value| {
+        deserializer.end()?;
+        Ok(value)
+    });
+    value.map_err(|error| JsError::new(&format!("invalid {argument}: {error}")))
+}
+
+/// Reads an argument's JSON text; `null` becomes `T::default()`.
+///
+/// The text is parsed into a `serde_json::Value` first, so that error
+/// messages name the field and carry no line and column of the text, which
+/// the caller never sees.
+pub fn from_text<T: DeserializeOwned + Default>(text: &str, argument: &str) -> Result<T, JsError> {
+    let json: Value = parse_argument(text, argument)?;
+    if json.is_null() {
         return Ok(T::default());
     }
-    let invalid =
-        |error: &dyn std::fmt::Display| JsError::new(&format!("invalid {argument}: {error}"));
-    let json: Value = serde_wasm_bindgen::from_value(value).map_err(|error| invalid(&error))?;
-    serde_json::from_value(json).map_err(|error| invalid(&error))
+    serde_json::from_value(json)
+        .map_err(|error| JsError::new(&format!("invalid {argument}: {error}")))
 }
 
 /// Adds `columnUtf16` and `endColumnUtf16` to every object in the

@@ -1,9 +1,9 @@
 //! WebAssembly bindings of basso-core for the npm package `basso`.
 //!
-//! This crate only translates: JavaScript arguments into core options,
-//! core results into the JSON documents of the command line (with
-//! `schemaVersion`), and diagnostics into objects with extra UTF-16 columns
-//! for editors. Names are camelCase on the JavaScript side only.
+//! This crate only translates: the JSON text of JavaScript arguments into
+//! core options, core results into the JSON documents of the command line
+//! (with `schemaVersion`), and diagnostics into objects with extra UTF-16
+//! columns for editors. Names are camelCase on the JavaScript side only.
 //!
 //! ```js
 //! import { check } from "basso";
@@ -16,6 +16,7 @@ mod fault;
 mod pipeline;
 mod template;
 mod types;
+mod value;
 
 use basso_core::EvalMode;
 
@@ -32,78 +33,66 @@ pub fn version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+// The API functions below take their object arguments as JSON text and
+// return JSON text. The package's entry modules (`pkg/basso.js`) write that
+// text with `pkg/json.js`, read the result with `JSON.parse`, and declare
+// the functions' TypeScript types in `pkg/basso.d.ts`, so wasm-bindgen
+// writes no declarations for them.
+
 /// Checks a pipeline, pipeline template or input set and returns the
 /// document `basso check --format json` prints for it, with UTF-16 columns
-/// added to each diagnostic.
-#[wasm_bindgen(unchecked_return_type = "CheckReport")]
-pub fn check(
-    yaml: &str,
-    #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
+/// added to each diagnostic. `options` is the JSON text of `CheckOptions`.
+#[wasm_bindgen(skip_typescript)]
+pub fn check(yaml: &str, options: &str) -> Result<String, JsError> {
     pipeline::check(yaml, options)
 }
 
 /// Resolves every stage and step of a pipeline and returns the document
 /// `basso resolve --format json` prints. Secrets stay
-/// `<+secrets.getValue("id")>`.
-#[wasm_bindgen(unchecked_return_type = "Resolution")]
-pub fn resolve(
-    yaml: &str,
-    #[wasm_bindgen(unchecked_param_type = "ResolveOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
+/// `<+secrets.getValue("id")>`. `options` is the JSON text of
+/// `ResolveOptions`.
+#[wasm_bindgen(skip_typescript)]
+pub fn resolve(yaml: &str, options: &str) -> Result<String, JsError> {
     pipeline::resolve(yaml, options)
 }
 
 /// Lists the runtime inputs of a pipeline as `basso inputs --format json`
-/// does.
-#[wasm_bindgen(unchecked_return_type = "InputsListing")]
-pub fn inputs(
-    yaml: &str,
-    #[wasm_bindgen(unchecked_param_type = "CheckOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
+/// does. `options` is the JSON text of `CheckOptions`.
+#[wasm_bindgen(skip_typescript)]
+pub fn inputs(yaml: &str, options: &str) -> Result<String, JsError> {
     pipeline::inputs(yaml, options)
 }
 
 /// Renders a template to a string as `basso eval --format json` does:
 /// `{ value }` with the text, or `{ error }`. Secrets render as their
-/// expression text, `<+secrets.getValue("id")>`.
-#[wasm_bindgen(unchecked_return_type = "Outcome<JsonValue>")]
-pub fn render(
-    template: &str,
-    #[wasm_bindgen(unchecked_param_type = "Record<string, JsonValue>")] context: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "TemplateOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
+/// expression text, `<+secrets.getValue("id")>`. `context` is the JSON text
+/// of an object, `options` that of `TemplateOptions`.
+#[wasm_bindgen(skip_typescript)]
+pub fn render(template: &str, context: &str, options: &str) -> Result<String, JsError> {
     template::run(template, context, options, EvalMode::Render)
 }
 
 /// Evaluates a template to a typed value as `basso eval --mode evaluate
-/// --format json` does: `{ value }` or `{ error }`.
-#[wasm_bindgen(unchecked_return_type = "Outcome<JsonValue>")]
-pub fn evaluate(
-    template: &str,
-    #[wasm_bindgen(unchecked_param_type = "Record<string, JsonValue>")] context: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "TemplateOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
+/// --format json` does: `{ value }` or `{ error }`. The arguments are as
+/// in [`render`].
+#[wasm_bindgen(skip_typescript)]
+pub fn evaluate(template: &str, context: &str, options: &str) -> Result<String, JsError> {
     template::run(template, context, options, EvalMode::Evaluate)
 }
 
 /// Lists the context paths and literal secret ids a template uses:
 /// `{ value: { paths, secretIds, dynamicSecrets } }` or `{ error }`.
-#[wasm_bindgen(unchecked_return_type = "Outcome<References>")]
-pub fn references(
-    template: &str,
-    #[wasm_bindgen(unchecked_param_type = "ReferencesOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
+/// `options` is the JSON text of `ReferencesOptions`.
+#[wasm_bindgen(skip_typescript)]
+pub fn references(template: &str, options: &str) -> Result<String, JsError> {
     template::references(template, options)
 }
 
 /// Classifies a field as fixed text, an expression or a runtime input, or
 /// with `supplied` or `useDefault` validates the value an input gets.
-#[wasm_bindgen(js_name = runtimeInput, unchecked_return_type = "Outcome<JsonValue>")]
-pub fn runtime_input(
-    field: &str,
-    #[wasm_bindgen(unchecked_param_type = "RuntimeInputOptions")] options: JsValue,
-) -> Result<JsValue, JsError> {
+/// `options` is the JSON text of `RuntimeInputOptions`.
+#[wasm_bindgen(js_name = runtimeInput, skip_typescript)]
+pub fn runtime_input(field: &str, options: &str) -> Result<String, JsError> {
     template::runtime_input(field, options)
 }
 

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::Value as Json;
-use wasm_bindgen::{JsError, JsValue};
+use wasm_bindgen::JsError;
 
 use crate::convert;
 
@@ -54,18 +54,18 @@ pub struct InputSetFile {
     pub yaml: String,
 }
 
-pub fn check(yaml: &str, options: JsValue) -> Result<JsValue, JsError> {
-    let options: CheckOptions = convert::from_js(options, "options")?;
+pub fn check(yaml: &str, options: &str) -> Result<String, JsError> {
+    let options: CheckOptions = convert::from_text(options, "options")?;
     let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
 
     let diagnostics = basso_core::pipeline::check(yaml, file);
     let mut document = basso_core::report::CheckReport::new(&diagnostics).to_json();
     convert::add_utf16_columns(&mut document, yaml);
-    convert::to_js(&document)
+    convert::to_text(&document)
 }
 
-pub fn resolve(yaml: &str, options: JsValue) -> Result<JsValue, JsError> {
-    let options: ResolveOptions = convert::from_js(options, "options")?;
+pub fn resolve(yaml: &str, options: &str) -> Result<String, JsError> {
+    let options: ResolveOptions = convert::from_text(options, "options")?;
     let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
     let arguments: Vec<(String, String)> = options
         .inputs
@@ -92,15 +92,15 @@ pub fn resolve(yaml: &str, options: JsValue) -> Result<JsValue, JsError> {
     let resolution = basso_core::pipeline::resolve(yaml, file, &arguments, &input_sets, &context);
     let mut document = resolution.to_json();
     convert::add_utf16_columns_by_file(&mut document, yaml, &input_sets);
-    convert::to_js(&document)
+    convert::to_text(&document)
 }
 
-pub fn inputs(yaml: &str, options: JsValue) -> Result<JsValue, JsError> {
-    let options: CheckOptions = convert::from_js(options, "options")?;
+pub fn inputs(yaml: &str, options: &str) -> Result<String, JsError> {
+    let options: CheckOptions = convert::from_text(options, "options")?;
     let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
 
     let listing = basso_core::pipeline::inputs(yaml, file);
     let mut document = serde_json::to_value(&listing)?;
     convert::add_utf16_columns(&mut document, yaml);
-    convert::to_js(&document)
+    convert::to_text(&document)
 }

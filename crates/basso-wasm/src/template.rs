@@ -6,9 +6,10 @@ use basso_core::report::Outcome;
 use basso_core::{EvalMode, ExprError, Limits, Options, ScanMode, Template, Unresolved, Value};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value as Json;
-use wasm_bindgen::{JsError, JsValue};
+use wasm_bindgen::JsError;
 
 use crate::convert;
+use crate::value::JsonValue;
 
 /// Options of `render` and `evaluate`, named as the flags of `basso eval`.
 #[derive(Debug, Default, Deserialize)]
@@ -145,11 +146,11 @@ fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Options {
 
 /// Reads the context argument: an object whose keys are the expression
 /// roots, as in the file `basso eval --context` reads.
-fn context_value(context: JsValue) -> Result<Value, JsError> {
-    let json: Json = convert::from_js(context, "context")?;
-    match json {
-        Json::Null => Ok(Value::Map(Default::default())),
-        Json::Object(_) => Ok(Value::from_json(json)),
+fn context_value(context: &str) -> Result<Value, JsError> {
+    let JsonValue(value) = convert::parse_argument(context, "context")?;
+    match value {
+        Value::Null => Ok(Value::Map(Default::default())),
+        Value::Map(_) => Ok(value),
         _ => Err(JsError::new(
             "invalid context: expected an object whose keys are the expression roots",
         )),
@@ -160,31 +161,31 @@ fn context_value(context: JsValue) -> Result<Value, JsError> {
 /// options name another.
 pub fn run(
     template: &str,
-    context: JsValue,
-    options: JsValue,
+    context: &str,
+    options: &str,
     default_mode: EvalMode,
-) -> Result<JsValue, JsError> {
-    let options = core_options(convert::from_js(options, "options")?, default_mode);
+) -> Result<String, JsError> {
+    let options = core_options(convert::from_text(options, "options")?, default_mode);
     let context = context_value(context)?;
 
     let result = Template::parse_with_limits(template, options.scan, options.limits)
         .and_then(|parsed| parsed.run(&context, &options))
         .map(|value| value.to_json());
-    outcome_to_js(template, result)
+    outcome_to_text(template, result)
 }
 
 /// Lists the context paths and secret ids a template uses.
-pub fn references(template: &str, options: JsValue) -> Result<JsValue, JsError> {
-    let options: ReferencesOptions = convert::from_js(options, "options")?;
+pub fn references(template: &str, options: &str) -> Result<String, JsError> {
+    let options: ReferencesOptions = convert::from_text(options, "options")?;
     let result =
         Template::parse(template, scan_mode(options.scan)).map(|parsed| parsed.references());
-    outcome_to_js(template, result)
+    outcome_to_text(template, result)
 }
 
 /// Classifies a field (fixed text, expression, runtime input) or, with a
 /// supplied value or `useDefault`, validates the value a runtime input gets.
-pub fn runtime_input(field: &str, options: JsValue) -> Result<JsValue, JsError> {
-    let options: RuntimeInputOptions = convert::from_js(options, "options")?;
+pub fn runtime_input(field: &str, options: &str) -> Result<String, JsError> {
+    let options: RuntimeInputOptions = convert::from_text(options, "options")?;
     let result = FieldKind::classify(field).and_then(|kind| {
         let supplied = options.supplied.map(Value::from_json);
         if supplied.is_none() && options.use_default != Some(true) {
@@ -199,15 +200,15 @@ pub fn runtime_input(field: &str, options: JsValue) -> Result<JsValue, JsError> 
             .resolve(supplied.as_ref())
             .map(|value| value.to_json())
     });
-    outcome_to_js(field, result)
+    outcome_to_text(field, result)
 }
 
-/// Converts an engine result into `{value}` or `{error}`, adding
+/// Converts an engine result into the text of `{value}` or `{error}`, adding
 /// `columnUtf16` to the error.
-fn outcome_to_js<T: serde::Serialize>(
+fn outcome_to_text<T: serde::Serialize>(
     source: &str,
     result: Result<T, ExprError>,
-) -> Result<JsValue, JsError> {
+) -> Result<String, JsError> {
     let position = result
         .as_ref()
         .err()
@@ -216,5 +217,5 @@ fn outcome_to_js<T: serde::Serialize>(
     if let (Some((line, column)), Some(error)) = (position, document.get_mut("error")) {
         error["columnUtf16"] = convert::column_utf16(source, line, column).into();
     }
-    convert::to_js(&document)
+    convert::to_text(&document)
 }

@@ -50,6 +50,34 @@ test("argument errors are Errors in the page", async () => {
   assert.match(message, /invalid options: unknown field `fiel`/);
 });
 
+test("argument values convert in the page", async () => {
+  const results = await browser.page.evaluate(() => {
+    const cyclic = { a: 1 };
+    cyclic.self = cyclic;
+    const calls = [
+      () => window.basso.render("<+a>", { a: 9223372036854775807n }),
+      () => window.basso.evaluate("<+ctx>", { ctx: { a: undefined, b: new Map([["k", 1]]) } }),
+      () => window.basso.render("<+a>", { a: 1e18 }),
+      () => window.basso.evaluate("<+a>", { a: "x\ud800" }),
+      () => window.basso.evaluate("<+a>", cyclic),
+    ];
+    return calls.map((call) => {
+      try {
+        return call();
+      } catch (error) {
+        return { thrown: error instanceof Error ? error.message : `not an Error: ${error}` };
+      }
+    });
+  });
+  assert.deepEqual(results, [
+    { value: "9223372036854775807" },
+    { value: { a: null, b: { k: 1 } } },
+    { value: "1.0E18" },
+    { value: "x\ufffd" },
+    { thrown: "invalid context: `self` contains itself (a reference cycle), which JSON cannot represent" },
+  ]);
+});
+
 test("page logs no errors", () => {
   assert.deepEqual(browser.pageErrors, []);
 });

@@ -16,6 +16,7 @@ const expectedFiles = [
   "basso.d.ts",
   "basso.js",
   "guard.js",
+  "json.js",
   "node.js",
   "package.json",
   "web/basso.d.ts",
@@ -94,9 +95,12 @@ function typecheck(source) {
 }
 
 test("typed example passes tsc", () => {
-  const errors = typecheck(`import init, { check, version } from "basso";
-import type { CheckReport, DiagnosticJson, Severity } from "basso";
+  const errors = typecheck(`import init, { check, evaluate, render, version } from "basso";
+import type { CheckReport, DiagnosticJson, JsonValue, Outcome, Severity } from "basso";
 await init();
+const rendered: Outcome<JsonValue> = render("<+a>", { a: 1 });
+const evaluated: Outcome<JsonValue> = evaluate("<+1>", null, { unresolved: "error" });
+console.log(rendered, evaluated);
 const text: string = version();
 const report: CheckReport = check("pipeline: {}", { file: "demo.yaml" });
 const first: DiagnosticJson | undefined = report.diagnostics[0];
@@ -113,6 +117,7 @@ test("tsc rejects a misuse of the types", () => {
     ["a string as a number", `import { version } from "basso";\nconst count: number = version();\n`, "TS2322"],
     ["an unknown option", `import { check } from "basso";\ncheck("", { fiel: "x" });\n`, "TS2353"],
     ["an unknown field", `import { check } from "basso";\ncheck("").diagnostics[0]?.columnUtf8;\n`, "TS2551"],
+    ["a context that is not an object", `import { render } from "basso";\nrender("<+a>", "a");\n`, "TS2345"],
   ];
   for (const [name, source, code] of cases) {
     assert.match(typecheck(source), new RegExp(code), name);

@@ -1,0 +1,188 @@
+// How the package reads JavaScript values in contexts and options
+// (pkg/json.js): the rules it kept from reading them with
+// serde-wasm-bindgen, and the errors that replace crashes.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { evaluate, render, resolve, runtimeInput } from "../../node.js";
+
+/** The nesting limit of pkg/json.js. */
+const MAX_DEPTH = 1000;
+
+function invalidContext(pattern) {
+  return (error) => error instanceof Error && /^invalid context: /.test(error.message) && pattern.test(error.message);
+}
+
+/** Returns `levels` objects nested in one another, the innermost holding 1. */
+function nested(levels) {
+  let value = 1;
+  for (let level = 0; level < levels; level++) value = { d: value };
+  return value;
+}
+
+test("undefined property is null", () => {
+  assert.deepEqual(evaluate("<+ctx>", { ctx: { a: undefined, b: 1 } }), { value: { a: null, b: 1 } });
+  assert.deepEqual(evaluate("<+a>", { a: undefined }, { unresolved: "error" }), { value: null });
+});
+
+test("undefined array item is null", () => {
+  assert.deepEqual(evaluate("<+a>", { a: [1, undefined, null] }), { value: [1, null, null] });
+  // eslint-disable-next-line no-sparse-arrays
+  assert.deepEqual(evaluate("<+a>", { a: [1, , 3] }), { value: [1, null, 3] });
+});
+
+test("undefined and null arguments take defaults", () => {
+  assert.deepEqual(evaluate("<+1>", undefined, undefined), { value: 1 });
+  assert.deepEqual(evaluate("<+1>", null, null), { value: 1 });
+  assert.deepEqual(evaluate("<+1>", {}, { mode: undefined }), { value: 1 });
+});
+
+test("BigInt is an exact integer", () => {
+  assert.deepEqual(render("<+a>", { a: 9223372036854775807n }), { value: "9223372036854775807" });
+  assert.deepEqual(render("<+a>", { a: -9223372036854775808n }), { value: "-9223372036854775808" });
+  assert.deepEqual(render("<+a>", { a: 5n }), { value: "5" });
+  assert.deepEqual(render("<+a - 1>", { a: 9223372036854775807n }), { value: "9223372036854775806" });
+  assert.equal(evaluate("<+a> * 2", { a: 9223372036854775807n }).error?.code, "integer-overflow");
+});
+
+test("BigInt above i64 is a float", () => {
+  // As in the command line, which reads integers above i64::MAX as floats.
+  assert.deepEqual(render("<+a>", { a: 18446744073709551615n }), { value: "1.8446744073709552E19" });
+  assert.deepEqual(render("<+a>", { a: 9223372036854775808n }), { value: "9.223372036854776E18" });
+});
+
+test("BigInt outside 64 bits throws", () => {
+  for (const big of [18446744073709551616n, -9223372036854775809n]) {
+    assert.throws(() => evaluate("<+a>", { a: big }), invalidContext(/`a` is the BigInt .* outside the 64-bit/));
+  }
+});
+
+test("BigInt in options is read", () => {
+  const field = "<+input>.allowedValues(9223372036854775807)";
+  assert.ok("value" in runtimeInput(field, { supplied: 9223372036854775807n }));
+  assert.ok("error" in runtimeInput(field, { supplied: 9223372036854775806n }));
+  const resolution = resolve("pipeline: {}", { context: { big: 9223372036854775807n } });
+  assert.equal(resolution.schemaVersion, 1);
+});
+
+test("integral numbers beyond 2^53 are floats", () => {
+  assert.deepEqual(render("<+a>", { a: 1e18 }), { value: "1.0E18" });
+  assert.deepEqual(render("<+a>", { a: 2 ** 53 }), { value: "9.007199254740992E15" });
+  assert.deepEqual(evaluate("<+a> * 100", { a: 1e18 }), { value: 1e20 });
+  assert.deepEqual(render("<+a>", { a: -(2 ** 60) }), { value: "-1.152921504606847E18" });
+});
+
+test("safe integers are integers", () => {
+  assert.deepEqual(render("<+a>", { a: 2 ** 53 - 1 }), { value: "9007199254740991" });
+  assert.deepEqual(render("<+a>", { a: 3.0 }), { value: "3" });
+  assert.deepEqual(evaluate("<+a>", { a: -0 }), { value: 0 });
+});
+
+test("floats arrive unchanged", () => {
+  const samples = [0.1 + 0.2, 5e-324, 1.7976931348623157e308, 1.2345678901234567, 2.2250738585072014e-308];
+  let seed = 7;
+  for (let i = 0; i < 500; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    samples.push((seed / 2 ** 31) * 10 ** ((seed % 40) - 20));
+  }
+  for (const number of samples) {
+    assert.equal(evaluate("<+a>", { a: number }).value, number, String(number));
+  }
+});
+
+test("non-finite numbers are null", () => {
+  assert.deepEqual(evaluate("<+a>", { a: [NaN, Infinity, -Infinity] }), { value: [null, null, null] });
+});
+
+test("Map is an object", () => {
+  assert.deepEqual(evaluate("<+m.k>", { m: new Map([["k", 5]]) }), { value: 5 });
+  assert.deepEqual(evaluate("<+k>", new Map([["k", { n: 5n }]])), { value: { n: 5 } });
+});
+
+test("Map with a non-string key throws", () => {
+  assert.throws(() => evaluate("<+m>", { m: new Map([[1, 5]]) }), invalidContext(/`m` is a Map with the key 1/));
+});
+
+test("objects give own enumerable properties", () => {
+  class Point {
+    constructor() {
+      this.x = 1;
+    }
+    get y() {
+      return 2;
+    }
+  }
+  const hidden = Symbol("hidden");
+  assert.deepEqual(evaluate("<+p>", { p: new Point() }), { value: { x: 1 } });
+  assert.deepEqual(evaluate("<+d>", { d: new Date(0) }), { value: {} });
+  assert.deepEqual(evaluate("<+o>", { o: { [hidden]: 1, shown: 2 } }), { value: { shown: 2 } });
+});
+
+test("values without JSON throw", () => {
+  const cases = [
+    [{ run: () => 1 }, /`run` is a function/],
+    [{ a: { b: [Symbol("s")] } }, /`a\.b\[0\]` is a symbol/],
+    [{ s: new Set([1]) }, /`s` is of type Set/],
+    [{ bytes: new Uint8Array([1]) }, /`bytes` is of type Uint8Array/],
+    [{ buffer: new ArrayBuffer(1) }, /`buffer` is of type ArrayBuffer/],
+    [{ text: new String("x") }, /`text` is of type String/],
+    [{ v: { toJSON: () => "x" } }, /`v\.toJSON` is a function/],
+  ];
+  for (const [context, pattern] of cases) {
+    assert.throws(() => evaluate("<+1>", context), invalidContext(pattern), String(pattern));
+  }
+  assert.throws(() => evaluate("<+1>", () => 1), invalidContext(/the value is a function/));
+});
+
+test("option without JSON throws", () => {
+  assert.throws(() => runtimeInput("<+input>", { supplied: Symbol("x") }), {
+    message: /^invalid options: `supplied` is a symbol/,
+  });
+});
+
+test("reference cycle throws", () => {
+  const object = { a: 1 };
+  object.self = object;
+  const array = [1];
+  array.push(array);
+  assert.throws(() => evaluate("<+a>", object), invalidContext(/`self` contains itself/));
+  assert.throws(() => evaluate("<+a>", { a: array }), invalidContext(/`a\[1\]` contains itself/));
+});
+
+test("shared objects are not cycles", () => {
+  const shared = { n: 1 };
+  assert.deepEqual(evaluate("<+a>", { a: [shared, shared] }), { value: [{ n: 1 }, { n: 1 }] });
+});
+
+test("nesting up to the limit works", () => {
+  const outcome = evaluate("<+d.d.d>", nested(MAX_DEPTH));
+  assert.ok(outcome.value !== undefined, JSON.stringify(outcome).slice(0, 200));
+  // The context is the outermost of the MAX_DEPTH objects, and `d` contains the others.
+  const inner = JSON.stringify(evaluate("<+d>", nested(MAX_DEPTH)).value);
+  assert.equal(inner, '{"d":'.repeat(MAX_DEPTH - 1) + "1" + "}".repeat(MAX_DEPTH - 1));
+});
+
+test("nesting beyond the limit throws", () => {
+  for (const levels of [MAX_DEPTH + 1, 100_000]) {
+    assert.throws(() => evaluate("<+d>", nested(levels)), invalidContext(/nested more than 1000 levels/));
+  }
+  assert.deepEqual(evaluate("<+1>", {}), { value: 1 });
+});
+
+test("lone surrogates become U+FFFD", () => {
+  assert.deepEqual(evaluate("<+a>", { a: "x\ud800y" }), { value: "x\ufffdy" });
+  assert.deepEqual(evaluate("<+ctx>", { ctx: { "k\udc00": 1 } }), { value: { "k\ufffd": 1 } });
+});
+
+test("escape-like text stays as it is", () => {
+  assert.deepEqual(evaluate("<+a>", { a: "\\ud800 \u0000 \"" }), { value: "\\ud800 \u0000 \"" });
+});
+
+test("getter errors reach the caller", () => {
+  const context = {
+    get a() {
+      throw new TypeError("getter failed");
+    },
+  };
+  assert.throws(() => evaluate("<+a>", context), { name: "TypeError", message: "getter failed" });
+});
