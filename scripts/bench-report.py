@@ -4,7 +4,8 @@
 Usage: bench-report.py RESULTS WORKLOAD MACHINE OUTPUT [--check-only]
 
 RESULTS contains one JSON object per line, written by the harnesses:
-  expression timings  {"engine", "mode", "case", "median_ns", "iqr_ns", "samples"}
+  expression timings  {"engine", "mode", "case", "median_ns", "iqr_ns", "samples"},
+                      and "cpu_ns" from the Node harness, which no table shows
   pipeline timings    {"kind": "pipeline", "runtime", "steps", "median_ns", "iqr_ns",
                        "samples", "max_rss_kib", "cpu_ns"}
   corpus timings      {"kind": "corpus", "runtime", "files", "median_ns", "iqr_ns", "samples"}

@@ -120,10 +120,19 @@ function expressions(path, samples, batchMillis, warmupMillis) {
       continue;
     }
 
-    // Each call converts the context from JavaScript, parses the template
-    // and evaluates it, because the package has no parsed-template handle.
-    const { sorted } = measure(call, samples, batchMillis, warmupMillis);
-    const line = { engine: "basso-wasm", mode: "parse_evaluate", case: testCase.id, ...summarize(sorted) };
+    // Each call writes the context as JSON text, parses it in wasm, parses
+    // the template and evaluates it, because the package has no handle to a
+    // parsed context or template.
+    // `cpu_ns` is the whole Node process's CPU time per call, which a
+    // loaded machine inflates less than the wall time.
+    const { sorted, cpuNanosPerIteration } = measure(call, samples, batchMillis, warmupMillis);
+    const line = {
+      engine: "basso-wasm",
+      mode: "parse_evaluate",
+      case: testCase.id,
+      ...summarize(sorted),
+      cpu_ns: Math.round(cpuNanosPerIteration),
+    };
     console.log(JSON.stringify(line));
   }
 
