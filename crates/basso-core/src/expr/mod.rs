@@ -204,7 +204,16 @@ impl PathSegment {
 /// Formats segments as a dotted path: names as `.name`, other keys as
 /// `["key"]`, indexes as `[0]`.
 pub fn dotted(segments: &[PathSegment]) -> String {
-    let mut out = String::new();
+    // Plain keys and their dots fill the whole text in the common case, so
+    // the string is allocated once.
+    let plain_len: usize = segments
+        .iter()
+        .map(|segment| match segment {
+            PathSegment::Key(k) => k.len() + 1,
+            PathSegment::Index(_) => 4,
+        })
+        .sum();
+    let mut out = String::with_capacity(plain_len);
     for (i, segment) in segments.iter().enumerate() {
         match segment {
             PathSegment::Key(k) if is_plain_name(k) || k == "*" => {

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
+use smallvec::SmallVec;
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::pipeline::field::{ValueKind, classify};
@@ -255,7 +256,9 @@ impl WithSpan for Diagnostic {
     }
 }
 
-fn segments(reference: &str) -> Vec<&str> {
+/// Splits a reference at its dots. References seldom have more than eight
+/// segments, so the list usually stays on the stack.
+fn segments(reference: &str) -> SmallVec<[&str; 8]> {
     reference.split('.').collect()
 }
 

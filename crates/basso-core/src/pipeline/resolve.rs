@@ -255,6 +255,11 @@ fn fixed_value(scalar: &Scalar, node: &Node, field: FieldType) -> Json {
 }
 
 fn coerce(value: Value, field: FieldType) -> Result<Json, String> {
+    // Text in a text field is the common case, and moving it saves a copy.
+    let value = match (field, value) {
+        (FieldType::String, Value::String(text)) => return Ok(Json::String(text)),
+        (_, value) => value,
+    };
     let json = value.to_json();
     match (field, &json) {
         (_, Json::Null) => Ok(Json::Null),
