@@ -85,9 +85,10 @@ stepGroup: string | null,
  */
 parallel: number | null, when: StepWhen | null, 
 /**
- * Timeout in whole seconds, or `None` when the step sets none.
+ * Timeout in whole seconds, or `None` when the step sets none. The
+ * npm package reads it with `JSON.parse`, as a number.
  */
-timeoutSeconds: bigint | null, 
+timeoutSeconds: number | null, 
 /**
  * The step's `spec` with YAML key names and every value resolved.
  */
@@ -184,7 +185,7 @@ item: JsonValue | null,
 /**
  * `maxConcurrency` of the strategy, if given.
  */
-maxConcurrency: bigint | null, };
+maxConcurrency: number | null, };
 export type Endpoints = { 
 /**
  * Host name on the stage's container network: the step identifier, or

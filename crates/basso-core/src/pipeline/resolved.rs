@@ -177,6 +177,7 @@ pub struct Iteration {
     /// The `repeat` item (`<+repeat.item>`), if the strategy is `repeat` with `items`.
     pub item: Option<Json>,
     /// `maxConcurrency` of the strategy, if given.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub max_concurrency: Option<u64>,
 }
 
@@ -235,7 +236,9 @@ pub struct ResolvedStep {
     /// Integer shared by steps that run concurrently, or `None`.
     pub parallel: Option<u32>,
     pub when: Option<StepWhen>,
-    /// Timeout in whole seconds, or `None` when the step sets none.
+    /// Timeout in whole seconds, or `None` when the step sets none. The
+    /// npm package reads it with `JSON.parse`, as a number.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub timeout_seconds: Option<u64>,
     /// The step's `spec` with YAML key names and every value resolved.
     pub spec: Json,
