@@ -309,6 +309,61 @@ fn matrix_node_name_sets_the_suffix() {
 }
 
 #[test]
+fn strategy_runtime_inputs_take_supplied_values() {
+    let step_with = |strategy: &str| {
+        pipeline_with(
+            &format!(
+                "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+matrix.v>\n    strategy:\n{strategy}"
+            ),
+            DOCKER,
+        )
+    };
+    let prefix = "pipeline.stages.s.spec.execution.steps.a.strategy";
+    let cases = [
+        ("      parallelism: <+input>", "parallelism", "3", 3),
+        ("      parallelism: <+input>.default(2)", "", "", 2),
+        (
+            "      repeat:\n        times: <+input>",
+            "repeat.times",
+            "2",
+            2,
+        ),
+        (
+            "      repeat:\n        items: <+input>",
+            "repeat.items",
+            "[a, b, c]",
+            3,
+        ),
+        ("      matrix:\n        v: <+input>", "matrix.v", "[1,2]", 2),
+    ];
+    for (strategy, field, value, expected) in cases {
+        let path = format!("{prefix}.{field}");
+        let mut arguments = vec![("pipeline.variables.tag", "1.0")];
+        if !field.is_empty() {
+            arguments.push((path.as_str(), value));
+        }
+        let resolution = resolve(&step_with(strategy), &arguments, &[], json!({}));
+        let errors: Vec<&str> = resolution
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(errors, Vec::<&str>::new(), "{strategy}");
+        assert_eq!(resolution.stages[0].steps.len(), expected, "{strategy}");
+    }
+    let from_set = "inputSet:\n  name: a\n  identifier: a\n  pipeline:\n    identifier: p\n    stages:\n      - stage:\n          identifier: s\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: a\n                    strategy:\n                      matrix:\n                        v: [x, y]\n";
+    let resolution = resolve(
+        &step_with("      matrix:\n        v: <+input>"),
+        &[("pipeline.variables.tag", "1.0")],
+        &[("set.yaml", from_set)],
+        json!({}),
+    );
+    assert_eq!(codes(&resolution), Vec::<&str>::new());
+    assert_eq!(resolution.stages[0].steps[1].spec["command"], "echo y");
+}
+
+#[test]
 fn background_endpoints_follow_infrastructure() {
     let docker = resolve(
         &fixture("valid/step-group-parallel.yaml"),

@@ -124,6 +124,7 @@ pub fn field_type(path: &str) -> FieldType {
     let mut segments = path.rsplit('.');
     let last = segments.next().unwrap_or_default();
     let parent = segments.next().unwrap_or_default();
+    let grandparent = segments.next().unwrap_or_default();
     match (parent, last) {
         (_, "privileged" | "cloneCodebase") => FieldType::Boolean,
         (_, "runAsUser" | "retry" | "parallelism" | "times" | "maxConcurrency" | "depth") => {
@@ -140,6 +141,10 @@ pub fn field_type(path: &str) -> FieldType {
             | "limits",
         ) => FieldType::Map,
         ("codebase", "build") => FieldType::Map,
+        // Every key of `strategy.matrix` except these settings is an axis,
+        // and an axis is a list of values.
+        ("matrix", "nodeName") => FieldType::String,
+        ("matrix", _) if grandparent == "strategy" => FieldType::List,
         _ => FieldType::String,
     }
 }
@@ -187,6 +192,14 @@ mod tests {
         assert_eq!(
             field_type("pipeline.properties.ci.codebase.build"),
             FieldType::Map
+        );
+        assert_eq!(
+            field_type("pipeline.stages.s.spec.execution.steps.x.strategy.matrix.os"),
+            FieldType::List
+        );
+        assert_eq!(
+            field_type("pipeline.stages.s.spec.execution.steps.matrix.name"),
+            FieldType::String
         );
     }
 }

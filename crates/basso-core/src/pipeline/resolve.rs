@@ -12,7 +12,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::expr::PathSegment;
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
-use crate::pipeline::field::{ValueKind, classify};
+use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageRef, parse_image};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
@@ -472,7 +472,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
     }
 
-    fn expand(&mut self, owner: &Node, scope: &Scope<'_>) -> Vec<Option<Iteration>> {
+    /// Expands the strategy of `owner`, the stage, group or step at input
+    /// path `path`.
+    fn expand(&mut self, owner: &Node, path: &str, scope: &Scope<'_>) -> Vec<Option<Iteration>> {
         let Some(strategy_node) = owner.get("strategy") else {
             return vec![None];
         };
@@ -482,8 +484,18 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let source = self.source;
         let templates = self.templates;
         let mut evaluation_errors = Vec::new();
-        let result = strategy::expand(strategy_node, &mut |node: &Node| {
-            let text = node.as_str()?;
+        let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
+            let mut text = node.as_str()?;
+            // A runtime input takes its supplied or default value, which may
+            // itself be an expression.
+            let input_path = format!("{path}.strategy.{field}");
+            if classify_node(node) == ValueKind::RuntimeInput {
+                match subtree(scope.root, &input_path)? {
+                    Value::String(supplied) if has_block_start(supplied) => text = supplied,
+                    Value::Null => return None,
+                    supplied => return Some(supplied.to_json()),
+                }
+            }
             let value = templates.with(text, |t| {
                 t.evaluate(scope, &Self::options(EvalMode::Evaluate, Unresolved::Null))
             });
@@ -543,7 +555,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut base_scope = Scope::new(root);
         base_scope.stage = stage_tree;
         base_scope.stage_identifier = Some(&stage.identifier);
-        for iteration in self.expand(stage.node, &base_scope) {
+        for iteration in self.expand(stage.node, &stage.path, &base_scope) {
             let identifier = format!(
                 "{}{}",
                 stage.identifier,
@@ -807,7 +819,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group = stage_subtree(place, &group.path);
         base.group_iteration = nesting.iteration();
         base.group_identifier = Some(&group.identifier);
-        let iterations = self.expand(group.node, &base);
+        let iterations = self.expand(group.node, &group.path, &base);
         for (index, iteration) in iterations.into_iter().enumerate() {
             let post_fix = iteration
                 .as_ref()
@@ -856,7 +868,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group_iteration = nesting.iteration();
         base.group_identifier = nesting.group_identifier();
         base.step_identifier = Some(&step.identifier);
-        for iteration in self.expand(step.node, &base) {
+        for iteration in self.expand(step.node, &step.path, &base) {
             let identifier = format!(
                 "{}{}",
                 step.identifier,

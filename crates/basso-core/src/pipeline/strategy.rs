@@ -177,9 +177,11 @@ fn check_repeat(report: &mut Report, repeat: &Node) {
     }
 }
 
-/// Resolves an expression-valued strategy field to JSON; `None` when it
-/// cannot be resolved (the caller reports why).
-pub type Evaluate<'e> = dyn FnMut(&Node) -> Option<Json> + 'e;
+/// Resolves an expression or runtime-input strategy field to JSON, given
+/// the node and its path inside `strategy` (such as `repeat.times`).
+/// Returns `None` when the field cannot be resolved, and the caller reports
+/// why.
+pub type Evaluate<'e> = dyn FnMut(&Node, &str) -> Option<Json> + 'e;
 
 /// Expands a strategy into its iterations. Values written as expressions
 /// are resolved through `evaluate`. `nodeName` is left to the caller, which
@@ -196,7 +198,7 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
     if let Some(repeat) = strategy.get("repeat") {
         let limit = max_concurrency(repeat);
         if let Some(items) = repeat.get("items") {
-            let list = match value_of(items, evaluate) {
+            let list = match value_of(items, "repeat.items", evaluate) {
                 Some(Json::Array(list)) => list,
                 Some(Json::String(text)) => text
                     .split(',')
@@ -214,7 +216,7 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
                 .collect());
         }
         if let Some(times) = repeat.get("times") {
-            let count = value_of(times, evaluate)
+            let count = value_of(times, "repeat.times", evaluate)
                 .and_then(|v| as_count(&v))
                 .ok_or_else(|| unresolved(times, "repeat.times"))?;
             return Ok((0..count)
@@ -223,7 +225,7 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
         }
     }
     if let Some(parallelism) = strategy.get("parallelism") {
-        let count = value_of(parallelism, evaluate)
+        let count = value_of(parallelism, "parallelism", evaluate)
             .and_then(|v| as_count(&v))
             .ok_or_else(|| unresolved(parallelism, "parallelism"))?;
         return Ok((0..count)
@@ -233,9 +235,9 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
     Ok(Vec::new())
 }
 
-fn value_of(node: &Node, evaluate: &mut Evaluate<'_>) -> Option<Json> {
+fn value_of(node: &Node, path: &str, evaluate: &mut Evaluate<'_>) -> Option<Json> {
     if node.scalar().is_some() && classify_node(node) != ValueKind::Fixed {
-        return evaluate(node);
+        return evaluate(node, path);
     }
     Some(node.to_json())
 }
@@ -295,7 +297,7 @@ fn expand_matrix(
         if MATRIX_KEYS.contains(&name) {
             continue;
         }
-        let values = match value_of(value, evaluate) {
+        let values = match value_of(value, &format!("matrix.{name}"), evaluate) {
             Some(Json::Array(values)) if !values.is_empty() => values,
             _ => return Err(unresolved(value, &format!("matrix.{name}"))),
         };
@@ -365,7 +367,7 @@ mod tests {
         let node = strategy(
             "matrix:\n  os: [linux, windows]\n  go: [\"1.20\", \"1.21\"]\n  exclude:\n    - os: windows\n      go: \"1.20\"\n",
         );
-        let iterations = expand(&node, &mut |_| None).unwrap();
+        let iterations = expand(&node, &mut |_, _| None).unwrap();
         let combos: Vec<String> = iterations
             .iter()
             .map(|i| format!("{}-{}", i.matrix["os"], i.matrix["go"]))
@@ -384,19 +386,19 @@ mod tests {
 
     #[test]
     fn repeat_items_and_times() {
-        let items = expand(&strategy("repeat:\n  items: [a, b]\n"), &mut |_| None).unwrap();
+        let items = expand(&strategy("repeat:\n  items: [a, b]\n"), &mut |_, _| None).unwrap();
         assert_eq!(items[1].item, Some(Json::String("b".into())));
-        let times = expand(&strategy("repeat:\n  times: 3\n"), &mut |_| None).unwrap();
+        let times = expand(&strategy("repeat:\n  times: 3\n"), &mut |_, _| None).unwrap();
         assert_eq!(times.len(), 3);
-        let parallel = expand(&strategy("parallelism: 2\n"), &mut |_| None).unwrap();
+        let parallel = expand(&strategy("parallelism: 2\n"), &mut |_, _| None).unwrap();
         assert_eq!(parallel.len(), 2);
     }
 
     #[test]
     fn expression_values_use_evaluator() {
         let node = strategy("matrix:\n  repo: <+pipeline.variables.repos>\n");
-        let iterations = expand(&node, &mut |_| Some(serde_json::json!(["x", "y"]))).unwrap();
+        let iterations = expand(&node, &mut |_, _| Some(serde_json::json!(["x", "y"]))).unwrap();
         assert_eq!(iterations.len(), 2);
-        assert!(expand(&node, &mut |_| None).is_err());
+        assert!(expand(&node, &mut |_, _| None).is_err());
     }
 }
