@@ -776,9 +776,16 @@ fn long_line_cut_without_leaking_secret() {
     assert_eq!(output.status.code(), Some(0), "{end}");
     assert!(stderr.contains("x*** [basso: line cut, 3000006 more bytes not shown]\n"));
     assert!(stderr.contains("long | after-long-line\n"));
-    assert!(!stderr.contains("tok-"), "the start of the secret is printed");
+    assert!(
+        !stderr.contains("tok-"),
+        "the start of the secret is printed"
+    );
     assert!(!stderr.contains("yyyy"), "the cut part is printed");
-    assert!(stderr.len() < limit + 10_000, "stderr has {} bytes", stderr.len());
+    assert!(
+        stderr.len() < limit + 10_000,
+        "stderr has {} bytes",
+        stderr.len()
+    );
 }
 
 /// Sends each line basso prints on stderr to the returned channel.
@@ -931,4 +938,185 @@ fn killed_run_folders_removed_by_next_run() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(run_leftovers(&tmp), Vec::<String>::new());
     assert_all_gone(&[step_pid], Duration::from_secs(10));
+}
+
+/// Adds a one-entry `failureStrategies` list to a step snippet; `action` is
+/// the YAML of the `action` block, indented by two spaces per level.
+fn with_failure_strategy(step: String, errors: &str, action: &str) -> String {
+    let mut block = format!(
+        "                  failureStrategies:\n                    - onFailure:\n                        errors: [{errors}]\n                        action:\n"
+    );
+    for line in action.lines() {
+        block.push_str(&format!("                          {line}\n"));
+    }
+    block.push_str("                  spec:\n");
+    step.replace("                  spec:\n", &block)
+}
+
+fn step_statuses(summary: &serde_json::Value) -> Vec<String> {
+    summary["stages"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn failure_strategy_ignore_continues_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(step("Run", "f", "exit 1", ""), "AllErrors", "type: Ignore"),
+            step("Run", "g", "echo g ran", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "SUCCEEDED");
+    assert_eq!(summary["stages"][0]["status"], "SUCCEEDED");
+    assert_eq!(step_statuses(&summary), ["IGNORE_FAILED", "SUCCEEDED"]);
+    assert_eq!(summary["stages"][0]["steps"][0]["exitCode"], 1);
+    assert!(stderr.contains("g | g ran"), "{stderr}");
+}
+
+#[test]
+fn failure_strategy_retry_until_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("first-attempt-done");
+    let script = format!(
+        "if [ -f '{marker}' ]; then echo second attempt; else touch '{marker}'; exit 3; fi",
+        marker = marker.display()
+    );
+    let retry = "type: Retry\nspec:\n  retryCount: 2\n  retryIntervals: [1s]\n  onRetryFailure:\n    action:\n      type: MarkAsFailure";
+    let file = pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(step("Run", "flaky", &script, ""), "AllErrors", retry),
+            step("Run", "after", "echo after ran", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
+    assert!(stderr.contains("retry 1 of 2"), "{stderr}");
+    assert!(!stderr.contains("retry 2 of 2"), "{stderr}");
+    assert!(stderr.contains("flaky | second attempt"), "{stderr}");
+}
+
+#[test]
+fn failure_strategy_retries_then_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let attempts = dir.path().join("attempts");
+    let script = format!("echo try >> '{}'; exit 1", attempts.display());
+    let retry = "type: Retry\nspec:\n  retryCount: 2\n  retryIntervals: [1s]\n  onRetryFailure:\n    action:\n      type: MarkAsSuccess";
+    let file = pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(step("Run", "r", &script, ""), "AllErrors", retry),
+            step("Run", "z", "echo z ran", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let tries = std::fs::read_to_string(&attempts).unwrap();
+    assert_eq!(tries.lines().count(), 3, "one run and two retries");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
+}
+
+#[test]
+fn failure_strategy_mark_as_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(
+                step("Run", "m", "exit 4", ""),
+                "Unknown",
+                "type: MarkAsSuccess",
+            ),
+            step("Run", "n", "echo n ran", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
+    let message = summary["stages"][0]["steps"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("marked as success"), "{message}");
+}
+
+#[test]
+fn failure_strategy_error_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let timed_out = |id: &str| {
+        step("Run", id, "sleep 5", "").replace(
+            "                  spec:\n",
+            "                  timeout: 1s\n                  spec:\n",
+        )
+    };
+    let file = pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(timed_out("slow_ignored"), "Timeout", "type: Ignore"),
+            with_failure_strategy(
+                step("Run", "exit_not_timeout", "exit 2", ""),
+                "Timeout",
+                "type: Ignore",
+            ),
+            with_when(
+                with_failure_strategy(timed_out("slow_not_unknown"), "Unknown", "type: Ignore"),
+                "All",
+                "true",
+            ),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        step_statuses(&summary),
+        ["IGNORE_FAILED", "FAILED", "EXPIRED"]
+    );
+}
+
+#[test]
+fn failure_strategy_unsupported_action_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let manual = "type: ManualIntervention\nspec:\n  timeout: 1h\n  onTimeout:\n    action:\n      type: Ignore";
+    let file = pipeline(
+        dir.path(),
+        &[with_failure_strategy(
+            step("Run", "m", "exit 1", ""),
+            "AllErrors",
+            manual,
+        )],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("`ManualIntervention`").count(),
+        1,
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(step_statuses(&summary), ["FAILED"]);
 }

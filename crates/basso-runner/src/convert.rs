@@ -77,6 +77,8 @@ pub fn step_plan(step: &ResolvedStep) -> StepPlan {
             count: strategy.iterations,
             max_concurrency: strategy.max_concurrency.map(|limit| limit as usize),
         }),
+        // Set by `crate::failure::attach` from the pipeline document.
+        failure_strategies: Vec::new(),
     }
 }
 

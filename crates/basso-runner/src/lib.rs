@@ -44,6 +44,7 @@ pub mod codebase;
 pub mod console;
 pub mod convert;
 pub mod executor;
+pub mod failure;
 pub mod folders;
 pub mod host;
 pub mod lines;
@@ -63,7 +64,8 @@ pub use executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, Tas
 pub use folders::RunFolder;
 pub use host::HostExecutor;
 pub use plan::{
-    GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When,
+    FailureAction, FailureStrategy, GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule,
+    StepPlan, StepSpec, When,
 };
 pub use preflight::Preflight;
 pub use runner::{RunOptions, Runner};

@@ -92,6 +92,57 @@ pub struct StepPlan {
     pub spec: StepSpec,
     /// The step's place in its looping strategy, for looped steps.
     pub iteration: Option<Iteration>,
+    /// The `failureStrategies` that apply to the step: its own first, then
+    /// those of its step groups (innermost first), then the stage's. The
+    /// first entry whose `errors` match a failure decides what happens.
+    pub failure_strategies: Vec<FailureStrategy>,
+}
+
+/// One `failureStrategies` entry (`onFailure: {errors, action}`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FailureStrategy {
+    /// `onFailure.errors` as written (`AllErrors`, `Unknown`, `Timeout`, ...).
+    pub errors: Vec<String>,
+    /// `onFailure.action`.
+    pub action: FailureAction,
+}
+
+impl FailureStrategy {
+    /// Returns whether the strategy applies to a failure of kind `error`
+    /// (`Unknown` for a non-zero exit, `Timeout` for an expired step).
+    pub fn matches(&self, error: &str) -> bool {
+        self.errors
+            .iter()
+            .any(|listed| listed == "AllErrors" || listed == error)
+    }
+}
+
+/// A failure strategy `action`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FailureAction {
+    /// `Ignore`: the step reads as `IGNORE_FAILED` and the stage goes on.
+    Ignore,
+    /// `MarkAsSuccess`: the step reads as `SUCCEEDED`.
+    MarkAsSuccess,
+    /// `MarkAsFailure`: the step fails, as without a strategy.
+    MarkAsFailure,
+    /// `Abort`: the step reads as `ABORTED` and the rest of the run is
+    /// skipped.
+    Abort,
+    /// `Retry`: runs the step again up to `count` times, waiting
+    /// `intervals[i]` before retry `i` (the last interval repeats), then
+    /// applies `on_retry_failure`.
+    Retry {
+        /// `spec.retryCount`.
+        count: u32,
+        /// `spec.retryIntervals`.
+        intervals: Vec<Duration>,
+        /// `spec.onRetryFailure.action`.
+        on_retry_failure: Box<FailureAction>,
+    },
+    /// An action basso cannot perform (`ManualIntervention`,
+    /// `StageRollback`, ...), named as written; the step fails.
+    Unsupported(String),
 }
 
 /// A looped step's place in its `matrix`, `repeat` or `parallelism`.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::codebase::Codebase;
 use crate::console::Console;
 use crate::executor::{Executor, Exit, LogSink, Program, Task, TaskSpec};
-use crate::plan::{Node, StagePlan, StatusRule, StepPlan, When};
+use crate::plan::{FailureAction, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
 use crate::secrets::Secrets;
@@ -610,7 +610,93 @@ impl StageRun<'_, '_> {
         }
     }
 
+    /// Runs a Run step, again while a `Retry` failure strategy allows, and
+    /// records its result after applying the matching failure strategy.
     fn run_task(&self, step: &StepPlan, task: TaskSpec) {
+        let mut retries = 0u32;
+        loop {
+            let Some(mut result) = self.run_attempt(step, task.clone()) else {
+                return;
+            };
+            let action = failure_kind(result.status).and_then(|kind| {
+                step.failure_strategies
+                    .iter()
+                    .find(|strategy| strategy.matches(kind))
+                    .map(|strategy| &strategy.action)
+            });
+            let action = match action {
+                Some(FailureAction::Retry {
+                    count, intervals, ..
+                }) if retries < *count => {
+                    let pause = intervals
+                        .get(retries as usize)
+                        .or(intervals.last())
+                        .copied()
+                        .unwrap_or_default();
+                    retries += 1;
+                    tracing::warn!(
+                        step_id = %result.id,
+                        "step {}; retry {retries} of {count} in {}",
+                        result.status.word(),
+                        humantime(pause)
+                    );
+                    if self.pause(pause) {
+                        continue;
+                    }
+                    None
+                }
+                Some(FailureAction::Retry {
+                    on_retry_failure, ..
+                }) => Some(on_retry_failure.as_ref()),
+                other => other,
+            };
+            if let Some(action) = action {
+                self.apply_failure_action(&mut result, action);
+            }
+            result.tests = self.collect_reports(step);
+            self.log_result(&result);
+            self.record(step, result);
+            return;
+        }
+    }
+
+    /// Sleeps for `pause`; returns false when the run is cancelled first.
+    fn pause(&self, pause: Duration) -> bool {
+        let deadline = Instant::now() + pause;
+        while Instant::now() < deadline {
+            if self.runner.cancelled() {
+                return false;
+            }
+            std::thread::sleep(POLL_INTERVAL.min(deadline - Instant::now()));
+        }
+        !self.runner.cancelled()
+    }
+
+    /// Changes a failed step's result as a failure strategy `action` says.
+    fn apply_failure_action(&self, result: &mut StepResult, action: &FailureAction) {
+        let (status, note) = match action {
+            FailureAction::Ignore => (Status::IgnoreFailed, "ignored by a failure strategy"),
+            FailureAction::MarkAsSuccess => {
+                (Status::Succeeded, "marked as success by a failure strategy")
+            }
+            FailureAction::Abort => {
+                self.runner.cancel.store(true, Ordering::SeqCst);
+                (Status::Aborted, "a failure strategy aborted the run")
+            }
+            FailureAction::MarkAsFailure
+            | FailureAction::Retry { .. }
+            | FailureAction::Unsupported(_) => return,
+        };
+        result.status = status;
+        result.message = Some(match result.message.take() {
+            Some(message) => format!("{message}; {note}"),
+            None => note.to_string(),
+        });
+    }
+
+    /// Runs a step once. Returns its result, or `None` when it could not
+    /// start (that failure is already recorded).
+    fn run_attempt(&self, step: &StepPlan, task: TaskSpec) -> Option<StepResult> {
         let id = step.path();
         let (sink, _tail) = self.sink(&id);
         let started_at = SystemTime::now();
@@ -619,7 +705,7 @@ impl StageRun<'_, '_> {
             Ok(handle) => handle,
             Err(error) => {
                 self.fail_before_start(step, format!("cannot start: {error}"));
-                return;
+                return None;
             }
         };
         tracing::info!(step_id = %id, pid = handle.pid(), "started step");
@@ -647,9 +733,7 @@ impl StageRun<'_, '_> {
         result.finished_at_ms = Some(epoch_millis(SystemTime::now()));
         result.duration = started.elapsed();
         result.output_variables = output_variables;
-        result.tests = self.collect_reports(step);
-        self.log_result(&result);
-        self.record(step, result);
+        Some(result)
     }
 
     fn wait_task(
@@ -712,7 +796,13 @@ impl StageRun<'_, '_> {
             .as_deref()
             .map(|m| self.runner.console.mask(m));
         match (result.status, message) {
-            (Status::Succeeded, _) => tracing::info!(step_id = %result.id, "step succeeded"),
+            (Status::Succeeded, None) => tracing::info!(step_id = %result.id, "step succeeded"),
+            (Status::Succeeded, Some(message)) => {
+                tracing::info!(step_id = %result.id, "step succeeded: {message}")
+            }
+            (Status::IgnoreFailed, Some(message)) => {
+                tracing::warn!(step_id = %result.id, status = %result.status.word(), "{message}")
+            }
             (status, Some(message)) => {
                 tracing::error!(step_id = %result.id, status = %status.word(), "{message}")
             }
@@ -756,6 +846,16 @@ impl StageRun<'_, '_> {
             result.finished_at_ms = Some(outcome.finished_at_ms);
             result.tests = tests;
         }
+    }
+}
+
+/// Returns the failure strategy error type a step status matches, or
+/// `None` for statuses no strategy handles (success, an interruption).
+fn failure_kind(status: Status) -> Option<&'static str> {
+    match status {
+        Status::Failed => Some("Unknown"),
+        Status::Expired => Some("Timeout"),
+        _ => None,
     }
 }
 

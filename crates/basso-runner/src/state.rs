@@ -20,6 +20,10 @@ pub enum Status {
     /// Not run: its `when` was false or an earlier failure ended the stage.
     #[serde(rename = "SKIPPED")]
     Skipped,
+    /// Failed, but a failure strategy with action `Ignore` let the stage
+    /// go on as if it had succeeded.
+    #[serde(rename = "IGNORE_FAILED")]
+    IgnoreFailed,
     /// Stopped because its `timeout` passed.
     #[serde(rename = "EXPIRED")]
     Expired,
@@ -38,6 +42,7 @@ impl Status {
             Status::Succeeded => "SUCCEEDED",
             Status::Failed => "FAILED",
             Status::Skipped => "SKIPPED",
+            Status::IgnoreFailed => "IGNORE_FAILED",
             Status::Expired => "EXPIRED",
             Status::Aborted => "ABORTED",
             Status::Running => "RUNNING",
@@ -50,6 +55,7 @@ impl Status {
             Status::Succeeded => "success",
             Status::Failed => "failed",
             Status::Skipped => "skipped",
+            Status::IgnoreFailed => "failed (ignored)",
             Status::Expired => "timed out",
             Status::Aborted => "aborted",
             Status::Running => "running",

@@ -126,7 +126,10 @@ fn execute(args: &RunArgs) -> Result<u8, StartError> {
     } else {
         None
     };
-    let stages = select_stages(&resolution, args.stage.as_deref())?;
+    let mut stages = select_stages(&resolution, args.stage.as_deref())?;
+    for warning in basso_runner::failure::attach(&mut stages, &loaded.document()) {
+        tracing::warn!("{warning}");
+    }
 
     // Check everything before anything starts.
     #[allow(unused_mut)]
