@@ -1,4 +1,6 @@
-//! Printing JSON documents as JSON or YAML.
+//! Printing to stdout, and JSON documents as JSON or YAML.
+
+use std::io::Write;
 
 use saphyr::{Mapping, Scalar, Yaml, YamlEmitter};
 use serde_json::Value as Json;
@@ -42,4 +44,22 @@ pub fn yaml(value: &Json) -> String {
 /// Formats a JSON document with two-space indentation.
 pub fn json(value: &Json) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}
+
+/// Writes `text` to stdout and flushes it. When the reader has closed the
+/// pipe (`basso check FILE | head -1`), the rest of the output is dropped
+/// quietly, as with other Unix tools; other write errors are reported on
+/// stderr. Either way the command keeps its own exit status.
+pub fn print(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    match written {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {error}");
+        }
+    }
 }

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::exit;
 use crate::render;
+use crate::{exit, output};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
@@ -45,19 +45,19 @@ pub fn run(args: CheckArgs) -> u8 {
     match args.format {
         Format::Json => {
             let document = basso_core::report::CheckReport::new(&all).to_json();
-            println!(
-                "{}",
+            output::print(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&document).unwrap_or_default()
-            );
+            ));
         }
         Format::Text => {
-            print!("{text}");
+            output::print(&text);
             let mut summary = render::summary(&all);
             if unreadable > 0 {
                 let files = if unreadable == 1 { "file" } else { "files" };
                 summary.push_str(&format!(", {unreadable} {files} not read"));
             }
-            println!("{summary}");
+            output::print(&format!("{summary}\n"));
         }
     }
     if unreadable > 0 {

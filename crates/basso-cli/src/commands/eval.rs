@@ -10,8 +10,8 @@ use basso_core::report::Outcome;
 use basso_core::{EvalMode, ExprError, Options, ScanMode, Template, Unresolved, Value};
 use clap::{Args, ValueEnum};
 
-use crate::exit;
 use crate::resolution_args::read_context;
+use crate::{exit, output};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -88,22 +88,22 @@ pub fn run(args: EvalArgs) -> u8 {
         .and_then(|template| template.run(&context, &options));
     match (result, args.format) {
         (Ok(value), FormatArg::Json) => {
-            println!("{}", Outcome::Value(value.to_json()).to_json());
+            output::print(&format!("{}\n", Outcome::Value(value.to_json()).to_json()));
             exit::SUCCESS
         }
         (Ok(value), FormatArg::Text) => {
-            println!("{}", value.render());
+            output::print(&format!("{}\n", value.render()));
             exit::SUCCESS
         }
         (Err(error), FormatArg::Json) => {
-            println!(
-                "{}",
+            output::print(&format!(
+                "{}\n",
                 Outcome::<serde_json::Value>::from_result(Err(error)).to_json()
-            );
+            ));
             exit::FAILURE
         }
         (Err(error), FormatArg::Text) => {
-            print!("{}", format_error(&args.template, &error));
+            output::print(&format_error(&args.template, &error));
             exit::FAILURE
         }
     }

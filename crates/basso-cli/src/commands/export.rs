@@ -8,9 +8,9 @@ use basso_kube::names::{is_dns1123_label, is_dns1123_subdomain};
 use basso_kube::{ExportOptions, Manifest, stage_from_resolved};
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::exit;
 use crate::render;
 use crate::resolution_args::{ResolutionArgs, read_file};
+use crate::{exit, output};
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -193,7 +193,7 @@ fn print_manifest(manifest: &Manifest, format: Format) -> u8 {
     };
     match printed {
         Ok(text) => {
-            println!("{}", text.trim_end());
+            output::print(&format!("{}\n", text.trim_end()));
             if !manifest.secret_keys.is_empty() {
                 eprintln!(
                     "note: Secret `{}` must hold the keys: {}",

@@ -5,7 +5,7 @@
 use clap::Args;
 
 use crate::commands::containerd::ContainerdArgs;
-use crate::exit;
+use crate::{exit, output};
 
 /// Arguments of `basso gc`.
 #[derive(Args)]
@@ -35,18 +35,18 @@ pub fn run(args: GcArgs) -> u8 {
     match report {
         Ok(report) => {
             // Scripts and tests read the counts by position, so new ones go last.
-            println!(
+            output::print(&format!(
                 "removed {} containers, {} snapshots and {} network namespaces of {} runs, \
-                 and {folders} run folders",
+                 and {folders} run folders\n",
                 report.containers,
                 report.snapshots,
                 report.network_namespaces,
                 report.runs.len()
-            );
+            ));
             exit::SUCCESS
         }
         Err(error) => {
-            println!("removed {folders} run folders");
+            output::print(&format!("removed {folders} run folders\n"));
             eprintln!("error: {error}");
             exit::FAILURE
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::commands::containerd::ContainerdArgs;
-use crate::exit;
+use crate::{exit, output};
 
 /// Image subcommands.
 #[derive(Subcommand)]
@@ -56,7 +56,7 @@ fn import(args: ImportArgs) -> u8 {
         match images.import_archive(archive) {
             Ok(names) => {
                 for name in names {
-                    println!("{name}");
+                    output::print(&format!("{name}\n"));
                 }
             }
             Err(error) => {

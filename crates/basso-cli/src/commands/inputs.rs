@@ -33,8 +33,8 @@ pub fn run(args: InputsArgs) -> u8 {
     let listing = basso_core::pipeline::inputs(&source, &name);
     let document = serde_json::to_value(&listing).unwrap_or_default();
     match args.format {
-        Format::Json => print!("{}", output::json(&document)),
-        Format::Yaml => print!("{}", output::yaml(&document)),
+        Format::Json => output::print(&output::json(&document)),
+        Format::Yaml => output::print(&output::yaml(&document)),
     }
     eprint!(
         "{}",

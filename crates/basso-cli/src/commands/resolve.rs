@@ -59,8 +59,8 @@ fn run_inner(args: ResolveArgs) -> Result<u8, u8> {
         basso_core::pipeline::resolve(&source, &name, &arguments, &input_sets, &context);
     let document = resolution.to_json();
     match args.format {
-        Format::Json => print!("{}", output::json(&document)),
-        Format::Yaml => print!("{}", output::yaml(&document)),
+        Format::Json => output::print(&output::json(&document)),
+        Format::Yaml => output::print(&output::yaml(&document)),
     }
     let mut sources = vec![(name, source)];
     sources.extend(input_sets);

@@ -200,9 +200,9 @@ fn execute(args: &RunArgs) -> Result<u8, StartError> {
     match args.format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
-            println!("{json}");
+            crate::output::print(&format!("{json}\n"));
         }
-        Format::Text => print!("{}", summary.to_table()),
+        Format::Text => crate::output::print(&summary.to_table()),
     }
     Ok(match summary.status {
         Status::Succeeded => exit::SUCCESS,
