@@ -364,6 +364,38 @@ fn strategy_runtime_inputs_take_supplied_values() {
 }
 
 #[test]
+fn matrix_node_name_collision_is_an_error() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+matrix.v>\n    strategy:\n      matrix:\n        v: <+input>\n        nodeName: v<+matrix.v>",
+        DOCKER,
+    );
+    let resolution = resolve(
+        &source,
+        &[
+            ("pipeline.variables.tag", "1.0"),
+            (
+                "pipeline.stages.s.spec.execution.steps.a.strategy.matrix.v",
+                "[\"1.2\", \"1-2\"]",
+            ),
+        ],
+        &[],
+        json!({}),
+    );
+    let messages: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "`nodeName` gives iteration 0 (v: 1.2) and iteration 1 (v: 1-2) the same identifier `a_v1_2`"
+        ]
+    );
+}
+
+#[test]
 fn background_endpoints_follow_infrastructure() {
     let docker = resolve(
         &fixture("valid/step-group-parallel.yaml"),

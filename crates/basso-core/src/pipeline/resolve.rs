@@ -528,20 +528,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 iteration_scope.step_iteration = Some(iteration);
                 let rendered = self.text(Some(node_name), "nodeName", &iteration_scope);
                 if let Some(name) = rendered {
-                    let cleaned: String = name
-                        .chars()
-                        .map(|c| {
-                            if c.is_ascii_alphanumeric() || c == '_' {
-                                c
-                            } else {
-                                '_'
-                            }
-                        })
-                        .collect();
-                    let post_fix = format!("_{cleaned}");
-                    iteration.identifier_post_fix = post_fix;
+                    iteration.identifier_post_fix = strategy::node_name_post_fix(&name);
                 }
             }
+            let identifier = owner.get("identifier").and_then(Node::as_str);
+            let diagnostics = strategy::check_node_names(&iterations, identifier, node_name);
+            self.report.diagnostics.extend(diagnostics);
         }
         iterations.into_iter().map(Some).collect()
     }

@@ -9,8 +9,9 @@ use serde_json::Value as Json;
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::model::Report;
-use crate::pipeline::resolved::Iteration;
+use crate::pipeline::resolved::{Iteration, json_text};
 use crate::pipeline::yaml::{Node, NodeValue};
+use crate::template::has_block_start;
 
 /// Most iterations one strategy may expand to. Harness caps matrices well
 /// below this; the bound keeps untrusted files from exhausting memory.
@@ -19,9 +20,11 @@ pub const MAX_ITERATIONS: usize = 1024;
 const MATRIX_KEYS: &[&str] = &["exclude", "maxConcurrency", "nodeName"];
 
 /// Checks a strategy's shape (exactly one looping kind was already checked).
-pub fn check(report: &mut Report, strategy: &Node) {
+/// `identifier` is the identifier of the stage or step that loops.
+pub fn check(report: &mut Report, strategy: &Node, identifier: &str) {
     if let Some(matrix) = strategy.get("matrix") {
         check_matrix(report, matrix);
+        check_fixed_node_names(report, matrix, identifier);
     } else if let Some(repeat) = strategy.get("repeat") {
         check_repeat(report, repeat);
     } else if let Some(parallelism) = strategy.get("parallelism") {
@@ -349,6 +352,119 @@ fn expand_matrix(
         .collect())
 }
 
+/// Returns the identifier suffix Harness derives from a rendered
+/// `nodeName`: `_` followed by the text with every character other than an
+/// ASCII letter, digit or `_` replaced by `_`.
+pub fn node_name_post_fix(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("_{cleaned}")
+}
+
+/// Checks the identifiers a `nodeName` gives when the matrix axes are
+/// fixed lists and `nodeName` refers to nothing but `<+matrix.AXIS>`.
+/// Any other expression needs the resolver's context, so it is skipped.
+fn check_fixed_node_names(report: &mut Report, matrix: &Node, identifier: &str) {
+    let Some(template) = matrix.get("nodeName").and_then(Node::as_str) else {
+        return;
+    };
+    if matrix_size(matrix).is_err() {
+        return;
+    }
+    let Ok(mut iterations) = expand_matrix(matrix, &mut |_, _| None, None) else {
+        return;
+    };
+    for iteration in &mut iterations {
+        let mut rendered = template.to_string();
+        for (axis, value) in &iteration.matrix {
+            rendered = rendered.replace(&format!("<+matrix.{axis}>"), &json_text(value));
+        }
+        if has_block_start(&rendered) {
+            return;
+        }
+        iteration.identifier_post_fix = node_name_post_fix(&rendered);
+    }
+    let node_name = matrix.get("nodeName").unwrap_or(matrix);
+    for diagnostic in check_node_names(&iterations, Some(identifier), node_name) {
+        report.push(diagnostic);
+    }
+}
+
+/// Reports iterations whose rendered `nodeName` gives an empty suffix or
+/// the same suffix as an earlier iteration, because Harness needs every
+/// looped node's identifier to be non-empty and unique. `node_name` is the
+/// `nodeName` node and `identifier` the looped node's identifier.
+pub fn check_node_names(
+    iterations: &[Iteration],
+    identifier: Option<&str>,
+    node_name: &Node,
+) -> Vec<Diagnostic> {
+    let identifier = identifier.unwrap_or_default();
+    let mut diagnostics = Vec::new();
+    let mut first_with: IndexMap<&str, &Iteration> = IndexMap::new();
+    let mut empty_reported = false;
+    for iteration in iterations {
+        let post_fix = iteration.identifier_post_fix.as_str();
+        if post_fix == "_" && !empty_reported {
+            empty_reported = true;
+            diagnostics.push(
+                Diagnostic::error(
+                    "invalid-strategy",
+                    format!(
+                        "`nodeName` is empty in iteration {}, so the identifier would be `{identifier}_`",
+                        iteration.iteration
+                    ),
+                    node_name.span,
+                )
+                .with_help("make `nodeName` render to text, such as `<+matrix.AXIS>`"),
+            );
+            continue;
+        }
+        if post_fix == "_" {
+            continue;
+        }
+        if let Some(first) = first_with.get(post_fix) {
+            diagnostics.push(
+                Diagnostic::error(
+                    "duplicate-identifier",
+                    format!(
+                        "`nodeName` gives iteration {} ({}) and iteration {} ({}) the same identifier `{identifier}{post_fix}`",
+                        first.iteration,
+                        describe_values(first),
+                        iteration.iteration,
+                        describe_values(iteration),
+                    ),
+                    node_name.span,
+                )
+                .with_help(
+                    "use matrix values that stay distinct after characters other than letters, digits and `_` become `_`",
+                ),
+            );
+            continue;
+        }
+        first_with.insert(post_fix, iteration);
+    }
+    diagnostics
+}
+
+/// Lists an iteration's matrix values as `axis: value, ...`.
+fn describe_values(iteration: &Iteration) -> String {
+    let values: Vec<String> = iteration
+        .matrix
+        .iter()
+        .map(|(axis, value)| format!("{axis}: {}", json_text(value)))
+        .collect();
+    values.join(", ")
+}
+
 fn same_value(a: &Json, b: &Json) -> bool {
     a == b || crate::pipeline::resolved::json_text(a) == crate::pipeline::resolved::json_text(b)
 }
@@ -392,6 +508,47 @@ mod tests {
         assert_eq!(times.len(), 3);
         let parallel = expand(&strategy("parallelism: 2\n"), &mut |_, _| None).unwrap();
         assert_eq!(parallel.len(), 2);
+    }
+
+    fn check_codes(source: &str) -> Vec<String> {
+        let mut report = Report::default();
+        check(&mut report, &strategy(source), "r");
+        report
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}: {}", d.code, d.message))
+            .collect()
+    }
+
+    #[test]
+    fn node_names_must_differ_after_cleaning() {
+        let found =
+            check_codes("matrix:\n  a: [\"1.2\", \"1-2\", \"3\"]\n  nodeName: v<+matrix.a>\n");
+        assert_eq!(
+            found,
+            [
+                "duplicate-identifier: `nodeName` gives iteration 0 (a: 1.2) and iteration 1 (a: 1-2) the same identifier `r_v1_2`"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_node_name_is_reported_once() {
+        let found = check_codes("matrix:\n  a: [x, y]\n  nodeName: \"\"\n");
+        assert_eq!(
+            found,
+            [
+                "invalid-strategy: `nodeName` is empty in iteration 0, so the identifier would be `r_`"
+            ]
+        );
+    }
+
+    #[test]
+    fn node_name_expressions_skipped() {
+        let found = check_codes("matrix:\n  a: [x, y]\n  nodeName: <+pipeline.name>\n");
+        assert_eq!(found, Vec::<String>::new());
+        let distinct = check_codes("matrix:\n  a: [x, y]\n  nodeName: v<+matrix.a>\n");
+        assert_eq!(distinct, Vec::<String>::new());
     }
 
     #[test]

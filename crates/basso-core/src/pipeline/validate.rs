@@ -274,7 +274,7 @@ fn check_stage(
     let stage = &pipeline.stages[index];
     check_when(report, stage.get("when"), "pipelineStatus");
     if let Some(strategy) = stage.get("strategy") {
-        check_strategy(report, strategy);
+        check_strategy(report, strategy, &stage.identifier);
     }
     let Some(spec) = stage.spec else {
         report.error(
@@ -592,7 +592,7 @@ fn check_step_node(report: &mut Report, step: &Step<'_>) {
     }
     check_when(report, step.get("when"), "stageStatus");
     if let Some(strategy) = step.get("strategy") {
-        check_strategy(report, strategy);
+        check_strategy(report, strategy, &step.identifier);
     }
     if let Some(failure) = step.get("failureStrategies") {
         let non_empty =
@@ -658,7 +658,7 @@ pub fn check_timeout(report: &mut Report, node: &Node) {
     }
 }
 
-fn check_strategy(report: &mut Report, strategy: &Node) {
+fn check_strategy(report: &mut Report, strategy: &Node, identifier: &str) {
     if !check_capability(report, strategy, "strategy", Capability::BareInputOnly) {
         return;
     }
@@ -689,7 +689,7 @@ fn check_strategy(report: &mut Report, strategy: &Node) {
         );
         return;
     }
-    crate::pipeline::strategy::check(report, strategy);
+    crate::pipeline::strategy::check(report, strategy, identifier);
 }
 
 fn check_step_spec(
