@@ -396,6 +396,27 @@ fn matrix_node_name_collision_is_an_error() {
 }
 
 #[test]
+fn default_outside_allowed_values_is_reported() {
+    let source = fixture("invalid/value-not-allowed.yaml");
+    let expected = "`pipeline.variables.region`: default value `asia` is not allowed";
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let resolved: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "value-not-allowed")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(resolved, [expected]);
+    let checked = pipeline::check(&source, "p.yaml");
+    let checked: Vec<&str> = checked
+        .iter()
+        .filter(|d| d.code == "value-not-allowed")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(checked, [expected]);
+}
+
+#[test]
 fn background_endpoints_follow_infrastructure() {
     let docker = resolve(
         &fixture("valid/step-group-parallel.yaml"),

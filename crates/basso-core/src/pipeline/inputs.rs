@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::input::RuntimeInput;
+use crate::input::{RuntimeInput, codes as input_codes};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::model::{DocumentKind, Report};
 use crate::pipeline::paths::{FieldType, Visit, field_type, walk};
@@ -58,6 +58,45 @@ pub fn collect<'a>(
         Visit::Descend
     });
     fields
+}
+
+/// Reports each runtime input whose `.default(...)` fails its own
+/// `.allowedValues(...)` or `.regex(...)`, which `resolve` rejects whenever
+/// no value is supplied. Defaults that contain an expression are skipped
+/// because their value is known only at resolution.
+pub fn check_defaults(report: &mut Report, pipeline: &Node) {
+    walk(pipeline, "pipeline", &mut |path, node| {
+        let Some(text) = node.as_str() else {
+            return Visit::Descend;
+        };
+        if classify(text) != ValueKind::RuntimeInput {
+            return Visit::Descend;
+        }
+        let Ok(input) = RuntimeInput::parse(text) else {
+            return Visit::Descend;
+        };
+        if input
+            .default
+            .as_ref()
+            .is_some_and(|default| default.render().contains("<+"))
+        {
+            return Visit::Descend;
+        }
+        if let Err(error) = input.validate_default()
+            && matches!(
+                error.code,
+                input_codes::VALUE_NOT_ALLOWED | input_codes::VALUE_MISMATCHES_REGEX
+            )
+        {
+            report.error(
+                error.code,
+                format!("`{path}`: {}", error.message),
+                node.span,
+                error.help,
+            );
+        }
+        Visit::Descend
+    });
 }
 
 /// Converts an engine error in a scalar's text into a diagnostic in the
@@ -355,7 +394,8 @@ pub fn finalize(
                         format!(" (from {file}:{}:{})", span.line, span.column)
                     }
                     Some(Origin::Argument(argument)) => format!(" (from `--input {argument}`)"),
-                    None => " (the default)".to_string(),
+                    // The validator's message already starts with "default".
+                    None => String::new(),
                 };
                 report.error(
                     error.code,
@@ -380,7 +420,10 @@ pub struct InputListing {
     pub column: usize,
     /// The field's value type: `string`, `boolean`, `integer`, `number`, `list` or `map`.
     #[serde(rename = "type")]
-    #[cfg_attr(feature = "ts", ts(type = "\"string\" | \"boolean\" | \"integer\" | \"number\" | \"list\" | \"map\""))]
+    #[cfg_attr(
+        feature = "ts",
+        ts(type = "\"string\" | \"boolean\" | \"integer\" | \"number\" | \"list\" | \"map\"")
+    )]
     pub value_type: &'static str,
     pub default: Option<serde_json::Value>,
     pub allowed_values: Option<Vec<String>>,

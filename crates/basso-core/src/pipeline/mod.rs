@@ -88,6 +88,7 @@ fn check_root(report: &mut Report, root: &Node, source: &str) {
             if let Some(pipeline) = model::read_pipeline(report, root, kind) {
                 validate::validate(report, &pipeline);
                 references::check(report, &pipeline, source, &templates::Templates::default());
+                inputs::check_defaults(report, pipeline.node);
             }
         }
         None => {}
