@@ -1120,3 +1120,34 @@ fn failure_strategy_unsupported_action_warns() {
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(step_statuses(&summary), ["FAILED"]);
 }
+
+#[test]
+fn crashed_service_fails_stage_every_time() {
+    // The Run step ends right after the service exits, so the stage ends at
+    // about the time the service's exit becomes visible.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("service-exiting");
+    let service = format!("echo svc\ntouch '{}'\nexit 7", marker.display());
+    let wait = format!(
+        "while [ ! -f '{}' ]; do sleep 0.01; done\necho ran",
+        marker.display()
+    );
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Background", "svc", &service, ""),
+            step("Run", "r", &wait, ""),
+        ],
+    );
+    for attempt in 1..=10 {
+        let _ = std::fs::remove_file(&marker);
+        let output = run(&file, &["--format", "json"]);
+
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "run {attempt}: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let service = &summary["stages"][0]["steps"][0];
+        assert_eq!(service["status"], "FAILED", "run {attempt}: {stderr}");
+        assert_eq!(service["exitCode"], 7, "run {attempt}: {stderr}");
+    }
+}

@@ -214,9 +214,19 @@ impl Services {
         let mut entries = self.entries.lock().expect("services lock");
         let mut outcomes = Vec::new();
         for mut entry in entries.drain(..) {
+            // A service that exited since `check` (or while an earlier one
+            // was being stopped) is judged by its own exit status.
+            // NOTE: an exit in the moment between this look and the SIGTERM
+            // still counts as stopped, because the exit status cannot tell
+            // the two apart.
+            if entry.outcome.is_none()
+                && let Ok(Some(exit)) = entry.task.wait(Duration::ZERO)
+            {
+                record_exit(&mut entry, exit, console);
+            }
             if entry.outcome.is_none() {
-                tracing::info!(step_id = %entry.step.path(), pid = entry.task.pid(), "stopping service");
                 let stopped = entry.task.stop(self.grace);
+                tracing::info!(step_id = %entry.step.path(), pid = entry.task.pid(), "stopped service");
                 let (status, message) = match stopped {
                     // A service left running keeps its ports and files, so
                     // the stage must not read as a clean success.
