@@ -42,9 +42,22 @@ use yaml::{Limits, Node};
 
 /// A loaded document: its root node, or the diagnostics that stopped loading.
 pub(crate) fn load_document(source: &str, report: &mut Report) -> Option<Node> {
-    match yaml::load(source, Limits::default()) {
-        Ok(Some(root)) => Some(root),
-        Ok(None) => {
+    match yaml::load_first(source, Limits::default()) {
+        Ok(yaml::FirstDocument {
+            root: Some(root),
+            next_document,
+        }) => {
+            if let Some(span) = next_document {
+                report.warning(
+                    "extra-document",
+                    "the file contains a second YAML document, which is not read",
+                    span,
+                    "keep one pipeline per file; move the second document to its own file or remove the `---` line",
+                );
+            }
+            Some(root)
+        }
+        Ok(yaml::FirstDocument { root: None, .. }) => {
             report.error(
                 "empty-document",
                 "the file contains no YAML document",

@@ -223,9 +223,41 @@ enum Frame {
     Mapping {
         entries: Vec<(Node, Node)>,
         pending_key: Option<Node>,
+        /// Entry index by key text, built once the mapping passes
+        /// [`INDEXED_KEYS`] entries, so that finding duplicate keys stays
+        /// linear in the mapping's size.
+        index: Option<std::collections::HashMap<String, usize>>,
         start: Marker,
         anchor: usize,
     },
+}
+
+/// Number of entries up to which a mapping finds duplicate keys by
+/// comparing each new key with every earlier one.
+const INDEXED_KEYS: usize = 16;
+
+/// Returns the earlier entry whose key has the text `text`.
+fn find_key<'e>(
+    entries: &'e [(Node, Node)],
+    index: &mut Option<std::collections::HashMap<String, usize>>,
+    text: &str,
+) -> Option<&'e Node> {
+    if entries.len() < INDEXED_KEYS {
+        return entries
+            .iter()
+            .find(|(key, _)| key.as_str() == Some(text))
+            .map(|(key, _)| key);
+    }
+    let index = index.get_or_insert_with(|| {
+        let mut index = std::collections::HashMap::with_capacity(entries.len() * 2);
+        for (position, (key, _)) in entries.iter().enumerate() {
+            if let Some(key) = key.as_str() {
+                index.entry(key.to_string()).or_insert(position);
+            }
+        }
+        index
+    });
+    index.get(text).map(|&position| &entries[position].0)
 }
 
 struct Builder<'s> {
@@ -318,19 +350,22 @@ impl Builder<'_> {
             Some(Frame::Mapping {
                 entries,
                 pending_key,
+                index,
                 ..
             }) => {
                 match pending_key.take() {
                     None => *pending_key = Some(node),
                     Some(key) => {
                         if let Some(text) = key.as_str()
-                            && let Some((first, _)) =
-                                entries.iter().find(|(k, _)| k.as_str() == Some(text))
+                            && let Some(first) = find_key(entries, index, text)
                         {
                             let diagnostic = Diagnostic::error("duplicate-key", format!("duplicate key `{text}`"), key.span)
                             .with_label(first.span, "first defined here")
                             .with_help("remove one of the two entries; YAML keys are unique within a mapping");
                             return Err(diagnostic);
+                        }
+                        if let (Some(index), Some(text)) = (index.as_mut(), key.as_str()) {
+                            index.insert(text.to_string(), entries.len());
                         }
                         entries.push((key, node));
                     }
@@ -392,6 +427,7 @@ impl Builder<'_> {
                 Frame::Mapping {
                     entries: Vec::new(),
                     pending_key: None,
+                    index: None,
                     start,
                     anchor,
                 },
@@ -488,6 +524,20 @@ fn scan_error(source: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic 
 /// `Ok(None)` for a document with no content. Parsing stops at the first
 /// syntax error or exceeded limit.
 pub fn load(source: &str, limits: Limits) -> Result<Option<Node>, Diagnostic> {
+    load_first(source, limits).map(|loaded| loaded.root)
+}
+
+/// The first document of a YAML stream, and where a second one with
+/// content starts.
+pub struct FirstDocument {
+    pub root: Option<Node>,
+    /// The `---` of the second document, which the loader does not read.
+    pub next_document: Option<Span>,
+}
+
+/// Parses the first YAML document of `source` like [`load`], and also
+/// finds whether another document with content follows it.
+pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnostic> {
     if source.len() > limits.max_bytes {
         return Err(Diagnostic::error(
             "yaml-too-large",
@@ -510,17 +560,39 @@ pub fn load(source: &str, limits: Limits) -> Result<Option<Node>, Diagnostic> {
     };
     let mut parser = Parser::new_from_str(source);
     let mut documents = 0;
+    let mut next_document = None;
     while let Some(result) = parser.next_event() {
         let (event, span) = result.map_err(|error| scan_error(source, &builder.offsets, &error))?;
         if matches!(event, Event::DocumentStart(_)) {
             documents += 1;
             if documents > 1 {
+                // A second document counts only when it has content: a
+                // trailing `---` or an empty document is harmless.
+                let content = match parser.next_event() {
+                    Some(Ok((Event::Scalar(text, style, ..), _))) => {
+                        style != ScalarStyle::Plain || !text.is_empty()
+                    }
+                    Some(Ok((event, _))) => matches!(
+                        event,
+                        Event::SequenceStart(..) | Event::MappingStart(..) | Event::Alias(..)
+                    ),
+                    // A syntax error in the second document shows it is
+                    // there as well.
+                    Some(Err(_)) => true,
+                    None => false,
+                };
+                if content {
+                    next_document = Some(builder.span(span.start, span.end));
+                }
                 break;
             }
         }
         builder.handle(event, span)?;
     }
-    Ok(builder.root)
+    Ok(FirstDocument {
+        root: builder.root,
+        next_document,
+    })
 }
 
 #[cfg(test)]
@@ -604,5 +676,31 @@ mod tests {
         let error = load("a: 1\na: 2\n", Limits::default()).unwrap_err();
         assert_eq!(error.code, "duplicate-key");
         assert_eq!(error.span.line, 2);
+    }
+
+    #[test]
+    fn yaml_duplicate_key_in_large_mapping() {
+        let mut source: String = (0..40).map(|i| format!("k{i}: {i}\n")).collect();
+        source.push_str("k7: again\n");
+        let error = load(&source, Limits::default()).unwrap_err();
+        assert_eq!(error.code, "duplicate-key");
+        assert_eq!(error.message, "duplicate key `k7`");
+        assert_eq!(error.span.line, 41);
+        assert_eq!(error.labels[0].span.line, 8);
+    }
+
+    #[test]
+    fn yaml_second_document_found() {
+        let loaded = load_first("a: 1\n---\nb: 2\n", Limits::default()).unwrap();
+        assert_eq!(loaded.root.unwrap().get("a").unwrap().as_str(), Some("1"));
+        assert_eq!(loaded.next_document.map(|span| span.line), Some(2));
+    }
+
+    #[test]
+    fn yaml_empty_second_document_ignored() {
+        for source in ["a: 1\n---\n", "a: 1\n---\n...\n", "a: 1\n--- # comment\n"] {
+            let loaded = load_first(source, Limits::default()).unwrap();
+            assert!(loaded.next_document.is_none(), "{source:?}");
+        }
     }
 }
