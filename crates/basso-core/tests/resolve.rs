@@ -417,6 +417,41 @@ fn default_outside_allowed_values_is_reported() {
 }
 
 #[test]
+fn number_variable_inputs_must_be_numbers() {
+    let source = "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: n\n      type: Number\n      value: <+input>.default(abc)\n  stages: []\n";
+    let messages = |resolution: &Resolution| -> Vec<String> {
+        resolution
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .collect()
+    };
+    let by_default = resolve(source, &[], &[], json!({}));
+    assert_eq!(
+        messages(&by_default),
+        ["`pipeline.variables.n`: invalid default: `abc` is not a number"]
+    );
+    let given = resolve(
+        source,
+        &[("pipeline.variables.n", "notanumber")],
+        &[],
+        json!({}),
+    );
+    assert!(
+        messages(&given).contains(
+            &"invalid value for `pipeline.variables.n`: `notanumber` is not a number".to_string()
+        ),
+        "{:?}",
+        messages(&given)
+    );
+    let valid = resolve(source, &[("pipeline.variables.n", "2.5")], &[], json!({}));
+    assert_eq!(messages(&valid), Vec::<String>::new());
+    let listing = pipeline::inputs(source, "p.yaml");
+    assert_eq!(listing.inputs[0].value_type, "number");
+}
+
+#[test]
 fn background_endpoints_follow_infrastructure() {
     let docker = resolve(
         &fixture("valid/step-group-parallel.yaml"),

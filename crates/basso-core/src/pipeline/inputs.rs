@@ -2,6 +2,8 @@
 //! applying input sets and `--input` values in order, and listing the
 //! inputs for `basso inputs`.
 
+use std::collections::HashSet;
+
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -21,6 +23,9 @@ pub struct InputField<'a> {
     pub path: String,
     pub node: &'a Node,
     pub input: RuntimeInput,
+    /// The type `--input` values and defaults are read as: the field's
+    /// type, or `Number` for a variable of `type: Number`.
+    pub value_type: FieldType,
 }
 
 /// Collects every runtime-input field under the pipeline node. Malformed
@@ -31,7 +36,11 @@ pub fn collect<'a>(
     source: &str,
 ) -> IndexMap<String, InputField<'a>> {
     let mut fields = IndexMap::new();
+    // A node's `variables` are visited after the node, so the paths of its
+    // Number variables are known when their values are reached.
+    let mut number_variables = HashSet::new();
     walk(pipeline, "pipeline", &mut |path, node| {
+        record_number_variables(path, node, &mut number_variables);
         let Some(text) = node.as_str() else {
             return Visit::Descend;
         };
@@ -40,12 +49,18 @@ pub fn collect<'a>(
         }
         match RuntimeInput::parse(text) {
             Ok(input) => {
+                let value_type = if number_variables.contains(path) {
+                    FieldType::Number
+                } else {
+                    field_type(path)
+                };
                 fields.insert(
                     path.to_string(),
                     InputField {
                         path: path.to_string(),
                         node,
                         input,
+                        value_type,
                     },
                 );
             }
@@ -58,6 +73,21 @@ pub fn collect<'a>(
         Visit::Descend
     });
     fields
+}
+
+/// Adds the paths of the `type: Number` variables of `node`, whose path is
+/// `path`, to `paths`.
+fn record_number_variables(path: &str, node: &Node, paths: &mut HashSet<String>) {
+    let Some(variables) = node.get("variables").and_then(Node::as_sequence) else {
+        return;
+    };
+    for variable in variables {
+        if variable.get("type").and_then(Node::as_str) == Some("Number")
+            && let Some(name) = variable.get("name").and_then(Node::as_str)
+        {
+            paths.insert(format!("{path}.variables.{name}"));
+        }
+    }
 }
 
 /// Reports each runtime input whose `.default(...)` fails its own
@@ -260,8 +290,8 @@ pub fn apply_input_set(
         );
     }
     walk(overlay, "pipeline", &mut |path, node| {
-        if fields.contains_key(path) {
-            match node_value(node, field_type(path)) {
+        if let Some(field) = fields.get(path) {
+            match node_value(node, field.value_type) {
                 Ok(value) => {
                     supplied.insert(
                         path.to_string(),
@@ -329,11 +359,11 @@ pub fn apply_arguments(
         let file = argument_file(index);
         let argument = format!("{path}={text}");
         let span = Span::from_byte_range(&argument, 0, path.len());
-        if !fields.contains_key(path) {
+        let Some(field) = fields.get(path) else {
             report.push(not_an_input(path, fields, span).with_file(file.as_str()));
             continue;
-        }
-        match read_value(text, field_type(path)) {
+        };
+        match read_value(text, field.value_type) {
             Ok(value) => {
                 supplied.insert(
                     path.clone(),
@@ -385,6 +415,25 @@ pub fn finalize(
             continue;
         }
         match field.input.resolve(given.map(|g| &g.value)) {
+            Ok(Value::String(text)) if given.is_none() && is_scalar_type(field.value_type) => {
+                match read_value(&text, field.value_type) {
+                    Ok(value) => {
+                        values.insert(path.clone(), value);
+                    }
+                    Err(reason) => {
+                        report.error(
+                            input_codes::INVALID_DEFAULT,
+                            format!("`{path}`: invalid default: {reason}"),
+                            field.node.span,
+                            format!(
+                                "change `.default(...)` to {}",
+                                type_example(field.value_type)
+                            ),
+                        );
+                        values.insert(path.clone(), Value::Null);
+                    }
+                }
+            }
             Ok(value) => {
                 values.insert(path.clone(), value);
             }
@@ -408,6 +457,21 @@ pub fn finalize(
         }
     }
     values
+}
+
+fn is_scalar_type(field: FieldType) -> bool {
+    matches!(
+        field,
+        FieldType::Boolean | FieldType::Integer | FieldType::Number
+    )
+}
+
+fn type_example(field: FieldType) -> &'static str {
+    match field {
+        FieldType::Boolean => "`true` or `false`",
+        FieldType::Integer => "a whole number such as `3`",
+        _ => "a number such as `3` or `2.5`",
+    }
 }
 
 /// One entry of `basso inputs`.
@@ -446,7 +510,7 @@ pub fn list(fields: &IndexMap<String, InputField<'_>>) -> Vec<InputListing> {
             path: field.path.clone(),
             line: field.node.span.line,
             column: field.node.span.column,
-            value_type: match field_type(&field.path) {
+            value_type: match field.value_type {
                 FieldType::String => "string",
                 FieldType::Boolean => "boolean",
                 FieldType::Integer => "integer",
