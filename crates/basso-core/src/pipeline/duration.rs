@@ -42,10 +42,18 @@ pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
     if millis == 0 {
         return Err("the duration must be greater than 0".to_string());
     }
-    Ok(Some(
-        u64::try_from(millis.div_ceil(1000)).unwrap_or(u64::MAX),
-    ))
+    let seconds = millis.div_ceil(1000);
+    if seconds > MAX_SECONDS {
+        return Err(format!(
+            "the duration is longer than the maximum of {MAX_SECONDS} seconds"
+        ));
+    }
+    Ok(Some(seconds as u64))
 }
+
+/// The longest duration in seconds: the largest integer a JSON reader in
+/// JavaScript (the npm package) holds exactly, 2^53 - 1.
+const MAX_SECONDS: u128 = (1 << 53) - 1;
 
 #[cfg(test)]
 mod tests {
@@ -70,5 +78,7 @@ mod tests {
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("99999999999999999d").is_err());
+        assert!(parse_duration("340282366920938463463374607431768211455w").is_err());
     }
 }
