@@ -452,6 +452,34 @@ fn number_variable_inputs_must_be_numbers() {
 }
 
 #[test]
+fn string_fields_keep_scalar_text() {
+    let written = ["1.10", "010", "1e3", "+1", "0x10", "True"];
+    let mut variables = String::new();
+    let mut env = String::new();
+    for (index, text) in written.iter().enumerate() {
+        variables.push_str(&format!(
+            "    - name: v{index}\n      type: String\n      value: {text}\n"
+        ));
+        env.push_str(&format!("\n        E{index}: {text}"));
+    }
+    let command: Vec<String> = (0..written.len())
+        .map(|index| format!("<+pipeline.variables.v{index}>"))
+        .collect();
+    let source = format!(
+        "pipeline:\n  name: p\n  identifier: p\n  variables:\n{variables}  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform:\n            os: Linux\n            arch: Amd64\n          runtime:\n            type: Docker\n            spec: {{}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec:\n                    image: alpine\n                    command: echo {}\n                    envVariables:{}\n",
+        command.join(" "),
+        env.replace("\n        ", "\n                      "),
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+    assert_eq!(codes(&resolution), Vec::<&str>::new());
+    let step = &resolution.stages[0].steps[0];
+    assert_eq!(step.spec["command"], format!("echo {}", written.join(" ")));
+    for (index, text) in written.iter().enumerate() {
+        assert_eq!(step.spec["envVariables"][format!("E{index}")], *text);
+    }
+}
+
+#[test]
 fn background_endpoints_follow_infrastructure() {
     let docker = resolve(
         &fixture("valid/step-group-parallel.yaml"),

@@ -246,9 +246,14 @@ fn finish(
 /// then coerced to the field's type.
 fn fixed_value(scalar: &Scalar, node: &Node, field: FieldType) -> Json {
     let json = scalar_to_json(scalar);
-    // Text in a text field is the common case and needs no conversion.
-    if field == FieldType::String && json.is_string() {
-        return json;
+    // Text in a text field is the common case and needs no conversion. A
+    // number or boolean in a text field keeps its text as written (`1.10`,
+    // `010`), as Harness reads the field into a Java String.
+    if field == FieldType::String && !json.is_null() {
+        return match json {
+            Json::String(_) => json,
+            _ => Json::String(scalar.text.clone()),
+        };
     }
     coerce(inputs::typed_scalar(node), field)
         .unwrap_or_else(|_| inputs::typed_scalar(node).to_json())

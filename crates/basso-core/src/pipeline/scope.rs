@@ -129,9 +129,14 @@ fn variables_tree(items: &[Node], path: &mut String, inputs: &IndexMap<String, V
                 .map(Value::Float)
                 .unwrap_or(Value::String(text)),
             ("Number", Value::Int(i)) => Value::Float(i as f64),
-            ("String", Value::Int(i)) => Value::String(i.to_string()),
-            ("String", Value::Float(f)) => Value::String(f.to_string()),
-            ("String", Value::Bool(b)) => Value::String(b.to_string()),
+            // Harness reads a String variable into a Java String, so a plain
+            // scalar such as `1.10` or `010` keeps the text as written.
+            ("String", value @ (Value::Int(_) | Value::Float(_) | Value::Bool(_))) => {
+                item.get("value").and_then(Node::scalar).map_or_else(
+                    || Value::String(value.render()),
+                    |s| Value::String(s.text.clone()),
+                )
+            }
             (_, value) => value,
         };
         map.insert(name.to_string(), value);
