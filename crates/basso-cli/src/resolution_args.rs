@@ -43,10 +43,36 @@ impl ResolutionArgs {
     }
 }
 
-/// Reads a text file, with the file name in the error.
+/// Reads a UTF-8 text file, with the file name in the error. A file in
+/// another encoding gets the position of its first undecodable byte.
 pub fn read_file(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path)
-        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))
+    let bytes = std::fs::read(path)
+        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+    String::from_utf8(bytes).map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error()))
+}
+
+/// Describes a file that is not UTF-8: UTF-16 by its byte order mark, else
+/// the line and column of the first byte that does not decode.
+fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> String {
+    let name = path.display();
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return format!("`{name}` is UTF-16 text; help: save it as UTF-8");
+    }
+    let valid = &bytes[..error.valid_up_to()];
+    // The prefix is valid UTF-8 by the error's own account.
+    let before = std::str::from_utf8(valid).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    let byte = bytes[error.valid_up_to()];
+    format!(
+        "{name}:{line}:{column}: byte 0x{byte:02X} is not UTF-8 text; help: save the file as UTF-8"
+    )
 }
 
 /// Splits `PATH=VALUE` at the first `=`, trimming the path.
@@ -90,6 +116,24 @@ mod tests {
             error.contains("`--input pipeline.variables.tag` has no `=`"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn latin1_file_names_first_bad_byte() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("pipeline.yaml");
+        std::fs::write(&path, b"pipeline:\n  name: caf\xE9\n").unwrap();
+        let error = read_file(&path).unwrap_err();
+        assert!(
+            error.ends_with(
+                "pipeline.yaml:2:12: byte 0xE9 is not UTF-8 text; help: save the file as UTF-8"
+            ),
+            "{error}"
+        );
+
+        std::fs::write(&path, b"\xFF\xFEp\x00").unwrap();
+        let error = read_file(&path).unwrap_err();
+        assert!(error.contains("is UTF-16 text"), "{error}");
     }
 
     #[test]

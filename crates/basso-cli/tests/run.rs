@@ -1123,13 +1123,13 @@ fn failure_strategy_unsupported_action_warns() {
 
 #[test]
 fn crashed_service_fails_stage_every_time() {
-    // The Run step ends right after the service exits, so the stage ends at
-    // about the time the service's exit becomes visible.
+    // The Run step ends as soon as the service's process is gone (exited
+    // and reaped by basso), so the stage ends right after the exit.
     let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("service-exiting");
-    let service = format!("echo svc\ntouch '{}'\nexit 7", marker.display());
+    let marker = dir.path().join("service-pid");
+    let service = format!("echo svc\necho $$ > '{}'\nexit 7", marker.display());
     let wait = format!(
-        "while [ ! -f '{}' ]; do sleep 0.01; done\necho ran",
+        "while [ ! -s '{0}' ]; do sleep 0.01; done\nwhile kill -0 \"$(cat '{0}')\" 2>/dev/null; do sleep 0.01; done\necho ran",
         marker.display()
     );
     let file = pipeline(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::render;
+use crate::resolution_args::read_file;
 use crate::{exit, output};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -30,10 +31,10 @@ pub fn run(args: CheckArgs) -> u8 {
     let mut unreadable = 0usize;
     for path in &args.files {
         let name = path.display().to_string();
-        let source = match std::fs::read_to_string(path) {
+        let source = match read_file(path) {
             Ok(source) => source,
             Err(error) => {
-                eprintln!("error: cannot read `{name}`: {error}");
+                eprintln!("error: {error}");
                 unreadable += 1;
                 continue;
             }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::resolution_args::read_file;
 use crate::{exit, output, render};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -23,10 +24,10 @@ pub struct InputsArgs {
 
 pub fn run(args: InputsArgs) -> u8 {
     let name = args.file.display().to_string();
-    let source = match std::fs::read_to_string(&args.file) {
+    let source = match read_file(&args.file) {
         Ok(source) => source,
         Err(error) => {
-            eprintln!("error: cannot read `{name}`: {error}");
+            eprintln!("error: {error}");
             return exit::USAGE;
         }
     };
