@@ -14,23 +14,49 @@ pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) ->
     let config = Config::default();
     let mut out = String::new();
     for diagnostic in diagnostics {
-        let report = to_report(diagnostic, source);
-        match term::emit_into_string(&config, &file, &report) {
-            Ok(text) => out.push_str(&text),
-            // A span outside the source cannot be drawn; print the bare line.
-            Err(_) => out.push_str(&format!(
-                "{}[{}]: {}\n  --> {}:{}:{}\n",
-                severity_word(diagnostic.severity),
-                diagnostic.code,
-                diagnostic.message,
-                file_name,
-                diagnostic.span.line,
-                diagnostic.span.column
-            )),
+        let drawn = if has_long_line(diagnostic, source) {
+            None
+        } else {
+            term::emit_into_string(&config, &file, &to_report(diagnostic, source)).ok()
+        };
+        match drawn {
+            Some(text) => out.push_str(&text),
+            // A span outside the source cannot be drawn, and a line of a
+            // minified file would fill the screen: print the location only.
+            None => {
+                out.push_str(&format!(
+                    "{}[{}]: {}\n  --> {}:{}:{}\n",
+                    severity_word(diagnostic.severity),
+                    diagnostic.code,
+                    diagnostic.message,
+                    file_name,
+                    diagnostic.span.line,
+                    diagnostic.span.column
+                ));
+                if let Some(help) = &diagnostic.help {
+                    out.push_str(&format!("  = help: {help}\n"));
+                }
+            }
         }
         out.push('\n');
     }
     out
+}
+
+/// Longest source line, in bytes, that an excerpt shows.
+const EXCERPT_LINE_LIMIT: usize = 500;
+
+/// Returns whether a line the diagnostic's primary span touches is longer
+/// than [`EXCERPT_LINE_LIMIT`].
+fn has_long_line(diagnostic: &Diagnostic, source: &str) -> bool {
+    let span = clamp(source, diagnostic.span.byte_start, diagnostic.span.byte_end);
+    let line_start = source[..span.start].rfind('\n').map_or(0, |at| at + 1);
+    let line_end = source[span.end..]
+        .find('\n')
+        .map_or(source.len(), |at| span.end + at);
+    source[line_start..line_end]
+        .split('\n')
+        .any(|line| line.len() > EXCERPT_LINE_LIMIT)
 }
 
 /// Renders diagnostics that point into several sources (the pipeline,
@@ -141,5 +167,17 @@ mod tests {
     #[test]
     fn summary_counts() {
         assert_eq!(summary(&[]), "0 errors, 0 warnings");
+    }
+
+    #[test]
+    fn long_line_drawn_without_excerpt() {
+        let source = format!("key: [{}]\n", "1, ".repeat(300));
+        let span = Span::from_byte_range(&source, 0, 3);
+        let diagnostic = Diagnostic::error("code", "message", span).with_help("fix it");
+        let text = render_text(&[diagnostic], "f.yaml", &source);
+        assert!(text.contains("--> f.yaml:1:1"), "{text}");
+        assert!(text.contains("help: fix it"), "{text}");
+        assert!(!text.contains("1, 1, 1"), "{text}");
+        assert!(text.len() < 200, "{text}");
     }
 }

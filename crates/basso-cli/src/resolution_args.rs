@@ -80,6 +80,11 @@ fn parse_input(input: &str) -> Result<(String, String), String> {
     let (path, value) = input
         .split_once('=')
         .ok_or_else(|| format!("`--input {input}` has no `=`; write `--input PATH=VALUE`"))?;
+    if path.trim().is_empty() {
+        return Err(format!(
+            "`--input {input}` has no path before `=`; write `--input PATH=VALUE`, with a path that `basso inputs FILE` lists"
+        ));
+    }
     Ok((path.trim().to_string(), value.to_string()))
 }
 
@@ -107,6 +112,12 @@ mod tests {
         let (path, value) = parse_input(" pipeline.variables.url =a=b").unwrap();
         assert_eq!(path, "pipeline.variables.url");
         assert_eq!(value, "a=b");
+    }
+
+    #[test]
+    fn input_without_path_is_rejected() {
+        let error = parse_input(" =5").unwrap_err();
+        assert!(error.contains("has no path before `=`"), "{error}");
     }
 
     #[test]
