@@ -43,7 +43,7 @@ pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) ->
     out
 }
 
-/// Longest source line, in bytes, that an excerpt shows.
+/// Maximum length, in bytes, of a source line that an excerpt shows.
 const EXCERPT_LINE_LIMIT: usize = 500;
 
 /// Returns whether a line the diagnostic's primary span touches is longer
