@@ -46,9 +46,21 @@ pub fn json(value: &Json) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
+/// Prints `text` like [`print`] from another thread and returns after at
+/// most `timeout`, even when stdout is blocked (a full pipe that no process reads).
+/// A blocked write goes on in the background until the process exits.
+pub fn print_within(text: String, timeout: std::time::Duration) {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        print(&text);
+        let _ = sender.send(());
+    });
+    let _ = receiver.recv_timeout(timeout);
+}
+
 /// Writes `text` to stdout and flushes it. When the reader has closed the
 /// pipe (`basso check FILE | head -1`), the rest of the output is dropped
-/// quietly, as with other Unix tools; other write errors are reported on
+/// quietly, as other Unix tools do. Other write errors are reported on
 /// stderr. Either way the command keeps its own exit status.
 pub fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();

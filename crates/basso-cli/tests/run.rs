@@ -1151,3 +1151,53 @@ fn crashed_service_fails_stage_every_time() {
         assert_eq!(service["exitCode"], 7, "run {attempt}: {stderr}");
     }
 }
+
+#[test]
+fn sigterm_ends_run_with_blocked_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("printing");
+    let script = format!(
+        "touch '{}'\nhead -c 4000000 /dev/zero | tr '\\0' x\necho",
+        started.display()
+    );
+    let file = pipeline(dir.path(), &[step("Run", "loud", &script, "")]);
+    // stdout and stderr are pipes this test never reads, so they fill up
+    // and every write of basso blocks.
+    let mut child = basso()
+        .env(
+            "BASSO_CONTAINERD_ADDRESS",
+            "/nonexistent/basso-test/containerd.sock",
+        )
+        .arg("run")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(started.exists(), "the step never started");
+    // Enough time for the 4 MB of output to fill both pipes.
+    std::thread::sleep(Duration::from_secs(1));
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = None;
+    while status.is_none() && Instant::now() < deadline {
+        status = child.try_wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if status.is_none() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    assert!(status.is_some(), "basso still ran 30 s after SIGTERM");
+    assert_eq!(status.unwrap().code(), Some(130));
+}

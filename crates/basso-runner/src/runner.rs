@@ -73,7 +73,8 @@ pub struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     /// Creates a runner. Setting `cancel` stops the run: running steps are
-    /// stopped, later steps and stages are skipped, services are stopped.
+    /// stopped, later steps and stages are skipped, services are stopped,
+    /// and the console drops text it cannot write at once.
     pub fn new(
         executor: &'a dyn Executor,
         expressions: &'a dyn Expressions,
@@ -83,6 +84,7 @@ impl<'a> Runner<'a> {
         cancel: Arc<AtomicBool>,
     ) -> Runner<'a> {
         console.set_masker(secrets.masker());
+        console.set_cancel(cancel.clone());
         Runner {
             executor,
             expressions,
@@ -109,6 +111,7 @@ impl<'a> Runner<'a> {
             Status::Succeeded
         };
         self.console.clear_progress();
+        self.console.flush();
         RunSummary {
             schema_version: 1,
             status,

@@ -14,10 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use basso_runner::folders::{self, RunFolder};
-use basso_runner::{Codebase, HostExecutor, RunOptions, Runner, StagePlan, Status};
+use basso_runner::{Codebase, Console, HostExecutor, RunOptions, Runner, StagePlan, Status};
 use clap::{Args, ValueEnum};
 
 use crate::exit;
+
+/// How long an interrupted run tries to print its summary on stdout.
+const SUMMARY_TIMEOUT_AFTER_SIGNAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -95,7 +98,13 @@ impl StartError {
 }
 
 pub fn run(args: RunArgs) -> u8 {
-    match execute(&args) {
+    let console = logging::console();
+    logging::install(console.clone());
+    let result = execute(&args, &console);
+    // Log events reach stderr through the console's writer thread, so they
+    // are written out before the error below and before the process exits.
+    console.flush();
+    match result {
         Ok(code) => code,
         Err(error) => {
             if !error.message.is_empty() {
@@ -106,10 +115,7 @@ pub fn run(args: RunArgs) -> u8 {
     }
 }
 
-fn execute(args: &RunArgs) -> Result<u8, StartError> {
-    let console = logging::console();
-    logging::install(console.clone());
-
+fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     // Resolve, with the codebase values when a stage clones the codebase.
     // Signals keep their default action until the questions for execution
     // inputs are answered, so Ctrl-C at a question ends basso at once.
@@ -195,14 +201,20 @@ fn execute(args: &RunArgs) -> Result<u8, StartError> {
     done.store(true, Ordering::SeqCst);
     drop(executor);
 
-    // Report.
+    // Report. After a signal, stdout may be a pipe that no process reads, so the
+    // summary gets a time limit instead of holding the process.
     let summary = summary.masked(&secrets.masker());
-    match args.format {
+    let text = match args.format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
-            crate::output::print(&format!("{json}\n"));
+            format!("{json}\n")
         }
-        Format::Text => crate::output::print(&summary.to_table()),
+        Format::Text => summary.to_table(),
+    };
+    if cancel.load(Ordering::SeqCst) {
+        crate::output::print_within(text, SUMMARY_TIMEOUT_AFTER_SIGNAL);
+    } else {
+        crate::output::print(&text);
     }
     Ok(match summary.status {
         Status::Succeeded => exit::SUCCESS,
