@@ -122,6 +122,16 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
             "write `exclude: [{axis: value}]`",
         );
     }
+    check_exclude_axes(report, matrix);
+    // Only `exclude` can leave a fixed matrix of non-empty axes without
+    // iterations; an empty axis was reported above.
+    if let Ok(count) = matrix_size(matrix)
+        && (1..=MAX_ITERATIONS).contains(&count)
+        && matrix.get("exclude").is_some()
+        && let Err(diagnostic) = expand_matrix(matrix, &mut |_, _| None, None)
+    {
+        report.push(diagnostic);
+    }
     if let Ok(count) = matrix_size(matrix)
         && count > MAX_ITERATIONS
     {
@@ -131,6 +141,37 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
             matrix.span,
             "split the matrix or reduce its axes",
         );
+    }
+}
+
+/// Warns about `exclude` keys that are not axes of the matrix.
+fn check_exclude_axes(report: &mut Report, matrix: &Node) {
+    let entries = matrix.as_mapping().unwrap_or_default();
+    let axes: Vec<&str> = entries
+        .iter()
+        .filter_map(|(key, _)| key.as_str())
+        .filter(|name| !MATRIX_KEYS.contains(name))
+        .collect();
+    let excludes = matrix
+        .get("exclude")
+        .and_then(Node::as_sequence)
+        .unwrap_or_default();
+    for exclude in excludes {
+        for (key, _) in exclude.as_mapping().unwrap_or_default() {
+            let name = key.as_str().unwrap_or_default();
+            if axes.contains(&name) {
+                continue;
+            }
+            let listed: Vec<String> = axes.iter().map(|axis| format!("`{axis}`")).collect();
+            report.warning(
+                "invalid-strategy",
+                format!(
+                    "`exclude` names `{name}`, which is not a matrix axis, so Harness ignores this entry and every later one"
+                ),
+                key.span,
+                format!("name one of the axes: {}", listed.join(", ")),
+            );
+        }
     }
 }
 
@@ -306,7 +347,7 @@ fn expand_matrix(
         };
         axes.push((name.to_string(), values));
     }
-    let excludes: Vec<IndexMap<String, Json>> = matrix
+    let mut excludes: Vec<IndexMap<String, Json>> = matrix
         .get("exclude")
         .and_then(Node::as_sequence)
         .unwrap_or_default()
@@ -316,6 +357,16 @@ fn expand_matrix(
             _ => IndexMap::new(),
         })
         .collect();
+    // Harness (`MatrixConfigServiceHelper.shouldExclude` in harness-core)
+    // stops reading `exclude` at the first entry that names a key missing
+    // from the combination, so that entry and every later one never apply.
+    let is_axis = |key: &String| axes.iter().any(|(name, _)| name == key);
+    if let Some(first_unknown) = excludes
+        .iter()
+        .position(|exclude| !exclude.keys().all(is_axis))
+    {
+        excludes.truncate(first_unknown);
+    }
     let mut combinations: Vec<IndexMap<String, Json>> = vec![IndexMap::new()];
     for (name, values) in &axes {
         let mut next = Vec::with_capacity(combinations.len() * values.len());
@@ -344,6 +395,17 @@ fn expand_matrix(
                     .all(|(k, v)| combination.get(k).is_some_and(|c| same_value(c, v)))
         })
     });
+    if combinations.is_empty() {
+        let span = matrix.get("exclude").map_or(matrix.span, |n| n.span);
+        return Err(Diagnostic::error(
+            "invalid-strategy",
+            "`exclude` removes every combination of the matrix, so it has no iterations",
+            span,
+        )
+        .with_help(
+            "remove the `exclude` entries that match every combination, or add axis values",
+        ));
+    }
     let iterations = combinations.len();
     Ok(combinations
         .into_iter()
@@ -549,6 +611,42 @@ mod tests {
         assert_eq!(found, Vec::<String>::new());
         let distinct = check_codes("matrix:\n  a: [x, y]\n  nodeName: v<+matrix.a>\n");
         assert_eq!(distinct, Vec::<String>::new());
+    }
+
+    #[test]
+    fn exclude_of_every_combination_is_an_error() {
+        let node = strategy("matrix:\n  a: [1, 2]\n  exclude:\n    - a: 1\n    - a: 2\n");
+        let error = expand(&node, &mut |_, _| None).unwrap_err();
+        assert_eq!(
+            error.message,
+            "`exclude` removes every combination of the matrix, so it has no iterations"
+        );
+        let found = check_codes("matrix:\n  a: [1]\n  exclude:\n    - a: 1\n");
+        assert_eq!(
+            found,
+            [
+                "invalid-strategy: `exclude` removes every combination of the matrix, so it has no iterations"
+            ]
+        );
+    }
+
+    #[test]
+    fn exclude_stops_at_unknown_axis() {
+        let node =
+            strategy("matrix:\n  a: [1, 2, 3]\n  exclude:\n    - a: 1\n    - c: 1\n    - a: 3\n");
+        let iterations = expand(&node, &mut |_, _| None).unwrap();
+        let values: Vec<String> = iterations
+            .iter()
+            .map(|i| i.matrix["a"].to_string())
+            .collect();
+        assert_eq!(values, ["2", "3"]);
+        let found = check_codes("matrix:\n  a: [1, 2]\n  exclude:\n    - c: 1\n");
+        assert_eq!(
+            found,
+            [
+                "invalid-strategy: `exclude` names `c`, which is not a matrix axis, so Harness ignores this entry and every later one"
+            ]
+        );
     }
 
     #[test]
