@@ -449,6 +449,15 @@ fn number_variable_inputs_must_be_numbers() {
     assert_eq!(messages(&valid), Vec::<String>::new());
     let listing = pipeline::inputs(source, "p.yaml");
     assert_eq!(listing.inputs[0].value_type, "number");
+    let checked: Vec<String> = pipeline::check(source, "p.yaml")
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect();
+    assert_eq!(
+        checked,
+        ["`pipeline.variables.n`: invalid default: `abc` is not a number"]
+    );
 }
 
 #[test]

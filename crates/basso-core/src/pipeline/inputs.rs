@@ -49,11 +49,7 @@ pub fn collect<'a>(
         }
         match RuntimeInput::parse(text) {
             Ok(input) => {
-                let value_type = if number_variables.contains(path) {
-                    FieldType::Number
-                } else {
-                    field_type(path)
-                };
+                let value_type = value_type_at(path, &number_variables);
                 fields.insert(
                     path.to_string(),
                     InputField {
@@ -91,11 +87,14 @@ fn record_number_variables(path: &str, node: &Node, paths: &mut HashSet<String>)
 }
 
 /// Reports each runtime input whose `.default(...)` fails its own
-/// `.allowedValues(...)` or `.regex(...)`, which `resolve` rejects whenever
-/// no value is supplied. Defaults that contain an expression are skipped
-/// because their value is known only at resolution.
+/// `.allowedValues(...)` or `.regex(...)`, or is not of the field's type
+/// (a number for a `type: Number` variable), which `resolve` rejects
+/// whenever no value is supplied. Defaults that contain an expression are
+/// skipped because their value is known only at resolution.
 pub fn check_defaults(report: &mut Report, pipeline: &Node) {
+    let mut number_variables = HashSet::new();
     walk(pipeline, "pipeline", &mut |path, node| {
+        record_number_variables(path, node, &mut number_variables);
         let Some(text) = node.as_str() else {
             return Visit::Descend;
         };
@@ -125,8 +124,23 @@ pub fn check_defaults(report: &mut Report, pipeline: &Node) {
                 error.help,
             );
         }
+        let value_type = value_type_at(path, &number_variables);
+        if let Some(Value::String(default)) = &input.default
+            && is_scalar_type(value_type)
+        {
+            typed_default(report, path, node, default, value_type);
+        }
         Visit::Descend
     });
+}
+
+/// Returns the type runtime-input values at `path` are read as.
+fn value_type_at(path: &str, number_variables: &HashSet<String>) -> FieldType {
+    if number_variables.contains(path) {
+        FieldType::Number
+    } else {
+        field_type(path)
+    }
 }
 
 /// Converts an engine error in a scalar's text into a diagnostic in the
@@ -416,23 +430,8 @@ pub fn finalize(
         }
         match field.input.resolve(given.map(|g| &g.value)) {
             Ok(Value::String(text)) if given.is_none() && is_scalar_type(field.value_type) => {
-                match read_value(&text, field.value_type) {
-                    Ok(value) => {
-                        values.insert(path.clone(), value);
-                    }
-                    Err(reason) => {
-                        report.error(
-                            input_codes::INVALID_DEFAULT,
-                            format!("`{path}`: invalid default: {reason}"),
-                            field.node.span,
-                            format!(
-                                "change `.default(...)` to {}",
-                                type_example(field.value_type)
-                            ),
-                        );
-                        values.insert(path.clone(), Value::Null);
-                    }
-                }
+                let value = typed_default(report, path, field.node, &text, field.value_type);
+                values.insert(path.clone(), value);
             }
             Ok(value) => {
                 values.insert(path.clone(), value);
@@ -457,6 +456,29 @@ pub fn finalize(
         }
     }
     values
+}
+
+/// Reads a default written as text as a value of `value_type`. Reports an
+/// `invalid-default` error at `node` and returns null when it is not one.
+fn typed_default(
+    report: &mut Report,
+    path: &str,
+    node: &Node,
+    text: &str,
+    value_type: FieldType,
+) -> Value {
+    match read_value(text, value_type) {
+        Ok(value) => value,
+        Err(reason) => {
+            report.error(
+                input_codes::INVALID_DEFAULT,
+                format!("`{path}`: invalid default: {reason}"),
+                node.span,
+                format!("change `.default(...)` to {}", type_example(value_type)),
+            );
+            Value::Null
+        }
+    }
 }
 
 fn is_scalar_type(field: FieldType) -> bool {
