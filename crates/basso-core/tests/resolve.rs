@@ -489,6 +489,27 @@ fn string_fields_keep_scalar_text() {
 }
 
 #[test]
+fn missing_strategy_input_reported_once() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo\n    strategy:\n      parallelism: <+input>",
+        DOCKER,
+    );
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+    let errors: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(errors, ["missing-input"]);
+}
+
+#[test]
 fn background_endpoints_follow_infrastructure() {
     let docker = resolve(
         &fixture("valid/step-group-parallel.yaml"),

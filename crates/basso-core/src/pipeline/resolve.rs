@@ -489,6 +489,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let source = self.source;
         let templates = self.templates;
         let mut evaluation_errors = Vec::new();
+        let mut missing_input = false;
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -497,7 +498,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             if classify_node(node) == ValueKind::RuntimeInput {
                 match subtree(scope.root, &input_path)? {
                     Value::String(supplied) if has_block_start(supplied) => text = supplied,
-                    Value::Null => return None,
+                    Value::Null => {
+                        missing_input = true;
+                        return None;
+                    }
                     supplied => return Some(supplied.to_json()),
                 }
             }
@@ -521,6 +525,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut iterations = match result {
             Ok(iterations) if !iterations.is_empty() => iterations,
             Ok(_) => return vec![None],
+            // A runtime input without a value was reported as `missing-input`.
+            Err(_) if missing_input => return vec![None],
             Err(diagnostic) => {
                 self.report.push(diagnostic);
                 return vec![None];
