@@ -57,6 +57,9 @@ pub mod codes {
     pub const REGEX_LIMIT: &str = "regex-backtrack-limit";
     /// A secret's value was inspected, compared or changed.
     pub const SECRET_OPAQUE: &str = "secret-opaque";
+    /// Run-time data (a context value or a step output, not the pipeline
+    /// file) requests a secret or chooses a secret's id.
+    pub const SECRET_FROM_DATA: &str = "secret-from-run-time-data";
     /// JSON text given to a `json.*` built-in is invalid.
     pub const INVALID_JSON: &str = "invalid-json";
     /// A JSONPath given to a `json.*` built-in is invalid.

@@ -23,6 +23,20 @@ pub trait Context {
     fn missed(&self, path: &str) {
         let _ = path;
     }
+
+    /// Returns whether `text`, a string this context returned, is run-time
+    /// data (a trigger payload, a codebase field, a step output) rather than
+    /// text of the pipeline file. The evaluator still resolves blocks in run-time
+    /// data again, but rejects any secret that this would request.
+    fn is_run_time_data(&self, text: &str) -> bool {
+        let _ = text;
+        false
+    }
+
+    /// Records that the pipeline file's own expressions use secret `id`.
+    fn used_secret(&self, id: &str) {
+        let _ = id;
+    }
 }
 
 /// A value tree is a context: the keys of a top-level map are the roots.
@@ -39,6 +53,14 @@ impl<C: Context + ?Sized> Context for &C {
 
     fn missed(&self, path: &str) {
         (**self).missed(path)
+    }
+
+    fn is_run_time_data(&self, text: &str) -> bool {
+        (**self).is_run_time_data(text)
+    }
+
+    fn used_secret(&self, id: &str) {
+        (**self).used_secret(id)
     }
 }
 
@@ -89,5 +111,13 @@ impl<C: Context> Context for RecordingContext<C> {
         }
         drop(misses);
         self.inner.missed(path);
+    }
+
+    fn is_run_time_data(&self, text: &str) -> bool {
+        self.inner.is_run_time_data(text)
+    }
+
+    fn used_secret(&self, id: &str) {
+        self.inner.used_secret(id)
     }
 }

@@ -5,6 +5,14 @@
 //! context string that itself contains blocks is resolved again, up to
 //! [`Limits::max_resolution_depth`] levels, and a path that leads back to
 //! itself is a cycle error.
+//!
+//! Secrets reach a result only through expressions of the pipeline file.
+//! Strings that the context marks as run-time data
+//! ([`Context::is_run_time_data`]) are resolved again like any other, but a
+//! secret that such a string requests, a secret id that such a string
+//! supplies, and a block whose text is spliced from such a string are
+//! [`codes::SECRET_FROM_DATA`] errors. Every secret the file's expressions
+//! use is reported through [`Context::used_secret`].
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -13,7 +21,7 @@ use smallvec::SmallVec;
 
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{ParseInput, parse};
-use crate::expr::{Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical, dotted};
+use crate::expr::{Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical, dotted};
 use crate::options::{EvalMode, Options, Unresolved};
 use crate::template::{Binding, Block, Form, Piece, Template, Unit, assemble, has_block_start};
 use crate::value::Value;
@@ -63,6 +71,13 @@ pub(crate) struct Evaluator<'c> {
     resolving: Vec<String>,
     /// The outermost template's compiled patterns.
     regexes: &'c regex::Cache,
+    /// How many evaluations of run-time data enclose the current node.
+    /// Above zero, a secret is an error.
+    data_depth: usize,
+    /// How many lookups so far returned run-time data strings, and the path
+    /// of the last one.
+    data_reads: u64,
+    data_path: String,
 }
 
 impl Template {
@@ -101,7 +116,17 @@ impl Template {
 
 impl<'c> Evaluator<'c> {
     pub(crate) fn new(ctx: &'c dyn Context, options: &Options, regexes: &'c regex::Cache) -> Self {
-        Evaluator { ctx, options: *options, steps: 0, depth: 0, resolving: Vec::new(), regexes }
+        Evaluator {
+            ctx,
+            options: *options,
+            steps: 0,
+            depth: 0,
+            resolving: Vec::new(),
+            regexes,
+            data_depth: 0,
+            data_reads: 0,
+            data_path: String::new(),
+        }
     }
 
     fn render_template(&mut self, template: &Template) -> Flow<String> {
@@ -138,8 +163,10 @@ impl<'c> Evaluator<'c> {
             return Ok(value);
         }
         let mut slots = Values::new();
+        let reads_before = self.data_reads;
         self.eval_slots(source, &template.pieces, &mut slots)?;
-        let value = self.eval_unit(source, unit, &template.pieces, &slots, 0..source.len())?;
+        let slots_read_data = self.data_reads != reads_before;
+        let value = self.eval_unit(source, unit, &template.pieces, &slots, slots_read_data, 0..source.len())?;
         let value = value.into_owned();
         self.check_size(&value, source, 0..source.len())?;
         Ok(value)
@@ -151,11 +178,14 @@ impl<'c> Evaluator<'c> {
     {
         self.enter(source, block.range.clone())?;
         let result = if block.unit.bindings.is_empty() {
-            self.eval_unit(source, &block.unit, &block.pieces, &[], block.range.clone())
+            self.eval_unit(source, &block.unit, &block.pieces, &[], false, block.range.clone())
         } else {
             let mut slots = Values::new();
-            self.eval_slots(source, &block.pieces, &mut slots)
-                .and_then(|()| self.eval_unit(source, &block.unit, &block.pieces, &slots, block.range.clone()))
+            let reads_before = self.data_reads;
+            self.eval_slots(source, &block.pieces, &mut slots).and_then(|()| {
+                let slots_read_data = self.data_reads != reads_before;
+                self.eval_unit(source, &block.unit, &block.pieces, &slots, slots_read_data, block.range.clone())
+            })
         };
         self.depth -= 1;
         let value = result?;
@@ -177,12 +207,16 @@ impl<'c> Evaluator<'c> {
         Ok(())
     }
 
+    /// Evaluates a unit whose slots are filled. `slots_read_data` is set when
+    /// filling them read run-time data: the text of a spliced unit then comes
+    /// partly from that data, so it is evaluated as run-time data.
     fn eval_unit<'a>(
         &mut self,
         source: &'a str,
         unit: &'a Unit,
         pieces: &[Piece],
         slots: &[Cow<'a, Value>],
+        slots_read_data: bool,
         span: Range<usize>,
     ) -> Flow<Cow<'a, Value>>
     where
@@ -191,7 +225,12 @@ impl<'c> Evaluator<'c> {
         match &unit.form {
             Form::Empty => Ok(Cow::Borrowed(&NULL)),
             Form::Parsed(expr) => self.eval(expr, source, slots),
-            Form::Spliced => self.eval_spliced(source, unit, pieces, slots, span).map(Cow::Owned),
+            Form::Spliced => {
+                self.data_depth += usize::from(slots_read_data);
+                let result = self.eval_spliced(source, unit, pieces, slots, span);
+                self.data_depth -= usize::from(slots_read_data);
+                result.map(Cow::Owned)
+            }
         }
     }
 
@@ -328,11 +367,18 @@ impl<'c> Evaluator<'c> {
                 Ok(Cow::Owned(ops::size(&value)))
             }
             ExprKind::Builtin { function, args } => {
+                let reads_before = self.data_reads;
                 let mut values = Values::with_capacity(args.len());
                 for arg in args {
                     values.push(self.eval(arg, source, slots)?);
                 }
                 let value = self.call_builtin(*function, &values, source, span.clone())?;
+                if let Value::Secret(handle) = &value {
+                    if *function == Builtin::SecretsGetValue && self.data_reads != reads_before {
+                        return Err(self.secret_id_from_data(&handle.id, source, span).into());
+                    }
+                    self.use_secret(&handle.id, source, span.clone())?;
+                }
                 self.check_size(&value, source, span)?;
                 Ok(Cow::Owned(value))
             }
@@ -472,16 +518,26 @@ impl<'c> Evaluator<'c> {
 
         let ctx = self.ctx;
         let found = ctx.lookup(&segments).or_else(|| alias.as_deref().and_then(|a| ctx.lookup(a)));
+        let from_data = matches!(found.as_deref(), Some(Value::String(text)) if ctx.is_run_time_data(text));
+        if from_data {
+            self.data_reads += 1;
+            self.data_path = dotted(&canonical(&segments));
+        }
         match found {
             Some(Cow::Borrowed(Value::String(text))) if has_block_start(text) => {
                 let name = dotted(&canonical(&segments));
-                self.reresolve(name, text, source, span).map(Cow::Owned)
+                self.reresolve(name, text, from_data, source, span).map(Cow::Owned)
             }
             Some(Cow::Owned(Value::String(text))) if has_block_start(&text) => {
                 let name = dotted(&canonical(&segments));
-                self.reresolve(name, &text, source, span).map(Cow::Owned)
+                self.reresolve(name, &text, from_data, source, span).map(Cow::Owned)
             }
-            Some(value) => Ok(value),
+            Some(value) => {
+                if let Value::Secret(handle) = value.as_ref() {
+                    self.use_secret(&handle.id, source, span)?;
+                }
+                Ok(value)
+            }
             None => {
                 let name = dotted(&canonical(&segments));
                 self.unresolved(&name, source, span)
@@ -506,8 +562,9 @@ impl<'c> Evaluator<'c> {
     }
 
     /// Resolves a context string that contains blocks: as an expression when
-    /// the whole text is one, otherwise by rendering it.
-    fn reresolve(&mut self, name: String, text: &str, source: &str, span: Range<usize>) -> Flow<Value> {
+    /// the whole text is one, otherwise by rendering it. With `from_data`,
+    /// the string is run-time data and may use no secret.
+    fn reresolve(&mut self, name: String, text: &str, from_data: bool, source: &str, span: Range<usize>) -> Flow<Value> {
         if let Some(first) = self.resolving.iter().position(|p| *p == name) {
             let mut chain: Vec<String> = self.resolving[first..].iter().map(|p| format!("`{p}`")).collect();
             chain.push(format!("`{name}`"));
@@ -542,17 +599,47 @@ impl<'c> Evaluator<'c> {
         }
 
         self.resolving.push(name.clone());
+        self.data_depth += usize::from(from_data);
         let result = match template.whole_unit() {
             Ok(_) => self.evaluate_template(&template),
             Err(error) if error.code == codes::SYNTAX => self.render_template(&template).map(Value::String),
             Err(error) => Err(Stop::Error(error.clone())),
         };
+        self.data_depth -= usize::from(from_data);
         self.resolving.pop();
         match result {
             Ok(value) => Ok(value),
             Err(Stop::Keep) => Ok(Value::String(text.to_string())),
             Err(Stop::Error(error)) => Err(relocate(error, &name, source, span).into()),
         }
+    }
+
+    /// Reports secret `id` as used by the pipeline file, or fails when the
+    /// current node is evaluated as run-time data.
+    fn use_secret(&mut self, id: &str, source: &str, span: Range<usize>) -> Flow<()> {
+        if self.data_depth > 0 {
+            return Err(ExprError::new(
+                codes::SECRET_FROM_DATA,
+                format!("run-time data requests secret `{id}`, which only the pipeline file may request"),
+                "remove the secret reference from the trigger, codebase or step output value, \
+                 or reference the secret in the pipeline file",
+                source,
+                span,
+            )
+            .into());
+        }
+        self.ctx.used_secret(id);
+        Ok(())
+    }
+
+    fn secret_id_from_data(&self, id: &str, source: &str, span: Range<usize>) -> ExprError {
+        ExprError::new(
+            codes::SECRET_FROM_DATA,
+            format!("the id of secret `{id}` comes from run-time data (`{}`)", self.data_path),
+            "write the secret id in the pipeline file; run-time data cannot choose the secret a step gets",
+            source,
+            span,
+        )
     }
 
     fn enter(&mut self, source: &str, span: Range<usize>) -> Flow<()> {

@@ -23,6 +23,7 @@ pub mod inputs;
 pub mod model;
 mod offsets;
 pub mod paths;
+pub mod provenance;
 pub mod quantity;
 pub mod references;
 pub mod resolve;
@@ -123,7 +124,10 @@ fn check_root(report: &mut Report, root: &Node, source: &str) {
 ///   to null (`null` in rendered text) with one `unresolved-at-run-time`
 ///   warning per path.
 /// - Secrets stay the text `<+secrets.getValue("ID")>`; each step lists
-///   the ids it uses in `secrets`.
+///   in `secrets` the ids that the file's own expressions use for it.
+///   Strings of `context` are run-time data: blocks inside them are
+///   resolved again, but a secret they request or whose id they supply is
+///   a `secret-from-run-time-data` error.
 ///
 /// The runner resolves later steps again with a context that carries what
 /// earlier steps produced: outputs under

@@ -9,6 +9,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::error::codes;
 use crate::expr::PathSegment;
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
@@ -17,6 +18,7 @@ use crate::pipeline::image::{ImageRef, parse_image};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key};
+use crate::pipeline::provenance::RunTimeData;
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
@@ -47,6 +49,8 @@ struct Resolver<'p, 'a> {
     misses: Vec<Miss>,
     /// The paths in `misses`, so recording a repeated miss costs one hash lookup.
     missed_paths: HashSet<String, FixedState>,
+    /// The strings of the context and the secrets the file's expressions use.
+    data: RunTimeData,
 }
 
 /// One iteration of a step group around the steps being resolved.
@@ -200,6 +204,7 @@ pub fn resolve(
         report,
         misses: Vec::new(),
         missed_paths: HashSet::default(),
+        data: RunTimeData::new(context),
     };
     let mut stages = Vec::new();
     for index in 0..pipeline.stages.len() {
@@ -335,11 +340,33 @@ impl<'p, 'a> Resolver<'p, 'a> {
         } else {
             EvalMode::Evaluate
         };
+        let uses_before = self.data.secret_uses();
         let result = self.templates.with(text, |t| {
-            t.run(scope, &Self::options(mode, Unresolved::Null))
+            t.run(
+                &self.data.over(scope),
+                &Self::options(mode, Unresolved::Null),
+            )
         });
         self.record_misses(scope, node);
+        let uses = self.data.secret_uses() - uses_before;
         match result {
+            Ok(value) if let Some(id) = RunTimeData::forged_reference(&value, uses) => {
+                let step = scope
+                    .step_identifier
+                    .map(|step| format!("step `{step}`: "))
+                    .unwrap_or_default();
+                self.report.error(
+                    codes::SECRET_FROM_DATA,
+                    format!(
+                        "{step}`{text}` builds the reference text of secret `{id}` from run-time data, \
+                         which may not request secrets"
+                    ),
+                    node.span,
+                    "reference the secret with `<+secrets.getValue(\"ID\")>` in the pipeline file, \
+                     and remove secret reference text from trigger, codebase and step output values",
+                );
+                Json::Null
+            }
             Ok(value) => match coerce(value, field) {
                 Ok(json) => json,
                 Err(reason) => {
@@ -352,7 +379,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     Json::Null
                 }
             },
-            Err(error) => {
+            Err(mut error) => {
+                if let (codes::SECRET_FROM_DATA, Some(step)) = (error.code, scope.step_identifier) {
+                    error.message = format!("step `{step}`: {}", error.message);
+                }
                 self.report.push(expr_diagnostic(&error, self.source, node));
                 Json::Null
             }
@@ -422,14 +452,20 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // strings stay strings: splicing `fast` into `<+v> == "fast"` as
         // text would compare a name with a string.
         let evaluated = self.templates.with(text, |t| {
-            t.evaluate(scope, &Self::options(EvalMode::Evaluate, Unresolved::Error))
+            t.evaluate(
+                &self.data.over(scope),
+                &Self::options(EvalMode::Evaluate, Unresolved::Error),
+            )
         });
         scope.take_misses();
         if let Some(literal) = evaluated.ok().as_ref().and_then(jexl_literal) {
             return Some(literal);
         }
         let result = self.templates.with(text, |t| {
-            t.render(scope, &Self::options(EvalMode::Render, Unresolved::Keep))
+            t.render(
+                &self.data.over(scope),
+                &Self::options(EvalMode::Render, Unresolved::Keep),
+            )
         });
         scope.take_misses();
         match result {
@@ -488,8 +524,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
         let source = self.source;
         let templates = self.templates;
+        let data = &self.data;
         let mut evaluation_errors = Vec::new();
         let mut missing_input = false;
+        let mut evaluated = Vec::new();
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -506,9 +544,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 }
             }
             let value = templates.with(text, |t| {
-                t.evaluate(scope, &Self::options(EvalMode::Evaluate, Unresolved::Null))
+                t.evaluate(
+                    &data.over(scope),
+                    &Self::options(EvalMode::Evaluate, Unresolved::Null),
+                )
             });
-            match value {
+            let json = match value {
                 Ok(Value::String(text)) => inputs::read_value(&text, FieldType::List)
                     .ok()
                     .map(|v| v.to_json())
@@ -518,8 +559,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     evaluation_errors.push(expr_diagnostic(&error, source, node));
                     None
                 }
-            }
+            };
+            evaluated.extend(json.clone());
+            json
         });
+        // Loop values computed by expressions are not text of the file, so
+        // `<+matrix.x>` may not use a secret that they contain.
+        for json in &evaluated {
+            self.data.add(json);
+        }
         scope.take_misses();
         self.report.diagnostics.extend(evaluation_errors);
         let mut iterations = match result {
@@ -906,10 +954,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
     ) -> ResolvedStep {
         let infra = place.infra;
         let platform = place.platform;
+        self.data.take_used_secrets();
         let spec = match step.spec {
             Some(node) => self.value(node, &format!("{}.spec", step.path), scope),
             None => Json::Object(serde_json::Map::new()),
         };
+        // Only secrets that the file's expressions use reach the step. Text
+        // in the resolved fields that looks like a secret reference may come
+        // from run-time data, so the fields are not scanned for secrets.
+        let secrets = self.data.take_used_secrets();
         let when = step
             .get("when")
             .filter(|w| w.as_mapping().is_some())
@@ -951,8 +1004,6 @@ impl<'p, 'a> Resolver<'p, 'a> {
         };
         let fqn = nesting.expand_path(&step.path, &step.identifier, identifier);
         let step_group = nesting.group_identifier();
-        let mut secrets = Vec::new();
-        collect_secrets(&effective, &mut secrets);
         let mut resolved = ResolvedStep {
             identifier: identifier.to_string(),
             name: step.name.clone(),
@@ -1201,41 +1252,6 @@ fn endpoints(hostname: String, step: &ResolvedStep, kind: InfrastructureKind) ->
         container,
         host,
         pod,
-    }
-}
-
-/// Collects secret ids from `<+secrets.getValue("ID")>` texts in resolved values.
-fn collect_secrets(value: &Json, out: &mut Vec<String>) {
-    match value {
-        Json::String(text) if has_block_start(text) => {
-            let marker = "<+secrets.getValue(\"";
-            let mut rest = text.as_str();
-            // Searching for a `char` uses memchr, but a `&str` pattern would set
-            // up a substring searcher for every text.
-            while let Some(at) = rest.find('<') {
-                rest = &rest[at..];
-                let Some(after) = rest.strip_prefix(marker) else {
-                    rest = &rest[1..];
-                    continue;
-                };
-                rest = after;
-                let mut id = String::new();
-                let mut chars = rest.chars();
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => id.extend(chars.next()),
-                        '"' => break,
-                        other => id.push(other),
-                    }
-                }
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
-        }
-        Json::Array(items) => items.iter().for_each(|item| collect_secrets(item, out)),
-        Json::Object(map) => map.values().for_each(|item| collect_secrets(item, out)),
-        _ => {}
     }
 }
 

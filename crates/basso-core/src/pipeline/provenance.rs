@@ -1,0 +1,129 @@
+//! The provenance of the strings of a resolution: the pipeline file, or
+//! run-time data such as the `--context` object and step outputs.
+//!
+//! The evaluator resolves blocks inside run-time data again, as Harness
+//! does, but rejects any secret that this would request
+//! ([`crate::eval`]). A step lists only the secrets that the file's own
+//! expressions use, so the runner never substitutes secret reference text
+//! that arrives as data.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+
+use serde_json::Value as Json;
+
+use crate::eval::Context;
+use crate::expr::PathSegment;
+use crate::value::Value;
+
+/// The start of the text a secret renders as, `<+secrets.getValue("ID")>`.
+const SECRET_REFERENCE_START: &str = "<+secrets.getValue(";
+
+/// The strings of the run-time data, and the secrets the file's
+/// expressions use since the last [`RunTimeData::take_used_secrets`].
+#[derive(Default)]
+pub struct RunTimeData {
+    texts: HashSet<String>,
+    used_secrets: RefCell<Vec<String>>,
+    /// How many secret values evaluation produced so far, repeats included.
+    secret_uses: Cell<usize>,
+}
+
+impl RunTimeData {
+    /// Collects every string value of `context`, the caller's run-time data.
+    pub fn new(context: &Json) -> RunTimeData {
+        let mut data = RunTimeData::default();
+        data.add(context);
+        data
+    }
+
+    /// Marks every string value of `value` as run-time data.
+    // NOTE: strings are matched by content, so a string of the pipeline file
+    // that equals a string of the data also counts as data. Its secrets are
+    // then rejected, never delivered.
+    pub fn add(&mut self, value: &Json) {
+        match value {
+            Json::String(text) => {
+                if !self.texts.contains(text) {
+                    self.texts.insert(text.clone());
+                }
+            }
+            Json::Array(items) => items.iter().for_each(|item| self.add(item)),
+            Json::Object(map) => map.values().for_each(|item| self.add(item)),
+            _ => {}
+        }
+    }
+
+    /// Returns `scope` as a context that marks run-time data and records
+    /// the secrets evaluation uses.
+    pub fn over<'s>(&'s self, scope: &'s dyn Context) -> Traced<'s> {
+        Traced { scope, data: self }
+    }
+
+    /// Returns how many secret values evaluation produced so far.
+    pub fn secret_uses(&self) -> usize {
+        self.secret_uses.get()
+    }
+
+    /// Returns the id in the first secret reference text of `value`, rendered,
+    /// when it has more such texts than the `uses` secret values that
+    /// evaluation produced for it. The extra text was then built from
+    /// run-time data, for example by joining two strings of a payload.
+    // NOTE: a secret inside a list or map that an expression returns whole
+    // (`<+pipeline.variables>`) is not counted as a use, so such a value is
+    // rejected as well.
+    pub fn forged_reference(value: &Value, uses: usize) -> Option<String> {
+        let rendered = match value {
+            Value::String(text) => Cow::Borrowed(text.as_str()),
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => return None,
+            other => Cow::Owned(other.render()),
+        };
+        let count = rendered.matches(SECRET_REFERENCE_START).count();
+        if count <= uses {
+            return None;
+        }
+        let start = rendered.find(SECRET_REFERENCE_START)? + SECRET_REFERENCE_START.len();
+        let rest = &rendered[start..];
+        let id = rest
+            .split(")>")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'' || c == '\\');
+        Some(id.to_string())
+    }
+
+    /// Takes the secret ids used since the last call, in order of first use.
+    pub fn take_used_secrets(&self) -> Vec<String> {
+        std::mem::take(&mut *self.used_secrets.borrow_mut())
+    }
+}
+
+/// A context that adds [`RunTimeData`]'s marks to another one.
+pub struct Traced<'s> {
+    scope: &'s dyn Context,
+    data: &'s RunTimeData,
+}
+
+impl Context for Traced<'_> {
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+        self.scope.lookup(path)
+    }
+
+    fn missed(&self, path: &str) {
+        self.scope.missed(path)
+    }
+
+    fn is_run_time_data(&self, text: &str) -> bool {
+        self.data.texts.contains(text)
+    }
+
+    fn used_secret(&self, id: &str) {
+        self.data.secret_uses.set(self.data.secret_uses.get() + 1);
+        let mut used = self.data.used_secrets.borrow_mut();
+        if !used.iter().any(|known| known == id) {
+            used.push(id.to_string());
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Secrets and run-time data. Strings of the context (trigger and codebase
+//! values, step outputs) may not request a secret, choose a secret's id or
+//! build secret reference text. The pipeline file's own secrets and the
+//! re-evaluation of blocks in data keep working.
+
+use basso_core::pipeline::{self, Resolution};
+use serde_json::{Value as Json, json};
+
+const SECRET_FROM_DATA: &str = "secret-from-run-time-data";
+
+/// Returns a pipeline with one pipeline variable line (or none) and one Run
+/// step `r` whose env variable `X` is `value`.
+fn pipeline_with(variables: &str, value: &str) -> String {
+    format!(
+        "pipeline:
+  name: t
+  identifier: t
+{variables}  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform:
+            os: Linux
+            arch: Amd64
+          runtime:
+            type: Cloud
+            spec: {{}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: r
+                  identifier: r
+                  spec:
+                    shell: Sh
+                    envVariables:
+                      X: {value}
+                    command: echo \"$X\"
+"
+    )
+}
+
+fn resolve(source: &str, context: Json) -> Resolution {
+    pipeline::resolve(source, "p.yaml", &[], &[], &context)
+}
+
+/// Returns the message of the only `secret-from-run-time-data` error.
+fn data_error(resolution: &Resolution) -> String {
+    let errors: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == SECRET_FROM_DATA)
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", resolution.diagnostics);
+    errors[0].message.clone()
+}
+
+fn env_x(resolution: &Resolution) -> Json {
+    resolution.stages[0].steps[0].spec["envVariables"]["X"].clone()
+}
+
+#[test]
+fn trigger_payload_requesting_secret_rejected() {
+    let source = pipeline_with("", "<+trigger.payload.x>");
+    let context = json!({"trigger": {"payload": {"x": "<+secrets.getValue(\"tok\")>"}}});
+    let resolution = resolve(&source, context);
+
+    let message = data_error(&resolution);
+    assert!(message.contains("step `r`"), "{message}");
+    assert!(message.contains("secret `tok`"), "{message}");
+    assert!(message.contains("`trigger.payload.x`"), "{message}");
+    let step = &resolution.stages[0].steps[0];
+    assert!(step.secrets.is_empty(), "{:?}", step.secrets);
+    assert!(!env_x(&resolution).to_string().contains("secrets.getValue"));
+}
+
+#[test]
+fn codebase_field_requesting_secret_rejected() {
+    let source = pipeline_with("", "<+codebase.commitMessage>");
+    let context = json!({"codebase": {"commitMessage": "fix <+secrets.getValue('tok')> now"}});
+    let resolution = resolve(&source, context);
+
+    let message = data_error(&resolution);
+    assert!(message.contains("secret `tok`"), "{message}");
+    assert!(message.contains("`codebase.commitMessage`"), "{message}");
+    assert!(resolution.stages[0].steps[0].secrets.is_empty());
+}
+
+#[test]
+fn step_output_requesting_secret_rejected() {
+    let source = pipeline_with("", "<+steps.a.output.outputVariables.V>");
+    let context = json!({"steps": {"a": {"output": {"outputVariables": {
+        "V": "<+secrets.getValue(\"tok\")>"
+    }}}}});
+    let message = data_error(&resolve(&source, context));
+    assert!(message.contains("secret `tok`"), "{message}");
+    assert!(message.contains("outputVariables.V"), "{message}");
+}
+
+#[test]
+fn data_reading_secret_variable_rejected() {
+    let variables = "  variables:\n    - name: token\n      type: Secret\n      value: tok\n";
+    let source = pipeline_with(variables, "<+trigger.payload.x>");
+    let context = json!({"trigger": {"payload": {"x": "<+pipeline.variables.token>"}}});
+    let message = data_error(&resolve(&source, context));
+    assert!(message.contains("secret `tok`"), "{message}");
+}
+
+#[test]
+fn data_choosing_secret_id_rejected() {
+    let source = pipeline_with("", "<+secrets.getValue(trigger.payload.id)>");
+    let message = data_error(&resolve(
+        &source,
+        json!({"trigger": {"payload": {"id": "tok"}}}),
+    ));
+    assert!(message.contains("secret `tok`"), "{message}");
+    assert!(message.contains("`trigger.payload.id`"), "{message}");
+}
+
+#[test]
+fn data_joined_into_reference_text_rejected() {
+    let source = pipeline_with("", "<+trigger.payload.a + trigger.payload.b>");
+    let context = json!({"trigger": {"payload": {"a": "<+secrets.getVal", "b": "ue(\"tok\")>"}}});
+    let resolution = resolve(&source, context);
+
+    let message = data_error(&resolution);
+    assert!(message.contains("step `r`"), "{message}");
+    assert!(message.contains("secret `tok`"), "{message}");
+    assert!(resolution.stages[0].steps[0].secrets.is_empty());
+}
+
+#[test]
+fn matrix_values_from_data_rejected() {
+    let source = pipeline_with("", "<+matrix.x>").replace(
+        "                  spec:\n                    shell: Sh",
+        "                  strategy:\n                    matrix:\n                      x: <+trigger.payload.list>\n                  spec:\n                    shell: Sh",
+    );
+    let context = json!({"trigger": {"payload": {"list": "a,<+secrets.getValue(\"tok\")>"}}});
+    let resolution = resolve(&source, context);
+    let errors: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == SECRET_FROM_DATA)
+        .collect();
+    assert!(!errors.is_empty(), "{:#?}", resolution.diagnostics);
+    for step in &resolution.stages[0].steps {
+        assert!(
+            step.secrets.is_empty(),
+            "{}: {:?}",
+            step.identifier,
+            step.secrets
+        );
+    }
+}
+
+#[test]
+fn file_secret_listed_for_step() {
+    let source = pipeline_with("", "<+secrets.getValue(\"tok\")>");
+    let resolution = resolve(&source, json!({"trigger": {"payload": {"x": "1"}}}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+    assert_eq!(env_x(&resolution), json!("<+secrets.getValue(\"tok\")>"));
+}
+
+#[test]
+fn file_secret_variable_listed_for_step() {
+    let variables = "  variables:\n    - name: token\n      type: Secret\n      value: tok\n";
+    let source = pipeline_with(variables, "<+pipeline.variables.token>");
+    let resolution = resolve(&source, json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}
+
+#[test]
+fn file_secret_id_from_file_variable_allowed() {
+    let variables = "  variables:\n    - name: id\n      type: String\n      value: tok\n";
+    let source = pipeline_with(variables, "<+secrets.getValue(pipeline.variables.id)>");
+    let resolution = resolve(&source, json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}
+
+#[test]
+fn blocks_in_data_still_evaluated() {
+    let source = pipeline_with("", "<+trigger.payload.x>");
+    let context = json!({"trigger": {"payload": {"x": "<+1+1> <+pipeline.name>"}}});
+    let resolution = resolve(&source, context);
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(env_x(&resolution), json!("2 t"));
+}
+
+#[test]
+fn file_variable_evaluated_again() {
+    let variables = "  variables:\n    - name: a\n      type: Number\n      value: 5\n    - name: b\n      type: Number\n      value: 12\n    - name: c\n      type: String\n      value: <+pipeline.variables.a> + 2 * <+pipeline.variables.b>\n";
+    let source = pipeline_with(variables, "<+pipeline.variables.c>");
+    let resolution = resolve(&source, json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(env_x(&resolution), json!("29.0"));
+}
