@@ -215,6 +215,108 @@ fn secret_masked_everywhere() {
     assert!(stdout.contains("\"COPY\": \"***\""), "{stdout}");
 }
 
+/// The value of secret `tok` in the tests below, and the start of its
+/// base64 form with or without a trailing newline.
+const SECRET_VALUE: &str = "hunter2-very-secret";
+const SECRET_BASE64_START: &str = "aHVudGVyMi12ZXJ5LXNlY3Jl";
+
+/// Asserts that neither the secret nor its base64 form was printed.
+fn assert_secret_not_printed(output: &Output) {
+    for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let printed = text(bytes);
+        assert!(!printed.contains(SECRET_VALUE), "{stream}:\n{printed}");
+        assert!(
+            !printed.contains(SECRET_BASE64_START),
+            "{stream}:\n{printed}"
+        );
+    }
+}
+
+#[test]
+fn context_secret_reference_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "r",
+            &format!("echo \"$X\" | base64\ntouch {}", marker.display()),
+            "envVariables:\n  X: <+trigger.payload.x>",
+        )],
+    );
+    let context = dir.path().join("context.json");
+    std::fs::write(
+        &context,
+        r#"{"trigger":{"payload":{"x":"<+secrets.getValue(\"tok\")>"}}}"#,
+    )
+    .unwrap();
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .arg("--context")
+        .arg(&context)
+        .env("BASSO_SECRET_TOK", SECRET_VALUE)
+        .output()
+        .unwrap();
+
+    assert_secret_not_printed(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("step `r`"), "{stderr}");
+    assert!(stderr.contains("secret `tok`"), "{stderr}");
+    assert!(stderr.contains("`trigger.payload.x`"), "{stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn step_output_secret_reference_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let writer = step(
+        "Run",
+        "a",
+        "L='<'; export V=\"${L}+secrets.getValue(\\\"tok\\\")>\"; echo \"$V\"",
+        "outputVariables:\n  - name: V",
+    );
+    // Step b also requests `tok` in the file, so the secret has a value and
+    // the runner would substitute the same text arriving as data.
+    let reader = step(
+        "Run",
+        "b",
+        &format!(
+            "echo \"<+steps.a.output.outputVariables.V>\" | base64\necho <+secrets.getValue(\"tok\")>\ntouch {}",
+            marker.display()
+        ),
+        "",
+    );
+    let file = pipeline(dir.path(), &[writer, reader]);
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .args(["--format", "json"])
+        .env("BASSO_SECRET_TOK", SECRET_VALUE)
+        .output()
+        .unwrap();
+
+    assert_secret_not_printed(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("a | <+secrets.getValue(\"tok\")>"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("step `b`"), "{stderr}");
+    assert!(stderr.contains("secret `tok`"), "{stderr}");
+    assert!(stderr.contains("outputVariables.V"), "{stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+    assert!(!stderr.contains("has no value"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stages"][0]["steps"][1]["status"], "FAILED");
+    assert!(!marker.exists());
+}
+
 #[test]
 fn missing_secret_refused_before_start() {
     let dir = tempfile::tempdir().unwrap();

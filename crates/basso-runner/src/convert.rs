@@ -63,6 +63,7 @@ pub fn step_plan(step: &ResolvedStep) -> StepPlan {
             .as_ref()
             .map(|endpoints| endpoints.hostname.clone()),
         output_variables: step.output_variables(),
+        secrets: step.secrets.clone(),
     };
     StepPlan {
         id: step.identifier.clone(),

@@ -207,6 +207,10 @@ pub struct StepSpec {
     pub host_name: Option<String>,
     /// `outputVariables` names.
     pub output_variables: Vec<String>,
+    /// Ids of the secrets that the pipeline file's expressions use in this
+    /// step. The runner substitutes only these. Secret reference text with
+    /// any other id came from run-time data and fails the step.
+    pub secrets: Vec<String>,
 }
 
 /// One `portBindings` entry.

@@ -122,10 +122,15 @@ fn check_step(
         Err(error) => preflight.errors.push(error),
     }
 
+    // Reference text with an id the step does not request came from
+    // run-time data; the step fails on it when it starts.
     for text in step_texts(step) {
         for secret in secrets::referenced_ids(text) {
             let message = secrets::missing_secret(&secret);
-            if secrets.get(&secret).is_none() && !preflight.errors.contains(&message) {
+            if step.spec.secrets.contains(&secret)
+                && secrets.get(&secret).is_none()
+                && !preflight.errors.contains(&message)
+            {
                 preflight.errors.push(message);
             }
         }

@@ -469,14 +469,20 @@ impl StageRun<'_, '_> {
     fn task_spec(&self, step: &StepPlan) -> Result<TaskSpec, String> {
         let mut task = draft_task(step)?;
         let secrets = &self.runner.secrets;
+        let requested = &step.spec.secrets;
+        let substitute = |field: &str, text: &str| {
+            secrets
+                .substitute(text, requested)
+                .map_err(|error| format!("step `{}`, {field}: {error}", step.path()))
+        };
         task.program = match task.program {
             Program::Script { shell, script } => Program::Script {
                 shell,
-                script: secrets.substitute(&script)?,
+                script: substitute("command", &script)?,
             },
             Program::Argv(argv) => Program::Argv(
                 argv.iter()
-                    .map(|arg| secrets.substitute(arg))
+                    .map(|arg| substitute("entrypoint", arg))
                     .collect::<Result<_, _>>()?,
             ),
         };
@@ -486,7 +492,8 @@ impl StageRun<'_, '_> {
 
         task.env = self.builtin_env(step);
         for (name, value) in &step.spec.env {
-            task.env.push((name.clone(), secrets.substitute(value)?));
+            task.env
+                .push((name.clone(), substitute(&format!("env `{name}`"), value)?));
         }
         task.workdir = self.workdir();
         Ok(task)

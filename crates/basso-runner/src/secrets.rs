@@ -3,7 +3,10 @@
 //!
 //! Resolved step fields carry secrets as the literal text
 //! `<+secrets.getValue("ID")>`; [`Secrets::substitute`] replaces that text
-//! with the value just before a task starts.
+//! with the value just before a task starts. The same text can arrive as
+//! run-time data (a step output or a trigger payload), so only the ids that
+//! the resolver lists for the step, from the pipeline file's own
+//! expressions, are replaced.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -89,12 +92,16 @@ impl Secrets {
     }
 
     /// Replaces every `<+secrets.getValue("ID")>` in `text` with the value.
-    /// Fails naming the first id without a value.
-    pub fn substitute(&self, text: &str) -> Result<String, String> {
+    /// Fails naming the first id that is not in `requested`, the ids the
+    /// pipeline file requests for the step, or that has no value.
+    pub fn substitute(&self, text: &str, requested: &[String]) -> Result<String, String> {
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some((before, id, after)) = next_reference(rest) {
             out.push_str(before);
+            if !requested.contains(&id) {
+                return Err(unrequested_secret(&id));
+            }
             let value = self.get(&id).ok_or_else(|| missing_secret(&id))?;
             out.push_str(value);
             rest = after;
@@ -120,6 +127,16 @@ pub fn missing_secret(id: &str) -> String {
     format!(
         "secret `{id}` has no value; help: set `{}`, or pass --secret {id}=VALUE or --secrets-file FILE",
         env_name(id)
+    )
+}
+
+/// Returns the message for secret reference text that the pipeline file
+/// does not request for the step.
+pub fn unrequested_secret(id: &str) -> String {
+    format!(
+        "the text `<+secrets.getValue(\"{id}\")>` comes from run-time data (a step output, \
+         a trigger or codebase value), not from the pipeline file, so secret `{id}` is not \
+         substituted; help: reference the secret in the step's fields in the pipeline file"
     )
 }
 
@@ -314,7 +331,7 @@ mod tests {
         secrets.insert("token", "s3cret");
         let text = r#"curl -H "auth: <+secrets.getValue("token")>" x"#;
         assert_eq!(
-            secrets.substitute(text).unwrap(),
+            secrets.substitute(text, &["token".to_string()]).unwrap(),
             r#"curl -H "auth: s3cret" x"#
         );
         assert_eq!(referenced_ids(text), vec!["token".to_string()]);
@@ -323,10 +340,25 @@ mod tests {
     #[test]
     fn substitute_names_missing_secret() {
         let error = Secrets::new()
-            .substitute("<+secrets.getValue('db')>")
+            .substitute("<+secrets.getValue('db')>", &["db".to_string()])
             .unwrap_err();
         assert!(error.contains("`db`"), "{error}");
         assert!(error.contains("BASSO_SECRET_DB"), "{error}");
+    }
+
+    #[test]
+    fn substitute_rejects_unrequested_secret() {
+        let mut secrets = Secrets::new();
+        secrets.insert("tok", "hunter2-value");
+        secrets.insert("other", "x");
+        let text = r#"echo <+secrets.getValue("tok")>"#;
+        let error = secrets
+            .substitute(text, &["other".to_string()])
+            .unwrap_err();
+        assert!(error.contains("secret `tok`"), "{error}");
+        assert!(error.contains("run-time data"), "{error}");
+        assert!(!error.contains("hunter2-value"), "{error}");
+        assert!(!error.contains("BASSO_SECRET_TOK"), "{error}");
     }
 
     #[test]

@@ -209,8 +209,10 @@ fn secret_never_printed() {
         ("KEY".into(), "<+secrets.getValue(\"key\")>".into()),
     ];
     echo.spec.output_variables = vec!["LEAK".into()];
+    echo.spec.secrets = vec!["token".into(), "key".into()];
     let mut noisy = service("noisy", "echo \"service sees $TOKEN\"\nsleep 30", None);
     noisy.spec.env = vec![("TOKEN".into(), "<+secrets.getValue(\"token\")>".into())];
+    noisy.spec.secrets = vec!["token".into()];
     let setup = Setup {
         secrets,
         ..Setup::default()
@@ -598,12 +600,14 @@ fn preflight_lists_everything_it_cannot_run() {
     warned.spec.privileged = true;
     warned.spec.has_resources = true;
     warned.spec.image_pull_policy = Some("Always".into());
+    let mut unavailable_secret = run_step("s", "echo <+secrets.getValue(\"nope\")>");
+    unavailable_secret.spec.secrets = vec!["nope".into()];
     let mut other_os = stage(vec![
         node(image),
         node(plugin),
         node(mapped),
         node(warned),
-        node(run_step("s", "echo <+secrets.getValue(\"nope\")>")),
+        node(unavailable_secret),
     ]);
     other_os.os = Some("Windows".into());
     let executor = HostExecutor::new(&tempfile::tempdir().unwrap().path().join("s")).unwrap();

@@ -199,7 +199,11 @@ impl EngineExpressions {
         let context = run_context(&self.context, state, stage_id);
         let resolution = self.loaded.resolve_quietly(&context);
         if let Some(error) = resolution.diagnostics.iter().find(|d| d.is_error()) {
-            return Err(format!("{} at line {}", error.message, error.span.line));
+            let mut message = format!("{} at line {}", error.message, error.span.line);
+            if let Some(help) = &error.help {
+                message.push_str(&format!("; help: {help}"));
+            }
+            return Err(message);
         }
         Ok(resolution)
     }
