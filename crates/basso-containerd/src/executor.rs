@@ -830,8 +830,8 @@ fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receive
             splitter.finish(&mut emit);
             return;
         }
-        // A read at the end of the file returns 0 and a later read returns
-        // what the shim appended since; a short sleep stands in for inotify.
+        // A read at the end of the file returns 0, and a later read returns
+        // what the shim appended since. A short sleep replaces inotify.
         std::thread::sleep(Duration::from_millis(20));
     }
 }

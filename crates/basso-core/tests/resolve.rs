@@ -25,6 +25,15 @@ fn codes(resolution: &Resolution) -> Vec<&str> {
         .collect()
 }
 
+/// Returns the messages of the errors among `diagnostics`.
+fn error_messages(diagnostics: &[basso_core::Diagnostic]) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.clone())
+        .collect()
+}
+
 fn resolve(
     source: &str,
     arguments: &[(&str, &str)],
@@ -343,13 +352,8 @@ fn strategy_runtime_inputs_take_supplied_values() {
             arguments.push((path.as_str(), value));
         }
         let resolution = resolve(&step_with(strategy), &arguments, &[], json!({}));
-        let errors: Vec<&str> = resolution
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.as_str())
-            .collect();
-        assert_eq!(errors, Vec::<&str>::new(), "{strategy}");
+        let errors = error_messages(&resolution.diagnostics);
+        assert_eq!(errors, Vec::<String>::new(), "{strategy}");
         assert_eq!(resolution.stages[0].steps.len(), expected, "{strategy}");
     }
     let from_set = "inputSet:\n  name: a\n  identifier: a\n  pipeline:\n    identifier: p\n    stages:\n      - stage:\n          identifier: s\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: a\n                    strategy:\n                      matrix:\n                        v: [x, y]\n";
@@ -381,12 +385,7 @@ fn matrix_node_name_collision_is_an_error() {
         &[],
         json!({}),
     );
-    let messages: Vec<&str> = resolution
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.as_str())
-        .collect();
+    let messages = error_messages(&resolution.diagnostics);
     assert_eq!(
         messages,
         [
@@ -419,19 +418,14 @@ fn default_outside_allowed_values_is_reported() {
 #[test]
 fn number_variable_inputs_must_be_numbers() {
     let source = "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: n\n      type: Number\n      value: <+input>.default(abc)\n  stages: []\n";
-    let messages = |resolution: &Resolution| -> Vec<String> {
-        resolution
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.message.clone())
-            .collect()
-    };
+    let messages = |resolution: &Resolution| error_messages(&resolution.diagnostics);
+
     let by_default = resolve(source, &[], &[], json!({}));
     assert_eq!(
         messages(&by_default),
         ["`pipeline.variables.n`: invalid default: `abc` is not a number"]
     );
+
     let given = resolve(
         source,
         &[("pipeline.variables.n", "notanumber")],
@@ -445,15 +439,14 @@ fn number_variable_inputs_must_be_numbers() {
         "{:?}",
         messages(&given)
     );
+
     let valid = resolve(source, &[("pipeline.variables.n", "2.5")], &[], json!({}));
     assert_eq!(messages(&valid), Vec::<String>::new());
+
     let listing = pipeline::inputs(source, "p.yaml");
     assert_eq!(listing.inputs[0].value_type, "number");
-    let checked: Vec<String> = pipeline::check(source, "p.yaml")
-        .iter()
-        .filter(|d| d.is_error())
-        .map(|d| d.message.clone())
-        .collect();
+
+    let checked = error_messages(&pipeline::check(source, "p.yaml"));
     assert_eq!(
         checked,
         ["`pipeline.variables.n`: invalid default: `abc` is not a number"]
@@ -1091,8 +1084,8 @@ fn nested_groups_inside_looped_group() {
         ]
     );
 
-    // A group without a strategy keeps its identifier and sees the
-    // enclosing group's loop.
+    // A group without a strategy keeps its identifier and reads the
+    // enclosing group's loop values.
     assert_eq!(stage.steps[3].step_group.as_deref(), Some("inner"));
     assert_eq!(stage.steps[3].spec["command"], "echo b inner");
     assert_eq!(stage.steps[5].step_group.as_deref(), Some("looped_1"));

@@ -682,7 +682,7 @@ impl StageRun<'_, '_> {
         !self.runner.cancelled()
     }
 
-    /// Changes a failed step's result as a failure strategy `action` says.
+    /// Changes a failed step's result as a failure strategy's `action` specifies.
     fn apply_failure_action(&self, result: &mut StepResult, action: &FailureAction) {
         let (status, note) = match action {
             FailureAction::Ignore => (Status::IgnoreFailed, "ignored by a failure strategy"),

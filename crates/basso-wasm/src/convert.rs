@@ -34,8 +34,8 @@ pub fn parse_argument<T: DeserializeOwned>(text: &str, argument: &str) -> Result
 /// Reads an argument's JSON text; `null` becomes `T::default()`.
 ///
 /// The text is parsed into a `serde_json::Value` first, so that error
-/// messages name the field and carry no line and column of the text, which
-/// the caller never sees.
+/// messages name the field. A line and column of the JSON text would mean
+/// nothing to the caller, who passed a JavaScript value.
 pub fn from_text<T: DeserializeOwned + Default>(text: &str, argument: &str) -> Result<T, JsError> {
     let json: Value = parse_argument(text, argument)?;
     if json.is_null() {

@@ -51,8 +51,8 @@ pub fn parse_duration(text: &str) -> Result<Option<u64>, String> {
     Ok(Some(seconds as u64))
 }
 
-/// The longest duration in seconds: the largest integer a JSON reader in
-/// JavaScript (the npm package) holds exactly, 2^53 - 1.
+/// Maximum duration in seconds, 2^53 - 1: the largest integer that
+/// JavaScript's `JSON.parse` (in the npm package) reads exactly.
 const MAX_SECONDS: u128 = (1 << 53) - 1;
 
 #[cfg(test)]
