@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod duration;
+pub mod failure;
 pub mod field;
 pub mod image;
 pub mod input_set;
@@ -35,6 +36,7 @@ pub mod templates;
 pub mod validate;
 pub mod yaml;
 
+pub use failure::{ErrorType, FailureAction, FailureStrategy, RetryAction};
 pub use resolved::*;
 
 use crate::diagnostic::Diagnostic;

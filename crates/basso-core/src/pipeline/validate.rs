@@ -115,6 +115,13 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
         }
         let (infra, _) = effective_infrastructure(&pipeline.stages, index);
         check_stage(report, pipeline, index, infra);
+        for group in &stage.groups {
+            if group.node.get("template").is_none()
+                && let Some(failure) = group.node.get("failureStrategies")
+            {
+                check_failure_strategies(report, failure);
+            }
+        }
         let mut host_ports: HashMap<u32, Span> = HashMap::new();
         for step in &stage.steps {
             check_step_node(report, step);
@@ -130,6 +137,7 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
                 );
                 continue;
             }
+            check_step_failure_strategies(report, step);
             if !step.is_modelled() {
                 let span = step.type_node.map_or(key_span(step.node), |n| n.span);
                 let entry = unmodelled_steps
@@ -257,7 +265,8 @@ fn check_enum(report: &mut Report, node: &Node, field: &str, allowed: &[&str], c
     report.error(code, format!("unknown {field} `{text}`"), node.span, help);
 }
 
-fn list(items: &[&str]) -> String {
+/// Formats names as a comma-separated list of code spans.
+pub(crate) fn list(items: &[&str]) -> String {
     items
         .iter()
         .map(|item| format!("`{item}`"))
@@ -275,6 +284,9 @@ fn check_stage(
     check_when(report, stage.get("when"), "pipelineStatus");
     if let Some(strategy) = stage.get("strategy") {
         check_strategy(report, strategy, &stage.identifier);
+    }
+    if let Some(failure) = stage.get("failureStrategies") {
+        check_failure_strategies(report, failure);
     }
     let Some(spec) = stage.spec else {
         report.error(
@@ -594,25 +606,6 @@ fn check_step_node(report: &mut Report, step: &Step<'_>) {
     if let Some(strategy) = step.get("strategy") {
         check_strategy(report, strategy, &step.identifier);
     }
-    if let Some(failure) = step.get("failureStrategies") {
-        let non_empty =
-            !failure.is_null() && failure.as_sequence().is_none_or(|items| !items.is_empty());
-        if step.step_type == "Background" && non_empty {
-            report.error(
-                "background-failure-strategies",
-                "Background steps do not support failure strategies",
-                failure.span,
-                "remove `failureStrategies`, or move the service into a Run step",
-            );
-        } else {
-            check_capability(
-                report,
-                failure,
-                "failureStrategies",
-                Capability::BareInputOnly,
-            );
-        }
-    }
     if step.spec.is_none() {
         report.error(
             "missing-field",
@@ -620,6 +613,32 @@ fn check_step_node(report: &mut Report, step: &Step<'_>) {
             key_span(step.node),
             "add `spec:` with the step's settings",
         );
+    }
+}
+
+/// Checks a step's `failureStrategies`, which Background steps may not have.
+fn check_step_failure_strategies(report: &mut Report, step: &Step<'_>) {
+    let Some(failure) = step.get("failureStrategies") else {
+        return;
+    };
+    let non_empty =
+        !failure.is_null() && failure.as_sequence().is_none_or(|items| !items.is_empty());
+    if step.step_type == "Background" && non_empty {
+        report.error(
+            "background-failure-strategies",
+            "Background steps do not support failure strategies",
+            failure.span,
+            "remove `failureStrategies`, or move the service into a Run step",
+        );
+        return;
+    }
+    check_failure_strategies(report, failure);
+}
+
+/// Checks a `failureStrategies` value of a stage, step group or step.
+fn check_failure_strategies(report: &mut Report, node: &Node) {
+    if check_capability(report, node, "failureStrategies", Capability::BareInputOnly) {
+        crate::pipeline::failure::read(report, node);
     }
 }
 
