@@ -6,7 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use basso_core::pipeline::{self, InfrastructureKind, Resolution, Shell};
+use basso_core::pipeline::{
+    self, ErrorType, FailureAction, InfrastructureKind, Resolution, RetryAction, Shell,
+};
 use serde_json::json;
 
 fn fixture_dir() -> PathBuf {
@@ -1090,4 +1092,197 @@ fn nested_groups_inside_looped_group() {
     assert_eq!(stage.steps[3].spec["command"], "echo b inner");
     assert_eq!(stage.steps[5].step_group.as_deref(), Some("looped_1"));
     assert_eq!(stage.steps[5].spec["command"], "echo 1/2");
+}
+
+fn failure_types(step: &pipeline::ResolvedStep) -> Vec<&'static str> {
+    step.failure_strategies
+        .iter()
+        .map(|strategy| strategy.action.type_name())
+        .collect()
+}
+
+#[test]
+fn failure_strategies_inherit_innermost_first() {
+    let resolution = resolve(
+        &fixture("valid/failure-strategies.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    assert!(
+        resolution.diagnostics.is_empty(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+    let stage = &resolution.stages[0];
+
+    let flaky = stage.step("flaky").unwrap();
+    assert_eq!(failure_types(flaky), ["Retry", "Ignore", "Abort"]);
+    let expected_retry = FailureAction::Retry(RetryAction {
+        retry_count: 2,
+        retry_interval_seconds: vec![10, 60],
+        on_retry_failure: Box::new(FailureAction::MarkAsFailure),
+    });
+    assert_eq!(flaky.failure_strategies[0].action, expected_retry);
+    assert_eq!(flaky.failure_strategies[0].errors, [ErrorType::Unknown]);
+    assert_eq!(flaky.failure_strategies[2].errors, [ErrorType::AllErrors]);
+
+    let background = stage.step("cache").unwrap();
+    assert!(background.failure_strategies.is_empty());
+}
+
+#[test]
+fn looped_groups_and_steps_keep_failure_strategies() {
+    let resolution = resolve(
+        &fixture("valid/failure-strategies.yaml"),
+        &[],
+        &[],
+        json!({}),
+    );
+    let stage = &resolution.stages[0];
+    let checks: Vec<_> = stage
+        .steps
+        .iter()
+        .filter(|step| step.identifier.starts_with("check_"))
+        .collect();
+
+    // Two iterations of `checks`, each with two iterations of `check`.
+    assert_eq!(checks.len(), 4);
+    for check in checks {
+        assert_eq!(
+            failure_types(check),
+            ["MarkAsSuccess", "ManualIntervention", "Abort"],
+            "{}",
+            check.fqn
+        );
+        assert_eq!(
+            check.failure_strategies[0].errors,
+            [ErrorType::Timeout, ErrorType::Connectivity]
+        );
+    }
+}
+
+#[test]
+fn looped_stage_keeps_failure_strategies() {
+    let stage_extra = "        strategy:\n          parallelism: 2\n        failureStrategies:\n          - onFailure:\n              errors: [AllErrors]\n              action: {type: Ignore}\n";
+    let source = docker_stage(
+        stage_extra,
+        "- step: {type: Run, name: a, identifier: a, spec: {image: alpine, command: exit 1}}",
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages.len(), 2);
+    for stage in &resolution.stages {
+        assert_eq!(
+            failure_types(&stage.steps[0]),
+            ["Ignore"],
+            "{}",
+            stage.identifier
+        );
+    }
+}
+
+#[test]
+fn failure_strategies_json_field() {
+    let source = docker_stage(
+        "",
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    failureStrategies:\n      - onFailure:\n          errors: [AllErrors]\n          action:\n            type: Retry\n            spec: {retryCount: 1, retryIntervals: [90s]}\n    spec: {image: alpine, command: exit 1}",
+    );
+    let json = resolve(&source, &[], &[], json!({})).to_json();
+
+    let expected = json!([{
+        "errors": ["AllErrors"],
+        "action": {
+            "type": "Retry",
+            "retryCount": 1,
+            "retryIntervalSeconds": [90],
+            "onRetryFailure": {"type": "MarkAsFailure"}
+        }
+    }]);
+    assert_eq!(json["stages"][0]["steps"][0]["failureStrategies"], expected);
+}
+
+/// Returns a Docker stage whose step `a` has `failureStrategies: <+input>`.
+fn failure_strategies_input_stage() -> String {
+    docker_stage(
+        "",
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    failureStrategies: <+input>\n    spec: {image: alpine, command: exit 1}",
+    )
+}
+
+const FAILURE_INPUT: &str = "pipeline.stages.s.spec.execution.steps.a.failureStrategies";
+
+#[test]
+fn failure_strategies_input_value_read() {
+    let value = "[{onFailure: {errors: [Timeout], action: {type: Retry, spec: {retryCount: 3, retryIntervals: [5s]}}}}]";
+    let resolution = resolve(
+        &failure_strategies_input_stage(),
+        &[(FAILURE_INPUT, value)],
+        &[],
+        json!({}),
+    );
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let step = &resolution.stages[0].steps[0];
+    assert_eq!(step.failure_strategies.len(), 1);
+    assert_eq!(step.failure_strategies[0].errors, [ErrorType::Timeout]);
+    let FailureAction::Retry(retry) = &step.failure_strategies[0].action else {
+        panic!("not a retry: {:?}", step.failure_strategies);
+    };
+    assert_eq!(retry.retry_count, 3);
+    assert_eq!(retry.retry_interval_seconds, [5]);
+}
+
+#[test]
+fn failure_strategies_input_value_validated() {
+    let value = r#"[{"onFailure": {"errors": ["AllErrors"], "action": {"type": "Retry", "spec": {"retryCount": -2, "retryIntervals": ["soon"]}}}}, {"onFailure": {"errors": ["Everything"], "action": {"type": "Ignor"}}}]"#;
+    let source = failure_strategies_input_stage();
+    let resolution = resolve(&source, &[(FAILURE_INPUT, value)], &[], json!({}));
+
+    let mut found = codes(&resolution);
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "invalid-retry-count",
+            "invalid-retry-interval",
+            "unknown-error-type",
+            "unknown-failure-action"
+        ]
+    );
+    let input_line = source
+        .lines()
+        .position(|line| line.contains("failureStrategies: <+input>"))
+        .unwrap()
+        + 1;
+    for diagnostic in &resolution.diagnostics {
+        assert_eq!(diagnostic.span.line, input_line, "{diagnostic:?}");
+        assert!(
+            diagnostic
+                .message
+                .ends_with(&format!("(in the value supplied for `{FAILURE_INPUT}`)")),
+            "{diagnostic:?}"
+        );
+    }
+    assert!(resolution.stages[0].steps[0].failure_strategies.is_empty());
+}
+
+#[test]
+fn failure_strategies_input_must_be_a_list() {
+    let resolution = resolve(
+        &failure_strategies_input_stage(),
+        &[(FAILURE_INPUT, "Ignore")],
+        &[],
+        json!({}),
+    );
+
+    assert_eq!(codes(&resolution), ["wrong-type"]);
+    assert!(
+        resolution.diagnostics[0]
+            .message
+            .starts_with("`failureStrategies` must be a list, found a scalar"),
+        "{:?}",
+        resolution.diagnostics[0]
+    );
 }

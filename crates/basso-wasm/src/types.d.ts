@@ -90,6 +90,15 @@ parallel: number | null, when: StepWhen | null,
  */
 timeoutSeconds: number | null, 
 /**
+ * The failure strategies that apply to the step, in the order Harness
+ * tries them: the step's own, then each enclosing step group's from
+ * the innermost out, then the stage's. The first entry whose `errors`
+ * match a failure decides what happens. Looped stages, groups and
+ * steps keep the strategies of what they were expanded from. Empty for
+ * Background steps, to which Harness applies no failure strategy.
+ */
+failureStrategies: Array<FailureStrategy>, 
+/**
  * The step's `spec` with YAML key names and every value resolved.
  */
 spec: JsonValue, 
@@ -105,6 +114,33 @@ endpoints: Endpoints | null,
  * Secret identifiers the step's fields use, in order of first use.
  */
 secrets: Array<string>, strategy: Iteration | null, };
+export type FailureStrategy = { 
+/**
+ * `onFailure.errors`: the error types the strategy applies to.
+ */
+errors: Array<ErrorType>, 
+/**
+ * `onFailure.action`.
+ */
+action: FailureAction, };
+export type FailureAction = { "type": "Ignore" } | { "type": "MarkAsSuccess" } | { "type": "MarkAsFailure" } | { "type": "Abort" } | { "type": "Retry" } & RetryAction | { "type": "ManualIntervention" } | { "type": "StageRollback" } | { "type": "StepGroupRollback" } | { "type": "PipelineRollback" } | { "type": "ProceedWithDefaultValues" } | { "type": "RetryStepGroup" };
+export type RetryAction = { 
+/**
+ * `retryCount`: how many times the step runs again after it fails.
+ */
+retryCount: number, 
+/**
+ * `retryIntervals` in whole seconds, milliseconds rounded up: the wait
+ * before retry `i` is entry `i`, and the last entry repeats. Empty when
+ * the file gives none, and then retries start at once.
+ */
+retryIntervalSeconds: Array<number>, 
+/**
+ * `onRetryFailure.action`, applied when the last retry fails too. It is
+ * `MarkAsFailure` when the file gives none, and never `Retry`.
+ */
+onRetryFailure: FailureAction, };
+export type ErrorType = "AllErrors" | "Unknown" | "Authentication" | "Connectivity" | "Timeout" | "Authorization" | "Verification" | "DelegateProvisioning" | "PolicyEvaluationFailure" | "InputTimeoutError" | "ApprovalRejection" | "DelegateRestart" | "UserMarkedFailure" | "InfrastructureFailure" | "PluginImageFailure" | "ResourceLimitsFailure" | "ConfigurationFailure" | "RetryableTransientFailure";
 export type Infrastructure = { kind: InfrastructureKind, 
 /**
  * The type text as written (`KubernetesDirect`, `VM`, `Cloud`, `Docker`,

@@ -67,6 +67,12 @@ mod tests {
         text.push_str(&declaration::<basso_core::pipeline::Resolution>(&config));
         text.push_str(&declaration::<basso_core::pipeline::ResolvedStage>(&config));
         text.push_str(&declaration::<basso_core::pipeline::ResolvedStep>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::FailureStrategy>(
+            &config,
+        ));
+        text.push_str(&declaration::<basso_core::pipeline::FailureAction>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::RetryAction>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::ErrorType>(&config));
         text.push_str(&declaration::<basso_core::pipeline::Infrastructure>(
             &config,
         ));

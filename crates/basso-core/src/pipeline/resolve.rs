@@ -13,6 +13,7 @@ use crate::error::codes;
 use crate::expr::PathSegment;
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
+use crate::pipeline::failure::{self, FailureStrategy};
 use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageRef, parse_image};
 use crate::pipeline::inputs::{self, expr_diagnostic};
@@ -63,6 +64,8 @@ struct GroupFrame {
     /// (`pipeline.stages.S_0.spec.execution.steps.G_1`).
     fqn: String,
     iteration: Option<Iteration>,
+    /// The group's own `failureStrategies`.
+    failure_strategies: Vec<FailureStrategy>,
 }
 
 /// The step-group iterations around the steps being resolved, and the
@@ -597,6 +600,61 @@ impl<'p, 'a> Resolver<'p, 'a> {
         iterations.into_iter().map(Some).collect()
     }
 
+    /// Reads the `failureStrategies` of `owner`, the stage, group or step at
+    /// input path `path`. Validation reported the problems of a written
+    /// list. The problems of a runtime input's value are reported here, at
+    /// the `<+input>`.
+    fn failure_strategies(
+        &mut self,
+        owner: &Node,
+        path: &str,
+        scope: &Scope<'_>,
+    ) -> Vec<FailureStrategy> {
+        let Some(node) = owner.get("failureStrategies") else {
+            return Vec::new();
+        };
+        if classify_node(node) != ValueKind::RuntimeInput {
+            return failure::read(&mut Report::default(), node);
+        }
+        let input_path = format!("{path}.failureStrategies");
+        let supplied = self.value(node, &input_path, scope);
+        // A runtime input without a value was reported as `missing-input`.
+        if supplied.is_null() {
+            return Vec::new();
+        }
+        let mut local = Report::default();
+        let strategies = failure::read(&mut local, &Node::from_json(&supplied, node.span));
+        for mut diagnostic in local.diagnostics {
+            diagnostic.message = format!(
+                "{} (in the value supplied for `{input_path}`)",
+                diagnostic.message
+            );
+            self.report.push(diagnostic);
+        }
+        strategies
+    }
+
+    /// Returns the failure strategies that apply to `step`: its own, then
+    /// its groups' from the innermost out, then the stage's. Background
+    /// steps get none.
+    fn applicable_failure_strategies(
+        &mut self,
+        place: &StagePlace<'_, '_>,
+        step: &Step<'_>,
+        nesting: &Nesting,
+        scope: &Scope<'_>,
+    ) -> Vec<FailureStrategy> {
+        if step.step_type == "Background" {
+            return Vec::new();
+        }
+        let mut strategies = self.failure_strategies(step.node, &step.path, scope);
+        for frame in nesting.frames.iter().rev() {
+            strategies.extend(frame.failure_strategies.iter().cloned());
+        }
+        strategies.extend(place.failure_strategies.iter().cloned());
+        strategies
+    }
+
     fn stage(&mut self, index: usize, root: &Value, out: &mut Vec<ResolvedStage>) {
         let stage = &self.pipeline.stages[index];
         if !stage.is_ci() || stage.get("template").is_some() {
@@ -606,6 +664,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut base_scope = Scope::new(root);
         base_scope.stage = stage_tree;
         base_scope.stage_identifier = Some(&stage.identifier);
+        let failure_strategies = self.failure_strategies(stage.node, &stage.path, &base_scope);
         for iteration in self.expand(stage.node, &stage.path, &base_scope) {
             let identifier = format!(
                 "{}{}",
@@ -618,7 +677,13 @@ impl<'p, 'a> Resolver<'p, 'a> {
             scope.stage = stage_tree;
             scope.stage_iteration = iteration.as_ref();
             scope.stage_identifier = Some(&identifier);
-            let resolved = self.stage_body(index, &identifier, iteration.clone(), &scope);
+            let resolved = self.stage_body(
+                index,
+                &identifier,
+                iteration.clone(),
+                &failure_strategies,
+                &scope,
+            );
             out.push(resolved);
         }
     }
@@ -628,6 +693,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         index: usize,
         identifier: &str,
         iteration: Option<Iteration>,
+        failure_strategies: &[FailureStrategy],
         scope: &Scope<'_>,
     ) -> ResolvedStage {
         let pipeline = self.pipeline;
@@ -699,6 +765,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             identifier,
             infra: &infrastructure,
             platform: &platform,
+            failure_strategies,
             scope,
         };
         self.steps(&place, &stage.steps, &mut nesting, &mut steps);
@@ -870,6 +937,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group = stage_subtree(place, &group.path);
         base.group_iteration = nesting.iteration();
         base.group_identifier = Some(&group.identifier);
+        let failure_strategies = self.failure_strategies(group.node, &group.path, &base);
         let iterations = self.expand(group.node, &group.path, &base);
         for (index, iteration) in iterations.into_iter().enumerate() {
             let post_fix = iteration
@@ -880,6 +948,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 identifier: format!("{}{post_fix}", group.identifier),
                 fqn: format!("{fqn}{post_fix}"),
                 iteration: iteration.clone(),
+                failure_strategies: failure_strategies.clone(),
             };
             let outer_parallel = (index > 0).then(|| nesting.parallel.clone());
             if index > 0 {
@@ -919,6 +988,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group_iteration = nesting.iteration();
         base.group_identifier = nesting.group_identifier();
         base.step_identifier = Some(&step.identifier);
+        let failure_strategies = self.applicable_failure_strategies(place, step, nesting, &base);
         for iteration in self.expand(step.node, &step.path, &base) {
             let identifier = format!(
                 "{}{}",
@@ -937,8 +1007,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             scope.group_identifier = nesting.group_identifier();
             scope.step_iteration = iteration.as_ref();
             scope.step_identifier = Some(&identifier);
-            let resolved =
+            let mut resolved =
                 self.step_body(place, step, nesting, &identifier, iteration.clone(), &scope);
+            resolved.failure_strategies = failure_strategies.clone();
             out.push(resolved);
         }
     }
@@ -1015,6 +1086,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 .map(|number| nesting.parallel.get(&number).copied().unwrap_or(number)),
             when,
             timeout_seconds,
+            failure_strategies: Vec::new(),
             spec,
             effective,
             endpoints: None,
@@ -1115,6 +1187,8 @@ struct StagePlace<'s, 'v> {
     identifier: &'s str,
     infra: &'s Infrastructure,
     platform: &'s Platform,
+    /// The stage's own `failureStrategies`.
+    failure_strategies: &'s [FailureStrategy],
     scope: &'s Scope<'v>,
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::diagnostic::Diagnostic;
+use crate::pipeline::failure::FailureStrategy;
 
 /// The version of the JSON documents printed by `check`, `resolve` and `inputs`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -240,6 +241,14 @@ pub struct ResolvedStep {
     /// npm package reads it with `JSON.parse`, as a number.
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub timeout_seconds: Option<u64>,
+    /// The failure strategies that apply to the step, in the order Harness
+    /// tries them: the step's own, then each enclosing step group's from
+    /// the innermost out, then the stage's. The first entry whose `errors`
+    /// match a failure decides what happens. Looped stages, groups and
+    /// steps keep the strategies of what they were expanded from. Empty for
+    /// Background steps, to which Harness applies no failure strategy.
+    #[serde(default)]
+    pub failure_strategies: Vec<FailureStrategy>,
     /// The step's `spec` with YAML key names and every value resolved.
     pub spec: Json,
     /// `spec` plus the defaults the stage's infrastructure adds.

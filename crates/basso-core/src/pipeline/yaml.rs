@@ -145,6 +145,40 @@ impl Node {
             ),
         }
     }
+
+    /// Builds a node tree from JSON, with `span` on every node: a value
+    /// that did not come from the file (a runtime input's value) reports its
+    /// problems at the field it was supplied for. Strings become quoted
+    /// scalars, so the string `"null"` stays text.
+    pub fn from_json(value: &serde_json::Value, span: Span) -> Node {
+        use serde_json::Value;
+        let scalar = |text: String, style: Style| NodeValue::Scalar(Scalar { text, style });
+        let value = match value {
+            Value::Null => scalar("null".to_string(), Style::Plain),
+            Value::Bool(flag) => scalar(flag.to_string(), Style::Plain),
+            Value::Number(number) => scalar(number.to_string(), Style::Plain),
+            Value::String(text) => scalar(text.clone(), Style::DoubleQuoted),
+            Value::Array(items) => NodeValue::Sequence(
+                items
+                    .iter()
+                    .map(|item| Node::from_json(item, span))
+                    .collect(),
+            ),
+            Value::Object(entries) => NodeValue::Mapping(
+                entries
+                    .iter()
+                    .map(|(key, item)| {
+                        let key = Node {
+                            value: scalar(key.clone(), Style::Plain),
+                            span,
+                        };
+                        (key, Node::from_json(item, span))
+                    })
+                    .collect(),
+            ),
+        };
+        Node { value, span }
+    }
 }
 
 /// Types a scalar as the YAML 1.2 core schema does for plain scalars.
