@@ -1224,6 +1224,53 @@ fn failure_strategy_unsupported_action_warns() {
 }
 
 #[test]
+fn failure_strategy_kept_when_step_resolved_again() {
+    // Reading a step status makes the runner resolve each step again before
+    // it starts, and the step keeps its failure strategies through that.
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(step("Run", "f", "exit 1", ""), "AllErrors", "type: Ignore"),
+            step("Run", "g", "echo f was <+execution.steps.f.status>", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(step_statuses(&summary), ["IGNORE_FAILED", "SUCCEEDED"]);
+    assert!(stderr.contains("g | f was IGNORE_FAILED"), "{stderr}");
+}
+
+#[test]
+fn failure_strategy_of_stage_applies_after_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage_strategy = "        failureStrategies:\n          - onFailure:\n              errors: [AllErrors]\n              action:\n                type: Ignore\n        spec:\n";
+    let source = std::fs::read_to_string(pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(step("Run", "own", "exit 1", ""), "Timeout", "type: Abort"),
+            step("Run", "next", "echo next ran", ""),
+        ],
+    ))
+    .unwrap()
+    .replacen("        spec:\n", stage_strategy, 1);
+    let file = dir.path().join("stage-strategy.yaml");
+    std::fs::write(&file, source).unwrap();
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The step's own `Timeout` entry does not match an exit code, so the
+    // stage's `AllErrors` entry decides.
+    assert_eq!(step_statuses(&summary), ["IGNORE_FAILED", "SUCCEEDED"]);
+    assert!(stderr.contains("next | next ran"), "{stderr}");
+}
+
+#[test]
 fn crashed_service_fails_stage_every_time() {
     // The Run step ends as soon as the service's process is gone (exited
     // and reaped by basso), so the stage ends right after the exit.

@@ -78,8 +78,11 @@ pub fn step_plan(step: &ResolvedStep) -> StepPlan {
             count: strategy.iterations,
             max_concurrency: strategy.max_concurrency.map(|limit| limit as usize),
         }),
-        // Set by `crate::failure::attach` from the pipeline document.
-        failure_strategies: Vec::new(),
+        failure_strategies: step
+            .failure_strategies
+            .iter()
+            .map(crate::failure::strategy)
+            .collect(),
     }
 }
 

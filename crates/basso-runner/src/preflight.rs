@@ -13,7 +13,8 @@ pub const SUPPORTED_STEP_TYPES: [&str; 2] = ["Run", "Background"];
 pub struct Preflight {
     /// Reasons the run cannot start, one per problem.
     pub errors: Vec<String>,
-    /// Settings that are ignored, one per step and setting.
+    /// Settings that are ignored, one per step and setting, and failure
+    /// strategy actions that basso run cannot perform, one per action.
     pub warnings: Vec<String>,
 }
 
@@ -26,6 +27,8 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
             check_step(step, executor, secrets, &mut preflight);
         }
     }
+    let unsupported = crate::failure::unsupported_warnings(stages);
+    preflight.warnings.extend(unsupported);
     preflight
 }
 

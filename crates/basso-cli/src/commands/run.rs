@@ -132,10 +132,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     } else {
         None
     };
-    let mut stages = select_stages(&resolution, args.stage.as_deref())?;
-    for warning in basso_runner::failure::attach(&mut stages, &loaded.document()) {
-        tracing::warn!("{warning}");
-    }
+    let stages = select_stages(&resolution, args.stage.as_deref())?;
 
     // Check everything before anything starts.
     #[allow(unused_mut)]

@@ -71,17 +71,6 @@ impl Loaded {
         Ok(resolution)
     }
 
-    /// Returns the pipeline file as JSON, for the fields the resolved
-    /// pipeline leaves out (`failureStrategies`). `read` already checked
-    /// that the file loads, so a load failure here yields `null`.
-    pub fn document(&self) -> Json {
-        use basso_core::pipeline::yaml;
-        match yaml::load(&self.source, yaml::Limits::default()) {
-            Ok(Some(root)) => root.to_json(),
-            _ => Json::Null,
-        }
-    }
-
     /// Returns whether any expression may read step outputs or statuses,
     /// the values that change while the run goes on.
     fn reads_run_state(&self) -> bool {
