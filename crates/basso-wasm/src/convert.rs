@@ -4,6 +4,8 @@
 //! `--format json` prints, which the wrappers read with `JSON.parse`, so the
 //! package cannot return another shape.
 
+use basso_core::{Diagnostic, DiagnosticJson};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use wasm_bindgen::JsError;
@@ -79,6 +81,47 @@ pub fn add_utf16_columns_by_file(document: &mut Value, source: &str, others: &[(
             diagnostic.insert("endColumnUtf16".into(), end.into());
         }
     });
+}
+
+/// A diagnostic as the package returns it: the CLI's fields, then the
+/// start and end columns in UTF-16 code units.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditorDiagnostic {
+    #[serde(flatten)]
+    pub diagnostic: DiagnosticJson,
+    pub column_utf16: usize,
+    pub end_column_utf16: usize,
+}
+
+/// Converts `diagnostics` to their JSON form with the UTF-16 columns that
+/// [`add_utf16_columns_by_file`] adds, for documents that are serialised
+/// without a `serde_json::Value`.
+pub fn editor_diagnostics(
+    diagnostics: &[Diagnostic],
+    source: &str,
+    others: &[(String, String)],
+) -> Vec<EditorDiagnostic> {
+    let main = LineIndex::new(source);
+    let indexes: Vec<(&str, LineIndex)> = others
+        .iter()
+        .map(|(file, text)| (file.as_str(), LineIndex::new(text)))
+        .collect();
+    diagnostics
+        .iter()
+        .map(|diagnostic| {
+            let shape = diagnostic.to_json_shape();
+            let lines = indexes
+                .iter()
+                .find(|(name, _)| Some(*name) == shape.file.as_deref())
+                .map_or(&main, |(_, index)| index);
+            EditorDiagnostic {
+                column_utf16: lines.column_utf16(shape.line, shape.column),
+                end_column_utf16: lines.column_utf16(shape.end_line, shape.end_column),
+                diagnostic: shape,
+            }
+        })
+        .collect()
 }
 
 fn for_each_diagnostic(
