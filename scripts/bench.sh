@@ -116,6 +116,19 @@ print(json.dumps(record))
 ' "$out/native-$steps.json" "$rss_kib" >>"$results"
   fi
 
+  # The same resolutions, each also written as JSON text: the output the
+  # wasm timing below includes.
+  status=0
+  timeout "$pipeline_timeout" "$peers" pipeline-json "$yaml" "$steps" "$pipeline_samples" \
+    >>"$results" || status=$?
+  if ((status == 124)); then
+    log "native pipelines with JSON text: $steps steps took more than $pipeline_timeout s"
+    unavailable "native-json pipeline resolution, $steps steps" \
+      "$pipeline_samples resolutions and the warm-up took more than $pipeline_timeout s" >>"$results"
+  elif ((status != 0)); then
+    exit "$status"
+  fi
+
   if $wasm; then
     status=0
     timeout "$pipeline_timeout" node benches/node/bench.mjs pipeline "$yaml" "$steps" "$pipeline_samples" \

@@ -6,9 +6,14 @@
 //! basso-bench-peers expressions WORKLOAD SAMPLES BATCH_MILLIS WARMUP_MILLIS
 //! basso-bench-peers pipeline-yaml STEPS
 //! basso-bench-peers pipeline FILE STEPS SAMPLES
+//! basso-bench-peers pipeline-json FILE STEPS SAMPLES
 //! basso-bench-peers corpus FOLDER SAMPLES
 //! basso-bench-peers profile WORKLOAD ITERATIONS evaluate|parse_evaluate
 //! ```
+//!
+//! `pipeline` times resolving to the in-memory `Resolution`;
+//! `pipeline-json` also writes its JSON text, the document that `basso
+//! resolve --format json` prints and the npm package's `resolve` returns.
 //!
 //! `profile` runs basso alone over every case without timing it, for
 //! `valgrind --tool=callgrind`, as `scripts/bench.sh` does.
@@ -31,6 +36,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use measure::{Settings, Summary};
+use resolution::Output;
 
 /// The allocator of the `basso` binary. Every engine timed in this process
 /// runs with it.
@@ -40,6 +46,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const USAGE: &str = "usage: basso-bench-peers expressions WORKLOAD SAMPLES BATCH_MILLIS WARMUP_MILLIS
        basso-bench-peers pipeline-yaml STEPS
        basso-bench-peers pipeline FILE STEPS SAMPLES
+       basso-bench-peers pipeline-json FILE STEPS SAMPLES
        basso-bench-peers corpus FOLDER SAMPLES
        basso-bench-peers profile WORKLOAD ITERATIONS evaluate|parse_evaluate";
 
@@ -53,7 +60,8 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("expressions") => expressions(&args[1..]),
         Some("pipeline-yaml") => pipeline_yaml(&args[1..]),
-        Some("pipeline") => time_pipeline(&args[1..]),
+        Some("pipeline") => time_pipeline(&args[1..], Output::Resolution),
+        Some("pipeline-json") => time_pipeline(&args[1..], Output::JsonText),
         Some("corpus") => time_corpus(&args[1..]),
         Some("profile") => profile(&args[1..]),
         _ => Err(USAGE.to_string()),
@@ -95,16 +103,20 @@ fn pipeline_yaml(args: &[String]) -> Result<bool, String> {
     Ok(true)
 }
 
-fn time_pipeline(args: &[String]) -> Result<bool, String> {
+fn time_pipeline(args: &[String], output: Output) -> Result<bool, String> {
     let [path, steps, samples] = args else {
         return Err(USAGE.into());
     };
     let steps = parse_count(steps, "STEPS")?;
-    let summary = resolution::time_pipeline(Path::new(path), steps, &whole_file_settings(samples)?)?;
+    let summary = resolution::time_pipeline(Path::new(path), steps, output, &whole_file_settings(samples)?)?;
 
     let mut line = summary_json(&summary);
     line["kind"] = "pipeline".into();
-    line["runtime"] = "native".into();
+    line["runtime"] = match output {
+        Output::Resolution => "native",
+        Output::JsonText => "native-json",
+    }
+    .into();
     line["steps"] = steps.into();
     println!("{line}");
     Ok(true)

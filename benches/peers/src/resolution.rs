@@ -22,9 +22,19 @@ fn run_context() -> serde_json::Value {
     })
 }
 
+/// What each timed iteration of a pipeline produces.
+#[derive(Clone, Copy)]
+pub enum Output {
+    /// The in-memory `Resolution`.
+    Resolution,
+    /// The `Resolution` and its JSON text, as `basso resolve --format json`
+    /// and the npm package produce it.
+    JsonText,
+}
+
 /// Resolves the pipeline in `path` until `settings` are met, after checking
 /// that it resolves without errors into `steps` steps.
-pub fn time_pipeline(path: &Path, steps: usize, settings: &Settings) -> Result<Summary, String> {
+pub fn time_pipeline(path: &Path, steps: usize, output: Output, settings: &Settings) -> Result<Summary, String> {
     let source = std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let name = path.display().to_string();
     let context = run_context();
@@ -38,7 +48,14 @@ pub fn time_pipeline(path: &Path, steps: usize, settings: &Settings) -> Result<S
         return Err(format!("{name}: resolved {resolved_steps} steps, expected {steps}"));
     }
 
-    Ok(measure(settings, || pipeline::resolve(&source, &name, &[], &[], &context)))
+    let summary = match output {
+        Output::Resolution => measure(settings, || pipeline::resolve(&source, &name, &[], &[], &context)),
+        Output::JsonText => measure(settings, || {
+            let resolution = pipeline::resolve(&source, &name, &[], &[], &context);
+            serde_json::to_string(&resolution).expect("a resolution serialises to JSON")
+        }),
+    };
+    Ok(summary)
 }
 
 /// Checks every `.yaml` file in `folder` per iteration and returns the
