@@ -254,6 +254,34 @@ fn context_values_resolve_and_missing_ones_warn() {
 }
 
 #[test]
+fn rejected_reference_gets_no_run_time_warning() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: OUT\n- step:\n    type: Run\n    name: b\n    identifier: b\n    spec:\n      image: alpine\n      command: echo <+steps.missing.output.outputVariables.x> <+steps.a.output.outputVariables.OUT>",
+        DOCKER,
+    );
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+    let unknown: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unknown-step")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{:#?}", resolution.diagnostics);
+    let warnings: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unresolved-at-run-time")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("steps.a.output"), "{warnings:?}");
+}
+
+#[test]
 fn runner_context_carries_step_outputs() {
     let source = pipeline_with(
         "- step:\n    type: Run\n    name: version\n    identifier: version\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: VERSION\n- step:\n    type: Run\n    name: publish\n    identifier: publish\n    spec:\n      image: alpine\n      command: echo <+steps.version.output.outputVariables.VERSION> <+execution.steps.version.status>",

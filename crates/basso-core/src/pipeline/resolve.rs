@@ -41,6 +41,42 @@ struct Miss {
     span: Span,
 }
 
+/// The byte ranges of the errors found in the pipeline file, for finding
+/// whether a span overlaps one in logarithmic time.
+struct ErrorRanges {
+    /// `(start, end)` pairs sorted by start.
+    ranges: Vec<(usize, usize)>,
+    /// `max_end[i]` is the largest end among `ranges[..=i]`.
+    max_end: Vec<usize>,
+}
+
+impl ErrorRanges {
+    fn new(diagnostics: &[Diagnostic]) -> Self {
+        let mut ranges: Vec<(usize, usize)> = diagnostics
+            .iter()
+            .filter(|diagnostic| diagnostic.is_error() && diagnostic.file.is_none())
+            .map(|diagnostic| (diagnostic.span.byte_start, diagnostic.span.byte_end))
+            .collect();
+        ranges.sort_unstable();
+        let max_end = ranges
+            .iter()
+            .scan(0, |max, &(_, end)| {
+                *max = end.max(*max);
+                Some(*max)
+            })
+            .collect();
+        ErrorRanges { ranges, max_end }
+    }
+
+    /// Returns whether `span` shares at least one byte with an error's range.
+    fn overlaps(&self, span: &Span) -> bool {
+        let before_end = self
+            .ranges
+            .partition_point(|&(start, _)| start < span.byte_end);
+        before_end > 0 && self.max_end[before_end - 1] > span.byte_start
+    }
+}
+
 /// State shared by the whole resolution.
 struct Resolver<'p, 'a> {
     source: &'a str,
@@ -490,7 +526,13 @@ impl<'p, 'a> Resolver<'p, 'a> {
     }
 
     fn report_misses(&mut self) {
+        // A reference the checks already rejected (a step that does not
+        // exist, say) needs no second diagnostic.
+        let rejected = ErrorRanges::new(&self.report.diagnostics);
         for miss in std::mem::take(&mut self.misses) {
+            if rejected.overlaps(&miss.span) {
+                continue;
+            }
             let (message, help) = if miss.path.contains(".output.")
                 || miss.path.ends_with(".status")
                 || miss.path.contains("Status")
