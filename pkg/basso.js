@@ -17,29 +17,54 @@ export const { initSync } = glue;
 export const { version } = wasm;
 
 export function check(yaml, options) {
+  requireString(yaml, "yaml");
   return JSON.parse(wasm.check(yaml, toJsonText(options, "options")));
 }
 
 export function resolve(yaml, options) {
+  requireString(yaml, "yaml");
   return JSON.parse(wasm.resolve(yaml, toJsonText(options, "options")));
 }
 
 export function inputs(yaml, options) {
+  requireString(yaml, "yaml");
   return JSON.parse(wasm.inputs(yaml, toJsonText(options, "options")));
 }
 
 export function render(template, context, options) {
+  requireString(template, "template");
   return JSON.parse(wasm.render(template, toJsonText(context, "context"), toJsonText(options, "options")));
 }
 
 export function evaluate(template, context, options) {
+  requireString(template, "template");
   return JSON.parse(wasm.evaluate(template, toJsonText(context, "context"), toJsonText(options, "options")));
 }
 
 export function references(template, options) {
+  requireString(template, "template");
   return JSON.parse(wasm.references(template, toJsonText(options, "options")));
 }
 
 export function runtimeInput(field, options) {
+  requireString(field, "field");
   return JSON.parse(wasm.runtimeInput(field, toJsonText(options, "options")));
+}
+
+/**
+ * Throws a `TypeError` unless `value` is a string. The glue copies only
+ * strings correctly: for other values it passes the module a pointer and
+ * length that describe no string, and the module traps.
+ */
+function requireString(value, argument) {
+  if (typeof value !== "string") {
+    throw new TypeError(`invalid ${argument}: expected a string, got ${typeName(value)}`);
+  }
+}
+
+/** Returns the type of `value` as messages name it: `typeof`, except for `null` and arrays. */
+function typeName(value) {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "array";
+  return typeof value;
 }
