@@ -43,12 +43,20 @@ impl ResolutionArgs {
     }
 }
 
-/// Reads a UTF-8 text file, with the file name in the error. A file in
-/// another encoding gets the position of its first undecodable byte.
+/// Reads a UTF-8 text file without its byte order mark, with the file name
+/// in the error. A file in another encoding gets the position of its first
+/// undecodable byte.
 pub fn read_file(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path)
         .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
-    String::from_utf8(bytes).map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error()))
+    let text = String::from_utf8(bytes)
+        .map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error()))?;
+    // basso-core counts positions after a byte order mark, so excerpts are
+    // drawn from the text without it.
+    Ok(match basso_core::pipeline::without_bom(&text) {
+        rest if rest.len() < text.len() => rest.to_string(),
+        _ => text,
+    })
 }
 
 /// Describes a file that is not UTF-8: UTF-16 by its byte order mark, else

@@ -381,3 +381,21 @@ fn inputs_command_prints_paths() {
     ]);
     insta::assert_snapshot!("inputs_yaml", yaml);
 }
+
+#[test]
+fn byte_order_mark_keeps_line_one_columns() {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bom-first-line.yaml");
+    std::fs::write(&path, "\u{feff}pipelin: 1\n").unwrap();
+    let path = path.to_str().unwrap();
+
+    let (code, json) = check_json(path);
+    assert_eq!(code, 1);
+    let diagnostic = &json["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "unknown-document");
+    assert_eq!(diagnostic["column"], 1);
+    assert_eq!(diagnostic["endColumn"], 8);
+
+    let (_, text) = basso(&["check", path]);
+    assert!(text.contains("bom-first-line.yaml:1:1"), "{text}");
+    assert!(!text.contains('\u{feff}'), "{text}");
+}

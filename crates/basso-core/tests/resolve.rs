@@ -1314,3 +1314,21 @@ fn failure_strategies_input_must_be_a_list() {
         resolution.diagnostics[0]
     );
 }
+
+#[test]
+fn byte_order_mark_is_not_a_column() {
+    let text = "pipeline:\n  name: x\n  identifier: bad id\n  stages: []\n";
+    let marked = format!("\u{feff}{text}");
+    for diagnostics in [
+        pipeline::check(&marked, "p.yaml"),
+        resolve(&marked, &[], &[], json!({})).diagnostics,
+    ] {
+        let invalid = diagnostics
+            .iter()
+            .find(|d| d.code == "invalid-identifier")
+            .unwrap_or_else(|| panic!("{diagnostics:#?}"));
+        assert_eq!((invalid.span.line, invalid.span.column), (3, 15));
+        // Byte offsets index the text after the mark, as the CLI shows it.
+        assert_eq!(&text[invalid.span.byte_start..invalid.span.byte_end], "bad id");
+    }
+}

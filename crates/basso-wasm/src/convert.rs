@@ -58,10 +58,10 @@ pub fn add_utf16_columns(document: &mut Value, source: &str) {
 /// diagnostic whose `file` names one of `others` (file name, text) is
 /// counted in that text, every other one in `source`.
 pub fn add_utf16_columns_by_file(document: &mut Value, source: &str, others: &[(String, String)]) {
-    let main = LineIndex::new(source);
+    let main = LineIndex::for_file(source);
     let indexes: Vec<(&str, LineIndex)> = others
         .iter()
-        .map(|(file, text)| (file.as_str(), LineIndex::new(text)))
+        .map(|(file, text)| (file.as_str(), LineIndex::for_file(text)))
         .collect();
     for_each_diagnostic(document, &mut |diagnostic| {
         let file = diagnostic.get("file").and_then(Value::as_str);
@@ -102,10 +102,10 @@ pub fn editor_diagnostics(
     source: &str,
     others: &[(String, String)],
 ) -> Vec<EditorDiagnostic> {
-    let main = LineIndex::new(source);
+    let main = LineIndex::for_file(source);
     let indexes: Vec<(&str, LineIndex)> = others
         .iter()
-        .map(|(file, text)| (file.as_str(), LineIndex::new(text)))
+        .map(|(file, text)| (file.as_str(), LineIndex::for_file(text)))
         .collect();
     diagnostics
         .iter()
@@ -158,16 +158,35 @@ pub fn column_utf16(source: &str, line: usize, column: usize) -> usize {
 
 /// Byte offsets of line starts, for converting character columns.
 struct LineIndex<'a> {
+    /// The text after a leading byte order mark, where basso-core counts
+    /// columns.
     source: &'a str,
     line_starts: Vec<usize>,
+    /// UTF-16 units before column 1 of line 1: 1 when the caller's string
+    /// starts with a byte order mark, else 0.
+    mark_units: usize,
 }
 
 impl<'a> LineIndex<'a> {
+    /// Indexes a template, where basso-core counts every character.
     fn new(source: &'a str) -> Self {
         let newlines = source.match_indices('\n').map(|(index, _)| index + 1);
         LineIndex {
             source,
             line_starts: std::iter::once(0).chain(newlines).collect(),
+            mark_units: 0,
+        }
+    }
+
+    /// Indexes a pipeline or input set file, where basso-core counts
+    /// columns after a leading byte order mark.
+    fn for_file(text: &'a str) -> Self {
+        let source = basso_core::pipeline::without_bom(text);
+        // U+FEFF is one UTF-16 unit.
+        let mark_units = usize::from(source.len() < text.len());
+        LineIndex {
+            mark_units,
+            ..LineIndex::new(source)
         }
     }
 
@@ -192,6 +211,9 @@ impl<'a> LineIndex<'a> {
                 None => units += 1,
             }
         }
+        if line == 1 {
+            units += self.mark_units;
+        }
         units + 1
     }
 }
@@ -214,6 +236,21 @@ mod tests {
         assert_eq!(diagnostic["column"], 8);
         assert_eq!(diagnostic["columnUtf16"], 9);
         assert_eq!(diagnostic["endColumnUtf16"], 10);
+    }
+
+    #[test]
+    fn utf16_columns_skip_byte_order_mark() {
+        let source = "\u{feff}pipelin: 1\nb: x\n";
+        let mut document = json!({"diagnostics": [
+            {"line": 1, "column": 1, "endLine": 1, "endColumn": 8},
+            {"line": 2, "column": 4, "endLine": 2, "endColumn": 5},
+        ]});
+        add_utf16_columns(&mut document, source);
+        let first = &document["diagnostics"][0];
+        assert_eq!(first["columnUtf16"], 2);
+        assert_eq!(first["endColumnUtf16"], 9);
+        let second = &document["diagnostics"][1];
+        assert_eq!(second["columnUtf16"], 4);
     }
 
     #[test]

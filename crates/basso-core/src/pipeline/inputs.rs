@@ -265,6 +265,7 @@ pub fn apply_input_set(
     pipeline_id: &str,
     supplied: &mut IndexMap<String, Supplied>,
 ) {
+    let source = crate::pipeline::without_bom(source);
     let mut local = Report::default();
     let Some(root) = crate::pipeline::load_document(source, &mut local) else {
         report

@@ -43,6 +43,14 @@ use crate::diagnostic::Diagnostic;
 use model::{DocumentKind, Report};
 use yaml::{Limits, Node};
 
+/// Returns `text` without a leading byte order mark. The entry points read
+/// files through it, so positions count from the first character after the
+/// mark, as editors show the file. Callers that render excerpts of
+/// diagnostics strip the mark from their copy of the text too.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// A loaded document: its root node, or the diagnostics that stopped loading.
 pub(crate) fn load_document(source: &str, report: &mut Report) -> Option<Node> {
     match yaml::load_first(source, Limits::default()) {
@@ -90,6 +98,7 @@ pub(crate) fn finish(mut diagnostics: Vec<Diagnostic>, file_name: &str) -> Vec<D
 /// diagnostic, sorted by position. YAML syntax errors stop the check at the
 /// first one; validation collects every problem.
 pub fn check(source: &str, file_name: &str) -> Vec<Diagnostic> {
+    let source = without_bom(source);
     let mut report = Report::default();
     if let Some(root) = load_document(source, &mut report) {
         check_root(&mut report, &root, source);
@@ -187,6 +196,7 @@ fn serialize_diagnostics<S: serde::Serializer>(
 /// `--input` takes), position, type, default, allowed values, regex and
 /// whether it is asked at execution time.
 pub fn inputs(source: &str, file_name: &str) -> InputsListing {
+    let source = without_bom(source);
     let mut report = Report::default();
     let mut listing = Vec::new();
     if let Some(root) = load_document(source, &mut report) {

@@ -26,7 +26,7 @@ use crate::pipeline::scope::{Scope, merge, tree};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::validate::effective_infrastructure;
 use crate::pipeline::yaml::{Node, NodeValue, Scalar, scalar_to_json};
-use crate::pipeline::{load_document, strategy};
+use crate::pipeline::{load_document, strategy, without_bom};
 use crate::template::has_block_start;
 use crate::value::Value;
 
@@ -185,6 +185,7 @@ pub fn resolve(
     input_sets: &[(String, String)],
     context: &Json,
 ) -> Resolution {
+    let source = without_bom(source);
     let mut report = Report::default();
     let Some(root) = load_document(source, &mut report) else {
         return finish(None, Vec::new(), report.diagnostics, file_name);
