@@ -50,6 +50,10 @@ export declare function inputs(yaml: string, options?: CheckOptions | null): Inp
  * integer and a Map with string keys as an object. `undefined` is `null`.
  * Functions, symbols, Sets, reference cycles and nesting deeper than 1,000
  * levels throw an `Error`.
+ *
+ * `options.limits.maxExpressionDepth` may be at most 64; a larger value
+ * throws an `Error`, because deeper expressions can overflow the
+ * WebAssembly stack.
  */
 export declare function render(
   template: string,
@@ -59,8 +63,8 @@ export declare function render(
 
 /**
  * Evaluates a template to a typed value as `basso eval --mode evaluate
- * --format json` does: `{ value }` or `{ error }`. `context` is read as in
- * `render`.
+ * --format json` does: `{ value }` or `{ error }`. `context` and `options`
+ * are read as in `render`.
  */
 export declare function evaluate(
   template: string,

@@ -4,8 +4,9 @@
 // A Rust panic throws an `Error` whose message starts with
 // "basso internal error: " (see crates/basso-wasm/src/fault.rs); any other
 // trap, such as running out of memory, arrives as `WebAssembly.RuntimeError`.
-// Either way the instance's stack and heap are left mid-call, so it is
-// replaced with a fresh one before the error is rethrown.
+// Exhausting the JavaScript engine's stack inside the module arrives as a
+// `RangeError`. In each case the instance's stack and heap are left
+// mid-call, so it is replaced with a fresh one before the error is rethrown.
 
 const INTERNAL_ERROR_PREFIX = "basso internal error: ";
 
@@ -43,14 +44,25 @@ function wrapFunction(glue, name, fn) {
 function recover(glue, name, error) {
   if (error instanceof WebAssembly.RuntimeError) {
     glue.__wbg_reset_state();
-    return new Error(
-      `${INTERNAL_ERROR_PREFIX}WebAssembly trap in ${name}: ${error.message}; ` +
-        "this is a bug in basso, please report it with the input",
-      { cause: error },
-    );
+    return internalError(`WebAssembly trap in ${name}: ${error.message}`, error);
+  }
+  // A RangeError from the glue call is a stack overflow inside the module
+  // (or a string too long for the glue). The module's own stack pointer
+  // still points into the frames the overflow abandoned, so the next call
+  // would trap unless the instance is replaced.
+  if (error instanceof RangeError) {
+    glue.__wbg_reset_state();
+    return internalError(`RangeError in ${name}: ${error.message}`, error);
   }
   if (error instanceof Error && error.message.startsWith(INTERNAL_ERROR_PREFIX)) {
     glue.__wbg_reset_state();
   }
   return error;
+}
+
+function internalError(description, cause) {
+  return new Error(
+    `${INTERNAL_ERROR_PREFIX}${description}; this is a bug in basso, please report it with the input`,
+    { cause },
+  );
 }

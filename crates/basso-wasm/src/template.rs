@@ -91,18 +91,51 @@ pub enum ScanOption {
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LimitsOption {
+    /// Maximum template length in bytes of UTF-8; 262,144 when absent.
     #[cfg_attr(test, ts(optional))]
     pub max_template_bytes: Option<usize>,
+    /// Maximum nesting of `<+…>` blocks; 16 when absent. Any value is safe,
+    /// because evaluation stops at 200 nested levels whatever it is.
     #[cfg_attr(test, ts(optional))]
     pub max_block_depth: Option<usize>,
+    /// Maximum nesting of brackets and ternaries in one expression; 24
+    /// when absent and at most 64, because deeper expressions can overflow
+    /// the stack in WebAssembly.
     #[cfg_attr(test, ts(optional))]
     pub max_expression_depth: Option<usize>,
+    /// Maximum evaluation steps per call; 100,000 when absent.
     #[cfg_attr(test, ts(optional))]
     pub max_steps: Option<u32>,
+    /// Maximum size of any value and of the rendered text, in bytes;
+    /// 262,144 when absent.
     #[cfg_attr(test, ts(optional))]
     pub max_result_bytes: Option<usize>,
+    /// Maximum re-resolution depth of context strings that contain blocks;
+    /// 15 when absent. Any value is safe, because evaluation stops at 200
+    /// nested levels whatever it is.
     #[cfg_attr(test, ts(optional))]
     pub max_resolution_depth: Option<usize>,
+}
+
+/// The largest `maxExpressionDepth` the package accepts. The parser
+/// recurses several frames per nesting level, on the module's 1 MiB stack
+/// and on the JavaScript engine's. With no limit, 230 nested parentheses
+/// trapped in Node 20.20 and in Chromium 156. In Node, expressions as deep
+/// as the limit, parsed inside re-resolved context strings that already
+/// nest brackets, overflowed with a limit of 128 but not with 64 or 100
+/// (`pkg/tests/node/limits.test.js` runs those cases at this maximum).
+const MAX_EXPRESSION_DEPTH: usize = 64;
+
+/// Rejects limits that the module cannot honour without overflowing its
+/// stack.
+fn check_limits(limits: &LimitsOption) -> Result<(), String> {
+    match limits.max_expression_depth {
+        Some(depth) if depth > MAX_EXPRESSION_DEPTH => Err(format!(
+            "invalid options: `limits.maxExpressionDepth` is {depth}, above the maximum of \
+             {MAX_EXPRESSION_DEPTH}; deeper expressions can overflow the WebAssembly stack"
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn scan_mode(scan: Option<ScanOption>) -> ScanMode {
@@ -112,10 +145,11 @@ fn scan_mode(scan: Option<ScanOption>) -> ScanMode {
     }
 }
 
-fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Options {
+fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Result<Options, JsError> {
     let defaults = Limits::default();
     let limits = options.limits.unwrap_or_default();
-    Options {
+    check_limits(&limits).map_err(|message| JsError::new(&message))?;
+    Ok(Options {
         scan: scan_mode(options.scan),
         mode: match options.mode {
             None => default_mode,
@@ -141,7 +175,7 @@ fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Options {
                 .max_resolution_depth
                 .unwrap_or(defaults.max_resolution_depth),
         },
-    }
+    })
 }
 
 /// Reads the context argument: an object whose keys are the expression
@@ -165,7 +199,7 @@ pub fn run(
     options: &str,
     default_mode: EvalMode,
 ) -> Result<String, JsError> {
-    let options = core_options(convert::from_text(options, "options")?, default_mode);
+    let options = core_options(convert::from_text(options, "options")?, default_mode)?;
     let context = context_value(context)?;
 
     let result = Template::parse_with_limits(template, options.scan, options.limits)
@@ -218,4 +252,40 @@ fn outcome_to_text<T: serde::Serialize>(
         error["columnUtf16"] = convert::column_utf16(source, line, column).into();
     }
     convert::to_text(&document)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expression_depth(depth: usize) -> LimitsOption {
+        LimitsOption {
+            max_expression_depth: Some(depth),
+            ..LimitsOption::default()
+        }
+    }
+
+    #[test]
+    fn expression_depth_at_maximum_accepted() {
+        assert_eq!(
+            check_limits(&expression_depth(MAX_EXPRESSION_DEPTH)),
+            Ok(())
+        );
+        assert_eq!(check_limits(&LimitsOption::default()), Ok(()));
+    }
+
+    #[test]
+    fn expression_depth_above_maximum_rejected() {
+        let error = check_limits(&expression_depth(MAX_EXPRESSION_DEPTH + 1)).unwrap_err();
+        assert!(
+            error.contains("`limits.maxExpressionDepth` is 65"),
+            "{error}"
+        );
+        assert!(error.contains("maximum of 64"), "{error}");
+    }
+
+    #[test]
+    fn default_expression_depth_within_maximum() {
+        assert!(Limits::default().max_expression_depth <= MAX_EXPRESSION_DEPTH);
+    }
 }

@@ -316,4 +316,34 @@ useDefault?: boolean, };
 export type ModeOption = "render" | "evaluate";
 export type UnresolvedOption = "null" | "keep" | "error";
 export type ScanOption = "harness" | "smart";
-export type LimitsOption = { maxTemplateBytes?: number, maxBlockDepth?: number, maxExpressionDepth?: number, maxSteps?: number, maxResultBytes?: number, maxResolutionDepth?: number, };
+export type LimitsOption = { 
+/**
+ * Maximum template length in bytes of UTF-8; 262,144 when absent.
+ */
+maxTemplateBytes?: number, 
+/**
+ * Maximum nesting of `<+…>` blocks; 16 when absent. Any value is safe,
+ * because evaluation stops at 200 nested levels whatever it is.
+ */
+maxBlockDepth?: number, 
+/**
+ * Maximum nesting of brackets and ternaries in one expression; 24
+ * when absent and at most 64, because deeper expressions can overflow
+ * the stack in WebAssembly.
+ */
+maxExpressionDepth?: number, 
+/**
+ * Maximum evaluation steps per call; 100,000 when absent.
+ */
+maxSteps?: number, 
+/**
+ * Maximum size of any value and of the rendered text, in bytes;
+ * 262,144 when absent.
+ */
+maxResultBytes?: number, 
+/**
+ * Maximum re-resolution depth of context strings that contain blocks;
+ * 15 when absent. Any value is safe, because evaluation stops at 200
+ * nested levels whatever it is.
+ */
+maxResolutionDepth?: number, };

@@ -1,0 +1,71 @@
+// The `limits` option of render and evaluate. The package rejects limits
+// deeper than the WebAssembly stack allows. Templates at the maximum run
+// without a fault, also in the worst case: a deep expression parsed while
+// re-resolution has already nested evaluation deeply.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { evaluate, render } from "../../node.js";
+
+/** The maximum `limits.maxExpressionDepth` (MAX_EXPRESSION_DEPTH in crates/basso-wasm/src/template.rs). */
+const MAX_EXPRESSION_DEPTH = 64;
+
+const atMaximum = { limits: { maxExpressionDepth: MAX_EXPRESSION_DEPTH, maxBlockDepth: 1e6, maxResolutionDepth: 1e6 } };
+
+function parenthesized(depth, inner = "1") {
+  return "(".repeat(depth) + inner + ")".repeat(depth);
+}
+
+/**
+ * Returns a context of `levels` strings in which `v0` refers to `v1` inside
+ * `brackets` brackets, `v1` to `v2`, and so on. The last string is an
+ * expression nested `innerDepth` parentheses deep.
+ */
+function chain(levels, brackets, innerDepth) {
+  const context = {};
+  for (let level = 0; level < levels; level++) {
+    context[`v${level}`] = `<+${"[".repeat(brackets)}v${level + 1}${"]".repeat(brackets)}>`;
+  }
+  context[`v${levels}`] = `<+${parenthesized(innerDepth)}>`;
+  return context;
+}
+
+test("expression depth above maximum rejected", () => {
+  for (const depth of [MAX_EXPRESSION_DEPTH + 1, 300, 3000, 2 ** 32 - 1]) {
+    assert.throws(() => render("<+1>", {}, { limits: { maxExpressionDepth: depth } }), {
+      name: "Error",
+      message:
+        `invalid options: \`limits.maxExpressionDepth\` is ${depth}, above the maximum of ` +
+        `${MAX_EXPRESSION_DEPTH}; deeper expressions can overflow the WebAssembly stack`,
+    });
+  }
+});
+
+test("expression depth at maximum runs", () => {
+  const template = `<+${parenthesized(MAX_EXPRESSION_DEPTH)}>`;
+  assert.deepEqual(render(template, {}, atMaximum), { value: "1" });
+  assert.deepEqual(evaluate(parenthesized(MAX_EXPRESSION_DEPTH), {}, atMaximum), { value: 1 });
+  const tooDeep = render(`<+${parenthesized(MAX_EXPRESSION_DEPTH + 1)}>`, {}, atMaximum);
+  assert.equal(tooDeep.error?.code, "nesting-limit");
+});
+
+test("deep parse inside re-resolution has no fault", () => {
+  const bracketCounts = [MAX_EXPRESSION_DEPTH - 2, 32, 16, 8, 3, 1, 0];
+  for (const brackets of bracketCounts) {
+    for (let levels = 1; levels <= 200; levels++) {
+      const context = chain(levels, brackets, MAX_EXPRESSION_DEPTH);
+      const outcome = render("<+v0>", context, atMaximum);
+      if ("value" in outcome) continue;
+      // Past some level evaluation stops at its nesting limit; deeper
+      // chains stop there too.
+      assert.equal(outcome.error.code, "nesting-limit", `${levels} levels of ${brackets} brackets`);
+      break;
+    }
+  }
+});
+
+test("module usable after rejected limits", () => {
+  const template = `<+${parenthesized(200)}>`;
+  assert.throws(() => render(template, {}, { limits: { maxExpressionDepth: 3000 } }), /maxExpressionDepth/);
+  assert.deepEqual(render(`<+${parenthesized(20)}>`, {}), { value: "1" });
+});
