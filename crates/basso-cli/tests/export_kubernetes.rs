@@ -148,3 +148,37 @@ fn input_overrides_variable() {
         stdout(&output)
     );
 }
+
+#[test]
+fn step_group_when_applied() {
+    let output = basso(&["export", "kubernetes", &fixture("group-when.yaml")]);
+    let errors = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{errors}");
+
+    // The group whose condition is false is left out with all its steps.
+    assert!(
+        errors.contains("note[step-skipped]: step group `skipped` is left out"),
+        "{errors}"
+    );
+    assert!(errors.contains("group-when.yaml:30:19"), "{errors}");
+    // A condition that reads a step output cannot be decided before the
+    // pod runs, so the group's steps stay and one warning reports it.
+    let undecided = "warning[when-not-kept]: condition \
+        `<+steps.build.output.outputVariables.V> == \"x\"` of step group `checked` \
+        cannot be decided before the stage runs; its steps always run";
+    assert_eq!(errors.matches(undecided).count(), 1, "{errors}");
+    assert!(errors.contains("group-when.yaml:39:19"), "{errors}");
+
+    let yaml = stdout(&output);
+    let job: Job = serde_saphyr::from_str(yaml.split("---\n").nth(1).expect("a document"))
+        .expect("stdout is a Job");
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    let names: Vec<String> = pod
+        .init_containers
+        .unwrap_or_default()
+        .into_iter()
+        .chain(pod.containers)
+        .map(|container| container.name)
+        .collect();
+    assert_eq!(names, ["build", "checked-c", "checked-d", "last"]);
+}

@@ -556,6 +556,76 @@ fn conditions_read_run_state() {
     assert_eq!(summary["stages"][0]["steps"][2]["status"], "SKIPPED");
 }
 
+/// Returns a `stepGroup` snippet with a `when` block around `steps`, each
+/// a step snippet as `step` writes it.
+fn group_with_when(id: &str, when: &str, steps: &[String]) -> String {
+    let mut text = format!(
+        "              - stepGroup:
+                  name: {id}
+                  identifier: {id}
+                  when:
+{when}                  steps:
+"
+    );
+    for step in steps {
+        for line in step.lines() {
+            text.push_str(&format!("        {line}\n"));
+        }
+    }
+    text
+}
+
+#[test]
+fn step_group_when_skips_its_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "probe",
+                "export ANSWER=yes",
+                "outputVariables:\n  - name: ANSWER",
+            ),
+            group_with_when(
+                "on_no",
+                "                    stageStatus: Success\n                    condition: <+steps.probe.output.outputVariables.ANSWER> == \"no\"\n",
+                &[step("Run", "deploy", "echo deployed", "")],
+            ),
+            group_with_when(
+                "on_failure",
+                "                    stageStatus: Failure\n",
+                &[step("Run", "notify", "echo notified", "")],
+            ),
+            group_with_when(
+                "on_yes",
+                "                    stageStatus: Success\n                    condition: <+steps.probe.output.outputVariables.ANSWER> == \"yes\"\n",
+                &[
+                    step("Run", "first", "echo first ran", ""),
+                    with_when(
+                        step("Run", "never", "echo never ran", ""),
+                        "Success",
+                        "false",
+                    ),
+                ],
+            ),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("| deployed"), "{stderr}");
+    assert!(!stderr.contains("| notified"), "{stderr}");
+    assert!(stderr.contains("on_yes.first | first ran"), "{stderr}");
+    assert!(!stderr.contains("| never ran"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        step_statuses(&summary),
+        ["SUCCEEDED", "SKIPPED", "SKIPPED", "SUCCEEDED", "SKIPPED"]
+    );
+}
+
 #[test]
 fn execution_input_without_default_fails() {
     let dir = tempfile::tempdir().unwrap();

@@ -1332,3 +1332,106 @@ fn byte_order_mark_is_not_a_column() {
         assert_eq!(&text[invalid.span.byte_start..invalid.span.byte_end], "bad id");
     }
 }
+
+/// Steps of an outer group with a `when`, an inner group without one and
+/// a looped group whose condition reads a step status.
+const GROUP_WHEN_STEPS: &str = "- stepGroup:
+    name: outer
+    identifier: outer
+    when:
+      stageStatus: Success
+      condition: <+pipeline.variables.deploy> == \"yes\"
+    steps:
+      - step: {type: Run, name: a, identifier: a, spec: {image: alpine, command: echo a}}
+      - stepGroup:
+          name: inner
+          identifier: inner
+          steps:
+            - step:
+                type: Run
+                name: b
+                identifier: b
+                when: {stageStatus: All}
+                spec: {image: alpine, command: echo b}
+- stepGroup:
+    name: looped
+    identifier: looped
+    strategy:
+      repeat: {items: [x, y]}
+    when:
+      stageStatus: Failure
+      condition: <+steps.c.status> == \"SUCCEEDED\"
+    steps:
+      - step: {type: Run, name: c, identifier: c, spec: {image: alpine, command: echo c}}
+- step: {type: Run, name: d, identifier: d, spec: {image: alpine, command: echo d}}";
+
+/// Returns a Docker stage with `GROUP_WHEN_STEPS` and the pipeline
+/// variable `deploy` set to `no`.
+fn group_when_source() -> String {
+    docker_stage("", GROUP_WHEN_STEPS).replace(
+        "  stages:\n",
+        "  variables:\n    - name: deploy\n      type: String\n      value: \"no\"\n  stages:\n",
+    )
+}
+
+/// Returns the `groupWhen` entries of every step as
+/// `group:stageStatus:condition` texts.
+fn group_whens(resolution: &Resolution) -> Vec<Vec<String>> {
+    resolution.stages[0]
+        .steps
+        .iter()
+        .map(|step| {
+            step.group_when
+                .iter()
+                .map(|when| {
+                    let condition = when.condition.as_deref().unwrap_or("-");
+                    format!("{}:{}:{condition}", when.step_group, when.stage_status)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn group_when_reaches_its_steps() {
+    let resolution = resolve(&group_when_source(), &[], &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let ids = step_ids(&resolution.stages[0]);
+    assert_eq!(ids, ["outer/a", "inner/b", "looped_0/c", "looped_1/c", "d"]);
+    let whens = group_whens(&resolution);
+    assert_eq!(whens[0], ["outer:Success:false"]);
+    // The inner group has no `when`, so only the outer one applies to `b`,
+    // and `b` keeps its own `when`.
+    assert_eq!(whens[1], ["outer:Success:false"]);
+    assert_eq!(
+        resolution.stages[0].steps[1]
+            .when
+            .as_ref()
+            .map(|when| when.stage_status.as_str()),
+        Some("All")
+    );
+    // Each iteration names its own group and keeps the step status, which
+    // has no value before the run.
+    assert_eq!(
+        whens[2],
+        ["looped_0:Failure:<+steps.c.status> == \"SUCCEEDED\""]
+    );
+    assert_eq!(
+        whens[3],
+        ["looped_1:Failure:<+steps.c.status> == \"SUCCEEDED\""]
+    );
+    assert!(whens[4].is_empty());
+}
+
+#[test]
+fn group_when_json_field() {
+    let json = resolve(&group_when_source(), &[], &[], json!({})).to_json();
+
+    let step = &json["stages"][0]["steps"][0];
+    assert_eq!(step["when"], serde_json::Value::Null);
+    assert_eq!(
+        step["groupWhen"],
+        json!([{"stepGroup": "outer", "stageStatus": "Success", "condition": "false"}])
+    );
+}

@@ -1,7 +1,7 @@
 //! A whole stage as one `batch/v1` Job: step order, services, names, host
 //! aliases, volumes, deadlines and the Secret the steps read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use basso_core::{Diagnostic, Span};
@@ -169,6 +169,7 @@ fn finish(stage: &Stage, manifest: Option<Manifest>, mut diagnostics: Vec<Diagno
 /// Keeps the Background and Run steps that run, reporting the rest.
 fn exported_steps<'a>(stage: &'a Stage, diagnostics: &mut Vec<Diagnostic>) -> Vec<&'a Step> {
     let mut steps = Vec::new();
+    let mut reported_groups = HashSet::new();
     for step in &stage.steps {
         if let StepKind::Other(kind) = &step.kind {
             let error = Diagnostic::error(
@@ -180,7 +181,7 @@ fn exported_steps<'a>(stage: &'a Stage, diagnostics: &mut Vec<Diagnostic>) -> Ve
             diagnostics.push(error);
             continue;
         }
-        if check_when(step, diagnostics) {
+        if check_when(step, &mut reported_groups, diagnostics) {
             steps.push(step);
         }
     }

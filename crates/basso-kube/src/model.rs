@@ -51,6 +51,16 @@ pub struct When {
     pub condition: Option<String>,
 }
 
+/// The `when` of a step group around a step, after resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupWhen {
+    /// The group `identifier`, with the iteration suffix when it loops.
+    pub step_group: String,
+    pub when: When,
+    /// Span of the group's `when` key.
+    pub span: Span,
+}
+
 /// One `portBindings` entry: host port to container port, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortBinding {
@@ -70,6 +80,9 @@ pub struct Step {
     /// Steps that share a value here were written in one `parallel` block.
     pub parallel_group: Option<u32>,
     pub when: Option<When>,
+    /// The `when` blocks of the step groups around the step, outermost
+    /// first, one per group that has one.
+    pub group_when: Vec<GroupWhen>,
     /// The step `timeout` in whole seconds.
     pub timeout_seconds: Option<u64>,
     pub image: Option<String>,

@@ -5,7 +5,7 @@ use basso_core::Span;
 use basso_core::pipeline::yaml::Node;
 use basso_core::pipeline::{InfrastructureKind, ResolvedStage, ResolvedStep, json_text};
 
-use crate::model::{PortBinding, Stage, Step, StepKind, When};
+use crate::model::{GroupWhen, PortBinding, Stage, Step, StepKind, When};
 
 /// Step settings whose value span diagnostics point at, by YAML key under
 /// `spec`.
@@ -46,8 +46,12 @@ pub fn stage_from_resolved(
         .steps
         .iter()
         .map(|step| {
-            let node = find_step(&step_nodes, step);
-            step_from_resolved(step, node)
+            let found = find_step(&step_nodes, step);
+            let mut converted = step_from_resolved(step, found.map(|found| found.node));
+            if let Some(found) = found {
+                set_group_when_spans(&mut converted, &found.groups);
+            }
+            converted
         })
         .collect();
     let shared_paths = shared_paths(resolved, stage_node);
@@ -114,6 +118,18 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
             stage_status: when.stage_status.clone(),
             condition: when.condition.clone(),
         }),
+        group_when: step
+            .group_when
+            .iter()
+            .map(|group| GroupWhen {
+                step_group: group.step_group.clone(),
+                when: When {
+                    stage_status: group.stage_status.clone(),
+                    condition: group.condition.clone(),
+                },
+                span: node.map_or_else(Span::default, identifier_span),
+            })
+            .collect(),
         timeout_seconds: step.timeout_seconds,
         image: step.image().map(str::to_string),
         connector_ref: step.connector_ref().map(str::to_string),
@@ -212,10 +228,26 @@ fn find_in_stage_list<'a>(items: &'a [Node], identifier: &str) -> Option<&'a Nod
     None
 }
 
-/// A step node with the innermost step group around it.
+/// A step node with the step groups around it.
 struct StepNode<'a> {
+    /// The innermost group's identifier.
     group: Option<String>,
     node: &'a Node,
+    /// The group nodes around the step, outermost first.
+    groups: Vec<&'a Node>,
+}
+
+/// Points each group `when` of `step` at the `when` key of its group node.
+/// The resolved entries are the groups whose `when` is a mapping, in the
+/// same order.
+fn set_group_when_spans(step: &mut Step, groups: &[&Node]) {
+    let with_when = groups.iter().filter_map(|group| {
+        let (key, value) = group.entry("when")?;
+        value.as_mapping().map(|_| key.span)
+    });
+    for (entry, span) in step.group_when.iter_mut().zip(with_when) {
+        entry.span = span;
+    }
 }
 
 fn step_nodes(stage: &Node) -> Vec<StepNode<'_>> {
@@ -224,38 +256,43 @@ fn step_nodes(stage: &Node) -> Vec<StepNode<'_>> {
         .get("spec")
         .and_then(|spec| spec.get("execution")?.get("steps")?.as_sequence())
     {
-        collect_steps(items, None, &mut found);
+        collect_steps(items, &mut Vec::new(), &mut found);
     }
     found
 }
 
-fn collect_steps<'a>(items: &'a [Node], group: Option<&str>, found: &mut Vec<StepNode<'a>>) {
+/// Collects the step nodes of `items`, which lie inside the group nodes
+/// `groups` (outermost first).
+fn collect_steps<'a>(items: &'a [Node], groups: &mut Vec<&'a Node>, found: &mut Vec<StepNode<'a>>) {
     for item in items {
         if let Some(step) = item.get("step") {
+            let group = groups
+                .iter()
+                .rev()
+                .find_map(|group| group.get("identifier").and_then(Node::as_str));
             found.push(StepNode {
                 group: group.map(str::to_string),
                 node: step,
+                groups: groups.clone(),
             });
         }
         if let Some(inner) = item.get("parallel").and_then(Node::as_sequence) {
-            collect_steps(inner, group, found);
+            collect_steps(inner, groups, found);
         }
         if let Some(step_group) = item.get("stepGroup") {
-            let id = step_group.get("identifier").and_then(Node::as_str);
             if let Some(inner) = step_group.get("steps").and_then(Node::as_sequence) {
-                collect_steps(inner, id.or(group), found);
+                groups.push(step_group);
+                collect_steps(inner, groups, found);
+                groups.pop();
             }
         }
     }
 }
 
-fn find_step<'a>(nodes: &[StepNode<'a>], step: &ResolvedStep) -> Option<&'a Node> {
+fn find_step<'n, 'a>(nodes: &'n [StepNode<'a>], step: &ResolvedStep) -> Option<&'n StepNode<'a>> {
     let identifier = written_id(&step.identifier, step.strategy.as_ref());
-    nodes
-        .iter()
-        .find(|candidate| {
-            candidate.group == step.step_group
-                && candidate.node.get("identifier").and_then(Node::as_str) == Some(identifier)
-        })
-        .map(|candidate| candidate.node)
+    nodes.iter().find(|candidate| {
+        candidate.group == step.step_group
+            && candidate.node.get("identifier").and_then(Node::as_str) == Some(identifier)
+    })
 }

@@ -1,59 +1,103 @@
 //! Mapping of `when`, `parallel` and `timeout` to a pod, which runs its init
 //! containers one at a time, in order, and stops at the first failure.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
-use basso_core::{Diagnostic, Severity};
+use basso_core::{Diagnostic, Severity, Span};
 
-use crate::model::{Step, StepKind};
+use crate::model::{Step, StepKind, When};
 
 /// Harness' step timeout on Kubernetes infrastructure when a step sets none.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60 * 60);
 
 /// Returns whether `step` belongs in the pod, reporting what its `when`
-/// loses.
+/// and its step groups' `when` lose. A group's diagnostics are reported
+/// once, for its first step, and `reported_groups` contains the groups
+/// already reported.
 ///
 /// A resolved `condition` of `false` drops the step, as Harness would skip
 /// it. `stageStatus: Failure` drops it too: a pod stops at the first failed
 /// step, so nothing runs after a failure. `All` and undecided conditions
 /// keep the step, which then runs only when every earlier step succeeded.
-pub(crate) fn check_when(step: &Step, diagnostics: &mut Vec<Diagnostic>) -> bool {
+/// A group's `when` applies in the same way to every step of the group.
+pub(crate) fn check_when(
+    step: &Step,
+    reported_groups: &mut HashSet<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    for group in &step.group_when {
+        let subject = Subject::Group(&group.step_group);
+        let (keep, found) = when_effects(&subject, &group.when, group.span);
+        if reported_groups.insert(group.step_group.clone()) {
+            diagnostics.extend(found);
+        }
+        if !keep {
+            return false;
+        }
+    }
     let Some(when) = &step.when else { return true };
-    let span = step.span_of("when");
+    let path = step.path();
+    let (keep, found) = when_effects(&Subject::Step(&path), when, step.span_of("when"));
+    diagnostics.extend(found);
+    keep
+}
+
+/// The node a `when` belongs to, named in diagnostics.
+enum Subject<'a> {
+    /// A step, by its path.
+    Step(&'a str),
+    /// A step group, by its identifier.
+    Group(&'a str),
+}
+
+impl Subject<'_> {
+    fn name(&self) -> String {
+        match self {
+            Subject::Step(path) => format!("step `{path}`"),
+            Subject::Group(id) => format!("step group `{id}`"),
+        }
+    }
+
+    fn always_runs(&self) -> &'static str {
+        match self {
+            Subject::Step(_) => "the step always runs",
+            Subject::Group(_) => "its steps always run",
+        }
+    }
+}
+
+/// Returns whether the steps under a `when` belong in the pod, and the
+/// diagnostics that describe what the pod loses of it.
+fn when_effects(subject: &Subject<'_>, when: &When, span: Span) -> (bool, Vec<Diagnostic>) {
+    let name = subject.name();
     let condition = when.condition.as_deref().map(str::trim);
 
     if condition == Some("false") {
         let info = Diagnostic::new(
             Severity::Info,
             "step-skipped",
-            format!(
-                "step `{}` is left out: its `when` condition is `false`",
-                step.path()
-            ),
+            format!("{name} is left out: its `when` condition is `false`"),
             span,
         );
-        diagnostics.push(info);
-        return false;
+        return (false, vec![info]);
     }
 
+    let mut diagnostics = Vec::new();
     match when.stage_status.as_str() {
         "Failure" => {
             let warning = Diagnostic::warning(
                 "when-not-kept",
-                format!("step `{}` runs only after a failure, which a pod cannot express, so it is left out", step.path()),
+                format!("{name} runs only after a failure, which a pod cannot express, so it is left out"),
                 span,
             )
             .with_help("a pod stops at the first failed step; run failure handling outside the Job, for example from the caller that watches it");
-            diagnostics.push(warning);
-            return false;
+            return (false, vec![warning]);
         }
         "All" => {
             let warning = Diagnostic::warning(
                 "when-not-kept",
-                format!(
-                    "step `{}` runs only when every earlier step succeeded, not always",
-                    step.path()
-                ),
+                format!("{name} runs only when every earlier step succeeded, not always"),
                 span,
             )
             .with_help(
@@ -67,13 +111,16 @@ pub(crate) fn check_when(step: &Step, diagnostics: &mut Vec<Diagnostic>) -> bool
     if let Some(condition) = condition.filter(|c| *c != "true" && !c.is_empty()) {
         let warning = Diagnostic::warning(
             "when-not-kept",
-            format!("condition `{condition}` of step `{}` cannot be decided before the stage runs; the step always runs", step.path()),
+            format!(
+                "condition `{condition}` of {name} cannot be decided before the stage runs; {}",
+                subject.always_runs()
+            ),
             span,
         )
         .with_help("give the inputs the condition reads with `--input` or `--inputs`, or test the condition in the step's script");
         diagnostics.push(warning);
     }
-    true
+    (true, diagnostics)
 }
 
 /// Warns once per `parallel` block whose Run steps the pod runs one after

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use basso_core::pipeline::{ResolvedStage, ResolvedStep, StageWhen, StepWhen};
+use basso_core::pipeline::{GroupWhen, ResolvedStage, ResolvedStep, StageWhen, StepWhen};
 
 use crate::plan::{
     GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule, StepPlan, StepSpec, When,
@@ -212,7 +212,11 @@ fn unit_node(unit: &[(Vec<String>, &ResolvedStep)], depth: usize, outer: Option<
         Some(group) => Node::Group(GroupPlan {
             id: group.clone(),
             name: group.clone(),
-            when: None,
+            when: step
+                .group_when
+                .iter()
+                .find(|when| when.step_group == *group)
+                .map(group_when),
             nodes: build_nodes(unit, depth + 1, outer),
         }),
         _ => Node::Step(Box::new(step_plan(step))),
@@ -235,6 +239,13 @@ fn stage_when(when: &StageWhen) -> When {
 }
 
 fn step_when(when: &StepWhen) -> When {
+    When {
+        status: status_rule(&when.stage_status),
+        condition: when.condition.clone(),
+    }
+}
+
+fn group_when(when: &GroupWhen) -> When {
     When {
         status: status_rule(&when.stage_status),
         condition: when.condition.clone(),

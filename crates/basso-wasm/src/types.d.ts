@@ -85,6 +85,12 @@ stepGroup: string | null,
  */
 parallel: number | null, when: StepWhen | null, 
 /**
+ * The `when` blocks of the step groups around the step, outermost
+ * first, one entry per group that has one. The step runs only when
+ * every entry allows it and then its own `when` does.
+ */
+groupWhen: Array<GroupWhen>, 
+/**
  * Timeout in whole seconds, or `None` when the step sets none. The
  * npm package reads it with `JSON.parse`, as a number.
  */
@@ -195,6 +201,20 @@ stageStatus: string,
 /**
  * The JEXL condition text with every block the context could resolve
  * substituted, or `None` when the step has no condition.
+ */
+condition: string | null, };
+export type GroupWhen = { 
+/**
+ * The group's identifier, with the iteration suffix when it loops.
+ */
+stepGroup: string, 
+/**
+ * `Success`, `Failure` or `All`.
+ */
+stageStatus: string, 
+/**
+ * The JEXL condition text with every block the context could resolve
+ * substituted, or `None` when the group has no condition.
  */
 condition: string | null, };
 export type Iteration = { 

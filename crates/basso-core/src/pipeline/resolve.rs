@@ -102,6 +102,8 @@ struct GroupFrame {
     iteration: Option<Iteration>,
     /// The group's own `failureStrategies`.
     failure_strategies: Vec<FailureStrategy>,
+    /// The group's `when`, resolved for this iteration.
+    when: Option<GroupWhen>,
 }
 
 /// The step-group iterations around the steps being resolved, and the
@@ -769,19 +771,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
             },
             None => Vec::new(),
         };
-        let when = stage
-            .get("when")
-            .filter(|w| w.as_mapping().is_some())
-            .map(|when| StageWhen {
-                pipeline_status: when
-                    .get("pipelineStatus")
-                    .and_then(Node::as_str)
-                    .unwrap_or("Success")
-                    .to_string(),
-                condition: when
-                    .get("condition")
-                    .and_then(|c| self.keep_unresolved(c, scope)),
-            });
+        let when =
+            self.when(stage.node, "pipelineStatus", scope)
+                .map(|(pipeline_status, condition)| StageWhen {
+                    pipeline_status,
+                    condition,
+                });
         let mut variables = IndexMap::new();
         for variable in &stage.variables {
             let value = match variable.value {
@@ -982,16 +977,22 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group_identifier = Some(&group.identifier);
         let failure_strategies = self.failure_strategies(group.node, &group.path, &base);
         let iterations = self.expand(group.node, &group.path, &base);
+        let whens: Vec<Option<GroupWhen>> = iterations
+            .iter()
+            .map(|iteration| self.group_when(group, iteration.as_ref(), &base))
+            .collect();
         for (index, iteration) in iterations.into_iter().enumerate() {
             let post_fix = iteration
                 .as_ref()
                 .map_or("", |i| i.identifier_post_fix.as_str());
+            let identifier = format!("{}{post_fix}", group.identifier);
             let frame = GroupFrame {
                 path: group.path.clone(),
-                identifier: format!("{}{post_fix}", group.identifier),
+                identifier: identifier.clone(),
                 fqn: format!("{fqn}{post_fix}"),
                 iteration: iteration.clone(),
                 failure_strategies: failure_strategies.clone(),
+                when: whens[index].clone(),
             };
             let outer_parallel = (index > 0).then(|| nesting.parallel.clone());
             if index > 0 {
@@ -1057,6 +1058,53 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
     }
 
+    /// Resolves the `when` of one iteration of `group`, in the scope `base`
+    /// of the group's steps with the iteration's values added.
+    fn group_when(
+        &mut self,
+        group: &Group<'_>,
+        iteration: Option<&Iteration>,
+        base: &Scope<'_>,
+    ) -> Option<GroupWhen> {
+        let post_fix = iteration.map_or("", |i| i.identifier_post_fix.as_str());
+        let identifier = format!("{}{post_fix}", group.identifier);
+        let mut scope = Scope::new(base.root);
+        scope.stage = base.stage;
+        scope.stage_iteration = base.stage_iteration;
+        scope.stage_identifier = base.stage_identifier;
+        scope.group = base.group;
+        scope.group_iteration = iteration.or(base.group_iteration);
+        scope.group_identifier = Some(&identifier);
+        let (stage_status, condition) = self.when(group.node, "stageStatus", &scope)?;
+        Some(GroupWhen {
+            step_group: identifier.clone(),
+            stage_status,
+            condition,
+        })
+    }
+
+    /// Reads the `when` of `owner`, a stage, step group or step, as its
+    /// status rule (the value of `status_key`, `Success` by default) and
+    /// its resolved condition. A `when` that is not a mapping (a bare
+    /// `<+input>`) is not read.
+    fn when(
+        &mut self,
+        owner: &Node,
+        status_key: &str,
+        scope: &Scope<'_>,
+    ) -> Option<(String, Option<String>)> {
+        let when = owner.get("when").filter(|w| w.as_mapping().is_some())?;
+        let status = when
+            .get(status_key)
+            .and_then(Node::as_str)
+            .unwrap_or("Success")
+            .to_string();
+        let condition = when
+            .get("condition")
+            .and_then(|c| self.keep_unresolved(c, scope));
+        Some((status, condition))
+    }
+
     fn step_body(
         &mut self,
         place: &StagePlace<'_, '_>,
@@ -1077,18 +1125,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // in the resolved fields that looks like a secret reference may come
         // from run-time data, so the fields are not scanned for secrets.
         let secrets = self.data.take_used_secrets();
-        let when = step
-            .get("when")
-            .filter(|w| w.as_mapping().is_some())
-            .map(|when| StepWhen {
-                stage_status: when
-                    .get("stageStatus")
-                    .and_then(Node::as_str)
-                    .unwrap_or("Success")
-                    .to_string(),
-                condition: when
-                    .get("condition")
-                    .and_then(|c| self.keep_unresolved(c, scope)),
+        let when = self
+            .when(step.node, "stageStatus", scope)
+            .map(|(stage_status, condition)| StepWhen {
+                stage_status,
+                condition,
             });
         let timeout_seconds = step.get("timeout").and_then(|node| {
             let text = self.text(Some(node), &format!("{}.timeout", step.path), scope)?;
@@ -1128,6 +1169,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 .parallel
                 .map(|number| nesting.parallel.get(&number).copied().unwrap_or(number)),
             when,
+            group_when: nesting
+                .frames
+                .iter()
+                .filter_map(|frame| frame.when.clone())
+                .collect(),
             timeout_seconds,
             failure_strategies: Vec::new(),
             spec,

@@ -162,6 +162,21 @@ pub struct StepWhen {
     pub condition: Option<String>,
 }
 
+/// The `when` of a step group around a step. Harness skips every step of a
+/// group whose `when` is false, whatever the steps' own `when` blocks are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct GroupWhen {
+    /// The group's identifier, with the iteration suffix when it loops.
+    pub step_group: String,
+    /// `Success`, `Failure` or `All`.
+    pub stage_status: String,
+    /// The JEXL condition text with every block the context could resolve
+    /// substituted, or `None` when the group has no condition.
+    pub condition: Option<String>,
+}
+
 /// Position of a node in a looping strategy (`matrix`, `repeat`, `parallelism`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -237,6 +252,11 @@ pub struct ResolvedStep {
     /// Integer shared by steps that run concurrently, or `None`.
     pub parallel: Option<u32>,
     pub when: Option<StepWhen>,
+    /// The `when` blocks of the step groups around the step, outermost
+    /// first, one entry per group that has one. The step runs only when
+    /// every entry allows it and then its own `when` does.
+    #[serde(default)]
+    pub group_when: Vec<GroupWhen>,
     /// Timeout in whole seconds, or `None` when the step sets none. The
     /// npm package reads it with `JSON.parse`, as a number.
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
