@@ -86,7 +86,8 @@ impl Evaluator<'_> {
                 let replacement = string(1)?;
                 let text = string(2)?;
                 let call = super::methods::Call { name: "regex.replace", args: &[], source, span: span.clone() };
-                Value::String(super::methods::replace_regex(&regex, text, replacement, usize::MAX, &call)?)
+                let max_bytes = self.options.limits.max_result_bytes;
+                Value::String(super::methods::replace_regex(&regex, text, replacement, usize::MAX, max_bytes, &call)?)
             }
         };
         Ok(value)

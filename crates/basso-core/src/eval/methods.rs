@@ -210,7 +210,16 @@ impl Evaluator<'_> {
             }
             "replace" => {
                 call.arity(&[2])?;
-                Value::String(s.replace(call.string(0)?, call.string(1)?))
+                let mut out = BoundedText::new(s.len(), self.options.limits.max_result_bytes, call);
+                let (target, replacement) = (call.string(0)?, call.string(1)?);
+                let mut last = 0;
+                for (at, found) in s.match_indices(target) {
+                    out.push_str(&s[last..at])?;
+                    out.push_str(replacement)?;
+                    last = at + found.len();
+                }
+                out.push_str(&s[last..])?;
+                Value::String(out.text)
             }
             "matches" => {
                 call.arity(&[1])?;
@@ -221,7 +230,8 @@ impl Evaluator<'_> {
                 call.arity(&[2])?;
                 let regex = self.regex(call.string(0)?, call.source, call.span.clone())?;
                 let limit = if call.name == "replaceFirst" { 1 } else { usize::MAX };
-                Value::String(replace_regex(&regex, s, call.string(1)?, limit, call)?)
+                let max_bytes = self.options.limits.max_result_bytes;
+                Value::String(replace_regex(&regex, s, call.string(1)?, limit, max_bytes, call)?)
             }
             "split" => {
                 call.arity(&[1, 2])?;
@@ -459,16 +469,47 @@ fn split_matches(
     Ok(parts)
 }
 
+/// Text that a replacement builds, which fails with `result-too-large` as
+/// soon as it would grow past `max_bytes`. Checking only the finished text
+/// would let n `a`s, each replaced by n characters, allocate n² bytes.
+struct BoundedText<'c> {
+    text: String,
+    max_bytes: usize,
+    call: &'c Call<'c>,
+}
+
+impl<'c> BoundedText<'c> {
+    fn new(capacity: usize, max_bytes: usize, call: &'c Call<'c>) -> Self {
+        BoundedText { text: String::with_capacity(capacity.min(max_bytes)), max_bytes, call }
+    }
+
+    fn push_str(&mut self, piece: &str) -> Result<(), ExprError> {
+        let size = self.text.len() + piece.len();
+        if size > self.max_bytes {
+            let size = format!("at least {size}");
+            return Err(super::result_too_large(&size, self.max_bytes, self.call.source, self.call.span.clone()));
+        }
+        self.text.push_str(piece);
+        Ok(())
+    }
+
+    fn push(&mut self, c: char) -> Result<(), ExprError> {
+        self.push_str(c.encode_utf8(&mut [0; 4]))
+    }
+}
+
 /// Java's `replaceAll`/`replaceFirst` with Java replacement syntax: `$n`
-/// and `${name}` insert groups, `\x` is a literal `x`.
+/// and `${name}` insert groups, `\x` is a literal `x`. Fails with
+/// `result-too-large` once the result would exceed `max_bytes`.
 pub(crate) fn replace_regex(
     regex: &fancy_regex::Regex,
     s: &str,
     replacement: &str,
     limit: usize,
+    max_bytes: usize,
     call: &Call<'_>,
 ) -> Result<String, ExprError> {
-    let mut out = String::with_capacity(s.len());
+    let mut out = BoundedText::new(s.len(), max_bytes, call);
     let mut last = 0;
     for (count, captures) in regex.captures_iter(s).enumerate() {
         if count >= limit {
@@ -476,19 +517,19 @@ pub(crate) fn replace_regex(
         }
         let captures = captures.map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))?;
         let whole = captures.get(0).expect("group 0 exists");
-        out.push_str(&s[last..whole.start()]);
+        out.push_str(&s[last..whole.start()])?;
         expand_replacement(replacement, &captures, regex, &mut out, call)?;
         last = whole.end();
     }
-    out.push_str(&s[last..]);
-    Ok(out)
+    out.push_str(&s[last..])?;
+    Ok(out.text)
 }
 
 fn expand_replacement(
     replacement: &str,
     captures: &fancy_regex::Captures<'_, str>,
     regex: &fancy_regex::Regex,
-    out: &mut String,
+    out: &mut BoundedText<'_>,
     call: &Call<'_>,
 ) -> Result<(), ExprError> {
     let invalid = |detail: String| {
@@ -500,13 +541,13 @@ fn expand_replacement(
         match chars[i] {
             '\\' => {
                 let c = *chars.get(i + 1).ok_or_else(|| invalid("it ends with a backslash".to_string()))?;
-                out.push(c);
+                out.push(c)?;
                 i += 2;
             }
             '$' if chars.get(i + 1) == Some(&'{') => {
                 let name: String = chars[i + 2..].iter().take_while(|c| **c != '}').collect();
                 let group = captures.name(&name).ok_or_else(|| invalid(format!("no group named `{name}`")))?;
-                out.push_str(group.as_str());
+                out.push_str(group.as_str())?;
                 i += 3 + name.chars().count();
             }
             '$' => {
@@ -525,10 +566,10 @@ fn expand_replacement(
                 if group >= regex.captures_len() {
                     return Err(invalid(format!("no group {group}")));
                 }
-                out.push_str(captures.get(group).map_or("", |m| m.as_str()));
+                out.push_str(captures.get(group).map_or("", |m| m.as_str()))?;
             }
             c => {
-                out.push(c);
+                out.push(c)?;
                 i += 1;
             }
         }
@@ -543,6 +584,49 @@ mod tests {
     fn evaluate(text: &str) -> Value {
         let template = Template::parse(text, ScanMode::Harness).expect("template parses");
         template.evaluate(&Value::Null, &Options::default()).expect("template evaluates")
+    }
+
+    /// Evaluates `text` and returns the message of its `result-too-large` error.
+    fn result_too_large_message(text: &str) -> String {
+        let template = Template::parse(text, ScanMode::Harness).expect("template parses");
+        let error = template.evaluate(&Value::Null, &Options::default()).expect_err("result is too large");
+        assert_eq!(error.code, "result-too-large", "{}", error.message);
+        error.message
+    }
+
+    /// Returns the size that a `result is at least N bytes` message states.
+    fn stated_size(message: &str) -> usize {
+        let size = message.strip_prefix("result is at least ").and_then(|rest| rest.split(' ').next());
+        size.and_then(|size| size.parse().ok()).unwrap_or_else(|| panic!("no size in {message:?}"))
+    }
+
+    /// The default result limit plus one replacement: the most a bounded
+    /// replacement may build before it stops.
+    const MAX_BUILT_BYTES: usize = 256 * 1024 + 20_000;
+
+    #[test]
+    fn replacements_stop_at_result_limit() {
+        let (a, b) = ("a".repeat(20_000), "b".repeat(20_000));
+        let templates = [
+            format!("<+'{a}'.replace('a', '{b}')>"),
+            format!("<+'{a}'.replaceAll('a', '{b}')>"),
+            // One match whose replacement copies the whole match 1,000 times.
+            format!("<+'{a}'.replaceFirst('a+', '{}')>", "$0".repeat(1_000)),
+            format!("<+regex.replace('a', '{b}', '{a}')>"),
+        ];
+        for text in templates {
+            let message = result_too_large_message(&text);
+            assert!(stated_size(&message) <= MAX_BUILT_BYTES, "{}…: {message}", &text[..20]);
+        }
+    }
+
+    #[test]
+    fn replacements_within_limit_unchanged() {
+        assert_eq!(evaluate("<+'abc'.replace('', '-')>"), Value::String("-a-b-c-".into()));
+        assert_eq!(evaluate("<+'a.b.c'.replace('.', '::')>"), Value::String("a::b::c".into()));
+        assert_eq!(evaluate("<+'abab'.replaceAll('(a)b', '$1-')>"), Value::String("a-a-".into()));
+        assert_eq!(evaluate("<+'abab'.replaceFirst('b', 'é')>"), Value::String("aéab".into()));
+        assert_eq!(evaluate("<+regex.replace('b', 'c', 'abab')>"), Value::String("acac".into()));
     }
 
     #[test]

@@ -701,14 +701,20 @@ impl<'c> Evaluator<'c> {
     }
 
     fn too_large(&self, size: usize, source: &str, span: Range<usize>) -> ExprError {
-        ExprError::new(
-            codes::RESULT_TOO_LARGE,
-            format!("result is about {size} bytes, larger than the limit of {} bytes", self.options.limits.max_result_bytes),
-            "Harness caps evaluated values at 256 KiB; produce a smaller value",
-            source,
-            span,
-        )
+        result_too_large(&format!("about {size}"), self.options.limits.max_result_bytes, source, span)
     }
+}
+
+/// Builds the `result-too-large` error. `size` describes the result's size
+/// in bytes, such as `about 300000` or `at least 300000`.
+pub(crate) fn result_too_large(size: &str, max_bytes: usize, source: &str, span: Range<usize>) -> ExprError {
+    ExprError::new(
+        codes::RESULT_TOO_LARGE,
+        format!("result is {size} bytes, larger than the limit of {max_bytes} bytes"),
+        "Harness caps evaluated values at 256 KiB; produce a smaller value",
+        source,
+        span,
+    )
 }
 
 /// Turns a computed key into a path segment: integers index, everything
