@@ -46,10 +46,10 @@ export declare function inputs(yaml: string, options?: CheckOptions | null): Inp
  * expression text, `<+secrets.getValue("id")>`.
  *
  * `context` is an object whose keys are the expression roots. Its values
- * are JSON values. A BigInt from -2^63 to 2^64 - 1 is read as an exact
+ * are JSON values. A BigInt from -2^63 to 2^63 - 1 is read as an exact
  * integer and a Map with string keys as an object. `undefined` is `null`.
- * Functions, symbols, Sets, reference cycles and nesting deeper than 1,000
- * levels throw an `Error`.
+ * Functions, symbols, Sets, BigInts outside that range, reference cycles
+ * and nesting deeper than 1,000 levels throw an `Error`.
  *
  * `options.limits.maxExpressionDepth` may be at most 64; a larger value
  * throws an `Error`, because deeper expressions can overflow the

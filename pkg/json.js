@@ -9,7 +9,8 @@
 // - Numbers that are safe integers are integers. Other finite numbers are
 //   floats, even integral ones beyond 2^53 such as 1e18, so that arithmetic
 //   on them stays in floats. NaN and the infinities are `null`.
-// - A BigInt is an exact integer and must lie in -2^63 to 2^64 - 1.
+// - A BigInt is an exact integer and must lie in -2^63 to 2^63 - 1, the
+//   range of basso's integers (i64). A larger one would become a float.
 // - A Map is an object, and its keys must be strings.
 // - Other objects contribute their own enumerable string-keyed properties,
 //   and `toJSON` is never called: a Date is `{}`.
@@ -29,7 +30,7 @@
 const MAX_DEPTH = 1000;
 
 const MIN_I64 = -(2n ** 63n);
-const MAX_U64 = 2n ** 64n - 1n;
+const MAX_I64 = 2n ** 63n - 1n;
 
 /**
  * Returns the JSON text of `value` for the wasm module. `argument` names the
@@ -100,8 +101,11 @@ class JsonWriter {
       case "number":
         return numberText(value);
       case "bigint":
-        if (value < MIN_I64 || value > MAX_U64) {
-          throw this.invalid(`is the BigInt ${value}, outside the 64-bit integer range -2^63 to 2^64 - 1`);
+        if (value < MIN_I64 || value > MAX_I64) {
+          throw this.invalid(
+            `is the BigInt ${value}, outside -2^63 to 2^63 - 1, the range of exact integers; ` +
+              "pass a Number to use a float",
+          );
         }
         return String(value);
       case "string":
