@@ -18,37 +18,37 @@ export const { version } = wasm;
 
 export function check(yaml, options) {
   requireString(yaml, "yaml");
-  return JSON.parse(wasm.check(yaml, toJsonText(options, "options")));
+  return JSON.parse(wasm.check(yaml, optionsText(options)));
 }
 
 export function resolve(yaml, options) {
   requireString(yaml, "yaml");
-  return JSON.parse(wasm.resolve(yaml, toJsonText(options, "options")));
+  return JSON.parse(wasm.resolve(yaml, optionsText(options)));
 }
 
 export function inputs(yaml, options) {
   requireString(yaml, "yaml");
-  return JSON.parse(wasm.inputs(yaml, toJsonText(options, "options")));
+  return JSON.parse(wasm.inputs(yaml, optionsText(options)));
 }
 
 export function render(template, context, options) {
   requireString(template, "template");
-  return JSON.parse(wasm.render(template, toJsonText(context, "context"), toJsonText(options, "options")));
+  return JSON.parse(wasm.render(template, toJsonText(context, "context"), optionsText(options)));
 }
 
 export function evaluate(template, context, options) {
   requireString(template, "template");
-  return JSON.parse(wasm.evaluate(template, toJsonText(context, "context"), toJsonText(options, "options")));
+  return JSON.parse(wasm.evaluate(template, toJsonText(context, "context"), optionsText(options)));
 }
 
 export function references(template, options) {
   requireString(template, "template");
-  return JSON.parse(wasm.references(template, toJsonText(options, "options")));
+  return JSON.parse(wasm.references(template, optionsText(options)));
 }
 
 export function runtimeInput(field, options) {
   requireString(field, "field");
-  return JSON.parse(wasm.runtimeInput(field, toJsonText(options, "options")));
+  return JSON.parse(wasm.runtimeInput(field, optionsText(options)));
 }
 
 /**
@@ -60,6 +60,19 @@ function requireString(value, argument) {
   if (typeof value !== "string") {
     throw new TypeError(`invalid ${argument}: expected a string, got ${typeName(value)}`);
   }
+}
+
+/**
+ * Returns the JSON text of an options argument, or throws a `TypeError`
+ * unless it is `undefined`, `null` or an object. The module would read an
+ * array as a struct's fields in order: `check(yaml, ["a"])` set `file`.
+ */
+function optionsText(options) {
+  const isObject = typeof options === "object" && !Array.isArray(options);
+  if (options !== undefined && !isObject) {
+    throw new TypeError(`invalid options: expected an object, got ${typeName(options)}`);
+  }
+  return toJsonText(options, "options");
 }
 
 /** Returns the type of `value` as messages name it: `typeof`, except for `null` and arrays. */

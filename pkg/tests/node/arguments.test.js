@@ -1,6 +1,6 @@
-// The entry functions check the type of each string argument before they
-// call into the module, which would otherwise read a string that was never
-// written and trap.
+// The entry functions check the type of each string argument and of the
+// options before they call into the module. The module would trap on a
+// string that was never written and read an array as options.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
@@ -51,3 +51,42 @@ test("functions work after rejected arguments", () => {
   assert.equal(check(PIPELINE).schemaVersion, 1);
   assert.deepEqual(render("<+a>", { a: 1 }), { value: "1" });
 });
+
+/** Each function with an options argument and a call with that argument. */
+const OPTION_CALLS = [
+  ["check", (options) => check(PIPELINE, options)],
+  ["resolve", (options) => resolve(PIPELINE, options)],
+  ["inputs", (options) => inputs(PIPELINE, options)],
+  ["render", (options) => render("<+1>", {}, options)],
+  ["evaluate", (options) => evaluate("<+1>", {}, options)],
+  ["references", (options) => references("<+a>", options)],
+  ["runtimeInput", (options) => runtimeInput("<+input>", options)],
+];
+
+/** Options values that are not objects, with the type the message names. */
+const NON_OBJECTS = [
+  [["a"], "array"],
+  [[], "array"],
+  ["file.yaml", "string"],
+  [5, "number"],
+  [true, "boolean"],
+  [Symbol("s"), "symbol"],
+  [() => ({}), "function"],
+];
+
+for (const [name, call] of OPTION_CALLS) {
+  test(`${name} rejects non-object options`, () => {
+    for (const [value, type] of NON_OBJECTS) {
+      assert.throws(() => call(value), {
+        name: "TypeError",
+        message: `invalid options: expected an object, got ${type}`,
+      });
+    }
+  });
+
+  test(`${name} accepts absent or empty options`, () => {
+    assert.ok(call(undefined));
+    assert.ok(call(null));
+    assert.ok(call({}));
+  });
+}
