@@ -12,7 +12,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::{Step, StepKind};
-use crate::secrets::{find_secret_refs, secret_env_var, substitute_secrets, whole_secret_ref};
+use crate::secrets::{
+    find_secret_refs, is_secret_key, secret_env_var, substitute_secrets, whole_secret_ref,
+};
 
 /// The shell a step runs `command` with when it names none.
 const DEFAULT_SHELL: &str = "Sh";
@@ -59,6 +61,7 @@ pub(crate) fn build_container(
     let ports = container_ports(step, diagnostics);
 
     check_variable_collisions(step, &secrets, diagnostics);
+    check_secret_keys(step, &secrets, diagnostics);
     let mut env = secrets.env_vars(context.secret_name);
     env.extend(user_env);
     let is_service = step.kind == StepKind::Background;
@@ -120,6 +123,23 @@ impl SecretVars {
             .iter()
             .map(|id| secret_env(&secret_env_var(id), secret_name, id))
             .collect()
+    }
+}
+
+/// Reports secret ids that cannot be keys of the stage's Secret, such as
+/// `org.my secret`: the pod could not read them.
+fn check_secret_keys(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Diagnostic>) {
+    for id in secrets.all.iter().filter(|id| !is_secret_key(id)) {
+        let error = Diagnostic::error(
+            "invalid-secret-key",
+            format!(
+                "secret `{id}` of step `{}` cannot be a key of a Kubernetes Secret",
+                step.path()
+            ),
+            step.span,
+        )
+        .with_help("rename the secret: Secret keys contain only letters, digits, `-`, `_` and `.`");
+        diagnostics.push(error);
     }
 }
 

@@ -53,11 +53,17 @@ pub fn find_secret_refs(text: &str) -> Vec<SecretRef> {
 fn unquote(text: &str) -> Option<&str> {
     let quote = text.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let id = text.strip_prefix(quote)?.strip_suffix(quote)?;
-    let valid = !id.is_empty()
+    (!id.is_empty() && !id.contains(quote)).then_some(id)
+}
+
+/// Returns whether `id` can be a key of a Kubernetes Secret: at most 253
+/// characters, each a letter, digit, `-`, `_` or `.`.
+pub fn is_secret_key(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 253
         && id
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    valid.then_some(id)
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
 }
 
 /// Returns the environment variable that carries secret `id` into a

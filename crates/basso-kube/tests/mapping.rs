@@ -163,6 +163,27 @@ fn dollars_survive_kubelet_expansion() {
 }
 
 #[test]
+fn secret_id_not_a_key_is_error() {
+    for (name, value) in [
+        ("WHOLE", r#"<+secrets.getValue("org.my secret")>"#),
+        ("PART", r#"user:<+secrets.getValue('a/b')>"#),
+    ] {
+        let mut step = run("s", "alpine", "env");
+        step.env_variables = vec![(name.into(), value.into())];
+        let export = export(&stage(vec![step]));
+
+        let errors: Vec<&str> = export
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "invalid-secret-key")
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(errors.len(), 1, "{name}: {:#?}", export.diagnostics);
+        assert!(export.manifest.is_none(), "{name}");
+    }
+}
+
+#[test]
 fn env_variables_in_written_order() {
     let mut step = run("s", "alpine", "env");
     step.env_variables = vec![("B".into(), "2".into()), ("A".into(), "1".into())];

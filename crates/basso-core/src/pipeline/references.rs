@@ -167,6 +167,21 @@ fn check_text(
             return;
         }
     };
+    for id in &references.secret_ids {
+        if let Some(problem) = secret_id_problem(id) {
+            report.push(
+                Diagnostic::warning(
+                    "invalid-secret-id",
+                    format!("secret id `{id}` {problem}"),
+                    locate(source, node, id),
+                )
+                .with_help(
+                    "a secret id starts with a letter or `_` and contains letters, digits, `_`, `-` and `$`, \
+                     after an optional `account.` or `org.` scope; Harness fails the step when it cannot find the secret",
+                ),
+            );
+        }
+    }
     let is_command = path.ends_with(".spec.command");
     for reference in &references.paths {
         if let Some(diagnostic) = check_reference(pipeline, site, reference) {
@@ -184,6 +199,28 @@ fn check_text(
             );
         }
     }
+}
+
+/// Returns why `id` is not a Harness secret identifier, or `None`. Secret
+/// identifiers follow the entity identifier rule and may also contain `-`;
+/// an `account.` or `org.` prefix selects a secret of that scope.
+fn secret_id_problem(id: &str) -> Option<String> {
+    let name = id
+        .strip_prefix("account.")
+        .or_else(|| id.strip_prefix("org."))
+        .unwrap_or(id);
+    let Some(first) = name.chars().next() else {
+        return Some("is empty".to_string());
+    };
+    if !(first.is_ascii_alphabetic() || first == '_') {
+        return Some(format!("must start with a letter or `_`, not `{first}`"));
+    }
+    if name.chars().count() > 128 {
+        return Some("is longer than 128 characters".to_string());
+    }
+    name.chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_-$".contains(*c)))
+        .map(|bad| format!("contains `{bad}`"))
 }
 
 /// Returns true when `reference` is `root` or a path below it.
@@ -660,7 +697,30 @@ fn report_cycle(
 
 #[cfg(test)]
 mod tests {
-    use super::find_text;
+    use super::{find_text, secret_id_problem};
+
+    #[test]
+    fn secret_ids_valid_and_invalid() {
+        for id in ["token", "_x", "org.db-pass", "account.A$1", "dockerhub-infrasplit-token"] {
+            assert_eq!(secret_id_problem(id), None, "`{id}`");
+        }
+        let cases = [
+            ("org.my secret", "contains ` `"),
+            ("a/b", "contains `/`"),
+            ("${HARNESS_API_KEY_SECRET}", "must start with a letter or `_`, not `$`"),
+            ("1abc", "must start with a letter or `_`, not `1`"),
+            ("", "is empty"),
+            ("org.", "is empty"),
+        ];
+        for (id, problem) in cases {
+            assert_eq!(secret_id_problem(id).as_deref(), Some(problem), "`{id}`");
+        }
+        let long = "a".repeat(129);
+        assert_eq!(
+            secret_id_problem(&long).as_deref(),
+            Some("is longer than 128 characters")
+        );
+    }
 
     #[test]
     fn find_text_matches_str_find() {
