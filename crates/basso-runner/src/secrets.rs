@@ -181,6 +181,11 @@ fn next_reference(text: &str) -> Option<(&str, String, &str)> {
 /// each run of overlapping matches becomes one [`MASK`]. Replacing values one
 /// after the other would print the part of a second value that overlaps a
 /// first one already replaced.
+/// The minimum length, in characters, of a line of a multi-line secret that
+/// is masked on its own. Shorter lines, such as the `{` and `}` of a JSON
+/// key file, would mask that text everywhere in the log.
+pub const MIN_LINE_CHARS: usize = 4;
+
 #[derive(Clone, Debug, Default)]
 pub struct Masker {
     automaton: Option<AhoCorasick>,
@@ -193,15 +198,28 @@ pub struct Masker {
 
 impl Masker {
     /// Creates a masker for `values`; empty values are ignored.
+    ///
+    /// Each value is masked as written and without its leading and trailing
+    /// whitespace, which `echo $VAR` drops. Each line of a multi-line value
+    /// is masked on its own without its indentation, when it has at least
+    /// [`MIN_LINE_CHARS`] characters.
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
         let mut patterns: Vec<&str> = Vec::new();
+        let mut add = |piece: &'a str| {
+            if !piece.trim().is_empty() && !patterns.contains(&piece) {
+                patterns.push(piece);
+            }
+        };
         for value in values {
-            let pieces = std::iter::once(value).chain(value.lines());
-            for piece in pieces {
-                let piece = piece.trim_end_matches('\r');
-                if !piece.trim().is_empty() && !patterns.contains(&piece) {
-                    patterns.push(piece);
-                }
+            let value = value.trim_end_matches('\r');
+            add(value);
+            add(value.trim());
+            if value.contains('\n') {
+                value
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| line.chars().count() >= MIN_LINE_CHARS)
+                    .for_each(&mut add);
             }
         }
         if patterns.is_empty() {
@@ -367,6 +385,15 @@ mod tests {
         assert_eq!(masker.mask("x line two y"), "x *** y");
         assert_eq!(masker.mask("abcabc"), "******");
         assert_eq!(masker.mask("nothing"), "nothing");
+    }
+
+    #[test]
+    fn masker_masks_trimmed_values_and_lines() {
+        let masker = Masker::new(["  spacey secret  ", "line-one-AAA\n  line-two-BBB\n}"]);
+        assert_eq!(masker.mask("echo: spacey secret"), "echo: ***");
+        assert_eq!(masker.mask("x   spacey secret   y"), "x *** y");
+        assert_eq!(masker.mask("*** line-two-BBB ***"), "*** *** ***");
+        assert_eq!(masker.mask("json: {\"a\": 1}"), "json: {\"a\": 1}");
     }
 
     #[test]
