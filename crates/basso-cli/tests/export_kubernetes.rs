@@ -182,3 +182,33 @@ fn step_group_when_applied() {
         .collect();
     assert_eq!(names, ["build", "checked-c", "checked-d", "last"]);
 }
+
+#[test]
+fn stage_when_false_not_exported() {
+    let output = basso(&["export", "kubernetes", &fixture("stage-when.yaml")]);
+    let errors = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(
+        errors.contains("error[stage-skipped]: stage `deploy` is not exported"),
+        "{errors}"
+    );
+    assert!(errors.contains("stage-when.yaml:13:9"), "{errors}");
+}
+
+#[test]
+fn stage_when_true_exported() {
+    let output = basso(&[
+        "export",
+        "kubernetes",
+        &fixture("stage-when.yaml"),
+        "--input",
+        "pipeline.variables.target=prod",
+    ]);
+    let errors = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(0), "{errors}");
+    assert!(!errors.contains("stage-skipped"), "{errors}");
+    assert!(stdout(&output).contains("kind: Job"), "{}", stdout(&output));
+}

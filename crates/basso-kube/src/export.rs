@@ -17,7 +17,7 @@ use crate::model::{Stage, Step, StepKind};
 use crate::names::{
     is_dns1123_label, is_dns1123_subdomain, to_dns1123_label, to_dns1123_subdomain,
 };
-use crate::schedule::{check_when, deadline, warn_parallel_runs, warn_timeouts};
+use crate::schedule::{check_stage_when, check_when, deadline, warn_parallel_runs, warn_timeouts};
 
 /// Mount path of the stage workspace in every step container, as on Harness.
 pub const WORKSPACE_PATH: &str = "/harness";
@@ -81,6 +81,9 @@ impl Export {
 /// step fails the pod and, with `backoffLimit: 0`, the Job.
 pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
     let mut diagnostics = Vec::new();
+    if !check_stage_when(stage, &mut diagnostics) {
+        return finish(stage, None, diagnostics);
+    }
     let steps = exported_steps(stage, &mut diagnostics);
     let names = container_names(&steps, &mut diagnostics);
     let secret_name = secret_name(stage, options, &mut diagnostics);

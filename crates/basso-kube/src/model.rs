@@ -25,6 +25,8 @@ pub struct Stage {
     /// `cloneCodebase`: Harness clones the repository into the workspace
     /// before the first step.
     pub clone_codebase: bool,
+    /// The stage `when`, or `None` when the stage has none.
+    pub when: Option<StageWhen>,
     /// `sharedPaths`, each with its span.
     pub shared_paths: Vec<(String, Span)>,
     /// The steps in execution order, step groups flattened.
@@ -49,6 +51,18 @@ pub struct When {
     /// The resolved `condition`, such as `true` or an expression text that
     /// could not be decided before the stage runs.
     pub condition: Option<String>,
+}
+
+/// A stage `when` block after resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageWhen {
+    /// `Success`, `Failure` or `All`.
+    pub pipeline_status: String,
+    /// The resolved `condition`, such as `false` or an expression text that
+    /// could not be decided before the pipeline runs.
+    pub condition: Option<String>,
+    /// Span of the stage's `when` key.
+    pub span: Span,
 }
 
 /// The `when` of a step group around a step, after resolution.

@@ -5,7 +5,7 @@ use basso_core::Span;
 use basso_core::pipeline::yaml::Node;
 use basso_core::pipeline::{InfrastructureKind, ResolvedStage, ResolvedStep, json_text};
 
-use crate::model::{GroupWhen, PortBinding, Stage, Step, StepKind, When};
+use crate::model::{GroupWhen, PortBinding, Stage, StageWhen, Step, StepKind, When};
 
 /// Step settings whose value span diagnostics point at, by YAML key under
 /// `spec`.
@@ -59,6 +59,13 @@ pub fn stage_from_resolved(
         .and_then(|node| node.get("spec")?.get("platform")?.get("arch"))
         .is_some();
     let kubernetes = resolved.infrastructure.kind == InfrastructureKind::KubernetesDirect;
+    let when = resolved.when.as_ref().map(|when| StageWhen {
+        pipeline_status: when.pipeline_status.clone(),
+        condition: when.condition.clone(),
+        span: stage_node
+            .and_then(|node| node.entry("when"))
+            .map_or(stage_span, |(key, _)| key.span),
+    });
 
     Stage {
         pipeline_id: pipeline_id.to_string(),
@@ -74,6 +81,7 @@ pub fn stage_from_resolved(
             .clone()
             .filter(|_| kubernetes),
         clone_codebase: resolved.clone_codebase,
+        when,
         shared_paths,
         steps,
     }

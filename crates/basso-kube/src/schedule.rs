@@ -6,10 +6,62 @@ use std::time::Duration;
 
 use basso_core::{Diagnostic, Severity, Span};
 
-use crate::model::{Step, StepKind, When};
+use crate::model::{Stage, Step, StepKind, When};
 
 /// Harness' step timeout on Kubernetes infrastructure when a step sets none.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60 * 60);
+
+/// Returns whether `stage` is exported, reporting what the Job loses of
+/// its `when`.
+///
+/// A resolved `condition` of `false` is an error and no Job is produced:
+/// Harness skips the stage, and a Job applied anyway would run it. Other
+/// `when` blocks are kept as warnings, because the Job runs the stage
+/// whenever it is applied, whatever happened to the stages before it.
+pub(crate) fn check_stage_when(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> bool {
+    let Some(when) = &stage.when else { return true };
+    let condition = when.condition.as_deref().map(str::trim);
+
+    if condition == Some("false") {
+        let error = Diagnostic::error(
+            "stage-skipped",
+            format!(
+                "stage `{}` is not exported: its `when` condition is `false`, so Harness skips it",
+                stage.id
+            ),
+            when.span,
+        )
+        .with_help("give the inputs that make the condition true with `--input` or `--inputs`, or export another stage");
+        diagnostics.push(error);
+        return false;
+    }
+
+    if when.pipeline_status == "Failure" {
+        let warning = Diagnostic::warning(
+            "when-not-kept",
+            format!(
+                "stage `{}` runs only after an earlier stage failed, but the Job runs whenever it is applied",
+                stage.id
+            ),
+            when.span,
+        )
+        .with_help("apply the Job only after a failed stage, from the caller that runs the stages");
+        diagnostics.push(warning);
+    }
+    if let Some(condition) = condition.filter(|c| *c != "true" && !c.is_empty()) {
+        let warning = Diagnostic::warning(
+            "when-not-kept",
+            format!(
+                "condition `{condition}` of stage `{}` cannot be decided before the pipeline runs; the Job runs whenever it is applied",
+                stage.id
+            ),
+            when.span,
+        )
+        .with_help("give the inputs the condition reads with `--input` or `--inputs`, or apply the Job only when the condition holds");
+        diagnostics.push(warning);
+    }
+    true
+}
 
 /// Returns whether `step` belongs in the pod, reporting what its `when`
 /// and its step groups' `when` lose. A group's diagnostics are reported

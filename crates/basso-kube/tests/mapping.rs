@@ -5,7 +5,7 @@ mod common;
 
 use basso_core::{Severity, Span};
 use basso_kube::names::{is_dns1123_label, is_dns1123_subdomain};
-use basso_kube::{ExportOptions, PortBinding, StepKind, When, to_json};
+use basso_kube::{ExportOptions, PortBinding, StageWhen, StepKind, When, to_json};
 use common::*;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -435,6 +435,54 @@ fn when_all_and_undecided_warn() {
         );
         assert!(
             codes(&export).contains(&"when-not-kept"),
+            "{status} {condition:?}"
+        );
+    }
+}
+
+fn stage_with_when(pipeline_status: &str, condition: Option<&str>) -> basso_kube::Stage {
+    let mut stage = stage(vec![run("t", "alpine", "true")]);
+    stage.when = Some(StageWhen {
+        pipeline_status: pipeline_status.into(),
+        condition: condition.map(String::from),
+        span: Span::default(),
+    });
+    stage
+}
+
+#[test]
+fn stage_when_false_exports_nothing() {
+    let export = export(&stage_with_when("Success", Some("false")));
+
+    assert!(export.manifest.is_none());
+    assert_eq!(codes(&export), ["stage-skipped"]);
+    assert_eq!(export.diagnostics[0].severity, Severity::Error);
+}
+
+#[test]
+fn stage_when_true_exports_quietly() {
+    let export = export(&stage_with_when("Success", Some("true")));
+
+    assert!(export.manifest.is_some());
+    assert!(export.diagnostics.is_empty(), "{:?}", export.diagnostics);
+}
+
+#[test]
+fn stage_when_failure_and_undecided_warn() {
+    for (status, condition) in [
+        ("Failure", None),
+        (
+            "Success",
+            Some("<+pipeline.stages.build.status> == \"FAILED\""),
+        ),
+    ] {
+        let export = export(&stage_with_when(status, condition));
+
+        assert!(export.manifest.is_some(), "{status} {condition:?}");
+        assert_eq!(codes(&export), ["when-not-kept"], "{status} {condition:?}");
+        assert_eq!(
+            export.diagnostics[0].severity,
+            Severity::Warning,
             "{status} {condition:?}"
         );
     }
