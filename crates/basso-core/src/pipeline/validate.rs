@@ -11,7 +11,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::pipeline::duration::parse_duration;
 use crate::pipeline::field::{Capability, ValueKind, classify, classify_node};
 use crate::pipeline::image::parse_image;
-use crate::pipeline::model::{Pipeline, Report, Stage, Step, key_span};
+use crate::pipeline::model::{DocumentKind, Pipeline, Report, Stage, Step, key_span};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
 use crate::pipeline::suggest::did_you_mean;
@@ -51,6 +51,78 @@ const RUN_SPEC_KEYS: &[&str] = &[
     "outputAlias",
     "registryRef",
 ];
+/// Keys of the `pipeline` mapping in Harness's v0 schema.
+const PIPELINE_KEYS: &[&str] = &[
+    "name",
+    "identifier",
+    "description",
+    "tags",
+    "projectIdentifier",
+    "orgIdentifier",
+    "properties",
+    "stages",
+    "variables",
+    "timeout",
+    "notificationRules",
+    "flowControl",
+    "delegateSelectors",
+    "allowStageExecutions",
+    "fixedInputsOnRerun",
+    "template",
+];
+
+/// Keys of a `stage` mapping.
+const STAGE_KEYS: &[&str] = &[
+    "name",
+    "identifier",
+    "description",
+    "type",
+    "spec",
+    "tags",
+    "variables",
+    "when",
+    "failureStrategies",
+    "strategy",
+    "timeout",
+    "delegateSelectors",
+    "template",
+];
+
+/// Keys of a CI stage's `spec`.
+const CI_STAGE_SPEC_KEYS: &[&str] = &[
+    "cloneCodebase",
+    "execution",
+    "infrastructure",
+    "platform",
+    "runtime",
+    "serviceDependencies",
+    "sharedPaths",
+    "caching",
+    "buildIntelligence",
+    "slsa_provenance",
+    "rollbackSteps",
+];
+
+/// Keys of a stage's `execution`.
+const EXECUTION_KEYS: &[&str] = &["steps", "rollbackSteps"];
+
+/// Keys of a `stepGroup` mapping.
+const STEP_GROUP_KEYS: &[&str] = &[
+    "name",
+    "identifier",
+    "description",
+    "steps",
+    "when",
+    "failureStrategies",
+    "strategy",
+    "timeout",
+    "delegateSelectors",
+    "variables",
+    "sharedPaths",
+    "stepGroupInfra",
+    "template",
+];
+
 const STEP_NODE_KEYS: &[&str] = &[
     "identifier",
     "name",
@@ -90,6 +162,9 @@ pub fn effective_infrastructure<'a>(
 /// Runs every rule over the pipeline.
 pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
     check_codebase(report, pipeline.node);
+    if pipeline.kind == DocumentKind::Pipeline {
+        check_unknown_keys(report, pipeline.node, PIPELINE_KEYS, "the pipeline");
+    }
     let mut unmodelled_steps: HashMap<String, (Span, usize)> = HashMap::new();
     let mut unmodelled_stages: HashMap<String, (Span, usize)> = HashMap::new();
     for (index, stage) in pipeline.stages.iter().enumerate() {
@@ -116,9 +191,11 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
         let (infra, _) = effective_infrastructure(&pipeline.stages, index);
         check_stage(report, pipeline, index, infra);
         for group in &stage.groups {
-            if group.node.get("template").is_none()
-                && let Some(failure) = group.node.get("failureStrategies")
-            {
+            if group.node.get("template").is_some() {
+                continue;
+            }
+            check_unknown_keys(report, group.node, STEP_GROUP_KEYS, "a step group");
+            if let Some(failure) = group.node.get("failureStrategies") {
                 check_failure_strategies(report, failure);
             }
         }
@@ -281,6 +358,7 @@ fn check_stage(
     infra: InfrastructureKind,
 ) {
     let stage = &pipeline.stages[index];
+    check_unknown_keys(report, stage.node, STAGE_KEYS, "a stage");
     check_when(report, stage.get("when"), "pipelineStatus");
     if let Some(strategy) = stage.get("strategy") {
         check_strategy(report, strategy, &stage.identifier);
@@ -297,6 +375,12 @@ fn check_stage(
         );
         return;
     };
+    check_unknown_keys(report, spec, CI_STAGE_SPEC_KEYS, "a CI stage's `spec`");
+    if let Some(execution) = spec.get("execution")
+        && execution.as_mapping().is_some()
+    {
+        check_unknown_keys(report, execution, EXECUTION_KEYS, "`execution`");
+    }
     if let Some(clone) = spec.get("cloneCodebase")
         && check_capability(report, clone, "cloneCodebase", Capability::RuntimeInputOnly)
     {
