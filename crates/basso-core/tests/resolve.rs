@@ -349,10 +349,16 @@ fn matrix_node_name_sets_the_suffix() {
 
 #[test]
 fn strategy_runtime_inputs_take_supplied_values() {
+    // Only a matrix gives `<+matrix.v>` a value, so other loops echo the index.
     let step_with = |strategy: &str| {
+        let value = if strategy.contains("matrix") {
+            "<+matrix.v>"
+        } else {
+            "<+strategy.iteration>"
+        };
         pipeline_with(
             &format!(
-                "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+matrix.v>\n    strategy:\n{strategy}"
+                "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo {value}\n    strategy:\n{strategy}"
             ),
             DOCKER,
         )

@@ -11,8 +11,9 @@ use smallvec::SmallVec;
 use crate::diagnostic::{Diagnostic, Span};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::expr_diagnostic;
-use crate::pipeline::model::{Pipeline, Report, Stage, Step, Variable};
+use crate::pipeline::model::{Group, Pipeline, Report, Stage, Step, Variable};
 use crate::pipeline::paths::{Visit, walk};
+use crate::pipeline::strategy::MATRIX_KEYS;
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::Node;
@@ -303,9 +304,9 @@ fn unresolvable(segment: &str) -> bool {
     segment == "*" || segment.contains(['[', '"', '('])
 }
 
-fn check_reference(
-    pipeline: &Pipeline<'_>,
-    site: &Site<'_, '_>,
+fn check_reference<'a>(
+    pipeline: &Pipeline<'a>,
+    site: &Site<'_, 'a>,
     reference: &str,
 ) -> Option<Diagnostic> {
     let parts = segments(reference);
@@ -345,7 +346,15 @@ fn check_reference(
             let group = site.step?.groups.last()?;
             check_variable(&group.variables, name, "step group")
         }
-        ["matrix" | "repeat" | "strategy", ..] => check_loop_context(pipeline, site, reference),
+        ["stage", "matrix", axis, ..] => {
+            let strategy = pipeline.stages[site.stage_index?].get("strategy")?;
+            check_loop_key(&loop_keys(strategy)?, &["matrix", axis], reference)
+        }
+        ["matrix" | "repeat" | "strategy", ..] => check_loop_context(pipeline, site, reference)
+            .or_else(|| {
+                let keys = loop_keys(innermost_strategy(pipeline, site)?)?;
+                check_loop_key(&keys, &parts, reference)
+            }),
         _ => None,
     }
 }
@@ -547,6 +556,143 @@ fn check_loop_context(
         Diagnostic::error("not-in-loop", format!("`<+{reference}>` is used outside a looping strategy"), Span::default())
             .with_help("add `strategy: {matrix: ...}` or `{repeat: ...}` to the step or stage, or remove the reference"),
     )
+}
+
+/// The keys that `<+repeat.*>` reads in a repeat loop.
+const REPEAT_KEYS: &[&str] = &["item", "partition"];
+
+/// The keys that `<+strategy.*>` reads in any loop.
+const STRATEGY_KEYS: &[&str] = &[
+    "iteration",
+    "iterations",
+    "identifierPostFix",
+    "currentStatus",
+    "node",
+    "matrix",
+    "repeat",
+];
+
+/// The looping kind of a `strategy` node, with the axes of a matrix.
+enum LoopKeys<'n> {
+    Matrix(Vec<&'n str>),
+    Repeat,
+    Parallelism,
+}
+
+/// Returns the keys a strategy gives its nodes, or `None` when they are
+/// not known before the run: the strategy or its matrix is a runtime input
+/// or an expression, or an axis name contains an expression.
+fn loop_keys(strategy: &Node) -> Option<LoopKeys<'_>> {
+    if let Some(matrix) = strategy.get("matrix") {
+        let mut axes = Vec::new();
+        for (key, _) in matrix.as_mapping()? {
+            let name = key.as_str()?;
+            if has_block_start(name) {
+                return None;
+            }
+            if !MATRIX_KEYS.contains(&name) {
+                axes.push(name);
+            }
+        }
+        return Some(LoopKeys::Matrix(axes));
+    }
+    if strategy.get("repeat").is_some() {
+        return Some(LoopKeys::Repeat);
+    }
+    strategy.get("parallelism").map(|_| LoopKeys::Parallelism)
+}
+
+/// Returns the `strategy` node of the innermost loop around the site: the
+/// step's own, then its step groups' from the innermost out, then the
+/// stage's. Returns `None` for a field of a stage with looped step groups,
+/// because the site does not record whether the field sits inside a group.
+fn innermost_strategy<'a>(pipeline: &Pipeline<'a>, site: &Site<'_, 'a>) -> Option<&'a Node> {
+    let stage = &pipeline.stages[site.stage_index?];
+    let group_strategy = |g: &Group<'a>| g.node.get("strategy");
+    match site.step {
+        Some(step) => step
+            .get("strategy")
+            .or_else(|| step.groups.iter().rev().find_map(group_strategy))
+            .or_else(|| stage.get("strategy")),
+        None if stage.groups.iter().any(|g| group_strategy(g).is_some()) => None,
+        None => stage.get("strategy"),
+    }
+}
+
+/// Checks the key that a `matrix.*`, `repeat.*` or `strategy.*` reference
+/// reads against the loop that gives it a value. `parts` starts at the
+/// reference's root.
+fn check_loop_key(keys: &LoopKeys<'_>, parts: &[&str], reference: &str) -> Option<Diagnostic> {
+    let (root, key) = match parts {
+        ["strategy", root @ ("matrix" | "repeat"), key, ..] => (*root, *key),
+        ["strategy", key, ..] => ("strategy", *key),
+        [root, key, ..] => (*root, *key),
+        _ => return None,
+    };
+    if unresolvable(key) {
+        return None;
+    }
+    match (root, keys) {
+        ("matrix", LoopKeys::Matrix(axes)) if !axes.contains(&key) => {
+            Some(unknown("unknown-loop-key", "matrix axis", key, "", axes))
+        }
+        ("matrix", LoopKeys::Repeat | LoopKeys::Parallelism) => Some(
+            Diagnostic::error(
+                "unknown-loop-key",
+                format!(
+                    "`<+{reference}>` is used in a {} loop, which has no matrix axes",
+                    loop_name(keys)
+                ),
+                Span::default(),
+            )
+            .with_help(
+                "an expression reads the innermost loop only; use `<+repeat.item>` or \
+                 `<+strategy.iteration>` here, or `<+stage.matrix.AXIS>` for a matrix on the stage",
+            ),
+        ),
+        ("repeat", LoopKeys::Repeat) if !REPEAT_KEYS.contains(&key) => Some(
+            Diagnostic::error(
+                "unknown-loop-key",
+                format!("repeat key `{key}` does not exist"),
+                Span::default(),
+            )
+            .with_help(did_you_mean(key, REPEAT_KEYS).unwrap_or_else(|| {
+                "a repeat loop gives `<+repeat.item>` and `<+repeat.partition>`; \
+                 the 0-based index is `<+strategy.iteration>`"
+                    .to_string()
+            })),
+        ),
+        ("repeat", LoopKeys::Matrix(_) | LoopKeys::Parallelism) => Some(
+            Diagnostic::error(
+                "unknown-loop-key",
+                format!(
+                    "`<+{reference}>` is used in a {} loop, which has no repeat items",
+                    loop_name(keys)
+                ),
+                Span::default(),
+            )
+            .with_help(
+                "an expression reads the innermost loop only; use `<+matrix.AXIS>` or \
+                 `<+strategy.iteration>` here",
+            ),
+        ),
+        ("strategy", _) if !STRATEGY_KEYS.contains(&key) => Some(unknown(
+            "unknown-loop-key",
+            "strategy key",
+            key,
+            "",
+            STRATEGY_KEYS,
+        )),
+        _ => None,
+    }
+}
+
+fn loop_name(keys: &LoopKeys<'_>) -> &'static str {
+    match keys {
+        LoopKeys::Matrix(_) => "matrix",
+        LoopKeys::Repeat => "repeat",
+        LoopKeys::Parallelism => "parallelism",
+    }
 }
 
 /// A variable in the reference graph: the stage it belongs to (`None` for a

@@ -17,7 +17,8 @@ use crate::template::has_block_start;
 /// below this; the bound keeps untrusted files from exhausting memory.
 pub const MAX_ITERATIONS: usize = 1024;
 
-const MATRIX_KEYS: &[&str] = &["exclude", "maxConcurrency", "nodeName"];
+/// The keys of a `matrix` that are settings, not axes.
+pub(crate) const MATRIX_KEYS: &[&str] = &["exclude", "maxConcurrency", "nodeName"];
 
 /// Checks a strategy's shape (exactly one looping kind was already checked).
 /// `identifier` is the identifier of the stage or step that loops.
