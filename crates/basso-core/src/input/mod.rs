@@ -140,8 +140,8 @@ impl RuntimeInput {
 
     /// Checks a supplied value against the validators. Null passes, as in
     /// Harness. Choices are skipped when one of them is itself an
-    /// expression; a supplied string is split like the choices and every
-    /// part must be allowed. The regex must match the whole value, or each
+    /// expression. A supplied string must equal one choice, or be split like
+    /// the choices with every part allowed. The regex must match the whole value, or each
     /// element of a list.
     pub fn validate(&self, value: &Value) -> Result<(), ExprError> {
         if matches!(value, Value::Null) {
@@ -157,12 +157,28 @@ impl RuntimeInput {
         match supplied {
             Some(value) => {
                 self.validate(value)?;
-                Ok(value.clone())
+                Ok(self.without_choice_quoting(value))
             }
             None => {
                 self.validate_default()?;
                 Ok(self.default.clone().unwrap_or(Value::Null))
             }
+        }
+    }
+
+    /// Returns a supplied string without the `\'…\'` or `\"…\"` quoting that
+    /// keeps a comma inside one choice: `\'def, ghi\'` gives `def, ghi`. Other
+    /// values, and every value of an input without choices, are returned as
+    /// given.
+    // NOTE: a value of several parts, such as `abc, \"jkl, mn\"`, keeps its
+    // quoting, because joining the unquoted parts would lose their bounds.
+    fn without_choice_quoting(&self, value: &Value) -> Value {
+        match value {
+            Value::String(text) if self.choices().is_some() => match modifiers::strip_item_quotes(text) {
+                Some(inner) => Value::String(inner.to_string()),
+                None => value.clone(),
+            },
+            _ => value.clone(),
         }
     }
 
@@ -185,7 +201,15 @@ impl RuntimeInput {
         }
         let parts: Vec<String> = match value {
             Value::List(items) => items.iter().map(Value::render).collect(),
-            other => split_values(&other.render()),
+            other => {
+                // A value equal to one choice is allowed even when it contains
+                // a comma, so `def, ghi` matches the choice `\'def, ghi\'`.
+                let text = other.render();
+                if choices.contains(&text) {
+                    return Ok(());
+                }
+                split_values(&text)
+            }
         };
         let rejected: Vec<String> = parts.into_iter().filter(|part| !choices.contains(part)).collect();
         if rejected.is_empty() {

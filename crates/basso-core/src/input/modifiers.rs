@@ -115,7 +115,13 @@ fn apply(input: &mut RuntimeInput, name: &str, argument: &str, span: Range<usize
 /// Parses a default as Harness does: JSON when the argument is `[…]` or
 /// `"…"`, otherwise the argument wrapped in quotes and read as a JSON
 /// string, so `.default(5)` is the string `"5"`.
+///
+/// A default quoted as `\"x,y\"` or `\'x,y\'`, the way choices are quoted, is
+/// the text inside the quotes, so it can equal a choice that contains a comma.
 fn parse_default(argument: &str, span: Range<usize>, text: &str) -> Result<Value, ExprError> {
+    if let Some(inner) = strip_item_quotes(argument) {
+        return Ok(Value::String(inner.to_string()));
+    }
     let is_json = (argument.starts_with('[') && argument.ends_with(']'))
         || (argument.len() >= 2 && argument.starts_with('"') && argument.ends_with('"'));
     let json_text = if is_json { argument.to_string() } else { format!("\"{argument}\"") };
@@ -162,13 +168,16 @@ pub fn split_values(text: &str) -> Vec<String> {
 }
 
 fn unquote(item: &str) -> String {
+    strip_item_quotes(item).unwrap_or(item.trim()).to_string()
+}
+
+/// Returns the text inside `\'…\'` or `\"…\"` around the whole trimmed
+/// item, or `None` when the item is not quoted that way.
+pub(super) fn strip_item_quotes(item: &str) -> Option<&str> {
     let item = item.trim();
-    for quote in ["\\'", "\\\""] {
-        if let Some(inner) = item.strip_prefix(quote).and_then(|i| i.strip_suffix(quote)) {
-            return inner.to_string();
-        }
-    }
-    item.to_string()
+    ["\\'", "\\\""]
+        .iter()
+        .find_map(|quote| item.strip_prefix(quote).and_then(|i| i.strip_suffix(quote)))
 }
 
 #[cfg(test)]

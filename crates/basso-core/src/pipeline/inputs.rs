@@ -104,6 +104,7 @@ pub fn check_defaults(report: &mut Report, pipeline: &Node) {
         let Ok(input) = RuntimeInput::parse(text) else {
             return Visit::Descend;
         };
+        check_plain_quotes(report, path, node, &input);
         if input
             .default
             .as_ref()
@@ -132,6 +133,33 @@ pub fn check_defaults(report: &mut Report, pipeline: &Node) {
         }
         Visit::Descend
     });
+}
+
+/// Warns about choices that start or end with a plain `"` or `'`. Harness
+/// groups a choice only with `\"…\"` or `\'…\'`, so `allowedValues(a,"b,c")`
+/// gives the choices `a`, `"b` and `c"`, and the quotes become part of them.
+fn check_plain_quotes(report: &mut Report, path: &str, node: &Node, input: &RuntimeInput) {
+    let Some(choices) = input.choices() else {
+        return;
+    };
+    let is_plain_quote = |c: char| c == '"' || c == '\'';
+    let quoted = choices
+        .iter()
+        .any(|choice| choice.starts_with(is_plain_quote) || choice.ends_with(is_plain_quote));
+    if !quoted {
+        return;
+    }
+    let listed: Vec<String> = choices.iter().map(|choice| format!("`{choice}`")).collect();
+    report.warning(
+        "plain-quotes-in-choices",
+        format!(
+            "`{path}`: plain quotes do not group choices, so the allowed values are {}",
+            listed.join(", ")
+        ),
+        node.span,
+        "write `\\\"…\\\"` (a backslash before each quote) to keep a comma inside one value, \
+         or remove the quotes",
+    );
 }
 
 /// Returns the type runtime-input values at `path` are read as.
