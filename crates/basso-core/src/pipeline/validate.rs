@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
 use crate::pipeline::field::{Capability, ValueKind, classify, classify_node};
 use crate::pipeline::image::parse_image;
@@ -17,6 +18,7 @@ use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::yaml::{Node, NodeValue};
 use crate::template::has_block_start;
+use crate::value::Value;
 
 const BACKGROUND_SPEC_KEYS: &[&str] = &[
     "connectorRef",
@@ -589,15 +591,60 @@ fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str) {
     }
     if let Some(condition) = when.get("condition")
         && let Some(text) = condition.as_str()
-        && text.contains(".executionInput()")
     {
-        report.error(
-            "expression-not-allowed",
-            "`when.condition` cannot use `.executionInput()`",
-            condition.span,
-            "give the condition's input a value before the run starts",
-        );
+        if text.contains(".executionInput()") {
+            report.error(
+                "expression-not-allowed",
+                "`when.condition` cannot use `.executionInput()`",
+                condition.span,
+                "give the condition's input a value before the run starts",
+            );
+        } else {
+            check_condition(report, condition, text);
+        }
     }
+}
+
+/// Reports a `when.condition` that cannot give a boolean whatever the
+/// values of its references: one that is text once its blocks are
+/// resolved, or a constant that is not a boolean. The condition is
+/// evaluated with every reference null, so a condition whose result
+/// depends on its values is not reported.
+fn check_condition(report: &mut Report, condition: &Node, text: &str) {
+    if classify(text) == ValueKind::RuntimeInput || text.trim().is_empty() {
+        return;
+    }
+    let options = Options {
+        scan: ScanMode::Harness,
+        mode: EvalMode::Evaluate,
+        unresolved: Unresolved::Null,
+        ..Options::default()
+    };
+    let no_values = Value::Map(Default::default());
+    let Ok(value) = crate::evaluate(text, &no_values, &options) else {
+        return;
+    };
+    let has_blocks = has_block_start(text);
+    let help = if has_blocks && text.contains('>') {
+        "a `>` ends a block in Harness: compare inside a block with `gt` \
+         (`<+pipeline.variables.n gt 3>`) or outside it (`<+pipeline.variables.n> > 3`)"
+    } else {
+        "write an expression that gives `true` or `false`, such as \
+         `<+pipeline.variables.deploy> == \"yes\"`"
+    };
+    let problem = match &value {
+        Value::Bool(_) => return,
+        Value::String(result) if result == "true" || result == "false" => return,
+        Value::String(result) => format!("resolves to text (`{result}` with unknown values)"),
+        Value::Null if has_blocks => return,
+        other => format!("gives `{}`", other.to_json()),
+    };
+    report.error(
+        "invalid-condition",
+        format!("`when.condition` `{text}` {problem}, not a boolean"),
+        condition.span,
+        help,
+    );
 }
 
 fn check_boolean(report: &mut Report, node: &Node, field: &str) {
