@@ -141,8 +141,8 @@ impl RuntimeInput {
     /// Checks a supplied value against the validators. Null passes, as in
     /// Harness. Choices are skipped when one of them is itself an
     /// expression. A supplied string must equal one choice, or be split like
-    /// the choices with every part allowed. The regex must match the whole value, or each
-    /// element of a list.
+    /// the choices with every part allowed. The regex must match the whole
+    /// value, or each element of a list.
     pub fn validate(&self, value: &Value) -> Result<(), ExprError> {
         if matches!(value, Value::Null) {
             return Ok(());
