@@ -2,9 +2,15 @@
 //! pairs, `--inputs` input set files and the `--context` object.
 //! `resolve`, `export` and `run` read all three, and `eval` reads the context.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
+
+/// Maximum size in bytes of a file basso reads: a pipeline, an input set, a
+/// context or a secrets file. It equals the size limit of `basso-core`'s
+/// YAML loader, so no file is rejected here that the loader would accept.
+pub const MAX_FILE_BYTES: usize = basso_core::pipeline::yaml::Limits::DEFAULT_MAX_BYTES;
 
 /// Runtime input values and the context, read from the command line.
 pub struct ResolutionArgs {
@@ -47,7 +53,7 @@ impl ResolutionArgs {
 /// in the error. A file in another encoding gets the position of its first
 /// undecodable byte.
 pub fn read_file(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path)
+    let bytes = read_bounded(path, MAX_FILE_BYTES)
         .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
     let text = String::from_utf8(bytes)
         .map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error()))?;
@@ -57,6 +63,32 @@ pub fn read_file(path: &Path) -> Result<String, String> {
         rest if rest.len() < text.len() => rest.to_string(),
         _ => text,
     })
+}
+
+/// Reads at most `max_bytes` bytes of a file, so an endless or huge file
+/// such as `/dev/zero` fails at the limit instead of filling memory.
+pub fn read_bounded(path: &Path, max_bytes: usize) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let mut bytes = Vec::new();
+    // Reading one byte past the limit distinguishes a file of exactly
+    // `max_bytes` from a larger one.
+    file.take(max_bytes as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| error.to_string())?;
+    if bytes.len() > max_bytes {
+        return Err(format!(
+            "the file is larger than the limit of {} MiB ({max_bytes} bytes)",
+            max_bytes / (1024 * 1024)
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Reads a UTF-8 text file of at most [`MAX_FILE_BYTES`], with the reason in
+/// the error.
+pub fn read_text_bounded(path: &Path) -> Result<String, String> {
+    let bytes = read_bounded(path, MAX_FILE_BYTES)?;
+    String::from_utf8(bytes).map_err(|error| error.utf8_error().to_string())
 }
 
 /// Describes a file that is not UTF-8: UTF-16 by its byte order mark, else
@@ -98,7 +130,7 @@ fn parse_input(input: &str) -> Result<(String, String), String> {
 
 /// Reads a context file, which must contain a JSON object.
 pub fn read_context(path: &Path) -> Result<Json, String> {
-    let text = std::fs::read_to_string(path)
+    let text = read_text_bounded(path)
         .map_err(|error| format!("cannot read context `{}`: {error}", path.display()))?;
     let json: Json = serde_json::from_str(&text)
         .map_err(|error| format!("context `{}` is not valid JSON: {error}", path.display()))?;
@@ -153,6 +185,31 @@ mod tests {
         std::fs::write(&path, b"\xFF\xFEp\x00").unwrap();
         let error = read_file(&path).unwrap_err();
         assert!(error.contains("is UTF-16 text"), "{error}");
+    }
+
+    #[test]
+    fn bounded_read_stops_past_limit() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("pipeline.yaml");
+        std::fs::write(&path, "12345").unwrap();
+        assert_eq!(read_bounded(&path, 5).unwrap(), b"12345");
+
+        let error = read_bounded(&path, 4).unwrap_err();
+        assert!(error.contains("larger than the limit"), "{error}");
+        assert!(error.contains("(4 bytes)"), "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn endless_file_is_rejected_at_limit() {
+        let path = Path::new("/dev/zero");
+        let error = read_file(path).unwrap_err();
+        assert_eq!(
+            error,
+            "cannot read `/dev/zero`: the file is larger than the limit of 16 MiB (16777216 bytes)"
+        );
+        let error = read_context(path).unwrap_err();
+        assert!(error.contains("larger than the limit of 16 MiB"), "{error}");
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub struct Limits {
     pub max_nodes: usize,
 }
 
+impl Limits {
+    /// The default `max_bytes`: 16 MiB.
+    pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+}
+
 impl Default for Limits {
     fn default() -> Self {
         // A large real pipeline is about 60 KB and 5,000 nodes; these bounds
@@ -28,7 +33,7 @@ impl Default for Limits {
         // a generated 10,000-step pipeline (about 5.2 MB), and loading stays
         // linear in the file size.
         Limits {
-            max_bytes: 16 * 1024 * 1024,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
             max_depth: 64,
             max_nodes: 1_000_000,
         }

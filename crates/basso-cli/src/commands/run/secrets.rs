@@ -6,12 +6,14 @@ use std::path::Path;
 
 use basso_runner::Secrets;
 
+use crate::resolution_args::read_text_bounded;
+
 /// Loads the values of `needed` secrets. A secret without a value is not
 /// an error here; the preflight check reports it with the step that uses it.
 pub fn load(needed: &[String], file: Option<&Path>, flags: &[String]) -> Result<Secrets, String> {
     let mut secrets = Secrets::new();
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
+        let text = read_text_bounded(path)
             .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
         secrets
             .load_json(&text)
