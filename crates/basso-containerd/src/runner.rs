@@ -215,29 +215,17 @@ impl Drop for OutputFiles {
 /// Returns the script with errexit for `sh` and `bash`, and with code that
 /// writes each output variable to a file in `dir` when the script ends.
 fn wrap_script(shell: &str, script: &str, outputs: &[String], dir: &str) -> String {
-    let mut text = String::new();
     match shell {
         "sh" | "bash" => {
-            if !outputs.is_empty() {
-                let mut dump = String::from("__basso_rc=$?; ");
-                for name in outputs {
-                    dump.push_str(&format!(
-                        "if [ -n \"${{{name}+x}}\" ]; then printf '%s' \"${name}\" > \"{dir}/{name}\"; fi; "
-                    ));
-                }
-                dump.push_str("exit $__basso_rc");
-                text.push_str(&format!("trap '{}' EXIT\n", dump.replace('\'', r"'\''")));
-            }
-            text.push_str("set -e\n");
+            let (before, after) = basso_runner::host::shell_output_writer(outputs, dir);
+            format!("{before}set -e\n{script}\n{after}")
         }
         "python3" if !outputs.is_empty() => {
-            text.push_str(&basso_runner::host::python_output_writer(outputs, dir));
+            let writer = basso_runner::host::python_output_writer(outputs, dir);
+            format!("{writer}{script}\n")
         }
-        _ => {}
+        _ => format!("{script}\n"),
     }
-    text.push_str(script);
-    text.push('\n');
-    text
 }
 
 impl RunnerTask {
@@ -418,5 +406,25 @@ mod tests {
         let program = basso_runner::Program::Argv(vec!["echo".into()]);
         let error = container_step(&spec(None, program)).unwrap_err();
         assert!(error.0.contains("names no image"), "{}", error.0);
+    }
+
+    /// The wrapped script runs here under the host's `sh`, as it would in
+    /// the container: a script with its own `EXIT` trap keeps its outputs.
+    #[test]
+    fn wrapped_script_writes_outputs_despite_user_trap() {
+        let dir = std::env::temp_dir().join(format!("basso-wrap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = "trap 'echo cleanup' EXIT\nexport TAG=v1";
+        let text = wrap_script("sh", script, &["TAG".into()], dir.to_str().unwrap());
+
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&text)
+            .output()
+            .unwrap();
+        let tag = std::fs::read_to_string(dir.join("TAG"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(tag.unwrap(), "v1");
     }
 }

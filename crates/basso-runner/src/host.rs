@@ -343,22 +343,8 @@ fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path
     let dir = output_dir.display().to_string();
     match shell {
         Shell::Sh | Shell::Bash => {
-            let mut text = String::new();
-            if !outputs.is_empty() {
-                let mut dump = String::from("__basso_rc=$?; ");
-                for name in outputs {
-                    let file = shell_quote(&format!("{dir}/{name}"));
-                    dump.push_str(&format!(
-                        "if [ -n \"${{{name}+x}}\" ]; then printf '%s' \"${name}\" > {file}; fi; "
-                    ));
-                }
-                dump.push_str("exit $__basso_rc");
-                text.push_str(&format!("trap {} EXIT\n", shell_quote(&dump)));
-            }
-            text.push_str("set -e\n");
-            text.push_str(script);
-            text.push('\n');
-            text
+            let (before, after) = shell_output_writer(outputs, &dir);
+            format!("{before}set -e\n{script}\n{after}")
         }
         Shell::Python => {
             let mut text = String::new();
@@ -385,6 +371,28 @@ fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path
             text
         }
     }
+}
+
+/// Returns the lines that go before and after an `sh` or `bash` script so
+/// that it writes each of `outputs` that is set to its own file in `dir`.
+/// They are written from an `EXIT` trap, so that a failing or exiting
+/// script still records them, and again after the script's last line, for
+/// scripts that set a `trap … EXIT` of their own. A script that ends with
+/// `exec` records none. Both parts are empty when `outputs` is.
+pub fn shell_output_writer(outputs: &[String], dir: &str) -> (String, String) {
+    if outputs.is_empty() {
+        return (String::new(), String::new());
+    }
+    let mut before = String::from("__basso_write_outputs() {\n");
+    for name in outputs {
+        let file = shell_quote(&format!("{dir}/{name}"));
+        before.push_str(&format!(
+            "  if [ -n \"${{{name}+x}}\" ]; then printf '%s' \"${name}\" > {file}; fi\n"
+        ));
+    }
+    before.push_str("}\n");
+    before.push_str("trap '__basso_rc=$?; __basso_write_outputs; exit $__basso_rc' EXIT\n");
+    (before, "__basso_write_outputs\n".to_string())
 }
 
 fn shell_quote(text: &str) -> String {

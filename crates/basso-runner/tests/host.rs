@@ -196,6 +196,27 @@ fn output_variable_captured_after_failure_and_python() {
 }
 
 #[test]
+fn output_variables_survive_user_exit_trap() {
+    for shell in ["Sh", "Bash"] {
+        let mut step = run_step(
+            "trapped",
+            "trap 'echo user cleanup' EXIT\nexport VERSION=3.1",
+        );
+        step.spec.shell = Some(shell.into());
+        step.spec.output_variables = vec!["VERSION".into()];
+        let outcome = run(vec![stage(vec![node(step)])]);
+
+        let version = outcome.step("trapped").output_variables.get("VERSION").cloned();
+        assert_eq!(version.as_deref(), Some("3.1"), "{shell}: {}", outcome.console);
+        assert!(
+            outcome.console.contains("trapped | user cleanup"),
+            "{shell}: {}",
+            outcome.console
+        );
+    }
+}
+
+#[test]
 fn secret_never_printed() {
     let mut secrets = Secrets::new();
     secrets.insert("token", "hunter2-value");
