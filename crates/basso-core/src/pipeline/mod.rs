@@ -18,6 +18,7 @@
 pub mod duration;
 pub mod failure;
 pub mod field;
+pub mod glob;
 pub mod image;
 pub mod input_set;
 pub mod inputs;

@@ -1226,10 +1226,10 @@ fn check_reports(report: &mut Report, reports: &Node) {
             );
             continue;
         }
-        if let Err(error) = globset::Glob::new(text) {
+        if let Err(error) = super::glob::check(text) {
             report.error(
                 "invalid-report-path",
-                format!("invalid report glob `{text}`: {}", error.kind()),
+                format!("invalid report glob `{text}`: {error}"),
                 item.span,
                 "fix the glob, such as `reports/**/*.xml`",
             );
