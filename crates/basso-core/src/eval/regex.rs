@@ -271,6 +271,16 @@ fn translate_property(chars: &[char], i: usize, in_class: bool, out: &mut String
         }
         return Ok(next);
     }
+    // Java (OpenJDK 17) reads `\p{name=value}` only for these properties.
+    // regex-syntax also reads `Age` and the break properties, whose tables
+    // the npm package's module leaves out, so rejecting the rest here keeps
+    // the native and wasm results equal.
+    if let Some(separator) = name.find(['=', ':']) {
+        let property = name[..separator].to_ascii_lowercase();
+        if !matches!(property.as_str(), "script" | "sc" | "block" | "blk" | "general_category" | "gc") {
+            return Err("a `\\p{name=value}` property other than script, block or general category");
+        }
+    }
     let unicode = match name.as_str() {
         "javaLowerCase" => "Lowercase",
         "javaUpperCase" => "Uppercase",
@@ -321,6 +331,31 @@ mod tests {
     fn java_unicode_flag_is_dropped() {
         assert!(matches(r"(?U)a+", "aaa"));
         assert!(matches(r"(?i)ABC", "abc"));
+    }
+
+    #[test]
+    fn property_values_java_rejects() {
+        let patterns = [
+            r"\p{Age=3.0}",
+            r"\p{IsAge=3.0}",
+            r"\p{age:3.0}",
+            r"\p{gcb=Extend}",
+            r"\p{Word_Break=ALetter}",
+            r"\p{sb=Upper}",
+            r"\p{scx=Latin}",
+        ];
+        for pattern in patterns {
+            let error = compile_java(pattern, true, pattern, 0..0).expect_err(pattern);
+            assert_eq!(error.code, codes::UNSUPPORTED_REGEX, "pattern `{pattern}`");
+        }
+    }
+
+    #[test]
+    fn property_values_java_accepts() {
+        assert!(matches(r"\p{script=Latin}+", "abc"));
+        assert!(matches(r"\p{sc=Greek}", "α"));
+        assert!(matches(r"\p{general_category=Lu}", "A"));
+        assert!(matches(r"\p{gc=Nd}", "٣"));
     }
 
     #[test]
