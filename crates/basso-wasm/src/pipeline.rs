@@ -91,7 +91,16 @@ pub fn resolve(yaml: &str, options: &str) -> Result<String, JsError> {
     };
 
     let resolution = basso_core::pipeline::resolve(yaml, file, &arguments, &input_sets, &context);
-    resolve_text(&resolution, yaml, &input_sets)
+    // Diagnostics of an input point into its `PATH=VALUE` text, in the file
+    // `--input#N`, as on the command line.
+    let mut sources = input_sets;
+    sources.extend(arguments.iter().enumerate().map(|(index, (path, value))| {
+        (
+            basso_core::pipeline::inputs::argument_file(index),
+            format!("{path}={value}"),
+        )
+    }));
+    resolve_text(&resolution, yaml, &sources)
 }
 
 /// The document `resolve` returns: `Resolution`'s JSON form with UTF-16
@@ -108,17 +117,17 @@ struct ResolveDocument<'a> {
 }
 
 /// Writes the JSON text of `resolution`, whose diagnostics lie in `yaml` or
-/// in one of `input_sets` (file name, text).
+/// in one of `sources` (file name, text).
 fn resolve_text(
     resolution: &Resolution,
     yaml: &str,
-    input_sets: &[(String, String)],
+    sources: &[(String, String)],
 ) -> Result<String, JsError> {
     let document = ResolveDocument {
         schema_version: resolution.schema_version,
         pipeline: &resolution.pipeline,
         stages: &resolution.stages,
-        diagnostics: convert::editor_diagnostics(&resolution.diagnostics, yaml, input_sets),
+        diagnostics: convert::editor_diagnostics(&resolution.diagnostics, yaml, sources),
     };
     Ok(serde_json::to_string(&document)?)
 }
@@ -209,5 +218,20 @@ mod tests {
         convert::add_utf16_columns_by_file(&mut expected, PIPELINE, &input_sets);
         let text = resolve_text(&resolution, PIPELINE, &input_sets).unwrap();
         assert_eq!(text, convert::to_text(&expected).unwrap());
+    }
+
+    #[test]
+    fn input_diagnostic_columns_count_its_text() {
+        let options = r#"{"inputs": {"pipeline.variables.😀": "x"}}"#;
+        let text = resolve(PIPELINE, options).unwrap();
+        let document: Json = serde_json::from_str(&text).unwrap();
+        let diagnostic = document["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["file"] == "--input#1")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(diagnostic["endColumn"], 21);
+        assert_eq!(diagnostic["endColumnUtf16"], 22);
     }
 }
