@@ -627,6 +627,40 @@ fn step_group_when_skips_its_steps() {
 }
 
 #[test]
+fn method_calls_on_step_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "probe",
+                "export ANSWER=' yes '",
+                "outputVariables:\n  - name: ANSWER",
+            ),
+            step(
+                "Run",
+                "measure",
+                "export SIZE=size<+steps.probe.output.outputVariables.ANSWER.trim().length()>\necho measured $SIZE",
+                "outputVariables:\n  - name: SIZE",
+            ),
+            step(
+                "Run",
+                "shout",
+                "echo shout=<+steps.measure.output.outputVariables.SIZE.toUpperCase()>",
+                "",
+            ),
+        ],
+    );
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("measure | measured size3"), "{stderr}");
+    assert!(stderr.contains("shout | shout=SIZE3"), "{stderr}");
+}
+
+#[test]
 fn execution_input_without_default_fails() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(

@@ -299,6 +299,83 @@ fn runner_context_carries_step_outputs() {
     );
 }
 
+/// Returns a Docker pipeline whose step `publish` runs `command` after the
+/// step `version`, which sets the output variable `VERSION`.
+fn publish_after_version(command: &str) -> String {
+    pipeline_with(
+        &format!(
+            "- step:\n    type: Run\n    name: version\n    identifier: version\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: VERSION\n- step:\n    type: Run\n    name: publish\n    identifier: publish\n    timeout: <+steps.version.output.outputVariables.VERSION.trim()>\n    spec:\n      image: alpine\n      command: {command}"
+        ),
+        DOCKER,
+    )
+}
+
+#[test]
+fn method_on_step_output_waits_for_run() {
+    let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.toUpperCase()> <+trigger.branch>";
+    let source = publish_after_version(command);
+    let inputs = [("pipeline.variables.tag", "1.0")];
+    let before = resolve(&source, &inputs, &[], json!({}));
+
+    assert!(!before.has_errors(), "{:#?}", before.diagnostics);
+    // The block that reads the output stays for the runner, and the blocks
+    // around it resolve now, an unknown context value to null.
+    assert_eq!(
+        before.stages[0].steps[1].spec["command"],
+        "echo <+steps.version.output.outputVariables.VERSION.length()> 1.0 null"
+    );
+    assert_eq!(before.stages[0].steps[1].timeout_seconds, None);
+    assert!(
+        codes(&before).contains(&"unresolved-at-run-time"),
+        "{:#?}",
+        before.diagnostics
+    );
+
+    let context = json!({"pipeline": {"stages": {"s": {"spec": {"execution": {"steps": {"version": {
+        "output": {"outputVariables": {"VERSION": " 90s "}}, "status": "SUCCEEDED"}}}}}}}});
+    let after = resolve(&source, &inputs, &[], context);
+    assert!(!after.has_errors(), "{:#?}", after.diagnostics);
+    assert_eq!(after.stages[0].steps[1].spec["command"], "echo 5 1.0 null");
+    assert_eq!(after.stages[0].steps[1].timeout_seconds, Some(90));
+}
+
+#[test]
+fn method_error_on_known_value_reported() {
+    let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.foo()>";
+    let resolution = resolve(
+        &publish_after_version(command),
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+
+    assert_eq!(
+        error_messages(&resolution.diagnostics),
+        ["a string has no method `foo`"],
+        "{:#?}",
+        resolution.diagnostics
+    );
+}
+
+#[test]
+fn method_on_unset_context_value_reported() {
+    let command = "echo <+steps.version.output.outputVariables.VERSION> <+trigger.branch.trim()>";
+    let resolution = resolve(
+        &publish_after_version(command),
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+
+    let errors: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(errors, ["null-value"], "{:#?}", resolution.diagnostics);
+}
+
 #[test]
 fn matrix_and_repeat_expand_with_harness_identifiers() {
     let resolution = resolve(

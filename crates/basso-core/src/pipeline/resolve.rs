@@ -2,6 +2,7 @@
 //! applied, expressions rendered or evaluated, looping strategies expanded
 //! and the infrastructure's defaults added.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use foldhash::fast::FixedState;
@@ -10,7 +11,8 @@ use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::error::codes;
-use crate::expr::PathSegment;
+use crate::eval::Context;
+use crate::expr::{PathSegment, alias_of, canonical, dotted};
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
 use crate::pipeline::failure::{self, FailureStrategy};
@@ -167,6 +169,49 @@ impl Nesting {
             }
         }
     }
+}
+
+/// A context in which only step outputs and statuses are unresolved. Any
+/// other path without a value reads as null, as `Unresolved::Null` renders
+/// it, so a method called on it is still an error.
+struct RunStateUnknown<'c> {
+    inner: &'c dyn Context,
+}
+
+impl Context for RunStateUnknown<'_> {
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+        if let Some(value) = self.inner.lookup(path) {
+            return Some(value);
+        }
+        // The evaluator tries a path's alias only after the path itself
+        // finds nothing, so the alias is tried here before reading null.
+        if let Some(value) = alias_of(path).and_then(|alias| self.inner.lookup(&alias)) {
+            return Some(value);
+        }
+        if is_run_state(&dotted(&canonical(path))) {
+            None
+        } else {
+            Some(Cow::Owned(Value::Null))
+        }
+    }
+
+    fn missed(&self, path: &str) {
+        self.inner.missed(path);
+    }
+
+    fn is_run_time_data(&self, text: &str) -> bool {
+        self.inner.is_run_time_data(text)
+    }
+
+    fn used_secret(&self, id: &str) {
+        self.inner.used_secret(id);
+    }
+}
+
+/// Returns whether `path` reads a step output or a status, the values that
+/// exist only once the run reaches them.
+fn is_run_state(path: &str) -> bool {
+    path.contains(".output.") || path.ends_with(".status") || path.contains("Status")
 }
 
 fn key(text: &str) -> PathSegment {
@@ -364,14 +409,19 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
     }
 
-    fn record_misses(&mut self, scope: &Scope<'_>, node: &Node) {
+    /// Records the paths that had no value, and returns whether one of them
+    /// is a step output or status, which gets a value during the run.
+    fn record_misses(&mut self, scope: &Scope<'_>, node: &Node) -> bool {
+        let mut reads_run_state = false;
         for path in scope.take_misses() {
+            reads_run_state |= is_run_state(&path);
             if !self.missed_paths.contains(&path) {
                 self.missed_paths.insert(path.clone());
                 let span = crate::pipeline::references::locate(self.source, node, &path);
                 self.misses.push(Miss { path, span });
             }
         }
+        reads_run_state
     }
 
     /// Renders a string field (`Unresolved::Null`, as Harness renders CI
@@ -389,7 +439,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 &Self::options(mode, Unresolved::Null),
             )
         });
-        self.record_misses(scope, node);
+        let reads_run_state = self.record_misses(scope, node);
         let uses = self.data.secret_uses() - uses_before;
         match result {
             Ok(value) if let Some(id) = RunTimeData::forged_reference(&value, uses) => {
@@ -421,10 +471,41 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     Json::Null
                 }
             },
+            Err(_) if reads_run_state => self.keep_run_state(text, node, mode, scope),
             Err(mut error) => {
                 if let (codes::SECRET_FROM_DATA, Some(step)) = (error.code, scope.step_identifier) {
                     error.message = format!("step `{step}`: {}", error.message);
                 }
+                self.report.push(expr_diagnostic(&error, self.source, node));
+                Json::Null
+            }
+        }
+    }
+
+    /// Resolves a field whose evaluation failed after reading a step output
+    /// or status, which has no value before that step runs. The blocks that
+    /// read such values stay as written for the runner, which resolves the
+    /// step again with them. An error in a block that reads none is still
+    /// reported. A typed field resolves to null, as a plain read does.
+    fn keep_run_state(
+        &mut self,
+        text: &str,
+        node: &Node,
+        mode: EvalMode,
+        scope: &Scope<'_>,
+    ) -> Json {
+        let result = self.templates.with(text, |t| {
+            let traced = self.data.over(scope);
+            t.run(
+                &RunStateUnknown { inner: &traced },
+                &Self::options(mode, Unresolved::Keep),
+            )
+        });
+        scope.take_misses();
+        match result {
+            Ok(Value::String(kept)) if mode == EvalMode::Render => Json::String(kept),
+            Ok(_) => Json::Null,
+            Err(error) => {
                 self.report.push(expr_diagnostic(&error, self.source, node));
                 Json::Null
             }
@@ -536,10 +617,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             if rejected.overlaps(&miss.span) {
                 continue;
             }
-            let (message, help) = if miss.path.contains(".output.")
-                || miss.path.ends_with(".status")
-                || miss.path.contains("Status")
-            {
+            let (message, help) = if is_run_state(&miss.path) {
                 (
                     format!("`<+{}>` has no value until that step runs; it resolves to null", miss.path),
                     "the runner resolves this step again with the outputs and statuses of earlier steps".to_string(),
@@ -1133,6 +1211,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
             });
         let timeout_seconds = step.get("timeout").and_then(|node| {
             let text = self.text(Some(node), &format!("{}.timeout", step.path), scope)?;
+            // A block kept for the run reads a step output, so the timeout
+            // is known only when the runner resolves the step again.
+            if has_block_start(&text) && classify(&text) == ValueKind::Expression {
+                return None;
+            }
             match parse_duration(&text) {
                 Ok(seconds) => seconds,
                 Err(reason) => {
