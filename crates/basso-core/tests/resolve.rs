@@ -1518,3 +1518,26 @@ fn group_when_json_field() {
         json!([{"stepGroup": "outer", "stageStatus": "Success", "condition": "false"}])
     );
 }
+
+#[test]
+fn group_when_sees_group_loop() {
+    let group = |strategy: &str, condition: &str| {
+        format!(
+            "pipeline:\n  name: p\n  identifier: p\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          cloneCodebase: false\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Cloud, spec: {{}}}}\n          execution:\n            steps:\n              - stepGroup:\n                  name: g\n                  identifier: g\n{strategy}                  when:\n                    stageStatus: Success\n                    condition: {condition}\n                  steps:\n                    - step:\n                        type: Run\n                        name: u\n                        identifier: u\n                        spec:\n                          shell: Sh\n                          command: echo hi\n"
+        )
+    };
+    let repeat = "                  strategy:\n                    repeat:\n                      items: [a, b]\n";
+    let codes_of = |source: String| -> Vec<String> {
+        pipeline::check(&source, "p.yaml")
+            .into_iter()
+            .map(|d| d.code)
+            .collect()
+    };
+
+    let own_loop = codes_of(group(repeat, "<+repeat.item> == \"a\""));
+    assert!(own_loop.is_empty(), "{own_loop:?}");
+    let typo = codes_of(group(repeat, "<+repeat.itme> == \"a\""));
+    assert_eq!(typo, ["unknown-loop-key"]);
+    let no_loop = codes_of(group("", "<+repeat.item> == \"a\""));
+    assert_eq!(no_loop, ["not-in-loop"]);
+}

@@ -37,6 +37,10 @@ pub const UNTRUSTED_ROOTS: &[&str] = &[
 struct Site<'p, 'a> {
     stage_index: Option<usize>,
     step: Option<&'p Step<'a>>,
+    /// For a field of a step group itself (its `when`, say), the groups
+    /// around the field, outermost first. Empty inside a step, whose
+    /// `groups` say the same.
+    groups: Vec<&'p Group<'a>>,
     /// The step index of every stage, in stage order.
     step_indexes: &'p [StepIndex<'p>],
 }
@@ -99,6 +103,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
             &Site {
                 stage_index: None,
                 step: None,
+                groups: Vec::new(),
                 step_indexes: &step_indexes,
             },
             path,
@@ -127,6 +132,17 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 .map(|(at, _)| &path[..at])
                 .rev()
                 .find_map(|prefix| by_path.get(prefix).copied());
+            let groups = match step {
+                Some(_) => Vec::new(),
+                None => stage
+                    .groups
+                    .iter()
+                    .filter(|group| {
+                        path.strip_prefix(group.path.as_str())
+                            .is_some_and(|rest| rest.starts_with('.'))
+                    })
+                    .collect(),
+            };
             check_text(
                 report,
                 templates,
@@ -134,6 +150,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 &Site {
                     stage_index: Some(index),
                     step,
+                    groups,
                     step_indexes: &step_indexes,
                 },
                 path,
@@ -549,7 +566,8 @@ fn check_loop_context(
         step.get("strategy").is_some()
             || step.groups.iter().any(|g| g.node.get("strategy").is_some())
     });
-    if stage_loops || step_loops || site.stage_index.is_none() {
+    let group_loops = site.groups.iter().any(|g| g.node.get("strategy").is_some());
+    if stage_loops || step_loops || group_loops || site.stage_index.is_none() {
         return None;
     }
     Some(
@@ -613,6 +631,12 @@ fn innermost_strategy<'a>(pipeline: &Pipeline<'a>, site: &Site<'_, 'a>) -> Optio
         Some(step) => step
             .get("strategy")
             .or_else(|| step.groups.iter().rev().find_map(group_strategy))
+            .or_else(|| stage.get("strategy")),
+        None if !site.groups.is_empty() => site
+            .groups
+            .iter()
+            .rev()
+            .find_map(|g| group_strategy(g))
             .or_else(|| stage.get("strategy")),
         None if stage.groups.iter().any(|g| group_strategy(g).is_some()) => None,
         None => stage.get("strategy"),
