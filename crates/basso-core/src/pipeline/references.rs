@@ -39,7 +39,7 @@ struct Site<'p, 'a> {
     step: Option<&'p Step<'a>>,
     /// For a field of a step group itself (its `when`, say), the groups
     /// around the field, outermost first. Empty inside a step, whose
-    /// `groups` say the same.
+    /// `groups` list them.
     groups: Vec<&'p Group<'a>>,
     /// The step index of every stage, in stage order.
     step_indexes: &'p [StepIndex<'p>],
