@@ -112,8 +112,9 @@ fn check_root(report: &mut Report, root: &Node, source: &str) {
         Some(DocumentKind::InputSet) => input_set::check_standalone(report, root),
         Some(kind) => {
             if let Some(pipeline) = model::read_pipeline(report, root, kind) {
-                validate::validate(report, &pipeline);
-                references::check(report, &pipeline, source, &templates::Templates::default());
+                let templates = templates::Templates::default();
+                validate::validate(report, &pipeline, &templates);
+                references::check(report, &pipeline, source, &templates);
                 inputs::check_defaults(report, pipeline.node);
             }
         }

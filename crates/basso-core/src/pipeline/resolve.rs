@@ -253,8 +253,8 @@ pub fn resolve(
     let Some(pipeline) = pipeline else {
         return finish(None, Vec::new(), report.diagnostics, file_name);
     };
-    crate::pipeline::validate::validate(&mut report, &pipeline);
     let templates = Templates::default();
+    crate::pipeline::validate::validate(&mut report, &pipeline, &templates);
     crate::pipeline::references::check(&mut report, &pipeline, source, &templates);
 
     let fields = inputs::collect(&mut report, pipeline.node, source);

@@ -16,6 +16,7 @@ use crate::pipeline::model::{DocumentKind, Pipeline, Report, Stage, Step, key_sp
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
 use crate::pipeline::suggest::did_you_mean;
+use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::{Node, NodeValue};
 use crate::template::has_block_start;
 use crate::value::Value;
@@ -162,7 +163,7 @@ pub fn effective_infrastructure<'a>(
 }
 
 /// Runs every rule over the pipeline.
-pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
+pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>, templates: &Templates) {
     check_codebase(report, pipeline.node);
     if pipeline.kind == DocumentKind::Pipeline {
         check_unknown_keys(report, pipeline.node, PIPELINE_KEYS, "the pipeline");
@@ -191,7 +192,7 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
             continue;
         }
         let (infra, _) = effective_infrastructure(&pipeline.stages, index);
-        check_stage(report, pipeline, index, infra);
+        check_stage(report, pipeline, index, infra, templates);
         for group in &stage.groups {
             if group.node.get("template").is_some() {
                 continue;
@@ -203,7 +204,7 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>) {
         }
         let mut host_ports: HashMap<u32, Span> = HashMap::new();
         for step in &stage.steps {
-            check_step_node(report, step);
+            check_step_node(report, step, templates);
             if step.get("template").is_some() {
                 report.warning(
                     "template-ref",
@@ -358,10 +359,11 @@ fn check_stage(
     pipeline: &Pipeline<'_>,
     index: usize,
     infra: InfrastructureKind,
+    templates: &Templates,
 ) {
     let stage = &pipeline.stages[index];
     check_unknown_keys(report, stage.node, STAGE_KEYS, "a stage");
-    check_when(report, stage.get("when"), "pipelineStatus");
+    check_when(report, stage.get("when"), "pipelineStatus", templates);
     if let Some(strategy) = stage.get("strategy") {
         check_strategy(report, strategy, &stage.identifier);
     }
@@ -566,7 +568,7 @@ fn check_infrastructure_node(
     }
 }
 
-fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str) {
+fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str, templates: &Templates) {
     let Some(when) = when else { return };
     if !check_capability(report, when, "when", Capability::BareInputOnly) {
         return;
@@ -600,7 +602,7 @@ fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str) {
                 "give the condition's input a value before the run starts",
             );
         } else {
-            check_condition(report, condition, text);
+            check_condition(report, condition, text, templates);
         }
     }
 }
@@ -610,7 +612,7 @@ fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str) {
 /// resolved, or a constant that is not a boolean. The condition is
 /// evaluated with every reference null, so a condition whose result
 /// depends on its values is not reported.
-fn check_condition(report: &mut Report, condition: &Node, text: &str) {
+fn check_condition(report: &mut Report, condition: &Node, text: &str, templates: &Templates) {
     if classify(text) == ValueKind::RuntimeInput || text.trim().is_empty() {
         return;
     }
@@ -621,7 +623,8 @@ fn check_condition(report: &mut Report, condition: &Node, text: &str) {
         ..Options::default()
     };
     let no_values = Value::Map(Default::default());
-    let Ok(value) = crate::evaluate(text, &no_values, &options) else {
+    // The template is compiled once for the checks and the resolution.
+    let Ok(value) = templates.with(text, |template| template.evaluate(&no_values, &options)) else {
         return;
     };
     let has_blocks = has_block_start(text);
@@ -725,7 +728,7 @@ fn check_unknown_keys(report: &mut Report, node: &Node, allowed: &[&str], what: 
     }
 }
 
-fn check_step_node(report: &mut Report, step: &Step<'_>) {
+fn check_step_node(report: &mut Report, step: &Step<'_>, templates: &Templates) {
     if !step.is_modelled() {
         return;
     }
@@ -733,7 +736,7 @@ fn check_step_node(report: &mut Report, step: &Step<'_>) {
     if let Some(timeout) = step.get("timeout") {
         check_timeout(report, timeout);
     }
-    check_when(report, step.get("when"), "stageStatus");
+    check_when(report, step.get("when"), "stageStatus", templates);
     if let Some(strategy) = step.get("strategy") {
         check_strategy(report, strategy, &step.identifier);
     }
