@@ -71,9 +71,9 @@ cargo build --locked -p basso-wasm --target wasm32-unknown-unknown --profile was
 wasm-bindgen --target web --out-name basso --out-dir pkg/web \
   --experimental-reset-state-function --remove-name-section --remove-producers-section \
   target/wasm32-unknown-unknown/wasm-release/basso_wasm.wasm
-# --converge repeats the passes until the module stops shrinking: 3.7 KB
-# less gzipped than one -O3 round, and wasm-opt takes about twice as long
-# (97 s against 45 s on 2 loaded cores; docs/benchmarks.md).
+# --converge repeats the passes until the module stops shrinking. That is
+# 3.7 KB less gzipped than one -O3 round. wasm-opt then takes about twice
+# as long: 97 s against 45 s on 2 loaded cores (docs/benchmarks.md).
 pkg/node_modules/.bin/wasm-opt -O3 --converge pkg/web/basso_bg.wasm -o pkg/web/basso_bg.wasm
 
 # The glue is an ES module; say so for tools that do not read the

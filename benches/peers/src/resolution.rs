@@ -22,7 +22,7 @@ fn run_context() -> serde_json::Value {
     })
 }
 
-/// What each timed iteration of a pipeline produces.
+/// The output of each timed iteration of a pipeline.
 #[derive(Clone, Copy)]
 pub enum Output {
     /// The in-memory `Resolution`.
