@@ -121,10 +121,12 @@ pub enum FieldType {
 
 /// Returns the type of the field at `path` from its last key.
 pub fn field_type(path: &str) -> FieldType {
-    let mut segments = path.rsplit('.');
-    let last = segments.next().unwrap_or_default();
-    let parent = segments.next().unwrap_or_default();
-    let grandparent = segments.next().unwrap_or_default();
+    // Every scalar of a resolution comes here. Splitting with `rsplit('.')`
+    // set up a character searcher per segment, so the last three segments
+    // are cut off by hand, with the same results.
+    let (rest, last) = split_last(path);
+    let (rest, parent) = split_last(rest);
+    let (_, grandparent) = split_last(rest);
     match (parent, last) {
         (_, "privileged" | "cloneCodebase") => FieldType::Boolean,
         (_, "runAsUser" | "retry" | "parallelism" | "times" | "maxConcurrency" | "depth") => {
@@ -146,6 +148,15 @@ pub fn field_type(path: &str) -> FieldType {
         ("matrix", "nodeName") => FieldType::String,
         ("matrix", _) if grandparent == "strategy" => FieldType::List,
         _ => FieldType::String,
+    }
+}
+
+/// Splits `path` at its last `.` into what comes before and the last
+/// segment. A path without a dot is all last segment.
+fn split_last(path: &str) -> (&str, &str) {
+    match path.as_bytes().iter().rposition(|&byte| byte == b'.') {
+        Some(dot) => (&path[..dot], &path[dot + 1..]),
+        None => ("", path),
     }
 }
 
