@@ -79,11 +79,18 @@ impl RunTimeData {
             Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => return None,
             other => Cow::Owned(other.render()),
         };
-        let count = rendered.matches(SECRET_REFERENCE_START).count();
+        // Every resolved field comes here, and `str::matches` set up a
+        // substring searcher per call. The marker starts with its only `<`,
+        // so two matches never overlap and the `<`s find all of them.
+        let bytes = rendered.as_bytes();
+        let mut starts = memchr::memchr_iter(b'<', bytes)
+            .filter(|&at| bytes[at..].starts_with(SECRET_REFERENCE_START.as_bytes()));
+        let first = starts.next()?;
+        let count = starts.count() + 1;
         if count <= uses {
             return None;
         }
-        let start = rendered.find(SECRET_REFERENCE_START)? + SECRET_REFERENCE_START.len();
+        let start = first + SECRET_REFERENCE_START.len();
         let rest = &rendered[start..];
         let id = rest
             .split(")>")
