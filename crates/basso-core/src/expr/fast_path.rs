@@ -20,6 +20,7 @@ use crate::value::Value;
 /// matters because a PEG choice commits to its first matching alternative:
 /// `new` starts with `ne`, whose `word_end` then fails, so `new` is no
 /// keyword.
+#[cfg(test)]
 const KEYWORDS: [&str; 28] = [
     "or", "and", "eq", "ne", "lt", "gt", "le", "ge", "div", "mod", "not", "null", "true", "false",
     "empty", "size", "new", "var", "function", "return", "if", "else", "for", "while", "do",
@@ -27,12 +28,39 @@ const KEYWORDS: [&str; 28] = [
 ];
 
 /// Returns true when the grammar's `keyword` rule matches `name`, a whole
-/// name with no name character after it.
+/// name with no name character after it: every word of [`KEYWORDS`] except
+/// `new`, which `ne` shadows. A `match` compares lengths first, so most
+/// names cost one comparison instead of one prefix test per keyword.
 fn is_keyword(name: &str) -> bool {
-    KEYWORDS
-        .iter()
-        .find(|keyword| name.starts_with(*keyword))
-        .is_some_and(|keyword| keyword.len() == name.len())
+    matches!(
+        name,
+        "or" | "and"
+            | "eq"
+            | "ne"
+            | "lt"
+            | "gt"
+            | "le"
+            | "ge"
+            | "div"
+            | "mod"
+            | "not"
+            | "null"
+            | "true"
+            | "false"
+            | "empty"
+            | "size"
+            | "var"
+            | "function"
+            | "return"
+            | "if"
+            | "else"
+            | "for"
+            | "while"
+            | "do"
+            | "continue"
+            | "break"
+            | "in"
+    )
 }
 
 /// Returns true for the bytes of the grammar's `WHITESPACE` rule.
@@ -88,7 +116,13 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
     }
     let root_span = input.offsets.source_range(root.clone());
 
-    let mut segments = vec![PathPart::Fixed(PathSegment::Key(text[root].to_string()))];
+    // Each `.` starts at most one more segment.
+    let dots = cursor.bytes[cursor.at..]
+        .iter()
+        .filter(|&&byte| byte == b'.')
+        .count();
+    let mut segments = Vec::with_capacity(dots + 1);
+    segments.push(PathPart::Fixed(PathSegment::Key(text[root].to_string())));
     let mut path_end = root_span.end;
     while cursor.peek().is_some() {
         let dot = cursor.at;
@@ -118,13 +152,13 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
         segments.push(PathPart::Fixed(member_segment(&text[name])));
     }
 
-    let fixed: Vec<PathSegment> = segments
-        .iter()
-        .map(|part| match part {
-            PathPart::Fixed(segment) => segment.clone(),
+    let mut fixed = Vec::with_capacity(segments.len());
+    for part in &segments {
+        match part {
+            PathPart::Fixed(segment) => fixed.push(segment.clone()),
             _ => unreachable!("the fast path builds fixed segments only"),
-        })
-        .collect();
+        }
+    }
     let alias = alias_of(&fixed);
     Some(Expr {
         kind: ExprKind::Path(Path {
@@ -189,7 +223,7 @@ fn builtin_call(
 mod tests {
     use proptest::prelude::*;
 
-    use super::parse_simple;
+    use super::{KEYWORDS, is_keyword, parse_simple};
     use crate::expr::parser::{OffsetMap, ParseInput, parse, parse_with_pest};
 
     /// Parses `text` as the content of a block that starts at byte 7 of its
@@ -216,6 +250,29 @@ mod tests {
             parse(&input),
             parse_with_pest(&input),
         )
+    }
+
+    /// The grammar's rule: the first word of `KEYWORDS` that starts `name`
+    /// must be all of it.
+    fn is_keyword_in_grammar_order(name: &str) -> bool {
+        KEYWORDS
+            .iter()
+            .find(|keyword| name.starts_with(*keyword))
+            .is_some_and(|keyword| keyword.len() == name.len())
+    }
+
+    #[test]
+    fn keywords_follow_grammar_order() {
+        let names = KEYWORDS.iter().copied().chain(WORDS).chain([
+            "nex", "ifs", "do_", "i", "n", "", "forx", "nulls", "Null", "IN",
+        ]);
+        for name in names {
+            assert_eq!(
+                is_keyword(name),
+                is_keyword_in_grammar_order(name),
+                "`{name}`"
+            );
+        }
     }
 
     #[test]
