@@ -155,7 +155,7 @@ impl Nesting {
             .strip_prefix(path)
             .and_then(|rest| rest.strip_suffix(old_last))
             .unwrap_or_default();
-        format!("{fqn}{middle}{last}")
+        concat(&[fqn, middle, last])
     }
 
     /// Gives the `parallel` blocks of `steps` new numbers, except the
@@ -214,14 +214,53 @@ fn is_run_state(path: &str) -> bool {
     path.contains(".output.") || path.ends_with(".status") || path.contains("Status")
 }
 
-fn key(text: &str) -> PathSegment {
-    PathSegment::Key(text.to_string())
+/// Returns the text of a resolved field, or `None` for null.
+fn into_text(value: Json) -> Option<String> {
+    match value {
+        Json::Null => None,
+        Json::String(text) => Some(text),
+        other => Some(json_text(&other)),
+    }
+}
+
+/// Joins `parts` into one string allocated at its final size. Paths and
+/// identifiers of every step are built this way, because `format!` costs
+/// several times more on such short strings.
+fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }
 
 /// Finds the subtree at a dotted input path (`pipeline.stages.S...`).
 fn subtree<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
-    let segments: Vec<PathSegment> = path.split('.').map(key).collect();
-    root.get_path(&segments)
+    get_keys(root, path)
+}
+
+/// Follows the `.`-separated keys of `path` from `root`, as
+/// [`Value::get_path`] follows [`PathSegment::Key`]s: a key on a list is
+/// read as an index. The keys are borrowed from `path`, where building
+/// the segments allocated one string per key.
+fn get_keys<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut current = root;
+    let mut rest = Some(path);
+    // A byte scan for the dots, because `str::split` with a `char` sets up
+    // a searcher that costs more than these short keys.
+    while let Some(text) = rest {
+        let (key, after) = match text.bytes().position(|byte| byte == b'.') {
+            Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
+            None => (text, None),
+        };
+        rest = after;
+        current = match current {
+            Value::Map(entries) => entries.get(key)?,
+            Value::List(items) => items.get(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
 }
 
 /// Resolves a pipeline file. See [`crate::pipeline::resolve`].
@@ -600,13 +639,19 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
     }
 
+    /// Resolves the field `field` of the node at `owner`, whose path is
+    /// built once in the buffer that the field's children extend.
+    fn field_value(&mut self, node: &Node, owner: &str, field: &str, scope: &Scope<'_>) -> Json {
+        let mut buffer = String::with_capacity(owner.len() + field.len() + 64);
+        buffer.push_str(owner);
+        push_key(&mut buffer, field);
+        self.value_at(node, &mut buffer, scope)
+    }
+
     fn text(&mut self, node: Option<&Node>, path: &str, scope: &Scope<'_>) -> Option<String> {
         let node = node?;
-        match self.value(node, path, scope) {
-            Json::Null => None,
-            Json::String(text) => Some(text),
-            other => Some(json_text(&other)),
-        }
+        let value = self.value(node, path, scope);
+        into_text(value)
     }
 
     fn report_misses(&mut self) {
@@ -1112,13 +1157,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.step_identifier = Some(&step.identifier);
         let failure_strategies = self.applicable_failure_strategies(place, step, nesting, &base);
         for iteration in self.expand(step.node, &step.path, &base) {
-            let identifier = format!(
-                "{}{}",
-                step.identifier,
-                iteration
-                    .as_ref()
-                    .map_or("", |i| i.identifier_post_fix.as_str())
-            );
+            let post_fix = iteration
+                .as_ref()
+                .map_or("", |i| i.identifier_post_fix.as_str());
+            let identifier = concat(&[&step.identifier, post_fix]);
             let mut scope = Scope::new(stage_scope.root);
             scope.stage = stage_scope.stage;
             scope.stage_iteration = stage_scope.stage_iteration;
@@ -1196,7 +1238,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let platform = place.platform;
         self.data.take_used_secrets();
         let spec = match step.spec {
-            Some(node) => self.value(node, &format!("{}.spec", step.path), scope),
+            Some(node) => self.field_value(node, &step.path, "spec", scope),
             None => Json::Object(serde_json::Map::new()),
         };
         // Only secrets that the file's expressions use reach the step. Text
@@ -1210,7 +1252,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 condition,
             });
         let timeout_seconds = step.get("timeout").and_then(|node| {
-            let text = self.text(Some(node), &format!("{}.timeout", step.path), scope)?;
+            let text = into_text(self.field_value(node, &step.path, "timeout", scope))?;
             // A block kept for the run reads a step output, so the timeout
             // is known only when the runner resolves the step again.
             if has_block_start(&text) && classify(&text) == ValueKind::Expression {
@@ -1370,8 +1412,7 @@ fn stage_subtree<'v>(place: &StagePlace<'_, 'v>, path: &str) -> Option<&'v Value
         .strip_prefix(&place.stage.path)
         .and_then(|rest| rest.strip_prefix('.'))
         .unwrap_or(path);
-    let segments: Vec<PathSegment> = relative.split('.').map(key).collect();
-    place.scope.stage?.get_path(&segments)
+    get_keys(place.scope.stage?, relative)
 }
 
 /// The stage whose infrastructure `index` uses, after following `useFromStage`.
@@ -1400,44 +1441,41 @@ pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> 
     let Json::Object(map) = &mut effective else {
         return effective;
     };
-    let image = map
-        .get("image")
-        .and_then(Json::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let in_container = !image.is_empty() || !kind.allows_host_steps();
-    if !image.is_empty() {
+    // The image is tagged in place, so its key is hashed once.
+    let mut has_image = false;
+    let mut latest = false;
+    if let Some(Json::String(image)) = map.get_mut("image")
+        && !image.is_empty()
+    {
+        has_image = true;
         let is_latest =
             |parsed: &ImageRef| parsed.tag.as_deref() == Some("latest") && parsed.digest.is_none();
         // Same result as `ImageRef::with_default_tag` followed by a parse of
         // its output, with one parse when the image already has a tag.
-        let (tagged, latest) = match parse_image(&image) {
+        match parse_image(image) {
             Ok(parsed) if parsed.tag.is_none() && parsed.digest.is_none() => {
-                let tagged = format!("{image}:latest");
-                let latest = parse_image(&tagged).is_ok_and(|p| is_latest(&p));
-                (tagged, latest)
+                image.push_str(":latest");
+                latest = parse_image(image).is_ok_and(|p| is_latest(&p));
             }
-            Ok(parsed) => (image.clone(), is_latest(&parsed)),
-            Err(_) => (image.clone(), false),
-        };
-        map.insert("image".into(), Json::String(tagged));
-        if map.get("imagePullPolicy").is_none_or(Json::is_null) {
-            map.insert(
-                "imagePullPolicy".into(),
-                Json::String(if latest { "Always" } else { "IfNotPresent" }.into()),
-            );
+            Ok(parsed) => latest = is_latest(&parsed),
+            Err(_) => {}
         }
     }
-    if map.get("shell").is_none_or(Json::is_null) {
+    let in_container = has_image || !kind.allows_host_steps();
+    if has_image {
+        let policy = if latest { "Always" } else { "IfNotPresent" };
+        set_default(map, "imagePullPolicy", || Json::String(policy.into()));
+    }
+    set_default(map, "shell", || {
         let shell = if platform.os == "Windows" {
             "Powershell"
         } else {
             "Sh"
         };
-        map.insert("shell".into(), Json::String(shell.into()));
-    }
-    if in_container && map.get("privileged").is_none_or(Json::is_null) {
-        map.insert("privileged".into(), Json::Bool(false));
+        Json::String(shell.into())
+    });
+    if in_container {
+        set_default(map, "privileged", || Json::Bool(false));
     }
     if in_container
         && matches!(
@@ -1453,16 +1491,28 @@ pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> 
                 .entry("limits")
                 .or_insert_with(|| Json::Object(serde_json::Map::new()));
             if let Json::Object(limits) = limits {
-                if limits.get("memory").is_none_or(Json::is_null) {
-                    limits.insert("memory".into(), Json::String(DEFAULT_MEMORY.into()));
-                }
-                if limits.get("cpu").is_none_or(Json::is_null) {
-                    limits.insert("cpu".into(), Json::String(DEFAULT_CPU.into()));
-                }
+                set_default(limits, "memory", || Json::String(DEFAULT_MEMORY.into()));
+                set_default(limits, "cpu", || Json::String(DEFAULT_CPU.into()));
             }
         }
     }
     effective
+}
+
+/// Sets `key` to `value()` when it is missing or null. A null value is
+/// replaced in place, so the key keeps its position in the map. The entry
+/// look-up hashes the key once, where a `get` and an `insert` hash it twice.
+fn set_default(map: &mut serde_json::Map<String, Json>, key: &str, value: impl FnOnce() -> Json) {
+    match map.entry(key) {
+        serde_json::map::Entry::Occupied(mut entry) => {
+            if entry.get().is_null() {
+                entry.insert(value());
+            }
+        }
+        serde_json::map::Entry::Vacant(entry) => {
+            entry.insert(value());
+        }
+    }
 }
 
 /// Computes how other steps reach a Background step.
