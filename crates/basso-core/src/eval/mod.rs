@@ -21,7 +21,9 @@ use smallvec::SmallVec;
 
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{ParseInput, parse};
-use crate::expr::{Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical, dotted};
+use crate::expr::{
+    Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical_with_alias, dotted,
+};
 use crate::options::{EvalMode, Options, Unresolved};
 use crate::template::{Binding, Block, Form, Piece, Template, Unit, assemble, has_block_start};
 use crate::value::Value;
@@ -521,15 +523,15 @@ impl<'c> Evaluator<'c> {
         let from_data = matches!(found.as_deref(), Some(Value::String(text)) if ctx.is_run_time_data(text));
         if from_data {
             self.data_reads += 1;
-            self.data_path = dotted(&canonical(&segments));
+            self.data_path = dotted(&canonical_with_alias(&segments, alias.as_deref()));
         }
         match found {
             Some(Cow::Borrowed(Value::String(text))) if has_block_start(text) => {
-                let name = dotted(&canonical(&segments));
+                let name = dotted(&canonical_with_alias(&segments, alias.as_deref()));
                 self.reresolve(name, text, from_data, source, span).map(Cow::Owned)
             }
             Some(Cow::Owned(Value::String(text))) if has_block_start(&text) => {
-                let name = dotted(&canonical(&segments));
+                let name = dotted(&canonical_with_alias(&segments, alias.as_deref()));
                 self.reresolve(name, &text, from_data, source, span).map(Cow::Owned)
             }
             Some(value) => {
@@ -539,7 +541,7 @@ impl<'c> Evaluator<'c> {
                 Ok(value)
             }
             None => {
-                let name = dotted(&canonical(&segments));
+                let name = dotted(&canonical_with_alias(&segments, alias.as_deref()));
                 self.unresolved(&name, source, span)
             }
         }

@@ -234,9 +234,11 @@ pub fn dotted(segments: &[PathSegment]) -> String {
 }
 
 fn is_plain_name(text: &str) -> bool {
-    let mut chars = text.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    // Testing bytes gives the same result as testing chars, because every
+    // byte of a non-ASCII character fails both tests, and skips decoding.
+    let mut bytes = text.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b'$')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
 }
 
 /// Returns the aliased form of a path: `steps.…` and `execution.steps.…`
@@ -259,6 +261,22 @@ pub fn alias_of(segments: &[PathSegment]) -> Option<Vec<PathSegment>> {
             Some(segments[1..].to_vec())
         }
         _ => None,
+    }
+}
+
+/// Returns [`canonical`] of `segments`, given `alias`, which must be
+/// [`alias_of`] of `segments`, as [`Path::alias`] is for [`Path::fixed`].
+/// The alias of a `steps.…` or `stages.…` path is its canonical form, so it
+/// is borrowed instead of built again.
+pub(crate) fn canonical_with_alias<'s>(
+    segments: &'s [PathSegment],
+    alias: Option<&'s [PathSegment]>,
+) -> std::borrow::Cow<'s, [PathSegment]> {
+    match (segments.first(), alias) {
+        (Some(PathSegment::Key(k)), Some(alias)) if k == "steps" || k == "stages" => {
+            std::borrow::Cow::Borrowed(alias)
+        }
+        _ => canonical(segments),
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{OffsetMap, ParseInput, parse};
-use crate::expr::{Builtin, Expr, ExprKind, PathPart, PathSegment, PostfixOp, canonical, dotted};
+use crate::expr::{Builtin, Expr, ExprKind, PathPart, PathSegment, PostfixOp, canonical, canonical_with_alias, dotted};
 use crate::options::{Limits, ScanMode};
 use crate::value::Value;
 
@@ -493,7 +493,7 @@ pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
 /// `*` for segments computed at evaluation time.
 pub(crate) fn reference_text(path: &crate::expr::Path) -> String {
     if let Some(fixed) = &path.fixed {
-        return dotted(&canonical(fixed));
+        return dotted(&canonical_with_alias(fixed, path.alias.as_deref()));
     }
     let mut parts: Vec<PathSegment> = Vec::new();
     for part in &path.segments {
