@@ -908,7 +908,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             };
             variables.insert(variable.name.clone(), value);
         }
-        let mut steps = Vec::new();
+        // One resolved step per step unless strategies loop, so the large
+        // `ResolvedStep`s are seldom moved by the vector growing.
+        let mut steps = Vec::with_capacity(stage.steps.len());
         let mut nesting = Nesting {
             stage_path: stage.path.clone(),
             stage_fqn: format!("pipeline.stages.{identifier}"),
