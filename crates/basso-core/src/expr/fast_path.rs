@@ -130,9 +130,11 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
             return None;
         }
         cursor.at += 1;
-        let name = match cursor.peek() {
-            Some(byte) if is_name_start(byte) => cursor.take_while(is_name_char),
-            Some(byte) if byte.is_ascii_digit() => cursor.take_while(|b| b.is_ascii_digit()),
+        let (name, digits) = match cursor.peek() {
+            Some(byte) if is_name_start(byte) => (cursor.take_while(is_name_char), false),
+            Some(byte) if byte.is_ascii_digit() => {
+                (cursor.take_while(|b| b.is_ascii_digit()), true)
+            }
             _ => return None,
         };
         if cursor.peek() == Some(b'(') {
@@ -149,7 +151,14 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
         }
         let op_span = input.offsets.source_range(dot..name.end);
         path_end = op_span.end;
-        segments.push(PathPart::Fixed(member_segment(&text[name])));
+        // Only digits can make an index, so a name is a key without the
+        // number parse that `member_segment` tries first.
+        let segment = if digits {
+            member_segment(&text[name])
+        } else {
+            PathSegment::Key(text[name].to_string())
+        };
+        segments.push(PathPart::Fixed(segment));
     }
 
     let mut fixed = Vec::with_capacity(segments.len());

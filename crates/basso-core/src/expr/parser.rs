@@ -63,10 +63,15 @@ pub(crate) struct ParseInput<'s> {
 /// Parses one expression: plain paths and one-string built-in calls
 /// without pest (see [`super::fast_path`]), everything else with pest.
 pub(crate) fn parse(input: &ParseInput<'_>) -> Result<Expr, ExprError> {
-    check_nesting(input)?;
-    if let Some(expr) = super::fast_path::parse_simple(input) {
+    // A dotted path has no brackets, quotes or `?`, so the nesting check
+    // cannot reject it and is skipped. A built-in call nests one level, so
+    // it takes the check whenever no level at all is allowed.
+    if let Some(expr) = super::fast_path::parse_simple(input)
+        && (input.max_nesting > 0 || matches!(expr.kind, ExprKind::Path(_)))
+    {
         return Ok(expr);
     }
+    check_nesting(input)?;
     parse_with_pest(input)
 }
 
