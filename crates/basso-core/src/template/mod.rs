@@ -10,6 +10,7 @@
 //! how they join the text around them ([`Binding`]) and, unless one of them
 //! is spliced as text, the content is parsed into an owned expression.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -299,7 +300,19 @@ pub(crate) fn compile_unit(source: &str, pieces: &[Piece], limits: &Limits) -> R
         return Ok(Unit { bindings, form: Form::Spliced });
     }
 
-    let (text, offsets) = assemble(pieces, &bindings, &[]);
+    // A block without inner blocks is its one text piece, which is parsed
+    // where it is instead of copied.
+    let (text, offsets) = match pieces {
+        [Piece::Text(piece)] => {
+            let mut offsets = OffsetMap::default();
+            offsets.push(0, piece.range.start, true);
+            (Cow::Borrowed(piece.text.as_str()), offsets)
+        }
+        _ => {
+            let (text, offsets) = assemble(pieces, &bindings, &[]);
+            (Cow::Owned(text), offsets)
+        }
+    };
     if text.trim().is_empty() {
         return Ok(Unit { bindings, form: Form::Empty });
     }
