@@ -18,13 +18,14 @@ pub enum ValueKind {
 /// Classifies a scalar's text the way Harness's field deserializer does:
 /// only text that starts with `<+input>` is a runtime input.
 pub fn classify(text: &str) -> ValueKind {
-    let trimmed = text.trim();
-    if trimmed.starts_with("<+input>") {
-        ValueKind::RuntimeInput
-    } else if has_block_start(trimmed) {
-        ValueKind::Expression
-    } else {
+    // Runtime inputs and expressions both contain `<+`, and trimming
+    // whitespace never removes one, so most fixed values skip the trim.
+    if !has_block_start(text) {
         ValueKind::Fixed
+    } else if text.trim().starts_with("<+input>") {
+        ValueKind::RuntimeInput
+    } else {
+        ValueKind::Expression
     }
 }
 
