@@ -34,9 +34,24 @@ pub(crate) fn push_key(path: &mut String, key: &str) -> usize {
 
 /// Appends `.index` to `path`, and returns the length to truncate back to.
 pub(crate) fn push_index(path: &mut String, index: usize) -> usize {
-    use std::fmt::Write as _;
     let len = path.len();
-    let _ = write!(path, ".{index}");
+    path.push('.');
+    // The digits are written by hand, because `write!` goes through the
+    // formatting machinery, which costs more than the digits themselves.
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = index;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        path.push(char::from(digit));
+    }
     len
 }
 
@@ -184,6 +199,16 @@ mod tests {
                 "pipeline.stages.build.spec.execution.steps.deps.steps.pg.spec.envVariables.A",
             ]
         );
+    }
+
+    #[test]
+    fn push_index_writes_decimal() {
+        for index in [0, 7, 10, 99, 12_345, usize::MAX] {
+            let mut path = String::from("a.b");
+            let len = push_index(&mut path, index);
+            assert_eq!(len, 3);
+            assert_eq!(path, format!("a.b.{index}"));
+        }
     }
 
     #[test]
