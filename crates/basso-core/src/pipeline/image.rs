@@ -63,8 +63,31 @@ fn is_digest(digest: &str) -> bool {
     algorithm_ok && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
 }
 
+/// The parts of an image reference, borrowed from its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ImageParts<'t> {
+    pub registry: Option<&'t str>,
+    pub repository: &'t str,
+    pub tag: Option<&'t str>,
+    pub digest: Option<&'t str>,
+}
+
 /// Parses an image reference, returning why it is invalid on failure.
 pub fn parse_image(text: &str) -> Result<ImageRef, String> {
+    let parts = parse_image_parts(text)?;
+    Ok(ImageRef {
+        registry: parts.registry.map(str::to_string),
+        repository: parts.repository.to_string(),
+        tag: parts.tag.map(str::to_string),
+        digest: parts.digest.map(str::to_string),
+    })
+}
+
+/// Parses an image reference as [`parse_image`] does, without copying its
+/// parts. Resolution checks the image of every step, so the `@`, `/` and
+/// `:` separators are found with byte scans, and nothing is allocated
+/// unless the image is invalid.
+pub(crate) fn parse_image_parts(text: &str) -> Result<ImageParts<'_>, String> {
     if text.is_empty() {
         return Err("the image is empty".into());
     }
@@ -74,8 +97,8 @@ pub fn parse_image(text: &str) -> Result<ImageRef, String> {
     if text.chars().any(char::is_whitespace) {
         return Err("an image reference has no spaces".into());
     }
-    let (name_and_tag, digest) = match text.split_once('@') {
-        Some((name, digest)) => (name, Some(digest)),
+    let (name_and_tag, digest) = match find_byte(text, b'@') {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
     };
     if let Some(digest) = digest.filter(|digest| !is_digest(digest)) {
@@ -83,12 +106,17 @@ pub fn parse_image(text: &str) -> Result<ImageRef, String> {
             "`{digest}` is not a digest such as `sha256:` followed by hex digits"
         ));
     }
-    let last_slash = name_and_tag.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match name_and_tag[last_slash..].split_once(':') {
-        Some((_, tag)) => (
-            &name_and_tag[..name_and_tag.len() - tag.len() - 1],
-            Some(tag),
-        ),
+    // The tag follows the first `:` after the last `/`, because a `:`
+    // before it separates a registry's port.
+    let last_slash = name_and_tag
+        .bytes()
+        .rposition(|byte| byte == b'/')
+        .map_or(0, |i| i + 1);
+    let (name, tag) = match find_byte(&name_and_tag[last_slash..], b':') {
+        Some(at) => {
+            let colon = last_slash + at;
+            (&name_and_tag[..colon], Some(&name_and_tag[colon + 1..]))
+        }
         None => (name_and_tag, None),
     };
     if let Some(tag) = tag.filter(|tag| !is_tag(tag)) {
@@ -96,14 +124,14 @@ pub fn parse_image(text: &str) -> Result<ImageRef, String> {
             "`{tag}` is not a valid tag (letters, digits, `_`, `.` and `-`, at most 128)"
         ));
     }
-    let mut components: Vec<&str> = name.split('/').collect();
-    let registry = if components.len() > 1 && is_registry(components[0]) {
-        Some(components.remove(0).to_string())
-    } else {
-        None
+    // The first of several `/`-separated components is the registry when
+    // it looks like a host.
+    let (registry, repository) = match find_byte(name, b'/') {
+        Some(slash) if is_registry(&name[..slash]) => (Some(&name[..slash]), &name[slash + 1..]),
+        _ => (None, name),
     };
-    if let Some(bad) = components
-        .iter()
+    if let Some(bad) = repository
+        .split('/')
         .find(|component| !is_path_component(component))
     {
         let hint = if bad.chars().any(|c| c.is_ascii_uppercase()) {
@@ -115,12 +143,16 @@ pub fn parse_image(text: &str) -> Result<ImageRef, String> {
             "`{bad}` is not a valid repository name component{hint}"
         ));
     }
-    Ok(ImageRef {
+    Ok(ImageParts {
         registry,
-        repository: components.join("/"),
-        tag: tag.map(str::to_string),
-        digest: digest.map(str::to_string),
+        repository,
+        tag,
+        digest,
     })
+}
+
+fn find_byte(text: &str, byte: u8) -> Option<usize> {
+    text.bytes().position(|candidate| candidate == byte)
 }
 
 #[cfg(test)]
@@ -154,6 +186,42 @@ mod tests {
         assert!(parse_image("postgres:15 alpine").is_err());
         assert!(parse_image("postgres:").is_err());
         assert!(parse_image("redis@sha256:xyz").is_err());
+    }
+
+    #[test]
+    fn image_parts_split_registry_and_tag() {
+        let cases = [
+            ("postgres", None, "postgres", None, None),
+            ("library/tomcat", None, "library/tomcat", None, None),
+            (
+                "localhost:5000/app",
+                Some("localhost:5000"),
+                "app",
+                None,
+                None,
+            ),
+            (
+                "us.gcr.io/project/team/image:1.2",
+                Some("us.gcr.io"),
+                "project/team/image",
+                Some("1.2"),
+                None,
+            ),
+            (
+                "redis:7@sha256:0123456789abcdef0123456789abcdef",
+                None,
+                "redis",
+                Some("7"),
+                Some("sha256:0123456789abcdef0123456789abcdef"),
+            ),
+        ];
+        for (text, registry, repository, tag, digest) in cases {
+            let image = parse_image(text).unwrap();
+            assert_eq!(image.registry.as_deref(), registry, "{text}");
+            assert_eq!(image.repository, repository, "{text}");
+            assert_eq!(image.tag.as_deref(), tag, "{text}");
+            assert_eq!(image.digest.as_deref(), digest, "{text}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
 use crate::pipeline::failure::{self, FailureStrategy};
 use crate::pipeline::field::{ValueKind, classify, classify_node};
-use crate::pipeline::image::{ImageRef, parse_image};
+use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key};
@@ -1360,7 +1360,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if let Some(node) = dynamic("image")
             && let Some(image) = spec.get("image").and_then(Json::as_str)
             && !image.is_empty()
-            && let Err(reason) = parse_image(image)
+            && let Err(reason) = parse_image_parts(image)
         {
             self.report.error(
                 "invalid-image",
@@ -1451,13 +1451,13 @@ pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> 
     {
         has_image = true;
         let is_latest =
-            |parsed: &ImageRef| parsed.tag.as_deref() == Some("latest") && parsed.digest.is_none();
+            |parsed: &ImageParts<'_>| parsed.tag == Some("latest") && parsed.digest.is_none();
         // Same result as `ImageRef::with_default_tag` followed by a parse of
         // its output, with one parse when the image already has a tag.
-        match parse_image(image) {
+        match parse_image_parts(image) {
             Ok(parsed) if parsed.tag.is_none() && parsed.digest.is_none() => {
                 image.push_str(":latest");
-                latest = parse_image(image).is_ok_and(|p| is_latest(&p));
+                latest = parse_image_parts(image).is_ok_and(|p| is_latest(&p));
             }
             Ok(parsed) => latest = is_latest(&parsed),
             Err(_) => {}

@@ -11,7 +11,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
 use crate::pipeline::field::{Capability, ValueKind, classify, classify_node};
-use crate::pipeline::image::parse_image;
+use crate::pipeline::image::parse_image_parts;
 use crate::pipeline::model::{DocumentKind, Pipeline, Report, Stage, Step, key_span};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
@@ -1021,9 +1021,9 @@ fn check_image(report: &mut Report, step: &Step<'_>, spec: &Node, infra: Infrast
     if classify(text) != ValueKind::Fixed {
         return;
     }
-    if let Err(reason) = parse_image(text) {
+    if let Err(reason) = parse_image_parts(text) {
         let lowercase = text.to_lowercase();
-        if reason.contains("lowercase") && parse_image(&lowercase).is_ok() {
+        if reason.contains("lowercase") && parse_image_parts(&lowercase).is_ok() {
             // Docker rejects upper-case repository names, but some registries
             // and Harness Cloud images accept them, so this is only a warning.
             report.warning("invalid-image", format!("image `{text}` has upper-case letters in its repository name"), node.span, format!("did you mean `{lowercase}`? Docker registries require lowercase repository names"));
