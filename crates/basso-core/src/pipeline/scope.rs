@@ -240,6 +240,15 @@ fn matrix_value(iteration: &Iteration) -> Value {
     )
 }
 
+/// Returns the value of `key` in `value` when it is a map. For a key that
+/// is not a number, as here, `get_path` finds nothing in any other value.
+fn map_entry<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    match value {
+        Value::Map(entries) => entries.get(key),
+        _ => None,
+    }
+}
+
 fn owned(value: Option<&Value>) -> Option<Cow<'_, Value>> {
     value.map(Cow::Borrowed)
 }
@@ -293,10 +302,9 @@ impl Context for Scope<'_> {
                 owned(self.group?.get_path(rest))
             }
             "execution" => {
-                let execution = self.stage?.get_path(&[
-                    PathSegment::Key("spec".into()),
-                    PathSegment::Key("execution".into()),
-                ])?;
+                // The same look-up as `get_path` with the keys `spec` and
+                // `execution`, without building the two segments for every read.
+                let execution = map_entry(map_entry(self.stage?, "spec")?, "execution")?;
                 owned(execution.get_path(rest))
             }
             "matrix" => matrix_value(self.iteration()?)
