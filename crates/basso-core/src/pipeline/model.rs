@@ -5,6 +5,11 @@
 //! model reports structural problems (missing `identifier`, a stage that is
 //! not a mapping) and keeps going with what it could read.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use foldhash::fast::FixedState;
+
 use crate::diagnostic::{Diagnostic, Severity, Span};
 use crate::pipeline::paths::push_key;
 use crate::pipeline::resolved::InfrastructureKind;
@@ -642,28 +647,34 @@ fn check_unique<'a>(
     what: &str,
     scope: &str,
 ) {
-    let mut seen: std::collections::HashMap<&str, Option<&Node>> = std::collections::HashMap::new();
+    // Every step of a stage passes through here, so the identifiers are
+    // hashed once each, with foldhash as in `value::Map` instead of SipHash.
+    let mut seen: HashMap<&str, Option<&Node>, FixedState> =
+        HashMap::with_capacity_and_hasher(items.size_hint().0, FixedState::default());
     for (identifier, node) in items {
         if identifier.is_empty() {
             continue;
         }
-        if let Some(first) = seen.get(identifier) {
-            let span = node.map_or(Span::default(), |n| n.span);
-            let mut diagnostic = Diagnostic::error(
-                "duplicate-identifier",
-                format!("{what} identifier `{identifier}` is used twice in this {scope}"),
-                span,
-            )
-            .with_help(format!(
-                "give each {what} its own identifier, such as `{identifier}_2`"
-            ));
-            if let Some(first) = first {
-                diagnostic = diagnostic.with_label(first.span, "first used here");
+        let first = match seen.entry(identifier) {
+            Entry::Occupied(entry) => *entry.get(),
+            Entry::Vacant(entry) => {
+                entry.insert(node);
+                continue;
             }
-            report.push(diagnostic);
-        } else {
-            seen.insert(identifier, node);
+        };
+        let span = node.map_or(Span::default(), |n| n.span);
+        let mut diagnostic = Diagnostic::error(
+            "duplicate-identifier",
+            format!("{what} identifier `{identifier}` is used twice in this {scope}"),
+            span,
+        )
+        .with_help(format!(
+            "give each {what} its own identifier, such as `{identifier}_2`"
+        ));
+        if let Some(first) = first {
+            diagnostic = diagnostic.with_label(first.span, "first used here");
         }
+        report.push(diagnostic);
     }
 }
 
@@ -882,6 +893,9 @@ impl<'a> ExecutionWalk<'_, 'a> {
             }
             return start;
         };
+        // Most entries are one step each, and `Step` is large enough that
+        // growing the list one doubling at a time copies a lot.
+        self.steps.reserve(items.len());
         let mut position = start;
         for item in items {
             position = self.wrapper(item, base, groups, parallel, position);
