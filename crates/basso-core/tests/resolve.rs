@@ -340,6 +340,32 @@ fn method_on_step_output_waits_for_run() {
 }
 
 #[test]
+fn kept_block_and_later_missing_value_both_warn() {
+    let steps = "- step:\n    type: Run\n    name: version\n    identifier: version\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: VERSION\n- step:\n    type: Run\n    name: publish\n    identifier: publish\n    spec:\n      image: alpine\n      command: echo <+steps.version.output.outputVariables.VERSION.trim()> <+trigger.branch>";
+    let resolution = resolve(&pipeline_with(steps, DOCKER), &[], &[], json!({}));
+
+    assert_eq!(
+        resolution.stages[0].steps[1].spec["command"],
+        "echo <+steps.version.output.outputVariables.VERSION.trim()> null"
+    );
+    let warnings: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unresolved-at-run-time")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "`<+execution.steps.version.output.outputVariables.VERSION>` has no value until that step runs; the field keeps the block as written",
+            "`<+trigger.branch>` has no value before the run starts; it resolves to null",
+        ],
+        "{:#?}",
+        resolution.diagnostics
+    );
+}
+
+#[test]
 fn method_error_on_known_value_reported() {
     let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.foo()>";
     let resolution = resolve(

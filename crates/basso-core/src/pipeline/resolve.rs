@@ -41,6 +41,9 @@ pub const DEFAULT_CPU: &str = "400m";
 struct Miss {
     path: String,
     span: Span,
+    /// Whether the field keeps the block as written for the runner, rather
+    /// than resolving it to null.
+    kept: bool,
 }
 
 /// The byte ranges of the errors found in the pipeline file, for finding
@@ -188,9 +191,13 @@ impl Context for RunStateUnknown<'_> {
         if let Some(value) = alias_of(path).and_then(|alias| self.inner.lookup(&alias)) {
             return Some(value);
         }
-        if is_run_state(&dotted(&canonical(path))) {
+        let name = dotted(&canonical(path));
+        if is_run_state(&name) {
             None
         } else {
+            // Any other missing value reads null here as it did in the
+            // first attempt, and gets the same warning.
+            self.inner.missed(&name);
             Some(Cow::Owned(Value::Null))
         }
     }
@@ -457,7 +464,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
             if !self.missed_paths.contains(&path) {
                 self.missed_paths.insert(path.clone());
                 let span = crate::pipeline::references::locate(self.source, node, &path);
-                self.misses.push(Miss { path, span });
+                self.misses.push(Miss {
+                    path,
+                    span,
+                    kept: false,
+                });
             }
         }
         reads_run_state
@@ -478,6 +489,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 &Self::options(mode, Unresolved::Null),
             )
         });
+        let first_new_miss = self.misses.len();
         let reads_run_state = self.record_misses(scope, node);
         let uses = self.data.secret_uses() - uses_before;
         match result {
@@ -510,7 +522,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     Json::Null
                 }
             },
-            Err(_) if reads_run_state => self.keep_run_state(text, node, mode, scope),
+            Err(_) if reads_run_state => {
+                let resolved = self.keep_run_state(text, node, mode, scope);
+                if resolved.is_string() {
+                    for miss in &mut self.misses[first_new_miss..] {
+                        miss.kept = is_run_state(&miss.path);
+                    }
+                }
+                resolved
+            }
             Err(mut error) => {
                 if let (codes::SECRET_FROM_DATA, Some(step)) = (error.code, scope.step_identifier) {
                     error.message = format!("step `{step}`: {}", error.message);
@@ -540,7 +560,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 &Self::options(mode, Unresolved::Keep),
             )
         });
-        scope.take_misses();
+        // The first attempt stopped at its error, so a later block may
+        // read a value that is missing only now.
+        self.record_misses(scope, node);
         match result {
             Ok(Value::String(kept)) if mode == EvalMode::Render => Json::String(kept),
             Ok(_) => Json::Null,
@@ -662,7 +684,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
             if rejected.overlaps(&miss.span) {
                 continue;
             }
-            let (message, help) = if is_run_state(&miss.path) {
+            let (message, help) = if miss.kept {
+                (
+                    format!(
+                        "`<+{}>` has no value until that step runs; the field keeps the block as written",
+                        miss.path
+                    ),
+                    "the runner resolves this step again with the outputs and statuses of earlier steps".to_string(),
+                )
+            } else if is_run_state(&miss.path) {
                 (
                     format!("`<+{}>` has no value until that step runs; it resolves to null", miss.path),
                     "the runner resolves this step again with the outputs and statuses of earlier steps".to_string(),
