@@ -177,6 +177,21 @@ impl Value {
         }
     }
 
+    /// Returns the type name with its article, for messages: `an integer`,
+    /// `a string`, `null`.
+    pub fn type_with_article(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a decimal",
+            Value::String(_) => "a string",
+            Value::List(_) => "a list",
+            Value::Map(_) => "a map",
+            Value::Secret(_) => "a secret",
+        }
+    }
+
     /// Returns the string inside a [`Value::String`].
     pub fn as_str(&self) -> Option<&str> {
         match self {

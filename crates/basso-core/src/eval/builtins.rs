@@ -38,7 +38,7 @@ impl Evaluator<'_> {
                 Value::String(s) => Ok(s),
                 other => Err(error(
                     codes::INVALID_ARGUMENT,
-                    format!("argument {} of `{}` must be a string, not a {}", i + 1, function.name(), other.type_name()),
+                    format!("argument {} of `{}` must be a string, not {}", i + 1, function.name(), other.type_with_article()),
                     "quote the argument",
                 )),
             }
@@ -121,7 +121,7 @@ fn parse_json(value: &Value, error: &dyn Fn(&'static str, String, &str) -> ExprE
         Value::Map(_) | Value::List(_) => Ok(value.clone()),
         other => Err(error(
             codes::INVALID_ARGUMENT,
-            format!("a JSON document must be text, a map or a list, not a {}", other.type_name()),
+            format!("a JSON document must be text, a map or a list, not {}", other.type_with_article()),
             "pass JSON text",
         )),
     }

@@ -41,7 +41,7 @@ impl Call<'_> {
             Value::String(s) => Ok(s),
             other => Err(self.error(
                 codes::INVALID_ARGUMENT,
-                format!("argument {} of `{}` must be a string, not a {}", i + 1, self.name, other.type_name()),
+                format!("argument {} of `{}` must be a string, not {}", i + 1, self.name, other.type_with_article()),
                 "quote the argument or convert it with `.toString()`",
             )),
         }
@@ -52,7 +52,7 @@ impl Call<'_> {
             Value::Int(n) => Ok(*n),
             other => Err(self.error(
                 codes::INVALID_ARGUMENT,
-                format!("argument {} of `{}` must be an integer, not a {}", i + 1, self.name, other.type_name()),
+                format!("argument {} of `{}` must be an integer, not {}", i + 1, self.name, other.type_with_article()),
                 "pass a whole number",
             )),
         }
@@ -251,7 +251,7 @@ impl Evaluator<'_> {
                 };
                 Value::List(parts.into_iter().map(Value::String).collect())
             }
-            _ => return Err(unknown_method("string", STRING_METHODS, call).into()),
+            _ => return Err(unknown_method("a string", STRING_METHODS, call).into()),
         };
         Ok(value)
     }
@@ -289,7 +289,7 @@ fn list_method(items: &[Value], call: &Call<'_>) -> Result<Value, ExprError> {
             call.arity(&[0])?;
             Value::String(Value::List(items.to_vec()).render())
         }
-        _ => return Err(unknown_method("list", LIST_METHODS, call)),
+        _ => return Err(unknown_method("a list", LIST_METHODS, call)),
     })
 }
 
@@ -331,7 +331,7 @@ fn map_method(entries: &crate::value::Map, call: &Call<'_>) -> Result<Value, Exp
             call.arity(&[0])?;
             Value::String(Value::Map(entries.clone()).render())
         }
-        _ => return Err(unknown_method("map", MAP_METHODS, call)),
+        _ => return Err(unknown_method("a map", MAP_METHODS, call)),
     })
 }
 
@@ -349,16 +349,16 @@ fn scalar_method(value: &Value, call: &Call<'_>) -> Result<Value, ExprError> {
         ("intValue" | "longValue", Value::Float(f)) => Value::Int(*f as i64),
         ("doubleValue", Value::Int(i)) => Value::Float(*i as f64),
         ("doubleValue", Value::Float(f)) => Value::Float(*f),
-        _ => return Err(unknown_method(value.type_name(), SCALAR_METHODS, call)),
+        _ => return Err(unknown_method(value.type_with_article(), SCALAR_METHODS, call)),
     })
 }
 
-fn unknown_method(type_name: &str, known: &[&str], call: &Call<'_>) -> ExprError {
+fn unknown_method(described: &str, known: &[&str], call: &Call<'_>) -> ExprError {
     let help = match closest(call.name, known) {
         Some(candidate) => format!("did you mean `{candidate}`?"),
-        None => format!("a {type_name} has the methods {}", known.join(", ")),
+        None => format!("{described} has the methods {}", known.join(", ")),
     };
-    call.error(codes::UNKNOWN_METHOD, format!("a {type_name} has no method `{}`", call.name), &help)
+    call.error(codes::UNKNOWN_METHOD, format!("{described} has no method `{}`", call.name), &help)
 }
 
 /// Returns the known name nearest to `name` by edit distance, if close.

@@ -442,7 +442,7 @@ impl<'c> Evaluator<'c> {
             }
             _ => Err(ExprError::new(
                 codes::TYPE_MISMATCH,
-                format!("`=~` needs a regex string, a list or a map on the right, not a {}", right.type_name()),
+                format!("`=~` needs a regex string, a list or a map on the right, not {}", right.type_with_article()),
                 "write `value =~ \"pattern\"` or `value =~ [\"a\", \"b\"]`",
                 source,
                 span,
@@ -603,6 +603,7 @@ impl<'c> Evaluator<'c> {
         self.resolving.push(name.clone());
         self.data_depth += usize::from(from_data);
         let result = match template.whole_unit() {
+            _ if template.joins_as_text() => self.render_template(&template).map(Value::String),
             Ok(_) => self.evaluate_template(&template),
             Err(error) if error.code == codes::SYNTAX => self.render_template(&template).map(Value::String),
             Err(error) => Err(Stop::Error(error.clone())),

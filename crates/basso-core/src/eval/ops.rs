@@ -69,7 +69,7 @@ fn to_number(value: &Value, op: &str, source: &str, span: Range<usize>) -> Resul
         Value::Secret(_) => Err(secret_error(source, span)),
         Value::List(_) | Value::Map(_) => Err(ExprError::new(
             codes::TYPE_MISMATCH,
-            format!("`{op}` cannot use a {} as a number", value.type_name()),
+            format!("`{op}` cannot use {} as a number", value.type_with_article()),
             "apply the operator to numbers or strings",
             source,
             span,
@@ -269,7 +269,7 @@ fn compare(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<
         _ => {
             return Err(ExprError::new(
                 codes::TYPE_MISMATCH,
-                format!("`{}` cannot compare a {} with a {}", op.symbol(), left.type_name(), right.type_name()),
+                format!("`{}` cannot compare {} with {}", op.symbol(), left.type_with_article(), right.type_with_article()),
                 "compare numbers with numbers or strings with strings",
                 source,
                 span,
@@ -315,7 +315,7 @@ pub(crate) fn unary(op: UnaryOp, value: &Value, source: &str, span: Range<usize>
             Value::Secret(_) => Err(secret_error(source, span)),
             other => Err(ExprError::new(
                 codes::TYPE_MISMATCH,
-                format!("unary `-` cannot negate a {}", other.type_name()),
+                format!("unary `-` cannot negate {}", other.type_with_article()),
                 "negate numbers only; write `0 - x` to convert a numeric string",
                 source,
                 span,
@@ -418,7 +418,7 @@ pub(crate) fn access<'a>(
             Value::Secret(_) => secret_error(source, span),
             value => ExprError::new(
                 codes::UNKNOWN_PROPERTY,
-                format!("a {} has no property `{}`", value.type_name(), key.text()),
+                format!("{} has no property `{}`", value.type_with_article(), key.text()),
                 "read properties of maps and indexes of lists; call methods with `()`",
                 source,
                 span,

@@ -146,6 +146,37 @@ impl Template {
         references
     }
 
+    /// Returns true when a top-level block outside quotes touches a `-`,
+    /// `/` or `.` with no blank between, as in `<+a>-<+b>`, `stage-<+x>` or
+    /// `<+major>.<+minor>`: names and versions built from values, which a
+    /// string value that is resolved again renders as text rather than
+    /// computing. Written with blanks (`<+a> - <+b>`), the operator
+    /// computes.
+    pub(crate) fn joins_as_text(&self) -> bool {
+        let joins = |c: Option<char>| matches!(c, Some('-' | '/' | '.'));
+        let mut quotes = Quotes::default();
+        for (i, piece) in self.pieces.iter().enumerate() {
+            match piece {
+                Piece::Text(t) => quotes.feed(&t.text),
+                Piece::Block(_) if !quotes.inside() => {
+                    let before = match i.checked_sub(1).map(|j| &self.pieces[j]) {
+                        Some(Piece::Text(t)) => t.text.chars().next_back(),
+                        _ => None,
+                    };
+                    let after = match self.pieces.get(i + 1) {
+                        Some(Piece::Text(t)) => t.text.chars().next(),
+                        _ => None,
+                    };
+                    if joins(before) || joins(after) {
+                        return true;
+                    }
+                }
+                Piece::Block(_) => {}
+            }
+        }
+        false
+    }
+
     /// Returns the whole text compiled as one expression over its top-level
     /// blocks, compiling it on first use.
     pub(crate) fn whole_unit(&self) -> &Result<Unit, ExprError> {
@@ -333,25 +364,15 @@ pub(crate) fn compile_unit(source: &str, pieces: &[Piece], limits: &Limits) -> R
 /// the edges) makes it a value.
 pub(crate) fn classify(pieces: &[Piece]) -> Vec<Binding> {
     let mut bindings = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
+    let mut quotes = Quotes::default();
     for (i, piece) in pieces.iter().enumerate() {
         let Piece::Block(_) = piece else {
             if let Piece::Text(t) = piece {
-                for c in t.text.chars() {
-                    match quote {
-                        Some(_) if escaped => escaped = false,
-                        Some(_) if c == '\\' => escaped = true,
-                        Some(q) if c == q => quote = None,
-                        Some(_) => {}
-                        None if c == '"' || c == '\'' => quote = Some(c),
-                        None => {}
-                    }
-                }
+                quotes.feed(&t.text);
             }
             continue;
         };
-        if quote.is_some() {
+        if quotes.inside() {
             bindings.push(Binding::Splice);
             continue;
         }
@@ -366,6 +387,33 @@ pub(crate) fn classify(pieces: &[Piece]) -> Vec<Binding> {
         bindings.push(binding);
     }
     bindings
+}
+
+/// Whether the text read so far leaves an open string quote, `\`
+/// escaping the next character inside one.
+#[derive(Default)]
+struct Quotes {
+    open: Option<char>,
+    escaped: bool,
+}
+
+impl Quotes {
+    fn feed(&mut self, text: &str) {
+        for c in text.chars() {
+            match self.open {
+                Some(_) if self.escaped => self.escaped = false,
+                Some(_) if c == '\\' => self.escaped = true,
+                Some(q) if c == q => self.open = None,
+                Some(_) => {}
+                None if c == '"' || c == '\'' => self.open = Some(c),
+                None => {}
+            }
+        }
+    }
+
+    fn inside(&self) -> bool {
+        self.open.is_some()
+    }
 }
 
 /// The nearest non-blank thing beside a block.
