@@ -196,6 +196,75 @@ fn input_errors_point_at_the_field() {
 }
 
 #[test]
+fn input_set_field_left_as_input_keeps_the_default() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: <+input>.default(echo from default)",
+        DOCKER,
+    );
+    let set = "inputSet:\n  name: k\n  identifier: k\n  pipeline:\n    identifier: p\n    variables:\n      - name: tag\n        type: String\n        value: <+input>\n    stages:\n      - stage:\n          identifier: s\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: a\n                    spec:\n                      command: <+input>\n";
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "2.0")], &[("set.yaml", set)], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo from default");
+
+    // Without a value anywhere, the variable is still a missing input.
+    let missing = resolve(&source, &[], &[("set.yaml", set)], json!({}));
+    assert_eq!(
+        error_messages(&missing.diagnostics),
+        ["runtime input `pipeline.variables.tag` has no value"]
+    );
+}
+
+#[test]
+fn supplied_when_input_is_applied_and_checked() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    when: <+input>\n    spec:\n      image: alpine\n      command: echo a",
+        DOCKER,
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.when";
+    let tag = ("pipeline.variables.tag", "1.0");
+    let skipped = resolve(
+        &source,
+        &[tag, (path, r#"{"stageStatus": "Success", "condition": "false"}"#)],
+        &[],
+        json!({}),
+    );
+    assert!(!skipped.has_errors(), "{:#?}", skipped.diagnostics);
+    let when = skipped.stages[0].steps[0].when.as_ref().expect("the supplied when");
+    assert_eq!((when.stage_status.as_str(), when.condition.as_deref()), ("Success", Some("false")));
+
+    let misspelt = resolve(&source, &[tag, (path, r#"{"stageStatus": "Sucess"}"#)], &[], json!({}));
+    assert_eq!(
+        error_messages(&misspelt.diagnostics),
+        [format!("unknown stageStatus `Sucess` (in the value supplied for `{path}`)")]
+    );
+}
+
+#[test]
+fn supplied_strategy_input_expands_and_is_checked() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    strategy: <+input>\n    spec:\n      image: alpine\n      command: echo <+matrix.v>",
+        DOCKER,
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.strategy";
+    let tag = ("pipeline.variables.tag", "1.0");
+    let looped = resolve(&source, &[tag, (path, r#"{"matrix": {"v": [x, y]}}"#)], &[], json!({}));
+    assert!(!looped.has_errors(), "{:#?}", looped.diagnostics);
+    let commands: Vec<(&str, &serde_json::Value)> = looped.stages[0]
+        .steps
+        .iter()
+        .map(|step| (step.identifier.as_str(), &step.spec["command"]))
+        .collect();
+    assert_eq!(commands, [("a_0", &json!("echo x")), ("a_1", &json!("echo y"))]);
+
+    let garbage = resolve(&source, &[tag, (path, "garbage")], &[], json!({}));
+    assert_eq!(
+        error_messages(&garbage.diagnostics),
+        [format!("`strategy` must be a mapping, found a scalar (in the value supplied for `{path}`)")]
+    );
+}
+
+#[test]
 fn missing_input_without_default_is_an_error() {
     let source = pipeline_with(
         "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+pipeline.variables.tag>",

@@ -334,6 +334,14 @@ pub fn apply_input_set(
     }
     walk(overlay, "pipeline", &mut |path, node| {
         if let Some(field) = fields.get(path) {
+            // An input set leaves a field it does not fill as `<+input>`, so
+            // the pipeline's default or a later value still applies.
+            if node
+                .scalar()
+                .is_some_and(|s| classify(&s.text) == ValueKind::RuntimeInput)
+            {
+                return Visit::Skip;
+            }
             match node_value(node, field.value_type) {
                 Ok(value) => {
                     supplied.insert(

@@ -717,12 +717,38 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// Expands the strategy of `owner`, the stage, group or step at input
     /// path `path`.
     fn expand(&mut self, owner: &Node, path: &str, scope: &Scope<'_>) -> Vec<Option<Iteration>> {
-        let Some(strategy_node) = owner.get("strategy") else {
+        let Some(written) = owner.get("strategy") else {
             return vec![None];
         };
-        if strategy_node.scalar().is_some() {
+        let supplied;
+        let strategy_node = if classify_node(written) == ValueKind::RuntimeInput {
+            let input_path = format!("{path}.strategy");
+            let value = self.value(written, &input_path, scope);
+            // A runtime input without a value was reported as `missing-input`.
+            if value.is_null() {
+                return vec![None];
+            }
+            supplied = Node::from_json(&value, written.span);
+            let mut local = Report::default();
+            let identifier = owner.get("identifier").and_then(Node::as_str).unwrap_or_default();
+            crate::pipeline::validate::check_strategy(&mut local, &supplied, identifier);
+            let invalid = local.has_errors();
+            for mut diagnostic in local.diagnostics {
+                diagnostic.message = format!(
+                    "{} (in the value supplied for `{input_path}`)",
+                    diagnostic.message
+                );
+                self.report.push(diagnostic);
+            }
+            if invalid {
+                return vec![None];
+            }
+            &supplied
+        } else if written.scalar().is_some() {
             return vec![None];
-        }
+        } else {
+            written
+        };
         let source = self.source;
         let templates = self.templates;
         let data = &self.data;
@@ -777,7 +803,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
             // A runtime input without a value was reported as `missing-input`.
             Err(_) if missing_input => return vec![None],
             Err(diagnostic) => {
-                self.report.push(diagnostic);
+                // Validation already reported a written value it rejects.
+                let known = self
+                    .report
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.is_error() && d.span == diagnostic.span);
+                if !known {
+                    self.report.push(diagnostic);
+                }
                 return vec![None];
             }
         };
@@ -925,7 +959,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             None => Vec::new(),
         };
         let when =
-            self.when(stage.node, "pipelineStatus", scope)
+            self.when(stage.node, &stage.path, "pipelineStatus", scope)
                 .map(|(pipeline_status, condition)| StageWhen {
                     pipeline_status,
                     condition,
@@ -1227,7 +1261,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         scope.group = base.group;
         scope.group_iteration = iteration.or(base.group_iteration);
         scope.group_identifier = Some(&identifier);
-        let (stage_status, condition) = self.when(group.node, "stageStatus", &scope)?;
+        let (stage_status, condition) = self.when(group.node, &group.path, "stageStatus", &scope)?;
         Some(GroupWhen {
             step_group: identifier.clone(),
             stage_status,
@@ -1242,10 +1276,34 @@ impl<'p, 'a> Resolver<'p, 'a> {
     fn when(
         &mut self,
         owner: &Node,
+        path: &str,
         status_key: &str,
         scope: &Scope<'_>,
     ) -> Option<(String, Option<String>)> {
-        let when = owner.get("when").filter(|w| w.as_mapping().is_some())?;
+        let node = owner.get("when")?;
+        let supplied;
+        let when = if classify_node(node) == ValueKind::RuntimeInput {
+            let input_path = format!("{path}.when");
+            let value = self.value(node, &input_path, scope);
+            // A runtime input without a value was reported as `missing-input`.
+            if value.is_null() {
+                return None;
+            }
+            supplied = Node::from_json(&value, node.span);
+            let mut local = Report::default();
+            crate::pipeline::validate::check_when(&mut local, Some(&supplied), status_key, self.templates);
+            for mut diagnostic in local.diagnostics {
+                diagnostic.message = format!(
+                    "{} (in the value supplied for `{input_path}`)",
+                    diagnostic.message
+                );
+                self.report.push(diagnostic);
+            }
+            &supplied
+        } else {
+            node
+        };
+        let when = Some(when).filter(|w| w.as_mapping().is_some())?;
         let status = when
             .get(status_key)
             .and_then(Node::as_str)
@@ -1278,7 +1336,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // from run-time data, so the fields are not scanned for secrets.
         let secrets = self.data.take_used_secrets();
         let when = self
-            .when(step.node, "stageStatus", scope)
+            .when(step.node, &step.path, "stageStatus", scope)
             .map(|(stage_status, condition)| StepWhen {
                 stage_status,
                 condition,

@@ -568,7 +568,7 @@ fn check_infrastructure_node(
     }
 }
 
-fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str, templates: &Templates) {
+pub(crate) fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str, templates: &Templates) {
     let Some(when) = when else { return };
     if !check_capability(report, when, "when", Capability::BareInputOnly) {
         return;
@@ -811,7 +811,7 @@ pub fn check_timeout(report: &mut Report, node: &Node) {
     }
 }
 
-fn check_strategy(report: &mut Report, strategy: &Node, identifier: &str) {
+pub(crate) fn check_strategy(report: &mut Report, strategy: &Node, identifier: &str) {
     if !check_capability(report, strategy, "strategy", Capability::BareInputOnly) {
         return;
     }
