@@ -16,6 +16,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod duration;
+pub mod expansion;
 pub mod failure;
 pub mod field;
 pub mod glob;

@@ -15,6 +15,7 @@ use crate::eval::Context;
 use crate::expr::{PathSegment, alias_of, canonical, dotted};
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
+use crate::pipeline::expansion::{self, MAX_EXPANDED_NODES};
 use crate::pipeline::failure::{self, FailureStrategy};
 use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageParts, parse_image_parts};
@@ -93,6 +94,11 @@ struct Resolver<'p, 'a> {
     missed_paths: HashSet<String, FixedState>,
     /// The strings of the context and the secrets the file's expressions use.
     data: RunTimeData,
+    /// Stages and steps resolved so far, counting every iteration.
+    expanded: usize,
+    /// Whether expansion stopped at [`MAX_EXPANDED_NODES`], so no further
+    /// stage or step is resolved.
+    expansion_stopped: bool,
 }
 
 /// One iteration of a step group around the steps being resolved.
@@ -338,6 +344,9 @@ pub fn resolve(
         misses: Vec::new(),
         missed_paths: HashSet::default(),
         data: RunTimeData::new(context),
+        expanded: 0,
+        // Validation reported a fixed expansion over the cap.
+        expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
     };
     let mut stages = Vec::new();
     for index in 0..pipeline.stages.len() {
@@ -832,6 +841,37 @@ impl<'p, 'a> Resolver<'p, 'a> {
         iterations.into_iter().map(Some).collect()
     }
 
+    /// Counts `iterations` more stages or steps of `owner` when they are
+    /// `looped` (inside a loop or looping themselves). Once the count would
+    /// pass [`MAX_EXPANDED_NODES`], reports an error at `owner`'s strategy,
+    /// stops expansion and returns false. This catches loops whose counts
+    /// come from expressions or runtime inputs, which validation cannot
+    /// count.
+    fn reserve(&mut self, owner: &Node, iterations: usize, looped: bool) -> bool {
+        if self.expansion_stopped {
+            return false;
+        }
+        if !looped {
+            return true;
+        }
+        let total = self.expanded.saturating_add(iterations);
+        if total <= MAX_EXPANDED_NODES {
+            self.expanded = total;
+            return true;
+        }
+        self.expansion_stopped = true;
+        let span = owner.get("strategy").map_or(owner.span, |s| s.span);
+        self.report.error(
+            "invalid-strategy",
+            format!(
+                "the loops expand the pipeline to more than {MAX_EXPANDED_NODES} stages and steps: this loop brings it to {total}"
+            ),
+            span,
+            "reduce the loop counts or matrix axes that expressions or inputs supply, or split the pipeline",
+        );
+        false
+    }
+
     /// Reads the `failureStrategies` of `owner`, the stage, group or step at
     /// input path `path`. Validation reported the problems of a written
     /// list. The problems of a runtime input's value are reported here, at
@@ -896,8 +936,19 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut base_scope = Scope::new(root);
         base_scope.stage = stage_tree;
         base_scope.stage_identifier = Some(&stage.identifier);
+        if self.expansion_stopped {
+            return;
+        }
         let failure_strategies = self.failure_strategies(stage.node, &stage.path, &base_scope);
-        for iteration in self.expand(stage.node, &stage.path, &base_scope) {
+        let iterations = self.expand(stage.node, &stage.path, &base_scope);
+        let looped = iterations.iter().any(Option::is_some);
+        if !self.reserve(stage.node, iterations.len(), looped) {
+            return;
+        }
+        for iteration in iterations {
+            if self.expansion_stopped {
+                break;
+            }
             let identifier = format!(
                 "{}{}",
                 stage.identifier,
@@ -1164,6 +1215,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group = stage_subtree(place, &group.path);
         base.group_iteration = nesting.iteration();
         base.group_identifier = Some(&group.identifier);
+        if self.expansion_stopped {
+            return;
+        }
         let failure_strategies = self.failure_strategies(group.node, &group.path, &base);
         let iterations = self.expand(group.node, &group.path, &base);
         let whens: Vec<Option<GroupWhen>> = iterations
@@ -1171,6 +1225,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .map(|iteration| self.group_when(group, iteration.as_ref(), &base))
             .collect();
         for (index, iteration) in iterations.into_iter().enumerate() {
+            if self.expansion_stopped {
+                break;
+            }
             let post_fix = iteration
                 .as_ref()
                 .map_or("", |i| i.identifier_post_fix.as_str());
@@ -1221,8 +1278,18 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group_iteration = nesting.iteration();
         base.group_identifier = nesting.group_identifier();
         base.step_identifier = Some(&step.identifier);
+        if self.expansion_stopped {
+            return;
+        }
         let failure_strategies = self.applicable_failure_strategies(place, step, nesting, &base);
-        for iteration in self.expand(step.node, &step.path, &base) {
+        let iterations = self.expand(step.node, &step.path, &base);
+        let looped = stage_scope.stage_iteration.is_some()
+            || nesting.frames.iter().any(|frame| frame.iteration.is_some())
+            || iterations.iter().any(Option::is_some);
+        if !self.reserve(step.node, iterations.len(), looped) {
+            return;
+        }
+        for iteration in iterations {
             let post_fix = iteration
                 .as_ref()
                 .map_or("", |i| i.identifier_post_fix.as_str());

@@ -229,6 +229,7 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>, templates: &Templa
             check_step_spec(report, step, infra, &mut host_ports);
         }
     }
+    crate::pipeline::expansion::check(report, pipeline);
     let mut unmodelled: Vec<_> = unmodelled_steps.into_iter().collect();
     unmodelled.sort_by_key(|(_, (span, _))| span.byte_start);
     for (step_type, (span, count)) in unmodelled {
