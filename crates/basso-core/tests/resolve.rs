@@ -265,6 +265,25 @@ fn supplied_strategy_input_expands_and_is_checked() {
 }
 
 #[test]
+fn supplied_resources_input_is_applied_and_checked() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo a\n      resources: <+input>",
+        DOCKER,
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.resources";
+    let tag = ("pipeline.variables.tag", "1.0");
+    let sized = resolve(&source, &[tag, (path, r#"{"limits": {"memory": "1Gi"}}"#)], &[], json!({}));
+    assert!(!sized.has_errors(), "{:#?}", sized.diagnostics);
+    assert_eq!(sized.stages[0].steps[0].effective["resources"]["limits"]["memory"], "1Gi");
+
+    let spaced = resolve(&source, &[tag, (path, r#"{"limits": {"memory": "1 Gi"}}"#)], &[], json!({}));
+    assert_eq!(
+        error_messages(&spaced.diagnostics),
+        ["invalid memory `1 Gi`: spaces are not allowed (in the value supplied for `resources`)"]
+    );
+}
+
+#[test]
 fn missing_input_without_default_is_an_error() {
     let source = pipeline_with(
         "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+pipeline.variables.tag>",

@@ -1501,6 +1501,16 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 help,
             );
         }
+        if let Some(node) = dynamic("resources")
+            && let Some(value) = spec.get("resources").filter(|v| !v.is_null())
+        {
+            let mut local = Report::default();
+            crate::pipeline::validate::check_resources(&mut local, &Node::from_json(value, node.span));
+            for mut diagnostic in local.diagnostics {
+                diagnostic.message = format!("{} (in the value supplied for `resources`)", diagnostic.message);
+                self.report.push(diagnostic);
+            }
+        }
         if let Some(node) = dynamic("imagePullPolicy")
             && let Some(policy) = spec.get("imagePullPolicy").and_then(Json::as_str)
             && ImagePullPolicy::parse(policy).is_none()

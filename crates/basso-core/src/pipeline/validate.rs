@@ -973,7 +973,9 @@ fn check_step_spec(
     if let Some(user) = spec.get("runAsUser") {
         check_run_as_user(report, user);
     }
-    if let Some(resources) = spec.get("resources") {
+    if let Some(resources) = spec.get("resources")
+        && check_capability(report, resources, "resources", Capability::BareInputOnly)
+    {
         check_resources(report, resources);
     }
     if let Some(outputs) = spec.get("outputVariables")
@@ -1409,7 +1411,7 @@ fn check_run_as_user(report: &mut Report, node: &Node) {
     }
 }
 
-fn check_resources(report: &mut Report, resources: &Node) {
+pub(crate) fn check_resources(report: &mut Report, resources: &Node) {
     let Some(entries) = resources.as_mapping() else {
         report.error(
             "wrong-type",
