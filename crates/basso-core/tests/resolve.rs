@@ -1655,3 +1655,35 @@ fn group_when_sees_group_loop() {
     let no_loop = codes_of(group("", "<+repeat.item> == \"a\""));
     assert_eq!(no_loop, ["not-in-loop"]);
 }
+
+#[test]
+fn resolve_reports_check_errors_once() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    when:\n      stageStatus: Success\n      condition: 1 +\n    spec:\n      shell: Sh\n      command: echo <+<+secrets.getValue(\"pw\")>.toUpperCase()>\n      envVariables:\n        A: <+input>.defualt(x)\n        B: <+input>.regex((open).default(u)",
+        DOCKER,
+    );
+    let expected = [
+        "expression-syntax",
+        "secret-opaque",
+        "invalid-runtime-input",
+        "invalid-regex",
+    ];
+    let checked = pipeline::check(&source, "p.yaml");
+    let checked_codes: Vec<&str> = checked.iter().map(|d| d.code.as_str()).collect();
+    for code in expected {
+        assert_eq!(
+            checked_codes.iter().filter(|c| **c == code).count(),
+            1,
+            "check: {code} in {checked_codes:?}"
+        );
+    }
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolved_codes = codes(&resolution);
+    for code in expected {
+        assert_eq!(
+            resolved_codes.iter().filter(|c| **c == code).count(),
+            1,
+            "resolve: {code} in {resolved_codes:?}"
+        );
+    }
+}

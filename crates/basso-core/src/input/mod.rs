@@ -225,6 +225,13 @@ impl RuntimeInput {
         ))
     }
 
+    /// Compiles the `.regex(...)` pattern, so that an invalid pattern is
+    /// reported before any value is supplied.
+    pub fn check_regex(&self) -> Result<(), ExprError> {
+        let Some(pattern) = &self.regex else { return Ok(()) };
+        crate::eval::regex::compile_java(pattern, true, &self.text, self.spans.regex.clone()).map(|_| ())
+    }
+
     fn validate_regex(&self, value: &Value) -> Result<(), ExprError> {
         let Some(pattern) = &self.regex else { return Ok(()) };
         let span = self.spans.regex.clone();

@@ -86,12 +86,13 @@ fn record_number_variables(path: &str, node: &Node, paths: &mut HashSet<String>)
     }
 }
 
-/// Reports each runtime input whose `.default(...)` fails its own
-/// `.allowedValues(...)` or `.regex(...)`, or is not of the field's type
-/// (a number for a `type: Number` variable), which `resolve` rejects
-/// whenever no value is supplied. Defaults that contain an expression are
-/// skipped because their value is known only at resolution.
-pub fn check_defaults(report: &mut Report, pipeline: &Node) {
+/// Reports each runtime input that `inputs` and `resolve` reject: modifiers
+/// that do not parse, a `.regex(...)` pattern that does not compile, and a
+/// `.default(...)` that fails its own `.allowedValues(...)` or `.regex(...)`.
+/// A default must also be of the field's type (a number for a `type: Number`
+/// variable). Defaults that contain an expression are skipped because their
+/// value is known only at resolution.
+pub fn check_defaults(report: &mut Report, pipeline: &Node, source: &str) {
     let mut number_variables = HashSet::new();
     walk(pipeline, "pipeline", &mut |path, node| {
         record_number_variables(path, node, &mut number_variables);
@@ -101,10 +102,18 @@ pub fn check_defaults(report: &mut Report, pipeline: &Node) {
         if classify(text) != ValueKind::RuntimeInput {
             return Visit::Descend;
         }
-        let Ok(input) = RuntimeInput::parse(text) else {
-            return Visit::Descend;
+        let input = match RuntimeInput::parse(text) {
+            Ok(input) => input,
+            Err(error) => {
+                report.push(expr_diagnostic(&error, source, node));
+                return Visit::Descend;
+            }
         };
         check_plain_quotes(report, path, node, &input);
+        if let Err(error) = input.check_regex() {
+            report.push(expr_diagnostic(&error, source, node));
+            return Visit::Descend;
+        }
         if input
             .default
             .as_ref()

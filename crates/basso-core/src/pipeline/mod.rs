@@ -116,7 +116,7 @@ fn check_root(report: &mut Report, root: &Node, source: &str) {
                 let templates = templates::Templates::default();
                 validate::validate(report, &pipeline, &templates);
                 references::check(report, &pipeline, source, &templates);
-                inputs::check_defaults(report, pipeline.node);
+                inputs::check_defaults(report, pipeline.node, source);
             }
         }
         None => {}

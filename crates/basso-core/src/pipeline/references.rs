@@ -9,6 +9,8 @@ use foldhash::fast::FixedState;
 use smallvec::SmallVec;
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::error::codes;
+use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::expr_diagnostic;
 use crate::pipeline::model::{Group, Pipeline, Report, Stage, Step, Variable};
@@ -18,6 +20,7 @@ use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::Node;
 use crate::template::has_block_start;
+use crate::value::Value;
 
 /// Expression roots whose values come from whoever opens a pull request or
 /// pushes a commit, not from the repository's owners.
@@ -185,6 +188,9 @@ fn check_text(
             return;
         }
     };
+    if !references.secret_ids.is_empty() {
+        check_secret_use(report, templates, text, node, source);
+    }
     for id in &references.secret_ids {
         if let Some(problem) = secret_id_problem(id) {
             report.push(
@@ -216,6 +222,31 @@ fn check_text(
                     .with_help(format!("pass it through `envVariables` (`{variable}: <+{reference}>`) and use the quoted variable \"${variable}\" in the command; `{root}` can contain shell syntax")),
             );
         }
+    }
+}
+
+/// Reports a secret whose value an expression reads, compares or changes,
+/// which resolution rejects as `secret-opaque`. The text is rendered
+/// without context values, and a block that reads one is kept as written,
+/// so only operations on the secret itself are reported.
+fn check_secret_use(
+    report: &mut Report,
+    templates: &Templates,
+    text: &str,
+    node: &Node,
+    source: &str,
+) {
+    let options = Options {
+        scan: ScanMode::Harness,
+        mode: EvalMode::Render,
+        unresolved: Unresolved::Keep,
+        ..Options::default()
+    };
+    let no_values = Value::Map(Default::default());
+    if let Err(error) = templates.with(text, |template| template.run(&no_values, &options))
+        && error.code == codes::SECRET_OPAQUE
+    {
+        report.push(expr_diagnostic(&error, source, node));
     }
 }
 

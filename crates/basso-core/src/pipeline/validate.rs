@@ -623,6 +623,23 @@ fn check_condition(report: &mut Report, condition: &Node, text: &str, templates:
         unresolved: Unresolved::Null,
         ..Options::default()
     };
+    // The runner evaluates the whole condition as one expression, so text
+    // around the blocks must parse too. A block's own syntax error is
+    // reported with the other expression checks.
+    if let Ok(template) = &*templates.get(text)
+        && let Err(error) = template.whole_unit()
+    {
+        report.error(
+            error.code,
+            format!(
+                "`when.condition` `{text}` is not a valid expression: {}",
+                error.message
+            ),
+            condition.span,
+            error.help.clone(),
+        );
+        return;
+    }
     let no_values = Value::Map(Default::default());
     // The template is compiled once for the checks and the resolution.
     let Ok(value) = templates.with(text, |template| template.evaluate(&no_values, &options)) else {
