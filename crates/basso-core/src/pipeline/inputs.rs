@@ -184,16 +184,19 @@ fn value_type_at(path: &str, number_variables: &HashSet<String>) -> FieldType {
 /// file. Offsets are exact for plain scalars; for quoted and block scalars
 /// the diagnostic points at the whole value.
 pub fn expr_diagnostic(error: &crate::error::ExprError, source: &str, node: &Node) -> Diagnostic {
+    let span = text_span(source, node, error.byte_range.clone());
+    Diagnostic::error(error.code, error.message.clone(), span).with_help(error.help.clone())
+}
+
+/// Returns the span in the file of the bytes `range` of the scalar `node`'s
+/// text, or the whole value when the written bytes cannot be paired with
+/// the text.
+pub(crate) fn text_span(source: &str, node: &Node, range: std::ops::Range<usize>) -> Span {
     let written = source.get(node.span.byte_start..node.span.byte_end);
     let range = node.scalar().zip(written).and_then(|(scalar, written)| {
-        crate::pipeline::offsets::written_range(
-            written,
-            scalar.style,
-            &scalar.text,
-            error.byte_range.clone(),
-        )
+        crate::pipeline::offsets::written_range(written, scalar.style, &scalar.text, range)
     });
-    let span = match range {
+    match range {
         Some(range) => Span::from_byte_range_within(
             source,
             node.span,
@@ -201,8 +204,7 @@ pub fn expr_diagnostic(error: &crate::error::ExprError, source: &str, node: &Nod
             node.span.byte_start + range.end,
         ),
         None => node.span,
-    };
-    Diagnostic::error(error.code, error.message.clone(), span).with_help(error.help.clone())
+    }
 }
 
 /// Where a supplied input value came from.

@@ -12,7 +12,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::error::codes;
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::field::{ValueKind, classify};
-use crate::pipeline::inputs::expr_diagnostic;
+use crate::pipeline::inputs::{expr_diagnostic, text_span};
 use crate::pipeline::model::{Group, Pipeline, Report, Stage, Step, Variable};
 use crate::pipeline::paths::{Visit, walk};
 use crate::pipeline::strategy::MATRIX_KEYS;
@@ -209,7 +209,8 @@ fn check_text(
     let is_command = path.ends_with(".spec.command");
     for reference in &references.paths {
         if let Some(diagnostic) = check_reference(pipeline, site, reference) {
-            report.push(diagnostic.with_span(locate(source, node, reference)));
+            let span = reference_span(templates, text, source, node, reference);
+            report.push(diagnostic.with_span(span));
         }
         if is_command
             && let Some(root) = UNTRUSTED_ROOTS
@@ -218,7 +219,7 @@ fn check_text(
         {
             let variable = env_name(reference);
             report.push(
-                Diagnostic::warning("untrusted-input-in-command", format!("`<+{reference}>` is spliced into a shell command, but its value comes from outside the repository's owners"), locate(source, node, reference))
+                Diagnostic::warning("untrusted-input-in-command", format!("`<+{reference}>` is spliced into a shell command, but its value comes from outside the repository's owners"), reference_span(templates, text, source, node, reference))
                     .with_help(format!("pass it through `envVariables` (`{variable}: <+{reference}>`) and use the quoted variable \"${variable}\" in the command; `{root}` can contain shell syntax")),
             );
         }
@@ -294,6 +295,28 @@ fn env_name(reference: &str) -> String {
         "VALUE".to_string()
     } else {
         name
+    }
+}
+
+/// Returns the span of the first use of `reference` among the blocks of
+/// `text`, the scalar `node`'s text. A search of the written text finds
+/// the reference's characters inside a longer path too, such as
+/// `execution.steps.a` inside `pipeline.stages.s1.spec.execution.steps.a`,
+/// so it is only the fallback.
+fn reference_span(
+    templates: &Templates,
+    text: &str,
+    source: &str,
+    node: &Node,
+    reference: &str,
+) -> Span {
+    let range = match &*templates.get(text) {
+        Ok(template) => template.reference_range(reference),
+        Err(_) => None,
+    };
+    match range {
+        Some(range) => text_span(source, node, range),
+        None => locate(source, node, reference),
     }
 }
 
@@ -932,6 +955,38 @@ mod tests {
             secret_id_problem(&long).as_deref(),
             Some("is longer than 128 characters")
         );
+    }
+
+    #[test]
+    fn unknown_step_points_at_its_block() {
+        let stage = |id: &str, command: &str| {
+            format!(
+                "    - stage:\n        name: {id}\n        identifier: {id}\n        type: CI\n        spec:\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Cloud, spec: {{}}}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: {id}a\n                  identifier: a{id}\n                  spec:\n                    shell: Sh\n                    outputVariables:\n                      - name: X\n                    command: {command}\n"
+            )
+        };
+        let cross_stage = "<+pipeline.stages.s1.spec.execution.steps.as1.output.outputVariables.X>";
+        let wrong = "<+steps.as1.output.outputVariables.X>";
+        for (style, command) in [
+            ("plain", format!("echo {cross_stage} {wrong}")),
+            (
+                "literal",
+                format!("|\n                      echo {cross_stage}\n                      echo {wrong}"),
+            ),
+        ] {
+            let source = format!(
+                "pipeline:\n  name: p\n  identifier: p\n  stages:\n{}{}",
+                stage("s1", "echo one"),
+                stage("s2", &command)
+            );
+            let diagnostics = crate::pipeline::check(&source, "p.yaml");
+            let unknown: Vec<_> = diagnostics
+                .iter()
+                .filter(|d| d.code == "unknown-step")
+                .collect();
+            assert_eq!(unknown.len(), 1, "{style}: {diagnostics:?}");
+            let expected = source.rfind(wrong).unwrap() + "<+".len();
+            assert_eq!(unknown[0].span.byte_start, expected, "{style}");
+        }
     }
 
     #[test]

@@ -146,6 +146,12 @@ impl Template {
         references
     }
 
+    /// Returns the byte range in the text of the first use of the path
+    /// `reference`, written as [`References::paths`] lists it.
+    pub(crate) fn reference_range(&self, reference: &str) -> Option<Range<usize>> {
+        references::reference_range(&self.pieces, reference)
+    }
+
     /// Returns true when a top-level block outside quotes touches a `-`,
     /// `/` or `.` with no blank between, as in `<+a>-<+b>`, `stage-<+x>` or
     /// `<+major>.<+minor>`: names and versions built from values, which a

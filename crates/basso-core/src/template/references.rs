@@ -1,5 +1,7 @@
 //! The static list of context paths and secret ids a template uses.
 
+use std::ops::Range;
+
 use super::{Form, Piece, literal_secret_id, reference_text, walk_expr};
 use crate::expr::ExprKind;
 
@@ -57,6 +59,32 @@ impl References {
             None => {}
         }
     }
+}
+
+/// Returns the byte range in the template text of the first path, by
+/// position, whose text as [`References::paths`] lists it is `reference`.
+pub(crate) fn reference_range(pieces: &[Piece], reference: &str) -> Option<Range<usize>> {
+    let mut first: Option<Range<usize>> = None;
+    for piece in pieces {
+        let Piece::Block(block) = piece else { continue };
+        let inner = reference_range(&block.pieces, reference);
+        let mut found = inner.into_iter().collect::<Vec<_>>();
+        if let Form::Parsed(expr) = &block.unit.form {
+            walk_expr(expr, &mut |node| {
+                if let ExprKind::Path(path) = &node.kind
+                    && reference_text(path) == reference
+                {
+                    found.push(node.span.clone());
+                }
+            });
+        }
+        if let Some(earliest) = found.into_iter().min_by_key(|range| range.start)
+            && first.as_ref().is_none_or(|known| earliest.start < known.start)
+        {
+            first = Some(earliest);
+        }
+    }
+    first
 }
 
 fn block_mentions_secrets(pieces: &[Piece]) -> bool {
