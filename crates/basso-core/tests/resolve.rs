@@ -454,6 +454,24 @@ fn kept_block_and_later_missing_value_both_warn() {
 }
 
 #[test]
+fn typed_fields_reading_a_step_output_wait_for_the_run() {
+    let steps = "- step:\n    type: Run\n    name: version\n    identifier: version\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: T\n- step:\n    type: Run\n    name: publish\n    identifier: publish\n    timeout: <+steps.version.output.outputVariables.T>\n    spec:\n      image: alpine\n      shell: <+steps.version.output.outputVariables.T>\n      command: echo 2";
+    let source = pipeline_with(steps, DOCKER);
+    let before = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+
+    assert!(!before.has_errors(), "{:#?}", before.diagnostics);
+    assert_eq!(before.stages[0].steps[1].timeout_seconds, None);
+
+    let context = json!({"pipeline": {"stages": {"s": {"spec": {"execution": {"steps": {"version": {
+        "output": {"outputVariables": {"T": "Bash"}}}}}}}}}});
+    let after = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
+    assert_eq!(
+        error_messages(&after.diagnostics),
+        ["timeout resolved to `Bash`: expected a number at `Bash`"]
+    );
+}
+
+#[test]
 fn method_error_on_known_value_reported() {
     let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.foo()>";
     let resolution = resolve(

@@ -92,6 +92,10 @@ struct Resolver<'p, 'a> {
     misses: Vec<Miss>,
     /// The paths in `misses`, so recording a repeated miss costs one hash lookup.
     missed_paths: HashSet<String, FixedState>,
+    /// The byte ranges of the fields whose expressions read a step output
+    /// or status without a value yet: their resolved value is a placeholder
+    /// until the runner resolves the step again, so it is not checked.
+    run_state_fields: HashSet<(usize, usize), FixedState>,
     /// The strings of the context and the secrets the file's expressions use.
     data: RunTimeData,
     /// Stages and steps resolved so far, counting every iteration.
@@ -343,6 +347,7 @@ pub fn resolve(
         report,
         misses: Vec::new(),
         missed_paths: HashSet::default(),
+        run_state_fields: HashSet::default(),
         data: RunTimeData::new(context),
         expanded: 0,
         // Validation reported a fixed expansion over the cap.
@@ -500,6 +505,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         });
         let first_new_miss = self.misses.len();
         let reads_run_state = self.record_misses(scope, node);
+        if reads_run_state {
+            self.run_state_fields.insert((node.span.byte_start, node.span.byte_end));
+        }
         let uses = self.data.secret_uses() - uses_before;
         match result {
             Ok(value) if let Some(id) = RunTimeData::forged_reference(&value, uses) => {
@@ -1412,7 +1420,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
             let text = into_text(self.field_value(node, &step.path, "timeout", scope))?;
             // A block kept for the run reads a step output, so the timeout
             // is known only when the runner resolves the step again.
-            if has_block_start(&text) && classify(&text) == ValueKind::Expression {
+            if has_block_start(&text) && classify(&text) == ValueKind::Expression
+                || self
+                    .run_state_fields
+                    .contains(&(node.span.byte_start, node.span.byte_end))
+            {
                 return None;
             }
             match parse_duration(&text) {
@@ -1479,10 +1491,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// Checks resolved values of fields that were written as expressions
     /// or runtime inputs; fixed values were checked by validation.
     fn check_resolved(&mut self, step: &Step<'_>, spec: &Json) {
+        let run_state_fields = &self.run_state_fields;
         let dynamic = |key: &str| {
             step.spec_field(key).filter(|node| {
                 node.as_str()
                     .is_some_and(|t| classify(t) != ValueKind::Fixed)
+                    && !run_state_fields.contains(&(node.span.byte_start, node.span.byte_end))
             })
         };
         if let Some(node) = dynamic("shell")
@@ -1541,7 +1555,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
             ] {
                 if let Some(node) = resources
                     .get(name)
-                    .filter(|n| n.as_str().is_some_and(|t| classify(t) != ValueKind::Fixed))
+                    .filter(|n| {
+                        n.as_str().is_some_and(|t| classify(t) != ValueKind::Fixed)
+                            && !self
+                                .run_state_fields
+                                .contains(&(n.span.byte_start, n.span.byte_end))
+                    })
                     && let Some(value) = spec
                         .get("resources")
                         .and_then(|r| r.get("limits"))
