@@ -188,6 +188,23 @@ fn json_summary_and_failing_step() {
 }
 
 #[test]
+fn sequence_id_matches_build_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId> build=$HARNESS_BUILD_ID\"", "")],
+    );
+    let output = run(&file, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("tag | seq=1 build=1"), "{}", text(&output.stderr));
+
+    let context = dir.path().join("context.json");
+    std::fs::write(&context, r#"{"pipeline": {"sequenceId": 42}}"#).unwrap();
+    let output = run(&file, &["--context", context.to_str().unwrap()]);
+    assert!(text(&output.stderr).contains("tag | seq=42 build=42"), "{}", text(&output.stderr));
+}
+
+#[test]
 fn secret_masked_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(

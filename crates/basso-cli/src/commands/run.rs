@@ -121,7 +121,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     // inputs are answered, so Ctrl-C at a question ends basso at once.
     let loaded = pipeline::Loaded::read(args)?;
     let cancel = logging::cancel_on_signals().map_err(StartError::usage)?;
-    let mut context = loaded.base_context.clone();
+    let mut context = with_sequence_id(loaded.base_context.clone());
     let mut resolution = loaded.resolve(&context)?;
     let stages = select_stages(&resolution, args.stage.as_deref())?;
     let codebase = if stages.iter().any(|stage| stage.clone_codebase) {
@@ -253,11 +253,29 @@ fn inspect_codebase(dir: Option<&Path>) -> Result<Codebase, StartError> {
     Codebase::inspect(&dir).map_err(StartError::usage)
 }
 
+/// The build number of a run whose context gives no `pipeline.sequenceId`.
+const FIRST_BUILD: u64 = 1;
+
+/// Gives `<+pipeline.sequenceId>` the run's build number, 1, when the
+/// context has none, so expressions and `HARNESS_BUILD_ID` agree.
+fn with_sequence_id(mut context: serde_json::Value) -> serde_json::Value {
+    if context.pointer("/pipeline/sequenceId").is_none()
+        && let Some(root) = context.as_object_mut()
+        && let Some(pipeline) = root
+            .entry("pipeline")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+    {
+        pipeline.insert("sequenceId".to_string(), FIRST_BUILD.into());
+    }
+    context
+}
+
 fn build_number(context: &serde_json::Value) -> u64 {
     context
         .pointer("/pipeline/sequenceId")
         .and_then(|value| value.as_u64().or_else(|| value.as_str()?.parse().ok()))
-        .unwrap_or(1)
+        .unwrap_or(FIRST_BUILD)
 }
 
 /// The run's folders: the workspace and, outside it, the folder for script
