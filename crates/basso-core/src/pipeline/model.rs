@@ -250,8 +250,19 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Maximum characters of one quoted span (text between backticks) in a
+/// diagnostic's message or help. A longer span, such as a name of
+/// megabytes, is cut and ends with `…`. The cap is long enough that the
+/// input paths and references of the test corpus are quoted whole.
+pub const MAX_QUOTED_CHARS: usize = 256;
+
 impl Report {
-    pub fn push(&mut self, diagnostic: Diagnostic) {
+    /// Adds `diagnostic`, with its quoted spans cut to [`MAX_QUOTED_CHARS`].
+    pub fn push(&mut self, mut diagnostic: Diagnostic) {
+        shorten_quoted(&mut diagnostic.message);
+        if let Some(help) = &mut diagnostic.help {
+            shorten_quoted(help);
+        }
         self.diagnostics.push(diagnostic);
     }
 
@@ -288,6 +299,32 @@ impl Report {
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
+}
+
+/// Cuts each span between backticks in `text` to [`MAX_QUOTED_CHARS`]
+/// characters, the last of them `…`.
+fn shorten_quoted(text: &mut String) {
+    if text.len() <= MAX_QUOTED_CHARS {
+        return;
+    }
+    let too_long = |span: &str| span.chars().nth(MAX_QUOTED_CHARS).is_some();
+    // Odd parts of the split are inside backticks.
+    if !text.split('`').skip(1).step_by(2).any(too_long) {
+        return;
+    }
+    let mut shortened = String::new();
+    for (index, part) in text.split('`').enumerate() {
+        if index > 0 {
+            shortened.push('`');
+        }
+        if index % 2 == 1 && too_long(part) {
+            shortened.extend(part.chars().take(MAX_QUOTED_CHARS - 1));
+            shortened.push('…');
+        } else {
+            shortened.push_str(part);
+        }
+    }
+    *text = shortened;
 }
 
 /// Reads a required scalar field as text, reporting a missing or non-scalar value.
@@ -1048,5 +1085,41 @@ impl<'a> ExecutionWalk<'_, 'a> {
             finish: start + 1,
         });
         start + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten_quoted_cuts_long_spans() {
+        let long = "x".repeat(MAX_QUOTED_CHARS + 100);
+        let mut text = format!("name `{long}` contains `/`; short `ok`");
+        shorten_quoted(&mut text);
+        let cut = format!("{}…", "x".repeat(MAX_QUOTED_CHARS - 1));
+        assert_eq!(text, format!("name `{cut}` contains `/`; short `ok`"));
+
+        let mut unchanged = format!("a `{}` b", "y".repeat(MAX_QUOTED_CHARS));
+        let before = unchanged.clone();
+        shorten_quoted(&mut unchanged);
+        assert_eq!(unchanged, before);
+    }
+
+    #[test]
+    fn long_name_message_is_short() {
+        let name = format!("{}/", "n".repeat(100_000));
+        let source = format!(
+            "pipeline:\n  name: \"{name}\"\n  identifier: p\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Cloud, spec: {{}}}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec: {{shell: Sh, command: echo}}\n"
+        );
+        let diagnostics = crate::pipeline::check(&source, "p.yaml");
+        let invalid: Vec<&Diagnostic> = diagnostics
+            .iter()
+            .filter(|d| d.code == "invalid-name")
+            .collect();
+        assert_eq!(invalid.len(), 1, "{diagnostics:?}");
+        let message = &invalid[0].message;
+        assert!(message.len() < 2 * MAX_QUOTED_CHARS, "{message}");
+        assert!(message.contains("…`"), "{message}");
     }
 }

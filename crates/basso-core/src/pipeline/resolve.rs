@@ -813,7 +813,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             self.data.add(json);
         }
         scope.take_misses();
-        self.report.diagnostics.extend(evaluation_errors);
+        for diagnostic in evaluation_errors {
+            self.report.push(diagnostic);
+        }
         let mut iterations = match result {
             Ok(iterations) if !iterations.is_empty() => iterations,
             Ok(_) => return vec![None],
@@ -844,7 +846,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
             let identifier = owner.get("identifier").and_then(Node::as_str);
             let diagnostics = strategy::check_node_names(&iterations, identifier, node_name);
-            self.report.diagnostics.extend(diagnostics);
+            for diagnostic in diagnostics {
+                self.report.push(diagnostic);
+            }
         }
         iterations.into_iter().map(Some).collect()
     }
