@@ -150,6 +150,24 @@ fn check_unreadable_file_exits_2() {
     assert!(summary.contains("1 file not read"), "{summary}");
 }
 
+#[test]
+fn check_json_lists_unreadable_file() {
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(["check", "--format", "json", "no/such/file.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("check prints JSON");
+    let diagnostics = json["diagnostics"].as_array().expect("diagnostics array");
+    assert_eq!(diagnostics.len(), 1, "{json}");
+    assert_eq!(diagnostics[0]["code"], "unreadable-file");
+    assert_eq!(diagnostics[0]["severity"], "error");
+    assert_eq!(diagnostics[0]["file"], "no/such/file.yaml");
+    let message = diagnostics[0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no/such/file.yaml"), "{message}");
+}
+
 /// The corpus of real pipelines lives beside the repository (`../shared`).
 fn corpus_dir() -> PathBuf {
     let dir = repo_root().join("../shared/corpus/harness");

@@ -36,6 +36,19 @@ pub fn run(args: CheckArgs) -> u8 {
             Err(error) => {
                 eprintln!("error: {error}");
                 unreadable += 1;
+                // The JSON document lists the failure too, so a tool that
+                // reads only stdout does not take the file for clean. The
+                // text output keeps it on stderr and in the summary.
+                if let Format::Json = args.format {
+                    let diagnostic = basso_core::Diagnostic::error(
+                        "unreadable-file",
+                        error,
+                        basso_core::Span::from_byte_range("", 0, 0),
+                    )
+                    .with_help("check the path and the file's permissions and encoding (UTF-8)")
+                    .with_file(&name);
+                    all.push(diagnostic);
+                }
                 continue;
             }
         };
