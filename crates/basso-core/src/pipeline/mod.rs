@@ -59,7 +59,16 @@ pub(crate) fn load_document(source: &str, report: &mut Report) -> Option<Node> {
         Ok(yaml::FirstDocument {
             root: Some(root),
             next_document,
+            merge_key,
         }) => {
+            if let Some(span) = merge_key {
+                report.warning(
+                    "merge-key",
+                    "`<<` merge keys are not applied: Harness reads `<<` as an ordinary key",
+                    span,
+                    "write the keys out in full, or repeat the anchor's mapping with `*name` as a whole value",
+                );
+            }
             if let Some(span) = next_document {
                 report.warning(
                     "extra-document",

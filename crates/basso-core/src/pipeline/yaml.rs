@@ -307,6 +307,8 @@ struct Builder<'s> {
     anchors: std::collections::HashMap<usize, Node>,
     node_count: usize,
     root: Option<Node>,
+    /// The first plain `<<` key, a merge key that Harness does not apply.
+    merge_key: Option<Span>,
 }
 
 fn count_nodes(node: &Node) -> usize {
@@ -393,7 +395,15 @@ impl Builder<'_> {
                 ..
             }) => {
                 match pending_key.take() {
-                    None => *pending_key = Some(node),
+                    None => {
+                        if self.merge_key.is_none()
+                            && let NodeValue::Scalar(Scalar { text, style: Style::Plain }) = &node.value
+                            && text == "<<"
+                        {
+                            self.merge_key = Some(node.span);
+                        }
+                        *pending_key = Some(node);
+                    }
                     Some(key) => {
                         if let Some(text) = key.as_str()
                             && let Some(first) = find_key(entries, index, text)
@@ -572,6 +582,8 @@ pub struct FirstDocument {
     pub root: Option<Node>,
     /// The `---` of the second document, which the loader does not read.
     pub next_document: Option<Span>,
+    /// The first `<<` merge key, which the loader keeps as a plain key.
+    pub merge_key: Option<Span>,
 }
 
 /// Parses the first YAML document of `source` like [`load`], and also
@@ -596,6 +608,7 @@ pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnos
         anchors: std::collections::HashMap::new(),
         node_count: 0,
         root: None,
+        merge_key: None,
     };
     let mut parser = Parser::new_from_str(source);
     let mut documents = 0;
@@ -631,6 +644,7 @@ pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnos
     Ok(FirstDocument {
         root: builder.root,
         next_document,
+        merge_key: builder.merge_key,
     })
 }
 
@@ -640,6 +654,16 @@ mod tests {
 
     fn load_ok(source: &str) -> Node {
         load(source, Limits::default()).unwrap().unwrap()
+    }
+
+    #[test]
+    fn yaml_first_plain_merge_key_found() {
+        let loaded = load_first("a: &x {b: 1}\nc:\n  '<<': 1\nd:\n  <<: *x\ne:\n  <<: *x\n", Limits::default()).unwrap();
+        let span = loaded.merge_key.expect("a merge key");
+        assert_eq!((span.line, span.column), (5, 3));
+
+        let quoted = load_first("c:\n  '<<': 1\n", Limits::default()).unwrap();
+        assert_eq!(quoted.merge_key, None);
     }
 
     #[test]
