@@ -205,6 +205,23 @@ fn sequence_id_matches_build_id() {
 }
 
 #[test]
+fn step_start_logged_before_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["p0", "p1", "p2", "p3", "p4", "p5"];
+    let steps: Vec<String> = ids.iter().map(|id| step("Run", id, &format!("echo out-{id}"), "")).collect();
+    let file = pipeline(dir.path(), &steps);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for id in ids {
+        let started = stderr.find(&format!("started step step_id={id} ")).expect("start logged");
+        let printed = stderr.find(&format!("{id} | out-{id}")).expect("output printed");
+        assert!(started < printed, "{stderr}");
+    }
+}
+
+#[test]
 fn secret_masked_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(

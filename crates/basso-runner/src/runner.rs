@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::codebase::Codebase;
@@ -21,6 +21,28 @@ use crate::summary::{RunSummary, StageResult, StepResult, epoch_millis};
 
 /// How many output lines of a step are kept for error reports.
 pub const TAIL_LINES: usize = 20;
+
+/// The longest a step's output waits for the runner to log the step's start.
+const START_GATE_WAIT: Duration = Duration::from_secs(5);
+
+/// Holds a step's output lines until the runner has logged that the step
+/// started, so that the log shows the start before the first line.
+#[derive(Clone, Default)]
+struct StartGate(Arc<(Mutex<bool>, Condvar)>);
+
+impl StartGate {
+    fn open(&self) {
+        let (open, changed) = &*self.0;
+        *open.lock().expect("start gate lock") = true;
+        changed.notify_all();
+    }
+
+    fn wait(&self) {
+        let (open, changed) = &*self.0;
+        let guard = open.lock().expect("start gate lock");
+        let _ = changed.wait_timeout_while(guard, START_GATE_WAIT, |open| !*open);
+    }
+}
 
 /// How often waiting loops look at timeouts, services and Ctrl-C.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -555,12 +577,15 @@ impl StageRun<'_, '_> {
     }
 
     /// Returns a sink that prints a task's lines and keeps the last ones.
-    fn sink(&self, step_id: &str) -> (LogSink, Arc<Mutex<VecDeque<String>>>) {
+    fn sink(&self, step_id: &str) -> (LogSink, Arc<Mutex<VecDeque<String>>>, StartGate) {
         let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
         let console = self.runner.console.clone();
         let id = step_id.to_string();
         let kept = tail.clone();
+        let gate = StartGate::default();
+        let started = gate.clone();
         let sink: LogSink = Arc::new(move |line: &str| {
+            started.wait();
             console.step_line(&id, line);
             let mut tail = kept.lock().expect("tail lock");
             if tail.len() == TAIL_LINES {
@@ -568,7 +593,7 @@ impl StageRun<'_, '_> {
             }
             tail.push_back(console.mask(line));
         });
-        (sink, tail)
+        (sink, tail, gate)
     }
 
     fn start_service(&self, step: &StepPlan, task: TaskSpec) {
@@ -586,13 +611,14 @@ impl StageRun<'_, '_> {
             }
         }
 
-        let (sink, tail) = self.sink(&id);
+        let (sink, tail, gate) = self.sink(&id);
         let ports: Vec<u16> = task.port_bindings.iter().map(|&(host, _)| host).collect();
         let started_at = SystemTime::now();
         match self.runner.executor.start(task, sink) {
             Ok(handle) => {
                 tracing::info!(step_id = %id, pid = handle.pid(), "started service");
                 self.runner.console.step_started(&id);
+                gate.open();
                 let mut result = StepResult::skipped(
                     id.clone(),
                     step.name.clone(),
@@ -604,7 +630,10 @@ impl StageRun<'_, '_> {
                 let index = self.record(step, result);
                 self.services.add(step.clone(), handle, tail, ports, index);
             }
-            Err(error) => self.fail_before_start(step, format!("cannot start: {error}")),
+            Err(error) => {
+                gate.open();
+                self.fail_before_start(step, format!("cannot start: {error}"));
+            }
         }
     }
 
@@ -708,18 +737,20 @@ impl StageRun<'_, '_> {
     /// start (that failure is already recorded).
     fn run_attempt(&self, step: &StepPlan, task: TaskSpec) -> Option<StepResult> {
         let id = step.path();
-        let (sink, _tail) = self.sink(&id);
+        let (sink, _tail, gate) = self.sink(&id);
         let started_at = SystemTime::now();
         let started = Instant::now();
         let mut handle = match self.runner.executor.start(task, sink) {
             Ok(handle) => handle,
             Err(error) => {
+                gate.open();
                 self.fail_before_start(step, format!("cannot start: {error}"));
                 return None;
             }
         };
         tracing::info!(step_id = %id, pid = handle.pid(), "started step");
         self.runner.console.step_started(&id);
+        gate.open();
 
         let (status, exit, message) = self.wait_task(step, handle.as_mut(), started);
         let output_variables = match handle.outputs() {
