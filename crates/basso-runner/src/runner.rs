@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::codebase::Codebase;
@@ -22,25 +22,51 @@ use crate::summary::{RunSummary, StageResult, StepResult, epoch_millis};
 /// How many output lines of a step are kept for error reports.
 pub const TAIL_LINES: usize = 20;
 
-/// The longest a step's output waits for the runner to log the step's start.
-const START_GATE_WAIT: Duration = Duration::from_secs(5);
+/// The most output lines held back while a step starts; later lines are
+/// printed at once.
+const START_GATE_LINES: usize = 1000;
 
 /// Holds a step's output lines until the runner has logged that the step
 /// started, so that the log shows the start before the first line.
-#[derive(Clone, Default)]
-struct StartGate(Arc<(Mutex<bool>, Condvar)>);
+#[derive(Clone)]
+struct StartGate {
+    state: Arc<Mutex<GateState>>,
+    emit: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+struct GateState {
+    open: bool,
+    held: Vec<String>,
+}
 
 impl StartGate {
-    fn open(&self) {
-        let (open, changed) = &*self.0;
-        *open.lock().expect("start gate lock") = true;
-        changed.notify_all();
+    fn new(emit: Arc<dyn Fn(&str) + Send + Sync>) -> StartGate {
+        let state = GateState {
+            open: false,
+            held: Vec::new(),
+        };
+        StartGate {
+            state: Arc::new(Mutex::new(state)),
+            emit,
+        }
     }
 
-    fn wait(&self) {
-        let (open, changed) = &*self.0;
-        let guard = open.lock().expect("start gate lock");
-        let _ = changed.wait_timeout_while(guard, START_GATE_WAIT, |open| !*open);
+    fn line(&self, line: &str) {
+        let mut state = self.state.lock().expect("start gate lock");
+        if state.open || state.held.len() >= START_GATE_LINES {
+            (self.emit)(line);
+        } else {
+            state.held.push(line.to_string());
+        }
+    }
+
+    /// Prints the held lines, then lets later lines through.
+    fn open(&self) {
+        let mut state = self.state.lock().expect("start gate lock");
+        state.open = true;
+        for line in std::mem::take(&mut state.held) {
+            (self.emit)(&line);
+        }
     }
 }
 
@@ -582,10 +608,7 @@ impl StageRun<'_, '_> {
         let console = self.runner.console.clone();
         let id = step_id.to_string();
         let kept = tail.clone();
-        let gate = StartGate::default();
-        let started = gate.clone();
-        let sink: LogSink = Arc::new(move |line: &str| {
-            started.wait();
+        let emit: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(move |line: &str| {
             console.step_line(&id, line);
             let mut tail = kept.lock().expect("tail lock");
             if tail.len() == TAIL_LINES {
@@ -593,6 +616,9 @@ impl StageRun<'_, '_> {
             }
             tail.push_back(console.mask(line));
         });
+        let gate = StartGate::new(emit);
+        let held = gate.clone();
+        let sink: LogSink = Arc::new(move |line: &str| held.line(line));
         (sink, tail, gate)
     }
 
