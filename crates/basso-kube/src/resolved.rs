@@ -287,12 +287,12 @@ fn collect_steps<'a>(items: &'a [Node], groups: &mut Vec<&'a Node>, found: &mut 
         if let Some(inner) = item.get("parallel").and_then(Node::as_sequence) {
             collect_steps(inner, groups, found);
         }
-        if let Some(step_group) = item.get("stepGroup") {
-            if let Some(inner) = step_group.get("steps").and_then(Node::as_sequence) {
-                groups.push(step_group);
-                collect_steps(inner, groups, found);
-                groups.pop();
-            }
+        if let Some(step_group) = item.get("stepGroup")
+            && let Some(inner) = step_group.get("steps").and_then(Node::as_sequence)
+        {
+            groups.push(step_group);
+            collect_steps(inner, groups, found);
+            groups.pop();
         }
     }
 }

@@ -58,11 +58,7 @@ pub fn check(glob: &str) -> Result<(), GlobError> {
                 depth += 1;
             }
             '}' => depth = depth.checked_sub(1).ok_or(GlobError::UnopenedAlternates)?,
-            '\\' => {
-                if chars.next().is_none() {
-                    return Err(GlobError::DanglingEscape);
-                }
-            }
+            '\\' if chars.next().is_none() => return Err(GlobError::DanglingEscape),
             // `*`, `?`, `,` and literals always parse, and a `/` after `**`
             // has no meaning of its own; the proptest against globset covers
             // these cases.

@@ -44,10 +44,8 @@ impl RunTimeData {
     // then rejected, never delivered.
     pub fn add(&mut self, value: &Json) {
         match value {
-            Json::String(text) => {
-                if !self.texts.contains(text) {
-                    self.texts.insert(text.clone());
-                }
+            Json::String(text) if !self.texts.contains(text) => {
+                self.texts.insert(text.clone());
             }
             Json::Array(items) => items.iter().for_each(|item| self.add(item)),
             Json::Object(map) => map.values().for_each(|item| self.add(item)),

@@ -16,8 +16,11 @@ use crate::template::Template;
 /// of resolving a large pipeline.
 #[derive(Default)]
 pub struct Templates {
-    compiled: RefCell<HashMap<String, Rc<Result<Template, ExprError>>, FixedState>>,
+    compiled: RefCell<HashMap<String, Compiled, FixedState>>,
 }
+
+/// A template compiled once and shared by every field with the same text.
+type Compiled = Rc<Result<Template, ExprError>>;
 
 impl Templates {
     /// Returns the compiled template for `text`, parsing it on first use

@@ -43,7 +43,7 @@ mod tests {
     #[test]
     fn secret_without_id_is_not_echoed() {
         let flags = vec!["hunter2pass".to_string()];
-        let error = load(&[], None, &flags).err().expect("an error");
+        let error = load(&[], None, &flags).expect_err("an error");
         assert!(!error.contains("hunter2pass"), "{error}");
         assert!(error.contains("ID=VALUE"), "{error}");
     }
