@@ -154,10 +154,9 @@ impl Template {
 
     /// Returns true when a top-level block outside quotes touches a `-`,
     /// `/` or `.` with no blank between, as in `<+a>-<+b>`, `stage-<+x>` or
-    /// `<+major>.<+minor>`: names and versions built from values, which a
-    /// string value that is resolved again renders as text rather than
-    /// computing. Written with blanks (`<+a> - <+b>`), the operator
-    /// computes.
+    /// `<+major>.<+minor>`. Such text builds a name or a version, so a
+    /// string value resolved again renders it instead of computing it.
+    /// With blanks (`<+a> - <+b>`), the operator computes.
     pub(crate) fn joins_as_text(&self) -> bool {
         let joins = |c: Option<char>| matches!(c, Some('-' | '/' | '.'));
         let mut quotes = Quotes::default();
