@@ -215,25 +215,33 @@ fn input_set_field_left_as_input_keeps_the_default() {
     );
 }
 
+/// A Docker pipeline whose one Run step `a` has the step field `field` and
+/// the spec fields `spec` (one per line).
+fn one_step(field: &str, spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("\n      {l}")).collect();
+    pipeline_with(
+        &format!("- step:\n    type: Run\n    name: a\n    identifier: a\n    {field}\n    spec:\n      image: alpine{spec}"),
+        DOCKER,
+    )
+}
+
+/// Resolves `source` with `value` for the input of step `a` at `field`
+/// (such as `when` or `spec.resources`), and returns that input's path.
+fn with_step_input(source: &str, field: &str, value: &str) -> (Resolution, String) {
+    let path = format!("pipeline.stages.s.spec.execution.steps.a.{field}");
+    let arguments = [("pipeline.variables.tag", "1.0"), (path.as_str(), value)];
+    (resolve(source, &arguments, &[], json!({})), path)
+}
+
 #[test]
 fn supplied_when_input_is_applied_and_checked() {
-    let source = pipeline_with(
-        "- step:\n    type: Run\n    name: a\n    identifier: a\n    when: <+input>\n    spec:\n      image: alpine\n      command: echo a",
-        DOCKER,
-    );
-    let path = "pipeline.stages.s.spec.execution.steps.a.when";
-    let tag = ("pipeline.variables.tag", "1.0");
-    let skipped = resolve(
-        &source,
-        &[tag, (path, r#"{"stageStatus": "Success", "condition": "false"}"#)],
-        &[],
-        json!({}),
-    );
+    let source = one_step("when: <+input>", "command: echo a");
+    let (skipped, _) = with_step_input(&source, "when", r#"{"stageStatus": "Success", "condition": "false"}"#);
     assert!(!skipped.has_errors(), "{:#?}", skipped.diagnostics);
     let when = skipped.stages[0].steps[0].when.as_ref().expect("the supplied when");
     assert_eq!((when.stage_status.as_str(), when.condition.as_deref()), ("Success", Some("false")));
 
-    let misspelt = resolve(&source, &[tag, (path, r#"{"stageStatus": "Sucess"}"#)], &[], json!({}));
+    let (misspelt, path) = with_step_input(&source, "when", r#"{"stageStatus": "Sucess"}"#);
     assert_eq!(
         error_messages(&misspelt.diagnostics),
         [format!("unknown stageStatus `Sucess` (in the value supplied for `{path}`)")]
@@ -242,13 +250,8 @@ fn supplied_when_input_is_applied_and_checked() {
 
 #[test]
 fn supplied_strategy_input_expands_and_is_checked() {
-    let source = pipeline_with(
-        "- step:\n    type: Run\n    name: a\n    identifier: a\n    strategy: <+input>\n    spec:\n      image: alpine\n      command: echo <+matrix.v>",
-        DOCKER,
-    );
-    let path = "pipeline.stages.s.spec.execution.steps.a.strategy";
-    let tag = ("pipeline.variables.tag", "1.0");
-    let looped = resolve(&source, &[tag, (path, r#"{"matrix": {"v": [x, y]}}"#)], &[], json!({}));
+    let source = one_step("strategy: <+input>", "command: echo <+matrix.v>");
+    let (looped, _) = with_step_input(&source, "strategy", r#"{"matrix": {"v": [x, y]}}"#);
     assert!(!looped.has_errors(), "{:#?}", looped.diagnostics);
     let commands: Vec<(&str, &serde_json::Value)> = looped.stages[0]
         .steps
@@ -257,7 +260,7 @@ fn supplied_strategy_input_expands_and_is_checked() {
         .collect();
     assert_eq!(commands, [("a_0", &json!("echo x")), ("a_1", &json!("echo y"))]);
 
-    let garbage = resolve(&source, &[tag, (path, "garbage")], &[], json!({}));
+    let (garbage, path) = with_step_input(&source, "strategy", "garbage");
     assert_eq!(
         error_messages(&garbage.diagnostics),
         [format!("`strategy` must be a mapping, found a scalar (in the value supplied for `{path}`)")]
@@ -266,17 +269,12 @@ fn supplied_strategy_input_expands_and_is_checked() {
 
 #[test]
 fn supplied_resources_input_is_applied_and_checked() {
-    let source = pipeline_with(
-        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo a\n      resources: <+input>",
-        DOCKER,
-    );
-    let path = "pipeline.stages.s.spec.execution.steps.a.spec.resources";
-    let tag = ("pipeline.variables.tag", "1.0");
-    let sized = resolve(&source, &[tag, (path, r#"{"limits": {"memory": "1Gi"}}"#)], &[], json!({}));
+    let source = one_step("timeout: 10m", "command: echo a\nresources: <+input>");
+    let (sized, _) = with_step_input(&source, "spec.resources", r#"{"limits": {"memory": "1Gi"}}"#);
     assert!(!sized.has_errors(), "{:#?}", sized.diagnostics);
     assert_eq!(sized.stages[0].steps[0].effective["resources"]["limits"]["memory"], "1Gi");
 
-    let spaced = resolve(&source, &[tag, (path, r#"{"limits": {"memory": "1 Gi"}}"#)], &[], json!({}));
+    let (spaced, _) = with_step_input(&source, "spec.resources", r#"{"limits": {"memory": "1 Gi"}}"#);
     assert_eq!(
         error_messages(&spaced.diagnostics),
         ["invalid memory `1 Gi`: spaces are not allowed (in the value supplied for `resources`)"]
