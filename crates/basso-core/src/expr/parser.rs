@@ -137,7 +137,9 @@ fn syntax_error(input: &ParseInput<'_>, error: &pest::error::Error<Rule>) -> Exp
 
     let source_at = input.offsets.source_offset(position);
     let token_len = if rest.is_empty() { 0 } else { rest.chars().next().map_or(1, char::len_utf8) };
-    let help = if found.contains("end of") {
+    let help = if let Some(suggestion) = hyphenated_key(input.text, position) {
+        format!("`-` between names subtracts; read a key that contains `-` with `<+{suggestion}>`")
+    } else if found.contains("end of") {
         format!("complete the expression: {expected} is missing")
     } else {
         format!("remove or fix {found}; {expected} belongs here")
@@ -149,6 +151,31 @@ fn syntax_error(input: &ParseInput<'_>, error: &pest::error::Error<Rule>) -> Exp
         input.source,
         source_at..source_at + token_len,
     )
+}
+
+/// Returns `path.get("key-name")` when the error at `position` follows a
+/// dotted path and a `-` with no blank, as in `pipeline.variables.my-var`,
+/// where the author meant a key that contains `-`.
+fn hyphenated_key(text: &str, position: usize) -> Option<String> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '$';
+    let before = text.get(..position)?.strip_suffix('-')?;
+    let rest = text.get(position..)?;
+    let path_start = before
+        .char_indices()
+        .rfind(|&(_, c)| !(is_name(c) || c == '.' || c == '-'))
+        .map_or(0, |(at, c)| at + c.len_utf8());
+    let path = &before[path_start..];
+    let (parent, last) = path.rsplit_once('.')?;
+    let parent_ok = parent.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && parent.split('.').all(|s| !s.is_empty() && !s.contains('-'));
+    if !parent_ok || last.is_empty() || !rest.starts_with(is_name) {
+        return None;
+    }
+    let tail_len = rest
+        .find(|c: char| !(is_name(c) || c == '-'))
+        .unwrap_or(rest.len());
+    let tail = rest[..tail_len].trim_end_matches('-');
+    Some(format!("{parent}.get(\"{last}-{tail}\")"))
 }
 
 /// Names the token at the start of `rest` for a syntax error message.
@@ -551,4 +578,37 @@ pub(crate) fn decode_string(quoted: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::options::ScanMode;
+    use crate::template::Template;
+
+    fn help_of(template: &str) -> String {
+        Template::parse(template, ScanMode::Harness)
+            .expect_err("a syntax error")
+            .help
+    }
+
+    #[test]
+    fn hyphenated_key_suggests_get() {
+        let help = help_of("<+pipeline.variables.my-var>");
+        assert!(
+            help.contains(r#"<+pipeline.variables.get("my-var")>"#),
+            "{help}"
+        );
+        let help = help_of("<+stage.variables.a-b-var>");
+        assert!(
+            help.contains(r#"<+stage.variables.get("a-b-var")>"#),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn subtraction_with_blank_keeps_plain_help() {
+        let help = help_of("<+pipeline.variables.my - var>");
+        assert!(!help.contains(".get("), "{help}");
+        assert!(help.contains("remove or fix `var`"), "{help}");
+    }
 }

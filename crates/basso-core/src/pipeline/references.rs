@@ -208,7 +208,7 @@ fn check_text(
     }
     let is_command = path.ends_with(".spec.command");
     for reference in &references.paths {
-        if let Some(diagnostic) = check_reference(pipeline, site, reference) {
+        if let Some(diagnostic) = check_reference(pipeline, site, reference, text) {
             let span = reference_span(templates, text, source, node, reference);
             report.push(diagnostic.with_span(span));
         }
@@ -390,11 +390,17 @@ fn check_reference<'a>(
     pipeline: &Pipeline<'a>,
     site: &Site<'_, 'a>,
     reference: &str,
+    text: &str,
 ) -> Option<Diagnostic> {
     let parts = segments(reference);
+    let lookup = |name| VariableLookup {
+        name,
+        reference,
+        text,
+    };
     match parts.as_slice() {
         ["pipeline", "variables", name, ..] => {
-            check_variable(&pipeline.variables, name, "pipeline")
+            check_variable(&pipeline.variables, &lookup(name), "pipeline")
         }
         ["pipeline", "stages", stage_id, rest @ ..] => {
             if unresolvable(stage_id) {
@@ -410,7 +416,7 @@ fn check_reference<'a>(
             };
             let stage = &pipeline.stages[index];
             match rest {
-                ["variables", name, ..] => check_variable(&stage.variables, name, "stage"),
+                ["variables", name, ..] => check_variable(&stage.variables, &lookup(name), "stage"),
                 ["spec", "execution", "steps", step_path @ ..] => {
                     check_step_path(pipeline, site, index, step_path)
                 }
@@ -422,11 +428,11 @@ fn check_reference<'a>(
         }
         ["stage", "variables", name, ..] => {
             let stage = &pipeline.stages[site.stage_index?];
-            check_variable(&stage.variables, name, "stage")
+            check_variable(&stage.variables, &lookup(name), "stage")
         }
         ["stepGroup", "variables", name, ..] => {
             let group = site.step?.groups.last()?;
-            check_variable(&group.variables, name, "step group")
+            check_variable(&group.variables, &lookup(name), "step group")
         }
         ["stage", "matrix", axis, ..] => {
             let strategy = pipeline.stages[site.stage_index?].get("strategy")?;
@@ -465,18 +471,78 @@ fn unknown(code: &str, what: &str, name: &str, place: &str, candidates: &[&str])
     .with_help(help)
 }
 
-fn check_variable(variables: &[Variable<'_>], name: &str, scope: &str) -> Option<Diagnostic> {
+/// A read of a variable by name, with the reference that ends in the name
+/// and the field text that contains the reference.
+struct VariableLookup<'r> {
+    name: &'r str,
+    reference: &'r str,
+    text: &'r str,
+}
+
+fn check_variable(
+    variables: &[Variable<'_>],
+    lookup: &VariableLookup<'_>,
+    scope: &str,
+) -> Option<Diagnostic> {
+    let name = lookup.name;
     if unresolvable(name) || variables.iter().any(|v| v.name == name) {
         return None;
     }
     let names: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
-    Some(unknown(
+    let diagnostic = unknown(
         "unknown-variable",
         &format!("{scope} variable"),
         name,
         "",
         &names,
-    ))
+    );
+    match hyphenated_variable(variables, lookup) {
+        Some((full, read)) => Some(diagnostic.with_help(format!(
+            "variable `{full}` exists, but `-` between names subtracts; read it with `<+{read}>`"
+        ))),
+        None => Some(diagnostic),
+    }
+}
+
+/// Finds a variable whose name is `name`, a `-` and the name that follows
+/// the reference in the text, as `my-thing` for `pipeline.variables.my-thing`
+/// (which parses as `pipeline.variables.my` minus `thing`). Returns the
+/// variable's name and the `get` call that reads it.
+fn hyphenated_variable(
+    variables: &[Variable<'_>],
+    lookup: &VariableLookup<'_>,
+) -> Option<(String, String)> {
+    let parent = lookup
+        .reference
+        .strip_suffix(lookup.name)?
+        .strip_suffix('.')?;
+    let written = format!("{}-", lookup.reference);
+    let mut search = 0;
+    while let Some(found) = find_text(&lookup.text[search..], &written) {
+        let tail_start = search + found + written.len();
+        search = tail_start;
+        let tail = &lookup.text[tail_start..];
+        let tail_len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '-')))
+            .unwrap_or(tail.len());
+        let tail = &tail[..tail_len];
+        // Longer names are tried first, so `my-thing-x` finds `my-thing-x`
+        // before `my-thing` when both exist.
+        let ends = tail
+            .match_indices('-')
+            .map(|(at, _)| at)
+            .chain([tail.len()]);
+        let mut ends: Vec<usize> = ends.collect();
+        ends.reverse();
+        for end in ends {
+            let full = format!("{}-{}", lookup.name, &tail[..end]);
+            if variables.iter().any(|v| v.name == full) {
+                let read = format!("{parent}.get(\"{full}\")");
+                return Some((full, read));
+            }
+        }
+    }
+    None
 }
 
 /// Looped stages and steps are referenced with their iteration suffix.
