@@ -384,6 +384,11 @@ pub(crate) fn access<'a>(
         )
     };
     let index_of = |items: &[Value]| -> Result<usize, ExprError> {
+        if let Key::Name(name) = key
+            && name.parse::<i64>().is_err()
+        {
+            return Err(list_property_error(name, source, span.clone()));
+        }
         let index = match key {
             Key::Index(i) => usize::try_from(i).ok(),
             Key::Name(k) => k.parse::<usize>().ok(),
@@ -416,6 +421,13 @@ pub(crate) fn access<'a>(
                 span,
             ),
             Value::Secret(_) => secret_error(source, span),
+            Value::String(_) if matches!(key, Key::Name("length" | "size")) => ExprError::new(
+                codes::UNKNOWN_PROPERTY,
+                format!("a string has no property `{}`", key.text()),
+                "call `.length()` for the number of characters",
+                source,
+                span,
+            ),
             value => ExprError::new(
                 codes::UNKNOWN_PROPERTY,
                 format!("{} has no property `{}`", value.type_with_article(), key.text()),
@@ -425,4 +437,21 @@ pub(crate) fn access<'a>(
             ),
         }),
     }
+}
+
+/// Builds the error for a read of `.name` on a list, which has indexes but
+/// no properties.
+fn list_property_error(name: &str, source: &str, span: Range<usize>) -> ExprError {
+    let help = if matches!(name, "length" | "size" | "count") {
+        "call `.size()` or `size(x)` for the number of items".to_string()
+    } else {
+        format!("read an item by index (`x[0]`); call methods with `()`, as `.{name}()`")
+    };
+    ExprError::new(
+        codes::UNKNOWN_PROPERTY,
+        format!("a list has no properties, so `{name}` cannot be read"),
+        help,
+        source,
+        span,
+    )
 }
