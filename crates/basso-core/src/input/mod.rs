@@ -6,6 +6,8 @@
 //! or `.regex(` suffix is a value with a validator. Otherwise, text with a
 //! `<+…>` block is an expression, and anything else is a fixed value.
 
+use std::ops::Range;
+
 use crate::error::ExprError;
 use crate::options::{Limits, ScanMode};
 use crate::template::Template;
@@ -59,6 +61,9 @@ pub struct RuntimeInput {
     pub select_many_from: Option<Vec<String>>,
     /// Byte range of each modifier in the field text, for error locations.
     spans: modifiers::Spans,
+    /// Each use of a modifier after its first, with the use's byte range in
+    /// the field text. The last use of a modifier is the one that applies.
+    repeated: Vec<(&'static str, Range<usize>)>,
     /// The field text the spans point into.
     text: String,
 }
@@ -128,6 +133,12 @@ impl RuntimeInput {
             .as_deref()
             .or(self.select_one_from.as_deref())
             .or(self.select_many_from.as_deref())
+    }
+
+    /// Returns each use of a modifier after its first, as the modifier's name
+    /// and the use's byte range in the field text. The last use applies.
+    pub fn repeated_modifiers(&self) -> &[(&'static str, Range<usize>)] {
+        &self.repeated
     }
 
     /// Returns whether a value may hold several of the choices, comma-joined:

@@ -31,6 +31,7 @@ pub(super) fn validator_start(text: &str) -> Option<usize> {
 pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput, ExprError> {
     let mut input = RuntimeInput { text: text.to_string(), ..RuntimeInput::default() };
     let mut at = 0;
+    let mut seen: Vec<&str> = Vec::new();
     while at < rest.len() {
         let here = &rest[at..];
         let error_at = |message: String, help: &str, len: usize| {
@@ -53,6 +54,10 @@ pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput
         })?;
         let argument = &here[open..open + close];
         let span = start + at..start + at + open + close + 1;
+        if seen.contains(name) {
+            input.repeated.push((*name, span.clone()));
+        }
+        seen.push(*name);
         apply(&mut input, name, argument, span, text)?;
         at += open + close + 1;
     }
@@ -71,6 +76,16 @@ fn argument_end(after_open: &str) -> Option<usize> {
 }
 
 fn apply(input: &mut RuntimeInput, name: &str, argument: &str, span: Range<usize>, text: &str) -> Result<(), ExprError> {
+    let is_choice_list = matches!(name, "allowedValues" | "selectOneFrom" | "selectManyFrom");
+    if is_choice_list && argument.trim().is_empty() {
+        return Err(ExprError::new(
+            codes::INVALID_RUNTIME_INPUT,
+            format!("`.{name}()` lists no values"),
+            format!("list the values, as in `.{name}(dev, prod)`, or remove `.{name}()`"),
+            text,
+            span,
+        ));
+    }
     match name {
         "default" => {
             input.default = Some(parse_default(argument, span.clone(), text)?);

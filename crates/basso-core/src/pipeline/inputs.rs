@@ -110,6 +110,7 @@ pub fn check_defaults(report: &mut Report, pipeline: &Node, source: &str) {
             }
         };
         check_plain_quotes(report, path, node, &input);
+        check_repeated_modifiers(report, path, node, source, &input);
         if let Err(error) = input.check_regex() {
             report.push(expr_diagnostic(&error, source, node));
             return Visit::Descend;
@@ -169,6 +170,35 @@ fn check_plain_quotes(report: &mut Report, path: &str, node: &Node, input: &Runt
         "write `\\\"…\\\"` (a backslash before each quote) to keep a comma inside one value, \
          or remove the quotes",
     );
+}
+
+/// Warns about a modifier written more than once, such as
+/// `.default(a).default(b)`. basso applies the last one, and Harness does
+/// not document which one it reads.
+fn check_repeated_modifiers(
+    report: &mut Report,
+    path: &str,
+    node: &Node,
+    source: &str,
+    input: &RuntimeInput,
+) {
+    let repeated = input.repeated_modifiers();
+    for (index, (name, range)) in repeated.iter().enumerate() {
+        // One warning per modifier, at its last use.
+        if repeated[index + 1..].iter().any(|(later, _)| later == name) {
+            continue;
+        }
+        let written = node.as_str().and_then(|text| text.get(range.clone()));
+        let last = written.unwrap_or(name);
+        report.push(
+            Diagnostic::warning(
+                "repeated-modifier",
+                format!("`{path}`: `.{name}(…)` is given more than once, and only the last one, `{last}`, applies"),
+                text_span(source, node, range.clone()),
+            )
+            .with_help(format!("keep one `.{name}(…)`, because Harness does not document which one it reads")),
+        );
+    }
 }
 
 /// Returns the type runtime-input values at `path` are read as.
