@@ -367,6 +367,24 @@ pub fn key_span(owner: &Node) -> Span {
     }
 }
 
+/// Returns whether a list value is empty or null (`steps: []`, `steps:`).
+fn has_no_items(list: &Node) -> bool {
+    list.is_null() || list.as_sequence().is_some_and(<[Node]>::is_empty)
+}
+
+/// Returns the span of `key`'s value in the mapping `owner`, or the key's
+/// span when the value is null and has no text to point at.
+fn value_span(owner: &Node, key: &str) -> Span {
+    let entry = owner
+        .as_mapping()
+        .and_then(|entries| entries.iter().find(|(k, _)| k.as_str() == Some(key)));
+    match entry {
+        Some((key, value)) if value.is_null() => key.span,
+        Some((_, value)) => value.span,
+        None => owner.span,
+    }
+}
+
 fn optional_text(owner: &Node, key: &str) -> Option<String> {
     owner
         .get(key)
@@ -886,6 +904,14 @@ fn read_execution<'a>(report: &mut Report, stage: &mut Stage<'a>, spec: &'a Node
         );
         return;
     };
+    if has_no_items(list) {
+        report.error(
+            "empty-steps",
+            "`execution.steps` is empty, but Harness's v0 schema requires at least one step",
+            value_span(execution, "steps"),
+            "add a `- step:` or remove the stage",
+        );
+    }
     let mut walk = ExecutionWalk {
         report,
         steps: Vec::new(),
@@ -952,6 +978,14 @@ impl<'a> ExecutionWalk<'_, 'a> {
             return self.step(step, base, groups, parallel, start);
         }
         if let Some(inner) = item.get("parallel") {
+            if has_no_items(inner) {
+                self.report.error(
+                    "empty-steps",
+                    "`parallel` is empty, but Harness's v0 schema requires at least one entry",
+                    value_span(item, "parallel"),
+                    "list the steps that run at the same time, or remove `- parallel:`",
+                );
+            }
             self.parallel_count += 1;
             let number = self.parallel_count;
             let mut finish = start;
