@@ -184,12 +184,15 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
             "shorten it to 128 characters or fewer".into(),
         ));
     }
+    let fix = || match suggested_identifier(text) {
+        Some(fixed) => format!("did you mean `{fixed}`?"),
+        None => IDENTIFIER_RULE.to_string(),
+    };
     let first = text.chars().next().unwrap_or('0');
     if !(first.is_ascii_alphabetic() || first == '_') {
-        let fixed: String = format!("_{}", sanitize_identifier(text));
         return Some((
             format!("identifier `{text}` must start with a letter or `_`"),
-            format!("did you mean `{fixed}`?"),
+            fix(),
         ));
     }
     if let Some(bad) = text
@@ -200,7 +203,7 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
             format!(
                 "identifier `{text}` contains `{bad}`; only letters, digits and `_` are allowed"
             ),
-            format!("did you mean `{}`?", sanitize_identifier(text)),
+            fix(),
         ));
     }
     if JEXL_KEYWORDS.contains(&text) || RESERVED_IDENTIFIERS.contains(&text) {
@@ -212,16 +215,74 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
     None
 }
 
-fn sanitize_identifier(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+const IDENTIFIER_RULE: &str = "use ASCII letters, digits and `_`, starting with a letter or `_`";
+
+/// Suggests a valid identifier for `text`. Accented Latin letters lose
+/// their accents (`été` gives `ete`), other invalid characters become `_`,
+/// and `_` goes first when the result does not start with a letter. Returns
+/// `None` when `_` would replace half of the characters or more, because
+/// such a suggestion no longer resembles the name.
+fn suggested_identifier(text: &str) -> Option<String> {
+    let mut fixed = String::with_capacity(text.len());
+    let mut replaced = 0;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            fixed.push(c);
+        } else if let Some(ascii) = unaccented(c) {
+            fixed.push_str(ascii);
+        } else {
+            fixed.push('_');
+            replaced += 1;
+        }
+    }
+    if !fixed.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        fixed.insert(0, '_');
+    }
+    let keeps_most = replaced * 2 < text.chars().count();
+    (keeps_most && identifier_problem(&fixed).is_none()).then_some(fixed)
+}
+
+/// Returns the ASCII letters for a Latin letter with a diacritic, or a
+/// ligature, from Latin-1 and the common letters of Latin Extended-A.
+fn unaccented(c: char) -> Option<&'static str> {
+    Some(match c {
+        'à'..='å' | 'ā' | 'ă' | 'ą' => "a",
+        'À'..='Å' | 'Ā' | 'Ă' | 'Ą' => "A",
+        'æ' => "ae",
+        'Æ' => "AE",
+        'ç' | 'ć' | 'č' => "c",
+        'Ç' | 'Ć' | 'Č' => "C",
+        'ď' | 'đ' => "d",
+        'Ď' | 'Đ' => "D",
+        'è'..='ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+        'È'..='Ë' | 'Ē' | 'Ė' | 'Ę' | 'Ě' => "E",
+        'ğ' => "g",
+        'Ğ' => "G",
+        'ì'..='ï' | 'ī' | 'į' | 'ı' => "i",
+        'Ì'..='Ï' | 'Ī' | 'Į' | 'İ' => "I",
+        'ł' | 'ľ' => "l",
+        'Ł' | 'Ľ' => "L",
+        'ñ' | 'ń' | 'ň' => "n",
+        'Ñ' | 'Ń' | 'Ň' => "N",
+        'ò'..='ö' | 'ø' | 'ō' | 'ő' => "o",
+        'Ò'..='Ö' | 'Ø' | 'Ō' | 'Ő' => "O",
+        'œ' => "oe",
+        'Œ' => "OE",
+        'ř' => "r",
+        'Ř' => "R",
+        'ś' | 'ş' | 'š' => "s",
+        'Ś' | 'Ş' | 'Š' => "S",
+        'ß' => "ss",
+        'ţ' | 'ť' => "t",
+        'Ţ' | 'Ť' => "T",
+        'ù'..='ü' | 'ū' | 'ů' | 'ű' | 'ų' => "u",
+        'Ù'..='Ü' | 'Ū' | 'Ů' | 'Ű' | 'Ų' => "U",
+        'ý' | 'ÿ' => "y",
+        'Ý' | 'Ÿ' => "Y",
+        'ź' | 'ż' | 'ž' => "z",
+        'Ź' | 'Ż' | 'Ž' => "Z",
+        _ => return None,
+    })
 }
 
 /// Checks a display name (`^[a-zA-Z_0-9-.][-0-9a-zA-Z_\s.]{0,127}$`).
@@ -1125,6 +1186,30 @@ impl<'a> ExecutionWalk<'_, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifier_fix_drops_accents() {
+        let (_, help) = identifier_problem("été").expect("invalid");
+        assert_eq!(help, "did you mean `ete`?");
+        let (_, help) = identifier_problem("Größe_1").expect("invalid");
+        assert_eq!(help, "did you mean `Grosse_1`?");
+    }
+
+    #[test]
+    fn identifier_fix_keeps_most_of_name() {
+        let (_, help) = identifier_problem("build-app").expect("invalid");
+        assert_eq!(help, "did you mean `build_app`?");
+        let (_, help) = identifier_problem("1st").expect("invalid");
+        assert_eq!(help, "did you mean `_1st`?");
+    }
+
+    #[test]
+    fn identifier_fix_omitted_when_mostly_replaced() {
+        for text in ["日本語", "a→→", "-x", "ünï→→→"] {
+            let (_, help) = identifier_problem(text).expect("invalid");
+            assert_eq!(help, IDENTIFIER_RULE, "`{text}`");
+        }
+    }
 
     #[test]
     fn shorten_quoted_cuts_long_spans() {
