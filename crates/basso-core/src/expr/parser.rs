@@ -137,6 +137,13 @@ fn syntax_error(input: &ParseInput<'_>, error: &pest::error::Error<Rule>) -> Exp
 
     let source_at = input.offsets.source_offset(position);
     let token_len = if rest.is_empty() { 0 } else { rest.chars().next().map_or(1, char::len_utf8) };
+    let span = source_at..source_at + token_len;
+    if let Some(error) = unclosed_string_error(input, position) {
+        return error;
+    }
+    if let Some(error) = missing_colon_error(input, position, &found, expected, &span) {
+        return error;
+    }
     let help = if let Some(suggestion) = hyphenated_key(input.text, position) {
         format!("`-` between names subtracts; read a key that contains `-` with `<+{suggestion}>`")
     } else if found.contains("end of") {
@@ -149,8 +156,102 @@ fn syntax_error(input: &ParseInput<'_>, error: &pest::error::Error<Rule>) -> Exp
         format!("unexpected {found}, expected {expected}"),
         help,
         input.source,
-        source_at..source_at + token_len,
+        span,
     )
+}
+
+/// Builds the error for a string literal at `position` that no quote
+/// closes, pointing at its opening quote.
+fn unclosed_string_error(input: &ParseInput<'_>, position: usize) -> Option<ExprError> {
+    let rest = &input.text[position.min(input.text.len())..];
+    let token = rest.trim_start();
+    let quote = unclosed_quote(token)?;
+    let at = input
+        .offsets
+        .source_offset(position + (rest.len() - token.len()));
+    Some(ExprError::new(
+        codes::SYNTAX,
+        format!("unterminated string: the `{quote}` that starts it has no closing `{quote}`"),
+        format!("end the string with `{quote}`, and write a `{quote}` inside it as `\\{quote}`"),
+        input.source,
+        at..at + 1,
+    ))
+}
+
+/// Builds the error for a ternary `c ? a` whose `: b` is missing, where
+/// pest expected only an operator.
+fn missing_colon_error(
+    input: &ParseInput<'_>,
+    position: usize,
+    found: &str,
+    expected: &str,
+    span: &Range<usize>,
+) -> Option<ExprError> {
+    let before = &input.text[..position.min(input.text.len())];
+    if expected != "an operator" || !has_open_ternary(before) {
+        return None;
+    }
+    Some(ExprError::new(
+        codes::SYNTAX,
+        format!(
+            "unexpected {found}, expected `:` and the value for a false condition in `c ? a : b`"
+        ),
+        "add `: value` after the value for a true condition, or write `a ?: b` for a default",
+        input.source,
+        span.clone(),
+    ))
+}
+
+/// Returns the quote that starts `rest` when no unescaped quote of the same
+/// kind closes it.
+fn unclosed_quote(rest: &str) -> Option<char> {
+    let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+    let mut escaped = false;
+    for c in rest[1..].chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == quote {
+            return None;
+        }
+    }
+    Some(quote)
+}
+
+/// Returns whether `before`, the text up to a syntax error, has a ternary
+/// `?` whose `:` is missing. Quoted text and map literals (`{k: v}`) are
+/// skipped, and `?:` (elvis) needs no `:`.
+fn has_open_ternary(before: &str) -> bool {
+    let mut open = 0usize;
+    let mut braces = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut chars = before.chars().peekable();
+    while let Some(c) = chars.next() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '{' => braces += 1,
+            '}' => braces = braces.saturating_sub(1),
+            '?' if chars.peek() == Some(&':') => {
+                chars.next();
+            }
+            '?' => open += 1,
+            ':' if braces == 0 => open = open.saturating_sub(1),
+            _ => {}
+        }
+    }
+    open > 0
 }
 
 /// Returns `path.get("key-name")` when the error at `position` follows a
