@@ -207,8 +207,14 @@ fn input_set_field_left_as_input_keeps_the_default() {
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo from default");
 
-    // Without a value anywhere, the variable is still a missing input.
-    let missing = resolve(&source, &[], &[("set.yaml", set)], json!({}));
+    // Without a value anywhere, the variable is still a missing input;
+    // `--input` with `<+input>` supplies nothing either.
+    let missing = resolve(
+        &source,
+        &[("pipeline.variables.tag", "<+input>")],
+        &[("set.yaml", set)],
+        json!({}),
+    );
     assert_eq!(
         error_messages(&missing.diagnostics),
         ["runtime input `pipeline.variables.tag` has no value"]

@@ -455,6 +455,10 @@ pub fn apply_arguments(
             report.push(not_an_input(path, fields, span).with_file(file.as_str()));
             continue;
         };
+        // `<+input>` supplies nothing, as in an input set.
+        if classify(text) == ValueKind::RuntimeInput {
+            continue;
+        }
         match read_value(text, field.value_type) {
             Ok(value) => {
                 supplied.insert(

@@ -153,26 +153,21 @@ impl Template {
     }
 
     /// Returns true when a top-level block outside quotes touches a `-`,
-    /// `/` or `.` with no blank between, as in `<+a>-<+b>`, `stage-<+x>` or
-    /// `<+major>.<+minor>`. Such text builds a name or a version, so a
-    /// string value resolved again renders it instead of computing it.
-    /// With blanks (`<+a> - <+b>`), the operator computes.
+    /// `/` or `.` with no blank between, and the character past that
+    /// separator is part of a name or another block: `<+a>-<+b>`,
+    /// `stage-<+x>`, `<+major>.<+minor>` or `<+name>.tar`. Such text builds
+    /// a name or a version, so a string value resolved again renders it
+    /// instead of computing it. A number past `-` or `/` (`<+a>-1`), a
+    /// method call (`<+a>.trim()`) and blanks (`<+a> - <+b>`) compute.
     pub(crate) fn joins_as_text(&self) -> bool {
-        let joins = |c: Option<char>| matches!(c, Some('-' | '/' | '.'));
         let mut quotes = Quotes::default();
         for (i, piece) in self.pieces.iter().enumerate() {
             match piece {
                 Piece::Text(t) => quotes.feed(&t.text),
                 Piece::Block(_) if !quotes.inside() => {
-                    let before = match i.checked_sub(1).map(|j| &self.pieces[j]) {
-                        Some(Piece::Text(t)) => t.text.chars().next_back(),
-                        _ => None,
-                    };
-                    let after = match self.pieces.get(i + 1) {
-                        Some(Piece::Text(t)) => t.text.chars().next(),
-                        _ => None,
-                    };
-                    if joins(before) || joins(after) {
+                    let before = i.checked_sub(1).and_then(|j| self.side(j, true));
+                    let after = self.side(i + 1, false);
+                    if before.is_some_and(|side| side.joins()) || after.is_some_and(|side| side.joins()) {
                         return true;
                     }
                 }
@@ -180,6 +175,34 @@ impl Template {
             }
         }
         false
+    }
+
+    /// The separator that the text piece at `index` puts against the block
+    /// after it (`before`) or before it, with what lies past the separator.
+    fn side(&self, index: usize, before: bool) -> Option<Side<'_>> {
+        let Some(Piece::Text(t)) = self.pieces.get(index) else {
+            return None;
+        };
+        let text = t.text.as_str();
+        let (separator, rest) = if before {
+            let separator = text.chars().next_back()?;
+            (separator, &text[..text.len() - separator.len_utf8()])
+        } else {
+            let separator = text.chars().next()?;
+            (separator, &text[separator.len_utf8()..])
+        };
+        // Past the separator: the rest of the text, or the neighbouring
+        // block when the separator is all the text.
+        let beyond_block = rest.is_empty() && {
+            let next = if before { index.checked_sub(1) } else { Some(index + 1) };
+            matches!(next.and_then(|n| self.pieces.get(n)), Some(Piece::Block(_)))
+        };
+        Some(Side {
+            separator,
+            rest,
+            before,
+            beyond_block,
+        })
     }
 
     /// Returns the whole text compiled as one expression over its top-level
@@ -392,6 +415,35 @@ pub(crate) fn classify(pieces: &[Piece]) -> Vec<Binding> {
         bindings.push(binding);
     }
     bindings
+}
+
+/// A separator character beside a top-level block, and what lies past it.
+struct Side<'t> {
+    separator: char,
+    /// The text past the separator, away from the block.
+    rest: &'t str,
+    /// Whether the separator comes before the block.
+    before: bool,
+    /// Whether another block lies directly past the separator.
+    beyond_block: bool,
+}
+
+impl Side<'_> {
+    fn joins(&self) -> bool {
+        let past = if self.before { self.rest.chars().next_back() } else { self.rest.chars().next() };
+        let name_char = |c: char| c.is_alphanumeric() || c == '_';
+        match self.separator {
+            '.' if !self.before => {
+                // `.name(` after a block is a method call on its value.
+                let name: String = self.rest.chars().take_while(|c| name_char(*c)).collect();
+                let call = !name.is_empty() && self.rest[name.len()..].starts_with('(');
+                !call && (self.beyond_block || past.is_some_and(name_char))
+            }
+            '.' => self.beyond_block || past.is_some_and(name_char),
+            '-' | '/' => self.beyond_block || past.is_some_and(|c| c.is_alphabetic() || c == '_'),
+            _ => false,
+        }
+    }
 }
 
 /// Whether the text read so far leaves an open string quote, `\`
