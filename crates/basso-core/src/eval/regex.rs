@@ -7,6 +7,7 @@
 //! classes) is dropped, because in fancy-regex `U` swaps greediness.
 //! Patterns fancy-regex rejects are errors, never silent mismatches.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
@@ -70,16 +71,58 @@ pub(crate) fn compile_java(pattern: &str, anchored: bool, source: &str, span: Ra
             span.clone(),
         )
     })?;
-    let full = if anchored { format!(r"\A(?:{translated})\z") } else { translated };
+    let full = if anchored {
+        Cow::Owned(format!(r"\A(?:{translated})\z"))
+    } else {
+        Cow::Borrowed(&translated)
+    };
     RegexBuilder::new(&full).backtrack_limit(BACKTRACK_LIMIT).build().map_err(|error| {
+        let reason = compile_error_reason(pattern, &translated, anchored, &error);
         ExprError::new(
             codes::INVALID_REGEX,
-            format!("invalid regex `{pattern}`: {error}"),
+            format!("invalid regex `{pattern}`: {reason}"),
             "fix the pattern; it uses Java regex syntax",
             source,
             span,
         )
     })
+}
+
+/// Describes why `pattern` does not compile. A parse error's position is
+/// given as a character index in `pattern`, counted from 0 as Java's
+/// `PatternSyntaxException` counts it. The position is left out when the
+/// translation changed the pattern, because it would count characters of
+/// the translated text.
+fn compile_error_reason(
+    pattern: &str,
+    translated: &str,
+    anchored: bool,
+    error: &fancy_regex::Error,
+) -> String {
+    let fancy_regex::Error::ParseError(_, kind) = error else {
+        return error.to_string();
+    };
+    if translated != pattern {
+        return kind.to_string();
+    }
+    // The anchors wrap the pattern in a group, which moves every position
+    // and can move the error itself, because in `a)` the stray `)` closes
+    // the group. The pattern alone gives the error where it was written.
+    let unwrapped = if anchored {
+        RegexBuilder::new(pattern).build().err()
+    } else {
+        Some(error.clone())
+    };
+    match unwrapped {
+        Some(fancy_regex::Error::ParseError(position, kind)) => {
+            let before = pattern
+                .get(..position.min(pattern.len()))
+                .unwrap_or(pattern);
+            format!("{kind} near index {}", before.chars().count())
+        }
+        Some(other) => other.to_string(),
+        None => kind.to_string(),
+    }
 }
 
 /// Returns true when the whole of `text` matches an anchored regex.
@@ -306,6 +349,31 @@ fn translate_property(chars: &[char], i: usize, in_class: bool, out: &mut String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn compile_error(pattern: &str, anchored: bool) -> String {
+        compile_java(pattern, anchored, pattern, 0..0)
+            .expect_err("invalid pattern")
+            .message
+    }
+
+    #[test]
+    fn parse_error_position_counts_written_pattern() {
+        let message = compile_error("(unclosed", true);
+        assert!(message.ends_with("parenthesis near index 9"), "{message}");
+        let message = compile_error("é*+(", false);
+        assert!(message.ends_with("near index 4"), "{message}");
+        let message = compile_error("*a", true);
+        assert!(message.ends_with("near index 0"), "{message}");
+        let message = compile_error("a)", true);
+        assert!(message.ends_with("near index 1"), "{message}");
+    }
+
+    #[test]
+    fn parse_error_of_translated_pattern_has_no_position() {
+        let message = compile_error(r"\Q.\E(", true);
+        assert!(!message.contains("index"), "{message}");
+        assert!(!message.contains("position"), "{message}");
+    }
 
     fn matches(pattern: &str, text: &str) -> bool {
         let regex = compile_java(pattern, true, pattern, 0..0).expect("pattern compiles");
