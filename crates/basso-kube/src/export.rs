@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::container::{BuiltContainer, ContainerContext, build_container};
+use crate::failure::check_failure_strategies;
 use crate::model::{Stage, Step, StepKind};
 use crate::names::{
     is_dns1123_label, is_dns1123_subdomain, to_dns1123_label, to_dns1123_subdomain,
@@ -106,6 +107,7 @@ pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
         step_warnings(step, &mut diagnostics);
     }
     check_ports(&steps, &built, &mut diagnostics);
+    check_failure_strategies(&steps, &mut diagnostics);
     warn_parallel_runs(&steps, &mut diagnostics);
     warn_timeouts(&steps, &mut diagnostics);
     let deadline = deadline(&steps);

@@ -30,6 +30,7 @@
 
 mod container;
 mod export;
+mod failure;
 mod model;
 pub mod names;
 mod output;
@@ -41,7 +42,9 @@ pub use export::{
     Export, ExportOptions, Manifest, SECRET_KEYS_ANNOTATION, SECRET_NAME_ANNOTATION,
     STEP_ANNOTATION_PREFIX, WORKSPACE_PATH, export_stage,
 };
-pub use model::{GroupWhen, PortBinding, Stage, StageWhen, Step, StepKind, When};
+pub use model::{
+    GroupWhen, PortBinding, Stage, StageWhen, Step, StepFailureStrategy, StepKind, When,
+};
 pub use output::{to_json, to_yaml};
 pub use resolved::stage_from_resolved;
 pub use schedule::DEFAULT_STEP_TIMEOUT;

@@ -2,6 +2,7 @@
 //! spans that diagnostics point at.
 
 use basso_core::Span;
+use basso_core::pipeline::FailureStrategy;
 
 /// One resolved CI stage.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +83,14 @@ pub struct PortBinding {
     pub container_port: String,
 }
 
+/// A failure strategy that applies to a step, with the span of the entry
+/// that declares it, which may be in a step group or the stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFailureStrategy {
+    pub strategy: FailureStrategy,
+    pub span: Span,
+}
+
 /// One resolved Background or Run step.
 #[derive(Debug, Clone, Default)]
 pub struct Step {
@@ -118,6 +127,9 @@ pub struct Step {
     pub report_paths: Vec<String>,
     /// `outputVariables` names.
     pub output_variables: Vec<String>,
+    /// The failure strategies that apply to the step, in the order Harness
+    /// tries them: the step's own, its step groups' and the stage's.
+    pub failure_strategies: Vec<StepFailureStrategy>,
     /// Span of the step node (its `identifier`).
     pub span: Span,
     /// Spans of single settings, keyed by the YAML key (`portBindings`,

@@ -5,7 +5,9 @@ use basso_core::Span;
 use basso_core::pipeline::yaml::Node;
 use basso_core::pipeline::{InfrastructureKind, ResolvedStage, ResolvedStep, json_text};
 
-use crate::model::{GroupWhen, PortBinding, Stage, StageWhen, Step, StepKind, When};
+use crate::model::{
+    GroupWhen, PortBinding, Stage, StageWhen, Step, StepFailureStrategy, StepKind, When,
+};
 
 /// Step settings whose value span diagnostics point at, by YAML key under
 /// `spec`.
@@ -51,6 +53,7 @@ pub fn stage_from_resolved(
             if let Some(found) = found {
                 set_group_when_spans(&mut converted, &found.groups);
             }
+            converted.failure_strategies = failure_strategies(step, found, stage_node);
             converted
         })
         .collect();
@@ -153,6 +156,7 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
         port_bindings,
         report_paths: step.report_paths(),
         output_variables: step.output_variables(),
+        failure_strategies: Vec::new(),
         span: node.map_or_else(Span::default, identifier_span),
         setting_spans: node.map(setting_spans).unwrap_or_default(),
     }
@@ -208,6 +212,52 @@ fn shared_paths(resolved: &ResolvedStage, stage_node: Option<&Node>) -> Vec<(Str
                 .get(index)
                 .map_or_else(Span::default, |item| item.span);
             (path.clone(), span)
+        })
+        .collect()
+}
+
+/// Pairs the step's failure strategies with the spans of the entries that
+/// declare them: the step's, its groups' from the innermost out, then the
+/// stage's, the order in which resolution lists them. When the written
+/// entries do not match the resolved list one to one, as with a runtime
+/// input, every strategy points at the first `failureStrategies` key found.
+fn failure_strategies(
+    step: &ResolvedStep,
+    found: Option<&StepNode<'_>>,
+    stage_node: Option<&Node>,
+) -> Vec<StepFailureStrategy> {
+    let owners = found
+        .map(|found| std::iter::once(found.node).chain(found.groups.iter().rev().copied()))
+        .into_iter()
+        .flatten()
+        .chain(stage_node);
+    let mut entry_spans = Vec::new();
+    let mut first_key = None;
+    for owner in owners {
+        let Some((key, value)) = owner.entry("failureStrategies") else {
+            continue;
+        };
+        first_key.get_or_insert(key.span);
+        for item in value.as_sequence().unwrap_or(&[]) {
+            let action_type = item
+                .get("onFailure")
+                .and_then(|on_failure| on_failure.get("action")?.get("type"));
+            entry_spans.push(action_type.map_or(item.span, |node| node.span));
+        }
+    }
+    let fallback =
+        first_key.unwrap_or_else(|| found.map_or_else(Span::default, |f| identifier_span(f.node)));
+    let matched = entry_spans.len() == step.failure_strategies.len();
+    step.failure_strategies
+        .iter()
+        .enumerate()
+        .map(|(index, strategy)| StepFailureStrategy {
+            strategy: strategy.clone(),
+            span: if matched {
+                entry_spans[index]
+            } else {
+                fallback
+            },
         })
         .collect()
 }

@@ -117,6 +117,29 @@ fn fixture_name_collision() {
     assert!(text.contains("error[container-name-collision]"), "{text}");
 }
 
+#[test]
+fn fixture_failure_strategies() {
+    let snapshots = snapshot_fixture("failure-strategies.yaml", &ExportOptions::default());
+    let text = &snapshots[0].1;
+    assert!(
+        text.contains(
+            "error[failure-strategy-not-kept] 31:33: failure strategy `Ignore` of step `lint`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("error[failure-strategy-not-kept] 43:33: failure strategy `Retry, then MarkAsSuccess` of step `flaky`"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "warning[failure-strategy-not-kept] 13:23: failure strategy `Abort` of step `unit`"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("manifest:"), "{text}");
+}
+
 fn only_background_and_run(stage: &basso_core::pipeline::ResolvedStage) -> bool {
     !stage.steps.is_empty()
         && stage
@@ -160,7 +183,10 @@ fn examples_background_and_run_stages() {
     for path in &files {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let snapshots = export_file(path, &ExportOptions::default(), only_background_and_run);
-        assert!(!snapshots.is_empty(), "{stem} has no Background and Run stage");
+        assert!(
+            !snapshots.is_empty(),
+            "{stem} has no Background and Run stage"
+        );
         for (stage, text) in snapshots {
             insta::assert_snapshot!(format!("example-{stem}-{stage}"), text);
         }

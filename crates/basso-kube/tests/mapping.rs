@@ -3,9 +3,12 @@
 
 mod common;
 
+use basso_core::pipeline::{ErrorType, FailureAction, FailureStrategy, RetryAction};
 use basso_core::{Severity, Span};
 use basso_kube::names::{is_dns1123_label, is_dns1123_subdomain};
-use basso_kube::{ExportOptions, PortBinding, StageWhen, StepKind, When, to_json};
+use basso_kube::{
+    ExportOptions, PortBinding, StageWhen, StepFailureStrategy, StepKind, When, to_json,
+};
 use common::*;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -1029,4 +1032,70 @@ fn secret_variable_collision_is_error() {
     let export = export(&stage(vec![step]));
     assert!(codes(&export).contains(&"secret-variable-collision"));
     assert!(export.manifest.is_none());
+}
+
+fn with_failure_strategy(
+    step: basso_kube::Step,
+    action: FailureAction,
+    span: Span,
+) -> basso_kube::Step {
+    let strategy = FailureStrategy {
+        errors: vec![ErrorType::AllErrors],
+        action,
+    };
+    basso_kube::Step {
+        failure_strategies: vec![StepFailureStrategy { strategy, span }],
+        ..step
+    }
+}
+
+#[test]
+fn stage_mark_as_success_is_one_error() {
+    let span = Span {
+        byte_start: 10,
+        byte_end: 23,
+        ..Span::default()
+    };
+    let export = export(&stage(vec![
+        with_failure_strategy(
+            run("a", "alpine", "exit 1"),
+            FailureAction::MarkAsSuccess,
+            span,
+        ),
+        with_failure_strategy(
+            run("b", "alpine", "true"),
+            FailureAction::MarkAsSuccess,
+            span,
+        ),
+    ]));
+
+    assert!(export.manifest.is_none());
+    assert_eq!(codes(&export), ["failure-strategy-not-kept"]);
+    assert_eq!(export.diagnostics[0].severity, Severity::Error);
+    assert!(
+        export.diagnostics[0].message.contains("steps `a`, `b`"),
+        "{}",
+        export.diagnostics[0].message
+    );
+}
+
+#[test]
+fn failing_strategies_only_warn() {
+    let retry = FailureAction::Retry(RetryAction {
+        retry_count: 1,
+        retry_interval_seconds: vec![],
+        on_retry_failure: Box::new(FailureAction::Abort),
+    });
+    for action in [FailureAction::MarkAsFailure, FailureAction::Abort, retry] {
+        let name = action.type_name();
+        let export = export(&stage(vec![with_failure_strategy(
+            run("a", "alpine", "exit 1"),
+            action,
+            Span::default(),
+        )]));
+
+        assert!(export.manifest.is_some(), "{name}");
+        assert_eq!(codes(&export), ["failure-strategy-not-kept"], "{name}");
+        assert_eq!(export.diagnostics[0].severity, Severity::Warning, "{name}");
+    }
 }
