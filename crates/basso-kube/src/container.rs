@@ -144,8 +144,32 @@ fn check_secret_keys(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Di
 }
 
 /// Reports two secret ids that map to one `BASSO_SECRET_*` name, such as
-/// `a.b` and `a_b`: the text could not tell them apart.
+/// `a.b` and `a_b`, because the text could not tell them apart. Also
+/// reports an `envVariables` entry with a generated name, which would give
+/// the container two variables of that name.
 fn check_variable_collisions(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Diagnostic>) {
+    for (name, _) in &step.env_variables {
+        let Some(id) = secrets
+            .by_reference
+            .iter()
+            .find(|id| secret_env_var(id) == *name)
+        else {
+            continue;
+        };
+        let error = Diagnostic::error(
+            "secret-variable-collision",
+            format!(
+                "variable `{name}` of step `{}` has the name the export gives secret `{id}`",
+                step.path()
+            ),
+            step.span_of("envVariables"),
+        )
+        .with_help(format!(
+            "rename the variable: the export reads secret `{id}` into `{name}` for the step's text"
+        ));
+        diagnostics.push(error);
+    }
+
     for (index, id) in secrets.by_reference.iter().enumerate() {
         let variable = secret_env_var(id);
         let Some(other) = secrets.by_reference[..index]

@@ -1034,6 +1034,32 @@ fn secret_variable_collision_is_error() {
     assert!(export.manifest.is_none());
 }
 
+#[test]
+fn env_named_like_secret_variable_is_error() {
+    let mut step = run("s", "alpine", r#"echo <+secrets.getValue("tok")>"#);
+    step.env_variables = vec![("BASSO_SECRET_TOK".into(), "placeholder".into())];
+    let export = export(&stage(vec![step]));
+
+    assert_eq!(codes(&export), ["secret-variable-collision"]);
+    assert!(export.manifest.is_none());
+    assert!(
+        export.diagnostics[0].message.contains("`BASSO_SECRET_TOK`"),
+        "{}",
+        export.diagnostics[0].message
+    );
+}
+
+#[test]
+fn env_named_like_unread_secret_is_kept() {
+    let mut step = run("s", "alpine", r#"echo <+secrets.getValue("tok")>"#);
+    step.env_variables = vec![("BASSO_SECRET_OTHER".into(), "value".into())];
+    let manifest = manifest(&stage(vec![step]), &options());
+
+    let env = container(&manifest, "s").env.as_ref().unwrap();
+    let names: Vec<&str> = env.iter().map(|var| var.name.as_str()).collect();
+    assert_eq!(names, ["BASSO_SECRET_TOK", "BASSO_SECRET_OTHER"]);
+}
+
 fn with_failure_strategy(
     step: basso_kube::Step,
     action: FailureAction,
