@@ -247,6 +247,14 @@ fn supplied_when_input_is_applied_and_checked() {
     let when = skipped.stages[0].steps[0].when.as_ref().expect("the supplied when");
     assert_eq!((when.stage_status.as_str(), when.condition.as_deref()), ("Success", Some("false")));
 
+    // A value of the wrong type is reported once, not also as missing.
+    let (boolean, _) = with_step_input(&source, "when", "false");
+    let errors: Vec<&str> = boolean.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code.as_str()).collect();
+    assert_eq!(errors, ["invalid-input"], "{:#?}", boolean.diagnostics);
+
+    let (unknown_key, _) = with_step_input(&source, "when", r#"{"stageStatus": "Success", "bogus": 1}"#);
+    assert!(codes(&unknown_key).contains(&"unknown-key"), "{:#?}", unknown_key.diagnostics);
+
     let (misspelt, path) = with_step_input(&source, "when", r#"{"stageStatus": "Sucess"}"#);
     assert_eq!(
         error_messages(&misspelt.diagnostics),

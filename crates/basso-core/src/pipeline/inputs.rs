@@ -251,6 +251,9 @@ pub enum Origin {
 pub struct Supplied {
     pub value: Value,
     pub origin: Origin,
+    /// The value was not of the field's type and was reported; the field
+    /// resolves to null without a second diagnostic.
+    pub rejected: bool,
 }
 
 /// Reads an input value written as text (`--input` values and input-set
@@ -393,15 +396,29 @@ pub fn apply_input_set(
                                 file: file.to_string(),
                                 span: node.span,
                             },
+                            rejected: false,
                         },
                     );
                 }
-                Err(reason) => local.error(
-                    "invalid-input",
-                    format!("invalid value for `{path}`: {reason}"),
-                    node.span,
-                    "supply a value of the field's type",
-                ),
+                Err(reason) => {
+                    local.error(
+                        "invalid-input",
+                        format!("invalid value for `{path}`: {reason}"),
+                        node.span,
+                        "supply a value of the field's type",
+                    );
+                    supplied.insert(
+                        path.to_string(),
+                        Supplied {
+                            value: Value::Null,
+                            origin: Origin::InputSet {
+                                file: file.to_string(),
+                                span: node.span,
+                            },
+                            rejected: true,
+                        },
+                    );
+                }
             }
             return Visit::Skip;
         }
@@ -466,10 +483,19 @@ pub fn apply_arguments(
                     Supplied {
                         value,
                         origin: Origin::Argument(argument),
+                        rejected: false,
                     },
                 );
             }
             Err(reason) => {
+                supplied.insert(
+                    path.clone(),
+                    Supplied {
+                        value: Value::Null,
+                        origin: Origin::Argument(argument.clone()),
+                        rejected: true,
+                    },
+                );
                 let value_span = Span::from_byte_range(&argument, path.len() + 1, argument.len());
                 report.push(
                     Diagnostic::error(
@@ -496,6 +522,10 @@ pub fn finalize(
     let mut values = IndexMap::new();
     for (path, field) in fields {
         let given = supplied.get(path);
+        if given.is_some_and(|g| g.rejected) {
+            values.insert(path.clone(), Value::Null);
+            continue;
+        }
         if given.is_none() && field.input.default.is_none() {
             if field.input.execution_input {
                 report.warning(

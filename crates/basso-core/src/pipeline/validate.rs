@@ -583,6 +583,7 @@ pub(crate) fn check_when(report: &mut Report, when: Option<&Node>, status_key: &
         );
         return;
     }
+    check_unknown_keys(report, when, &[status_key, "condition"], "`when`");
     match when.get(status_key) {
         Some(status) => check_enum(report, status, status_key, STATUSES, "unknown-status"),
         None => report.error(
