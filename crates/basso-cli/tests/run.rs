@@ -1272,6 +1272,9 @@ fn failure_strategy_retries_then_falls_back() {
     assert_eq!(tries.lines().count(), 3, "one run and two retries");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
+    // Two waits of 1 s between the three attempts.
+    let duration = summary["stages"][0]["steps"][0]["durationMs"].as_u64().unwrap();
+    assert!(duration >= 2000, "{duration} ms");
 }
 
 #[test]

@@ -679,6 +679,7 @@ impl StageRun<'_, '_> {
     /// records its result after applying the matching failure strategy.
     fn run_task(&self, step: &StepPlan, task: TaskSpec) {
         let mut retries = 0u32;
+        let (first_started_at, first_started) = (SystemTime::now(), Instant::now());
         loop {
             let Some(mut result) = self.run_attempt(step, task.clone()) else {
                 return;
@@ -717,6 +718,11 @@ impl StageRun<'_, '_> {
             };
             if let Some(action) = action {
                 self.apply_failure_action(&mut result, action);
+            }
+            // The step's time covers every attempt and the waits between.
+            if retries > 0 {
+                result.started_at_ms = Some(epoch_millis(first_started_at));
+                result.duration = first_started.elapsed();
             }
             result.tests = self.collect_reports(step);
             self.log_result(&result);
