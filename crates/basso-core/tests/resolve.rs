@@ -1717,3 +1717,41 @@ fn resolve_reports_check_errors_once() {
         );
     }
 }
+
+/// A value for the `tag` input of `pipeline_with`.
+const TAG: &[(&str, &str)] = &[("pipeline.variables.tag", "1.0")];
+
+fn looped_service(strategy: &str) -> String {
+    let step = format!(
+        "- step:\n    type: Background\n    name: db\n    identifier: db\n    strategy:\n      {strategy}\n    spec:\n      image: postgres:16\n      portBindings:\n        \"5432\": \"5432\"\n- step:\n    type: Run\n    name: t\n    identifier: t\n    spec:\n      image: alpine\n      command: echo ok"
+    );
+    pipeline_with(&step, DOCKER)
+}
+
+#[test]
+fn looped_service_host_port_is_duplicate() {
+    let resolution = resolve(&looped_service("parallelism: 3"), TAG, &[], json!({}));
+    let errors = error_messages(&resolution.diagnostics);
+
+    assert_eq!(codes(&resolution), ["duplicate-host-port"]);
+    assert_eq!(
+        errors,
+        ["host port `5432` is bound by each of the 3 iterations of step `db`"]
+    );
+}
+
+#[test]
+fn service_in_single_iteration_loop_passes() {
+    let resolution = resolve(
+        &looped_service("repeat:\n        times: 1"),
+        TAG,
+        &[],
+        json!({}),
+    );
+
+    assert!(
+        codes(&resolution).is_empty(),
+        "{:?}",
+        resolution.diagnostics
+    );
+}

@@ -227,6 +227,7 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>, templates: &Templa
                 continue;
             }
             check_step_spec(report, step, infra, &mut host_ports);
+            check_looped_host_ports(report, step, infra);
         }
     }
     crate::pipeline::expansion::check(report, pipeline);
@@ -1403,6 +1404,54 @@ fn check_port_bindings(
                 host_ports.insert(host, key.span);
             }
         }
+    }
+}
+
+/// Reports the fixed host ports of a Background step inside a loop that
+/// the file fixes at more than one iteration. A service runs until the
+/// stage ends, so the second iteration's service finds the port taken.
+fn check_looped_host_ports(report: &mut Report, step: &Step<'_>, infra: InfrastructureKind) {
+    if step.step_type != "Background" || infra == InfrastructureKind::KubernetesDirect {
+        return;
+    }
+    let Some(entries) = step.spec_field("portBindings").and_then(Node::as_mapping) else {
+        return;
+    };
+    let owners = std::iter::once(("step", step.identifier.as_str(), step.node)).chain(
+        step.groups
+            .iter()
+            .rev()
+            .map(|group| ("step group", group.identifier.as_str(), group.node)),
+    );
+    let Some((kind, identifier, owner, count)) = owners
+        .filter_map(|(kind, identifier, node)| {
+            let count = crate::pipeline::expansion::fixed_count(node)?;
+            (count > 1).then_some((kind, identifier, node, count))
+        })
+        .next()
+    else {
+        return;
+    };
+    let loop_span = owner
+        .entry("strategy")
+        .map_or(owner.span, |(key, _)| key.span);
+    for (key, _) in entries {
+        let text = key.as_str().unwrap_or_default();
+        if classify(text) != ValueKind::Fixed {
+            continue;
+        }
+        let Ok(host @ 1..=65535) = text.trim().parse::<u32>() else {
+            continue;
+        };
+        report.push(
+            Diagnostic::error(
+                "duplicate-host-port",
+                format!("host port `{host}` is bound by each of the {count} iterations of {kind} `{identifier}`"),
+                key.span,
+            )
+            .with_label(loop_span, "the loop that runs the service again")
+            .with_help("a service runs until the stage ends, so the next iteration finds the port taken: move the Background step out of the loop, so that one service serves every iteration"),
+        );
     }
 }
 
