@@ -1755,3 +1755,73 @@ fn service_in_single_iteration_loop_passes() {
         resolution.diagnostics
     );
 }
+
+/// A Docker pipeline with the variable `port` set to `port` and one
+/// Background step whose `portBindings` has the single entry `binding`.
+fn service_with_port(port: &str, binding: &str) -> String {
+    format!(
+        "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: port\n      type: String\n      value: \"{port}\"\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform:\n            os: Linux\n            arch: Amd64\n          runtime:\n            type: Docker\n            spec: {{}}\n          execution:\n            steps:\n              - step:\n                  type: Background\n                  name: web\n                  identifier: web\n                  spec:\n                    image: nginx:1\n                    portBindings:\n                      {binding}\n"
+    )
+}
+
+#[test]
+fn port_binding_key_expression_is_resolved() {
+    let source = service_with_port("18123", "\"<+pipeline.variables.port>\": \"80\"");
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let step = &resolution.stages[0].steps[0];
+
+    assert!(
+        codes(&resolution).is_empty(),
+        "{:?}",
+        resolution.diagnostics
+    );
+    assert_eq!(step.port_bindings(), [(18123, 80)]);
+}
+
+#[test]
+fn resolved_invalid_ports_are_reported() {
+    for (port, binding, role) in [
+        ("0", "\"<+pipeline.variables.port>\": \"80\"", "host"),
+        (
+            "abc",
+            "\"8080\": \"<+pipeline.variables.port>\"",
+            "container",
+        ),
+    ] {
+        let source = service_with_port(port, binding);
+        let resolution = resolve(&source, &[], &[], json!({}));
+        let errors = error_messages(&resolution.diagnostics);
+        let expected = format!("{role} port resolved to `{port}`, which is not a port");
+
+        assert_eq!(codes(&resolution), ["invalid-port"], "{binding}");
+        assert_eq!(errors, [expected], "{binding}");
+        let line = resolution.diagnostics[0].span.line;
+        assert_eq!(line, 29, "{binding}");
+    }
+}
+
+#[test]
+fn service_loop_from_expression_is_duplicate() {
+    let source = looped_service("repeat:\n        times: <+1 + 1>");
+    let resolution = resolve(&source, TAG, &[], json!({}));
+    let errors = error_messages(&resolution.diagnostics);
+
+    assert_eq!(codes(&resolution), ["duplicate-host-port"]);
+    assert_eq!(
+        errors,
+        ["host port `5432` is bound by both `db_0` and `db_1` in this stage"]
+    );
+}
+
+#[test]
+fn resolved_host_port_duplicates_written_one() {
+    let source = service_with_port(
+        "8080",
+        "\"<+pipeline.variables.port>\": \"80\"\n                      \"8080\": \"81\"",
+    );
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let errors = error_messages(&resolution.diagnostics);
+
+    assert_eq!(codes(&resolution), ["duplicate-host-port"]);
+    assert_eq!(errors, ["host port `8080` is bound twice by step `web`"]);
+}

@@ -103,6 +103,9 @@ struct Resolver<'p, 'a> {
     /// Whether expansion stopped at [`MAX_EXPANDED_NODES`], so no further
     /// stage or step is resolved.
     expansion_stopped: bool,
+    /// The host ports bound by the Background steps of the stage iteration
+    /// being resolved, with the span of the `portBindings` key and the step.
+    service_host_ports: Vec<(u16, Span, String)>,
 }
 
 /// One iteration of a step group around the steps being resolved.
@@ -352,6 +355,7 @@ pub fn resolve(
         expanded: 0,
         // Validation reported a fixed expansion over the cap.
         expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
+        service_host_ports: Vec::new(),
     };
     let mut stages = Vec::new();
     for index in 0..pipeline.stages.len() {
@@ -1058,7 +1062,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             failure_strategies,
             scope,
         };
+        self.service_host_ports.clear();
         self.steps(&place, &stage.steps, &mut nesting, &mut steps);
+        self.check_service_host_ports();
         ResolvedStage {
             identifier: identifier.to_string(),
             name: stage.name.clone(),
@@ -1406,7 +1412,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let infra = place.infra;
         let platform = place.platform;
         self.data.take_used_secrets();
-        let spec = match step.spec {
+        let mut spec = match step.spec {
             Some(node) => self.field_value(node, &step.path, "spec", scope),
             None => Json::Object(serde_json::Map::new()),
         };
@@ -1447,7 +1453,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
         });
         let modelled = step.is_modelled();
+        let mut host_ports = Vec::new();
         if modelled {
+            host_ports = self.resolve_port_bindings(step, &mut spec, scope);
             self.check_resolved(step, &spec);
         }
         let effective = if modelled {
@@ -1488,8 +1496,117 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 None => identifier.to_string(),
             };
             resolved.endpoints = Some(endpoints(hostname, &resolved, infra.kind));
+            let name = match step_group {
+                Some(group) => format!("{group}.{identifier}"),
+                None => identifier.to_string(),
+            };
+            for (port, span) in host_ports {
+                self.service_host_ports.push((port, span, name.clone()));
+            }
         }
         resolved
+    }
+
+    /// Resolves the `portBindings` keys written as expressions, which
+    /// `value_at` keeps as written, and checks each host or container port
+    /// that an expression supplied, as validation checks written ones.
+    /// Returns the valid host ports with the spans of their keys.
+    fn resolve_port_bindings(
+        &mut self,
+        step: &Step<'_>,
+        spec: &mut Json,
+        scope: &Scope<'_>,
+    ) -> Vec<(u16, Span)> {
+        let mut host_ports = Vec::new();
+        let Some(entries) = step.spec_field("portBindings").and_then(Node::as_mapping) else {
+            return host_ports;
+        };
+        let Some(Json::Object(resolved)) = spec.get_mut("portBindings") else {
+            return host_ports;
+        };
+        let mut rebuilt = serde_json::Map::with_capacity(resolved.len());
+        for (key_node, value_node) in entries {
+            let key_text = key_node.as_str().unwrap_or_default();
+            let Some(value) = resolved.remove(key_text) else {
+                continue;
+            };
+            let host = if classify(key_text) == ValueKind::Expression {
+                let host = self.expression(key_text, key_node, FieldType::String, scope);
+                let host = into_text(host).unwrap_or_default();
+                self.check_resolved_port(key_node, &host, "host");
+                host
+            } else {
+                key_text.to_string()
+            };
+            if value_node
+                .as_str()
+                .is_some_and(|text| classify(text) == ValueKind::Expression)
+            {
+                self.check_resolved_port(value_node, &json_text(&value), "container");
+            }
+            if let Ok(port @ 1..=65535) = host.trim().parse::<u16>() {
+                host_ports.push((port, key_node.span));
+            }
+            rebuilt.insert(host, value);
+        }
+        *resolved = rebuilt;
+        host_ports
+    }
+
+    /// Reports a host port that two services of the stage iteration bind,
+    /// once per `portBindings` key, unless validation reported it there.
+    /// This finds duplicates that only resolution shows: ports written as
+    /// expressions, and services in loops whose count an expression sets.
+    fn check_service_host_ports(&mut self) {
+        let bindings = std::mem::take(&mut self.service_host_ports);
+        let mut reported: Vec<Span> = self
+            .report
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == "duplicate-host-port")
+            .map(|d| d.span)
+            .collect();
+        for (index, (port, span, step)) in bindings.iter().enumerate() {
+            let Some((_, first_span, first_step)) =
+                bindings[..index].iter().find(|(other, ..)| other == port)
+            else {
+                continue;
+            };
+            if reported.contains(span) {
+                continue;
+            }
+            reported.push(*span);
+            let message = if first_step == step {
+                format!("host port `{port}` is bound twice by step `{step}`")
+            } else {
+                format!(
+                    "host port `{port}` is bound by both `{first_step}` and `{step}` in this stage"
+                )
+            };
+            let error = Diagnostic::error("duplicate-host-port", message, *span)
+            .with_label(*first_span, "first bound here")
+            .with_help("a service runs until the stage ends, so bind each host port once per stage: move a looped service out of its loop, or pick another host port");
+            self.report.push(error);
+        }
+    }
+
+    /// Reports `text`, the value an expression at `node` resolved to, when
+    /// it is not a port.
+    fn check_resolved_port(&mut self, node: &Node, text: &str, role: &str) {
+        // NOTE: a block kept because it reads a step output is not checked,
+        // and `ResolvedStep::port_bindings` skips it if it is not a port.
+        if has_block_start(text) {
+            return;
+        }
+        if matches!(text.trim().parse::<u32>(), Ok(1..=65535)) {
+            return;
+        }
+        self.report.error(
+            "invalid-port",
+            format!("{role} port resolved to `{text}`, which is not a port"),
+            node.span,
+            "make the expression produce an integer from 1 to 65535",
+        );
     }
 
     /// Checks resolved values of fields that were written as expressions
