@@ -484,6 +484,18 @@ fn typed_fields_reading_a_step_output_wait_for_the_run() {
 }
 
 #[test]
+fn loop_over_step_output_explained() {
+    let steps = "- step:\n    type: Run\n    name: list\n    identifier: list\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: ITEMS\n- step:\n    type: Run\n    name: each\n    identifier: each\n    strategy:\n      repeat:\n        items: <+steps.list.output.outputVariables.ITEMS.split(\",\")>\n    spec:\n      image: alpine\n      command: echo <+repeat.item>";
+    let resolution = resolve(&pipeline_with(steps, DOCKER), &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+
+    let errors: Vec<&basso_core::Diagnostic> = resolution.diagnostics.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].code, "invalid-strategy");
+    let help = errors[0].help.as_deref().unwrap_or_default();
+    assert!(help.contains("basso expands loops before the run starts"), "{help}");
+}
+
+#[test]
 fn method_error_on_known_value_reported() {
     let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.foo()>";
     let resolution = resolve(

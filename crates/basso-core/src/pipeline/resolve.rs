@@ -816,16 +816,29 @@ impl<'p, 'a> Resolver<'p, 'a> {
         for json in &evaluated {
             self.data.add(json);
         }
-        scope.take_misses();
-        for diagnostic in evaluation_errors {
-            self.report.push(diagnostic);
+        // A loop over step outputs fails for want of them, which the
+        // diagnostic below explains; errors such as a method called on the
+        // missing value would only hide that.
+        let reads_run_state = scope.take_misses().iter().any(|path| is_run_state(path));
+        if !reads_run_state {
+            for diagnostic in evaluation_errors {
+                self.report.push(diagnostic);
+            }
         }
         let mut iterations = match result {
             Ok(iterations) if !iterations.is_empty() => iterations,
             Ok(_) => return vec![None],
             // A runtime input without a value was reported as `missing-input`.
             Err(_) if missing_input => return vec![None],
-            Err(diagnostic) => {
+            Err(mut diagnostic) => {
+                if reads_run_state {
+                    diagnostic.help = Some(
+                        "it reads a step output or status, and basso expands loops before the run \
+                         starts, when those have no value: loop over a fixed list, a variable or a \
+                         runtime input"
+                            .to_string(),
+                    );
+                }
                 // Validation already reported a written value it rejects.
                 let known = self
                     .report
