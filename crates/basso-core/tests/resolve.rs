@@ -196,7 +196,7 @@ fn input_errors_point_at_the_field() {
 }
 
 #[test]
-fn input_set_field_left_as_input_keeps_the_default() {
+fn input_placeholder_keeps_default() {
     let source = pipeline_with(
         "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: <+input>.default(echo from default)",
         DOCKER,
@@ -221,8 +221,8 @@ fn input_set_field_left_as_input_keeps_the_default() {
     );
 }
 
-/// A Docker pipeline whose one Run step `a` has the step field `field` and
-/// the spec fields `spec` (one per line).
+/// Returns a Docker pipeline whose one Run step `a` has the step field
+/// `field` and the spec fields `spec` (one per line).
 fn one_step(field: &str, spec: &str) -> String {
     let spec: String = spec.lines().map(|l| format!("\n      {l}")).collect();
     pipeline_with(
@@ -466,7 +466,7 @@ fn kept_block_and_later_missing_value_both_warn() {
 }
 
 #[test]
-fn typed_fields_reading_a_step_output_wait_for_the_run() {
+fn typed_field_waits_for_step_output() {
     let steps = "- step:\n    type: Run\n    name: version\n    identifier: version\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: T\n- step:\n    type: Run\n    name: publish\n    identifier: publish\n    timeout: <+steps.version.output.outputVariables.T>\n    spec:\n      image: alpine\n      shell: <+steps.version.output.outputVariables.T>\n      command: echo 2";
     let source = pipeline_with(steps, DOCKER);
     let before = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
@@ -1768,7 +1768,7 @@ fn service_in_single_iteration_loop_passes() {
     );
 }
 
-/// A Docker pipeline with the variable `port` set to `port` and one
+/// Returns a Docker pipeline with the variable `port` set to `port` and one
 /// Background step whose `portBindings` has the single entry `binding`.
 fn service_with_port(port: &str, binding: &str) -> String {
     format!(

@@ -22,8 +22,8 @@ use crate::summary::{RunSummary, StageResult, StepResult, epoch_millis};
 /// How many output lines of a step are kept for error reports.
 pub const TAIL_LINES: usize = 20;
 
-/// The most output lines held back while a step starts; later lines are
-/// printed at once.
+/// The maximum number of output lines held back while a step starts.
+/// Later lines are printed at once.
 const START_GATE_LINES: usize = 1000;
 
 /// Holds a step's output lines until the runner has logged that the step

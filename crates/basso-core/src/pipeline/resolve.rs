@@ -816,9 +816,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         for json in &evaluated {
             self.data.add(json);
         }
-        // A loop over step outputs fails for want of them, which the
-        // diagnostic below explains; errors such as a method called on the
-        // missing value would only hide that.
+        // A loop over step outputs fails because they have no value yet,
+        // and the diagnostic below says so. Errors such as a method called
+        // on the missing value would only hide that cause.
         let reads_run_state = scope.take_misses().iter().any(|path| is_run_state(path));
         if !reads_run_state {
             for diagnostic in evaluation_errors {

@@ -177,8 +177,9 @@ impl Template {
         false
     }
 
-    /// The separator that the text piece at `index` puts against the block
-    /// after it (`before`) or before it, with what lies past the separator.
+    /// Returns the separator that the text piece at `index` puts against
+    /// the block after it (`before`) or before it, with what lies past the
+    /// separator.
     fn side(&self, index: usize, before: bool) -> Option<Side<'_>> {
         let Some(Piece::Text(t)) = self.pieces.get(index) else {
             return None;
