@@ -27,6 +27,16 @@ fn codes(resolution: &Resolution) -> Vec<&str> {
         .collect()
 }
 
+/// Returns the messages of the diagnostics with `code`.
+fn messages_with_code<'r>(resolution: &'r Resolution, code: &str) -> Vec<&'r str> {
+    resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == code)
+        .map(|d| d.message.as_str())
+        .collect()
+}
+
 /// Returns the messages of the errors among `diagnostics`.
 fn error_messages(diagnostics: &[basso_core::Diagnostic]) -> Vec<String> {
     diagnostics
@@ -332,12 +342,7 @@ fn context_values_resolve_and_missing_ones_warn() {
         without.stages[0].steps[0].spec["command"],
         "git checkout null && echo null"
     );
-    let warnings: Vec<&str> = without
-        .diagnostics
-        .iter()
-        .filter(|d| d.code == "unresolved-at-run-time")
-        .map(|d| d.message.as_str())
-        .collect();
+    let warnings = messages_with_code(&without, "unresolved-at-run-time");
     assert_eq!(warnings.len(), 2, "{warnings:?}");
 
     let with = resolve(
@@ -371,12 +376,7 @@ fn rejected_reference_gets_no_run_time_warning() {
         .filter(|d| d.code == "unknown-step")
         .collect();
     assert_eq!(unknown.len(), 1, "{:#?}", resolution.diagnostics);
-    let warnings: Vec<&str> = resolution
-        .diagnostics
-        .iter()
-        .filter(|d| d.code == "unresolved-at-run-time")
-        .map(|d| d.message.as_str())
-        .collect();
+    let warnings = messages_with_code(&resolution, "unresolved-at-run-time");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("steps.a.output"), "{warnings:?}");
 }
@@ -448,12 +448,7 @@ fn kept_block_and_later_missing_value_both_warn() {
         resolution.stages[0].steps[1].spec["command"],
         "echo <+steps.version.output.outputVariables.VERSION.trim()> null"
     );
-    let warnings: Vec<&str> = resolution
-        .diagnostics
-        .iter()
-        .filter(|d| d.code == "unresolved-at-run-time")
-        .map(|d| d.message.as_str())
-        .collect();
+    let warnings = messages_with_code(&resolution, "unresolved-at-run-time");
     assert_eq!(
         warnings,
         [

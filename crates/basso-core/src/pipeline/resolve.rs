@@ -817,8 +817,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
             self.data.add(json);
         }
         // A loop over step outputs fails because they have no value yet,
-        // and the diagnostic below says so. Errors such as a method called
-        // on the missing value would only hide that cause.
+        // which the diagnostic below explains. Errors such as a method
+        // called on the missing value would only hide that cause.
         let reads_run_state = scope.take_misses().iter().any(|path| is_run_state(path));
         if !reads_run_state {
             for diagnostic in evaluation_errors {
