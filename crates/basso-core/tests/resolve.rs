@@ -1832,3 +1832,153 @@ fn resolved_host_port_duplicates_written_one() {
     assert_eq!(codes(&resolution), ["duplicate-host-port"]);
     assert_eq!(errors, ["host port `8080` is bound twice by step `web`"]);
 }
+
+/// Returns a pipeline with the given pipeline and stage `timeout` lines
+/// (empty for none), two stages `a` and `b` and a pipeline variable `limit`.
+fn timed_pipeline(pipeline_timeout: &str, stage_timeout: &str) -> String {
+    let first = timed_stage("a", stage_timeout);
+    let second = timed_stage("b", "");
+    format!(
+        "pipeline:
+  name: p
+  identifier: p
+  {pipeline_timeout}
+  variables:
+    - name: limit
+      type: String
+      value: 90s
+  stages:
+{first}{second}"
+    )
+}
+
+/// Returns a Docker stage `identifier` whose one step, `run_IDENTIFIER`,
+/// sets the output variable `T`.
+fn timed_stage(identifier: &str, timeout: &str) -> String {
+    format!(
+        "    - stage:
+        name: {identifier}
+        identifier: {identifier}
+        type: CI
+        {timeout}
+        spec:
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Docker, spec: {{}}}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: run_{identifier}
+                  identifier: run_{identifier}
+                  spec:
+                    image: alpine
+                    command: echo 1
+                    outputVariables:
+                      - name: T
+"
+    )
+}
+
+#[test]
+fn stage_and_pipeline_timeouts_resolve() {
+    let source = timed_pipeline("timeout: 1h 30m", "timeout: 10m");
+    let resolution = resolve(&source, &[], &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.timeout_seconds, Some(5400));
+    assert_eq!(resolution.stages[0].timeout_seconds, Some(600));
+    assert_eq!(resolution.stages[1].timeout_seconds, None);
+    let json = resolution.to_json();
+    assert_eq!(json["timeoutSeconds"], 5400);
+    assert_eq!(json["stages"][0]["timeoutSeconds"], 600);
+    assert_eq!(json["stages"][1]["timeoutSeconds"], serde_json::Value::Null);
+}
+
+#[test]
+fn stage_timeout_without_value_is_none() {
+    let source = timed_pipeline("", "");
+    let resolution = resolve(&source, &[], &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.timeout_seconds, None);
+    assert_eq!(resolution.stages[0].timeout_seconds, None);
+}
+
+#[test]
+fn stage_timeout_from_input_and_expression() {
+    let source = timed_pipeline("timeout: <+pipeline.variables.limit>", "timeout: <+input>");
+    let inputs = [("pipeline.stages.a.timeout", "2m")];
+    let resolution = resolve(&source, &inputs, &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.timeout_seconds, Some(90));
+    assert_eq!(resolution.stages[0].timeout_seconds, Some(120));
+}
+
+#[test]
+fn written_stage_timeout_invalid() {
+    let source = timed_pipeline("timeout: 5", "timeout: 10 minutes");
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let errors: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+
+    assert_eq!(errors.len(), 2, "{:#?}", resolution.diagnostics);
+    assert_eq!(errors[0].code, "invalid-timeout");
+    assert_eq!(
+        errors[0].message,
+        "invalid timeout `5`: `5` has no unit (use s, m, h, d or w)"
+    );
+    assert_eq!(errors[0].file.as_deref(), Some("p.yaml"));
+    assert_eq!((errors[0].span.line, errors[0].span.column), (4, 12));
+    assert_eq!(errors[1].code, "invalid-timeout");
+    assert_eq!(
+        errors[1].message,
+        "invalid timeout `10 minutes`: `10` has no unit (use s, m, h, d or w)"
+    );
+    assert_eq!((errors[1].span.line, errors[1].span.column), (14, 18));
+    let help = errors[1].help.as_deref().unwrap_or_default();
+    assert!(help.contains("`10m`"), "{help}");
+    assert_eq!(resolution.timeout_seconds, None);
+    assert_eq!(resolution.stages[0].timeout_seconds, None);
+}
+
+#[test]
+fn supplied_stage_timeout_invalid() {
+    let source = timed_pipeline("timeout: <+input>", "timeout: <+input>");
+    let inputs = [
+        ("pipeline.timeout", "1.5h"),
+        ("pipeline.stages.a.timeout", "0s"),
+    ];
+    let resolution = resolve(&source, &inputs, &[], json!({}));
+
+    assert_eq!(
+        error_messages(&resolution.diagnostics),
+        [
+            "timeout resolved to `1.5h`: fractions such as `1.5h` are not allowed, so write `1h30m` instead",
+            "timeout resolved to `0s`: the duration must be greater than 0",
+        ]
+    );
+    let lines: Vec<usize> = resolution.diagnostics.iter().map(|d| d.span.line).collect();
+    assert_eq!(lines, [4, 14]);
+    assert_eq!(resolution.timeout_seconds, None);
+    assert_eq!(resolution.stages[0].timeout_seconds, None);
+}
+
+#[test]
+fn stage_timeout_reading_step_output_warns() {
+    let stage_timeout = "timeout: <+pipeline.stages.a.spec.execution.steps.run_a.output.outputVariables.T.trim()>";
+    let source = timed_pipeline("", stage_timeout);
+    let resolution = resolve(&source, &[], &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].timeout_seconds, None);
+    assert_eq!(
+        messages_with_code(&resolution, "unresolved-timeout"),
+        [
+            "the stage `timeout` reads a step output or status, which has no value before the run starts, so basso runs without this timeout"
+        ]
+    );
+}

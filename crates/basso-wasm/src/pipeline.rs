@@ -112,6 +112,7 @@ pub fn resolve(yaml: &str, options: &str) -> Result<String, JsError> {
 struct ResolveDocument<'a> {
     schema_version: u32,
     pipeline: &'a Option<String>,
+    timeout_seconds: Option<u64>,
     stages: &'a [ResolvedStage],
     diagnostics: Vec<convert::EditorDiagnostic>,
 }
@@ -126,6 +127,7 @@ fn resolve_text(
     let document = ResolveDocument {
         schema_version: resolution.schema_version,
         pipeline: &resolution.pipeline,
+        timeout_seconds: resolution.timeout_seconds,
         stages: &resolution.stages,
         diagnostics: convert::editor_diagnostics(&resolution.diagnostics, yaml, sources),
     };

@@ -48,7 +48,11 @@ export type Resolution = { schemaVersion: number,
 /**
  * The pipeline's identifier, or `None` when the file has none.
  */
-pipeline: string | null, stages: Array<ResolvedStage>, diagnostics: Array<DiagnosticJson>, };
+pipeline: string | null, 
+/**
+ * The pipeline `timeout` in whole seconds, or `None` when it sets none.
+ */
+timeoutSeconds: number | null, stages: Array<ResolvedStage>, diagnostics: Array<DiagnosticJson>, };
 export type ResolvedStage = { 
 /**
  * Identifier, with the iteration suffix for looped stages.
@@ -57,7 +61,11 @@ identifier: string, name: string,
 /**
  * Integer shared by stages that run concurrently (`parallel:`), or `None`.
  */
-parallel: number | null, infrastructure: Infrastructure, platform: Platform, cloneCodebase: boolean, sharedPaths: Array<string>, when: StageWhen | null, 
+parallel: number | null, infrastructure: Infrastructure, platform: Platform, cloneCodebase: boolean, sharedPaths: Array<string>, 
+/**
+ * The stage `timeout` in whole seconds, or `None` when it sets none.
+ */
+timeoutSeconds: number | null, when: StageWhen | null, 
 /**
  * Stage variables by name, resolved (secrets stay as `<+secrets.getValue("ID")>`).
  */

@@ -357,13 +357,19 @@ pub fn resolve(
         expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
         service_host_ports: Vec::new(),
     };
+    let timeout_seconds = pipeline.node.get("timeout").and_then(|node| {
+        let scope = Scope::new(&root_value);
+        resolver.timeout_seconds(node, "pipeline", &scope, TimeoutOwner::Pipeline)
+    });
     let mut stages = Vec::new();
     for index in 0..pipeline.stages.len() {
         resolver.stage(index, &root_value, &mut stages);
     }
     resolver.report_misses();
     let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
-    finish(identifier, stages, resolver.report.diagnostics, file_name)
+    let mut resolution = finish(identifier, stages, resolver.report.diagnostics, file_name);
+    resolution.timeout_seconds = timeout_seconds;
+    resolution
 }
 
 fn finish(
@@ -393,6 +399,7 @@ fn finish(
     Resolution {
         schema_version: SCHEMA_VERSION,
         pipeline,
+        timeout_seconds: None,
         stages,
         diagnostics,
     }
@@ -1038,6 +1045,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             },
             None => Vec::new(),
         };
+        let timeout_seconds = stage
+            .get("timeout")
+            .and_then(|node| self.timeout_seconds(node, &stage.path, scope, TimeoutOwner::Stage));
         let when =
             self.when(stage.node, &stage.path, "pipelineStatus", scope)
                 .map(|(pipeline_status, condition)| StageWhen {
@@ -1086,6 +1096,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             platform,
             clone_codebase,
             shared_paths,
+            timeout_seconds,
             when,
             variables,
             strategy: iteration,
@@ -1413,6 +1424,57 @@ impl<'p, 'a> Resolver<'p, 'a> {
         Some((status, condition))
     }
 
+    /// Resolves the `timeout` field `node` of the step, stage or pipeline at
+    /// `owner` into whole seconds. Returns `None`, meaning no timeout, for an
+    /// empty or null field, an invalid one and one kept for the run because
+    /// it reads a step output or status. An invalid value is reported here
+    /// when an expression or a runtime input produced it, and by validation
+    /// when it is written.
+    fn timeout_seconds(
+        &mut self,
+        node: &Node,
+        owner: &str,
+        scope: &Scope<'_>,
+        kind: TimeoutOwner,
+    ) -> Option<u64> {
+        let text = into_text(self.field_value(node, owner, "timeout", scope))?;
+        let kept_for_run = has_block_start(&text) && classify(&text) == ValueKind::Expression
+            || self
+                .run_state_fields
+                .contains(&(node.span.byte_start, node.span.byte_end));
+        if kept_for_run {
+            // The runner resolves a step again before it starts, so a step
+            // timeout gets its value then. Stages and the pipeline are not
+            // resolved again, so they run without a timeout.
+            if kind != TimeoutOwner::Step {
+                self.report.warning(
+                    "unresolved-timeout",
+                    format!(
+                        "the {} `timeout` reads a step output or status, which has no value before the run starts, so basso runs without this timeout",
+                        kind.name()
+                    ),
+                    node.span,
+                    "write a duration such as `10m`, or an expression over pipeline variables or runtime inputs",
+                );
+            }
+            return None;
+        }
+        match parse_duration(&text) {
+            Ok(seconds) => seconds,
+            Err(reason) => {
+                if classify(node.as_str().unwrap_or_default()) != ValueKind::Fixed {
+                    self.report.error(
+                        "invalid-timeout",
+                        format!("timeout resolved to `{text}`: {reason}"),
+                        node.span,
+                        "make the expression produce a duration such as `10m`",
+                    );
+                }
+                None
+            }
+        }
+    }
+
     fn step_body(
         &mut self,
         place: &StagePlace<'_, '_>,
@@ -1439,32 +1501,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 stage_status,
                 condition,
             });
-        let timeout_seconds = step.get("timeout").and_then(|node| {
-            let text = into_text(self.field_value(node, &step.path, "timeout", scope))?;
-            // A block kept for the run reads a step output, so the timeout
-            // is known only when the runner resolves the step again.
-            if has_block_start(&text) && classify(&text) == ValueKind::Expression
-                || self
-                    .run_state_fields
-                    .contains(&(node.span.byte_start, node.span.byte_end))
-            {
-                return None;
-            }
-            match parse_duration(&text) {
-                Ok(seconds) => seconds,
-                Err(reason) => {
-                    if classify(node.as_str().unwrap_or_default()) != ValueKind::Fixed {
-                        self.report.error(
-                            "invalid-timeout",
-                            format!("timeout resolved to `{text}`: {reason}"),
-                            node.span,
-                            "make the expression produce a duration such as `10m`",
-                        );
-                    }
-                    None
-                }
-            }
-        });
+        let timeout_seconds = step
+            .get("timeout")
+            .and_then(|node| self.timeout_seconds(node, &step.path, scope, TimeoutOwner::Step));
         let modelled = step.is_modelled();
         let mut host_ports = Vec::new();
         if modelled {
@@ -1710,6 +1749,24 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     );
                 }
             }
+        }
+    }
+}
+
+/// The node whose `timeout` is resolved.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TimeoutOwner {
+    Pipeline,
+    Stage,
+    Step,
+}
+
+impl TimeoutOwner {
+    fn name(self) -> &'static str {
+        match self {
+            TimeoutOwner::Pipeline => "pipeline",
+            TimeoutOwner::Stage => "stage",
+            TimeoutOwner::Step => "step",
         }
     }
 }

@@ -24,6 +24,10 @@ pub struct Resolution {
     pub schema_version: u32,
     /// The pipeline's identifier, or `None` when the file has none.
     pub pipeline: Option<String>,
+    /// The pipeline `timeout` in whole seconds, or `None` when it sets none.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub timeout_seconds: Option<u64>,
     pub stages: Vec<ResolvedStage>,
     #[serde(with = "diagnostics_json")]
     #[cfg_attr(feature = "ts", ts(as = "Vec<crate::DiagnosticJson>"))]
@@ -211,6 +215,10 @@ pub struct ResolvedStage {
     pub platform: Platform,
     pub clone_codebase: bool,
     pub shared_paths: Vec<String>,
+    /// The stage `timeout` in whole seconds, or `None` when it sets none.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub timeout_seconds: Option<u64>,
     pub when: Option<StageWhen>,
     /// Stage variables by name, resolved (secrets stay as `<+secrets.getValue("ID")>`).
     pub variables: IndexMap<String, Json>,

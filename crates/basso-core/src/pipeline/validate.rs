@@ -168,6 +168,9 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>, templates: &Templa
     if pipeline.kind == DocumentKind::Pipeline {
         check_unknown_keys(report, pipeline.node, PIPELINE_KEYS, "the pipeline");
     }
+    if let Some(timeout) = pipeline.node.get("timeout") {
+        check_timeout(report, timeout);
+    }
     let mut unmodelled_steps: HashMap<String, (Span, usize)> = HashMap::new();
     let mut unmodelled_stages: HashMap<String, (Span, usize)> = HashMap::new();
     for (index, stage) in pipeline.stages.iter().enumerate() {
@@ -365,6 +368,9 @@ fn check_stage(
 ) {
     let stage = &pipeline.stages[index];
     check_unknown_keys(report, stage.node, STAGE_KEYS, "a stage");
+    if let Some(timeout) = stage.get("timeout") {
+        check_timeout(report, timeout);
+    }
     check_when(report, stage.get("when"), "pipelineStatus", templates);
     if let Some(strategy) = stage.get("strategy") {
         check_strategy(report, strategy, &stage.identifier);
@@ -796,7 +802,7 @@ fn check_failure_strategies(report: &mut Report, node: &Node) {
     }
 }
 
-/// Checks a step or stage `timeout`.
+/// Checks a step, stage or pipeline `timeout`.
 pub fn check_timeout(report: &mut Report, node: &Node) {
     let Some(text) = node.as_str() else {
         report.error(
