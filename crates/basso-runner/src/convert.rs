@@ -28,6 +28,7 @@ pub fn stage_plan(stage: &ResolvedStage) -> StagePlan {
         os: Some(stage.platform.os.clone()),
         arch: Some(stage.platform.arch.clone()),
         clone_codebase: stage.clone_codebase,
+        timeout: stage.timeout_seconds.map(Duration::from_secs),
         nodes: build_nodes(&steps, 0, None),
     }
 }

@@ -43,6 +43,7 @@
 pub mod codebase;
 pub mod console;
 pub mod convert;
+pub mod deadline;
 pub mod executor;
 pub mod failure;
 pub mod folders;

@@ -19,6 +19,9 @@ pub struct StagePlan {
     pub arch: Option<String>,
     /// `spec.cloneCodebase`.
     pub clone_codebase: bool,
+    /// The stage `timeout`: the stage's steps and services are stopped when
+    /// it passes, counted from the stage's start.
+    pub timeout: Option<Duration>,
     /// The execution, in order.
     pub nodes: Vec<Node>,
 }
@@ -109,7 +112,9 @@ pub struct FailureStrategy {
 
 impl FailureStrategy {
     /// Returns whether the strategy applies to a failure of kind `error`
-    /// (`Unknown` for a non-zero exit, `Timeout` for an expired step).
+    /// (`Unknown` for a non-zero exit, `Timeout` for a step past its own
+    /// `timeout`). A step stopped by its stage's or the pipeline's `timeout`
+    /// gets no failure strategy, because that timeout ends the whole stage.
     pub fn matches(&self, error: &str) -> bool {
         self.errors
             .iter()

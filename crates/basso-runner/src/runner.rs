@@ -1,21 +1,22 @@
 //! Runs stages: steps in order, `parallel` blocks on threads, step groups,
-//! `when` conditions, timeouts, and Background services for the rest of
-//! their stage.
+//! `when` conditions, step, stage and pipeline timeouts, and Background
+//! services for the rest of their stage.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::codebase::Codebase;
 use crate::console::Console;
+use crate::deadline::{Deadline, Scope};
 use crate::executor::{Executor, Exit, LogSink, Program, Task, TaskSpec};
 use crate::plan::{FailureAction, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
 use crate::secrets::Secrets;
-use crate::services::Services;
+use crate::services::{EarlyStop, Services};
 use crate::state::{Expressions, RunState, StageState, Status, StepState};
 use crate::summary::{RunSummary, StageResult, StepResult, epoch_millis};
 
@@ -91,6 +92,8 @@ pub struct RunOptions {
     pub stop_grace: Duration,
     /// The checkout used by stages with `cloneCodebase: true`.
     pub codebase: Option<Codebase>,
+    /// The pipeline `timeout`, counted from the start of [`Runner::run`].
+    pub pipeline_timeout: Option<Duration>,
 }
 
 impl RunOptions {
@@ -105,6 +108,7 @@ impl RunOptions {
             readiness_timeout: Duration::from_secs(60),
             stop_grace: Duration::from_secs(5),
             codebase: None,
+            pipeline_timeout: None,
         }
     }
 }
@@ -117,6 +121,8 @@ pub struct Runner<'a> {
     secrets: Secrets,
     options: RunOptions,
     cancel: Arc<AtomicBool>,
+    /// Set once the pipeline `timeout` has stopped a step or skipped a stage.
+    pipeline_expired: AtomicBool,
 }
 
 impl<'a> Runner<'a> {
@@ -140,19 +146,28 @@ impl<'a> Runner<'a> {
             secrets,
             options,
             cancel,
+            pipeline_expired: AtomicBool::new(false),
         }
     }
 
-    /// Runs `stages` in order and returns the summary.
+    /// Runs `stages` in order and returns the summary. When the pipeline
+    /// `timeout` passes, the running steps are stopped, their stage expires
+    /// and the later stages are skipped.
     pub fn run(&self, stages: &[StagePlan]) -> RunSummary {
+        let pipeline_deadline = self
+            .options
+            .pipeline_timeout
+            .and_then(|timeout| Deadline::starting_now(Scope::Pipeline, timeout));
         let state = Arc::new(Mutex::new(RunState::default()));
         let mut results = Vec::new();
         for stage in stages {
-            results.push(self.run_stage(stage, &state));
+            results.push(self.run_stage(stage, &state, pipeline_deadline));
         }
 
         let status = if self.cancelled() {
             Status::Aborted
+        } else if self.pipeline_expired.load(Ordering::SeqCst) {
+            Status::Expired
         } else if results.iter().any(|stage| stage.status.is_failure()) {
             Status::Failed
         } else {
@@ -171,10 +186,18 @@ impl<'a> Runner<'a> {
         self.cancel.load(Ordering::SeqCst)
     }
 
-    fn run_stage(&self, stage: &StagePlan, state: &Arc<Mutex<RunState>>) -> StageResult {
+    fn run_stage(
+        &self,
+        stage: &StagePlan,
+        state: &Arc<Mutex<RunState>>,
+        pipeline_deadline: Option<Deadline>,
+    ) -> StageResult {
         let started = Instant::now();
         let skip_reason = if self.cancelled() {
             Some("the run was interrupted".to_string())
+        } else if let Some(deadline) = pipeline_deadline.filter(Deadline::passed) {
+            self.pipeline_expired.store(true, Ordering::SeqCst);
+            Some(deadline.message())
         } else {
             self.stage_skip_reason(stage, state)
         };
@@ -188,6 +211,9 @@ impl<'a> Runner<'a> {
             return self.skipped_stage(stage, status, reason, state);
         }
 
+        let stage_deadline = stage
+            .timeout
+            .and_then(|timeout| Deadline::starting_now(Scope::Stage, timeout));
         tracing::info!(stage_id = %stage.id, "starting stage");
         state.lock().expect("state lock").stages.push(StageState {
             id: stage.id.clone(),
@@ -200,6 +226,8 @@ impl<'a> Runner<'a> {
             results: Mutex::new(Vec::new()),
             services: Services::new(self.options.stop_grace),
             readiness: Mutex::new(()),
+            deadline: Deadline::earliest(stage_deadline, pipeline_deadline),
+            expired: OnceLock::new(),
         };
         run.run_nodes(&stage.nodes);
         run.finish();
@@ -208,9 +236,12 @@ impl<'a> Runner<'a> {
         }
 
         let stage_failing = run.stage_failing();
+        let expired = run.expired.get().copied();
         let steps = run.results.into_inner().expect("results lock");
         let mut status = if self.cancelled() {
             Status::Aborted
+        } else if expired.is_some() {
+            Status::Expired
         } else if steps.iter().any(|step| step.status.is_failure()) || stage_failing {
             Status::Failed
         } else {
@@ -230,7 +261,7 @@ impl<'a> Runner<'a> {
         StageResult {
             id: stage.id.clone(),
             status,
-            message: None,
+            message: expired.map(|deadline| deadline.message()),
             steps,
             tests,
             duration: started.elapsed(),
@@ -323,9 +354,41 @@ struct StageRun<'r, 'a> {
     results: Mutex<Vec<StepResult>>,
     services: Services,
     readiness: Mutex<()>,
+    /// The earliest of the stage's and the pipeline's deadlines.
+    deadline: Option<Deadline>,
+    /// The deadline once it has passed. Every step that runs then is
+    /// stopped, and every step not yet started is skipped.
+    expired: OnceLock<Deadline>,
 }
 
 impl StageRun<'_, '_> {
+    /// Returns the stage's deadline once it has passed. The first call
+    /// that finds it passed logs the timeout.
+    fn expired(&self) -> Option<&Deadline> {
+        if let Some(deadline) = self.expired.get() {
+            return Some(deadline);
+        }
+        let passed = self.deadline.filter(Deadline::passed)?;
+        let mut first = false;
+        let deadline = self.expired.get_or_init(|| {
+            first = true;
+            passed
+        });
+        if first {
+            let timeout = humantime(deadline.timeout);
+            match deadline.scope {
+                Scope::Stage => {
+                    tracing::error!(stage_id = %self.stage.id, "stage {} timed out after {timeout}", self.stage.id)
+                }
+                Scope::Pipeline => {
+                    self.runner.pipeline_expired.store(true, Ordering::SeqCst);
+                    tracing::error!(stage_id = %self.stage.id, "pipeline timed out after {timeout}; stopping stage {}", self.stage.id)
+                }
+            }
+        }
+        Some(deadline)
+    }
+
     fn stage_failing(&self) -> bool {
         let state = self.state.lock().expect("state lock");
         state.current().is_some_and(|stage| stage.failing)
@@ -448,12 +511,20 @@ impl StageRun<'_, '_> {
             self.record_skip(step, "the run was interrupted");
             return;
         }
+        if let Some(deadline) = self.expired() {
+            self.record_skip(step, &deadline.message());
+            return;
+        }
         self.services
             .check(&self.runner.console, || self.mark_failing());
         if !step.is_background() && self.runner.options.wait_for_ports {
             self.wait_for_services();
             if self.runner.cancelled() {
                 self.record_skip(step, "the run was interrupted");
+                return;
+            }
+            if let Some(deadline) = self.expired() {
+                self.record_skip(step, &deadline.message());
                 return;
             }
         }
@@ -667,9 +738,10 @@ impl StageRun<'_, '_> {
     fn wait_for_services(&self) {
         let _one_at_a_time = self.readiness.lock().expect("readiness lock");
         let timeout = self.runner.options.readiness_timeout;
+        let stop = || self.runner.cancelled() || self.expired().is_some();
         let failed = self
             .services
-            .wait_ready(timeout, &self.runner.cancel, &self.runner.console);
+            .wait_ready(timeout, &stop, &self.runner.console);
         if failed {
             self.mark_failing();
         }
@@ -684,12 +756,18 @@ impl StageRun<'_, '_> {
             let Some(mut result) = self.run_attempt(step, task.clone()) else {
                 return;
             };
-            let action = failure_kind(result.status).and_then(|kind| {
-                step.failure_strategies
-                    .iter()
-                    .find(|strategy| strategy.matches(kind))
-                    .map(|strategy| &strategy.action)
-            });
+            // Once the stage's deadline has passed, nothing more runs in the
+            // stage, so no failure strategy applies. Harness also expires
+            // every node of such a stage without its failure strategies.
+            let expired = self.expired().is_some();
+            let action = failure_kind(result.status)
+                .filter(|_| !expired)
+                .and_then(|kind| {
+                    step.failure_strategies
+                        .iter()
+                        .find(|strategy| strategy.matches(kind))
+                        .map(|strategy| &strategy.action)
+                });
             let action = match action {
                 Some(FailureAction::Retry {
                     count, intervals, ..
@@ -708,6 +786,14 @@ impl StageRun<'_, '_> {
                     );
                     if self.pause(pause) {
                         continue;
+                    }
+                    if let Some(deadline) = self.expired() {
+                        result.status = Status::Expired;
+                        result.message = Some(format!(
+                            "{}; {} before retry {retries}",
+                            result.message.as_deref().unwrap_or("the step failed"),
+                            deadline.message()
+                        ));
                     }
                     None
                 }
@@ -731,16 +817,18 @@ impl StageRun<'_, '_> {
         }
     }
 
-    /// Sleeps for `pause`; returns false when the run is cancelled first.
+    /// Sleeps for `pause`. Returns false when the run is cancelled or the
+    /// stage's deadline passes first.
     fn pause(&self, pause: Duration) -> bool {
-        let deadline = Instant::now() + pause;
-        while Instant::now() < deadline {
-            if self.runner.cancelled() {
+        let stopped = || self.runner.cancelled() || self.expired().is_some();
+        let end = Instant::now() + pause;
+        while Instant::now() < end {
+            if stopped() {
                 return false;
             }
-            std::thread::sleep(POLL_INTERVAL.min(deadline - Instant::now()));
+            std::thread::sleep(POLL_INTERVAL.min(end.saturating_duration_since(Instant::now())));
         }
-        !self.runner.cancelled()
+        !stopped()
     }
 
     /// Changes a failed step's result as a failure strategy's `action` specifies.
@@ -837,6 +925,12 @@ impl StageRun<'_, '_> {
                 let exit = handle.stop(grace).ok();
                 return (Status::Aborted, exit, Some("interrupted".into()));
             }
+            // The stage's deadline goes first, so a step timeout that passes
+            // at the same moment gets no failure strategy.
+            if let Some(deadline) = self.expired() {
+                let exit = handle.stop(grace).ok();
+                return (Status::Expired, exit, Some(deadline.message()));
+            }
             if let Some(timeout) = step.timeout
                 && started.elapsed() >= timeout
             {
@@ -889,12 +983,28 @@ impl StageRun<'_, '_> {
     /// no later step waited for get the same readiness wait first, so one
     /// that crashes as the stage's last step fails the stage.
     fn finish(&self) {
-        if self.runner.options.wait_for_ports && !self.runner.cancelled() {
+        // `expired.get()` does not look at the clock. It returns a deadline
+        // that already stopped or skipped a step, so a stage whose steps all
+        // ended in time does not expire while it stops its services.
+        if self.runner.options.wait_for_ports
+            && !self.runner.cancelled()
+            && self.expired.get().is_none()
+        {
             self.wait_for_services();
         }
 
-        let interrupted = self.runner.cancelled();
-        for outcome in self.services.stop_all(&self.runner.console, interrupted) {
+        let early = if self.runner.cancelled() {
+            Some(EarlyStop {
+                status: Status::Aborted,
+                message: "interrupted".to_string(),
+            })
+        } else {
+            self.expired.get().map(|deadline| EarlyStop {
+                status: Status::Expired,
+                message: deadline.message(),
+            })
+        };
+        for outcome in self.services.stop_all(&self.runner.console, early.as_ref()) {
             let step = &outcome.step;
             let tests = if outcome.status.is_failure() {
                 None

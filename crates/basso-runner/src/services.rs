@@ -3,7 +3,6 @@
 //! the stage ends.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,8 +21,8 @@ pub struct ServiceOutcome {
     /// The service step.
     pub step: StepPlan,
     /// `SUCCEEDED` when it ran until the stage stopped it or exited with 0,
-    /// `ABORTED` when an interrupted run stopped it, `FAILED` when it crashed
-    /// or could not be stopped.
+    /// the [`EarlyStop`] status when the stage stopped early, `FAILED` when
+    /// it crashed or could not be stopped.
     pub status: Status,
     /// The exit code when the service exited by itself.
     pub exit_code: Option<i32>,
@@ -33,6 +32,17 @@ pub struct ServiceOutcome {
     pub duration: Duration,
     /// When it ended, in milliseconds since the Unix epoch.
     pub finished_at_ms: u128,
+}
+
+/// Why the services of a stage are stopped before the stage ended by
+/// itself: an interrupted run (`ABORTED`) or a stage or pipeline timeout
+/// (`EXPIRED`).
+#[derive(Clone, Debug)]
+pub struct EarlyStop {
+    /// The status the services stopped now get.
+    pub status: Status,
+    /// The message the services stopped now get.
+    pub message: String,
 }
 
 /// How a service ended, before it is matched with its result.
@@ -111,18 +121,19 @@ impl Services {
     }
 
     /// Waits until the ports of every service not yet known to be ready
-    /// accept connections on 127.0.0.1. Returns whether a service failed
-    /// (it exited or did not open its ports in time).
+    /// accept connections on 127.0.0.1, or until `stop` returns true (an
+    /// interrupted run, a stage or pipeline timeout). Returns whether a
+    /// service failed (it exited or did not open its ports in time).
     pub fn wait_ready(
         &self,
         default_timeout: Duration,
-        cancel: &AtomicBool,
+        stop: &dyn Fn() -> bool,
         console: &Console,
     ) -> bool {
         let mut failed = false;
         let count = self.entries.lock().expect("services lock").len();
         for index in 0..count {
-            if !self.wait_one(index, default_timeout, cancel, console) {
+            if !self.wait_one(index, default_timeout, stop, console) {
                 failed = true;
             }
         }
@@ -133,7 +144,7 @@ impl Services {
         &self,
         index: usize,
         default_timeout: Duration,
-        cancel: &AtomicBool,
+        stop: &dyn Fn() -> bool,
         console: &Console,
     ) -> bool {
         let (id, ports, timeout) = {
@@ -168,7 +179,7 @@ impl Services {
                 self.entries.lock().expect("services lock")[index].ready = true;
                 return true;
             }
-            if cancel.load(Ordering::SeqCst) {
+            if stop() {
                 return true;
             }
 
@@ -206,10 +217,10 @@ impl Services {
 
     /// Stops every service that still runs (SIGTERM to its process group,
     /// SIGKILL after the grace period) and returns how each one ended. A
-    /// service that cannot be stopped is failed with the reason.
-    /// `interrupted` marks the services stopped now as aborted instead of
-    /// succeeded, because the run was interrupted before the stage ended.
-    pub fn stop_all(&self, console: &Console, interrupted: bool) -> Vec<ServiceOutcome> {
+    /// service that cannot be stopped is failed with the reason. The
+    /// services stopped now succeed, unless `early` gives them another
+    /// status because the stage did not end by itself.
+    pub fn stop_all(&self, console: &Console, early: Option<&EarlyStop>) -> Vec<ServiceOutcome> {
         self.check(console, || {});
         let mut entries = self.entries.lock().expect("services lock");
         let mut outcomes = Vec::new();
@@ -235,8 +246,10 @@ impl Services {
                         tracing::error!(step_id = %entry.step.path(), "{}", console.mask(&message));
                         (Status::Failed, Some(message))
                     }
-                    Ok(_) if interrupted => (Status::Aborted, Some("interrupted".to_string())),
-                    Ok(_) => (Status::Succeeded, None),
+                    Ok(_) => match early {
+                        Some(early) => (early.status, Some(early.message.clone())),
+                        None => (Status::Succeeded, None),
+                    },
                 };
                 entry.outcome = Some(outcome(&entry, status, None, message));
             }

@@ -24,7 +24,8 @@ pub enum Status {
     /// go on as if it had succeeded.
     #[serde(rename = "IGNORE_FAILED")]
     IgnoreFailed,
-    /// Stopped because its `timeout` passed.
+    /// Stopped because its own, its stage's or the pipeline's `timeout`
+    /// passed.
     #[serde(rename = "EXPIRED")]
     Expired,
     /// Stopped by Ctrl-C or SIGTERM.

@@ -84,7 +84,8 @@ pub struct StageResult {
 pub struct RunSummary {
     /// Always 1; bumped when the JSON shape changes incompatibly.
     pub schema_version: u32,
-    /// `SUCCEEDED`, `FAILED` or `ABORTED`.
+    /// `SUCCEEDED`, `FAILED`, `EXPIRED` (the pipeline `timeout` passed) or
+    /// `ABORTED`.
     pub status: Status,
     /// Stage results in order.
     pub stages: Vec<StageResult>,

@@ -111,6 +111,7 @@ pub struct Setup {
     pub secrets: Secrets,
     pub readiness_timeout: Duration,
     pub wait_for_ports: bool,
+    pub pipeline_timeout: Option<Duration>,
 }
 
 impl Default for Setup {
@@ -119,6 +120,7 @@ impl Default for Setup {
             secrets: Secrets::new(),
             readiness_timeout: Duration::from_secs(20),
             wait_for_ports: true,
+            pipeline_timeout: None,
         }
     }
 }
@@ -136,6 +138,7 @@ pub fn run_with(stages: Vec<StagePlan>, setup: Setup) -> Outcome {
     let mut options = RunOptions::new(workspace.path().to_path_buf());
     options.readiness_timeout = setup.readiness_timeout;
     options.wait_for_ports = setup.wait_for_ports;
+    options.pipeline_timeout = setup.pipeline_timeout;
     options.stop_grace = Duration::from_secs(2);
 
     let summary = {

@@ -1,0 +1,322 @@
+//! Stage and pipeline `timeout` with the host executor: real processes that
+//! would run for 30 s or more are stopped after a second or two.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use basso_runner::*;
+use common::*;
+
+/// Far below the 30 s the stopped steps would sleep, and far above the
+/// timeouts plus the 2 s stop grace of the test setup.
+const WELL_UNDER_SLEEP: Duration = Duration::from_secs(15);
+
+fn timed_stage(id: &str, timeout: Option<Duration>, nodes: Vec<Node>) -> StagePlan {
+    StagePlan {
+        id: id.into(),
+        name: id.into(),
+        timeout,
+        nodes,
+        ..StagePlan::default()
+    }
+}
+
+/// Returns a step that writes its shell's process id to `pid_file`, then
+/// sleeps for 30 s.
+fn sleeper(id: &str, pid_file: &Path) -> StepPlan {
+    run_step(id, &format!("echo $$ > {}\nsleep 30", pid_file.display()))
+}
+
+fn read_pid(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Returns `step` with one failure strategy: on `errors`, retry twice after
+/// `intervals`, then apply `then`.
+fn with_retry(
+    mut step: StepPlan,
+    errors: &str,
+    intervals: Vec<Duration>,
+    then: FailureAction,
+) -> StepPlan {
+    step.failure_strategies = vec![FailureStrategy {
+        errors: vec![errors.into()],
+        action: FailureAction::Retry {
+            count: 2,
+            intervals,
+            on_retry_failure: Box::new(then),
+        },
+    }];
+    step
+}
+
+#[test]
+fn stage_timeout_stops_step_and_skips_rest() {
+    let files = tempfile::tempdir().unwrap();
+    let pid_file = files.path().join("slow.pid");
+    let marker = files.path().join("later-ran");
+    let later = run_step("later", &format!("touch {}", marker.display()));
+    let stage = timed_stage(
+        "test",
+        Some(Duration::from_secs(2)),
+        vec![node(sleeper("slow", &pid_file)), node(later)],
+    );
+
+    let started = Instant::now();
+    let outcome = run(vec![stage]);
+    let elapsed = started.elapsed();
+
+    assert!(elapsed < WELL_UNDER_SLEEP, "took {elapsed:?}");
+    let slow = outcome.step("slow");
+    assert_eq!(slow.status, Status::Expired, "{}", outcome.console);
+    assert_eq!(
+        slow.message.as_deref(),
+        Some("the stage timed out after 2s")
+    );
+    let later = outcome.step("later");
+    assert_eq!(later.status, Status::Skipped);
+    assert_eq!(
+        later.message.as_deref(),
+        Some("the stage timed out after 2s")
+    );
+    assert!(!marker.exists(), "a step after the timeout ran");
+    assert_eq!(outcome.stage_status(), Status::Expired);
+    assert_eq!(
+        outcome.summary.stages[0].message.as_deref(),
+        Some("the stage timed out after 2s")
+    );
+    assert_eq!(outcome.summary.status, Status::Failed);
+    assert!(
+        outcome.console.contains("stage test timed out after 2s"),
+        "{}",
+        outcome.console
+    );
+    let pid = read_pid(&pid_file);
+    assert!(!process_exists(pid), "step shell {pid} still runs");
+}
+
+#[test]
+fn stage_timeout_stops_service() {
+    let files = tempfile::tempdir().unwrap();
+    let pid_file = files.path().join("service.pid");
+    let db = service(
+        "db",
+        &format!("echo $$ > {}\nsleep 300", pid_file.display()),
+        None,
+    );
+    let stage = timed_stage(
+        "test",
+        Some(Duration::from_secs(1)),
+        vec![node(db), node(run_step("slow", "sleep 30"))],
+    );
+
+    let started = Instant::now();
+    let outcome = run(vec![stage]);
+
+    assert!(started.elapsed() < WELL_UNDER_SLEEP);
+    let db = outcome.step("db");
+    assert_eq!(db.status, Status::Expired, "{}", outcome.console);
+    assert_eq!(db.message.as_deref(), Some("the stage timed out after 1s"));
+    assert_eq!(outcome.step("slow").status, Status::Expired);
+    assert_eq!(outcome.stage_status(), Status::Expired);
+    let pid = read_pid(&pid_file);
+    assert!(!process_exists(pid), "service shell {pid} still runs");
+}
+
+#[test]
+fn stage_timeout_stops_parallel_steps() {
+    let stage = timed_stage(
+        "test",
+        Some(Duration::from_secs(1)),
+        vec![Node::Parallel {
+            nodes: vec![
+                node(run_step("left", "sleep 30")),
+                node(run_step("right", "sleep 30")),
+            ],
+            max_concurrency: None,
+        }],
+    );
+
+    let started = Instant::now();
+    let outcome = run(vec![stage]);
+
+    assert!(started.elapsed() < WELL_UNDER_SLEEP);
+    assert_eq!(outcome.step("left").status, Status::Expired);
+    assert_eq!(outcome.step("right").status, Status::Expired);
+    assert_eq!(outcome.stage_status(), Status::Expired);
+}
+
+#[test]
+fn stage_timeout_bypasses_failure_strategies() {
+    let slow = with_retry(
+        run_step("slow", "echo attempt\nsleep 30"),
+        "AllErrors",
+        Vec::new(),
+        FailureAction::Ignore,
+    );
+    let stage = timed_stage("test", Some(Duration::from_secs(1)), vec![node(slow)]);
+
+    let started = Instant::now();
+    let outcome = run(vec![stage]);
+
+    assert!(started.elapsed() < WELL_UNDER_SLEEP);
+    let slow = outcome.step("slow");
+    assert_eq!(slow.status, Status::Expired, "{}", outcome.console);
+    assert_eq!(
+        outcome.console.matches("attempt").count(),
+        1,
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.stage_status(), Status::Expired);
+}
+
+#[test]
+fn stage_timeout_during_retry_wait() {
+    let flaky = with_retry(
+        run_step("flaky", "exit 1"),
+        "Unknown",
+        vec![Duration::from_secs(30)],
+        FailureAction::MarkAsFailure,
+    );
+    let stage = timed_stage("test", Some(Duration::from_secs(1)), vec![node(flaky)]);
+
+    let started = Instant::now();
+    let outcome = run(vec![stage]);
+
+    assert!(started.elapsed() < WELL_UNDER_SLEEP);
+    let flaky = outcome.step("flaky");
+    assert_eq!(flaky.status, Status::Expired, "{}", outcome.console);
+    assert_eq!(
+        flaky.message.as_deref(),
+        Some("the step ended with exit code 1; the stage timed out after 1s before retry 1")
+    );
+    assert_eq!(outcome.stage_status(), Status::Expired);
+}
+
+#[test]
+fn step_timeout_inside_stage_timeout() {
+    let mut quick = run_step("quick", "sleep 30");
+    quick.timeout = Some(Duration::from_millis(500));
+    quick.failure_strategies = vec![FailureStrategy {
+        errors: vec!["Timeout".into()],
+        action: FailureAction::Ignore,
+    }];
+    let stage = timed_stage(
+        "test",
+        Some(Duration::from_secs(20)),
+        vec![node(quick), node(run_step("after", "echo after"))],
+    );
+
+    let outcome = run(vec![stage]);
+
+    let quick = outcome.step("quick");
+    assert_eq!(quick.status, Status::IgnoreFailed, "{}", outcome.console);
+    assert!(
+        quick
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("the step timed out after 500ms"),
+        "{:?}",
+        quick.message
+    );
+    assert_eq!(outcome.step("after").status, Status::Succeeded);
+    assert_eq!(outcome.stage_status(), Status::Succeeded);
+}
+
+#[test]
+fn pipeline_timeout_across_stages() {
+    let first = timed_stage("first", None, vec![node(run_step("quick", "sleep 0.5"))]);
+    let second = timed_stage("second", None, vec![node(run_step("slow", "sleep 30"))]);
+    let mut third = timed_stage("third", None, vec![node(run_step("cleanup", "echo c"))]);
+    third.when = Some(When {
+        status: StatusRule::All,
+        condition: None,
+    });
+    let setup = Setup {
+        pipeline_timeout: Some(Duration::from_secs(2)),
+        ..Setup::default()
+    };
+
+    let started = Instant::now();
+    let outcome = run_with(vec![first, second, third], setup);
+
+    assert!(started.elapsed() < WELL_UNDER_SLEEP);
+    let stages = &outcome.summary.stages;
+    assert_eq!(stages[0].status, Status::Succeeded, "{}", outcome.console);
+    assert_eq!(stages[1].status, Status::Expired);
+    assert_eq!(
+        stages[1].message.as_deref(),
+        Some("the pipeline timed out after 2s")
+    );
+    assert_eq!(stages[1].steps[0].status, Status::Expired);
+    assert_eq!(stages[2].status, Status::Skipped);
+    assert_eq!(
+        stages[2].message.as_deref(),
+        Some("the pipeline timed out after 2s")
+    );
+    assert_eq!(stages[2].steps[0].status, Status::Skipped);
+    assert_eq!(outcome.summary.status, Status::Expired);
+    assert!(
+        outcome
+            .console
+            .contains("pipeline timed out after 2s; stopping stage second"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn pipeline_timeout_before_stage_timeout() {
+    let stage = timed_stage(
+        "test",
+        Some(Duration::from_secs(20)),
+        vec![node(run_step("slow", "sleep 30"))],
+    );
+    let setup = Setup {
+        pipeline_timeout: Some(Duration::from_secs(1)),
+        ..Setup::default()
+    };
+
+    let started = Instant::now();
+    let outcome = run_with(vec![stage], setup);
+
+    assert!(started.elapsed() < WELL_UNDER_SLEEP);
+    assert_eq!(
+        outcome.step("slow").message.as_deref(),
+        Some("the pipeline timed out after 1s")
+    );
+    assert_eq!(outcome.stage_status(), Status::Expired);
+    assert_eq!(outcome.summary.status, Status::Expired);
+}
+
+#[test]
+fn stage_within_timeout_succeeds() {
+    let stage = timed_stage(
+        "test",
+        Some(Duration::from_secs(20)),
+        vec![node(run_step("quick", "echo done"))],
+    );
+    let setup = Setup {
+        pipeline_timeout: Some(Duration::from_secs(20)),
+        ..Setup::default()
+    };
+
+    let outcome = run_with(vec![stage], setup);
+
+    assert_eq!(
+        outcome.stage_status(),
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.summary.stages[0].message, None);
+    assert_eq!(outcome.summary.status, Status::Succeeded);
+}
