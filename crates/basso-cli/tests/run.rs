@@ -1491,3 +1491,100 @@ fn sigterm_ends_run_with_blocked_output() {
     assert!(status.is_some(), "basso still ran 30 s after SIGTERM");
     assert_eq!(status.unwrap().code(), Some(130));
 }
+
+/// Adds `timeout` lines to a pipeline that `pipeline` wrote: `pipeline_timeout`
+/// to the pipeline and `stage_timeout` to its stage, when not empty.
+fn with_timeouts(file: &Path, pipeline_timeout: &str, stage_timeout: &str) {
+    let mut text = std::fs::read_to_string(file).unwrap();
+    if !pipeline_timeout.is_empty() {
+        text = text.replacen(
+            "  identifier: test\n",
+            &format!("  identifier: test\n  timeout: {pipeline_timeout}\n"),
+            1,
+        );
+    }
+    if !stage_timeout.is_empty() {
+        text = text.replacen(
+            "        type: CI\n",
+            &format!("        type: CI\n        timeout: {stage_timeout}\n"),
+            1,
+        );
+    }
+    std::fs::write(file, text).unwrap();
+}
+
+#[test]
+fn stage_timeout_stops_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Run", "slow", "sleep 30", ""),
+            step("Run", "never", "echo never", ""),
+        ],
+    );
+    with_timeouts(&file, "", "2s");
+
+    let started = Instant::now();
+    let output = run(&file, &["--format", "json"]);
+    let elapsed = started.elapsed();
+
+    let stderr = text(&output.stderr);
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "FAILED");
+    let stage = &summary["stages"][0];
+    assert_eq!(stage["status"], "EXPIRED");
+    assert_eq!(stage["message"], "the stage timed out after 2s");
+    assert_eq!(stage["steps"][0]["status"], "EXPIRED");
+    assert_eq!(stage["steps"][1]["status"], "SKIPPED");
+    assert!(
+        stderr.contains("stage build timed out after 2s"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("never | never"), "{stderr}");
+}
+
+#[test]
+fn pipeline_timeout_from_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "slow", "sleep 30", "")]);
+    with_timeouts(&file, "<+input>", "");
+
+    let started = Instant::now();
+    let output = run(
+        &file,
+        &["--format", "json", "--input", "pipeline.timeout=1s"],
+    );
+    let elapsed = started.elapsed();
+
+    let stderr = text(&output.stderr);
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "EXPIRED");
+    assert_eq!(summary["stages"][0]["status"], "EXPIRED");
+    assert_eq!(
+        summary["stages"][0]["steps"][0]["message"],
+        "the pipeline timed out after 1s"
+    );
+}
+
+#[test]
+fn invalid_stage_timeout_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "quick", "echo hi", "")]);
+    with_timeouts(&file, "", "2 minutes");
+
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("invalid timeout `2 minutes`: `2` has no unit"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pipeline.yaml:9:18"), "{stderr}");
+    assert!(!stderr.contains("quick | hi"), "{stderr}");
+}

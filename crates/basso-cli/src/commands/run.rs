@@ -182,6 +182,9 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     options.codebase = codebase;
     options.pipeline_id = resolution.pipeline.clone().unwrap_or_default();
     options.build_number = build_number(&context);
+    options.pipeline_timeout = resolution
+        .timeout_seconds
+        .map(std::time::Duration::from_secs);
     let expressions = pipeline::EngineExpressions::new(loaded, context);
     let done = Arc::new(AtomicBool::new(false));
     logging::start_ticker(console.clone(), done.clone());
