@@ -110,7 +110,7 @@ pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
     check_failure_strategies(&steps, &mut diagnostics);
     warn_parallel_runs(&steps, &mut diagnostics);
     warn_timeouts(&steps, &mut diagnostics);
-    let deadline = deadline(&steps);
+    let deadline = deadline(&steps, stage.timeout_seconds);
     let host_aliases = host_aliases(&steps, &mut diagnostics);
     let node_selector = node_selector(stage, &mut diagnostics);
 

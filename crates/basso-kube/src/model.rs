@@ -30,6 +30,8 @@ pub struct Stage {
     pub when: Option<StageWhen>,
     /// `sharedPaths`, each with its span.
     pub shared_paths: Vec<(String, Span)>,
+    /// The stage `timeout` in whole seconds, which caps the Job's deadline.
+    pub timeout_seconds: Option<u64>,
     /// The steps in execution order, step groups flattened.
     pub steps: Vec<Step>,
 }

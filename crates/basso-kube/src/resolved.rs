@@ -86,6 +86,7 @@ pub fn stage_from_resolved(
         clone_codebase: resolved.clone_codebase,
         when,
         shared_paths,
+        timeout_seconds: resolved.timeout_seconds,
         steps,
     }
 }

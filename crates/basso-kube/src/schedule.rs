@@ -236,15 +236,17 @@ pub(crate) fn warn_timeouts(steps: &[&Step], diagnostics: &mut Vec<Diagnostic>) 
 }
 
 /// Computes the Job deadline as the sum of the Run steps' timeouts, each
-/// step without one counting Harness' default of 10 hours. Returns `None`
-/// when no Run step is exported.
-pub(crate) fn deadline(steps: &[&Step]) -> Option<Duration> {
-    steps
+/// step without one counting Harness' default of 10 hours, and at most the
+/// stage `timeout` in seconds. Returns `None` when no Run step is exported.
+pub(crate) fn deadline(steps: &[&Step], stage_timeout_seconds: Option<u64>) -> Option<Duration> {
+    let sum = steps
         .iter()
         .filter(|s| s.kind == StepKind::Run)
         .map(|s| {
             s.timeout_seconds
                 .map_or(DEFAULT_STEP_TIMEOUT, Duration::from_secs)
         })
-        .reduce(Duration::saturating_add)
+        .reduce(Duration::saturating_add)?;
+    let stage_timeout = stage_timeout_seconds.map(Duration::from_secs);
+    Some(stage_timeout.map_or(sum, |limit| sum.min(limit)))
 }

@@ -510,6 +510,64 @@ fn timeouts_sum_into_job_deadline() {
 }
 
 #[test]
+fn stage_timeout_caps_job_deadline() {
+    let mut a = run("a", "alpine", "true");
+    a.timeout_seconds = Some(600);
+    let mut b = run("b", "alpine", "true");
+    b.timeout_seconds = Some(5400);
+    let mut stage = stage(vec![a, b]);
+    stage.timeout_seconds = Some(1800);
+    let export = export(&stage);
+
+    let manifest = export.manifest.as_ref().unwrap();
+    let deadline = manifest.job.spec.as_ref().unwrap().active_deadline_seconds;
+    assert_eq!(deadline, Some(1800));
+}
+
+#[test]
+fn resolved_stage_timeout_caps_deadline() {
+    let source = "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: test
+        identifier: test
+        type: CI
+        timeout: 15m
+        spec:
+          infrastructure:
+            type: KubernetesDirect
+            spec: {connectorRef: k8s, namespace: ci}
+          execution:
+            steps:
+              - step: {type: Run, name: a, identifier: a, timeout: 1h, spec: {image: alpine, command: 'true'}}
+";
+    let resolution = common::resolve(source, "p.yaml");
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let stage = basso_kube::stage_from_resolved("p", &resolution.stages[0], None);
+    let export = export(&stage);
+
+    assert_eq!(stage.timeout_seconds, Some(900));
+    let manifest = export.manifest.as_ref().unwrap();
+    let deadline = manifest.job.spec.as_ref().unwrap().active_deadline_seconds;
+    assert_eq!(deadline, Some(900));
+}
+
+#[test]
+fn longer_stage_timeout_keeps_step_sum() {
+    let mut a = run("a", "alpine", "true");
+    a.timeout_seconds = Some(600);
+    let mut stage = stage(vec![a, run("b", "alpine", "true")]);
+    stage.timeout_seconds = Some(86_400);
+    let export = export(&stage);
+
+    let manifest = export.manifest.as_ref().unwrap();
+    let deadline = manifest.job.spec.as_ref().unwrap().active_deadline_seconds;
+    assert_eq!(deadline, Some(600 + 10 * 3600));
+}
+
+#[test]
 fn missing_timeout_counts_default() {
     let mut a = run("a", "alpine", "true");
     a.timeout_seconds = Some(300);
