@@ -1982,3 +1982,120 @@ fn stage_timeout_reading_step_output_warns() {
         ]
     );
 }
+
+/// Resolves `source` as it is and with a comment appended that makes it
+/// large enough for the checks to run on their own thread, and asserts that
+/// both give the same resolution. Returns the resolution.
+fn resolve_on_one_and_two_threads(source: &str, arguments: &[(&str, &str)]) -> Resolution {
+    let threshold = pipeline::resolve::PARALLEL_BYTES;
+    assert!(source.len() < threshold, "the file is already past the threshold");
+    let padded = format!("{source}\n# {}\n", "x".repeat(threshold));
+    let one = resolve(source, arguments, &[], json!({}));
+    let mut two = resolve(&padded, arguments, &[], json!({}));
+    // A span that reaches the end of the file, such as the whole document's,
+    // now ends after the comment.
+    let end_of = |span: &mut basso_core::diagnostic::Span, other: &basso_core::diagnostic::Span| {
+        if span.byte_end > source.len() {
+            *span = *other;
+        }
+    };
+    for (two, one) in two.diagnostics.iter_mut().zip(&one.diagnostics) {
+        end_of(&mut two.span, &one.span);
+        for (two, one) in two.labels.iter_mut().zip(&one.labels) {
+            end_of(&mut two.span, &one.span);
+        }
+    }
+    assert_eq!(one, two, "a large file resolves differently");
+    one
+}
+
+#[test]
+fn checks_on_a_second_thread_give_the_same_resolution() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/harness");
+    assert!(corpus.is_dir(), "the corpus must be at {}", corpus.display());
+    let mut diagnostics = 0;
+    for folder in [fixture_dir().join("valid"), fixture_dir().join("invalid"), corpus] {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let source = std::fs::read_to_string(&path).unwrap();
+            // The corpus snapshots of `basso-cli` pin the larger files.
+            if source.len() >= pipeline::resolve::PARALLEL_BYTES {
+                continue;
+            }
+            diagnostics += resolve_on_one_and_two_threads(&source, &[]).diagnostics.len();
+        }
+    }
+    assert!(diagnostics > 100, "the fixtures gave only {diagnostics} diagnostics");
+}
+
+#[test]
+fn repeats_of_check_errors_dropped_on_two_threads() {
+    // Validation reports a port bound twice as written; resolution reports
+    // the iterations of a looped service. Each is reported once.
+    let written_twice = pipeline_with(
+        "- step:\n    type: Background\n    name: a\n    identifier: a\n    spec:\n      image: postgres:16\n      portBindings:\n        \"5432\": \"5432\"\n- step:\n    type: Background\n    name: b\n    identifier: b\n    spec:\n      image: postgres:16\n      portBindings:\n        \"5432\": \"5433\"",
+        DOCKER,
+    );
+    for source in [written_twice, looped_service("parallelism: 3")] {
+        let resolution = resolve_on_one_and_two_threads(&source, TAG);
+        assert_eq!(codes(&resolution), ["duplicate-host-port"], "{source}");
+    }
+    let bad_strategy = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    strategy:\n      repeat:\n        times: -1\n    spec:\n      image: alpine\n      shell: Sh\n      command: echo",
+        DOCKER,
+    );
+    let resolution = resolve_on_one_and_two_threads(&bad_strategy, TAG);
+    assert_eq!(codes(&resolution), ["invalid-strategy"]);
+}
+
+/// A pipeline of `stages` CI stages. Every stage loops `stage_loops` times
+/// and has a step that loops `<+pipeline.variables.n>` times, reads a
+/// run-time value and a later stage, binds a host port twice, and uses a
+/// secret.
+fn looped_stages(stages: usize, stage_loops: usize) -> String {
+    let mut yaml = String::from(
+        "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: n\n      type: Number\n      value: <+input>\n  stages:\n",
+    );
+    for stage in 0..stages {
+        let next = (stage + 1) % stages;
+        yaml.push_str(&format!(
+            "    - stage:\n        name: s{stage}\n        identifier: s{stage}\n        type: CI\n        strategy:\n          parallelism: {stage_loops}\n        spec:\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Docker, spec: {{}}}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  strategy:\n                    parallelism: <+pipeline.variables.n>\n                  spec:\n                    image: alpine\n                    shell: Sh\n                    command: echo <+codebase.branch> <+pipeline.stages.s{next}.name> <+secrets.getValue(\"pw\")>\n              - step:\n                  type: Background\n                  name: db\n                  identifier: db\n                  spec:\n                    image: postgres:16\n                    portBindings:\n                      \"5432\": \"5432\"\n                      \"5433\": \"5432\"\n              - step:\n                  type: Background\n                  name: db2\n                  identifier: db2\n                  spec:\n                    image: postgres:16\n                    portBindings:\n                      \"5432\": \"5432\"\n"
+        ));
+    }
+    yaml
+}
+
+#[test]
+fn stages_on_a_second_thread_give_the_same_resolution() {
+    let resolution = resolve_on_one_and_two_threads(&looped_stages(6, 2), &[("pipeline.variables.n", "3")]);
+    assert!(!resolution.has_errors() || codes(&resolution).contains(&"duplicate-host-port"));
+    assert_eq!(resolution.stages.len(), 12);
+    // The missing branch is reported once, at its first use.
+    let unresolved: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unresolved-at-run-time")
+        .collect();
+    assert_eq!(unresolved.len(), 1, "{unresolved:?}");
+    assert_eq!(unresolved[0].span.line, 29);
+}
+
+#[test]
+fn loops_over_the_cap_across_both_halves_stop_as_on_one_thread() {
+    // Each half of the stages expands to 6,006 nodes, under the cap; the
+    // second half crosses it once the first half's count is added.
+    let resolution =
+        resolve_on_one_and_two_threads(&looped_stages(4, 3), &[("pipeline.variables.n", "1000")]);
+    let crossing: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "invalid-strategy")
+        .collect();
+    assert_eq!(crossing.len(), 1, "{:?}", codes(&resolution));
+    assert!(crossing[0].message.contains("more than 10000"), "{}", crossing[0].message);
+}
