@@ -212,3 +212,26 @@ fn stage_when_true_exported() {
     assert!(!errors.contains("stage-skipped"), "{errors}");
     assert!(stdout(&output).contains("kind: Job"), "{}", stdout(&output));
 }
+
+#[test]
+fn stage_when_unquoted_name_not_exported() {
+    // `prod` is an undefined name, which JEXL reads as null, so the
+    // condition is false before the run whatever `target` is.
+    let source = std::fs::read_to_string(fixture("stage-when.yaml"))
+        .unwrap()
+        .replace("== \"prod\"", "== prod");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stage-when.yaml");
+    std::fs::write(&file, source).unwrap();
+
+    let output = basso(&["export", "kubernetes", file.to_str().unwrap()]);
+    let errors = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(errors.contains("warning[unquoted-name]"), "{errors}");
+    assert!(
+        errors.contains("error[stage-skipped]: stage `deploy` is not exported"),
+        "{errors}"
+    );
+}

@@ -1588,3 +1588,41 @@ fn invalid_stage_timeout_refused() {
     assert!(stderr.contains("pipeline.yaml:9:18"), "{stderr}");
     assert!(!stderr.contains("quick | hi"), "{stderr}");
 }
+
+/// A condition that mixes a pipeline variable with a step output compares
+/// the variable's value as a string once the output exists.
+#[test]
+fn condition_mixes_variable_and_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "build",
+                "export CHANGED=yes",
+                "outputVariables:\n  - name: CHANGED",
+            ),
+            with_when(
+                step("Run", "deploy", "echo DEPLOYING", ""),
+                "Success",
+                "<+pipeline.variables.env> == \"prod\" && <+steps.build.output.outputVariables.CHANGED> == \"yes\"",
+            ),
+        ],
+    );
+    let source = std::fs::read_to_string(&file).unwrap().replace(
+        "  stages:\n",
+        "  variables:\n    - name: env\n      type: String\n      value: <+input>\n  stages:\n",
+    );
+    std::fs::write(&file, source).unwrap();
+
+    let prod = run(&file, &["--input", "pipeline.variables.env=prod"]);
+    let dev = run(&file, &["--input", "pipeline.variables.env=dev"]);
+
+    let prod_log = text(&prod.stderr);
+    assert_eq!(prod.status.code(), Some(0), "{prod_log}");
+    assert!(prod_log.contains("deploy | DEPLOYING"), "{prod_log}");
+    let dev_log = text(&dev.stderr);
+    assert_eq!(dev.status.code(), Some(0), "{dev_log}");
+    assert!(!dev_log.contains("DEPLOYING"), "{dev_log}");
+}

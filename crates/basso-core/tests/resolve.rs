@@ -2099,3 +2099,216 @@ fn loops_over_the_cap_across_both_halves_stop_as_on_one_thread() {
     assert_eq!(crossing.len(), 1, "{:?}", codes(&resolution));
     assert!(crossing[0].message.contains("more than 10000"), "{}", crossing[0].message);
 }
+
+/// Returns a pipeline with the runtime-input variable `env`, a step
+/// `build` that outputs `CHANGED`, and a step `deploy` with `condition`.
+fn kept_condition_source(condition: &str) -> String {
+    let quoted = condition.replace('\'', "''");
+    format!(
+        "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: env
+      type: String
+      value: <+input>
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: build
+                  identifier: build
+                  spec:
+                    shell: Sh
+                    command: export CHANGED=yes
+                    outputVariables:
+                      - name: CHANGED
+              - step:
+                  type: Run
+                  name: deploy
+                  identifier: deploy
+                  when:
+                    stageStatus: Success
+                    condition: '{quoted}'
+                  spec:
+                    shell: Sh
+                    command: echo deploy
+"
+    )
+}
+
+/// Resolves `condition` with `env` and returns the text it keeps for the
+/// runner.
+fn kept_condition(condition: &str, env: &str) -> String {
+    let resolution = resolve(
+        &kept_condition_source(condition),
+        &[("pipeline.variables.env", env)],
+        &[],
+        json!({}),
+    );
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let deploy = &resolution.stages[0].steps[1];
+    deploy
+        .when
+        .as_ref()
+        .and_then(|when| when.condition.clone())
+        .expect("deploy keeps a condition")
+}
+
+/// Evaluates `text` as the runner evaluates a condition.
+fn evaluate_condition(text: &str, context: serde_json::Value) -> Result<serde_json::Value, String> {
+    let options = basso_core::Options {
+        mode: basso_core::EvalMode::Evaluate,
+        ..basso_core::Options::default()
+    };
+    basso_core::evaluate(text, &basso_core::Value::from_json(context), &options)
+        .map(|value| value.to_json())
+        .map_err(|error| error.message)
+}
+
+#[test]
+fn kept_condition_quotes_resolved_string() {
+    let kept = kept_condition(
+        "<+pipeline.variables.env> == \"prod\" && <+steps.build.output.outputVariables.CHANGED> == \"yes\"",
+        "prod",
+    );
+
+    assert_eq!(
+        kept,
+        "\"prod\" == \"prod\" && <+steps.build.output.outputVariables.CHANGED> == \"yes\""
+    );
+}
+
+#[test]
+fn kept_condition_keeps_bare_name() {
+    let kept = kept_condition(
+        "<+pipeline.variables.env> == prod && <+steps.build.output.outputVariables.CHANGED> == \"yes\"",
+        "dev",
+    );
+
+    assert_eq!(
+        kept,
+        "\"dev\" == prod && <+steps.build.output.outputVariables.CHANGED> == \"yes\""
+    );
+}
+
+/// A condition kept for the runner and evaluated there with the step
+/// output gives what evaluating the written condition with every value
+/// gives.
+#[test]
+fn kept_condition_evaluates_as_written() {
+    let output = "<+steps.build.output.outputVariables.CHANGED>";
+    let conditions = [
+        format!("<+pipeline.variables.env> == \"prod\" && {output} == \"yes\""),
+        format!("<+pipeline.variables.env> == prod && {output} == \"yes\""),
+        format!("\"<+pipeline.variables.env>-x\" == \"prod-x\" && {output} == \"yes\""),
+        format!("<+pipeline.variables.env>-x == \"prod-x\" || {output} == \"no\""),
+        format!("<+<+pipeline.variables.env> == \"prod\" && {output} == \"yes\">"),
+        format!("<+pipeline.variables.env>.startsWith(\"pr\") && {output} == \"yes\""),
+        format!("<+pipeline.variables.env.split(\"o\")>[0] == \"pr\" && {output} == \"yes\""),
+        format!("<+pipeline.variables.env.length()> > 3 && {output} == \"yes\""),
+        format!("<+<+pipeline.variables.env>.length() - 5> < 0 and {output} != \"no\""),
+        format!("{output} == <+pipeline.variables.env>"),
+    ];
+    let envs = ["prod", "dev", "yes", "we\"ird>\\x", "0"];
+    let outputs = ["yes", "no"];
+
+    for condition in &conditions {
+        for env in envs {
+            let kept = kept_condition(condition, env);
+            assert!(kept.contains(output), "`{condition}` with env `{env}` kept `{kept}`");
+            for changed in outputs {
+                let step = json!({"build": {"output": {"outputVariables": {"CHANGED": changed}}}});
+                let run_state = json!({"steps": step});
+                let everything = json!({"steps": step, "pipeline": {"variables": {"env": env}}});
+
+                let at_run_time = evaluate_condition(&kept, run_state);
+                let written = evaluate_condition(condition, everything);
+
+                assert_eq!(
+                    at_run_time, written,
+                    "`{condition}` with env `{env}`, CHANGED `{changed}`: kept `{kept}`"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn kept_condition_quotes_in_stage_and_group() {
+    let source = "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: env
+      type: String
+      value: prod
+  stages:
+    - stage:
+        name: one
+        identifier: one
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: build
+                  identifier: build
+                  spec: {shell: Sh, command: export CHANGED=yes, outputVariables: [{name: CHANGED}]}
+              - stepGroup:
+                  name: g
+                  identifier: g
+                  when:
+                    stageStatus: Success
+                    condition: <+pipeline.variables.env> == \"prod\" && <+steps.build.output.outputVariables.CHANGED> == \"yes\"
+                  steps:
+                    - step: {type: Run, name: a, identifier: a, spec: {shell: Sh, command: echo a}}
+    - stage:
+        name: two
+        identifier: two
+        type: CI
+        when:
+          pipelineStatus: Success
+          condition: <+pipeline.variables.env> == \"prod\" && <+pipeline.stages.one.spec.execution.steps.build.output.outputVariables.CHANGED> == \"yes\"
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {type: Run, name: b, identifier: b, spec: {shell: Sh, command: echo b}}
+";
+    let resolution = resolve(source, &[], &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(
+        group_whens(&resolution)[1],
+        ["g:Success:\"prod\" == \"prod\" && <+steps.build.output.outputVariables.CHANGED> == \"yes\""]
+    );
+    let stage_when = resolution.stages[1].when.as_ref().expect("stage `two` has a when");
+    assert_eq!(
+        stage_when.condition.as_deref(),
+        Some("\"prod\" == \"prod\" && <+pipeline.stages.one.spec.execution.steps.build.output.outputVariables.CHANGED> == \"yes\"")
+    );
+}
+
+#[test]
+fn condition_with_only_bare_name_evaluated() {
+    // `prod` is an undefined name, which JEXL reads as null.
+    let condition = kept_condition("<+pipeline.variables.env> == prod", "dev");
+
+    assert_eq!(condition, "false");
+}

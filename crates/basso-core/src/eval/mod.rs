@@ -34,8 +34,10 @@ mod jsonpath;
 mod methods;
 mod ops;
 pub(crate) mod regex;
+mod substitute;
 
 pub use context::{Context, RecordingContext};
+pub(crate) use substitute::write_jexl_literal;
 
 static NULL: Value = Value::Null;
 

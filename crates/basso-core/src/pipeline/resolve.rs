@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::error::codes;
-use crate::eval::Context;
+use crate::eval::{Context, write_jexl_literal};
 use crate::expr::{PathSegment, alias_of, canonical, dotted};
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
@@ -844,8 +844,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
     }
 
-    /// Renders text keeping unresolved blocks as written (for `when`
-    /// conditions, which the runner evaluates once run-time values exist).
+    /// Resolves a `when` condition, keeping the blocks that have no value
+    /// yet for the runner, which evaluates the condition once run-time
+    /// values exist. The blocks that have a value are written in as values.
     fn keep_unresolved(&mut self, node: &Node, scope: &Scope<'_>) -> Option<String> {
         let text = node.as_str()?;
         if !has_block_start(text) {
@@ -864,15 +865,30 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if let Some(literal) = evaluated.ok().as_ref().and_then(jexl_literal) {
             return Some(literal);
         }
+        // Otherwise the blocks with a value are written in as values, and
+        // the rest stay blocks for the runner.
         let result = self.templates.with(text, |t| {
-            t.render(
+            t.substitute_values(
                 &self.data.over(scope),
-                &Self::options(EvalMode::Render, Unresolved::Keep),
+                &Self::options(EvalMode::Evaluate, Unresolved::Keep),
             )
         });
         scope.take_misses();
         match result {
-            Ok(rendered) => Some(rendered),
+            Ok(substituted) if has_block_start(&substituted) => Some(substituted),
+            Ok(substituted) => {
+                // Every block has a value, so only names outside blocks
+                // (`== prod`) lack one. Those that are not step outputs or
+                // statuses read null at run time too, as JEXL reads them.
+                let evaluated = self.templates.with(&substituted, |t| {
+                    t.evaluate(
+                        &RunStateUnknown { inner: &self.data.over(scope) },
+                        &Self::options(EvalMode::Evaluate, Unresolved::Error),
+                    )
+                });
+                scope.take_misses();
+                Some(evaluated.ok().as_ref().and_then(jexl_literal).unwrap_or(substituted))
+            }
             Err(error) => {
                 self.report.push(expr_diagnostic(&error, self.source, node));
                 Some(text.to_string())
@@ -2116,16 +2132,11 @@ fn endpoints(hostname: String, step: &ResolvedStep, kind: InfrastructureKind) ->
 
 /// Writes a condition's value as the JEXL literal the runner evaluates
 /// later: booleans, numbers, null and strings (quoted and escaped). Other
-/// values have no literal form.
+/// values have no literal form here.
 fn jexl_literal(value: &Value) -> Option<String> {
-    match value {
-        Value::Null => Some("null".to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Int(_) | Value::Float(_) => Some(value.render()),
-        Value::String(text) => {
-            let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
-            Some(format!("\"{escaped}\""))
-        }
-        _ => None,
+    if matches!(value, Value::List(_) | Value::Map(_) | Value::Secret(_)) {
+        return None;
     }
+    let mut literal = String::new();
+    write_jexl_literal(value, false, &mut literal).then_some(literal)
 }

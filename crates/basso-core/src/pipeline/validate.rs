@@ -648,6 +648,9 @@ fn check_condition(report: &mut Report, condition: &Node, text: &str, templates:
         );
         return;
     }
+    if has_block_start(text) {
+        check_bare_names(report, condition, text, templates);
+    }
     let no_values = Value::Map(Default::default());
     // The template is compiled once for the checks and the resolution.
     let Ok(value) = templates.with(text, |template| template.evaluate(&no_values, &options)) else {
@@ -674,6 +677,38 @@ fn check_condition(report: &mut Report, condition: &Node, text: &str, templates:
         condition.span,
         help,
     );
+}
+
+/// The first path segments of the values an expression can read: the
+/// context roots of Harness CI and basso's `--context`.
+const CONTEXT_ROOTS: &[&str] = &[
+    "pipeline", "stage", "stages", "stepGroup", "step", "steps", "execution", "codebase", "trigger",
+    "secrets", "matrix", "repeat", "strategy", "variables", "env", "service", "infra", "artifact",
+    "artifacts", "serviceVariables", "account", "org", "project", "exportedVariables", "json", "regex",
+    "xml", "datetime",
+];
+
+/// Warns about a name outside the blocks of a condition with blocks that
+/// is not a context root (`prod` in `<+pipeline.variables.env> == prod`). JEXL reads
+/// it as null, so `== prod` is true only when the other side is null too,
+/// and the author almost always meant the quoted text `"prod"`.
+fn check_bare_names(report: &mut Report, condition: &Node, text: &str, templates: &Templates) {
+    let Ok(template) = &*templates.get(text) else {
+        return;
+    };
+    for name in template.bare_names() {
+        if CONTEXT_ROOTS.contains(&name.as_str()) {
+            continue;
+        }
+        report.warning(
+            "unquoted-name",
+            format!(
+                "`{name}` in `when.condition` `{text}` is neither a reference nor a literal, so it reads as null"
+            ),
+            condition.span,
+            format!("quote it to compare with the text: `\"{name}\"`"),
+        );
+    }
 }
 
 fn check_boolean(report: &mut Report, node: &Node, field: &str) {

@@ -90,3 +90,29 @@ pub(crate) fn reference_range(pieces: &[Piece], reference: &str) -> Option<Range
 fn block_mentions_secrets(pieces: &[Piece]) -> bool {
     pieces.iter().any(|piece| matches!(piece, Piece::Text(t) if t.text.contains("secrets.getValue")))
 }
+
+impl super::Template {
+    /// Returns the names that the text outside the blocks uses as whole
+    /// references (`prod` in `<+x> == prod`), in order of first appearance.
+    /// JEXL reads a name that the context lacks as null. The names are
+    /// known only when the whole text parses before evaluation, so a text
+    /// with a block spliced into it (`<+a>harness`) gives none.
+    pub(crate) fn bare_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let Ok(unit) = self.whole_unit() else {
+            return names;
+        };
+        let Form::Parsed(expr) = &unit.form else {
+            return names;
+        };
+        walk_expr(expr, &mut |node| {
+            if let ExprKind::Path(path) = &node.kind
+                && let Some([crate::expr::PathSegment::Key(name)]) = path.fixed.as_deref()
+                && !names.contains(name)
+            {
+                names.push(name.clone());
+            }
+        });
+        names
+    }
+}
