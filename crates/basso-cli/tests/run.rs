@@ -987,6 +987,44 @@ fn overlapping_secrets_fully_masked() {
 }
 
 #[test]
+fn secret_output_variable_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "a",
+                "export SO=\"s3cr3t-out-value\"\nexport PLAIN=plain-out-value",
+                "outputVariables:\n  - name: SO\n    type: Secret\n  - name: PLAIN\n    type: String",
+            ),
+            step(
+                "Run",
+                "b",
+                "echo \"so=<+steps.a.output.outputVariables.SO> again s3cr3t-out-value\"\n\
+                 echo \"plain=<+steps.a.output.outputVariables.PLAIN>\"\n\
+                 echo \"err=<+steps.a.output.outputVariables.SO>\" >&2\n\
+                 exit 3",
+                "",
+            ),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
+    assert!(!stdout.contains("s3cr3t"), "{stdout}");
+    assert!(stderr.contains("b | so=*** again ***\n"), "{stderr}");
+    assert!(stderr.contains("b | err=***\n"), "{stderr}");
+    assert!(stderr.contains("b | plain=plain-out-value\n"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let outputs = &summary["stages"][0]["steps"][0]["outputVariables"];
+    assert_eq!(outputs["SO"], "***");
+    assert_eq!(outputs["PLAIN"], "plain-out-value");
+}
+
+#[test]
 fn long_line_cut_without_leaking_secret() {
     let limit = basso_runner::lines::LINE_LIMIT;
     let dir = tempfile::tempdir().unwrap();

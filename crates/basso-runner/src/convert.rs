@@ -64,6 +64,7 @@ pub fn step_plan(step: &ResolvedStep) -> StepPlan {
             .as_ref()
             .map(|endpoints| endpoints.hostname.clone()),
         output_variables: step.output_variables(),
+        secret_output_variables: step.secret_output_variables(),
         secrets: step.secrets.clone(),
     };
     StepPlan {

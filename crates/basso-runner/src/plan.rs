@@ -212,6 +212,9 @@ pub struct StepSpec {
     pub host_name: Option<String>,
     /// `outputVariables` names.
     pub output_variables: Vec<String>,
+    /// The `outputVariables` names declared `type: Secret`. Their values are
+    /// masked like secrets once the step has finished.
+    pub secret_output_variables: Vec<String>,
     /// Ids of the secrets that the pipeline file's expressions use in this
     /// step. The runner substitutes only these. Secret reference text with
     /// any other id came from run-time data and fails the step.

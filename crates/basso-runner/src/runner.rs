@@ -2,7 +2,7 @@
 //! `when` conditions, step, stage and pipeline timeouts, and Background
 //! services for the rest of their stage.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,7 +15,7 @@ use crate::executor::{Executor, Exit, LogSink, Program, Task, TaskSpec};
 use crate::plan::{FailureAction, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
-use crate::secrets::Secrets;
+use crate::secrets::{Masker, Secrets};
 use crate::services::{EarlyStop, Services};
 use crate::state::{Expressions, RunState, StageState, Status, StepState};
 use crate::summary::{RunSummary, StageResult, StepResult, epoch_millis};
@@ -123,6 +123,8 @@ pub struct Runner<'a> {
     cancel: Arc<AtomicBool>,
     /// Set once the pipeline `timeout` has stopped a step or skipped a stage.
     pipeline_expired: AtomicBool,
+    /// Values of the `type: Secret` output variables of finished steps.
+    secret_outputs: Mutex<Vec<String>>,
 }
 
 impl<'a> Runner<'a> {
@@ -147,7 +149,31 @@ impl<'a> Runner<'a> {
             options,
             cancel,
             pipeline_expired: AtomicBool::new(false),
+            secret_outputs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Returns the masker for the secrets and for the values of the
+    /// `type: Secret` output variables of the steps finished so far. Mask
+    /// the summary with it.
+    pub fn masker(&self) -> Masker {
+        let outputs = self.secret_outputs.lock().expect("secret outputs lock");
+        self.secrets.masker_with(outputs.iter().map(String::as_str))
+    }
+
+    /// Adds the values of `step`'s `type: Secret` output variables to the
+    /// console's masker.
+    fn mask_secret_outputs(&self, step: &StepPlan, outputs: &BTreeMap<String, String>) {
+        let names = &step.spec.secret_output_variables;
+        if names.is_empty() {
+            return;
+        }
+        // The lock is held until the console has the new masker, so that
+        // parallel steps cannot replace it with one that lacks a value.
+        let mut values = self.secret_outputs.lock().expect("secret outputs lock");
+        values.extend(names.iter().filter_map(|name| outputs.get(name).cloned()));
+        let masker = self.secrets.masker_with(values.iter().map(String::as_str));
+        self.console.set_masker(masker);
     }
 
     /// Runs `stages` in order and returns the summary. When the pipeline
@@ -486,6 +512,8 @@ impl StageRun<'_, '_> {
 
     /// Stores a step result and its state; returns its index in the results.
     fn record(&self, step: &StepPlan, result: StepResult) -> usize {
+        self.runner
+            .mask_secret_outputs(step, &result.output_variables);
         {
             let mut state = self.state.lock().expect("state lock");
             if let Some(stage) = state.stages.last_mut() {

@@ -112,7 +112,13 @@ impl Secrets {
 
     /// Builds the masker for every value in the store.
     pub fn masker(&self) -> Masker {
-        Masker::new(self.values.values().map(String::as_str))
+        self.masker_with([])
+    }
+
+    /// Builds the masker for every value in the store and for `extra`, such
+    /// as the values of `type: Secret` output variables.
+    pub fn masker_with<'a>(&'a self, extra: impl IntoIterator<Item = &'a str>) -> Masker {
+        Masker::new(self.values.values().map(String::as_str).chain(extra))
     }
 }
 

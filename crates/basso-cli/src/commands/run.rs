@@ -198,12 +198,13 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         cancel.clone(),
     );
     let summary = runner.run(&stages);
+    let masker = runner.masker();
     done.store(true, Ordering::SeqCst);
     drop(executor);
 
     // Report. After a signal, stdout may be a pipe that no process reads, so the
     // summary gets a time limit instead of holding the process.
-    let summary = summary.masked(&secrets.masker());
+    let summary = summary.masked(&masker);
     let text = match args.format {
         Format::Json => {
             let json = serde_json::to_string_pretty(&summary).unwrap_or_default();

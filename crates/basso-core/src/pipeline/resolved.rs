@@ -500,6 +500,19 @@ impl ResolvedStep {
             .filter_map(|item| item.get("name").and_then(Json::as_str).map(str::to_string))
             .collect()
     }
+
+    /// Names of the `outputVariables` entries declared `type: Secret`, whose
+    /// values the runner masks like secrets.
+    pub fn secret_output_variables(&self) -> Vec<String> {
+        let Some(Json::Array(items)) = self.effective.get("outputVariables") else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter(|item| item.get("type").and_then(Json::as_str) == Some("Secret"))
+            .filter_map(|item| item.get("name").and_then(Json::as_str).map(str::to_string))
+            .collect()
+    }
 }
 
 fn string_list(value: Option<&Json>) -> Vec<String> {

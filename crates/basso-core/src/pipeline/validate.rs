@@ -1573,6 +1573,15 @@ pub(crate) fn check_resources(report: &mut Report, resources: &Node) {
     }
 }
 
+/// The keys of an `outputVariables` entry: Harness's `OutputNGVariable`
+/// model has `name` and `description`, and newer pipelines also write
+/// `type` and `value`, the shell variable to read.
+const OUTPUT_VARIABLE_KEYS: &[&str] = &["name", "type", "value", "description"];
+
+/// The `type` values of an `outputVariables` entry. A `Secret` value is
+/// masked in the log and the run summary once its step has finished.
+const OUTPUT_VARIABLE_TYPES: &[&str] = &["String", "Number", "Secret"];
+
 fn check_output_variables(report: &mut Report, outputs: &Node) {
     if !check_capability(
         report,
@@ -1598,6 +1607,18 @@ fn check_output_variables(report: &mut Report, outputs: &Node) {
     };
     let mut seen: Vec<(&str, Span)> = Vec::new();
     for item in items {
+        if item.as_mapping().is_some() {
+            check_unknown_keys(report, item, OUTPUT_VARIABLE_KEYS, "an output variable");
+        }
+        if let Some(type_node) = item.get("type") {
+            check_enum(
+                report,
+                type_node,
+                "output variable type",
+                OUTPUT_VARIABLE_TYPES,
+                "unknown-variable-type",
+            );
+        }
         let Some(name_node) = item.get("name") else {
             report.error(
                 "missing-field",
@@ -1608,6 +1629,7 @@ fn check_output_variables(report: &mut Report, outputs: &Node) {
             continue;
         };
         let name = name_node.as_str().unwrap_or_default();
+        check_output_value(report, item, name);
         let valid = name
             .chars()
             .next()
@@ -1636,6 +1658,29 @@ fn check_output_variables(report: &mut Report, outputs: &Node) {
             seen.push((name, name_node.span));
         }
     }
+}
+
+/// Warns about an output variable whose `value` names another shell
+/// variable, because `basso run` reads the variable `name` itself.
+// TODO: capture the shell variable that `value` names.
+fn check_output_value(report: &mut Report, item: &Node, name: &str) {
+    let Some(value_node) = item.get("value") else {
+        return;
+    };
+    let Some(value) = text_of(value_node) else {
+        return;
+    };
+    if value == name || value.is_empty() || classify(value) != ValueKind::Fixed {
+        return;
+    }
+    report.warning(
+        "output-value-ignored",
+        format!(
+            "`basso run` reads output variable `{name}` from the shell variable `{name}`, not from `{value}`"
+        ),
+        value_node.span,
+        format!("also run `export {name}=\"${value}\"` at the end of the script"),
+    );
 }
 
 /// Returns true when a shell name is valid; the list lives on [`Shell`].
