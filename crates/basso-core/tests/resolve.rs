@@ -2312,3 +2312,52 @@ fn condition_with_only_bare_name_evaluated() {
 
     assert_eq!(condition, "false");
 }
+
+/// Returns the errors of `resolution` as `code: message @ line:column`.
+fn located_errors(resolution: &Resolution) -> Vec<String> {
+    resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{}: {} @ {}:{}", d.code, d.message, d.span.line, d.span.column))
+        .collect()
+}
+
+#[test]
+fn empty_repeat_items_rejected() {
+    let written = one_step("strategy: {repeat: {items: []}}", "command: echo a");
+    let checked = pipeline::check(&written, "p.yaml");
+    let check_errors: Vec<String> = checked
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{}: {} @ {}:{}", d.code, d.message, d.span.line, d.span.column))
+        .collect();
+    assert_eq!(
+        check_errors,
+        ["invalid-strategy: `repeat.items` has no values @ 26:46"]
+    );
+    let resolved = resolve(&written, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    assert_eq!(
+        located_errors(&resolved),
+        ["invalid-strategy: `repeat.items` has no values @ 26:46"]
+    );
+}
+
+#[test]
+fn empty_repeat_items_input_rejected() {
+    let items = one_step("strategy: {repeat: {items: <+input>}}", "command: echo a");
+    let (resolution, _) = with_step_input(&items, "strategy.repeat.items", "[]");
+    assert_eq!(
+        located_errors(&resolution),
+        ["invalid-strategy: `repeat.items` has no values @ 26:46"]
+    );
+
+    let whole = one_step("strategy: <+input>", "command: echo a");
+    let (resolution, path) = with_step_input(&whole, "strategy", r#"{"repeat": {"items": []}}"#);
+    assert_eq!(
+        located_errors(&resolution),
+        [format!(
+            "invalid-strategy: `repeat.items` has no values (in the value supplied for `{path}`) @ 26:29"
+        )]
+    );
+}

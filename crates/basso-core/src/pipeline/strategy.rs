@@ -201,7 +201,9 @@ fn check_repeat(report: &mut Report, repeat: &Node) {
     match (repeat.get("times"), repeat.get("items")) {
         (Some(times), None) => check_count(report, times, "times"),
         (None, Some(items)) => {
-            if items.as_sequence().is_none() && classify_node(items) == ValueKind::Fixed {
+            if items.as_sequence().is_some_and(<[Node]>::is_empty) {
+                report.push(no_items(items));
+            } else if items.as_sequence().is_none() && classify_node(items) == ValueKind::Fixed {
                 report.error(
                     "invalid-strategy",
                     format!("`repeat.items` must be a list, found {}", items.kind_name()),
@@ -251,6 +253,9 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
                     .collect(),
                 _ => return Err(unresolved(items, "repeat.items")),
             };
+            if list.is_empty() {
+                return Err(no_items(items));
+            }
             let iterations = list.len();
             return Ok(list
                 .into_iter()
@@ -301,6 +306,13 @@ fn as_count(value: &Json) -> Option<usize> {
     usize::try_from(count)
         .ok()
         .filter(|count| (1..=MAX_ITERATIONS).contains(count))
+}
+
+/// Reports a `repeat.items` list without items, like an empty matrix axis.
+/// Running the step once without a loop value would hide the empty list.
+fn no_items(items: &Node) -> Diagnostic {
+    Diagnostic::error("invalid-strategy", "`repeat.items` has no values", items.span)
+        .with_help("list at least one value, or remove the `strategy`")
 }
 
 fn unresolved(node: &Node, field: &str) -> Diagnostic {
