@@ -1664,3 +1664,48 @@ fn condition_mixes_variable_and_output() {
     assert_eq!(dev.status.code(), Some(0), "{dev_log}");
     assert!(!dev_log.contains("DEPLOYING"), "{dev_log}");
 }
+
+#[test]
+fn template_stage_and_step_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let template_step = "              - step:
+                  name: from_template
+                  identifier: from_template
+                  template:
+                    templateRef: org.step_tpl
+                    versionLabel: \"1\"
+"
+    .to_string();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "real", "echo real ran", ""), template_step],
+    );
+    let template_stage = "    - stage:
+        name: shared
+        identifier: shared
+        template:
+          templateRef: account.my_stage
+          versionLabel: v1
+";
+    let mut source = std::fs::read_to_string(&file).unwrap();
+    source.push_str(template_stage);
+    std::fs::write(&file, source).unwrap();
+
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot run this pipeline on this machine"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("step `from_template` (") && stderr.contains(":28:19) comes from a template"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stage `shared` (") && stderr.contains(":34:9) comes from a template"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("real ran"), "{stderr}");
+}

@@ -34,6 +34,13 @@ impl Loaded {
                 "`{name}` has errors; basso run starts nothing"
             )));
         }
+        let templates = template_parts(&diagnostics, &name);
+        if !templates.is_empty() {
+            return Err(StartError::failure(format!(
+                "basso run cannot run this pipeline on this machine:\n{}",
+                templates.join("\n")
+            )));
+        }
 
         let ResolutionArgs {
             arguments: mut inputs,
@@ -150,6 +157,27 @@ fn prompt(
         (true, None) => Err(StartError::failure(format!("input `{path}` has no value"))),
         (false, _) => Ok(answer),
     }
+}
+
+/// Lists the parts of the pipeline that `check` reports as coming from a
+/// template (`template-ref`): stages, step groups, steps or the whole
+/// pipeline. Their content is not in the file, so `run` cannot run them.
+fn template_parts(diagnostics: &[basso_core::Diagnostic], name: &str) -> Vec<String> {
+    diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.code == "template-ref")
+        .map(|diagnostic| {
+            let part = diagnostic
+                .message
+                .split(" comes from a template")
+                .next()
+                .unwrap_or_default();
+            format!(
+                "  - {part} ({name}:{}:{}) comes from a template, which lives outside this file",
+                diagnostic.span.line, diagnostic.span.column
+            )
+        })
+        .collect()
 }
 
 /// Lists every secret id the resolved steps use.
