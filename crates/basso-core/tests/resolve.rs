@@ -287,7 +287,7 @@ fn supplied_strategy_input_expands_and_is_checked() {
     let (garbage, path) = with_step_input(&source, "strategy", "garbage");
     assert_eq!(
         error_messages(&garbage.diagnostics),
-        [format!("`strategy` must be a mapping, found a scalar (in the value supplied for `{path}`)")]
+        [format!("invalid value for `{path}`: `garbage` is not a mapping such as `{{a: b}}`")]
     );
 }
 
@@ -2360,4 +2360,56 @@ fn empty_repeat_items_input_rejected() {
             "invalid-strategy: `repeat.items` has no values (in the value supplied for `{path}`) @ 26:29"
         )]
     );
+}
+
+#[test]
+fn supplied_env_variables_text_rejected() {
+    let source = one_step("timeout: 10m", "command: echo $A\nenvVariables: <+input>");
+    let (text, path) = with_step_input(&source, "spec.envVariables", "A=1");
+    assert_eq!(
+        error_messages(&text.diagnostics),
+        [format!("invalid value for `{path}`: `A=1` is not a mapping such as `{{a: b}}`")]
+    );
+
+    let (mapping, _) = with_step_input(&source, "spec.envVariables", "{A: '1'}");
+    assert!(!mapping.has_errors(), "{:#?}", mapping.diagnostics);
+    assert_eq!(mapping.stages[0].steps[0].spec["envVariables"], json!({"A": "1"}));
+
+    // An expression may give a mapping when it resolves.
+    let (expression, _) = with_step_input(&source, "spec.envVariables", "<+pipeline.variables.tag>");
+    assert!(
+        !codes(&expression).contains(&"invalid-input"),
+        "{:#?}",
+        expression.diagnostics
+    );
+}
+
+#[test]
+fn input_set_env_variables_text_rejected() {
+    let source = one_step("timeout: 10m", "command: echo $A\nenvVariables: <+input>");
+    let input_set = "inputSet:
+  name: i
+  identifier: i
+  pipeline:
+    identifier: p
+    variables:
+      - name: tag
+        type: String
+        value: \"1.0\"
+    stages:
+      - stage:
+          identifier: s
+          spec:
+            execution:
+              steps:
+                - step:
+                    identifier: a
+                    spec:
+                      envVariables: \"A=1\"
+";
+    let resolution = resolve(&source, &[], &[("i.yaml", input_set)], json!({}));
+
+    let errors = error_messages(&resolution.diagnostics);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("`A=1` is not a mapping"), "{errors:?}");
 }

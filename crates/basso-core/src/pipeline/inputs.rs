@@ -298,7 +298,9 @@ pub fn read_value(text: &str, field: FieldType) -> Result<Value, String> {
         },
         FieldType::Map => match parsed()? {
             json @ serde_json::Value::Object(_) => Ok(Value::from_json(json)),
-            serde_json::Value::String(s) => Ok(Value::String(s)),
+            // An expression may resolve to a mapping, but other text such
+            // as `A=1` never does.
+            serde_json::Value::String(s) if s.contains("<+") => Ok(Value::String(s)),
             _ => Err(format!("`{text}` is not a mapping such as `{{a: b}}`")),
         },
     }
@@ -307,7 +309,7 @@ pub fn read_value(text: &str, field: FieldType) -> Result<Value, String> {
 /// Converts an input-set node to a value of the field's type.
 fn node_value(node: &Node, field: FieldType) -> Result<Value, String> {
     match &node.value {
-        NodeValue::Scalar(scalar) if scalar.style != Style::Plain => {
+        NodeValue::Scalar(scalar) if scalar.style != Style::Plain && field != FieldType::Map => {
             Ok(Value::String(scalar.text.clone()))
         }
         NodeValue::Scalar(scalar) => match field {
