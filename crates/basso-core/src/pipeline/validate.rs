@@ -852,6 +852,9 @@ pub fn check_timeout(report: &mut Report, node: &Node) {
         return;
     };
     if has_block_start(text) {
+        if check_no_secret(report, node, "a timeout") {
+            return;
+        }
         if text.contains(".executionInput()") {
             report.error(
                 "expression-not-allowed",
@@ -978,7 +981,9 @@ fn check_step_spec(
     if let Some(connector) = spec.get("connectorRef") {
         check_connector_ref(report, connector);
     }
-    if let Some(shell) = spec.get("shell") {
+    if let Some(shell) = spec.get("shell")
+        && !check_no_secret(report, shell, "a shell")
+    {
         check_enum(report, shell, "shell", SHELLS, "unknown-shell");
     }
     if let Some(command) = spec.get("command")
@@ -1018,7 +1023,9 @@ fn check_step_spec(
     if let Some(env) = spec.get("envVariables") {
         check_env_variables(report, env);
     }
-    if let Some(policy) = spec.get("imagePullPolicy") {
+    if let Some(policy) = spec.get("imagePullPolicy")
+        && !check_no_secret(report, policy, "an image pull policy")
+    {
         check_enum(
             report,
             policy,
@@ -1030,7 +1037,9 @@ fn check_step_spec(
     if let Some(bindings) = spec.get("portBindings") {
         check_port_bindings(report, bindings, infra, host_ports);
     }
-    if let Some(user) = spec.get("runAsUser") {
+    if let Some(user) = spec.get("runAsUser")
+        && !check_no_secret(report, user, "a user id")
+    {
         check_run_as_user(report, user);
     }
     if let Some(resources) = spec.get("resources")
@@ -1043,6 +1052,26 @@ fn check_step_spec(
     {
         check_output_variables(report, outputs);
     }
+}
+
+/// Reports a secret reference in a field that takes a duration, port,
+/// user id or name from a fixed list, and returns whether it did. The
+/// resolver keeps a secret as its reference text, which only text fields
+/// such as `command` and `envVariables` turn into the value.
+fn check_no_secret(report: &mut Report, node: &Node, role: &str) -> bool {
+    let Some(text) = node.as_str() else {
+        return false;
+    };
+    if !has_block_start(text) || !text.contains("secrets.getValue(") {
+        return false;
+    }
+    report.error(
+        "secret-not-allowed",
+        format!("a secret cannot be {role}"),
+        node.span,
+        "write the value itself, or take it from a String or Number variable or a runtime input",
+    );
+    true
 }
 
 fn check_image(report: &mut Report, step: &Step<'_>, spec: &Node, infra: InfrastructureKind) {
@@ -1372,7 +1401,7 @@ fn check_env_variables(report: &mut Report, env: &Node) {
 }
 
 fn check_port(report: &mut Report, node: &Node, text: &str, role: &str) -> Option<u32> {
-    if classify(text) != ValueKind::Fixed {
+    if check_no_secret(report, node, "a port") || classify(text) != ValueKind::Fixed {
         return None;
     }
     match text.trim().parse::<u32>() {
