@@ -42,8 +42,9 @@ export declare function inputs(yaml: string, options?: CheckOptions | null): Inp
 
 /**
  * Renders a template to a string as `basso eval --format json` does:
- * `{ value }` with the text, or `{ error }`. Secrets render as their
- * expression text, `<+secrets.getValue("id")>`.
+ * `{ schemaVersion: 1, value }` with the text, or
+ * `{ schemaVersion: 1, error }`. Secrets render as their expression text,
+ * `<+secrets.getValue("id")>`.
  *
  * `context` is an object whose keys are the expression roots. Its values
  * are JSON values. A BigInt from -2^63 to 2^63 - 1 is read as an exact
@@ -63,7 +64,8 @@ export declare function render(
 
 /**
  * Evaluates a template to a typed value as `basso eval --mode evaluate
- * --format json` does: `{ value }` or `{ error }`. `context` and `options`
+ * --format json` does: `{ schemaVersion: 1, value }` or
+ * `{ schemaVersion: 1, error }`. `context` and `options`
  * are read as in `render`.
  */
 export declare function evaluate(
@@ -74,7 +76,8 @@ export declare function evaluate(
 
 /**
  * Lists the context paths and literal secret ids a template uses:
- * `{ value: { paths, secretIds, dynamicSecrets } }` or `{ error }`.
+ * `{ schemaVersion: 1, value: { paths, secretIds, dynamicSecrets } }` or
+ * `{ schemaVersion: 1, error }`.
  */
 export declare function references(template: string, options?: ReferencesOptions | null): Outcome<References>;
 

@@ -56,7 +56,7 @@ fn json_render_prints_value() {
         "v<+pipeline.variables.tag>",
     ]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(stdout_json(&output), serde_json::json!({"value": "v1.2.3"}));
+    assert_eq!(stdout_json(&output), serde_json::json!({"schemaVersion": 1, "value": "v1.2.3"}));
 }
 
 #[test]
@@ -73,7 +73,7 @@ fn json_evaluate_prints_typed_value() {
         "<+a> + <+b>",
     ]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(stdout_json(&output), serde_json::json!({"value": 17}));
+    assert_eq!(stdout_json(&output), serde_json::json!({"schemaVersion": 1, "value": 17}));
 }
 
 #[test]
@@ -88,6 +88,8 @@ fn json_error_has_code_column_and_help() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     let json = stdout_json(&output);
+    assert_eq!(json["schemaVersion"], 1);
+    assert_eq!(json.as_object().unwrap().len(), 2);
     assert_eq!(json["error"]["code"], "unresolved-expression");
     assert_eq!(json["error"]["column"], 6);
     assert_eq!(json["error"]["message"], "unresolved expression `missing`");

@@ -35,11 +35,23 @@ impl CheckReport {
     }
 }
 
-/// `basso eval --format json`: `{"value": V}` or `{"error": {...}}`.
+/// `basso eval --format json`: `{"schemaVersion": 1, "value": V}` or
+/// `{"schemaVersion": 1, "error": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
-pub enum Outcome<T> {
+pub struct Outcome<T> {
+    pub schema_version: u32,
+    #[serde(flatten)]
+    pub result: OutcomeResult<T>,
+}
+
+/// The value or the error of an [`Outcome`], serialized as its `value` or
+/// `error` key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub enum OutcomeResult<T> {
     Value(T),
     Error(ExprErrorJson),
 }
@@ -47,9 +59,13 @@ pub enum Outcome<T> {
 impl<T: Serialize> Outcome<T> {
     /// Wraps a result of the expression engine.
     pub fn from_result(result: Result<T, ExprError>) -> Self {
-        match result {
-            Ok(value) => Outcome::Value(value),
-            Err(error) => Outcome::Error(error.to_json_shape()),
+        let result = match result {
+            Ok(value) => OutcomeResult::Value(value),
+            Err(error) => OutcomeResult::Error(error.to_json_shape()),
+        };
+        Outcome {
+            schema_version: SCHEMA_VERSION,
+            result,
         }
     }
 
@@ -89,7 +105,10 @@ mod tests {
     #[test]
     fn outcome_json_shapes() {
         let value = Outcome::from_result(Ok(serde_json::json!([1, "a"]))).to_json();
-        assert_eq!(value, serde_json::json!({"value": [1, "a"]}));
+        assert_eq!(
+            value,
+            serde_json::json!({"schemaVersion": 1, "value": [1, "a"]})
+        );
 
         let error = ExprError::new(
             "expression-syntax",
@@ -101,7 +120,10 @@ mod tests {
         let json = Outcome::<serde_json::Value>::from_result(Err(error)).to_json();
         assert_eq!(
             json,
-            serde_json::json!({"error": {"code": "expression-syntax", "message": "unexpected `)`", "help": "remove it", "column": 3}})
+            serde_json::json!({
+                "schemaVersion": 1,
+                "error": {"code": "expression-syntax", "message": "unexpected `)`", "help": "remove it", "column": 3}
+            })
         );
     }
 }

@@ -237,8 +237,8 @@ pub fn runtime_input(field: &str, options: &str) -> Result<String, JsError> {
     outcome_to_text(field, result)
 }
 
-/// Converts an engine result into the text of `{value}` or `{error}`, adding
-/// `columnUtf16` to the error.
+/// Converts an engine result into the text of `{schemaVersion, value}` or
+/// `{schemaVersion, error}`, adding `columnUtf16` to the error.
 fn outcome_to_text<T: serde::Serialize>(
     source: &str,
     result: Result<T, ExprError>,

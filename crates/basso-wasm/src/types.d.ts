@@ -290,7 +290,7 @@ executionInput: boolean, required: boolean,
  */
 text: string, };
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
-export type Outcome<T> = { "value": T } | { "error": ExprErrorJson };
+export type Outcome<T> = { schemaVersion: number, } & ({ "value": T } | { "error": ExprErrorJson });
 export type ExprErrorJson = { 
 /**
  * `column` counted in UTF-16 code units, as JavaScript strings index.

@@ -70,10 +70,10 @@ test("argument values convert in the page", async () => {
     });
   });
   assert.deepEqual(results, [
-    { value: "9223372036854775807" },
-    { value: { a: null, b: { k: 1 } } },
-    { value: "1.0E18" },
-    { value: "x\ufffd" },
+    { schemaVersion: 1, value: "9223372036854775807" },
+    { schemaVersion: 1, value: { a: null, b: { k: 1 } } },
+    { schemaVersion: 1, value: "1.0E18" },
+    { schemaVersion: 1, value: "x\ufffd" },
     { thrown: "invalid context: `self` contains itself (a reference cycle), which JSON cannot represent" },
   ]);
 });

@@ -100,7 +100,8 @@ import type { CheckReport, DiagnosticJson, JsonValue, Outcome, Severity } from "
 await init();
 const rendered: Outcome<JsonValue> = render("<+a>", { a: 1 });
 const evaluated: Outcome<JsonValue> = evaluate("<+1>", null, { unresolved: "error" });
-console.log(rendered, evaluated);
+const outcomeVersion: number = rendered.schemaVersion;
+console.log(rendered, evaluated, outcomeVersion);
 const text: string = version();
 const report: CheckReport = check("pipeline: {}", { file: "demo.yaml" });
 const first: DiagnosticJson | undefined = report.diagnostics[0];

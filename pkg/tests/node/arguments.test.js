@@ -49,7 +49,7 @@ test("functions work after rejected arguments", () => {
     assert.throws(() => call(123), TypeError);
   }
   assert.equal(check(PIPELINE).schemaVersion, 1);
-  assert.deepEqual(render("<+a>", { a: 1 }), { value: "1" });
+  assert.deepEqual(render("<+a>", { a: 1 }), { schemaVersion: 1, value: "1" });
 });
 
 /** Each function with an options argument and a call with that argument. */

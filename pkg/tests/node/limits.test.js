@@ -43,8 +43,8 @@ test("expression depth above maximum rejected", () => {
 
 test("expression depth at maximum runs", () => {
   const template = `<+${parenthesized(MAX_EXPRESSION_DEPTH)}>`;
-  assert.deepEqual(render(template, {}, atMaximum), { value: "1" });
-  assert.deepEqual(evaluate(parenthesized(MAX_EXPRESSION_DEPTH), {}, atMaximum), { value: 1 });
+  assert.deepEqual(render(template, {}, atMaximum), { schemaVersion: 1, value: "1" });
+  assert.deepEqual(evaluate(parenthesized(MAX_EXPRESSION_DEPTH), {}, atMaximum), { schemaVersion: 1, value: 1 });
   const tooDeep = render(`<+${parenthesized(MAX_EXPRESSION_DEPTH + 1)}>`, {}, atMaximum);
   assert.equal(tooDeep.error?.code, "nesting-limit");
 });
@@ -67,5 +67,5 @@ test("deep parse inside re-resolution has no fault", () => {
 test("module usable after rejected limits", () => {
   const template = `<+${parenthesized(200)}>`;
   assert.throws(() => render(template, {}, { limits: { maxExpressionDepth: 3000 } }), /maxExpressionDepth/);
-  assert.deepEqual(render(`<+${parenthesized(20)}>`, {}), { value: "1" });
+  assert.deepEqual(render(`<+${parenthesized(20)}>`, {}), { schemaVersion: 1, value: "1" });
 });

@@ -8,22 +8,22 @@ const context = { pipeline: { variables: { tag: "1.2.3", count: 4 } } };
 
 test("render returns the CLI document", () => {
   const outcome = render("app:<+pipeline.variables.tag>", context);
-  assert.deepEqual(outcome, { value: "app:1.2.3" });
+  assert.deepEqual(outcome, { schemaVersion: 1, value: "app:1.2.3" });
   assert.equal(Object.getPrototypeOf(outcome), Object.prototype);
 });
 
 test("evaluate returns a typed value", () => {
-  assert.deepEqual(evaluate("<+pipeline.variables.count> + 1", context), { value: 5 });
+  assert.deepEqual(evaluate("<+pipeline.variables.count> + 1", context), { schemaVersion: 1, value: 5 });
 });
 
 test("mode option overrides the default", () => {
-  assert.deepEqual(evaluate("<+pipeline.variables.count>", context, { mode: "render" }), { value: "4" });
+  assert.deepEqual(evaluate("<+pipeline.variables.count>", context, { mode: "render" }), { schemaVersion: 1, value: "4" });
 });
 
 test("secrets render as their expression", () => {
   const withSecret = { ...context, secrets: { token: "hunter2" } };
   const outcome = render('x=<+secrets.getValue("token")>', withSecret);
-  assert.deepEqual(outcome, { value: 'x=<+secrets.getValue("token")>' });
+  assert.deepEqual(outcome, { schemaVersion: 1, value: 'x=<+secrets.getValue("token")>' });
   assert.ok(!JSON.stringify(evaluate('<+secrets.getValue("token")>', withSecret)).includes("hunter2"));
 });
 
@@ -47,7 +47,7 @@ test("references lists paths and secrets", () => {
 
 test("runtimeInput validates a supplied value", () => {
   const field = "<+input>.allowedValues(a,b)";
-  assert.deepEqual(runtimeInput(field, { supplied: "a" }), { value: "a" });
+  assert.deepEqual(runtimeInput(field, { supplied: "a" }), { schemaVersion: 1, value: "a" });
   assert.ok(runtimeInput(field, { supplied: "c" }).error);
   assert.equal(runtimeInput(field).value.kind, "runtimeInput");
 });

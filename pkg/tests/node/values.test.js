@@ -21,27 +21,27 @@ function nested(levels) {
 }
 
 test("undefined property is null", () => {
-  assert.deepEqual(evaluate("<+ctx>", { ctx: { a: undefined, b: 1 } }), { value: { a: null, b: 1 } });
-  assert.deepEqual(evaluate("<+a>", { a: undefined }, { unresolved: "error" }), { value: null });
+  assert.deepEqual(evaluate("<+ctx>", { ctx: { a: undefined, b: 1 } }), { schemaVersion: 1, value: { a: null, b: 1 } });
+  assert.deepEqual(evaluate("<+a>", { a: undefined }, { unresolved: "error" }), { schemaVersion: 1, value: null });
 });
 
 test("undefined array item is null", () => {
-  assert.deepEqual(evaluate("<+a>", { a: [1, undefined, null] }), { value: [1, null, null] });
+  assert.deepEqual(evaluate("<+a>", { a: [1, undefined, null] }), { schemaVersion: 1, value: [1, null, null] });
   // eslint-disable-next-line no-sparse-arrays
-  assert.deepEqual(evaluate("<+a>", { a: [1, , 3] }), { value: [1, null, 3] });
+  assert.deepEqual(evaluate("<+a>", { a: [1, , 3] }), { schemaVersion: 1, value: [1, null, 3] });
 });
 
 test("undefined and null arguments take defaults", () => {
-  assert.deepEqual(evaluate("<+1>", undefined, undefined), { value: 1 });
-  assert.deepEqual(evaluate("<+1>", null, null), { value: 1 });
-  assert.deepEqual(evaluate("<+1>", {}, { mode: undefined }), { value: 1 });
+  assert.deepEqual(evaluate("<+1>", undefined, undefined), { schemaVersion: 1, value: 1 });
+  assert.deepEqual(evaluate("<+1>", null, null), { schemaVersion: 1, value: 1 });
+  assert.deepEqual(evaluate("<+1>", {}, { mode: undefined }), { schemaVersion: 1, value: 1 });
 });
 
 test("BigInt is an exact integer", () => {
-  assert.deepEqual(render("<+a>", { a: 9223372036854775807n }), { value: "9223372036854775807" });
-  assert.deepEqual(render("<+a>", { a: -9223372036854775808n }), { value: "-9223372036854775808" });
-  assert.deepEqual(render("<+a>", { a: 5n }), { value: "5" });
-  assert.deepEqual(render("<+a - 1>", { a: 9223372036854775807n }), { value: "9223372036854775806" });
+  assert.deepEqual(render("<+a>", { a: 9223372036854775807n }), { schemaVersion: 1, value: "9223372036854775807" });
+  assert.deepEqual(render("<+a>", { a: -9223372036854775808n }), { schemaVersion: 1, value: "-9223372036854775808" });
+  assert.deepEqual(render("<+a>", { a: 5n }), { schemaVersion: 1, value: "5" });
+  assert.deepEqual(render("<+a - 1>", { a: 9223372036854775807n }), { schemaVersion: 1, value: "9223372036854775806" });
   assert.equal(evaluate("<+a> * 2", { a: 9223372036854775807n }).error?.code, "integer-overflow");
 });
 
@@ -66,16 +66,16 @@ test("BigInt in options is read", () => {
 });
 
 test("integral numbers beyond 2^53 are floats", () => {
-  assert.deepEqual(render("<+a>", { a: 1e18 }), { value: "1.0E18" });
-  assert.deepEqual(render("<+a>", { a: 2 ** 53 }), { value: "9.007199254740992E15" });
-  assert.deepEqual(evaluate("<+a> * 100", { a: 1e18 }), { value: 1e20 });
-  assert.deepEqual(render("<+a>", { a: -(2 ** 60) }), { value: "-1.152921504606847E18" });
+  assert.deepEqual(render("<+a>", { a: 1e18 }), { schemaVersion: 1, value: "1.0E18" });
+  assert.deepEqual(render("<+a>", { a: 2 ** 53 }), { schemaVersion: 1, value: "9.007199254740992E15" });
+  assert.deepEqual(evaluate("<+a> * 100", { a: 1e18 }), { schemaVersion: 1, value: 1e20 });
+  assert.deepEqual(render("<+a>", { a: -(2 ** 60) }), { schemaVersion: 1, value: "-1.152921504606847E18" });
 });
 
 test("safe integers are integers", () => {
-  assert.deepEqual(render("<+a>", { a: 2 ** 53 - 1 }), { value: "9007199254740991" });
-  assert.deepEqual(render("<+a>", { a: 3.0 }), { value: "3" });
-  assert.deepEqual(evaluate("<+a>", { a: -0 }), { value: 0 });
+  assert.deepEqual(render("<+a>", { a: 2 ** 53 - 1 }), { schemaVersion: 1, value: "9007199254740991" });
+  assert.deepEqual(render("<+a>", { a: 3.0 }), { schemaVersion: 1, value: "3" });
+  assert.deepEqual(evaluate("<+a>", { a: -0 }), { schemaVersion: 1, value: 0 });
 });
 
 test("floats arrive unchanged", () => {
@@ -91,12 +91,12 @@ test("floats arrive unchanged", () => {
 });
 
 test("non-finite numbers are null", () => {
-  assert.deepEqual(evaluate("<+a>", { a: [NaN, Infinity, -Infinity] }), { value: [null, null, null] });
+  assert.deepEqual(evaluate("<+a>", { a: [NaN, Infinity, -Infinity] }), { schemaVersion: 1, value: [null, null, null] });
 });
 
 test("Map is an object", () => {
-  assert.deepEqual(evaluate("<+m.k>", { m: new Map([["k", 5]]) }), { value: 5 });
-  assert.deepEqual(evaluate("<+k>", new Map([["k", { n: 5n }]])), { value: { n: 5 } });
+  assert.deepEqual(evaluate("<+m.k>", { m: new Map([["k", 5]]) }), { schemaVersion: 1, value: 5 });
+  assert.deepEqual(evaluate("<+k>", new Map([["k", { n: 5n }]])), { schemaVersion: 1, value: { n: 5 } });
 });
 
 test("Map with a non-string key throws", () => {
@@ -113,9 +113,9 @@ test("objects give own enumerable properties", () => {
     }
   }
   const hidden = Symbol("hidden");
-  assert.deepEqual(evaluate("<+p>", { p: new Point() }), { value: { x: 1 } });
-  assert.deepEqual(evaluate("<+d>", { d: new Date(0) }), { value: {} });
-  assert.deepEqual(evaluate("<+o>", { o: { [hidden]: 1, shown: 2 } }), { value: { shown: 2 } });
+  assert.deepEqual(evaluate("<+p>", { p: new Point() }), { schemaVersion: 1, value: { x: 1 } });
+  assert.deepEqual(evaluate("<+d>", { d: new Date(0) }), { schemaVersion: 1, value: {} });
+  assert.deepEqual(evaluate("<+o>", { o: { [hidden]: 1, shown: 2 } }), { schemaVersion: 1, value: { shown: 2 } });
 });
 
 test("values without JSON throw", () => {
@@ -151,7 +151,7 @@ test("reference cycle throws", () => {
 
 test("shared objects are not cycles", () => {
   const shared = { n: 1 };
-  assert.deepEqual(evaluate("<+a>", { a: [shared, shared] }), { value: [{ n: 1 }, { n: 1 }] });
+  assert.deepEqual(evaluate("<+a>", { a: [shared, shared] }), { schemaVersion: 1, value: [{ n: 1 }, { n: 1 }] });
 });
 
 test("nesting up to the limit works", () => {
@@ -166,16 +166,16 @@ test("nesting beyond the limit throws", () => {
   for (const levels of [MAX_DEPTH + 1, 100_000]) {
     assert.throws(() => evaluate("<+d>", nested(levels)), invalidContext(/nested more than 1000 levels/));
   }
-  assert.deepEqual(evaluate("<+1>", {}), { value: 1 });
+  assert.deepEqual(evaluate("<+1>", {}), { schemaVersion: 1, value: 1 });
 });
 
 test("lone surrogates become U+FFFD", () => {
-  assert.deepEqual(evaluate("<+a>", { a: "x\ud800y" }), { value: "x\ufffdy" });
-  assert.deepEqual(evaluate("<+ctx>", { ctx: { "k\udc00": 1 } }), { value: { "k\ufffd": 1 } });
+  assert.deepEqual(evaluate("<+a>", { a: "x\ud800y" }), { schemaVersion: 1, value: "x\ufffdy" });
+  assert.deepEqual(evaluate("<+ctx>", { ctx: { "k\udc00": 1 } }), { schemaVersion: 1, value: { "k\ufffd": 1 } });
 });
 
 test("escape-like text stays as it is", () => {
-  assert.deepEqual(evaluate("<+a>", { a: "\\ud800 \u0000 \"" }), { value: "\\ud800 \u0000 \"" });
+  assert.deepEqual(evaluate("<+a>", { a: "\\ud800 \u0000 \"" }), { schemaVersion: 1, value: "\\ud800 \u0000 \"" });
 });
 
 test("getter errors reach the caller", () => {

@@ -2,8 +2,12 @@
 // rules of tests/conformance/README.md.
 import assert from "node:assert/strict";
 
-/** Asserts that `actual` (`{ value }` or `{ error }`) meets the vector's expectation. */
+/**
+ * Asserts that `actual` (`{ schemaVersion: 1, value }` or
+ * `{ schemaVersion: 1, error }`) meets the vector's expectation.
+ */
 export function assertMeetsExpectation(vector, actual) {
+  assert.equal(actual.schemaVersion, 1, `expected schemaVersion 1, got ${JSON.stringify(actual)}`);
   // Numbers compare by value as doubles, as in the native runner.
   const expect = withNumbers(vector.expect);
   if ("value" in expect) {

@@ -25,8 +25,8 @@ export function parseVectorFile(text) {
 }
 
 /**
- * Runs one vector and returns `{ value }` or `{ error }` as the package
- * returned it.
+ * Runs one vector and returns `{ schemaVersion: 1, value }` or
+ * `{ schemaVersion: 1, error }` as the package returned it.
  */
 export function runVector(basso, vector, fileContext) {
   const context = vector.context ?? fileContext ?? {};

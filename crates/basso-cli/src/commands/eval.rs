@@ -1,8 +1,9 @@
 //! `basso eval`: render or evaluate one template against a JSON context.
 //!
-//! With `--format json` the result is `{"value": V}` (exit 0) or
-//! `{"error": {"code", "message", "help", "column"}}` (exit 1). The text
-//! format prints the value, or the error with a caret under its column.
+//! With `--format json` the result is `{"schemaVersion": 1, "value": V}`
+//! (exit 0) or `{"schemaVersion": 1, "error": {"code", "message", "help",
+//! "column"}}` (exit 1). The text format prints the value, or the error
+//! with a caret under its column.
 
 use std::path::PathBuf;
 
@@ -88,7 +89,8 @@ pub fn run(args: EvalArgs) -> u8 {
         .and_then(|template| template.run(&context, &options));
     match (result, args.format) {
         (Ok(value), FormatArg::Json) => {
-            output::print(&format!("{}\n", Outcome::Value(value.to_json()).to_json()));
+            let document = Outcome::from_result(Ok(value.to_json())).to_json();
+            output::print(&format!("{document}\n"));
             exit::SUCCESS
         }
         (Ok(value), FormatArg::Text) => {
