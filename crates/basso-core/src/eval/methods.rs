@@ -511,18 +511,38 @@ pub(crate) fn replace_regex(
 ) -> Result<String, ExprError> {
     let mut out = BoundedText::new(s.len(), max_bytes, call);
     let mut last = 0;
-    for (count, captures) in regex.captures_iter(s).enumerate() {
-        if count >= limit {
-            break;
-        }
-        let captures = captures.map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))?;
+    let mut search_start = 0;
+    let mut count = 0;
+    while count < limit && search_start <= s.len() {
+        let found = regex
+            .captures_from_pos(s, search_start)
+            .map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))?;
+        let Some(captures) = found else { break };
         let whole = captures.get(0).expect("group 0 exists");
         out.push_str(&s[last..whole.start()])?;
         expand_replacement(replacement, &captures, regex, &mut out, call)?;
         last = whole.end();
+        search_start = next_search_start(s, whole.start(), whole.end());
+        count += 1;
     }
     out.push_str(&s[last..])?;
     Ok(out.text)
+}
+
+/// Returns where `java.util.regex.Matcher.find` searches after a match at
+/// `start..end`: at `end`, or one character later when the match is empty.
+/// Unlike the regex crates' iterators, Java keeps an empty match right after
+/// a non-empty one, so `"aaa".replaceAll("a*", "X")` is `XX`.
+///
+/// NOTE: Java steps one UTF-16 code unit, so it also finds an empty match
+/// between the two halves of a surrogate pair. Here the step is one
+/// character, so such a match is not found.
+fn next_search_start(s: &str, start: usize, end: usize) -> usize {
+    if start < end {
+        return end;
+    }
+    let next_char_len = s[end..].chars().next().map_or(1, char::len_utf8);
+    end + next_char_len
 }
 
 fn expand_replacement(
