@@ -205,6 +205,47 @@ fn sequence_id_matches_build_id() {
 }
 
 #[test]
+fn sequence_id_not_positive_integer_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId>\"", "")]);
+    let context = dir.path().join("context.json");
+    let rejected = [
+        (r#""abc""#, r#"`"abc"`"#),
+        ("1.5", "`1.5`"),
+        ("-1", "`-1`"),
+        ("0", "`0`"),
+        ("1e23", "`1e+23`"),
+        ("99999999999999999999999", "`1e+23`"),
+        ("9223372036854775808", "`9223372036854775808`"),
+        (r#""042""#, r#"`"042"`"#),
+        ("null", "`null`"),
+    ];
+    for (sequence_id, shown) in rejected {
+        std::fs::write(&context, format!(r#"{{"pipeline": {{"sequenceId": {sequence_id}}}}}"#)).unwrap();
+        let output = run(&file, &["--context", context.to_str().unwrap()]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{sequence_id}: {stderr}");
+        assert!(stderr.contains(&format!("invalid `pipeline.sequenceId` {shown}")), "{sequence_id}: {stderr}");
+        assert!(stderr.contains("expected a positive integer"), "{sequence_id}: {stderr}");
+        assert!(!stderr.contains("tag | seq="), "{sequence_id}: {stderr}");
+    }
+}
+
+#[test]
+fn sequence_id_string_of_digits_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId> drone=$DRONE_BUILD_NUMBER\"", "")],
+    );
+    let context = dir.path().join("context.json");
+    std::fs::write(&context, r#"{"pipeline": {"sequenceId": "7"}}"#).unwrap();
+    let output = run(&file, &["--context", context.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("tag | seq=7 drone=7"), "{}", text(&output.stderr));
+}
+
+#[test]
 fn step_start_logged_before_its_output() {
     let dir = tempfile::tempdir().unwrap();
     let ids = ["p0", "p1", "p2", "p3", "p4", "p5"];

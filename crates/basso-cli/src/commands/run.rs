@@ -121,7 +121,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     // inputs are answered, so Ctrl-C at a question ends basso at once.
     let loaded = pipeline::Loaded::read(args)?;
     let cancel = logging::cancel_on_signals().map_err(StartError::usage)?;
-    let mut context = with_sequence_id(loaded.base_context.clone());
+    let mut context = with_sequence_id(loaded.base_context.clone()).map_err(StartError::usage)?;
     let mut resolution = loaded.resolve(&context)?;
     let stages = select_stages(&resolution, args.stage.as_deref())?;
     let codebase = if stages.iter().any(|stage| stage.clone_codebase) {
@@ -261,10 +261,14 @@ fn inspect_codebase(dir: Option<&Path>) -> Result<Codebase, StartError> {
 const FIRST_BUILD: u64 = 1;
 
 /// Gives `<+pipeline.sequenceId>` the run's build number, 1, when the
-/// context has none, so expressions and `HARNESS_BUILD_ID` agree.
-fn with_sequence_id(mut context: serde_json::Value) -> serde_json::Value {
-    if context.pointer("/pipeline/sequenceId").is_none()
-        && let Some(root) = context.as_object_mut()
+/// context has none, so expressions and `HARNESS_BUILD_ID` agree. Fails when
+/// the context's `sequenceId` is not a positive integer.
+fn with_sequence_id(mut context: serde_json::Value) -> Result<serde_json::Value, String> {
+    if let Some(value) = context.pointer("/pipeline/sequenceId") {
+        sequence_id(value)?;
+        return Ok(context);
+    }
+    if let Some(root) = context.as_object_mut()
         && let Some(pipeline) = root
             .entry("pipeline")
             .or_insert_with(|| serde_json::json!({}))
@@ -272,13 +276,32 @@ fn with_sequence_id(mut context: serde_json::Value) -> serde_json::Value {
     {
         pipeline.insert("sequenceId".to_string(), FIRST_BUILD.into());
     }
-    context
+    Ok(context)
+}
+
+/// Reads a `pipeline.sequenceId` from the context: an integer from 1 to
+/// 2^63 - 1, the range of expression integers, or a string of its digits.
+fn sequence_id(value: &serde_json::Value) -> Result<u64, String> {
+    let number = match value {
+        serde_json::Value::Number(number) => number.as_i64(),
+        // No sign and no leading zero, so the text equals the number.
+        serde_json::Value::String(text) if !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()) => {
+            text.parse::<i64>().ok()
+        }
+        _ => None,
+    };
+    match number {
+        Some(number) if number >= 1 => Ok(number as u64),
+        _ => Err(format!(
+            "invalid `pipeline.sequenceId` `{value}` in the --context file: expected a positive integer (the build number), such as 42"
+        )),
+    }
 }
 
 fn build_number(context: &serde_json::Value) -> u64 {
     context
         .pointer("/pipeline/sequenceId")
-        .and_then(|value| value.as_u64().or_else(|| value.as_str()?.parse().ok()))
+        .and_then(|value| sequence_id(value).ok())
         .unwrap_or(FIRST_BUILD)
 }
 
