@@ -443,8 +443,59 @@ fn check_reference<'a>(
                 let keys = loop_keys(innermost_strategy(pipeline, site)?)?;
                 check_loop_key(&keys, &parts, reference)
             }),
+        ["pipeline", key, ..] => check_pipeline_key(pipeline, key),
         _ => None,
     }
+}
+
+/// The `pipeline.*` keys that Harness supplies at run time. Expressions can
+/// read the keys of the pipeline's own mapping too.
+const PIPELINE_RUN_TIME_KEYS: [&str; 21] = [
+    "name",
+    "identifier",
+    "tags",
+    "variables",
+    "stages",
+    "executionId",
+    "resumedExecutionId",
+    "sequenceId",
+    "executionUrl",
+    "executionMode",
+    "startTs",
+    "triggerType",
+    "triggeredBy",
+    "selectedStages",
+    "delegateSelectors",
+    "storeType",
+    "repo",
+    "branch",
+    "orgIdentifier",
+    "projectIdentifier",
+    "properties",
+];
+
+/// Reports a `pipeline.KEY` whose key is a likely typo of a known key.
+/// NOTE: a key that is close to no known key passes, because the list of
+/// run-time keys above may miss some that Harness supplies.
+fn check_pipeline_key(pipeline: &Pipeline<'_>, key: &str) -> Option<Diagnostic> {
+    if unresolvable(key) {
+        return None;
+    }
+    let own_keys = pipeline
+        .node
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, _)| key.as_str());
+    let known: Vec<&str> = PIPELINE_RUN_TIME_KEYS
+        .into_iter()
+        .chain(own_keys)
+        .collect();
+    if known.contains(&key) {
+        return None;
+    }
+    did_you_mean(key, &known)?;
+    Some(unknown("unknown-pipeline-key", "pipeline key", key, "", &known))
 }
 
 /// Reports `{what} `name` does not exist{place}` with a suggestion.
@@ -624,6 +675,16 @@ fn check_step_path(
 
 fn check_order(site: &Site<'_, '_>, stage_index: usize, target: &Step<'_>) -> Option<Diagnostic> {
     let reader_stage = site.stage_index?;
+    if reader_stage == stage_index && site.step.is_some_and(|reader| std::ptr::eq(reader, target)) {
+        return Some(
+            Diagnostic::error(
+                "later-step-output",
+                format!("step `{}` cannot read its own output variables", target.identifier),
+                Span::default(),
+            )
+            .with_help("output variables get their values when the step ends; read the shell variable in this step, or the output in a later step"),
+        );
+    }
     let later = if reader_stage == stage_index {
         let reader = site.step?;
         target.finish > reader.start
@@ -1052,6 +1113,48 @@ mod tests {
             assert_eq!(unknown.len(), 1, "{style}: {diagnostics:?}");
             let expected = source.rfind(wrong).unwrap() + "<+".len();
             assert_eq!(unknown[0].span.byte_start, expected, "{style}");
+        }
+    }
+
+    /// Checks a one-stage pipeline whose one step `a` runs `command`.
+    fn check_step_command(command: &str) -> Vec<crate::Diagnostic> {
+        let source = format!(
+            "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: v\n      type: String\n      value: x\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Cloud, spec: {{}}}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec:\n                    shell: Sh\n                    outputVariables:\n                      - name: X\n                    command: {command}\n"
+        );
+        crate::pipeline::check(&source, "p.yaml")
+    }
+
+    #[test]
+    fn own_output_read_rejected() {
+        let diagnostics = check_step_command("echo <+steps.a.output.outputVariables.X>");
+        let own: Vec<_> = diagnostics
+            .iter()
+            .filter(|d| d.code == "later-step-output")
+            .collect();
+        assert_eq!(own.len(), 1, "{diagnostics:?}");
+        assert_eq!(own[0].message, "step `a` cannot read its own output variables");
+        let help = own[0].help.as_deref().unwrap_or_default();
+        assert!(!help.contains("move"), "{help}");
+        assert!(help.contains("later step"), "{help}");
+    }
+
+    #[test]
+    fn pipeline_key_typo_suggested() {
+        let diagnostics = check_step_command("echo <+pipeline.variabels.v>");
+        let typo: Vec<_> = diagnostics
+            .iter()
+            .filter(|d| d.code == "unknown-pipeline-key")
+            .collect();
+        assert_eq!(typo.len(), 1, "{diagnostics:?}");
+        assert_eq!(typo[0].message, "pipeline key `variabels` does not exist");
+        assert_eq!(typo[0].help.as_deref(), Some("did you mean `variables`?"));
+    }
+
+    #[test]
+    fn pipeline_keys_known_or_distant_accepted() {
+        for key in ["variables.v", "name", "sequenceId", "executionId", "triggeredBy.email", "properties.ci.codebase.repoName", "someFutureKey"] {
+            let diagnostics = check_step_command(&format!("echo <+pipeline.{key}>"));
+            assert!(diagnostics.iter().all(|d| d.code != "unknown-pipeline-key"), "{key}: {diagnostics:?}");
         }
     }
 
