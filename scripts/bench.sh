@@ -44,7 +44,7 @@ logging_jar=/usr/share/java/commons-logging.jar
 mkdir -p "$out"
 : >"$results"
 
-for tool in java javac node python3 valgrind taskset /usr/bin/time; do
+for tool in java javac node python3 valgrind /usr/bin/time; do
   command -v "$tool" >/dev/null || { log "missing $tool: run scripts/setup.sh"; exit 2; }
 done
 for jar in "$jexl_jar" "$logging_jar"; do
@@ -116,31 +116,10 @@ print(json.dumps(record))
 ' "$out/native-$steps.json" "$rss_kib" >>"$results"
   fi
 
-  # The same resolutions on one core: basso resolves a large pipeline on
-  # two cores, and the npm module on one, so the wasm goals compare with
-  # these. With one CPU in its affinity mask, basso starts no pool.
+  # The same resolutions, each also written as JSON text: the output the
+  # wasm timing below includes.
   status=0
-  timeout "$pipeline_timeout" taskset -c 0 "$peers" pipeline "$yaml" "$steps" "$pipeline_samples" \
-    >"$out/native-1-core-$steps.json" || status=$?
-  if ((status == 124)); then
-    log "native pipelines on one core: $steps steps took more than $pipeline_timeout s"
-    unavailable "native-1-core pipeline resolution, $steps steps" \
-      "$pipeline_samples resolutions and the warm-up took more than $pipeline_timeout s" >>"$results"
-  elif ((status != 0)); then
-    exit "$status"
-  else
-    python3 -c '
-import json, sys
-record = json.load(open(sys.argv[1]))
-record["runtime"] = "native-1-core"
-print(json.dumps(record))
-' "$out/native-1-core-$steps.json" >>"$results"
-  fi
-
-  # The same resolutions on one core, each also written as JSON text: the
-  # output the wasm timing below includes.
-  status=0
-  timeout "$pipeline_timeout" taskset -c 0 "$peers" pipeline-json "$yaml" "$steps" "$pipeline_samples" \
+  timeout "$pipeline_timeout" "$peers" pipeline-json "$yaml" "$steps" "$pipeline_samples" \
     >>"$results" || status=$?
   if ((status == 124)); then
     log "native pipelines with JSON text: $steps steps took more than $pipeline_timeout s"
