@@ -25,7 +25,6 @@ pub mod input_set;
 pub mod inputs;
 pub mod model;
 mod offsets;
-pub mod parallel;
 pub mod paths;
 pub mod provenance;
 pub mod quantity;

@@ -53,11 +53,6 @@ impl RunTimeData {
         }
     }
 
-    /// Returns how many distinct strings are run-time data.
-    pub fn text_count(&self) -> usize {
-        self.texts.len()
-    }
-
     /// Returns `scope` as a context that marks run-time data and records
     /// the secrets evaluation uses.
     pub fn over<'s>(&'s self, scope: &'s dyn Context) -> Traced<'s> {

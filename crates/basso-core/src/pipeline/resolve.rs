@@ -29,7 +29,7 @@ use crate::pipeline::scope::{Scope, merge, tree};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::validate::effective_infrastructure;
 use crate::pipeline::yaml::{Node, NodeValue, Scalar, scalar_to_json};
-use crate::pipeline::{load_document, parallel, strategy, without_bom};
+use crate::pipeline::{load_document, strategy, without_bom};
 use crate::template::has_block_start;
 use crate::value::Value;
 
@@ -106,9 +106,6 @@ struct Resolver<'p, 'a> {
     /// The host ports bound by the Background steps of the stage iteration
     /// being resolved, with the span of the `portBindings` key and the step.
     service_host_ports: Vec<(u16, Span, String)>,
-    /// Diagnostics of `report` (by index) that the checks may already have
-    /// reported; see [`merge_diagnostics`].
-    unless_reported: Vec<(usize, Repeat)>,
 }
 
 /// One iteration of a step group around the steps being resolved.
@@ -315,95 +312,10 @@ pub fn resolve(
     let Some(pipeline) = pipeline else {
         return finish(None, Vec::new(), report.diagnostics, file_name);
     };
-    // The checks only read the pipeline, so on a large file they run on
-    // another core while the stages resolve. Their diagnostics go before
-    // the resolution's, in the order of a run on one core.
     let templates = Templates::default();
-    let (check_diagnostics, (stages, mut resolver, timeout_seconds)) = parallel::join(
-        source.len() >= PARALLEL_BYTES,
-        || {
-            let mut report = Report::default();
-            crate::pipeline::validate::validate(&mut report, &pipeline, &templates);
-            crate::pipeline::references::check(&mut report, &pipeline, source, &templates);
-            report.diagnostics
-        },
-        || resolve_stages(&pipeline, source, &templates, arguments, input_sets, context),
-    );
-    resolver.report.diagnostics = merge_diagnostics(
-        report.diagnostics,
-        check_diagnostics,
-        std::mem::take(&mut resolver.report.diagnostics),
-        &resolver.unless_reported,
-    );
-    resolver.report_misses();
-    let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
-    let mut resolution = finish(identifier, stages, resolver.report.diagnostics, file_name);
-    resolution.timeout_seconds = timeout_seconds;
-    resolution
-}
+    crate::pipeline::validate::validate(&mut report, &pipeline, &templates);
+    crate::pipeline::references::check(&mut report, &pipeline, source, &templates);
 
-/// Which earlier diagnostic makes a resolver's diagnostic a repeat.
-#[derive(Clone, Copy)]
-enum Repeat {
-    /// Any error at the same span.
-    AnyError,
-    /// An error at the same span with the same code.
-    SameCode,
-}
-
-/// Joins the diagnostics of loading, of the checks and of the resolver, in
-/// that order. A resolver diagnostic listed in `unless_reported` (by its
-/// index among `resolved`) is left out when an earlier diagnostic already
-/// reports it.
-fn merge_diagnostics(
-    loaded: Vec<Diagnostic>,
-    checked: Vec<Diagnostic>,
-    resolved: Vec<Diagnostic>,
-    unless_reported: &[(usize, Repeat)],
-) -> Vec<Diagnostic> {
-    let mut merged = loaded;
-    merged.extend(checked);
-    let base = merged.len();
-    let mut skip = vec![false; resolved.len()];
-    for &(index, repeat) in unless_reported {
-        let diagnostic = &resolved[index];
-        let is_repeat = |earlier: &Diagnostic| {
-            earlier.is_error()
-                && earlier.span == diagnostic.span
-                && match repeat {
-                    Repeat::AnyError => true,
-                    Repeat::SameCode => earlier.code == diagnostic.code,
-                }
-        };
-        skip[index] = merged[..base].iter().any(is_repeat) || resolved[..index].iter().any(is_repeat);
-    }
-    merged.extend(
-        resolved
-            .into_iter()
-            .zip(skip)
-            .filter_map(|(diagnostic, skip)| (!skip).then_some(diagnostic)),
-    );
-    merged
-}
-
-/// Source size from which [`resolve`] runs the checks beside the
-/// resolution, and the second half of the stages beside the first. Below
-/// it, handing work to another thread costs more than it saves.
-pub const PARALLEL_BYTES: usize = 16 * 1024;
-
-/// Applies the runtime inputs and resolves every stage. Returns the
-/// resolved stages, the resolver, whose report holds the diagnostics
-/// of inputs and resolution, and the pipeline's timeout in seconds; its missed run-time values are reported by
-/// the caller once the checks' diagnostics are known.
-fn resolve_stages<'p, 'a>(
-    pipeline: &'p Pipeline<'a>,
-    source: &'a str,
-    templates: &'p Templates,
-    arguments: &[(String, String)],
-    input_sets: &[(String, String)],
-    context: &Json,
-) -> (Vec<ResolvedStage>, Resolver<'p, 'a>, Option<u64>) {
-    let mut report = Report::default();
     let fields = inputs::collect(&mut report, pipeline.node, source);
     let mut supplied = IndexMap::new();
     for (set_name, set_source) in input_sets {
@@ -431,74 +343,33 @@ fn resolve_stages<'p, 'a>(
         merge(&mut root_value, Value::from_json(context.clone()));
     }
 
-    let expansion_stopped = expansion::count(pipeline).crossing.is_some();
-    let mut resolver = Resolver::new(pipeline, source, templates, context, expansion_stopped);
-    resolver.report = report;
+    let mut resolver = Resolver {
+        source,
+        pipeline: &pipeline,
+        templates: &templates,
+        report,
+        misses: Vec::new(),
+        missed_paths: HashSet::default(),
+        run_state_fields: HashSet::default(),
+        data: RunTimeData::new(context),
+        expanded: 0,
+        // Validation reported a fixed expansion over the cap.
+        expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
+        service_host_ports: Vec::new(),
+    };
     let timeout_seconds = pipeline.node.get("timeout").and_then(|node| {
         let scope = Scope::new(&root_value);
         resolver.timeout_seconds(node, "pipeline", &scope, TimeoutOwner::Pipeline)
     });
     let mut stages = Vec::new();
-    let count = pipeline.stages.len();
-    let Some(half) = second_half(pipeline, source) else {
-        for index in 0..count {
-            resolver.stage(index, &root_value, &mut stages);
-        }
-        return (stages, resolver, timeout_seconds);
-    };
-    // The second half of the stages is resolved by a resolver of its own,
-    // as if the first half had not run. Its result is kept when the first
-    // half could not have changed it; otherwise the second half is
-    // resolved again after the first.
-    let root = &root_value;
-    let data_before = resolver.data.text_count();
-    let ((), (second_stages, second)) = parallel::join(
-        true,
-        || {
-            for index in 0..half {
-                resolver.stage(index, root, &mut stages);
-            }
-        },
-        || {
-            let mut second = Resolver::new(pipeline, source, templates, context, expansion_stopped);
-            let mut out = Vec::new();
-            for index in half..count {
-                second.stage(index, root, &mut out);
-            }
-            (out, second)
-        },
-    );
-    if resolver.can_follow(&second, data_before) {
-        resolver.follow(second);
-        stages.extend(second_stages);
-    } else {
-        for index in half..count {
-            resolver.stage(index, root, &mut stages);
-        }
+    for index in 0..pipeline.stages.len() {
+        resolver.stage(index, &root_value, &mut stages);
     }
-    (stages, resolver, timeout_seconds)
-}
-
-/// The index of the first stage that [`resolve_stages`] resolves beside
-/// the first half, chosen so that each half has about as many stages and
-/// steps as written. `None` for a small file or a single stage.
-fn second_half(pipeline: &Pipeline<'_>, source: &str) -> Option<usize> {
-    let stages = &pipeline.stages;
-    if source.len() < PARALLEL_BYTES || stages.len() < 2 {
-        return None;
-    }
-    let size = |stage: &Stage<'_>| 1 + stage.steps.len();
-    let total: usize = stages.iter().map(size).sum();
-    let mut first = 0;
-    let half = stages
-        .iter()
-        .take_while(|stage| {
-            first += size(stage);
-            first * 2 <= total
-        })
-        .count()
-        .max(1);
-    (1..stages.len()).contains(&half).then_some(half)
+    resolver.report_misses();
+    let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
+    let mut resolution = finish(identifier, stages, resolver.report.diagnostics, file_name);
+    resolution.timeout_seconds = timeout_seconds;
+    resolution
 }
 
 fn finish(
@@ -600,68 +471,6 @@ fn coerce(value: Value, field: FieldType) -> Result<Json, String> {
 }
 
 impl<'p, 'a> Resolver<'p, 'a> {
-    fn new(
-        pipeline: &'p Pipeline<'a>,
-        source: &'a str,
-        templates: &'p Templates,
-        context: &Json,
-        expansion_stopped: bool,
-    ) -> Self {
-        Resolver {
-            source,
-            pipeline,
-            templates,
-            report: Report::default(),
-            misses: Vec::new(),
-            missed_paths: HashSet::default(),
-            run_state_fields: HashSet::default(),
-            data: RunTimeData::new(context),
-            expanded: 0,
-            // Validation reported a fixed expansion over the cap.
-            expansion_stopped,
-            service_host_ports: Vec::new(),
-            unless_reported: Vec::new(),
-        }
-    }
-
-    /// Returns whether `next`, a resolver that started afresh on the
-    /// stages after this one's, reached what this one would have reached
-    /// on them: no loop of either crossed the expansion cap, together they
-    /// stay under it, and this one added no loop values to the run-time
-    /// data since it had `data_before` strings.
-    fn can_follow(&self, next: &Resolver<'_, '_>, data_before: usize) -> bool {
-        !self.expansion_stopped
-            && !next.expansion_stopped
-            && self.expanded.saturating_add(next.expanded) <= MAX_EXPANDED_NODES
-            && self.data.text_count() == data_before
-    }
-
-    /// Takes over the diagnostics, missed values and counts of `next`,
-    /// which resolved the stages after this one's (see [`Self::can_follow`]).
-    fn follow(&mut self, next: Resolver<'_, '_>) {
-        let offset = self.report.diagnostics.len();
-        self.unless_reported.extend(
-            next.unless_reported
-                .into_iter()
-                .map(|(index, repeat)| (index + offset, repeat)),
-        );
-        self.report.diagnostics.extend(next.report.diagnostics);
-        for miss in next.misses {
-            if self.missed_paths.insert(miss.path.clone()) {
-                self.misses.push(miss);
-            }
-        }
-        self.run_state_fields.extend(next.run_state_fields);
-        self.expanded += next.expanded;
-    }
-
-    /// Reports `diagnostic` unless an earlier one repeats it by the rule
-    /// of `repeat`, which is decided once the checks' diagnostics are in.
-    fn push_unless_reported(&mut self, diagnostic: Diagnostic, repeat: Repeat) {
-        self.unless_reported.push((self.report.diagnostics.len(), repeat));
-        self.report.push(diagnostic);
-    }
-
     fn options(mode: EvalMode, unresolved: Unresolved) -> Options {
         Options {
             mode,
@@ -1053,9 +862,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
                             .to_string(),
                     );
                 }
-                // Validation may already have reported a written value it
-                // rejects: `merge_diagnostics` drops this one then.
-                self.push_unless_reported(diagnostic, Repeat::AnyError);
+                // Validation already reported a written value it rejects.
+                let known = self
+                    .report
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.is_error() && d.span == diagnostic.span);
+                if !known {
+                    self.report.push(diagnostic);
+                }
                 return vec![None];
             }
         };
@@ -1839,8 +1654,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             let error = Diagnostic::error("duplicate-host-port", message, *span)
             .with_label(*first_span, "first bound here")
             .with_help("a service runs until the stage ends, so bind each host port once per stage: move a looped service out of its loop, or pick another host port");
-            // Validation reports a port written twice in the same place.
-            self.push_unless_reported(error, Repeat::SameCode);
+            self.report.push(error);
         }
     }
 

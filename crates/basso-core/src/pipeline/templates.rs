@@ -1,9 +1,9 @@
 //! Compiled templates shared by the checks and the resolution of one file,
-//! so each distinct field text is parsed once, also when the checks run on
-//! a thread of their own.
+//! so each distinct field text is parsed once.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::rc::Rc;
 
 use foldhash::fast::FixedState;
 
@@ -16,35 +16,24 @@ use crate::template::Template;
 /// of resolving a large pipeline.
 #[derive(Default)]
 pub struct Templates {
-    compiled: Mutex<HashMap<String, Compiled, FixedState>>,
+    compiled: RefCell<HashMap<String, Compiled, FixedState>>,
 }
 
 /// A template compiled once and shared by every field with the same text.
-type Compiled = Arc<Result<Template, ExprError>>;
+type Compiled = Rc<Result<Template, ExprError>>;
 
 impl Templates {
     /// Returns the compiled template for `text`, parsing it on first use
     /// with Harness's scan rules.
-    /// The lock is not held while parsing, so two threads may parse the
-    /// same text at once; the first result stored is the one kept.
-    pub fn get(&self, text: &str) -> Compiled {
-        if let Some(found) = self.entries().get(text) {
-            return Arc::clone(found);
+    pub fn get(&self, text: &str) -> Rc<Result<Template, ExprError>> {
+        if let Some(found) = self.compiled.borrow().get(text) {
+            return Rc::clone(found);
         }
-        let compiled = Arc::new(Template::parse(text, ScanMode::Harness));
-        Arc::clone(
-            self.entries()
-                .entry(text.to_string())
-                .or_insert(compiled),
-        )
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Compiled, FixedState>> {
-        // A poisoned lock only means another thread panicked while holding
-        // it; every stored template is complete.
+        let compiled = Rc::new(Template::parse(text, ScanMode::Harness));
         self.compiled
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .borrow_mut()
+            .insert(text.to_string(), Rc::clone(&compiled));
+        compiled
     }
 
     /// Runs `f` on the compiled template for `text`, or returns its parse error.
