@@ -34,7 +34,7 @@ pub struct ServiceOutcome {
     pub finished_at_ms: u128,
 }
 
-/// Why the services of a stage are stopped before the stage ended by
+/// The cause of stopping a stage's services before the stage ends by
 /// itself: an interrupted run (`ABORTED`) or a stage or pipeline timeout
 /// (`EXPIRED`).
 #[derive(Clone, Debug)]
