@@ -118,3 +118,215 @@ fn secret_allowed_in_text_fields() {
     let diagnostics = pipeline::check(&source, "p.yaml");
     assert!(secret_errors(&diagnostics).is_empty(), "{diagnostics:?}");
 }
+
+/// A pipeline whose typed fields read secrets through variables and
+/// runtime inputs, never by a reference written in the field itself.
+const INDIRECT: &str = r#"pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: text
+      type: String
+      value: <+secrets.getValue("from_text")>
+    - name: handle
+      type: Secret
+      value: from_handle
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        timeout: <+pipeline.variables.text>
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Background
+                  name: svc
+                  identifier: svc
+                  spec:
+                    command: sleep 5
+                    portBindings:
+                      "<+pipeline.variables.text>": <+pipeline.variables.handle>
+              - step:
+                  type: Run
+                  name: a
+                  identifier: a
+                  timeout: <+pipeline.variables.handle>
+                  spec:
+                    shell: <+pipeline.variables.text>
+                    command: echo <+pipeline.variables.handle>
+                    imagePullPolicy: <+pipeline.variables.handle>
+                    runAsUser: <+pipeline.variables.text>
+                    envVariables:
+                      TOKEN: <+pipeline.variables.handle>
+                      timeout: <+pipeline.variables.text>
+              - step:
+                  type: Run
+                  name: b
+                  identifier: b
+                  timeout: <+input>
+                  spec:
+                    command: echo b
+                    privileged: <+input>
+                    runAsUser: <+input>
+"#;
+
+const STEP_B: &str = "pipeline.stages.s.spec.execution.steps.b";
+
+/// Returns the 1-based line of the first line of `INDIRECT` that contains
+/// `needle` after the line that contains `after`.
+fn indirect_line(after: &str, needle: &str) -> usize {
+    let start = INDIRECT
+        .lines()
+        .position(|line| line.contains(after))
+        .unwrap_or_else(|| panic!("`{after}` not in the pipeline"));
+    INDIRECT
+        .lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, line)| line.contains(needle))
+        .unwrap_or_else(|| panic!("`{needle}` not after `{after}`"))
+        .0
+        + 1
+}
+
+#[test]
+fn resolve_rejects_secret_from_variables() {
+    let resolution = pipeline::resolve(INDIRECT, "p.yaml", &[], &[], &serde_json::json!({}));
+    let arguments: Vec<(String, String)> = [
+        ("timeout", "10m"),
+        ("spec.privileged", "true"),
+        ("spec.runAsUser", "1000"),
+    ]
+    .iter()
+    .map(|(field, value)| (format!("{STEP_B}.{field}"), value.to_string()))
+    .collect();
+    let resolution_with_inputs =
+        pipeline::resolve(INDIRECT, "p.yaml", &arguments, &[], &serde_json::json!({}));
+    for diagnostics in [&resolution.diagnostics, &resolution_with_inputs.diagnostics] {
+        let found = secret_errors(diagnostics);
+        let text = "through `<+pipeline.variables.text>`";
+        let handle = "through `<+pipeline.variables.handle>`";
+        let expected = vec![
+            (
+                indirect_line("type: CI", "timeout:"),
+                format!(
+                    "`timeout` resolves to secret `from_text` {text}, but a secret cannot be a timeout"
+                ),
+            ),
+            (
+                indirect_line("portBindings", "<+pipeline"),
+                format!(
+                    "`portBindings` resolves to secret `from_text` {text}, but a secret cannot be a port"
+                ),
+            ),
+            (
+                indirect_line("portBindings", "<+pipeline"),
+                format!(
+                    "`portBindings` resolves to secret `from_handle` {handle}, but a secret cannot be a port"
+                ),
+            ),
+            (
+                indirect_line("identifier: a", "timeout:"),
+                format!(
+                    "`timeout` resolves to secret `from_handle` {handle}, but a secret cannot be a timeout"
+                ),
+            ),
+            (
+                indirect_line("identifier: a", "shell:"),
+                format!(
+                    "`shell` resolves to secret `from_text` {text}, but a secret cannot be a shell"
+                ),
+            ),
+            (
+                indirect_line("identifier: a", "imagePullPolicy:"),
+                format!(
+                    "`imagePullPolicy` resolves to secret `from_handle` {handle}, but a secret cannot be an image pull policy"
+                ),
+            ),
+            (
+                indirect_line("identifier: a", "runAsUser:"),
+                format!(
+                    "`runAsUser` resolves to secret `from_text` {text}, but a secret cannot be a user id"
+                ),
+            ),
+        ];
+        let mut expected = expected;
+        expected.sort();
+        assert_eq!(found, expected, "{diagnostics:#?}");
+    }
+}
+
+#[test]
+fn resolve_rejects_secret_from_runtime_inputs() {
+    let reference = r#"<+secrets.getValue("supplied")>"#;
+    let arguments: Vec<(String, String)> = ["timeout", "spec.privileged", "spec.runAsUser"]
+        .iter()
+        .map(|field| (format!("{STEP_B}.{field}"), reference.to_string()))
+        .collect();
+    let resolution = pipeline::resolve(INDIRECT, "p.yaml", &arguments, &[], &serde_json::json!({}));
+    let found: Vec<_> = secret_errors(&resolution.diagnostics)
+        .into_iter()
+        .filter(|(line, _)| *line > indirect_line("identifier: b", "identifier: b"))
+        .collect();
+    let through = format!("secret `supplied` through `{reference}`");
+    let expected = vec![
+        (
+            indirect_line("identifier: b", "timeout:"),
+            format!("`timeout` resolves to {through}, but a secret cannot be a timeout"),
+        ),
+        (
+            indirect_line("identifier: b", "privileged:"),
+            format!("`privileged` resolves to {through}, but a secret cannot be a boolean"),
+        ),
+        (
+            indirect_line("identifier: b", "runAsUser:"),
+            format!("`runAsUser` resolves to {through}, but a secret cannot be a user id"),
+        ),
+    ];
+    assert_eq!(found, expected, "{:#?}", resolution.diagnostics);
+    for diagnostic in &resolution.diagnostics {
+        if diagnostic.code == "secret-not-allowed" {
+            assert!(diagnostic.help.is_some(), "{diagnostic:?}");
+        }
+    }
+}
+
+#[test]
+fn secret_in_text_field_resolves() {
+    let resolution = pipeline::resolve(INDIRECT, "p.yaml", &[], &[], &serde_json::json!({}));
+    let step = resolution.stages[0]
+        .steps
+        .iter()
+        .find(|step| step.identifier == "a")
+        .expect("step `a`");
+    assert_eq!(
+        step.spec["command"],
+        r#"echo <+secrets.getValue("from_handle")>"#
+    );
+    assert_eq!(
+        step.spec["envVariables"]["TOKEN"],
+        r#"<+secrets.getValue("from_handle")>"#
+    );
+    assert_eq!(
+        step.spec["envVariables"]["timeout"],
+        r#"<+secrets.getValue("from_text")>"#
+    );
+    assert_eq!(step.spec["runAsUser"], serde_json::Value::Null);
+}
+
+#[test]
+fn secret_rejection_adds_no_other_errors() {
+    let resolution = pipeline::resolve(INDIRECT, "p.yaml", &[], &[], &serde_json::json!({}));
+    let step_b = indirect_line("identifier: b", "identifier: b");
+    let others: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && d.code != "secret-not-allowed" && d.span.line < step_b)
+        .collect();
+    assert!(others.is_empty(), "{others:#?}");
+}

@@ -222,6 +222,47 @@ mod tests {
         assert_eq!(text, convert::to_text(&expected).unwrap());
     }
 
+    /// The npm package gets the CLI's `secret-not-allowed` error for a
+    /// secret supplied to a typed runtime input.
+    #[test]
+    fn secret_input_for_typed_field_rejected() {
+        let pipeline = PIPELINE.replace(
+            "shell: sh",
+            "shell: sh\n                    runAsUser: <+input>",
+        );
+        let path = "pipeline.stages.back.spec.execution.steps.run.spec.runAsUser";
+        let options = serde_json::json!({
+            "inputs": {
+                "pipeline.variables.tag": "1.0",
+                path: "<+secrets.getValue(\"uid\")>",
+            },
+        });
+
+        let text = resolve(&pipeline, &options.to_string()).unwrap();
+        let document: Json = serde_json::from_str(&text).unwrap();
+        let rejected: Vec<&Json> = document["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["code"] == "secret-not-allowed")
+            .collect();
+
+        assert_eq!(rejected.len(), 1, "{text}");
+        assert_eq!(rejected[0]["severity"], "error", "{text}");
+        let line = pipeline
+            .lines()
+            .position(|l| l.contains("runAsUser"))
+            .unwrap()
+            + 1;
+        assert_eq!(rejected[0]["line"], line, "{text}");
+        let message = rejected[0]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("`runAsUser` resolves to secret `uid`"),
+            "{message}"
+        );
+        assert!(rejected[0]["help"].is_string(), "{text}");
+    }
+
     #[test]
     fn input_diagnostic_columns_count_its_text() {
         let options = r#"{"inputs": {"pipeline.variables.😀": "x"}}"#;

@@ -166,6 +166,36 @@ pub fn field_type(path: &str) -> FieldType {
     }
 }
 
+/// Returns the name and the role (`a timeout`, `a port`) of the field at
+/// `path` when it cannot take a secret, because the runner substitutes
+/// secrets only in text fields such as `command` and `envVariables` values.
+pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
+    // Map keys may contain dots, so these maps are found anywhere in the
+    // path rather than as the parent segment.
+    if path.contains(".envVariables.") {
+        return None;
+    }
+    if path.contains(".portBindings.") {
+        return Some(("portBindings", "a port"));
+    }
+    let (rest, last) = split_last(path);
+    let (_, parent) = split_last(rest);
+    let role = match (parent, last) {
+        ("spec", "shell") => "a shell",
+        ("spec", "imagePullPolicy") => "an image pull policy",
+        ("spec", "runAsUser") => "a user id",
+        ("matrix", _) => return None,
+        (_, "timeout") => "a timeout",
+        _ => match field_type(path) {
+            FieldType::Boolean => "a boolean",
+            FieldType::Integer => "a whole number",
+            FieldType::Number => "a number",
+            FieldType::String | FieldType::List | FieldType::Map => return None,
+        },
+    };
+    Some((last, role))
+}
+
 /// Splits `path` at its last `.` into what comes before and the last
 /// segment. A path without a dot is all last segment.
 fn split_last(path: &str) -> (&str, &str) {
@@ -208,6 +238,41 @@ mod tests {
             let len = push_index(&mut path, index);
             assert_eq!(len, 3);
             assert_eq!(path, format!("a.b.{index}"));
+        }
+    }
+
+    #[test]
+    fn secret_free_fields() {
+        let step = "pipeline.stages.s.spec.execution.steps.x";
+        let cases = [
+            ("pipeline.timeout", Some(("timeout", "a timeout"))),
+            ("pipeline.stages.s.timeout", Some(("timeout", "a timeout"))),
+            ("spec.runAsUser", Some(("runAsUser", "a user id"))),
+            ("spec.shell", Some(("shell", "a shell"))),
+            (
+                "spec.imagePullPolicy",
+                Some(("imagePullPolicy", "an image pull policy")),
+            ),
+            ("spec.privileged", Some(("privileged", "a boolean"))),
+            ("spec.portBindings.8080", Some(("portBindings", "a port"))),
+            (
+                "spec.portBindings.<+pipeline.variables.p>",
+                Some(("portBindings", "a port")),
+            ),
+            ("spec.command", None),
+            ("spec.image", None),
+            ("spec.envVariables.timeout", None),
+            ("spec.envVariables.runAsUser", None),
+            ("spec.envVariables.a.timeout", None),
+            ("strategy.matrix.timeout", None),
+        ];
+        for (field, expected) in cases {
+            let path = if field.starts_with("pipeline") {
+                field.to_string()
+            } else {
+                format!("{step}.{field}")
+            };
+            assert_eq!(secret_free_field(&path), expected, "{path}");
         }
     }
 

@@ -72,11 +72,7 @@ impl RunTimeData {
     // (`<+pipeline.variables>`) is not counted as a use, so such a value is
     // rejected as well.
     pub fn forged_reference(value: &Value, uses: usize) -> Option<String> {
-        let rendered = match value {
-            Value::String(text) => Cow::Borrowed(text.as_str()),
-            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => return None,
-            other => Cow::Owned(other.render()),
-        };
+        let rendered = rendered_text(value)?;
         // Every resolved field comes here, and `str::matches` set up a
         // substring searcher per call. The marker starts with its only `<`,
         // so two matches never overlap and the `<`s find all of them.
@@ -88,21 +84,43 @@ impl RunTimeData {
         if count <= uses {
             return None;
         }
-        let start = first + SECRET_REFERENCE_START.len();
-        let rest = &rendered[start..];
-        let id = rest
-            .split(")>")
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'' || c == '\\');
-        Some(id.to_string())
+        Some(reference_id(&rendered[first..]))
+    }
+
+    /// Returns the id in the first secret reference text of `value`,
+    /// rendered, or `None` when it has none.
+    pub fn secret_reference(value: &Value) -> Option<String> {
+        let rendered = rendered_text(value)?;
+        let first = rendered.find(SECRET_REFERENCE_START)?;
+        Some(reference_id(&rendered[first..]))
     }
 
     /// Takes the secret ids used since the last call, in order of first use.
     pub fn take_used_secrets(&self) -> Vec<String> {
         std::mem::take(&mut *self.used_secrets.borrow_mut())
     }
+}
+
+/// Returns the text of a string, list, map or secret as Harness renders it,
+/// or `None` for a value that cannot contain secret reference text.
+fn rendered_text(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::String(text) => Some(Cow::Borrowed(text.as_str())),
+        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => None,
+        other => Some(Cow::Owned(other.render())),
+    }
+}
+
+/// Returns the id of the secret reference text at the start of `text`,
+/// without its quotes and escapes.
+fn reference_id(text: &str) -> String {
+    text[SECRET_REFERENCE_START.len()..]
+        .split(")>")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '\\')
+        .to_string()
 }
 
 /// A context that adds [`RunTimeData`]'s marks to another one.

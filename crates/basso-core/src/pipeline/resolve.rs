@@ -21,7 +21,7 @@ use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
-use crate::pipeline::paths::{FieldType, field_type, push_index, push_key};
+use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
 use crate::pipeline::provenance::RunTimeData;
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::*;
@@ -501,7 +501,16 @@ impl<'p, 'a> Resolver<'p, 'a> {
 
     /// Renders a string field (`Unresolved::Null`, as Harness renders CI
     /// step fields) or evaluates a typed one, then coerces it.
-    fn expression(&mut self, text: &str, node: &Node, field: FieldType, scope: &Scope<'_>) -> Json {
+    /// `secret_free` names a field that cannot take a secret, with its role
+    /// (see [`secret_free_field`]).
+    fn expression(
+        &mut self,
+        text: &str,
+        node: &Node,
+        field: FieldType,
+        secret_free: Option<(&str, &str)>,
+        scope: &Scope<'_>,
+    ) -> Json {
         let mode = if field == FieldType::String {
             EvalMode::Render
         } else {
@@ -538,6 +547,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 );
                 Json::Null
             }
+            Ok(value)
+                if uses > 0
+                    && let Some((name, role)) = secret_free
+                    && let Some(id) = RunTimeData::secret_reference(&value) =>
+            {
+                self.reject_secret(text, node, name, role, &id);
+                Json::Null
+            }
             Ok(value) => match coerce(value, field) {
                 Ok(json) => json,
                 Err(reason) => {
@@ -567,6 +584,28 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 Json::Null
             }
         }
+    }
+
+    /// Reports secret `id`, which the expression `text` at `node` gave the
+    /// field `name`, unless validation reported a secret written there.
+    fn reject_secret(&mut self, text: &str, node: &Node, name: &str, role: &str, id: &str) {
+        if self.has_error_at(node.span, "secret-not-allowed") {
+            return;
+        }
+        self.report.error(
+            "secret-not-allowed",
+            format!("`{name}` resolves to secret `{id}` through `{text}`, but a secret cannot be {role}"),
+            node.span,
+            "give the field its value directly, or through a variable or runtime input that holds no secret",
+        );
+    }
+
+    /// Returns whether an error with `code` was reported at `span`.
+    fn has_error_at(&self, span: Span, code: &str) -> bool {
+        self.report
+            .diagnostics
+            .iter()
+            .any(|d| d.span == span && d.code == code && d.is_error())
     }
 
     /// Resolves a field whose evaluation failed after reading a step output
@@ -616,12 +655,16 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 let field = field_type(path);
                 match classify(&scalar.text) {
                     ValueKind::Fixed => fixed_value(scalar, node, field),
-                    ValueKind::Expression => self.expression(&scalar.text, node, field, scope),
+                    ValueKind::Expression => {
+                        let secret_free = secret_free_field(path);
+                        self.expression(&scalar.text, node, field, secret_free, scope)
+                    }
                     ValueKind::RuntimeInput => {
                         let supplied = subtree(scope.root, path).cloned().unwrap_or(Value::Null);
                         match supplied {
                             Value::String(text) if has_block_start(&text) => {
-                                self.expression(&text, node, field, scope)
+                                let secret_free = secret_free_field(path);
+                                self.expression(&text, node, field, secret_free, scope)
                             }
                             other => {
                                 coerce(other.clone(), field).unwrap_or_else(|_| other.to_json())
@@ -1135,7 +1178,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let raw = subtree(scope.root, path).cloned();
         match (var_type, raw) {
             (_, Some(Value::String(text))) if has_block_start(&text) => {
-                self.expression(&text, node, field, scope)
+                self.expression(&text, node, field, None, scope)
             }
             ("Secret", Some(value)) | (_, Some(value @ Value::Secret(_))) => value.to_json(),
             (_, Some(value)) => coerce(value.clone(), field).unwrap_or_else(|_| value.to_json()),
@@ -1599,7 +1642,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 continue;
             };
             let host = if classify(key_text) == ValueKind::Expression {
-                let host = self.expression(key_text, key_node, FieldType::String, scope);
+                let secret_free = Some(("portBindings", "a port"));
+                let host =
+                    self.expression(key_text, key_node, FieldType::String, secret_free, scope);
                 let host = into_text(host).unwrap_or_default();
                 self.check_resolved_port(key_node, &host, "host");
                 host
@@ -1663,7 +1708,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
     fn check_resolved_port(&mut self, node: &Node, text: &str, role: &str) {
         // NOTE: a block kept because it reads a step output is not checked,
         // and `ResolvedStep::port_bindings` skips it if it is not a port.
-        if has_block_start(text) {
+        if has_block_start(text) || self.has_error_at(node.span, "secret-not-allowed") {
             return;
         }
         if matches!(text.trim().parse::<u32>(), Ok(1..=65535)) {
