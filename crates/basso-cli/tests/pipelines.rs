@@ -417,3 +417,66 @@ fn byte_order_mark_keeps_line_one_columns() {
     assert!(text.contains("bom-first-line.yaml:1:1"), "{text}");
     assert!(!text.contains('\u{feff}'), "{text}");
 }
+
+#[test]
+fn resolve_rejects_nested_map_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Background
+                  name: db
+                  identifier: db
+                  spec:
+                    command: sleep 5
+                    envVariables: <+input>
+                    portBindings: <+input>
+";
+    let input_set = "inputSet:
+  name: set
+  identifier: set
+  pipeline:
+    identifier: p
+    stages:
+      - stage:
+          identifier: s
+          spec:
+            execution:
+              steps:
+                - step:
+                    identifier: db
+                    spec:
+                      envVariables:
+                        A: {b: 1}
+";
+    std::fs::write(dir.path().join("p.yaml"), pipeline).unwrap();
+    std::fs::write(dir.path().join("set.yaml"), input_set).unwrap();
+    let ports = "pipeline.stages.s.spec.execution.steps.db.spec.portBindings";
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(["resolve", "--inputs", "set.yaml", "--input"])
+        .arg(format!("{ports}={{'8080': [80]}}"))
+        .arg("p.yaml")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("set.yaml:16:28"), "{stderr}");
+    assert!(stderr.contains("`A` is a map"), "{stderr}");
+    assert!(stderr.contains("--input#1:1:"), "{stderr}");
+    assert!(stderr.contains("`8080` is a list"), "{stderr}");
+    insta::assert_snapshot!("resolve_nested_map_inputs", stderr);
+}

@@ -2296,3 +2296,177 @@ fn input_set_env_variables_text_rejected() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("`A=1` is not a mapping"), "{errors:?}");
 }
+
+/// Returns the `invalid-input` errors of `resolution` as (file, line,
+/// message).
+fn invalid_inputs(resolution: &Resolution) -> Vec<(Option<&str>, usize, &str)> {
+    resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "invalid-input")
+        .inspect(|d| assert!(d.is_error(), "{d:?}"))
+        .map(|d| (d.file.as_deref(), d.span.line, d.message.as_str()))
+        .collect()
+}
+
+const TEXT_MAPS_STEP: &str = "pipeline.stages.s.spec.execution.steps.a.spec";
+
+/// Returns a pipeline whose Background step `a` takes `envVariables` and
+/// `portBindings` as runtime inputs.
+fn service_with_map_inputs() -> String {
+    pipeline_with(
+        "- step:\n    type: Background\n    name: a\n    identifier: a\n    spec:\n      command: sleep 5\n      envVariables: <+input>\n      portBindings: <+input>",
+        "platform:\n  os: Linux\n  arch: Amd64\nruntime:\n  type: Cloud\n  spec: {}",
+    )
+}
+
+#[test]
+fn nested_map_input_rejected_from_arguments() {
+    let source = service_with_map_inputs();
+    let env = format!("{TEXT_MAPS_STEP}.envVariables");
+    let ports = format!("{TEXT_MAPS_STEP}.portBindings");
+    let cases = [
+        (
+            env.as_str(),
+            "{A: {b: 1}}",
+            "`A` is a map, but `envVariables` values must be text",
+        ),
+        (
+            env.as_str(),
+            "{A: x, B: [1]}",
+            "`B` is a list, but `envVariables` values must be text",
+        ),
+        (
+            env.as_str(),
+            "[A, B]",
+            "`[A, B]` is not a mapping such as `{a: b}`",
+        ),
+        (
+            ports.as_str(),
+            "{'8080': [80]}",
+            "`8080` is a list, but `portBindings` values must be text",
+        ),
+    ];
+    for (path, value, reason) in cases {
+        let arguments = [("pipeline.variables.tag", "1.0"), (path, value)];
+        let resolution = resolve(&source, &arguments, &[], json!({}));
+        let message = format!("invalid value for `{path}`: {reason}");
+
+        assert_eq!(
+            invalid_inputs(&resolution),
+            [(Some("--input#2"), 1, message.as_str())],
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
+        let diagnostic = resolution
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "invalid-input")
+            .unwrap();
+        assert_eq!(diagnostic.span.column, path.len() + 2, "{value}");
+        assert!(diagnostic.help.is_some(), "{value}");
+        let field = path.rsplit('.').next().unwrap();
+        assert!(
+            resolution.stages[0].steps[0].spec[field].is_null(),
+            "{value}: {}",
+            resolution.stages[0].steps[0].spec
+        );
+    }
+}
+
+#[test]
+fn nested_map_input_rejected_from_input_set() {
+    let source = service_with_map_inputs().replace(
+        "portBindings: <+input>",
+        "portBindings:\n                      \"8080\": <+input>",
+    );
+    let set = "inputSet:
+  name: k
+  identifier: k
+  pipeline:
+    identifier: p
+    stages:
+      - stage:
+          identifier: s
+          spec:
+            execution:
+              steps:
+                - step:
+                    identifier: a
+                    spec:
+                      envVariables:
+                        A: text
+                        B:
+                          c: 1
+                      portBindings:
+                        \"8080\": [80]
+";
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[("set.yaml", set)],
+        json!({}),
+    );
+
+    let env = format!(
+        "invalid value for `{TEXT_MAPS_STEP}.envVariables`: `B` is a map, but `envVariables` values must be text"
+    );
+    let port = format!(
+        "invalid value for `{TEXT_MAPS_STEP}.portBindings.8080`: `8080` is a list, but `portBindings` values must be text"
+    );
+    assert_eq!(
+        invalid_inputs(&resolution),
+        [
+            (Some("set.yaml"), 18, env.as_str()),
+            (Some("set.yaml"), 20, port.as_str()),
+        ],
+        "{:#?}",
+        resolution.diagnostics
+    );
+    let spec = &resolution.stages[0].steps[0].spec;
+    assert!(spec["envVariables"].is_null(), "{spec}");
+    assert!(spec["portBindings"]["8080"].is_null(), "{spec}");
+
+    let list_set = set.replace(
+        "                        A: text\n                        B:\n                          c: 1\n",
+        "                        - A=text\n",
+    );
+    let listed = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[("list.yaml", &list_set)],
+        json!({}),
+    );
+    let env = format!(
+        "invalid value for `{TEXT_MAPS_STEP}.envVariables`: `envVariables` takes a map, found a list"
+    );
+    assert_eq!(
+        invalid_inputs(&listed)[0],
+        (Some("list.yaml"), 16, env.as_str()),
+        "{list_set}\n{:#?}",
+        listed.diagnostics
+    );
+}
+
+#[test]
+fn flat_map_input_accepted() {
+    let source = service_with_map_inputs();
+    let env = format!("{TEXT_MAPS_STEP}.envVariables");
+    let ports = format!("{TEXT_MAPS_STEP}.portBindings");
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (env.as_str(), "{A: '[1]', B: 2}"),
+        (ports.as_str(), "{'8080': '80'}"),
+    ];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+
+    assert!(
+        invalid_inputs(&resolution).is_empty(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+    let spec = &resolution.stages[0].steps[0].spec;
+    assert_eq!(spec["envVariables"]["A"], "[1]");
+    assert_eq!(spec["envVariables"]["B"], 2);
+    assert_eq!(spec["portBindings"]["8080"], "80");
+}

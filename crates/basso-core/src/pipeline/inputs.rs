@@ -320,6 +320,72 @@ fn node_value(node: &Node, field: FieldType) -> Result<Value, String> {
     }
 }
 
+/// The map fields whose values the runner reads as text.
+const TEXT_MAPS: [&str; 2] = ["envVariables", "portBindings"];
+
+/// A supplied value that a map of text values cannot take.
+struct NotText {
+    /// The entry's key, or `None` when the whole value is not a map.
+    key: Option<String>,
+    reason: String,
+}
+
+/// Checks a value supplied for a map of text values (`envVariables`,
+/// `portBindings`) or for one entry of such a map. Harness takes no nested
+/// objects as runtime-input values, and the runner passes each entry on as
+/// text, so an entry that is a list or a map is rejected.
+fn check_text_map(path: &str, value: &Value) -> Result<(), NotText> {
+    let (_, last) = path.rsplit_once('.').unwrap_or(("", path));
+    if let Some(map) = TEXT_MAPS.iter().find(|map| **map == last) {
+        let entries = match value {
+            Value::Map(entries) => entries,
+            Value::List(_) => {
+                return Err(NotText {
+                    key: None,
+                    reason: format!("`{map}` takes a map, found a list"),
+                });
+            }
+            _ => return Ok(()),
+        };
+        let nested = entries
+            .iter()
+            .find(|(_, entry)| matches!(entry, Value::List(_) | Value::Map(_)));
+        return match nested {
+            Some((key, entry)) => Err(NotText {
+                key: Some(key.clone()),
+                reason: format!(
+                    "`{key}` is {}, but `{map}` values must be text",
+                    entry.type_with_article()
+                ),
+            }),
+            None => Ok(()),
+        };
+    }
+    if !matches!(value, Value::List(_) | Value::Map(_)) {
+        return Ok(());
+    }
+    // Map keys may contain dots, so the entry's key is all that follows
+    // the map's segment.
+    let entry = TEXT_MAPS.iter().find_map(|map| {
+        let (_, key) = path.rsplit_once(&format!(".{map}."))?;
+        Some((map, key))
+    });
+    match entry {
+        Some((map, key)) => Err(NotText {
+            key: None,
+            reason: format!(
+                "`{key}` is {}, but `{map}` values must be text",
+                value.type_with_article()
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The help line of a [`NotText`] error.
+const NOT_TEXT_HELP: &str =
+    "give each entry a text value; quote a value such as `\"[1, 2]\"` to pass that text";
+
 /// Keys that an input set repeats to say where its values go.
 fn is_structural(path: &str) -> bool {
     let last = path.rsplit('.').next().unwrap_or_default();
@@ -388,7 +454,19 @@ pub fn apply_input_set(
             {
                 return Visit::Skip;
             }
-            match node_value(node, field.value_type) {
+            let checked = node_value(node, field.value_type)
+                .map_err(|reason| (reason, node.span, "supply a value of the field's type"))
+                .and_then(|value| match check_text_map(path, &value) {
+                    Ok(()) => Ok(value),
+                    Err(not_text) => {
+                        // Point at the offending entry when the input set
+                        // writes the map out.
+                        let entry = not_text.key.as_deref().and_then(|key| node.get(key));
+                        let span = entry.map_or(node.span, |entry| entry.span);
+                        Err((not_text.reason, span, NOT_TEXT_HELP))
+                    }
+                });
+            match checked {
                 Ok(value) => {
                     supplied.insert(
                         path.to_string(),
@@ -402,12 +480,12 @@ pub fn apply_input_set(
                         },
                     );
                 }
-                Err(reason) => {
+                Err((reason, span, help)) => {
                     local.error(
                         "invalid-input",
                         format!("invalid value for `{path}`: {reason}"),
-                        node.span,
-                        "supply a value of the field's type",
+                        span,
+                        help,
                     );
                     supplied.insert(
                         path.to_string(),
@@ -478,7 +556,13 @@ pub fn apply_arguments(
         if classify(text) == ValueKind::RuntimeInput {
             continue;
         }
-        match read_value(text, field.value_type) {
+        let checked = read_value(text, field.value_type)
+            .map_err(|reason| (reason, "supply a value of the field's type"))
+            .and_then(|value| match check_text_map(path, &value) {
+                Ok(()) => Ok(value),
+                Err(not_text) => Err((not_text.reason, NOT_TEXT_HELP)),
+            });
+        match checked {
             Ok(value) => {
                 supplied.insert(
                     path.clone(),
@@ -489,7 +573,7 @@ pub fn apply_arguments(
                     },
                 );
             }
-            Err(reason) => {
+            Err((reason, help)) => {
                 supplied.insert(
                     path.clone(),
                     Supplied {
@@ -505,7 +589,7 @@ pub fn apply_arguments(
                         format!("invalid value for `{path}`: {reason}"),
                         value_span,
                     )
-                    .with_help("supply a value of the field's type")
+                    .with_help(help)
                     .with_file(file.as_str()),
                 );
             }
