@@ -780,6 +780,91 @@ fn unknown_stage_is_usage_error() {
     assert!(stderr.contains("`build`"), "{stderr}");
 }
 
+/// Parses the JSON document `basso run --format json` printed on stdout.
+fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not JSON ({error}):\n{}\nstderr:\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+#[test]
+fn json_for_pipeline_with_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            &format!("touch {}", marker.display()),
+            "imagePullPolicy: Sometimes",
+        )],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let document = stdout_json(&output);
+    assert_eq!(document["schemaVersion"], 1);
+    assert_eq!(document["status"], "FAILED");
+    assert_eq!(document["stages"], serde_json::json!([]));
+    let message = document["message"].as_str().unwrap();
+    assert!(message.contains("has errors"), "{message}");
+    let check = basso()
+        .args(["check", "--format", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let check: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
+    assert_eq!(document["diagnostics"], check["diagnostics"]);
+    assert_eq!(
+        document["diagnostics"][0]["code"], "unknown-image-pull-policy",
+        "{document}"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn json_for_pipeline_not_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "a", "echo", "envVariables:\n  A: <+input>")],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let document = stdout_json(&output);
+    assert_eq!(document["schemaVersion"], 1);
+    assert_eq!(document["status"], "FAILED");
+    assert_eq!(document["stages"], serde_json::json!([]));
+    let message = document["message"].as_str().unwrap();
+    assert!(message.contains("cannot be resolved"), "{message}");
+    let diagnostic = &document["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "missing-input", "{document}");
+    assert_eq!(diagnostic["severity"], "error", "{document}");
+    assert_eq!(diagnostic["line"], 28, "{document}");
+    assert!(diagnostic["help"].is_string(), "{document}");
+}
+
+#[test]
+fn json_for_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "a", "echo", "")]);
+    let output = run(&file, &["--stage", "deploy", "--format", "json"]);
+
+    assert_eq!(output.status.code(), Some(2));
+    let document = stdout_json(&output);
+    assert_eq!(document["status"], "FAILED");
+    assert_eq!(document["stages"], serde_json::json!([]));
+    assert_eq!(document["diagnostics"], serde_json::json!([]));
+    let message = document["message"].as_str().unwrap();
+    assert!(message.contains("no stage `deploy`"), "{message}");
+}
+
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
         .arg("-C")

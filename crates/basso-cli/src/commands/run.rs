@@ -64,7 +64,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub codebase: Option<PathBuf>,
     /// `text` prints a summary table; `json` prints the summary as JSON on
-    /// stdout. Logs go to stderr in both cases
+    /// stdout, also when the run starts nothing (with `message` and the
+    /// pipeline's `diagnostics`). Logs go to stderr in both cases
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Start later steps without waiting for Background services' ports
@@ -79,6 +80,8 @@ pub struct RunArgs {
 struct StartError {
     code: u8,
     message: String,
+    /// The pipeline's diagnostics, when its errors stopped the run.
+    diagnostics: Vec<basso_core::Diagnostic>,
 }
 
 impl StartError {
@@ -86,6 +89,7 @@ impl StartError {
         StartError {
             code: exit::USAGE,
             message: message.into(),
+            diagnostics: Vec::new(),
         }
     }
 
@@ -93,7 +97,35 @@ impl StartError {
         StartError {
             code: exit::FAILURE,
             message: message.into(),
+            diagnostics: Vec::new(),
         }
+    }
+
+    /// Creates the failure for a pipeline whose `diagnostics` have errors.
+    fn invalid_pipeline(
+        message: impl Into<String>,
+        diagnostics: Vec<basso_core::Diagnostic>,
+    ) -> StartError {
+        StartError {
+            diagnostics,
+            ..StartError::failure(message)
+        }
+    }
+
+    /// Renders the `--format json` document of a run that started nothing:
+    /// the summary's fields with no stages, the reason as `message`, and the
+    /// diagnostics in the shape `basso check --format json` prints.
+    fn to_json(&self) -> String {
+        let report = basso_core::report::CheckReport::new(&self.diagnostics);
+        let document = serde_json::json!({
+            "schemaVersion": report.schema_version,
+            "status": Status::Failed,
+            "stages": [],
+            "message": self.message,
+            "diagnostics": report.diagnostics,
+        });
+        let json = serde_json::to_string_pretty(&document).unwrap_or_default();
+        format!("{json}\n")
     }
 }
 
@@ -109,6 +141,11 @@ pub fn run(args: RunArgs) -> u8 {
         Err(error) => {
             if !error.message.is_empty() {
                 eprintln!("error: {}", error.message);
+            }
+            // A script that reads stdout gets a document even when no
+            // step ran.
+            if args.format == Format::Json {
+                crate::output::print(&error.to_json());
             }
             error.code
         }

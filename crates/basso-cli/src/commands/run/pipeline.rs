@@ -30,9 +30,10 @@ impl Loaded {
         if diagnostics.iter().any(basso_core::Diagnostic::is_error) {
             eprint!("{}", render::render_text(&diagnostics, &name, &source));
             eprintln!("{}", render::summary(&diagnostics));
-            return Err(StartError::failure(format!(
-                "`{name}` has errors; basso run starts nothing"
-            )));
+            return Err(StartError::invalid_pipeline(
+                format!("`{name}` has errors; basso run starts nothing"),
+                diagnostics,
+            ));
         }
         let templates = template_parts(&diagnostics, &name);
         if !templates.is_empty() {
@@ -70,10 +71,13 @@ impl Loaded {
                 .cloned()
                 .collect();
             eprint!("{}", render::render_text(&errors, &self.name, &self.source));
-            return Err(StartError::failure(format!(
-                "`{}` cannot be resolved; basso run starts nothing",
-                self.name
-            )));
+            return Err(StartError::invalid_pipeline(
+                format!(
+                    "`{}` cannot be resolved; basso run starts nothing",
+                    self.name
+                ),
+                resolution.diagnostics,
+            ));
         }
         Ok(resolution)
     }
