@@ -40,6 +40,7 @@
 //! print!("{}", summary.to_table());
 //! ```
 
+pub mod access;
 pub mod codebase;
 pub mod console;
 pub mod convert;
