@@ -8,6 +8,17 @@
 //! - a watchdog process (`sh`) reads the list of live process groups from
 //!   a pipe. When the pipe closes because basso died, it sends SIGTERM and
 //!   then SIGKILL to every group still listed.
+//!
+//! A step that sets `runAsUser` runs with that user id and the user's
+//! primary group. Its script and output folders belong to it, with mode
+//! 0700, so it can read its script and write its output variables while
+//! other users cannot read the secrets a script may contain. The user must
+//! be able to enter the working directory. The workspace `basso run`
+//! creates is shared for such runs (see [`crate::folders`]), but a
+//! `--workspace` or `--codebase` folder keeps its own permissions. Before
+//! the process starts, the executor checks that the user can enter the
+//! working directory and the script folder. When it cannot, the step fails
+//! with an error that names the folder.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -23,6 +34,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::access::{self, Denied, StepUser};
 use crate::executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, TaskSpec};
 use crate::lines::LineSplitter;
 
@@ -72,17 +84,17 @@ impl HostExecutor {
         self.watchdog.pid
     }
 
-    fn spawn(&self, command: Command) -> Result<Child, ExecError> {
+    /// Starts `command` on the spawner thread. The outer error means the
+    /// thread has stopped, the inner one that the process did not start.
+    fn spawn(&self, command: Command) -> Result<std::io::Result<Child>, ExecError> {
+        let stopped = || ExecError("the process spawner thread has stopped".into());
         let (reply_sender, reply) = mpsc::channel();
         self.spawner
             .lock()
             .expect("spawner lock")
             .send((command, reply_sender))
-            .map_err(|_| ExecError("the process spawner thread has stopped".into()))?;
-        reply
-            .recv()
-            .map_err(|_| ExecError("the process spawner thread has stopped".into()))?
-            .map_err(|error| ExecError(format!("cannot start process: {error}")))
+            .map_err(|_| stopped())?;
+        reply.recv().map_err(|_| stopped())
     }
 }
 
@@ -167,10 +179,7 @@ impl Executor for HostExecutor {
         std::fs::create_dir_all(&output_dir).map_err(|error| {
             ExecError(format!("cannot create `{}`: {error}", output_dir.display()))
         })?;
-        restrict_to_step_user(&[&scratch, &output_dir], spec.user)?;
-
-        let command = build_command(&spec, &scratch, &output_dir)?;
-        let mut child = match self.spawn(command) {
+        let mut child = match self.spawn_in(&spec, &scratch, &output_dir) {
             Ok(child) => child,
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&scratch);
@@ -211,9 +220,112 @@ impl Executor for HostExecutor {
     }
 }
 
+impl HostExecutor {
+    /// Prepares the step's folders and starts its process as the step's
+    /// user. `scratch` and `output_dir` exist already.
+    fn spawn_in(
+        &self,
+        spec: &TaskSpec,
+        scratch: &Path,
+        output_dir: &Path,
+    ) -> Result<Child, ExecError> {
+        let user = spec.user.map(StepUser::of);
+        restrict_to_step_user(&[scratch, output_dir], user)?;
+        if let Some(user) = user {
+            check_step_user_access(spec, user, scratch)?;
+        }
+
+        let command = build_command(spec, user, scratch, output_dir)?;
+        let program = command.get_program().to_string_lossy().into_owned();
+        self.spawn(command)?.map_err(|error| match user {
+            Some(user) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+                ExecError(format!(
+                    "step `{}` runs as user {}, which cannot start `{program}` in `{}`: {error}; \
+                     help: check that the user can run `{program}` and enter that folder",
+                    spec.step_id,
+                    user.uid,
+                    spec.workdir.display()
+                ))
+            }
+            _ => ExecError(format!("cannot start process: {error}")),
+        })
+    }
+}
+
+/// Fails when `user` cannot enter the working directory or `scratch`, the
+/// folder that contains the script, and warns when it cannot write the
+/// working directory.
+fn check_step_user_access(
+    spec: &TaskSpec,
+    user: StepUser,
+    scratch: &Path,
+) -> Result<(), ExecError> {
+    let folders = [
+        (spec.workdir.as_path(), "the working directory"),
+        (scratch, "the step's script folder"),
+    ];
+    for (folder, role) in folders {
+        if let Some(denied) = access::first_denied(folder, user, access::SEARCH) {
+            return Err(ExecError(denied_message(
+                &spec.step_id,
+                user,
+                &denied,
+                folder,
+                role,
+            )));
+        }
+    }
+
+    let read_write = access::READ | access::WRITE | access::SEARCH;
+    if let Some(denied) = access::first_denied(&spec.workdir, user, read_write) {
+        tracing::warn!(
+            step_id = %spec.step_id,
+            uid = user.uid,
+            path = %denied.path.display(),
+            "the step's user lacks `{}` permission on its working directory",
+            denied.letters()
+        );
+    }
+    Ok(())
+}
+
+/// Returns the error for a step whose `user` cannot enter `folder` (its
+/// `role`, such as "the working directory") because of `denied`.
+fn denied_message(
+    step: &str,
+    user: StepUser,
+    denied: &Denied,
+    folder: &Path,
+    role: &str,
+) -> String {
+    let place = if denied.path == folder.canonicalize().unwrap_or_default() {
+        role.to_string()
+    } else {
+        format!("a folder above {role} `{}`", folder.display())
+    };
+    format!(
+        "step `{step}` runs as user {uid}, which cannot enter `{path}`, {place} \
+         (owner {owner}, group {group}, mode {mode:04o}); \
+         help: give the user access with `chmod o+{letters} {quoted}`, or remove `runAsUser`",
+        uid = user.uid,
+        path = denied.path.display(),
+        quoted = shell_quote(&denied.path.display().to_string()),
+        owner = denied.owner,
+        group = denied.group,
+        mode = denied.mode,
+        letters = denied.letters(),
+    )
+}
+
 /// Builds the command for a task: the interpreter and script file, or the
-/// entrypoint, in a new process group with a parent-death signal.
-fn build_command(spec: &TaskSpec, scratch: &Path, output_dir: &Path) -> Result<Command, ExecError> {
+/// entrypoint, in a new process group with a parent-death signal, as
+/// `user` when the step sets one.
+fn build_command(
+    spec: &TaskSpec,
+    user: Option<StepUser>,
+    scratch: &Path,
+    output_dir: &Path,
+) -> Result<Command, ExecError> {
     let mut command = match &spec.program {
         Program::Script { shell, script } => {
             let path = scratch.join(script_file_name(*shell));
@@ -251,13 +363,8 @@ fn build_command(spec: &TaskSpec, scratch: &Path, output_dir: &Path) -> Result<C
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    if let Some(uid) = spec.user {
-        let gid = nix::unistd::User::from_uid(uid.into())
-            .ok()
-            .flatten()
-            .map(|user| user.gid.as_raw())
-            .unwrap_or(uid);
-        command.uid(uid).gid(gid);
+    if let Some(user) = user {
+        command.uid(user.uid).gid(user.gid);
     }
     set_parent_death_signal(&mut command);
     Ok(command)
@@ -285,14 +392,15 @@ fn set_parent_death_signal(command: &mut Command) {
 /// Makes a step's script and output folders private: scripts may hold
 /// secret values written into the command text. A step that runs as another
 /// user owns its folders, so it can read its script and write its outputs.
-fn restrict_to_step_user(dirs: &[&Path], user: Option<u32>) -> Result<(), ExecError> {
+fn restrict_to_step_user(dirs: &[&Path], user: Option<StepUser>) -> Result<(), ExecError> {
     for dir in dirs {
         set_mode(dir, 0o700)?;
-        if let Some(uid) = user {
-            std::os::unix::fs::chown(dir, Some(uid), None).map_err(|error| {
+        if let Some(user) = user {
+            std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid)).map_err(|error| {
                 ExecError(format!(
-                    "cannot give `{}` to user {uid}: {error}",
-                    dir.display()
+                    "cannot give `{}` to user {}: {error}",
+                    dir.display(),
+                    user.uid
                 ))
             })?;
         }

@@ -112,6 +112,10 @@ pub struct Setup {
     pub readiness_timeout: Duration,
     pub wait_for_ports: bool,
     pub pipeline_timeout: Option<Duration>,
+    /// The workspace's mode. `basso run` uses 0777 for runs with steps
+    /// that set `runAsUser` and 0700 for others; `None` keeps the mode of
+    /// the temporary folder.
+    pub workspace_mode: Option<u32>,
 }
 
 impl Default for Setup {
@@ -121,6 +125,7 @@ impl Default for Setup {
             readiness_timeout: Duration::from_secs(20),
             wait_for_ports: true,
             pipeline_timeout: None,
+            workspace_mode: None,
         }
     }
 }
@@ -131,6 +136,11 @@ pub fn run(stages: Vec<StagePlan>) -> Outcome {
 
 pub fn run_with(stages: Vec<StagePlan>, setup: Setup) -> Outcome {
     let workspace = tempfile::tempdir().unwrap();
+    if let Some(mode) = setup.workspace_mode {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::Permissions::from_mode(mode);
+        std::fs::set_permissions(workspace.path(), mode).unwrap();
+    }
     let scratch = workspace.path().join(".basso-scripts");
     let executor = HostExecutor::new(&scratch).unwrap();
     let buffer = Arc::new(Mutex::new(Vec::new()));

@@ -670,13 +670,139 @@ fn run_as_user_switches_user() {
     }
     let mut step = run_step("who", "id -u");
     step.spec.run_as_user = Some("65534".into());
-    let outcome = run(vec![stage(vec![node(step)])]);
-    // The workspace belongs to root; the step only prints its user id.
+    let setup = Setup {
+        workspace_mode: Some(0o777),
+        ..Setup::default()
+    };
+    let outcome = run_with(vec![stage(vec![node(step)])], setup);
     assert!(
         outcome.console.contains("who | 65534"),
         "{}",
         outcome.console
     );
+}
+
+/// Returns the uid and gid of the user `nobody`, which the tests below run
+/// steps as; `None` when basso cannot switch users (not root).
+fn nobody() -> Option<(u32, u32)> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let user = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user `nobody`");
+    Some((user.uid.as_raw(), user.gid.as_raw()))
+}
+
+#[test]
+fn run_as_user_shares_workspace() {
+    let Some((uid, _)) = nobody() else { return };
+    let mut write = run_step(
+        "write",
+        "echo \"from $(id -u)\" > shared.txt\nexport MESSAGE=\"written by $(id -u)\"",
+    );
+    write.spec.run_as_user = Some(uid.to_string());
+    write.spec.output_variables = vec!["MESSAGE".into()];
+    // Root reads the file and the output variable of the step user.
+    let mut read = run_step(
+        "read",
+        "echo \"file: $(cat shared.txt)\"; echo \"output: $M\"",
+    );
+    read.spec.env = vec![(
+        "M".into(),
+        "<+steps.write.output.outputVariables.MESSAGE>".into(),
+    )];
+    // A third user reads the file and writes beside it.
+    let mut other = run_step("other", "cat shared.txt; echo more > other.txt; id -u");
+    other.spec.run_as_user = Some("1".into());
+    let setup = Setup {
+        workspace_mode: Some(0o777),
+        ..Setup::default()
+    };
+    let outcome = run_with(
+        vec![stage(vec![node(write), node(read), node(other)])],
+        setup,
+    );
+
+    for id in ["write", "read", "other"] {
+        assert_eq!(
+            outcome.step(id).status,
+            Status::Succeeded,
+            "{}",
+            outcome.console
+        );
+    }
+    let expected_output = format!("written by {uid}");
+    assert_eq!(
+        outcome.step("write").output_variables.get("MESSAGE"),
+        Some(&expected_output)
+    );
+    let console = &outcome.console;
+    assert!(
+        console.contains(&format!("read | file: from {uid}")),
+        "{console}"
+    );
+    assert!(
+        console.contains(&format!("read | output: written by {uid}")),
+        "{console}"
+    );
+    assert!(
+        console.contains(&format!("other | from {uid}")),
+        "{console}"
+    );
+    assert!(console.contains("other | 1"), "{console}");
+
+    use std::os::unix::fs::MetadataExt;
+    let shared = std::fs::metadata(outcome.workspace.path().join("shared.txt")).unwrap();
+    assert_eq!(shared.uid(), uid);
+    let other_file = std::fs::metadata(outcome.workspace.path().join("other.txt")).unwrap();
+    assert_eq!(other_file.uid(), 1);
+}
+
+#[test]
+fn run_as_user_private_workspace_names_folder() {
+    let Some((uid, _)) = nobody() else { return };
+    let mut step = run_step("locked", "echo never");
+    step.spec.run_as_user = Some(uid.to_string());
+    let setup = Setup {
+        workspace_mode: Some(0o700),
+        ..Setup::default()
+    };
+    let outcome = run_with(vec![stage(vec![node(step)])], setup);
+
+    let result = outcome.step("locked");
+    assert_eq!(result.status, Status::Failed, "{}", outcome.console);
+    let message = result.message.clone().unwrap_or_default();
+    let workspace = outcome.workspace.path().canonicalize().unwrap();
+    assert!(message.contains("step `locked`"), "{message}");
+    assert!(message.contains(&format!("user {uid}")), "{message}");
+    assert!(
+        message.contains(&format!("`{}`, the working directory", workspace.display())),
+        "{message}"
+    );
+    assert!(message.contains("mode 0700"), "{message}");
+    assert!(message.contains("help: "), "{message}");
+    assert!(!message.contains("os error 13"), "{message}");
+    assert!(
+        !outcome.console.contains("locked | never"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
+fn script_folder_owned_by_step_user() {
+    let Some((uid, gid)) = nobody() else { return };
+    let mut step = run_step("owner", r#"stat -c 'folder %u:%g %a' "$(dirname "$0")""#);
+    step.spec.run_as_user = Some(uid.to_string());
+    let setup = Setup {
+        workspace_mode: Some(0o777),
+        ..Setup::default()
+    };
+    let outcome = run_with(vec![stage(vec![node(step)])], setup);
+
+    let expected = format!("owner | folder {uid}:{gid} 700");
+    assert!(outcome.console.contains(&expected), "{}", outcome.console);
 }
 
 #[test]
