@@ -1835,3 +1835,160 @@ fn template_stage_and_step_refused() {
     );
     assert!(!stderr.contains("real ran"), "{stderr}");
 }
+
+/// Returns the uid of the user `nobody`, which the tests below run steps
+/// as; `None` when basso cannot switch users (not root).
+fn nobody_uid() -> Option<u32> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let user = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("user `nobody`");
+    Some(user.uid.as_raw())
+}
+
+/// Runs `file` with `tmp` as `TMPDIR`, so the run folder lands in it.
+fn run_with_tmpdir(file: &Path, tmp: &Path) -> Output {
+    basso()
+        .env(
+            "BASSO_CONTAINERD_ADDRESS",
+            "/nonexistent/basso-test/containerd.sock",
+        )
+        .env("TMPDIR", tmp)
+        .arg("run")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+/// Creates a temporary folder that other users may enter but not list, as
+/// `/tmp` lets them enter, for a `TMPDIR` of runs with `runAsUser`.
+fn enterable_tmpdir(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    for folder in [dir, tmp.as_path()] {
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o711)).unwrap();
+    }
+    tmp
+}
+
+#[test]
+fn run_as_user_steps_share_workspace() {
+    let Some(uid) = nobody_uid() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = enterable_tmpdir(dir.path());
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "write",
+                "echo \"by $(id -u)\" > f.txt\nexport GREETING=hello-$(id -u)",
+                &format!("runAsUser: \"{uid}\"\noutputVariables:\n  - name: GREETING"),
+            ),
+            step(
+                "Run",
+                "read",
+                "echo \"file $(cat f.txt) owner $(stat -c %u f.txt)\"\necho \"output <+steps.write.output.outputVariables.GREETING>\"",
+                "",
+            ),
+            step(
+                "Run",
+                "other",
+                "echo \"other $(id -u) $(cat f.txt)\"\necho more > other.txt",
+                "runAsUser: \"1\"",
+            ),
+        ],
+    );
+    let output = run_with_tmpdir(&file, &tmp);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("read | file by {uid} owner {uid}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("read | output hello-{uid}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("other | other 1 by {uid}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("os error 13"), "{stderr}");
+}
+
+#[test]
+fn run_folder_not_listable_by_step_user() {
+    let Some(uid) = nobody_uid() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = enterable_tmpdir(dir.path());
+    let base = tmp.join("basso-0");
+    let probe = format!(
+        "for folder in \"$(dirname \"$HARNESS_WORKSPACE\")\" {base} .; do\n\
+         \x20 if ls \"$folder\" > /dev/null 2>&1; then echo \"listed $folder\"; else echo \"closed $folder\"; fi\n\
+         done",
+        base = base.display()
+    );
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "probe",
+            &probe,
+            &format!("runAsUser: \"{uid}\""),
+        )],
+    );
+    let output = run_with_tmpdir(&file, &tmp);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let run_folder = stderr
+        .lines()
+        .find_map(|line| line.split("probe | closed ").nth(1))
+        .filter(|folder| folder.contains("/run-"));
+    assert!(run_folder.is_some(), "the run folder was listed:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("probe | closed {}", base.display())),
+        "{stderr}"
+    );
+    // The workspace itself is shared with the step user.
+    assert!(stderr.contains("probe | listed ."), "{stderr}");
+}
+
+#[test]
+fn run_as_user_private_tmpdir_named() {
+    let Some(uid) = nobody_uid() else { return };
+    // A `TMPDIR` that the step user cannot enter.
+    let tmp = tempfile::tempdir().unwrap();
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    std::fs::set_permissions(tmp.path(), private).unwrap();
+    let file = pipeline(
+        tmp.path(),
+        &[step(
+            "Run",
+            "locked",
+            "echo never",
+            &format!("runAsUser: \"{uid}\""),
+        )],
+    );
+    let output = run_with_tmpdir(&file, tmp.path());
+
+    let stderr = text(&output.stderr);
+    let tmp_path = tmp.path().canonicalize().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let expected = format!(
+        "step `locked` runs as user {uid}, which cannot enter `{}`, a folder above the working directory",
+        tmp_path.display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(
+        stderr.contains(&format!("chmod o+x '{}'", tmp_path.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("os error 13"), "{stderr}");
+    assert!(!stderr.contains("locked | never"), "{stderr}");
+}

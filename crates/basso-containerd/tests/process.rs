@@ -90,6 +90,36 @@ fn run_as_user_sets_uid() {
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
 
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn run_as_user_writes_shared_workspace() {
+    let state = state_dir();
+    let base = tempfile::tempdir().unwrap();
+    let folder = basso_runner::RunFolder::create(&base.path().join("basso")).unwrap();
+    // The workspace `basso run` creates when a step names an image.
+    let workspace = folder.create_workspace(true).unwrap();
+    let executor = executor(state.path());
+    let mut step = script_step(
+        "nobody",
+        "id -u; echo from-container > written.txt",
+        &workspace,
+    );
+    step.run_as_user = Some(65534);
+
+    let (exit, output) = run(&executor, &step);
+
+    assert!(exit.success(), "{exit:?}: {output}");
+    assert_eq!(output, "65534");
+    let written = workspace.join("written.txt");
+    assert_eq!(
+        std::fs::read_to_string(&written).unwrap(),
+        "from-container\n"
+    );
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&written).unwrap());
+    assert_eq!(owner, 65534);
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
 /// Returns the effective capability mask the step reports.
 fn effective_capabilities(output: &str) -> u64 {
     let hex = output

@@ -7,6 +7,22 @@
 //! lives. The kernel releases the lock when the process ends, even on
 //! SIGKILL, so a folder whose lock can be taken belongs to a run that has
 //! ended; [`remove_leftovers`] removes such folders.
+//!
+//! # Permissions
+//!
+//! Steps that set `runAsUser`, and containers whose image runs as another
+//! user, must reach the workspace, their script and their output folder.
+//! Other users of the host must still not list what a run contains.
+//! - The base folder and the run folder are `0711`, so others can enter a
+//!   path they know inside them but cannot list them.
+//! - The workspace that `basso run` creates is `0700`, unless a step of the
+//!   run sets `runAsUser` or names an image (see
+//!   [`RunFolder::create_workspace`]).
+//!   Then it is `0777` without the sticky bit, as a Kubernetes `emptyDir`
+//!   is, so every step's user can create, rename and delete files in it.
+//!   Each file keeps the mode the umask of its step gives it.
+//! - Each step's script and output folders are `0700` and belong to the
+//!   step's user (see [`crate::host`]).
 
 use std::fs::{File, TryLockError};
 use std::io::Write;
@@ -42,8 +58,8 @@ impl RunFolder {
                 )
             })?
             .keep();
-        // Other users may pass through to a step's script folder (a step
-        // that runs as `runAsUser` must reach its script) but not list it.
+        // Other users may pass through to a step's folders and a shared
+        // workspace (see the module documentation) but not list them.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o711))
             .map_err(|error| cannot(&path, "set the permissions of", &error))?;
 
@@ -59,6 +75,23 @@ impl RunFolder {
     /// Returns the folder's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Creates the folder `workspace` in the run folder and returns its path.
+    /// It is `0700`, or `0777` when `shared`, which a run needs when a step
+    /// runs as another user than basso.
+    // NOTE: every user of the host who learns the path of a shared
+    // workspace can write to it, and step command lines show that path.
+    pub fn create_workspace(&self, shared: bool) -> Result<PathBuf, String> {
+        let path = self.path.join("workspace");
+        std::fs::create_dir(&path).map_err(|error| cannot(&path, "create", &error))?;
+
+        // Set after creation, because the umask may remove bits from a mode
+        // given to `mkdir`.
+        let mode = if shared { 0o777 } else { 0o700 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .map_err(|error| cannot(&path, "set the permissions of", &error))?;
+        Ok(path)
     }
 }
 
@@ -236,6 +269,21 @@ mod tests {
         let error = RunFolder::create(&base).unwrap_err();
         assert!(error.contains(&format!("`{}`", base.display())), "{error}");
         assert!(error.contains("help: "), "{error}");
+    }
+
+    #[test]
+    fn workspace_mode_follows_sharing() {
+        let base = tempfile::tempdir().unwrap();
+        for (shared, expected) in [(false, 0o700), (true, 0o777)] {
+            let folder = RunFolder::create(base.path()).unwrap();
+            let workspace = folder.create_workspace(shared).unwrap();
+
+            // Also checks that the sticky bit is off, as in an `emptyDir`.
+            let mode = std::fs::metadata(&workspace).unwrap().mode() & 0o7777;
+            assert_eq!(mode, expected, "shared: {shared}");
+            let run_mode = std::fs::metadata(folder.path()).unwrap().mode() & 0o7777;
+            assert_eq!(run_mode, 0o711, "shared: {shared}");
+        }
     }
 
     #[test]

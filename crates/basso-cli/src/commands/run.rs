@@ -8,7 +8,6 @@ mod pipeline;
 mod secrets;
 
 use std::io::IsTerminal;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -183,7 +182,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     needed.extend(containers::connector_secret_ids(&connectors));
     let secrets = secrets::load(&needed, args.secrets_file.as_deref(), &args.secret)
         .map_err(StartError::usage)?;
-    let workspace = Workspace::create(args.workspace.as_deref())?;
+    let workspace = Workspace::create(args.workspace.as_deref(), runs_as_other_users(&stages))?;
     let host = HostExecutor::new(&workspace.scratch).map_err(|e| StartError::usage(e.0))?;
     #[cfg(feature = "containerd")]
     let executor = containers::executor(
@@ -342,6 +341,23 @@ fn build_number(context: &serde_json::Value) -> u64 {
         .unwrap_or(FIRST_BUILD)
 }
 
+/// Returns whether a step of `stages` may run as another user than basso:
+/// it sets `runAsUser`, or it names an image, whose own user basso learns
+/// only when it pulls the image.
+fn runs_as_other_users(stages: &[StagePlan]) -> bool {
+    stages
+        .iter()
+        .flat_map(|stage| basso_runner::preflight::steps_of(&stage.nodes))
+        .any(|step| {
+            let has_image = step
+                .spec
+                .image
+                .as_deref()
+                .is_some_and(|image| !image.trim().is_empty());
+            step.spec.run_as_user.is_some() || has_image
+        })
+}
+
 /// The run's folders: the workspace and, outside it, the folder for script
 /// files, both in the run folder unless `--workspace` names the workspace.
 /// The run folder is removed when this is dropped; the folders of runs that
@@ -353,7 +369,10 @@ struct Workspace {
 }
 
 impl Workspace {
-    fn create(requested: Option<&Path>) -> Result<Workspace, StartError> {
+    /// Creates the run folder and, unless `requested` names one, the
+    /// workspace in it, writable by every user when `shared`. A requested
+    /// workspace keeps its permissions.
+    fn create(requested: Option<&Path>, shared: bool) -> Result<Workspace, StartError> {
         let base = folders::default_base();
         for path in folders::remove_leftovers(&base) {
             tracing::info!(path = %path.display(), "removed the folder of a run that ended without cleaning up");
@@ -369,16 +388,7 @@ impl Workspace {
                     StartError::usage(format!("cannot resolve `{}`: {e}", dir.display()))
                 })?
             }
-            None => {
-                let dir = folder.path().join("workspace");
-                std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(&dir)
-                    .map_err(|e| {
-                        StartError::usage(format!("cannot create `{}`: {e}", dir.display()))
-                    })?;
-                dir
-            }
+            None => folder.create_workspace(shared).map_err(StartError::usage)?,
         };
         Ok(Workspace {
             path,
