@@ -591,19 +591,15 @@ impl HostTask {
 
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if self.exit.is_none() {
-                let _ = self.child.try_wait().map(|status| {
-                    if let Some(status) = status {
-                        self.exit = Some(match status.code() {
-                            Some(code) => Exit::Code(code),
-                            None => Exit::Signal(status.signal().unwrap_or(0)),
-                        });
-                    }
-                });
-            }
-            if killpg(group, None) == Err(Errno::ESRCH) {
-                self.forget_group();
-                return;
+            self.poll_exit();
+            if group_is_empty(group) {
+                // The main process may have ended since it was polled: it
+                // is then an unreaped zombie, which the group check skips.
+                self.poll_exit();
+                if self.exit.is_some() || killpg(group, None) == Err(Errno::ESRCH) {
+                    self.forget_group();
+                    return;
+                }
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -620,12 +616,25 @@ impl HostTask {
         // SIGKILL cannot be caught, so the group empties at once; waiting a
         // moment covers processes the kernel is still tearing down.
         for _ in 0..200 {
-            if killpg(group, None) == Err(Errno::ESRCH) {
+            if group_is_empty(group) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         self.forget_group();
+    }
+
+    /// Records the main process's exit if it has ended, without waiting.
+    fn poll_exit(&mut self) {
+        if self.exit.is_some() {
+            return;
+        }
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.exit = Some(match status.code() {
+                Some(code) => Exit::Code(code),
+                None => Exit::Signal(status.signal().unwrap_or(0)),
+            });
+        }
     }
 
     fn forget_group(&mut self) {
@@ -640,6 +649,81 @@ impl HostTask {
             let _ = reader.recv_timeout(left);
         }
     }
+}
+
+/// Returns whether no running process is left in the process group
+/// `group`. A process that has exited but is not reaped yet (a zombie)
+/// counts as gone: when a step's shell dies first, its children's zombies
+/// pass to the init process, which may reap them a second or more later.
+fn group_is_empty(group: Pid) -> bool {
+    if killpg(group, None) == Err(Errno::ESRCH) {
+        return true;
+    }
+    !has_running_member(group.as_raw())
+}
+
+/// Looks through `/proc` for a process of `group` that is not a zombie.
+/// Where `/proc` cannot be read, every member counts as running.
+fn has_running_member(group: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat,
+            // The process ended between the listing and the read.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(_) => return true,
+        };
+        match state_and_group(&stat) {
+            Some((state, member_group)) if member_group == group => {
+                if !has_ended(state) || has_running_thread(pid) {
+                    return true;
+                }
+            }
+            Some(_) => {}
+            None => return true,
+        }
+    }
+    false
+}
+
+/// Returns whether a state letter of `/proc/PID/stat` is that of a
+/// process that has exited.
+fn has_ended(state: char) -> bool {
+    matches!(state, 'Z' | 'X' | 'x')
+}
+
+/// Returns whether a thread of process `pid` still runs. The first thread
+/// of a process may exit before the others, and the process then shows
+/// the zombie state while its other threads run.
+fn has_running_thread(pid: &str) -> bool {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().any(|thread| {
+        std::fs::read_to_string(thread.path().join("stat"))
+            .ok()
+            .and_then(|stat| state_and_group(&stat))
+            .is_some_and(|(state, _)| !has_ended(state))
+    })
+}
+
+/// Reads the state letter and the process group id from the text of
+/// `/proc/PID/stat`: `pid (comm) state ppid pgrp …`, where `comm` may
+/// itself hold spaces and parentheses.
+fn state_and_group(stat: &str) -> Option<(char, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _parent = fields.next()?;
+    let group = fields.next()?.parse().ok()?;
+    Some((state, group))
 }
 
 impl Task for HostTask {
@@ -778,5 +862,59 @@ impl Drop for Watchdog {
         // lists is stopped by it.
         drop(self.input.lock().expect("watchdog lock").take());
         let _ = self.child.lock().expect("watchdog lock").wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_text_gives_state_and_group() {
+        let stat = "4242 (my (odd) name) S 1 4240 4240 0 -1 4194560 103 0 0 0";
+        assert_eq!(state_and_group(stat), Some(('S', 4240)));
+        assert_eq!(state_and_group("7 (zombie) Z 1 7 7"), Some(('Z', 7)));
+        assert_eq!(state_and_group("garbage"), None);
+    }
+
+    /// A group whose only member left is an unreaped zombie counts as
+    /// empty, while a group with a sleeping member does not.
+    #[test]
+    fn group_of_zombies_counts_as_empty() {
+        // The inner `sh` exits at once; its parent has become `sleep`
+        // (through `exec`), which never reaps it, so it stays a zombie in
+        // the group for as long as `sleep` runs.
+        let mut leader = Command::new("sh")
+            .args(["-c", "sh -c 'exit 0' & exec sleep 30"])
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = Pid::from_raw(leader.id() as i32);
+        let zombie_seen = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            group_states(group.as_raw()).contains(&'Z')
+        });
+        assert!(zombie_seen, "states: {:?}", group_states(group.as_raw()));
+        assert!(!group_is_empty(group), "the leader still sleeps");
+
+        leader.kill().unwrap();
+        leader.wait().unwrap();
+        assert!(
+            group_is_empty(group),
+            "states after the leader was reaped: {:?}",
+            group_states(group.as_raw())
+        );
+    }
+
+    /// The state letters of the processes in `group`.
+    fn group_states(group: i32) -> Vec<char> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+            .filter_map(|stat| state_and_group(&stat))
+            .filter(|&(_, member_group)| member_group == group)
+            .map(|(state, _)| state)
+            .collect()
     }
 }

@@ -201,7 +201,15 @@ impl std::io::Write for ConsoleWriter {
     }
 }
 
-/// Returns whether a process with this id exists (zombies included).
-pub fn process_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+/// Returns whether a process with this id still runs. A zombie, which has
+/// exited and only waits to be reaped, does not: once its parent is gone,
+/// the init process reaps it, which may take a second or more.
+pub fn process_runs(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_ascii_whitespace().next());
+    !matches!(state, Some("Z" | "X" | "x"))
 }

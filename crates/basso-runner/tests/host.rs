@@ -491,8 +491,8 @@ fn stage_end_stops_service_processes() {
     };
     let shell = read_pid(format!("{path}"));
     let child = read_pid(format!("{path}.child"));
-    assert!(!process_exists(shell), "service shell {shell} still runs");
-    assert!(!process_exists(child), "service child {child} still runs");
+    assert!(!process_runs(shell), "service shell {shell} still runs");
+    assert!(!process_runs(child), "service child {child} still runs");
     let _ = std::fs::remove_file(format!("{path}.child"));
 }
 

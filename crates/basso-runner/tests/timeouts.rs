@@ -98,7 +98,7 @@ fn stage_timeout_stops_step_and_skips_rest() {
         outcome.console
     );
     let pid = read_pid(&pid_file);
-    assert!(!process_exists(pid), "step shell {pid} still runs");
+    assert!(!process_runs(pid), "step shell {pid} still runs");
 }
 
 #[test]
@@ -126,7 +126,7 @@ fn stage_timeout_stops_service() {
     assert_eq!(outcome.step("slow").status, Status::Expired);
     assert_eq!(outcome.stage_status(), Status::Expired);
     let pid = read_pid(&pid_file);
-    assert!(!process_exists(pid), "service shell {pid} still runs");
+    assert!(!process_runs(pid), "service shell {pid} still runs");
 }
 
 #[test]
