@@ -2470,3 +2470,20 @@ fn flat_map_input_accepted() {
     assert_eq!(spec["envVariables"]["B"], 2);
     assert_eq!(spec["portBindings"]["8080"], "80");
 }
+
+/// Environment variables named like typed fields (`retry`, `privileged`,
+/// `paths`) stay text, from an expression as from a runtime input.
+#[test]
+fn env_names_like_typed_fields_stay_text() {
+    let source = one_step(
+        "",
+        "command: echo $retry\nenvVariables:\n  retry: <+pipeline.variables.tag>-x\n  privileged: <+\"yes\">\n  paths: <+input>",
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.envVariables.paths";
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0"), (path, "a,b")], &[], json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(
+        resolution.stages[0].steps[0].spec["envVariables"],
+        json!({"retry": "1.0-x", "privileged": "yes", "paths": "a,b"})
+    );
+}

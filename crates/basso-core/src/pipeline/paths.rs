@@ -136,6 +136,12 @@ pub enum FieldType {
 
 /// Returns the type of the field at `path` from its last key.
 pub fn field_type(path: &str) -> FieldType {
+    // The entries of these maps are text whatever their keys are called:
+    // an environment variable named `retry` is not a retry count. Keys may
+    // contain dots, so the maps are found anywhere in the path.
+    if is_text_map_entry(path) {
+        return FieldType::String;
+    }
     // Every scalar of a resolution comes here. Splitting with `rsplit('.')`
     // set up a character searcher per segment, so the last three segments
     // are cut off by hand, with the same results.
@@ -164,6 +170,17 @@ pub fn field_type(path: &str) -> FieldType {
         ("matrix", _) if grandparent == "strategy" => FieldType::List,
         _ => FieldType::String,
     }
+}
+
+/// Returns whether `path` names an entry of an `envVariables` or
+/// `portBindings` map, whose values are text.
+fn is_text_map_entry(path: &str) -> bool {
+    use memchr::memmem::Finder;
+    use std::sync::LazyLock;
+    // Every scalar's path is searched, so the searchers are built once.
+    static ENV: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(".envVariables."));
+    static PORTS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(".portBindings."));
+    ENV.find(path.as_bytes()).is_some() || PORTS.find(path.as_bytes()).is_some()
 }
 
 /// Returns the name and the role (`a timeout`, `a port`) of the field at
@@ -288,6 +305,19 @@ mod tests {
         );
         assert_eq!(
             field_type("pipeline.stages.s.spec.execution.steps.x.spec.envVariables.A"),
+            FieldType::String
+        );
+        for key in ["retry", "privileged", "paths", "when", "a.times"] {
+            assert_eq!(
+                field_type(&format!(
+                    "pipeline.stages.s.spec.execution.steps.x.spec.envVariables.{key}"
+                )),
+                FieldType::String,
+                "{key}"
+            );
+        }
+        assert_eq!(
+            field_type("pipeline.stages.s.spec.execution.steps.x.spec.portBindings.depth"),
             FieldType::String
         );
         assert_eq!(
