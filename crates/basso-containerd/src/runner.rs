@@ -144,6 +144,7 @@ struct RunnerTask {
 /// The folder in the workspace where a container step's script writes its
 /// `outputVariables`, one file per variable.
 struct OutputFiles {
+    step_id: String,
     host_dir: Option<std::path::PathBuf>,
     names: Vec<String>,
 }
@@ -155,6 +156,7 @@ impl OutputFiles {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let Program::Script { shell, script } = &mut step.program else {
             return Ok(OutputFiles {
+                step_id: spec.step_id.clone(),
                 host_dir: None,
                 names: Vec::new(),
             });
@@ -176,28 +178,17 @@ impl OutputFiles {
         }
         *script = wrap_script(shell, script, &spec.output_variables, &container_dir);
         Ok(OutputFiles {
+            step_id: spec.step_id.clone(),
             host_dir: (!spec.output_variables.is_empty()).then_some(host_dir),
             names: spec.output_variables.clone(),
         })
     }
 
-    fn read(&self) -> Result<BTreeMap<String, String>, ExecError> {
-        let mut values = BTreeMap::new();
-        let Some(dir) = &self.host_dir else {
-            return Ok(values);
-        };
-        for name in &self.names {
-            match std::fs::read_to_string(dir.join(name)) {
-                Ok(value) => {
-                    values.insert(name.clone(), value);
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => {
-                    return Err(ExecError(format!("cannot read output `{name}`: {error}")));
-                }
-            }
+    fn read(&self) -> BTreeMap<String, String> {
+        match &self.host_dir {
+            Some(dir) => basso_runner::host::read_output_files(&self.step_id, dir, &self.names),
+            None => BTreeMap::new(),
         }
-        Ok(values)
     }
 }
 
@@ -261,7 +252,7 @@ impl Task for RunnerTask {
     }
 
     fn outputs(&mut self) -> Result<BTreeMap<String, String>, ExecError> {
-        self.outputs.read()
+        Ok(self.outputs.read())
     }
 
     fn accepts_connections(&self, host_port: u16) -> Option<bool> {

@@ -428,20 +428,63 @@ fn script_file_name(shell: Shell) -> &'static str {
 }
 
 /// Returns Python code that, when the interpreter exits, writes each output
-/// variable set in the environment to its own file in `dir`.
+/// variable set in the environment to its own file in `dir`. It writes the
+/// raw bytes of `os.environb`, because a value that is not valid UTF-8
+/// cannot be encoded as text and would stop the loop.
 pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
-    let names: Vec<String> = outputs.iter().map(|name| format!("{name:?}")).collect();
+    let names: Vec<String> = outputs.iter().map(|name| format!("b{name:?}")).collect();
     format!(
         "import atexit as _basso_atexit\n\
          def _basso_outputs():\n\
          \x20   import os\n\
          \x20   for name in [{}]:\n\
-         \x20       if name in os.environ:\n\
-         \x20           with open(os.path.join({dir:?}, name), 'w') as out:\n\
-         \x20               out.write(os.environ[name])\n\
+         \x20       if name in os.environb:\n\
+         \x20           with open(os.path.join({dir:?}.encode(), name), 'wb') as out:\n\
+         \x20               out.write(os.environb[name])\n\
          _basso_atexit.register(_basso_outputs)\n",
         names.join(", ")
     )
+}
+
+/// Reads the `outputVariables` in `names` from their files in `dir`, one
+/// file per variable. A variable without a file was never set and is left
+/// out. Each problem concerns one variable and logs a warning that names
+/// it: invalid UTF-8 in a value is replaced by U+FFFD, and a file that
+/// cannot be read leaves its variable out. The other variables are kept.
+pub fn read_output_files(step_id: &str, dir: &Path, names: &[String]) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    for name in names {
+        let path = dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                tracing::warn!(
+                    step_id,
+                    variable = %name,
+                    "cannot read output variable `{name}` from `{}`: {error}",
+                    path.display()
+                );
+                continue;
+            }
+        };
+
+        let value = match String::from_utf8(bytes) {
+            Ok(value) => value,
+            Err(error) => {
+                tracing::warn!(
+                    step_id,
+                    variable = %name,
+                    "output variable `{name}` is not valid UTF-8 (byte {} of its value); \
+                     invalid bytes are replaced by U+FFFD",
+                    error.utf8_error().valid_up_to() + 1
+                );
+                String::from_utf8_lossy(error.as_bytes()).into_owned()
+            }
+        };
+        values.insert(name.clone(), value);
+    }
+    values
 }
 
 /// Returns the script text basso runs: the step's script with errexit on
@@ -761,23 +804,11 @@ impl Task for HostTask {
     }
 
     fn outputs(&mut self) -> Result<BTreeMap<String, String>, ExecError> {
-        let mut outputs = BTreeMap::new();
-        for name in &self.output_variables {
-            let path = self.output_dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(value) => {
-                    outputs.insert(name.clone(), value);
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => {
-                    return Err(ExecError(format!(
-                        "cannot read `{}`: {error}",
-                        path.display()
-                    )));
-                }
-            }
-        }
-        Ok(outputs)
+        Ok(read_output_files(
+            &self.step_id,
+            &self.output_dir,
+            &self.output_variables,
+        ))
     }
 }
 

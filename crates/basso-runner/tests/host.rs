@@ -195,6 +195,47 @@ fn output_variable_captured_after_failure_and_python() {
     assert_eq!(partial.as_deref(), Some("yes"));
 }
 
+/// A value that is not valid UTF-8 changes only that value, and a warning
+/// names its variable. The step's other output variables are kept.
+#[test]
+fn invalid_utf8_output_keeps_other_variables() {
+    let mut bash = run_step("sh", "export BAD=$'caf\\xe9'\nexport GOOD=fine");
+    bash.spec.shell = Some("Bash".into());
+    bash.spec.output_variables = vec!["BAD".into(), "GOOD".into()];
+    let mut python = run_step(
+        "py",
+        "import os\nos.environb[b'BAD'] = b'caf\\xe9'\nos.environ['GOOD'] = 'fine'",
+    );
+    python.spec.shell = Some("Python".into());
+    python.spec.output_variables = vec!["BAD".into(), "GOOD".into()];
+    let consume = run_step(
+        "consume",
+        "echo \"got <+steps.sh.output.outputVariables.GOOD>\"",
+    );
+    let outcome = run(vec![stage(vec![node(bash), node(python), node(consume)])]);
+
+    for step in ["sh", "py"] {
+        let outputs = &outcome.step(step).output_variables;
+        let good = outputs.get("GOOD").map(String::as_str);
+        assert_eq!(good, Some("fine"), "{step}: {}", outcome.console);
+        let bad = outputs.get("BAD").map(String::as_str);
+        assert_eq!(bad, Some("caf\u{FFFD}"), "{step}: {}", outcome.console);
+    }
+    assert!(
+        outcome.console.contains("consume | got fine"),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome
+            .console
+            .contains("output variable `BAD` is not valid UTF-8 (byte 4 of its value)"),
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.stage_status(), Status::Succeeded);
+}
+
 #[test]
 fn output_variables_survive_user_exit_trap() {
     for shell in ["Sh", "Bash"] {
