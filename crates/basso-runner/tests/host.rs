@@ -631,6 +631,43 @@ fn junit_reports_counted() {
     assert!(outcome.console.contains("bad.xml"), "{}", outcome.console);
 }
 
+/// Reports without a suite `name`, cut short, or with counts only are
+/// counted; paths that match nothing or leave the workspace are named.
+#[test]
+fn junit_reports_read_leniently() {
+    let script = [
+        "mkdir -p r",
+        r#"printf '<testsuite><testcase name="a"><failure/></testcase><testcase name="b"><skipped/></testcase><testcase name="c"><error/></testcase>' > r/trunc.xml"#,
+        r#"printf '<testsuites><testsuite tests="5" failures="2"/></testsuites>' > r/counts.xml"#,
+        "echo 'not xml at all' > r/garbage.xml",
+    ];
+    let mut tests = run_step("tests", &script.join("\n"));
+    let escape = "../../../../../../../../etc/passwd";
+    tests.spec.report_paths = ["r/*.xml", "/etc/passwd", escape, "nomatch/*.xml"]
+        .map(String::from)
+        .to_vec();
+    let outcome = run(vec![stage(vec![node(tests)])]);
+
+    let counts = outcome.step("tests").tests.unwrap();
+    assert_eq!(counts.tests, 8, "{}", outcome.console);
+    assert_eq!(counts.failed, 4, "{}", outcome.console);
+    assert_eq!(counts.skipped, 1, "{}", outcome.console);
+    let expected = [
+        "trunc.xml` ends before its last element is closed".to_string(),
+        "cannot read JUnit report".to_string(),
+        "no JUnit report matches report path `nomatch/*.xml`".to_string(),
+        "report path `/etc/passwd` matches `/etc/passwd`, which is outside the workspace".into(),
+        format!("report path `{escape}` matches `/etc/passwd`, which is outside the workspace"),
+    ];
+    for text in expected {
+        assert!(
+            outcome.console.contains(&text),
+            "{text}: {}",
+            outcome.console
+        );
+    }
+}
+
 #[test]
 fn pwsh_missing_is_clear_error() {
     let mut step = run_step("ps", "Write-Host hi");
