@@ -344,13 +344,7 @@ impl<'a> Runner<'a> {
         step: Option<&StepPlan>,
         state: &RunState,
     ) -> Result<bool, String> {
-        let rule = when.map(|when| when.status).unwrap_or(StatusRule::Success);
-        let status_ok = match rule {
-            StatusRule::Success => !failing,
-            StatusRule::Failure => failing,
-            StatusRule::All => true,
-        };
-        if !status_ok {
+        if !status_rule_allows(when, failing) {
             return Ok(false);
         }
         match when.and_then(|when| when.condition.as_deref()) {
@@ -362,14 +356,39 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// Returns whether the status part of `when` (`stageStatus` or
+/// `pipelineStatus`) allows a node to run. Without a `when`, a node runs
+/// only while nothing has failed.
+fn status_rule_allows(when: Option<&When>, failing: bool) -> bool {
+    match when.map(|when| when.status).unwrap_or(StatusRule::Success) {
+        StatusRule::Success => !failing,
+        StatusRule::Failure => failing,
+        StatusRule::All => true,
+    }
+}
+
+/// Returns why `when_allows` returned false for a node in `scope` (the
+/// stage for steps and groups, the pipeline for stages).
 fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
     let status = if failing { "failing" } else { "succeeding" };
-    match when {
-        Some(when) if when.condition.is_some() => {
-            format!("its `when` is false while the {scope} is {status}")
-        }
-        _ => format!("the {scope} is {status}"),
+    let Some(when) = when else {
+        return format!("the {scope} is {status}");
+    };
+    if status_rule_allows(Some(when), failing) {
+        return "its `when.condition` is false".to_string();
     }
+
+    let key = if scope == "pipeline" {
+        "pipelineStatus"
+    } else {
+        "stageStatus"
+    };
+    let rule = match when.status {
+        StatusRule::Success => "Success",
+        StatusRule::Failure => "Failure",
+        StatusRule::All => "All",
+    };
+    format!("its `when.{key}` is `{rule}` but the {scope} is {status}")
 }
 
 /// One running stage.

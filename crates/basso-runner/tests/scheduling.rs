@@ -234,6 +234,48 @@ fn when_rules_after_failure() {
     );
 }
 
+/// A skip names the part of `when` that did not hold: a true condition
+/// is not blamed when the status rule skipped the step.
+#[test]
+fn skip_message_names_when_part() {
+    let mut status_only = run_step("status_only", "exit 0");
+    status_only.when = when(StatusRule::Success, Some("true"));
+    let mut condition = run_step("condition", "exit 0");
+    condition.when = when(StatusRule::Failure, Some("false"));
+    let group = Node::Group(GroupPlan {
+        id: "group".into(),
+        name: "group".into(),
+        when: when(StatusRule::Success, Some("true")),
+        nodes: vec![node(run_step("in_group", "exit 0"))],
+    });
+    let outcome = run(vec![stage(vec![
+        node(run_step("fails", "exit 2")),
+        node(run_step("default", "exit 0")),
+        node(status_only),
+        node(condition),
+        group,
+    ])]);
+
+    let message = |id: &str| {
+        outcome.summary.stages[0]
+            .steps
+            .iter()
+            .find(|step| step.id.ends_with(id))
+            .and_then(|step| step.message.clone())
+            .unwrap_or_else(|| panic!("no message for `{id}`"))
+    };
+    assert_eq!(message("default"), "the stage is failing");
+    assert_eq!(
+        message("status_only"),
+        "its `when.stageStatus` is `Success` but the stage is failing"
+    );
+    assert_eq!(message("condition"), "its `when.condition` is false");
+    assert_eq!(
+        message("in_group"),
+        "its `when.stageStatus` is `Success` but the stage is failing"
+    );
+}
+
 #[test]
 fn condition_reads_run_state() {
     let mut check = run_step("check", "exit 0");
