@@ -1791,6 +1791,58 @@ fn condition_mixes_variable_and_output() {
     assert!(!dev_log.contains("DEPLOYING"), "{dev_log}");
 }
 
+/// A condition whose value is a string decides as Harness's JEXL does:
+/// any text runs the step unless it is empty or exactly `false`.
+#[test]
+fn condition_string_value_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let output_step = |id: &str, value: &str| {
+        step(
+            "Run",
+            id,
+            &format!("export V='{value}'"),
+            "outputVariables:\n  - name: V",
+        )
+    };
+    let decided = |id: &str, condition: &str| {
+        with_when(
+            step("Run", id, &format!("echo {id} ran"), ""),
+            "Success",
+            condition,
+        )
+    };
+    let file = pipeline(
+        dir.path(),
+        &[
+            output_step("yes", "yes"),
+            output_step("upper", "False"),
+            output_step("no", "false"),
+            output_step("blank", ""),
+            decided("from_output", "<+steps.yes.output.outputVariables.V>"),
+            decided("from_upper", "<+steps.upper.output.outputVariables.V>"),
+            decided("from_false", "<+steps.no.output.outputVariables.V>"),
+            decided("from_blank", "<+steps.blank.output.outputVariables.V>"),
+            decided("from_variable", "<+pipeline.variables.x>"),
+        ],
+    );
+    let source = std::fs::read_to_string(&file).unwrap().replace(
+        "  stages:\n",
+        "  variables:\n    - name: x\n      type: String\n      value: a\n  stages:\n",
+    );
+    std::fs::write(&file, source).unwrap();
+
+    let output = run(&file, &[]);
+
+    let log = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(log.contains("from_output | from_output ran"), "{log}");
+    assert!(log.contains("from_upper | from_upper ran"), "{log}");
+    assert!(log.contains("from_variable | from_variable ran"), "{log}");
+    assert!(!log.contains("from_false ran"), "{log}");
+    assert!(!log.contains("from_blank ran"), "{log}");
+    assert!(!log.contains("not a boolean"), "{log}");
+}
+
 #[test]
 fn template_stage_and_step_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -200,6 +200,22 @@ impl Value {
         }
     }
 
+    /// Converts the value of a `when` condition to run or skip, as JEXL's
+    /// `toBoolean` does in Harness: null is false, numbers are true unless
+    /// zero or NaN, strings unless empty or exactly `false` (so `False` and
+    /// `no` are true), lists and maps are true. A secret has no decision.
+    pub fn condition_decision(&self) -> Option<bool> {
+        match self {
+            Value::Null => Some(false),
+            Value::Bool(b) => Some(*b),
+            Value::Int(i) => Some(*i != 0),
+            Value::Float(f) => Some(*f != 0.0 && !f.is_nan()),
+            Value::String(s) => Some(!s.is_empty() && s != "false"),
+            Value::List(_) | Value::Map(_) => Some(true),
+            Value::Secret(_) => None,
+        }
+    }
+
     /// Estimates the size in bytes for the result-size limit: exact for
     /// strings, close to the JSON length for collections.
     pub(crate) fn approximate_size(&self) -> usize {
@@ -270,6 +286,34 @@ pub fn java_double_to_string(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn condition_decision_follows_jexl_to_boolean() {
+        let cases = [
+            (Value::Null, Some(false)),
+            (Value::Bool(true), Some(true)),
+            (Value::Bool(false), Some(false)),
+            (Value::from("a"), Some(true)),
+            (Value::from("yes"), Some(true)),
+            (Value::from("False"), Some(true)),
+            (Value::from("FALSE"), Some(true)),
+            (Value::from(" false"), Some(true)),
+            (Value::from("false"), Some(false)),
+            (Value::from(""), Some(false)),
+            (Value::from("0"), Some(true)),
+            (Value::Int(0), Some(false)),
+            (Value::Int(-1), Some(true)),
+            (Value::Float(0.0), Some(false)),
+            (Value::Float(f64::NAN), Some(false)),
+            (Value::Float(0.5), Some(true)),
+            (Value::List(Vec::new()), Some(true)),
+            (Value::Map(Map::default()), Some(true)),
+            (Value::Secret(SecretHandle::new("token")), None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(value.condition_decision(), expected, "{value:?}");
+        }
+    }
 
     #[test]
     fn double_formatting_matches_java() {

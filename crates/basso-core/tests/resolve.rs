@@ -1045,6 +1045,46 @@ fn when_condition_compares_strings_as_strings() {
     );
 }
 
+/// A condition whose value is known before the run keeps Harness's
+/// decision: a string is true unless it is empty or exactly `false`.
+#[test]
+fn when_condition_string_value_is_decided() {
+    let step = |id: &str, condition: &str| {
+        format!(
+            "- step:\n    type: Run\n    name: {id}\n    identifier: {id}\n    when:\n      stageStatus: Success\n      condition: {condition}\n    spec:\n      image: alpine\n      command: echo {id}\n"
+        )
+    };
+    let steps = [
+        step("tag", "<+pipeline.variables.tag>"),
+        step("text", "<+trigger.payload.text>"),
+        step("upper", "<+trigger.payload.upper>"),
+        step("lower", "<+trigger.payload.lower>"),
+        step("blank", "<+trigger.payload.blank>"),
+        step("zero", "<+trigger.payload.zero>"),
+        step("absent", "<+trigger.payload.none>"),
+    ]
+    .concat();
+    let source = pipeline_with(steps.trim_end(), DOCKER);
+    let context = json!({"trigger": {"payload": {
+        "text": "a", "upper": "False", "lower": "false", "blank": "", "zero": 0, "none": null
+    }}});
+
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
+
+    let conditions: Vec<Option<String>> = resolution.stages[0]
+        .steps
+        .iter()
+        .map(|step| step.when.as_ref().and_then(|when| when.condition.clone()))
+        .collect();
+    assert_eq!(conditions[0].as_deref(), Some("true"), "tag");
+    assert_eq!(conditions[1].as_deref(), Some("true"), "text");
+    assert_eq!(conditions[2].as_deref(), Some("true"), "upper");
+    assert_eq!(conditions[3].as_deref(), Some("false"), "lower");
+    assert_eq!(conditions[4].as_deref(), Some("false"), "blank");
+    assert_eq!(conditions[5].as_deref(), Some("false"), "zero");
+    assert_eq!(conditions[6].as_deref(), Some("false"), "absent");
+}
+
 /// Returns a one-stage pipeline on a Docker runtime with `stage_extra`
 /// (already indented as stage fields) and the execution `steps`.
 fn docker_stage(stage_extra: &str, steps: &str) -> String {

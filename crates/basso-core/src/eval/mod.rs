@@ -37,7 +37,6 @@ pub(crate) mod regex;
 mod substitute;
 
 pub use context::{Context, RecordingContext};
-pub(crate) use substitute::write_jexl_literal;
 
 static NULL: Value = Value::Null;
 

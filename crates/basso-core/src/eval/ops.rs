@@ -37,26 +37,20 @@ fn null_operand(op: &str, source: &str, span: Range<usize>) -> ExprError {
     )
 }
 
-/// JEXL's boolean coercion: numbers are true unless zero, strings unless
-/// empty or `false`, other values true. Null is an error, as in strict mode.
+/// JEXL's boolean coercion ([`Value::condition_decision`]). Null is an
+/// error, as in strict mode.
 pub(crate) fn truthy(value: &Value, source: &str, span: Range<usize>) -> Result<bool, ExprError> {
-    Ok(match value {
-        Value::Null => {
-            return Err(ExprError::new(
-                codes::NULL_OPERAND,
-                "a null value is used as a condition",
-                "compare explicitly, such as `x != null && x`",
-                source,
-                span,
-            ));
-        }
-        Value::Bool(b) => *b,
-        Value::Int(i) => *i != 0,
-        Value::Float(f) => *f != 0.0,
-        Value::String(s) => !s.is_empty() && s != "false",
-        Value::Secret(_) => return Err(secret_error(source, span)),
-        Value::List(_) | Value::Map(_) => true,
-    })
+    match value {
+        Value::Null => Err(ExprError::new(
+            codes::NULL_OPERAND,
+            "a null value is used as a condition",
+            "compare explicitly, such as `x != null && x`",
+            source,
+            span,
+        )),
+        Value::Secret(_) => Err(secret_error(source, span)),
+        other => Ok(other.condition_decision().unwrap_or(true)),
+    }
 }
 
 fn to_number(value: &Value, op: &str, source: &str, span: Range<usize>) -> Result<Number, ExprError> {

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::error::codes;
-use crate::eval::{Context, write_jexl_literal};
+use crate::eval::Context;
 use crate::expr::{PathSegment, alias_of, canonical, dotted};
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
@@ -714,8 +714,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
             )
         });
         scope.take_misses();
-        if let Some(literal) = evaluated.ok().as_ref().and_then(jexl_literal) {
-            return Some(literal);
+        if let Some(decision) = evaluated.ok().as_ref().and_then(decision_literal) {
+            return Some(decision);
         }
         // Otherwise the blocks with a value are written in as values, and
         // the rest stay blocks for the runner.
@@ -739,7 +739,13 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     )
                 });
                 scope.take_misses();
-                Some(evaluated.ok().as_ref().and_then(jexl_literal).unwrap_or(substituted))
+                Some(
+                    evaluated
+                        .ok()
+                        .as_ref()
+                        .and_then(decision_literal)
+                        .unwrap_or(substituted),
+                )
             }
             Err(error) => {
                 self.report.push(expr_diagnostic(&error, self.source, node));
@@ -1989,13 +1995,8 @@ fn endpoints(hostname: String, step: &ResolvedStep, kind: InfrastructureKind) ->
     }
 }
 
-/// Writes a condition's value as the JEXL literal the runner evaluates
-/// later: booleans, numbers, null and strings (quoted and escaped). Other
-/// values have no literal form here.
-fn jexl_literal(value: &Value) -> Option<String> {
-    if matches!(value, Value::List(_) | Value::Map(_) | Value::Secret(_)) {
-        return None;
-    }
-    let mut literal = String::new();
-    write_jexl_literal(value, false, &mut literal).then_some(literal)
+/// Writes the decision of a condition whose value is known, `true` or
+/// `false`, converted as Harness converts it ([`Value::condition_decision`]).
+fn decision_literal(value: &Value) -> Option<String> {
+    value.condition_decision().map(|decision| decision.to_string())
 }

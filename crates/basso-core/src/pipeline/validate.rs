@@ -616,9 +616,10 @@ pub(crate) fn check_when(report: &mut Report, when: Option<&Node>, status_key: &
     }
 }
 
-/// Reports a `when.condition` that cannot give a boolean whatever the
-/// values of its references: one that is text once its blocks are
-/// resolved, or a constant that is not a boolean. The condition is
+/// Reports a `when.condition` whose text stays text once its blocks are
+/// spliced in, and warns about a constant that Harness always reads as
+/// false (`yes`, a name that reads as null). Harness converts any other
+/// value to a decision ([`Value::condition_decision`]). The condition is
 /// evaluated with every reference null, so a condition whose result
 /// depends on its values is not reported.
 fn check_condition(report: &mut Report, condition: &Node, text: &str, templates: &Templates) {
@@ -664,19 +665,29 @@ fn check_condition(report: &mut Report, condition: &Node, text: &str, templates:
         "write an expression that gives `true` or `false`, such as \
          `<+pipeline.variables.deploy> == \"yes\"`"
     };
-    let problem = match &value {
-        Value::Bool(_) => return,
-        Value::String(result) if result == "true" || result == "false" => return,
-        Value::String(result) => format!("resolves to text (`{result}` with unknown values)"),
-        Value::Null if has_blocks => return,
-        other => format!("gives `{}`", other.to_json()),
-    };
-    report.error(
-        "invalid-condition",
-        format!("`when.condition` `{text}` {problem}, not a boolean"),
-        condition.span,
-        help,
-    );
+    let splices = matches!(&*templates.get(text), Ok(template) if template.splices_blocks());
+    match &value {
+        Value::String(result) if splices => report.error(
+            "invalid-condition",
+            format!(
+                "`when.condition` `{text}` resolves to text (`{result}` with unknown values), \
+                 not an expression"
+            ),
+            condition.span,
+            help,
+        ),
+        Value::Bool(_) => {}
+        constant if !has_blocks && constant.condition_decision() == Some(false) => report.warning(
+            "constant-condition",
+            format!(
+                "`when.condition` `{text}` gives `{}`, which Harness reads as false, so it never runs",
+                constant.to_json()
+            ),
+            condition.span,
+            "quote text to compare it (`\"yes\"`), or write `true` or `false`",
+        ),
+        _ => {}
+    }
 }
 
 /// The first path segments of the values an expression can read: the

@@ -206,6 +206,13 @@ impl Template {
         })
     }
 
+    /// Returns true when the whole text is an expression only once an inner
+    /// block's value is spliced into it as text (`<+a>.trim()`), so its
+    /// syntax is known only after that block is evaluated.
+    pub(crate) fn splices_blocks(&self) -> bool {
+        matches!(self.whole_unit(), Ok(Unit { form: Form::Spliced, .. }))
+    }
+
     /// Returns the whole text compiled as one expression over its top-level
     /// blocks, compiling it on first use.
     pub(crate) fn whole_unit(&self) -> &Result<Unit, ExprError> {

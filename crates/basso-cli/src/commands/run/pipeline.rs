@@ -284,13 +284,11 @@ fn evaluate_condition(text: &str, context: &Json) -> Result<bool, String> {
     let value = basso_core::Value::from_json(context.clone());
     let result = basso_core::evaluate(text, &value, &basso_core::Options::default())
         .map_err(|error| format!("cannot evaluate `{text}`: {}", error.message))?;
-    match result.to_json() {
-        Json::Bool(value) => Ok(value),
-        Json::String(text) if text == "true" || text == "false" => Ok(text == "true"),
-        other => Err(format!(
-            "the condition `{text}` is `{other}`, not a boolean"
-        )),
-    }
+    // Harness converts any value to run or skip, so a string such as `yes`
+    // runs the step.
+    result
+        .condition_decision()
+        .ok_or_else(|| format!("the condition `{text}` is a secret, which cannot decide a step"))
 }
 
 /// Returns `base` with the statuses and output variables of the run so far
