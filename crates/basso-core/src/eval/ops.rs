@@ -81,6 +81,19 @@ fn number_format(text: &str, source: &str, span: Range<usize>) -> ExprError {
     )
 }
 
+/// The error for a decimal string, such as `"5.0"`, that an equality or
+/// comparison with a whole number reads as a Java long, as JEXL does.
+fn decimal_text_as_whole(left: &Value, right: &Value, source: &str, span: Range<usize>) -> ExprError {
+    let text = if matches!(left, Value::String(_)) { left.render() } else { right.render() };
+    ExprError::new(
+        codes::NUMBER_FORMAT,
+        format!("`{text}` is not a whole number, and beside a whole number it is read as one"),
+        "compare with a decimal (`5.0` rather than `5`), or compare strings with `.toString()`",
+        source,
+        span,
+    )
+}
+
 /// Reads a string as JEXL does: an integer, or a decimal when it contains a
 /// point or an exponent.
 fn parse_number(text: &str) -> Option<Number> {
@@ -214,11 +227,7 @@ pub(crate) fn equals(left: &Value, right: &Value, source: &str, span: Range<usiz
             let r = to_number(right, "==", source, span.clone())?;
             match (l, r) {
                 (Number::Int(a), Number::Int(b)) => a == b,
-                // A decimal string such as "1.0" is not a Java long.
-                (Number::Float(_), _) | (_, Number::Float(_)) => {
-                    let text = if matches!(left, String(_)) { left.render() } else { right.render() };
-                    return Err(number_format(&text, source, span));
-                }
+                _ => return Err(decimal_text_as_whole(left, right, source, span)),
             }
         }
         (Bool(a), _) => *a == truthy(right, source, span)?,
@@ -257,6 +266,11 @@ fn compare(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<
             let r = to_number(right, op.symbol(), source, span.clone())?;
             match (l, r) {
                 (Number::Int(a), Number::Int(b)) => Some(a.cmp(&b)),
+                // JEXL compares as decimals only when an operand is a
+                // decimal value, and reads strings as longs otherwise.
+                _ if !matches!(left, Float(_)) && !matches!(right, Float(_)) => {
+                    return Err(decimal_text_as_whole(left, right, source, span));
+                }
                 (a, b) => to_f64(a).partial_cmp(&to_f64(b)),
             }
         }
