@@ -2,8 +2,11 @@
 //! as Harness does on VM build infrastructure.
 //!
 //! Each task runs in its own process group so that stopping a step also
-//! stops what its script started. Two mechanisms make sure no process
-//! outlives basso, even when basso is killed with SIGKILL:
+//! stops what its script started. A process that leaves the group with
+//! `setsid` is found by walking the task's process tree every 100 ms and
+//! when the task stops, and it is stopped with the group. Two mechanisms
+//! make sure no process in the group outlives basso, even when basso is
+//! killed with SIGKILL:
 //! - every task's main process gets `PR_SET_PDEATHSIG` (SIGKILL);
 //! - a watchdog process (`sh`) reads the list of live process groups from
 //!   a pipe. When the pipe closes because basso died, it sends SIGTERM and
@@ -41,6 +44,10 @@ use crate::lines::LineSplitter;
 /// How long a step's leftover processes get between SIGTERM and SIGKILL once
 /// the step's main process has exited.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(500);
+
+/// How often a running task's process tree is walked to record processes
+/// that left its process group.
+const TREE_SCAN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// How long the output readers may lag behind a process exit before the
 /// remaining output is dropped (a process that left the group may hold the
@@ -216,6 +223,8 @@ impl Executor for HostExecutor {
             output_variables: spec.output_variables,
             watchdog: self.watchdog.clone(),
             group_gone: false,
+            escaped: Vec::new(),
+            last_scan: Instant::now(),
         }))
     }
 }
@@ -594,6 +603,18 @@ struct HostTask {
     output_variables: Vec<String>,
     watchdog: Arc<Watchdog>,
     group_gone: bool,
+    /// Descendants of the task that left its process group.
+    escaped: Vec<ProcessStart>,
+    last_scan: Instant,
+}
+
+/// A process id with the process's start time, so that a process id the
+/// kernel has reused is not taken for the process recorded under it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ProcessStart {
+    pid: i32,
+    /// Clock ticks after boot, field 22 of `/proc/PID/stat`.
+    start_ticks: u64,
 }
 
 impl HostTask {
@@ -620,12 +641,63 @@ impl HostTask {
         Ok(Some(exit))
     }
 
-    /// Sends SIGTERM to the task's process group, then SIGKILL after `grace`
-    /// to whatever remains, and waits until the group is empty.
+    /// Stops the task's process group and the processes that left it:
+    /// SIGTERM first, then SIGKILL after `grace` to whatever remains.
     fn end_group(&mut self, grace: Duration) {
         if self.group_gone {
             return;
         }
+        self.record_escaped();
+        let deadline = Instant::now() + grace;
+        signal_escaped(&self.escaped, Signal::SIGTERM);
+
+        self.end_own_group(grace);
+        end_escaped(std::mem::take(&mut self.escaped), deadline);
+    }
+
+    /// Walks the task's process tree when the last walk is older than
+    /// [`TREE_SCAN_INTERVAL`].
+    fn scan_if_due(&mut self) {
+        if self.exit.is_none() && self.last_scan.elapsed() >= TREE_SCAN_INTERVAL {
+            self.record_escaped();
+        }
+    }
+
+    /// Records the descendants of the task's main process, and of the
+    /// processes recorded before, that are outside the task's process
+    /// group. A process whose parent exited before a walk saw it has been
+    /// passed to init and is not found.
+    fn record_escaped(&mut self) {
+        self.last_scan = Instant::now();
+        let Some(table) = process_table() else {
+            return;
+        };
+        // Once the main process is reaped, its id may belong to another
+        // process, and so may the id of a recorded process that ended.
+        let mut roots: Vec<i32> = table
+            .iter()
+            .filter(|entry| self.escaped.contains(&entry.start))
+            .map(|entry| entry.start.pid)
+            .collect();
+        if self.exit.is_none() {
+            roots.push(self.pid as i32);
+        }
+        for process in descendants(&table, &roots) {
+            let outside = process.group != self.pid as i32;
+            if outside && !self.escaped.contains(&process.start) {
+                tracing::debug!(
+                    step_id = %self.step_id,
+                    pid = process.start.pid,
+                    "a process of the step left its process group"
+                );
+                self.escaped.push(process.start);
+            }
+        }
+    }
+
+    /// Sends SIGTERM to the task's process group, then SIGKILL after `grace`
+    /// to whatever remains, and waits until the group is empty.
+    fn end_own_group(&mut self, grace: Duration) {
         let group = Pid::from_raw(self.pid as i32);
         if killpg(group, Signal::SIGTERM) == Err(Errno::ESRCH) {
             self.forget_group();
@@ -694,6 +766,81 @@ impl HostTask {
     }
 }
 
+/// One row of the process table, from `/proc/PID/stat`.
+struct ProcessEntry {
+    start: ProcessStart,
+    parent: i32,
+    group: i32,
+}
+
+/// Reads the process id, parent, process group and start time of every
+/// process in `/proc`, or `None` where `/proc` cannot be listed.
+fn process_table() -> Option<Vec<ProcessEntry>> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    let table = entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let (state, parent, group, start_ticks) = stat_fields(&stat)?;
+            let start = ProcessStart { pid, start_ticks };
+            (!has_ended(state)).then_some(ProcessEntry {
+                start,
+                parent,
+                group,
+            })
+        })
+        .collect();
+    Some(table)
+}
+
+/// Returns the processes of `table` below the processes `roots`.
+fn descendants<'t>(table: &'t [ProcessEntry], roots: &[i32]) -> Vec<&'t ProcessEntry> {
+    let mut found: Vec<&ProcessEntry> = Vec::new();
+    let mut parents = roots.to_vec();
+    while let Some(parent) = parents.pop() {
+        for process in table.iter().filter(|process| process.parent == parent) {
+            if !found.iter().any(|seen| seen.start == process.start) {
+                found.push(process);
+                parents.push(process.start.pid);
+            }
+        }
+    }
+    found
+}
+
+/// Returns whether the process recorded as `process` still runs: its id
+/// has not been reused and it is not a zombie.
+fn still_runs(process: ProcessStart) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", process.pid))
+        .ok()
+        .and_then(|stat| stat_fields(&stat))
+        .is_some_and(|(state, _, _, start_ticks)| {
+            start_ticks == process.start_ticks && !has_ended(state)
+        })
+}
+
+fn signal_escaped(escaped: &[ProcessStart], signal: Signal) {
+    for &process in escaped {
+        if still_runs(process) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(process.pid), signal);
+        }
+    }
+}
+
+/// Waits until `deadline` for the processes in `escaped` to end, then
+/// sends SIGKILL to those that still run.
+fn end_escaped(mut escaped: Vec<ProcessStart>, deadline: Instant) {
+    loop {
+        escaped.retain(|&process| still_runs(process));
+        if escaped.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal_escaped(&escaped, Signal::SIGKILL);
+}
+
 /// Returns whether no running process is left in the process group
 /// `group`. A process that has exited but is not reaped yet (a zombie)
 /// counts as gone: when a step's shell dies first, its children's zombies
@@ -757,6 +904,19 @@ fn has_running_thread(pid: &str) -> bool {
     })
 }
 
+/// Reads the state letter, parent id, process group id and start time
+/// (field 22) from the text of `/proc/PID/stat`.
+fn stat_fields(stat: &str) -> Option<(char, i32, i32, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let parent = fields.get(1)?.parse().ok()?;
+    let group = fields.get(2)?.parse().ok()?;
+    // Fields count from 1 at the process id, and `rest` starts at field 3.
+    let start_ticks = fields.get(22 - 3)?.parse().ok()?;
+    Some((state, parent, group, start_ticks))
+}
+
 /// Reads the state letter and the process group id from the text of
 /// `/proc/PID/stat`: `pid (comm) state ppid pgrp …`, where `comm` may
 /// itself hold spaces and parentheses.
@@ -780,6 +940,7 @@ impl Task for HostTask {
         // and backs off to 10 ms for long ones.
         let mut pause = Duration::from_millis(1);
         loop {
+            self.scan_if_due();
             if let Some(exit) = self.try_exit()? {
                 return Ok(Some(exit));
             }
@@ -906,6 +1067,17 @@ mod tests {
         assert_eq!(state_and_group(stat), Some(('S', 4240)));
         assert_eq!(state_and_group("7 (zombie) Z 1 7 7"), Some(('Z', 7)));
         assert_eq!(state_and_group("garbage"), None);
+    }
+
+    #[test]
+    fn stat_fields_of_own_process() {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let (state, parent, group, start_ticks) = stat_fields(&stat).unwrap();
+        assert_eq!(state, 'R');
+        assert_eq!(parent, nix::unistd::getppid().as_raw());
+        assert_eq!(group, nix::unistd::getpgrp().as_raw());
+        assert!(start_ticks > 0, "{stat}");
+        assert_eq!(stat_fields("7 (short) S 1 7"), None);
     }
 
     /// A group whose only member left is an unreaped zombie counts as

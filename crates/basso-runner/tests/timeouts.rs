@@ -320,3 +320,59 @@ fn stage_within_timeout_succeeds() {
     assert_eq!(outcome.summary.stages[0].message, None);
     assert_eq!(outcome.summary.status, Status::Succeeded);
 }
+
+/// Returns a step command that starts `sleep 300` in a new session with
+/// `setsid`, which takes it out of the step's process group, writes its
+/// process id to `pid_file`, and then runs `rest`.
+fn setsid_sleeper(pid_file: &Path, rest: &str) -> String {
+    format!(
+        "setsid sh -c 'echo $$ > {}; exec sleep 300' &\nwhile [ ! -s {} ]; do sleep 0.05; done\n{rest}",
+        pid_file.display(),
+        pid_file.display()
+    )
+}
+
+#[test]
+fn step_timeout_stops_setsid_process() {
+    let files = tempfile::tempdir().unwrap();
+    let pid_file = files.path().join("escaped.pid");
+    let mut stubborn = run_step("stubborn", &setsid_sleeper(&pid_file, "sleep 30"));
+    stubborn.timeout = Some(Duration::from_secs(1));
+
+    let started = Instant::now();
+    let outcome = run(vec![stage(vec![node(stubborn)])]);
+
+    let elapsed = started.elapsed();
+    assert!(elapsed < WELL_UNDER_SLEEP, "{elapsed:?}");
+    assert_eq!(outcome.step("stubborn").status, Status::Expired);
+    let pid = read_pid(&pid_file);
+    assert!(!process_runs(pid), "setsid process {pid} still runs");
+}
+
+#[test]
+fn step_end_stops_setsid_process() {
+    let files = tempfile::tempdir().unwrap();
+    let pid_file = files.path().join("escaped.pid");
+    let quick = run_step("quick", &setsid_sleeper(&pid_file, "sleep 0.5"));
+
+    let outcome = run(vec![stage(vec![node(quick)])]);
+
+    assert_eq!(outcome.step("quick").status, Status::Succeeded);
+    let pid = read_pid(&pid_file);
+    assert!(!process_runs(pid), "setsid process {pid} still runs");
+}
+
+#[test]
+fn setsid_process_ignoring_sigterm_is_killed() {
+    let files = tempfile::tempdir().unwrap();
+    let pid_file = files.path().join("escaped.pid");
+    let command = format!("trap '' TERM\n{}", setsid_sleeper(&pid_file, "sleep 30"));
+    let mut stubborn = run_step("stubborn", &command);
+    stubborn.timeout = Some(Duration::from_secs(1));
+
+    let outcome = run(vec![stage(vec![node(stubborn)])]);
+
+    assert_eq!(outcome.step("stubborn").status, Status::Expired);
+    let pid = read_pid(&pid_file);
+    assert!(!process_runs(pid), "setsid process {pid} still runs");
+}
