@@ -1073,7 +1073,8 @@ mod tests {
     fn stat_fields_of_own_process() {
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
         let (state, parent, group, start_ticks) = stat_fields(&stat).unwrap();
-        assert_eq!(state, 'R');
+        // The main thread of the test binary may sleep while tests run.
+        assert!(!has_ended(state), "{stat}");
         assert_eq!(parent, nix::unistd::getppid().as_raw());
         assert_eq!(group, nix::unistd::getpgrp().as_raw());
         assert!(start_ticks > 0, "{stat}");
