@@ -200,3 +200,157 @@ fn file_variable_evaluated_again() {
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(env_x(&resolution), json!("29.0"));
 }
+
+/// Blocks inside `secrets.getValue(...)` whose value comes from run-time
+/// data, with the data path each must name. The ternaries are quoted for
+/// YAML, where `: ` would start a mapping.
+const DATA_CHOSEN_IDS: &[(&str, &str)] = &[
+    (
+        "<+secrets.getValue(<+trigger.payload.sid>)>",
+        "trigger.payload.sid",
+    ),
+    ("<+secrets.getValue(<+codebase.branch>)>", "codebase.branch"),
+    (
+        "<+secrets.getValue(<+steps.a.output.outputVariables.ID>)>",
+        "execution.steps.a.output.outputVariables.ID",
+    ),
+    (
+        "<+secrets.getValue(<+trigger.payload.sid> + \"_india_\" + <+pipeline.variables.g>)>",
+        "trigger.payload.sid",
+    ),
+    (
+        "<+secrets.getValue(<+pipeline.variables.g> + <+trigger.payload.sid>)>",
+        "trigger.payload.sid",
+    ),
+    (
+        "<+secrets.getValue(<+trigger.payload.sid>.concat(\"_x\"))>",
+        "trigger.payload.sid",
+    ),
+    (
+        "<+secrets.getValue(\"k_\".concat(<+trigger.payload.sid>))>",
+        "trigger.payload.sid",
+    ),
+    (
+        "'<+secrets.getValue(<+trigger.payload.flag> == \"a\" ? \"tok\" : \"other\")>'",
+        "trigger.payload.flag",
+    ),
+    (
+        "'<+secrets.getValue(true ? <+trigger.payload.sid> : \"tok\")>'",
+        "trigger.payload.sid",
+    ),
+    (
+        "<+secrets.getValue(<+<+trigger.payload.sid>.trim()>)>",
+        "trigger.payload.sid",
+    ),
+    (
+        "<+secrets.getValue(\"<+trigger.payload.sid>\")>",
+        "trigger.payload.sid",
+    ),
+    (
+        "<+secrets.getValue(\"k_<+codebase.branch>\")>",
+        "codebase.branch",
+    ),
+];
+
+/// Returns the run-time data that [`DATA_CHOSEN_IDS`] reads.
+fn id_data() -> Json {
+    json!({
+        "trigger": {"payload": {"sid": "deploy_key", "flag": "a"}},
+        "codebase": {"branch": "deploy_key"},
+        "steps": {"a": {"output": {"outputVariables": {"ID": "deploy_key"}}}},
+    })
+}
+
+#[test]
+fn inner_block_choosing_secret_id_rejected() {
+    let variables = "  variables:\n    - name: g\n      type: String\n      value: key\n";
+    for (value, data_path) in DATA_CHOSEN_IDS {
+        let source = pipeline_with(variables, value);
+        let resolution = resolve(&source, id_data());
+
+        let message = data_error(&resolution);
+        assert!(message.contains("step `r`"), "{value}: {message}");
+        assert!(message.contains("secret `"), "{value}: {message}");
+        assert!(
+            message.contains(&format!("`{data_path}`")),
+            "{value}: {message}"
+        );
+        let step = &resolution.stages[0].steps[0];
+        assert!(step.secrets.is_empty(), "{value}: {:?}", step.secrets);
+        assert_eq!(env_x(&resolution), Json::Null, "{value}");
+    }
+}
+
+#[test]
+fn inner_block_error_names_secret_id() {
+    let source = pipeline_with("", "<+secrets.getValue(<+trigger.payload.sid>)>");
+    let message = data_error(&resolve(&source, id_data()));
+    assert!(message.contains("secret `deploy_key`"), "{message}");
+}
+
+#[test]
+fn data_chosen_id_leaves_file_secrets_listed() {
+    let source = pipeline_with("", "<+secrets.getValue(<+trigger.payload.sid>)>").replace(
+        "                    command:",
+        "                      Y: <+secrets.getValue(\"tok\")>\n                    command:",
+    );
+    let resolution = resolve(&source, id_data());
+
+    data_error(&resolution);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}
+
+#[test]
+fn data_chosen_secret_variable_rejected() {
+    let variables = "  variables:\n    - name: token\n      type: Secret\n      value: tok\n    - name: wrapped\n      type: String\n      value: <+secrets.getValue(\"tok\")>\n";
+    for value in [
+        "<+pipeline.variables.<+trigger.payload.name>>",
+        "<+pipeline.variables[<+trigger.payload.name>]>",
+        "<+pipeline.variables[trigger.payload.name]>",
+        "<+pipeline.variables.<+trigger.payload.wrapper>>",
+    ] {
+        let source = pipeline_with(variables, value);
+        let context = json!({"trigger": {"payload": {"name": "token", "wrapper": "wrapped"}}});
+        let resolution = resolve(&source, context);
+
+        let message = data_error(&resolution);
+        assert!(message.contains("secret `tok`"), "{value}: {message}");
+        assert!(message.contains("`trigger.payload."), "{value}: {message}");
+        let step = &resolution.stages[0].steps[0];
+        assert!(step.secrets.is_empty(), "{value}: {:?}", step.secrets);
+    }
+}
+
+#[test]
+fn file_inner_block_choosing_secret_id_allowed() {
+    let variables = "  variables:\n    - name: id\n      type: String\n      value: tok\n    - name: g\n      type: String\n      value: ok\n";
+    for value in [
+        "<+secrets.getValue(<+pipeline.variables.id>)>",
+        "<+secrets.getValue(<+pipeline.variables.id>.concat(\"\"))>",
+        "'<+secrets.getValue(<+pipeline.variables.g> == \"ok\" ? \"tok\" : \"other\")>'",
+        "<+secrets.getValue(\"<+pipeline.variables.id>\")>",
+        "<+pipeline.variables.<+pipeline.variables.name>>",
+    ] {
+        let variables = format!(
+            "{variables}    - name: name\n      type: String\n      value: token\n    - name: token\n      type: Secret\n      value: tok\n"
+        );
+        let source = pipeline_with(&variables, value);
+        let resolution = resolve(&source, json!({"trigger": {"payload": {"x": "1"}}}));
+        assert!(
+            !resolution.has_errors(),
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
+        assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"], "{value}");
+    }
+}
+
+#[test]
+fn runtime_input_choosing_secret_id_allowed() {
+    let variables = "  variables:\n    - name: id\n      type: String\n      value: <+input>\n";
+    let source = pipeline_with(variables, "<+secrets.getValue(<+pipeline.variables.id>)>");
+    let arguments = [("pipeline.variables.id".to_string(), "tok".to_string())];
+    let resolution = pipeline::resolve(&source, "p.yaml", &arguments, &[], &json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}

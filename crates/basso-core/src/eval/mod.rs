@@ -11,8 +11,11 @@
 //! ([`Context::is_run_time_data`]) are resolved again like any other, but a
 //! secret that such a string requests, a secret id that such a string
 //! supplies, and a block whose text is spliced from such a string are
-//! [`codes::SECRET_FROM_DATA`] errors. Every secret the file's expressions
-//! use is reported through [`Context::used_secret`].
+//! [`codes::SECRET_FROM_DATA`] errors. An id counts as supplied when a value
+//! that computes it came from such a string, directly or through an inner
+//! block. A secret variable whose name a path segment took from such a
+//! string counts too. Every secret the file's expressions use is reported
+//! through [`Context::used_secret`].
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -64,6 +67,19 @@ pub(crate) type Flow<T> = Result<T, Stop>;
 /// they stay on the stack rather than costing an allocation per evaluation.
 pub(crate) type Values<'a> = SmallVec<[Cow<'a, Value>; 4]>;
 
+/// For each slot of a unit, the path of the run-time data its block read,
+/// or `None`. Empty when no block read any.
+type SlotDataPaths = SmallVec<[Option<String>; 4]>;
+
+/// Run-time data whose evaluation encloses the current node.
+enum DataScope {
+    /// A data string resolved again. [`relocate`] names its path in errors.
+    Value,
+    /// A unit whose text was spliced from the data at this path, or the
+    /// value of a path that this data named a segment of.
+    Chosen(String),
+}
+
 /// State for one render or evaluate call.
 pub(crate) struct Evaluator<'c> {
     ctx: &'c dyn Context,
@@ -74,13 +90,16 @@ pub(crate) struct Evaluator<'c> {
     resolving: Vec<String>,
     /// The outermost template's compiled patterns.
     regexes: &'c regex::Cache,
-    /// How many evaluations of run-time data enclose the current node.
-    /// Above zero, a secret is an error.
-    data_depth: usize,
+    /// The run-time data that encloses the current node, innermost last.
+    /// While any does, a secret is an error.
+    data_scopes: Vec<DataScope>,
     /// How many lookups so far returned run-time data strings, and the path
     /// of the last one.
     data_reads: u64,
     data_path: String,
+    /// The run-time data paths of the slots of the unit being evaluated, so
+    /// that reading a slot counts as reading the data its block read.
+    slot_data_paths: SlotDataPaths,
 }
 
 impl Template {
@@ -126,9 +145,10 @@ impl<'c> Evaluator<'c> {
             depth: 0,
             resolving: Vec::new(),
             regexes,
-            data_depth: 0,
+            data_scopes: Vec::new(),
             data_reads: 0,
             data_path: String::new(),
+            slot_data_paths: SlotDataPaths::new(),
         }
     }
 
@@ -166,10 +186,16 @@ impl<'c> Evaluator<'c> {
             return Ok(value);
         }
         let mut slots = Values::new();
-        let reads_before = self.data_reads;
-        self.eval_slots(source, &template.pieces, &mut slots)?;
-        let slots_read_data = self.data_reads != reads_before;
-        let value = self.eval_unit(source, unit, &template.pieces, &slots, slots_read_data, 0..source.len())?;
+        let mut data_paths = SlotDataPaths::new();
+        self.eval_slots(source, &template.pieces, &mut slots, &mut data_paths)?;
+        let value = self.eval_unit(
+            source,
+            unit,
+            &template.pieces,
+            &slots,
+            data_paths,
+            0..source.len(),
+        )?;
         let value = value.into_owned();
         self.check_size(&value, source, 0..source.len())?;
         Ok(value)
@@ -181,14 +207,29 @@ impl<'c> Evaluator<'c> {
     {
         self.enter(source, block.range.clone())?;
         let result = if block.unit.bindings.is_empty() {
-            self.eval_unit(source, &block.unit, &block.pieces, &[], false, block.range.clone())
+            let no_paths = SlotDataPaths::new();
+            self.eval_unit(
+                source,
+                &block.unit,
+                &block.pieces,
+                &[],
+                no_paths,
+                block.range.clone(),
+            )
         } else {
             let mut slots = Values::new();
-            let reads_before = self.data_reads;
-            self.eval_slots(source, &block.pieces, &mut slots).and_then(|()| {
-                let slots_read_data = self.data_reads != reads_before;
-                self.eval_unit(source, &block.unit, &block.pieces, &slots, slots_read_data, block.range.clone())
-            })
+            let mut data_paths = SlotDataPaths::new();
+            self.eval_slots(source, &block.pieces, &mut slots, &mut data_paths)
+                .and_then(|()| {
+                    self.eval_unit(
+                        source,
+                        &block.unit,
+                        &block.pieces,
+                        &slots,
+                        data_paths,
+                        block.range.clone(),
+                    )
+                })
         };
         self.depth -= 1;
         let value = result?;
@@ -196,30 +237,43 @@ impl<'c> Evaluator<'c> {
         Ok(value)
     }
 
-    /// Evaluates the blocks among `pieces`, left to right, into `slots`.
-    /// Filling the caller's vector avoids moving it on return.
-    fn eval_slots<'a>(&mut self, source: &'a str, pieces: &'a [Piece], slots: &mut Values<'a>) -> Flow<()>
+    /// Evaluates the blocks among `pieces`, left to right, into `slots`,
+    /// and records in `data_paths` the run-time data each of them read.
+    /// Filling the caller's vectors avoids moving them on return.
+    fn eval_slots<'a>(
+        &mut self,
+        source: &'a str,
+        pieces: &'a [Piece],
+        slots: &mut Values<'a>,
+        data_paths: &mut SlotDataPaths,
+    ) -> Flow<()>
     where
         'c: 'a,
     {
         for piece in pieces {
             if let Piece::Block(block) = piece {
+                let reads_before = self.data_reads;
                 slots.push(self.eval_block(source, block)?);
+                if self.data_reads != reads_before {
+                    data_paths.resize(slots.len() - 1, None);
+                    data_paths.push(Some(self.data_path.clone()));
+                }
             }
         }
         Ok(())
     }
 
-    /// Evaluates a unit whose slots are filled. `slots_read_data` is set when
-    /// filling them read run-time data: the text of a spliced unit then comes
-    /// partly from that data, so it is evaluated as run-time data.
+    /// Evaluates a unit whose slots are filled. `data_paths` gives the
+    /// run-time data each slot read. An expression that reads such a slot
+    /// reads that data, and a spliced unit built from it is evaluated as
+    /// run-time data.
     fn eval_unit<'a>(
         &mut self,
         source: &'a str,
         unit: &'a Unit,
         pieces: &[Piece],
         slots: &[Cow<'a, Value>],
-        slots_read_data: bool,
+        data_paths: SlotDataPaths,
         span: Range<usize>,
     ) -> Flow<Cow<'a, Value>>
     where
@@ -227,14 +281,49 @@ impl<'c> Evaluator<'c> {
     {
         match &unit.form {
             Form::Empty => Ok(Cow::Borrowed(&NULL)),
-            Form::Parsed(expr) => self.eval(expr, source, slots),
+            Form::Parsed(expr) => self.eval_with_slots(expr, source, slots, data_paths),
             Form::Spliced => {
-                self.data_depth += usize::from(slots_read_data);
-                let result = self.eval_spliced(source, unit, pieces, slots, span);
-                self.data_depth -= usize::from(slots_read_data);
+                let data_path = data_paths.iter().flatten().next().cloned();
+                let from_data = data_path.is_some();
+                self.data_scopes.extend(data_path.map(DataScope::Chosen));
+                let result = self.eval_spliced(source, unit, pieces, slots, data_paths, span);
+                if from_data {
+                    self.data_scopes.pop();
+                }
                 result.map(Cow::Owned)
             }
         }
+    }
+
+    /// Evaluates `expr`, whose slots read the run-time data in `data_paths`.
+    fn eval_with_slots<'a>(
+        &mut self,
+        expr: &'a Expr,
+        source: &'a str,
+        slots: &[Cow<'a, Value>],
+        data_paths: SlotDataPaths,
+    ) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
+        // Most units read no run-time data, so they skip the swap.
+        if data_paths.is_empty() && self.slot_data_paths.is_empty() {
+            return self.eval(expr, source, slots);
+        }
+        let outer = std::mem::replace(&mut self.slot_data_paths, data_paths);
+        let result = self.eval(expr, source, slots);
+        self.slot_data_paths = outer;
+        result
+    }
+
+    /// Returns the value of slot `index`, counting a read of the run-time
+    /// data its block read.
+    fn read_slot<'a>(&mut self, slots: &[Cow<'a, Value>], index: usize) -> Cow<'a, Value> {
+        if let Some(Some(path)) = self.slot_data_paths.get(index) {
+            self.data_reads += 1;
+            self.data_path.clone_from(path);
+        }
+        slots[index].clone()
     }
 
     /// Evaluates a unit whose text includes spliced block values. When the
@@ -246,6 +335,7 @@ impl<'c> Evaluator<'c> {
         unit: &Unit,
         pieces: &[Piece],
         slots: &[Cow<'a, Value>],
+        data_paths: SlotDataPaths,
         span: Range<usize>,
     ) -> Flow<Value>
     where
@@ -289,7 +379,7 @@ impl<'c> Evaluator<'c> {
         {
             return Ok(plain());
         }
-        let value = self.eval(&expr, source, slots)?;
+        let value = self.eval_with_slots(&expr, source, slots, data_paths)?;
         Ok(value.into_owned())
     }
 
@@ -312,7 +402,7 @@ impl<'c> Evaluator<'c> {
         let span = expr.span.clone();
         match &expr.kind {
             ExprKind::Literal(value) => Ok(Cow::Borrowed(value)),
-            ExprKind::Slot(i) => Ok(slots[*i].clone()),
+            ExprKind::Slot(i) => Ok(self.read_slot(slots, *i)),
             ExprKind::List(items) => {
                 let mut values = Vec::with_capacity(items.len());
                 for item in items {
@@ -378,7 +468,9 @@ impl<'c> Evaluator<'c> {
                 let value = self.call_builtin(*function, &values, source, span.clone())?;
                 if let Value::Secret(handle) = &value {
                     if *function == Builtin::SecretsGetValue && self.data_reads != reads_before {
-                        return Err(self.secret_id_from_data(&handle.id, source, span).into());
+                        return Err(
+                            secret_id_from_data(&handle.id, &self.data_path, source, span).into(),
+                        );
                     }
                     self.use_secret(&handle.id, source, span.clone())?;
                 }
@@ -503,6 +595,7 @@ impl<'c> Evaluator<'c> {
     where
         'c: 'a,
     {
+        let reads_before = self.data_reads;
         let (segments, alias): (Cow<'_, [PathSegment]>, Option<Cow<'_, [PathSegment]>>) = match &path.fixed {
             Some(fixed) => (Cow::Borrowed(fixed.as_slice()), path.alias.as_deref().map(Cow::Borrowed)),
             None => {
@@ -510,7 +603,7 @@ impl<'c> Evaluator<'c> {
                 for part in &path.segments {
                     built.push(match part {
                         PathPart::Fixed(segment) => segment.clone(),
-                        PathPart::Slot(i) => segment_of(&slots[*i]),
+                        PathPart::Slot(i) => segment_of(&self.read_slot(slots, *i)),
                         PathPart::Computed(expr) => segment_of(self.eval(expr, source, slots)?.as_ref()),
                     });
                 }
@@ -518,22 +611,52 @@ impl<'c> Evaluator<'c> {
                 (Cow::Owned(built), alias)
             }
         };
+        // Run-time data that names a segment (`pipeline.variables.<+x>`)
+        // chooses which secret variable the path reads.
+        let data_chose_path = self.data_reads != reads_before;
+        if data_chose_path {
+            self.data_scopes
+                .push(DataScope::Chosen(self.data_path.clone()));
+        }
+        let result = self.look_up(&segments, alias.as_deref(), source, span);
+        if data_chose_path {
+            self.data_scopes.pop();
+        }
+        result
+    }
 
+    /// Returns the value at `segments` (or at its `alias`), resolving a
+    /// string that contains blocks again.
+    fn look_up<'a>(
+        &mut self,
+        segments: &[PathSegment],
+        alias: Option<&[PathSegment]>,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<Cow<'a, Value>>
+    where
+        'c: 'a,
+    {
         let ctx = self.ctx;
-        let found = ctx.lookup(&segments).or_else(|| alias.as_deref().and_then(|a| ctx.lookup(a)));
-        let from_data = matches!(found.as_deref(), Some(Value::String(text)) if ctx.is_run_time_data(text));
+        let found = ctx
+            .lookup(segments)
+            .or_else(|| alias.and_then(|a| ctx.lookup(a)));
+        let from_data =
+            matches!(found.as_deref(), Some(Value::String(text)) if ctx.is_run_time_data(text));
         if from_data {
             self.data_reads += 1;
-            self.data_path = dotted(&canonical_with_alias(&segments, alias.as_deref()));
+            self.data_path = dotted(&canonical_with_alias(segments, alias));
         }
         match found {
             Some(Cow::Borrowed(Value::String(text))) if has_block_start(text) => {
-                let name = dotted(&canonical_with_alias(&segments, alias.as_deref()));
-                self.reresolve(name, text, from_data, source, span).map(Cow::Owned)
+                let name = dotted(&canonical_with_alias(segments, alias));
+                self.reresolve(name, text, from_data, source, span)
+                    .map(Cow::Owned)
             }
             Some(Cow::Owned(Value::String(text))) if has_block_start(&text) => {
-                let name = dotted(&canonical_with_alias(&segments, alias.as_deref()));
-                self.reresolve(name, &text, from_data, source, span).map(Cow::Owned)
+                let name = dotted(&canonical_with_alias(segments, alias));
+                self.reresolve(name, &text, from_data, source, span)
+                    .map(Cow::Owned)
             }
             Some(value) => {
                 if let Value::Secret(handle) = value.as_ref() {
@@ -542,7 +665,7 @@ impl<'c> Evaluator<'c> {
                 Ok(value)
             }
             None => {
-                let name = dotted(&canonical_with_alias(&segments, alias.as_deref()));
+                let name = dotted(&canonical_with_alias(segments, alias));
                 self.unresolved(&name, source, span)
             }
         }
@@ -602,14 +725,18 @@ impl<'c> Evaluator<'c> {
         }
 
         self.resolving.push(name.clone());
-        self.data_depth += usize::from(from_data);
+        if from_data {
+            self.data_scopes.push(DataScope::Value);
+        }
         let result = match template.whole_unit() {
             _ if template.joins_as_text() => self.render_template(&template).map(Value::String),
             Ok(_) => self.evaluate_template(&template),
             Err(error) if error.code == codes::SYNTAX => self.render_template(&template).map(Value::String),
             Err(error) => Err(Stop::Error(error.clone())),
         };
-        self.data_depth -= usize::from(from_data);
+        if from_data {
+            self.data_scopes.pop();
+        }
         self.resolving.pop();
         match result {
             Ok(value) => Ok(value),
@@ -621,7 +748,10 @@ impl<'c> Evaluator<'c> {
     /// Reports secret `id` as used by the pipeline file, or fails when the
     /// current node is evaluated as run-time data.
     fn use_secret(&mut self, id: &str, source: &str, span: Range<usize>) -> Flow<()> {
-        if self.data_depth > 0 {
+        if let Some(DataScope::Chosen(path)) = self.data_scopes.last() {
+            return Err(secret_id_from_data(id, path, source, span).into());
+        }
+        if !self.data_scopes.is_empty() {
             return Err(ExprError::new(
                 codes::SECRET_FROM_DATA,
                 format!("run-time data requests secret `{id}`, which only the pipeline file may request"),
@@ -634,16 +764,6 @@ impl<'c> Evaluator<'c> {
         }
         self.ctx.used_secret(id);
         Ok(())
-    }
-
-    fn secret_id_from_data(&self, id: &str, source: &str, span: Range<usize>) -> ExprError {
-        ExprError::new(
-            codes::SECRET_FROM_DATA,
-            format!("the id of secret `{id}` comes from run-time data (`{}`)", self.data_path),
-            "write the secret id in the pipeline file; run-time data cannot choose the secret a step gets",
-            source,
-            span,
-        )
     }
 
     fn enter(&mut self, source: &str, span: Range<usize>) -> Flow<()> {
@@ -707,6 +827,18 @@ impl<'c> Evaluator<'c> {
     fn too_large(&self, size: usize, source: &str, span: Range<usize>) -> ExprError {
         result_too_large(&format!("about {size}"), self.options.limits.max_result_bytes, source, span)
     }
+}
+
+/// Builds the error for secret `id`, which run-time data at `data_path`
+/// chose.
+fn secret_id_from_data(id: &str, data_path: &str, source: &str, span: Range<usize>) -> ExprError {
+    ExprError::new(
+        codes::SECRET_FROM_DATA,
+        format!("the id of secret `{id}` comes from run-time data (`{data_path}`)"),
+        "write the secret id in the pipeline file; run-time data cannot choose the secret a step gets",
+        source,
+        span,
+    )
 }
 
 /// Builds the `result-too-large` error. `size` describes the result's size

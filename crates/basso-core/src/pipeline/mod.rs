@@ -149,8 +149,9 @@ fn check_root(report: &mut Report, root: &Node, source: &str) {
 /// - Secrets stay the text `<+secrets.getValue("ID")>`; each step lists
 ///   in `secrets` the ids that the file's own expressions use for it.
 ///   Strings of `context` are run-time data: blocks inside them are
-///   resolved again, but a secret they request or whose id they supply is
-///   a `secret-from-run-time-data` error.
+///   resolved again, but a secret they request or whose id (or variable
+///   name) they supply is a `secret-from-run-time-data` error, also when
+///   an inner block reads them (`<+secrets.getValue(<+trigger.payload.id>)>`).
 ///
 /// The runner resolves later steps again with a context that carries what
 /// earlier steps produced: outputs under
