@@ -307,6 +307,36 @@ fn assert_secret_not_printed(output: &Output) {
     }
 }
 
+/// Runs `file` with `args` and secret `tok` set, and with `context` as the
+/// text of the `--context` file when given.
+fn run_with_secret(file: &Path, context: Option<&str>, args: &[&str]) -> Output {
+    let mut command = basso();
+    command
+        .arg("run")
+        .arg(file)
+        .args(args)
+        .env("BASSO_SECRET_TOK", SECRET_VALUE);
+    if let Some(text) = context {
+        let path = file.with_file_name("context.json");
+        std::fs::write(&path, text).unwrap();
+        command.arg("--context").arg(path);
+    }
+    command.output().unwrap()
+}
+
+/// Asserts that the run failed on secret `tok` from run-time data, with an
+/// error naming `step` and `data_path`, and printed no secret. Returns stderr.
+fn assert_secret_from_data(output: &Output, step: &str, data_path: &str) -> String {
+    assert_secret_not_printed(output);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains(&format!("step `{step}`")), "{stderr}");
+    assert!(stderr.contains("secret `tok`"), "{stderr}");
+    assert!(stderr.contains(data_path), "{stderr}");
+    assert!(stderr.contains("help:"), "{stderr}");
+    stderr
+}
+
 #[test]
 fn context_secret_reference_rejected() {
     let dir = tempfile::tempdir().unwrap();
@@ -320,28 +350,10 @@ fn context_secret_reference_rejected() {
             "envVariables:\n  X: <+trigger.payload.x>",
         )],
     );
-    let context = dir.path().join("context.json");
-    std::fs::write(
-        &context,
-        r#"{"trigger":{"payload":{"x":"<+secrets.getValue(\"tok\")>"}}}"#,
-    )
-    .unwrap();
-    let output = basso()
-        .arg("run")
-        .arg(&file)
-        .arg("--context")
-        .arg(&context)
-        .env("BASSO_SECRET_TOK", SECRET_VALUE)
-        .output()
-        .unwrap();
+    let context = r#"{"trigger":{"payload":{"x":"<+secrets.getValue(\"tok\")>"}}}"#;
+    let output = run_with_secret(&file, Some(context), &[]);
 
-    assert_secret_not_printed(&output);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
-    assert!(stderr.contains("step `r`"), "{stderr}");
-    assert!(stderr.contains("secret `tok`"), "{stderr}");
-    assert!(stderr.contains("`trigger.payload.x`"), "{stderr}");
-    assert!(stderr.contains("help:"), "{stderr}");
+    assert_secret_from_data(&output, "r", "`trigger.payload.x`");
     assert!(!marker.exists());
 }
 
@@ -367,27 +379,64 @@ fn step_output_secret_reference_rejected() {
         "",
     );
     let file = pipeline(dir.path(), &[writer, reader]);
-    let output = basso()
-        .arg("run")
-        .arg(&file)
-        .args(["--format", "json"])
-        .env("BASSO_SECRET_TOK", SECRET_VALUE)
-        .output()
-        .unwrap();
+    let output = run_with_secret(&file, None, &["--format", "json"]);
 
-    assert_secret_not_printed(&output);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    let stderr = assert_secret_from_data(&output, "b", "outputVariables.V");
     assert!(
         stderr.contains("a | <+secrets.getValue(\"tok\")>"),
         "{stderr}"
     );
-    assert!(stderr.contains("step `b`"), "{stderr}");
-    assert!(stderr.contains("secret `tok`"), "{stderr}");
-    assert!(stderr.contains("outputVariables.V"), "{stderr}");
-    assert!(stderr.contains("help:"), "{stderr}");
     assert!(!stderr.contains("has no value"), "{stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stages"][0]["steps"][1]["status"], "FAILED");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn context_choosing_secret_id_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "r",
+            &format!("echo \"$S\" | base64\ntouch {}", marker.display()),
+            "envVariables:\n  S: <+secrets.getValue(<+trigger.payload.sid>)>",
+        )],
+    );
+    let context = r#"{"trigger":{"payload":{"sid":"tok"}}}"#;
+    let output = run_with_secret(&file, Some(context), &[]);
+
+    let stderr = assert_secret_from_data(&output, "r", "`trigger.payload.sid`");
+    assert!(stderr.contains("secret-from-run-time-data"), "{stderr}");
+    assert!(stderr.contains("basso run starts nothing"), "{stderr}");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn step_output_choosing_secret_id_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let writer = step(
+        "Run",
+        "a",
+        "export ID=tok",
+        "outputVariables:\n  - name: ID",
+    );
+    let reader = step(
+        "Run",
+        "b",
+        &format!("echo \"$S\" | base64\ntouch {}", marker.display()),
+        "envVariables:\n  S: <+secrets.getValue(<+steps.a.output.outputVariables.ID>)>",
+    );
+    let file = pipeline(dir.path(), &[writer, reader]);
+    let output = run_with_secret(&file, None, &["--format", "json"]);
+
+    let stderr = assert_secret_from_data(&output, "b", "outputVariables.ID`");
+    assert!(!stderr.contains("has no value"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stages"][0]["steps"][0]["status"], "SUCCEEDED");
     assert_eq!(summary["stages"][0]["steps"][1]["status"], "FAILED");
     assert!(!marker.exists());
 }
