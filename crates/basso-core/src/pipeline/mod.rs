@@ -41,7 +41,7 @@ pub mod yaml;
 pub use failure::{ErrorType, FailureAction, FailureStrategy, RetryAction};
 pub use resolved::*;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Span};
 use model::{DocumentKind, Report};
 use yaml::{Limits, Node};
 
@@ -113,8 +113,45 @@ pub fn check(source: &str, file_name: &str) -> Vec<Diagnostic> {
     let mut report = Report::default();
     if let Some(root) = load_document(source, &mut report) {
         check_root(&mut report, &root, source);
+        let kind = model::document_kind(&mut Report::default(), &root);
+        if matches!(kind, Some(DocumentKind::Pipeline | DocumentKind::PipelineTemplate)) {
+            add_resolution_errors(&mut report, source);
+        }
     }
     finish(report.diagnostics, file_name)
+}
+
+/// Adds the errors that resolving the file with its defaults and no
+/// context gives where the checks gave none. Examples are a constant
+/// expression that fails (`<+1/0>`), a typed field whose value has the
+/// wrong form, and variables that nest past the recursion limit. A file
+/// with an input that has no default adds nothing, and neither does a
+/// field that reads a value known only at run time (codebase, trigger,
+/// step outputs), because the error may not happen then.
+fn add_resolution_errors(report: &mut Report, source: &str) {
+    let (diagnostics, unknown_value_spans) = resolve::resolve_with_defaults(source, "");
+    if diagnostics.iter().any(|d| d.code == "missing-input") {
+        return;
+    }
+    // Touching spans count too: a syntax error at the end of a field sits
+    // just past the span of the error that check gives for the field.
+    let overlaps = |a: &Span, b: &Span| a.byte_start <= b.byte_end && b.byte_start <= a.byte_end;
+    let new_errors: Vec<Diagnostic> = diagnostics
+        .into_iter()
+        .filter(|d| d.is_error())
+        .filter(|d| !unknown_value_spans.iter().any(|span| overlaps(span, &d.span)))
+        .filter(|d| {
+            // A cycle that check reports where the variables are defined
+            // comes back from resolution where they are read: one of each
+            // code is enough.
+            !report.diagnostics.iter().any(|checked| {
+                checked.is_error() && (checked.code == d.code || overlaps(&checked.span, &d.span))
+            })
+        })
+        .collect();
+    for diagnostic in new_errors {
+        report.push(diagnostic);
+    }
 }
 
 fn check_root(report: &mut Report, root: &Node, source: &str) {

@@ -96,6 +96,8 @@ struct Resolver<'p, 'a> {
     /// or status without a value yet: their resolved value is a placeholder
     /// until the runner resolves the step again, so it is not checked.
     run_state_fields: HashSet<(usize, usize), FixedState>,
+    /// The spans of the fields whose expressions read a path with no value.
+    unknown_value_spans: Vec<Span>,
     /// The strings of the context and the secrets the file's expressions use.
     data: RunTimeData,
     /// Stages and steps resolved so far, counting every iteration.
@@ -291,10 +293,29 @@ pub fn resolve(
     input_sets: &[(String, String)],
     context: &Json,
 ) -> Resolution {
+    resolve_tracked(source, file_name, arguments, input_sets, context).0
+}
+
+/// Resolves a pipeline file with no inputs and no context for `check`, and
+/// returns the resolution's diagnostics with the spans of the fields whose
+/// expressions read a path that had no value (a codebase, trigger or step
+/// value, say). An error in such a field may not happen at run time.
+pub(crate) fn resolve_with_defaults(source: &str, file_name: &str) -> (Vec<Diagnostic>, Vec<Span>) {
+    let (resolution, unknown_value_spans) = resolve_tracked(source, file_name, &[], &[], &Json::Null);
+    (resolution.diagnostics, unknown_value_spans)
+}
+
+fn resolve_tracked(
+    source: &str,
+    file_name: &str,
+    arguments: &[(String, String)],
+    input_sets: &[(String, String)],
+    context: &Json,
+) -> (Resolution, Vec<Span>) {
     let source = without_bom(source);
     let mut report = Report::default();
     let Some(root) = load_document(source, &mut report) else {
-        return finish(None, Vec::new(), report.diagnostics, file_name);
+        return (finish(None, Vec::new(), report.diagnostics, file_name), Vec::new());
     };
     let pipeline = match model::document_kind(&mut report, &root) {
         Some(DocumentKind::InputSet) => {
@@ -310,7 +331,7 @@ pub fn resolve(
         None => None,
     };
     let Some(pipeline) = pipeline else {
-        return finish(None, Vec::new(), report.diagnostics, file_name);
+        return (finish(None, Vec::new(), report.diagnostics, file_name), Vec::new());
     };
     let templates = Templates::default();
     crate::pipeline::validate::validate(&mut report, &pipeline, &templates);
@@ -351,6 +372,7 @@ pub fn resolve(
         misses: Vec::new(),
         missed_paths: HashSet::default(),
         run_state_fields: HashSet::default(),
+        unknown_value_spans: Vec::new(),
         data: RunTimeData::new(context),
         expanded: 0,
         // Validation reported a fixed expansion over the cap.
@@ -369,7 +391,7 @@ pub fn resolve(
     let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
     let mut resolution = finish(identifier, stages, resolver.report.diagnostics, file_name);
     resolution.timeout_seconds = timeout_seconds;
-    resolution
+    (resolution, resolver.unknown_value_spans)
 }
 
 fn finish(
@@ -484,7 +506,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// is a step output or status, which gets a value during the run.
     fn record_misses(&mut self, scope: &Scope<'_>, node: &Node) -> bool {
         let mut reads_run_state = false;
-        for path in scope.take_misses() {
+        let paths = scope.take_misses();
+        if !paths.is_empty() {
+            self.unknown_value_spans.push(node.span);
+        }
+        for path in paths {
             reads_run_state |= is_run_state(&path);
             if !self.missed_paths.contains(&path) {
                 self.missed_paths.insert(path.clone());
@@ -891,7 +917,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // A loop over step outputs fails because they have no value yet,
         // which the diagnostic below explains. Errors such as a method
         // called on the missing value would only hide that cause.
-        let reads_run_state = scope.take_misses().iter().any(|path| is_run_state(path));
+        let missed = scope.take_misses();
+        let reads_run_state = missed.iter().any(|path| is_run_state(path));
+        if !missed.is_empty() {
+            self.unknown_value_spans
+                .extend(evaluation_errors.iter().map(|diagnostic| diagnostic.span));
+        }
         if !reads_run_state {
             for diagnostic in evaluation_errors {
                 self.report.push(diagnostic);
