@@ -201,7 +201,8 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
     {
         return Some((
             format!(
-                "identifier `{text}` contains `{bad}`; only letters, digits and `_` are allowed"
+                "identifier `{text}` contains {}; only letters, digits and `_` are allowed",
+                shown_char(bad)
             ),
             fix(),
         ));
@@ -213,6 +214,21 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
         ));
     }
     None
+}
+
+/// The help for a duplicate identifier, with an example only when the
+/// example is itself a valid identifier.
+fn distinct_identifier_help(what: &str, identifier: &str) -> String {
+    let base = match identifier_problem(identifier) {
+        None => Some(identifier.to_string()),
+        Some(_) => suggested_identifier(identifier),
+    };
+    match base.map(|base| format!("{base}_2")) {
+        Some(example) if identifier_problem(&example).is_none() => {
+            format!("give each {what} its own identifier, such as `{example}`")
+        }
+        _ => format!("give each {what} its own identifier; {IDENTIFIER_RULE}"),
+    }
 }
 
 const IDENTIFIER_RULE: &str = "use ASCII letters, digits and `_`, starting with a letter or `_`";
@@ -300,9 +316,47 @@ pub fn name_problem(text: &str) -> Option<String> {
     }
     text.chars().find(|c| !allowed(*c)).map(|bad| {
         format!(
-            "name `{text}` contains `{bad}`; names use letters, digits, spaces, `_`, `-` and `.`"
+            "name `{text}` contains {}; names use letters, digits, spaces, `_`, `-` and `.`",
+            shown_char(bad)
         )
     })
+}
+
+/// Writes `c` for a message: in backticks, or by its code point when it
+/// would not show, such as a zero-width space (`U+200B`).
+pub(crate) fn shown_char(c: char) -> String {
+    if is_invisible(c) {
+        format!("U+{:04X}, an invisible character", u32::from(c))
+    } else {
+        format!("`{c}`")
+    }
+}
+
+/// Returns whether `c` prints as nothing or as blank space other than a
+/// plain space: control characters, other spaces, and the format and
+/// filler characters of Unicode.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || (c.is_whitespace() && c != ' ')
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+        )
 }
 
 /// Collects diagnostics while the model is built and checked.
@@ -784,9 +838,7 @@ fn check_unique<'a>(
             format!("{what} identifier `{identifier}` is used twice in this {scope}"),
             span,
         )
-        .with_help(format!(
-            "give each {what} its own identifier, such as `{identifier}_2`"
-        ));
+        .with_help(distinct_identifier_help(what, identifier));
         if let Some(first) = first {
             diagnostic = diagnostic.with_label(first.span, "first used here");
         }
@@ -1201,6 +1253,35 @@ mod tests {
         assert_eq!(help, "did you mean `build_app`?");
         let (_, help) = identifier_problem("1st").expect("invalid");
         assert_eq!(help, "did you mean `_1st`?");
+    }
+
+    #[test]
+    fn duplicate_help_gives_valid_example() {
+        assert_eq!(
+            distinct_identifier_help("step", "build"),
+            "give each step its own identifier, such as `build_2`"
+        );
+        assert_eq!(
+            distinct_identifier_help("step", "a-b"),
+            "give each step its own identifier, such as `a_b_2`"
+        );
+        assert_eq!(
+            distinct_identifier_help("stage", "日本語"),
+            format!("give each stage its own identifier; {IDENTIFIER_RULE}")
+        );
+    }
+
+    #[test]
+    fn invisible_characters_named_by_code_point() {
+        let (message, _) = identifier_problem("ab\u{200B}c").expect("invalid");
+        assert_eq!(
+            message,
+            "identifier `ab\u{200B}c` contains U+200B, an invisible character; only letters, digits and `_` are allowed"
+        );
+        let message = name_problem("a\u{FEFF}").expect("invalid");
+        assert!(message.contains("contains U+FEFF, an invisible character"), "{message}");
+        let message = name_problem("a/b").expect("invalid");
+        assert!(message.contains("contains `/`;"), "{message}");
     }
 
     #[test]

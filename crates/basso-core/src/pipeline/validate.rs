@@ -1343,6 +1343,19 @@ fn check_reports(report: &mut Report, reports: &Node) {
     }
 }
 
+/// Turns `name` into a name a shell can read as `$NAME`: other characters
+/// become `_`, and `_` goes first when the name starts with a digit.
+fn shell_env_name(name: &str) -> String {
+    let mut fixed: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if fixed.starts_with(|c: char| c.is_ascii_digit()) {
+        fixed.insert(0, '_');
+    }
+    fixed
+}
+
 fn check_env_variables(report: &mut Report, env: &Node) {
     let Some(entries) = env.as_mapping() else {
         if env.scalar().is_some() && (env.is_null() || classify_node(env) != ValueKind::Fixed) {
@@ -1385,12 +1398,7 @@ fn check_env_variables(report: &mut Report, env: &Node) {
                     "environment variable name `{name}` cannot be read as `${name}` in a shell"
                 ),
                 key.span,
-                format!(
-                    "did you mean `{}`?",
-                    name.chars()
-                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                        .collect::<String>()
-                ),
+                format!("did you mean `{}`?", shell_env_name(name)),
             );
         }
         match &value.value {
@@ -1731,4 +1739,16 @@ pub fn is_shell(text: &str) -> bool {
 /// Returns true when an image pull policy is valid.
 pub fn is_pull_policy(text: &str) -> bool {
     ImagePullPolicy::parse(text).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_env_name;
+
+    #[test]
+    fn env_name_fix_readable_by_shell() {
+        assert_eq!(shell_env_name("1BAD"), "_1BAD");
+        assert_eq!(shell_env_name("my-var"), "my_var");
+        assert_eq!(shell_env_name("a.b"), "a_b");
+    }
 }
