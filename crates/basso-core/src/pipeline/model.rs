@@ -216,7 +216,7 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
     None
 }
 
-/// The help for a duplicate identifier, with an example only when the
+/// Returns the help for a duplicate identifier, with an example only when the
 /// example is itself a valid identifier.
 fn distinct_identifier_help(what: &str, identifier: &str) -> String {
     let base = match identifier_problem(identifier) {
