@@ -1045,6 +1045,38 @@ fn when_condition_compares_strings_as_strings() {
     );
 }
 
+/// Rendering stops at the first failing block, but resolution reports
+/// every block of the field that fails, each at its own column.
+#[test]
+fn field_reports_each_failing_block() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: b\n    identifier: b\n    spec:\n      image: alpine\n      command: export V=1\n      outputVariables:\n        - name: V\n- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+1/0> <+\"abc\".substring(9)> ok <+\"x\".foo()> <+steps.b.output.outputVariables.V.foo()>",
+        DOCKER,
+    );
+
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+
+    let errors: Vec<(&str, usize)> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.code.as_str(), d.span.column))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("division-by-zero", 38),
+            ("index-out-of-bounds", 49),
+            ("unknown-method", 72),
+        ]
+    );
+}
+
 /// A condition whose value is known before the run keeps Harness's
 /// decision: a string is true unless it is empty or exactly `false`.
 #[test]

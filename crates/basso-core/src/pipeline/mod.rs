@@ -139,7 +139,11 @@ fn add_resolution_errors(report: &mut Report, source: &str) {
     let new_errors: Vec<Diagnostic> = diagnostics
         .into_iter()
         .filter(|d| d.is_error())
-        .filter(|d| !unknown_value_spans.iter().any(|span| overlaps(span, &d.span)))
+        .filter(|d| {
+            !unknown_value_spans
+                .iter()
+                .any(|span| overlaps(span, &d.span))
+        })
         .filter(|d| {
             // A cycle that check reports where the variables are defined
             // comes back from resolution where they are read: one of each

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
-use crate::error::codes;
+use crate::error::{ExprError, codes};
 use crate::eval::Context;
 use crate::expr::{PathSegment, alias_of, canonical, dotted};
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
@@ -301,7 +301,8 @@ pub fn resolve(
 /// expressions read a path that had no value (a codebase, trigger or step
 /// value, say). An error in such a field may not happen at run time.
 pub(crate) fn resolve_with_defaults(source: &str, file_name: &str) -> (Vec<Diagnostic>, Vec<Span>) {
-    let (resolution, unknown_value_spans) = resolve_tracked(source, file_name, &[], &[], &Json::Null);
+    let (resolution, unknown_value_spans) =
+        resolve_tracked(source, file_name, &[], &[], &Json::Null);
     (resolution.diagnostics, unknown_value_spans)
 }
 
@@ -315,7 +316,10 @@ fn resolve_tracked(
     let source = without_bom(source);
     let mut report = Report::default();
     let Some(root) = load_document(source, &mut report) else {
-        return (finish(None, Vec::new(), report.diagnostics, file_name), Vec::new());
+        return (
+            finish(None, Vec::new(), report.diagnostics, file_name),
+            Vec::new(),
+        );
     };
     let pipeline = match model::document_kind(&mut report, &root) {
         Some(DocumentKind::InputSet) => {
@@ -331,7 +335,10 @@ fn resolve_tracked(
         None => None,
     };
     let Some(pipeline) = pipeline else {
-        return (finish(None, Vec::new(), report.diagnostics, file_name), Vec::new());
+        return (
+            finish(None, Vec::new(), report.diagnostics, file_name),
+            Vec::new(),
+        );
     };
     let templates = Templates::default();
     crate::pipeline::validate::validate(&mut report, &pipeline, &templates);
@@ -602,12 +609,49 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 }
                 resolved
             }
-            Err(mut error) => {
-                if let (codes::SECRET_FROM_DATA, Some(step)) = (error.code, scope.step_identifier) {
-                    error.message = format!("step `{step}`: {}", error.message);
+            Err(error) => {
+                let after = error.byte_range.end;
+                self.report_expression_error(error, node, scope);
+                if mode == EvalMode::Render {
+                    self.report_later_blocks(text, node, after, scope);
                 }
-                self.report.push(expr_diagnostic(&error, self.source, node));
                 Json::Null
+            }
+        }
+    }
+
+    fn report_expression_error(&mut self, mut error: ExprError, node: &Node, scope: &Scope<'_>) {
+        if let (codes::SECRET_FROM_DATA, Some(step)) = (error.code, scope.step_identifier) {
+            error.message = format!("step `{step}`: {}", error.message);
+        }
+        self.report.push(expr_diagnostic(&error, self.source, node));
+    }
+
+    /// Reports the errors of the blocks of `text` that start at or after
+    /// the byte offset `after`, where the first error stopped rendering, so
+    /// that one resolution lists every failing block. A block that reads a
+    /// step output or status is left for the runner, as a whole field is.
+    fn report_later_blocks(&mut self, text: &str, node: &Node, after: usize, scope: &Scope<'_>) {
+        let ranges = match &*self.templates.get(text) {
+            Ok(template) => template.block_ranges(),
+            Err(_) => return,
+        };
+        for range in ranges.into_iter().filter(|range| range.start >= after) {
+            let result = self.templates.with(&text[range.clone()], |t| {
+                t.run(
+                    &self.data.over(scope),
+                    &Self::options(EvalMode::Render, Unresolved::Null),
+                )
+            });
+            let reads_run_state = self.record_misses(scope, node);
+            if let Err(mut error) = result
+                && !reads_run_state
+            {
+                // The block was evaluated on its own, so its error's range
+                // starts at the block's start in `text`.
+                let start = error.byte_range.start + range.start;
+                error.byte_range = start..error.byte_range.end + range.start;
+                self.report_expression_error(error, node, scope);
             }
         }
     }

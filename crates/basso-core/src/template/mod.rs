@@ -210,7 +210,24 @@ impl Template {
     /// block's value is spliced into it as text (`<+a>.trim()`), so its
     /// syntax is known only after that block is evaluated.
     pub(crate) fn splices_blocks(&self) -> bool {
-        matches!(self.whole_unit(), Ok(Unit { form: Form::Spliced, .. }))
+        matches!(
+            self.whole_unit(),
+            Ok(Unit {
+                form: Form::Spliced,
+                ..
+            })
+        )
+    }
+
+    /// Returns the byte ranges of the top-level blocks, delimiters included.
+    pub(crate) fn block_ranges(&self) -> Vec<Range<usize>> {
+        self.pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Block(block) => Some(block.range.clone()),
+                Piece::Text(_) => None,
+            })
+            .collect()
     }
 
     /// Returns the whole text compiled as one expression over its top-level
