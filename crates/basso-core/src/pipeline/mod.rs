@@ -121,16 +121,29 @@ pub fn check(source: &str, file_name: &str) -> Vec<Diagnostic> {
     finish(report.diagnostics, file_name)
 }
 
+/// The codes of the diagnostics after which a runtime input resolves to
+/// null (no value yet, or an invalid default), so the fields that read it
+/// fail in resolution without being wrong.
+const NULL_INPUT_CODES: &[&str] = &[
+    "missing-input",
+    "execution-input",
+    crate::input::codes::INVALID_RUNTIME_INPUT,
+    crate::input::codes::INVALID_DEFAULT,
+    crate::input::codes::VALUE_NOT_ALLOWED,
+    crate::input::codes::VALUE_MISMATCHES_REGEX,
+];
+
 /// Adds the errors that resolving the file with its defaults and no
 /// context gives where the checks gave none. Examples are a constant
 /// expression that fails (`<+1/0>`), a typed field whose value has the
 /// wrong form, and variables that nest past the recursion limit. A file
-/// with an input that has no default adds nothing, and neither does a
-/// field that reads a value known only at run time (codebase, trigger,
-/// step outputs), because the error may not happen then.
+/// with an input that has no usable value (see [`NULL_INPUT_CODES`]) adds
+/// nothing, and neither does a field that reads a value known only at run
+/// time (codebase, trigger, step outputs), because the error may not
+/// happen then.
 fn add_resolution_errors(report: &mut Report, source: &str) {
     let (diagnostics, unknown_value_spans) = resolve::resolve_with_defaults(source, "");
-    if diagnostics.iter().any(|d| d.code == "missing-input") {
+    if diagnostics.iter().any(|d| NULL_INPUT_CODES.contains(&d.code.as_str())) {
         return;
     }
     // Touching spans count too: a syntax error at the end of a field sits
