@@ -379,9 +379,11 @@ fn check_ports(steps: &[&Step], built: &[BuiltContainer], diagnostics: &mut Vec<
     }
 }
 
-/// Reports `portBindings` with the code and wording `basso check` uses on
-/// KubernetesDirect infrastructure, as a warning: the export still reads the
-/// container ports for the startup probe.
+/// Reports `portBindings` of a stage exported from VM, Cloud or Docker
+/// infrastructure, with the code `basso check` uses on KubernetesDirect
+/// infrastructure, as a warning: the export still reads the container ports
+/// for the startup probe. On a KubernetesDirect stage `basso check` has
+/// already made it an error, which stops the export.
 fn port_binding_warnings(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
     let Some(first) = step.port_bindings.first() else {
         return;
@@ -405,7 +407,7 @@ fn port_binding_warnings(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
 
     let warning = Diagnostic::warning(
         "unsupported-on-infrastructure",
-        "`portBindings` is not supported on KubernetesDirect infrastructure",
+        "`portBindings` has no host ports in a Kubernetes pod; the export keeps only the container ports",
         step.span_of("portBindings"),
     )
     .with_help(help);

@@ -925,10 +925,9 @@ fn port_bindings_reported_as_check() {
         .find(|d| d.code == "unsupported-on-infrastructure")
         .unwrap();
     assert_eq!(warning.severity, Severity::Warning);
-    assert!(
-        warning.message.contains("KubernetesDirect"),
-        "{}",
-        warning.message
+    assert_eq!(
+        warning.message,
+        "`portBindings` has no host ports in a Kubernetes pod; the export keeps only the container ports"
     );
     let help = warning.help.as_deref().unwrap();
     assert!(help.contains("localhost:80`"), "{help}");
