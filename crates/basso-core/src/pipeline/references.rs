@@ -15,7 +15,7 @@ use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::{expr_diagnostic, text_span};
 use crate::pipeline::model::{Group, Pipeline, Report, Stage, Step, Variable};
 use crate::pipeline::paths::{Visit, walk};
-use crate::pipeline::strategy::MATRIX_KEYS;
+use crate::pipeline::strategy::{self, MATRIX_KEYS};
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::Node;
@@ -481,21 +481,25 @@ fn check_pipeline_key(pipeline: &Pipeline<'_>, key: &str) -> Option<Diagnostic> 
     if unresolvable(key) {
         return None;
     }
-    let own_keys = pipeline
-        .node
-        .as_mapping()
-        .into_iter()
-        .flatten()
-        .filter_map(|(key, _)| key.as_str());
-    let known: Vec<&str> = PIPELINE_RUN_TIME_KEYS
-        .into_iter()
-        .chain(own_keys)
-        .collect();
+    let known = known_keys(&PIPELINE_RUN_TIME_KEYS, pipeline.node);
     if known.contains(&key) {
         return None;
     }
     did_you_mean(key, &known)?;
     Some(unknown("unknown-pipeline-key", "pipeline key", key, "", &known))
+}
+
+/// Returns the run-time keys followed by the keys of `node`'s own mapping
+/// that are not among them.
+fn known_keys<'k>(run_time: &[&'k str], node: &'k Node) -> Vec<&'k str> {
+    let mut known = run_time.to_vec();
+    let own_keys = node.as_mapping().into_iter().flatten();
+    for key in own_keys.filter_map(|(key, _)| key.as_str()) {
+        if !known.contains(&key) {
+            known.push(key);
+        }
+    }
+    known
 }
 
 /// Reports `{what} `name` does not exist{place}` with a suggestion.
@@ -655,8 +659,12 @@ fn check_step_path(
             &ids,
         ));
     };
-    if rest.first() != Some(&"output") {
-        return None;
+    if let Some(diagnostic) = check_iteration_id(target, target_id) {
+        return Some(diagnostic);
+    }
+    let field = rest.first()?;
+    if *field != "output" {
+        return check_step_field(target, field);
     }
     if target.step_type == "Background" {
         return Some(
@@ -671,6 +679,95 @@ fn check_step_path(
         return check_output_name(target, name);
     }
     None
+}
+
+/// The `steps.ID.*` fields that Harness supplies at run time. Expressions
+/// can read the keys of the step's own mapping too.
+const STEP_RUN_TIME_FIELDS: [&str; 12] = [
+    "identifier",
+    "name",
+    "type",
+    "status",
+    "currentStatus",
+    "liveStatus",
+    "retryCount",
+    "startTs",
+    "endTs",
+    "executionUrl",
+    "output",
+    "spec",
+];
+
+/// Reports a `steps.ID.FIELD` whose field is neither a run-time field nor
+/// a key of the step.
+/// NOTE: a warning, because the list of run-time fields above may miss
+/// some that Harness supplies.
+fn check_step_field(target: &Step<'_>, field: &str) -> Option<Diagnostic> {
+    if unresolvable(field) {
+        return None;
+    }
+    let known = known_keys(&STEP_RUN_TIME_FIELDS, target.node);
+    if known.contains(&field) {
+        return None;
+    }
+    let help = did_you_mean(field, &known)
+        .unwrap_or_else(|| format!("known step fields: {}", backticked(&known)));
+    let message = format!(
+        "step `{}` has no field `{field}`, so the reference resolves to null",
+        target.identifier
+    );
+    Some(Diagnostic::warning("unknown-step-field", message, Span::default()).with_help(help))
+}
+
+/// Reports `target_id`, a looped step's identifier plus a suffix, when no
+/// iteration of the step gets that suffix. When the iterations depend on
+/// run-time values, only a suffix that is not a number, on a step without
+/// `nodeName`, is reported, and as a warning.
+fn check_iteration_id(target: &Step<'_>, target_id: &str) -> Option<Diagnostic> {
+    let post_fix = target_id.strip_prefix(target.identifier.as_str())?;
+    if post_fix.is_empty() || !target.groups.is_empty() {
+        return None;
+    }
+    let strategy = target.get("strategy")?;
+    let message = format!(
+        "step `{target_id}` does not exist: no iteration of the looped step `{}` has that identifier",
+        target.identifier
+    );
+    if let Some(post_fixes) = strategy::fixed_post_fixes(strategy) {
+        if post_fixes.iter().any(|known| known == post_fix) {
+            return None;
+        }
+        let ids: Vec<String> = post_fixes
+            .iter()
+            .map(|known| format!("{}{known}", target.identifier))
+            .collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // A short list helps more than the nearest id, which for `test_3`
+        // is `test_0` as much as `test_2`.
+        let help = match did_you_mean(target_id, &ids) {
+            Some(nearest) if ids.len() > 10 => nearest,
+            _ => format!("its iterations are {}", backticked(&ids)),
+        };
+        return Some(Diagnostic::error("unknown-step", message, Span::default()).with_help(help));
+    }
+    let has_node_name = strategy
+        .get("matrix")
+        .is_some_and(|m| m.get("nodeName").is_some());
+    let numeric = post_fix[1..].bytes().all(|b| b.is_ascii_digit());
+    if has_node_name || numeric {
+        return None;
+    }
+    let help = format!(
+        "without `nodeName`, iterations are `{0}_0`, `{0}_1` and so on",
+        target.identifier
+    );
+    Some(Diagnostic::warning("unknown-step", message, Span::default()).with_help(help))
+}
+
+/// Lists names as `` `a`, `b` ``.
+fn backticked(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    quoted.join(", ")
 }
 
 fn check_order(site: &Site<'_, '_>, stage_index: usize, target: &Step<'_>) -> Option<Diagnostic> {
@@ -718,7 +815,15 @@ fn check_output_name(target: &Step<'_>, name: &str) -> Option<Diagnostic> {
     if unresolvable(name) {
         return None;
     }
-    let declared = target.spec_field("outputVariables")?.as_sequence()?;
+    let Some(declared) = target.spec_field("outputVariables") else {
+        // Plugin and other steps write outputs without declaring them.
+        let declares = matches!(target.step_type.as_str(), "Run" | "RunTests" | "Test");
+        if !declares || target.get("template").is_some() {
+            return None;
+        }
+        return Some(no_output_variables(target, name));
+    };
+    let declared = declared.as_sequence()?;
     let names: Vec<&str> = declared
         .iter()
         .filter_map(|item| item.get("name").and_then(Node::as_str))
@@ -744,6 +849,21 @@ fn check_output_name(target: &Step<'_>, name: &str) -> Option<Diagnostic> {
         ));
     }
     Some(diagnostic)
+}
+
+fn no_output_variables(target: &Step<'_>, name: &str) -> Diagnostic {
+    Diagnostic::error(
+        "unknown-output-variable",
+        format!(
+            "output variable `{name}` does not exist: step `{}` declares no `outputVariables`",
+            target.identifier
+        ),
+        Span::default(),
+    )
+    .with_help(format!(
+        "add `outputVariables: [{{name: {name}}}]` to the `spec` of step `{}`",
+        target.identifier
+    ))
 }
 
 fn check_loop_context(

@@ -457,20 +457,45 @@ fn check_fixed_node_names(report: &mut Report, matrix: &Node, identifier: &str) 
     let Ok(mut iterations) = expand_matrix(matrix, &mut |_, _| None, None) else {
         return;
     };
-    for iteration in &mut iterations {
-        let mut rendered = template.to_string();
-        for (axis, value) in &iteration.matrix {
-            rendered = rendered.replace(&format!("<+matrix.{axis}>"), &json_text(value));
-        }
-        if has_block_start(&rendered) {
-            return;
-        }
-        iteration.identifier_post_fix = node_name_post_fix(&rendered);
+    if !apply_fixed_node_name(template, &mut iterations) {
+        return;
     }
     let node_name = matrix.get("nodeName").unwrap_or(matrix);
     for diagnostic in check_node_names(&iterations, Some(identifier), node_name) {
         report.push(diagnostic);
     }
+}
+
+/// Replaces each iteration's suffix with the one `nodeName` gives it.
+/// Returns false, leaving some suffixes unchanged, when `nodeName` reads
+/// more than `<+matrix.AXIS>`.
+fn apply_fixed_node_name(template: &str, iterations: &mut [Iteration]) -> bool {
+    for iteration in iterations {
+        let mut rendered = template.to_string();
+        for (axis, value) in &iteration.matrix {
+            rendered = rendered.replace(&format!("<+matrix.{axis}>"), &json_text(value));
+        }
+        if has_block_start(&rendered) {
+            return false;
+        }
+        iteration.identifier_post_fix = node_name_post_fix(&rendered);
+    }
+    true
+}
+
+/// Returns the identifier suffixes of a strategy's iterations, such as
+/// `_0` or `_` plus the rendered `nodeName`, or `None` when they depend on
+/// values known only at run time.
+pub fn fixed_post_fixes(strategy: &Node) -> Option<Vec<String>> {
+    let mut iterations = expand(strategy, &mut |_, _| None).ok()?;
+    let node_name = strategy.get("matrix").and_then(|m| m.get("nodeName"));
+    if let Some(node_name) = node_name
+        && !apply_fixed_node_name(node_name.as_str()?, &mut iterations)
+    {
+        return None;
+    }
+    let post_fixes = iterations.into_iter().map(|i| i.identifier_post_fix);
+    Some(post_fixes.collect())
 }
 
 /// Reports iterations whose rendered `nodeName` gives an empty suffix or
