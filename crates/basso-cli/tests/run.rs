@@ -1465,6 +1465,38 @@ fn failure_strategy_retry_until_success() {
 }
 
 #[test]
+fn retry_count_readable_by_later_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("first-attempt-done");
+    let script = format!(
+        "if [ -f '{marker}' ]; then exit 0; else touch '{marker}'; exit 3; fi",
+        marker = marker.display()
+    );
+    let retry = "type: Retry\nspec:\n  retryCount: 2\n  retryIntervals: [1s]\n  onRetryFailure:\n    action:\n      type: MarkAsFailure";
+    let file = pipeline(
+        dir.path(),
+        &[
+            with_failure_strategy(step("Run", "flaky", &script, ""), "AllErrors", retry),
+            step("Run", "steady", "echo steady", ""),
+            step(
+                "Run",
+                "after",
+                "echo retries <+steps.flaky.retryCount> <+steps.steady.retryCount>",
+                "",
+            ),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("after | retries 1 0"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stages"][0]["steps"][0]["retryCount"], 1);
+    assert_eq!(summary["stages"][0]["steps"][1]["retryCount"], 0);
+}
+
+#[test]
 fn failure_strategy_retries_then_falls_back() {
     let dir = tempfile::tempdir().unwrap();
     let attempts = dir.path().join("attempts");

@@ -544,6 +544,7 @@ impl StageRun<'_, '_> {
                     StepState {
                         status: result.status,
                         output_variables: result.output_variables.clone(),
+                        retry_count: result.retry_count,
                     },
                 );
             }
@@ -852,6 +853,7 @@ impl StageRun<'_, '_> {
             if let Some(action) = action {
                 self.apply_failure_action(&mut result, action);
             }
+            result.retry_count = retries;
             // The step's time covers every attempt and the waits between.
             if retries > 0 {
                 result.started_at_ms = Some(epoch_millis(first_started_at));

@@ -76,6 +76,9 @@ pub struct StepState {
     pub status: Status,
     /// Captured `outputVariables`, by name. Values are not masked.
     pub output_variables: BTreeMap<String, String>,
+    /// How many times a `Retry` failure strategy ran the step again
+    /// (`<+steps.ID.retryCount>`).
+    pub retry_count: u32,
 }
 
 /// One stage's part of the run state.

@@ -38,6 +38,8 @@ pub struct StepResult {
     pub tests: Option<TestCounts>,
     /// Captured `outputVariables`; masked before they are printed.
     pub output_variables: BTreeMap<String, String>,
+    /// How many times a `Retry` failure strategy ran the step again.
+    pub retry_count: u32,
 }
 
 impl StepResult {
@@ -55,6 +57,7 @@ impl StepResult {
             duration: Duration::ZERO,
             tests: None,
             output_variables: BTreeMap::new(),
+            retry_count: 0,
         }
     }
 }

@@ -230,10 +230,13 @@ impl Context for RunStateUnknown<'_> {
     }
 }
 
-/// Returns whether `path` reads a step output or a status, the values that
-/// exist only once the run reaches them.
+/// Returns whether `path` reads a step output, a status or a retry count,
+/// the values that exist only once the run reaches them.
 fn is_run_state(path: &str) -> bool {
-    path.contains(".output.") || path.ends_with(".status") || path.contains("Status")
+    path.contains(".output.")
+        || path.ends_with(".status")
+        || path.ends_with(".retryCount")
+        || path.contains("Status")
 }
 
 /// Returns the text of a resolved field, or `None` for null.

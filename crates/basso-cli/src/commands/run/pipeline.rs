@@ -82,11 +82,12 @@ impl Loaded {
         Ok(resolution)
     }
 
-    /// Returns whether any expression may read step outputs or statuses,
-    /// the values that change while the run goes on.
+    /// Returns whether any expression may read step outputs, statuses or
+    /// retry counts, the values that change while the run goes on.
     fn reads_run_state(&self) -> bool {
         let source = &self.source;
-        source.contains("<+") && (source.contains(".output") || source.contains("tatus"))
+        let reads = [".output", "tatus", ".retryCount"];
+        source.contains("<+") && reads.iter().any(|read| source.contains(read))
     }
 
     fn resolve_quietly(&self, context: &Json) -> Resolution {
@@ -317,6 +318,7 @@ pub fn run_context(base: &Json, state: &RunState, current_stage: &str) -> Json {
             }
             let step_node = node_at(stage_node, &segments);
             step_node["status"] = json!(step.status.as_str());
+            step_node["retryCount"] = json!(step.retry_count);
             step_node["output"] = json!({ "outputVariables": step.output_variables });
         }
     }
