@@ -464,6 +464,28 @@ fn missing_secret_refused_before_start() {
 }
 
 #[test]
+fn host_port_mapping_rejected_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Background",
+            "svc",
+            "sleep 1",
+            "portBindings:\n  \"18801\": \"80\"",
+        )],
+    );
+    let output = run(&file, &[]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    let position = format!("{}:28:23", file.display());
+    assert!(stderr.contains(&position), "{stderr}");
+    assert!(stderr.contains("error[host-port-binding]"), "{stderr}");
+    assert!(stderr.contains("basso run starts nothing"), "{stderr}");
+}
+
+#[test]
 fn image_step_refused_with_list() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(

@@ -268,7 +268,7 @@ fn supplied_when_input_is_applied_and_checked() {
     let (misspelt, path) = with_step_input(&source, "when", r#"{"stageStatus": "Sucess"}"#);
     assert_eq!(
         error_messages(&misspelt.diagnostics),
-        [format!("unknown stageStatus `Sucess` (in the value supplied for `{path}`)")]
+        [format!(r#"unknown stageStatus `Sucess` (in the value from `--input {path}={{"stageStatus": "Sucess"}}`)"#)]
     );
 }
 
@@ -1595,7 +1595,7 @@ fn failure_strategies_input_value_validated() {
         assert!(
             diagnostic
                 .message
-                .ends_with(&format!("(in the value supplied for `{FAILURE_INPUT}`)")),
+                .contains(&format!("(in the value from `--input {FAILURE_INPUT}=[{{")),
             "{diagnostic:?}"
         );
     }
@@ -2029,8 +2029,8 @@ fn supplied_stage_timeout_invalid() {
     assert_eq!(
         error_messages(&resolution.diagnostics),
         [
-            "timeout resolved to `1.5h`: fractions such as `1.5h` are not allowed, so write `1h30m` instead",
-            "timeout resolved to `0s`: the duration must be greater than 0",
+            "timeout resolved to `1.5h`: fractions such as `1.5h` are not allowed, so write `1h30m` instead (from `--input pipeline.timeout=1.5h`)",
+            "timeout resolved to `0s`: the duration must be greater than 0 (from `--input pipeline.stages.a.timeout=0s`)",
         ]
     );
     let lines: Vec<usize> = resolution.diagnostics.iter().map(|d| d.span.line).collect();
@@ -2312,7 +2312,7 @@ fn empty_repeat_items_input_rejected() {
     assert_eq!(
         located_errors(&resolution),
         [format!(
-            "invalid-strategy: `repeat.items` has no values (in the value supplied for `{path}`) @ 26:29"
+            r#"invalid-strategy: `repeat.items` has no values (in the value from `--input {path}={{"repeat": {{"items": []}}}}`) @ 26:29"#
         )]
     );
 }

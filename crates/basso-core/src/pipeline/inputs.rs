@@ -246,6 +246,17 @@ pub enum Origin {
     Argument(String),
 }
 
+impl Origin {
+    /// Describes the origin for an error message, such as
+    /// `` `--input PATH=VALUE` `` or `sets/dev.yaml:4:12`.
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::InputSet { file, span } => format!("{file}:{}:{}", span.line, span.column),
+            Origin::Argument(argument) => format!("`--input {argument}`"),
+        }
+    }
+}
+
 /// A supplied input value.
 #[derive(Debug, Clone)]
 pub struct Supplied {
@@ -635,14 +646,11 @@ pub fn finalize(
                 values.insert(path.clone(), value);
             }
             Err(error) => {
-                let from = match given.map(|g| &g.origin) {
-                    Some(Origin::InputSet { file, span }) => {
-                        format!(" (from {file}:{}:{})", span.line, span.column)
-                    }
-                    Some(Origin::Argument(argument)) => format!(" (from `--input {argument}`)"),
-                    // The validator's message already starts with "default".
-                    None => String::new(),
-                };
+                // Without a supplied value, the validator's message already
+                // starts with "default".
+                let from = given.map_or_else(String::new, |given| {
+                    format!(" (from {})", given.origin.describe())
+                });
                 report.error(
                     error.code,
                     format!("`{path}`: {}{from}", error.message),

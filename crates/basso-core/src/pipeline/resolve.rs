@@ -108,6 +108,9 @@ struct Resolver<'p, 'a> {
     /// The host ports bound by the Background steps of the stage iteration
     /// being resolved, with the span of the `portBindings` key and the step.
     service_host_ports: Vec<(u16, Span, String)>,
+    /// Where each supplied runtime input came from, by the byte range of
+    /// its field, so errors in a supplied value can name the origin.
+    input_origins: HashMap<(usize, usize), inputs::Origin, FixedState>,
 }
 
 /// One iteration of a step group around the steps being resolved.
@@ -388,6 +391,7 @@ fn resolve_tracked(
         // Validation reported a fixed expansion over the cap.
         expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
         service_host_ports: Vec::new(),
+        input_origins: input_origins(&fields, &supplied),
     };
     let timeout_seconds = pipeline.node.get("timeout").and_then(|node| {
         let scope = Scope::new(&root_value);
@@ -402,6 +406,20 @@ fn resolve_tracked(
     let mut resolution = finish(identifier, stages, resolver.report.diagnostics, file_name);
     resolution.timeout_seconds = timeout_seconds;
     (resolution, resolver.unknown_value_spans)
+}
+
+fn input_origins(
+    fields: &IndexMap<String, inputs::InputField<'_>>,
+    supplied: &IndexMap<String, inputs::Supplied>,
+) -> HashMap<(usize, usize), inputs::Origin, FixedState> {
+    let mut origins = HashMap::default();
+    for (path, field) in fields {
+        if let Some(given) = supplied.get(path) {
+            let span = field.node.span;
+            origins.insert((span.byte_start, span.byte_end), given.origin.clone());
+        }
+    }
+    origins
 }
 
 fn finish(
@@ -899,11 +917,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             let identifier = owner.get("identifier").and_then(Node::as_str).unwrap_or_default();
             crate::pipeline::validate::check_strategy(&mut local, &supplied, identifier);
             let invalid = local.has_errors();
+            let place = self.supplied_value_place(&input_path, written);
             for mut diagnostic in local.diagnostics {
-                diagnostic.message = format!(
-                    "{} (in the value supplied for `{input_path}`)",
-                    diagnostic.message
-                );
+                diagnostic.message = format!("{} ({place})", diagnostic.message);
                 self.report.push(diagnostic);
             }
             if invalid {
@@ -1075,11 +1091,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
         let mut local = Report::default();
         let strategies = failure::read(&mut local, &Node::from_json(&supplied, node.span));
+        let place = self.supplied_value_place(&input_path, node);
         for mut diagnostic in local.diagnostics {
-            diagnostic.message = format!(
-                "{} (in the value supplied for `{input_path}`)",
-                diagnostic.message
-            );
+            diagnostic.message = format!("{} ({place})", diagnostic.message);
             self.report.push(diagnostic);
         }
         strategies
@@ -1544,11 +1558,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             supplied = Node::from_json(&value, node.span);
             let mut local = Report::default();
             crate::pipeline::validate::check_when(&mut local, Some(&supplied), status_key, self.templates);
+            let place = self.supplied_value_place(&input_path, node);
             for mut diagnostic in local.diagnostics {
-                diagnostic.message = format!(
-                    "{} (in the value supplied for `{input_path}`)",
-                    diagnostic.message
-                );
+                diagnostic.message = format!("{} ({place})", diagnostic.message);
                 self.report.push(diagnostic);
             }
             &supplied
@@ -1565,6 +1577,29 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .get("condition")
             .and_then(|c| self.keep_unresolved(c, scope));
         Some((status, condition))
+    }
+
+    /// Returns ` (from ORIGIN)` for a runtime input field whose value was
+    /// supplied, naming the `--input` argument or the input-set position,
+    /// and an empty string otherwise.
+    fn supplied_from(&self, node: &Node) -> String {
+        let range = (node.span.byte_start, node.span.byte_end);
+        self.input_origins
+            .get(&range)
+            .map_or_else(String::new, |origin| {
+                format!(" (from {})", origin.describe())
+            })
+    }
+
+    /// Describes where a supplied runtime input value sits, for errors
+    /// found inside it: `in the value supplied for `PATH``, followed by its
+    /// origin when one was supplied.
+    fn supplied_value_place(&self, input_path: &str, node: &Node) -> String {
+        let range = (node.span.byte_start, node.span.byte_end);
+        match self.input_origins.get(&range) {
+            Some(origin) => format!("in the value from {}", origin.describe()),
+            None => format!("in the value supplied for `{input_path}`"),
+        }
     }
 
     /// Resolves the `timeout` field `node` of the step, stage or pipeline at
@@ -1606,9 +1641,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             Ok(seconds) => seconds,
             Err(reason) => {
                 if classify(node.as_str().unwrap_or_default()) != ValueKind::Fixed {
+                    let from = self.supplied_from(node);
                     self.report.error(
                         "invalid-timeout",
-                        format!("timeout resolved to `{text}`: {reason}"),
+                        format!("timeout resolved to `{text}`: {reason}{from}"),
                         node.span,
                         "make the expression produce a duration such as `10m`",
                     );

@@ -1047,6 +1047,9 @@ fn check_step_spec(
     }
     if let Some(bindings) = spec.get("portBindings") {
         check_port_bindings(report, bindings, infra, host_ports);
+        if spec.get("image").is_none_or(Node::is_null) {
+            check_host_port_bindings(report, step, bindings, infra);
+        }
     }
     if let Some(user) = spec.get("runAsUser")
         && !check_no_secret(report, user, "a user id")
@@ -1493,6 +1496,47 @@ fn check_port_bindings(
                 host_ports.insert(host, key.span);
             }
         }
+    }
+}
+
+/// Reports the entries of `portBindings` whose fixed host and container
+/// ports differ on a step without `image`. On Cloud, VM or unnamed
+/// infrastructure such a step runs on the machine itself, with no
+/// container to forward the host port to, and `basso run` rejects it for
+/// the same reason.
+fn check_host_port_bindings(
+    report: &mut Report,
+    step: &Step<'_>,
+    bindings: &Node,
+    infra: InfrastructureKind,
+) {
+    let on_host = matches!(
+        infra,
+        InfrastructureKind::Cloud | InfrastructureKind::Vm | InfrastructureKind::Unknown
+    );
+    let Some(entries) = bindings.as_mapping().filter(|_| on_host) else {
+        return;
+    };
+    let fixed_port = |node: &Node| {
+        let text = node.as_str()?;
+        let fixed = classify(text) == ValueKind::Fixed;
+        fixed.then(|| text.trim().parse::<u32>().ok()).flatten()
+    };
+    for (key, value) in entries {
+        let (Some(host), Some(container)) = (fixed_port(key), fixed_port(value)) else {
+            continue;
+        };
+        if host == container {
+            continue;
+        }
+        let message = format!(
+            "step `{}` binds host port `{host}` to container port `{container}`, but without `image` it runs on the host, where no container port exists",
+            step.identifier
+        );
+        let help = format!(
+            "the service listens on the port its command opens: write `\"{host}\": \"{host}\"` if that is {host}, or add an `image`"
+        );
+        report.push(Diagnostic::warning("host-port-binding", message, key.span).with_help(help));
     }
 }
 

@@ -35,6 +35,7 @@ impl Loaded {
                 diagnostics,
             ));
         }
+        reject_host_port_bindings(&diagnostics, &name, &source)?;
         let templates = template_parts(&diagnostics, &name);
         if !templates.is_empty() {
             return Err(StartError::failure(format!(
@@ -99,6 +100,36 @@ impl Loaded {
             context,
         )
     }
+}
+
+/// Rejects the `portBindings` that `check` warns about on steps without
+/// `image`, with their `file:line:col`, because the host executor cannot
+/// map one port to another. Ports that inputs or expressions supply are
+/// left to the executor's own check before the run.
+fn reject_host_port_bindings(
+    diagnostics: &[basso_core::Diagnostic],
+    name: &str,
+    source: &str,
+) -> Result<(), StartError> {
+    let rejected: Vec<basso_core::Diagnostic> = diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.code == "host-port-binding")
+        .map(|diagnostic| basso_core::Diagnostic {
+            severity: basso_core::Severity::Error,
+            ..diagnostic.clone()
+        })
+        .collect();
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    eprint!("{}", render::render_text(&rejected, name, source));
+    eprintln!("{}", render::summary(&rejected));
+    Err(StartError::invalid_pipeline(
+        format!(
+            "`{name}` binds host ports to other container ports on steps without `image`; basso run starts nothing"
+        ),
+        rejected,
+    ))
 }
 
 /// Supplies every `.executionInput()` field the command line leaves open:
