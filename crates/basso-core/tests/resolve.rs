@@ -2543,6 +2543,48 @@ fn flat_map_input_accepted() {
     assert_eq!(spec["portBindings"]["8080"], "80");
 }
 
+#[test]
+fn supplied_map_entries_evaluated() {
+    let source = one_step("", "command: echo $C\nenvVariables: <+input>");
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.envVariables";
+    let value = "{C: <+pipeline.name>, T: '<+pipeline.variables.tag>-x', privileged: '<+\"yes\">', N: 3}";
+    let arguments = [("pipeline.variables.tag", "1.0"), (path, value)];
+    let from_argument = resolve(&source, &arguments, &[], json!({}));
+    assert!(!from_argument.has_errors(), "{:#?}", from_argument.diagnostics);
+    assert_eq!(
+        from_argument.stages[0].steps[0].spec["envVariables"],
+        json!({"C": "p", "T": "1.0-x", "privileged": "yes", "N": 3})
+    );
+
+    let input_set = "inputSet:
+  name: i
+  identifier: i
+  pipeline:
+    identifier: p
+    variables:
+      - name: tag
+        type: String
+        value: \"2.0\"
+    stages:
+      - stage:
+          identifier: s
+          spec:
+            execution:
+              steps:
+                - step:
+                    identifier: a
+                    spec:
+                      envVariables:
+                        T: <+pipeline.variables.tag>-y
+";
+    let from_set = resolve(&source, &[], &[("i.yaml", input_set)], json!({}));
+    assert!(!from_set.has_errors(), "{:#?}", from_set.diagnostics);
+    assert_eq!(
+        from_set.stages[0].steps[0].spec["envVariables"],
+        json!({"T": "2.0-y"})
+    );
+}
+
 /// Environment variables named like typed fields (`retry`, `privileged`,
 /// `paths`) stay text, from an expression as from a runtime input.
 #[test]

@@ -334,6 +334,13 @@ fn node_value(node: &Node, field: FieldType) -> Result<Value, String> {
 /// The map fields whose values the runner reads as text.
 const TEXT_MAPS: [&str; 2] = ["envVariables", "portBindings"];
 
+/// Returns whether `path` ends at a map whose values the runner reads as
+/// text.
+pub(crate) fn is_text_map(path: &str) -> bool {
+    let (_, last) = path.rsplit_once('.').unwrap_or(("", path));
+    TEXT_MAPS.contains(&last)
+}
+
 /// A supplied value that a map of text values cannot take.
 struct NotText {
     /// The entry's key, or `None` when the whole value is not a map.

@@ -740,6 +740,44 @@ impl<'p, 'a> Resolver<'p, 'a> {
 
     /// Resolves `node`, whose path is `path`. Children push their segment
     /// onto the same buffer and truncate it afterwards.
+    /// Resolves the value supplied for the runtime input at `node`. Harness
+    /// evaluates the expressions in supplied values, so text with a `<+`
+    /// block is evaluated, and so is each entry of a supplied map of text
+    /// (`envVariables`, `portBindings`). Other maps and lists, such as a
+    /// supplied `when`, keep their text for the checks that read them.
+    fn supplied_value(
+        &mut self,
+        supplied: Value,
+        node: &Node,
+        path: &mut String,
+        scope: &Scope<'_>,
+    ) -> Json {
+        let field = field_type(path);
+        match supplied {
+            Value::String(text) if has_block_start(&text) => {
+                let secret_free = secret_free_field(path);
+                self.expression(&text, node, field, secret_free, scope)
+            }
+            Value::Map(entries) if inputs::is_text_map(path) => {
+                let mut map = serde_json::Map::with_capacity(entries.len());
+                for (key, value) in entries {
+                    let len = push_key(path, &key);
+                    let resolved = match value {
+                        Value::String(text) if has_block_start(&text) => {
+                            let secret_free = secret_free_field(path);
+                            self.expression(&text, node, field_type(path), secret_free, scope)
+                        }
+                        other => other.to_json(),
+                    };
+                    path.truncate(len);
+                    map.insert(key, resolved);
+                }
+                Json::Object(map)
+            }
+            other => coerce(other.clone(), field).unwrap_or_else(|_| other.to_json()),
+        }
+    }
+
     fn value_at(&mut self, node: &Node, path: &mut String, scope: &Scope<'_>) -> Json {
         match &node.value {
             NodeValue::Scalar(scalar) => {
@@ -752,15 +790,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     }
                     ValueKind::RuntimeInput => {
                         let supplied = subtree(scope.root, path).cloned().unwrap_or(Value::Null);
-                        match supplied {
-                            Value::String(text) if has_block_start(&text) => {
-                                let secret_free = secret_free_field(path);
-                                self.expression(&text, node, field, secret_free, scope)
-                            }
-                            other => {
-                                coerce(other.clone(), field).unwrap_or_else(|_| other.to_json())
-                            }
-                        }
+                        self.supplied_value(supplied, node, path, scope)
                     }
                 }
             }
@@ -1591,9 +1621,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             })
     }
 
-    /// Describes where a supplied runtime input value sits, for errors
-    /// found inside it: `in the value supplied for `PATH``, followed by its
-    /// origin when one was supplied.
+    /// Describes where a runtime input value sits, for errors found inside
+    /// it: `in the value from ORIGIN` when it was supplied, else `in the
+    /// value supplied for `PATH`` (its default).
     fn supplied_value_place(&self, input_path: &str, node: &Node) -> String {
         let range = (node.span.byte_start, node.span.byte_end);
         match self.input_origins.get(&range) {
