@@ -455,18 +455,44 @@ pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
     )
 }
 
+/// The largest output variable file basso reads, 4 MiB. A larger value is
+/// left out with a warning, so a step cannot make basso hold any amount of
+/// memory.
+const MAX_OUTPUT_FILE_BYTES: u64 = 4 << 20;
+
 /// Reads the `outputVariables` in `names` from their files in `dir`, one
 /// file per variable. A variable without a file was never set and is left
 /// out. Each problem concerns one variable and logs a warning that names
 /// it: invalid UTF-8 in a value is replaced by U+FFFD, and a file that
 /// cannot be read leaves its variable out. The other variables are kept.
+///
+/// The step may own `dir` (a `runAsUser` step, or a container through the
+/// shared workspace) while basso reads it as root. So basso follows no
+/// symbolic link at `dir` or at a file in it, and reads only regular
+/// files. A link to `/etc/shadow` or a FIFO is left out with a warning;
+/// it is neither read nor allowed to block the run.
 pub fn read_output_files(step_id: &str, dir: &Path, names: &[String]) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
+    if names.is_empty() {
+        return values;
+    }
+    let folder = match open_output_folder(dir) {
+        Ok(Some(folder)) => folder,
+        Ok(None) => return values,
+        Err(error) => {
+            tracing::warn!(
+                step_id,
+                "cannot read output variables from `{}`: {error}",
+                dir.display()
+            );
+            return values;
+        }
+    };
     for name in names {
         let path = dir.join(name);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+        let bytes = match read_output_file(&folder, name) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => continue,
             Err(error) => {
                 tracing::warn!(
                     step_id,
@@ -494,6 +520,72 @@ pub fn read_output_files(step_id: &str, dir: &Path, names: &[String]) -> BTreeMa
         values.insert(name.clone(), value);
     }
     values
+}
+
+/// Opens the output folder without following a symbolic link. Returns
+/// `None` when it does not exist.
+fn open_output_folder(dir: &Path) -> std::io::Result<Option<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(dir)
+    {
+        Ok(folder) => Ok(Some(folder)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error)
+            if error.raw_os_error() == Some(nix::libc::ELOOP)
+                || error.raw_os_error() == Some(nix::libc::ENOTDIR) =>
+        {
+            Err(std::io::Error::other(
+                "it is not a folder but a link or a file, so it is not read",
+            ))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Reads the output file `name` in `folder`: a regular file of at most
+/// [`MAX_OUTPUT_FILE_BYTES`], not a symbolic link. Returns `None` when the
+/// file does not exist.
+fn read_output_file(folder: &std::fs::File, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    use std::io::Read;
+
+    // O_NONBLOCK keeps a FIFO from blocking the open; it is refused below.
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let file = match openat(folder, name, flags, Mode::empty()) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(nix::errno::Errno::ELOOP) => {
+            return Err(std::io::Error::other(
+                "it is a symbolic link, which basso does not follow",
+            ));
+        }
+        Err(errno) => return Err(std::io::Error::from(errno)),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other("it is not a regular file"));
+    }
+    if metadata.len() > MAX_OUTPUT_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it holds {} bytes, more than the limit of {MAX_OUTPUT_FILE_BYTES}",
+            metadata.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    // The step may still be writing through a process that outlived it, so
+    // the read stops at the limit whatever the size said.
+    file.take(MAX_OUTPUT_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_OUTPUT_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it holds more than the limit of {MAX_OUTPUT_FILE_BYTES} bytes"
+        )));
+    }
+    Ok(Some(bytes))
 }
 
 /// Returns the script text basso runs: the step's script with errexit on
@@ -860,7 +952,9 @@ fn has_running_member(group: i32) -> bool {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        let Some(pid) = name
+            .to_str()
+            .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
         else {
             continue;
         };

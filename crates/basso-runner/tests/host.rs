@@ -236,6 +236,51 @@ fn invalid_utf8_output_keeps_other_variables() {
     assert_eq!(outcome.stage_status(), Status::Succeeded);
 }
 
+/// A step that owns its output folder cannot make basso read another file
+/// through a symbolic link, nor block it with a FIFO; the variables it
+/// wrote as plain files are kept.
+#[test]
+fn output_links_and_fifos_not_read() {
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), "outside-content").unwrap();
+    let mut step = run_step(
+        "tricky",
+        &format!(
+            "out=\"$(dirname \"$0\")/outputs\"\nln -s {} \"$out/LINK\"\nmkfifo \"$out/PIPE\"\nexport GOOD=fine",
+            outside.path().display()
+        ),
+    );
+    step.spec.output_variables = vec!["LINK".into(), "PIPE".into(), "GOOD".into()];
+    let outcome = run(vec![stage(vec![node(step)])]);
+
+    let outputs = &outcome.step("tricky").output_variables;
+    assert_eq!(
+        outputs.get("GOOD").map(String::as_str),
+        Some("fine"),
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outputs.get("LINK"), None, "{}", outcome.console);
+    assert_eq!(outputs.get("PIPE"), None, "{}", outcome.console);
+    assert!(
+        !outcome.console.contains("outside-content"),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome
+            .console
+            .contains("symbolic link, which basso does not follow"),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome.console.contains("it is not a regular file"),
+        "{}",
+        outcome.console
+    );
+}
+
 #[test]
 fn output_variables_survive_user_exit_trap() {
     for shell in ["Sh", "Bash"] {
