@@ -49,6 +49,26 @@ impl ResolutionArgs {
     }
 }
 
+/// Lists the texts that resolution diagnostics point into: the pipeline,
+/// each input set, and each `--input` pair under the name that
+/// [`basso_core::pipeline::inputs::argument_file`] gives it.
+pub fn diagnostic_sources(
+    name: &str,
+    source: &str,
+    input_sets: &[(String, String)],
+    arguments: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut sources = vec![(name.to_string(), source.to_string())];
+    sources.extend(input_sets.iter().cloned());
+    for (index, (path, value)) in arguments.iter().enumerate() {
+        sources.push((
+            basso_core::pipeline::inputs::argument_file(index),
+            format!("{path}={value}"),
+        ));
+    }
+    sources
+}
+
 /// Reads a UTF-8 text file without its byte order mark, with the file name
 /// in the error. A file in another encoding gets the position of its first
 /// undecodable byte.

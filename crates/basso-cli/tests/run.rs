@@ -2147,3 +2147,27 @@ fn run_as_user_private_tmpdir_named() {
     assert!(!stderr.contains("os error 13"), "{stderr}");
     assert!(!stderr.contains("locked | never"), "{stderr}");
 }
+
+#[test]
+fn supplied_env_name_rejected_at_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran");
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            &format!("touch {}", marker.display()),
+            "envVariables: <+input>",
+        )],
+    );
+    let input = "pipeline.stages.build.spec.execution.steps.a.spec.envVariables={\"A=B\": x}";
+    let output = run(&file, &["--input", input]);
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("error[invalid-env-name]"), "{stderr}");
+    assert!(stderr.contains("name `A=B`"), "{stderr}");
+    assert!(stderr.contains("--input#1:1:"), "{stderr}");
+    assert!(!marker.exists());
+}

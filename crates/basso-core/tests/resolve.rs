@@ -2520,6 +2520,86 @@ fn nested_map_input_rejected_from_input_set() {
     );
 }
 
+/// Returns the file, line and message of each `invalid-env-name` error.
+fn invalid_env_names(resolution: &Resolution) -> Vec<(Option<&str>, usize, &str)> {
+    resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "invalid-env-name")
+        .inspect(|d| assert!(d.is_error(), "{d:?}"))
+        .map(|d| (d.file.as_deref(), d.span.line, d.message.as_str()))
+        .collect()
+}
+
+#[test]
+fn env_name_input_rejected_from_arguments() {
+    let source = service_with_map_inputs();
+    let env = format!("{TEXT_MAPS_STEP}.envVariables");
+    let cases = [
+        ("{'A=B': x}", "A=B"),
+        ("{'': x}", ""),
+        ("{'A B': x, C: y}", "A B"),
+        ("{C: y, \"A\\tB\": x}", "A\tB"),
+    ];
+    for (value, key) in cases {
+        let arguments = [("pipeline.variables.tag", "1.0"), (env.as_str(), value)];
+        let resolution = resolve(&source, &arguments, &[], json!({}));
+        let message = format!(
+            "invalid value for `{env}`: invalid environment variable name `{key}`"
+        );
+
+        assert_eq!(
+            invalid_env_names(&resolution),
+            [(Some("--input#2"), 1, message.as_str())],
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
+        let spec = &resolution.stages[0].steps[0].spec;
+        assert!(spec["envVariables"].is_null(), "{value}: {spec}");
+    }
+}
+
+#[test]
+fn env_name_input_rejected_from_input_set() {
+    let source = service_with_map_inputs();
+    let set = "inputSet:
+  name: k
+  identifier: k
+  pipeline:
+    identifier: p
+    stages:
+      - stage:
+          identifier: s
+          spec:
+            execution:
+              steps:
+                - step:
+                    identifier: a
+                    spec:
+                      envVariables:
+                        A: text
+                        \"PATH=/nonexistent\": x
+";
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[("set.yaml", set)],
+        json!({}),
+    );
+
+    let message = format!(
+        "invalid value for `{TEXT_MAPS_STEP}.envVariables`: invalid environment variable name `PATH=/nonexistent`"
+    );
+    assert_eq!(
+        invalid_env_names(&resolution),
+        [(Some("set.yaml"), 17, message.as_str())],
+        "{:#?}",
+        resolution.diagnostics
+    );
+    let spec = &resolution.stages[0].steps[0].spec;
+    assert!(spec["envVariables"].is_null(), "{spec}");
+}
+
 #[test]
 fn flat_map_input_accepted() {
     let source = service_with_map_inputs();

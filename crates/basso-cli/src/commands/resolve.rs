@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::resolution_args::{ResolutionArgs, read_file};
+use crate::resolution_args::{ResolutionArgs, diagnostic_sources, read_file};
 use crate::{exit, output, render};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,14 +62,7 @@ fn run_inner(args: ResolveArgs) -> Result<u8, u8> {
         Format::Json => output::print(&output::json(&document)),
         Format::Yaml => output::print(&output::yaml(&document)),
     }
-    let mut sources = vec![(name, source)];
-    sources.extend(input_sets);
-    for (index, (path, value)) in arguments.iter().enumerate() {
-        sources.push((
-            basso_core::pipeline::inputs::argument_file(index),
-            format!("{path}={value}"),
-        ));
-    }
+    let sources = diagnostic_sources(&name, &source, &input_sets, &arguments);
     eprint!(
         "{}",
         render::render_files(&resolution.diagnostics, &sources)

@@ -13,6 +13,7 @@ use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::model::{DocumentKind, Report};
 use crate::pipeline::paths::{FieldType, Visit, field_type, walk};
 use crate::pipeline::suggest::closest;
+use crate::pipeline::validate::{INVALID_ENV_NAME_HELP, is_invalid_env_name};
 use crate::pipeline::yaml::{Limits, Node, NodeValue, Style, scalar_to_json};
 use crate::value::Value;
 
@@ -345,37 +346,63 @@ pub(crate) fn is_text_map(path: &str) -> bool {
 struct NotText {
     /// The entry's key, or `None` when the whole value is not a map.
     key: Option<String>,
+    code: &'static str,
     reason: String,
+    help: &'static str,
+}
+
+impl NotText {
+    /// An `invalid-input` error for a value that is not text.
+    fn invalid_input(key: Option<String>, reason: String) -> Self {
+        NotText {
+            key,
+            code: "invalid-input",
+            reason,
+            help: NOT_TEXT_HELP,
+        }
+    }
 }
 
 /// Checks a value supplied for a map of text values (`envVariables`,
 /// `portBindings`) or for one entry of such a map. Harness takes no nested
 /// objects as runtime-input values, and the runner passes each entry on as
-/// text, so an entry that is a list or a map is rejected.
+/// text, so an entry that is a list or a map is rejected. A supplied
+/// `envVariables` map also gets the name check that `check` applies to
+/// names written in the file.
 fn check_text_map(path: &str, value: &Value) -> Result<(), NotText> {
     let (_, last) = path.rsplit_once('.').unwrap_or(("", path));
     if let Some(map) = TEXT_MAPS.iter().find(|map| **map == last) {
         let entries = match value {
             Value::Map(entries) => entries,
             Value::List(_) => {
-                return Err(NotText {
-                    key: None,
-                    reason: format!("`{map}` takes a map, found a list"),
-                });
+                return Err(NotText::invalid_input(
+                    None,
+                    format!("`{map}` takes a map, found a list"),
+                ));
             }
             _ => return Ok(()),
         };
+        if *map == "envVariables"
+            && let Some(key) = entries.keys().find(|key| is_invalid_env_name(key))
+        {
+            return Err(NotText {
+                key: Some(key.clone()),
+                code: "invalid-env-name",
+                reason: format!("invalid environment variable name `{key}`"),
+                help: INVALID_ENV_NAME_HELP,
+            });
+        }
         let nested = entries
             .iter()
             .find(|(_, entry)| matches!(entry, Value::List(_) | Value::Map(_)));
         return match nested {
-            Some((key, entry)) => Err(NotText {
-                key: Some(key.clone()),
-                reason: format!(
+            Some((key, entry)) => Err(NotText::invalid_input(
+                Some(key.clone()),
+                format!(
                     "`{key}` is {}, but `{map}` values must be text",
                     entry.type_with_article()
                 ),
-            }),
+            )),
             None => Ok(()),
         };
     }
@@ -389,13 +416,13 @@ fn check_text_map(path: &str, value: &Value) -> Result<(), NotText> {
         Some((map, key))
     });
     match entry {
-        Some((map, key)) => Err(NotText {
-            key: None,
-            reason: format!(
+        Some((map, key)) => Err(NotText::invalid_input(
+            None,
+            format!(
                 "`{key}` is {}, but `{map}` values must be text",
                 value.type_with_article()
             ),
-        }),
+        )),
         None => Ok(()),
     }
 }
@@ -473,7 +500,10 @@ pub fn apply_input_set(
                 return Visit::Skip;
             }
             let checked = node_value(node, field.value_type)
-                .map_err(|reason| (reason, node.span, "supply a value of the field's type"))
+                .map_err(|reason| {
+                    let help = "supply a value of the field's type";
+                    ("invalid-input", reason, node.span, help)
+                })
                 .and_then(|value| match check_text_map(path, &value) {
                     Ok(()) => Ok(value),
                     Err(not_text) => {
@@ -481,7 +511,7 @@ pub fn apply_input_set(
                         // writes the map out.
                         let entry = not_text.key.as_deref().and_then(|key| node.get(key));
                         let span = entry.map_or(node.span, |entry| entry.span);
-                        Err((not_text.reason, span, NOT_TEXT_HELP))
+                        Err((not_text.code, not_text.reason, span, not_text.help))
                     }
                 });
             match checked {
@@ -498,9 +528,9 @@ pub fn apply_input_set(
                         },
                     );
                 }
-                Err((reason, span, help)) => {
+                Err((code, reason, span, help)) => {
                     local.error(
-                        "invalid-input",
+                        code,
                         format!("invalid value for `{path}`: {reason}"),
                         span,
                         help,
@@ -575,10 +605,13 @@ pub fn apply_arguments(
             continue;
         }
         let checked = read_value(text, field.value_type)
-            .map_err(|reason| (reason, "supply a value of the field's type"))
+            .map_err(|reason| {
+                let help = "supply a value of the field's type";
+                ("invalid-input", reason, help)
+            })
             .and_then(|value| match check_text_map(path, &value) {
                 Ok(()) => Ok(value),
-                Err(not_text) => Err((not_text.reason, NOT_TEXT_HELP)),
+                Err(not_text) => Err((not_text.code, not_text.reason, not_text.help)),
             });
         match checked {
             Ok(value) => {
@@ -591,7 +624,7 @@ pub fn apply_arguments(
                     },
                 );
             }
-            Err((reason, help)) => {
+            Err((code, reason, help)) => {
                 supplied.insert(
                     path.clone(),
                     Supplied {
@@ -603,7 +636,7 @@ pub fn apply_arguments(
                 let value_span = Span::from_byte_range(&argument, path.len() + 1, argument.len());
                 report.push(
                     Diagnostic::error(
-                        "invalid-input",
+                        code,
                         format!("invalid value for `{path}`: {reason}"),
                         value_span,
                     )

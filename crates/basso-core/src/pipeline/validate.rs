@@ -1359,6 +1359,20 @@ fn shell_env_name(name: &str) -> String {
     fixed
 }
 
+/// Returns whether `name` cannot be an environment variable name at all:
+/// the process environment stores `NAME=value` strings, so an empty name,
+/// one with `=` or a NUL byte would change another variable or be lost.
+pub(crate) fn is_invalid_env_name(name: &str) -> bool {
+    name.is_empty()
+        || name.contains('=')
+        || name.chars().any(char::is_whitespace)
+        || name.contains('\0')
+}
+
+/// The help line of an `invalid-env-name` error.
+pub(crate) const INVALID_ENV_NAME_HELP: &str =
+    "names cannot be empty or contain `=` or spaces; use letters, digits and `_`";
+
 fn check_env_variables(report: &mut Report, env: &Node) {
     let Some(entries) = env.as_mapping() else {
         if env.scalar().is_some() && (env.is_null() || classify_node(env) != ValueKind::Fixed) {
@@ -1377,16 +1391,12 @@ fn check_env_variables(report: &mut Report, env: &Node) {
     };
     for (key, value) in entries {
         let name = key.as_str().unwrap_or_default();
-        if name.is_empty()
-            || name.contains('=')
-            || name.chars().any(char::is_whitespace)
-            || name.contains('\0')
-        {
+        if is_invalid_env_name(name) {
             report.error(
                 "invalid-env-name",
                 format!("invalid environment variable name `{name}`"),
                 key.span,
-                "names cannot be empty or contain `=` or spaces; use letters, digits and `_`",
+                INVALID_ENV_NAME_HELP,
             );
         } else if classify(name) == ValueKind::Fixed
             && !(name

@@ -8,7 +8,7 @@ use serde_json::{Value as Json, json};
 
 use super::{RunArgs, StartError};
 use crate::render;
-use crate::resolution_args::{ResolutionArgs, read_file};
+use crate::resolution_args::{ResolutionArgs, diagnostic_sources, read_file};
 
 /// The pipeline file with its runtime inputs and context, read once.
 pub struct Loaded {
@@ -71,7 +71,9 @@ impl Loaded {
                 .filter(|d| d.is_error())
                 .cloned()
                 .collect();
-            eprint!("{}", render::render_text(&errors, &self.name, &self.source));
+            let sources =
+                diagnostic_sources(&self.name, &self.source, &self.input_sets, &self.inputs);
+            eprint!("{}", render::render_files(&errors, &sources));
             return Err(StartError::invalid_pipeline(
                 format!(
                     "`{}` cannot be resolved; basso run starts nothing",
