@@ -354,3 +354,121 @@ fn runtime_input_choosing_secret_id_allowed() {
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
 }
+
+/// Returns run-time data whose map, list and number values choose an id.
+fn whole_value_data() -> Json {
+    json!({
+        "trigger": {"payload": {"sid": "deploy_key", "list": ["deploy_key"], "idx": 1}},
+        "codebase": {"branch": "deploy_key"},
+    })
+}
+
+/// Asserts that `value` is rejected because run-time data at `data_path`
+/// chose its secret id, and that the step lists no secret.
+fn assert_id_from_data(value: &str, data_path: &str) {
+    let source = pipeline_with("", value);
+    let resolution = resolve(&source, whole_value_data());
+
+    let message = data_error(&resolution);
+    assert!(message.contains("secret `"), "{value}: {message}");
+    assert!(
+        message.contains(&format!("`{data_path}")),
+        "{value}: {message}"
+    );
+    let step = &resolution.stages[0].steps[0];
+    assert!(step.secrets.is_empty(), "{value}: {:?}", step.secrets);
+    assert_eq!(env_x(&resolution), Json::Null, "{value}");
+}
+
+#[test]
+fn payload_map_get_choosing_id_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue(<+trigger.payload>.get(\"sid\"))>",
+        "trigger.payload",
+    );
+}
+
+#[test]
+fn payload_map_index_choosing_id_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue(<+trigger.payload>[\"sid\"])>",
+        "trigger.payload",
+    );
+}
+
+#[test]
+fn trigger_member_choosing_id_rejected() {
+    assert_id_from_data("<+secrets.getValue(<+trigger>.payload.sid)>", "trigger");
+}
+
+#[test]
+fn codebase_member_choosing_id_rejected() {
+    assert_id_from_data("<+secrets.getValue(<+codebase>.branch)>", "codebase");
+}
+
+#[test]
+fn payload_list_item_choosing_id_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue(<+trigger.payload.list>[0])>",
+        "trigger.payload.list",
+    );
+}
+
+#[test]
+fn json_select_over_payload_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue(<+json.select(\"sid\", <+trigger.payload>)>)>",
+        "trigger.payload",
+    );
+}
+
+#[test]
+fn json_object_over_payload_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue(<+json.object(<+trigger.payload>).sid>)>",
+        "trigger.payload",
+    );
+}
+
+#[test]
+fn payload_number_as_list_index_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue([\"x\",\"tok\"][<+trigger.payload.idx>])>",
+        "trigger.payload.idx",
+    );
+}
+
+#[test]
+fn payload_number_as_get_argument_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue([\"x\",\"tok\"].get(<+trigger.payload.idx>))>",
+        "trigger.payload.idx",
+    );
+}
+
+#[test]
+fn payload_number_as_split_index_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue(\"x,tok\".split(\",\")[<+trigger.payload.idx>])>",
+        "trigger.payload.idx",
+    );
+}
+
+#[test]
+fn payload_number_as_substring_argument_rejected() {
+    assert_id_from_data(
+        "<+secrets.getValue(\"tokx\".substring(0, <+trigger.payload.idx> + 2))>",
+        "trigger.payload.idx",
+    );
+}
+
+#[test]
+fn file_variable_as_map_key_allowed() {
+    let variables = "  variables:\n    - name: k\n      type: String\n      value: b\n";
+    // Quoted for YAML, where `: ` would start a mapping.
+    let value = "'<+secrets.getValue({\"a\": \"x\", \"b\": \"tok\"}[<+pipeline.variables.k>])>'";
+    let source = pipeline_with(variables, value);
+    let resolution = resolve(&source, whole_value_data());
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}

@@ -33,6 +33,14 @@ pub trait Context {
         false
     }
 
+    /// Returns whether `path` reads run-time data: a value of any type that
+    /// the caller supplied rather than the pipeline file. The evaluator
+    /// rejects a secret id computed from such a value.
+    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
+        let _ = path;
+        false
+    }
+
     /// Records that the pipeline file's own expressions use secret `id`.
     fn used_secret(&self, id: &str) {
         let _ = id;
@@ -57,6 +65,10 @@ impl<C: Context + ?Sized> Context for &C {
 
     fn is_run_time_data(&self, text: &str) -> bool {
         (**self).is_run_time_data(text)
+    }
+
+    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
+        (**self).is_run_time_path(path)
     }
 
     fn used_secret(&self, id: &str) {
@@ -115,6 +127,10 @@ impl<C: Context> Context for RecordingContext<C> {
 
     fn is_run_time_data(&self, text: &str) -> bool {
         self.inner.is_run_time_data(text)
+    }
+
+    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
+        self.inner.is_run_time_path(path)
     }
 
     fn used_secret(&self, id: &str) {

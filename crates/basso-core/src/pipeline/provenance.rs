@@ -25,6 +25,9 @@ const SECRET_REFERENCE_START: &str = "<+secrets.getValue(";
 #[derive(Default)]
 pub struct RunTimeData {
     texts: HashSet<String>,
+    /// The caller's run-time data as a value tree, so that a path into it
+    /// counts as run-time data whatever the type of the value there.
+    context: Value,
     used_secrets: RefCell<Vec<String>>,
     /// How many secret values evaluation produced so far, repeats included.
     secret_uses: Cell<usize>,
@@ -35,6 +38,9 @@ impl RunTimeData {
     pub fn new(context: &Json) -> RunTimeData {
         let mut data = RunTimeData::default();
         data.add(context);
+        if context.is_object() {
+            data.context = Value::from_json(context.clone());
+        }
         data
     }
 
@@ -140,6 +146,13 @@ impl Context for Traced<'_> {
 
     fn is_run_time_data(&self, text: &str) -> bool {
         self.data.texts.contains(text)
+    }
+
+    // NOTE: a map that mixes file and run-time keys (`<+pipeline>` once the
+    // run adds `pipeline.stages`) counts as run-time data as a whole, so an
+    // id taken from its file part is rejected as well.
+    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
+        !path.is_empty() && self.data.context.get_path(path).is_some()
     }
 
     fn used_secret(&self, id: &str) {

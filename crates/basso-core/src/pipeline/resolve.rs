@@ -228,6 +228,10 @@ impl Context for RunStateUnknown<'_> {
         self.inner.is_run_time_data(text)
     }
 
+    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
+        self.inner.is_run_time_path(path)
+    }
+
     fn used_secret(&self, id: &str) {
         self.inner.used_secret(id);
     }
