@@ -415,6 +415,47 @@ fn context_choosing_secret_id_rejected() {
 }
 
 #[test]
+fn context_map_or_index_choosing_secret_id_rejected() {
+    let forms = [
+        (
+            "<+secrets.getValue(<+trigger.payload>.get(\"sid\"))>",
+            "`trigger.payload`",
+        ),
+        ("<+secrets.getValue(<+trigger>.payload.sid)>", "`trigger`"),
+        (
+            "<+secrets.getValue(<+trigger.payload.list>[0])>",
+            "`trigger.payload.list`",
+        ),
+        (
+            "<+secrets.getValue([\"x\",\"tok\"][<+trigger.payload.idx>])>",
+            "`trigger.payload.idx`",
+        ),
+    ];
+    for (value, data_path) in forms {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let file = pipeline(
+            dir.path(),
+            &[step(
+                "Run",
+                "r",
+                &format!("echo \"$S\" | base64\ntouch {}", marker.display()),
+                &format!("envVariables:\n  S: {value}"),
+            )],
+        );
+        let context = r#"{"trigger":{"payload":{"sid":"tok","list":["tok"],"idx":1}}}"#;
+        let output = run_with_secret(&file, Some(context), &[]);
+
+        let stderr = assert_secret_from_data(&output, "r", data_path);
+        assert!(
+            stderr.contains("secret-from-run-time-data"),
+            "{value}: {stderr}"
+        );
+        assert!(!marker.exists(), "{value}");
+    }
+}
+
+#[test]
 fn step_output_choosing_secret_id_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
