@@ -2212,3 +2212,24 @@ fn supplied_env_name_rejected_at_input() {
     assert!(stderr.contains("--input#1:1:"), "{stderr}");
     assert!(!marker.exists());
 }
+
+#[test]
+fn supplied_env_map_secret_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            "[ \"$ONE\" = \"$TWO\" ] && [ -n \"$ONE\" ] && echo same",
+            "envVariables: <+input>",
+        )],
+    );
+    let input = r#"pipeline.stages.build.spec.execution.steps.a.spec.envVariables={ONE: '<+secrets.getValue("tok")>', TWO: '<+secrets.getValue("tok")>'}"#;
+    let output = run_with_secret(&file, None, &["--input", input]);
+
+    assert_secret_not_printed(&output);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("a | same"), "{stderr}");
+}

@@ -2665,6 +2665,63 @@ fn supplied_map_entries_evaluated() {
     );
 }
 
+#[test]
+fn supplied_list_entries_evaluated() {
+    let source = pipeline_with(
+        "- step:\n    type: Background\n    name: a\n    identifier: a\n    spec:\n      command: sleep 5\n      entrypoint: <+input>",
+        "platform:\n  os: Linux\n  arch: Amd64\nruntime:\n  type: Cloud\n  spec: {}",
+    );
+    let path = format!("{TEXT_MAPS_STEP}.entrypoint");
+    let value = r#"[sh, '-c', 'echo <+pipeline.name> <+secrets.getValue("tok")>', 3]"#;
+    let arguments = [("pipeline.variables.tag", "1.0"), (path.as_str(), value)];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let step = &resolution.stages[0].steps[0];
+    assert_eq!(
+        step.spec["entrypoint"],
+        json!(["sh", "-c", "echo p <+secrets.getValue(\"tok\")>", 3])
+    );
+    assert_eq!(step.secrets, ["tok"]);
+}
+
+/// A secret named in a supplied `envVariables` map is requested for the
+/// step, as one named in a supplied entry is.
+#[test]
+fn supplied_map_secret_requested() {
+    let source = one_step("", "command: echo $ONE\nenvVariables:\n  ONE: <+input>");
+    let entry = format!("{TEXT_MAPS_STEP}.envVariables.ONE");
+    let from_entry = resolve(
+        &source,
+        &[
+            ("pipeline.variables.tag", "1.0"),
+            (entry.as_str(), r#"<+secrets.getValue("tok")>"#),
+        ],
+        &[],
+        json!({}),
+    );
+    assert!(!from_entry.has_errors(), "{:#?}", from_entry.diagnostics);
+    assert_eq!(from_entry.stages[0].steps[0].secrets, ["tok"]);
+
+    let source = one_step("", "command: echo $ONE\nenvVariables: <+input>");
+    let map = format!("{TEXT_MAPS_STEP}.envVariables");
+    let from_map = resolve(
+        &source,
+        &[
+            ("pipeline.variables.tag", "1.0"),
+            (map.as_str(), r#"{ONE: '<+secrets.getValue("tok")>'}"#),
+        ],
+        &[],
+        json!({}),
+    );
+    assert!(!from_map.has_errors(), "{:#?}", from_map.diagnostics);
+    assert_eq!(from_map.stages[0].steps[0].secrets, ["tok"]);
+    assert_eq!(
+        from_map.stages[0].steps[0].spec["envVariables"],
+        from_entry.stages[0].steps[0].spec["envVariables"]
+    );
+}
+
 /// Environment variables named like typed fields (`retry`, `privileged`,
 /// `paths`) stay text, from an expression as from a runtime input.
 #[test]

@@ -136,13 +136,15 @@ pub fn missing_secret(id: &str) -> String {
     )
 }
 
-/// Returns the message for secret reference text that the pipeline file
-/// does not request for the step.
+/// Returns the message for secret reference text that neither the pipeline
+/// file nor a runtime input requests for the step.
 pub fn unrequested_secret(id: &str) -> String {
     format!(
-        "the text `<+secrets.getValue(\"{id}\")>` comes from run-time data (a step output, \
-         a trigger or codebase value), not from the pipeline file, so secret `{id}` is not \
-         substituted; help: reference the secret in the step's fields in the pipeline file"
+        "the text `<+secrets.getValue(\"{id}\")>` reached the step as plain text, not as an \
+         expression that basso evaluated from the pipeline file or a runtime input, so secret \
+         `{id}` is not substituted; help: reference the secret in the step's fields in the \
+         pipeline file or in a runtime input value, because run-time data (a step output, a \
+         trigger or codebase value) cannot request a secret"
     )
 }
 
@@ -380,7 +382,8 @@ mod tests {
             .substitute(text, &["other".to_string()])
             .unwrap_err();
         assert!(error.contains("secret `tok`"), "{error}");
-        assert!(error.contains("run-time data"), "{error}");
+        assert!(error.contains("reached the step as plain text"), "{error}");
+        assert!(!error.contains("comes from run-time data"), "{error}");
         assert!(!error.contains("hunter2-value"), "{error}");
         assert!(!error.contains("BASSO_SECRET_TOK"), "{error}");
     }

@@ -342,6 +342,16 @@ pub(crate) fn is_text_map(path: &str) -> bool {
     TEXT_MAPS.contains(&last)
 }
 
+/// The list fields whose items the runner reads as text.
+const TEXT_LISTS: [&str; 3] = ["entrypoint", "sharedPaths", "paths"];
+
+/// Returns whether `path` ends at a list whose items the runner reads as
+/// text.
+pub(crate) fn is_text_list(path: &str) -> bool {
+    let (_, last) = path.rsplit_once('.').unwrap_or(("", path));
+    TEXT_LISTS.contains(&last)
+}
+
 /// A supplied value that a map of text values cannot take.
 struct NotText {
     /// The entry's key, or `None` when the whole value is not a map.

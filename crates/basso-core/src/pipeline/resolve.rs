@@ -742,13 +742,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
         self.value_at(node, &mut buffer, scope)
     }
 
-    /// Resolves `node`, whose path is `path`. Children push their segment
-    /// onto the same buffer and truncate it afterwards.
     /// Resolves the value supplied for the runtime input at `node`. Harness
     /// evaluates the expressions in supplied values, so text with a `<+`
     /// block is evaluated, and so is each entry of a supplied map of text
-    /// (`envVariables`, `portBindings`). Other maps and lists, such as a
-    /// supplied `when`, keep their text for the checks that read them.
+    /// (`envVariables`, `portBindings`) or list of text (`entrypoint`,
+    /// `sharedPaths`, `paths`). Other maps and lists, such as a supplied
+    /// `when`, keep their text for the checks that read them.
     fn supplied_value(
         &mut self,
         supplied: Value,
@@ -766,22 +765,40 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 let mut map = serde_json::Map::with_capacity(entries.len());
                 for (key, value) in entries {
                     let len = push_key(path, &key);
-                    let resolved = match value {
-                        Value::String(text) if has_block_start(&text) => {
-                            let secret_free = secret_free_field(path);
-                            self.expression(&text, node, field_type(path), secret_free, scope)
-                        }
-                        other => other.to_json(),
-                    };
+                    let resolved = self.supplied_entry(value, node, path, scope);
                     path.truncate(len);
                     map.insert(key, resolved);
                 }
                 Json::Object(map)
             }
+            Value::List(items) if inputs::is_text_list(path) => {
+                let mut list = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    let len = push_index(path, i);
+                    let resolved = self.supplied_entry(item, node, path, scope);
+                    path.truncate(len);
+                    list.push(resolved);
+                }
+                Json::Array(list)
+            }
             other => coerce(other.clone(), field).unwrap_or_else(|_| other.to_json()),
         }
     }
 
+    /// Resolves one entry of a supplied map or list of text, at `path`:
+    /// text with a `<+` block is evaluated, other values pass unchanged.
+    fn supplied_entry(&mut self, entry: Value, node: &Node, path: &str, scope: &Scope<'_>) -> Json {
+        match entry {
+            Value::String(text) if has_block_start(&text) => {
+                let secret_free = secret_free_field(path);
+                self.expression(&text, node, field_type(path), secret_free, scope)
+            }
+            other => other.to_json(),
+        }
+    }
+
+    /// Resolves `node`, whose path is `path`. Children push their segment
+    /// onto the same buffer and truncate it afterwards.
     fn value_at(&mut self, node: &Node, path: &mut String, scope: &Scope<'_>) -> Json {
         match &node.value {
             NodeValue::Scalar(scalar) => {
