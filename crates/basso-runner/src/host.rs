@@ -45,6 +45,13 @@ use crate::lines::LineSplitter;
 /// the step's main process has exited.
 const LEFTOVER_GRACE: Duration = Duration::from_millis(500);
 
+/// The environment variable that marks every process of a host task: its
+/// value is the task's scratch folder, which no other task shares. A
+/// process inherits it through `fork` and `exec`, also after `setsid` and
+/// after its parent exits, so the processes a step left behind are found
+/// by it when the step ends.
+pub const TASK_MARK_VARIABLE: &str = "BASSO_TASK";
+
 /// How often a running task's process tree is walked to record processes
 /// that left its process group.
 const TREE_SCAN_INTERVAL: Duration = Duration::from_millis(100);
@@ -212,6 +219,7 @@ impl Executor for HostExecutor {
         .collect();
         tracing::debug!(step_id = %spec.step_id, pid, kind = ?spec.kind, "started process");
 
+        let mark = task_mark(&scratch);
         Ok(Box::new(HostTask {
             step_id: spec.step_id,
             child,
@@ -225,6 +233,7 @@ impl Executor for HostExecutor {
             group_gone: false,
             escaped: Vec::new(),
             last_scan: Instant::now(),
+            mark,
         }))
     }
 }
@@ -367,6 +376,7 @@ fn build_command(
     }
     command
         .envs(spec.env.iter().map(|(name, value)| (name, value)))
+        .env(TASK_MARK_VARIABLE, scratch)
         .current_dir(&spec.workdir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -698,6 +708,32 @@ struct HostTask {
     /// Descendants of the task that left its process group.
     escaped: Vec<ProcessStart>,
     last_scan: Instant,
+    /// `BASSO_TASK=<scratch folder>` and a NUL, as the entry appears in
+    /// `/proc/PID/environ`.
+    mark: Vec<u8>,
+}
+
+/// Returns the environment entry that marks the processes of the task
+/// whose scratch folder is `scratch`, as `/proc/PID/environ` lists it.
+fn task_mark(scratch: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut mark = format!("{TASK_MARK_VARIABLE}=").into_bytes();
+    mark.extend_from_slice(scratch.as_os_str().as_bytes());
+    mark.push(0);
+    mark
+}
+
+/// Returns whether process `pid` started with `mark` in its environment.
+/// A process that cannot be read does not count.
+fn carries_mark(pid: i32, mark: &[u8]) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    // Each entry ends with a NUL, so a match at the start or after a NUL
+    // is a whole entry.
+    environ
+        .split_inclusive(|&byte| byte == 0)
+        .any(|entry| entry == mark)
 }
 
 /// A process id with the process's start time, so that a process id the
@@ -740,11 +776,35 @@ impl HostTask {
             return;
         }
         self.record_escaped();
+        self.record_marked();
         let deadline = Instant::now() + grace;
         signal_escaped(&self.escaped, Signal::SIGTERM);
 
         self.end_own_group(grace);
         end_escaped(std::mem::take(&mut self.escaped), deadline);
+    }
+
+    /// Records the processes outside the task's process group whose
+    /// environment carries the task's mark, such as a `setsid` process
+    /// whose parent exited before a walk of the tree could see it.
+    fn record_marked(&mut self) {
+        let Some(table) = process_table() else {
+            return;
+        };
+        for process in &table {
+            let outside = process.group != self.pid as i32;
+            if outside
+                && !self.escaped.contains(&process.start)
+                && carries_mark(process.start.pid, &self.mark)
+            {
+                tracing::debug!(
+                    step_id = %self.step_id,
+                    pid = process.start.pid,
+                    "a process the step left behind carries its mark"
+                );
+                self.escaped.push(process.start);
+            }
+        }
     }
 
     /// Walks the task's process tree when the last walk is older than

@@ -376,3 +376,29 @@ fn setsid_process_ignoring_sigterm_is_killed() {
     let pid = read_pid(&pid_file);
     assert!(!process_runs(pid), "setsid process {pid} still runs");
 }
+
+/// A process started in a new session by a subshell that exits at once
+/// is never a child of the step's shell when basso looks; it is found by
+/// the mark in its environment when the step ends.
+#[test]
+fn step_end_stops_process_of_exited_parent() {
+    let files = tempfile::tempdir().unwrap();
+    let pid_file = files.path().join("daemon.pid");
+    let daemon = run_step(
+        "daemon",
+        &format!("(setsid sleep 300 & echo $! > {})", pid_file.display()),
+    );
+
+    let outcome = run(vec![stage(vec![node(daemon)])]);
+
+    assert_eq!(outcome.step("daemon").status, Status::Succeeded);
+    let pid = read_pid(&pid_file);
+    let survived = process_runs(pid);
+    if survived {
+        // The test started this process, so it stops it before failing.
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    assert!(!survived, "process {pid} of the exited subshell still runs");
+}
