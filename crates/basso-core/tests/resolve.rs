@@ -2738,3 +2738,36 @@ fn env_names_like_typed_fields_stay_text() {
         json!({"retry": "1.0-x", "privileged": "yes", "paths": "a,b"})
     );
 }
+
+/// `check` and `resolve` agree on `exportedVariables`, which basso cannot
+/// fill: both report it, so a green `check` never meets a failing `run`.
+#[test]
+fn exported_variables_rejected_by_check() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: export U=1\n      outputVariables:\n        - name: U\n      outputAlias:\n        key: al\n        scope: Pipeline\n- step:\n    type: Run\n    name: b\n    identifier: b\n    spec:\n      image: alpine\n      command: echo <+exportedVariables.getValue(\"pipeline.al.U\")>",
+        DOCKER,
+    );
+
+    let checked = pipeline::check(&source, "p.yaml");
+    let unsupported: Vec<_> = checked
+        .iter()
+        .filter(|d| d.code == "unsupported-expression")
+        .collect();
+    assert_eq!(unsupported.len(), 1, "{checked:#?}");
+    assert!(unsupported[0].is_error());
+    assert!(
+        unsupported[0].message.contains("`exportedVariables`"),
+        "{}",
+        unsupported[0].message
+    );
+    assert!(unsupported[0].message.contains("outputAlias"));
+    let line = source
+        .lines()
+        .position(|l| l.contains("<+exportedVariables"))
+        .unwrap()
+        + 1;
+    assert_eq!(unsupported[0].span.line, line, "{:?}", unsupported[0].span);
+
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    assert!(resolution.has_errors(), "{:#?}", resolution.diagnostics);
+}

@@ -444,8 +444,26 @@ fn check_reference<'a>(
                 check_loop_key(&keys, &parts, reference)
             }),
         ["pipeline", key, ..] => check_pipeline_key(pipeline, key),
+        ["exportedVariables", ..] => Some(exported_variables_unsupported(reference)),
         _ => None,
     }
+}
+
+/// Builds the error for a read of `exportedVariables`. Harness fills it
+/// from the outputs that steps publish with `outputAlias`, and basso
+/// publishes none, so `resolve` and `run` would read null.
+fn exported_variables_unsupported(reference: &str) -> Diagnostic {
+    Diagnostic::error(
+        "unsupported-expression",
+        format!(
+            "`{reference}` reads outputs published with `outputAlias`, which basso does not support"
+        ),
+        Span::default(),
+    )
+    .with_help(
+        "read the output from its step, such as \
+         `<+pipeline.stages.STAGE.spec.execution.steps.STEP.output.outputVariables.NAME>`",
+    )
 }
 
 /// The `pipeline.*` keys that Harness supplies at run time. Expressions can
