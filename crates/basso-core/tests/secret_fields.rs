@@ -330,3 +330,105 @@ fn secret_rejection_adds_no_other_errors() {
         .collect();
     assert!(others.is_empty(), "{others:#?}");
 }
+
+/// A file-defined stage variable that contains a secret, read by a loop, a
+/// condition and resource limits. The loop comes first, because its
+/// evaluated values once marked the variable's text as run-time data.
+const STAGE_SECRET: &str = r#"pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        variables:
+          - name: pr
+            type: String
+            value: <+secrets.getValue("flag")>
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: d
+                  identifier: d
+                  strategy:
+                    parallelism: <+stage.variables.pr>
+                  spec:
+                    shell: Sh
+                    command: echo d
+              - step:
+                  type: Run
+                  name: e
+                  identifier: e
+                  when:
+                    stageStatus: Success
+                    condition: <+stage.variables.pr>
+                  spec:
+                    shell: Sh
+                    command: echo e
+              - step:
+                  type: Run
+                  name: f
+                  identifier: f
+                  spec:
+                    shell: Sh
+                    command: echo <+stage.variables.pr>
+                    resources:
+                      limits:
+                        cpu: <+stage.variables.pr>
+                        memory: <+stage.variables.pr>
+"#;
+
+#[test]
+fn stage_variable_secret_in_condition_and_limits() {
+    let line = |needle: &str| {
+        STAGE_SECRET
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap()
+            + 1
+    };
+    let through = "resolves to secret `flag` through `<+stage.variables.pr>`";
+    let mut expected = vec![
+        (
+            line("parallelism:"),
+            format!("`parallelism` {through}, but a secret cannot be a loop value"),
+        ),
+        (
+            line("condition:"),
+            format!("`condition` {through}, but a secret cannot be a condition"),
+        ),
+        (
+            line("cpu:"),
+            format!("`cpu` {through}, but a secret cannot be a cpu quantity"),
+        ),
+        (
+            line("memory:"),
+            format!("`memory` {through}, but a secret cannot be a memory quantity"),
+        ),
+    ];
+    expected.sort();
+
+    let checked = pipeline::check(STAGE_SECRET, "p.yaml");
+    let resolution = pipeline::resolve(STAGE_SECRET, "p.yaml", &[], &[], &serde_json::json!({}));
+    for diagnostics in [&checked, &resolution.diagnostics] {
+        assert_eq!(secret_errors(diagnostics), expected, "{diagnostics:#?}");
+        let others: Vec<_> = diagnostics
+            .iter()
+            .filter(|d| d.is_error() && d.code != "secret-not-allowed")
+            .collect();
+        assert!(others.is_empty(), "{others:#?}");
+    }
+    // The text field still gets the secret.
+    let step_f = resolution.stages[0]
+        .steps
+        .iter()
+        .find(|s| s.identifier == "f")
+        .unwrap();
+    assert_eq!(step_f.secrets, ["flag"]);
+}

@@ -201,6 +201,8 @@ pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
         ("spec", "shell") => "a shell",
         ("spec", "imagePullPolicy") => "an image pull policy",
         ("spec", "runAsUser") => "a user id",
+        ("limits", "cpu") => "a cpu quantity",
+        ("limits", "memory") => "a memory quantity",
         ("matrix", _) => return None,
         (_, "timeout") => "a timeout",
         _ => match field_type(path) {
@@ -275,6 +277,11 @@ mod tests {
             (
                 "spec.portBindings.<+pipeline.variables.p>",
                 Some(("portBindings", "a port")),
+            ),
+            ("spec.resources.limits.cpu", Some(("cpu", "a cpu quantity"))),
+            (
+                "spec.resources.limits.memory",
+                Some(("memory", "a memory quantity")),
             ),
             ("spec.command", None),
             ("spec.image", None),

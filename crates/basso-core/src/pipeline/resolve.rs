@@ -246,6 +246,18 @@ fn is_run_state(path: &str) -> bool {
         || path.contains("Status")
 }
 
+/// Builds the error for secret `id`, which the expression `text` at `node`
+/// gave the field `name`, whose `role` (such as `a timeout`) cannot be a
+/// secret.
+fn secret_not_allowed(text: &str, node: &Node, name: &str, role: &str, id: &str) -> Diagnostic {
+    Diagnostic::error(
+        "secret-not-allowed",
+        format!("`{name}` resolves to secret `{id}` through `{text}`, but a secret cannot be {role}"),
+        node.span,
+    )
+    .with_help("give the field its value directly, or through a variable or runtime input that holds no secret")
+}
+
 /// Returns the text of a resolved field, or `None` for null.
 fn into_text(value: Json) -> Option<String> {
     match value {
@@ -687,12 +699,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if self.has_error_at(node.span, "secret-not-allowed") {
             return;
         }
-        self.report.error(
-            "secret-not-allowed",
-            format!("`{name}` resolves to secret `{id}` through `{text}`, but a secret cannot be {role}"),
-            node.span,
-            "give the field its value directly, or through a variable or runtime input that holds no secret",
-        );
+        self.report
+            .push(secret_not_allowed(text, node, name, role, id));
     }
 
     /// Returns whether an error with `code` was reported at `span`.
@@ -849,6 +857,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // A condition whose every reference has a value is evaluated now, so
         // strings stay strings: splicing `fast` into `<+v> == "fast"` as
         // text would compare a name with a string.
+        let uses_before = self.data.secret_uses();
         let evaluated = self.templates.with(text, |t| {
             t.evaluate(
                 &self.data.over(scope),
@@ -856,6 +865,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
             )
         });
         scope.take_misses();
+        // The secret's reference text would decide as true, so the step
+        // would always run while the condition looks like a check.
+        if self.data.secret_uses() > uses_before
+            && let Ok(value) = &evaluated
+            && let Some(id) = RunTimeData::secret_reference(value)
+        {
+            self.reject_secret(text, node, "condition", "a condition", &id);
+            return Some(text.to_string());
+        }
         if let Some(decision) = evaluated.ok().as_ref().and_then(decision_literal) {
             return Some(decision);
         }
@@ -1003,12 +1021,22 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     supplied => return Some(supplied.to_json()),
                 }
             }
+            let uses_before = data.secret_uses();
             let value = templates.with(text, |t| {
                 t.evaluate(
                     &data.over(scope),
                     &Self::options(EvalMode::Evaluate, Unresolved::Null),
                 )
             });
+            // The runner substitutes secrets only into text fields, so a
+            // secret cannot be a count or a list of loop values.
+            if data.secret_uses() > uses_before
+                && let Ok(value) = &value
+                && let Some(id) = RunTimeData::secret_reference(value)
+            {
+                evaluation_errors.push(secret_not_allowed(text, node, field, "a loop value", &id));
+                return None;
+            }
             let json = match value {
                 Ok(Value::String(text)) => inputs::read_value(&text, FieldType::List)
                     .ok()
@@ -1965,6 +1993,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                             && !self
                                 .run_state_fields
                                 .contains(&(n.span.byte_start, n.span.byte_end))
+                            && !self.has_error_at(n.span, "secret-not-allowed")
                     })
                     && let Some(value) = spec
                         .get("resources")
