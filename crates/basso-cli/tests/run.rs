@@ -1500,19 +1500,33 @@ fn failure_strategy_ignore_continues_stage() {
     assert!(stderr.contains("g | g ran"), "{stderr}");
 }
 
+/// Returns a `Retry` failure strategy of two retries 1 s apart, then
+/// `then` (an action type such as `MarkAsFailure`).
+fn retry_twice_then(then: &str) -> String {
+    format!(
+        "type: Retry\nspec:\n  retryCount: 2\n  retryIntervals: [1s]\n  onRetryFailure:\n    action:\n      type: {then}"
+    )
+}
+
+/// Returns a script that fails with exit code 3 the first time it runs in
+/// `dir` and runs `on_retry` the next time.
+fn fails_first_time(dir: &Path, on_retry: &str) -> String {
+    let marker = dir.join("first-attempt-done");
+    format!(
+        "if [ -f '{marker}' ]; then {on_retry}; else touch '{marker}'; exit 3; fi",
+        marker = marker.display()
+    )
+}
+
 #[test]
 fn failure_strategy_retry_until_success() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("first-attempt-done");
-    let script = format!(
-        "if [ -f '{marker}' ]; then echo second attempt; else touch '{marker}'; exit 3; fi",
-        marker = marker.display()
-    );
-    let retry = "type: Retry\nspec:\n  retryCount: 2\n  retryIntervals: [1s]\n  onRetryFailure:\n    action:\n      type: MarkAsFailure";
+    let script = fails_first_time(dir.path(), "echo second attempt");
+    let retry = retry_twice_then("MarkAsFailure");
     let file = pipeline(
         dir.path(),
         &[
-            with_failure_strategy(step("Run", "flaky", &script, ""), "AllErrors", retry),
+            with_failure_strategy(step("Run", "flaky", &script, ""), "AllErrors", &retry),
             step("Run", "after", "echo after ran", ""),
         ],
     );
@@ -1530,16 +1544,12 @@ fn failure_strategy_retry_until_success() {
 #[test]
 fn retry_count_readable_by_later_step() {
     let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("first-attempt-done");
-    let script = format!(
-        "if [ -f '{marker}' ]; then exit 0; else touch '{marker}'; exit 3; fi",
-        marker = marker.display()
-    );
-    let retry = "type: Retry\nspec:\n  retryCount: 2\n  retryIntervals: [1s]\n  onRetryFailure:\n    action:\n      type: MarkAsFailure";
+    let script = fails_first_time(dir.path(), "exit 0");
+    let retry = retry_twice_then("MarkAsFailure");
     let file = pipeline(
         dir.path(),
         &[
-            with_failure_strategy(step("Run", "flaky", &script, ""), "AllErrors", retry),
+            with_failure_strategy(step("Run", "flaky", &script, ""), "AllErrors", &retry),
             step("Run", "steady", "echo steady", ""),
             step(
                 "Run",
@@ -1564,11 +1574,11 @@ fn failure_strategy_retries_then_falls_back() {
     let dir = tempfile::tempdir().unwrap();
     let attempts = dir.path().join("attempts");
     let script = format!("echo try >> '{}'; exit 1", attempts.display());
-    let retry = "type: Retry\nspec:\n  retryCount: 2\n  retryIntervals: [1s]\n  onRetryFailure:\n    action:\n      type: MarkAsSuccess";
+    let retry = retry_twice_then("MarkAsSuccess");
     let file = pipeline(
         dir.path(),
         &[
-            with_failure_strategy(step("Run", "r", &script, ""), "AllErrors", retry),
+            with_failure_strategy(step("Run", "r", &script, ""), "AllErrors", &retry),
             step("Run", "z", "echo z ran", ""),
         ],
     );
