@@ -2771,3 +2771,85 @@ fn exported_variables_rejected_by_check() {
     let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
     assert!(resolution.has_errors(), "{:#?}", resolution.diagnostics);
 }
+
+/// Returns a pipeline whose variable `x` and stage variable `y` are
+/// templates, and whose step command is `command`.
+fn map_read_pipeline(x: &str, command: &str) -> String {
+    format!(
+        "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: x
+      type: String
+      value: {x}
+    - name: loop
+      type: String
+      value: <+<+pipeline.variables>.loop>
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        variables:
+          - name: y
+            type: String
+            value: <+pipeline.name>-stage
+        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: a
+                  identifier: a
+                  spec:
+                    shell: Sh
+                    command: '{command}'
+"
+    )
+}
+
+#[test]
+fn variables_map_entries_resolve_like_paths() {
+    let cases = [
+        ("<+pipeline.variables.x>", "p-suffix"),
+        ("<+<+pipeline.variables>.x>", "p-suffix"),
+        ("<+<+pipeline.variables>[\"x\"]>", "p-suffix"),
+        ("<+<+pipeline.variables>.get(\"x\")>", "p-suffix"),
+        ("<+<+pipeline.variables>.x.length()>", "8"),
+        ("<+<+pipeline>.variables.x>", "p-suffix"),
+        ("<+<+stage.variables>.y>", "p-stage"),
+        ("<+<+stage.variables>[\"y\"]>", "p-stage"),
+        ("<+<+stage.variables>.get(\"y\")>", "p-stage"),
+        ("<+<+pipeline.stages.s.variables>.y>", "p-stage"),
+    ];
+    for (command, expected) in cases {
+        let source = map_read_pipeline("<+pipeline.name>-suffix", command);
+        let resolution = resolve(&source, &[], &[], json!({}));
+        assert_eq!(
+            error_messages(&resolution.diagnostics),
+            Vec::<String>::new(),
+            "{command}"
+        );
+        assert_eq!(
+            resolution.stages[0].steps[0].spec["command"], expected,
+            "{command}"
+        );
+    }
+}
+
+#[test]
+fn variables_map_entry_cycle_is_an_error() {
+    let source = map_read_pipeline("x", "<+<+pipeline.variables>.loop>");
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let cycles = messages_with_code(&resolution, "expression-cycle");
+    assert_eq!(cycles.len(), 1, "{:?}", resolution.diagnostics);
+    assert!(
+        cycles[0].contains("`pipeline.variables.loop`"),
+        "{}",
+        cycles[0]
+    );
+}

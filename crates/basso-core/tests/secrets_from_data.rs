@@ -472,3 +472,29 @@ fn file_variable_as_map_key_allowed() {
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
 }
+
+#[test]
+fn map_read_variable_choosing_secret_id_rejected() {
+    let variables =
+        "  variables:\n    - name: pv\n      type: String\n      value: <+trigger.payload.sid>\n";
+    for value in [
+        "<+secrets.getValue(<+pipeline.variables>.pv)>",
+        "<+secrets.getValue(<+pipeline.variables>[\"pv\"])>",
+        "<+secrets.getValue(<+pipeline.variables>.get(\"pv\"))>",
+    ] {
+        let source = pipeline_with(variables, &format!("'{value}'"));
+        let resolution = resolve(&source, id_data());
+
+        let message = data_error(&resolution);
+        assert!(
+            message.contains("secret `deploy_key`"),
+            "{value}: {message}"
+        );
+        assert!(
+            message.contains("`trigger.payload.sid`"),
+            "{value}: {message}"
+        );
+        let step = &resolution.stages[0].steps[0];
+        assert!(step.secrets.is_empty(), "{value}: {:?}", step.secrets);
+    }
+}

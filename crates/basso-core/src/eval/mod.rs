@@ -104,6 +104,19 @@ pub(crate) struct Evaluator<'c> {
     /// The run-time data paths of the slots of the unit being evaluated, so
     /// that reading a slot counts as reading the data its block read.
     slot_data_paths: SlotDataPaths,
+    /// Maps borrowed from the context, with the path they were read at. An
+    /// entry read from one of them (`<+pipeline.variables>.x`) is looked up
+    /// by its full path, so a template in it resolves as on the direct path.
+    /// NOTE: entries reached otherwise (`values()`, the whole map rendered)
+    /// keep their unresolved text.
+    context_maps: Vec<ContextMap>,
+}
+
+/// A map borrowed from the context and the path it was read at.
+struct ContextMap {
+    address: *const Value,
+    segments: Vec<PathSegment>,
+    alias: Option<Vec<PathSegment>>,
 }
 
 impl Template {
@@ -153,6 +166,7 @@ impl<'c> Evaluator<'c> {
             data_reads: 0,
             data_path: String::new(),
             slot_data_paths: SlotDataPaths::new(),
+            context_maps: Vec::new(),
         }
     }
 
@@ -560,10 +574,18 @@ impl<'c> Evaluator<'c> {
     {
         match op {
             PostfixOp::Member { name, span } => {
+                if let Some(found) = self.context_entry(&value, name, source, span.clone()) {
+                    return found;
+                }
                 ops::access(value, ops::Key::Name(name), source, span.clone()).map_err(Stop::Error)
             }
             PostfixOp::Index { index, span } => {
                 let key = self.eval(index, source, slots)?;
+                if let Value::String(name) = key.as_ref()
+                    && let Some(found) = self.context_entry(&value, name, source, span.clone())
+                {
+                    return found;
+                }
                 let rendered;
                 let key = match key.as_ref() {
                     Value::Int(i) => ops::Key::Index(*i),
@@ -579,6 +601,13 @@ impl<'c> Evaluator<'c> {
                 let mut values = Values::with_capacity(args.len());
                 for arg in args {
                     values.push(self.eval(arg, source, slots)?);
+                }
+                if name == "get"
+                    && let [key] = values.as_slice()
+                    && let Value::String(key) = key.as_ref()
+                    && let Some(found) = self.context_entry(&value, key, source, span.clone())
+                {
+                    return found;
                 }
                 let cost = 1 + value.approximate_size() as u64 / 64;
                 self.tick(cost, source, span.clone())?;
@@ -667,6 +696,18 @@ impl<'c> Evaluator<'c> {
                 if let Value::Secret(handle) = value.as_ref() {
                     self.use_secret(&handle.id, source, span)?;
                 }
+                if let Cow::Borrowed(map @ Value::Map(_)) = value
+                    && !self
+                        .context_maps
+                        .iter()
+                        .any(|m| std::ptr::eq(m.address, map))
+                {
+                    self.context_maps.push(ContextMap {
+                        address: map,
+                        segments: segments.to_vec(),
+                        alias: alias.map(<[PathSegment]>::to_vec),
+                    });
+                }
                 Ok(value)
             }
             None => {
@@ -674,6 +715,40 @@ impl<'c> Evaluator<'c> {
                 self.unresolved(&name, source, span)
             }
         }
+    }
+
+    /// Looks up entry `key` of `map` by its full path when `map` was borrowed
+    /// from the context, so that a template in the entry resolves as it does
+    /// on the direct path. Returns `None` for any other value or a missing key.
+    fn context_entry<'a>(
+        &mut self,
+        map: &Cow<'a, Value>,
+        key: &str,
+        source: &str,
+        span: Range<usize>,
+    ) -> Option<Flow<Cow<'a, Value>>>
+    where
+        'c: 'a,
+    {
+        let Cow::Borrowed(Value::Map(entries)) = map else {
+            return None;
+        };
+        if !entries.contains_key(key) {
+            return None;
+        }
+        let address: *const Value = map.as_ref();
+        let known = self
+            .context_maps
+            .iter()
+            .find(|m| std::ptr::eq(m.address, address))?;
+        let with_key = |path: &[PathSegment]| {
+            let mut path = path.to_vec();
+            path.push(PathSegment::Key(key.to_string()));
+            path
+        };
+        let segments = with_key(&known.segments);
+        let alias = known.alias.as_deref().map(with_key);
+        Some(self.look_up(&segments, alias.as_deref(), source, span))
     }
 
     fn unresolved<'a>(&mut self, name: &str, source: &str, span: Range<usize>) -> Flow<Cow<'a, Value>> {
