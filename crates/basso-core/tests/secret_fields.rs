@@ -432,3 +432,137 @@ fn stage_variable_secret_in_condition_and_limits() {
         .unwrap();
     assert_eq!(step_f.secrets, ["flag"]);
 }
+
+/// Conditions that compare or measure a Secret variable, which the runner
+/// cannot do, each on its own step.
+const SECRET_CONDITIONS: &str = r#"pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: sv
+      type: Secret
+      value: flag
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        variables:
+          - name: ss
+            type: Secret
+            value: stage_flag
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: a
+                  identifier: a
+                  when:
+                    stageStatus: Success
+                    condition: <+pipeline.variables.sv> == "yes"
+                  spec:
+                    command: echo a
+                    outputVariables:
+                      - name: o
+              - step:
+                  type: Run
+                  name: b
+                  identifier: b
+                  when:
+                    stageStatus: Success
+                    condition: <+pipeline.variables.sv.length() > 3>
+                  spec:
+                    command: echo b
+              - step:
+                  type: Run
+                  name: c
+                  identifier: c
+                  when:
+                    stageStatus: Success
+                    condition: <+pipeline.variables.sv>.length() > 3
+                  spec:
+                    command: echo c
+              - step:
+                  type: Run
+                  name: d
+                  identifier: d
+                  when:
+                    stageStatus: Success
+                    condition: <+stage.variables.ss> != "no"
+                  spec:
+                    command: echo d
+              - step:
+                  type: Run
+                  name: e
+                  identifier: e
+                  when:
+                    stageStatus: Success
+                    condition: <+steps.a.output.outputVariables.o> == "x" && <+pipeline.variables.sv> == "yes"
+                  spec:
+                    command: echo e
+              - step:
+                  type: Run
+                  name: f
+                  identifier: f
+                  when:
+                    stageStatus: Success
+                    condition: <+secrets.getValue("flag")> == "yes"
+                  spec:
+                    command: echo f
+"#;
+
+#[test]
+fn secret_read_by_condition_rejected() {
+    let lines: Vec<&str> = SECRET_CONDITIONS.lines().collect();
+    let condition_lines: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("condition:"))
+        .map(|i| i + 1)
+        .collect();
+    let read = |source: &str, line: usize| {
+        let text = lines[line - 1].split_once("condition: ").unwrap().1;
+        format!(
+            "`condition` reads {source} in `{text}`, but a secret cannot be used in a condition"
+        )
+    };
+    let variable = "a secret through `pipeline.variables.sv`";
+    let expected = vec![
+        (condition_lines[0], read(variable, condition_lines[0])),
+        (condition_lines[1], read(variable, condition_lines[1])),
+        (condition_lines[2], read(variable, condition_lines[2])),
+        (
+            condition_lines[3],
+            read("a secret through `stage.variables.ss`", condition_lines[3]),
+        ),
+        (condition_lines[4], read(variable, condition_lines[4])),
+        (
+            condition_lines[5],
+            read("secret `flag`", condition_lines[5]),
+        ),
+    ];
+
+    let checked = pipeline::check(SECRET_CONDITIONS, "p.yaml");
+    let resolution = pipeline::resolve(
+        SECRET_CONDITIONS,
+        "p.yaml",
+        &[],
+        &[],
+        &serde_json::json!({}),
+    );
+    for diagnostics in [&checked, &resolution.diagnostics] {
+        assert_eq!(secret_errors(diagnostics), expected, "{diagnostics:#?}");
+        let help = diagnostics
+            .iter()
+            .filter(|d| d.code == "secret-not-allowed")
+            .filter_map(|d| d.help.as_deref());
+        for help in help {
+            assert!(
+                help.starts_with("compare a value that is not a secret"),
+                "{help}"
+            );
+        }
+    }
+}

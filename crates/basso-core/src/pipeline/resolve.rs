@@ -874,6 +874,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
             self.reject_secret(text, node, "condition", "a condition", &id);
             return Some(text.to_string());
         }
+        // The runner cannot compare or measure a secret, so a condition that
+        // reads one would fail its step on every run.
+        if self.data.secret_uses() > uses_before {
+            self.reject_secret_in_condition(text, node, scope);
+            return Some(text.to_string());
+        }
         if let Some(decision) = evaluated.ok().as_ref().and_then(decision_literal) {
             return Some(decision);
         }
@@ -886,6 +892,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             )
         });
         scope.take_misses();
+        if self.data.secret_uses() > uses_before {
+            self.reject_secret_in_condition(text, node, scope);
+            return Some(text.to_string());
+        }
         match result {
             Ok(substituted) if has_block_start(&substituted) => Some(substituted),
             Ok(substituted) => {
@@ -912,6 +922,40 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 Some(text.to_string())
             }
         }
+    }
+
+    /// Reports the condition `text` at `node`, whose evaluation read a
+    /// secret, naming the path or secret id it read the secret from.
+    fn reject_secret_in_condition(&mut self, text: &str, node: &Node, scope: &Scope<'_>) {
+        if self.has_error_at(node.span, "secret-not-allowed") {
+            return;
+        }
+        let references = self.templates.with(text, |t| Ok(t.references()));
+        let references = references.unwrap_or_default();
+        let secret_path = references.paths.iter().find(|path| {
+            let uses_before = self.data.secret_uses();
+            let _ = self.templates.with(&format!("<+{path}>"), |t| {
+                t.evaluate(
+                    &self.data.over(scope),
+                    &Self::options(EvalMode::Evaluate, Unresolved::Null),
+                )
+            });
+            scope.take_misses();
+            self.data.secret_uses() > uses_before
+        });
+        let source = match (secret_path, references.secret_ids.first()) {
+            (Some(path), _) => format!("a secret through `{path}`"),
+            (None, Some(id)) => format!("secret `{id}`"),
+            (None, None) => "a secret".to_string(),
+        };
+        self.report.error(
+            "secret-not-allowed",
+            format!(
+                "`condition` reads {source} in `{text}`, but a secret cannot be used in a condition"
+            ),
+            node.span,
+            "compare a value that is not a secret, such as a String variable or a runtime input",
+        );
     }
 
     /// Resolves the field `field` of the node at `owner`, whose path is
