@@ -201,9 +201,10 @@ impl Value {
     }
 
     /// Converts the value of a `when` condition to run or skip, as JEXL's
-    /// `toBoolean` does in Harness: null is false, numbers are true unless
-    /// zero or NaN, strings unless empty or exactly `false` (so `False` and
-    /// `no` are true), lists and maps are true. A secret has no decision.
+    /// `toBoolean` does in Harness. Null is false, and numbers are true
+    /// unless zero or NaN. Strings are true unless empty or exactly `false`,
+    /// so `False` and `no` are true. Lists and maps are true, and a secret
+    /// has no decision.
     pub fn condition_decision(&self) -> Option<bool> {
         match self {
             Value::Null => Some(false),

@@ -581,18 +581,18 @@ fn read_output_file(folder: &std::fs::File, name: &str) -> std::io::Result<Optio
     }
     if metadata.len() > MAX_OUTPUT_FILE_BYTES {
         return Err(std::io::Error::other(format!(
-            "it holds {} bytes, more than the limit of {MAX_OUTPUT_FILE_BYTES}",
+            "it is {} bytes, more than the limit of {MAX_OUTPUT_FILE_BYTES} bytes",
             metadata.len()
         )));
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
-    // The step may still be writing through a process that outlived it, so
-    // the read stops at the limit whatever the size said.
+    // A process the step left behind may still be writing, so the read
+    // stops at the limit whatever size the metadata gave.
     file.take(MAX_OUTPUT_FILE_BYTES + 1)
         .read_to_end(&mut bytes)?;
     if bytes.len() as u64 > MAX_OUTPUT_FILE_BYTES {
         return Err(std::io::Error::other(format!(
-            "it holds more than the limit of {MAX_OUTPUT_FILE_BYTES} bytes"
+            "it is larger than the limit of {MAX_OUTPUT_FILE_BYTES} bytes"
         )));
     }
     Ok(Some(bytes))
@@ -1239,9 +1239,9 @@ mod tests {
     /// empty, while a group with a sleeping member does not.
     #[test]
     fn group_of_zombies_counts_as_empty() {
-        // The inner `sh` exits at once; its parent has become `sleep`
-        // (through `exec`), which never reaps it, so it stays a zombie in
-        // the group for as long as `sleep` runs.
+        // The inner `sh` exits at once. Its parent has become `sleep`
+        // through `exec` and never reaps it, so it stays a zombie in the
+        // group for as long as `sleep` runs.
         let mut leader = Command::new("sh")
             .args(["-c", "sh -c 'exit 0' & exec sleep 30"])
             .process_group(0)
@@ -1264,7 +1264,7 @@ mod tests {
         );
     }
 
-    /// The state letters of the processes in `group`.
+    /// Returns the state letters of the processes in `group`.
     fn group_states(group: i32) -> Vec<char> {
         std::fs::read_dir("/proc")
             .unwrap()

@@ -377,9 +377,9 @@ fn setsid_process_ignoring_sigterm_is_killed() {
     assert!(!process_runs(pid), "setsid process {pid} still runs");
 }
 
-/// A process started in a new session by a subshell that exits at once
-/// is never a child of the step's shell when basso looks; it is found by
-/// the mark in its environment when the step ends.
+/// A process started in a new session by a subshell that exits at once is
+/// never a child of the step's shell when basso looks. The mark in its
+/// environment finds it when the step ends.
 #[test]
 fn step_end_stops_process_of_exited_parent() {
     let files = tempfile::tempdir().unwrap();

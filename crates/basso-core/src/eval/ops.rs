@@ -81,8 +81,9 @@ fn number_format(text: &str, source: &str, span: Range<usize>) -> ExprError {
     )
 }
 
-/// The error for a decimal string, such as `"5.0"`, that an equality or
-/// comparison with a whole number reads as a Java long, as JEXL does.
+/// Returns the error for a decimal string, such as `"5.0"`, that an
+/// equality or comparison with a whole number reads as a Java long, as
+/// JEXL does.
 fn decimal_text_as_whole(left: &Value, right: &Value, source: &str, span: Range<usize>) -> ExprError {
     let text = if matches!(left, Value::String(_)) { left.render() } else { right.render() };
     ExprError::new(

@@ -362,7 +362,7 @@ struct NotText {
 }
 
 impl NotText {
-    /// An `invalid-input` error for a value that is not text.
+    /// Returns an `invalid-input` error for a value that is not text.
     fn invalid_input(key: Option<String>, reason: String) -> Self {
         NotText {
             key,

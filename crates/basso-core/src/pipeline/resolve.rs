@@ -108,8 +108,8 @@ struct Resolver<'p, 'a> {
     /// The host ports bound by the Background steps of the stage iteration
     /// being resolved, with the span of the `portBindings` key and the step.
     service_host_ports: Vec<(u16, Span, String)>,
-    /// Where each supplied runtime input came from, by the byte range of
-    /// its field, so errors in a supplied value can name the origin.
+    /// The origin of each supplied runtime input, keyed by the byte range
+    /// of its field, so that errors in a supplied value can name it.
     input_origins: HashMap<(usize, usize), inputs::Origin, FixedState>,
 }
 
