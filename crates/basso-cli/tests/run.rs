@@ -417,11 +417,15 @@ fn context_choosing_secret_id_rejected() {
 #[test]
 fn context_map_or_index_choosing_secret_id_rejected() {
     let forms = [
+        // An entry read out of a run-time map is named by its full path.
         (
             "<+secrets.getValue(<+trigger.payload>.get(\"sid\"))>",
-            "`trigger.payload`",
+            "`trigger.payload.sid`",
         ),
-        ("<+secrets.getValue(<+trigger>.payload.sid)>", "`trigger`"),
+        (
+            "<+secrets.getValue(<+trigger>.payload.sid)>",
+            "`trigger.payload.sid`",
+        ),
         (
             "<+secrets.getValue(<+trigger.payload.list>[0])>",
             "`trigger.payload.list`",
