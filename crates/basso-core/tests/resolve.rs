@@ -2853,3 +2853,33 @@ fn variables_map_entry_cycle_is_an_error() {
         cycles[0]
     );
 }
+
+/// A `--context` value for a declared variable, or for the pipeline's name,
+/// replaces the file's value, and each such key gets a warning at the
+/// file's declaration.
+#[test]
+fn context_override_of_file_values_warned() {
+    let source = one_step("", "command: echo <+pipeline.variables.tag>");
+    let context = json!({"pipeline": {"variables": {"tag": "2.0", "other": "x"}, "name": "renamed"}});
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
+
+    let warnings: Vec<(usize, &str)> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "context-overrides-file")
+        .map(|d| (d.span.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            (2, "the `--context` file sets `pipeline.name`, which the pipeline file sets; the context's value is used"),
+            (5, "the `--context` file sets `pipeline.variables.tag`, which the pipeline file declares; the context's value replaces the file's value and any supplied input"),
+        ],
+        "{:#?}",
+        resolution.diagnostics
+    );
+    assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo 2.0");
+
+    let plain = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({"trigger": {}}));
+    assert!(!codes(&plain).contains(&"context-overrides-file"), "{:#?}", plain.diagnostics);
+}

@@ -390,6 +390,7 @@ fn resolve_tracked(
     }
     let mut root_value = Value::Map([("pipeline".to_string(), tree_root)].into_iter().collect());
     if context.is_object() {
+        warn_context_overrides(&mut report, &pipeline, context);
         merge(&mut root_value, Value::from_json(context.clone()));
     }
 
@@ -438,6 +439,43 @@ fn input_origins(
     origins
 }
 
+
+/// Warns about the values of the `--context` object that replace what the
+/// pipeline file sets: its variables, `name` and `identifier`. The context
+/// wins over the file and over supplied inputs, which a user who passed
+/// `--input` for the same variable would not expect.
+fn warn_context_overrides(report: &mut Report, pipeline: &Pipeline<'_>, context: &serde_json::Value) {
+    let Some(given) = context.get("pipeline").and_then(|given| given.as_object()) else {
+        return;
+    };
+    let help = |path: &str| {
+        format!("remove `{path}` from the context file, or supply the value with `--input {path}=VALUE`")
+    };
+    if let Some(variables) = given.get("variables").and_then(|variables| variables.as_object()) {
+        for variable in pipeline.variables.iter().filter(|variable| variables.contains_key(&variable.name)) {
+            report.warning(
+                "context-overrides-file",
+                format!(
+                    "the `--context` file sets `{}`, which the pipeline file declares; the context's value replaces the file's value and any supplied input",
+                    variable.path
+                ),
+                variable.name_node.span,
+                help(&variable.path),
+            );
+        }
+    }
+    for key in ["name", "identifier"] {
+        if given.contains_key(key) {
+            let span = pipeline.header.get(key).map_or(pipeline.header.span, |node| node.span);
+            report.warning(
+                "context-overrides-file",
+                format!("the `--context` file sets `pipeline.{key}`, which the pipeline file sets; the context's value is used"),
+                span,
+                format!("remove `pipeline.{key}` from the context file"),
+            );
+        }
+    }
+}
 fn finish(
     pipeline: Option<String>,
     stages: Vec<ResolvedStage>,
