@@ -439,20 +439,32 @@ fn input_origins(
     origins
 }
 
-
 /// Warns about the values of the `--context` object that replace what the
 /// pipeline file sets: its variables, `name` and `identifier`. The context
 /// wins over the file and over supplied inputs, which a user who passed
 /// `--input` for the same variable would not expect.
-fn warn_context_overrides(report: &mut Report, pipeline: &Pipeline<'_>, context: &serde_json::Value) {
+fn warn_context_overrides(
+    report: &mut Report,
+    pipeline: &Pipeline<'_>,
+    context: &serde_json::Value,
+) {
     let Some(given) = context.get("pipeline").and_then(|given| given.as_object()) else {
         return;
     };
     let help = |path: &str| {
-        format!("remove `{path}` from the context file, or supply the value with `--input {path}=VALUE`")
+        format!(
+            "remove `{path}` from the context file, and give its value with `--input {path}=VALUE` instead"
+        )
     };
-    if let Some(variables) = given.get("variables").and_then(|variables| variables.as_object()) {
-        for variable in pipeline.variables.iter().filter(|variable| variables.contains_key(&variable.name)) {
+    if let Some(variables) = given
+        .get("variables")
+        .and_then(|variables| variables.as_object())
+    {
+        for variable in pipeline
+            .variables
+            .iter()
+            .filter(|variable| variables.contains_key(&variable.name))
+        {
             report.warning(
                 "context-overrides-file",
                 format!(
@@ -466,7 +478,10 @@ fn warn_context_overrides(report: &mut Report, pipeline: &Pipeline<'_>, context:
     }
     for key in ["name", "identifier"] {
         if given.contains_key(key) {
-            let span = pipeline.header.get(key).map_or(pipeline.header.span, |node| node.span);
+            let span = pipeline
+                .header
+                .get(key)
+                .map_or(pipeline.header.span, |node| node.span);
             report.warning(
                 "context-overrides-file",
                 format!("the `--context` file sets `pipeline.{key}`, which the pipeline file sets; the context's value is used"),
