@@ -43,6 +43,15 @@ fn pipeline_with(variables: &str, value: &str) -> String {
     )
 }
 
+/// Returns the pipeline of [`pipeline_with`] whose step `r` loops over the
+/// matrix axis `axis` (`name: values`).
+fn matrix_pipeline(axis: &str, value: &str) -> String {
+    pipeline_with("", value).replace(
+        "                  spec:\n                    shell: Sh",
+        &format!("                  strategy:\n                    matrix:\n                      {axis}\n                  spec:\n                    shell: Sh"),
+    )
+}
+
 fn resolve(source: &str, context: Json) -> Resolution {
     pipeline::resolve(source, "p.yaml", &[], &[], &context)
 }
@@ -134,10 +143,7 @@ fn data_joined_into_reference_text_rejected() {
 
 #[test]
 fn matrix_values_from_data_rejected() {
-    let source = pipeline_with("", "<+matrix.x>").replace(
-        "                  spec:\n                    shell: Sh",
-        "                  strategy:\n                    matrix:\n                      x: <+trigger.payload.list>\n                  spec:\n                    shell: Sh",
-    );
+    let source = matrix_pipeline("x: <+trigger.payload.list>", "<+matrix.x>");
     let context = json!({"trigger": {"payload": {"list": "a,<+secrets.getValue(\"tok\")>"}}});
     let resolution = resolve(&source, context);
     let errors: Vec<_> = resolution
@@ -497,4 +503,60 @@ fn map_read_variable_choosing_secret_id_rejected() {
         let step = &resolution.stages[0].steps[0];
         assert!(step.secrets.is_empty(), "{value}: {:?}", step.secrets);
     }
+}
+
+/// Returns run-time data whose strings equal the secret ids `tok` and
+/// `other` that the pipeline file writes.
+fn payload_with_ids() -> Json {
+    json!({"trigger": {"payload": {"a": "tok", "b": "other", "ids": ["tok"]}}})
+}
+
+#[test]
+fn payload_string_equal_to_file_id_allowed() {
+    let variables = "  variables:\n    - name: id\n      type: String\n      value: tok\n    - name: asked\n      type: String\n      value: <+input>\n";
+    let arguments = [("pipeline.variables.asked".to_string(), "other".to_string())];
+    for (value, secret) in [
+        ("<+secrets.getValue(<+pipeline.variables.id>)>", "tok"),
+        ("<+secrets.getValue(\"tok\")>", "tok"),
+        ("<+secrets.getValue(<+pipeline.variables.asked>)>", "other"),
+    ] {
+        let source = pipeline_with(variables, value);
+        let resolution = pipeline::resolve(&source, "p.yaml", &arguments, &[], &payload_with_ids());
+        assert!(
+            !resolution.has_errors(),
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
+        assert_eq!(resolution.stages[0].steps[0].secrets, [secret], "{value}");
+    }
+}
+
+#[test]
+fn payload_string_equal_to_file_matrix_id_allowed() {
+    let source = matrix_pipeline("k: [tok, other]", "<+secrets.getValue(<+matrix.k>)>");
+    let resolution = resolve(&source, payload_with_ids());
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let secrets: Vec<_> = resolution.stages[0]
+        .steps
+        .iter()
+        .map(|step| step.secrets.clone())
+        .collect();
+    assert_eq!(secrets, [["tok"], ["other"]]);
+}
+
+#[test]
+fn matrix_from_payload_choosing_id_rejected() {
+    let source = matrix_pipeline(
+        "k: <+trigger.payload.ids>",
+        "<+secrets.getValue(<+matrix.k>)>",
+    );
+    let resolution = resolve(&source, payload_with_ids());
+    let message = data_error(&resolution);
+    assert!(message.contains("secret `tok`"), "{message}");
+    assert!(
+        resolution.stages[0]
+            .steps
+            .iter()
+            .all(|step| step.secrets.is_empty())
+    );
 }

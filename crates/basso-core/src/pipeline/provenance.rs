@@ -31,23 +31,27 @@ pub struct RunTimeData {
     used_secrets: RefCell<Vec<String>>,
     /// How many secret values evaluation produced so far, repeats included.
     secret_uses: Cell<usize>,
+    /// How many values evaluation read from run-time data so far.
+    data_reads: Cell<usize>,
 }
 
 impl RunTimeData {
-    /// Collects every string value of `context`, the caller's run-time data.
+    /// Keeps `context`, the caller's run-time data: every value read at a
+    /// path into it counts as run-time data, whatever its content.
     pub fn new(context: &Json) -> RunTimeData {
         let mut data = RunTimeData::default();
-        data.add(context);
         if context.is_object() {
             data.context = Value::from_json(context.clone());
         }
         data
     }
 
-    /// Marks every string value of `value` as run-time data.
-    // NOTE: strings are matched by content, so a string of the pipeline file
-    // that equals a string of the data also counts as data. Its secrets are
-    // then rejected, never delivered.
+    /// Marks every string value of `value`, a loop value computed from
+    /// run-time data, as run-time data.
+    // NOTE: loop values are read at paths of their own (`matrix.x`), so
+    // their strings are matched by content: a string of the pipeline file
+    // that equals one of them also counts as data. Its secrets are then
+    // rejected, never delivered.
     pub fn add(&mut self, value: &Json) {
         match value {
             Json::String(text) if !self.texts.contains(text) => {
@@ -68,6 +72,20 @@ impl RunTimeData {
     /// Returns how many secret values evaluation produced so far.
     pub fn secret_uses(&self) -> usize {
         self.secret_uses.get()
+    }
+
+    /// Returns how many values evaluation read from run-time data so far.
+    pub fn data_reads(&self) -> usize {
+        self.data_reads.get()
+    }
+
+    /// Counts one read of run-time data when `from_data` is true, and
+    /// returns `from_data`.
+    fn count_read(&self, from_data: bool) -> bool {
+        if from_data {
+            self.data_reads.set(self.data_reads.get() + 1);
+        }
+        from_data
     }
 
     /// Returns the id in the first secret reference text of `value`, rendered,
@@ -145,14 +163,15 @@ impl Context for Traced<'_> {
     }
 
     fn is_run_time_data(&self, text: &str) -> bool {
-        self.data.texts.contains(text)
+        self.data.count_read(self.data.texts.contains(text))
     }
 
     // NOTE: a map that mixes file and run-time keys (`<+pipeline>` once the
     // run adds `pipeline.stages`) counts as run-time data as a whole, so an
     // id taken from its file part is rejected as well.
     fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
-        !path.is_empty() && self.data.context.get_path(path).is_some()
+        self.data
+            .count_read(!path.is_empty() && self.data.context.get_path(path).is_some())
     }
 
     fn used_secret(&self, id: &str) {

@@ -1102,7 +1102,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let data = &self.data;
         let mut evaluation_errors = Vec::new();
         let mut missing_input = false;
-        let mut evaluated = Vec::new();
+        let mut from_data = Vec::new();
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -1119,6 +1119,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 }
             }
             let uses_before = data.secret_uses();
+            let reads_before = data.data_reads();
             let value = templates.with(text, |t| {
                 t.evaluate(
                     &data.over(scope),
@@ -1145,12 +1146,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     None
                 }
             };
-            evaluated.extend(json.clone());
+            if data.data_reads() > reads_before {
+                from_data.extend(json.clone());
+            }
             json
         });
-        // Loop values computed by expressions are not text of the file, so
-        // `<+matrix.x>` may not use a secret that they contain.
-        for json in &evaluated {
+        // Loop values computed from run-time data are data too, so
+        // `<+matrix.x>` may not choose a secret or use one that they contain.
+        for json in &from_data {
             self.data.add(json);
         }
         // A loop over step outputs fails because they have no value yet,
