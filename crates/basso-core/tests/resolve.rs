@@ -2883,3 +2883,29 @@ fn context_override_of_file_values_warned() {
     let plain = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({"trigger": {}}));
     assert!(!codes(&plain).contains(&"context-overrides-file"), "{:#?}", plain.diagnostics);
 }
+
+/// A `--context` value for a declared stage variable replaces the file's
+/// value and gets a warning at the declaration. Context keys for the stage,
+/// step or loop being resolved are never read, and get a warning too.
+#[test]
+fn context_stage_variable_and_unused_keys_warned() {
+    let source = one_step("", "command: echo <+stage.variables.tag>").replace(
+        "        type: CI\n",
+        "        type: CI\n        variables:\n          - name: tag\n            type: String\n            value: \"1.0\"\n",
+    );
+    let context = json!({
+        "pipeline": {"stages": {"s": {"variables": {"tag": "2.0"}}}},
+        "stage": {"variables": {"tag": "3.0"}},
+        "matrix": {"x": "y"},
+    });
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
+
+    let overrides = messages_with_code(&resolution, "context-overrides-file");
+    assert_eq!(overrides.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(overrides[0].contains("`pipeline.stages.s.variables.tag`"), "{}", overrides[0]);
+    let unused = messages_with_code(&resolution, "context-key-unused");
+    assert_eq!(unused.len(), 2, "{:#?}", resolution.diagnostics);
+    assert!(unused[0].contains("sets `stage`"), "{}", unused[0]);
+    assert!(unused[1].contains("sets `matrix`"), "{}", unused[1]);
+    assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo 2.0");
+}

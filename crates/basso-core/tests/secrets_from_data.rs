@@ -560,3 +560,35 @@ fn matrix_from_payload_choosing_id_rejected() {
             .all(|step| step.secrets.is_empty())
     );
 }
+
+/// Returns a pipeline whose stage `s` declares the String variable `sid`
+/// (`tok`) and whose step `r` reads it in env variable `X` as `value`.
+fn stage_variable_pipeline(value: &str) -> String {
+    pipeline_with("", value).replace(
+        "        type: CI\n",
+        "        type: CI\n        variables:\n          - name: sid\n            type: String\n            value: tok\n",
+    )
+}
+
+#[test]
+fn context_stage_variable_choosing_id_rejected() {
+    let context = json!({"pipeline": {"stages": {"s": {"variables": {"sid": "other"}}}}});
+    for value in [
+        "<+secrets.getValue(<+stage.variables.sid>)>",
+        "<+secrets.getValue(<+pipeline.stages.s.variables.sid>)>",
+    ] {
+        let resolution = resolve(&stage_variable_pipeline(value), context.clone());
+        let message = data_error(&resolution);
+        assert!(message.contains("secret `other`"), "{value}: {message}");
+        assert!(resolution.stages[0].steps[0].secrets.is_empty(), "{value}");
+    }
+}
+
+#[test]
+fn unread_context_key_leaves_file_id() {
+    let context = json!({"stage": {"variables": {"sid": "other"}}});
+    let source = stage_variable_pipeline("<+secrets.getValue(<+stage.variables.sid>)>");
+    let resolution = resolve(&source, context);
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}

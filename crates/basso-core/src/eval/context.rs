@@ -24,20 +24,13 @@ pub trait Context {
         let _ = path;
     }
 
-    /// Returns whether `text`, a string this context returned, is run-time
-    /// data (a trigger payload, a codebase field, a step output) rather than
-    /// text of the pipeline file. The evaluator still resolves blocks in run-time
-    /// data again, but rejects any secret that this would request.
-    fn is_run_time_data(&self, text: &str) -> bool {
-        let _ = text;
-        false
-    }
-
-    /// Returns whether `path` reads run-time data: a value of any type that
-    /// the caller supplied rather than the pipeline file. The evaluator
-    /// rejects a secret id computed from such a value.
-    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
-        let _ = path;
+    /// Returns whether `value`, which this context's `lookup` returned, is
+    /// run-time data (a trigger payload, a codebase field, a step output) of
+    /// any type, rather than a value of the pipeline file. The evaluator
+    /// still resolves blocks in run-time data again, but rejects any secret
+    /// that this would request and any secret id computed from it.
+    fn is_run_time_value(&self, value: &Value) -> bool {
+        let _ = value;
         false
     }
 
@@ -63,12 +56,8 @@ impl<C: Context + ?Sized> Context for &C {
         (**self).missed(path)
     }
 
-    fn is_run_time_data(&self, text: &str) -> bool {
-        (**self).is_run_time_data(text)
-    }
-
-    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
-        (**self).is_run_time_path(path)
+    fn is_run_time_value(&self, value: &Value) -> bool {
+        (**self).is_run_time_value(value)
     }
 
     fn used_secret(&self, id: &str) {
@@ -125,12 +114,8 @@ impl<C: Context> Context for RecordingContext<C> {
         self.inner.missed(path);
     }
 
-    fn is_run_time_data(&self, text: &str) -> bool {
-        self.inner.is_run_time_data(text)
-    }
-
-    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
-        self.inner.is_run_time_path(path)
+    fn is_run_time_value(&self, value: &Value) -> bool {
+        self.inner.is_run_time_value(value)
     }
 
     fn used_secret(&self, id: &str) {

@@ -8,14 +8,13 @@
 //!
 //! Secrets reach a result only through expressions of the pipeline file.
 //! Strings that the context marks as run-time data
-//! ([`Context::is_run_time_data`]) are resolved again like any other, but a
+//! ([`Context::is_run_time_value`]) are resolved again like any other, but a
 //! secret that such a string requests, a secret id that such a string
 //! supplies, and a block whose text is spliced from such a string are
 //! [`codes::SECRET_FROM_DATA`] errors. An id counts as supplied when
-//! evaluating the argument of `secrets.getValue` read run-time data: such a
-//! string, or any value at a path the context marks
-//! ([`Context::is_run_time_path`]), directly or through an inner block. A
-//! read counts whatever the argument then does with the value (member,
+//! evaluating the argument of `secrets.getValue` read run-time data, a
+//! value of any type that the context marks, directly or through an inner
+//! block. A read counts whatever the argument then does with the value (member,
 //! index, method, function, operator), so a map, list or number from the
 //! data cannot choose an id either. A secret variable whose name a path
 //! segment read from run-time data counts too. Every secret the file's
@@ -676,7 +675,7 @@ impl<'c> Evaluator<'c> {
             .or_else(|| alias.and_then(|a| ctx.lookup(a)));
         let from_data = found
             .as_deref()
-            .is_some_and(|value| reads_run_time_data(ctx, value, segments, alias));
+            .is_some_and(|value| ctx.is_run_time_value(value));
         if from_data {
             self.data_reads += 1;
             self.data_path = dotted(&canonical_with_alias(segments, alias));
@@ -907,23 +906,6 @@ impl<'c> Evaluator<'c> {
     fn too_large(&self, size: usize, source: &str, span: Range<usize>) -> ExprError {
         result_too_large(&format!("about {size}"), self.options.limits.max_result_bytes, source, span)
     }
-}
-
-/// Returns whether `value`, found at `segments` or its `alias`, is run-time
-/// data. Any value at a path into the caller's data counts, whatever its
-/// type, so a map, list or number read there marks what is computed from it.
-fn reads_run_time_data(
-    ctx: &dyn Context,
-    value: &Value,
-    segments: &[PathSegment],
-    alias: Option<&[PathSegment]>,
-) -> bool {
-    if let Value::String(text) = value
-        && ctx.is_run_time_data(text)
-    {
-        return true;
-    }
-    ctx.is_run_time_path(segments) || alias.is_some_and(|alias| ctx.is_run_time_path(alias))
 }
 
 /// Builds the error for secret `id`, which run-time data at `data_path`

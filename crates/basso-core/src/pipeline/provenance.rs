@@ -1,4 +1,4 @@
-//! The provenance of the strings of a resolution: the pipeline file, or
+//! The provenance of the values of a resolution: the pipeline file, or
 //! run-time data such as the `--context` object and step outputs.
 //!
 //! The evaluator resolves blocks inside run-time data again, as Harness
@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 
+use foldhash::fast::FixedState;
 use serde_json::Value as Json;
 
 use crate::eval::Context;
@@ -25,9 +26,9 @@ const SECRET_REFERENCE_START: &str = "<+secrets.getValue(";
 #[derive(Default)]
 pub struct RunTimeData {
     texts: HashSet<String>,
-    /// The caller's run-time data as a value tree, so that a path into it
-    /// counts as run-time data whatever the type of the value there.
-    context: Value,
+    /// The addresses of the nodes of the resolution's value tree that the
+    /// caller's data set, and of the maps and lists that contain such nodes.
+    nodes: HashSet<usize, FixedState>,
     used_secrets: RefCell<Vec<String>>,
     /// How many secret values evaluation produced so far, repeats included.
     secret_uses: Cell<usize>,
@@ -36,14 +37,50 @@ pub struct RunTimeData {
 }
 
 impl RunTimeData {
-    /// Keeps `context`, the caller's run-time data: every value read at a
-    /// path into it counts as run-time data, whatever its content.
-    pub fn new(context: &Json) -> RunTimeData {
+    /// Marks the nodes of `root` that `context`, the caller's run-time data
+    /// merged into `root`, set. A value read at any of them counts as
+    /// run-time data, whatever its type or content, and whichever path
+    /// reached it (`stage.variables.x` or `pipeline.stages.s.variables.x`).
+    /// `root` may not change while the result is in use.
+    pub fn new(context: &Json, root: &Value) -> RunTimeData {
         let mut data = RunTimeData::default();
-        if context.is_object() {
-            data.context = Value::from_json(context.clone());
+        if let (Json::Object(overlay), Value::Map(entries)) = (context, root) {
+            for (key, value) in overlay {
+                if let Some(node) = entries.get(key) {
+                    data.mark_merged(node, value);
+                }
+            }
         }
         data
+    }
+
+    /// Marks `node`, into which `merge` put `overlay`: a map merged into a
+    /// map contains data, and anything else was replaced by the data.
+    fn mark_merged(&mut self, node: &Value, overlay: &Json) {
+        match (node, overlay) {
+            (Value::Map(entries), Json::Object(overlay)) => {
+                if overlay.is_empty() {
+                    return;
+                }
+                self.nodes.insert(address(node));
+                for (key, value) in overlay {
+                    if let Some(entry) = entries.get(key) {
+                        self.mark_merged(entry, value);
+                    }
+                }
+            }
+            _ => self.mark_all(node),
+        }
+    }
+
+    /// Marks `node` and everything below it.
+    fn mark_all(&mut self, node: &Value) {
+        self.nodes.insert(address(node));
+        match node {
+            Value::List(items) => items.iter().for_each(|item| self.mark_all(item)),
+            Value::Map(entries) => entries.values().for_each(|entry| self.mark_all(entry)),
+            _ => {}
+        }
     }
 
     /// Marks every string value of `value`, a loop value computed from
@@ -147,6 +184,12 @@ fn reference_id(text: &str) -> String {
         .to_string()
 }
 
+/// Returns the address of `node`, which identifies it while its tree does
+/// not change.
+fn address(node: &Value) -> usize {
+    std::ptr::from_ref(node) as usize
+}
+
 /// A context that adds [`RunTimeData`]'s marks to another one.
 pub struct Traced<'s> {
     scope: &'s dyn Context,
@@ -162,16 +205,14 @@ impl Context for Traced<'_> {
         self.scope.missed(path)
     }
 
-    fn is_run_time_data(&self, text: &str) -> bool {
-        self.data.count_read(self.data.texts.contains(text))
-    }
-
     // NOTE: a map that mixes file and run-time keys (`<+pipeline>` once the
     // run adds `pipeline.stages`) counts as run-time data as a whole, so an
     // id taken from its file part is rejected as well.
-    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
-        self.data
-            .count_read(!path.is_empty() && self.data.context.get_path(path).is_some())
+    fn is_run_time_value(&self, value: &Value) -> bool {
+        let from_data = self.data.nodes.contains(&address(value))
+            || matches!(value, Value::String(text)
+                if !self.data.texts.is_empty() && self.data.texts.contains(text));
+        self.data.count_read(from_data)
     }
 
     fn used_secret(&self, id: &str) {

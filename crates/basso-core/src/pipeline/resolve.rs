@@ -224,12 +224,8 @@ impl Context for RunStateUnknown<'_> {
         self.inner.missed(path);
     }
 
-    fn is_run_time_data(&self, text: &str) -> bool {
-        self.inner.is_run_time_data(text)
-    }
-
-    fn is_run_time_path(&self, path: &[PathSegment]) -> bool {
-        self.inner.is_run_time_path(path)
+    fn is_run_time_value(&self, value: &Value) -> bool {
+        self.inner.is_run_time_value(value)
     }
 
     fn used_secret(&self, id: &str) {
@@ -403,7 +399,7 @@ fn resolve_tracked(
         missed_paths: HashSet::default(),
         run_state_fields: HashSet::default(),
         unknown_value_spans: Vec::new(),
-        data: RunTimeData::new(context),
+        data: RunTimeData::new(context, &root_value),
         expanded: 0,
         // Validation reported a fixed expansion over the cap.
         expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
@@ -439,45 +435,47 @@ fn input_origins(
     origins
 }
 
+/// Roots of expression paths that name the stage, step group, step or loop
+/// being resolved. basso takes them from the pipeline file, never from the
+/// `--context` object.
+const FILE_ROOTS: [&str; 7] = [
+    "stage",
+    "stepGroup",
+    "step",
+    "execution",
+    "matrix",
+    "repeat",
+    "strategy",
+];
+
 /// Warns about the values of the `--context` object that replace what the
-/// pipeline file sets: its variables, `name` and `identifier`. The context
-/// wins over the file and over supplied inputs, which a user who passed
-/// `--input` for the same variable would not expect.
+/// pipeline file sets (its pipeline and stage variables, `name` and
+/// `identifier`), and about context keys that basso never reads. The
+/// context wins over the file and over supplied inputs, which a user who
+/// passed `--input` for the same variable would not expect.
 fn warn_context_overrides(
     report: &mut Report,
     pipeline: &Pipeline<'_>,
     context: &serde_json::Value,
 ) {
-    let Some(given) = context.get("pipeline").and_then(|given| given.as_object()) else {
-        return;
-    };
-    let help = |path: &str| {
-        format!(
-            "remove `{path}` from the context file, and give its value with `--input {path}=VALUE` instead"
-        )
-    };
-    if let Some(variables) = given
-        .get("variables")
-        .and_then(|variables| variables.as_object())
-    {
-        for variable in pipeline
-            .variables
-            .iter()
-            .filter(|variable| variables.contains_key(&variable.name))
-        {
+    let stage_variables = pipeline.stages.iter().flat_map(|stage| &stage.variables);
+    for variable in pipeline.variables.iter().chain(stage_variables) {
+        let path = variable.path.as_str();
+        if json_at(context, path).is_some() {
             report.warning(
                 "context-overrides-file",
                 format!(
-                    "the `--context` file sets `{}`, which the pipeline file declares; the context's value replaces the file's value and any supplied input",
-                    variable.path
+                    "the `--context` file sets `{path}`, which the pipeline file declares; the context's value replaces the file's value and any supplied input"
                 ),
                 variable.name_node.span,
-                help(&variable.path),
+                format!(
+                    "remove `{path}` from the context file, and give its value with `--input {path}=VALUE` instead"
+                ),
             );
         }
     }
     for key in ["name", "identifier"] {
-        if given.contains_key(key) {
+        if json_at(context, &format!("pipeline.{key}")).is_some() {
             let span = pipeline
                 .header
                 .get(key)
@@ -490,7 +488,25 @@ fn warn_context_overrides(
             );
         }
     }
+    for key in FILE_ROOTS.into_iter().filter(|key| context.get(key).is_some()) {
+        report.warning(
+            "context-key-unused",
+            format!(
+                "the `--context` file sets `{key}`, which basso takes from the pipeline file; the context's value is not used"
+            ),
+            pipeline.header.span,
+            format!(
+                "remove `{key}` from the context file, and set the value in the pipeline file or with `--input`"
+            ),
+        );
+    }
 }
+
+/// Returns the value at the `.`-separated keys of `path` in `json`.
+fn json_at<'j>(json: &'j serde_json::Value, path: &str) -> Option<&'j serde_json::Value> {
+    path.split('.').try_fold(json, |value, key| value.get(key))
+}
+
 fn finish(
     pipeline: Option<String>,
     stages: Vec<ResolvedStage>,
