@@ -2909,3 +2909,30 @@ fn context_stage_variable_and_unused_keys_warned() {
     assert!(unused[1].contains("sets `matrix`"), "{}", unused[1]);
     assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo 2.0");
 }
+
+/// A matrix over trigger values expands with a context that gives them.
+/// Without one, `resolve` reports the loop but `check` does not, because
+/// the values exist only at run time.
+#[test]
+fn matrix_over_trigger_values_checks_clean() {
+    let source = one_step(
+        "strategy:\n      matrix:\n        k: <+trigger.payload.ids>",
+        "command: echo <+matrix.k>",
+    )
+    .replace("value: <+input>.allowedValues(1.0,2.0)", "value: \"1.0\"");
+    let arguments = [];
+    let context = json!({"trigger": {"payload": {"ids": ["x", "y"]}}});
+    let resolution = resolve(&source, &arguments, &[], context);
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let commands: Vec<&serde_json::Value> = resolution.stages[0]
+        .steps
+        .iter()
+        .map(|step| &step.spec["command"])
+        .collect();
+    assert_eq!(commands, ["echo x", "echo y"]);
+
+    let without_context = resolve(&source, &arguments, &[], json!({}));
+    assert!(codes(&without_context).contains(&"invalid-strategy"));
+    let checked = pipeline::check(&source, "p.yaml");
+    assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
+}

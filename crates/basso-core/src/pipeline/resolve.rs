@@ -1192,6 +1192,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
             // A runtime input without a value was reported as `missing-input`.
             Err(_) if missing_input => return vec![None],
             Err(mut diagnostic) => {
+                // A loop over trigger or codebase values has them only with
+                // a context, so `check` leaves the error out.
+                if !missed.is_empty() {
+                    self.unknown_value_spans.push(diagnostic.span);
+                }
                 if reads_run_state {
                     diagnostic.help = Some(
                         "it reads a step output or status, and basso expands loops before the run \
