@@ -2936,3 +2936,100 @@ fn matrix_over_trigger_values_checks_clean() {
     let checked = pipeline::check(&source, "p.yaml");
     assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
 }
+
+/// Returns a pipeline whose stage `s`, step group `g` and steps `r` and
+/// `q` (in `g`) each have a `when` with `condition` written as `condition`,
+/// and whose step `r` has `stageStatus` written as `status`.
+fn when_pipeline(condition: &str, status: &str) -> String {
+    format!(
+        "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        when:
+          pipelineStatus: Success
+          condition: {condition}
+        spec:
+          platform:
+            os: Linux
+            arch: Amd64
+          runtime:
+            type: Cloud
+            spec: {{}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: r
+                  identifier: r
+                  when:
+                    stageStatus: {status}
+                    condition: {condition}
+                  spec:
+                    command: echo r
+              - stepGroup:
+                  name: g
+                  identifier: g
+                  when:
+                    stageStatus: Success
+                    condition: {condition}
+                  steps:
+                    - step:
+                        type: Run
+                        name: q
+                        identifier: q
+                        spec:
+                          command: echo q
+"
+    )
+}
+
+#[test]
+fn when_field_inputs_applied() {
+    let source = when_pipeline("<+input>", "<+input>");
+    let step_path = "pipeline.stages.s.spec.execution.steps";
+    let arguments = [
+        ("pipeline.stages.s.when.condition".to_string(), "false".to_string()),
+        (format!("{step_path}.r.when.condition"), "true".to_string()),
+        (format!("{step_path}.r.when.stageStatus"), "Failure".to_string()),
+        (format!("{step_path}.g.when.condition"), "<+1 == 2>".to_string()),
+    ];
+    let arguments: Vec<(&str, &str)> = arguments
+        .iter()
+        .map(|(path, value)| (path.as_str(), value.as_str()))
+        .collect();
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+
+    let stage = &resolution.stages[0];
+    let stage_when = stage.when.as_ref().expect("the stage's when");
+    assert_eq!(stage_when.condition.as_deref(), Some("false"));
+    let step_when = stage.steps[0].when.as_ref().expect("the step's when");
+    assert_eq!(step_when.condition.as_deref(), Some("true"));
+    assert_eq!(step_when.stage_status, "Failure");
+    let group_when = &stage.steps[1].group_when;
+    assert_eq!(group_when.len(), 1);
+    assert_eq!(group_when[0].condition.as_deref(), Some("false"));
+}
+
+#[test]
+fn when_field_input_default_and_checks() {
+    let source = when_pipeline("<+input>.default(false)", "<+input>");
+    let status_path = "pipeline.stages.s.spec.execution.steps.r.when.stageStatus";
+    let resolution = resolve(&source, &[(status_path, "Sometimes")], &[], json!({}));
+    let stage_when = resolution.stages[0].when.as_ref().expect("the stage's when");
+    assert_eq!(stage_when.condition.as_deref(), Some("false"));
+    let unknown = messages_with_code(&resolution, "unknown-status");
+    assert_eq!(unknown.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(unknown[0].contains("Sometimes"), "{}", unknown[0]);
+    assert!(unknown[0].contains(status_path), "{}", unknown[0]);
+
+    let missing = resolve(&source, &[], &[], json!({}));
+    let missing_inputs = messages_with_code(&missing, "missing-input");
+    assert_eq!(missing_inputs.len(), 1, "{:#?}", missing.diagnostics);
+    assert!(missing_inputs[0].contains(status_path), "{}", missing_inputs[0]);
+}

@@ -1099,11 +1099,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             let identifier = owner.get("identifier").and_then(Node::as_str).unwrap_or_default();
             crate::pipeline::validate::check_strategy(&mut local, &supplied, identifier);
             let invalid = local.has_errors();
-            let place = self.supplied_value_place(&input_path, written);
-            for mut diagnostic in local.diagnostics {
-                diagnostic.message = format!("{} ({place})", diagnostic.message);
-                self.report.push(diagnostic);
-            }
+            self.push_supplied(local, &input_path, written);
             if invalid {
                 return vec![None];
             }
@@ -1291,11 +1287,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
         let mut local = Report::default();
         let strategies = failure::read(&mut local, &Node::from_json(&supplied, node.span));
-        let place = self.supplied_value_place(&input_path, node);
-        for mut diagnostic in local.diagnostics {
-            diagnostic.message = format!("{} ({place})", diagnostic.message);
-            self.report.push(diagnostic);
-        }
+        self.push_supplied(local, &input_path, node);
         strategies
     }
 
@@ -1758,25 +1750,67 @@ impl<'p, 'a> Resolver<'p, 'a> {
             supplied = Node::from_json(&value, node.span);
             let mut local = Report::default();
             crate::pipeline::validate::check_when(&mut local, Some(&supplied), status_key, self.templates);
-            let place = self.supplied_value_place(&input_path, node);
-            for mut diagnostic in local.diagnostics {
-                diagnostic.message = format!("{} ({place})", diagnostic.message);
-                self.report.push(diagnostic);
-            }
+            self.push_supplied(local, &input_path, node);
             &supplied
         } else {
             node
         };
         let when = Some(when).filter(|w| w.as_mapping().is_some())?;
-        let status = when
-            .get(status_key)
-            .and_then(Node::as_str)
-            .unwrap_or("Success")
-            .to_string();
-        let condition = when
-            .get("condition")
-            .and_then(|c| self.keep_unresolved(c, scope));
+        let status = match when.get(status_key) {
+            Some(node) => {
+                let status_path = format!("{path}.when.{status_key}");
+                let status = self.when_field(node, &status_path, scope)?;
+                if classify_node(node) == ValueKind::RuntimeInput {
+                    let mut local = Report::default();
+                    crate::pipeline::validate::check_status(&mut local, &status, status_key);
+                    self.push_supplied(local, &status_path, node);
+                }
+                status.as_str().unwrap_or("Success").to_string()
+            }
+            None => "Success".to_string(),
+        };
+        let condition = match when.get("condition") {
+            Some(node) => {
+                let condition_path = format!("{path}.when.condition");
+                let condition = self.when_field(node, &condition_path, scope)?;
+                if classify_node(node) == ValueKind::RuntimeInput {
+                    let mut local = Report::default();
+                    let text = condition.as_str().unwrap_or_default();
+                    let templates = self.templates;
+                    crate::pipeline::validate::check_condition(&mut local, &condition, text, templates);
+                    self.push_supplied(local, &condition_path, node);
+                }
+                self.keep_unresolved(&condition, scope)
+            }
+            None => None,
+        };
         Some((status, condition))
+    }
+
+    /// Returns `node`, a field of a `when` at `path`, or, when it is a
+    /// runtime input, its supplied or default value as text at the same
+    /// position. `None` means the input has no value, which was reported as
+    /// `missing-input`.
+    fn when_field(&self, node: &Node, path: &str, scope: &Scope<'_>) -> Option<Node> {
+        if classify_node(node) != ValueKind::RuntimeInput {
+            return Some(node.clone());
+        }
+        let text = match subtree(scope.root, path)? {
+            Value::Null => return None,
+            Value::String(text) => text.clone(),
+            other => other.render(),
+        };
+        Some(Node::from_json(&Json::String(text), node.span))
+    }
+
+    /// Reports the diagnostics of `local`, found in the value supplied for
+    /// the runtime input at `node` (`input_path`), naming where it came from.
+    fn push_supplied(&mut self, local: Report, input_path: &str, node: &Node) {
+        let place = self.supplied_value_place(input_path, node);
+        for mut diagnostic in local.diagnostics {
+            diagnostic.message = format!("{} ({place})", diagnostic.message);
+            self.report.push(diagnostic);
+        }
     }
 
     /// Returns ` (from ORIGIN)` for a runtime input field whose value was

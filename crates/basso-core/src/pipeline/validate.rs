@@ -592,7 +592,7 @@ pub(crate) fn check_when(report: &mut Report, when: Option<&Node>, status_key: &
     }
     check_unknown_keys(report, when, &[status_key, "condition"], "`when`");
     match when.get(status_key) {
-        Some(status) => check_enum(report, status, status_key, STATUSES, "unknown-status"),
+        Some(status) => check_status(report, status, status_key),
         None => report.error(
             "missing-field",
             format!("`when` has no `{status_key}`"),
@@ -616,13 +616,24 @@ pub(crate) fn check_when(report: &mut Report, when: Option<&Node>, status_key: &
     }
 }
 
+/// Reports a `when` status (`stageStatus` or `pipelineStatus`) that is not
+/// `Success`, `Failure` or `All`.
+pub(crate) fn check_status(report: &mut Report, status: &Node, status_key: &str) {
+    check_enum(report, status, status_key, STATUSES, "unknown-status");
+}
+
 /// Reports a `when.condition` whose text stays text once its blocks are
 /// spliced in, and warns about a constant that Harness always reads as
 /// false (`yes`, a name that reads as null). Harness converts any other
 /// value to a decision ([`Value::condition_decision`]). The condition is
 /// evaluated with every reference null, so a condition whose result
 /// depends on its values is not reported.
-fn check_condition(report: &mut Report, condition: &Node, text: &str, templates: &Templates) {
+pub(crate) fn check_condition(
+    report: &mut Report,
+    condition: &Node,
+    text: &str,
+    templates: &Templates,
+) {
     if classify(text) == ValueKind::RuntimeInput || text.trim().is_empty() {
         return;
     }
