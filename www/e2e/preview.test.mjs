@@ -87,6 +87,28 @@ test('example loads and inputs change the preview', async () => {
   await page.close();
 });
 
+test('bundled examples get no context warning', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  const examples = await page.locator('#examples option').evaluateAll((options) => options.map((o) => o.value));
+  assert.deepEqual(examples, ['services', 'hello', 'kubernetes-redis']);
+
+  for (const example of examples) {
+    // The page opens on the first example, and selecting it again fires no change.
+    if ((await page.locator('#examples').inputValue()) !== example) {
+      await afterUpdate(page, () => page.selectOption('#examples', example));
+    }
+    const codes = await page.locator('#problems li').evaluateAll((items) => items.map((i) => i.dataset.code));
+    assert.ok(!codes.includes('context-overrides-file'), `${example}: ${codes.join(', ')}`);
+    assert.ok(!codes.includes('context-key-unused'), `${example}: ${codes.join(', ')}`);
+  }
+
+  // The pipeline's name comes from the file, the build number from the sample context.
+  await afterUpdate(page, () => page.selectOption('#examples', 'hello'));
+  assert.match(await setting(page, 'hello', 'command').innerText(), /hello from build 42 of Hello"/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('invalid shell is marked on its line', async () => {
   const { page, problems } = await openPreview(browser.context, server.url);
   await afterUpdate(page, () => page.selectOption('#examples', 'hello'));

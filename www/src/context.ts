@@ -3,8 +3,11 @@
 
 import type { Context } from './basso';
 
+// The sample sets only run-time values. A context value for the pipeline's
+// name, identifier or variables replaces the file's, and the resolver warns
+// about it (`context-overrides-file`), so the sample leaves them out.
 export const SAMPLE_CONTEXT: Context = {
-  pipeline: { name: 'Orders API', sequenceId: 42 },
+  pipeline: { sequenceId: 42 },
   codebase: {
     branch: 'main',
     commitSha: '3f1c2a9d8b7e6f5a4c3b2a1908f7e6d5c4b3a291',
