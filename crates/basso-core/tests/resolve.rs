@@ -631,6 +631,53 @@ fn strategy_runtime_inputs_take_supplied_values() {
     assert_eq!(resolution.stages[0].steps[1].spec["command"], "echo y");
 }
 
+/// Runtime inputs written for `maxConcurrency` and for an item of a matrix
+/// axis list take their supplied value or default, at the paths that
+/// `inputs` lists.
+#[test]
+fn strategy_item_and_concurrency_inputs_applied() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+matrix.v>\n    strategy:\n      matrix:\n        v: [x, <+input>.default(z)]\n        maxConcurrency: <+input>",
+        DOCKER,
+    );
+    let prefix = "pipeline.stages.s.spec.execution.steps.a.strategy.matrix";
+    let listed: Vec<String> = pipeline::inputs(&source, "p.yaml")
+        .inputs
+        .into_iter()
+        .map(|field| field.path)
+        .collect();
+    assert!(listed.contains(&format!("{prefix}.v.1")), "{listed:?}");
+    assert!(listed.contains(&format!("{prefix}.maxConcurrency")), "{listed:?}");
+
+    let concurrency = format!("{prefix}.maxConcurrency");
+    let item = format!("{prefix}.v.1");
+    let arguments = [("pipeline.variables.tag", "1.0"), (concurrency.as_str(), "1")];
+    let with_default = resolve(&source, &arguments, &[], json!({}));
+    assert_eq!(codes(&with_default), Vec::<&str>::new());
+    let steps = &with_default.stages[0].steps;
+    let commands: Vec<&serde_json::Value> = steps.iter().map(|step| &step.spec["command"]).collect();
+    assert_eq!(commands, ["echo x", "echo z"]);
+    let limits: Vec<Option<u64>> = steps
+        .iter()
+        .map(|step| step.strategy.as_ref().and_then(|s| s.max_concurrency))
+        .collect();
+    assert_eq!(limits, [Some(1), Some(1)]);
+
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (concurrency.as_str(), "2"),
+        (item.as_str(), "y"),
+    ];
+    let supplied = resolve(&source, &arguments, &[], json!({}));
+    assert_eq!(codes(&supplied), Vec::<&str>::new());
+    assert_eq!(supplied.stages[0].steps[1].spec["command"], "echo y");
+
+    let missing = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let missing_inputs = messages_with_code(&missing, "missing-input");
+    assert_eq!(missing_inputs.len(), 1, "{:#?}", missing.diagnostics);
+    assert!(missing_inputs[0].contains(&concurrency), "{}", missing_inputs[0]);
+}
+
 #[test]
 fn matrix_node_name_collision_is_an_error() {
     let source = pipeline_with(

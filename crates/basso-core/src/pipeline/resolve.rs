@@ -1065,14 +1065,21 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 )
             } else {
                 let root = miss.path.split('.').next().unwrap_or_default();
+                let help = if FILE_ROOTS.contains(&root) {
+                    format!(
+                        "`{root}` values come from the pipeline file: check that the path exists here, for example that the step or stage has a `strategy` that resolves"
+                    )
+                } else {
+                    format!(
+                        "the runner supplies it at execution; to preview it, pass `--context FILE.json` with a `{root}` object"
+                    )
+                };
                 (
                     format!(
                         "`<+{}>` has no value before the run starts; it resolves to null",
                         miss.path
                     ),
-                    format!(
-                        "the runner supplies it at execution; to preview it, pass `--context FILE.json` with a `{root}` object"
-                    ),
+                    help,
                 )
             };
             self.report

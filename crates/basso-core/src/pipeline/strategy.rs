@@ -234,16 +234,19 @@ pub type Evaluate<'e> = dyn FnMut(&Node, &str) -> Option<Json> + 'e;
 /// are resolved through `evaluate`. `nodeName` is left to the caller, which
 /// renders it per iteration and replaces `identifier_post_fix`.
 pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iteration>, Diagnostic> {
-    // maxConcurrency only limits scheduling, so an expression there is ignored.
-    let max_concurrency = |node: &Node| {
+    // maxConcurrency only limits scheduling, so a value that is not a
+    // count means no limit.
+    let mut max_concurrency = |node: &Node, path: &str| {
         node.get("maxConcurrency")
-            .and_then(|n| as_count(&n.to_json()))
+            .and_then(|n| value_of(n, path, evaluate))
+            .and_then(|value| as_count(&value))
     };
     if let Some(matrix) = strategy.get("matrix") {
-        return expand_matrix(matrix, evaluate, max_concurrency(matrix));
+        let limit = max_concurrency(matrix, "matrix.maxConcurrency");
+        return expand_matrix(matrix, evaluate, limit);
     }
     if let Some(repeat) = strategy.get("repeat") {
-        let limit = max_concurrency(repeat);
+        let limit = max_concurrency(repeat, "repeat.maxConcurrency");
         if let Some(items) = repeat.get("items") {
             let list = match value_of(items, "repeat.items", evaluate) {
                 Some(Json::Array(list)) => list,
@@ -285,9 +288,23 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
     Ok(Vec::new())
 }
 
+/// Returns the value of `node` at `path` (such as `matrix.os`), resolving
+/// a scalar written as an expression or runtime input, and each such item
+/// of a list (`[a, <+input>]`, whose item has the path `matrix.os.1`).
 fn value_of(node: &Node, path: &str, evaluate: &mut Evaluate<'_>) -> Option<Json> {
-    if node.scalar().is_some() && classify_node(node) != ValueKind::Fixed {
+    let is_written_value =
+        |node: &Node| node.scalar().is_some() && classify_node(node) != ValueKind::Fixed;
+    if is_written_value(node) {
         return evaluate(node, path);
+    }
+    if let Some(items) = node.as_sequence()
+        && items.iter().any(is_written_value)
+    {
+        let mut values = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            values.push(value_of(item, &format!("{path}.{index}"), evaluate)?);
+        }
+        return Some(Json::Array(values));
     }
     Some(node.to_json())
 }
