@@ -3080,3 +3080,33 @@ fn when_field_input_default_and_checks() {
     assert_eq!(missing_inputs.len(), 1, "{:#?}", missing.diagnostics);
     assert!(missing_inputs[0].contains(status_path), "{}", missing_inputs[0]);
 }
+
+#[test]
+fn resource_limit_inputs_checked_once() {
+    let source = one_step(
+        "",
+        "command: echo a\nresources:\n  limits:\n    cpu: <+input>\n    memory: <+input>",
+    );
+    let prefix = "pipeline.stages.s.spec.execution.steps.a.spec.resources.limits";
+    let (cpu, memory) = (format!("{prefix}.cpu"), format!("{prefix}.memory"));
+
+    let missing = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let errors: Vec<&str> = missing
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(errors, ["missing-input", "missing-input"], "{:#?}", missing.diagnostics);
+
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (cpu.as_str(), "lots"),
+        (memory.as_str(), "1Gi"),
+    ];
+    let invalid = resolve(&source, &arguments, &[], json!({}));
+    let cpu_errors = messages_with_code(&invalid, "invalid-cpu");
+    assert_eq!(cpu_errors.len(), 1, "{:#?}", invalid.diagnostics);
+    assert!(cpu_errors[0].contains("`lots`"), "{}", cpu_errors[0]);
+    assert!(messages_with_code(&invalid, "invalid-memory").is_empty());
+}

@@ -2161,6 +2161,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
                         .get("resources")
                         .and_then(|r| r.get("limits"))
                         .and_then(|l| l.get(name))
+                        // Null is a missing input or a run-time value, which
+                        // have their own diagnostics.
+                        .filter(|value| !value.is_null())
                         .map(json_text)
                     && let Err(error) = parse(&value)
                 {
