@@ -17,6 +17,7 @@ use crate::failure::check_failure_strategies;
 use crate::model::{Stage, Step, StepKind};
 use crate::names::{
     is_dns1123_label, is_dns1123_subdomain, to_dns1123_label, to_dns1123_subdomain,
+    to_joined_dns1123_label,
 };
 use crate::schedule::{check_stage_when, check_when, deadline, warn_parallel_runs, warn_timeouts};
 
@@ -651,9 +652,10 @@ fn job(
 }
 
 /// `<pipeline>-<stage>` as one DNS-1123 label, so it also fits the
-/// `job-name` label Kubernetes puts on the pods.
+/// `job-name` label Kubernetes puts on the pods. A long name keeps the
+/// stage part and gets a hash, so each stage of a pipeline has its own Job.
 fn job_name(stage: &Stage) -> String {
-    to_dns1123_label(&format!("{}-{}", stage.pipeline_id, stage.id))
+    to_joined_dns1123_label(&stage.pipeline_id, &stage.id)
         .unwrap_or_else(|| "basso-stage".to_string())
 }
 

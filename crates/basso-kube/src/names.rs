@@ -29,6 +29,13 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
 ///
 /// `api_tests` becomes `api-tests` and `Build_App` becomes `build-app`.
 pub fn to_dns1123_label(identifier: &str) -> Option<String> {
+    let mut label = label_text(identifier);
+    cut_label(&mut label, DNS1123_LABEL_MAX);
+    (!label.is_empty()).then_some(label)
+}
+
+/// Converts an identifier as [`to_dns1123_label`] does, without the cut.
+fn label_text(identifier: &str) -> String {
     let mut label = String::with_capacity(identifier.len());
     for c in identifier.chars() {
         if c.is_ascii_alphanumeric() {
@@ -37,12 +44,63 @@ pub fn to_dns1123_label(identifier: &str) -> Option<String> {
             label.push('-');
         }
     }
+    label
+}
 
-    label.truncate(DNS1123_LABEL_MAX);
+/// Cuts an ASCII label to `max` characters and drops the `-` it then ends
+/// with.
+fn cut_label(label: &mut String, max: usize) {
+    label.truncate(max);
     while label.ends_with('-') {
         label.pop();
     }
-    (!label.is_empty()).then_some(label)
+}
+
+/// Hex digits of the hash that [`to_joined_dns1123_label`] appends.
+const HASH_LEN: usize = 8;
+/// Characters of the prefix that a long suffix leaves in a joined label.
+const MIN_PREFIX_LEN: usize = 8;
+
+/// Joins two identifiers into one DNS-1123 label, `<prefix>-<suffix>`,
+/// such as a Job name from the pipeline and stage identifiers.
+///
+/// A join of at most 63 characters is the same as
+/// `to_dns1123_label("<prefix>-<suffix>")`. A longer one keeps the suffix,
+/// shortens the prefix first, and ends with `-` and 8 hex digits of a hash
+/// of both identifiers as written. So two suffixes that differ give two
+/// labels that differ, even when a cut shortens both. Returns `None` when
+/// no letter or digit is left.
+pub fn to_joined_dns1123_label(prefix: &str, suffix: &str) -> Option<String> {
+    let joined = label_text(&format!("{prefix}-{suffix}"));
+    let joined = joined.trim_end_matches('-');
+    if joined.len() <= DNS1123_LABEL_MAX {
+        return (!joined.is_empty()).then(|| joined.to_string());
+    }
+
+    let hash = format!("{:016x}", fnv1a_64(&format!("{prefix}\n{suffix}")));
+    let hash = &hash[..HASH_LEN];
+    // The room for `<prefix>-<suffix>` before `-<hash>`.
+    let room = DNS1123_LABEL_MAX - 1 - HASH_LEN;
+    let mut suffix = label_text(suffix);
+    cut_label(&mut suffix, room - 1 - MIN_PREFIX_LEN);
+    let mut prefix = label_text(prefix);
+    cut_label(&mut prefix, room.saturating_sub(suffix.len() + 1));
+
+    let parts: Vec<&str> = [prefix.as_str(), suffix.as_str(), hash]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect();
+    Some(parts.join("-"))
+}
+
+/// Computes the 64-bit FNV-1a hash, which stays the same across Rust
+/// versions and platforms, unlike the standard library's `DefaultHasher`.
+fn fnv1a_64(text: &str) -> u64 {
+    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    text.bytes().fold(OFFSET_BASIS, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    })
 }
 
 /// Converts an identifier into a DNS-1123 subdomain, keeping `.` between
@@ -91,6 +149,64 @@ mod tests {
         for good in ["a", "a-b", "0", "postgres15"] {
             assert!(is_dns1123_label(good), "{good:?} rejected");
         }
+    }
+
+    #[test]
+    fn joined_label_that_fits_is_unchanged() {
+        assert_eq!(
+            to_joined_dns1123_label("shop_api", "integration").as_deref(),
+            Some("shop-api-integration")
+        );
+        let prefix = "p".repeat(50);
+        let suffix = "s".repeat(12);
+        let fits = to_joined_dns1123_label(&prefix, &suffix).unwrap();
+        assert_eq!(fits, format!("{prefix}-{suffix}"));
+        assert_eq!(fits.len(), DNS1123_LABEL_MAX);
+    }
+
+    #[test]
+    fn joined_label_keeps_suffix_when_cut() {
+        let pipeline = "A_very_long_pipeline_identifier_that_goes_on_and_on_and_on_and_on_forever";
+        let unit = to_joined_dns1123_label(pipeline, "unit_tests").unwrap();
+        let deploy = to_joined_dns1123_label(pipeline, "deploy").unwrap();
+
+        assert_ne!(unit, deploy);
+        for label in [&unit, &deploy] {
+            assert!(is_dns1123_label(label), "{label}");
+            assert!(label.starts_with("a-very-long-pipeline"), "{label}");
+        }
+        assert!(unit.contains("-unit-tests-"), "{unit}");
+        assert!(deploy.contains("-deploy-"), "{deploy}");
+        assert_eq!(unit.len(), DNS1123_LABEL_MAX, "{unit}");
+    }
+
+    #[test]
+    fn joined_label_hash_is_stable() {
+        let prefix = "p".repeat(60);
+        let label = to_joined_dns1123_label(&prefix, "stage").unwrap();
+        let expected = format!("{:016x}", fnv1a_64(&format!("{prefix}\nstage")));
+        assert!(label.ends_with(&expected[..HASH_LEN]), "{label}");
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a_64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a_64("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn joined_label_cuts_long_suffix_too() {
+        let suffix = "stage_".repeat(20);
+        let label = to_joined_dns1123_label("pipeline_id", &suffix).unwrap();
+        assert!(is_dns1123_label(&label), "{label}");
+        assert!(label.starts_with("pipeline-stage-stage"), "{label}");
+
+        let other = to_joined_dns1123_label("pipeline_id", &format!("{suffix}x")).unwrap();
+        assert_ne!(label, other);
+    }
+
+    #[test]
+    fn joined_label_without_prefix_letters() {
+        let label = to_joined_dns1123_label("___", &"s".repeat(70)).unwrap();
+        assert!(is_dns1123_label(&label), "{label}");
+        assert_eq!(to_joined_dns1123_label("_", "_"), None);
     }
 
     #[test]

@@ -701,6 +701,40 @@ fn every_name_is_dns1123() {
     }
 }
 
+fn job_name_of(pipeline_id: &str, stage_id: &str) -> String {
+    let mut stage = stage(vec![run("t", "alpine", "true")]);
+    stage.pipeline_id = pipeline_id.into();
+    stage.id = stage_id.into();
+    let manifest = manifest(&stage, &options());
+    manifest.job.metadata.name.unwrap()
+}
+
+#[test]
+fn long_pipeline_id_keeps_stage_in_job_name() {
+    let pipeline = "A_very_long_pipeline_identifier_that_goes_on_and_on_and_on_and_on_forever";
+    let unit = job_name_of(pipeline, "unit_tests");
+    let deploy = job_name_of(pipeline, "deploy");
+
+    assert_ne!(unit, deploy);
+    assert!(is_dns1123_label(&unit), "{unit}");
+    assert!(is_dns1123_label(&deploy), "{deploy}");
+    assert!(unit.contains("-unit-tests-"), "{unit}");
+    assert!(deploy.contains("-deploy-"), "{deploy}");
+    assert_eq!(
+        job_name_of(pipeline, "deploy"),
+        deploy,
+        "name is not stable"
+    );
+}
+
+#[test]
+fn short_job_name_unchanged() {
+    assert_eq!(
+        job_name_of("demo_pipeline", "integration"),
+        "demo-pipeline-integration"
+    );
+}
+
 #[test]
 fn host_aliases_for_valid_service_ids() {
     let mut grouped = background("cache", "redis", "6379");
