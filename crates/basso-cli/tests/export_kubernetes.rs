@@ -235,3 +235,49 @@ fn stage_when_unquoted_name_not_exported() {
         "{errors}"
     );
 }
+
+/// Exports the fixture `run-time-values.yaml`, whose `report` step reads
+/// the codebase branch and another step's output variable, and returns the
+/// process output with its stdout. Fails unless the export succeeds.
+fn run_time_values(extra: &[&str]) -> (Output, String) {
+    let file = fixture("run-time-values.yaml");
+    let mut args = vec!["export", "kubernetes", file.as_str()];
+    args.extend_from_slice(extra);
+    let output = basso(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let yaml = stdout(&output);
+    (output, yaml)
+}
+
+#[test]
+fn run_time_values_become_null_text() {
+    let (output, yaml) = run_time_values(&[]);
+    let errors = stderr(&output);
+
+    assert!(yaml.contains("- echo branch=null version=null"), "{yaml}");
+    assert!(
+        errors.contains(
+            "`<+codebase.branch>` has no value before the run starts; it resolves to null"
+        ),
+        "{errors}"
+    );
+}
+
+#[test]
+fn failing_output_block_kept_as_written() {
+    let (_, yaml) = run_time_values(&[]);
+    assert!(
+        yaml.contains("value: <+steps.version.output.outputVariables.VERSION.length()>"),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn context_supplies_codebase_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("context.json");
+    std::fs::write(&context, r#"{"codebase": {"branch": "main"}}"#).unwrap();
+
+    let (_, yaml) = run_time_values(&["--context", context.to_str().unwrap()]);
+    assert!(yaml.contains("- echo branch=main version=null"), "{yaml}");
+}
