@@ -49,8 +49,18 @@ pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput
         };
 
         let open = 1 + name.len() + 1;
-        let close = argument_end(&here[open..]).ok_or_else(|| {
-            error_at(format!("`.{name}(` has no closing `)`"), "close the modifier's argument with `)`", open)
+        let close = argument_end(&here[open..]).ok_or_else(|| match here[open..].rfind(')') {
+            // The last `)` is followed by text that starts no modifier.
+            Some(last) => {
+                let after = &here[open + last + 1..];
+                let shown: String = after.chars().take(24).collect();
+                error_at(
+                    format!("unexpected `{shown}` after `.{name}(…)` in a runtime input"),
+                    "end the field after the modifier's `)`, or start another modifier such as `.allowedValues(…)`",
+                    open + last + 1 + after.chars().next().map_or(0, char::len_utf8),
+                )
+            }
+            None => error_at(format!("`.{name}(` has no closing `)`"), "close the modifier's argument with `)`", open),
         })?;
         let argument = &here[open..open + close];
         let span = start + at..start + at + open + close + 1;
@@ -141,13 +151,18 @@ fn parse_default(argument: &str, span: Range<usize>, text: &str) -> Result<Value
         || (argument.len() >= 2 && argument.starts_with('"') && argument.ends_with('"'));
     let json_text = if is_json { argument.to_string() } else { format!("\"{argument}\"") };
     serde_json::from_str::<serde_json::Value>(&json_text).map(Value::from_json).map_err(|error| {
-        ExprError::new(
-            codes::INVALID_DEFAULT,
-            format!("default `{argument}` is not valid JSON: {error}"),
-            "quote list items, such as `.default([\"a\", \"b\"])`, and escape `\\` and `\"` in strings",
-            text,
-            span,
-        )
+        let (message, help) = if is_json {
+            (
+                format!("default `{argument}` is not valid JSON: {error}"),
+                "quote list items, such as `.default([\"a\", \"b\"])`, and escape `\\` and `\"` in strings",
+            )
+        } else {
+            (
+                format!("default `{argument}` is read as the JSON string `{json_text}`, which is not valid: {error}"),
+                "escape each `\"` and `\\` in the default with `\\`; a JSON object goes in a quoted string, such as `.default(\"{\\\"a\\\":1}\")`",
+            )
+        };
+        ExprError::new(codes::INVALID_DEFAULT, message, help, text, span)
     })
 }
 
@@ -202,6 +217,28 @@ mod tests {
     #[test]
     fn split_honours_escaped_quotes() {
         assert_eq!(split_values(r#"abc, \'def, ghi\', \"jkl, mn\""#), vec!["abc", "def, ghi", "jkl, mn"]);
+    }
+
+    #[test]
+    fn text_after_modifier_named() {
+        let error = RuntimeInput::parse("<+input>.default(\"q\")x").unwrap_err();
+        assert_eq!(error.message, "unexpected `x` after `.default(…)` in a runtime input");
+        let unclosed = RuntimeInput::parse("<+input>.default(q").unwrap_err();
+        assert_eq!(unclosed.message, "`.default(` has no closing `)`");
+    }
+
+    #[test]
+    fn unquoted_default_error_shows_json_text() {
+        let error = RuntimeInput::parse("<+input>.default({\"a\":1})").unwrap_err();
+        assert!(
+            error.message.starts_with("default `{\"a\":1}` is read as the JSON string `\"{\"a\":1}\"`, which is not valid"),
+            "{}",
+            error.message
+        );
+        let quoted = RuntimeInput::parse("<+input>.default(\"{\\\"a\\\":1}\")").unwrap();
+        assert_eq!(quoted.default, Some(Value::String("{\"a\":1}".to_string())));
+        let list = RuntimeInput::parse("<+input>.default([a])").unwrap_err();
+        assert!(list.message.starts_with("default `[a]` is not valid JSON"), "{}", list.message);
     }
 
     #[test]
