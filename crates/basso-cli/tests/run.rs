@@ -2247,3 +2247,17 @@ fn supplied_env_map_secret_delivered() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("a | same"), "{stderr}");
 }
+
+#[test]
+fn supplied_input_reads_step_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = step("Run", "a", "export V=from_a", "outputVariables:\n  - name: V");
+    let reader = step("Run", "b", "echo \"got=$G\"", "envVariables:\n  G: <+input>");
+    let file = pipeline(dir.path(), &[writer, reader]);
+    let input = "pipeline.stages.build.spec.execution.steps.b.spec.envVariables.G=<+steps.a.output.outputVariables.V>";
+    let output = run(&file, &["--input", input]);
+
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("got=from_a"), "{stderr}");
+}

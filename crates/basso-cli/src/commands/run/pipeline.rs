@@ -86,11 +86,20 @@ impl Loaded {
     }
 
     /// Returns whether any expression may read step outputs, statuses or
-    /// retry counts, the values that change while the run goes on.
+    /// retry counts, the values that change while the run goes on: one in
+    /// the file, in a supplied input or input set, or in the context, whose
+    /// blocks are evaluated too.
     fn reads_run_state(&self) -> bool {
-        let source = &self.source;
-        let reads = [".output", "tatus", ".retryCount"];
-        source.contains("<+") && reads.iter().any(|read| source.contains(read))
+        let reads = |text: &str| {
+            text.contains("<+")
+                && [".output", "tatus", ".retryCount"]
+                    .iter()
+                    .any(|read| text.contains(read))
+        };
+        reads(&self.source)
+            || self.input_sets.iter().any(|(_, text)| reads(text))
+            || self.inputs.iter().any(|(_, value)| reads(value))
+            || reads(&self.base_context.to_string())
     }
 
     fn resolve_quietly(&self, context: &Json) -> Resolution {
