@@ -281,3 +281,25 @@ fn context_supplies_codebase_value() {
     let (_, yaml) = run_time_values(&["--context", context.to_str().unwrap()]);
     assert!(yaml.contains("- echo branch=main version=null"), "{yaml}");
 }
+
+#[test]
+fn env_names_api_rejects_exit_one() {
+    let output = basso(&["export", "kubernetes", &fixture("env-names.yaml")]);
+    let errors = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    assert!(
+        errors.contains("error[invalid-env-name]: the Kubernetes API server rejects environment variable name `1ABC` of step `env`"),
+        "{errors}"
+    );
+    assert!(errors.contains("env-names.yaml:23:23"), "{errors}");
+    assert!(
+        errors.contains("error[invalid-env-name]: the Kubernetes API server rejects environment variable name `ÜBER` of step `env`"),
+        "{errors}"
+    );
+    assert!(errors.contains("env-names.yaml:24:23"), "{errors}");
+    // The export error replaces check's warning about the same name.
+    assert!(!errors.contains("warning[invalid-env-name]"), "{errors}");
+    assert!(!errors.contains("GO_PROXY"), "{errors}");
+}

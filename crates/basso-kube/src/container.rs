@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::{Step, StepKind};
+use crate::names::{is_env_var_name, to_env_var_name};
 use crate::secrets::{
     find_secret_refs, is_secret_key, secret_env_var, substitute_secrets, whole_secret_ref,
 };
@@ -60,6 +61,7 @@ pub(crate) fn build_container(
     let user_env = user_env(step, context.secret_name, &mut secrets);
     let ports = container_ports(step, diagnostics);
 
+    check_env_names(step, diagnostics);
     check_variable_collisions(step, &secrets, diagnostics);
     check_secret_keys(step, &secrets, diagnostics);
     let mut env = secrets.env_vars(context.secret_name);
@@ -139,6 +141,34 @@ fn check_secret_keys(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Di
             step.span,
         )
         .with_help("rename the secret: Secret keys contain only letters, digits, `-`, `_` and `.`");
+        diagnostics.push(error);
+    }
+}
+
+/// Reports `envVariables` names that the Kubernetes API server rejects, so
+/// that the Job is not printed only to fail on `kubectl apply`.
+fn check_env_names(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
+    for (name, _) in &step.env_variables {
+        if is_env_var_name(name) {
+            continue;
+        }
+        let reason = if name.is_ascii() {
+            "API servers without relaxed name validation (beta in Kubernetes 1.32, GA in 1.34) accept only letters, digits, `_`, `-` and `.`, with no digit first"
+        } else {
+            "API servers accept only ASCII names"
+        };
+        let error = Diagnostic::error(
+            "invalid-env-name",
+            format!(
+                "the Kubernetes API server rejects environment variable name `{name}` of step `{}`",
+                step.path()
+            ),
+            step.env_name_span(name),
+        )
+        .with_help(format!(
+            "rename the variable, for example to `{}`: {reason}",
+            to_env_var_name(name)
+        ));
         diagnostics.push(error);
     }
 }

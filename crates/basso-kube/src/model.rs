@@ -117,6 +117,10 @@ pub struct Step {
     pub entrypoint: Option<Vec<String>>,
     /// `envVariables` in the order written.
     pub env_variables: Vec<(String, String)>,
+    /// Span of each `envVariables` name as written in the file. A name
+    /// missing here, such as one supplied with `--input`, is reported at
+    /// the `envVariables` key.
+    pub env_name_spans: Vec<(String, Span)>,
     pub privileged: Option<bool>,
     pub run_as_user: Option<i64>,
     /// `resources.limits.memory`, a Kubernetes quantity.
@@ -147,6 +151,15 @@ impl Step {
             Some(group) => format!("{group}.{}", self.id),
             None => self.id.clone(),
         }
+    }
+
+    /// Returns the span of the `envVariables` name `name`, else of the
+    /// `envVariables` setting.
+    pub fn env_name_span(&self, name: &str) -> Span {
+        self.env_name_spans
+            .iter()
+            .find(|(written, _)| written == name)
+            .map_or_else(|| self.span_of("envVariables"), |(_, span)| *span)
     }
 
     /// Returns the span of setting `key`, or of the step when none was

@@ -56,6 +56,38 @@ fn cut_label(label: &mut String, max: usize) {
     }
 }
 
+/// Returns whether every Kubernetes API server accepts `name` as a container
+/// environment variable name. Without relaxed validation (the
+/// `RelaxedEnvironmentVariableValidation` feature of KEP-4369, beta in 1.32
+/// and GA in 1.34), a name must match `[-._a-zA-Z][-._a-zA-Z0-9]*`.
+pub fn is_env_var_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    name.chars()
+        .next()
+        .is_some_and(|c| allowed(c) && !c.is_ascii_digit())
+        && name.chars().all(allowed)
+}
+
+/// Turns `name` into a name [`is_env_var_name`] accepts: every other
+/// character becomes `_`, and `_` goes first when the name starts with a
+/// digit (`1ABC` becomes `_1ABC`).
+pub fn to_env_var_name(name: &str) -> String {
+    let mut fixed: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !fixed.starts_with(|c: char| !c.is_ascii_digit()) {
+        fixed.insert(0, '_');
+    }
+    fixed
+}
+
 /// Hex digits of the hash that [`to_joined_dns1123_label`] appends.
 const HASH_LEN: usize = 8;
 /// Characters of the prefix that a long suffix leaves in a joined label.
@@ -207,6 +239,27 @@ mod tests {
         let label = to_joined_dns1123_label("___", &"s".repeat(70)).unwrap();
         assert!(is_dns1123_label(&label), "{label}");
         assert_eq!(to_joined_dns1123_label("_", "_"), None);
+    }
+
+    #[test]
+    fn env_var_name_check() {
+        for good in ["PATH", "_1", "a.b", "-x", "Go_Proxy-2"] {
+            assert!(is_env_var_name(good), "{good:?} rejected");
+        }
+        for bad in ["", "1ABC", "ÜBER", "A B", "A=B", "a$b", "名前"] {
+            assert!(!is_env_var_name(bad), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn env_var_name_suggestion_is_valid() {
+        assert_eq!(to_env_var_name("1ABC"), "_1ABC");
+        assert_eq!(to_env_var_name("ÜBER"), "_BER");
+        assert_eq!(to_env_var_name(""), "_");
+        for name in ["1ABC", "ÜBER", "A B", "", "9"] {
+            let fixed = to_env_var_name(name);
+            assert!(is_env_var_name(&fixed), "{name:?} gave {fixed:?}");
+        }
     }
 
     #[test]

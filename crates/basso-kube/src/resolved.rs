@@ -149,6 +149,7 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
         command: step.command().map(str::to_string),
         entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
         env_variables: step.env_variables().into_iter().collect(),
+        env_name_spans: node.map(env_name_spans).unwrap_or_default(),
         privileged: step.privileged().then_some(true),
         run_as_user: step.run_as_user(),
         limit_memory: limit("memory"),
@@ -187,6 +188,17 @@ fn setting_spans(node: &Node) -> Vec<(&'static str, Span)> {
         .iter()
         .filter_map(|key| Some((*key, setting_span(node, key)?)));
     in_spec.chain(beside_spec).collect()
+}
+
+fn env_name_spans(node: &Node) -> Vec<(String, Span)> {
+    let entries = node
+        .get("spec")
+        .and_then(|spec| spec.get("envVariables")?.as_mapping())
+        .unwrap_or(&[]);
+    entries
+        .iter()
+        .filter_map(|(key, _)| Some((key.as_str()?.to_string(), key.span)))
+        .collect()
 }
 
 /// Returns the span of a scalar setting's value, or of the key when the

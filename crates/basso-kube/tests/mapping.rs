@@ -187,6 +187,60 @@ fn secret_id_not_a_key_is_error() {
 }
 
 #[test]
+fn env_names_api_rejects_are_errors() {
+    let span = Span {
+        byte_start: 40,
+        byte_end: 46,
+        line: 23,
+        column: 23,
+        end_line: 23,
+        end_column: 29,
+    };
+    let mut step = run("a", "alpine", "env");
+    step.env_variables = vec![
+        ("1ABC".into(), "x".into()),
+        ("ÜBER".into(), "u".into()),
+        ("GO.PROXY-2".into(), "ok".into()),
+    ];
+    step.env_name_spans = vec![("1ABC".into(), span)];
+    let export = export(&stage(vec![step]));
+
+    assert!(export.manifest.is_none());
+    let errors: Vec<_> = export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "invalid-env-name")
+        .collect();
+    assert_eq!(errors.len(), 2, "{:#?}", export.diagnostics);
+    for error in &errors {
+        assert_eq!(error.severity, Severity::Error);
+        assert!(
+            error.message.contains("API server rejects"),
+            "{}",
+            error.message
+        );
+    }
+
+    let digit = errors
+        .iter()
+        .find(|d| d.message.contains("`1ABC`"))
+        .unwrap();
+    assert_eq!((digit.span.line, digit.span.column), (23, 23));
+    assert_eq!(digit.file.as_deref(), Some("pipeline.yaml"));
+    let help = digit.help.as_deref().unwrap();
+    assert!(help.contains("`_1ABC`"), "{help}");
+    assert!(help.contains("1.32"), "{help}");
+
+    let non_ascii = errors
+        .iter()
+        .find(|d| d.message.contains("`ÜBER`"))
+        .unwrap();
+    let help = non_ascii.help.as_deref().unwrap();
+    assert!(help.contains("`_BER`"), "{help}");
+    assert!(help.contains("only ASCII"), "{help}");
+}
+
+#[test]
 fn env_variables_in_written_order() {
     let mut step = run("s", "alpine", "env");
     step.env_variables = vec![("B".into(), "2".into()), ("A".into(), "1".into())];

@@ -122,13 +122,33 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     };
     let export = basso_kube::export_stage(&stage, &options);
 
-    let mut diagnostics = resolution.diagnostics.clone();
+    let mut diagnostics = without_superseded(&resolution.diagnostics, &export.diagnostics);
     diagnostics.extend(export.diagnostics.iter().cloned());
     report(&diagnostics, &name, &source);
     let Some(manifest) = export.manifest else {
         return exit::FAILURE;
     };
     print_manifest(&manifest, args.format)
+}
+
+/// Drops each resolution warning that an export error repeats at the same
+/// span with the same code, such as `invalid-env-name` for a name that a
+/// shell cannot read and the API server rejects.
+fn without_superseded(resolution: &[Diagnostic], export: &[Diagnostic]) -> Vec<Diagnostic> {
+    let superseded = |warning: &Diagnostic| {
+        !warning.is_error()
+            && export.iter().any(|error| {
+                error.is_error()
+                    && error.code == warning.code
+                    && (error.span.byte_start, error.span.byte_end)
+                        == (warning.span.byte_start, warning.span.byte_end)
+            })
+    };
+    resolution
+        .iter()
+        .filter(|warning| !superseded(warning))
+        .cloned()
+        .collect()
 }
 
 /// Rejects option values Kubernetes would reject, before any work.
