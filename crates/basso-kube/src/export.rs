@@ -269,11 +269,16 @@ fn check_namespace(stage: &Stage, options: &ExportOptions, diagnostics: &mut Vec
     let Some(namespace) = namespace(stage, options) else {
         return;
     };
+    // A namespace from the options has no place in the file.
+    let span = match options.namespace {
+        Some(_) => Span::default(),
+        None => stage.namespace_span,
+    };
     if !is_dns1123_label(&namespace) {
         let error = Diagnostic::error(
             "invalid-namespace",
             format!("invalid namespace `{namespace}`"),
-            Span::default(),
+            span,
         )
         .with_help("a namespace is lower-case letters, digits and `-`, at most 63 characters");
         diagnostics.push(error);

@@ -23,6 +23,8 @@ pub struct Stage {
     pub arch: Option<String>,
     /// The KubernetesDirect `namespace`, used when the caller names none.
     pub namespace: Option<String>,
+    /// Span of the `namespace` value, else of the stage.
+    pub namespace_span: Span,
     /// `cloneCodebase`: Harness clones the repository into the workspace
     /// before the first step.
     pub clone_codebase: bool,

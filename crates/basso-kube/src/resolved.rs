@@ -83,6 +83,14 @@ pub fn stage_from_resolved(
             .namespace
             .clone()
             .filter(|_| kubernetes),
+        namespace_span: stage_node
+            .and_then(|node| {
+                setting_span(
+                    node.get("spec")?.get("infrastructure")?.get("spec")?,
+                    "namespace",
+                )
+            })
+            .unwrap_or(stage_span),
         clone_codebase: resolved.clone_codebase,
         when,
         shared_paths,
@@ -362,8 +370,31 @@ fn collect_steps<'a>(items: &'a [Node], groups: &mut Vec<&'a Node>, found: &mut 
 
 fn find_step<'n, 'a>(nodes: &'n [StepNode<'a>], step: &ResolvedStep) -> Option<&'n StepNode<'a>> {
     let identifier = written_id(&step.identifier, step.strategy.as_ref());
-    nodes.iter().find(|candidate| {
-        candidate.group == step.step_group
-            && candidate.node.get("identifier").and_then(Node::as_str) == Some(identifier)
+    let mut same_id = nodes.iter().filter(|candidate| {
+        candidate.node.get("identifier").and_then(Node::as_str) == Some(identifier)
+    });
+    let exact = same_id
+        .clone()
+        .find(|candidate| candidate.group == step.step_group);
+    exact.or_else(|| {
+        same_id.find(|candidate| in_looped_group(candidate, step.step_group.as_deref()))
     })
+}
+
+/// Returns whether `resolved_group`, such as `checks_0`, is an iteration of
+/// the looped step group around `candidate`, such as `checks`. The resolved
+/// step names only its innermost group, with the suffix `_` plus the index
+/// or `nodeName`, so the identifier before that suffix is compared.
+fn in_looped_group(candidate: &StepNode<'_>, resolved_group: Option<&str>) -> bool {
+    let (Some(written), Some(resolved)) = (candidate.group.as_deref(), resolved_group) else {
+        return false;
+    };
+    let looped = candidate
+        .groups
+        .last()
+        .is_some_and(|group| group.get("strategy").is_some());
+    looped
+        && resolved
+            .strip_prefix(written)
+            .is_some_and(|suffix| suffix.starts_with('_'))
 }

@@ -140,6 +140,44 @@ fn fixture_failure_strategies() {
     assert!(!text.contains("manifest:"), "{text}");
 }
 
+#[test]
+fn fixture_looped_group_positions() {
+    let snapshots = export_file(
+        &fixture("looped-group.yaml"),
+        &ExportOptions::default(),
+        |_| true,
+    );
+    let text = &snapshots[0].1;
+
+    assert!(!text.contains(" 1:1: "), "{text}");
+    for iteration in ["checks_0", "checks_1"] {
+        let when = format!(
+            "warning[when-not-kept] 35:29: condition `<+pipeline.sequenceId> > 3` of step `{iteration}.lint`"
+        );
+        assert!(text.contains(&when), "{when}\n{text}");
+        let timeout =
+            format!("warning[timeout-per-job] 27:38: timeout of 1800 s of step `{iteration}.unit`");
+        assert!(text.contains(&timeout), "{timeout}\n{text}");
+        let parallel =
+            format!("warning[parallel-runs-in-sequence] 26:41: parallel steps `{iteration}.unit`");
+        assert!(text.contains(&parallel), "{parallel}\n{text}");
+    }
+}
+
+#[test]
+fn fixture_invalid_namespace_position() {
+    let snapshots = export_file(
+        &fixture("invalid-namespace.yaml"),
+        &ExportOptions::default(),
+        |_| true,
+    );
+    let text = &snapshots[0].1;
+    assert!(
+        text.contains("error[invalid-namespace] 17:26: invalid namespace `Team_NS`"),
+        "{text}"
+    );
+}
+
 fn only_background_and_run(stage: &basso_core::pipeline::ResolvedStage) -> bool {
     !stage.steps.is_empty()
         && stage

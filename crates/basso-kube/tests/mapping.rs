@@ -991,6 +991,42 @@ fn invalid_secret_name_is_error() {
 }
 
 #[test]
+fn invalid_namespace_points_at_value() {
+    let span = Span {
+        byte_start: 300,
+        byte_end: 307,
+        line: 17,
+        column: 26,
+        end_line: 17,
+        end_column: 33,
+    };
+    let mut stage = stage(vec![run("t", "alpine", "true")]);
+    stage.namespace = Some("Team_NS".into());
+    stage.namespace_span = span;
+
+    let from_file = export(&stage);
+    let error = from_file
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "invalid-namespace")
+        .unwrap();
+    assert_eq!((error.span.line, error.span.column), (17, 26));
+
+    let option = ExportOptions {
+        namespace: Some("CI_Jobs".into()),
+        ..ExportOptions::default()
+    };
+    let from_option = basso_kube::export_stage(&stage, &option);
+    let error = from_option
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "invalid-namespace")
+        .unwrap();
+    assert!(error.message.contains("`CI_Jobs`"), "{}", error.message);
+    assert_eq!(error.span, Span::default());
+}
+
+#[test]
 fn secret_in_image_is_error() {
     let step = run("s", r#"registry/<+secrets.getValue("x")>"#, "true");
     let export = export(&stage(vec![step]));
