@@ -3110,3 +3110,26 @@ fn resource_limit_inputs_checked_once() {
     assert!(cpu_errors[0].contains("`lots`"), "{}", cpu_errors[0]);
     assert!(messages_with_code(&invalid, "invalid-memory").is_empty());
 }
+
+/// `check` resolves a file whose input has no value yet, and reports the
+/// errors of fields that do not read that input.
+#[test]
+fn check_resolves_beside_input_without_value() {
+    let source = one_step(
+        "",
+        "command: echo <+1/0>\nenvVariables:\n  T: <+pipeline.variables.tag.toUpperCase()>",
+    );
+    let checked = pipeline::check(&source, "p.yaml");
+    let errors: Vec<(&str, usize)> = checked
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.code.as_str(), d.span.line))
+        .collect();
+    let command_line = source
+        .lines()
+        .position(|line| line.contains("<+1/0>"))
+        .expect("the command line")
+        + 1;
+    assert_eq!(errors.len(), 1, "{checked:#?}");
+    assert_eq!(errors[0].1, command_line, "{checked:#?}");
+}

@@ -136,16 +136,21 @@ const NULL_INPUT_CODES: &[&str] = &[
 /// Adds the errors that resolving the file with its defaults and no
 /// context gives where the checks gave none. Examples are a constant
 /// expression that fails (`<+1/0>`), a typed field whose value has the
-/// wrong form, and variables that nest past the recursion limit. A file
-/// with an input that has no usable value (see [`NULL_INPUT_CODES`]) adds
-/// nothing, and neither does a field that reads a value known only at run
-/// time (codebase, trigger, step outputs), because the error may not
+/// wrong form, and variables that nest past the recursion limit. A field
+/// that reads an input without a usable value (see [`NULL_INPUT_CODES`])
+/// adds nothing, and neither does a field that reads a value known only at
+/// run time (codebase, trigger, step outputs), because the error may not
 /// happen then.
 fn add_resolution_errors(report: &mut Report, source: &str) {
-    let (diagnostics, unknown_value_spans) = resolve::resolve_with_defaults(source, "");
-    if diagnostics.iter().any(|d| NULL_INPUT_CODES.contains(&d.code.as_str())) {
-        return;
-    }
+    let (diagnostics, mut unknown_value_spans) = resolve::resolve_with_defaults(source, "");
+    // An input without a usable value is no error of the file, and neither
+    // is what its own field then gives.
+    unknown_value_spans.extend(
+        diagnostics
+            .iter()
+            .filter(|d| NULL_INPUT_CODES.contains(&d.code.as_str()))
+            .map(|d| d.span),
+    );
     // Touching spans count too: a syntax error at the end of a field sits
     // just past the span of the error that check gives for the field.
     let overlaps = |a: &Span, b: &Span| a.byte_start <= b.byte_end && b.byte_start <= a.byte_end;

@@ -311,17 +311,49 @@ pub fn resolve(
     input_sets: &[(String, String)],
     context: &Json,
 ) -> Resolution {
-    resolve_tracked(source, file_name, arguments, input_sets, context).0
+    resolve_tracked(source, file_name, arguments, input_sets, context, InputsWithoutValue::Null).0
 }
 
 /// Resolves a pipeline file with no inputs and no context for `check`, and
 /// returns the resolution's diagnostics with the spans of the fields whose
 /// expressions read a path that had no value (a codebase, trigger or step
 /// value, say). An error in such a field may not happen at run time.
+///
+/// A runtime input without a value is left out of the value tree, so a field
+/// that reads it through a variable counts as reading an unknown value.
 pub(crate) fn resolve_with_defaults(source: &str, file_name: &str) -> (Vec<Diagnostic>, Vec<Span>) {
     let (resolution, unknown_value_spans) =
-        resolve_tracked(source, file_name, &[], &[], &Json::Null);
+        resolve_tracked(source, file_name, &[], &[], &Json::Null, InputsWithoutValue::Unknown);
     (resolution.diagnostics, unknown_value_spans)
+}
+
+/// What a runtime input without a value reads as during resolution.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InputsWithoutValue {
+    /// Null, after its `missing-input` error.
+    Null,
+    /// No value at all, like a run-time value that the context lacks.
+    Unknown,
+}
+
+/// Removes the entry at the `.`-separated keys of `path` from `root`.
+fn remove_path(root: &mut Value, path: &str) {
+    let Some((parent, last)) = path.rsplit_once('.') else {
+        return;
+    };
+    let mut current = root;
+    for key in parent.split('.') {
+        match current {
+            Value::Map(entries) => match entries.get_mut(key) {
+                Some(entry) => current = entry,
+                None => return,
+            },
+            _ => return,
+        }
+    }
+    if let Value::Map(entries) = current {
+        entries.shift_remove(last);
+    }
 }
 
 fn resolve_tracked(
@@ -330,6 +362,7 @@ fn resolve_tracked(
     arguments: &[(String, String)],
     input_sets: &[(String, String)],
     context: &Json,
+    without_value: InputsWithoutValue,
 ) -> (Resolution, Vec<Span>) {
     let source = without_bom(source);
     let mut report = Report::default();
@@ -385,6 +418,11 @@ fn resolve_tracked(
             .or_insert(Value::String(pipeline.name.clone()));
     }
     let mut root_value = Value::Map([("pipeline".to_string(), tree_root)].into_iter().collect());
+    if without_value == InputsWithoutValue::Unknown {
+        for (path, _) in values.iter().filter(|(_, value)| matches!(value, Value::Null)) {
+            remove_path(&mut root_value, path);
+        }
+    }
     if context.is_object() {
         warn_context_overrides(&mut report, &pipeline, context);
         merge(&mut root_value, Value::from_json(context.clone()));
