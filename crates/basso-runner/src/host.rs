@@ -934,12 +934,15 @@ fn process_table() -> Option<Vec<ProcessEntry>> {
         .filter_map(|entry| {
             let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let (state, parent, group, start_ticks) = stat_fields(&stat)?;
-            let start = ProcessStart { pid, start_ticks };
-            (!has_ended(state)).then_some(ProcessEntry {
+            let stat = stat_fields(&stat)?;
+            let start = ProcessStart {
+                pid,
+                start_ticks: stat.start_ticks,
+            };
+            (!has_ended(stat.state)).then_some(ProcessEntry {
                 start,
-                parent,
-                group,
+                parent: stat.parent,
+                group: stat.group,
             })
         })
         .collect();
@@ -967,9 +970,7 @@ fn still_runs(process: ProcessStart) -> bool {
     std::fs::read_to_string(format!("/proc/{}/stat", process.pid))
         .ok()
         .and_then(|stat| stat_fields(&stat))
-        .is_some_and(|(state, _, _, start_ticks)| {
-            start_ticks == process.start_ticks && !has_ended(state)
-        })
+        .is_some_and(|stat| stat.start_ticks == process.start_ticks && !has_ended(stat.state))
 }
 
 fn signal_escaped(escaped: &[ProcessStart], signal: Signal) {
@@ -1024,9 +1025,9 @@ fn has_running_member(group: i32) -> bool {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(_) => return true,
         };
-        match state_and_group(&stat) {
-            Some((state, member_group)) if member_group == group => {
-                if !has_ended(state) || has_running_thread(pid) {
+        match stat_fields(&stat) {
+            Some(stat) if stat.group == group => {
+                if !has_ended(stat.state) || has_running_thread(pid) {
                     return true;
                 }
             }
@@ -1053,34 +1054,34 @@ fn has_running_thread(pid: &str) -> bool {
     threads.flatten().any(|thread| {
         std::fs::read_to_string(thread.path().join("stat"))
             .ok()
-            .and_then(|stat| state_and_group(&stat))
-            .is_some_and(|(state, _)| !has_ended(state))
+            .and_then(|stat| stat_fields(&stat))
+            .is_some_and(|stat| !has_ended(stat.state))
     })
 }
 
-/// Reads the state letter, parent id, process group id and start time
-/// (field 22) from the text of `/proc/PID/stat`.
-fn stat_fields(stat: &str) -> Option<(char, i32, i32, u64)> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    let parent = fields.get(1)?.parse().ok()?;
-    let group = fields.get(2)?.parse().ok()?;
-    // Fields count from 1 at the process id, and `rest` starts at field 3.
-    let start_ticks = fields.get(22 - 3)?.parse().ok()?;
-    Some((state, parent, group, start_ticks))
+/// The fields of `/proc/PID/stat` that the runner reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    state: char,
+    parent: i32,
+    group: i32,
+    /// Clock ticks after boot when the process started (field 22).
+    start_ticks: u64,
 }
 
-/// Reads the state letter and the process group id from the text of
-/// `/proc/PID/stat`: `pid (comm) state ppid pgrp …`, where `comm` may
-/// itself hold spaces and parentheses.
-fn state_and_group(stat: &str) -> Option<(char, i32)> {
+/// Reads the state letter, parent id, process group id and start time from
+/// the text of `/proc/PID/stat`: `pid (comm) state ppid pgrp …`, where
+/// `comm` may itself hold spaces and parentheses.
+fn stat_fields(stat: &str) -> Option<Stat> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _parent = fields.next()?;
-    let group = fields.next()?.parse().ok()?;
-    Some((state, group))
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // Fields count from 1 at the process id, and `rest` starts at field 3.
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        parent: fields.get(1)?.parse().ok()?,
+        group: fields.get(2)?.parse().ok()?,
+        start_ticks: fields.get(22 - 3)?.parse().ok()?,
+    })
 }
 
 impl Task for HostTask {
@@ -1216,22 +1217,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_text_gives_state_and_group() {
-        let stat = "4242 (my (odd) name) S 1 4240 4240 0 -1 4194560 103 0 0 0";
-        assert_eq!(state_and_group(stat), Some(('S', 4240)));
-        assert_eq!(state_and_group("7 (zombie) Z 1 7 7"), Some(('Z', 7)));
-        assert_eq!(state_and_group("garbage"), None);
+    fn stat_text_gives_fields() {
+        let stat = "4242 (my (odd) name) S 1 4240 4240 0 -1 4194560 103 0 0 0 0 0 0 0 20 0 1 0 987";
+        let fields = stat_fields(stat).unwrap();
+        assert_eq!((fields.state, fields.parent, fields.group), ('S', 1, 4240));
+        assert_eq!(fields.start_ticks, 987);
+        assert_eq!(stat_fields("garbage"), None);
     }
 
     #[test]
     fn stat_fields_of_own_process() {
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let (state, parent, group, start_ticks) = stat_fields(&stat).unwrap();
+        let fields = stat_fields(&stat).unwrap();
         // The main thread of the test binary may sleep while tests run.
-        assert!(!has_ended(state), "{stat}");
-        assert_eq!(parent, nix::unistd::getppid().as_raw());
-        assert_eq!(group, nix::unistd::getpgrp().as_raw());
-        assert!(start_ticks > 0, "{stat}");
+        assert!(!has_ended(fields.state), "{stat}");
+        assert_eq!(fields.parent, nix::unistd::getppid().as_raw());
+        assert_eq!(fields.group, nix::unistd::getpgrp().as_raw());
+        assert!(fields.start_ticks > 0, "{stat}");
         assert_eq!(stat_fields("7 (short) S 1 7"), None);
     }
 
@@ -1270,9 +1272,9 @@ mod tests {
             .unwrap()
             .flatten()
             .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
-            .filter_map(|stat| state_and_group(&stat))
-            .filter(|&(_, member_group)| member_group == group)
-            .map(|(state, _)| state)
+            .filter_map(|stat| stat_fields(&stat))
+            .filter(|stat| stat.group == group)
+            .map(|stat| stat.state)
             .collect()
     }
 }
