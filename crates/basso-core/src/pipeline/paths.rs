@@ -172,28 +172,46 @@ pub fn field_type(path: &str) -> FieldType {
     }
 }
 
-/// Returns whether `path` names an entry of an `envVariables` or
-/// `portBindings` map, whose values are text.
-fn is_text_map_entry(path: &str) -> bool {
+/// The text maps whose entries a path can name: `envVariables` and
+/// `portBindings`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TextMap {
+    Env,
+    Ports,
+}
+
+/// Returns the text map whose entry `path` names, if any. Map keys may
+/// contain dots, so the map is found anywhere in the path rather than as
+/// the parent segment.
+fn text_map_entry(path: &str) -> Option<TextMap> {
     use memchr::memmem::Finder;
     use std::sync::LazyLock;
     // Every scalar's path is searched, so the searchers are built once.
     static ENV: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(".envVariables."));
     static PORTS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(".portBindings."));
-    ENV.find(path.as_bytes()).is_some() || PORTS.find(path.as_bytes()).is_some()
+    if ENV.find(path.as_bytes()).is_some() {
+        Some(TextMap::Env)
+    } else if PORTS.find(path.as_bytes()).is_some() {
+        Some(TextMap::Ports)
+    } else {
+        None
+    }
+}
+
+/// Returns whether `path` names an entry of an `envVariables` or
+/// `portBindings` map, whose values are text.
+fn is_text_map_entry(path: &str) -> bool {
+    text_map_entry(path).is_some()
 }
 
 /// Returns the name and the role (`a timeout`, `a port`) of the field at
 /// `path` when it cannot take a secret, because the runner substitutes
 /// secrets only in text fields such as `command` and `envVariables` values.
 pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
-    // Map keys may contain dots, so these maps are found anywhere in the
-    // path rather than as the parent segment.
-    if path.contains(".envVariables.") {
-        return None;
-    }
-    if path.contains(".portBindings.") {
-        return Some(("portBindings", "a port"));
+    match text_map_entry(path) {
+        Some(TextMap::Env) => return None,
+        Some(TextMap::Ports) => return Some(("portBindings", "a port")),
+        None => {}
     }
     let (rest, last) = split_last(path);
     let (_, parent) = split_last(rest);
