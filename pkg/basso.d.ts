@@ -6,6 +6,7 @@
 import type {
   CheckOptions,
   CheckReport,
+  ContextValue,
   InputsListing,
   JsonValue,
   Outcome,
@@ -47,8 +48,9 @@ export declare function inputs(yaml: string, options?: CheckOptions | null): Inp
  * `<+secrets.getValue("id")>`.
  *
  * `context` is an object whose keys are the expression roots. Its values
- * are JSON values. A BigInt from -2^63 to 2^63 - 1 is read as an exact
- * integer and a Map with string keys as an object. `undefined` is `null`.
+ * (`ContextValue`) are JSON values, BigInts, Maps and `undefined`. A BigInt
+ * from -2^63 to 2^63 - 1 is read as an exact integer and a Map with string
+ * keys as an object. `undefined` is `null`.
  * Functions, symbols, Sets, BigInts outside that range, reference cycles
  * and nesting deeper than 1,000 levels throw an `Error`.
  *
@@ -58,7 +60,7 @@ export declare function inputs(yaml: string, options?: CheckOptions | null): Inp
  */
 export declare function render(
   template: string,
-  context?: Record<string, JsonValue> | null,
+  context?: Record<string, ContextValue> | null,
   options?: TemplateOptions | null,
 ): Outcome<JsonValue>;
 
@@ -70,7 +72,7 @@ export declare function render(
  */
 export declare function evaluate(
   template: string,
-  context?: Record<string, JsonValue> | null,
+  context?: Record<string, ContextValue> | null,
   options?: TemplateOptions | null,
 ): Outcome<JsonValue>;
 

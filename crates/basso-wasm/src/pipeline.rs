@@ -30,14 +30,14 @@ pub struct ResolveOptions {
     /// Runtime input values by input path (`--input PATH=VALUE`), such as
     /// `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
     /// Values other than strings are passed as their JSON text.
-    #[cfg_attr(test, ts(optional, type = "Record<string, JsonValue>"))]
+    #[cfg_attr(test, ts(optional, type = "Record<string, ContextValue>"))]
     pub inputs: Option<serde_json::Map<String, Json>>,
     /// Input set files (`--inputs`); later ones win.
     #[cfg_attr(test, ts(optional))]
     pub input_sets: Option<Vec<InputSetFile>>,
     /// Run-time values (`--context`): `pipeline` metadata, `codebase`,
     /// `trigger`, `variable`.
-    #[cfg_attr(test, ts(optional, type = "Record<string, JsonValue>"))]
+    #[cfg_attr(test, ts(optional, type = "Record<string, ContextValue>"))]
     pub context: Option<Json>,
     /// The pipeline's file name in diagnostics; `pipeline.yaml` when absent.
     #[cfg_attr(test, ts(optional))]

@@ -49,7 +49,7 @@ pub struct ReferencesOptions {
 pub struct RuntimeInputOptions {
     /// The value supplied for the input, `null` included.
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(test, ts(optional, type = "JsonValue"))]
+    #[cfg_attr(test, ts(optional, type = "ContextValue"))]
     pub supplied: Option<Json>,
     /// Resolve with no supplied value: the default, else `null`.
     #[cfg_attr(test, ts(optional))]

@@ -21,7 +21,7 @@ export type ResolveOptions = {
  * `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
  * Values other than strings are passed as their JSON text.
  */
-inputs?: Record<string, JsonValue>, 
+inputs?: Record<string, ContextValue>, 
 /**
  * Input set files (`--inputs`); later ones win.
  */
@@ -30,7 +30,7 @@ inputSets?: Array<InputSetFile>,
  * Run-time values (`--context`): `pipeline` metadata, `codebase`,
  * `trigger`, `variable`.
  */
-context?: Record<string, JsonValue>, 
+context?: Record<string, ContextValue>, 
 /**
  * The pipeline's file name in diagnostics; `pipeline.yaml` when absent.
  */
@@ -290,6 +290,7 @@ executionInput: boolean, required: boolean,
  */
 text: string, };
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
+export type ContextValue = JsonValue | bigint | undefined | Array<ContextValue> | { [key in string]?: ContextValue } | Map<string, ContextValue>;
 export type Outcome<T> = { schemaVersion: number, } & ({ "value": T } | { "error": ExprErrorJson });
 export type ExprErrorJson = { 
 /**
@@ -336,7 +337,7 @@ export type RuntimeInputOptions = {
 /**
  * The value supplied for the input, `null` included.
  */
-supplied?: JsonValue, 
+supplied?: ContextValue, 
 /**
  * Resolve with no supplied value: the default, else `null`.
  */

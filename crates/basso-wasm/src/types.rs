@@ -49,6 +49,17 @@ mod tests {
         column_utf16: usize,
     }
 
+    /// A value in a context, in `inputs` or in `supplied`. Besides JSON
+    /// values, `pkg/json.js` converts BigInts, Maps and `undefined` before
+    /// the module reads them. Results contain none of these, so they keep
+    /// `JsonValue`.
+    #[derive(TS)]
+    #[ts(
+        type = "JsonValue | bigint | undefined | Array<ContextValue> | { [key in string]?: ContextValue } | Map<string, ContextValue>"
+    )]
+    #[allow(dead_code)]
+    struct ContextValue;
+
     fn declaration<T: TS>(config: &Config) -> String {
         format!("export {}\n", T::decl(config))
     }
@@ -90,6 +101,7 @@ mod tests {
             &config,
         ));
         text.push_str(&declaration::<serde_json::Value>(&config));
+        text.push_str(&declaration::<ContextValue>(&config));
         text.push_str(&declaration::<basso_core::report::Outcome<serde_json::Value>>(&config));
         text.push_str(&declaration::<PackageExprError>(&config));
         text.push_str(&declaration::<basso_core::References>(&config));

@@ -113,12 +113,32 @@ console.log(text, report.schemaVersion, severity, columns, help);
   assert.equal(errors, "");
 });
 
+test("tsc accepts BigInt, Map and undefined context values", () => {
+  const errors = typecheck(`import { evaluate, render, resolve, runtimeInput } from "basso";
+import type { ContextValue, Resolution } from "basso";
+const big: bigint = 2n ** 62n;
+const map = new Map([["x", 1]]);
+const rendered = render("<+a + 1>", { a: big, b: map, c: undefined, d: { e: undefined, f: [1n, map] } });
+const evaluated = evaluate("<+a.b>", { a: new Map<string, ContextValue>([["b", 2n]]) });
+const resolution: Resolution = resolve("pipeline: {}", {
+  inputs: { "pipeline.variables.count": big, "pipeline.variables.tags": map },
+  context: { trigger: { payload: map }, codebase: undefined },
+});
+const validated = runtimeInput("<+input>", { supplied: big });
+console.log(rendered, evaluated, resolution, validated);
+`);
+  assert.equal(errors, "");
+});
+
 test("tsc rejects a misuse of the types", () => {
   const cases = [
     ["a string as a number", `import { version } from "basso";\nconst count: number = version();\n`, "TS2322"],
     ["an unknown option", `import { check } from "basso";\ncheck("", { fiel: "x" });\n`, "TS2353"],
     ["an unknown field", `import { check } from "basso";\ncheck("").diagnostics[0]?.columnUtf8;\n`, "TS2551"],
     ["a context that is not an object", `import { render } from "basso";\nrender("<+a>", "a");\n`, "TS2345"],
+    ["a Set in a context", `import { render } from "basso";\nrender("<+a>", { a: new Set([1]) });\n`, "TS2322"],
+    ["a function in a context", `import { render } from "basso";\nrender("<+a>", { a: () => 1 });\n`, "TS2322"],
+    ["a BigInt as a result value", `import type { JsonValue } from "basso";\nconst value: JsonValue = 1n;\n`, "TS2322"],
   ];
   for (const [name, source, code] of cases) {
     assert.match(typecheck(source), new RegExp(code), name);
