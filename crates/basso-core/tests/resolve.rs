@@ -3133,3 +3133,26 @@ fn check_resolves_beside_input_without_value() {
     assert_eq!(errors.len(), 1, "{checked:#?}");
     assert_eq!(errors[0].1, command_line, "{checked:#?}");
 }
+
+#[test]
+fn input_reading_exported_variables_reported() {
+    let source = one_step("", "command: echo <+pipeline.variables.tag>")
+        .replace("value: <+input>.allowedValues(1.0,2.0)", "value: <+input>");
+    let value = "<+exportedVariables.getValue(\"pipeline.alias.v\")>";
+    let resolution = resolve(&source, &[("pipeline.variables.tag", value)], &[], json!({}));
+    let unsupported = messages_with_code(&resolution, "unsupported-expression");
+    assert_eq!(unsupported.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(unsupported[0].contains("`outputAlias`"), "{}", unsupported[0]);
+    assert!(unsupported[0].contains("--input pipeline.variables.tag="), "{}", unsupported[0]);
+    let error = resolution
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "unsupported-expression")
+        .expect("the error");
+    let declared = source
+        .lines()
+        .position(|line| line.contains("value: <+input>"))
+        .expect("the variable's value")
+        + 1;
+    assert_eq!(error.span.line, declared);
+}

@@ -452,7 +452,7 @@ fn check_reference<'a>(
 /// Builds the error for a read of `exportedVariables`. Harness fills it
 /// from the outputs that steps publish with `outputAlias`, and basso
 /// publishes none, so `resolve` and `run` would read null.
-fn exported_variables_unsupported(reference: &str) -> Diagnostic {
+pub(crate) fn exported_variables_unsupported(reference: &str) -> Diagnostic {
     Diagnostic::error(
         "unsupported-expression",
         format!(

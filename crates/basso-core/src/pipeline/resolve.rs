@@ -409,6 +409,7 @@ fn resolve_tracked(
     }
     inputs::apply_arguments(&mut report, &fields, arguments, &mut supplied);
     let values = inputs::finalize(&mut report, &fields, &supplied);
+    check_value_references(&mut report, &fields, &supplied, &values, &templates);
 
     let mut tree_root = tree(pipeline.node, "pipeline", &values);
     if let Value::Map(map) = &mut tree_root {
@@ -457,6 +458,57 @@ fn resolve_tracked(
     let mut resolution = finish(identifier, stages, resolver.report.diagnostics, file_name);
     resolution.timeout_seconds = timeout_seconds;
     (resolution, resolver.unknown_value_spans)
+}
+
+/// Reports the reads of `exportedVariables` in input values, supplied or
+/// default, which `check` cannot see in the file. basso publishes no
+/// `outputAlias` outputs, so such a read would fail as a method on null.
+fn check_value_references(
+    report: &mut Report,
+    fields: &IndexMap<String, inputs::InputField<'_>>,
+    supplied: &IndexMap<String, inputs::Supplied>,
+    values: &IndexMap<String, Value>,
+    templates: &Templates,
+) {
+    for (path, value) in values {
+        let Some(field) = fields.get(path) else {
+            continue;
+        };
+        let mut texts = Vec::new();
+        collect_texts(value, &mut texts);
+        for text in texts.into_iter().filter(|text| has_block_start(text)) {
+            let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
+                continue;
+            };
+            for reference in references
+                .paths
+                .iter()
+                .filter(|reference| reference.split('.').next() == Some("exportedVariables"))
+            {
+                let place = match supplied.get(path) {
+                    Some(given) => format!("in the value from {}", given.origin.describe()),
+                    None => format!("in the default of `{path}`"),
+                };
+                let mut diagnostic =
+                    crate::pipeline::references::exported_variables_unsupported(reference);
+                diagnostic.message = format!("{} ({place})", diagnostic.message);
+                diagnostic.span = field.node.span;
+                report.push(diagnostic);
+            }
+        }
+    }
+}
+
+/// Adds the strings of `value`, and of the lists and maps in it, to `texts`.
+fn collect_texts<'v>(value: &'v Value, texts: &mut Vec<&'v str>) {
+    match value {
+        Value::String(text) => texts.push(text),
+        Value::List(items) => items.iter().for_each(|item| collect_texts(item, texts)),
+        Value::Map(entries) => entries
+            .values()
+            .for_each(|entry| collect_texts(entry, texts)),
+        _ => {}
+    }
 }
 
 fn input_origins(
@@ -526,7 +578,10 @@ fn warn_context_overrides(
             );
         }
     }
-    for key in FILE_ROOTS.into_iter().filter(|key| context.get(key).is_some()) {
+    for key in FILE_ROOTS
+        .into_iter()
+        .filter(|key| context.get(key).is_some())
+    {
         report.warning(
             "context-key-unused",
             format!(
