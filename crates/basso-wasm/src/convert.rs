@@ -168,7 +168,8 @@ struct LineIndex<'a> {
 }
 
 impl<'a> LineIndex<'a> {
-    /// Indexes a template, where basso-core counts every character.
+    /// Indexes a template, where basso-core counts every character and
+    /// starts a line only after `\n`.
     fn new(source: &'a str) -> Self {
         let newlines = source.match_indices('\n').map(|(index, _)| index + 1);
         LineIndex {
@@ -179,14 +180,27 @@ impl<'a> LineIndex<'a> {
     }
 
     /// Indexes a pipeline or input set file, where basso-core counts
-    /// columns after a leading byte order mark.
+    /// columns after a leading byte order mark. Lines end where the YAML
+    /// parser ends them: at `\n`, `\r\n` and a lone `\r`.
+    ///
+    /// NOTE: basso-core places `yaml-syntax` errors with `line_column`,
+    /// which counts `\n` only, so in a file with lone `\r` breaks such an
+    /// error's line and column do not match this index.
     fn for_file(text: &'a str) -> Self {
         let source = basso_core::pipeline::without_bom(text);
         // U+FEFF is one UTF-16 unit.
         let mark_units = usize::from(source.len() < text.len());
+        let bytes = source.as_bytes();
+        // A `\r` followed by `\n` is not a break of its own: the pair ends
+        // the line at the `\n`.
+        let breaks = source
+            .match_indices(['\r', '\n'])
+            .filter(|&(index, _)| bytes[index] == b'\n' || bytes.get(index + 1) != Some(&b'\n'))
+            .map(|(index, _)| index + 1);
         LineIndex {
+            source,
+            line_starts: std::iter::once(0).chain(breaks).collect(),
             mark_units,
-            ..LineIndex::new(source)
         }
     }
 
@@ -199,10 +213,15 @@ impl<'a> LineIndex<'a> {
         else {
             return column;
         };
-        let rest = &self.source[start..];
-        let rest = &rest[..rest.find('\n').unwrap_or(rest.len())];
+        // The line includes its break. A break character is one UTF-16 unit,
+        // as is each missing character counted below.
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.source.len());
         let mut units = 0;
-        let mut characters = rest.chars();
+        let mut characters = self.source[start..end].chars();
         for _ in 1..column {
             match characters.next() {
                 Some(character) => units += character.len_utf16(),
@@ -261,6 +280,44 @@ mod tests {
         add_utf16_columns(&mut document, source);
         assert_eq!(document["diagnostics"][0]["columnUtf16"], 5);
         assert_eq!(document["diagnostics"][0]["endColumnUtf16"], 8);
+    }
+
+    #[test]
+    fn utf16_columns_after_carriage_returns() {
+        // A lone `\r` ends line 1, `\r\n` line 2 and a lone `\r` line 3,
+        // as the YAML parser counts them.
+        let source = "a: 1\rb: \"😀😀\" x\r\nc: \"😀\" y\rd: 2\n";
+        let mut document = json!({"diagnostics": [
+            {"line": 2, "column": 9, "endLine": 2, "endColumn": 10},
+            {"line": 3, "column": 8, "endLine": 3, "endColumn": 9},
+            {"line": 4, "column": 1, "endLine": 4, "endColumn": 5},
+        ]});
+        add_utf16_columns(&mut document, source);
+        let diagnostics = &document["diagnostics"];
+        assert_eq!(diagnostics[0]["columnUtf16"], 11);
+        assert_eq!(diagnostics[0]["endColumnUtf16"], 12);
+        assert_eq!(diagnostics[1]["columnUtf16"], 9);
+        assert_eq!(diagnostics[1]["endColumnUtf16"], 10);
+        assert_eq!(diagnostics[2]["columnUtf16"], 1);
+        assert_eq!(diagnostics[2]["endColumnUtf16"], 5);
+    }
+
+    #[test]
+    fn utf16_columns_past_carriage_return() {
+        // Columns past the `\r` count one unit each, not the emoji of line 2.
+        let source = "😀\r😀";
+        let mut document =
+            json!({"diagnostics": [{"line": 1, "column": 1, "endLine": 1, "endColumn": 4}]});
+        add_utf16_columns(&mut document, source);
+        assert_eq!(document["diagnostics"][0]["endColumnUtf16"], 5);
+    }
+
+    #[test]
+    fn template_columns_count_carriage_return() {
+        // basso-core starts a template line only after `\n`, so `\r` is a
+        // character of the line.
+        assert_eq!(column_utf16("😀\r😀x", 1, 4), 6);
+        assert_eq!(column_utf16("😀\r\n😀x", 2, 2), 3);
     }
 
     #[test]
