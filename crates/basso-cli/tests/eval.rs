@@ -77,7 +77,7 @@ fn json_evaluate_prints_typed_value() {
 }
 
 #[test]
-fn json_error_has_code_column_and_help() {
+fn json_error_has_code_line_column_and_help() {
     let output = basso(&[
         "eval",
         "--unresolved",
@@ -91,6 +91,7 @@ fn json_error_has_code_column_and_help() {
     assert_eq!(json["schemaVersion"], 1);
     assert_eq!(json.as_object().unwrap().len(), 2);
     assert_eq!(json["error"]["code"], "unresolved-expression");
+    assert_eq!(json["error"]["line"], 1);
     assert_eq!(json["error"]["column"], 6);
     assert_eq!(json["error"]["message"], "unresolved expression `missing`");
     assert!(
@@ -98,7 +99,7 @@ fn json_error_has_code_column_and_help() {
             .as_str()
             .is_some_and(|h| !h.is_empty())
     );
-    assert_eq!(json["error"].as_object().unwrap().len(), 4);
+    assert_eq!(json["error"].as_object().unwrap().len(), 5);
 }
 
 #[test]
@@ -158,4 +159,14 @@ fn non_object_context_is_usage_error() {
 fn unknown_option_value_is_usage_error() {
     let output = basso(&["eval", "--mode", "bogus", "x"]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn json_error_of_multiline_template_has_line() {
+    let output = basso(&["eval", "--format", "json", "abcdefgh\nxy <+1 +>"]);
+    assert_eq!(output.status.code(), Some(1));
+    let json = stdout_json(&output);
+    assert_eq!(json["error"]["code"], "expression-syntax");
+    assert_eq!(json["error"]["line"], 2);
+    assert_eq!(json["error"]["column"], 9);
 }

@@ -114,7 +114,7 @@ impl ExprError {
     }
 
     /// Converts the error to the JSON that `basso eval --format json` prints:
-    /// `{"code", "message", "help", "column"}`.
+    /// `{"code", "message", "help", "line", "column"}`.
     pub fn to_json(&self) -> serde_json::Value {
         // Serializing strings and integers cannot fail.
         serde_json::to_value(self.to_json_shape()).unwrap_or_default()
@@ -126,6 +126,7 @@ impl ExprError {
             code: self.code.to_string(),
             message: self.message.clone(),
             help: self.help.clone(),
+            line: self.line,
             column: self.column,
         }
     }

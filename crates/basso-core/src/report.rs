@@ -76,14 +76,16 @@ impl<T: Serialize> Outcome<T> {
     }
 }
 
-/// An expression error as `basso eval --format json` prints it. `column` is
-/// 1-based and counts characters on the error's line of the template.
+/// An expression error as `basso eval --format json` prints it. `line` is
+/// the 1-based line of the template (lines end at `\n`), and `column` is
+/// 1-based and counts characters on that line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExprErrorJson {
     pub code: String,
     pub message: String,
     pub help: String,
+    pub line: usize,
     pub column: usize,
 }
 
@@ -122,7 +124,7 @@ mod tests {
             json,
             serde_json::json!({
                 "schemaVersion": 1,
-                "error": {"code": "expression-syntax", "message": "unexpected `)`", "help": "remove it", "column": 3}
+                "error": {"code": "expression-syntax", "message": "unexpected `)`", "help": "remove it", "line": 2, "column": 3}
             })
         );
     }

@@ -296,7 +296,7 @@ export type ExprErrorJson = {
 /**
  * `column` counted in UTF-16 code units, as JavaScript strings index.
  */
-columnUtf16: number, code: string, message: string, help: string, column: number, };
+columnUtf16: number, code: string, message: string, help: string, line: number, column: number, };
 export type References = { 
 /**
  * Context paths, such as `pipeline.variables.tag`.

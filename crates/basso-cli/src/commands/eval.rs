@@ -2,8 +2,8 @@
 //!
 //! With `--format json` the result is `{"schemaVersion": 1, "value": V}`
 //! (exit 0) or `{"schemaVersion": 1, "error": {"code", "message", "help",
-//! "column"}}` (exit 1). The text format prints the value, or the error
-//! with a caret under its column.
+//! "line", "column"}}` (exit 1). The text format prints the value, or the
+//! error with a caret under its column.
 
 use std::path::PathBuf;
 
