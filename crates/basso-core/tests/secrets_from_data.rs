@@ -592,3 +592,82 @@ fn unread_context_key_leaves_file_id() {
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
 }
+
+#[test]
+fn data_key_of_variables_get_rejected() {
+    let variables = "  variables:\n    - name: secvar\n      type: Secret\n      value: tok\n";
+    let context =
+        json!({"trigger": {"payload": {"name": "secvar", "suffix": "var", "stage": "s"}}});
+    for value in [
+        "<+pipeline.variables.get(<+trigger.payload.name>)>",
+        "<+pipeline.variables.get(\"sec\" + <+trigger.payload.suffix>)>",
+        "<+pipeline.get(\"variables\").get(<+trigger.payload.name>)>",
+        "<+<+pipeline.variables>[<+trigger.payload.name>]>",
+    ] {
+        let resolution = resolve(&pipeline_with(variables, value), context.clone());
+        let message = data_error(&resolution);
+        assert!(message.contains("secret `tok`"), "{value}: {message}");
+        assert!(resolution.stages[0].steps[0].secrets.is_empty(), "{value}");
+    }
+
+    let file_key = pipeline_with(variables, "<+pipeline.variables.get(\"secvar\")>");
+    let resolution = resolve(&file_key, context);
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}
+
+#[test]
+fn map_chosen_by_data_rejects_its_secrets() {
+    let source =
+        stage_variable_pipeline("<+pipeline.stages.get(<+trigger.payload.stage>).variables.sid>")
+            .replace(
+                "            type: String\n            value: tok",
+                "            type: Secret\n            value: tok",
+            );
+    let resolution = resolve(&source, json!({"trigger": {"payload": {"stage": "s"}}}));
+    let message = data_error(&resolution);
+    assert!(message.contains("secret `tok`"), "{message}");
+}
+
+#[test]
+fn loop_identity_from_data_rejected() {
+    let context = json!({"trigger": {"payload": {"sid": "tok", "two": 2}}});
+    let named = matrix_pipeline(
+        "k: [a]\n                      nodeName: <+trigger.payload.sid>",
+        "<+secrets.getValue(<+strategy.identifierPostFix>.substring(1))>",
+    );
+    let message = data_error(&resolve(&named, context.clone()));
+    assert!(message.contains("secret `tok`"), "{message}");
+
+    let counted = pipeline_with("", "<+secrets.getValue([\"x\", \"tok\"][<+strategy.iterations> - 1])>")
+        .replace(
+            "                  spec:\n                    shell: Sh",
+            "                  strategy:\n                    repeat:\n                      times: <+trigger.payload.two>\n                  spec:\n                    shell: Sh",
+        );
+    let resolution = resolve(&counted, context);
+    assert!(
+        resolution
+            .diagnostics
+            .iter()
+            .any(|d| d.code == SECRET_FROM_DATA),
+        "{:#?}",
+        resolution.diagnostics
+    );
+    assert!(
+        resolution.stages[0]
+            .steps
+            .iter()
+            .all(|step| step.secrets.is_empty())
+    );
+}
+
+#[test]
+fn loop_identity_from_file_allowed() {
+    let named = matrix_pipeline(
+        "k: [a]\n                      nodeName: tok",
+        "<+secrets.getValue(<+strategy.identifierPostFix>.substring(1))>",
+    );
+    let resolution = resolve(&named, json!({"trigger": {"payload": {"sid": "tok"}}}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+}

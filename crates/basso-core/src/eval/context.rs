@@ -24,13 +24,22 @@ pub trait Context {
         let _ = path;
     }
 
-    /// Returns whether `value`, which this context's `lookup` returned, is
-    /// run-time data (a trigger payload, a codebase field, a step output) of
-    /// any type, rather than a value of the pipeline file. The evaluator
-    /// still resolves blocks in run-time data again, but rejects any secret
-    /// that this would request and any secret id computed from it.
-    fn is_run_time_value(&self, value: &Value) -> bool {
-        let _ = value;
+    /// Returns whether `value`, which this context's `lookup` returned for
+    /// `path`, is run-time data (a trigger payload, a codebase field, a
+    /// step output, a loop value computed from them) of any type, rather
+    /// than a value of the pipeline file. The evaluator still resolves
+    /// blocks in run-time data again, but rejects any secret that this
+    /// would request and any secret id computed from it.
+    fn is_run_time_value(&self, path: &[PathSegment], value: &Value) -> bool {
+        let _ = (path, value);
+        false
+    }
+
+    /// Returns whether `path` reads a value of a loop (a matrix value, an
+    /// iteration number, a looped node's identifier) whose strategy read
+    /// run-time data.
+    fn is_loop_data(&self, path: &[PathSegment]) -> bool {
+        let _ = path;
         false
     }
 
@@ -56,8 +65,12 @@ impl<C: Context + ?Sized> Context for &C {
         (**self).missed(path)
     }
 
-    fn is_run_time_value(&self, value: &Value) -> bool {
-        (**self).is_run_time_value(value)
+    fn is_run_time_value(&self, path: &[PathSegment], value: &Value) -> bool {
+        (**self).is_run_time_value(path, value)
+    }
+
+    fn is_loop_data(&self, path: &[PathSegment]) -> bool {
+        (**self).is_loop_data(path)
     }
 
     fn used_secret(&self, id: &str) {
@@ -114,8 +127,12 @@ impl<C: Context> Context for RecordingContext<C> {
         self.inner.missed(path);
     }
 
-    fn is_run_time_value(&self, value: &Value) -> bool {
-        self.inner.is_run_time_value(value)
+    fn is_run_time_value(&self, path: &[PathSegment], value: &Value) -> bool {
+        self.inner.is_run_time_value(path, value)
+    }
+
+    fn is_loop_data(&self, path: &[PathSegment]) -> bool {
+        self.inner.is_loop_data(path)
     }
 
     fn used_secret(&self, id: &str) {

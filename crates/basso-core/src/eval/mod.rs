@@ -116,6 +116,9 @@ struct ContextMap {
     address: *const Value,
     segments: Vec<PathSegment>,
     alias: Option<Vec<PathSegment>>,
+    /// The run-time data path that chose this map (`pipeline.stages.get(<+x>)`),
+    /// so a secret read from it counts as chosen by that data too.
+    chosen: Option<String>,
 }
 
 impl Template {
@@ -579,9 +582,13 @@ impl<'c> Evaluator<'c> {
                 ops::access(value, ops::Key::Name(name), source, span.clone()).map_err(Stop::Error)
             }
             PostfixOp::Index { index, span } => {
+                let reads_before = self.data_reads;
                 let key = self.eval(index, source, slots)?;
+                let chosen = self.read_since(reads_before);
                 if let Value::String(name) = key.as_ref()
-                    && let Some(found) = self.context_entry(&value, name, source, span.clone())
+                    && let Some(found) = self.with_chosen(chosen, |this| {
+                        this.context_entry(&value, name, source, span.clone())
+                    })
                 {
                     return found;
                 }
@@ -597,14 +604,18 @@ impl<'c> Evaluator<'c> {
                 ops::access(value, key, source, span.clone()).map_err(Stop::Error)
             }
             PostfixOp::Method { name, args, span } => {
+                let reads_before = self.data_reads;
                 let mut values = Values::with_capacity(args.len());
                 for arg in args {
                     values.push(self.eval(arg, source, slots)?);
                 }
+                let chosen = self.read_since(reads_before);
                 if name == "get"
                     && let [key] = values.as_slice()
                     && let Value::String(key) = key.as_ref()
-                    && let Some(found) = self.context_entry(&value, key, source, span.clone())
+                    && let Some(found) = self.with_chosen(chosen, |this| {
+                        this.context_entry(&value, key, source, span.clone())
+                    })
                 {
                     return found;
                 }
@@ -675,7 +686,10 @@ impl<'c> Evaluator<'c> {
             .or_else(|| alias.and_then(|a| ctx.lookup(a)));
         let from_data = found
             .as_deref()
-            .is_some_and(|value| ctx.is_run_time_value(value));
+            .is_some_and(|value| {
+                ctx.is_run_time_value(segments, value)
+                    || alias.is_some_and(|alias| ctx.is_loop_data(alias))
+            });
         if from_data {
             self.data_reads += 1;
             self.data_path = dotted(&canonical_with_alias(segments, alias));
@@ -695,17 +709,25 @@ impl<'c> Evaluator<'c> {
                 if let Value::Secret(handle) = value.as_ref() {
                     self.use_secret(&handle.id, source, span)?;
                 }
-                if let Cow::Borrowed(map @ Value::Map(_)) = value
-                    && !self
+                if let Cow::Borrowed(map @ Value::Map(_)) = value {
+                    let chosen = self.chosen_path();
+                    match self
                         .context_maps
-                        .iter()
-                        .any(|m| std::ptr::eq(m.address, map))
-                {
-                    self.context_maps.push(ContextMap {
-                        address: map,
-                        segments: segments.to_vec(),
-                        alias: alias.map(<[PathSegment]>::to_vec),
-                    });
+                        .iter_mut()
+                        .find(|m| std::ptr::eq(m.address, map))
+                    {
+                        Some(known) => {
+                            if known.chosen.is_none() {
+                                known.chosen = chosen;
+                            }
+                        }
+                        None => self.context_maps.push(ContextMap {
+                            address: map,
+                            segments: segments.to_vec(),
+                            alias: alias.map(<[PathSegment]>::to_vec),
+                            chosen,
+                        }),
+                    }
                 }
                 Ok(value)
             }
@@ -747,7 +769,37 @@ impl<'c> Evaluator<'c> {
         };
         let segments = with_key(&known.segments);
         let alias = known.alias.as_deref().map(with_key);
-        Some(self.look_up(&segments, alias.as_deref(), source, span))
+        let chosen = known.chosen.clone();
+        Some(self.with_chosen(chosen, |this| {
+            this.look_up(&segments, alias.as_deref(), source, span)
+        }))
+    }
+
+    /// Returns the run-time data path that chose the node being evaluated,
+    /// if any.
+    fn chosen_path(&self) -> Option<String> {
+        match self.data_scopes.last() {
+            Some(DataScope::Chosen(path)) => Some(path.clone()),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` with the node counted as chosen by the run-time data at
+    /// `chosen`, when given, so that a secret it reads is an error.
+    fn with_chosen<T>(&mut self, chosen: Option<String>, f: impl FnOnce(&mut Self) -> T) -> T {
+        let Some(path) = chosen else {
+            return f(self);
+        };
+        self.data_scopes.push(DataScope::Chosen(path));
+        let result = f(self);
+        self.data_scopes.pop();
+        result
+    }
+
+    /// Returns the path of the run-time data read since `reads_before`, if
+    /// any: a key or argument computed from it chooses what is read.
+    fn read_since(&self, reads_before: u64) -> Option<String> {
+        (self.data_reads != reads_before).then(|| self.data_path.clone())
     }
 
     fn unresolved<'a>(&mut self, name: &str, source: &str, span: Range<usize>) -> Flow<Cow<'a, Value>> {

@@ -208,10 +208,11 @@ impl Context for Traced<'_> {
     // NOTE: a map that mixes file and run-time keys (`<+pipeline>` once the
     // run adds `pipeline.stages`) counts as run-time data as a whole, so an
     // id taken from its file part is rejected as well.
-    fn is_run_time_value(&self, value: &Value) -> bool {
+    fn is_run_time_value(&self, path: &[PathSegment], value: &Value) -> bool {
         let from_data = self.data.nodes.contains(&address(value))
             || matches!(value, Value::String(text)
-                if !self.data.texts.is_empty() && self.data.texts.contains(text));
+                if !self.data.texts.is_empty() && self.data.texts.contains(text))
+            || self.scope.is_loop_data(path);
         self.data.count_read(from_data)
     }
 

@@ -224,8 +224,12 @@ impl Context for RunStateUnknown<'_> {
         self.inner.missed(path);
     }
 
-    fn is_run_time_value(&self, value: &Value) -> bool {
-        self.inner.is_run_time_value(value)
+    fn is_run_time_value(&self, path: &[PathSegment], value: &Value) -> bool {
+        self.inner.is_run_time_value(path, value)
+    }
+
+    fn is_loop_data(&self, path: &[PathSegment]) -> bool {
+        self.inner.is_loop_data(path)
     }
 
     fn used_secret(&self, id: &str) {
@@ -1215,6 +1219,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut evaluation_errors = Vec::new();
         let mut missing_input = false;
         let mut from_data = Vec::new();
+        let loop_reads_before = data.data_reads();
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -1327,6 +1332,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
             let diagnostics = strategy::check_node_names(&iterations, identifier, node_name);
             for diagnostic in diagnostics {
                 self.report.push(diagnostic);
+            }
+        }
+        // A loop whose values, count or names read run-time data gives
+        // run-time data: `<+strategy.iteration>` indexes with a payload's
+        // count and the identifier carries a payload's `nodeName`.
+        if self.data.data_reads() > loop_reads_before {
+            for iteration in &mut iterations {
+                iteration.from_data = true;
             }
         }
         iterations.into_iter().map(Some).collect()

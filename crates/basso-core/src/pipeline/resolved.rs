@@ -199,6 +199,12 @@ pub struct Iteration {
     /// `maxConcurrency` of the strategy, if given.
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub max_concurrency: Option<u64>,
+    /// The strategy read run-time data, so every value the loop gives
+    /// (`<+matrix.x>`, `<+strategy.iteration>`, the identifier) counts as
+    /// run-time data.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub from_data: bool,
 }
 
 /// One stage of the resolved pipeline (one per iteration for looped stages).

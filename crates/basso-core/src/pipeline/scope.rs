@@ -329,6 +329,21 @@ impl Context for Scope<'_> {
         }
     }
 
+    fn is_loop_data(&self, path: &[PathSegment]) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return false;
+        };
+        let next = rest.first().map(PathSegment::as_key);
+        let iteration = match (first.as_key().as_ref(), next.as_deref()) {
+            ("matrix" | "repeat" | "strategy", _) => self.iteration(),
+            ("stage", Some("matrix" | "identifier")) => self.stage_iteration,
+            ("stepGroup", Some("identifier")) => self.group_iteration,
+            ("step", Some("identifier" | "iteration" | "iterations")) => self.step_iteration,
+            _ => None,
+        };
+        iteration.is_some_and(|iteration| iteration.from_data)
+    }
+
     fn missed(&self, path: &str) {
         let mut misses = self.misses.borrow_mut();
         if !misses.iter().any(|known| known == path) {

@@ -357,6 +357,7 @@ fn iteration(
         matrix,
         item,
         max_concurrency: max_concurrency.map(|n| n as u64),
+        from_data: false,
     }
 }
 
