@@ -3156,3 +3156,101 @@ fn input_reading_exported_variables_reported() {
         + 1;
     assert_eq!(error.span.line, declared);
 }
+
+/// Returns a pipeline whose step `a` loops over a matrix with the axes
+/// `os` and `v` and the extra matrix lines `extra`.
+fn matrix_step(os: &str, extra: &str) -> String {
+    let extra: String = extra.lines().map(|line| format!("\n        {line}")).collect();
+    pipeline_with(
+        &format!(
+            "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+matrix.os> <+matrix.v>\n    strategy:\n      matrix:\n        os: {os}\n        v: [a, b]{extra}"
+        ),
+        DOCKER,
+    )
+    .replace("value: <+input>.allowedValues(1.0,2.0)", "value: \"1.0\"")
+}
+
+fn step_ids_of(resolution: &Resolution) -> Vec<String> {
+    resolution.stages[0]
+        .steps
+        .iter()
+        .map(|step| step.identifier.clone())
+        .collect()
+}
+
+#[test]
+fn matrix_exclude_and_node_name_inputs_applied() {
+    let prefix = "pipeline.stages.s.spec.execution.steps.a.strategy.matrix";
+    let source = matrix_step(
+        "[linux, <+input>]",
+        "exclude:\n  - os: <+input>\n    v: a\nnodeName: <+input>",
+    );
+    let (item, exclude, node_name) = (
+        format!("{prefix}.os.1"),
+        format!("{prefix}.exclude.0.os"),
+        format!("{prefix}.nodeName"),
+    );
+    let arguments = [
+        (item.as_str(), "mac"),
+        (exclude.as_str(), "mac"),
+        (node_name.as_str(), "<+matrix.os>_<+matrix.v>"),
+    ];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+    assert_eq!(codes(&resolution), Vec::<&str>::new());
+    assert_eq!(step_ids_of(&resolution), ["a_linux_a", "a_linux_b", "a_mac_b"]);
+    let checked = pipeline::check(&source, "p.yaml");
+    assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
+
+    let whole = matrix_step("[linux, mac]", "exclude: <+input>");
+    let whole_path = format!("{prefix}.exclude");
+    let arguments = [(whole_path.as_str(), "[{os: mac, v: b}]")];
+    let resolution = resolve(&whole, &arguments, &[], json!({}));
+    assert_eq!(codes(&resolution), Vec::<&str>::new());
+    assert_eq!(step_ids_of(&resolution), ["a_0", "a_1", "a_2"]);
+    let checked = pipeline::check(&whole, "p.yaml");
+    assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
+}
+
+#[test]
+fn supplied_max_concurrency_out_of_range_rejected() {
+    let source = matrix_step("[linux]", "maxConcurrency: <+input>");
+    let path = "pipeline.stages.s.spec.execution.steps.a.strategy.matrix.maxConcurrency";
+    for value in ["0", "-1"] {
+        let resolution = resolve(&source, &[(path, value)], &[], json!({}));
+        let errors = messages_with_code(&resolution, "invalid-strategy");
+        assert_eq!(errors.len(), 1, "{value}: {:#?}", resolution.diagnostics);
+        assert!(errors[0].contains(&format!("`{value}`")), "{}", errors[0]);
+    }
+}
+
+#[test]
+fn status_expression_rejected() {
+    let written = when_pipeline("true", "<+pipeline.name>");
+    let checked = pipeline::check(&written, "p.yaml");
+    let errors: Vec<&str> = checked
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(errors, ["expression-not-allowed"], "{checked:#?}");
+
+    let supplied = when_pipeline("true", "<+input>");
+    let status_path = "pipeline.stages.s.spec.execution.steps.r.when.stageStatus";
+    let resolution = resolve(&supplied, &[(status_path, "<+\"Failure\">")], &[], json!({}));
+    let rejected = messages_with_code(&resolution, "expression-not-allowed");
+    assert_eq!(rejected.len(), 1, "{:#?}", resolution.diagnostics);
+}
+
+#[test]
+fn check_leaves_dotted_input_variable_unknown() {
+    let source = one_step("timeout: <+pipeline.variables[\"my.timeout\"]>", "command: echo a")
+        .replace(
+            "    - name: tag\n      type: String\n      value: <+input>.allowedValues(1.0,2.0)",
+            "    - name: my.timeout\n      type: String\n      value: <+input>",
+        );
+    let checked = pipeline::check(&source, "p.yaml");
+    assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
+    let resolution = resolve(&source, &[("pipeline.variables.my.timeout", "5m")], &[], json!({}));
+    assert_eq!(codes(&resolution), Vec::<&str>::new());
+    assert_eq!(resolution.stages[0].steps[0].timeout_seconds, Some(300));
+}

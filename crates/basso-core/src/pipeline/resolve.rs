@@ -340,24 +340,31 @@ enum InputsWithoutValue {
     Unknown,
 }
 
-/// Removes the entry at the `.`-separated keys of `path` from `root`.
-fn remove_path(root: &mut Value, path: &str) {
-    let Some((parent, last)) = path.rsplit_once('.') else {
-        return;
+/// Removes the map entry at `path` from `node`, and returns whether one was
+/// removed. Keys may contain dots (a variable named `my.timeout`), so each
+/// key of a map that starts the rest of the path is tried. An item of a
+/// list stays, because removing it would move the later ones.
+fn remove_path(node: &mut Value, path: &str) -> bool {
+    let Value::Map(entries) = node else {
+        return false;
     };
-    let mut current = root;
-    for key in parent.split('.') {
-        match current {
-            Value::Map(entries) => match entries.get_mut(key) {
-                Some(entry) => current = entry,
-                None => return,
-            },
-            _ => return,
-        }
+    if entries.shift_remove(path).is_some() {
+        return true;
     }
-    if let Value::Map(entries) = current {
-        entries.shift_remove(last);
-    }
+    let keys: Vec<String> = entries
+        .keys()
+        .filter(|key| {
+            path.len() > key.len()
+                && path.starts_with(key.as_str())
+                && path.as_bytes()[key.len()] == b'.'
+        })
+        .cloned()
+        .collect();
+    keys.iter().any(|key| {
+        entries
+            .get_mut(key)
+            .is_some_and(|entry| remove_path(entry, &path[key.len() + 1..]))
+    })
 }
 
 fn resolve_tracked(
@@ -1323,7 +1330,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 let mut iteration_scope = Scope::new(scope.root);
                 iteration_scope.stage = scope.stage;
                 iteration_scope.step_iteration = Some(iteration);
-                let rendered = self.text(Some(node_name), "nodeName", &iteration_scope);
+                let name_path = format!("{path}.strategy.matrix.nodeName");
+                let rendered = self.text(Some(node_name), &name_path, &iteration_scope);
                 if let Some(name) = rendered {
                     iteration.identifier_post_fix = strategy::node_name_post_fix(&name);
                 }

@@ -115,6 +115,7 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
     }
     if let Some(exclude) = matrix.get("exclude")
         && exclude.as_sequence().is_none()
+        && classify_node(exclude) != ValueKind::RuntimeInput
     {
         report.error(
             "invalid-strategy",
@@ -125,10 +126,12 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
     }
     check_exclude_axes(report, matrix);
     // Only `exclude` can leave a fixed matrix of non-empty axes without
-    // iterations; an empty axis was reported above.
+    // iterations; an empty axis was reported above. Axes and entries with
+    // inputs or expressions get their values only in resolution.
     if let Ok(count) = matrix_size(matrix)
         && (1..=MAX_ITERATIONS).contains(&count)
         && matrix.get("exclude").is_some()
+        && has_fixed_combinations(matrix)
         && let Err(diagnostic) = expand_matrix(matrix, &mut |_, _| None, None)
     {
         report.push(diagnostic);
@@ -234,19 +237,33 @@ pub type Evaluate<'e> = dyn FnMut(&Node, &str) -> Option<Json> + 'e;
 /// are resolved through `evaluate`. `nodeName` is left to the caller, which
 /// renders it per iteration and replaces `identifier_post_fix`.
 pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iteration>, Diagnostic> {
-    // maxConcurrency only limits scheduling, so a value that is not a
-    // count means no limit.
-    let mut max_concurrency = |node: &Node, path: &str| {
-        node.get("maxConcurrency")
-            .and_then(|n| value_of(n, path, evaluate))
-            .and_then(|value| as_count(&value))
+    // A written value outside 1 to 1024 is an error of validation, and a
+    // value from an input or expression is one here. An input without a
+    // value means no limit: its `missing-input` error stops the run.
+    let mut max_concurrency = |node: &Node, path: &str| -> Result<Option<usize>, Diagnostic> {
+        let Some(limit) = node.get("maxConcurrency") else {
+            return Ok(None);
+        };
+        match value_of(limit, path, evaluate) {
+            None | Some(Json::Null) => Ok(None),
+            Some(value) => as_count(&value).map(Some).ok_or_else(|| {
+                Diagnostic::error(
+                    "invalid-strategy",
+                    format!(
+                        "`{path}` resolved to `{value}`, which is not a whole number from 1 to {MAX_ITERATIONS}"
+                    ),
+                    limit.span,
+                )
+                .with_help("give `maxConcurrency` a whole number from 1 to 1024, or leave it out for no limit")
+            }),
+        }
     };
     if let Some(matrix) = strategy.get("matrix") {
-        let limit = max_concurrency(matrix, "matrix.maxConcurrency");
+        let limit = max_concurrency(matrix, "matrix.maxConcurrency")?;
         return expand_matrix(matrix, evaluate, limit);
     }
     if let Some(repeat) = strategy.get("repeat") {
-        let limit = max_concurrency(repeat, "repeat.maxConcurrency");
+        let limit = max_concurrency(repeat, "repeat.maxConcurrency")?;
         if let Some(items) = repeat.get("items") {
             let list = match value_of(items, "repeat.items", evaluate) {
                 Some(Json::Array(list)) => list,
@@ -289,24 +306,61 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
 }
 
 /// Returns the value of `node` at `path` (such as `matrix.os`), resolving
-/// a scalar written as an expression or runtime input, and each such item
-/// of a list (`[a, <+input>]`, whose item has the path `matrix.os.1`).
+/// each scalar written as an expression or runtime input, also inside lists
+/// and maps (`[a, <+input>]`, whose item has the path `matrix.os.1`, or an
+/// `exclude` entry `{os: <+input>}` at `matrix.exclude.0.os`).
 fn value_of(node: &Node, path: &str, evaluate: &mut Evaluate<'_>) -> Option<Json> {
-    let is_written_value =
-        |node: &Node| node.scalar().is_some() && classify_node(node) != ValueKind::Fixed;
-    if is_written_value(node) {
+    if node.scalar().is_some() {
+        if classify_node(node) == ValueKind::Fixed {
+            return Some(node.to_json());
+        }
         return evaluate(node, path);
     }
-    if let Some(items) = node.as_sequence()
-        && items.iter().any(is_written_value)
-    {
+    if !has_written_value(node) {
+        return Some(node.to_json());
+    }
+    if let Some(items) = node.as_sequence() {
         let mut values = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             values.push(value_of(item, &format!("{path}.{index}"), evaluate)?);
         }
         return Some(Json::Array(values));
     }
-    Some(node.to_json())
+    let mut map = serde_json::Map::new();
+    for (key, value) in node.as_mapping().unwrap_or_default() {
+        let key = key.as_str().unwrap_or_default();
+        map.insert(
+            key.to_string(),
+            value_of(value, &format!("{path}.{key}"), evaluate)?,
+        );
+    }
+    Some(Json::Object(map))
+}
+
+/// Returns whether the axes and `exclude` of `matrix` hold only fixed
+/// values, so its combinations are known without a context.
+fn has_fixed_combinations(matrix: &Node) -> bool {
+    matrix
+        .as_mapping()
+        .unwrap_or_default()
+        .iter()
+        .filter(|(key, _)| !matches!(key.as_str(), Some("nodeName" | "maxConcurrency")))
+        .all(|(_, value)| !has_written_value(value))
+}
+
+/// Returns whether a scalar in `node` is written as an expression or
+/// runtime input.
+fn has_written_value(node: &Node) -> bool {
+    if node.scalar().is_some() {
+        return classify_node(node) != ValueKind::Fixed;
+    }
+    if let Some(items) = node.as_sequence() {
+        return items.iter().any(has_written_value);
+    }
+    node.as_mapping()
+        .unwrap_or_default()
+        .iter()
+        .any(|(_, value)| has_written_value(value))
 }
 
 fn as_count(value: &Json) -> Option<usize> {
@@ -378,12 +432,18 @@ fn expand_matrix(
         };
         axes.push((name.to_string(), values));
     }
-    let mut excludes: Vec<IndexMap<String, Json>> = matrix
-        .get("exclude")
-        .and_then(Node::as_sequence)
-        .unwrap_or_default()
-        .iter()
-        .map(|entry| match entry.to_json() {
+    // Entries written as runtime inputs or expressions take their values,
+    // and so does an `exclude` list given as one input.
+    let written_excludes = match matrix.get("exclude") {
+        Some(exclude) => match value_of(exclude, "matrix.exclude", evaluate) {
+            Some(Json::Array(entries)) => entries,
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    let mut excludes: Vec<IndexMap<String, Json>> = written_excludes
+        .into_iter()
+        .map(|entry| match entry {
             Json::Object(map) => map.into_iter().collect(),
             _ => IndexMap::new(),
         })

@@ -617,8 +617,21 @@ pub(crate) fn check_when(report: &mut Report, when: Option<&Node>, status_key: &
 }
 
 /// Reports a `when` status (`stageStatus` or `pipelineStatus`) that is not
-/// `Success`, `Failure` or `All`.
+/// `Success`, `Failure` or `All`. Harness reads the status as one of these
+/// names, so an expression there is an error, while a runtime input is
+/// checked once it has a value.
 pub(crate) fn check_status(report: &mut Report, status: &Node, status_key: &str) {
+    if let Some(text) = text_of(status)
+        && classify(text) == ValueKind::Expression
+    {
+        report.error(
+            "expression-not-allowed",
+            format!("`{status_key}` cannot be an expression, found `{text}`"),
+            status.span,
+            format!("write `{status_key}: Success`, `Failure` or `All`, and put the logic in `condition`"),
+        );
+        return;
+    }
     check_enum(report, status, status_key, STATUSES, "unknown-status");
 }
 
