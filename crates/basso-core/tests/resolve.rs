@@ -3254,3 +3254,39 @@ fn check_leaves_dotted_input_variable_unknown() {
     assert_eq!(codes(&resolution), Vec::<&str>::new());
     assert_eq!(resolution.stages[0].steps[0].timeout_seconds, Some(300));
 }
+
+#[test]
+fn context_replacements_and_unknown_roots_warned() {
+    let source = one_step("", "command: echo <+pipeline.tags.team> <+stage.name>")
+        .replace("  identifier: p\n", "  identifier: p\n  tags:\n    team: a\n");
+    let context = json!({
+        "pipeline": {"tags": {"team": "b"}, "stages": {"s": {"name": "renamed"}}},
+        "triger": {"payload": {}},
+    });
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
+    let overrides = messages_with_code(&resolution, "context-overrides-file");
+    assert_eq!(overrides.len(), 2, "{:#?}", resolution.diagnostics);
+    assert!(overrides[0].contains("`pipeline.tags.team`"), "{}", overrides[0]);
+    assert!(overrides[1].contains("`pipeline.stages.s.name`"), "{}", overrides[1]);
+    let unused = messages_with_code(&resolution, "context-key-unused");
+    assert_eq!(unused.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(unused[0].contains("`triger`"), "{}", unused[0]);
+
+    let erased = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({"pipeline": null}));
+    let overrides = messages_with_code(&erased, "context-overrides-file");
+    assert_eq!(overrides.len(), 1, "{:#?}", erased.diagnostics);
+    assert!(overrides[0].contains("sets `pipeline`,"), "{}", overrides[0]);
+}
+
+#[test]
+fn timeout_reading_missing_input_reported_once() {
+    let source = one_step("timeout: <+pipeline.variables.tag>", "command: echo a");
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let errors: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(errors, ["missing-input"], "{:#?}", resolution.diagnostics);
+}

@@ -60,7 +60,11 @@ pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput
                     open + last + 1 + after.chars().next().map_or(0, char::len_utf8),
                 )
             }
-            None => error_at(format!("`.{name}(` has no closing `)`"), "close the modifier's argument with `)`", open),
+            None => error_at(
+                format!("`.{name}(` has no closing `)`"),
+                "close the modifier's argument with `)`; in a YAML flow list such as `[a, <+input>.allowedValues(b,c)]` the comma splits the item, so quote it or write a block list",
+                open,
+            ),
         })?;
         let argument = &here[open..open + close];
         let span = start + at..start + at + open + close + 1;

@@ -437,6 +437,7 @@ fn resolve_tracked(
     }
     if context.is_object() {
         warn_context_overrides(&mut report, &pipeline, context);
+        warn_context_replacements(&mut report, &pipeline, &root_value, context);
         merge(&mut root_value, Value::from_json(context.clone()));
     }
 
@@ -598,11 +599,99 @@ fn warn_context_overrides(
             format!(
                 "the `--context` file sets `{key}`, which basso takes from the pipeline file; the context's value is not used"
             ),
-            pipeline.header.span,
+            header_start(pipeline),
             format!(
                 "remove `{key}` from the context file, and set the value in the pipeline file or with `--input`"
             ),
         );
+    }
+}
+
+/// Warns about the other values of the pipeline file that the `--context`
+/// object replaces (a stage's `name`, the pipeline's `tags`, or all of
+/// `pipeline` with `null`), at the pipeline's header, and about context
+/// keys that no expression can read (`triger`).
+fn warn_context_replacements(
+    report: &mut Report,
+    pipeline: &Pipeline<'_>,
+    root: &Value,
+    context: &serde_json::Value,
+) {
+    let Some(overlay) = context.as_object() else {
+        return;
+    };
+    for key in overlay.keys() {
+        if !crate::pipeline::validate::CONTEXT_ROOTS.contains(&key.as_str()) {
+            report.warning(
+                "context-key-unused",
+                format!("the `--context` file sets `{key}`, which no expression reads"),
+                header_start(pipeline),
+                format!(
+                    "check the spelling of `{key}`; expressions read {}",
+                    crate::pipeline::validate::list(&["pipeline", "codebase", "trigger"])
+                ),
+            );
+        }
+    }
+    let mut replaced = Vec::new();
+    replaced_paths(root, context, &mut String::new(), &mut replaced);
+    // Variables, `name` and `identifier` get their own warning.
+    let declared = |path: &str| {
+        json_at(context, path).is_some()
+            && (pipeline.variables.iter().any(|variable| variable.path == path)
+                || pipeline
+                    .stages
+                    .iter()
+                    .flat_map(|stage| &stage.variables)
+                    .any(|variable| variable.path == path)
+                || path == "pipeline.name"
+                || path == "pipeline.identifier")
+    };
+    for path in replaced.iter().filter(|path| !declared(path)) {
+        report.warning(
+            "context-overrides-file",
+            format!("the `--context` file sets `{path}`, which replaces the pipeline file's value"),
+            header_start(pipeline),
+            format!("remove `{path}` from the context file"),
+        );
+    }
+}
+
+/// Returns an empty span at the start of the pipeline's header, where
+/// diagnostics about the `--context` object point.
+fn header_start(pipeline: &Pipeline<'_>) -> Span {
+    let span = pipeline.header.span;
+    Span {
+        byte_end: span.byte_start,
+        end_line: span.line,
+        end_column: span.column,
+        ..span
+    }
+}
+
+/// Adds to `out` the paths where `overlay`, merged into `base`, replaces a
+/// value of `base` instead of adding to a map.
+fn replaced_paths(
+    base: &Value,
+    overlay: &serde_json::Value,
+    path: &mut String,
+    out: &mut Vec<String>,
+) {
+    let (Value::Map(entries), serde_json::Value::Object(given)) = (base, overlay) else {
+        out.push(path.clone());
+        return;
+    };
+    for (key, value) in given {
+        let Some(entry) = entries.get(key) else {
+            continue;
+        };
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+        replaced_paths(entry, value, path, out);
+        path.truncate(len);
     }
 }
 
@@ -1971,6 +2060,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
         kind: TimeoutOwner,
     ) -> Option<u64> {
         let text = into_text(self.field_value(node, owner, "timeout", scope))?;
+        // A block that read null renders as `null`: a missing input or a
+        // run-time value, which have their own diagnostics, so no timeout.
+        let written = node.as_str().unwrap_or_default();
+        if text == "null" && classify(written) == ValueKind::Expression {
+            return None;
+        }
         let kept_for_run = has_block_start(&text) && classify(&text) == ValueKind::Expression
             || self
                 .run_state_fields

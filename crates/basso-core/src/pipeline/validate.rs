@@ -716,7 +716,7 @@ pub(crate) fn check_condition(
 
 /// The first path segments of the values an expression can read: the
 /// context roots of Harness CI and basso's `--context`.
-const CONTEXT_ROOTS: &[&str] = &[
+pub(crate) const CONTEXT_ROOTS: &[&str] = &[
     "pipeline", "stage", "stages", "stepGroup", "step", "steps", "execution", "codebase", "trigger",
     "secrets", "matrix", "repeat", "strategy", "variables", "env", "service", "infra", "artifact",
     "artifacts", "serviceVariables", "account", "org", "project", "exportedVariables", "json", "regex",
