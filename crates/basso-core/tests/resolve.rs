@@ -3290,3 +3290,28 @@ fn timeout_reading_missing_input_reported_once() {
         .collect();
     assert_eq!(errors, ["missing-input"], "{:#?}", resolution.diagnostics);
 }
+
+#[test]
+fn supplied_value_references_checked() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: b\n    identifier: b\n    spec:\n      image: alpine\n      command: export V=1\n      outputVariables:\n        - name: V\n- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo $X\n      envVariables:\n        X: <+input>",
+        DOCKER,
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.envVariables.X";
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (path, "<+steps.b.output.outputVariables.NOPE>"),
+    ];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+    let unknown = messages_with_code(&resolution, "unknown-output-variable");
+    assert_eq!(unknown.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(unknown[0].contains("`NOPE`"), "{}", unknown[0]);
+    assert!(unknown[0].contains("--input pipeline.stages.s.spec"), "{}", unknown[0]);
+
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (path, "<+steps.b.output.outputVariables.V>"),
+    ];
+    let valid = resolve(&source, &arguments, &[], json!({}));
+    assert!(!valid.has_errors(), "{:#?}", valid.diagnostics);
+}

@@ -92,6 +92,56 @@ fn step_loops(step: &Step<'_>) -> bool {
     step.get("strategy").is_some() || step.groups.iter().any(|g| g.node.get("strategy").is_some())
 }
 
+/// Checks the references of `text`, a value supplied for the runtime input
+/// at `path` or its default, as if it were written there: steps, outputs,
+/// variables and loop keys that do not exist, later steps, and
+/// `exportedVariables`. The diagnostics have no span yet.
+pub(crate) fn check_value(
+    pipeline: &Pipeline<'_>,
+    templates: &Templates,
+    path: &str,
+    text: &str,
+) -> Vec<Diagnostic> {
+    let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
+        return Vec::new();
+    };
+    if references.paths.is_empty() {
+        return Vec::new();
+    }
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('.'))
+    };
+    let step_indexes: Vec<StepIndex<'_>> = pipeline.stages.iter().map(StepIndex::new).collect();
+    let stage_index = pipeline.stages.iter().position(|stage| under(&stage.path));
+    let (step, groups) = match stage_index.map(|index| &pipeline.stages[index]) {
+        Some(stage) => {
+            let step = stage
+                .steps
+                .iter()
+                .filter(|step| under(&step.path))
+                .max_by_key(|step| step.path.len());
+            let groups = match step {
+                Some(_) => Vec::new(),
+                None => stage.groups.iter().filter(|group| under(&group.path)).collect(),
+            };
+            (step, groups)
+        }
+        None => (None, Vec::new()),
+    };
+    let site = Site {
+        stage_index,
+        step,
+        groups,
+        step_indexes: &step_indexes,
+    };
+    references
+        .paths
+        .iter()
+        .filter_map(|reference| check_reference(pipeline, &site, reference, text))
+        .collect()
+}
+
 /// Runs every expression check over the pipeline.
 pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templates: &Templates) {
     let step_indexes: Vec<StepIndex<'_>> = pipeline.stages.iter().map(StepIndex::new).collect();
@@ -452,7 +502,7 @@ fn check_reference<'a>(
 /// Builds the error for a read of `exportedVariables`. Harness fills it
 /// from the outputs that steps publish with `outputAlias`, and basso
 /// publishes none, so `resolve` and `run` would read null.
-pub(crate) fn exported_variables_unsupported(reference: &str) -> Diagnostic {
+fn exported_variables_unsupported(reference: &str) -> Diagnostic {
     Diagnostic::error(
         "unsupported-expression",
         format!(

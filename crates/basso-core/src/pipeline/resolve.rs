@@ -420,7 +420,7 @@ fn resolve_tracked(
     }
     inputs::apply_arguments(&mut report, &fields, arguments, &mut supplied);
     let values = inputs::finalize(&mut report, &fields, &supplied);
-    check_value_references(&mut report, &fields, &supplied, &values, &templates);
+    check_value_references(&mut report, &pipeline, &fields, &supplied, &values, &templates);
 
     let mut tree_root = tree(pipeline.node, "pipeline", &values);
     if let Value::Map(map) = &mut tree_root {
@@ -472,11 +472,13 @@ fn resolve_tracked(
     (resolution, resolver.unknown_value_spans)
 }
 
-/// Reports the reads of `exportedVariables` in input values, supplied or
-/// default, which `check` cannot see in the file. basso publishes no
-/// `outputAlias` outputs, so such a read would fail as a method on null.
+/// Checks the references in input values, supplied or default, which
+/// `check` cannot see in the file, as if they were written in the field:
+/// steps, outputs and variables that do not exist, later steps, and
+/// `exportedVariables`, whose `outputAlias` outputs basso never publishes.
 fn check_value_references(
     report: &mut Report,
+    pipeline: &Pipeline<'_>,
     fields: &IndexMap<String, inputs::InputField<'_>>,
     supplied: &IndexMap<String, inputs::Supplied>,
     values: &IndexMap<String, Value>,
@@ -489,20 +491,13 @@ fn check_value_references(
         let mut texts = Vec::new();
         collect_texts(value, &mut texts);
         for text in texts.into_iter().filter(|text| has_block_start(text)) {
-            let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
-                continue;
+            let place = match supplied.get(path) {
+                Some(given) => format!("in the value from {}", given.origin.describe()),
+                None => format!("in the default of `{path}`"),
             };
-            for reference in references
-                .paths
-                .iter()
-                .filter(|reference| reference.split('.').next() == Some("exportedVariables"))
+            for mut diagnostic in
+                crate::pipeline::references::check_value(pipeline, templates, path, text)
             {
-                let place = match supplied.get(path) {
-                    Some(given) => format!("in the value from {}", given.origin.describe()),
-                    None => format!("in the default of `{path}`"),
-                };
-                let mut diagnostic =
-                    crate::pipeline::references::exported_variables_unsupported(reference);
                 diagnostic.message = format!("{} ({place})", diagnostic.message);
                 diagnostic.span = field.node.span;
                 report.push(diagnostic);
@@ -637,15 +632,11 @@ fn warn_context_replacements(
     replaced_paths(root, context, &mut String::new(), &mut replaced);
     // Variables, `name` and `identifier` get their own warning.
     let declared = |path: &str| {
-        json_at(context, path).is_some()
-            && (pipeline.variables.iter().any(|variable| variable.path == path)
-                || pipeline
-                    .stages
-                    .iter()
-                    .flat_map(|stage| &stage.variables)
-                    .any(|variable| variable.path == path)
-                || path == "pipeline.name"
-                || path == "pipeline.identifier")
+        let stage_variables = pipeline.stages.iter().flat_map(|stage| &stage.variables);
+        let mut variables = pipeline.variables.iter().chain(stage_variables);
+        path == "pipeline.name"
+            || path == "pipeline.identifier"
+            || variables.any(|variable| variable.path == path)
     };
     for path in replaced.iter().filter(|path| !declared(path)) {
         report.warning(
