@@ -21,14 +21,26 @@ fn free_port() -> u16 {
 /// Writes a one-stage pipeline whose steps are the given YAML snippets,
 /// each already indented as an item of `steps:`.
 fn pipeline(dir: &Path, steps: &[String]) -> PathBuf {
-    let mut text = String::from(
+    let text = format!(
         "pipeline:
   name: test
   identifier: test
   stages:
-    - stage:
-        name: build
-        identifier: build
+{}",
+        stage("build", steps)
+    );
+    let path = dir.join("pipeline.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Returns a CI stage snippet, indented as an item of `stages:`, whose
+/// steps are the given snippets.
+fn stage(id: &str, steps: &[String]) -> String {
+    let mut text = format!(
+        "    - stage:
+        name: {id}
+        identifier: {id}
         type: CI
         spec:
           cloneCodebase: false
@@ -37,17 +49,15 @@ fn pipeline(dir: &Path, steps: &[String]) -> PathBuf {
             arch: Amd64
           runtime:
             type: Cloud
-            spec: {}
+            spec: {{}}
           execution:
             steps:
-",
+"
     );
     for step in steps {
         text.push_str(step);
     }
-    let path = dir.join("pipeline.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+    text
 }
 
 /// Returns a step snippet with a literal block `command`.
@@ -849,6 +859,140 @@ fn method_calls_on_step_outputs() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("measure | measured size3"), "{stderr}");
     assert!(stderr.contains("shout | shout=SIZE3"), "{stderr}");
+}
+
+/// Returns the 1-based number of the first line of `file` that contains `text`.
+fn line_of(file: &Path, text: &str) -> usize {
+    let source = std::fs::read_to_string(file).unwrap();
+    source.lines().position(|line| line.contains(text)).unwrap() + 1
+}
+
+/// Returns step `a`, which exports the output `COUNT=abc`, and step `b`,
+/// which reads no output and touches `marker`.
+fn count_writer_and_bystander(marker: &Path) -> [String; 2] {
+    [
+        step(
+            "Run",
+            "a",
+            "export COUNT=abc",
+            "outputVariables:\n  - name: COUNT",
+        ),
+        step(
+            "Run",
+            "b",
+            &format!("echo b ran\ntouch {}", marker.display()),
+            "",
+        ),
+    ]
+}
+
+#[test]
+fn later_step_error_fails_only_that_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("b_ran");
+    let [writer, bystander] = count_writer_and_bystander(&marker);
+    let reader = step(
+        "Run",
+        "c",
+        "echo double=<+steps.a.output.outputVariables.COUNT * 2>",
+        "",
+    );
+    let file = pipeline(dir.path(), &[writer, bystander, reader]);
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("b | b ran"), "{stderr}");
+    assert!(marker.exists());
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        step_statuses(&summary),
+        ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+    );
+    let message = summary["stages"][0]["steps"][2]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("`abc` is not a number"), "{message}");
+    let line = line_of(&file, "COUNT * 2");
+    assert!(
+        message.contains(&format!("pipeline.yaml:{line}:")),
+        "{message}"
+    );
+}
+
+#[test]
+fn later_stage_error_fails_only_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("b_ran");
+    let file = pipeline(dir.path(), &count_writer_and_bystander(&marker));
+    let reader = step(
+        "Run",
+        "c",
+        "echo double=<+pipeline.stages.build.spec.execution.steps.a.output.outputVariables.COUNT * 2>",
+        "",
+    );
+    let mut source = std::fs::read_to_string(&file).unwrap();
+    source.push_str(&stage("later", &[reader]));
+    std::fs::write(&file, source).unwrap();
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(marker.exists(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stages"][0]["status"], "SUCCEEDED");
+    assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
+    let reader = &summary["stages"][1]["steps"][0];
+    assert_eq!(reader["status"], "FAILED");
+    let message = reader["message"].as_str().unwrap();
+    assert!(message.contains("`abc` is not a number"), "{message}");
+    let line = line_of(&file, "COUNT * 2");
+    assert!(
+        message.contains(&format!("pipeline.yaml:{line}:")),
+        "{message}"
+    );
+}
+
+#[test]
+fn stage_variable_error_fails_only_its_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("b_ran");
+    let [writer, bystander] = count_writer_and_bystander(&marker);
+    let reader = step("Run", "c", "echo double=<+stage.variables.double>", "");
+    let file = pipeline(dir.path(), &[writer, bystander, reader]);
+    let source = std::fs::read_to_string(&file).unwrap().replacen(
+        "        spec:\n",
+        "        variables:
+          - name: double
+            type: String
+            value: <+steps.a.output.outputVariables.COUNT * 2>
+        spec:\n",
+        1,
+    );
+    std::fs::write(&file, source).unwrap();
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(marker.exists(), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        step_statuses(&summary),
+        ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+    );
+    let message = summary["stages"][0]["steps"][2]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("`stage.variables.double`"), "{message}");
+    // The error at the variable's own value fails no step and is logged
+    // once, though steps `b` and `c` both resolve again after `a`.
+    let outside = "gives an error outside every step";
+    assert_eq!(stderr.matches(outside).count(), 1, "{stderr}");
+    let line = line_of(&file, "COUNT * 2");
+    assert!(
+        stderr.contains(&format!("pipeline.yaml:{line}:")),
+        "{stderr}"
+    );
 }
 
 #[test]

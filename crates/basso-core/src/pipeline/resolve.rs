@@ -2159,6 +2159,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             endpoints: None,
             secrets,
             strategy: iteration,
+            source_span: step.node.span,
         };
         if step.step_type == "Background" {
             // NOTE: a Background step in a group without a strategy inside a

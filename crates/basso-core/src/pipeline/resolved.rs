@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Span};
 use crate::pipeline::failure::FailureStrategy;
 
 /// The version of the JSON documents printed by `check`, `resolve` and `inputs`.
@@ -292,6 +292,13 @@ pub struct ResolvedStep {
     /// Secret identifiers the step's fields use, in order of first use.
     pub secrets: Vec<String>,
     pub strategy: Option<Iteration>,
+    /// The span of the step's mapping in the pipeline file, shared by the
+    /// iterations of a looped step. `basso run` matches diagnostics to the
+    /// step with it. It is not part of the JSON form, so a resolution read
+    /// back from JSON has an empty span here.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub source_span: Span,
 }
 
 /// Shell that runs a step's `command`.

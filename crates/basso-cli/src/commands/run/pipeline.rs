@@ -2,7 +2,11 @@
 //! resolving it with `basso-core`, and resolving it again for each step
 //! with the outputs and statuses of the steps before it.
 
-use basso_core::pipeline::{Resolution, ResolvedStage};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use basso_core::pipeline::{Resolution, ResolvedStage, ResolvedStep};
+use basso_core::{Diagnostic, Span};
 use basso_runner::{Expressions, RunState, StepPlan};
 use serde_json::{Value as Json, json};
 
@@ -247,30 +251,101 @@ pub fn secret_ids(resolution: &Resolution) -> Vec<String> {
 pub struct EngineExpressions {
     loaded: Loaded,
     context: Json,
+    /// The spans and messages of the errors outside every step that were
+    /// logged during the run, so that each is logged once.
+    logged: Mutex<HashSet<(Span, String)>>,
 }
 
 impl EngineExpressions {
     /// Creates the engine over `loaded` with `context` as the base context.
     pub fn new(loaded: Loaded, context: Json) -> EngineExpressions {
-        EngineExpressions { loaded, context }
+        EngineExpressions {
+            loaded,
+            context,
+            logged: Mutex::new(HashSet::new()),
+        }
     }
 
-    fn resolve_with(&self, state: &RunState) -> Result<Resolution, String> {
+    /// Resolves the pipeline again with the statuses and outputs of the run
+    /// so far. The resolution is returned with its errors, which
+    /// [`Self::step_errors`] sorts by the step they lie in.
+    fn resolve_with(&self, state: &RunState) -> Resolution {
         let stage_id = state
             .current()
             .map(|stage| stage.id.as_str())
             .unwrap_or_default();
         let context = run_context(&self.context, state, stage_id);
-        let resolution = self.loaded.resolve_quietly(&context);
-        if let Some(error) = resolution.diagnostics.iter().find(|d| d.is_error()) {
-            let mut message = format!("{} at line {}", error.message, error.span.line);
-            if let Some(help) = &error.help {
-                message.push_str(&format!("; help: {help}"));
-            }
-            return Err(message);
-        }
-        Ok(resolution)
+        self.loaded.resolve_quietly(&context)
     }
+
+    /// Returns the errors of `resolution` that lie in the file's mapping of
+    /// `step`, which fail the step. Errors in another step are left for that
+    /// step, which gets them when it is resolved again before it starts.
+    /// Errors outside every step, such as one in a stage variable's value,
+    /// fail no step and are logged once. The runner keeps the stage and
+    /// group fields of the first resolution, and a step field that reads
+    /// such a value gets an error of its own.
+    fn step_errors<'r>(
+        &self,
+        resolution: &'r Resolution,
+        step: &ResolvedStep,
+        step_path: &str,
+    ) -> Vec<&'r Diagnostic> {
+        let steps = resolution.stages.iter().flat_map(|stage| &stage.steps);
+        let step_spans: Vec<Span> = steps.map(|other| other.source_span).collect();
+        let mut own = Vec::new();
+        for error in resolution.diagnostics.iter().filter(|d| d.is_error()) {
+            // NOTE: the iterations of a looped step share its mapping, so an
+            // error that one iteration's values cause fails every iteration
+            // resolved after it.
+            if self.in_file(error) && contains(step.source_span, error.span) {
+                own.push(error);
+            } else if !self.in_file(error)
+                || !step_spans.iter().any(|span| contains(*span, error.span))
+            {
+                self.log_outside_steps(error, step_path);
+            }
+        }
+        own
+    }
+
+    fn in_file(&self, diagnostic: &Diagnostic) -> bool {
+        diagnostic
+            .file
+            .as_deref()
+            .is_none_or(|file| file == self.loaded.name)
+    }
+
+    fn log_outside_steps(&self, error: &Diagnostic, step_path: &str) {
+        let mut logged = self.logged.lock().expect("logged errors lock");
+        if logged.insert((error.span, error.message.clone())) {
+            tracing::warn!(
+                step_id = %step_path,
+                "resolving again before this step gives an error outside every step, which fails no step: {}",
+                self.describe(error)
+            );
+        }
+    }
+
+    /// Formats an error as `MESSAGE at FILE:LINE:COLUMN; help: HELP`.
+    fn describe(&self, error: &Diagnostic) -> String {
+        let file = error.file.as_deref().unwrap_or(&self.loaded.name);
+        let mut message = format!(
+            "{} at {file}:{}:{}",
+            error.message, error.span.line, error.span.column
+        );
+        if let Some(help) = &error.help {
+            message.push_str(&format!("; help: {help}"));
+        }
+        message
+    }
+}
+
+/// Returns whether `inner` lies within `outer`; a span that ends where
+/// `outer` ends counts, as the empty span just past a field's last
+/// character does.
+fn contains(outer: Span, inner: Span) -> bool {
+    outer.byte_start <= inner.byte_start && inner.byte_end <= outer.byte_end
 }
 
 fn find_stage<'r>(resolution: &'r Resolution, stage_id: &str) -> Result<&'r ResolvedStage, String> {
@@ -286,7 +361,7 @@ impl Expressions for EngineExpressions {
         if !self.loaded.reads_run_state() {
             return Ok(step.clone());
         }
-        let resolution = self.resolve_with(state)?;
+        let resolution = self.resolve_with(state);
         let stage_id = state
             .current()
             .map(|stage| stage.id.clone())
@@ -300,6 +375,11 @@ impl Expressions for EngineExpressions {
                     && basso_runner::convert::step_plan(candidate).group_path == step.group_path
             })
             .ok_or_else(|| format!("step `{}` is missing after resolving again", step.path()))?;
+        let errors = self.step_errors(&resolution, fresh, &step.path());
+        if !errors.is_empty() {
+            let described: Vec<String> = errors.iter().map(|error| self.describe(error)).collect();
+            return Err(described.join("\n"));
+        }
         Ok(basso_runner::convert::step_plan(fresh))
     }
 
