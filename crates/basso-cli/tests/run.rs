@@ -995,6 +995,36 @@ fn stage_variable_error_fails_only_its_reader() {
     );
 }
 
+// The file contains no `.output`, so only the bracket and `.get` forms tell
+// `run` that a step reads an output.
+#[test]
+fn step_outputs_read_with_brackets_or_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "a",
+                "export V=hello",
+                "outputVariables:\n  - name: V",
+            ),
+            step(
+                "Run",
+                "b",
+                "echo 'brackets=<+steps.a[\"output\"][\"outputVariables\"][\"V\"]>'\necho 'get=<+steps.a.get(\"output\")[\"outputVariables\"][\"V\"]>'",
+                "",
+            ),
+        ],
+    );
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("b | brackets=hello"), "{stderr}");
+    assert!(stderr.contains("b | get=hello"), "{stderr}");
+}
+
 #[test]
 fn execution_input_without_default_fails() {
     let dir = tempfile::tempdir().unwrap();

@@ -92,11 +92,16 @@ impl Loaded {
     /// Returns whether any expression may read step outputs, statuses or
     /// retry counts, the values that change while the run goes on: one in
     /// the file, in a supplied input or input set, or in the context, whose
-    /// blocks are evaluated too.
+    /// blocks are evaluated too. The keys are searched without the dot
+    /// before them, so that the bracket form (`["output"]`) and `.get("output")`
+    /// count. `tatus` matches `status` and `currentStatus`.
+    ///
+    /// NOTE: a key built at run time, such as `"out" + "put"`, is not found,
+    /// and the step then keeps its value from before the run.
     fn reads_run_state(&self) -> bool {
         let reads = |text: &str| {
             text.contains("<+")
-                && [".output", "tatus", ".retryCount"]
+                && ["output", "tatus", "retryCount"]
                     .iter()
                     .any(|read| text.contains(read))
         };
