@@ -671,3 +671,19 @@ fn loop_identity_from_file_allowed() {
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
 }
+
+#[test]
+fn secret_variable_expression_gives_secret_id() {
+    let variables = "  variables:\n    - name: env\n      type: String\n      value: dev\n    - name: pass\n      type: Secret\n      value: <+pipeline.variables.env>_pass\n    - name: payload\n      type: Secret\n      value: <+trigger.payload.sid>\n";
+    let context = json!({"trigger": {"payload": {"sid": "tok"}}});
+
+    let file = resolve(&pipeline_with(variables, "<+pipeline.variables.pass>"), context.clone());
+    assert!(!file.has_errors(), "{:#?}", file.diagnostics);
+    assert_eq!(file.stages[0].steps[0].secrets, ["dev_pass"]);
+    assert_eq!(env_x(&file), json!("<+secrets.getValue(\"dev_pass\")>"));
+
+    let data = resolve(&pipeline_with(variables, "<+pipeline.variables.payload>"), context);
+    let message = data_error(&data);
+    assert!(message.contains("secret `tok`"), "{message}");
+    assert!(data.stages[0].steps[0].secrets.is_empty());
+}

@@ -123,6 +123,14 @@ fn variables_tree(items: &[Node], path: &mut String, inputs: &IndexMap<String, V
             ("Secret", Value::String(id)) if !has_block_start(&id) && !id.is_empty() => {
                 Value::Secret(SecretHandle::new(id))
             }
+            // An expression gives the secret's id, so reading the variable
+            // requests that secret, as Harness does. Evaluating the id runs
+            // the checks of any `secrets.getValue`, which reject an id that
+            // run-time data supplies.
+            ("Secret", Value::String(text)) if has_block_start(&text) => {
+                let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
+                Value::String(format!("<+secrets.getValue(\"{quoted}\")>"))
+            }
             ("Number", Value::String(text)) => text
                 .trim()
                 .parse::<f64>()
