@@ -1165,10 +1165,10 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(status.success(), "git {args:?}");
 }
 
-#[test]
-fn codebase_values_from_checkout() {
-    let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
+/// Creates a git repository on branch `topic` in `dir/repo` with one
+/// commit, and returns its path.
+fn topic_repository(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
     std::fs::create_dir(&repo).unwrap();
     git(&repo, &["init", "-q", "-b", "topic"]);
     git(&repo, &["config", "user.name", "Ada"]);
@@ -1176,7 +1176,25 @@ fn codebase_values_from_checkout() {
     std::fs::write(repo.join("marker.txt"), "in the checkout\n").unwrap();
     git(&repo, &["add", "marker.txt"]);
     git(&repo, &["commit", "-q", "-m", "add marker"]);
-    let file = pipeline(
+    repo
+}
+
+/// Writes the pipeline of [`pipeline`] with `steps` in a stage that clones
+/// the codebase.
+fn cloning_pipeline(dir: &Path, steps: &[String]) -> PathBuf {
+    let file = pipeline(dir, steps);
+    let text_with_clone = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("cloneCodebase: false", "cloneCodebase: true");
+    std::fs::write(&file, text_with_clone).unwrap();
+    file
+}
+
+#[test]
+fn codebase_values_from_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = topic_repository(dir.path());
+    let file = cloning_pipeline(
         dir.path(),
         &[step(
             "Run",
@@ -1185,10 +1203,6 @@ fn codebase_values_from_checkout() {
             "",
         )],
     );
-    let text_with_clone = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("cloneCodebase: false", "cloneCodebase: true");
-    std::fs::write(&file, text_with_clone).unwrap();
     let output = run(&file, &["--codebase", repo.to_str().unwrap()]);
 
     let stderr = text(&output.stderr);
@@ -2434,4 +2448,35 @@ fn supplied_input_reads_step_output() {
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("got=from_a"), "{stderr}");
+}
+
+#[test]
+fn codebase_method_and_secret_id_resolved_with_checkout() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = topic_repository(dir.path());
+    let upper = step(
+        "Run",
+        "upper",
+        "echo \"up=<+codebase.branch.toUpperCase()>\"",
+        "",
+    );
+    let file = cloning_pipeline(dir.path(), &[upper]);
+    let output = run(&file, &["--codebase", repo.to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("upper | up=TOPIC"), "{stderr}");
+
+    let chooser = step(
+        "Run",
+        "chooser",
+        "echo \"$S\"",
+        "envVariables:\n  S: <+secrets.getValue(<+codebase.branch>)>",
+    );
+    let file = cloning_pipeline(dir.path(), &[chooser]);
+    let repo = repo.to_str().unwrap();
+    let output = run(&file, &["--codebase", repo, "--secret", "topic=hidden"]);
+    let stderr = text(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("secret-from-run-time-data"), "{stderr}");
+    assert!(!stderr.contains("hidden"), "{stderr}");
 }

@@ -158,16 +158,21 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     let loaded = pipeline::Loaded::read(args)?;
     let cancel = logging::cancel_on_signals().map_err(StartError::usage)?;
     let mut context = with_sequence_id(loaded.base_context.clone()).map_err(StartError::usage)?;
-    let mut resolution = loaded.resolve(&context)?;
-    let stages = select_stages(&resolution, args.stage.as_deref())?;
-    let codebase = if stages.iter().any(|stage| stage.clone_codebase) {
+    // A field may fail without the codebase values (`<+codebase.branch>.trim()`),
+    // so this first resolution only finds the stages that clone the codebase.
+    // The resolution with the codebase values reports the errors.
+    let first = loaded.resolve_quietly(&context);
+    let clones_codebase = select_stages(&first, args.stage.as_deref())?
+        .iter()
+        .any(|stage| stage.clone_codebase);
+    let codebase = if clones_codebase {
         let codebase = inspect_codebase(args.codebase.as_deref())?;
         context["codebase"] = codebase.to_json();
-        resolution = loaded.resolve(&context)?;
         Some(codebase)
     } else {
         None
     };
+    let resolution = loaded.resolve(&context)?;
     let stages = select_stages(&resolution, args.stage.as_deref())?;
 
     // Check everything before anything starts.

@@ -111,7 +111,9 @@ impl Loaded {
             || reads(&self.base_context.to_string())
     }
 
-    fn resolve_quietly(&self, context: &Json) -> Resolution {
+    /// Resolves the pipeline against `context` and returns the resolution
+    /// with its errors, printing nothing.
+    pub fn resolve_quietly(&self, context: &Json) -> Resolution {
         basso_core::pipeline::resolve(
             &self.source,
             &self.name,
