@@ -3315,3 +3315,23 @@ fn supplied_value_references_checked() {
     let valid = resolve(&source, &arguments, &[], json!({}));
     assert!(!valid.has_errors(), "{:#?}", valid.diagnostics);
 }
+
+#[test]
+fn invalid_supplied_condition_reported_once() {
+    let source = when_pipeline("<+input>", "Success");
+    let path = "pipeline.stages.s.spec.execution.steps.r.when.condition";
+    let arguments = [
+        ("pipeline.stages.s.when.condition", "true"),
+        (path, "<+pipeline.name =="),
+        ("pipeline.stages.s.spec.execution.steps.g.when.condition", "true"),
+    ];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+    let errors: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(errors[0].contains(path), "{}", errors[0]);
+}

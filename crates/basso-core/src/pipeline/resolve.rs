@@ -1979,7 +1979,13 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     let text = condition.as_str().unwrap_or_default();
                     let templates = self.templates;
                     crate::pipeline::validate::check_condition(&mut local, &condition, text, templates);
+                    let invalid = local.has_errors();
                     self.push_supplied(local, &condition_path, node);
+                    // The error names the input; evaluating the text would
+                    // report it a second time without that origin.
+                    if invalid {
+                        return Some((status, Some(text.to_string())));
+                    }
                 }
                 self.keep_unresolved(&condition, scope)
             }
