@@ -3335,3 +3335,29 @@ fn invalid_supplied_condition_reported_once() {
     assert_eq!(errors.len(), 1, "{:#?}", resolution.diagnostics);
     assert!(errors[0].contains(path), "{}", errors[0]);
 }
+
+#[test]
+fn unresolved_loop_field_names_expected_shape() {
+    let axis = matrix_step("<+trigger.payload.oses>", "");
+    let resolution = resolve(&axis, &[], &[], json!({}));
+    let errors = messages_with_code(&resolution, "invalid-strategy");
+    assert_eq!(
+        errors,
+        ["`matrix.os` did not resolve to a list of 1 to 1024 values"],
+        "{:#?}",
+        resolution.diagnostics
+    );
+
+    let count = one_step(
+        "strategy:\n      parallelism: <+trigger.payload.n>",
+        "command: echo a",
+    );
+    let resolution = resolve(&count, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let errors = messages_with_code(&resolution, "invalid-strategy");
+    assert_eq!(
+        errors,
+        ["`parallelism` did not resolve to a whole number from 1 to 1024"],
+        "{:#?}",
+        resolution.diagnostics
+    );
+}

@@ -387,11 +387,15 @@ fn no_items(items: &Node) -> Diagnostic {
 }
 
 fn unresolved(node: &Node, field: &str) -> Diagnostic {
+    // Matrix axes and `repeat.items` are lists, the other fields counts.
+    let expected = if field.starts_with("matrix.") || field == "repeat.items" {
+        format!("a list of 1 to {MAX_ITERATIONS} values")
+    } else {
+        format!("a whole number from 1 to {MAX_ITERATIONS}")
+    };
     Diagnostic::error(
         "invalid-strategy",
-        format!(
-            "`{field}` did not resolve to a whole number or list from 1 to {MAX_ITERATIONS} entries"
-        ),
+        format!("`{field}` did not resolve to {expected}"),
         node.span,
     )
     .with_help("give the strategy a fixed value, or an expression the context resolves")
