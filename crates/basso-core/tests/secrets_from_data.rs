@@ -687,3 +687,45 @@ fn secret_variable_expression_gives_secret_id() {
     assert!(message.contains("secret `tok`"), "{message}");
     assert!(data.stages[0].steps[0].secrets.is_empty());
 }
+
+#[test]
+fn data_choosing_between_file_secrets_rejected() {
+    let variables = "  variables:\n    - name: v1\n      type: Secret\n      value: s1\n    - name: v2\n      type: Secret\n      value: s2\n    - name: both\n      type: String\n      value: <+secrets.getValue(\"s1\")>,<+secrets.getValue(\"s2\")>\n";
+    let context = json!({"trigger": {"payload": {"i": 1, "k": "b", "flag": "1", "n": 5}}});
+    for value in [
+        "<+[<+pipeline.variables.v1>, <+pipeline.variables.v2>][<+trigger.payload.i>]>",
+        "'<+{\"a\": <+secrets.getValue(\"s1\")>, \"b\": <+secrets.getValue(\"s2\")>}.get(<+trigger.payload.k>)>'",
+        "<+pipeline.variables.both.split(\",\")[<+trigger.payload.i>]>",
+        "<+pipeline.variables.both.substring(<+trigger.payload.n>)>",
+        "'<+<+trigger.payload.flag> == \"1\" ? <+secrets.getValue(\"s2\")> : <+secrets.getValue(\"s1\")>>'",
+        "'<+trigger.payload.flag == \"1\" ? secrets.getValue(\"s2\") : secrets.getValue(\"s1\")>'",
+    ] {
+        let resolution = resolve(&pipeline_with(variables, value), context.clone());
+        let errors: Vec<&str> = resolution
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == SECRET_FROM_DATA)
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(errors.len(), 1, "{value}: {:#?}", resolution.diagnostics);
+        assert!(errors[0].contains("trigger.payload"), "{value}: {}", errors[0]);
+    }
+
+    let file_choice = "<+[<+pipeline.variables.v1>, <+pipeline.variables.v2>][1]>";
+    let resolution = resolve(&pipeline_with(variables, file_choice), context);
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+}
+
+#[test]
+fn secret_variable_expression_with_quotes_and_alias() {
+    let variables = "  variables:\n    - name: env\n      type: String\n      value: dev\n    - name: v1\n      type: Secret\n      value: s1\n    - name: concat\n      type: Secret\n      value: <+pipeline.variables.env + \"_pass\">\n    - name: mixed\n      type: Secret\n      value: <+pipeline.variables.env>_<+pipeline.variables.get(\"env\")>\n    - name: alias\n      type: Secret\n      value: <+pipeline.variables.v1>\n";
+    for (value, id) in [
+        ("<+pipeline.variables.concat>", "dev_pass"),
+        ("<+pipeline.variables.mixed>", "dev_dev"),
+        ("<+pipeline.variables.alias>", "s1"),
+    ] {
+        let resolution = resolve(&pipeline_with(variables, value), json!({}));
+        assert!(!resolution.has_errors(), "{value}: {:#?}", resolution.diagnostics);
+        assert_eq!(resolution.stages[0].steps[0].secrets, [id], "{value}");
+    }
+}

@@ -45,7 +45,12 @@ impl Evaluator<'_> {
         };
 
         let value = match function {
-            Builtin::SecretsGetValue => Value::Secret(SecretHandle::new(string(0)?)),
+            // A secret as the id, as a `Secret` variable whose value reads
+            // another one gives, names that same secret.
+            Builtin::SecretsGetValue => match args[0].as_ref() {
+                Value::Secret(handle) => Value::Secret(handle.clone()),
+                _ => Value::Secret(SecretHandle::new(string(0)?)),
+            },
             Builtin::JsonObject => parse_json(&args[0], &error)?,
             Builtin::JsonFormat => Value::String(args[0].to_json().to_string()),
             Builtin::JsonSelect | Builtin::JsonList => {

@@ -453,20 +453,34 @@ impl<'c> Evaluator<'c> {
             }
             ExprKind::Binary { first, rest } => self.eval_binary(first, rest, source, slots),
             ExprKind::Ternary { condition, then, otherwise } => {
+                let reads_before = self.data_reads;
                 let test = self.eval(condition, source, slots)?;
                 let branch = match test.as_ref() {
                     Value::Null => false,
                     value => ops::truthy(value, source, condition.span.clone())?,
                 };
-                self.eval(if branch { then } else { otherwise }, source, slots)
+                let chosen = self.read_since(reads_before);
+                let result = self.with_chosen(chosen.clone(), |this| {
+                    this.eval(if branch { then } else { otherwise }, source, slots)
+                })?;
+                reject_chosen_secret(chosen, &result, source, span)?;
+                Ok(result)
             }
             ExprKind::Elvis { value, fallback } => {
+                let reads_before = self.data_reads;
                 let first = self.eval(value, source, slots)?;
                 let keep = match first.as_ref() {
                     Value::Null => false,
                     other => ops::truthy(other, source, value.span.clone())?,
                 };
-                if keep { Ok(first) } else { self.eval(fallback, source, slots) }
+                let chosen = self.read_since(reads_before);
+                let result = if keep {
+                    first
+                } else {
+                    self.with_chosen(chosen.clone(), |this| this.eval(fallback, source, slots))?
+                };
+                reject_chosen_secret(chosen, &result, source, span)?;
+                Ok(result)
             }
             ExprKind::Postfix { base, ops } => {
                 let mut value = self.eval(base, source, slots)?;
@@ -493,6 +507,9 @@ impl<'c> Evaluator<'c> {
                         );
                     }
                     self.use_secret(&handle.id, source, span.clone())?;
+                } else {
+                    let chosen = self.read_since(reads_before);
+                    reject_chosen_secret(chosen, &value, source, span.clone())?;
                 }
                 self.check_size(&value, source, span)?;
                 Ok(Cow::Owned(value))
@@ -586,7 +603,7 @@ impl<'c> Evaluator<'c> {
                 let key = self.eval(index, source, slots)?;
                 let chosen = self.read_since(reads_before);
                 if let Value::String(name) = key.as_ref()
-                    && let Some(found) = self.with_chosen(chosen, |this| {
+                    && let Some(found) = self.with_chosen(chosen.clone(), |this| {
                         this.context_entry(&value, name, source, span.clone())
                     })
                 {
@@ -601,7 +618,9 @@ impl<'c> Evaluator<'c> {
                         ops::Key::Name(&rendered)
                     }
                 };
-                ops::access(value, key, source, span.clone()).map_err(Stop::Error)
+                let result = ops::access(value, key, source, span.clone()).map_err(Stop::Error)?;
+                reject_chosen_secret(chosen, &result, source, span.clone())?;
+                Ok(result)
             }
             PostfixOp::Method { name, args, span } => {
                 let reads_before = self.data_reads;
@@ -613,7 +632,7 @@ impl<'c> Evaluator<'c> {
                 if name == "get"
                     && let [key] = values.as_slice()
                     && let Value::String(key) = key.as_ref()
-                    && let Some(found) = self.with_chosen(chosen, |this| {
+                    && let Some(found) = self.with_chosen(chosen.clone(), |this| {
                         this.context_entry(&value, key, source, span.clone())
                     })
                 {
@@ -623,6 +642,7 @@ impl<'c> Evaluator<'c> {
                 self.tick(cost, source, span.clone())?;
                 let result = self.call_method(&value, name, &values, source, span.clone())?;
                 self.check_size(&result, source, span.clone())?;
+                reject_chosen_secret(chosen, &result, source, span.clone())?;
                 Ok(Cow::Owned(result))
             }
         }
@@ -957,6 +977,41 @@ impl<'c> Evaluator<'c> {
 
     fn too_large(&self, size: usize, source: &str, span: Range<usize>) -> ExprError {
         result_too_large(&format!("about {size}"), self.options.limits.max_result_bytes, source, span)
+    }
+}
+
+/// Fails when `value`, which run-time data at the path `chosen` selected
+/// (an index, a method argument, a ternary's condition), holds a secret:
+/// the data would choose which of the file's secrets a step gets.
+fn reject_chosen_secret(
+    chosen: Option<String>,
+    value: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> Flow<()> {
+    if let Some(data_path) = chosen
+        && let Some(id) = secret_in(value)
+    {
+        return Err(secret_id_from_data(&id, &data_path, source, span).into());
+    }
+    Ok(())
+}
+
+/// Returns the id of a secret that `value` holds, as a secret value or as
+/// secret reference text, or `None`.
+fn secret_in(value: &Value) -> Option<String> {
+    const START: &str = "<+secrets.getValue(";
+    match value {
+        Value::Secret(handle) => Some(handle.id.clone()),
+        Value::String(text) => {
+            let at = text.find(START)?;
+            let rest = &text[at + START.len()..];
+            let id = rest.split(")>").next().unwrap_or_default();
+            Some(id.trim().trim_matches(|c| c == '"' || c == '\'' || c == '\\').to_string())
+        }
+        Value::List(items) => items.iter().find_map(secret_in),
+        Value::Map(entries) => entries.values().find_map(secret_in),
+        _ => None,
     }
 }
 

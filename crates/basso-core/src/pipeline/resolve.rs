@@ -1307,6 +1307,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut missing_input = false;
         let mut from_data = Vec::new();
         let loop_reads_before = data.data_reads();
+        let mut scheduling_reads = 0;
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -1350,7 +1351,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     None
                 }
             };
-            if data.data_reads() > reads_before {
+            let reads = data.data_reads() - reads_before;
+            if field.ends_with("maxConcurrency") {
+                // A limit on concurrency gives no loop value.
+                scheduling_reads += reads;
+            } else if reads > 0 {
                 from_data.extend(json.clone());
             }
             json
@@ -1425,7 +1430,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // A loop whose values, count or names read run-time data gives
         // run-time data: `<+strategy.iteration>` indexes with a payload's
         // count and the identifier carries a payload's `nodeName`.
-        if self.data.data_reads() > loop_reads_before {
+        if self.data.data_reads() - loop_reads_before > scheduling_reads {
             for iteration in &mut iterations {
                 iteration.from_data = true;
             }

@@ -128,8 +128,7 @@ fn variables_tree(items: &[Node], path: &mut String, inputs: &IndexMap<String, V
             // the checks of any `secrets.getValue`, which reject an id that
             // run-time data supplies.
             ("Secret", Value::String(text)) if has_block_start(&text) => {
-                let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
-                Value::String(format!("<+secrets.getValue(\"{quoted}\")>"))
+                Value::String(secret_reference_text(&text))
             }
             ("Number", Value::String(text)) => text
                 .trim()
@@ -150,6 +149,24 @@ fn variables_tree(items: &[Node], path: &mut String, inputs: &IndexMap<String, V
         map.insert(name.to_string(), value);
     }
     map
+}
+
+/// Returns the expression that requests the secret whose id the template
+/// `text` gives: the block itself as the argument when `text` is one block,
+/// else `text` quoted with a quote character it does not contain, so the
+/// blocks inside keep their own string literals.
+fn secret_reference_text(text: &str) -> String {
+    let trimmed = text.trim();
+    let one_block =
+        trimmed.starts_with("<+") && trimmed.ends_with('>') && trimmed.matches("<+").count() == 1;
+    if one_block {
+        return format!("<+secrets.getValue({trimmed})>");
+    }
+    if !text.contains('\'') {
+        return format!("<+secrets.getValue('{text}')>");
+    }
+    let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("<+secrets.getValue(\"{quoted}\")>")
 }
 
 /// Merges `overlay` into `base`; overlay values win except where both are maps.
