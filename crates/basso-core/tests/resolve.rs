@@ -3262,6 +3262,7 @@ fn context_replacements_and_unknown_roots_warned() {
     let context = json!({
         "pipeline": {"tags": {"team": "b"}, "stages": {"s": {"name": "renamed"}}},
         "triger": {"payload": {}},
+        "secrets": {"tok": "x"},
     });
     let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
     let overrides = messages_with_code(&resolution, "context-overrides-file");
@@ -3269,8 +3270,9 @@ fn context_replacements_and_unknown_roots_warned() {
     assert!(overrides[0].contains("`pipeline.tags.team`"), "{}", overrides[0]);
     assert!(overrides[1].contains("`pipeline.stages.s.name`"), "{}", overrides[1]);
     let unused = messages_with_code(&resolution, "context-key-unused");
-    assert_eq!(unused.len(), 1, "{:#?}", resolution.diagnostics);
-    assert!(unused[0].contains("`triger`"), "{}", unused[0]);
+    assert_eq!(unused.len(), 2, "{:#?}", resolution.diagnostics);
+    assert!(unused[0].contains("`secrets`"), "{}", unused[0]);
+    assert!(unused[1].contains("`triger`"), "{}", unused[1]);
 
     let erased = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({"pipeline": null}));
     let overrides = messages_with_code(&erased, "context-overrides-file");

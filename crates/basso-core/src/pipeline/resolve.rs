@@ -615,6 +615,14 @@ fn warn_context_replacements(
     let Some(overlay) = context.as_object() else {
         return;
     };
+    if overlay.contains_key("secrets") {
+        report.warning(
+            "context-key-unused",
+            "the `--context` file sets `secrets`, which no expression reads: `secrets.getValue` reads the secret store",
+            header_start(pipeline),
+            "remove `secrets` from the context file, and give secret values with `--secret ID=VALUE`, `--secrets-file FILE` or `BASSO_SECRET_<ID>` variables",
+        );
+    }
     for key in overlay.keys() {
         if !crate::pipeline::validate::CONTEXT_ROOTS.contains(&key.as_str()) {
             report.warning(
@@ -641,7 +649,9 @@ fn warn_context_replacements(
     for path in replaced.iter().filter(|path| !declared(path)) {
         report.warning(
             "context-overrides-file",
-            format!("the `--context` file sets `{path}`, which replaces the pipeline file's value"),
+            format!(
+                "the `--context` file sets `{path}`, which the pipeline file also sets; expressions that read `<+{path}>` get the context's value"
+            ),
             header_start(pipeline),
             format!("remove `{path}` from the context file"),
         );
