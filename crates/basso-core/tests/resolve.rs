@@ -3363,3 +3363,18 @@ fn unresolved_loop_field_names_expected_shape() {
         resolution.diagnostics
     );
 }
+
+#[test]
+fn whole_output_map_waits_for_the_run() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: b\n    identifier: b\n    spec:\n      image: alpine\n      command: export V=1\n      outputVariables:\n        - name: V\n- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+json.select(\"outputVariables.V\", <+steps.b.output>)>",
+        DOCKER,
+    );
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let command = &resolution.stages[0].steps[1].spec["command"];
+    assert!(
+        command.as_str().is_some_and(|text| text.contains("<+steps.b.output>")),
+        "{command}"
+    );
+}

@@ -241,6 +241,7 @@ impl Context for RunStateUnknown<'_> {
 /// the values that exist only once the run reaches them.
 fn is_run_state(path: &str) -> bool {
     path.contains(".output.")
+        || path.ends_with(".output")
         || path.ends_with(".status")
         || path.ends_with(".retryCount")
         || path.contains("Status")
