@@ -729,3 +729,22 @@ fn secret_variable_expression_with_quotes_and_alias() {
         assert_eq!(resolution.stages[0].steps[0].secrets, [id], "{value}");
     }
 }
+
+#[test]
+fn file_axis_beside_data_axis_allowed() {
+    let context = json!({"trigger": {"payload": {"list": ["other"]}}});
+    let axes = "d: <+trigger.payload.list>\n                      k: [tok]";
+    let file_axis = matrix_pipeline(axes, "<+secrets.getValue(<+matrix.k>)>");
+    let resolution = resolve(&file_axis, context.clone());
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"]);
+
+    for value in [
+        "<+secrets.getValue(<+matrix.d>)>",
+        "<+secrets.getValue([\"other\"][<+strategy.iteration>])>",
+    ] {
+        let resolution = resolve(&matrix_pipeline(axes, value), context.clone());
+        let message = data_error(&resolution);
+        assert!(message.contains("secret `other`"), "{value}: {message}");
+    }
+}

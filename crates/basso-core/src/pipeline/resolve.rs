@@ -1319,6 +1319,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut from_data = Vec::new();
         let loop_reads_before = data.data_reads();
         let mut scheduling_reads = 0;
+        let mut data_axes: Vec<String> = Vec::new();
+        let mut every_axis_from_data = false;
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -1368,6 +1370,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 scheduling_reads += reads;
             } else if reads > 0 {
                 from_data.extend(json.clone());
+                match field.strip_prefix("matrix.").and_then(|rest| rest.split('.').next()) {
+                    // `exclude` and `nodeName` reading data decide which
+                    // combinations exist and what they are called.
+                    Some(axis) if !strategy::MATRIX_KEYS.contains(&axis) => {
+                        data_axes.push(axis.to_string());
+                    }
+                    _ => every_axis_from_data = true,
+                }
             }
             json
         });
@@ -1442,8 +1452,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // run-time data: `<+strategy.iteration>` indexes with a payload's
         // count and the identifier carries a payload's `nodeName`.
         if self.data.data_reads() - loop_reads_before > scheduling_reads {
+            let data_axes = if every_axis_from_data {
+                Vec::new()
+            } else {
+                data_axes
+            };
             for iteration in &mut iterations {
                 iteration.from_data = true;
+                iteration.data_axes.clone_from(&data_axes);
             }
         }
         iterations.into_iter().map(Some).collect()

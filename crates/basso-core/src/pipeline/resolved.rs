@@ -205,6 +205,11 @@ pub struct Iteration {
     #[serde(skip)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub from_data: bool,
+    /// The matrix axes whose values read run-time data. With `from_data`
+    /// and an empty list, every axis counts as run-time data.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub data_axes: Vec<String>,
 }
 
 /// One stage of the resolved pipeline (one per iteration for looped stages).

@@ -359,14 +359,25 @@ impl Context for Scope<'_> {
             return false;
         };
         let next = rest.first().map(PathSegment::as_key);
-        let iteration = match (first.as_key().as_ref(), next.as_deref()) {
-            ("matrix" | "repeat" | "strategy", _) => self.iteration(),
-            ("stage", Some("matrix" | "identifier")) => self.stage_iteration,
-            ("stepGroup", Some("identifier")) => self.group_iteration,
-            ("step", Some("identifier" | "iteration" | "iterations")) => self.step_iteration,
-            _ => None,
+        let (iteration, axis) = match (first.as_key().as_ref(), next.as_deref()) {
+            ("matrix", axis) => (self.iteration(), axis.map(str::to_string)),
+            ("stage", Some("matrix")) => (
+                self.stage_iteration,
+                rest.get(1).map(|segment| segment.as_key().into_owned()),
+            ),
+            ("repeat" | "strategy", _) => (self.iteration(), None),
+            ("stage", Some("identifier")) => (self.stage_iteration, None),
+            ("stepGroup", Some("identifier")) => (self.group_iteration, None),
+            ("step", Some("identifier" | "iteration" | "iterations")) => (self.step_iteration, None),
+            _ => (None, None),
         };
-        iteration.is_some_and(|iteration| iteration.from_data)
+        // A matrix value is data when its own axis read data; the whole
+        // matrix, when any axis did.
+        iteration.is_some_and(|iteration| {
+            iteration.from_data
+                && (iteration.data_axes.is_empty()
+                    || axis.is_none_or(|axis| iteration.data_axes.contains(&axis)))
+        })
     }
 
     fn missed(&self, path: &str) {

@@ -416,6 +416,7 @@ fn iteration(
         item,
         max_concurrency: max_concurrency.map(|n| n as u64),
         from_data: false,
+        data_axes: Vec::new(),
     }
 }
 
