@@ -368,7 +368,9 @@ impl Context for Scope<'_> {
             ("repeat" | "strategy", _) => (self.iteration(), None),
             ("stage", Some("identifier")) => (self.stage_iteration, None),
             ("stepGroup", Some("identifier")) => (self.group_iteration, None),
-            ("step", Some("identifier" | "iteration" | "iterations")) => (self.step_iteration, None),
+            ("step", Some("identifier" | "iteration" | "iterations")) => {
+                (self.step_iteration, None)
+            }
             _ => (None, None),
         };
         // A matrix value is data when its own axis read data; the whole
