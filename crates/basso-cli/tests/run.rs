@@ -2480,3 +2480,27 @@ fn codebase_method_and_secret_id_resolved_with_checkout() {
     assert!(stderr.contains("secret-from-run-time-data"), "{stderr}");
     assert!(!stderr.contains("hidden"), "{stderr}");
 }
+
+#[test]
+fn secret_first_planned_at_run_time_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = step("Run", "a", "export F=1", "outputVariables:\n  - name: F");
+    let reader = step(
+        "Run",
+        "b",
+        "echo \"got=$S\"",
+        "envVariables:\n  S: <+steps.a.output.outputVariables.F.trim()>-<+secrets.getValue(\"tok\")>",
+    );
+    let file = pipeline(dir.path(), &[writer, reader]);
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .env("BASSO_SECRET_TOK", SECRET_VALUE)
+        .output()
+        .unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("b | got=1-***"), "{stderr}");
+    assert!(!stderr.contains(SECRET_VALUE), "{stderr}");
+}
