@@ -748,3 +748,18 @@ fn file_axis_beside_data_axis_allowed() {
         assert!(message.contains("secret `other`"), "{value}: {message}");
     }
 }
+
+#[test]
+fn whole_map_with_secret_reported_without_data() {
+    let variables = "  variables:\n    - name: token\n      type: Secret\n      value: tok\n";
+    let resolution = resolve(&pipeline_with(variables, "<+pipeline.variables>"), json!({}));
+    let errors: Vec<(&str, &str)> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.code.as_str(), d.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", resolution.diagnostics);
+    assert_eq!(errors[0].0, "secret-opaque");
+    assert!(errors[0].1.contains("whole map or list"), "{}", errors[0].1);
+}

@@ -851,12 +851,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
             EvalMode::Evaluate
         };
         let uses_before = self.data.secret_uses();
+        let reads_before = self.data.data_reads();
         let result = self.templates.with(text, |t| {
             t.run(
                 &self.data.over(scope),
                 &Self::options(mode, Unresolved::Null),
             )
         });
+        let read_data = self.data.data_reads() > reads_before;
         let first_new_miss = self.misses.len();
         let reads_run_state = self.record_misses(scope, node);
         if reads_run_state {
@@ -864,6 +866,21 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
         let uses = self.data.secret_uses() - uses_before;
         match result {
+            Ok(value)
+                if !read_data && let Some(id) = RunTimeData::forged_reference(&value, uses) =>
+            {
+                // A whole map or list renders the reference text of the
+                // secrets it holds without requesting them.
+                self.report.error(
+                    codes::SECRET_OPAQUE,
+                    format!(
+                        "`{text}` renders the reference text of secret `{id}` inside a whole map or list, which does not request the secret"
+                    ),
+                    node.span,
+                    "read each secret at its own path, such as `<+pipeline.variables.NAME>`, or `<+secrets.getValue(\"ID\")>`",
+                );
+                Json::Null
+            }
             Ok(value) if let Some(id) = RunTimeData::forged_reference(&value, uses) => {
                 let step = scope
                     .step_identifier
