@@ -763,3 +763,32 @@ fn whole_map_with_secret_reported_without_data() {
     assert_eq!(errors[0].0, "secret-opaque");
     assert!(errors[0].1.contains("whole map or list"), "{}", errors[0].1);
 }
+
+#[test]
+fn data_shifting_secret_text_rejected() {
+    let variables = "  variables:\n    - name: mixed\n      type: String\n      value: '<+trigger.payload.user>,<+secrets.getValue(\"s1\")>,<+secrets.getValue(\"s2\")>'\n";
+    let context = json!({"trigger": {"payload": {"user": "a,b"}}});
+    for value in [
+        "'<+pipeline.variables.mixed.split(\",\")[2]>'",
+        "<+pipeline.variables.mixed.substring(4)>",
+    ] {
+        let resolution = resolve(&pipeline_with(variables, value), context.clone());
+        let message = data_error(&resolution);
+        assert!(message.contains("trigger.payload.user"), "{value}: {message}");
+    }
+    let whole = resolve(&pipeline_with(variables, "<+pipeline.variables.mixed>"), context);
+    assert!(!whole.has_errors(), "{:#?}", whole.diagnostics);
+}
+
+#[test]
+fn data_deciding_whether_not_which_secret_allowed() {
+    let context = json!({"trigger": {"payload": {"pull_request": {"number": 5}, "x": "1"}}});
+    for value in [
+        "'<+<+trigger.payload.pull_request> != null ? <+secrets.getValue(\"tok\")> : \"\">'",
+        "'<+<+trigger.payload.x> == \"1\" ? <+secrets.getValue(\"tok\")> : <+secrets.getValue(\"tok\")>>'",
+    ] {
+        let resolution = resolve(&pipeline_with("", value), context.clone());
+        assert!(!resolution.has_errors(), "{value}: {:#?}", resolution.diagnostics);
+        assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"], "{value}");
+    }
+}

@@ -460,10 +460,18 @@ impl<'c> Evaluator<'c> {
                     value => ops::truthy(value, source, condition.span.clone())?,
                 };
                 let chosen = self.read_since(reads_before);
-                let result = self.with_chosen(chosen.clone(), |this| {
-                    this.eval(if branch { then } else { otherwise }, source, slots)
-                })?;
-                reject_chosen_secret(chosen, &result, source, span)?;
+                let (taken, other) = if branch { (then, otherwise) } else { (otherwise, then) };
+                let result = self.eval(taken, source, slots)?;
+                // The data chooses a secret only when the other branch
+                // would give a different one: `x != null ? <secret> : ""`
+                // decides whether the step gets the file's secret, not which.
+                if chosen.is_some() && secret_in(&result).is_some() {
+                    let alternative = self.eval(other, source, slots).ok();
+                    let other_id = alternative.as_deref().and_then(secret_in);
+                    if other_id.is_some() && other_id != secret_in(&result) {
+                        reject_chosen_secret(chosen, &result, source, span)?;
+                    }
+                }
                 Ok(result)
             }
             ExprKind::Elvis { value, fallback } => {
@@ -474,18 +482,29 @@ impl<'c> Evaluator<'c> {
                     other => ops::truthy(other, source, value.span.clone())?,
                 };
                 let chosen = self.read_since(reads_before);
-                let result = if keep {
-                    first
-                } else {
-                    self.with_chosen(chosen.clone(), |this| this.eval(fallback, source, slots))?
-                };
-                reject_chosen_secret(chosen, &result, source, span)?;
+                if keep {
+                    return Ok(first);
+                }
+                let result = self.eval(fallback, source, slots)?;
+                // As for a ternary: the data chooses only between two secrets.
+                let first_id = secret_in(&first);
+                if first_id.is_some() && first_id != secret_in(&result) {
+                    reject_chosen_secret(chosen, &result, source, span)?;
+                }
                 Ok(result)
             }
             ExprKind::Postfix { base, ops } => {
+                let reads_before = self.data_reads;
                 let mut value = self.eval(base, source, slots)?;
                 for op in ops {
                     value = self.apply_postfix(value, op, source, slots)?;
+                }
+                // Text that mixes run-time data with secret reference text
+                // lets the data move which part an index or method picks
+                // (`"<data>,<secret a>,<secret b>".split(",")[2]`).
+                if !ops.is_empty() {
+                    let chosen = self.read_since(reads_before);
+                    reject_chosen_secret(chosen, &value, source, span.clone())?;
                 }
                 Ok(value)
             }

@@ -533,6 +533,10 @@ fn input_origins(
     origins
 }
 
+/// The entry of `Iteration::data_axes` that counts every matrix axis as
+/// run-time data.
+pub(crate) const EVERY_AXIS: &str = "*";
+
 /// Roots of expression paths that name the stage, step group, step or loop
 /// being resolved. basso takes them from the pipeline file, never from the
 /// `--context` object.
@@ -1388,8 +1392,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
             } else if reads > 0 {
                 from_data.extend(json.clone());
                 match field.strip_prefix("matrix.").and_then(|rest| rest.split('.').next()) {
-                    // `exclude` and `nodeName` reading data decide which
-                    // combinations exist and what they are called.
+                    // A `nodeName` from data names the iterations (run-time
+                    // data too), but gives no axis its values.
+                    Some("nodeName") => {}
+                    // An `exclude` from data decides which combinations
+                    // exist.
                     Some(axis) if !strategy::MATRIX_KEYS.contains(&axis) => {
                         data_axes.push(axis.to_string());
                     }
@@ -1470,7 +1477,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // count and the identifier carries a payload's `nodeName`.
         if self.data.data_reads() - loop_reads_before > scheduling_reads {
             let data_axes = if every_axis_from_data {
-                Vec::new()
+                vec![EVERY_AXIS.to_string()]
             } else {
                 data_axes
             };

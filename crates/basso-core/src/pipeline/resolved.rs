@@ -205,8 +205,8 @@ pub struct Iteration {
     #[serde(skip)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub from_data: bool,
-    /// The matrix axes whose values read run-time data. With `from_data`
-    /// and an empty list, every axis counts as run-time data.
+    /// The matrix axes whose values read run-time data, or `*` for every
+    /// axis, when the loop's values (not only its names) read such data.
     #[serde(skip)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub data_axes: Vec<String>,

@@ -374,11 +374,16 @@ impl Context for Scope<'_> {
             _ => (None, None),
         };
         // A matrix value is data when its own axis read data; the whole
-        // matrix, when any axis did.
+        // matrix, the iteration numbers and the identifiers, when any part
+        // of the strategy did.
         iteration.is_some_and(|iteration| {
             iteration.from_data
-                && (iteration.data_axes.is_empty()
-                    || axis.is_none_or(|axis| iteration.data_axes.contains(&axis)))
+                && axis.is_none_or(|axis| {
+                    iteration
+                        .data_axes
+                        .iter()
+                        .any(|data| data == crate::pipeline::resolve::EVERY_AXIS || *data == axis)
+                })
         })
     }
 
