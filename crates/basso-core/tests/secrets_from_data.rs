@@ -709,6 +709,7 @@ fn data_choosing_between_file_secrets_rejected() {
             .collect();
         assert_eq!(errors.len(), 1, "{value}: {:#?}", resolution.diagnostics);
         assert!(errors[0].contains("trigger.payload"), "{value}: {}", errors[0]);
+        assert!(errors[0].contains("among the file's secrets"), "{value}: {}", errors[0]);
     }
 
     let file_choice = "<+[<+pipeline.variables.v1>, <+pipeline.variables.v2>][1]>";

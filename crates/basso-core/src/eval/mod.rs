@@ -1011,7 +1011,14 @@ fn reject_chosen_secret(
     if let Some(data_path) = chosen
         && let Some(id) = secret_in(value)
     {
-        return Err(secret_id_from_data(&id, &data_path, source, span).into());
+        return Err(ExprError::new(
+            codes::SECRET_FROM_DATA,
+            format!("run-time data (`{data_path}`) picks secret `{id}` among the file's secrets"),
+            "let a runtime input or a pipeline variable make the choice, or use two steps with `when` conditions",
+            source,
+            span,
+        )
+        .into());
     }
     Ok(())
 }
