@@ -1000,8 +1000,9 @@ impl<'c> Evaluator<'c> {
 }
 
 /// Fails when `value`, which run-time data at the path `chosen` selected
-/// (an index, a method argument, a ternary's condition), holds a secret:
-/// the data would choose which of the file's secrets a step gets.
+/// (an index, a method argument, a ternary's condition), contains a
+/// secret, because the data would choose which of the file's secrets a
+/// step gets.
 fn reject_chosen_secret(
     chosen: Option<String>,
     value: &Value,

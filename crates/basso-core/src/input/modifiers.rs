@@ -53,9 +53,9 @@ pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput
             // The last `)` is followed by text that starts no modifier.
             Some(last) => {
                 let after = &here[open + last + 1..];
-                let shown: String = after.chars().take(24).collect();
+                let excerpt: String = after.chars().take(24).collect();
                 error_at(
-                    format!("unexpected `{shown}` after `.{name}(…)` in a runtime input"),
+                    format!("unexpected `{excerpt}` after `.{name}(…)` in a runtime input"),
                     "end the field after the modifier's `)`, or start another modifier such as `.allowedValues(…)`",
                     open + last + 1 + after.chars().next().map_or(0, char::len_utf8),
                 )

@@ -332,7 +332,8 @@ pub(crate) fn resolve_with_defaults(source: &str, file_name: &str) -> (Vec<Diagn
     (resolution.diagnostics, unknown_value_spans)
 }
 
-/// What a runtime input without a value reads as during resolution.
+/// The value that a runtime input without a value reads as during
+/// resolution.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum InputsWithoutValue {
     /// Null, after its `missing-input` error.
@@ -473,10 +474,11 @@ fn resolve_tracked(
     (resolution, resolver.unknown_value_spans)
 }
 
-/// Checks the references in input values, supplied or default, which
-/// `check` cannot see in the file, as if they were written in the field:
-/// steps, outputs and variables that do not exist, later steps, and
-/// `exportedVariables`, whose `outputAlias` outputs basso never publishes.
+/// Checks the references in input values, supplied or default, as if they
+/// were written in the field, because `check` cannot see them in the file.
+/// It reports steps, outputs and variables that do not exist, later steps,
+/// and `exportedVariables`, whose `outputAlias` outputs basso never
+/// publishes.
 fn check_value_references(
     report: &mut Report,
     pipeline: &Pipeline<'_>,

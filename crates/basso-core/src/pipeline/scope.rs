@@ -152,9 +152,9 @@ fn variables_tree(items: &[Node], path: &mut String, inputs: &IndexMap<String, V
 }
 
 /// Returns the expression that requests the secret whose id the template
-/// `text` gives: the block itself as the argument when `text` is one block,
-/// else `text` quoted with a quote character it does not contain, so the
-/// blocks inside keep their own string literals.
+/// `text` gives. A single block is the argument itself. Other text is
+/// quoted with a quote character it does not contain, so the blocks inside
+/// keep their own string literals.
 fn secret_reference_text(text: &str) -> String {
     let trimmed = text.trim();
     let one_block =
@@ -373,9 +373,9 @@ impl Context for Scope<'_> {
             }
             _ => (None, None),
         };
-        // A matrix value is data when its own axis read data; the whole
-        // matrix, the iteration numbers and the identifiers, when any part
-        // of the strategy did.
+        // A matrix value is data when its own axis read data. The whole
+        // matrix, the iteration numbers and the identifiers are data when
+        // any part of the strategy read data.
         iteration.is_some_and(|iteration| {
             iteration.from_data
                 && axis.is_none_or(|axis| {
