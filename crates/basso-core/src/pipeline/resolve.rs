@@ -876,7 +876,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 if !read_data && let Some(id) = RunTimeData::forged_reference(&value, uses) =>
             {
                 // A whole map or list renders the reference text of the
-                // secrets it holds without requesting them.
+                // secrets it contains without requesting them.
                 self.report.error(
                     codes::SECRET_OPAQUE,
                     format!(
@@ -2039,8 +2039,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     crate::pipeline::validate::check_condition(&mut local, &condition, text, templates);
                     let invalid = local.has_errors();
                     self.push_supplied(local, &condition_path, node);
-                    // The error names the input; evaluating the text would
-                    // report it a second time without that origin.
+                    // The error names the input, and evaluating the text
+                    // would report it a second time without that origin.
                     if invalid {
                         return Some((status, Some(text.to_string())));
                     }
