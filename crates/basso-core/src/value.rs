@@ -80,7 +80,41 @@ impl SecretHandle {
     }
 }
 
+/// The start of the text a secret renders as, `<+secrets.getValue("ID")>`.
+pub(crate) const SECRET_REFERENCE_START: &str = "<+secrets.getValue(";
+
+/// Returns the id of the secret reference text at the start of `text`,
+/// without its quotes and escapes.
+pub(crate) fn reference_id(text: &str) -> String {
+    text[SECRET_REFERENCE_START.len()..]
+        .split(")>")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '\\')
+        .to_string()
+}
+
 impl Value {
+    /// Returns the id of the first secret that the value contains, as a
+    /// secret or as secret reference text, in the order the value renders,
+    /// or `None` when it contains none.
+    pub(crate) fn secret_reference(&self) -> Option<String> {
+        let in_text = |text: &str| {
+            text.find(SECRET_REFERENCE_START)
+                .map(|at| reference_id(&text[at..]))
+        };
+        match self {
+            Value::Secret(handle) => Some(handle.id.clone()),
+            Value::String(text) => in_text(text),
+            Value::List(items) => items.iter().find_map(Value::secret_reference),
+            Value::Map(entries) => entries
+                .iter()
+                .find_map(|(key, value)| in_text(key).or_else(|| value.secret_reference())),
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => None,
+        }
+    }
+
     /// Converts JSON to a value. Integers that fit in `i64` become
     /// [`Value::Int`]; every other number becomes [`Value::Float`].
     pub fn from_json(json: serde_json::Value) -> Value {

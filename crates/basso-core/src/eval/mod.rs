@@ -465,10 +465,10 @@ impl<'c> Evaluator<'c> {
                 // The data chooses a secret only when the other branch
                 // would give a different one: `x != null ? <secret> : ""`
                 // decides whether the step gets the file's secret, not which.
-                if chosen.is_some() && secret_in(&result).is_some() {
+                if chosen.is_some() && Value::secret_reference(&result).is_some() {
                     let alternative = self.eval(other, source, slots).ok();
-                    let other_id = alternative.as_deref().and_then(secret_in);
-                    if other_id.is_some() && other_id != secret_in(&result) {
+                    let other_id = alternative.as_deref().and_then(Value::secret_reference);
+                    if other_id.is_some() && other_id != Value::secret_reference(&result) {
                         reject_chosen_secret(chosen, &result, source, span)?;
                     }
                 }
@@ -487,8 +487,8 @@ impl<'c> Evaluator<'c> {
                 }
                 let result = self.eval(fallback, source, slots)?;
                 // As for a ternary: the data chooses only between two secrets.
-                let first_id = secret_in(&first);
-                if first_id.is_some() && first_id != secret_in(&result) {
+                let first_id = Value::secret_reference(&first);
+                if first_id.is_some() && first_id != Value::secret_reference(&result) {
                     reject_chosen_secret(chosen, &result, source, span)?;
                 }
                 Ok(result)
@@ -1010,7 +1010,7 @@ fn reject_chosen_secret(
     span: Range<usize>,
 ) -> Flow<()> {
     if let Some(data_path) = chosen
-        && let Some(id) = secret_in(value)
+        && let Some(id) = Value::secret_reference(value)
     {
         return Err(ExprError::new(
             codes::SECRET_FROM_DATA,
@@ -1022,24 +1022,6 @@ fn reject_chosen_secret(
         .into());
     }
     Ok(())
-}
-
-/// Returns the id of a secret that `value` holds, as a secret value or as
-/// secret reference text, or `None`.
-fn secret_in(value: &Value) -> Option<String> {
-    const START: &str = "<+secrets.getValue(";
-    match value {
-        Value::Secret(handle) => Some(handle.id.clone()),
-        Value::String(text) => {
-            let at = text.find(START)?;
-            let rest = &text[at + START.len()..];
-            let id = rest.split(")>").next().unwrap_or_default();
-            Some(id.trim().trim_matches(|c| c == '"' || c == '\'' || c == '\\').to_string())
-        }
-        Value::List(items) => items.iter().find_map(secret_in),
-        Value::Map(entries) => entries.values().find_map(secret_in),
-        _ => None,
-    }
 }
 
 /// Builds the error for secret `id`, which run-time data at `data_path`

@@ -16,10 +16,7 @@ use serde_json::Value as Json;
 
 use crate::eval::Context;
 use crate::expr::PathSegment;
-use crate::value::Value;
-
-/// The start of the text a secret renders as, `<+secrets.getValue("ID")>`.
-const SECRET_REFERENCE_START: &str = "<+secrets.getValue(";
+use crate::value::{SECRET_REFERENCE_START, Value, reference_id};
 
 /// The strings of the run-time data, and the secrets the file's
 /// expressions use since the last [`RunTimeData::take_used_secrets`].
@@ -148,14 +145,6 @@ impl RunTimeData {
         Some(reference_id(&rendered[first..]))
     }
 
-    /// Returns the id in the first secret reference text of `value`,
-    /// rendered, or `None` when it has none.
-    pub fn secret_reference(value: &Value) -> Option<String> {
-        let rendered = rendered_text(value)?;
-        let first = rendered.find(SECRET_REFERENCE_START)?;
-        Some(reference_id(&rendered[first..]))
-    }
-
     /// Takes the secret ids used since the last call, in order of first use.
     pub fn take_used_secrets(&self) -> Vec<String> {
         std::mem::take(&mut *self.used_secrets.borrow_mut())
@@ -172,17 +161,6 @@ fn rendered_text(value: &Value) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Returns the id of the secret reference text at the start of `text`,
-/// without its quotes and escapes.
-fn reference_id(text: &str) -> String {
-    text[SECRET_REFERENCE_START.len()..]
-        .split(")>")
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'' || c == '\\')
-        .to_string()
-}
 
 /// Returns the address of `node`, which identifies it while its tree does
 /// not change.

@@ -108,22 +108,21 @@ pub(crate) fn check_value(
     if references.paths.is_empty() {
         return Vec::new();
     }
-    let under = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('.'))
-    };
     let step_indexes: Vec<StepIndex<'_>> = pipeline.stages.iter().map(StepIndex::new).collect();
-    let stage_index = pipeline.stages.iter().position(|stage| under(&stage.path));
+    let stage_index = pipeline
+        .stages
+        .iter()
+        .position(|stage| is_inside(path, &stage.path));
     let (step, groups) = match stage_index.map(|index| &pipeline.stages[index]) {
         Some(stage) => {
             let step = stage
                 .steps
                 .iter()
-                .filter(|step| under(&step.path))
+                .filter(|step| is_inside(path, &step.path))
                 .max_by_key(|step| step.path.len());
             let groups = match step {
                 Some(_) => Vec::new(),
-                None => stage.groups.iter().filter(|group| under(&group.path)).collect(),
+                None => groups_around(stage, path),
             };
             (step, groups)
         }
@@ -139,6 +138,22 @@ pub(crate) fn check_value(
         .paths
         .iter()
         .filter_map(|reference| check_reference(pipeline, &site, reference, text))
+        .collect()
+}
+
+/// Returns whether `path` lies inside the node at `prefix`.
+fn is_inside(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// Returns the step groups of `stage` around the field at `path`,
+/// outermost first.
+fn groups_around<'p, 'a>(stage: &'p Stage<'a>, path: &str) -> Vec<&'p Group<'a>> {
+    stage
+        .groups
+        .iter()
+        .filter(|group| is_inside(path, &group.path))
         .collect()
 }
 
@@ -187,14 +202,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 .find_map(|prefix| by_path.get(prefix).copied());
             let groups = match step {
                 Some(_) => Vec::new(),
-                None => stage
-                    .groups
-                    .iter()
-                    .filter(|group| {
-                        path.strip_prefix(group.path.as_str())
-                            .is_some_and(|rest| rest.starts_with('.'))
-                    })
-                    .collect(),
+                None => groups_around(stage, path),
             };
             check_text(
                 report,

@@ -907,7 +907,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             Ok(value)
                 if uses > 0
                     && let Some((name, role)) = secret_free
-                    && let Some(id) = RunTimeData::secret_reference(&value) =>
+                    && let Some(id) = value.secret_reference() =>
             {
                 self.reject_secret(text, node, name, role, &id);
                 Json::Null
@@ -1156,7 +1156,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // would always run while the condition looks like a check.
         if self.data.secret_uses() > uses_before
             && let Ok(value) = &evaluated
-            && let Some(id) = RunTimeData::secret_reference(value)
+            && let Some(id) = value.secret_reference()
         {
             self.reject_secret(text, node, "condition", "a condition", &id);
             return Some(text.to_string());
@@ -1371,7 +1371,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             // secret cannot be a count or a list of loop values.
             if data.secret_uses() > uses_before
                 && let Ok(value) = &value
-                && let Some(id) = RunTimeData::secret_reference(value)
+                && let Some(id) = value.secret_reference()
             {
                 evaluation_errors.push(secret_not_allowed(text, node, field, "a loop value", &id));
                 return None;
