@@ -793,3 +793,31 @@ fn data_deciding_whether_not_which_secret_allowed() {
         assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"], "{value}");
     }
 }
+
+#[test]
+fn absent_data_choosing_between_file_secrets_rejected() {
+    let choice = "'<+<+codebase.prNumber> == null ? <+secrets.getValue(\"a\")> : <+secrets.getValue(\"b\")>>'";
+    let pull_request = json!({"codebase": {"prNumber": 7}});
+    let push = json!({"codebase": {"branch": "main"}});
+    for context in [pull_request, push, json!({})] {
+        let resolution = resolve(&pipeline_with("", choice), context.clone());
+        let message = data_error(&resolution);
+        assert!(message.contains("codebase.prNumber"), "{context}: {message}");
+    }
+
+    let whether = "'<+<+codebase.prNumber> == null ? \"\" : <+secrets.getValue(\"a\")>>'";
+    let resolution = resolve(&pipeline_with("", whether), json!({}));
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+}
+
+#[test]
+fn absent_data_beside_step_output_rejected() {
+    let choice = "'<+steps.a.output.outputVariables.v.length()>-<+<+codebase.prNumber> == null ? <+secrets.getValue(\"a\")> : <+secrets.getValue(\"b\")>>'";
+    let source = pipeline_with("", choice).replace(
+        "            steps:\n",
+        "            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec:\n                    shell: Sh\n                    command: export v=1\n                    outputVariables:\n                      - name: v\n",
+    );
+    let resolution = resolve(&source, json!({}));
+    let message = data_error(&resolution);
+    assert!(message.contains("codebase.prNumber"), "{message}");
+}

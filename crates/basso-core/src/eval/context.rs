@@ -43,6 +43,14 @@ pub trait Context {
         false
     }
 
+    /// Returns whether `path`, which has no value here, names run-time data
+    /// that this run did not supply, such as a payload key absent from a
+    /// push event. Its absence decides a condition as its value would.
+    fn is_absent_run_time_data(&self, path: &[PathSegment]) -> bool {
+        let _ = path;
+        false
+    }
+
     /// Records that the pipeline file's own expressions use secret `id`.
     fn used_secret(&self, id: &str) {
         let _ = id;
@@ -71,6 +79,10 @@ impl<C: Context + ?Sized> Context for &C {
 
     fn is_loop_data(&self, path: &[PathSegment]) -> bool {
         (**self).is_loop_data(path)
+    }
+
+    fn is_absent_run_time_data(&self, path: &[PathSegment]) -> bool {
+        (**self).is_absent_run_time_data(path)
     }
 
     fn used_secret(&self, id: &str) {
@@ -133,6 +145,10 @@ impl<C: Context> Context for RecordingContext<C> {
 
     fn is_loop_data(&self, path: &[PathSegment]) -> bool {
         self.inner.is_loop_data(path)
+    }
+
+    fn is_absent_run_time_data(&self, path: &[PathSegment]) -> bool {
+        self.inner.is_absent_run_time_data(path)
     }
 
     fn used_secret(&self, id: &str) {

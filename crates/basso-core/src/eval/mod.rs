@@ -772,6 +772,12 @@ impl<'c> Evaluator<'c> {
             }
             None => {
                 let name = dotted(&canonical_with_alias(segments, alias));
+                // A payload key that this run lacks decides a condition
+                // as much as its value would on another run.
+                if ctx.is_absent_run_time_data(segments) {
+                    self.data_reads += 1;
+                    self.data_path.clone_from(&name);
+                }
                 self.unresolved(&name, source, span)
             }
         }

@@ -162,6 +162,19 @@ fn rendered_text(value: &Value) -> Option<Cow<'_, str>> {
 }
 
 
+/// Roots of expression paths that name the stage, step group, step or loop
+/// being resolved. basso takes them from the pipeline file, never from the
+/// `--context` object.
+pub(crate) const FILE_ROOTS: [&str; 7] = [
+    "stage",
+    "stepGroup",
+    "step",
+    "execution",
+    "matrix",
+    "repeat",
+    "strategy",
+];
+
 /// Returns the address of `node`, which identifies it while its tree does
 /// not change.
 fn address(node: &Value) -> usize {
@@ -191,6 +204,18 @@ impl Context for Traced<'_> {
             || matches!(value, Value::String(text)
                 if !self.data.texts.is_empty() && self.data.texts.contains(text))
             || self.scope.is_loop_data(path);
+        self.data.count_read(from_data)
+    }
+
+    // NOTE: the reference checks reject paths to steps, stages and
+    // variables that the file does not declare, so a missing path outside
+    // the file's roots, or to a step output, names a value that only the
+    // run supplies.
+    fn is_absent_run_time_data(&self, path: &[PathSegment]) -> bool {
+        let from_data = path
+            .first()
+            .is_some_and(|root| !FILE_ROOTS.contains(&root.as_key().as_ref()))
+            || path.iter().any(|segment| segment.as_key() == "output");
         self.data.count_read(from_data)
     }
 

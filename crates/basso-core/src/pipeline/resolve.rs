@@ -22,7 +22,7 @@ use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
-use crate::pipeline::provenance::RunTimeData;
+use crate::pipeline::provenance::{FILE_ROOTS, RunTimeData};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
@@ -225,11 +225,23 @@ impl Context for RunStateUnknown<'_> {
     }
 
     fn is_run_time_value(&self, path: &[PathSegment], value: &Value) -> bool {
-        self.inner.is_run_time_value(path, value)
+        if self.inner.is_run_time_value(path, value) {
+            return true;
+        }
+        // `lookup` reads a missing value as null, which the evaluator then
+        // never reports as missing.
+        matches!(value, Value::Null)
+            && self.inner.lookup(path).is_none()
+            && alias_of(path).is_none_or(|alias| self.inner.lookup(&alias).is_none())
+            && self.inner.is_absent_run_time_data(path)
     }
 
     fn is_loop_data(&self, path: &[PathSegment]) -> bool {
         self.inner.is_loop_data(path)
+    }
+
+    fn is_absent_run_time_data(&self, path: &[PathSegment]) -> bool {
+        self.inner.is_absent_run_time_data(path)
     }
 
     fn used_secret(&self, id: &str) {
@@ -539,18 +551,6 @@ fn input_origins(
 /// run-time data.
 pub(crate) const EVERY_AXIS: &str = "*";
 
-/// Roots of expression paths that name the stage, step group, step or loop
-/// being resolved. basso takes them from the pipeline file, never from the
-/// `--context` object.
-const FILE_ROOTS: [&str; 7] = [
-    "stage",
-    "stepGroup",
-    "step",
-    "execution",
-    "matrix",
-    "repeat",
-    "strategy",
-];
 
 /// Warns about the values of the `--context` object that replace what the
 /// pipeline file sets (its pipeline and stage variables, `name` and
