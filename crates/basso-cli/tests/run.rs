@@ -300,6 +300,40 @@ fn secret_masked_everywhere() {
     assert!(stdout.contains("\"COPY\": \"***\""), "{stdout}");
 }
 
+#[test]
+fn output_holding_secret_with_block_start_fails_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "a",
+                "export OUT=\"$S\"",
+                "envVariables:\n  S: <+secrets.getValue(\"long\")>\noutputVariables:\n  - name: OUT",
+            ),
+            step("Run", "b", "echo \"from a: <+steps.a.output.outputVariables.OUT>\"", ""),
+        ],
+    );
+    for secret in ["hunter2<+x>", "p4ss<+pipeline.name>"] {
+        let output = basso()
+            .arg("run")
+            .arg(&file)
+            .args(["--format", "json"])
+            .env("BASSO_SECRET_LONG", secret)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        for fragment in ["hunter2", "p4ss"] {
+            assert!(!stdout.contains(fragment), "{secret}: {stdout}");
+            assert!(!stderr.contains(fragment), "{secret}: {stderr}");
+        }
+        assert!(stderr.contains("output variable `OUT` holds a secret"), "{stderr}");
+        assert!(!stderr.contains("from a:"), "{stderr}");
+    }
+}
+
 /// The value of secret `tok` in the tests below, and the start of its
 /// base64 form with or without a trailing newline.
 const SECRET_VALUE: &str = "hunter2-very-secret";

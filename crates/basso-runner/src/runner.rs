@@ -176,6 +176,48 @@ impl<'a> Runner<'a> {
         self.console.set_masker(masker);
     }
 
+    /// Removes from `outputs` the values that contain a secret value holding
+    /// `<+`, and returns the error that fails `step` for them. Later steps
+    /// evaluate the blocks of an output value again, as Harness does, which
+    /// would turn such a secret into other text that the masker does not
+    /// know, and print the rest of the secret.
+    fn drop_block_secret_outputs(
+        &self,
+        step: &StepPlan,
+        outputs: &mut BTreeMap<String, String>,
+    ) -> Option<String> {
+        let own_secret_values: Vec<&str> = step
+            .spec
+            .secret_output_variables
+            .iter()
+            .filter_map(|name| outputs.get(name).map(String::as_str))
+            .collect();
+        let earlier = self.secret_outputs.lock().expect("secret outputs lock");
+        let risky: Vec<&str> = self
+            .secrets
+            .values()
+            .chain(earlier.iter().map(String::as_str))
+            .chain(own_secret_values)
+            .filter(|value| value.contains("<+"))
+            .collect();
+        if risky.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = outputs
+            .iter()
+            .filter(|(_, value)| risky.iter().any(|secret| value.contains(secret)))
+            .map(|(name, _)| name.clone())
+            .collect();
+        drop(earlier);
+        let first = names.first()?.clone();
+        for name in &names {
+            outputs.remove(name);
+        }
+        Some(format!(
+            "output variable `{first}` holds a secret whose value contains `<+`, which later steps would evaluate as an expression and so print parts of the secret; help: read the secret with `<+secrets.getValue(...)>` in the step that needs it instead of passing it on as an output"
+        ))
+    }
+
     /// Runs `stages` in order and returns the summary. When the pipeline
     /// `timeout` passes, the running steps are stopped, their stage expires
     /// and the later stages are skipped.
@@ -921,14 +963,19 @@ impl StageRun<'_, '_> {
         self.runner.console.step_started(&id);
         gate.open();
 
-        let (status, exit, message) = self.wait_task(step, handle.as_mut(), started);
-        let output_variables = match handle.outputs() {
+        let (mut status, exit, mut message) = self.wait_task(step, handle.as_mut(), started);
+        let mut output_variables = match handle.outputs() {
             Ok(outputs) => outputs,
             Err(error) => {
                 tracing::warn!(step_id = %id, "cannot read output variables: {error}");
                 Default::default()
             }
         };
+        if let Some(error) = self.runner.drop_block_secret_outputs(step, &mut output_variables) {
+            tracing::error!(step_id = %id, "{error}");
+            status = Status::Failed;
+            message = Some(error);
+        }
         drop(handle);
         self.runner.console.step_finished(&id);
 

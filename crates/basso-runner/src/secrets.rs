@@ -44,6 +44,11 @@ impl Secrets {
         self.values.get(id).map(String::as_str)
     }
 
+    /// Returns every secret value in the store.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.values.values().map(String::as_str)
+    }
+
     /// Adds every secret of a secrets file: a JSON object of id to string.
     pub fn load_json(&mut self, text: &str) -> Result<(), String> {
         let object: BTreeMap<String, serde_json::Value> = serde_json::from_str(text)
