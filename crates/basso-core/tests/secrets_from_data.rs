@@ -821,3 +821,22 @@ fn absent_data_beside_step_output_rejected() {
     let message = data_error(&resolution);
     assert!(message.contains("codebase.prNumber"), "{message}");
 }
+
+#[test]
+fn secret_opaque_message_quotes_the_block() {
+    let variables = "  variables:\n    - name: token\n      type: Secret\n      value: tok\n";
+    let source = pipeline_with(variables, "x").replace(
+        "command: echo \"$X\"",
+        "command: |\n                      echo start\n                      export O1='<+pipeline.variables>'\n                      echo end",
+    );
+    let resolution = resolve(&source, json!({}));
+    let opaque: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "secret-opaque")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(opaque.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(opaque[0].starts_with("`<+pipeline.variables>` renders"), "{}", opaque[0]);
+    assert!(!opaque[0].contains('\n'), "{}", opaque[0]);
+}

@@ -416,13 +416,15 @@ impl Report {
     }
 }
 
-/// Cuts each span between backticks in `text` to [`MAX_QUOTED_CHARS`]
-/// characters, the last of them `…`.
+/// Cuts each span between backticks in `text` at its first line break, and
+/// to [`MAX_QUOTED_CHARS`] characters, ending a cut span with `…`, so that
+/// a message stays one line.
 fn shorten_quoted(text: &mut String) {
-    if text.len() <= MAX_QUOTED_CHARS {
+    if text.len() <= MAX_QUOTED_CHARS && !text.contains('\n') {
         return;
     }
-    let too_long = |span: &str| span.chars().nth(MAX_QUOTED_CHARS).is_some();
+    let too_long =
+        |span: &str| span.contains('\n') || span.chars().nth(MAX_QUOTED_CHARS).is_some();
     // Odd parts of the split are inside backticks.
     if !text.split('`').skip(1).step_by(2).any(too_long) {
         return;
@@ -433,7 +435,8 @@ fn shorten_quoted(text: &mut String) {
             shortened.push('`');
         }
         if index % 2 == 1 && too_long(part) {
-            shortened.extend(part.chars().take(MAX_QUOTED_CHARS - 1));
+            let first_line = part.split('\n').next().unwrap_or_default();
+            shortened.extend(first_line.chars().take(MAX_QUOTED_CHARS - 1));
             shortened.push('…');
         } else {
             shortened.push_str(part);
@@ -1299,6 +1302,10 @@ mod tests {
         shorten_quoted(&mut text);
         let cut = format!("{}…", "x".repeat(MAX_QUOTED_CHARS - 1));
         assert_eq!(text, format!("name `{cut}` contains `/`; short `ok`"));
+
+        let mut lines = "script `echo a\necho b` fails".to_string();
+        shorten_quoted(&mut lines);
+        assert_eq!(lines, "script `echo a…` fails");
 
         let mut unchanged = format!("a `{}` b", "y".repeat(MAX_QUOTED_CHARS));
         let before = unchanged.clone();

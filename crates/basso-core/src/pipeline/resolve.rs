@@ -877,6 +877,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             {
                 // A whole map or list renders the reference text of the
                 // secrets it contains without requesting them.
+                let text = self.quoted_part(text);
                 self.report.error(
                     codes::SECRET_OPAQUE,
                     format!(
@@ -888,6 +889,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 Json::Null
             }
             Ok(value) if let Some(id) = RunTimeData::forged_reference(&value, uses) => {
+                let text = self.quoted_part(text);
                 let step = scope
                     .step_identifier
                     .map(|step| format!("step `{step}`: "))
@@ -986,8 +988,18 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if self.has_error_at(node.span, "secret-not-allowed") {
             return;
         }
+        let text = self.quoted_part(text);
         self.report
             .push(secret_not_allowed(text, node, name, role, id));
+    }
+
+    /// Returns the part of the field text `text` that a message quotes: its
+    /// only top-level block when it has exactly one, else the whole text.
+    fn quoted_part<'t>(&self, text: &'t str) -> &'t str {
+        match self.templates.with(text, |t| Ok(t.block_ranges())) {
+            Ok(ranges) if ranges.len() == 1 => &text[ranges[0].clone()],
+            _ => text,
+        }
     }
 
     /// Returns whether an error with `code` was reported at `span`.
