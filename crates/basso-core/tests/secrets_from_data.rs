@@ -840,3 +840,20 @@ fn secret_opaque_message_quotes_the_block() {
     assert!(opaque[0].starts_with("`<+pipeline.variables>` renders"), "{}", opaque[0]);
     assert!(!opaque[0].contains('\n'), "{}", opaque[0]);
 }
+
+#[test]
+fn context_value_for_secret_variable_rejected() {
+    let variables = "  variables:\n    - name: tok\n      type: Secret\n      value: db_password\n    - name: plain\n      type: String\n      value: a\n";
+    let source = pipeline_with(variables, "<+pipeline.variables.tok>");
+    let context = json!({"pipeline": {"variables": {"tok": "hunter2-plain-value", "plain": "b"}}});
+    let resolution = resolve(&source, context);
+    let message = data_error(&resolution);
+    assert!(message.contains("`pipeline.variables.tok`"), "{message}");
+    assert!(message.contains("`Secret` variable"), "{message}");
+    let plain_overrides = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "context-overrides-file" && d.message.contains("`pipeline.variables.plain`"))
+        .count();
+    assert_eq!(plain_overrides, 1, "{:#?}", resolution.diagnostics);
+}

@@ -565,7 +565,20 @@ fn warn_context_overrides(
     let stage_variables = pipeline.stages.iter().flat_map(|stage| &stage.variables);
     for variable in pipeline.variables.iter().chain(stage_variables) {
         let path = variable.path.as_str();
-        if json_at(context, path).is_some() {
+        if variable.var_type == "Secret" && json_at(context, path).is_some() {
+            // The context would hand the step a plain value, which the
+            // runner neither requests from the secret store nor masks.
+            report.error(
+                codes::SECRET_FROM_DATA,
+                format!(
+                    "the `--context` file sets `{path}`, which the pipeline file declares as a `Secret` variable; a context value would reach the steps as plain, unmasked text"
+                ),
+                variable.name_node.span,
+                format!(
+                    "remove `{path}` from the context file; give the secret's value with `--secret ID=VALUE` or `BASSO_SECRET_<ID>`, or its id with `--input {path}=ID` when the variable is a runtime input"
+                ),
+            );
+        } else if json_at(context, path).is_some() {
             report.warning(
                 "context-overrides-file",
                 format!(
