@@ -485,9 +485,17 @@ fn loop_over_step_output_explained() {
 
     let errors: Vec<&basso_core::Diagnostic> = resolution.diagnostics.iter().filter(|d| d.is_error()).collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(errors[0].code, "invalid-strategy");
+    assert_eq!(errors[0].code, "loop-over-step-output");
     let help = errors[0].help.as_deref().unwrap_or_default();
     assert!(help.contains("basso expands loops before the run starts"), "{help}");
+
+    let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");
+    let found: Vec<(&str, bool)> = checked
+        .iter()
+        .filter(|d| d.code != "unresolved-at-run-time")
+        .map(|d| (d.code.as_str(), d.is_error()))
+        .collect();
+    assert_eq!(found, [("loop-over-step-output", false)], "{checked:#?}");
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub mod yaml;
 pub use failure::{ErrorType, FailureAction, FailureStrategy, RetryAction};
 pub use resolved::*;
 
-use crate::diagnostic::{Diagnostic, Span};
+use crate::diagnostic::{Diagnostic, Severity, Span};
 use model::{DocumentKind, Report};
 use yaml::{Limits, Node};
 
@@ -154,6 +154,14 @@ fn add_resolution_errors(report: &mut Report, source: &str) {
     // Touching spans count too: a syntax error at the end of a field sits
     // just past the span of the error that check gives for the field.
     let overlaps = |a: &Span, b: &Span| a.byte_start <= b.byte_end && b.byte_start <= a.byte_end;
+    // Harness runs a loop over a step output, but `basso run` cannot.
+    for diagnostic in &diagnostics {
+        if diagnostic.code == resolve::LOOP_OVER_RUN_STATE {
+            let mut warning = diagnostic.clone();
+            warning.severity = Severity::Warning;
+            report.push(warning);
+        }
+    }
     let new_errors: Vec<Diagnostic> = diagnostics
         .into_iter()
         .filter(|d| d.is_error())

@@ -551,6 +551,11 @@ fn input_origins(
 /// run-time data.
 pub(crate) const EVERY_AXIS: &str = "*";
 
+/// The code of a loop whose strategy reads a step output or status. Harness
+/// evaluates such a strategy when the node starts, so the file is valid,
+/// but basso plans every loop before the run.
+pub(crate) const LOOP_OVER_RUN_STATE: &str = "loop-over-step-output";
+
 
 /// Warns about the values of the `--context` object that replace what the
 /// pipeline file sets (its pipeline and stage variables, `name` and
@@ -1463,6 +1468,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     self.unknown_value_spans.push(diagnostic.span);
                 }
                 if reads_run_state {
+                    diagnostic.code = LOOP_OVER_RUN_STATE.to_string();
                     diagnostic.help = Some(
                         "it reads a step output or status, and basso expands loops before the run \
                          starts, when those have no value: loop over a fixed list, a variable or a \
