@@ -200,7 +200,7 @@ fn text_map_entry(path: &str) -> Option<TextMap> {
 
 /// Returns whether `path` names an entry of an `envVariables` or
 /// `portBindings` map, whose values are text.
-fn is_text_map_entry(path: &str) -> bool {
+pub(crate) fn is_text_map_entry(path: &str) -> bool {
     text_map_entry(path).is_some()
 }
 
