@@ -2538,3 +2538,26 @@ fn secret_first_planned_at_run_time_loaded() {
     assert!(stderr.contains("b | got=1-***"), "{stderr}");
     assert!(!stderr.contains(SECRET_VALUE), "{stderr}");
 }
+
+#[test]
+fn dotted_env_key_input_reaches_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            // `sh` exports no variable whose name is not a shell name, so
+            // the shell's own environment is read.
+            "tr '\\0' '\\n' < /proc/$$/environ | grep '^my[.]'",
+            "envVariables:\n  my.var: <+input>.default(dotted)\n  my.set: <+input>",
+        )],
+    );
+    let path = "pipeline.stages.build.spec.execution.steps.a.spec.envVariables.my.set";
+    let output = run(&file, &["--input", &format!("{path}=X")]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("a | my.var=dotted"), "{stderr}");
+    assert!(stderr.contains("a | my.set=X"), "{stderr}");
+}

@@ -3386,3 +3386,48 @@ fn whole_output_map_waits_for_the_run() {
         "{command}"
     );
 }
+
+#[test]
+fn dotted_env_key_input_applied() {
+    let source = one_step(
+        "timeout: 10m",
+        "command: echo a\nenvVariables:\n  my.var: <+input>.default(dotted)\n  OTHER: <+input>.default(other)",
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.envVariables.my.var";
+    let tag = ("pipeline.variables.tag", "1.0");
+    let env = |resolution: &Resolution| resolution.stages[0].steps[0].spec["envVariables"].clone();
+
+    let defaults = resolve(&source, &[tag], &[], json!({}));
+    assert_eq!(codes(&defaults), ["invalid-env-name"]);
+    assert_eq!(env(&defaults), json!({"my.var": "dotted", "OTHER": "other"}));
+
+    let argument = resolve(&source, &[tag, (path, "X")], &[], json!({}));
+    assert_eq!(env(&argument)["my.var"], "X");
+
+    let set = "inputSet:\n  name: k\n  identifier: k\n  pipeline:\n    identifier: p\n    stages:\n      - stage:\n          identifier: s\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: a\n                    spec:\n                      envVariables:\n                        my.var: FROMSET\n";
+    let from_set = resolve(&source, &[tag], &[("set.yaml", set)], json!({}));
+    assert_eq!(env(&from_set)["my.var"], "FROMSET");
+
+    // A path that names no input is still an error, whether it nests the
+    // key or adds a segment to it.
+    for wrong in ["envVariables.my", "envVariables.my.var.x", "envVariables.my.vat"] {
+        let wrong = format!("pipeline.stages.s.spec.execution.steps.a.spec.{wrong}");
+        let resolution = resolve(&source, &[tag, (&wrong, "X")], &[], json!({}));
+        assert_eq!(
+            messages_with_code(&resolution, "not-a-runtime-input"),
+            [format!("`{wrong}` is not a runtime input")]
+        );
+        assert_eq!(env(&resolution)["my.var"], "dotted");
+    }
+}
+
+#[test]
+fn input_set_env_entry_named_name_rejected() {
+    let source = one_step("timeout: 10m", "command: echo a\nenvVariables:\n  A: <+input>.default(a)");
+    let set = "inputSet:\n  name: k\n  identifier: k\n  pipeline:\n    identifier: p\n    stages:\n      - stage:\n          identifier: s\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: a\n                    spec:\n                      envVariables:\n                        name: X\n";
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[("set.yaml", set)], json!({}));
+    assert_eq!(
+        messages_with_code(&resolution, "not-a-runtime-input"),
+        ["`pipeline.stages.s.spec.execution.steps.a.spec.envVariables.name` is not a runtime input"]
+    );
+}

@@ -1,5 +1,5 @@
-//! A secret given to a field that takes a duration, port, user id or name
-//! from a fixed list is an error in both `check` and `resolve`.
+//! A secret given to a field that takes a duration, port, user id, report
+//! path or name from a fixed list is an error in both `check` and `resolve`.
 
 use basso_core::Diagnostic;
 use basso_core::pipeline;
@@ -66,27 +66,26 @@ fn line_of(needle: &str) -> usize {
 }
 
 fn expected() -> Vec<(usize, String)> {
-    let mut expected = vec![
-        (line_of("pipeline_timeout"), "a secret cannot be a timeout"),
-        (line_of("stage_timeout"), "a secret cannot be a timeout"),
-        (line_of("\"shell\""), "a secret cannot be a shell"),
-        (line_of("'host'"), "a secret cannot be a port"),
-        (line_of("'container'"), "a secret cannot be a port"),
-        (
-            line_of("timeout: <+secrets.getValue(\"one\")>"),
-            "a secret cannot be a timeout",
-        ),
-        (
-            line_of("\"policy\""),
-            "a secret cannot be an image pull policy",
-        ),
-        (line_of("\"uid\""), "a secret cannot be a user id"),
+    // (a text on the field's line, the field's value, its role)
+    let fields = [
+        ("pipeline_timeout", r#"<+secrets.getValue("pipeline_timeout")>"#, "a timeout"),
+        ("stage_timeout", r#"<+secrets.getValue("stage_timeout")>"#, "a timeout"),
+        ("\"shell\"", r#"<+secrets.getValue("shell")>"#, "a shell"),
+        ("'host'", "<+secrets.getValue('host')>", "a port"),
+        ("'container'", "<+secrets.getValue('container')>", "a port"),
+        ("timeout: <+secrets.getValue(\"one\")>", r#"<+secrets.getValue("one")>"#, "a timeout"),
+        ("\"policy\"", r#"<+secrets.getValue("policy")>"#, "an image pull policy"),
+        ("\"uid\"", r#"<+secrets.getValue("uid")>"#, "a user id"),
     ];
+    let mut expected: Vec<(usize, String)> = fields
+        .into_iter()
+        .map(|(needle, value, role)| {
+            let message = format!("`{value}` requests a secret, but a secret cannot be {role}");
+            (line_of(needle), message)
+        })
+        .collect();
     expected.sort();
     expected
-        .into_iter()
-        .map(|(line, message)| (line, message.to_string()))
-        .collect()
 }
 
 #[test]
@@ -565,4 +564,99 @@ fn secret_read_by_condition_rejected() {
             );
         }
     }
+}
+
+/// A Run step whose JUnit report paths request secrets: one written in the
+/// path, one through a variable and one through a runtime input, and a
+/// second step whose whole `paths` list is a runtime input.
+const REPORTS: &str = r#"pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: text
+      type: String
+      value: <+secrets.getValue("from_text")>
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: a
+                  identifier: a
+                  spec:
+                    command: echo a
+                    reports:
+                      type: JUnit
+                      spec:
+                        paths:
+                          - out/*.xml
+                          - rep-<+secrets.getValue("long")>.xml
+                          - <+pipeline.variables.text>
+                          - <+input>.default(out/b.xml)
+              - step:
+                  type: Run
+                  name: b
+                  identifier: b
+                  spec:
+                    command: echo b
+                    reports:
+                      type: JUnit
+                      spec:
+                        paths: <+input>
+"#;
+
+/// Returns the `secret-not-allowed` errors as (line, column, message).
+fn secret_errors_at(diagnostics: &[Diagnostic]) -> Vec<(usize, usize, String)> {
+    let mut found: Vec<_> = diagnostics
+        .iter()
+        .filter(|d| d.code == "secret-not-allowed")
+        .inspect(|d| assert!(d.help.is_some(), "{d:?}"))
+        .map(|d| (d.span.line, d.span.column, d.message.clone()))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn report_path_secret_rejected() {
+    let written = (
+        30,
+        29,
+        r#"`rep-<+secrets.getValue("long")>.xml` requests a secret, but a secret cannot be a report path"#.to_string(),
+    );
+    let variable = (
+        31,
+        29,
+        "`paths` resolves to secret `from_text` through `<+pipeline.variables.text>`, but a secret cannot be a report path".to_string(),
+    );
+    let checked = pipeline::check(REPORTS, "p.yaml");
+    assert_eq!(secret_errors_at(&checked), [written.clone(), variable.clone()]);
+
+    let supplied = r#"rep-<+secrets.getValue("supplied")>.xml"#;
+    let steps = "pipeline.stages.s.spec.execution.steps";
+    let arguments = [
+        (format!("{steps}.a.spec.reports.spec.paths.3"), supplied.to_string()),
+        (format!("{steps}.b.spec.reports.spec.paths"), format!("[out/d.xml, '{supplied}']")),
+    ];
+    let resolution = pipeline::resolve(REPORTS, "p.yaml", &arguments, &[], &serde_json::json!({}));
+    // The message quotes only the block of a field with one block.
+    let block = r#"<+secrets.getValue("supplied")>"#;
+    let through = format!("resolves to secret `supplied` through `{block}`, but a secret cannot be a report path");
+    assert_eq!(
+        secret_errors_at(&resolution.diagnostics),
+        [
+            written,
+            variable,
+            (32, 29, format!("`paths` {through}")),
+            (42, 32, format!("`paths` {through}")),
+        ]
+    );
 }

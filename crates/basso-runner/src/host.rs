@@ -153,17 +153,7 @@ impl Executor for HostExecutor {
         match program {
             None => problems.push(format!("step `{step}` has an empty `entrypoint`")),
             Some(program) if find_program(&program).is_none() => {
-                let help = match &spec.program {
-                    Program::Script {
-                        shell: Shell::Pwsh, ..
-                    } => {
-                        "; help: install PowerShell (`pwsh`) or use shell `Sh`, `Bash` or `Python`"
-                    }
-                    _ => "; help: install it or change the step",
-                };
-                problems.push(format!(
-                    "step `{step}` needs `{program}`, which is not installed on this host{help}"
-                ));
+                problems.push(program_not_found(spec, &program));
             }
             Some(_) => {}
         }
@@ -265,7 +255,7 @@ impl HostExecutor {
                     spec.workdir.display()
                 ))
             }
-            _ => ExecError(format!("cannot start process: {error}")),
+            _ => ExecError(format!("`{program}`: {error}")),
         })
     }
 }
@@ -351,7 +341,7 @@ fn build_command(
             std::fs::write(&path, text).map_err(|error| {
                 ExecError(format!("cannot write `{}`: {error}", path.display()))
             })?;
-            let mut command = Command::new(shell.program());
+            let mut command = program_command(spec, shell.program())?;
             if *shell == Shell::Pwsh {
                 command.args(["-NoLogo", "-NonInteractive", "-NoProfile", "-File"]);
             }
@@ -362,7 +352,7 @@ fn build_command(
             let (program, args) = argv.split_first().ok_or_else(|| {
                 ExecError(format!("step `{}` has an empty `entrypoint`", spec.step_id))
             })?;
-            let mut command = Command::new(program);
+            let mut command = program_command(spec, program)?;
             command.args(args);
             command
         }
@@ -387,6 +377,42 @@ fn build_command(
     }
     set_parent_death_signal(&mut command);
     Ok(command)
+}
+
+/// Returns a command that runs `program`, found on basso's own `PATH`
+/// unless it contains a slash. `Command` would search the step's `PATH`
+/// when `envVariables` sets one, but that `PATH` is meant for the commands
+/// the script runs, and the preflight check looked on basso's.
+fn program_command(spec: &TaskSpec, program: &str) -> Result<Command, ExecError> {
+    if program.contains('/') {
+        return Ok(Command::new(program));
+    }
+    let path = find_program(program).ok_or_else(|| ExecError(program_not_found(spec, program)))?;
+    let mut command = Command::new(path);
+    // argv[0] keeps the name as written, as after a `PATH` search, so `$0`
+    // of `sh -c` and the name that `ps` shows stay the same.
+    command.arg0(program);
+    Ok(command)
+}
+
+/// Returns the error for a step whose `program` is not on basso's `PATH`,
+/// with the folders searched.
+fn program_not_found(spec: &TaskSpec, program: &str) -> String {
+    let searched = match std::env::var_os("PATH") {
+        Some(path) => format!("basso's PATH `{}`", path.to_string_lossy()),
+        None => "basso's PATH, which is not set".to_string(),
+    };
+    let help = match &spec.program {
+        Program::Script {
+            shell: Shell::Pwsh, ..
+        } => "install PowerShell (`pwsh`) or use shell `Sh`, `Bash` or `Python`",
+        _ => "install it or change the step",
+    };
+    format!(
+        "step `{}` needs `{program}`, which is not found in {searched}; \
+         help: {help} (a `PATH` in the step's `envVariables` is not searched for it)",
+        spec.step_id
+    )
 }
 
 #[allow(unsafe_code)]

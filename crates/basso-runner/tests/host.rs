@@ -723,9 +723,47 @@ fn pwsh_missing_is_clear_error() {
 
     assert_eq!(preflight.errors.len(), 1, "{:?}", preflight.errors);
     assert!(
-        preflight.errors[0].contains("needs `pwsh`, which is not installed"),
+        preflight.errors[0].contains("needs `pwsh`, which is not found in basso's PATH"),
         "{}",
         preflight.errors[0]
+    );
+}
+
+#[test]
+fn step_path_applies_inside_script() {
+    let mut steps = Vec::new();
+    for shell in ["Sh", "Bash"] {
+        let mut step = run_step(shell, "echo \"path=$PATH\"");
+        step.spec.shell = Some(shell.into());
+        step.spec.env = vec![("PATH".into(), "/nonexistent".into())];
+        steps.push(node(step));
+    }
+    let outcome = run(vec![stage(steps)]);
+
+    for shell in ["Sh", "Bash"] {
+        assert_eq!(outcome.step(shell).status, Status::Succeeded, "{}", outcome.console);
+        assert!(
+            outcome.console.contains(&format!("{shell} | path=/nonexistent")),
+            "{}",
+            outcome.console
+        );
+    }
+}
+
+#[test]
+fn missing_shell_error_names_program_and_path() {
+    let mut step = run_step("ps", "Write-Host hi");
+    step.spec.shell = Some("Pwsh".into());
+    let outcome = run(vec![stage(vec![node(step)])]);
+
+    assert_eq!(outcome.step("ps").status, Status::Failed, "{}", outcome.console);
+    let path = std::env::var("PATH").unwrap();
+    let expected = format!("step `ps` needs `pwsh`, which is not found in basso's PATH `{path}`");
+    assert!(outcome.console.contains(&expected), "{}", outcome.console);
+    assert!(
+        outcome.console.contains("help: install PowerShell (`pwsh`)"),
+        "{}",
+        outcome.console
     );
 }
 

@@ -11,7 +11,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::input::{RuntimeInput, codes as input_codes};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::model::{DocumentKind, Report};
-use crate::pipeline::paths::{FieldType, Visit, field_type, walk};
+use crate::pipeline::paths::{FieldType, Visit, field_type, is_text_map_entry, walk};
 use crate::pipeline::suggest::closest;
 use crate::pipeline::validate::{INVALID_ENV_NAME_HELP, is_invalid_env_name};
 use crate::pipeline::yaml::{Limits, Node, NodeValue, Style, scalar_to_json};
@@ -441,8 +441,12 @@ fn check_text_map(path: &str, value: &Value) -> Result<(), NotText> {
 const NOT_TEXT_HELP: &str =
     "give each entry a text value; quote a value such as `\"[1, 2]\"` to pass that text";
 
-/// Keys that an input set repeats to say where its values go.
+/// Keys that an input set repeats to say where its values go. An entry of
+/// `envVariables` or `portBindings` is a value, whatever its key.
 fn is_structural(path: &str) -> bool {
+    if is_text_map_entry(path) {
+        return false;
+    }
     let last = path.rsplit('.').next().unwrap_or_default();
     matches!(
         last,

@@ -173,9 +173,13 @@ fn add_resolution_errors(report: &mut Report, source: &str) {
         .filter(|d| {
             // A cycle that check reports where the variables are defined
             // comes back from resolution where they are read: one of each
-            // code is enough.
+            // code is enough. A secret in a field that cannot take one is
+            // an error of that field, so only one at the same place counts.
+            let one_per_code = d.code != "secret-not-allowed";
             !report.diagnostics.iter().any(|checked| {
-                checked.is_error() && (checked.code == d.code || overlaps(&checked.span, &d.span))
+                checked.is_error()
+                    && ((one_per_code && checked.code == d.code)
+                        || overlaps(&checked.span, &d.span))
             })
         })
         .collect();

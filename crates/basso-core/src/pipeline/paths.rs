@@ -200,7 +200,7 @@ fn text_map_entry(path: &str) -> Option<TextMap> {
 
 /// Returns whether `path` names an entry of an `envVariables` or
 /// `portBindings` map, whose values are text.
-fn is_text_map_entry(path: &str) -> bool {
+pub(crate) fn is_text_map_entry(path: &str) -> bool {
     text_map_entry(path).is_some()
 }
 
@@ -212,6 +212,9 @@ pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
         Some(TextMap::Env) => return None,
         Some(TextMap::Ports) => return Some(("portBindings", "a port")),
         None => {}
+    }
+    if is_report_path(path) {
+        return Some(("paths", "a report path"));
     }
     let (rest, last) = split_last(path);
     let (_, parent) = split_last(rest);
@@ -231,6 +234,16 @@ pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
         },
     };
     Some((last, role))
+}
+
+/// Returns whether `path` names a step's `reports.spec.paths` list or one
+/// of its items. The runner globs these paths as resolved, so a secret's
+/// reference text would never become its value there.
+fn is_report_path(path: &str) -> bool {
+    let (rest, last) = split_last(path);
+    let is_index = !last.is_empty() && last.bytes().all(|byte| byte.is_ascii_digit());
+    let list = if is_index { rest } else { path };
+    list.ends_with(".reports.spec.paths")
 }
 
 /// Splits `path` at its last `.` into what comes before and the last
@@ -306,6 +319,11 @@ mod tests {
             ("spec.envVariables.timeout", None),
             ("spec.envVariables.runAsUser", None),
             ("spec.envVariables.a.timeout", None),
+            ("spec.reports.spec.paths", Some(("paths", "a report path"))),
+            ("spec.reports.spec.paths.0", Some(("paths", "a report path"))),
+            ("spec.reports.spec.paths.12", Some(("paths", "a report path"))),
+            ("spec.envVariables.reports.spec.paths", None),
+            ("spec.reports.spec.type", None),
             ("strategy.matrix.timeout", None),
         ];
         for (field, expected) in cases {

@@ -298,26 +298,53 @@ fn subtree<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
 
 /// Follows the `.`-separated keys of `path` from `root`, as
 /// [`Value::get_path`] follows [`PathSegment::Key`]s: a key on a list is
-/// read as an index. The keys are borrowed from `path`, where building
-/// the segments allocated one string per key.
+/// read as an index, and a map key may contain dots. The keys are borrowed
+/// from `path`, where building the segments allocated one string per key.
 fn get_keys<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
-    let mut current = root;
-    let mut rest = Some(path);
-    // A byte scan for the dots, because `str::split` with a `char` sets up
-    // a searcher that costs more than these short keys.
-    while let Some(text) = rest {
-        let (key, after) = match text.bytes().position(|byte| byte == b'.') {
-            Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
-            None => (text, None),
-        };
-        rest = after;
-        current = match current {
-            Value::Map(entries) => entries.get(key)?,
-            Value::List(items) => items.get(key.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
+    match root {
+        Value::Map(entries) => get_dotted_key(entries, path),
+        Value::List(items) => {
+            let dot = next_dot(path, 0);
+            let item = items.get(path[..dot.unwrap_or(path.len())].parse::<usize>().ok()?)?;
+            match dot {
+                Some(dot) => get_keys(item, &path[dot + 1..]),
+                None => Some(item),
+            }
+        }
+        _ => None,
     }
-    Some(current)
+}
+
+/// Returns the position of the first `.` of `path` at or after `start`.
+/// A byte scan, because `str::find` with a `char` sets up a searcher that
+/// costs more than these short keys.
+fn next_dot(path: &str, start: usize) -> Option<usize> {
+    path.as_bytes()[start..]
+        .iter()
+        .position(|&byte| byte == b'.')
+        .map(|offset| start + offset)
+}
+
+/// Follows `path` from the map `entries`, whose keys may contain dots
+/// (an environment variable named `my.var`). The first segment is tried as
+/// the key first, then the first two segments, and so on, so a path that
+/// the file writes as nested maps is found as such.
+fn get_dotted_key<'v>(entries: &'v crate::value::Map, path: &str) -> Option<&'v Value> {
+    let mut start = 0;
+    loop {
+        let dot = next_dot(path, start);
+        let key = &path[..dot.unwrap_or(path.len())];
+        if let Some(entry) = entries.get(key) {
+            let found = match dot {
+                Some(dot) => get_keys(entry, &path[dot + 1..]),
+                None => Some(entry),
+            };
+            if found.is_some() {
+                return found;
+            }
+        }
+        start = dot? + 1;
+    }
 }
 
 /// Resolves a pipeline file. See [`crate::pipeline::resolve`].

@@ -1093,9 +1093,9 @@ fn check_step_spec(
 }
 
 /// Reports a secret reference in a field that takes a duration, port,
-/// user id or name from a fixed list, and returns whether it did. The
-/// resolver keeps a secret as its reference text, which only text fields
-/// such as `command` and `envVariables` turn into the value.
+/// user id, report path or name from a fixed list, and returns whether it
+/// did. The resolver keeps a secret as its reference text, which only text
+/// fields such as `command` and `envVariables` turn into the value.
 fn check_no_secret(report: &mut Report, node: &Node, role: &str) -> bool {
     let Some(text) = node.as_str() else {
         return false;
@@ -1105,7 +1105,7 @@ fn check_no_secret(report: &mut Report, node: &Node, role: &str) -> bool {
     }
     report.error(
         "secret-not-allowed",
-        format!("a secret cannot be {role}"),
+        format!("`{text}` requests a secret, but a secret cannot be {role}"),
         node.span,
         "write the value itself, or take it from a String or Number variable or a runtime input",
     );
@@ -1347,7 +1347,7 @@ fn check_reports(report: &mut Report, reports: &Node) {
             );
             continue;
         };
-        if classify(text) != ValueKind::Fixed {
+        if check_no_secret(report, item, "a report path") || classify(text) != ValueKind::Fixed {
             continue;
         }
         if text.is_empty() {
