@@ -57,20 +57,26 @@ if [[ "$mode" == install-tools ]]; then
   exit 0
 fi
 
+# Cargo's output folder: CARGO_TARGET_DIR, build.target-dir in a Cargo
+# config, or target/ in the workspace, as `cargo metadata` resolves them.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | jq -r .target_directory)
+
 if [[ "$mode" == fault-injection ]]; then
   cargo build --locked -p basso-wasm --target wasm32-unknown-unknown --features fault-injection
+  module="$target_dir/wasm32-unknown-unknown/debug/basso_wasm.wasm"
   wasm-bindgen --target web --out-name basso --out-dir target/pkg-fault-injection \
-    --experimental-reset-state-function \
-    target/wasm32-unknown-unknown/debug/basso_wasm.wasm
+    --experimental-reset-state-function "$module"
+  log "target/pkg-fault-injection/ from $module"
   exit 0
 fi
 
 cargo build --locked -p basso-wasm --target wasm32-unknown-unknown --profile wasm-release
 # pkg/basso.js calls the generated `__wbg_reset_state` to replace the
 # instance after an internal fault.
+module="$target_dir/wasm32-unknown-unknown/wasm-release/basso_wasm.wasm"
 wasm-bindgen --target web --out-name basso --out-dir pkg/web \
   --experimental-reset-state-function --remove-name-section --remove-producers-section \
-  target/wasm32-unknown-unknown/wasm-release/basso_wasm.wasm
+  "$module"
 # --converge repeats the passes until the module stops shrinking. That is
 # 3.7 KB less gzipped than one -O3 round. wasm-opt then takes about twice
 # as long: 97 s against 45 s on 2 loaded cores (docs/benchmarks.md).
@@ -83,4 +89,4 @@ cp LICENSE pkg/LICENSE
 
 raw=$(wc -c <pkg/web/basso_bg.wasm)
 gzipped=$(gzip -9 <pkg/web/basso_bg.wasm | wc -c)
-log "pkg/web/basso_bg.wasm: $raw bytes, $gzipped bytes gzipped (gzip -9)"
+log "pkg/web/basso_bg.wasm from $module: $raw bytes, $gzipped bytes gzipped (gzip -9)"

@@ -29,12 +29,14 @@ scripts/containerd-tests.sh
 # figure. It checks nothing about speed.
 scripts/bench.sh --smoke
 
-# npm package: the WebAssembly build, then the same conformance vectors and
-# corpus pipelines in Node and in headless Chromium, and an install of the
-# packed tarball into a scratch project
+# npm package: the WebAssembly build (and a build with Cargo's output
+# elsewhere), then the same conformance vectors and corpus pipelines in Node
+# and in headless Chromium, and an install of the packed tarball into a
+# scratch project
 cargo build --locked -p basso-cli
 scripts/build-pkg.sh
 scripts/build-pkg.sh --fault-injection
+node --test pkg/tests/build/
 node --test pkg/tests/node/
 node --test pkg/tests/browser/
 node --test pkg/tests/consumer/
