@@ -53,7 +53,8 @@ export function toJsonText(value, argument) {
  * Returns whether `JSON.stringify` writes `value` by the package's rules: it
  * contains only null, booleans, strings, safe integers, non-integral finite
  * numbers, arrays without holes and objects whose prototype is
- * `Object.prototype` or null, at most MAX_DEPTH levels deep.
+ * `Object.prototype` or null, none with an own or inherited `toJSON`
+ * (which `JSON.stringify` would call), at most MAX_DEPTH levels deep.
  */
 function isPlainJson(value, depth) {
   switch (typeof value) {
@@ -69,6 +70,9 @@ function isPlainJson(value, depth) {
   }
   if (value === null) return true;
   if (depth >= MAX_DEPTH) return false;
+  // `in` also finds a non-enumerable toJSON and one on Array.prototype or
+  // Object.prototype, without calling a getter.
+  if ("toJSON" in value) return false;
   if (Array.isArray(value)) {
     for (let index = 0; index < value.length; index++) {
       if (!isPlainJson(value[index], depth + 1)) return false;

@@ -54,12 +54,18 @@ test("argument values convert in the page", async () => {
   const results = await browser.page.evaluate(() => {
     const cyclic = { a: 1 };
     cyclic.self = cyclic;
+    const array = [1, 2];
+    array.toJSON = () => "replaced";
+    const hidden = { x: 1 };
+    Object.defineProperty(hidden, "toJSON", { value: () => ({ x: "replaced" }) });
     const calls = [
       () => window.basso.render("<+a>", { a: 9223372036854775807n }),
       () => window.basso.evaluate("<+ctx>", { ctx: { a: undefined, b: new Map([["k", 1]]) } }),
       () => window.basso.render("<+a>", { a: 1e18 }),
       () => window.basso.evaluate("<+a>", { a: "x\ud800" }),
       () => window.basso.evaluate("<+a>", cyclic),
+      () => window.basso.evaluate("<+a>", { a: array }),
+      () => window.basso.evaluate("<+a.x>", { a: hidden }),
     ];
     return calls.map((call) => {
       try {
@@ -75,6 +81,8 @@ test("argument values convert in the page", async () => {
     { schemaVersion: 1, value: "1.0E18" },
     { schemaVersion: 1, value: "x\ufffd" },
     { thrown: "invalid context: `self` contains itself (a reference cycle), which JSON cannot represent" },
+    { schemaVersion: 1, value: [1, 2] },
+    { schemaVersion: 1, value: 1 },
   ]);
 });
 

@@ -118,6 +118,36 @@ test("objects give own enumerable properties", () => {
   assert.deepEqual(evaluate("<+o>", { o: { [hidden]: 1, shown: 2 } }), { schemaVersion: 1, value: { shown: 2 } });
 });
 
+test("toJSON of arrays is not called", () => {
+  const array = [1, 2];
+  array.toJSON = () => "replaced";
+  assert.deepEqual(evaluate("<+a>", { a: array }), { schemaVersion: 1, value: [1, 2] });
+});
+
+test("non-enumerable toJSON is not called", () => {
+  const object = { x: 1 };
+  Object.defineProperty(object, "toJSON", { value: () => ({ x: "replaced" }) });
+  assert.deepEqual(evaluate("<+a.x>", { a: object }), { schemaVersion: 1, value: 1 });
+  const withoutPrototype = Object.create(null);
+  withoutPrototype.x = 1;
+  Object.defineProperty(withoutPrototype, "toJSON", { value: () => "replaced" });
+  assert.deepEqual(evaluate("<+a>", { a: withoutPrototype }), { schemaVersion: 1, value: { x: 1 } });
+});
+
+test("inherited toJSON is not called", () => {
+  // A toJSON that a library adds to Array.prototype or Object.prototype is
+  // inherited by every array or object; JSON.stringify would call it.
+  for (const prototype of [Array.prototype, Object.prototype]) {
+    Object.defineProperty(prototype, "toJSON", { value: () => "replaced", configurable: true });
+    try {
+      assert.deepEqual(evaluate("<+a>", { a: [1, { x: 2 }] }), { schemaVersion: 1, value: [1, { x: 2 }] });
+      assert.deepEqual(evaluate("<+a.x>", { a: { x: 1 } }), { schemaVersion: 1, value: 1 });
+    } finally {
+      delete prototype.toJSON;
+    }
+  }
+});
+
 test("values without JSON throw", () => {
   const cases = [
     [{ run: () => 1 }, /`run` is a function/],
