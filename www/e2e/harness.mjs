@@ -1,4 +1,4 @@
-// Shared by the end-to-end test and the typing benchmark: a static file
+// Shared by the end-to-end test and the benchmarks in bench/: a static file
 // server for dist/ on 127.0.0.1 and Debian's Chromium driven by playwright-core.
 
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -133,4 +133,15 @@ export async function replaceText(page, text) {
     clipboardData.setData('text/plain', pasted);
     content.dispatchEvent(new ClipboardEvent('paste', { clipboardData, bubbles: true, cancelable: true }));
   }, text);
+}
+
+/** Returns a pipeline whose `stages` list has `count` entries `- 5`, which basso reports as one error each. */
+export function pipelineWithErrors(count) {
+  return `pipeline:
+  name: Many
+  identifier: many
+  projectIdentifier: demo
+  orgIdentifier: default
+  stages:
+${'    - 5\n'.repeat(count)}`;
 }

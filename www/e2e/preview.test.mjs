@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { afterUpdate, ARTIFACTS, launchBrowser, openPreview, replaceText, serveStatic } from './harness.mjs';
+import { afterUpdate, ARTIFACTS, launchBrowser, openPreview, pipelineWithErrors, replaceText, serveStatic } from './harness.mjs';
 
 let server;
 let browser;
@@ -193,6 +193,93 @@ test('markup in pipeline values is shown as text', async () => {
   assert.match(await page.locator('#problems').innerText(), /`<script>window\.pwned = 1<\/script>`/);
   assert.equal(await page.locator('#preview script, #preview img, #preview b, #problems script, #problems img').count(), 0);
   assert.equal(await page.evaluate(() => window.pwned), undefined, 'no script from the pipeline ran');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+const NUMBER_INPUT = `pipeline:
+  name: Inputs
+  identifier: inputs
+  projectIdentifier: demo
+  orgIdentifier: default
+  variables:
+    - name: greeting
+      type: String
+      value: <+input>.default(hello)
+    - name: retries
+      type: Number
+      value: <+input>.default(3)
+  stages:
+    - stage:
+        name: Build
+        identifier: build
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform:
+            os: Linux
+            arch: Amd64
+          runtime:
+            type: Cloud
+            spec: {}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: Show
+                  identifier: show
+                  spec:
+                    connectorRef: dockerhub
+                    image: alpine:3.20
+                    shell: Sh
+                    command: echo <+pipeline.variables.greeting> <+pipeline.variables.retries>
+`;
+
+test('rejected input value is marked at its field', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  await afterUpdate(page, () => replaceText(page, NUMBER_INPUT));
+  assert.equal(await page.locator('#problems .problem').count(), 0, 'the pipeline starts clean');
+
+  // The resolver gets the greeting first and the retries second, so it
+  // reports the value in the file `--input#2`.
+  const retries = page.locator('.field[data-path="pipeline.variables.retries"] input');
+  await afterUpdate(page, () => retries.fill('abc'));
+  assert.equal(await retries.getAttribute('aria-invalid'), 'true');
+  const fieldError = await page.locator('.field[data-path="pipeline.variables.retries"] .field-error').innerText();
+  assert.match(fieldError, /`abc`/);
+
+  const problem = page.locator('#problems .problem.error');
+  assert.equal(await problem.count(), 1);
+  assert.equal(await problem.getAttribute('data-input'), 'pipeline.variables.retries');
+  assert.equal(await problem.getAttribute('data-line'), null, 'no YAML position');
+  assert.equal(await problem.locator('.where').innerText(), 'pipeline.variables.retries');
+  const message = await problem.locator('.message').innerText();
+  assert.match(message, /`abc` is not a number/);
+  assert.ok(fieldError.startsWith(message), `field error: ${fieldError}`);
+  assert.equal(await page.locator('.cm-lintRange').count(), 0, 'nothing is underlined in the YAML');
+  assert.equal(await page.locator('.cm-lint-marker').count(), 0, 'no gutter marker in the YAML');
+
+  await problem.locator('.where').click();
+  assert.equal(await retries.evaluate((control) => control.matches(':focus')), true, 'the problem leads to the field');
+
+  await afterUpdate(page, () => retries.fill('4'));
+  assert.equal(await retries.getAttribute('aria-invalid'), 'false');
+  assert.equal(await page.locator('.field[data-path="pipeline.variables.retries"] .field-error').innerText(), '');
+  assert.equal(await page.locator('#problems .problem').count(), 0);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('problem list is capped and counts all', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  // Each `- 5` entry is neither `stage:` nor `parallel:`.
+  const yaml = pipelineWithErrors(20_000);
+  await afterUpdate(page, () => replaceText(page, yaml));
+
+  assert.equal(await page.locator('#status').innerText(), '20000 errors, 0 warnings', 'the status counts them all');
+  assert.equal(await page.locator('#problems .problem').count(), 200);
+  assert.equal(await page.locator('#problems li').count(), 201, 'one line after the listed problems');
+  assert.equal(await page.locator('#problems li.more').innerText(), '19,800 more problems not shown, 20,000 in all');
   assert.deepEqual(problems, []);
   await page.close();
 });

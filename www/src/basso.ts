@@ -10,11 +10,14 @@ export async function loadResolver(): Promise<void> {
   await init();
 }
 
+/** The file name the YAML text is given, which its diagnostics carry. */
+const PIPELINE_FILE = 'pipeline.yaml';
+
 /** Context values for expressions the file does not define (`<+codebase.branch>`). */
 export type Context = JsonObject;
 
 export function resolvePipeline(yaml: string, inputs: Record<string, string>, context: Context): Resolution {
-  const result = basso.resolve(yaml, { inputs, inputSets: [], context }) as any;
+  const result = basso.resolve(yaml, { file: PIPELINE_FILE, inputs, inputSets: [], context }) as any;
   return {
     stages: (result.stages ?? []).map((stage: any) => ({
       identifier: stage.identifier,
@@ -34,12 +37,12 @@ export function resolvePipeline(yaml: string, inputs: Record<string, string>, co
         timeoutSeconds: step.timeoutSeconds ?? null,
       })),
     })),
-    diagnostics: toDiagnostics(result.diagnostics),
+    diagnostics: toDiagnostics(result.diagnostics, Object.keys(inputs)),
   };
 }
 
 export function listInputs(yaml: string): Inputs {
-  const result = basso.inputs(yaml, {}) as any;
+  const result = basso.inputs(yaml, { file: PIPELINE_FILE }) as any;
   return {
     inputs: (result.inputs ?? []).map(
       (input: any): RuntimeInput => ({
@@ -54,7 +57,7 @@ export function listInputs(yaml: string): Inputs {
         executionInput: Boolean(input.executionInput),
       }),
     ),
-    diagnostics: toDiagnostics(result.diagnostics),
+    diagnostics: toDiagnostics(result.diagnostics, []),
   };
 }
 
@@ -73,7 +76,11 @@ export function listReferences(template: string): string[] {
   return result.value?.paths ?? [];
 }
 
-function toDiagnostics(diagnostics: any[] | undefined): Diagnostic[] {
+/**
+ * Converts diagnostics. `inputPaths` are the keys of the `inputs` passed to
+ * resolve(), in order: diagnostics in the file `--input#N` are about the N-th.
+ */
+function toDiagnostics(diagnostics: any[] | undefined, inputPaths: string[]): Diagnostic[] {
   return (diagnostics ?? []).map((d) => ({
     severity: d.severity,
     code: d.code,
@@ -85,7 +92,14 @@ function toDiagnostics(diagnostics: any[] | undefined): Diagnostic[] {
     endColumn: d.endColumn,
     columnUtf16: d.columnUtf16 ?? d.column,
     endColumnUtf16: d.endColumnUtf16 ?? d.endColumn,
+    file: d.file === null || d.file === undefined || d.file === PIPELINE_FILE ? null : d.file,
+    inputPath: inputPathOf(d.file, inputPaths),
   }));
+}
+
+function inputPathOf(file: string | null | undefined, inputPaths: string[]): string | null {
+  const argument = /^--input#([1-9][0-9]*)$/.exec(file ?? '');
+  return argument ? (inputPaths[Number(argument[1]) - 1] ?? null) : null;
 }
 
 function toEndpoints(endpoints: any | null | undefined): Endpoints | null {

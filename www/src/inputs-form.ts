@@ -2,13 +2,28 @@
 // inputs changes. Values the user entered survive a rebuild by input path.
 
 import { h } from './dom';
-import type { RuntimeInput } from './model';
+import type { Diagnostic, RuntimeInput } from './model';
 
 export interface InputsForm {
   /** Rebuilds the fields when `inputs` differ from the ones shown. */
   update(inputs: RuntimeInput[]): void;
   /** Values to resolve with, by input path; empty fields are left out. */
   values(): Record<string, string>;
+  /**
+   * Marks the fields whose values the resolver rejected, from the
+   * diagnostics with an `inputPath`, and clears the other fields' marks.
+   */
+  showProblems(diagnostics: Diagnostic[]): void;
+  /** Focuses the field of an input path. */
+  focus(path: string): void;
+}
+
+/** A field's control and the text below it that shows its problem. */
+interface ShownField {
+  control: HTMLInputElement | HTMLSelectElement;
+  error: HTMLElement;
+  /** The problem the page finds in the value itself, such as a regex mismatch. */
+  ownProblem: string | null;
 }
 
 /** Compiles a runtime input's regex as a full match, or returns the compile error. */
@@ -24,6 +39,11 @@ export function compileFullMatch(regex: string): RegExp | string {
 
 export function createInputsForm(form: HTMLFormElement, onChange: () => void): InputsForm {
   const entered = new Map<string, string>();
+  const fields = new Map<string, ShownField>();
+  // The resolver's messages about entered values, by input path. A field's
+  // own problem is shown first, because the resolver has not seen its
+  // latest value yet.
+  let resolverProblems = new Map<string, string>();
   let shownKey = '';
 
   form.addEventListener('submit', (event) => event.preventDefault());
@@ -33,6 +53,7 @@ export function createInputsForm(form: HTMLFormElement, onChange: () => void): I
     if (key === shownKey) return;
     shownKey = key;
 
+    fields.clear();
     if (inputs.length === 0) {
       form.replaceChildren(h('p', { class: 'empty' }, 'This pipeline has no runtime inputs.'));
       return;
@@ -47,14 +68,18 @@ export function createInputsForm(form: HTMLFormElement, onChange: () => void): I
     control.setAttribute('aria-describedby', `${id}-error`);
     control.dataset.path = input.path;
 
+    const shownField: ShownField = { control, error, ownProblem: null };
+    fields.set(input.path, shownField);
+
     const check = () => {
       const value = readControl(control);
       entered.set(input.path, value);
-      const problem = validate(input, value);
-      error.textContent = problem ?? '';
-      control.setAttribute('aria-invalid', problem ? 'true' : 'false');
+      shownField.ownProblem = validate(input, value);
+      markField(shownField, resolverProblems.get(input.path));
     };
     control.addEventListener('input', () => {
+      // The resolver's message was about the previous value.
+      resolverProblems.delete(input.path);
       check();
       onChange();
     });
@@ -113,7 +138,26 @@ export function createInputsForm(form: HTMLFormElement, onChange: () => void): I
     return result;
   }
 
-  return { update, values };
+  function showProblems(diagnostics: Diagnostic[]): void {
+    resolverProblems = new Map();
+    for (const d of diagnostics) {
+      if (d.inputPath === null || resolverProblems.has(d.inputPath)) continue;
+      resolverProblems.set(d.inputPath, d.help ? `${d.message}; ${d.help}` : d.message);
+    }
+    for (const [path, shownField] of fields) markField(shownField, resolverProblems.get(path));
+  }
+
+  function focus(path: string): void {
+    fields.get(path)?.control.focus();
+  }
+
+  return { update, values, showProblems, focus };
+}
+
+function markField(field: ShownField, resolverProblem: string | undefined): void {
+  const problem = field.ownProblem ?? resolverProblem ?? null;
+  field.error.textContent = problem ?? '';
+  field.control.setAttribute('aria-invalid', problem ? 'true' : 'false');
 }
 
 function readControl(control: HTMLInputElement | HTMLSelectElement): string {

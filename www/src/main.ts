@@ -36,15 +36,24 @@ examples.addEventListener('change', () => {
   if (example) editor.replace(example.yaml);
 });
 
+/**
+ * The maximum number of diagnostics drawn in the problem list and in the
+ * editor. Drawing all 20,000 of a file blocked the main thread for 2 to 3 s in
+ * Chromium (docs/benchmarks.md). The status line counts them all.
+ */
+const MAX_DRAWN = 200;
+
 /** Redraws everything from a worker result for the text `yaml`; returns the milliseconds it took. */
 function show(result: Extract<UpdateResponse, { kind: 'result' }>, yaml: string): number {
   const start = performance.now();
   form.update(result.inputs.inputs);
   const diagnostics = dedupe([...result.inputs.diagnostics, ...result.resolution.diagnostics]);
+  const drawn = diagnostics.slice(0, MAX_DRAWN);
   // Positions refer to `yaml`. If the user has typed since, the editor keeps
   // its current marks (moved along with the edits) until the next result.
-  if (editor.text() === yaml) editor.showDiagnostics(diagnostics);
-  showProblems(diagnostics);
+  if (editor.text() === yaml) editor.showDiagnostics(drawn.filter((d) => d.file === null));
+  form.showProblems(diagnostics);
+  showProblems(diagnostics, drawn);
 
   // A half-typed line often leaves no stages at all: keep the last preview
   // on screen, marked as out of date, until the text resolves again.
@@ -61,39 +70,59 @@ function show(result: Extract<UpdateResponse, { kind: 'result' }>, yaml: string)
 function dedupe(diagnostics: Diagnostic[]): Diagnostic[] {
   const seen = new Set<string>();
   return diagnostics.filter((d) => {
-    const key = `${d.line}:${d.column}:${d.code}:${d.message}`;
+    const key = `${d.file}:${d.line}:${d.column}:${d.code}:${d.message}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;
   });
 }
 
-function jumpButton(d: Diagnostic): HTMLButtonElement {
+/** Returns the part of a problem that shows where it is and leads there. */
+function whereOf(d: Diagnostic): HTMLElement {
+  if (d.inputPath !== null) {
+    const path = d.inputPath;
+    const button = h('button', { type: 'button', class: 'where', title: 'Show in the inputs form' }, path);
+    button.addEventListener('click', () => form.focus(path));
+    return button;
+  }
+  // Positions in a text other than the YAML lead nowhere in the editor.
+  if (d.file !== null) return h('span', { class: 'where' }, d.file);
+
   const button = h('button', { type: 'button', class: 'where', title: 'Show in the editor' }, `${d.line}:${d.column}`);
   button.addEventListener('click', () => editor.reveal(d));
   return button;
 }
 
-function showProblems(diagnostics: Diagnostic[]): void {
+/** Counts `diagnostics` in the status line and lists `drawn`, the first of them. */
+function showProblems(diagnostics: Diagnostic[], drawn: Diagnostic[]): void {
   const errors = diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = diagnostics.filter((d) => d.severity === 'warning').length;
   status.textContent = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
   status.dataset.errors = String(errors);
 
-  problems.replaceChildren(
-    ...diagnostics.map((d) =>
-      h(
-        'li',
-        { class: `problem ${d.severity}`, 'data-line': d.line, 'data-code': d.code },
-        jumpButton(d),
-        ' ',
-        h('span', { class: 'severity' }, d.severity),
-        ' ',
-        h('span', { class: 'message' }, d.message),
-        d.help ? h('span', { class: 'help' }, `help: ${d.help}`) : null,
-      ),
+  const items = drawn.map((d) =>
+    h(
+      'li',
+      {
+        class: `problem ${d.severity}`,
+        'data-line': d.file === null ? d.line : null,
+        'data-input': d.inputPath,
+        'data-code': d.code,
+      },
+      whereOf(d),
+      ' ',
+      h('span', { class: 'severity' }, d.severity),
+      ' ',
+      h('span', { class: 'message' }, d.message),
+      d.help ? h('span', { class: 'help' }, `help: ${d.help}`) : null,
     ),
   );
+  const hidden = diagnostics.length - items.length;
+  if (hidden > 0) {
+    const count = (n: number) => n.toLocaleString('en-US');
+    items.push(h('li', { class: 'more' }, `${count(hidden)} more problems not shown, ${count(diagnostics.length)} in all`));
+  }
+  problems.replaceChildren(...items);
 }
 
 /**

@@ -15,6 +15,13 @@ export interface Diagnostic {
   endColumn: number;
   columnUtf16: number;
   endColumnUtf16: number;
+  /**
+   * The text the positions index, or null for the YAML. `--input#2` is the
+   * second runtime input value passed to the resolver.
+   */
+  file: string | null;
+  /** The input path of the runtime input whose entered value this is about, or null. */
+  inputPath: string | null;
 }
 
 /** One `<+input>` field of the pipeline, as a form needs it. */
