@@ -2,6 +2,8 @@
 //! source excerpt with a caret under the offending text, secondary labels
 //! and the help line. Built on codespan-reporting.
 
+use std::borrow::Cow;
+
 use basso_core::{Diagnostic, Severity};
 use codespan_reporting::diagnostic::{Diagnostic as Report, Label, Severity as ReportSeverity};
 use codespan_reporting::files::SimpleFile;
@@ -10,6 +12,7 @@ use codespan_reporting::term::{self, Config};
 /// Renders every diagnostic of one file as plain text, each followed by a
 /// blank line.
 pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
+    let source = &*lone_carriage_returns_as_newlines(source);
     let file = SimpleFile::new(file_name, source);
     let config = Config::default();
     let mut out = String::new();
@@ -41,6 +44,22 @@ pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) ->
         out.push('\n');
     }
     out
+}
+
+/// Returns `source` with each lone `\r` replaced by `\n`. YAML ends a line
+/// at either, and so do the positions of diagnostics, but the excerpts
+/// split lines at `\n` only. The byte offsets stay the same.
+fn lone_carriage_returns_as_newlines(source: &str) -> Cow<'_, str> {
+    let bytes = source.as_bytes();
+    let lone = |at: usize| bytes[at] == b'\r' && bytes.get(at + 1) != Some(&b'\n');
+    if !(0..bytes.len()).any(lone) {
+        return Cow::Borrowed(source);
+    }
+    let replaced: Vec<u8> = (0..bytes.len())
+        .map(|at| if lone(at) { b'\n' } else { bytes[at] })
+        .collect();
+    // Only ASCII bytes change, so the text stays UTF-8.
+    Cow::Owned(String::from_utf8(replaced).unwrap_or_else(|_| source.to_string()))
 }
 
 /// Maximum length, in bytes, of a source line that an excerpt shows.
@@ -162,6 +181,21 @@ mod tests {
             text.contains("error[unknown-shell]: unknown shell `sh`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn lone_carriage_returns_break_excerpt_lines() {
+        let source = "spec:\r  shell: sh\r";
+        let start = source.find("sh\r").unwrap();
+        let diagnostic = Diagnostic::error(
+            "unknown-shell",
+            "unknown shell `sh`",
+            Span::from_byte_range(source, start, start + 2),
+        );
+        let text = render_text(&[diagnostic], "p.yaml", source);
+        assert!(text.contains("p.yaml:2:10"), "{text}");
+        assert!(text.contains("2 │   shell: sh\n"), "{text}");
+        assert!(!text.contains("spec:"), "{text}");
     }
 
     #[test]

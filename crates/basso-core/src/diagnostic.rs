@@ -29,13 +29,14 @@ pub struct Span {
 }
 
 impl Span {
-    /// Computes a span from a byte range of `source`, counting lines and
-    /// character columns. Offsets past the end are clamped.
+    /// Computes a span from a byte range of `source`, a YAML file, counting
+    /// lines as YAML ends them and character columns. Offsets past the end
+    /// are clamped.
     pub fn from_byte_range(source: &str, byte_start: usize, byte_end: usize) -> Span {
         let byte_start = floor_char_boundary(source, byte_start.min(source.len()));
         let byte_end = floor_char_boundary(source, byte_end.clamp(byte_start, source.len()));
-        let (line, column) = line_column(source, byte_start);
-        let (end_line, end_column) = line_column(source, byte_end);
+        let (line, column) = file_line_column(source, byte_start);
+        let (end_line, end_column) = file_line_column(source, byte_end);
         Span {
             byte_start,
             byte_end,
@@ -79,16 +80,30 @@ impl Span {
 /// Returns the line and column of `offset`, counted from `outer`'s start.
 fn offset_position(source: &str, outer: Span, offset: usize) -> (usize, usize) {
     let before = source.get(outer.byte_start..offset).unwrap_or_default();
-    match before.rfind('\n') {
-        None => (outer.line, outer.column + before.chars().count()),
-        Some(last) => {
-            let newlines = before.bytes().filter(|&b| b == b'\n').count();
-            (
-                outer.line + newlines,
-                before[last + 1..].chars().count() + 1,
-            )
-        }
+    match line_breaks(before) {
+        (_, None) => (outer.line, outer.column + before.chars().count()),
+        (count, Some(line_start)) => (
+            outer.line + count,
+            before[line_start..].chars().count() + 1,
+        ),
     }
+}
+
+/// Counts the line breaks of `text` as YAML reads them (`\n`, `\r\n` and a
+/// lone `\r`), and returns the offset where its last line starts, if it
+/// has a line break.
+fn line_breaks(text: &str) -> (usize, Option<usize>) {
+    let bytes = text.as_bytes();
+    let mut count = 0;
+    let mut line_start = None;
+    for at in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+        if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+            continue;
+        }
+        count += 1;
+        line_start = Some(at + 1);
+    }
+    (count, line_start)
 }
 
 fn floor_char_boundary(source: &str, mut index: usize) -> usize {
@@ -98,13 +113,23 @@ fn floor_char_boundary(source: &str, mut index: usize) -> usize {
     index
 }
 
-/// Returns the 1-based line and character column of a byte offset.
+/// Returns the 1-based line and character column of a byte offset in a
+/// template, whose lines end at `\n`.
 pub fn line_column(source: &str, byte_offset: usize) -> (usize, usize) {
     let before = &source[..byte_offset];
     let line = before.bytes().filter(|&b| b == b'\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column = before[line_start..].chars().count() + 1;
     (line, column)
+}
+
+/// Returns the 1-based line and character column of a byte offset in a
+/// YAML file, whose lines end at `\n`, `\r\n` or a lone `\r`.
+fn file_line_column(source: &str, byte_offset: usize) -> (usize, usize) {
+    let before = &source[..byte_offset];
+    let (breaks, line_start) = line_breaks(before);
+    let column = before[line_start.unwrap_or(0)..].chars().count() + 1;
+    (breaks + 1, column)
 }
 
 /// A secondary range with a short label, such as the first definition of a
@@ -229,6 +254,20 @@ mod tests {
         let span = Span::from_byte_range(source, start, start + 1);
         assert_eq!((span.line, span.column), (2, 4));
         assert_eq!((span.end_line, span.end_column), (2, 5));
+    }
+
+    #[test]
+    fn lone_carriage_return_ends_a_line() {
+        let source = "a: 1\rb: 2\r\nc: x";
+        let start = source.find('x').unwrap();
+        let span = Span::from_byte_range(source, start, start + 1);
+        assert_eq!((span.line, span.column), (3, 4));
+
+        let outer = Span::from_byte_range(source, 0, source.len());
+        let within = Span::from_byte_range_within(source, outer, start, start + 1);
+        assert_eq!((within.line, within.column), (3, 4));
+        assert_eq!(file_line_column(source, source.find('b').unwrap()), (2, 1));
+        assert_eq!(line_column(source, source.find('b').unwrap()), (1, 6));
     }
 
     #[test]

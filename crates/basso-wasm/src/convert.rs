@@ -181,11 +181,8 @@ impl<'a> LineIndex<'a> {
 
     /// Indexes a pipeline or input set file, where basso-core counts
     /// columns after a leading byte order mark. Lines end where the YAML
-    /// parser ends them: at `\n`, `\r\n` and a lone `\r`.
-    ///
-    /// NOTE: basso-core places `yaml-syntax` errors with `line_column`,
-    /// which counts `\n` only, so in a file with lone `\r` breaks such an
-    /// error's line and column do not match this index.
+    /// parser and basso-core's file positions end them: at `\n`, `\r\n`
+    /// and a lone `\r`.
     fn for_file(text: &'a str) -> Self {
         let source = basso_core::pipeline::without_bom(text);
         // U+FEFF is one UTF-16 unit.
