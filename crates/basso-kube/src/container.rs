@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::model::{Step, StepKind};
 use crate::names::{is_env_var_name, to_env_var_name};
 use crate::secrets::{
-    find_secret_refs, is_secret_key, secret_env_var, substitute_secrets, whole_secret_ref,
+    find_secret_refs, secret_env_var, secret_key_problem, substitute_secrets, whole_secret_ref,
 };
 
 /// The shell a step runs `command` with when it names none.
@@ -131,7 +131,10 @@ impl SecretVars {
 /// Reports secret ids that cannot be keys of the stage's Secret, such as
 /// `org.my secret`: the pod could not read them.
 fn check_secret_keys(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Diagnostic>) {
-    for id in secrets.all.iter().filter(|id| !is_secret_key(id)) {
+    for id in &secrets.all {
+        let Some(problem) = secret_key_problem(id) else {
+            continue;
+        };
         let error = Diagnostic::error(
             "invalid-secret-key",
             format!(
@@ -140,7 +143,7 @@ fn check_secret_keys(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Di
             ),
             step.span,
         )
-        .with_help("rename the secret: Secret keys contain only letters, digits, `-`, `_` and `.`");
+        .with_help(format!("rename the secret: {problem}"));
         diagnostics.push(error);
     }
 }

@@ -170,6 +170,9 @@ fn secret_id_not_a_key_is_error() {
     for (name, value) in [
         ("WHOLE", r#"<+secrets.getValue("org.my secret")>"#),
         ("PART", r#"user:<+secrets.getValue('a/b')>"#),
+        ("DOT", r#"<+secrets.getValue(".")>"#),
+        ("DOT_DOT", r#"<+secrets.getValue("..")>"#),
+        ("DOT_DOT_PREFIX", r#"x=<+secrets.getValue("..x")>"#),
     ] {
         let mut step = run("s", "alpine", "env");
         step.env_variables = vec![(name.into(), value.into())];
