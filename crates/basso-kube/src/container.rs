@@ -32,6 +32,9 @@ pub(crate) struct ContainerContext<'a> {
     pub secret_name: &'a str,
     pub volume_mounts: &'a [VolumeMount],
     pub workspace: &'a str,
+    /// The infrastructure's `containerSecurityContext` and `runAsUser`,
+    /// which the step's own `privileged` and `runAsUser` override.
+    pub security_context: Option<&'a SecurityContext>,
 }
 
 /// A built container with what the pod needs to know about it.
@@ -74,7 +77,7 @@ pub(crate) fn build_container(
         command,
         args,
         env: (!env.is_empty()).then_some(env),
-        security_context: security_context(step),
+        security_context: security_context(step, context.security_context),
         resources: resources(step, diagnostics),
         ports: (!ports.is_empty()).then(|| ports.iter().map(|p| container_port(*p)).collect()),
         startup_probe: ports
@@ -415,15 +418,15 @@ fn image_pull_policy(step: &Step, diagnostics: &mut Vec<Diagnostic>) -> Option<S
     None
 }
 
-fn security_context(step: &Step) -> Option<SecurityContext> {
-    if step.privileged.is_none() && step.run_as_user.is_none() {
-        return None;
+fn security_context(step: &Step, default: Option<&SecurityContext>) -> Option<SecurityContext> {
+    let mut context = default.cloned().unwrap_or_default();
+    if step.privileged.is_some() {
+        context.privileged = step.privileged;
     }
-    Some(SecurityContext {
-        privileged: step.privileged,
-        run_as_user: step.run_as_user,
-        ..SecurityContext::default()
-    })
+    if step.run_as_user.is_some() {
+        context.run_as_user = step.run_as_user;
+    }
+    (context != SecurityContext::default()).then_some(context)
 }
 
 fn resources(step: &Step, diagnostics: &mut Vec<Diagnostic>) -> Option<ResourceRequirements> {
