@@ -303,3 +303,18 @@ fn env_names_api_rejects_exit_one() {
     assert!(!errors.contains("warning[invalid-env-name]"), "{errors}");
     assert!(!errors.contains("GO_PROXY"), "{errors}");
 }
+
+#[test]
+fn dot_secret_keys_exit_one() {
+    let output = basso(&["export", "kubernetes", &fixture("dot-secret-keys.yaml")]);
+    let errors = stderr(&output);
+
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    for (id, step) in [(".", "dot"), ("..", "dot_dot"), ("..x", "dot_dot_prefix")] {
+        let message = format!(
+            "error[invalid-secret-key]: secret `{id}` of step `{step}` cannot be a key of a Kubernetes Secret"
+        );
+        assert!(errors.contains(&message), "{message}\n{errors}");
+    }
+}

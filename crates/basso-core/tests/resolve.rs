@@ -863,6 +863,28 @@ fn background_endpoints_follow_infrastructure() {
 }
 
 #[test]
+fn effective_takes_infrastructure_run_as_user() {
+    let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: id\n- step:\n    type: Run\n    name: b\n    identifier: b\n    spec:\n      image: alpine\n      runAsUser: 0\n      command: id";
+    let infra = format!("{K8S}\n    runAsUser: \"1001\"\n    nodeSelector:\n      disktype: ssd");
+    let tag = [("pipeline.variables.tag", "1.0")];
+    let resolution = resolve(&pipeline_with(steps, &infra), &tag, &[], json!({}));
+    let errors = error_messages(&resolution.diagnostics);
+    assert!(errors.is_empty(), "{errors:#?}");
+
+    let stage = &resolution.stages[0];
+    assert_eq!(stage.infrastructure.spec["runAsUser"], 1001);
+    assert_eq!(stage.infrastructure.spec["nodeSelector"]["disktype"], "ssd");
+    let (a, b) = (&stage.steps[0], &stage.steps[1]);
+    assert_eq!(a.effective["runAsUser"], 1001);
+    assert_eq!(a.spec.get("runAsUser"), None);
+    assert_eq!(a.run_as_user(), Some(1001));
+    assert_eq!(b.run_as_user(), Some(0));
+    // The infrastructure's settings stay out of the JSON output.
+    let output = resolution.to_json();
+    assert!(!output.to_string().contains("disktype"), "{output}");
+}
+
+#[test]
 fn effective_adds_infrastructure_defaults() {
     let resolution = resolve(
         &fixture("valid/background-kubernetes.yaml"),

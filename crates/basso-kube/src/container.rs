@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use crate::model::{Step, StepKind};
 use crate::names::{is_env_var_name, to_env_var_name};
 use crate::secrets::{
-    find_secret_refs, is_secret_key, secret_env_var, substitute_secrets, whole_secret_ref,
+    find_secret_refs, secret_env_var, secret_key_problem, substitute_secrets, whole_secret_ref,
 };
 
 /// The shell a step runs `command` with when it names none.
@@ -32,6 +32,9 @@ pub(crate) struct ContainerContext<'a> {
     pub secret_name: &'a str,
     pub volume_mounts: &'a [VolumeMount],
     pub workspace: &'a str,
+    /// The infrastructure's `containerSecurityContext` and `runAsUser`,
+    /// which the step's own `privileged` and `runAsUser` override.
+    pub security_context: Option<&'a SecurityContext>,
 }
 
 /// A built container with what the pod needs to know about it.
@@ -74,7 +77,7 @@ pub(crate) fn build_container(
         command,
         args,
         env: (!env.is_empty()).then_some(env),
-        security_context: security_context(step),
+        security_context: security_context(step, context.security_context),
         resources: resources(step, diagnostics),
         ports: (!ports.is_empty()).then(|| ports.iter().map(|p| container_port(*p)).collect()),
         startup_probe: ports
@@ -131,7 +134,10 @@ impl SecretVars {
 /// Reports secret ids that cannot be keys of the stage's Secret, such as
 /// `org.my secret`: the pod could not read them.
 fn check_secret_keys(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Diagnostic>) {
-    for id in secrets.all.iter().filter(|id| !is_secret_key(id)) {
+    for id in &secrets.all {
+        let Some(problem) = secret_key_problem(id) else {
+            continue;
+        };
         let error = Diagnostic::error(
             "invalid-secret-key",
             format!(
@@ -140,7 +146,7 @@ fn check_secret_keys(step: &Step, secrets: &SecretVars, diagnostics: &mut Vec<Di
             ),
             step.span,
         )
-        .with_help("rename the secret: Secret keys contain only letters, digits, `-`, `_` and `.`");
+        .with_help(format!("rename the secret: {problem}"));
         diagnostics.push(error);
     }
 }
@@ -412,15 +418,15 @@ fn image_pull_policy(step: &Step, diagnostics: &mut Vec<Diagnostic>) -> Option<S
     None
 }
 
-fn security_context(step: &Step) -> Option<SecurityContext> {
-    if step.privileged.is_none() && step.run_as_user.is_none() {
-        return None;
+fn security_context(step: &Step, default: Option<&SecurityContext>) -> Option<SecurityContext> {
+    let mut context = default.cloned().unwrap_or_default();
+    if step.privileged.is_some() {
+        context.privileged = step.privileged;
     }
-    Some(SecurityContext {
-        privileged: step.privileged,
-        run_as_user: step.run_as_user,
-        ..SecurityContext::default()
-    })
+    if step.run_as_user.is_some() {
+        context.run_as_user = step.run_as_user;
+    }
+    (context != SecurityContext::default()).then_some(context)
 }
 
 fn resources(step: &Step, diagnostics: &mut Vec<Diagnostic>) -> Option<ResourceRequirements> {

@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::container::{BuiltContainer, ContainerContext, build_container};
 use crate::failure::check_failure_strategies;
+use crate::infrastructure::{PodSettings, pod_settings};
 use crate::model::{Stage, Step, StepKind};
 use crate::names::{
     is_dns1123_label, is_dns1123_subdomain, to_dns1123_label, to_dns1123_subdomain,
@@ -91,13 +92,16 @@ pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
     let secret_name = secret_name(stage, options, &mut diagnostics);
     check_namespace(stage, options, &mut diagnostics);
     stage_warnings(stage, &mut diagnostics);
+    let mut settings = pod_settings(stage, &mut diagnostics);
 
-    let (volumes, mounts) = volumes(stage, &mut diagnostics);
+    let infra_volumes = std::mem::take(&mut settings.volumes);
+    let (volumes, mounts) = volumes(stage, infra_volumes, &mut diagnostics);
     let context = |name| ContainerContext {
         name,
         secret_name: &secret_name,
         volume_mounts: &mounts,
         workspace: WORKSPACE_PATH,
+        security_context: settings.security_context.as_ref(),
     };
     let built: Vec<BuiltContainer> = steps
         .iter()
@@ -112,8 +116,13 @@ pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
     warn_parallel_runs(&steps, &mut diagnostics);
     warn_timeouts(&steps, &mut diagnostics);
     let deadline = deadline(&steps, stage.timeout_seconds);
-    let host_aliases = host_aliases(&steps, &mut diagnostics);
-    let node_selector = node_selector(stage, &mut diagnostics);
+    let mut host_aliases = host_aliases(&steps, &mut diagnostics);
+    for name in std::mem::take(&mut settings.host_names) {
+        if !host_aliases.contains(&name) {
+            host_aliases.push(name);
+        }
+    }
+    let node_selector = node_selector(stage, &settings.node_selector, &mut diagnostics);
 
     let Some(main_index) = steps.iter().rposition(|s| s.kind == StepKind::Run) else {
         let error = Diagnostic::error(
@@ -141,6 +150,7 @@ pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
         host_aliases,
         node_selector,
         image_pull_secrets: &image_pull_secrets,
+        settings,
     };
     let job = job(stage, options, pod, deadline, &secret_name, &secret_keys);
     let secret_template = options
@@ -448,7 +458,14 @@ fn host_aliases(steps: &[&Step], diagnostics: &mut Vec<Diagnostic>) -> Vec<Strin
     hostnames
 }
 
-fn node_selector(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
+/// Merges the infrastructure's `nodeSelector` with the selector on the
+/// stage's operating system and architecture, which wins over a
+/// `kubernetes.io/os` or `kubernetes.io/arch` entry of its own.
+fn node_selector(
+    stage: &Stage,
+    written: &BTreeMap<String, String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, String> {
     let mut selector = BTreeMap::new();
     match stage.os.as_deref() {
         Some("Linux") => _ = selector.insert("kubernetes.io/os".into(), "linux".into()),
@@ -468,6 +485,22 @@ fn node_selector(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<S
         Some("Amd64") => _ = selector.insert("kubernetes.io/arch".into(), "amd64".into()),
         Some("Arm64") => _ = selector.insert("kubernetes.io/arch".into(), "arm64".into()),
         _ => {}
+    }
+
+    for (key, value) in written {
+        match selector.get(key) {
+            Some(platform) if platform != value => {
+                let warning = Diagnostic::warning(
+                    "infrastructure-not-kept",
+                    format!("`nodeSelector` entry `{key}: {value}` is replaced by `{key}: {platform}` from the stage's platform"),
+                    stage.infrastructure_span("nodeSelector"),
+                )
+                .with_help("set the stage's `os` or `platform` to the value the nodes have");
+                diagnostics.push(warning);
+            }
+            Some(_) => {}
+            None => _ = selector.insert(key.clone(), value.clone()),
+        }
     }
     selector
 }
@@ -493,9 +526,14 @@ fn warn_services_after_last_run(
     }
 }
 
-/// Builds the workspace volume and one `emptyDir` per distinct `sharedPaths`
-/// entry, with mounts at the same paths for every container.
-fn volumes(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> (Vec<Volume>, Vec<VolumeMount>) {
+/// Builds the workspace volume, one `emptyDir` per distinct `sharedPaths`
+/// entry and the infrastructure's `volumes`, with mounts at the same paths
+/// for every container.
+fn volumes(
+    stage: &Stage,
+    infra_volumes: Vec<(Volume, VolumeMount)>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes = vec![empty_dir(WORKSPACE_VOLUME)];
     let mut mounts = vec![mount(WORKSPACE_VOLUME, WORKSPACE_PATH)];
     for (path, span) in &stage.shared_paths {
@@ -517,6 +555,28 @@ fn volumes(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> (Vec<Volume>, Ve
         let name = format!("shared-{}", volumes.len());
         volumes.push(empty_dir(&name));
         mounts.push(mount(&name, path));
+    }
+
+    for (volume, volume_mount) in infra_volumes {
+        // The API server rejects two mounts at one path in a container.
+        if mounts
+            .iter()
+            .any(|m| m.mount_path == volume_mount.mount_path)
+        {
+            let warning = Diagnostic::warning(
+                "infrastructure-not-kept",
+                format!(
+                    "infrastructure volume at `{}` is not mounted: the path already has a volume",
+                    volume_mount.mount_path
+                ),
+                stage.infrastructure_span("volumes"),
+            )
+            .with_help(format!("mount it elsewhere: `{WORKSPACE_PATH}` and the `sharedPaths` have volumes of their own"));
+            diagnostics.push(warning);
+            continue;
+        }
+        volumes.push(volume);
+        mounts.push(volume_mount);
     }
     (volumes, mounts)
 }
@@ -584,6 +644,8 @@ struct Pod<'a> {
     host_aliases: Vec<String>,
     node_selector: BTreeMap<String, String>,
     image_pull_secrets: &'a [String],
+    /// The infrastructure settings not yet placed above.
+    settings: PodSettings,
 }
 
 fn job(
@@ -612,6 +674,7 @@ fn job(
         .iter()
         .map(|name| LocalObjectReference { name: name.clone() })
         .collect();
+    let settings = pod.settings;
     let pod_spec = PodSpec {
         restart_policy: Some("Never".to_string()),
         init_containers: (!containers.is_empty()).then_some(containers),
@@ -620,8 +683,18 @@ fn job(
         host_aliases,
         image_pull_secrets: (!pull_secrets.is_empty()).then_some(pull_secrets),
         node_selector: (!pod.node_selector.is_empty()).then_some(pod.node_selector),
+        service_account_name: settings.service_account_name,
+        automount_service_account_token: settings.automount_service_account_token,
+        priority_class_name: settings.priority_class_name,
+        tolerations: (!settings.tolerations.is_empty()).then_some(settings.tolerations),
         ..PodSpec::default()
     };
+    // The export's own labels and step annotations win over the
+    // infrastructure's, because tools read them back.
+    let mut pod_labels = settings.labels;
+    pod_labels.extend(managed_by());
+    let mut pod_annotations = settings.annotations;
+    pod_annotations.extend(step_annotations);
 
     let mut annotations = BTreeMap::from([
         ("basso/pipeline".to_string(), stage.pipeline_id.clone()),
@@ -644,8 +717,8 @@ fn job(
             active_deadline_seconds: deadline.map(|d| d.as_secs() as i64),
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(managed_by()),
-                    annotations: Some(step_annotations),
+                    labels: Some(pod_labels),
+                    annotations: Some(pod_annotations),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod_spec),

@@ -31,6 +31,7 @@
 mod container;
 mod export;
 mod failure;
+mod infrastructure;
 mod model;
 pub mod names;
 mod output;

@@ -25,6 +25,13 @@ pub struct Stage {
     pub namespace: Option<String>,
     /// Span of the `namespace` value, else of the stage.
     pub namespace_span: Span,
+    /// The other resolved KubernetesDirect `infrastructure.spec` settings
+    /// (`nodeSelector`, `volumes`, `runAsUser` and the rest) as a JSON
+    /// object, without `namespace`, `connectorRef` and `os`. It is `Null` on
+    /// other infrastructure.
+    pub infrastructure: serde_json::Value,
+    /// Span of each `infrastructure.spec` setting, by its YAML key.
+    pub infrastructure_spans: Vec<(String, Span)>,
     /// `cloneCodebase`: Harness clones the repository into the workspace
     /// before the first step.
     pub clone_codebase: bool,
@@ -36,6 +43,17 @@ pub struct Stage {
     pub timeout_seconds: Option<u64>,
     /// The steps in execution order, step groups flattened.
     pub steps: Vec<Step>,
+}
+
+impl Stage {
+    /// Returns the span of the `infrastructure.spec` setting `key`, else of
+    /// the stage.
+    pub fn infrastructure_span(&self, key: &str) -> Span {
+        self.infrastructure_spans
+            .iter()
+            .find(|(name, _)| name == key)
+            .map_or(self.span, |(_, span)| *span)
+    }
 }
 
 /// The step `type`.

@@ -23,6 +23,32 @@ pub fn is_dns1123_subdomain(name: &str) -> bool {
     name.len() <= DNS1123_SUBDOMAIN_MAX && name.split('.').all(is_dns1123_label)
 }
 
+/// Returns whether `key` is a valid label or annotation key: a name of 1 to
+/// 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter
+/// or digit, after an optional DNS-1123 subdomain prefix and `/`.
+pub fn is_qualified_name(key: &str) -> bool {
+    match key.split_once('/') {
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_label_name(name),
+        None => is_label_name(key),
+    }
+}
+
+/// Returns whether `value` is a valid label value: empty, or a name as in
+/// [`is_qualified_name`] without a prefix.
+pub fn is_label_value(value: &str) -> bool {
+    value.is_empty() || is_label_name(value)
+}
+
+fn is_label_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let edge_ok = |b: &u8| b.is_ascii_alphanumeric();
+    !bytes.is_empty()
+        && bytes.len() <= DNS1123_LABEL_MAX
+        && bytes.first().is_some_and(edge_ok)
+        && bytes.last().is_some_and(edge_ok)
+        && bytes.iter().all(|b| edge_ok(b) || b"-_.".contains(b))
+}
+
 /// Converts an identifier into a DNS-1123 label: lower case, every character
 /// other than a letter or digit becomes `-`, runs of `-` collapse, and the
 /// result is cut to 63 characters. Returns `None` when nothing is left.
@@ -146,6 +172,26 @@ pub fn to_dns1123_subdomain(identifier: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qualified_names() {
+        for key in ["team", "x/y", "example.com/Team_A", "a.b-c"] {
+            assert!(is_qualified_name(key), "{key}");
+        }
+        for key in ["", "-a", "a/", "/a", "Bad_Prefix/a", "a b", "a/b/c"] {
+            assert!(!is_qualified_name(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn label_values() {
+        for value in ["", "ssd", "A.b_c-1"] {
+            assert!(is_label_value(value), "{value}");
+        }
+        for value in ["-x", "x-", "a b", &"a".repeat(64)] {
+            assert!(!is_label_value(value), "{value}");
+        }
+    }
 
     #[test]
     fn label_from_underscore_id() {

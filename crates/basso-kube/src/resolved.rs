@@ -62,6 +62,17 @@ pub fn stage_from_resolved(
         .and_then(|node| node.get("spec")?.get("platform")?.get("arch"))
         .is_some();
     let kubernetes = resolved.infrastructure.kind == InfrastructureKind::KubernetesDirect;
+    let infra_spec_node =
+        stage_node.and_then(|node| node.get("spec")?.get("infrastructure")?.get("spec"));
+    let infrastructure_spans = infra_spec_node
+        .and_then(Node::as_mapping)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|(key, _)| {
+            let name = key.as_str()?;
+            Some((name.to_string(), setting_span(infra_spec_node?, name)?))
+        })
+        .collect();
     let when = resolved.when.as_ref().map(|when| StageWhen {
         pipeline_status: when.pipeline_status.clone(),
         condition: when.condition.clone(),
@@ -83,14 +94,15 @@ pub fn stage_from_resolved(
             .namespace
             .clone()
             .filter(|_| kubernetes),
-        namespace_span: stage_node
-            .and_then(|node| {
-                setting_span(
-                    node.get("spec")?.get("infrastructure")?.get("spec")?,
-                    "namespace",
-                )
-            })
+        namespace_span: infra_spec_node
+            .and_then(|node| setting_span(node, "namespace"))
             .unwrap_or(stage_span),
+        infrastructure: if kubernetes {
+            resolved.infrastructure.spec.clone()
+        } else {
+            serde_json::Value::Null
+        },
+        infrastructure_spans,
         clone_codebase: resolved.clone_codebase,
         when,
         shared_paths,
@@ -158,7 +170,12 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
         entrypoint: (!entrypoint.is_empty()).then_some(entrypoint),
         env_variables: step.env_variables().into_iter().collect(),
         env_name_spans: node.map(env_name_spans).unwrap_or_default(),
-        privileged: step.privileged().then_some(true),
+        // As written, because a step's own `privileged: false` overrides the
+        // infrastructure's `containerSecurityContext`.
+        privileged: step
+            .spec
+            .get("privileged")
+            .and_then(serde_json::Value::as_bool),
         run_as_user: step.run_as_user(),
         limit_memory: limit("memory"),
         limit_cpu: limit("cpu"),

@@ -56,14 +56,29 @@ fn unquote(text: &str) -> Option<&str> {
     (!id.is_empty() && !id.contains(quote)).then_some(id)
 }
 
-/// Returns whether `id` can be a key of a Kubernetes Secret: at most 253
-/// characters, each a letter, digit, `-`, `_` or `.`.
+/// Returns whether `id` can be a key of a Kubernetes Secret.
 pub fn is_secret_key(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 253
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    secret_key_problem(id).is_none()
+}
+
+/// Returns why the API server rejects `id` as a Secret key, or `None` when it
+/// accepts it. The rules are those of `IsConfigMapKey` in k8s.io/apimachinery
+/// `pkg/util/validation/validation.go`: 1 to 253 bytes, each a letter,
+/// digit, `-`, `_` or `.`, and not `.`, `..` or any key starting with `..`.
+pub fn secret_key_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() || id.len() > 253 {
+        return Some("a Secret key has 1 to 253 characters");
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return Some("a Secret key contains only letters, digits, `-`, `_` and `.`");
+    }
+    if id == "." || id.starts_with("..") {
+        return Some("a Secret key is not `.` or `..` and does not start with `..`");
+    }
+    None
 }
 
 /// Returns the environment variable that carries secret `id` into a
@@ -123,6 +138,20 @@ mod tests {
         let text = r#"echo $HOME $(date) <+secrets.getValue("tok")>"#;
         let out = substitute_secrets(text, secret_env_var);
         assert_eq!(out, "echo $$HOME $$(date) $(BASSO_SECRET_TOK)");
+    }
+
+    #[test]
+    fn secret_key_rejects_dot_names() {
+        for id in [".", "..", "..x", "...", "../a"] {
+            assert!(!is_secret_key(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn secret_key_accepts_inner_dots() {
+        for id in [".x", "a..b", "x.", "account.npm_token", "a-b_c"] {
+            assert!(is_secret_key(id), "{id}");
+        }
     }
 
     #[test]

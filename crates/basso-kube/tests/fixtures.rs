@@ -103,6 +103,36 @@ fn fixture_kubernetes_direct() {
 }
 
 #[test]
+fn fixture_infrastructure_settings() {
+    let snapshots = snapshot_fixture("infrastructure.yaml", &ExportOptions::default());
+    let text = &snapshots[0].1;
+    for expected in [
+        "serviceAccountName: build-runner",
+        "automountServiceAccountToken: false",
+        "priorityClassName: ci-high",
+        "pool: builders",
+        "kubernetes.io/os: linux",
+        "team: payments",
+        "example.com/owner: payments",
+        "- registry.local",
+        "claimName: maven-cache",
+        "mountPath: /cache",
+        "runAsUser: 2000",
+        "runAsUser: 1500",
+        "runAsNonRoot: true",
+        "tolerationSeconds: 300",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+    assert!(
+        text.contains(
+            "warning[infrastructure-not-kept] 62:28: infrastructure setting `initTimeout`"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
 fn fixture_duplicate_port() {
     let snapshots = snapshot_fixture("duplicate-port.yaml", &ExportOptions::default());
     let text = &snapshots[0].1;

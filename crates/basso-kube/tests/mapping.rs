@@ -170,6 +170,9 @@ fn secret_id_not_a_key_is_error() {
     for (name, value) in [
         ("WHOLE", r#"<+secrets.getValue("org.my secret")>"#),
         ("PART", r#"user:<+secrets.getValue('a/b')>"#),
+        ("DOT", r#"<+secrets.getValue(".")>"#),
+        ("DOT_DOT", r#"<+secrets.getValue("..")>"#),
+        ("DOT_DOT_PREFIX", r#"x=<+secrets.getValue("..x")>"#),
     ] {
         let mut step = run("s", "alpine", "env");
         step.env_variables = vec![(name.into(), value.into())];
@@ -269,6 +272,190 @@ fn privileged_and_user_in_security_context() {
     assert_eq!(context.run_as_user, Some(1000));
     let plain = manifest_of_plain_step();
     assert!(container(&plain, "s").security_context.is_none());
+}
+
+fn stage_with_infrastructure(
+    steps: Vec<basso_kube::Step>,
+    infrastructure: serde_json::Value,
+) -> basso_kube::Stage {
+    basso_kube::Stage {
+        os: Some("Linux".into()),
+        infrastructure,
+        ..stage(steps)
+    }
+}
+
+#[test]
+fn infrastructure_security_context_step_overrides() {
+    let mut own = run("own", "alpine", "true");
+    own.privileged = Some(false);
+    own.run_as_user = Some(0);
+    let infrastructure = serde_json::json!({
+        "runAsUser": 2000,
+        "containerSecurityContext": {"privileged": true, "runAsUser": 3000, "runAsNonRoot": true},
+    });
+    let stage =
+        stage_with_infrastructure(vec![run("plain", "alpine", "true"), own], infrastructure);
+    let manifest = manifest(&stage, &options());
+    yaml_round_trip(&manifest, "mapping-infrastructure-security-context");
+
+    let plain = container(&manifest, "plain")
+        .security_context
+        .as_ref()
+        .unwrap();
+    assert_eq!(plain.privileged, Some(true));
+    assert_eq!(plain.run_as_user, Some(2000));
+    assert_eq!(plain.run_as_non_root, Some(true));
+    let own = container(&manifest, "own")
+        .security_context
+        .as_ref()
+        .unwrap();
+    assert_eq!(own.privileged, Some(false));
+    assert_eq!(own.run_as_user, Some(0));
+    assert_eq!(own.run_as_non_root, Some(true));
+}
+
+#[test]
+fn infrastructure_pod_settings() {
+    let infrastructure = serde_json::json!({
+        "serviceAccountName": "runner",
+        "automountServiceAccountToken": "false",
+        "priorityClassName": "high",
+        "nodeSelector": {"disktype": "ssd"},
+        "tolerations": [{"key": "ci", "operator": "Exists", "effect": "NoSchedule"}],
+        "labels": {"team": "a"},
+        "annotations": {"x/y": "z"},
+        "hostNames": ["example.local"],
+    });
+    let stage = stage_with_infrastructure(
+        vec![
+            background("db", "postgres:16", "5432"),
+            run("t", "alpine", "true"),
+        ],
+        infrastructure,
+    );
+    let export = export(&stage);
+    assert!(
+        export
+            .diagnostics
+            .iter()
+            .all(|d| d.code != "infrastructure-not-kept"),
+        "{:#?}",
+        export.diagnostics
+    );
+    let manifest = export.manifest.expect("a manifest");
+    yaml_round_trip(&manifest, "mapping-infrastructure-pod");
+
+    let pod = pod(&manifest);
+    assert_eq!(pod.service_account_name.as_deref(), Some("runner"));
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    assert_eq!(pod.priority_class_name.as_deref(), Some("high"));
+    let selector = pod.node_selector.as_ref().unwrap();
+    assert_eq!(selector["disktype"], "ssd");
+    assert_eq!(selector["kubernetes.io/os"], "linux");
+    let toleration = &pod.tolerations.as_ref().unwrap()[0];
+    assert_eq!(toleration.key.as_deref(), Some("ci"));
+    assert_eq!(toleration.operator.as_deref(), Some("Exists"));
+    let aliases = pod.host_aliases.as_ref().unwrap();
+    assert_eq!(aliases[0].ip, "127.0.0.1");
+    assert_eq!(
+        aliases[0].hostnames.as_deref().unwrap(),
+        ["db", "example.local"]
+    );
+    let template = manifest
+        .job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap();
+    assert_eq!(template.labels.as_ref().unwrap()["team"], "a");
+    assert_eq!(
+        template.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"],
+        "basso"
+    );
+    assert_eq!(template.annotations.as_ref().unwrap()["x/y"], "z");
+    assert_eq!(template.annotations.as_ref().unwrap()["step.basso/t"], "t");
+}
+
+#[test]
+fn infrastructure_volumes_in_every_container() {
+    let infrastructure = serde_json::json!({
+        "volumes": [
+            {"mountPath": "/cache", "type": "EmptyDir", "spec": {"size": "1Gi"}},
+            {"mountPath": "/host", "type": "HostPath", "spec": {"path": "/srv"}},
+            {"mountPath": "/pvc", "type": "PersistentVolumeClaim", "spec": {"claimName": "c"}},
+        ],
+    });
+    let stage = stage_with_infrastructure(
+        vec![
+            background("db", "postgres:16", "5432"),
+            run("t", "alpine", "true"),
+        ],
+        infrastructure,
+    );
+    let manifest = manifest(&stage, &options());
+    yaml_round_trip(&manifest, "mapping-infrastructure-volumes");
+
+    let volumes = pod(&manifest).volumes.as_ref().unwrap();
+    let cache = volumes.iter().find(|v| v.name == "volume-0").unwrap();
+    let size = cache
+        .empty_dir
+        .as_ref()
+        .unwrap()
+        .size_limit
+        .as_ref()
+        .unwrap();
+    assert_eq!(size.0, "1Gi");
+    let host = volumes.iter().find(|v| v.name == "volume-1").unwrap();
+    assert_eq!(host.host_path.as_ref().unwrap().path, "/srv");
+    let claim = volumes.iter().find(|v| v.name == "volume-2").unwrap();
+    assert_eq!(
+        claim.persistent_volume_claim.as_ref().unwrap().claim_name,
+        "c"
+    );
+    for name in ["db", "t"] {
+        let mounts = container(&manifest, name).volume_mounts.as_ref().unwrap();
+        let paths: Vec<&str> = mounts.iter().map(|m| m.mount_path.as_str()).collect();
+        assert_eq!(paths, ["/harness", "/cache", "/host", "/pvc"], "{name}");
+    }
+}
+
+#[test]
+fn infrastructure_settings_not_kept_warn() {
+    let infrastructure = serde_json::json!({
+        "podSpecOverlay": "spec: {}",
+        "nodeSelector": {"kubernetes.io/os": "windows"},
+        "labels": {"team": "not a label value"},
+        "volumes": [
+            {"mountPath": "/harness", "type": "EmptyDir", "spec": {}},
+            {"mountPath": "/config", "type": "ConfigMap", "spec": {"name": "c"}},
+        ],
+    });
+    let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    let warnings: Vec<&str> = export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "infrastructure-not-kept")
+        .inspect(|d| assert_eq!(d.severity, Severity::Warning))
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 5, "{warnings:#?}");
+    let has = |text: &str| warnings.iter().any(|w| w.contains(text));
+    assert!(has("setting `podSpecOverlay`"), "{warnings:#?}");
+    assert!(
+        has("`kubernetes.io/os: windows` is replaced by `kubernetes.io/os: linux`"),
+        "{warnings:#?}"
+    );
+    assert!(has("setting `labels`"), "{warnings:#?}");
+    assert!(has("volume at `/harness` is not mounted"), "{warnings:#?}");
+    assert!(has("unknown volume type `ConfigMap`"), "{warnings:#?}");
+    let manifest = export.manifest.expect("warnings still export");
+    assert_eq!(pod(&manifest).volumes.as_ref().unwrap().len(), 1);
 }
 
 fn manifest_of_plain_step() -> basso_kube::Manifest {

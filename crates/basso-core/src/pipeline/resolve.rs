@@ -1811,6 +1811,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
             &format!("{base}.connectorRef"),
             scope,
         );
+        let kubernetes_spec = match spec {
+            Some(spec) if kind == InfrastructureKind::KubernetesDirect => {
+                self.kubernetes_spec(spec, &base, scope)
+            }
+            _ => Json::Null,
+        };
         let pool_name = self.text(
             spec.and_then(|s| s.get("spec"))
                 .and_then(|s| s.get("poolName")),
@@ -1837,7 +1843,24 @@ impl<'p, 'a> Resolver<'p, 'a> {
             connector_ref,
             pool_name,
             size,
+            spec: kubernetes_spec,
         }
+    }
+
+    /// Resolves the pod settings of a KubernetesDirect `infrastructure.spec`
+    /// at `base`. `namespace` and `connectorRef` have their own fields, and
+    /// `os` is read into the platform, so they are not resolved again.
+    fn kubernetes_spec(&mut self, spec: &Node, base: &str, scope: &Scope<'_>) -> Json {
+        let mut settings = serde_json::Map::new();
+        for (key, value) in spec.as_mapping().unwrap_or(&[]) {
+            let Some(key) = key.as_str() else { continue };
+            if matches!(key, "namespace" | "connectorRef" | "os") {
+                continue;
+            }
+            let value = self.field_value(value, base, key, scope);
+            settings.insert(key.to_string(), value);
+        }
+        Json::Object(settings)
     }
 
     fn platform(
@@ -2253,7 +2276,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             self.check_resolved(step, &spec);
         }
         let effective = if modelled {
-            effective(&spec, infra.kind, platform)
+            effective(&spec, infra, platform)
         } else {
             spec.clone()
         };
@@ -2561,8 +2584,11 @@ fn origin_stage<'p, 'a>(stages: &'p [Stage<'a>], index: usize) -> &'p Stage<'a> 
 /// `latest`, else `IfNotPresent`), the shell (`Sh`, or `Powershell` on
 /// Windows) and, for containers on Kubernetes and Docker runtimes, the
 /// 500Mi memory and 400m CPU limits. VM and Cloud steps get no resource
-/// defaults because those infrastructures ignore container limits.
-pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> Json {
+/// defaults because those infrastructures ignore container limits. On
+/// KubernetesDirect infrastructure, a step without `runAsUser` gets the
+/// infrastructure's `runAsUser`, which Harness applies to the whole pod.
+pub fn effective(spec: &Json, infra: &Infrastructure, platform: &Platform) -> Json {
+    let kind = infra.kind;
     let mut effective = spec.clone();
     let Json::Object(map) = &mut effective else {
         return effective;
@@ -2602,6 +2628,9 @@ pub fn effective(spec: &Json, kind: InfrastructureKind, platform: &Platform) -> 
     });
     if in_container {
         set_default(map, "privileged", || Json::Bool(false));
+    }
+    if let Some(user) = infra.spec.get("runAsUser").filter(|user| !user.is_null()) {
+        set_default(map, "runAsUser", || user.clone());
     }
     if in_container
         && matches!(

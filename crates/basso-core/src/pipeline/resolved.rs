@@ -121,6 +121,13 @@ pub struct Infrastructure {
     pub pool_name: Option<String>,
     /// Harness Cloud machine size (`Cloud` only).
     pub size: Option<String>,
+    /// The resolved pod settings of a KubernetesDirect `infrastructure.spec`
+    /// (`nodeSelector`, `volumes`, `runAsUser` and the rest), which the
+    /// Kubernetes export reads. It is `null` on other infrastructure, and
+    /// the JSON output leaves it out.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub spec: Json,
 }
 
 /// Operating system and architecture a stage runs on.
