@@ -25,6 +25,23 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Returns `FILE:LINE:COLUMN` of the first place where the pipeline
+    /// file writes `text`, after the first `identifier: STEP` line when
+    /// `step` is given. Text written with YAML escapes or quotes that
+    /// resolution removed is not found.
+    fn position_of(&self, text: &str, step: Option<&str>) -> Option<String> {
+        let source = self.source.as_str();
+        let from = step
+            .and_then(|id| source.find(&format!("identifier: {id}")))
+            .unwrap_or(0);
+        let start = source[from..]
+            .find(text)
+            .map(|at| from + at)
+            .or_else(|| source.find(text))?;
+        let span = Span::from_byte_range(source, start, start + text.len());
+        Some(format!("{}:{}:{}", self.name, span.line, span.column))
+    }
+
     /// Reads the pipeline, input set and context files, and rejects the
     /// pipeline when `check` finds errors.
     pub fn read(args: &RunArgs) -> Result<Loaded, StartError> {
@@ -394,13 +411,18 @@ impl Expressions for EngineExpressions {
         &self,
         condition: &str,
         stage_id: &str,
-        _step: Option<&StepPlan>,
+        step: Option<&StepPlan>,
         state: &RunState,
     ) -> Result<bool, String> {
         // The first resolution keeps the blocks it could not resolve (step
         // statuses and outputs) as written, so they are evaluated here with
         // the values of the run so far.
-        evaluate_condition(condition, &run_context(&self.context, state, stage_id))
+        evaluate_condition(condition, &run_context(&self.context, state, stage_id)).map_err(
+            |error| match self.loaded.position_of(condition, step.map(|step| step.id.as_str())) {
+                Some(position) => format!("{position}: {error}"),
+                None => error,
+            },
+        )
     }
 }
 
@@ -413,7 +435,7 @@ fn evaluate_condition(text: &str, context: &Json) -> Result<bool, String> {
     }
     let value = basso_core::Value::from_json(context.clone());
     let result = basso_core::evaluate(text, &value, &basso_core::Options::default())
-        .map_err(|error| format!("cannot evaluate `{text}`: {}", error.message))?;
+        .map_err(|error| format!("cannot evaluate `{text}`: {}; help: {}", error.message, error.help))?;
     // Harness converts any value to run or skip, so a string such as `yes`
     // runs the step.
     result
