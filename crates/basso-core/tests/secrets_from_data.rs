@@ -857,3 +857,23 @@ fn context_value_for_secret_variable_rejected() {
         .count();
     assert_eq!(plain_overrides, 1, "{:#?}", resolution.diagnostics);
 }
+
+#[test]
+fn data_spliced_into_quotes_choosing_between_file_secrets_rejected() {
+    let variables = "  variables:\n    - name: sa\n      type: Secret\n      value: a\n    - name: sb\n      type: Secret\n      value: b\n";
+    let context = json!({"trigger": {"payload": {"env": "prod", "i": "ab"}}});
+    for value in [
+        "'<+\"<+trigger.payload.env>\" == \"prod\" ? <+secrets.getValue(\"a\")> : <+secrets.getValue(\"b\")>>'",
+        "'<+\"<+trigger.payload.env>\".equals(\"prod\") ? <+pipeline.variables.sa> : <+pipeline.variables.sb>>'",
+        "'<+[<+secrets.getValue(\"a\")>, <+secrets.getValue(\"b\")>][\"<+trigger.payload.i>\".length() - 1]>'",
+        "'<+\"<+codebase.prNumber>\" == \"null\" ? <+secrets.getValue(\"a\")> : <+secrets.getValue(\"b\")>>'",
+    ] {
+        let resolution = resolve(&pipeline_with(variables, value), context.clone());
+        let message = data_error(&resolution);
+        assert!(message.contains("among the file's secrets"), "{value}: {message}");
+    }
+
+    let whether = "'<+\"<+trigger.payload.env>\" == \"prod\" ? <+secrets.getValue(\"a\")> : \"\">'";
+    let resolution = resolve(&pipeline_with(variables, whether), context);
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+}

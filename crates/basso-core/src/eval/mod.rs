@@ -103,6 +103,9 @@ pub(crate) struct Evaluator<'c> {
     /// The run-time data paths of the slots of the unit being evaluated, so
     /// that reading a slot counts as reading the data its block read.
     slot_data_paths: SlotDataPaths,
+    /// The run-time data spliced into the text of the unit being evaluated
+    /// (`"<+trigger.payload.env>" == "prod"`), whose literals then carry it.
+    spliced_data: Option<String>,
     /// Maps borrowed from the context, with the path they were read at. An
     /// entry read from one of them (`<+pipeline.variables>.x`) is looked up
     /// by its full path, so a template in it resolves as on the direct path.
@@ -168,6 +171,7 @@ impl<'c> Evaluator<'c> {
             data_reads: 0,
             data_path: String::new(),
             slot_data_paths: SlotDataPaths::new(),
+            spliced_data: None,
             context_maps: Vec::new(),
         }
     }
@@ -305,8 +309,13 @@ impl<'c> Evaluator<'c> {
             Form::Spliced => {
                 let data_path = data_paths.iter().flatten().next().cloned();
                 let from_data = data_path.is_some();
-                self.data_scopes.extend(data_path.map(DataScope::Chosen));
+                self.data_scopes.extend(data_path.clone().map(DataScope::Chosen));
+                let outer = match data_path {
+                    Some(path) => self.spliced_data.replace(path),
+                    None => self.spliced_data.clone(),
+                };
                 let result = self.eval_spliced(source, unit, pieces, slots, data_paths, span);
+                self.spliced_data = outer;
                 if from_data {
                     self.data_scopes.pop();
                 }
@@ -842,9 +851,15 @@ impl<'c> Evaluator<'c> {
     }
 
     /// Returns the path of the run-time data read since `reads_before`, if
-    /// any: a key or argument computed from it chooses what is read.
+    /// any: a key or argument computed from it chooses what is read. In a
+    /// unit whose text has run-time data spliced in, any literal may be that
+    /// data, so every choice counts as made by it.
     fn read_since(&self, reads_before: u64) -> Option<String> {
-        (self.data_reads != reads_before).then(|| self.data_path.clone())
+        if self.data_reads != reads_before {
+            Some(self.data_path.clone())
+        } else {
+            self.spliced_data.clone()
+        }
     }
 
     fn unresolved<'a>(&mut self, name: &str, source: &str, span: Range<usize>) -> Flow<Cow<'a, Value>> {
