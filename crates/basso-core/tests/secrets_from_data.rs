@@ -877,3 +877,20 @@ fn data_spliced_into_quotes_choosing_between_file_secrets_rejected() {
     let resolution = resolve(&pipeline_with(variables, whether), context);
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
 }
+
+#[test]
+fn context_value_for_group_secret_variable_rejected() {
+    let step = pipeline_with("", "<+stepGroup.variables.gtok>");
+    let (head, step_lines) = step.split_at(step.find("              - step:\n").unwrap());
+    let nested: String = step_lines.lines().map(|line| format!("    {line}\n")).collect();
+    let source = format!(
+        "{head}              - stepGroup:\n                  name: g\n                  identifier: g\n                  variables:\n                    - name: gtok\n                      type: Secret\n                      value: real_tok\n                  steps:\n{nested}"
+    );
+    let plain = resolve(&source, json!({}));
+    assert!(!plain.has_errors(), "{:#?}", plain.diagnostics);
+
+    let context = json!({"pipeline": {"stages": {"s": {"spec": {"execution": {"steps": {"g": {"variables": {"gtok": "LEAK"}}}}}}}}});
+    let resolution = resolve(&source, context);
+    let message = data_error(&resolution);
+    assert!(message.contains("variables.gtok`"), "{message}");
+}

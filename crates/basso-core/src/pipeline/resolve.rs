@@ -585,7 +585,7 @@ pub(crate) const LOOP_OVER_RUN_STATE: &str = "loop-over-step-output";
 
 
 /// Warns about the values of the `--context` object that replace what the
-/// pipeline file sets (its pipeline and stage variables, `name` and
+/// pipeline file sets (its pipeline, stage and step group variables, `name` and
 /// `identifier`), and about context keys that basso never reads. The
 /// context wins over the file and over supplied inputs, which a user who
 /// passed `--input` for the same variable would not expect.
@@ -595,7 +595,12 @@ fn warn_context_overrides(
     context: &serde_json::Value,
 ) {
     let stage_variables = pipeline.stages.iter().flat_map(|stage| &stage.variables);
-    for variable in pipeline.variables.iter().chain(stage_variables) {
+    let group_variables = pipeline
+        .stages
+        .iter()
+        .flat_map(|stage| &stage.groups)
+        .flat_map(|group| &group.variables);
+    for variable in pipeline.variables.iter().chain(stage_variables).chain(group_variables) {
         let path = variable.path.as_str();
         if variable.var_type == "Secret" && json_at(context, path).is_some() {
             // The context would hand the step a plain value, which the
