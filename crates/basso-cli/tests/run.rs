@@ -309,13 +309,13 @@ fn output_holding_secret_with_block_start_fails_step() {
             step(
                 "Run",
                 "a",
-                "export OUT=\"$S\"",
-                "envVariables:\n  S: <+secrets.getValue(\"long\")>\noutputVariables:\n  - name: OUT",
+                "export TRIMMED=$(echo $S)\nexport LINE=\"$(echo \"$S\" | tail -n 1)\"",
+                "envVariables:\n  S: <+secrets.getValue(\"long\")>\noutputVariables:\n  - name: TRIMMED\n  - name: LINE",
             ),
-            step("Run", "b", "echo \"from a: <+steps.a.output.outputVariables.OUT>\"", ""),
+            step("Run", "b", "echo \"from a: <+steps.a.output.outputVariables.TRIMMED> <+steps.a.output.outputVariables.LINE>\"", ""),
         ],
     );
-    for secret in ["hunter2<+x>", "p4ss<+pipeline.name>"] {
+    for secret in ["hunter2<+x>", " p4ss<+pipeline.name>word ", "firstline\nhunter2<+pipeline.name>ret"] {
         let output = basso()
             .arg("run")
             .arg(&file)
@@ -329,7 +329,7 @@ fn output_holding_secret_with_block_start_fails_step() {
             assert!(!stdout.contains(fragment), "{secret}: {stdout}");
             assert!(!stderr.contains(fragment), "{secret}: {stderr}");
         }
-        assert!(stderr.contains("output variable `OUT` holds a secret"), "{stderr}");
+        assert!(stderr.contains("holds a secret whose value contains `<+`"), "{stderr}");
         assert!(!stderr.contains("from a:"), "{stderr}");
     }
 }

@@ -193,12 +193,16 @@ impl<'a> Runner<'a> {
             .filter_map(|name| outputs.get(name).map(String::as_str))
             .collect();
         let earlier = self.secret_outputs.lock().expect("secret outputs lock");
-        let risky: Vec<&str> = self
+        // Every text the masker masks counts: a secret trimmed by `$(…)`
+        // or one line of a multi-line secret is masked as well.
+        let values = self
             .secrets
             .values()
             .chain(earlier.iter().map(String::as_str))
-            .chain(own_secret_values)
-            .filter(|value| value.contains("<+"))
+            .chain(own_secret_values);
+        let risky: Vec<&str> = crate::secrets::masked_pieces(values)
+            .into_iter()
+            .filter(|piece| piece.contains("<+"))
             .collect();
         if risky.is_empty() {
             return None;

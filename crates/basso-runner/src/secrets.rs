@@ -209,6 +209,31 @@ pub struct Masker {
     mask_everything: bool,
 }
 
+/// Returns the texts a [`Masker`] for `values` masks: each value as
+/// written and trimmed, and each line of a multi-line value of at least
+/// [`MIN_LINE_CHARS`] characters, trimmed. Empty texts are left out.
+pub fn masked_pieces<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut patterns: Vec<&str> = Vec::new();
+    let mut add = |piece: &'a str| {
+        if !piece.trim().is_empty() && !patterns.contains(&piece) {
+            patterns.push(piece);
+        }
+    };
+    for value in values {
+        let value = value.trim_end_matches('\r');
+        add(value);
+        add(value.trim());
+        if value.contains('\n') {
+            value
+                .lines()
+                .map(str::trim)
+                .filter(|line| line.chars().count() >= MIN_LINE_CHARS)
+                .for_each(&mut add);
+        }
+    }
+    patterns
+}
+
 impl Masker {
     /// Creates a masker for `values`; empty values are ignored.
     ///
@@ -217,24 +242,7 @@ impl Masker {
     /// is masked on its own without its indentation, when it has at least
     /// [`MIN_LINE_CHARS`] characters.
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
-        let mut patterns: Vec<&str> = Vec::new();
-        let mut add = |piece: &'a str| {
-            if !piece.trim().is_empty() && !patterns.contains(&piece) {
-                patterns.push(piece);
-            }
-        };
-        for value in values {
-            let value = value.trim_end_matches('\r');
-            add(value);
-            add(value.trim());
-            if value.contains('\n') {
-                value
-                    .lines()
-                    .map(str::trim)
-                    .filter(|line| line.chars().count() >= MIN_LINE_CHARS)
-                    .for_each(&mut add);
-            }
-        }
+        let patterns = masked_pieces(values);
         if patterns.is_empty() {
             return Masker::default();
         }
