@@ -499,6 +499,26 @@ fn loop_over_step_output_explained() {
 }
 
 #[test]
+fn loop_over_step_output_with_valid_null_value_rejected() {
+    let list = "- step:\n    type: Run\n    name: list\n    identifier: list\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: ITEMS\n        - name: N\n";
+    for strategy in [
+        "repeat:\n        items: '<+\"<+steps.list.output.outputVariables.ITEMS>\".split(\",\")>'",
+        "repeat:\n        times: '<+<+steps.list.output.outputVariables.N> == null ? 1 : 2>'",
+    ] {
+        let steps = format!("{list}- step:\n    type: Run\n    name: each\n    identifier: each\n    strategy:\n      {strategy}\n    spec:\n      image: alpine\n      command: echo 2");
+        let source = pipeline_with(&steps, DOCKER);
+        let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+        let errors: Vec<&basso_core::Diagnostic> = resolution.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 1, "{strategy}: {errors:#?}");
+        assert_eq!(errors[0].code, "loop-over-step-output", "{strategy}");
+
+        let checked = basso_core::pipeline::check(&source, "p.yaml");
+        assert!(checked.iter().all(|d| !d.is_error()), "{strategy}: {checked:#?}");
+        assert!(checked.iter().any(|d| d.code == "loop-over-step-output"), "{strategy}: {checked:#?}");
+    }
+}
+
+#[test]
 fn method_error_on_known_value_reported() {
     let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.foo()>";
     let resolution = resolve(

@@ -583,6 +583,8 @@ pub(crate) const EVERY_AXIS: &str = "*";
 /// but basso plans every loop before the run.
 pub(crate) const LOOP_OVER_RUN_STATE: &str = "loop-over-step-output";
 
+const LOOP_OVER_RUN_STATE_HELP: &str = "it reads a step output or status, and basso expands loops before the run starts, when those have no value: loop over a fixed list, a variable or a runtime input";
+
 
 /// Warns about the values of the `--context` object that replace what the
 /// pipeline file sets (its pipeline, stage and step group variables, `name` and
@@ -1406,6 +1408,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut scheduling_reads = 0;
         let mut data_axes: Vec<String> = Vec::new();
         let mut every_axis_from_data = false;
+        let mut run_state_field: Option<(Span, String)> = None;
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -1423,12 +1426,19 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
             let uses_before = data.secret_uses();
             let reads_before = data.data_reads();
+            let misses_before = scope.miss_count();
             let value = templates.with(text, |t| {
                 t.evaluate(
                     &data.over(scope),
                     &Self::options(EvalMode::Evaluate, Unresolved::Null),
                 )
             });
+            if run_state_field.is_none()
+                && !field.ends_with("maxConcurrency")
+                && scope.missed_since(misses_before, is_run_state)
+            {
+                run_state_field = Some((node.span, field.to_string()));
+            }
             // The runner substitutes secrets only into text fields, so a
             // secret cannot be a count or a list of loop values.
             if data.secret_uses() > uses_before
@@ -1488,6 +1498,20 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 self.report.push(diagnostic);
             }
         }
+        // A loop value computed with null for a step output may still be a
+        // valid loop, but not the one the run would give.
+        if result.is_ok()
+            && let Some((span, field)) = run_state_field
+        {
+            self.unknown_value_spans.push(span);
+            self.report.error(
+                LOOP_OVER_RUN_STATE,
+                format!("`{field}` reads a step output or status, which has no value before the run starts"),
+                span,
+                LOOP_OVER_RUN_STATE_HELP,
+            );
+            return vec![None];
+        }
         let mut iterations = match result {
             Ok(iterations) if !iterations.is_empty() => iterations,
             Ok(_) => return vec![None],
@@ -1501,12 +1525,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 }
                 if reads_run_state {
                     diagnostic.code = LOOP_OVER_RUN_STATE.to_string();
-                    diagnostic.help = Some(
-                        "it reads a step output or status, and basso expands loops before the run \
-                         starts, when those have no value: loop over a fixed list, a variable or a \
-                         runtime input"
-                            .to_string(),
-                    );
+                    diagnostic.help = Some(LOOP_OVER_RUN_STATE_HELP.to_string());
                 }
                 // Validation already reported a written value it rejects.
                 let known = self

@@ -224,6 +224,18 @@ impl<'a> Scope<'a> {
         }
     }
 
+    /// Returns how many paths had no value since the last
+    /// [`Scope::take_misses`].
+    pub fn miss_count(&self) -> usize {
+        self.misses.borrow().len()
+    }
+
+    /// Returns whether a path missed after the first `from` misses
+    /// satisfies `test`.
+    pub fn missed_since(&self, from: usize, test: impl Fn(&str) -> bool) -> bool {
+        self.misses.borrow().iter().skip(from).any(|path| test(path))
+    }
+
     /// Takes the paths that had no value since the last call.
     pub fn take_misses(&self) -> Vec<String> {
         std::mem::take(&mut *self.misses.borrow_mut())
