@@ -49,9 +49,13 @@ fn body_start(written: &str, style: Style) -> usize {
     match style {
         Style::DoubleQuoted if written.starts_with('"') => 1,
         Style::SingleQuoted if written.starts_with('\'') => 1,
-        Style::Literal | Style::Folded if written.starts_with(['|', '>']) => written
-            .find('\n')
-            .map_or(written.len(), |newline| newline + 1),
+        Style::Literal | Style::Folded if written.starts_with(['|', '>']) => {
+            match written.find(['\n', '\r']) {
+                Some(at) if written[at..].starts_with("\r\n") => at + 2,
+                Some(at) => at + 1,
+                None => written.len(),
+            }
+        }
         _ => 0,
     }
 }
@@ -59,8 +63,12 @@ fn body_start(written: &str, style: Style) -> usize {
 /// Finds the written bytes, at or after `at`, that produce `expected`, and
 /// returns their range.
 fn produce(written: &str, style: Style, mut at: usize, expected: char) -> Option<(usize, usize)> {
-    while let Some(found) = written.get(at..)?.chars().next() {
+    while let Some(mut found) = written.get(at..)?.chars().next() {
         let next = at + found.len_utf8();
+        // The parser reads a lone `\r` as a line break, as it reads `\n`.
+        if found == '\r' && !written[next..].starts_with('\n') {
+            found = '\n';
+        }
         if style == Style::DoubleQuoted && found == '\\' {
             let (produced, end) = escape(written, next);
             if produced == Some(expected) {
@@ -183,6 +191,19 @@ mod tests {
         let line = yaml[..absolute].matches('\n').count() + 1;
         assert_eq!(line, 3);
         assert_eq!(&written[range], "<+");
+    }
+
+    #[test]
+    fn blocks_with_lone_carriage_returns_map_each_line() {
+        let literal = "k: |\r  echo one\r  echo <+x>\r";
+        let (written, style, text) = scalar(literal);
+        let start = text.find("<+").unwrap();
+        let range = written_range(&written, style, &text, start..start + 4).unwrap();
+        assert_eq!(&written[range.clone()], "<+x>");
+        assert_eq!(written[..range.start].matches('\r').count(), 1);
+
+        assert_eq!(written_of("k: >\r  echo\r  <+x>\r", "echo <+x>"), "echo\r  <+x>");
+        assert_eq!(written_of("k: |\r\n  a\r\n  <+x>\r\n", "<+x>"), "<+x>");
     }
 
     #[test]
