@@ -54,6 +54,10 @@ pub(crate) fn pod_settings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> 
             settings.volumes = volumes(stage, value, diagnostics);
             continue;
         }
+        if key == "tolerations" {
+            settings.tolerations = tolerations(stage, value, diagnostics);
+            continue;
+        }
         if let Err(reason) = apply(&mut settings, key, value) {
             diagnostics.push(not_kept(stage, key, &reason));
         }
@@ -62,11 +66,14 @@ pub(crate) fn pod_settings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> 
     settings
 }
 
+/// Builds the warning for setting `key`, which may be a dotted path such as
+/// `containerSecurityContext.procMount`; it points at the top-level setting.
 fn not_kept(stage: &Stage, key: &str, reason: &str) -> Diagnostic {
+    let top_level = key.split('.').next().unwrap_or(key);
     Diagnostic::warning(
         NOT_KEPT,
         format!("infrastructure setting `{key}` is not kept in the pod: {reason}"),
-        stage.infrastructure_span(key),
+        stage.infrastructure_span(top_level),
     )
 }
 
@@ -81,7 +88,6 @@ fn apply(settings: &mut PodSettings, key: &str, value: &Json) -> Result<(), Stri
         "nodeSelector" => settings.node_selector = labels(value)?,
         "labels" => settings.labels = labels(value)?,
         "annotations" => settings.annotations = annotations(value)?,
-        "tolerations" => settings.tolerations = tolerations(value)?,
         "hostNames" => settings.host_names = host_names(value)?,
         // Read by `security_context`.
         "runAsUser" | "containerSecurityContext" => {}
@@ -183,25 +189,111 @@ fn annotations(value: &Json) -> Result<BTreeMap<String, String>, String> {
     Ok(annotations)
 }
 
-fn tolerations(value: &Json) -> Result<Vec<Toleration>, String> {
+/// Reads `tolerations`, warning about each entry that the pod does not keep.
+fn tolerations(stage: &Stage, value: &Json, diagnostics: &mut Vec<Diagnostic>) -> Vec<Toleration> {
+    let items = match list(value) {
+        Ok(items) => items,
+        Err(reason) => {
+            diagnostics.push(not_kept(stage, "tolerations", &reason));
+            return Vec::new();
+        }
+    };
+
     let mut tolerations = Vec::new();
-    for item in list(value)? {
-        let item = mapping(item)?;
-        let field = |name: &str| item.get(name).filter(|v| !v.is_null()).map(text);
-        let seconds = match item.get("tolerationSeconds").filter(|v| !v.is_null()) {
-            Some(Json::Number(n)) => n.as_i64(),
-            Some(Json::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        tolerations.push(Toleration {
-            key: field("key").transpose()?,
-            operator: field("operator").transpose()?,
-            value: field("value").transpose()?,
-            effect: field("effect").transpose()?,
-            toleration_seconds: seconds,
-        });
+    for (index, item) in items.iter().enumerate() {
+        match toleration(item) {
+            Ok(toleration) => tolerations.push(toleration),
+            Err(reason) => {
+                let warning = Diagnostic::warning(
+                    NOT_KEPT,
+                    format!(
+                        "toleration {} of the infrastructure is not kept: {reason}",
+                        index + 1
+                    ),
+                    stage.infrastructure_span("tolerations"),
+                );
+                diagnostics.push(warning);
+            }
+        }
     }
-    Ok(tolerations)
+    tolerations
+}
+
+/// Reads one toleration, or returns the rule of Kubernetes' pod validation
+/// (`ValidateTolerations`) that it breaks.
+fn toleration(item: &Json) -> Result<Toleration, String> {
+    let item = mapping(item)?;
+    let field = |name: &str| -> Result<String, String> {
+        let value = item.get(name).filter(|v| !v.is_null());
+        Ok(value.map(text).transpose()?.unwrap_or_default())
+    };
+    let key = field("key")?;
+    let operator = field("operator")?;
+    let value = field("value")?;
+    let effect = field("effect")?;
+    let seconds = match item.get("tolerationSeconds").filter(|v| !v.is_null()) {
+        Some(seconds) => Some(toleration_seconds(seconds)?),
+        None => None,
+    };
+
+    if !key.is_empty() && !is_qualified_name(&key) {
+        return Err(format!("`key` `{key}` is not a valid label key"));
+    }
+    match operator.as_str() {
+        // An empty operator means `Equal`.
+        "" | "Equal" if key.is_empty() => {
+            return Err("`operator` must be `Exists` when `key` is empty".into());
+        }
+        "" | "Equal" if !is_label_value(&value) => {
+            return Err(format!(
+                "`value` `{value}` is not a valid label value (at most 63 letters, digits, `-`, `_` and `.`)"
+            ));
+        }
+        "" | "Equal" => {}
+        "Exists" if !value.is_empty() => {
+            return Err("`value` must be empty when `operator` is `Exists`".into());
+        }
+        "Exists" => {}
+        other => {
+            return Err(format!(
+                "unknown `operator` `{other}`, expected `Equal` or `Exists`"
+            ));
+        }
+    }
+    if !matches!(
+        effect.as_str(),
+        "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+    ) {
+        return Err(format!(
+            "unknown `effect` `{effect}`, expected `NoSchedule`, `PreferNoSchedule` or `NoExecute`"
+        ));
+    }
+    if seconds.is_some() && effect != "NoExecute" {
+        return Err("`tolerationSeconds` is allowed only with `effect: NoExecute`".into());
+    }
+
+    let non_empty = |text: String| (!text.is_empty()).then_some(text);
+    Ok(Toleration {
+        key: non_empty(key),
+        operator: non_empty(operator),
+        value: non_empty(value),
+        effect: non_empty(effect),
+        toleration_seconds: seconds,
+    })
+}
+
+fn toleration_seconds(value: &Json) -> Result<i64, String> {
+    let seconds = match value {
+        Json::Number(number) => number.as_i64(),
+        Json::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    seconds.ok_or_else(|| {
+        let written = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
+        format!("`tolerationSeconds` `{written}` is not a whole number of seconds")
+    })
 }
 
 fn host_names(value: &Json) -> Result<Vec<String>, String> {

@@ -458,6 +458,95 @@ fn infrastructure_settings_not_kept_warn() {
     assert_eq!(pod(&manifest).volumes.as_ref().unwrap().len(), 1);
 }
 
+/// Returns the messages of the `infrastructure-not-kept` warnings.
+fn not_kept_messages(export: &basso_kube::Export) -> Vec<&str> {
+    export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "infrastructure-not-kept")
+        .inspect(|d| assert_eq!(d.severity, Severity::Warning))
+        .map(|d| d.message.as_str())
+        .collect()
+}
+
+#[test]
+fn tolerations_api_rejects_are_dropped() {
+    let cases = [
+        (
+            serde_json::json!({"key": "a", "operator": "Exists", "value": "x"}),
+            "`value` must be empty when `operator` is `Exists`",
+        ),
+        (
+            serde_json::json!({"key": "a", "value": "x", "effect": "NoSchedule", "tolerationSeconds": 30}),
+            "`tolerationSeconds` is allowed only with `effect: NoExecute`",
+        ),
+        (
+            serde_json::json!({"key": "a", "operator": "Maybe"}),
+            "unknown `operator` `Maybe`, expected `Equal` or `Exists`",
+        ),
+        (
+            serde_json::json!({"key": "a", "operator": "Exists", "effect": "Sometimes"}),
+            "unknown `effect` `Sometimes`, expected `NoSchedule`, `PreferNoSchedule` or `NoExecute`",
+        ),
+        (
+            serde_json::json!({"key": "bad key", "operator": "Exists"}),
+            "`key` `bad key` is not a valid label key",
+        ),
+        (
+            serde_json::json!({"operator": "Equal", "value": "x"}),
+            "`operator` must be `Exists` when `key` is empty",
+        ),
+        (
+            serde_json::json!({"key": "a", "value": "not a label"}),
+            "`value` `not a label` is not a valid label value",
+        ),
+        (
+            serde_json::json!({"key": "a", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": "soon"}),
+            "`tolerationSeconds` `soon` is not a whole number of seconds",
+        ),
+    ];
+    for (rejected, rule) in cases {
+        let kept = serde_json::json!({"key": "ci", "operator": "Exists", "effect": "NoSchedule"});
+        let infrastructure = serde_json::json!({"tolerations": [kept, rejected]});
+        let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{rule}: {warnings:#?}");
+        assert!(
+            warnings[0].contains("toleration 2 of the infrastructure is not kept"),
+            "{rule}: {warnings:#?}"
+        );
+        assert!(warnings[0].contains(rule), "{rule}: {warnings:#?}");
+        let manifest = export.manifest.expect("warnings still export");
+        let tolerations = pod(&manifest).tolerations.as_ref().expect("tolerations");
+        assert_eq!(tolerations.len(), 1, "{rule}");
+        assert_eq!(tolerations[0].key.as_deref(), Some("ci"), "{rule}");
+    }
+}
+
+#[test]
+fn tolerations_api_accepts_are_kept() {
+    let infrastructure = serde_json::json!({"tolerations": [
+        {"operator": "Exists"},
+        {"key": "example.com/pool", "value": "", "effect": "PreferNoSchedule"},
+        {"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": -1},
+    ]});
+    let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    assert!(
+        not_kept_messages(&export).is_empty(),
+        "{:#?}",
+        export.diagnostics
+    );
+    let manifest = export.manifest.expect("a manifest");
+    yaml_round_trip(&manifest, "mapping-infrastructure-tolerations");
+    let tolerations = pod(&manifest).tolerations.as_ref().unwrap();
+    assert_eq!(tolerations.len(), 3);
+    assert_eq!(tolerations[2].toleration_seconds, Some(-1));
+}
+
 fn manifest_of_plain_step() -> basso_kube::Manifest {
     manifest(&stage(vec![run("s", "alpine", "true")]), &options())
 }
