@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::container::{BuiltContainer, ContainerContext, build_container};
 use crate::failure::check_failure_strategies;
-use crate::infrastructure::{PodSettings, pod_settings};
+use crate::infrastructure::{PodSettings, clean_mount_path, pod_settings};
 use crate::model::{Stage, Step, StepKind};
 use crate::names::{
     is_dns1123_label, is_dns1123_subdomain, to_dns1123_label, to_dns1123_subdomain,
@@ -539,7 +539,7 @@ fn volumes(
     for (path, span) in &stage.shared_paths {
         // An empty entry, as the Harness editor leaves behind, shares nothing.
         let path = path.trim();
-        if path.is_empty() || mounts.iter().any(|m| m.mount_path == path) {
+        if path.is_empty() {
             continue;
         }
         if !path.starts_with('/') {
@@ -552,13 +552,19 @@ fn volumes(
             diagnostics.push(warning);
             continue;
         }
+        // The workspace and a path listed twice are shared already.
+        let path = clean_mount_path(path);
+        if mounts.iter().any(|m| m.mount_path == path) {
+            continue;
+        }
         let name = format!("shared-{}", volumes.len());
         volumes.push(empty_dir(&name));
-        mounts.push(mount(&name, path));
+        mounts.push(mount(&name, &path));
     }
 
     for (volume, volume_mount) in infra_volumes {
-        // The API server rejects two mounts at one path in a container.
+        // The API server rejects two mounts at one path in a container. Both
+        // paths are in clean form, so `/harness/` counts as `/harness`.
         if mounts
             .iter()
             .any(|m| m.mount_path == volume_mount.mount_path)

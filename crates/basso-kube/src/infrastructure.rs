@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use basso_core::Diagnostic;
+use basso_core::pipeline::quantity::{QuantityError, parse_memory};
 use k8s_openapi::api::core::v1::{
     Capabilities, EmptyDirVolumeSource, HostPathVolumeSource, PersistentVolumeClaimVolumeSource,
     SecurityContext, Toleration, Volume, VolumeMount,
@@ -411,6 +412,21 @@ fn volumes(
     volumes
 }
 
+/// `type` values of a HostPath volume that the API server accepts; the empty
+/// one skips the check on the node.
+const HOST_PATH_TYPES: [&str; 8] = [
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+    "BlockDevice",
+];
+
+/// Reads one entry of `volumes`, or returns the rule of Kubernetes' pod
+/// validation that it breaks.
 fn volume(name: &str, item: &Json) -> Result<(Volume, VolumeMount), String> {
     let item = mapping(item)?;
     let mount_path = item
@@ -420,11 +436,10 @@ fn volume(name: &str, item: &Json) -> Result<(Volume, VolumeMount), String> {
         .filter(|path| path.starts_with('/'))
         .ok_or("`mountPath` is not an absolute path")?;
     let spec = item.get("spec").filter(|v| !v.is_null());
+    // An empty text counts as missing, as it does for the API server.
     let field = |key: &str| -> Result<Option<String>, String> {
-        spec.and_then(|s| s.get(key))
-            .filter(|v| !v.is_null())
-            .map(text)
-            .transpose()
+        let value = spec.and_then(|s| s.get(key)).filter(|v| !v.is_null());
+        Ok(value.map(text).transpose()?.filter(|text| !text.is_empty()))
     };
 
     let mut volume = Volume {
@@ -434,15 +449,41 @@ fn volume(name: &str, item: &Json) -> Result<(Volume, VolumeMount), String> {
     let volume_type = item.get("type").map(text).transpose()?.unwrap_or_default();
     match volume_type.as_str() {
         "EmptyDir" => {
+            let size = field("size")?;
+            if let Some(size) = &size
+                && let Err(QuantityError(reason)) = parse_memory(size)
+            {
+                return Err(format!(
+                    "EmptyDir `spec.size` `{size}` is not a Kubernetes quantity such as `1Gi`: {reason}"
+                ));
+            }
             volume.empty_dir = Some(EmptyDirVolumeSource {
                 medium: field("medium")?,
-                size_limit: field("size")?.map(Quantity),
+                size_limit: size.map(Quantity),
             });
         }
         "HostPath" => {
+            let path = field("path")?.ok_or("a HostPath volume has no `spec.path`")?;
+            if path.split('/').any(|part| part == "..") {
+                return Err(format!("HostPath `spec.path` `{path}` contains `..`"));
+            }
+            let host_path_type = field("type")?;
+            if let Some(unknown) = host_path_type
+                .as_deref()
+                .filter(|t| !HOST_PATH_TYPES.contains(t))
+            {
+                return Err(format!(
+                    "unknown HostPath `type` `{unknown}`, expected one of {}",
+                    HOST_PATH_TYPES[1..]
+                        .iter()
+                        .map(|t| format!("`{t}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
             volume.host_path = Some(HostPathVolumeSource {
-                path: field("path")?.ok_or("a HostPath volume has no `spec.path`")?,
-                type_: field("type")?,
+                path,
+                type_: host_path_type,
             });
         }
         "PersistentVolumeClaim" => {
@@ -467,8 +508,24 @@ fn volume(name: &str, item: &Json) -> Result<(Volume, VolumeMount), String> {
     }
     let mount = VolumeMount {
         name: name.to_string(),
-        mount_path,
+        mount_path: clean_mount_path(&mount_path),
         ..VolumeMount::default()
     };
     Ok((volume, mount))
+}
+
+/// Returns the shortest form of absolute path `path`, as Go's `path.Clean`
+/// does: no empty, `.` or trailing parts, and `..` applied. The API server
+/// compares mount paths as written, so `/harness/` would otherwise pass as a
+/// second mount over the workspace at `/harness`.
+pub(crate) fn clean_mount_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => _ = parts.pop(),
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }

@@ -547,6 +547,75 @@ fn tolerations_api_accepts_are_kept() {
     assert_eq!(tolerations[2].toleration_seconds, Some(-1));
 }
 
+#[test]
+fn volume_sources_api_rejects_are_dropped() {
+    let cases = [
+        (
+            serde_json::json!({"mountPath": "/s", "type": "HostPath", "spec": {"path": "/tmp", "type": "Sockets"}}),
+            "unknown HostPath `type` `Sockets`",
+        ),
+        (
+            serde_json::json!({"mountPath": "/s", "type": "HostPath", "spec": {"path": "/var/../etc"}}),
+            "HostPath `spec.path` `/var/../etc` contains `..`",
+        ),
+        (
+            serde_json::json!({"mountPath": "/s", "type": "EmptyDir", "spec": {"size": "lots"}}),
+            "EmptyDir `spec.size` `lots` is not a Kubernetes quantity",
+        ),
+        (
+            serde_json::json!({"mountPath": "/s", "type": "PersistentVolumeClaim", "spec": {"claimName": ""}}),
+            "a PersistentVolumeClaim volume has no `spec.claimName`",
+        ),
+    ];
+    for (volume, rule) in cases {
+        let infrastructure = serde_json::json!({"volumes": [volume]});
+        let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{rule}: {warnings:#?}");
+        assert!(
+            warnings[0].contains("volume 1 of the infrastructure is not mounted"),
+            "{rule}: {warnings:#?}"
+        );
+        assert!(warnings[0].contains(rule), "{rule}: {warnings:#?}");
+        let manifest = export.manifest.expect("warnings still export");
+        assert_eq!(pod(&manifest).volumes.as_ref().unwrap().len(), 1, "{rule}");
+    }
+}
+
+#[test]
+fn mount_paths_compared_in_normal_form() {
+    let infrastructure = serde_json::json!({
+        "volumes": [
+            {"mountPath": "/harness/", "type": "EmptyDir", "spec": {}},
+            {"mountPath": "//var/./run", "type": "EmptyDir", "spec": {}},
+            {"mountPath": "/cache/", "type": "EmptyDir", "spec": {}},
+            {"mountPath": "/tmp/../cache", "type": "EmptyDir", "spec": {}},
+        ],
+    });
+    let mut stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    stage.shared_paths = vec![
+        ("/var/run/".into(), Span::default()),
+        ("/harness/.".into(), Span::default()),
+    ];
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    for path in ["/harness", "/var/run", "/cache"] {
+        let text = format!("volume at `{path}` is not mounted");
+        assert!(
+            warnings.iter().any(|w| w.contains(&text)),
+            "{path}: {warnings:#?}"
+        );
+    }
+    let manifest = export.manifest.expect("warnings still export");
+    let mounts = container(&manifest, "t").volume_mounts.as_ref().unwrap();
+    let paths: Vec<&str> = mounts.iter().map(|m| m.mount_path.as_str()).collect();
+    assert_eq!(paths, ["/harness", "/var/run", "/cache"]);
+}
+
 fn manifest_of_plain_step() -> basso_kube::Manifest {
     manifest(&stage(vec![run("s", "alpine", "true")]), &options())
 }
