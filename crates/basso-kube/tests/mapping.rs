@@ -616,6 +616,124 @@ fn mount_paths_compared_in_normal_form() {
     assert_eq!(paths, ["/harness", "/var/run", "/cache"]);
 }
 
+#[test]
+fn security_context_api_rejects_are_dropped() {
+    let cases = [
+        (
+            "procMount",
+            serde_json::json!("Weird"),
+            "unknown `procMount` `Weird`, expected `Default` or `Unmasked`",
+        ),
+        (
+            "procMount",
+            serde_json::json!("Unmasked"),
+            "`hostUsers: false`",
+        ),
+        (
+            "runAsGroup",
+            serde_json::json!(-1),
+            "expected a user or group id",
+        ),
+        (
+            "privileged",
+            serde_json::json!("sometimes"),
+            "expected `true` or `false`",
+        ),
+    ];
+    for (key, value, rule) in cases {
+        let infrastructure = serde_json::json!({
+            "containerSecurityContext": {"runAsNonRoot": true, key: value},
+        });
+        let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{key}: {warnings:#?}");
+        let setting = format!("setting `containerSecurityContext.{key}`");
+        assert!(warnings[0].contains(&setting), "{key}: {warnings:#?}");
+        assert!(warnings[0].contains(rule), "{key}: {warnings:#?}");
+        let manifest = export.manifest.expect("warnings still export");
+        let context = container(&manifest, "t").security_context.as_ref().unwrap();
+        assert_eq!(
+            context.run_as_non_root,
+            Some(true),
+            "{key}: the other settings stay"
+        );
+        assert!(context.proc_mount.is_none(), "{key}");
+    }
+}
+
+#[test]
+fn privileged_step_allows_privilege_escalation() {
+    let mut dind = run("dind", "docker:dind", "dockerd");
+    dind.privileged = Some(true);
+    let infrastructure = serde_json::json!({
+        "containerSecurityContext": {"allowPrivilegeEscalation": false},
+    });
+    let stage =
+        stage_with_infrastructure(vec![dind, run("plain", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("`allowPrivilegeEscalation: false` is not kept in step `dind`, which sets `privileged: true`"),
+        "{warnings:#?}"
+    );
+    let manifest = export.manifest.expect("warnings still export");
+    yaml_round_trip(&manifest, "mapping-privileged-escalation");
+    let dind = container(&manifest, "dind")
+        .security_context
+        .as_ref()
+        .unwrap();
+    assert_eq!(dind.privileged, Some(true));
+    assert_eq!(dind.allow_privilege_escalation, Some(true));
+    let plain = container(&manifest, "plain")
+        .security_context
+        .as_ref()
+        .unwrap();
+    assert_eq!(plain.allow_privilege_escalation, Some(false));
+}
+
+#[test]
+fn infrastructure_privilege_conflict_allows_escalation() {
+    for (key, value) in [
+        ("privileged", serde_json::json!(true)),
+        (
+            "capabilities",
+            serde_json::json!({"add": ["CAP_SYS_ADMIN"]}),
+        ),
+    ] {
+        let infrastructure = serde_json::json!({
+            "containerSecurityContext": {"allowPrivilegeEscalation": false, key: value},
+        });
+        let stage = stage_with_infrastructure(
+            vec![run("a", "alpine", "true"), run("b", "alpine", "true")],
+            infrastructure,
+        );
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{key}: {warnings:#?}");
+        assert!(
+            warnings[0].contains("setting `containerSecurityContext.allowPrivilegeEscalation`"),
+            "{key}: {warnings:#?}"
+        );
+        let manifest = export.manifest.expect("warnings still export");
+        for name in ["a", "b"] {
+            let context = container(&manifest, name)
+                .security_context
+                .as_ref()
+                .unwrap();
+            assert_eq!(
+                context.allow_privilege_escalation,
+                Some(true),
+                "{key} {name}"
+            );
+        }
+    }
+}
+
 fn manifest_of_plain_step() -> basso_kube::Manifest {
     manifest(&stage(vec![run("s", "alpine", "true")]), &options())
 }
