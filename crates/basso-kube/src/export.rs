@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::container::{BuiltContainer, ContainerContext, build_container};
 use crate::failure::check_failure_strategies;
-use crate::infrastructure::{PodSettings, clean_mount_path, pod_settings};
+use crate::infrastructure::{PodSettings, pod_settings};
 use crate::model::{Stage, Step, StepKind};
 use crate::names::{
     is_dns1123_label, is_dns1123_subdomain, to_dns1123_label, to_dns1123_subdomain,
@@ -562,19 +562,23 @@ fn volumes(
         mounts.push(mount(&name, &path));
     }
 
-    for (volume, volume_mount) in infra_volumes {
+    for (volume, mut volume_mount) in infra_volumes {
+        let written = volume_mount.mount_path;
+        volume_mount.mount_path = clean_mount_path(&written);
         // The API server rejects two mounts at one path in a container. Both
         // paths are in clean form, so `/harness/` counts as `/harness`.
         if mounts
             .iter()
             .any(|m| m.mount_path == volume_mount.mount_path)
         {
+            let path = if written == volume_mount.mount_path {
+                format!("`{written}`")
+            } else {
+                format!("`{written}`, which is `{}`,", volume_mount.mount_path)
+            };
             let warning = Diagnostic::warning(
                 "infrastructure-not-kept",
-                format!(
-                    "infrastructure volume at `{}` is not mounted: the path already has a volume",
-                    volume_mount.mount_path
-                ),
+                format!("infrastructure volume at {path} is not mounted: the path already has a volume"),
                 stage.infrastructure_span("volumes"),
             )
             .with_help(format!("mount it elsewhere: `{WORKSPACE_PATH}` and the `sharedPaths` have volumes of their own"));
@@ -585,6 +589,22 @@ fn volumes(
         mounts.push(volume_mount);
     }
     (volumes, mounts)
+}
+
+/// Returns the shortest form of absolute path `path`, as Go's `path.Clean`
+/// does: no empty, `.` or trailing parts, and `..` applied. The API server
+/// compares mount paths as written, so `/harness/` would otherwise pass as a
+/// second mount over the workspace at `/harness`.
+fn clean_mount_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => _ = parts.pop(),
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 fn empty_dir(name: &str) -> Volume {

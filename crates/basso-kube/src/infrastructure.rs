@@ -575,24 +575,8 @@ fn volume(name: &str, item: &Json) -> Result<(Volume, VolumeMount), String> {
     }
     let mount = VolumeMount {
         name: name.to_string(),
-        mount_path: clean_mount_path(&mount_path),
+        mount_path,
         ..VolumeMount::default()
     };
     Ok((volume, mount))
-}
-
-/// Returns the shortest form of absolute path `path`, as Go's `path.Clean`
-/// does: no empty, `.` or trailing parts, and `..` applied. The API server
-/// compares mount paths as written, so `/harness/` would otherwise pass as a
-/// second mount over the workspace at `/harness`.
-pub(crate) fn clean_mount_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => _ = parts.pop(),
-            part => parts.push(part),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
