@@ -69,7 +69,7 @@ pub(crate) fn pod_settings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> 
 }
 
 /// Builds the warning for setting `key`, which may be a dotted path such as
-/// `containerSecurityContext.procMount`; it points at the top-level setting.
+/// `containerSecurityContext.procMount`. It points at the top-level setting.
 fn not_kept(stage: &Stage, key: &str, reason: &str) -> Diagnostic {
     let top_level = key.split('.').next().unwrap_or(key);
     Diagnostic::warning(
@@ -193,32 +193,59 @@ fn annotations(value: &Json) -> Result<BTreeMap<String, String>, String> {
 
 /// Reads `tolerations`, warning about each entry that the pod does not keep.
 fn tolerations(stage: &Stage, value: &Json, diagnostics: &mut Vec<Diagnostic>) -> Vec<Toleration> {
+    let entry = ListEntry {
+        key: "tolerations",
+        noun: "toleration",
+        outcome: "kept",
+    };
+    read_entries(stage, value, &entry, diagnostics, |_, item| {
+        toleration(item)
+    })
+}
+
+/// A list setting of `infrastructure.spec` and the words of the warning
+/// about an entry the pod does not keep.
+struct ListEntry {
+    key: &'static str,
+    noun: &'static str,
+    outcome: &'static str,
+}
+
+/// Reads each entry of a list setting with `read`, which receives the
+/// entry's index. Each entry that `read` rejects gets a warning such as
+/// "volume 2 of the infrastructure is not mounted: `reason`".
+fn read_entries<T>(
+    stage: &Stage,
+    value: &Json,
+    entry: &ListEntry,
+    diagnostics: &mut Vec<Diagnostic>,
+    read: impl Fn(usize, &Json) -> Result<T, String>,
+) -> Vec<T> {
     let items = match list(value) {
         Ok(items) => items,
         Err(reason) => {
-            diagnostics.push(not_kept(stage, "tolerations", &reason));
+            diagnostics.push(not_kept(stage, entry.key, &reason));
             return Vec::new();
         }
     };
 
-    let mut tolerations = Vec::new();
+    let mut entries = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        match toleration(item) {
-            Ok(toleration) => tolerations.push(toleration),
+        match read(index, item) {
+            Ok(read) => entries.push(read),
             Err(reason) => {
-                let warning = Diagnostic::warning(
-                    NOT_KEPT,
-                    format!(
-                        "toleration {} of the infrastructure is not kept: {reason}",
-                        index + 1
-                    ),
-                    stage.infrastructure_span("tolerations"),
+                let message = format!(
+                    "{} {} of the infrastructure is not {}: {reason}",
+                    entry.noun,
+                    index + 1,
+                    entry.outcome
                 );
-                diagnostics.push(warning);
+                let span = stage.infrastructure_span(entry.key);
+                diagnostics.push(Diagnostic::warning(NOT_KEPT, message, span));
             }
         }
     }
-    tolerations
+    entries
 }
 
 /// Reads one toleration, or returns the rule of Kubernetes' pod validation

@@ -506,8 +506,8 @@ fn tolerations_api_rejects_are_dropped() {
         ),
     ];
     for (rejected, rule) in cases {
-        let kept = serde_json::json!({"key": "ci", "operator": "Exists", "effect": "NoSchedule"});
-        let infrastructure = serde_json::json!({"tolerations": [kept, rejected]});
+        let valid = serde_json::json!({"key": "ci", "operator": "Exists", "effect": "NoSchedule"});
+        let infrastructure = serde_json::json!({"tolerations": [valid, rejected]});
         let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
         let export = export(&stage);
 

@@ -84,7 +84,6 @@ fn proc_mount(value: &Json) -> Result<String, String> {
     let proc_mount = text(value)?;
     match proc_mount.as_str() {
         "Default" => Ok(proc_mount),
-        // Kubernetes' `ValidateSecurityContext` requires a user namespace.
         "Unmasked" => Err(
             "the API server accepts `Unmasked` only in a pod with `hostUsers: false`, which the export does not set"
                 .into(),

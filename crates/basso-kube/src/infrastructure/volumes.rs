@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::Value as Json;
 
-use super::{NOT_KEPT, boolean, list, mapping, not_kept, text};
+use super::{ListEntry, boolean, mapping, read_entries, text};
 use crate::model::Stage;
 
 /// Reads `volumes`, warning about each entry the pod cannot mount. Volume
@@ -19,36 +19,17 @@ pub(super) fn volumes(
     value: &Json,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<(Volume, VolumeMount)> {
-    let span = stage.infrastructure_span("volumes");
-    let items = match list(value) {
-        Ok(items) => items,
-        Err(reason) => {
-            diagnostics.push(not_kept(stage, "volumes", &reason));
-            return Vec::new();
-        }
+    let entry = ListEntry {
+        key: "volumes",
+        noun: "volume",
+        outcome: "mounted",
     };
-
-    let mut volumes = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match volume(&format!("volume-{index}"), item) {
-            Ok(volume) => volumes.push(volume),
-            Err(reason) => {
-                let warning = Diagnostic::warning(
-                    NOT_KEPT,
-                    format!(
-                        "volume {} of the infrastructure is not mounted: {reason}",
-                        index + 1
-                    ),
-                    span,
-                );
-                diagnostics.push(warning);
-            }
-        }
-    }
-    volumes
+    read_entries(stage, value, &entry, diagnostics, |index, item| {
+        volume(&format!("volume-{index}"), item)
+    })
 }
 
-/// `type` values of a HostPath volume that the API server accepts; the empty
+/// `type` values of a HostPath volume that the API server accepts. The empty
 /// one skips the check on the node.
 const HOST_PATH_TYPES: [&str; 8] = [
     "",
