@@ -318,3 +318,47 @@ fn dot_secret_keys_exit_one() {
         assert!(errors.contains(&message), "{message}\n{errors}");
     }
 }
+
+#[test]
+fn api_rejected_infrastructure_warns() {
+    let output = basso(&[
+        "export",
+        "kubernetes",
+        &fixture("infrastructure-api-rules.yaml"),
+    ]);
+    let errors = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{errors}");
+
+    let warnings = [
+        "infrastructure-api-rules.yaml:17:15",
+        "infrastructure setting `containerSecurityContext.procMount` is not kept in the pod: unknown `procMount` `Masked`",
+        "infrastructure-api-rules.yaml:21:15",
+        "toleration 1 of the infrastructure is not kept: `value` must be empty when `operator` is `Exists`",
+        "infrastructure-api-rules.yaml:29:15",
+        "volume 2 of the infrastructure is not mounted: unknown HostPath `type` `Dir`",
+        "infrastructure volume at `/harness/`, which is `/harness`, is not mounted",
+        "infrastructure-api-rules.yaml:53:33",
+        "infrastructure setting `allowPrivilegeEscalation: false` is not kept in step `image`, which sets `privileged: true`",
+    ];
+    for warning in warnings {
+        assert!(errors.contains(warning), "{warning}\n{errors}");
+    }
+
+    let yaml = stdout(&output);
+    let job: Job = serde_saphyr::from_str(yaml.split("---\n").nth(1).expect("a document"))
+        .expect("stdout is a Job");
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    let tolerations = pod.tolerations.expect("the valid toleration");
+    assert_eq!(tolerations.len(), 1);
+    assert_eq!(tolerations[0].key.as_deref(), Some("spot"));
+    let volumes = pod.volumes.expect("volumes");
+    assert_eq!(volumes.len(), 1, "only the workspace: {volumes:?}");
+    let test = &pod.init_containers.expect("init containers")[0];
+    let test_context = test.security_context.as_ref().unwrap();
+    assert_eq!(test_context.allow_privilege_escalation, Some(false));
+    assert_eq!(test_context.run_as_non_root, Some(true));
+    assert!(test_context.proc_mount.is_none());
+    let image_context = pod.containers[0].security_context.as_ref().unwrap();
+    assert_eq!(image_context.privileged, Some(true));
+    assert_eq!(image_context.allow_privilege_escalation, Some(true));
+}

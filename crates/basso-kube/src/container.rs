@@ -77,7 +77,7 @@ pub(crate) fn build_container(
         command,
         args,
         env: (!env.is_empty()).then_some(env),
-        security_context: security_context(step, context.security_context),
+        security_context: security_context(step, context.security_context, diagnostics),
         resources: resources(step, diagnostics),
         ports: (!ports.is_empty()).then(|| ports.iter().map(|p| container_port(*p)).collect()),
         startup_probe: ports
@@ -418,13 +418,35 @@ fn image_pull_policy(step: &Step, diagnostics: &mut Vec<Diagnostic>) -> Option<S
     None
 }
 
-fn security_context(step: &Step, default: Option<&SecurityContext>) -> Option<SecurityContext> {
+/// Builds the container's security context: the infrastructure's defaults
+/// under the step's `privileged` and `runAsUser`.
+fn security_context(
+    step: &Step,
+    default: Option<&SecurityContext>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<SecurityContext> {
     let mut context = default.cloned().unwrap_or_default();
     if step.privileged.is_some() {
         context.privileged = step.privileged;
     }
     if step.run_as_user.is_some() {
         context.run_as_user = step.run_as_user;
+    }
+
+    // The API server rejects this pair, and Kubernetes lets a privileged
+    // container escalate whatever the setting, so the step's request wins.
+    if step.privileged == Some(true) && context.allow_privilege_escalation == Some(false) {
+        context.allow_privilege_escalation = Some(true);
+        let warning = Diagnostic::warning(
+            "infrastructure-not-kept",
+            format!(
+                "infrastructure setting `allowPrivilegeEscalation: false` is not kept in step `{}`, which sets `privileged: true`",
+                step.path()
+            ),
+            step.span_of("privileged"),
+        )
+        .with_help("the API server rejects `allowPrivilegeEscalation: false` together with `privileged: true`, so this container gets `allowPrivilegeEscalation: true`, as every privileged container has in Kubernetes");
+        diagnostics.push(warning);
     }
     (context != SecurityContext::default()).then_some(context)
 }

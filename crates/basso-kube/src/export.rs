@@ -539,7 +539,7 @@ fn volumes(
     for (path, span) in &stage.shared_paths {
         // An empty entry, as the Harness editor leaves behind, shares nothing.
         let path = path.trim();
-        if path.is_empty() || mounts.iter().any(|m| m.mount_path == path) {
+        if path.is_empty() {
             continue;
         }
         if !path.starts_with('/') {
@@ -552,23 +552,33 @@ fn volumes(
             diagnostics.push(warning);
             continue;
         }
+        // The workspace and a path listed twice are shared already.
+        let path = clean_mount_path(path);
+        if mounts.iter().any(|m| m.mount_path == path) {
+            continue;
+        }
         let name = format!("shared-{}", volumes.len());
         volumes.push(empty_dir(&name));
-        mounts.push(mount(&name, path));
+        mounts.push(mount(&name, &path));
     }
 
-    for (volume, volume_mount) in infra_volumes {
-        // The API server rejects two mounts at one path in a container.
+    for (volume, mut volume_mount) in infra_volumes {
+        let written = volume_mount.mount_path;
+        volume_mount.mount_path = clean_mount_path(&written);
+        // The API server rejects two mounts at one path in a container. Both
+        // paths are in clean form, so `/harness/` counts as `/harness`.
         if mounts
             .iter()
             .any(|m| m.mount_path == volume_mount.mount_path)
         {
+            let path = if written == volume_mount.mount_path {
+                format!("`{written}`")
+            } else {
+                format!("`{written}`, which is `{}`,", volume_mount.mount_path)
+            };
             let warning = Diagnostic::warning(
                 "infrastructure-not-kept",
-                format!(
-                    "infrastructure volume at `{}` is not mounted: the path already has a volume",
-                    volume_mount.mount_path
-                ),
+                format!("infrastructure volume at {path} is not mounted: the path already has a volume"),
                 stage.infrastructure_span("volumes"),
             )
             .with_help(format!("mount it elsewhere: `{WORKSPACE_PATH}` and the `sharedPaths` have volumes of their own"));
@@ -579,6 +589,22 @@ fn volumes(
         mounts.push(volume_mount);
     }
     (volumes, mounts)
+}
+
+/// Returns the shortest form of absolute path `path`, as Go's `path.Clean`
+/// does: no empty, `.` or trailing parts, and `..` applied. The API server
+/// compares mount paths as written, so `/harness/` would otherwise pass as a
+/// second mount over the workspace at `/harness`.
+fn clean_mount_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => _ = parts.pop(),
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 fn empty_dir(name: &str) -> Volume {

@@ -6,15 +6,17 @@
 use std::collections::BTreeMap;
 
 use basso_core::Diagnostic;
-use k8s_openapi::api::core::v1::{
-    Capabilities, EmptyDirVolumeSource, HostPathVolumeSource, PersistentVolumeClaimVolumeSource,
-    SecurityContext, Toleration, Volume, VolumeMount,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::core::v1::{SecurityContext, Toleration, Volume, VolumeMount};
 use serde_json::{Map, Value as Json};
 
 use crate::model::Stage;
 use crate::names::{is_dns1123_subdomain, is_label_value, is_qualified_name};
+
+mod security;
+mod volumes;
+
+use security::security_context;
+use volumes::volumes;
 
 const NOT_KEPT: &str = "infrastructure-not-kept";
 
@@ -54,6 +56,10 @@ pub(crate) fn pod_settings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> 
             settings.volumes = volumes(stage, value, diagnostics);
             continue;
         }
+        if key == "tolerations" {
+            settings.tolerations = tolerations(stage, value, diagnostics);
+            continue;
+        }
         if let Err(reason) = apply(&mut settings, key, value) {
             diagnostics.push(not_kept(stage, key, &reason));
         }
@@ -62,11 +68,14 @@ pub(crate) fn pod_settings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> 
     settings
 }
 
+/// Builds the warning for setting `key`, which may be a dotted path such as
+/// `containerSecurityContext.procMount`. It points at the top-level setting.
 fn not_kept(stage: &Stage, key: &str, reason: &str) -> Diagnostic {
+    let top_level = key.split('.').next().unwrap_or(key);
     Diagnostic::warning(
         NOT_KEPT,
         format!("infrastructure setting `{key}` is not kept in the pod: {reason}"),
-        stage.infrastructure_span(key),
+        stage.infrastructure_span(top_level),
     )
 }
 
@@ -81,7 +90,6 @@ fn apply(settings: &mut PodSettings, key: &str, value: &Json) -> Result<(), Stri
         "nodeSelector" => settings.node_selector = labels(value)?,
         "labels" => settings.labels = labels(value)?,
         "annotations" => settings.annotations = annotations(value)?,
-        "tolerations" => settings.tolerations = tolerations(value)?,
         "hostNames" => settings.host_names = host_names(value)?,
         // Read by `security_context`.
         "runAsUser" | "containerSecurityContext" => {}
@@ -183,25 +191,138 @@ fn annotations(value: &Json) -> Result<BTreeMap<String, String>, String> {
     Ok(annotations)
 }
 
-fn tolerations(value: &Json) -> Result<Vec<Toleration>, String> {
-    let mut tolerations = Vec::new();
-    for item in list(value)? {
-        let item = mapping(item)?;
-        let field = |name: &str| item.get(name).filter(|v| !v.is_null()).map(text);
-        let seconds = match item.get("tolerationSeconds").filter(|v| !v.is_null()) {
-            Some(Json::Number(n)) => n.as_i64(),
-            Some(Json::String(s)) => s.trim().parse().ok(),
-            _ => None,
-        };
-        tolerations.push(Toleration {
-            key: field("key").transpose()?,
-            operator: field("operator").transpose()?,
-            value: field("value").transpose()?,
-            effect: field("effect").transpose()?,
-            toleration_seconds: seconds,
-        });
+/// Reads `tolerations`, warning about each entry that the pod does not keep.
+fn tolerations(stage: &Stage, value: &Json, diagnostics: &mut Vec<Diagnostic>) -> Vec<Toleration> {
+    let entry = ListEntry {
+        key: "tolerations",
+        noun: "toleration",
+        outcome: "kept",
+    };
+    read_entries(stage, value, &entry, diagnostics, |_, item| {
+        toleration(item)
+    })
+}
+
+/// A list setting of `infrastructure.spec` and the words of the warning
+/// about an entry the pod does not keep.
+struct ListEntry {
+    key: &'static str,
+    noun: &'static str,
+    outcome: &'static str,
+}
+
+/// Reads each entry of a list setting with `read`, which receives the
+/// entry's index. Each entry that `read` rejects gets a warning such as
+/// "volume 2 of the infrastructure is not mounted: `reason`".
+fn read_entries<T>(
+    stage: &Stage,
+    value: &Json,
+    entry: &ListEntry,
+    diagnostics: &mut Vec<Diagnostic>,
+    read: impl Fn(usize, &Json) -> Result<T, String>,
+) -> Vec<T> {
+    let items = match list(value) {
+        Ok(items) => items,
+        Err(reason) => {
+            diagnostics.push(not_kept(stage, entry.key, &reason));
+            return Vec::new();
+        }
+    };
+
+    let mut entries = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match read(index, item) {
+            Ok(read) => entries.push(read),
+            Err(reason) => {
+                let message = format!(
+                    "{} {} of the infrastructure is not {}: {reason}",
+                    entry.noun,
+                    index + 1,
+                    entry.outcome
+                );
+                let span = stage.infrastructure_span(entry.key);
+                diagnostics.push(Diagnostic::warning(NOT_KEPT, message, span));
+            }
+        }
     }
-    Ok(tolerations)
+    entries
+}
+
+/// Reads one toleration, or returns the rule of Kubernetes' pod validation
+/// (`ValidateTolerations`) that it breaks.
+fn toleration(item: &Json) -> Result<Toleration, String> {
+    let item = mapping(item)?;
+    let field = |name: &str| -> Result<String, String> {
+        let value = item.get(name).filter(|v| !v.is_null());
+        Ok(value.map(text).transpose()?.unwrap_or_default())
+    };
+    let key = field("key")?;
+    let operator = field("operator")?;
+    let value = field("value")?;
+    let effect = field("effect")?;
+    let seconds = match item.get("tolerationSeconds").filter(|v| !v.is_null()) {
+        Some(seconds) => Some(toleration_seconds(seconds)?),
+        None => None,
+    };
+
+    if !key.is_empty() && !is_qualified_name(&key) {
+        return Err(format!("`key` `{key}` is not a valid label key"));
+    }
+    match operator.as_str() {
+        // An empty operator means `Equal`.
+        "" | "Equal" if key.is_empty() => {
+            return Err("`operator` must be `Exists` when `key` is empty".into());
+        }
+        "" | "Equal" if !is_label_value(&value) => {
+            return Err(format!(
+                "`value` `{value}` is not a valid label value (at most 63 letters, digits, `-`, `_` and `.`)"
+            ));
+        }
+        "" | "Equal" => {}
+        "Exists" if !value.is_empty() => {
+            return Err("`value` must be empty when `operator` is `Exists`".into());
+        }
+        "Exists" => {}
+        other => {
+            return Err(format!(
+                "unknown `operator` `{other}`, expected `Equal` or `Exists`"
+            ));
+        }
+    }
+    if !matches!(
+        effect.as_str(),
+        "" | "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+    ) {
+        return Err(format!(
+            "unknown `effect` `{effect}`, expected `NoSchedule`, `PreferNoSchedule` or `NoExecute`"
+        ));
+    }
+    if seconds.is_some() && effect != "NoExecute" {
+        return Err("`tolerationSeconds` is allowed only with `effect: NoExecute`".into());
+    }
+
+    let non_empty = |text: String| (!text.is_empty()).then_some(text);
+    Ok(Toleration {
+        key: non_empty(key),
+        operator: non_empty(operator),
+        value: non_empty(value),
+        effect: non_empty(effect),
+        toleration_seconds: seconds,
+    })
+}
+
+fn toleration_seconds(value: &Json) -> Result<i64, String> {
+    let seconds = match value {
+        Json::Number(number) => number.as_i64(),
+        Json::String(text) => text.trim().parse().ok(),
+        _ => None,
+    };
+    seconds.ok_or_else(|| {
+        let written = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_string);
+        format!("`tolerationSeconds` `{written}` is not a whole number of seconds")
+    })
 }
 
 fn host_names(value: &Json) -> Result<Vec<String>, String> {
@@ -214,169 +335,4 @@ fn host_names(value: &Json) -> Result<Vec<String>, String> {
         names.push(name);
     }
     Ok(names)
-}
-
-/// Builds the step containers' default security context from
-/// `containerSecurityContext`, with `runAsUser` over its `runAsUser`.
-fn security_context(
-    spec: &Map<String, Json>,
-    diagnostics: &mut Vec<Diagnostic>,
-    stage: &Stage,
-) -> Option<SecurityContext> {
-    let mut context = SecurityContext::default();
-    let mut warn = |key: &str, reason: String| diagnostics.push(not_kept(stage, key, &reason));
-    if let Some(written) = spec
-        .get("containerSecurityContext")
-        .filter(|v| !v.is_null())
-    {
-        match container_security_context(written) {
-            Ok(written) => context = written,
-            Err(reason) => warn("containerSecurityContext", reason),
-        }
-    }
-    if let Some(user) = spec.get("runAsUser").filter(|v| !v.is_null()) {
-        match integer(user) {
-            Ok(user) => context.run_as_user = Some(user),
-            Err(reason) => warn("runAsUser", reason),
-        }
-    }
-    (context != SecurityContext::default()).then_some(context)
-}
-
-fn container_security_context(value: &Json) -> Result<SecurityContext, String> {
-    let mut context = SecurityContext::default();
-    for (key, value) in mapping(value)? {
-        if value.is_null() {
-            continue;
-        }
-        match key.as_str() {
-            "allowPrivilegeEscalation" => {
-                context.allow_privilege_escalation = Some(boolean(value)?)
-            }
-            "privileged" => context.privileged = Some(boolean(value)?),
-            "readOnlyRootFilesystem" => context.read_only_root_filesystem = Some(boolean(value)?),
-            "runAsNonRoot" => context.run_as_non_root = Some(boolean(value)?),
-            "runAsUser" => context.run_as_user = Some(integer(value)?),
-            "runAsGroup" => context.run_as_group = Some(integer(value)?),
-            "procMount" => context.proc_mount = Some(text(value)?),
-            "capabilities" => context.capabilities = Some(capabilities(value)?),
-            other => return Err(format!("the export does not know `{other}`")),
-        }
-    }
-    Ok(context)
-}
-
-fn capabilities(value: &Json) -> Result<Capabilities, String> {
-    let names = |key: &str| -> Result<Option<Vec<String>>, String> {
-        match value.get(key).filter(|v| !v.is_null()) {
-            Some(items) => list(items)?
-                .iter()
-                .map(text)
-                .collect::<Result<_, _>>()
-                .map(Some),
-            None => Ok(None),
-        }
-    };
-    Ok(Capabilities {
-        add: names("add")?,
-        drop: names("drop")?,
-    })
-}
-
-/// Reads `volumes`, warning about each entry the pod cannot mount. Volume
-/// names are `volume-<index>` after the entry's place in the list.
-fn volumes(
-    stage: &Stage,
-    value: &Json,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<(Volume, VolumeMount)> {
-    let span = stage.infrastructure_span("volumes");
-    let items = match list(value) {
-        Ok(items) => items,
-        Err(reason) => {
-            diagnostics.push(not_kept(stage, "volumes", &reason));
-            return Vec::new();
-        }
-    };
-
-    let mut volumes = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match volume(&format!("volume-{index}"), item) {
-            Ok(volume) => volumes.push(volume),
-            Err(reason) => {
-                let warning = Diagnostic::warning(
-                    NOT_KEPT,
-                    format!(
-                        "volume {} of the infrastructure is not mounted: {reason}",
-                        index + 1
-                    ),
-                    span,
-                );
-                diagnostics.push(warning);
-            }
-        }
-    }
-    volumes
-}
-
-fn volume(name: &str, item: &Json) -> Result<(Volume, VolumeMount), String> {
-    let item = mapping(item)?;
-    let mount_path = item
-        .get("mountPath")
-        .map(text)
-        .transpose()?
-        .filter(|path| path.starts_with('/'))
-        .ok_or("`mountPath` is not an absolute path")?;
-    let spec = item.get("spec").filter(|v| !v.is_null());
-    let field = |key: &str| -> Result<Option<String>, String> {
-        spec.and_then(|s| s.get(key))
-            .filter(|v| !v.is_null())
-            .map(text)
-            .transpose()
-    };
-
-    let mut volume = Volume {
-        name: name.to_string(),
-        ..Volume::default()
-    };
-    let volume_type = item.get("type").map(text).transpose()?.unwrap_or_default();
-    match volume_type.as_str() {
-        "EmptyDir" => {
-            volume.empty_dir = Some(EmptyDirVolumeSource {
-                medium: field("medium")?,
-                size_limit: field("size")?.map(Quantity),
-            });
-        }
-        "HostPath" => {
-            volume.host_path = Some(HostPathVolumeSource {
-                path: field("path")?.ok_or("a HostPath volume has no `spec.path`")?,
-                type_: field("type")?,
-            });
-        }
-        "PersistentVolumeClaim" => {
-            let read_only = match spec
-                .and_then(|s| s.get("readOnly"))
-                .filter(|v| !v.is_null())
-            {
-                Some(flag) => Some(boolean(flag)?),
-                None => None,
-            };
-            volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
-                claim_name: field("claimName")?
-                    .ok_or("a PersistentVolumeClaim volume has no `spec.claimName`")?,
-                read_only,
-            });
-        }
-        other => {
-            return Err(format!(
-                "unknown volume type `{other}`, expected `EmptyDir`, `HostPath` or `PersistentVolumeClaim`"
-            ));
-        }
-    }
-    let mount = VolumeMount {
-        name: name.to_string(),
-        mount_path,
-        ..VolumeMount::default()
-    };
-    Ok((volume, mount))
 }

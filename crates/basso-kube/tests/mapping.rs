@@ -458,6 +458,286 @@ fn infrastructure_settings_not_kept_warn() {
     assert_eq!(pod(&manifest).volumes.as_ref().unwrap().len(), 1);
 }
 
+/// Returns the messages of the `infrastructure-not-kept` warnings.
+fn not_kept_messages(export: &basso_kube::Export) -> Vec<&str> {
+    export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "infrastructure-not-kept")
+        .inspect(|d| assert_eq!(d.severity, Severity::Warning))
+        .map(|d| d.message.as_str())
+        .collect()
+}
+
+#[test]
+fn tolerations_api_rejects_are_dropped() {
+    let cases = [
+        (
+            serde_json::json!({"key": "a", "operator": "Exists", "value": "x"}),
+            "`value` must be empty when `operator` is `Exists`",
+        ),
+        (
+            serde_json::json!({"key": "a", "value": "x", "effect": "NoSchedule", "tolerationSeconds": 30}),
+            "`tolerationSeconds` is allowed only with `effect: NoExecute`",
+        ),
+        (
+            serde_json::json!({"key": "a", "operator": "Maybe"}),
+            "unknown `operator` `Maybe`, expected `Equal` or `Exists`",
+        ),
+        (
+            serde_json::json!({"key": "a", "operator": "Exists", "effect": "Sometimes"}),
+            "unknown `effect` `Sometimes`, expected `NoSchedule`, `PreferNoSchedule` or `NoExecute`",
+        ),
+        (
+            serde_json::json!({"key": "bad key", "operator": "Exists"}),
+            "`key` `bad key` is not a valid label key",
+        ),
+        (
+            serde_json::json!({"operator": "Equal", "value": "x"}),
+            "`operator` must be `Exists` when `key` is empty",
+        ),
+        (
+            serde_json::json!({"key": "a", "value": "not a label"}),
+            "`value` `not a label` is not a valid label value",
+        ),
+        (
+            serde_json::json!({"key": "a", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": "soon"}),
+            "`tolerationSeconds` `soon` is not a whole number of seconds",
+        ),
+    ];
+    for (rejected, rule) in cases {
+        let valid = serde_json::json!({"key": "ci", "operator": "Exists", "effect": "NoSchedule"});
+        let infrastructure = serde_json::json!({"tolerations": [valid, rejected]});
+        let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{rule}: {warnings:#?}");
+        assert!(
+            warnings[0].contains("toleration 2 of the infrastructure is not kept"),
+            "{rule}: {warnings:#?}"
+        );
+        assert!(warnings[0].contains(rule), "{rule}: {warnings:#?}");
+        let manifest = export.manifest.expect("warnings still export");
+        let tolerations = pod(&manifest).tolerations.as_ref().expect("tolerations");
+        assert_eq!(tolerations.len(), 1, "{rule}");
+        assert_eq!(tolerations[0].key.as_deref(), Some("ci"), "{rule}");
+    }
+}
+
+#[test]
+fn tolerations_api_accepts_are_kept() {
+    let infrastructure = serde_json::json!({"tolerations": [
+        {"operator": "Exists"},
+        {"key": "example.com/pool", "value": "", "effect": "PreferNoSchedule"},
+        {"key": "spot", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": -1},
+    ]});
+    let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    assert!(
+        not_kept_messages(&export).is_empty(),
+        "{:#?}",
+        export.diagnostics
+    );
+    let manifest = export.manifest.expect("a manifest");
+    yaml_round_trip(&manifest, "mapping-infrastructure-tolerations");
+    let tolerations = pod(&manifest).tolerations.as_ref().unwrap();
+    assert_eq!(tolerations.len(), 3);
+    assert_eq!(tolerations[2].toleration_seconds, Some(-1));
+}
+
+#[test]
+fn volume_sources_api_rejects_are_dropped() {
+    let cases = [
+        (
+            serde_json::json!({"mountPath": "/s", "type": "HostPath", "spec": {"path": "/tmp", "type": "Sockets"}}),
+            "unknown HostPath `type` `Sockets`",
+        ),
+        (
+            serde_json::json!({"mountPath": "/s", "type": "HostPath", "spec": {"path": "/var/../etc"}}),
+            "HostPath `spec.path` `/var/../etc` contains `..`",
+        ),
+        (
+            serde_json::json!({"mountPath": "/s", "type": "EmptyDir", "spec": {"size": "lots"}}),
+            "EmptyDir `spec.size` `lots` is not a Kubernetes quantity",
+        ),
+        (
+            serde_json::json!({"mountPath": "/s", "type": "PersistentVolumeClaim", "spec": {"claimName": ""}}),
+            "a PersistentVolumeClaim volume has no `spec.claimName`",
+        ),
+    ];
+    for (volume, rule) in cases {
+        let infrastructure = serde_json::json!({"volumes": [volume]});
+        let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{rule}: {warnings:#?}");
+        assert!(
+            warnings[0].contains("volume 1 of the infrastructure is not mounted"),
+            "{rule}: {warnings:#?}"
+        );
+        assert!(warnings[0].contains(rule), "{rule}: {warnings:#?}");
+        let manifest = export.manifest.expect("warnings still export");
+        assert_eq!(pod(&manifest).volumes.as_ref().unwrap().len(), 1, "{rule}");
+    }
+}
+
+#[test]
+fn mount_paths_compared_in_normal_form() {
+    let infrastructure = serde_json::json!({
+        "volumes": [
+            {"mountPath": "/harness/", "type": "EmptyDir", "spec": {}},
+            {"mountPath": "//var/./run", "type": "EmptyDir", "spec": {}},
+            {"mountPath": "/cache/", "type": "EmptyDir", "spec": {}},
+            {"mountPath": "/tmp/../cache", "type": "EmptyDir", "spec": {}},
+        ],
+    });
+    let mut stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    stage.shared_paths = vec![
+        ("/var/run/".into(), Span::default()),
+        ("/harness/.".into(), Span::default()),
+    ];
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    for (written, path) in [
+        ("/harness/", "/harness"),
+        ("//var/./run", "/var/run"),
+        ("/tmp/../cache", "/cache"),
+    ] {
+        let text = format!("volume at `{written}`, which is `{path}`, is not mounted");
+        assert!(
+            warnings.iter().any(|w| w.contains(&text)),
+            "{written}: {warnings:#?}"
+        );
+    }
+    let manifest = export.manifest.expect("warnings still export");
+    let mounts = container(&manifest, "t").volume_mounts.as_ref().unwrap();
+    let paths: Vec<&str> = mounts.iter().map(|m| m.mount_path.as_str()).collect();
+    assert_eq!(paths, ["/harness", "/var/run", "/cache"]);
+}
+
+#[test]
+fn security_context_api_rejects_are_dropped() {
+    let cases = [
+        (
+            "procMount",
+            serde_json::json!("Weird"),
+            "unknown `procMount` `Weird`, expected `Default` or `Unmasked`",
+        ),
+        (
+            "procMount",
+            serde_json::json!("Unmasked"),
+            "`hostUsers: false`",
+        ),
+        (
+            "runAsGroup",
+            serde_json::json!(-1),
+            "expected a user or group id",
+        ),
+        (
+            "privileged",
+            serde_json::json!("sometimes"),
+            "expected `true` or `false`",
+        ),
+    ];
+    for (key, value, rule) in cases {
+        let infrastructure = serde_json::json!({
+            "containerSecurityContext": {"runAsNonRoot": true, key: value},
+        });
+        let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{key}: {warnings:#?}");
+        let setting = format!("setting `containerSecurityContext.{key}`");
+        assert!(warnings[0].contains(&setting), "{key}: {warnings:#?}");
+        assert!(warnings[0].contains(rule), "{key}: {warnings:#?}");
+        let manifest = export.manifest.expect("warnings still export");
+        let context = container(&manifest, "t").security_context.as_ref().unwrap();
+        assert_eq!(
+            context.run_as_non_root,
+            Some(true),
+            "{key}: the other settings stay"
+        );
+        assert!(context.proc_mount.is_none(), "{key}");
+    }
+}
+
+#[test]
+fn privileged_step_allows_privilege_escalation() {
+    let mut dind = run("dind", "docker:dind", "dockerd");
+    dind.privileged = Some(true);
+    let infrastructure = serde_json::json!({
+        "containerSecurityContext": {"allowPrivilegeEscalation": false},
+    });
+    let stage =
+        stage_with_infrastructure(vec![dind, run("plain", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("`allowPrivilegeEscalation: false` is not kept in step `dind`, which sets `privileged: true`"),
+        "{warnings:#?}"
+    );
+    let manifest = export.manifest.expect("warnings still export");
+    yaml_round_trip(&manifest, "mapping-privileged-escalation");
+    let dind = container(&manifest, "dind")
+        .security_context
+        .as_ref()
+        .unwrap();
+    assert_eq!(dind.privileged, Some(true));
+    assert_eq!(dind.allow_privilege_escalation, Some(true));
+    let plain = container(&manifest, "plain")
+        .security_context
+        .as_ref()
+        .unwrap();
+    assert_eq!(plain.allow_privilege_escalation, Some(false));
+}
+
+#[test]
+fn infrastructure_privilege_conflict_allows_escalation() {
+    for (key, value) in [
+        ("privileged", serde_json::json!(true)),
+        (
+            "capabilities",
+            serde_json::json!({"add": ["CAP_SYS_ADMIN"]}),
+        ),
+    ] {
+        let infrastructure = serde_json::json!({
+            "containerSecurityContext": {"allowPrivilegeEscalation": false, key: value},
+        });
+        let stage = stage_with_infrastructure(
+            vec![run("a", "alpine", "true"), run("b", "alpine", "true")],
+            infrastructure,
+        );
+        let export = export(&stage);
+
+        let warnings = not_kept_messages(&export);
+        assert_eq!(warnings.len(), 1, "{key}: {warnings:#?}");
+        assert!(
+            warnings[0].contains("setting `containerSecurityContext.allowPrivilegeEscalation`"),
+            "{key}: {warnings:#?}"
+        );
+        let manifest = export.manifest.expect("warnings still export");
+        for name in ["a", "b"] {
+            let context = container(&manifest, name)
+                .security_context
+                .as_ref()
+                .unwrap();
+            assert_eq!(
+                context.allow_privilege_escalation,
+                Some(true),
+                "{key} {name}"
+            );
+        }
+    }
+}
+
 fn manifest_of_plain_step() -> basso_kube::Manifest {
     manifest(&stage(vec![run("s", "alpine", "true")]), &options())
 }
