@@ -334,6 +334,36 @@ fn output_holding_secret_with_block_start_fails_step() {
     }
 }
 
+#[test]
+fn report_path_from_secret_output_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = r#"<testsuite name="s"><testcase name="a"/></testsuite>"#;
+    let file = pipeline(
+        dir.path(),
+        &[
+            step(
+                "Run",
+                "a",
+                &format!("export P=\"$T\"\nmkdir -p r\necho '{report}' > \"r/$T.xml\""),
+                "envVariables:\n  T: <+secrets.getValue(\"tok\")>\noutputVariables:\n  - name: P\n    type: Secret",
+            ),
+            step(
+                "Run",
+                "b",
+                "echo reading",
+                "reports:\n  type: JUnit\n  spec:\n    paths:\n      - r/<+steps.a.output.outputVariables.P>.xml",
+            ),
+        ],
+    );
+    let output = run_with_secret(&file, None, &["--format", "json"]);
+    assert_secret_not_printed(&output);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("report path `r/***.xml` holds a secret value"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(summary["stages"][0]["steps"][1]["tests"].is_null(), "{summary}");
+}
+
 /// The value of secret `tok` in the tests below, and the start of its
 /// base64 form with or without a trailing newline.
 const SECRET_VALUE: &str = "hunter2-very-secret";

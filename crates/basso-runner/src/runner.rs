@@ -1047,7 +1047,22 @@ impl StageRun<'_, '_> {
         if step.spec.report_paths.is_empty() {
             return None;
         }
-        let collected = reports::collect(&self.workdir(), &step.spec.report_paths);
+        // A path resolved again from a `type: Secret` output holds the
+        // secret's value; a glob of it would print the secret in warnings
+        // and in file names, so it is left out.
+        let mut paths = Vec::with_capacity(step.spec.report_paths.len());
+        for path in &step.spec.report_paths {
+            let masked = self.runner.console.mask(path);
+            if masked == *path {
+                paths.push(path.clone());
+            } else {
+                tracing::warn!(
+                    step_id = %step.path(),
+                    "report path `{masked}` holds a secret value, so no report is read from it; help: name report files without secrets"
+                );
+            }
+        }
+        let collected = reports::collect(&self.workdir(), &paths);
         for warning in &collected.warnings {
             tracing::warn!(step_id = %step.path(), "{warning}");
         }
