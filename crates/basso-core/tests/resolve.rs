@@ -519,6 +519,17 @@ fn loop_over_step_output_with_valid_null_value_rejected() {
 }
 
 #[test]
+fn dotted_and_nested_keys_with_one_input_path_rejected() {
+    let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo 1\n      envVariables:\n        a.b: <+input>.default(dotted)\n        A: <+input>.default(plain)\n- step:\n    type: Plugin\n    name: p\n    identifier: p\n    spec:\n      image: plugins/x\n      settings:\n        a:\n          b: <+input>.default(nested)\n        a.b: <+input>.default(dotted)";
+    let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");
+    let duplicates: Vec<&basso_core::Diagnostic> =
+        checked.iter().filter(|d| d.code == "duplicate-input-path").collect();
+    assert_eq!(duplicates.len(), 1, "{checked:#?}");
+    assert!(duplicates[0].message.contains("steps.p.spec.settings.a.b`"), "{}", duplicates[0].message);
+    assert!(duplicates[0].is_error());
+}
+
+#[test]
 fn method_error_on_known_value_reported() {
     let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.foo()>";
     let resolution = resolve(

@@ -36,7 +36,7 @@ pub fn collect<'a>(
     pipeline: &'a Node,
     source: &str,
 ) -> IndexMap<String, InputField<'a>> {
-    let mut fields = IndexMap::new();
+    let mut fields: IndexMap<String, InputField<'a>> = IndexMap::new();
     // A node's `variables` are visited after the node, so the paths of its
     // Number variables are known when their values are reached.
     let mut number_variables = HashSet::new();
@@ -51,6 +51,20 @@ pub fn collect<'a>(
         match RuntimeInput::parse(text) {
             Ok(input) => {
                 let value_type = value_type_at(path, &number_variables);
+                // A key with dots (`a.b`) and nested keys (`a: {b: …}`)
+                // give the same path, which one value would then fill.
+                if let Some(first) = fields.get(path) {
+                    report.push(
+                        Diagnostic::error(
+                            "duplicate-input-path",
+                            format!("two runtime inputs have the input path `{path}`, so one value would fill both"),
+                            node.span,
+                        )
+                        .with_help("rename the key that contains dots, or nest it as the other one is")
+                        .with_label(first.node.span, "the other runtime input with this path"),
+                    );
+                    return Visit::Descend;
+                }
                 fields.insert(
                     path.to_string(),
                     InputField {
