@@ -785,13 +785,39 @@ fn pull_error(
             "help: check the username and the passwordRef secret of the connector"
         }
         E::ImageManifestNotFoundError(_) => "help: check the image name and tag",
+        _ if speaks_plain_http(&with_causes(error)) => {
+            "help: the registry answered TLS with plain HTTP; give it a connector whose URL starts with `http://`"
+        }
         _ => "help: check that the registry is reachable and the image exists",
     };
     Error::new(format!(
-        "pulling image `{reference}` from `{}`{} failed: {error}\n{help}",
+        "pulling image `{reference}` from `{}`{} failed: {}\n{help}",
         reference.registry(),
-        connector_phrase(connector)
+        connector_phrase(connector),
+        with_causes(error)
     ))
+}
+
+/// Returns `error`'s message followed by the messages of its causes, so
+/// that "connection refused" and a failed TLS handshake read differently.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let message = inner.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
+/// Returns whether a pull error's text shows a TLS client that got a plain
+/// HTTP answer, as rustls reports it.
+fn speaks_plain_http(text: &str) -> bool {
+    text.contains("InvalidContentType") || text.contains("corrupt message")
 }
 
 /// Formats a time as RFC 3339 in UTC, as containerd's lease expiry expects.
@@ -829,6 +855,44 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pulls through HTTPS from a server on 127.0.0.1 that answers in plain
+    /// HTTP, and from a port where nothing listens.
+    #[tokio::test]
+    async fn pull_errors_name_their_cause() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let message = |port: u16| {
+            let reference: Reference = format!("127.0.0.1:{port}/app:1").parse().unwrap();
+            async move {
+                let client = registry_client(None);
+                let error = client
+                    .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
+                    .await
+                    .unwrap_err();
+                pull_error(&reference, None, &error).to_string()
+            }
+        };
+
+        let plain_http = message(port).await;
+        assert!(plain_http.contains("connector whose URL starts with `http://`"), "{plain_http}");
+
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let refused = message(closed_port).await;
+        assert!(refused.to_lowercase().contains("refused"), "{refused}");
+        assert!(refused.contains("check that the registry is reachable"), "{refused}");
+        server.abort();
+    }
 
     fn connector(url: &str) -> Connector {
         Connector {
