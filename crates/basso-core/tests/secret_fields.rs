@@ -660,3 +660,42 @@ fn report_path_secret_rejected() {
         ]
     );
 }
+
+#[test]
+fn secret_matrix_axis_reported_once() {
+    let source = r#"pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: b
+                  identifier: b
+                  strategy:
+                    matrix:
+                      k: [<+secrets.getValue("a")>, b]
+                  spec:
+                    shell: Sh
+                    command: echo <+matrix.k>
+"#;
+    let checked = pipeline::check(source, "p.yaml");
+    let resolution = pipeline::resolve(source, "p.yaml", &[], &[], &serde_json::json!({}));
+    for diagnostics in [&checked, &resolution.diagnostics] {
+        let errors: Vec<&str> = diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.code.as_str())
+            .collect();
+        assert_eq!(errors, ["secret-not-allowed"], "{diagnostics:#?}");
+    }
+}

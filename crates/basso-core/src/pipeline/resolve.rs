@@ -1409,6 +1409,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut data_axes: Vec<String> = Vec::new();
         let mut every_axis_from_data = false;
         let mut run_state_field: Option<(Span, String)> = None;
+        let mut secret_rejected = false;
         let result = strategy::expand(strategy_node, &mut |node: &Node, field: &str| {
             let mut text = node.as_str()?;
             // A runtime input takes its supplied or default value, which may
@@ -1446,6 +1447,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 && let Some(id) = value.secret_reference()
             {
                 evaluation_errors.push(secret_not_allowed(text, node, field, "a loop value", &id));
+                secret_rejected = true;
                 return None;
             }
             let json = match value {
@@ -1515,8 +1517,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut iterations = match result {
             Ok(iterations) if !iterations.is_empty() => iterations,
             Ok(_) => return vec![None],
-            // A runtime input without a value was reported as `missing-input`.
-            Err(_) if missing_input => return vec![None],
+            // A runtime input without a value was reported as `missing-input`,
+            // and a secret as `secret-not-allowed`.
+            Err(_) if missing_input || secret_rejected => return vec![None],
             Err(mut diagnostic) => {
                 // A loop over trigger or codebase values has them only with
                 // a context, so `check` leaves the error out.
