@@ -32,6 +32,11 @@ use crate::task::{ContainerExit, ContainerStep};
 /// Where the run's workspace appears inside every container.
 pub const WORKSPACE_MOUNT: &str = "/harness";
 
+/// The mount point of a step's output folder inside its container. The
+/// folder lies outside the workspace, so other steps cannot replace it with a
+/// link.
+pub const OUTPUTS_MOUNT: &str = "/basso/outputs";
+
 /// Receives output lines of a container, stdout and stderr merged.
 pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -142,6 +147,12 @@ impl ContainerExecutor {
     /// The run id on every object's `io.basso.run` label.
     pub fn run_id(&self) -> &str {
         &self.inner.run_id
+    }
+
+    /// Returns the folder for log files and per-step files, which only root
+    /// can enter.
+    pub fn state_dir(&self) -> &Path {
+        &self.inner.config.state_dir
     }
 
     /// The connected client.
@@ -464,6 +475,25 @@ impl Inner {
             env.retain(|entry| entry.split('=').next() != Some(name.as_str()));
             env.push(format!("{name}={value}"));
         }
+        let mut mounts = vec![
+            BindMount {
+                source: workspace,
+                destination: WORKSPACE_MOUNT.to_string(),
+                read_only: false,
+            },
+            BindMount {
+                source: hosts_path.to_path_buf(),
+                destination: "/etc/hosts".to_string(),
+                read_only: true,
+            },
+        ];
+        if let Some(output_dir) = &step.output_dir {
+            mounts.push(BindMount {
+                source: output_dir.clone(),
+                destination: OUTPUTS_MOUNT.to_string(),
+                read_only: false,
+            });
+        }
         Ok(ContainerSettings {
             args,
             env,
@@ -475,18 +505,7 @@ impl Inner {
             memory_bytes: step.memory_bytes,
             cpu_millis: step.cpu_millis,
             netns_path: Some(netns_path),
-            mounts: vec![
-                BindMount {
-                    source: workspace,
-                    destination: WORKSPACE_MOUNT.to_string(),
-                    read_only: false,
-                },
-                BindMount {
-                    source: hosts_path.to_path_buf(),
-                    destination: "/etc/hosts".to_string(),
-                    read_only: true,
-                },
-            ],
+            mounts,
             cgroups_path: format!("/{}/{id}", self.containerd.namespace()),
         })
     }

@@ -65,6 +65,9 @@ pub struct ContainerStep {
     pub cpu_millis: Option<u64>,
     /// `portBindings` as (host port, container port).
     pub port_bindings: Vec<(u16, u16)>,
+    /// A host folder that basso created for the step's output variables,
+    /// mounted writable at [`OUTPUTS_MOUNT`](crate::executor::OUTPUTS_MOUNT).
+    pub output_dir: Option<PathBuf>,
 }
 
 impl ContainerStep {
@@ -85,6 +88,7 @@ impl ContainerStep {
             memory_bytes: None,
             cpu_millis: None,
             port_bindings: Vec::new(),
+            output_dir: None,
         }
     }
 }

@@ -193,6 +193,67 @@ fn container_outputs_and_errexit() {
     );
 }
 
+/// Links that a step plants under `.basso-outputs` in the workspace do not
+/// make basso, running as root, change the linked host folder.
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn output_folder_ignores_links_in_workspace() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(workspace.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(victim.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    drop(executor(state.path()));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.path().to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+
+    // One link for each predictable name `<pid>-<step>-<counter>`.
+    let plant = format!(
+        "mkdir -p /harness/.basso-outputs
+         for n in $(seq 0 40); do
+           ln -s {} /harness/.basso-outputs/{}-outputs-$n
+         done",
+        victim.path().display(),
+        std::process::id()
+    );
+    let mut planter = task("plant", Some(IMAGE), TaskKind::Step, &plant, workspace.path());
+    planter.user = Some(1000);
+    let (planter_sink, planter_lines) = sink();
+    let mut planter_task = containers.start(planter, planter_sink).unwrap();
+    let planter_exit = planter_task.wait(Duration::from_secs(60)).unwrap();
+    drop(planter_task);
+
+    let mut with_outputs = task(
+        "outputs",
+        Some(IMAGE),
+        TaskKind::Step,
+        "export OUT=value",
+        workspace.path(),
+    );
+    with_outputs.output_variables = vec!["OUT".into()];
+    let (outputs_sink, _) = sink();
+    let mut outputs_task = containers.start(with_outputs, outputs_sink).unwrap();
+    let outputs_exit = outputs_task.wait(Duration::from_secs(60)).unwrap();
+    let outputs = outputs_task.outputs().unwrap();
+    drop(outputs_task);
+    containers.finish_stage(Duration::from_secs(5)).unwrap();
+
+    let victim_mode = std::fs::metadata(victim.path()).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(
+        planter_exit,
+        Some(Exit::Code(0)),
+        "{:?}",
+        planter_lines.lock().unwrap()
+    );
+    assert_eq!(victim_mode, 0o700, "basso changed the mode of a linked folder");
+    assert_eq!(outputs_exit, Some(Exit::Code(0)));
+    assert_eq!(outputs.get("OUT").map(String::as_str), Some("value"));
+}
+
 fn plan_step(id: &str, step_type: &str, image: Option<&str>, command: &str) -> StepPlan {
     StepPlan {
         id: id.to_string(),
