@@ -220,7 +220,13 @@ fn output_folder_ignores_links_in_workspace() {
         victim.path().display(),
         std::process::id()
     );
-    let mut planter = task("plant", Some(IMAGE), TaskKind::Step, &plant, workspace.path());
+    let mut planter = task(
+        "plant",
+        Some(IMAGE),
+        TaskKind::Step,
+        &plant,
+        workspace.path(),
+    );
     planter.user = Some(1000);
     let (planter_sink, planter_lines) = sink();
     let mut planter_task = containers.start(planter, planter_sink).unwrap();
@@ -242,14 +248,21 @@ fn output_folder_ignores_links_in_workspace() {
     drop(outputs_task);
     containers.finish_stage(Duration::from_secs(5)).unwrap();
 
-    let victim_mode = std::fs::metadata(victim.path()).unwrap().permissions().mode() & 0o7777;
+    let victim_mode = std::fs::metadata(victim.path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
     assert_eq!(
         planter_exit,
         Some(Exit::Code(0)),
         "{:?}",
         planter_lines.lock().unwrap()
     );
-    assert_eq!(victim_mode, 0o700, "basso changed the mode of a linked folder");
+    assert_eq!(
+        victim_mode, 0o700,
+        "basso changed the mode of a linked folder"
+    );
     assert_eq!(outputs_exit, Some(Exit::Code(0)));
     assert_eq!(outputs.get("OUT").map(String::as_str), Some("value"));
 }
@@ -322,5 +335,40 @@ fn readiness_waits_for_container_service() {
         printed.contains("fetch | hello from basso-busybox"),
         "{printed}"
     );
+    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn service_without_command_runs_image_default() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let mixed = stage_executor(state.path(), workspace.path());
+
+    // The test image's Entrypoint and Cmd print `image default command`.
+    let mut service = plan_step("svc", "Background", Some(IMAGE), "");
+    service.spec.command = None;
+    let wait = plan_step("wait", "Run", None, "sleep 1");
+    let stage = StagePlan {
+        id: "build".to_string(),
+        name: "build".to_string(),
+        nodes: vec![Node::Step(Box::new(service)), Node::Step(Box::new(wait))],
+        ..StagePlan::default()
+    };
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let console = Arc::new(Console::memory(Arc::clone(&buffer)));
+    let runner = Runner::new(
+        &mixed,
+        &LiteralExpressions,
+        console,
+        Secrets::new(),
+        RunOptions::new(workspace.path().to_path_buf()),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let summary = runner.run(&[stage]);
+    drop(mixed);
+
+    let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    assert!(printed.contains("svc | image default command"), "{printed}");
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }
