@@ -62,7 +62,7 @@ pub fn container_step(spec: &TaskSpec) -> Result<ContainerStep, ExecError> {
     let mut step = ContainerStep::new(&spec.step_id, image, program, spec.workdir.clone());
     step.service = spec.kind == TaskKind::Service;
     step.image_pull_policy = spec.image_pull_policy.clone();
-    step.env = spec.env.clone();
+    step.env = container_env(&spec.env, &spec.workdir);
     step.run_as_user = spec.user;
     step.privileged = spec.privileged;
     step.port_bindings = spec.port_bindings.clone();
@@ -75,6 +75,24 @@ pub fn container_step(spec: &TaskSpec) -> Result<ContainerStep, ExecError> {
         step.host_names = spec.host_names.clone();
     }
     Ok(step)
+}
+
+/// Returns the task's environment with the workspace variables that name
+/// the host workspace set to its mount point inside the container. A value
+/// the step sets itself in `envVariables` stays.
+fn container_env(env: &[(String, String)], host_workspace: &Path) -> Vec<(String, String)> {
+    let host_workspace = host_workspace.display().to_string();
+    env.iter()
+        .map(|(name, value)| {
+            let workspace_variable =
+                matches!(name.as_str(), "HARNESS_WORKSPACE" | "DRONE_WORKSPACE");
+            if workspace_variable && *value == host_workspace {
+                (name.clone(), crate::executor::WORKSPACE_MOUNT.to_string())
+            } else {
+                (name.clone(), value.clone())
+            }
+        })
+        .collect()
 }
 
 impl Executor for ContainerdExecutor {
@@ -388,6 +406,24 @@ mod tests {
         assert_eq!(step.cpu_millis, Some(500));
         assert_eq!(step.connector_ref.as_deref(), Some("registry"));
         assert_eq!(step.host_names, ["group_s"]);
+    }
+
+    #[test]
+    fn workspace_variables_name_mount_point() {
+        let program = basso_runner::Program::Argv(vec!["echo".into()]);
+        let mut task = spec(Some("busybox"), program);
+        task.workdir = "/tmp/run-1/workspace".into();
+        task.env = vec![
+            ("HARNESS_WORKSPACE".into(), "/tmp/run-1/workspace".into()),
+            ("DRONE_WORKSPACE".into(), "/tmp/run-1/workspace".into()),
+            ("HARNESS_WORKSPACE".into(), "/custom".into()),
+            ("OTHER".into(), "/tmp/run-1/workspace".into()),
+        ];
+        let step = container_step(&task).unwrap();
+        assert_eq!(step.env[0], ("HARNESS_WORKSPACE".into(), "/harness".into()));
+        assert_eq!(step.env[1], ("DRONE_WORKSPACE".into(), "/harness".into()));
+        assert_eq!(step.env[2], ("HARNESS_WORKSPACE".into(), "/custom".into()));
+        assert_eq!(step.env[3], ("OTHER".into(), "/tmp/run-1/workspace".into()));
     }
 
     #[test]

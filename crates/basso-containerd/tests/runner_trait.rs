@@ -372,3 +372,43 @@ fn service_without_command_runs_image_default() {
     assert!(printed.contains("svc | image default command"), "{printed}");
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn workspace_variables_point_into_container() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let mixed = stage_executor(state.path(), workspace.path());
+
+    let show = plan_step(
+        "show",
+        "Run",
+        Some(IMAGE),
+        "cd \"$HARNESS_WORKSPACE\"\necho \"harness=$HARNESS_WORKSPACE drone=$DRONE_WORKSPACE pwd=$(pwd)\"",
+    );
+    let stage = StagePlan {
+        id: "build".to_string(),
+        name: "build".to_string(),
+        nodes: vec![Node::Step(Box::new(show))],
+        ..StagePlan::default()
+    };
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let console = Arc::new(Console::memory(Arc::clone(&buffer)));
+    let runner = Runner::new(
+        &mixed,
+        &LiteralExpressions,
+        console,
+        Secrets::new(),
+        RunOptions::new(workspace.path().to_path_buf()),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let summary = runner.run(&[stage]);
+    drop(mixed);
+
+    let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
+    assert!(
+        printed.contains("show | harness=/harness drone=/harness pwd=/harness"),
+        "{printed}"
+    );
+}
