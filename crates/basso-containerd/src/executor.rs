@@ -21,7 +21,7 @@ use prost_types::Any;
 use tokio::sync::watch;
 use tonic::Code;
 
-use crate::client::{Containerd, new_run_id, run_labels, sanitize_id};
+use crate::client::{Containerd, container_id, new_run_id, run_labels};
 use crate::connectors::Connectors;
 use crate::error::{Error, Result};
 use crate::image::{ImageConfig, Images, PullAuth, PullPolicy, normalize_image};
@@ -372,7 +372,7 @@ impl Inner {
         };
 
         let number = self.counter.fetch_add(1, Ordering::SeqCst);
-        let id = format!("{}-{number}-{}", self.run_id, sanitize_id(&step.step_id));
+        let id = container_id(&self.run_id, number, &step.step_id);
         let netns_path = endpoint
             .as_ref()
             .map(|endpoint| endpoint.netns_path.clone())

@@ -333,3 +333,21 @@ fn log_files_private_to_runner() {
     assert_eq!(folder_mode, "700");
     assert_eq!(log_modes, ["600"]);
 }
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn long_and_odd_step_ids_start() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    // Harness ids allow 128 characters, `_` first and `$`; containerd ids
+    // allow 76 characters and no doubled separators.
+    let long = format!("group_{}.svc_{}", "g".repeat(60), "a".repeat(110));
+    for step_id in [long.as_str(), "_lead__double$x"] {
+        let step = script_step(step_id, "echo started", workspace.path());
+        let (exit, output) = run(&executor, &step);
+        assert!(exit.success(), "{step_id}: {exit:?}: {output}");
+        assert_eq!(output, "started", "{step_id}");
+    }
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
