@@ -285,10 +285,6 @@ fn plan_step(id: &str, step_type: &str, image: Option<&str>, command: &str) -> S
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn readiness_waits_for_container_service() {
-    let state = state_dir();
-    let workspace = tempfile::tempdir().unwrap();
-    let mixed = stage_executor(state.path(), workspace.path());
-
     // The port forwarder listens from the start, while the service starts
     // listening only after its sleep; the host step tries once.
     let port = free_port();
@@ -308,26 +304,8 @@ fn readiness_waits_for_container_service() {
         None,
         &format!("busybox wget -qO- http://127.0.0.1:{port}/"),
     );
-    let stage = StagePlan {
-        id: "build".to_string(),
-        name: "build".to_string(),
-        nodes: vec![Node::Step(Box::new(service)), Node::Step(Box::new(fetch))],
-        ..StagePlan::default()
-    };
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let console = Arc::new(Console::memory(Arc::clone(&buffer)));
-    let runner = Runner::new(
-        &mixed,
-        &LiteralExpressions,
-        console,
-        Secrets::new(),
-        RunOptions::new(workspace.path().to_path_buf()),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let summary = runner.run(&[stage]);
-    drop(mixed);
+    let (summary, printed) = run_stage(vec![service, fetch]);
 
-    let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
     let fetch_result = &summary.stages[0].steps[1];
     assert_eq!(fetch_result.id, "fetch");
     assert_eq!(fetch_result.status, Status::Succeeded, "{printed}");
@@ -338,21 +316,19 @@ fn readiness_waits_for_container_service() {
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }
 
-#[test]
-#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
-fn service_without_command_runs_image_default() {
+/// Runs one stage of `steps` on a mixed executor with a new workspace, and
+/// returns the summary and the console's text.
+fn run_stage(steps: Vec<StepPlan>) -> (basso_runner::RunSummary, String) {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
     let mixed = stage_executor(state.path(), workspace.path());
-
-    // The test image's Entrypoint and Cmd print `image default command`.
-    let mut service = plan_step("svc", "Background", Some(IMAGE), "");
-    service.spec.command = None;
-    let wait = plan_step("wait", "Run", None, "sleep 1");
     let stage = StagePlan {
         id: "build".to_string(),
         name: "build".to_string(),
-        nodes: vec![Node::Step(Box::new(service)), Node::Step(Box::new(wait))],
+        nodes: steps
+            .into_iter()
+            .map(|step| Node::Step(Box::new(step)))
+            .collect(),
         ..StagePlan::default()
     };
     let buffer = Arc::new(Mutex::new(Vec::new()));
@@ -369,6 +345,18 @@ fn service_without_command_runs_image_default() {
     drop(mixed);
 
     let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    (summary, printed)
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn service_without_command_runs_image_default() {
+    // The test image's Entrypoint and Cmd print `image default command`.
+    let mut service = plan_step("svc", "Background", Some(IMAGE), "");
+    service.spec.command = None;
+    let wait = plan_step("wait", "Run", None, "sleep 1");
+    let (summary, printed) = run_stage(vec![service, wait]);
+
     assert!(printed.contains("svc | image default command"), "{printed}");
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }
@@ -376,36 +364,14 @@ fn service_without_command_runs_image_default() {
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn workspace_variables_point_into_container() {
-    let state = state_dir();
-    let workspace = tempfile::tempdir().unwrap();
-    let mixed = stage_executor(state.path(), workspace.path());
-
     let show = plan_step(
         "show",
         "Run",
         Some(IMAGE),
         "cd \"$HARNESS_WORKSPACE\"\necho \"harness=$HARNESS_WORKSPACE drone=$DRONE_WORKSPACE pwd=$(pwd)\"",
     );
-    let stage = StagePlan {
-        id: "build".to_string(),
-        name: "build".to_string(),
-        nodes: vec![Node::Step(Box::new(show))],
-        ..StagePlan::default()
-    };
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let console = Arc::new(Console::memory(Arc::clone(&buffer)));
-    let runner = Runner::new(
-        &mixed,
-        &LiteralExpressions,
-        console,
-        Secrets::new(),
-        RunOptions::new(workspace.path().to_path_buf()),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let summary = runner.run(&[stage]);
-    drop(mixed);
+    let (summary, printed) = run_stage(vec![show]);
 
-    let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
     assert!(
         printed.contains("show | harness=/harness drone=/harness pwd=/harness"),
