@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use containerd_client::Client;
+use sha2::{Digest, Sha256};
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 
@@ -115,17 +116,70 @@ pub fn run_pid(run_id: &str) -> Option<i32> {
     run_id.split('x').next()?.parse().ok()
 }
 
-/// Replaces what containerd rejects in ids (`[A-Za-z0-9_.-]` only).
+/// The maximum length of a containerd id (containerd's `identifiers`
+/// package, 1.6 and later).
+pub const MAX_ID_LENGTH: usize = 76;
+
+/// Returns `text` as a containerd id component: `[A-Za-z0-9]` runs joined by
+/// single `.`, `_` or `-`, which is the form containerd accepts. Other
+/// characters become `-`, and separators at the ends or next to each other
+/// are dropped.
 pub fn sanitize_id(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    let mut id = String::with_capacity(text.len());
+    for c in text.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+            c
+        } else {
+            '-'
+        };
+        let separator = !c.is_ascii_alphanumeric();
+        let after_separator = id
+            .chars()
+            .next_back()
+            .is_none_or(|last| !last.is_ascii_alphanumeric());
+        if separator && after_separator {
+            continue;
+        }
+        id.push(c);
+    }
+    while id.ends_with(['_', '.', '-']) {
+        id.pop();
+    }
+    id
+}
+
+/// Returns the container id of the `number`th container of run `run_id`:
+/// `<run id>-<number>-<step id>`. A step id too long for containerd's
+/// 76-character limit is cut, and the first 12 hex digits of its SHA-256
+/// follow, so the id stays readable and distinct steps keep distinct ids.
+pub fn container_id(run_id: &str, number: usize, step_id: &str) -> String {
+    let prefix = format!("{run_id}-{number}");
+    let step = sanitize_id(step_id);
+    let id = if step.is_empty() {
+        prefix.clone()
+    } else {
+        format!("{prefix}-{step}")
+    };
+    if id.len() <= MAX_ID_LENGTH {
+        return id;
+    }
+
+    let digest = Sha256::digest(step_id.as_bytes());
+    let hash: String = digest[..6]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    // `<prefix>-<cut step>-<hash>`; step ids are ASCII once sanitized.
+    let room = MAX_ID_LENGTH.saturating_sub(prefix.len() + hash.len() + 2);
+    let mut cut = step[..room.min(step.len())].to_string();
+    while cut.ends_with(['_', '.', '-']) {
+        cut.pop();
+    }
+    if cut.is_empty() {
+        format!("{prefix}-{hash}")
+    } else {
+        format!("{prefix}-{cut}-{hash}")
+    }
 }
 
 #[cfg(test)]
@@ -138,8 +192,57 @@ mod tests {
         assert_eq!(run_pid(&id), Some(std::process::id() as i32));
     }
 
+    /// Checks containerd's identifier form: alphanumeric runs joined by
+    /// single separators, at most 76 characters.
+    fn valid_containerd_id(id: &str) -> bool {
+        let parts_valid = id
+            .split(['_', '.', '-'])
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
+        parts_valid && id.len() <= MAX_ID_LENGTH
+    }
+
     #[test]
     fn sanitize_id_replaces_dollar() {
         assert_eq!(sanitize_id("step$1 a"), "step-1-a");
+    }
+
+    #[test]
+    fn sanitize_id_joins_separators() {
+        assert_eq!(sanitize_id("_lead__double$_end_"), "lead_double-end");
+    }
+
+    #[test]
+    fn short_container_id_is_unchanged() {
+        assert_eq!(
+            container_id("123x0abcde", 4, "g.build"),
+            "123x0abcde-4-g.build"
+        );
+    }
+
+    #[test]
+    fn long_container_id_fits_limit() {
+        let long = format!("group_{}.svc_{}", "g".repeat(40), "a".repeat(100));
+        let id = container_id("4194304xffffff", 123456, &long);
+        assert_eq!(id.len(), MAX_ID_LENGTH, "{id}");
+        assert!(valid_containerd_id(&id), "{id}");
+        assert!(id.starts_with("4194304xffffff-123456-group_ggg"), "{id}");
+    }
+
+    #[test]
+    fn long_container_ids_stay_distinct() {
+        let first = format!("{}_1", "s".repeat(120));
+        let second = format!("{}_2", "s".repeat(120));
+        assert_ne!(
+            container_id("1x0", 0, &first),
+            container_id("1x0", 0, &second)
+        );
+    }
+
+    #[test]
+    fn awkward_step_ids_are_valid() {
+        for step_id in ["_a", "a__b", "$", "a$", &"_".repeat(100), &"x_".repeat(60)] {
+            let id = container_id("99x00ff00", 7, step_id);
+            assert!(valid_containerd_id(&id), "{step_id} -> {id}");
+        }
     }
 }

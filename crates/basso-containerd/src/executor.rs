@@ -2,7 +2,7 @@
 //! tasks, with a blocking API for the runner's threads.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -21,16 +21,21 @@ use prost_types::Any;
 use tokio::sync::watch;
 use tonic::Code;
 
-use crate::client::{Containerd, new_run_id, run_labels, sanitize_id};
+use crate::client::{Containerd, container_id, new_run_id, run_labels};
 use crate::connectors::Connectors;
 use crate::error::{Error, Result};
 use crate::image::{ImageConfig, Images, PullAuth, PullPolicy, normalize_image};
 use crate::network::{self, StageNetwork};
 use crate::spec::{BindMount, ContainerSettings, runtime_spec};
-use crate::task::{ContainerExit, ContainerStep};
+use crate::task::{ContainerExit, ContainerStep, Program};
 
 /// Where the run's workspace appears inside every container.
 pub const WORKSPACE_MOUNT: &str = "/harness";
+
+/// The mount point of a step's output folder inside its container. The
+/// folder lies outside the workspace, so other steps cannot replace it with a
+/// link.
+pub const OUTPUTS_MOUNT: &str = "/basso/outputs";
 
 /// Receives output lines of a container, stdout and stderr merged.
 pub type LogSink = Arc<dyn Fn(&str) + Send + Sync>;
@@ -142,6 +147,12 @@ impl ContainerExecutor {
     /// The run id on every object's `io.basso.run` label.
     pub fn run_id(&self) -> &str {
         &self.inner.run_id
+    }
+
+    /// Returns the folder for log files and per-step files, which only root
+    /// can enter.
+    pub fn state_dir(&self) -> &Path {
+        &self.inner.config.state_dir
     }
 
     /// The connected client.
@@ -361,23 +372,33 @@ impl Inner {
         };
 
         let number = self.counter.fetch_add(1, Ordering::SeqCst);
-        let id = format!("{}-{number}-{}", self.run_id, sanitize_id(&step.step_id));
+        let id = container_id(&self.run_id, number, &step.step_id);
         let netns_path = endpoint
             .as_ref()
             .map(|endpoint| endpoint.netns_path.clone())
             .unwrap_or_else(|| network.netns_path());
-        let settings = self.settings(step, &image, &id, netns_path, network.hosts_path())?;
+        let mut settings = self.settings(step, &image, &id, netns_path, network.hosts_path())?;
+        let script_file = self.write_script(step, &id, &settings)?;
+        if let (Some(file), Some(destination)) = (&script_file, step.program.script_path()) {
+            settings.mounts.push(BindMount {
+                source: file.clone(),
+                destination: destination.to_string(),
+                read_only: true,
+            });
+        }
         let spec = runtime_spec(&settings, self.config.init_binary.as_ref());
         let log_path = self.config.state_dir.join(format!("{id}.log"));
-        std::fs::OpenOptions::new()
+        let log_file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(&log_path)
-            .map_err(|error| {
-                Error::io("creating log file", &log_path.display().to_string(), error)
-            })?;
+            .open(&log_path);
+        if let Err(error) = log_file {
+            remove_script(script_file.as_deref());
+            let path = log_path.display().to_string();
+            return Err(Error::io("creating log file", &path, error));
+        }
 
         let created = self
             .create_and_start(step, &image, &id, &spec, &log_path)
@@ -387,6 +408,7 @@ impl Inner {
             Err(error) => {
                 self.delete(&id).await;
                 let _ = std::fs::remove_file(&log_path);
+                remove_script(script_file.as_deref());
                 return Err(error);
             }
         };
@@ -395,6 +417,7 @@ impl Inner {
                 if let Err(error) = network.publish(*host_port, endpoint.address, *container_port) {
                     let _ = self.kill(&id, 9, true).await;
                     self.delete(&id).await;
+                    remove_script(script_file.as_deref());
                     return Err(error);
                 }
             }
@@ -412,6 +435,7 @@ impl Inner {
             watcher
                 .watch(watched_id, wait, log_path, logs, memory_bytes, sender)
                 .await;
+            remove_script(script_file.as_deref());
         });
         let probe = endpoint.map(|endpoint| ServiceProbe {
             stage_netns: network.netns_path(),
@@ -424,6 +448,39 @@ impl Inner {
             exit: receiver,
             probe,
         })
+    }
+
+    /// Writes a script step's text to a file in the state folder, readable
+    /// by the container's user only, and returns its path. The state folder
+    /// is root's alone, so host users cannot read the file either.
+    fn write_script(
+        &self,
+        step: &ContainerStep,
+        id: &str,
+        settings: &ContainerSettings,
+    ) -> Result<Option<PathBuf>> {
+        let Program::Script { script, .. } = &step.program else {
+            return Ok(None);
+        };
+        let path = self.config.state_dir.join(format!("{id}.script"));
+        let written = (|| {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o400)
+                .open(&path)?;
+            std::os::unix::fs::fchown(&file, Some(settings.uid), Some(settings.gid))?;
+            file.write_all(script.as_bytes())
+        })();
+        if let Err(error) = written {
+            remove_script(Some(&path));
+            return Err(Error::io(
+                "writing script",
+                &path.display().to_string(),
+                error,
+            ));
+        }
+        Ok(Some(path))
     }
 
     fn settings(
@@ -464,6 +521,25 @@ impl Inner {
             env.retain(|entry| entry.split('=').next() != Some(name.as_str()));
             env.push(format!("{name}={value}"));
         }
+        let mut mounts = vec![
+            BindMount {
+                source: workspace,
+                destination: WORKSPACE_MOUNT.to_string(),
+                read_only: false,
+            },
+            BindMount {
+                source: hosts_path.to_path_buf(),
+                destination: "/etc/hosts".to_string(),
+                read_only: true,
+            },
+        ];
+        if let Some(output_dir) = &step.output_dir {
+            mounts.push(BindMount {
+                source: output_dir.clone(),
+                destination: OUTPUTS_MOUNT.to_string(),
+                read_only: false,
+            });
+        }
         Ok(ContainerSettings {
             args,
             env,
@@ -475,18 +551,7 @@ impl Inner {
             memory_bytes: step.memory_bytes,
             cpu_millis: step.cpu_millis,
             netns_path: Some(netns_path),
-            mounts: vec![
-                BindMount {
-                    source: workspace,
-                    destination: WORKSPACE_MOUNT.to_string(),
-                    read_only: false,
-                },
-                BindMount {
-                    source: hosts_path.to_path_buf(),
-                    destination: "/etc/hosts".to_string(),
-                    read_only: true,
-                },
-            ],
+            mounts,
             cgroups_path: format!("/{}/{id}", self.containerd.namespace()),
         })
     }
@@ -741,6 +806,12 @@ impl Inner {
                 "snapshot remove failed"
             );
         }
+    }
+}
+
+fn remove_script(path: Option<&Path>) {
+    if let Some(path) = path {
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Removes what a killed runner left behind: tasks, containers and
-//! snapshots labelled `io.basso.run`, and `basso-*` network namespaces,
-//! whose run's process is gone.
+//! snapshots labelled `io.basso.run`, and the network namespaces basso
+//! recorded creating, whose run's process is gone.
 
 use std::collections::BTreeSet;
 
@@ -12,7 +12,7 @@ use tonic::Code;
 
 use crate::client::{Containerd, RUN_LABEL, run_pid};
 use crate::error::{Error, Result};
-use crate::network::{NETNS_PREFIX, delete_netns, list_netns};
+use crate::network::{delete_netns, netns_path, netns_run_id, recorded_netns};
 
 /// What a collection removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,6 +39,7 @@ fn abandoned(run_id: &str, all: bool) -> bool {
 }
 
 /// Removes the objects of abandoned runs, or of every run when `all` is set.
+/// Network namespaces of live runs stay even with `all`.
 pub async fn collect(containerd: &Containerd, snapshotter: &str, all: bool) -> Result<GcReport> {
     let mut report = GcReport::default();
     let client = containerd.client();
@@ -85,18 +86,21 @@ pub async fn collect(containerd: &Containerd, snapshotter: &str, all: bool) -> R
         report.runs.insert(run_id);
     }
 
-    for name in list_netns() {
-        // basso-<run id>-<stage>[-<service>]
-        let run_id = name[NETNS_PREFIX.len()..]
-            .split('-')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if !abandoned(&run_id, all) {
+    for name in recorded_netns() {
+        let Some(run_id) = netns_run_id(&name).map(str::to_string) else {
+            continue;
+        };
+        // Namespaces are shared by every containerd on the host, so those of
+        // a live run stay even with `all`: the run may use another
+        // containerd, and it deletes them itself when its stage ends.
+        if !abandoned(&run_id, false) {
             continue;
         }
+        let existed = netns_path(&name).exists();
         delete_netns(&name)?;
-        report.network_namespaces += 1;
+        if existed {
+            report.network_namespaces += 1;
+        }
         report.runs.insert(run_id);
     }
     remove_empty_parents(containerd.namespace());

@@ -16,6 +16,7 @@
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -31,6 +32,10 @@ pub const NETNS_DIR: &str = "/var/run/netns";
 
 /// The prefix of every network namespace basso creates.
 pub const NETNS_PREFIX: &str = "basso-";
+
+/// The folder in which basso records each network namespace it creates, as
+/// an empty file of the same name. `basso gc` deletes only recorded namespaces.
+pub const MARKER_DIR: &str = "/run/basso/netns";
 
 /// At most this many services per stage: each takes one `10.254.N.0/24`.
 pub const MAX_SERVICES: usize = 250;
@@ -71,7 +76,7 @@ impl StageNetwork {
             hosts_path,
             state: Mutex::new(NetworkState::default()),
         };
-        ip(&["netns", "add", &name])?;
+        add_netns(&name)?;
         network.lock().namespaces.push(name.clone());
         ip(&["-n", &name, "link", "set", "lo", "up"])?;
         // ip_forward is per network namespace: this turns routing on in the
@@ -114,7 +119,7 @@ impl StageNetwork {
         let stage_if = format!("bsv{index}");
         let stage_address = format!("10.254.{index}.1");
         let address = Ipv4Addr::new(10, 254, index as u8, 2);
-        ip(&["netns", "add", &service_ns])?;
+        add_netns(&service_ns)?;
         self.lock().namespaces.push(service_ns.clone());
         ip(&[
             "-n",
@@ -253,15 +258,59 @@ pub fn netns_path(name: &str) -> PathBuf {
     Path::new(NETNS_DIR).join(name)
 }
 
-/// Deletes a named network namespace; a missing one is not an error.
-pub fn delete_netns(name: &str) -> Result<()> {
-    if !netns_path(name).exists() {
-        return Ok(());
-    }
-    ip(&["netns", "delete", name])
+/// Records `name` in [`MARKER_DIR`], then creates the named network
+/// namespace. The record comes first, so a runner killed in between leaves a
+/// record without a namespace, which `gc` removes, and never the reverse.
+fn add_netns(name: &str) -> Result<()> {
+    let marker = Path::new(MARKER_DIR).join(name);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(MARKER_DIR)
+        .and_then(|()| std::fs::File::create(&marker))
+        .map_err(|error| {
+            Error::io(
+                "recording network namespace",
+                &marker.display().to_string(),
+                error,
+            )
+        })?;
+    ip(&["netns", "add", name])
 }
 
-/// Lists basso's network namespaces (names starting with `basso-`).
+/// Deletes a named network namespace and basso's record of it; a missing
+/// one is not an error.
+pub fn delete_netns(name: &str) -> Result<()> {
+    if netns_path(name).exists() {
+        ip(&["netns", "delete", name])?;
+    }
+    let _ = std::fs::remove_file(Path::new(MARKER_DIR).join(name));
+    Ok(())
+}
+
+/// Lists the network namespaces that basso recorded in [`MARKER_DIR`] when
+/// it created them, whether or not they still exist.
+pub fn recorded_netns() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(MARKER_DIR) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| netns_run_id(name).is_some())
+        .collect()
+}
+
+/// Returns the run id in a namespace name `basso-<pid>x<hex>-<stage>[-<service>]`.
+pub fn netns_run_id(name: &str) -> Option<&str> {
+    let run_id = name.strip_prefix(NETNS_PREFIX)?.split('-').next()?;
+    let (pid, suffix) = run_id.split_once('x')?;
+    let digits = !pid.is_empty() && pid.bytes().all(|byte| byte.is_ascii_digit());
+    let hex = !suffix.is_empty() && suffix.bytes().all(|byte| byte.is_ascii_hexdigit());
+    (digits && hex).then_some(run_id)
+}
+
+/// Lists the network namespaces whose names start with `basso-`, including
+/// those that basso did not create.
 pub fn list_netns() -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(NETNS_DIR) else {
         return Vec::new();

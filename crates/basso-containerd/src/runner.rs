@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use basso_runner::{ExecError, Executor, Exit, LogSink, Task, TaskKind, TaskSpec};
@@ -62,7 +62,7 @@ pub fn container_step(spec: &TaskSpec) -> Result<ContainerStep, ExecError> {
     let mut step = ContainerStep::new(&spec.step_id, image, program, spec.workdir.clone());
     step.service = spec.kind == TaskKind::Service;
     step.image_pull_policy = spec.image_pull_policy.clone();
-    step.env = spec.env.clone();
+    step.env = container_env(&spec.env, &spec.workdir);
     step.run_as_user = spec.user;
     step.privileged = spec.privileged;
     step.port_bindings = spec.port_bindings.clone();
@@ -75,6 +75,24 @@ pub fn container_step(spec: &TaskSpec) -> Result<ContainerStep, ExecError> {
         step.host_names = spec.host_names.clone();
     }
     Ok(step)
+}
+
+/// Returns the task's environment with the workspace variables that name
+/// the host workspace set to its mount point inside the container. A value
+/// the step sets itself in `envVariables` stays.
+fn container_env(env: &[(String, String)], host_workspace: &Path) -> Vec<(String, String)> {
+    let host_workspace = host_workspace.display().to_string();
+    env.iter()
+        .map(|(name, value)| {
+            let workspace_variable =
+                matches!(name.as_str(), "HARNESS_WORKSPACE" | "DRONE_WORKSPACE");
+            if workspace_variable && *value == host_workspace {
+                (name.clone(), crate::executor::WORKSPACE_MOUNT.to_string())
+            } else {
+                (name.clone(), value.clone())
+            }
+        })
+        .collect()
 }
 
 impl Executor for ContainerdExecutor {
@@ -119,7 +137,7 @@ impl Executor for ContainerdExecutor {
 
     fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
         let mut step = container_step(&spec)?;
-        let outputs = OutputFiles::create(&spec, &mut step)?;
+        let outputs = OutputFiles::create(&spec, &mut step, self.executor.state_dir())?;
         let sink: crate::LogSink = Arc::clone(&logs) as crate::LogSink;
         let task = self
             .executor
@@ -141,19 +159,26 @@ struct RunnerTask {
     outputs: OutputFiles,
 }
 
-/// The folder in the workspace where a container step's script writes its
-/// `outputVariables`, one file per variable.
+/// The folder where a container step's script writes its `outputVariables`,
+/// one file per variable.
 struct OutputFiles {
     step_id: String,
-    host_dir: Option<std::path::PathBuf>,
+    host_dir: Option<tempfile::TempDir>,
     names: Vec<String>,
 }
 
 impl OutputFiles {
     /// Creates the folder and wraps the step's script so that it writes the
     /// variables when it ends. Scripts run with errexit, as on the host.
-    fn create(spec: &TaskSpec, step: &mut ContainerStep) -> Result<OutputFiles, ExecError> {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    ///
+    /// The folder is new, with a random name, inside `state_dir`, which only
+    /// root can enter and no container mounts, so no step can place a link
+    /// where basso creates or changes it.
+    fn create(
+        spec: &TaskSpec,
+        step: &mut ContainerStep,
+        state_dir: &Path,
+    ) -> Result<OutputFiles, ExecError> {
         let Program::Script { shell, script } = &mut step.program else {
             return Ok(OutputFiles {
                 step_id: spec.step_id.clone(),
@@ -161,44 +186,51 @@ impl OutputFiles {
                 names: Vec::new(),
             });
         };
-        let number = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let relative = format!(
-            ".basso-outputs/{}-{}-{number}",
-            std::process::id(),
-            spec.step_id
-        );
-        let container_dir = format!("{}/{relative}", crate::executor::WORKSPACE_MOUNT);
-        let host_dir = spec.workdir.join(&relative);
-        if !spec.output_variables.is_empty() {
-            std::fs::create_dir_all(&host_dir).map_err(|error| {
-                ExecError(format!("cannot create `{}`: {error}", host_dir.display()))
-            })?;
+        let host_dir = if spec.output_variables.is_empty() {
+            None
+        } else {
+            let dir = tempfile::Builder::new()
+                .prefix("outputs-")
+                .tempdir_in(state_dir)
+                .map_err(|error| {
+                    ExecError(format!(
+                        "step `{}`: cannot create an output folder in `{}`: {error}",
+                        spec.step_id,
+                        state_dir.display()
+                    ))
+                })?;
             // A step with runAsUser must be able to write here.
-            let _ = std::fs::set_permissions(&host_dir, std::fs::Permissions::from_mode(0o777));
-        }
-        *script = wrap_script(shell, script, &spec.output_variables, &container_dir);
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).map_err(
+                |error| {
+                    ExecError(format!(
+                        "step `{}`: cannot make `{}` writable for the step's user: {error}",
+                        spec.step_id,
+                        dir.path().display()
+                    ))
+                },
+            )?;
+            step.output_dir = Some(dir.path().to_path_buf());
+            Some(dir)
+        };
+        *script = wrap_script(
+            shell,
+            script,
+            &spec.output_variables,
+            crate::executor::OUTPUTS_MOUNT,
+        );
         Ok(OutputFiles {
             step_id: spec.step_id.clone(),
-            host_dir: (!spec.output_variables.is_empty()).then_some(host_dir),
+            host_dir,
             names: spec.output_variables.clone(),
         })
     }
 
     fn read(&self) -> BTreeMap<String, String> {
         match &self.host_dir {
-            Some(dir) => basso_runner::host::read_output_files(&self.step_id, dir, &self.names),
-            None => BTreeMap::new(),
-        }
-    }
-}
-
-impl Drop for OutputFiles {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.host_dir {
-            let _ = std::fs::remove_dir_all(dir);
-            if let Some(parent) = dir.parent() {
-                let _ = std::fs::remove_dir(parent);
+            Some(dir) => {
+                basso_runner::host::read_output_files(&self.step_id, dir.path(), &self.names)
             }
+            None => BTreeMap::new(),
         }
     }
 }
@@ -374,6 +406,24 @@ mod tests {
         assert_eq!(step.cpu_millis, Some(500));
         assert_eq!(step.connector_ref.as_deref(), Some("registry"));
         assert_eq!(step.host_names, ["group_s"]);
+    }
+
+    #[test]
+    fn workspace_variables_name_mount_point() {
+        let program = basso_runner::Program::Argv(vec!["echo".into()]);
+        let mut task = spec(Some("busybox"), program);
+        task.workdir = "/tmp/run-1/workspace".into();
+        task.env = vec![
+            ("HARNESS_WORKSPACE".into(), "/tmp/run-1/workspace".into()),
+            ("DRONE_WORKSPACE".into(), "/tmp/run-1/workspace".into()),
+            ("HARNESS_WORKSPACE".into(), "/custom".into()),
+            ("OTHER".into(), "/tmp/run-1/workspace".into()),
+        ];
+        let step = container_step(&task).unwrap();
+        assert_eq!(step.env[0], ("HARNESS_WORKSPACE".into(), "/harness".into()));
+        assert_eq!(step.env[1], ("DRONE_WORKSPACE".into(), "/harness".into()));
+        assert_eq!(step.env[2], ("HARNESS_WORKSPACE".into(), "/custom".into()));
+        assert_eq!(step.env[3], ("OTHER".into(), "/tmp/run-1/workspace".into()));
     }
 
     #[test]

@@ -20,15 +20,43 @@ pub enum Program {
 
 impl Program {
     /// Returns the argument vector; the image's `Entrypoint` and `Cmd` fill
-    /// in for [`Program::ImageDefault`].
+    /// in for [`Program::ImageDefault`]. A script runs from the file at
+    /// [`Program::script_path`], so its text never appears in a process list.
     pub fn argv(&self, image_entrypoint: &[String], image_cmd: &[String]) -> Vec<String> {
         match self {
-            Program::Script { shell, script } => {
-                let flag = if shell == "pwsh" { "-Command" } else { "-c" };
-                vec![shell.clone(), flag.to_string(), script.clone()]
+            Program::Script { shell, .. } => {
+                let path = self.script_path().unwrap_or_default().to_string();
+                if shell == "pwsh" {
+                    // The flags host steps pass to pwsh.
+                    [
+                        "pwsh",
+                        "-NoLogo",
+                        "-NonInteractive",
+                        "-NoProfile",
+                        "-File",
+                        &path,
+                    ]
+                    .map(str::to_string)
+                    .to_vec()
+                } else {
+                    vec![shell.clone(), path]
+                }
             }
             Program::Entrypoint(argv) => argv.clone(),
             Program::ImageDefault => image_entrypoint.iter().chain(image_cmd).cloned().collect(),
+        }
+    }
+
+    /// Returns where a script is mounted inside the container. pwsh's `-File`
+    /// requires the `.ps1` extension.
+    pub fn script_path(&self) -> Option<&'static str> {
+        match self {
+            Program::Script { shell, .. } => Some(match shell.as_str() {
+                "pwsh" => "/basso/script.ps1",
+                "python3" => "/basso/script.py",
+                _ => "/basso/script.sh",
+            }),
+            _ => None,
         }
     }
 }
@@ -65,6 +93,9 @@ pub struct ContainerStep {
     pub cpu_millis: Option<u64>,
     /// `portBindings` as (host port, container port).
     pub port_bindings: Vec<(u16, u16)>,
+    /// A host folder that basso created for the step's output variables,
+    /// mounted writable at [`OUTPUTS_MOUNT`](crate::executor::OUTPUTS_MOUNT).
+    pub output_dir: Option<PathBuf>,
 }
 
 impl ContainerStep {
@@ -85,6 +116,7 @@ impl ContainerStep {
             memory_bytes: None,
             cpu_millis: None,
             port_bindings: Vec::new(),
+            output_dir: None,
         }
     }
 }
@@ -142,6 +174,27 @@ mod tests {
         let program = Program::Entrypoint(vec!["echo".into(), "hi".into()]);
         let argv = program.argv(&["/bin/sh".into(), "-c".into()], &["date".into()]);
         assert_eq!(argv, ["echo", "hi"]);
+    }
+
+    #[test]
+    fn script_runs_from_file() {
+        let program = Program::Script {
+            shell: "sh".into(),
+            script: "echo secret".into(),
+        };
+        let argv = program.argv(&[], &[]);
+        assert_eq!(argv, ["sh", "/basso/script.sh"]);
+    }
+
+    #[test]
+    fn pwsh_script_has_ps1_extension() {
+        let program = Program::Script {
+            shell: "pwsh".into(),
+            script: "Write-Output hi".into(),
+        };
+        let argv = program.argv(&[], &[]);
+        assert_eq!(argv.last().map(String::as_str), Some("/basso/script.ps1"));
+        assert!(argv.contains(&"-File".to_string()), "{argv:?}");
     }
 
     #[test]

@@ -181,3 +181,45 @@ fn gc_spares_live_runs() {
     let state_dir = std::env::temp_dir().join(format!("basso-stage-{}", child.id()));
     assert!(!state_dir.exists(), "{}", state_dir.display());
 }
+
+/// Deletes the named network namespaces that the test created.
+fn delete_test_netns(names: &[String]) {
+    for name in names {
+        let _ = Command::new("ip").args(["netns", "delete", name]).status();
+    }
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn gc_keeps_namespaces_basso_did_not_record() {
+    let pid = std::process::id();
+    // The first name contains no run id, and the second has the run id of a
+    // live process (this one). The third has a PID above Linux's limit of
+    // 2^22, so its process is gone. basso recorded none of them.
+    let names = vec![
+        format!("basso-devbox{pid}"),
+        format!("basso-{pid}x0abc-0"),
+        format!("basso-4194305x{pid:x}-0"),
+    ];
+    for name in &names {
+        let added = Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .unwrap();
+        assert!(added.success(), "ip netns add {name}");
+    }
+
+    let output = Command::new(env("BASSO_TEST_BASSO_BIN"))
+        .args(["gc", "--all", "--containerd-address"])
+        .arg(address())
+        .args(["--containerd-namespace", &namespace()])
+        .output()
+        .unwrap();
+    let left = basso_containerd::network::list_netns();
+    delete_test_netns(&names);
+
+    assert!(output.status.success(), "{output:?}");
+    for name in &names {
+        assert!(left.contains(name), "gc deleted `{name}`");
+    }
+}

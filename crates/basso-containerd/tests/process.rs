@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use basso_containerd::Program;
@@ -16,7 +17,7 @@ fn env_and_shell_reach_the_script() {
     let executor = executor(state.path());
     let mut step = script_step(
         "envStep",
-        "echo \"greeting=$GREETING\"; echo \"shell=$0\"; pwd; hostname",
+        "echo \"greeting=$GREETING\"; echo \"shell=$(tr '\\0' ' ' < /proc/$$/cmdline)\"; pwd; hostname",
         workspace.path(),
     );
     step.env = vec![("GREETING".into(), "hello from env".into())];
@@ -25,10 +26,78 @@ fn env_and_shell_reach_the_script() {
 
     assert!(exit.success(), "{exit:?}: {output}");
     assert!(output.contains("greeting=hello from env"), "{output}");
-    assert!(output.contains("shell=sh"), "{output}");
+    assert!(output.contains("shell=sh /basso/script.sh"), "{output}");
     assert!(output.contains("/harness"), "{output}");
     assert!(output.contains("envStep"), "{output}");
     executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+/// Returns the command lines of the host's processes that contain `text`.
+fn command_lines_containing(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&bytes).replace('\0', " ");
+        if line.contains(text) {
+            found.push(format!("{}: {line}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn script_text_stays_out_of_process_list() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    // Built at run time, so the test's own command line cannot contain it.
+    let secret = format!("s3cr3t-{}", std::process::id() * 7);
+    let script = format!("TOKEN={secret}\necho started\nsleep 30");
+    let step = script_step("secretStep", &script, workspace.path());
+
+    let lines = Lines::default();
+    let mut task = executor.start(&step, lines.sink()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !lines.text().contains("started") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let leaked = command_lines_containing(&secret);
+    let script_files = std::fs::read_dir(state.path())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".script"))
+        .map(|entry| entry.metadata().unwrap().permissions().mode() & 0o777)
+        .collect::<Vec<_>>();
+    task.stop(Duration::from_secs(2)).unwrap();
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+
+    assert!(lines.text().contains("started"), "{}", lines.text());
+    assert!(leaked.is_empty(), "script text in process list: {leaked:?}");
+    assert_eq!(script_files, [0o400], "script file modes");
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn script_longer_than_argument_limit_runs() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    // Linux limits one argument to 128 KiB (MAX_ARG_STRLEN).
+    let mut script = String::new();
+    while script.len() < 200 * 1024 {
+        script.push_str(": padding line to make the script longer than one argument\n");
+    }
+    script.push_str("echo long script done");
+    let step = script_step("longScript", &script, workspace.path());
+
+    let (exit, output) = run(&executor, &step);
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+
+    assert!(exit.success(), "{exit:?}: {output}");
+    assert_eq!(output, "long script done");
 }
 
 #[test]
@@ -263,4 +332,22 @@ fn log_files_private_to_runner() {
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert_eq!(folder_mode, "700");
     assert_eq!(log_modes, ["600"]);
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn long_and_odd_step_ids_start() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    // Harness ids allow 128 characters, `_` first and `$`; containerd ids
+    // allow 76 characters and no doubled separators.
+    let long = format!("group_{}.svc_{}", "g".repeat(60), "a".repeat(110));
+    for step_id in [long.as_str(), "_lead__double$x"] {
+        let step = script_step(step_id, "echo started", workspace.path());
+        let (exit, output) = run(&executor, &step);
+        assert!(exit.success(), "{step_id}: {exit:?}: {output}");
+        assert_eq!(output, "started", "{step_id}");
+    }
+    executor.end_stage(Duration::from_secs(2)).unwrap();
 }

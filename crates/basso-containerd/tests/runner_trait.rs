@@ -193,6 +193,80 @@ fn container_outputs_and_errexit() {
     );
 }
 
+/// Links that a step plants under `.basso-outputs` in the workspace do not
+/// make basso, running as root, change the linked host folder.
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn output_folder_ignores_links_in_workspace() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(workspace.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(victim.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    drop(executor(state.path()));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.path().to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+
+    // One link for each predictable name `<pid>-<step>-<counter>`.
+    let plant = format!(
+        "mkdir -p /harness/.basso-outputs
+         for n in $(seq 0 40); do
+           ln -s {} /harness/.basso-outputs/{}-outputs-$n
+         done",
+        victim.path().display(),
+        std::process::id()
+    );
+    let mut planter = task(
+        "plant",
+        Some(IMAGE),
+        TaskKind::Step,
+        &plant,
+        workspace.path(),
+    );
+    planter.user = Some(1000);
+    let (planter_sink, planter_lines) = sink();
+    let mut planter_task = containers.start(planter, planter_sink).unwrap();
+    let planter_exit = planter_task.wait(Duration::from_secs(60)).unwrap();
+    drop(planter_task);
+
+    let mut with_outputs = task(
+        "outputs",
+        Some(IMAGE),
+        TaskKind::Step,
+        "export OUT=value",
+        workspace.path(),
+    );
+    with_outputs.output_variables = vec!["OUT".into()];
+    let (outputs_sink, _) = sink();
+    let mut outputs_task = containers.start(with_outputs, outputs_sink).unwrap();
+    let outputs_exit = outputs_task.wait(Duration::from_secs(60)).unwrap();
+    let outputs = outputs_task.outputs().unwrap();
+    drop(outputs_task);
+    containers.finish_stage(Duration::from_secs(5)).unwrap();
+
+    let victim_mode = std::fs::metadata(victim.path())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(
+        planter_exit,
+        Some(Exit::Code(0)),
+        "{:?}",
+        planter_lines.lock().unwrap()
+    );
+    assert_eq!(
+        victim_mode, 0o700,
+        "basso changed the mode of a linked folder"
+    );
+    assert_eq!(outputs_exit, Some(Exit::Code(0)));
+    assert_eq!(outputs.get("OUT").map(String::as_str), Some("value"));
+}
+
 fn plan_step(id: &str, step_type: &str, image: Option<&str>, command: &str) -> StepPlan {
     StepPlan {
         id: id.to_string(),
@@ -211,10 +285,6 @@ fn plan_step(id: &str, step_type: &str, image: Option<&str>, command: &str) -> S
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn readiness_waits_for_container_service() {
-    let state = state_dir();
-    let workspace = tempfile::tempdir().unwrap();
-    let mixed = stage_executor(state.path(), workspace.path());
-
     // The port forwarder listens from the start, while the service starts
     // listening only after its sleep; the host step tries once.
     let port = free_port();
@@ -234,10 +304,31 @@ fn readiness_waits_for_container_service() {
         None,
         &format!("busybox wget -qO- http://127.0.0.1:{port}/"),
     );
+    let (summary, printed) = run_stage(vec![service, fetch]);
+
+    let fetch_result = &summary.stages[0].steps[1];
+    assert_eq!(fetch_result.id, "fetch");
+    assert_eq!(fetch_result.status, Status::Succeeded, "{printed}");
+    assert!(
+        printed.contains("fetch | hello from basso-busybox"),
+        "{printed}"
+    );
+    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
+}
+
+/// Runs one stage of `steps` on a mixed executor with a new workspace, and
+/// returns the summary and the console's text.
+fn run_stage(steps: Vec<StepPlan>) -> (basso_runner::RunSummary, String) {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let mixed = stage_executor(state.path(), workspace.path());
     let stage = StagePlan {
         id: "build".to_string(),
         name: "build".to_string(),
-        nodes: vec![Node::Step(Box::new(service)), Node::Step(Box::new(fetch))],
+        nodes: steps
+            .into_iter()
+            .map(|step| Node::Step(Box::new(step)))
+            .collect(),
         ..StagePlan::default()
     };
     let buffer = Arc::new(Mutex::new(Vec::new()));
@@ -254,12 +345,36 @@ fn readiness_waits_for_container_service() {
     drop(mixed);
 
     let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
-    let fetch_result = &summary.stages[0].steps[1];
-    assert_eq!(fetch_result.id, "fetch");
-    assert_eq!(fetch_result.status, Status::Succeeded, "{printed}");
+    (summary, printed)
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn service_without_command_runs_image_default() {
+    // The test image's Entrypoint and Cmd print `image default command`.
+    let mut service = plan_step("svc", "Background", Some(IMAGE), "");
+    service.spec.command = None;
+    let wait = plan_step("wait", "Run", None, "sleep 1");
+    let (summary, printed) = run_stage(vec![service, wait]);
+
+    assert!(printed.contains("svc | image default command"), "{printed}");
+    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn workspace_variables_point_into_container() {
+    let show = plan_step(
+        "show",
+        "Run",
+        Some(IMAGE),
+        "cd \"$HARNESS_WORKSPACE\"\necho \"harness=$HARNESS_WORKSPACE drone=$DRONE_WORKSPACE pwd=$(pwd)\"",
+    );
+    let (summary, printed) = run_stage(vec![show]);
+
+    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
     assert!(
-        printed.contains("fetch | hello from basso-busybox"),
+        printed.contains("show | harness=/harness drone=/harness pwd=/harness"),
         "{printed}"
     );
-    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }

@@ -178,8 +178,16 @@ pub fn step_texts(step: &StepPlan) -> Vec<&str> {
 pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, String> {
     let id = step.path();
     let spec = &step.spec;
+    let no_command = spec
+        .command
+        .as_deref()
+        .is_none_or(|command| command.trim().is_empty());
     let program = if !spec.entrypoint.is_empty() {
         Program::Argv(spec.entrypoint.clone())
+    } else if spec.image.is_some() && no_command {
+        // As in Docker and Harness, the image's own Entrypoint and Cmd run;
+        // an empty argument vector selects them.
+        Program::Argv(Vec::new())
     } else {
         let shell_text = spec.shell.as_deref();
         let shell = Shell::parse(shell_text).map_err(|error| format!("step `{id}`: {error}"))?;
@@ -243,5 +251,61 @@ fn parse_user(step_id: &str, text: &str) -> Result<u32, String> {
         _ => Err(format!(
             "step `{step_id}` sets `runAsUser` to `{text}`, which is neither a user id nor a user on this host"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::StepSpec;
+
+    fn step(image: Option<&str>, command: Option<&str>, entrypoint: &[&str]) -> StepPlan {
+        StepPlan {
+            id: "svc".to_string(),
+            step_type: "Background".to_string(),
+            spec: StepSpec {
+                image: image.map(str::to_string),
+                command: command.map(str::to_string),
+                entrypoint: entrypoint.iter().map(|arg| arg.to_string()).collect(),
+                ..StepSpec::default()
+            },
+            ..StepPlan::default()
+        }
+    }
+
+    #[test]
+    fn image_without_command_runs_image_default() {
+        let task = draft_task(&step(Some("postgres:16"), None, &[])).unwrap();
+        assert_eq!(task.program, Program::Argv(Vec::new()));
+    }
+
+    #[test]
+    fn image_with_blank_command_runs_image_default() {
+        let task = draft_task(&step(Some("postgres:16"), Some(" \n"), &[])).unwrap();
+        assert_eq!(task.program, Program::Argv(Vec::new()));
+    }
+
+    #[test]
+    fn entrypoint_overrides_image_default() {
+        let task = draft_task(&step(
+            Some("redis:7"),
+            None,
+            &["redis-server", "--save", ""],
+        ))
+        .unwrap();
+        assert_eq!(
+            task.program,
+            Program::Argv(vec!["redis-server".into(), "--save".into(), "".into()])
+        );
+    }
+
+    #[test]
+    fn host_step_without_command_is_empty_script() {
+        let task = draft_task(&step(None, None, &[])).unwrap();
+        assert!(
+            matches!(task.program, Program::Script { .. }),
+            "{:?}",
+            task.program
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `basso gc`: removes what runners that were killed left in containerd and
-//! in the network namespaces, found by the `io.basso.run` label and the
-//! `basso-<run id>-…` namespace names, and their temporary run folders.
+//! in the network namespaces, found by the `io.basso.run` label and by the
+//! records basso keeps of the namespaces it creates, and their temporary run
+//! folders.
 
 use clap::Args;
 
@@ -11,7 +12,7 @@ use crate::{exit, output};
 #[derive(Args)]
 pub struct GcArgs {
     /// Also remove containerd objects of runs whose runner process still
-    /// runs (run folders of such runs are kept)
+    /// runs (run folders and network namespaces of such runs are kept)
     #[arg(long)]
     all: bool,
 
