@@ -699,3 +699,60 @@ fn secret_matrix_axis_reported_once() {
         assert_eq!(errors, ["secret-not-allowed"], "{diagnostics:#?}");
     }
 }
+
+#[test]
+fn secret_in_entrypoint_warned() {
+    let source = |entrypoint: &str| {
+        format!(
+            r#"pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: pw
+      type: Secret
+      value: pw
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: b
+                  identifier: b
+                  spec:
+                    image: alpine
+                    entrypoint: {entrypoint}
+                    command: echo <+secrets.getValue("in_command")>
+"#
+        )
+    };
+    let warned = |text: &str| {
+        let checked = pipeline::check(text, "p.yaml");
+        let resolved = pipeline::resolve(text, "p.yaml", &[], &[], &serde_json::json!({}));
+        [checked, resolved.diagnostics].map(|diagnostics| {
+            diagnostics
+                .iter()
+                .filter(|d| d.code == "secret-in-arguments")
+                .map(|d| (d.span.line, d.is_error()))
+                .collect::<Vec<_>>()
+        })
+    };
+    for entrypoint in [
+        r#"["sh", "-c", "echo <+secrets.getValue(\"x\")>"]"#,
+        r#"["sh", "-c", "echo <+pipeline.variables.pw>"]"#,
+    ] {
+        let text = source(entrypoint);
+        let line = text.lines().position(|l| l.contains("entrypoint:")).unwrap() + 1;
+        let found = warned(&text);
+        assert_eq!(found, [vec![(line, false)], vec![(line, false)]], "{entrypoint}");
+    }
+    let plain = warned(&source(r#"["sh", "-c"]"#));
+    assert_eq!(plain, [vec![], vec![]]);
+}

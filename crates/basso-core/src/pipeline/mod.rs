@@ -154,9 +154,12 @@ fn add_resolution_errors(report: &mut Report, source: &str) {
     // Touching spans count too: a syntax error at the end of a field sits
     // just past the span of the error that check gives for the field.
     let overlaps = |a: &Span, b: &Span| a.byte_start <= b.byte_end && b.byte_start <= a.byte_end;
-    // Harness runs a loop over a step output, but `basso run` cannot.
+    // Harness runs a loop over a step output, but `basso run` cannot. A
+    // secret in process arguments is found only once the fields resolve.
     for diagnostic in &diagnostics {
-        if diagnostic.code == resolve::LOOP_OVER_RUN_STATE {
+        if diagnostic.code == resolve::LOOP_OVER_RUN_STATE
+            || diagnostic.code == resolve::SECRET_IN_ARGUMENTS
+        {
             let mut warning = diagnostic.clone();
             warning.severity = Severity::Warning;
             report.push(warning);

@@ -583,6 +583,10 @@ pub(crate) const EVERY_AXIS: &str = "*";
 /// but basso plans every loop before the run.
 pub(crate) const LOOP_OVER_RUN_STATE: &str = "loop-over-step-output";
 
+/// The code of a warning about a secret in process arguments, which
+/// `check` passes on from resolution.
+pub(crate) const SECRET_IN_ARGUMENTS: &str = "secret-in-arguments";
+
 const LOOP_OVER_RUN_STATE_HELP: &str = "it reads a step output or status, and basso expands loops before the run starts, when those have no value: loop over a fixed list, a variable or a runtime input";
 
 
@@ -1043,6 +1047,24 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let text = self.quoted_part(text);
         self.report
             .push(secret_not_allowed(text, node, name, role, id));
+    }
+
+    /// Warns when `step`'s resolved `entrypoint` holds secret reference
+    /// text: the runner passes the entrypoint as process arguments, which
+    /// every user of the machine can read in the process list, while a
+    /// `command` is passed as a file.
+    fn warn_secret_in_arguments(&mut self, step: &Step<'_>, spec: &Json) {
+        let holds_secret = spec.get("entrypoint").is_some_and(|entrypoint| {
+            entrypoint.to_string().contains(crate::value::SECRET_REFERENCE_START)
+        });
+        if let (true, Some(node)) = (holds_secret, step.spec_field("entrypoint")) {
+            self.report.warning(
+                SECRET_IN_ARGUMENTS,
+                "`entrypoint` holds a secret, which every user of this machine can read in the process list while the step runs",
+                node.span,
+                "pass the secret through `envVariables` and read the variable in `command` or in the entrypoint's script",
+            );
+        }
     }
 
     /// Returns the part of the field text `text` that a message quotes: its
@@ -2287,6 +2309,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // in the resolved fields that looks like a secret reference may come
         // from run-time data, so the fields are not scanned for secrets.
         let secrets = self.data.take_used_secrets();
+        if !secrets.is_empty() {
+            self.warn_secret_in_arguments(step, &spec);
+        }
         let when = self
             .when(step.node, &step.path, "stageStatus", scope)
             .map(|(stage_status, condition)| StepWhen {
