@@ -55,7 +55,7 @@ jq -cn --arg diff "sha256:$diff_id" '{
   architecture: "amd64", os: "linux",
   config: {
     Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-    Entrypoint: ["/bin/sh", "-c"], Cmd: ["echo image default command"],
+    Entrypoint: ["/bin/sh", "-c"], Cmd: ["echo image default command in $(pwd)"],
     WorkingDir: "/"
   },
   rootfs: {type: "layers", diff_ids: [$diff]}

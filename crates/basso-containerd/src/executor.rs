@@ -543,7 +543,13 @@ impl Inner {
         Ok(ContainerSettings {
             args,
             env,
-            cwd: WORKSPACE_MOUNT.to_string(),
+            cwd: match step.program {
+                // The image's own command runs where the image says, as
+                // in Docker; `/` when it names no folder.
+                Program::ImageDefault if image.working_dir.is_empty() => "/".to_string(),
+                Program::ImageDefault => image.working_dir.clone(),
+                _ => WORKSPACE_MOUNT.to_string(),
+            },
             uid,
             gid,
             hostname: sanitize_hostname(&step.step_id),

@@ -351,13 +351,14 @@ fn run_stage(steps: Vec<StepPlan>) -> (basso_runner::RunSummary, String) {
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn service_without_command_runs_image_default() {
-    // The test image's Entrypoint and Cmd print `image default command`.
+    // The test image's Entrypoint and Cmd print `image default command in`
+    // and the working folder, its `WorkingDir` `/`.
     let mut service = plan_step("svc", "Background", Some(IMAGE), "");
     service.spec.command = None;
     let wait = plan_step("wait", "Run", None, "sleep 1");
     let (summary, printed) = run_stage(vec![service, wait]);
 
-    assert!(printed.contains("svc | image default command"), "{printed}");
+    assert!(printed.contains("svc | image default command in /\n"), "{printed}");
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }
 
