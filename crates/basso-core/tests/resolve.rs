@@ -530,6 +530,27 @@ fn dotted_and_nested_keys_with_one_input_path_rejected() {
 }
 
 #[test]
+fn services_with_one_host_name_warned() {
+    let group = |group: &str, step: &str| {
+        format!("- stepGroup:\n    name: {group}\n    identifier: {group}\n    steps:\n      - step:\n          type: Background\n          name: {step}\n          identifier: {step}\n          spec:\n            image: redis\n")
+    };
+    let looped = "- step:\n    type: Background\n    name: many\n    identifier: many\n    strategy:\n      repeat:\n        times: 2\n    spec:\n      image: redis\n";
+    let steps = format!("{}{}{looped}", group("a", "b_c"), group("a_b", "c"));
+    let source = pipeline_with(&steps, DOCKER);
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let checked = basso_core::pipeline::check(&source, "p.yaml");
+    for diagnostics in [&resolution.diagnostics, &checked] {
+        let warned: Vec<&str> = diagnostics
+            .iter()
+            .filter(|d| d.code == "duplicate-host-name")
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(warned.len(), 1, "{diagnostics:#?}");
+        assert!(warned[0].contains("`a.b_c` and `a_b.c` both get the host name `a_b_c`"), "{}", warned[0]);
+    }
+}
+
+#[test]
 fn method_error_on_known_value_reported() {
     let command = "echo <+steps.version.output.outputVariables.VERSION.length()> <+pipeline.variables.tag.foo()>";
     let resolution = resolve(

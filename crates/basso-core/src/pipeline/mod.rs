@@ -155,10 +155,15 @@ fn add_resolution_errors(report: &mut Report, source: &str) {
     // just past the span of the error that check gives for the field.
     let overlaps = |a: &Span, b: &Span| a.byte_start <= b.byte_end && b.byte_start <= a.byte_end;
     // Harness runs a loop over a step output, but `basso run` cannot. A
-    // secret in process arguments is found only once the fields resolve.
+    // secret in process arguments and two services with one host name are
+    // found only once the fields resolve.
     for diagnostic in &diagnostics {
-        if diagnostic.code == resolve::LOOP_OVER_RUN_STATE
-            || diagnostic.code == resolve::SECRET_IN_ARGUMENTS
+        if [
+            resolve::LOOP_OVER_RUN_STATE,
+            resolve::SECRET_IN_ARGUMENTS,
+            resolve::DUPLICATE_HOST_NAME,
+        ]
+        .contains(&diagnostic.code.as_str())
         {
             let mut warning = diagnostic.clone();
             warning.severity = Severity::Warning;

@@ -108,6 +108,9 @@ struct Resolver<'p, 'a> {
     /// The host ports bound by the Background steps of the stage iteration
     /// being resolved, with the span of the `portBindings` key and the step.
     service_host_ports: Vec<(u16, Span, String)>,
+    /// The host names of the Background steps of the stage iteration being
+    /// resolved, with the span of the step and its name.
+    service_hostnames: Vec<(String, Span, String)>,
     /// The origin of each supplied runtime input, keyed by the byte range
     /// of its field, so that errors in a supplied value can name it.
     input_origins: HashMap<(usize, usize), inputs::Origin, FixedState>,
@@ -496,6 +499,7 @@ fn resolve_tracked(
         // Validation reported a fixed expansion over the cap.
         expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
         service_host_ports: Vec::new(),
+        service_hostnames: Vec::new(),
         input_origins: input_origins(&fields, &supplied),
     };
     let timeout_seconds = pipeline.node.get("timeout").and_then(|node| {
@@ -586,6 +590,10 @@ pub(crate) const LOOP_OVER_RUN_STATE: &str = "loop-over-step-output";
 /// The code of a warning about a secret in process arguments, which
 /// `check` passes on from resolution.
 pub(crate) const SECRET_IN_ARGUMENTS: &str = "secret-in-arguments";
+
+/// The code of a warning about two services with one host name, which
+/// `check` passes on from resolution.
+pub(crate) const DUPLICATE_HOST_NAME: &str = "duplicate-host-name";
 
 const LOOP_OVER_RUN_STATE_HELP: &str = "it reads a step output or status, and basso expands loops before the run starts, when those have no value: loop over a fixed list, a variable or a runtime input";
 
@@ -1801,8 +1809,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             scope,
         };
         self.service_host_ports.clear();
+        self.service_hostnames.clear();
         self.steps(&place, &stage.steps, &mut nesting, &mut steps);
         self.check_service_host_ports();
+        self.check_service_hostnames();
         ResolvedStage {
             identifier: identifier.to_string(),
             name: stage.name.clone(),
@@ -2365,11 +2375,13 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 Some(group) => format!("{group}_{identifier}"),
                 None => identifier.to_string(),
             };
-            resolved.endpoints = Some(endpoints(hostname, &resolved, infra.kind));
             let name = match step_group {
                 Some(group) => format!("{group}.{identifier}"),
                 None => identifier.to_string(),
             };
+            self.service_hostnames
+                .push((hostname.clone(), step.node.span, name.clone()));
+            resolved.endpoints = Some(endpoints(hostname, &resolved, infra.kind));
             for (port, span) in host_ports {
                 self.service_host_ports.push((port, span, name.clone()));
             }
@@ -2459,6 +2471,31 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .with_label(*first_span, "first bound here")
             .with_help("a service runs until the stage ends, so bind each host port once per stage: move a looped service out of its loop, or pick another host port");
             self.report.push(error);
+        }
+    }
+
+    /// Warns about two Background steps of the stage iteration that get
+    /// the same host name (`a` with step `b_c` and `a_b` with step `c` both
+    /// give `a_b_c`): only one of them is reachable by it.
+    fn check_service_hostnames(&mut self) {
+        let services = std::mem::take(&mut self.service_hostnames);
+        for (index, (hostname, span, name)) in services.iter().enumerate() {
+            // The iterations of one looped step share its span.
+            let Some((_, first_span, first_name)) = services[..index]
+                .iter()
+                .find(|(other, other_span, _)| other == hostname && other_span != span)
+            else {
+                continue;
+            };
+            self.report.push(
+                Diagnostic::warning(
+                    DUPLICATE_HOST_NAME,
+                    format!("services `{first_name}` and `{name}` both get the host name `{hostname}`, so other steps reach only one of them by it"),
+                    *span,
+                )
+                .with_label(*first_span, "the other service with this host name")
+                .with_help("rename one of the steps or step groups"),
+            );
         }
     }
 
