@@ -494,18 +494,18 @@ impl Inner {
         let args = step.program.argv(&image.entrypoint, &image.cmd);
         if args.is_empty() {
             return Err(Error::new(format!(
-                "step `{}`: image `{}` has no entry point or command\n\
+                "image `{}` has no entry point or command\n\
                  help: set `command` or `entrypoint`",
-                step.step_id, image.name
+                image.name
             )));
         }
         let (uid, gid) = match step.run_as_user {
             Some(uid) => (uid, 0),
             None => parse_image_user(&image.user).ok_or_else(|| {
                 Error::new(format!(
-                    "step `{}`: image `{}` sets user `{}`, which is not numeric\n\
+                    "image `{}` sets user `{}`, which is not numeric\n\
                      help: set runAsUser to a numeric user id",
-                    step.step_id, image.name, image.user
+                    image.name, image.user
                 ))
             })?,
         };
