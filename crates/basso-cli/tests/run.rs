@@ -329,7 +329,7 @@ fn output_holding_secret_with_block_start_fails_step() {
             assert!(!stdout.contains(fragment), "{secret}: {stdout}");
             assert!(!stderr.contains(fragment), "{secret}: {stderr}");
         }
-        assert!(stderr.contains("holds a secret whose value contains `<+`"), "{stderr}");
+        assert!(stderr.contains("contains a secret value with `<+`"), "{stderr}");
         assert!(!stderr.contains("from a:"), "{stderr}");
     }
 }
@@ -359,7 +359,7 @@ fn report_path_from_secret_output_not_read() {
     assert_secret_not_printed(&output);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("report path `r/***.xml` holds a secret value"), "{stderr}");
+    assert!(stderr.contains("report path `r/***.xml` contains a secret value"), "{stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(summary["stages"][0]["steps"][1]["tests"].is_null(), "{summary}");
 }

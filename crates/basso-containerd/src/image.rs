@@ -786,7 +786,7 @@ fn pull_error(
         }
         E::ImageManifestNotFoundError(_) => "help: check the image name and tag",
         _ if speaks_plain_http(&with_causes(error)) => {
-            "help: the registry answered TLS with plain HTTP; give it a connector whose URL starts with `http://`"
+            "help: the registry responded to TLS with plain HTTP; give it a connector whose URL starts with `http://`"
         }
         _ => "help: check that the registry is reachable and the image exists",
     };
@@ -814,8 +814,8 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Returns whether a pull error's text shows a TLS client that got a plain
-/// HTTP answer, as rustls reports it.
+/// Returns whether a pull error's text shows that a TLS client received a
+/// plain HTTP response, as rustls reports it.
 fn speaks_plain_http(text: &str) -> bool {
     text.contains("InvalidContentType") || text.contains("corrupt message")
 }
@@ -856,7 +856,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
-    /// Pulls through HTTPS from a server on 127.0.0.1 that answers in plain
+    /// Pulls through HTTPS from a server on 127.0.0.1 that responds in plain
     /// HTTP, and from a port where nothing listens.
     #[tokio::test]
     async fn pull_errors_name_their_cause() {

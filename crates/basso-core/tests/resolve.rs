@@ -499,7 +499,7 @@ fn loop_over_step_output_explained() {
 }
 
 #[test]
-fn loop_over_step_output_with_valid_null_value_rejected() {
+fn loop_valid_with_null_output_rejected() {
     let list = "- step:\n    type: Run\n    name: list\n    identifier: list\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: ITEMS\n        - name: N\n";
     for strategy in [
         "repeat:\n        items: '<+\"<+steps.list.output.outputVariables.ITEMS>\".split(\",\")>'",

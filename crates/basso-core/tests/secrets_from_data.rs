@@ -795,7 +795,7 @@ fn data_deciding_whether_not_which_secret_allowed() {
 }
 
 #[test]
-fn absent_data_choosing_between_file_secrets_rejected() {
+fn absent_data_choosing_secret_rejected() {
     let choice = "'<+<+codebase.prNumber> == null ? <+secrets.getValue(\"a\")> : <+secrets.getValue(\"b\")>>'";
     let pull_request = json!({"codebase": {"prNumber": 7}});
     let push = json!({"codebase": {"branch": "main"}});
@@ -842,7 +842,7 @@ fn secret_opaque_message_quotes_the_block() {
 }
 
 #[test]
-fn context_value_for_secret_variable_rejected() {
+fn context_secret_variable_rejected() {
     let variables = "  variables:\n    - name: tok\n      type: Secret\n      value: db_password\n    - name: plain\n      type: String\n      value: a\n";
     let source = pipeline_with(variables, "<+pipeline.variables.tok>");
     let context = json!({"pipeline": {"variables": {"tok": "hunter2-plain-value", "plain": "b"}}});
@@ -859,7 +859,7 @@ fn context_value_for_secret_variable_rejected() {
 }
 
 #[test]
-fn data_spliced_into_quotes_choosing_between_file_secrets_rejected() {
+fn spliced_data_choosing_secret_rejected() {
     let variables = "  variables:\n    - name: sa\n      type: Secret\n      value: a\n    - name: sb\n      type: Secret\n      value: b\n";
     let context = json!({"trigger": {"payload": {"env": "prod", "i": "ab"}}});
     for value in [
@@ -879,7 +879,7 @@ fn data_spliced_into_quotes_choosing_between_file_secrets_rejected() {
 }
 
 #[test]
-fn context_value_for_group_secret_variable_rejected() {
+fn context_group_secret_variable_rejected() {
     let step = pipeline_with("", "<+stepGroup.variables.gtok>");
     let (head, step_lines) = step.split_at(step.find("              - step:\n").unwrap());
     let nested: String = step_lines.lines().map(|line| format!("    {line}\n")).collect();

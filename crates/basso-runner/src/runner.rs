@@ -192,6 +192,7 @@ impl<'a> Runner<'a> {
             .iter()
             .filter_map(|name| outputs.get(name).map(String::as_str))
             .collect();
+
         let earlier = self.secret_outputs.lock().expect("secret outputs lock");
         // Every text the masker masks counts: a secret trimmed by `$(…)`
         // or one line of a multi-line secret is masked as well.
@@ -207,18 +208,20 @@ impl<'a> Runner<'a> {
         if risky.is_empty() {
             return None;
         }
+
         let names: Vec<String> = outputs
             .iter()
             .filter(|(_, value)| risky.iter().any(|secret| value.contains(secret)))
             .map(|(name, _)| name.clone())
             .collect();
         drop(earlier);
+
         let first = names.first()?.clone();
         for name in &names {
             outputs.remove(name);
         }
         Some(format!(
-            "output variable `{first}` holds a secret whose value contains `<+`, which later steps would evaluate as an expression and so print parts of the secret; help: read the secret with `<+secrets.getValue(...)>` in the step that needs it instead of passing it on as an output"
+            "output variable `{first}` contains a secret value with `<+`, which later steps would evaluate as an expression and so print parts of the secret; help: read the secret with `<+secrets.getValue(...)>` in the step that needs it instead of passing it on as an output"
         ))
     }
 
@@ -1047,8 +1050,8 @@ impl StageRun<'_, '_> {
         if step.spec.report_paths.is_empty() {
             return None;
         }
-        // A path resolved again from a `type: Secret` output holds the
-        // secret's value; a glob of it would print the secret in warnings
+        // A path resolved again from a `type: Secret` output contains the
+        // secret's value, and a glob of it would print the secret in warnings
         // and in file names, so it is left out.
         let mut paths = Vec::with_capacity(step.spec.report_paths.len());
         for path in &step.spec.report_paths {
@@ -1058,7 +1061,7 @@ impl StageRun<'_, '_> {
             } else {
                 tracing::warn!(
                     step_id = %step.path(),
-                    "report path `{masked}` holds a secret value, so no report is read from it; help: name report files without secrets"
+                    "report path `{masked}` contains a secret value, so no report is read from it; help: name report files without secrets"
                 );
             }
         }

@@ -1057,15 +1057,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .push(secret_not_allowed(text, node, name, role, id));
     }
 
-    /// Warns when `step`'s resolved `entrypoint` holds secret reference
+    /// Warns when `step`'s resolved `entrypoint` contains secret reference
     /// text: the runner passes the entrypoint as process arguments, which
     /// every user of the machine can read in the process list, while a
     /// `command` is passed as a file.
     fn warn_secret_in_arguments(&mut self, step: &Step<'_>, spec: &Json) {
-        let holds_secret = spec.get("entrypoint").is_some_and(|entrypoint| {
+        let has_secret = spec.get("entrypoint").is_some_and(|entrypoint| {
             entrypoint.to_string().contains(crate::value::SECRET_REFERENCE_START)
         });
-        if let (true, Some(node)) = (holds_secret, step.spec_field("entrypoint")) {
+        if let (true, Some(node)) = (has_secret, step.spec_field("entrypoint")) {
             self.report.warning(
                 SECRET_IN_ARGUMENTS,
                 "`entrypoint` holds a secret, which every user of this machine can read in the process list while the step runs",
