@@ -544,8 +544,8 @@ impl Inner {
             args,
             env,
             cwd: match step.program {
-                // The image's own command runs where the image says, as
-                // in Docker; `/` when it names no folder.
+                // The image's own command runs in the image's `WorkingDir`,
+                // as in Docker, or in `/` when the image sets none.
                 Program::ImageDefault if image.working_dir.is_empty() => "/".to_string(),
                 Program::ImageDefault => image.working_dir.clone(),
                 _ => WORKSPACE_MOUNT.to_string(),

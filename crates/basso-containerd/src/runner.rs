@@ -171,9 +171,9 @@ impl OutputFiles {
     /// Creates the folder and wraps the step's script so that it writes the
     /// variables when it ends. Scripts run with errexit, as on the host.
     ///
-    /// The folder is new, with a random name, inside `state_dir`, which only
-    /// root can enter and no container mounts, so no step can place a link
-    /// where basso creates or changes it.
+    /// Places the folder, new and with a random name, inside `state_dir`,
+    /// which only root can enter and no container mounts, so no step can
+    /// place a link where basso creates or changes it.
     fn create(
         spec: &TaskSpec,
         step: &mut ContainerStep,

@@ -519,7 +519,7 @@ fn loop_valid_with_null_output_rejected() {
 }
 
 #[test]
-fn dotted_and_nested_keys_with_one_input_path_rejected() {
+fn dotted_nested_input_path_rejected() {
     let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo 1\n      envVariables:\n        a.b: <+input>.default(dotted)\n        A: <+input>.default(plain)\n- step:\n    type: Plugin\n    name: p\n    identifier: p\n    spec:\n      image: plugins/x\n      settings:\n        a:\n          b: <+input>.default(nested)\n        a.b: <+input>.default(dotted)";
     let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");
     let duplicates: Vec<&basso_core::Diagnostic> =

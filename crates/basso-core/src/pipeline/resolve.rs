@@ -616,7 +616,10 @@ fn warn_context_overrides(
         .flat_map(|group| &group.variables);
     for variable in pipeline.variables.iter().chain(stage_variables).chain(group_variables) {
         let path = variable.path.as_str();
-        if variable.var_type == "Secret" && json_at(context, path).is_some() {
+        if json_at(context, path).is_none() {
+            continue;
+        }
+        if variable.var_type == "Secret" {
             // The context would hand the step a plain value, which the
             // runner neither requests from the secret store nor masks.
             report.error(
@@ -629,7 +632,7 @@ fn warn_context_overrides(
                     "remove `{path}` from the context file; give the secret's value with `--secret ID=VALUE` or `BASSO_SECRET_<ID>`, or its id with `--input {path}=ID` when the variable is a runtime input"
                 ),
             );
-        } else if json_at(context, path).is_some() {
+        } else {
             report.warning(
                 "context-overrides-file",
                 format!(
