@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use basso_core::diagnostic::yaml_line_starts;
 use basso_core::{Diagnostic, Severity};
 use codespan_reporting::diagnostic::{Diagnostic as Report, Label, Severity as ReportSeverity};
 use codespan_reporting::files::SimpleFile;
@@ -51,13 +52,17 @@ pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) ->
 /// split lines at `\n` only. The byte offsets stay the same.
 fn lone_carriage_returns_as_newlines(source: &str) -> Cow<'_, str> {
     let bytes = source.as_bytes();
-    let lone = |at: usize| bytes[at] == b'\r' && bytes.get(at + 1) != Some(&b'\n');
-    if !(0..bytes.len()).any(lone) {
+    let lone: Vec<usize> = yaml_line_starts(source)
+        .map(|start| start - 1)
+        .filter(|&at| bytes[at] == b'\r')
+        .collect();
+    if lone.is_empty() {
         return Cow::Borrowed(source);
     }
-    let replaced: Vec<u8> = (0..bytes.len())
-        .map(|at| if lone(at) { b'\n' } else { bytes[at] })
-        .collect();
+    let mut replaced = bytes.to_vec();
+    for at in lone {
+        replaced[at] = b'\n';
+    }
     // Only ASCII bytes change, so the text stays UTF-8.
     Cow::Owned(String::from_utf8(replaced).unwrap_or_else(|_| source.to_string()))
 }

@@ -89,21 +89,20 @@ fn offset_position(source: &str, outer: Span, offset: usize) -> (usize, usize) {
     }
 }
 
-/// Counts the line breaks of `text` as YAML reads them (`\n`, `\r\n` and a
-/// lone `\r`), and returns the offset where its last line starts, if it
-/// has a line break.
-fn line_breaks(text: &str) -> (usize, Option<usize>) {
+/// Yields the offset where each line after the first starts, with lines
+/// broken as YAML breaks them: at `\n`, at `\r\n` (one break) and at a lone
+/// `\r`. Each offset is one past its break's last byte.
+pub fn yaml_line_starts(text: &str) -> impl Iterator<Item = usize> + '_ {
     let bytes = text.as_bytes();
-    let mut count = 0;
-    let mut line_start = None;
-    for at in memchr::memchr2_iter(b'\n', b'\r', bytes) {
-        if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
-            continue;
-        }
-        count += 1;
-        line_start = Some(at + 1);
-    }
-    (count, line_start)
+    memchr::memchr2_iter(b'\n', b'\r', bytes)
+        .filter(move |&at| !(bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n')))
+        .map(|at| at + 1)
+}
+
+/// Counts the line breaks of `text` as YAML reads them, and returns the
+/// offset where its last line starts, if it has a line break.
+fn line_breaks(text: &str) -> (usize, Option<usize>) {
+    yaml_line_starts(text).fold((0, None), |(count, _), start| (count + 1, Some(start)))
 }
 
 fn floor_char_boundary(source: &str, mut index: usize) -> usize {

@@ -187,16 +187,11 @@ impl<'a> LineIndex<'a> {
         let source = basso_core::pipeline::without_bom(text);
         // U+FEFF is one UTF-16 unit.
         let mark_units = usize::from(source.len() < text.len());
-        let bytes = source.as_bytes();
-        // A `\r` followed by `\n` is not a break of its own: the pair ends
-        // the line at the `\n`.
-        let breaks = source
-            .match_indices(['\r', '\n'])
-            .filter(|&(index, _)| bytes[index] == b'\n' || bytes.get(index + 1) != Some(&b'\n'))
-            .map(|(index, _)| index + 1);
         LineIndex {
             source,
-            line_starts: std::iter::once(0).chain(breaks).collect(),
+            line_starts: std::iter::once(0)
+                .chain(basso_core::diagnostic::yaml_line_starts(source))
+                .collect(),
             mark_units,
         }
     }
