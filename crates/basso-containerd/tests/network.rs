@@ -145,9 +145,11 @@ fn each_stage_gets_a_new_network() {
     executor.end_stage(Duration::from_secs(5)).unwrap();
 
     // The service of the first stage is gone, so the name no longer resolves.
+    // wget's message goes to stderr, which reaches the log in no fixed order
+    // with stdout, so it is dropped.
     let probe = script_step(
         "probe",
-        "timeout 2 wget -qO- http://svc:8080/ || echo unreachable",
+        "timeout 2 wget -qO- http://svc:8080/ 2>/dev/null || echo unreachable",
         workspace.path(),
     );
     let (_, output) = run(&executor, &probe);
