@@ -708,8 +708,17 @@ impl StageRun<'_, '_> {
 
         task.env = self.builtin_env(step);
         for (name, value) in &step.spec.env {
-            task.env
-                .push((name.clone(), substitute(&format!("env `{name}`"), value)?));
+            let value = substitute(&format!("env `{name}`"), value)?;
+            // The value may hold a secret, so only the name is shown.
+            if name.contains('\0') || value.contains('\0') {
+                return Err(format!(
+                    "step `{}`: environment variable `{}` contains a NUL character, which a \
+                     process environment cannot hold; help: remove it from the value",
+                    step.path(),
+                    name.escape_default()
+                ));
+            }
+            task.env.push((name.clone(), value));
         }
         task.workdir = self.workdir();
         Ok(task)

@@ -366,6 +366,30 @@ fn secret_never_printed() {
     assert!(summary.contains("\"LEAK\":\"***\""), "{summary}");
 }
 
+#[test]
+fn nul_in_env_value_fails_step() {
+    let mut secrets = Secrets::new();
+    secrets.insert("token", "left\0right");
+    let mut show = run_step("show", "echo \"$TOKEN\"");
+    show.spec.env = vec![("TOKEN".into(), "<+secrets.getValue(\"token\")>".into())];
+    show.spec.secrets = vec!["token".into()];
+    let setup = Setup {
+        secrets,
+        ..Setup::default()
+    };
+    let outcome = run_with(vec![stage(vec![node(show)])], setup);
+
+    let result = outcome.step("show");
+    assert_eq!(result.status, Status::Failed, "{}", outcome.console);
+    let message = result.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("environment variable `TOKEN` contains a NUL character"),
+        "{message}"
+    );
+    assert!(!outcome.console.contains("left"), "{}", outcome.console);
+    assert!(!message.contains("left"), "{message}");
+}
+
 fn secrets_masker() -> Masker {
     Masker::new(["hunter2-value", "first line\nsecond line"])
 }

@@ -1439,6 +1439,16 @@ fn check_env_variables(report: &mut Report, env: &Node) {
             );
         }
         match &value.value {
+            NodeValue::Scalar(scalar) if scalar.text.contains('\0') => {
+                report.error(
+                    "invalid-env-value",
+                    format!(
+                        "environment variable `{name}` contains a NUL character (`\\0`), which a process environment cannot hold"
+                    ),
+                    value.span,
+                    "remove the `\\0` from the value",
+                );
+            }
             NodeValue::Scalar(_) => {}
             NodeValue::Sequence(_) | NodeValue::Mapping(_) => {
                 let raw = &value.span;
