@@ -152,6 +152,11 @@ fn compare(vector: &Json, actual: Result<Json, ExprError>) -> Result<(), String>
             {
                 return Err(format!("expected the message to contain `{part}`, got {}", error.to_json()));
             }
+            if let Some(part) = expected.get("helpContains").and_then(Json::as_str)
+                && !error.help.contains(part)
+            {
+                return Err(format!("expected the help to contain `{part}`, got {}", error.to_json()));
+            }
             if error.help.is_empty() {
                 return Err("error has no help line".to_string());
             }

@@ -23,6 +23,9 @@ export function assertMeetsExpectation(vector, actual) {
   if (expect.error.messageContains !== undefined) {
     assert.ok(error.message.includes(expect.error.messageContains), `message: ${error.message}`);
   }
+  if (expect.error.helpContains !== undefined) {
+    assert.ok(error.help.includes(expect.error.helpContains), `help: ${error.help}`);
+  }
   assert.equal(typeof error.help, "string");
   assert.notEqual(error.help, "");
   assert.ok(Number.isInteger(error.columnUtf16), "error lacks columnUtf16");

@@ -169,10 +169,22 @@ fn unclosed_string_error(input: &ParseInput<'_>, position: usize) -> Option<Expr
     let at = input
         .offsets
         .source_offset(position + (rest.len() - token.len()));
+    // A `>` ends the block even between quotes, so `<+"a>b">` ends after
+    // `"a`. The string's closing quote then follows that `>`.
+    let block_end = input.offsets.source_offset(input.text.len());
+    let cut_at_angle = input.source.get(block_end..).is_some_and(|after| {
+        after.starts_with('>') && after[1..].lines().next().unwrap_or("").contains(quote)
+    });
+    let help = if cut_at_angle {
+        "the first `>` ends the block, also inside a string: write a `>` inside the string as `\\>`"
+            .to_string()
+    } else {
+        format!("end the string with `{quote}`, and write a `{quote}` inside it as `\\{quote}`")
+    };
     Some(ExprError::new(
         codes::SYNTAX,
         format!("unterminated string: the `{quote}` that starts it has no closing `{quote}`"),
-        format!("end the string with `{quote}`, and write a `{quote}` inside it as `\\{quote}`"),
+        help,
         input.source,
         at..at + 1,
     ))
