@@ -762,7 +762,34 @@ fn whole_map_with_secret_reported_without_data() {
         .collect();
     assert_eq!(errors.len(), 1, "{:#?}", resolution.diagnostics);
     assert_eq!(errors[0].0, "secret-opaque");
-    assert!(errors[0].1.contains("whole map or list"), "{}", errors[0].1);
+    assert!(
+        errors[0].1.contains("the reference text of secret `tok`"),
+        "{}",
+        errors[0].1
+    );
+}
+
+#[test]
+fn unclosed_secret_call_reported_without_id() {
+    let variables = "  variables:\n    - name: token\n      type: Secret\n      value: tok\n";
+    let value = "'<+secrets.getValue( and <+pipeline.variables.token>'";
+    let resolution = resolve(&pipeline_with(variables, value), json!({}));
+    let errors: Vec<&basso_core::Diagnostic> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", resolution.diagnostics);
+    assert_eq!(errors[0].code, "secret-opaque");
+    assert!(
+        errors[0]
+            .message
+            .contains("renders secret reference text (`<+secrets.getValue(`)"),
+        "{}",
+        errors[0].message
+    );
+    let help = errors[0].help.as_deref().unwrap_or_default();
+    assert!(help.contains("unclosed `<+secrets.getValue(`"), "{help}");
 }
 
 #[test]

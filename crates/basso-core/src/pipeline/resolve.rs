@@ -943,15 +943,22 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 if !read_data && let Some(id) = RunTimeData::forged_reference(&value, uses) =>
             {
                 // A whole map or list renders the reference text of the
-                // secrets it contains without requesting them.
+                // secrets it contains without requesting them. So does an
+                // unclosed `<+secrets.getValue(`, which stays text, and then
+                // the id that follows it is no clean id.
                 let text = self.quoted_part(text);
+                let clean_id = !id.is_empty()
+                    && !id.contains(|c: char| c.is_whitespace() || "'\"<>()".contains(c));
+                let rendered = if clean_id {
+                    format!("the reference text of secret `{id}`")
+                } else {
+                    format!("secret reference text (`{}`)", crate::value::SECRET_REFERENCE_START)
+                };
                 self.report.error(
                     codes::SECRET_OPAQUE,
-                    format!(
-                        "`{text}` renders the reference text of secret `{id}` inside a whole map or list, which does not request the secret"
-                    ),
+                    format!("`{text}` renders {rendered}, which does not request the secret"),
                     node.span,
-                    "read each secret at its own path, such as `<+pipeline.variables.NAME>`, or `<+secrets.getValue(\"ID\")>`",
+                    "a whole map or list renders the reference text of its secrets, and so does an unclosed `<+secrets.getValue(`: read each secret at its own path, such as `<+pipeline.variables.NAME>`, and close each `<+secrets.getValue(\"ID\")>`",
                 );
                 Json::Null
             }
