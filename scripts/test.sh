@@ -5,6 +5,11 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
+# Without incremental builds: a full run builds everything once, and the
+# incremental caches would only take disk.
+export CARGO_INCREMENTAL=0
+scripts/disk-check.sh
+
 # Rust: unit, snapshot and conformance tests of every crate.
 # The basso-kube tests save every manifest they export here, and
 # kubernetes-validate then checks each one strictly against Kubernetes 1.33.
