@@ -152,6 +152,9 @@ impl Executor for HostExecutor {
         };
         match program {
             None => problems.push(format!("step `{step}` has an empty `entrypoint`")),
+            // A program from a secret or from a value known only at run time
+            // is looked up when the step starts.
+            Some(program) if program.contains("<+") => {}
             Some(program) if find_program(&program).is_none() => {
                 problems.push(program_not_found(spec, &program));
             }

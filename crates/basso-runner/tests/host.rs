@@ -754,6 +754,39 @@ fn pwsh_missing_is_clear_error() {
 }
 
 #[test]
+fn entrypoint_program_from_secret_runs() {
+    let mut secrets = Secrets::new();
+    secrets.insert("program", "/bin/echo");
+    let mut step = run_step("show", "");
+    step.spec.entrypoint = vec![
+        "<+secrets.getValue(\"program\")>".into(),
+        "from a secret".into(),
+    ];
+    step.spec.secrets = vec!["program".into()];
+    let stages = vec![stage(vec![node(step)])];
+    let executor = HostExecutor::new(&tempfile::tempdir().unwrap().path().join("s")).unwrap();
+    let preflight = basso_runner::preflight::check(&stages, &executor, &secrets);
+    assert!(preflight.errors.is_empty(), "{:?}", preflight.errors);
+
+    let setup = Setup {
+        secrets,
+        ..Setup::default()
+    };
+    let outcome = run_with(stages, setup);
+    assert_eq!(
+        outcome.step("show").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome.console.contains("show | from a secret"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
 fn step_path_applies_inside_script() {
     let mut steps = Vec::new();
     for shell in ["Sh", "Bash"] {
