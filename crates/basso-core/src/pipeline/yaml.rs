@@ -555,6 +555,16 @@ fn scan_error(source: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic 
     if let Some(first) = message.get(..1) {
         message = first.to_lowercase() + &message[1..];
     }
+    // saphyr's scanner counts open flow collections (`[[[…`) itself, and
+    // stops before the depth limit of the loader sees them.
+    if error.info().contains("recursion limit") {
+        return Diagnostic::error(
+            "yaml-too-deep",
+            format!("the document nests too deep for the YAML reader ({message})"),
+            Span::from_byte_range(source, start, end),
+        )
+        .with_help("flatten the structure; Harness pipelines nest far less");
+    }
     let mut diagnostic = Diagnostic::error(
         "yaml-syntax",
         format!("invalid YAML: {message}"),
@@ -713,6 +723,13 @@ mod tests {
         let source = "[".repeat(100) + &"]".repeat(100);
         let error = load(&source, Limits::default()).unwrap_err();
         assert_eq!(error.code, "yaml-too-deep");
+    }
+
+    #[test]
+    fn yaml_deep_flow_list_reported_as_too_deep() {
+        let source = "[".repeat(100_000) + &"]".repeat(100_000);
+        let error = load(&source, Limits::default()).unwrap_err();
+        assert_eq!(error.code, "yaml-too-deep", "{}", error.message);
     }
 
     #[test]
