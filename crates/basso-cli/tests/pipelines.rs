@@ -397,6 +397,44 @@ fn resolve_renders_input_errors_against_their_source() {
 }
 
 #[test]
+fn repeated_input_path_warned() {
+    let image = "pipeline.stages.build.spec.execution.steps.db.spec.image";
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args([
+            "resolve",
+            "--format",
+            "json",
+            "--input",
+            &format!("{image}=mysql:8"),
+            "--input",
+            &format!("{image}=mysql:9"),
+            "tests/fixtures/pipelines/valid/runtime-inputs.yaml",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let repeated: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "repeated-input")
+        .collect();
+    assert_eq!(repeated.len(), 1, "{stdout}");
+    assert_eq!(repeated[0]["severity"], "warning");
+    assert_eq!(repeated[0]["file"], "--input#2");
+    assert!(
+        repeated[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("replaces the one of `--input` number 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mysql:9"), "{stdout}");
+}
+
+#[test]
 fn inputs_command_prints_paths() {
     let (code, stdout) = basso(&[
         "inputs",

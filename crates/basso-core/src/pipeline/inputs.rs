@@ -624,6 +624,20 @@ pub fn apply_arguments(
         let file = argument_file(index);
         let argument = format!("{path}={text}");
         let span = Span::from_byte_range(&argument, 0, path.len());
+        if let Some(first) = arguments[..index].iter().position(|(earlier, _)| earlier == path) {
+            report.push(
+                Diagnostic::warning(
+                    "repeated-input",
+                    format!(
+                        "`--input {path}` is given more than once; this value replaces the one of `--input` number {}",
+                        first + 1
+                    ),
+                    span,
+                )
+                .with_help("give each input path once")
+                .with_file(file.as_str()),
+            );
+        }
         let Some(field) = fields.get(path) else {
             report.push(not_an_input(path, fields, span).with_file(file.as_str()));
             continue;
