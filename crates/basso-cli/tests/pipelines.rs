@@ -435,6 +435,34 @@ fn repeated_input_path_warned() {
 }
 
 #[test]
+fn runtime_input_as_input_value_warned() {
+    let image = "pipeline.stages.build.spec.execution.steps.db.spec.image";
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args([
+            "resolve",
+            "--format",
+            "json",
+            "--input",
+            &format!("{image}=<+input>"),
+            "tests/fixtures/pipelines/valid/runtime-inputs.yaml",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let open: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "input-left-open")
+        .collect();
+    assert_eq!(open.len(), 1, "{stdout}");
+    assert_eq!(open[0]["file"], "--input#1");
+    assert_eq!(open[0]["column"], image.len() + 2);
+}
+
+#[test]
 fn inputs_command_prints_paths() {
     let (code, stdout) = basso(&[
         "inputs",

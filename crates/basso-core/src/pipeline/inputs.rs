@@ -644,6 +644,16 @@ pub fn apply_arguments(
         };
         // `<+input>` supplies nothing, as in an input set.
         if classify(text) == ValueKind::RuntimeInput {
+            let value_span = Span::from_byte_range(&argument, path.len() + 1, argument.len());
+            report.push(
+                Diagnostic::warning(
+                    "input-left-open",
+                    format!("`--input {argument}` supplies no value: a runtime input leaves the field open"),
+                    value_span,
+                )
+                .with_help(format!("give the value itself, as in `--input {path}=VALUE`"))
+                .with_file(file.as_str()),
+            );
             continue;
         }
         let checked = read_value(text, field.value_type)
