@@ -2614,3 +2614,72 @@ fn dotted_env_key_input_reaches_step() {
     assert!(stderr.contains("a | my.var=dotted"), "{stderr}");
     assert!(stderr.contains("a | my.set=X"), "{stderr}");
 }
+
+#[test]
+fn looped_group_iterations_pass_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let groups = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    matrix:
+                      v: [x, y]
+                  steps:
+                    - step:
+                        type: Run
+                        name: p
+                        identifier: p
+                        spec:
+                          shell: Sh
+                          command: export O=g<+matrix.v>
+                          outputVariables: [{name: O}]
+              - stepGroup:
+                  name: outer
+                  identifier: outer
+                  steps:
+                    - stepGroup:
+                        name: h
+                        identifier: h
+                        strategy:
+                          matrix:
+                            os: [linux, \"mac os\"]
+                            nodeName: <+matrix.os>
+                        steps:
+                          - step:
+                              type: Run
+                              name: q
+                              identifier: q
+                              strategy:
+                                repeat:
+                                  items: [a, b]
+                              spec:
+                                shell: Sh
+                                command: export O=<+stepGroup.identifier>-<+repeat.item>
+                                outputVariables: [{name: O}]
+"
+    .to_string();
+    let after = format!(
+        "              - step:
+                  type: Run
+                  name: after
+                  identifier: after
+                  spec:
+                    shell: Sh
+                    command: |
+                      echo '<+execution.steps.g_0.steps.p.output.outputVariables.O>' >> {d}/out.txt
+                      echo '<+steps.g_1.steps.p.output.outputVariables.O>' >> {d}/out.txt
+                      echo '<+pipeline.stages.build.spec.execution.steps.outer.steps.h_linux.steps.q_1.output.outputVariables.O>' >> {d}/out.txt
+                      echo '<+steps.outer.steps.h_mac_os.steps.q_0.output.outputVariables.O>' >> {d}/out.txt
+                      echo '<+steps.g_1.steps.p.status>' >> {d}/out.txt
+"
+    );
+    let file = pipeline(dir.path(), &[groups, after]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines, ["gx", "gy", "h_linux-b", "h_mac_os-a", "SUCCEEDED"]);
+}

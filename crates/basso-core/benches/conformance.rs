@@ -28,8 +28,12 @@ fn load_cases() -> Vec<Case> {
 
     let mut cases = Vec::new();
     for path in paths {
-        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let file_context = doc.get("context").cloned().unwrap_or_else(|| serde_json::json!({}));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let file_context = doc
+            .get("context")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({}));
         for vector in doc["vectors"].as_array().unwrap() {
             let mode = match vector["op"].as_str() {
                 Some("render") => EvalMode::Render,
@@ -39,9 +43,23 @@ fn load_cases() -> Vec<Case> {
             if vector["expect"].get("value").is_none() || vector.get("options").is_some() {
                 continue;
             }
-            let context = Value::from_json(vector.get("context").cloned().unwrap_or_else(|| file_context.clone()));
-            let options = Options { mode, unresolved: Unresolved::Null, scan: ScanMode::Harness, ..Options::default() };
-            cases.push(Case { input: vector["input"].as_str().unwrap().to_string(), context, options });
+            let context = Value::from_json(
+                vector
+                    .get("context")
+                    .cloned()
+                    .unwrap_or_else(|| file_context.clone()),
+            );
+            let options = Options {
+                mode,
+                unresolved: Unresolved::Null,
+                scan: ScanMode::Harness,
+                ..Options::default()
+            };
+            cases.push(Case {
+                input: vector["input"].as_str().unwrap().to_string(),
+                context,
+                options,
+            });
         }
     }
     cases
@@ -49,8 +67,10 @@ fn load_cases() -> Vec<Case> {
 
 fn bench(c: &mut Criterion) {
     let cases = load_cases();
-    let templates: Vec<Template> =
-        cases.iter().map(|case| Template::parse(&case.input, ScanMode::Harness).expect("vector parses")).collect();
+    let templates: Vec<Template> = cases
+        .iter()
+        .map(|case| Template::parse(&case.input, ScanMode::Harness).expect("vector parses"))
+        .collect();
     eprintln!("{} vectors", cases.len());
 
     c.bench_function("parse conformance set", |b| {
@@ -70,15 +90,20 @@ fn bench(c: &mut Criterion) {
     c.bench_function("parse and evaluate conformance set", |b| {
         b.iter(|| {
             for case in &cases {
-                let template = Template::parse(black_box(&case.input), ScanMode::Harness).expect("vector parses");
+                let template = Template::parse(black_box(&case.input), ScanMode::Harness)
+                    .expect("vector parses");
                 black_box(template.run(&case.context, &case.options).ok());
             }
         })
     });
 
-    let context = Value::from_json(serde_json::json!({"pipeline": {"variables": {"tag": "v1.2.3", "env": "qa"}}}));
+    let context = Value::from_json(
+        serde_json::json!({"pipeline": {"variables": {"tag": "v1.2.3", "env": "qa"}}}),
+    );
     let field = "docker build -t repo/app:<+pipeline.variables.tag.split('v')[1]> --build-arg ENV=<+pipeline.variables.env>";
-    c.bench_function("parse typical field", |b| b.iter(|| black_box(Template::parse(black_box(field), ScanMode::Harness).unwrap())));
+    c.bench_function("parse typical field", |b| {
+        b.iter(|| black_box(Template::parse(black_box(field), ScanMode::Harness).unwrap()))
+    });
     let typical = Template::parse(field, ScanMode::Harness).unwrap();
     c.bench_function("render typical field", |b| {
         b.iter(|| black_box(typical.render(&context, &Options::default()).unwrap()))

@@ -82,10 +82,7 @@ fn offset_position(source: &str, outer: Span, offset: usize) -> (usize, usize) {
     let before = source.get(outer.byte_start..offset).unwrap_or_default();
     match line_breaks(before) {
         (_, None) => (outer.line, outer.column + before.chars().count()),
-        (count, Some(line_start)) => (
-            outer.line + count,
-            before[line_start..].chars().count() + 1,
-        ),
+        (count, Some(line_start)) => (outer.line + count, before[line_start..].chars().count() + 1),
     }
 }
 

@@ -142,7 +142,11 @@ fn clamp_to_boundary(source: &str, index: usize) -> usize {
 
 impl fmt::Display for ExprError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {} [{}]", self.line, self.column, self.message, self.code)
+        write!(
+            f,
+            "{}:{}: {} [{}]",
+            self.line, self.column, self.message, self.code
+        )
     }
 }
 

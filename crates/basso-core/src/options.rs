@@ -80,6 +80,9 @@ pub struct Options {
 impl Options {
     /// Options with the given unresolved mode and the other defaults.
     pub fn with_unresolved(unresolved: Unresolved) -> Self {
-        Options { unresolved, ..Options::default() }
+        Options {
+            unresolved,
+            ..Options::default()
+        }
     }
 }

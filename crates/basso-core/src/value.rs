@@ -149,9 +149,14 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f)
                 .map_or(serde_json::Value::Null, serde_json::Value::Number),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
             Value::Map(entries) => serde_json::Value::Object(
-                entries.iter().map(|(k, v)| (k.clone(), v.to_json())).collect(),
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .collect(),
             ),
             Value::Secret(handle) => serde_json::Value::String(handle.expression_text()),
         }
@@ -256,9 +261,19 @@ impl Value {
     pub(crate) fn approximate_size(&self) -> usize {
         match self {
             Value::String(s) => s.len(),
-            Value::List(items) => items.iter().map(|v| v.approximate_size() + 1).sum::<usize>() + 2,
+            Value::List(items) => {
+                items
+                    .iter()
+                    .map(|v| v.approximate_size() + 1)
+                    .sum::<usize>()
+                    + 2
+            }
             Value::Map(entries) => {
-                entries.iter().map(|(k, v)| k.len() + 4 + v.approximate_size()).sum::<usize>() + 2
+                entries
+                    .iter()
+                    .map(|(k, v)| k.len() + 4 + v.approximate_size())
+                    .sum::<usize>()
+                    + 2
             }
             Value::Secret(handle) => handle.id.len() + 24,
             _ => 8,
@@ -308,13 +323,21 @@ pub fn java_double_to_string(f: f64) -> String {
     let magnitude = f.abs();
     if (1e-3..1e7).contains(&magnitude) {
         let text = format!("{f}");
-        return if text.contains('.') { text } else { text + ".0" };
+        return if text.contains('.') {
+            text
+        } else {
+            text + ".0"
+        };
     }
 
     // Scientific form: Rust's `{:e}` gives the shortest digits as `d.ddde-n`.
     let sci = format!("{f:e}");
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
+    let mantissa = if mantissa.contains('.') {
+        mantissa.to_string()
+    } else {
+        format!("{mantissa}.0")
+    };
     format!("{mantissa}E{exponent}")
 }
 

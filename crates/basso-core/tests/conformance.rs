@@ -32,28 +32,45 @@ fn conformance_vectors() {
     let mut names = std::collections::HashSet::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("readable vector file");
-        let doc: Json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", file.display()));
+        let doc: Json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: invalid JSON: {e}", file.display()));
         let file_context = doc.get("context").cloned().unwrap_or_else(|| json!({}));
         let file_name = file.file_name().unwrap().to_string_lossy().to_string();
         for vector in doc["vectors"].as_array().expect("a `vectors` array") {
             count += 1;
             let name = vector["name"].as_str().expect("every vector has a name");
-            assert!(names.insert(format!("{file_name}/{name}")), "duplicate vector name {file_name}/{name}");
+            assert!(
+                names.insert(format!("{file_name}/{name}")),
+                "duplicate vector name {file_name}/{name}"
+            );
             if let Err(problem) = check_vector(vector, &file_context) {
                 failures.push(format!("{file_name} / {name}: {problem}"));
             }
         }
     }
 
-    assert!(failures.is_empty(), "{} of {count} vectors failed:\n{}", failures.len(), failures.join("\n"));
-    assert!(count >= MIN_VECTORS, "only {count} vectors found, expected at least {MIN_VECTORS}");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        count >= MIN_VECTORS,
+        "only {count} vectors found, expected at least {MIN_VECTORS}"
+    );
 }
 
 /// Runs one vector; returns a description of the mismatch, if any.
 fn check_vector(vector: &Json, file_context: &Json) -> Result<(), String> {
     let op = vector["op"].as_str().ok_or("missing `op`")?;
     let input = vector["input"].as_str().ok_or("missing `input`")?;
-    let context = Value::from_json(vector.get("context").cloned().unwrap_or_else(|| file_context.clone()));
+    let context = Value::from_json(
+        vector
+            .get("context")
+            .cloned()
+            .unwrap_or_else(|| file_context.clone()),
+    );
     let options = options_of(vector.get("options"))?;
 
     let actual: Result<Json, ExprError> = match op {
@@ -107,7 +124,12 @@ fn options_of(json: Option<&Json>) -> Result<Options, String> {
     }
     if let Some(limits) = json.get("limits") {
         let defaults = Limits::default();
-        let get = |key: &str, default: usize| limits.get(key).and_then(Json::as_u64).map_or(default, |v| v as usize);
+        let get = |key: &str, default: usize| {
+            limits
+                .get(key)
+                .and_then(Json::as_u64)
+                .map_or(default, |v| v as usize)
+        };
         options.limits = Limits {
             max_template_bytes: get("maxTemplateBytes", defaults.max_template_bytes),
             max_block_depth: get("maxBlockDepth", defaults.max_block_depth),
@@ -135,12 +157,23 @@ fn compare(vector: &Json, actual: Result<Json, ExprError>) -> Result<(), String>
             }
             Ok(())
         }
-        (Some(expected), None, Err(error)) => Err(format!("expected value {expected}, got error {}", error.to_json())),
-        (None, Some(expected), Ok(value)) => Err(format!("expected error {expected}, got value {value}")),
+        (Some(expected), None, Err(error)) => Err(format!(
+            "expected value {expected}, got error {}",
+            error.to_json()
+        )),
+        (None, Some(expected), Ok(value)) => {
+            Err(format!("expected error {expected}, got value {value}"))
+        }
         (None, Some(expected), Err(error)) => {
-            let code = expected.get("code").and_then(Json::as_str).ok_or("error without `code`")?;
+            let code = expected
+                .get("code")
+                .and_then(Json::as_str)
+                .ok_or("error without `code`")?;
             if code != error.code {
-                return Err(format!("expected error code {code}, got {}", error.to_json()));
+                return Err(format!(
+                    "expected error code {code}, got {}",
+                    error.to_json()
+                ));
             }
             if let Some(column) = expected.get("column").and_then(Json::as_u64)
                 && column as usize != error.column
@@ -150,7 +183,10 @@ fn compare(vector: &Json, actual: Result<Json, ExprError>) -> Result<(), String>
             if let Some(part) = expected.get("messageContains").and_then(Json::as_str)
                 && !error.message.contains(part)
             {
-                return Err(format!("expected the message to contain `{part}`, got {}", error.to_json()));
+                return Err(format!(
+                    "expected the message to contain `{part}`, got {}",
+                    error.to_json()
+                ));
             }
             if let Some(part) = expected.get("helpContains").and_then(Json::as_str)
                 && !error.help.contains(part)
@@ -170,9 +206,13 @@ fn compare(vector: &Json, actual: Result<Json, ExprError>) -> Result<(), String>
 fn json_equal(a: &Json, b: &Json) -> bool {
     match (a, b) {
         (Json::Number(x), Json::Number(y)) => x.as_f64() == y.as_f64(),
-        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Json::Array(x), Json::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
         (Json::Object(x), Json::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
         }
         _ => a == b,
     }

@@ -11,15 +11,97 @@ use proptest::prelude::*;
 
 /// Fragments that exercise the scanner, the grammar and the built-ins.
 const FRAGMENTS: &[&str] = &[
-    "<+", ">", "\\>", "<+a>", "<+f>", "<+c>", "<+loop>", "(", ")", "[", "]", "{", "}", "'", "\"", ".", ",", "?", ":",
-    "?:", "==", "!=", "=~", "!~", "=^", "=$", "!^", "!$", "&&", "||", "+", "-", "*", "/", "%", "!", " and ", " or ",
-    " not ", " div ", " mod ", " gt ", "empty(", "size(", "null", "true", "1", "0", "-1", "2.5", "0x1F", "07",
-    "9223372036854775807", "'x'", "\"y\"", " ", "\n", "a", "f", "list", "map", "m.k", "[0]", ".get(\"k\")",
-    ".split(',')", ".substring(1, 2)", ".charAt(0)", ".replaceAll('(a)', '$1')", ".matches('(?=a)a')", ".length()",
-    ".toUpperCase()", "secrets.getValue('id')", "json.select('a', '{}')", "json.list('$..a', m)",
-    "json.object('[1]')", "json.format(m)", "regex.extract('[0-9]+', 'a1')", "regex.replace('a', 'b', 'a')",
-    "regex.match('a', 'a')", "<+input>", ".default(", ".allowedValues(", ".regex(", ".executionInput()", "\\'", "\u{E000}",
-    "é", "steps.", "stages.", "pipeline.variables.", "<+pipeline.variables.<+f>>",
+    "<+",
+    ">",
+    "\\>",
+    "<+a>",
+    "<+f>",
+    "<+c>",
+    "<+loop>",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "'",
+    "\"",
+    ".",
+    ",",
+    "?",
+    ":",
+    "?:",
+    "==",
+    "!=",
+    "=~",
+    "!~",
+    "=^",
+    "=$",
+    "!^",
+    "!$",
+    "&&",
+    "||",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "!",
+    " and ",
+    " or ",
+    " not ",
+    " div ",
+    " mod ",
+    " gt ",
+    "empty(",
+    "size(",
+    "null",
+    "true",
+    "1",
+    "0",
+    "-1",
+    "2.5",
+    "0x1F",
+    "07",
+    "9223372036854775807",
+    "'x'",
+    "\"y\"",
+    " ",
+    "\n",
+    "a",
+    "f",
+    "list",
+    "map",
+    "m.k",
+    "[0]",
+    ".get(\"k\")",
+    ".split(',')",
+    ".substring(1, 2)",
+    ".charAt(0)",
+    ".replaceAll('(a)', '$1')",
+    ".matches('(?=a)a')",
+    ".length()",
+    ".toUpperCase()",
+    "secrets.getValue('id')",
+    "json.select('a', '{}')",
+    "json.list('$..a', m)",
+    "json.object('[1]')",
+    "json.format(m)",
+    "regex.extract('[0-9]+', 'a1')",
+    "regex.replace('a', 'b', 'a')",
+    "regex.match('a', 'a')",
+    "<+input>",
+    ".default(",
+    ".allowedValues(",
+    ".regex(",
+    ".executionInput()",
+    "\\'",
+    "\u{E000}",
+    "é",
+    "steps.",
+    "stages.",
+    "pipeline.variables.",
+    "<+pipeline.variables.<+f>>",
 ];
 
 fn context() -> Value {
@@ -33,11 +115,18 @@ fn context() -> Value {
 fn exercise(text: &str) {
     let ctx = context();
     for scan in [ScanMode::Harness, ScanMode::Smart] {
-        let Ok(template) = Template::parse(text, scan) else { continue };
+        let Ok(template) = Template::parse(text, scan) else {
+            continue;
+        };
         let _ = template.references();
         for unresolved in [Unresolved::Null, Unresolved::Keep, Unresolved::Error] {
             for mode in [EvalMode::Render, EvalMode::Evaluate] {
-                let options = Options { scan, mode, unresolved, ..Options::default() };
+                let options = Options {
+                    scan,
+                    mode,
+                    unresolved,
+                    ..Options::default()
+                };
                 let _ = template.run(&ctx, &options);
             }
         }
@@ -58,7 +147,8 @@ fn conformance_inputs() -> Vec<String> {
     for entry in std::fs::read_dir(dir).expect("tests/conformance exists") {
         let path = entry.expect("readable entry").path();
         if path.extension().is_some_and(|e| e == "json") {
-            let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let doc: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
             for vector in doc["vectors"].as_array().unwrap() {
                 if let Some(input) = vector["input"].as_str().filter(|i| i.len() < 4096) {
                     inputs.push(input.to_string());
@@ -117,14 +207,19 @@ fn exercise_on_small_stack(text: String) {
 #[test]
 fn deep_parentheses_are_rejected() {
     exercise_on_small_stack(format!("<+{}1{}>", "(".repeat(5000), ")".repeat(5000)));
-    let error = basso_core::evaluate(&"(".repeat(5000), &context(), &Options::default()).unwrap_err();
+    let error =
+        basso_core::evaluate(&"(".repeat(5000), &context(), &Options::default()).unwrap_err();
     assert_eq!(error.code, "nesting-limit");
 }
 
 #[test]
 fn deep_blocks_are_rejected() {
     exercise_on_small_stack(format!("{}a{}", "<+".repeat(5000), ">".repeat(5000)));
-    let error = Template::parse(&format!("{}a{}", "<+".repeat(5000), ">".repeat(5000)), ScanMode::Harness).unwrap_err();
+    let error = Template::parse(
+        &format!("{}a{}", "<+".repeat(5000), ">".repeat(5000)),
+        ScanMode::Harness,
+    )
+    .unwrap_err();
     assert_eq!(error.code, "nesting-limit");
 }
 
@@ -146,7 +241,11 @@ fn long_chains_stay_flat() {
     exercise_on_small_stack(format!("<+{}true>", "!".repeat(20_000)));
     exercise_on_small_stack(format!("<+{}>", vec!["1"; 20_000].join(" + ")));
     exercise_on_small_stack(format!("<+a{}>", ".b".repeat(20_000)));
-    exercise_on_small_stack(format!("<+{}1{}>", "1 ? ".repeat(5000), " : 0".repeat(5000)));
+    exercise_on_small_stack(format!(
+        "<+{}1{}>",
+        "1 ? ".repeat(5000),
+        " : 0".repeat(5000)
+    ));
     exercise_on_small_stack(format!("<+'x'{}>", ".trim()".repeat(20_000)));
 }
 
@@ -154,7 +253,10 @@ fn long_chains_stay_flat() {
 fn deep_re_resolution_stays_within_stack() {
     let mut map = serde_json::Map::new();
     for i in 0..200 {
-        map.insert(format!("v{i}"), serde_json::Value::String(format!("<+[[[[<+v{}>]]]]>", i + 1)));
+        map.insert(
+            format!("v{i}"),
+            serde_json::Value::String(format!("<+[[[[<+v{}>]]]]>", i + 1)),
+        );
     }
     let ctx = Value::from_json(serde_json::Value::Object(map));
     std::thread::Builder::new()
@@ -167,4 +269,3 @@ fn deep_re_resolution_stays_within_stack() {
         .join()
         .unwrap();
 }
-

@@ -212,10 +212,18 @@ fn input_placeholder_keeps_default() {
         DOCKER,
     );
     let set = "inputSet:\n  name: k\n  identifier: k\n  pipeline:\n    identifier: p\n    variables:\n      - name: tag\n        type: String\n        value: <+input>\n    stages:\n      - stage:\n          identifier: s\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: a\n                    spec:\n                      command: <+input>\n";
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "2.0")], &[("set.yaml", set)], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "2.0")],
+        &[("set.yaml", set)],
+        json!({}),
+    );
 
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
-    assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo from default");
+    assert_eq!(
+        resolution.stages[0].steps[0].spec["command"],
+        "echo from default"
+    );
 
     // Without a value anywhere, the variable is still a missing input;
     // `--input` with `<+input>` supplies nothing either.
@@ -236,7 +244,9 @@ fn input_placeholder_keeps_default() {
 fn one_step(field: &str, spec: &str) -> String {
     let spec: String = spec.lines().map(|l| format!("\n      {l}")).collect();
     pipeline_with(
-        &format!("- step:\n    type: Run\n    name: a\n    identifier: a\n    {field}\n    spec:\n      image: alpine{spec}"),
+        &format!(
+            "- step:\n    type: Run\n    name: a\n    identifier: a\n    {field}\n    spec:\n      image: alpine{spec}"
+        ),
         DOCKER,
     )
 }
@@ -252,23 +262,45 @@ fn with_step_input(source: &str, field: &str, value: &str) -> (Resolution, Strin
 #[test]
 fn supplied_when_input_is_applied_and_checked() {
     let source = one_step("when: <+input>", "command: echo a");
-    let (skipped, _) = with_step_input(&source, "when", r#"{"stageStatus": "Success", "condition": "false"}"#);
+    let (skipped, _) = with_step_input(
+        &source,
+        "when",
+        r#"{"stageStatus": "Success", "condition": "false"}"#,
+    );
     assert!(!skipped.has_errors(), "{:#?}", skipped.diagnostics);
-    let when = skipped.stages[0].steps[0].when.as_ref().expect("the supplied when");
-    assert_eq!((when.stage_status.as_str(), when.condition.as_deref()), ("Success", Some("false")));
+    let when = skipped.stages[0].steps[0]
+        .when
+        .as_ref()
+        .expect("the supplied when");
+    assert_eq!(
+        (when.stage_status.as_str(), when.condition.as_deref()),
+        ("Success", Some("false"))
+    );
 
     // A value of the wrong type is reported once, not also as missing.
     let (boolean, _) = with_step_input(&source, "when", "false");
-    let errors: Vec<&str> = boolean.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code.as_str()).collect();
+    let errors: Vec<&str> = boolean
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
     assert_eq!(errors, ["invalid-input"], "{:#?}", boolean.diagnostics);
 
-    let (unknown_key, _) = with_step_input(&source, "when", r#"{"stageStatus": "Success", "bogus": 1}"#);
-    assert!(codes(&unknown_key).contains(&"unknown-key"), "{:#?}", unknown_key.diagnostics);
+    let (unknown_key, _) =
+        with_step_input(&source, "when", r#"{"stageStatus": "Success", "bogus": 1}"#);
+    assert!(
+        codes(&unknown_key).contains(&"unknown-key"),
+        "{:#?}",
+        unknown_key.diagnostics
+    );
 
     let (misspelt, path) = with_step_input(&source, "when", r#"{"stageStatus": "Sucess"}"#);
     assert_eq!(
         error_messages(&misspelt.diagnostics),
-        [format!(r#"unknown stageStatus `Sucess` (in the value from `--input {path}={{"stageStatus": "Sucess"}}`)"#)]
+        [format!(
+            r#"unknown stageStatus `Sucess` (in the value from `--input {path}={{"stageStatus": "Sucess"}}`)"#
+        )]
     );
 }
 
@@ -282,23 +314,39 @@ fn supplied_strategy_input_expands_and_is_checked() {
         .iter()
         .map(|step| (step.identifier.as_str(), &step.spec["command"]))
         .collect();
-    assert_eq!(commands, [("a_0", &json!("echo x")), ("a_1", &json!("echo y"))]);
+    assert_eq!(
+        commands,
+        [("a_0", &json!("echo x")), ("a_1", &json!("echo y"))]
+    );
 
     let (garbage, path) = with_step_input(&source, "strategy", "garbage");
     assert_eq!(
         error_messages(&garbage.diagnostics),
-        [format!("invalid value for `{path}`: `garbage` is not a mapping such as `{{a: b}}`")]
+        [format!(
+            "invalid value for `{path}`: `garbage` is not a mapping such as `{{a: b}}`"
+        )]
     );
 }
 
 #[test]
 fn supplied_resources_input_is_applied_and_checked() {
     let source = one_step("timeout: 10m", "command: echo a\nresources: <+input>");
-    let (sized, _) = with_step_input(&source, "spec.resources", r#"{"limits": {"memory": "1Gi"}}"#);
+    let (sized, _) = with_step_input(
+        &source,
+        "spec.resources",
+        r#"{"limits": {"memory": "1Gi"}}"#,
+    );
     assert!(!sized.has_errors(), "{:#?}", sized.diagnostics);
-    assert_eq!(sized.stages[0].steps[0].effective["resources"]["limits"]["memory"], "1Gi");
+    assert_eq!(
+        sized.stages[0].steps[0].effective["resources"]["limits"]["memory"],
+        "1Gi"
+    );
 
-    let (spaced, _) = with_step_input(&source, "spec.resources", r#"{"limits": {"memory": "1 Gi"}}"#);
+    let (spaced, _) = with_step_input(
+        &source,
+        "spec.resources",
+        r#"{"limits": {"memory": "1 Gi"}}"#,
+    );
     assert_eq!(
         error_messages(&spaced.diagnostics),
         ["invalid memory `1 Gi`: spaces are not allowed (in the value supplied for `resources`)"]
@@ -464,7 +512,12 @@ fn kept_block_and_later_missing_value_both_warn() {
 fn typed_field_waits_for_step_output() {
     let steps = "- step:\n    type: Run\n    name: version\n    identifier: version\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: T\n- step:\n    type: Run\n    name: publish\n    identifier: publish\n    timeout: <+steps.version.output.outputVariables.T>\n    spec:\n      image: alpine\n      shell: <+steps.version.output.outputVariables.T>\n      command: echo 2";
     let source = pipeline_with(steps, DOCKER);
-    let before = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let before = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
 
     assert!(!before.has_errors(), "{:#?}", before.diagnostics);
     assert_eq!(before.stages[0].steps[1].timeout_seconds, None);
@@ -481,13 +534,25 @@ fn typed_field_waits_for_step_output() {
 #[test]
 fn loop_over_step_output_explained() {
     let steps = "- step:\n    type: Run\n    name: list\n    identifier: list\n    spec:\n      image: alpine\n      command: echo 1\n      outputVariables:\n        - name: ITEMS\n- step:\n    type: Run\n    name: each\n    identifier: each\n    strategy:\n      repeat:\n        items: <+steps.list.output.outputVariables.ITEMS.split(\",\")>\n    spec:\n      image: alpine\n      command: echo <+repeat.item>";
-    let resolution = resolve(&pipeline_with(steps, DOCKER), &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolution = resolve(
+        &pipeline_with(steps, DOCKER),
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
 
-    let errors: Vec<&basso_core::Diagnostic> = resolution.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let errors: Vec<&basso_core::Diagnostic> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(errors[0].code, "loop-over-step-output");
     let help = errors[0].help.as_deref().unwrap_or_default();
-    assert!(help.contains("basso expands loops before the run starts"), "{help}");
+    assert!(
+        help.contains("basso expands loops before the run starts"),
+        "{help}"
+    );
 
     let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");
     let found: Vec<(&str, bool)> = checked
@@ -505,16 +570,33 @@ fn loop_valid_with_null_output_rejected() {
         "repeat:\n        items: '<+\"<+steps.list.output.outputVariables.ITEMS>\".split(\",\")>'",
         "repeat:\n        times: '<+<+steps.list.output.outputVariables.N> == null ? 1 : 2>'",
     ] {
-        let steps = format!("{list}- step:\n    type: Run\n    name: each\n    identifier: each\n    strategy:\n      {strategy}\n    spec:\n      image: alpine\n      command: echo 2");
+        let steps = format!(
+            "{list}- step:\n    type: Run\n    name: each\n    identifier: each\n    strategy:\n      {strategy}\n    spec:\n      image: alpine\n      command: echo 2"
+        );
         let source = pipeline_with(&steps, DOCKER);
-        let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
-        let errors: Vec<&basso_core::Diagnostic> = resolution.diagnostics.iter().filter(|d| d.is_error()).collect();
+        let resolution = resolve(
+            &source,
+            &[("pipeline.variables.tag", "1.0")],
+            &[],
+            json!({}),
+        );
+        let errors: Vec<&basso_core::Diagnostic> = resolution
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
         assert_eq!(errors.len(), 1, "{strategy}: {errors:#?}");
         assert_eq!(errors[0].code, "loop-over-step-output", "{strategy}");
 
         let checked = basso_core::pipeline::check(&source, "p.yaml");
-        assert!(checked.iter().all(|d| !d.is_error()), "{strategy}: {checked:#?}");
-        assert!(checked.iter().any(|d| d.code == "loop-over-step-output"), "{strategy}: {checked:#?}");
+        assert!(
+            checked.iter().all(|d| !d.is_error()),
+            "{strategy}: {checked:#?}"
+        );
+        assert!(
+            checked.iter().any(|d| d.code == "loop-over-step-output"),
+            "{strategy}: {checked:#?}"
+        );
     }
 }
 
@@ -522,22 +604,35 @@ fn loop_valid_with_null_output_rejected() {
 fn dotted_nested_input_path_rejected() {
     let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo 1\n      envVariables:\n        a.b: <+input>.default(dotted)\n        A: <+input>.default(plain)\n- step:\n    type: Plugin\n    name: p\n    identifier: p\n    spec:\n      image: plugins/x\n      settings:\n        a:\n          b: <+input>.default(nested)\n        a.b: <+input>.default(dotted)";
     let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");
-    let duplicates: Vec<&basso_core::Diagnostic> =
-        checked.iter().filter(|d| d.code == "duplicate-input-path").collect();
+    let duplicates: Vec<&basso_core::Diagnostic> = checked
+        .iter()
+        .filter(|d| d.code == "duplicate-input-path")
+        .collect();
     assert_eq!(duplicates.len(), 1, "{checked:#?}");
-    assert!(duplicates[0].message.contains("steps.p.spec.settings.a.b`"), "{}", duplicates[0].message);
+    assert!(
+        duplicates[0].message.contains("steps.p.spec.settings.a.b`"),
+        "{}",
+        duplicates[0].message
+    );
     assert!(duplicates[0].is_error());
 }
 
 #[test]
 fn services_with_one_host_name_warned() {
     let group = |group: &str, step: &str| {
-        format!("- stepGroup:\n    name: {group}\n    identifier: {group}\n    steps:\n      - step:\n          type: Background\n          name: {step}\n          identifier: {step}\n          spec:\n            image: redis\n")
+        format!(
+            "- stepGroup:\n    name: {group}\n    identifier: {group}\n    steps:\n      - step:\n          type: Background\n          name: {step}\n          identifier: {step}\n          spec:\n            image: redis\n"
+        )
     };
     let looped = "- step:\n    type: Background\n    name: many\n    identifier: many\n    strategy:\n      repeat:\n        times: 2\n    spec:\n      image: redis\n";
     let steps = format!("{}{}{looped}", group("a", "b_c"), group("a_b", "c"));
     let source = pipeline_with(&steps, DOCKER);
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     let checked = basso_core::pipeline::check(&source, "p.yaml");
     for diagnostics in [&resolution.diagnostics, &checked] {
         let warned: Vec<&str> = diagnostics
@@ -546,7 +641,11 @@ fn services_with_one_host_name_warned() {
             .map(|d| d.message.as_str())
             .collect();
         assert_eq!(warned.len(), 1, "{diagnostics:#?}");
-        assert!(warned[0].contains("`a.b_c` and `a_b.c` both get the host name `a_b_c`"), "{}", warned[0]);
+        assert!(
+            warned[0].contains("`a.b_c` and `a_b.c` both get the host name `a_b_c`"),
+            "{}",
+            warned[0]
+        );
     }
 }
 
@@ -707,15 +806,22 @@ fn strategy_item_and_concurrency_inputs_applied() {
         .map(|field| field.path)
         .collect();
     assert!(listed.contains(&format!("{prefix}.v.1")), "{listed:?}");
-    assert!(listed.contains(&format!("{prefix}.maxConcurrency")), "{listed:?}");
+    assert!(
+        listed.contains(&format!("{prefix}.maxConcurrency")),
+        "{listed:?}"
+    );
 
     let concurrency = format!("{prefix}.maxConcurrency");
     let item = format!("{prefix}.v.1");
-    let arguments = [("pipeline.variables.tag", "1.0"), (concurrency.as_str(), "1")];
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (concurrency.as_str(), "1"),
+    ];
     let with_default = resolve(&source, &arguments, &[], json!({}));
     assert_eq!(codes(&with_default), Vec::<&str>::new());
     let steps = &with_default.stages[0].steps;
-    let commands: Vec<&serde_json::Value> = steps.iter().map(|step| &step.spec["command"]).collect();
+    let commands: Vec<&serde_json::Value> =
+        steps.iter().map(|step| &step.spec["command"]).collect();
     assert_eq!(commands, ["echo x", "echo z"]);
     let limits: Vec<Option<u64>> = steps
         .iter()
@@ -732,10 +838,19 @@ fn strategy_item_and_concurrency_inputs_applied() {
     assert_eq!(codes(&supplied), Vec::<&str>::new());
     assert_eq!(supplied.stages[0].steps[1].spec["command"], "echo y");
 
-    let missing = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let missing = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     let missing_inputs = messages_with_code(&missing, "missing-input");
     assert_eq!(missing_inputs.len(), 1, "{:#?}", missing.diagnostics);
-    assert!(missing_inputs[0].contains(&concurrency), "{}", missing_inputs[0]);
+    assert!(
+        missing_inputs[0].contains(&concurrency),
+        "{}",
+        missing_inputs[0]
+    );
 }
 
 #[test]
@@ -1764,7 +1879,10 @@ fn byte_order_mark_is_not_a_column() {
             .unwrap_or_else(|| panic!("{diagnostics:#?}"));
         assert_eq!((invalid.span.line, invalid.span.column), (3, 15));
         // Byte offsets index the text after the mark, as the CLI shows it.
-        assert_eq!(&text[invalid.span.byte_start..invalid.span.byte_end], "bad id");
+        assert_eq!(
+            &text[invalid.span.byte_start..invalid.span.byte_end],
+            "bad id"
+        );
     }
 }
 
@@ -1915,7 +2033,12 @@ fn resolve_reports_check_errors_once() {
             "check: {code} in {checked_codes:?}"
         );
     }
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     let resolved_codes = codes(&resolution);
     for code in expected {
         assert_eq!(
@@ -2170,7 +2293,8 @@ fn supplied_stage_timeout_invalid() {
 
 #[test]
 fn stage_timeout_reading_step_output_warns() {
-    let stage_timeout = "timeout: <+pipeline.stages.a.spec.execution.steps.run_a.output.outputVariables.T.trim()>";
+    let stage_timeout =
+        "timeout: <+pipeline.stages.a.spec.execution.steps.run_a.output.outputVariables.T.trim()>";
     let source = timed_pipeline("", stage_timeout);
     let resolution = resolve(&source, &[], &[], json!({}));
 
@@ -2309,7 +2433,10 @@ fn kept_condition_evaluates_as_written() {
     for condition in &conditions {
         for env in envs {
             let kept = kept_condition(condition, env);
-            assert!(kept.contains(output), "`{condition}` with env `{env}` kept `{kept}`");
+            assert!(
+                kept.contains(output),
+                "`{condition}` with env `{env}` kept `{kept}`"
+            );
             for changed in outputs {
                 let step = json!({"build": {"output": {"outputVariables": {"CHANGED": changed}}}});
                 let run_state = json!({"steps": step});
@@ -2380,12 +2507,19 @@ fn kept_condition_quotes_in_stage_and_group() {
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(
         group_whens(&resolution)[1],
-        ["g:Success:\"prod\" == \"prod\" && <+steps.build.output.outputVariables.CHANGED> == \"yes\""]
+        [
+            "g:Success:\"prod\" == \"prod\" && <+steps.build.output.outputVariables.CHANGED> == \"yes\""
+        ]
     );
-    let stage_when = resolution.stages[1].when.as_ref().expect("stage `two` has a when");
+    let stage_when = resolution.stages[1]
+        .when
+        .as_ref()
+        .expect("stage `two` has a when");
     assert_eq!(
         stage_when.condition.as_deref(),
-        Some("\"prod\" == \"prod\" && <+pipeline.stages.one.spec.execution.steps.build.output.outputVariables.CHANGED> == \"yes\"")
+        Some(
+            "\"prod\" == \"prod\" && <+pipeline.stages.one.spec.execution.steps.build.output.outputVariables.CHANGED> == \"yes\""
+        )
     );
 }
 
@@ -2403,7 +2537,12 @@ fn located_errors(resolution: &Resolution) -> Vec<String> {
         .diagnostics
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| format!("{}: {} @ {}:{}", d.code, d.message, d.span.line, d.span.column))
+        .map(|d| {
+            format!(
+                "{}: {} @ {}:{}",
+                d.code, d.message, d.span.line, d.span.column
+            )
+        })
         .collect()
 }
 
@@ -2414,13 +2553,23 @@ fn empty_repeat_items_rejected() {
     let check_errors: Vec<String> = checked
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| format!("{}: {} @ {}:{}", d.code, d.message, d.span.line, d.span.column))
+        .map(|d| {
+            format!(
+                "{}: {} @ {}:{}",
+                d.code, d.message, d.span.line, d.span.column
+            )
+        })
         .collect();
     assert_eq!(
         check_errors,
         ["invalid-strategy: `repeat.items` has no values @ 26:46"]
     );
-    let resolved = resolve(&written, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolved = resolve(
+        &written,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     assert_eq!(
         located_errors(&resolved),
         ["invalid-strategy: `repeat.items` has no values @ 26:46"]
@@ -2452,15 +2601,21 @@ fn supplied_env_variables_text_rejected() {
     let (text, path) = with_step_input(&source, "spec.envVariables", "A=1");
     assert_eq!(
         error_messages(&text.diagnostics),
-        [format!("invalid value for `{path}`: `A=1` is not a mapping such as `{{a: b}}`")]
+        [format!(
+            "invalid value for `{path}`: `A=1` is not a mapping such as `{{a: b}}`"
+        )]
     );
 
     let (mapping, _) = with_step_input(&source, "spec.envVariables", "{A: '1'}");
     assert!(!mapping.has_errors(), "{:#?}", mapping.diagnostics);
-    assert_eq!(mapping.stages[0].steps[0].spec["envVariables"], json!({"A": "1"}));
+    assert_eq!(
+        mapping.stages[0].steps[0].spec["envVariables"],
+        json!({"A": "1"})
+    );
 
     // An expression may give a mapping when it resolves.
-    let (expression, _) = with_step_input(&source, "spec.envVariables", "<+pipeline.variables.tag>");
+    let (expression, _) =
+        with_step_input(&source, "spec.envVariables", "<+pipeline.variables.tag>");
     assert!(
         !codes(&expression).contains(&"invalid-input"),
         "{:#?}",
@@ -2673,9 +2828,8 @@ fn env_name_input_rejected_from_arguments() {
     for (value, key) in cases {
         let arguments = [("pipeline.variables.tag", "1.0"), (env.as_str(), value)];
         let resolution = resolve(&source, &arguments, &[], json!({}));
-        let message = format!(
-            "invalid value for `{env}`: invalid environment variable name `{key}`"
-        );
+        let message =
+            format!("invalid value for `{env}`: invalid environment variable name `{key}`");
 
         assert_eq!(
             invalid_env_names(&resolution),
@@ -2756,10 +2910,15 @@ fn flat_map_input_accepted() {
 fn supplied_map_entries_evaluated() {
     let source = one_step("", "command: echo $C\nenvVariables: <+input>");
     let path = "pipeline.stages.s.spec.execution.steps.a.spec.envVariables";
-    let value = "{C: <+pipeline.name>, T: '<+pipeline.variables.tag>-x', privileged: '<+\"yes\">', N: 3}";
+    let value =
+        "{C: <+pipeline.name>, T: '<+pipeline.variables.tag>-x', privileged: '<+\"yes\">', N: 3}";
     let arguments = [("pipeline.variables.tag", "1.0"), (path, value)];
     let from_argument = resolve(&source, &arguments, &[], json!({}));
-    assert!(!from_argument.has_errors(), "{:#?}", from_argument.diagnostics);
+    assert!(
+        !from_argument.has_errors(),
+        "{:#?}",
+        from_argument.diagnostics
+    );
     assert_eq!(
         from_argument.stages[0].steps[0].spec["envVariables"],
         json!({"C": "p", "T": "1.0-x", "privileged": "yes", "N": 3})
@@ -2860,7 +3019,12 @@ fn env_names_like_typed_fields_stay_text() {
         "command: echo $retry\nenvVariables:\n  retry: <+pipeline.variables.tag>-x\n  privileged: <+\"yes\">\n  paths: <+input>",
     );
     let path = "pipeline.stages.s.spec.execution.steps.a.spec.envVariables.paths";
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0"), (path, "a,b")], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0"), (path, "a,b")],
+        &[],
+        json!({}),
+    );
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     assert_eq!(
         resolution.stages[0].steps[0].spec["envVariables"],
@@ -2897,7 +3061,12 @@ fn exported_variables_rejected_by_check() {
         + 1;
     assert_eq!(unsupported[0].span.line, line, "{:?}", unsupported[0].span);
 
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     assert!(resolution.has_errors(), "{:#?}", resolution.diagnostics);
 }
 
@@ -2989,7 +3158,8 @@ fn variables_map_entry_cycle_is_an_error() {
 #[test]
 fn context_override_of_file_values_warned() {
     let source = one_step("", "command: echo <+pipeline.variables.tag>");
-    let context = json!({"pipeline": {"variables": {"tag": "2.0", "other": "x"}, "name": "renamed"}});
+    let context =
+        json!({"pipeline": {"variables": {"tag": "2.0", "other": "x"}, "name": "renamed"}});
     let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
 
     let warnings: Vec<(usize, &str)> = resolution
@@ -3001,16 +3171,31 @@ fn context_override_of_file_values_warned() {
     assert_eq!(
         warnings,
         [
-            (2, "the `--context` file sets `pipeline.name`, which the pipeline file sets; the context's value is used"),
-            (5, "the `--context` file sets `pipeline.variables.tag`, which the pipeline file declares; the context's value replaces the file's value and any supplied input"),
+            (
+                2,
+                "the `--context` file sets `pipeline.name`, which the pipeline file sets; the context's value is used"
+            ),
+            (
+                5,
+                "the `--context` file sets `pipeline.variables.tag`, which the pipeline file declares; the context's value replaces the file's value and any supplied input"
+            ),
         ],
         "{:#?}",
         resolution.diagnostics
     );
     assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo 2.0");
 
-    let plain = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({"trigger": {}}));
-    assert!(!codes(&plain).contains(&"context-overrides-file"), "{:#?}", plain.diagnostics);
+    let plain = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({"trigger": {}}),
+    );
+    assert!(
+        !codes(&plain).contains(&"context-overrides-file"),
+        "{:#?}",
+        plain.diagnostics
+    );
 }
 
 /// A `--context` value for a declared stage variable replaces the file's
@@ -3031,7 +3216,11 @@ fn context_stage_variable_and_unused_keys_warned() {
 
     let overrides = messages_with_code(&resolution, "context-overrides-file");
     assert_eq!(overrides.len(), 1, "{:#?}", resolution.diagnostics);
-    assert!(overrides[0].contains("`pipeline.stages.s.variables.tag`"), "{}", overrides[0]);
+    assert!(
+        overrides[0].contains("`pipeline.stages.s.variables.tag`"),
+        "{}",
+        overrides[0]
+    );
     let unused = messages_with_code(&resolution, "context-key-unused");
     assert_eq!(unused.len(), 2, "{:#?}", resolution.diagnostics);
     assert!(unused[0].contains("sets `stage`"), "{}", unused[0]);
@@ -3122,10 +3311,19 @@ fn when_field_inputs_applied() {
     let source = when_pipeline("<+input>", "<+input>");
     let step_path = "pipeline.stages.s.spec.execution.steps";
     let arguments = [
-        ("pipeline.stages.s.when.condition".to_string(), "false".to_string()),
+        (
+            "pipeline.stages.s.when.condition".to_string(),
+            "false".to_string(),
+        ),
         (format!("{step_path}.r.when.condition"), "true".to_string()),
-        (format!("{step_path}.r.when.stageStatus"), "Failure".to_string()),
-        (format!("{step_path}.g.when.condition"), "<+1 == 2>".to_string()),
+        (
+            format!("{step_path}.r.when.stageStatus"),
+            "Failure".to_string(),
+        ),
+        (
+            format!("{step_path}.g.when.condition"),
+            "<+1 == 2>".to_string(),
+        ),
     ];
     let arguments: Vec<(&str, &str)> = arguments
         .iter()
@@ -3150,7 +3348,10 @@ fn when_field_input_default_and_checks() {
     let source = when_pipeline("<+input>.default(false)", "<+input>");
     let status_path = "pipeline.stages.s.spec.execution.steps.r.when.stageStatus";
     let resolution = resolve(&source, &[(status_path, "Sometimes")], &[], json!({}));
-    let stage_when = resolution.stages[0].when.as_ref().expect("the stage's when");
+    let stage_when = resolution.stages[0]
+        .when
+        .as_ref()
+        .expect("the stage's when");
     assert_eq!(stage_when.condition.as_deref(), Some("false"));
     let unknown = messages_with_code(&resolution, "unknown-status");
     assert_eq!(unknown.len(), 1, "{:#?}", resolution.diagnostics);
@@ -3160,7 +3361,11 @@ fn when_field_input_default_and_checks() {
     let missing = resolve(&source, &[], &[], json!({}));
     let missing_inputs = messages_with_code(&missing, "missing-input");
     assert_eq!(missing_inputs.len(), 1, "{:#?}", missing.diagnostics);
-    assert!(missing_inputs[0].contains(status_path), "{}", missing_inputs[0]);
+    assert!(
+        missing_inputs[0].contains(status_path),
+        "{}",
+        missing_inputs[0]
+    );
 }
 
 #[test]
@@ -3172,14 +3377,24 @@ fn resource_limit_inputs_checked_once() {
     let prefix = "pipeline.stages.s.spec.execution.steps.a.spec.resources.limits";
     let (cpu, memory) = (format!("{prefix}.cpu"), format!("{prefix}.memory"));
 
-    let missing = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let missing = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     let errors: Vec<&str> = missing
         .diagnostics
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.code.as_str())
         .collect();
-    assert_eq!(errors, ["missing-input", "missing-input"], "{:#?}", missing.diagnostics);
+    assert_eq!(
+        errors,
+        ["missing-input", "missing-input"],
+        "{:#?}",
+        missing.diagnostics
+    );
 
     let arguments = [
         ("pipeline.variables.tag", "1.0"),
@@ -3221,11 +3436,24 @@ fn input_reading_exported_variables_reported() {
     let source = one_step("", "command: echo <+pipeline.variables.tag>")
         .replace("value: <+input>.allowedValues(1.0,2.0)", "value: <+input>");
     let value = "<+exportedVariables.getValue(\"pipeline.alias.v\")>";
-    let resolution = resolve(&source, &[("pipeline.variables.tag", value)], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", value)],
+        &[],
+        json!({}),
+    );
     let unsupported = messages_with_code(&resolution, "unsupported-expression");
     assert_eq!(unsupported.len(), 1, "{:#?}", resolution.diagnostics);
-    assert!(unsupported[0].contains("`outputAlias`"), "{}", unsupported[0]);
-    assert!(unsupported[0].contains("--input pipeline.variables.tag="), "{}", unsupported[0]);
+    assert!(
+        unsupported[0].contains("`outputAlias`"),
+        "{}",
+        unsupported[0]
+    );
+    assert!(
+        unsupported[0].contains("--input pipeline.variables.tag="),
+        "{}",
+        unsupported[0]
+    );
     let error = resolution
         .diagnostics
         .iter()
@@ -3242,7 +3470,10 @@ fn input_reading_exported_variables_reported() {
 /// Returns a pipeline whose step `a` loops over a matrix with the axes
 /// `os` and `v` and the extra matrix lines `extra`.
 fn matrix_step(os: &str, extra: &str) -> String {
-    let extra: String = extra.lines().map(|line| format!("\n        {line}")).collect();
+    let extra: String = extra
+        .lines()
+        .map(|line| format!("\n        {line}"))
+        .collect();
     pipeline_with(
         &format!(
             "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+matrix.os> <+matrix.v>\n    strategy:\n      matrix:\n        os: {os}\n        v: [a, b]{extra}"
@@ -3279,7 +3510,10 @@ fn matrix_exclude_and_node_name_inputs_applied() {
     ];
     let resolution = resolve(&source, &arguments, &[], json!({}));
     assert_eq!(codes(&resolution), Vec::<&str>::new());
-    assert_eq!(step_ids_of(&resolution), ["a_linux_a", "a_linux_b", "a_mac_b"]);
+    assert_eq!(
+        step_ids_of(&resolution),
+        ["a_linux_a", "a_linux_b", "a_mac_b"]
+    );
     let checked = pipeline::check(&source, "p.yaml");
     assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
 
@@ -3318,29 +3552,44 @@ fn status_expression_rejected() {
 
     let supplied = when_pipeline("true", "<+input>");
     let status_path = "pipeline.stages.s.spec.execution.steps.r.when.stageStatus";
-    let resolution = resolve(&supplied, &[(status_path, "<+\"Failure\">")], &[], json!({}));
+    let resolution = resolve(
+        &supplied,
+        &[(status_path, "<+\"Failure\">")],
+        &[],
+        json!({}),
+    );
     let rejected = messages_with_code(&resolution, "expression-not-allowed");
     assert_eq!(rejected.len(), 1, "{:#?}", resolution.diagnostics);
 }
 
 #[test]
 fn check_leaves_dotted_input_variable_unknown() {
-    let source = one_step("timeout: <+pipeline.variables[\"my.timeout\"]>", "command: echo a")
-        .replace(
-            "    - name: tag\n      type: String\n      value: <+input>.allowedValues(1.0,2.0)",
-            "    - name: my.timeout\n      type: String\n      value: <+input>",
-        );
+    let source = one_step(
+        "timeout: <+pipeline.variables[\"my.timeout\"]>",
+        "command: echo a",
+    )
+    .replace(
+        "    - name: tag\n      type: String\n      value: <+input>.allowedValues(1.0,2.0)",
+        "    - name: my.timeout\n      type: String\n      value: <+input>",
+    );
     let checked = pipeline::check(&source, "p.yaml");
     assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
-    let resolution = resolve(&source, &[("pipeline.variables.my.timeout", "5m")], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.my.timeout", "5m")],
+        &[],
+        json!({}),
+    );
     assert_eq!(codes(&resolution), Vec::<&str>::new());
     assert_eq!(resolution.stages[0].steps[0].timeout_seconds, Some(300));
 }
 
 #[test]
 fn context_replacements_and_unknown_roots_warned() {
-    let source = one_step("", "command: echo <+pipeline.tags.team> <+stage.name>")
-        .replace("  identifier: p\n", "  identifier: p\n  tags:\n    team: a\n");
+    let source = one_step("", "command: echo <+pipeline.tags.team> <+stage.name>").replace(
+        "  identifier: p\n",
+        "  identifier: p\n  tags:\n    team: a\n",
+    );
     let context = json!({
         "pipeline": {"tags": {"team": "b"}, "stages": {"s": {"name": "renamed"}}},
         "triger": {"payload": {}},
@@ -3349,17 +3598,34 @@ fn context_replacements_and_unknown_roots_warned() {
     let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
     let overrides = messages_with_code(&resolution, "context-overrides-file");
     assert_eq!(overrides.len(), 2, "{:#?}", resolution.diagnostics);
-    assert!(overrides[0].contains("`pipeline.tags.team`"), "{}", overrides[0]);
-    assert!(overrides[1].contains("`pipeline.stages.s.name`"), "{}", overrides[1]);
+    assert!(
+        overrides[0].contains("`pipeline.tags.team`"),
+        "{}",
+        overrides[0]
+    );
+    assert!(
+        overrides[1].contains("`pipeline.stages.s.name`"),
+        "{}",
+        overrides[1]
+    );
     let unused = messages_with_code(&resolution, "context-key-unused");
     assert_eq!(unused.len(), 2, "{:#?}", resolution.diagnostics);
     assert!(unused[0].contains("`secrets`"), "{}", unused[0]);
     assert!(unused[1].contains("`triger`"), "{}", unused[1]);
 
-    let erased = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({"pipeline": null}));
+    let erased = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({"pipeline": null}),
+    );
     let overrides = messages_with_code(&erased, "context-overrides-file");
     assert_eq!(overrides.len(), 1, "{:#?}", erased.diagnostics);
-    assert!(overrides[0].contains("sets `pipeline`,"), "{}", overrides[0]);
+    assert!(
+        overrides[0].contains("sets `pipeline`,"),
+        "{}",
+        overrides[0]
+    );
 }
 
 #[test]
@@ -3390,7 +3656,11 @@ fn supplied_value_references_checked() {
     let unknown = messages_with_code(&resolution, "unknown-output-variable");
     assert_eq!(unknown.len(), 1, "{:#?}", resolution.diagnostics);
     assert!(unknown[0].contains("`NOPE`"), "{}", unknown[0]);
-    assert!(unknown[0].contains("--input pipeline.stages.s.spec"), "{}", unknown[0]);
+    assert!(
+        unknown[0].contains("--input pipeline.stages.s.spec"),
+        "{}",
+        unknown[0]
+    );
 
     let arguments = [
         ("pipeline.variables.tag", "1.0"),
@@ -3407,7 +3677,10 @@ fn invalid_supplied_condition_reported_once() {
     let arguments = [
         ("pipeline.stages.s.when.condition", "true"),
         (path, "<+pipeline.name =="),
-        ("pipeline.stages.s.spec.execution.steps.g.when.condition", "true"),
+        (
+            "pipeline.stages.s.spec.execution.steps.g.when.condition",
+            "true",
+        ),
     ];
     let resolution = resolve(&source, &arguments, &[], json!({}));
     let errors: Vec<&str> = resolution
@@ -3452,11 +3725,18 @@ fn whole_output_map_waits_for_the_run() {
         "- step:\n    type: Run\n    name: b\n    identifier: b\n    spec:\n      image: alpine\n      command: export V=1\n      outputVariables:\n        - name: V\n- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+json.select(\"outputVariables.V\", <+steps.b.output>)>",
         DOCKER,
     );
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
     assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
     let command = &resolution.stages[0].steps[1].spec["command"];
     assert!(
-        command.as_str().is_some_and(|text| text.contains("<+steps.b.output>")),
+        command
+            .as_str()
+            .is_some_and(|text| text.contains("<+steps.b.output>")),
         "{command}"
     );
 }
@@ -3473,7 +3753,10 @@ fn dotted_env_key_input_applied() {
 
     let defaults = resolve(&source, &[tag], &[], json!({}));
     assert_eq!(codes(&defaults), ["invalid-env-name"]);
-    assert_eq!(env(&defaults), json!({"my.var": "dotted", "OTHER": "other"}));
+    assert_eq!(
+        env(&defaults),
+        json!({"my.var": "dotted", "OTHER": "other"})
+    );
 
     let argument = resolve(&source, &[tag, (path, "X")], &[], json!({}));
     assert_eq!(env(&argument)["my.var"], "X");
@@ -3484,7 +3767,11 @@ fn dotted_env_key_input_applied() {
 
     // A path that names no input is still an error, whether it nests the
     // key or adds a segment to it.
-    for wrong in ["envVariables.my", "envVariables.my.var.x", "envVariables.my.vat"] {
+    for wrong in [
+        "envVariables.my",
+        "envVariables.my.var.x",
+        "envVariables.my.vat",
+    ] {
         let wrong = format!("pipeline.stages.s.spec.execution.steps.a.spec.{wrong}");
         let resolution = resolve(&source, &[tag, (&wrong, "X")], &[], json!({}));
         assert_eq!(
@@ -3497,11 +3784,21 @@ fn dotted_env_key_input_applied() {
 
 #[test]
 fn input_set_env_entry_named_name_rejected() {
-    let source = one_step("timeout: 10m", "command: echo a\nenvVariables:\n  A: <+input>.default(a)");
+    let source = one_step(
+        "timeout: 10m",
+        "command: echo a\nenvVariables:\n  A: <+input>.default(a)",
+    );
     let set = "inputSet:\n  name: k\n  identifier: k\n  pipeline:\n    identifier: p\n    stages:\n      - stage:\n          identifier: s\n          spec:\n            execution:\n              steps:\n                - step:\n                    identifier: a\n                    spec:\n                      envVariables:\n                        name: X\n";
-    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[("set.yaml", set)], json!({}));
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[("set.yaml", set)],
+        json!({}),
+    );
     assert_eq!(
         messages_with_code(&resolution, "not-a-runtime-input"),
-        ["`pipeline.stages.s.spec.execution.steps.a.spec.envVariables.name` is not a runtime input"]
+        [
+            "`pipeline.stages.s.spec.execution.steps.a.spec.envVariables.name` is not a runtime input"
+        ]
     );
 }

@@ -68,13 +68,29 @@ fn line_of(needle: &str) -> usize {
 fn expected() -> Vec<(usize, String)> {
     // (a text on the field's line, the field's value, its role)
     let fields = [
-        ("pipeline_timeout", r#"<+secrets.getValue("pipeline_timeout")>"#, "a timeout"),
-        ("stage_timeout", r#"<+secrets.getValue("stage_timeout")>"#, "a timeout"),
+        (
+            "pipeline_timeout",
+            r#"<+secrets.getValue("pipeline_timeout")>"#,
+            "a timeout",
+        ),
+        (
+            "stage_timeout",
+            r#"<+secrets.getValue("stage_timeout")>"#,
+            "a timeout",
+        ),
         ("\"shell\"", r#"<+secrets.getValue("shell")>"#, "a shell"),
         ("'host'", "<+secrets.getValue('host')>", "a port"),
         ("'container'", "<+secrets.getValue('container')>", "a port"),
-        ("timeout: <+secrets.getValue(\"one\")>", r#"<+secrets.getValue("one")>"#, "a timeout"),
-        ("\"policy\"", r#"<+secrets.getValue("policy")>"#, "an image pull policy"),
+        (
+            "timeout: <+secrets.getValue(\"one\")>",
+            r#"<+secrets.getValue("one")>"#,
+            "a timeout",
+        ),
+        (
+            "\"policy\"",
+            r#"<+secrets.getValue("policy")>"#,
+            "an image pull policy",
+        ),
         ("\"uid\"", r#"<+secrets.getValue("uid")>"#, "a user id"),
     ];
     let mut expected: Vec<(usize, String)> = fields
@@ -638,18 +654,29 @@ fn report_path_secret_rejected() {
         "`paths` resolves to secret `from_text` through `<+pipeline.variables.text>`, but a secret cannot be a report path".to_string(),
     );
     let checked = pipeline::check(REPORTS, "p.yaml");
-    assert_eq!(secret_errors_at(&checked), [written.clone(), variable.clone()]);
+    assert_eq!(
+        secret_errors_at(&checked),
+        [written.clone(), variable.clone()]
+    );
 
     let supplied = r#"rep-<+secrets.getValue("supplied")>.xml"#;
     let steps = "pipeline.stages.s.spec.execution.steps";
     let arguments = [
-        (format!("{steps}.a.spec.reports.spec.paths.3"), supplied.to_string()),
-        (format!("{steps}.b.spec.reports.spec.paths"), format!("[out/d.xml, '{supplied}']")),
+        (
+            format!("{steps}.a.spec.reports.spec.paths.3"),
+            supplied.to_string(),
+        ),
+        (
+            format!("{steps}.b.spec.reports.spec.paths"),
+            format!("[out/d.xml, '{supplied}']"),
+        ),
     ];
     let resolution = pipeline::resolve(REPORTS, "p.yaml", &arguments, &[], &serde_json::json!({}));
     // The message quotes only the block of a field with one block.
     let block = r#"<+secrets.getValue("supplied")>"#;
-    let through = format!("resolves to secret `supplied` through `{block}`, but a secret cannot be a report path");
+    let through = format!(
+        "resolves to secret `supplied` through `{block}`, but a secret cannot be a report path"
+    );
     assert_eq!(
         secret_errors_at(&resolution.diagnostics),
         [
@@ -749,9 +776,17 @@ fn secret_in_entrypoint_warned() {
         r#"["sh", "-c", "echo <+pipeline.variables.pw>"]"#,
     ] {
         let text = source(entrypoint);
-        let line = text.lines().position(|l| l.contains("entrypoint:")).unwrap() + 1;
+        let line = text
+            .lines()
+            .position(|l| l.contains("entrypoint:"))
+            .unwrap()
+            + 1;
         let found = warned(&text);
-        assert_eq!(found, [vec![(line, false)], vec![(line, false)]], "{entrypoint}");
+        assert_eq!(
+            found,
+            [vec![(line, false)], vec![(line, false)]],
+            "{entrypoint}"
+        );
     }
     let plain = warned(&source(r#"["sh", "-c"]"#));
     assert_eq!(plain, [vec![], vec![]]);

@@ -677,12 +677,18 @@ fn secret_variable_expression_gives_secret_id() {
     let variables = "  variables:\n    - name: env\n      type: String\n      value: dev\n    - name: pass\n      type: Secret\n      value: <+pipeline.variables.env>_pass\n    - name: payload\n      type: Secret\n      value: <+trigger.payload.sid>\n";
     let context = json!({"trigger": {"payload": {"sid": "tok"}}});
 
-    let file = resolve(&pipeline_with(variables, "<+pipeline.variables.pass>"), context.clone());
+    let file = resolve(
+        &pipeline_with(variables, "<+pipeline.variables.pass>"),
+        context.clone(),
+    );
     assert!(!file.has_errors(), "{:#?}", file.diagnostics);
     assert_eq!(file.stages[0].steps[0].secrets, ["dev_pass"]);
     assert_eq!(env_x(&file), json!("<+secrets.getValue(\"dev_pass\")>"));
 
-    let data = resolve(&pipeline_with(variables, "<+pipeline.variables.payload>"), context);
+    let data = resolve(
+        &pipeline_with(variables, "<+pipeline.variables.payload>"),
+        context,
+    );
     let message = data_error(&data);
     assert!(message.contains("secret `tok`"), "{message}");
     assert!(data.stages[0].steps[0].secrets.is_empty());
@@ -708,8 +714,16 @@ fn data_choosing_between_file_secrets_rejected() {
             .map(|d| d.message.as_str())
             .collect();
         assert_eq!(errors.len(), 1, "{value}: {:#?}", resolution.diagnostics);
-        assert!(errors[0].contains("trigger.payload"), "{value}: {}", errors[0]);
-        assert!(errors[0].contains("among the file's secrets"), "{value}: {}", errors[0]);
+        assert!(
+            errors[0].contains("trigger.payload"),
+            "{value}: {}",
+            errors[0]
+        );
+        assert!(
+            errors[0].contains("among the file's secrets"),
+            "{value}: {}",
+            errors[0]
+        );
     }
 
     let file_choice = "<+[<+pipeline.variables.v1>, <+pipeline.variables.v2>][1]>";
@@ -726,7 +740,11 @@ fn secret_variable_expression_with_quotes_and_alias() {
         ("<+pipeline.variables.alias>", "s1"),
     ] {
         let resolution = resolve(&pipeline_with(variables, value), json!({}));
-        assert!(!resolution.has_errors(), "{value}: {:#?}", resolution.diagnostics);
+        assert!(
+            !resolution.has_errors(),
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
         assert_eq!(resolution.stages[0].steps[0].secrets, [id], "{value}");
     }
 }
@@ -753,7 +771,10 @@ fn file_axis_beside_data_axis_allowed() {
 #[test]
 fn whole_map_with_secret_reported_without_data() {
     let variables = "  variables:\n    - name: token\n      type: Secret\n      value: tok\n";
-    let resolution = resolve(&pipeline_with(variables, "<+pipeline.variables>"), json!({}));
+    let resolution = resolve(
+        &pipeline_with(variables, "<+pipeline.variables>"),
+        json!({}),
+    );
     let errors: Vec<(&str, &str)> = resolution
         .diagnostics
         .iter()
@@ -802,9 +823,15 @@ fn data_shifting_secret_text_rejected() {
     ] {
         let resolution = resolve(&pipeline_with(variables, value), context.clone());
         let message = data_error(&resolution);
-        assert!(message.contains("trigger.payload.user"), "{value}: {message}");
+        assert!(
+            message.contains("trigger.payload.user"),
+            "{value}: {message}"
+        );
     }
-    let whole = resolve(&pipeline_with(variables, "<+pipeline.variables.mixed>"), context);
+    let whole = resolve(
+        &pipeline_with(variables, "<+pipeline.variables.mixed>"),
+        context,
+    );
     assert!(!whole.has_errors(), "{:#?}", whole.diagnostics);
 }
 
@@ -816,7 +843,11 @@ fn data_deciding_whether_not_which_secret_allowed() {
         "'<+<+trigger.payload.x> == \"1\" ? <+secrets.getValue(\"tok\")> : <+secrets.getValue(\"tok\")>>'",
     ] {
         let resolution = resolve(&pipeline_with("", value), context.clone());
-        assert!(!resolution.has_errors(), "{value}: {:#?}", resolution.diagnostics);
+        assert!(
+            !resolution.has_errors(),
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
         assert_eq!(resolution.stages[0].steps[0].secrets, ["tok"], "{value}");
     }
 }
@@ -829,7 +860,10 @@ fn absent_data_choosing_secret_rejected() {
     for context in [pull_request, push, json!({})] {
         let resolution = resolve(&pipeline_with("", choice), context.clone());
         let message = data_error(&resolution);
-        assert!(message.contains("codebase.prNumber"), "{context}: {message}");
+        assert!(
+            message.contains("codebase.prNumber"),
+            "{context}: {message}"
+        );
     }
 
     let whether = "'<+<+codebase.prNumber> == null ? \"\" : <+secrets.getValue(\"a\")>>'";
@@ -864,7 +898,11 @@ fn secret_opaque_message_quotes_the_block() {
         .map(|d| d.message.as_str())
         .collect();
     assert_eq!(opaque.len(), 1, "{:#?}", resolution.diagnostics);
-    assert!(opaque[0].starts_with("`<+pipeline.variables>` renders"), "{}", opaque[0]);
+    assert!(
+        opaque[0].starts_with("`<+pipeline.variables>` renders"),
+        "{}",
+        opaque[0]
+    );
     assert!(!opaque[0].contains('\n'), "{}", opaque[0]);
 }
 
@@ -880,7 +918,9 @@ fn context_secret_variable_rejected() {
     let plain_overrides = resolution
         .diagnostics
         .iter()
-        .filter(|d| d.code == "context-overrides-file" && d.message.contains("`pipeline.variables.plain`"))
+        .filter(|d| {
+            d.code == "context-overrides-file" && d.message.contains("`pipeline.variables.plain`")
+        })
         .count();
     assert_eq!(plain_overrides, 1, "{:#?}", resolution.diagnostics);
 }
@@ -897,7 +937,10 @@ fn spliced_data_choosing_secret_rejected() {
     ] {
         let resolution = resolve(&pipeline_with(variables, value), context.clone());
         let message = data_error(&resolution);
-        assert!(message.contains("among the file's secrets"), "{value}: {message}");
+        assert!(
+            message.contains("among the file's secrets"),
+            "{value}: {message}"
+        );
     }
 
     let whether = "'<+\"<+trigger.payload.env>\" == \"prod\" ? <+secrets.getValue(\"a\")> : \"\">'";
@@ -909,7 +952,10 @@ fn spliced_data_choosing_secret_rejected() {
 fn context_group_secret_variable_rejected() {
     let step = pipeline_with("", "<+stepGroup.variables.gtok>");
     let (head, step_lines) = step.split_at(step.find("              - step:\n").unwrap());
-    let nested: String = step_lines.lines().map(|line| format!("    {line}\n")).collect();
+    let nested: String = step_lines
+        .lines()
+        .map(|line| format!("    {line}\n"))
+        .collect();
     let source = format!(
         "{head}              - stepGroup:\n                  name: g\n                  identifier: g\n                  variables:\n                    - name: gtok\n                      type: Secret\n                      value: real_tok\n                  steps:\n{nested}"
     );

@@ -22,13 +22,20 @@ impl Evaluator<'_> {
         };
         let arity = match function {
             Builtin::SecretsGetValue | Builtin::JsonObject | Builtin::JsonFormat => 1,
-            Builtin::JsonSelect | Builtin::JsonList | Builtin::RegexExtract | Builtin::RegexMatch => 2,
+            Builtin::JsonSelect
+            | Builtin::JsonList
+            | Builtin::RegexExtract
+            | Builtin::RegexMatch => 2,
             Builtin::RegexReplace => 3,
         };
         if args.len() != arity {
             return Err(error(
                 codes::INVALID_ARGUMENT,
-                format!("`{}` takes {arity} arguments, not {}", function.name(), args.len()),
+                format!(
+                    "`{}` takes {arity} arguments, not {}",
+                    function.name(),
+                    args.len()
+                ),
                 "check the built-in's arguments",
             )
             .into());
@@ -38,7 +45,12 @@ impl Evaluator<'_> {
                 Value::String(s) => Ok(s),
                 other => Err(error(
                     codes::INVALID_ARGUMENT,
-                    format!("argument {} of `{}` must be a string, not {}", i + 1, function.name(), other.type_with_article()),
+                    format!(
+                        "argument {} of `{}` must be a string, not {}",
+                        i + 1,
+                        function.name(),
+                        other.type_with_article()
+                    ),
                     "quote the argument",
                 )),
             }
@@ -57,7 +69,11 @@ impl Evaluator<'_> {
                 let document = parse_json(&args[1], &error)?;
                 let path = string(0)?;
                 let selection = select(&document, path).map_err(|detail| {
-                    error(codes::INVALID_JSON_PATH, format!("invalid JSONPath `{path}`: {detail}"), "write a path such as `a.b[0].c`")
+                    error(
+                        codes::INVALID_JSON_PATH,
+                        format!("invalid JSONPath `{path}`: {detail}"),
+                        "write a path such as `a.b[0].c`",
+                    )
                 })?;
                 if function == Builtin::JsonList {
                     match selection {
@@ -83,16 +99,30 @@ impl Evaluator<'_> {
             }
             Builtin::RegexMatch => {
                 let regex = self.regex(string(0)?, source, span.clone())?;
-                let found = regex.is_match(string(1)?).map_err(|e| super::regex::runtime_error(&e, source, span.clone()))?;
+                let found = regex
+                    .is_match(string(1)?)
+                    .map_err(|e| super::regex::runtime_error(&e, source, span.clone()))?;
                 Value::Bool(found)
             }
             Builtin::RegexReplace => {
                 let regex = self.regex(string(0)?, source, span.clone())?;
                 let replacement = string(1)?;
                 let text = string(2)?;
-                let call = super::methods::Call { name: "regex.replace", args: &[], source, span: span.clone() };
+                let call = super::methods::Call {
+                    name: "regex.replace",
+                    args: &[],
+                    source,
+                    span: span.clone(),
+                };
                 let max_bytes = self.options.limits.max_result_bytes;
-                Value::String(super::methods::replace_regex(&regex, text, replacement, usize::MAX, max_bytes, &call)?)
+                Value::String(super::methods::replace_regex(
+                    &regex,
+                    text,
+                    replacement,
+                    usize::MAX,
+                    max_bytes,
+                    &call,
+                )?)
             }
         };
         Ok(value)
@@ -118,15 +148,27 @@ fn select_scalar(selection: Selection) -> Value {
 }
 
 /// Reads a `json.*` document argument: JSON text, or a map or list as is.
-fn parse_json(value: &Value, error: &dyn Fn(&'static str, String, &str) -> ExprError) -> Result<Value, ExprError> {
+fn parse_json(
+    value: &Value,
+    error: &dyn Fn(&'static str, String, &str) -> ExprError,
+) -> Result<Value, ExprError> {
     match value {
-        Value::String(text) => serde_json::from_str::<serde_json::Value>(text).map(Value::from_json).map_err(|e| {
-            error(codes::INVALID_JSON, format!("invalid JSON: {e}"), "pass JSON text, such as a step output holding a JSON document")
-        }),
+        Value::String(text) => serde_json::from_str::<serde_json::Value>(text)
+            .map(Value::from_json)
+            .map_err(|e| {
+                error(
+                    codes::INVALID_JSON,
+                    format!("invalid JSON: {e}"),
+                    "pass JSON text, such as a step output holding a JSON document",
+                )
+            }),
         Value::Map(_) | Value::List(_) => Ok(value.clone()),
         other => Err(error(
             codes::INVALID_ARGUMENT,
-            format!("a JSON document must be text, a map or a list, not {}", other.type_with_article()),
+            format!(
+                "a JSON document must be text, a map or a list, not {}",
+                other.type_with_article()
+            ),
             "pass JSON text",
         )),
     }

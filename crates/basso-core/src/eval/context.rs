@@ -98,8 +98,12 @@ impl Value {
         for segment in path {
             current = match (current, segment) {
                 (Value::Map(entries), PathSegment::Key(k)) => entries.get(k.as_str())?,
-                (Value::Map(entries), PathSegment::Index(i)) => entries.get(i.to_string().as_str())?,
-                (Value::List(items), PathSegment::Index(i)) => items.get(usize::try_from(*i).ok()?)?,
+                (Value::Map(entries), PathSegment::Index(i)) => {
+                    entries.get(i.to_string().as_str())?
+                }
+                (Value::List(items), PathSegment::Index(i)) => {
+                    items.get(usize::try_from(*i).ok()?)?
+                }
                 (Value::List(items), PathSegment::Key(k)) => items.get(k.parse::<usize>().ok()?)?,
                 _ => return None,
             };
@@ -116,7 +120,10 @@ pub struct RecordingContext<C> {
 
 impl<C: Context> RecordingContext<C> {
     pub fn new(inner: C) -> Self {
-        RecordingContext { inner, misses: RefCell::new(Vec::new()) }
+        RecordingContext {
+            inner,
+            misses: RefCell::new(Vec::new()),
+        }
     }
 
     /// Returns the unresolved paths in order of first miss, without duplicates.

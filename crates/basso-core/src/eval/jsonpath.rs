@@ -30,7 +30,9 @@ pub(crate) enum Selection {
 /// Applies a JSONPath to a value.
 pub(crate) fn select(root: &Value, path: &str) -> Result<Selection, String> {
     let steps = parse(path)?;
-    let definite = steps.iter().all(|s| matches!(s, Step::Key(_) | Step::Index(_)));
+    let definite = steps
+        .iter()
+        .all(|s| matches!(s, Step::Key(_) | Step::Index(_)));
     let mut current: Vec<&Value> = vec![root];
     for step in &steps {
         let mut next = Vec::new();
@@ -51,7 +53,9 @@ fn apply<'v>(step: &Step, value: &'v Value, out: &mut Vec<&'v Value>) {
         (Step::Key(k), Value::Map(m)) => out.extend(m.get(k)),
         (Step::Keys(keys), Value::Map(m)) => out.extend(keys.iter().filter_map(|k| m.get(k))),
         (Step::Index(i), Value::List(items)) => out.extend(index(items, *i)),
-        (Step::Indexes(list), Value::List(items)) => out.extend(list.iter().filter_map(|i| index(items, *i))),
+        (Step::Indexes(list), Value::List(items)) => {
+            out.extend(list.iter().filter_map(|i| index(items, *i)))
+        }
         (Step::Slice(start, end), Value::List(items)) => {
             let len = items.len() as i64;
             let clamp = |v: i64| if v < 0 { (len + v).max(0) } else { v.min(len) };
@@ -109,7 +113,11 @@ fn parse(path: &str) -> Result<Vec<Step>, String> {
             '.' if chars.get(i + 1) == Some(&'.') => {
                 let end = name_end(i + 2);
                 let name: String = chars[i + 2..end].iter().collect();
-                steps.push(if name == "*" || name.is_empty() { Step::DeepWildcard } else { Step::DeepKey(name) });
+                steps.push(if name == "*" || name.is_empty() {
+                    Step::DeepWildcard
+                } else {
+                    Step::DeepKey(name)
+                });
                 i = end;
             }
             '.' => {
@@ -118,7 +126,11 @@ fn parse(path: &str) -> Result<Vec<Step>, String> {
                 if name.is_empty() {
                     return Err(format!("empty property name at character {}", i + 1));
                 }
-                steps.push(if name == "*" { Step::Wildcard } else { Step::Key(name) });
+                steps.push(if name == "*" {
+                    Step::Wildcard
+                } else {
+                    Step::Key(name)
+                });
                 i = end;
             }
             '[' => {
@@ -130,7 +142,11 @@ fn parse(path: &str) -> Result<Vec<Step>, String> {
             _ => {
                 let end = name_end(i);
                 let name: String = chars[i..end].iter().collect();
-                steps.push(if name == "*" { Step::Wildcard } else { Step::Key(name) });
+                steps.push(if name == "*" {
+                    Step::Wildcard
+                } else {
+                    Step::Key(name)
+                });
                 i = end;
             }
         }
@@ -157,19 +173,31 @@ fn parse_bracket(inside: &str) -> Result<Step, String> {
         return Ok(Step::Wildcard);
     }
     if inside.starts_with('?') || inside.starts_with('(') {
-        return Err(format!("filter and script expressions such as `[{inside}]` are not supported"));
+        return Err(format!(
+            "filter and script expressions such as `[{inside}]` are not supported"
+        ));
     }
     if inside.starts_with('\'') || inside.starts_with('"') {
         let keys: Vec<String> = inside
             .split(',')
             .map(|k| k.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
             .collect();
-        return Ok(if keys.len() == 1 { Step::Key(keys[0].clone()) } else { Step::Keys(keys) });
+        return Ok(if keys.len() == 1 {
+            Step::Key(keys[0].clone())
+        } else {
+            Step::Keys(keys)
+        });
     }
     if let Some((start, end)) = inside.split_once(':') {
         let bound = |s: &str| -> Result<Option<i64>, String> {
             let s = s.trim();
-            if s.is_empty() { Ok(None) } else { s.parse().map(Some).map_err(|_| format!("invalid slice bound `{s}`")) }
+            if s.is_empty() {
+                Ok(None)
+            } else {
+                s.parse()
+                    .map(Some)
+                    .map_err(|_| format!("invalid slice bound `{s}`"))
+            }
         };
         return Ok(Step::Slice(bound(start)?, bound(end)?));
     }
@@ -192,14 +220,18 @@ mod tests {
     #[test]
     fn definite_paths_return_one_value() {
         let doc = json(r#"[{"releaseCommitId": "abc"}]"#);
-        let Selection::Definite(Some(v)) = select(&doc, "[0].releaseCommitId").unwrap() else { panic!() };
+        let Selection::Definite(Some(v)) = select(&doc, "[0].releaseCommitId").unwrap() else {
+            panic!()
+        };
         assert_eq!(v, Value::from("abc"));
     }
 
     #[test]
     fn deep_scan_collects_matches() {
         let doc = json(r#"{"a": {"id": 1, "b": {"id": 2}}}"#);
-        let Selection::Matches(found) = select(&doc, "$..id").unwrap() else { panic!() };
+        let Selection::Matches(found) = select(&doc, "$..id").unwrap() else {
+            panic!()
+        };
         assert_eq!(found, vec![Value::Int(1), Value::Int(2)]);
     }
 

@@ -31,7 +31,12 @@ impl Call<'_> {
         let expected: Vec<String> = counts.iter().map(usize::to_string).collect();
         Err(self.error(
             codes::INVALID_ARGUMENT,
-            format!("`{}` takes {} arguments, not {}", self.name, expected.join(" or "), self.args.len()),
+            format!(
+                "`{}` takes {} arguments, not {}",
+                self.name,
+                expected.join(" or "),
+                self.args.len()
+            ),
             "check the method's Java signature",
         ))
     }
@@ -41,7 +46,12 @@ impl Call<'_> {
             Value::String(s) => Ok(s),
             other => Err(self.error(
                 codes::INVALID_ARGUMENT,
-                format!("argument {} of `{}` must be a string, not {}", i + 1, self.name, other.type_with_article()),
+                format!(
+                    "argument {} of `{}` must be a string, not {}",
+                    i + 1,
+                    self.name,
+                    other.type_with_article()
+                ),
                 "quote the argument or convert it with `.toString()`",
             )),
         }
@@ -52,7 +62,12 @@ impl Call<'_> {
             Value::Int(n) => Ok(*n),
             other => Err(self.error(
                 codes::INVALID_ARGUMENT,
-                format!("argument {} of `{}` must be an integer, not {}", i + 1, self.name, other.type_with_article()),
+                format!(
+                    "argument {} of `{}` must be an integer, not {}",
+                    i + 1,
+                    self.name,
+                    other.type_with_article()
+                ),
                 "pass a whole number",
             )),
         }
@@ -68,13 +83,46 @@ impl Call<'_> {
 }
 
 const STRING_METHODS: &[&str] = &[
-    "charAt", "compareTo", "concat", "contains", "endsWith", "equals", "equalsIgnoreCase", "indexOf", "isBlank",
-    "isEmpty", "lastIndexOf", "length", "matches", "replace", "replaceAll", "replaceFirst", "size", "split",
-    "startsWith", "strip", "substring", "toLowerCase", "toString", "toUpperCase", "trim",
+    "charAt",
+    "compareTo",
+    "concat",
+    "contains",
+    "endsWith",
+    "equals",
+    "equalsIgnoreCase",
+    "indexOf",
+    "isBlank",
+    "isEmpty",
+    "lastIndexOf",
+    "length",
+    "matches",
+    "replace",
+    "replaceAll",
+    "replaceFirst",
+    "size",
+    "split",
+    "startsWith",
+    "strip",
+    "substring",
+    "toLowerCase",
+    "toString",
+    "toUpperCase",
+    "trim",
 ];
-const LIST_METHODS: &[&str] = &["contains", "equals", "get", "indexOf", "isEmpty", "size", "toString"];
+const LIST_METHODS: &[&str] = &[
+    "contains", "equals", "get", "indexOf", "isEmpty", "size", "toString",
+];
 const MAP_METHODS: &[&str] = &[
-    "contains", "containsKey", "containsValue", "equals", "get", "isEmpty", "keySet", "size", "toString", "values",
+    "contains",
+    "containsKey",
+    "containsValue",
+    "equals",
+    "get",
+    "isEmpty",
+    "keySet",
+    "size",
+    "toString",
+    "values",
 ];
 const SCALAR_METHODS: &[&str] = &["doubleValue", "equals", "intValue", "longValue", "toString"];
 
@@ -88,7 +136,12 @@ impl Evaluator<'_> {
         source: &str,
         span: Range<usize>,
     ) -> Flow<Value> {
-        let call = Call { name, args, source, span };
+        let call = Call {
+            name,
+            args,
+            source,
+            span,
+        };
         let value = match target {
             Value::String(s) => self.string_method(s, &call)?,
             Value::List(items) => list_method(items, &call)?,
@@ -161,7 +214,12 @@ impl Evaluator<'_> {
                     Value::String(o) => o.as_str(),
                     _ => return Ok(Value::Bool(false)),
                 };
-                Value::Bool(s.chars().count() == other.chars().count() && s.chars().zip(other.chars()).all(|(a, b)| same_ignoring_case(a, b)))
+                Value::Bool(
+                    s.chars().count() == other.chars().count()
+                        && s.chars()
+                            .zip(other.chars())
+                            .all(|(a, b)| same_ignoring_case(a, b)),
+                )
             }
             "compareTo" => {
                 call.arity(&[1])?;
@@ -170,7 +228,11 @@ impl Evaluator<'_> {
             "startsWith" => {
                 call.arity(&[1, 2])?;
                 let prefix = call.string(0)?;
-                let offset = if call.args.len() == 2 { call.int(1)? } else { 0 };
+                let offset = if call.args.len() == 2 {
+                    call.int(1)?
+                } else {
+                    0
+                };
                 let start = usize::try_from(offset).ok().and_then(|o| char_offset(s, o));
                 Value::Bool(start.is_some_and(|at| s[at..].starts_with(prefix)))
             }
@@ -180,27 +242,52 @@ impl Evaluator<'_> {
             }
             "indexOf" => {
                 call.arity(&[1, 2])?;
-                let from = if call.args.len() == 2 { call.int(1)? } else { 0 };
-                Value::Int(index_of(&chars(), &call.string(0)?.chars().collect::<Vec<_>>(), from))
+                let from = if call.args.len() == 2 {
+                    call.int(1)?
+                } else {
+                    0
+                };
+                Value::Int(index_of(
+                    &chars(),
+                    &call.string(0)?.chars().collect::<Vec<_>>(),
+                    from,
+                ))
             }
             "lastIndexOf" => {
                 call.arity(&[1, 2])?;
                 let all = chars();
-                let from = if call.args.len() == 2 { call.int(1)? } else { all.len() as i64 };
-                Value::Int(last_index_of(&all, &call.string(0)?.chars().collect::<Vec<_>>(), from))
+                let from = if call.args.len() == 2 {
+                    call.int(1)?
+                } else {
+                    all.len() as i64
+                };
+                Value::Int(last_index_of(
+                    &all,
+                    &call.string(0)?.chars().collect::<Vec<_>>(),
+                    from,
+                ))
             }
             "charAt" => {
                 call.arity(&[1])?;
                 let index = call.int(0)?;
                 let found = usize::try_from(index).ok().and_then(|i| s.chars().nth(i));
-                let c = found.ok_or_else(|| call.out_of_bounds(format!("index {index} is outside a string of {} characters", s.chars().count())))?;
+                let c = found.ok_or_else(|| {
+                    call.out_of_bounds(format!(
+                        "index {index} is outside a string of {} characters",
+                        s.chars().count()
+                    ))
+                })?;
                 Value::String(c.to_string())
             }
             "substring" => {
                 call.arity(&[1, 2])?;
                 let all = chars();
                 let begin = call.int(0)?;
-                let end = if call.args.len() == 2 { call.int(1)? } else { all.len() as i64 };
+                let end = if call.args.len() == 2 {
+                    call.int(1)?
+                } else {
+                    all.len() as i64
+                };
                 if begin < 0 || end > all.len() as i64 || begin > end {
                     return Err(call
                         .out_of_bounds(format!("begin {begin}, end {end}, length {}", all.len()))
@@ -224,27 +311,51 @@ impl Evaluator<'_> {
             "matches" => {
                 call.arity(&[1])?;
                 let regex = self.regex_anchored(call.string(0)?, call.source, call.span.clone())?;
-                Value::Bool(super::regex::full_match(&regex, s, call.source, call.span.clone())?)
+                Value::Bool(super::regex::full_match(
+                    &regex,
+                    s,
+                    call.source,
+                    call.span.clone(),
+                )?)
             }
             "replaceAll" | "replaceFirst" => {
                 call.arity(&[2])?;
                 let regex = self.regex(call.string(0)?, call.source, call.span.clone())?;
-                let limit = if call.name == "replaceFirst" { 1 } else { usize::MAX };
+                let limit = if call.name == "replaceFirst" {
+                    1
+                } else {
+                    usize::MAX
+                };
                 let max_bytes = self.options.limits.max_result_bytes;
-                Value::String(replace_regex(&regex, s, call.string(1)?, limit, max_bytes, call)?)
+                Value::String(replace_regex(
+                    &regex,
+                    s,
+                    call.string(1)?,
+                    limit,
+                    max_bytes,
+                    call,
+                )?)
             }
             "split" => {
                 call.arity(&[1, 2])?;
-                let limit = if call.args.len() == 2 { call.int(1)? } else { 0 };
+                let limit = if call.args.len() == 2 {
+                    call.int(1)?
+                } else {
+                    0
+                };
                 let pattern = call.string(0)?;
                 let parts = match literal_split_char(pattern) {
-                    Some(c) => split_matches(s, s.match_indices(c).map(|(i, m)| Ok((i, i + m.len()))), limit)?,
+                    Some(c) => split_matches(
+                        s,
+                        s.match_indices(c).map(|(i, m)| Ok((i, i + m.len()))),
+                        limit,
+                    )?,
                     None => {
                         let regex = self.regex(pattern, call.source, call.span.clone())?;
                         let matches = regex.find_iter(s).map(|found| {
-                            found
-                                .map(|m| (m.start(), m.end()))
-                                .map_err(|e| super::regex::runtime_error(&e, call.source, call.span.clone()))
+                            found.map(|m| (m.start(), m.end())).map_err(|e| {
+                                super::regex::runtime_error(&e, call.source, call.span.clone())
+                            })
                         });
                         split_matches(s, matches, limit)?
                     }
@@ -271,19 +382,35 @@ fn list_method(items: &[Value], call: &Call<'_>) -> Result<Value, ExprError> {
             call.arity(&[1])?;
             let index = call.int(0)?;
             let found = usize::try_from(index).ok().and_then(|i| items.get(i));
-            found.cloned().ok_or_else(|| call.out_of_bounds(format!("index {index} is outside a list of {} items", items.len())))?
+            found.cloned().ok_or_else(|| {
+                call.out_of_bounds(format!(
+                    "index {index} is outside a list of {} items",
+                    items.len()
+                ))
+            })?
         }
         "contains" => {
             call.arity(&[1])?;
-            Value::Bool(items.iter().any(|item| ops::strict_equals(item, &call.args[0])))
+            Value::Bool(
+                items
+                    .iter()
+                    .any(|item| ops::strict_equals(item, &call.args[0])),
+            )
         }
         "indexOf" => {
             call.arity(&[1])?;
-            Value::Int(items.iter().position(|item| ops::strict_equals(item, &call.args[0])).map_or(-1, |i| i as i64))
+            Value::Int(
+                items
+                    .iter()
+                    .position(|item| ops::strict_equals(item, &call.args[0]))
+                    .map_or(-1, |i| i as i64),
+            )
         }
         "equals" => {
             call.arity(&[1])?;
-            Value::Bool(matches!(call.args[0].as_ref(), Value::List(o) if o.len() == items.len() && o.iter().zip(items).all(|(a, b)| ops::strict_equals(a, b))))
+            Value::Bool(
+                matches!(call.args[0].as_ref(), Value::List(o) if o.len() == items.len() && o.iter().zip(items).all(|(a, b)| ops::strict_equals(a, b))),
+            )
         }
         "toString" => {
             call.arity(&[0])?;
@@ -305,15 +432,24 @@ fn map_method(entries: &crate::value::Map, call: &Call<'_>) -> Result<Value, Exp
         }
         "get" => {
             call.arity(&[1])?;
-            entries.get(call.args[0].render().as_str()).cloned().unwrap_or(Value::Null)
+            entries
+                .get(call.args[0].render().as_str())
+                .cloned()
+                .unwrap_or(Value::Null)
         }
         "contains" | "containsKey" => {
             call.arity(&[1])?;
-            Value::Bool(matches!(call.args[0].as_ref(), Value::String(k) if entries.contains_key(k)))
+            Value::Bool(
+                matches!(call.args[0].as_ref(), Value::String(k) if entries.contains_key(k)),
+            )
         }
         "containsValue" => {
             call.arity(&[1])?;
-            Value::Bool(entries.values().any(|v| ops::strict_equals(v, &call.args[0])))
+            Value::Bool(
+                entries
+                    .values()
+                    .any(|v| ops::strict_equals(v, &call.args[0])),
+            )
         }
         "keySet" => {
             call.arity(&[0])?;
@@ -325,7 +461,10 @@ fn map_method(entries: &crate::value::Map, call: &Call<'_>) -> Result<Value, Exp
         }
         "equals" => {
             call.arity(&[1])?;
-            Value::Bool(ops::strict_equals(&Value::Map(entries.clone()), &call.args[0]))
+            Value::Bool(ops::strict_equals(
+                &Value::Map(entries.clone()),
+                &call.args[0],
+            ))
         }
         "toString" => {
             call.arity(&[0])?;
@@ -349,7 +488,13 @@ fn scalar_method(value: &Value, call: &Call<'_>) -> Result<Value, ExprError> {
         ("intValue" | "longValue", Value::Float(f)) => Value::Int(*f as i64),
         ("doubleValue", Value::Int(i)) => Value::Float(*i as f64),
         ("doubleValue", Value::Float(f)) => Value::Float(*f),
-        _ => return Err(unknown_method(value.type_with_article(), SCALAR_METHODS, call)),
+        _ => {
+            return Err(unknown_method(
+                value.type_with_article(),
+                SCALAR_METHODS,
+                call,
+            ));
+        }
     })
 }
 
@@ -358,7 +503,11 @@ fn unknown_method(described: &str, known: &[&str], call: &Call<'_>) -> ExprError
         Some(candidate) => format!("did you mean `{candidate}`?"),
         None => format!("{described} has the methods {}", known.join(", ")),
     };
-    call.error(codes::UNKNOWN_METHOD, format!("{described} has no method `{}`", call.name), &help)
+    call.error(
+        codes::UNKNOWN_METHOD,
+        format!("{described} has no method `{}`", call.name),
+        &help,
+    )
 }
 
 /// Returns the known name nearest to `name` by edit distance, if close.
@@ -379,7 +528,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut prev = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             prev = row[j + 1];
             row[j + 1] = next;
         }
@@ -415,7 +566,10 @@ fn last_index_of(haystack: &[char], needle: &[char], from: i64) -> i64 {
         return -1;
     }
     let last_start = (haystack.len() - needle.len()).min(from as usize);
-    (0..=last_start).rev().find(|&i| haystack[i..i + needle.len()] == *needle).map_or(-1, |i| i as i64)
+    (0..=last_start)
+        .rev()
+        .find(|&i| haystack[i..i + needle.len()] == *needle)
+        .map_or(-1, |i| i as i64)
 }
 
 /// Returns the character of a pattern that Java's `String.split` treats as
@@ -433,7 +587,10 @@ fn literal_split_char(pattern: &str) -> Option<char> {
 /// Returns the byte index of character `n` of `s`, or `s.len()` when `n`
 /// is the number of characters. Returns `None` when `n` is larger.
 fn char_offset(s: &str, n: usize) -> Option<usize> {
-    s.char_indices().map(|(at, _)| at).chain(std::iter::once(s.len())).nth(n)
+    s.char_indices()
+        .map(|(at, _)| at)
+        .chain(std::iter::once(s.len()))
+        .nth(n)
 }
 
 /// Java's `String.split` over the given matches: a zero-width match at the
@@ -480,14 +637,23 @@ struct BoundedText<'c> {
 
 impl<'c> BoundedText<'c> {
     fn new(capacity: usize, max_bytes: usize, call: &'c Call<'c>) -> Self {
-        BoundedText { text: String::with_capacity(capacity.min(max_bytes)), max_bytes, call }
+        BoundedText {
+            text: String::with_capacity(capacity.min(max_bytes)),
+            max_bytes,
+            call,
+        }
     }
 
     fn push_str(&mut self, piece: &str) -> Result<(), ExprError> {
         let size = self.text.len() + piece.len();
         if size > self.max_bytes {
             let size = format!("at least {size}");
-            return Err(super::result_too_large(&size, self.max_bytes, self.call.source, self.call.span.clone()));
+            return Err(super::result_too_large(
+                &size,
+                self.max_bytes,
+                self.call.source,
+                self.call.span.clone(),
+            ));
         }
         self.text.push_str(piece);
         Ok(())
@@ -553,25 +719,36 @@ fn expand_replacement(
     call: &Call<'_>,
 ) -> Result<(), ExprError> {
     let invalid = |detail: String| {
-        call.error(codes::INVALID_ARGUMENT, format!("invalid replacement `{replacement}`: {detail}"), "write `$1` for a group, `\\$` for a dollar sign")
+        call.error(
+            codes::INVALID_ARGUMENT,
+            format!("invalid replacement `{replacement}`: {detail}"),
+            "write `$1` for a group, `\\$` for a dollar sign",
+        )
     };
     let chars: Vec<char> = replacement.chars().collect();
     let mut i = 0;
     while i < chars.len() {
         match chars[i] {
             '\\' => {
-                let c = *chars.get(i + 1).ok_or_else(|| invalid("it ends with a backslash".to_string()))?;
+                let c = *chars
+                    .get(i + 1)
+                    .ok_or_else(|| invalid("it ends with a backslash".to_string()))?;
                 out.push(c)?;
                 i += 2;
             }
             '$' if chars.get(i + 1) == Some(&'{') => {
                 let name: String = chars[i + 2..].iter().take_while(|c| **c != '}').collect();
-                let group = captures.name(&name).ok_or_else(|| invalid(format!("no group named `{name}`")))?;
+                let group = captures
+                    .name(&name)
+                    .ok_or_else(|| invalid(format!("no group named `{name}`")))?;
                 out.push_str(group.as_str())?;
                 i += 3 + name.chars().count();
             }
             '$' => {
-                let first = chars.get(i + 1).and_then(|c| c.to_digit(10)).ok_or_else(|| invalid("`$` is not followed by a group".to_string()))?;
+                let first = chars
+                    .get(i + 1)
+                    .and_then(|c| c.to_digit(10))
+                    .ok_or_else(|| invalid("`$` is not followed by a group".to_string()))?;
                 let mut group = first as usize;
                 i += 2;
                 // Java takes further digits while the group number stays valid.
@@ -603,21 +780,28 @@ mod tests {
 
     fn evaluate(text: &str) -> Value {
         let template = Template::parse(text, ScanMode::Harness).expect("template parses");
-        template.evaluate(&Value::Null, &Options::default()).expect("template evaluates")
+        template
+            .evaluate(&Value::Null, &Options::default())
+            .expect("template evaluates")
     }
 
     /// Evaluates `text` and returns the message of its `result-too-large` error.
     fn result_too_large_message(text: &str) -> String {
         let template = Template::parse(text, ScanMode::Harness).expect("template parses");
-        let error = template.evaluate(&Value::Null, &Options::default()).expect_err("result is too large");
+        let error = template
+            .evaluate(&Value::Null, &Options::default())
+            .expect_err("result is too large");
         assert_eq!(error.code, "result-too-large", "{}", error.message);
         error.message
     }
 
     /// Returns the size that a `result is at least N bytes` message states.
     fn stated_size(message: &str) -> usize {
-        let size = message.strip_prefix("result is at least ").and_then(|rest| rest.split(' ').next());
-        size.and_then(|size| size.parse().ok()).unwrap_or_else(|| panic!("no size in {message:?}"))
+        let size = message
+            .strip_prefix("result is at least ")
+            .and_then(|rest| rest.split(' ').next());
+        size.and_then(|size| size.parse().ok())
+            .unwrap_or_else(|| panic!("no size in {message:?}"))
     }
 
     /// The default result limit plus one replacement: the most a bounded
@@ -636,30 +820,67 @@ mod tests {
         ];
         for text in templates {
             let message = result_too_large_message(&text);
-            assert!(stated_size(&message) <= MAX_BUILT_BYTES, "{}…: {message}", &text[..20]);
+            assert!(
+                stated_size(&message) <= MAX_BUILT_BYTES,
+                "{}…: {message}",
+                &text[..20]
+            );
         }
     }
 
     #[test]
     fn replacements_within_limit_unchanged() {
-        assert_eq!(evaluate("<+'abc'.replace('', '-')>"), Value::String("-a-b-c-".into()));
-        assert_eq!(evaluate("<+'a.b.c'.replace('.', '::')>"), Value::String("a::b::c".into()));
-        assert_eq!(evaluate("<+'abab'.replaceAll('(a)b', '$1-')>"), Value::String("a-a-".into()));
-        assert_eq!(evaluate("<+'abab'.replaceFirst('b', 'é')>"), Value::String("aéab".into()));
-        assert_eq!(evaluate("<+regex.replace('b', 'c', 'abab')>"), Value::String("acac".into()));
+        assert_eq!(
+            evaluate("<+'abc'.replace('', '-')>"),
+            Value::String("-a-b-c-".into())
+        );
+        assert_eq!(
+            evaluate("<+'a.b.c'.replace('.', '::')>"),
+            Value::String("a::b::c".into())
+        );
+        assert_eq!(
+            evaluate("<+'abab'.replaceAll('(a)b', '$1-')>"),
+            Value::String("a-a-".into())
+        );
+        assert_eq!(
+            evaluate("<+'abab'.replaceFirst('b', 'é')>"),
+            Value::String("aéab".into())
+        );
+        assert_eq!(
+            evaluate("<+regex.replace('b', 'c', 'abab')>"),
+            Value::String("acac".into())
+        );
     }
 
     #[test]
     fn starts_with_counts_characters() {
-        assert_eq!(evaluate(r#"<+"héllo".startsWith("é", 1)>"#), Value::Bool(true));
-        assert_eq!(evaluate(r#"<+"héllo".startsWith("llo", 2)>"#), Value::Bool(true));
-        assert_eq!(evaluate(r#"<+"héllo".startsWith("lo", 2)>"#), Value::Bool(false));
+        assert_eq!(
+            evaluate(r#"<+"héllo".startsWith("é", 1)>"#),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            evaluate(r#"<+"héllo".startsWith("llo", 2)>"#),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            evaluate(r#"<+"héllo".startsWith("lo", 2)>"#),
+            Value::Bool(false)
+        );
     }
 
     #[test]
     fn starts_with_offset_bounds() {
-        assert_eq!(evaluate(r#"<+"héllo".startsWith("", 5)>"#), Value::Bool(true));
-        assert_eq!(evaluate(r#"<+"héllo".startsWith("", 6)>"#), Value::Bool(false));
-        assert_eq!(evaluate(r#"<+"héllo".startsWith("h", -1)>"#), Value::Bool(false));
+        assert_eq!(
+            evaluate(r#"<+"héllo".startsWith("", 5)>"#),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            evaluate(r#"<+"héllo".startsWith("", 6)>"#),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            evaluate(r#"<+"héllo".startsWith("h", -1)>"#),
+            Value::Bool(false)
+        );
     }
 }

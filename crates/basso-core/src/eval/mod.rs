@@ -28,7 +28,8 @@ use smallvec::SmallVec;
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{ParseInput, parse};
 use crate::expr::{
-    Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of, canonical_with_alias, dotted,
+    Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, alias_of,
+    canonical_with_alias, dotted,
 };
 use crate::options::{EvalMode, Options, Unresolved};
 use crate::template::{Binding, Block, Form, Piece, Template, Unit, assemble, has_block_start};
@@ -197,9 +198,15 @@ impl<'c> Evaluator<'c> {
 
     fn evaluate_template(&mut self, template: &Template) -> Flow<Value> {
         let source = template.source.as_str();
-        let unit = template.whole_unit().as_ref().map_err(|e| Stop::Error(e.clone()))?;
+        let unit = template
+            .whole_unit()
+            .as_ref()
+            .map_err(|e| Stop::Error(e.clone()))?;
         if let [Piece::Block(block)] = template.pieces.as_slice()
-            && let Form::Parsed(Expr { kind: ExprKind::Slot(0), span }) = &unit.form
+            && let Form::Parsed(Expr {
+                kind: ExprKind::Slot(0),
+                span,
+            }) = &unit.form
         {
             // The text is one block: take its value without the slot vector,
             // charging the same step for the slot node as `eval` would.
@@ -309,7 +316,8 @@ impl<'c> Evaluator<'c> {
             Form::Spliced => {
                 let data_path = data_paths.iter().flatten().next().cloned();
                 let from_data = data_path.is_some();
-                self.data_scopes.extend(data_path.clone().map(DataScope::Chosen));
+                self.data_scopes
+                    .extend(data_path.clone().map(DataScope::Chosen));
                 let outer = match data_path {
                     Some(path) => self.spliced_data.replace(path),
                     None => self.spliced_data.clone(),
@@ -380,7 +388,12 @@ impl<'c> Evaluator<'c> {
         let plain = || {
             let rendered: Vec<Option<String>> = slots.iter().map(|v| Some(v.render())).collect();
             let all_spliced = vec![Binding::Splice; slots.len()];
-            Value::String(assemble(pieces, &all_spliced, &rendered).0.trim().to_string())
+            Value::String(
+                assemble(pieces, &all_spliced, &rendered)
+                    .0
+                    .trim()
+                    .to_string(),
+            )
         };
         self.tick(1 + text.len() as u64 / 64, source, span.clone())?;
         if text.len() > self.options.limits.max_result_bytes {
@@ -402,7 +415,11 @@ impl<'c> Evaluator<'c> {
             Err(error) if error.code == codes::SYNTAX => return Ok(plain()),
             Err(error) => return Err(error.into()),
         };
-        if let ExprKind::Path(Path { fixed: Some(fixed), alias: None, .. }) = &expr.kind
+        if let ExprKind::Path(Path {
+            fixed: Some(fixed),
+            alias: None,
+            ..
+        }) = &expr.kind
             && fixed.len() == 1
             && self.ctx.lookup(fixed).is_none()
         {
@@ -413,7 +430,12 @@ impl<'c> Evaluator<'c> {
     }
 
     /// Evaluates one expression node.
-    pub(crate) fn eval<'a>(&mut self, expr: &'a Expr, source: &'a str, slots: &[Cow<'a, Value>]) -> Flow<Cow<'a, Value>>
+    pub(crate) fn eval<'a>(
+        &mut self,
+        expr: &'a Expr,
+        source: &'a str,
+        slots: &[Cow<'a, Value>],
+    ) -> Flow<Cow<'a, Value>>
     where
         'c: 'a,
     {
@@ -424,7 +446,12 @@ impl<'c> Evaluator<'c> {
         result
     }
 
-    fn eval_node<'a>(&mut self, expr: &'a Expr, source: &'a str, slots: &[Cow<'a, Value>]) -> Flow<Cow<'a, Value>>
+    fn eval_node<'a>(
+        &mut self,
+        expr: &'a Expr,
+        source: &'a str,
+        slots: &[Cow<'a, Value>],
+    ) -> Flow<Cow<'a, Value>>
     where
         'c: 'a,
     {
@@ -442,7 +469,8 @@ impl<'c> Evaluator<'c> {
                 Ok(Cow::Owned(value))
             }
             ExprKind::Map(entries) => {
-                let mut map = crate::value::Map::with_capacity_and_hasher(entries.len(), Default::default());
+                let mut map =
+                    crate::value::Map::with_capacity_and_hasher(entries.len(), Default::default());
                 for (key, value) in entries {
                     let key = self.eval(key, source, slots)?.render();
                     let value = self.eval(value, source, slots)?.into_owned();
@@ -461,7 +489,11 @@ impl<'c> Evaluator<'c> {
                 Ok(value)
             }
             ExprKind::Binary { first, rest } => self.eval_binary(first, rest, source, slots),
-            ExprKind::Ternary { condition, then, otherwise } => {
+            ExprKind::Ternary {
+                condition,
+                then,
+                otherwise,
+            } => {
                 let reads_before = self.data_reads;
                 let test = self.eval(condition, source, slots)?;
                 let branch = match test.as_ref() {
@@ -469,7 +501,11 @@ impl<'c> Evaluator<'c> {
                     value => ops::truthy(value, source, condition.span.clone())?,
                 };
                 let chosen = self.read_since(reads_before);
-                let (taken, other) = if branch { (then, otherwise) } else { (otherwise, then) };
+                let (taken, other) = if branch {
+                    (then, otherwise)
+                } else {
+                    (otherwise, then)
+                };
                 let result = self.eval(taken, source, slots)?;
                 // The data chooses a secret only when the other branch
                 // would give a different one: `x != null ? <secret> : ""`
@@ -567,7 +603,11 @@ impl<'c> Evaluator<'c> {
                     continue;
                 }
                 let right = self.eval(operand, source, slots)?;
-                acc = Cow::Owned(Value::Bool(ops::truthy(&right, source, operand.span.clone())?));
+                acc = Cow::Owned(Value::Bool(ops::truthy(
+                    &right,
+                    source,
+                    operand.span.clone(),
+                )?));
                 continue;
             }
 
@@ -587,11 +627,21 @@ impl<'c> Evaluator<'c> {
 
     /// `=~`: membership when the right operand is a list or map, otherwise a
     /// whole-string regex match.
-    fn match_operator(&mut self, left: &Value, right: &Value, source: &str, span: Range<usize>) -> Flow<bool> {
+    fn match_operator(
+        &mut self,
+        left: &Value,
+        right: &Value,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<bool> {
         match (left, right) {
-            (Value::Secret(_), _) | (_, Value::Secret(_)) => Err(ops::secret_error(source, span).into()),
+            (Value::Secret(_), _) | (_, Value::Secret(_)) => {
+                Err(ops::secret_error(source, span).into())
+            }
             (_, Value::List(items)) => Ok(items.iter().any(|item| ops::strict_equals(left, item))),
-            (_, Value::Map(entries)) => Ok(matches!(left, Value::String(k) if entries.contains_key(k))),
+            (_, Value::Map(entries)) => {
+                Ok(matches!(left, Value::String(k) if entries.contains_key(k)))
+            }
             (Value::Null, _) | (_, Value::Null) => Ok(false),
             (_, Value::String(pattern)) => {
                 let regex = self.regex_anchored(pattern, source, span.clone())?;
@@ -600,7 +650,10 @@ impl<'c> Evaluator<'c> {
             }
             _ => Err(ExprError::new(
                 codes::TYPE_MISMATCH,
-                format!("`=~` needs a regex string, a list or a map on the right, not {}", right.type_with_article()),
+                format!(
+                    "`=~` needs a regex string, a list or a map on the right, not {}",
+                    right.type_with_article()
+                ),
                 "write `value =~ \"pattern\"` or `value =~ [\"a\", \"b\"]`",
                 source,
                 span,
@@ -687,21 +740,27 @@ impl<'c> Evaluator<'c> {
         'c: 'a,
     {
         let reads_before = self.data_reads;
-        let (segments, alias): (Cow<'_, [PathSegment]>, Option<Cow<'_, [PathSegment]>>) = match &path.fixed {
-            Some(fixed) => (Cow::Borrowed(fixed.as_slice()), path.alias.as_deref().map(Cow::Borrowed)),
-            None => {
-                let mut built = Vec::with_capacity(path.segments.len());
-                for part in &path.segments {
-                    built.push(match part {
-                        PathPart::Fixed(segment) => segment.clone(),
-                        PathPart::Slot(i) => segment_of(&self.read_slot(slots, *i)),
-                        PathPart::Computed(expr) => segment_of(self.eval(expr, source, slots)?.as_ref()),
-                    });
+        let (segments, alias): (Cow<'_, [PathSegment]>, Option<Cow<'_, [PathSegment]>>) =
+            match &path.fixed {
+                Some(fixed) => (
+                    Cow::Borrowed(fixed.as_slice()),
+                    path.alias.as_deref().map(Cow::Borrowed),
+                ),
+                None => {
+                    let mut built = Vec::with_capacity(path.segments.len());
+                    for part in &path.segments {
+                        built.push(match part {
+                            PathPart::Fixed(segment) => segment.clone(),
+                            PathPart::Slot(i) => segment_of(&self.read_slot(slots, *i)),
+                            PathPart::Computed(expr) => {
+                                segment_of(self.eval(expr, source, slots)?.as_ref())
+                            }
+                        });
+                    }
+                    let alias = alias_of(&built).map(Cow::Owned);
+                    (Cow::Owned(built), alias)
                 }
-                let alias = alias_of(&built).map(Cow::Owned);
-                (Cow::Owned(built), alias)
-            }
-        };
+            };
         // Run-time data that names a segment (`pipeline.variables.<+x>`)
         // chooses which secret variable the path reads.
         let data_chose_path = self.data_reads != reads_before;
@@ -732,12 +791,10 @@ impl<'c> Evaluator<'c> {
         let found = ctx
             .lookup(segments)
             .or_else(|| alias.and_then(|a| ctx.lookup(a)));
-        let from_data = found
-            .as_deref()
-            .is_some_and(|value| {
-                ctx.is_run_time_value(segments, value)
-                    || alias.is_some_and(|alias| ctx.is_loop_data(alias))
-            });
+        let from_data = found.as_deref().is_some_and(|value| {
+            ctx.is_run_time_value(segments, value)
+                || alias.is_some_and(|alias| ctx.is_loop_data(alias))
+        });
         if from_data {
             self.data_reads += 1;
             self.data_path = dotted(&canonical_with_alias(segments, alias));
@@ -862,7 +919,12 @@ impl<'c> Evaluator<'c> {
         }
     }
 
-    fn unresolved<'a>(&mut self, name: &str, source: &str, span: Range<usize>) -> Flow<Cow<'a, Value>> {
+    fn unresolved<'a>(
+        &mut self,
+        name: &str,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<Cow<'a, Value>> {
         self.ctx.missed(name);
         match self.options.unresolved {
             Unresolved::Null => Ok(Cow::Borrowed(&NULL)),
@@ -881,9 +943,19 @@ impl<'c> Evaluator<'c> {
     /// Resolves a context string that contains blocks: as an expression when
     /// the whole text is one, otherwise by rendering it. With `from_data`,
     /// the string is run-time data and may use no secret.
-    fn reresolve(&mut self, name: String, text: &str, from_data: bool, source: &str, span: Range<usize>) -> Flow<Value> {
+    fn reresolve(
+        &mut self,
+        name: String,
+        text: &str,
+        from_data: bool,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<Value> {
         if let Some(first) = self.resolving.iter().position(|p| *p == name) {
-            let mut chain: Vec<String> = self.resolving[first..].iter().map(|p| format!("`{p}`")).collect();
+            let mut chain: Vec<String> = self.resolving[first..]
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect();
             chain.push(format!("`{name}`"));
             return Err(ExprError::new(
                 codes::CYCLE,
@@ -922,7 +994,9 @@ impl<'c> Evaluator<'c> {
         let result = match template.whole_unit() {
             _ if template.joins_as_text() => self.render_template(&template).map(Value::String),
             Ok(_) => self.evaluate_template(&template),
-            Err(error) if error.code == codes::SYNTAX => self.render_template(&template).map(Value::String),
+            Err(error) if error.code == codes::SYNTAX => {
+                self.render_template(&template).map(Value::String)
+            }
             Err(error) => Err(Stop::Error(error.clone())),
         };
         if from_data {
@@ -945,7 +1019,9 @@ impl<'c> Evaluator<'c> {
         if !self.data_scopes.is_empty() {
             return Err(ExprError::new(
                 codes::SECRET_FROM_DATA,
-                format!("run-time data requests secret `{id}`, which only the pipeline file may request"),
+                format!(
+                    "run-time data requests secret `{id}`, which only the pipeline file may request"
+                ),
                 "remove the secret reference from the trigger, codebase or step output value, \
                  or reference the secret in the pipeline file",
                 source,
@@ -975,7 +1051,12 @@ impl<'c> Evaluator<'c> {
 
     /// Returns a compiled search pattern and charges the budget for one
     /// regex operation.
-    pub(crate) fn regex(&mut self, pattern: &str, source: &str, span: Range<usize>) -> Flow<std::sync::Arc<fancy_regex::Regex>> {
+    pub(crate) fn regex(
+        &mut self,
+        pattern: &str,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<std::sync::Arc<fancy_regex::Regex>> {
         self.tick(regex::STEPS_PER_OPERATION, source, span.clone())?;
         self.regexes.compile(pattern, source, span)
     }
@@ -997,7 +1078,10 @@ impl<'c> Evaluator<'c> {
         if self.steps > self.options.limits.max_steps {
             return Err(ExprError::new(
                 codes::BUDGET_EXCEEDED,
-                format!("evaluation took more than {} steps", self.options.limits.max_steps),
+                format!(
+                    "evaluation took more than {} steps",
+                    self.options.limits.max_steps
+                ),
                 "simplify the expression; the step budget bounds evaluation time",
                 source,
                 span,
@@ -1016,7 +1100,12 @@ impl<'c> Evaluator<'c> {
     }
 
     fn too_large(&self, size: usize, source: &str, span: Range<usize>) -> ExprError {
-        result_too_large(&format!("about {size}"), self.options.limits.max_result_bytes, source, span)
+        result_too_large(
+            &format!("about {size}"),
+            self.options.limits.max_result_bytes,
+            source,
+            span,
+        )
     }
 }
 
@@ -1059,7 +1148,12 @@ fn secret_id_from_data(id: &str, data_path: &str, source: &str, span: Range<usiz
 
 /// Builds the `result-too-large` error. `size` describes the result's size
 /// in bytes, such as `about 300000` or `at least 300000`.
-pub(crate) fn result_too_large(size: &str, max_bytes: usize, source: &str, span: Range<usize>) -> ExprError {
+pub(crate) fn result_too_large(
+    size: &str,
+    max_bytes: usize,
+    source: &str,
+    span: Range<usize>,
+) -> ExprError {
     ExprError::new(
         codes::RESULT_TOO_LARGE,
         format!("result is {size} bytes, larger than the limit of {max_bytes} bytes"),
@@ -1080,7 +1174,10 @@ fn segment_of(value: &Value) -> PathSegment {
 
 /// Moves an error found in a context value to the reference that used it.
 fn relocate(error: ExprError, name: &str, source: &str, span: Range<usize>) -> ExprError {
-    let message = if error.code == codes::CYCLE || error.code == codes::RECURSION_LIMIT || error.message.contains("(in the value of") {
+    let message = if error.code == codes::CYCLE
+        || error.code == codes::RECURSION_LIMIT
+        || error.message.contains("(in the value of")
+    {
         error.message
     } else {
         format!("{} (in the value of `{name}`)", error.message)

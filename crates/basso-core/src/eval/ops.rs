@@ -53,7 +53,12 @@ pub(crate) fn truthy(value: &Value, source: &str, span: Range<usize>) -> Result<
     }
 }
 
-fn to_number(value: &Value, op: &str, source: &str, span: Range<usize>) -> Result<Number, ExprError> {
+fn to_number(
+    value: &Value,
+    op: &str,
+    source: &str,
+    span: Range<usize>,
+) -> Result<Number, ExprError> {
     match value {
         Value::Null => Err(null_operand(op, source, span)),
         Value::Bool(b) => Ok(Number::Int(i64::from(*b))),
@@ -63,7 +68,10 @@ fn to_number(value: &Value, op: &str, source: &str, span: Range<usize>) -> Resul
         Value::Secret(_) => Err(secret_error(source, span)),
         Value::List(_) | Value::Map(_) => Err(ExprError::new(
             codes::TYPE_MISMATCH,
-            format!("`{op}` cannot use {} as a number", value.type_with_article()),
+            format!(
+                "`{op}` cannot use {} as a number",
+                value.type_with_article()
+            ),
             "apply the operator to numbers or strings",
             source,
             span,
@@ -84,8 +92,17 @@ fn number_format(text: &str, source: &str, span: Range<usize>) -> ExprError {
 /// Returns the error for a decimal string, such as `"5.0"`, that an
 /// equality or comparison with a whole number reads as a Java long, as
 /// JEXL does.
-fn decimal_text_as_whole(left: &Value, right: &Value, source: &str, span: Range<usize>) -> ExprError {
-    let text = if matches!(left, Value::String(_)) { left.render() } else { right.render() };
+fn decimal_text_as_whole(
+    left: &Value,
+    right: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> ExprError {
+    let text = if matches!(left, Value::String(_)) {
+        left.render()
+    } else {
+        right.render()
+    };
     ExprError::new(
         codes::NUMBER_FORMAT,
         format!("`{text}` is not a whole number, and beside a whole number it is read as one"),
@@ -105,7 +122,9 @@ fn parse_number(text: &str) -> Option<Number> {
     if let Ok(i) = trimmed.parse::<i64>() {
         return Some(Number::Int(i));
     }
-    let decimal = trimmed.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
+    let decimal = trimmed
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
     if decimal {
         return trimmed.parse::<f64>().ok().map(Number::Float);
     }
@@ -130,16 +149,27 @@ fn overflow(op: BinaryOp, source: &str, span: Range<usize>) -> ExprError {
 }
 
 /// Applies a binary operator other than `&&`, `||`, `=~` and `!~`.
-pub(crate) fn binary(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<usize>) -> Result<Value, ExprError> {
+pub(crate) fn binary(
+    op: BinaryOp,
+    left: &Value,
+    right: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> Result<Value, ExprError> {
     match op {
         BinaryOp::Add => add(left, right, source, span),
-        BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => arithmetic(op, left, right, source, span),
+        BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
+            arithmetic(op, left, right, source, span)
+        }
         BinaryOp::Eq => equals(left, right, source, span).map(Value::Bool),
         BinaryOp::Ne => equals(left, right, source, span).map(|eq| Value::Bool(!eq)),
-        BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => compare(op, left, right, source, span).map(Value::Bool),
-        BinaryOp::StartsWith | BinaryOp::NotStartsWith | BinaryOp::EndsWith | BinaryOp::NotEndsWith => {
-            affix(op, left, right, source, span).map(Value::Bool)
+        BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+            compare(op, left, right, source, span).map(Value::Bool)
         }
+        BinaryOp::StartsWith
+        | BinaryOp::NotStartsWith
+        | BinaryOp::EndsWith
+        | BinaryOp::NotEndsWith => affix(op, left, right, source, span).map(Value::Bool),
         BinaryOp::Match | BinaryOp::NotMatch | BinaryOp::And | BinaryOp::Or => {
             unreachable!("handled by the evaluator")
         }
@@ -150,7 +180,12 @@ fn add(left: &Value, right: &Value, source: &str, span: Range<usize>) -> Result<
     if matches!(left, Value::Null) || matches!(right, Value::Null) {
         return Err(null_operand("+", source, span));
     }
-    let concatenates = |v: &Value| matches!(v, Value::String(_) | Value::Secret(_) | Value::List(_) | Value::Map(_));
+    let concatenates = |v: &Value| {
+        matches!(
+            v,
+            Value::String(_) | Value::Secret(_) | Value::List(_) | Value::Map(_)
+        )
+    };
     if concatenates(left) || concatenates(right) {
         let mut text = left.render();
         right.render_into(&mut text);
@@ -159,7 +194,13 @@ fn add(left: &Value, right: &Value, source: &str, span: Range<usize>) -> Result<
     arithmetic(BinaryOp::Add, left, right, source, span)
 }
 
-fn arithmetic(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<usize>) -> Result<Value, ExprError> {
+fn arithmetic(
+    op: BinaryOp,
+    left: &Value,
+    right: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> Result<Value, ExprError> {
     let symbol = op.symbol();
     let l = to_number(left, symbol, source, span.clone())?;
     let r = to_number(right, symbol, source, span.clone())?;
@@ -195,7 +236,9 @@ fn arithmetic(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Ran
             BinaryOp::Mod => a.checked_rem_euclid(b),
             _ => unreachable!("arithmetic operator"),
         };
-        return result.map(Value::Int).ok_or_else(|| overflow(op, source, span.clone()));
+        return result
+            .map(Value::Int)
+            .ok_or_else(|| overflow(op, source, span.clone()));
     }
 
     let (a, b) = (to_f64(l), to_f64(r));
@@ -214,14 +257,20 @@ fn arithmetic(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Ran
 /// JEXL's `==`: numbers compare numerically (strings are read as numbers
 /// when the other side is one), booleans by truth, strings by text, lists
 /// and maps by content.
-pub(crate) fn equals(left: &Value, right: &Value, source: &str, span: Range<usize>) -> Result<bool, ExprError> {
+pub(crate) fn equals(
+    left: &Value,
+    right: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> Result<bool, ExprError> {
     use Value::*;
     Ok(match (left, right) {
         (Secret(_), _) | (_, Secret(_)) => return Err(secret_error(source, span)),
         (Null, Null) => true,
         (Null, _) | (_, Null) => false,
         (Float(_), _) | (_, Float(_)) => {
-            to_f64(to_number(left, "==", source, span.clone())?) == to_f64(to_number(right, "==", source, span)?)
+            to_f64(to_number(left, "==", source, span.clone())?)
+                == to_f64(to_number(right, "==", source, span)?)
         }
         (Int(_), _) | (_, Int(_)) => {
             let l = to_number(left, "==", source, span.clone())?;
@@ -235,8 +284,14 @@ pub(crate) fn equals(left: &Value, right: &Value, source: &str, span: Range<usiz
         (_, Bool(b)) => truthy(left, source, span)? == *b,
         (String(a), b) => a.as_str() == b.render_text(),
         (a, String(b)) => a.render_text() == b.as_str(),
-        (List(a), List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| strict_equals(x, y)),
-        (Map(a), Map(b)) => a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| strict_equals(v, w))),
+        (List(a), List(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| strict_equals(x, y))
+        }
+        (Map(a), Map(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| strict_equals(v, w)))
+        }
         _ => false,
     })
 }
@@ -247,15 +302,27 @@ pub(crate) fn strict_equals(left: &Value, right: &Value) -> bool {
     use Value::*;
     match (left, right) {
         (Float(a), Float(b)) => a == b,
-        (List(a), List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| strict_equals(x, y)),
-        (Map(a), Map(b)) => a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| strict_equals(v, w))),
+        (List(a), List(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| strict_equals(x, y))
+        }
+        (Map(a), Map(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| strict_equals(v, w)))
+        }
         _ => left == right,
     }
 }
 
-fn compare(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<usize>) -> Result<bool, ExprError> {
-    use std::cmp::Ordering;
+fn compare(
+    op: BinaryOp,
+    left: &Value,
+    right: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> Result<bool, ExprError> {
     use Value::*;
+    use std::cmp::Ordering;
 
     let ordering: Option<Ordering> = match (left, right) {
         (Null, _) | (_, Null) => return Ok(false),
@@ -278,14 +345,21 @@ fn compare(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<
         _ => {
             return Err(ExprError::new(
                 codes::TYPE_MISMATCH,
-                format!("`{}` cannot compare {} with {}", op.symbol(), left.type_with_article(), right.type_with_article()),
+                format!(
+                    "`{}` cannot compare {} with {}",
+                    op.symbol(),
+                    left.type_with_article(),
+                    right.type_with_article()
+                ),
                 "compare numbers with numbers or strings with strings",
                 source,
                 span,
             ));
         }
     };
-    let Some(ordering) = ordering else { return Ok(false) };
+    let Some(ordering) = ordering else {
+        return Ok(false);
+    };
     Ok(match op {
         BinaryOp::Lt => ordering == Ordering::Less,
         BinaryOp::Le => ordering != Ordering::Greater,
@@ -294,7 +368,13 @@ fn compare(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<
     })
 }
 
-fn affix(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<usize>) -> Result<bool, ExprError> {
+fn affix(
+    op: BinaryOp,
+    left: &Value,
+    right: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> Result<bool, ExprError> {
     if matches!(left, Value::Secret(_)) || matches!(right, Value::Secret(_)) {
         return Err(secret_error(source, span));
     }
@@ -311,13 +391,24 @@ fn affix(op: BinaryOp, left: &Value, right: &Value, source: &str, span: Range<us
 }
 
 /// Applies a prefix operator.
-pub(crate) fn unary(op: UnaryOp, value: &Value, source: &str, span: Range<usize>) -> Result<Value, ExprError> {
+pub(crate) fn unary(
+    op: UnaryOp,
+    value: &Value,
+    source: &str,
+    span: Range<usize>,
+) -> Result<Value, ExprError> {
     match op {
         UnaryOp::Not => truthy(value, source, span).map(|b| Value::Bool(!b)),
         UnaryOp::Empty => Ok(Value::Bool(is_empty(value))),
         UnaryOp::Negate => match value {
             Value::Int(i) => i.checked_neg().map(Value::Int).ok_or_else(|| {
-                ExprError::new(codes::INTEGER_OVERFLOW, "integer overflow in unary `-`", "use a decimal", source, span)
+                ExprError::new(
+                    codes::INTEGER_OVERFLOW,
+                    "integer overflow in unary `-`",
+                    "use a decimal",
+                    source,
+                    span,
+                )
             }),
             Value::Float(f) => Ok(Value::Float(-f)),
             Value::Null => Err(null_operand("-", source, span)),
@@ -386,7 +477,10 @@ pub(crate) fn access<'a>(
     let out_of_bounds = |len: usize| {
         ExprError::new(
             codes::INDEX_OUT_OF_BOUNDS,
-            format!("index {} is out of bounds for a list of {len} items", key.text()),
+            format!(
+                "index {} is out of bounds for a list of {len} items",
+                key.text()
+            ),
             "check the length with `size(x)` before indexing",
             source,
             span.clone(),
@@ -402,7 +496,9 @@ pub(crate) fn access<'a>(
             Key::Index(i) => usize::try_from(i).ok(),
             Key::Name(k) => k.parse::<usize>().ok(),
         };
-        index.filter(|i| *i < items.len()).ok_or_else(|| out_of_bounds(items.len()))
+        index
+            .filter(|i| *i < items.len())
+            .ok_or_else(|| out_of_bounds(items.len()))
     };
     let index_text;
     let map_key = match key {
@@ -414,8 +510,12 @@ pub(crate) fn access<'a>(
     };
 
     match value {
-        Cow::Borrowed(Value::Map(entries)) => Ok(entries.get(map_key).map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
-        Cow::Owned(Value::Map(mut entries)) => Ok(Cow::Owned(entries.swap_remove(map_key).unwrap_or(Value::Null))),
+        Cow::Borrowed(Value::Map(entries)) => Ok(entries
+            .get(map_key)
+            .map_or(Cow::Owned(Value::Null), Cow::Borrowed)),
+        Cow::Owned(Value::Map(mut entries)) => Ok(Cow::Owned(
+            entries.swap_remove(map_key).unwrap_or(Value::Null),
+        )),
         Cow::Borrowed(Value::List(items)) => Ok(Cow::Borrowed(&items[index_of(items)?])),
         Cow::Owned(Value::List(mut items)) => {
             let i = index_of(&items)?;
@@ -439,7 +539,11 @@ pub(crate) fn access<'a>(
             ),
             value => ExprError::new(
                 codes::UNKNOWN_PROPERTY,
-                format!("{} has no property `{}`", value.type_with_article(), key.text()),
+                format!(
+                    "{} has no property `{}`",
+                    value.type_with_article(),
+                    key.text()
+                ),
                 "read properties of maps and indexes of lists; call methods with `()`",
                 source,
                 span,

@@ -36,20 +36,42 @@ pub(crate) struct Cache {
 
 impl Cache {
     /// Compiles a Java pattern for searching.
-    pub(crate) fn compile(&self, pattern: &str, source: &str, span: Range<usize>) -> Flow<Arc<Regex>> {
+    pub(crate) fn compile(
+        &self,
+        pattern: &str,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<Arc<Regex>> {
         self.get(pattern, false, source, span)
     }
 
     /// Compiles a Java pattern anchored at both ends, for `matches`.
-    pub(crate) fn compile_anchored(&self, pattern: &str, source: &str, span: Range<usize>) -> Flow<Arc<Regex>> {
+    pub(crate) fn compile_anchored(
+        &self,
+        pattern: &str,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<Arc<Regex>> {
         self.get(pattern, true, source, span)
     }
 
-    fn get(&self, pattern: &str, anchored: bool, source: &str, span: Range<usize>) -> Flow<Arc<Regex>> {
+    fn get(
+        &self,
+        pattern: &str,
+        anchored: bool,
+        source: &str,
+        span: Range<usize>,
+    ) -> Flow<Arc<Regex>> {
         // A poisoned lock only means another thread panicked mid-push; the
         // entries are still valid.
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, _, regex)) = entries.iter().find(|(p, a, _)| p == pattern && *a == anchored) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, _, regex)) = entries
+            .iter()
+            .find(|(p, a, _)| p == pattern && *a == anchored)
+        {
             return Ok(regex.clone());
         }
         let regex = Arc::new(compile_java(pattern, anchored, source, span).map_err(Stop::Error)?);
@@ -61,7 +83,12 @@ impl Cache {
 }
 
 /// Compiles a Java regular expression.
-pub(crate) fn compile_java(pattern: &str, anchored: bool, source: &str, span: Range<usize>) -> Result<Regex, ExprError> {
+pub(crate) fn compile_java(
+    pattern: &str,
+    anchored: bool,
+    source: &str,
+    span: Range<usize>,
+) -> Result<Regex, ExprError> {
     let translated = translate(pattern).map_err(|construct| {
         ExprError::new(
             codes::UNSUPPORTED_REGEX,
@@ -76,16 +103,19 @@ pub(crate) fn compile_java(pattern: &str, anchored: bool, source: &str, span: Ra
     } else {
         Cow::Borrowed(&translated)
     };
-    RegexBuilder::new(&full).backtrack_limit(BACKTRACK_LIMIT).build().map_err(|error| {
-        let reason = compile_error_reason(pattern, &translated, anchored, &error);
-        ExprError::new(
-            codes::INVALID_REGEX,
-            format!("invalid regex `{pattern}`: {reason}"),
-            "fix the pattern; it uses Java regex syntax",
-            source,
-            span,
-        )
-    })
+    RegexBuilder::new(&full)
+        .backtrack_limit(BACKTRACK_LIMIT)
+        .build()
+        .map_err(|error| {
+            let reason = compile_error_reason(pattern, &translated, anchored, &error);
+            ExprError::new(
+                codes::INVALID_REGEX,
+                format!("invalid regex `{pattern}`: {reason}"),
+                "fix the pattern; it uses Java regex syntax",
+                source,
+                span,
+            )
+        })
 }
 
 /// Describes why `pattern` does not compile. A parse error's position is
@@ -126,11 +156,22 @@ fn compile_error_reason(
 }
 
 /// Returns true when the whole of `text` matches an anchored regex.
-pub(crate) fn full_match(regex: &Regex, text: &str, source: &str, span: Range<usize>) -> Result<bool, ExprError> {
-    regex.is_match(text).map_err(|error| runtime_error(&error, source, span))
+pub(crate) fn full_match(
+    regex: &Regex,
+    text: &str,
+    source: &str,
+    span: Range<usize>,
+) -> Result<bool, ExprError> {
+    regex
+        .is_match(text)
+        .map_err(|error| runtime_error(&error, source, span))
 }
 
-pub(crate) fn runtime_error(error: &fancy_regex::Error, source: &str, span: Range<usize>) -> ExprError {
+pub(crate) fn runtime_error(
+    error: &fancy_regex::Error,
+    source: &str,
+    span: Range<usize>,
+) -> ExprError {
     ExprError::new(
         codes::REGEX_LIMIT,
         format!("regex matching failed: {error}"),
@@ -220,7 +261,12 @@ fn translate_group_flags(chars: &[char], start: usize, out: &mut String) -> usiz
 
 /// Translates the escape whose letter is at `chars[i]`; returns the index
 /// after it.
-fn translate_escape(chars: &[char], i: usize, in_class: bool, out: &mut String) -> Result<usize, &'static str> {
+fn translate_escape(
+    chars: &[char],
+    i: usize,
+    in_class: bool,
+    out: &mut String,
+) -> Result<usize, &'static str> {
     let c = chars[i];
     let class = |out: &mut String, posix: &str| {
         if in_class {
@@ -236,7 +282,9 @@ fn translate_escape(chars: &[char], i: usize, in_class: bool, out: &mut String) 
         'W' => class(out, "^word"),
         's' => class(out, "space"),
         'S' => class(out, "^space"),
-        'h' if !in_class => out.push_str(r"[ \t\xA0\x{1680}\x{180e}\x{2000}-\x{200a}\x{202f}\x{205f}\x{3000}]"),
+        'h' if !in_class => {
+            out.push_str(r"[ \t\xA0\x{1680}\x{180e}\x{2000}-\x{200a}\x{202f}\x{205f}\x{3000}]")
+        }
         'R' if !in_class => out.push_str(r"(?:\r\n|[\n\x0B\x0C\r\x{85}\x{2028}\x{2029}])"),
         'Z' if !in_class => out.push_str(r"(?=\n?\z)"),
         'e' => out.push_str(r"\x1B"),
@@ -259,7 +307,12 @@ fn translate_escape(chars: &[char], i: usize, in_class: bool, out: &mut String) 
             return Err("a malformed `\\u` escape");
         }
         '0' => {
-            let digits: String = chars.iter().skip(i + 1).take_while(|d| ('0'..='7').contains(*d)).take(3).collect();
+            let digits: String = chars
+                .iter()
+                .skip(i + 1)
+                .take_while(|d| ('0'..='7').contains(*d))
+                .take(3)
+                .collect();
             let value = u32::from_str_radix(&digits, 8).map_err(|_| "a malformed octal escape")?;
             out.push_str(&format!(r"\x{{{value:x}}}"));
             return Ok(i + 1 + digits.len());
@@ -281,13 +334,25 @@ fn push_literal(out: &mut String, c: char) {
 }
 
 /// Translates `\p{Name}` and `\P{Name}`.
-fn translate_property(chars: &[char], i: usize, in_class: bool, out: &mut String) -> Result<usize, &'static str> {
+fn translate_property(
+    chars: &[char],
+    i: usize,
+    in_class: bool,
+    out: &mut String,
+) -> Result<usize, &'static str> {
     let negated = chars[i] == 'P';
     let (name, next): (String, usize) = if chars.get(i + 1) == Some(&'{') {
-        let name: String = chars.iter().skip(i + 2).take_while(|c| **c != '}').collect();
+        let name: String = chars
+            .iter()
+            .skip(i + 2)
+            .take_while(|c| **c != '}')
+            .collect();
         (name.clone(), i + 3 + name.chars().count())
     } else {
-        (chars.get(i + 1).map(|c| c.to_string()).unwrap_or_default(), i + 2)
+        (
+            chars.get(i + 1).map(|c| c.to_string()).unwrap_or_default(),
+            i + 2,
+        )
     };
     let posix = match name.as_str() {
         "Lower" => Some("lower"),
@@ -320,8 +385,13 @@ fn translate_property(chars: &[char], i: usize, in_class: bool, out: &mut String
     // the native and wasm results equal.
     if let Some(separator) = name.find(['=', ':']) {
         let property = name[..separator].to_ascii_lowercase();
-        if !matches!(property.as_str(), "script" | "sc" | "block" | "blk" | "general_category" | "gc") {
-            return Err("a `\\p{name=value}` property other than script, block or general category");
+        if !matches!(
+            property.as_str(),
+            "script" | "sc" | "block" | "blk" | "general_category" | "gc"
+        ) {
+            return Err(
+                "a `\\p{name=value}` property other than script, block or general category",
+            );
         }
     }
     let unicode = match name.as_str() {

@@ -20,12 +20,25 @@ impl Template {
     /// word) is spliced as `evaluate` splices it. A block that reads an
     /// unresolved reference stays a block, with its own inner blocks
     /// replaced in the same way. Evaluation errors are returned.
-    pub fn substitute_values(&self, ctx: &dyn Context, options: &Options) -> Result<String, ExprError> {
-        let options = Options { unresolved: Unresolved::Keep, ..*options };
+    pub fn substitute_values(
+        &self,
+        ctx: &dyn Context,
+        options: &Options,
+    ) -> Result<String, ExprError> {
+        let options = Options {
+            unresolved: Unresolved::Keep,
+            ..*options
+        };
         let unit = self.whole_unit().as_ref().map_err(Clone::clone)?;
         let mut evaluator = Evaluator::new(ctx, &options, &self.regexes);
         let mut out = String::with_capacity(self.source.len());
-        match evaluator.substitute_pieces(&self.source, &self.pieces, &unit.bindings, false, &mut out) {
+        match evaluator.substitute_pieces(
+            &self.source,
+            &self.pieces,
+            &unit.bindings,
+            false,
+            &mut out,
+        ) {
             Ok(()) => Ok(out),
             Err(Stop::Error(error)) => Err(error),
             Err(Stop::Keep) => Ok(self.source.clone()),
@@ -113,12 +126,31 @@ fn write_property_name(value: &Value, out: &mut String) -> bool {
 
 fn is_identifier(text: &str) -> bool {
     let mut chars = text.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
         && !matches!(
             text,
-            "null" | "true" | "false" | "and" | "or" | "not" | "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "div" | "mod"
-                | "empty" | "size" | "new" | "var" | "return"
+            "null"
+                | "true"
+                | "false"
+                | "and"
+                | "or"
+                | "not"
+                | "eq"
+                | "ne"
+                | "lt"
+                | "le"
+                | "gt"
+                | "ge"
+                | "div"
+                | "mod"
+                | "empty"
+                | "size"
+                | "new"
+                | "var"
+                | "return"
         )
 }
 

@@ -29,19 +29,38 @@ pub enum ExprKind {
     Slot(usize),
     Path(Path),
     /// Prefix operators, applied right to left (the last one first).
-    Unary { ops: Vec<(UnaryOp, usize)>, operand: Box<Expr> },
+    Unary {
+        ops: Vec<(UnaryOp, usize)>,
+        operand: Box<Expr>,
+    },
     /// Operators of one precedence level, applied left to right. Keeping a
     /// chain flat keeps the tree shallow however long the chain is.
-    Binary { first: Box<Expr>, rest: Vec<(BinaryOp, Range<usize>, Expr)> },
-    Ternary { condition: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Binary {
+        first: Box<Expr>,
+        rest: Vec<(BinaryOp, Range<usize>, Expr)>,
+    },
+    Ternary {
+        condition: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// `value ?: fallback`.
-    Elvis { value: Box<Expr>, fallback: Box<Expr> },
+    Elvis {
+        value: Box<Expr>,
+        fallback: Box<Expr>,
+    },
     /// Member access, indexing and method calls on a computed value.
-    Postfix { base: Box<Expr>, ops: Vec<PostfixOp> },
+    Postfix {
+        base: Box<Expr>,
+        ops: Vec<PostfixOp>,
+    },
     /// `size(x)`.
     Size(Box<Expr>),
     /// A call to a built-in functor: `json.select(...)`, `secrets.getValue(...)`.
-    Builtin { function: Builtin, args: Vec<Expr> },
+    Builtin {
+        function: Builtin,
+        args: Vec<Expr>,
+    },
 }
 
 /// A prefix operator.
@@ -112,9 +131,19 @@ impl BinaryOp {
 /// A postfix operation on a computed value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PostfixOp {
-    Member { name: String, span: Range<usize> },
-    Index { index: Expr, span: Range<usize> },
-    Method { name: String, args: Vec<Expr>, span: Range<usize> },
+    Member {
+        name: String,
+        span: Range<usize>,
+    },
+    Index {
+        index: Expr,
+        span: Range<usize>,
+    },
+    Method {
+        name: String,
+        args: Vec<Expr>,
+        span: Range<usize>,
+    },
 }
 
 /// The built-in functors Harness registers for CI expressions.

@@ -80,7 +80,10 @@ pub(super) fn parse_with_pest(input: &ParseInput<'_>) -> Result<Expr, ExprError>
     let mut pairs = JexlParser::parse(Rule::expression, input.text)
         .map_err(|error| syntax_error(input, &error))?;
     let expression = pairs.next().expect("the expression rule yields one pair");
-    let ternary = expression.into_inner().next().expect("expression contains a ternary");
+    let ternary = expression
+        .into_inner()
+        .next()
+        .expect("expression contains a ternary");
     Builder { input }.ternary(ternary)
 }
 
@@ -136,7 +139,11 @@ fn syntax_error(input: &ParseInput<'_>, error: &pest::error::Error<Rule>) -> Exp
     };
 
     let source_at = input.offsets.source_offset(position);
-    let token_len = if rest.is_empty() { 0 } else { rest.chars().next().map_or(1, char::len_utf8) };
+    let token_len = if rest.is_empty() {
+        0
+    } else {
+        rest.chars().next().map_or(1, char::len_utf8)
+    };
     let span = source_at..source_at + token_len;
     if let Some(error) = unclosed_string_error(input, position) {
         return error;
@@ -301,11 +308,20 @@ fn describe_token(rest: &str) -> String {
         return "`<+…>` block".to_string();
     }
     let word: String = if first.is_ascii_alphanumeric() || first == '_' || first == '$' {
-        rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$').take(20).collect()
+        rest.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
+            .take(20)
+            .collect()
     } else {
         let two: String = rest.chars().take(2).collect();
-        let operators = ["==", "!=", "<=", ">=", "&&", "||", "=~", "!~", "=^", "!^", "=$", "!$", "?:"];
-        if operators.contains(&two.as_str()) { two } else { first.to_string() }
+        let operators = [
+            "==", "!=", "<=", ">=", "&&", "||", "=~", "!~", "=^", "!^", "=$", "!$", "?:",
+        ];
+        if operators.contains(&two.as_str()) {
+            two
+        } else {
+            first.to_string()
+        }
     };
     format!("`{word}`")
 }
@@ -364,7 +380,13 @@ impl Builder<'_, '_> {
         self.input.offsets.source_range(span.start()..span.end())
     }
 
-    fn error(&self, code: &'static str, message: String, help: &str, span: Range<usize>) -> ExprError {
+    fn error(
+        &self,
+        code: &'static str,
+        message: String,
+        help: &str,
+        span: Range<usize>,
+    ) -> ExprError {
         ExprError::new(code, message, help, self.input.source, span)
     }
 
@@ -379,7 +401,10 @@ impl Builder<'_, '_> {
         let kind = match tail.as_rule() {
             Rule::elvis_tail => {
                 let fallback = self.ternary(tail.into_inner().next().expect("elvis operand"))?;
-                ExprKind::Elvis { value: Box::new(condition), fallback: Box::new(fallback) }
+                ExprKind::Elvis {
+                    value: Box::new(condition),
+                    fallback: Box::new(fallback),
+                }
             }
             _ => {
                 let mut branches = tail.into_inner();
@@ -414,7 +439,13 @@ impl Builder<'_, '_> {
         if rest.is_empty() {
             return Ok(first);
         }
-        Ok(Expr { kind: ExprKind::Binary { first: Box::new(first), rest }, span })
+        Ok(Expr {
+            kind: ExprKind::Binary {
+                first: Box::new(first),
+                rest,
+            },
+            span,
+        })
     }
 
     fn unary(&self, pair: Pair<'_, Rule>) -> Result<Expr, ExprError> {
@@ -440,10 +471,21 @@ impl Builder<'_, '_> {
         }
 
         // `-5` is the literal -5, as in JEXL, so `-9223372036854775808` fits.
-        if let ([(UnaryOp::Negate, _)], ExprKind::Literal(Value::Int(n))) = (ops.as_slice(), &operand.kind) {
-            return Ok(Expr { kind: ExprKind::Literal(Value::Int(n.wrapping_neg())), span });
+        if let ([(UnaryOp::Negate, _)], ExprKind::Literal(Value::Int(n))) =
+            (ops.as_slice(), &operand.kind)
+        {
+            return Ok(Expr {
+                kind: ExprKind::Literal(Value::Int(n.wrapping_neg())),
+                span,
+            });
         }
-        Ok(Expr { kind: ExprKind::Unary { ops, operand: Box::new(operand) }, span })
+        Ok(Expr {
+            kind: ExprKind::Unary {
+                ops,
+                operand: Box::new(operand),
+            },
+            span,
+        })
     }
 
     fn postfix(&self, pair: Pair<'_, Rule>) -> Result<Expr, ExprError> {
@@ -464,7 +506,13 @@ impl Builder<'_, '_> {
         if ops.is_empty() {
             return Ok(base);
         }
-        Ok(Expr { kind: ExprKind::Postfix { base: Box::new(base), ops }, span })
+        Ok(Expr {
+            kind: ExprKind::Postfix {
+                base: Box::new(base),
+                ops,
+            },
+            span,
+        })
     }
 
     fn postfix_op(&self, pair: Pair<'_, Rule>) -> Result<PostfixOp, ExprError> {
@@ -474,7 +522,10 @@ impl Builder<'_, '_> {
                 let mut inner = pair.into_inner();
                 let name = inner.next().expect("method name").as_str().to_string();
                 let args = match inner.next() {
-                    Some(arguments) => arguments.into_inner().map(|a| self.ternary(a)).collect::<Result<_, _>>()?,
+                    Some(arguments) => arguments
+                        .into_inner()
+                        .map(|a| self.ternary(a))
+                        .collect::<Result<_, _>>()?,
                     None => Vec::new(),
                 };
                 Ok(PostfixOp::Method { name, args, span })
@@ -484,11 +535,20 @@ impl Builder<'_, '_> {
                 match target.as_rule() {
                     Rule::slot => {
                         let slot = self.slot_index(&target)?;
-                        let index = Expr { kind: ExprKind::Slot(slot), span: self.span(&target) };
+                        let index = Expr {
+                            kind: ExprKind::Slot(slot),
+                            span: self.span(&target),
+                        };
                         Ok(PostfixOp::Index { index, span })
                     }
-                    Rule::string => Ok(PostfixOp::Member { name: decode_string(target.as_str()), span }),
-                    _ => Ok(PostfixOp::Member { name: target.as_str().to_string(), span }),
+                    Rule::string => Ok(PostfixOp::Member {
+                        name: decode_string(target.as_str()),
+                        span,
+                    }),
+                    _ => Ok(PostfixOp::Member {
+                        name: target.as_str().to_string(),
+                        span,
+                    }),
                 }
             }
             _ => {
@@ -511,8 +571,18 @@ impl Builder<'_, '_> {
             && let Some(function) = Builtin::from_names(root, name)
         {
             let mut ops = ops.into_iter();
-            let Some(PostfixOp::Method { args, span: call_span, .. }) = ops.next() else { unreachable!() };
-            let call = Expr { kind: ExprKind::Builtin { function, args }, span: root_span.start..call_span.end };
+            let Some(PostfixOp::Method {
+                args,
+                span: call_span,
+                ..
+            }) = ops.next()
+            else {
+                unreachable!()
+            };
+            let call = Expr {
+                kind: ExprKind::Builtin { function, args },
+                span: root_span.start..call_span.end,
+            };
             return Ok(wrap_postfix(call, ops.collect(), span));
         }
 
@@ -523,22 +593,28 @@ impl Builder<'_, '_> {
             let part = match op {
                 PostfixOp::Member { name, .. } => PathPart::Fixed(member_segment(name)),
                 PostfixOp::Index { index, .. } => match &index.kind {
-                    ExprKind::Literal(Value::String(key)) => PathPart::Fixed(PathSegment::Key(key.clone())),
+                    ExprKind::Literal(Value::String(key)) => {
+                        PathPart::Fixed(PathSegment::Key(key.clone()))
+                    }
                     ExprKind::Literal(Value::Int(i)) => PathPart::Fixed(PathSegment::Index(*i)),
                     ExprKind::Slot(slot) => PathPart::Slot(*slot),
                     _ => PathPart::Computed(index.clone()),
                 },
-                PostfixOp::Method { name, args, .. } if name == "get" && args.len() == 1 => match &args[0].kind {
-                    ExprKind::Literal(Value::String(key)) => PathPart::Fixed(PathSegment::Key(key.clone())),
-                    ExprKind::Literal(Value::Int(i)) => PathPart::Fixed(PathSegment::Index(*i)),
-                    _ => break,
-                },
+                PostfixOp::Method { name, args, .. } if name == "get" && args.len() == 1 => {
+                    match &args[0].kind {
+                        ExprKind::Literal(Value::String(key)) => {
+                            PathPart::Fixed(PathSegment::Key(key.clone()))
+                        }
+                        ExprKind::Literal(Value::Int(i)) => PathPart::Fixed(PathSegment::Index(*i)),
+                        _ => break,
+                    }
+                }
                 PostfixOp::Method { .. } => break,
             };
             path_end = match op {
-                PostfixOp::Member { span, .. } | PostfixOp::Index { span, .. } | PostfixOp::Method { span, .. } => {
-                    span.end
-                }
+                PostfixOp::Member { span, .. }
+                | PostfixOp::Index { span, .. }
+                | PostfixOp::Method { span, .. } => span.end,
             };
             segments.push(part);
             ops.next();
@@ -552,7 +628,14 @@ impl Builder<'_, '_> {
             })
             .collect();
         let alias = fixed.as_deref().and_then(alias_of);
-        let path = Expr { kind: ExprKind::Path(Path { segments, fixed, alias }), span: root_span.start..path_end };
+        let path = Expr {
+            kind: ExprKind::Path(Path {
+                segments,
+                fixed,
+                alias,
+            }),
+            span: root_span.start..path_end,
+        };
         Ok(wrap_postfix(path, ops.collect(), span))
     }
 
@@ -562,16 +645,26 @@ impl Builder<'_, '_> {
             Rule::kw_null => ExprKind::Literal(Value::Null),
             Rule::kw_true => ExprKind::Literal(Value::Bool(true)),
             Rule::kw_false => ExprKind::Literal(Value::Bool(false)),
-            Rule::integer | Rule::hex => ExprKind::Literal(self.integer(pair.as_str(), span.clone())?),
-            Rule::float => ExprKind::Literal(Value::Float(pair.as_str().parse().unwrap_or(f64::NAN))),
+            Rule::integer | Rule::hex => {
+                ExprKind::Literal(self.integer(pair.as_str(), span.clone())?)
+            }
+            Rule::float => {
+                ExprKind::Literal(Value::Float(pair.as_str().parse().unwrap_or(f64::NAN)))
+            }
             Rule::string => ExprKind::Literal(Value::String(decode_string(pair.as_str()))),
             Rule::slot => ExprKind::Slot(self.slot_index(&pair)?),
-            Rule::paren => return self.ternary(pair.into_inner().next().expect("parenthesised expression")),
+            Rule::paren => {
+                return self.ternary(pair.into_inner().next().expect("parenthesised expression"));
+            }
             Rule::size_call => {
                 let operand = pair.into_inner().nth(1).expect("size argument");
                 ExprKind::Size(Box::new(self.ternary(operand)?))
             }
-            Rule::list => ExprKind::List(pair.into_inner().map(|item| self.ternary(item)).collect::<Result<_, _>>()?),
+            Rule::list => ExprKind::List(
+                pair.into_inner()
+                    .map(|item| self.ternary(item))
+                    .collect::<Result<_, _>>()?,
+            ),
             Rule::map => {
                 let mut entries = Vec::new();
                 for entry in pair.into_inner() {
@@ -588,7 +681,8 @@ impl Builder<'_, '_> {
     }
 
     fn integer(&self, text: &str, span: Range<usize>) -> Result<Value, ExprError> {
-        let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))
+        {
             i64::from_str_radix(hex, 16)
         } else if text.len() > 1 && text.starts_with('0') {
             i64::from_str_radix(&text[1..], 8)
@@ -606,7 +700,9 @@ impl Builder<'_, '_> {
     }
 
     fn slot_index(&self, pair: &Pair<'_, Rule>) -> Result<usize, ExprError> {
-        let digits = pair.as_str().trim_matches(|c| c == '\u{E000}' || c == '\u{E001}');
+        let digits = pair
+            .as_str()
+            .trim_matches(|c| c == '\u{E000}' || c == '\u{E001}');
         match digits.parse::<usize>() {
             Ok(slot) if slot < self.input.slot_count => Ok(slot),
             _ => Err(self.error(
@@ -623,7 +719,13 @@ fn wrap_postfix(base: Expr, ops: Vec<PostfixOp>, span: Range<usize>) -> Expr {
     if ops.is_empty() {
         return base;
     }
-    Expr { kind: ExprKind::Postfix { base: Box::new(base), ops }, span }
+    Expr {
+        kind: ExprKind::Postfix {
+            base: Box::new(base),
+            ops,
+        },
+        span,
+    }
 }
 
 pub(super) fn member_segment(name: &str) -> PathSegment {
@@ -677,7 +779,11 @@ pub(crate) fn decode_string(quoted: &str) -> String {
             }
             Some('u') => {
                 let hex: String = chars.clone().skip(1).take(4).collect();
-                match u32::from_str_radix(&hex, 16).ok().filter(|_| hex.len() == 4).and_then(char::from_u32) {
+                match u32::from_str_radix(&hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 4)
+                    .and_then(char::from_u32)
+                {
                     Some(decoded) => {
                         out.push(decoded);
                         for _ in 0..5 {

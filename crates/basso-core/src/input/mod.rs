@@ -38,7 +38,10 @@ pub enum FieldKind {
     RuntimeInput(RuntimeInput),
     /// A fixed value or expression followed by `.allowedValues(…)` or
     /// `.regex(…)`; the validators apply to the resolved value.
-    Validated { value: String, validators: RuntimeInput },
+    Validated {
+        value: String,
+        validators: RuntimeInput,
+    },
     /// Text with at least one `<+…>` block.
     Expression(String),
 }
@@ -82,12 +85,19 @@ impl FieldKind {
         }
         if let Some(at) = modifiers::validator_start(trimmed) {
             let validators = modifiers::parse(text, offset + at, &trimmed[at..])?;
-            return Ok(FieldKind::Validated { value: trimmed[..at].to_string(), validators });
+            return Ok(FieldKind::Validated {
+                value: trimmed[..at].to_string(),
+                validators,
+            });
         }
         let has_blocks = Template::parse_with_limits(text, ScanMode::Harness, Limits::default())
             .map(|t| t.has_blocks())
             .unwrap_or(true);
-        Ok(if has_blocks { FieldKind::Expression(text.to_string()) } else { FieldKind::Fixed(text.to_string()) })
+        Ok(if has_blocks {
+            FieldKind::Expression(text.to_string())
+        } else {
+            FieldKind::Fixed(text.to_string())
+        })
     }
 
     /// Converts the classification to JSON: `{"kind": "fixed" | "runtimeInput" |
@@ -185,10 +195,12 @@ impl RuntimeInput {
     // quoting, because joining the unquoted parts would lose their bounds.
     fn without_choice_quoting(&self, value: &Value) -> Value {
         match value {
-            Value::String(text) if self.choices().is_some() => match modifiers::strip_item_quotes(text) {
-                Some(inner) => Value::String(inner.to_string()),
-                None => value.clone(),
-            },
+            Value::String(text) if self.choices().is_some() => {
+                match modifiers::strip_item_quotes(text) {
+                    Some(inner) => Value::String(inner.to_string()),
+                    None => value.clone(),
+                }
+            }
             _ => value.clone(),
         }
     }
@@ -206,7 +218,9 @@ impl RuntimeInput {
     }
 
     fn validate_choices(&self, value: &Value) -> Result<(), ExprError> {
-        let Some(choices) = self.choices() else { return Ok(()) };
+        let Some(choices) = self.choices() else {
+            return Ok(());
+        };
         if choices.iter().any(|choice| choice.contains("<+")) {
             return Ok(());
         }
@@ -222,11 +236,20 @@ impl RuntimeInput {
                 split_values(&text)
             }
         };
-        let rejected: Vec<String> = parts.into_iter().filter(|part| !choices.contains(part)).collect();
+        let rejected: Vec<String> = parts
+            .into_iter()
+            .filter(|part| !choices.contains(part))
+            .collect();
         if rejected.is_empty() {
             return Ok(());
         }
-        let shown = |items: &[String]| items.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+        let shown = |items: &[String]| {
+            items
+                .iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         Err(ExprError::new(
             codes::VALUE_NOT_ALLOWED,
             format!("value {} is not allowed", shown(&rejected)),
@@ -239,12 +262,17 @@ impl RuntimeInput {
     /// Compiles the `.regex(...)` pattern, so that an invalid pattern is
     /// reported before any value is supplied.
     pub fn check_regex(&self) -> Result<(), ExprError> {
-        let Some(pattern) = &self.regex else { return Ok(()) };
-        crate::eval::regex::compile_java(pattern, true, &self.text, self.spans.regex.clone()).map(|_| ())
+        let Some(pattern) = &self.regex else {
+            return Ok(());
+        };
+        crate::eval::regex::compile_java(pattern, true, &self.text, self.spans.regex.clone())
+            .map(|_| ())
     }
 
     fn validate_regex(&self, value: &Value) -> Result<(), ExprError> {
-        let Some(pattern) = &self.regex else { return Ok(()) };
+        let Some(pattern) = &self.regex else {
+            return Ok(());
+        };
         let span = self.spans.regex.clone();
         let regex = crate::eval::regex::compile_java(pattern, true, &self.text, span.clone())?;
         let items: Vec<String> = match value {

@@ -6,7 +6,14 @@ use super::{RuntimeInput, codes};
 use crate::error::ExprError;
 use crate::value::Value;
 
-const MODIFIERS: &[&str] = &["default", "allowedValues", "regex", "executionInput", "selectOneFrom", "selectManyFrom"];
+const MODIFIERS: &[&str] = &[
+    "default",
+    "allowedValues",
+    "regex",
+    "executionInput",
+    "selectOneFrom",
+    "selectManyFrom",
+];
 
 /// Byte ranges of modifiers in the field text.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -19,7 +26,10 @@ pub(super) struct Spans {
 /// Returns where a validator suffix (`.allowedValues(` or `.regex(`) starts
 /// in a field that is not a runtime input.
 pub(super) fn validator_start(text: &str) -> Option<usize> {
-    [".allowedValues(", ".regex("].iter().filter_map(|needle| text.find(needle)).min()
+    [".allowedValues(", ".regex("]
+        .iter()
+        .filter_map(|needle| text.find(needle))
+        .min()
 }
 
 /// Parses a chain of modifiers, `rest`, which starts at byte `start` of
@@ -29,16 +39,27 @@ pub(super) fn validator_start(text: &str) -> Option<usize> {
 /// or by another known modifier. Harness picks the shortest `\.name\((.*?)\)`
 /// match the same way, so an argument may contain `)` elsewhere.
 pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput, ExprError> {
-    let mut input = RuntimeInput { text: text.to_string(), ..RuntimeInput::default() };
+    let mut input = RuntimeInput {
+        text: text.to_string(),
+        ..RuntimeInput::default()
+    };
     let mut at = 0;
     let mut seen: Vec<&str> = Vec::new();
     while at < rest.len() {
         let here = &rest[at..];
         let error_at = |message: String, help: &str, len: usize| {
-            ExprError::new(codes::INVALID_RUNTIME_INPUT, message, help, text, start + at..start + at + len)
+            ExprError::new(
+                codes::INVALID_RUNTIME_INPUT,
+                message,
+                help,
+                text,
+                start + at..start + at + len,
+            )
         };
         let Some(name) = MODIFIERS.iter().find(|name| {
-            here.strip_prefix('.').and_then(|h| h.strip_prefix(**name)).is_some_and(|h| h.starts_with('('))
+            here.strip_prefix('.')
+                .and_then(|h| h.strip_prefix(**name))
+                .is_some_and(|h| h.starts_with('('))
         }) else {
             let shown: String = here.chars().take(24).collect();
             return Err(error_at(
@@ -84,12 +105,21 @@ fn argument_end(after_open: &str) -> Option<usize> {
         let following = &after_open[i + 1..];
         following.is_empty()
             || MODIFIERS.iter().any(|name| {
-                following.strip_prefix('.').and_then(|f| f.strip_prefix(*name)).is_some_and(|f| f.starts_with('('))
+                following
+                    .strip_prefix('.')
+                    .and_then(|f| f.strip_prefix(*name))
+                    .is_some_and(|f| f.starts_with('('))
             })
     })
 }
 
-fn apply(input: &mut RuntimeInput, name: &str, argument: &str, span: Range<usize>, text: &str) -> Result<(), ExprError> {
+fn apply(
+    input: &mut RuntimeInput,
+    name: &str,
+    argument: &str,
+    span: Range<usize>,
+    text: &str,
+) -> Result<(), ExprError> {
     let is_choice_list = matches!(name, "allowedValues" | "selectOneFrom" | "selectManyFrom");
     if is_choice_list && argument.trim().is_empty() {
         return Err(ExprError::new(
@@ -153,7 +183,11 @@ fn parse_default(argument: &str, span: Range<usize>, text: &str) -> Result<Value
     }
     let is_json = (argument.starts_with('[') && argument.ends_with(']'))
         || (argument.len() >= 2 && argument.starts_with('"') && argument.ends_with('"'));
-    let json_text = if is_json { argument.to_string() } else { format!("\"{argument}\"") };
+    let json_text = if is_json {
+        argument.to_string()
+    } else {
+        format!("\"{argument}\"")
+    };
     serde_json::from_str::<serde_json::Value>(&json_text).map(Value::from_json).map_err(|error| {
         let (message, help) = if is_json {
             (
@@ -220,13 +254,19 @@ mod tests {
 
     #[test]
     fn split_honours_escaped_quotes() {
-        assert_eq!(split_values(r#"abc, \'def, ghi\', \"jkl, mn\""#), vec!["abc", "def, ghi", "jkl, mn"]);
+        assert_eq!(
+            split_values(r#"abc, \'def, ghi\', \"jkl, mn\""#),
+            vec!["abc", "def, ghi", "jkl, mn"]
+        );
     }
 
     #[test]
     fn text_after_modifier_named() {
         let error = RuntimeInput::parse("<+input>.default(\"q\")x").unwrap_err();
-        assert_eq!(error.message, "unexpected `x` after `.default(…)` in a runtime input");
+        assert_eq!(
+            error.message,
+            "unexpected `x` after `.default(…)` in a runtime input"
+        );
         let unclosed = RuntimeInput::parse("<+input>.default(q").unwrap_err();
         assert_eq!(unclosed.message, "`.default(` has no closing `)`");
     }
@@ -235,14 +275,20 @@ mod tests {
     fn unquoted_default_error_shows_json_text() {
         let error = RuntimeInput::parse("<+input>.default({\"a\":1})").unwrap_err();
         assert!(
-            error.message.starts_with("default `{\"a\":1}` is read as the JSON string `\"{\"a\":1}\"`, which is not valid"),
+            error.message.starts_with(
+                "default `{\"a\":1}` is read as the JSON string `\"{\"a\":1}\"`, which is not valid"
+            ),
             "{}",
             error.message
         );
         let quoted = RuntimeInput::parse("<+input>.default(\"{\\\"a\\\":1}\")").unwrap();
         assert_eq!(quoted.default, Some(Value::String("{\"a\":1}".to_string())));
         let list = RuntimeInput::parse("<+input>.default([a])").unwrap_err();
-        assert!(list.message.starts_with("default `[a]` is not valid JSON"), "{}", list.message);
+        assert!(
+            list.message.starts_with("default `[a]` is not valid JSON"),
+            "{}",
+            list.message
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod glob;
 pub mod image;
 pub mod input_set;
 pub mod inputs;
+mod iterations;
 pub mod model;
 mod offsets;
 pub mod paths;
@@ -114,7 +115,10 @@ pub fn check(source: &str, file_name: &str) -> Vec<Diagnostic> {
     if let Some(root) = load_document(source, &mut report) {
         check_root(&mut report, &root, source);
         let kind = model::document_kind(&mut Report::default(), &root);
-        if matches!(kind, Some(DocumentKind::Pipeline | DocumentKind::PipelineTemplate)) {
+        if matches!(
+            kind,
+            Some(DocumentKind::Pipeline | DocumentKind::PipelineTemplate)
+        ) {
             add_resolution_errors(&mut report, source);
         }
     }

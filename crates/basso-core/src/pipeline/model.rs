@@ -423,8 +423,7 @@ fn shorten_quoted(text: &mut String) {
     if text.len() <= MAX_QUOTED_CHARS && !text.contains('\n') {
         return;
     }
-    let too_long =
-        |span: &str| span.contains('\n') || span.chars().nth(MAX_QUOTED_CHARS).is_some();
+    let too_long = |span: &str| span.contains('\n') || span.chars().nth(MAX_QUOTED_CHARS).is_some();
     // Odd parts of the split are inside backticks.
     if !text.split('`').skip(1).step_by(2).any(too_long) {
         return;
@@ -1282,7 +1281,10 @@ mod tests {
             "identifier `ab\u{200B}c` contains U+200B, an invisible character; only letters, digits and `_` are allowed"
         );
         let message = name_problem("a\u{FEFF}").expect("invalid");
-        assert!(message.contains("contains U+FEFF, an invisible character"), "{message}");
+        assert!(
+            message.contains("contains U+FEFF, an invisible character"),
+            "{message}"
+        );
         let message = name_problem("a/b").expect("invalid");
         assert!(message.contains("contains `/`;"), "{message}");
     }

@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(&written[range.clone()], "<+x>");
         assert_eq!(written[..range.start].matches('\r').count(), 1);
 
-        assert_eq!(written_of("k: >\r  echo\r  <+x>\r", "echo <+x>"), "echo\r  <+x>");
+        assert_eq!(
+            written_of("k: >\r  echo\r  <+x>\r", "echo <+x>"),
+            "echo\r  <+x>"
+        );
         assert_eq!(written_of("k: |\r\n  a\r\n  <+x>\r\n", "<+x>"), "<+x>");
     }
 

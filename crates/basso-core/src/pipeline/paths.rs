@@ -320,8 +320,14 @@ mod tests {
             ("spec.envVariables.runAsUser", None),
             ("spec.envVariables.a.timeout", None),
             ("spec.reports.spec.paths", Some(("paths", "a report path"))),
-            ("spec.reports.spec.paths.0", Some(("paths", "a report path"))),
-            ("spec.reports.spec.paths.12", Some(("paths", "a report path"))),
+            (
+                "spec.reports.spec.paths.0",
+                Some(("paths", "a report path")),
+            ),
+            (
+                "spec.reports.spec.paths.12",
+                Some(("paths", "a report path")),
+            ),
             ("spec.envVariables.reports.spec.paths", None),
             ("spec.reports.spec.type", None),
             ("strategy.matrix.timeout", None),

@@ -161,7 +161,6 @@ fn rendered_text(value: &Value) -> Option<Cow<'_, str>> {
     }
 }
 
-
 /// Roots of expression paths that name the stage, step group, step or loop
 /// being resolved. basso takes them from the pipeline file, never from the
 /// `--context` object.

@@ -13,9 +13,13 @@ use crate::error::codes;
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::{expr_diagnostic, text_span};
+use crate::pipeline::iterations::{
+    LoopedNode, ReferenceIds, backticked, check_iteration_id, missing_suffix,
+};
 use crate::pipeline::model::{Group, Pipeline, Report, Stage, Step, Variable};
 use crate::pipeline::paths::{Visit, walk};
-use crate::pipeline::strategy::{self, MATRIX_KEYS};
+use crate::pipeline::resolve::is_run_state;
+use crate::pipeline::strategy::MATRIX_KEYS;
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::Node;
@@ -53,8 +57,10 @@ struct Site<'p, 'a> {
 struct StepIndex<'p> {
     /// The position of the first step with each identifier.
     exact: HashMap<&'p str, usize, FixedState>,
-    /// Positions of the steps that run in a loop, their own or a group's.
-    /// Only these also match an identifier with an iteration suffix.
+    /// Positions of the steps with their own `strategy`. Only these also
+    /// match an identifier with an iteration suffix. A step inside a looped
+    /// group keeps its identifier, because the group's iterations get the
+    /// suffixes.
     looped: Vec<usize>,
 }
 
@@ -64,7 +70,7 @@ impl<'p> StepIndex<'p> {
         let mut looped = Vec::new();
         for (position, step) in stage.steps.iter().enumerate() {
             exact.entry(step.identifier.as_str()).or_insert(position);
-            if step_loops(step) {
+            if step.get("strategy").is_some() {
                 looped.push(position);
             }
         }
@@ -85,11 +91,6 @@ impl<'p> StepIndex<'p> {
             (a, b) => a.or(b),
         }
     }
-}
-
-/// Whether the step runs in a loop, its own or an enclosing group's.
-fn step_loops(step: &Step<'_>) -> bool {
-    step.get("strategy").is_some() || step.groups.iter().any(|g| g.node.get("strategy").is_some())
 }
 
 /// Checks the references of `text`, a value supplied for the runtime input
@@ -465,24 +466,32 @@ fn check_reference<'a>(
                 return None;
             }
             let Some(index) = find_stage(pipeline, stage_id) else {
-                let ids: Vec<&str> = pipeline
-                    .stages
-                    .iter()
-                    .map(|s| s.identifier.as_str())
-                    .collect();
-                return Some(unknown("unknown-stage", "stage", stage_id, "", &ids));
+                let mut ids = ReferenceIds::default();
+                for stage in &pipeline.stages {
+                    ids.add("stage", &stage.identifier, stage.node);
+                }
+                return Some(ids.unknown("unknown-stage", "stage", stage_id, ""));
             };
             let stage = &pipeline.stages[index];
-            match rest {
+            let looped = LoopedNode::of("stage", &stage.identifier, stage.node);
+            if let Some(diagnostic) = looped
+                .as_ref()
+                .and_then(|looped| check_iteration_id(looped, "unknown-stage", stage_id))
+            {
+                return Some(diagnostic);
+            }
+            let found = match rest {
                 ["variables", name, ..] => check_variable(&stage.variables, &lookup(name), "stage"),
                 ["spec", "execution", "steps", step_path @ ..] => {
-                    check_step_path(pipeline, site, index, step_path)
+                    check_step_path(pipeline, site, index, step_path, reference)
                 }
                 _ => None,
-            }
+            };
+            let unsuffixed = looped.filter(|_| *stage_id == stage.identifier);
+            found.or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
         }
         ["execution", "steps", step_path @ ..] => {
-            check_step_path(pipeline, site, site.stage_index?, step_path)
+            check_step_path(pipeline, site, site.stage_index?, step_path, reference)
         }
         ["stage", "variables", name, ..] => {
             let stage = &pipeline.stages[site.stage_index?];
@@ -562,7 +571,13 @@ fn check_pipeline_key(pipeline: &Pipeline<'_>, key: &str) -> Option<Diagnostic> 
         return None;
     }
     did_you_mean(key, &known)?;
-    Some(unknown("unknown-pipeline-key", "pipeline key", key, "", &known))
+    Some(unknown(
+        "unknown-pipeline-key",
+        "pipeline key",
+        key,
+        "",
+        &known,
+    ))
 }
 
 /// Returns the run-time keys followed by the keys of `node`'s own mapping
@@ -696,48 +711,116 @@ fn check_step_path(
     site: &Site<'_, '_>,
     stage_index: usize,
     step_path: &[&str],
+    reference: &str,
 ) -> Option<Diagnostic> {
     let stage: &Stage<'_> = &pipeline.stages[stage_index];
-    let (first, rest) = step_path.split_first()?;
-    if unresolvable(first) || stage.get("template").is_some() {
+    if stage.get("template").is_some() {
         return None;
     }
-    // `steps.GROUP.steps.ID...` walks into a group.
-    let mut target_id = *first;
-    let mut rest = rest;
-    if stage.groups.iter().any(|g| g.identifier == *first) {
-        match rest {
-            ["steps", inner, tail @ ..] if !unresolvable(inner) => {
-                target_id = inner;
-                rest = tail;
-            }
-            _ => return None,
+    let step_index = &site.step_indexes[stage_index];
+
+    // `steps.GROUP.steps.ID...` walks into a group, at any depth, and a
+    // looped group is named by an iteration's identifier.
+    let mut rest = step_path;
+    let mut parent: Option<&Group<'_>> = None;
+    let mut unsuffixed: Option<LoopedNode<'_>> = None;
+    let target_id = loop {
+        let (first, tail) = rest.split_first()?;
+        if unresolvable(first) {
+            return None;
         }
+        let Some(group) = find_group(stage, step_index, parent, first) else {
+            break *first;
+        };
+        if let Some(looped) = LoopedNode::of("step group", &group.identifier, group.node) {
+            if let Some(diagnostic) = check_iteration_id(&looped, "unknown-step", first) {
+                return Some(diagnostic);
+            }
+            if *first == group.identifier && unsuffixed.is_none() {
+                unsuffixed = Some(looped);
+            }
+        }
+        match tail {
+            ["steps", inner, ..] if !unresolvable(inner) => rest = &tail[1..],
+            _ => return unsuffixed_run_state(unsuffixed.as_ref(), reference),
+        }
+        parent = Some(group);
+    };
+    let checked = check_step(site, stage, stage_index, target_id, &rest[1..], reference);
+    checked.or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
+}
+
+/// Reports `reference` when it reads an output or status of `looped`, a
+/// looped node named without an iteration suffix.
+fn unsuffixed_run_state(looped: Option<&LoopedNode<'_>>, reference: &str) -> Option<Diagnostic> {
+    let looped = looped?;
+    is_run_state(reference).then(|| missing_suffix(looped, reference))
+}
+
+/// Finds the step group that `id` names inside `parent` (anywhere in the
+/// stage without one): a group with that identifier, or else an iteration
+/// of a looped group, unless a step has the identifier `id`.
+fn find_group<'p, 'a>(
+    stage: &'p Stage<'a>,
+    step_index: &StepIndex<'_>,
+    parent: Option<&Group<'_>>,
+    id: &str,
+) -> Option<&'p Group<'a>> {
+    let inside = |group: &&Group<'_>| parent.is_none_or(|p| is_inside(&group.path, &p.path));
+    let mut groups = stage.groups.iter().filter(inside);
+    if let Some(exact) = groups.clone().find(|group| group.identifier == id) {
+        return Some(exact);
     }
+    if step_index.exact.contains_key(id) {
+        return None;
+    }
+    groups.find(|group| {
+        matches_identifier(&group.identifier, id, group.node.get("strategy").is_some())
+    })
+}
+
+/// Checks a reference to the step `target_id` of `stage`, followed by
+/// `rest`, the segments after the identifier, in the whole `reference`.
+fn check_step(
+    site: &Site<'_, '_>,
+    stage: &Stage<'_>,
+    stage_index: usize,
+    target_id: &str,
+    rest: &[&str],
+    reference: &str,
+) -> Option<Diagnostic> {
     let target = site.step_indexes[stage_index]
         .find(&stage.steps, target_id)
         .map(|position| &stage.steps[position]);
     let Some(target) = target else {
-        if stage.groups.iter().any(|g| g.identifier == target_id) {
-            return None;
+        let mut ids = ReferenceIds::default();
+        for step in &stage.steps {
+            ids.add("step", &step.identifier, step.node);
         }
-        let ids: Vec<&str> = stage
-            .steps
-            .iter()
-            .map(|s| s.identifier.as_str())
-            .chain(stage.groups.iter().map(|g| g.identifier.as_str()))
-            .collect();
-        return Some(unknown(
-            "unknown-step",
-            "step",
-            target_id,
-            &format!(" in stage `{}`", stage.identifier),
-            &ids,
-        ));
+        for group in &stage.groups {
+            ids.add("step group", &group.identifier, group.node);
+        }
+        let place = format!(" in stage `{}`", stage.identifier);
+        return Some(ids.unknown("unknown-step", "step", target_id, &place));
     };
-    if let Some(diagnostic) = check_iteration_id(target, target_id) {
+    let looped = LoopedNode::of("step", &target.identifier, target.node);
+    if let Some(looped) = &looped
+        && let Some(diagnostic) = check_iteration_id(looped, "unknown-step", target_id)
+    {
         return Some(diagnostic);
     }
+    let unsuffixed = looped.filter(|_| target_id == target.identifier);
+    check_step_target(site, stage_index, target, rest)
+        .or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
+}
+
+/// Checks the segments `rest` after the identifier of the step `target`.
+fn check_step_target(
+    site: &Site<'_, '_>,
+    stage_index: usize,
+    target: &Step<'_>,
+    rest: &[&str],
+) -> Option<Diagnostic> {
     let field = rest.first()?;
     if *field != "output" {
         return check_step_field(target, field);
@@ -793,57 +876,6 @@ fn check_step_field(target: &Step<'_>, field: &str) -> Option<Diagnostic> {
         target.identifier
     );
     Some(Diagnostic::warning("unknown-step-field", message, Span::default()).with_help(help))
-}
-
-/// Reports `target_id`, a looped step's identifier plus a suffix, when no
-/// iteration of the step gets that suffix. When the iterations depend on
-/// run-time values, only a suffix that is not a number, on a step without
-/// `nodeName`, is reported, and as a warning.
-fn check_iteration_id(target: &Step<'_>, target_id: &str) -> Option<Diagnostic> {
-    let post_fix = target_id.strip_prefix(target.identifier.as_str())?;
-    if post_fix.is_empty() || !target.groups.is_empty() {
-        return None;
-    }
-    let strategy = target.get("strategy")?;
-    let message = format!(
-        "step `{target_id}` does not exist: no iteration of the looped step `{}` has that identifier",
-        target.identifier
-    );
-    if let Some(post_fixes) = strategy::fixed_post_fixes(strategy) {
-        if post_fixes.iter().any(|known| known == post_fix) {
-            return None;
-        }
-        let ids: Vec<String> = post_fixes
-            .iter()
-            .map(|known| format!("{}{known}", target.identifier))
-            .collect();
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        // A short list helps more than the nearest id, which for `test_3`
-        // is `test_0` as much as `test_2`.
-        let help = match did_you_mean(target_id, &ids) {
-            Some(nearest) if ids.len() > 10 => nearest,
-            _ => format!("its iterations are {}", backticked(&ids)),
-        };
-        return Some(Diagnostic::error("unknown-step", message, Span::default()).with_help(help));
-    }
-    let has_node_name = strategy
-        .get("matrix")
-        .is_some_and(|m| m.get("nodeName").is_some());
-    let numeric = post_fix[1..].bytes().all(|b| b.is_ascii_digit());
-    if has_node_name || numeric {
-        return None;
-    }
-    let help = format!(
-        "without `nodeName`, iterations are `{0}_0`, `{0}_1` and so on",
-        target.identifier
-    );
-    Some(Diagnostic::warning("unknown-step", message, Span::default()).with_help(help))
-}
-
-/// Lists names as `` `a`, `b` ``.
-fn backticked(names: &[&str]) -> String {
-    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
-    quoted.join(", ")
 }
 
 fn check_order(site: &Site<'_, '_>, stage_index: usize, target: &Step<'_>) -> Option<Diagnostic> {
@@ -1259,13 +1291,22 @@ mod tests {
 
     #[test]
     fn secret_ids_valid_and_invalid() {
-        for id in ["token", "_x", "org.db-pass", "account.A$1", "dockerhub-infrasplit-token"] {
+        for id in [
+            "token",
+            "_x",
+            "org.db-pass",
+            "account.A$1",
+            "dockerhub-infrasplit-token",
+        ] {
             assert_eq!(secret_id_problem(id), None, "`{id}`");
         }
         let cases = [
             ("org.my secret", "contains ` `"),
             ("a/b", "contains `/`"),
-            ("${HARNESS_API_KEY_SECRET}", "must start with a letter or `_`, not `$`"),
+            (
+                "${HARNESS_API_KEY_SECRET}",
+                "must start with a letter or `_`, not `$`",
+            ),
             ("1abc", "must start with a letter or `_`, not `1`"),
             ("", "is empty"),
             ("org.", "is empty"),
@@ -1293,7 +1334,9 @@ mod tests {
             ("plain", format!("echo {cross_stage} {wrong}")),
             (
                 "literal",
-                format!("|\n                      echo {cross_stage}\n                      echo {wrong}"),
+                format!(
+                    "|\n                      echo {cross_stage}\n                      echo {wrong}"
+                ),
             ),
         ] {
             let source = format!(
@@ -1328,7 +1371,10 @@ mod tests {
             .filter(|d| d.code == "later-step-output")
             .collect();
         assert_eq!(own.len(), 1, "{diagnostics:?}");
-        assert_eq!(own[0].message, "step `a` cannot read its own output variables");
+        assert_eq!(
+            own[0].message,
+            "step `a` cannot read its own output variables"
+        );
         let help = own[0].help.as_deref().unwrap_or_default();
         assert!(!help.contains("move"), "{help}");
         assert!(help.contains("later step"), "{help}");
@@ -1348,17 +1394,34 @@ mod tests {
 
     #[test]
     fn pipeline_keys_known_or_distant_accepted() {
-        for key in ["variables.v", "name", "sequenceId", "executionId", "triggeredBy.email", "properties.ci.codebase.repoName", "someFutureKey"] {
+        for key in [
+            "variables.v",
+            "name",
+            "sequenceId",
+            "executionId",
+            "triggeredBy.email",
+            "properties.ci.codebase.repoName",
+            "someFutureKey",
+        ] {
             let diagnostics = check_step_command(&format!("echo <+pipeline.{key}>"));
-            assert!(diagnostics.iter().all(|d| d.code != "unknown-pipeline-key"), "{key}: {diagnostics:?}");
+            assert!(
+                diagnostics.iter().all(|d| d.code != "unknown-pipeline-key"),
+                "{key}: {diagnostics:?}"
+            );
         }
     }
 
     #[test]
     fn find_text_matches_str_find() {
         let cases = [
-            ("echo <+steps.a.output.outputVariables.OUT>", "steps.a.output"),
-            ("echo <+stage.variables.x> <+stage.variables.x>", "stage.variables.x"),
+            (
+                "echo <+steps.a.output.outputVariables.OUT>",
+                "steps.a.output",
+            ),
+            (
+                "echo <+stage.variables.x> <+stage.variables.x>",
+                "stage.variables.x",
+            ),
             ("ss steps.a", "steps.a"),
             ("héllo <+pipeline.variables.é>", "variables.é"),
             ("short", "much longer than the text"),

@@ -20,6 +20,7 @@ use crate::pipeline::failure::{self, FailureStrategy};
 use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
+use crate::pipeline::iterations::MISSING_ITERATION_SUFFIX;
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
 use crate::pipeline::provenance::{FILE_ROOTS, RunTimeData};
@@ -47,8 +48,9 @@ struct Miss {
     kept: bool,
 }
 
-/// The byte ranges of the errors found in the pipeline file, for finding
-/// whether a span overlaps one in logarithmic time.
+/// The byte ranges of the errors found in the pipeline file, and of the
+/// warnings about references to stages and steps that no iteration of a
+/// loop has, for finding whether a span overlaps one in logarithmic time.
 struct ErrorRanges {
     /// `(start, end)` pairs sorted by start.
     ranges: Vec<(usize, usize)>,
@@ -60,7 +62,14 @@ impl ErrorRanges {
     fn new(diagnostics: &[Diagnostic]) -> Self {
         let mut ranges: Vec<(usize, usize)> = diagnostics
             .iter()
-            .filter(|diagnostic| diagnostic.is_error() && diagnostic.file.is_none())
+            .filter(|diagnostic| {
+                let rejected = diagnostic.is_error()
+                    || matches!(
+                        diagnostic.code.as_str(),
+                        MISSING_ITERATION_SUFFIX | "unknown-step" | "unknown-stage"
+                    );
+                rejected && diagnostic.file.is_none()
+            })
             .map(|diagnostic| (diagnostic.span.byte_start, diagnostic.span.byte_end))
             .collect();
         ranges.sort_unstable();
@@ -254,7 +263,7 @@ impl Context for RunStateUnknown<'_> {
 
 /// Returns whether `path` reads a step output, a status or a retry count,
 /// the values that exist only once the run reaches them.
-fn is_run_state(path: &str) -> bool {
+pub(crate) fn is_run_state(path: &str) -> bool {
     path.contains(".output.")
         || path.ends_with(".output")
         || path.ends_with(".status")
@@ -358,7 +367,15 @@ pub fn resolve(
     input_sets: &[(String, String)],
     context: &Json,
 ) -> Resolution {
-    resolve_tracked(source, file_name, arguments, input_sets, context, InputsWithoutValue::Null).0
+    resolve_tracked(
+        source,
+        file_name,
+        arguments,
+        input_sets,
+        context,
+        InputsWithoutValue::Null,
+    )
+    .0
 }
 
 /// Resolves a pipeline file with no inputs and no context for `check`, and
@@ -369,8 +386,14 @@ pub fn resolve(
 /// A runtime input without a value is left out of the value tree, so a field
 /// that reads it through a variable counts as reading an unknown value.
 pub(crate) fn resolve_with_defaults(source: &str, file_name: &str) -> (Vec<Diagnostic>, Vec<Span>) {
-    let (resolution, unknown_value_spans) =
-        resolve_tracked(source, file_name, &[], &[], &Json::Null, InputsWithoutValue::Unknown);
+    let (resolution, unknown_value_spans) = resolve_tracked(
+        source,
+        file_name,
+        &[],
+        &[],
+        &Json::Null,
+        InputsWithoutValue::Unknown,
+    );
     (resolution.diagnostics, unknown_value_spans)
 }
 
@@ -464,7 +487,14 @@ fn resolve_tracked(
     }
     inputs::apply_arguments(&mut report, &fields, arguments, &mut supplied);
     let values = inputs::finalize(&mut report, &fields, &supplied);
-    check_value_references(&mut report, &pipeline, &fields, &supplied, &values, &templates);
+    check_value_references(
+        &mut report,
+        &pipeline,
+        &fields,
+        &supplied,
+        &values,
+        &templates,
+    );
 
     let mut tree_root = tree(pipeline.node, "pipeline", &values);
     if let Value::Map(map) = &mut tree_root {
@@ -475,7 +505,10 @@ fn resolve_tracked(
     }
     let mut root_value = Value::Map([("pipeline".to_string(), tree_root)].into_iter().collect());
     if without_value == InputsWithoutValue::Unknown {
-        for (path, _) in values.iter().filter(|(_, value)| matches!(value, Value::Null)) {
+        for (path, _) in values
+            .iter()
+            .filter(|(_, value)| matches!(value, Value::Null))
+        {
             remove_path(&mut root_value, path);
         }
     }
@@ -597,7 +630,6 @@ pub(crate) const DUPLICATE_HOST_NAME: &str = "duplicate-host-name";
 
 const LOOP_OVER_RUN_STATE_HELP: &str = "it reads a step output or status, and basso expands loops before the run starts, when those have no value: loop over a fixed list, a variable or a runtime input";
 
-
 /// Warns about the values of the `--context` object that replace what the
 /// pipeline file sets (its pipeline, stage and step group variables, `name` and
 /// `identifier`), and about context keys that basso never reads. The
@@ -614,7 +646,12 @@ fn warn_context_overrides(
         .iter()
         .flat_map(|stage| &stage.groups)
         .flat_map(|group| &group.variables);
-    for variable in pipeline.variables.iter().chain(stage_variables).chain(group_variables) {
+    for variable in pipeline
+        .variables
+        .iter()
+        .chain(stage_variables)
+        .chain(group_variables)
+    {
         let path = variable.path.as_str();
         if json_at(context, path).is_none() {
             continue;
@@ -935,7 +972,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let first_new_miss = self.misses.len();
         let reads_run_state = self.record_misses(scope, node);
         if reads_run_state {
-            self.run_state_fields.insert((node.span.byte_start, node.span.byte_end));
+            self.run_state_fields
+                .insert((node.span.byte_start, node.span.byte_end));
         }
         let uses = self.data.secret_uses() - uses_before;
         match result {
@@ -1073,7 +1111,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// `command` is passed as a file.
     fn warn_secret_in_arguments(&mut self, step: &Step<'_>, spec: &Json) {
         let has_secret = spec.get("entrypoint").is_some_and(|entrypoint| {
-            entrypoint.to_string().contains(crate::value::SECRET_REFERENCE_START)
+            entrypoint
+                .to_string()
+                .contains(crate::value::SECRET_REFERENCE_START)
         });
         if let (true, Some(node)) = (has_secret, step.spec_field("entrypoint")) {
             self.report.warning(
@@ -1295,7 +1335,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 // statuses read null at run time too, as JEXL reads them.
                 let evaluated = self.templates.with(&substituted, |t| {
                     t.evaluate(
-                        &RunStateUnknown { inner: &self.data.over(scope) },
+                        &RunStateUnknown {
+                            inner: &self.data.over(scope),
+                        },
                         &Self::options(EvalMode::Evaluate, Unresolved::Error),
                     )
                 });
@@ -1365,8 +1407,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
     }
 
     fn report_misses(&mut self) {
-        // A reference the checks already rejected (a step that does not
-        // exist, say) needs no second diagnostic.
+        // A reference the checks already rejected or warned about (a step
+        // that does not exist, say) needs no second diagnostic.
         let rejected = ErrorRanges::new(&self.report.diagnostics);
         for miss in std::mem::take(&mut self.misses) {
             if rejected.overlaps(&miss.span) {
@@ -1425,7 +1467,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
             supplied = Node::from_json(&value, written.span);
             let mut local = Report::default();
-            let identifier = owner.get("identifier").and_then(Node::as_str).unwrap_or_default();
+            let identifier = owner
+                .get("identifier")
+                .and_then(Node::as_str)
+                .unwrap_or_default();
             crate::pipeline::validate::check_strategy(&mut local, &supplied, identifier);
             let invalid = local.has_errors();
             self.push_supplied(local, &input_path, written);
@@ -1507,7 +1552,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 scheduling_reads += reads;
             } else if reads > 0 {
                 from_data.extend(json.clone());
-                match field.strip_prefix("matrix.").and_then(|rest| rest.split('.').next()) {
+                match field
+                    .strip_prefix("matrix.")
+                    .and_then(|rest| rest.split('.').next())
+                {
                     // A `nodeName` from data names the iterations (run-time
                     // data too), but gives no axis its values.
                     Some("nodeName") => {}
@@ -1781,12 +1829,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let timeout_seconds = stage
             .get("timeout")
             .and_then(|node| self.timeout_seconds(node, &stage.path, scope, TimeoutOwner::Stage));
-        let when =
-            self.when(stage.node, &stage.path, "pipelineStatus", scope)
-                .map(|(pipeline_status, condition)| StageWhen {
-                    pipeline_status,
-                    condition,
-                });
+        let when = self
+            .when(stage.node, &stage.path, "pipelineStatus", scope)
+            .map(|(pipeline_status, condition)| StageWhen {
+                pipeline_status,
+                condition,
+            });
         let mut variables = IndexMap::new();
         for variable in &stage.variables {
             let value = match variable.value {
@@ -2128,7 +2176,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         scope.group = base.group;
         scope.group_iteration = iteration.or(base.group_iteration);
         scope.group_identifier = Some(&identifier);
-        let (stage_status, condition) = self.when(group.node, &group.path, "stageStatus", &scope)?;
+        let (stage_status, condition) =
+            self.when(group.node, &group.path, "stageStatus", &scope)?;
         Some(GroupWhen {
             step_group: identifier.clone(),
             stage_status,
@@ -2158,7 +2207,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
             supplied = Node::from_json(&value, node.span);
             let mut local = Report::default();
-            crate::pipeline::validate::check_when(&mut local, Some(&supplied), status_key, self.templates);
+            crate::pipeline::validate::check_when(
+                &mut local,
+                Some(&supplied),
+                status_key,
+                self.templates,
+            );
             self.push_supplied(local, &input_path, node);
             &supplied
         } else {
@@ -2186,7 +2240,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     let mut local = Report::default();
                     let text = condition.as_str().unwrap_or_default();
                     let templates = self.templates;
-                    crate::pipeline::validate::check_condition(&mut local, &condition, text, templates);
+                    crate::pipeline::validate::check_condition(
+                        &mut local, &condition, text, templates,
+                    );
                     let invalid = local.has_errors();
                     self.push_supplied(local, &condition_path, node);
                     // The error names the input, and evaluating the text
@@ -2332,12 +2388,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if !secrets.is_empty() {
             self.warn_secret_in_arguments(step, &spec);
         }
-        let when = self
-            .when(step.node, &step.path, "stageStatus", scope)
-            .map(|(stage_status, condition)| StepWhen {
+        let when = self.when(step.node, &step.path, "stageStatus", scope).map(
+            |(stage_status, condition)| StepWhen {
                 stage_status,
                 condition,
-            });
+            },
+        );
         let timeout_seconds = step
             .get("timeout")
             .and_then(|node| self.timeout_seconds(node, &step.path, scope, TimeoutOwner::Step));
@@ -2559,9 +2615,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
             && let Some(value) = spec.get("resources").filter(|v| !v.is_null())
         {
             let mut local = Report::default();
-            crate::pipeline::validate::check_resources(&mut local, &Node::from_json(value, node.span));
+            crate::pipeline::validate::check_resources(
+                &mut local,
+                &Node::from_json(value, node.span),
+            );
             for mut diagnostic in local.diagnostics {
-                diagnostic.message = format!("{} (in the value supplied for `resources`)", diagnostic.message);
+                diagnostic.message = format!(
+                    "{} (in the value supplied for `resources`)",
+                    diagnostic.message
+                );
                 self.report.push(diagnostic);
             }
         }
@@ -2593,23 +2655,20 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 ("memory", parse_memory as fn(&str) -> Result<u64, _>),
                 ("cpu", parse_cpu),
             ] {
-                if let Some(node) = resources
-                    .get(name)
-                    .filter(|n| {
-                        n.as_str().is_some_and(|t| classify(t) != ValueKind::Fixed)
-                            && !self
-                                .run_state_fields
-                                .contains(&(n.span.byte_start, n.span.byte_end))
-                            && !self.has_error_at(n.span, "secret-not-allowed")
-                    })
-                    && let Some(value) = spec
-                        .get("resources")
-                        .and_then(|r| r.get("limits"))
-                        .and_then(|l| l.get(name))
-                        // Null is a missing input or a run-time value, which
-                        // have their own diagnostics.
-                        .filter(|value| !value.is_null())
-                        .map(json_text)
+                if let Some(node) = resources.get(name).filter(|n| {
+                    n.as_str().is_some_and(|t| classify(t) != ValueKind::Fixed)
+                        && !self
+                            .run_state_fields
+                            .contains(&(n.span.byte_start, n.span.byte_end))
+                        && !self.has_error_at(n.span, "secret-not-allowed")
+                }) && let Some(value) = spec
+                    .get("resources")
+                    .and_then(|r| r.get("limits"))
+                    .and_then(|l| l.get(name))
+                    // Null is a missing input or a run-time value, which
+                    // have their own diagnostics.
+                    .filter(|value| !value.is_null())
+                    .map(json_text)
                     && let Err(error) = parse(&value)
                 {
                     self.report.error(
@@ -2808,5 +2867,7 @@ fn endpoints(hostname: String, step: &ResolvedStep, kind: InfrastructureKind) ->
 /// Writes the decision of a condition whose value is known, `true` or
 /// `false`, converted as Harness converts it ([`Value::condition_decision`]).
 fn decision_literal(value: &Value) -> Option<String> {
-    value.condition_decision().map(|decision| decision.to_string())
+    value
+        .condition_decision()
+        .map(|decision| decision.to_string())
 }

@@ -233,7 +233,11 @@ impl<'a> Scope<'a> {
     /// Returns whether a path missed after the first `from` misses
     /// satisfies `test`.
     pub fn missed_since(&self, from: usize, test: impl Fn(&str) -> bool) -> bool {
-        self.misses.borrow().iter().skip(from).any(|path| test(path))
+        self.misses
+            .borrow()
+            .iter()
+            .skip(from)
+            .any(|path| test(path))
     }
 
     /// Takes the paths that had no value since the last call.

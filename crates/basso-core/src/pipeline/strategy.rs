@@ -382,8 +382,12 @@ fn as_count(value: &Json) -> Option<usize> {
 /// Reports a `repeat.items` list without items, like an empty matrix axis.
 /// Running the step once without a loop value would hide the empty list.
 fn no_items(items: &Node) -> Diagnostic {
-    Diagnostic::error("invalid-strategy", "`repeat.items` has no values", items.span)
-        .with_help("list at least one value, or remove the `strategy`")
+    Diagnostic::error(
+        "invalid-strategy",
+        "`repeat.items` has no values",
+        items.span,
+    )
+    .with_help("list at least one value, or remove the `strategy`")
 }
 
 fn unresolved(node: &Node, field: &str) -> Diagnostic {

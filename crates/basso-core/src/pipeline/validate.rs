@@ -576,7 +576,12 @@ fn check_infrastructure_node(
     }
 }
 
-pub(crate) fn check_when(report: &mut Report, when: Option<&Node>, status_key: &str, templates: &Templates) {
+pub(crate) fn check_when(
+    report: &mut Report,
+    when: Option<&Node>,
+    status_key: &str,
+    templates: &Templates,
+) {
     let Some(when) = when else { return };
     if !check_capability(report, when, "when", Capability::BareInputOnly) {
         return;
@@ -717,10 +722,34 @@ pub(crate) fn check_condition(
 /// The first path segments of the values an expression can read: the
 /// context roots of Harness CI and basso's `--context`.
 pub(crate) const CONTEXT_ROOTS: &[&str] = &[
-    "pipeline", "stage", "stages", "stepGroup", "step", "steps", "execution", "codebase", "trigger",
-    "secrets", "matrix", "repeat", "strategy", "variables", "env", "service", "infra", "artifact",
-    "artifacts", "serviceVariables", "account", "org", "project", "exportedVariables", "json", "regex",
-    "xml", "datetime",
+    "pipeline",
+    "stage",
+    "stages",
+    "stepGroup",
+    "step",
+    "steps",
+    "execution",
+    "codebase",
+    "trigger",
+    "secrets",
+    "matrix",
+    "repeat",
+    "strategy",
+    "variables",
+    "env",
+    "service",
+    "infra",
+    "artifact",
+    "artifacts",
+    "serviceVariables",
+    "account",
+    "org",
+    "project",
+    "exportedVariables",
+    "json",
+    "regex",
+    "xml",
+    "datetime",
 ];
 
 /// Warns about a name outside the blocks of a condition with blocks that

@@ -397,7 +397,10 @@ impl Builder<'_> {
                 match pending_key.take() {
                     None => {
                         if self.merge_key.is_none()
-                            && let NodeValue::Scalar(Scalar { text, style: Style::Plain }) = &node.value
+                            && let NodeValue::Scalar(Scalar {
+                                text,
+                                style: Style::Plain,
+                            }) = &node.value
                             && text == "<<"
                         {
                             self.merge_key = Some(node.span);
@@ -668,7 +671,11 @@ mod tests {
 
     #[test]
     fn yaml_first_plain_merge_key_found() {
-        let loaded = load_first("a: &x {b: 1}\nc:\n  '<<': 1\nd:\n  <<: *x\ne:\n  <<: *x\n", Limits::default()).unwrap();
+        let loaded = load_first(
+            "a: &x {b: 1}\nc:\n  '<<': 1\nd:\n  <<: *x\ne:\n  <<: *x\n",
+            Limits::default(),
+        )
+        .unwrap();
         let span = loaded.merge_key.expect("a merge key");
         assert_eq!((span.line, span.column), (5, 3));
 

@@ -16,7 +16,10 @@ use std::sync::OnceLock;
 
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{OffsetMap, ParseInput, parse};
-use crate::expr::{Builtin, Expr, ExprKind, PathPart, PathSegment, PostfixOp, canonical, canonical_with_alias, dotted};
+use crate::expr::{
+    Builtin, Expr, ExprKind, PathPart, PathSegment, PostfixOp, canonical, canonical_with_alias,
+    dotted,
+};
 use crate::options::{Limits, ScanMode};
 use crate::value::Value;
 
@@ -103,11 +106,19 @@ impl Template {
 
     /// Scans `text` and compiles every block; the first syntax error stops
     /// parsing and is returned.
-    pub fn parse_with_limits(text: &str, scan: ScanMode, limits: Limits) -> Result<Template, ExprError> {
+    pub fn parse_with_limits(
+        text: &str,
+        scan: ScanMode,
+        limits: Limits,
+    ) -> Result<Template, ExprError> {
         if text.len() > limits.max_template_bytes {
             return Err(ExprError::new(
                 codes::TEMPLATE_TOO_LONG,
-                format!("template is {} bytes, longer than the limit of {} bytes", text.len(), limits.max_template_bytes),
+                format!(
+                    "template is {} bytes, longer than the limit of {} bytes",
+                    text.len(),
+                    limits.max_template_bytes
+                ),
                 "move long content into a file or split it across fields",
                 text,
                 0..0,
@@ -167,7 +178,9 @@ impl Template {
                 Piece::Block(_) if !quotes.inside() => {
                     let before = i.checked_sub(1).and_then(|j| self.side(j, true));
                     let after = self.side(i + 1, false);
-                    if before.is_some_and(|side| side.joins()) || after.is_some_and(|side| side.joins()) {
+                    if before.is_some_and(|side| side.joins())
+                        || after.is_some_and(|side| side.joins())
+                    {
                         return true;
                     }
                 }
@@ -195,7 +208,11 @@ impl Template {
         // Past the separator: the rest of the text, or the neighbouring
         // block when the separator is all the text.
         let beyond_block = rest.is_empty() && {
-            let next = if before { index.checked_sub(1) } else { Some(index + 1) };
+            let next = if before {
+                index.checked_sub(1)
+            } else {
+                Some(index + 1)
+            };
             matches!(next.and_then(|n| self.pieces.get(n)), Some(Piece::Block(_)))
         };
         Some(Side {
@@ -233,7 +250,8 @@ impl Template {
     /// Returns the whole text compiled as one expression over its top-level
     /// blocks, compiling it on first use.
     pub(crate) fn whole_unit(&self) -> &Result<Unit, ExprError> {
-        self.whole.get_or_init(|| compile_unit(&self.source, &self.pieces, &self.limits))
+        self.whole
+            .get_or_init(|| compile_unit(&self.source, &self.pieces, &self.limits))
     }
 }
 
@@ -264,13 +282,24 @@ struct Frame {
 
 impl Frame {
     fn new(start: usize, text_start: usize) -> Frame {
-        Frame { start, pieces: Vec::new(), text: String::new(), text_start, quote: None, escaped: false, brackets: 0 }
+        Frame {
+            start,
+            pieces: Vec::new(),
+            text: String::new(),
+            text_start,
+            quote: None,
+            escaped: false,
+            brackets: 0,
+        }
     }
 
     fn flush(&mut self, end: usize) {
         if !self.text.is_empty() {
             let text = std::mem::take(&mut self.text);
-            self.pieces.push(Piece::Text(TextPiece { text, range: self.text_start..end }));
+            self.pieces.push(Piece::Text(TextPiece {
+                text,
+                range: self.text_start..end,
+            }));
         }
     }
 }
@@ -283,7 +312,9 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
     let mut i = 0;
     while i < bytes.len() {
         let in_block = stack.len() > 1;
-        let frame = stack.last_mut().expect("the top-level frame is never popped");
+        let frame = stack
+            .last_mut()
+            .expect("the top-level frame is never popped");
 
         if bytes[i] == b'<' && bytes.get(i + 1) == Some(&b'+') {
             frame.text.push_str(&source[segment_start..i]);
@@ -291,7 +322,10 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             if stack.len() > limits.max_block_depth {
                 return Err(ExprError::new(
                     codes::NESTING_LIMIT,
-                    format!("`<+…>` blocks nest deeper than {} levels", limits.max_block_depth),
+                    format!(
+                        "`<+…>` blocks nest deeper than {} levels",
+                        limits.max_block_depth
+                    ),
                     "move inner expressions into variables",
                     source,
                     i..i + 2,
@@ -325,9 +359,15 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             let done = stack.pop().expect("inside a block");
             let range = done.start..i + 1;
             let unit = compile_unit(source, &done.pieces, limits)?;
-            let parent = stack.last_mut().expect("the top-level frame is never popped");
+            let parent = stack
+                .last_mut()
+                .expect("the top-level frame is never popped");
             parent.text_start = i + 1;
-            parent.pieces.push(Piece::Block(Box::new(Block { range, pieces: done.pieces, unit })));
+            parent.pieces.push(Piece::Block(Box::new(Block {
+                range,
+                pieces: done.pieces,
+                unit,
+            })));
             i += 1;
             segment_start = i;
             continue;
@@ -346,7 +386,10 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
     match unclosed_start {
         Some(start) => {
             top.flush(start);
-            top.pieces.push(Piece::Text(TextPiece { text: source[start..].to_string(), range: start..source.len() }));
+            top.pieces.push(Piece::Text(TextPiece {
+                text: source[start..].to_string(),
+                range: start..source.len(),
+            }));
         }
         None => {
             top.text.push_str(&source[segment_start..]);
@@ -378,10 +421,17 @@ fn track_smart_state(frame: &mut Frame, byte: u8) {
 
 /// Classifies the inner blocks of `pieces` and parses the content unless a
 /// block is spliced as text.
-pub(crate) fn compile_unit(source: &str, pieces: &[Piece], limits: &Limits) -> Result<Unit, ExprError> {
+pub(crate) fn compile_unit(
+    source: &str,
+    pieces: &[Piece],
+    limits: &Limits,
+) -> Result<Unit, ExprError> {
     let bindings = classify(pieces);
     if bindings.contains(&Binding::Splice) {
-        return Ok(Unit { bindings, form: Form::Spliced });
+        return Ok(Unit {
+            bindings,
+            form: Form::Spliced,
+        });
     }
 
     // A block without inner blocks is its one text piece, which is parsed
@@ -398,7 +448,10 @@ pub(crate) fn compile_unit(source: &str, pieces: &[Piece], limits: &Limits) -> R
         }
     };
     if text.trim().is_empty() {
-        return Ok(Unit { bindings, form: Form::Empty });
+        return Ok(Unit {
+            bindings,
+            form: Form::Empty,
+        });
     }
     let input = ParseInput {
         text: &text,
@@ -407,7 +460,10 @@ pub(crate) fn compile_unit(source: &str, pieces: &[Piece], limits: &Limits) -> R
         slot_count: bindings.len(),
         max_nesting: limits.max_expression_depth,
     };
-    Ok(Unit { form: Form::Parsed(parse(&input)?), bindings })
+    Ok(Unit {
+        form: Form::Parsed(parse(&input)?),
+        bindings,
+    })
 }
 
 /// Decides each inner block's [`Binding`] from its nearest non-blank
@@ -455,7 +511,11 @@ struct Side<'t> {
 
 impl Side<'_> {
     fn joins(&self) -> bool {
-        let past = if self.before { self.rest.chars().next_back() } else { self.rest.chars().next() };
+        let past = if self.before {
+            self.rest.chars().next_back()
+        } else {
+            self.rest.chars().next()
+        };
         let name_char = |c: char| c.is_alphanumeric() || c == '_';
         match self.separator {
             '.' if !self.before => {
@@ -515,13 +575,18 @@ impl Neighbour {
     }
 }
 
-const WORD_OPERATORS: &[&str] = &["and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "div", "mod", "empty", "size"];
+const WORD_OPERATORS: &[&str] = &[
+    "and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "div", "mod", "empty", "size",
+];
 
 /// Finds the neighbour in `side`, the pieces before (`before`) or after
 /// the block; blank text pieces are skipped.
 fn neighbour(side: &[Piece], before: bool) -> Neighbour {
-    let mut pieces: Box<dyn Iterator<Item = &Piece>> =
-        if before { Box::new(side.iter().rev()) } else { Box::new(side.iter()) };
+    let mut pieces: Box<dyn Iterator<Item = &Piece>> = if before {
+        Box::new(side.iter().rev())
+    } else {
+        Box::new(side.iter())
+    };
     let text = loop {
         match pieces.next() {
             None => return Neighbour::Edge,
@@ -534,8 +599,16 @@ fn neighbour(side: &[Piece], before: bool) -> Neighbour {
     if before && text.ends_with('.') {
         return Neighbour::Dot;
     }
-    let trimmed = if before { text.trim_end() } else { text.trim_start() };
-    let Some(c) = (if before { trimmed.chars().next_back() } else { trimmed.chars().next() }) else {
+    let trimmed = if before {
+        text.trim_end()
+    } else {
+        text.trim_start()
+    };
+    let Some(c) = (if before {
+        trimmed.chars().next_back()
+    } else {
+        trimmed.chars().next()
+    }) else {
         return Neighbour::Edge;
     };
     if c == '"' || c == '\'' {
@@ -545,7 +618,11 @@ fn neighbour(side: &[Piece], before: bool) -> Neighbour {
         return Neighbour::Other;
     }
     let word: String = if before {
-        let rev: String = trimmed.chars().rev().take_while(|c| is_word_char(*c)).collect();
+        let rev: String = trimmed
+            .chars()
+            .rev()
+            .take_while(|c| is_word_char(*c))
+            .collect();
         rev.chars().rev().collect()
     } else {
         trimmed.chars().take_while(|c| is_word_char(*c)).collect()
@@ -560,7 +637,11 @@ fn neighbour(side: &[Piece], before: bool) -> Neighbour {
 
 /// Builds the expression text of a unit: text pieces as they are, value and
 /// name blocks as slot markers, spliced blocks as their rendered values.
-pub(crate) fn assemble(pieces: &[Piece], bindings: &[Binding], spliced: &[Option<String>]) -> (String, OffsetMap) {
+pub(crate) fn assemble(
+    pieces: &[Piece],
+    bindings: &[Binding],
+    spliced: &[Option<String>],
+) -> (String, OffsetMap) {
     let mut text = String::new();
     let mut offsets = OffsetMap::default();
     let mut slot = 0;
@@ -609,7 +690,11 @@ pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
             walk_expr(first, visit);
             rest.iter().for_each(|(_, _, e)| walk_expr(e, visit));
         }
-        ExprKind::Ternary { condition, then, otherwise } => {
+        ExprKind::Ternary {
+            condition,
+            then,
+            otherwise,
+        } => {
             walk_expr(condition, visit);
             walk_expr(then, visit);
             walk_expr(otherwise, visit);
@@ -651,7 +736,10 @@ pub(crate) fn reference_text(path: &crate::expr::Path) -> String {
 /// Returns the id of a `secrets.getValue("id")` call with a literal id.
 pub(crate) fn literal_secret_id(expr: &Expr) -> Option<Option<&str>> {
     match &expr.kind {
-        ExprKind::Builtin { function: Builtin::SecretsGetValue, args } => Some(match args.first().map(|a| &a.kind) {
+        ExprKind::Builtin {
+            function: Builtin::SecretsGetValue,
+            args,
+        } => Some(match args.first().map(|a| &a.kind) {
             Some(ExprKind::Literal(Value::String(id))) if args.len() == 1 => Some(id.as_str()),
             _ => None,
         }),

@@ -79,7 +79,9 @@ pub(crate) fn reference_range(pieces: &[Piece], reference: &str) -> Option<Range
             });
         }
         if let Some(earliest) = found.into_iter().min_by_key(|range| range.start)
-            && first.as_ref().is_none_or(|known| earliest.start < known.start)
+            && first
+                .as_ref()
+                .is_none_or(|known| earliest.start < known.start)
         {
             first = Some(earliest);
         }
@@ -88,7 +90,9 @@ pub(crate) fn reference_range(pieces: &[Piece], reference: &str) -> Option<Range
 }
 
 fn block_mentions_secrets(pieces: &[Piece]) -> bool {
-    pieces.iter().any(|piece| matches!(piece, Piece::Text(t) if t.text.contains("secrets.getValue")))
+    pieces
+        .iter()
+        .any(|piece| matches!(piece, Piece::Text(t) if t.text.contains("secrets.getValue")))
 }
 
 impl super::Template {

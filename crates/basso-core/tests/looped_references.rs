@@ -1,0 +1,379 @@
+//! References to the iterations of looped stages, step groups and steps,
+//! and to looped nodes without an iteration suffix.
+
+use basso_core::Diagnostic;
+use basso_core::pipeline;
+
+/// Returns a pipeline whose stage `s` runs the steps in `steps` (YAML
+/// indented as items of `execution.steps`), then a step `after` that
+/// echoes `command`. `stage_strategy` is the stage's `strategy` as flow
+/// YAML, or empty.
+fn pipeline_with(stage_strategy: &str, steps: &str, command: &str) -> String {
+    let strategy = if stage_strategy.is_empty() {
+        String::new()
+    } else {
+        format!("        strategy: {stage_strategy}\n")
+    };
+    format!(
+        "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+{strategy}        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+{steps}              - step:
+                  type: Run
+                  name: after
+                  identifier: after
+                  spec:
+                    shell: Sh
+                    command: echo \"{command}\"
+"
+    )
+}
+
+/// A step group `g` over `v: [x, y]` and a group `h` over the same values
+/// with `nodeName: n<+matrix.v>`, each with a step that sets output `O`,
+/// then a step `q` with the matrix of `h`.
+const LOOPED_GROUPS: &str = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy: {matrix: {v: [x, y]}}
+                  steps:
+                    - step: {type: Run, name: p1, identifier: p1, spec: {shell: Sh, command: export O=1, outputVariables: [{name: O}]}}
+              - stepGroup:
+                  name: h
+                  identifier: h
+                  strategy: {matrix: {v: [x, y], nodeName: n<+matrix.v>}}
+                  steps:
+                    - step: {type: Run, name: p2, identifier: p2, spec: {shell: Sh, command: export O=1, outputVariables: [{name: O}]}}
+              - step:
+                  type: Run
+                  name: q
+                  identifier: q
+                  strategy: {matrix: {v: [x, y], nodeName: n<+matrix.v>}}
+                  spec: {shell: Sh, command: export O=1, outputVariables: [{name: O}]}
+";
+
+/// A group `outer` around a group `g` that repeats over `[a, b]`, which
+/// contains a step `p` and a step `q` with a matrix over `[x, y]` named by
+/// `nodeName`.
+const NESTED_GROUPS: &str = "              - stepGroup:
+                  name: outer
+                  identifier: outer
+                  steps:
+                    - stepGroup:
+                        name: g
+                        identifier: g
+                        strategy: {repeat: {items: [a, b]}}
+                        steps:
+                          - step: {type: Run, name: p, identifier: p, spec: {shell: Sh, command: export O=1, outputVariables: [{name: O}]}}
+                          - step:
+                              type: Run
+                              name: q
+                              identifier: q
+                              strategy: {matrix: {v: [x, y], nodeName: <+matrix.v>}}
+                              spec: {shell: Sh, command: export O=1, outputVariables: [{name: O}]}
+";
+
+/// A group `g` whose iterations depend on a runtime input.
+const RUN_TIME_GROUP: &str = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy: {parallelism: <+input>.default(2)}
+                  steps:
+                    - step: {type: Run, name: p1, identifier: p1, spec: {shell: Sh, command: export O=1, outputVariables: [{name: O}]}}
+";
+
+fn with_code<'d>(diagnostics: &'d [Diagnostic], code: &str) -> Vec<&'d Diagnostic> {
+    diagnostics.iter().filter(|d| d.code == code).collect()
+}
+
+/// Returns the diagnostics of `check` other than `unresolved-at-run-time`.
+fn check(source: &str) -> Vec<Diagnostic> {
+    let diagnostics = pipeline::check(source, "p.yaml");
+    diagnostics
+        .into_iter()
+        .filter(|d| d.code != "unresolved-at-run-time")
+        .collect()
+}
+
+#[test]
+fn group_iterations_pass_check() {
+    let references = [
+        "<+execution.steps.g_0.steps.p1.output.outputVariables.O>",
+        "<+steps.g_1.steps.p1.output.outputVariables.O>",
+        "<+pipeline.stages.s.spec.execution.steps.g_0.steps.p1.output.outputVariables.O>",
+        "<+steps.g_0.status>",
+        "<+execution.steps.h_ny.steps.p2.output.outputVariables.O>",
+        "<+steps.q_nx.output.outputVariables.O>",
+    ];
+    for reference in references {
+        let source = pipeline_with("", LOOPED_GROUPS, reference);
+        assert_eq!(check(&source), [], "{reference}");
+    }
+}
+
+#[test]
+fn nested_group_iterations_pass_check() {
+    let references = [
+        "<+steps.outer.steps.g_0.steps.p.output.outputVariables.O>",
+        "<+execution.steps.outer.steps.g_1.steps.q_x.output.outputVariables.O>",
+        "<+pipeline.stages.s.spec.execution.steps.outer.steps.g_1.steps.q_y.status>",
+        "<+steps.outer.steps.g_0.status>",
+    ];
+    for reference in references {
+        let source = pipeline_with("", NESTED_GROUPS, reference);
+        assert_eq!(check(&source), [], "{reference}");
+    }
+}
+
+#[test]
+fn matrix_group_node_names_pass_check() {
+    let group = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    matrix:
+                      os: [linux, \"mac os\"]
+                      v: [1, 2]
+                      exclude: [{os: linux, v: 2}]
+                      nodeName: <+matrix.os>-<+matrix.v>
+                  steps:
+                    - step: {type: Run, name: p1, identifier: p1, spec: {shell: Sh, command: export O=1, outputVariables: [{name: O}]}}
+";
+    let reference = "<+steps.g_linux_1.steps.p1.output.outputVariables.O> \
+                     <+execution.steps.g_mac_os_2.steps.p1.output.outputVariables.O>";
+    assert_eq!(check(&pipeline_with("", group, reference)), []);
+
+    let wrong = "<+steps.g_linux_2.steps.p1.output.outputVariables.O>";
+    let diagnostics = check(&pipeline_with("", group, wrong));
+    let unknown = with_code(&diagnostics, "unknown-step");
+    assert_eq!(unknown.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        unknown[0].help.as_deref(),
+        Some("its iterations are `g_linux_1`, `g_mac_os_1`, `g_mac_os_2`")
+    );
+}
+
+#[test]
+fn unknown_group_iteration_lists_iterations() {
+    let cases = [
+        (
+            LOOPED_GROUPS,
+            "<+steps.g_2.steps.p1.output.outputVariables.O>",
+            "step group `g_2` does not exist: no iteration of the looped step group `g` has that identifier",
+            "its iterations are `g_0`, `g_1`",
+        ),
+        (
+            NESTED_GROUPS,
+            "<+steps.outer.steps.g_x.steps.p.status>",
+            "step group `g_x` does not exist: no iteration of the looped step group `g` has that identifier",
+            "its iterations are `g_0`, `g_1`",
+        ),
+        (
+            NESTED_GROUPS,
+            "<+steps.outer.steps.g_0.steps.q_z.status>",
+            "step `q_z` does not exist: no iteration of the looped step `q` has that identifier",
+            "its iterations are `q_x`, `q_y`",
+        ),
+    ];
+    for (steps, reference, message, help) in cases {
+        let diagnostics = check(&pipeline_with("", steps, reference));
+        let unknown = with_code(&diagnostics, "unknown-step");
+        assert_eq!(unknown.len(), 1, "{reference}: {diagnostics:?}");
+        assert!(unknown[0].is_error(), "{reference}");
+        assert_eq!(unknown[0].message, message);
+        assert_eq!(unknown[0].help.as_deref(), Some(help));
+    }
+}
+
+#[test]
+fn step_in_looped_group_has_no_suffix() {
+    let reference = "<+steps.p1_0.output.outputVariables.O>";
+    let diagnostics = check(&pipeline_with("", LOOPED_GROUPS, reference));
+    let unknown = with_code(&diagnostics, "unknown-step");
+    assert_eq!(unknown.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        unknown[0].message,
+        "step `p1_0` does not exist in stage `s`"
+    );
+}
+
+#[test]
+fn unknown_step_help_lists_iterations() {
+    let reference = "<+steps.zzzzzz.status>";
+    let diagnostics = check(&pipeline_with("", LOOPED_GROUPS, reference));
+    let unknown = with_code(&diagnostics, "unknown-step");
+    assert_eq!(unknown.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        unknown[0].help.as_deref(),
+        Some("declared steps: `p1`, `p2`, `q_nx`, `q_ny`, `after`, `g_0`, `g_1`, `h_nx`, `h_ny`")
+    );
+
+    let diagnostics = check(&pipeline_with("", RUN_TIME_GROUP, reference));
+    let unknown = with_code(&diagnostics, "unknown-step");
+    assert_eq!(unknown.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        unknown[0].help.as_deref(),
+        Some(
+            "declared steps: `p1`, `after`, `g`; \
+             without `nodeName`, iterations are `g_0`, `g_1` and so on"
+        )
+    );
+}
+
+#[test]
+fn unsuffixed_looped_nodes_warn() {
+    let cases = [
+        (
+            "",
+            LOOPED_GROUPS,
+            "<+steps.g.steps.p1.output.outputVariables.O>",
+            "step group `g` runs in a loop, so `<+execution.steps.g.steps.p1.output.outputVariables.O>` resolves to null",
+            "read one iteration by its identifier; its iterations are `g_0`, `g_1`",
+        ),
+        (
+            "",
+            LOOPED_GROUPS,
+            "<+steps.h.status>",
+            "step group `h` runs in a loop, so `<+execution.steps.h.status>` resolves to null",
+            "read one iteration by its identifier; its iterations are `h_nx`, `h_ny`",
+        ),
+        (
+            "",
+            LOOPED_GROUPS,
+            "<+steps.q.output.outputVariables.O>",
+            "step `q` runs in a loop, so `<+execution.steps.q.output.outputVariables.O>` resolves to null",
+            "read one iteration by its identifier; its iterations are `q_nx`, `q_ny`",
+        ),
+        (
+            "",
+            NESTED_GROUPS,
+            "<+steps.outer.steps.g.steps.q_x.output.outputVariables.O>",
+            "step group `g` runs in a loop, so `<+execution.steps.outer.steps.g.steps.q_x.output.outputVariables.O>` resolves to null",
+            "read one iteration by its identifier; its iterations are `g_0`, `g_1`",
+        ),
+        (
+            "",
+            RUN_TIME_GROUP,
+            "<+steps.g.steps.p1.status>",
+            "step group `g` runs in a loop, so `<+execution.steps.g.steps.p1.status>` resolves to null",
+            "read one iteration by its identifier; without `nodeName`, iterations are `g_0`, `g_1` and so on",
+        ),
+        (
+            "{repeat: {times: 2}}",
+            "",
+            "<+pipeline.stages.s.status>",
+            "stage `s` runs in a loop, so `<+pipeline.stages.s.status>` resolves to null",
+            "read one iteration by its identifier; its iterations are `s_0`, `s_1`",
+        ),
+    ];
+    for (stage_strategy, steps, reference, message, help) in cases {
+        let diagnostics = check(&pipeline_with(stage_strategy, steps, reference));
+        let warnings = with_code(&diagnostics, "missing-iteration-suffix");
+        assert_eq!(warnings.len(), 1, "{reference}: {diagnostics:?}");
+        assert!(!warnings[0].is_error(), "{reference}");
+        assert_eq!(warnings[0].message, message);
+        assert_eq!(warnings[0].help.as_deref(), Some(help));
+        assert_eq!(diagnostics.len(), 1, "{reference}: {diagnostics:?}");
+    }
+}
+
+#[test]
+fn unsuffixed_file_values_do_not_warn() {
+    let references = [
+        "<+steps.g.name>",
+        "<+steps.g.steps.p1.spec.shell>",
+        "<+steps.q.spec.shell>",
+    ];
+    for reference in references {
+        let source = pipeline_with("", LOOPED_GROUPS, reference);
+        assert_eq!(check(&source), [], "{reference}");
+    }
+}
+
+#[test]
+fn unsuffixed_stage_in_other_stage_warns() {
+    let source = pipeline_with("{repeat: {times: 2}}", "", "")
+        + "    - stage:
+        name: t
+        identifier: t
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: b
+                  identifier: b
+                  spec:
+                    shell: Sh
+                    command: echo <+stages.s.spec.execution.steps.after.status> <+pipeline.stages.s_1.status> <+pipeline.stages.s_2.status>
+";
+    let diagnostics = check(&source);
+    let warnings = with_code(&diagnostics, "missing-iteration-suffix");
+    assert_eq!(warnings.len(), 1, "{diagnostics:?}");
+    let unknown = with_code(&diagnostics, "unknown-stage");
+    assert_eq!(unknown.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        unknown[0].message,
+        "stage `s_2` does not exist: no iteration of the looped stage `s` has that identifier"
+    );
+    assert_eq!(
+        unknown[0].help.as_deref(),
+        Some("its iterations are `s_0`, `s_1`")
+    );
+}
+
+#[test]
+fn resolve_warns_once_for_unsuffixed_group() {
+    let reference = "<+steps.g.steps.p1.output.outputVariables.O>";
+    let source = pipeline_with("", LOOPED_GROUPS, reference);
+    let resolution = pipeline::resolve(&source, "p.yaml", &[], &[], &serde_json::json!({}));
+    let codes: Vec<&str> = resolution
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["missing-iteration-suffix"]);
+}
+
+#[test]
+fn resolve_reads_group_iteration_outputs() {
+    let reference = "<+steps.g_1.steps.p1.output.outputVariables.O> \
+                     <+pipeline.stages.s.spec.execution.steps.g_0.steps.p1.output.outputVariables.O>";
+    let source = pipeline_with("", LOOPED_GROUPS, reference);
+    let step = |group: &str, value: &str| serde_json::json!({ group: { "steps": { "p1": { "output": { "outputVariables": { "O": value } } } } } });
+    let mut steps = step("g_0", "zero");
+    steps["g_1"] = step("g_1", "one")["g_1"].clone();
+    let context = serde_json::json!({
+        "pipeline": { "stages": { "s": { "spec": { "execution": { "steps": steps.clone() } } } } },
+        "steps": steps.clone(),
+        "execution": { "steps": steps },
+    });
+    let resolution = pipeline::resolve(&source, "p.yaml", &[], &[], &context);
+    let errors: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors, Vec::<&Diagnostic>::new());
+    let after = resolution.stages[0]
+        .steps
+        .iter()
+        .find(|step| step.identifier == "after")
+        .unwrap();
+    assert_eq!(after.spec["command"], "echo \"one zero\"");
+}
