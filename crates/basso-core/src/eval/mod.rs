@@ -787,6 +787,9 @@ impl<'c> Evaluator<'c> {
     where
         'c: 'a,
     {
+        if matches!(segments.first(), Some(PathSegment::Key(root)) if root == "secrets") {
+            return Err(secrets_read_as_data(segments, source, span).into());
+        }
         let ctx = self.ctx;
         let found = ctx
             .lookup(segments)
@@ -1141,6 +1144,28 @@ fn secret_id_from_data(id: &str, data_path: &str, source: &str, span: Range<usiz
         codes::SECRET_FROM_DATA,
         format!("the id of secret `{id}` comes from run-time data (`{data_path}`)"),
         "write the secret id in the pipeline file; run-time data cannot choose the secret a step gets",
+        source,
+        span,
+    )
+}
+
+/// Builds the error for a path under `secrets` read as data
+/// (`<+secrets.tok>`, `<+secrets>`): only `secrets.getValue("ID")` reads a
+/// secret, and then as a secret, never as a value from the context.
+fn secrets_read_as_data(segments: &[PathSegment], source: &str, span: Range<usize>) -> ExprError {
+    let help = match segments {
+        [_, PathSegment::Key(id)] if id != "getValue" => {
+            format!("read the secret with `<+secrets.getValue(\"{id}\")>`")
+        }
+        _ => "read a secret with `<+secrets.getValue(\"ID\")>`".to_string(),
+    };
+    ExprError::new(
+        codes::SECRET_OPAQUE,
+        format!(
+            "`{}` reads the secret store as data, which no expression may do",
+            dotted(segments)
+        ),
+        help,
         source,
         span,
     )

@@ -729,9 +729,9 @@ fn warn_context_replacements(
     if overlay.contains_key("secrets") {
         report.warning(
             "context-key-unused",
-            "the `--context` file sets `secrets`, which no expression reads: `secrets.getValue` reads the secret store",
+            "the `--context` file sets `secrets`, which no expression reads: `secrets.getValue` reads the secret store, never the context",
             header_start(pipeline),
-            "remove `secrets` from the context file, and give secret values with `--secret ID=VALUE`, `--secrets-file FILE` or `BASSO_SECRET_<ID>` variables",
+            "remove `secrets` from the context; resolution keeps secrets as references, and `basso run` takes their values from `--secret ID=VALUE`, `--secrets-file FILE` or `BASSO_SECRET_<ID>` variables",
         );
     }
     for key in overlay.keys() {
@@ -742,7 +742,7 @@ fn warn_context_replacements(
                 header_start(pipeline),
                 format!(
                     "check the spelling of `{key}`; expressions read {}",
-                    crate::pipeline::validate::list(&["pipeline", "codebase", "trigger"])
+                    crate::pipeline::validate::list(&["pipeline", "codebase", "trigger", "variable"])
                 ),
             );
         }

@@ -731,6 +731,7 @@ pub(crate) const CONTEXT_ROOTS: &[&str] = &[
     "execution",
     "codebase",
     "trigger",
+    "variable",
     "secrets",
     "matrix",
     "repeat",
