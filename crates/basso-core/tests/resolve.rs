@@ -3228,6 +3228,17 @@ fn context_stage_variable_and_unused_keys_warned() {
     assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo 2.0");
 }
 
+#[test]
+fn context_project_variables_read_without_warning() {
+    let source = one_step("", "command: echo <+variable.region>");
+    let context = json!({"variable": {"region": "eu"}});
+    let resolution = resolve(&source, &[("pipeline.variables.tag", "1.0")], &[], context);
+
+    let unused = messages_with_code(&resolution, "context-key-unused");
+    assert!(unused.is_empty(), "{unused:#?}");
+    assert_eq!(resolution.stages[0].steps[0].spec["command"], "echo eu");
+}
+
 /// A matrix over trigger values expands with a context that gives them.
 /// Without one, `resolve` reports the loop but `check` does not, because
 /// the values exist only at run time.
