@@ -166,7 +166,8 @@ impl StopDeadline {
     /// Returns the deadline `grace` from now, which passes at once when
     /// `kill_now` is set.
     pub fn or_when(grace: Duration, kill_now: Arc<AtomicBool>) -> StopDeadline {
-        // A grace beyond what `Instant` represents never ends by itself.
+        // A grace period beyond what `Instant` can represent is cut to
+        // u32::MAX seconds, about 136 years.
         let at = Instant::now()
             .checked_add(grace)
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(u32::MAX.into()));

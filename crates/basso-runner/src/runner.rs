@@ -165,8 +165,8 @@ impl<'a> Runner<'a> {
         self
     }
 
-    /// Returns the deadline `grace` from now that the kill-now flag ends
-    /// early.
+    /// Returns a SIGKILL deadline one `stop_grace` from now, which the
+    /// kill-now flag ends early.
     fn stop_deadline(&self) -> StopDeadline {
         StopDeadline::or_when(self.options.stop_grace, self.kill_now.clone())
     }

@@ -53,7 +53,7 @@ fn stubborn_stage(dir: &Path, timeout: Option<Duration>) -> (StagePlan, Vec<Path
     (stage, files)
 }
 
-/// Waits up to 30 s until every file in `files` holds a process id.
+/// Waits up to 30 s until every file in `files` contains a process id.
 fn read_pids(files: &[PathBuf]) -> Vec<u32> {
     let started = Instant::now();
     while files.iter().any(|file| !file.exists()) {
@@ -80,7 +80,7 @@ fn assert_all_gone(pids: &[u32]) {
     assert!(left.is_empty(), "processes still running: {left:?}");
 }
 
-/// Starts a thread that sets `cancel` once every file in `files` holds a
+/// Starts a thread that sets `cancel` once every file in `files` contains a
 /// process id, then `kill_now` after `kill_after` when one is given, and
 /// returns the moment `cancel` was set.
 fn interrupt_when_started(
