@@ -1672,6 +1672,60 @@ fn sigint_during_readiness_aborts_service() {
     assert_all_gone(&[service_pid], Duration::from_secs(1));
 }
 
+#[test]
+fn second_sigint_kills_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    let stubborn = |name: &str| {
+        format!(
+            "trap '' TERM\necho $$ > {file}.{name}\nexec sleep 300",
+            file = pid_file.display()
+        )
+    };
+    let wait = format!(
+        "while [ ! -s {file}.svc ] || [ ! -s {file}.work ]; do sleep 0.05; done\ncat {file}.svc {file}.work > {file}",
+        file = pid_file.display()
+    );
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Background", "svc", &stubborn("svc"), ""),
+            step("Background", "work", &stubborn("work"), ""),
+            step("Run", "long", &format!("{wait}\nsleep 300"), ""),
+        ],
+    );
+    let mut child = basso()
+        .arg("run")
+        .arg(&file)
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pids = pids(&wait_for_file(&pid_file, &mut child));
+    let lines = stderr_lines(&mut child);
+    let basso_pid = nix::unistd::Pid::from_raw(child.id() as i32);
+
+    nix::sys::signal::kill(basso_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_for_line(&lines, "waiting up to 5s for 2 services and 1 step to stop");
+    nix::sys::signal::kill(basso_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let second = Instant::now();
+    let status = child.wait().unwrap();
+    let elapsed = second.elapsed();
+    let rest: Vec<String> = lines.iter().collect();
+
+    assert_eq!(status.code(), Some(130));
+    // Far below the rest of the 5 s grace period.
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    assert!(
+        rest.iter()
+            .any(|line| line.contains("received SIGINT again")),
+        "{}",
+        rest.join("\n")
+    );
+    assert_all_gone(&pids, Duration::from_secs(1));
+}
+
 /// Lists what runs left in a `TMPDIR`: its entries other than the test's
 /// own files, and the entries of basso's per-user folder in it.
 fn run_leftovers(tmp: &Path) -> Vec<String> {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use basso_runner::StopDeadline;
 use basso_runner::lines::LineSplitter;
 use containerd_client::services::v1::container::Runtime as ContainerRuntime;
 use containerd_client::services::v1::snapshots::{PrepareSnapshotRequest, RemoveSnapshotRequest};
@@ -311,12 +312,18 @@ impl ContainerTask {
 
     /// Sends SIGTERM, then SIGKILL after `grace`, and returns the exit.
     pub fn stop(&mut self, grace: Duration) -> Result<ContainerExit> {
+        self.stop_by(&StopDeadline::after(grace))
+    }
+
+    /// Sends SIGTERM, then SIGKILL once `deadline` passes, and returns the
+    /// exit.
+    pub fn stop_by(&mut self, deadline: &StopDeadline) -> Result<ContainerExit> {
         let inner = Arc::clone(&self.inner);
         let id = self.id.clone();
         let exit = self.exit.clone();
         self.inner
             .runtime
-            .block_on(async move { inner.stop(&id, exit, grace).await })
+            .block_on(async move { inner.stop(&id, exit, deadline).await })
     }
 }
 
@@ -712,29 +719,33 @@ impl Inner {
         &self,
         id: &str,
         mut exit: watch::Receiver<Option<ContainerExit>>,
-        grace: Duration,
+        deadline: &StopDeadline,
     ) -> Result<ContainerExit> {
         if let Some(ended) = *exit.borrow() {
             return Ok(ended);
         }
         // tini forwards SIGTERM to the step's process group. A container
         // that has only just started may not have its handlers yet, and PID 1
-        // ignores signals without one, so SIGTERM is repeated within `grace`.
-        let deadline = tokio::time::Instant::now() + grace;
+        // ignores signals without one, so SIGTERM is repeated until the
+        // deadline.
         let mut ended_in_grace = false;
-        while !ended_in_grace && tokio::time::Instant::now() < deadline {
+        while !ended_in_grace && !deadline.passed() {
             if let Err(error) = self.kill(id, 15, false).await {
                 return exit_after_failed_kill(&mut exit, error).await;
             }
-            let slice = deadline
-                .saturating_duration_since(tokio::time::Instant::now())
-                .min(Duration::from_millis(250));
+            let slice = deadline.remaining().min(Duration::from_millis(250));
             ended_in_grace = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
                 .await
                 .is_ok();
         }
-        if !ended_in_grace && let Err(error) = self.kill(id, 9, true).await {
-            return exit_after_failed_kill(&mut exit, error).await;
+        if !ended_in_grace {
+            tracing::warn!(
+                container_id = id,
+                "sent SIGKILL to the container, which was still running"
+            );
+            if let Err(error) = self.kill(id, 9, true).await {
+                return exit_after_failed_kill(&mut exit, error).await;
+            }
         }
         let ended = exit
             .wait_for(Option::is_some)
@@ -751,10 +762,14 @@ impl Inner {
                 .collect(),
             Err(_) => return Err(Error::new("container registry lock poisoned")),
         };
+        // One deadline for every container, so that they share one grace
+        // period.
+        let deadline = StopDeadline::after(grace);
         let mut stops = tokio::task::JoinSet::new();
         for (id, exit) in live {
             let inner = Arc::clone(&self);
-            stops.spawn(async move { inner.stop(&id, exit, grace).await });
+            let deadline = deadline.clone();
+            stops.spawn(async move { inner.stop(&id, exit, &deadline).await });
         }
         let mut first_error = None;
         while let Some(result) = stops.join_next().await {

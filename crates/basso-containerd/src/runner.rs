@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use basso_runner::{ExecError, Executor, Exit, LogSink, Task, TaskKind, TaskSpec};
+use basso_runner::{ExecError, Executor, Exit, LogSink, StopDeadline, Task, TaskKind, TaskSpec};
 
 use crate::executor::{ContainerExecutor, ContainerTask, ExecutorConfig};
 use crate::task::{ContainerExit, ContainerStep, Program};
@@ -275,10 +275,10 @@ impl Task for RunnerTask {
         Ok(ended.map(|exit| self.exit(exit)))
     }
 
-    fn stop(&mut self, grace: Duration) -> Result<Exit, ExecError> {
+    fn stop(&mut self, deadline: &StopDeadline) -> Result<Exit, ExecError> {
         let exit = self
             .task
-            .stop(grace)
+            .stop_by(deadline)
             .map_err(|error| ExecError(error.to_string()))?;
         Ok(self.exit(exit))
     }

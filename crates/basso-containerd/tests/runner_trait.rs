@@ -12,7 +12,8 @@ use basso_containerd::ExecutorConfig;
 use basso_containerd::runner::{ContainerdExecutor, StageExecutor};
 use basso_runner::{
     Console, Executor, Exit, HostExecutor, LiteralExpressions, Node, PortBinding, Program,
-    RunOptions, Runner, Secrets, Shell, StagePlan, Status, StepPlan, StepSpec, TaskKind, TaskSpec,
+    RunOptions, Runner, Secrets, Shell, StagePlan, Status, StepPlan, StepSpec, StopDeadline,
+    TaskKind, TaskSpec,
 };
 use common::*;
 
@@ -109,7 +110,9 @@ fn mixed_stage_through_executor_trait() {
     let mut host_task = stage.start(host_step, host_sink).unwrap();
     let host_exit = host_task.wait(Duration::from_secs(60)).unwrap();
 
-    let service_exit = service_task.stop(Duration::from_secs(5)).unwrap();
+    let service_exit = service_task
+        .stop(&StopDeadline::after(Duration::from_secs(5)))
+        .unwrap();
     stage
         .containers()
         .finish_stage(Duration::from_secs(5))
@@ -358,7 +361,10 @@ fn service_without_command_runs_image_default() {
     let wait = plan_step("wait", "Run", None, "sleep 1");
     let (summary, printed) = run_stage(vec![service, wait]);
 
-    assert!(printed.contains("svc | image default command in /\n"), "{printed}");
+    assert!(
+        printed.contains("svc | image default command in /\n"),
+        "{printed}"
+    );
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
 }
 

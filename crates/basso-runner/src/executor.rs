@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 /// Receives a task's output, one line at a time, stdout and stderr merged.
 /// Lines arrive without their line ending and before any masking.
@@ -146,6 +147,47 @@ impl fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+/// The moment the tasks being stopped get SIGKILL: the end of the grace
+/// period that started with their SIGTERM, or earlier once the flag given to
+/// [`StopDeadline::or_when`] is set (a second Ctrl-C). Tasks stopped together
+/// share one deadline, so they share one grace period.
+#[derive(Clone, Debug)]
+pub struct StopDeadline {
+    at: Instant,
+    kill_now: Arc<AtomicBool>,
+}
+
+impl StopDeadline {
+    /// Returns the deadline `grace` from now.
+    pub fn after(grace: Duration) -> StopDeadline {
+        StopDeadline::or_when(grace, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Returns the deadline `grace` from now, which passes at once when
+    /// `kill_now` is set.
+    pub fn or_when(grace: Duration, kill_now: Arc<AtomicBool>) -> StopDeadline {
+        // A grace period beyond what `Instant` can represent is cut to
+        // u32::MAX seconds, about 136 years.
+        let at = Instant::now()
+            .checked_add(grace)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(u32::MAX.into()));
+        StopDeadline { at, kill_now }
+    }
+
+    /// Returns whether the grace period is over.
+    pub fn passed(&self) -> bool {
+        self.kill_now.load(Ordering::SeqCst) || Instant::now() >= self.at
+    }
+
+    /// Returns the time left until the deadline, zero once it passed.
+    pub fn remaining(&self) -> Duration {
+        if self.kill_now.load(Ordering::SeqCst) {
+            return Duration::ZERO;
+        }
+        self.at.saturating_duration_since(Instant::now())
+    }
+}
+
 /// Starts tasks. One executor serves a whole run and may be shared by the
 /// threads that run `parallel` steps.
 pub trait Executor: Send + Sync {
@@ -182,9 +224,12 @@ pub trait Task: Send {
     fn wait(&mut self, timeout: Duration) -> Result<Option<Exit>, ExecError>;
 
     /// Stops the task and everything it started: SIGTERM (or the runtime's
-    /// equivalent), then SIGKILL after `grace`. Returns how the main process
-    /// ended; stopping a task that already ended returns its exit.
-    fn stop(&mut self, grace: Duration) -> Result<Exit, ExecError>;
+    /// equivalent), then SIGKILL once `deadline` passes. Returns how the main
+    /// process ended; stopping a task that already ended returns its exit.
+    /// The runner stops several tasks at once from several threads with one
+    /// deadline, so the call must not hold a lock that other tasks need
+    /// while it waits.
+    fn stop(&mut self, deadline: &StopDeadline) -> Result<Exit, ExecError>;
 
     /// Reads the captured `outputVariables` after the task ended. Variables
     /// the script never set are absent.

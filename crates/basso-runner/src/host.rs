@@ -38,7 +38,9 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use crate::access::{self, Denied, StepUser};
-use crate::executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, TaskSpec};
+use crate::executor::{
+    ExecError, Executor, Exit, LogSink, Program, Shell, StopDeadline, Task, TaskSpec,
+};
 use crate::lines::LineSplitter;
 
 /// How long a step's leftover processes get between SIGTERM and SIGKILL once
@@ -793,24 +795,25 @@ impl HostTask {
         };
         self.exit = Some(exit);
         // Processes the script left behind are part of the step.
-        self.end_group(LEFTOVER_GRACE);
+        self.end_group(&StopDeadline::after(LEFTOVER_GRACE));
         self.join_readers();
         Ok(Some(exit))
     }
 
     /// Stops the task's process group and the processes that left it:
-    /// SIGTERM first, then SIGKILL after `grace` to whatever remains.
-    fn end_group(&mut self, grace: Duration) {
+    /// SIGTERM first, then SIGKILL to whatever remains once `deadline`
+    /// passes. Returns whether any process needed SIGKILL.
+    fn end_group(&mut self, deadline: &StopDeadline) -> bool {
         if self.group_gone {
-            return;
+            return false;
         }
         self.record_escaped();
         self.record_marked();
-        let deadline = Instant::now() + grace;
         signal_escaped(&self.escaped, Signal::SIGTERM);
 
-        self.end_own_group(grace);
-        end_escaped(std::mem::take(&mut self.escaped), deadline);
+        let group_killed = self.end_own_group(deadline);
+        let escaped_killed = end_escaped(std::mem::take(&mut self.escaped), deadline);
+        group_killed || escaped_killed
     }
 
     /// Records the processes outside the task's process group whose
@@ -876,17 +879,17 @@ impl HostTask {
         }
     }
 
-    /// Sends SIGTERM to the task's process group, then SIGKILL after `grace`
-    /// to whatever remains, and waits until the group is empty.
-    fn end_own_group(&mut self, grace: Duration) {
+    /// Sends SIGTERM to the task's process group, then SIGKILL once
+    /// `deadline` passes to whatever remains, and waits until the group is
+    /// empty. Returns whether the group needed SIGKILL.
+    fn end_own_group(&mut self, deadline: &StopDeadline) -> bool {
         let group = Pid::from_raw(self.pid as i32);
         if killpg(group, Signal::SIGTERM) == Err(Errno::ESRCH) {
             self.forget_group();
-            return;
+            return false;
         }
 
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
+        while !deadline.passed() {
             self.poll_exit();
             if group_is_empty(group) {
                 // The main process may have ended since it was polled: it
@@ -894,11 +897,12 @@ impl HostTask {
                 self.poll_exit();
                 if self.exit.is_some() || killpg(group, None) == Err(Errno::ESRCH) {
                     self.forget_group();
-                    return;
+                    return false;
                 }
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        let killed = !group_is_empty(group);
 
         let _ = killpg(group, Signal::SIGKILL);
         if self.exit.is_none()
@@ -918,6 +922,7 @@ impl HostTask {
             std::thread::sleep(Duration::from_millis(5));
         }
         self.forget_group();
+        killed
     }
 
     /// Records the main process's exit if it has ended, without waiting.
@@ -1011,16 +1016,17 @@ fn signal_escaped(escaped: &[ProcessStart], signal: Signal) {
 }
 
 /// Waits until `deadline` for the processes in `escaped` to end, then
-/// sends SIGKILL to those that still run.
-fn end_escaped(mut escaped: Vec<ProcessStart>, deadline: Instant) {
+/// sends SIGKILL to those that still run. Returns whether any needed it.
+fn end_escaped(mut escaped: Vec<ProcessStart>, deadline: &StopDeadline) -> bool {
     loop {
         escaped.retain(|&process| still_runs(process));
-        if escaped.is_empty() || Instant::now() >= deadline {
+        if escaped.is_empty() || deadline.passed() {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     signal_escaped(&escaped, Signal::SIGKILL);
+    !escaped.is_empty()
 }
 
 /// Returns whether no running process is left in the process group
@@ -1137,12 +1143,14 @@ impl Task for HostTask {
         }
     }
 
-    fn stop(&mut self, grace: Duration) -> Result<Exit, ExecError> {
+    fn stop(&mut self, deadline: &StopDeadline) -> Result<Exit, ExecError> {
         if let Some(exit) = self.try_exit()? {
             return Ok(exit);
         }
         tracing::debug!(step_id = %self.step_id, pid = self.pid, "stopping process group");
-        self.end_group(grace);
+        if self.end_group(deadline) {
+            tracing::warn!(step_id = %self.step_id, pid = self.pid, "sent SIGKILL to the processes that were still running");
+        }
         self.join_readers();
         self.exit
             .ok_or_else(|| ExecError(format!("step `{}` did not stop", self.step_id)))
@@ -1160,7 +1168,7 @@ impl Task for HostTask {
 impl Drop for HostTask {
     fn drop(&mut self) {
         if self.exit.is_none() || !self.group_gone {
-            self.end_group(LEFTOVER_GRACE);
+            self.end_group(&StopDeadline::after(LEFTOVER_GRACE));
         }
         // The script file and captured outputs live only as long as the step.
         let _ = std::fs::remove_dir_all(&self.scratch);

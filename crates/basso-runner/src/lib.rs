@@ -62,7 +62,9 @@ pub mod summary;
 
 pub use codebase::Codebase;
 pub use console::Console;
-pub use executor::{ExecError, Executor, Exit, LogSink, Program, Shell, Task, TaskKind, TaskSpec};
+pub use executor::{
+    ExecError, Executor, Exit, LogSink, Program, Shell, StopDeadline, Task, TaskKind, TaskSpec,
+};
 pub use folders::RunFolder;
 pub use host::HostExecutor;
 pub use plan::{

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::codebase::Codebase;
 use crate::console::Console;
 use crate::deadline::{Deadline, Scope};
-use crate::executor::{Executor, Exit, LogSink, Program, Task, TaskSpec};
+use crate::executor::{Executor, Exit, LogSink, Program, StopDeadline, Task, TaskSpec};
 use crate::plan::{FailureAction, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
@@ -121,6 +121,9 @@ pub struct Runner<'a> {
     secrets: Secrets,
     options: RunOptions,
     cancel: Arc<AtomicBool>,
+    /// Once set, the processes being stopped get SIGKILL without waiting
+    /// for the rest of their grace period.
+    kill_now: Arc<AtomicBool>,
     /// Set once the pipeline `timeout` has stopped a step or skipped a stage.
     pipeline_expired: AtomicBool,
     /// Values of the `type: Secret` output variables of finished steps.
@@ -148,9 +151,24 @@ impl<'a> Runner<'a> {
             secrets,
             options,
             cancel,
+            kill_now: Arc::new(AtomicBool::new(false)),
             pipeline_expired: AtomicBool::new(false),
             secret_outputs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Sets the flag that ends the grace period of the processes being
+    /// stopped: once it is set, they get SIGKILL at once. `basso run` sets
+    /// it on a second Ctrl-C or SIGTERM.
+    pub fn with_kill_now(mut self, kill_now: Arc<AtomicBool>) -> Runner<'a> {
+        self.kill_now = kill_now;
+        self
+    }
+
+    /// Returns a SIGKILL deadline one `stop_grace` from now, which the
+    /// kill-now flag ends early.
+    fn stop_deadline(&self) -> StopDeadline {
+        StopDeadline::or_when(self.options.stop_grace, self.kill_now.clone())
     }
 
     /// Returns the masker for the secrets and for the values of the
@@ -303,6 +321,8 @@ impl<'a> Runner<'a> {
             readiness: Mutex::new(()),
             deadline: Deadline::earliest(stage_deadline, pipeline_deadline),
             expired: OnceLock::new(),
+            running_steps: AtomicUsize::new(0),
+            stopping: OnceLock::new(),
         };
         run.run_nodes(&stage.nodes);
         run.finish();
@@ -453,6 +473,11 @@ struct StageRun<'r, 'a> {
     /// The deadline once it has passed. Every step that runs then is
     /// stopped, and every step not yet started is skipped.
     expired: OnceLock<Deadline>,
+    /// The number of Run steps whose process runs.
+    running_steps: AtomicUsize,
+    /// The SIGKILL deadline of every task stopped because the stage ended,
+    /// was interrupted or timed out, set when the first of them is stopped.
+    stopping: OnceLock<StopDeadline>,
 }
 
 impl StageRun<'_, '_> {
@@ -979,7 +1004,9 @@ impl StageRun<'_, '_> {
         self.runner.console.step_started(&id);
         gate.open();
 
+        self.running_steps.fetch_add(1, Ordering::SeqCst);
         let (mut status, exit, mut message) = self.wait_task(step, handle.as_mut(), started);
+        self.running_steps.fetch_sub(1, Ordering::SeqCst);
         let mut output_variables = match handle.outputs() {
             Ok(outputs) => outputs,
             Err(error) => {
@@ -987,7 +1014,10 @@ impl StageRun<'_, '_> {
                 Default::default()
             }
         };
-        if let Some(error) = self.runner.drop_block_secret_outputs(step, &mut output_variables) {
+        if let Some(error) = self
+            .runner
+            .drop_block_secret_outputs(step, &mut output_variables)
+        {
             tracing::error!(step_id = %id, "{error}");
             status = Status::Failed;
             message = Some(error);
@@ -1015,7 +1045,6 @@ impl StageRun<'_, '_> {
         handle: &mut dyn Task,
         started: Instant,
     ) -> (Status, Option<Exit>, Option<String>) {
-        let grace = self.runner.options.stop_grace;
         loop {
             match handle.wait(POLL_INTERVAL) {
                 Ok(Some(exit)) if exit.success() => return (Status::Succeeded, Some(exit), None),
@@ -1028,25 +1057,26 @@ impl StageRun<'_, '_> {
                 }
                 Ok(None) => {}
                 Err(error) => {
-                    let _ = handle.stop(grace);
+                    let _ = handle.stop(&self.runner.stop_deadline());
                     return (Status::Failed, None, Some(error.to_string()));
                 }
             }
 
             if self.runner.cancelled() {
-                let exit = handle.stop(grace).ok();
+                let exit = self.stop_with_stage(handle);
                 return (Status::Aborted, exit, Some("interrupted".into()));
             }
             // The stage's deadline goes first, so a step timeout that passes
             // at the same moment gets no failure strategy.
             if let Some(deadline) = self.expired() {
-                let exit = handle.stop(grace).ok();
-                return (Status::Expired, exit, Some(deadline.message()));
+                let message = deadline.message();
+                let exit = self.stop_with_stage(handle);
+                return (Status::Expired, exit, Some(message));
             }
             if let Some(timeout) = step.timeout
                 && started.elapsed() >= timeout
             {
-                let exit = handle.stop(grace).ok();
+                let exit = handle.stop(&self.runner.stop_deadline()).ok();
                 let message = format!("the step timed out after {}", humantime(timeout));
                 return (Status::Expired, exit, Some(message));
             }
@@ -1103,6 +1133,64 @@ impl StageRun<'_, '_> {
         }
     }
 
+    /// Returns the status and message of the services stopped now, when the
+    /// stage does not end by itself.
+    fn early_stop(&self) -> Option<EarlyStop> {
+        if self.runner.cancelled() {
+            return Some(EarlyStop {
+                status: Status::Aborted,
+                message: "interrupted".to_string(),
+            });
+        }
+        self.expired.get().map(|deadline| EarlyStop {
+            status: Status::Expired,
+            message: deadline.message(),
+        })
+    }
+
+    /// Returns the stage's SIGKILL deadline, and whether this call set it.
+    /// The call that sets it logs how many tasks the stage waits for.
+    fn begin_stopping(&self) -> (&StopDeadline, bool) {
+        let mut first = false;
+        let deadline = self.stopping.get_or_init(|| {
+            first = true;
+            self.runner.stop_deadline()
+        });
+        if first {
+            let services = self.services.running();
+            let steps = self.running_steps.load(Ordering::SeqCst);
+            if services + steps > 0 {
+                tracing::info!(
+                    stage_id = %self.stage.id,
+                    "waiting up to {} for {} to stop",
+                    humantime(self.runner.options.stop_grace),
+                    count_tasks(services, steps)
+                );
+            }
+        }
+        (deadline, first)
+    }
+
+    /// Stops `handle`, a Run step, because the run was interrupted or the
+    /// stage timed out. The stage's services and its other running steps
+    /// get SIGTERM at the same time and share its grace period.
+    fn stop_with_stage(&self, handle: &mut dyn Task) -> Option<Exit> {
+        let (deadline, first) = self.begin_stopping();
+        if !first {
+            return handle.stop(deadline).ok();
+        }
+        // The other parallel steps stop themselves when they see the
+        // interruption or the timeout, each on its own thread.
+        let early = self.early_stop();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                self.services
+                    .stop_running(deadline, &self.runner.console, early.as_ref())
+            });
+            handle.stop(deadline).ok()
+        })
+    }
+
     /// Stops every service and records the services' results. Services that
     /// no later step waited for get the same readiness wait first, so one
     /// that crashes as the stage's last step fails the stage.
@@ -1117,18 +1205,12 @@ impl StageRun<'_, '_> {
             self.wait_for_services();
         }
 
-        let early = if self.runner.cancelled() {
-            Some(EarlyStop {
-                status: Status::Aborted,
-                message: "interrupted".to_string(),
-            })
-        } else {
-            self.expired.get().map(|deadline| EarlyStop {
-                status: Status::Expired,
-                message: deadline.message(),
-            })
-        };
-        for outcome in self.services.stop_all(&self.runner.console, early.as_ref()) {
+        let early = self.early_stop();
+        let (deadline, _) = self.begin_stopping();
+        let outcomes = self
+            .services
+            .stop_all(deadline, &self.runner.console, early.as_ref());
+        for outcome in outcomes {
             let step = &outcome.step;
             let tests = if outcome.status.is_failure() {
                 None
@@ -1163,6 +1245,23 @@ fn failure_kind(status: Status) -> Option<&'static str> {
         Status::Failed => Some("Unknown"),
         Status::Expired => Some("Timeout"),
         _ => None,
+    }
+}
+
+/// Returns `4 services and 1 step` for the tasks a stage waits for.
+fn count_tasks(services: usize, steps: usize) -> String {
+    let plural = |count: usize, noun: &str| match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
+    };
+    match (services, steps) {
+        (0, steps) => plural(steps, "step"),
+        (services, 0) => plural(services, "service"),
+        (services, steps) => format!(
+            "{} and {}",
+            plural(services, "service"),
+            plural(steps, "step")
+        ),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::console::Console;
-use crate::executor::{Exit, Task};
+use crate::executor::{Exit, StopDeadline, Task};
 use crate::plan::StepPlan;
 use crate::runner::humantime;
 use crate::state::Status;
@@ -196,7 +196,7 @@ impl Services {
                 );
                 tracing::error!(step_id = %id, "{}", console.mask(&message));
                 entry.outcome = Some(outcome(entry, Status::Failed, None, Some(message)));
-                let _ = entry.task.stop(self.grace);
+                let _ = entry.task.stop(&StopDeadline::after(self.grace));
                 return false;
             }
             drop(entries);
@@ -215,46 +215,54 @@ impl Services {
         })
     }
 
-    /// Stops every service that still runs (SIGTERM to its process group,
-    /// SIGKILL after the grace period) and returns how each one ended. A
-    /// service that cannot be stopped is failed with the reason. The
+    /// Returns how many services still run, as far as the last look found.
+    pub fn running(&self) -> usize {
+        let entries = self.entries.lock().expect("services lock");
+        entries
+            .iter()
+            .filter(|entry| entry.outcome.is_none())
+            .count()
+    }
+
+    /// Stops every service that still runs, all at once: each gets SIGTERM
+    /// (to its process group) now and SIGKILL when `deadline` passes. The
     /// services stopped now succeed, unless `early` gives them another
-    /// status because the stage did not end by itself.
-    pub fn stop_all(&self, console: &Console, early: Option<&EarlyStop>) -> Vec<ServiceOutcome> {
+    /// status because the stage did not end by itself. A service that
+    /// cannot be stopped is failed with the reason.
+    pub fn stop_running(
+        &self,
+        deadline: &StopDeadline,
+        console: &Console,
+        early: Option<&EarlyStop>,
+    ) {
         self.check(console, || {});
+        let mut entries = self.entries.lock().expect("services lock");
+        // One thread per service, so that each waits out the same grace
+        // period instead of one after the other.
+        std::thread::scope(|scope| {
+            for entry in entries.iter_mut() {
+                scope.spawn(|| stop_entry(entry, deadline, console, early));
+            }
+        });
+    }
+
+    /// Stops every service that still runs (see [`Services::stop_running`])
+    /// and returns how each one ended.
+    pub fn stop_all(
+        &self,
+        deadline: &StopDeadline,
+        console: &Console,
+        early: Option<&EarlyStop>,
+    ) -> Vec<ServiceOutcome> {
+        self.stop_running(deadline, console, early);
         let mut entries = self.entries.lock().expect("services lock");
         let mut outcomes = Vec::new();
         for mut entry in entries.drain(..) {
-            // A service that exited since `check` (or while an earlier one
-            // was being stopped) is judged by its own exit status.
-            // NOTE: an exit in the moment between this look and the SIGTERM
-            // still counts as stopped, because the exit status cannot tell
-            // the two apart.
-            if entry.outcome.is_none()
-                && let Ok(Some(exit)) = entry.task.wait(Duration::ZERO)
-            {
-                record_exit(&mut entry, exit, console);
-            }
-            if entry.outcome.is_none() {
-                let stopped = entry.task.stop(self.grace);
-                tracing::info!(step_id = %entry.step.path(), pid = entry.task.pid(), "stopped service");
-                let (status, message) = match stopped {
-                    // A service left running keeps its ports and files, so
-                    // the stage must not read as a clean success.
-                    Err(error) => {
-                        let message = format!("cannot stop service: {error}");
-                        tracing::error!(step_id = %entry.step.path(), "{}", console.mask(&message));
-                        (Status::Failed, Some(message))
-                    }
-                    Ok(_) => match early {
-                        Some(early) => (early.status, Some(early.message.clone())),
-                        None => (Status::Succeeded, None),
-                    },
-                };
-                entry.outcome = Some(outcome(&entry, status, None, message));
-            }
             console.step_finished(&entry.step.path());
-            let ended = entry.outcome.take().expect("outcome set above");
+            let ended = entry
+                .outcome
+                .take()
+                .expect("stop_running sets every outcome");
             outcomes.push(ServiceOutcome {
                 result_index: entry.result_index,
                 step: entry.step,
@@ -267,6 +275,43 @@ impl Services {
         }
         outcomes
     }
+}
+
+/// Stops one service unless it has ended, and records its outcome.
+fn stop_entry(
+    entry: &mut Entry,
+    deadline: &StopDeadline,
+    console: &Console,
+    early: Option<&EarlyStop>,
+) {
+    // A service that exited since `check` is judged by its own exit status.
+    // NOTE: an exit in the moment between this look and the SIGTERM still
+    // counts as stopped, because the exit status cannot tell the two apart.
+    if entry.outcome.is_none()
+        && let Ok(Some(exit)) = entry.task.wait(Duration::ZERO)
+    {
+        record_exit(entry, exit, console);
+    }
+    if entry.outcome.is_some() {
+        return;
+    }
+
+    let stopped = entry.task.stop(deadline);
+    tracing::info!(step_id = %entry.step.path(), pid = entry.task.pid(), "stopped service");
+    let (status, message) = match stopped {
+        // A service left running keeps its ports and files, so the stage
+        // must not read as a clean success.
+        Err(error) => {
+            let message = format!("cannot stop service: {error}");
+            tracing::error!(step_id = %entry.step.path(), "{}", console.mask(&message));
+            (Status::Failed, Some(message))
+        }
+        Ok(_) => match early {
+            Some(early) => (early.status, Some(early.message.clone())),
+            None => (Status::Succeeded, None),
+        },
+    };
+    entry.outcome = Some(outcome(entry, status, None, message));
 }
 
 /// Records a service's own exit; returns whether it fails the stage.

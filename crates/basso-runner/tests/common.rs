@@ -116,6 +116,13 @@ pub struct Setup {
     /// that set `runAsUser` and 0700 for others; `None` keeps the mode of
     /// the temporary folder.
     pub workspace_mode: Option<u32>,
+    /// The time between SIGTERM and SIGKILL.
+    pub stop_grace: Duration,
+    /// The run's cancel flag, as Ctrl-C sets it.
+    pub cancel: Arc<AtomicBool>,
+    /// The flag that ends the grace period at once, as a second Ctrl-C
+    /// sets it.
+    pub kill_now: Arc<AtomicBool>,
 }
 
 impl Default for Setup {
@@ -126,6 +133,9 @@ impl Default for Setup {
             wait_for_ports: true,
             pipeline_timeout: None,
             workspace_mode: None,
+            stop_grace: Duration::from_secs(2),
+            cancel: Arc::new(AtomicBool::new(false)),
+            kill_now: Arc::new(AtomicBool::new(false)),
         }
     }
 }
@@ -149,7 +159,7 @@ pub fn run_with(stages: Vec<StagePlan>, setup: Setup) -> Outcome {
     options.readiness_timeout = setup.readiness_timeout;
     options.wait_for_ports = setup.wait_for_ports;
     options.pipeline_timeout = setup.pipeline_timeout;
-    options.stop_grace = Duration::from_secs(2);
+    options.stop_grace = setup.stop_grace;
 
     let summary = {
         let _guard = LogCapture::install(console.clone());
@@ -159,8 +169,9 @@ pub fn run_with(stages: Vec<StagePlan>, setup: Setup) -> Outcome {
             console,
             setup.secrets,
             options,
-            Arc::new(AtomicBool::new(false)),
-        );
+            setup.cancel,
+        )
+        .with_kill_now(setup.kill_now);
         runner.run(&stages)
     };
     drop(executor);

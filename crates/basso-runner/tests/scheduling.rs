@@ -98,7 +98,7 @@ impl Task for FakeTask {
         Ok(Some(Exit::Code(code)))
     }
 
-    fn stop(&mut self, _: Duration) -> Result<Exit, ExecError> {
+    fn stop(&mut self, _: &StopDeadline) -> Result<Exit, ExecError> {
         self.events
             .lock()
             .unwrap()

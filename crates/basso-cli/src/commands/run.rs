@@ -156,7 +156,8 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     // Signals keep their default action until the questions for execution
     // inputs are answered, so Ctrl-C at a question ends basso at once.
     let loaded = pipeline::Loaded::read(args)?;
-    let cancel = logging::cancel_on_signals().map_err(StartError::usage)?;
+    let interrupts = logging::handle_signals().map_err(StartError::usage)?;
+    let cancel = interrupts.cancel.clone();
     let mut context = with_sequence_id(loaded.base_context.clone()).map_err(StartError::usage)?;
     // A field may fail without the codebase values (`<+codebase.branch>.trim()`),
     // so this first resolution only finds the stages that clone the codebase.
@@ -237,7 +238,8 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         secrets.clone(),
         options,
         cancel.clone(),
-    );
+    )
+    .with_kill_now(interrupts.kill_now.clone());
     let summary = runner.run(&stages);
     let masker = runner.masker();
     done.store(true, Ordering::SeqCst);

@@ -48,15 +48,46 @@ impl Write for ConsoleWriter {
     }
 }
 
-/// Sets `cancel` on SIGINT and SIGTERM. A second signal only sets the flag
-/// again, so it does not cut the cleanup short.
-pub fn cancel_on_signals() -> Result<Arc<AtomicBool>, String> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, cancel.clone())
-            .map_err(|error| format!("cannot handle signal {signal}: {error}"))?;
-    }
-    Ok(cancel)
+/// The flags that SIGINT and SIGTERM set while `basso run` runs.
+pub struct Interrupts {
+    /// Set by the first signal: the runner stops its steps and services,
+    /// which get SIGTERM and a grace period before SIGKILL.
+    pub cancel: Arc<AtomicBool>,
+    /// Set by the second signal: what still runs gets SIGKILL at once.
+    pub kill_now: Arc<AtomicBool>,
+}
+
+/// Starts the thread that turns SIGINT and SIGTERM into [`Interrupts`]:
+/// the first signal sets `cancel`, the second `kill_now`, and later ones
+/// change nothing.
+pub fn handle_signals() -> Result<Interrupts, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|error| format!("cannot handle SIGINT and SIGTERM: {error}"))?;
+    let interrupts = Interrupts {
+        cancel: Arc::new(AtomicBool::new(false)),
+        kill_now: Arc::new(AtomicBool::new(false)),
+    };
+    let cancel = interrupts.cancel.clone();
+    let kill_now = interrupts.kill_now.clone();
+    std::thread::Builder::new()
+        .name("basso-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                if !cancel.swap(true, Ordering::SeqCst) {
+                    continue;
+                }
+                if !kill_now.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(
+                        "received {name} again: sending SIGKILL to the processes still running without waiting for the rest of the grace period"
+                    );
+                }
+            }
+        })
+        .map_err(|error| format!("cannot start the signal thread: {error}"))?;
+    Ok(interrupts)
 }
 
 /// Redraws the progress line twice a second until `done` is set.
