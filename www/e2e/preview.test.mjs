@@ -270,6 +270,33 @@ test('rejected input value is marked at its field', async () => {
   await page.close();
 });
 
+test('backtracking input regex leaves the page responsive', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  // `(a+)+b` against a run of `a`s without the `b` takes a backtracking
+  // engine, such as JavaScript's, exponential time. The resolver checks the
+  // regex with a linear-time engine in the worker.
+  const backtracking = NUMBER_INPUT.replace(
+    'value: <+input>.default(hello)',
+    `value: <+input>.regex((a+)+b).default(${'a'.repeat(40)})`,
+  );
+  await afterUpdate(page, () => replaceText(page, backtracking));
+
+  const defaultProblem = page.locator('#problems .problem.error');
+  assert.equal(await defaultProblem.count(), 1);
+  assert.match(await defaultProblem.innerText(), /default value `a+` does not match the pattern `\(a\+\)\+b`/);
+
+  const greeting = page.locator('.field[data-path="pipeline.variables.greeting"] input');
+  await afterUpdate(page, () => greeting.fill(`${'a'.repeat(40)}c`));
+  assert.equal(await greeting.getAttribute('aria-invalid'), 'true', 'the typed value does not match');
+  const fieldError = await page.locator('.field[data-path="pipeline.variables.greeting"] .field-error').innerText();
+  assert.match(fieldError, /\(a\+\)\+b/);
+
+  await afterUpdate(page, () => greeting.fill('aab'));
+  assert.equal(await greeting.getAttribute('aria-invalid'), 'false');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('problem list is capped and counts all', async () => {
   const { page, problems } = await openPreview(browser.context, server.url);
   // Each `- 5` entry is neither `stage:` nor `parallel:`.

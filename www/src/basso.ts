@@ -93,13 +93,17 @@ function toDiagnostics(diagnostics: any[] | undefined, inputPaths: string[]): Di
     columnUtf16: d.columnUtf16 ?? d.column,
     endColumnUtf16: d.endColumnUtf16 ?? d.endColumn,
     file: d.file === null || d.file === undefined || d.file === PIPELINE_FILE ? null : d.file,
-    inputPath: inputPathOf(d.file, inputPaths),
+    inputPath: inputPathOf(d, inputPaths),
   }));
 }
 
-function inputPathOf(file: string | null | undefined, inputPaths: string[]): string | null {
-  const argument = /^--input#([1-9][0-9]*)$/.exec(file ?? '');
-  return argument ? (inputPaths[Number(argument[1]) - 1] ?? null) : null;
+function inputPathOf(d: any, inputPaths: string[]): string | null {
+  const argument = /^--input#([1-9][0-9]*)$/.exec(d.file ?? '');
+  if (argument) return inputPaths[Number(argument[1]) - 1] ?? null;
+  // A value that the input's regex or allowed values reject is reported at
+  // the runtime input in the pipeline, and the message names its source.
+  const source = /\(from `--input ([^=`]+)=/.exec(d.message ?? '');
+  return source && inputPaths.includes(source[1]) ? source[1] : null;
 }
 
 function toEndpoints(endpoints: any | null | undefined): Endpoints | null {
