@@ -1723,6 +1723,19 @@ pub(crate) fn check_resources(report: &mut Report, resources: &Node) {
             && let Err(error) = parse_memory(text)
         {
             report.error("invalid-memory", format!("invalid memory `{text}`: {}", error.0), memory.span, "write an integer or fixed-point number with an optional suffix and no spaces: `500Mi`, `1Gi`, `512M`, `2G`");
+        } else if let Some(memory) = limits.get("memory")
+            && let Some(text) = memory.as_str()
+            && classify(text) == ValueKind::Fixed
+            && let Some(number) = text.trim().strip_suffix('m')
+        {
+            // Kubernetes reads `m` as one thousandth, so `500m` is half a
+            // byte, and no container starts with that limit.
+            report.warning(
+                "invalid-memory",
+                format!("memory `{text}` is {number} thousandths of a byte: the suffix `m` means milli"),
+                memory.span,
+                format!("did you mean `{number}Mi` or `{number}M`?"),
+            );
         }
         if let Some(cpu) = limits.get("cpu")
             && let Some(text) = cpu.as_str()
