@@ -223,6 +223,49 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
         });
     }
     check_variable_cycles(report, pipeline, source, templates);
+    check_secret_ids_from_run_state(report, pipeline, source, templates);
+}
+
+/// Reports a `Secret` variable whose value, the secret's id, reads a step
+/// output or status. That value exists only during the run, and run-time
+/// data may not choose a secret, so every step that reads the variable
+/// would fail when it starts.
+fn check_secret_ids_from_run_state(
+    report: &mut Report,
+    pipeline: &Pipeline<'_>,
+    source: &str,
+    templates: &Templates,
+) {
+    let stage_variables = pipeline.stages.iter().flat_map(|stage| {
+        let group_variables = stage.groups.iter().flat_map(|group| &group.variables);
+        stage.variables.iter().chain(group_variables)
+    });
+    for variable in pipeline.variables.iter().chain(stage_variables) {
+        if variable.var_type != "Secret" {
+            continue;
+        }
+        let Some(node) = variable.value else {
+            continue;
+        };
+        let Some(text) = node.as_str().filter(|text| has_block_start(text)) else {
+            continue;
+        };
+        let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
+            continue;
+        };
+        let Some(reference) = references.paths.iter().find(|path| is_run_state(path)) else {
+            continue;
+        };
+        report.error(
+            codes::SECRET_FROM_DATA,
+            format!(
+                "`Secret` variable `{}` takes its secret id from `{reference}`, which is known only during the run",
+                variable.name
+            ),
+            locate(source, node, reference),
+            "write the secret id in the pipeline file, or supply it as a runtime input; run-time data cannot choose a secret",
+        );
+    }
 }
 
 fn check_text(
