@@ -82,7 +82,10 @@ function isPlainJson(value, depth) {
   const prototype = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return false;
   for (const key in value) {
-    if (!isPlainJson(value[key], depth + 1)) return false;
+    // A getter goes to the writer, so that it runs once.
+    const property = Object.getOwnPropertyDescriptor(value, key);
+    if (property === undefined || !("value" in property)) return false;
+    if (!isPlainJson(property.value, depth + 1)) return false;
   }
   return true;
 }

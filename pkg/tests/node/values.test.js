@@ -208,6 +208,20 @@ test("escape-like text stays as it is", () => {
   assert.deepEqual(evaluate("<+a>", { a: "\\ud800 \u0000 \"" }), { schemaVersion: 1, value: "\\ud800 \u0000 \"" });
 });
 
+test("getters run once", () => {
+  let reads = 0;
+  const context = {
+    a: {
+      get b() {
+        reads += 1;
+        return reads;
+      },
+    },
+  };
+  assert.deepEqual(render("<+a.b>", context), { schemaVersion: 1, value: "1" });
+  assert.equal(reads, 1);
+});
+
 test("getter errors reach the caller", () => {
   const context = {
     get a() {
