@@ -314,6 +314,24 @@ fn stage_warnings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
 
 /// Reports settings a pod cannot keep for one step.
 fn step_warnings(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
+    if !step.resource_requests.is_empty() {
+        let written: Vec<String> = step
+            .resource_requests
+            .iter()
+            .map(|(name, value)| format!("`{name}: {value}`"))
+            .collect();
+        let warning = Diagnostic::warning(
+            "requests-not-kept",
+            format!(
+                "`resources.requests` of step `{}` is not kept in the pod: {}",
+                step.path(),
+                written.join(", ")
+            ),
+            step.span_of("resources"),
+        )
+        .with_help("set `resources.limits` instead: the export keeps only limits, and Kubernetes sets a container's requests equal to them");
+        diagnostics.push(warning);
+    }
     if !step.report_paths.is_empty() {
         let warning = Diagnostic::warning(
             "reports-not-collected",

@@ -761,6 +761,58 @@ fn limits_as_given() {
 }
 
 #[test]
+fn resource_requests_warn() {
+    let source = "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: test
+        identifier: test
+        type: CI
+        spec:
+          infrastructure:
+            type: KubernetesDirect
+            spec: {connectorRef: k8s, namespace: ci}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: run
+                  identifier: run
+                  spec:
+                    image: alpine
+                    command: 'true'
+                    resources:
+                      requests: {memory: 1Mi, cpu: 0.5}
+";
+    let resolution = common::resolve(source, "p.yaml");
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let stage = basso_kube::stage_from_resolved("p", &resolution.stages[0], None);
+    let export = export(&stage);
+
+    let warning = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "requests-not-kept")
+        .unwrap_or_else(|| panic!("{:#?}", export.diagnostics));
+    assert_eq!(warning.severity, Severity::Warning);
+    assert_eq!(
+        warning.message,
+        "`resources.requests` of step `run` is not kept in the pod: `memory: 1Mi`, `cpu: 0.5`"
+    );
+    assert!(
+        warning
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("`resources.limits`")
+    );
+    let manifest = export.manifest.expect("warnings still export");
+    assert!(container(&manifest, "run").resources.is_none());
+}
+
+#[test]
 fn image_pull_policy_as_given() {
     for policy in ["Always", "Never", "IfNotPresent"] {
         let mut step = run("s", "alpine", "true");
