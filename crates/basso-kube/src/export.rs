@@ -21,6 +21,7 @@ use crate::names::{
     to_joined_dns1123_label,
 };
 use crate::schedule::{check_stage_when, check_when, deadline, warn_parallel_runs, warn_timeouts};
+use crate::secrets::find_secret_refs;
 
 /// Mount path of the stage workspace in every step container, as on Harness.
 pub const WORKSPACE_PATH: &str = "/harness";
@@ -284,6 +285,20 @@ fn check_namespace(stage: &Stage, options: &ExportOptions, diagnostics: &mut Vec
         Some(_) => Span::default(),
         None => stage.namespace_span,
     };
+    // Kubernetes reads the namespace from the object, never from a Secret.
+    if let Some(secret) = find_secret_refs(&namespace).first() {
+        let error = Diagnostic::error(
+            "secret-outside-env",
+            format!(
+                "secret `{}` cannot be used in `namespace` on Kubernetes",
+                secret.id
+            ),
+            span,
+        )
+        .with_help("a pod reads secrets only into environment variables, `command` and `entrypoint`: write the namespace itself, or pass it with `--namespace`");
+        diagnostics.push(error);
+        return;
+    }
     if !is_dns1123_label(&namespace) {
         let error = Diagnostic::error(
             "invalid-namespace",
@@ -314,6 +329,24 @@ fn stage_warnings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) {
 
 /// Reports settings a pod cannot keep for one step.
 fn step_warnings(step: &Step, diagnostics: &mut Vec<Diagnostic>) {
+    if !step.resource_requests.is_empty() {
+        let written: Vec<String> = step
+            .resource_requests
+            .iter()
+            .map(|(name, value)| format!("`{name}: {value}`"))
+            .collect();
+        let warning = Diagnostic::warning(
+            "requests-not-kept",
+            format!(
+                "`resources.requests` of step `{}` is not kept in the pod: {}",
+                step.path(),
+                written.join(", ")
+            ),
+            step.span_of("resources"),
+        )
+        .with_help("set `resources.limits` instead: the export keeps only limits, and Kubernetes sets a container's requests equal to them");
+        diagnostics.push(warning);
+    }
     if !step.report_paths.is_empty() {
         let warning = Diagnostic::warning(
             "reports-not-collected",

@@ -11,6 +11,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::model::Stage;
 use crate::names::{is_dns1123_subdomain, is_label_value, is_qualified_name};
+use crate::secrets::find_secret_refs;
 
 mod security;
 mod volumes;
@@ -52,47 +53,128 @@ pub(crate) fn pod_settings(stage: &Stage, diagnostics: &mut Vec<Diagnostic>) -> 
         if value.is_null() {
             continue;
         }
-        if key == "volumes" {
-            settings.volumes = volumes(stage, value, diagnostics);
-            continue;
-        }
-        if key == "tolerations" {
-            settings.tolerations = tolerations(stage, value, diagnostics);
-            continue;
-        }
-        if let Err(reason) = apply(&mut settings, key, value) {
-            diagnostics.push(not_kept(stage, key, &reason));
+        match key.as_str() {
+            "volumes" => settings.volumes = volumes(stage, value, diagnostics),
+            "tolerations" => settings.tolerations = tolerations(stage, value, diagnostics),
+            "labels" => settings.labels = read_map(stage, key, value, diagnostics, label),
+            "nodeSelector" => {
+                settings.node_selector = read_map(stage, key, value, diagnostics, label);
+            }
+            "annotations" => {
+                settings.annotations = read_map(stage, key, value, diagnostics, annotation);
+            }
+            "hostNames" => settings.host_names = host_names(stage, value, diagnostics),
+            // Read by `security_context`.
+            "runAsUser" | "containerSecurityContext" => {}
+            _ => {
+                if let Err(rejection) = apply(&mut settings, key, value) {
+                    diagnostics.push(not_kept(stage, key, rejection));
+                }
+            }
         }
     }
     settings.security_context = security_context(spec, diagnostics, stage);
     settings
 }
 
-/// Builds the warning for setting `key`, which may be a dotted path such as
-/// `containerSecurityContext.procMount`. It points at the top-level setting.
-fn not_kept(stage: &Stage, key: &str, reason: &str) -> Diagnostic {
+/// The reason the pod does not keep a setting or an entry of one.
+struct Rejection {
+    reason: String,
+    /// The fix, for a rejection the user can fix in the pipeline.
+    help: Option<&'static str>,
+}
+
+impl Rejection {
+    /// Rejects a value that reads secret `id`. Kubernetes fills a container's
+    /// environment variables and volumes from a Secret, but no pod setting.
+    fn secret(id: &str) -> Self {
+        Rejection {
+            reason: format!(
+                "it reads secret `{id}`, but a pod reads Secrets only into environment variables and files"
+            ),
+            help: Some(
+                "write the value itself, because the API server stores pod settings as plain text",
+            ),
+        }
+    }
+}
+
+impl From<String> for Rejection {
+    fn from(reason: String) -> Self {
+        Rejection { reason, help: None }
+    }
+}
+
+impl From<&str> for Rejection {
+    fn from(reason: &str) -> Self {
+        Rejection::from(reason.to_string())
+    }
+}
+
+/// Returns the id of the first secret that `value` reads, in a text or in a
+/// mapping key at any depth.
+fn secret_in(value: &Json) -> Option<String> {
+    match value {
+        Json::String(text) => secret_in_text(text),
+        Json::Array(items) => items.iter().find_map(secret_in),
+        Json::Object(entries) => entries
+            .iter()
+            .find_map(|(key, value)| secret_in_text(key).or_else(|| secret_in(value))),
+        _ => None,
+    }
+}
+
+fn secret_in_text(text: &str) -> Option<String> {
+    find_secret_refs(text)
+        .into_iter()
+        .next()
+        .map(|secret| secret.id)
+}
+
+/// Rejects `value` when it reads a secret.
+fn reject_secret(value: &Json) -> Result<(), Rejection> {
+    match secret_in(value) {
+        Some(id) => Err(Rejection::secret(&id)),
+        None => Ok(()),
+    }
+}
+
+/// Builds the warning "`subject`: `reason`" about setting `key`, which may
+/// be a dotted path such as `containerSecurityContext.procMount`. It points
+/// at the top-level setting.
+fn warning(stage: &Stage, key: &str, subject: &str, rejection: Rejection) -> Diagnostic {
     let top_level = key.split('.').next().unwrap_or(key);
-    Diagnostic::warning(
+    let warning = Diagnostic::warning(
         NOT_KEPT,
-        format!("infrastructure setting `{key}` is not kept in the pod: {reason}"),
+        format!("{subject}: {}", rejection.reason),
         stage.infrastructure_span(top_level),
-    )
+    );
+    match rejection.help {
+        Some(help) => warning.with_help(help),
+        None => warning,
+    }
+}
+
+/// Builds the warning about setting `key`, which the pod does not keep.
+fn not_kept(stage: &Stage, key: &str, rejection: impl Into<Rejection>) -> Diagnostic {
+    let subject = format!("infrastructure setting `{key}` is not kept in the pod");
+    warning(stage, key, &subject, rejection.into())
 }
 
 /// Stores one setting, or returns why the pod cannot keep it.
-fn apply(settings: &mut PodSettings, key: &str, value: &Json) -> Result<(), String> {
+fn apply(settings: &mut PodSettings, key: &str, value: &Json) -> Result<(), Rejection> {
+    if matches!(
+        key,
+        "serviceAccountName" | "priorityClassName" | "automountServiceAccountToken"
+    ) {
+        reject_secret(value)?;
+    }
     match key {
         "serviceAccountName" => settings.service_account_name = Some(object_name(value)?),
         "priorityClassName" => settings.priority_class_name = Some(object_name(value)?),
         "automountServiceAccountToken" => {
             settings.automount_service_account_token = Some(boolean(value)?);
         }
-        "nodeSelector" => settings.node_selector = labels(value)?,
-        "labels" => settings.labels = labels(value)?,
-        "annotations" => settings.annotations = annotations(value)?,
-        "hostNames" => settings.host_names = host_names(value)?,
-        // Read by `security_context`.
-        "runAsUser" | "containerSecurityContext" => {}
         "initTimeout" => {
             return Err("a Job has no deadline for starting its pod; `activeDeadlineSeconds` bounds the whole run".into());
         }
@@ -161,34 +243,60 @@ fn list(value: &Json) -> Result<&[Json], String> {
         .ok_or_else(|| format!("expected a list, found `{value}`"))
 }
 
-/// Reads a map of label keys to label values, the form of `labels` and
-/// `nodeSelector`.
-fn labels(value: &Json) -> Result<BTreeMap<String, String>, String> {
-    let mut labels = BTreeMap::new();
-    for (key, value) in mapping(value)? {
-        let value = text(value)?;
-        if !is_qualified_name(key) {
-            return Err(format!("`{key}` is not a valid label key"));
+/// Reads a mapping setting (`labels`, `nodeSelector`, `annotations`) entry
+/// by entry with `read`, warning about each entry the pod does not keep and
+/// keeping the others.
+fn read_map(
+    stage: &Stage,
+    key: &str,
+    value: &Json,
+    diagnostics: &mut Vec<Diagnostic>,
+    read: impl Fn(&str, &Json) -> Result<String, String>,
+) -> BTreeMap<String, String> {
+    let entries = match mapping(value) {
+        Ok(entries) => entries,
+        Err(reason) => {
+            diagnostics.push(not_kept(stage, key, reason));
+            return BTreeMap::new();
         }
-        if !is_label_value(&value) {
-            return Err(format!(
-                "`{value}` of `{key}` is not a valid label value (at most 63 letters, digits, `-`, `_` and `.`)"
-            ));
+    };
+
+    let mut kept = BTreeMap::new();
+    for (name, item) in entries {
+        let read = match secret_in_text(name).or_else(|| secret_in(item)) {
+            Some(id) => Err(Rejection::secret(&id)),
+            None => read(name, item).map_err(Rejection::from),
+        };
+        match read {
+            Ok(text) => _ = kept.insert(name.clone(), text),
+            Err(rejection) => {
+                let subject = format!("`{key}` entry `{name}` is not kept in the pod");
+                diagnostics.push(warning(stage, key, &subject, rejection));
+            }
         }
-        labels.insert(key.clone(), value);
     }
-    Ok(labels)
+    kept
 }
 
-fn annotations(value: &Json) -> Result<BTreeMap<String, String>, String> {
-    let mut annotations = BTreeMap::new();
-    for (key, value) in mapping(value)? {
-        if !is_qualified_name(key) {
-            return Err(format!("`{key}` is not a valid annotation key"));
-        }
-        annotations.insert(key.clone(), text(value)?);
+/// Reads the value of label or node selector `key`.
+fn label(key: &str, value: &Json) -> Result<String, String> {
+    let value = text(value)?;
+    if !is_qualified_name(key) {
+        return Err(format!("`{key}` is not a valid label key"));
     }
-    Ok(annotations)
+    if !is_label_value(&value) {
+        return Err(format!(
+            "`{value}` is not a valid label value (at most 63 letters, digits, `-`, `_` and `.`)"
+        ));
+    }
+    Ok(value)
+}
+
+fn annotation(key: &str, value: &Json) -> Result<String, String> {
+    if !is_qualified_name(key) {
+        return Err(format!("`{key}` is not a valid annotation key"));
+    }
+    text(value)
 }
 
 /// Reads `tolerations`, warning about each entry that the pod does not keep.
@@ -212,8 +320,9 @@ struct ListEntry {
 }
 
 /// Reads each entry of a list setting with `read`, which receives the
-/// entry's index. Each entry that `read` rejects gets a warning such as
-/// "volume 2 of the infrastructure is not mounted: `reason`".
+/// entry's index. Each entry that reads a secret or that `read` rejects gets
+/// a warning such as "volume 2 of the infrastructure is not mounted:
+/// `reason`".
 fn read_entries<T>(
     stage: &Stage,
     value: &Json,
@@ -224,24 +333,24 @@ fn read_entries<T>(
     let items = match list(value) {
         Ok(items) => items,
         Err(reason) => {
-            diagnostics.push(not_kept(stage, entry.key, &reason));
+            diagnostics.push(not_kept(stage, entry.key, reason));
             return Vec::new();
         }
     };
 
     let mut entries = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        match read(index, item) {
+        let read = reject_secret(item).and_then(|()| read(index, item).map_err(Rejection::from));
+        match read {
             Ok(read) => entries.push(read),
-            Err(reason) => {
-                let message = format!(
-                    "{} {} of the infrastructure is not {}: {reason}",
+            Err(rejection) => {
+                let subject = format!(
+                    "{} {} of the infrastructure is not {}",
                     entry.noun,
                     index + 1,
                     entry.outcome
                 );
-                let span = stage.infrastructure_span(entry.key);
-                diagnostics.push(Diagnostic::warning(NOT_KEPT, message, span));
+                diagnostics.push(warning(stage, entry.key, &subject, rejection));
             }
         }
     }
@@ -325,14 +434,18 @@ fn toleration_seconds(value: &Json) -> Result<i64, String> {
     })
 }
 
-fn host_names(value: &Json) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
-    for item in list(value)? {
+/// Reads `hostNames`, warning about each name that the pod does not keep.
+fn host_names(stage: &Stage, value: &Json, diagnostics: &mut Vec<Diagnostic>) -> Vec<String> {
+    let entry = ListEntry {
+        key: "hostNames",
+        noun: "host name",
+        outcome: "kept",
+    };
+    read_entries(stage, value, &entry, diagnostics, |_, item| {
         let name = text(item)?;
         if !is_dns1123_subdomain(&name) {
             return Err(format!("`{name}` is not a valid host name"));
         }
-        names.push(name);
-    }
-    Ok(names)
+        Ok(name)
+    })
 }

@@ -147,6 +147,9 @@ pub struct Step {
     pub limit_memory: Option<String>,
     /// `resources.limits.cpu`, a Kubernetes quantity.
     pub limit_cpu: Option<String>,
+    /// `resources.requests` as written, by resource name (`memory`, `cpu`).
+    /// The pod does not keep them.
+    pub resource_requests: Vec<(String, String)>,
     pub image_pull_policy: Option<String>,
     pub port_bindings: Vec<PortBinding>,
     /// `reports.spec.paths`.

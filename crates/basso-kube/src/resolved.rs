@@ -130,6 +130,15 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
         let value = step.spec.get("resources")?.get("limits")?.get(key)?;
         Some(json_text(value)).filter(|t| !t.is_empty())
     };
+    let resource_requests = step
+        .spec
+        .get("resources")
+        .and_then(|resources| resources.get("requests")?.as_object())
+        .into_iter()
+        .flatten()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(name, value)| (name.clone(), json_text(value)))
+        .collect();
     let port_bindings = step
         .port_bindings()
         .into_iter()
@@ -179,6 +188,7 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
         run_as_user: step.run_as_user(),
         limit_memory: limit("memory"),
         limit_cpu: limit("cpu"),
+        resource_requests,
         image_pull_policy: spec_text("imagePullPolicy"),
         port_bindings,
         report_paths: step.report_paths(),

@@ -451,11 +451,273 @@ fn infrastructure_settings_not_kept_warn() {
         has("`kubernetes.io/os: windows` is replaced by `kubernetes.io/os: linux`"),
         "{warnings:#?}"
     );
-    assert!(has("setting `labels`"), "{warnings:#?}");
+    assert!(has("`labels` entry `team` is not kept"), "{warnings:#?}");
     assert!(has("volume at `/harness` is not mounted"), "{warnings:#?}");
     assert!(has("unknown volume type `ConfigMap`"), "{warnings:#?}");
     let manifest = export.manifest.expect("warnings still export");
     assert_eq!(pod(&manifest).volumes.as_ref().unwrap().len(), 1);
+}
+
+#[test]
+fn infrastructure_secrets_are_not_kept() {
+    let secret = |id: &str| format!(r#"<+secrets.getValue("{id}")>"#);
+    let infrastructure = serde_json::json!({
+        "serviceAccountName": secret("sa"),
+        "priorityClassName": secret("pc"),
+        "automountServiceAccountToken": secret("mount"),
+        "labels": {"team": secret("lbl"), "ok": "123"},
+        "annotations": {"note": secret("ann"), "x/y": "z"},
+        "nodeSelector": {"disk": secret("ns"), "pool": "ci"},
+        "hostNames": [secret("host"), "example.local"],
+        "tolerations": [{"key": "k", "operator": "Equal", "value": secret("tol"), "effect": "NoSchedule"}],
+        "volumes": [
+            {"mountPath": "/data", "type": "PersistentVolumeClaim", "spec": {"claimName": secret("claim")}},
+            {"mountPath": "/hp", "type": "HostPath", "spec": {"path": secret("path")}},
+            {"mountPath": "/mem", "type": "EmptyDir", "spec": {"medium": secret("medium")}},
+        ],
+        "runAsUser": secret("uid"),
+        "containerSecurityContext": {
+            "runAsGroup": secret("gid"),
+            "capabilities": {"add": ["NET_ADMIN", secret("cap")]},
+        },
+    });
+    let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    let subjects = [
+        ("sa", "infrastructure setting `serviceAccountName`"),
+        ("pc", "infrastructure setting `priorityClassName`"),
+        (
+            "mount",
+            "infrastructure setting `automountServiceAccountToken`",
+        ),
+        ("lbl", "`labels` entry `team`"),
+        ("ann", "`annotations` entry `note`"),
+        ("ns", "`nodeSelector` entry `disk`"),
+        ("host", "host name 1 of the infrastructure"),
+        ("tol", "toleration 1 of the infrastructure"),
+        ("claim", "volume 1 of the infrastructure"),
+        ("path", "volume 2 of the infrastructure"),
+        ("medium", "volume 3 of the infrastructure"),
+        ("uid", "infrastructure setting `runAsUser`"),
+        (
+            "gid",
+            "infrastructure setting `containerSecurityContext.runAsGroup`",
+        ),
+        (
+            "cap",
+            "capability 2 of `containerSecurityContext.capabilities.add`",
+        ),
+    ];
+    let warnings: Vec<_> = export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "infrastructure-not-kept")
+        .collect();
+    assert_eq!(warnings.len(), subjects.len(), "{warnings:#?}");
+    for (id, subject) in subjects {
+        let reason = format!("it reads secret `{id}`");
+        let warning = warnings
+            .iter()
+            .find(|w| w.message.starts_with(subject))
+            .unwrap_or_else(|| panic!("no warning on {subject}: {warnings:#?}"));
+        assert!(warning.message.contains(&reason), "{}", warning.message);
+        let help = warning.help.as_deref().unwrap_or_default();
+        assert!(help.contains("write the value itself"), "{subject}: {help}");
+    }
+
+    let manifest = export.manifest.expect("warnings still export");
+    let yaml = yaml_round_trip(&manifest, "mapping-infrastructure-secrets");
+    assert!(!yaml.contains("secrets.getValue"), "{yaml}");
+    let pod = pod(&manifest);
+    assert_eq!(pod.service_account_name, None);
+    assert_eq!(pod.node_selector.as_ref().unwrap()["pool"], "ci");
+    assert_eq!(pod.volumes.as_ref().unwrap().len(), 1, "only the workspace");
+    let context = container(&manifest, "t").security_context.as_ref().unwrap();
+    let added = context.capabilities.as_ref().unwrap().add.as_deref();
+    assert_eq!(added, Some(&["NET_ADMIN".to_string()][..]));
+    assert_eq!(context.run_as_user, None);
+    assert_eq!(context.run_as_group, None);
+}
+
+#[test]
+fn secret_namespace_is_error() {
+    let mut stage = stage(vec![run("t", "alpine", "true")]);
+    stage.namespace = Some(SECRET_TEXT.into());
+    let export = export(&stage);
+
+    let error = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "secret-outside-env")
+        .unwrap_or_else(|| panic!("{:#?}", export.diagnostics));
+    assert!(error.is_error());
+    assert_eq!(
+        error.message,
+        "secret `db_password` cannot be used in `namespace` on Kubernetes"
+    );
+    assert!(!codes(&export).contains(&"invalid-namespace"));
+    assert!(export.manifest.is_none());
+
+    let option = ExportOptions {
+        namespace: Some("ci".into()),
+        ..ExportOptions::default()
+    };
+    let overridden = basso_kube::export_stage(&stage, &option);
+    assert!(!overridden.has_errors(), "{:#?}", overridden.diagnostics);
+}
+
+#[test]
+fn map_settings_keep_valid_entries() {
+    let infrastructure = serde_json::json!({
+        "labels": {"bad key!": "x", "ok": "123", "team": "a b"},
+        "nodeSelector": {"disk": "ssd", "bad key!": "x"},
+        "annotations": {"bad key!": "x", "x/y": "z"},
+        "hostNames": ["good.local", "Bad_Host", "also.local"],
+    });
+    let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    let expected = [
+        "`labels` entry `bad key!` is not kept in the pod: `bad key!` is not a valid label key",
+        "`labels` entry `team` is not kept in the pod: `a b` is not a valid label value",
+        "`nodeSelector` entry `bad key!` is not kept in the pod: `bad key!` is not a valid label key",
+        "`annotations` entry `bad key!` is not kept in the pod: `bad key!` is not a valid annotation key",
+        "host name 2 of the infrastructure is not kept: `Bad_Host` is not a valid host name",
+    ];
+    assert_eq!(warnings.len(), expected.len(), "{warnings:#?}");
+    for text in expected {
+        assert!(
+            warnings.iter().any(|w| w.starts_with(text)),
+            "{text}: {warnings:#?}"
+        );
+    }
+
+    let manifest = export.manifest.expect("warnings still export");
+    yaml_round_trip(&manifest, "mapping-infrastructure-map-entries");
+    let template = manifest
+        .job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap();
+    let labels = template.labels.as_ref().unwrap();
+    assert_eq!(labels["ok"], "123");
+    assert!(!labels.contains_key("team"));
+    assert_eq!(template.annotations.as_ref().unwrap()["x/y"], "z");
+    let pod = pod(&manifest);
+    assert_eq!(pod.node_selector.as_ref().unwrap()["disk"], "ssd");
+    let aliases = pod.host_aliases.as_ref().unwrap();
+    assert_eq!(
+        aliases[0].hostnames.as_deref().unwrap(),
+        ["good.local", "also.local"]
+    );
+}
+
+#[test]
+fn capability_names_runtimes_reject_dropped() {
+    let infrastructure = serde_json::json!({
+        "containerSecurityContext": {
+            "capabilities": {"add": ["NET_ADMIN", "bad cap", "SYS-TIME", 5], "drop": ["ALL"]},
+        },
+    });
+    let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    for (index, name) in [(2, "bad cap"), (3, "SYS-TIME"), (4, "5")] {
+        let text = format!(
+            "capability {index} of `containerSecurityContext.capabilities.add` is not kept in the pod: `{name}` is not a capability name"
+        );
+        assert!(
+            warnings.iter().any(|w| w.starts_with(&text)),
+            "{text}: {warnings:#?}"
+        );
+    }
+    let manifest = export.manifest.expect("warnings still export");
+    yaml_round_trip(&manifest, "mapping-capabilities");
+    let context = container(&manifest, "t").security_context.as_ref().unwrap();
+    let capabilities = context.capabilities.as_ref().unwrap();
+    assert_eq!(
+        capabilities.add.as_deref(),
+        Some(&["NET_ADMIN".to_string()][..])
+    );
+    assert_eq!(capabilities.drop.as_deref(), Some(&["ALL".to_string()][..]));
+}
+
+#[test]
+fn capabilities_not_a_mapping_warns() {
+    let infrastructure = serde_json::json!({
+        "containerSecurityContext": {"runAsNonRoot": true, "capabilities": "NET_ADMIN"},
+    });
+    let stage = stage_with_infrastructure(vec![run("t", "alpine", "true")], infrastructure);
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("setting `containerSecurityContext.capabilities`"),
+        "{warnings:#?}"
+    );
+    let manifest = export.manifest.expect("warnings still export");
+    let context = container(&manifest, "t").security_context.as_ref().unwrap();
+    assert!(context.capabilities.is_none());
+}
+
+#[test]
+fn security_context_text_from_expressions_converts() {
+    let source = r#"pipeline:
+  name: p
+  identifier: p
+  variables:
+    - {name: read_only, type: String, value: "true"}
+    - {name: group, type: String, value: "3000"}
+  stages:
+    - stage:
+        name: test
+        identifier: test
+        type: CI
+        spec:
+          infrastructure:
+            type: KubernetesDirect
+            spec:
+              connectorRef: k8s
+              namespace: ci
+              containerSecurityContext:
+                readOnlyRootFilesystem: <+pipeline.variables.read_only>
+                runAsGroup: <+pipeline.variables.group>
+                runAsNonRoot: "yes"
+          execution:
+            steps:
+              - step: {type: Run, name: a, identifier: a, spec: {image: alpine, command: 'true'}}
+"#;
+    let resolution = common::resolve(source, "p.yaml");
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let stage = basso_kube::stage_from_resolved("p", &resolution.stages[0], None);
+    let written = &stage.infrastructure["containerSecurityContext"];
+    assert_eq!(
+        written["readOnlyRootFilesystem"], "true",
+        "resolves to text"
+    );
+    let export = export(&stage);
+
+    let warnings = not_kept_messages(&export);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("`containerSecurityContext.runAsNonRoot`"),
+        "{warnings:#?}"
+    );
+    assert!(warnings[0].contains("found `\"yes\"`"), "{warnings:#?}");
+    let manifest = export.manifest.expect("warnings still export");
+    let context = container(&manifest, "a").security_context.as_ref().unwrap();
+    assert_eq!(context.read_only_root_filesystem, Some(true));
+    assert_eq!(context.run_as_group, Some(3000));
+    assert_eq!(context.run_as_non_root, None);
 }
 
 /// Returns the messages of the `infrastructure-not-kept` warnings.
@@ -758,6 +1020,58 @@ fn limits_as_given() {
     assert_eq!(limits["memory"].0, "500Mi");
     assert_eq!(limits["cpu"].0, "0.5");
     assert!(resources.requests.is_none());
+}
+
+#[test]
+fn resource_requests_warn() {
+    let source = "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: test
+        identifier: test
+        type: CI
+        spec:
+          infrastructure:
+            type: KubernetesDirect
+            spec: {connectorRef: k8s, namespace: ci}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: run
+                  identifier: run
+                  spec:
+                    image: alpine
+                    command: 'true'
+                    resources:
+                      requests: {memory: 1Mi, cpu: 0.5}
+";
+    let resolution = common::resolve(source, "p.yaml");
+    assert!(!resolution.has_errors(), "{:#?}", resolution.diagnostics);
+    let stage = basso_kube::stage_from_resolved("p", &resolution.stages[0], None);
+    let export = export(&stage);
+
+    let warning = export
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "requests-not-kept")
+        .unwrap_or_else(|| panic!("{:#?}", export.diagnostics));
+    assert_eq!(warning.severity, Severity::Warning);
+    assert_eq!(
+        warning.message,
+        "`resources.requests` of step `run` is not kept in the pod: `memory: 1Mi`, `cpu: 0.5`"
+    );
+    assert!(
+        warning
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("`resources.limits`")
+    );
+    let manifest = export.manifest.expect("warnings still export");
+    assert!(container(&manifest, "run").resources.is_none());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use basso_core::Diagnostic;
 use k8s_openapi::api::core::v1::{Capabilities, SecurityContext};
 use serde_json::{Map, Value as Json};
 
-use super::{boolean, integer, list, mapping, not_kept, text};
+use super::{Rejection, boolean, integer, list, mapping, not_kept, reject_secret, text, warning};
 use crate::model::Stage;
 
 /// Builds the step containers' default security context from
@@ -23,9 +23,9 @@ pub(super) fn security_context(
         context = container_security_context(stage, written, diagnostics);
     }
     if let Some(user) = spec.get("runAsUser").filter(|v| !v.is_null()) {
-        match integer(user) {
+        match reject_secret(user).and_then(|()| Ok(integer(user)?)) {
             Ok(user) => context.run_as_user = Some(user),
-            Err(reason) => diagnostics.push(not_kept(stage, "runAsUser", &reason)),
+            Err(rejection) => diagnostics.push(not_kept(stage, "runAsUser", rejection)),
         }
     }
     allow_escalation_where_granted(stage, &mut context, diagnostics);
@@ -43,7 +43,7 @@ fn container_security_context(
     let settings = match mapping(value) {
         Ok(settings) => settings,
         Err(reason) => {
-            diagnostics.push(not_kept(stage, "containerSecurityContext", &reason));
+            diagnostics.push(not_kept(stage, "containerSecurityContext", reason));
             return context;
         }
     };
@@ -51,9 +51,15 @@ fn container_security_context(
         if value.is_null() {
             continue;
         }
-        if let Err(reason) = apply_security_setting(&mut context, key, value) {
+        if key == "capabilities" {
+            context.capabilities = capabilities(stage, value, diagnostics);
+            continue;
+        }
+        let applied = reject_secret(value)
+            .and_then(|()| Ok(apply_security_setting(&mut context, key, value)?));
+        if let Err(rejection) = applied {
             let key = format!("containerSecurityContext.{key}");
-            diagnostics.push(not_kept(stage, &key, &reason));
+            diagnostics.push(not_kept(stage, &key, rejection));
         }
     }
     context
@@ -74,7 +80,6 @@ fn apply_security_setting(
         "runAsUser" => context.run_as_user = Some(integer(value)?),
         "runAsGroup" => context.run_as_group = Some(integer(value)?),
         "procMount" => context.proc_mount = Some(proc_mount(value)?),
-        "capabilities" => context.capabilities = Some(capabilities(value)?),
         _ => return Err("the export does not know this setting".into()),
     }
     Ok(())
@@ -121,22 +126,77 @@ fn allow_escalation_where_granted(
         "the API server rejects `false` together with {grant}, so every step container gets `true`, which Kubernetes applies to such a container anyway"
     );
     let key = "containerSecurityContext.allowPrivilegeEscalation";
-    diagnostics.push(not_kept(stage, key, &reason));
+    diagnostics.push(not_kept(stage, key, reason));
 }
 
-fn capabilities(value: &Json) -> Result<Capabilities, String> {
-    let names = |key: &str| -> Result<Option<Vec<String>>, String> {
-        match value.get(key).filter(|v| !v.is_null()) {
-            Some(items) => list(items)?
-                .iter()
-                .map(text)
-                .collect::<Result<_, _>>()
-                .map(Some),
-            None => Ok(None),
+/// Reads `capabilities`, warning about each capability name that the pod
+/// does not keep and keeping the others.
+fn capabilities(
+    stage: &Stage,
+    value: &Json,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Capabilities> {
+    let key = "containerSecurityContext.capabilities";
+    let written = match mapping(value) {
+        Ok(written) => written,
+        Err(reason) => {
+            diagnostics.push(not_kept(stage, key, reason));
+            return None;
         }
     };
-    Ok(Capabilities {
-        add: names("add")?,
-        drop: names("drop")?,
-    })
+
+    let mut capabilities = Capabilities::default();
+    for (list_key, items) in written {
+        if items.is_null() {
+            continue;
+        }
+        let setting = format!("{key}.{list_key}");
+        let names = match list_key.as_str() {
+            "add" => &mut capabilities.add,
+            "drop" => &mut capabilities.drop,
+            _ => {
+                let reason = "the export does not know this setting";
+                diagnostics.push(not_kept(stage, &setting, reason));
+                continue;
+            }
+        };
+        let items = match list(items) {
+            Ok(items) => items,
+            Err(reason) => {
+                diagnostics.push(not_kept(stage, &setting, reason));
+                continue;
+            }
+        };
+        let mut kept = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            match reject_secret(item).and_then(|()| capability(item).map_err(Rejection::from)) {
+                Ok(name) => kept.push(name),
+                Err(rejection) => {
+                    let subject = format!(
+                        "capability {} of `{setting}` is not kept in the pod",
+                        index + 1
+                    );
+                    diagnostics.push(warning(stage, key, &subject, rejection));
+                }
+            }
+        }
+        *names = (!kept.is_empty()).then_some(kept);
+    }
+    (capabilities != Capabilities::default()).then_some(capabilities)
+}
+
+/// Reads one capability name. Linux capability names (`CAP_NET_ADMIN`, and
+/// `ALL` in a pod) are letters and `_`, so no container runtime accepts a
+/// name with another character. Digits after the first letter are accepted,
+/// though no capability has one yet.
+fn capability(item: &Json) -> Result<String, String> {
+    let name = text(item)?;
+    let mut chars = name.chars();
+    let starts_with_letter = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !starts_with_letter || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "`{name}` is not a capability name (a letter, then letters, digits and `_`, such as `NET_ADMIN`)"
+        ));
+    }
+    Ok(name)
 }
