@@ -790,6 +790,14 @@ fn read_stages<'a>(report: &mut Report, pipeline: &'a Node) -> Vec<Stage<'a>> {
         );
         return Vec::new();
     };
+    if items.is_empty() {
+        report.error(
+            "empty-stages",
+            "`stages` is empty, but Harness's v0 schema requires at least one stage",
+            list.span,
+            "add a `- stage:`",
+        );
+    }
     let mut stages = Vec::new();
     let mut parallel_count = 0;
     for item in items {
