@@ -396,31 +396,43 @@ fn resolve_renders_input_errors_against_their_source() {
     insta::assert_snapshot!("resolve_input_errors", stderr);
 }
 
-#[test]
-fn repeated_input_path_warned() {
-    let image = "pipeline.stages.build.spec.execution.steps.db.spec.image";
+/// The input path of the `db` step's image in the runtime input fixture.
+const DB_IMAGE_INPUT: &str = "pipeline.stages.build.spec.execution.steps.db.spec.image";
+
+/// Resolves the runtime input fixture with `--input` `arguments`, and
+/// returns the JSON output and the diagnostics with `code`.
+fn resolve_with_inputs(arguments: &[String], code: &str) -> (String, Vec<serde_json::Value>) {
+    let mut args = vec!["resolve".to_string(), "--format".into(), "json".into()];
+    for argument in arguments {
+        args.extend(["--input".to_string(), argument.clone()]);
+    }
+    args.push("tests/fixtures/pipelines/valid/runtime-inputs.yaml".into());
     let output = Command::new(env!("CARGO_BIN_EXE_basso"))
-        .args([
-            "resolve",
-            "--format",
-            "json",
-            "--input",
-            &format!("{image}=mysql:8"),
-            "--input",
-            &format!("{image}=mysql:9"),
-            "tests/fixtures/pipelines/valid/runtime-inputs.yaml",
-        ])
+        .args(&args)
         .current_dir(repo_root())
         .output()
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let repeated: Vec<&serde_json::Value> = json["diagnostics"]
+    let found = json["diagnostics"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| d["code"] == "repeated-input")
+        .filter(|d| d["code"] == code)
+        .cloned()
         .collect();
+    (stdout, found)
+}
+
+#[test]
+fn repeated_input_path_warned() {
+    let (stdout, repeated) = resolve_with_inputs(
+        &[
+            format!("{DB_IMAGE_INPUT}=mysql:8"),
+            format!("{DB_IMAGE_INPUT}=mysql:9"),
+        ],
+        "repeated-input",
+    );
     assert_eq!(repeated.len(), 1, "{stdout}");
     assert_eq!(repeated[0]["severity"], "warning");
     assert_eq!(repeated[0]["file"], "--input#2");
@@ -436,30 +448,11 @@ fn repeated_input_path_warned() {
 
 #[test]
 fn runtime_input_as_input_value_warned() {
-    let image = "pipeline.stages.build.spec.execution.steps.db.spec.image";
-    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
-        .args([
-            "resolve",
-            "--format",
-            "json",
-            "--input",
-            &format!("{image}=<+input>"),
-            "tests/fixtures/pipelines/valid/runtime-inputs.yaml",
-        ])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let open: Vec<&serde_json::Value> = json["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["code"] == "input-left-open")
-        .collect();
+    let (stdout, open) =
+        resolve_with_inputs(&[format!("{DB_IMAGE_INPUT}=<+input>")], "input-left-open");
     assert_eq!(open.len(), 1, "{stdout}");
     assert_eq!(open[0]["file"], "--input#1");
-    assert_eq!(open[0]["column"], image.len() + 2);
+    assert_eq!(open[0]["column"], DB_IMAGE_INPUT.len() + 2);
 }
 
 #[test]
