@@ -54,7 +54,8 @@ export function toJsonText(value, argument) {
  * contains only null, booleans, strings, safe integers, non-integral finite
  * numbers, arrays without holes and objects whose prototype is
  * `Object.prototype` or null, none with an own or inherited `toJSON`
- * (which `JSON.stringify` would call), at most MAX_DEPTH levels deep.
+ * (which `JSON.stringify` would call) or a getter, at most MAX_DEPTH levels
+ * deep.
  */
 function isPlainJson(value, depth) {
   switch (typeof value) {

@@ -559,7 +559,7 @@ fn scan_error(source: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic 
         message = first.to_lowercase() + &message[1..];
     }
     // saphyr's scanner counts open flow collections (`[[[…`) itself, and
-    // stops before the depth limit of the loader sees them.
+    // can fail on them before the loader's depth limit is reached.
     if error.info().contains("recursion limit") {
         return Diagnostic::error(
             "yaml-too-deep",
