@@ -11,6 +11,7 @@ use std::collections::hash_map::Entry;
 use foldhash::fast::FixedState;
 
 use crate::diagnostic::{Diagnostic, Severity, Span};
+use crate::pipeline::iterations::LoopedNode;
 use crate::pipeline::paths::push_key;
 use crate::pipeline::resolved::InfrastructureKind;
 use crate::pipeline::yaml::Node;
@@ -1053,8 +1054,62 @@ fn read_execution<'a>(report: &mut Report, stage: &mut Stage<'a>, spec: &'a Node
                 .map(|group| (group.identifier.as_str(), group.node.get("identifier"))),
         );
     check_unique(report, ids, "step", "stage");
+    check_iteration_ids(report, &steps, &groups);
     stage.steps = steps;
     stage.groups = groups;
+}
+
+/// Reports an iteration of a looped step or step group whose identifier,
+/// such as `r_1`, is also the identifier of another step or step group of
+/// the stage: a reference to `r_1` would read only one of the two.
+fn check_iteration_ids(report: &mut Report, steps: &[Step<'_>], groups: &[Group<'_>]) {
+    let written: Vec<(&str, Option<&Node>)> = steps
+        .iter()
+        .map(|step| (step.identifier.as_str(), step.identifier_node))
+        .chain(
+            groups
+                .iter()
+                .map(|group| (group.identifier.as_str(), group.node.get("identifier"))),
+        )
+        .collect();
+    let looped = steps
+        .iter()
+        .filter_map(|step| {
+            let node = LoopedNode::of("step", &step.identifier, step.node)?;
+            Some((node, step.identifier_node))
+        })
+        .chain(groups.iter().filter_map(|group| {
+            let node = LoopedNode::of("step group", &group.identifier, group.node)?;
+            Some((node, group.node.get("identifier")))
+        }));
+    for (node, identifier_node) in looped {
+        let Some(ids) = node.fixed_ids() else {
+            continue;
+        };
+        let Some((id, other)) = ids.iter().find_map(|id| {
+            written
+                .iter()
+                .find(|(identifier, _)| identifier == id)
+                .map(|(_, other)| (id, other))
+        }) else {
+            continue;
+        };
+        let mut diagnostic = Diagnostic::error(
+            "duplicate-identifier",
+            format!(
+                "an iteration of the looped {} `{}` gets the identifier `{id}`, which another step or step group of this stage has",
+                node.kind, node.identifier
+            ),
+            identifier_node.map_or(node.strategy.span, |identifier| identifier.span),
+        )
+        .with_help(format!(
+            "rename `{id}`: a reference to `{id}` reads the iteration, and the other one's outputs cannot be read"
+        ));
+        if let Some(other) = other {
+            diagnostic = diagnostic.with_label(other.span, "the other identifier");
+        }
+        report.push(diagnostic);
+    }
 }
 
 impl<'a> ExecutionWalk<'_, 'a> {
