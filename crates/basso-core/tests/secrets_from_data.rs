@@ -814,6 +814,34 @@ fn unclosed_secret_call_reported_without_id() {
 }
 
 #[test]
+fn secret_variable_id_from_step_output_checked() {
+    let variables = "  variables:
+    - name: plain
+      type: String
+      value: <+pipeline.stages.s.spec.execution.steps.r.output.outputVariables.ID>
+    - name: direct
+      type: Secret
+      value: <+pipeline.stages.s.spec.execution.steps.r.output.outputVariables.ID>
+    - name: indirect
+      type: Secret
+      value: <+pipeline.variables.plain>
+    - name: fixed
+      type: Secret
+      value: deploy_key
+";
+    let source = pipeline_with(variables, "plain");
+    let diagnostics = basso_core::pipeline::check(&source, "p.yaml");
+    let rejected: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.code == "secret-from-run-time-data")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(rejected.len(), 2, "{diagnostics:#?}");
+    assert!(rejected[0].contains("`Secret` variable `direct`"), "{}", rejected[0]);
+    assert!(rejected[1].contains("`Secret` variable `indirect`"), "{}", rejected[1]);
+}
+
+#[test]
 fn data_shifting_secret_text_rejected() {
     let variables = "  variables:\n    - name: mixed\n      type: String\n      value: '<+trigger.payload.user>,<+secrets.getValue(\"s1\")>,<+secrets.getValue(\"s2\")>'\n";
     let context = json!({"trigger": {"payload": {"user": "a,b"}}});

@@ -227,33 +227,36 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
 }
 
 /// Reports a `Secret` variable whose value, the secret's id, reads a step
-/// output or status. That value exists only during the run, and run-time
-/// data may not choose a secret, so every step that reads the variable
-/// would fail when it starts.
+/// output or status, directly or through the pipeline and stage variables
+/// it reads. That value exists only during the run, and run-time data may
+/// not choose a secret, so every step that reads the variable would fail
+/// when it starts.
 fn check_secret_ids_from_run_state(
     report: &mut Report,
     pipeline: &Pipeline<'_>,
     source: &str,
     templates: &Templates,
 ) {
-    let stage_variables = pipeline.stages.iter().flat_map(|stage| {
+    let mut variables: Vec<(Option<usize>, &Variable<'_>)> =
+        pipeline.variables.iter().map(|variable| (None, variable)).collect();
+    for (index, stage) in pipeline.stages.iter().enumerate() {
         let group_variables = stage.groups.iter().flat_map(|group| &group.variables);
-        stage.variables.iter().chain(group_variables)
-    });
-    for variable in pipeline.variables.iter().chain(stage_variables) {
+        variables.extend(
+            stage
+                .variables
+                .iter()
+                .chain(group_variables)
+                .map(|variable| (Some(index), variable)),
+        );
+    }
+    for (stage, variable) in variables {
         if variable.var_type != "Secret" {
             continue;
         }
         let Some(node) = variable.value else {
             continue;
         };
-        let Some(text) = node.as_str().filter(|text| has_block_start(text)) else {
-            continue;
-        };
-        let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
-            continue;
-        };
-        let Some(reference) = references.paths.iter().find(|path| is_run_state(path)) else {
+        let Some(reference) = run_state_read(pipeline, templates, stage, node) else {
             continue;
         };
         report.error(
@@ -262,10 +265,52 @@ fn check_secret_ids_from_run_state(
                 "`Secret` variable `{}` takes its secret id from `{reference}`, which is known only during the run",
                 variable.name
             ),
-            locate(source, node, reference),
+            locate(source, node, &reference),
             "write the secret id in the pipeline file, or supply it as a runtime input; run-time data cannot choose a secret",
         );
     }
+}
+
+/// Returns the first step output or status path that the value at `node`
+/// reads, directly or through the pipeline and stage variables it reads.
+/// `stage` is the index of the stage the value belongs to.
+fn run_state_read(
+    pipeline: &Pipeline<'_>,
+    templates: &Templates,
+    stage: Option<usize>,
+    node: &Node,
+) -> Option<String> {
+    let mut pending = vec![(stage, node)];
+    let mut visited: Vec<VariableKey<'_>> = Vec::new();
+    while let Some((stage, node)) = pending.pop() {
+        let Some(text) = node.as_str().filter(|text| has_block_start(text)) else {
+            continue;
+        };
+        let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
+            continue;
+        };
+        if let Some(path) = references.paths.iter().find(|path| is_run_state(path)) {
+            return Some(path.clone());
+        }
+        for reference in &references.paths {
+            let Some(key) = variable_target(pipeline, stage, reference) else {
+                continue;
+            };
+            if visited.contains(&key) {
+                continue;
+            }
+            visited.push(key);
+            let (target_stage, name) = key;
+            let list = match target_stage {
+                None => &pipeline.variables,
+                Some(index) => &pipeline.stages[index].variables,
+            };
+            if let Some(value) = list.iter().find(|v| v.name == name).and_then(|v| v.value) {
+                pending.push((target_stage, value));
+            }
+        }
+    }
+    None
 }
 
 fn check_text(
