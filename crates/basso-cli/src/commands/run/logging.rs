@@ -77,6 +77,9 @@ pub fn handle_signals() -> Result<Interrupts, String> {
             for signal in signals.forever() {
                 let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
                 if !cancel.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(
+                        "received {name}: stopping the run; send it again to kill what still runs at once"
+                    );
                     continue;
                 }
                 if !kill_now.swap(true, Ordering::SeqCst) {
