@@ -925,6 +925,13 @@ impl StageRun<'_, '_> {
                             result.message.as_deref().unwrap_or("the step failed"),
                             deadline.message()
                         ));
+                    } else if self.runner.cancelled() {
+                        // The failure stands: the interruption only stopped
+                        // the retries that would have followed it.
+                        result.message = Some(format!(
+                            "{}; interrupted before retry {retries}",
+                            result.message.as_deref().unwrap_or("the step failed"),
+                        ));
                     }
                     None
                 }

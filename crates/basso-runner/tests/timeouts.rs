@@ -201,6 +201,33 @@ fn stage_timeout_during_retry_wait() {
 }
 
 #[test]
+fn interrupt_during_retry_wait() {
+    let flaky = with_retry(
+        run_step("flaky", "exit 1"),
+        "Unknown",
+        vec![Duration::from_secs(30)],
+        FailureAction::MarkAsFailure,
+    );
+    let setup = Setup::default();
+    let cancel = setup.cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+
+    let started = Instant::now();
+    let outcome = run_with(vec![stage(vec![node(flaky)])], setup);
+
+    assert!(started.elapsed() < WELL_UNDER_SLEEP);
+    let flaky = outcome.step("flaky");
+    assert_eq!(flaky.status, Status::Failed, "{}", outcome.console);
+    assert_eq!(
+        flaky.message.as_deref(),
+        Some("the step ended with exit code 1; interrupted before retry 1")
+    );
+}
+
+#[test]
 fn step_timeout_inside_stage_timeout() {
     let mut quick = run_step("quick", "sleep 30");
     quick.timeout = Some(Duration::from_millis(500));
