@@ -261,21 +261,21 @@ fn read_map(
         }
     };
 
-    let mut kept = BTreeMap::new();
+    let mut valid_entries = BTreeMap::new();
     for (name, item) in entries {
         let read = match secret_in_text(name).or_else(|| secret_in(item)) {
             Some(id) => Err(Rejection::secret(&id)),
             None => read(name, item).map_err(Rejection::from),
         };
         match read {
-            Ok(text) => _ = kept.insert(name.clone(), text),
+            Ok(text) => _ = valid_entries.insert(name.clone(), text),
             Err(rejection) => {
                 let subject = format!("`{key}` entry `{name}` is not kept in the pod");
                 diagnostics.push(warning(stage, key, &subject, rejection));
             }
         }
     }
-    kept
+    valid_entries
 }
 
 /// Reads the value of label or node selector `key`.

@@ -734,7 +734,7 @@ impl StageRun<'_, '_> {
         task.env = self.builtin_env(step);
         for (name, value) in &step.spec.env {
             let value = substitute(&format!("env `{name}`"), value)?;
-            // The value may hold a secret, so only the name is shown.
+            // The value may contain a secret, so only the name is shown.
             if name.contains('\0') || value.contains('\0') {
                 return Err(format!(
                     "step `{}`: environment variable `{}` contains a NUL character, which a \
@@ -926,8 +926,8 @@ impl StageRun<'_, '_> {
                             deadline.message()
                         ));
                     } else if self.runner.cancelled() {
-                        // The failure stands: the interruption only stopped
-                        // the retries that would have followed it.
+                        // The step keeps its failure, because the interruption
+                        // only cancelled the retries that would have followed.
                         result.message = Some(format!(
                             "{}; interrupted before retry {retries}",
                             result.message.as_deref().unwrap_or("the step failed"),

@@ -243,7 +243,7 @@ impl RuntimeInput {
         if rejected.is_empty() {
             return Ok(());
         }
-        let shown = |items: &[String]| {
+        let backticked_list = |items: &[String]| {
             items
                 .iter()
                 .map(|v| format!("`{v}`"))
@@ -252,8 +252,8 @@ impl RuntimeInput {
         };
         Err(ExprError::new(
             codes::VALUE_NOT_ALLOWED,
-            format!("value {} is not allowed", shown(&rejected)),
-            format!("use one of the allowed values: {}", shown(choices)),
+            format!("value {} is not allowed", backticked_list(&rejected)),
+            format!("use one of the allowed values: {}", backticked_list(choices)),
             &self.text,
             self.spans.choices.clone(),
         ))

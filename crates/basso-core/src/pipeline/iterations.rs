@@ -3,6 +3,8 @@
 //! (`_0`, `_1`, … or `_` and the rendered `nodeName`), and the run records
 //! outputs and statuses only under those identifiers.
 
+use std::collections::HashSet;
+
 use crate::diagnostic::{Diagnostic, Span};
 use crate::pipeline::strategy;
 use crate::pipeline::suggest::did_you_mean;
@@ -64,7 +66,7 @@ impl<'n> LoopedNode<'n> {
         }
     }
 
-    /// Lists the iterations, or says how they are named.
+    /// Lists the iterations, or describes how they are named.
     fn iterations_help(&self) -> String {
         match self.fixed_ids() {
             Some(ids) => format!("its iterations are {}", backticked_owned(&ids)),
@@ -133,8 +135,11 @@ pub(crate) fn missing_suffix(node: &LoopedNode<'_>, reference: &str) -> Diagnost
 #[derive(Default)]
 pub(crate) struct ReferenceIds {
     pub ids: Vec<String>,
-    /// How the iterations of the looped nodes whose identifiers depend on
-    /// run-time values are named.
+    /// The entries of `ids`, for the check for repeats: a stage may have
+    /// thousands of iterations.
+    seen: HashSet<String>,
+    /// Descriptions of how the iterations are named, for the looped nodes
+    /// whose identifiers depend on run-time values.
     pub namings: Vec<String>,
 }
 
@@ -159,15 +164,14 @@ impl ReferenceIds {
     }
 
     fn push(&mut self, id: String) {
-        if !self.ids.contains(&id) {
+        if self.seen.insert(id.clone()) {
             self.ids.push(id);
         }
     }
 
     /// Builds the error `{what} `name` does not exist{place}` whose help
-    /// suggests the nearest identifier, or else lists them all and says how
-    /// the iterations of the looped nodes that the list cannot expand are
-    /// named.
+    /// suggests the nearest identifier, or else lists them all and
+    /// describes how the iterations that the list cannot expand are named.
     pub fn unknown(&self, code: &str, what: &str, name: &str, place: &str) -> Diagnostic {
         let ids: Vec<&str> = self.ids.iter().map(String::as_str).collect();
         let help = match did_you_mean(name, &ids) {

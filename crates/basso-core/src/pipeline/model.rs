@@ -1063,7 +1063,7 @@ fn read_execution<'a>(report: &mut Report, stage: &mut Stage<'a>, spec: &'a Node
 /// such as `r_1`, is also the identifier of another step or step group of
 /// the stage: a reference to `r_1` would read only one of the two.
 fn check_iteration_ids(report: &mut Report, steps: &[Step<'_>], groups: &[Group<'_>]) {
-    let written: Vec<(&str, Option<&Node>)> = steps
+    let written: HashMap<&str, Option<&Node>, FixedState> = steps
         .iter()
         .map(|step| (step.identifier.as_str(), step.identifier_node))
         .chain(
@@ -1086,12 +1086,10 @@ fn check_iteration_ids(report: &mut Report, steps: &[Step<'_>], groups: &[Group<
         let Some(ids) = node.fixed_ids() else {
             continue;
         };
-        let Some((id, other)) = ids.iter().find_map(|id| {
-            written
-                .iter()
-                .find(|(identifier, _)| identifier == id)
-                .map(|(_, other)| (id, other))
-        }) else {
+        let Some((id, other)) = ids
+            .iter()
+            .find_map(|id| written.get(id.as_str()).map(|other| (id, other)))
+        else {
             continue;
         };
         let mut diagnostic = Diagnostic::error(

@@ -167,10 +167,10 @@ fn capabilities(
                 continue;
             }
         };
-        let mut kept = Vec::new();
+        let mut valid_names = Vec::new();
         for (index, item) in items.iter().enumerate() {
             match reject_secret(item).and_then(|()| capability(item).map_err(Rejection::from)) {
-                Ok(name) => kept.push(name),
+                Ok(name) => valid_names.push(name),
                 Err(rejection) => {
                     let subject = format!(
                         "capability {} of `{setting}` is not kept in the pod",
@@ -180,7 +180,7 @@ fn capabilities(
                 }
             }
         }
-        *names = (!kept.is_empty()).then_some(kept);
+        *names = (!valid_names.is_empty()).then_some(valid_names);
     }
     (capabilities != Capabilities::default()).then_some(capabilities)
 }
