@@ -2740,3 +2740,96 @@ fn looped_group_iterations_pass_outputs() {
     let lines: Vec<&str> = written.lines().collect();
     assert_eq!(lines, ["gx", "gy", "h_linux-b", "h_mac_os-a", "SUCCEEDED"]);
 }
+
+#[test]
+fn step_group_statuses_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let groups = "              - stepGroup:
+                  name: fine
+                  identifier: fine
+                  steps:
+                    - step:
+                        type: Run
+                        name: a
+                        identifier: a
+                        spec:
+                          shell: Sh
+                          command: 'true'
+              - stepGroup:
+                  name: ignored
+                  identifier: ignored
+                  steps:
+                    - step:
+                        type: Run
+                        name: b
+                        identifier: b
+                        spec:
+                          shell: Sh
+                          command: exit 3
+                        failureStrategies:
+                          - onFailure:
+                              errors: [AllErrors]
+                              action:
+                                type: Ignore
+              - stepGroup:
+                  name: unused
+                  identifier: unused
+                  when:
+                    stageStatus: Success
+                    condition: 'false'
+                  steps:
+                    - step:
+                        type: Run
+                        name: c
+                        identifier: c
+                        spec:
+                          shell: Sh
+                          command: 'true'
+              - stepGroup:
+                  name: outer
+                  identifier: outer
+                  steps:
+                    - stepGroup:
+                        name: inner
+                        identifier: inner
+                        strategy:
+                          repeat:
+                            items: [x]
+                        steps:
+                          - step:
+                              type: Run
+                              name: e
+                              identifier: e
+                              spec:
+                                shell: Sh
+                                command: 'true'
+"
+    .to_string();
+    let after = format!(
+        "              - step:
+                  type: Run
+                  name: after
+                  identifier: after
+                  spec:
+                    shell: Sh
+                    command: |
+                      echo '<+steps.fine.status>' >> {d}/out.txt
+                      echo '<+execution.steps.ignored.status>' >> {d}/out.txt
+                      echo '<+steps.unused.status>' >> {d}/out.txt
+                      echo '<+steps.outer.steps.inner_0.status>' >> {d}/out.txt
+                      echo '<+pipeline.stages.build.spec.execution.steps.outer.status>' >> {d}/out.txt
+"
+    );
+    let file = pipeline(dir.path(), &[groups, after]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(
+        lines,
+        ["SUCCEEDED", "IGNORE_FAILED", "SKIPPED", "SUCCEEDED", "SUCCEEDED"]
+    );
+}

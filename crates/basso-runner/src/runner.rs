@@ -12,7 +12,7 @@ use crate::codebase::Codebase;
 use crate::console::Console;
 use crate::deadline::{Deadline, Scope};
 use crate::executor::{Executor, Exit, LogSink, Program, StopDeadline, Task, TaskSpec};
-use crate::plan::{FailureAction, Node, StagePlan, StatusRule, StepPlan, When};
+use crate::plan::{FailureAction, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
 use crate::secrets::{Masker, Secrets};
@@ -392,6 +392,7 @@ impl<'a> Runner<'a> {
             status: Some(status),
             failing: false,
             steps: Default::default(),
+            groups: Default::default(),
         });
         StageResult {
             id: stage.id.clone(),
@@ -540,26 +541,60 @@ impl StageRun<'_, '_> {
             Node::Group(group) => {
                 let snapshot = self.snapshot();
                 let failing = self.stage_failing();
-                match self.runner.when_allows(
+                let status = match self.runner.when_allows(
                     group.when.as_ref(),
                     failing,
                     &self.stage.id,
                     None,
                     &snapshot,
                 ) {
-                    Ok(true) => self.run_nodes(&group.nodes),
+                    Ok(true) => {
+                        self.run_nodes(&group.nodes);
+                        None
+                    }
                     Ok(false) => {
                         let reason = describe_when(group.when.as_ref(), failing, "stage");
                         self.skip_all(&group.nodes, &reason);
+                        Some(Status::Skipped)
                     }
                     Err(error) => {
                         tracing::error!(group_id = %group.id, "cannot evaluate `when`: {error}");
                         self.mark_failing();
                         self.skip_all(&group.nodes, &format!("group `when` failed: {error}"));
+                        Some(Status::Failed)
                     }
-                }
+                };
+                self.record_group(group, status);
             }
         }
+    }
+
+    /// Stores the status of a finished step group under its path, so that
+    /// `<+steps.GROUP.status>` reads it. `decided` is the status its `when`
+    /// gave it; without one, the statuses of its steps decide.
+    fn record_group(&self, group: &GroupPlan, decided: Option<Status>) {
+        let steps = steps_of(&group.nodes);
+        // The group's path is the part of its steps' group paths up to its
+        // own identifier; a group without steps has nothing to read.
+        let Some(path) = steps.first().and_then(|step| {
+            let depth = step.group_path.iter().position(|id| *id == group.id)?;
+            Some(step.group_path[..=depth].join("."))
+        }) else {
+            return;
+        };
+        let mut state = self.state.lock().expect("state lock");
+        let Some(stage) = state.stages.last_mut() else {
+            return;
+        };
+        let status = decided.unwrap_or_else(|| {
+            Status::of_group(
+                steps
+                    .iter()
+                    .filter_map(|step| stage.steps.get(&step.path()))
+                    .map(|step| step.status),
+            )
+        });
+        stage.groups.insert(path, status);
     }
 
     fn run_parallel(&self, nodes: &[Node], max_concurrency: Option<usize>) {

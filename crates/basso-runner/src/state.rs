@@ -67,6 +67,45 @@ impl Status {
     pub fn is_failure(self) -> bool {
         matches!(self, Status::Failed | Status::Expired | Status::Aborted)
     }
+
+    /// Returns the status of a step group that ran, from the statuses of its
+    /// steps. The precedence is that of Harness's `StatusUtils.calculateStatus`.
+    /// A group is `IGNORE_FAILED` when every step succeeded, was skipped or
+    /// had its failure ignored, and one had its failure ignored. It is
+    /// `SUCCEEDED` when every step succeeded or was skipped. Otherwise it is
+    /// the first of `ABORTED`, `FAILED` and `EXPIRED` that a step has. basso
+    /// marks a group whose steps were all skipped `SKIPPED`. A Background
+    /// service that still runs counts as succeeded, because it started and
+    /// the group does not wait for it.
+    pub fn of_group(steps: impl IntoIterator<Item = Status>) -> Status {
+        let statuses: Vec<Status> = steps
+            .into_iter()
+            .map(|status| match status {
+                Status::Running => Status::Succeeded,
+                other => other,
+            })
+            .collect();
+        if statuses.iter().all(|status| *status == Status::Skipped) {
+            return Status::Skipped;
+        }
+        let positive = |status: &Status| {
+            matches!(
+                status,
+                Status::Succeeded | Status::Skipped | Status::IgnoreFailed
+            )
+        };
+        if statuses.iter().all(positive) {
+            return if statuses.contains(&Status::IgnoreFailed) {
+                Status::IgnoreFailed
+            } else {
+                Status::Succeeded
+            };
+        }
+        [Status::Aborted, Status::Failed, Status::Expired]
+            .into_iter()
+            .find(|status| statuses.contains(status))
+            .unwrap_or(Status::Failed)
+    }
 }
 
 /// The outputs and status of one finished step.
@@ -92,6 +131,9 @@ pub struct StageState {
     pub failing: bool,
     /// Finished steps by path (`group.step` inside step groups).
     pub steps: BTreeMap<String, StepState>,
+    /// Statuses of finished step groups by path (`outer.inner` for a group
+    /// inside another).
+    pub groups: BTreeMap<String, Status>,
 }
 
 /// The state of the run that expressions can read.
@@ -157,6 +199,29 @@ impl Expressions for LiteralExpressions {
             other => Err(format!(
                 "cannot evaluate condition `{other}` without an expression engine"
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status::{self, *};
+
+    #[test]
+    fn group_status_by_precedence() {
+        let cases: [(&[Status], Status); 9] = [
+            (&[Succeeded, Succeeded], Succeeded),
+            (&[Succeeded, Skipped], Succeeded),
+            (&[Skipped, Skipped], Skipped),
+            (&[], Skipped),
+            (&[Succeeded, IgnoreFailed, Skipped], IgnoreFailed),
+            (&[Running, Succeeded], Succeeded),
+            (&[Failed, Expired, IgnoreFailed], Failed),
+            (&[Expired, Succeeded], Expired),
+            (&[Failed, Aborted], Aborted),
+        ];
+        for (steps, expected) in cases {
+            assert_eq!(Status::of_group(steps.iter().copied()), expected, "{steps:?}");
         }
     }
 }

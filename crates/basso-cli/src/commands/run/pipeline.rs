@@ -459,18 +459,13 @@ pub fn run_context(base: &Json, state: &RunState, current_stage: &str) -> Json {
             stage_node["status"] = json!(status.as_str());
         }
         for (path, step) in &stage.steps {
-            let mut segments = vec!["spec", "execution", "steps"];
-            let parts: Vec<&str> = path.split('.').collect();
-            for (index, part) in parts.iter().enumerate() {
-                if index > 0 {
-                    segments.push("steps");
-                }
-                segments.push(part);
-            }
-            let step_node = node_at(stage_node, &segments);
+            let step_node = node_at(stage_node, &execution_path(path));
             step_node["status"] = json!(step.status.as_str());
             step_node["retryCount"] = json!(step.retry_count);
             step_node["output"] = json!({ "outputVariables": step.output_variables });
+        }
+        for (path, status) in &stage.groups {
+            node_at(stage_node, &execution_path(path))["status"] = json!(status.as_str());
         }
     }
 
@@ -490,6 +485,19 @@ pub fn run_context(base: &Json, state: &RunState, current_stage: &str) -> Json {
         context["stage"] = current;
     }
     context
+}
+
+/// Returns the keys under a stage node that lead to the step or group at
+/// `path` (`group.step` becomes `spec.execution.steps.group.steps.step`).
+fn execution_path(path: &str) -> Vec<&str> {
+    let mut segments = vec!["spec", "execution", "steps"];
+    for (index, part) in path.split('.').enumerate() {
+        if index > 0 {
+            segments.push("steps");
+        }
+        segments.push(part);
+    }
+    segments
 }
 
 /// Returns the object at `path` under `value`, creating objects on the way.
