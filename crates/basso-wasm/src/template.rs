@@ -87,34 +87,38 @@ pub enum ScanOption {
 }
 
 /// Engine limits, as in the conformance vectors' `options.limits`.
+///
+/// Every limit is read as a 64-bit integer, as natively. A limit above what
+/// the 32-bit module can count becomes the largest value it can, which
+/// no input reaches.
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LimitsOption {
     /// Maximum template length in bytes of UTF-8; 262,144 when absent.
-    #[cfg_attr(test, ts(optional))]
-    pub max_template_bytes: Option<usize>,
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub max_template_bytes: Option<u64>,
     /// Maximum nesting of `<+…>` blocks; 16 when absent. Any value is safe,
     /// because evaluation stops at 200 nested levels whatever it is.
-    #[cfg_attr(test, ts(optional))]
-    pub max_block_depth: Option<usize>,
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub max_block_depth: Option<u64>,
     /// Maximum nesting of brackets and ternaries in one expression; 24
     /// when absent and at most 64, because deeper expressions can overflow
     /// the stack in WebAssembly.
-    #[cfg_attr(test, ts(optional))]
-    pub max_expression_depth: Option<usize>,
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub max_expression_depth: Option<u64>,
     /// Maximum evaluation steps per call; 100,000 when absent.
-    #[cfg_attr(test, ts(optional))]
-    pub max_steps: Option<u32>,
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub max_steps: Option<u64>,
     /// Maximum size of any value and of the rendered text, in bytes;
     /// 262,144 when absent.
-    #[cfg_attr(test, ts(optional))]
-    pub max_result_bytes: Option<usize>,
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub max_result_bytes: Option<u64>,
     /// Maximum re-resolution depth of context strings that contain blocks;
     /// 15 when absent. Any value is safe, because evaluation stops at 200
     /// nested levels whatever it is.
-    #[cfg_attr(test, ts(optional))]
-    pub max_resolution_depth: Option<usize>,
+    #[cfg_attr(test, ts(optional, type = "number"))]
+    pub max_resolution_depth: Option<u64>,
 }
 
 /// The largest `maxExpressionDepth` the package accepts. The parser
@@ -130,7 +134,7 @@ const MAX_EXPRESSION_DEPTH: usize = 64;
 /// stack.
 fn check_limits(limits: &LimitsOption) -> Result<(), String> {
     match limits.max_expression_depth {
-        Some(depth) if depth > MAX_EXPRESSION_DEPTH => Err(format!(
+        Some(depth) if depth > MAX_EXPRESSION_DEPTH as u64 => Err(format!(
             "invalid options: `limits.maxExpressionDepth` is {depth}, above the maximum of \
              {MAX_EXPRESSION_DEPTH}; deeper expressions can overflow the WebAssembly stack"
         )),
@@ -162,20 +166,26 @@ fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Result<Opti
             Some(UnresolvedOption::Error) => Unresolved::Error,
         },
         limits: Limits {
-            max_template_bytes: limits
-                .max_template_bytes
-                .unwrap_or(defaults.max_template_bytes),
-            max_block_depth: limits.max_block_depth.unwrap_or(defaults.max_block_depth),
-            max_expression_depth: limits
-                .max_expression_depth
-                .unwrap_or(defaults.max_expression_depth),
-            max_steps: limits.max_steps.map_or(defaults.max_steps, u64::from),
-            max_result_bytes: limits.max_result_bytes.unwrap_or(defaults.max_result_bytes),
-            max_resolution_depth: limits
-                .max_resolution_depth
-                .unwrap_or(defaults.max_resolution_depth),
+            max_template_bytes: saturating(limits.max_template_bytes, defaults.max_template_bytes),
+            max_block_depth: saturating(limits.max_block_depth, defaults.max_block_depth),
+            max_expression_depth: saturating(
+                limits.max_expression_depth,
+                defaults.max_expression_depth,
+            ),
+            max_steps: limits.max_steps.unwrap_or(defaults.max_steps),
+            max_result_bytes: saturating(limits.max_result_bytes, defaults.max_result_bytes),
+            max_resolution_depth: saturating(
+                limits.max_resolution_depth,
+                defaults.max_resolution_depth,
+            ),
         },
     })
+}
+
+/// Returns `limit` as a `usize`, `usize::MAX` when it is larger, or
+/// `default` when it is absent.
+fn saturating(limit: Option<u64>, default: usize) -> usize {
+    limit.map_or(default, |limit| usize::try_from(limit).unwrap_or(usize::MAX))
 }
 
 /// Reads the context argument: an object whose keys are the expression
@@ -258,7 +268,7 @@ fn outcome_to_text<T: serde::Serialize>(
 mod tests {
     use super::*;
 
-    fn expression_depth(depth: usize) -> LimitsOption {
+    fn expression_depth(depth: u64) -> LimitsOption {
         LimitsOption {
             max_expression_depth: Some(depth),
             ..LimitsOption::default()
@@ -268,7 +278,7 @@ mod tests {
     #[test]
     fn expression_depth_at_maximum_accepted() {
         assert_eq!(
-            check_limits(&expression_depth(MAX_EXPRESSION_DEPTH)),
+            check_limits(&expression_depth(MAX_EXPRESSION_DEPTH as u64)),
             Ok(())
         );
         assert_eq!(check_limits(&LimitsOption::default()), Ok(()));
@@ -276,7 +286,7 @@ mod tests {
 
     #[test]
     fn expression_depth_above_maximum_rejected() {
-        let error = check_limits(&expression_depth(MAX_EXPRESSION_DEPTH + 1)).unwrap_err();
+        let error = check_limits(&expression_depth(MAX_EXPRESSION_DEPTH as u64 + 1)).unwrap_err();
         assert!(
             error.contains("`limits.maxExpressionDepth` is 65"),
             "{error}"

@@ -41,6 +41,30 @@ test("expression depth above maximum rejected", () => {
   }
 });
 
+test("limits above 32 bits accepted", () => {
+  const huge = 2 ** 40;
+  const limits = {
+    maxTemplateBytes: huge,
+    maxBlockDepth: huge,
+    maxSteps: huge,
+    maxResultBytes: huge,
+    maxResolutionDepth: huge,
+  };
+  assert.deepEqual(render("<+1 + 2>", {}, { limits }), { schemaVersion: 1, value: "3" });
+  assert.deepEqual(evaluate("1 + 2", {}, { limits }), { schemaVersion: 1, value: 3 });
+});
+
+test("expression depth above 32 bits named in error", () => {
+  assert.throws(
+    () => render("<+1>", {}, { limits: { maxExpressionDepth: 2 ** 40 } }),
+    (error) => {
+      assert.ok(error instanceof Error);
+      assert.match(error.message, /`limits\.maxExpressionDepth` is 1099511627776, above the maximum/);
+      return true;
+    },
+  );
+});
+
 test("expression depth at maximum runs", () => {
   const template = `<+${parenthesized(MAX_EXPRESSION_DEPTH)}>`;
   assert.deepEqual(render(template, {}, atMaximum), { schemaVersion: 1, value: "1" });
