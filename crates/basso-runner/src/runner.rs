@@ -728,6 +728,11 @@ impl StageRun<'_, '_> {
         }
     }
 
+    /// Records a step that failed before it started: its `when`, its
+    /// resolution, its task or its port could not be prepared. The failure
+    /// strategy that matches `Unknown` errors applies. A `Retry` strategy
+    /// prepares nothing again, because the step would read the same run state
+    /// and fail the same way, so its `onRetryFailure` action applies.
     fn fail_before_start(&self, step: &StepPlan, message: String) {
         tracing::error!(step_id = %step.path(), "{}", self.runner.console.mask(&message));
         let mut result = StepResult::skipped(
@@ -737,7 +742,35 @@ impl StageRun<'_, '_> {
             Some(message),
         );
         result.status = Status::Failed;
+        if let Some(action) = self.action_before_start(step) {
+            self.apply_failure_action(&mut result, action);
+            if result.status != Status::Failed {
+                tracing::warn!(
+                    step_id = %result.id,
+                    status = %result.status.word(),
+                    "failure strategy applied"
+                );
+            }
+        }
         self.record(step, result);
+    }
+
+    /// Returns the failure action for a Run step that failed before it
+    /// started, or `None` for a Background step or a stage past its deadline.
+    fn action_before_start<'s>(&self, step: &'s StepPlan) -> Option<&'s FailureAction> {
+        if step.is_background() || self.expired().is_some() {
+            return None;
+        }
+        let strategy = step
+            .failure_strategies
+            .iter()
+            .find(|strategy| strategy.matches("Unknown"))?;
+        match &strategy.action {
+            FailureAction::Retry {
+                on_retry_failure, ..
+            } => Some(on_retry_failure.as_ref()),
+            other => Some(other),
+        }
     }
 
     /// Builds the task for a prepared step: built-in variables, secrets
@@ -919,9 +952,7 @@ impl StageRun<'_, '_> {
         let mut retries = 0u32;
         let (first_started_at, first_started) = (SystemTime::now(), Instant::now());
         loop {
-            let Some(mut result) = self.run_attempt(step, task.clone()) else {
-                return;
-            };
+            let mut result = self.run_attempt(step, task.clone());
             // Once the stage's deadline has passed, nothing more runs in the
             // stage, so no failure strategy applies. Harness also expires
             // every node of such a stage without its failure strategies.
@@ -1027,9 +1058,9 @@ impl StageRun<'_, '_> {
         });
     }
 
-    /// Runs a step once. Returns its result, or `None` when it could not
-    /// start (that failure is already recorded).
-    fn run_attempt(&self, step: &StepPlan, task: TaskSpec) -> Option<StepResult> {
+    /// Runs a step once and returns its result, `FAILED` when it could not
+    /// start, so that failure strategies and retries apply to that as well.
+    fn run_attempt(&self, step: &StepPlan, task: TaskSpec) -> StepResult {
         let id = step.path();
         let (sink, _tail, gate) = self.sink(&id);
         let started_at = SystemTime::now();
@@ -1038,8 +1069,11 @@ impl StageRun<'_, '_> {
             Ok(handle) => handle,
             Err(error) => {
                 gate.open();
-                self.fail_before_start(step, format!("cannot start: {error}"));
-                return None;
+                let message = format!("cannot start: {error}");
+                let mut result =
+                    StepResult::skipped(id, step.name.clone(), step.step_type.clone(), Some(message));
+                result.status = Status::Failed;
+                return result;
             }
         };
         tracing::info!(step_id = %id, pid = handle.pid(), "started step");
@@ -1078,7 +1112,7 @@ impl StageRun<'_, '_> {
         result.finished_at_ms = Some(epoch_millis(SystemTime::now()));
         result.duration = started.elapsed();
         result.output_variables = output_variables;
-        Some(result)
+        result
     }
 
     fn wait_task(
