@@ -1081,7 +1081,8 @@ impl StageRun<'_, '_> {
         gate.open();
 
         self.running_steps.fetch_add(1, Ordering::SeqCst);
-        let (mut status, exit, mut message) = self.wait_task(step, handle.as_mut(), started);
+        let (mut status, exit, mut message, stopped_at) =
+            self.wait_task(step, handle.as_mut(), started);
         self.running_steps.fetch_sub(1, Ordering::SeqCst);
         let mut output_variables = match handle.outputs() {
             Ok(outputs) => outputs,
@@ -1108,53 +1109,62 @@ impl StageRun<'_, '_> {
             Some(Exit::Code(code)) => Some(code),
             _ => None,
         };
+        // A step stopped with its stage ends when its process is gone, not
+        // when the stage's services are.
+        let (ended, ended_at) = stopped_at.unwrap_or_else(|| (Instant::now(), SystemTime::now()));
         result.started_at_ms = Some(epoch_millis(started_at));
-        result.finished_at_ms = Some(epoch_millis(SystemTime::now()));
-        result.duration = started.elapsed();
+        result.finished_at_ms = Some(epoch_millis(ended_at));
+        result.duration = ended.duration_since(started);
         result.output_variables = output_variables;
         result
     }
 
+    /// Waits for a Run step's process to end, or stops it. Returns its
+    /// status, exit and message, and, for a step stopped with its stage, the
+    /// moment its process was gone.
     fn wait_task(
         &self,
         step: &StepPlan,
         handle: &mut dyn Task,
         started: Instant,
-    ) -> (Status, Option<Exit>, Option<String>) {
+    ) -> (Status, Option<Exit>, Option<String>, Option<(Instant, SystemTime)>) {
         loop {
             match handle.wait(POLL_INTERVAL) {
-                Ok(Some(exit)) if exit.success() => return (Status::Succeeded, Some(exit), None),
+                Ok(Some(exit)) if exit.success() => {
+                    return (Status::Succeeded, Some(exit), None, None);
+                }
                 Ok(Some(exit)) => {
                     return (
                         Status::Failed,
                         Some(exit),
                         Some(format!("the step ended with {exit}")),
+                        None,
                     );
                 }
                 Ok(None) => {}
                 Err(error) => {
                     let _ = handle.stop(&self.runner.stop_deadline());
-                    return (Status::Failed, None, Some(error.to_string()));
+                    return (Status::Failed, None, Some(error.to_string()), None);
                 }
             }
 
             if self.runner.cancelled() {
-                let exit = self.stop_with_stage(handle);
-                return (Status::Aborted, exit, Some("interrupted".into()));
+                let (exit, stopped_at) = self.stop_with_stage(handle);
+                return (Status::Aborted, exit, Some("interrupted".into()), Some(stopped_at));
             }
             // The stage's deadline goes first, so a step timeout that passes
             // at the same moment gets no failure strategy.
             if let Some(deadline) = self.expired() {
                 let message = deadline.message();
-                let exit = self.stop_with_stage(handle);
-                return (Status::Expired, exit, Some(message));
+                let (exit, stopped_at) = self.stop_with_stage(handle);
+                return (Status::Expired, exit, Some(message), Some(stopped_at));
             }
             if let Some(timeout) = step.timeout
                 && started.elapsed() >= timeout
             {
                 let exit = handle.stop(&self.runner.stop_deadline()).ok();
                 let message = format!("the step timed out after {}", humantime(timeout));
-                return (Status::Expired, exit, Some(message));
+                return (Status::Expired, exit, Some(message), None);
             }
             self.services
                 .check(&self.runner.console, || self.mark_failing());
@@ -1249,11 +1259,17 @@ impl StageRun<'_, '_> {
 
     /// Stops `handle`, a Run step, because the run was interrupted or the
     /// stage timed out. The stage's services and its other running steps
-    /// get SIGTERM at the same time and share its grace period.
-    fn stop_with_stage(&self, handle: &mut dyn Task) -> Option<Exit> {
+    /// get SIGTERM at the same time and share its grace period. Returns the
+    /// step's exit and the moment its process was gone, which can come
+    /// before the services are.
+    fn stop_with_stage(&self, handle: &mut dyn Task) -> (Option<Exit>, (Instant, SystemTime)) {
         let (deadline, first) = self.begin_stopping();
+        let mut stop = || {
+            let exit = handle.stop(deadline).ok();
+            (exit, (Instant::now(), SystemTime::now()))
+        };
         if !first {
-            return handle.stop(deadline).ok();
+            return stop();
         }
         // The other parallel steps stop themselves when they see the
         // interruption or the timeout, each on its own thread.
@@ -1263,7 +1279,7 @@ impl StageRun<'_, '_> {
                 self.services
                     .stop_running(deadline, &self.runner.console, early.as_ref())
             });
-            handle.stop(deadline).ok()
+            stop()
         })
     }
 

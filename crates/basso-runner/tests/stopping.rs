@@ -258,3 +258,46 @@ fn stage_timeout_stops_step_and_services_together() {
     }
     assert_all_gone(&read_pids(&pid_files));
 }
+
+#[test]
+fn stopped_step_duration_excludes_service_grace() {
+    let files = tempfile::tempdir().unwrap();
+    let service_pid = files.path().join("svc.pid");
+    let step_pid = files.path().join("step.pid");
+    // The step obeys SIGTERM; the service waits out the whole grace period.
+    let step_command = format!(
+        "echo $$ > {file}.tmp\nmv {file}.tmp {file}\nexec sleep 300",
+        file = step_pid.display()
+    );
+    let nodes = vec![
+        node(service("svc", &stubborn(&service_pid, &[]), None)),
+        node(run_step("long", &step_command)),
+    ];
+    let setup = Setup {
+        stop_grace: GRACE,
+        ..Setup::default()
+    };
+    let interrupter = interrupt_when_started(
+        vec![service_pid.clone(), step_pid.clone()],
+        setup.cancel.clone(),
+        setup.kill_now.clone(),
+        None,
+    );
+
+    let outcome = run_with(vec![stage(nodes)], setup);
+    interrupter.join().unwrap();
+
+    let long = outcome.step("long");
+    assert_eq!(long.status, Status::Aborted, "{}", outcome.console);
+    // The step ran for moments before the interruption and ended at its
+    // SIGTERM; the service took the whole 3 s grace period.
+    assert!(
+        long.duration < GRACE - Duration::from_secs(1),
+        "step took {:?}\n{}",
+        long.duration,
+        outcome.console
+    );
+    let service = outcome.step("svc");
+    assert!(service.duration >= GRACE, "service took {:?}", service.duration);
+    assert_all_gone(&read_pids(&[service_pid, step_pid]));
+}
