@@ -2833,3 +2833,43 @@ fn step_group_statuses_readable() {
         ["SUCCEEDED", "IGNORE_FAILED", "SKIPPED", "SUCCEEDED", "SUCCEEDED"]
     );
 }
+
+#[test]
+fn looped_group_iterations_run_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    // Each iteration marks its start and waits for the other's mark, which
+    // only iterations that run at the same time both see.
+    let group = format!(
+        "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    repeat:
+                      items: [a, b]
+                  steps:
+                    - step:
+                        type: Run
+                        name: meet
+                        identifier: meet
+                        timeout: 30s
+                        spec:
+                          shell: Sh
+                          command: |
+                            touch {d}/<+repeat.item>
+                            for i in $(seq 100); do
+                              [ -f {d}/a ] && [ -f {d}/b ] && exit 0
+                              sleep 0.1
+                            done
+                            echo the other iteration never started
+                            exit 1
+"
+    );
+    let file = pipeline(dir.path(), &[group]);
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
+}

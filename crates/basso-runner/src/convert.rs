@@ -165,18 +165,17 @@ fn build_nodes(
     group_loops(nodes)
 }
 
-/// Puts the iterations of a looped step into one [`Node::Parallel`]:
-/// Harness runs them at the same time, up to `maxConcurrency`.
-///
-/// NOTE: the iterations of a looped step group stay in sequence, because
-/// a resolved step carries its own iteration but not its group's.
+/// Puts the iterations of a looped step or step group into one
+/// [`Node::Parallel`]: Harness runs them at the same time, up to
+/// `maxConcurrency`.
 fn group_loops(nodes: Vec<Node>) -> Vec<Node> {
     let mut grouped = Vec::new();
     let mut pending: Vec<Node> = Vec::new();
     for node in nodes {
         let iteration = match &node {
             Node::Step(step) => step.iteration,
-            _ => None,
+            Node::Group(group) => group.iteration,
+            Node::Parallel { .. } => None,
         };
         match iteration {
             Some(Iteration {
@@ -219,6 +218,15 @@ fn unit_node(unit: &[(Vec<String>, &ResolvedStep)], depth: usize, outer: Option<
                 .iter()
                 .find(|when| when.step_group == *group)
                 .map(group_when),
+            iteration: step
+                .group_iterations
+                .iter()
+                .find(|iteration| iteration.step_group == *group)
+                .map(|iteration| Iteration {
+                    index: iteration.iteration,
+                    count: iteration.iterations,
+                    max_concurrency: iteration.max_concurrency.map(|limit| limit as usize),
+                }),
             nodes: build_nodes(unit, depth + 1, outer),
         }),
         _ => Node::Step(Box::new(step_plan(step))),
@@ -354,6 +362,12 @@ mod tests {
     /// Resolves a Harness Cloud stage whose execution `steps` are written
     /// with two spaces per level, and returns the shape of its plan.
     fn resolved_shape(steps: &str) -> String {
+        shape(&resolved_plan(steps).nodes)
+    }
+
+    /// Resolves a Harness Cloud stage as [`resolved_shape`] does, and returns
+    /// its plan.
+    fn resolved_plan(steps: &str) -> StagePlan {
         let steps: String = steps
             .lines()
             .map(|line| format!("              {line}\n"))
@@ -381,7 +395,7 @@ mod tests {
             "{:#?}",
             resolution.diagnostics
         );
-        shape(&stage_plan(&resolution.stages[0]).nodes)
+        stage_plan(&resolution.stages[0])
     }
 
     const LOOPED_GROUP: &str = "stepGroup:
@@ -394,9 +408,27 @@ mod tests {
     - step: {type: Run, name: b, identifier: b, spec: {command: echo b}}";
 
     #[test]
-    fn looped_group_iterations_in_sequence() {
+    fn looped_group_iterations_in_parallel() {
         let steps = format!("- {}", LOOPED_GROUP.replace('\n', "\n  "));
-        assert_eq!(resolved_shape(&steps), "g_0[a b] g_1[a b]");
+        assert_eq!(resolved_shape(&steps), "par(g_0[a b] g_1[a b])");
+    }
+
+    #[test]
+    fn looped_group_max_concurrency_kept() {
+        let group = LOOPED_GROUP.replace(
+            "parallelism: 2",
+            "repeat: {items: [x, y, z], maxConcurrency: 2}",
+        );
+        let steps = format!(
+            "- {}\n- step: {{type: Run, name: c, identifier: c, spec: {{command: echo c}}}}",
+            group.replace('\n', "\n  ")
+        );
+        let nodes = resolved_plan(&steps).nodes;
+        assert_eq!(shape(&nodes), "par(g_0[a b] g_1[a b] g_2[a b]) c");
+        let Node::Parallel { max_concurrency, .. } = &nodes[0] else {
+            panic!("expected a parallel node: {}", shape(&nodes));
+        };
+        assert_eq!(*max_concurrency, Some(2));
     }
 
     #[test]
@@ -420,7 +452,7 @@ mod tests {
           - step: {type: Run, name: a, identifier: a, spec: {command: echo a}}
           - step: {type: Run, name: b, identifier: b, spec: {command: echo b}}
       - step: {type: Run, name: c, identifier: c, spec: {command: echo c}}";
-        assert_eq!(resolved_shape(steps), "g_0[par(a b) c] g_1[par(a b) c]");
+        assert_eq!(resolved_shape(steps), "par(g_0[par(a b) c] g_1[par(a b) c])");
     }
 
     #[test]

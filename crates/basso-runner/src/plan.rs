@@ -52,6 +52,9 @@ pub struct GroupPlan {
     pub name: String,
     /// The group `when` block.
     pub when: Option<When>,
+    /// The group's place in its looping strategy; `None` when it does not
+    /// loop.
+    pub iteration: Option<Iteration>,
     /// The group's execution, in order.
     pub nodes: Vec<Node>,
 }
@@ -150,7 +153,8 @@ pub enum FailureAction {
     Unsupported(String),
 }
 
-/// A looped step's place in its `matrix`, `repeat` or `parallelism`.
+/// A looped step's or step group's place in its `matrix`, `repeat` or
+/// `parallelism`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Iteration {
     /// 0-based index of this iteration.

@@ -246,6 +246,7 @@ fn skip_message_names_when_part() {
         id: "group".into(),
         name: "group".into(),
         when: when(StatusRule::Success, Some("true")),
+        iteration: None,
         nodes: vec![node(run_step("in_group", "exit 0"))],
     });
     let outcome = run(vec![stage(vec![
@@ -312,6 +313,7 @@ fn group_when_skips_its_steps() {
         id: "g".into(),
         name: "g".into(),
         when: when(StatusRule::Success, Some("false")),
+        iteration: None,
         nodes: vec![node(run_step("inner", "exit 0"))],
     };
     let outcome = run(vec![stage(vec![

@@ -99,6 +99,12 @@ parallel: number | null, when: StepWhen | null,
  */
 groupWhen: Array<GroupWhen>, 
 /**
+ * The looped step groups around the step, outermost first, each with
+ * the iteration the step belongs to. Harness runs the iterations of a
+ * step group at the same time, up to `maxConcurrency`.
+ */
+groupIterations: Array<GroupIteration>, 
+/**
  * Timeout in whole seconds, or `None` when the step sets none. The
  * npm package reads it with `JSON.parse`, as a number.
  */
@@ -225,6 +231,23 @@ stageStatus: string,
  * substituted, or `None` when the group has no condition.
  */
 condition: string | null, };
+export type GroupIteration = { 
+/**
+ * The group's identifier with the iteration suffix (`g_0`, `g_linux`).
+ */
+stepGroup: string, 
+/**
+ * 0-based index of the iteration.
+ */
+iteration: number, 
+/**
+ * Number of iterations.
+ */
+iterations: number, 
+/**
+ * `maxConcurrency` of the group's strategy, if given.
+ */
+maxConcurrency: number | null, };
 export type Iteration = { 
 /**
  * 0-based index (`<+strategy.iteration>`).

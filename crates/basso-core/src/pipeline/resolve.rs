@@ -2425,6 +2425,19 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 .iter()
                 .filter_map(|frame| frame.when.clone())
                 .collect(),
+            group_iterations: nesting
+                .frames
+                .iter()
+                .filter_map(|frame| {
+                    let iteration = frame.iteration.as_ref()?;
+                    Some(GroupIteration {
+                        step_group: frame.identifier.clone(),
+                        iteration: iteration.iteration,
+                        iterations: iteration.iterations,
+                        max_concurrency: iteration.max_concurrency,
+                    })
+                })
+                .collect(),
             timeout_seconds,
             failure_strategies: Vec::new(),
             spec,

@@ -188,6 +188,23 @@ pub struct GroupWhen {
     pub condition: Option<String>,
 }
 
+/// A looped step group around a step, with the iteration that the step
+/// belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct GroupIteration {
+    /// The group's identifier with the iteration suffix (`g_0`, `g_linux`).
+    pub step_group: String,
+    /// 0-based index of the iteration.
+    pub iteration: usize,
+    /// Number of iterations.
+    pub iterations: usize,
+    /// `maxConcurrency` of the group's strategy, if given.
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
+    pub max_concurrency: Option<u64>,
+}
+
 /// Position of a node in a looping strategy (`matrix`, `repeat`, `parallelism`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -283,6 +300,11 @@ pub struct ResolvedStep {
     /// every entry allows it and then its own `when` does.
     #[serde(default)]
     pub group_when: Vec<GroupWhen>,
+    /// The looped step groups around the step, outermost first, each with
+    /// the iteration the step belongs to. Harness runs the iterations of a
+    /// step group at the same time, up to `maxConcurrency`.
+    #[serde(default)]
+    pub group_iterations: Vec<GroupIteration>,
     /// Timeout in whole seconds, or `None` when the step sets none. The
     /// npm package reads it with `JSON.parse`, as a number.
     #[cfg_attr(feature = "ts", ts(type = "number | null"))]
