@@ -370,7 +370,13 @@ impl Inner {
     }
 
     async fn start(self: Arc<Self>, step: &ContainerStep, logs: LogSink) -> Result<Started> {
-        let image = self.ensure_image(step).await?;
+        let mut image = self.ensure_image(step).await?;
+        if step.run_as_user.is_none() && parse_image_user(&image.user).is_none() {
+            let (uid, gid) = Images::new(&self.containerd, &self.config.snapshotter)
+                .user_ids(&image)
+                .await?;
+            image.user = format!("{uid}:{gid}");
+        }
         let network = self.stage_network()?;
         let endpoint = if step.service {
             Some(network.add_service(&step.host_names)?)

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
+    ViewSnapshotRequest,
 };
 use containerd_client::services::v1::{
     ApplyRequest, CreateImageRequest, CreateRequest as CreateLeaseRequest,
@@ -526,6 +527,48 @@ impl<'a> Images<'a> {
             .await
             .map_err(|status| Error::api("snapshot commit", chain, status))?;
         Ok(())
+    }
+
+    /// Returns the uid and gid of the image's `User` when it names a user or
+    /// group, from the image's `/etc/passwd` and `/etc/group`. The files are
+    /// read through a read-only view of the image's snapshot, which is
+    /// removed again.
+    pub async fn user_ids(&self, image: &ImageConfig) -> Result<(u32, u32)> {
+        let lease = self.create_lease().await?;
+        let key = format!("basso-user-{}", crate::client::new_run_id());
+        let view = self.containerd.leased_request(
+            ViewSnapshotRequest {
+                snapshotter: self.snapshotter.to_string(),
+                key: key.clone(),
+                parent: image.chain_id.clone(),
+                labels: HashMap::new(),
+            },
+            &lease,
+        );
+        let mut snapshots = self.containerd.client().snapshots();
+        let result = match snapshots.view(view).await {
+            Ok(response) => {
+                let dirs = crate::user::layer_dirs(&response.into_inner().mounts);
+                let found = crate::user::resolve(&image.user, &dirs).map_err(|reason| {
+                    Error::new(format!(
+                        "image `{}` sets user `{}`, which basso cannot find: {reason}\n\
+                         help: set runAsUser to a numeric user id",
+                        image.name, image.user
+                    ))
+                });
+                let remove = self.containerd.request(RemoveSnapshotRequest {
+                    snapshotter: self.snapshotter.to_string(),
+                    key: key.clone(),
+                });
+                if let Err(status) = snapshots.remove(remove).await {
+                    tracing::warn!(snapshot = %key, error = status.message(), "snapshot remove failed");
+                }
+                found
+            }
+            Err(status) => Err(Error::api("snapshot view", &key, status)),
+        };
+        self.delete_lease(&lease).await;
+        result
     }
 
     /// Returns whether a snapshot (such as an unpacked layer chain) exists.

@@ -31,6 +31,7 @@ pub mod network;
 pub mod runner;
 pub mod spec;
 mod task;
+mod user;
 
 pub use client::{Containerd, DEFAULT_ADDRESS, DEFAULT_NAMESPACE, RUN_LABEL};
 pub use connectors::{Connector, Connectors};

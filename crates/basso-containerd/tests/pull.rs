@@ -52,6 +52,14 @@ fn sha256(data: &[u8]) -> String {
 /// the config so that each marker gives another manifest digest. Returns
 /// the manifest digest.
 fn push_image(tag: &str, marker: &str) -> String {
+    push_image_with(tag, |config| {
+        config["config"]["Labels"] = serde_json::json!({"marker": marker});
+    })
+}
+
+/// Pushes the test image to `REPOSITORY:tag` with its config changed by
+/// `edit`, and returns the manifest digest.
+fn push_image_with(tag: &str, edit: impl FnOnce(&mut Value)) -> String {
     let layout = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("tar")
         .arg("-xf")
@@ -71,7 +79,7 @@ fn push_image(tag: &str, marker: &str) -> String {
         serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
     let mut config: Value =
         serde_json::from_slice(&blob(manifest["config"]["digest"].as_str().unwrap())).unwrap();
-    config["config"]["Labels"] = serde_json::json!({"marker": marker});
+    edit(&mut config);
     let config_bytes = serde_json::to_vec(&config).unwrap();
     manifest["config"]["digest"] = Value::String(sha256(&config_bytes));
     manifest["config"]["size"] = Value::from(config_bytes.len());
@@ -321,4 +329,54 @@ fn missing_secret_names_connector() {
         error.contains("secret `absent` of connector `reg` not found"),
         "{error}"
     );
+}
+
+/// A step in `REPOSITORY:tag`, pulled from the test registry, that prints
+/// its user and group ids.
+fn id_step(tag: &str, workspace: &Path) -> ContainerStep {
+    let mut step = pull_step(tag, "good", "Always", workspace);
+    step.program = Program::Script {
+        shell: "sh".into(),
+        script: "echo $(id -u) $(id -g)".into(),
+    };
+    step
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn image_user_names_looked_up() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = pull_executor(state.path());
+    let cases = [
+        ("user-name", "ci", "1000 1000"),
+        ("user-name-group", "ci:nogroup", "1000 65534"),
+        ("user-id-group", "1000:nogroup", "1000 65534"),
+    ];
+    for (tag, user, expected) in cases {
+        push_image_with(tag, |config| config["config"]["User"] = Value::from(user));
+        let (exit, output) = run(&executor, &id_step(tag, workspace.path()));
+        assert!(exit.success(), "{user}: {output}");
+        assert_eq!(output, expected, "{user}");
+    }
+
+    push_image_with("user-unknown", |config| {
+        config["config"]["User"] = Value::from("postgres")
+    });
+    let lines = Lines::default();
+    let error = executor
+        .start(&id_step("user-unknown", workspace.path()), lines.sink())
+        .err()
+        .expect("an image user that /etc/passwd lacks fails the start")
+        .to_string();
+    assert!(error.contains("sets user `postgres`"), "{error}");
+    assert!(error.contains("is not in the image's /etc/passwd"), "{error}");
+    assert!(error.contains("help: set runAsUser"), "{error}");
+
+    let views: Vec<String> = ctr_list(&["snapshots", "list"])
+        .into_iter()
+        .filter(|line| line.contains("basso-user-"))
+        .collect();
+    assert_eq!(views, Vec::<String>::new());
+    executor.end_stage(Duration::from_secs(2)).unwrap();
 }
