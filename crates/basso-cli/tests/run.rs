@@ -2873,3 +2873,35 @@ fn looped_group_iterations_run_together() {
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
 }
+
+#[test]
+fn pipeline_warnings_shown_before_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Run", "first", "export V=one", "outputVariables: [{name: V}]\nbogusField: 1"),
+            step("Run", "second", "echo <+steps.first.output.outputVariables.V>", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("warning[unknown-key]"), "{stderr}");
+    assert!(stderr.contains("bogusField"), "{stderr}");
+    // The run supplies step outputs, so their warning is left out.
+    assert!(!stderr.contains("unresolved-at-run-time"), "{stderr}");
+    assert!(stderr.contains("second | one"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let codes: Vec<&str> = summary["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["unknown-key"]);
+    let source = std::fs::read_to_string(&file).unwrap();
+    let line = source.lines().position(|l| l.contains("bogusField")).unwrap() + 1;
+    assert_eq!(summary["diagnostics"][0]["line"], line);
+}

@@ -174,6 +174,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         None
     };
     let resolution = loaded.resolve(&context)?;
+    let warnings = pipeline::run_warnings(&resolution);
     let stages = select_stages(&resolution, args.stage.as_deref())?;
 
     // Check everything before anything starts.
@@ -250,7 +251,10 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     let summary = summary.masked(&masker);
     let text = match args.format {
         Format::Json => {
-            let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            let mut document = serde_json::to_value(&summary).unwrap_or_default();
+            let report = basso_core::report::CheckReport::new(&warnings);
+            document["diagnostics"] = serde_json::to_value(report.diagnostics).unwrap_or_default();
+            let json = serde_json::to_string_pretty(&document).unwrap_or_default();
             format!("{json}\n")
         }
         Format::Text => summary.to_table(),

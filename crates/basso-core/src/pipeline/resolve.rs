@@ -263,6 +263,18 @@ impl Context for RunStateUnknown<'_> {
 
 /// Returns whether `path` reads a step output, a status or a retry count,
 /// the values that exist only once the run reaches them.
+/// The help of an `unresolved-at-run-time` warning about a step output,
+/// status or retry count, which `basso run` supplies when the step starts.
+const RUN_STATE_HELP: &str =
+    "the runner resolves this step again with the outputs and statuses of earlier steps";
+
+/// Returns whether `diagnostic` is an `unresolved-at-run-time` warning about
+/// a step output, status or retry count: a value that `basso run` supplies,
+/// so the warning matters only before the run.
+pub fn is_run_state_warning(diagnostic: &Diagnostic) -> bool {
+    diagnostic.code == "unresolved-at-run-time" && diagnostic.help.as_deref() == Some(RUN_STATE_HELP)
+}
+
 pub(crate) fn is_run_state(path: &str) -> bool {
     path.contains(".output.")
         || path.ends_with(".output")
@@ -1420,12 +1432,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
                         "`<+{}>` has no value until that step runs; the field keeps the block as written",
                         miss.path
                     ),
-                    "the runner resolves this step again with the outputs and statuses of earlier steps".to_string(),
+                    RUN_STATE_HELP.to_string(),
                 )
             } else if is_run_state(&miss.path) {
                 (
                     format!("`<+{}>` has no value until that step runs; it resolves to null", miss.path),
-                    "the runner resolves this step again with the outputs and statuses of earlier steps".to_string(),
+                    RUN_STATE_HELP.to_string(),
                 )
             } else {
                 let root = miss.path.split('.').next().unwrap_or_default();

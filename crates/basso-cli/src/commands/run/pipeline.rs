@@ -103,6 +103,12 @@ impl Loaded {
                 resolution.diagnostics,
             ));
         }
+        let warnings = run_warnings(&resolution);
+        if !warnings.is_empty() {
+            let sources =
+                diagnostic_sources(&self.name, &self.source, &self.input_sets, &self.inputs);
+            eprint!("{}", render::render_files(&warnings, &sources));
+        }
         Ok(resolution)
     }
 
@@ -441,6 +447,17 @@ fn evaluate_condition(text: &str, context: &Json) -> Result<bool, String> {
     result
         .condition_decision()
         .ok_or_else(|| format!("the condition `{text}` is a secret, which cannot decide a step"))
+}
+
+/// Returns the warnings of `resolution` that matter for a run: all but
+/// those about step outputs and statuses, which the run supplies.
+pub fn run_warnings(resolution: &Resolution) -> Vec<basso_core::Diagnostic> {
+    resolution
+        .diagnostics
+        .iter()
+        .filter(|d| !d.is_error() && !basso_core::pipeline::resolve::is_run_state_warning(d))
+        .cloned()
+        .collect()
 }
 
 /// Returns `base` with the statuses and output variables of the run so far
