@@ -2905,3 +2905,55 @@ fn pipeline_warnings_shown_before_run() {
     let line = source.lines().position(|l| l.contains("bogusField")).unwrap() + 1;
     assert_eq!(summary["diagnostics"][0]["line"], line);
 }
+
+#[test]
+fn execution_inputs_taken_from_input_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "asked",
+            "echo asked=$ASKED defaulted=$DEFAULTED",
+            "envVariables:\n  ASKED: <+input>.executionInput()\n  DEFAULTED: <+input>.default(d).executionInput()",
+        )],
+    );
+    let set = dir.path().join("set.yaml");
+    std::fs::write(
+        &set,
+        "inputSet:
+  name: s
+  identifier: s
+  pipeline:
+    identifier: test
+    stages:
+      - stage:
+          identifier: build
+          type: CI
+          spec:
+            execution:
+              steps:
+                - step:
+                    identifier: asked
+                    type: Run
+                    spec:
+                      envVariables:
+                        ASKED: from_set
+                        DEFAULTED: also_from_set
+",
+    )
+    .unwrap();
+    let output = basso()
+        .env("BASSO_CONTAINERD_ADDRESS", "/nonexistent/basso-test/containerd.sock")
+        .arg("run")
+        .arg(&file)
+        .arg("--inputs")
+        .arg(&set)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("asked | asked=from_set defaulted=also_from_set"), "{stderr}");
+}

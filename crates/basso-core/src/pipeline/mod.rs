@@ -288,6 +288,31 @@ fn serialize_diagnostics<S: serde::Serializer>(
     )
 }
 
+/// Returns the input paths to which the `input_sets` files give a value,
+/// in order of first appearance, so that `basso run` asks only for the
+/// execution inputs that no input set supplies. Problems in the files are
+/// left to resolution, which reports them.
+pub fn input_set_paths(source: &str, input_sets: &[(String, String)]) -> Vec<String> {
+    let source = without_bom(source);
+    let mut report = Report::default();
+    let Some(root) = load_document(source, &mut report) else {
+        return Vec::new();
+    };
+    let Some(pipeline) = root.get("pipeline") else {
+        return Vec::new();
+    };
+    let fields = inputs::collect(&mut report, pipeline, source);
+    let pipeline_id = pipeline
+        .get("identifier")
+        .and_then(Node::as_str)
+        .unwrap_or_default();
+    let mut supplied = indexmap::IndexMap::new();
+    for (name, text) in input_sets {
+        inputs::apply_input_set(&mut report, &fields, name, text, pipeline_id, &mut supplied);
+    }
+    supplied.into_keys().collect()
+}
+
 /// Lists every runtime-input field with its input path (the same paths
 /// `--input` takes), position, type, default, allowed values, regex and
 /// whether it is asked at execution time.

@@ -71,7 +71,7 @@ impl Loaded {
             context: base_context,
         } = ResolutionArgs::read(&args.input, &args.inputs, args.context.as_deref())
             .map_err(StartError::usage)?;
-        ask_execution_inputs(&source, &name, &mut inputs)?;
+        ask_execution_inputs(&source, &name, &input_sets, &mut inputs)?;
 
         Ok(Loaded {
             name,
@@ -177,16 +177,19 @@ fn reject_host_port_bindings(
     ))
 }
 
-/// Supplies every `.executionInput()` field the command line leaves open:
-/// asked on a terminal, else its default, else an error naming the input.
+/// Supplies every `.executionInput()` field that neither the input sets
+/// nor the `--input` arguments give a value: asked on a terminal, else its
+/// default, else an error naming the input.
 fn ask_execution_inputs(
     source: &str,
     name: &str,
+    input_sets: &[(String, String)],
     inputs: &mut Vec<(String, String)>,
 ) -> Result<(), StartError> {
     let listing = basso_core::pipeline::inputs(source, name);
+    let from_sets = basso_core::pipeline::input_set_paths(source, input_sets);
     for field in listing.inputs.iter().filter(|field| field.execution_input) {
-        if inputs.iter().any(|(path, _)| *path == field.path) {
+        if inputs.iter().any(|(path, _)| *path == field.path) || from_sets.contains(&field.path) {
             continue;
         }
         let default = field.default.as_ref().map(basso_core::pipeline::json_text);
@@ -205,7 +208,7 @@ fn ask_execution_inputs(
         } else {
             return Err(StartError::failure(format!(
                 "input `{}` is asked at execution time and has no default; \
-                 help: pass --input {}=VALUE",
+                 help: pass --input {}=VALUE or an input set with a value for it",
                 field.path, field.path
             )));
         };
