@@ -2957,3 +2957,30 @@ fn execution_inputs_taken_from_input_set() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("asked | asked=from_set defaulted=also_from_set"), "{stderr}");
 }
+
+/// Adds `when: {stageStatus: All}` to a step snippet, so that the step
+/// runs after a failure too.
+fn runs_always(step: String) -> String {
+    step.replace(
+        "                  spec:\n",
+        "                  when:\n                    stageStatus: All\n                  spec:\n",
+    )
+}
+
+#[test]
+fn failed_service_status_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Background", "dies", "exit 9", ""),
+            runs_always(step("Run", "pause", "sleep 1", "")),
+            runs_always(step("Run", "look", "echo dies=<+steps.dies.status>", "")),
+        ],
+    );
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("look | dies=FAILED"), "{stderr}");
+}

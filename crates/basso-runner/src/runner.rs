@@ -521,6 +521,24 @@ impl StageRun<'_, '_> {
         }
     }
 
+    /// Copies the statuses of the services that have ended into the run
+    /// state, so that `<+steps.ID.status>` of a service that failed reads
+    /// `FAILED`, not `RUNNING`.
+    fn record_service_ends(&self) {
+        let ended = self.services.ended();
+        if ended.is_empty() {
+            return;
+        }
+        let mut state = self.state.lock().expect("state lock");
+        if let Some(stage) = state.stages.last_mut() {
+            for (path, status) in ended {
+                if let Some(step) = stage.steps.get_mut(&path) {
+                    step.status = status;
+                }
+            }
+        }
+    }
+
     fn snapshot(&self) -> RunState {
         self.state.lock().expect("state lock").clone()
     }
@@ -573,6 +591,7 @@ impl StageRun<'_, '_> {
     /// `<+steps.GROUP.status>` reads it. `decided` is the status its `when`
     /// gave it; without one, the statuses of its steps decide.
     fn record_group(&self, group: &GroupPlan, decided: Option<Status>) {
+        self.record_service_ends();
         let steps = steps_of(&group.nodes);
         // The group's path is the part of its steps' group paths up to its
         // own identifier; a group without steps has nothing to read.
@@ -686,6 +705,7 @@ impl StageRun<'_, '_> {
             }
         }
 
+        self.record_service_ends();
         let snapshot = self.snapshot();
         let failing = self.stage_failing();
         match self.runner.when_allows(

@@ -215,6 +215,16 @@ impl Services {
         })
     }
 
+    /// Returns the step path and status of every service that has ended,
+    /// as far as the last look found.
+    pub fn ended(&self) -> Vec<(String, Status)> {
+        let entries = self.entries.lock().expect("services lock");
+        entries
+            .iter()
+            .filter_map(|entry| Some((entry.step.path(), entry.outcome.as_ref()?.status)))
+            .collect()
+    }
+
     /// Returns how many services still run, as far as the last look found.
     pub fn running(&self) -> usize {
         let entries = self.entries.lock().expect("services lock");
