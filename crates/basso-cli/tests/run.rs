@@ -2984,3 +2984,57 @@ fn failed_service_status_readable() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("look | dies=FAILED"), "{stderr}");
 }
+
+#[test]
+fn group_steps_read_sibling_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let groups = format!(
+        "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    repeat:
+                      items: [a, b]
+                      maxConcurrency: 1
+                  steps:
+                    - step:
+                        type: Run
+                        name: make
+                        identifier: make
+                        spec:
+                          shell: Sh
+                          command: export OUT=made-<+repeat.item>
+                          outputVariables: [{{name: OUT}}]
+                    - step:
+                        type: Run
+                        name: use
+                        identifier: use
+                        spec:
+                          shell: Sh
+                          command: echo 'use <+steps.make.output.outputVariables.OUT>' >> {d}/out.txt
+                    - stepGroup:
+                        name: inner
+                        identifier: inner
+                        steps:
+                          - step:
+                              type: Run
+                              name: deep
+                              identifier: deep
+                              spec:
+                                shell: Sh
+                                command: echo 'deep <+steps.make.output.outputVariables.OUT>' >> {d}/out.txt
+"
+    );
+    let file = pipeline(dir.path(), &[groups]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let written = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(
+        lines,
+        ["use made-a", "deep made-a", "use made-b", "deep made-b"]
+    );
+}

@@ -2129,12 +2129,24 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .groups
             .last()
             .and_then(|group| stage_subtree(place, &group.path));
+        // A run records the outputs of a looped group's steps under the
+        // iteration's identifier (`G_1`), which `fqn` carries.
+        let enclosing_groups: Vec<&Value> = nesting
+            .frames
+            .iter()
+            .rev()
+            .filter_map(|frame| {
+                let (_, inside) = frame.fqn.split_once(".spec.execution.")?;
+                get_keys(place.scope.stage?, &format!("spec.execution.{inside}"))
+            })
+            .collect();
         let mut base = Scope::new(stage_scope.root);
         base.stage = stage_scope.stage;
         base.stage_iteration = stage_scope.stage_iteration;
         base.stage_identifier = Some(place.identifier);
         base.step = step_tree;
         base.group = group_tree;
+        base.enclosing_groups = enclosing_groups.clone();
         base.group_iteration = nesting.iteration();
         base.group_identifier = nesting.group_identifier();
         base.step_identifier = Some(&step.identifier);
@@ -2160,6 +2172,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             scope.stage_identifier = Some(place.identifier);
             scope.step = step_tree;
             scope.group = group_tree;
+            scope.enclosing_groups = enclosing_groups.clone();
             scope.group_iteration = nesting.iteration();
             scope.group_identifier = nesting.group_identifier();
             scope.step_iteration = iteration.as_ref();

@@ -195,6 +195,10 @@ pub struct Scope<'a> {
     pub step: Option<&'a Value>,
     /// The innermost step group's subtree.
     pub group: Option<&'a Value>,
+    /// The subtrees of the step groups around the step, innermost first,
+    /// under their identifiers with every loop suffix (`G_1`), where a run
+    /// records their steps' outputs and statuses.
+    pub enclosing_groups: Vec<&'a Value>,
     pub stage_iteration: Option<&'a Iteration>,
     /// The iteration of the innermost looped step group around the step.
     pub group_iteration: Option<&'a Iteration>,
@@ -214,6 +218,7 @@ impl<'a> Scope<'a> {
             stage: None,
             step: None,
             group: None,
+            enclosing_groups: Vec::new(),
             stage_iteration: None,
             group_iteration: None,
             step_iteration: None,
@@ -346,7 +351,17 @@ impl Context for Scope<'_> {
                 // The same look-up as `get_path` with the keys `spec` and
                 // `execution`, without building the two segments for every read.
                 let execution = map_entry(map_entry(self.stage?, "spec")?, "execution")?;
-                owned(execution.get_path(rest))
+                // A step inside step groups reaches the other steps of each
+                // group around it as `steps.ID`, because Harness resolves a
+                // relative path from the innermost group outwards before the
+                // stage. Identifiers are unique within a stage, so the order
+                // changes no result.
+                owned(execution.get_path(rest).or_else(|| {
+                    self.enclosing_groups
+                        .iter()
+                        .find_map(|group| group.get_path(rest))
+                        .or_else(|| self.group?.get_path(rest))
+                }))
             }
             "matrix" => matrix_value(self.iteration()?)
                 .get_path(rest)
