@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{OffsetMap, ParseInput, parse};
 use crate::expr::{
-    Builtin, Expr, ExprKind, PathPart, PathSegment, PostfixOp, canonical, canonical_with_alias,
-    dotted,
+    Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, canonical,
+    canonical_with_alias, dotted,
 };
 use crate::options::{Limits, ScanMode};
 use crate::value::Value;
@@ -678,8 +678,9 @@ pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
             walk_expr(k, visit);
             walk_expr(v, visit);
         }),
-        ExprKind::Path(path) => {
-            for part in &path.segments {
+        ExprKind::Path(Path::Fixed { .. }) => {}
+        ExprKind::Path(Path::Computed(parts)) => {
+            for part in parts {
                 if let PathPart::Computed(e) = part {
                     walk_expr(e, visit);
                 }
@@ -719,18 +720,21 @@ pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
 
 /// Formats a path for `references()`: dotted, in canonical alias form, with
 /// `*` for segments computed at evaluation time.
-pub(crate) fn reference_text(path: &crate::expr::Path) -> String {
-    if let Some(fixed) = &path.fixed {
-        return dotted(&canonical_with_alias(fixed, path.alias.as_deref()));
-    }
-    let mut parts: Vec<PathSegment> = Vec::new();
-    for part in &path.segments {
-        parts.push(match part {
+pub(crate) fn reference_text(path: &Path) -> String {
+    let parts = match path {
+        Path::Fixed { segments, alias } => {
+            return dotted(&canonical_with_alias(segments, alias.as_deref()));
+        }
+        Path::Computed(parts) => parts,
+    };
+    let mut segments: Vec<PathSegment> = Vec::with_capacity(parts.len());
+    for part in parts {
+        segments.push(match part {
             PathPart::Fixed(segment) => segment.clone(),
             PathPart::Slot(_) | PathPart::Computed(_) => PathSegment::Key("*".to_string()),
         });
     }
-    dotted(&canonical(&parts))
+    dotted(&canonical(&segments))
 }
 
 /// Returns the id of a `secrets.getValue("id")` call with a literal id.
