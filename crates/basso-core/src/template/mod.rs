@@ -336,8 +336,17 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             segment_start = i;
             continue;
         }
+        // Long scripts hold few blocks, so the bytes that cannot change the
+        // scan are skipped with memchr: outside blocks only `<+` matters,
+        // and inside a block in Harness mode only `<+`, `\>` and `>` do.
         if !in_block {
-            i += 1;
+            let next = memchr::memchr(b'<', &bytes[i + 1..]);
+            i = next.map_or(bytes.len(), |offset| i + 1 + offset);
+            continue;
+        }
+        if scan == ScanMode::Harness && !matches!(bytes[i], b'>' | b'\\') {
+            let next = memchr::memchr3(b'<', b'>', b'\\', &bytes[i + 1..]);
+            i = next.map_or(bytes.len(), |offset| i + 1 + offset);
             continue;
         }
 
@@ -753,7 +762,52 @@ pub(crate) fn literal_secret_id(expr: &Expr) -> Option<Option<&str>> {
 
 #[cfg(test)]
 mod tests {
-    use super::has_block_start;
+    use super::{Piece, Template, has_block_start};
+    use crate::options::ScanMode;
+
+    /// Returns the top-level block ranges and text pieces of `text`.
+    fn scanned(text: &str, scan: ScanMode) -> (Vec<std::ops::Range<usize>>, Vec<String>) {
+        let template = Template::parse(text, scan).unwrap();
+        let texts = template
+            .pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Text(piece) => Some(piece.text.clone()),
+                Piece::Block(_) => None,
+            })
+            .collect();
+        (template.block_ranges(), texts)
+    }
+
+    #[test]
+    fn scan_finds_blocks_between_other_bytes() {
+        use ScanMode::{Harness, Smart};
+        let cases: [(&str, ScanMode, Vec<std::ops::Range<usize>>, Vec<&str>); 6] = [
+            ("a < b <+x> c", Harness, vec![6..10], vec!["a < b ", " c"]),
+            ("<+a.<+b>>", Harness, vec![0..9], vec![]),
+            ("x <+a \\> b> y", Harness, vec![2..11], vec!["x ", " y"]),
+            ("echo <+x", Harness, vec![], vec!["echo ", "<+x"]),
+            ("<+a < b> <+c>", Harness, vec![0..8, 9..13], vec![" "]),
+            ("a<b<+\"x>\">", Smart, vec![3..10], vec!["a<b"]),
+        ];
+        for (text, scan, ranges, texts) in cases {
+            let (found_ranges, found_texts) = scanned(text, scan);
+            assert_eq!(found_ranges, ranges, "block ranges of `{text}`");
+            assert_eq!(found_texts, texts, "text pieces of `{text}`");
+        }
+    }
+
+    #[test]
+    fn scan_decodes_escaped_close() {
+        let template = Template::parse("x <+a \\> b> y", ScanMode::Harness).unwrap();
+        let Some(Piece::Block(block)) = template.pieces.get(1) else {
+            panic!("the second piece is the block");
+        };
+        let [Piece::Text(inner)] = block.pieces.as_slice() else {
+            panic!("the block holds one text piece");
+        };
+        assert_eq!(inner.text, "a > b");
+    }
 
     #[test]
     fn block_start_found_anywhere() {
