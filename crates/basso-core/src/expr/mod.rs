@@ -212,8 +212,8 @@ impl Path {
         Path::Fixed { segments, alias }
     }
 
-    /// Builds a path from its parts as written: [`Path::Fixed`] when every
-    /// part is fixed, else [`Path::Computed`].
+    /// Builds a path from its parts as written, [`Path::Fixed`] when every
+    /// part is fixed and [`Path::Computed`] otherwise.
     pub fn from_parts(parts: Vec<PathPart>) -> Path {
         if !parts.iter().all(|part| matches!(part, PathPart::Fixed(_))) {
             return Path::Computed(parts);

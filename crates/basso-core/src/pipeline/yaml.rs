@@ -254,8 +254,8 @@ impl Offsets {
 }
 
 /// An open collection. Its finished children wait on the builder's
-/// `items` or `entries` stack from index `first` on, and move into a vector
-/// of their exact number when the collection ends, so that no collection's
+/// `items` or `entries` stack from index `first` on. When the collection
+/// ends, they move into a vector of their exact length, so no collection's
 /// vector grows while it is read.
 enum Frame {
     Sequence {

@@ -336,9 +336,9 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             segment_start = i;
             continue;
         }
-        // Long scripts hold few blocks, so the bytes that cannot change the
-        // scan are skipped with memchr: outside blocks only `<+` matters,
-        // and inside a block in Harness mode only `<+`, `\>` and `>` do.
+        // Long scripts hold few blocks, so memchr skips the bytes that
+        // cannot change the scan. Outside blocks only `<+` matters, and
+        // inside a block in Harness mode only `<+`, `\>` and `>` do.
         if !in_block {
             let next = memchr::memchr(b'<', &bytes[i + 1..]);
             i = next.map_or(bytes.len(), |offset| i + 1 + offset);
