@@ -765,9 +765,15 @@ mod tests {
     use super::{Piece, Template, has_block_start};
     use crate::options::ScanMode;
 
-    /// Returns the top-level block ranges and text pieces of `text`.
-    fn scanned(text: &str, scan: ScanMode) -> (Vec<std::ops::Range<usize>>, Vec<String>) {
+    /// Returns the top-level block ranges, as start and end, and the text
+    /// pieces of `text`.
+    fn scanned(text: &str, scan: ScanMode) -> (Vec<(usize, usize)>, Vec<String>) {
         let template = Template::parse(text, scan).unwrap();
+        let blocks = template
+            .block_ranges()
+            .into_iter()
+            .map(|range| (range.start, range.end))
+            .collect();
         let texts = template
             .pieces
             .iter()
@@ -776,23 +782,30 @@ mod tests {
                 Piece::Block(_) => None,
             })
             .collect();
-        (template.block_ranges(), texts)
+        (blocks, texts)
     }
 
     #[test]
     fn scan_finds_blocks_between_other_bytes() {
         use ScanMode::{Harness, Smart};
-        let cases: [(&str, ScanMode, Vec<std::ops::Range<usize>>, Vec<&str>); 6] = [
-            ("a < b <+x> c", Harness, vec![6..10], vec!["a < b ", " c"]),
-            ("<+a.<+b>>", Harness, vec![0..9], vec![]),
-            ("x <+a \\> b> y", Harness, vec![2..11], vec!["x ", " y"]),
-            ("echo <+x", Harness, vec![], vec!["echo ", "<+x"]),
-            ("<+a < b> <+c>", Harness, vec![0..8, 9..13], vec![" "]),
-            ("a<b<+\"x>\">", Smart, vec![3..10], vec!["a<b"]),
+        // The text, the scan mode, and the expected block ranges and text pieces.
+        type Case = (
+            &'static str,
+            ScanMode,
+            &'static [(usize, usize)],
+            &'static [&'static str],
+        );
+        let cases: [Case; 6] = [
+            ("a < b <+x> c", Harness, &[(6, 10)], &["a < b ", " c"]),
+            ("<+a.<+b>>", Harness, &[(0, 9)], &[]),
+            ("x <+a \\> b> y", Harness, &[(2, 11)], &["x ", " y"]),
+            ("echo <+x", Harness, &[], &["echo ", "<+x"]),
+            ("<+a < b> <+c>", Harness, &[(0, 8), (9, 13)], &[" "]),
+            ("a<b<+\"x>\">", Smart, &[(3, 10)], &["a<b"]),
         ];
-        for (text, scan, ranges, texts) in cases {
-            let (found_ranges, found_texts) = scanned(text, scan);
-            assert_eq!(found_ranges, ranges, "block ranges of `{text}`");
+        for (text, scan, blocks, texts) in cases {
+            let (found_blocks, found_texts) = scanned(text, scan);
+            assert_eq!(found_blocks, blocks, "block ranges of `{text}`");
             assert_eq!(found_texts, texts, "text pieces of `{text}`");
         }
     }
