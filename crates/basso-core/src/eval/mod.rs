@@ -415,10 +415,9 @@ impl<'c> Evaluator<'c> {
             Err(error) if error.code == codes::SYNTAX => return Ok(plain()),
             Err(error) => return Err(error.into()),
         };
-        if let ExprKind::Path(Path {
-            fixed: Some(fixed),
+        if let ExprKind::Path(Path::Fixed {
+            segments: fixed,
             alias: None,
-            ..
         }) = &expr.kind
             && fixed.len() == 1
             && self.ctx.lookup(fixed).is_none()
@@ -740,27 +739,26 @@ impl<'c> Evaluator<'c> {
         'c: 'a,
     {
         let reads_before = self.data_reads;
-        let (segments, alias): (Cow<'_, [PathSegment]>, Option<Cow<'_, [PathSegment]>>) =
-            match &path.fixed {
-                Some(fixed) => (
-                    Cow::Borrowed(fixed.as_slice()),
-                    path.alias.as_deref().map(Cow::Borrowed),
-                ),
-                None => {
-                    let mut built = Vec::with_capacity(path.segments.len());
-                    for part in &path.segments {
-                        built.push(match part {
-                            PathPart::Fixed(segment) => segment.clone(),
-                            PathPart::Slot(i) => segment_of(&self.read_slot(slots, *i)),
-                            PathPart::Computed(expr) => {
-                                segment_of(self.eval(expr, source, slots)?.as_ref())
-                            }
-                        });
-                    }
-                    let alias = alias_of(&built).map(Cow::Owned);
-                    (Cow::Owned(built), alias)
+        let (segments, alias) = match path {
+            Path::Fixed { segments, alias } => (
+                Cow::Borrowed(segments.as_slice()),
+                alias.as_deref().map(Cow::Borrowed),
+            ),
+            Path::Computed(parts) => {
+                let mut built = Vec::with_capacity(parts.len());
+                for part in parts {
+                    built.push(match part {
+                        PathPart::Fixed(segment) => segment.clone(),
+                        PathPart::Slot(i) => segment_of(&self.read_slot(slots, *i)),
+                        PathPart::Computed(expr) => {
+                            segment_of(self.eval(expr, source, slots)?.as_ref())
+                        }
+                    });
                 }
-            };
+                let alias = alias_of(&built).map(Cow::Owned);
+                (Cow::Owned(built), alias)
+            }
+        };
         // Run-time data that names a segment (`pipeline.variables.<+x>`)
         // chooses which secret variable the path reads.
         let data_chose_path = self.data_reads != reads_before;

@@ -13,7 +13,7 @@
 use std::ops::Range;
 
 use super::parser::{ParseInput, member_segment};
-use super::{Builtin, Expr, ExprKind, Path, PathPart, PathSegment, alias_of};
+use super::{Builtin, Expr, ExprKind, Path, PathSegment};
 use crate::value::Value;
 
 /// The grammar's `keyword` alternatives in grammar order. The order
@@ -122,7 +122,7 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
         .filter(|&&byte| byte == b'.')
         .count();
     let mut segments = Vec::with_capacity(dots + 1);
-    segments.push(PathPart::Fixed(PathSegment::Key(text[root].to_string())));
+    segments.push(PathSegment::Key(text[root].to_string()));
     let mut path_end = root_span.end;
     while cursor.peek().is_some() {
         let dot = cursor.at;
@@ -144,7 +144,7 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
                 return None;
             }
             let root = match &segments[0] {
-                PathPart::Fixed(PathSegment::Key(root)) => root.as_str(),
+                PathSegment::Key(root) => root.as_str(),
                 _ => unreachable!("the root is a key"),
             };
             return builtin_call(input, &mut cursor, root, root_span, dot, name);
@@ -158,23 +158,11 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
         } else {
             PathSegment::Key(text[name].to_string())
         };
-        segments.push(PathPart::Fixed(segment));
+        segments.push(segment);
     }
 
-    let mut fixed = Vec::with_capacity(segments.len());
-    for part in &segments {
-        match part {
-            PathPart::Fixed(segment) => fixed.push(segment.clone()),
-            _ => unreachable!("the fast path builds fixed segments only"),
-        }
-    }
-    let alias = alias_of(&fixed);
     Some(Expr {
-        kind: ExprKind::Path(Path {
-            segments,
-            fixed: Some(fixed),
-            alias,
-        }),
+        kind: ExprKind::Path(Path::fixed(segments)),
         span: root_span.start..path_end,
     })
 }

@@ -192,13 +192,41 @@ impl Builtin {
 
 /// A reference into the context: a root name followed by segments.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Path {
-    pub segments: Vec<PathPart>,
-    /// The segments when all of them are known before evaluation.
-    pub fixed: Option<Vec<PathSegment>>,
-    /// The same path under its alias (`steps.x` for `execution.steps.x` and
-    /// back, `stages.x` for `pipeline.stages.x` and back), when it has one.
-    pub alias: Option<Vec<PathSegment>>,
+pub enum Path {
+    /// Every segment is known before evaluation.
+    Fixed {
+        segments: Vec<PathSegment>,
+        /// The same path under its alias (`steps.x` for `execution.steps.x`
+        /// and back, `stages.x` for `pipeline.stages.x` and back), when it
+        /// has one.
+        alias: Option<Vec<PathSegment>>,
+    },
+    /// At least one segment is an inner block's value or a computed index.
+    Computed(Vec<PathPart>),
+}
+
+impl Path {
+    /// Builds a path of known segments, with its alias.
+    pub fn fixed(segments: Vec<PathSegment>) -> Path {
+        let alias = alias_of(&segments);
+        Path::Fixed { segments, alias }
+    }
+
+    /// Builds a path from its parts as written, [`Path::Fixed`] when every
+    /// part is fixed and [`Path::Computed`] otherwise.
+    pub fn from_parts(parts: Vec<PathPart>) -> Path {
+        if !parts.iter().all(|part| matches!(part, PathPart::Fixed(_))) {
+            return Path::Computed(parts);
+        }
+        let segments = parts
+            .into_iter()
+            .map(|part| match part {
+                PathPart::Fixed(segment) => segment,
+                PathPart::Slot(_) | PathPart::Computed(_) => unreachable!("checked above"),
+            })
+            .collect();
+        Path::fixed(segments)
+    }
 }
 
 /// One segment of a [`Path`] as written.
@@ -294,7 +322,7 @@ pub fn alias_of(segments: &[PathSegment]) -> Option<Vec<PathSegment>> {
 }
 
 /// Returns [`canonical`] of `segments`, given `alias`, which must be
-/// [`alias_of`] of `segments`, as [`Path::alias`] is for [`Path::fixed`].
+/// [`alias_of`] of `segments`, as the `alias` of a [`Path::Fixed`] is.
 /// The alias of a `steps.…` or `stages.…` path is its canonical form, so it
 /// is borrowed instead of built again.
 pub(crate) fn canonical_with_alias<'s>(
@@ -317,5 +345,48 @@ pub fn canonical(segments: &[PathSegment]) -> std::borrow::Cow<'_, [PathSegment]
             std::borrow::Cow::Owned(alias_of(segments).unwrap_or_default())
         }
         _ => std::borrow::Cow::Borrowed(segments),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> PathSegment {
+        PathSegment::Key(name.to_string())
+    }
+
+    #[test]
+    fn path_of_fixed_parts_is_fixed() {
+        let parts = vec![
+            PathPart::Fixed(key("steps")),
+            PathPart::Fixed(key("build")),
+            PathPart::Fixed(PathSegment::Index(0)),
+        ];
+        let Path::Fixed { segments, alias } = Path::from_parts(parts) else {
+            panic!("every part is fixed");
+        };
+        let index = PathSegment::Index(0);
+        assert_eq!(segments, [key("steps"), key("build"), index.clone()]);
+        let expected = [key("execution"), key("steps"), key("build"), index];
+        assert_eq!(alias.as_deref(), Some(&expected[..]));
+    }
+
+    #[test]
+    fn path_without_alias_has_none() {
+        let path = Path::fixed(vec![key("pipeline"), key("variables"), key("tag")]);
+        assert_eq!(
+            path,
+            Path::Fixed {
+                segments: vec![key("pipeline"), key("variables"), key("tag")],
+                alias: None,
+            }
+        );
+    }
+
+    #[test]
+    fn path_with_slot_is_computed() {
+        let parts = vec![PathPart::Fixed(key("pipeline")), PathPart::Slot(0)];
+        assert_eq!(Path::from_parts(parts.clone()), Path::Computed(parts));
     }
 }

@@ -6,9 +6,7 @@ use std::ops::Range;
 use pest::Parser as _;
 use pest::iterators::Pair;
 
-use super::{
-    BinaryOp, Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, UnaryOp, alias_of,
-};
+use super::{BinaryOp, Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, UnaryOp};
 use crate::error::{ExprError, codes};
 use crate::value::Value;
 
@@ -620,20 +618,8 @@ impl Builder<'_, '_> {
             ops.next();
         }
 
-        let fixed: Option<Vec<PathSegment>> = segments
-            .iter()
-            .map(|part| match part {
-                PathPart::Fixed(segment) => Some(segment.clone()),
-                _ => None,
-            })
-            .collect();
-        let alias = fixed.as_deref().and_then(alias_of);
         let path = Expr {
-            kind: ExprKind::Path(Path {
-                segments,
-                fixed,
-                alias,
-            }),
+            kind: ExprKind::Path(Path::from_parts(segments)),
             span: root_span.start..path_end,
         };
         Ok(wrap_postfix(path, ops.collect(), span))

@@ -253,14 +253,18 @@ impl Offsets {
     }
 }
 
+/// An open collection. Its finished children wait on the builder's
+/// `items` or `entries` stack from index `first` on. When the collection
+/// ends, they move into a vector of their exact length, so no collection's
+/// vector grows while it is read.
 enum Frame {
     Sequence {
-        items: Vec<Node>,
+        first: usize,
         start: Marker,
         anchor: usize,
     },
     Mapping {
-        entries: Vec<(Node, Node)>,
+        first: usize,
         pending_key: Option<Node>,
         /// Entry index by key text, built once the mapping passes
         /// [`INDEXED_KEYS`] entries, so that finding duplicate keys stays
@@ -304,6 +308,10 @@ struct Builder<'s> {
     offsets: Offsets,
     limits: Limits,
     stack: Vec<Frame>,
+    /// Finished items of the open sequences, innermost last.
+    items: Vec<Node>,
+    /// Finished entries of the open mappings, innermost last.
+    entries: Vec<(Node, Node)>,
     anchors: std::collections::HashMap<usize, Node>,
     node_count: usize,
     root: Option<Node>,
@@ -387,9 +395,9 @@ impl Builder<'_> {
                     self.root = Some(node);
                 }
             }
-            Some(Frame::Sequence { items, .. }) => items.push(node),
+            Some(Frame::Sequence { .. }) => self.items.push(node),
             Some(Frame::Mapping {
-                entries,
+                first,
                 pending_key,
                 index,
                 ..
@@ -408,6 +416,7 @@ impl Builder<'_> {
                         *pending_key = Some(node);
                     }
                     Some(key) => {
+                        let entries = &self.entries[*first..];
                         if let Some(text) = key.as_str()
                             && let Some(first) = find_key(entries, index, text)
                         {
@@ -419,7 +428,7 @@ impl Builder<'_> {
                         if let (Some(index), Some(text)) = (index.as_mut(), key.as_str()) {
                             index.insert(text.to_string(), entries.len());
                         }
-                        entries.push((key, node));
+                        self.entries.push((key, node));
                     }
                 }
             }
@@ -469,7 +478,7 @@ impl Builder<'_> {
             }
             Event::SequenceStart(anchor, _) => self.open(
                 Frame::Sequence {
-                    items: Vec::new(),
+                    first: self.items.len(),
                     start,
                     anchor,
                 },
@@ -477,7 +486,7 @@ impl Builder<'_> {
             ),
             Event::MappingStart(anchor, _) => self.open(
                 Frame::Mapping {
-                    entries: Vec::new(),
+                    first: self.entries.len(),
                     pending_key: None,
                     index: None,
                     start,
@@ -491,16 +500,22 @@ impl Builder<'_> {
                 };
                 let (value, frame_start, anchor) = match frame {
                     Frame::Sequence {
-                        items,
+                        first,
                         start,
                         anchor,
-                    } => (NodeValue::Sequence(items), start, anchor),
+                    } => {
+                        let items = self.items.split_off(first);
+                        (NodeValue::Sequence(items), start, anchor)
+                    }
                     Frame::Mapping {
-                        entries,
+                        first,
                         start,
                         anchor,
                         ..
-                    } => (NodeValue::Mapping(entries), start, anchor),
+                    } => {
+                        let entries = self.entries.split_off(first);
+                        (NodeValue::Mapping(entries), start, anchor)
+                    }
                 };
                 let mut node = Node {
                     value,
@@ -618,6 +633,8 @@ pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnos
         offsets: Offsets::new(source),
         limits,
         stack: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
         anchors: std::collections::HashMap::new(),
         node_count: 0,
         root: None,

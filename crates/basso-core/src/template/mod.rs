@@ -17,8 +17,8 @@ use std::sync::OnceLock;
 use crate::error::{ExprError, codes};
 use crate::expr::parser::{OffsetMap, ParseInput, parse};
 use crate::expr::{
-    Builtin, Expr, ExprKind, PathPart, PathSegment, PostfixOp, canonical, canonical_with_alias,
-    dotted,
+    Builtin, Expr, ExprKind, Path, PathPart, PathSegment, PostfixOp, canonical,
+    canonical_with_alias, dotted,
 };
 use crate::options::{Limits, ScanMode};
 use crate::value::Value;
@@ -336,8 +336,17 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             segment_start = i;
             continue;
         }
+        // Long scripts hold few blocks, so memchr skips the bytes that
+        // cannot change the scan. Outside blocks only `<+` matters, and
+        // inside a block in Harness mode only `<+`, `\>` and `>` do.
         if !in_block {
-            i += 1;
+            let next = memchr::memchr(b'<', &bytes[i + 1..]);
+            i = next.map_or(bytes.len(), |offset| i + 1 + offset);
+            continue;
+        }
+        if scan == ScanMode::Harness && !matches!(bytes[i], b'>' | b'\\') {
+            let next = memchr::memchr3(b'<', b'>', b'\\', &bytes[i + 1..]);
+            i = next.map_or(bytes.len(), |offset| i + 1 + offset);
             continue;
         }
 
@@ -678,8 +687,9 @@ pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
             walk_expr(k, visit);
             walk_expr(v, visit);
         }),
-        ExprKind::Path(path) => {
-            for part in &path.segments {
+        ExprKind::Path(Path::Fixed { .. }) => {}
+        ExprKind::Path(Path::Computed(parts)) => {
+            for part in parts {
                 if let PathPart::Computed(e) = part {
                     walk_expr(e, visit);
                 }
@@ -719,18 +729,21 @@ pub(crate) fn walk_expr<'e>(expr: &'e Expr, visit: &mut dyn FnMut(&'e Expr)) {
 
 /// Formats a path for `references()`: dotted, in canonical alias form, with
 /// `*` for segments computed at evaluation time.
-pub(crate) fn reference_text(path: &crate::expr::Path) -> String {
-    if let Some(fixed) = &path.fixed {
-        return dotted(&canonical_with_alias(fixed, path.alias.as_deref()));
-    }
-    let mut parts: Vec<PathSegment> = Vec::new();
-    for part in &path.segments {
-        parts.push(match part {
+pub(crate) fn reference_text(path: &Path) -> String {
+    let parts = match path {
+        Path::Fixed { segments, alias } => {
+            return dotted(&canonical_with_alias(segments, alias.as_deref()));
+        }
+        Path::Computed(parts) => parts,
+    };
+    let mut segments: Vec<PathSegment> = Vec::with_capacity(parts.len());
+    for part in parts {
+        segments.push(match part {
             PathPart::Fixed(segment) => segment.clone(),
             PathPart::Slot(_) | PathPart::Computed(_) => PathSegment::Key("*".to_string()),
         });
     }
-    dotted(&canonical(&parts))
+    dotted(&canonical(&segments))
 }
 
 /// Returns the id of a `secrets.getValue("id")` call with a literal id.
@@ -749,7 +762,65 @@ pub(crate) fn literal_secret_id(expr: &Expr) -> Option<Option<&str>> {
 
 #[cfg(test)]
 mod tests {
-    use super::has_block_start;
+    use super::{Piece, Template, has_block_start};
+    use crate::options::ScanMode;
+
+    /// Returns the top-level block ranges, as start and end, and the text
+    /// pieces of `text`.
+    fn scanned(text: &str, scan: ScanMode) -> (Vec<(usize, usize)>, Vec<String>) {
+        let template = Template::parse(text, scan).unwrap();
+        let blocks = template
+            .block_ranges()
+            .into_iter()
+            .map(|range| (range.start, range.end))
+            .collect();
+        let texts = template
+            .pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Text(piece) => Some(piece.text.clone()),
+                Piece::Block(_) => None,
+            })
+            .collect();
+        (blocks, texts)
+    }
+
+    #[test]
+    fn scan_finds_blocks_between_other_bytes() {
+        use ScanMode::{Harness, Smart};
+        // The text, the scan mode, and the expected block ranges and text pieces.
+        type Case = (
+            &'static str,
+            ScanMode,
+            &'static [(usize, usize)],
+            &'static [&'static str],
+        );
+        let cases: [Case; 6] = [
+            ("a < b <+x> c", Harness, &[(6, 10)], &["a < b ", " c"]),
+            ("<+a.<+b>>", Harness, &[(0, 9)], &[]),
+            ("x <+a \\> b> y", Harness, &[(2, 11)], &["x ", " y"]),
+            ("echo <+x", Harness, &[], &["echo ", "<+x"]),
+            ("<+a < b> <+c>", Harness, &[(0, 8), (9, 13)], &[" "]),
+            ("a<b<+\"x>\">", Smart, &[(3, 10)], &["a<b"]),
+        ];
+        for (text, scan, blocks, texts) in cases {
+            let (found_blocks, found_texts) = scanned(text, scan);
+            assert_eq!(found_blocks, blocks, "block ranges of `{text}`");
+            assert_eq!(found_texts, texts, "text pieces of `{text}`");
+        }
+    }
+
+    #[test]
+    fn scan_decodes_escaped_close() {
+        let template = Template::parse("x <+a \\> b> y", ScanMode::Harness).unwrap();
+        let Some(Piece::Block(block)) = template.pieces.get(1) else {
+            panic!("the second piece is the block");
+        };
+        let [Piece::Text(inner)] = block.pieces.as_slice() else {
+            panic!("the block holds one text piece");
+        };
+        assert_eq!(inner.text, "a > b");
+    }
 
     #[test]
     fn block_start_found_anywhere() {

@@ -111,7 +111,8 @@ impl super::Template {
         };
         walk_expr(expr, &mut |node| {
             if let ExprKind::Path(path) = &node.kind
-                && let Some([crate::expr::PathSegment::Key(name)]) = path.fixed.as_deref()
+                && let crate::expr::Path::Fixed { segments, .. } = path
+                && let [crate::expr::PathSegment::Key(name)] = segments.as_slice()
                 && !names.contains(name)
             {
                 names.push(name.clone());
