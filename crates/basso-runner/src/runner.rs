@@ -970,6 +970,7 @@ impl StageRun<'_, '_> {
     /// records its result after applying the matching failure strategy.
     fn run_task(&self, step: &StepPlan, task: TaskSpec) {
         let mut retries = 0u32;
+        let mut waited = false;
         let (first_started_at, first_started) = (SystemTime::now(), Instant::now());
         loop {
             let mut result = self.run_attempt(step, task.clone());
@@ -994,28 +995,30 @@ impl StageRun<'_, '_> {
                         .or(intervals.last())
                         .copied()
                         .unwrap_or_default();
-                    retries += 1;
+                    let next = retries + 1;
                     tracing::warn!(
                         step_id = %result.id,
-                        "step {}; retry {retries} of {count} in {}",
+                        "step {}; retry {next} of {count} in {}",
                         result.status.word(),
                         humantime(pause)
                     );
+                    waited = true;
                     if self.pause(pause) {
+                        retries = next;
                         continue;
                     }
+                    // The retry never started, so it does not count.
                     if let Some(deadline) = self.expired() {
                         result.status = Status::Expired;
                         result.message = Some(format!(
-                            "{}; {} before retry {retries}",
+                            "{}; {} before retry {next}",
                             result.message.as_deref().unwrap_or("the step failed"),
                             deadline.message()
                         ));
                     } else if self.runner.cancelled() {
-                        // The step keeps its failure, because the interruption
-                        // only cancelled the retries that would have followed.
+                        result.status = Status::Aborted;
                         result.message = Some(format!(
-                            "{}; interrupted before retry {retries}",
+                            "{}; interrupted before retry {next}",
                             result.message.as_deref().unwrap_or("the step failed"),
                         ));
                     }
@@ -1031,8 +1034,9 @@ impl StageRun<'_, '_> {
             }
             result.retry_count = retries;
             // The step's time covers every attempt and the waits between.
-            if retries > 0 {
+            if waited {
                 result.started_at_ms = Some(epoch_millis(first_started_at));
+                result.finished_at_ms = Some(epoch_millis(SystemTime::now()));
                 result.duration = first_started.elapsed();
             }
             result.tests = self.collect_reports(step);

@@ -197,6 +197,8 @@ fn stage_timeout_during_retry_wait() {
         flaky.message.as_deref(),
         Some("the step ended with exit code 1; the stage timed out after 1s before retry 1")
     );
+    assert_eq!(flaky.retry_count, 0, "the retry never started");
+    assert_times_cover_wait(flaky);
     assert_eq!(outcome.stage_status(), Status::Expired);
 }
 
@@ -220,10 +222,25 @@ fn interrupt_during_retry_wait() {
 
     assert!(started.elapsed() < WELL_UNDER_SLEEP);
     let flaky = outcome.step("flaky");
-    assert_eq!(flaky.status, Status::Failed, "{}", outcome.console);
+    assert_eq!(flaky.status, Status::Aborted, "{}", outcome.console);
     assert_eq!(
         flaky.message.as_deref(),
         Some("the step ended with exit code 1; interrupted before retry 1")
+    );
+    assert_eq!(flaky.retry_count, 0, "the retry never started");
+    assert_times_cover_wait(flaky);
+}
+
+/// Asserts that a step's start, finish and duration agree, and that they
+/// include the second of retry wait before the interruption.
+fn assert_times_cover_wait(step: &StepResult) {
+    let started = step.started_at_ms.unwrap();
+    let finished = step.finished_at_ms.unwrap();
+    let duration = step.duration.as_millis();
+    assert!(duration >= 900, "duration {duration} ms");
+    assert!(
+        (finished - started).abs_diff(duration) < 200,
+        "started {started}, finished {finished}, duration {duration} ms"
     );
 }
 
