@@ -8,7 +8,9 @@
 //   keeps the key `a`, which `JSON.stringify` would drop.
 // - Numbers that are safe integers are integers. Other finite numbers are
 //   floats, even integral ones beyond 2^53 such as 1e18, so that arithmetic
-//   on them stays in floats. NaN and the infinities are `null`.
+//   on them stays in floats. NaN and the infinities are `null`. `-0` is the
+//   float -0.0, which is how serde_json reads `-0` and `-0.0` in the JSON
+//   files of the command line.
 // - A BigInt is an exact integer and must lie in -2^63 to 2^63 - 1, the
 //   range of basso's integers (i64). A larger one would become a float.
 // - A Map is an object, and its keys must be strings.
@@ -51,8 +53,8 @@ export function toJsonText(value, argument) {
 
 /**
  * Returns whether `JSON.stringify` writes `value` by the package's rules: it
- * contains only null, booleans, strings, safe integers, non-integral finite
- * numbers, arrays without holes and objects whose prototype is
+ * contains only null, booleans, strings, safe integers other than -0,
+ * non-integral finite numbers, arrays without holes and objects whose prototype is
  * `Object.prototype` or null, none with an own or inherited `toJSON`
  * (which `JSON.stringify` would call) or a getter, at most MAX_DEPTH levels
  * deep.
@@ -63,6 +65,8 @@ function isPlainJson(value, depth) {
     case "boolean":
       return true;
     case "number":
+      // JSON.stringify writes -0 as `0`, an integer.
+      if (Object.is(value, -0)) return false;
       return Number.isSafeInteger(value) || (Number.isFinite(value) && !Number.isInteger(value));
     case "object":
       break;
@@ -190,6 +194,7 @@ class JsonWriter {
 
 /** Returns the JSON text of a number that serde_json reads back as the same integer or f64. */
 function numberText(number) {
+  if (Object.is(number, -0)) return "-0.0";
   if (Number.isSafeInteger(number)) return String(number);
   if (!Number.isFinite(number)) return "null";
   // Integral numbers beyond 2^53 print without a fraction (1e18 prints as

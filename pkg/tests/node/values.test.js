@@ -75,7 +75,12 @@ test("integral numbers beyond 2^53 are floats", () => {
 test("safe integers are integers", () => {
   assert.deepEqual(render("<+a>", { a: 2 ** 53 - 1 }), { schemaVersion: 1, value: "9007199254740991" });
   assert.deepEqual(render("<+a>", { a: 3.0 }), { schemaVersion: 1, value: "3" });
-  assert.deepEqual(evaluate("<+a>", { a: -0 }), { schemaVersion: 1, value: 0 });
+});
+
+test("negative zero is the float -0.0", () => {
+  assert.deepEqual(render("<+a>", { a: -0 }), { schemaVersion: 1, value: "-0.0" });
+  assert.deepEqual(evaluate("<+a>", { a: -0 }), { schemaVersion: 1, value: -0 });
+  assert.deepEqual(evaluate("<+a> == 0", { a: -0 }), { schemaVersion: 1, value: true });
 });
 
 test("floats arrive unchanged", () => {
