@@ -3038,3 +3038,31 @@ fn group_steps_read_sibling_outputs() {
         ["use made-a", "deep made-a", "use made-b", "deep made-b"]
     );
 }
+
+#[test]
+fn abort_strategy_aborts_later_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = format!(
+        "pipeline:
+  name: test
+  identifier: test
+  stages:
+{}{}",
+        stage(
+            "first",
+            &[with_failure_strategy(step("Run", "f", "exit 1", ""), "AllErrors", "type: Abort")]
+        ),
+        stage("second", &[step("Run", "x", "echo x ran", "")]),
+    );
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(&file, source).unwrap();
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(!stderr.contains("x ran"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["status"], "ABORTED");
+    assert_eq!(summary["stages"][1]["status"], "ABORTED");
+    assert_eq!(summary["stages"][1]["steps"][0]["status"], "ABORTED");
+}

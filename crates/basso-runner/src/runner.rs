@@ -381,10 +381,21 @@ impl<'a> Runner<'a> {
         reason: String,
         state: &Arc<Mutex<RunState>>,
     ) -> StageResult {
+        // The steps of a stage that an interruption kept from starting are
+        // `ABORTED`, as the steps not yet started in the interrupted stage.
         let steps: Vec<StepResult> = steps_of(&stage.nodes)
             .into_iter()
             .map(|step| {
-                StepResult::skipped(step.path(), step.name.clone(), step.step_type.clone(), None)
+                let mut result = StepResult::skipped(
+                    step.path(),
+                    step.name.clone(),
+                    step.step_type.clone(),
+                    None,
+                );
+                if status == Status::Aborted {
+                    result.status = Status::Aborted;
+                }
+                result
             })
             .collect();
         state.lock().expect("state lock").stages.push(StageState {
