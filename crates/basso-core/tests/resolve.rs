@@ -500,7 +500,7 @@ fn kept_block_and_later_missing_value_both_warn() {
     assert_eq!(
         warnings,
         [
-            "`<+execution.steps.version.output.outputVariables.VERSION>` has no value until that step runs; the field keeps the block as written",
+            "`<+steps.version.output.outputVariables.VERSION>` has no value until that step runs; the field keeps the block as written",
             "`<+trigger.branch>` has no value before the run starts; it resolves to null",
         ],
         "{:#?}",

@@ -1426,17 +1426,17 @@ impl<'p, 'a> Resolver<'p, 'a> {
             if rejected.overlaps(&miss.span) {
                 continue;
             }
+            let shown = self.as_written(&miss);
             let (message, help) = if miss.kept {
                 (
                     format!(
-                        "`<+{}>` has no value until that step runs; the field keeps the block as written",
-                        miss.path
+                        "`<+{shown}>` has no value until that step runs; the field keeps the block as written"
                     ),
                     RUN_STATE_HELP.to_string(),
                 )
             } else if is_run_state(&miss.path) {
                 (
-                    format!("`<+{}>` has no value until that step runs; it resolves to null", miss.path),
+                    format!("`<+{shown}>` has no value until that step runs; it resolves to null"),
                     RUN_STATE_HELP.to_string(),
                 )
             } else {
@@ -1452,14 +1452,32 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 };
                 (
                     format!(
-                        "`<+{}>` has no value before the run starts; it resolves to null",
-                        miss.path
+                        "`<+{shown}>` has no value before the run starts; it resolves to null"
                     ),
                     help,
                 )
             };
             self.report
                 .warning("unresolved-at-run-time", message, miss.span, help);
+        }
+    }
+
+    /// Returns the path of `miss` as the file writes it at its span
+    /// (`steps.a.output`), where that is the short form of the canonical path
+    /// (`execution.steps.a.output`), so that a message quotes what the user
+    /// can search for; else the canonical path.
+    fn as_written(&self, miss: &Miss) -> String {
+        let written = self
+            .source
+            .get(miss.span.byte_start..miss.span.byte_end)
+            .unwrap_or_default();
+        let short_form = ["execution.", "pipeline."]
+            .iter()
+            .any(|prefix| miss.path.strip_prefix(prefix) == Some(written));
+        if short_form {
+            written.to_string()
+        } else {
+            miss.path.clone()
         }
     }
 
