@@ -403,6 +403,14 @@ fn program_command(spec: &TaskSpec, program: &str) -> Result<Command, ExecError>
 /// Returns the error for a step whose `program` is not on basso's `PATH`,
 /// with the folders searched.
 fn program_not_found(spec: &TaskSpec, program: &str) -> String {
+    // A program with a slash is a path, which no `PATH` search finds.
+    if program.contains('/') {
+        return format!(
+            "step `{}` needs `{program}`, which is not a file on this host; \
+             help: check the path, or install the program there",
+            spec.step_id
+        );
+    }
     let searched = match std::env::var_os("PATH") {
         Some(path) => format!("basso's PATH `{}`", path.to_string_lossy()),
         None => "basso's PATH, which is not set".to_string(),

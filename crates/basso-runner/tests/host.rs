@@ -754,6 +754,24 @@ fn pwsh_missing_is_clear_error() {
 }
 
 #[test]
+fn missing_program_path_named() {
+    let mut step = run_step("tool", "");
+    step.spec.command = None;
+    step.spec.entrypoint = vec!["/nonexistent/basso-test/tool".into()];
+    let executor = HostExecutor::new(&tempfile::tempdir().unwrap().path().join("s")).unwrap();
+    let preflight =
+        basso_runner::preflight::check(&[stage(vec![node(step)])], &executor, &Secrets::new());
+
+    assert_eq!(preflight.errors.len(), 1, "{:?}", preflight.errors);
+    let error = &preflight.errors[0];
+    assert!(
+        error.contains("needs `/nonexistent/basso-test/tool`, which is not a file on this host"),
+        "{error}"
+    );
+    assert!(!error.contains("PATH"), "{error}");
+}
+
+#[test]
 fn entrypoint_program_from_secret_runs() {
     let mut secrets = Secrets::new();
     secrets.insert("program", "/bin/echo");
