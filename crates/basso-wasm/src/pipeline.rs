@@ -29,7 +29,8 @@ pub struct CheckOptions {
 pub struct ResolveOptions {
     /// Runtime input values by input path (`--input PATH=VALUE`), such as
     /// `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
-    /// Values other than strings are passed as their JSON text.
+    /// Values other than strings are passed as their JSON text. A `null` or
+    /// `undefined` value supplies nothing, as if its path were absent.
     #[cfg_attr(test, ts(optional, type = "Record<string, ContextValue>"))]
     pub inputs: Option<serde_json::Map<String, Json>>,
     /// Input set files (`--inputs`); later ones win.
@@ -72,6 +73,7 @@ pub fn resolve(yaml: &str, options: &str) -> Result<String, JsError> {
         .inputs
         .unwrap_or_default()
         .into_iter()
+        .filter(|(_, value)| !value.is_null())
         .map(|(path, value)| (path, basso_core::pipeline::json_text(&value)))
         .collect();
     let input_sets: Vec<(String, String)> = options

@@ -19,7 +19,8 @@ export type ResolveOptions = {
 /**
  * Runtime input values by input path (`--input PATH=VALUE`), such as
  * `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
- * Values other than strings are passed as their JSON text.
+ * Values other than strings are passed as their JSON text. A `null` or
+ * `undefined` value supplies nothing, as if its path were absent.
  */
 inputs?: Record<string, ContextValue>, 
 /**

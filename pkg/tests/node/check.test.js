@@ -134,6 +134,19 @@ test("resolve applies inputs and keeps secrets", () => {
   assert.ok(!JSON.stringify(resolution).includes("hunter2"));
 });
 
+test("resolve takes null inputs as absent", () => {
+  for (const value of [null, undefined]) {
+    const resolution = resolve(runtimePipeline, {
+      file: "demo.yaml",
+      inputs: { "pipeline.variables.tag": value },
+    });
+    // The input has no default, so leaving it out is the error; an empty
+    // text would fail the allowed values instead.
+    const codes = resolution.diagnostics.map((d) => d.code);
+    assert.deepEqual(codes, ["missing-input"], JSON.stringify(resolution.diagnostics));
+  }
+});
+
 test("resolve validates input set values", () => {
   const inputSet = `inputSet:
   identifier: bad
