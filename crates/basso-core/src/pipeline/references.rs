@@ -188,37 +188,50 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
             .map(|step| (step.path.as_str(), step))
             .collect();
         walk(stage.node, &stage.path, &mut |path, node| {
-            let Some(text) = node.as_str() else {
-                return Visit::Descend;
+            // Resolution evaluates the expressions in `portBindings` keys
+            // (host ports), so they get the checks of values. The walk
+            // visits only values, so the keys are checked with their map.
+            let keys = match node.as_mapping() {
+                Some(entries) if path.ends_with(".spec.portBindings") => entries
+                    .iter()
+                    .map(|(key, _)| key)
+                    .filter(|key| key.as_str().is_some_and(has_block_start))
+                    .collect(),
+                _ => Vec::new(),
             };
-            if !has_block_start(text) {
-                return Visit::Descend;
+            let texts = node
+                .as_str()
+                .filter(|text| has_block_start(text))
+                .map(|_| node)
+                .into_iter()
+                .chain(keys);
+            for node in texts {
+                // The innermost enclosing step: the longest prefix that is a step path.
+                let step = path
+                    .char_indices()
+                    .filter(|(_, c)| *c == '.')
+                    .map(|(at, _)| &path[..at])
+                    .rev()
+                    .find_map(|prefix| by_path.get(prefix).copied());
+                let groups = match step {
+                    Some(_) => Vec::new(),
+                    None => groups_around(stage, path),
+                };
+                check_text(
+                    report,
+                    templates,
+                    pipeline,
+                    &Site {
+                        stage_index: Some(index),
+                        step,
+                        groups,
+                        step_indexes: &step_indexes,
+                    },
+                    path,
+                    node,
+                    source,
+                );
             }
-            // The innermost enclosing step: the longest prefix that is a step path.
-            let step = path
-                .char_indices()
-                .filter(|(_, c)| *c == '.')
-                .map(|(at, _)| &path[..at])
-                .rev()
-                .find_map(|prefix| by_path.get(prefix).copied());
-            let groups = match step {
-                Some(_) => Vec::new(),
-                None => groups_around(stage, path),
-            };
-            check_text(
-                report,
-                templates,
-                pipeline,
-                &Site {
-                    stage_index: Some(index),
-                    step,
-                    groups,
-                    step_indexes: &step_indexes,
-                },
-                path,
-                node,
-                source,
-            );
             Visit::Descend
         });
     }
@@ -1449,6 +1462,26 @@ mod tests {
             "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: v\n      type: String\n      value: x\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Cloud, spec: {{}}}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec:\n                    shell: Sh\n                    outputVariables:\n                      - name: X\n                    command: {command}\n"
         );
         crate::pipeline::check(&source, "p.yaml")
+    }
+
+    #[test]
+    fn port_binding_key_references_checked() {
+        let source = "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: port\n      type: String\n      value: \"8080\"\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform: {os: Linux, arch: Amd64}\n          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n              - step:\n                  type: Background\n                  name: c\n                  identifier: c\n                  spec:\n                    image: redis\n                    portBindings:\n                      \"<+pipeline.variables.port>\": \"80\"\n                      \"<+pipeline.variables.prot>\": \"81\"\n                      \"<+steps.nope.status>\": \"82\"\n";
+        let diagnostics = crate::pipeline::check(source, "p.yaml");
+        let codes: Vec<&str> = diagnostics.iter().map(|d| d.code.as_str()).collect();
+        assert!(codes.contains(&"unknown-variable"), "{diagnostics:?}");
+        assert!(codes.contains(&"unknown-step"), "{diagnostics:?}");
+        let variable = diagnostics
+            .iter()
+            .find(|d| d.code == "unknown-variable")
+            .unwrap();
+        let expected = source.find("pipeline.variables.prot").unwrap();
+        assert_eq!(variable.span.byte_start, expected);
+        let declared = source.find("pipeline.variables.port").unwrap();
+        assert!(
+            diagnostics.iter().all(|d| d.span.byte_start != declared),
+            "{diagnostics:?}"
+        );
     }
 
     #[test]

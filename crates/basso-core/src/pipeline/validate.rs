@@ -1547,6 +1547,9 @@ fn check_port_bindings(
     }
     for (key, value) in entries {
         let host_text = key.as_str().unwrap_or_default();
+        if classify(host_text) == ValueKind::RuntimeInput {
+            report_runtime_input_key(report, key, host_text);
+        }
         let host = check_port(report, key, host_text, "host");
         match value.as_str() {
             Some(container_text) if !value.is_null() => {
@@ -1571,6 +1574,18 @@ fn check_port_bindings(
             }
         }
     }
+}
+
+/// Reports a `portBindings` key (a host port) written as a runtime input.
+/// Input sets, `--input` and the runtime-input form supply values only, so
+/// such a key never gets a value, and resolution keeps its text as written.
+fn report_runtime_input_key(report: &mut Report, key: &Node, text: &str) {
+    report.error(
+        "invalid-port",
+        format!("host port `{text}` is a runtime input, but a `portBindings` key cannot take one"),
+        key.span,
+        "a runtime input supplies a value, never a key: write the host port as a number, or declare a pipeline variable with the value `<+input>` and write the key as `\"<+pipeline.variables.NAME>\"`",
+    );
 }
 
 /// Reports the entries of `portBindings` whose fixed host and container
