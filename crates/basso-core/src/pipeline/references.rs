@@ -341,13 +341,19 @@ fn check_text(
     if !has_block_start(text) || classify(text) == ValueKind::RuntimeInput {
         return;
     }
-    let references = match templates.with(text, |template| Ok(template.references())) {
-        Ok(references) => references,
+    let compiled = templates.with(text, |template| {
+        Ok((template.references(), template.unclosed_block_start()))
+    });
+    let (references, unclosed) = match compiled {
+        Ok(compiled) => compiled,
         Err(error) => {
             report.push(expr_diagnostic(&error, source, node));
             return;
         }
     };
+    if let Some(start) = unclosed {
+        report.push(unclosed_block(text, start, source, node));
+    }
     if !references.secret_ids.is_empty() {
         check_secret_use(report, templates, text, node, source);
     }
@@ -384,6 +390,24 @@ fn check_text(
             );
         }
     }
+}
+
+/// Warns about the `<+` at byte `start` of `text`, the scalar `node`'s
+/// text, that no `>` closes. Harness keeps such text as written, so the
+/// expression's characters reach the step instead of its value.
+fn unclosed_block(text: &str, start: usize, source: &str, node: &Node) -> Diagnostic {
+    let rest = &text[start..];
+    let end = rest
+        .char_indices()
+        .find(|&(at, c)| c.is_whitespace() || at >= 40)
+        .map_or(rest.len(), |(at, _)| at);
+    let opening = &rest[..end];
+    Diagnostic::warning(
+        "unclosed-block",
+        format!("`{opening}` has no closing `>`, so it is not an expression and stays text as written"),
+        text_span(source, node, start..start + 2),
+    )
+    .with_help(format!("add the closing `>` (`{opening}>`); Harness passes everything from an unclosed `<+` to the end of the field unchanged"))
 }
 
 /// Reports a secret whose value an expression reads, compares or changes,
