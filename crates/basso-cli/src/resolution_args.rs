@@ -22,23 +22,49 @@ pub struct ResolutionArgs {
     pub context: Json,
 }
 
+/// The reason the values of a resolution could not be read.
+#[derive(Debug)]
+pub enum ArgsError {
+    /// A malformed `--input`, or a context file that cannot be used.
+    Usage(String),
+    /// An input set file that could not be read as text.
+    File(ReadError),
+}
+
+impl std::fmt::Display for ArgsError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArgsError::Usage(message) => formatter.write_str(message),
+            ArgsError::File(error) => error.fmt(formatter),
+        }
+    }
+}
+
+impl From<ArgsError> for String {
+    fn from(error: ArgsError) -> String {
+        error.to_string()
+    }
+}
+
 impl ResolutionArgs {
     /// Splits the `--input` pairs and reads the input set and context files.
     pub fn read(
         inputs: &[String],
         input_sets: &[PathBuf],
         context: Option<&Path>,
-    ) -> Result<ResolutionArgs, String> {
+    ) -> Result<ResolutionArgs, ArgsError> {
         let arguments = inputs
             .iter()
             .map(|input| parse_input(input))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(ArgsError::Usage)?;
         let input_sets = input_sets
             .iter()
-            .map(|path| Ok((path.display().to_string(), read_file(path)?)))
-            .collect::<Result<_, String>>()?;
+            .map(|path| Ok((path.display().to_string(), read_text(path)?)))
+            .collect::<Result<_, ReadError>>()
+            .map_err(ArgsError::File)?;
         let context = match context {
-            Some(path) => read_context(path)?,
+            Some(path) => read_context(path).map_err(ArgsError::Usage)?,
             None => Json::Object(Default::default()),
         };
         Ok(ResolutionArgs {
@@ -73,10 +99,69 @@ pub fn diagnostic_sources(
 /// in the error. A file in another encoding gets the position of its first
 /// undecodable byte.
 pub fn read_file(path: &Path) -> Result<String, String> {
-    let bytes = read_bounded(path, MAX_FILE_BYTES)
-        .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+    read_text(path).map_err(|error| error.to_string())
+}
+
+/// A pipeline or input set file that could not be read as UTF-8 text.
+#[derive(Debug)]
+pub struct ReadError {
+    /// The path as given on the command line.
+    pub file: String,
+    /// The failure, without the file name or position.
+    pub reason: String,
+    /// The first byte that is not UTF-8, when that is what failed.
+    pub span: Option<basso_core::Span>,
+    /// How to fix a file in another encoding, which the text output shows
+    /// after the reason.
+    pub encoding_help: Option<&'static str>,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ReadError { file, reason, .. } = self;
+        match self.span {
+            Some(span) => write!(formatter, "{file}:{}:{}: {reason}", span.line, span.column)?,
+            None => write!(formatter, "cannot read `{file}`: {reason}")?,
+        }
+        match self.encoding_help {
+            Some(help) => write!(formatter, "; help: {help}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl ReadError {
+    /// Converts the error into an `unreadable-file` diagnostic: at the
+    /// first byte that is not UTF-8, or at the start of the file.
+    pub fn to_diagnostic(&self) -> basso_core::Diagnostic {
+        let span = self
+            .span
+            .unwrap_or_else(|| basso_core::Span::from_byte_range("", 0, 0));
+        let message = match self.span {
+            Some(_) => self.reason.clone(),
+            None => self.to_string(),
+        };
+        let help = self
+            .encoding_help
+            .unwrap_or("check the path and the file's permissions");
+        basso_core::Diagnostic::error("unreadable-file", message, span)
+            .with_help(help)
+            .with_file(&self.file)
+    }
+}
+
+/// Reads a UTF-8 text file without its byte order mark. A file in another
+/// encoding gets the position of its first undecodable byte.
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    let file = path.display().to_string();
+    let bytes = read_bounded(path, MAX_FILE_BYTES).map_err(|reason| ReadError {
+        file: file.clone(),
+        reason,
+        span: None,
+        encoding_help: None,
+    })?;
     let text = String::from_utf8(bytes)
-        .map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error()))?;
+        .map_err(|error| not_utf8(file.clone(), error.as_bytes(), error.utf8_error()))?;
     // basso-core counts positions after a byte order mark, so excerpts are
     // drawn from the text without it.
     Ok(match basso_core::pipeline::without_bom(&text) {
@@ -112,27 +197,36 @@ pub fn read_text_bounded(path: &Path) -> Result<String, String> {
 }
 
 /// Describes a file that is not UTF-8: UTF-16 by its byte order mark, else
-/// the line and column of the first byte that does not decode.
-fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> String {
-    let name = path.display();
+/// the line and column of the first byte that does not decode, counted as
+/// the diagnostics of the file would count them.
+fn not_utf8(file: String, bytes: &[u8], error: std::str::Utf8Error) -> ReadError {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return format!("`{name}` is UTF-16 text; help: save it as UTF-8");
+        return ReadError {
+            file,
+            reason: "the file is UTF-16 text".to_string(),
+            span: None,
+            encoding_help: Some("save it as UTF-8"),
+        };
     }
-    let valid = &bytes[..error.valid_up_to()];
+    let at = error.valid_up_to();
     // The prefix is valid UTF-8 by the error's own account.
-    let before = std::str::from_utf8(valid).unwrap_or_default();
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .count()
-        + 1;
-    let byte = bytes[error.valid_up_to()];
-    format!(
-        "{name}:{line}:{column}: byte 0x{byte:02X} is not UTF-8 text; help: save the file as UTF-8"
-    )
+    let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+    let before = basso_core::pipeline::without_bom(before);
+    let start = basso_core::Span::from_byte_range(before, before.len(), before.len());
+    // The span covers the one byte, which `before` does not contain.
+    let span = basso_core::Span {
+        byte_end: start.byte_start + 1,
+        end_column: start.column + 1,
+        ..start
+    };
+    ReadError {
+        file,
+        reason: format!("byte 0x{:02X} is not UTF-8 text", bytes[at]),
+        span: Some(span),
+        encoding_help: Some(
+            "save the file as UTF-8: pick UTF-8 as the encoding in your editor, or convert a Latin-1 file with `iconv -f LATIN1 -t UTF-8`",
+        ),
+    }
 }
 
 /// Splits `PATH=VALUE` at the first `=`, trimming the path.
@@ -197,10 +291,16 @@ mod tests {
         let error = read_file(&path).unwrap_err();
         assert!(
             error.ends_with(
-                "pipeline.yaml:2:12: byte 0xE9 is not UTF-8 text; help: save the file as UTF-8"
+                "pipeline.yaml:2:12: byte 0xE9 is not UTF-8 text; help: save the file as UTF-8: pick UTF-8 as the encoding in your editor, or convert a Latin-1 file with `iconv -f LATIN1 -t UTF-8`"
             ),
             "{error}"
         );
+
+        let diagnostic = read_text(&path).unwrap_err().to_diagnostic();
+        assert_eq!(diagnostic.code, "unreadable-file");
+        assert_eq!(diagnostic.message, "byte 0xE9 is not UTF-8 text");
+        assert_eq!((diagnostic.span.line, diagnostic.span.column), (2, 12));
+        assert_eq!(diagnostic.span.end_column, 13);
 
         std::fs::write(&path, b"\xFF\xFEp\x00").unwrap();
         let error = read_file(&path).unwrap_err();

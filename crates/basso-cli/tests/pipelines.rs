@@ -186,6 +186,64 @@ fn check_json_lists_unreadable_file() {
     assert!(message.contains("no/such/file.yaml"), "{message}");
 }
 
+/// Every command that reads a pipeline prints its JSON document for a file
+/// that is not UTF-8, with the first bad byte's position, and exits 2.
+#[test]
+fn non_utf8_file_gets_json_document() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("latin1.yaml");
+    std::fs::write(
+        &path,
+        b"pipeline:\n  name: demo\n  identifier: demo\n  description: caf\xE9\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    for (command, key) in [
+        ("check", None),
+        ("inputs", Some("inputs")),
+        ("resolve", Some("stages")),
+        ("run", Some("stages")),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+            .args([command, "--format", "json", path])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{command} prints JSON: {error}"));
+        assert_eq!(json["schemaVersion"], 1, "{command}: {json}");
+        if let Some(key) = key {
+            assert_eq!(json[key], serde_json::json!([]), "{command}: {json}");
+        }
+        let diagnostic = &json["diagnostics"][0];
+        assert_eq!(diagnostic["code"], "unreadable-file", "{command}: {json}");
+        assert_eq!(diagnostic["line"], 4, "{command}: {json}");
+        assert_eq!(diagnostic["column"], 19, "{command}: {json}");
+        assert_eq!(
+            diagnostic["message"], "byte 0xE9 is not UTF-8 text",
+            "{command}"
+        );
+        let help = diagnostic["help"].as_str().unwrap_or_default();
+        assert!(
+            help.starts_with("save the file as UTF-8"),
+            "{command}: {help}"
+        );
+    }
+
+    // An input set file is read the same way.
+    let pipeline = "tests/fixtures/pipelines/valid/runtime-inputs.yaml";
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(["resolve", "--format", "json", "--inputs", path, pipeline])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("resolve prints JSON");
+    assert_eq!(json["diagnostics"][0]["file"], path, "{json}");
+    assert_eq!(json["diagnostics"][0]["line"], 4, "{json}");
+}
+
 /// The corpus of real pipelines lives beside the repository (`../shared`).
 fn corpus_dir() -> PathBuf {
     let dir = repo_root().join("../shared/corpus/harness");

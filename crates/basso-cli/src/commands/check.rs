@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::render;
-use crate::resolution_args::read_file;
+use crate::resolution_args::read_text;
 use crate::{exit, output};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -31,7 +31,7 @@ pub fn run(args: CheckArgs) -> u8 {
     let mut unreadable = 0usize;
     for path in &args.files {
         let name = path.display().to_string();
-        let source = match read_file(path) {
+        let source = match read_text(path) {
             Ok(source) => source,
             Err(error) => {
                 eprintln!("error: {error}");
@@ -40,14 +40,7 @@ pub fn run(args: CheckArgs) -> u8 {
                 // reads only stdout does not take the file for clean. The
                 // text output keeps it on stderr and in the summary.
                 if let Format::Json = args.format {
-                    let diagnostic = basso_core::Diagnostic::error(
-                        "unreadable-file",
-                        error,
-                        basso_core::Span::from_byte_range("", 0, 0),
-                    )
-                    .with_help("check the path and the file's permissions and encoding (UTF-8)")
-                    .with_file(&name);
-                    all.push(diagnostic);
+                    all.push(error.to_diagnostic());
                 }
                 continue;
             }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::resolution_args::read_file;
+use crate::resolution_args::read_text;
 use crate::{exit, output, render};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -24,10 +24,21 @@ pub struct InputsArgs {
 
 pub fn run(args: InputsArgs) -> u8 {
     let name = args.file.display().to_string();
-    let source = match read_file(&args.file) {
+    let source = match read_text(&args.file) {
         Ok(source) => source,
         Err(error) => {
             eprintln!("error: {error}");
+            // As with `check`, a tool that reads only stdout gets a document
+            // that names the failure.
+            if let Format::Json = args.format {
+                let listing = basso_core::pipeline::InputsListing {
+                    schema_version: basso_core::pipeline::SCHEMA_VERSION,
+                    inputs: Vec::new(),
+                    diagnostics: vec![error.to_diagnostic()],
+                };
+                let document = serde_json::to_value(&listing).unwrap_or_default();
+                output::print(&output::json(&document));
+            }
             return exit::USAGE;
         }
     };

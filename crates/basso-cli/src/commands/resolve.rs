@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::resolution_args::{ResolutionArgs, diagnostic_sources, read_file};
+use crate::resolution_args::{ArgsError, ResolutionArgs, diagnostic_sources, read_text};
 use crate::{exit, output, render};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -41,12 +41,27 @@ pub fn run(args: ResolveArgs) -> u8 {
 
 fn run_inner(args: ResolveArgs) -> Result<u8, u8> {
     let name = args.file.display().to_string();
-    let read = read_file(&args.file).and_then(|source| {
-        let values = ResolutionArgs::read(&args.inputs, &args.input_sets, args.context.as_deref())?;
-        Ok((source, values))
-    });
-    let (source, values) = read.map_err(|message| {
-        eprintln!("error: {message}");
+    let read = read_text(&args.file)
+        .map_err(ArgsError::File)
+        .and_then(|source| {
+            let values =
+                ResolutionArgs::read(&args.inputs, &args.input_sets, args.context.as_deref())?;
+            Ok((source, values))
+        });
+    let (source, values) = read.map_err(|error| {
+        eprintln!("error: {error}");
+        // As with `check`, a tool that reads only stdout gets a document
+        // that names a file that could not be read.
+        if let (ArgsError::File(error), Format::Json) = (&error, args.format) {
+            let resolution = basso_core::pipeline::Resolution {
+                schema_version: basso_core::pipeline::SCHEMA_VERSION,
+                pipeline: None,
+                timeout_seconds: None,
+                stages: Vec::new(),
+                diagnostics: vec![error.to_diagnostic()],
+            };
+            output::print(&output::json(&resolution.to_json()));
+        }
         exit::USAGE
     })?;
     let ResolutionArgs {

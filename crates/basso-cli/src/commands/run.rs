@@ -17,6 +17,7 @@ use basso_runner::{Codebase, Console, HostExecutor, RunOptions, Runner, StagePla
 use clap::{Args, ValueEnum};
 
 use crate::exit;
+use crate::resolution_args::ReadError;
 
 /// How long an interrupted run tries to print its summary on stdout.
 const SUMMARY_TIMEOUT_AFTER_SIGNAL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -97,6 +98,15 @@ impl StartError {
             code: exit::FAILURE,
             message: message.into(),
             diagnostics: Vec::new(),
+        }
+    }
+
+    /// Creates the failure for a pipeline or input set file that could not
+    /// be read as text, with the problem as its diagnostic.
+    fn unreadable(error: ReadError) -> StartError {
+        StartError {
+            diagnostics: vec![error.to_diagnostic()],
+            ..StartError::usage(error.to_string())
         }
     }
 

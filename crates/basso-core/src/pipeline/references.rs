@@ -188,37 +188,50 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
             .map(|step| (step.path.as_str(), step))
             .collect();
         walk(stage.node, &stage.path, &mut |path, node| {
-            let Some(text) = node.as_str() else {
-                return Visit::Descend;
+            // Resolution evaluates the expressions in `portBindings` keys
+            // (host ports), so they get the checks of values. The walk
+            // visits only values, so the keys are checked with their map.
+            let keys = match node.as_mapping() {
+                Some(entries) if path.ends_with(".spec.portBindings") => entries
+                    .iter()
+                    .map(|(key, _)| key)
+                    .filter(|key| key.as_str().is_some_and(has_block_start))
+                    .collect(),
+                _ => Vec::new(),
             };
-            if !has_block_start(text) {
-                return Visit::Descend;
+            let texts = node
+                .as_str()
+                .filter(|text| has_block_start(text))
+                .map(|_| node)
+                .into_iter()
+                .chain(keys);
+            for node in texts {
+                // The innermost enclosing step: the longest prefix that is a step path.
+                let step = path
+                    .char_indices()
+                    .filter(|(_, c)| *c == '.')
+                    .map(|(at, _)| &path[..at])
+                    .rev()
+                    .find_map(|prefix| by_path.get(prefix).copied());
+                let groups = match step {
+                    Some(_) => Vec::new(),
+                    None => groups_around(stage, path),
+                };
+                check_text(
+                    report,
+                    templates,
+                    pipeline,
+                    &Site {
+                        stage_index: Some(index),
+                        step,
+                        groups,
+                        step_indexes: &step_indexes,
+                    },
+                    path,
+                    node,
+                    source,
+                );
             }
-            // The innermost enclosing step: the longest prefix that is a step path.
-            let step = path
-                .char_indices()
-                .filter(|(_, c)| *c == '.')
-                .map(|(at, _)| &path[..at])
-                .rev()
-                .find_map(|prefix| by_path.get(prefix).copied());
-            let groups = match step {
-                Some(_) => Vec::new(),
-                None => groups_around(stage, path),
-            };
-            check_text(
-                report,
-                templates,
-                pipeline,
-                &Site {
-                    stage_index: Some(index),
-                    step,
-                    groups,
-                    step_indexes: &step_indexes,
-                },
-                path,
-                node,
-                source,
-            );
             Visit::Descend
         });
     }
@@ -328,13 +341,19 @@ fn check_text(
     if !has_block_start(text) || classify(text) == ValueKind::RuntimeInput {
         return;
     }
-    let references = match templates.with(text, |template| Ok(template.references())) {
-        Ok(references) => references,
+    let compiled = templates.with(text, |template| {
+        Ok((template.references(), template.unclosed_block_start()))
+    });
+    let (references, unclosed) = match compiled {
+        Ok(compiled) => compiled,
         Err(error) => {
             report.push(expr_diagnostic(&error, source, node));
             return;
         }
     };
+    if let Some(start) = unclosed {
+        report.push(unclosed_block(text, start, source, node));
+    }
     if !references.secret_ids.is_empty() {
         check_secret_use(report, templates, text, node, source);
     }
@@ -371,6 +390,24 @@ fn check_text(
             );
         }
     }
+}
+
+/// Warns about the `<+` at byte `start` of `text`, the scalar `node`'s
+/// text, that no `>` closes. Harness keeps such text as written, so the
+/// expression's characters reach the step instead of its value.
+fn unclosed_block(text: &str, start: usize, source: &str, node: &Node) -> Diagnostic {
+    let rest = &text[start..];
+    let end = rest
+        .char_indices()
+        .find(|&(at, c)| c.is_whitespace() || at >= 40)
+        .map_or(rest.len(), |(at, _)| at);
+    let opening = &rest[..end];
+    Diagnostic::warning(
+        "unclosed-block",
+        format!("`{opening}` has no closing `>`, so it is not an expression and stays text as written"),
+        text_span(source, node, start..start + 2),
+    )
+    .with_help(format!("add the closing `>` (`{opening}>`); Harness passes everything from an unclosed `<+` to the end of the field unchanged"))
 }
 
 /// Reports a secret whose value an expression reads, compares or changes,
@@ -1449,6 +1486,26 @@ mod tests {
             "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: v\n      type: String\n      value: x\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Cloud, spec: {{}}}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec:\n                    shell: Sh\n                    outputVariables:\n                      - name: X\n                    command: {command}\n"
         );
         crate::pipeline::check(&source, "p.yaml")
+    }
+
+    #[test]
+    fn port_binding_key_references_checked() {
+        let source = "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: port\n      type: String\n      value: \"8080\"\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform: {os: Linux, arch: Amd64}\n          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n              - step:\n                  type: Background\n                  name: c\n                  identifier: c\n                  spec:\n                    image: redis\n                    portBindings:\n                      \"<+pipeline.variables.port>\": \"80\"\n                      \"<+pipeline.variables.prot>\": \"81\"\n                      \"<+steps.nope.status>\": \"82\"\n";
+        let diagnostics = crate::pipeline::check(source, "p.yaml");
+        let codes: Vec<&str> = diagnostics.iter().map(|d| d.code.as_str()).collect();
+        assert!(codes.contains(&"unknown-variable"), "{diagnostics:?}");
+        assert!(codes.contains(&"unknown-step"), "{diagnostics:?}");
+        let variable = diagnostics
+            .iter()
+            .find(|d| d.code == "unknown-variable")
+            .unwrap();
+        let expected = source.find("pipeline.variables.prot").unwrap();
+        assert_eq!(variable.span.byte_start, expected);
+        let declared = source.find("pipeline.variables.port").unwrap();
+        assert!(
+            diagnostics.iter().all(|d| d.span.byte_start != declared),
+            "{diagnostics:?}"
+        );
     }
 
     #[test]

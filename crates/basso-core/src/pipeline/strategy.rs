@@ -20,6 +20,18 @@ pub const MAX_ITERATIONS: usize = 1024;
 /// The keys of a `matrix` that are settings, not axes.
 pub(crate) const MATRIX_KEYS: &[&str] = &["exclude", "maxConcurrency", "nodeName"];
 
+/// The keys Harness accepts in `repeat`. basso reads only `times`, `items`
+/// and `maxConcurrency`.
+pub(crate) const REPEAT_KEYS: &[&str] = &[
+    "times",
+    "items",
+    "maxConcurrency",
+    "start",
+    "end",
+    "unit",
+    "partitionSize",
+];
+
 /// Checks a strategy's shape (exactly one looping kind was already checked).
 /// `identifier` is the identifier of the stage or step that loops.
 pub fn check(report: &mut Report, strategy: &Node, identifier: &str) {
@@ -80,6 +92,7 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
             continue;
         }
         axes += 1;
+        warn_setting_like_axis(report, key, name);
         match &value.value {
             NodeValue::Sequence(items) if items.is_empty() => {
                 report.error(
@@ -148,6 +161,21 @@ fn check_matrix(report: &mut Report, matrix: &Node) {
     }
 }
 
+/// Warns about a matrix axis whose name is close to a matrix setting
+/// (`exlcude`, `maxConcurency`): Harness reads every key other than the
+/// settings as an axis, so a misspelt setting silently becomes one.
+fn warn_setting_like_axis(report: &mut Report, key: &Node, name: &str) {
+    let Some(setting) = crate::pipeline::suggest::closest(name, MATRIX_KEYS) else {
+        return;
+    };
+    report.warning(
+        "unknown-key",
+        format!("`{name}` is not a matrix setting, so the matrix reads it as an axis"),
+        key.span,
+        format!("did you mean `{setting}`? The matrix settings are `exclude`, `maxConcurrency` and `nodeName`, and every other key is an axis"),
+    );
+}
+
 /// Warns about `exclude` keys that are not axes of the matrix.
 fn check_exclude_axes(report: &mut Report, matrix: &Node) {
     let entries = matrix.as_mapping().unwrap_or_default();
@@ -201,6 +229,7 @@ fn check_repeat(report: &mut Report, repeat: &Node) {
         );
         return;
     }
+    crate::pipeline::validate::check_unknown_keys(report, repeat, REPEAT_KEYS, "`repeat`");
     match (repeat.get("times"), repeat.get("items")) {
         (Some(times), None) => check_count(report, times, "times"),
         (None, Some(items)) => {
@@ -663,6 +692,57 @@ mod tests {
 
     fn strategy(source: &str) -> Node {
         load(source, Limits::default()).unwrap().unwrap()
+    }
+
+    /// Returns the (code, help) of each diagnostic for `source` as a
+    /// step's strategy.
+    fn strategy_diagnostics(source: &str) -> Vec<(String, String)> {
+        let mut report = Report::default();
+        crate::pipeline::validate::check_strategy(&mut report, &strategy(source), "s");
+        report
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.code, d.help.unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn strategy_without_kind_help() {
+        let none = strategy_diagnostics("when: {condition: \"true\"}\n");
+        assert_eq!(none.len(), 1, "{none:?}");
+        assert_eq!(none[0].0, "invalid-strategy");
+        assert!(none[0].1.starts_with("add `matrix"), "{none:?}");
+        let misspelt = strategy_diagnostics("paralelism: 3\n");
+        assert_eq!(misspelt.len(), 1, "{misspelt:?}");
+        assert_eq!(misspelt[0].1, "did you mean `parallelism`?");
+    }
+
+    #[test]
+    fn strategy_unknown_keys_warned() {
+        let beside = strategy_diagnostics("parallelism: 3\nmaxConcurrency: 2\n");
+        assert_eq!(beside.len(), 1, "{beside:?}");
+        assert_eq!(beside[0].0, "unknown-key");
+        assert!(
+            beside[0].1.contains("inside `matrix` or `repeat`"),
+            "{beside:?}"
+        );
+        let repeat = strategy_diagnostics("repeat:\n  items: [a]\n  timez: 2\n");
+        assert_eq!(
+            repeat,
+            [(
+                "unknown-key".to_string(),
+                "did you mean `times`?".to_string()
+            )]
+        );
+        let matrix = strategy_diagnostics("matrix:\n  v: [a]\n  maxConcurency: 1\n");
+        assert!(
+            matrix.iter().any(|(code, help)| code == "unknown-key"
+                && help.starts_with("did you mean `maxConcurrency`?")),
+            "{matrix:?}"
+        );
+        let known =
+            strategy_diagnostics("repeat:\n  times: 4\n  partitionSize: 2\n  unit: Count\n");
+        assert_eq!(known, []);
     }
 
     #[test]

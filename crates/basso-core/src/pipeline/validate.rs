@@ -126,6 +126,13 @@ const STEP_GROUP_KEYS: &[&str] = &[
     "template",
 ];
 
+/// The looping kinds of a strategy, of which it takes exactly one.
+const LOOP_KINDS: &[&str] = &["matrix", "repeat", "parallelism"];
+
+/// The keys of `strategy` in Harness's v0 schema (`StrategyConfig`). basso
+/// reads only the looping kinds.
+const STRATEGY_KEYS: &[&str] = &["matrix", "repeat", "parallelism", "when", "onFailure"];
+
 const STEP_NODE_KEYS: &[&str] = &[
     "identifier",
     "name",
@@ -201,6 +208,9 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>, templates: &Templa
                 continue;
             }
             check_unknown_keys(report, group.node, STEP_GROUP_KEYS, "a step group");
+            if let Some(strategy) = group.node.get("strategy") {
+                check_strategy(report, strategy, &group.identifier);
+            }
             if let Some(failure) = group.node.get("failureStrategies") {
                 check_failure_strategies(report, failure);
             }
@@ -837,7 +847,7 @@ fn check_string_list(report: &mut Report, node: &Node, field: &str) {
     }
 }
 
-fn check_unknown_keys(report: &mut Report, node: &Node, allowed: &[&str], what: &str) {
+pub(crate) fn check_unknown_keys(report: &mut Report, node: &Node, allowed: &[&str], what: &str) {
     for (key, _) in node.as_mapping().unwrap_or_default() {
         let Some(text) = key.as_str() else { continue };
         if allowed.contains(&text) {
@@ -958,15 +968,61 @@ pub(crate) fn check_strategy(report: &mut Report, strategy: &Node, identifier: &
     };
     let kinds: Vec<&Node> = entries
         .iter()
-        .filter(|(key, _)| matches!(key.as_str(), Some("matrix" | "repeat" | "parallelism")))
+        .filter(|(key, _)| key.as_str().is_some_and(|text| LOOP_KINDS.contains(&text)))
         .map(|(key, _)| key)
         .collect();
-    if kinds.len() != 1 {
-        let span = kinds.get(1).map_or(strategy.span, |k| k.span);
+    // A misspelt kind gets its "did you mean" from the error below, so it
+    // gets no `unknown-key` warning as well.
+    let misspelt_kind = entries.iter().map(|(key, _)| key).find(|key| {
+        key.as_str().is_some_and(|text| {
+            !STRATEGY_KEYS.contains(&text) && did_you_mean(text, LOOP_KINDS).is_some()
+        })
+    });
+    for (key, _) in entries {
+        let Some(text) = key.as_str() else { continue };
+        if STRATEGY_KEYS.contains(&text)
+            || (kinds.is_empty() && misspelt_kind.is_some_and(|k| k.span == key.span))
+        {
+            continue;
+        }
+        let help = if text == "maxConcurrency" {
+            "a strategy has no `maxConcurrency` of its own: write it inside `matrix` or `repeat` (`repeat: {times: 3, maxConcurrency: 2}` runs like `parallelism: 3`, two at a time)".to_string()
+        } else {
+            did_you_mean(text, STRATEGY_KEYS)
+                .unwrap_or_else(|| format!("remove it; a strategy accepts {}", list(STRATEGY_KEYS)))
+        };
+        report.warning(
+            "unknown-key",
+            format!("unknown key `{text}` in a strategy"),
+            key.span,
+            help,
+        );
+    }
+    if kinds.is_empty() {
+        let (span, help) = match misspelt_kind {
+            Some(key) => (
+                key.span,
+                did_you_mean(key.as_str().unwrap_or_default(), LOOP_KINDS).unwrap_or_default(),
+            ),
+            None => (
+                strategy.span,
+                "add `matrix: {axis: [a, b]}`, `repeat: {times: 3}` or `parallelism: 3`"
+                    .to_string(),
+            ),
+        };
+        report.error(
+            "invalid-strategy",
+            "a strategy needs exactly one of `matrix`, `repeat` or `parallelism`, and this one has none",
+            span,
+            help,
+        );
+        return;
+    }
+    if kinds.len() > 1 {
         report.error(
             "invalid-strategy",
             "a strategy needs exactly one of `matrix`, `repeat` or `parallelism`",
-            span,
+            kinds[1].span,
             "keep one looping kind per strategy",
         );
         return;
@@ -1547,6 +1603,9 @@ fn check_port_bindings(
     }
     for (key, value) in entries {
         let host_text = key.as_str().unwrap_or_default();
+        if classify(host_text) == ValueKind::RuntimeInput {
+            report_runtime_input_key(report, key, host_text);
+        }
         let host = check_port(report, key, host_text, "host");
         match value.as_str() {
             Some(container_text) if !value.is_null() => {
@@ -1571,6 +1630,18 @@ fn check_port_bindings(
             }
         }
     }
+}
+
+/// Reports a `portBindings` key (a host port) written as a runtime input.
+/// Input sets, `--input` and the runtime-input form supply values only, so
+/// such a key never gets a value, and resolution keeps its text as written.
+fn report_runtime_input_key(report: &mut Report, key: &Node, text: &str) {
+    report.error(
+        "invalid-port",
+        format!("host port `{text}` is a runtime input, but a `portBindings` key cannot take one"),
+        key.span,
+        "a runtime input supplies a value, never a key: write the host port as a number, or declare a pipeline variable with the value `<+input>` and write the key as `\"<+pipeline.variables.NAME>\"`",
+    );
 }
 
 /// Reports the entries of `portBindings` whose fixed host and container

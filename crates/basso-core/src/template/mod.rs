@@ -150,6 +150,17 @@ impl Template {
         self.pieces.iter().any(|p| matches!(p, Piece::Block(_)))
     }
 
+    /// Returns the byte offset of the `<+` that is never closed, if any.
+    /// Harness keeps the text from there to the end as written.
+    pub fn unclosed_block_start(&self) -> Option<usize> {
+        // Every other `<+` opens a block, so only the text that the scan
+        // gave back for an unclosed block starts with one.
+        self.pieces.iter().find_map(|piece| match piece {
+            Piece::Text(text) if text.text.starts_with("<+") => Some(text.range.start),
+            _ => None,
+        })
+    }
+
     /// Lists the context paths and secret ids the template's blocks use.
     pub fn references(&self) -> References {
         let mut references = References::default();
@@ -762,8 +773,7 @@ pub(crate) fn literal_secret_id(expr: &Expr) -> Option<Option<&str>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Piece, Template, has_block_start};
-    use crate::options::ScanMode;
+    use super::{Piece, ScanMode, Template, has_block_start};
 
     /// Returns the top-level block ranges, as start and end, and the text
     /// pieces of `text`.
@@ -827,6 +837,21 @@ mod tests {
         let long = format!("{}<+x>", "a < b ".repeat(20));
         for text in ["<+a>", "x <+a>", "a < b <+c>", "<<+", "é<+", "<+", &long] {
             assert!(has_block_start(text), "`{text}` contains `<+`");
+        }
+    }
+
+    #[test]
+    fn unclosed_block_start_found() {
+        let cases = [
+            ("abc <+", Some(4)),
+            ("<+a> x <+b", Some(7)),
+            ("x <+<+a> y", Some(2)),
+            ("<+a> <+b>", None),
+            ("no blocks", None),
+        ];
+        for (text, expected) in cases {
+            let template = Template::parse(text, ScanMode::Harness).unwrap();
+            assert_eq!(template.unclosed_block_start(), expected, "`{text}`");
         }
     }
 

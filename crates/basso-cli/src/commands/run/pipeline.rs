@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 
 use super::{RunArgs, StartError};
 use crate::render;
-use crate::resolution_args::{ResolutionArgs, diagnostic_sources, read_file};
+use crate::resolution_args::{ArgsError, ResolutionArgs, diagnostic_sources, read_text};
 
 /// The pipeline file with its runtime inputs and context, read once.
 pub struct Loaded {
@@ -46,7 +46,7 @@ impl Loaded {
     /// pipeline when `check` finds errors.
     pub fn read(args: &RunArgs) -> Result<Loaded, StartError> {
         let name = args.file.display().to_string();
-        let source = read_file(&args.file).map_err(StartError::usage)?;
+        let source = read_text(&args.file).map_err(StartError::unreadable)?;
         let diagnostics = basso_core::pipeline::check(&source, &name);
         if diagnostics.iter().any(basso_core::Diagnostic::is_error) {
             eprint!("{}", render::render_text(&diagnostics, &name, &source));
@@ -69,8 +69,12 @@ impl Loaded {
             arguments: mut inputs,
             input_sets,
             context: base_context,
-        } = ResolutionArgs::read(&args.input, &args.inputs, args.context.as_deref())
-            .map_err(StartError::usage)?;
+        } = ResolutionArgs::read(&args.input, &args.inputs, args.context.as_deref()).map_err(
+            |error| match error {
+                ArgsError::File(error) => StartError::unreadable(error),
+                ArgsError::Usage(message) => StartError::usage(message),
+            },
+        )?;
         ask_execution_inputs(&source, &name, &input_sets, &mut inputs)?;
 
         Ok(Loaded {
