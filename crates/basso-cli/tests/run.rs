@@ -215,6 +215,29 @@ fn sequence_id_matches_build_id() {
 }
 
 #[test]
+fn context_pipeline_not_object_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId> build=$HARNESS_BUILD_ID\"", "")],
+    );
+    let context = dir.path().join("context.json");
+
+    std::fs::write(&context, r#"{"pipeline": 5}"#).unwrap();
+    let output = run(&file, &["--context", context.to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`pipeline` in the --context file is 5, not an object"), "{stderr}");
+
+    // `null` is an absent `pipeline`, so the run numbers its build 1.
+    std::fs::write(&context, r#"{"pipeline": null}"#).unwrap();
+    let output = run(&file, &["--context", context.to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("tag | seq=1 build=1"), "{stderr}");
+}
+
+#[test]
 fn sequence_id_not_positive_integer_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(dir.path(), &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId>\"", "")]);

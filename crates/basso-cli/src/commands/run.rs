@@ -321,6 +321,16 @@ const FIRST_BUILD: u64 = 1;
 /// context has none, so expressions and `HARNESS_BUILD_ID` agree. Fails when
 /// the context's `sequenceId` is not a positive integer.
 fn with_sequence_id(mut context: serde_json::Value) -> Result<serde_json::Value, String> {
+    match context.get("pipeline") {
+        None | Some(serde_json::Value::Object(_)) => {}
+        Some(serde_json::Value::Null) => context["pipeline"] = serde_json::json!({}),
+        Some(other) => {
+            return Err(format!(
+                "`pipeline` in the --context file is {other}, not an object; \
+                 help: give `pipeline` an object such as {{\"sequenceId\": 7}}, or leave it out"
+            ));
+        }
+    }
     if let Some(value) = context.pointer("/pipeline/sequenceId") {
         sequence_id(value)?;
         return Ok(context);
