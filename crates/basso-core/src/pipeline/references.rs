@@ -1138,7 +1138,11 @@ const STRATEGY_KEYS: &[&str] = &[
 /// The looping kind of a `strategy` node, with the axes of a matrix.
 enum LoopKeys<'n> {
     Matrix(Vec<&'n str>),
-    Repeat,
+    /// A `repeat` loop; `items` is false for a `times` loop, which gives no
+    /// `<+repeat.item>`, and true when the loop may have items.
+    Repeat {
+        items: bool,
+    },
     Parallelism,
 }
 
@@ -1159,8 +1163,11 @@ fn loop_keys(strategy: &Node) -> Option<LoopKeys<'_>> {
         }
         return Some(LoopKeys::Matrix(axes));
     }
-    if strategy.get("repeat").is_some() {
-        return Some(LoopKeys::Repeat);
+    if let Some(repeat) = strategy.get("repeat") {
+        let times_only = repeat.as_mapping().is_some()
+            && repeat.get("items").is_none()
+            && repeat.get("times").is_some();
+        return Some(LoopKeys::Repeat { items: !times_only });
     }
     strategy.get("parallelism").map(|_| LoopKeys::Parallelism)
 }
@@ -1205,7 +1212,7 @@ fn check_loop_key(keys: &LoopKeys<'_>, parts: &[&str], reference: &str) -> Optio
         ("matrix", LoopKeys::Matrix(axes)) if !axes.contains(&key) => {
             Some(unknown("unknown-loop-key", "matrix axis", key, "", axes))
         }
-        ("matrix", LoopKeys::Repeat | LoopKeys::Parallelism) => Some(
+        ("matrix", LoopKeys::Repeat { .. } | LoopKeys::Parallelism) => Some(
             Diagnostic::error(
                 "unknown-loop-key",
                 format!(
@@ -1214,12 +1221,33 @@ fn check_loop_key(keys: &LoopKeys<'_>, parts: &[&str], reference: &str) -> Optio
                 ),
                 Span::default(),
             )
-            .with_help(
-                "an expression reads the innermost loop only; use `<+repeat.item>` or \
-                 `<+strategy.iteration>` here, or `<+stage.matrix.AXIS>` for a matrix on the stage",
-            ),
+            .with_help(match keys {
+                LoopKeys::Repeat { items: true } => {
+                    "an expression reads the innermost loop only; use `<+repeat.item>` or \
+                     `<+strategy.iteration>` here, or `<+stage.matrix.AXIS>` for a matrix on the stage"
+                }
+                _ => {
+                    "an expression reads the innermost loop only; use `<+strategy.iteration>` \
+                     here, or `<+stage.matrix.AXIS>` for a matrix on the stage"
+                }
+            }),
         ),
-        ("repeat", LoopKeys::Repeat) if !REPEAT_KEYS.contains(&key) => Some(
+        ("repeat", LoopKeys::Repeat { items: false }) if key == "item" || key == "partition" => {
+            Some(
+                Diagnostic::warning(
+                    "unknown-loop-key",
+                    format!(
+                        "`<+{reference}>` is used in a repeat loop with `times`, which has no \
+                         items, so it resolves to null"
+                    ),
+                    Span::default(),
+                )
+                .with_help(
+                    "use `<+strategy.iteration>` for the 0-based index, or loop over `items`",
+                ),
+            )
+        }
+        ("repeat", LoopKeys::Repeat { .. }) if !REPEAT_KEYS.contains(&key) => Some(
             Diagnostic::error(
                 "unknown-loop-key",
                 format!("repeat key `{key}` does not exist"),
@@ -1259,7 +1287,7 @@ fn check_loop_key(keys: &LoopKeys<'_>, parts: &[&str], reference: &str) -> Optio
 fn loop_name(keys: &LoopKeys<'_>) -> &'static str {
     match keys {
         LoopKeys::Matrix(_) => "matrix",
-        LoopKeys::Repeat => "repeat",
+        LoopKeys::Repeat { .. } => "repeat",
         LoopKeys::Parallelism => "parallelism",
     }
 }

@@ -50,7 +50,8 @@ struct Miss {
 
 /// The byte ranges of the errors found in the pipeline file, and of the
 /// warnings about references to stages and steps that no iteration of a
-/// loop has, for finding whether a span overlaps one in logarithmic time.
+/// loop has and about loop values a loop does not give, for finding whether
+/// a span overlaps one in logarithmic time.
 struct ErrorRanges {
     /// `(start, end)` pairs sorted by start.
     ranges: Vec<(usize, usize)>,
@@ -66,7 +67,10 @@ impl ErrorRanges {
                 let rejected = diagnostic.is_error()
                     || matches!(
                         diagnostic.code.as_str(),
-                        MISSING_ITERATION_SUFFIX | "unknown-step" | "unknown-stage"
+                        MISSING_ITERATION_SUFFIX
+                            | "unknown-step"
+                            | "unknown-stage"
+                            | "unknown-loop-key"
                     );
                 rejected && diagnostic.file.is_none()
             })
