@@ -3089,3 +3089,25 @@ fn abort_strategy_aborts_later_stages() {
     assert_eq!(summary["stages"][1]["status"], "ABORTED");
     assert_eq!(summary["stages"][1]["steps"][0]["status"], "ABORTED");
 }
+
+#[test]
+fn unset_output_variable_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "make",
+            "SET=yes",
+            "outputVariables:\n  - name: SET\n  - name: NEVER",
+        )],
+    );
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("output variables the step did not set: NEVER; later steps read them as null"),
+        "{stderr}"
+    );
+}

@@ -1126,6 +1126,23 @@ impl StageRun<'_, '_> {
                 Default::default()
             }
         };
+        if status == Status::Succeeded {
+            let unset: Vec<&str> = step
+                .spec
+                .output_variables
+                .iter()
+                .filter(|name| !output_variables.contains_key(*name))
+                .map(String::as_str)
+                .collect();
+            if !unset.is_empty() {
+                tracing::warn!(
+                    step_id = %id,
+                    "output variables the step did not set: {}; later steps read them as null \
+                     (set each one as a variable in Sh and Bash, or in `os.environ` in Python)",
+                    unset.join(", ")
+                );
+            }
+        }
         if let Some(error) = self
             .runner
             .drop_block_secret_outputs(step, &mut output_variables)
