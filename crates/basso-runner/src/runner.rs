@@ -1179,7 +1179,7 @@ impl StageRun<'_, '_> {
         step: &StepPlan,
         handle: &mut dyn Task,
         started: Instant,
-    ) -> (Status, Option<Exit>, Option<String>, Option<(Instant, SystemTime)>) {
+    ) -> (Status, Option<Exit>, Option<String>, Option<StoppedAt>) {
         loop {
             match handle.wait(POLL_INTERVAL) {
                 Ok(Some(exit)) if exit.success() => {
@@ -1314,7 +1314,7 @@ impl StageRun<'_, '_> {
     /// get SIGTERM at the same time and share its grace period. Returns the
     /// step's exit and the moment its process was gone, which can come
     /// before the services are.
-    fn stop_with_stage(&self, handle: &mut dyn Task) -> (Option<Exit>, (Instant, SystemTime)) {
+    fn stop_with_stage(&self, handle: &mut dyn Task) -> (Option<Exit>, StoppedAt) {
         let (deadline, first) = self.begin_stopping();
         let mut stop = || {
             let exit = handle.stop(deadline).ok();
@@ -1381,6 +1381,10 @@ impl StageRun<'_, '_> {
         }
     }
 }
+
+/// The moment a stopped step's process was gone, on the monotonic clock
+/// for its duration and on the wall clock for its finish time.
+type StoppedAt = (Instant, SystemTime);
 
 /// Returns the failure strategy error type a step status matches, or
 /// `None` for statuses no strategy handles (success, an interruption).
