@@ -1,7 +1,7 @@
 //! End-to-end tests of `basso run`: real pipeline files, the real binary,
 //! real processes. Process checks use process ids, never names.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -3110,4 +3110,39 @@ fn unset_output_variable_warned() {
         stderr.contains("output variables the step did not set: NEVER; later steps read them as null"),
         "{stderr}"
     );
+}
+
+#[test]
+fn prompt_answer_named_in_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "asked",
+            "echo $ASKED",
+            "envVariables:\n  ASKED: <+input>.allowedValues(x,y).executionInput()",
+        )],
+    );
+    // `script` gives basso a terminal, so it asks for the value.
+    let command = format!(
+        "{} run {}",
+        env!("CARGO_BIN_EXE_basso"),
+        file.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("BASSO_CONTAINERD_ADDRESS", "/nonexistent/basso-test/containerd.sock")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"zzz\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    let printed = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(printed.contains("value `zzz` is not allowed"), "{printed}");
+    assert!(printed.contains("(the execution input's answer or default)"), "{printed}");
+    assert!(!printed.contains("--input"), "{printed}");
 }

@@ -20,6 +20,10 @@ pub struct Loaded {
     source: String,
     input_sets: Vec<(String, String)>,
     inputs: Vec<(String, String)>,
+    /// The execution inputs answered at the prompt or given their default,
+    /// as (input path, value), which `inputs` passes on as `--input`
+    /// arguments.
+    answered: Vec<(String, String)>,
     /// The `--context` object, or an empty object.
     pub base_context: Json,
 }
@@ -75,20 +79,24 @@ impl Loaded {
                 ArgsError::Usage(message) => StartError::usage(message),
             },
         )?;
+        let asked_from = inputs.len();
         ask_execution_inputs(&source, &name, &input_sets, &mut inputs)?;
+        let answered = inputs[asked_from..].to_vec();
 
         Ok(Loaded {
             name,
             source,
             input_sets,
             inputs,
+            answered,
             base_context,
         })
     }
 
     /// Resolves the pipeline against `context`; errors end the run.
     pub fn resolve(&self, context: &Json) -> Result<Resolution, StartError> {
-        let resolution = self.resolve_quietly(context);
+        let mut resolution = self.resolve_quietly(context);
+        self.name_answered_inputs(&mut resolution.diagnostics);
         if resolution.has_errors() {
             let errors: Vec<_> = resolution
                 .diagnostics
@@ -114,6 +122,22 @@ impl Loaded {
             eprint!("{}", render::render_files(&warnings, &sources));
         }
         Ok(resolution)
+    }
+
+    /// Names the origin of an execution input's value as the prompt or the
+    /// default, where a message would name the `--input` argument that
+    /// basso passed on and the user never wrote.
+    fn name_answered_inputs(&self, diagnostics: &mut [basso_core::Diagnostic]) {
+        for (path, value) in &self.answered {
+            let as_argument = format!("(from `--input {path}={value}`)");
+            for diagnostic in diagnostics.iter_mut() {
+                if diagnostic.message.contains(&as_argument) {
+                    diagnostic.message = diagnostic
+                        .message
+                        .replace(&as_argument, "(the execution input's answer or default)");
+                }
+            }
+        }
     }
 
     /// Returns whether any expression may read step outputs, statuses or
