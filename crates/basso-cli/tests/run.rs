@@ -3146,3 +3146,38 @@ fn prompt_answer_named_in_error() {
     assert!(printed.contains("(the execution input's answer or default)"), "{printed}");
     assert!(!printed.contains("--input"), "{printed}");
 }
+
+#[test]
+fn summary_lists_steps_in_plan_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // The first iteration finishes last.
+    let group = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    repeat:
+                      items: ['0.6', '0.3', '0']
+                  steps:
+                    - step:
+                        type: Run
+                        name: w
+                        identifier: w
+                        spec:
+                          shell: Sh
+                          command: sleep <+repeat.item>
+"
+    .to_string();
+    let file = pipeline(dir.path(), &[group, step("Run", "after", "true", "")]);
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ids: Vec<&str> = summary["stages"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["g_0.w", "g_1.w", "g_2.w", "after"]);
+}

@@ -2,7 +2,7 @@
 //! `when` conditions, step, stage and pipeline timeouts, and Background
 //! services for the rest of their stage.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -332,7 +332,15 @@ impl<'a> Runner<'a> {
 
         let stage_failing = run.stage_failing();
         let expired = run.expired.get().copied();
-        let steps = run.results.into_inner().expect("results lock");
+        let mut steps = run.results.into_inner().expect("results lock");
+        // Steps that ran at the same time finish in any order; the summary
+        // lists them in the order of the plan, so that runs compare.
+        let order: HashMap<String, usize> = steps_of(&stage.nodes)
+            .iter()
+            .enumerate()
+            .map(|(index, step)| (step.path(), index))
+            .collect();
+        steps.sort_by_key(|step| order.get(&step.id).copied().unwrap_or(usize::MAX));
         let mut status = if self.cancelled() {
             Status::Aborted
         } else if expired.is_some() {
@@ -1007,9 +1015,14 @@ impl StageRun<'_, '_> {
                         .copied()
                         .unwrap_or_default();
                     let next = retries + 1;
+                    let reason = result
+                        .message
+                        .as_deref()
+                        .map(|message| format!(": {}", self.runner.console.mask(message)))
+                        .unwrap_or_default();
                     tracing::warn!(
                         step_id = %result.id,
-                        "step {}; retry {next} of {count} in {}",
+                        "step {}{reason}; retry {next} of {count} in {}",
                         result.status.word(),
                         humantime(pause)
                     );

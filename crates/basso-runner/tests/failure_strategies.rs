@@ -91,5 +91,13 @@ fn start_failure_retried_by_strategy() {
     let message = tool.message.as_deref().unwrap_or_default();
     assert!(message.starts_with("cannot start"), "{message}");
     assert!(outcome.console.contains("retry 2 of 2"), "{}", outcome.console);
+    // Each retry names why the attempt before it failed.
+    assert!(
+        outcome
+            .console
+            .contains("step failed: cannot start: `/nonexistent/basso-test/program`: No such file"),
+        "{}",
+        outcome.console
+    );
     assert_eq!(outcome.stage_status(), Status::Succeeded);
 }
