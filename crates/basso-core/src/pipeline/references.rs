@@ -407,7 +407,13 @@ fn unclosed_block(text: &str, start: usize, source: &str, node: &Node) -> Diagno
         format!("`{opening}` has no closing `>`, so it is not an expression and stays text as written"),
         text_span(source, node, start..start + 2),
     )
-    .with_help(format!("add the closing `>` (`{opening}>`); Harness passes everything from an unclosed `<+` to the end of the field unchanged"))
+    .with_help(if opening.len() > 2 {
+        format!("add the closing `>` (`{opening}>`); Harness passes everything from an unclosed `<+` to the end of the field unchanged")
+    } else {
+        // `<+` followed by a space or by nothing: `<+>` would be an empty
+        // expression, so no example is given.
+        "add the expression and its closing `>` after `<+`, or write the text without `<+`; Harness passes everything from an unclosed `<+` to the end of the field unchanged".to_string()
+    })
 }
 
 /// Reports a secret whose value an expression reads, compares or changes,
