@@ -3181,3 +3181,49 @@ fn summary_lists_steps_in_plan_order() {
         .collect();
     assert_eq!(ids, ["g_0.w", "g_1.w", "g_2.w", "after"]);
 }
+
+#[test]
+fn group_step_when_reads_sibling() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    repeat:
+                      items: ['1', '0']
+                  steps:
+                    - step:
+                        type: Run
+                        name: a
+                        identifier: a
+                        spec:
+                          shell: Sh
+                          command: exit <+repeat.item>
+                        failureStrategies:
+                          - onFailure:
+                              errors: [AllErrors]
+                              action:
+                                type: Ignore
+                    - step:
+                        type: Run
+                        name: b
+                        identifier: b
+                        when:
+                          stageStatus: All
+                          condition: <+steps.a.status> == \"IGNORE_FAILED\"
+                        spec:
+                          shell: Sh
+                          command: echo b ran
+"
+    .to_string();
+    let file = pipeline(dir.path(), &[group]);
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        step_statuses(&summary),
+        ["IGNORE_FAILED", "SUCCEEDED", "SUCCEEDED", "SKIPPED"]
+    );
+}

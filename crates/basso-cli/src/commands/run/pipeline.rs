@@ -454,12 +454,38 @@ impl Expressions for EngineExpressions {
         // The first resolution keeps the blocks it could not resolve (step
         // statuses and outputs) as written, so they are evaluated here with
         // the values of the run so far.
-        evaluate_condition(condition, &run_context(&self.context, state, stage_id)).map_err(
+        let mut context = run_context(&self.context, state, stage_id);
+        if let Some(step) = step {
+            add_group_steps(&mut context, &step.group_path);
+        }
+        evaluate_condition(condition, &context).map_err(
             |error| match self.loaded.position_of(condition, step.map(|step| step.id.as_str())) {
                 Some(position) => format!("{position}: {error}"),
                 None => error,
             },
         )
+    }
+}
+
+/// Adds the steps of each group in `group_path` (outermost first) to the
+/// `steps` and `execution.steps` of `context`, where a step inside those
+/// groups reads them as `<+steps.ID...>`, as its other fields do. A step
+/// at the stage's level keeps its entry, and identifiers are unique within
+/// a stage, so no entry is replaced.
+fn add_group_steps(context: &mut Json, group_path: &[String]) {
+    let mut group = context["steps"].clone();
+    for id in group_path {
+        group = group[id.as_str()]["steps"].clone();
+        let Some(members) = group.as_object() else {
+            return;
+        };
+        for root in ["/steps", "/execution/steps"] {
+            if let Some(steps) = context.pointer_mut(root).and_then(Json::as_object_mut) {
+                for (member, value) in members {
+                    steps.entry(member.clone()).or_insert_with(|| value.clone());
+                }
+            }
+        }
     }
 }
 
