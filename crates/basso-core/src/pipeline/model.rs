@@ -1150,6 +1150,7 @@ impl<'a> ExecutionWalk<'_, 'a> {
         parallel: Option<u32>,
         start: usize,
     ) -> usize {
+        self.check_wrapper_keys(item);
         if let Some(step) = item.get("step") {
             return self.step(step, base, groups, parallel, start);
         }
@@ -1183,6 +1184,31 @@ impl<'a> ExecutionWalk<'_, 'a> {
             "write `- step:` followed by the step's fields",
         );
         start
+    }
+
+    /// Warns about keys beside `step:`, `parallel:` or `stepGroup:` in an
+    /// execution entry, which basso ignores. The usual cause is a step field
+    /// indented one level too little, such as `failureStrategies:` written
+    /// beside `step:`. `contextType`, which published Harness pipelines
+    /// carry there, and `uuid` are left alone.
+    fn check_wrapper_keys(&mut self, item: &Node) {
+        const WRAPPERS: [&str; 3] = ["step", "parallel", "stepGroup"];
+        const KEPT: [&str; 2] = ["contextType", "uuid"];
+        let Some(wrapper) = WRAPPERS.into_iter().find(|key| item.get(key).is_some()) else {
+            return;
+        };
+        for (key, _) in item.as_mapping().unwrap_or_default() {
+            let Some(text) = key.as_str() else { continue };
+            if text == wrapper || KEPT.contains(&text) {
+                continue;
+            }
+            self.report.warning(
+                "unknown-key",
+                format!("unknown key `{text}` beside `{wrapper}:` in a `steps` entry, which basso ignores"),
+                key.span,
+                format!("an entry holds only `{wrapper}:`; if `{text}` belongs to the {wrapper}, indent it under `{wrapper}:`"),
+            );
+        }
     }
 
     fn group(
