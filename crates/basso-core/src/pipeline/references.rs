@@ -374,8 +374,9 @@ fn check_text(
     }
     let is_command = path.ends_with(".spec.command");
     for reference in &references.paths {
-        if let Some(diagnostic) = check_reference(pipeline, site, reference, text) {
+        if let Some(mut diagnostic) = check_reference(pipeline, site, reference, text) {
             let span = reference_span(templates, text, source, node, reference);
+            quote_as_written(&mut diagnostic, reference, source, span);
             report.push(diagnostic.with_span(span));
         }
         if is_command
@@ -389,6 +390,24 @@ fn check_text(
                     .with_help(format!("pass it through `envVariables` (`{variable}: <+{reference}>`) and use the quoted variable \"${variable}\" in the command; `{root}` can contain shell syntax")),
             );
         }
+    }
+}
+
+/// Quotes `reference` in the message of `diagnostic` as the file writes it
+/// at `span` (`<+steps.a.status>`), when that is the short form of the
+/// canonical path (`execution.steps.a.status`), so that the user can
+/// search the file for it.
+fn quote_as_written(diagnostic: &mut Diagnostic, reference: &str, source: &str, span: Span) {
+    let Some(written) = source.get(span.byte_start..span.byte_end) else {
+        return;
+    };
+    let short_form = ["execution.", "pipeline."]
+        .iter()
+        .any(|prefix| reference.strip_prefix(prefix) == Some(written));
+    if short_form {
+        diagnostic.message = diagnostic
+            .message
+            .replace(&format!("<+{reference}>"), &format!("<+{written}>"));
     }
 }
 
