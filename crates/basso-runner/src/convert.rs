@@ -148,6 +148,9 @@ fn build_nodes(
             .map(|unit| unit_node(unit, depth, inside))
             .collect();
         if end - index > 1 {
+            // A looped group's iterations among the members keep their own
+            // `maxConcurrency`.
+            let members = group_loops(members, LoopedNodes::Groups);
             let max_concurrency = units[index..end]
                 .iter()
                 .flat_map(|unit| unit.iter())
@@ -162,18 +165,28 @@ fn build_nodes(
         }
         index = end;
     }
-    group_loops(nodes)
+    group_loops(nodes, LoopedNodes::All)
+}
+
+/// The looped nodes whose iterations [`group_loops`] puts together.
+#[derive(Clone, Copy, PartialEq)]
+enum LoopedNodes {
+    All,
+    /// Step groups only: inside a `parallel` block, a looped step's
+    /// `maxConcurrency` applies to the whole block.
+    Groups,
 }
 
 /// Puts the iterations of a looped step or step group into one
 /// [`Node::Parallel`]: Harness runs them at the same time, up to
 /// `maxConcurrency`.
-fn group_loops(nodes: Vec<Node>) -> Vec<Node> {
+fn group_loops(nodes: Vec<Node>, looped: LoopedNodes) -> Vec<Node> {
     let mut grouped = Vec::new();
     let mut pending: Vec<Node> = Vec::new();
     for node in nodes {
         let iteration = match &node {
-            Node::Step(step) => step.iteration,
+            Node::Step(step) if looped == LoopedNodes::All => step.iteration,
+            Node::Step(_) => None,
             Node::Group(group) => group.iteration,
             Node::Parallel { .. } => None,
         };
@@ -437,7 +450,29 @@ mod tests {
             "- parallel:\n    - {}\n    - step: {{type: Run, name: c, identifier: c, spec: {{command: echo c}}}}",
             LOOPED_GROUP.replace('\n', "\n      ")
         );
-        assert_eq!(resolved_shape(&steps), "par(g_0[a b] g_1[a b] c)");
+        assert_eq!(resolved_shape(&steps), "par(par(g_0[a b] g_1[a b]) c)");
+    }
+
+    #[test]
+    fn looped_group_in_parallel_block_keeps_limit() {
+        let group = LOOPED_GROUP.replace(
+            "parallelism: 2",
+            "repeat: {items: [x, y], maxConcurrency: 1}",
+        );
+        let steps = format!(
+            "- parallel:\n    - {}\n    - step: {{type: Run, name: c, identifier: c, spec: {{command: echo c}}}}",
+            group.replace('\n', "\n      ")
+        );
+        let nodes = resolved_plan(&steps).nodes;
+        assert_eq!(shape(&nodes), "par(par(g_0[a b] g_1[a b]) c)");
+        let Node::Parallel { nodes: members, max_concurrency } = &nodes[0] else {
+            panic!("expected a parallel node: {}", shape(&nodes));
+        };
+        assert_eq!(*max_concurrency, None, "the block runs all its members at once");
+        let Node::Parallel { max_concurrency, .. } = &members[0] else {
+            panic!("expected the group's iterations together: {}", shape(&nodes));
+        };
+        assert_eq!(*max_concurrency, Some(1));
     }
 
     #[test]
