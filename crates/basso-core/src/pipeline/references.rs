@@ -191,7 +191,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
             // Resolution evaluates the expressions in `portBindings` keys
             // (host ports), so they get the checks of values. The walk
             // visits only values, so the keys are checked with their map.
-            let keys = match node.as_mapping() {
+            let keys: Vec<&Node> = match node.as_mapping() {
                 Some(entries) if path.ends_with(".spec.portBindings") => entries
                     .iter()
                     .map(|(key, _)| key)
@@ -204,7 +204,10 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 .filter(|text| has_block_start(text))
                 .map(|_| node)
                 .into_iter()
-                .chain(keys);
+                .chain(keys.iter().copied());
+            for key in &keys {
+                check_port_key_run_state(report, templates, key);
+            }
             for node in texts {
                 // The innermost enclosing step: the longest prefix that is a step path.
                 let step = path
@@ -237,6 +240,28 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
     }
     check_variable_cycles(report, pipeline, source, templates);
     check_secret_ids_from_run_state(report, pipeline, source, templates);
+}
+
+/// Rejects a `portBindings` key (a host port) that reads a step output or
+/// status. The host ports are bound before the run, when those values do
+/// not exist yet, so the key would resolve to null.
+fn check_port_key_run_state(report: &mut Report, templates: &Templates, key: &Node) {
+    let Some(text) = key.as_str() else {
+        return;
+    };
+    let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
+        return;
+    };
+    if references.paths.iter().any(|path| is_run_state(path)) {
+        report.error(
+            "invalid-port",
+            format!(
+                "the host port `{text}` reads a step output or status, which has no value until the run, but ports are bound before it"
+            ),
+            key.span,
+            "write the host port in the file, or take it from a pipeline variable or a runtime input",
+        );
+    }
 }
 
 /// Reports a `Secret` variable whose value, the secret's id, reads a step
