@@ -590,7 +590,11 @@ impl StageRun<'_, '_> {
                         None
                     }
                     Ok(false) => {
-                        let reason = describe_when(group.when.as_ref(), failing, "stage");
+                        let reason = format!(
+                            "step group `{}`: {}",
+                            group.id,
+                            describe_when(group.when.as_ref(), failing, "stage")
+                        );
                         self.skip_all(&group.nodes, &reason);
                         Some(Status::Skipped)
                     }

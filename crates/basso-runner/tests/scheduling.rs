@@ -273,7 +273,7 @@ fn skip_message_names_when_part() {
     assert_eq!(message("condition"), "its `when.condition` is false");
     assert_eq!(
         message("in_group"),
-        "its `when.stageStatus` is `Success` but the stage is failing"
+        "step group `group`: its `when.stageStatus` is `Success` but the stage is failing"
     );
 }
 
