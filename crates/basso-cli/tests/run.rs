@@ -3227,3 +3227,42 @@ fn group_step_when_reads_sibling() {
         ["IGNORE_FAILED", "SUCCEEDED", "SUCCEEDED", "SKIPPED"]
     );
 }
+
+#[test]
+fn nested_group_when_reads_sibling() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  steps:
+                    - step:
+                        type: Run
+                        name: a
+                        identifier: a
+                        spec:
+                          shell: Sh
+                          command: export DONE=yes
+                          outputVariables: [{name: DONE}]
+                    - stepGroup:
+                        name: h
+                        identifier: h
+                        when:
+                          stageStatus: Success
+                          condition: <+steps.a.output.outputVariables.DONE> == \"yes\"
+                        steps:
+                          - step:
+                              type: Run
+                              name: c
+                              identifier: c
+                              spec:
+                                shell: Sh
+                                command: echo c ran
+"
+    .to_string();
+    let file = pipeline(dir.path(), &[group]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("g.h.c | c ran"), "{stderr}");
+}

@@ -480,6 +480,21 @@ fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
     format!("its `when.{key}` is `{rule}` but the {scope} is {status}")
 }
 
+/// Returns a step plan that stands for `group` in its `when` condition: its
+/// identifier, and the groups around it as its group path, so that the
+/// condition reads the other steps of those groups as `<+steps.ID>`.
+/// Returns `None` for a group without steps, whose place is not known.
+fn group_place(group: &GroupPlan) -> Option<StepPlan> {
+    let first = steps_of(&group.nodes).into_iter().next()?;
+    let depth = first.group_path.iter().position(|id| *id == group.id)?;
+    Some(StepPlan {
+        id: group.id.clone(),
+        name: group.name.clone(),
+        group_path: first.group_path[..depth].to_vec(),
+        ..StepPlan::default()
+    })
+}
+
 /// One running stage.
 struct StageRun<'r, 'a> {
     runner: &'r Runner<'a>,
@@ -578,11 +593,12 @@ impl StageRun<'_, '_> {
             Node::Group(group) => {
                 let snapshot = self.snapshot();
                 let failing = self.stage_failing();
+                let place = group_place(group);
                 let status = match self.runner.when_allows(
                     group.when.as_ref(),
                     failing,
                     &self.stage.id,
-                    None,
+                    place.as_ref(),
                     &snapshot,
                 ) {
                     Ok(true) => {
