@@ -166,9 +166,9 @@ pub trait Expressions: Send + Sync {
     fn prepare(&self, step: &StepPlan, state: &RunState) -> Result<StepPlan, String>;
 
     /// Evaluates a `when.condition` of stage `stage_id` against `state`.
-    /// `step` is the step whose condition it is; for a step group's
-    /// condition, a plan with the group's identifier and the groups around
-    /// it as its group path; `None` for a stage condition.
+    /// `step` is the step whose condition it is, or `None` for a stage
+    /// condition. For a step group's condition it is a plan that holds the
+    /// group's identifier, with the groups around the group as its path.
     fn condition(
         &self,
         condition: &str,
