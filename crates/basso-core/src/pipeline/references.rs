@@ -921,9 +921,48 @@ fn check_step_path(
         }
         parent = Some(group);
     };
-    let checked = check_step(site, stage, stage_index, target_id, &rest[1..], reference);
+    let by_id = parent.is_none();
+    let checked = check_step(site, stage, stage_index, target_id, &rest[1..], reference, by_id);
     checked.or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
 }
+
+/// Returns whether a field at `site` reaches `target` by its identifier
+/// alone (`<+steps.ID>`): resolution finds such a step at the stage's level
+/// or in one of the step groups around the field, nowhere else.
+fn reaches_by_id(site: &Site<'_, '_>, target: &Step<'_>) -> bool {
+    let Some(home) = target.groups.last() else {
+        return true;
+    };
+    match site.step {
+        Some(step) => step.groups.iter().any(|group| group.path == home.path),
+        None => site.groups.iter().any(|group| group.path == home.path),
+    }
+}
+
+/// Builds the warning for `reference`, which names `target`, a step inside
+/// step groups, by its identifier from outside those groups.
+fn step_not_in_scope(target: &Step<'_>, reference: &str) -> Diagnostic {
+    let through: Vec<&str> = target
+        .groups
+        .iter()
+        .map(|group| group.identifier.as_str())
+        .collect();
+    let home = through.last().copied().unwrap_or_default();
+    let path = format!("steps.{}.steps.{}", through.join(".steps."), target.identifier);
+    Diagnostic::warning(
+        STEP_NOT_IN_SCOPE,
+        format!(
+            "`<+{reference}>` names step `{}` of step group `{home}` by its identifier alone, \
+             which reaches it only from inside that group, so it resolves to null",
+            target.identifier
+        ),
+        Span::default(),
+    )
+    .with_help(format!("write the path through the groups: `<+{path}...>`"))
+}
+
+/// The code of [`step_not_in_scope`].
+pub(crate) const STEP_NOT_IN_SCOPE: &str = "step-not-in-scope";
 
 /// Reports `reference` when it reads an output or status of `looped`, a
 /// looped node named without an iteration suffix.
@@ -963,6 +1002,7 @@ fn check_step(
     target_id: &str,
     rest: &[&str],
     reference: &str,
+    by_id: bool,
 ) -> Option<Diagnostic> {
     let target = site.step_indexes[stage_index]
         .find(&stage.steps, target_id)
@@ -987,6 +1027,7 @@ fn check_step(
     let unsuffixed = looped.filter(|_| target_id == target.identifier);
     check_step_target(site, stage_index, target, rest)
         .or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
+        .or_else(|| (by_id && !reaches_by_id(site, target)).then(|| step_not_in_scope(target, reference)))
 }
 
 /// Checks the segments `rest` after the identifier of the step `target`.

@@ -21,6 +21,7 @@ use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::iterations::MISSING_ITERATION_SUFFIX;
+use crate::pipeline::references::STEP_NOT_IN_SCOPE;
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
 use crate::pipeline::provenance::{FILE_ROOTS, RunTimeData};
@@ -68,6 +69,7 @@ impl ErrorRanges {
                     || matches!(
                         diagnostic.code.as_str(),
                         MISSING_ITERATION_SUFFIX
+                            | STEP_NOT_IN_SCOPE
                             | "unknown-step"
                             | "unknown-stage"
                             | "unknown-loop-key"
