@@ -3266,3 +3266,28 @@ fn nested_group_when_reads_sibling() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("g.h.c | c ran"), "{stderr}");
 }
+
+#[test]
+fn unset_output_reads_null_not_block_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Run", "make", "true", "outputVariables:\n  - name: NEVER"),
+            step(
+                "Run",
+                "use",
+                "echo 'got <+steps.make.output.outputVariables.NEVER.trim()>'",
+                "",
+            ),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("use | got"), "the block reached the shell: {stderr}");
+    assert!(stderr.contains("cannot call `trim()` on null"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(step_statuses(&summary), ["SUCCEEDED", "FAILED"]);
+}

@@ -711,6 +711,13 @@ impl StageRun<'_, '_> {
                     StepState {
                         status: result.status,
                         output_variables: result.output_variables.clone(),
+                        unset_outputs: step
+                            .spec
+                            .output_variables
+                            .iter()
+                            .filter(|name| !result.output_variables.contains_key(*name))
+                            .cloned()
+                            .collect(),
                         retry_count: result.retry_count,
                     },
                 );

@@ -115,6 +115,10 @@ pub struct StepState {
     pub status: Status,
     /// Captured `outputVariables`, by name. Values are not masked.
     pub output_variables: BTreeMap<String, String>,
+    /// The declared `outputVariables` that the step did not set, because it
+    /// did not run or its script left them unset. Expressions read them as
+    /// null.
+    pub unset_outputs: Vec<String>,
     /// How many times a `Retry` failure strategy ran the step again
     /// (`<+steps.ID.retryCount>`).
     pub retry_count: u32,

@@ -536,7 +536,11 @@ pub fn run_context(base: &Json, state: &RunState, current_stage: &str) -> Json {
             let step_node = node_at(stage_node, &execution_path(path));
             step_node["status"] = json!(step.status.as_str());
             step_node["retryCount"] = json!(step.retry_count);
-            step_node["output"] = json!({ "outputVariables": step.output_variables });
+            let mut outputs = json!(step.output_variables);
+            for name in &step.unset_outputs {
+                outputs[name.as_str()] = Json::Null;
+            }
+            step_node["output"] = json!({ "outputVariables": outputs });
         }
         for (path, status) in &stage.groups {
             node_at(stage_node, &execution_path(path))["status"] = json!(status.as_str());
