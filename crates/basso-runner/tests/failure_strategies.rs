@@ -44,14 +44,24 @@ fn unstartable(id: &str) -> StepPlan {
 #[test]
 fn when_error_ignored_by_strategy() {
     let step = on_failure(broken_when("check"), FailureAction::Ignore);
-    let outcome = run(vec![stage(vec![node(step), node(run_step("after", "echo after ran"))])]);
+    let outcome = run(vec![stage(vec![
+        node(step),
+        node(run_step("after", "echo after ran")),
+    ])]);
 
     let check = outcome.step("check");
     assert_eq!(check.status, Status::IgnoreFailed, "{}", outcome.console);
     let message = check.message.as_deref().unwrap_or_default();
     assert!(message.starts_with("cannot evaluate `when`"), "{message}");
-    assert!(message.ends_with("ignored by a failure strategy"), "{message}");
-    assert!(!outcome.console.contains("must not run"), "{}", outcome.console);
+    assert!(
+        message.ends_with("ignored by a failure strategy"),
+        "{message}"
+    );
+    assert!(
+        !outcome.console.contains("must not run"),
+        "{}",
+        outcome.console
+    );
     assert_eq!(outcome.step("after").status, Status::Succeeded);
     assert!(outcome.console.contains("after ran"), "{}", outcome.console);
     assert_eq!(outcome.stage_status(), Status::Succeeded);
@@ -59,7 +69,10 @@ fn when_error_ignored_by_strategy() {
 
 #[test]
 fn when_error_retry_takes_final_action() {
-    let step = on_failure(broken_when("check"), retry_twice_then(FailureAction::MarkAsSuccess));
+    let step = on_failure(
+        broken_when("check"),
+        retry_twice_then(FailureAction::MarkAsSuccess),
+    );
     let outcome = run(vec![stage(vec![node(step)])]);
 
     let check = outcome.step("check");
@@ -90,7 +103,11 @@ fn start_failure_retried_by_strategy() {
     assert_eq!(tool.retry_count, 2);
     let message = tool.message.as_deref().unwrap_or_default();
     assert!(message.starts_with("cannot start"), "{message}");
-    assert!(outcome.console.contains("retry 2 of 2"), "{}", outcome.console);
+    assert!(
+        outcome.console.contains("retry 2 of 2"),
+        "{}",
+        outcome.console
+    );
     // Each retry names why the attempt before it failed.
     assert!(
         outcome
