@@ -3124,7 +3124,7 @@ fn prompt_answer_named_in_error() {
             "envVariables:\n  ASKED: <+input>.allowedValues(x,y).executionInput()",
         )],
     );
-    // `script` gives basso a terminal, so it asks for the value.
+    // `script` gives basso a terminal, so it prompts for the value.
     let command = format!(
         "{} run {}",
         env!("CARGO_BIN_EXE_basso"),

@@ -171,8 +171,8 @@ pub trait Expressions: Send + Sync {
 
     /// Evaluates a `when.condition` of stage `stage_id` against `state`.
     /// `step` is the step whose condition it is, or `None` for a stage
-    /// condition. For a step group's condition it is a plan that holds the
-    /// group's identifier, with the groups around the group as its path.
+    /// condition. For a step group's condition it is a plan with the group's
+    /// identifier, whose group path lists the groups around the group.
     fn condition(
         &self,
         condition: &str,

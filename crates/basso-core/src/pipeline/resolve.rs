@@ -1432,17 +1432,17 @@ impl<'p, 'a> Resolver<'p, 'a> {
             if rejected.overlaps(&miss.span) {
                 continue;
             }
-            let shown = self.as_written(&miss);
+            let quoted = self.as_written(&miss);
             let (message, help) = if miss.kept {
                 (
                     format!(
-                        "`<+{shown}>` has no value until that step runs; the field keeps the block as written"
+                        "`<+{quoted}>` has no value until that step runs; the field keeps the block as written"
                     ),
                     RUN_STATE_HELP.to_string(),
                 )
             } else if is_run_state(&miss.path) {
                 (
-                    format!("`<+{shown}>` has no value until that step runs; it resolves to null"),
+                    format!("`<+{quoted}>` has no value until that step runs; it resolves to null"),
                     RUN_STATE_HELP.to_string(),
                 )
             } else {
@@ -1458,7 +1458,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 };
                 (
                     format!(
-                        "`<+{shown}>` has no value before the run starts; it resolves to null"
+                        "`<+{quoted}>` has no value before the run starts; it resolves to null"
                     ),
                     help,
                 )
@@ -1469,9 +1469,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
     }
 
     /// Returns the path of `miss` as the file writes it at its span
-    /// (`steps.a.output`), where that is the short form of the canonical path
-    /// (`execution.steps.a.output`), so that a message quotes what the user
-    /// can search for; else the canonical path.
+    /// (`steps.a.output`) when that is the short form of the canonical path
+    /// (`execution.steps.a.output`), and the canonical path otherwise. A
+    /// message then quotes what the user can search the file for.
     fn as_written(&self, miss: &Miss) -> String {
         let written = self
             .source

@@ -79,9 +79,9 @@ impl Loaded {
                 ArgsError::Usage(message) => StartError::usage(message),
             },
         )?;
-        let asked_from = inputs.len();
+        let first_answer = inputs.len();
         ask_execution_inputs(&source, &name, &input_sets, &mut inputs)?;
-        let answered = inputs[asked_from..].to_vec();
+        let answered = inputs[first_answer..].to_vec();
 
         Ok(Loaded {
             name,
