@@ -289,7 +289,7 @@ fn serialize_diagnostics<S: serde::Serializer>(
 }
 
 /// Returns the input paths to which the `input_sets` files give a value,
-/// in order of first appearance, so that `basso run` asks only for the
+/// in order of first appearance, so that `basso run` prompts only for the
 /// execution inputs that no input set supplies. Problems in the files are
 /// left to resolution, which reports them.
 pub fn input_set_paths(source: &str, input_sets: &[(String, String)]) -> Vec<String> {
