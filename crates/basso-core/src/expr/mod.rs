@@ -337,6 +337,16 @@ pub(crate) fn canonical_with_alias<'s>(
     }
 }
 
+/// Returns `written`, a reference as a file writes it, when it is the short
+/// form of the canonical path `canonical`: `steps.a.status` for
+/// `execution.steps.a.status`, `stages.s.status` for `pipeline.stages.s.status`.
+pub(crate) fn short_form<'w>(canonical: &str, written: &'w str) -> Option<&'w str> {
+    ["execution.", "pipeline."]
+        .iter()
+        .any(|prefix| canonical.strip_prefix(prefix) == Some(written))
+        .then_some(written)
+}
+
 /// Returns the canonical form reported by `references()`: `execution.steps.…`
 /// and `pipeline.stages.…` rather than the short aliases.
 pub fn canonical(segments: &[PathSegment]) -> std::borrow::Cow<'_, [PathSegment]> {

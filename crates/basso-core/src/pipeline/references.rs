@@ -331,20 +331,15 @@ fn run_state_read(
             return Some(path.clone());
         }
         for reference in &references.paths {
-            let Some(key) = variable_target(pipeline, stage, reference) else {
+            let Some((key, variable)) = variable_target(pipeline, stage, reference) else {
                 continue;
             };
             if visited.contains(&key) {
                 continue;
             }
             visited.push(key);
-            let (target_stage, name) = key;
-            let list = match target_stage {
-                None => &pipeline.variables,
-                Some(index) => &pipeline.stages[index].variables,
-            };
-            if let Some(value) = list.iter().find(|v| v.name == name).and_then(|v| v.value) {
-                pending.push((target_stage, value));
+            if let Some(value) = variable.value {
+                pending.push((key.0, value));
             }
         }
     }
@@ -423,13 +418,8 @@ fn check_text(
 /// canonical path (`execution.steps.a.status`), so that the user can
 /// search the file for it.
 fn quote_as_written(diagnostic: &mut Diagnostic, reference: &str, source: &str, span: Span) {
-    let Some(written) = source.get(span.byte_start..span.byte_end) else {
-        return;
-    };
-    let short_form = ["execution.", "pipeline."]
-        .iter()
-        .any(|prefix| reference.strip_prefix(prefix) == Some(written));
-    if short_form {
+    let written = source.get(span.byte_start..span.byte_end).unwrap_or_default();
+    if let Some(written) = crate::expr::short_form(reference, written) {
         diagnostic.message = diagnostic
             .message
             .replace(&format!("<+{reference}>"), &format!("<+{written}>"));
@@ -1433,7 +1423,7 @@ fn check_variable_cycles(
                 .paths
                 .iter()
                 .filter_map(|reference| variable_target(pipeline, *stage, reference))
-                .filter_map(|key| position.get(&key).copied())
+                .filter_map(|(key, _)| position.get(&key).copied())
                 .collect()
         })
         .collect();
@@ -1475,13 +1465,14 @@ fn check_variable_cycles(
     }
 }
 
-/// Returns the variable a reference reads, if any: `pipeline.variables.x`,
-/// `pipeline.stages.S.variables.x`, or `stage.variables.x` inside stage `stage`.
-fn variable_target<'p>(
-    pipeline: &'p Pipeline<'_>,
+/// Returns the variable a reference reads, if any, with its key:
+/// `pipeline.variables.x`, `pipeline.stages.S.variables.x`, or
+/// `stage.variables.x` inside stage `stage`.
+fn variable_target<'p, 'a>(
+    pipeline: &'p Pipeline<'a>,
     stage: Option<usize>,
     reference: &str,
-) -> Option<VariableKey<'p>> {
+) -> Option<(VariableKey<'p>, &'p Variable<'a>)> {
     let parts = segments(reference);
     let (stage, name) = match parts.as_slice() {
         ["pipeline", "variables", name, ..] => (None, *name),
@@ -1496,7 +1487,7 @@ fn variable_target<'p>(
         Some(index) => &pipeline.stages[index].variables,
     };
     let variable = list.iter().find(|variable| variable.name == name)?;
-    Some((stage, variable.name.as_str()))
+    Some(((stage, variable.name.as_str()), variable))
 }
 
 fn report_cycle(

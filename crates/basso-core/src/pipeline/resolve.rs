@@ -1477,14 +1477,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .source
             .get(miss.span.byte_start..miss.span.byte_end)
             .unwrap_or_default();
-        let short_form = ["execution.", "pipeline."]
-            .iter()
-            .any(|prefix| miss.path.strip_prefix(prefix) == Some(written));
-        if short_form {
-            written.to_string()
-        } else {
-            miss.path.clone()
-        }
+        crate::expr::short_form(&miss.path, written)
+            .map_or_else(|| miss.path.clone(), str::to_string)
     }
 
     /// Expands the strategy of `owner`, the stage, group or step at input
