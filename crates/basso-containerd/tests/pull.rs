@@ -331,7 +331,7 @@ fn missing_secret_names_connector() {
     );
 }
 
-/// A step in `REPOSITORY:tag`, pulled from the test registry, that prints
+/// Returns a step in `REPOSITORY:tag`, pulled from the test registry, that prints
 /// its user and group ids.
 fn id_step(tag: &str, workspace: &Path) -> ContainerStep {
     let mut step = pull_step(tag, "good", "Always", workspace);
