@@ -887,6 +887,37 @@ fn group_with_when(id: &str, when: &str, steps: &[String]) -> String {
 }
 
 #[test]
+fn step_group_when_error_takes_group_failure_strategy() {
+    let dir = tempfile::tempdir().unwrap();
+    let when = "                    stageStatus: Success
+                    condition: <+steps.probe.output.outputVariables.ANSWER.foo() == 2>
+                  failureStrategies:
+                    - onFailure:
+                        errors: [AllErrors]
+                        action:
+                          type: Ignore
+";
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Run", "probe", "export ANSWER=yes", "outputVariables:\n  - name: ANSWER"),
+            group_with_when("checks", when, &[step("Run", "inner", "echo inner ran", "")]),
+            step("Run", "after", "echo after ran", ""),
+        ],
+    );
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cannot evaluate"), "{stderr}");
+    assert!(!stderr.contains("| inner ran"), "{stderr}");
+    assert!(stderr.contains("| after ran"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(summary["stages"][0]["status"], "SUCCEEDED", "{summary:#}");
+    assert_eq!(summary["stages"][0]["steps"][1]["status"], "SKIPPED");
+}
+
+#[test]
 fn step_group_when_skips_its_steps() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(

@@ -1997,8 +1997,42 @@ fn group_when_json_field() {
     assert_eq!(step["when"], serde_json::Value::Null);
     assert_eq!(
         step["groupWhen"],
-        json!([{"stepGroup": "outer", "stageStatus": "Success", "condition": "false"}])
+        json!([{
+            "stepGroup": "outer",
+            "stageStatus": "Success",
+            "condition": "false",
+            "failureStrategies": []
+        }])
     );
+}
+
+#[test]
+fn group_when_carries_failure_strategies() {
+    let stage_extra = "        failureStrategies:\n          - onFailure:\n              errors: [AllErrors]\n              action: {type: Abort}\n";
+    let steps = "- stepGroup:
+    name: outer
+    identifier: outer
+    failureStrategies:
+      - onFailure: {errors: [AllErrors], action: {type: Ignore}}
+    steps:
+      - stepGroup:
+          name: inner
+          identifier: inner
+          when: {stageStatus: Success, condition: <+stage.variables.go> == \"yes\"}
+          failureStrategies:
+            - onFailure: {errors: [Unknown], action: {type: MarkAsSuccess}}
+          steps:
+            - step: {type: Run, name: a, identifier: a, spec: {image: alpine, command: exit 0}}";
+    let resolution = resolve(&docker_stage(stage_extra, steps), &[], &[], json!({}));
+
+    let step = &resolution.stages[0].steps[0];
+    assert_eq!(step.group_when.len(), 1, "{:#?}", resolution.diagnostics);
+    let types: Vec<&str> = step.group_when[0]
+        .failure_strategies
+        .iter()
+        .map(|strategy| strategy.action.type_name())
+        .collect();
+    assert_eq!(types, ["MarkAsSuccess", "Ignore", "Abort"]);
 }
 
 #[test]

@@ -231,6 +231,12 @@ fn unit_node(unit: &[(Vec<String>, &ResolvedStep)], depth: usize, outer: Option<
                 .iter()
                 .find(|when| when.step_group == *group)
                 .map(group_when),
+            failure_strategies: step
+                .group_when
+                .iter()
+                .find(|when| when.step_group == *group)
+                .map(|when| when.failure_strategies.iter().map(crate::failure::strategy).collect())
+                .unwrap_or_default(),
             iteration: step
                 .group_iterations
                 .iter()

@@ -52,6 +52,10 @@ pub struct GroupPlan {
     pub name: String,
     /// The group `when` block.
     pub when: Option<When>,
+    /// The failure strategies that apply when the `when` cannot be
+    /// evaluated: the group's own, then its enclosing groups' and the
+    /// stage's.
+    pub failure_strategies: Vec<FailureStrategy>,
     /// The group's place in its looping strategy; `None` when it does not
     /// loop.
     pub iteration: Option<Iteration>,

@@ -12,7 +12,7 @@ use crate::codebase::Codebase;
 use crate::console::Console;
 use crate::deadline::{Deadline, Scope};
 use crate::executor::{Executor, Exit, LogSink, Program, StopDeadline, Task, TaskSpec};
-use crate::plan::{FailureAction, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When};
+use crate::plan::{FailureAction, FailureStrategy, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
 use crate::secrets::{Masker, Secrets};
@@ -480,6 +480,22 @@ fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
     format!("its `when.{key}` is `{rule}` but the {scope} is {status}")
 }
 
+/// Returns the action of the first of `strategies` that matches `Unknown`
+/// errors, for a step or group that failed before it started. A `Retry`
+/// would read the same run state and fail the same way, so its
+/// `onRetryFailure` action applies.
+fn before_start_action(strategies: &[FailureStrategy]) -> Option<&FailureAction> {
+    let strategy = strategies
+        .iter()
+        .find(|strategy| strategy.matches("Unknown"))?;
+    match &strategy.action {
+        FailureAction::Retry {
+            on_retry_failure, ..
+        } => Some(on_retry_failure.as_ref()),
+        other => Some(other),
+    }
+}
+
 /// Returns a step plan that stands for `group` in its `when` condition: its
 /// identifier, and the groups around it as its group path, so that the
 /// condition reads the other steps of those groups as `<+steps.ID>`.
@@ -616,14 +632,36 @@ impl StageRun<'_, '_> {
                     }
                     Err(error) => {
                         tracing::error!(group_id = %group.id, "cannot evaluate `when`: {error}");
-                        self.mark_failing();
+                        let status = self.group_failure_status(group);
+                        if status.is_failure() {
+                            self.mark_failing();
+                        }
                         self.skip_all(&group.nodes, &format!("group `when` failed: {error}"));
-                        Some(Status::Failed)
+                        Some(status)
                     }
                 };
                 self.record_group(group, status);
             }
         }
+    }
+
+    /// Returns the status of a step group whose `when` could not be
+    /// evaluated, after the failure strategy that matches `Unknown` errors.
+    fn group_failure_status(&self, group: &GroupPlan) -> Status {
+        if self.expired().is_some() {
+            return Status::Failed;
+        }
+        let Some((status, _)) = before_start_action(&group.failure_strategies)
+            .and_then(|action| self.failure_outcome(action))
+        else {
+            return Status::Failed;
+        };
+        tracing::warn!(
+            group_id = %group.id,
+            status = %status.word(),
+            "failure strategy applied"
+        );
+        status
     }
 
     /// Stores the status of a finished step group under its path, so that
@@ -796,9 +834,8 @@ impl StageRun<'_, '_> {
 
     /// Records a step that failed before it started: its `when`, its
     /// resolution, its task or its port could not be prepared. The failure
-    /// strategy that matches `Unknown` errors applies. A `Retry` strategy
-    /// prepares nothing again, because the step would read the same run state
-    /// and fail the same way, so its `onRetryFailure` action applies.
+    /// strategy that matches `Unknown` errors applies, as
+    /// [`before_start_action`] chooses it.
     fn fail_before_start(&self, step: &StepPlan, message: String) {
         tracing::error!(step_id = %step.path(), "{}", self.runner.console.mask(&message));
         let mut result = StepResult::skipped(
@@ -827,16 +864,7 @@ impl StageRun<'_, '_> {
         if step.is_background() || self.expired().is_some() {
             return None;
         }
-        let strategy = step
-            .failure_strategies
-            .iter()
-            .find(|strategy| strategy.matches("Unknown"))?;
-        match &strategy.action {
-            FailureAction::Retry {
-                on_retry_failure, ..
-            } => Some(on_retry_failure.as_ref()),
-            other => Some(other),
-        }
+        before_start_action(&step.failure_strategies)
     }
 
     /// Builds the task for a prepared step: built-in variables, secrets
@@ -1111,20 +1139,30 @@ impl StageRun<'_, '_> {
         !stopped()
     }
 
-    /// Changes a failed step's result as a failure strategy's `action` specifies.
-    fn apply_failure_action(&self, result: &mut StepResult, action: &FailureAction) {
-        let (status, note) = match action {
-            FailureAction::Ignore => (Status::IgnoreFailed, "ignored by a failure strategy"),
-            FailureAction::MarkAsSuccess => {
-                (Status::Succeeded, "marked as success by a failure strategy")
-            }
+    /// Returns the status that a failure strategy's `action` gives a failure,
+    /// with a note for the log, or `None` when the failure stands. `Abort`
+    /// cancels the run.
+    fn failure_outcome(&self, action: &FailureAction) -> Option<(Status, &'static str)> {
+        match action {
+            FailureAction::Ignore => Some((Status::IgnoreFailed, "ignored by a failure strategy")),
+            FailureAction::MarkAsSuccess => Some((
+                Status::Succeeded,
+                "marked as success by a failure strategy",
+            )),
             FailureAction::Abort => {
                 self.runner.cancel.store(true, Ordering::SeqCst);
-                (Status::Aborted, "a failure strategy aborted the run")
+                Some((Status::Aborted, "a failure strategy aborted the run"))
             }
             FailureAction::MarkAsFailure
             | FailureAction::Retry { .. }
-            | FailureAction::Unsupported(_) => return,
+            | FailureAction::Unsupported(_) => None,
+        }
+    }
+
+    /// Changes a failed step's result as a failure strategy's `action` specifies.
+    fn apply_failure_action(&self, result: &mut StepResult, action: &FailureAction) {
+        let Some((status, note)) = self.failure_outcome(action) else {
+            return;
         };
         result.status = status;
         result.message = Some(match result.message.take() {

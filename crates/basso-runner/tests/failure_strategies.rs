@@ -118,3 +118,72 @@ fn start_failure_retried_by_strategy() {
     );
     assert_eq!(outcome.stage_status(), Status::Succeeded);
 }
+
+/// Returns a group around `steps` whose `when` condition the test engine
+/// cannot evaluate, with one failure strategy for all errors.
+fn broken_group(steps: Vec<Node>, action: Option<FailureAction>) -> Node {
+    Node::Group(GroupPlan {
+        id: "g".into(),
+        name: "g".into(),
+        when: Some(When {
+            status: StatusRule::Success,
+            condition: Some("not a condition".into()),
+        }),
+        failure_strategies: action
+            .into_iter()
+            .map(|action| FailureStrategy {
+                errors: vec!["AllErrors".into()],
+                action,
+            })
+            .collect(),
+        nodes: steps,
+        ..GroupPlan::default()
+    })
+}
+
+#[test]
+fn group_when_error_ignored_by_strategy() {
+    let group = broken_group(
+        vec![node(run_step("inner", "echo must not run"))],
+        Some(FailureAction::Ignore),
+    );
+    let outcome = run(vec![stage(vec![
+        group,
+        node(run_step("after", "echo after ran")),
+    ])]);
+
+    assert_eq!(outcome.step("inner").status, Status::Skipped);
+    assert_eq!(outcome.step("after").status, Status::Succeeded, "{}", outcome.console);
+    assert!(outcome.console.contains("failure strategy applied"), "{}", outcome.console);
+    assert!(!outcome.console.contains("must not run"), "{}", outcome.console);
+    assert_eq!(outcome.stage_status(), Status::Succeeded);
+}
+
+#[test]
+fn group_when_error_retry_takes_final_action() {
+    let group = broken_group(
+        vec![node(run_step("inner", "echo must not run"))],
+        Some(retry_twice_then(FailureAction::Abort)),
+    );
+    let outcome = run(vec![stage(vec![
+        group,
+        node(run_step("after", "echo must not run either")),
+    ])]);
+
+    assert_eq!(outcome.step("inner").status, Status::Aborted);
+    assert_eq!(outcome.step("after").status, Status::Aborted);
+    assert!(!outcome.console.contains("must not run"), "{}", outcome.console);
+}
+
+#[test]
+fn group_when_error_without_strategy_fails_stage() {
+    let group = broken_group(vec![node(run_step("inner", "echo must not run"))], None);
+    let outcome = run(vec![stage(vec![
+        group,
+        node(run_step("after", "echo after ran")),
+    ])]);
+
+    assert_eq!(outcome.step("inner").status, Status::Skipped);
+    assert_eq!(outcome.step("after").status, Status::Skipped);
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}

@@ -248,6 +248,7 @@ fn skip_message_names_when_part() {
         when: when(StatusRule::Success, Some("true")),
         iteration: None,
         nodes: vec![node(run_step("in_group", "exit 0"))],
+        ..GroupPlan::default()
     });
     let outcome = run(vec![stage(vec![
         node(run_step("fails", "exit 2")),
@@ -315,6 +316,7 @@ fn group_when_skips_its_steps() {
         when: when(StatusRule::Success, Some("false")),
         iteration: None,
         nodes: vec![node(run_step("inner", "exit 0"))],
+        ..GroupPlan::default()
     };
     let outcome = run(vec![stage(vec![
         Node::Group(group),

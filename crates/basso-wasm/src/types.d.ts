@@ -231,7 +231,13 @@ stageStatus: string,
  * The JEXL condition text with every block the context could resolve
  * substituted, or `None` when the group has no condition.
  */
-condition: string | null, };
+condition: string | null, 
+/**
+ * The failure strategies that apply when the `when` cannot be
+ * evaluated: the group's own, then each enclosing group's from the
+ * innermost out, then the stage's.
+ */
+failureStrategies: Array<FailureStrategy>, };
 export type GroupIteration = { 
 /**
  * The group's identifier with the iteration suffix (`g_0`, `g_linux`).

@@ -2098,9 +2098,18 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
         let failure_strategies = self.failure_strategies(group.node, &group.path, &base);
         let iterations = self.expand(group.node, &group.path, &base);
+        let mut applicable = failure_strategies.clone();
+        for frame in nesting.frames.iter().rev() {
+            applicable.extend(frame.failure_strategies.iter().cloned());
+        }
+        applicable.extend(place.failure_strategies.iter().cloned());
         let whens: Vec<Option<GroupWhen>> = iterations
             .iter()
-            .map(|iteration| self.group_when(group, iteration.as_ref(), &base))
+            .map(|iteration| {
+                let mut when = self.group_when(group, iteration.as_ref(), &base)?;
+                when.failure_strategies.clone_from(&applicable);
+                Some(when)
+            })
             .collect();
         for (index, iteration) in iterations.into_iter().enumerate() {
             if self.expansion_stopped {
@@ -2225,6 +2234,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             step_group: identifier.clone(),
             stage_status,
             condition,
+            failure_strategies: Vec::new(),
         })
     }
 

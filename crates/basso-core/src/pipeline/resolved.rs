@@ -186,6 +186,11 @@ pub struct GroupWhen {
     /// The JEXL condition text with every block the context could resolve
     /// substituted, or `None` when the group has no condition.
     pub condition: Option<String>,
+    /// The failure strategies that apply when the `when` cannot be
+    /// evaluated: the group's own, then each enclosing group's from the
+    /// innermost out, then the stage's.
+    #[serde(default)]
+    pub failure_strategies: Vec<FailureStrategy>,
 }
 
 /// A looped step group around a step, with the iteration that the step
