@@ -867,6 +867,35 @@ fn condition_error_names_its_position() {
     assert!(stderr.contains("help: "), "{stderr}");
 }
 
+#[test]
+fn condition_error_position_after_substitution() {
+    let dir = tempfile::tempdir().unwrap();
+    // The variable is substituted before the run, so the evaluated text is
+    // not the text the file writes.
+    let condition =
+        "<+pipeline.variables.x> == \"a\" && <+steps.probe.output.outputVariables.ANSWER.foo()> == 2";
+    let file = pipeline(
+        dir.path(),
+        &[
+            step("Run", "probe", "echo probing", "outputVariables:\n  - name: ANSWER"),
+            with_when(step("Run", "later", "echo later", ""), "Success", condition),
+        ],
+    );
+    let source = std::fs::read_to_string(&file).unwrap().replace(
+        "  stages:\n",
+        "  variables:\n    - name: x\n      type: String\n      value: a\n  stages:\n",
+    );
+    std::fs::write(&file, &source).unwrap();
+    let line = source.lines().position(|line| line.contains(condition)).unwrap() + 1;
+    let column = source.lines().nth(line - 1).unwrap().find(condition).unwrap() + 1;
+
+    let output = run(&file, &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let position = format!("{}:{line}:{column}: cannot evaluate", file.display());
+    assert!(stderr.contains(&position), "{position}\n{stderr}");
+}
+
 /// Returns a `stepGroup` snippet with a `when` block around `steps`, each
 /// a step snippet as `step` writes it.
 fn group_with_when(id: &str, when: &str, steps: &[String]) -> String {

@@ -264,6 +264,7 @@ fn stage_when(when: &StageWhen) -> When {
     When {
         status: status_rule(&when.pipeline_status),
         condition: when.condition.clone(),
+        condition_span: Some(when.condition_span).filter(|span| span.line > 0),
     }
 }
 
@@ -271,6 +272,7 @@ fn step_when(when: &StepWhen) -> When {
     When {
         status: status_rule(&when.stage_status),
         condition: when.condition.clone(),
+        condition_span: Some(when.condition_span).filter(|span| span.line > 0),
     }
 }
 
@@ -278,6 +280,7 @@ fn group_when(when: &GroupWhen) -> When {
     When {
         status: status_rule(&when.stage_status),
         condition: when.condition.clone(),
+        condition_span: Some(when.condition_span).filter(|span| span.line > 0),
     }
 }
 

@@ -70,6 +70,8 @@ pub struct When {
     pub status: StatusRule,
     /// The JEXL `condition`, evaluated by [`crate::Expressions::condition`].
     pub condition: Option<String>,
+    /// The span of the condition in the pipeline file, when known.
+    pub condition_span: Option<basso_core::Span>,
 }
 
 /// The status part of a `when` block.

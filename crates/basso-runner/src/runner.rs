@@ -436,9 +436,13 @@ impl<'a> Runner<'a> {
         if !status_rule_allows(when, failing) {
             return Ok(false);
         }
-        match when.and_then(|when| when.condition.as_deref()) {
+        let Some(when) = when else {
+            return Ok(true);
+        };
+        match when.condition.as_deref() {
             Some(condition) if !condition.trim().is_empty() => {
-                self.expressions.condition(condition, stage_id, step, state)
+                self.expressions
+                    .condition(condition, when.condition_span, stage_id, step, state)
             }
             _ => Ok(true),
         }

@@ -173,9 +173,11 @@ pub trait Expressions: Send + Sync {
     /// `step` is the step whose condition it is, or `None` for a stage
     /// condition. For a step group's condition it is a plan with the group's
     /// identifier, whose group path lists the groups around the group.
+    /// `span` is where the condition is written in the pipeline file.
     fn condition(
         &self,
         condition: &str,
+        span: Option<basso_core::Span>,
         stage_id: &str,
         step: Option<&StepPlan>,
         state: &RunState,
@@ -194,6 +196,7 @@ impl Expressions for LiteralExpressions {
     fn condition(
         &self,
         condition: &str,
+        _span: Option<basso_core::Span>,
         _stage_id: &str,
         _step: Option<&StepPlan>,
         _state: &RunState,

@@ -39,11 +39,12 @@ impl Expressions for OutputLookup {
     fn condition(
         &self,
         condition: &str,
+        _: Option<basso_core::Span>,
         stage: &str,
         _: Option<&StepPlan>,
         _: &RunState,
     ) -> Result<bool, String> {
-        LiteralExpressions.condition(condition, stage, None, &RunState::default())
+        LiteralExpressions.condition(condition, None, stage, None, &RunState::default())
     }
 }
 

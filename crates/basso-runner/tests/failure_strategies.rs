@@ -29,6 +29,7 @@ fn broken_when(id: &str) -> StepPlan {
     step.when = Some(When {
         status: StatusRule::Success,
         condition: Some("not a condition".into()),
+        condition_span: None,
     });
     step
 }
@@ -128,6 +129,7 @@ fn broken_group(steps: Vec<Node>, action: Option<FailureAction>) -> Node {
         when: Some(When {
             status: StatusRule::Success,
             condition: Some("not a condition".into()),
+            condition_span: None,
         }),
         failure_strategies: action
             .into_iter()

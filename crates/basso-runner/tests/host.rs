@@ -427,6 +427,7 @@ fn failing_step_fails_stage() {
     cleanup.when = Some(When {
         status: StatusRule::Failure,
         condition: None,
+        condition_span: None,
     });
     let outcome = run(vec![stage(vec![
         node(run_step("broken", "echo before\nfalse\necho after")),

@@ -126,6 +126,7 @@ impl Expressions for FakeExpressions {
     fn condition(
         &self,
         condition: &str,
+        _: Option<basso_core::Span>,
         stage: &str,
         _: Option<&StepPlan>,
         state: &RunState,
@@ -133,7 +134,7 @@ impl Expressions for FakeExpressions {
         match condition {
             "failing" => Ok(state.current().is_some_and(|stage| stage.failing)),
             "broken" => Err("unknown operator".into()),
-            other => LiteralExpressions.condition(other, stage, None, state),
+            other => LiteralExpressions.condition(other, None, stage, None, state),
         }
     }
 }
@@ -168,6 +169,7 @@ fn when(status: StatusRule, condition: Option<&str>) -> Option<When> {
     Some(When {
         status,
         condition: condition.map(str::to_string),
+        condition_span: None,
     })
 }
 

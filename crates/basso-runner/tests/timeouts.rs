@@ -283,6 +283,7 @@ fn pipeline_timeout_across_stages() {
     third.when = Some(When {
         status: StatusRule::All,
         condition: None,
+        condition_span: None,
     });
     let setup = Setup {
         pipeline_timeout: Some(Duration::from_secs(2)),

@@ -1861,9 +1861,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .and_then(|node| self.timeout_seconds(node, &stage.path, scope, TimeoutOwner::Stage));
         let when = self
             .when(stage.node, &stage.path, "pipelineStatus", scope)
-            .map(|(pipeline_status, condition)| StageWhen {
+            .map(|(pipeline_status, condition, condition_span)| StageWhen {
                 pipeline_status,
                 condition,
+                condition_span,
             });
         let mut variables = IndexMap::new();
         for variable in &stage.variables {
@@ -2228,27 +2229,28 @@ impl<'p, 'a> Resolver<'p, 'a> {
         scope.group = base.group;
         scope.group_iteration = iteration.or(base.group_iteration);
         scope.group_identifier = Some(&identifier);
-        let (stage_status, condition) =
+        let (stage_status, condition, condition_span) =
             self.when(group.node, &group.path, "stageStatus", &scope)?;
         Some(GroupWhen {
             step_group: identifier.clone(),
             stage_status,
             condition,
+            condition_span,
             failure_strategies: Vec::new(),
         })
     }
 
     /// Reads the `when` of `owner`, a stage, step group or step, as its
-    /// status rule (the value of `status_key`, `Success` by default) and
-    /// its resolved condition. A `when` that is not a mapping (a bare
-    /// `<+input>`) is not read.
+    /// status rule (the value of `status_key`, `Success` by default), its
+    /// resolved condition and the span of the condition in the file. A
+    /// `when` that is not a mapping (a bare `<+input>`) is not read.
     fn when(
         &mut self,
         owner: &Node,
         path: &str,
         status_key: &str,
         scope: &Scope<'_>,
-    ) -> Option<(String, Option<String>)> {
+    ) -> Option<(String, Option<String>, Span)> {
         let node = owner.get("when")?;
         let supplied;
         let when = if classify_node(node) == ValueKind::RuntimeInput {
@@ -2301,14 +2303,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     // The error names the input, and evaluating the text
                     // would report it a second time without that origin.
                     if invalid {
-                        return Some((status, Some(text.to_string())));
+                        return Some((status, Some(text.to_string()), node.span));
                     }
                 }
                 self.keep_unresolved(&condition, scope)
             }
             None => None,
         };
-        Some((status, condition))
+        let condition_span = when.get("condition").map_or(when.span, |node| node.span);
+        Some((status, condition, condition_span))
     }
 
     /// Returns `node`, a field of a `when` at `path`, or, when it is a
@@ -2442,9 +2445,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
             self.warn_secret_in_arguments(step, &spec);
         }
         let when = self.when(step.node, &step.path, "stageStatus", scope).map(
-            |(stage_status, condition)| StepWhen {
+            |(stage_status, condition, condition_span)| StepWhen {
                 stage_status,
                 condition,
+                condition_span,
             },
         );
         let timeout_seconds = step

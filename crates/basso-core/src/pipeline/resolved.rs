@@ -159,6 +159,12 @@ pub struct StageWhen {
     /// The JEXL condition text with every block the context could resolve
     /// substituted, or `None` when the stage has no condition.
     pub condition: Option<String>,
+    /// The span of the `condition` as the file writes it, or of the `when`
+    /// without one. It is not part of the JSON form, so a resolution read
+    /// back from JSON has an empty span here.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub condition_span: Span,
 }
 
 /// A step's `when`: run it depending on the stage's status and a condition.
@@ -171,6 +177,12 @@ pub struct StepWhen {
     /// The JEXL condition text with every block the context could resolve
     /// substituted, or `None` when the step has no condition.
     pub condition: Option<String>,
+    /// The span of the `condition` as the file writes it, or of the `when`
+    /// without one. It is not part of the JSON form, so a resolution read
+    /// back from JSON has an empty span here.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub condition_span: Span,
 }
 
 /// The `when` of a step group around a step. Harness skips every step of a
@@ -186,6 +198,12 @@ pub struct GroupWhen {
     /// The JEXL condition text with every block the context could resolve
     /// substituted, or `None` when the group has no condition.
     pub condition: Option<String>,
+    /// The span of the `condition` as the file writes it, or of the `when`
+    /// without one. It is not part of the JSON form, so a resolution read
+    /// back from JSON has an empty span here.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub condition_span: Span,
     /// The failure strategies that apply when the `when` cannot be
     /// evaluated: the group's own, then each enclosing group's from the
     /// innermost out, then the stage's.

@@ -29,21 +29,9 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Returns `FILE:LINE:COLUMN` of the first place where the pipeline
-    /// file writes `text`, after the first `identifier: STEP` line when
-    /// `step` is given. Text written with YAML escapes or quotes that
-    /// resolution removed is not found.
-    fn position_of(&self, text: &str, step: Option<&str>) -> Option<String> {
-        let source = self.source.as_str();
-        let from = step
-            .and_then(|id| source.find(&format!("identifier: {id}")))
-            .unwrap_or(0);
-        let start = source[from..]
-            .find(text)
-            .map(|at| from + at)
-            .or_else(|| source.find(text))?;
-        let span = Span::from_byte_range(source, start, start + text.len());
-        Some(format!("{}:{}:{}", self.name, span.line, span.column))
+    /// Returns `FILE:LINE:COLUMN` of `span` in the pipeline file.
+    fn position(&self, span: Span) -> String {
+        format!("{}:{}:{}", self.name, span.line, span.column)
     }
 
     /// Reads the pipeline, input set and context files, and rejects the
@@ -447,6 +435,7 @@ impl Expressions for EngineExpressions {
     fn condition(
         &self,
         condition: &str,
+        span: Option<Span>,
         stage_id: &str,
         step: Option<&StepPlan>,
         state: &RunState,
@@ -458,12 +447,10 @@ impl Expressions for EngineExpressions {
         if let Some(step) = step {
             add_group_steps(&mut context, &step.group_path);
         }
-        evaluate_condition(condition, &context).map_err(
-            |error| match self.loaded.position_of(condition, step.map(|step| step.id.as_str())) {
-                Some(position) => format!("{position}: {error}"),
-                None => error,
-            },
-        )
+        evaluate_condition(condition, &context).map_err(|error| match span {
+            Some(span) => format!("{}: {error}", self.loaded.position(span)),
+            None => error,
+        })
     }
 }
 
