@@ -844,10 +844,11 @@ fn conditions_read_run_state() {
     assert_eq!(summary["stages"][0]["steps"][2]["status"], "SKIPPED");
 }
 
-#[test]
-fn condition_error_names_its_position() {
+/// Writes a pipeline whose step `later` has a `when` condition that calls
+/// a method strings lack, with `variables` inserted before `stages:`, runs
+/// it, and returns the position the condition has in the file and the log.
+fn run_failing_condition(condition: &str, variables: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let condition = "<+steps.probe.output.outputVariables.ANSWER.foo() == 2>";
     let file = pipeline(
         dir.path(),
         &[
@@ -855,36 +856,9 @@ fn condition_error_names_its_position() {
             with_when(step("Run", "later", "echo later", ""), "Success", condition),
         ],
     );
-    let source = std::fs::read_to_string(&file).unwrap();
-    let line = source.lines().position(|line| line.contains(condition)).unwrap() + 1;
-    let column = source.lines().nth(line - 1).unwrap().find(condition).unwrap() + 1;
-
-    let output = run(&file, &[]);
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    let position = format!("{}:{line}:{column}: cannot evaluate", file.display());
-    assert!(stderr.contains(&position), "{position}\n{stderr}");
-    assert!(stderr.contains("help: "), "{stderr}");
-}
-
-#[test]
-fn condition_error_position_after_substitution() {
-    let dir = tempfile::tempdir().unwrap();
-    // The variable is substituted before the run, so the evaluated text is
-    // not the text the file writes.
-    let condition =
-        "<+pipeline.variables.x> == \"a\" && <+steps.probe.output.outputVariables.ANSWER.foo()> == 2";
-    let file = pipeline(
-        dir.path(),
-        &[
-            step("Run", "probe", "echo probing", "outputVariables:\n  - name: ANSWER"),
-            with_when(step("Run", "later", "echo later", ""), "Success", condition),
-        ],
-    );
-    let source = std::fs::read_to_string(&file).unwrap().replace(
-        "  stages:\n",
-        "  variables:\n    - name: x\n      type: String\n      value: a\n  stages:\n",
-    );
+    let source = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("  stages:\n", &format!("{variables}  stages:\n"));
     std::fs::write(&file, &source).unwrap();
     let line = source.lines().position(|line| line.contains(condition)).unwrap() + 1;
     let column = source.lines().nth(line - 1).unwrap().find(condition).unwrap() + 1;
@@ -892,7 +866,27 @@ fn condition_error_position_after_substitution() {
     let output = run(&file, &[]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    let position = format!("{}:{line}:{column}: cannot evaluate", file.display());
+    (format!("{}:{line}:{column}: cannot evaluate", file.display()), stderr)
+}
+
+#[test]
+fn condition_error_names_its_position() {
+    let condition = "<+steps.probe.output.outputVariables.ANSWER.foo() == 2>";
+    let (position, stderr) = run_failing_condition(condition, "");
+
+    assert!(stderr.contains(&position), "{position}\n{stderr}");
+    assert!(stderr.contains("help: "), "{stderr}");
+}
+
+#[test]
+fn condition_error_position_after_substitution() {
+    // The variable is substituted before the run, so the evaluated text is
+    // not the text the file writes.
+    let condition =
+        "<+pipeline.variables.x> == \"a\" && <+steps.probe.output.outputVariables.ANSWER.foo()> == 2";
+    let variables = "  variables:\n    - name: x\n      type: String\n      value: a\n";
+    let (position, stderr) = run_failing_condition(condition, variables);
+
     assert!(stderr.contains(&position), "{position}\n{stderr}");
 }
 
