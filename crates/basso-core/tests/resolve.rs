@@ -3859,3 +3859,81 @@ fn input_set_env_entry_named_name_rejected() {
         ]
     );
 }
+
+/// Returns a pipeline with a `branch` variable limited to `main` and
+/// `develop`, a stage variable and an image limited by a pattern, and a
+/// step that echoes the three.
+fn validated_inputs_source() -> String {
+    let steps = "- step:
+    type: Run
+    name: r
+    identifier: r
+    spec:
+      image: <+input>.regex(alpine:[0-9.]+)
+      command: echo <+pipeline.variables.branch> <+stage.variables.mode>";
+    let stage_extra = "        variables:
+          - name: mode
+            type: String
+            value: <+input>.allowedValues(fast,full)
+";
+    docker_stage(stage_extra, steps).replace(
+        "  stages:\n",
+        "  variables:\n    - name: branch\n      type: String\n      value: <+input>.allowedValues(main,develop)\n  stages:\n",
+    )
+}
+
+const IMAGE_INPUT: &str = "pipeline.stages.s.spec.execution.steps.r.spec.image";
+
+#[test]
+fn expression_input_checked_after_evaluation() {
+    let arguments = [
+        ("pipeline.variables.branch", "<+trigger.branch>"),
+        ("pipeline.stages.s.variables.mode", "<+trigger.mode>"),
+        (IMAGE_INPUT, "alpine:<+trigger.version>"),
+    ];
+    let context = json!({"trigger": {"branch": "main", "mode": "fast", "version": "3.20"}});
+    let resolution = resolve(&validated_inputs_source(), &arguments, &[], context);
+
+    assert!(
+        resolution.diagnostics.is_empty(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+    let step = &resolution.stages[0].steps[0];
+    assert_eq!(step.spec["command"], "echo main fast");
+    assert_eq!(step.spec["image"], "alpine:3.20");
+}
+
+#[test]
+fn expression_input_value_not_allowed() {
+    let arguments = [
+        ("pipeline.variables.branch", "<+trigger.branch>"),
+        ("pipeline.stages.s.variables.mode", "<+trigger.mode>"),
+        (IMAGE_INPUT, "alpine:<+trigger.version>"),
+    ];
+    let context = json!({"trigger": {"branch": "feature", "mode": "slow", "version": "edge"}});
+    let resolution = resolve(&validated_inputs_source(), &arguments, &[], context);
+
+    let not_allowed = messages_with_code(&resolution, "value-not-allowed");
+    assert_eq!(not_allowed.len(), 2, "{:#?}", resolution.diagnostics);
+    assert!(not_allowed[0].contains("`feature`"), "{}", not_allowed[0]);
+    assert!(not_allowed[0].contains("`<+trigger.branch>`"), "{}", not_allowed[0]);
+    assert!(not_allowed[1].contains("`slow`"), "{}", not_allowed[1]);
+    let mismatches = messages_with_code(&resolution, "value-mismatches-regex");
+    assert_eq!(mismatches.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(mismatches[0].contains("`alpine:edge`"), "{}", mismatches[0]);
+    assert_eq!(resolution.stages[0].steps[0].spec["image"], json!(null));
+}
+
+#[test]
+fn expression_input_without_value_not_checked() {
+    let arguments = [("pipeline.variables.branch", "<+trigger.branch>")];
+    let resolution = resolve(
+        &validated_inputs_source(),
+        &arguments,
+        &[],
+        json!({}),
+    );
+
+    assert!(messages_with_code(&resolution, "value-not-allowed").is_empty());
+}

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use crate::error::ExprError;
 use crate::options::{Limits, ScanMode};
-use crate::template::Template;
+use crate::template::{Template, has_block_start};
 use crate::value::Value;
 
 mod modifiers;
@@ -173,9 +173,12 @@ impl RuntimeInput {
     }
 
     /// Returns the value to use: the supplied one when given, else the
-    /// default, else null; validated either way.
+    /// default, else null; validated either way. A supplied value that is
+    /// an expression, such as `<+trigger.branch>`, is returned unchecked,
+    /// because Harness checks what it evaluates to when the run evaluates it.
     pub fn resolve(&self, supplied: Option<&Value>) -> Result<Value, ExprError> {
         match supplied {
+            Some(Value::String(text)) if has_block_start(text) => Ok(Value::String(text.clone())),
             Some(value) => {
                 self.validate(value)?;
                 Ok(self.without_choice_quoting(value))

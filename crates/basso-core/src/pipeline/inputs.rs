@@ -703,6 +703,8 @@ pub fn apply_arguments(
 /// Produces the final value of every runtime input: the supplied value,
 /// else the default. Reports missing values and validator failures at the
 /// field. Execution-time inputs without a value stay null with a warning.
+/// A supplied value that is an expression is checked by the resolver once
+/// it is evaluated (see [`RuntimeInput::resolve`]).
 pub fn finalize(
     report: &mut Report,
     fields: &IndexMap<String, InputField<'_>>,

@@ -13,6 +13,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::error::{ExprError, codes};
 use crate::eval::Context;
 use crate::expr::{PathSegment, alias_of, canonical, dotted};
+use crate::input::RuntimeInput;
 use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::duration::parse_duration;
 use crate::pipeline::expansion::{self, MAX_EXPANDED_NODES};
@@ -557,6 +558,7 @@ fn resolve_tracked(
         let scope = Scope::new(&root_value);
         resolver.timeout_seconds(node, "pipeline", &scope, TimeoutOwner::Pipeline)
     });
+    resolver.check_pipeline_variable_inputs(&fields, &root_value);
     let mut stages = Vec::new();
     for index in 0..pipeline.stages.len() {
         resolver.stage(index, &root_value, &mut stages);
@@ -1216,7 +1218,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
         match supplied {
             Value::String(text) if has_block_start(&text) => {
                 let secret_free = secret_free_field(path);
-                self.expression(&text, node, field, secret_free, scope)
+                let unknown_before = self.unknown_value_spans.len();
+                let value = self.expression(&text, node, field, secret_free, scope);
+                if self.unknown_value_spans.len() > unknown_before {
+                    return value;
+                }
+                self.check_evaluated_input(value, node, path, &text)
             }
             Value::Map(entries) if inputs::is_text_map(path) => {
                 let mut map = serde_json::Map::with_capacity(entries.len());
@@ -1240,6 +1247,76 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
             other => coerce(other.clone(), field).unwrap_or_else(|_| other.to_json()),
         }
+    }
+
+    /// Checks each pipeline variable whose supplied value is an expression
+    /// against the variable's validators. Other expressions read these
+    /// values, but no field resolves them on their own. An expression that
+    /// fails is reported where it is read, so it is not reported here.
+    fn check_pipeline_variable_inputs(
+        &mut self,
+        fields: &IndexMap<String, inputs::InputField<'_>>,
+        root: &Value,
+    ) {
+        let scope = Scope::new(root);
+        for (path, field) in fields {
+            if !path.starts_with("pipeline.variables.") {
+                continue;
+            }
+            let Some(Value::String(text)) = subtree(root, path) else {
+                continue;
+            };
+            if !has_block_start(text) {
+                continue;
+            }
+            let mode = if field.value_type == FieldType::String {
+                EvalMode::Render
+            } else {
+                EvalMode::Evaluate
+            };
+            let result = self.templates.with(text, |t| {
+                t.run(&self.data.over(&scope), &Self::options(mode, Unresolved::Null))
+            });
+            if !scope.take_misses().is_empty() {
+                continue;
+            }
+            if let Ok(json) = result.map(|value| coerce(value, field.value_type)) {
+                let value = json.unwrap_or(Json::Null);
+                self.check_evaluated_input(value, field.node, path, text);
+            }
+        }
+    }
+
+    /// Checks `value`, which the expression `text` supplied for the runtime
+    /// input `node` evaluated to, against the input's `.allowedValues(...)`
+    /// and `.regex(...)`, as Harness checks such a value when the run
+    /// evaluates it. Returns the value, or null after an error. A null
+    /// value and a value that still holds a block are not checked. Callers
+    /// skip values that read a run-time value not known yet.
+    fn check_evaluated_input(&mut self, value: Json, node: &Node, path: &str, text: &str) -> Json {
+        let written = node.as_str().unwrap_or_default();
+        if value.is_null() || classify(written) != ValueKind::RuntimeInput {
+            return value;
+        }
+        if let Json::String(rendered) = &value
+            && has_block_start(rendered)
+        {
+            return value;
+        }
+        let Ok(input) = RuntimeInput::parse(written) else {
+            return value;
+        };
+        let Err(error) = input.validate(&Value::from_json(value.clone())) else {
+            return value;
+        };
+        let place = self.supplied_value_place(path, node);
+        self.report.error(
+            error.code,
+            format!("`{path}`: {} (the value of `{text}` {place})", error.message),
+            node.span,
+            error.help,
+        );
+        Json::Null
     }
 
     /// Resolves one entry of a supplied map or list of text, at `path`:
@@ -1933,7 +2010,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let raw = subtree(scope.root, path).cloned();
         match (var_type, raw) {
             (_, Some(Value::String(text))) if has_block_start(&text) => {
-                self.expression(&text, node, field, None, scope)
+                let unknown_before = self.unknown_value_spans.len();
+                let value = self.expression(&text, node, field, None, scope);
+                if self.unknown_value_spans.len() > unknown_before {
+                    return value;
+                }
+                self.check_evaluated_input(value, node, path, &text)
             }
             ("Secret", Some(value)) | (_, Some(value @ Value::Secret(_))) => value.to_json(),
             (_, Some(value)) => coerce(value.clone(), field).unwrap_or_else(|_| value.to_json()),
