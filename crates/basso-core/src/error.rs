@@ -74,6 +74,9 @@ pub mod codes {
     pub const NESTING_LIMIT: &str = "nesting-limit";
     /// Evaluation took more steps than the budget.
     pub const BUDGET_EXCEEDED: &str = "evaluation-budget-exceeded";
+    /// The evaluations that share one budget, such as all of one pipeline
+    /// resolution, took more steps than it allows.
+    pub const SHARED_BUDGET_EXCEEDED: &str = "shared-budget-exceeded";
     /// A value or the rendered text grew past its size limit.
     pub const RESULT_TOO_LARGE: &str = "result-too-large";
     /// JEXL syntax basso does not implement (scripts, lambdas, sets).

@@ -55,6 +55,17 @@ pub trait Context {
     fn used_secret(&self, id: &str) {
         let _ = id;
     }
+
+    /// Returns how many evaluation steps are left of a budget that every
+    /// evaluation with this context shares, or `None` without one.
+    fn shared_steps_left(&self) -> Option<u64> {
+        None
+    }
+
+    /// Records that one evaluation with this context took `steps` steps.
+    fn spent_steps(&self, steps: u64) {
+        let _ = steps;
+    }
 }
 
 /// A value tree is a context: the keys of a top-level map are the roots.
@@ -87,6 +98,14 @@ impl<C: Context + ?Sized> Context for &C {
 
     fn used_secret(&self, id: &str) {
         (**self).used_secret(id)
+    }
+
+    fn shared_steps_left(&self) -> Option<u64> {
+        (**self).shared_steps_left()
+    }
+
+    fn spent_steps(&self, steps: u64) {
+        (**self).spent_steps(steps)
     }
 }
 
@@ -160,5 +179,13 @@ impl<C: Context> Context for RecordingContext<C> {
 
     fn used_secret(&self, id: &str) {
         self.inner.used_secret(id)
+    }
+
+    fn shared_steps_left(&self) -> Option<u64> {
+        self.inner.shared_steps_left()
+    }
+
+    fn spent_steps(&self, steps: u64) {
+        self.inner.spent_steps(steps)
     }
 }

@@ -89,6 +89,9 @@ pub(crate) struct Evaluator<'c> {
     ctx: &'c dyn Context,
     options: Options,
     steps: u64,
+    /// The steps left of the context's shared budget when the evaluation
+    /// started, when that is less than `options.limits.max_steps`.
+    shared_steps_left: Option<u64>,
     depth: usize,
     /// Paths whose string values are being re-resolved, outermost first.
     resolving: Vec<String>,
@@ -130,7 +133,9 @@ impl Template {
     /// compact JSON and secrets as `<+secrets.getValue("id")>`.
     pub fn render(&self, ctx: &dyn Context, options: &Options) -> Result<String, ExprError> {
         let mut evaluator = Evaluator::new(ctx, options, &self.regexes);
-        match evaluator.render_template(self) {
+        let result = evaluator.render_template(self);
+        ctx.spent_steps(evaluator.steps);
+        match result {
             Ok(text) => Ok(text),
             Err(Stop::Error(error)) => Err(error),
             Err(Stop::Keep) => Ok(self.source.clone()),
@@ -142,7 +147,9 @@ impl Template {
     /// and an unresolved reference, the result is the original text.
     pub fn evaluate(&self, ctx: &dyn Context, options: &Options) -> Result<Value, ExprError> {
         let mut evaluator = Evaluator::new(ctx, options, &self.regexes);
-        match evaluator.evaluate_template(self) {
+        let result = evaluator.evaluate_template(self);
+        ctx.spent_steps(evaluator.steps);
+        match result {
             Ok(value) => Ok(value),
             Err(Stop::Error(error)) => Err(error),
             Err(Stop::Keep) => Ok(Value::String(self.source.clone())),
@@ -161,10 +168,14 @@ impl Template {
 
 impl<'c> Evaluator<'c> {
     pub(crate) fn new(ctx: &'c dyn Context, options: &Options, regexes: &'c regex::Cache) -> Self {
+        let shared_steps_left = ctx
+            .shared_steps_left()
+            .filter(|left| *left < options.limits.max_steps);
         Evaluator {
             ctx,
             options: *options,
             steps: 0,
+            shared_steps_left,
             depth: 0,
             resolving: Vec::new(),
             regexes,
@@ -1076,6 +1087,18 @@ impl<'c> Evaluator<'c> {
 
     pub(crate) fn tick(&mut self, cost: u64, source: &str, span: Range<usize>) -> Flow<()> {
         self.steps += cost;
+        if let Some(left) = self.shared_steps_left
+            && self.steps > left
+        {
+            return Err(ExprError::new(
+                codes::SHARED_BUDGET_EXCEEDED,
+                "the expressions evaluated before this one took the whole evaluation budget they share",
+                "simplify the expressions, such as variables that read other variables many times over; the shared budget bounds the time of a whole resolution",
+                source,
+                span,
+            )
+            .into());
+        }
         if self.steps > self.options.limits.max_steps {
             return Err(ExprError::new(
                 codes::BUDGET_EXCEEDED,

@@ -32,13 +32,15 @@ impl Template {
         let unit = self.whole_unit().as_ref().map_err(Clone::clone)?;
         let mut evaluator = Evaluator::new(ctx, &options, &self.regexes);
         let mut out = String::with_capacity(self.source.len());
-        match evaluator.substitute_pieces(
+        let result = evaluator.substitute_pieces(
             &self.source,
             &self.pieces,
             &unit.bindings,
             false,
             &mut out,
-        ) {
+        );
+        ctx.spent_steps(evaluator.steps);
+        match result {
             Ok(()) => Ok(out),
             Err(Stop::Error(error)) => Err(error),
             Err(Stop::Keep) => Ok(self.source.clone()),

@@ -31,7 +31,16 @@ pub struct RunTimeData {
     secret_uses: Cell<usize>,
     /// How many values evaluation read from run-time data so far.
     data_reads: Cell<usize>,
+    /// How many evaluation steps all expressions of the resolution took so far.
+    steps_spent: Cell<u64>,
 }
+
+/// The evaluation steps that all expressions of one resolution may take
+/// together. One expression may take 100,000 (`Limits::max_steps`); this
+/// bounds a file in which many fields, or many iterations of a loop, each
+/// take nearly that many. Resolving the 10,000-step pipeline of
+/// `basso-bench-peers pipeline-yaml 10000` takes 56,000 steps.
+pub const MAX_RESOLUTION_STEPS: u64 = 5_000_000;
 
 impl RunTimeData {
     /// Marks the nodes of `root` that `context`, the caller's run-time data
@@ -218,11 +227,83 @@ impl Context for Traced<'_> {
         self.data.count_read(from_data)
     }
 
+    fn shared_steps_left(&self) -> Option<u64> {
+        Some(MAX_RESOLUTION_STEPS.saturating_sub(self.data.steps_spent.get()))
+    }
+
+    fn spent_steps(&self, steps: u64) {
+        let spent = &self.data.steps_spent;
+        spent.set(spent.get().saturating_add(steps));
+    }
+
     fn used_secret(&self, id: &str) {
         self.data.secret_uses.set(self.data.secret_uses.get() + 1);
         let mut used = self.data.used_secrets.borrow_mut();
         if !used.iter().any(|known| known == id) {
             used.push(id.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::error::codes;
+    use crate::options::{Options, ScanMode};
+    use crate::template::Template;
+
+    /// A context in which every path reads 1, with a shared budget of `left`
+    /// steps.
+    struct Budgeted {
+        left: Cell<u64>,
+    }
+
+    impl Context for Budgeted {
+        fn lookup(&self, _: &[PathSegment]) -> Option<Cow<'_, Value>> {
+            Some(Cow::Owned(Value::Int(1)))
+        }
+
+        fn shared_steps_left(&self) -> Option<u64> {
+            Some(self.left.get())
+        }
+
+        fn spent_steps(&self, steps: u64) {
+            self.left.set(self.left.get().saturating_sub(steps));
+        }
+    }
+
+    #[test]
+    fn shared_budget_spent_across_calls() {
+        let template = Template::parse("<+x + x + x + x>", ScanMode::Harness).unwrap();
+        let context = Budgeted {
+            left: Cell::new(20),
+        };
+        let options = Options::default();
+
+        assert!(template.evaluate(&context, &options).is_ok());
+        let left = context.left.get();
+        assert!(left < 20, "{left}");
+        let mut outcomes = Vec::new();
+        for _ in 0..20 {
+            outcomes.push(template.evaluate(&context, &options));
+        }
+        let error = outcomes.into_iter().find_map(Result::err).unwrap();
+        assert_eq!(error.code, codes::SHARED_BUDGET_EXCEEDED);
+    }
+
+    #[test]
+    fn traced_context_counts_resolution_steps() {
+        let data = RunTimeData::default();
+        let scope = Value::Null;
+        let traced = data.over(&scope);
+
+        assert_eq!(traced.shared_steps_left(), Some(MAX_RESOLUTION_STEPS));
+        traced.spent_steps(10);
+        assert_eq!(traced.shared_steps_left(), Some(MAX_RESOLUTION_STEPS - 10));
+        traced.spent_steps(u64::MAX);
+        assert_eq!(traced.shared_steps_left(), Some(0));
     }
 }

@@ -266,6 +266,14 @@ impl Context for RunStateUnknown<'_> {
     fn used_secret(&self, id: &str) {
         self.inner.used_secret(id);
     }
+
+    fn shared_steps_left(&self) -> Option<u64> {
+        self.inner.shared_steps_left()
+    }
+
+    fn spent_steps(&self, steps: u64) {
+        self.inner.spent_steps(steps);
+    }
 }
 
 /// Returns whether `path` reads a step output, a status or a retry count,
@@ -564,10 +572,32 @@ fn resolve_tracked(
         resolver.stage(index, &root_value, &mut stages);
     }
     resolver.report_misses();
+    let diagnostics = once_over_budget(resolver.report.diagnostics);
     let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
-    let mut resolution = finish(identifier, stages, resolver.report.diagnostics, file_name);
+    let mut resolution = finish(identifier, stages, diagnostics, file_name);
     resolution.timeout_seconds = timeout_seconds;
     (resolution, resolver.unknown_value_spans)
+}
+
+/// Keeps the first `shared-budget-exceeded` error of `diagnostics` and drops
+/// the others, which every field evaluated after it gets, and counts them
+/// in the first one's message.
+fn once_over_budget(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let over = |d: &Diagnostic| d.code == codes::SHARED_BUDGET_EXCEEDED;
+    let Some(first) = diagnostics.iter().position(over) else {
+        return diagnostics;
+    };
+    let later = diagnostics.iter().filter(|d| over(d)).count() - 1;
+    let mut index = 0;
+    diagnostics.retain(|d| {
+        index += 1;
+        index - 1 == first || !over(d)
+    });
+    if later > 0 {
+        let message = &mut diagnostics[first].message;
+        message.push_str(&format!("; {later} more expressions stopped the same way"));
+    }
+    diagnostics
 }
 
 /// Checks the references in input values, supplied or default, as if they
@@ -3022,4 +3052,26 @@ fn decision_literal(value: &Value) -> Option<String> {
     value
         .condition_decision()
         .map(|decision| decision.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_budget_error_kept_once() {
+        let over = |message: &str| {
+            Diagnostic::error(codes::SHARED_BUDGET_EXCEEDED, message, Span::default())
+        };
+        let other = Diagnostic::error("missing-input", "other", Span::default());
+        let diagnostics = vec![other.clone(), over("first"), over("second"), over("third"), other];
+
+        let kept = once_over_budget(diagnostics);
+
+        let messages: Vec<&str> = kept.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            ["other", "first; 2 more expressions stopped the same way", "other"]
+        );
+    }
 }
