@@ -615,3 +615,81 @@ fn resolve_rejects_nested_map_inputs() {
     assert!(stderr.contains("`8080` is a list"), "{stderr}");
     insta::assert_snapshot!("resolve_nested_map_inputs", stderr);
 }
+
+#[test]
+fn check_input_set_against_pipeline_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let pipeline = write(
+        "pipeline.yaml",
+        "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: env
+      type: String
+      value: <+input>.allowedValues(dev,qa)
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Docker, spec: {}}
+          execution:
+            steps:
+              - step: {type: Run, name: r, identifier: r, spec: {image: alpine, command: echo <+pipeline.variables.env>}}
+",
+    );
+    let set_for = |pipeline_id: &str| {
+        format!(
+            "inputSet:
+  name: s
+  identifier: s
+  pipeline:
+    identifier: {pipeline_id}
+    variables:
+      - {{name: env, type: String, value: prod}}
+      - {{name: nosuch, type: String, value: x}}
+"
+        )
+    };
+    let set = write("set.yaml", &set_for("p"));
+    let other = write("other.yaml", &set_for("other"));
+
+    let (code, json) = check_json_files(&[&pipeline, &set]);
+    assert_eq!(code, 1, "{json:#}");
+    let found: Vec<(String, String)> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let file = d["file"].as_str().unwrap_or_default();
+            let file = Path::new(file).file_name().unwrap().to_string_lossy();
+            (d["code"].as_str().unwrap().to_string(), file.into_owned())
+        })
+        .collect();
+    let expected = [
+        ("value-not-allowed".to_string(), "pipeline.yaml".to_string()),
+        ("not-a-runtime-input".to_string(), "set.yaml".to_string()),
+    ];
+    assert_eq!(found, expected, "{json:#}");
+
+    let (code, json) = check_json_files(&[&set]);
+    assert_eq!(code, 0, "{json:#}");
+    let (code, json) = check_json_files(&[&pipeline, &other]);
+    assert_eq!(code, 0, "{json:#}");
+}
+
+fn check_json_files(files: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec!["check", "--format", "json"];
+    args.extend_from_slice(files);
+    let (code, stdout) = basso(&args);
+    (code, serde_json::from_str(&stdout).unwrap())
+}

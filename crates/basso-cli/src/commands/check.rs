@@ -20,7 +20,8 @@ pub struct CheckArgs {
     /// `json` prints `{"schemaVersion": 1, "diagnostics": [...]}`
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
-    /// Pipeline, pipeline template or input set files
+    /// Pipeline, pipeline template or input set files. An input set is also
+    /// checked against a pipeline given beside it whose identifier it names.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -29,6 +30,9 @@ pub fn run(args: CheckArgs) -> u8 {
     let mut all = Vec::new();
     let mut text = String::new();
     let mut unreadable = 0usize;
+    // The files without errors of their own, whose input sets are then
+    // checked against the pipelines they name.
+    let mut clean = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
         let source = match read_text(path) {
@@ -47,8 +51,21 @@ pub fn run(args: CheckArgs) -> u8 {
         };
         let diagnostics = basso_core::pipeline::check(&source, &name);
         text.push_str(&render::render_text(&diagnostics, &name, &source));
+        if !diagnostics.iter().any(basso_core::Diagnostic::is_error) {
+            clean.push((name, source));
+        }
         all.extend(diagnostics);
     }
+    let against = basso_core::pipeline::input_set::check_against_pipelines(&clean);
+    for (name, source) in &clean {
+        let in_file: Vec<_> = against
+            .iter()
+            .filter(|d| d.file.as_deref() == Some(name.as_str()))
+            .cloned()
+            .collect();
+        text.push_str(&render::render_text(&in_file, name, source));
+    }
+    all.extend(against);
     match args.format {
         Format::Json => {
             let document = basso_core::report::CheckReport::new(&all).to_json();

@@ -1,7 +1,10 @@
 //! Input set files (`inputSet:` with a `pipeline:` overlay).
 
-use crate::pipeline::model::{Report, identifier_problem, key_span};
+use crate::diagnostic::Diagnostic;
+use crate::pipeline::model::{DocumentKind, Report, document_kind, identifier_problem, key_span};
+use crate::pipeline::resolve::resolve;
 use crate::pipeline::yaml::Node;
+use crate::pipeline::{load_document, without_bom};
 
 /// Checks an input set on its own: its header and that every stage, step
 /// and step group in the overlay names its identifier.
@@ -98,4 +101,62 @@ fn check_wrapper_item(report: &mut Report, item: &Node) {
             check_wrapper_item(report, inner);
         }
     }
+}
+
+/// Checks each input set among `files` (name and text) against the
+/// pipeline among them whose identifier it names: the paths it sets must be
+/// runtime inputs of that pipeline, and its values must fit their fields.
+/// The inputs it leaves out are not reported, since an input set may fill
+/// only some of them. Each diagnostic names its file.
+pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
+    let mut pipelines: Vec<(&str, &str, String)> = Vec::new();
+    let mut sets: Vec<(&str, &str, String)> = Vec::new();
+    for (name, text) in files {
+        let source = without_bom(text);
+        let Some(root) = load_document(source, &mut Report::default()) else {
+            continue;
+        };
+        let identifier = |node: Option<&Node>| {
+            node.and_then(|node| node.get("identifier"))
+                .and_then(Node::as_str)
+                .map(str::to_string)
+        };
+        match document_kind(&mut Report::default(), &root) {
+            Some(DocumentKind::Pipeline) => {
+                if let Some(id) = identifier(root.get("pipeline")) {
+                    pipelines.push((name, text, id));
+                }
+            }
+            Some(DocumentKind::InputSet) => {
+                let overlay = root.get("inputSet").and_then(|set| set.get("pipeline"));
+                if let Some(id) = identifier(overlay) {
+                    sets.push((name, text, id));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut diagnostics = Vec::new();
+    for (set_name, set_text, pipeline_id) in &sets {
+        let Some((name, text, _)) = pipelines.iter().find(|(_, _, id)| id == pipeline_id) else {
+            continue;
+        };
+        diagnostics.extend(set_diagnostics(name, text, set_name, set_text));
+    }
+    diagnostics
+}
+
+/// Returns the diagnostics that resolving pipeline `name` with input set
+/// `set_name` gives and resolving it with its defaults does not: the errors
+/// the set causes, in either file, and the warnings in the set itself.
+fn set_diagnostics(name: &str, text: &str, set_name: &str, set_text: &str) -> Vec<Diagnostic> {
+    let context = serde_json::Value::Object(serde_json::Map::new());
+    let input_sets = [(set_name.to_string(), set_text.to_string())];
+    let with_set = resolve(text, name, &[], &input_sets, &context).diagnostics;
+    let defaults = resolve(text, name, &[], &[], &context).diagnostics;
+    with_set
+        .into_iter()
+        .filter(|d| d.is_error() || d.file.as_deref() == Some(set_name))
+        .filter(|d| !defaults.contains(d))
+        .collect()
 }
