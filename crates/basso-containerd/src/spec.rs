@@ -15,6 +15,10 @@ pub const INIT_PATH: &str = "/sbin/basso-init";
 /// The CFS period used for CPU limits, in microseconds.
 pub const CPU_PERIOD_MICROS: u64 = 100_000;
 
+/// The smallest CFS quota the kernel accepts, 1 ms. A `cpu` limit below 10m
+/// gets this quota, as the kubelet gives it.
+pub const MIN_CPU_QUOTA_MICROS: u64 = 1_000;
+
 /// Docker's default capabilities for unprivileged containers.
 const DEFAULT_CAPABILITIES: [&str; 14] = [
     "CAP_CHOWN",
@@ -183,7 +187,7 @@ fn linux_section(settings: &ContainerSettings) -> Value {
         resources["memory"] = json!({"limit": limit});
     }
     if let Some(millis) = settings.cpu_millis {
-        let quota = millis * CPU_PERIOD_MICROS / 1000;
+        let quota = (millis * CPU_PERIOD_MICROS / 1000).max(MIN_CPU_QUOTA_MICROS);
         resources["cpu"] = json!({"quota": quota, "period": CPU_PERIOD_MICROS});
     }
 
@@ -191,9 +195,16 @@ fn linux_section(settings: &ContainerSettings) -> Value {
     if let Some(path) = &settings.netns_path {
         network["path"] = json!(path);
     }
-    let namespaces = json!([
+    let mut namespaces = json!([
         {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, network,
     ]);
+    // Under cgroup v2 the cgroup mount shows the whole hierarchy unless the
+    // container has a cgroup namespace of its own, as containerd gives it.
+    if host_uses_cgroup_v2()
+        && let Some(list) = namespaces.as_array_mut()
+    {
+        list.push(json!({"type": "cgroup"}));
+    }
 
     let mut linux = json!({
         "resources": resources,
@@ -238,7 +249,17 @@ fn base_mounts(privileged: bool) -> Vec<Value> {
                "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
                "options": ["nosuid", "noexec", "nodev", sys_access]}),
+        // The container's own cgroup, where the JVM, Node.js and other
+        // runtimes read their memory and CPU limits, as Docker mounts it.
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+               "options": ["nosuid", "noexec", "nodev", "relatime", sys_access]}),
     ]
+}
+
+/// Returns whether this host mounts the unified cgroup v2 hierarchy at
+/// `/sys/fs/cgroup`.
+fn host_uses_cgroup_v2() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// Returns the names of the capabilities in this process's bounding set. A
@@ -291,6 +312,28 @@ mod tests {
         assert_eq!(spec["linux"]["resources"]["memory"]["limit"], 64 << 20);
         assert_eq!(spec["linux"]["resources"]["cpu"]["quota"], 50_000);
         assert_eq!(spec["linux"]["cgroupsPath"], "/basso/x");
+    }
+
+    #[test]
+    fn cpu_quota_at_least_one_millisecond() {
+        let settings = ContainerSettings {
+            cpu_millis: Some(1),
+            ..ContainerSettings::default()
+        };
+        let spec = runtime_spec(&settings, None);
+        assert_eq!(spec["linux"]["resources"]["cpu"]["quota"], MIN_CPU_QUOTA_MICROS);
+    }
+
+    #[test]
+    fn cgroup_mounted_read_only() {
+        let spec = runtime_spec(&ContainerSettings::default(), None);
+        let mounts = spec["mounts"].as_array().unwrap();
+        let cgroup = mounts
+            .iter()
+            .find(|mount| mount["destination"] == "/sys/fs/cgroup")
+            .unwrap();
+        assert_eq!(cgroup["type"], "cgroup");
+        assert!(cgroup["options"].as_array().unwrap().contains(&json!("ro")));
     }
 
     #[test]

@@ -230,6 +230,32 @@ fn privileged_grants_sys_admin() {
 
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn limits_visible_inside_container() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    // cgroup v1 names the file memory/memory.limit_in_bytes, v2 memory.max.
+    // A new cgroup cannot be made in the read-only mount.
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; \
+                  cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null; \
+                  d=/sys/fs/cgroup; [ -d $d/memory ] && d=$d/memory; \
+                  mkdir $d/probe 2>/dev/null || echo read-only";
+    let mut step = script_step("seesLimits", script, workspace.path());
+    step.memory_bytes = Some(80 << 20);
+    // Below 10m, the quota is raised to the kernel's 1 ms minimum.
+    step.cpu_millis = Some(1);
+
+    let (exit, output) = run(&executor, &step);
+
+    assert!(exit.success(), "{exit:?}: {output}");
+    assert!(output.contains(&(80u64 << 20).to_string()), "{output}");
+    assert!(output.contains("1000"), "{output}");
+    assert!(output.contains("read-only"), "{output}");
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn limits_appear_in_host_cgroup() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
