@@ -553,6 +553,13 @@ impl Inner {
                 read_only: false,
             });
         }
+        for (source, destination) in &step.shared_paths {
+            mounts.push(BindMount {
+                source: source.clone(),
+                destination: destination.clone(),
+                read_only: false,
+            });
+        }
         Ok(ContainerSettings {
             args,
             env,

@@ -71,6 +71,7 @@ pub fn container_step(spec: &TaskSpec) -> Result<ContainerStep, ExecError> {
         .memory_bytes
         .map(|bytes| i64::try_from(bytes).unwrap_or(i64::MAX));
     step.cpu_millis = spec.cpu_millis;
+    step.shared_paths = spec.shared_paths.clone();
     if !spec.host_names.is_empty() {
         step.host_names = spec.host_names.clone();
     }
@@ -375,6 +376,7 @@ mod tests {
             memory_bytes: Some(64 << 20),
             cpu_millis: Some(500),
             host_names: vec!["group_s".into()],
+            shared_paths: vec![("/tmp/shared-0".into(), "/var/run".into())],
         }
     }
 
@@ -406,6 +408,8 @@ mod tests {
         assert_eq!(step.cpu_millis, Some(500));
         assert_eq!(step.connector_ref.as_deref(), Some("registry"));
         assert_eq!(step.host_names, ["group_s"]);
+        let shared = [(std::path::PathBuf::from("/tmp/shared-0"), "/var/run".to_string())];
+        assert_eq!(step.shared_paths, shared);
     }
 
     #[test]

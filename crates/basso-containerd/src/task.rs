@@ -96,6 +96,9 @@ pub struct ContainerStep {
     /// A host folder that basso created for the step's output variables,
     /// mounted writable at [`OUTPUTS_MOUNT`](crate::executor::OUTPUTS_MOUNT).
     pub output_dir: Option<PathBuf>,
+    /// The stage's `sharedPaths`: host folders mounted writable at the
+    /// given absolute paths.
+    pub shared_paths: Vec<(PathBuf, String)>,
 }
 
 impl ContainerStep {
@@ -117,6 +120,7 @@ impl ContainerStep {
             cpu_millis: None,
             port_bindings: Vec::new(),
             output_dir: None,
+            shared_paths: Vec::new(),
         }
     }
 }

@@ -43,6 +43,7 @@ fn task(
         memory_bytes: None,
         cpu_millis: None,
         host_names: Vec::new(),
+        shared_paths: Vec::new(),
     }
 }
 
@@ -322,12 +323,23 @@ fn readiness_waits_for_container_service() {
 /// Runs one stage of `steps` on a mixed executor with a new workspace, and
 /// returns the summary and the console's text.
 fn run_stage(steps: Vec<StepPlan>) -> (basso_runner::RunSummary, String) {
+    run_stage_sharing(steps, &[])
+}
+
+/// Runs one stage as [`run_stage`] does, with `shared_paths` as its
+/// `sharedPaths`.
+fn run_stage_sharing(
+    steps: Vec<StepPlan>,
+    shared_paths: &[&str],
+) -> (basso_runner::RunSummary, String) {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
+    let shared_base = tempfile::tempdir().unwrap();
     let mixed = stage_executor(state.path(), workspace.path());
     let stage = StagePlan {
         id: "build".to_string(),
         name: "build".to_string(),
+        shared_paths: shared_paths.iter().map(|path| path.to_string()).collect(),
         nodes: steps
             .into_iter()
             .map(|step| Node::Step(Box::new(step)))
@@ -336,12 +348,14 @@ fn run_stage(steps: Vec<StepPlan>) -> (basso_runner::RunSummary, String) {
     };
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let console = Arc::new(Console::memory(Arc::clone(&buffer)));
+    let mut options = RunOptions::new(workspace.path().to_path_buf());
+    options.shared_paths_base = Some(shared_base.path().to_path_buf());
     let runner = Runner::new(
         &mixed,
         &LiteralExpressions,
         console,
         Secrets::new(),
-        RunOptions::new(workspace.path().to_path_buf()),
+        options,
         Arc::new(AtomicBool::new(false)),
     );
     let summary = runner.run(&[stage]);
@@ -349,6 +363,20 @@ fn run_stage(steps: Vec<StepPlan>) -> (basso_runner::RunSummary, String) {
 
     let printed = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
     (summary, printed)
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn shared_paths_reach_later_containers() {
+    let write = plan_step("write", "Run", Some(IMAGE), "echo data > /shared/x && echo wrote");
+    let mut read = plan_step("read", "Run", Some(IMAGE), "cat /shared/x; ls -d /relative || true");
+    // Another user than the writer's: the shared folder is writable by all.
+    read.spec.run_as_user = Some("1000".to_string());
+    let (summary, printed) = run_stage_sharing(vec![write, read], &["/shared/", "relative"]);
+
+    assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
+    assert!(printed.contains("read | data\n"), "{printed}");
+    assert!(printed.contains("/relative: No such file"), "{printed}");
 }
 
 #[test]

@@ -29,6 +29,7 @@ pub fn stage_plan(stage: &ResolvedStage) -> StagePlan {
         arch: Some(stage.platform.arch.clone()),
         clone_codebase: stage.clone_codebase,
         timeout: stage.timeout_seconds.map(Duration::from_secs),
+        shared_paths: stage.shared_paths.clone(),
         nodes: build_nodes(&steps, 0, None),
     }
 }

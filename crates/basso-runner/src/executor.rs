@@ -108,6 +108,9 @@ pub struct TaskSpec {
     /// Names other steps reach this task by on the stage network; empty
     /// means the step id.
     pub host_names: Vec<String>,
+    /// The stage's `sharedPaths`, each as a host folder and the absolute
+    /// path it appears at, for executors that run containers.
+    pub shared_paths: Vec<(PathBuf, String)>,
 }
 
 /// The end state of a task.

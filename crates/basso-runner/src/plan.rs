@@ -22,6 +22,9 @@ pub struct StagePlan {
     /// The stage `timeout`: the stage's steps and services are stopped when
     /// it passes, counted from the stage's start.
     pub timeout: Option<Duration>,
+    /// `spec.sharedPaths`: paths that every container step of the stage
+    /// shares.
+    pub shared_paths: Vec<String>,
     /// The execution, in order.
     pub nodes: Vec<Node>,
 }

@@ -228,6 +228,7 @@ pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, String> {
         memory_bytes: spec.memory_bytes,
         cpu_millis: spec.cpu_millis,
         host_names: spec.host_name.iter().cloned().collect(),
+        shared_paths: Vec::new(),
     })
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 /// The folder Harness mounts the workspace at in build containers. Report
 /// paths under it are read from the workspace.
-const HARNESS_WORKSPACE: &str = "/harness";
+pub(crate) const HARNESS_WORKSPACE: &str = "/harness";
 
 /// Test counts from one or more JUnit files.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]

@@ -94,6 +94,9 @@ pub struct RunOptions {
     pub codebase: Option<Codebase>,
     /// The pipeline `timeout`, counted from the start of [`Runner::run`].
     pub pipeline_timeout: Option<Duration>,
+    /// The folder in which each stage's `sharedPaths` get their host
+    /// folders; `None` shares no path.
+    pub shared_paths_base: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -109,6 +112,7 @@ impl RunOptions {
             stop_grace: Duration::from_secs(5),
             codebase: None,
             pipeline_timeout: None,
+            shared_paths_base: None,
         }
     }
 }
@@ -279,6 +283,46 @@ impl<'a> Runner<'a> {
         self.cancel.load(Ordering::SeqCst)
     }
 
+    /// Creates a host folder for each of the `sharedPaths` of `stage`, the
+    /// `position`-th stage of the run (1-based), and returns each folder
+    /// with the path it appears at. A path that is not absolute, the
+    /// workspace and a repeated path get no folder of their own.
+    fn shared_paths(&self, stage: &StagePlan, position: usize) -> Vec<(PathBuf, String)> {
+        let Some(base) = &self.options.shared_paths_base else {
+            return Vec::new();
+        };
+        let mut shared: Vec<(PathBuf, String)> = Vec::new();
+        for written in &stage.shared_paths {
+            let path = written.trim();
+            if path.is_empty() {
+                continue;
+            }
+            if !path.starts_with('/') {
+                tracing::warn!(stage_id = %stage.id, "shared path `{path}` is not an absolute path and is not shared; help: write it as an absolute path, such as `/var/run`");
+                continue;
+            }
+            let path = match path.trim_end_matches('/') {
+                "" => "/",
+                trimmed => trimmed,
+            };
+            if path == reports::HARNESS_WORKSPACE || shared.iter().any(|(_, known)| known == path) {
+                continue;
+            }
+            let folder = base.join(format!("stage-{position}-{}", shared.len()));
+            // Mode 0777: a step may run as any user, as in a Kubernetes
+            // `emptyDir`. The umask would narrow a mode given to `mkdir`.
+            let created = std::fs::create_dir_all(&folder).and_then(|()| {
+                std::fs::set_permissions(&folder, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            });
+            if let Err(error) = created {
+                tracing::error!(stage_id = %stage.id, "cannot create the folder `{}` for shared path `{path}`: {error}", folder.display());
+                continue;
+            }
+            shared.push((folder, path.to_string()));
+        }
+        shared
+    }
+
     fn run_stage(
         &self,
         stage: &StagePlan,
@@ -312,9 +356,12 @@ impl<'a> Runner<'a> {
             id: stage.id.clone(),
             ..StageState::default()
         });
+        let position = state.lock().expect("state lock").stages.len();
+        let shared_paths = self.shared_paths(stage, position);
         let run = StageRun {
             runner: self,
             stage,
+            shared_paths,
             state: state.clone(),
             results: Mutex::new(Vec::new()),
             services: Services::new(self.options.stop_grace),
@@ -519,6 +566,9 @@ fn group_place(group: &GroupPlan) -> Option<StepPlan> {
 struct StageRun<'r, 'a> {
     runner: &'r Runner<'a>,
     stage: &'r StagePlan,
+    /// The host folder of each of the stage's `sharedPaths` and the path it
+    /// appears at in containers.
+    shared_paths: Vec<(PathBuf, String)>,
     state: Arc<Mutex<RunState>>,
     results: Mutex<Vec<StepResult>>,
     services: Services,
@@ -912,6 +962,7 @@ impl StageRun<'_, '_> {
             task.env.push((name.clone(), value));
         }
         task.workdir = self.workdir();
+        task.shared_paths.clone_from(&self.shared_paths);
         Ok(task)
     }
 
@@ -1144,7 +1195,7 @@ impl StageRun<'_, '_> {
     }
 
     /// Returns the status that a failure strategy's `action` gives a failure,
-    /// with a note for the log, or `None` when the failure stands. `Abort`
+    /// with a note for the log, or `None` when the step stays failed. `Abort`
     /// cancels the run.
     fn failure_outcome(&self, action: &FailureAction) -> Option<(Status, &'static str)> {
         match action {

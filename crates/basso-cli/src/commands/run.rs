@@ -238,6 +238,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     options.pipeline_timeout = resolution
         .timeout_seconds
         .map(std::time::Duration::from_secs);
+    options.shared_paths_base = Some(workspace.shared.clone());
     let expressions = pipeline::EngineExpressions::new(loaded, context);
     let done = Arc::new(AtomicBool::new(false));
     logging::start_ticker(console.clone(), done.clone());
@@ -389,13 +390,15 @@ fn runs_as_other_users(stages: &[StagePlan]) -> bool {
         })
 }
 
-/// The run's folders: the workspace and, outside it, the folder for script
-/// files, both in the run folder unless `--workspace` names the workspace.
+/// The run's folders: the workspace and, outside it, the folders for script
+/// files and for the stages' `sharedPaths`, all in the run folder unless
+/// `--workspace` names the workspace.
 /// The run folder is removed when this is dropped; the folders of runs that
 /// were killed are removed when the next run starts.
 struct Workspace {
     path: PathBuf,
     scratch: PathBuf,
+    shared: PathBuf,
     _folder: RunFolder,
 }
 
@@ -424,6 +427,7 @@ impl Workspace {
         Ok(Workspace {
             path,
             scratch: folder.path().join("scripts"),
+            shared: folder.path().join("shared"),
             _folder: folder,
         })
     }
