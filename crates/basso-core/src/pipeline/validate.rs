@@ -1814,6 +1814,17 @@ pub(crate) fn check_resources(report: &mut Report, resources: &Node) {
                 memory.span,
                 format!("did you mean `{number}Mi` or `{number}M`?"),
             );
+        } else if let Some(memory) = limits.get("memory")
+            && let Some(text) = memory.as_str()
+            && classify(text) == ValueKind::Fixed
+            && parse_memory(text).is_ok_and(|bytes| bytes < MIN_CONTAINER_MEMORY)
+        {
+            report.warning(
+                "memory-too-small",
+                format!("memory `{text}` is less than 6Mi, too little for a container to start"),
+                memory.span,
+                "Docker's smallest memory limit is 6Mi; give the step at least that, such as `64Mi`",
+            );
         }
         if let Some(cpu) = limits.get("cpu")
             && let Some(text) = cpu.as_str()
@@ -1829,6 +1840,11 @@ pub(crate) fn check_resources(report: &mut Report, resources: &Node) {
         }
     }
 }
+
+/// Docker's smallest memory limit, 6 MiB. The kernel refuses a limit below
+/// what the container's first process already uses, so runc cannot start a
+/// container with much less.
+const MIN_CONTAINER_MEMORY: u64 = 6 * 1024 * 1024;
 
 /// The keys of an `outputVariables` entry: Harness's `OutputNGVariable`
 /// model has `name` and `description`, and newer pipelines also write
