@@ -1057,7 +1057,7 @@ impl StageRun<'_, '_> {
         }
 
         let (sink, tail, gate) = self.sink(&id);
-        let ports: Vec<u16> = task.port_bindings.iter().map(|&(host, _)| host).collect();
+        let ports = task.port_bindings.clone();
         let started_at = SystemTime::now();
         match self.runner.executor.start(task, sink) {
             Ok(handle) => {

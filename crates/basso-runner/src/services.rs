@@ -58,7 +58,8 @@ struct Entry {
     step: StepPlan,
     task: Box<dyn Task>,
     tail: Arc<Mutex<VecDeque<String>>>,
-    ports: Vec<u16>,
+    /// `portBindings` as (host port, container port).
+    ports: Vec<(u16, u16)>,
     ready: bool,
     started: Instant,
     result_index: usize,
@@ -86,7 +87,7 @@ impl Services {
         step: StepPlan,
         task: Box<dyn Task>,
         tail: Arc<Mutex<VecDeque<String>>>,
-        ports: Vec<u16>,
+        ports: Vec<(u16, u16)>,
         result_index: usize,
     ) {
         self.entries.lock().expect("services lock").push(Entry {
@@ -166,11 +167,7 @@ impl Services {
             )
         };
 
-        let port_list = ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let port_list = describe_ports(&ports);
         tracing::info!(step_id = %id, "waiting for service to accept connections on port {port_list} (timeout {})", humantime(timeout));
         let started = Instant::now();
         loop {
@@ -206,10 +203,10 @@ impl Services {
 
     /// Returns whether service `index` accepts connections on every port in
     /// `ports`, asking its executor first.
-    fn accepts_connections(&self, index: usize, ports: &[u16]) -> bool {
+    fn accepts_connections(&self, index: usize, ports: &[(u16, u16)]) -> bool {
         let entries = self.entries.lock().expect("services lock");
         let task = &entries[index].task;
-        ports.iter().all(|&port| {
+        ports.iter().all(|&(port, _)| {
             task.accepts_connections(port)
                 .unwrap_or_else(|| crate::ports::accepts(port))
         })
@@ -368,4 +365,36 @@ fn last_lines(tail: &Mutex<VecDeque<String>>) -> String {
     }
     let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
     format!("; last lines:\n  {}", lines.join("\n  "))
+}
+
+/// Lists `ports`, (host port, container port) pairs, for the readiness
+/// messages. A container's executor connects to the container port in the
+/// container's own network, so a pair with two ports names the container
+/// port with its host binding: `8080 (host port 18922)`.
+fn describe_ports(ports: &[(u16, u16)]) -> String {
+    ports
+        .iter()
+        .map(|&(host, container)| {
+            if host == container {
+                container.to_string()
+            } else {
+                format!("{container} (host port {host})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_ports;
+
+    #[test]
+    fn ports_named_with_host_binding() {
+        assert_eq!(describe_ports(&[(8080, 8080)]), "8080");
+        assert_eq!(
+            describe_ports(&[(18922, 8080), (5432, 5432)]),
+            "8080 (host port 18922), 5432"
+        );
+    }
 }
