@@ -124,6 +124,13 @@ pub(crate) fn parse_image_parts(text: &str) -> Result<ImageParts<'_>, String> {
             "`{tag}` is not a valid tag (letters, digits, `_`, `.` and `-`, at most 128)"
         ));
     }
+    // Docker's reference grammar limits the name, registry included.
+    if name.len() > MAX_NAME_LENGTH {
+        return Err(format!(
+            "the name is {} characters long, more than the {MAX_NAME_LENGTH} that image references allow",
+            name.chars().count()
+        ));
+    }
     // The first of several `/`-separated components is the registry when
     // it looks like a host.
     let (registry, repository) = match find_byte(name, b'/') {
@@ -150,6 +157,10 @@ pub(crate) fn parse_image_parts(text: &str) -> Result<ImageParts<'_>, String> {
         digest,
     })
 }
+
+/// The longest name, registry included, that Docker's image reference
+/// grammar accepts (`NameTotalLengthMax` in distribution/reference).
+const MAX_NAME_LENGTH: usize = 255;
 
 fn find_byte(text: &str, byte: u8) -> Option<usize> {
     text.bytes().position(|candidate| candidate == byte)
@@ -186,6 +197,10 @@ mod tests {
         assert!(parse_image("postgres:15 alpine").is_err());
         assert!(parse_image("postgres:").is_err());
         assert!(parse_image("redis@sha256:xyz").is_err());
+        let longest = "a".repeat(MAX_NAME_LENGTH);
+        assert!(parse_image(&longest).is_ok());
+        let too_long = format!("{longest}a:1");
+        assert!(parse_image(&too_long).unwrap_err().contains("256 characters"));
     }
 
     #[test]
