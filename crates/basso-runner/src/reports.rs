@@ -87,7 +87,21 @@ pub fn collect(workspace: &Path, globs: &[String]) -> Collected {
         };
 
         let mut matched = false;
-        for path in paths.flatten().filter(|path| path.is_file()) {
+        for path in paths.flatten() {
+            if let Some(target) = dangling_link_target(&path) {
+                matched = true;
+                collected.warnings.push(format!(
+                    "report path `{pattern}` matches `{}`, a symbolic link to `{}`, which does not \
+                     exist on the host, where basso reads reports; the file is not read; help: \
+                     link with a relative target, such as `ln -s real.xml report.xml`",
+                    path.display(),
+                    target.display()
+                ));
+                continue;
+            }
+            if !path.is_file() {
+                continue;
+            }
             matched = true;
             match path.canonicalize() {
                 Ok(real) if real.starts_with(&root) => files.push(real),
@@ -129,6 +143,19 @@ pub fn collect(workspace: &Path, globs: &[String]) -> Collected {
         }
     }
     collected
+}
+
+/// Returns the target of `path` when it is a symbolic link whose target does
+/// not exist, such as a link a container step made to an absolute path
+/// inside the container.
+fn dangling_link_target(path: &Path) -> Option<PathBuf> {
+    let is_link = path
+        .symlink_metadata()
+        .is_ok_and(|metadata| metadata.file_type().is_symlink());
+    if !is_link || path.exists() {
+        return None;
+    }
+    std::fs::read_link(path).ok()
 }
 
 /// Returns the glob pattern for `pattern` as written in `reports.spec.paths`:
@@ -502,5 +529,22 @@ mod tests {
             assert!(warnings.contains(&expected), "{warnings}");
         }
         assert!(warnings.contains("outside the workspace"), "{warnings}");
+    }
+
+    #[test]
+    fn dangling_link_named_with_target() {
+        let workspace = tempfile::tempdir().unwrap();
+        let link = workspace.path().join("abs.xml");
+        std::os::unix::fs::symlink("/harness/rep/real.xml", &link).unwrap();
+
+        let collected = collect(workspace.path(), &["*.xml".to_string()]);
+
+        assert_eq!(collected.counts, None);
+        let warnings = collected.warnings.join("\n");
+        assert_eq!(collected.warnings.len(), 1, "{warnings}");
+        assert!(
+            warnings.contains("a symbolic link to `/harness/rep/real.xml`"),
+            "{warnings}"
+        );
     }
 }
