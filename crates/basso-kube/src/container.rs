@@ -448,6 +448,20 @@ fn security_context(
         .with_help("the API server rejects `allowPrivilegeEscalation: false` together with `privileged: true`, so this container gets `allowPrivilegeEscalation: true`, as every privileged container has in Kubernetes");
         diagnostics.push(warning);
     }
+    // The kubelet refuses to start a container that must not run as root
+    // but is given user 0, so the Job would wait until its deadline.
+    if context.run_as_non_root == Some(true) && context.run_as_user == Some(0) {
+        let warning = Diagnostic::warning(
+            "root-user-refused",
+            format!(
+                "step `{}` runs as user 0, but the infrastructure sets `runAsNonRoot: true`",
+                step.path()
+            ),
+            step.span_of("runAsUser"),
+        )
+        .with_help("the kubelet does not start this container (`CreateContainerConfigError`); give the step a user id other than 0, or remove `runAsNonRoot` from `containerSecurityContext`");
+        diagnostics.push(warning);
+    }
     (context != SecurityContext::default()).then_some(context)
 }
 

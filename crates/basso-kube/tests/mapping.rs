@@ -2087,3 +2087,25 @@ fn failing_strategies_only_warn() {
         assert_eq!(export.diagnostics[0].severity, Severity::Warning, "{name}");
     }
 }
+
+#[test]
+fn root_step_under_run_as_non_root_warned() {
+    let mut root = run("root", "alpine", "true");
+    root.run_as_user = Some(0);
+    let mut user = run("user", "alpine", "true");
+    user.run_as_user = Some(1000);
+    let infrastructure = serde_json::json!({
+        "containerSecurityContext": {"runAsNonRoot": true},
+    });
+    let stage = stage_with_infrastructure(vec![root, user], infrastructure);
+    let export = export(&stage);
+
+    let warnings: Vec<&str> = export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "root-user-refused")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:#?}", export.diagnostics);
+    assert!(warnings[0].contains("step `root` runs as user 0"), "{warnings:#?}");
+}
