@@ -45,14 +45,15 @@ pub fn layer_dirs(mounts: &[Mount]) -> Vec<PathBuf> {
 /// `name:group`, `uid:gid` and the mixed forms), looking names up in the
 /// `etc/passwd` and `etc/group` of `dirs`, the image's layers top first.
 /// Without a group, the gid is the user's primary group from `etc/passwd`,
-/// or 0 for a numeric uid.
+/// found by name or by uid, as Docker and containerd find it, or 0 for a
+/// numeric uid that `etc/passwd` does not list.
 pub fn resolve(user: &str, dirs: &[PathBuf]) -> Result<(u32, u32), String> {
     let (name, group) = match user.split_once(':') {
         Some((name, group)) => (name, Some(group)),
         None => (user, None),
     };
     let (uid, primary_gid) = match name.parse::<u32>() {
-        Ok(uid) => (uid, 0),
+        Ok(uid) => (uid, primary_group_of(uid, dirs)),
         Err(_) => {
             let passwd = read_layered(dirs, "passwd")?.ok_or_else(|| {
                 format!("user `{name}` is not numeric and the image has no /etc/passwd")
@@ -79,6 +80,21 @@ pub fn resolve(user: &str, dirs: &[PathBuf]) -> Result<(u32, u32), String> {
         },
     };
     Ok((uid, gid))
+}
+
+/// Returns the primary gid that the image's `etc/passwd` gives `uid`, or 0
+/// when the file is missing, cannot be read safely or does not list it.
+fn primary_group_of(uid: u32, dirs: &[PathBuf]) -> u32 {
+    let Ok(Some(passwd)) = read_layered(dirs, "passwd") else {
+        return 0;
+    };
+    let uid = uid.to_string();
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.get(2) == Some(&uid.as_str()))
+        .and_then(|fields| fields.get(3)?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Returns the fields after the password of the first line of `text` whose
@@ -184,6 +200,10 @@ mod tests {
         assert_eq!(resolve_in("ci:7", &[&image]), Ok((1000, 7)));
         assert_eq!(resolve_in("1000:staff", &[&image]), Ok((1000, 50)));
         assert_eq!(resolve_in("root", &[&image]), Ok((0, 0)));
+        assert_eq!(resolve_in("1000", &[&image]), Ok((1000, 1001)));
+        assert_eq!(resolve_in("4242", &[&image]), Ok((4242, 0)));
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(resolve_in("1000", &[&empty]), Ok((1000, 0)));
     }
 
     #[test]
