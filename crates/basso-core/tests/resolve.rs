@@ -3937,3 +3937,24 @@ fn expression_input_without_value_not_checked() {
 
     assert!(messages_with_code(&resolution, "value-not-allowed").is_empty());
 }
+
+#[test]
+fn rejected_input_gives_no_follow_on_error() {
+    let steps = "- step:
+    type: Run
+    name: r
+    identifier: r
+    spec:
+      image: alpine
+      command: echo <+<+pipeline.variables.count> * 2>";
+    let source = docker_stage("", steps).replace(
+        "  stages:\n",
+        "  variables:\n    - name: count\n      type: Number\n      value: <+input>.default(3)\n  stages:\n",
+    );
+
+    let good = resolve(&source, &[("pipeline.variables.count", "4")], &[], json!({}));
+    assert_eq!(good.stages[0].steps[0].spec["command"], "echo 8.0");
+    let rejected = resolve(&source, &[("pipeline.variables.count", "abc")], &[], json!({}));
+
+    assert_eq!(codes(&rejected), ["invalid-input"], "{:#?}", rejected.diagnostics);
+}

@@ -15,7 +15,7 @@ use foldhash::fast::FixedState;
 use serde_json::Value as Json;
 
 use crate::eval::Context;
-use crate::expr::PathSegment;
+use crate::expr::{PathSegment, canonical, dotted};
 use crate::value::{SECRET_REFERENCE_START, Value, reference_id};
 
 /// The strings of the run-time data, and the secrets the file's
@@ -33,6 +33,12 @@ pub struct RunTimeData {
     data_reads: Cell<usize>,
     /// How many evaluation steps all expressions of the resolution took so far.
     steps_spent: Cell<u64>,
+    /// The input paths whose supplied value was rejected, so that they
+    /// read as null.
+    invalid_inputs: HashSet<String>,
+    /// Whether evaluation read one of `invalid_inputs` since the last
+    /// [`RunTimeData::take_read_invalid`].
+    read_invalid: Cell<bool>,
 }
 
 /// The evaluation steps that all expressions of one resolution may take
@@ -108,6 +114,17 @@ impl RunTimeData {
 
     /// Returns `scope` as a context that marks run-time data and records
     /// the secrets evaluation uses.
+    /// Records the input paths whose supplied value was rejected.
+    pub fn set_invalid_inputs(&mut self, paths: HashSet<String>) {
+        self.invalid_inputs = paths;
+    }
+
+    /// Returns whether evaluation read an input whose supplied value was
+    /// rejected since the last call, and clears that mark.
+    pub fn take_read_invalid(&self) -> bool {
+        self.read_invalid.replace(false)
+    }
+
     pub fn over<'s>(&'s self, scope: &'s dyn Context) -> Traced<'s> {
         Traced { scope, data: self }
     }
@@ -208,6 +225,11 @@ impl Context for Traced<'_> {
     // run adds `pipeline.stages`) counts as run-time data as a whole, so an
     // id taken from its file part is rejected as well.
     fn is_run_time_value(&self, path: &[PathSegment], value: &Value) -> bool {
+        if !self.data.invalid_inputs.is_empty()
+            && self.data.invalid_inputs.contains(&dotted(&canonical(path)))
+        {
+            self.data.read_invalid.set(true);
+        }
         let from_data = self.data.nodes.contains(&address(value))
             || matches!(value, Value::String(text)
                 if !self.data.texts.is_empty() && self.data.texts.contains(text))

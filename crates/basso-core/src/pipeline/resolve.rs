@@ -514,6 +514,16 @@ fn resolve_tracked(
     }
     inputs::apply_arguments(&mut report, &fields, arguments, &mut supplied);
     let values = inputs::finalize(&mut report, &fields, &supplied);
+    // Supplied values that an error rejected, which now read as null.
+    let invalid_inputs: HashSet<String> = supplied
+        .iter()
+        .filter(|(path, given)| {
+            given.rejected
+                || !matches!(given.value, Value::Null)
+                    && matches!(values.get(*path), Some(Value::Null))
+        })
+        .map(|(path, _)| path.clone())
+        .collect();
     check_value_references(
         &mut report,
         &pipeline,
@@ -562,6 +572,7 @@ fn resolve_tracked(
         service_hostnames: Vec::new(),
         input_origins: input_origins(&fields, &supplied),
     };
+    resolver.data.set_invalid_inputs(invalid_inputs);
     let timeout_seconds = pipeline.node.get("timeout").and_then(|node| {
         let scope = Scope::new(&root_value);
         resolver.timeout_seconds(node, "pipeline", &scope, TimeoutOwner::Pipeline)
@@ -1012,6 +1023,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         };
         let uses_before = self.data.secret_uses();
         let reads_before = self.data.data_reads();
+        self.data.take_read_invalid();
         let result = self.templates.with(text, |t| {
             t.run(
                 &self.data.over(scope),
@@ -1019,6 +1031,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             )
         });
         let read_data = self.data.data_reads() > reads_before;
+        // An input whose value was rejected reads as null, and its own error
+        // explains what follows from that.
+        let read_invalid = self.data.take_read_invalid();
         let first_new_miss = self.misses.len();
         let reads_run_state = self.record_misses(scope, node);
         if reads_run_state {
@@ -1078,6 +1093,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
             Ok(value) => match coerce(value, field) {
                 Ok(json) => json,
+                Err(_) if read_invalid => Json::Null,
                 Err(reason) => {
                     self.report.error(
                         "type-mismatch",
@@ -1097,6 +1113,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 }
                 resolved
             }
+            Err(_) if read_invalid => Json::Null,
             Err(error) => {
                 let after = error.byte_range.end;
                 self.report_expression_error(error, node, scope);
