@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use basso_runner::{ExecError, Executor, Exit, LogSink, StopDeadline, Task, TaskKind, TaskSpec};
+use basso_runner::{
+    ExecError, Executor, Exit, LogSink, StartDeadline, StopDeadline, Task, TaskKind, TaskSpec,
+};
 
 use crate::executor::{ContainerExecutor, ContainerTask, ExecutorConfig};
 use crate::task::{ContainerExit, ContainerStep, Program};
@@ -135,7 +137,14 @@ impl Executor for ContainerdExecutor {
         problems
     }
 
-    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
+    // NOTE: the image pull does not check `_deadline` yet, so a registry
+    // that never responds holds the start.
+    fn start(
+        &self,
+        spec: TaskSpec,
+        logs: LogSink,
+        _deadline: &StartDeadline,
+    ) -> Result<Box<dyn Task>, ExecError> {
         let mut step = container_step(&spec)?;
         let outputs = OutputFiles::create(&spec, &mut step, self.executor.state_dir())?;
         let sink: crate::LogSink = Arc::clone(&logs) as crate::LogSink;
@@ -341,8 +350,13 @@ impl Executor for StageExecutor {
         self.pick(spec).check(spec)
     }
 
-    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
-        self.pick(&spec).start(spec, logs)
+    fn start(
+        &self,
+        spec: TaskSpec,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<Box<dyn Task>, ExecError> {
+        self.pick(&spec).start(spec, logs, deadline)
     }
 
     /// Ends the stage on both executors; the containerd failure comes first
