@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use basso_runner::StopDeadline;
 use basso_runner::lines::LineSplitter;
+use basso_runner::{StartDeadline, StopDeadline};
 use containerd_client::services::v1::container::Runtime as ContainerRuntime;
 use containerd_client::services::v1::snapshots::{PrepareSnapshotRequest, RemoveSnapshotRequest};
 use containerd_client::services::v1::{
@@ -168,14 +168,31 @@ impl ContainerExecutor {
 
     /// Makes sure the step's image is present as its pull policy asks.
     pub fn ensure_image(&self, step: &ContainerStep) -> Result<ImageConfig> {
-        self.inner.runtime.block_on(self.inner.ensure_image(step))
+        let deadline = StartDeadline::never();
+        self.inner
+            .runtime
+            .block_on(self.inner.ensure_image(step, &deadline))
     }
 
     /// Starts a container. A service returns once its process runs; a step
     /// is waited for with [`ContainerTask::wait`].
     pub fn start(&self, step: &ContainerStep, logs: LogSink) -> Result<ContainerTask> {
+        self.start_by(step, logs, &StartDeadline::never())
+    }
+
+    /// Starts a container as [`start`](ContainerExecutor::start) does, but
+    /// gives up pulling its image with an error once `deadline` passes.
+    pub fn start_by(
+        &self,
+        step: &ContainerStep,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<ContainerTask> {
         let inner = Arc::clone(&self.inner);
-        let started = self.inner.runtime.block_on(inner.start(step, logs));
+        let started = self
+            .inner
+            .runtime
+            .block_on(inner.start(step, logs, deadline));
         started.map(|started| ContainerTask {
             inner: Arc::clone(&self.inner),
             id: started.id,
@@ -328,7 +345,11 @@ impl ContainerTask {
 }
 
 impl Inner {
-    async fn ensure_image(&self, step: &ContainerStep) -> Result<ImageConfig> {
+    async fn ensure_image(
+        &self,
+        step: &ContainerStep,
+        deadline: &StartDeadline,
+    ) -> Result<ImageConfig> {
         let connector = match &step.connector_ref {
             Some(connector_ref) => Some(self.config.connectors.find(connector_ref)?),
             None => None,
@@ -350,7 +371,7 @@ impl Inner {
             password,
         };
         Images::new(&self.containerd, &self.config.snapshotter)
-            .ensure(&reference, policy, &auth)
+            .ensure(&reference, policy, &auth, deadline)
             .await
     }
 
@@ -369,8 +390,13 @@ impl Inner {
         Ok(network)
     }
 
-    async fn start(self: Arc<Self>, step: &ContainerStep, logs: LogSink) -> Result<Started> {
-        let mut image = self.ensure_image(step).await?;
+    async fn start(
+        self: Arc<Self>,
+        step: &ContainerStep,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<Started> {
+        let mut image = self.ensure_image(step, deadline).await?;
         if step.run_as_user.is_none() && parse_image_user(&image.user).is_none() {
             let (uid, gid) = Images::new(&self.containerd, &self.config.snapshotter)
                 .user_ids(&image)

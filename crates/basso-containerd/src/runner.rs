@@ -137,20 +137,18 @@ impl Executor for ContainerdExecutor {
         problems
     }
 
-    // NOTE: the image pull does not check `_deadline` yet, so a registry
-    // that never responds holds the start.
     fn start(
         &self,
         spec: TaskSpec,
         logs: LogSink,
-        _deadline: &StartDeadline,
+        deadline: &StartDeadline,
     ) -> Result<Box<dyn Task>, ExecError> {
         let mut step = container_step(&spec)?;
         let outputs = OutputFiles::create(&spec, &mut step, self.executor.state_dir())?;
         let sink: crate::LogSink = Arc::clone(&logs) as crate::LogSink;
         let task = self
             .executor
-            .start(&step, sink)
+            .start_by(&step, sink, deadline)
             .map_err(|error| ExecError(format!("step `{}`: {error}", spec.step_id)))?;
         Ok(Box::new(RunnerTask {
             task,
