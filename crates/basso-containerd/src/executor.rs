@@ -27,6 +27,7 @@ use crate::connectors::Connectors;
 use crate::error::{Error, Result};
 use crate::image::{ImageConfig, Images, PullAuth, PullPolicy, normalize_image};
 use crate::network::{self, StageNetwork};
+use crate::signals::accepts_sigterm;
 use crate::spec::{BindMount, ContainerSettings, runtime_spec};
 use crate::task::{ContainerExit, ContainerStep, Program};
 
@@ -99,8 +100,16 @@ struct Inner {
     stage_counter: AtomicUsize,
     stage: Mutex<Option<Arc<StageNetwork>>>,
     ending: Mutex<()>,
-    /// Containers not yet deleted, by id, with their exit watch.
-    live: Mutex<BTreeMap<String, watch::Receiver<Option<ContainerExit>>>>,
+    /// Containers not yet deleted, by id.
+    live: Mutex<BTreeMap<String, LiveContainer>>,
+}
+
+/// A container that has not been deleted yet.
+#[derive(Clone)]
+struct LiveContainer {
+    /// The host process id of its PID 1.
+    pid: u32,
+    exit: watch::Receiver<Option<ContainerExit>>,
 }
 
 impl ContainerExecutor {
@@ -273,6 +282,10 @@ struct ServiceProbe {
 /// The time one readiness probe waits for the service to accept.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// How often a stop checks whether a container's PID 1 that could not
+/// receive SIGTERM can receive it now.
+const SIGNAL_READY_POLL: Duration = Duration::from_millis(50);
+
 impl ContainerTask {
     /// The containerd container id (also the snapshot key).
     pub fn id(&self) -> &str {
@@ -338,9 +351,10 @@ impl ContainerTask {
         let inner = Arc::clone(&self.inner);
         let id = self.id.clone();
         let exit = self.exit.clone();
+        let pid = self.pid;
         self.inner
             .runtime
-            .block_on(async move { inner.stop(&id, exit, deadline).await })
+            .block_on(async move { inner.stop(&id, pid, exit, deadline).await })
     }
 }
 
@@ -466,7 +480,13 @@ impl Inner {
         self.live
             .lock()
             .map_err(|_| Error::new("container registry lock poisoned"))?
-            .insert(id.clone(), receiver.clone());
+            .insert(
+                id.clone(),
+                LiveContainer {
+                    pid,
+                    exit: receiver.clone(),
+                },
+            );
         let watcher = Arc::clone(&self);
         let watched_id = id.clone();
         let memory_bytes = step.memory_bytes;
@@ -747,29 +767,22 @@ impl Inner {
         }
     }
 
+    /// Stops the container whose PID 1 is `pid`: SIGTERM once, then
+    /// SIGKILL to all its processes once `deadline` passes.
     async fn stop(
         &self,
         id: &str,
+        pid: u32,
         mut exit: watch::Receiver<Option<ContainerExit>>,
         deadline: &StopDeadline,
     ) -> Result<ContainerExit> {
         if let Some(ended) = *exit.borrow() {
             return Ok(ended);
         }
-        // tini forwards SIGTERM to the step's process group. A container
-        // that has only just started may not have its handlers yet, and PID 1
-        // ignores signals without one, so SIGTERM is repeated until the
-        // deadline.
-        let mut ended_in_grace = false;
-        while !ended_in_grace && !deadline.passed() {
-            if let Err(error) = self.kill(id, 15, false).await {
-                return exit_after_failed_kill(&mut exit, error).await;
-            }
-            let slice = deadline.remaining().min(Duration::from_millis(250));
-            ended_in_grace = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
-                .await
-                .is_ok();
-        }
+        let ended_in_grace = match self.terminate(id, pid, &mut exit, deadline).await {
+            Ok(ended) => ended,
+            Err(error) => return exit_after_failed_kill(&mut exit, error).await,
+        };
         if !ended_in_grace {
             tracing::warn!(
                 container_id = id,
@@ -786,11 +799,59 @@ impl Inner {
         ended.ok_or_else(|| Error::new(format!("container `{id}` has no exit status")))
     }
 
+    /// Sends SIGTERM to the container's PID 1 once and waits until the
+    /// container ends or `deadline` passes. Returns whether it ended.
+    ///
+    /// tini forwards every SIGTERM to the step's whole process group, so a
+    /// second one would interrupt a shutdown trap. `docker stop` and the
+    /// kubelet also send only one. The exception is a PID 1 that could not
+    /// receive the first one: the kernel discards a SIGTERM that the init
+    /// process of a PID namespace neither catches nor blocks, as happens
+    /// while that process is still starting. Such a PID 1 gets SIGTERM once
+    /// more as soon as it can receive it, checked every
+    /// [`SIGNAL_READY_POLL`].
+    async fn terminate(
+        &self,
+        id: &str,
+        pid: u32,
+        exit: &mut watch::Receiver<Option<ContainerExit>>,
+        deadline: &StopDeadline,
+    ) -> Result<bool> {
+        if deadline.passed() {
+            return Ok(false);
+        }
+        // A PID 1 whose status cannot be read counts as receiving it.
+        let mut resend = !accepts_sigterm(pid).unwrap_or(true);
+        self.kill(id, 15, false).await?;
+        while !deadline.passed() {
+            let mut slice = deadline.remaining();
+            if resend {
+                slice = slice.min(SIGNAL_READY_POLL);
+            }
+            let ended = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
+                .await
+                .is_ok();
+            if ended {
+                return Ok(true);
+            }
+            if resend && accepts_sigterm(pid) == Some(true) {
+                tracing::debug!(
+                    container_id = id,
+                    pid,
+                    "sending SIGTERM again: PID 1 could not receive the first one"
+                );
+                self.kill(id, 15, false).await?;
+                resend = false;
+            }
+        }
+        Ok(false)
+    }
+
     async fn stop_all(self: Arc<Self>, grace: Duration) -> Result<()> {
-        let live: Vec<(String, watch::Receiver<Option<ContainerExit>>)> = match self.live.lock() {
+        let live: Vec<(String, LiveContainer)> = match self.live.lock() {
             Ok(live) => live
                 .iter()
-                .map(|(id, rx)| (id.clone(), rx.clone()))
+                .map(|(id, container)| (id.clone(), container.clone()))
                 .collect(),
             Err(_) => return Err(Error::new("container registry lock poisoned")),
         };
@@ -798,10 +859,14 @@ impl Inner {
         // period.
         let deadline = StopDeadline::after(grace);
         let mut stops = tokio::task::JoinSet::new();
-        for (id, exit) in live {
+        for (id, container) in live {
             let inner = Arc::clone(&self);
             let deadline = deadline.clone();
-            stops.spawn(async move { inner.stop(&id, exit, &deadline).await });
+            stops.spawn(async move {
+                inner
+                    .stop(&id, container.pid, container.exit, &deadline)
+                    .await
+            });
         }
         let mut first_error = None;
         while let Some(result) = stops.join_next().await {

@@ -30,6 +30,7 @@ pub mod image;
 pub mod network;
 pub mod registry;
 pub mod runner;
+mod signals;
 pub mod spec;
 mod task;
 mod user;
