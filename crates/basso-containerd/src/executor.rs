@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use basso_runner::StopDeadline;
 use basso_runner::lines::LineSplitter;
+use basso_runner::{StartDeadline, StopDeadline};
 use containerd_client::services::v1::container::Runtime as ContainerRuntime;
 use containerd_client::services::v1::snapshots::{PrepareSnapshotRequest, RemoveSnapshotRequest};
 use containerd_client::services::v1::{
@@ -27,6 +27,7 @@ use crate::connectors::Connectors;
 use crate::error::{Error, Result};
 use crate::image::{ImageConfig, Images, PullAuth, PullPolicy, normalize_image};
 use crate::network::{self, StageNetwork};
+use crate::signals::accepts_sigterm;
 use crate::spec::{BindMount, ContainerSettings, runtime_spec};
 use crate::task::{ContainerExit, ContainerStep, Program};
 
@@ -99,8 +100,16 @@ struct Inner {
     stage_counter: AtomicUsize,
     stage: Mutex<Option<Arc<StageNetwork>>>,
     ending: Mutex<()>,
-    /// Containers not yet deleted, by id, with their exit watch.
-    live: Mutex<BTreeMap<String, watch::Receiver<Option<ContainerExit>>>>,
+    /// Containers not yet deleted, by id.
+    live: Mutex<BTreeMap<String, LiveContainer>>,
+}
+
+/// A container that has not been deleted yet.
+#[derive(Clone)]
+struct LiveContainer {
+    /// The host process id of its PID 1.
+    pid: u32,
+    exit: watch::Receiver<Option<ContainerExit>>,
 }
 
 impl ContainerExecutor {
@@ -168,14 +177,31 @@ impl ContainerExecutor {
 
     /// Makes sure the step's image is present as its pull policy asks.
     pub fn ensure_image(&self, step: &ContainerStep) -> Result<ImageConfig> {
-        self.inner.runtime.block_on(self.inner.ensure_image(step))
+        let deadline = StartDeadline::never();
+        self.inner
+            .runtime
+            .block_on(self.inner.ensure_image(step, &deadline))
     }
 
     /// Starts a container. A service returns once its process runs; a step
     /// is waited for with [`ContainerTask::wait`].
     pub fn start(&self, step: &ContainerStep, logs: LogSink) -> Result<ContainerTask> {
+        self.start_by(step, logs, &StartDeadline::never())
+    }
+
+    /// Starts a container as [`start`](ContainerExecutor::start) does, but
+    /// gives up pulling its image with an error once `deadline` passes.
+    pub fn start_by(
+        &self,
+        step: &ContainerStep,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<ContainerTask> {
         let inner = Arc::clone(&self.inner);
-        let started = self.inner.runtime.block_on(inner.start(step, logs));
+        let started = self
+            .inner
+            .runtime
+            .block_on(inner.start(step, logs, deadline));
         started.map(|started| ContainerTask {
             inner: Arc::clone(&self.inner),
             id: started.id,
@@ -256,6 +282,10 @@ struct ServiceProbe {
 /// The time one readiness probe waits for the service to accept.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// How often a stop checks whether a container's PID 1 that could not
+/// receive SIGTERM can receive it now.
+const SIGNAL_READY_POLL: Duration = Duration::from_millis(50);
+
 impl ContainerTask {
     /// The containerd container id (also the snapshot key).
     pub fn id(&self) -> &str {
@@ -321,14 +351,19 @@ impl ContainerTask {
         let inner = Arc::clone(&self.inner);
         let id = self.id.clone();
         let exit = self.exit.clone();
+        let pid = self.pid;
         self.inner
             .runtime
-            .block_on(async move { inner.stop(&id, exit, deadline).await })
+            .block_on(async move { inner.stop(&id, pid, exit, deadline).await })
     }
 }
 
 impl Inner {
-    async fn ensure_image(&self, step: &ContainerStep) -> Result<ImageConfig> {
+    async fn ensure_image(
+        &self,
+        step: &ContainerStep,
+        deadline: &StartDeadline,
+    ) -> Result<ImageConfig> {
         let connector = match &step.connector_ref {
             Some(connector_ref) => Some(self.config.connectors.find(connector_ref)?),
             None => None,
@@ -350,7 +385,7 @@ impl Inner {
             password,
         };
         Images::new(&self.containerd, &self.config.snapshotter)
-            .ensure(&reference, policy, &auth)
+            .ensure(&reference, policy, &auth, deadline)
             .await
     }
 
@@ -369,8 +404,13 @@ impl Inner {
         Ok(network)
     }
 
-    async fn start(self: Arc<Self>, step: &ContainerStep, logs: LogSink) -> Result<Started> {
-        let mut image = self.ensure_image(step).await?;
+    async fn start(
+        self: Arc<Self>,
+        step: &ContainerStep,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<Started> {
+        let mut image = self.ensure_image(step, deadline).await?;
         if step.run_as_user.is_none() && parse_image_user(&image.user).is_none() {
             let (uid, gid) = Images::new(&self.containerd, &self.config.snapshotter)
                 .user_ids(&image)
@@ -440,7 +480,13 @@ impl Inner {
         self.live
             .lock()
             .map_err(|_| Error::new("container registry lock poisoned"))?
-            .insert(id.clone(), receiver.clone());
+            .insert(
+                id.clone(),
+                LiveContainer {
+                    pid,
+                    exit: receiver.clone(),
+                },
+            );
         let watcher = Arc::clone(&self);
         let watched_id = id.clone();
         let memory_bytes = step.memory_bytes;
@@ -728,29 +774,22 @@ impl Inner {
         }
     }
 
+    /// Stops the container whose PID 1 is `pid`: SIGTERM once, then
+    /// SIGKILL to all its processes once `deadline` passes.
     async fn stop(
         &self,
         id: &str,
+        pid: u32,
         mut exit: watch::Receiver<Option<ContainerExit>>,
         deadline: &StopDeadline,
     ) -> Result<ContainerExit> {
         if let Some(ended) = *exit.borrow() {
             return Ok(ended);
         }
-        // tini forwards SIGTERM to the step's process group. A container
-        // that has only just started may not have its handlers yet, and PID 1
-        // ignores signals without one, so SIGTERM is repeated until the
-        // deadline.
-        let mut ended_in_grace = false;
-        while !ended_in_grace && !deadline.passed() {
-            if let Err(error) = self.kill(id, 15, false).await {
-                return exit_after_failed_kill(&mut exit, error).await;
-            }
-            let slice = deadline.remaining().min(Duration::from_millis(250));
-            ended_in_grace = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
-                .await
-                .is_ok();
-        }
+        let ended_in_grace = match self.terminate(id, pid, &mut exit, deadline).await {
+            Ok(ended) => ended,
+            Err(error) => return exit_after_failed_kill(&mut exit, error).await,
+        };
         if !ended_in_grace {
             tracing::warn!(
                 container_id = id,
@@ -767,11 +806,59 @@ impl Inner {
         ended.ok_or_else(|| Error::new(format!("container `{id}` has no exit status")))
     }
 
+    /// Sends SIGTERM to the container's PID 1 once and waits until the
+    /// container ends or `deadline` passes. Returns whether it ended.
+    ///
+    /// tini forwards every SIGTERM to the step's whole process group, so a
+    /// second one would interrupt a shutdown trap. `docker stop` and the
+    /// kubelet also send only one. The exception is a PID 1 that could not
+    /// receive the first one: the kernel discards a SIGTERM that the init
+    /// process of a PID namespace neither catches nor blocks, as happens
+    /// while that process is still starting. Such a PID 1 gets SIGTERM once
+    /// more as soon as it can receive it, checked every
+    /// [`SIGNAL_READY_POLL`].
+    async fn terminate(
+        &self,
+        id: &str,
+        pid: u32,
+        exit: &mut watch::Receiver<Option<ContainerExit>>,
+        deadline: &StopDeadline,
+    ) -> Result<bool> {
+        if deadline.passed() {
+            return Ok(false);
+        }
+        // A PID 1 whose status cannot be read counts as receiving it.
+        let mut resend = !accepts_sigterm(pid).unwrap_or(true);
+        self.kill(id, 15, false).await?;
+        while !deadline.passed() {
+            let mut slice = deadline.remaining();
+            if resend {
+                slice = slice.min(SIGNAL_READY_POLL);
+            }
+            let ended = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
+                .await
+                .is_ok();
+            if ended {
+                return Ok(true);
+            }
+            if resend && accepts_sigterm(pid) == Some(true) {
+                tracing::debug!(
+                    container_id = id,
+                    pid,
+                    "sending SIGTERM again: PID 1 could not receive the first one"
+                );
+                self.kill(id, 15, false).await?;
+                resend = false;
+            }
+        }
+        Ok(false)
+    }
+
     async fn stop_all(self: Arc<Self>, grace: Duration) -> Result<()> {
-        let live: Vec<(String, watch::Receiver<Option<ContainerExit>>)> = match self.live.lock() {
+        let live: Vec<(String, LiveContainer)> = match self.live.lock() {
             Ok(live) => live
                 .iter()
-                .map(|(id, rx)| (id.clone(), rx.clone()))
+                .map(|(id, container)| (id.clone(), container.clone()))
                 .collect(),
             Err(_) => return Err(Error::new("container registry lock poisoned")),
         };
@@ -779,10 +866,14 @@ impl Inner {
         // period.
         let deadline = StopDeadline::after(grace);
         let mut stops = tokio::task::JoinSet::new();
-        for (id, exit) in live {
+        for (id, container) in live {
             let inner = Arc::clone(&self);
             let deadline = deadline.clone();
-            stops.spawn(async move { inner.stop(&id, exit, &deadline).await });
+            stops.spawn(async move {
+                inner
+                    .stop(&id, container.pid, container.exit, &deadline)
+                    .await
+            });
         }
         let mut first_error = None;
         while let Some(result) = stops.join_next().await {

@@ -5,12 +5,14 @@
 //! registry client `oci-client` fetches manifest, config and layers, which are
 //! written to the content store with the garbage-collection labels containerd
 //! expects, then every layer is applied to a snapshot (diff service) and
-//! committed under its chain id.
+//! committed under its chain id. Requests to the registry have the time
+//! limits of [`crate::registry`].
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
+use basso_runner::StartDeadline;
 use containerd_client::services::v1::snapshots::{
     CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
     ViewSnapshotRequest,
@@ -23,8 +25,6 @@ use containerd_client::services::v1::{
 };
 use containerd_client::types::Descriptor;
 use oci_client::Reference;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tonic::Code;
@@ -32,6 +32,7 @@ use tonic::Code;
 use crate::client::Containerd;
 use crate::connectors::Connector;
 use crate::error::{Error, Result};
+use crate::registry::{Registry, connector_phrase};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -167,12 +168,14 @@ impl<'a> Images<'a> {
     }
 
     /// Makes sure `reference` is present and unpacked as `policy` asks, and
-    /// returns its config.
+    /// returns its config. Requests to the registry fail once `deadline`
+    /// passes.
     pub async fn ensure(
         &self,
         reference: &Reference,
         policy: PullPolicy,
         auth: &PullAuth<'_>,
+        deadline: &StartDeadline,
     ) -> Result<ImageConfig> {
         let name = reference.whole();
         let local = self.local_image(&name).await?;
@@ -186,20 +189,20 @@ impl<'a> Images<'a> {
             (PullPolicy::Never | PullPolicy::IfNotPresent, Some(image)) => {
                 self.config(&image).await
             }
-            (PullPolicy::IfNotPresent, None) => self.pull(reference, auth).await,
+            (PullPolicy::IfNotPresent, None) => self.pull(reference, auth, deadline).await,
             (PullPolicy::Always, local) => {
-                let client = registry_client(auth.connector);
-                let remote_digest = client
-                    .fetch_manifest_digest(reference, &registry_auth(auth))
-                    .await
-                    .map_err(|error| pull_error(reference, auth.connector, &error))?;
+                let registry = Registry::new(reference, auth, deadline);
+                let request = registry
+                    .client
+                    .fetch_manifest_digest(reference, &registry.credentials);
+                let remote_digest = registry.send(request).await?;
                 if let Some(image) = local
                     && (image.labels.get(SOURCE_DIGEST_LABEL) == Some(&remote_digest)
                         || image.target.as_ref().map(|t| &t.digest) == Some(&remote_digest))
                 {
                     return self.config(&image).await;
                 }
-                self.pull(reference, auth).await
+                self.pull(reference, auth, deadline).await
             }
         }
     }
@@ -278,10 +281,18 @@ impl<'a> Images<'a> {
         Ok(names)
     }
 
-    /// Pulls `reference` into the content store and unpacks it.
-    pub async fn pull(&self, reference: &Reference, auth: &PullAuth<'_>) -> Result<ImageConfig> {
+    /// Pulls `reference` into the content store and unpacks it. Requests to
+    /// the registry fail once `deadline` passes, and the lease that protects
+    /// the pulled blobs is deleted in either case.
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        auth: &PullAuth<'_>,
+        deadline: &StartDeadline,
+    ) -> Result<ImageConfig> {
         let lease = self.create_lease().await?;
-        let result = self.pull_leased(reference, auth, &lease).await;
+        let registry = Registry::new(reference, auth, deadline);
+        let result = self.pull_leased(reference, &registry, &lease).await;
         self.delete_lease(&lease).await;
         result
     }
@@ -289,33 +300,30 @@ impl<'a> Images<'a> {
     async fn pull_leased(
         &self,
         reference: &Reference,
-        auth: &PullAuth<'_>,
+        registry: &Registry<'_>,
         lease: &str,
     ) -> Result<ImageConfig> {
-        let client = registry_client(auth.connector);
-        let credentials = registry_auth(auth);
-        let fail = |error: oci_client::errors::OciDistributionError| {
-            pull_error(reference, auth.connector, &error)
-        };
-        let source_digest = client
-            .fetch_manifest_digest(reference, &credentials)
-            .await
-            .map_err(fail)?;
+        let (client, credentials) = (&registry.client, &registry.credentials);
+        let source_digest = registry
+            .send(client.fetch_manifest_digest(reference, credentials))
+            .await?;
         // The platform manifest's digest, then its exact bytes by digest, so
         // the stored blob matches the digest the registry signed off.
-        let (_, manifest_digest) = client
-            .pull_image_manifest(reference, &credentials)
-            .await
-            .map_err(fail)?;
+        let (_, manifest_digest) = registry
+            .send(client.pull_image_manifest(reference, credentials))
+            .await?;
         let by_digest = Reference::with_digest(
             reference.registry().to_string(),
             reference.repository().to_string(),
             manifest_digest.clone(),
         );
-        let (manifest_bytes, _) = client
-            .pull_manifest_raw(&by_digest, &credentials, &[OCI_MANIFEST, DOCKER_MANIFEST])
-            .await
-            .map_err(fail)?;
+        let (manifest_bytes, _) = registry
+            .send(client.pull_manifest_raw(
+                &by_digest,
+                credentials,
+                &[OCI_MANIFEST, DOCKER_MANIFEST],
+            ))
+            .await?;
         let manifest: Value = serde_json::from_slice(&manifest_bytes)
             .map_err(|error| Error::new(format!("invalid manifest of `{reference}`: {error}")))?;
         let manifest_media_type = manifest["mediaType"]
@@ -329,10 +337,10 @@ impl<'a> Images<'a> {
             .to_string();
 
         let mut config_bytes = Vec::new();
-        client
-            .pull_blob(&by_digest, config_digest.as_str(), &mut config_bytes)
-            .await
-            .map_err(fail)?;
+        let config_writer = registry.blob_writer(&mut config_bytes);
+        registry
+            .send(client.pull_blob(&by_digest, config_digest.as_str(), config_writer))
+            .await?;
         self.write_blob(lease, &config_digest, &config_bytes, HashMap::new())
             .await?;
         for layer in &layers {
@@ -340,10 +348,10 @@ impl<'a> Images<'a> {
                 continue;
             }
             let mut data = Vec::new();
-            client
-                .pull_blob(&by_digest, layer.digest.as_str(), &mut data)
-                .await
-                .map_err(fail)?;
+            let writer = registry.blob_writer(&mut data);
+            registry
+                .send(client.pull_blob(&by_digest, layer.digest.as_str(), writer))
+                .await?;
             self.write_blob(lease, &layer.digest, &data, HashMap::new())
                 .await?;
         }
@@ -786,83 +794,6 @@ fn image_config(name: &str, config: &Value, chain_id: String) -> ImageConfig {
     }
 }
 
-fn registry_client(connector: Option<&Connector>) -> oci_client::Client {
-    crate::install_crypto_provider();
-    let protocol = match connector {
-        Some(connector) if connector.plain_http() => {
-            ClientProtocol::HttpsExcept(vec![connector.registry_host()])
-        }
-        _ => ClientProtocol::Https,
-    };
-    oci_client::Client::new(ClientConfig {
-        protocol,
-        ..ClientConfig::default()
-    })
-}
-
-fn registry_auth(auth: &PullAuth<'_>) -> RegistryAuth {
-    match (
-        auth.connector.and_then(|c| c.username.clone()),
-        &auth.password,
-    ) {
-        (Some(username), Some(password)) => RegistryAuth::Basic(username, password.clone()),
-        _ => RegistryAuth::Anonymous,
-    }
-}
-
-fn connector_phrase(connector: Option<&Connector>) -> String {
-    match connector {
-        Some(connector) => format!(" (connector `{}`)", connector.identifier),
-        None => String::new(),
-    }
-}
-
-fn pull_error(
-    reference: &Reference,
-    connector: Option<&Connector>,
-    error: &oci_client::errors::OciDistributionError,
-) -> Error {
-    use oci_client::errors::OciDistributionError as E;
-    let help = match error {
-        E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => {
-            "help: check the username and the passwordRef secret of the connector"
-        }
-        E::ImageManifestNotFoundError(_) => "help: check the image name and tag",
-        _ if speaks_plain_http(&with_causes(error)) => {
-            "help: the registry responded to TLS with plain HTTP; give it a connector whose URL starts with `http://`"
-        }
-        _ => "help: check that the registry is reachable and the image exists",
-    };
-    Error::new(format!(
-        "pulling image `{reference}` from `{}`{} failed: {}\n{help}",
-        reference.registry(),
-        connector_phrase(connector),
-        with_causes(error)
-    ))
-}
-
-/// Returns `error`'s message followed by the messages of its causes, so
-/// that "connection refused" and a failed TLS handshake read differently.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let message = inner.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        cause = inner.source();
-    }
-    text
-}
-
-/// Returns whether a pull error's text shows that a TLS client received a
-/// plain HTTP response, as rustls reports it.
-fn speaks_plain_http(text: &str) -> bool {
-    text.contains("InvalidContentType") || text.contains("corrupt message")
-}
-
 /// Formats a time as RFC 3339 in UTC, as containerd's lease expiry expects.
 fn rfc3339(time: std::time::SystemTime) -> String {
     let seconds = time
@@ -898,44 +829,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Pulls through HTTPS from a server on 127.0.0.1 that responds in plain
-    /// HTTP, and from a port where nothing listens.
-    #[tokio::test]
-    async fn pull_errors_name_their_cause() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let server = tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let _ = socket
-                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
-                    .await;
-            }
-        });
-        let message = |port: u16| {
-            let reference: Reference = format!("127.0.0.1:{port}/app:1").parse().unwrap();
-            async move {
-                let client = registry_client(None);
-                let error = client
-                    .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
-                    .await
-                    .unwrap_err();
-                pull_error(&reference, None, &error).to_string()
-            }
-        };
-
-        let plain_http = message(port).await;
-        assert!(plain_http.contains("connector whose URL starts with `http://`"), "{plain_http}");
-
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let closed_port = closed.local_addr().unwrap().port();
-        drop(closed);
-        let refused = message(closed_port).await;
-        assert!(refused.to_lowercase().contains("refused"), "{refused}");
-        assert!(refused.contains("check that the registry is reachable"), "{refused}");
-        server.abort();
-    }
 
     fn connector(url: &str) -> Connector {
         Connector {

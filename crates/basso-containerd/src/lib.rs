@@ -1,7 +1,7 @@
 //! Runs basso steps as containers on containerd.
 //!
 //! [`ContainerExecutor`] connects to a containerd socket, pulls or finds the
-//! step's image ([`image`]), builds an OCI runtime spec from the step
+//! step's image ([`image`], [`registry`]), builds an OCI runtime spec from the step
 //! settings ([`spec`]), places the container in the stage network
 //! ([`network`]) and runs it as a containerd task. Every object carries the
 //! `io.basso.run` label, and [`gc`] removes what a killed runner left.
@@ -28,7 +28,9 @@ pub mod executor;
 pub mod gc;
 pub mod image;
 pub mod network;
+pub mod registry;
 pub mod runner;
+mod signals;
 pub mod spec;
 mod task;
 mod user;

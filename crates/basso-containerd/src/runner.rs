@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use basso_runner::{ExecError, Executor, Exit, LogSink, StopDeadline, Task, TaskKind, TaskSpec};
+use basso_runner::{
+    ExecError, Executor, Exit, LogSink, StartDeadline, StopDeadline, Task, TaskKind, TaskSpec,
+};
 
 use crate::executor::{ContainerExecutor, ContainerTask, ExecutorConfig};
 use crate::task::{ContainerExit, ContainerStep, Program};
@@ -136,13 +138,18 @@ impl Executor for ContainerdExecutor {
         problems
     }
 
-    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
+    fn start(
+        &self,
+        spec: TaskSpec,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<Box<dyn Task>, ExecError> {
         let mut step = container_step(&spec)?;
         let outputs = OutputFiles::create(&spec, &mut step, self.executor.state_dir())?;
         let sink: crate::LogSink = Arc::clone(&logs) as crate::LogSink;
         let task = self
             .executor
-            .start(&step, sink)
+            .start_by(&step, sink, deadline)
             .map_err(|error| ExecError(format!("step `{}`: {error}", spec.step_id)))?;
         Ok(Box::new(RunnerTask {
             task,
@@ -342,8 +349,13 @@ impl Executor for StageExecutor {
         self.pick(spec).check(spec)
     }
 
-    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
-        self.pick(&spec).start(spec, logs)
+    fn start(
+        &self,
+        spec: TaskSpec,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<Box<dyn Task>, ExecError> {
+        self.pick(&spec).start(spec, logs, deadline)
     }
 
     /// Ends the stage on both executors; the containerd failure comes first

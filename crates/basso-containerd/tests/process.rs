@@ -377,3 +377,75 @@ fn long_and_odd_step_ids_start() {
     }
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
+
+/// Waits up to 20 s until `lines` contains `text`.
+fn wait_for_line(lines: &Lines, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !lines.text().contains(text) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(lines.text().contains(text), "{}", lines.text());
+}
+
+/// A shutdown trap that needs 2 s of a 5 s grace period runs to its end:
+/// the container gets one SIGTERM, and no second one kills the trap's
+/// `sleep`.
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn stop_lets_term_trap_finish() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let script = "trap 'echo TERM >> /harness/terms; sleep 2 && echo done > /harness/finished; exit 0' TERM\n\
+                  echo ready\n\
+                  while :; do sleep 1; done";
+    let step = script_step("trapStep", script, workspace.path());
+    let lines = Lines::default();
+    let mut task = executor.start(&step, lines.sink()).unwrap();
+    wait_for_line(&lines, "ready");
+
+    let started = std::time::Instant::now();
+    let exit = task.stop(Duration::from_secs(5)).unwrap();
+    let elapsed = started.elapsed();
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+
+    let terms = std::fs::read_to_string(workspace.path().join("terms")).unwrap_or_default();
+    let finished = std::fs::read_to_string(workspace.path().join("finished"));
+    assert_eq!(terms, "TERM\n");
+    assert_eq!(finished.ok().as_deref(), Some("done\n"));
+    assert_eq!(exit.status, 0);
+    assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+/// Without tini, the step's shell is PID 1, and the kernel discards a
+/// SIGTERM that PID 1 has no handler for. A stop that begins before the
+/// script has set its trap still reaches the trap once it is set.
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn stop_waits_for_pid1_handler() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    // Imports the test image.
+    drop(executor(state.path()));
+    let mut config = basso_containerd::ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.path().to_path_buf();
+    config.init_binary = None;
+    let executor = basso_containerd::ContainerExecutor::connect(config).unwrap();
+    let script = "sleep 1\n\
+                  trap 'echo TERM >> /harness/terms; exit 0' TERM\n\
+                  while :; do sleep 1; done";
+    let step = script_step("lateTrap", script, workspace.path());
+    let mut task = executor.start(&step, Lines::default().sink()).unwrap();
+
+    let started = std::time::Instant::now();
+    let exit = task.stop(Duration::from_secs(5)).unwrap();
+    let elapsed = started.elapsed();
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+
+    let terms = std::fs::read_to_string(workspace.path().join("terms")).unwrap_or_default();
+    assert_eq!(terms, "TERM\n");
+    assert_eq!(exit.status, 0);
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}

@@ -12,8 +12,8 @@ use basso_containerd::ExecutorConfig;
 use basso_containerd::runner::{ContainerdExecutor, StageExecutor};
 use basso_runner::{
     Console, Executor, Exit, HostExecutor, LiteralExpressions, Node, PortBinding, Program,
-    RunOptions, Runner, Secrets, Shell, StagePlan, Status, StepPlan, StepSpec, StopDeadline,
-    TaskKind, TaskSpec,
+    RunOptions, Runner, Secrets, Shell, StagePlan, StartDeadline, Status, StepPlan, StepSpec,
+    StopDeadline, TaskKind, TaskSpec,
 };
 use common::*;
 
@@ -85,7 +85,9 @@ fn mixed_stage_through_executor_trait() {
     let port = free_port();
     service.port_bindings = vec![(port, 80)];
     let (service_sink, _) = sink();
-    let mut service_task = stage.start(service, service_sink).unwrap();
+    let mut service_task = stage
+        .start(service, service_sink, &StartDeadline::never())
+        .unwrap();
 
     let container_step = task(
         "inContainer",
@@ -95,7 +97,9 @@ fn mixed_stage_through_executor_trait() {
         workspace.path(),
     );
     let (container_sink, container_lines) = sink();
-    let mut container_task = stage.start(container_step, container_sink).unwrap();
+    let mut container_task = stage
+        .start(container_step, container_sink, &StartDeadline::never())
+        .unwrap();
     let container_exit = container_task.wait(Duration::from_secs(60)).unwrap();
 
     let host_step = task(
@@ -108,7 +112,9 @@ fn mixed_stage_through_executor_trait() {
         workspace.path(),
     );
     let (host_sink, host_lines) = sink();
-    let mut host_task = stage.start(host_step, host_sink).unwrap();
+    let mut host_task = stage
+        .start(host_step, host_sink, &StartDeadline::never())
+        .unwrap();
     let host_exit = host_task.wait(Duration::from_secs(60)).unwrap();
 
     let service_exit = service_task
@@ -165,7 +171,9 @@ fn container_outputs_and_errexit() {
     with_outputs.output_variables = vec!["VERSION".into(), "UNSET_LATER".into()];
     with_outputs.user = Some(1000);
     let (outputs_sink, _) = sink();
-    let mut outputs_task = containers.start(with_outputs, outputs_sink).unwrap();
+    let mut outputs_task = containers
+        .start(with_outputs, outputs_sink, &StartDeadline::never())
+        .unwrap();
     let outputs_exit = outputs_task.wait(Duration::from_secs(60)).unwrap();
     let outputs = outputs_task.outputs().unwrap();
     drop(outputs_task);
@@ -178,7 +186,9 @@ fn container_outputs_and_errexit() {
         workspace.path(),
     );
     let (failing_sink, failing_lines) = sink();
-    let mut failing_task = containers.start(failing, failing_sink).unwrap();
+    let mut failing_task = containers
+        .start(failing, failing_sink, &StartDeadline::never())
+        .unwrap();
     let failing_exit = failing_task.wait(Duration::from_secs(60)).unwrap();
     containers.finish_stage(Duration::from_secs(5)).unwrap();
 
@@ -233,7 +243,9 @@ fn output_folder_ignores_links_in_workspace() {
     );
     planter.user = Some(1000);
     let (planter_sink, planter_lines) = sink();
-    let mut planter_task = containers.start(planter, planter_sink).unwrap();
+    let mut planter_task = containers
+        .start(planter, planter_sink, &StartDeadline::never())
+        .unwrap();
     let planter_exit = planter_task.wait(Duration::from_secs(60)).unwrap();
     drop(planter_task);
 
@@ -246,7 +258,9 @@ fn output_folder_ignores_links_in_workspace() {
     );
     with_outputs.output_variables = vec!["OUT".into()];
     let (outputs_sink, _) = sink();
-    let mut outputs_task = containers.start(with_outputs, outputs_sink).unwrap();
+    let mut outputs_task = containers
+        .start(with_outputs, outputs_sink, &StartDeadline::never())
+        .unwrap();
     let outputs_exit = outputs_task.wait(Duration::from_secs(60)).unwrap();
     let outputs = outputs_task.outputs().unwrap();
     drop(outputs_task);

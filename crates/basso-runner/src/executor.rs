@@ -191,6 +191,50 @@ impl StopDeadline {
     }
 }
 
+/// The moment an executor gives up starting a task, such as pulling its
+/// image. It is the first to pass of the step's own `timeout`, its stage's
+/// and the pipeline's, and it passes at once when the run is cancelled
+/// (Ctrl-C, SIGTERM, an `Abort` failure strategy). The runner then records
+/// the step as it records a running step stopped for the same reason.
+#[derive(Clone, Debug)]
+pub struct StartDeadline {
+    at: Option<Instant>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl StartDeadline {
+    /// Returns the deadline `at`, or none without a time limit, which
+    /// passes at once when `cancel` is set.
+    pub fn new(at: Option<Instant>, cancel: Arc<AtomicBool>) -> StartDeadline {
+        StartDeadline { at, cancel }
+    }
+
+    /// Returns a deadline that never passes, for starts outside a run.
+    pub fn never() -> StartDeadline {
+        StartDeadline::new(None, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Returns whether the run was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Returns whether the deadline passed or the run was cancelled.
+    pub fn passed(&self) -> bool {
+        self.cancelled() || self.at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Returns the time left until the deadline, zero once it passed, or
+    /// `None` when it has no time limit and the run was not cancelled.
+    pub fn remaining(&self) -> Option<Duration> {
+        if self.cancelled() {
+            return Some(Duration::ZERO);
+        }
+        self.at
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+}
+
 /// Starts tasks. One executor serves a whole run and may be shared by the
 /// threads that run `parallel` steps.
 pub trait Executor: Send + Sync {
@@ -206,8 +250,14 @@ pub trait Executor: Send + Sync {
 
     /// Starts a task. `logs` receives every output line until the task ends.
     /// A [`TaskKind::Service`] is started detached: the call returns once the
-    /// process runs.
-    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError>;
+    /// process runs. A start that waits on something outside basso, such as
+    /// an image pull, returns an error once `deadline` passes.
+    fn start(
+        &self,
+        spec: TaskSpec,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<Box<dyn Task>, ExecError>;
 
     /// Releases what the executor set up for a stage (networks, snapshots)
     /// after the runner stopped the stage's tasks. The host executor has

@@ -39,7 +39,7 @@ use nix::unistd::Pid;
 
 use crate::access::{self, Denied, StepUser};
 use crate::executor::{
-    ExecError, Executor, Exit, LogSink, Program, Shell, StopDeadline, Task, TaskSpec,
+    ExecError, Executor, Exit, LogSink, Program, Shell, StartDeadline, StopDeadline, Task, TaskSpec,
 };
 use crate::lines::LineSplitter;
 
@@ -181,7 +181,14 @@ impl Executor for HostExecutor {
         problems
     }
 
-    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
+    /// Spawns the step's process. Spawning is quick, so `_deadline` is not
+    /// checked.
+    fn start(
+        &self,
+        spec: TaskSpec,
+        logs: LogSink,
+        _deadline: &StartDeadline,
+    ) -> Result<Box<dyn Task>, ExecError> {
         let number = self.next_task.fetch_add(1, Ordering::Relaxed);
         let scratch = self.scratch_dir.join(format!("{}-{number}", spec.step_id));
         let output_dir = scratch.join("outputs");

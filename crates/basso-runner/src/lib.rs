@@ -63,7 +63,8 @@ pub mod summary;
 pub use codebase::Codebase;
 pub use console::Console;
 pub use executor::{
-    ExecError, Executor, Exit, LogSink, Program, Shell, StopDeadline, Task, TaskKind, TaskSpec,
+    ExecError, Executor, Exit, LogSink, Program, Shell, StartDeadline, StopDeadline, Task,
+    TaskKind, TaskSpec,
 };
 pub use folders::RunFolder;
 pub use host::HostExecutor;

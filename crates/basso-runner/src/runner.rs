@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::codebase::Codebase;
 use crate::console::Console;
 use crate::deadline::{Deadline, Scope};
-use crate::executor::{Executor, Exit, LogSink, Program, StopDeadline, Task, TaskSpec};
+use crate::executor::{
+    Executor, Exit, LogSink, Program, StartDeadline, StopDeadline, Task, TaskSpec,
+};
 use crate::plan::{FailureAction, FailureStrategy, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
@@ -1059,7 +1061,10 @@ impl StageRun<'_, '_> {
         let (sink, tail, gate) = self.sink(&id);
         let ports = task.port_bindings.clone();
         let started_at = SystemTime::now();
-        match self.runner.executor.start(task, sink) {
+        // A Background step's `timeout` is its readiness timeout, so only
+        // the stage's and the pipeline's deadlines limit its start.
+        let deadline = self.start_deadline(None);
+        match self.runner.executor.start(task, sink, &deadline) {
             Ok(handle) => {
                 tracing::info!(step_id = %id, pid = handle.pid(), "started service");
                 self.runner.console.step_started(&id);
@@ -1077,9 +1082,64 @@ impl StageRun<'_, '_> {
             }
             Err(error) => {
                 gate.open();
-                self.fail_before_start(step, format!("cannot start: {error}"));
+                let message = format!("cannot start: {error}");
+                match self.abandoned_start(None) {
+                    Some((status, reason)) => {
+                        self.record_abandoned(step, status, format!("{reason}; {message}"))
+                    }
+                    None => self.fail_before_start(step, message),
+                }
             }
         }
+    }
+
+    /// Records a service whose start the run's cancellation or a timeout
+    /// ended, with the status a running service stopped then would get.
+    fn record_abandoned(&self, step: &StepPlan, status: Status, message: String) {
+        let masked = self.runner.console.mask(&message);
+        tracing::error!(step_id = %step.path(), status = %status.word(), "{masked}");
+        let mut result = StepResult::skipped(
+            step.path(),
+            step.name.clone(),
+            step.step_type.clone(),
+            Some(message),
+        );
+        result.status = status;
+        self.record(step, result);
+    }
+
+    /// Returns the deadline of a step's start: the first to pass of the
+    /// step's `timeout`, the stage's and the pipeline's, or the run's
+    /// cancellation. `step_timeout` is a Run step's timeout and start time.
+    fn start_deadline(&self, step_timeout: Option<(Duration, Instant)>) -> StartDeadline {
+        let step_end = step_timeout.and_then(|(timeout, started)| started.checked_add(timeout));
+        let stage_end = self.deadline.map(|deadline| deadline.at);
+        let at = match (step_end, stage_end) {
+            (Some(step), Some(stage)) => Some(step.min(stage)),
+            (step, stage) => step.or(stage),
+        };
+        StartDeadline::new(at, self.runner.cancel.clone())
+    }
+
+    /// Returns the status and reason for a step whose start failed because
+    /// the run was cancelled or a timeout passed, the same that a running
+    /// step stopped then gets. Returns `None` when the start failed for
+    /// another reason. `step_timeout` is a Run step's timeout and start time.
+    fn abandoned_start(
+        &self,
+        step_timeout: Option<(Duration, Instant)>,
+    ) -> Option<(Status, String)> {
+        if self.runner.cancelled() {
+            return Some((Status::Aborted, "interrupted".to_string()));
+        }
+        if let Some(deadline) = self.expired() {
+            return Some((Status::Expired, deadline.message()));
+        }
+        let (timeout, started) = step_timeout?;
+        (started.elapsed() >= timeout).then(|| {
+            let message = format!("the step timed out after {}", humantime(timeout));
+            (Status::Expired, message)
+        })
     }
 
     /// Waits until every started service's ports accept connections.
@@ -1233,14 +1293,29 @@ impl StageRun<'_, '_> {
         let (sink, _tail, gate) = self.sink(&id);
         let started_at = SystemTime::now();
         let started = Instant::now();
-        let mut handle = match self.runner.executor.start(task, sink) {
+        let step_timeout = step.timeout.map(|timeout| (timeout, started));
+        let deadline = self.start_deadline(step_timeout);
+        let mut handle = match self.runner.executor.start(task, sink, &deadline) {
             Ok(handle) => handle,
             Err(error) => {
                 gate.open();
-                let message = format!("cannot start: {error}");
-                let mut result =
-                    StepResult::skipped(id, step.name.clone(), step.step_type.clone(), Some(message));
-                result.status = Status::Failed;
+                let mut message = format!("cannot start: {error}");
+                let mut status = Status::Failed;
+                if let Some((abandoned, reason)) = self.abandoned_start(step_timeout) {
+                    status = abandoned;
+                    message = format!("{reason}; {message}");
+                }
+                let mut result = StepResult::skipped(
+                    id,
+                    step.name.clone(),
+                    step.step_type.clone(),
+                    Some(message),
+                );
+                result.status = status;
+                // The start's time counts, because an image pull can take minutes.
+                result.started_at_ms = Some(epoch_millis(started_at));
+                result.finished_at_ms = Some(epoch_millis(SystemTime::now()));
+                result.duration = started.elapsed();
                 return result;
             }
         };

@@ -13,7 +13,9 @@ use common::{node, run_step, service, stage};
 
 /// A fake executor. A step's command is read as `exit CODE`, `run MILLIS`
 /// (runs that long, then exits 0), `forever`, `unstoppable` (runs forever
-/// and refuses to stop) or `output NAME=VALUE`.
+/// and refuses to stop), `output NAME=VALUE` or `stalled-pull` (its start
+/// waits until the start deadline passes, as a pull from a registry that
+/// never responds does, and then fails).
 #[derive(Default)]
 struct FakeExecutor {
     events: Arc<Mutex<Vec<String>>>,
@@ -42,10 +44,18 @@ impl Executor for FakeExecutor {
         Vec::new()
     }
 
-    fn start(&self, spec: TaskSpec, logs: LogSink) -> Result<Box<dyn Task>, ExecError> {
+    fn start(
+        &self,
+        spec: TaskSpec,
+        logs: LogSink,
+        deadline: &StartDeadline,
+    ) -> Result<Box<dyn Task>, ExecError> {
         let Program::Script { script, .. } = &spec.program else {
             return Err(ExecError("fake runs scripts only".into()));
         };
+        if script == "stalled-pull" {
+            return Err(stall_until(deadline, &spec.step_id, &self.events));
+        }
         let env: BTreeMap<_, _> = spec.env.iter().cloned().collect();
         logs(&format!("env STEP={}", env["HARNESS_STEP_ID"]));
         let mut outputs = BTreeMap::new();
@@ -74,6 +84,18 @@ impl Executor for FakeExecutor {
             unstoppable: script == "unstoppable",
         }))
     }
+}
+
+/// Waits until `deadline` passes, 30 s at most, and returns the error of a
+/// pull given up there.
+fn stall_until(deadline: &StartDeadline, step_id: &str, events: &Mutex<Vec<String>>) -> ExecError {
+    events.lock().unwrap().push(format!("pull {step_id}"));
+    let limit = Instant::now() + Duration::from_secs(30);
+    while !deadline.passed() && Instant::now() < limit {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    events.lock().unwrap().push(format!("gave up {step_id}"));
+    ExecError(format!("step `{step_id}`: gave up pulling the image"))
 }
 
 impl Task for FakeTask {
@@ -435,4 +457,115 @@ fn timeout_expires_step() {
 
     assert_eq!(outcome.events, vec!["start slow", "stop slow"]);
     assert_eq!(outcome.summary.stages[0].steps[0].status, Status::Expired);
+}
+
+#[test]
+fn step_timeout_ends_stalled_start() {
+    let mut pull = run_step("pull", "stalled-pull");
+    pull.timeout = Some(Duration::from_millis(300));
+    let started = Instant::now();
+    let outcome = run(vec![stage(vec![node(pull)])]);
+
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.events, vec!["pull pull", "gave up pull"]);
+    let step = &outcome.summary.stages[0].steps[0];
+    assert_eq!(step.status, Status::Expired);
+    let message = step.message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with("the step timed out after 300ms; cannot start:"),
+        "{message}"
+    );
+    assert!(
+        step.duration >= Duration::from_millis(300),
+        "{:?}",
+        step.duration
+    );
+}
+
+#[test]
+fn stage_timeout_ends_stalled_start() {
+    let mut timed = stage(vec![
+        node(service("svc", "forever", None)),
+        node(run_step("pull", "stalled-pull")),
+    ]);
+    timed.timeout = Some(Duration::from_millis(300));
+    let outcome = run(vec![timed]);
+
+    assert_eq!(
+        outcome.events,
+        vec!["start svc", "pull pull", "gave up pull", "stop svc"]
+    );
+    let step = &outcome.summary.stages[0].steps[1];
+    assert_eq!(step.status, Status::Expired);
+    let message = step.message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with("the stage timed out after 300ms; "),
+        "{message}"
+    );
+    assert_eq!(outcome.summary.stages[0].status, Status::Expired);
+}
+
+#[test]
+fn cancel_ends_stalled_start() {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let started = Instant::now();
+    let outcome = fake_run(
+        vec![stage(vec![
+            node(service("svc", "forever", None)),
+            node(run_step("pull", "stalled-pull")),
+            node(run_step("never", "exit 0")),
+        ])],
+        cancel,
+    );
+
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        outcome.events,
+        vec!["start svc", "pull pull", "gave up pull", "stop svc"]
+    );
+    assert_eq!(outcome.summary.status, Status::Aborted);
+    let statuses = statuses(&outcome.summary);
+    assert_eq!(statuses[0], ("svc".to_string(), Status::Aborted));
+    assert_eq!(statuses[1], ("pull".to_string(), Status::Aborted));
+    assert_eq!(statuses[2], ("never".to_string(), Status::Aborted));
+}
+
+#[test]
+fn cancel_ends_stalled_service_start() {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let outcome = fake_run(
+        vec![stage(vec![
+            node(service("db", "stalled-pull", None)),
+            node(run_step("never", "exit 0")),
+        ])],
+        cancel,
+    );
+
+    assert_eq!(outcome.events, vec!["pull db", "gave up db"]);
+    let db = &outcome.summary.stages[0].steps[0];
+    assert_eq!(db.status, Status::Aborted);
+    let message = db.message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with("interrupted; cannot start:"),
+        "{message}"
+    );
+    assert_eq!(outcome.summary.status, Status::Aborted);
 }

@@ -301,3 +301,45 @@ fn stopped_step_duration_excludes_service_grace() {
     assert!(service.duration >= GRACE, "service took {:?}", service.duration);
     assert_all_gone(&read_pids(&[service_pid, step_pid]));
 }
+
+/// A step whose TERM trap needs 1 s of the grace period runs the trap to
+/// its end: the step's process group gets one SIGTERM, and no second one
+/// kills the trap's `sleep`.
+#[test]
+fn interrupt_lets_term_trap_finish() {
+    let files = tempfile::tempdir().unwrap();
+    let dir = files.path();
+    let (pid_file, terms, finished) = (dir.join("step.pid"), dir.join("terms"), dir.join("done"));
+    let command = format!(
+        "trap 'echo TERM >> {terms}; sleep 1 && echo done > {finished}; exit 0' TERM\n\
+         echo $$ > {pid}.tmp\nmv {pid}.tmp {pid}\n\
+         while :; do sleep 0.1 || true; done",
+        terms = terms.display(),
+        finished = finished.display(),
+        pid = pid_file.display()
+    );
+    let setup = Setup {
+        stop_grace: GRACE,
+        ..Setup::default()
+    };
+    let interrupter = interrupt_when_started(
+        vec![pid_file],
+        setup.cancel.clone(),
+        setup.kill_now.clone(),
+        None,
+    );
+
+    let outcome = run_with(
+        vec![stage(vec![node(run_step("trapped", &command))])],
+        setup,
+    );
+    let elapsed = interrupter.join().unwrap().elapsed();
+
+    let terms = std::fs::read_to_string(&terms).unwrap_or_default();
+    let finished = std::fs::read_to_string(&finished).ok();
+    assert_eq!(terms, "TERM\n", "{}", outcome.console);
+    assert_eq!(finished.as_deref(), Some("done\n"), "{}", outcome.console);
+    assert_eq!(outcome.step("trapped").status, Status::Aborted);
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(elapsed < GRACE, "{elapsed:?}");
+}
