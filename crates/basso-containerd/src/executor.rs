@@ -411,7 +411,15 @@ impl Inner {
         deadline: &StartDeadline,
     ) -> Result<Started> {
         let mut image = self.ensure_image(step, deadline).await?;
-        if step.run_as_user.is_none() && parse_image_user(&image.user).is_none() {
+        // `runAsUser` replaces the image's `User`. A user without a group
+        // gets its primary group from the image's /etc/passwd, as Docker
+        // and containerd give it; a user name is looked up there too.
+        if let Some(uid) = step.run_as_user {
+            image.user = uid.to_string();
+        }
+        let named = parse_image_user(&image.user).is_none();
+        let without_group = !image.user.is_empty() && image.user != "root" && !image.user.contains(':');
+        if named || without_group {
             let (uid, gid) = Images::new(&self.containerd, &self.config.snapshotter)
                 .user_ids(&image)
                 .await?;
@@ -558,16 +566,15 @@ impl Inner {
                 image.name
             )));
         }
-        let (uid, gid) = match step.run_as_user {
-            Some(uid) => (uid, 0),
-            None => parse_image_user(&image.user).ok_or_else(|| {
-                Error::new(format!(
-                    "image `{}` sets user `{}`, which is not numeric\n\
-                     help: set runAsUser to a numeric user id",
-                    image.name, image.user
-                ))
-            })?,
-        };
+        // `start` wrote the user with its group as numbers, `runAsUser`
+        // included.
+        let (uid, gid) = parse_image_user(&image.user).ok_or_else(|| {
+            Error::new(format!(
+                "image `{}` sets user `{}`, which is not numeric\n\
+                 help: set runAsUser to a numeric user id",
+                image.name, image.user
+            ))
+        })?;
         let workspace = step.workspace.canonicalize().map_err(|error| {
             Error::io(
                 "opening workspace",

@@ -147,15 +147,22 @@ fn run_as_user_sets_uid() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
     let executor = executor(state.path());
-    let mut step = script_step("whoami", "id -u", workspace.path());
+    let mut step = script_step("whoami", "echo $(id -u):$(id -g)", workspace.path());
 
     let (_, output) = run(&executor, &step);
-    assert_eq!(output, "0");
+    assert_eq!(output, "0:0");
 
+    // The image's /etc/passwd gives user 1000 the group 1000.
     step.run_as_user = Some(1000);
     let (exit, output) = run(&executor, &step);
     assert!(exit.success(), "{output}");
-    assert_eq!(output, "1000");
+    assert_eq!(output, "1000:1000");
+
+    // A user the file does not list gets group 0.
+    step.run_as_user = Some(4242);
+    let (exit, output) = run(&executor, &step);
+    assert!(exit.success(), "{output}");
+    assert_eq!(output, "4242:0");
     executor.end_stage(Duration::from_secs(2)).unwrap();
 }
 
