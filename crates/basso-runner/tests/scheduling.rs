@@ -421,14 +421,20 @@ fn stage_when_after_failed_stage() {
     assert_eq!(outcome.events, vec!["start a", "start c"]);
 }
 
-#[test]
-fn cancel_stops_running_step() {
+/// Returns a cancel flag that a thread sets after `delay`, as Ctrl-C would.
+fn cancel_after(delay: Duration) -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(delay);
         flag.store(true, Ordering::SeqCst);
     });
+    cancel
+}
+
+#[test]
+fn cancel_stops_running_step() {
+    let cancel = cancel_after(Duration::from_millis(200));
     let outcome = fake_run(
         vec![stage(vec![
             node(service("svc", "forever", None)),
@@ -511,12 +517,7 @@ fn stage_timeout_ends_stalled_start() {
 
 #[test]
 fn cancel_ends_stalled_start() {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
-        flag.store(true, Ordering::SeqCst);
-    });
+    let cancel = cancel_after(Duration::from_millis(200));
     let started = Instant::now();
     let outcome = fake_run(
         vec![stage(vec![
@@ -545,12 +546,7 @@ fn cancel_ends_stalled_start() {
 
 #[test]
 fn cancel_ends_stalled_service_start() {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(200));
-        flag.store(true, Ordering::SeqCst);
-    });
+    let cancel = cancel_after(Duration::from_millis(200));
     let outcome = fake_run(
         vec![stage(vec![
             node(service("db", "stalled-pull", None)),
