@@ -1009,15 +1009,24 @@ fn oom_kill_count(namespace: &str, id: &str) -> u64 {
     0
 }
 
+/// How much of a log file that has been read is kept on disk at most before
+/// its blocks are freed.
+const LOG_READ_KEPT: u64 = 1 << 20;
+
 /// Follows a log file the shim appends to, sending whole lines to `logs`,
-/// until `done` fires; then sends the rest.
+/// until `done` fires; then sends the rest. The blocks of what has been
+/// read are freed as it goes (a hole punched into the file, which keeps its
+/// size and the shim's offset), so a chatty container does not fill the
+/// disk, or the memory of a `tmpfs`, with its whole output.
 fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receiver<()>) {
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok(mut file) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
         return;
     };
     let mut splitter = LineSplitter::new();
     let mut emit = |line: &str| logs(line);
     let mut chunk = vec![0; 64 * 1024];
+    let mut consumed: u64 = 0;
+    let mut freed: u64 = 0;
     loop {
         let finished = !matches!(
             done.try_recv(),
@@ -1026,8 +1035,15 @@ fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receive
         loop {
             match file.read(&mut chunk) {
                 Ok(0) | Err(_) => break,
-                Ok(read) => splitter.push(&chunk[..read], &mut emit),
+                Ok(read) => {
+                    splitter.push(&chunk[..read], &mut emit);
+                    consumed += read as u64;
+                }
             }
+        }
+        if consumed - freed >= LOG_READ_KEPT {
+            free_read_blocks(&file, freed, consumed);
+            freed = consumed;
         }
         if finished {
             splitter.finish(&mut emit);
@@ -1036,6 +1052,20 @@ fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receive
         // A read at the end of the file returns 0, and a later read returns
         // what the shim appended since. A short sleep replaces inotify.
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Frees the disk blocks of bytes `from..to` of `file`, which have been read,
+/// keeping the file's size. A file system that cannot punch holes keeps
+/// them, and the file then grows as before.
+fn free_read_blocks(file: &std::fs::File, from: u64, to: u64) {
+    use nix::fcntl::{FallocateFlags, fallocate};
+    let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
+        return;
+    };
+    let mode = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+    if let Err(error) = fallocate(file, mode, offset, len) {
+        tracing::debug!(%error, "cannot free the blocks of a container log that were read");
     }
 }
 
@@ -1069,5 +1099,29 @@ mod tests {
     #[test]
     fn hostname_replaces_underscore() {
         assert_eq!(sanitize_hostname("my_service$1"), "my-service-1");
+    }
+
+    #[test]
+    fn read_log_blocks_freed() {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::Mutex;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.log");
+        let line = format!("{}\n", "x".repeat(1023));
+        std::fs::write(&path, line.repeat(3 * 1024)).unwrap();
+        let lines = Arc::new(Mutex::new(0usize));
+        let counted = Arc::clone(&lines);
+        let logs: LogSink = Arc::new(move |_: &str| *counted.lock().unwrap() += 1);
+        let (sender, done) = tokio::sync::oneshot::channel();
+        sender.send(()).unwrap();
+
+        tail_log(&path, &logs, done);
+
+        assert_eq!(*lines.lock().unwrap(), 3 * 1024);
+        let metadata = std::fs::metadata(&path).unwrap();
+        assert_eq!(metadata.len(), 3 << 20);
+        // `blocks` counts 512-byte units still allocated.
+        assert!(metadata.blocks() * 512 < 64 << 10, "{} blocks", metadata.blocks());
     }
 }
