@@ -413,7 +413,7 @@ impl Inner {
         let mut image = self.ensure_image(step, deadline).await?;
         // `runAsUser` replaces the image's `User`. A user without a group
         // gets its primary group from the image's /etc/passwd, as Docker
-        // and containerd give it; a user name is looked up there too.
+        // and containerd give it. A user name is looked up there too.
         if let Some(uid) = step.run_as_user {
             image.user = uid.to_string();
         }
@@ -1014,10 +1014,10 @@ fn oom_kill_count(namespace: &str, id: &str) -> u64 {
 const LOG_READ_KEPT: u64 = 1 << 20;
 
 /// Follows a log file the shim appends to, sending whole lines to `logs`,
-/// until `done` fires; then sends the rest. The blocks of what has been
-/// read are freed as it goes (a hole punched into the file, which keeps its
-/// size and the shim's offset), so a chatty container does not fill the
-/// disk, or the memory of a `tmpfs`, with its whole output.
+/// until `done` fires; then sends the rest. It frees the blocks of what it
+/// has read by punching a hole into the file, which keeps the file's size
+/// and the shim's offset. A chatty container then does not fill the disk,
+/// or the memory of a `tmpfs`, with its whole output.
 fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receiver<()>) {
     let Ok(mut file) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
         return;
