@@ -286,6 +286,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 /// receive SIGTERM can receive it now.
 const SIGNAL_READY_POLL: Duration = Duration::from_millis(50);
 
+/// How often a stop checks whether its deadline was made to pass at once.
+const KILL_NOW_POLL: Duration = Duration::from_millis(100);
+
 impl ContainerTask {
     /// The containerd container id (also the snapshot key).
     pub fn id(&self) -> &str {
@@ -838,10 +841,10 @@ impl Inner {
         let mut resend = !accepts_sigterm(pid).unwrap_or(true);
         self.kill(id, 15, false).await?;
         while !deadline.passed() {
-            let mut slice = deadline.remaining();
-            if resend {
-                slice = slice.min(SIGNAL_READY_POLL);
-            }
+            // Short waits, so that a second Ctrl-C, which makes the deadline
+            // pass at once, is seen within one of them.
+            let poll = if resend { SIGNAL_READY_POLL } else { KILL_NOW_POLL };
+            let slice = deadline.remaining().min(poll);
             let ended = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
                 .await
                 .is_ok();

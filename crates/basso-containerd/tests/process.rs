@@ -425,6 +425,39 @@ fn stop_lets_term_trap_finish() {
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
 }
 
+/// A stop whose deadline is made to pass early, as a second Ctrl-C does,
+/// kills the container then, not when the grace period would have ended.
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn stop_kills_when_deadline_forced() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let script = "trap 'sleep 20; exit 0' TERM\n\
+                  echo ready\n\
+                  while :; do sleep 1; done";
+    let step = script_step("slowTrap", script, workspace.path());
+    let lines = Lines::default();
+    let mut task = executor.start(&step, lines.sink()).unwrap();
+    wait_for_line(&lines, "ready");
+    let kill_now = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = kill_now.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+
+    let started = std::time::Instant::now();
+    let deadline = basso_runner::StopDeadline::or_when(Duration::from_secs(10), kill_now);
+    let exit = task.stop_by(&deadline).unwrap();
+    let elapsed = started.elapsed();
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+
+    // SIGKILL: 128 + 9.
+    assert_eq!(exit.status, 137);
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
 /// Without tini, the step's shell is PID 1, and the kernel discards a
 /// SIGTERM that PID 1 has no handler for. A stop that begins before the
 /// script has set its trap still reaches the trap once it is set.
