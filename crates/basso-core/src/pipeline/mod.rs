@@ -174,13 +174,19 @@ fn add_resolution_errors(report: &mut Report, source: &str) {
             report.push(warning);
         }
     }
+    // A budget runs out whatever values the run supplies later.
+    let budget_codes = [
+        crate::error::codes::SHARED_BUDGET_EXCEEDED,
+        crate::error::codes::BUDGET_EXCEEDED,
+    ];
     let new_errors: Vec<Diagnostic> = diagnostics
         .into_iter()
         .filter(|d| d.is_error())
         .filter(|d| {
-            !unknown_value_spans
-                .iter()
-                .any(|span| overlaps(span, &d.span))
+            budget_codes.contains(&d.code.as_str())
+                || !unknown_value_spans
+                    .iter()
+                    .any(|span| overlaps(span, &d.span))
         })
         .filter(|d| {
             // A cycle that check reports where the variables are defined

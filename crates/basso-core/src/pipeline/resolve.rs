@@ -118,6 +118,9 @@ struct Resolver<'p, 'a> {
     data: RunTimeData,
     /// Stages and steps resolved so far, counting every iteration.
     expanded: usize,
+    /// How many expressions stopped because the shared evaluation budget
+    /// ran out.
+    over_budget: usize,
     /// Whether expansion stopped at [`MAX_EXPANDED_NODES`], so no further
     /// stage or step is resolved.
     expansion_stopped: bool,
@@ -566,6 +569,7 @@ fn resolve_tracked(
         unknown_value_spans: Vec::new(),
         data: RunTimeData::new(context, &root_value),
         expanded: 0,
+        over_budget: 0,
         // Validation reported a fixed expansion over the cap.
         expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
         service_host_ports: Vec::new(),
@@ -583,7 +587,7 @@ fn resolve_tracked(
         resolver.stage(index, &root_value, &mut stages);
     }
     resolver.report_misses();
-    let diagnostics = once_over_budget(resolver.report.diagnostics);
+    let diagnostics = once_over_budget(resolver.report.diagnostics, resolver.over_budget);
     let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
     let mut resolution = finish(identifier, stages, diagnostics, file_name);
     resolution.timeout_seconds = timeout_seconds;
@@ -592,13 +596,15 @@ fn resolve_tracked(
 
 /// Keeps the first `shared-budget-exceeded` error of `diagnostics` and drops
 /// the others, which every field evaluated after it gets, and counts them
-/// in the first one's message.
-fn once_over_budget(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+/// in the first one's message. `stopped` is how many expressions stopped
+/// this way in all, also those that got no diagnostic.
+fn once_over_budget(mut diagnostics: Vec<Diagnostic>, stopped: usize) -> Vec<Diagnostic> {
     let over = |d: &Diagnostic| d.code == codes::SHARED_BUDGET_EXCEEDED;
     let Some(first) = diagnostics.iter().position(over) else {
         return diagnostics;
     };
-    let later = diagnostics.iter().filter(|d| over(d)).count() - 1;
+    let listed = diagnostics.iter().filter(|d| over(d)).count();
+    let later = listed.max(stopped) - 1;
     let mut index = 0;
     diagnostics.retain(|d| {
         index += 1;
@@ -1126,6 +1132,15 @@ impl<'p, 'a> Resolver<'p, 'a> {
     }
 
     fn report_expression_error(&mut self, mut error: ExprError, node: &Node, scope: &Scope<'_>) {
+        // Every expression after the shared budget ran out fails the same
+        // way. Only the first gets a diagnostic, because finding a
+        // diagnostic's position in its field costs more than evaluating.
+        if error.code == codes::SHARED_BUDGET_EXCEEDED {
+            self.over_budget += 1;
+            if self.over_budget > 1 {
+                return;
+            }
+        }
         if let (codes::SECRET_FROM_DATA, Some(step)) = (error.code, scope.step_identifier) {
             error.message = format!("step `{step}`: {}", error.message);
         }
@@ -3083,7 +3098,7 @@ mod tests {
         let other = Diagnostic::error("missing-input", "other", Span::default());
         let diagnostics = vec![other.clone(), over("first"), over("second"), over("third"), other];
 
-        let kept = once_over_budget(diagnostics);
+        let kept = once_over_budget(diagnostics, 2);
 
         let messages: Vec<&str> = kept.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
