@@ -1061,9 +1061,11 @@ impl StageRun<'_, '_> {
         let (sink, tail, gate) = self.sink(&id);
         let ports = task.port_bindings.clone();
         let started_at = SystemTime::now();
-        // A Background step's `timeout` is its readiness timeout, so only
-        // the stage's and the pipeline's deadlines limit its start.
-        let deadline = self.start_deadline(None);
+        let started = Instant::now();
+        // A Background step's `timeout` bounds its start, such as an image
+        // pull, and then its wait for readiness.
+        let step_timeout = step.timeout.map(|timeout| (timeout, started));
+        let deadline = self.start_deadline(step_timeout);
         match self.runner.executor.start(task, sink, &deadline) {
             Ok(handle) => {
                 tracing::info!(step_id = %id, pid = handle.pid(), "started service");
@@ -1083,10 +1085,13 @@ impl StageRun<'_, '_> {
             Err(error) => {
                 gate.open();
                 let message = format!("cannot start: {error}");
-                match self.abandoned_start(None) {
-                    Some((status, reason)) => {
-                        self.record_abandoned(step, status, format!("{reason}; {message}"))
-                    }
+                match self.abandoned_start(step_timeout) {
+                    Some((status, reason)) => self.record_abandoned(
+                        step,
+                        status,
+                        format!("{reason}; {message}"),
+                        (started_at, started),
+                    ),
                     None => self.fail_before_start(step, message),
                 }
             }
@@ -1094,8 +1099,15 @@ impl StageRun<'_, '_> {
     }
 
     /// Records a service whose start the run's cancellation or a timeout
-    /// ended, with the status a running service stopped then would get.
-    fn record_abandoned(&self, step: &StepPlan, status: Status, message: String) {
+    /// ended, with the status a running service stopped then would get, and
+    /// the time the start took from `started`.
+    fn record_abandoned(
+        &self,
+        step: &StepPlan,
+        status: Status,
+        message: String,
+        started: (SystemTime, Instant),
+    ) {
         let masked = self.runner.console.mask(&message);
         tracing::error!(step_id = %step.path(), status = %status.word(), "{masked}");
         let mut result = StepResult::skipped(
@@ -1105,6 +1117,10 @@ impl StageRun<'_, '_> {
             Some(message),
         );
         result.status = status;
+        // An image pull can take minutes.
+        result.started_at_ms = Some(epoch_millis(started.0));
+        result.finished_at_ms = Some(epoch_millis(SystemTime::now()));
+        result.duration = started.1.elapsed();
         self.record(step, result);
     }
 

@@ -545,6 +545,29 @@ fn cancel_ends_stalled_start() {
 }
 
 #[test]
+fn service_timeout_ends_stalled_start() {
+    let mut db = service("db", "stalled-pull", None);
+    db.timeout = Some(Duration::from_millis(300));
+    let started = Instant::now();
+    let outcome = run(vec![stage(vec![node(db)])]);
+
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(outcome.events, vec!["pull db", "gave up db"]);
+    let db = &outcome.summary.stages[0].steps[0];
+    assert_eq!(db.status, Status::Expired);
+    let message = db.message.as_deref().unwrap_or_default();
+    assert!(
+        message.starts_with("the step timed out after 300ms; cannot start:"),
+        "{message}"
+    );
+    assert!(db.duration >= Duration::from_millis(300), "{:?}", db.duration);
+}
+
+#[test]
 fn cancel_ends_stalled_service_start() {
     let cancel = cancel_after(Duration::from_millis(200));
     let outcome = fake_run(
