@@ -208,6 +208,7 @@ pub fn validate(report: &mut Report, pipeline: &Pipeline<'_>, templates: &Templa
                 continue;
             }
             check_unknown_keys(report, group.node, STEP_GROUP_KEYS, "a step group");
+            check_when(report, group.node.get("when"), "stageStatus", templates);
             if let Some(strategy) = group.node.get("strategy") {
                 check_strategy(report, strategy, &group.identifier);
             }
