@@ -590,7 +590,18 @@ impl Inner {
             env.retain(|entry| entry.split('=').next() != Some(name.as_str()));
             env.push(format!("{name}={value}"));
         }
-        let mut mounts = vec![
+        // Shared paths first: a later mount lies on top, so `/etc/hosts` and
+        // basso's own folders stay visible under a shared `/etc`.
+        let mut mounts: Vec<BindMount> = step
+            .shared_paths
+            .iter()
+            .map(|(source, destination)| BindMount {
+                source: source.clone(),
+                destination: destination.clone(),
+                read_only: false,
+            })
+            .collect();
+        mounts.extend([
             BindMount {
                 source: workspace,
                 destination: WORKSPACE_MOUNT.to_string(),
@@ -601,18 +612,11 @@ impl Inner {
                 destination: "/etc/hosts".to_string(),
                 read_only: true,
             },
-        ];
+        ]);
         if let Some(output_dir) = &step.output_dir {
             mounts.push(BindMount {
                 source: output_dir.clone(),
                 destination: OUTPUTS_MOUNT.to_string(),
-                read_only: false,
-            });
-        }
-        for (source, destination) in &step.shared_paths {
-            mounts.push(BindMount {
-                source: source.clone(),
-                destination: destination.clone(),
                 read_only: false,
             });
         }

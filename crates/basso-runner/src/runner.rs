@@ -310,6 +310,10 @@ impl<'a> Runner<'a> {
             if path == reports::HARNESS_WORKSPACE || shared.iter().any(|(_, known)| known == path) {
                 continue;
             }
+            if let Some(reserved) = reserved_path(path) {
+                tracing::warn!(stage_id = %stage.id, "shared path `{path}` is not shared, because {reserved}; help: share a folder of its own, such as `/shared`");
+                continue;
+            }
             let folder = base.join(format!("stage-{position}-{}", shared.len()));
             // Mode 0777: a step may run as any user, as in a Kubernetes
             // `emptyDir`. The umask would narrow a mode given to `mkdir`.
@@ -531,6 +535,23 @@ fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
         StatusRule::All => "All",
     };
     format!("its `when.{key}` is `{rule}` but the {scope} is {status}")
+}
+
+/// Returns why `path`, an absolute shared path without a trailing slash,
+/// cannot be a folder mounted over a container, or `None` when it can.
+fn reserved_path(path: &str) -> Option<&'static str> {
+    let at_or_under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
+    if path == "/" {
+        Some("it would hide the image's whole file system")
+    } else if ["/proc", "/sys", "/dev"].into_iter().any(at_or_under) {
+        Some("the container's runtime mounts that file system")
+    } else if at_or_under("/basso") {
+        Some("basso mounts its scripts and output folders under `/basso`")
+    } else if path == "/etc/hosts" {
+        Some("basso writes `/etc/hosts` with the stage's service names")
+    } else {
+        None
+    }
 }
 
 /// Returns the action of the first of `strategies` that matches `Unknown`
@@ -1648,5 +1669,20 @@ pub fn humantime(duration: Duration) -> String {
         (0, s) => format!("{s}s"),
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reserved_path;
+
+    #[test]
+    fn reserved_shared_paths_named() {
+        for path in ["/", "/proc", "/dev/shm", "/sys", "/basso", "/basso/outputs", "/etc/hosts"] {
+            assert!(reserved_path(path).is_some(), "{path}");
+        }
+        for path in ["/etc", "/var/run", "/shared", "/basso2", "/procx"] {
+            assert!(reserved_path(path).is_none(), "{path}");
+        }
     }
 }
