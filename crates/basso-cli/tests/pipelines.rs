@@ -685,6 +685,22 @@ fn check_input_set_against_pipeline_beside_it() {
     assert_eq!(code, 0, "{json:#}");
     let (code, json) = check_json_files(&[&pipeline, &other]);
     assert_eq!(code, 0, "{json:#}");
+    assert_eq!(codes(&json), ["input-set-pipeline"], "{json:#}");
+
+    // Input sets apply together, in order, so a later value replaces an
+    // earlier one.
+    let set_variable = |name: &str, value: &str| {
+        format!(
+            "inputSet:\n  name: {name}\n  identifier: {name}\n  pipeline:\n    identifier: p\n    variables:\n      - {{name: env, type: String, value: \"{value}\"}}\n"
+        )
+    };
+    let reads = write("reads.yaml", &set_variable("reads", "<+pipeline.name>"));
+    let (code, json) = check_json_files(&[&pipeline, &reads]);
+    assert_eq!(codes(&json), ["value-not-allowed"], "{json:#}");
+    assert_eq!(code, 1);
+    let fixes = write("fixes.yaml", &set_variable("fixes", "dev"));
+    let (code, json) = check_json_files(&[&pipeline, &reads, &fixes]);
+    assert_eq!(code, 0, "{json:#}");
 }
 
 fn check_json_files(files: &[&str]) -> (i32, serde_json::Value) {

@@ -103,14 +103,17 @@ fn check_wrapper_item(report: &mut Report, item: &Node) {
     }
 }
 
-/// Checks each input set among `files` (name and text) against the
-/// pipeline among them whose identifier it names: the paths it sets must be
-/// runtime inputs of that pipeline, and its values must fit their fields.
-/// The inputs it leaves out are not reported, since an input set may fill
-/// only some of them. Each diagnostic names its file.
+/// Checks the input sets among `files` (name and text) against the
+/// pipeline among them whose identifier they name, applied together in the
+/// order given, as `resolve --inputs` applies them: the paths they set must
+/// be runtime inputs of that pipeline, and their values must fit their
+/// fields. The inputs they leave out are not reported, since input sets may
+/// fill only some of them. An input set that names a pipeline not among the
+/// files gets a warning when pipelines are given. Each diagnostic names its
+/// file.
 pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
     let mut pipelines: Vec<(&str, &str, String)> = Vec::new();
-    let mut sets: Vec<(&str, &str, String)> = Vec::new();
+    let mut sets: Vec<(&str, &str, String, crate::diagnostic::Span)> = Vec::new();
     for (name, text) in files {
         let source = without_bom(text);
         let Some(root) = load_document(source, &mut Report::default()) else {
@@ -129,34 +132,65 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
             }
             Some(DocumentKind::InputSet) => {
                 let overlay = root.get("inputSet").and_then(|set| set.get("pipeline"));
+                let span = overlay
+                    .and_then(|overlay| overlay.get("identifier"))
+                    .map_or(root.span, |node| node.span);
                 if let Some(id) = identifier(overlay) {
-                    sets.push((name, text, id));
+                    sets.push((name, text, id, span));
                 }
             }
             _ => {}
         }
     }
     let mut diagnostics = Vec::new();
-    for (set_name, set_text, pipeline_id) in &sets {
-        let Some((name, text, _)) = pipelines.iter().find(|(_, _, id)| id == pipeline_id) else {
-            continue;
-        };
-        diagnostics.extend(set_diagnostics(name, text, set_name, set_text));
+    for (name, text, pipeline_id) in &pipelines {
+        let input_sets: Vec<(String, String)> = sets
+            .iter()
+            .filter(|(_, _, id, _)| id == pipeline_id)
+            .map(|(set_name, set_text, _, _)| (set_name.to_string(), set_text.to_string()))
+            .collect();
+        if !input_sets.is_empty() {
+            diagnostics.extend(sets_diagnostics(name, text, &input_sets));
+        }
+    }
+    if pipelines.is_empty() {
+        return diagnostics;
+    }
+    for (set_name, _, pipeline_id, span) in &sets {
+        if pipelines.iter().all(|(_, _, id)| id != pipeline_id) {
+            let given: Vec<String> = pipelines.iter().map(|(_, _, id)| format!("`{id}`")).collect();
+            diagnostics.push(
+                Diagnostic::warning(
+                    "input-set-pipeline",
+                    format!(
+                        "the input set is for pipeline `{pipeline_id}`, which none of the files checked with it is ({})",
+                        given.join(", ")
+                    ),
+                    *span,
+                )
+                .with_help("check the input set beside the pipeline it names, or correct its `pipeline.identifier`")
+                .with_file(*set_name),
+            );
+        }
     }
     diagnostics
 }
 
-/// Returns the diagnostics that resolving pipeline `name` with input set
-/// `set_name` gives and resolving it with its defaults does not: the errors
-/// the set causes, in either file, and the warnings in the set itself.
-fn set_diagnostics(name: &str, text: &str, set_name: &str, set_text: &str) -> Vec<Diagnostic> {
+/// Returns the diagnostics that resolving pipeline `name` with
+/// `input_sets` gives and resolving it with its defaults does not: the
+/// errors the sets cause, in any file, and the warnings in the sets.
+fn sets_diagnostics(name: &str, text: &str, input_sets: &[(String, String)]) -> Vec<Diagnostic> {
     let context = serde_json::Value::Object(serde_json::Map::new());
-    let input_sets = [(set_name.to_string(), set_text.to_string())];
-    let with_set = resolve(text, name, &[], &input_sets, &context).diagnostics;
+    let with_sets = resolve(text, name, &[], input_sets, &context).diagnostics;
     let defaults = resolve(text, name, &[], &[], &context).diagnostics;
-    with_set
+    let in_a_set = |d: &Diagnostic| {
+        input_sets
+            .iter()
+            .any(|(set_name, _)| d.file.as_deref() == Some(set_name.as_str()))
+    };
+    with_sets
         .into_iter()
-        .filter(|d| d.is_error() || d.file.as_deref() == Some(set_name))
+        .filter(|d| d.is_error() || in_a_set(d))
         .filter(|d| !defaults.contains(d))
         .collect()
 }
