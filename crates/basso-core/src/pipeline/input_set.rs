@@ -104,9 +104,9 @@ fn check_wrapper_item(report: &mut Report, item: &Node) {
 }
 
 /// Checks the input sets among `files` (name and text) against the
-/// pipeline among them whose identifier they name, applied together in the
-/// order given, as `resolve --inputs` applies them: the paths they set must
-/// be runtime inputs of that pipeline, and their values must fit their
+/// pipeline among them whose identifier they name. They apply together in
+/// the order given, as `resolve --inputs` applies them. The paths they set
+/// must be runtime inputs of that pipeline, and their values must fit their
 /// fields. The inputs they leave out are not reported, since input sets may
 /// fill only some of them. An input set that names a pipeline not among the
 /// files gets a warning when pipelines are given. Each diagnostic names its
@@ -158,13 +158,13 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
     }
     for (set_name, _, pipeline_id, span) in &sets {
         if pipelines.iter().all(|(_, _, id)| id != pipeline_id) {
-            let given: Vec<String> = pipelines.iter().map(|(_, _, id)| format!("`{id}`")).collect();
+            let checked: Vec<String> = pipelines.iter().map(|(_, _, id)| format!("`{id}`")).collect();
             diagnostics.push(
                 Diagnostic::warning(
                     "input-set-pipeline",
                     format!(
                         "the input set is for pipeline `{pipeline_id}`, which none of the files checked with it is ({})",
-                        given.join(", ")
+                        checked.join(", ")
                     ),
                     *span,
                 )
