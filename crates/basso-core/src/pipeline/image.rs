@@ -158,8 +158,8 @@ pub(crate) fn parse_image_parts(text: &str) -> Result<ImageParts<'_>, String> {
     })
 }
 
-/// The longest name, registry included, that Docker's image reference
-/// grammar accepts (`NameTotalLengthMax` in distribution/reference).
+/// The maximum length of a name, registry included, in Docker's image
+/// references (`NameTotalLengthMax` in distribution/reference).
 const MAX_NAME_LENGTH: usize = 255;
 
 fn find_byte(text: &str, byte: u8) -> Option<usize> {
