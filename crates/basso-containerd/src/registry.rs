@@ -137,7 +137,7 @@ impl<'p> Registry<'p> {
         let reason = if self.deadline.cancelled() {
             "the run was cancelled"
         } else {
-            "the step's deadline passed"
+            "a timeout of the step, its stage or the pipeline passed"
         };
         Error::new(format!(
             "stopped pulling image `{}` from `{}`{}: {reason}",
@@ -481,7 +481,7 @@ mod tests {
         let error = registry.send(request).await.unwrap_err().to_string();
 
         assert!(Instant::now() >= at);
-        assert!(error.ends_with(": the step's deadline passed"), "{error}");
+        assert!(error.ends_with(": a timeout of the step, its stage or the pipeline passed"), "{error}");
         server.abort();
     }
 
