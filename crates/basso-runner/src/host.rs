@@ -827,6 +827,11 @@ impl HostTask {
         signal_escaped(&self.escaped, Signal::SIGTERM);
 
         let group_killed = self.end_own_group(deadline);
+        // A process that called `setsid` while the group was stopped was
+        // still in the group at the first look, and carries the mark now.
+        let known = self.escaped.len();
+        self.record_marked();
+        signal_escaped(&self.escaped[known..], Signal::SIGTERM);
         let escaped_killed = end_escaped(std::mem::take(&mut self.escaped), deadline);
         group_killed || escaped_killed
     }
