@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use basso_core::{Diagnostic, Span};
+use basso_core::pipeline::shared_path::{self, SharedPath, clean_path};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, HostAlias, LocalObjectReference, PodSpec, PodTemplateSpec,
@@ -569,24 +570,32 @@ fn volumes(
 ) -> (Vec<Volume>, Vec<VolumeMount>) {
     let mut volumes = vec![empty_dir(WORKSPACE_VOLUME)];
     let mut mounts = vec![mount(WORKSPACE_VOLUME, WORKSPACE_PATH)];
-    for (path, span) in &stage.shared_paths {
-        // An empty entry, as the Harness editor leaves behind, shares nothing.
-        let path = path.trim();
-        if path.is_empty() {
-            continue;
-        }
-        if !path.starts_with('/') {
-            let warning = Diagnostic::warning(
-                "invalid-shared-path",
-                format!("shared path `{path}` is not an absolute path and is not mounted"),
-                *span,
-            )
-            .with_help("write shared paths as absolute paths, such as `/var/run`");
-            diagnostics.push(warning);
-            continue;
-        }
+    for (written, span) in &stage.shared_paths {
+        let path = match SharedPath::read(written) {
+            SharedPath::Empty => continue,
+            SharedPath::NotAbsolute => {
+                let warning = Diagnostic::warning(
+                    "invalid-shared-path",
+                    format!("shared path `{}` is not an absolute path and is not mounted", written.trim()),
+                    *span,
+                )
+                .with_help(shared_path::NOT_ABSOLUTE_HELP);
+                diagnostics.push(warning);
+                continue;
+            }
+            SharedPath::Reserved(reason) => {
+                let warning = Diagnostic::warning(
+                    "invalid-shared-path",
+                    format!("shared path `{}` is not mounted, because {reason}", written.trim()),
+                    *span,
+                )
+                .with_help(shared_path::RESERVED_HELP);
+                diagnostics.push(warning);
+                continue;
+            }
+            SharedPath::Folder(path) => path,
+        };
         // The workspace and a path listed twice are shared already.
-        let path = clean_mount_path(path);
         if mounts.iter().any(|m| m.mount_path == path) {
             continue;
         }
@@ -597,7 +606,7 @@ fn volumes(
 
     for (volume, mut volume_mount) in infra_volumes {
         let written = volume_mount.mount_path;
-        volume_mount.mount_path = clean_mount_path(&written);
+        volume_mount.mount_path = clean_path(&written);
         // The API server rejects two mounts at one path in a container. Both
         // paths are in clean form, so `/harness/` counts as `/harness`.
         if mounts
@@ -622,22 +631,6 @@ fn volumes(
         mounts.push(volume_mount);
     }
     (volumes, mounts)
-}
-
-/// Returns the shortest form of absolute path `path`, as Go's `path.Clean`
-/// does: no empty, `.` or trailing parts, and `..` applied. The API server
-/// compares mount paths as written, so `/harness/` would otherwise pass as a
-/// second mount over the workspace at `/harness`.
-fn clean_mount_path(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => _ = parts.pop(),
-            part => parts.push(part),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }
 
 fn empty_dir(name: &str) -> Volume {

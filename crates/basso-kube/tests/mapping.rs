@@ -1169,6 +1169,33 @@ fn relative_shared_path_warns() {
 }
 
 #[test]
+fn reserved_shared_path_not_mounted() {
+    let mut stage = stage(vec![run("s", "alpine", "true")]);
+    stage.shared_paths = vec![
+        ("/proc/".into(), Span::default()),
+        ("/cache/".into(), Span::default()),
+    ];
+    let export = export(&stage);
+
+    let warnings: Vec<_> = export
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "invalid-shared-path")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("`/proc/`"), "{}", warnings[0]);
+    let manifest = export.manifest.unwrap();
+    let paths: Vec<&str> = container(&manifest, "s")
+        .volume_mounts
+        .iter()
+        .flatten()
+        .map(|m| m.mount_path.as_str())
+        .collect();
+    assert_eq!(paths, ["/harness", "/cache"]);
+}
+
+#[test]
 fn parallel_runs_warn() {
     let mut a = run("a", "alpine", "true");
     let mut b = run("b", "alpine", "true");

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use basso_core::pipeline::shared_path::{self, SharedPath};
+
 use crate::codebase::Codebase;
 use crate::console::Console;
 use crate::deadline::{Deadline, Scope};
@@ -295,23 +297,15 @@ impl<'a> Runner<'a> {
         };
         let mut shared: Vec<(PathBuf, String)> = Vec::new();
         for written in &stage.shared_paths {
-            let path = written.trim();
-            if path.is_empty() {
-                continue;
-            }
-            if !path.starts_with('/') {
-                tracing::warn!(stage_id = %stage.id, "shared path `{path}` is not an absolute path and is not shared; help: write it as an absolute path, such as `/var/run`");
-                continue;
-            }
-            let path = match path.trim_end_matches('/') {
-                "" => "/",
-                trimmed => trimmed,
+            let path = match mounted_path(written) {
+                Ok(Some(path)) => path,
+                Ok(None) => continue,
+                Err(problem) => {
+                    tracing::warn!(stage_id = %stage.id, "{problem}");
+                    continue;
+                }
             };
-            if path == reports::HARNESS_WORKSPACE || shared.iter().any(|(_, known)| known == path) {
-                continue;
-            }
-            if let Some(reserved) = reserved_path(path) {
-                tracing::warn!(stage_id = %stage.id, "shared path `{path}` is not shared, because {reserved}; help: share a folder of its own, such as `/shared`");
+            if path == reports::HARNESS_WORKSPACE || shared.iter().any(|(_, known)| *known == path) {
                 continue;
             }
             let folder = base.join(format!("stage-{position}-{}", shared.len()));
@@ -324,7 +318,7 @@ impl<'a> Runner<'a> {
                 tracing::error!(stage_id = %stage.id, "cannot create the folder `{}` for shared path `{path}`: {error}", folder.display());
                 continue;
             }
-            shared.push((folder, path.to_string()));
+            shared.push((folder, path));
         }
         shared
     }
@@ -537,20 +531,26 @@ fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
     format!("its `when.{key}` is `{rule}` but the {scope} is {status}")
 }
 
-/// Returns why `path`, an absolute shared path without a trailing slash,
-/// cannot be a folder mounted over a container, or `None` when it can.
-fn reserved_path(path: &str) -> Option<&'static str> {
-    let at_or_under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
-    if path == "/" {
-        Some("it would hide the image's whole file system")
-    } else if ["/proc", "/sys", "/dev"].into_iter().any(at_or_under) {
-        Some("the container's runtime mounts that file system")
-    } else if at_or_under("/basso") {
-        Some("basso mounts its scripts and output folders under `/basso`")
-    } else if path == "/etc/hosts" {
-        Some("basso writes `/etc/hosts` with the stage's service names")
-    } else {
-        None
+/// Returns the clean absolute path at which shared path `written` gets a
+/// folder, `None` for an empty entry, or the warning for an entry that is
+/// not shared.
+fn mounted_path(written: &str) -> Result<Option<String>, String> {
+    let written = written.trim();
+    match SharedPath::read(written) {
+        SharedPath::Empty => Ok(None),
+        SharedPath::NotAbsolute => Err(format!(
+            "shared path `{written}` is not an absolute path and is not shared; help: {}",
+            shared_path::NOT_ABSOLUTE_HELP
+        )),
+        SharedPath::Reserved(reason) => Err(format!(
+            "shared path `{written}` is not shared, because {reason}; help: {}",
+            shared_path::RESERVED_HELP
+        )),
+        SharedPath::Folder(path) if path == "/basso" || path.starts_with("/basso/") => Err(format!(
+            "shared path `{written}` is not shared, because basso mounts its scripts and output folders under `/basso`; help: {}",
+            shared_path::RESERVED_HELP
+        )),
+        SharedPath::Folder(path) => Ok(Some(path)),
     }
 }
 
@@ -1674,15 +1674,16 @@ pub fn humantime(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::reserved_path;
+    use super::mounted_path;
 
     #[test]
     fn reserved_shared_paths_named() {
-        for path in ["/", "/proc", "/dev/shm", "/sys", "/basso", "/basso/outputs", "/etc/hosts"] {
-            assert!(reserved_path(path).is_some(), "{path}");
+        for path in ["/", "/proc", "/dev/shm", "/sys", "/basso", "/basso/outputs/", "/etc/hosts", "cache"] {
+            assert!(mounted_path(path).is_err(), "{path}");
         }
-        for path in ["/etc", "/var/run", "/shared", "/basso2", "/procx"] {
-            assert!(reserved_path(path).is_none(), "{path}");
+        for (path, mounted) in [("/etc", "/etc"), ("/var/run/", "/var/run"), (" /basso2", "/basso2"), ("/a/../procx", "/procx")] {
+            assert_eq!(mounted_path(path), Ok(Some(mounted.to_string())), "{path}");
         }
+        assert_eq!(mounted_path(" "), Ok(None));
     }
 }

@@ -123,12 +123,30 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     let export = basso_kube::export_stage(&stage, &options);
 
     let mut diagnostics = without_superseded(&resolution.diagnostics, &export.diagnostics);
-    diagnostics.extend(export.diagnostics.iter().cloned());
+    diagnostics.extend(
+        export
+            .diagnostics
+            .iter()
+            .filter(|warning| !repeats(warning, &resolution.diagnostics))
+            .cloned(),
+    );
     report(&diagnostics, &name, &source);
     let Some(manifest) = export.manifest else {
         return exit::FAILURE;
     };
     print_manifest(&manifest, args.format)
+}
+
+/// Returns true when `warning` of the export says what one of the
+/// `resolution` diagnostics says, by code and span, as `invalid-shared-path`
+/// for a fixed path that `check` reports too.
+fn repeats(warning: &Diagnostic, resolution: &[Diagnostic]) -> bool {
+    !warning.is_error()
+        && resolution.iter().any(|known| {
+            known.code == warning.code
+                && (known.span.byte_start, known.span.byte_end)
+                    == (warning.span.byte_start, warning.span.byte_end)
+        })
 }
 
 /// Drops each resolution warning that an export error repeats at the same

@@ -33,6 +33,7 @@ pub mod references;
 pub mod resolve;
 pub mod resolved;
 pub mod scope;
+pub mod shared_path;
 pub mod strategy;
 pub mod suggest;
 pub mod templates;

@@ -15,6 +15,7 @@ use crate::pipeline::image::parse_image_parts;
 use crate::pipeline::model::{DocumentKind, Pipeline, Report, Stage, Step, key_span};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
+use crate::pipeline::shared_path::{self, SharedPath};
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::{Node, NodeValue};
@@ -411,6 +412,7 @@ fn check_stage(
     }
     if let Some(paths) = spec.get("sharedPaths") {
         check_string_list(report, paths, "sharedPaths");
+        check_shared_paths(report, paths);
     }
     check_infrastructure(report, pipeline, index, spec, infra);
 }
@@ -807,6 +809,34 @@ fn check_boolean(report: &mut Report, node: &Node, field: &str) {
             node.span,
             "write `true` or `false`, or `<+input>`",
         );
+    }
+}
+
+/// Warns about fixed `sharedPaths` entries that share nothing. Entries
+/// with a block are read once resolved, by `run` and `export`.
+fn check_shared_paths(report: &mut Report, paths: &Node) {
+    for entry in paths.as_sequence().unwrap_or_default() {
+        let Some(written) = entry.as_str() else {
+            continue;
+        };
+        if entry.is_null() || classify(written) != ValueKind::Fixed {
+            continue;
+        }
+        match SharedPath::read(written) {
+            SharedPath::NotAbsolute => report.warning(
+                "invalid-shared-path",
+                format!("shared path `{}` is not an absolute path and is not shared", written.trim()),
+                entry.span,
+                shared_path::NOT_ABSOLUTE_HELP,
+            ),
+            SharedPath::Reserved(reason) => report.warning(
+                "invalid-shared-path",
+                format!("shared path `{}` is not shared, because {reason}", written.trim()),
+                entry.span,
+                shared_path::RESERVED_HELP,
+            ),
+            SharedPath::Empty | SharedPath::Folder(_) => {}
+        }
     }
 }
 
