@@ -933,6 +933,8 @@ fn step_group_when_error_takes_group_failure_strategy() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("cannot evaluate"), "{stderr}");
+    assert_eq!(stderr.matches("foo()").count(), 1, "the error is logged once: {stderr}");
+    assert!(stderr.contains("`when` condition of step group `checks` could not be evaluated"), "{stderr}");
     assert!(!stderr.contains("| inner ran"), "{stderr}");
     assert!(stderr.contains("| after ran"), "{stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();

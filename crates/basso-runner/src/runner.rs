@@ -713,7 +713,9 @@ impl StageRun<'_, '_> {
                         if status.is_failure() {
                             self.mark_failing();
                         }
-                        self.skip_all(&group.nodes, &format!("group `when` failed: {error}"));
+                        // The error was logged above, once for the group.
+                        let reason = format!("the `when` condition of step group `{}` could not be evaluated", group.id);
+                        self.skip_all(&group.nodes, &reason);
                         Some(status)
                     }
                 };
