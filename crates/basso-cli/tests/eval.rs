@@ -56,7 +56,10 @@ fn json_render_prints_value() {
         "v<+pipeline.variables.tag>",
     ]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(stdout_json(&output), serde_json::json!({"schemaVersion": 1, "value": "v1.2.3"}));
+    assert_eq!(
+        stdout_json(&output),
+        serde_json::json!({"schemaVersion": 1, "value": "v1.2.3"})
+    );
 }
 
 #[test]
@@ -73,7 +76,10 @@ fn json_evaluate_prints_typed_value() {
         "<+a> + <+b>",
     ]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(stdout_json(&output), serde_json::json!({"schemaVersion": 1, "value": 17}));
+    assert_eq!(
+        stdout_json(&output),
+        serde_json::json!({"schemaVersion": 1, "value": 17})
+    );
 }
 
 #[test]

@@ -202,16 +202,29 @@ fn sequence_id_matches_build_id() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(
         dir.path(),
-        &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId> build=$HARNESS_BUILD_ID\"", "")],
+        &[step(
+            "Run",
+            "tag",
+            "echo \"seq=<+pipeline.sequenceId> build=$HARNESS_BUILD_ID\"",
+            "",
+        )],
     );
     let output = run(&file, &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("tag | seq=1 build=1"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("tag | seq=1 build=1"),
+        "{}",
+        text(&output.stderr)
+    );
 
     let context = dir.path().join("context.json");
     std::fs::write(&context, r#"{"pipeline": {"sequenceId": 42}}"#).unwrap();
     let output = run(&file, &["--context", context.to_str().unwrap()]);
-    assert!(text(&output.stderr).contains("tag | seq=42 build=42"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("tag | seq=42 build=42"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -219,7 +232,12 @@ fn context_pipeline_not_object_handled() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(
         dir.path(),
-        &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId> build=$HARNESS_BUILD_ID\"", "")],
+        &[step(
+            "Run",
+            "tag",
+            "echo \"seq=<+pipeline.sequenceId> build=$HARNESS_BUILD_ID\"",
+            "",
+        )],
     );
     let context = dir.path().join("context.json");
 
@@ -227,7 +245,10 @@ fn context_pipeline_not_object_handled() {
     let output = run(&file, &["--context", context.to_str().unwrap()]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("`pipeline` in the --context file is 5, not an object"), "{stderr}");
+    assert!(
+        stderr.contains("`pipeline` in the --context file is 5, not an object"),
+        "{stderr}"
+    );
 
     // `null` is an absent `pipeline`, so the run numbers its build 1.
     std::fs::write(&context, r#"{"pipeline": null}"#).unwrap();
@@ -240,7 +261,15 @@ fn context_pipeline_not_object_handled() {
 #[test]
 fn sequence_id_not_positive_integer_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let file = pipeline(dir.path(), &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId>\"", "")]);
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "tag",
+            "echo \"seq=<+pipeline.sequenceId>\"",
+            "",
+        )],
+    );
     let context = dir.path().join("context.json");
     let rejected = [
         (r#""abc""#, r#"`"abc"`"#),
@@ -254,12 +283,22 @@ fn sequence_id_not_positive_integer_rejected() {
         ("null", "`null`"),
     ];
     for (sequence_id, shown) in rejected {
-        std::fs::write(&context, format!(r#"{{"pipeline": {{"sequenceId": {sequence_id}}}}}"#)).unwrap();
+        std::fs::write(
+            &context,
+            format!(r#"{{"pipeline": {{"sequenceId": {sequence_id}}}}}"#),
+        )
+        .unwrap();
         let output = run(&file, &["--context", context.to_str().unwrap()]);
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{sequence_id}: {stderr}");
-        assert!(stderr.contains(&format!("invalid `pipeline.sequenceId` {shown}")), "{sequence_id}: {stderr}");
-        assert!(stderr.contains("expected a positive integer"), "{sequence_id}: {stderr}");
+        assert!(
+            stderr.contains(&format!("invalid `pipeline.sequenceId` {shown}")),
+            "{sequence_id}: {stderr}"
+        );
+        assert!(
+            stderr.contains("expected a positive integer"),
+            "{sequence_id}: {stderr}"
+        );
         assert!(!stderr.contains("tag | seq="), "{sequence_id}: {stderr}");
     }
 }
@@ -269,28 +308,44 @@ fn sequence_id_string_of_digits_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(
         dir.path(),
-        &[step("Run", "tag", "echo \"seq=<+pipeline.sequenceId> drone=$DRONE_BUILD_NUMBER\"", "")],
+        &[step(
+            "Run",
+            "tag",
+            "echo \"seq=<+pipeline.sequenceId> drone=$DRONE_BUILD_NUMBER\"",
+            "",
+        )],
     );
     let context = dir.path().join("context.json");
     std::fs::write(&context, r#"{"pipeline": {"sequenceId": "7"}}"#).unwrap();
     let output = run(&file, &["--context", context.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("tag | seq=7 drone=7"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("tag | seq=7 drone=7"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
 fn step_start_logged_before_its_output() {
     let dir = tempfile::tempdir().unwrap();
     let ids = ["p0", "p1", "p2", "p3", "p4", "p5"];
-    let steps: Vec<String> = ids.iter().map(|id| step("Run", id, &format!("echo out-{id}"), "")).collect();
+    let steps: Vec<String> = ids
+        .iter()
+        .map(|id| step("Run", id, &format!("echo out-{id}"), ""))
+        .collect();
     let file = pipeline(dir.path(), &steps);
     let output = run(&file, &[]);
 
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     for id in ids {
-        let started = stderr.find(&format!("started step step_id={id} ")).expect("start logged");
-        let printed = stderr.find(&format!("{id} | out-{id}")).expect("output printed");
+        let started = stderr
+            .find(&format!("started step step_id={id} "))
+            .expect("start logged");
+        let printed = stderr
+            .find(&format!("{id} | out-{id}"))
+            .expect("output printed");
         assert!(started < printed, "{stderr}");
     }
 }
@@ -335,10 +390,19 @@ fn output_holding_secret_with_block_start_fails_step() {
                 "export TRIMMED=$(echo $S)\nexport LINE=\"$(echo \"$S\" | tail -n 1)\"",
                 "envVariables:\n  S: <+secrets.getValue(\"long\")>\noutputVariables:\n  - name: TRIMMED\n  - name: LINE",
             ),
-            step("Run", "b", "echo \"from a: <+steps.a.output.outputVariables.TRIMMED> <+steps.a.output.outputVariables.LINE>\"", ""),
+            step(
+                "Run",
+                "b",
+                "echo \"from a: <+steps.a.output.outputVariables.TRIMMED> <+steps.a.output.outputVariables.LINE>\"",
+                "",
+            ),
         ],
     );
-    for secret in ["hunter2<+x>", " p4ss<+pipeline.name>word ", "firstline\nhunter2<+pipeline.name>ret"] {
+    for secret in [
+        "hunter2<+x>",
+        " p4ss<+pipeline.name>word ",
+        "firstline\nhunter2<+pipeline.name>ret",
+    ] {
         let output = basso()
             .arg("run")
             .arg(&file)
@@ -352,7 +416,10 @@ fn output_holding_secret_with_block_start_fails_step() {
             assert!(!stdout.contains(fragment), "{secret}: {stdout}");
             assert!(!stderr.contains(fragment), "{secret}: {stderr}");
         }
-        assert!(stderr.contains("contains a secret value with `<+`"), "{stderr}");
+        assert!(
+            stderr.contains("contains a secret value with `<+`"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("from a:"), "{stderr}");
     }
 }
@@ -382,9 +449,15 @@ fn report_path_from_secret_output_not_read() {
     assert_secret_not_printed(&output);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("report path `r/***.xml` contains a secret value"), "{stderr}");
+    assert!(
+        stderr.contains("report path `r/***.xml` contains a secret value"),
+        "{stderr}"
+    );
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert!(summary["stages"][0]["steps"][1]["tests"].is_null(), "{summary}");
+    assert!(
+        summary["stages"][0]["steps"][1]["tests"].is_null(),
+        "{summary}"
+    );
 }
 
 /// The value of secret `tok` in the tests below, and the start of its
@@ -852,7 +925,12 @@ fn run_failing_condition(condition: &str, variables: &str) -> (String, String) {
     let file = pipeline(
         dir.path(),
         &[
-            step("Run", "probe", "echo probing", "outputVariables:\n  - name: ANSWER"),
+            step(
+                "Run",
+                "probe",
+                "echo probing",
+                "outputVariables:\n  - name: ANSWER",
+            ),
             with_when(step("Run", "later", "echo later", ""), "Success", condition),
         ],
     );
@@ -860,13 +938,26 @@ fn run_failing_condition(condition: &str, variables: &str) -> (String, String) {
         .unwrap()
         .replace("  stages:\n", &format!("{variables}  stages:\n"));
     std::fs::write(&file, &source).unwrap();
-    let line = source.lines().position(|line| line.contains(condition)).unwrap() + 1;
-    let column = source.lines().nth(line - 1).unwrap().find(condition).unwrap() + 1;
+    let line = source
+        .lines()
+        .position(|line| line.contains(condition))
+        .unwrap()
+        + 1;
+    let column = source
+        .lines()
+        .nth(line - 1)
+        .unwrap()
+        .find(condition)
+        .unwrap()
+        + 1;
 
     let output = run(&file, &[]);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    (format!("{}:{line}:{column}: cannot evaluate", file.display()), stderr)
+    (
+        format!("{}:{line}:{column}: cannot evaluate", file.display()),
+        stderr,
+    )
 }
 
 #[test]
@@ -882,8 +973,7 @@ fn condition_error_names_its_position() {
 fn condition_error_position_after_substitution() {
     // The variable is substituted before the run, so the evaluated text is
     // not the text the file writes.
-    let condition =
-        "<+pipeline.variables.x> == \"a\" && <+steps.probe.output.outputVariables.ANSWER.foo()> == 2";
+    let condition = "<+pipeline.variables.x> == \"a\" && <+steps.probe.output.outputVariables.ANSWER.foo()> == 2";
     let variables = "  variables:\n    - name: x\n      type: String\n      value: a\n";
     let (position, stderr) = run_failing_condition(condition, variables);
 
@@ -923,8 +1013,17 @@ fn step_group_when_error_takes_group_failure_strategy() {
     let file = pipeline(
         dir.path(),
         &[
-            step("Run", "probe", "export ANSWER=yes", "outputVariables:\n  - name: ANSWER"),
-            group_with_when("checks", when, &[step("Run", "inner", "echo inner ran", "")]),
+            step(
+                "Run",
+                "probe",
+                "export ANSWER=yes",
+                "outputVariables:\n  - name: ANSWER",
+            ),
+            group_with_when(
+                "checks",
+                when,
+                &[step("Run", "inner", "echo inner ran", "")],
+            ),
             step("Run", "after", "echo after ran", ""),
         ],
     );
@@ -933,8 +1032,15 @@ fn step_group_when_error_takes_group_failure_strategy() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("cannot evaluate"), "{stderr}");
-    assert_eq!(stderr.matches("foo()").count(), 1, "the error is logged once: {stderr}");
-    assert!(stderr.contains("`when` condition of step group `checks` could not be evaluated"), "{stderr}");
+    assert_eq!(
+        stderr.matches("foo()").count(),
+        1,
+        "the error is logged once: {stderr}"
+    );
+    assert!(
+        stderr.contains("`when` condition of step group `checks` could not be evaluated"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("| inner ran"), "{stderr}");
     assert!(stderr.contains("| after ran"), "{stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -1786,8 +1892,12 @@ fn second_sigint_kills_at_once() {
     let basso_pid = nix::unistd::Pid::from_raw(child.id() as i32);
 
     nix::sys::signal::kill(basso_pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let mut before_second = wait_for_line(&lines, "waiting up to 5s for 2 services and 1 step to stop");
-    if !before_second.iter().any(|line| line.contains("received SIGINT: stopping the run")) {
+    let mut before_second =
+        wait_for_line(&lines, "waiting up to 5s for 2 services and 1 step to stop");
+    if !before_second
+        .iter()
+        .any(|line| line.contains("received SIGINT: stopping the run"))
+    {
         before_second.extend(wait_for_line(&lines, "received SIGINT: stopping the run"));
     }
     nix::sys::signal::kill(basso_pid, nix::sys::signal::Signal::SIGINT).unwrap();
@@ -2006,7 +2116,9 @@ fn failure_strategy_retries_then_falls_back() {
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(step_statuses(&summary), ["SUCCEEDED", "SUCCEEDED"]);
     // Two waits of 1 s between the three attempts.
-    let duration = summary["stages"][0]["steps"][0]["durationMs"].as_u64().unwrap();
+    let duration = summary["stages"][0]["steps"][0]["durationMs"]
+        .as_u64()
+        .unwrap();
     assert!(duration >= 2000, "{duration} ms");
 }
 
@@ -2447,7 +2559,8 @@ fn template_stage_and_step_refused() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("step `from_template` (") && stderr.contains(":28:19) comes from a template"),
+        stderr.contains("step `from_template` (")
+            && stderr.contains(":28:19) comes from a template"),
         "{stderr}"
     );
     assert!(
@@ -2662,8 +2775,18 @@ fn supplied_env_map_secret_delivered() {
 #[test]
 fn supplied_input_reads_step_output() {
     let dir = tempfile::tempdir().unwrap();
-    let writer = step("Run", "a", "export V=from_a", "outputVariables:\n  - name: V");
-    let reader = step("Run", "b", "echo \"got=$G\"", "envVariables:\n  G: <+input>");
+    let writer = step(
+        "Run",
+        "a",
+        "export V=from_a",
+        "outputVariables:\n  - name: V",
+    );
+    let reader = step(
+        "Run",
+        "b",
+        "echo \"got=$G\"",
+        "envVariables:\n  G: <+input>",
+    );
     let file = pipeline(dir.path(), &[writer, reader]);
     let input = "pipeline.stages.build.spec.execution.steps.b.spec.envVariables.G=<+steps.a.output.outputVariables.V>";
     let output = run(&file, &["--input", input]);
@@ -2909,7 +3032,13 @@ fn step_group_statuses_readable() {
     let lines: Vec<&str> = written.lines().collect();
     assert_eq!(
         lines,
-        ["SUCCEEDED", "IGNORE_FAILED", "SKIPPED", "SUCCEEDED", "SUCCEEDED"]
+        [
+            "SUCCEEDED",
+            "IGNORE_FAILED",
+            "SKIPPED",
+            "SUCCEEDED",
+            "SUCCEEDED"
+        ]
     );
 }
 
@@ -2959,8 +3088,18 @@ fn pipeline_warnings_shown_before_run() {
     let file = pipeline(
         dir.path(),
         &[
-            step("Run", "first", "export V=one", "outputVariables: [{name: V}]\nbogusField: 1"),
-            step("Run", "second", "echo <+steps.first.output.outputVariables.V>", ""),
+            step(
+                "Run",
+                "first",
+                "export V=one",
+                "outputVariables: [{name: V}]\nbogusField: 1",
+            ),
+            step(
+                "Run",
+                "second",
+                "echo <+steps.first.output.outputVariables.V>",
+                "",
+            ),
         ],
     );
     let output = run(&file, &["--format", "json"]);
@@ -2981,7 +3120,11 @@ fn pipeline_warnings_shown_before_run() {
         .collect();
     assert_eq!(codes, ["unknown-key"]);
     let source = std::fs::read_to_string(&file).unwrap();
-    let line = source.lines().position(|l| l.contains("bogusField")).unwrap() + 1;
+    let line = source
+        .lines()
+        .position(|l| l.contains("bogusField"))
+        .unwrap()
+        + 1;
     assert_eq!(summary["diagnostics"][0]["line"], line);
 }
 
@@ -3023,7 +3166,10 @@ fn execution_inputs_taken_from_input_set() {
     )
     .unwrap();
     let output = basso()
-        .env("BASSO_CONTAINERD_ADDRESS", "/nonexistent/basso-test/containerd.sock")
+        .env(
+            "BASSO_CONTAINERD_ADDRESS",
+            "/nonexistent/basso-test/containerd.sock",
+        )
         .arg("run")
         .arg(&file)
         .arg("--inputs")
@@ -3034,7 +3180,10 @@ fn execution_inputs_taken_from_input_set() {
 
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("asked | asked=from_set defaulted=also_from_set"), "{stderr}");
+    assert!(
+        stderr.contains("asked | asked=from_set defaulted=also_from_set"),
+        "{stderr}"
+    );
 }
 
 /// Adds `when: {stageStatus: All}` to a step snippet, so that the step
@@ -3129,7 +3278,11 @@ fn abort_strategy_aborts_later_stages() {
 {}{}",
         stage(
             "first",
-            &[with_failure_strategy(step("Run", "f", "exit 1", ""), "AllErrors", "type: Abort")]
+            &[with_failure_strategy(
+                step("Run", "f", "exit 1", ""),
+                "AllErrors",
+                "type: Abort"
+            )]
         ),
         stage("second", &[step("Run", "x", "echo x ran", "")]),
     );
@@ -3163,7 +3316,9 @@ fn unset_output_variable_warned() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("output variables the step did not set: NEVER; later steps read them as null"),
+        stderr.contains(
+            "output variables the step did not set: NEVER; later steps read them as null"
+        ),
         "{stderr}"
     );
 }
@@ -3181,14 +3336,13 @@ fn prompt_answer_named_in_error() {
         )],
     );
     // `script` gives basso a terminal, so it prompts for the value.
-    let command = format!(
-        "{} run {}",
-        env!("CARGO_BIN_EXE_basso"),
-        file.display()
-    );
+    let command = format!("{} run {}", env!("CARGO_BIN_EXE_basso"), file.display());
     let mut child = Command::new("script")
         .args(["-qec", &command, "/dev/null"])
-        .env("BASSO_CONTAINERD_ADDRESS", "/nonexistent/basso-test/containerd.sock")
+        .env(
+            "BASSO_CONTAINERD_ADDRESS",
+            "/nonexistent/basso-test/containerd.sock",
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -3199,7 +3353,10 @@ fn prompt_answer_named_in_error() {
 
     let printed = format!("{}{}", text(&output.stdout), text(&output.stderr));
     assert!(printed.contains("value `zzz` is not allowed"), "{printed}");
-    assert!(printed.contains("(the execution input's answer or default)"), "{printed}");
+    assert!(
+        printed.contains("(the execution input's answer or default)"),
+        "{printed}"
+    );
     assert!(!printed.contains("--input"), "{printed}");
 }
 
@@ -3342,7 +3499,10 @@ fn unset_output_reads_null_not_block_text() {
 
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(!stderr.contains("use | got"), "the block reached the shell: {stderr}");
+    assert!(
+        !stderr.contains("use | got"),
+        "the block reached the shell: {stderr}"
+    );
     assert!(stderr.contains("cannot call `trim()` on null"), "{stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(step_statuses(&summary), ["SUCCEEDED", "FAILED"]);

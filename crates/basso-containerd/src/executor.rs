@@ -421,7 +421,8 @@ impl Inner {
             image.user = uid.to_string();
         }
         let named = parse_image_user(&image.user).is_none();
-        let without_group = !image.user.is_empty() && image.user != "root" && !image.user.contains(':');
+        let without_group =
+            !image.user.is_empty() && image.user != "root" && !image.user.contains(':');
         if named || without_group {
             let (uid, gid) = Images::new(&self.containerd, &self.config.snapshotter)
                 .user_ids(&image)
@@ -847,7 +848,11 @@ impl Inner {
         while !deadline.passed() {
             // Short waits, so that a second Ctrl-C, which makes the deadline
             // pass at once, is seen within one of them.
-            let poll = if resend { SIGNAL_READY_POLL } else { KILL_NOW_POLL };
+            let poll = if resend {
+                SIGNAL_READY_POLL
+            } else {
+                KILL_NOW_POLL
+            };
             let slice = deadline.remaining().min(poll);
             let ended = tokio::time::timeout(slice, exit.wait_for(Option::is_some))
                 .await
@@ -1026,7 +1031,11 @@ const LOG_READ_KEPT: u64 = 1 << 20;
 /// and the shim's offset. A chatty container then does not fill the disk,
 /// or the memory of a `tmpfs`, with its whole output.
 fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receiver<()>) {
-    let Ok(mut file) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    else {
         return;
     };
     let mut splitter = LineSplitter::new();
@@ -1129,6 +1138,10 @@ mod tests {
         let metadata = std::fs::metadata(&path).unwrap();
         assert_eq!(metadata.len(), 3 << 20);
         // `blocks` counts 512-byte units still allocated.
-        assert!(metadata.blocks() * 512 < 64 << 10, "{} blocks", metadata.blocks());
+        assert!(
+            metadata.blocks() * 512 < 64 << 10,
+            "{} blocks",
+            metadata.blocks()
+        );
     }
 }

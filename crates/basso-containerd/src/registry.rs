@@ -481,7 +481,10 @@ mod tests {
         let error = registry.send(request).await.unwrap_err().to_string();
 
         assert!(Instant::now() >= at);
-        assert!(error.ends_with(": a timeout of the step, its stage or the pipeline passed"), "{error}");
+        assert!(
+            error.ends_with(": a timeout of the step, its stage or the pipeline passed"),
+            "{error}"
+        );
         server.abort();
     }
 

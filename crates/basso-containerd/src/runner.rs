@@ -420,7 +420,10 @@ mod tests {
         assert_eq!(step.cpu_millis, Some(500));
         assert_eq!(step.connector_ref.as_deref(), Some("registry"));
         assert_eq!(step.host_names, ["group_s"]);
-        let shared = [(std::path::PathBuf::from("/tmp/shared-0"), "/var/run".to_string())];
+        let shared = [(
+            std::path::PathBuf::from("/tmp/shared-0"),
+            "/var/run".to_string(),
+        )];
         assert_eq!(step.shared_paths, shared);
     }
 

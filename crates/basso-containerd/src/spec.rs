@@ -321,7 +321,10 @@ mod tests {
             ..ContainerSettings::default()
         };
         let spec = runtime_spec(&settings, None);
-        assert_eq!(spec["linux"]["resources"]["cpu"]["quota"], MIN_CPU_QUOTA_MICROS);
+        assert_eq!(
+            spec["linux"]["resources"]["cpu"]["quota"],
+            MIN_CPU_QUOTA_MICROS
+        );
     }
 
     #[test]

@@ -370,7 +370,10 @@ fn image_user_names_looked_up() {
         .expect("an image user that /etc/passwd lacks fails the start")
         .to_string();
     assert!(error.contains("sets user `postgres`"), "{error}");
-    assert!(error.contains("is not in the image's /etc/passwd"), "{error}");
+    assert!(
+        error.contains("is not in the image's /etc/passwd"),
+        "{error}"
+    );
     assert!(error.contains("help: set runAsUser"), "{error}");
 
     let views: Vec<String> = ctr_list(&["snapshots", "list"])

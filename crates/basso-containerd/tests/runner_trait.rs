@@ -382,7 +382,12 @@ fn run_stage_sharing(
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn shared_paths_reach_later_containers() {
-    let write = plan_step("write", "Run", Some(IMAGE), "echo data > /shared/x && echo wrote");
+    let write = plan_step(
+        "write",
+        "Run",
+        Some(IMAGE),
+        "echo data > /shared/x && echo wrote",
+    );
     let mut read = plan_step(
         "read",
         "Run",

@@ -191,7 +191,10 @@ fn compare(vector: &Json, actual: Result<Json, ExprError>) -> Result<(), String>
             if let Some(part) = expected.get("helpContains").and_then(Json::as_str)
                 && !error.help.contains(part)
             {
-                return Err(format!("expected the help to contain `{part}`, got {}", error.to_json()));
+                return Err(format!(
+                    "expected the help to contain `{part}`, got {}",
+                    error.to_json()
+                ));
             }
             if error.help.is_empty() {
                 return Err("error has no help line".to_string());

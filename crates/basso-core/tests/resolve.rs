@@ -3917,7 +3917,11 @@ fn expression_input_value_not_allowed() {
     let not_allowed = messages_with_code(&resolution, "value-not-allowed");
     assert_eq!(not_allowed.len(), 2, "{:#?}", resolution.diagnostics);
     assert!(not_allowed[0].contains("`feature`"), "{}", not_allowed[0]);
-    assert!(not_allowed[0].contains("`<+trigger.branch>`"), "{}", not_allowed[0]);
+    assert!(
+        not_allowed[0].contains("`<+trigger.branch>`"),
+        "{}",
+        not_allowed[0]
+    );
     assert!(not_allowed[1].contains("`slow`"), "{}", not_allowed[1]);
     let mismatches = messages_with_code(&resolution, "value-mismatches-regex");
     assert_eq!(mismatches.len(), 1, "{:#?}", resolution.diagnostics);
@@ -3928,12 +3932,7 @@ fn expression_input_value_not_allowed() {
 #[test]
 fn expression_input_without_value_not_checked() {
     let arguments = [("pipeline.variables.branch", "<+trigger.branch>")];
-    let resolution = resolve(
-        &validated_inputs_source(),
-        &arguments,
-        &[],
-        json!({}),
-    );
+    let resolution = resolve(&validated_inputs_source(), &arguments, &[], json!({}));
 
     assert!(messages_with_code(&resolution, "value-not-allowed").is_empty());
 }
@@ -3952,9 +3951,24 @@ fn rejected_input_gives_no_follow_on_error() {
         "  variables:\n    - name: count\n      type: Number\n      value: <+input>.default(3)\n  stages:\n",
     );
 
-    let good = resolve(&source, &[("pipeline.variables.count", "4")], &[], json!({}));
+    let good = resolve(
+        &source,
+        &[("pipeline.variables.count", "4")],
+        &[],
+        json!({}),
+    );
     assert_eq!(good.stages[0].steps[0].spec["command"], "echo 8.0");
-    let rejected = resolve(&source, &[("pipeline.variables.count", "abc")], &[], json!({}));
+    let rejected = resolve(
+        &source,
+        &[("pipeline.variables.count", "abc")],
+        &[],
+        json!({}),
+    );
 
-    assert_eq!(codes(&rejected), ["invalid-input"], "{:#?}", rejected.diagnostics);
+    assert_eq!(
+        codes(&rejected),
+        ["invalid-input"],
+        "{:#?}",
+        rejected.diagnostics
+    );
 }

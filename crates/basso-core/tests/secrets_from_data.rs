@@ -837,8 +837,16 @@ fn secret_variable_id_from_step_output_checked() {
         .map(|d| d.message.as_str())
         .collect();
     assert_eq!(rejected.len(), 2, "{diagnostics:#?}");
-    assert!(rejected[0].contains("`Secret` variable `direct`"), "{}", rejected[0]);
-    assert!(rejected[1].contains("`Secret` variable `indirect`"), "{}", rejected[1]);
+    assert!(
+        rejected[0].contains("`Secret` variable `direct`"),
+        "{}",
+        rejected[0]
+    );
+    assert!(
+        rejected[1].contains("`Secret` variable `indirect`"),
+        "{}",
+        rejected[1]
+    );
 }
 
 #[test]

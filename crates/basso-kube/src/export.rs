@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use basso_core::{Diagnostic, Span};
 use basso_core::pipeline::shared_path::{self, SharedPath, clean_path};
+use basso_core::{Diagnostic, Span};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, HostAlias, LocalObjectReference, PodSpec, PodTemplateSpec,
@@ -576,7 +576,10 @@ fn volumes(
             SharedPath::NotAbsolute => {
                 let warning = Diagnostic::warning(
                     "invalid-shared-path",
-                    format!("shared path `{}` is not an absolute path and is not mounted", written.trim()),
+                    format!(
+                        "shared path `{}` is not an absolute path and is not mounted",
+                        written.trim()
+                    ),
                     *span,
                 )
                 .with_help(shared_path::NOT_ABSOLUTE_HELP);
@@ -586,7 +589,10 @@ fn volumes(
             SharedPath::Reserved(reason) => {
                 let warning = Diagnostic::warning(
                     "invalid-shared-path",
-                    format!("shared path `{}` is not mounted, because {reason}", written.trim()),
+                    format!(
+                        "shared path `{}` is not mounted, because {reason}",
+                        written.trim()
+                    ),
                     *span,
                 )
                 .with_help(shared_path::RESERVED_HELP);

@@ -2134,5 +2134,8 @@ fn root_step_under_run_as_non_root_warned() {
         .map(|d| d.message.as_str())
         .collect();
     assert_eq!(warnings.len(), 1, "{:#?}", export.diagnostics);
-    assert!(warnings[0].contains("step `root` runs as user 0"), "{warnings:#?}");
+    assert!(
+        warnings[0].contains("step `root` runs as user 0"),
+        "{warnings:#?}"
+    );
 }

@@ -236,7 +236,12 @@ fn unit_node(unit: &[(Vec<String>, &ResolvedStep)], depth: usize, outer: Option<
                 .group_when
                 .iter()
                 .find(|when| when.step_group == *group)
-                .map(|when| when.failure_strategies.iter().map(crate::failure::strategy).collect())
+                .map(|when| {
+                    when.failure_strategies
+                        .iter()
+                        .map(crate::failure::strategy)
+                        .collect()
+                })
                 .unwrap_or_default(),
             iteration: step
                 .group_iterations
@@ -448,7 +453,10 @@ mod tests {
         );
         let nodes = resolved_plan(&steps).nodes;
         assert_eq!(shape(&nodes), "par(g_0[a b] g_1[a b] g_2[a b]) c");
-        let Node::Parallel { max_concurrency, .. } = &nodes[0] else {
+        let Node::Parallel {
+            max_concurrency, ..
+        } = &nodes[0]
+        else {
             panic!("expected a parallel node: {}", shape(&nodes));
         };
         assert_eq!(*max_concurrency, Some(2));
@@ -475,12 +483,25 @@ mod tests {
         );
         let nodes = resolved_plan(&steps).nodes;
         assert_eq!(shape(&nodes), "par(par(g_0[a b] g_1[a b]) c)");
-        let Node::Parallel { nodes: members, max_concurrency } = &nodes[0] else {
+        let Node::Parallel {
+            nodes: members,
+            max_concurrency,
+        } = &nodes[0]
+        else {
             panic!("expected a parallel node: {}", shape(&nodes));
         };
-        assert_eq!(*max_concurrency, None, "the block runs all its members at once");
-        let Node::Parallel { max_concurrency, .. } = &members[0] else {
-            panic!("expected the group's iterations together: {}", shape(&nodes));
+        assert_eq!(
+            *max_concurrency, None,
+            "the block runs all its members at once"
+        );
+        let Node::Parallel {
+            max_concurrency, ..
+        } = &members[0]
+        else {
+            panic!(
+                "expected the group's iterations together: {}",
+                shape(&nodes)
+            );
         };
         assert_eq!(*max_concurrency, Some(1));
     }
@@ -497,7 +518,10 @@ mod tests {
           - step: {type: Run, name: a, identifier: a, spec: {command: echo a}}
           - step: {type: Run, name: b, identifier: b, spec: {command: echo b}}
       - step: {type: Run, name: c, identifier: c, spec: {command: echo c}}";
-        assert_eq!(resolved_shape(steps), "par(g_0[par(a b) c] g_1[par(a b) c])");
+        assert_eq!(
+            resolved_shape(steps),
+            "par(g_0[par(a b) c] g_1[par(a b) c])"
+        );
     }
 
     #[test]

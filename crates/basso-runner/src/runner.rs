@@ -16,7 +16,9 @@ use crate::deadline::{Deadline, Scope};
 use crate::executor::{
     Executor, Exit, LogSink, Program, StartDeadline, StopDeadline, Task, TaskSpec,
 };
-use crate::plan::{FailureAction, FailureStrategy, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When};
+use crate::plan::{
+    FailureAction, FailureStrategy, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When,
+};
 use crate::preflight::{draft_task, steps_of};
 use crate::reports::{self, TestCounts};
 use crate::secrets::{Masker, Secrets};
@@ -305,14 +307,18 @@ impl<'a> Runner<'a> {
                     continue;
                 }
             };
-            if path == reports::HARNESS_WORKSPACE || shared.iter().any(|(_, known)| *known == path) {
+            if path == reports::HARNESS_WORKSPACE || shared.iter().any(|(_, known)| *known == path)
+            {
                 continue;
             }
             let folder = base.join(format!("stage-{position}-{}", shared.len()));
             // Mode 0777: a step may run as any user, as in a Kubernetes
             // `emptyDir`. The umask would narrow a mode given to `mkdir`.
             let created = std::fs::create_dir_all(&folder).and_then(|()| {
-                std::fs::set_permissions(&folder, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+                std::fs::set_permissions(
+                    &folder,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o777),
+                )
             });
             if let Err(error) = created {
                 tracing::error!(stage_id = %stage.id, "cannot create the folder `{}` for shared path `{path}`: {error}", folder.display());
@@ -546,10 +552,12 @@ fn mounted_path(written: &str) -> Result<Option<String>, String> {
             "shared path `{written}` is not shared, because {reason}; help: {}",
             shared_path::RESERVED_HELP
         )),
-        SharedPath::Folder(path) if path == "/basso" || path.starts_with("/basso/") => Err(format!(
-            "shared path `{written}` is not shared, because basso mounts its scripts and output folders under `/basso`; help: {}",
-            shared_path::RESERVED_HELP
-        )),
+        SharedPath::Folder(path) if path == "/basso" || path.starts_with("/basso/") => {
+            Err(format!(
+                "shared path `{written}` is not shared, because basso mounts its scripts and output folders under `/basso`; help: {}",
+                shared_path::RESERVED_HELP
+            ))
+        }
         SharedPath::Folder(path) => Ok(Some(path)),
     }
 }
@@ -714,7 +722,10 @@ impl StageRun<'_, '_> {
                             self.mark_failing();
                         }
                         // The error was logged above, once for the group.
-                        let reason = format!("the `when` condition of step group `{}` could not be evaluated", group.id);
+                        let reason = format!(
+                            "the `when` condition of step group `{}` could not be evaluated",
+                            group.id
+                        );
                         self.skip_all(&group.nodes, &reason);
                         Some(status)
                     }
@@ -1299,10 +1310,9 @@ impl StageRun<'_, '_> {
     fn failure_outcome(&self, action: &FailureAction) -> Option<(Status, &'static str)> {
         match action {
             FailureAction::Ignore => Some((Status::IgnoreFailed, "ignored by a failure strategy")),
-            FailureAction::MarkAsSuccess => Some((
-                Status::Succeeded,
-                "marked as success by a failure strategy",
-            )),
+            FailureAction::MarkAsSuccess => {
+                Some((Status::Succeeded, "marked as success by a failure strategy"))
+            }
             FailureAction::Abort => {
                 self.runner.cancel.store(true, Ordering::SeqCst);
                 Some((Status::Aborted, "a failure strategy aborted the run"))
@@ -1449,7 +1459,12 @@ impl StageRun<'_, '_> {
 
             if self.runner.cancelled() {
                 let (exit, stopped_at) = self.stop_with_stage(handle);
-                return (Status::Aborted, exit, Some("interrupted".into()), Some(stopped_at));
+                return (
+                    Status::Aborted,
+                    exit,
+                    Some("interrupted".into()),
+                    Some(stopped_at),
+                );
             }
             // The stage's deadline goes first, so a step timeout that passes
             // at the same moment gets no failure strategy.
@@ -1680,10 +1695,24 @@ mod tests {
 
     #[test]
     fn reserved_shared_paths_named() {
-        for path in ["/", "/proc", "/dev/shm", "/sys", "/basso", "/basso/outputs/", "/etc/hosts", "cache"] {
+        for path in [
+            "/",
+            "/proc",
+            "/dev/shm",
+            "/sys",
+            "/basso",
+            "/basso/outputs/",
+            "/etc/hosts",
+            "cache",
+        ] {
             assert!(mounted_path(path).is_err(), "{path}");
         }
-        for (path, mounted) in [("/etc", "/etc"), ("/var/run/", "/var/run"), (" /basso2", "/basso2"), ("/a/../procx", "/procx")] {
+        for (path, mounted) in [
+            ("/etc", "/etc"),
+            ("/var/run/", "/var/run"),
+            (" /basso2", "/basso2"),
+            ("/a/../procx", "/procx"),
+        ] {
             assert_eq!(mounted_path(path), Ok(Some(mounted.to_string())), "{path}");
         }
         assert_eq!(mounted_path(" "), Ok(None));

@@ -229,7 +229,11 @@ mod tests {
             (&[Failed, Aborted], Aborted),
         ];
         for (steps, expected) in cases {
-            assert_eq!(Status::of_group(steps.iter().copied()), expected, "{steps:?}");
+            assert_eq!(
+                Status::of_group(steps.iter().copied()),
+                expected,
+                "{steps:?}"
+            );
         }
     }
 }

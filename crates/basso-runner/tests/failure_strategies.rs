@@ -155,9 +155,22 @@ fn group_when_error_ignored_by_strategy() {
     ])]);
 
     assert_eq!(outcome.step("inner").status, Status::Skipped);
-    assert_eq!(outcome.step("after").status, Status::Succeeded, "{}", outcome.console);
-    assert!(outcome.console.contains("failure strategy applied"), "{}", outcome.console);
-    assert!(!outcome.console.contains("must not run"), "{}", outcome.console);
+    assert_eq!(
+        outcome.step("after").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    assert!(
+        outcome.console.contains("failure strategy applied"),
+        "{}",
+        outcome.console
+    );
+    assert!(
+        !outcome.console.contains("must not run"),
+        "{}",
+        outcome.console
+    );
     assert_eq!(outcome.stage_status(), Status::Succeeded);
 }
 
@@ -174,7 +187,11 @@ fn group_when_error_retry_takes_final_action() {
 
     assert_eq!(outcome.step("inner").status, Status::Aborted);
     assert_eq!(outcome.step("after").status, Status::Aborted);
-    assert!(!outcome.console.contains("must not run"), "{}", outcome.console);
+    assert!(
+        !outcome.console.contains("must not run"),
+        "{}",
+        outcome.console
+    );
 }
 
 #[test]

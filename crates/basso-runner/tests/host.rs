@@ -292,8 +292,17 @@ fn output_variables_survive_user_exit_trap() {
         step.spec.output_variables = vec!["VERSION".into()];
         let outcome = run(vec![stage(vec![node(step)])]);
 
-        let version = outcome.step("trapped").output_variables.get("VERSION").cloned();
-        assert_eq!(version.as_deref(), Some("3.1"), "{shell}: {}", outcome.console);
+        let version = outcome
+            .step("trapped")
+            .output_variables
+            .get("VERSION")
+            .cloned();
+        assert_eq!(
+            version.as_deref(),
+            Some("3.1"),
+            "{shell}: {}",
+            outcome.console
+        );
         assert!(
             outcome.console.contains("trapped | user cleanup"),
             "{shell}: {}",
@@ -817,9 +826,16 @@ fn step_path_applies_inside_script() {
     let outcome = run(vec![stage(steps)]);
 
     for shell in ["Sh", "Bash"] {
-        assert_eq!(outcome.step(shell).status, Status::Succeeded, "{}", outcome.console);
+        assert_eq!(
+            outcome.step(shell).status,
+            Status::Succeeded,
+            "{}",
+            outcome.console
+        );
         assert!(
-            outcome.console.contains(&format!("{shell} | path=/nonexistent")),
+            outcome
+                .console
+                .contains(&format!("{shell} | path=/nonexistent")),
             "{}",
             outcome.console
         );
@@ -832,12 +848,19 @@ fn missing_shell_error_names_program_and_path() {
     step.spec.shell = Some("Pwsh".into());
     let outcome = run(vec![stage(vec![node(step)])]);
 
-    assert_eq!(outcome.step("ps").status, Status::Failed, "{}", outcome.console);
+    assert_eq!(
+        outcome.step("ps").status,
+        Status::Failed,
+        "{}",
+        outcome.console
+    );
     let path = std::env::var("PATH").unwrap();
     let expected = format!("step `ps` needs `pwsh`, which is not found in basso's PATH `{path}`");
     assert!(outcome.console.contains(&expected), "{}", outcome.console);
     assert!(
-        outcome.console.contains("help: install PowerShell (`pwsh`)"),
+        outcome
+            .console
+            .contains("help: install PowerShell (`pwsh`)"),
         "{}",
         outcome.console
     );

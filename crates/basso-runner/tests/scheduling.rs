@@ -564,7 +564,11 @@ fn service_timeout_ends_stalled_start() {
         message.starts_with("the step timed out after 300ms; cannot start:"),
         "{message}"
     );
-    assert!(db.duration >= Duration::from_millis(300), "{:?}", db.duration);
+    assert!(
+        db.duration >= Duration::from_millis(300),
+        "{:?}",
+        db.duration
+    );
 }
 
 #[test]

@@ -298,7 +298,11 @@ fn stopped_step_duration_excludes_service_grace() {
         outcome.console
     );
     let service = outcome.step("svc");
-    assert!(service.duration >= GRACE, "service took {:?}", service.duration);
+    assert!(
+        service.duration >= GRACE,
+        "service took {:?}",
+        service.duration
+    );
     assert_all_gone(&read_pids(&[service_pid, step_pid]));
 }
 

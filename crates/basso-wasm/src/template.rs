@@ -185,7 +185,9 @@ fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Result<Opti
 /// Returns `limit` as a `usize`, `usize::MAX` when it is larger, or
 /// `default` when it is absent.
 fn saturating(limit: Option<u64>, default: usize) -> usize {
-    limit.map_or(default, |limit| usize::try_from(limit).unwrap_or(usize::MAX))
+    limit.map_or(default, |limit| {
+        usize::try_from(limit).unwrap_or(usize::MAX)
+    })
 }
 
 /// Reads the context argument: an object whose keys are the expression

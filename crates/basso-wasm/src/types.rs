@@ -94,7 +94,9 @@ mod tests {
         text.push_str(&declaration::<basso_core::pipeline::StageWhen>(&config));
         text.push_str(&declaration::<basso_core::pipeline::StepWhen>(&config));
         text.push_str(&declaration::<basso_core::pipeline::GroupWhen>(&config));
-        text.push_str(&declaration::<basso_core::pipeline::GroupIteration>(&config));
+        text.push_str(&declaration::<basso_core::pipeline::GroupIteration>(
+            &config,
+        ));
         text.push_str(&declaration::<basso_core::pipeline::Iteration>(&config));
         text.push_str(&declaration::<basso_core::pipeline::Endpoints>(&config));
         text.push_str(&declaration::<basso_core::pipeline::InputsListing>(&config));

@@ -353,7 +353,9 @@ fn sequence_id(value: &serde_json::Value) -> Result<u64, String> {
     let number = match value {
         serde_json::Value::Number(number) => number.as_i64(),
         // No sign and no leading zero, so the text equals the number.
-        serde_json::Value::String(text) if !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()) => {
+        serde_json::Value::String(text)
+            if !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
             text.parse::<i64>().ok()
         }
         _ => None,

@@ -256,7 +256,10 @@ impl RuntimeInput {
         Err(ExprError::new(
             codes::VALUE_NOT_ALLOWED,
             format!("value {} is not allowed", backticked_list(&rejected)),
-            format!("use one of the allowed values: {}", backticked_list(choices)),
+            format!(
+                "use one of the allowed values: {}",
+                backticked_list(choices)
+            ),
             &self.text,
             self.spans.choices.clone(),
         ))

@@ -200,7 +200,11 @@ mod tests {
         let longest = "a".repeat(MAX_NAME_LENGTH);
         assert!(parse_image(&longest).is_ok());
         let too_long = format!("{longest}a:1");
-        assert!(parse_image(&too_long).unwrap_err().contains("256 characters"));
+        assert!(
+            parse_image(&too_long)
+                .unwrap_err()
+                .contains("256 characters")
+        );
     }
 
     #[test]

@@ -158,7 +158,10 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
     }
     for (set_name, _, pipeline_id, span) in &sets {
         if pipelines.iter().all(|(_, _, id)| id != pipeline_id) {
-            let checked: Vec<String> = pipelines.iter().map(|(_, _, id)| format!("`{id}`")).collect();
+            let checked: Vec<String> = pipelines
+                .iter()
+                .map(|(_, _, id)| format!("`{id}`"))
+                .collect();
             diagnostics.push(
                 Diagnostic::warning(
                     "input-set-pipeline",

@@ -624,7 +624,10 @@ pub fn apply_arguments(
         let file = argument_file(index);
         let argument = format!("{path}={text}");
         let span = Span::from_byte_range(&argument, 0, path.len());
-        if let Some(first) = arguments[..index].iter().position(|(earlier, _)| earlier == path) {
+        if let Some(first) = arguments[..index]
+            .iter()
+            .position(|(earlier, _)| earlier == path)
+        {
             report.push(
                 Diagnostic::warning(
                     "repeated-input",

@@ -275,8 +275,11 @@ fn check_secret_ids_from_run_state(
     source: &str,
     templates: &Templates,
 ) {
-    let mut variables: Vec<(Option<usize>, &Variable<'_>)> =
-        pipeline.variables.iter().map(|variable| (None, variable)).collect();
+    let mut variables: Vec<(Option<usize>, &Variable<'_>)> = pipeline
+        .variables
+        .iter()
+        .map(|variable| (None, variable))
+        .collect();
     for (index, stage) in pipeline.stages.iter().enumerate() {
         let group_variables = stage.groups.iter().flat_map(|group| &group.variables);
         variables.extend(
@@ -418,7 +421,9 @@ fn check_text(
 /// canonical path (`execution.steps.a.status`), so that the user can
 /// search the file for it.
 fn quote_as_written(diagnostic: &mut Diagnostic, reference: &str, source: &str, span: Span) {
-    let written = source.get(span.byte_start..span.byte_end).unwrap_or_default();
+    let written = source
+        .get(span.byte_start..span.byte_end)
+        .unwrap_or_default();
     if let Some(written) = crate::expr::short_form(reference, written) {
         diagnostic.message = diagnostic
             .message
@@ -912,7 +917,15 @@ fn check_step_path(
         parent = Some(group);
     };
     let by_id = parent.is_none();
-    let checked = check_step(site, stage, stage_index, target_id, &rest[1..], reference, by_id);
+    let checked = check_step(
+        site,
+        stage,
+        stage_index,
+        target_id,
+        &rest[1..],
+        reference,
+        by_id,
+    );
     checked.or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
 }
 
@@ -938,7 +951,11 @@ fn step_not_in_scope(target: &Step<'_>, reference: &str) -> Diagnostic {
         .map(|group| group.identifier.as_str())
         .collect();
     let home = through.last().copied().unwrap_or_default();
-    let path = format!("steps.{}.steps.{}", through.join(".steps."), target.identifier);
+    let path = format!(
+        "steps.{}.steps.{}",
+        through.join(".steps."),
+        target.identifier
+    );
     Diagnostic::warning(
         STEP_NOT_IN_SCOPE,
         format!(
@@ -1017,7 +1034,9 @@ fn check_step(
     let unsuffixed = looped.filter(|_| target_id == target.identifier);
     check_step_target(site, stage_index, target, rest)
         .or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
-        .or_else(|| (by_id && !reaches_by_id(site, target)).then(|| step_not_in_scope(target, reference)))
+        .or_else(|| {
+            (by_id && !reaches_by_id(site, target)).then(|| step_not_in_scope(target, reference))
+        })
 }
 
 /// Checks the segments `rest` after the identifier of the step `target`.

@@ -22,11 +22,11 @@ use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::iterations::MISSING_ITERATION_SUFFIX;
-use crate::pipeline::references::STEP_NOT_IN_SCOPE;
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
 use crate::pipeline::provenance::{FILE_ROOTS, RunTimeData};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
+use crate::pipeline::references::STEP_NOT_IN_SCOPE;
 use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
 use crate::pipeline::templates::Templates;
@@ -290,7 +290,8 @@ const RUN_STATE_HELP: &str =
 /// a step output, status or retry count: a value that `basso run` supplies,
 /// so the warning matters only before the run.
 pub fn is_run_state_warning(diagnostic: &Diagnostic) -> bool {
-    diagnostic.code == "unresolved-at-run-time" && diagnostic.help.as_deref() == Some(RUN_STATE_HELP)
+    diagnostic.code == "unresolved-at-run-time"
+        && diagnostic.help.as_deref() == Some(RUN_STATE_HELP)
 }
 
 pub(crate) fn is_run_state(path: &str) -> bool {
@@ -809,7 +810,9 @@ fn warn_context_replacements(
                 header_start(pipeline),
                 format!(
                     "check the spelling of `{key}`; expressions read {}",
-                    crate::pipeline::validate::list(&["pipeline", "codebase", "trigger", "variable"])
+                    crate::pipeline::validate::list(&[
+                        "pipeline", "codebase", "trigger", "variable"
+                    ])
                 ),
             );
         }
@@ -1061,7 +1064,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 let rendered = if clean_id {
                     format!("the reference text of secret `{id}`")
                 } else {
-                    format!("secret reference text (`{}`)", crate::value::SECRET_REFERENCE_START)
+                    format!(
+                        "secret reference text (`{}`)",
+                        crate::value::SECRET_REFERENCE_START
+                    )
                 };
                 self.report.error(
                     codes::SECRET_OPAQUE,
@@ -1337,7 +1343,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 EvalMode::Evaluate
             };
             let result = self.templates.with(text, |t| {
-                t.run(&self.data.over(&scope), &Self::options(mode, Unresolved::Null))
+                t.run(
+                    &self.data.over(&scope),
+                    &Self::options(mode, Unresolved::Null),
+                )
             });
             if !scope.take_misses().is_empty() {
                 continue;
@@ -1374,7 +1383,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let place = self.supplied_value_place(path, node);
         self.report.error(
             error.code,
-            format!("`{path}`: {} (the value of `{text}` {place})", error.message),
+            format!(
+                "`{path}`: {} (the value of `{text}` {place})",
+                error.message
+            ),
             node.span,
             error.help,
         );
@@ -3096,14 +3108,24 @@ mod tests {
             Diagnostic::error(codes::SHARED_BUDGET_EXCEEDED, message, Span::default())
         };
         let other = Diagnostic::error("missing-input", "other", Span::default());
-        let diagnostics = vec![other.clone(), over("first"), over("second"), over("third"), other];
+        let diagnostics = vec![
+            other.clone(),
+            over("first"),
+            over("second"),
+            over("third"),
+            other,
+        ];
 
         let kept = once_over_budget(diagnostics, 2);
 
         let messages: Vec<&str> = kept.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             messages,
-            ["other", "first; 2 more expressions stopped the same way", "other"]
+            [
+                "other",
+                "first; 2 more expressions stopped the same way",
+                "other"
+            ]
         );
     }
 }

@@ -89,12 +89,23 @@ mod tests {
             SharedPath::read("/etc/hostsfile"),
             SharedPath::Folder("/etc/hostsfile".into())
         );
-        assert_eq!(SharedPath::read("/procfs"), SharedPath::Folder("/procfs".into()));
+        assert_eq!(
+            SharedPath::read("/procfs"),
+            SharedPath::Folder("/procfs".into())
+        );
     }
 
     #[test]
     fn reserved_entries_named() {
-        for path in ["/", "//", "/proc", "/sys/fs/cgroup", "/dev/", "/etc/hosts", "/etc/../proc"] {
+        for path in [
+            "/",
+            "//",
+            "/proc",
+            "/sys/fs/cgroup",
+            "/dev/",
+            "/etc/hosts",
+            "/etc/../proc",
+        ] {
             assert!(
                 matches!(SharedPath::read(path), SharedPath::Reserved(_)),
                 "{path}"

@@ -825,13 +825,19 @@ fn check_shared_paths(report: &mut Report, paths: &Node) {
         match SharedPath::read(written) {
             SharedPath::NotAbsolute => report.warning(
                 "invalid-shared-path",
-                format!("shared path `{}` is not an absolute path and is not shared", written.trim()),
+                format!(
+                    "shared path `{}` is not an absolute path and is not shared",
+                    written.trim()
+                ),
                 entry.span,
                 shared_path::NOT_ABSOLUTE_HELP,
             ),
             SharedPath::Reserved(reason) => report.warning(
                 "invalid-shared-path",
-                format!("shared path `{}` is not shared, because {reason}", written.trim()),
+                format!(
+                    "shared path `{}` is not shared, because {reason}",
+                    written.trim()
+                ),
                 entry.span,
                 shared_path::RESERVED_HELP,
             ),
@@ -1841,7 +1847,9 @@ pub(crate) fn check_resources(report: &mut Report, resources: &Node) {
             // byte, and no container starts with that limit.
             report.warning(
                 "invalid-memory",
-                format!("memory `{text}` is {number} thousandths of a byte: the suffix `m` means milli"),
+                format!(
+                    "memory `{text}` is {number} thousandths of a byte: the suffix `m` means milli"
+                ),
                 memory.span,
                 format!("did you mean `{number}Mi` or `{number}M`?"),
             );

@@ -484,8 +484,13 @@ fn evaluate_condition(text: &str, context: &Json) -> Result<bool, String> {
         _ => {}
     }
     let value = basso_core::Value::from_json(context.clone());
-    let result = basso_core::evaluate(text, &value, &basso_core::Options::default())
-        .map_err(|error| format!("cannot evaluate `{text}`: {}; help: {}", error.message, error.help))?;
+    let result =
+        basso_core::evaluate(text, &value, &basso_core::Options::default()).map_err(|error| {
+            format!(
+                "cannot evaluate `{text}`: {}; help: {}",
+                error.message, error.help
+            )
+        })?;
     // Harness converts any value to run or skip, so a string such as `yes`
     // runs the step.
     result
