@@ -62,10 +62,7 @@ fn codes(json: &serde_json::Value) -> Vec<String> {
 }
 
 fn check_json(path: &str) -> (i32, serde_json::Value) {
-    let (code, stdout) = basso(&["check", "--format", "json", path]);
-    let json: serde_json::Value = serde_json::from_str(&stdout).expect("check prints JSON");
-    assert_eq!(json["schemaVersion"], 1);
-    (code, json)
+    check_json_files(&[path])
 }
 
 /// Resolving with no context fails on fields that read codebase and
@@ -707,5 +704,7 @@ fn check_json_files(files: &[&str]) -> (i32, serde_json::Value) {
     let mut args = vec!["check", "--format", "json"];
     args.extend_from_slice(files);
     let (code, stdout) = basso(&args);
-    (code, serde_json::from_str(&stdout).unwrap())
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("check prints JSON");
+    assert_eq!(json["schemaVersion"], 1);
+    (code, json)
 }
