@@ -62,7 +62,21 @@ pub(crate) fn load_document(source: &str, report: &mut Report) -> Option<Node> {
             root: Some(root),
             next_document,
             merge_key,
+            duplicate_keys,
+            more_duplicate_keys,
         }) => {
+            let last_span = duplicate_keys.last().map(|d| d.span);
+            for diagnostic in duplicate_keys {
+                report.push(diagnostic);
+            }
+            if let Some(span) = last_span.filter(|_| more_duplicate_keys > 0) {
+                report.error(
+                    "duplicate-key",
+                    format!("{more_duplicate_keys} more duplicate keys follow, which are not listed"),
+                    span,
+                    "remove the repeated entries; YAML keys are unique within a mapping",
+                );
+            }
             if let Some(span) = merge_key {
                 report.warning(
                     "merge-key",

@@ -317,7 +317,16 @@ struct Builder<'s> {
     root: Option<Node>,
     /// The first plain `<<` key, a merge key that Harness does not apply.
     merge_key: Option<Span>,
+    /// An error for each of the first `MAX_DUPLICATE_KEYS` keys that repeat
+    /// a key of their mapping. The entry of a repeated key is dropped.
+    duplicate_keys: Vec<Diagnostic>,
+    /// How many more keys repeated a key.
+    more_duplicate_keys: usize,
 }
+
+/// The most duplicate keys that get an error of their own. A file of
+/// repeated keys would otherwise build millions of errors.
+pub const MAX_DUPLICATE_KEYS: usize = 100;
 
 fn count_nodes(node: &Node) -> usize {
     match &node.value {
@@ -420,10 +429,17 @@ impl Builder<'_> {
                         if let Some(text) = key.as_str()
                             && let Some(first) = find_key(entries, index, text)
                         {
-                            let diagnostic = Diagnostic::error("duplicate-key", format!("duplicate key `{text}`"), key.span)
-                            .with_label(first.span, "first defined here")
-                            .with_help("remove one of the two entries; YAML keys are unique within a mapping");
-                            return Err(diagnostic);
+                            // Loading goes on, so that the other rules still
+                            // check the file. The first entry is kept.
+                            if self.duplicate_keys.len() < MAX_DUPLICATE_KEYS {
+                                let diagnostic = Diagnostic::error("duplicate-key", format!("duplicate key `{text}`"), key.span)
+                                .with_label(first.span, "first defined here")
+                                .with_help("remove one of the two entries; YAML keys are unique within a mapping");
+                                self.duplicate_keys.push(diagnostic);
+                            } else {
+                                self.more_duplicate_keys += 1;
+                            }
+                            return Ok(());
                         }
                         if let (Some(index), Some(text)) = (index.as_mut(), key.as_str()) {
                             index.insert(text.to_string(), entries.len());
@@ -599,9 +615,14 @@ fn scan_error(source: &str, offsets: &Offsets, error: &ScanError) -> Diagnostic 
 
 /// Parses the first YAML document of `source` into a node tree. Returns
 /// `Ok(None)` for a document with no content. Parsing stops at the first
-/// syntax error or exceeded limit.
+/// syntax error or exceeded limit, and the first duplicate key is the error
+/// too.
 pub fn load(source: &str, limits: Limits) -> Result<Option<Node>, Diagnostic> {
-    load_first(source, limits).map(|loaded| loaded.root)
+    let mut loaded = load_first(source, limits)?;
+    if !loaded.duplicate_keys.is_empty() {
+        return Err(loaded.duplicate_keys.swap_remove(0));
+    }
+    Ok(loaded.root)
 }
 
 /// The first document of a YAML stream, and where a second one with
@@ -612,6 +633,11 @@ pub struct FirstDocument {
     pub next_document: Option<Span>,
     /// The first `<<` merge key, which the loader keeps as a plain key.
     pub merge_key: Option<Span>,
+    /// An error for each key that repeats a key of its mapping, at most
+    /// [`MAX_DUPLICATE_KEYS`]. `root` keeps the first entry of each key.
+    pub duplicate_keys: Vec<Diagnostic>,
+    /// How many more keys repeated a key of their mapping.
+    pub more_duplicate_keys: usize,
 }
 
 /// Parses the first YAML document of `source` like [`load`], and also
@@ -639,6 +665,8 @@ pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnos
         node_count: 0,
         root: None,
         merge_key: None,
+        duplicate_keys: Vec::new(),
+        more_duplicate_keys: 0,
     };
     let mut parser = Parser::new_from_str(source);
     let mut documents = 0;
@@ -675,6 +703,8 @@ pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnos
         root: builder.root,
         next_document,
         merge_key: builder.merge_key,
+        duplicate_keys: builder.duplicate_keys,
+        more_duplicate_keys: builder.more_duplicate_keys,
     })
 }
 
@@ -780,6 +810,26 @@ mod tests {
         let error = load("a: 1\na: 2\n", Limits::default()).unwrap_err();
         assert_eq!(error.code, "duplicate-key");
         assert_eq!(error.span.line, 2);
+    }
+
+    #[test]
+    fn yaml_every_duplicate_key_listed() {
+        let loaded = load_first("a: 1\na: 2\nb:\n  c: 3\n  c: 4\n", Limits::default()).unwrap();
+        let lines: Vec<usize> = loaded.duplicate_keys.iter().map(|d| d.span.line).collect();
+        assert_eq!(lines, [2, 5]);
+        let root = loaded.root.unwrap();
+        assert_eq!(root.get("a").unwrap().as_str(), Some("1"));
+        assert_eq!(root.get("b").unwrap().as_mapping().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn yaml_duplicate_keys_capped() {
+        let source: String = std::iter::once("a: 0\n".to_string())
+            .chain((0..MAX_DUPLICATE_KEYS + 5).map(|i| format!("a: {i}\n")))
+            .collect();
+        let loaded = load_first(&source, Limits::default()).unwrap();
+        assert_eq!(loaded.duplicate_keys.len(), MAX_DUPLICATE_KEYS);
+        assert_eq!(loaded.more_duplicate_keys, 5);
     }
 
     #[test]
