@@ -980,6 +980,55 @@ fn string_fields_keep_scalar_text() {
 }
 
 #[test]
+fn text_fields_read_as_written() {
+    let source = "pipeline:
+  name: \"1.10\"
+  identifier: p
+  tags:
+    version: 1.10
+    build: 007
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        description: 2.50
+        type: CI
+        spec:
+          platform:
+            os: Linux
+            arch: Amd64
+          runtime:
+            type: Docker
+            spec: {}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: a
+                  identifier: a
+                  spec:
+                    image: alpine
+                    command: 0010
+                    privileged: true
+                    envVariables:
+                      V: 3.10
+              - step:
+                  type: Run
+                  name: b
+                  identifier: b
+                  spec:
+                    image: alpine
+                    command: echo <+pipeline.tags.version> <+pipeline.tags.build> <+stage.description> <+steps.a.spec.command> <+steps.a.spec.envVariables.V> <+pipeline.tags.version.length()> <+steps.a.spec.privileged == true>
+";
+    let resolution = resolve(source, &[], &[], json!({}));
+    assert_eq!(codes(&resolution), Vec::<&str>::new());
+    assert_eq!(
+        resolution.stages[0].steps[1].spec["command"],
+        "echo 1.10 007 2.50 0010 3.10 4 true"
+    );
+}
+
+#[test]
 fn missing_strategy_input_reported_once() {
     let source = pipeline_with(
         "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo\n    strategy:\n      parallelism: <+input>",

@@ -13,7 +13,7 @@ use crate::eval::Context;
 use crate::expr::PathSegment;
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::typed_scalar;
-use crate::pipeline::paths::{push_index, push_key};
+use crate::pipeline::paths::{FieldType, field_type, push_index, push_key};
 use crate::pipeline::resolved::Iteration;
 use crate::pipeline::yaml::{Node, NodeValue};
 use crate::template::has_block_start;
@@ -35,9 +35,18 @@ fn tree_at(node: &Node, path: &mut String, inputs: &IndexMap<String, Value>) -> 
         // records no other node.
         NodeValue::Scalar(scalar) => {
             if classify(&scalar.text) == ValueKind::RuntimeInput {
-                inputs.get(path.as_str()).cloned().unwrap_or(Value::Null)
-            } else {
-                typed_scalar(node)
+                return inputs.get(path.as_str()).cloned().unwrap_or(Value::Null);
+            }
+            match typed_scalar(node) {
+                // Harness reads text fields (names, tags, `command`,
+                // environment values) into Java strings, so a plain `1.10`
+                // or `007` there keeps the text as written.
+                Value::Int(_) | Value::Float(_) | Value::Bool(_)
+                    if field_type(path) == FieldType::String =>
+                {
+                    Value::String(scalar.text.clone())
+                }
+                value => value,
             }
         }
         NodeValue::Sequence(items) => {
