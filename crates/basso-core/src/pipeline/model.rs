@@ -11,6 +11,8 @@ use std::collections::hash_map::Entry;
 use foldhash::fast::FixedState;
 
 use crate::diagnostic::{Diagnostic, Severity, Span};
+use crate::pipeline::field::{ValueKind, classify};
+use crate::pipeline::inputs::typed_scalar;
 use crate::pipeline::iterations::LoopedNode;
 use crate::pipeline::paths::push_key;
 use crate::pipeline::resolved::InfrastructureKind;
@@ -571,6 +573,22 @@ pub fn read_variables<'a>(report: &mut Report, owner: &'a Node, prefix: &str) ->
                 help,
             );
         }
+        if var_type == "Number"
+            && let Some(value) = item.get("value")
+            && let Some(text) = fixed_non_number(value)
+        {
+            let problem = if text.trim().parse::<f64>().is_ok() {
+                "is out of the range of a number"
+            } else {
+                "is not a number"
+            };
+            report.error(
+                "invalid-variable-value",
+                format!("variable `{name}` has type `Number`, but its value `{text}` {problem}"),
+                value.span,
+                "write a number such as `3` or `2.5`, or give the variable `type: String`",
+            );
+        }
         variables.push(Variable {
             path: format!("{prefix}.variables.{name}"),
             name,
@@ -581,6 +599,21 @@ pub fn read_variables<'a>(report: &mut Report, owner: &'a Node, prefix: &str) ->
         });
     }
     variables
+}
+
+/// Returns the text of `value` when it is a fixed scalar that is not a
+/// number, as a `Number` variable's value must be. Empty values, blocks and
+/// runtime inputs pass: they get a value or a check of their own later.
+fn fixed_non_number(value: &Node) -> Option<&str> {
+    let text = value.as_str()?;
+    if value.is_null() || text.trim().is_empty() || classify(text) != ValueKind::Fixed {
+        return None;
+    }
+    match typed_scalar(value) {
+        crate::value::Value::Int(_) | crate::value::Value::Float(_) => None,
+        _ if text.trim().parse::<f64>().is_ok_and(f64::is_finite) => None,
+        _ => Some(text),
+    }
 }
 
 /// Checks a custom variable name (`^[a-zA-Z_][0-9a-zA-Z_.$-]{0,127}$`, not a JEXL keyword).
