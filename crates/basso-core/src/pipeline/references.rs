@@ -681,6 +681,13 @@ fn check_reference<'a>(
                 check_loop_key(&keys, &parts, reference)
             }),
         ["pipeline", key, ..] => check_pipeline_key(pipeline, key),
+        ["stage", key, ..] => {
+            let stage = &pipeline.stages[site.stage_index?];
+            check_root_key("stage", &STAGE_RUN_TIME_KEYS, Some(stage.node), key)
+        }
+        ["step", key, ..] => check_root_key("step", &STEP_RUN_TIME_KEYS, Some(site.step?.node), key),
+        ["codebase", key, ..] => check_root_key("codebase", &CODEBASE_KEYS, None, key),
+        ["trigger", key, ..] => check_root_key("trigger", &TRIGGER_KEYS, None, key),
         ["exportedVariables", ..] => Some(exported_variables_unsupported(reference)),
         _ => None,
     }
@@ -748,6 +755,117 @@ fn check_pipeline_key(pipeline: &Pipeline<'_>, key: &str) -> Option<Diagnostic> 
         "",
         &known,
     ))
+}
+
+/// The `stage.*` keys that Harness supplies at run time, besides the
+/// stage's own keys.
+const STAGE_RUN_TIME_KEYS: [&str; 13] = [
+    "name",
+    "identifier",
+    "description",
+    "tags",
+    "variables",
+    "executionUrl",
+    "delegateSelectors",
+    "matrix",
+    "repeat",
+    "spec",
+    "type",
+    "status",
+    "currentStatus",
+];
+
+/// The `step.*` keys that Harness supplies at run time, besides the step's
+/// own keys.
+const STEP_RUN_TIME_KEYS: [&str; 11] = [
+    "name",
+    "identifier",
+    "type",
+    "spec",
+    "executionUrl",
+    "exitCode",
+    "identifierPostFix",
+    "status",
+    "currentStatus",
+    "retryCount",
+    "output",
+];
+
+/// The `codebase.*` keys of a CI stage.
+const CODEBASE_KEYS: [&str; 24] = [
+    "build",
+    "branch",
+    "tag",
+    "prNumber",
+    "prTitle",
+    "pullRequestBody",
+    "pullRequestLink",
+    "sourceBranch",
+    "targetBranch",
+    "baseCommitSha",
+    "commitSha",
+    "shortCommitSha",
+    "commitMessage",
+    "commitRef",
+    "mergeSha",
+    "gitUser",
+    "gitUserId",
+    "gitUserEmail",
+    "gitUserAvatar",
+    "repoUrl",
+    "repoName",
+    "state",
+    "prState",
+    "event",
+];
+
+/// The `trigger.*` keys of a run that a trigger starts.
+const TRIGGER_KEYS: [&str; 19] = [
+    "type",
+    "event",
+    "branch",
+    "tag",
+    "prNumber",
+    "prTitle",
+    "prLabels",
+    "sourceBranch",
+    "targetBranch",
+    "commitSha",
+    "baseCommitSha",
+    "repoUrl",
+    "sourceRepo",
+    "gitUser",
+    "payload",
+    "artifact",
+    "header",
+    "triggerName",
+    "triggeredBy",
+];
+
+/// Reports a `ROOT.KEY` whose key is a likely typo of a known key of
+/// `root`: one of `run_time` or of `node`'s own mapping.
+/// NOTE: a key close to no known key passes, because Harness may supply
+/// keys that the lists above miss.
+fn check_root_key(root: &str, run_time: &[&str], node: Option<&Node>, key: &str) -> Option<Diagnostic> {
+    if unresolvable(key) {
+        return None;
+    }
+    let known = match node {
+        Some(node) => known_keys(run_time, node),
+        None => run_time.to_vec(),
+    };
+    if known.contains(&key) {
+        return None;
+    }
+    let help = did_you_mean(key, &known)?;
+    Some(
+        Diagnostic::error(
+            "unknown-expression-key",
+            format!("`{root}` has no key `{key}`, so `<+{root}.{key}>` would be null"),
+            Span::default(),
+        )
+        .with_help(help),
+    )
 }
 
 /// Returns the run-time keys followed by the keys of `node`'s own mapping
