@@ -508,6 +508,33 @@ fn assert_secret_from_data(output: &Output, step: &str, data_path: &str) -> Stri
 }
 
 #[test]
+fn when_error_masks_cut_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = step(
+        "Run",
+        "a",
+        "export VIA=\"prefix-$T\"",
+        "envVariables:\n  T: <+secrets.getValue(\"tok\")>\noutputVariables:\n  - name: VIA",
+    );
+    let reader = with_when(
+        step("Run", "b", "echo b ran", ""),
+        "All",
+        "<+steps.a.output.outputVariables.VIA.substring(9)> * 2 > 1",
+    );
+    let file = pipeline(dir.path(), &[writer, reader]);
+    let output = run_with_secret(&file, None, &["--format", "json"]);
+
+    let cut = &SECRET_VALUE[2..];
+    for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let printed = text(bytes);
+        assert!(!printed.contains(cut), "{stream}:\n{printed}");
+    }
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("cannot evaluate `when`"), "{stderr}");
+    assert!(stderr.contains("`***` is not a number"), "{stderr}");
+}
+
+#[test]
 fn context_secret_reference_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");

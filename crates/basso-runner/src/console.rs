@@ -113,6 +113,12 @@ impl Console {
         self.masker.lock().expect("masker lock").mask(text)
     }
 
+    /// Returns basso's own message `text` masked with
+    /// [`Masker::mask_message`].
+    pub fn mask_message(&self, text: &str) -> String {
+        self.masker.lock().expect("masker lock").mask_message(text)
+    }
+
     /// Prints one output line of step `step_id`.
     pub fn step_line(&self, step_id: &str, line: &str) {
         let masked = self.mask(line);
@@ -129,7 +135,7 @@ impl Console {
 
     /// Prints text that is already formatted (log events), masked.
     pub fn write_text(&self, text: &str) {
-        let masked = self.mask(text);
+        let masked = self.mask_message(text);
         let mut state = self.out.lock().expect("console lock");
         let bytes = state.render(self.terminal, &masked);
         self.enqueue(bytes);

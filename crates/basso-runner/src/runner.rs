@@ -927,7 +927,7 @@ impl StageRun<'_, '_> {
     /// strategy that matches `Unknown` errors applies, as
     /// [`before_start_action`] chooses it.
     fn fail_before_start(&self, step: &StepPlan, message: String) {
-        tracing::error!(step_id = %step.path(), "{}", self.runner.console.mask(&message));
+        tracing::error!(step_id = %step.path(), "{}", self.runner.console.mask_message(&message));
         let mut result = StepResult::skipped(
             step.path(),
             step.name.clone(),
@@ -1142,7 +1142,7 @@ impl StageRun<'_, '_> {
         message: String,
         started: (SystemTime, Instant),
     ) {
-        let masked = self.runner.console.mask(&message);
+        let masked = self.runner.console.mask_message(&message);
         tracing::error!(step_id = %step.path(), status = %status.word(), "{masked}");
         let mut result = StepResult::skipped(
             step.path(),
@@ -1238,7 +1238,7 @@ impl StageRun<'_, '_> {
                     let reason = result
                         .message
                         .as_deref()
-                        .map(|message| format!(": {}", self.runner.console.mask(message)))
+                        .map(|message| format!(": {}", self.runner.console.mask_message(message)))
                         .unwrap_or_default();
                     tracing::warn!(
                         step_id = %result.id,
@@ -1515,7 +1515,7 @@ impl StageRun<'_, '_> {
         let message = result
             .message
             .as_deref()
-            .map(|m| self.runner.console.mask(m));
+            .map(|m| self.runner.console.mask_message(m));
         match (result.status, message) {
             (Status::Succeeded, None) => tracing::info!(step_id = %result.id, "step succeeded"),
             (Status::Succeeded, Some(message)) => {

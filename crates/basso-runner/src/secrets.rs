@@ -24,6 +24,10 @@ const SECRET_CLOSE: &str = ")>";
 /// value (about 30 ms for 2 KiB, an estimate from the 13 s for 40 KB).
 const MAX_DFA_PATTERN_BYTES: usize = 2048;
 
+/// The fewest characters of a quoted part of a message that
+/// [`Masker::mask_message`] masks when it lies inside a secret value.
+const MIN_FRAGMENT_CHARS: usize = 4;
+
 /// The text that replaces a secret value in printed output.
 pub const MASK: &str = "***";
 
@@ -293,6 +297,30 @@ impl Masker {
         self.mask_ranges(automaton, text, None)
     }
 
+    /// Returns basso's own message `text` masked as [`Masker::mask`] does,
+    /// and with each `` `quoted` `` part of at least
+    /// [`MIN_FRAGMENT_CHARS`] characters that lies inside a secret value
+    /// masked too. An error about a value that an expression cut from a
+    /// secret (`substring`, `split`) quotes that part.
+    pub fn mask_message(&self, text: &str) -> String {
+        let masked = self.mask(text);
+        if self.patterns.is_empty() || !masked.contains('`') {
+            return masked;
+        }
+        let mut parts: Vec<&str> = masked.split('`').collect();
+        // The parts at odd positions lie between a pair of backticks.
+        let last_quoted = if parts.len() % 2 == 0 { parts.len() - 2 } else { parts.len() - 1 };
+        for index in (1..last_quoted).step_by(2) {
+            let part = parts[index];
+            if part.chars().count() >= MIN_FRAGMENT_CHARS
+                && self.patterns.iter().any(|pattern| pattern.contains(part))
+            {
+                parts[index] = MASK;
+            }
+        }
+        parts.join("`")
+    }
+
     /// Returns the range of the longest end of `shown` that is the start of
     /// a secret value but not the whole value.
     fn cut_value_start(&self, shown: &str) -> Option<Range<usize>> {
@@ -437,6 +465,18 @@ mod tests {
         let repeated = Masker::new(["aa"]);
         assert_eq!(repeated.mask("aaa"), "***");
         assert_eq!(Masker::new(["tok"]).mask("tok tok"), "*** ***");
+    }
+
+    #[test]
+    fn message_masks_quoted_parts_of_values() {
+        let masker = Masker::new(["S3cr3tV4lue"]);
+        assert_eq!(
+            masker.mask_message("cannot evaluate `a.substring(1) * 2`: `3cr3tV4lue` is not a number"),
+            "cannot evaluate `a.substring(1) * 2`: `***` is not a number"
+        );
+        assert_eq!(masker.mask_message("`S3cr` and `3c` and `other`"), "`***` and `3c` and `other`");
+        assert_eq!(masker.mask_message("odd `S3cr3t"), "odd `S3cr3t");
+        assert_eq!(masker.mask("`3cr3tV4lue`"), "`3cr3tV4lue`");
     }
 
     #[test]

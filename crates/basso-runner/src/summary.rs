@@ -99,9 +99,9 @@ impl RunSummary {
     pub fn masked(&self, masker: &Masker) -> RunSummary {
         let mut summary = self.clone();
         for stage in &mut summary.stages {
-            stage.message = stage.message.as_deref().map(|m| masker.mask(m));
+            stage.message = stage.message.as_deref().map(|m| masker.mask_message(m));
             for step in &mut stage.steps {
-                step.message = step.message.as_deref().map(|m| masker.mask(m));
+                step.message = step.message.as_deref().map(|m| masker.mask_message(m));
                 for value in step.output_variables.values_mut() {
                     *value = masker.mask(value);
                 }
