@@ -59,5 +59,9 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Export(args) => commands::export::run(args),
     };
+    // A command whose output could not be written did not succeed.
+    if code == exit::SUCCESS && output::write_failed() {
+        return std::process::ExitCode::from(exit::USAGE);
+    }
     std::process::ExitCode::from(code)
 }

@@ -1,6 +1,7 @@
 //! Printing to stdout, and JSON documents as JSON or YAML.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use saphyr::{Mapping, Scalar, Yaml, YamlEmitter};
 use serde_json::Value as Json;
@@ -58,10 +59,20 @@ pub fn print_within(text: String, timeout: std::time::Duration) {
     let _ = receiver.recv_timeout(timeout);
 }
 
+/// Set when a write to stdout failed for another reason than a closed pipe.
+static WRITE_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Returns true when a write to stdout failed for another reason than a
+/// closed pipe, such as a full disk, so that the command does not exit 0
+/// without its output.
+pub fn write_failed() -> bool {
+    WRITE_FAILED.load(Ordering::SeqCst)
+}
+
 /// Writes `text` to stdout and flushes it. When the reader has closed the
 /// pipe (`basso check FILE | head -1`), the rest of the output is dropped
 /// quietly, as other Unix tools do. Other write errors are reported on
-/// stderr. Either way the command keeps its own exit status.
+/// stderr, and [`write_failed`] turns a success exit into exit 2.
 pub fn print(text: &str) {
     let mut stdout = std::io::stdout().lock();
     let written = stdout
@@ -71,6 +82,7 @@ pub fn print(text: &str) {
         Ok(()) => {}
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(error) => {
+            WRITE_FAILED.store(true, Ordering::SeqCst);
             let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {error}");
         }
     }

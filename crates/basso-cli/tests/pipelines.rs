@@ -166,6 +166,28 @@ fn check_unreadable_file_exits_2() {
 }
 
 #[test]
+fn full_stdout_fails_command() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args([
+            "check",
+            "--format",
+            "json",
+            "tests/fixtures/pipelines/valid/background-cloud-ports.yaml",
+        ])
+        .current_dir(repo_root())
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+}
+
+#[test]
 fn check_json_lists_unreadable_file() {
     let output = Command::new(env!("CARGO_BIN_EXE_basso"))
         .args(["check", "--format", "json", "no/such/file.yaml"])

@@ -309,7 +309,11 @@ impl Masker {
         }
         let mut parts: Vec<&str> = masked.split('`').collect();
         // The parts at odd positions lie between a pair of backticks.
-        let last_quoted = if parts.len() % 2 == 0 { parts.len() - 2 } else { parts.len() - 1 };
+        let last_quoted = if parts.len() % 2 == 0 {
+            parts.len() - 2
+        } else {
+            parts.len() - 1
+        };
         for index in (1..last_quoted).step_by(2) {
             let part = parts[index];
             if part.chars().count() >= MIN_FRAGMENT_CHARS
@@ -471,10 +475,14 @@ mod tests {
     fn message_masks_quoted_parts_of_values() {
         let masker = Masker::new(["S3cr3tV4lue"]);
         assert_eq!(
-            masker.mask_message("cannot evaluate `a.substring(1) * 2`: `3cr3tV4lue` is not a number"),
+            masker
+                .mask_message("cannot evaluate `a.substring(1) * 2`: `3cr3tV4lue` is not a number"),
             "cannot evaluate `a.substring(1) * 2`: `***` is not a number"
         );
-        assert_eq!(masker.mask_message("`S3cr` and `3c` and `other`"), "`***` and `3c` and `other`");
+        assert_eq!(
+            masker.mask_message("`S3cr` and `3c` and `other`"),
+            "`***` and `3c` and `other`"
+        );
         assert_eq!(masker.mask_message("odd `S3cr3t"), "odd `S3cr3t");
         assert_eq!(masker.mask("`3cr3tV4lue`"), "`3cr3tV4lue`");
     }

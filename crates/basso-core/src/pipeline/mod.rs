@@ -72,7 +72,9 @@ pub(crate) fn load_document(source: &str, report: &mut Report) -> Option<Node> {
             if let Some(span) = last_span.filter(|_| more_duplicate_keys > 0) {
                 report.error(
                     "duplicate-key",
-                    format!("{more_duplicate_keys} more duplicate keys follow, which are not listed"),
+                    format!(
+                        "{more_duplicate_keys} more duplicate keys follow, which are not listed"
+                    ),
                     span,
                     "remove the repeated entries; YAML keys are unique within a mapping",
                 );

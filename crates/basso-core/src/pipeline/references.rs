@@ -685,7 +685,9 @@ fn check_reference<'a>(
             let stage = &pipeline.stages[site.stage_index?];
             check_root_key("stage", &STAGE_RUN_TIME_KEYS, Some(stage.node), key)
         }
-        ["step", key, ..] => check_root_key("step", &STEP_RUN_TIME_KEYS, Some(site.step?.node), key),
+        ["step", key, ..] => {
+            check_root_key("step", &STEP_RUN_TIME_KEYS, Some(site.step?.node), key)
+        }
         ["codebase", key, ..] => check_root_key("codebase", &CODEBASE_KEYS, None, key),
         ["trigger", key, ..] => check_root_key("trigger", &TRIGGER_KEYS, None, key),
         ["exportedVariables", ..] => Some(exported_variables_unsupported(reference)),
@@ -846,7 +848,12 @@ const TRIGGER_KEYS: [&str; 19] = [
 /// `root`: one of `run_time` or of `node`'s own mapping.
 /// NOTE: a key close to no known key passes, because Harness may supply
 /// keys that the lists above miss.
-fn check_root_key(root: &str, run_time: &[&str], node: Option<&Node>, key: &str) -> Option<Diagnostic> {
+fn check_root_key(
+    root: &str,
+    run_time: &[&str],
+    node: Option<&Node>,
+    key: &str,
+) -> Option<Diagnostic> {
     if unresolvable(key) {
         return None;
     }
