@@ -535,6 +535,31 @@ fn when_error_masks_cut_secret() {
 }
 
 #[test]
+fn oversized_env_variable_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = "v".repeat(140_000);
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            "echo started",
+            &format!("envVariables:\n  BIG: {value}"),
+        )],
+    );
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("environment variable `BIG` is 140004 bytes long"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Argument list too long"), "{stderr}");
+    assert!(!stderr.contains("| started"), "{stderr}");
+}
+
+#[test]
 fn context_secret_reference_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");

@@ -537,6 +537,12 @@ fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
     format!("its `when.{key}` is `{rule}` but the {scope} is {status}")
 }
 
+/// The size in bytes of the longest string Linux passes to a new program as
+/// one argument or one `NAME=VALUE` variable, its closing NUL included
+/// (`MAX_ARG_STRLEN`, 32 pages of 4 KiB). `execve` fails with `E2BIG` on a
+/// longer one.
+const MAX_ENV_STRING_BYTES: usize = 32 * 4096;
+
 /// Returns the clean absolute path at which shared path `written` gets a
 /// folder, `None` for an empty entry, or the warning for an entry that is
 /// not shared.
@@ -993,6 +999,16 @@ impl StageRun<'_, '_> {
                      process environment cannot hold; help: remove it from the value",
                     step.path(),
                     name.escape_default()
+                ));
+            }
+            let length = name.len() + 1 + value.len();
+            if length >= MAX_ENV_STRING_BYTES {
+                return Err(format!(
+                    "step `{}`: environment variable `{name}` is {length} bytes long as `NAME=VALUE`, \
+                     more than the {} bytes Linux passes for one variable; help: write the value \
+                     to a file in the workspace in an earlier step and read it from there",
+                    step.path(),
+                    MAX_ENV_STRING_BYTES - 1
                 ));
             }
             task.env.push((name.clone(), value));
