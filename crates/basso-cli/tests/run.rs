@@ -560,6 +560,45 @@ fn oversized_env_variable_named() {
 }
 
 #[test]
+fn workspace_file_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "a", "echo ran", "")]);
+    let not_folder = dir.path().join("afile");
+    std::fs::write(&not_folder, "").unwrap();
+    let output = run(&file, &["--workspace", not_folder.to_str().unwrap()]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is not a folder"), "{stderr}");
+}
+
+#[test]
+fn unstarted_run_removes_created_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwsh = step("Run", "a", "Write-Output ran", "").replace("shell: Sh", "shell: Pwsh");
+    let file = pipeline(dir.path(), &[pwsh]);
+    let workspace = dir.path().join("new-workspace");
+    let output = basso()
+        .env(
+            "BASSO_CONTAINERD_ADDRESS",
+            "/nonexistent/basso-test/containerd.sock",
+        )
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--workspace",
+            workspace.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot run this pipeline"), "{stderr}");
+    assert!(!workspace.exists(), "{stderr}");
+}
+
+#[test]
 fn context_secret_reference_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");

@@ -199,7 +199,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     needed.extend(containers::connector_secret_ids(&connectors));
     let secrets = secrets::load(&needed, args.secrets_file.as_deref(), &args.secret)
         .map_err(StartError::usage)?;
-    let workspace = Workspace::create(args.workspace.as_deref(), runs_as_other_users(&stages))?;
+    let mut workspace = Workspace::create(args.workspace.as_deref(), runs_as_other_users(&stages))?;
     let host = HostExecutor::new(&workspace.scratch).map_err(|e| StartError::usage(e.0))?;
     #[cfg(feature = "containerd")]
     let executor = containers::executor(
@@ -230,6 +230,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     }
 
     // Run.
+    workspace.keep();
     let mut options = RunOptions::new(workspace.path.clone());
     options.wait_for_ports = !args.no_wait;
     options.codebase = codebase;
@@ -401,7 +402,19 @@ struct Workspace {
     path: PathBuf,
     scratch: PathBuf,
     shared: PathBuf,
+    /// The `--workspace` folder when this run created it. It is removed
+    /// again, if still empty, when the run ends before any stage starts.
+    created: Option<PathBuf>,
     _folder: RunFolder,
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if let Some(path) = &self.created {
+            // `remove_dir` removes only an empty folder.
+            let _ = std::fs::remove_dir(path);
+        }
+    }
 }
 
 impl Workspace {
@@ -415,8 +428,18 @@ impl Workspace {
         }
         let folder = RunFolder::create(&base).map_err(StartError::usage)?;
 
+        let mut created = None;
         let path = match requested {
             Some(dir) => {
+                if dir.exists() && !dir.is_dir() {
+                    return Err(StartError::usage(format!(
+                        "`--workspace {}` is not a folder; help: name a folder, or a path that does not exist yet",
+                        dir.display()
+                    )));
+                }
+                if !dir.exists() {
+                    created = Some(dir.to_path_buf());
+                }
                 std::fs::create_dir_all(dir).map_err(|e| {
                     StartError::usage(format!("cannot create `{}`: {e}", dir.display()))
                 })?;
@@ -430,8 +453,15 @@ impl Workspace {
             path,
             scratch: folder.path().join("scripts"),
             shared: folder.path().join("shared"),
+            created,
             _folder: folder,
         })
+    }
+
+    /// Keeps a `--workspace` folder that this run created, once a stage
+    /// may have written to it.
+    fn keep(&mut self) {
+        self.created = None;
     }
 }
 
