@@ -14,6 +14,12 @@ fn to_yaml(value: &Json) -> Yaml<'static> {
             Some(i) => Yaml::Value(Scalar::Integer(i)),
             None => Yaml::Value(Scalar::FloatingPoint(n.as_f64().unwrap_or(f64::NAN).into())),
         },
+        // The text of these strings needs no escapes inside double quotes.
+        Json::String(s) if reads_as_other_type_in_yaml_1_1(s) => Yaml::Representation(
+            s.clone().into(),
+            saphyr_parser::ScalarStyle::DoubleQuoted,
+            None,
+        ),
         Json::String(s) => Yaml::Value(Scalar::String(s.clone().into())),
         Json::Array(items) => Yaml::Sequence(items.iter().map(to_yaml).collect()),
         Json::Object(map) => {
@@ -27,6 +33,34 @@ fn to_yaml(value: &Json) -> Yaml<'static> {
             Yaml::Mapping(mapping)
         }
     }
+}
+
+/// Returns true for plain text that YAML 1.1 readers (PyYAML, SnakeYAML)
+/// read as a date or number and saphyr's emitter leaves unquoted: a date
+/// such as `2002-12-14`, a binary number such as `0b101` and a number with
+/// `_` such as `1_000`.
+fn reads_as_other_type_in_yaml_1_1(text: &str) -> bool {
+    let digits = |part: &str, min: usize, max: usize| {
+        (min..=max).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+    };
+    let date = {
+        let mut parts = text.split('-');
+        matches!(
+            (parts.next(), parts.next(), parts.next(), parts.next()),
+            (Some(year), Some(month), Some(day), None)
+                if digits(year, 4, 4) && digits(month, 1, 2) && digits(day, 1, 2)
+        )
+    };
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let binary = unsigned.strip_prefix("0b").is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| matches!(b, b'0' | b'1' | b'_'))
+    });
+    let grouped = unsigned.contains('_')
+        && unsigned.starts_with(|c: char| c.is_ascii_digit())
+        && unsigned
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'_' | b'.'));
+    date || binary || grouped
 }
 
 /// Formats a JSON document as YAML (saphyr's emitter quotes strings that
@@ -85,5 +119,38 @@ pub fn print(text: &str) {
             WRITE_FAILED.store(true, Ordering::SeqCst);
             let _ = writeln!(std::io::stderr(), "error: cannot write to stdout: {error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{reads_as_other_type_in_yaml_1_1, yaml};
+
+    #[test]
+    fn yaml_1_1_lookalikes_quoted() {
+        for text in [
+            "2002-12-14",
+            "2002-1-4",
+            "0b101",
+            "-0b1",
+            "1_000",
+            "1_000.5",
+        ] {
+            assert!(reads_as_other_type_in_yaml_1_1(text), "{text}");
+        }
+        for text in [
+            "2002-12-14x",
+            "02-12-14",
+            "0b",
+            "0b2",
+            "_1",
+            "v1_0",
+            "a-b-c",
+        ] {
+            assert!(!reads_as_other_type_in_yaml_1_1(text), "{text}");
+        }
+        let printed = yaml(&serde_json::json!({"date": "2002-12-14", "plain": "x-1"}));
+        assert!(printed.contains("date: \"2002-12-14\""), "{printed}");
+        assert!(printed.contains("plain: x-1"), "{printed}");
     }
 }
