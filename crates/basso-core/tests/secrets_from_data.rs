@@ -959,6 +959,8 @@ fn context_secret_variable_rejected() {
         })
         .count();
     assert_eq!(plain_overrides, 1, "{:#?}", resolution.diagnostics);
+    let printed = serde_json::to_string(&resolution.to_json()).unwrap();
+    assert!(!printed.contains("hunter2-plain-value"), "{printed}");
 }
 
 #[test]

@@ -554,9 +554,15 @@ fn resolve_tracked(
         }
     }
     if context.is_object() {
-        warn_context_overrides(&mut report, &pipeline, context);
+        let secret_paths = warn_context_overrides(&mut report, &pipeline, context);
         warn_context_replacements(&mut report, &pipeline, &root_value, context);
-        merge(&mut root_value, Value::from_json(context.clone()));
+        // A context value of a `Secret` variable is an error, and it is not
+        // merged either, so that no resolved field prints it.
+        let mut merged = context.clone();
+        for path in &secret_paths {
+            remove_json_at(&mut merged, path);
+        }
+        merge(&mut root_value, Value::from_json(merged));
     }
 
     let mut resolver = Resolver {
@@ -702,12 +708,14 @@ const LOOP_OVER_RUN_STATE_HELP: &str = "it reads a step output or status, and ba
 /// pipeline file sets (its pipeline, stage and step group variables, `name` and
 /// `identifier`), and about context keys that basso never reads. The
 /// context wins over the file and over supplied inputs, which a user who
-/// passed `--input` for the same variable would not expect.
+/// passed `--input` for the same variable would not expect. Returns the
+/// paths of the `Secret` variables that the context sets, which are errors.
 fn warn_context_overrides(
     report: &mut Report,
     pipeline: &Pipeline<'_>,
     context: &serde_json::Value,
-) {
+) -> Vec<String> {
+    let mut secret_paths = Vec::new();
     let stage_variables = pipeline.stages.iter().flat_map(|stage| &stage.variables);
     let group_variables = pipeline
         .stages
@@ -727,6 +735,7 @@ fn warn_context_overrides(
         if variable.var_type == "Secret" {
             // The context would hand the step a plain value, which the
             // runner neither requests from the secret store nor masks.
+            secret_paths.push(path.to_string());
             report.error(
                 codes::SECRET_FROM_DATA,
                 format!(
@@ -779,6 +788,7 @@ fn warn_context_overrides(
             ),
         );
     }
+    secret_paths
 }
 
 /// Warns about the other values of the pipeline file that the `--context`
@@ -874,6 +884,19 @@ fn replaced_paths(
         path.push_str(key);
         replaced_paths(entry, value, path, out);
         path.truncate(len);
+    }
+}
+
+/// Removes the value at the `.`-separated keys of `path` from `json`.
+fn remove_json_at(json: &mut serde_json::Value, path: &str) {
+    let Some((parent, last)) = path.rsplit_once('.') else {
+        return;
+    };
+    let parent = parent
+        .split('.')
+        .try_fold(json, |value, key| value.get_mut(key));
+    if let Some(serde_json::Value::Object(map)) = parent {
+        map.remove(last);
     }
 }
 
