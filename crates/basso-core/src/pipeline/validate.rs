@@ -1513,6 +1513,17 @@ fn shell_env_name(name: &str) -> String {
     fixed
 }
 
+/// Returns the help for a name that a shell cannot read: the name with its
+/// other characters replaced, unless nothing of the name is left.
+fn env_name_help(name: &str) -> String {
+    let fixed = shell_env_name(name);
+    if fixed.chars().any(|c| c.is_ascii_alphanumeric()) {
+        format!("did you mean `{fixed}`?")
+    } else {
+        "use ASCII letters, digits and `_`, such as `API_KEY`".to_string()
+    }
+}
+
 /// Returns whether `name` cannot be an environment variable name at all:
 /// the process environment stores `NAME=value` strings, so an empty name,
 /// one with `=` or a NUL byte would change another variable or be lost.
@@ -1565,7 +1576,7 @@ fn check_env_variables(report: &mut Report, env: &Node) {
                     "environment variable name `{name}` cannot be read as `${name}` in a shell"
                 ),
                 key.span,
-                format!("did you mean `{}`?", shell_env_name(name)),
+                env_name_help(name),
             );
         }
         match &value.value {
