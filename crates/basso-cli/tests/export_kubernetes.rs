@@ -110,6 +110,27 @@ fn unknown_stage_is_usage_error() {
 }
 
 #[test]
+fn unknown_stage_named_beside_errors() {
+    let services = std::fs::read_to_string(fixture("services.yaml")).unwrap();
+    let broken = services.replacen("identifier:", "identifier: <+input>\n  description:", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.yaml");
+    std::fs::write(&path, broken).unwrap();
+    let output = basso(&[
+        "export",
+        "kubernetes",
+        path.to_str().unwrap(),
+        "--stage",
+        "deploy",
+    ]);
+
+    let errors = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{errors}");
+    assert!(errors.contains("error["), "{errors}");
+    assert!(errors.contains("stage `deploy` not found"), "{errors}");
+}
+
+#[test]
 fn invalid_namespace_is_usage_error() {
     let output = basso(&[
         "export",

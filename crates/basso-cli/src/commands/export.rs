@@ -97,6 +97,13 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     );
     if resolution.has_errors() {
         report(&resolution.diagnostics, &name, &source);
+        // A wrong `--stage` is worth knowing before the errors are fixed.
+        if args.stage.is_some()
+            && !resolution.stages.is_empty()
+            && let Err(message) = pick_stage(&resolution.stages, args.stage.as_deref())
+        {
+            eprintln!("error: {message}");
+        }
         return exit::FAILURE;
     }
 
