@@ -295,7 +295,7 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
         let limit = max_concurrency(repeat, "repeat.maxConcurrency")?;
         if let Some(items) = repeat.get("items") {
             let list = match value_of(items, "repeat.items", evaluate) {
-                Some(Json::Array(list)) => list,
+                Some(Json::Array(list)) => as_text_items(list, items),
                 Some(Json::String(text)) => text
                     .split(',')
                     .map(|s| Json::String(s.trim().to_string()))
@@ -465,7 +465,7 @@ fn expand_matrix(
             continue;
         }
         let values = match value_of(value, &format!("matrix.{name}"), evaluate) {
-            Some(Json::Array(values)) if !values.is_empty() => values,
+            Some(Json::Array(values)) if !values.is_empty() => as_text_items(values, value),
             _ => return Err(unresolved(value, &format!("matrix.{name}"))),
         };
         axes.push((name.to_string(), values));
@@ -479,10 +479,22 @@ fn expand_matrix(
         },
         None => Vec::new(),
     };
+    let exclude_nodes = matrix
+        .get("exclude")
+        .and_then(Node::as_sequence)
+        .unwrap_or_default();
     let mut excludes: Vec<IndexMap<String, Json>> = written_excludes
         .into_iter()
-        .map(|entry| match entry {
-            Json::Object(map) => map.into_iter().collect(),
+        .enumerate()
+        .map(|(index, entry)| match entry {
+            Json::Object(map) => map
+                .into_iter()
+                .map(|(key, value)| {
+                    let node = exclude_nodes.get(index).and_then(|entry| entry.get(&key));
+                    let value = as_text(value, node);
+                    (key, value)
+                })
+                .collect(),
             _ => IndexMap::new(),
         })
         .collect();
@@ -681,6 +693,33 @@ fn describe_values(iteration: &Iteration) -> String {
     values.join(", ")
 }
 
+/// Returns the scalar items of a matrix axis or of `repeat.items` as text,
+/// given the node the list was written as. Harness reads these lists as
+/// lists of strings, so a written `2.50` stays `2.50`.
+fn as_text_items(values: Vec<Json>, node: &Node) -> Vec<Json> {
+    let items = node.as_sequence().unwrap_or_default();
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(index, value)| as_text(value, items.get(index)))
+        .collect()
+}
+
+/// Returns a number or boolean `value` as text: the text of `node` when it
+/// is the fixed scalar the value was read from, else the value's own text.
+fn as_text(value: Json, node: Option<&Node>) -> Json {
+    if !matches!(value, Json::Number(_) | Json::Bool(_)) {
+        return value;
+    }
+    let written = node
+        .filter(|node| classify_node(node) == ValueKind::Fixed)
+        .and_then(Node::as_str);
+    Json::String(written.map_or_else(
+        || crate::pipeline::resolved::json_text(&value),
+        str::to_string,
+    ))
+}
+
 fn same_value(a: &Json, b: &Json) -> bool {
     a == b || crate::pipeline::resolved::json_text(a) == crate::pipeline::resolved::json_text(b)
 }
@@ -836,15 +875,34 @@ mod tests {
     }
 
     #[test]
+    fn loop_values_keep_written_text() {
+        let node =
+            strategy("matrix:\n  v: [2.50, 007, true, \"x\", {a: 1}]\n  exclude:\n    - v: 007\n");
+        let iterations = expand(&node, &mut |_, _| None).unwrap();
+        let values: Vec<&Json> = iterations.iter().map(|i| &i.matrix["v"]).collect();
+        assert_eq!(
+            values,
+            [
+                &Json::from("2.50"),
+                &Json::from("true"),
+                &Json::from("x"),
+                &serde_json::json!({"a": 1})
+            ]
+        );
+
+        let node = strategy("repeat:\n  items: [1.10, 2]\n");
+        let iterations = expand(&node, &mut |_, _| None).unwrap();
+        let items: Vec<Option<&Json>> = iterations.iter().map(|i| i.item.as_ref()).collect();
+        assert_eq!(items, [Some(&Json::from("1.10")), Some(&Json::from("2"))]);
+    }
+
+    #[test]
     fn exclude_stops_at_unknown_axis() {
         let node =
             strategy("matrix:\n  a: [1, 2, 3]\n  exclude:\n    - a: 1\n    - c: 1\n    - a: 3\n");
         let iterations = expand(&node, &mut |_, _| None).unwrap();
-        let values: Vec<String> = iterations
-            .iter()
-            .map(|i| i.matrix["a"].to_string())
-            .collect();
-        assert_eq!(values, ["2", "3"]);
+        let values: Vec<&Json> = iterations.iter().map(|i| &i.matrix["a"]).collect();
+        assert_eq!(values, [&Json::from("2"), &Json::from("3")]);
         let found = check_codes("matrix:\n  a: [1, 2]\n  exclude:\n    - c: 1\n");
         assert_eq!(
             found,
