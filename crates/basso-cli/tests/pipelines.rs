@@ -720,6 +720,20 @@ fn check_input_set_against_pipeline_beside_it() {
     let fixes = write("fixes.yaml", &set_variable("fixes", "dev"));
     let (code, json) = check_json_files(&[&pipeline, &reads, &fixes]);
     assert_eq!(code, 0, "{json:#}");
+
+    // A set's value that reads an input no set gives is checked when the
+    // run has that input's value, not before.
+    let with_tag = std::fs::read_to_string(&pipeline).unwrap().replace(
+        "  variables:\n",
+        "  variables:\n    - name: tag\n      type: String\n      value: <+input>\n",
+    );
+    let pipeline = write("pipeline.yaml", &with_tag);
+    let unsupplied = write(
+        "unsupplied.yaml",
+        &set_variable("unsupplied", "<+pipeline.variables.tag>"),
+    );
+    let (code, json) = check_json_files(&[&pipeline, &unsupplied]);
+    assert_eq!(code, 0, "{json:#}");
 }
 
 fn check_json_files(files: &[&str]) -> (i32, serde_json::Value) {

@@ -2,7 +2,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::model::{DocumentKind, Report, document_kind, identifier_problem, key_span};
-use crate::pipeline::resolve::resolve;
+use crate::pipeline::resolve::resolve_with_input_sets;
 use crate::pipeline::yaml::Node;
 use crate::pipeline::{load_document, without_bom};
 
@@ -182,10 +182,13 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
 /// Returns the diagnostics that resolving pipeline `name` with
 /// `input_sets` gives and resolving it with its defaults does not: the
 /// errors the sets cause, in any file, and the warnings in the sets.
+///
+/// An input that neither the sets nor a default give a value stays
+/// unknown, as it is until the run asks for it, so a set's value that reads
+/// it is not checked yet.
 fn sets_diagnostics(name: &str, text: &str, input_sets: &[(String, String)]) -> Vec<Diagnostic> {
-    let context = serde_json::Value::Object(serde_json::Map::new());
-    let with_sets = resolve(text, name, &[], input_sets, &context).diagnostics;
-    let defaults = resolve(text, name, &[], &[], &context).diagnostics;
+    let (with_sets, _) = resolve_with_input_sets(text, name, input_sets);
+    let (defaults, _) = resolve_with_input_sets(text, name, &[]);
     let in_a_set = |d: &Diagnostic| {
         input_sets
             .iter()

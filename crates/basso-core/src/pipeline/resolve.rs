@@ -417,11 +417,21 @@ pub fn resolve(
 /// A runtime input without a value is left out of the value tree, so a field
 /// that reads it through a variable counts as reading an unknown value.
 pub(crate) fn resolve_with_defaults(source: &str, file_name: &str) -> (Vec<Diagnostic>, Vec<Span>) {
+    resolve_with_input_sets(source, file_name, &[])
+}
+
+/// Resolves a pipeline file like [`resolve_with_defaults`], with
+/// `input_sets` applied, for `check` of input sets beside their pipeline.
+pub(crate) fn resolve_with_input_sets(
+    source: &str,
+    file_name: &str,
+    input_sets: &[(String, String)],
+) -> (Vec<Diagnostic>, Vec<Span>) {
     let (resolution, unknown_value_spans) = resolve_tracked(
         source,
         file_name,
         &[],
-        &[],
+        input_sets,
         &Json::Null,
         InputsWithoutValue::Unknown,
     );
