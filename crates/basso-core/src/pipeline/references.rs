@@ -761,7 +761,11 @@ fn check_pipeline_key(pipeline: &Pipeline<'_>, key: &str) -> Option<Diagnostic> 
 
 /// The `stage.*` keys that Harness supplies at run time, besides the
 /// stage's own keys.
-const STAGE_RUN_TIME_KEYS: [&str; 13] = [
+const STAGE_RUN_TIME_KEYS: [&str; 17] = [
+    "startTs",
+    "endTs",
+    "executionId",
+    "identifierPostFix",
     "name",
     "identifier",
     "description",
@@ -779,7 +783,10 @@ const STAGE_RUN_TIME_KEYS: [&str; 13] = [
 
 /// The `step.*` keys that Harness supplies at run time, besides the step's
 /// own keys.
-const STEP_RUN_TIME_KEYS: [&str; 11] = [
+const STEP_RUN_TIME_KEYS: [&str; 14] = [
+    "startTs",
+    "endTs",
+    "executionId",
     "name",
     "identifier",
     "type",
@@ -822,7 +829,8 @@ const CODEBASE_KEYS: [&str; 24] = [
 ];
 
 /// The `trigger.*` keys of a run that a trigger starts.
-const TRIGGER_KEYS: [&str; 19] = [
+const TRIGGER_KEYS: [&str; 20] = [
+    "sourceType",
     "type",
     "event",
     "branch",
@@ -844,10 +852,10 @@ const TRIGGER_KEYS: [&str; 19] = [
     "triggeredBy",
 ];
 
-/// Reports a `ROOT.KEY` whose key is a likely typo of a known key of
+/// Warns about a `ROOT.KEY` whose key is a likely typo of a known key of
 /// `root`: one of `run_time` or of `node`'s own mapping.
-/// NOTE: a key close to no known key passes, because Harness may supply
-/// keys that the lists above miss.
+/// NOTE: a warning, and only for a key close to a known one, because
+/// Harness may supply keys that the lists above miss.
 fn check_root_key(
     root: &str,
     run_time: &[&str],
@@ -866,7 +874,7 @@ fn check_root_key(
     }
     let help = did_you_mean(key, &known)?;
     Some(
-        Diagnostic::error(
+        Diagnostic::warning(
             "unknown-expression-key",
             format!("`{root}` has no key `{key}`, so `<+{root}.{key}>` would be null"),
             Span::default(),
