@@ -961,6 +961,20 @@ fn context_secret_variable_rejected() {
     assert_eq!(plain_overrides, 1, "{:#?}", resolution.diagnostics);
     let printed = serde_json::to_string(&resolution.to_json()).unwrap();
     assert!(!printed.contains("hunter2-plain-value"), "{printed}");
+
+    // A variable name may contain `.`, which is one key of the context.
+    let dotted =
+        "  variables:\n    - name: db.pass\n      type: Secret\n      value: db_password\n";
+    let source = pipeline_with(dotted, "<+pipeline.variables.get(\"db.pass\")>");
+    let context = json!({"pipeline": {"variables": {"db.pass": "hunter2-plain-value"}}});
+    let resolution = resolve(&source, context);
+    let message = data_error(&resolution);
+    assert!(
+        message.contains("`pipeline.variables.db.pass`"),
+        "{message}"
+    );
+    let printed = serde_json::to_string(&resolution.to_json()).unwrap();
+    assert!(!printed.contains("hunter2-plain-value"), "{printed}");
 }
 
 #[test]

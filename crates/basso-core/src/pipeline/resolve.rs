@@ -569,8 +569,8 @@ fn resolve_tracked(
         // A context value of a `Secret` variable is an error, and it is not
         // merged either, so that no resolved field prints it.
         let mut merged = context.clone();
-        for path in &secret_paths {
-            remove_json_at(&mut merged, path);
+        for keys in &secret_paths {
+            remove_json_at(&mut merged, keys);
         }
         merge(&mut root_value, Value::from_json(merged));
     }
@@ -724,7 +724,7 @@ fn warn_context_overrides(
     report: &mut Report,
     pipeline: &Pipeline<'_>,
     context: &serde_json::Value,
-) -> Vec<String> {
+) -> Vec<Vec<String>> {
     let mut secret_paths = Vec::new();
     let stage_variables = pipeline.stages.iter().flat_map(|stage| &stage.variables);
     let group_variables = pipeline
@@ -739,13 +739,20 @@ fn warn_context_overrides(
         .chain(group_variables)
     {
         let path = variable.path.as_str();
-        if json_at(context, path).is_none() {
+        // A variable name may contain `.`, so it is one key.
+        let prefix = path
+            .strip_suffix(variable.name.as_str())
+            .and_then(|prefix| prefix.strip_suffix('.'))
+            .unwrap_or(path);
+        let mut keys: Vec<String> = prefix.split('.').map(str::to_string).collect();
+        keys.push(variable.name.clone());
+        if json_at_keys(context, &keys).is_none() {
             continue;
         }
         if variable.var_type == "Secret" {
             // The context would hand the step a plain value, which the
             // runner neither requests from the secret store nor masks.
-            secret_paths.push(path.to_string());
+            secret_paths.push(keys);
             report.error(
                 codes::SECRET_FROM_DATA,
                 format!(
@@ -897,17 +904,23 @@ fn replaced_paths(
     }
 }
 
-/// Removes the value at the `.`-separated keys of `path` from `json`.
-fn remove_json_at(json: &mut serde_json::Value, path: &str) {
-    let Some((parent, last)) = path.rsplit_once('.') else {
+/// Removes the value at `keys` from `json`.
+fn remove_json_at(json: &mut serde_json::Value, keys: &[String]) {
+    let Some((last, parents)) = keys.split_last() else {
         return;
     };
-    let parent = parent
-        .split('.')
-        .try_fold(json, |value, key| value.get_mut(key));
+    let parent = parents
+        .iter()
+        .try_fold(json, |value, key| value.get_mut(key.as_str()));
     if let Some(serde_json::Value::Object(map)) = parent {
         map.remove(last);
     }
+}
+
+/// Returns the value at `keys` in `json`.
+fn json_at_keys<'j>(json: &'j serde_json::Value, keys: &[String]) -> Option<&'j serde_json::Value> {
+    keys.iter()
+        .try_fold(json, |value, key| value.get(key.as_str()))
 }
 
 /// Returns the value at the `.`-separated keys of `path` in `json`.
