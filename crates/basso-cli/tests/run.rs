@@ -521,7 +521,12 @@ fn when_error_masks_cut_secret() {
         "All",
         "<+steps.a.output.outputVariables.VIA.substring(9)> * 2 > 1",
     );
-    let file = pipeline(dir.path(), &[writer, reader]);
+    let across = with_when(
+        step("Run", "c", "echo c ran", ""),
+        "All",
+        "<+steps.a.output.outputVariables.VIA.substring(0, 12)> * 2 > 1",
+    );
+    let file = pipeline(dir.path(), &[writer, reader, across]);
     let output = run_with_secret(&file, None, &["--format", "json"]);
 
     let cut = &SECRET_VALUE[2..];
@@ -532,6 +537,7 @@ fn when_error_masks_cut_secret() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("cannot evaluate `when`"), "{stderr}");
     assert!(stderr.contains("`***` is not a number"), "{stderr}");
+    assert!(stderr.contains("`prefix-***` is not a number"), "{stderr}");
 }
 
 #[test]

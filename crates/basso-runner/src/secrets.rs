@@ -24,9 +24,18 @@ const SECRET_CLOSE: &str = ")>";
 /// value (about 30 ms for 2 KiB, an estimate from the 13 s for 40 KB).
 const MAX_DFA_PATTERN_BYTES: usize = 2048;
 
-/// The fewest characters of a quoted part of a message that
-/// [`Masker::mask_message`] masks when it lies inside a secret value.
+/// The fewest characters of a secret value that [`Masker::mask_message`]
+/// masks inside a quoted part of a message.
 const MIN_FRAGMENT_CHARS: usize = 4;
+
+/// The fewest characters of a value longer than [`LONG_VALUE_CHARS`] that
+/// [`Masker::mask_message`] masks. A key file or kubeconfig contains words
+/// such as `Success` that basso's messages quote too.
+const MIN_LONG_FRAGMENT_CHARS: usize = 8;
+
+/// The length from which a secret value counts as long for
+/// [`Masker::mask_message`].
+const LONG_VALUE_CHARS: usize = 32;
 
 /// The text that replaces a secret value in printed output.
 pub const MASK: &str = "***";
@@ -214,6 +223,9 @@ pub struct Masker {
     /// The values the automaton finds, for the start of a value at the end
     /// of a cut line.
     patterns: Vec<String>,
+    /// The secret values, each trimmed, in which [`Masker::mask_message`]
+    /// looks for runs of characters.
+    whole_values: Vec<String>,
     /// Set when the automaton could not be built, so every line is masked whole.
     mask_everything: bool,
 }
@@ -251,9 +263,16 @@ impl Masker {
     /// is masked on its own without its indentation, when it has at least
     /// [`MIN_LINE_CHARS`] characters.
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
-        let patterns = masked_pieces(values);
+        let values: Vec<&str> = values.into_iter().collect();
+        let patterns = masked_pieces(values.iter().copied());
         if patterns.is_empty() {
             return Masker::default();
+        }
+        let mut whole_values: Vec<String> = Vec::new();
+        for value in values.iter().map(|value| value.trim()) {
+            if !value.is_empty() && !whole_values.iter().any(|known| known == value) {
+                whole_values.push(value.to_string());
+            }
         }
 
         // The DFA that aho-corasick picks for few patterns builds in time
@@ -266,6 +285,7 @@ impl Masker {
             Ok(automaton) => Masker {
                 automaton: Some(automaton),
                 patterns: patterns.iter().map(|p| p.to_string()).collect(),
+                whole_values,
                 mask_everything: false,
             },
             Err(error) => {
@@ -273,6 +293,7 @@ impl Masker {
                 Masker {
                     automaton: None,
                     patterns: Vec::new(),
+                    whole_values: Vec::new(),
                     mask_everything: true,
                 }
             }
@@ -298,31 +319,81 @@ impl Masker {
     }
 
     /// Returns basso's own message `text` masked as [`Masker::mask`] does,
-    /// and with each `` `quoted` `` part of at least
-    /// [`MIN_FRAGMENT_CHARS`] characters that lies inside a secret value
-    /// masked too. An error about a value that an expression cut from a
-    /// secret (`substring`, `split`) quotes that part.
+    /// and with each run of characters of a secret value inside a
+    /// `` `quoted` `` part masked too: an error about a value that an
+    /// expression cut from a secret (`substring`, `split`) quotes such a
+    /// part, with or without text around it. A run counts from
+    /// [`MIN_FRAGMENT_CHARS`] characters, or [`MIN_LONG_FRAGMENT_CHARS`] in a
+    /// value longer than [`LONG_VALUE_CHARS`], whose ordinary words would
+    /// otherwise hide basso's own words.
     pub fn mask_message(&self, text: &str) -> String {
         let masked = self.mask(text);
-        if self.patterns.is_empty() || !masked.contains('`') {
+        if self.whole_values.is_empty() || !masked.contains('`') {
             return masked;
         }
-        let mut parts: Vec<&str> = masked.split('`').collect();
+        let parts: Vec<&str> = masked.split('`').collect();
         // The parts at odd positions lie between a pair of backticks.
         let last_quoted = if parts.len() % 2 == 0 {
             parts.len() - 2
         } else {
             parts.len() - 1
         };
+        let mut out: Vec<String> = parts.iter().map(|part| part.to_string()).collect();
         for index in (1..last_quoted).step_by(2) {
-            let part = parts[index];
-            if part.chars().count() >= MIN_FRAGMENT_CHARS
-                && self.patterns.iter().any(|pattern| pattern.contains(part))
-            {
-                parts[index] = MASK;
+            out[index] = self.mask_runs(parts[index]);
+        }
+        out.join("`")
+    }
+
+    /// Returns `part` with each run of characters that a secret value
+    /// contains, of the length [`Masker::mask_message`] describes, replaced
+    /// by [`MASK`].
+    fn mask_runs(&self, part: &str) -> String {
+        let starts: Vec<usize> = part
+            .char_indices()
+            .map(|(at, _)| at)
+            .chain(std::iter::once(part.len()))
+            .collect();
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for pattern in &self.whole_values {
+            let min = if pattern.chars().count() > LONG_VALUE_CHARS {
+                MIN_LONG_FRAGMENT_CHARS
+            } else {
+                MIN_FRAGMENT_CHARS
+            };
+            let mut first = 0;
+            while first + min < starts.len() {
+                if !pattern.contains(&part[starts[first]..starts[first + min]]) {
+                    first += 1;
+                    continue;
+                }
+                let mut end = first + min;
+                while end + 1 < starts.len()
+                    && pattern.contains(&part[starts[first]..starts[end + 1]])
+                {
+                    end += 1;
+                }
+                runs.push(starts[first]..starts[end]);
+                first = end;
             }
         }
-        parts.join("`")
+        if runs.is_empty() {
+            return part.to_string();
+        }
+        runs.sort_by_key(|run| run.start);
+        let mut masked = String::with_capacity(part.len());
+        let mut copied_to = 0;
+        for run in runs {
+            if run.start < copied_to {
+                copied_to = copied_to.max(run.end);
+                continue;
+            }
+            masked.push_str(&part[copied_to..run.start]);
+            masked.push_str(MASK);
+            copied_to = run.end;
+        }
+        masked.push_str(&part[copied_to..]);
+        masked
     }
 
     /// Returns the range of the longest end of `shown` that is the start of
@@ -484,6 +555,13 @@ mod tests {
             "`***` and `3c` and `other`"
         );
         assert_eq!(masker.mask_message("odd `S3cr3t"), "odd `S3cr3t");
+        assert_eq!(
+            masker.mask_message("`prefix-S3cr3` and `r3tV4lue-suffix` and `S3cr-S3cr`"),
+            "`prefix-***` and `***-suffix` and `***-***`"
+        );
+        let long = Masker::new(["apiVersion: v1\ncontexts:\n- name: Success-cluster\n"]);
+        assert_eq!(long.mask_message("is `Success` but"), "is `Success` but");
+        assert_eq!(long.mask_message("`x-Success-cluster`"), "`x-***`");
         assert_eq!(masker.mask("`3cr3tV4lue`"), "`3cr3tV4lue`");
     }
 
