@@ -386,22 +386,24 @@ fn shared_paths_reach_later_containers() {
         "write",
         "Run",
         Some(IMAGE),
-        "echo data > /shared/x && echo wrote",
+        "echo data > /shared/x && echo inside > /harness/sub/y && echo wrote",
     );
     let mut read = plan_step(
         "read",
         "Run",
         Some(IMAGE),
-        "cat /shared/x; ls -d /relative || true; test -s /etc/hosts && echo hosts-kept",
+        "cat /shared/x; cat /harness/sub/y; ls -d /relative || true; test -s /etc/hosts && echo hosts-kept",
     );
     // Another user than the writer's: the shared folder is writable by all.
     read.spec.run_as_user = Some("1000".to_string());
     // `/etc/hosts` lies on top of a shared `/etc`; `/proc` is not shared.
-    let shared = ["/shared/", "relative", "/etc", "/proc"];
+    // `/harness/sub` is a folder in the workspace.
+    let shared = ["/shared/", "relative", "/etc", "/proc", "/harness/sub"];
     let (summary, printed) = run_stage_sharing(vec![write, read], &shared);
 
     assert_eq!(summary.stages[0].status, Status::Succeeded, "{printed}");
     assert!(printed.contains("read | data\n"), "{printed}");
+    assert!(printed.contains("read | inside\n"), "{printed}");
     assert!(printed.contains("/relative: No such file"), "{printed}");
     assert!(printed.contains("read | hosts-kept\n"), "{printed}");
 }

@@ -311,6 +311,23 @@ impl<'a> Runner<'a> {
             {
                 continue;
             }
+            // The workspace is one folder that every step of the run
+            // mounts, so a path inside it is shared already. It gets its
+            // folder there, because the workspace mount would hide a mount
+            // below it.
+            if let Some(inside) = path.strip_prefix(&format!("{}/", reports::HARNESS_WORKSPACE)) {
+                let folder = self.options.workspace.join(inside);
+                // The folder can be written by the users that can write
+                // to the workspace, which a step of another user may need.
+                let created = std::fs::create_dir_all(&folder).and_then(|()| {
+                    let permissions = std::fs::metadata(&self.options.workspace)?.permissions();
+                    std::fs::set_permissions(&folder, permissions)
+                });
+                if let Err(error) = created {
+                    tracing::error!(stage_id = %stage.id, "cannot create the folder `{}` for shared path `{path}`: {error}", folder.display());
+                }
+                continue;
+            }
             let folder = base.join(format!("stage-{position}-{}", shared.len()));
             // Mode 0777: a step may run as any user, as in a Kubernetes
             // `emptyDir`. The umask would narrow a mode given to `mkdir`.
