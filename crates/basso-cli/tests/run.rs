@@ -583,7 +583,7 @@ fn unstarted_run_removes_created_workspace() {
     let dir = tempfile::tempdir().unwrap();
     let pwsh = step("Run", "a", "Write-Output ran", "").replace("shell: Sh", "shell: Pwsh");
     let file = pipeline(dir.path(), &[pwsh]);
-    let workspace = dir.path().join("new-workspace");
+    let workspace = dir.path().join("new-workspace/a/b");
     let output = basso()
         .env(
             "BASSO_CONTAINERD_ADDRESS",
@@ -601,7 +601,7 @@ fn unstarted_run_removes_created_workspace() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot run this pipeline"), "{stderr}");
-    assert!(!workspace.exists(), "{stderr}");
+    assert!(!dir.path().join("new-workspace").exists(), "{stderr}");
 }
 
 #[test]

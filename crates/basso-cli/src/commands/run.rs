@@ -402,17 +402,22 @@ struct Workspace {
     path: PathBuf,
     scratch: PathBuf,
     shared: PathBuf,
-    /// The `--workspace` folder when this run created it. It is removed
-    /// again, if still empty, when the run ends before any stage starts.
-    created: Option<PathBuf>,
+    /// The `--workspace` folder and the first of its parent folders that
+    /// this run created. They are removed again, where still empty, when
+    /// the run ends before any stage starts.
+    created: Option<(PathBuf, PathBuf)>,
     _folder: RunFolder,
 }
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        if let Some(path) = &self.created {
+        if let Some((folder, top)) = &self.created {
             // `remove_dir` removes only an empty folder.
-            let _ = std::fs::remove_dir(path);
+            for path in folder.ancestors() {
+                if std::fs::remove_dir(path).is_err() || path == top {
+                    break;
+                }
+            }
         }
     }
 }
@@ -438,7 +443,14 @@ impl Workspace {
                     )));
                 }
                 if !dir.exists() {
-                    created = Some(dir.to_path_buf());
+                    let mut top = dir;
+                    while let Some(parent) = top.parent()
+                        && !parent.as_os_str().is_empty()
+                        && !parent.exists()
+                    {
+                        top = parent;
+                    }
+                    created = Some((dir.to_path_buf(), top.to_path_buf()));
                 }
                 std::fs::create_dir_all(dir).map_err(|e| {
                     StartError::usage(format!("cannot create `{}`: {e}", dir.display()))
