@@ -35,32 +35,16 @@ fn to_yaml(value: &Json) -> Yaml<'static> {
     }
 }
 
-/// Returns true for plain text that YAML 1.1 readers (PyYAML, SnakeYAML)
-/// read as a date or number and saphyr's emitter leaves unquoted: a date
-/// such as `2002-12-14`, a binary number such as `0b101` and a number with
-/// `_` such as `1_000`.
+/// Returns true for text that YAML 1.1 readers (PyYAML, SnakeYAML) may read
+/// as a date or number when it is left unquoted: text of digits with only
+/// signs, `.`, `_`, `:`, `-`, hexadecimal letters and the `x`, `o` and `b` of
+/// number prefixes, such as `2002-12-14`, `0b101`, `1_000` or `+0x_1F`.
+/// Quoting some text that would read as text anyway changes nothing.
 fn reads_as_other_type_in_yaml_1_1(text: &str) -> bool {
-    let digits = |part: &str, min: usize, max: usize| {
-        (min..=max).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
-    };
-    let date = {
-        let mut parts = text.split('-');
-        matches!(
-            (parts.next(), parts.next(), parts.next(), parts.next()),
-            (Some(year), Some(month), Some(day), None)
-                if digits(year, 4, 4) && digits(month, 1, 2) && digits(day, 1, 2)
-        )
-    };
-    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
-    let binary = unsigned.strip_prefix("0b").is_some_and(|rest| {
-        !rest.is_empty() && rest.bytes().all(|b| matches!(b, b'0' | b'1' | b'_'))
-    });
-    let grouped = unsigned.contains('_')
-        && unsigned.starts_with(|c: char| c.is_ascii_digit())
-        && unsigned
+    text.bytes().any(|b| b.is_ascii_digit())
+        && text
             .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'_' | b'.'));
-    date || binary || grouped
+            .all(|b| b.is_ascii_hexdigit() || b"xXoO+-._:".contains(&b))
 }
 
 /// Formats a JSON document as YAML (saphyr's emitter quotes strings that
@@ -128,29 +112,25 @@ mod tests {
 
     #[test]
     fn yaml_1_1_lookalikes_quoted() {
-        for text in [
+        let quoted = [
             "2002-12-14",
             "2002-1-4",
             "0b101",
             "-0b1",
             "1_000",
             "1_000.5",
-        ] {
+            "+0x_1F",
+            "0.1_2e+3",
+            "1_000.5e-3",
+        ];
+        for text in quoted {
             assert!(reads_as_other_type_in_yaml_1_1(text), "{text}");
         }
-        for text in [
-            "2002-12-14x",
-            "02-12-14",
-            "0b",
-            "0b2",
-            "_1",
-            "v1_0",
-            "a-b-c",
-        ] {
+        for text in ["v1_0", "main", "1.2.3-rc", "release-2"] {
             assert!(!reads_as_other_type_in_yaml_1_1(text), "{text}");
         }
-        let printed = yaml(&serde_json::json!({"date": "2002-12-14", "plain": "x-1"}));
+        let printed = yaml(&serde_json::json!({"date": "2002-12-14", "plain": "v-1"}));
         assert!(printed.contains("date: \"2002-12-14\""), "{printed}");
-        assert!(printed.contains("plain: x-1"), "{printed}");
+        assert!(printed.contains("plain: v-1"), "{printed}");
     }
 }
