@@ -577,7 +577,7 @@ pub fn read_variables<'a>(report: &mut Report, owner: &'a Node, prefix: &str) ->
             && let Some(value) = item.get("value")
             && let Some(text) = fixed_non_number(value)
         {
-            let problem = if text.trim().parse::<f64>().is_ok() {
+            let problem = if text.trim().parse::<f64>().is_ok_and(|n| !n.is_nan()) {
                 "is out of the range of a number"
             } else {
                 "is not a number"
