@@ -566,6 +566,31 @@ fn oversized_env_variable_named() {
 }
 
 #[test]
+fn oversized_environment_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = "v".repeat(120_000);
+    let env: String = (0..30)
+        .map(|index| format!("\n  BIG_{index}: {value}"))
+        .collect();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            "echo started",
+            &format!("envVariables:{env}"),
+        )],
+    );
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("environment variables are"), "{stderr}");
+    assert!(stderr.contains("the largest are `BIG_"), "{stderr}");
+    assert!(!stderr.contains("| started"), "{stderr}");
+}
+
+#[test]
 fn workspace_file_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(dir.path(), &[step("Run", "a", "echo ran", "")]);

@@ -554,6 +554,51 @@ fn describe_when(when: Option<&When>, failing: bool, scope: &str) -> String {
     format!("its `when.{key}` is `{rule}` but the {scope} is {status}")
 }
 
+/// The total size of a step's environment as `NAME=VALUE` strings, with the
+/// names of its largest variables, for the error of a program that Linux
+/// could not start because the environment is too large.
+struct EnvironmentSize {
+    bytes: usize,
+    count: usize,
+    largest: Vec<(String, usize)>,
+}
+
+fn environment_size(env: &[(String, String)]) -> EnvironmentSize {
+    let mut sizes: Vec<(String, usize)> = env
+        .iter()
+        .map(|(name, value)| (name.clone(), name.len() + 1 + value.len()))
+        .collect();
+    let bytes = sizes.iter().map(|(_, size)| size).sum();
+    sizes.sort_by(|a, b| b.1.cmp(&a.1));
+    sizes.truncate(3);
+    EnvironmentSize {
+        bytes,
+        count: env.len(),
+        largest: sizes,
+    }
+}
+
+/// Returns the message for a step that could not start with `error`. Linux
+/// gives `E2BIG` (os error 7, "Argument list too long") when the arguments
+/// and environment together are too large, so that message names the
+/// environment's size and largest variables.
+fn start_error(error: &str, environment: &EnvironmentSize) -> String {
+    if !error.contains("os error 7") {
+        return format!("cannot start: {error}");
+    }
+    let largest: Vec<String> = environment
+        .largest
+        .iter()
+        .map(|(name, size)| format!("`{name}` ({size} bytes)"))
+        .collect();
+    format!(
+        "cannot start: {error}: the step's {} environment variables are {} bytes together, more than Linux passes to a program; the largest are {}; help: write large values to files in the workspace in an earlier step and read them from there",
+        environment.count,
+        environment.bytes,
+        largest.join(", ")
+    )
+}
+
 /// The size in bytes of the longest string Linux passes to a new program as
 /// one argument or one `NAME=VALUE` variable, its closing NUL included
 /// (`MAX_ARG_STRLEN`, 32 pages of 4 KiB). `execve` fails with `E2BIG` on a
@@ -1133,6 +1178,7 @@ impl StageRun<'_, '_> {
         // pull, and then its wait for readiness.
         let step_timeout = step.timeout.map(|timeout| (timeout, started));
         let deadline = self.start_deadline(step_timeout);
+        let environment = environment_size(&task.env);
         match self.runner.executor.start(task, sink, &deadline) {
             Ok(handle) => {
                 tracing::info!(step_id = %id, pid = handle.pid(), "started service");
@@ -1151,7 +1197,7 @@ impl StageRun<'_, '_> {
             }
             Err(error) => {
                 gate.open();
-                let message = format!("cannot start: {error}");
+                let message = start_error(&error.to_string(), &environment);
                 match self.abandoned_start(step_timeout) {
                     Some((status, reason)) => self.record_abandoned(
                         step,
@@ -1377,11 +1423,12 @@ impl StageRun<'_, '_> {
         let started = Instant::now();
         let step_timeout = step.timeout.map(|timeout| (timeout, started));
         let deadline = self.start_deadline(step_timeout);
+        let environment = environment_size(&task.env);
         let mut handle = match self.runner.executor.start(task, sink, &deadline) {
             Ok(handle) => handle,
             Err(error) => {
                 gate.open();
-                let mut message = format!("cannot start: {error}");
+                let mut message = start_error(&error.to_string(), &environment);
                 let mut status = Status::Failed;
                 if let Some((abandoned, reason)) = self.abandoned_start(step_timeout) {
                     status = abandoned;
