@@ -1514,10 +1514,10 @@ fn shell_env_name(name: &str) -> String {
 }
 
 /// Returns the help for a name that a shell cannot read: the name with its
-/// other characters replaced, unless nothing of the name is left.
+/// other characters replaced, unless no letter of the name is left.
 fn env_name_help(name: &str) -> String {
     let fixed = shell_env_name(name);
-    if fixed.chars().any(|c| c.is_ascii_alphanumeric()) {
+    if fixed.chars().any(|c| c.is_ascii_alphabetic()) {
         format!("did you mean `{fixed}`?")
     } else {
         "use ASCII letters, digits and `_`, such as `API_KEY`".to_string()
