@@ -364,16 +364,16 @@ fn check_text(
     if !has_block_start(text) || classify(text) == ValueKind::RuntimeInput {
         return;
     }
-    let compiled = templates.with(text, |template| {
-        Ok((template.references(), template.unclosed_block_start()))
-    });
-    let (references, unclosed) = match compiled {
-        Ok(compiled) => compiled,
+    let compiled = templates.get(text);
+    let template = match &*compiled {
+        Ok(template) => template,
         Err(error) => {
-            report.push(expr_diagnostic(&error, source, node));
+            report.push(expr_diagnostic(error, source, node));
             return;
         }
     };
+    let references = template.cached_references();
+    let unclosed = template.unclosed_block_start();
     if let Some(start) = unclosed {
         report.push(unclosed_block(text, start, source, node));
     }

@@ -41,6 +41,8 @@ pub struct Template {
     pub(crate) pieces: Vec<Piece>,
     /// The whole text compiled as one expression, built on first evaluation.
     pub(crate) whole: OnceLock<Result<Unit, ExprError>>,
+    /// The paths and secret ids of the blocks, listed on first use.
+    pub(crate) references: OnceLock<References>,
     /// Regular expressions compiled by earlier evaluations.
     pub(crate) regexes: crate::eval::regex::Cache,
 }
@@ -131,6 +133,7 @@ impl Template {
             limits,
             pieces,
             whole: OnceLock::new(),
+            references: OnceLock::new(),
             regexes: Default::default(),
         })
     }
@@ -166,6 +169,13 @@ impl Template {
         let mut references = References::default();
         references.collect_pieces(&self.pieces);
         references
+    }
+
+    /// Returns [`Template::references`], listed on first use and kept. A
+    /// pipeline's checks read them for every field, and many fields share
+    /// one compiled template.
+    pub(crate) fn cached_references(&self) -> &References {
+        self.references.get_or_init(|| self.references())
     }
 
     /// Returns the byte range in the text of the first use of the path
