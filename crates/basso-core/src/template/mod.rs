@@ -468,8 +468,7 @@ pub(crate) fn compile_unit(
     // where it is instead of copied.
     let (text, offsets) = match pieces {
         [Piece::Text(piece)] => {
-            let mut offsets = OffsetMap::default();
-            offsets.push(0, piece.range.start, true);
+            let offsets = OffsetMap::one_run(0, piece.range.start, true);
             (Cow::Borrowed(piece.text.as_str()), offsets)
         }
         _ => {
