@@ -45,7 +45,7 @@ impl Templates {
     /// expression that reads, compares or changes a secret itself. The
     /// result is kept per text, because many fields share one text, such
     /// as `<+secrets.getValue("token")>`.
-    pub fn secret_use_error(&self, text: &str) -> Option<ExprError> {
+    pub(crate) fn secret_use_error(&self, text: &str) -> Option<ExprError> {
         if let Some(known) = self.secret_use.borrow().get(text) {
             return known.clone();
         }
