@@ -25,6 +25,13 @@ pub(crate) struct OffsetMap {
 }
 
 impl OffsetMap {
+    /// Returns a map of one run, allocated at its final size.
+    pub(crate) fn one_run(text_offset: usize, source_offset: usize, exact: bool) -> Self {
+        OffsetMap {
+            runs: vec![(text_offset, source_offset, exact)],
+        }
+    }
+
     pub(crate) fn push(&mut self, text_offset: usize, source_offset: usize, exact: bool) {
         self.runs.push((text_offset, source_offset, exact));
     }

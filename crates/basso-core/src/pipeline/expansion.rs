@@ -133,7 +133,8 @@ pub fn count(pipeline: &Pipeline<'_>) -> Expansion {
                 .map(|group| Factor::new("step group", &group.identifier, group.node))
                 .collect();
             let step_factor = Factor::new("step", &step.identifier, step.node);
-            let mut factors = vec![&stage_factor];
+            let mut factors = Vec::with_capacity(group_factors.len() + 2);
+            factors.push(&stage_factor);
             factors.extend(&group_factors);
             factors.push(&step_factor);
             expansion.add("step", &factors);

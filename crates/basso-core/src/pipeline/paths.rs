@@ -136,19 +136,13 @@ pub enum FieldType {
 
 /// Returns the type of the field at `path` from its last key.
 pub fn field_type(path: &str) -> FieldType {
-    // The entries of these maps are text whatever their keys are called:
-    // an environment variable named `retry` is not a retry count. Keys may
-    // contain dots, so the maps are found anywhere in the path.
-    if is_text_map_entry(path) {
-        return FieldType::String;
-    }
     // Every scalar of a resolution comes here. Splitting with `rsplit('.')`
     // set up a character searcher per segment, so the last three segments
     // are cut off by hand, with the same results.
     let (rest, last) = split_last(path);
     let (rest, parent) = split_last(rest);
     let (_, grandparent) = split_last(rest);
-    match (parent, last) {
+    let by_name = match (parent, last) {
         (_, "privileged" | "cloneCodebase") => FieldType::Boolean,
         (_, "runAsUser" | "retry" | "parallelism" | "times" | "maxConcurrency" | "depth") => {
             FieldType::Integer
@@ -169,7 +163,15 @@ pub fn field_type(path: &str) -> FieldType {
         ("matrix", "nodeName") => FieldType::String,
         ("matrix", _) if grandparent == "strategy" => FieldType::List,
         _ => FieldType::String,
+    };
+    // The entries of these maps are text whatever their keys are called:
+    // an environment variable named `retry` is not a retry count. Keys may
+    // contain dots, so the maps are found anywhere in the path. Most
+    // fields are text by name already and skip that search.
+    if by_name != FieldType::String && is_text_map_entry(path) {
+        return FieldType::String;
     }
+    by_name
 }
 
 /// The text maps whose entries a path can name: `envVariables` and

@@ -10,7 +10,6 @@ use smallvec::SmallVec;
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::error::codes;
-use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::{expr_diagnostic, text_span};
 use crate::pipeline::iterations::{
@@ -24,7 +23,6 @@ use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::Node;
 use crate::template::has_block_start;
-use crate::value::Value;
 
 /// Expression roots whose values come from whoever opens a pull request or
 /// pushes a commit, not from the repository's owners.
@@ -364,16 +362,16 @@ fn check_text(
     if !has_block_start(text) || classify(text) == ValueKind::RuntimeInput {
         return;
     }
-    let compiled = templates.with(text, |template| {
-        Ok((template.references(), template.unclosed_block_start()))
-    });
-    let (references, unclosed) = match compiled {
-        Ok(compiled) => compiled,
+    let compiled = templates.get(text);
+    let template = match &*compiled {
+        Ok(template) => template,
         Err(error) => {
-            report.push(expr_diagnostic(&error, source, node));
+            report.push(expr_diagnostic(error, source, node));
             return;
         }
     };
+    let references = template.cached_references();
+    let unclosed = template.unclosed_block_start();
     if let Some(start) = unclosed {
         report.push(unclosed_block(text, start, source, node));
     }
@@ -466,16 +464,7 @@ fn check_secret_use(
     node: &Node,
     source: &str,
 ) {
-    let options = Options {
-        scan: ScanMode::Harness,
-        mode: EvalMode::Render,
-        unresolved: Unresolved::Keep,
-        ..Options::default()
-    };
-    let no_values = Value::Map(Default::default());
-    if let Err(error) = templates.with(text, |template| template.run(&no_values, &options))
-        && error.code == codes::SECRET_OPAQUE
-    {
+    if let Some(error) = templates.secret_use_error(text) {
         report.push(expr_diagnostic(&error, source, node));
     }
 }

@@ -7,9 +7,10 @@ use std::rc::Rc;
 
 use foldhash::fast::FixedState;
 
-use crate::error::ExprError;
-use crate::options::ScanMode;
+use crate::error::{ExprError, codes};
+use crate::options::{EvalMode, Options, ScanMode, Unresolved};
 use crate::template::Template;
+use crate::value::Value;
 
 /// A cache of compiled templates keyed by their text. The keys are hashed
 /// with foldhash, as in `value::Map`, because SipHash was a measurable share
@@ -17,6 +18,9 @@ use crate::template::Template;
 #[derive(Default)]
 pub struct Templates {
     compiled: RefCell<HashMap<String, Compiled, FixedState>>,
+    /// The result of [`Templates::secret_use_error`] for each text it was
+    /// called with.
+    secret_use: RefCell<HashMap<String, Option<ExprError>, FixedState>>,
 }
 
 /// A template compiled once and shared by every field with the same text.
@@ -34,6 +38,32 @@ impl Templates {
             .borrow_mut()
             .insert(text.to_string(), Rc::clone(&compiled));
         compiled
+    }
+
+    /// Renders `text` without context values, keeping each block that reads
+    /// one as written, and returns the `secret-opaque` error of an
+    /// expression that reads, compares or changes a secret itself. The
+    /// result is kept per text, because many fields share one text, such
+    /// as `<+secrets.getValue("token")>`.
+    pub(crate) fn secret_use_error(&self, text: &str) -> Option<ExprError> {
+        if let Some(known) = self.secret_use.borrow().get(text) {
+            return known.clone();
+        }
+        let options = Options {
+            scan: ScanMode::Harness,
+            mode: EvalMode::Render,
+            unresolved: Unresolved::Keep,
+            ..Options::default()
+        };
+        let no_values = Value::Map(Default::default());
+        let error = self
+            .with(text, |template| template.run(&no_values, &options))
+            .err()
+            .filter(|error| error.code == codes::SECRET_OPAQUE);
+        self.secret_use
+            .borrow_mut()
+            .insert(text.to_string(), error.clone());
+        error
     }
 
     /// Runs `f` on the compiled template for `text`, or returns its parse error.

@@ -886,18 +886,22 @@ fn check_string_list(report: &mut Report, node: &Node, field: &str) {
 
 pub(crate) fn check_unknown_keys(report: &mut Report, node: &Node, allowed: &[&str], what: &str) {
     let entries = node.as_mapping().unwrap_or_default();
-    // A key the map already sets is no fix for a misspelt one.
-    let unset: Vec<&str> = allowed
-        .iter()
-        .copied()
-        .filter(|name| node.get(name).is_none())
-        .collect();
+    // A key the map already sets is no fix for a misspelt one. The list is
+    // built at the first unknown key, because most maps have none.
+    let mut unset: Option<Vec<&str>> = None;
     for (key, _) in entries {
         let Some(text) = key.as_str() else { continue };
         if allowed.contains(&text) {
             continue;
         }
-        let help = did_you_mean(text, &unset)
+        let unset = unset.get_or_insert_with(|| {
+            allowed
+                .iter()
+                .copied()
+                .filter(|name| node.get(name).is_none())
+                .collect()
+        });
+        let help = did_you_mean(text, unset)
             .unwrap_or_else(|| format!("remove it; {what} accepts {}", list(allowed)));
         report.warning(
             "unknown-key",

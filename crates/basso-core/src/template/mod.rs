@@ -41,6 +41,8 @@ pub struct Template {
     pub(crate) pieces: Vec<Piece>,
     /// The whole text compiled as one expression, built on first evaluation.
     pub(crate) whole: OnceLock<Result<Unit, ExprError>>,
+    /// The paths and secret ids of the blocks, listed on first use.
+    pub(crate) references: OnceLock<References>,
     /// Regular expressions compiled by earlier evaluations.
     pub(crate) regexes: crate::eval::regex::Cache,
 }
@@ -131,6 +133,7 @@ impl Template {
             limits,
             pieces,
             whole: OnceLock::new(),
+            references: OnceLock::new(),
             regexes: Default::default(),
         })
     }
@@ -166,6 +169,13 @@ impl Template {
         let mut references = References::default();
         references.collect_pieces(&self.pieces);
         references
+    }
+
+    /// Returns [`Template::references`], listed on first use and kept. A
+    /// pipeline's checks read them for every field, and many fields share
+    /// one compiled template.
+    pub(crate) fn cached_references(&self) -> &References {
+        self.references.get_or_init(|| self.references())
     }
 
     /// Returns the byte range in the text of the first use of the path
@@ -304,6 +314,16 @@ impl Frame {
         }
     }
 
+    /// Appends `text` to the pending text. The pending text is usually
+    /// empty, and then it is allocated at its final size.
+    fn push_text(&mut self, text: &str) {
+        if self.text.is_empty() {
+            self.text = text.to_string();
+        } else {
+            self.text.push_str(text);
+        }
+    }
+
     fn flush(&mut self, end: usize) {
         if !self.text.is_empty() {
             let text = std::mem::take(&mut self.text);
@@ -318,7 +338,10 @@ impl Frame {
 /// Scans text into pieces, compiling each block as it closes.
 fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piece>, ExprError> {
     let bytes = source.as_bytes();
-    let mut stack = vec![Frame::new(0, 0)];
+    // Room for the top level and three nested blocks, so that the stack
+    // does not grow at the first block.
+    let mut stack = Vec::with_capacity(4);
+    stack.push(Frame::new(0, 0));
     let mut segment_start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -328,7 +351,7 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             .expect("the top-level frame is never popped");
 
         if bytes[i] == b'<' && bytes.get(i + 1) == Some(&b'+') {
-            frame.text.push_str(&source[segment_start..i]);
+            frame.push_text(&source[segment_start..i]);
             frame.flush(i);
             if stack.len() > limits.max_block_depth {
                 return Err(ExprError::new(
@@ -362,7 +385,7 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
         }
 
         if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b'>') && !frame.escaped {
-            frame.text.push_str(&source[segment_start..i]);
+            frame.push_text(&source[segment_start..i]);
             segment_start = i + 1;
             i += 2;
             continue;
@@ -374,7 +397,7 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
                 ScanMode::Smart => frame.quote.is_none() && frame.brackets == 0,
             };
         if closes {
-            frame.text.push_str(&source[segment_start..i]);
+            frame.push_text(&source[segment_start..i]);
             frame.flush(i);
             let done = stack.pop().expect("inside a block");
             let range = done.start..i + 1;
@@ -412,7 +435,7 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
             }));
         }
         None => {
-            top.text.push_str(&source[segment_start..]);
+            top.push_text(&source[segment_start..]);
             top.flush(source.len());
         }
     }
@@ -458,8 +481,7 @@ pub(crate) fn compile_unit(
     // where it is instead of copied.
     let (text, offsets) = match pieces {
         [Piece::Text(piece)] => {
-            let mut offsets = OffsetMap::default();
-            offsets.push(0, piece.range.start, true);
+            let offsets = OffsetMap::one_run(0, piece.range.start, true);
             (Cow::Borrowed(piece.text.as_str()), offsets)
         }
         _ => {
