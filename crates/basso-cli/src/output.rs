@@ -36,10 +36,11 @@ fn to_yaml(value: &Json) -> Yaml<'static> {
 }
 
 /// Returns true for text that YAML 1.1 readers (PyYAML, SnakeYAML) may read
-/// as a date or number when it is left unquoted: text of digits with only
-/// signs, `.`, `_`, `:`, `-`, hexadecimal letters and the `x`, `o` and `b` of
-/// number prefixes, such as `2002-12-14`, `0b101`, `1_000` or `+0x_1F`.
-/// Quoting some text that would read as text anyway changes nothing.
+/// as a date or number when it is left unquoted, such as `2002-12-14`,
+/// `0b101`, `1_000` or `+0x_1F`. That is text with a digit and otherwise
+/// only signs, `.`, `_`, `:`, `-`, hexadecimal letters and the `x`, `o` and
+/// `b` of number prefixes. Quoting text that would read as text anyway
+/// changes nothing.
 fn reads_as_other_type_in_yaml_1_1(text: &str) -> bool {
     text.bytes().any(|b| b.is_ascii_digit())
         && text

@@ -19,18 +19,18 @@ use crate::lines::split_cut_note;
 const SECRET_OPEN: &str = "<+secrets.getValue(";
 const SECRET_CLOSE: &str = ")>";
 
-/// The most bytes of masked texts for which aho-corasick may choose its
-/// DFA, which searches fastest but builds in time quadratic in a repeating
+/// Maximum bytes of masked texts for which aho-corasick may choose its DFA.
+/// The DFA searches fastest but builds in time quadratic in a repeating
 /// value (about 30 ms for 2 KiB, an estimate from the 13 s for 40 KB).
 const MAX_DFA_PATTERN_BYTES: usize = 2048;
 
-/// The fewest characters of a secret value that [`Masker::mask_message`]
-/// masks inside a quoted part of a message.
+/// Minimum run of a secret value's characters, in characters, that
+/// [`Masker::mask_message`] masks inside a quoted part of a message.
 const MIN_FRAGMENT_CHARS: usize = 4;
 
-/// The fewest characters of a value longer than [`LONG_VALUE_CHARS`] that
-/// [`Masker::mask_message`] masks. A key file or kubeconfig contains words
-/// such as `Success` that basso's messages quote too.
+/// Minimum run, in characters, of a value longer than [`LONG_VALUE_CHARS`]
+/// that [`Masker::mask_message`] masks. A key file or kubeconfig contains
+/// words such as `Success` that basso's messages quote too.
 const MIN_LONG_FRAGMENT_CHARS: usize = 8;
 
 /// The length from which a secret value counts as long for
@@ -319,8 +319,8 @@ impl Masker {
     }
 
     /// Returns basso's own message `text` masked as [`Masker::mask`] does,
-    /// and with each run of characters of a secret value inside a
-    /// `` `quoted` `` part masked too: an error about a value that an
+    /// and with each run of a secret value's characters inside a
+    /// `` `quoted` `` part masked too. An error about a value that an
     /// expression cut from a secret (`substring`, `split`) quotes such a
     /// part, with or without text around it. A run counts from
     /// [`MIN_FRAGMENT_CHARS`] characters, or [`MIN_LONG_FRAGMENT_CHARS`] in a
