@@ -1169,6 +1169,9 @@ fn check_step_target(
     rest: &[&str],
 ) -> Option<Diagnostic> {
     let field = rest.first()?;
+    if *field == "status" {
+        return check_status_order(site, stage_index, target);
+    }
     if *field != "output" {
         return check_step_field(target, field);
     }
@@ -1223,6 +1226,36 @@ fn check_step_field(target: &Step<'_>, field: &str) -> Option<Diagnostic> {
         target.identifier
     );
     Some(Diagnostic::warning("unknown-step-field", message, Span::default()).with_help(help))
+}
+
+/// Warns about a read of the final `status` of a step that has not
+/// finished when the reading step runs, which reads as null.
+fn check_status_order(
+    site: &Site<'_, '_>,
+    stage_index: usize,
+    target: &Step<'_>,
+) -> Option<Diagnostic> {
+    let reader = site.step?;
+    if site.stage_index? != stage_index
+        || std::ptr::eq(reader, target)
+        || target.finish <= reader.start
+    {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(
+            "later-step-status",
+            format!(
+                "step `{}` reads the status of step `{}`, which has not finished when `{}` runs, so the status is null",
+                reader.identifier, target.identifier, reader.identifier
+            ),
+            Span::default(),
+        )
+        .with_help(format!(
+            "move `{}` before the reading step, outside any `parallel` block they share",
+            target.identifier
+        )),
+    )
 }
 
 fn check_order(site: &Site<'_, '_>, stage_index: usize, target: &Step<'_>) -> Option<Diagnostic> {
