@@ -46,7 +46,31 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version text go through `output::print`, so that a
+        // failed write to stdout is an error here too.
+        Err(error)
+            if matches!(
+                error.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                error.render().ansi().to_string()
+            } else {
+                error.render().to_string()
+            };
+            output::print(&text);
+            let code = if output::write_failed() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            return std::process::ExitCode::from(code);
+        }
+        Err(error) => error.exit(),
+    };
     let code = match cli.command {
         Command::Eval(args) => commands::eval::run(args),
         Command::Check(args) => commands::check::run(args),
