@@ -603,6 +603,8 @@ fn start_error(error: &str, environment: &EnvironmentSize) -> String {
 /// one argument or one `NAME=VALUE` variable, its closing NUL included
 /// (`MAX_ARG_STRLEN`, 32 pages of 4 KiB). `execve` fails with `E2BIG` on a
 /// longer one.
+/// NOTE: a kernel with larger pages (64 KiB on some arm64 builds) allows
+/// longer variables, which this limit still rejects.
 const MAX_ENV_STRING_BYTES: usize = 32 * 4096;
 
 /// Returns the clean absolute path at which shared path `written` gets a

@@ -144,9 +144,9 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     print_manifest(&manifest, args.format)
 }
 
-/// Returns true when `warning` of the export says what one of the
-/// `resolution` diagnostics says, by code and span, as `invalid-shared-path`
-/// for a fixed path that `check` reports too.
+/// Returns true when `warning` of the export has the code and span of one
+/// of the `resolution` diagnostics, as `invalid-shared-path` has for a fixed
+/// path that `check` reports too.
 fn repeats(warning: &Diagnostic, resolution: &[Diagnostic]) -> bool {
     !warning.is_error()
         && resolution.iter().any(|known| {

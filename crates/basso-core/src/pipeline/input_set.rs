@@ -184,8 +184,8 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
 /// errors the sets cause, in any file, and the warnings in the sets.
 ///
 /// An input that neither the sets nor a default give a value stays
-/// unknown, as it is until the run asks for it, so a set's value that reads
-/// it is not checked yet.
+/// unknown until the run requests it, so a set's value that reads it is not
+/// checked yet.
 fn sets_diagnostics(name: &str, text: &str, input_sets: &[(String, String)]) -> Vec<Diagnostic> {
     let (with_sets, _) = resolve_with_input_sets(text, name, input_sets);
     let (defaults, _) = resolve_with_input_sets(text, name, &[]);

@@ -324,8 +324,8 @@ struct Builder<'s> {
     more_duplicate_keys: usize,
 }
 
-/// The most duplicate keys that get an error of their own. A file of
-/// repeated keys would otherwise build millions of errors.
+/// Maximum number of duplicate keys that get an error of their own. A file
+/// of repeated keys would otherwise build millions of errors.
 pub const MAX_DUPLICATE_KEYS: usize = 100;
 
 fn count_nodes(node: &Node) -> usize {
