@@ -540,38 +540,10 @@ fn when_error_masks_cut_secret() {
     assert!(stderr.contains("`prefix-***` is not a number"), "{stderr}");
 }
 
-#[test]
-fn oversized_env_variable_named() {
+/// Runs a step that echoes `started` with the `envVariables` entries `env`,
+/// each written as `\n  NAME: value`, and returns its exit code and stderr.
+fn run_with_env(env: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let value = "v".repeat(140_000);
-    let file = pipeline(
-        dir.path(),
-        &[step(
-            "Run",
-            "a",
-            "echo started",
-            &format!("envVariables:\n  BIG: {value}"),
-        )],
-    );
-    let output = run(&file, &[]);
-
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("environment variable `BIG` is 140004 bytes long"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("Argument list too long"), "{stderr}");
-    assert!(!stderr.contains("| started"), "{stderr}");
-}
-
-#[test]
-fn oversized_environment_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let value = "v".repeat(120_000);
-    let env: String = (0..30)
-        .map(|index| format!("\n  BIG_{index}: {value}"))
-        .collect();
     let file = pipeline(
         dir.path(),
         &[step(
@@ -582,9 +554,32 @@ fn oversized_environment_named() {
         )],
     );
     let output = run(&file, &[]);
+    (output.status.code(), text(&output.stderr))
+}
 
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+#[test]
+fn oversized_env_variable_named() {
+    let value = "v".repeat(140_000);
+    let (code, stderr) = run_with_env(&format!("\n  BIG: {value}"));
+
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("environment variable `BIG` is 140004 bytes long"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Argument list too long"), "{stderr}");
+    assert!(!stderr.contains("| started"), "{stderr}");
+}
+
+#[test]
+fn oversized_environment_named() {
+    let value = "v".repeat(120_000);
+    let env: String = (0..30)
+        .map(|index| format!("\n  BIG_{index}: {value}"))
+        .collect();
+    let (code, stderr) = run_with_env(&env);
+
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("environment variables are"), "{stderr}");
     assert!(stderr.contains("the largest are `BIG_"), "{stderr}");
     assert!(!stderr.contains("| started"), "{stderr}");

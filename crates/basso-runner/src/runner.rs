@@ -564,18 +564,28 @@ struct EnvironmentSize {
 }
 
 fn environment_size(env: &[(String, String)]) -> EnvironmentSize {
-    let mut sizes: Vec<(String, usize)> = env
+    let mut sizes: Vec<(&str, usize)> = env
         .iter()
-        .map(|(name, value)| (name.clone(), name.len() + 1 + value.len()))
+        .map(|(name, value)| (name.as_str(), env_string_bytes(name, value)))
         .collect();
     let bytes = sizes.iter().map(|(_, size)| size).sum();
-    sizes.sort_by(|a, b| b.1.cmp(&a.1));
-    sizes.truncate(3);
+    sizes.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    let largest = sizes
+        .iter()
+        .take(3)
+        .map(|(name, size)| (name.to_string(), *size))
+        .collect();
     EnvironmentSize {
         bytes,
         count: env.len(),
-        largest: sizes,
+        largest,
     }
+}
+
+/// Returns the size of variable `name` as the `NAME=VALUE` string that a
+/// program receives, without its closing NUL.
+fn env_string_bytes(name: &str, value: &str) -> usize {
+    name.len() + 1 + value.len()
 }
 
 /// Returns the message for a step that could not start with `error`. Linux
@@ -1065,7 +1075,7 @@ impl StageRun<'_, '_> {
                     name.escape_default()
                 ));
             }
-            let length = name.len() + 1 + value.len();
+            let length = env_string_bytes(name, &value);
             if length >= MAX_ENV_STRING_BYTES {
                 return Err(format!(
                     "step `{}`: environment variable `{name}` is {length} bytes long as `NAME=VALUE`, \

@@ -333,7 +333,7 @@ impl Masker {
         }
         let parts: Vec<&str> = masked.split('`').collect();
         // The parts at odd positions lie between a pair of backticks.
-        let last_quoted = if parts.len() % 2 == 0 {
+        let last_quoted = if parts.len().is_multiple_of(2) {
             parts.len() - 2
         } else {
             parts.len() - 1

@@ -148,12 +148,12 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
 /// of the `resolution` diagnostics, as `invalid-shared-path` has for a fixed
 /// path that `check` reports too.
 fn repeats(warning: &Diagnostic, resolution: &[Diagnostic]) -> bool {
-    !warning.is_error()
-        && resolution.iter().any(|known| {
-            known.code == warning.code
-                && (known.span.byte_start, known.span.byte_end)
-                    == (warning.span.byte_start, warning.span.byte_end)
-        })
+    !warning.is_error() && resolution.iter().any(|known| same_place(known, warning))
+}
+
+/// Returns true when `a` and `b` have one code and one span.
+fn same_place(a: &Diagnostic, b: &Diagnostic) -> bool {
+    a.code == b.code && (a.span.byte_start, a.span.byte_end) == (b.span.byte_start, b.span.byte_end)
 }
 
 /// Drops each resolution warning that an export error repeats at the same
@@ -162,12 +162,9 @@ fn repeats(warning: &Diagnostic, resolution: &[Diagnostic]) -> bool {
 fn without_superseded(resolution: &[Diagnostic], export: &[Diagnostic]) -> Vec<Diagnostic> {
     let superseded = |warning: &Diagnostic| {
         !warning.is_error()
-            && export.iter().any(|error| {
-                error.is_error()
-                    && error.code == warning.code
-                    && (error.span.byte_start, error.span.byte_end)
-                        == (warning.span.byte_start, warning.span.byte_end)
-            })
+            && export
+                .iter()
+                .any(|error| error.is_error() && same_place(error, warning))
     };
     resolution
         .iter()

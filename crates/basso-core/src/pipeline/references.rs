@@ -731,14 +731,7 @@ const PIPELINE_RUN_TIME_KEYS: [&str; 21] = [
 /// NOTE: a key that is close to no known key passes, because the list of
 /// run-time keys above may miss some that Harness supplies.
 fn check_pipeline_key(pipeline: &Pipeline<'_>, key: &str) -> Option<Diagnostic> {
-    if unresolvable(key) {
-        return None;
-    }
-    let known = known_keys(&PIPELINE_RUN_TIME_KEYS, pipeline.node);
-    if known.contains(&key) {
-        return None;
-    }
-    did_you_mean(key, &known)?;
+    let (known, _) = likely_typo(key, &PIPELINE_RUN_TIME_KEYS, Some(pipeline.node))?;
     Some(unknown(
         "unknown-pipeline-key",
         "pipeline key",
@@ -851,6 +844,25 @@ fn check_root_key(
     node: Option<&Node>,
     key: &str,
 ) -> Option<Diagnostic> {
+    let (_, help) = likely_typo(key, run_time, node)?;
+    Some(
+        Diagnostic::warning(
+            "unknown-expression-key",
+            format!("`{root}` has no key `{key}`, so `<+{root}.{key}>` would be null"),
+            Span::default(),
+        )
+        .with_help(help),
+    )
+}
+
+/// Returns the known keys (`run_time` and the keys of `node`'s own
+/// mapping) and the "did you mean" help when `key` is none of them but
+/// close to one, or `None` otherwise.
+fn likely_typo<'k>(
+    key: &str,
+    run_time: &[&'k str],
+    node: Option<&'k Node>,
+) -> Option<(Vec<&'k str>, String)> {
     if unresolvable(key) {
         return None;
     }
@@ -862,14 +874,7 @@ fn check_root_key(
         return None;
     }
     let help = did_you_mean(key, &known)?;
-    Some(
-        Diagnostic::warning(
-            "unknown-expression-key",
-            format!("`{root}` has no key `{key}`, so `<+{root}.{key}>` would be null"),
-            Span::default(),
-        )
-        .with_help(help),
-    )
+    Some((known, help))
 }
 
 /// Returns the run-time keys followed by the keys of `node`'s own mapping

@@ -777,7 +777,7 @@ fn warn_context_overrides(
         }
     }
     for key in ["name", "identifier"] {
-        if json_at(context, &format!("pipeline.{key}")).is_some() {
+        if json_at_keys(context, &["pipeline", key]).is_some() {
             let span = pipeline
                 .header
                 .get(key)
@@ -918,14 +918,12 @@ fn remove_json_at(json: &mut serde_json::Value, keys: &[String]) {
 }
 
 /// Returns the value at `keys` in `json`.
-fn json_at_keys<'j>(json: &'j serde_json::Value, keys: &[String]) -> Option<&'j serde_json::Value> {
+fn json_at_keys<'j, K: AsRef<str>>(
+    json: &'j serde_json::Value,
+    keys: &[K],
+) -> Option<&'j serde_json::Value> {
     keys.iter()
-        .try_fold(json, |value, key| value.get(key.as_str()))
-}
-
-/// Returns the value at the `.`-separated keys of `path` in `json`.
-fn json_at<'j>(json: &'j serde_json::Value, path: &str) -> Option<&'j serde_json::Value> {
-    path.split('.').try_fold(json, |value, key| value.get(key))
+        .try_fold(json, |value, key| value.get(key.as_ref()))
 }
 
 fn finish(

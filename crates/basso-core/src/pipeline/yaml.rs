@@ -320,7 +320,7 @@ struct Builder<'s> {
     /// An error for each of the first `MAX_DUPLICATE_KEYS` keys that repeat
     /// a key of their mapping. The entry of a repeated key is dropped.
     duplicate_keys: Vec<Diagnostic>,
-    /// How many more keys repeated a key.
+    /// Number of further keys that repeated a key.
     more_duplicate_keys: usize,
 }
 
@@ -636,7 +636,7 @@ pub struct FirstDocument {
     /// An error for each key that repeats a key of its mapping, at most
     /// [`MAX_DUPLICATE_KEYS`]. `root` keeps the first entry of each key.
     pub duplicate_keys: Vec<Diagnostic>,
-    /// How many more keys repeated a key of their mapping.
+    /// Number of further keys that repeated a key of their mapping.
     pub more_duplicate_keys: usize,
 }
 
