@@ -1159,23 +1159,25 @@ fn check_step(
         return Some(diagnostic);
     }
     let unsuffixed = looped.filter(|_| target_id == target.identifier);
-    check_step_target(site, stage_index, target, rest)
+    check_step_target(site, stage, stage_index, target, rest)
         .or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
         .or_else(|| {
             (by_id && !reaches_by_id(site, target)).then(|| step_not_in_scope(target, reference))
         })
 }
 
-/// Checks the segments `rest` after the identifier of the step `target`.
+/// Checks the segments `rest` after the identifier of the step `target`
+/// of `stage`.
 fn check_step_target(
     site: &Site<'_, '_>,
+    stage: &Stage<'_>,
     stage_index: usize,
     target: &Step<'_>,
     rest: &[&str],
 ) -> Option<Diagnostic> {
     let field = rest.first()?;
     if *field == "status" {
-        return check_status_order(site, stage_index, target);
+        return check_status_order(site, stage, stage_index, target);
     }
     if *field != "output" {
         return check_step_field(target, field);
@@ -1234,32 +1236,49 @@ fn check_step_field(target: &Step<'_>, field: &str) -> Option<Diagnostic> {
 }
 
 /// Warns about a read of the final `status` of a step that has not
-/// finished when the reading step runs, which reads as null.
+/// finished when the reading step runs, which reads as null: a later step
+/// of the same stage, or any step of a later stage.
 fn check_status_order(
     site: &Site<'_, '_>,
+    stage: &Stage<'_>,
     stage_index: usize,
     target: &Step<'_>,
 ) -> Option<Diagnostic> {
-    let reader = site.step?;
-    if site.stage_index? != stage_index
-        || std::ptr::eq(reader, target)
-        || target.finish <= reader.start
-    {
+    let reader_stage = site.stage_index?;
+    let help = if reader_stage == stage_index {
+        let reader = site.step?;
+        if std::ptr::eq(reader, target) || target.finish <= reader.start {
+            return None;
+        }
+        format!(
+            "move `{}` before the reading step, outside any `parallel` block they share",
+            target.identifier
+        )
+    } else if stage_index > reader_stage {
+        format!(
+            "stage `{}` runs after this stage; read the status in that stage or a later one",
+            stage.identifier
+        )
+    } else {
         return None;
-    }
+    };
+    let (reader, reading) = match site.step {
+        Some(step) => (
+            format!("step `{}`", step.identifier),
+            format!("`{}` runs", step.identifier),
+        ),
+        None => ("this field".to_string(), "this field is read".to_string()),
+    };
     Some(
         Diagnostic::warning(
             "later-step-status",
             format!(
-                "step `{}` reads the status of step `{}`, which has not finished when `{}` runs, so the status is null",
-                reader.identifier, target.identifier, reader.identifier
+                "{reader} reads the status of step `{}`, which has not finished when {reading}, so the status is null",
+                target.identifier
             ),
             Span::default(),
         )
-        .with_help(format!(
-            "move `{}` before the reading step, outside any `parallel` block they share",
-            target.identifier
-        )),
+        .with_help(help),
     )
 }
 
