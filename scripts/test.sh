@@ -39,6 +39,10 @@ scripts/bench.sh --smoke
 # and in headless Chromium, and an install of the packed tarball into a
 # scratch project
 cargo build --locked -p basso-cli
+# The Node tests compare the package with this binary; Cargo's output folder
+# may be CARGO_TARGET_DIR or a configured one instead of target/.
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked | jq -r .target_directory)
+export BASSO_BIN="$target_dir/debug/basso"
 scripts/build-pkg.sh
 scripts/build-pkg.sh --fault-injection
 node --test pkg/tests/build/
