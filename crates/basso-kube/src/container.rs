@@ -303,7 +303,7 @@ fn warn_unresolved(step: &Step, key: &str, value: &str, diagnostics: &mut Vec<Di
 }
 
 /// Maps `entrypoint` to `command`, and `command` with `shell` to
-/// `command: [interpreter, flag]` plus `args: [script]`.
+/// `command: [interpreter, flags…]` plus `args: [script]`.
 fn command_and_args(
     step: &Step,
     secrets: &mut SecretVars,
@@ -366,15 +366,17 @@ fn command_and_args(
     (Some(command), Some(args))
 }
 
-/// Returns the program and flag that run a script given as one argument,
-/// for a Harness `shell` value.
-fn interpreter(shell: &str) -> Option<[&'static str; 2]> {
+/// Returns the program and flags that run a script given as one argument,
+/// for a Harness `shell` value. `Sh` and `Bash` scripts get errexit (`-e`),
+/// so that the first failing command fails the container, as under
+/// `basso run`.
+fn interpreter(shell: &str) -> Option<&'static [&'static str]> {
     match shell {
-        "Sh" => Some(["sh", "-c"]),
-        "Bash" => Some(["bash", "-c"]),
-        "Pwsh" => Some(["pwsh", "-Command"]),
-        "Powershell" => Some(["powershell", "-Command"]),
-        "Python" => Some(["python3", "-c"]),
+        "Sh" => Some(&["sh", "-e", "-c"]),
+        "Bash" => Some(&["bash", "-e", "-c"]),
+        "Pwsh" => Some(&["pwsh", "-Command"]),
+        "Powershell" => Some(&["powershell", "-Command"]),
+        "Python" => Some(&["python3", "-c"]),
         _ => None,
     }
 }

@@ -120,20 +120,20 @@ fn entrypoint_with_command_warns() {
 
 #[test]
 fn command_with_each_shell() {
-    let cases = [
-        (None, ["sh", "-c"]),
-        (Some("Sh"), ["sh", "-c"]),
-        (Some("Bash"), ["bash", "-c"]),
-        (Some("Pwsh"), ["pwsh", "-Command"]),
-        (Some("Powershell"), ["powershell", "-Command"]),
-        (Some("Python"), ["python3", "-c"]),
+    let cases: [(Option<&str>, &[&str]); 6] = [
+        (None, &["sh", "-e", "-c"]),
+        (Some("Sh"), &["sh", "-e", "-c"]),
+        (Some("Bash"), &["bash", "-e", "-c"]),
+        (Some("Pwsh"), &["pwsh", "-Command"]),
+        (Some("Powershell"), &["powershell", "-Command"]),
+        (Some("Python"), &["python3", "-c"]),
     ];
     for (shell, expected) in cases {
         let mut step = run("s", "alpine", "echo hi");
         step.shell = shell.map(String::from);
         let manifest = manifest(&stage(vec![step]), &options());
         let main = container(&manifest, "s");
-        let expected: Vec<String> = expected.map(String::from).into();
+        let expected: Vec<String> = expected.iter().map(|part| part.to_string()).collect();
         assert_eq!(main.command.as_ref(), Some(&expected), "shell {shell:?}");
         assert_eq!(
             main.args.as_ref(),
