@@ -24,7 +24,7 @@
 //! with an error that names the folder.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{PipeReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -195,8 +195,8 @@ impl Executor for HostExecutor {
         std::fs::create_dir_all(&output_dir).map_err(|error| {
             ExecError(format!("cannot create `{}`: {error}", output_dir.display()))
         })?;
-        let mut child = match self.spawn_in(&spec, &scratch, &output_dir) {
-            Ok(child) => child,
+        let (child, output) = match self.spawn_in(&spec, &scratch, &output_dir) {
+            Ok(spawned) => spawned,
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&scratch);
                 return Err(error);
@@ -206,19 +206,7 @@ impl Executor for HostExecutor {
         // The child is the leader of its own group, so its pid is the pgid.
         let pid = child.id();
         self.watchdog.register(pid);
-        let readers = [
-            child
-                .stdout
-                .take()
-                .map(|out| spawn_reader(out, logs.clone())),
-            child
-                .stderr
-                .take()
-                .map(|err| spawn_reader(err, logs.clone())),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let readers = vec![spawn_reader(output, logs)];
         tracing::debug!(step_id = %spec.step_id, pid, kind = ?spec.kind, "started process");
 
         let mark = task_mark(&scratch);
@@ -243,21 +231,23 @@ impl Executor for HostExecutor {
 impl HostExecutor {
     /// Prepares the step's folders and starts its process as the step's
     /// user. `scratch` and `output_dir` exist already.
+    /// Starts the task's process and returns it with the read end of the
+    /// pipe that is both its stdout and its stderr.
     fn spawn_in(
         &self,
         spec: &TaskSpec,
         scratch: &Path,
         output_dir: &Path,
-    ) -> Result<Child, ExecError> {
+    ) -> Result<(Child, PipeReader), ExecError> {
         let user = spec.user.map(StepUser::of);
         restrict_to_step_user(&[scratch, output_dir], user)?;
         if let Some(user) = user {
             check_step_user_access(spec, user, scratch)?;
         }
 
-        let command = build_command(spec, user, scratch, output_dir)?;
+        let (command, output) = build_command(spec, user, scratch, output_dir)?;
         let program = command.get_program().to_string_lossy().into_owned();
-        self.spawn(command)?.map_err(|error| match user {
+        let child = self.spawn(command)?.map_err(|error| match user {
             Some(user) if error.kind() == std::io::ErrorKind::PermissionDenied => {
                 ExecError(format!(
                     "step `{}` runs as user {}, which cannot start `{program}` in `{}`: {error}; \
@@ -268,7 +258,8 @@ impl HostExecutor {
                 ))
             }
             _ => ExecError(format!("`{program}`: {error}")),
-        })
+        })?;
+        Ok((child, output))
     }
 }
 
@@ -339,13 +330,15 @@ fn denied_message(
 
 /// Builds the command for a task: the interpreter and script file, or the
 /// entrypoint, in a new process group with a parent-death signal, as
-/// `user` when the step sets one.
+/// `user` when the step sets one. Returns it with the read end of one pipe
+/// that is both its stdout and its stderr, so that the lines keep the order
+/// in which the process wrote them, as on a terminal.
 fn build_command(
     spec: &TaskSpec,
     user: Option<StepUser>,
     scratch: &Path,
     output_dir: &Path,
-) -> Result<Command, ExecError> {
+) -> Result<(Command, PipeReader), ExecError> {
     let mut command = match &spec.program {
         Program::Script { shell, script } => {
             let path = scratch.join(script_file_name(*shell));
@@ -376,19 +369,22 @@ fn build_command(
             command.env_remove(name);
         }
     }
+    let pipe_error = |error| ExecError(format!("cannot create the output pipe: {error}"));
+    let (output, stdout) = std::io::pipe().map_err(pipe_error)?;
+    let stderr = stdout.try_clone().map_err(pipe_error)?;
     command
         .envs(spec.env.iter().map(|(name, value)| (name, value)))
         .env(TASK_MARK_VARIABLE, scratch)
         .current_dir(&spec.workdir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
         .process_group(0);
     if let Some(user) = user {
         command.uid(user.uid).gid(user.gid);
     }
     set_parent_death_signal(&mut command);
-    Ok(command)
+    Ok((command, output))
 }
 
 /// Returns a command that runs `program`, found on basso's own `PATH`

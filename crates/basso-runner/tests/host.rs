@@ -312,6 +312,32 @@ fn output_variables_survive_user_exit_trap() {
 }
 
 #[test]
+fn stdout_and_stderr_lines_keep_order() {
+    let script = (1..=40)
+        .map(|line| {
+            let stream = if line % 2 == 0 { " >&2" } else { "" };
+            format!("echo line-{line}{stream}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let outcome = run(vec![stage(vec![node(run_step("mixed", &script))])]);
+
+    assert_eq!(
+        outcome.step("mixed").status,
+        Status::Succeeded,
+        "{}",
+        outcome.console
+    );
+    let printed: Vec<&str> = outcome
+        .console
+        .lines()
+        .filter_map(|line| line.strip_prefix("mixed | "))
+        .collect();
+    let expected: Vec<String> = (1..=40).map(|line| format!("line-{line}")).collect();
+    assert_eq!(printed, expected, "{}", outcome.console);
+}
+
+#[test]
 fn secret_never_printed() {
     let mut secrets = Secrets::new();
     secrets.insert("token", "hunter2-value");
