@@ -2,7 +2,7 @@
 //! tasks, with a blocking API for the runner's threads.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use basso_runner::lines::LineSplitter;
+use basso_runner::lines::forward_lines;
 use basso_runner::{StartDeadline, StopDeadline};
 use containerd_client::services::v1::container::Runtime as ContainerRuntime;
 use containerd_client::services::v1::snapshots::{PrepareSnapshotRequest, RemoveSnapshotRequest};
@@ -54,7 +54,8 @@ pub struct ExecutorConfig {
     pub namespace: String,
     /// The snapshotter for container root filesystems.
     pub snapshotter: String,
-    /// A directory for log files and hosts files of running containers.
+    /// A directory for the output pipes, scripts and hosts files of running
+    /// containers.
     pub state_dir: PathBuf,
     /// A static init (Debian's `tini-static`) mounted as PID 1; none runs
     /// the step's program as PID 1.
@@ -159,7 +160,7 @@ impl ContainerExecutor {
         &self.inner.run_id
     }
 
-    /// Returns the folder for log files and per-step files, which only root
+    /// Returns the folder for output pipes and per-step files, which only root
     /// can enter.
     pub fn state_dir(&self) -> &Path {
         &self.inner.config.state_dir
@@ -452,27 +453,22 @@ impl Inner {
             });
         }
         let spec = runtime_spec(&settings, self.config.init_binary.as_ref());
-        let log_path = self.config.state_dir.join(format!("{id}.log"));
-        let log_file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&log_path);
-        if let Err(error) = log_file {
-            remove_script(script_file.as_deref());
-            let path = log_path.display().to_string();
-            return Err(Error::io("creating log file", &path, error));
-        }
+        let pipes = match OutputPipes::create(&self.config.state_dir, &id) {
+            Ok(pipes) => pipes,
+            Err(error) => {
+                remove_script(script_file.as_deref());
+                return Err(error);
+            }
+        };
 
         let created = self
-            .create_and_start(step, &image, &id, &spec, &log_path)
+            .create_and_start(step, &image, &id, &spec, &pipes)
             .await;
         let (pid, wait) = match created {
             Ok(started) => started,
             Err(error) => {
                 self.delete(&id).await;
-                let _ = std::fs::remove_file(&log_path);
+                pipes.remove();
                 remove_script(script_file.as_deref());
                 return Err(error);
             }
@@ -504,7 +500,7 @@ impl Inner {
         let memory_bytes = step.memory_bytes;
         tokio::spawn(async move {
             watcher
-                .watch(watched_id, wait, log_path, logs, memory_bytes, sender)
+                .watch(watched_id, wait, pipes, logs, memory_bytes, sender)
                 .await;
             remove_script(script_file.as_deref());
         });
@@ -652,7 +648,7 @@ impl Inner {
         image: &ImageConfig,
         id: &str,
         spec: &serde_json::Value,
-        log_path: &Path,
+        pipes: &OutputPipes,
     ) -> Result<(u32, tokio::task::JoinHandle<Result<u32>>)> {
         let client = self.containerd.client();
         let mut labels = run_labels(&self.run_id);
@@ -697,14 +693,19 @@ impl Inner {
             .into_inner()
             .mounts;
 
-        let log_uri = format!("file://{}", log_path.display());
+        // A path without a scheme is a named pipe that the shim opens for
+        // writing.
+        let [stdout, stderr] = pipes
+            .paths
+            .each_ref()
+            .map(|path| path.display().to_string());
         let created = client
             .tasks()
             .create(self.containerd.request(CreateTaskRequest {
                 container_id: id.to_string(),
                 rootfs: mounts,
-                stdout: log_uri.clone(),
-                stderr: log_uri,
+                stdout,
+                stderr,
                 ..CreateTaskRequest::default()
             }))
             .await
@@ -735,20 +736,34 @@ impl Inner {
         Ok((created.pid, wait))
     }
 
-    /// Streams the log file to the sink until the task ends, then records
-    /// an OOM kill, deletes the container and publishes the exit.
+    /// Forwards the container's output to the sink until the task ends,
+    /// then records an OOM kill, deletes the container and publishes the
+    /// exit.
     async fn watch(
         self: Arc<Self>,
         id: String,
         wait: tokio::task::JoinHandle<Result<u32>>,
-        log_path: PathBuf,
+        pipes: OutputPipes,
         logs: LogSink,
         memory_bytes: Option<i64>,
         sender: watch::Sender<Option<ContainerExit>>,
     ) {
-        let (done_sender, done) = tokio::sync::oneshot::channel::<()>();
-        let tail_path = log_path.clone();
-        let tail = tokio::task::spawn_blocking(move || tail_log(&tail_path, &logs, done));
+        let OutputPipes {
+            paths,
+            readers,
+            write_ends,
+        } = pipes;
+        let forwards = readers.map(|reader| {
+            let logs = logs.clone();
+            let (done, finished) = tokio::sync::oneshot::channel::<()>();
+            // A thread, not a blocking task of the runtime, so that a read
+            // that never ends cannot hold up the runtime's shutdown.
+            std::thread::spawn(move || {
+                forward_lines(reader, |line| logs(line));
+                let _ = done.send(());
+            });
+            finished
+        });
         let status = match wait.await {
             Ok(Ok(status)) => status,
             Ok(Err(error)) => {
@@ -758,13 +773,27 @@ impl Inner {
             Err(_) => 255,
         };
         let oom_killed = oom_kill_count(self.containerd.namespace(), &id) > 0;
-        // The shim may still be copying output when the exit arrives; once
-        // the task is deleted, the log file is complete.
+        // The shim may still be copying output when the exit arrives. Once
+        // the task is deleted, the shim has closed its ends of the pipes,
+        // and closing basso's own write ends lets the reads end.
         self.delete_task(&id).await;
-        let _ = done_sender.send(());
-        let _ = tail.await;
+        drop(write_ends);
+        for finished in forwards {
+            if tokio::time::timeout(OUTPUT_DRAIN_TIMEOUT, finished)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    container_id = %id,
+                    "the container's output did not end within {}s of the task's deletion; the rest of it is not shown",
+                    OUTPUT_DRAIN_TIMEOUT.as_secs()
+                );
+            }
+        }
         self.delete(&id).await;
-        let _ = std::fs::remove_file(&log_path);
+        for path in &paths {
+            let _ = std::fs::remove_file(path);
+        }
         if let Ok(mut live) = self.live.lock() {
             live.remove(&id);
         }
@@ -1021,68 +1050,76 @@ fn oom_kill_count(namespace: &str, id: &str) -> u64 {
     0
 }
 
-/// How much of a log file that has been read is kept on disk at most before
-/// its blocks are freed.
-const LOG_READ_KEPT: u64 = 1 << 20;
+/// How long the output of a deleted task may take to reach its end.
+const OUTPUT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Follows a log file the shim appends to, sending whole lines to `logs`,
-/// until `done` fires; then sends the rest. It frees the blocks of what it
-/// has read by punching a hole into the file, which keeps the file's size
-/// and the shim's offset. A chatty container then does not fill the disk,
-/// or the memory of a `tmpfs`, with its whole output.
-fn tail_log(path: &Path, logs: &LogSink, mut done: tokio::sync::oneshot::Receiver<()>) {
-    let Ok(mut file) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-    else {
-        return;
-    };
-    let mut splitter = LineSplitter::new();
-    let mut emit = |line: &str| logs(line);
-    let mut chunk = vec![0; 64 * 1024];
-    let mut consumed: u64 = 0;
-    let mut freed: u64 = 0;
-    loop {
-        let finished = !matches!(
-            done.try_recv(),
-            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
-        );
-        loop {
-            match file.read(&mut chunk) {
-                Ok(0) | Err(_) => break,
-                Ok(read) => {
-                    splitter.push(&chunk[..read], &mut emit);
-                    consumed += read as u64;
+/// The named pipes that a container's stdout and stderr go through, in the
+/// executor's state folder, with basso's ends. The shim copies each stream
+/// into its own pipe, so neither stream can close the other's, and nothing
+/// of the output reaches the disk.
+struct OutputPipes {
+    paths: [PathBuf; 2],
+    readers: [std::fs::File; 2],
+    /// basso's write ends. While they are open, a read waits for output
+    /// instead of ending before the shim opens its end or between two of
+    /// its writes.
+    write_ends: [std::fs::File; 2],
+}
+
+impl OutputPipes {
+    /// Creates the pipes `ID.stdout` and `ID.stderr` in `dir`, readable and
+    /// writable by root only, and opens basso's ends.
+    fn create(dir: &Path, id: &str) -> Result<OutputPipes> {
+        let paths = ["stdout", "stderr"].map(|stream| dir.join(format!("{id}.{stream}")));
+        let mut ends = Vec::with_capacity(2);
+        for path in &paths {
+            match open_pipe(path) {
+                Ok(pair) => ends.push(pair),
+                Err(error) => {
+                    for path in &paths {
+                        let _ = std::fs::remove_file(path);
+                    }
+                    return Err(Error::io(
+                        "creating output pipe",
+                        &path.display().to_string(),
+                        error,
+                    ));
                 }
             }
         }
-        if consumed - freed >= LOG_READ_KEPT {
-            free_read_blocks(&file, freed, consumed);
-            freed = consumed;
+        let [(stdout, stdout_write_end), (stderr, stderr_write_end)]: [_; 2] = ends
+            .try_into()
+            .map_err(|_| Error::new("expected two output pipes"))?;
+        Ok(OutputPipes {
+            paths,
+            readers: [stdout, stderr],
+            write_ends: [stdout_write_end, stderr_write_end],
+        })
+    }
+
+    /// Closes basso's ends and removes the pipes.
+    fn remove(self) {
+        for path in &self.paths {
+            let _ = std::fs::remove_file(path);
         }
-        if finished {
-            splitter.finish(&mut emit);
-            return;
-        }
-        // A read at the end of the file returns 0, and a later read returns
-        // what the shim appended since. A short sleep replaces inotify.
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Frees the disk blocks of bytes `from..to` of `file`, which have been read,
-/// keeping the file's size. A file system that cannot punch holes keeps
-/// them, and the file then grows as before.
-fn free_read_blocks(file: &std::fs::File, from: u64, to: u64) {
-    use nix::fcntl::{FallocateFlags, fallocate};
-    let (Ok(offset), Ok(len)) = (i64::try_from(from), i64::try_from(to - from)) else {
-        return;
-    };
-    let mode = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
-    if let Err(error) = fallocate(file, mode, offset, len) {
-        tracing::debug!(%error, "cannot free the blocks of a container log that were read");
-    }
+/// Creates the named pipe `path` and returns its read end, in blocking mode,
+/// and a write end.
+fn open_pipe(path: &Path) -> std::io::Result<(std::fs::File, std::fs::File)> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use nix::sys::stat::Mode;
+
+    nix::unistd::mkfifo(path, Mode::S_IRUSR | Mode::S_IWUSR)?;
+    // Opening the read end without O_NONBLOCK would wait for a writer.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let write_end = std::fs::OpenOptions::new().write(true).open(path)?;
+    fcntl(&reader, FcntlArg::F_SETFL(OFlag::empty()))?;
+    Ok((reader, write_end))
 }
 
 /// Returns the task's exit status if it arrives within a second of a failed
@@ -1118,30 +1155,70 @@ mod tests {
     }
 
     #[test]
-    fn read_log_blocks_freed() {
-        use std::os::unix::fs::MetadataExt;
-        use std::sync::Mutex;
+    fn output_pipes_carry_each_stream() {
+        use std::os::unix::fs::FileTypeExt;
 
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.log");
-        let line = format!("{}\n", "x".repeat(1023));
-        std::fs::write(&path, line.repeat(3 * 1024)).unwrap();
-        let lines = Arc::new(Mutex::new(0usize));
-        let counted = Arc::clone(&lines);
-        let logs: LogSink = Arc::new(move |_: &str| *counted.lock().unwrap() += 1);
-        let (sender, done) = tokio::sync::oneshot::channel();
-        sender.send(()).unwrap();
+        let pipes = OutputPipes::create(dir.path(), "c").unwrap();
+        // The shim's ends, opened as it opens them.
+        let mut writers = pipes
+            .paths
+            .each_ref()
+            .map(|path| std::fs::OpenOptions::new().write(true).open(path).unwrap());
+        writeln!(writers[0], "out 1\nout 2").unwrap();
+        write!(writers[1], "err without a newline").unwrap();
+        drop(writers);
+        let OutputPipes {
+            paths,
+            readers,
+            write_ends,
+        } = pipes;
+        drop(write_ends);
+        let [stdout, stderr] = readers.map(|reader| {
+            let mut lines = Vec::new();
+            forward_lines(reader, |line| lines.push(line.to_string()));
+            lines
+        });
 
-        tail_log(&path, &logs, done);
+        assert_eq!(stdout, ["out 1", "out 2"]);
+        assert_eq!(stderr, ["err without a newline"]);
+        for path in &paths {
+            let metadata = std::fs::metadata(path).unwrap();
+            assert!(metadata.file_type().is_fifo(), "{}", path.display());
+            assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+        }
+    }
 
-        assert_eq!(*lines.lock().unwrap(), 3 * 1024);
-        let metadata = std::fs::metadata(&path).unwrap();
-        assert_eq!(metadata.len(), 3 << 20);
-        // `blocks` counts 512-byte units still allocated.
-        assert!(
-            metadata.blocks() * 512 < 64 << 10,
-            "{} blocks",
-            metadata.blocks()
+    #[test]
+    fn output_pipe_read_waits_for_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let pipes = OutputPipes::create(dir.path(), "c").unwrap();
+        let OutputPipes {
+            paths,
+            readers,
+            write_ends,
+        } = pipes;
+        let [stdout, _] = readers;
+        let (sender, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            forward_lines(stdout, |line| sender.send(line.to_string()).unwrap());
+        });
+
+        // No writer but basso's own has opened the pipe yet.
+        assert_eq!(
+            received.recv_timeout(Duration::from_millis(200)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
         );
+        let mut writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&paths[0])
+            .unwrap();
+        writeln!(writer, "late").unwrap();
+        drop(writer);
+        assert_eq!(
+            received.recv_timeout(Duration::from_secs(5)).unwrap(),
+            "late"
+        );
+        drop(write_ends);
     }
 }

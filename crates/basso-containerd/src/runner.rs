@@ -245,11 +245,17 @@ impl OutputFiles {
 
 /// Returns the script with errexit for `sh` and `bash`, and with code that
 /// writes each output variable to a file in `dir` when the script ends.
+///
+/// An `sh` or `bash` script also sends its stderr to its stdout, so that the
+/// log shows its lines in the order it wrote them, as for a host step. The
+/// shim copies the two streams on their own, so their lines would interleave
+/// at random. Both go on the line before the script, whose line numbers in
+/// the shell's messages stay one more than in `command`.
 fn wrap_script(shell: &str, script: &str, outputs: &[String], dir: &str) -> String {
     match shell {
         "sh" | "bash" => {
             let (before, after) = basso_runner::host::shell_output_writer(outputs, dir);
-            format!("{before}set -e\n{script}\n{after}")
+            format!("{before}set -e; exec 2>&1\n{script}\n{after}")
         }
         "python3" if !outputs.is_empty() => {
             let writer = basso_runner::host::python_output_writer(outputs, dir);

@@ -333,8 +333,8 @@ fn failing_step_reports_exit_status() {
 
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
-fn log_files_private_to_runner() {
-    use std::os::unix::fs::PermissionsExt;
+fn output_pipes_private_to_runner() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 
     let state = state_dir();
     let state_path = state.path().join("containerd");
@@ -347,24 +347,62 @@ fn log_files_private_to_runner() {
     );
     let mut task = executor.start(&step, Lines::default().sink()).unwrap();
 
-    // The shim writes a running container's output here before basso masks it.
-    let logs: Vec<std::path::PathBuf> = std::fs::read_dir(&state_path)
+    // The shim writes a running container's output into these pipes
+    // before basso masks it.
+    let mut pipes: Vec<std::path::PathBuf> = std::fs::read_dir(&state_path)
         .unwrap()
         .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "stdout" || ext == "stderr")
+        })
         .collect();
-    let mode = |path: &std::path::Path| {
-        let bits = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        format!("{bits:o}")
+    pipes.sort();
+    let describe = |path: &std::path::Path| {
+        let metadata = std::fs::metadata(path).unwrap();
+        let kind = if metadata.file_type().is_fifo() {
+            "fifo"
+        } else {
+            "other"
+        };
+        format!("{kind} {:o}", metadata.permissions().mode() & 0o777)
     };
-    let folder_mode = mode(&state_path);
-    let log_modes: Vec<String> = logs.iter().map(|path| mode(path)).collect();
+    let folder_mode = std::fs::metadata(&state_path).unwrap().permissions().mode() & 0o777;
+    let pipe_kinds: Vec<String> = pipes.iter().map(|path| describe(path)).collect();
     task.stop(Duration::from_secs(2)).unwrap();
     executor.end_stage(Duration::from_secs(2)).unwrap();
 
-    assert_eq!(logs.len(), 1, "{logs:?}");
-    assert_eq!(folder_mode, "700");
-    assert_eq!(log_modes, ["600"]);
+    assert_eq!(pipes.len(), 2, "{pipes:?}");
+    assert_eq!(format!("{folder_mode:o}"), "700");
+    assert_eq!(pipe_kinds, ["fifo 600", "fifo 600"]);
+    assert!(
+        pipes.iter().all(|path| !path.exists()),
+        "pipes left after the container ended: {pipes:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn stderr_kept_after_stdout_closes() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    // The script is PID 1, so closing its stdout ends that stream for the
+    // shim while stderr goes on. When the shim's two copiers shared one
+    // file, the stdout copier closed it, and every later stderr line was
+    // lost.
+    let executor = executor_with_init(state.path(), None);
+    let step = script_step(
+        "closesStdout",
+        "echo first line on stdout\nexec 1>&-\nsleep 0.5\necho LAST LINE ON STDERR >&2",
+        workspace.path(),
+    );
+
+    let (exit, output) = run(&executor, &step);
+    executor.end_stage(Duration::from_secs(2)).unwrap();
+
+    assert!(exit.success(), "{exit:?}: {output}");
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines, ["first line on stdout", "LAST LINE ON STDERR"]);
 }
 
 #[test]

@@ -207,6 +207,44 @@ fn container_outputs_and_errexit() {
     );
 }
 
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn container_script_lines_keep_order() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    drop(executor(state.path()));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.path().to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+    let script = (1..=40)
+        .map(|line| {
+            let stream = if line % 2 == 0 { " >&2" } else { "" };
+            format!("echo line-{line}{stream}")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+
+    let mixed = task(
+        "mixed",
+        Some(IMAGE),
+        TaskKind::Step,
+        &script,
+        workspace.path(),
+    );
+    let (mixed_sink, lines) = sink();
+    let mut mixed_task = containers
+        .start(mixed, mixed_sink, &StartDeadline::never())
+        .unwrap();
+    let exit = mixed_task.wait(Duration::from_secs(60)).unwrap();
+    drop(mixed_task);
+    containers.finish_stage(Duration::from_secs(5)).unwrap();
+
+    assert_eq!(exit, Some(Exit::Code(0)));
+    let expected: Vec<String> = (1..=40).map(|line| format!("line-{line}")).collect();
+    assert_eq!(*lines.lock().unwrap(), expected);
+}
+
 /// Links that a step plants under `.basso-outputs` in the workspace do not
 /// make basso, running as root, change the linked host folder.
 #[test]

@@ -41,7 +41,7 @@ use crate::access::{self, Denied, StepUser};
 use crate::executor::{
     ExecError, Executor, Exit, LogSink, Program, Shell, StartDeadline, StopDeadline, Task, TaskSpec,
 };
-use crate::lines::LineSplitter;
+use crate::lines::forward_lines;
 
 /// How long a step's leftover processes get between SIGTERM and SIGKILL once
 /// the step's main process has exited.
@@ -718,19 +718,7 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 fn spawn_reader(stream: impl Read + Send + 'static, logs: LogSink) -> mpsc::Receiver<()> {
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut stream = stream;
-        let mut splitter = LineSplitter::new();
-        let mut emit = |line: &str| logs(line);
-        let mut chunk = vec![0; 64 * 1024];
-        loop {
-            match stream.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(read) => splitter.push(&chunk[..read], &mut emit),
-                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break,
-            }
-        }
-        splitter.finish(&mut emit);
+        forward_lines(stream, |line| logs(line));
         let _ = done.send(());
     });
     finished

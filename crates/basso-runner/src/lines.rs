@@ -82,6 +82,22 @@ impl LineSplitter {
     }
 }
 
+/// Reads `stream` until its end and passes each line to `emit`, without its
+/// line ending. A read error other than an interruption ends the stream.
+pub fn forward_lines(mut stream: impl std::io::Read, mut emit: impl FnMut(&str)) {
+    let mut splitter = LineSplitter::new();
+    let mut chunk = vec![0; 64 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(read) => splitter.push(&chunk[..read], &mut emit),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    splitter.finish(&mut emit);
+}
+
 /// Splits a line that [`LineSplitter`] cut into its shown part and its note.
 pub fn split_cut_note(line: &str) -> Option<(&str, &str)> {
     if !line.ends_with(CUT_NOTE_END) {

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use basso_containerd::{ContainerExecutor, ContainerExit, ContainerStep, ExecutorConfig, Program};
 
-/// The containerd namespace of the tests.
-
 /// The containerd namespace of this test run, unique per run so that
 /// concurrent runs on one machine share no runc state or parent cgroup.
 pub fn namespace() -> String {
@@ -46,12 +44,19 @@ pub fn state_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
-/// An executor on the test namespace, with the busybox image imported.
+/// An executor on the test namespace, with tini as every container's PID 1
+/// and the busybox image imported.
 pub fn executor(state_dir: &Path) -> ContainerExecutor {
+    executor_with_init(state_dir, Some(PathBuf::from("/usr/bin/tini-static")))
+}
+
+/// An executor on the test namespace with `init` as PID 1 (`None` runs the
+/// step's program as PID 1), with the busybox image imported.
+pub fn executor_with_init(state_dir: &Path, init: Option<PathBuf>) -> ContainerExecutor {
     let mut config = ExecutorConfig::new(&address());
     config.namespace = namespace();
     config.state_dir = state_dir.to_path_buf();
-    config.init_binary = Some(PathBuf::from("/usr/bin/tini-static"));
+    config.init_binary = init;
     let executor = ContainerExecutor::connect(config).unwrap();
     let names = executor
         .import_archive(Path::new(&env("BASSO_TEST_IMAGE_ARCHIVE")))
