@@ -193,10 +193,24 @@ impl ReferenceIds {
     }
 }
 
-/// Lists names as `` `a`, `b` ``.
+/// The most names that a help line lists; the rest are counted. A file with
+/// thousands of steps would otherwise repeat every identifier in the help of
+/// each reference to a missing one.
+pub(crate) const MAX_LISTED_NAMES: usize = 20;
+
+/// Lists names as `` `a`, `b` ``, the first [`MAX_LISTED_NAMES`] of them,
+/// followed by ` and N more` when there are others.
 pub(crate) fn backticked(names: &[&str]) -> String {
-    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
-    quoted.join(", ")
+    let quoted: Vec<String> = names
+        .iter()
+        .take(MAX_LISTED_NAMES)
+        .map(|name| format!("`{name}`"))
+        .collect();
+    let mut text = quoted.join(", ");
+    if names.len() > MAX_LISTED_NAMES {
+        text.push_str(&format!(" and {} more", names.len() - MAX_LISTED_NAMES));
+    }
+    text
 }
 
 fn backticked_owned(names: &[String]) -> String {

@@ -896,14 +896,7 @@ fn unknown(code: &str, what: &str, name: &str, place: &str, candidates: &[&str])
         if candidates.is_empty() {
             format!("no {what} is declared here; declare `{name}` or fix the reference")
         } else {
-            format!(
-                "declared {what}s: {}",
-                candidates
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("declared {what}s: {}", backticked(candidates))
         }
     });
     Diagnostic::error(
@@ -1786,6 +1779,31 @@ mod tests {
             let expected = source.rfind(wrong).unwrap() + "<+".len();
             assert_eq!(unknown[0].span.byte_start, expected, "{style}");
         }
+    }
+
+    #[test]
+    fn unknown_step_help_lists_twenty_steps() {
+        let steps: String = (0..30)
+            .map(|i| {
+                format!(
+                    "              - step:\n                  type: Run\n                  name: s{i}\n                  identifier: s{i}\n                  spec:\n                    command: echo <+steps.unrelated.status>\n"
+                )
+            })
+            .collect();
+        let source = format!(
+            "pipeline:\n  name: p\n  identifier: p\n  stages:\n    - stage:\n        name: b\n        identifier: b\n        type: CI\n        spec:\n          platform: {{os: Linux, arch: Amd64}}\n          runtime: {{type: Cloud, spec: {{}}}}\n          execution:\n            steps:\n{steps}"
+        );
+
+        let diagnostics = crate::pipeline::check(&source, "p.yaml");
+
+        let unknown: Vec<_> = diagnostics
+            .iter()
+            .filter(|d| d.code == "unknown-step")
+            .collect();
+        assert_eq!(unknown.len(), 30, "{diagnostics:?}");
+        let listed: Vec<String> = (0..20).map(|i| format!("`s{i}`")).collect();
+        let expected = format!("declared steps: {} and 10 more", listed.join(", "));
+        assert_eq!(unknown[0].help.as_deref(), Some(expected.as_str()));
     }
 
     /// Checks a one-stage pipeline whose one step `a` runs `command`.
