@@ -193,6 +193,14 @@ pub fn scalar_to_json(scalar: &Scalar) -> serde_json::Value {
         return Value::String(scalar.text.clone());
     }
     let text = scalar.text.as_str();
+    // Text that starts with a letter other than the first letters of
+    // `null`, `true` and `false` is neither null, a boolean nor a number,
+    // so such text skips the comparisons and number parses below.
+    if text.as_bytes().first().is_some_and(|first| {
+        first.is_ascii_alphabetic() && !matches!(first, b'n' | b'N' | b't' | b'T' | b'f' | b'F')
+    }) {
+        return Value::String(text.to_string());
+    }
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
