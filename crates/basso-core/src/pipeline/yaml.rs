@@ -9,6 +9,7 @@
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::pipeline::yaml_input::SourceInput;
 
 /// Bounds on untrusted YAML input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -676,7 +677,7 @@ pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnos
         duplicate_keys: Vec::new(),
         more_duplicate_keys: 0,
     };
-    let mut parser = Parser::new_from_str(source);
+    let mut parser = Parser::new(SourceInput::new(source));
     let mut documents = 0;
     let mut next_document = None;
     while let Some(result) = parser.next_event() {
