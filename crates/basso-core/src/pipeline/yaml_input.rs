@@ -242,11 +242,40 @@ mod tests {
             "list:\n  - plain # comment\n  - 'quoted'\n  - \"double\"\n".to_string(),
             "bad: [unclosed\n".to_string(),
             "key: value\n  bad indent: x\n".to_string(),
+            format!("crlf: {long}\r\n  next line\r\nflow: {{a: {long}, b: [c, d]}}\r\n"),
+            format!("first: {long}\n...\n---\nsecond: document\n"),
         ];
         for text in &texts {
             let expected = events(Parser::new(StrInput::new(text)));
             let actual = events(Parser::new(SourceInput::new(text)));
             assert_eq!(actual, expected, "{text}");
         }
+    }
+
+    // The test reads the repository's fixture files; the library itself
+    // does no I/O.
+    #[allow(clippy::disallowed_methods)]
+    #[test]
+    fn fixture_events_match_str_input() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+        let mut folders = vec![root];
+        let mut files = 0;
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let expected = events(Parser::new(StrInput::new(&text)));
+                let actual = events(Parser::new(SourceInput::new(&text)));
+                assert_eq!(actual, expected, "{}", path.display());
+                files += 1;
+            }
+        }
+        assert!(files > 100, "read {files} fixture files");
     }
 }
