@@ -33,9 +33,10 @@ fn is_path_component(component: &str) -> bool {
     {
         return false;
     }
-    component
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+    // A byte of a non-ASCII character fails this test as the character does.
+    bytes
+        .iter()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn is_registry(component: &str) -> bool {
@@ -43,13 +44,14 @@ fn is_registry(component: &str) -> bool {
 }
 
 fn is_tag(tag: &str) -> bool {
-    let mut chars = tag.chars();
-    let first_ok = chars
+    // A byte of a non-ASCII character fails these tests as the character does.
+    let mut bytes = tag.bytes();
+    let first_ok = bytes
         .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
     first_ok
         && tag.len() <= 128
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 fn is_digest(digest: &str) -> bool {
@@ -91,12 +93,7 @@ pub(crate) fn parse_image_parts(text: &str) -> Result<ImageParts<'_>, String> {
     if text.is_empty() {
         return Err("the image is empty".into());
     }
-    if let Some(c) = text.chars().find(|c| matches!(c, '*' | '?' | '[' | ']')) {
-        return Err(format!("wildcards such as `{c}` are not supported"));
-    }
-    if text.chars().any(char::is_whitespace) {
-        return Err("an image reference has no spaces".into());
-    }
+    check_characters(text)?;
     let (name_and_tag, digest) = match find_byte(text, b'@') {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
@@ -156,6 +153,34 @@ pub(crate) fn parse_image_parts(text: &str) -> Result<ImageParts<'_>, String> {
         tag,
         digest,
     })
+}
+
+/// Rejects wildcards and, after them, whitespace. ASCII text is checked in
+/// one pass over its bytes. Other text is checked by characters, because a
+/// non-ASCII character can be whitespace.
+fn check_characters(text: &str) -> Result<(), String> {
+    let wildcard = |c: char| format!("wildcards such as `{c}` are not supported");
+    let spaces = || "an image reference has no spaces".to_string();
+    if !text.is_ascii() {
+        if let Some(c) = text.chars().find(|c| matches!(c, '*' | '?' | '[' | ']')) {
+            return Err(wildcard(c));
+        }
+        if text.chars().any(char::is_whitespace) {
+            return Err(spaces());
+        }
+        return Ok(());
+    }
+    let mut blank = false;
+    for byte in text.bytes() {
+        match byte {
+            b'*' | b'?' | b'[' | b']' => return Err(wildcard(char::from(byte))),
+            // The ASCII characters for which `char::is_whitespace` is true:
+            // tab, line feed, vertical tab, form feed, carriage return, space.
+            b'\t'..=b'\r' | b' ' => blank = true,
+            _ => {}
+        }
+    }
+    if blank { Err(spaces()) } else { Ok(()) }
 }
 
 /// The maximum length of a name, registry included, in Docker's image

@@ -39,6 +39,7 @@ pub mod suggest;
 pub mod templates;
 pub mod validate;
 pub mod yaml;
+mod yaml_input;
 
 pub use failure::{ErrorType, FailureAction, FailureStrategy, RetryAction};
 pub use resolved::*;

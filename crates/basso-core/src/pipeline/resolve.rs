@@ -3021,32 +3021,42 @@ pub fn effective(spec: &Json, infra: &Infrastructure, platform: &Platform) -> Js
     let Json::Object(map) = &mut effective else {
         return effective;
     };
-    // The image is tagged in place, so its key is hashed once.
+    // One pass over the keys finds the image and the keys that get a
+    // default, without hashing them with serde_json's SipHash. A key is
+    // hashed only when a default is inserted or replaces a null.
     let mut has_image = false;
     let mut latest = false;
-    if let Some(Json::String(image)) = map.get_mut("image")
-        && !image.is_empty()
-    {
-        has_image = true;
-        let is_latest =
-            |parsed: &ImageParts<'_>| parsed.tag == Some("latest") && parsed.digest.is_none();
-        // Same result as `ImageRef::with_default_tag` followed by a parse of
-        // its output, with one parse when the image already has a tag.
-        match parse_image_parts(image) {
-            Ok(parsed) if parsed.tag.is_none() && parsed.digest.is_none() => {
-                image.push_str(":latest");
-                latest = parse_image_parts(image).is_ok_and(|p| is_latest(&p));
+    let mut pull_policy = KeyState::Missing;
+    let mut shell = KeyState::Missing;
+    let mut privileged = KeyState::Missing;
+    let mut run_as_user = KeyState::Missing;
+    let mut has_resources = false;
+    for (key, value) in map.iter_mut() {
+        match key.as_str() {
+            "image" => {
+                if let Json::String(image) = value
+                    && !image.is_empty()
+                {
+                    has_image = true;
+                    latest = tag_image(image);
+                }
             }
-            Ok(parsed) => latest = is_latest(&parsed),
-            Err(_) => {}
+            "imagePullPolicy" => pull_policy = KeyState::of(value),
+            "shell" => shell = KeyState::of(value),
+            "privileged" => privileged = KeyState::of(value),
+            "runAsUser" => run_as_user = KeyState::of(value),
+            "resources" => has_resources = true,
+            _ => {}
         }
     }
     let in_container = has_image || !kind.allows_host_steps();
     if has_image {
         let policy = if latest { "Always" } else { "IfNotPresent" };
-        set_default(map, "imagePullPolicy", || Json::String(policy.into()));
+        set_default(map, "imagePullPolicy", pull_policy, || {
+            Json::String(policy.into())
+        });
     }
-    set_default(map, "shell", || {
+    set_default(map, "shell", shell, || {
         let shell = if platform.os == "Windows" {
             "Powershell"
         } else {
@@ -3055,10 +3065,10 @@ pub fn effective(spec: &Json, infra: &Infrastructure, platform: &Platform) -> Js
         Json::String(shell.into())
     });
     if in_container {
-        set_default(map, "privileged", || Json::Bool(false));
+        set_default(map, "privileged", privileged, || Json::Bool(false));
     }
     if let Some(user) = infra.spec.get("runAsUser").filter(|user| !user.is_null()) {
-        set_default(map, "runAsUser", || user.clone());
+        set_default(map, "runAsUser", run_as_user, || user.clone());
     }
     if in_container
         && matches!(
@@ -3066,34 +3076,94 @@ pub fn effective(spec: &Json, infra: &Infrastructure, platform: &Platform) -> Js
             InfrastructureKind::KubernetesDirect | InfrastructureKind::Docker
         )
     {
-        let resources = map
-            .entry("resources")
-            .or_insert_with(|| Json::Object(serde_json::Map::new()));
-        if let Json::Object(resources) = resources {
+        if !has_resources {
+            map.insert("resources".to_string(), DEFAULT_RESOURCES.clone());
+        } else if let Some(Json::Object(resources)) = map.get_mut("resources") {
             let limits = resources
                 .entry("limits")
                 .or_insert_with(|| Json::Object(serde_json::Map::new()));
             if let Json::Object(limits) = limits {
-                set_default(limits, "memory", || Json::String(DEFAULT_MEMORY.into()));
-                set_default(limits, "cpu", || Json::String(DEFAULT_CPU.into()));
+                let memory = KeyState::of_key(limits, "memory");
+                let cpu = KeyState::of_key(limits, "cpu");
+                set_default(limits, "memory", memory, || {
+                    Json::String(DEFAULT_MEMORY.into())
+                });
+                set_default(limits, "cpu", cpu, || Json::String(DEFAULT_CPU.into()));
             }
         }
     }
     effective
 }
 
-/// Sets `key` to `value()` when it is missing or null. A null value is
-/// replaced in place, so the key keeps its position in the map. The entry
-/// look-up hashes the key once, where a `get` and an `insert` hash it twice.
-fn set_default(map: &mut serde_json::Map<String, Json>, key: &str, value: impl FnOnce() -> Json) {
-    match map.entry(key) {
-        serde_json::map::Entry::Occupied(mut entry) => {
-            if entry.get().is_null() {
-                entry.insert(value());
+/// The `resources` of a container step that sets none. Cloning it copies
+/// its hash tables, where building it would hash each key again.
+static DEFAULT_RESOURCES: std::sync::LazyLock<Json> = std::sync::LazyLock::new(
+    || serde_json::json!({ "limits": { "memory": DEFAULT_MEMORY, "cpu": DEFAULT_CPU } }),
+);
+
+/// Adds the `latest` tag to `image` when it has neither a tag nor a digest,
+/// and returns whether the image then names the `latest` tag without a
+/// digest. An invalid image stays as it is and returns false.
+fn tag_image(image: &mut String) -> bool {
+    let is_latest =
+        |parsed: &ImageParts<'_>| parsed.tag == Some("latest") && parsed.digest.is_none();
+    // Same result as `ImageRef::with_default_tag` followed by a parse of
+    // its output, with one parse when the image already has a tag.
+    match parse_image_parts(image) {
+        Ok(parsed) if parsed.tag.is_none() && parsed.digest.is_none() => {
+            image.push_str(":latest");
+            parse_image_parts(image).is_ok_and(|p| is_latest(&p))
+        }
+        Ok(parsed) => is_latest(&parsed),
+        Err(_) => false,
+    }
+}
+
+/// The state of a key in a map: missing, set to null, or set to another
+/// value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyState {
+    Missing,
+    Null,
+    Set,
+}
+
+impl KeyState {
+    fn of(value: &Json) -> KeyState {
+        if value.is_null() {
+            KeyState::Null
+        } else {
+            KeyState::Set
+        }
+    }
+
+    /// Finds `key` by comparing it with each key of the small `map`,
+    /// without hashing it.
+    fn of_key(map: &serde_json::Map<String, Json>, key: &str) -> KeyState {
+        map.iter()
+            .find(|(candidate, _)| *candidate == key)
+            .map_or(KeyState::Missing, |(_, value)| KeyState::of(value))
+    }
+}
+
+/// Sets `key`, whose state in `map` is `state`, to `value()` when it is
+/// missing or null. A null value is replaced in place, so the key keeps its
+/// position in the map.
+fn set_default(
+    map: &mut serde_json::Map<String, Json>,
+    key: &str,
+    state: KeyState,
+    value: impl FnOnce() -> Json,
+) {
+    match state {
+        KeyState::Set => {}
+        KeyState::Null => {
+            if let Some(slot) = map.get_mut(key) {
+                *slot = value();
             }
         }
-        serde_json::map::Entry::Vacant(entry) => {
-            entry.insert(value());
+        KeyState::Missing => {
+            map.insert(key.to_string(), value());
         }
     }
 }

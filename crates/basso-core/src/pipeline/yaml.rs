@@ -9,6 +9,7 @@
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError};
 
 use crate::diagnostic::{Diagnostic, Span};
+use crate::pipeline::yaml_input::SourceInput;
 
 /// Bounds on untrusted YAML input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +194,14 @@ pub fn scalar_to_json(scalar: &Scalar) -> serde_json::Value {
         return Value::String(scalar.text.clone());
     }
     let text = scalar.text.as_str();
+    // Text that starts with a letter other than the first letters of
+    // `null`, `true` and `false` is neither null, a boolean nor a number,
+    // so such text skips the comparisons and number parses below.
+    if text.as_bytes().first().is_some_and(|first| {
+        first.is_ascii_alphabetic() && !matches!(first, b'n' | b'N' | b't' | b'T' | b'f' | b'F')
+    }) {
+        return Value::String(text.to_string());
+    }
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         "true" | "True" | "TRUE" => return Value::Bool(true),
@@ -668,7 +677,7 @@ pub fn load_first(source: &str, limits: Limits) -> Result<FirstDocument, Diagnos
         duplicate_keys: Vec::new(),
         more_duplicate_keys: 0,
     };
-    let mut parser = Parser::new_from_str(source);
+    let mut parser = Parser::new(SourceInput::new(source));
     let mut documents = 0;
     let mut next_document = None;
     while let Some(result) = parser.next_event() {

@@ -302,10 +302,13 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(start: usize, text_start: usize) -> Frame {
+    /// Opens a frame with room for `pieces` pieces, so that its vector is
+    /// allocated once for up to that many pieces instead of growing from
+    /// empty.
+    fn new(start: usize, text_start: usize, pieces: usize) -> Frame {
         Frame {
             start,
-            pieces: Vec::new(),
+            pieces: Vec::with_capacity(pieces),
             text: String::new(),
             text_start,
             quote: None,
@@ -341,7 +344,9 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
     // Room for the top level and three nested blocks, so that the stack
     // does not grow at the first block.
     let mut stack = Vec::with_capacity(4);
-    stack.push(Frame::new(0, 0));
+    // Room for the pieces of a text with one block, text before and after
+    // it included, so that the vector does not grow for such a text.
+    stack.push(Frame::new(0, 0, 4));
     let mut segment_start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -365,7 +370,8 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
                     i..i + 2,
                 ));
             }
-            stack.push(Frame::new(i, i + 2));
+            // A block without inner blocks has one text piece.
+            stack.push(Frame::new(i, i + 2, 1));
             i += 2;
             segment_start = i;
             continue;
