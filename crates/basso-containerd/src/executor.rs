@@ -166,6 +166,13 @@ impl ContainerExecutor {
         &self.inner.config.state_dir
     }
 
+    /// Fails when the connector that `connector_ref` names is not in the
+    /// connectors file, or when the secret its `passwordRef` names has no
+    /// value, so that a run can stop before its first step.
+    pub fn check_connector(&self, connector_ref: &str) -> Result<()> {
+        self.inner.connector_auth(Some(connector_ref)).map(|_| ())
+    }
+
     /// The connected client.
     pub fn containerd(&self) -> &Containerd {
         &self.inner.containerd
@@ -363,31 +370,41 @@ impl ContainerTask {
 }
 
 impl Inner {
+    /// Finds the connector that `connector_ref` names and the value of the
+    /// secret its `passwordRef` names.
+    fn connector_auth(&self, connector_ref: Option<&str>) -> Result<PullAuth<'_>> {
+        let Some(connector_ref) = connector_ref else {
+            return Ok(PullAuth {
+                connector: None,
+                password: None,
+            });
+        };
+        let connector = self.config.connectors.find(connector_ref)?;
+        let password = match connector.password_ref.as_deref() {
+            Some(secret_id) => Some((self.config.secrets)(secret_id).ok_or_else(|| {
+                Error::new(format!(
+                    "secret `{secret_id}` of connector `{}` has no value\n\
+                     help: set `{}`, or pass --secret {secret_id}=VALUE or --secrets-file FILE",
+                    connector.identifier,
+                    basso_runner::secrets::env_name(secret_id)
+                ))
+            })?),
+            None => None,
+        };
+        Ok(PullAuth {
+            connector: Some(connector),
+            password,
+        })
+    }
+
     async fn ensure_image(
         &self,
         step: &ContainerStep,
         deadline: &StartDeadline,
     ) -> Result<ImageConfig> {
-        let connector = match &step.connector_ref {
-            Some(connector_ref) => Some(self.config.connectors.find(connector_ref)?),
-            None => None,
-        };
-        let reference = normalize_image(&step.image, connector)?;
+        let auth = self.connector_auth(step.connector_ref.as_deref())?;
+        let reference = normalize_image(&step.image, auth.connector)?;
         let policy = PullPolicy::parse(step.image_pull_policy.as_deref(), &reference)?;
-        let password = match connector.and_then(|c| c.password_ref.as_deref()) {
-            Some(secret_id) => Some((self.config.secrets)(secret_id).ok_or_else(|| {
-                Error::new(format!(
-                    "secret `{secret_id}` of connector `{}` not found\n\
-                     help: define the secret the connector's passwordRef names",
-                    connector.map(|c| c.identifier.as_str()).unwrap_or_default()
-                ))
-            })?),
-            None => None,
-        };
-        let auth = PullAuth {
-            connector,
-            password,
-        };
         Images::new(&self.containerd, &self.config.snapshotter)
             .ensure(&reference, policy, &auth, deadline)
             .await

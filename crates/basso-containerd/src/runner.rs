@@ -126,6 +126,14 @@ impl Executor for ContainerdExecutor {
                 ..
             }
         );
+        if let Some(connector_ref) = &spec.connector_ref
+            && let Err(error) = self.executor.check_connector(connector_ref)
+        {
+            // One line, as every problem of the list that `basso run`
+            // prints before it starts.
+            let error = error.to_string().replace("\nhelp: ", "; help: ");
+            problems.push(format!("step `{}`: {error}", spec.step_id));
+        }
         let argv = matches!(spec.program, basso_runner::Program::Argv(_));
         if !spec.output_variables.is_empty() && (pwsh || argv) {
             problems.push(format!(

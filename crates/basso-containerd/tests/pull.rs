@@ -309,7 +309,7 @@ fn always_follows_the_registry_digest() {
 
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
-fn missing_secret_names_connector() {
+fn missing_connector_or_secret_found_before_start() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
     let mut config = ExecutorConfig::new(&address());
@@ -325,9 +325,21 @@ fn missing_secret_names_connector() {
         .ensure_image(&pull_step("x", "reg", "IfNotPresent", workspace.path()))
         .unwrap_err()
         .to_string();
+    let checked = executor.check_connector("reg").unwrap_err().to_string();
+    let unknown = executor
+        .check_connector("org.other")
+        .unwrap_err()
+        .to_string();
+
     assert!(
-        error.contains("secret `absent` of connector `reg` not found"),
+        error.contains("secret `absent` of connector `reg` has no value"),
         "{error}"
+    );
+    assert!(error.contains("BASSO_SECRET_ABSENT"), "{error}");
+    assert_eq!(checked, error);
+    assert!(
+        unknown.contains("connector `org.other` not found"),
+        "{unknown}"
     );
 }
 
