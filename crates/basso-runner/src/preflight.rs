@@ -141,8 +141,11 @@ fn check_step(
     warn_unsupported(step, executor, &mut preflight.warnings);
 }
 
+/// Warns about the settings of a host step that the host cannot apply. A
+/// step with an image never runs on the host: without a container executor
+/// it gets an error instead.
 fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec<String>) {
-    if executor.runs_images() {
+    if executor.runs_images() || step.spec.image.is_some() {
         return;
     }
     let id = step.path();

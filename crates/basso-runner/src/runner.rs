@@ -1484,10 +1484,15 @@ impl StageRun<'_, '_> {
                 .map(String::as_str)
                 .collect();
             if !unset.is_empty() {
+                let help = if step.spec.command.as_deref().is_some_and(replaces_shell) {
+                    "the script runs `exec`, and a shell that `exec` replaces records no output \
+                     variable: run the command without `exec`"
+                } else {
+                    "set each one as a variable in Sh and Bash, or in `os.environ` in Python"
+                };
                 tracing::warn!(
                     step_id = %id,
-                    "output variables the step did not set: {}; later steps read them as null \
-                     (set each one as a variable in Sh and Bash, or in `os.environ` in Python)",
+                    "output variables the step did not set: {}; later steps read them as null ({help})",
                     unset.join(", ")
                 );
             }
@@ -1742,6 +1747,21 @@ type StoppedAt = (Instant, SystemTime);
 
 /// Returns the failure strategy error type a step status matches, or
 /// `None` for statuses no strategy handles (success, an interruption).
+/// Returns whether `script` runs `exec` with a command as one of its own
+/// commands (at the start of a line or after `;`, `&&` or `||`), which
+/// replaces the shell before it records the output variables. `exec` with
+/// redirections only, such as `exec 2>&1`, keeps the shell.
+fn replaces_shell(script: &str) -> bool {
+    script
+        .split(['\n', ';'])
+        .flat_map(|part| part.split("&&"))
+        .flat_map(|part| part.split("||"))
+        .filter_map(|command| command.trim_start().strip_prefix("exec"))
+        .filter_map(|rest| rest.strip_prefix([' ', '\t']))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .any(|word| !word.contains(['<', '>']))
+}
+
 fn failure_kind(status: Status) -> Option<&'static str> {
     match status {
         Status::Failed => Some("Unknown"),
@@ -1783,7 +1803,27 @@ pub fn humantime(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mounted_path;
+    use super::{mounted_path, replaces_shell};
+
+    #[test]
+    fn exec_replacing_shell_found() {
+        for script in [
+            "export LATE=x\nexec sh -c 'echo $LATE'",
+            "cd app && exec ./server --port 80",
+            "true; exec\tpython3 app.py",
+        ] {
+            assert!(replaces_shell(script), "{script:?}");
+        }
+        for script in [
+            "exec 2>&1\necho hi",
+            "exec >log.txt",
+            "echo exec this",
+            "executable=1",
+            "exec",
+        ] {
+            assert!(!replaces_shell(script), "{script:?}");
+        }
+    }
 
     #[test]
     fn reserved_shared_paths_named() {
