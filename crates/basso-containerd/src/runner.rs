@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use basso_runner::{
-    ExecError, Executor, Exit, LogSink, StartDeadline, StopDeadline, Task, TaskKind, TaskSpec,
+    ExecError, Executor, Exit, LogSink, Shell, StartDeadline, StopDeadline, Task, TaskKind,
+    TaskSpec,
 };
 
 use crate::executor::{ContainerExecutor, ContainerTask, ExecutorConfig};
@@ -154,7 +156,17 @@ impl Executor for ContainerdExecutor {
     ) -> Result<Box<dyn Task>, ExecError> {
         let mut step = container_step(&spec)?;
         let outputs = OutputFiles::create(&spec, &mut step, self.executor.state_dir())?;
-        let sink: crate::LogSink = Arc::clone(&logs) as crate::LogSink;
+        let interpreter = match &spec.program {
+            basso_runner::Program::Script { shell, .. } => Some(MissingInterpreter::new(
+                *shell,
+                spec.image.clone().unwrap_or_default(),
+            )),
+            basso_runner::Program::Argv(_) => None,
+        };
+        let sink: crate::LogSink = match &interpreter {
+            Some(interpreter) => interpreter.watch(Arc::clone(&logs)),
+            None => Arc::clone(&logs) as crate::LogSink,
+        };
         let task = self
             .executor
             .start_by(&step, sink, deadline)
@@ -163,6 +175,7 @@ impl Executor for ContainerdExecutor {
             task,
             logs,
             reported: false,
+            interpreter,
             outputs,
         }))
     }
@@ -171,8 +184,60 @@ impl Executor for ContainerdExecutor {
 struct RunnerTask {
     task: ContainerTask,
     logs: LogSink,
+    /// Whether the exit has been explained in the log.
     reported: bool,
+    interpreter: Option<MissingInterpreter>,
     outputs: OutputFiles,
+}
+
+/// Notices that tini, the container's PID 1, could not start the program of
+/// a script's shell because the image lacks it. tini then prints
+/// `[FATAL tini (7)] exec python3 failed: No such file or directory` and
+/// exits with 127, the status that a script also gets for a command it
+/// cannot find.
+struct MissingInterpreter {
+    shell: Shell,
+    image: String,
+    seen: Arc<AtomicBool>,
+}
+
+impl MissingInterpreter {
+    fn new(shell: Shell, image: String) -> MissingInterpreter {
+        MissingInterpreter {
+            shell,
+            image,
+            seen: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Returns a sink that passes every line on to `logs` and records tini's
+    /// line about the shell's program.
+    fn watch(&self, logs: LogSink) -> crate::LogSink {
+        let marker = format!(
+            "exec {} failed: No such file or directory",
+            self.shell.program()
+        );
+        let seen = Arc::clone(&self.seen);
+        Arc::new(move |line: &str| {
+            if line.starts_with("[FATAL tini") && line.ends_with(&marker) {
+                seen.store(true, Ordering::SeqCst);
+            }
+            logs(line)
+        })
+    }
+
+    /// Returns the explanation of an exit with `status`, when tini reported
+    /// the shell's program missing.
+    fn explain(&self, status: u32) -> Option<String> {
+        (status == 127 && self.seen.load(Ordering::SeqCst)).then(|| {
+            format!(
+                "image `{}` has no `{}`, which `shell: {:?}` runs scripts with; help: use an image that has it, or another `shell`",
+                self.image,
+                self.shell.program(),
+                self.shell
+            )
+        })
+    }
 }
 
 /// The folder where a container step's script writes its `outputVariables`,
@@ -274,11 +339,21 @@ fn wrap_script(shell: &str, script: &str, outputs: &[String], dir: &str) -> Stri
 }
 
 impl RunnerTask {
-    /// Maps an exit, sending the OOM explanation to the log once.
+    /// Maps an exit, sending the explanation of an OOM kill or of a missing
+    /// shell program to the log once.
     fn exit(&mut self, exit: ContainerExit) -> Exit {
-        if exit.oom_killed && !self.reported {
-            self.reported = true;
-            (self.logs)(&format!("basso: {}", exit.describe()));
+        if !self.reported {
+            let explanation = if exit.oom_killed {
+                Some(exit.describe())
+            } else {
+                self.interpreter
+                    .as_ref()
+                    .and_then(|interpreter| interpreter.explain(exit.status))
+            };
+            if let Some(explanation) = explanation {
+                self.reported = true;
+                (self.logs)(&format!("basso: {explanation}"));
+            }
         }
         Exit::Code(exit.status as i32)
     }

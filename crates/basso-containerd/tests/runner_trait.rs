@@ -245,6 +245,64 @@ fn container_script_lines_keep_order() {
     assert_eq!(*lines.lock().unwrap(), expected);
 }
 
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn missing_shell_program_explained() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    drop(executor(state.path()));
+    let mut config = ExecutorConfig::new(&address());
+    config.namespace = namespace();
+    config.state_dir = state.path().to_path_buf();
+    let containers = ContainerdExecutor::connect(config).unwrap();
+    let mut python = task(
+        "py",
+        Some(IMAGE),
+        TaskKind::Step,
+        "print(1)",
+        workspace.path(),
+    );
+    python.program = Program::Script {
+        shell: Shell::Python,
+        script: "print(1)".to_string(),
+    };
+    // busybox has `sh`, and a command the script cannot find also ends
+    // with 127, which gets no explanation.
+    let not_found = task(
+        "nf",
+        Some(IMAGE),
+        TaskKind::Step,
+        "no-such-command",
+        workspace.path(),
+    );
+
+    let mut results = Vec::new();
+    for spec in [python, not_found] {
+        let (task_sink, lines) = sink();
+        let mut started = containers
+            .start(spec, task_sink, &StartDeadline::never())
+            .unwrap();
+        let exit = started.wait(Duration::from_secs(60)).unwrap();
+        drop(started);
+        let lines = lines.lock().unwrap().clone();
+        results.push((exit, lines));
+    }
+    containers.finish_stage(Duration::from_secs(5)).unwrap();
+
+    let (python_exit, python_lines) = &results[0];
+    assert_eq!(*python_exit, Some(Exit::Code(127)));
+    let explanation = format!(
+        "basso: image `{IMAGE}` has no `python3`, which `shell: Python` runs scripts with; help: use an image that has it, or another `shell`"
+    );
+    assert_eq!(python_lines.last(), Some(&explanation), "{python_lines:?}");
+    let (other_exit, other_lines) = &results[1];
+    assert_eq!(*other_exit, Some(Exit::Code(127)));
+    assert!(
+        !other_lines.iter().any(|line| line.starts_with("basso:")),
+        "{other_lines:?}"
+    );
+}
+
 /// Links that a step plants under `.basso-outputs` in the workspace do not
 /// make basso, running as root, change the linked host folder.
 #[test]
