@@ -190,8 +190,8 @@ struct RunnerTask {
     outputs: OutputFiles,
 }
 
-/// Notices that tini, the container's PID 1, could not start the program of
-/// a script's shell because the image lacks it. tini then prints
+/// The check for a script shell's program that the image lacks. tini, the
+/// container's PID 1, then prints
 /// `[FATAL tini (7)] exec python3 failed: No such file or directory` and
 /// exits with 127, the status that a script also gets for a command it
 /// cannot find.
