@@ -283,6 +283,8 @@ struct Started {
 /// reached from inside the stage network, the way the port forwarder does.
 struct ServiceProbe {
     stage_netns: PathBuf,
+    /// The service's own network namespace.
+    service_netns: PathBuf,
     address: Ipv4Addr,
     port_bindings: Vec<(u16, u16)>,
 }
@@ -349,6 +351,20 @@ impl ContainerTask {
             target,
             PROBE_TIMEOUT,
         ))
+    }
+
+    /// Returns the container port of the binding with host port
+    /// `host_port` when the service accepts connections on it at
+    /// `127.0.0.1` inside its own container, which other steps cannot
+    /// reach, and `None` otherwise.
+    pub fn own_loopback_port(&self, host_port: u16) -> Option<u16> {
+        let probe = self.probe.as_ref()?;
+        let &(_, container_port) = probe
+            .port_bindings
+            .iter()
+            .find(|&&(host, _)| host == host_port)?;
+        let target = SocketAddr::from((Ipv4Addr::LOCALHOST, container_port));
+        network::accepts_from(&probe.service_netns, target, PROBE_TIMEOUT).then_some(container_port)
     }
 
     /// Sends SIGTERM, then SIGKILL after `grace`, and returns the exit.
@@ -523,6 +539,7 @@ impl Inner {
         });
         let probe = endpoint.map(|endpoint| ServiceProbe {
             stage_netns: network.netns_path(),
+            service_netns: endpoint.netns_path,
             address: endpoint.address,
             port_bindings: step.port_bindings.clone(),
         });

@@ -387,6 +387,13 @@ impl Task for RunnerTask {
     fn accepts_connections(&self, host_port: u16) -> Option<bool> {
         self.task.accepts_connections(host_port)
     }
+
+    fn readiness_hint(&self, host_port: u16) -> Option<String> {
+        let container_port = self.task.own_loopback_port(host_port)?;
+        Some(format!(
+            "the service accepts connections on 127.0.0.1:{container_port} inside its container only, where other steps cannot reach it; make it listen on 0.0.0.0"
+        ))
+    }
 }
 
 impl Drop for RunnerTask {

@@ -303,6 +303,37 @@ fn missing_shell_program_explained() {
     );
 }
 
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn loopback_only_service_gets_hint() {
+    let port = free_port();
+    let mut service = plan_step(
+        "local",
+        "Background",
+        Some(IMAGE),
+        "exec httpd -f -p 127.0.0.1:80 -h /www",
+    );
+    service.spec.port_bindings = vec![PortBinding {
+        host: port.to_string(),
+        container: "80".to_string(),
+    }];
+    service.timeout = Some(Duration::from_secs(3));
+
+    let (summary, printed) = run_stage(vec![service]);
+
+    assert_eq!(summary.stages[0].status, Status::Failed, "{printed}");
+    let message = summary.stages[0].steps[0]
+        .message
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        message.ends_with(
+            "help: the service accepts connections on 127.0.0.1:80 inside its container only, where other steps cannot reach it; make it listen on 0.0.0.0"
+        ),
+        "{message}"
+    );
+}
+
 /// Links that a step plants under `.basso-outputs` in the workspace do not
 /// make basso, running as root, change the linked host folder.
 #[test]

@@ -296,4 +296,11 @@ pub trait Task: Send {
     fn accepts_connections(&self, _host_port: u16) -> Option<bool> {
         None
     }
+
+    /// Returns a hint for a service that did not become ready on the port
+    /// binding with host port `host_port`, when the executor can tell why,
+    /// or `None`.
+    fn readiness_hint(&self, _host_port: u16) -> Option<String> {
+        None
+    }
 }

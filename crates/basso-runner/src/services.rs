@@ -186,10 +186,16 @@ impl Services {
                 return !record_exit(entry, exit, console) && exit.success();
             }
             if started.elapsed() >= timeout {
+                let hints: Vec<String> = ports
+                    .iter()
+                    .filter_map(|&(port, _)| entry.task.readiness_hint(port))
+                    .map(|hint| format!("\nhelp: {hint}"))
+                    .collect();
                 let message = format!(
-                    "service did not accept connections on port {port_list} within {}{}",
+                    "service did not accept connections on port {port_list} within {}{}{}",
                     humantime(timeout),
-                    last_lines(&entry.tail)
+                    last_lines(&entry.tail),
+                    hints.concat()
                 );
                 tracing::error!(step_id = %id, "{}", console.mask(&message));
                 entry.outcome = Some(outcome(entry, Status::Failed, None, Some(message)));
