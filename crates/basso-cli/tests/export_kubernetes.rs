@@ -383,3 +383,29 @@ fn api_rejected_infrastructure_warns() {
     assert_eq!(image_context.privileged, Some(true));
     assert_eq!(image_context.allow_privilege_escalation, Some(true));
 }
+
+#[test]
+fn entrypoint_over_command_warned_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipeline.yaml");
+    let step = |id: &str, command: &str| {
+        format!(
+            "              - step:\n                  type: Background\n                  name: {id}\n                  identifier: {id}\n                  spec:\n                    image: alpine\n                    entrypoint: [\"sh\", \"-c\", \"echo hi\"]\n                    command: {command}\n"
+        )
+    };
+    let text = format!(
+        "pipeline:\n  name: p\n  identifier: p\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          infrastructure:\n            type: KubernetesDirect\n            spec:\n              connectorRef: k8s\n              namespace: ci\n          execution:\n            steps:\n{}{}",
+        step("plain", "echo ignored"),
+        step("block", "|\n                      echo ignored")
+    ) + "              - step:\n                  type: Run\n                  name: main\n                  identifier: main\n                  spec:\n                    image: alpine\n                    command: echo main\n";
+    std::fs::write(&path, text).unwrap();
+
+    let output = basso(&["export", "kubernetes", &path.display().to_string()]);
+
+    let errors = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{errors}");
+    let warnings = errors
+        .matches("warning[entrypoint-overrides-command]")
+        .count();
+    assert_eq!(warnings, 2, "{errors}");
+}

@@ -134,7 +134,7 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
         export
             .diagnostics
             .iter()
-            .filter(|warning| !repeats(warning, &resolution.diagnostics))
+            .filter(|warning| !repeats(warning, &resolution.diagnostics, &source))
             .cloned(),
     );
     report(&diagnostics, &name, &source);
@@ -144,11 +144,34 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     print_manifest(&manifest, args.format)
 }
 
-/// Returns true when `warning` of the export has the code and span of one
-/// of the `resolution` diagnostics, as `invalid-shared-path` has for a fixed
-/// path that `check` reports too.
-fn repeats(warning: &Diagnostic, resolution: &[Diagnostic]) -> bool {
-    !warning.is_error() && resolution.iter().any(|known| same_place(known, warning))
+/// Returns true when `warning` of the export has the code of one of the
+/// `resolution` diagnostics, and its span too or the span of the value of
+/// that diagnostic's key: `invalid-shared-path` has the same span for a
+/// fixed path that `check` reports too, and `entrypoint-overrides-command`
+/// points at the `command` key in `check` and at its value in the export.
+fn repeats(warning: &Diagnostic, resolution: &[Diagnostic], source: &str) -> bool {
+    !warning.is_error()
+        && resolution.iter().any(|known| {
+            same_place(known, warning)
+                || (known.code == warning.code && value_of_key(source, known, warning))
+        })
+}
+
+/// Returns true when only a colon and blanks (a block scalar's indicator
+/// line included) lie between the end of `key`'s span and the start of
+/// `value`'s in `source`.
+fn value_of_key(source: &str, key: &Diagnostic, value: &Diagnostic) -> bool {
+    let between = source.get(key.span.byte_end..value.span.byte_start);
+    between.is_some_and(|text| {
+        let text = text.trim_start();
+        let Some(rest) = text.strip_prefix(':') else {
+            return false;
+        };
+        rest.trim_start_matches([' ', '\t', '|', '>', '-', '+'])
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .trim()
+            .is_empty()
+    })
 }
 
 /// Returns true when `a` and `b` have one code and one span.
