@@ -397,7 +397,8 @@ maxExpressionDepth?: number,
 maxSteps?: number, 
 /**
  * Maximum size of any value and of the rendered text, in bytes;
- * 262,144 when absent.
+ * 262,144 when absent and at most 268,435,456 (256 MiB): a larger
+ * value is read as 256 MiB.
  */
 maxResultBytes?: number, 
 /**
