@@ -20,7 +20,8 @@ export type ResolveOptions = {
  * Runtime input values by input path (`--input PATH=VALUE`), such as
  * `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
  * Values other than strings are passed as their JSON text. A `null` or
- * `undefined` value supplies nothing, as if its path were absent.
+ * `undefined` value supplies nothing, but still counts in the number N
+ * of the file `--input#N` of later entries. Paths are trimmed.
  */
 inputs?: Record<string, ContextValue>, 
 /**
