@@ -89,3 +89,26 @@ test("argument values convert in the page", async () => {
 test("page logs no errors", () => {
   assert.deepEqual(browser.pageErrors, []);
 });
+
+test("nesting limit holds in a worker", async () => {
+  const outcomes = await browser.page.evaluate(async () => {
+    const worker = new Worker("/pkg/tests/browser/worker.js", { type: "module" });
+    const renderAt = (depth) =>
+      new Promise((done) => {
+        worker.addEventListener("message", (event) => done(event.data), { once: true });
+        worker.postMessage({ depth });
+      });
+    // The context object is one level and `x` another, so a value nested
+    // 999 levels deep below `x` is the deepest the package accepts.
+    const outcomes = [];
+    for (const depth of [998, 999, 1000, 5000]) outcomes.push(await renderAt(depth));
+    worker.terminate();
+    return outcomes;
+  });
+  for (const outcome of outcomes.slice(0, 2)) {
+    assert.match(outcome.ok ?? outcome.error, /^value of \d+ characters$/);
+  }
+  for (const outcome of outcomes.slice(2)) {
+    assert.match(outcome.error ?? "", /^Error: invalid context: `x(\.a)+` is nested more than 1000 levels deep$/);
+  }
+});
