@@ -72,7 +72,49 @@ function optionsText(options) {
   if (options !== undefined && !isObject) {
     throw new TypeError(`invalid options: expected an object, got ${typeName(options)}`);
   }
+  if (options) checkOptionShapes(options);
   return toJsonText(options, "options");
+}
+
+/** Options whose value is an object, where the module would read an array as a struct. */
+const OBJECT_OPTIONS = ["limits", "inputs", "context"];
+
+/**
+ * Throws a `TypeError` that names the option for an array where an object
+ * is expected, and for a limit that is NaN or infinite, which the JSON
+ * text would carry as `null`, the default.
+ */
+function checkOptionShapes(options) {
+  for (const name of OBJECT_OPTIONS) {
+    if (Array.isArray(ownValue(options, name))) {
+      throw new TypeError(`invalid options: \`${name}\` must be an object, got array`);
+    }
+  }
+  const inputSets = ownValue(options, "inputSets");
+  const limits = ownValue(options, "limits");
+  if (Array.isArray(inputSets)) {
+    for (const [index, set] of inputSets.entries()) {
+      if (Array.isArray(set)) {
+        throw new TypeError(`invalid options: \`inputSets[${index}]\` must be an object with \`file\` and \`yaml\`, got array`);
+      }
+    }
+  }
+  if (typeof limits === "object" && limits !== null) {
+    for (const name of Object.keys(limits)) {
+      const limit = ownValue(limits, name);
+      if (typeof limit === "number" && !Number.isFinite(limit)) {
+        throw new TypeError(`invalid options: \`limits.${name}\` must be a finite number, got ${limit}`);
+      }
+    }
+  }
+}
+
+/**
+ * Returns the data property `name` of `object`, or `undefined` for a
+ * getter, which the JSON writer calls once, later.
+ */
+function ownValue(object, name) {
+  return Object.getOwnPropertyDescriptor(object, name)?.value;
 }
 
 /** Returns the type of `value` as messages name it: `typeof`, except for `null` and arrays. */
