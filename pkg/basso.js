@@ -5,50 +5,85 @@
 // because converting JavaScript objects value by value through the glue
 // cost more than the evaluation itself. The functions below write the
 // arguments with `toJsonText` and read the results with `JSON.parse`.
-import init, * as glue from "./web/basso.js";
+import * as glue from "./web/basso.js";
 
 import { wrapExports } from "./guard.js";
 import { toJsonText } from "./json.js";
 
 const wasm = wrapExports(glue);
 
-export default init;
-export const { initSync } = glue;
-export const { version } = wasm;
+/** Whether `init` or `initSync` has loaded the module. */
+let initialised = false;
+
+/** Loads the WebAssembly module, as the glue's `init` does; see web/basso.js. */
+export default async function init(moduleOrPath) {
+  const output = await glue.default(moduleOrPath);
+  initialised = true;
+  return output;
+}
+
+/** Loads the WebAssembly module synchronously, as the glue's `initSync` does. */
+export function initSync(module) {
+  const output = glue.initSync(module);
+  initialised = true;
+  return output;
+}
+
+export function version() {
+  requireInitialised("version");
+  return wasm.version();
+}
 
 export function check(yaml, options) {
+  requireInitialised("check");
   requireString(yaml, "yaml");
   return JSON.parse(wasm.check(yaml, optionsText(options)));
 }
 
 export function resolve(yaml, options) {
+  requireInitialised("resolve");
   requireString(yaml, "yaml");
   return JSON.parse(wasm.resolve(yaml, optionsText(options)));
 }
 
 export function inputs(yaml, options) {
+  requireInitialised("inputs");
   requireString(yaml, "yaml");
   return JSON.parse(wasm.inputs(yaml, optionsText(options)));
 }
 
 export function render(template, context, options) {
+  requireInitialised("render");
   requireString(template, "template");
   return JSON.parse(wasm.render(template, toJsonText(context, "context"), optionsText(options)));
 }
 
 export function evaluate(template, context, options) {
+  requireInitialised("evaluate");
   requireString(template, "template");
   return JSON.parse(wasm.evaluate(template, toJsonText(context, "context"), optionsText(options)));
 }
 
 export function references(template, options) {
+  requireInitialised("references");
   requireString(template, "template");
   return JSON.parse(wasm.references(template, optionsText(options)));
 }
 
 export function runtimeInput(field, options) {
+  requireInitialised("runtimeInput");
   requireString(field, "field");
   return JSON.parse(wasm.runtimeInput(field, optionsText(options)));
+}
+
+/**
+ * Throws an `Error` unless the module is loaded. Without it the glue fails
+ * with a `TypeError` about its own internals.
+ */
+function requireInitialised(name) {
+  if (!initialised) {
+    throw new Error(`basso is not initialised: await init() before calling ${name}()`);
+  }
 }
 
 /**

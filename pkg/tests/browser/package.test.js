@@ -112,3 +112,25 @@ test("nesting limit holds in a worker", async () => {
     assert.match(outcome.error ?? "", /^Error: invalid context: `x(\.a)+` is nested more than 1000 levels deep$/);
   }
 });
+
+test("functions before init throw in the page", async () => {
+  const page = await browser.page.context().newPage();
+  await page.goto(new URL("/pkg/tests/browser/uninitialised.html", browser.page.url()).href);
+  await page.waitForSelector("body[data-ready]", { state: "attached" });
+  const messages = await page.evaluate(async () => {
+    const attempt = () => {
+      try {
+        window.basso.check("");
+        return "no error";
+      } catch (error) {
+        return `${error.constructor.name}: ${error.message}`;
+      }
+    };
+    const before = attempt();
+    await window.basso.default({ module_or_path: "/pkg/web/missing.wasm" }).catch(() => {});
+    return [before, attempt()];
+  });
+  await page.close();
+  const expected = "Error: basso is not initialised: await init() before calling check()";
+  assert.deepEqual(messages, [expected, expected]);
+});
