@@ -35,21 +35,15 @@ export function version() {
 }
 
 export function check(yaml, options) {
-  requireInitialised("check");
-  requireString(yaml, "yaml");
-  return JSON.parse(wasm.check(yaml, optionsText(options)));
+  return checkPipeline("check", yaml, options);
 }
 
 export function resolve(yaml, options) {
-  requireInitialised("resolve");
-  requireString(yaml, "yaml");
-  return JSON.parse(wasm.resolve(yaml, optionsText(options)));
+  return checkPipeline("resolve", yaml, options);
 }
 
 export function inputs(yaml, options) {
-  requireInitialised("inputs");
-  requireString(yaml, "yaml");
-  return JSON.parse(wasm.inputs(yaml, optionsText(options)));
+  return checkPipeline("inputs", yaml, options);
 }
 
 export function render(template, context, options) {
@@ -74,6 +68,81 @@ export function runtimeInput(field, options) {
   requireInitialised("runtimeInput");
   requireString(field, "field");
   return JSON.parse(wasm.runtimeInput(field, optionsText(options)));
+}
+
+/**
+ * The size limit of a YAML text in bytes of UTF-8, `Limits::DEFAULT_MAX_BYTES`
+ * in crates/basso-core/src/pipeline/yaml.rs.
+ */
+const MAX_YAML_BYTES = 16 * 1024 * 1024;
+
+/** The file name diagnostics carry when the options name none, as in the module. */
+const DEFAULT_FILE_NAME = "pipeline.yaml";
+
+/** Runs `check`, `resolve` or `inputs` (`name`) on a YAML text. */
+function checkPipeline(name, yaml, options) {
+  requireInitialised(name);
+  requireString(yaml, "yaml");
+  const text = optionsText(options);
+  // Each UTF-16 code unit takes at least one byte of UTF-8, so a longer
+  // string is always too large. The module would reject it only after the
+  // glue copied it into the module's memory, which never shrinks.
+  if (yaml.length > MAX_YAML_BYTES) return tooLargeDocument(name, yaml, text);
+  return JSON.parse(wasm[name](yaml, text));
+}
+
+/**
+ * Returns the document that the module returns for a YAML text over
+ * MAX_YAML_BYTES, without copying the text into the module's memory.
+ */
+function tooLargeDocument(name, yaml, optionsJson) {
+  // The module checks the options before the YAML: an empty text takes the
+  // place of the YAML, so that invalid options throw the same Error.
+  wasm[name]("", optionsJson);
+  const file = JSON.parse(optionsJson)?.file ?? DEFAULT_FILE_NAME;
+  const diagnostic = {
+    severity: "error",
+    code: "yaml-too-large",
+    message: `the file is ${utf8Length(yaml)} bytes, more than the limit of ${MAX_YAML_BYTES} bytes`,
+    help: null,
+    file,
+    line: 1,
+    column: 1,
+    endLine: 1,
+    endColumn: 1,
+    columnUtf16: 1,
+    endColumnUtf16: 1,
+  };
+  switch (name) {
+    case "resolve":
+      return { schemaVersion: 1, pipeline: null, timeoutSeconds: null, stages: [], diagnostics: [diagnostic] };
+    case "inputs":
+      return { schemaVersion: 1, inputs: [], diagnostics: [diagnostic] };
+    default:
+      return { schemaVersion: 1, diagnostics: [diagnostic] };
+  }
+}
+
+/**
+ * Returns the length of `text` in bytes of UTF-8 as the glue encodes it,
+ * with each lone surrogate replaced by U+FFFD (3 bytes).
+ */
+function utf8Length(text) {
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const unit = text.charCodeAt(index);
+    if (unit < 0x80) {
+      bytes += 1;
+    } else if (unit < 0x800) {
+      bytes += 2;
+    } else if (unit >= 0xd800 && unit <= 0xdbff && (text.charCodeAt(index + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      index++;
+    } else {
+      bytes += 3;
+    }
+  }
+  return bytes;
 }
 
 /**
