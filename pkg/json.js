@@ -95,16 +95,53 @@ function isPlainJson(value, depth) {
   return true;
 }
 
-/** Writes any value by the package's rules, with the path of each value for error messages. */
+/**
+ * Writes any value by the package's rules, with the path of each value for
+ * error messages. It keeps the objects being written on an explicit stack:
+ * a recursive writer overflowed the stack of a Chromium module worker near
+ * MAX_DEPTH levels, before the depth check could throw.
+ */
 class JsonWriter {
   constructor(argument) {
     this.argument = argument;
-    // The objects and arrays being written, outermost first, and their keys.
-    this.ancestors = [];
+    // The keys from the argument to the value being written.
     this.path = [];
   }
 
-  write(value) {
+  write(root) {
+    // One frame per object or array being written, outermost first.
+    const frames = [];
+    let value = root;
+    for (;;) {
+      let text;
+      if (typeof value === "object" && value !== null) {
+        frames.push(this.open(value, frames));
+      } else {
+        text = this.scalar(value);
+      }
+      // Append each finished text to its parent, closing every parent whose
+      // members are all written, until a member remains to be written.
+      for (;;) {
+        const frame = frames.at(-1);
+        if (frame === undefined) return text;
+        if (text !== undefined) {
+          const key = this.path.pop();
+          frame.members.push(frame.isArray ? text : `${JSON.stringify(key.toWellFormed())}:${text}`);
+          text = undefined;
+        }
+        if (frame.next < frame.keys.length) {
+          const key = frame.keys[frame.next++];
+          this.path.push(key);
+          value = frame.valueOf(key);
+          break;
+        }
+        frames.pop();
+        text = frame.isArray ? `[${frame.members.join(",")}]` : `{${frame.members.join(",")}}`;
+      }
+    }
+  }
+
+  scalar(value) {
     switch (typeof value) {
       case "undefined":
         return "null";
@@ -129,60 +166,42 @@ class JsonWriter {
       case "symbol":
         throw this.invalid("is a symbol, which has no JSON value");
       default:
-        return value === null ? "null" : this.writeObject(value);
+        return "null";
     }
   }
 
-  writeObject(object) {
-    if (this.ancestors.includes(object)) {
+  /**
+   * Returns the frame that writes `object`'s members, or throws for a cycle,
+   * a value nested more than MAX_DEPTH levels and a type without JSON value.
+   */
+  open(object, frames) {
+    if (frames.some((frame) => frame.object === object)) {
       throw this.invalid("contains itself (a reference cycle), which JSON cannot represent");
     }
-    if (this.ancestors.length >= MAX_DEPTH) {
+    if (frames.length >= MAX_DEPTH) {
       throw this.invalid(`is nested more than ${MAX_DEPTH} levels deep`);
     }
-    this.ancestors.push(object);
-    let text;
+    const frame = { object, isArray: false, keys: [], valueOf: undefined, next: 0, members: [] };
     if (Array.isArray(object)) {
-      text = this.writeArray(object);
+      frame.isArray = true;
+      frame.keys = Array.from({ length: object.length }, (_, index) => index);
+      frame.valueOf = (index) => object[index];
     } else if (object instanceof Map) {
-      text = this.writeMap(object);
+      for (const key of object.keys()) {
+        if (typeof key !== "string") {
+          throw this.invalid(`is a Map with the key ${String(key)}, which is not a string`);
+        }
+      }
+      frame.keys = [...object.keys()];
+      frame.valueOf = (key) => object.get(key);
     } else if (object instanceof ArrayBuffer || Symbol.iterator in object) {
       const type = object.constructor?.name ?? "iterable object";
       throw this.invalid(`is of type ${type}, which has no JSON value; pass an array or a plain object`);
     } else {
-      text = this.writeEntries(Object.keys(object), (key) => object[key]);
+      frame.keys = Object.keys(object);
+      frame.valueOf = (key) => object[key];
     }
-    this.ancestors.pop();
-    return text;
-  }
-
-  writeArray(array) {
-    const items = [];
-    for (let index = 0; index < array.length; index++) {
-      this.path.push(index);
-      items.push(this.write(array[index]));
-      this.path.pop();
-    }
-    return `[${items.join(",")}]`;
-  }
-
-  writeMap(map) {
-    for (const key of map.keys()) {
-      if (typeof key !== "string") {
-        throw this.invalid(`is a Map with the key ${String(key)}, which is not a string`);
-      }
-    }
-    return this.writeEntries([...map.keys()], (key) => map.get(key));
-  }
-
-  writeEntries(keys, valueOf) {
-    const members = [];
-    for (const key of keys) {
-      this.path.push(key);
-      members.push(`${JSON.stringify(key.toWellFormed())}:${this.write(valueOf(key))}`);
-      this.path.pop();
-    }
-    return `{${members.join(",")}}`;
+    return frame;
   }
 
   /** Returns the `Error` for the value being written, named by its path. */

@@ -3,7 +3,7 @@
 // The default export `init` stays available and resolves at once.
 import { readFileSync } from "node:fs";
 
-import { initSync } from "./web/basso.js";
+import { initSync } from "./basso.js";
 
 initSync({ module: readFileSync(new URL("./web/basso_bg.wasm", import.meta.url)) });
 

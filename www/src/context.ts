@@ -21,6 +21,28 @@ export const SAMPLE_CONTEXT: Context = {
   },
 };
 
+/**
+ * The deepest nesting the panel accepts, counting the context object as one
+ * level. It is an estimate of what webhook payloads need, with a wide margin.
+ * Chromium 156 delivers a message nested 1,500 levels deep to the worker as
+ * `null`, and the basso package rejects values nested more than 1,000 levels.
+ */
+const MAX_CONTEXT_DEPTH = 100;
+
+/** Returns whether `value` nests objects and arrays more than `limit` levels deep. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  // An explicit stack: JSON.parse builds values deeper than recursion here
+  // could walk.
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 export interface ContextPanel {
   value(): Context;
 }
@@ -40,6 +62,11 @@ export function createContextPanel(textarea: HTMLTextAreaElement, error: HTMLEle
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
       error.textContent = 'the context must be a JSON object; the last valid context stays in use';
+      textarea.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    if (nestedDeeperThan(parsed, MAX_CONTEXT_DEPTH)) {
+      error.textContent = `the context is nested more than ${MAX_CONTEXT_DEPTH} levels deep; the last valid context stays in use`;
       textarea.setAttribute('aria-invalid', 'true');
       return;
     }

@@ -126,29 +126,86 @@ function showProblems(diagnostics: Diagnostic[], drawn: Diagnostic[]): void {
 }
 
 /**
+ * Milliseconds a request may wait for its reply before the page marks the
+ * preview as out of date. An update of a 200-step pipeline took at most
+ * 65 ms (docs/benchmarks.md), so the mark does not flicker while the user
+ * types.
+ */
+const UPDATING_MARK_MS = 300;
+
+/**
+ * Milliseconds the worker may take for one request before the page stops it
+ * and starts another. A 10,000-step pipeline resolves in about 0.4 s in the
+ * package (docs/benchmarks.md), so the limit leaves ample room for real
+ * files and stops a resolution that would stall every later edit.
+ */
+const RESOLVER_TIMEOUT_MS = 5000;
+
+/**
  * Sends the page's state to the worker and shows each response. At most one
  * request is in flight. Edits made meanwhile are coalesced into the next
  * request, sent as soon as the response is shown, so a burst of keystrokes
  * costs one resolution per worker round trip. A zero-delay timer merges the
  * changes one event handler makes (a paste, a form reset) into one request.
+ * A worker that does not reply within RESOLVER_TIMEOUT_MS is terminated and
+ * replaced, and the next edit goes to the new one.
  */
 function createUpdates() {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'basso' });
   const body = document.body.dataset;
+  let worker = startWorker();
   let ready = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let inFlight: { id: number; yaml: string; requestedAt: number } | null = null;
   let firstRequestAt: number | null = null;
   let count = 0;
+  let requests = 0;
+  let replaced = false;
+  let markTimer: ReturnType<typeof setTimeout> | undefined;
+  let timeoutTimer: ReturnType<typeof setTimeout> | undefined;
+
+  function startWorker(): Worker {
+    const started = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module', name: 'basso' });
+    started.addEventListener('error', (event) => fail(`the resolver worker failed: ${event.message}`));
+    started.addEventListener('message', (event: MessageEvent<UpdateResponse>) => receive(event.data));
+    return started;
+  }
 
   function send(): void {
     timer = undefined;
-    if (inFlight) return;
+    if (inFlight || !ready) return;
     const yaml = editor.text();
-    inFlight = { id: count + 1, yaml, requestedAt: firstRequestAt ?? performance.now() };
+    requests += 1;
+    inFlight = { id: requests, yaml, requestedAt: firstRequestAt ?? performance.now() };
     firstRequestAt = null;
+    previewPane.classList.remove('timed-out');
     const request: UpdateRequest = { id: inFlight.id, yaml, values: form.values(), context: context.value() };
     worker.postMessage(request);
+    markTimer = setTimeout(() => previewPane.classList.add('updating'), UPDATING_MARK_MS);
+    timeoutTimer = setTimeout(replaceWorker, RESOLVER_TIMEOUT_MS);
+  }
+
+  /** Ends the wait for the request in flight, if any, and returns it. */
+  function settle(): typeof inFlight {
+    const finished = inFlight;
+    inFlight = null;
+    clearTimeout(markTimer);
+    clearTimeout(timeoutTimer);
+    previewPane.classList.remove('updating');
+    return finished;
+  }
+
+  function replaceWorker(): void {
+    settle();
+    worker.terminate();
+    ready = false;
+    replaced = true;
+    worker = startWorker();
+    fail(
+      `the resolver took more than ${RESOLVER_TIMEOUT_MS / 1000} s and was stopped; ` +
+        'the preview shows an earlier text until the next edit resolves',
+    );
+    previewPane.classList.add('timed-out');
+    if (firstRequestAt === null) delete body.pending;
   }
 
   function request(): void {
@@ -165,17 +222,20 @@ function createUpdates() {
     console.error(message);
   }
 
-  worker.addEventListener('error', (event) => fail(`the resolver worker failed: ${event.message}`));
-  worker.addEventListener('message', (event: MessageEvent<UpdateResponse>) => {
-    const response = event.data;
+  function receive(response: UpdateResponse): void {
     if (response.kind === 'ready') {
       ready = true;
-      send();
+      // The first worker resolves the initial text. A replacement waits for
+      // an edit, because the text that timed out would time out again.
+      if (!replaced || firstRequestAt !== null) send();
+      return;
+    }
+    if (response.kind === 'failed' && response.id === null && !inFlight) {
+      fail(response.message);
       return;
     }
 
-    const finished = inFlight;
-    inFlight = null;
+    const finished = settle();
     if (response.kind === 'failed') fail(response.message);
     if (response.kind === 'result' && finished) {
       const renderMs = show(response, finished.yaml);
@@ -186,7 +246,7 @@ function createUpdates() {
     } else {
       delete body.pending;
     }
-  });
+  }
 
   // Exposed for the end-to-end test and the typing benchmark: the update
   // count, the time from the first edit an update covers to the end of its

@@ -31,7 +31,7 @@ export type UpdateResponse =
 /** The parts of DedicatedWorkerGlobalScope used here (the DOM typings lack it). */
 interface WorkerScope {
   postMessage(message: UpdateResponse): void;
-  addEventListener(type: 'message', listener: (event: MessageEvent<UpdateRequest>) => void): void;
+  addEventListener(type: 'message', listener: (event: MessageEvent<unknown>) => void): void;
 }
 
 const scope = self as unknown as WorkerScope;
@@ -45,24 +45,47 @@ const ready = loadResolver().then(
   (error: Error) => reply({ kind: 'failed', id: null, message: `could not load the resolver: ${error.message}` }),
 );
 
-scope.addEventListener('message', async (event: MessageEvent<UpdateRequest>) => {
+scope.addEventListener('message', async (event: MessageEvent<unknown>) => {
   await ready;
-  const { id, yaml, values, context } = event.data;
+  // Every message gets a reply, because the page sends its next request
+  // only after one. Chromium delivers `null` when it cannot deserialise a
+  // message, for example one nested about 1,500 levels deep.
+  const request = event.data as Partial<UpdateRequest> | null;
+  const id = typeof request?.id === 'number' ? request.id : null;
+  if (!isUpdateRequest(request)) {
+    reply({ kind: 'failed', id, message: 'the resolver received a malformed request and ignored it' });
+    return;
+  }
   try {
-    const t0 = performance.now();
-    const inputs = listInputs(yaml);
-    const t1 = performance.now();
-    // The form may still contain values of inputs the edit removed, and
-    // resolve() rejects values for fields that are not runtime inputs.
-    const known = new Set(inputs.inputs.map((input) => input.path));
-    const current = Object.fromEntries(Object.entries(values).filter(([path]) => known.has(path)));
-    const resolution = resolvePipeline(yaml, current, context);
-    const t2 = performance.now();
-    const sources = collectStepSources(yaml);
-    const links = resolution.stages.map((stage) => findLinks(stage, sources));
-    const t3 = performance.now();
-    reply({ kind: 'result', id, inputs, resolution, links, timings: [t1 - t0, t2 - t1, t3 - t2] });
+    reply(update(request));
   } catch (error) {
     reply({ kind: 'failed', id, message: `the resolver failed: ${(error as Error).message}` });
   }
 });
+
+function isUpdateRequest(request: Partial<UpdateRequest> | null): request is UpdateRequest {
+  const isObject = (value: unknown) => typeof value === 'object' && value !== null && !Array.isArray(value);
+  return (
+    isObject(request) &&
+    typeof request!.id === 'number' &&
+    typeof request!.yaml === 'string' &&
+    isObject(request!.values) &&
+    isObject(request!.context)
+  );
+}
+
+function update({ id, yaml, values, context }: UpdateRequest): UpdateResponse {
+  const t0 = performance.now();
+  const inputs = listInputs(yaml);
+  const t1 = performance.now();
+  // The form may still contain values of inputs the edit removed, and
+  // resolve() rejects values for fields that are not runtime inputs.
+  const known = new Set(inputs.inputs.map((input) => input.path));
+  const current = Object.fromEntries(Object.entries(values).filter(([path]) => known.has(path)));
+  const resolution = resolvePipeline(yaml, current, context);
+  const t2 = performance.now();
+  const sources = collectStepSources(yaml);
+  const links = resolution.stages.map((stage) => findLinks(stage, sources));
+  const t3 = performance.now();
+  return { kind: 'result', id, inputs, resolution, links, timings: [t1 - t0, t2 - t1, t3 - t2] };
+}

@@ -30,7 +30,8 @@ pub struct ResolveOptions {
     /// Runtime input values by input path (`--input PATH=VALUE`), such as
     /// `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
     /// Values other than strings are passed as their JSON text. A `null` or
-    /// `undefined` value supplies nothing, as if its path were absent.
+    /// `undefined` value supplies nothing, but still counts in the number N
+    /// of the file `--input#N` of later entries. Paths are trimmed.
     #[cfg_attr(test, ts(optional, type = "Record<string, ContextValue>"))]
     pub inputs: Option<serde_json::Map<String, Json>>,
     /// Input set files (`--inputs`); later ones win.
@@ -69,13 +70,8 @@ pub fn check(yaml: &str, options: &str) -> Result<String, JsError> {
 pub fn resolve(yaml: &str, options: &str) -> Result<String, JsError> {
     let options: ResolveOptions = convert::from_text(options, "options")?;
     let file = options.file.as_deref().unwrap_or(DEFAULT_FILE_NAME);
-    let arguments: Vec<(String, String)> = options
-        .inputs
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(_, value)| !value.is_null())
-        .map(|(path, value)| (path, basso_core::pipeline::json_text(&value)))
-        .collect();
+    let InputArguments { arguments, numbers } =
+        input_arguments(options.inputs.unwrap_or_default())?;
     let input_sets: Vec<(String, String)> = options
         .input_sets
         .unwrap_or_default()
@@ -92,17 +88,92 @@ pub fn resolve(yaml: &str, options: &str) -> Result<String, JsError> {
         }
     };
 
-    let resolution = basso_core::pipeline::resolve(yaml, file, &arguments, &input_sets, &context);
+    let mut resolution =
+        basso_core::pipeline::resolve(yaml, file, &arguments, &input_sets, &context);
+    renumber_arguments(&mut resolution.diagnostics, &numbers);
     // Diagnostics of an input point into its `PATH=VALUE` text, in the file
     // `--input#N`, as on the command line.
     let mut sources = input_sets;
-    sources.extend(arguments.iter().enumerate().map(|(index, (path, value))| {
-        (
-            basso_core::pipeline::inputs::argument_file(index),
-            format!("{path}={value}"),
-        )
-    }));
+    sources.extend(
+        arguments
+            .iter()
+            .zip(&numbers)
+            .map(|((path, value), &number)| {
+                (
+                    basso_core::pipeline::inputs::argument_file(number),
+                    format!("{path}={value}"),
+                )
+            }),
+    );
     resolve_text(&resolution, yaml, &sources)
+}
+
+/// The `--input PATH=VALUE` arguments of the `inputs` option.
+struct InputArguments {
+    arguments: Vec<(String, String)>,
+    /// The 0-based position of each argument's entry among all entries.
+    numbers: Vec<usize>,
+}
+
+/// Converts the `inputs` option into `--input PATH=VALUE` arguments. Paths
+/// are trimmed, as `basso resolve --input` trims them. An entry whose value
+/// is `null` gives no argument but keeps its position, so `--input#N` names
+/// the N-th entry as the caller wrote it.
+fn input_arguments(inputs: serde_json::Map<String, Json>) -> Result<InputArguments, JsError> {
+    let mut arguments = Vec::new();
+    let mut numbers = Vec::new();
+    for (index, (path, value)) in inputs.into_iter().enumerate() {
+        let trimmed = path.trim();
+        if trimmed.is_empty() {
+            return Err(JsError::new(&format!(
+                "invalid options: the `inputs` key `{path}` has no path; use a path that \
+                 `inputs()` lists, as `basso resolve` requires for `--input PATH=VALUE`"
+            )));
+        }
+        if value.is_null() {
+            continue;
+        }
+        arguments.push((trimmed.to_string(), basso_core::pipeline::json_text(&value)));
+        numbers.push(index);
+    }
+    Ok(InputArguments { arguments, numbers })
+}
+
+/// Renames the file `--input#K` of the K-th argument to `--input#N`, where N
+/// is its entry's position in the `inputs` option (`numbers`), and renumbers
+/// the earlier `--input` that a `repeated-input` warning names.
+fn renumber_arguments(diagnostics: &mut [basso_core::Diagnostic], numbers: &[usize]) {
+    use basso_core::pipeline::inputs::argument_file;
+    let positions: Vec<(String, usize)> = numbers
+        .iter()
+        .enumerate()
+        .map(|(index, &number)| (argument_file(index), number))
+        .collect();
+    for diagnostic in diagnostics {
+        let Some((_, number)) = positions
+            .iter()
+            .find(|(file, _)| diagnostic.file.as_deref() == Some(file.as_str()))
+        else {
+            continue;
+        };
+        diagnostic.file = Some(argument_file(*number));
+        if diagnostic.code == "repeated-input" {
+            // The message ends with "the one of `--input` number K".
+            let renumbered = diagnostic
+                .message
+                .rsplit_once(' ')
+                .and_then(|(head, earlier)| Some((head, earlier.parse::<usize>().ok()?)))
+                .and_then(|(head, earlier)| {
+                    Some(format!(
+                        "{head} {}",
+                        numbers.get(earlier.checked_sub(1)?)? + 1
+                    ))
+                });
+            if let Some(message) = renumbered {
+                diagnostic.message = message;
+            }
+        }
+    }
 }
 
 /// The document `resolve` returns: `Resolution`'s JSON form with UTF-16

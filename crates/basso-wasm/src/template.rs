@@ -89,8 +89,8 @@ pub enum ScanOption {
 /// Engine limits, as in the conformance vectors' `options.limits`.
 ///
 /// Every limit is read as a 64-bit integer, as natively. A limit above what
-/// the 32-bit module can count becomes the largest value it can, which
-/// no input reaches.
+/// the 32-bit module can count becomes the largest value it can, except
+/// `maxResultBytes`, which is capped at [`MAX_RESULT_BYTES`].
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -111,7 +111,8 @@ pub struct LimitsOption {
     #[cfg_attr(test, ts(optional, type = "number"))]
     pub max_steps: Option<u64>,
     /// Maximum size of any value and of the rendered text, in bytes;
-    /// 262,144 when absent.
+    /// 262,144 when absent and at most 268,435,456 (256 MiB): a larger
+    /// value is read as 256 MiB.
     #[cfg_attr(test, ts(optional, type = "number"))]
     pub max_result_bytes: Option<u64>,
     /// Maximum re-resolution depth of context strings that contain blocks;
@@ -129,6 +130,14 @@ pub struct LimitsOption {
 /// nest brackets, overflowed with a limit of 128 but not with 64 or 100
 /// (`pkg/tests/node/limits.test.js` runs those cases at this maximum).
 const MAX_EXPRESSION_DEPTH: usize = 64;
+
+/// The largest `maxResultBytes` the package uses; a larger limit is read
+/// as this one. A wasm32 allocation cannot exceed 2 GiB, and a string that
+/// grows past 1 GiB doubles its buffer beyond that, which panicked with
+/// "capacity overflow". The result is also written as JSON text and
+/// decoded into a JavaScript string, which V8 (Node 20) limits to
+/// 2^29 - 24 UTF-16 code units, so 256 MiB leaves room for escapes.
+const MAX_RESULT_BYTES: usize = 256 * 1024 * 1024;
 
 /// Rejects limits that the module cannot honour without overflowing its
 /// stack.
@@ -173,7 +182,8 @@ fn core_options(options: TemplateOptions, default_mode: EvalMode) -> Result<Opti
                 defaults.max_expression_depth,
             ),
             max_steps: limits.max_steps.unwrap_or(defaults.max_steps),
-            max_result_bytes: saturating(limits.max_result_bytes, defaults.max_result_bytes),
+            max_result_bytes: saturating(limits.max_result_bytes, defaults.max_result_bytes)
+                .min(MAX_RESULT_BYTES),
             max_resolution_depth: saturating(
                 limits.max_resolution_depth,
                 defaults.max_resolution_depth,

@@ -20,7 +20,8 @@ export type ResolveOptions = {
  * Runtime input values by input path (`--input PATH=VALUE`), such as
  * `{"pipeline.variables.tag": "1.2.3"}`; `inputs()` lists the paths.
  * Values other than strings are passed as their JSON text. A `null` or
- * `undefined` value supplies nothing, as if its path were absent.
+ * `undefined` value supplies nothing, but still counts in the number N
+ * of the file `--input#N` of later entries. Paths are trimmed.
  */
 inputs?: Record<string, ContextValue>, 
 /**
@@ -397,7 +398,8 @@ maxExpressionDepth?: number,
 maxSteps?: number, 
 /**
  * Maximum size of any value and of the rendered text, in bytes;
- * 262,144 when absent.
+ * 262,144 when absent and at most 268,435,456 (256 MiB): a larger
+ * value is read as 256 MiB.
  */
 maxResultBytes?: number, 
 /**

@@ -89,3 +89,48 @@ test("argument values convert in the page", async () => {
 test("page logs no errors", () => {
   assert.deepEqual(browser.pageErrors, []);
 });
+
+test("nesting limit holds in a worker", async () => {
+  const outcomes = await browser.page.evaluate(async () => {
+    const worker = new Worker("/pkg/tests/browser/worker.js", { type: "module" });
+    const renderAt = (depth) =>
+      new Promise((done) => {
+        worker.addEventListener("message", (event) => done(event.data), { once: true });
+        worker.postMessage({ depth });
+      });
+    // The context object is one level and `x` another, so a value nested
+    // 999 levels deep below `x` is the deepest the package accepts.
+    const outcomes = [];
+    for (const depth of [998, 999, 1000, 5000]) outcomes.push(await renderAt(depth));
+    worker.terminate();
+    return outcomes;
+  });
+  for (const outcome of outcomes.slice(0, 2)) {
+    assert.match(outcome.ok ?? outcome.error, /^value of \d+ characters$/);
+  }
+  for (const outcome of outcomes.slice(2)) {
+    assert.match(outcome.error ?? "", /^Error: invalid context: `x(\.a)+` is nested more than 1000 levels deep$/);
+  }
+});
+
+test("functions before init throw in the page", async () => {
+  const page = await browser.page.context().newPage();
+  await page.goto(new URL("/pkg/tests/browser/uninitialised.html", browser.page.url()).href);
+  await page.waitForSelector("body[data-ready]", { state: "attached" });
+  const messages = await page.evaluate(async () => {
+    const attempt = () => {
+      try {
+        window.basso.check("");
+        return "no error";
+      } catch (error) {
+        return `${error.constructor.name}: ${error.message}`;
+      }
+    };
+    const before = attempt();
+    await window.basso.default({ module_or_path: "/pkg/web/missing.wasm" }).catch(() => {});
+    return [before, attempt()];
+  });
+  await page.close();
+  const expected = "Error: basso is not initialised: await init() before calling check()";
+  assert.deepEqual(messages, [expected, expected]);
+});

@@ -90,3 +90,32 @@ for (const [name, call] of OPTION_CALLS) {
     assert.ok(call({}));
   });
 }
+
+test("arrays as option objects rejected", () => {
+  const cases = [
+    [() => render("<+1>", {}, { limits: [10, 1, 1, 5, 5, 1] }), "`limits` must be an object, got array"],
+    [() => evaluate("1", {}, { limits: [] }), "`limits` must be an object, got array"],
+    [() => resolve(PIPELINE, { inputs: [["pipeline.variables.tag", "1"]] }), "`inputs` must be an object, got array"],
+    [() => resolve(PIPELINE, { context: [1] }), "`context` must be an object, got array"],
+    [
+      () => resolve(PIPELINE, { inputSets: [{ file: "a.yaml", yaml: "" }, ["s.yaml", "inputSet: {}"]] }),
+      "`inputSets[1]` must be an object with `file` and `yaml`, got array",
+    ],
+  ];
+  for (const [call, problem] of cases) {
+    assert.throws(call, { name: "TypeError", message: `invalid options: ${problem}` });
+  }
+});
+
+test("non-finite limits rejected", () => {
+  for (const value of [Infinity, -Infinity, NaN]) {
+    assert.throws(() => render("<+1>", {}, { limits: { maxSteps: value } }), {
+      name: "TypeError",
+      message: `invalid options: \`limits.maxSteps\` must be a finite number, got ${value}`,
+    });
+    assert.throws(() => evaluate("1", {}, { limits: { maxResultBytes: value } }), {
+      name: "TypeError",
+      message: `invalid options: \`limits.maxResultBytes\` must be a finite number, got ${value}`,
+    });
+  }
+});

@@ -93,3 +93,15 @@ test("module usable after rejected limits", () => {
   assert.throws(() => render(template, {}, { limits: { maxExpressionDepth: 3000 } }), /maxExpressionDepth/);
   assert.deepEqual(render(`<+${parenthesized(20)}>`, {}), { schemaVersion: 1, value: "1" });
 });
+
+test("result limit above 2 GiB is capped", () => {
+  // 100,000 replacements of 100,000 bytes make 10 GB. A wasm32 allocation
+  // cannot exceed 2 GiB, so the limit stops the result at 256 MiB.
+  const a = "a".repeat(100_000);
+  const b = "b".repeat(100_000);
+  const limits = { maxResultBytes: 1e12, maxSteps: 1e15 };
+  const outcome = evaluate(`<+"${a}".replace("a", "${b}")>`, null, { limits });
+  assert.equal(outcome.error?.code, "result-too-large", JSON.stringify(outcome).slice(0, 300));
+  assert.match(outcome.error.message, /larger than the limit of 268435456 bytes/);
+  assert.deepEqual(render("<+1 + 1>"), { schemaVersion: 1, value: "2" });
+});
