@@ -290,10 +290,16 @@ impl<'a> Images<'a> {
         auth: &PullAuth<'_>,
         deadline: &StartDeadline,
     ) -> Result<ImageConfig> {
+        let name = reference.whole();
+        tracing::info!(image = %name, "pulling image");
+        let started = std::time::Instant::now();
         let lease = self.create_lease().await?;
         let registry = Registry::new(reference, auth, deadline);
         let result = self.pull_leased(reference, &registry, &lease).await;
         self.delete_lease(&lease).await;
+        if result.is_ok() {
+            tracing::info!(image = %name, "pulled image in {:.1}s", started.elapsed().as_secs_f64());
+        }
         result
     }
 
