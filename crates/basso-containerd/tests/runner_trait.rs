@@ -50,14 +50,19 @@ fn task(
 /// Returns an executor for stages that mix host steps and containers, with
 /// the test image imported into the test namespace.
 fn stage_executor(state: &std::path::Path, workspace: &std::path::Path) -> StageExecutor {
-    // Imports the test image into the namespace.
+    let containers = containers_only(state);
+    let host = HostExecutor::new(&workspace.join(".scripts")).unwrap();
+    StageExecutor::new(Box::new(host), containers)
+}
+
+/// Returns the containerd executor alone, with the test image imported into
+/// the test namespace.
+fn containers_only(state: &std::path::Path) -> ContainerdExecutor {
     drop(executor(state));
     let mut config = ExecutorConfig::new(&address());
     config.namespace = namespace();
     config.state_dir = state.to_path_buf();
-    let containers = ContainerdExecutor::connect(config).unwrap();
-    let host = HostExecutor::new(&workspace.join(".scripts")).unwrap();
-    StageExecutor::new(Box::new(host), containers)
+    ContainerdExecutor::connect(config).unwrap()
 }
 
 fn sink() -> (basso_runner::LogSink, Arc<Mutex<Vec<String>>>) {
@@ -155,11 +160,7 @@ fn mixed_stage_through_executor_trait() {
 fn container_outputs_and_errexit() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
-    drop(executor(state.path()));
-    let mut config = ExecutorConfig::new(&address());
-    config.namespace = namespace();
-    config.state_dir = state.path().to_path_buf();
-    let containers = ContainerdExecutor::connect(config).unwrap();
+    let containers = containers_only(state.path());
 
     let mut with_outputs = task(
         "version",
@@ -212,11 +213,7 @@ fn container_outputs_and_errexit() {
 fn container_script_lines_keep_order() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
-    drop(executor(state.path()));
-    let mut config = ExecutorConfig::new(&address());
-    config.namespace = namespace();
-    config.state_dir = state.path().to_path_buf();
-    let containers = ContainerdExecutor::connect(config).unwrap();
+    let containers = containers_only(state.path());
     let script = (1..=40)
         .map(|line| {
             let stream = if line % 2 == 0 { " >&2" } else { "" };
@@ -250,11 +247,7 @@ fn container_script_lines_keep_order() {
 fn missing_shell_program_explained() {
     let state = state_dir();
     let workspace = tempfile::tempdir().unwrap();
-    drop(executor(state.path()));
-    let mut config = ExecutorConfig::new(&address());
-    config.namespace = namespace();
-    config.state_dir = state.path().to_path_buf();
-    let containers = ContainerdExecutor::connect(config).unwrap();
+    let containers = containers_only(state.path());
     let mut python = task(
         "py",
         Some(IMAGE),
@@ -346,11 +339,7 @@ fn output_folder_ignores_links_in_workspace() {
     std::fs::set_permissions(workspace.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let victim = tempfile::tempdir().unwrap();
     std::fs::set_permissions(victim.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    drop(executor(state.path()));
-    let mut config = ExecutorConfig::new(&address());
-    config.namespace = namespace();
-    config.state_dir = state.path().to_path_buf();
-    let containers = ContainerdExecutor::connect(config).unwrap();
+    let containers = containers_only(state.path());
 
     // One link for each predictable name `<pid>-<step>-<counter>`.
     let plant = format!(
