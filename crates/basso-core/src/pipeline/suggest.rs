@@ -24,14 +24,15 @@ pub fn closest<'c>(text: &str, candidates: &[&'c str]) -> Option<&'c str> {
     }
     let length = text.chars().count();
     let limit = if length <= 3 { 1 } else { (length / 3).max(2) };
+    let text = text.to_lowercase();
+    let text_length = text.chars().count();
     candidates
         .iter()
-        .map(|candidate| {
-            (
-                edit_distance(&text.to_lowercase(), &candidate.to_lowercase()),
-                *candidate,
-            )
-        })
+        .map(|candidate| (candidate.to_lowercase(), *candidate))
+        // The distance is at least the difference in length, so a candidate
+        // whose length differs by more than the limit needs no distance.
+        .filter(|(lower, _)| lower.chars().count().abs_diff(text_length) <= limit)
+        .map(|(lower, candidate)| (edit_distance(&text, &lower), candidate))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
