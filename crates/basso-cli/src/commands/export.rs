@@ -144,10 +144,10 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     print_manifest(&manifest, args.format)
 }
 
-/// Returns true when `warning` of the export has the code of one of the
-/// `resolution` diagnostics, and its span too or the span of the value of
-/// that diagnostic's key: `invalid-shared-path` has the same span for a
-/// fixed path that `check` reports too, and `entrypoint-overrides-command`
+/// Returns true when `warning` of the export repeats one of the
+/// `resolution` diagnostics: the same code at the same span, or at the
+/// value of the key that diagnostic points at. `invalid-shared-path` has
+/// the same span in both for a fixed path. `entrypoint-overrides-command`
 /// points at the `command` key in `check` and at its value in the export.
 fn repeats(warning: &Diagnostic, resolution: &[Diagnostic], source: &str) -> bool {
     !warning.is_error()

@@ -193,7 +193,8 @@ impl ReferenceIds {
     }
 }
 
-/// The most names that a help line lists; the rest are counted. A file with
+/// The maximum number of names that a help line lists; the rest are
+/// counted. A file with
 /// thousands of steps would otherwise repeat every identifier in the help of
 /// each reference to a missing one.
 pub(crate) const MAX_LISTED_NAMES: usize = 20;
