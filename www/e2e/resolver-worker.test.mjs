@@ -121,3 +121,15 @@ test('slow resolution is stopped and replaced', async () => {
   assert.match(problems[0], /console error: the resolver took more than 5 s and was stopped/);
   await page.close();
 });
+
+test('context integers beyond 2^53 stay exact', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  await afterUpdate(page, () => page.selectOption('#examples', 'hello'));
+
+  await afterUpdate(page, () => page.locator('#context').fill('{"pipeline": {"sequenceId": 9007199254740993}}'));
+
+  const command = page.locator('#preview article[data-step="hello"] tr[data-setting="command"] > td').first();
+  assert.match(await command.innerText(), /hello from build 9007199254740993 of Hello"/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -43,6 +43,21 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/**
+ * Reads integers that a JavaScript number cannot hold exactly (beyond
+ * 2^53, such as a 64-bit id in a webhook payload) as `BigInt`s from their
+ * source text, which the basso package keeps exact, as `basso resolve
+ * --context` does. The third reviver argument, with the source text, is
+ * in Chromium since version 114.
+ */
+function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
+  const source = context?.source;
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && source !== undefined && /^-?\d+$/.test(source)) {
+    return BigInt(source);
+  }
+  return value;
+}
+
 export interface ContextPanel {
   value(): Context;
 }
@@ -54,7 +69,7 @@ export function createContextPanel(textarea: HTMLTextAreaElement, error: HTMLEle
   textarea.addEventListener('input', () => {
     let parsed: unknown;
     try {
-      parsed = JSON.parse(textarea.value);
+      parsed = JSON.parse(textarea.value, exactIntegers as (key: string, value: unknown) => unknown);
     } catch (e) {
       error.textContent = `invalid JSON: ${(e as Error).message}; the last valid context stays in use`;
       textarea.setAttribute('aria-invalid', 'true');
