@@ -128,7 +128,13 @@ impl Executor for ContainerdExecutor {
                 ..
             }
         );
-        if let Some(connector_ref) = &spec.connector_ref
+        // A `connectorRef` that reads a run-time value, such as an earlier
+        // step's output, reads as `null` before the run and gets its value
+        // when its step starts, which checks it then.
+        // NOTE: a run-time value inside other text (`reg_<+…>`) is checked
+        // here as written with `null`, and fails.
+        if let Some(connector_ref) = spec.connector_ref.as_deref().map(str::trim)
+            && !matches!(connector_ref, "" | "null")
             && let Err(error) = self.executor.check_connector(connector_ref)
         {
             // One line, as every problem of the list that `basso run`

@@ -29,8 +29,9 @@ use crate::summary::{RunSummary, StageResult, StepResult, epoch_millis};
 /// How many output lines of a step are kept for error reports.
 pub const TAIL_LINES: usize = 20;
 
-/// The maximum number of output lines held back while a step starts.
-/// Later lines are printed at once.
+/// The maximum number of output lines held back while a step starts. The
+/// line after them opens the gate: the held lines are printed first, in
+/// their order, and later lines at once.
 const START_GATE_LINES: usize = 1000;
 
 /// Holds a step's output lines until the runner has logged that the step
@@ -60,7 +61,10 @@ impl StartGate {
 
     fn line(&self, line: &str) {
         let mut state = self.state.lock().expect("start gate lock");
-        if state.open || state.held.len() >= START_GATE_LINES {
+        if !state.open && state.held.len() >= START_GATE_LINES {
+            self.release(&mut state);
+        }
+        if state.open {
             (self.emit)(line);
         } else {
             state.held.push(line.to_string());
@@ -70,6 +74,10 @@ impl StartGate {
     /// Prints the held lines, then lets later lines through.
     fn open(&self) {
         let mut state = self.state.lock().expect("start gate lock");
+        self.release(&mut state);
+    }
+
+    fn release(&self, state: &mut GateState) {
         state.open = true;
         for line in std::mem::take(&mut state.held) {
             (self.emit)(&line);
@@ -1803,7 +1811,27 @@ pub fn humantime(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{mounted_path, replaces_shell};
+    use super::{START_GATE_LINES, StartGate, mounted_path, replaces_shell};
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn full_start_gate_keeps_order() {
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&printed);
+        let gate = StartGate::new(Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_string());
+        }));
+
+        for number in 0..START_GATE_LINES + 5 {
+            gate.line(&number.to_string());
+        }
+        gate.open();
+        gate.line("last");
+
+        let mut expected: Vec<String> = (0..START_GATE_LINES + 5).map(|n| n.to_string()).collect();
+        expected.push("last".to_string());
+        assert_eq!(*printed.lock().unwrap(), expected);
+    }
 
     #[test]
     fn exec_replacing_shell_found() {

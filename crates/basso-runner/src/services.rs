@@ -186,8 +186,10 @@ impl Services {
                 return !record_exit(entry, exit, console) && exit.success();
             }
             if started.elapsed() >= timeout {
+                // Only the ports that still refuse connections get a hint.
                 let hints: Vec<String> = ports
                     .iter()
+                    .filter(|&&(port, _)| entry.task.accepts_connections(port) != Some(true))
                     .filter_map(|&(port, _)| entry.task.readiness_hint(port))
                     .map(|hint| format!("\nhelp: {hint}"))
                     .collect();
