@@ -396,7 +396,7 @@ fn entrypoint_over_command_warned_once() {
     let text = format!(
         "pipeline:\n  name: p\n  identifier: p\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          infrastructure:\n            type: KubernetesDirect\n            spec:\n              connectorRef: k8s\n              namespace: ci\n          execution:\n            steps:\n{}{}",
         step("plain", "echo ignored"),
-        step("block", "|\n                      echo ignored")
+        step("block", "| # the build\n                      echo ignored")
     ) + "              - step:\n                  type: Run\n                  name: main\n                  identifier: main\n                  spec:\n                    image: alpine\n                    command: echo main\n";
     std::fs::write(&path, text).unwrap();
 

@@ -158,8 +158,8 @@ fn repeats(warning: &Diagnostic, resolution: &[Diagnostic], source: &str) -> boo
 }
 
 /// Returns true when only a colon and blanks (a block scalar's indicator
-/// line included) lie between the end of `key`'s span and the start of
-/// `value`'s in `source`.
+/// and a comment on the key's line included) lie between the end of
+/// `key`'s span and the start of `value`'s in `source`.
 fn value_of_key(source: &str, key: &Diagnostic, value: &Diagnostic) -> bool {
     let between = source.get(key.span.byte_end..value.span.byte_start);
     between.is_some_and(|text| {
@@ -167,10 +167,15 @@ fn value_of_key(source: &str, key: &Diagnostic, value: &Diagnostic) -> bool {
         let Some(rest) = text.strip_prefix(':') else {
             return false;
         };
-        rest.trim_start_matches([' ', '\t', '|', '>', '-', '+'])
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim()
-            .is_empty()
+        let rest = rest
+            .trim_start_matches([' ', '\t', '|', '>', '-', '+'])
+            .trim_start_matches(|c: char| c.is_ascii_digit());
+        // A comment may end the key's line.
+        let rest = match rest.trim_start().strip_prefix('#') {
+            Some(comment) => comment.split_once('\n').map_or("", |(_, after)| after),
+            None => rest,
+        };
+        rest.trim().is_empty()
     })
 }
 

@@ -194,14 +194,16 @@ fn check_exclude_axes(report: &mut Report, matrix: &Node) {
             if axes.contains(&name) {
                 continue;
             }
-            let listed: Vec<String> = axes.iter().map(|axis| format!("`{axis}`")).collect();
             report.warning(
                 "invalid-strategy",
                 format!(
                     "`exclude` names `{name}`, which is not a matrix axis, so Harness ignores this entry and every later one"
                 ),
                 key.span,
-                format!("name one of the axes: {}", listed.join(", ")),
+                format!(
+                    "name one of the axes: {}",
+                    crate::pipeline::iterations::backticked(&axes)
+                ),
             );
         }
     }
