@@ -218,11 +218,14 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         tracing::warn!("{warning}");
     }
     if !preflight.errors.is_empty() {
-        let list: Vec<String> = preflight
-            .errors
-            .iter()
-            .map(|e| format!("  - {e}"))
-            .collect();
+        // The iterations of a looped step repeat the step's problems.
+        let mut list: Vec<String> = Vec::new();
+        for error in &preflight.errors {
+            let line = format!("  - {error}");
+            if !list.contains(&line) {
+                list.push(line);
+            }
+        }
         return Err(StartError::failure(format!(
             "basso run cannot run this pipeline on this machine:\n{}",
             list.join("\n")
