@@ -45,9 +45,6 @@ impl ContainerdExecutor {
 }
 
 /// Converts the runner's task into container settings.
-// NOTE: TaskSpec carries no connectorRef, resource limits or step group, so
-// steps started through this trait pull anonymously, run without cgroup
-// limits and are reachable by their step id only.
 pub fn container_step(spec: &TaskSpec) -> Result<ContainerStep, ExecError> {
     let Some(image) = &spec.image else {
         return Err(ExecError(format!(
