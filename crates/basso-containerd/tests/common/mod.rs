@@ -44,14 +44,14 @@ pub fn state_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
-/// An executor on the test namespace, with tini as every container's PID 1
-/// and the busybox image imported.
+/// Returns an executor on the test namespace, with tini as every
+/// container's PID 1 and the busybox image imported.
 pub fn executor(state_dir: &Path) -> ContainerExecutor {
     executor_with_init(state_dir, Some(PathBuf::from("/usr/bin/tini-static")))
 }
 
-/// An executor on the test namespace with `init` as PID 1 (`None` runs the
-/// step's program as PID 1), with the busybox image imported.
+/// Returns an executor on the test namespace with `init` as PID 1 (`None`
+/// runs the step's program as PID 1), with the busybox image imported.
 pub fn executor_with_init(state_dir: &Path, init: Option<PathBuf>) -> ContainerExecutor {
     let mut config = ExecutorConfig::new(&address());
     config.namespace = namespace();
