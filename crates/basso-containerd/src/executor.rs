@@ -1105,25 +1105,21 @@ impl OutputPipes {
     /// writable by root only, and opens basso's ends.
     fn create(dir: &Path, id: &str) -> Result<OutputPipes> {
         let paths = ["stdout", "stderr"].map(|stream| dir.join(format!("{id}.{stream}")));
-        let mut ends = Vec::with_capacity(2);
-        for path in &paths {
-            match open_pipe(path) {
-                Ok(pair) => ends.push(pair),
-                Err(error) => {
-                    for path in &paths {
-                        let _ = std::fs::remove_file(path);
-                    }
-                    return Err(Error::io(
-                        "creating output pipe",
-                        &path.display().to_string(),
-                        error,
-                    ));
+        let open = |path: &PathBuf| {
+            open_pipe(path).map_err(|error| {
+                Error::io("creating output pipe", &path.display().to_string(), error)
+            })
+        };
+        let opened = open(&paths[0]).and_then(|stdout| Ok((stdout, open(&paths[1])?)));
+        let ((stdout, stdout_write_end), (stderr, stderr_write_end)) = match opened {
+            Ok(ends) => ends,
+            Err(error) => {
+                for path in &paths {
+                    let _ = std::fs::remove_file(path);
                 }
+                return Err(error);
             }
-        }
-        let [(stdout, stdout_write_end), (stderr, stderr_write_end)]: [_; 2] = ends
-            .try_into()
-            .map_err(|_| Error::new("expected two output pipes"))?;
+        };
         Ok(OutputPipes {
             paths,
             readers: [stdout, stderr],
