@@ -409,3 +409,49 @@ fn entrypoint_over_command_warned_once() {
         .count();
     assert_eq!(warnings, 2, "{errors}");
 }
+
+#[test]
+fn shared_path_warned_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipeline.yaml");
+    let with_paths = |paths: &str| {
+        format!(
+            "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: extra\n      type: String\n      value: proc\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          sharedPaths:{paths}\n          infrastructure:\n            type: KubernetesDirect\n            spec:\n              connectorRef: k8s\n              namespace: ci\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: main\n                  identifier: main\n                  spec:\n                    image: alpine\n                    command: echo main\n"
+        )
+    };
+    // An empty entry, which resolution drops, before the two warned ones;
+    // then one runtime input for the whole list.
+    for (paths, arguments, expected) in [
+        (
+            "\n            - \"\"\n            - cache\n            - <+pipeline.variables.extra>",
+            vec![],
+            ["`cache`", "is `proc`"],
+        ),
+        (
+            " <+input>",
+            vec![
+                "--input",
+                "pipeline.stages.s.spec.sharedPaths=/ok,cache,proc",
+            ],
+            ["is `cache`", "is `proc`"],
+        ),
+    ] {
+        std::fs::write(&path, with_paths(paths)).unwrap();
+        let file = path.display().to_string();
+        let mut args = vec!["export", "kubernetes", file.as_str()];
+        args.extend(arguments);
+        let output = basso(&args);
+
+        let errors = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{errors}");
+        assert_eq!(
+            errors.matches("warning[invalid-shared-path]").count(),
+            2,
+            "{errors}"
+        );
+        for part in expected {
+            assert_eq!(errors.matches(part).count(), 1, "{part}: {errors}");
+        }
+        assert!(!errors.contains(":1:1"), "{errors}");
+    }
+}

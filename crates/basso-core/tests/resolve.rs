@@ -4021,3 +4021,45 @@ fn rejected_input_gives_no_follow_on_error() {
         rejected.diagnostics
     );
 }
+
+#[test]
+fn shared_paths_from_expressions_warned_once() {
+    let source = fixture("invalid/invalid-shared-path.yaml");
+    let resolution = resolve(&source, &[], &[], json!({}));
+    let warned = messages_with_code(&resolution, "invalid-shared-path");
+    assert_eq!(warned.len(), 4, "{warned:#?}");
+    assert!(
+        warned.contains(
+            &"shared path `<+pipeline.variables.extra>` is `proc`, which is not an absolute path and is not shared"
+        ),
+        "{warned:#?}"
+    );
+    let unique: std::collections::HashSet<&&str> = warned.iter().collect();
+    assert_eq!(unique.len(), warned.len(), "{warned:#?}");
+
+    // One runtime input for the whole list: each bad path points at it,
+    // and an input left open is not judged.
+    let whole = source.replace(
+        "          sharedPaths:\n            - /var/cache/apt/\n            - cache\n            - /proc\n            - /etc/hosts\n            - <+pipeline.variables.extra>\n",
+        "          sharedPaths: <+input>\n",
+    );
+    assert_ne!(whole, source);
+    let path = "pipeline.stages.build.spec.sharedPaths";
+    for (arguments, expected) in [
+        (
+            vec![(path, "/a,b,/sys")],
+            vec![
+                "`b`, which is not an absolute path",
+                "`/sys`, which is not shared",
+            ],
+        ),
+        (vec![], vec![]),
+    ] {
+        let resolution = resolve(&whole, &arguments, &[], json!({}));
+        let warned = messages_with_code(&resolution, "invalid-shared-path");
+        assert_eq!(warned.len(), expected.len(), "{arguments:?}: {warned:#?}");
+        for (message, part) in warned.iter().zip(&expected) {
+            assert!(message.contains(part), "{message}");
+        }
+    }
+}

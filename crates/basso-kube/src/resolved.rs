@@ -247,18 +247,34 @@ fn setting_span(owner: &Node, key: &str) -> Option<Span> {
     })
 }
 
+/// Pairs each resolved shared path with the span of the entry it comes
+/// from, so that a warning about it points where the resolution's does.
+/// Resolution drops empty entries; when the entries still do not match the
+/// paths one to one, as with one runtime input for the whole list, a path
+/// points at the fixed entry of its text, else at the `sharedPaths` value.
 fn shared_paths(resolved: &ResolvedStage, stage_node: Option<&Node>) -> Vec<(String, Span)> {
-    let items = stage_node
-        .and_then(|node| node.get("spec")?.get("sharedPaths")?.as_sequence())
-        .unwrap_or(&[]);
+    let node = stage_node.and_then(|node| node.get("spec")?.get("sharedPaths"));
+    let whole = node.map_or_else(Span::default, |node| node.span);
+    let items: Vec<&Node> = node
+        .and_then(Node::as_sequence)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|item| !(item.is_null() || item.as_str().is_some_and(str::is_empty)))
+        .collect();
+    let one_to_one = items.len() == resolved.shared_paths.len();
     resolved
         .shared_paths
         .iter()
         .enumerate()
         .map(|(index, path)| {
-            let span = items
-                .get(index)
-                .map_or_else(Span::default, |item| item.span);
+            let span = if one_to_one {
+                items[index].span
+            } else {
+                items
+                    .iter()
+                    .find(|item| item.as_str().is_some_and(|text| text.trim() == path.trim()))
+                    .map_or(whole, |item| item.span)
+            };
             (path.clone(), span)
         })
         .collect()

@@ -29,6 +29,7 @@ use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::references::STEP_NOT_IN_SCOPE;
 use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
+use crate::pipeline::shared_path::{self, SharedPath};
 use crate::pipeline::templates::Templates;
 use crate::pipeline::validate::effective_infrastructure;
 use crate::pipeline::yaml::{Node, NodeValue, Scalar, scalar_to_json};
@@ -1237,6 +1238,63 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .push(secret_not_allowed(text, node, name, role, id));
     }
 
+    /// Warns about `sharedPaths` entries written with an expression whose
+    /// value shares nothing. Validation warns about fixed entries, so each
+    /// entry is reported once.
+    fn warn_resolved_shared_paths(&mut self, node: &Node, value: &Json) {
+        let written: Vec<(&Node, Option<&Json>)> = match (node.as_sequence(), value) {
+            (Some(items), Json::Array(values)) if items.len() == values.len() => items
+                .iter()
+                .zip(values)
+                .map(|(item, v)| (item, Some(v)))
+                .collect(),
+            // One expression for the whole list: each of its paths points
+            // at it.
+            _ => vec![(node, None)],
+        };
+        for (item, item_value) in written {
+            if classify_node(item) == ValueKind::Fixed {
+                continue;
+            }
+            let paths: Vec<String> = match item_value.unwrap_or(value) {
+                Json::Array(values) => values.iter().map(json_text).collect(),
+                Json::String(text) if item_value.is_none() => {
+                    text.split(',').map(str::to_string).collect()
+                }
+                Json::String(text) => vec![text.clone()],
+                _ => Vec::new(),
+            };
+            let source = item.as_str().map_or("", str::trim);
+            for path in paths {
+                // A value still holding a block was not resolved, as a
+                // runtime input left open: nothing is known yet.
+                if classify(&path) != ValueKind::Fixed {
+                    continue;
+                }
+                let shown = path.trim();
+                match SharedPath::read(&path) {
+                    SharedPath::NotAbsolute => self.report.warning(
+                        "invalid-shared-path",
+                        format!(
+                            "shared path `{source}` is `{shown}`, which is not an absolute path and is not shared"
+                        ),
+                        item.span,
+                        shared_path::NOT_ABSOLUTE_HELP,
+                    ),
+                    SharedPath::Reserved(reason) => self.report.warning(
+                        "invalid-shared-path",
+                        format!(
+                            "shared path `{source}` is `{shown}`, which is not shared, because {reason}"
+                        ),
+                        item.span,
+                        shared_path::RESERVED_HELP,
+                    ),
+                    SharedPath::Empty | SharedPath::Folder(_) => {}
+                }
+            }
+        }
+    }
+
     /// Warns when `step`'s resolved `entrypoint` contains secret reference
     /// text: the runner passes the entrypoint as process arguments, which
     /// every user of the machine can read in the process list, while a
@@ -2036,19 +2094,23 @@ impl<'p, 'a> Resolver<'p, 'a> {
             None => true,
         };
         let shared_paths = match stage.spec_field("sharedPaths") {
-            Some(node) => match self.value(node, &format!("{spec_path}.sharedPaths"), scope) {
-                Json::Array(items) => items
-                    .iter()
-                    .map(json_text)
-                    .filter(|p| !p.is_empty())
-                    .collect(),
-                Json::String(text) => text
-                    .split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect(),
-                _ => Vec::new(),
-            },
+            Some(node) => {
+                let value = self.value(node, &format!("{spec_path}.sharedPaths"), scope);
+                self.warn_resolved_shared_paths(node, &value);
+                match value {
+                    Json::Array(items) => items
+                        .iter()
+                        .map(json_text)
+                        .filter(|p| !p.is_empty())
+                        .collect(),
+                    Json::String(text) => text
+                        .split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            }
             None => Vec::new(),
         };
         let timeout_seconds = stage
