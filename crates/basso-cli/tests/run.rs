@@ -2415,17 +2415,20 @@ fn sigterm_ends_run_with_blocked_output() {
     let file = pipeline(dir.path(), &[step("Run", "loud", &script, "")]);
     // stdout and stderr are pipes this test never reads, so they fill up
     // and every write of basso blocks.
-    let mut child = basso()
-        .env(
-            "BASSO_CONTAINERD_ADDRESS",
-            "/nonexistent/basso-test/containerd.sock",
-        )
-        .arg("run")
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Reaped(
+        basso()
+            .env(
+                "BASSO_CONTAINERD_ADDRESS",
+                "/nonexistent/basso-test/containerd.sock",
+            )
+            .arg("run")
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !started.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -2445,13 +2448,22 @@ fn sigterm_ends_run_with_blocked_output() {
         status = child.try_wait().unwrap();
         std::thread::sleep(Duration::from_millis(50));
     }
-    if status.is_none() {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
 
     assert!(status.is_some(), "basso still ran 30 s after SIGTERM");
     assert_eq!(status.unwrap().code(), Some(130));
+}
+
+/// A child process that is killed, if it still runs, and waited for when
+/// the test ends, also when an assertion fails first.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
 }
 
 /// Adds `timeout` lines to a pipeline that `pipeline` wrote: `pipeline_timeout`
@@ -3623,4 +3635,63 @@ fn unset_output_reads_null_not_block_text() {
     assert!(stderr.contains("cannot call `trim()` on null"), "{stderr}");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(step_statuses(&summary), ["SUCCEEDED", "FAILED"]);
+}
+
+#[test]
+fn shared_path_warning_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "a", "echo ran", "")]);
+    let text_before = std::fs::read_to_string(&file).unwrap();
+    let with_paths = text_before.replace(
+        "          cloneCodebase: false\n",
+        "          cloneCodebase: false\n          sharedPaths:\n            - cache\n            - <+pipeline.variables.extra>\n",
+    ) + "  variables:\n    - name: extra\n      type: String\n      value: /proc\n";
+    assert_ne!(with_paths, text_before);
+    std::fs::write(&file, with_paths).unwrap();
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("shared path `cache` is not an absolute path")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr
+            .matches("shared path `<+pipeline.variables.extra>` is `/proc`, which is not shared")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("shared path `/proc`"), "{stderr}");
+}
+
+#[test]
+fn shell_messages_give_script_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "true\n# a comment\nbasso_no_such_command_x";
+    for (shell, extra, expected) in [
+        ("Sh", "", ": 3: basso_no_such_command_x"),
+        (
+            "Sh",
+            "outputVariables:\n  - name: A",
+            ": 3: basso_no_such_command_x",
+        ),
+        (
+            "Bash",
+            "outputVariables:\n  - name: A",
+            "line 3: basso_no_such_command_x",
+        ),
+    ] {
+        let step = step("Run", "a", script, extra).replace("shell: Sh", &format!("shell: {shell}"));
+        let file = pipeline(dir.path(), &[step]);
+        let output = run(&file, &[]);
+
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(expected), "{shell} {extra}: {stderr}");
+    }
 }

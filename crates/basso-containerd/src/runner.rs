@@ -325,17 +325,17 @@ impl OutputFiles {
 /// An `sh` or `bash` script also sends its stderr to its stdout, so that the
 /// log shows its lines in the order it wrote them, as for a host step. The
 /// shim copies the two streams on their own, so their lines would interleave
-/// at random. Both go on the line before the script, whose line numbers in
-/// the shell's messages stay one more than in `command`.
+/// at random. Both go in front of the script's first line, so the shell's
+/// messages give the line numbers of `command`.
 fn wrap_script(shell: &str, script: &str, outputs: &[String], dir: &str) -> String {
     match shell {
         "sh" | "bash" => {
             let (before, after) = basso_runner::host::shell_output_writer(outputs, dir);
-            format!("{before}set -e; exec 2>&1\n{script}\n{after}")
+            format!("{before}set -e; exec 2>&1; {script}\n{after}")
         }
         "python3" if !outputs.is_empty() => {
             let writer = basso_runner::host::python_output_writer(outputs, dir);
-            format!("{writer}{script}\n")
+            basso_runner::host::with_python_writer(script, &writer)
         }
         _ => format!("{script}\n"),
     }
@@ -585,5 +585,27 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(output.status.success(), "{output:?}");
         assert_eq!(tag.unwrap(), "v1");
+    }
+
+    /// The shell's messages give the line numbers of `command`, with and
+    /// without output variables.
+    #[test]
+    fn wrapped_script_keeps_line_numbers() {
+        let script = "true\n# a comment\nbasso_no_such_command_x";
+        for outputs in [vec![], vec!["TAG".to_string()]] {
+            let text = wrap_script("sh", script, &outputs, "/nonexistent");
+            let output = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&text)
+                .output()
+                .unwrap();
+            // `exec 2>&1` sends the message to stdout.
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(!output.status.success(), "{output:?}");
+            assert!(
+                stdout.contains(": 3: basso_no_such_command_x"),
+                "{outputs:?}: {output:?}"
+            );
+        }
     }
 }

@@ -488,23 +488,70 @@ fn script_file_name(shell: Shell) -> &'static str {
     }
 }
 
-/// Returns Python code that, when the interpreter exits, writes each output
-/// variable set in the environment to its own file in `dir`. It writes the
-/// raw bytes of `os.environb`, because a value that is not valid UTF-8
-/// cannot be encoded as text and would stop the loop.
+/// Returns one line of Python that, when the interpreter exits, writes
+/// each output variable set in the environment to its own file in `dir`.
+/// It writes the raw bytes of `os.environb`, because a value that is not
+/// valid UTF-8 cannot be encoded as text and would stop the loop. Being
+/// one line, it moves the script's line numbers by one.
 pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
     let names: Vec<String> = outputs.iter().map(|name| format!("b{name:?}")).collect();
     format!(
-        "import atexit as _basso_atexit\n\
-         def _basso_outputs():\n\
-         \x20   import os\n\
-         \x20   for name in [{}]:\n\
-         \x20       if name in os.environb:\n\
-         \x20           with open(os.path.join({dir:?}.encode(), name), 'wb') as out:\n\
-         \x20               out.write(os.environb[name])\n\
-         _basso_atexit.register(_basso_outputs)\n",
+        "import atexit as _basso_atexit, os as _basso_os; \
+         _basso_atexit.register(lambda: [__import__('pathlib').Path(_basso_os.fsdecode(_basso_os.path.join({dir:?}.encode(), name))).write_bytes(_basso_os.environb[name]) \
+         for name in [{}] if name in _basso_os.environb])\n",
         names.join(", ")
     )
+}
+
+/// Returns the Python `script` with the line `writer` (ending in a newline)
+/// put after the script's last `from __future__` import, which Python
+/// requires before any other statement, else before its first line.
+pub fn with_python_writer(script: &str, writer: &str) -> String {
+    let lines: Vec<&str> = script.split_inclusive('\n').collect();
+    let mut after = None;
+    // `(` or `\` while a future import goes on over more lines.
+    let mut continued: Option<char> = None;
+    for (index, line) in lines.iter().enumerate() {
+        let text = line.trim_end();
+        match continued {
+            Some('(') if text.contains(')') => continued = None,
+            Some('\\') if !text.ends_with('\\') => continued = None,
+            Some(_) => {}
+            None if text.starts_with("from __future__ import") => {
+                continued = if text.contains('(') && !text.contains(')') {
+                    Some('(')
+                } else if text.ends_with('\\') {
+                    Some('\\')
+                } else {
+                    None
+                };
+            }
+            None => continue,
+        }
+        after = Some(index);
+    }
+    let mut text = String::with_capacity(script.len() + writer.len() + 2);
+    match after {
+        Some(last) => {
+            for (index, line) in lines.iter().enumerate() {
+                text.push_str(line);
+                if index == last {
+                    if !line.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text.push_str(writer);
+                }
+            }
+        }
+        None => {
+            text.push_str(writer);
+            text.push_str(script);
+        }
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// The largest output variable file basso reads, 4 MiB. A larger value is
@@ -648,17 +695,10 @@ fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path
     match shell {
         Shell::Sh | Shell::Bash => {
             let (before, after) = shell_output_writer(outputs, &dir);
-            format!("{before}set -e\n{script}\n{after}")
+            format!("{before}set -e; {script}\n{after}")
         }
-        Shell::Python => {
-            let mut text = String::new();
-            if !outputs.is_empty() {
-                text.push_str(&python_output_writer(outputs, &dir));
-            }
-            text.push_str(script);
-            text.push('\n');
-            text
-        }
+        Shell::Python if outputs.is_empty() => format!("{script}\n"),
+        Shell::Python => with_python_writer(script, &python_output_writer(outputs, &dir)),
         Shell::Pwsh => {
             // NOTE: not run in tests, because PowerShell is not installable
             // from the package registries this project uses.
@@ -677,25 +717,28 @@ fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path
     }
 }
 
-/// Returns the lines that go before and after an `sh` or `bash` script so
+/// Returns the text that goes before and after an `sh` or `bash` script so
 /// that it writes each of `outputs` that is set to its own file in `dir`.
 /// They are written from an `EXIT` trap, so that a failing or exiting
 /// script still records them, and again after the script's last line, for
 /// scripts that set a `trap … EXIT` of their own. A script that ends with
-/// `exec` records none. Both parts are empty when `outputs` is.
+/// `exec` records none. The text before is one line of commands, each
+/// followed by `; `, which goes in front of the script's first line so that
+/// the shell's messages give the script's own line numbers. Both parts are
+/// empty when `outputs` is.
 pub fn shell_output_writer(outputs: &[String], dir: &str) -> (String, String) {
     if outputs.is_empty() {
         return (String::new(), String::new());
     }
-    let mut before = String::from("__basso_write_outputs() {\n");
+    let mut before = String::from("__basso_write_outputs() { ");
     for name in outputs {
         let file = shell_quote(&format!("{dir}/{name}"));
         before.push_str(&format!(
-            "  if [ -n \"${{{name}+x}}\" ]; then printf '%s' \"${name}\" > {file}; fi\n"
+            "if [ -n \"${{{name}+x}}\" ]; then printf '%s' \"${name}\" > {file}; fi; "
         ));
     }
-    before.push_str("}\n");
-    before.push_str("trap '__basso_rc=$?; __basso_write_outputs; exit $__basso_rc' EXIT\n");
+    before.push_str("}; ");
+    before.push_str("trap '__basso_rc=$?; __basso_write_outputs; exit $__basso_rc' EXIT; ");
     (before, "__basso_write_outputs\n".to_string())
 }
 
@@ -1256,6 +1299,52 @@ impl Drop for Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn python_writer_follows_future_imports() {
+        let writer = "W\n";
+        for (script, expected) in [
+            ("print(1)", "W\nprint(1)\n"),
+            (
+                "from __future__ import annotations\nprint(1)\n",
+                "from __future__ import annotations\nW\nprint(1)\n",
+            ),
+            (
+                "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations",
+                "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nW\n",
+            ),
+            (
+                "from __future__ import (\n    annotations,\n)\nx = (1,\n)\n",
+                "from __future__ import (\n    annotations,\n)\nW\nx = (1,\n)\n",
+            ),
+            (
+                "from __future__ import annotations, \\\n    division\nprint(1)",
+                "from __future__ import annotations, \\\n    division\nW\nprint(1)\n",
+            ),
+        ] {
+            assert_eq!(with_python_writer(script, writer), expected, "{script:?}");
+        }
+    }
+
+    /// The real writer under the machine's `python3`: a future import
+    /// still opens the file, and the outputs are written.
+    #[test]
+    fn python_writer_runs_with_future_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "from __future__ import annotations\nimport os\nos.environ['A'] = 'set'";
+        let folder = dir.path().display().to_string();
+        let text = with_python_writer(script, &python_output_writer(&["A".into()], &folder));
+        let output = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(&text)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("A")).unwrap(),
+            "set"
+        );
+    }
 
     #[test]
     fn stat_text_gives_fields() {

@@ -186,10 +186,30 @@ fn output_variable_captured_after_failure_and_python() {
     let mut bash = run_step("sh", "export PARTIAL=yes\nexit 3");
     bash.spec.shell = Some("Bash".into());
     bash.spec.output_variables = vec!["PARTIAL".into()];
+    // A Python script that raises still records its outputs, and its
+    // traceback is one line behind the script's own numbers.
+    let mut raising = run_step(
+        "raising",
+        "import os\nos.environ['EARLY'] = 'set'\nraise RuntimeError('stop')",
+    );
+    raising.spec.shell = Some("Python".into());
+    raising.spec.output_variables = vec!["EARLY".into()];
     let outcome = run(vec![stage(vec![node(python), node(bash)])]);
+    let raised = run(vec![stage(vec![node(raising)])]);
 
     let answer = outcome.step("py").output_variables.get("ANSWER").cloned();
     assert_eq!(answer.as_deref(), Some("forty two"), "{}", outcome.console);
+    let early = raised
+        .step("raising")
+        .output_variables
+        .get("EARLY")
+        .cloned();
+    assert_eq!(early.as_deref(), Some("set"), "{}", raised.console);
+    assert!(
+        raised.console.contains("line 4, in <module>"),
+        "{}",
+        raised.console
+    );
     assert_eq!(outcome.step("sh").exit_code, Some(3));
     let partial = outcome.step("sh").output_variables.get("PARTIAL").cloned();
     assert_eq!(partial.as_deref(), Some("yes"));
