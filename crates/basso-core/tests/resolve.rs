@@ -699,7 +699,11 @@ fn matrix_and_repeat_expand_with_harness_identifiers() {
         .iter()
         .map(|s| s.identifier.as_str())
         .collect();
-    assert_eq!(ids, ["test_0", "test_1", "shard_0", "shard_1", "shard_2"]);
+    // A matrix suffix gives the position on each axis, in axis order.
+    assert_eq!(
+        ids,
+        ["test_0_0", "test_1_0", "shard_0", "shard_1", "shard_2"]
+    );
     let test_1 = &resolution.stages[0].steps[1];
     assert_eq!(test_1.spec["image"], "golang:1.22");
     assert_eq!(
@@ -708,7 +712,7 @@ fn matrix_and_repeat_expand_with_harness_identifiers() {
     );
     assert_eq!(
         test_1.fqn,
-        "pipeline.stages.build.spec.execution.steps.test_1"
+        "pipeline.stages.build.spec.execution.steps.test_1_0"
     );
     assert_eq!(resolution.stages[0].steps[4].spec["command"], "echo c");
     assert_eq!(test_1.strategy.as_ref().unwrap().max_concurrency, Some(2));
@@ -1484,33 +1488,33 @@ fn group_matrix_expands_per_iteration() {
     assert_eq!(
         step_ids(stage)[..6],
         [
-            "test_0/cache",
-            "test_0/unit",
-            "test_1/cache",
-            "test_1/unit",
-            "test_2/cache",
-            "test_2/unit"
+            "test_0_0/cache",
+            "test_0_0/unit",
+            "test_0_1/cache",
+            "test_0_1/unit",
+            "test_1_1/cache",
+            "test_1_1/unit"
         ]
     );
 
     let unit = &stage.steps[5];
     assert_eq!(
         unit.fqn,
-        "pipeline.stages.build.spec.execution.steps.test_2.steps.unit"
+        "pipeline.stages.build.spec.execution.steps.test_1_1.steps.unit"
     );
-    assert_eq!(unit.step_group.as_deref(), Some("test_2"));
+    assert_eq!(unit.step_group.as_deref(), Some("test_1_1"));
     // The exclude drops windows with 1.21, so the third iteration is
-    // windows with 1.22.
+    // windows with 1.22, the second value of both axes.
     assert_eq!(unit.spec["image"], "golang:1.22");
     assert_eq!(unit.spec["command"], "GOOS=windows go test ./...");
     assert_eq!(unit.spec["envVariables"]["ITERATION"], "2 of 3");
-    assert_eq!(unit.spec["envVariables"]["GROUP"], "test_2");
-    assert_eq!(unit.spec["envVariables"]["CACHE"], "test_2_cache:6379");
+    assert_eq!(unit.spec["envVariables"]["GROUP"], "test_1_1");
+    assert_eq!(unit.spec["envVariables"]["CACHE"], "test_1_1_cache:6379");
     // The step has no strategy of its own.
     assert!(unit.strategy.is_none());
 
     let cache = &stage.steps[4];
-    assert_eq!(cache.endpoints.as_ref().unwrap().hostname, "test_2_cache");
+    assert_eq!(cache.endpoints.as_ref().unwrap().hostname, "test_1_1_cache");
 }
 
 #[test]
@@ -3628,7 +3632,7 @@ fn matrix_exclude_and_node_name_inputs_applied() {
     let arguments = [(whole_path.as_str(), "[{os: mac, v: b}]")];
     let resolution = resolve(&whole, &arguments, &[], json!({}));
     assert_eq!(codes(&resolution), Vec::<&str>::new());
-    assert_eq!(step_ids_of(&resolution), ["a_0", "a_1", "a_2"]);
+    assert_eq!(step_ids_of(&resolution), ["a_0_0", "a_0_1", "a_1_0"]);
     let checked = pipeline::check(&whole, "p.yaml");
     assert!(!checked.iter().any(|d| d.is_error()), "{checked:#?}");
 }

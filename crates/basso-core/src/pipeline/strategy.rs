@@ -1,7 +1,8 @@
 //! Looping strategies: `matrix`, `repeat` and `parallelism` on stages and
 //! steps. Expansion turns one node into one iteration per combination,
-//! with Harness's identifier suffixes (`_0`, `_1`, or `_` plus the rendered
-//! `nodeName`).
+//! with Harness's identifier suffixes: `_0`, `_1` for `repeat` and
+//! `parallelism`, the position of each axis's value for `matrix` (`_0_1`),
+//! or `_` plus the rendered `nodeName`.
 
 use indexmap::IndexMap;
 use serde_json::Value as Json;
@@ -510,14 +511,20 @@ fn expand_matrix(
     {
         excludes.truncate(first_unknown);
     }
-    let mut combinations: Vec<IndexMap<String, Json>> = vec![IndexMap::new()];
+    // Each combination keeps the position of its value on every axis:
+    // Harness's suffix joins them (`_1_0`), so an excluded combination
+    // leaves a gap instead of renumbering the rest.
+    let mut combinations: Vec<(IndexMap<String, Json>, Vec<usize>)> =
+        vec![(IndexMap::new(), Vec::new())];
     for (name, values) in &axes {
         let mut next = Vec::with_capacity(combinations.len() * values.len());
-        for combination in &combinations {
-            for value in values {
+        for (combination, positions) in &combinations {
+            for (position, value) in values.iter().enumerate() {
                 let mut extended = combination.clone();
                 extended.insert(name.clone(), value.clone());
-                next.push(extended);
+                let mut extended_positions = positions.clone();
+                extended_positions.push(position);
+                next.push((extended, extended_positions));
             }
         }
         if next.len() > MAX_ITERATIONS {
@@ -530,7 +537,7 @@ fn expand_matrix(
         }
         combinations = next;
     }
-    combinations.retain(|combination| {
+    combinations.retain(|(combination, _)| {
         !excludes.iter().any(|exclude| {
             !exclude.is_empty()
                 && exclude
@@ -553,7 +560,19 @@ fn expand_matrix(
     Ok(combinations
         .into_iter()
         .enumerate()
-        .map(|(index, values)| iteration(index, iterations, values, None, max_concurrency))
+        .map(|(index, (values, positions))| {
+            let mut iteration = iteration(index, iterations, values, None, max_concurrency);
+            // Without axes, Harness falls back to the iteration's number.
+            if !positions.is_empty() {
+                iteration.identifier_post_fix =
+                    positions.iter().fold(String::new(), |mut text, position| {
+                        text.push('_');
+                        text.push_str(&position.to_string());
+                        text
+                    });
+            }
+            iteration
+        })
         .collect())
 }
 
@@ -804,8 +823,23 @@ mod tests {
                 "\"windows\"-\"1.21\""
             ]
         );
-        assert_eq!(iterations[2].identifier_post_fix, "_2");
+        // The suffix gives each axis's value position; the excluded
+        // combination leaves a gap.
+        let post_fixes: Vec<&str> = iterations
+            .iter()
+            .map(|i| i.identifier_post_fix.as_str())
+            .collect();
+        assert_eq!(post_fixes, ["_0_0", "_0_1", "_1_1"]);
+        assert_eq!(iterations[2].iteration, 2);
         assert_eq!(iterations[2].iterations, 3);
+
+        let node = strategy("matrix:\n  x: [p, q, r]\n  exclude:\n    - x: q\n");
+        let iterations = expand(&node, &mut |_, _| None).unwrap();
+        let post_fixes: Vec<&str> = iterations
+            .iter()
+            .map(|i| i.identifier_post_fix.as_str())
+            .collect();
+        assert_eq!(post_fixes, ["_0", "_2"]);
     }
 
     #[test]
