@@ -113,8 +113,14 @@ struct Resolver<'p, 'a> {
     /// or status without a value yet: their resolved value is a placeholder
     /// until the runner resolves the step again, so it is not checked.
     run_state_fields: HashSet<(usize, usize), FixedState>,
-    /// The spans of the fields whose expressions read a path with no value.
+    /// The spans of the fields whose expressions read a path with no value,
+    /// or, with `narrow_unknown_spans`, of the parts of those fields from a
+    /// top-level block that read one up to the next block.
     unknown_value_spans: Vec<Span>,
+    /// Whether `check` reads `unknown_value_spans` to leave out errors that
+    /// may not happen with run-time values: an error elsewhere in the same
+    /// field is one of the file.
+    narrow_unknown_spans: bool,
     /// The strings of the context and the secrets the file's expressions use.
     data: RunTimeData,
     /// Stages and steps resolved so far, counting every iteration.
@@ -585,6 +591,7 @@ fn resolve_tracked(
         missed_paths: HashSet::default(),
         run_state_fields: HashSet::default(),
         unknown_value_spans: Vec::new(),
+        narrow_unknown_spans: without_value == InputsWithoutValue::Unknown,
         data: RunTimeData::new(context, &root_value),
         expanded: 0,
         over_budget: 0,
@@ -1037,11 +1044,16 @@ impl<'p, 'a> Resolver<'p, 'a> {
 
     /// Records the paths that had no value, and returns whether one of them
     /// is a step output or status, which gets a value during the run.
-    fn record_misses(&mut self, scope: &Scope<'_>, node: &Node) -> bool {
+    fn record_misses(&mut self, scope: &Scope<'_>, node: &Node, mode: EvalMode) -> bool {
         let mut reads_run_state = false;
         let paths = scope.take_misses();
         if !paths.is_empty() {
-            self.unknown_value_spans.push(node.span);
+            if self.narrow_unknown_spans && mode == EvalMode::Render {
+                let spans = self.block_parts(node, &paths);
+                self.unknown_value_spans.extend(spans);
+            } else {
+                self.unknown_value_spans.push(node.span);
+            }
         }
         for path in paths {
             reads_run_state |= is_run_state(&path);
@@ -1056,6 +1068,61 @@ impl<'p, 'a> Resolver<'p, 'a> {
             }
         }
         reads_run_state
+    }
+
+    /// Returns the parts of the rendered field `node` that the reads of
+    /// `paths` lie in: each from the start of the top-level block holding a
+    /// read to the start of the next block, because rendering evaluates each
+    /// block on its own. The whole field when a read is not found in its
+    /// text (it came through a variable) or when it has a single block.
+    fn block_parts(&self, node: &Node, paths: &[String]) -> Vec<Span> {
+        let whole = vec![node.span];
+        let (start, end) = (node.span.byte_start, node.span.byte_end);
+        let Some(slice) = self.source.get(start..end) else {
+            return whole;
+        };
+        let starts = self.templates.with(slice, |template| {
+            Ok(template
+                .block_ranges()
+                .iter()
+                .map(|range| range.start)
+                .collect::<Vec<usize>>())
+        });
+        let Ok(starts) = starts else {
+            return whole;
+        };
+        if starts.len() < 2 {
+            return whole;
+        }
+        let mut parts = Vec::with_capacity(paths.len());
+        for path in paths {
+            let at = crate::pipeline::references::locate(self.source, node, path);
+            if at == node.span {
+                return whole;
+            }
+            let offset = at.byte_start - start;
+            let index = starts.partition_point(|&block| block <= offset);
+            let from = if index <= 1 { 0 } else { starts[index - 1] };
+            // `check` counts touching spans as overlapping, so a part
+            // ends before the next block's first byte.
+            let to = match starts.get(index) {
+                Some(&next) => {
+                    let mut end = next.saturating_sub(1).max(from);
+                    while !slice.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    end
+                }
+                None => slice.len(),
+            };
+            parts.push(Span::from_byte_range_within(
+                self.source,
+                node.span,
+                start + from,
+                start + to,
+            ));
+        }
+        parts
     }
 
     /// Renders a string field (`Unresolved::Null`, as Harness renders CI
@@ -1089,7 +1156,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // explains what follows from that.
         let read_invalid = self.data.take_read_invalid();
         let first_new_miss = self.misses.len();
-        let reads_run_state = self.record_misses(scope, node);
+        let reads_run_state = self.record_misses(scope, node, mode);
         if reads_run_state {
             self.run_state_fields
                 .insert((node.span.byte_start, node.span.byte_end));
@@ -1214,7 +1281,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     &Self::options(EvalMode::Render, Unresolved::Null),
                 )
             });
-            let reads_run_state = self.record_misses(scope, node);
+            let reads_run_state = self.record_misses(scope, node, EvalMode::Render);
             if let Err(mut error) = result
                 && !reads_run_state
             {
@@ -1353,7 +1420,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         });
         // The first attempt stopped at its error, so a later block may
         // read a value that is missing only now.
-        self.record_misses(scope, node);
+        self.record_misses(scope, node, mode);
         match result {
             Ok(Value::String(kept)) if mode == EvalMode::Render => Json::String(kept),
             Ok(_) => Json::Null,
