@@ -46,6 +46,9 @@ pub fn collect<'a>(
             return Visit::Descend;
         };
         if classify(text) != ValueKind::RuntimeInput {
+            if text.contains(RUNTIME_INPUT) {
+                report.push(input_not_first(path, node, source));
+            }
             return Visit::Descend;
         }
         match RuntimeInput::parse(text) {
@@ -86,6 +89,36 @@ pub fn collect<'a>(
     fields
 }
 
+const RUNTIME_INPUT: &str = "<+input>";
+
+/// The warning for a field whose text has `<+input>` after other text:
+/// only a value that starts with `<+input>` is a runtime input, so nothing
+/// asks for this one and the block renders as null.
+fn input_not_first(path: &str, node: &Node, source: &str) -> Diagnostic {
+    let slice = source
+        .get(node.span.byte_start..node.span.byte_end)
+        .unwrap_or_default();
+    // The text's offset differs from the source's in a quoted or block
+    // scalar, so the block is found again in the source.
+    let span = match slice.find(RUNTIME_INPUT) {
+        Some(found) => Span::from_byte_range_within(
+            source,
+            node.span,
+            node.span.byte_start + found,
+            node.span.byte_start + found + RUNTIME_INPUT.len(),
+        ),
+        None => node.span,
+    };
+    Diagnostic::warning(
+        "runtime-input-not-first",
+        format!(
+            "`{path}` has `<+input>` after other text, so it is not a runtime input: nothing asks for its value and it renders as null"
+        ),
+        span,
+    )
+    .with_help("start the value with `<+input>`, or give the input its own variable and write `<+pipeline.variables.NAME>` where the text needs it")
+}
+
 /// Adds the paths of the `type: Number` variables of `node`, whose path is
 /// `path`, to `paths`.
 fn record_number_variables(path: &str, node: &Node, paths: &mut HashSet<String>) {
@@ -115,6 +148,9 @@ pub fn check_defaults(report: &mut Report, pipeline: &Node, source: &str) {
             return Visit::Descend;
         };
         if classify(text) != ValueKind::RuntimeInput {
+            if text.contains(RUNTIME_INPUT) {
+                report.push(input_not_first(path, node, source));
+            }
             return Visit::Descend;
         }
         let input = match RuntimeInput::parse(text) {

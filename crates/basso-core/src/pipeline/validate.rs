@@ -289,14 +289,8 @@ fn check_capability(report: &mut Report, node: &Node, field: &str, capability: C
         );
         return false;
     }
-    if text.contains("<+input>") && !text.trim().starts_with("<+input>") {
-        report.warning(
-            "runtime-input-not-first",
-            format!("`{field}` contains `<+input>` after other text, so it is not a runtime input"),
-            node.span,
-            "a runtime input must start the value: `<+input>.default(...)`",
-        );
-    }
+    // `<+input>` after other text gets `runtime-input-not-first` where
+    // runtime inputs are collected.
     classify(text) == ValueKind::Fixed
 }
 
