@@ -680,8 +680,29 @@ fn check_reference<'a>(
         ["codebase", key, ..] => check_root_key("codebase", &CODEBASE_KEYS, None, key),
         ["trigger", key, ..] => check_root_key("trigger", &TRIGGER_KEYS, None, key),
         ["exportedVariables", ..] => Some(exported_variables_unsupported(reference)),
+        [root, ..] => check_root(root),
         _ => None,
     }
+}
+
+/// Reports a first segment that is no expression root but close to one,
+/// such as `pipline` or `secret`: Harness reads null for it.
+/// NOTE: a warning, because Harness has roots outside CI that
+/// [`CONTEXT_ROOTS`] does not list.
+fn check_root(root: &str) -> Option<Diagnostic> {
+    use crate::pipeline::validate::CONTEXT_ROOTS;
+    if unresolvable(root) || CONTEXT_ROOTS.contains(&root) {
+        return None;
+    }
+    let help = did_you_mean(root, CONTEXT_ROOTS)?;
+    Some(
+        Diagnostic::warning(
+            "unknown-expression-root",
+            format!("`{root}` is no expression root, so the reference resolves to null"),
+            Span::default(),
+        )
+        .with_help(help),
+    )
 }
 
 /// Builds the error for a read of `exportedVariables`. Harness fills it
@@ -1184,10 +1205,20 @@ fn check_step_target(
     if let Some(diagnostic) = check_order(site, stage_index, target) {
         return Some(diagnostic);
     }
-    if let ["output", "outputVariables", name, ..] = rest {
-        return check_output_name(target, name);
+    match rest {
+        ["output", "outputVariables", name, ..] => check_output_name(target, name),
+        ["output", key, ..] if !unresolvable(key) => {
+            let help = did_you_mean(key, &["outputVariables"])?;
+            let message = format!(
+                "the output of step `{}` has no key `{key}`, so the reference resolves to null",
+                target.identifier
+            );
+            Some(
+                Diagnostic::warning("unknown-step-field", message, Span::default()).with_help(help),
+            )
+        }
+        _ => None,
     }
-    None
 }
 
 /// The `steps.ID.*` fields that Harness supplies at run time. Expressions
