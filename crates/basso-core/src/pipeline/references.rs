@@ -319,6 +319,19 @@ fn run_state_read(
     stage: Option<usize>,
     node: &Node,
 ) -> Option<String> {
+    first_read(pipeline, templates, stage, node, is_run_state)
+}
+
+/// Returns the first path for which `wanted` is true that the value at
+/// `node` reads, directly or through the pipeline and stage variables it
+/// reads. `stage` is the index of the stage the value belongs to.
+fn first_read(
+    pipeline: &Pipeline<'_>,
+    templates: &Templates,
+    stage: Option<usize>,
+    node: &Node,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
     let mut pending = vec![(stage, node)];
     let mut visited: Vec<VariableKey<'_>> = Vec::new();
     while let Some((stage, node)) = pending.pop() {
@@ -328,7 +341,7 @@ fn run_state_read(
         let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
             continue;
         };
-        if let Some(path) = references.paths.iter().find(|path| is_run_state(path)) {
+        if let Some(path) = references.paths.iter().find(|path| wanted(path)) {
             return Some(path.clone());
         }
         for reference in &references.paths {
@@ -400,18 +413,45 @@ fn check_text(
             quote_as_written(&mut diagnostic, reference, source, span);
             report.push(diagnostic.with_span(span));
         }
-        if is_command
-            && let Some(root) = UNTRUSTED_ROOTS
-                .iter()
-                .find(|root| is_under(reference, root))
-        {
-            let variable = env_name(reference);
-            report.push(
-                Diagnostic::warning("untrusted-input-in-command", format!("`<+{reference}>` is spliced into a shell command, but its value comes from outside the repository's owners"), reference_span(templates, text, source, node, reference))
-                    .with_help(format!("pass it through `envVariables` (`{variable}: <+{reference}>`) and use the quoted variable \"${variable}\" in the command; `{root}` can contain shell syntax")),
-            );
+        if !is_command {
+            continue;
         }
+        // A variable whose value reads an untrusted value passes it on.
+        let through = if untrusted_root(reference).is_some() {
+            None
+        } else {
+            variable_target(pipeline, site.stage_index, reference).and_then(|(key, variable)| {
+                first_read(pipeline, templates, key.0, variable.value?, |path| {
+                    untrusted_root(path).is_some()
+                })
+            })
+        };
+        let Some(root) = untrusted_root(through.as_deref().unwrap_or(reference)) else {
+            continue;
+        };
+        let variable = env_name(reference);
+        let origin = match &through {
+            Some(path) => format!(", and its value reads `<+{path}>`, which comes"),
+            None => ", but its value comes".to_string(),
+        };
+        report.push(
+            Diagnostic::warning(
+                "untrusted-input-in-command",
+                format!("`<+{reference}>` is spliced into a shell command{origin} from outside the repository's owners"),
+                reference_span(templates, text, source, node, reference),
+            )
+            .with_help(format!("pass it through `envVariables` (`{variable}: <+{reference}>`) and use the quoted variable \"${variable}\" in the command; `{root}` can contain shell syntax")),
+        );
     }
+}
+
+/// Returns the root of [`UNTRUSTED_ROOTS`] that `reference` reads: a path
+/// under one, or a whole map that holds one (`<+trigger>`).
+fn untrusted_root(reference: &str) -> Option<&'static str> {
+    UNTRUSTED_ROOTS
+        .iter()
+        .find(|root| is_under(reference, root) || is_under(root, reference))
+        .copied()
 }
 
 /// Quotes `reference` in the message of `diagnostic` as the file writes it
