@@ -4067,3 +4067,62 @@ fn shared_paths_from_expressions_warned_once() {
         }
     }
 }
+
+#[test]
+fn supplied_whole_settings_get_written_value_checks() {
+    let source = pipeline_with(
+        "- step:\n    type: Background\n    name: web\n    identifier: web\n    spec:\n      image: nginx\n      portBindings: <+input>\n      runAsUser: <+input>\n- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo hi\n      reports: <+input>\n      outputVariables: <+input>",
+        DOCKER,
+    );
+    let path = |step: &str, field: &str| {
+        format!("pipeline.stages.s.spec.execution.steps.{step}.spec.{field}")
+    };
+    let (ports, user, reports, outputs) = (
+        path("web", "portBindings"),
+        path("web", "runAsUser"),
+        path("a", "reports"),
+        path("a", "outputVariables"),
+    );
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (ports.as_str(), "{\"99999\": \"1\", \"80\": \"abc\"}"),
+        (user.as_str(), "-5"),
+        (reports.as_str(), "{\"type\": \"Junit\"}"),
+        (outputs.as_str(), "[{\"name\": \"bad-name\"}]"),
+    ];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+    let mut found = codes(&resolution);
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        [
+            "invalid-output-variable",
+            "invalid-port",
+            "invalid-port",
+            "invalid-run-as-user",
+            "missing-field",
+            "unknown-report-type"
+        ],
+        "{:#?}",
+        resolution.diagnostics
+    );
+
+    // Valid values give nothing.
+    let arguments = [
+        ("pipeline.variables.tag", "1.0"),
+        (ports.as_str(), "{\"8080\": \"8080\"}"),
+        (user.as_str(), "1000"),
+        (
+            reports.as_str(),
+            "{\"type\": \"JUnit\", \"spec\": {\"paths\": [\"r.xml\"]}}",
+        ),
+        (outputs.as_str(), "[{\"name\": \"TAG\"}]"),
+    ];
+    let resolution = resolve(&source, &arguments, &[], json!({}));
+    assert_eq!(
+        codes(&resolution),
+        Vec::<&str>::new(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+}

@@ -31,7 +31,7 @@ use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
 use crate::pipeline::shared_path::{self, SharedPath};
 use crate::pipeline::templates::Templates;
-use crate::pipeline::validate::effective_infrastructure;
+use crate::pipeline::validate::{self, effective_infrastructure};
 use crate::pipeline::yaml::{Node, NodeValue, Scalar, scalar_to_json};
 use crate::pipeline::{load_document, strategy, without_bom};
 use crate::template::has_block_start;
@@ -2865,7 +2865,25 @@ impl<'p, 'a> Resolver<'p, 'a> {
         scope: &Scope<'_>,
     ) -> Vec<(u16, Span)> {
         let mut host_ports = Vec::new();
-        let Some(entries) = step.spec_field("portBindings").and_then(Node::as_mapping) else {
+        let Some(bindings) = step.spec_field("portBindings") else {
+            return host_ports;
+        };
+        let Some(entries) = bindings.as_mapping() else {
+            // A whole map from a runtime input or expression: each port it
+            // supplied is checked at the field.
+            if let Some(Json::Object(resolved)) = spec.get("portBindings")
+                && !self
+                    .run_state_fields
+                    .contains(&(bindings.span.byte_start, bindings.span.byte_end))
+            {
+                for (host, container) in resolved {
+                    self.check_resolved_port(bindings, host, "host");
+                    self.check_resolved_port(bindings, &json_text(container), "container");
+                    if let Ok(port @ 1..=65535) = host.trim().parse::<u16>() {
+                        host_ports.push((port, bindings.span));
+                    }
+                }
+            }
             return host_ports;
         };
         let Some(Json::Object(resolved)) = spec.get_mut("portBindings") else {
@@ -3048,6 +3066,30 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 node.span,
                 "supply an image such as `postgres:15`",
             );
+        }
+        // Whole settings from a runtime input or expression get the checks
+        // that validation gives written ones.
+        for (key, check) in [
+            (
+                "runAsUser",
+                validate::check_run_as_user as fn(&mut Report, &Node),
+            ),
+            ("reports", validate::check_reports),
+            ("outputVariables", validate::check_output_variables),
+        ] {
+            let Some(node) = dynamic(key) else {
+                continue;
+            };
+            let Some(value) = spec.get(key).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let mut local = Report::default();
+            check(&mut local, &Node::from_json(value, node.span));
+            for mut diagnostic in local.diagnostics {
+                diagnostic.message =
+                    format!("{} (in the value supplied for `{key}`)", diagnostic.message);
+                self.report.push(diagnostic);
+            }
         }
         if let Some(resources) = step.spec_field("resources").and_then(|r| r.get("limits")) {
             for (name, parse) in [

@@ -1405,7 +1405,7 @@ fn check_entrypoint(report: &mut Report, spec: &Node) {
     }
 }
 
-fn check_reports(report: &mut Report, reports: &Node) {
+pub(crate) fn check_reports(report: &mut Report, reports: &Node) {
     if !check_capability(report, reports, "reports", Capability::RuntimeInputOnly) {
         return;
     }
@@ -1786,7 +1786,7 @@ fn check_looped_host_ports(report: &mut Report, step: &Step<'_>, infra: Infrastr
     }
 }
 
-fn check_run_as_user(report: &mut Report, node: &Node) {
+pub(crate) fn check_run_as_user(report: &mut Report, node: &Node) {
     let Some(text) = node.as_str() else {
         report.error(
             "wrong-type",
@@ -1903,7 +1903,7 @@ const OUTPUT_VARIABLE_KEYS: &[&str] = &["name", "type", "value", "description"];
 /// masked in the log and the run summary once its step has finished.
 const OUTPUT_VARIABLE_TYPES: &[&str] = &["String", "Number", "Secret"];
 
-fn check_output_variables(report: &mut Report, outputs: &Node) {
+pub(crate) fn check_output_variables(report: &mut Report, outputs: &Node) {
     if !check_capability(
         report,
         outputs,
