@@ -3695,3 +3695,40 @@ fn shell_messages_give_script_line_numbers() {
         assert!(stderr.contains(expected), "{shell} {extra}: {stderr}");
     }
 }
+
+#[test]
+fn preflight_errors_name_the_step_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwsh = step("Run", "a", "Write-Output ran", "").replace("shell: Sh", "shell: Pwsh");
+    let grouped = "              - stepGroup:\n                  name: g\n                  identifier: g\n                  steps:\n".to_string()
+        + &step("Run", "b", "Write-Output ran", "")
+            .replace("shell: Sh", "shell: Pwsh")
+            .lines()
+            .map(|line| format!("      {line}\n"))
+            .collect::<String>();
+    let file = pipeline(dir.path(), &[pwsh, grouped]);
+    let text_of_file = std::fs::read_to_string(&file).unwrap();
+    let line_of = |needle: &str| {
+        text_of_file
+            .lines()
+            .position(|line| line.trim_end().ends_with(needle))
+            .unwrap()
+            + 1
+    };
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for (id, path) in [("a", "a"), ("b", "g.b")] {
+        let position = format!(
+            "{}:{}:",
+            file.display(),
+            line_of(&format!("identifier: {id}"))
+        );
+        let line = stderr
+            .lines()
+            .find(|line| line.contains(&format!("step `{path}` needs `pwsh`")))
+            .unwrap_or_else(|| panic!("{path}: {stderr}"));
+        assert!(line.contains(&position), "{position}: {line}");
+    }
+}

@@ -13,6 +13,10 @@ pub const SUPPORTED_STEP_TYPES: [&str; 2] = ["Run", "Background"];
 pub struct Preflight {
     /// Reasons the run cannot start, one per problem.
     pub errors: Vec<String>,
+    /// For each entry of `errors`, in the same order, the identifier of
+    /// its stage and the path of its step (`None` for the stage's own
+    /// problem), so that a caller can say where each one is written.
+    pub error_sources: Vec<(String, Option<String>)>,
     /// Settings that are ignored, one per step and setting, and failure
     /// strategy actions that basso run cannot perform, one per action.
     pub warnings: Vec<String>,
@@ -23,8 +27,17 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
     let mut preflight = Preflight::default();
     for stage in stages {
         check_platform(stage, &mut preflight.errors);
+        let own = preflight.errors.len() - preflight.error_sources.len();
+        preflight
+            .error_sources
+            .extend(std::iter::repeat_n((stage.id.clone(), None), own));
         for step in steps_of(&stage.nodes) {
             check_step(step, executor, secrets, &mut preflight);
+            let added = preflight.errors.len() - preflight.error_sources.len();
+            preflight.error_sources.extend(std::iter::repeat_n(
+                (stage.id.clone(), Some(step.path())),
+                added,
+            ));
         }
     }
     let unsupported = crate::failure::unsupported_warnings(stages);

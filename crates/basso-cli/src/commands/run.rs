@@ -219,9 +219,17 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     }
     if !preflight.errors.is_empty() {
         // The iterations of a looped step repeat the step's problems.
+        let positions = loaded.positions(&resolution);
         let mut list: Vec<String> = Vec::new();
-        for error in &preflight.errors {
-            let line = format!("  - {error}");
+        for (index, error) in preflight.errors.iter().enumerate() {
+            let position = preflight
+                .error_sources
+                .get(index)
+                .and_then(|source| positions.get(source));
+            let line = match position {
+                Some(position) => format!("  - {position}: {error}"),
+                None => format!("  - {error}"),
+            };
             if !list.contains(&line) {
                 list.push(line);
             }

@@ -2,7 +2,7 @@
 //! resolving it with `basso-core`, and resolving it again for each step
 //! with the outputs and statuses of the steps before it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use basso_core::pipeline::{Resolution, ResolvedStage, ResolvedStep};
@@ -152,6 +152,37 @@ impl Loaded {
 
     /// Resolves the pipeline against `context` and returns the resolution
     /// with its errors, printing nothing.
+    /// Returns `FILE:LINE:COLUMN` of the identifier of each stage (with no
+    /// step path) and each step (with its path, `group.step` inside a step
+    /// group) of `resolution`, keyed by stage identifier and step path.
+    pub fn positions(&self, resolution: &Resolution) -> HashMap<(String, Option<String>), String> {
+        let mut positions = HashMap::new();
+        let root = basso_core::pipeline::yaml::load(
+            &self.source,
+            basso_core::pipeline::yaml::Limits::default(),
+        );
+        let Ok(Some(root)) = root else {
+            return positions;
+        };
+        let pipeline_id = resolution.pipeline.as_deref().unwrap_or("pipeline");
+        for stage in &resolution.stages {
+            let located =
+                basso_kube::stage_from_resolved(pipeline_id, stage, Some((&root, &self.name)));
+            positions.insert(
+                (stage.identifier.clone(), None),
+                self.position(located.span),
+            );
+            for step in &located.steps {
+                positions.insert(
+                    (stage.identifier.clone(), Some(step.path())),
+                    self.position(step.span),
+                );
+            }
+        }
+        positions.retain(|_, position| !position.ends_with(":0:0"));
+        positions
+    }
+
     pub fn resolve_quietly(&self, context: &Json) -> Resolution {
         basso_core::pipeline::resolve(
             &self.source,
