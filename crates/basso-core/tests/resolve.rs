@@ -4126,3 +4126,40 @@ fn supplied_whole_settings_get_written_value_checks() {
         resolution.diagnostics
     );
 }
+
+#[test]
+fn input_set_list_or_map_for_variable_rejected() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo <+pipeline.variables.re>",
+        DOCKER,
+    )
+    .replacen(
+        "  variables:\n",
+        "  variables:\n    - name: re\n      type: String\n      value: <+input>.regex(^[a-z]+$)\n",
+        1,
+    );
+    let source = source.as_str();
+    let tag = [("pipeline.variables.tag", "1.0")];
+    for (value, kind) in [("[abc, def]", "a list"), ("{a: b}", "a mapping")] {
+        let set = format!(
+            "inputSet:\n  name: s\n  identifier: s\n  pipeline:\n    identifier: p\n    variables:\n      - name: re\n        type: String\n        value: {value}\n"
+        );
+        let resolution = resolve(source, &tag, &[("set.yaml", &set)], json!({}));
+        let errors = messages_with_code(&resolution, "invalid-input");
+        assert_eq!(errors.len(), 1, "{value}: {:#?}", resolution.diagnostics);
+        assert!(
+            errors[0].contains(&format!("found {kind}")),
+            "{}",
+            errors[0]
+        );
+    }
+    // Quoted, the same text is a value.
+    let set = "inputSet:\n  name: s\n  identifier: s\n  pipeline:\n    identifier: p\n    variables:\n      - name: re\n        type: String\n        value: \"abc\"\n";
+    let resolution = resolve(source, &tag, &[("set.yaml", set)], json!({}));
+    assert_eq!(
+        codes(&resolution),
+        Vec::<&str>::new(),
+        "{:#?}",
+        resolution.diagnostics
+    );
+}

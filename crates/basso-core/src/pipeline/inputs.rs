@@ -369,6 +369,22 @@ pub fn read_value(text: &str, field: FieldType) -> Result<Value, String> {
 }
 
 /// Converts an input-set node to a value of the field's type.
+/// Rejects a list or map supplied for a variable (`pipeline.variables.NAME`,
+/// and the variables of stages and step groups), whose value is text or a
+/// number: Harness has no variable of those types.
+fn variable_text(path: &str, node: &Node) -> Result<(), String> {
+    let is_variable = path
+        .rsplit_once('.')
+        .is_some_and(|(head, _)| head.ends_with(".variables"));
+    match &node.value {
+        NodeValue::Sequence(_) | NodeValue::Mapping(_) if is_variable => Err(format!(
+            "a variable takes text or a number, found {}; quote the value to pass it as text",
+            node.kind_name()
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn node_value(node: &Node, field: FieldType) -> Result<Value, String> {
     match &node.value {
         NodeValue::Scalar(scalar) if scalar.style != Style::Plain && field != FieldType::Map => {
@@ -563,7 +579,8 @@ pub fn apply_input_set(
             {
                 return Visit::Skip;
             }
-            let checked = node_value(node, field.value_type)
+            let checked = variable_text(path, node)
+                .and_then(|()| node_value(node, field.value_type))
                 .map_err(|reason| {
                     let help = "supply a value of the field's type";
                     ("invalid-input", reason, node.span, help)
