@@ -719,6 +719,19 @@ fn check_input_set_against_pipeline_beside_it() {
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(codes(&json), ["input-set-pipeline"], "{json:#}");
 
+    // A set without `name` still has its values checked.
+    let nameless = write(
+        "nameless.yaml",
+        &set_for("p").replacen("  name: s\n", "", 1),
+    );
+    let (code, json) = check_json_files(&[&pipeline, &nameless]);
+    assert_eq!(code, 1, "{json:#}");
+    assert_eq!(
+        codes(&json),
+        ["missing-field", "value-not-allowed", "not-a-runtime-input"],
+        "{json:#}"
+    );
+
     // Input sets apply together, in order, so a later value replaces an
     // earlier one.
     let set_variable = |name: &str, value: &str| {

@@ -30,8 +30,9 @@ pub fn run(args: CheckArgs) -> u8 {
     let mut all = Vec::new();
     let mut text = String::new();
     let mut unreadable = 0usize;
-    // The files without errors of their own, whose input sets are then
-    // checked against the pipelines they name.
+    // The pipelines without errors of their own and the input sets, whose
+    // values are then checked against the pipelines they name. An input
+    // set's own errors, such as a missing `name`, do not hide its values'.
     let mut clean = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
@@ -51,7 +52,7 @@ pub fn run(args: CheckArgs) -> u8 {
         };
         let diagnostics = basso_core::pipeline::check(&source, &name);
         text.push_str(&render::render_text(&diagnostics, &name, &source));
-        if !diagnostics.iter().any(basso_core::Diagnostic::is_error) {
+        if !diagnostics.iter().any(basso_core::Diagnostic::is_error) || is_input_set(&source) {
             clean.push((name, source));
         }
         all.extend(diagnostics);
@@ -91,4 +92,14 @@ pub fn run(args: CheckArgs) -> u8 {
     } else {
         exit::SUCCESS
     }
+}
+
+/// Returns whether `source` is an input set file (`inputSet:`).
+fn is_input_set(source: &str) -> bool {
+    use basso_core::pipeline::model::{DocumentKind, Report, document_kind};
+    let root = basso_core::pipeline::yaml::load(
+        basso_core::pipeline::without_bom(source),
+        basso_core::pipeline::yaml::Limits::default(),
+    );
+    matches!(root, Ok(Some(root)) if document_kind(&mut Report::default(), &root) == Some(DocumentKind::InputSet))
 }
