@@ -60,6 +60,8 @@ struct StepIndex<'p> {
     /// group keeps its identifier, because the group's iterations get the
     /// suffixes.
     looped: Vec<usize>,
+    /// The `parallel` block the stage belongs to, if any.
+    parallel: Option<u32>,
 }
 
 impl<'p> StepIndex<'p> {
@@ -72,7 +74,11 @@ impl<'p> StepIndex<'p> {
                 looped.push(position);
             }
         }
-        StepIndex { exact, looped }
+        StepIndex {
+            exact,
+            looped,
+            parallel: stage.parallel,
+        }
     }
 
     /// Returns the position of the first step that `target` names, exactly
@@ -1323,6 +1329,11 @@ fn check_status_order(
             "stage `{}` runs after this stage; read the status in that stage or a later one",
             stage.identifier
         )
+    } else if same_parallel_block(site, reader_stage, stage_index) {
+        format!(
+            "stage `{}` runs at the same time as this stage; read the status in a stage after their `parallel` block",
+            stage.identifier
+        )
     } else {
         return None;
     };
@@ -1346,6 +1357,13 @@ fn check_status_order(
     )
 }
 
+/// Returns whether stages `a` and `b` (indexes) are in one `parallel`
+/// block, so that neither has finished when the other runs.
+fn same_parallel_block(site: &Site<'_, '_>, a: usize, b: usize) -> bool {
+    let parallel = |index: usize| site.step_indexes.get(index).and_then(|i| i.parallel);
+    a != b && parallel(a).is_some() && parallel(a) == parallel(b)
+}
+
 fn check_order(site: &Site<'_, '_>, stage_index: usize, target: &Step<'_>) -> Option<Diagnostic> {
     let reader_stage = site.stage_index?;
     if reader_stage == stage_index && site.step.is_some_and(|reader| std::ptr::eq(reader, target)) {
@@ -1362,7 +1380,7 @@ fn check_order(site: &Site<'_, '_>, stage_index: usize, target: &Step<'_>) -> Op
         let reader = site.step?;
         target.finish > reader.start
     } else {
-        stage_index > reader_stage
+        stage_index > reader_stage || same_parallel_block(site, reader_stage, stage_index)
     };
     if !later {
         return None;
