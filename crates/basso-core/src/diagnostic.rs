@@ -65,7 +65,14 @@ impl Span {
         let byte_start = floor_char_boundary(source, byte_start.clamp(floor, limit));
         let byte_end = floor_char_boundary(source, byte_end.clamp(byte_start, limit));
         let (line, column) = offset_position(source, outer, byte_start);
-        let (end_line, end_column) = offset_position(source, outer, byte_end);
+        // A range without a line break ends on the line it starts on, so
+        // its end is counted from its start, not from `outer`'s start again.
+        let inside = &source[byte_start..byte_end];
+        let (end_line, end_column) = if memchr::memchr2(b'\n', b'\r', inside.as_bytes()).is_none() {
+            (line, column + inside.chars().count())
+        } else {
+            offset_position(source, outer, byte_end)
+        };
         Span {
             byte_start,
             byte_end,
@@ -326,6 +333,25 @@ mod tests {
                 Span::from_byte_range(source, start, end),
                 "{start}..{end}"
             );
+        }
+    }
+
+    #[test]
+    fn span_within_ends_as_counted_from_outer() {
+        let source = "k: \"a\r\nb\rcé\n\r\nd\"\n";
+        let outer = Span::from_byte_range(source, 3, source.len() - 1);
+        let boundaries: Vec<usize> = (3..source.len() - 1)
+            .filter(|&at| source.is_char_boundary(at))
+            .collect();
+        for &start in &boundaries {
+            for &end in boundaries.iter().filter(|&&end| end >= start) {
+                let span = Span::from_byte_range_within(source, outer, start, end);
+                assert_eq!(
+                    (span.end_line, span.end_column),
+                    offset_position(source, outer, end),
+                    "{start}..{end}"
+                );
+            }
         }
     }
 }

@@ -5,6 +5,8 @@
 //! Stages and steps outside every loop do not count, because the file-size
 //! limit of the YAML loader already bounds them.
 
+use smallvec::SmallVec;
+
 use crate::diagnostic::Span;
 use crate::pipeline::field::{ValueKind, classify_node};
 use crate::pipeline::model::{Pipeline, Report};
@@ -133,7 +135,9 @@ pub fn count(pipeline: &Pipeline<'_>) -> Expansion {
                 .map(|group| Factor::new("step group", &group.identifier, group.node))
                 .collect();
             let step_factor = Factor::new("step", &step.identifier, step.node);
-            let mut factors = Vec::with_capacity(group_factors.len() + 2);
+            // A step seldom sits in more than two groups, so the list stays
+            // on the stack instead of taking an allocation for each step.
+            let mut factors: SmallVec<[&Factor<'_>; 4]> = SmallVec::new();
             factors.push(&stage_factor);
             factors.extend(&group_factors);
             factors.push(&step_factor);

@@ -589,13 +589,13 @@ pub(crate) fn locate(source: &str, node: &Node, reference: &str) -> Span {
     let slice = source
         .get(node.span.byte_start..node.span.byte_end)
         .unwrap_or_default();
-    let short = reference
-        .strip_prefix("pipeline.")
-        .or_else(|| reference.strip_prefix("execution."))
-        .unwrap_or(reference);
-    let found = find_text(slice, reference)
-        .map(|at| (at, reference.len()))
-        .or_else(|| find_text(slice, short).map(|at| (at, short.len())));
+    let found = match ["pipeline.", "execution."]
+        .into_iter()
+        .find_map(|prefix| Some((prefix, reference.strip_prefix(prefix)?)))
+    {
+        Some((prefix, short)) => find_with_prefix(slice, prefix, short),
+        None => find_text(slice, reference).map(|at| (at, reference.len())),
+    };
     match found {
         Some((at, len)) => Span::from_byte_range_within(
             source,
@@ -605,6 +605,28 @@ pub(crate) fn locate(source: &str, node: &Node, reference: &str) -> Span {
         ),
         None => node.span,
     }
+}
+
+/// Returns the offset and length of the first `prefix` + `short` in
+/// `haystack`, or else of the first `short`. Every match of the whole text
+/// ends in a match of `short`, so one search for `short` finds both.
+fn find_with_prefix(haystack: &str, prefix: &str, short: &str) -> Option<(usize, usize)> {
+    let Some(&first) = short.as_bytes().first() else {
+        // An empty `short` matches at the start.
+        return Some(find_text(haystack, prefix).map_or((0, 0), |at| (at, prefix.len())));
+    };
+    let bytes = haystack.as_bytes();
+    let mut first_short = None;
+    for at in memchr::memchr_iter(first, bytes) {
+        if !bytes[at..].starts_with(short.as_bytes()) {
+            continue;
+        }
+        if bytes[..at].ends_with(prefix.as_bytes()) {
+            return Some((at - prefix.len(), prefix.len() + short.len()));
+        }
+        first_short.get_or_insert((at, short.len()));
+    }
+    first_short
 }
 
 /// Returns the byte offset of the first `needle` in `haystack`, as
@@ -1802,7 +1824,7 @@ fn report_cycle(
 
 #[cfg(test)]
 mod tests {
-    use super::{find_text, secret_id_problem};
+    use super::{find_text, find_with_prefix, secret_id_problem};
 
     #[test]
     fn secret_ids_valid_and_invalid() {
@@ -1834,6 +1856,41 @@ mod tests {
             secret_id_problem(&long).as_deref(),
             Some("is longer than 128 characters")
         );
+    }
+
+    #[test]
+    fn find_with_prefix_prefers_whole_text() {
+        let cases = [
+            ("echo <+steps.a.x>", "execution.", "steps.a.x"),
+            (
+                "echo <+execution.steps.a.x> <+steps.a.x>",
+                "execution.",
+                "steps.a.x",
+            ),
+            (
+                "echo <+steps.a.x> <+execution.steps.a.x>",
+                "execution.",
+                "steps.a.x",
+            ),
+            (
+                "<+stages.s.status><+pipeline.stages.s.status>",
+                "pipeline.",
+                "stages.s.status",
+            ),
+            ("pipeline.pipeline.name", "pipeline.", "name"),
+            ("echo <+steps.b.x>", "execution.", "steps.a.x"),
+            ("echo pipeline.", "pipeline.", ""),
+            ("echo", "pipeline.", ""),
+        ];
+        for (text, prefix, short) in cases {
+            // The whole text's first match, or else the first `short`.
+            let whole = format!("{prefix}{short}");
+            let expected = text
+                .find(&whole)
+                .map(|at| (at, whole.len()))
+                .or_else(|| text.find(short).map(|at| (at, short.len())));
+            assert_eq!(find_with_prefix(text, prefix, short), expected, "{text}");
+        }
     }
 
     #[test]
