@@ -446,9 +446,28 @@ fn check_text(
                 format!("`<+{reference}>` is spliced into a shell command{origin} from outside the repository's owners"),
                 reference_span(templates, text, source, node, reference),
             )
-            .with_help(format!("pass it through `envVariables` (`{variable}: <+{reference}>`) and use the quoted variable \"${variable}\" in the command; `{root}` can contain shell syntax")),
+            .with_help(untrusted_help(site, &variable, reference, root)),
         );
     }
+}
+
+/// The help of `untrusted-input-in-command`: how the step's shell reads
+/// the value from the environment variable `variable` instead.
+fn untrusted_help(site: &Site<'_, '_>, variable: &str, reference: &str, root: &str) -> String {
+    let shell = site
+        .step
+        .and_then(|step| step.spec_field("shell"))
+        .and_then(Node::as_str)
+        .unwrap_or("Sh");
+    let read = match shell {
+        "Python" => format!("read `os.environ[\"{variable}\"]` in the script"),
+        "Powershell" | "Pwsh" => format!("use `$env:{variable}` in the command"),
+        _ => format!("use the quoted variable \"${variable}\" in the command"),
+    };
+    format!(
+        "pass it through `envVariables` (`{variable}: <+{reference}>`) and {read}; `{root}` can contain {} syntax",
+        if shell == "Python" { "Python" } else { "shell" }
+    )
 }
 
 /// Returns the root of [`UNTRUSTED_ROOTS`] that `reference` reads: a path
