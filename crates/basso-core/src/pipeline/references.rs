@@ -412,7 +412,7 @@ fn check_text(
             );
         }
     }
-    let is_command = path.ends_with(".spec.command");
+    let is_command = path.ends_with(".spec.command") || is_shell_script_item(site, path);
     for reference in &references.paths {
         if let Some(mut diagnostic) = check_reference(pipeline, site, reference, text) {
             let span = reference_span(templates, text, source, node, reference);
@@ -468,6 +468,26 @@ fn untrusted_help(site: &Site<'_, '_>, variable: &str, reference: &str, root: &s
         "pass it through `envVariables` (`{variable}: <+{reference}>`) and {read}; `{root}` can contain {} syntax",
         if shell == "Python" { "Python" } else { "shell" }
     )
+}
+
+/// Returns whether `path` is an `entrypoint` item that a shell runs as a
+/// script: the item after `-c` (`[sh, -c, "…"]`).
+fn is_shell_script_item(site: &Site<'_, '_>, path: &str) -> bool {
+    let Some((head, index)) = path.rsplit_once('.') else {
+        return false;
+    };
+    let Ok(index) = index.parse::<usize>() else {
+        return false;
+    };
+    if !head.ends_with(".spec.entrypoint") || index == 0 {
+        return false;
+    }
+    site.step
+        .and_then(|step| step.spec_field("entrypoint"))
+        .and_then(Node::as_sequence)
+        .and_then(|items| items.get(index - 1))
+        .and_then(Node::as_str)
+        .is_some_and(|flag| flag.trim() == "-c")
 }
 
 /// Returns the root of [`UNTRUSTED_ROOTS`] that `reference` reads: a path
