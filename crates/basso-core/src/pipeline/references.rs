@@ -1193,12 +1193,25 @@ fn reaches_by_id(site: &Site<'_, '_>, target: &Step<'_>) -> bool {
 /// Builds the warning for `reference`, which names `target`, a step inside
 /// step groups, by its identifier from outside those groups.
 fn step_not_in_scope(target: &Step<'_>, reference: &str) -> Diagnostic {
-    let through: Vec<&str> = target
+    // A looped group is named with an iteration's suffix, such as its
+    // first one (`g_0`).
+    let through: Vec<String> = target
         .groups
         .iter()
-        .map(|group| group.identifier.as_str())
+        .map(|group| {
+            let first_post_fix = group.node.get("strategy").map(|strategy| {
+                crate::pipeline::strategy::fixed_post_fixes(strategy)
+                    .and_then(|post_fixes| post_fixes.into_iter().next())
+                    .unwrap_or_else(|| "_0".to_string())
+            });
+            format!("{}{}", group.identifier, first_post_fix.unwrap_or_default())
+        })
         .collect();
-    let home = through.last().copied().unwrap_or_default();
+    let home = target
+        .groups
+        .last()
+        .map(|group| group.identifier.as_str())
+        .unwrap_or_default();
     let path = format!(
         "steps.{}.steps.{}",
         through.join(".steps."),
