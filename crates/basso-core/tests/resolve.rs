@@ -4163,3 +4163,26 @@ fn input_set_list_or_map_for_variable_rejected() {
         resolution.diagnostics
     );
 }
+
+#[test]
+fn supplied_memory_gets_written_value_warnings() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo hi\n      resources:\n        limits:\n          memory: <+input>",
+        DOCKER,
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.resources.limits.memory";
+    for (value, expected) in [
+        ("1Ki", vec!["memory-too-small"]),
+        ("500m", vec!["invalid-memory"]),
+        ("64Mi", vec![]),
+    ] {
+        let arguments = [("pipeline.variables.tag", "1.0"), (path, value)];
+        let resolution = resolve(&source, &arguments, &[], json!({}));
+        assert_eq!(
+            codes(&resolution),
+            expected,
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
+    }
+}

@@ -3110,14 +3110,31 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     // have their own diagnostics.
                     .filter(|value| !value.is_null())
                     .map(json_text)
-                    && let Err(error) = parse(&value)
                 {
-                    self.report.error(
-                        &format!("invalid-{name}"),
-                        format!("{name} resolved to `{value}`: {}", error.0),
-                        node.span,
-                        "supply a quantity such as `500Mi` or `400m`",
-                    );
+                    match parse(&value) {
+                        Err(error) => self.report.error(
+                            &format!("invalid-{name}"),
+                            format!("{name} resolved to `{value}`: {}", error.0),
+                            node.span,
+                            "supply a quantity such as `500Mi` or `400m`",
+                        ),
+                        // A quantity that parses may still be one that
+                        // validation warns about (`500m` of memory, or less
+                        // than a container needs).
+                        Ok(_) => {
+                            let written = serde_json::json!({ "limits": { name: value } });
+                            let mut local = Report::default();
+                            validate::check_resources(
+                                &mut local,
+                                &Node::from_json(&written, node.span),
+                            );
+                            for mut diagnostic in local.diagnostics {
+                                diagnostic.message =
+                                    format!("{} (the value of `{name}`)", diagnostic.message);
+                                self.report.push(diagnostic);
+                            }
+                        }
+                    }
                 }
             }
         }
