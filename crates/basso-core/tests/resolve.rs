@@ -4186,3 +4186,28 @@ fn supplied_memory_gets_written_value_warnings() {
         );
     }
 }
+
+#[test]
+fn supplied_entrypoint_overrides_command_warned() {
+    let source = pipeline_with(
+        "- step:\n    type: Background\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo ignored\n      entrypoint: <+input>",
+        DOCKER,
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.entrypoint";
+    for (value, expected) in [
+        (
+            "[\"sh\", \"-c\", \"echo hi\"]",
+            vec!["entrypoint-overrides-command"],
+        ),
+        ("[]", vec![]),
+    ] {
+        let arguments = [("pipeline.variables.tag", "1.0"), (path, value)];
+        let resolution = resolve(&source, &arguments, &[], json!({}));
+        assert_eq!(
+            codes(&resolution),
+            expected,
+            "{value}: {:#?}",
+            resolution.diagnostics
+        );
+    }
+}

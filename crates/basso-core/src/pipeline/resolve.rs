@@ -3067,6 +3067,31 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 "supply an image such as `postgres:15`",
             );
         }
+        // An entrypoint from a runtime input or expression replaces a
+        // `command` as a written one does.
+        if let Some(node) = dynamic("entrypoint")
+            && spec
+                .get("entrypoint")
+                .and_then(Json::as_array)
+                .is_some_and(|items| !items.is_empty())
+            && spec
+                .get("command")
+                .is_some_and(|command| !command.is_null() && command.as_str() != Some(""))
+        {
+            let command_key = step
+                .spec
+                .and_then(|spec| spec.entry("command"))
+                .map_or(node.span, |(key, _)| key.span);
+            self.report.push(
+                Diagnostic::warning(
+                    "entrypoint-overrides-command",
+                    "`command` is not run because the value supplied for `entrypoint` is set",
+                    command_key,
+                )
+                .with_label(node.span, "this entrypoint replaces the image's entrypoint and `command`")
+                .with_help("put the script in `entrypoint` (for example `[\"sh\", \"-c\", \"...\"]`) or leave `entrypoint` empty"),
+            );
+        }
         // Whole settings from a runtime input or expression get the checks
         // that validation gives written ones.
         for (key, check) in [
