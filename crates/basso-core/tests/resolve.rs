@@ -4211,3 +4211,28 @@ fn supplied_entrypoint_overrides_command_warned() {
         );
     }
 }
+
+#[test]
+fn unresolved_value_says_why_it_has_none() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo x-<+input> <+codebase.branch> <+nosuchroot.value>",
+        DOCKER,
+    );
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+    let messages = messages_with_code(&resolution, "unresolved-at-run-time");
+    assert_eq!(
+        messages,
+        [
+            "`<+input>` names no value that a run supplies; it resolves to null",
+            "`<+codebase.branch>` has no value before the run starts; it resolves to null",
+            "`<+nosuchroot.value>` names no value that a run supplies; it resolves to null",
+        ],
+        "{:#?}",
+        resolution.diagnostics
+    );
+}

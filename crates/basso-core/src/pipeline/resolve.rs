@@ -1767,21 +1767,30 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 )
             } else {
                 let root = miss.path.split('.').next().unwrap_or_default();
-                let help = if FILE_ROOTS.contains(&root) {
-                    format!(
-                        "`{root}` values come from the pipeline file: check that the path exists here, for example that the step or stage has a `strategy` that resolves"
+                if FILE_ROOTS.contains(&root) {
+                    (
+                        format!(
+                            "`<+{quoted}>` has no value in the pipeline file; it resolves to null"
+                        ),
+                        format!(
+                            "`{root}` values come from the pipeline file: check that the path exists here, for example that the step or stage has a `strategy` that resolves"
+                        ),
+                    )
+                } else if !crate::pipeline::validate::CONTEXT_ROOTS.contains(&root) {
+                    (
+                        format!("`<+{quoted}>` names no value that a run supplies; it resolves to null"),
+                        "an expression starts with a root such as `pipeline`, `stage`, `steps`, `codebase`, `trigger` or `secrets`".to_string(),
                     )
                 } else {
-                    format!(
-                        "the runner supplies it at execution; to preview it, pass `--context FILE.json` with a `{root}` object"
+                    (
+                        format!(
+                            "`<+{quoted}>` has no value before the run starts; it resolves to null"
+                        ),
+                        format!(
+                            "the runner supplies it at execution; to preview it, pass `--context FILE.json` with a `{root}` object"
+                        ),
                     )
-                };
-                (
-                    format!(
-                        "`<+{quoted}>` has no value before the run starts; it resolves to null"
-                    ),
-                    help,
-                )
+                }
             };
             self.report
                 .warning("unresolved-at-run-time", message, miss.span, help);
