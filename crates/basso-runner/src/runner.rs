@@ -1751,7 +1751,8 @@ type StoppedAt = (Instant, SystemTime);
 /// Returns whether `script` runs `exec` with a command as one of its own
 /// commands (at the start of a line or after `;`, `&&` or `||`), which
 /// replaces the shell before it records the output variables. `exec` with
-/// redirections only, such as `exec 2>&1`, keeps the shell.
+/// redirections only, such as `exec 2>&1`, keeps the shell; redirections
+/// before a command (`exec 2>&1 server`) do not.
 fn replaces_shell(script: &str) -> bool {
     script
         .split(['\n', ';'])
@@ -1759,8 +1760,24 @@ fn replaces_shell(script: &str) -> bool {
         .flat_map(|part| part.split("||"))
         .filter_map(|command| command.trim_start().strip_prefix("exec"))
         .filter_map(|rest| rest.strip_prefix([' ', '\t']))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .any(|word| !word.contains(['<', '>']))
+        .any(|rest| {
+            let mut words = rest.split_whitespace();
+            while let Some(word) = words.next() {
+                if !word.contains(['<', '>']) {
+                    return true;
+                }
+                // An operator alone (`>`, `2>>`) takes the next word as
+                // its target.
+                if word
+                    .trim_end_matches(['<', '>', '&'])
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+                {
+                    words.next();
+                }
+            }
+            false
+        })
 }
 
 fn failure_kind(status: Status) -> Option<&'static str> {
@@ -1832,12 +1849,16 @@ mod tests {
             "export LATE=x\nexec sh -c 'echo $LATE'",
             "cd app && exec ./server --port 80",
             "true; exec\tpython3 app.py",
+            "exec 2>&1 ./server",
+            "exec > log.txt 2>&1 python3 app.py",
         ] {
             assert!(replaces_shell(script), "{script:?}");
         }
         for script in [
             "exec 2>&1\necho hi",
             "exec >log.txt",
+            "exec > log.txt 2>&1",
+            "exec 2> err.txt",
             "echo exec this",
             "executable=1",
             "exec",
