@@ -4164,23 +4164,25 @@ fn input_set_list_or_map_for_variable_rejected() {
     );
 }
 
-#[test]
-fn supplied_memory_gets_written_value_warnings() {
+/// Resolves one step `a` (`step_spec` is its spec's YAML lines, with one
+/// field written as `<+input>` at `field`) with each of `cases`' values
+/// supplied, and asserts the codes each gives.
+fn assert_supplied_codes(step_type: &str, step_spec: &str, field: &str, cases: &[(&str, &[&str])]) {
+    let spec: String = step_spec
+        .lines()
+        .map(|line| format!("\n      {line}"))
+        .collect();
     let source = pipeline_with(
-        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo hi\n      resources:\n        limits:\n          memory: <+input>",
+        &format!("- step:\n    type: {step_type}\n    name: a\n    identifier: a\n    spec:{spec}"),
         DOCKER,
     );
-    let path = "pipeline.stages.s.spec.execution.steps.a.spec.resources.limits.memory";
-    for (value, expected) in [
-        ("1Ki", vec!["memory-too-small"]),
-        ("500m", vec!["invalid-memory"]),
-        ("64Mi", vec![]),
-    ] {
-        let arguments = [("pipeline.variables.tag", "1.0"), (path, value)];
+    let path = format!("pipeline.stages.s.spec.execution.steps.a.spec.{field}");
+    for (value, expected) in cases {
+        let arguments = [("pipeline.variables.tag", "1.0"), (path.as_str(), *value)];
         let resolution = resolve(&source, &arguments, &[], json!({}));
         assert_eq!(
             codes(&resolution),
-            expected,
+            *expected,
             "{value}: {:#?}",
             resolution.diagnostics
         );
@@ -4188,28 +4190,33 @@ fn supplied_memory_gets_written_value_warnings() {
 }
 
 #[test]
-fn supplied_entrypoint_overrides_command_warned() {
-    let source = pipeline_with(
-        "- step:\n    type: Background\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo ignored\n      entrypoint: <+input>",
-        DOCKER,
+fn supplied_memory_gets_written_value_warnings() {
+    assert_supplied_codes(
+        "Run",
+        "image: alpine\ncommand: echo hi\nresources:\n  limits:\n    memory: <+input>",
+        "resources.limits.memory",
+        &[
+            ("1Ki", &["memory-too-small"]),
+            ("500m", &["invalid-memory"]),
+            ("64Mi", &[]),
+        ],
     );
-    let path = "pipeline.stages.s.spec.execution.steps.a.spec.entrypoint";
-    for (value, expected) in [
-        (
-            "[\"sh\", \"-c\", \"echo hi\"]",
-            vec!["entrypoint-overrides-command"],
-        ),
-        ("[]", vec![]),
-    ] {
-        let arguments = [("pipeline.variables.tag", "1.0"), (path, value)];
-        let resolution = resolve(&source, &arguments, &[], json!({}));
-        assert_eq!(
-            codes(&resolution),
-            expected,
-            "{value}: {:#?}",
-            resolution.diagnostics
-        );
-    }
+}
+
+#[test]
+fn supplied_entrypoint_overrides_command_warned() {
+    assert_supplied_codes(
+        "Background",
+        "image: alpine\ncommand: echo ignored\nentrypoint: <+input>",
+        "entrypoint",
+        &[
+            (
+                "[\"sh\", \"-c\", \"echo hi\"]",
+                &["entrypoint-overrides-command"],
+            ),
+            ("[]", &[]),
+        ],
+    );
 }
 
 #[test]
