@@ -504,31 +504,75 @@ pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
 }
 
 /// Returns the Python `script` with the line `writer` (ending in a newline)
-/// put after the script's last `from __future__` import, which Python
-/// requires before any other statement, else before its first line.
+/// put after the script's opening docstring and `from __future__` imports,
+/// which Python requires before any other statement, else before its
+/// first line. Only the lines before the first other statement are read,
+/// so text later in the script, in a string say, is never changed.
 pub fn with_python_writer(script: &str, writer: &str) -> String {
     let lines: Vec<&str> = script.split_inclusive('\n').collect();
     let mut after = None;
-    // `(` or `\` while a future import goes on over more lines.
+    // `(` or `\\` while a future import goes on over more lines.
     let mut continued: Option<char> = None;
+    // The closing quotes while a docstring goes on over more lines.
+    let mut docstring_end: Option<&str> = None;
+    let mut docstring_seen = false;
     for (index, line) in lines.iter().enumerate() {
-        let text = line.trim_end();
-        match continued {
-            Some('(') if text.contains(')') => continued = None,
-            Some('\\') if !text.ends_with('\\') => continued = None,
-            Some(_) => {}
-            None if text.starts_with("from __future__ import") => {
-                continued = if text.contains('(') && !text.contains(')') {
-                    Some('(')
-                } else if text.ends_with('\\') {
-                    Some('\\')
-                } else {
-                    None
-                };
+        if let Some(quotes) = docstring_end {
+            if line.contains(quotes) {
+                docstring_end = None;
             }
-            None => continue,
+            after = Some(index);
+            continue;
         }
-        after = Some(index);
+        // A future import holds no string, so `#` starts its comment.
+        let code = line.split('#').next().unwrap_or_default().trim_end();
+        match continued {
+            Some('(') => {
+                if code.contains(')') {
+                    continued = None;
+                }
+                after = Some(index);
+                continue;
+            }
+            Some(_) => {
+                if !code.ends_with('\\') {
+                    continued = None;
+                }
+                after = Some(index);
+                continue;
+            }
+            None => {}
+        }
+        let statement = line.trim();
+        if statement.is_empty() || statement.starts_with('#') {
+            continue;
+        }
+        if code.starts_with("from __future__ import") {
+            continued = if code.contains('(') && !code.contains(')') {
+                Some('(')
+            } else if code.ends_with('\\') {
+                Some('\\')
+            } else {
+                None
+            };
+            after = Some(index);
+            continue;
+        }
+        // A docstring may come first, before the future imports.
+        if after.is_none() && !docstring_seen && line.starts_with(['"', '\'']) {
+            docstring_seen = true;
+            let quotes = ["\"\"\"", "\'\'\'"]
+                .into_iter()
+                .find(|quotes| statement.starts_with(quotes));
+            if let Some(quotes) = quotes
+                && statement.matches(quotes).count() < 2
+            {
+                docstring_end = Some(quotes);
+            }
+            after = Some(index);
+            continue;
+        }
+        break;
     }
     let mut text = String::with_capacity(script.len() + writer.len() + 2);
     match after {
@@ -1321,6 +1365,21 @@ mod tests {
                 "from __future__ import annotations, \\\n    division\nprint(1)",
                 "from __future__ import annotations, \\\n    division\nW\nprint(1)\n",
             ),
+            // A `(` in the comment of a future import opens nothing.
+            (
+                "from __future__ import annotations  # (PEP 563\ndef f():\n    return 1\n",
+                "from __future__ import annotations  # (PEP 563\nW\ndef f():\n    return 1\n",
+            ),
+            // A future import inside a later string is text.
+            (
+                "x = \"\"\"\nfrom __future__ import annotations\n\"\"\"\n",
+                "W\nx = \"\"\"\nfrom __future__ import annotations\n\"\"\"\n",
+            ),
+            // The docstring stays the module's first statement.
+            (
+                "\"\"\"Doc\nmore.\n\"\"\"\n# note\nprint(1)",
+                "\"\"\"Doc\nmore.\n\"\"\"\nW\n# note\nprint(1)\n",
+            ),
         ] {
             assert_eq!(with_python_writer(script, writer), expected, "{script:?}");
         }
@@ -1331,7 +1390,7 @@ mod tests {
     #[test]
     fn python_writer_runs_with_future_import() {
         let dir = tempfile::tempdir().unwrap();
-        let script = "from __future__ import annotations\nimport os\nos.environ['A'] = 'set'";
+        let script = "\"\"\"Sets A.\"\"\"\nfrom __future__ import annotations  # (PEP 563\nimport os\nassert __doc__ == 'Sets A.'\nos.environ['A'] = 'set'";
         let folder = dir.path().display().to_string();
         let text = with_python_writer(script, &python_output_writer(&["A".into()], &folder));
         let output = std::process::Command::new("python3")
