@@ -491,12 +491,15 @@ fn script_file_name(shell: Shell) -> &'static str {
 /// Returns one line of Python that, when the interpreter exits, writes
 /// each output variable set in the environment to its own file in `dir`.
 /// It writes the raw bytes of `os.environb`, because a value that is not
-/// valid UTF-8 cannot be encoded as text and would stop the loop. Being
-/// one line, it moves the script's line numbers by one.
+/// valid UTF-8 cannot be encoded as text and would stop the loop. Unless
+/// the interpreter already handles `SIGTERM`, the signal that stops a step
+/// at its timeout exits with status 143, so that the writer still runs.
+/// Being one line, it moves the script's line numbers by one.
 pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
     let names: Vec<String> = outputs.iter().map(|name| format!("b{name:?}")).collect();
     format!(
-        "import atexit as _basso_atexit, os as _basso_os; \
+        "import atexit as _basso_atexit, os as _basso_os, signal as _basso_signal; \
+         _basso_signal.getsignal(_basso_signal.SIGTERM) == _basso_signal.SIG_DFL and _basso_signal.signal(_basso_signal.SIGTERM, lambda *_: __import__('sys').exit(143)); \
          _basso_atexit.register(lambda: [__import__('pathlib').Path(_basso_os.fsdecode(_basso_os.path.join({dir:?}.encode(), name))).write_bytes(_basso_os.environb[name]) \
          for name in [{}] if name in _basso_os.environb])\n",
         names.join(", ")
@@ -783,6 +786,9 @@ pub fn shell_output_writer(outputs: &[String], dir: &str) -> (String, String) {
     }
     before.push_str("}; ");
     before.push_str("trap '__basso_rc=$?; __basso_write_outputs; exit $__basso_rc' EXIT; ");
+    // `sh` (dash) runs no `EXIT` trap when a signal ends it, as at a
+    // timeout; exiting on `TERM` runs it.
+    before.push_str("trap 'exit 143' TERM; ");
     (before, "__basso_write_outputs\n".to_string())
 }
 

@@ -447,3 +447,43 @@ fn step_end_stops_process_of_exited_parent() {
     }
     assert!(!survived, "process {pid} of the exited subshell still runs");
 }
+
+/// A step stopped by a timeout still reports the outputs it set, in `sh`
+/// (which runs no `EXIT` trap on a signal of its own) and in Python.
+#[test]
+fn timed_out_step_keeps_its_outputs() {
+    let mut sh = run_step("sh", "export EARLY=sh-value\nsleep 30");
+    sh.spec.output_variables = vec!["EARLY".into()];
+    let mut python = run_step(
+        "py",
+        "import os, time\nos.environ['EARLY'] = 'py-value'\ntime.sleep(30)",
+    );
+    python.spec.shell = Some("Python".into());
+    python.spec.output_variables = vec!["EARLY".into()];
+    let stage = timed_stage(
+        "test",
+        Some(Duration::from_secs(2)),
+        vec![Node::Parallel {
+            nodes: vec![node(sh), node(python)],
+            max_concurrency: None,
+        }],
+    );
+
+    let started = Instant::now();
+    let outcome = run(vec![stage]);
+    assert!(
+        started.elapsed() < WELL_UNDER_SLEEP,
+        "took {:?}",
+        started.elapsed()
+    );
+    for (id, value) in [("sh", "sh-value"), ("py", "py-value")] {
+        let step = outcome.step(id);
+        assert_eq!(step.status, Status::Expired, "{}", outcome.console);
+        assert_eq!(
+            step.output_variables.get("EARLY").map(String::as_str),
+            Some(value),
+            "{id}: {}",
+            outcome.console
+        );
+    }
+}
