@@ -4243,3 +4243,26 @@ fn unresolved_value_says_why_it_has_none() {
         resolution.diagnostics
     );
 }
+
+#[test]
+fn services_differing_in_case_warned() {
+    let service = |id: &str| {
+        format!(
+            "- step:\n    type: Background\n    name: {id}\n    identifier: {id}\n    spec:\n      image: redis\n"
+        )
+    };
+    let source = pipeline_with(&format!("{}{}", service("Db"), service("db")), DOCKER);
+    let checked = basso_core::pipeline::check(&source, "p.yaml");
+    let warned: Vec<&str> = checked
+        .iter()
+        .filter(|d| d.code == "duplicate-host-name")
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            "services `Db` and `db` get the host names `Db` and `db`, which name resolution does not tell apart, so other steps reach only one of them by it"
+        ],
+        "{checked:#?}"
+    );
+}

@@ -2973,16 +2973,25 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let services = std::mem::take(&mut self.service_hostnames);
         for (index, (hostname, span, name)) in services.iter().enumerate() {
             // The iterations of one looped step share its span.
-            let Some((_, first_span, first_name)) = services[..index]
-                .iter()
-                .find(|(other, other_span, _)| other == hostname && other_span != span)
+            // Host names are looked up without regard to case.
+            let Some((first_hostname, first_span, first_name)) =
+                services[..index].iter().find(|(other, other_span, _)| {
+                    other.eq_ignore_ascii_case(hostname) && other_span != span
+                })
             else {
                 continue;
+            };
+            let names = if first_hostname == hostname {
+                format!("both get the host name `{hostname}`")
+            } else {
+                format!(
+                    "get the host names `{first_hostname}` and `{hostname}`, which name resolution does not tell apart"
+                )
             };
             self.report.push(
                 Diagnostic::warning(
                     DUPLICATE_HOST_NAME,
-                    format!("services `{first_name}` and `{name}` both get the host name `{hostname}`, so other steps reach only one of them by it"),
+                    format!("services `{first_name}` and `{name}` {names}, so other steps reach only one of them by it"),
                     *span,
                 )
                 .with_label(*first_span, "the other service with this host name")
