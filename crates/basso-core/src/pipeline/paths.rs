@@ -218,6 +218,9 @@ pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
     if is_report_path(path) {
         return Some(("paths", "a report path"));
     }
+    if is_shared_path(path) {
+        return Some(("sharedPaths", "a shared path"));
+    }
     let (rest, last) = split_last(path);
     let (_, parent) = split_last(rest);
     let role = match (parent, last) {
@@ -246,6 +249,16 @@ fn is_report_path(path: &str) -> bool {
     let is_index = !last.is_empty() && last.bytes().all(|byte| byte.is_ascii_digit());
     let list = if is_index { rest } else { path };
     list.ends_with(".reports.spec.paths")
+}
+
+/// Returns whether `path` names a stage's `sharedPaths` list or one of its
+/// items. The runner creates folders at these paths as resolved, so a
+/// secret's reference text would become a folder's name.
+fn is_shared_path(path: &str) -> bool {
+    let (rest, last) = split_last(path);
+    let is_index = !last.is_empty() && last.bytes().all(|byte| byte.is_ascii_digit());
+    let list = if is_index { rest } else { path };
+    list.ends_with(".spec.sharedPaths")
 }
 
 /// Splits `path` at its last `.` into what comes before and the last
