@@ -261,10 +261,25 @@ impl Masker {
     /// Each value is masked as written and without its leading and trailing
     /// whitespace, which `echo $VAR` drops. Each line of a multi-line value
     /// is masked on its own without its indentation, when it has at least
-    /// [`MIN_LINE_CHARS`] characters.
+    /// [`MIN_LINE_CHARS`] characters. A value with `'` is also masked as
+    /// Bash's `set -x` trace quotes it (`'\''` for each `'`).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
         let values: Vec<&str> = values.into_iter().collect();
-        let patterns = masked_pieces(values.iter().copied());
+        let mut patterns: Vec<String> = masked_pieces(values.iter().copied())
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        // Bash's `set -x` trace writes a `'` inside a quoted word as `'\''`.
+        let traced: Vec<String> = patterns
+            .iter()
+            .filter(|piece| piece.contains('\''))
+            .map(|piece| piece.replace('\'', "'\\''"))
+            .collect();
+        for piece in traced {
+            if !patterns.contains(&piece) {
+                patterns.push(piece);
+            }
+        }
         if patterns.is_empty() {
             return Masker::default();
         }
@@ -284,7 +299,7 @@ impl Masker {
         match AhoCorasick::builder().kind(kind).build(&patterns) {
             Ok(automaton) => Masker {
                 automaton: Some(automaton),
-                patterns: patterns.iter().map(|p| p.to_string()).collect(),
+                patterns,
                 whole_values,
                 mask_everything: false,
             },
@@ -450,6 +465,21 @@ impl Masker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bash's trace of a command with the secret, run for real.
+    #[test]
+    fn bash_trace_of_quoted_secret_masked() {
+        let secret = "it's-a-secret";
+        let output = std::process::Command::new("bash")
+            .args(["-x", "-c", "echo \"$S\" >/dev/null"])
+            .env("S", secret)
+            .output()
+            .unwrap();
+        let trace = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!trace.contains(secret), "the trace quotes it: {trace}");
+        let masked = Masker::new([secret]).mask(&trace);
+        assert!(!masked.contains("secret"), "{masked}");
+    }
 
     #[test]
     fn env_name_upper_cases_and_replaces() {
