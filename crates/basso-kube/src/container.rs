@@ -35,6 +35,10 @@ pub(crate) struct ContainerContext<'a> {
     /// The infrastructure's `containerSecurityContext` and `runAsUser`,
     /// which the step's own `privileged` and `runAsUser` override.
     pub security_context: Option<&'a SecurityContext>,
+    /// The identifiers of the pipeline and of the stage, for the built-in
+    /// variables.
+    pub pipeline_id: &'a str,
+    pub stage_id: &'a str,
 }
 
 /// A built container with what the pod needs to know about it.
@@ -67,7 +71,8 @@ pub(crate) fn build_container(
     check_env_names(step, diagnostics);
     check_variable_collisions(step, &secrets, diagnostics);
     check_secret_keys(step, &secrets, diagnostics);
-    let mut env = secrets.env_vars(context.secret_name);
+    let mut env = builtin_env(step, context);
+    env.extend(secrets.env_vars(context.secret_name));
     env.extend(user_env);
     let is_service = step.kind == StepKind::Background;
     let container = Container {
@@ -379,6 +384,31 @@ fn interpreter(shell: &str) -> Option<&'static [&'static str]> {
         "Python" => Some(&["python3", "-c"]),
         _ => None,
     }
+}
+
+/// The variables that `basso run` gives every step and Harness CI gives
+/// its steps, except those the step's `envVariables` set. The build number
+/// is known only when a run starts, so `HARNESS_BUILD_ID` and
+/// `DRONE_BUILD_NUMBER` are not set.
+fn builtin_env(step: &Step, context: &ContainerContext<'_>) -> Vec<EnvVar> {
+    [
+        ("CI", "true"),
+        ("HARNESS_WORKSPACE", context.workspace),
+        ("DRONE_WORKSPACE", context.workspace),
+        ("HARNESS_PIPELINE_ID", context.pipeline_id),
+        ("HARNESS_STAGE_ID", context.stage_id),
+        ("DRONE_STAGE_NAME", context.stage_id),
+        ("HARNESS_STEP_ID", step.id.as_str()),
+        ("DRONE_STEP_NAME", step.id.as_str()),
+    ]
+    .into_iter()
+    .filter(|(name, _)| !step.env_variables.iter().any(|(own, _)| own == name))
+    .map(|(name, value)| EnvVar {
+        name: name.to_string(),
+        value: Some(value.to_string()),
+        value_from: None,
+    })
+    .collect()
 }
 
 /// Maps `envVariables`: a value that is exactly one secret reads it with

@@ -104,6 +104,8 @@ pub fn export_stage(stage: &Stage, options: &ExportOptions) -> Export {
         volume_mounts: &mounts,
         workspace: WORKSPACE_PATH,
         security_context: settings.security_context.as_ref(),
+        pipeline_id: &stage.pipeline_id,
+        stage_id: &stage.id,
     };
     let built: Vec<BuiltContainer> = steps
         .iter()

@@ -161,7 +161,7 @@ fn dollars_survive_kubelet_expansion() {
 
     let main = container(&manifest, "s");
     assert_eq!(main.args.as_ref().unwrap()[0], "echo $$HOME $$(date) $$$$");
-    let env = main.env.as_ref().unwrap();
+    let env = &own_env(main);
     assert_eq!(env[0].value.as_deref(), Some("$$(FIVE)$$"));
 }
 
@@ -249,7 +249,7 @@ fn env_variables_in_written_order() {
     step.env_variables = vec![("B".into(), "2".into()), ("A".into(), "1".into())];
     let manifest = manifest(&stage(vec![step]), &options());
 
-    let env = container(&manifest, "s").env.as_ref().unwrap();
+    let env = &own_env(container(&manifest, "s"));
     let pairs: Vec<(&str, Option<&str>)> = env
         .iter()
         .map(|e| (e.name.as_str(), e.value.as_deref()))
@@ -1686,7 +1686,7 @@ fn secrets_stay_out_of_manifest_text() {
 #[test]
 fn whole_secret_env_uses_secret_key_ref() {
     let manifest = manifest(&secret_stage(), &options());
-    let env = container(&manifest, "postgres").env.as_ref().unwrap();
+    let env = &own_env(container(&manifest, "postgres"));
 
     assert_eq!(env.len(), 1);
     assert_eq!(env[0].name, "POSTGRES_PASSWORD");
@@ -1712,7 +1712,7 @@ fn command_refers_to_secret_variable() {
         script,
         "curl -u \"ci:$(BASSO_SECRET_DB_PASSWORD)\" http://postgres:5432 -H 'X-Token: $(BASSO_SECRET_ACCOUNT_API_TOKEN)'"
     );
-    let env = main.env.as_ref().unwrap();
+    let env = &own_env(main);
     let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(
         names,
@@ -1771,7 +1771,7 @@ fn secret_template_has_empty_keys() {
     let keys: Vec<&str> = data.keys().map(String::as_str).collect();
     assert_eq!(keys, ["account.api_token", "db_password"]);
     assert!(data.values().all(String::is_empty));
-    let env = container(&manifest, "postgres").env.as_ref().unwrap();
+    let env = &own_env(container(&manifest, "postgres"));
     let selector = env[0]
         .value_from
         .as_ref()
@@ -2044,7 +2044,7 @@ fn env_named_like_unread_secret_is_kept() {
     step.env_variables = vec![("BASSO_SECRET_OTHER".into(), "value".into())];
     let manifest = manifest(&stage(vec![step]), &options());
 
-    let env = container(&manifest, "s").env.as_ref().unwrap();
+    let env = &own_env(container(&manifest, "s"));
     let names: Vec<&str> = env.iter().map(|var| var.name.as_str()).collect();
     assert_eq!(names, ["BASSO_SECRET_TOK", "BASSO_SECRET_OTHER"]);
 }
@@ -2138,4 +2138,54 @@ fn root_step_under_run_as_non_root_warned() {
         warnings[0].contains("step `root` runs as user 0"),
         "{warnings:#?}"
     );
+}
+
+/// The names `basso run` and Harness give every step, which the export
+/// sets first in each container.
+const BUILTIN_ENV: [&str; 8] = [
+    "CI",
+    "HARNESS_WORKSPACE",
+    "DRONE_WORKSPACE",
+    "HARNESS_PIPELINE_ID",
+    "HARNESS_STAGE_ID",
+    "DRONE_STAGE_NAME",
+    "HARNESS_STEP_ID",
+    "DRONE_STEP_NAME",
+];
+
+/// Returns the variables of `container` other than the built-in ones.
+fn own_env(
+    container: &k8s_openapi::api::core::v1::Container,
+) -> Vec<k8s_openapi::api::core::v1::EnvVar> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .filter(|var| !BUILTIN_ENV.contains(&var.name.as_str()))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn builtin_variables_set_unless_overridden() {
+    let mut step = run("s", "alpine", "env");
+    step.env_variables = vec![("CI".into(), "no".into())];
+    let manifest = manifest(&stage(vec![step]), &options());
+
+    let env = container(&manifest, "s").env.as_ref().unwrap();
+    let value = |name: &str| {
+        let found: Vec<Option<&str>> = env
+            .iter()
+            .filter(|var| var.name == name)
+            .map(|var| var.value.as_deref())
+            .collect();
+        assert_eq!(found.len(), 1, "{name}: {env:#?}");
+        found[0]
+    };
+    assert_eq!(value("CI"), Some("no"));
+    assert_eq!(value("HARNESS_STEP_ID"), Some("s"));
+    assert_eq!(value("HARNESS_WORKSPACE"), Some("/harness"));
+    for name in BUILTIN_ENV {
+        value(name);
+    }
 }
