@@ -3673,24 +3673,34 @@ fn shared_path_warning_printed_once() {
 fn shell_messages_give_script_line_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let script = "true\n# a comment\nbasso_no_such_command_x";
-    for (shell, extra, expected) in [
-        ("Sh", "", ": 3: basso_no_such_command_x"),
+    // dash reports the end of a 3-line file at line 4.
+    let unclosed = "true\nf() {\n  true";
+    for (shell, text, extra, expected) in [
+        ("Sh", script, "", ": 3: basso_no_such_command_x"),
         (
             "Sh",
+            script,
             "outputVariables:\n  - name: A",
             ": 3: basso_no_such_command_x",
         ),
         (
             "Bash",
+            script,
             "outputVariables:\n  - name: A",
             "line 3: basso_no_such_command_x",
         ),
+        (
+            "Sh",
+            unclosed,
+            "",
+            ": 4: Syntax error: end of file unexpected",
+        ),
     ] {
-        let step = step("Run", "a", script, extra).replace("shell: Sh", &format!("shell: {shell}"));
+        let step = step("Run", "a", text, extra).replace("shell: Sh", &format!("shell: {shell}"));
         let file = pipeline(dir.path(), &[step]);
         let output = run(&file, &[]);
 
-        let stderr = text(&output.stderr);
+        let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(expected), "{shell} {extra}: {stderr}");
     }

@@ -331,7 +331,10 @@ fn wrap_script(shell: &str, script: &str, outputs: &[String], dir: &str) -> Stri
     match shell {
         "sh" | "bash" => {
             let (before, after) = basso_runner::host::shell_output_writer(outputs, dir);
-            format!("{before}set -e; exec 2>&1; {script}\n{after}")
+            format!(
+                "{before}set -e; exec 2>&1; {}{after}",
+                basso_runner::host::with_final_newline(script)
+            )
         }
         "python3" if !outputs.is_empty() => {
             let writer = basso_runner::host::python_output_writer(outputs, dir);

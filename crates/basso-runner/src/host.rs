@@ -742,7 +742,7 @@ fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path
     match shell {
         Shell::Sh | Shell::Bash => {
             let (before, after) = shell_output_writer(outputs, &dir);
-            format!("{before}set -e; {script}\n{after}")
+            format!("{before}set -e; {}{after}", with_final_newline(script))
         }
         Shell::Python if outputs.is_empty() => format!("{script}\n"),
         Shell::Python => with_python_writer(script, &python_output_writer(outputs, &dir)),
@@ -761,6 +761,16 @@ fn wrap_script(shell: Shell, script: &str, outputs: &[String], output_dir: &Path
             text.push_str("}\n");
             text
         }
+    }
+}
+
+/// Returns `script` ending in one newline of its own: a second one would
+/// move the line at which the shell reports an unexpected end of file.
+pub fn with_final_newline(script: &str) -> std::borrow::Cow<'_, str> {
+    if script.ends_with('\n') {
+        std::borrow::Cow::Borrowed(script)
+    } else {
+        std::borrow::Cow::Owned(format!("{script}\n"))
     }
 }
 
