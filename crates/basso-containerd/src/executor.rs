@@ -465,7 +465,15 @@ impl Inner {
         }
         let network = self.stage_network()?;
         let endpoint = if step.service {
-            Some(network.add_service(&step.host_names)?)
+            // The container's own host name resolves too, as software such
+            // as Java's `InetAddress.getLocalHost` expects; it differs from
+            // the step id when that has `_` or `$`.
+            let mut host_names = step.host_names.clone();
+            let own = sanitize_hostname(&step.step_id);
+            if !host_names.contains(&own) {
+                host_names.push(own);
+            }
+            Some(network.add_service(&host_names)?)
         } else {
             None
         };

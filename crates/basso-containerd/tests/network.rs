@@ -110,6 +110,33 @@ fn two_services_share_a_container_port() {
     executor.end_stage(Duration::from_secs(5)).unwrap();
 }
 
+/// A service whose step id has `_` gets the container host name `my-db`,
+/// which the stage's hosts file lists beside `my_db`, so that the service
+/// can resolve its own host name.
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn service_own_host_name_resolves() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+    let service = web_service("my_db", "db", 8080, workspace.path());
+
+    let _service = executor.start(&service, Lines::default().sink()).unwrap();
+    for name in ["my_db", "my-db"] {
+        let (exit, output) = run(
+            &executor,
+            &script_step(
+                "client",
+                &fetch_script(&format!("http://{name}:8080/")),
+                workspace.path(),
+            ),
+        );
+        assert!(exit.success(), "{name}: {output}");
+        assert_eq!(output, "db", "{name}");
+    }
+    executor.end_stage(Duration::from_secs(5)).unwrap();
+}
+
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn service_stops_on_sigterm_through_init() {
