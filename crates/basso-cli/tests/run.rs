@@ -3742,3 +3742,35 @@ fn preflight_errors_name_the_step_position() {
         assert!(line.contains(&position), "{position}: {line}");
     }
 }
+
+#[test]
+fn repeated_secret_flag_warned() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            "echo \"len=${#T}\"",
+            "envVariables:\n  T: <+secrets.getValue(\"tok\")>",
+        )],
+    );
+    let output = run(
+        &file,
+        &[
+            "--secret",
+            "tok=first-s3cret",
+            "--secret",
+            "tok=second-s3cret",
+        ],
+    );
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`--secret tok` is given more than once; the last value is used"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a | len=13"), "{stderr}");
+    assert!(!stderr.contains("-s3cret"), "{stderr}");
+}
