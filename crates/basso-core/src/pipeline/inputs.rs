@@ -45,8 +45,9 @@ pub fn collect<'a>(
         let Some(text) = node.as_str() else {
             return Visit::Descend;
         };
-        if classify(text) != ValueKind::RuntimeInput {
-            if text.contains(RUNTIME_INPUT) {
+        let kind = classify(text);
+        if kind != ValueKind::RuntimeInput {
+            if kind == ValueKind::Expression && text.contains(RUNTIME_INPUT) {
                 report.push(input_not_first(path, node, source));
             }
             return Visit::Descend;
@@ -147,8 +148,9 @@ pub fn check_defaults(report: &mut Report, pipeline: &Node, source: &str) {
         let Some(text) = node.as_str() else {
             return Visit::Descend;
         };
-        if classify(text) != ValueKind::RuntimeInput {
-            if text.contains(RUNTIME_INPUT) {
+        let kind = classify(text);
+        if kind != ValueKind::RuntimeInput {
+            if kind == ValueKind::Expression && text.contains(RUNTIME_INPUT) {
                 report.push(input_not_first(path, node, source));
             }
             return Visit::Descend;

@@ -48,6 +48,9 @@ struct Site<'p, 'a> {
     groups: Vec<&'p Group<'a>>,
     /// The step index of every stage, in stage order.
     step_indexes: &'p [StepIndex<'p>],
+    /// The pipeline and stage variables whose values read an untrusted
+    /// value, directly or through other variables, with the path read.
+    untrusted_variables: &'p HashMap<VariableKey<'p>, String, FixedState>,
 }
 
 /// A stage's steps by identifier, so each reference finds its target step
@@ -114,6 +117,8 @@ pub(crate) fn check_value(
         return Vec::new();
     }
     let step_indexes: Vec<StepIndex<'_>> = pipeline.stages.iter().map(StepIndex::new).collect();
+    // A supplied value is checked for references, not as a command.
+    let untrusted_variables = HashMap::default();
     let stage_index = pipeline
         .stages
         .iter()
@@ -138,6 +143,7 @@ pub(crate) fn check_value(
         step,
         groups,
         step_indexes: &step_indexes,
+        untrusted_variables: &untrusted_variables,
     };
     references
         .paths
@@ -165,6 +171,7 @@ fn groups_around<'p, 'a>(stage: &'p Stage<'a>, path: &str) -> Vec<&'p Group<'a>>
 /// Runs every expression check over the pipeline.
 pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templates: &Templates) {
     let step_indexes: Vec<StepIndex<'_>> = pipeline.stages.iter().map(StepIndex::new).collect();
+    let untrusted_variables = untrusted_variables(pipeline, templates);
     walk(pipeline.node, "pipeline", &mut |path, node| {
         if path.starts_with("pipeline.stages.") {
             return Visit::Skip;
@@ -178,6 +185,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                 step: None,
                 groups: Vec::new(),
                 step_indexes: &step_indexes,
+                untrusted_variables: &untrusted_variables,
             },
             path,
             node,
@@ -233,6 +241,7 @@ pub fn check(report: &mut Report, pipeline: &Pipeline<'_>, source: &str, templat
                         step,
                         groups,
                         step_indexes: &step_indexes,
+                        untrusted_variables: &untrusted_variables,
                     },
                     path,
                     node,
@@ -423,16 +432,14 @@ fn check_text(
             continue;
         }
         // A variable whose value reads an untrusted value passes it on.
-        let through = if untrusted_root(reference).is_some() {
+        let direct = untrusted_root(reference);
+        let through = if direct.is_some() || site.untrusted_variables.is_empty() {
             None
         } else {
-            variable_target(pipeline, site.stage_index, reference).and_then(|(key, variable)| {
-                first_read(pipeline, templates, key.0, variable.value?, |path| {
-                    untrusted_root(path).is_some()
-                })
-            })
+            variable_target(pipeline, site.stage_index, reference)
+                .and_then(|(key, _)| site.untrusted_variables.get(&key).cloned())
         };
-        let Some(root) = untrusted_root(through.as_deref().unwrap_or(reference)) else {
+        let Some(root) = direct.or_else(|| through.as_deref().and_then(untrusted_root)) else {
             continue;
         };
         let variable = env_name(reference);
@@ -490,9 +497,44 @@ fn is_shell_script_item(site: &Site<'_, '_>, path: &str) -> bool {
         .is_some_and(|flag| flag.trim() == "-c")
 }
 
+/// Returns the pipeline and stage variables whose values read an untrusted
+/// value, directly or through other variables, with the path they read.
+fn untrusted_variables<'p>(
+    pipeline: &'p Pipeline<'_>,
+    templates: &Templates,
+) -> HashMap<VariableKey<'p>, String, FixedState> {
+    let stage_variables = pipeline
+        .stages
+        .iter()
+        .enumerate()
+        .flat_map(|(index, stage)| stage.variables.iter().map(move |v| (Some(index), v)));
+    let mut found = HashMap::default();
+    for (stage, variable) in pipeline
+        .variables
+        .iter()
+        .map(|v| (None, v))
+        .chain(stage_variables)
+    {
+        let Some(value) = variable.value else {
+            continue;
+        };
+        let read = first_read(pipeline, templates, stage, value, |path| {
+            untrusted_root(path).is_some()
+        });
+        if let Some(path) = read {
+            found.entry((stage, variable.name.as_str())).or_insert(path);
+        }
+    }
+    found
+}
+
 /// Returns the root of [`UNTRUSTED_ROOTS`] that `reference` reads: a path
 /// under one, or a whole map that holds one (`<+trigger>`).
 fn untrusted_root(reference: &str) -> Option<&'static str> {
+    // Every root starts with one of two names, which rule out most paths.
+    if !(reference.starts_with("trigger") || reference.starts_with("codebase")) {
+        return None;
+    }
     UNTRUSTED_ROOTS
         .iter()
         .find(|root| is_under(reference, root) || is_under(root, reference))

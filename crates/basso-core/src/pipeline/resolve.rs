@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use foldhash::fast::FixedState;
 use indexmap::IndexMap;
 use serde_json::Value as Json;
+use smallvec::SmallVec;
 
 use crate::diagnostic::{Diagnostic, Span};
 use crate::error::{ExprError, codes};
@@ -3022,13 +3023,28 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// Checks resolved values of fields that were written as expressions
     /// or runtime inputs; fixed values were checked by validation.
     fn check_resolved(&mut self, step: &Step<'_>, spec: &Json) {
+        // The settings written as an expression or runtime input, found in
+        // one pass over the spec, as most steps have one or two.
         let run_state_fields = &self.run_state_fields;
-        let dynamic = |key: &str| {
-            step.spec_field(key).filter(|node| {
-                node.as_str()
-                    .is_some_and(|t| classify(t) != ValueKind::Fixed)
+        let written: SmallVec<[(&str, &Node); 4]> = step
+            .spec
+            .and_then(Node::as_mapping)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(key, node)| Some((key.as_str()?, node)))
+            .filter(|(key, node)| {
+                RESOLVED_CHECKS.contains(key)
+                    && node
+                        .as_str()
+                        .is_some_and(|t| classify(t) != ValueKind::Fixed)
                     && !run_state_fields.contains(&(node.span.byte_start, node.span.byte_end))
             })
+            .collect();
+        let dynamic = |key: &str| {
+            written
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, node)| *node)
         };
         if let Some(node) = dynamic("shell")
             && let Some(shell) = spec.get("shell").and_then(Json::as_str)
@@ -3183,6 +3199,19 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
     }
 }
+
+/// The spec settings that [`Resolver::check_resolved`] checks when they are
+/// written as an expression or runtime input.
+const RESOLVED_CHECKS: [&str; 8] = [
+    "shell",
+    "resources",
+    "imagePullPolicy",
+    "image",
+    "entrypoint",
+    "runAsUser",
+    "reports",
+    "outputVariables",
+];
 
 /// The node whose `timeout` is resolved.
 #[derive(Clone, Copy, PartialEq, Eq)]
