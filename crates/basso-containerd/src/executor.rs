@@ -465,9 +465,9 @@ impl Inner {
         }
         let network = self.stage_network()?;
         let endpoint = if step.service {
-            // The container's own host name resolves too, as software such
-            // as Java's `InetAddress.getLocalHost` expects; it differs from
-            // the step id when that has `_` or `$`.
+            // The container's own host name resolves too, because software
+            // such as Java's `InetAddress.getLocalHost` looks it up. It
+            // differs from the step id when that has `_` or `$`.
             let mut host_names = step.host_names.clone();
             let own = sanitize_hostname(&step.step_id);
             if !host_names.contains(&own) {

@@ -110,9 +110,9 @@ fn two_services_share_a_container_port() {
     executor.end_stage(Duration::from_secs(5)).unwrap();
 }
 
-/// A service whose step id has `_` gets the container host name `my-db`,
-/// which the stage's hosts file lists beside `my_db`, so that the service
-/// can resolve its own host name.
+/// Reaches a service whose step id has `_` by that id and by its container
+/// host name `my-db`, which the stage's hosts file lists so that the
+/// service can resolve its own host name.
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn service_own_host_name_resolves() {

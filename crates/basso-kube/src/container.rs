@@ -386,8 +386,8 @@ fn interpreter(shell: &str) -> Option<&'static [&'static str]> {
     }
 }
 
-/// The variables that `basso run` gives every step and Harness CI gives
-/// its steps, except those the step's `envVariables` set. The build number
+/// Returns the variables that `basso run` gives every step and Harness CI
+/// gives its steps, except those the step's `envVariables` set. The build number
 /// is known only when a run starts, so `HARNESS_BUILD_ID` and
 /// `DRONE_BUILD_NUMBER` are not set.
 fn builtin_env(step: &Step, context: &ContainerContext<'_>) -> Vec<EnvVar> {

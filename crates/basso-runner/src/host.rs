@@ -510,7 +510,7 @@ pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
 /// put after the script's opening docstring and `from __future__` imports,
 /// which Python requires before any other statement, else before its
 /// first line. Only the lines before the first other statement are read,
-/// so text later in the script, in a string say, is never changed.
+/// so later text, such as a string's, is never changed.
 pub fn with_python_writer(script: &str, writer: &str) -> String {
     let lines: Vec<&str> = script.split_inclusive('\n').collect();
     let mut after = None;
@@ -527,7 +527,7 @@ pub fn with_python_writer(script: &str, writer: &str) -> String {
             after = Some(index);
             continue;
         }
-        // A future import holds no string, so `#` starts its comment.
+        // A future import has no string, so `#` starts its comment.
         let code = line.split('#').next().unwrap_or_default().trim_end();
         match continued {
             Some('(') => {

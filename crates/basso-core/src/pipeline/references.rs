@@ -458,8 +458,8 @@ fn check_text(
     }
 }
 
-/// The help of `untrusted-input-in-command`: how the step's shell reads
-/// the value from the environment variable `variable` instead.
+/// Builds the help of `untrusted-input-in-command`: how the step's shell
+/// reads the value from the environment variable `variable` instead.
 fn untrusted_help(site: &Site<'_, '_>, variable: &str, reference: &str, root: &str) -> String {
     let shell = site
         .step

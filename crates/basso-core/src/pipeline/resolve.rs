@@ -1072,10 +1072,11 @@ impl<'p, 'a> Resolver<'p, 'a> {
     }
 
     /// Returns the parts of the rendered field `node` that the reads of
-    /// `paths` lie in: each from the start of the top-level block holding a
-    /// read to the start of the next block, because rendering evaluates each
-    /// block on its own. The whole field when a read is not found in its
-    /// text (it came through a variable) or when it has a single block.
+    /// `paths` lie in. Each part runs from the start of the top-level block
+    /// with a read to the start of the next block, because rendering
+    /// evaluates each block on its own. The whole field is returned when a
+    /// read is not in its text (it came through a variable) or when it has
+    /// a single block.
     fn block_parts(&self, node: &Node, paths: &[String]) -> Vec<Span> {
         let whole = vec![node.span];
         let (start, end) = (node.span.byte_start, node.span.byte_end);
