@@ -3774,3 +3774,23 @@ fn repeated_secret_flag_warned() {
     assert!(stderr.contains("a | len=13"), "{stderr}");
     assert!(!stderr.contains("-s3cret"), "{stderr}");
 }
+
+#[test]
+fn missing_sh_named_with_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "a", "echo ran", "")]);
+    let output = basso()
+        .env("PATH", dir.path().join("empty"))
+        .arg("run")
+        .arg(&file)
+        .output()
+        .unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot start `sh`"), "{stderr}");
+    assert!(
+        stderr.contains("put a POSIX shell named `sh` on basso's PATH"),
+        "{stderr}"
+    );
+}

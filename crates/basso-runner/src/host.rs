@@ -1321,7 +1321,11 @@ impl Watchdog {
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .map_err(|error| ExecError(format!("cannot start the watchdog `sh`: {error}")))?;
+            .map_err(|error| {
+                ExecError(format!(
+                    "cannot start `sh`, which basso runs to stop the steps' processes should basso itself be killed: {error}; help: put a POSIX shell named `sh` on basso's PATH"
+                ))
+            })?;
         let input = child.stdin.take();
         Ok(Watchdog {
             pid: child.id(),
