@@ -3794,3 +3794,65 @@ fn missing_sh_named_with_help() {
         "{stderr}"
     );
 }
+
+#[test]
+fn host_setting_warned_once_for_a_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let looped = step(
+        "Run",
+        "a",
+        "echo ran",
+        "privileged: true",
+    )
+    .replace(
+        "                  spec:\n",
+        "                  strategy:\n                    repeat:\n                      times: 3\n                  spec:\n",
+    );
+    assert!(looped.contains("times: 3"), "{looped}");
+    let file = pipeline(dir.path(), &[looped]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("`privileged` has no effect on the host")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn basso_shared_path_warned_once_for_looped_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), &[step("Run", "a", "echo ran", "")]);
+    let written = std::fs::read_to_string(&file).unwrap();
+    let looped = written.replacen(
+        "        type: CI\n",
+        "        type: CI\n        strategy:\n          repeat:\n            times: 2\n",
+        1,
+    );
+    let looped = looped.replacen(
+        "          cloneCodebase: false\n",
+        "          cloneCodebase: false\n          sharedPaths:\n            - /basso/cache\n",
+        1,
+    );
+    assert!(
+        looped.contains("times: 2") && looped.contains("/basso/cache"),
+        "{looped}"
+    );
+    std::fs::write(&file, looped).unwrap();
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("shared path `/basso/cache` is not shared")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("a | ran").count(), 2, "{stderr}");
+}

@@ -158,7 +158,10 @@ fn check_step(
 /// step with an image never runs on the host: without a container executor
 /// it gets an error instead.
 fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec<String>) {
-    if executor.runs_images() || step.spec.image.is_some() {
+    // The iterations of a looped step share its settings, so the first
+    // one speaks for all.
+    let later_iteration = step.iteration.as_ref().is_some_and(|i| i.index > 0);
+    if executor.runs_images() || step.spec.image.is_some() || later_iteration {
         return;
     }
     let id = step.path();

@@ -146,6 +146,9 @@ pub struct Runner<'a> {
     pipeline_expired: AtomicBool,
     /// Values of the `type: Secret` output variables of finished steps.
     secret_outputs: Mutex<Vec<String>>,
+    /// The shared paths already warned about, so that the iterations of a
+    /// looped stage warn once.
+    warned_shared_paths: Mutex<Vec<String>>,
 }
 
 impl<'a> Runner<'a> {
@@ -172,6 +175,7 @@ impl<'a> Runner<'a> {
             kill_now: Arc::new(AtomicBool::new(false)),
             pipeline_expired: AtomicBool::new(false),
             secret_outputs: Mutex::new(Vec::new()),
+            warned_shared_paths: Mutex::new(Vec::new()),
         }
     }
 
@@ -311,7 +315,11 @@ impl<'a> Runner<'a> {
                 Ok(Some(path)) => path,
                 Ok(None) => continue,
                 Err(problem) => {
-                    tracing::warn!(stage_id = %stage.id, "{problem}");
+                    let mut warned = self.warned_shared_paths.lock().expect("warned paths lock");
+                    if !warned.contains(written) {
+                        warned.push(written.clone());
+                        tracing::warn!(stage_id = %stage.id, "{problem}");
+                    }
                     continue;
                 }
             };
