@@ -4266,3 +4266,35 @@ fn services_differing_in_case_warned() {
         "{checked:#?}"
     );
 }
+
+#[test]
+fn supplied_command_with_untrusted_value_warned() {
+    let source = pipeline_with(
+        "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: <+input>",
+        DOCKER,
+    )
+    .replacen(
+        "  variables:\n",
+        "  variables:\n    - name: title\n      type: String\n      value: <+codebase.prTitle>\n",
+        1,
+    );
+    let path = "pipeline.stages.s.spec.execution.steps.a.spec.command";
+    for (command, expected) in [
+        ("echo <+codebase.prTitle>", 1),
+        ("echo <+pipeline.variables.title>", 1),
+        ("echo <+codebase.branch>", 0),
+    ] {
+        let arguments = [("pipeline.variables.tag", "1.0"), (path, command)];
+        let resolution = resolve(&source, &arguments, &[], json!({}));
+        let warned = messages_with_code(&resolution, "untrusted-input-in-command");
+        assert_eq!(
+            warned.len(),
+            expected,
+            "{command}: {:#?}",
+            resolution.diagnostics
+        );
+        if let Some(message) = warned.first() {
+            assert!(message.contains("--input"), "{message}");
+        }
+    }
+}

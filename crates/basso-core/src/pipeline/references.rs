@@ -117,8 +117,12 @@ pub(crate) fn check_value(
         return Vec::new();
     }
     let step_indexes: Vec<StepIndex<'_>> = pipeline.stages.iter().map(StepIndex::new).collect();
-    // A supplied value is checked for references, not as a command.
-    let untrusted_variables = HashMap::default();
+    let is_command = path.ends_with(".spec.command");
+    let untrusted_variables = if is_command {
+        untrusted_variables(pipeline, templates)
+    } else {
+        HashMap::default()
+    };
     let stage_index = pipeline
         .stages
         .iter()
@@ -145,11 +149,19 @@ pub(crate) fn check_value(
         step_indexes: &step_indexes,
         untrusted_variables: &untrusted_variables,
     };
-    references
+    let mut diagnostics: Vec<Diagnostic> = references
         .paths
         .iter()
         .filter_map(|reference| check_reference(pipeline, &site, reference, text))
-        .collect()
+        .collect();
+    if is_command {
+        for reference in &references.paths {
+            if let Some(warning) = untrusted_in_command(pipeline, &site, reference) {
+                diagnostics.push(warning);
+            }
+        }
+    }
+    diagnostics
 }
 
 /// Returns whether `path` lies inside the node at `prefix`.
@@ -431,31 +443,43 @@ fn check_text(
         if !is_command {
             continue;
         }
-        // A variable whose value reads an untrusted value passes it on.
-        let direct = untrusted_root(reference);
-        let through = if direct.is_some() || site.untrusted_variables.is_empty() {
-            None
-        } else {
-            variable_target(pipeline, site.stage_index, reference)
-                .and_then(|(key, _)| site.untrusted_variables.get(&key).cloned())
-        };
-        let Some(root) = direct.or_else(|| through.as_deref().and_then(untrusted_root)) else {
-            continue;
-        };
-        let variable = env_name(reference);
-        let origin = match &through {
-            Some(path) => format!(", and its value reads `<+{path}>`, which comes"),
-            None => ", but its value comes".to_string(),
-        };
-        report.push(
-            Diagnostic::warning(
-                "untrusted-input-in-command",
-                format!("`<+{reference}>` is spliced into a shell command{origin} from outside the repository's owners"),
-                reference_span(templates, text, source, node, reference),
-            )
-            .with_help(untrusted_help(site, &variable, reference, root)),
-        );
+        if let Some(warning) = untrusted_in_command(pipeline, site, reference) {
+            let span = reference_span(templates, text, source, node, reference);
+            report.push(warning.with_span(span));
+        }
     }
+}
+
+/// Returns the `untrusted-input-in-command` warning, without a span, when
+/// `reference` in a command at `site` reads a value from outside the
+/// repository's owners, directly or through a pipeline or stage variable.
+fn untrusted_in_command(
+    pipeline: &Pipeline<'_>,
+    site: &Site<'_, '_>,
+    reference: &str,
+) -> Option<Diagnostic> {
+    // A variable whose value reads an untrusted value passes it on.
+    let direct = untrusted_root(reference);
+    let through = if direct.is_some() || site.untrusted_variables.is_empty() {
+        None
+    } else {
+        variable_target(pipeline, site.stage_index, reference)
+            .and_then(|(key, _)| site.untrusted_variables.get(&key).cloned())
+    };
+    let root = direct.or_else(|| through.as_deref().and_then(untrusted_root))?;
+    let variable = env_name(reference);
+    let origin = match &through {
+        Some(path) => format!(", and its value reads `<+{path}>`, which comes"),
+        None => ", but its value comes".to_string(),
+    };
+    Some(
+        Diagnostic::warning(
+            "untrusted-input-in-command",
+            format!("`<+{reference}>` is spliced into a shell command{origin} from outside the repository's owners"),
+            Span::default(),
+        )
+        .with_help(untrusted_help(site, &variable, reference, root)),
+    )
 }
 
 /// Builds the help of `untrusted-input-in-command`: how the step's shell
