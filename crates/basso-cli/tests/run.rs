@@ -3741,6 +3741,31 @@ fn preflight_errors_name_the_step_position() {
             .unwrap_or_else(|| panic!("{path}: {stderr}"));
         assert!(line.contains(&position), "{position}: {line}");
     }
+
+    // The JSON document lists them as diagnostics at the same lines.
+    let output = run(&file, &["--format", "json"]);
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let lines: Vec<(String, u64)> = document["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = ["a", "b"]
+        .iter()
+        .map(|id| {
+            (
+                "cannot-run".to_string(),
+                line_of(&format!("identifier: {id}")) as u64,
+            )
+        })
+        .collect();
+    assert_eq!(lines, expected, "{document:#}");
 }
 
 #[test]

@@ -219,25 +219,30 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     }
     if !preflight.errors.is_empty() {
         // The iterations of a looped step repeat the step's problems.
-        let positions = loaded.positions(&resolution);
+        let spans = loaded.spans(&resolution);
         let mut list: Vec<String> = Vec::new();
+        let mut diagnostics: Vec<basso_core::Diagnostic> = Vec::new();
         for (index, error) in preflight.errors.iter().enumerate() {
-            let position = preflight
-                .error_sources
-                .get(index)
-                .and_then(|source| positions.get(source));
-            let line = match position {
-                Some(position) => format!("  - {position}: {error}"),
+            let source = preflight.error_sources.get(index);
+            let diagnostic = loaded.preflight_diagnostic(error, source, &spans);
+            let line = match &diagnostic {
+                Some(diagnostic) => {
+                    format!("  - {}: {error}", loaded.position(diagnostic.span))
+                }
                 None => format!("  - {error}"),
             };
             if !list.contains(&line) {
                 list.push(line);
+                diagnostics.extend(diagnostic);
             }
         }
-        return Err(StartError::failure(format!(
-            "basso run cannot run this pipeline on this machine:\n{}",
-            list.join("\n")
-        )));
+        return Err(StartError::invalid_pipeline(
+            format!(
+                "basso run cannot run this pipeline on this machine:\n{}",
+                list.join("\n")
+            ),
+            diagnostics,
+        ));
     }
 
     // Run.

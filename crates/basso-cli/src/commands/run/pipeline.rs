@@ -30,7 +30,7 @@ pub struct Loaded {
 
 impl Loaded {
     /// Returns `FILE:LINE:COLUMN` of `span` in the pipeline file.
-    fn position(&self, span: Span) -> String {
+    pub fn position(&self, span: Span) -> String {
         format!("{}:{}:{}", self.name, span.line, span.column)
     }
 
@@ -152,35 +152,49 @@ impl Loaded {
 
     /// Resolves the pipeline against `context` and returns the resolution
     /// with its errors, printing nothing.
-    /// Returns `FILE:LINE:COLUMN` of the identifier of each stage (with no
-    /// step path) and each step (with its path, `group.step` inside a step
-    /// group) of `resolution`, keyed by stage identifier and step path.
-    pub fn positions(&self, resolution: &Resolution) -> HashMap<(String, Option<String>), String> {
-        let mut positions = HashMap::new();
+    /// Returns the diagnostic for `error`, a reason the run cannot start
+    /// that `source` (stage identifier and step path, see
+    /// `Preflight::error_sources`) places in the file, at the identifier of
+    /// that step or stage. `spans` comes from [`Loaded::spans`].
+    pub fn preflight_diagnostic(
+        &self,
+        error: &str,
+        source: Option<&(String, Option<String>)>,
+        spans: &HashMap<(String, Option<String>), Span>,
+    ) -> Option<Diagnostic> {
+        let span = *spans.get(source?)?;
+        let (message, help) = match error.split_once("; help: ") {
+            Some((message, help)) => (message, Some(help)),
+            None => (error, None),
+        };
+        let mut diagnostic = Diagnostic::error("cannot-run", message, span).with_file(&self.name);
+        diagnostic.help = help.map(str::to_string);
+        Some(diagnostic)
+    }
+
+    /// Returns the span of the identifier of each stage (with no step path)
+    /// and each step (with its path, `group.step` inside a step group) of
+    /// `resolution`, keyed by stage identifier and step path.
+    pub fn spans(&self, resolution: &Resolution) -> HashMap<(String, Option<String>), Span> {
+        let mut spans = HashMap::new();
         let root = basso_core::pipeline::yaml::load(
             &self.source,
             basso_core::pipeline::yaml::Limits::default(),
         );
         let Ok(Some(root)) = root else {
-            return positions;
+            return spans;
         };
         let pipeline_id = resolution.pipeline.as_deref().unwrap_or("pipeline");
         for stage in &resolution.stages {
             let located =
                 basso_kube::stage_from_resolved(pipeline_id, stage, Some((&root, &self.name)));
-            positions.insert(
-                (stage.identifier.clone(), None),
-                self.position(located.span),
-            );
+            spans.insert((stage.identifier.clone(), None), located.span);
             for step in &located.steps {
-                positions.insert(
-                    (stage.identifier.clone(), Some(step.path())),
-                    self.position(step.span),
-                );
+                spans.insert((stage.identifier.clone(), Some(step.path())), step.span);
             }
         }
-        positions.retain(|_, position| !position.ends_with(":0:0"));
-        positions
+        spans.retain(|_, span| span.line > 0);
+        spans
     }
 
     pub fn resolve_quietly(&self, context: &Json) -> Resolution {
