@@ -249,9 +249,10 @@ fn setting_span(owner: &Node, key: &str) -> Option<Span> {
 
 /// Pairs each resolved shared path with the span of the entry it comes
 /// from, so that a warning about it points where the resolution's does.
-/// Resolution drops empty entries; when the entries still do not match the
-/// paths one to one, as with one runtime input for the whole list, a path
-/// points at the fixed entry of its text, else at the `sharedPaths` value.
+/// Resolution drops empty entries, so they are left out here too. When the
+/// entries still do not match the paths one to one, as with one runtime
+/// input for the whole list, a path points at the fixed entry of its text,
+/// else at the `sharedPaths` value.
 fn shared_paths(resolved: &ResolvedStage, stage_node: Option<&Node>) -> Vec<(String, Span)> {
     let node = stage_node.and_then(|node| node.get("spec")?.get("sharedPaths"));
     let whole = node.map_or_else(Span::default, |node| node.span);

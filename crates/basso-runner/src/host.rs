@@ -513,12 +513,41 @@ pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
 /// so later text, such as a string's, is never changed.
 pub fn with_python_writer(script: &str, writer: &str) -> String {
     let lines: Vec<&str> = script.split_inclusive('\n').collect();
+    let mut text = String::with_capacity(script.len() + writer.len() + 2);
+    match opening_end(&lines) {
+        Some(last) => {
+            for (index, line) in lines.iter().enumerate() {
+                text.push_str(line);
+                if index == last {
+                    if !line.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text.push_str(writer);
+                }
+            }
+        }
+        None => {
+            text.push_str(writer);
+            text.push_str(script);
+        }
+    }
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// Returns the index of the last line of the opening docstring and
+/// `from __future__` imports among the Python script's `lines`, or `None`
+/// when the script opens with neither.
+fn opening_end(lines: &[&str]) -> Option<usize> {
     let mut after = None;
-    // `(` or `\\` while a future import goes on over more lines.
+    // `(` or `\` while a future import goes on over more lines.
     let mut continued: Option<char> = None;
     // The closing quotes while a docstring goes on over more lines.
     let mut docstring_end: Option<&str> = None;
     let mut docstring_seen = false;
+
     for (index, line) in lines.iter().enumerate() {
         if let Some(quotes) = docstring_end {
             if line.contains(quotes) {
@@ -527,6 +556,7 @@ pub fn with_python_writer(script: &str, writer: &str) -> String {
             after = Some(index);
             continue;
         }
+
         // A future import has no string, so `#` starts its comment.
         let code = line.split('#').next().unwrap_or_default().trim_end();
         match continued {
@@ -546,6 +576,7 @@ pub fn with_python_writer(script: &str, writer: &str) -> String {
             }
             None => {}
         }
+
         let statement = line.trim();
         if statement.is_empty() || statement.starts_with('#') {
             continue;
@@ -577,28 +608,8 @@ pub fn with_python_writer(script: &str, writer: &str) -> String {
         }
         break;
     }
-    let mut text = String::with_capacity(script.len() + writer.len() + 2);
-    match after {
-        Some(last) => {
-            for (index, line) in lines.iter().enumerate() {
-                text.push_str(line);
-                if index == last {
-                    if !line.ends_with('\n') {
-                        text.push('\n');
-                    }
-                    text.push_str(writer);
-                }
-            }
-        }
-        None => {
-            text.push_str(writer);
-            text.push_str(script);
-        }
-    }
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text
+
+    after
 }
 
 /// The largest output variable file basso reads, 4 MiB. A larger value is

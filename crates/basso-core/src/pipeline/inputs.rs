@@ -92,9 +92,9 @@ pub fn collect<'a>(
 
 const RUNTIME_INPUT: &str = "<+input>";
 
-/// The warning for a field whose text has `<+input>` after other text:
-/// only a value that starts with `<+input>` is a runtime input, so nothing
-/// asks for this one and the block renders as null.
+/// Returns the warning for a field whose text has `<+input>` after other
+/// text. Only a value that starts with `<+input>` is a runtime input, so
+/// nothing requests this one and the block renders as null.
 fn input_not_first(path: &str, node: &Node, source: &str) -> Diagnostic {
     let slice = source
         .get(node.span.byte_start..node.span.byte_end)

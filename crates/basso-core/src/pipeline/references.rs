@@ -349,15 +349,15 @@ fn run_state_read(
     first_read(pipeline, templates, stage, node, is_run_state)
 }
 
-/// Returns the first path for which `wanted` is true that the value at
-/// `node` reads, directly or through the pipeline and stage variables it
-/// reads. `stage` is the index of the stage the value belongs to.
+/// Returns the first path that `matches` accepts among the paths the value
+/// at `node` reads, directly or through the pipeline and stage variables
+/// it reads. `stage` is the index of the stage the value belongs to.
 fn first_read(
     pipeline: &Pipeline<'_>,
     templates: &Templates,
     stage: Option<usize>,
     node: &Node,
-    wanted: impl Fn(&str) -> bool,
+    matches: impl Fn(&str) -> bool,
 ) -> Option<String> {
     let mut pending = vec![(stage, node)];
     let mut visited: Vec<VariableKey<'_>> = Vec::new();
@@ -368,7 +368,7 @@ fn first_read(
         let Ok(references) = templates.with(text, |template| Ok(template.references())) else {
             continue;
         };
-        if let Some(path) = references.paths.iter().find(|path| wanted(path)) {
+        if let Some(path) = references.paths.iter().find(|path| matches(path)) {
             return Some(path.clone());
         }
         for reference in &references.paths {
@@ -553,7 +553,7 @@ fn untrusted_variables<'p>(
 }
 
 /// Returns the root of [`UNTRUSTED_ROOTS`] that `reference` reads: a path
-/// under one, or a whole map that holds one (`<+trigger>`).
+/// under one, or a whole map that contains one (`<+trigger>`).
 fn untrusted_root(reference: &str) -> Option<&'static str> {
     // Every root starts with one of two names, which rule out most paths.
     if !(reference.starts_with("trigger") || reference.starts_with("codebase")) {

@@ -1340,12 +1340,12 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 if classify(&path) != ValueKind::Fixed {
                     continue;
                 }
-                let shown = path.trim();
+                let resolved_path = path.trim();
                 match SharedPath::read(&path) {
                     SharedPath::NotAbsolute => self.report.warning(
                         "invalid-shared-path",
                         format!(
-                            "shared path `{source}` is `{shown}`, which is not an absolute path and is not shared"
+                            "shared path `{source}` is `{resolved_path}`, which is not an absolute path and is not shared"
                         ),
                         item.span,
                         shared_path::NOT_ABSOLUTE_HELP,
@@ -1353,7 +1353,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     SharedPath::Reserved(reason) => self.report.warning(
                         "invalid-shared-path",
                         format!(
-                            "shared path `{source}` is `{shown}`, which is not shared, because {reason}"
+                            "shared path `{source}` is `{resolved_path}`, which is not shared, because {reason}"
                         ),
                         item.span,
                         shared_path::RESERVED_HELP,

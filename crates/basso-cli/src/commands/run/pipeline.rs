@@ -152,10 +152,10 @@ impl Loaded {
 
     /// Resolves the pipeline against `context` and returns the resolution
     /// with its errors, printing nothing.
-    /// Returns the diagnostic for `error`, a reason the run cannot start
-    /// that `source` (stage identifier and step path, see
-    /// `Preflight::error_sources`) places in the file, at the identifier of
-    /// that step or stage. `spans` comes from [`Loaded::spans`].
+    /// Returns the diagnostic for `error`, a reason the run cannot start, at
+    /// the identifier of the step or stage that `source` names (stage
+    /// identifier and step path, as in `Preflight::error_sources`). `spans`
+    /// comes from [`Loaded::spans`].
     pub fn preflight_diagnostic(
         &self,
         error: &str,

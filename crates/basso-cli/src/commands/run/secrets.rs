@@ -20,7 +20,7 @@ pub fn load(needed: &[String], file: Option<&Path>, flags: &[String]) -> Result<
             .map_err(|error| format!("`{}`: {error}", path.display()))?;
     }
 
-    let mut given: Vec<&str> = Vec::new();
+    let mut seen_ids: Vec<&str> = Vec::new();
     for flag in flags {
         // An argument without `=` may be a value whose `ID=` was forgotten,
         // so the message does not repeat it.
@@ -30,12 +30,12 @@ pub fn load(needed: &[String], file: Option<&Path>, flags: &[String]) -> Result<
         if id.is_empty() {
             return Err("invalid --secret with an empty id; help: write --secret ID=VALUE".into());
         }
-        if given.contains(&id) {
+        if seen_ids.contains(&id) {
             tracing::warn!(
                 "`--secret {id}` is given more than once; the last value is used; help: give each secret once"
             );
         } else {
-            given.push(id);
+            seen_ids.push(id);
         }
         secrets.insert(id, value);
     }
