@@ -245,20 +245,23 @@ pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
 /// of its items. The runner globs these paths as resolved, so a secret's
 /// reference text would never become its value there.
 fn is_report_path(path: &str) -> bool {
-    let (rest, last) = split_last(path);
-    let is_index = !last.is_empty() && last.bytes().all(|byte| byte.is_ascii_digit());
-    let list = if is_index { rest } else { path };
-    list.ends_with(".reports.spec.paths")
+    is_list_or_item(path, ".reports.spec.paths")
 }
 
 /// Returns whether `path` names a stage's `sharedPaths` list or one of its
 /// items. The runner creates folders at these paths as resolved, so a
 /// secret's reference text would become a folder's name.
 fn is_shared_path(path: &str) -> bool {
+    is_list_or_item(path, ".spec.sharedPaths")
+}
+
+/// Returns whether `path` names the list whose path ends with `list_end`,
+/// or one of its items.
+fn is_list_or_item(path: &str, list_end: &str) -> bool {
     let (rest, last) = split_last(path);
     let is_index = !last.is_empty() && last.bytes().all(|byte| byte.is_ascii_digit());
     let list = if is_index { rest } else { path };
-    list.ends_with(".spec.sharedPaths")
+    list.ends_with(list_end)
 }
 
 /// Splits `path` at its last `.` into what comes before and the last

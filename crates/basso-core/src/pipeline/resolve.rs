@@ -30,7 +30,7 @@ use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::references::STEP_NOT_IN_SCOPE;
 use crate::pipeline::resolved::*;
 use crate::pipeline::scope::{Scope, merge, tree};
-use crate::pipeline::shared_path::{self, SharedPath};
+use crate::pipeline::shared_path::SharedPath;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::validate::{self, effective_infrastructure};
 use crate::pipeline::yaml::{Node, NodeValue, Scalar, scalar_to_json};
@@ -1340,25 +1340,16 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 if classify(&path) != ValueKind::Fixed {
                     continue;
                 }
-                let resolved_path = path.trim();
-                match SharedPath::read(&path) {
-                    SharedPath::NotAbsolute => self.report.warning(
+                if let Some((problem, help)) = SharedPath::read(&path).not_shared() {
+                    self.report.warning(
                         "invalid-shared-path",
                         format!(
-                            "shared path `{source}` is `{resolved_path}`, which is not an absolute path and is not shared"
+                            "shared path `{source}` is `{}`, which {problem}",
+                            path.trim()
                         ),
                         item.span,
-                        shared_path::NOT_ABSOLUTE_HELP,
-                    ),
-                    SharedPath::Reserved(reason) => self.report.warning(
-                        "invalid-shared-path",
-                        format!(
-                            "shared path `{source}` is `{resolved_path}`, which is not shared, because {reason}"
-                        ),
-                        item.span,
-                        shared_path::RESERVED_HELP,
-                    ),
-                    SharedPath::Empty | SharedPath::Folder(_) => {}
+                        help,
+                    );
                 }
             }
         }

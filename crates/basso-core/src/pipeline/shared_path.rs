@@ -33,6 +33,23 @@ impl SharedPath {
             None => Self::Folder(path),
         }
     }
+
+    /// Returns why an entry shares nothing, as the end of a warning that
+    /// names it (`is not an absolute path and is not shared`), with the
+    /// warning's help, or `None` for an empty entry or a folder.
+    #[must_use]
+    pub fn not_shared(&self) -> Option<(String, &'static str)> {
+        match self {
+            Self::NotAbsolute => Some((
+                "is not an absolute path and is not shared".to_string(),
+                NOT_ABSOLUTE_HELP,
+            )),
+            Self::Reserved(reason) => {
+                Some((format!("is not shared, because {reason}"), RESERVED_HELP))
+            }
+            Self::Empty | Self::Folder(_) => None,
+        }
+    }
 }
 
 /// The help of the warning for an entry that is not shared.

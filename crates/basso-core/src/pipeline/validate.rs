@@ -15,7 +15,7 @@ use crate::pipeline::image::parse_image_parts;
 use crate::pipeline::model::{DocumentKind, Pipeline, Report, Stage, Step, key_span};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::resolved::{ImagePullPolicy, InfrastructureKind, Shell};
-use crate::pipeline::shared_path::{self, SharedPath};
+use crate::pipeline::shared_path::SharedPath;
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::templates::Templates;
 use crate::pipeline::yaml::{Node, NodeValue};
@@ -816,26 +816,13 @@ fn check_shared_paths(report: &mut Report, paths: &Node) {
         if entry.is_null() || classify(written) != ValueKind::Fixed {
             continue;
         }
-        match SharedPath::read(written) {
-            SharedPath::NotAbsolute => report.warning(
+        if let Some((problem, help)) = SharedPath::read(written).not_shared() {
+            report.warning(
                 "invalid-shared-path",
-                format!(
-                    "shared path `{}` is not an absolute path and is not shared",
-                    written.trim()
-                ),
+                format!("shared path `{}` {problem}", written.trim()),
                 entry.span,
-                shared_path::NOT_ABSOLUTE_HELP,
-            ),
-            SharedPath::Reserved(reason) => report.warning(
-                "invalid-shared-path",
-                format!(
-                    "shared path `{}` is not shared, because {reason}",
-                    written.trim()
-                ),
-                entry.span,
-                shared_path::RESERVED_HELP,
-            ),
-            SharedPath::Empty | SharedPath::Folder(_) => {}
+                help,
+            );
         }
     }
 }
