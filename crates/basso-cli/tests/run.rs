@@ -3881,3 +3881,65 @@ fn basso_shared_path_warned_once_for_looped_stage() {
     );
     assert_eq!(stderr.matches("a | ran").count(), 2, "{stderr}");
 }
+
+#[test]
+fn host_setting_warned_once_for_a_looped_group() {
+    let dir = tempfile::tempdir().unwrap();
+    // The step, indented two levels deeper, inside a group that loops.
+    let inner: String = step("Run", "a", "echo ran", "privileged: true")
+        .lines()
+        .map(|line| format!("    {line}\n"))
+        .collect();
+    let group = format!(
+        "              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy:
+                    repeat:
+                      times: 3
+                  steps:
+{inner}"
+    );
+    let file = pipeline(dir.path(), &[group]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches(" | ran").count(), 3, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("`privileged` has no effect on the host")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn host_setting_warned_once_for_a_looped_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "a", "echo ran", "privileged: true")],
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    let looped = written.replacen(
+        "        type: CI\n",
+        "        type: CI\n        strategy:\n          repeat:\n            times: 2\n",
+        1,
+    );
+    assert!(looped.contains("times: 2"), "{looped}");
+    std::fs::write(&file, looped).unwrap();
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("a | ran").count(), 2, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("`privileged` has no effect on the host")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}

@@ -31,8 +31,10 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
         preflight
             .error_sources
             .extend(std::iter::repeat_n((stage.id.clone(), None), own));
-        for step in steps_of(&stage.nodes) {
-            check_step(step, executor, secrets, &mut preflight);
+        let mut repeats = Vec::new();
+        later_iterations(&stage.nodes, false, &mut repeats);
+        for (step, repeat) in steps_of(&stage.nodes).into_iter().zip(repeats) {
+            check_step(step, executor, secrets, repeat, &mut preflight);
             let added = preflight.errors.len() - preflight.error_sources.len();
             preflight.error_sources.extend(std::iter::repeat_n(
                 (stage.id.clone(), Some(step.path())),
@@ -56,6 +58,22 @@ pub fn steps_of(nodes: &[Node]) -> Vec<&StepPlan> {
         }
     }
     steps
+}
+
+/// Pushes to `out`, for each step under `nodes` in the order of
+/// [`steps_of`], whether it belongs to a looped step group's iteration after
+/// the first (or `inherited` says so for every step).
+fn later_iterations(nodes: &[Node], inherited: bool, out: &mut Vec<bool>) {
+    for node in nodes {
+        match node {
+            Node::Step(_) => out.push(inherited),
+            Node::Parallel { nodes, .. } => later_iterations(nodes, inherited, out),
+            Node::Group(group) => {
+                let later = group.iteration.is_some_and(|i| i.index > 0);
+                later_iterations(&group.nodes, inherited || later, out);
+            }
+        }
+    }
 }
 
 fn check_platform(stage: &StagePlan, errors: &mut Vec<String>) {
@@ -104,6 +122,7 @@ fn check_step(
     step: &StepPlan,
     executor: &dyn Executor,
     secrets: &Secrets,
+    repeat: bool,
     preflight: &mut Preflight,
 ) {
     let id = step.path();
@@ -151,7 +170,9 @@ fn check_step(
             }
         }
     }
-    warn_unsupported(step, executor, &mut preflight.warnings);
+    if !repeat {
+        warn_unsupported(step, executor, &mut preflight.warnings);
+    }
 }
 
 /// Warns about the settings of a host step that the host cannot apply. A
@@ -159,27 +180,34 @@ fn check_step(
 /// it gets an error instead.
 fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec<String>) {
     // The iterations of a looped step share its settings, so the first
-    // one speaks for all.
+    // one speaks for all. The iterations of a looped stage give the same
+    // text again, which is dropped below.
     let later_iteration = step.iteration.as_ref().is_some_and(|i| i.index > 0);
     if executor.runs_images() || step.spec.image.is_some() || later_iteration {
         return;
     }
     let id = step.path();
     let spec = &step.spec;
+    let mut found = Vec::new();
     if spec.privileged {
-        warnings.push(format!(
+        found.push(format!(
             "step `{id}`: `privileged` has no effect on the host"
         ));
     }
     if spec.has_resources {
-        warnings.push(format!(
+        found.push(format!(
             "step `{id}`: `resources` limits are not applied on the host"
         ));
     }
     if let Some(policy) = &spec.image_pull_policy {
-        warnings.push(format!(
+        found.push(format!(
             "step `{id}`: `imagePullPolicy` `{policy}` has no effect on the host"
         ));
+    }
+    for warning in found {
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
     }
 }
 
