@@ -3707,7 +3707,7 @@ fn shell_messages_give_script_line_numbers() {
 }
 
 #[test]
-fn preflight_errors_name_the_step_position() {
+fn preflight_errors_name_the_setting_position() {
     let dir = tempfile::tempdir().unwrap();
     let pwsh = step("Run", "a", "Write-Output ran", "").replace("shell: Sh", "shell: Pwsh");
     let grouped = "              - stepGroup:\n                  name: g\n                  identifier: g\n                  steps:\n".to_string()
@@ -3718,23 +3718,20 @@ fn preflight_errors_name_the_step_position() {
             .collect::<String>();
     let file = pipeline(dir.path(), &[pwsh, grouped]);
     let text_of_file = std::fs::read_to_string(&file).unwrap();
-    let line_of = |needle: &str| {
-        text_of_file
-            .lines()
-            .position(|line| line.trim_end().ends_with(needle))
-            .unwrap()
-            + 1
-    };
+    // The line of each `shell: Pwsh`, in the order of the steps.
+    let shell_lines: Vec<usize> = text_of_file
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_end().ends_with("shell: Pwsh"))
+        .map(|(index, _)| index + 1)
+        .collect();
+    assert_eq!(shell_lines.len(), 2, "{text_of_file}");
     let output = run(&file, &[]);
 
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    for (id, path) in [("a", "a"), ("b", "g.b")] {
-        let position = format!(
-            "{}:{}:",
-            file.display(),
-            line_of(&format!("identifier: {id}"))
-        );
+    for (shell_line, path) in shell_lines.iter().zip(["a", "g.b"]) {
+        let position = format!("{}:{shell_line}:", file.display());
         let line = stderr
             .lines()
             .find(|line| line.contains(&format!("step `{path}` needs `pwsh`")))
@@ -3756,14 +3753,9 @@ fn preflight_errors_name_the_step_position() {
             )
         })
         .collect();
-    let expected: Vec<(String, u64)> = ["a", "b"]
+    let expected: Vec<(String, u64)> = shell_lines
         .iter()
-        .map(|id| {
-            (
-                "cannot-run".to_string(),
-                line_of(&format!("identifier: {id}")) as u64,
-            )
-        })
+        .map(|line| ("cannot-run".to_string(), *line as u64))
         .collect();
     assert_eq!(lines, expected, "{document:#}");
 }

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use basso_runner::{
-    ExecError, Executor, Exit, LogSink, Shell, StartDeadline, StopDeadline, Task, TaskKind,
-    TaskSpec,
+    ExecError, Executor, Exit, LogSink, Problem, Shell, StartDeadline, StopDeadline, Task,
+    TaskKind, TaskSpec,
 };
 
 use crate::executor::{ContainerExecutor, ContainerTask, ExecutorConfig};
@@ -110,13 +110,13 @@ impl Executor for ContainerdExecutor {
         true
     }
 
-    fn check(&self, spec: &TaskSpec) -> Vec<String> {
+    fn check(&self, spec: &TaskSpec) -> Vec<Problem> {
         let mut problems = Vec::new();
         if spec.image.is_none() {
-            problems.push(format!(
+            problems.push(Problem::of_step(format!(
                 "step `{}` names no image, so the containerd executor cannot run it",
                 spec.step_id
-            ));
+            )));
         }
         let pwsh = matches!(
             spec.program,
@@ -137,15 +137,21 @@ impl Executor for ContainerdExecutor {
             // One line, as every problem of the list that `basso run`
             // prints before it starts.
             let error = error.to_string().replace("\nhelp: ", "; help: ");
-            problems.push(format!("step `{}`: {error}", spec.step_id));
+            problems.push(Problem::at(
+                "connectorRef",
+                format!("step `{}`: {error}", spec.step_id),
+            ));
         }
         let argv = matches!(spec.program, basso_runner::Program::Argv(_));
         if !spec.output_variables.is_empty() && (pwsh || argv) {
-            problems.push(format!(
-                "step `{}`: outputVariables are captured from `Sh`, `Bash` and `Python` \
-                 scripts in containers only\n\
-                 help: use one of those shells, or run the step on the host",
-                spec.step_id
+            problems.push(Problem::at(
+                "outputVariables",
+                format!(
+                    "step `{}`: outputVariables are captured from `Sh`, `Bash` and `Python` \
+                     scripts in containers only; \
+                     help: use one of those shells, or run the step on the host",
+                    spec.step_id
+                ),
             ));
         }
         problems
@@ -447,7 +453,7 @@ impl Executor for StageExecutor {
         true
     }
 
-    fn check(&self, spec: &TaskSpec) -> Vec<String> {
+    fn check(&self, spec: &TaskSpec) -> Vec<Problem> {
         self.pick(spec).check(spec)
     }
 

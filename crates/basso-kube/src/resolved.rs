@@ -11,7 +11,7 @@ use crate::model::{
 
 /// Step settings whose value span diagnostics point at, by YAML key under
 /// `spec`.
-const SPEC_KEYS: [&str; 12] = [
+const SPEC_KEYS: [&str; 13] = [
     "image",
     "connectorRef",
     "shell",
@@ -24,6 +24,7 @@ const SPEC_KEYS: [&str; 12] = [
     "outputVariables",
     "resources",
     "privileged",
+    "runAsUser",
 ];
 /// Step settings beside `spec`.
 const STEP_KEYS: [&str; 2] = ["when", "timeout"];

@@ -150,6 +150,40 @@ impl fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+/// A reason a step cannot run, found before anything starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The step setting at fault, as the YAML spells its key (`image`,
+    /// `shell`, `portBindings`), or `None` when no one setting is.
+    pub setting: Option<&'static str>,
+    /// One line, ending in `; help: ...` when there is a hint.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem of the step as a whole.
+    pub fn of_step(message: impl Into<String>) -> Self {
+        Self {
+            setting: None,
+            message: message.into(),
+        }
+    }
+
+    /// A problem of the step's `setting`.
+    pub fn at(setting: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            setting: Some(setting),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// The moment the tasks being stopped get SIGKILL: the end of the grace
 /// period that started with their SIGTERM, or earlier once the flag given to
 /// [`StopDeadline::or_when`] is set (a second Ctrl-C). Tasks stopped together
@@ -246,7 +280,7 @@ pub trait Executor: Send + Sync {
 
     /// Lists the reasons this executor cannot run `spec`, before anything
     /// starts (a missing interpreter, a port binding it cannot honour).
-    fn check(&self, spec: &TaskSpec) -> Vec<String>;
+    fn check(&self, spec: &TaskSpec) -> Vec<Problem>;
 
     /// Starts a task. `logs` receives every output line until the task ends.
     /// A [`TaskKind::Service`] is started detached: the call returns once the

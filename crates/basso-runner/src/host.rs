@@ -39,7 +39,8 @@ use nix::unistd::Pid;
 
 use crate::access::{self, Denied, StepUser};
 use crate::executor::{
-    ExecError, Executor, Exit, LogSink, Program, Shell, StartDeadline, StopDeadline, Task, TaskSpec,
+    ExecError, Executor, Exit, LogSink, Problem, Program, Shell, StartDeadline, StopDeadline, Task,
+    TaskSpec,
 };
 use crate::lines::forward_lines;
 
@@ -139,43 +140,51 @@ impl Executor for HostExecutor {
         false
     }
 
-    fn check(&self, spec: &TaskSpec) -> Vec<String> {
+    fn check(&self, spec: &TaskSpec) -> Vec<Problem> {
         let mut problems = Vec::new();
         let step = &spec.step_id;
         if let Some(image) = &spec.image {
-            problems.push(format!(
-                "step `{step}` names image `{image}`, which the host executor cannot run"
+            problems.push(Problem::at(
+                "image",
+                format!("step `{step}` names image `{image}`, which the host executor cannot run"),
             ));
         }
 
-        let program = match &spec.program {
-            Program::Script { shell, .. } => Some(shell.program().to_string()),
-            Program::Argv(argv) => argv.first().cloned(),
+        let (program, setting) = match &spec.program {
+            Program::Script { shell, .. } => (Some(shell.program().to_string()), "shell"),
+            Program::Argv(argv) => (argv.first().cloned(), "entrypoint"),
         };
         match program {
-            None => problems.push(format!("step `{step}` has an empty `entrypoint`")),
+            None => problems.push(Problem::at(
+                "entrypoint",
+                format!("step `{step}` has an empty `entrypoint`"),
+            )),
             // A program from a secret or from a value known only at run time
             // is looked up when the step starts.
             Some(program) if program.contains("<+") => {}
             Some(program) if find_program(&program).is_none() => {
-                problems.push(program_not_found(spec, &program));
+                problems.push(Problem::at(setting, program_not_found(spec, &program)));
             }
             Some(_) => {}
         }
 
         for &(host, container) in &spec.port_bindings {
             if host != container {
-                problems.push(format!(
-                    "step `{step}` binds host port {host} to container port {container}, \
-                     but on the host a process listens where it listens; \
-                     help: use the same port on both sides (`\"{container}\": \"{container}\"`)"
+                problems.push(Problem::at(
+                    "portBindings",
+                    format!(
+                        "step `{step}` binds host port {host} to container port {container}, \
+                         but on the host a process listens where it listens; \
+                         help: use the same port on both sides (`\"{container}\": \"{container}\"`)"
+                    ),
                 ));
             }
         }
 
         if spec.user.is_some() && !nix::unistd::geteuid().is_root() {
-            problems.push(format!(
-                "step `{step}` sets `runAsUser`, which needs basso to run as root"
+            problems.push(Problem::at(
+                "runAsUser",
+                format!("step `{step}` sets `runAsUser`, which needs basso to run as root"),
             ));
         }
         problems

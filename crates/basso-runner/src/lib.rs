@@ -63,7 +63,7 @@ pub mod summary;
 pub use codebase::Codebase;
 pub use console::Console;
 pub use executor::{
-    ExecError, Executor, Exit, LogSink, Program, Shell, StartDeadline, StopDeadline, Task,
+    ExecError, Executor, Exit, LogSink, Problem, Program, Shell, StartDeadline, StopDeadline, Task,
     TaskKind, TaskSpec,
 };
 pub use folders::RunFolder;
@@ -72,7 +72,7 @@ pub use plan::{
     FailureAction, FailureStrategy, GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule,
     StepPlan, StepSpec, When,
 };
-pub use preflight::Preflight;
+pub use preflight::{Preflight, PreflightError};
 pub use runner::{RunOptions, Runner};
 pub use secrets::{Masker, Secrets};
 pub use state::{Expressions, LiteralExpressions, RunState, StageState, Status, StepState};

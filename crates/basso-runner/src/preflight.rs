@@ -1,7 +1,7 @@
 //! Checks made before anything starts: what this executor cannot run, and
 //! settings the host cannot apply.
 
-use crate::executor::{Executor, Program, Shell, TaskKind, TaskSpec};
+use crate::executor::{Executor, Problem, Program, Shell, TaskKind, TaskSpec};
 use crate::plan::{Node, StagePlan, StepPlan};
 use crate::secrets::{self, Secrets};
 
@@ -12,34 +12,57 @@ pub const SUPPORTED_STEP_TYPES: [&str; 2] = ["Run", "Background"];
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Preflight {
     /// Reasons the run cannot start, one per problem.
-    pub errors: Vec<String>,
-    /// For each entry of `errors`, in the same order, the identifier of
-    /// its stage and the path of its step (`None` for the stage's own
-    /// problem), so that a caller can say where each one is written.
-    pub error_sources: Vec<(String, Option<String>)>,
+    pub errors: Vec<PreflightError>,
     /// Settings that are ignored, one per step and setting, and failure
     /// strategy actions that basso run cannot perform, one per action.
     pub warnings: Vec<String>,
+}
+
+/// A reason the run cannot start, with where it is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreflightError {
+    /// The identifier of the stage.
+    pub stage: String,
+    /// The path of the step (`group.step` inside a step group), or `None`
+    /// for a problem of the stage itself.
+    pub step: Option<String>,
+    /// The step setting at fault, as the YAML spells its key, or `None`
+    /// when no one setting is.
+    pub setting: Option<&'static str>,
+    /// One line, ending in `; help: ...` when there is a hint.
+    pub message: String,
+}
+
+impl std::fmt::Display for PreflightError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Checks every step of `stages` against `executor` and `secrets`.
 pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -> Preflight {
     let mut preflight = Preflight::default();
     for stage in stages {
-        check_platform(stage, &mut preflight.errors);
-        let own = preflight.errors.len() - preflight.error_sources.len();
-        preflight
-            .error_sources
-            .extend(std::iter::repeat_n((stage.id.clone(), None), own));
+        for message in check_platform(stage) {
+            preflight.errors.push(PreflightError {
+                stage: stage.id.clone(),
+                step: None,
+                setting: None,
+                message,
+            });
+        }
         let mut repeats = Vec::new();
         later_iterations(&stage.nodes, false, &mut repeats);
         for (step, repeat) in steps_of(&stage.nodes).into_iter().zip(repeats) {
-            check_step(step, executor, secrets, repeat, &mut preflight);
-            let added = preflight.errors.len() - preflight.error_sources.len();
-            preflight.error_sources.extend(std::iter::repeat_n(
-                (stage.id.clone(), Some(step.path())),
-                added,
-            ));
+            let problems = check_step(step, executor, secrets, repeat, &mut preflight);
+            for problem in problems {
+                preflight.errors.push(PreflightError {
+                    stage: stage.id.clone(),
+                    step: Some(step.path()),
+                    setting: problem.setting,
+                    message: problem.message,
+                });
+            }
         }
     }
     let unsupported = crate::failure::unsupported_warnings(stages);
@@ -76,7 +99,9 @@ fn later_iterations(nodes: &[Node], inherited: bool, out: &mut Vec<bool>) {
     }
 }
 
-fn check_platform(stage: &StagePlan, errors: &mut Vec<String>) {
+/// Returns why this host cannot run `stage`'s platform.
+fn check_platform(stage: &StagePlan) -> Vec<String> {
+    let mut errors = Vec::new();
     let host_os = host_os();
     if let Some(os) = &stage.os
         && !os.contains("<+")
@@ -97,6 +122,7 @@ fn check_platform(stage: &StagePlan, errors: &mut Vec<String>) {
             stage.id
         ));
     }
+    errors
 }
 
 /// Returns this host's OS as `platform.os` names it.
@@ -118,29 +144,35 @@ pub fn host_arch() -> &'static str {
     }
 }
 
+/// Returns what keeps `step` from running, and adds its warnings to
+/// `preflight` unless it `repeat`s an earlier iteration. A missing secret
+/// already listed is not returned again.
 fn check_step(
     step: &StepPlan,
     executor: &dyn Executor,
     secrets: &Secrets,
     repeat: bool,
     preflight: &mut Preflight,
-) {
+) -> Vec<Problem> {
     let id = step.path();
     if !SUPPORTED_STEP_TYPES.contains(&step.step_type.as_str()) {
-        preflight.errors.push(format!(
+        return vec![Problem::of_step(format!(
             "step `{id}` has type `{}`, which basso run does not run; it runs `Run` and `Background` steps",
             step.step_type
-        ));
-        return;
+        ))];
     }
 
+    let mut problems = Vec::new();
     let spec = &step.spec;
     if let Some(image) = &spec.image
         && !executor.runs_images()
     {
-        preflight.errors.push(format!(
-            "step `{id}` names image `{image}`, and no container executor is available; \
-             help: remove `image` to run the step on the host"
+        problems.push(Problem::at(
+            "image",
+            format!(
+                "step `{id}` names image `{image}`, and no container executor is available; \
+                 help: remove `image` to run the step on the host"
+            ),
         ));
     }
 
@@ -152,27 +184,30 @@ fn check_step(
             if !executor.runs_images() {
                 task.image = None;
             }
-            preflight.errors.extend(executor.check(&task));
+            problems.extend(executor.check(&task));
         }
-        Err(error) => preflight.errors.push(error),
+        Err(problem) => problems.push(problem),
     }
 
     // Reference text with an id the step does not request came from
     // run-time data; the step fails on it when it starts.
-    for text in step_texts(step) {
+    for (setting, text) in step_texts(step) {
         for secret in secrets::referenced_ids(text) {
             let message = secrets::missing_secret(&secret);
+            let listed = |listed: &str| listed == message;
             if step.spec.secrets.contains(&secret)
                 && secrets.get(&secret).is_none()
-                && !preflight.errors.contains(&message)
+                && !preflight.errors.iter().any(|error| listed(&error.message))
+                && !problems.iter().any(|problem| listed(&problem.message))
             {
-                preflight.errors.push(message);
+                problems.push(Problem::at(setting, message));
             }
         }
     }
     if !repeat {
         warn_unsupported(step, executor, &mut preflight.warnings);
     }
+    problems
 }
 
 /// Warns about the settings of a host step that the host cannot apply. A
@@ -211,18 +246,27 @@ fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec
     }
 }
 
-/// Returns every text of a step that may carry a secret reference.
-pub fn step_texts(step: &StepPlan) -> Vec<&str> {
+/// Returns every text of a step that may carry a secret reference, each
+/// with the setting it is written in.
+pub fn step_texts(step: &StepPlan) -> Vec<(&'static str, &str)> {
     let spec = &step.spec;
-    let mut texts: Vec<&str> = Vec::new();
-    texts.extend(spec.command.as_deref());
-    texts.extend(spec.entrypoint.iter().map(String::as_str));
-    texts.extend(spec.env.iter().map(|(_, value)| value.as_str()));
+    let mut texts = Vec::new();
+    texts.extend(spec.command.as_deref().map(|text| ("command", text)));
+    texts.extend(
+        spec.entrypoint
+            .iter()
+            .map(|text| ("entrypoint", text.as_str())),
+    );
+    texts.extend(
+        spec.env
+            .iter()
+            .map(|(_, value)| ("envVariables", value.as_str())),
+    );
     texts
 }
 
 /// Builds the task of `step` without environment or secrets, for checks.
-pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, String> {
+pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, Problem> {
     let id = step.path();
     let spec = &step.spec;
     let no_command = spec
@@ -237,7 +281,8 @@ pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, String> {
         Program::Argv(Vec::new())
     } else {
         let shell_text = spec.shell.as_deref();
-        let shell = Shell::parse(shell_text).map_err(|error| format!("step `{id}`: {error}"))?;
+        let shell = Shell::parse(shell_text)
+            .map_err(|error| Problem::at("shell", format!("step `{id}`: {error}")))?;
         Program::Script {
             shell,
             script: spec.command.clone().unwrap_or_default(),
@@ -279,25 +324,31 @@ pub fn draft_task(step: &StepPlan) -> Result<TaskSpec, String> {
     })
 }
 
-fn parse_port(step_id: &str, text: &str) -> Result<u16, String> {
+fn parse_port(step_id: &str, text: &str) -> Result<u16, Problem> {
     match text.trim().parse::<u16>() {
         Ok(port) if port > 0 => Ok(port),
-        _ => Err(format!(
-            "step `{step_id}` has port `{text}` in `portBindings`, which is not a port number from 1 to 65535"
+        _ => Err(Problem::at(
+            "portBindings",
+            format!(
+                "step `{step_id}` has port `{text}` in `portBindings`, which is not a port number from 1 to 65535"
+            ),
         )),
     }
 }
 
 /// Turns a `runAsUser` value into a user id: a number, or a user name known
 /// to this host.
-fn parse_user(step_id: &str, text: &str) -> Result<u32, String> {
+fn parse_user(step_id: &str, text: &str) -> Result<u32, Problem> {
     if let Ok(uid) = text.trim().parse::<u32>() {
         return Ok(uid);
     }
     match nix::unistd::User::from_name(text.trim()) {
         Ok(Some(user)) => Ok(user.uid.as_raw()),
-        _ => Err(format!(
-            "step `{step_id}` sets `runAsUser` to `{text}`, which is neither a user id nor a user on this host"
+        _ => Err(Problem::at(
+            "runAsUser",
+            format!(
+                "step `{step_id}` sets `runAsUser` to `{text}`, which is neither a user id nor a user on this host"
+            ),
         )),
     }
 }

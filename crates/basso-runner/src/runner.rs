@@ -1049,7 +1049,7 @@ impl StageRun<'_, '_> {
     /// Builds the task for a prepared step: built-in variables, secrets
     /// substituted, the workspace as working directory.
     fn task_spec(&self, step: &StepPlan) -> Result<TaskSpec, String> {
-        let mut task = draft_task(step)?;
+        let mut task = draft_task(step).map_err(|problem| problem.message)?;
         let secrets = &self.runner.secrets;
         let requested = &step.spec.secrets;
         let substitute = |field: &str, text: &str| {

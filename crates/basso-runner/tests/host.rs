@@ -803,10 +803,13 @@ fn pwsh_missing_is_clear_error() {
 
     assert_eq!(preflight.errors.len(), 1, "{:?}", preflight.errors);
     assert!(
-        preflight.errors[0].contains("needs `pwsh`, which is not found in basso's PATH"),
+        preflight.errors[0]
+            .message
+            .contains("needs `pwsh`, which is not found in basso's PATH"),
         "{}",
         preflight.errors[0]
     );
+    assert_eq!(preflight.errors[0].setting, Some("shell"));
 }
 
 #[test]
@@ -820,6 +823,8 @@ fn missing_program_path_named() {
 
     assert_eq!(preflight.errors.len(), 1, "{:?}", preflight.errors);
     let error = &preflight.errors[0];
+    assert_eq!(error.setting, Some("entrypoint"));
+    let error = &error.message;
     assert!(
         error.contains("needs `/nonexistent/basso-test/tool`, which is not a file on this host"),
         "{error}"
@@ -940,7 +945,30 @@ fn preflight_lists_everything_it_cannot_run() {
     let executor = HostExecutor::new(&tempfile::tempdir().unwrap().path().join("s")).unwrap();
     let preflight = basso_runner::preflight::check(&[other_os], &executor, &Secrets::new());
 
-    let errors = preflight.errors.join("\n");
+    let places: Vec<(Option<&str>, Option<&str>)> = preflight
+        .errors
+        .iter()
+        .map(|error| (error.step.as_deref(), error.setting))
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (None, None),
+            (Some("img"), Some("image")),
+            (Some("plug"), None),
+            (Some("mapped"), Some("portBindings")),
+            (Some("s"), Some("command")),
+        ],
+        "{:?}",
+        preflight.errors
+    );
+    assert!(preflight.errors.iter().all(|error| error.stage == "build"));
+    let errors: Vec<&str> = preflight
+        .errors
+        .iter()
+        .map(|error| error.message.as_str())
+        .collect();
+    let errors = errors.join("\n");
     assert!(
         errors.contains("stage `build` is for os `Windows`"),
         "{errors}"
@@ -969,8 +997,11 @@ fn run_as_user_switches_user() {
         assert!(
             preflight
                 .errors
-                .join("\n")
-                .contains("needs basso to run as root")
+                .iter()
+                .any(|error| error.message.contains("needs basso to run as root")
+                    && error.setting == Some("runAsUser")),
+            "{:?}",
+            preflight.errors
         );
         return;
     }

@@ -40,7 +40,7 @@ impl Executor for FakeExecutor {
         true
     }
 
-    fn check(&self, _: &TaskSpec) -> Vec<String> {
+    fn check(&self, _: &TaskSpec) -> Vec<basso_runner::Problem> {
         Vec::new()
     }
 

@@ -219,12 +219,11 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     }
     if !preflight.errors.is_empty() {
         // The iterations of a looped step repeat the step's problems.
-        let spans = loaded.spans(&resolution);
+        let places = loaded.places(&resolution);
         let mut list: Vec<String> = Vec::new();
         let mut diagnostics: Vec<basso_core::Diagnostic> = Vec::new();
-        for (index, error) in preflight.errors.iter().enumerate() {
-            let source = preflight.error_sources.get(index);
-            let diagnostic = loaded.preflight_diagnostic(error, source, &spans);
+        for error in &preflight.errors {
+            let diagnostic = loaded.preflight_diagnostic(error, &places);
             let line = match &diagnostic {
                 Some(diagnostic) => {
                     format!("  - {}: {error}", loaded.position(diagnostic.span))

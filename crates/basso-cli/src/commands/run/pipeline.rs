@@ -7,12 +7,30 @@ use std::sync::Mutex;
 
 use basso_core::pipeline::{Resolution, ResolvedStage, ResolvedStep};
 use basso_core::{Diagnostic, Span};
-use basso_runner::{Expressions, RunState, StepPlan};
+use basso_runner::{Expressions, PreflightError, RunState, StepPlan};
 use serde_json::{Value as Json, json};
 
 use super::{RunArgs, StartError};
 use crate::render;
 use crate::resolution_args::{ArgsError, ResolutionArgs, diagnostic_sources, read_text};
+
+/// Where a stage or step is written in the pipeline file.
+pub struct Place {
+    /// The span of its `identifier` value.
+    pub span: Span,
+    /// The spans of a step's settings, by key (`image`, `shell`).
+    pub settings: Vec<(&'static str, Span)>,
+}
+
+impl Place {
+    /// Returns the span of setting `key`, when it is written.
+    pub fn setting_span(&self, key: &str) -> Option<Span> {
+        self.settings
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, span)| *span)
+    }
+}
 
 /// The pipeline file with its runtime inputs and context, read once.
 pub struct Loaded {
@@ -153,48 +171,59 @@ impl Loaded {
     /// Resolves the pipeline against `context` and returns the resolution
     /// with its errors, printing nothing.
     /// Returns the diagnostic for `error`, a reason the run cannot start, at
-    /// the identifier of the step or stage that `source` names (stage
-    /// identifier and step path, as in `Preflight::error_sources`). `spans`
-    /// comes from [`Loaded::spans`].
+    /// the setting it names, else at the identifier of its step or stage.
+    /// `places` comes from [`Loaded::places`].
     pub fn preflight_diagnostic(
         &self,
-        error: &str,
-        source: Option<&(String, Option<String>)>,
-        spans: &HashMap<(String, Option<String>), Span>,
+        error: &PreflightError,
+        places: &HashMap<(String, Option<String>), Place>,
     ) -> Option<Diagnostic> {
-        let span = *spans.get(source?)?;
-        let (message, help) = match error.split_once("; help: ") {
+        let place = places.get(&(error.stage.clone(), error.step.clone()))?;
+        let span = error
+            .setting
+            .and_then(|setting| place.setting_span(setting))
+            .unwrap_or(place.span);
+        let (message, help) = match error.message.split_once("; help: ") {
             Some((message, help)) => (message, Some(help)),
-            None => (error, None),
+            None => (error.message.as_str(), None),
         };
         let mut diagnostic = Diagnostic::error("cannot-run", message, span).with_file(&self.name);
         diagnostic.help = help.map(str::to_string);
         Some(diagnostic)
     }
 
-    /// Returns the span of the identifier of each stage (with no step path)
-    /// and each step (with its path, `group.step` inside a step group) of
-    /// `resolution`, keyed by stage identifier and step path.
-    pub fn spans(&self, resolution: &Resolution) -> HashMap<(String, Option<String>), Span> {
-        let mut spans = HashMap::new();
+    /// Returns where each stage (with no step path) and each step (with its
+    /// path, `group.step` inside a step group) of `resolution` is written,
+    /// keyed by stage identifier and step path.
+    pub fn places(&self, resolution: &Resolution) -> HashMap<(String, Option<String>), Place> {
+        let mut places = HashMap::new();
         let root = basso_core::pipeline::yaml::load(
             &self.source,
             basso_core::pipeline::yaml::Limits::default(),
         );
         let Ok(Some(root)) = root else {
-            return spans;
+            return places;
         };
         let pipeline_id = resolution.pipeline.as_deref().unwrap_or("pipeline");
         for stage in &resolution.stages {
             let located =
                 basso_kube::stage_from_resolved(pipeline_id, stage, Some((&root, &self.name)));
-            spans.insert((stage.identifier.clone(), None), located.span);
-            for step in &located.steps {
-                spans.insert((stage.identifier.clone(), Some(step.path())), step.span);
+            let stage_place = Place {
+                span: located.span,
+                settings: Vec::new(),
+            };
+            places.insert((stage.identifier.clone(), None), stage_place);
+            for step in located.steps {
+                let path = step.path();
+                let place = Place {
+                    span: step.span,
+                    settings: step.setting_spans,
+                };
+                places.insert((stage.identifier.clone(), Some(path)), place);
             }
         }
-        spans.retain(|_, span| span.line > 0);
-        spans
+        places.retain(|_, place| place.span.line > 0);
+        places
     }
 
     pub fn resolve_quietly(&self, context: &Json) -> Resolution {
