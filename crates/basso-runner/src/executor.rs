@@ -161,7 +161,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem of the step as a whole.
+    /// Creates a problem of the step as a whole.
     pub fn of_step(message: impl Into<String>) -> Self {
         Self {
             setting: None,
@@ -169,7 +169,7 @@ impl Problem {
         }
     }
 
-    /// A problem of the step's `setting`.
+    /// Creates a problem of the step's `setting`.
     pub fn at(setting: &'static str, message: impl Into<String>) -> Self {
         Self {
             setting: Some(setting),

@@ -84,8 +84,8 @@ pub fn steps_of(nodes: &[Node]) -> Vec<&StepPlan> {
 }
 
 /// Pushes to `out`, for each step under `nodes` in the order of
-/// [`steps_of`], whether it belongs to a looped step group's iteration after
-/// the first (or `inherited` says so for every step).
+/// [`steps_of`], whether it is in a later iteration of a looped step group.
+/// `inherited` marks every step under `nodes` as such.
 fn later_iterations(nodes: &[Node], inherited: bool, out: &mut Vec<bool>) {
     for node in nodes {
         match node {
@@ -215,8 +215,8 @@ fn check_step(
 /// it gets an error instead.
 fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec<String>) {
     // The iterations of a looped step share its settings, so the first
-    // one speaks for all. The iterations of a looped stage give the same
-    // text again, which is dropped below.
+    // one speaks for all. The iterations of a looped stage produce the same
+    // text again, so a text already listed is dropped below.
     let later_iteration = step.iteration.as_ref().is_some_and(|i| i.index > 0);
     if executor.runs_images() || step.spec.image.is_some() || later_iteration {
         return;

@@ -14,7 +14,7 @@ use super::{RunArgs, StartError};
 use crate::render;
 use crate::resolution_args::{ArgsError, ResolutionArgs, diagnostic_sources, read_text};
 
-/// Where a stage or step is written in the pipeline file.
+/// The place of a stage or step in the pipeline file.
 pub struct Place {
     /// The span of its `identifier` value.
     pub span: Span,
