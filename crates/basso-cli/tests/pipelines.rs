@@ -762,6 +762,73 @@ fn check_input_set_against_pipeline_beside_it() {
     assert_eq!(code, 0, "{json:#}");
 }
 
+#[test]
+fn check_input_set_command_untrusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let pipeline = write(
+        "pipeline.yaml",
+        "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {type: Run, name: r, identifier: r, spec: {shell: Sh, command: <+input>}}
+",
+    );
+    let set = write(
+        "set.yaml",
+        "inputSet:
+  name: s
+  identifier: s
+  pipeline:
+    identifier: p
+    stages:
+      - stage:
+          identifier: s
+          type: CI
+          spec:
+            execution:
+              steps:
+                - step:
+                    identifier: r
+                    type: Run
+                    spec:
+                      command: echo <+codebase.prTitle>
+",
+    );
+
+    let (code, json) = check_json_files(&[&pipeline, &set]);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(codes(&json), ["untrusted-input-in-command"], "{json:#}");
+    let warning = &json["diagnostics"][0];
+    assert!(
+        warning["file"].as_str().unwrap().ends_with("pipeline.yaml"),
+        "{json:#}"
+    );
+    assert_eq!(warning["line"], 15, "{json:#}");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("set.yaml:17:32"),
+        "{json:#}"
+    );
+}
+
 fn check_json_files(files: &[&str]) -> (i32, serde_json::Value) {
     let mut args = vec!["check", "--format", "json"];
     args.extend_from_slice(files);

@@ -181,7 +181,9 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
 
 /// Returns the diagnostics that resolving pipeline `name` with
 /// `input_sets` gives and resolving it with its defaults does not: the
-/// errors the sets cause, in any file, and the warnings in the sets.
+/// errors the sets cause, in any file, the warnings in the sets, and the
+/// warnings about a set's value at the pipeline field it fills (their
+/// message names the value's origin, `from SET:LINE:COLUMN`).
 ///
 /// An input that neither the sets nor a default give a value stays
 /// unknown until the run requests it, so a set's value that reads it is not
@@ -190,9 +192,10 @@ fn sets_diagnostics(name: &str, text: &str, input_sets: &[(String, String)]) -> 
     let (with_sets, _) = resolve_with_input_sets(text, name, input_sets);
     let (defaults, _) = resolve_with_input_sets(text, name, &[]);
     let in_a_set = |d: &Diagnostic| {
-        input_sets
-            .iter()
-            .any(|(set_name, _)| d.file.as_deref() == Some(set_name.as_str()))
+        input_sets.iter().any(|(set_name, _)| {
+            d.file.as_deref() == Some(set_name.as_str())
+                || d.message.contains(&format!("from {set_name}:"))
+        })
     };
     with_sets
         .into_iter()
