@@ -591,13 +591,7 @@ fn opening_end(lines: &[&str]) -> Option<usize> {
             continue;
         }
         if code.starts_with("from __future__ import") {
-            continued = if code.contains('(') && !code.contains(')') {
-                Some('(')
-            } else if code.ends_with('\\') {
-                Some('\\')
-            } else {
-                None
-            };
+            continued = continuation(code);
             after = Some(index);
             continue;
         }
@@ -612,6 +606,11 @@ fn opening_end(lines: &[&str]) -> Option<usize> {
             {
                 docstring_end = Some(quotes);
             }
+            // A future import may follow the docstring on its line.
+            if let Some((_, import)) = statement.rsplit_once("from __future__ import") {
+                let import = import.split('#').next().unwrap_or_default().trim_end();
+                continued = continuation(import);
+            }
             after = Some(index);
             continue;
         }
@@ -619,6 +618,18 @@ fn opening_end(lines: &[&str]) -> Option<usize> {
     }
 
     after
+}
+
+/// Returns `(` or `\` when the future import `code` (without its comment)
+/// goes on over the next line, else `None`.
+fn continuation(code: &str) -> Option<char> {
+    if code.contains('(') && !code.contains(')') {
+        Some('(')
+    } else if code.ends_with('\\') {
+        Some('\\')
+    } else {
+        None
+    }
 }
 
 /// The largest output variable file basso reads, 4 MiB. A larger value is
@@ -1414,6 +1425,11 @@ mod tests {
             (
                 "x = \"\"\"\nfrom __future__ import annotations\n\"\"\"\n",
                 "W\nx = \"\"\"\nfrom __future__ import annotations\n\"\"\"\n",
+            ),
+            // A future import beside the docstring goes on over two lines.
+            (
+                "\"Doc.\"; from __future__ import (annotations,\n    division)\nprint(1)",
+                "\"Doc.\"; from __future__ import (annotations,\n    division)\nW\nprint(1)\n",
             ),
             // The docstring stays the module's first statement.
             (
