@@ -475,6 +475,8 @@ impl Inner {
             }
             Some(network.add_service(&host_names)?)
         } else {
+            // A step in the stage namespace resolves its own host name too.
+            network.add_local_name(&sanitize_hostname(&step.step_id))?;
             None
         };
 

@@ -179,6 +179,24 @@ impl StageNetwork {
         })
     }
 
+    /// Maps `host_name`, the host name of a container in the stage
+    /// namespace, to `127.0.1.1` (the loopback address Debian gives a
+    /// machine's own name), unless the hosts file already maps it. The file
+    /// is shared, so in a service's namespace the name leads to the service
+    /// itself.
+    pub fn add_local_name(&self, host_name: &str) -> Result<()> {
+        {
+            let mut state = self.lock();
+            if state.hosts.iter().any(|(_, name)| name == host_name) {
+                return Ok(());
+            }
+            state
+                .hosts
+                .push((Ipv4Addr::new(127, 0, 1, 1), host_name.to_string()));
+        }
+        self.write_hosts()
+    }
+
     /// Publishes `address:container_port` on `127.0.0.1:host_port`. Must run
     /// inside a tokio runtime, which serves the connections.
     pub fn publish(&self, host_port: u16, address: Ipv4Addr, container_port: u16) -> Result<()> {

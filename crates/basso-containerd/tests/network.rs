@@ -137,6 +137,30 @@ fn service_own_host_name_resolves() {
     executor.end_stage(Duration::from_secs(5)).unwrap();
 }
 
+/// A step that is not a service resolves its own host name, `my-step` for
+/// step id `my_step`, as Java's `InetAddress.getLocalHost` needs.
+#[test]
+#[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
+fn step_own_host_name_resolves() {
+    let state = state_dir();
+    let workspace = tempfile::tempdir().unwrap();
+    let executor = executor(state.path());
+
+    // wget resolves the name as any program does; a server in the step
+    // itself answers on the address it resolves to.
+    let script = format!(
+        "mkdir -p /tmp/www && echo self > /tmp/www/index.html \
+         && httpd -p 8081 -h /tmp/www && hostname && {}",
+        fetch_script("\"http://$(hostname):8081/\"")
+    );
+    let step = script_step("my_step", &script, workspace.path());
+    let (exit, output) = run(&executor, &step);
+    executor.end_stage(Duration::from_secs(5)).unwrap();
+
+    assert!(exit.success(), "{output}");
+    assert_eq!(output, "my-step\nself", "{output}");
+}
+
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn service_stops_on_sigterm_through_init() {
