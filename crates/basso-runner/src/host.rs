@@ -503,7 +503,8 @@ fn script_file_name(shell: Shell) -> &'static str {
 /// valid UTF-8 cannot be encoded as text and would stop the loop. Unless
 /// the interpreter already handles `SIGTERM`, the signal that stops a step
 /// at its timeout exits with status 143, so that the writer still runs.
-/// Being one line, it moves the script's line numbers by one.
+/// It is one line of simple statements, so [`with_python_writer`] can join
+/// it to a line of the script.
 pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
     let names: Vec<String> = outputs.iter().map(|name| format!("b{name:?}")).collect();
     format!(
@@ -520,23 +521,44 @@ pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
 /// which Python requires before any other statement, else before its
 /// first line. Only the lines before the first other statement are read,
 /// so later text, such as a string's, is never changed.
+///
+/// The writer joins the line it follows or precedes, after a `;`, so that
+/// the script's line numbers stay those of `command`. It takes a line of
+/// its own where joining is not safe: after a line with a `#`, and before a
+/// first line that opens a compound statement (`if`, `def`, `@`, ...), is
+/// indented, or names a source encoding.
 pub fn with_python_writer(script: &str, writer: &str) -> String {
+    let statement = writer.trim_end_matches('\n');
     let lines: Vec<&str> = script.split_inclusive('\n').collect();
     let mut text = String::with_capacity(script.len() + writer.len() + 2);
     match opening_end(&lines) {
         Some(last) => {
             for (index, line) in lines.iter().enumerate() {
-                text.push_str(line);
-                if index == last {
-                    if !line.ends_with('\n') {
-                        text.push('\n');
-                    }
+                if index != last {
+                    text.push_str(line);
+                    continue;
+                }
+                let (body, ending) = split_line_ending(line);
+                if body.contains('#') {
+                    text.push_str(body);
+                    text.push_str(if ending.is_empty() { "\n" } else { ending });
                     text.push_str(writer);
+                } else {
+                    text.push_str(body);
+                    text.push_str("; ");
+                    text.push_str(statement);
+                    text.push_str(if ending.is_empty() { "\n" } else { ending });
                 }
             }
         }
         None => {
-            text.push_str(writer);
+            let first = lines.first().copied().unwrap_or_default();
+            if joins_before(split_line_ending(first).0) {
+                text.push_str(statement);
+                text.push_str("; ");
+            } else {
+                text.push_str(writer);
+            }
             text.push_str(script);
         }
     }
@@ -544,6 +566,44 @@ pub fn with_python_writer(script: &str, writer: &str) -> String {
         text.push('\n');
     }
     text
+}
+
+/// Splits `line` into its text and its line ending (`\r\n`, `\n` or none).
+fn split_line_ending(line: &str) -> (&str, &str) {
+    if let Some(body) = line.strip_suffix("\r\n") {
+        (body, "\r\n")
+    } else if let Some(body) = line.strip_suffix('\n') {
+        (body, "\n")
+    } else {
+        (line, "")
+    }
+}
+
+/// Returns whether a simple statement followed by `;` may go in front of
+/// the Python script's first line `line`: it is blank, a comment that names
+/// no source encoding, or starts a simple statement.
+fn joins_before(line: &str) -> bool {
+    const COMPOUND: [&str; 14] = [
+        "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
+        "async", "match", "case",
+    ];
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return true;
+    }
+    if line.starts_with([' ', '\t', '\x0c']) {
+        return false;
+    }
+    if trimmed.starts_with('#') {
+        return !trimmed.contains("coding");
+    }
+    if trimmed.starts_with('@') {
+        return false;
+    }
+    let word_end = trimmed
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(trimmed.len());
+    !COMPOUND.contains(&&trimmed[..word_end])
 }
 
 /// Returns the index of the last line of the opening docstring and
@@ -1399,24 +1459,32 @@ mod tests {
     fn python_writer_follows_future_imports() {
         let writer = "W\n";
         for (script, expected) in [
-            ("print(1)", "W\nprint(1)\n"),
+            ("print(1)", "W; print(1)\n"),
+            ("", "W; \n"),
+            ("# note\nprint(1)", "W; # note\nprint(1)\n"),
             (
                 "from __future__ import annotations\nprint(1)\n",
-                "from __future__ import annotations\nW\nprint(1)\n",
+                "from __future__ import annotations; W\nprint(1)\n",
             ),
             (
-                "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations",
-                "\"\"\"Doc.\"\"\"\nfrom __future__ import annotations\nW\n",
+                "\"\"\"Doc.\"\"\"\r\nfrom __future__ import annotations",
+                "\"\"\"Doc.\"\"\"\r\nfrom __future__ import annotations; W\n",
             ),
             (
                 "from __future__ import (\n    annotations,\n)\nx = (1,\n)\n",
-                "from __future__ import (\n    annotations,\n)\nW\nx = (1,\n)\n",
+                "from __future__ import (\n    annotations,\n); W\nx = (1,\n)\n",
             ),
             (
                 "from __future__ import annotations, \\\n    division\nprint(1)",
-                "from __future__ import annotations, \\\n    division\nW\nprint(1)\n",
+                "from __future__ import annotations, \\\n    division; W\nprint(1)\n",
             ),
-            // A `(` in the comment of a future import opens nothing.
+            // A future import beside the docstring goes on over two lines.
+            (
+                "\"Doc.\"; from __future__ import (annotations,\n    division)\nprint(1)",
+                "\"Doc.\"; from __future__ import (annotations,\n    division); W\nprint(1)\n",
+            ),
+            // A `(` in the comment of a future import opens nothing, and the
+            // comment would swallow a joined writer.
             (
                 "from __future__ import annotations  # (PEP 563\ndef f():\n    return 1\n",
                 "from __future__ import annotations  # (PEP 563\nW\ndef f():\n    return 1\n",
@@ -1424,20 +1492,54 @@ mod tests {
             // A future import inside a later string is text.
             (
                 "x = \"\"\"\nfrom __future__ import annotations\n\"\"\"\n",
-                "W\nx = \"\"\"\nfrom __future__ import annotations\n\"\"\"\n",
-            ),
-            // A future import beside the docstring goes on over two lines.
-            (
-                "\"Doc.\"; from __future__ import (annotations,\n    division)\nprint(1)",
-                "\"Doc.\"; from __future__ import (annotations,\n    division)\nW\nprint(1)\n",
+                "W; x = \"\"\"\nfrom __future__ import annotations\n\"\"\"\n",
             ),
             // The docstring stays the module's first statement.
             (
                 "\"\"\"Doc\nmore.\n\"\"\"\n# note\nprint(1)",
-                "\"\"\"Doc\nmore.\n\"\"\"\nW\n# note\nprint(1)\n",
+                "\"\"\"Doc\nmore.\n\"\"\"; W\n# note\nprint(1)\n",
             ),
+            // No simple statement goes in front of these first lines.
+            ("if True:\n    print(1)", "W\nif True:\n    print(1)\n"),
+            ("@cache\ndef f(): pass", "W\n@cache\ndef f(): pass\n"),
+            (
+                "# -*- coding: utf-8 -*-\nx = 1",
+                "W\n# -*- coding: utf-8 -*-\nx = 1\n",
+            ),
+            ("async def f(): pass", "W\nasync def f(): pass\n"),
         ] {
             assert_eq!(with_python_writer(script, writer), expected, "{script:?}");
+        }
+    }
+
+    /// A traceback under the machine's `python3` names the line of the
+    /// script as written, with and without a docstring.
+    #[test]
+    fn python_writer_keeps_traceback_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().display().to_string();
+        let writer = python_output_writer(&["A".into()], &folder);
+        for script in [
+            "import os\nos.environ['A'] = 'set'\nraise ValueError('boom')\n",
+            "\"\"\"Doc.\"\"\"\nimport os\nos.environ['A'] = 'set'\nraise ValueError('boom')\n",
+        ] {
+            let path = dir.path().join("script.py");
+            std::fs::write(&path, with_python_writer(script, &writer)).unwrap();
+            let output = std::process::Command::new("python3")
+                .arg(&path)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let raise_line = script.lines().count();
+            assert!(
+                stderr.contains(&format!("line {raise_line}, in <module>")),
+                "{script:?}: {stderr}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(dir.path().join("A")).unwrap(),
+                "set"
+            );
+            std::fs::remove_file(dir.path().join("A")).unwrap();
         }
     }
 

@@ -187,7 +187,7 @@ fn output_variable_captured_after_failure_and_python() {
     bash.spec.shell = Some("Bash".into());
     bash.spec.output_variables = vec!["PARTIAL".into()];
     // A Python script that raises still records its outputs, and its
-    // traceback is one line behind the script's own numbers.
+    // traceback gives the script's own line numbers.
     let mut raising = run_step(
         "raising",
         "import os\nos.environ['EARLY'] = 'set'\nraise RuntimeError('stop')",
@@ -206,7 +206,7 @@ fn output_variable_captured_after_failure_and_python() {
         .cloned();
     assert_eq!(early.as_deref(), Some("set"), "{}", raised.console);
     assert!(
-        raised.console.contains("line 4, in <module>"),
+        raised.console.contains("line 3, in <module>"),
         "{}",
         raised.console
     );
