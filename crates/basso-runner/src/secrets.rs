@@ -255,25 +255,62 @@ pub fn masked_pieces<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a s
     patterns
 }
 
+/// Returns the forms other than its own in which a shell's `set -x` trace
+/// writes `piece` inside a quoted word. Bash writes a `'` as `'\''`, and
+/// busybox `sh` (ash) as `'"'"'`. Bash writes a word with a control
+/// character other than tab and newline in its `$'...'` form, with C escapes
+/// and three-digit octal for the rest.
+fn traced_forms(piece: &str) -> Vec<String> {
+    let mut forms = Vec::new();
+    if piece.contains('\'') {
+        forms.push(piece.replace('\'', "'\\''"));
+        forms.push(piece.replace('\'', "'\"'\"'"));
+    }
+    let control = |c: char| c.is_ascii_control() && c != '\t' && c != '\n';
+    if piece.chars().any(control) {
+        let mut quoted = String::with_capacity(piece.len() + 8);
+        for c in piece.chars() {
+            match c {
+                '\u{7}' => quoted.push_str("\\a"),
+                '\u{8}' => quoted.push_str("\\b"),
+                '\u{c}' => quoted.push_str("\\f"),
+                '\u{b}' => quoted.push_str("\\v"),
+                '\r' => quoted.push_str("\\r"),
+                '\t' => quoted.push_str("\\t"),
+                '\n' => quoted.push_str("\\n"),
+                '\u{1b}' => quoted.push_str("\\E"),
+                '\'' => quoted.push_str("\\'"),
+                '\\' => quoted.push_str("\\\\"),
+                c if c.is_ascii_control() => {
+                    quoted.push_str(&format!("\\{:03o}", c as u32));
+                }
+                c => quoted.push(c),
+            }
+        }
+        forms.push(quoted);
+    }
+    forms
+}
+
 impl Masker {
     /// Creates a masker for `values`; empty values are ignored.
     ///
     /// Each value is masked as written and without its leading and trailing
     /// whitespace, which `echo $VAR` drops. Each line of a multi-line value
     /// is masked on its own without its indentation, when it has at least
-    /// [`MIN_LINE_CHARS`] characters. A value with `'` is also masked as
-    /// Bash's `set -x` trace quotes it (`'\''` for each `'`).
+    /// [`MIN_LINE_CHARS`] characters. A value is also masked as shells'
+    /// `set -x` traces quote it: a `'` as Bash's `'\''` and as the
+    /// `'"'"'` of busybox and Alpine `sh`, and a control character as in
+    /// Bash's `$'...'` form (`\E`, `\001`).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
         let values: Vec<&str> = values.into_iter().collect();
         let mut patterns: Vec<String> = masked_pieces(values.iter().copied())
             .into_iter()
             .map(str::to_string)
             .collect();
-        // Bash's `set -x` trace writes a `'` inside a quoted word as `'\''`.
         let traced: Vec<String> = patterns
             .iter()
-            .filter(|piece| piece.contains('\''))
-            .map(|piece| piece.replace('\'', "'\\''"))
+            .flat_map(|piece| traced_forms(piece))
             .collect();
         for piece in traced {
             if !patterns.contains(&piece) {
@@ -466,19 +503,34 @@ impl Masker {
 mod tests {
     use super::*;
 
-    /// Bash's trace of a command with the secret, run for real.
+    /// The `set -x` traces of Bash, dash and busybox `sh` of a command with
+    /// the secret, run for real.
     #[test]
-    fn bash_trace_of_quoted_secret_masked() {
-        let secret = "it's-a-secret";
-        let output = std::process::Command::new("bash")
-            .args(["-x", "-c", "echo \"$S\" >/dev/null"])
-            .env("S", secret)
-            .output()
-            .unwrap();
-        let trace = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(!trace.contains(secret), "the trace quotes it: {trace}");
-        let masked = Masker::new([secret]).mask(&trace);
-        assert!(!masked.contains("secret"), "{masked}");
+    fn shell_traces_of_quoted_secret_masked() {
+        let shells: [&[&str]; 3] = [&["bash"], &["dash"], &["busybox", "sh"]];
+        let secrets = [
+            "it's-a-secret",
+            "esc\u{1b}-secret",
+            "bell\u{7}-and-'quote'-secret",
+            "del\u{7f}-and-\\-secret",
+            "line\none\r-secret",
+        ];
+        for shell in shells {
+            for secret in secrets {
+                let output = std::process::Command::new(shell[0])
+                    .args(&shell[1..])
+                    .args(["-x", "-c", "echo \"$S\" >/dev/null"])
+                    .env("S", secret)
+                    .output()
+                    .unwrap();
+                let trace = String::from_utf8_lossy(&output.stderr).into_owned();
+                let masked = Masker::new([secret]).mask(&trace);
+                assert!(
+                    !masked.contains("secret"),
+                    "{shell:?} {secret:?}: {masked:?}"
+                );
+            }
+        }
     }
 
     #[test]
