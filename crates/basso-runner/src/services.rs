@@ -321,12 +321,34 @@ fn stop_entry(
             tracing::error!(step_id = %entry.step.path(), "{}", console.mask(&message));
             (Status::Failed, Some(message))
         }
-        Ok(_) => match early {
+        Ok(exit) => match early {
             Some(early) => (early.status, Some(early.message.clone())),
+            None if own_failure(exit) => {
+                let message = format!(
+                    "service ended with {exit} when the stage stopped it: it failed on its own \
+                     or exited with an error on SIGTERM{}",
+                    last_lines(&entry.tail)
+                );
+                tracing::error!(step_id = %entry.step.path(), "{}", console.mask(&message));
+                let code = match exit {
+                    Exit::Code(code) => Some(code),
+                    Exit::Signal(_) => None,
+                };
+                entry.outcome = Some(outcome(entry, Status::Failed, code, Some(message)));
+                return;
+            }
             None => (Status::Succeeded, None),
         },
     };
     entry.outcome = Some(outcome(entry, status, None, message));
+}
+
+/// Returns whether `exit`, the status of a service that got SIGTERM and
+/// maybe SIGKILL, is a failure of the service's own: an exit code other than
+/// 0 and the 143 and 137 that shells give for those signals. Such a service
+/// exited with an error just before the signal, or handled it with one.
+fn own_failure(exit: Exit) -> bool {
+    matches!(exit, Exit::Code(code) if !matches!(code, 0 | 137 | 143))
 }
 
 /// Records a service's own exit; returns whether it fails the stage.

@@ -548,6 +548,33 @@ fn last_service_crash_fails_stage() {
     assert_eq!(outcome.stage_status(), Status::Failed);
 }
 
+/// A service that ends with an error code when the stage stops it fails,
+/// as one that crashed earlier does; one that SIGTERM ends succeeds.
+#[test]
+fn service_error_on_stop_fails_stage() {
+    let outcome = run(vec![stage(vec![
+        node(service(
+            "db",
+            "trap 'echo closing with an error; exit 3' TERM\necho up\nwhile :; do sleep 0.1; done",
+            None,
+        )),
+        node(service(
+            "plain",
+            "echo up\nwhile :; do sleep 0.1; done",
+            None,
+        )),
+        node(run_step("wait", "sleep 0.5")),
+    ])]);
+
+    let db = outcome.step("db");
+    assert_eq!(db.status, Status::Failed, "{}", outcome.console);
+    assert_eq!(db.exit_code, Some(3));
+    let message = db.message.as_deref().unwrap_or_default();
+    assert!(message.contains("when the stage stopped it"), "{message}");
+    assert_eq!(outcome.step("plain").status, Status::Succeeded);
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
 #[test]
 fn last_service_ready_succeeds() {
     let port = free_port().unwrap();
