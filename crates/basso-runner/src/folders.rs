@@ -97,8 +97,8 @@ impl RunFolder {
 
 impl Drop for RunFolder {
     fn drop(&mut self) {
-        if let Err(error) = std::fs::remove_dir_all(&self.path) {
-            tracing::warn!(path = %self.path.display(), "cannot remove the run folder: {error}");
+        if let Err(reason) = remove_run_folder(&self.path) {
+            tracing::warn!("{reason}");
         }
     }
 }
@@ -109,20 +109,29 @@ pub fn default_base() -> PathBuf {
     std::env::temp_dir().join(format!("basso-{}", nix::unistd::geteuid()))
 }
 
-/// Removes the run folders in `base` whose run has ended, and returns their
-/// paths. A missing `base` means there is nothing to remove. Folders that cannot be
-/// removed are logged and kept.
-pub fn remove_leftovers(base: &Path) -> Vec<PathBuf> {
+/// What [`remove_leftovers`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// The folders of ended runs that were removed.
+    pub removed: Vec<PathBuf>,
+    /// The folders of ended runs that are still there, each with the reason
+    /// and what to do.
+    pub kept: Vec<(PathBuf, String)>,
+}
+
+/// Removes the run folders in `base` whose run has ended. A missing `base`
+/// means there is nothing to remove.
+pub fn remove_leftovers(base: &Path) -> Leftovers {
+    let mut leftovers = Leftovers::default();
     let entries = match std::fs::read_dir(base) {
         Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return leftovers,
         Err(error) => {
             tracing::warn!(path = %base.display(), "cannot list run folders: {error}");
-            return Vec::new();
+            return leftovers;
         }
     };
 
-    let mut removed = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         let is_folder = entry.file_type().is_ok_and(|kind| kind.is_dir());
@@ -130,15 +139,83 @@ pub fn remove_leftovers(base: &Path) -> Vec<PathBuf> {
         if !is_folder || !is_run || !has_ended(&path) {
             continue;
         }
-        match std::fs::remove_dir_all(&path) {
-            Ok(()) => removed.push(path),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => {
-                tracing::warn!(path = %path.display(), "cannot remove the folder of an ended run: {error}");
+        match remove_run_folder(&path) {
+            Ok(()) => leftovers.removed.push(path),
+            Err(reason) => leftovers.kept.push((path, reason)),
+        }
+    }
+    leftovers
+}
+
+/// Removes `folder` and everything in it, unless a file system is mounted
+/// inside it: removing would then delete the mounted files too, such as a
+/// host folder that a step bind-mounted there. A folder that is already
+/// gone counts as removed. The error names what to do.
+fn remove_run_folder(folder: &Path) -> Result<(), String> {
+    let mounts = mounts_under(folder);
+    if let Some(deepest) = mounts.first() {
+        let listed: Vec<String> = mounts
+            .iter()
+            .map(|mount| format!("`{}`", mount.display()))
+            .collect();
+        return Err(format!(
+            "cannot remove `{}`: a step left {} mounted there; help: unmount it (`umount {}`) and run `basso gc` again",
+            folder.display(),
+            listed.join(", "),
+            deepest.display()
+        ));
+    }
+    match std::fs::remove_dir_all(folder) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(format!("cannot remove `{}`: {error}", folder.display())),
+    }
+}
+
+/// Returns the mount points at or below `folder`, deepest first, read from
+/// `/proc/self/mountinfo`.
+fn mounts_under(folder: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let folder = folder
+        .canonicalize()
+        .unwrap_or_else(|_| folder.to_path_buf());
+    let mut mounts: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|point| PathBuf::from(unescape_mount_point(point)))
+        .filter(|point| point.starts_with(&folder))
+        .collect();
+    mounts.sort_by_key(|point| std::cmp::Reverse(point.components().count()));
+    mounts.dedup();
+    mounts
+}
+
+/// Undoes the octal escapes (`\040` for a space) of a mountinfo path.
+fn unescape_mount_point(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escape = bytes.get(index + 1..index + 4).filter(|digits| {
+            bytes[index] == b'\\' && digits.iter().all(|digit| (b'0'..=b'7').contains(digit))
+        });
+        match escape {
+            Some(digits) => {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |value, digit| value * 8 + u32::from(digit - b'0'));
+                out.push(value as u8);
+                index += 4;
+            }
+            None => {
+                out.push(bytes[index]);
+                index += 1;
             }
         }
     }
-    removed
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Returns whether the run that owns `folder` has ended: its lock file can
@@ -224,7 +301,7 @@ mod tests {
         let base = tempfile::tempdir().unwrap();
         let folder = RunFolder::create(base.path()).unwrap();
 
-        assert!(remove_leftovers(base.path()).is_empty());
+        assert_eq!(remove_leftovers(base.path()), Leftovers::default());
         assert!(folder.path().is_dir());
         let path = folder.path().to_path_buf();
         drop(folder);
@@ -241,9 +318,63 @@ mod tests {
         let other = base.path().join("notes");
         std::fs::create_dir(&other).unwrap();
 
-        assert_eq!(remove_leftovers(base.path()), vec![ended.clone()]);
+        assert_eq!(remove_leftovers(base.path()).removed, vec![ended.clone()]);
         assert!(!ended.exists());
         assert!(other.exists());
+    }
+
+    /// An ended run's folder that cannot be removed is listed with the
+    /// reason: as root, a tmpfs mounted inside it, which the reason names and
+    /// whose files stay; otherwise a read-only subfolder with a file in it.
+    #[test]
+    fn unremovable_folder_kept_with_reason() {
+        let base = tempfile::tempdir().unwrap();
+        let ended = base.path().join("run-1-ended");
+        let inner = ended.join("workspace").join("mnt dir");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::write(ended.join(LOCK_FILE), "1\n").unwrap();
+        let root = nix::unistd::geteuid().is_root();
+        if root {
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "tmpfs"])
+                .arg(&inner)
+                .status()
+                .unwrap();
+            assert!(mounted.success());
+        } else {
+            std::fs::write(inner.join("file"), "x").unwrap();
+            std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o500)).unwrap();
+        }
+
+        if root {
+            std::fs::write(inner.join("mounted file"), "kept").unwrap();
+        }
+        let leftovers = remove_leftovers(base.path());
+        if root {
+            // Nothing under the mount was deleted.
+            assert!(inner.join("mounted file").exists());
+            let unmounted = std::process::Command::new("umount")
+                .arg(&inner)
+                .status()
+                .unwrap();
+            assert!(unmounted.success());
+        } else {
+            std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+
+        assert_eq!(leftovers.removed, Vec::<PathBuf>::new());
+        assert_eq!(leftovers.kept.len(), 1, "{leftovers:?}");
+        let (path, reason) = &leftovers.kept[0];
+        assert_eq!(path, &ended);
+        assert!(reason.contains(&ended.display().to_string()), "{reason}");
+        if root {
+            let canonical = inner.canonicalize().unwrap();
+            assert!(
+                reason.contains(&format!("umount {}", canonical.display())),
+                "{reason}"
+            );
+        }
+        assert!(ended.exists());
     }
 
     #[test]
@@ -255,7 +386,10 @@ mod tests {
         let ended_run = base.path().join("run-99999999-old");
         std::fs::create_dir(&ended_run).unwrap();
 
-        assert_eq!(remove_leftovers(base.path()), vec![ended_run.clone()]);
+        assert_eq!(
+            remove_leftovers(base.path()).removed,
+            vec![ended_run.clone()]
+        );
         assert!(mine.exists());
     }
 

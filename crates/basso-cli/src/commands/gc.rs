@@ -25,7 +25,11 @@ pub fn run(args: GcArgs) -> u8 {
     // Folders of runs that still run are kept even with --all: removing them
     // would pull the workspace from under running steps.
     let base = basso_runner::folders::default_base();
-    let folders = basso_runner::folders::remove_leftovers(&base).len();
+    let leftovers = basso_runner::folders::remove_leftovers(&base);
+    let folders = leftovers.removed.len();
+    for (_, reason) in &leftovers.kept {
+        eprintln!("error: the folder of an ended run is still there: {reason}");
+    }
 
     let config = args.containerd.executor_config();
     let report = basso_containerd::block_on(async {
@@ -44,7 +48,11 @@ pub fn run(args: GcArgs) -> u8 {
                 report.network_namespaces,
                 report.runs.len()
             ));
-            exit::SUCCESS
+            if leftovers.kept.is_empty() {
+                exit::SUCCESS
+            } else {
+                exit::FAILURE
+            }
         }
         Err(error) => {
             output::print(&format!("removed {folders} run folders\n"));

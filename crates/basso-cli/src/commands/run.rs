@@ -443,8 +443,12 @@ impl Workspace {
     /// workspace keeps its permissions.
     fn create(requested: Option<&Path>, shared: bool) -> Result<Workspace, StartError> {
         let base = folders::default_base();
-        for path in folders::remove_leftovers(&base) {
+        let leftovers = folders::remove_leftovers(&base);
+        for path in leftovers.removed {
             tracing::info!(path = %path.display(), "removed the folder of a run that ended without cleaning up");
+        }
+        for (_, reason) in leftovers.kept {
+            tracing::warn!("the folder of an ended run is still there: {reason}");
         }
         let folder = RunFolder::create(&base).map_err(StartError::usage)?;
 
