@@ -1705,7 +1705,8 @@ impl StageRun<'_, '_> {
 
     /// Stops every service and records the services' results. Services that
     /// no later step waited for get the same readiness wait first, so one
-    /// that crashes as the stage's last step fails the stage.
+    /// that crashes as the stage's last step fails the stage. A stage that
+    /// already fails skips this wait.
     fn finish(&self) {
         // `expired.get()` does not look at the clock. It returns a deadline
         // that already stopped or skipped a step, so a stage whose steps all
@@ -1713,6 +1714,7 @@ impl StageRun<'_, '_> {
         if self.runner.options.wait_for_ports
             && !self.runner.cancelled()
             && self.expired.get().is_none()
+            && !self.stage_failing()
         {
             self.wait_for_services();
         }

@@ -124,21 +124,18 @@ impl Services {
     /// Waits until the ports of every service not yet known to be ready
     /// accept connections on 127.0.0.1, or until `stop` returns true (an
     /// interrupted run, a stage or pipeline timeout). Returns whether a
-    /// service failed (it exited or did not open its ports in time).
+    /// service failed (it exited or did not open its ports in time). The
+    /// first failure ends the wait, because it fails the stage: a later step
+    /// that still runs, such as one with `stageStatus: All`, waits again for
+    /// the services not yet ready.
     pub fn wait_ready(
         &self,
         default_timeout: Duration,
         stop: &dyn Fn() -> bool,
         console: &Console,
     ) -> bool {
-        let mut failed = false;
         let count = self.entries.lock().expect("services lock").len();
-        for index in 0..count {
-            if !self.wait_one(index, default_timeout, stop, console) {
-                failed = true;
-            }
-        }
-        failed
+        (0..count).any(|index| !self.wait_one(index, default_timeout, stop, console))
     }
 
     fn wait_one(

@@ -105,6 +105,37 @@ fn readiness_timeout_fails_stage() {
     assert_eq!(outcome.stage_status(), Status::Failed);
 }
 
+/// Once one service misses its readiness timeout, the stage fails and the
+/// next service is not waited for as well.
+#[test]
+fn readiness_timeout_ends_the_wait() {
+    let (first_port, second_port) = (free_port().unwrap(), free_port().unwrap());
+    let mut first = service("first", "sleep 30", Some(first_port));
+    first.timeout = Some(Duration::from_millis(500));
+    let mut second = service("second", "sleep 30", Some(second_port));
+    second.timeout = Some(Duration::from_millis(500));
+    let outcome = run(vec![stage(vec![
+        node(first),
+        node(second),
+        node(run_step("after", "echo ran")),
+    ])]);
+
+    assert_eq!(
+        outcome.step("first").status,
+        Status::Failed,
+        "{}",
+        outcome.console
+    );
+    assert_eq!(
+        outcome.console.matches("waiting for service").count(),
+        1,
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.step("after").status, Status::Skipped);
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
 #[test]
 fn no_wait_skips_readiness() {
     let port = free_port().unwrap();
