@@ -227,6 +227,10 @@ pub(crate) fn connector_phrase(connector: Option<&Connector>) -> String {
     }
 }
 
+/// The hint for a registry that refuses the pull.
+const ACCESS_DENIED_HELP: &str = "help: the registry refused access; check that the connector's \
+     credentials may pull this image, or set `connectorRef` to a connector for this registry";
+
 fn pull_error(
     reference: &Reference,
     connector: Option<&Connector>,
@@ -238,6 +242,20 @@ fn pull_error(
             "help: check the username and the passwordRef secret of the connector"
         }
         E::ImageManifestNotFoundError(_) => "help: check the image name and tag",
+        E::ServerError {
+            code: 401 | 403, ..
+        } => ACCESS_DENIED_HELP,
+        E::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|error| {
+                matches!(
+                    error.code,
+                    oci_client::errors::OciErrorCode::Denied
+                        | oci_client::errors::OciErrorCode::Unauthorized
+                )
+            }) =>
+        {
+            ACCESS_DENIED_HELP
+        }
         _ if with_causes(error).contains("timed out") => {
             "help: the registry did not complete the TCP connection and TLS handshake in time; \
              check that it is reachable and serves the registry API on that port"
@@ -381,6 +399,43 @@ mod tests {
             "{error}"
         );
         server.abort();
+    }
+
+    /// A registry that refuses the pull, by HTTP status or by an error
+    /// envelope with `DENIED`, gets the hint about credentials.
+    #[test]
+    fn refused_pull_names_credentials() {
+        use oci_client::errors::OciDistributionError as E;
+        let reference: Reference = "registry.example/x/y:1".parse().unwrap();
+        let envelope: oci_client::errors::OciEnvelope = serde_json::from_str(
+            r#"{"errors": [{"code": "DENIED", "message": "requested access to the resource is denied"}]}"#,
+        )
+        .unwrap();
+        let errors = [
+            E::ServerError {
+                code: 403,
+                url: "https://registry.example/v2/x/y/manifests/1".into(),
+                message: "forbidden".into(),
+            },
+            E::RegistryError {
+                envelope,
+                url: "https://registry.example/v2/x/y/manifests/1".into(),
+            },
+        ];
+        for error in &errors {
+            let message = pull_error(&reference, None, error).to_string();
+            assert!(
+                message.contains("help: the registry refused access"),
+                "{message}"
+            );
+        }
+        let other = E::ServerError {
+            code: 500,
+            url: "https://registry.example/v2/".into(),
+            message: "oops".into(),
+        };
+        let message = pull_error(&reference, None, &other).to_string();
+        assert!(!message.contains("refused access"), "{message}");
     }
 
     /// A request over plain HTTP that the registry never responds to fails
