@@ -212,6 +212,18 @@ fn deep_parentheses_are_rejected() {
     assert_eq!(error.code, "nesting-limit");
 }
 
+/// Ternaries side by side do not nest, so thousands of them in a list or
+/// a sum parse within a small stack.
+#[test]
+fn many_ternaries_side_by_side_stay_within_stack() {
+    let listed = vec!["1 ? 1 : 0"; 5000].join(", ");
+    exercise_on_small_stack(format!("<+[{listed}]>"));
+    let summed = vec!["(1 ? (0 ? 0 : 1) : 0)"; 5000].join(" + ");
+    exercise_on_small_stack(format!("<+{summed}>"));
+    let value = basso_core::evaluate(&summed, &context(), &Options::default()).unwrap();
+    assert_eq!(value, basso_core::Value::from(5000));
+}
+
 #[test]
 fn deep_blocks_are_rejected() {
     exercise_on_small_stack(format!("{}a{}", "<+".repeat(5000), ">".repeat(5000)));

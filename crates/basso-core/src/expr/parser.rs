@@ -93,10 +93,15 @@ pub(super) fn parse_with_pest(input: &ParseInput<'_>) -> Result<Expr, ExprError>
 }
 
 /// Rejects nesting deeper than the limit before pest recurses into it, so no
-/// input can overflow the stack. Brackets and `?` both add a level.
+/// input can overflow the stack. An open bracket adds a level, and so does
+/// each `?` of a ternary until the `,` or closing bracket that ends it:
+/// ternaries side by side in a list or in brackets do not nest, while
+/// `a ? b ? c : d : e` and `a ? b : c ? d : e` do.
 fn check_nesting(input: &ParseInput<'_>) -> Result<(), ExprError> {
     let mut depth = 0usize;
     let mut ternaries = 0usize;
+    // The ternaries open at each bracket level, the outermost first.
+    let mut open_ternaries: Vec<usize> = vec![0];
     let mut quote: Option<u8> = None;
     let mut escaped = false;
     for (i, byte) in input.text.bytes().enumerate() {
@@ -112,9 +117,28 @@ fn check_nesting(input: &ParseInput<'_>) -> Result<(), ExprError> {
         }
         match byte {
             b'"' | b'\'' => quote = Some(byte),
-            b'(' | b'[' | b'{' => depth += 1,
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b'?' => ternaries += 1,
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                open_ternaries.push(0);
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if open_ternaries.len() > 1 {
+                    ternaries -= open_ternaries.pop().unwrap_or(0);
+                }
+            }
+            b',' => {
+                if let Some(open) = open_ternaries.last_mut() {
+                    ternaries -= *open;
+                    *open = 0;
+                }
+            }
+            b'?' => {
+                ternaries += 1;
+                if let Some(open) = open_ternaries.last_mut() {
+                    *open += 1;
+                }
+            }
             _ => continue,
         }
         if depth + ternaries > input.max_nesting {
