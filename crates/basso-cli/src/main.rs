@@ -1,9 +1,10 @@
 //! The `basso` command. Each subcommand lives in `commands/`; this file only
 //! parses arguments and maps outcomes to the documented exit codes.
 
+#[macro_use]
+mod output;
 mod commands;
 mod exit;
-mod output;
 mod render;
 mod resolution_args;
 

@@ -6,6 +6,31 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use saphyr::{Mapping, Scalar, Yaml, YamlEmitter};
 use serde_json::Value as Json;
 
+/// Prints to stderr as `eprint!` does, but drops the text when stderr is a
+/// closed pipe (`basso resolve FILE 2>&1 | head -1`) or fails otherwise, where
+/// `eprint!` panics.
+macro_rules! err_print {
+    ($($arg:tt)*) => {
+        $crate::output::write_stderr(&format!($($arg)*))
+    };
+}
+
+/// Prints a line to stderr as `eprintln!` does, with the failures of
+/// [`err_print!`] dropped.
+macro_rules! err_println {
+    ($($arg:tt)*) => {
+        $crate::output::write_stderr(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes `text` to stderr and drops it when the write fails: stderr is
+/// where a failure would be reported, so none can be.
+pub fn write_stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
+}
+
 fn to_yaml(value: &Json) -> Yaml<'static> {
     match value {
         Json::Null => Yaml::Value(Scalar::Null),

@@ -80,3 +80,41 @@ fn resolve_with_closed_stdout() {
     assert!(code.is_some(), "killed by a signal");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Runs basso with `args` and stderr a pipe whose read end is closed before
+/// basso starts, so every write to stderr fails. Returns the exit code.
+fn run_with_closed_stderr(args: &[&str]) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_basso"))
+        .args(args)
+        .env_remove("BASSO_LOG")
+        .env(
+            "BASSO_CONTAINERD_ADDRESS",
+            "/nonexistent/basso-test/containerd.sock",
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(writer))
+        .output()
+        .unwrap();
+    output.status.code()
+}
+
+/// Commands whose diagnostics and errors go to stderr end with their
+/// documented exit code when stderr is closed, not with a panic (101).
+#[test]
+fn commands_with_closed_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline_file(dir.path());
+    let cases: [(&[&str], i32); 6] = [
+        (&["check", &file], 1),
+        (&["resolve", &file], 1),
+        (&["inputs", "/nonexistent/basso-test/pipeline.yaml"], 2),
+        (&["export", "kubernetes", &file], 1),
+        (&["run", &file], 1),
+        (&["eval", "<+1 +>"], 1),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(run_with_closed_stderr(args), Some(expected), "{args:?}");
+    }
+}

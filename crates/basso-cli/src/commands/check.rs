@@ -39,7 +39,7 @@ pub fn run(args: CheckArgs) -> u8 {
         let source = match read_text(path) {
             Ok(source) => source,
             Err(error) => {
-                eprintln!("error: {error}");
+                err_println!("error: {error}");
                 unreadable += 1;
                 // The JSON document lists the failure too, so a tool that
                 // reads only stdout does not take the file for clean. The

@@ -64,7 +64,7 @@ pub fn run(args: EvalArgs) -> u8 {
     let context = match load_context(args.context.as_ref()) {
         Ok(context) => context,
         Err(message) => {
-            eprintln!("error: {message}");
+            err_println!("error: {message}");
             return exit::USAGE;
         }
     };

@@ -72,7 +72,7 @@ pub fn run(args: ExportArgs) -> u8 {
 
 fn kubernetes(args: KubernetesArgs) -> u8 {
     if let Some(problem) = option_problem(&args) {
-        eprintln!("error: {problem}");
+        err_println!("error: {problem}");
         return exit::USAGE;
     }
     let name = args.file.display().to_string();
@@ -84,7 +84,7 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
     let (source, values) = match read {
         Ok(read) => read,
         Err(message) => {
-            eprintln!("error: {message}");
+            err_println!("error: {message}");
             return exit::USAGE;
         }
     };
@@ -102,7 +102,7 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
             && !resolution.stages.is_empty()
             && let Err(message) = pick_stage(&resolution.stages, args.stage.as_deref())
         {
-            eprintln!("error: {message}");
+            err_println!("error: {message}");
         }
         return exit::FAILURE;
     }
@@ -111,7 +111,7 @@ fn kubernetes(args: KubernetesArgs) -> u8 {
         Ok(stage) => stage,
         Err(message) => {
             report(&resolution.diagnostics, &name, &source);
-            eprintln!("error: {message}");
+            err_println!("error: {message}");
             return exit::USAGE;
         }
     };
@@ -250,8 +250,8 @@ fn report(diagnostics: &[Diagnostic], name: &str, source: &str) {
     if diagnostics.is_empty() {
         return;
     }
-    eprint!("{}", render::render_text(diagnostics, name, source));
-    eprintln!("{}", render::summary(diagnostics));
+    err_print!("{}", render::render_text(diagnostics, name, source));
+    err_println!("{}", render::summary(diagnostics));
 }
 
 fn print_manifest(manifest: &Manifest, format: Format) -> u8 {
@@ -265,7 +265,7 @@ fn print_manifest(manifest: &Manifest, format: Format) -> u8 {
         Ok(text) => {
             output::print(&format!("{}\n", text.trim_end()));
             if !manifest.secret_keys.is_empty() {
-                eprintln!(
+                err_println!(
                     "note: Secret `{}` must hold the keys: {}",
                     manifest.secret_name,
                     manifest.secret_keys.join(", ")
@@ -274,7 +274,7 @@ fn print_manifest(manifest: &Manifest, format: Format) -> u8 {
             exit::SUCCESS
         }
         Err(error) => {
-            eprintln!("error: cannot print the manifest: {error}");
+            err_println!("error: cannot print the manifest: {error}");
             exit::FAILURE
         }
     }

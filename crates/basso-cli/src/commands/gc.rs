@@ -28,7 +28,7 @@ pub fn run(args: GcArgs) -> u8 {
     let leftovers = basso_runner::folders::remove_leftovers(&base);
     let folders = leftovers.removed.len();
     for (_, reason) in &leftovers.kept {
-        eprintln!("error: the folder of an ended run is still there: {reason}");
+        err_println!("error: the folder of an ended run is still there: {reason}");
     }
 
     let config = args.containerd.executor_config();
@@ -56,7 +56,7 @@ pub fn run(args: GcArgs) -> u8 {
         }
         Err(error) => {
             output::print(&format!("removed {folders} run folders\n"));
-            eprintln!("error: {error}");
+            err_println!("error: {error}");
             exit::FAILURE
         }
     }

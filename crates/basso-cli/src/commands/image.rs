@@ -36,7 +36,7 @@ pub fn run(command: ImageCommand) -> u8 {
 fn import(args: ImportArgs) -> u8 {
     for archive in &args.archives {
         if !archive.is_file() {
-            eprintln!(
+            err_println!(
                 "error: image archive `{}` not found\nhelp: pass the path of a tar file",
                 archive.display()
             );
@@ -47,7 +47,7 @@ fn import(args: ImportArgs) -> u8 {
     let containerd = match connect(&config) {
         Ok(containerd) => containerd,
         Err(error) => {
-            eprintln!("error: {error}");
+            err_println!("error: {error}");
             return exit::USAGE;
         }
     };
@@ -60,7 +60,7 @@ fn import(args: ImportArgs) -> u8 {
                 }
             }
             Err(error) => {
-                eprintln!("error: {error}");
+                err_println!("error: {error}");
                 return exit::FAILURE;
             }
         }

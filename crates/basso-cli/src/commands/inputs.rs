@@ -27,7 +27,7 @@ pub fn run(args: InputsArgs) -> u8 {
     let source = match read_text(&args.file) {
         Ok(source) => source,
         Err(error) => {
-            eprintln!("error: {error}");
+            err_println!("error: {error}");
             // As with `check`, a tool that reads only stdout gets a document
             // that names the failure.
             if let Format::Json = args.format {
@@ -48,7 +48,7 @@ pub fn run(args: InputsArgs) -> u8 {
         Format::Json => output::print(&output::json(&document)),
         Format::Yaml => output::print(&output::yaml(&document)),
     }
-    eprint!(
+    err_print!(
         "{}",
         render::render_text(&listing.diagnostics, &name, &source)
     );

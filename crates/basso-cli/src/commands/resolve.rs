@@ -49,7 +49,7 @@ fn run_inner(args: ResolveArgs) -> Result<u8, u8> {
             Ok((source, values))
         });
     let (source, values) = read.map_err(|error| {
-        eprintln!("error: {error}");
+        err_println!("error: {error}");
         // As with `check`, a tool that reads only stdout gets a document
         // that names a file that could not be read.
         if let (ArgsError::File(error), Format::Json) = (&error, args.format) {
@@ -78,7 +78,7 @@ fn run_inner(args: ResolveArgs) -> Result<u8, u8> {
         Format::Yaml => output::print(&output::yaml(&document)),
     }
     let sources = diagnostic_sources(&name, &source, &input_sets, &arguments);
-    eprint!(
+    err_print!(
         "{}",
         render::render_files(&resolution.diagnostics, &sources)
     );

@@ -149,7 +149,7 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(code) => code,
         Err(error) => {
             if !error.message.is_empty() {
-                eprintln!("error: {}", error.message);
+                err_println!("error: {}", error.message);
             }
             // A script that reads stdout gets a document even when no
             // step ran.

@@ -59,8 +59,8 @@ impl Loaded {
         let source = read_text(&args.file).map_err(StartError::unreadable)?;
         let diagnostics = basso_core::pipeline::check(&source, &name);
         if diagnostics.iter().any(basso_core::Diagnostic::is_error) {
-            eprint!("{}", render::render_text(&diagnostics, &name, &source));
-            eprintln!("{}", render::summary(&diagnostics));
+            err_print!("{}", render::render_text(&diagnostics, &name, &source));
+            err_println!("{}", render::summary(&diagnostics));
             return Err(StartError::invalid_pipeline(
                 format!("`{name}` has errors; basso run starts nothing"),
                 diagnostics,
@@ -112,7 +112,7 @@ impl Loaded {
                 .collect();
             let sources =
                 diagnostic_sources(&self.name, &self.source, &self.input_sets, &self.inputs);
-            eprint!("{}", render::render_files(&errors, &sources));
+            err_print!("{}", render::render_files(&errors, &sources));
             return Err(StartError::invalid_pipeline(
                 format!(
                     "`{}` cannot be resolved; basso run starts nothing",
@@ -125,7 +125,7 @@ impl Loaded {
         if !warnings.is_empty() {
             let sources =
                 diagnostic_sources(&self.name, &self.source, &self.input_sets, &self.inputs);
-            eprint!("{}", render::render_files(&warnings, &sources));
+            err_print!("{}", render::render_files(&warnings, &sources));
         }
         Ok(resolution)
     }
@@ -257,8 +257,8 @@ fn reject_host_port_bindings(
     if rejected.is_empty() {
         return Ok(());
     }
-    eprint!("{}", render::render_text(&rejected, name, source));
-    eprintln!("{}", render::summary(&rejected));
+    err_print!("{}", render::render_text(&rejected, name, source));
+    err_println!("{}", render::summary(&rejected));
     Err(StartError::invalid_pipeline(
         format!(
             "`{name}` binds host ports to other container ports on steps without `image`; basso run starts nothing"
@@ -320,7 +320,7 @@ fn prompt(
     if let Some(default) = default {
         question.push_str(&format!(" [{default}]"));
     }
-    eprint!("{question}: ");
+    err_print!("{question}: ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).map_err(|error| {
         StartError::usage(format!("cannot read the value of `{path}`: {error}"))
