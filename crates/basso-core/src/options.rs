@@ -40,7 +40,8 @@ pub enum Unresolved {
 pub struct Limits {
     /// Maximum template text length, in bytes.
     pub max_template_bytes: usize,
-    /// Maximum nesting of `<+…>` blocks inside one another.
+    /// Maximum nesting of `<+…>` blocks inside one another. A value above
+    /// 200, the deepest nesting that evaluation allows, is read as 200.
     pub max_block_depth: usize,
     /// Maximum nesting of brackets and ternaries within one expression. Pest
     /// recurses about 32 KiB of stack per level in debug builds.

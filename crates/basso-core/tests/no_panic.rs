@@ -224,6 +224,34 @@ fn many_ternaries_side_by_side_stay_within_stack() {
     assert_eq!(value, basso_core::Value::from(5000));
 }
 
+/// A block limit far above evaluation's own nesting limit is read as that
+/// limit, so 20,000 nested blocks are rejected on a small stack.
+#[test]
+fn deep_blocks_rejected_whatever_the_limit() {
+    let text = format!("{}1{}", "<+".repeat(20_000), ">".repeat(20_000));
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || {
+            let options = Options {
+                limits: basso_core::Limits {
+                    max_block_depth: usize::MAX,
+                    ..basso_core::Limits::default()
+                },
+                ..Options::default()
+            };
+            let error = basso_core::render(&text, &context(), &options).unwrap_err();
+            assert_eq!(error.code, "nesting-limit");
+            assert!(
+                error.message.contains("deeper than 200 levels"),
+                "{}",
+                error.message
+            );
+        })
+        .expect("thread starts")
+        .join()
+        .expect("no panic or stack overflow");
+}
+
 #[test]
 fn deep_blocks_are_rejected() {
     exercise_on_small_stack(format!("{}a{}", "<+".repeat(5000), ">".repeat(5000)));

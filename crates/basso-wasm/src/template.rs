@@ -98,8 +98,9 @@ pub struct LimitsOption {
     /// Maximum template length in bytes of UTF-8; 262,144 when absent.
     #[cfg_attr(test, ts(optional, type = "number"))]
     pub max_template_bytes: Option<u64>,
-    /// Maximum nesting of `<+…>` blocks; 16 when absent. Any value is safe,
-    /// because evaluation stops at 200 nested levels whatever it is.
+    /// Maximum nesting of `<+…>` blocks; 16 when absent. Any value is safe:
+    /// one above 200, where evaluation stops whatever the limit, is read as
+    /// 200.
     #[cfg_attr(test, ts(optional, type = "number"))]
     pub max_block_depth: Option<u64>,
     /// Maximum nesting of brackets and ternaries in one expression; 24

@@ -88,6 +88,15 @@ test("deep parse inside re-resolution has no fault", () => {
   }
 });
 
+test("block depth far above evaluation's limit rejects deep blocks", () => {
+  const template = "<+".repeat(20_000) + "1" + ">".repeat(20_000);
+  for (const call of [render, evaluate]) {
+    const outcome = call(template, {}, { limits: { maxBlockDepth: 1_000_000 } });
+    assert.equal(outcome.error?.code, "nesting-limit", JSON.stringify(outcome).slice(0, 300));
+    assert.match(outcome.error.message, /deeper than 200 levels/);
+  }
+});
+
 test("module usable after rejected limits", () => {
   const template = `<+${parenthesized(200)}>`;
   assert.throws(() => render(template, {}, { limits: { maxExpressionDepth: 3000 } }), /maxExpressionDepth/);

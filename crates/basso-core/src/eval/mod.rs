@@ -49,7 +49,7 @@ static NULL: Value = Value::Null;
 
 /// The deepest recursion of expression nodes, blocks and re-resolved values
 /// together. It bounds stack use whatever the nesting of the input.
-const MAX_RECURSION: usize = 200;
+pub(crate) const MAX_RECURSION: usize = 200;
 
 /// The reason evaluation stopped early.
 pub(crate) enum Stop {

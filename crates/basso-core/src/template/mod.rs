@@ -358,13 +358,13 @@ fn scan_pieces(source: &str, scan: ScanMode, limits: &Limits) -> Result<Vec<Piec
         if bytes[i] == b'<' && bytes.get(i + 1) == Some(&b'+') {
             frame.push_text(&source[segment_start..i]);
             frame.flush(i);
-            if stack.len() > limits.max_block_depth {
+            // Blocks deeper than evaluation's recursion limit could never
+            // be evaluated, and compiling them would take stack for each.
+            let max_depth = limits.max_block_depth.min(crate::eval::MAX_RECURSION);
+            if stack.len() > max_depth {
                 return Err(ExprError::new(
                     codes::NESTING_LIMIT,
-                    format!(
-                        "`<+…>` blocks nest deeper than {} levels",
-                        limits.max_block_depth
-                    ),
+                    format!("`<+…>` blocks nest deeper than {max_depth} levels"),
                     "move inner expressions into variables",
                     source,
                     i..i + 2,
