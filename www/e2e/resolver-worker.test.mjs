@@ -133,3 +133,16 @@ test('context integers beyond 2^53 stay exact', async () => {
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('context integers beyond 64 bits read as floats', async () => {
+  const { page, problems } = await openPreview(browser.context, server.url);
+  await afterUpdate(page, () => page.selectOption('#examples', 'hello'));
+
+  await afterUpdate(page, () => page.locator('#context').fill('{"pipeline": {"sequenceId": 12345678901234567890123}}'));
+
+  const command = page.locator('#preview article[data-step="hello"] tr[data-setting="command"] > td').first();
+  assert.match(await command.innerText(), /hello from build 1\.2345678901234568E22 of Hello"/);
+  assert.equal(await page.locator('#context').getAttribute('aria-invalid'), 'false');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

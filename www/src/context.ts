@@ -43,17 +43,27 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
+/** The range of integers that the basso package reads as exact integers. */
+const MIN_I64 = -(2n ** 63n);
+const MAX_I64 = 2n ** 63n - 1n;
+
 /**
  * Reads integers that a JavaScript number cannot hold exactly (beyond
  * 2^53, such as a 64-bit id in a webhook payload) as `BigInt`s from their
  * source text, which the basso package keeps exact, as `basso resolve
- * --context` does. The third reviver argument, with the source text, is
- * in Chromium since version 114.
+ * --context` does. Beyond the 64-bit range, where the package takes no
+ * `BigInt`, they stay floats, as natively. The third reviver argument, with
+ * the source text, is in Chromium since version 114.
  */
 function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
   const source = context?.source;
   if (typeof value === 'number' && !Number.isSafeInteger(value) && source !== undefined && /^-?\d+$/.test(source)) {
-    return BigInt(source);
+    const exact = BigInt(source);
+    // Outside the 64-bit range the number stays a float, as `basso
+    // resolve --context` reads it.
+    if (exact >= MIN_I64 && exact <= MAX_I64) {
+      return exact;
+    }
   }
   return value;
 }
