@@ -829,6 +829,65 @@ fn check_input_set_command_untrusted() {
     );
 }
 
+/// A loop that copies a large value into many steps stops at the cap on
+/// the text of all resolved steps, with an error at its strategy, instead
+/// of printing gigabytes.
+#[test]
+fn resolution_text_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let value = "x".repeat(200 * 1024);
+    let text = format!(
+        "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: big
+      type: String
+      value: {value}
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: r
+                  identifier: r
+                  strategy:
+                    repeat:
+                      times: 1000
+                  spec:
+                    shell: Sh
+                    command: echo <+pipeline.variables.big>
+"
+    );
+    let path = dir.path().join("pipeline.yaml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_string_lossy().into_owned();
+
+    let (code, stdout) = basso(&["resolve", "--format", "json", &path]);
+    assert_eq!(code, 1);
+    assert!(stdout.len() < 200 * 1024 * 1024, "{} bytes", stdout.len());
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let errors: Vec<&serde_json::Value> = document["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["code"], "resolution-too-large");
+    assert_eq!(errors[0]["line"], 24);
+    let steps = document["stages"][0]["steps"].as_array().unwrap().len();
+    assert!((100..1000).contains(&steps), "{steps} steps");
+}
+
 fn check_json_files(files: &[&str]) -> (i32, serde_json::Value) {
     let mut args = vec!["check", "--format", "json"];
     args.extend_from_slice(files);
