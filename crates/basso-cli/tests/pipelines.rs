@@ -829,6 +829,109 @@ fn check_input_set_command_untrusted() {
     );
 }
 
+/// An expression that does not compile in an input set value or an
+/// `--input` value is reported once, where that value is written, whether
+/// or not the pipeline reads it.
+#[test]
+fn supplied_expression_error_at_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let pipeline = write(
+        "pipeline.yaml",
+        "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: used
+      type: String
+      value: <+input>
+    - name: unused
+      type: String
+      value: <+input>
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {type: Run, name: r, identifier: r, spec: {shell: Sh, command: echo <+pipeline.variables.used>}}
+",
+    );
+    let set = write(
+        "set.yaml",
+        "inputSet:
+  name: s
+  identifier: s
+  pipeline:
+    identifier: p
+    variables:
+      - name: used
+        type: String
+        value: ok
+      - name: unused
+        type: String
+        value: <+ 1 + >
+",
+    );
+    let position = |json: &serde_json::Value| {
+        let d = &json["diagnostics"][0];
+        let file = d["file"].as_str().unwrap_or_default();
+        let file = Path::new(file)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        (
+            file,
+            d["line"].as_u64().unwrap(),
+            d["column"].as_u64().unwrap(),
+        )
+    };
+
+    for files in [vec![set.as_str()], vec![pipeline.as_str(), set.as_str()]] {
+        let (code, json) = check_json_files(&files);
+        assert_eq!(code, 1, "{json:#}");
+        assert_eq!(codes(&json), ["expression-syntax"], "{json:#}");
+        assert_eq!(
+            position(&json),
+            ("set.yaml".to_string(), 12, 23),
+            "{json:#}"
+        );
+    }
+
+    let (code, stdout) = basso(&[
+        "resolve",
+        "--format",
+        "json",
+        "--input",
+        "pipeline.variables.unused=ok",
+        "--input",
+        "pipeline.variables.used=a <+ 1 + >",
+        &pipeline,
+    ]);
+    assert_eq!(code, 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let errors: Vec<&serde_json::Value> = json["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{json:#}");
+    assert_eq!(errors[0]["code"], "expression-syntax");
+    assert_eq!(errors[0]["file"], "--input#2");
+    assert_eq!(errors[0]["column"], 34);
+}
+
 /// A loop that copies a large value into many steps stops at the cap on
 /// the text of all resolved steps, with an error at its strategy, instead
 /// of printing gigabytes.

@@ -6,9 +6,10 @@ use crate::pipeline::resolve::resolve_with_input_sets;
 use crate::pipeline::yaml::Node;
 use crate::pipeline::{load_document, without_bom};
 
-/// Checks an input set on its own: its header and that every stage, step
-/// and step group in the overlay names its identifier.
-pub fn check_standalone(report: &mut Report, root: &Node) {
+/// Checks an input set on its own: its header, that every stage, step and
+/// step group in the overlay names its identifier, and that the expressions
+/// in its values compile. `source` is the file's text.
+pub fn check_standalone(report: &mut Report, root: &Node, source: &str) {
     let Some(input_set) = root.get("inputSet") else {
         return;
     };
@@ -64,6 +65,25 @@ pub fn check_standalone(report: &mut Report, root: &Node) {
         );
     }
     check_wrappers(report, pipeline);
+    check_expressions(report, pipeline, source);
+}
+
+/// Reports each string value under `node` whose expressions do not compile.
+fn check_expressions(report: &mut Report, node: &Node, source: &str) {
+    if let Some(scalar) = node.scalar() {
+        if let Some(error) = crate::pipeline::inputs::expression_error(&scalar.text) {
+            report.push(crate::pipeline::inputs::expr_diagnostic(
+                &error, source, node,
+            ));
+        }
+        return;
+    }
+    for item in node.as_sequence().unwrap_or_default() {
+        check_expressions(report, item, source);
+    }
+    for (_, value) in node.as_mapping().unwrap_or_default() {
+        check_expressions(report, value, source);
+    }
 }
 
 /// Walks `stages` and `steps` lists and reports entries without an identifier.
@@ -143,6 +163,11 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
         }
     }
     let mut diagnostics = Vec::new();
+    // What checking each set on its own reports, which the caller has.
+    let standalone: Vec<Diagnostic> = sets
+        .iter()
+        .flat_map(|(set_name, set_text, _, _)| crate::pipeline::check(set_text, set_name))
+        .collect();
     for (name, text, pipeline_id) in &pipelines {
         let input_sets: Vec<(String, String)> = sets
             .iter()
@@ -150,7 +175,8 @@ pub fn check_against_pipelines(files: &[(String, String)]) -> Vec<Diagnostic> {
             .map(|(set_name, set_text, _, _)| (set_name.to_string(), set_text.to_string()))
             .collect();
         if !input_sets.is_empty() {
-            diagnostics.extend(sets_diagnostics(name, text, &input_sets));
+            let found = sets_diagnostics(name, text, &input_sets);
+            diagnostics.extend(found.into_iter().filter(|d| !standalone.contains(d)));
         }
     }
     if pipelines.is_empty() {

@@ -290,6 +290,15 @@ pub(crate) fn text_span(source: &str, node: &Node, range: std::ops::Range<usize>
     }
 }
 
+/// Returns the error of the first block of the supplied value `text` that
+/// does not compile, or `None` when every block compiles or it has none.
+pub(crate) fn expression_error(text: &str) -> Option<crate::error::ExprError> {
+    if !crate::template::has_block_start(text) {
+        return None;
+    }
+    crate::template::Template::parse(text, crate::options::ScanMode::Harness).err()
+}
+
 /// Where a supplied input value came from.
 #[derive(Debug, Clone)]
 pub enum Origin {
@@ -597,6 +606,27 @@ pub fn apply_input_set(
                         Err((not_text.code, not_text.reason, span, not_text.help))
                     }
                 });
+            // A value with an expression that does not compile is reported
+            // where the set writes it, used or not.
+            let broken = node
+                .scalar()
+                .and_then(|scalar| expression_error(&scalar.text))
+                .filter(|_| checked.is_ok());
+            if let Some(error) = broken {
+                local.push(expr_diagnostic(&error, source, node));
+                supplied.insert(
+                    path.to_string(),
+                    Supplied {
+                        value: Value::Null,
+                        origin: Origin::InputSet {
+                            file: file.to_string(),
+                            span: node.span,
+                        },
+                        rejected: true,
+                    },
+                );
+                return Visit::Skip;
+            }
             match checked {
                 Ok(value) => {
                     supplied.insert(
@@ -723,6 +753,28 @@ pub fn apply_arguments(
                 Ok(()) => Ok(value),
                 Err(not_text) => Err((not_text.code, not_text.reason, not_text.help)),
             });
+        if let (Ok(_), Some(error)) = (&checked, expression_error(text)) {
+            let start = path.len() + 1;
+            let span = Span::from_byte_range(
+                &argument,
+                start + error.byte_range.start,
+                start + error.byte_range.end,
+            );
+            report.push(
+                Diagnostic::error(error.code, error.message.clone(), span)
+                    .with_help(error.help.clone())
+                    .with_file(file.as_str()),
+            );
+            supplied.insert(
+                path.clone(),
+                Supplied {
+                    value: Value::Null,
+                    origin: Origin::Argument(argument),
+                    rejected: true,
+                },
+            );
+            continue;
+        }
         match checked {
             Ok(value) => {
                 supplied.insert(

@@ -226,7 +226,7 @@ fn add_resolution_errors(report: &mut Report, source: &str) {
 
 fn check_root(report: &mut Report, root: &Node, source: &str) {
     match model::document_kind(report, root) {
-        Some(DocumentKind::InputSet) => input_set::check_standalone(report, root),
+        Some(DocumentKind::InputSet) => input_set::check_standalone(report, root, source),
         Some(kind) => {
             if let Some(pipeline) = model::read_pipeline(report, root, kind) {
                 let templates = templates::Templates::default();
