@@ -113,6 +113,18 @@ pub(crate) fn compile_java(
         .backtrack_limit(BACKTRACK_LIMIT)
         .build()
         .map_err(|error| {
+            if let Some(limit) = size_limit(&error) {
+                return ExprError::new(
+                    codes::INVALID_REGEX,
+                    format!(
+                        "regex `{pattern}` compiles to more than the regex engine's limit of {} MiB",
+                        limit / (1024 * 1024)
+                    ),
+                    "use smaller repetition counts: `{500}` after a group copies the group 500 times",
+                    source,
+                    span,
+                );
+            }
             let reason = compile_error_reason(pattern, &translated, anchored, &error);
             ExprError::new(
                 codes::INVALID_REGEX,
@@ -122,6 +134,18 @@ pub(crate) fn compile_java(
                 span,
             )
         })
+}
+
+/// Returns the size limit in bytes that compiling a pattern exceeded, when
+/// that is why it failed.
+fn size_limit(error: &fancy_regex::Error) -> Option<usize> {
+    match error {
+        fancy_regex::Error::CompileError(compile) => match compile.as_ref() {
+            fancy_regex::CompileError::InnerError(inner) => inner.size_limit(),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Describes why `pattern` does not compile. A parse error's position is
