@@ -1200,10 +1200,16 @@ pub(crate) fn result_too_large(
     source: &str,
     span: Range<usize>,
 ) -> ExprError {
+    // The default limit is Harness's own; a caller's other limit is not.
+    let help = if max_bytes == crate::options::Limits::default().max_result_bytes {
+        "Harness caps evaluated values at 256 KiB; produce a smaller value"
+    } else {
+        "produce a smaller value, or raise the result limit"
+    };
     ExprError::new(
         codes::RESULT_TOO_LARGE,
         format!("result is {size} bytes, larger than the limit of {max_bytes} bytes"),
-        "Harness caps evaluated values at 256 KiB; produce a smaller value",
+        help,
         source,
         span,
     )
