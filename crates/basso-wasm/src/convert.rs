@@ -83,6 +83,23 @@ pub fn add_utf16_columns_by_file(document: &mut Value, source: &str, others: &[(
     });
 }
 
+/// Adds `columnUtf16` to every entry of the `inputs` array of a `basso
+/// inputs` document, counting UTF-16 code units of `source`.
+pub fn add_input_utf16_columns(document: &mut Value, source: &str) {
+    let lines = LineIndex::for_file(source);
+    let Some(inputs) = document.get_mut("inputs").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for input in inputs.iter_mut().filter_map(Value::as_object_mut) {
+        let line = input.get("line").and_then(Value::as_u64);
+        let column = input.get("column").and_then(Value::as_u64);
+        if let (Some(line), Some(column)) = (line, column) {
+            let units = lines.column_utf16(line as usize, column as usize);
+            input.insert("columnUtf16".into(), units.into());
+        }
+    }
+}
+
 /// A diagnostic as the package returns it: the CLI's fields, then the
 /// start and end columns in UTF-16 code units.
 #[derive(Serialize)]

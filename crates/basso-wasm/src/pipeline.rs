@@ -214,6 +214,7 @@ pub fn inputs(yaml: &str, options: &str) -> Result<String, JsError> {
     let listing = basso_core::pipeline::inputs(yaml, file);
     let mut document = serde_json::to_value(&listing)?;
     convert::add_utf16_columns(&mut document, yaml);
+    convert::add_input_utf16_columns(&mut document, yaml);
     convert::to_text(&document)
 }
 
@@ -334,6 +335,26 @@ mod tests {
             "{message}"
         );
         assert!(rejected[0]["help"].is_string(), "{text}");
+    }
+
+    /// Each listed input carries its column in UTF-16 code units: an
+    /// astral character before it on its line takes two.
+    #[test]
+    fn inputs_list_utf16_columns() {
+        let pipeline = PIPELINE.replace(
+            "      value: <+input>.allowedValues(1.0,2.0)",
+            "      value: \"😀\" \n    - name: other\n      type: String\n      value: {a: 😀, b: <+input>}",
+        );
+        let text = inputs(&pipeline, "null").unwrap();
+        let document: Json = serde_json::from_str(&text).unwrap();
+        let listed = document["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|input| input["path"] == "pipeline.variables.other.b")
+            .unwrap_or_else(|| panic!("{text}"));
+        let column = listed["column"].as_u64().unwrap();
+        assert_eq!(listed["columnUtf16"], column + 1, "{text}");
     }
 
     #[test]

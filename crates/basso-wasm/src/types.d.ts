@@ -302,7 +302,11 @@ host: Array<string>,
  */
 pod: Array<string>, };
 export type InputsListing = { schemaVersion: number, inputs: Array<InputListing>, diagnostics: Array<DiagnosticJson>, };
-export type InputListing = { path: string, line: number, column: number, 
+export type InputListing = { 
+/**
+ * `column` counted in UTF-16 code units, as JavaScript strings index.
+ */
+columnUtf16: number, path: string, line: number, column: number, 
 /**
  * The field's value type: `string`, `boolean`, `integer`, `number`, `list` or `map`.
  */
@@ -382,8 +386,9 @@ export type LimitsOption = {
  */
 maxTemplateBytes?: number, 
 /**
- * Maximum nesting of `<+…>` blocks; 16 when absent. Any value is safe,
- * because evaluation stops at 200 nested levels whatever it is.
+ * Maximum nesting of `<+…>` blocks; 16 when absent. Any value is safe:
+ * one above 200, where evaluation stops whatever the limit, is read as
+ * 200.
  */
 maxBlockDepth?: number, 
 /**

@@ -49,6 +49,19 @@ mod tests {
         column_utf16: usize,
     }
 
+    /// A runtime input as the package's `inputs` lists it: the command
+    /// line's fields plus the column in UTF-16 code units.
+    #[derive(Serialize, TS)]
+    #[serde(rename_all = "camelCase")]
+    #[ts(rename = "InputListing")]
+    #[allow(dead_code)]
+    struct PackageInputListing {
+        #[serde(flatten)]
+        input: basso_core::pipeline::inputs::InputListing,
+        /// `column` counted in UTF-16 code units, as JavaScript strings index.
+        column_utf16: usize,
+    }
+
     /// A value in a context, in `inputs` or in `supplied`. Besides JSON
     /// values, `pkg/json.js` converts BigInts, Maps and `undefined` before
     /// the module reads them. Results contain none of these, so they keep
@@ -100,9 +113,7 @@ mod tests {
         text.push_str(&declaration::<basso_core::pipeline::Iteration>(&config));
         text.push_str(&declaration::<basso_core::pipeline::Endpoints>(&config));
         text.push_str(&declaration::<basso_core::pipeline::InputsListing>(&config));
-        text.push_str(&declaration::<basso_core::pipeline::inputs::InputListing>(
-            &config,
-        ));
+        text.push_str(&declaration::<PackageInputListing>(&config));
         text.push_str(&declaration::<serde_json::Value>(&config));
         text.push_str(&declaration::<ContextValue>(&config));
         text.push_str(&declaration::<basso_core::report::Outcome<serde_json::Value>>(&config));

@@ -122,6 +122,18 @@ test("inputs lists the runtime input", () => {
   assert.deepEqual(listing.inputs.map((input) => input.path), ["pipeline.variables.tag"]);
 });
 
+test("inputs gives the UTF-16 column of each input", () => {
+  const yaml = runtimePipeline.replace(
+    "                    shell: Sh",
+    "                    shell: Sh\n                    envVariables: {A: 😀, B: <+input>}",
+  );
+  const listed = inputs(yaml, { file: "demo.yaml" }).inputs.find((input) => input.path.endsWith(".B"));
+  assert.ok(listed, JSON.stringify(inputs(yaml)));
+  const line = yaml.split("\n")[listed.line - 1];
+  assert.equal(line.slice(listed.columnUtf16 - 1, listed.columnUtf16 + 7), "<+input>");
+  assert.equal(listed.columnUtf16, listed.column + 1);
+});
+
 test("resolve applies inputs and keeps secrets", () => {
   const resolution = resolve(runtimePipeline, {
     file: "demo.yaml",

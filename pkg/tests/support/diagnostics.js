@@ -2,7 +2,8 @@
 
 /**
  * Returns a copy of `document` without the UTF-16 columns, which only the
- * package adds, after checking that every diagnostic has them.
+ * package adds, after checking that every diagnostic and every listed input
+ * has them.
  */
 export function withoutUtf16Columns(document) {
   const copy = structuredClone(document);
@@ -13,6 +14,12 @@ export function withoutUtf16Columns(document) {
       }
       delete diagnostic[key];
     }
+  }
+  for (const input of copy.inputs ?? []) {
+    if (!Number.isInteger(input.columnUtf16)) {
+      throw new Error(`input ${input.path} lacks an integer columnUtf16`);
+    }
+    delete input.columnUtf16;
   }
   return copy;
 }
