@@ -81,10 +81,12 @@ impl FieldKind {
 
         if let Some(rest) = trimmed.strip_prefix("<+input>") {
             let input = modifiers::parse(text, offset + "<+input>".len(), rest)?;
+            input.check_regex()?;
             return Ok(FieldKind::RuntimeInput(input));
         }
         if let Some(at) = modifiers::validator_start(trimmed) {
             let validators = modifiers::parse(text, offset + at, &trimmed[at..])?;
+            validators.check_regex()?;
             return Ok(FieldKind::Validated {
                 value: trimmed[..at].to_string(),
                 validators,
