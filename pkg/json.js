@@ -194,6 +194,9 @@ class JsonWriter {
       }
       frame.keys = [...object.keys()];
       frame.valueOf = (key) => object.get(key);
+    } else if (object instanceof Number || object instanceof Boolean || object instanceof String) {
+      const type = object.constructor.name;
+      throw this.invalid(`is of type ${type}, a boxed primitive; pass the primitive value itself`);
     } else if (object instanceof ArrayBuffer || Symbol.iterator in object) {
       const type = object.constructor?.name ?? "iterable object";
       throw this.invalid(`is of type ${type}, which has no JSON value; pass an array or a plain object`);

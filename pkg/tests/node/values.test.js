@@ -160,7 +160,9 @@ test("values without JSON throw", () => {
     [{ s: new Set([1]) }, /`s` is of type Set/],
     [{ bytes: new Uint8Array([1]) }, /`bytes` is of type Uint8Array/],
     [{ buffer: new ArrayBuffer(1) }, /`buffer` is of type ArrayBuffer/],
-    [{ text: new String("x") }, /`text` is of type String/],
+    [{ text: new String("x") }, /`text` is of type String, a boxed primitive/],
+    [{ count: new Number(5) }, /`count` is of type Number, a boxed primitive/],
+    [{ flag: new Boolean(false) }, /`flag` is of type Boolean, a boxed primitive/],
     [{ v: { toJSON: () => "x" } }, /`v\.toJSON` is a function/],
   ];
   for (const [context, pattern] of cases) {
