@@ -137,9 +137,10 @@ impl ReadError {
         let span = self
             .span
             .unwrap_or_else(|| basso_core::Span::from_byte_range("", 0, 0));
+        // The help goes in its own field, not again in the message.
         let message = match self.span {
             Some(_) => self.reason.clone(),
-            None => self.to_string(),
+            None => format!("cannot read `{}`: {}", self.file, self.reason),
         };
         let help = self
             .encoding_help
@@ -305,6 +306,14 @@ mod tests {
         std::fs::write(&path, b"\xFF\xFEp\x00").unwrap();
         let error = read_file(&path).unwrap_err();
         assert!(error.contains("is UTF-16 text"), "{error}");
+        // The diagnostic carries the help once, in its own field.
+        let diagnostic = read_text(&path).unwrap_err().to_diagnostic();
+        assert!(
+            diagnostic.message.ends_with("the file is UTF-16 text"),
+            "{}",
+            diagnostic.message
+        );
+        assert_eq!(diagnostic.help.as_deref(), Some("save it as UTF-8"));
     }
 
     #[test]

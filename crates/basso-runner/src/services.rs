@@ -145,15 +145,23 @@ impl Services {
         stop: &dyn Fn() -> bool,
         console: &Console,
     ) -> bool {
-        let (id, ports, timeout) = {
+        let (id, ports, timeout, exited) = {
             let mut entries = self.entries.lock().expect("services lock");
             let entry = &mut entries[index];
-            if entry.ready || entry.outcome.is_some() {
+            // A service that exited with 0 before its ports were ready fails
+            // below.
+            let exited = entry
+                .outcome
+                .as_ref()
+                .is_some_and(|ended| ended.status == Status::Succeeded);
+            if entry.ready || (entry.outcome.is_some() && !exited) {
                 return true;
             }
             let id = entry.step.path();
             if entry.ports.is_empty() {
-                tracing::info!(step_id = %id, "service has no port bindings; not waiting for it");
+                if !exited {
+                    tracing::info!(step_id = %id, "service has no port bindings; not waiting for it");
+                }
                 entry.ready = true;
                 return true;
             }
@@ -161,6 +169,7 @@ impl Services {
                 id,
                 entry.ports.clone(),
                 entry.step.timeout.unwrap_or(default_timeout),
+                exited,
             )
         };
 
@@ -179,8 +188,27 @@ impl Services {
 
             let mut entries = self.entries.lock().expect("services lock");
             let entry = &mut entries[index];
-            if let Ok(Some(exit)) = entry.task.wait(Duration::ZERO) {
-                return !record_exit(entry, exit, console) && exit.success();
+            // The executors stop what a service leaves running when its
+            // process exits, so nothing opens the ports after that.
+            let exit = match entry.task.wait(Duration::ZERO) {
+                Ok(Some(exit)) => Some(exit),
+                _ if exited => Some(Exit::Code(0)),
+                _ => None,
+            };
+            if let Some(exit) = exit {
+                if !exit.success() {
+                    if !exited {
+                        record_exit(entry, exit, console);
+                    }
+                    return false;
+                }
+                let message = format!(
+                    "service exited with code 0 before it accepted connections on port {port_list}{}",
+                    last_lines(&entry.tail)
+                );
+                tracing::error!(step_id = %id, "{}", console.mask(&message));
+                entry.outcome = Some(outcome(entry, Status::Failed, Some(0), Some(message)));
+                return false;
             }
             if started.elapsed() >= timeout {
                 // Only the ports that still refuse connections get a hint.

@@ -105,6 +105,37 @@ fn readiness_timeout_fails_stage() {
     assert_eq!(outcome.stage_status(), Status::Failed);
 }
 
+/// A service with port bindings that exits with 0 before it accepts
+/// connections fails the stage at once, instead of the next step meeting a
+/// closed port: the executor stops what the service left running.
+#[test]
+fn service_exit_zero_before_ready_fails() {
+    let port = free_port().unwrap();
+    let once = service("once", "echo configured", Some(port));
+    let outcome = run(vec![stage(vec![
+        node(once),
+        node(run_step("client", "echo ran")),
+    ])]);
+
+    let once = outcome.step("once");
+    assert_eq!(once.status, Status::Failed, "{}", outcome.console);
+    assert_eq!(once.exit_code, Some(0));
+    let message = once.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "exited with code 0 before it accepted connections on port {port}"
+        )),
+        "{message}"
+    );
+    assert_eq!(outcome.step("client").status, Status::Skipped);
+    assert_eq!(
+        outcome.console.matches("before it accepted connections").count(),
+        1,
+        "{}",
+        outcome.console
+    );
+}
+
 /// Once one service misses its readiness timeout, the stage fails and the
 /// next service is not waited for as well.
 #[test]
