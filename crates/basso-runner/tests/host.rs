@@ -129,7 +129,10 @@ fn service_exit_zero_before_ready_fails() {
     );
     assert_eq!(outcome.step("client").status, Status::Skipped);
     assert_eq!(
-        outcome.console.matches("before it accepted connections").count(),
+        outcome
+            .console
+            .matches("before it accepted connections")
+            .count(),
         1,
         "{}",
         outcome.console

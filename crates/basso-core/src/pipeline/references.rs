@@ -439,6 +439,12 @@ fn check_text(
             let span = reference_span(templates, text, source, node, reference);
             quote_as_written(&mut diagnostic, reference, source, span);
             report.push(diagnostic.with_span(span));
+        } else if !path.ends_with(".when.condition")
+            && let Some((warning, block)) =
+                secret_output_in_expression(pipeline, site, templates, reference, text)
+        {
+            let span = crate::pipeline::inputs::text_span(source, node, block);
+            report.push(warning.with_span(span));
         }
         if !is_command {
             continue;
@@ -448,6 +454,80 @@ fn check_text(
             report.push(warning.with_span(span));
         }
     }
+}
+
+/// Returns the `secret-output-in-expression` warning, without a span, and
+/// the byte range in `text` of the first block that reads it, when
+/// `reference` reads a `type: Secret` output of a step of the same stage
+/// inside a larger expression, such as `json.select` or a string method.
+/// The runner masks the output's whole value, but not what an expression
+/// derives from it.
+fn secret_output_in_expression(
+    pipeline: &Pipeline<'_>,
+    site: &Site<'_, '_>,
+    templates: &Templates,
+    reference: &str,
+    text: &str,
+) -> Option<(Diagnostic, std::ops::Range<usize>)> {
+    let parts = segments(reference);
+    let at = parts.iter().position(|part| *part == "output")?;
+    let (["steps", step_id], ["output", "outputVariables", name]) =
+        (parts.get(at.checked_sub(2)?..at)?, parts.get(at..)?)
+    else {
+        return None;
+    };
+    let stage_index = site.stage_index?;
+    let stage = &pipeline.stages[stage_index];
+    let position = site.step_indexes[stage_index].find(&stage.steps, step_id)?;
+
+    let declared = stage.steps[position].spec_field("outputVariables")?;
+    let secret = declared.as_sequence()?.iter().any(|item| {
+        item.get("name").and_then(Node::as_str) == Some(*name)
+            && item.get("type").and_then(Node::as_str) == Some("Secret")
+    });
+    if !secret {
+        return None;
+    }
+    // A block that is the path alone passes the whole value, which the
+    // runner masks. The check goes block by block, because one text lists
+    // each path once however often it is read.
+    let needle = format!("{step_id}.output.outputVariables.{name}");
+    let block = templates
+        .with(text, |template| Ok(template.block_ranges()))
+        .unwrap_or_default()
+        .into_iter()
+        .find(|range| {
+            text.get(range.start + 2..range.end - 1)
+                .is_some_and(|inner| reads_derived(inner, &needle))
+        })?;
+    Some((
+        Diagnostic::warning(
+            "secret-output-in-expression",
+            format!(
+                "`type: Secret` output `{name}` of step `{step_id}` is read inside an expression, whose result the log does not mask"
+            ),
+            Span::default(),
+        )
+        .with_help(format!(
+            "use the output whole (`<+steps.{step_id}.output.outputVariables.{name}>`), or make the part you need a `type: Secret` output of its own"
+        )),
+        block,
+    ))
+}
+
+/// Returns whether the block text `inner` reads the path ending in
+/// `needle` (`ID.output.outputVariables.NAME`) other than as the whole
+/// block: through a method, an operator or an inner block.
+fn reads_derived(inner: &str, needle: &str) -> bool {
+    let path_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '$' | '-');
+    let plain = inner.trim();
+    if plain.ends_with(needle) && plain.chars().all(|c| path_char(c) || c == '.') {
+        return false;
+    }
+    inner.match_indices(needle).any(|(at, _)| {
+        let next = inner[at + needle.len()..].chars().next();
+        !next.is_some_and(path_char)
+    })
 }
 
 /// Returns the `untrusted-input-in-command` warning, without a span, when
