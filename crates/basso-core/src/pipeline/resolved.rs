@@ -450,12 +450,12 @@ pub(crate) struct Setting {
 }
 
 impl Effective {
-    /// The settings that differ from a step's `spec`.
+    /// Makes an `Effective` from the settings that differ from a step's `spec`.
     pub(crate) fn over(settings: Vec<Setting>) -> Effective {
         Effective(EffectiveRepr::Over(settings))
     }
 
-    /// The value of `key`, given the step's `spec`.
+    /// Returns the value of `key`, given the step's `spec`.
     fn get<'a>(&'a self, spec: &'a Json, key: &str) -> Option<&'a Json> {
         match &self.0 {
             EffectiveRepr::Whole(json) => json.get(key),
@@ -466,7 +466,7 @@ impl Effective {
         }
     }
 
-    /// The whole map, given the step's `spec`.
+    /// Builds the whole map from the step's `spec`.
     fn to_json(&self, spec: &Json) -> Json {
         let settings = match &self.0 {
             EffectiveRepr::Whole(json) => return json.clone(),
@@ -488,7 +488,7 @@ impl Effective {
     }
 }
 
-/// The whole effective map, which replaces the resolved one.
+/// Makes an `Effective` that is the whole map `json`, ignoring `spec`.
 impl From<Json> for Effective {
     fn from(json: Json) -> Self {
         Effective(EffectiveRepr::Whole(json))
@@ -628,13 +628,13 @@ impl ResolvedStep {
         }
     }
 
-    /// The value of `key` in `effective`: the setting the infrastructure
-    /// adds or replaces, else the one in `spec`.
+    /// Returns the value of `key` in `effective`, which is the setting the
+    /// infrastructure adds or replaces, else the one in `spec`.
     pub fn effective_value(&self, key: &str) -> Option<&Json> {
         self.effective.get(&self.spec, key)
     }
 
-    /// `effective` as one map: `spec` with the defaults merged in.
+    /// Builds `effective` as one map, `spec` with the defaults merged in.
     pub fn effective_json(&self) -> Json {
         self.effective.to_json(&self.spec)
     }
