@@ -518,10 +518,15 @@ impl Serialize for EffectiveJson<'_> {
         let Json::Object(spec) = self.spec else {
             return self.spec.serialize(serializer);
         };
-        let added = settings.iter().filter(|s| !s.replaces).count();
+        let replaced = settings.iter().filter(|s| s.replaces).count();
+        let added = settings.len() - replaced;
         let mut map = serializer.serialize_map(Some(spec.len() + added))?;
         for (key, value) in spec {
-            let setting = settings.iter().find(|s| s.replaces && s.key == key);
+            // Most steps replace nothing, so their keys are not compared.
+            let setting = match replaced {
+                0 => None,
+                _ => settings.iter().find(|s| s.replaces && s.key == key),
+            };
             map.serialize_entry(key, setting.map_or(value, |s| &*s.value))?;
         }
         for setting in settings.iter().filter(|s| !s.replaces) {
