@@ -338,7 +338,7 @@ fn supplied_resources_input_is_applied_and_checked() {
     );
     assert!(!sized.has_errors(), "{:#?}", sized.diagnostics);
     assert_eq!(
-        sized.stages[0].steps[0].effective["resources"]["limits"]["memory"],
+        sized.stages[0].steps[0].effective_json()["resources"]["limits"]["memory"],
         "1Gi"
     );
 
@@ -1107,7 +1107,7 @@ fn effective_takes_infrastructure_run_as_user() {
     assert_eq!(stage.infrastructure.spec["runAsUser"], 1001);
     assert_eq!(stage.infrastructure.spec["nodeSelector"]["disktype"], "ssd");
     let (a, b) = (&stage.steps[0], &stage.steps[1]);
-    assert_eq!(a.effective["runAsUser"], 1001);
+    assert_eq!(a.effective_json()["runAsUser"], 1001);
     assert_eq!(a.spec.get("runAsUser"), None);
     assert_eq!(a.run_as_user(), Some(1001));
     assert_eq!(b.run_as_user(), Some(0));
@@ -1167,7 +1167,7 @@ fn effective_adds_infrastructure_defaults() {
 
     let windows = resolve(&fixture("valid/windows-cloud.yaml"), &[], &[], json!({}));
     assert_eq!(windows.stages[0].platform.os, "Windows");
-    assert_eq!(windows.stages[0].steps[0].effective["shell"], "Pwsh");
+    assert_eq!(windows.stages[0].steps[0].effective_json()["shell"], "Pwsh");
 }
 
 #[test]
@@ -4296,5 +4296,81 @@ fn supplied_command_with_untrusted_value_warned() {
         if let Some(message) = warned.first() {
             assert!(message.contains("--input"), "{message}");
         }
+    }
+}
+
+/// `effective` keeps only the settings that differ from `spec`. Its JSON
+/// form, `effective_json` and `effective_value` all give `spec` with the
+/// defaults merged in: a null replaced in place, a missing key after the
+/// spec's keys.
+#[test]
+fn effective_merges_defaults_into_spec() {
+    let resolution = resolve(&fixture("effective-defaults.yaml"), &[], &[], json!({}));
+    let expected = [
+        (
+            "untagged",
+            r#"{"image":"alpine:latest","imagePullPolicy":"Always","shell":"Sh","privileged":false,"runAsUser":1001,"command":"echo a","resources":{"limits":{"memory":"500Mi","cpu":"400m"}}}"#,
+        ),
+        (
+            "latest",
+            r#"{"image":"alpine:latest","command":"echo b","resources":{"requests":{"cpu":"100m"},"limits":{"memory":"500Mi","cpu":"400m"}},"imagePullPolicy":"Always","shell":"Sh","privileged":false,"runAsUser":1001}"#,
+        ),
+        (
+            "limitsnull",
+            r#"{"image":"alpine@sha256:0123456789012345678901234567890123456789012345678901234567890123","command":"echo c","resources":{"limits":null},"imagePullPolicy":"IfNotPresent","shell":"Sh","privileged":false,"runAsUser":1001}"#,
+        ),
+        (
+            "resstr",
+            r#"{"image":"Not A Valid Image!","command":"echo d","resources":"big","runAsUser":5,"imagePullPolicy":"IfNotPresent","shell":"Sh","privileged":false}"#,
+        ),
+        (
+            "bg",
+            r#"{"image":"redis:latest","resources":{"limits":{"cpu":"200m","memory":"500Mi"}},"imagePullPolicy":"Always","shell":"Sh","privileged":false,"runAsUser":1001}"#,
+        ),
+        (
+            "other",
+            r#"{"shell":"Bash","source":{"type":"Inline","spec":{"script":"echo hi"}}}"#,
+        ),
+        ("host", r#"{"command":"echo host","shell":"Powershell"}"#),
+        (
+            "emptyimage",
+            r#"{"image":"","command":"echo e","shell":"Powershell"}"#,
+        ),
+        (
+            "cont",
+            r#"{"image":"nginx:latest","shell":"Pwsh","command":"echo f","imagePullPolicy":"Always","privileged":false}"#,
+        ),
+        (
+            "d1",
+            r#"{"command":"echo g","shell":"Sh","privileged":false,"resources":{"limits":{"memory":"500Mi","cpu":"400m"}}}"#,
+        ),
+        (
+            "d2",
+            r#"{"image":"busybox:1","resources":{"limits":{"memory":"500Mi","cpu":"400m"}},"command":"echo h","imagePullPolicy":"IfNotPresent","shell":"Sh","privileged":false}"#,
+        ),
+    ];
+    let steps: Vec<_> = resolution
+        .stages
+        .iter()
+        .flat_map(|stage| &stage.steps)
+        .collect();
+    assert_eq!(steps.len(), expected.len());
+    for (step, (identifier, text)) in steps.into_iter().zip(expected) {
+        assert_eq!(step.identifier, identifier);
+        let written = serde_json::to_value(step).unwrap();
+        assert_eq!(written["effective"].to_string(), text, "{identifier}");
+        let whole = step.effective_json();
+        assert_eq!(whole.to_string(), text, "{identifier}");
+        for (key, value) in whole.as_object().unwrap() {
+            assert_eq!(step.effective_value(key), Some(value), "{identifier}");
+        }
+        assert_eq!(step.effective_value("missing"), None);
+
+        let back: pipeline::ResolvedStep = serde_json::from_value(written).unwrap();
+        assert_eq!(back.effective_json().to_string(), text, "{identifier}");
+        assert_eq!(
+            serde_json::to_value(&back).unwrap()["effective"].to_string(),
+            text
+        );
     }
 }

@@ -119,8 +119,7 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
         other => StepKind::Other(other.to_string()),
     };
     let effective_text = |key: &str| {
-        step.effective
-            .get(key)
+        step.effective_value(key)
             .map(json_text)
             .filter(|t| !t.is_empty())
     };

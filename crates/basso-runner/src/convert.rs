@@ -541,7 +541,8 @@ mod tests {
             "image": "postgres:15",
             "connectorRef": "account.dockerhub",
             "resources": {"limits": {"memory": "256Mi", "cpu": "500m"}}
-        });
+        })
+        .into();
         resolved.endpoints = Some(
             serde_json::from_value(serde_json::json!({
                 "hostname": "g_db",

@@ -2824,7 +2824,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let effective = if modelled {
             effective(&spec, infra, platform)
         } else {
-            spec.clone()
+            Effective::default()
         };
         let fqn = nesting.expand_path(&step.path, &step.identifier, identifier);
         let step_group = nesting.group_identifier();
@@ -3297,60 +3297,72 @@ fn origin_stage<'p, 'a>(stages: &'p [Stage<'a>], index: usize) -> &'p Stage<'a> 
 /// defaults because those infrastructures ignore container limits. On
 /// KubernetesDirect infrastructure, a step without `runAsUser` gets the
 /// infrastructure's `runAsUser`, which Harness applies to the whole pod.
-pub fn effective(spec: &Json, infra: &Infrastructure, platform: &Platform) -> Json {
+pub fn effective(spec: &Json, infra: &Infrastructure, platform: &Platform) -> Effective {
     let kind = infra.kind;
-    let mut effective = spec.clone();
-    let Json::Object(map) = &mut effective else {
-        return effective;
+    let Json::Object(map) = spec else {
+        return Effective::default();
     };
     // One pass over the keys finds the image and the keys that get a
-    // default, without hashing them with serde_json's SipHash. A key is
-    // hashed only when a default is inserted or replaces a null.
+    // default, without hashing them with serde_json's SipHash.
     let mut has_image = false;
     let mut latest = false;
+    let mut tagged = None;
     let mut pull_policy = KeyState::Missing;
     let mut shell = KeyState::Missing;
     let mut privileged = KeyState::Missing;
     let mut run_as_user = KeyState::Missing;
-    let mut has_resources = false;
-    for (key, value) in map.iter_mut() {
+    let mut resources = None;
+    for (key, value) in map {
         match key.as_str() {
             "image" => {
                 if let Json::String(image) = value
                     && !image.is_empty()
                 {
                     has_image = true;
-                    latest = tag_image(image);
+                    (tagged, latest) = tag_image(image);
                 }
             }
             "imagePullPolicy" => pull_policy = KeyState::of(value),
             "shell" => shell = KeyState::of(value),
             "privileged" => privileged = KeyState::of(value),
             "runAsUser" => run_as_user = KeyState::of(value),
-            "resources" => has_resources = true,
+            "resources" => resources = Some(value),
             _ => {}
         }
     }
-    let in_container = has_image || !kind.allows_host_steps();
-    if has_image {
-        let policy = if latest { "Always" } else { "IfNotPresent" };
-        set_default(map, "imagePullPolicy", pull_policy, || {
-            Json::String(policy.into())
+
+    let mut settings = Vec::new();
+    if let Some(image) = tagged {
+        settings.push(Setting {
+            key: "image",
+            value: Cow::Owned(Json::String(image)),
+            replaces: true,
         });
     }
-    set_default(map, "shell", shell, || {
+    let in_container = has_image || !kind.allows_host_steps();
+    if has_image {
+        let policy = if latest { &ALWAYS } else { &IF_NOT_PRESENT };
+        push_default(&mut settings, "imagePullPolicy", pull_policy, || {
+            Cow::Borrowed(&**policy)
+        });
+    }
+    push_default(&mut settings, "shell", shell, || {
         let shell = if platform.os == "Windows" {
-            "Powershell"
+            &POWERSHELL
         } else {
-            "Sh"
+            &SH
         };
-        Json::String(shell.into())
+        Cow::Borrowed(&**shell)
     });
     if in_container {
-        set_default(map, "privileged", privileged, || Json::Bool(false));
+        push_default(&mut settings, "privileged", privileged, || {
+            Cow::Borrowed(&FALSE)
+        });
     }
     if let Some(user) = infra.spec.get("runAsUser").filter(|user| !user.is_null()) {
-        set_default(map, "runAsUser", run_as_user, || user.clone());
+        push_default(&mut settings, "runAsUser", run_as_user, || {
+            Cow::Owned(user.clone())
+        });
     }
     if in_container
         && matches!(
@@ -3358,46 +3370,87 @@ pub fn effective(spec: &Json, infra: &Infrastructure, platform: &Platform) -> Js
             InfrastructureKind::KubernetesDirect | InfrastructureKind::Docker
         )
     {
-        if !has_resources {
-            map.insert("resources".to_string(), DEFAULT_RESOURCES.clone());
-        } else if let Some(Json::Object(resources)) = map.get_mut("resources") {
-            let limits = resources
-                .entry("limits")
-                .or_insert_with(|| Json::Object(serde_json::Map::new()));
-            if let Json::Object(limits) = limits {
-                let memory = KeyState::of_key(limits, "memory");
-                let cpu = KeyState::of_key(limits, "cpu");
-                set_default(limits, "memory", memory, || {
-                    Json::String(DEFAULT_MEMORY.into())
-                });
-                set_default(limits, "cpu", cpu, || Json::String(DEFAULT_CPU.into()));
+        match resources {
+            None => settings.push(Setting {
+                key: "resources",
+                value: Cow::Borrowed(&*DEFAULT_RESOURCES),
+                replaces: false,
+            }),
+            Some(Json::Object(resources)) => {
+                if let Some(value) = with_default_limits(resources) {
+                    settings.push(Setting {
+                        key: "resources",
+                        value: Cow::Owned(value),
+                        replaces: true,
+                    });
+                }
             }
+            Some(_) => {}
         }
     }
-    effective
+    Effective::over(settings)
 }
 
-/// The `resources` of a container step that sets none. Cloning it copies
-/// its hash tables, where building it would hash each key again.
+/// The `resources` of a container step that sets none. Sharing it saves
+/// each step a copy of its hash tables.
 static DEFAULT_RESOURCES: std::sync::LazyLock<Json> = std::sync::LazyLock::new(
     || serde_json::json!({ "limits": { "memory": DEFAULT_MEMORY, "cpu": DEFAULT_CPU } }),
 );
 
-/// Adds the `latest` tag to `image` when it has neither a tag nor a digest,
-/// and returns whether the image then names the `latest` tag without a
-/// digest. An invalid image stays as it is and returns false.
-fn tag_image(image: &mut String) -> bool {
+/// The default values `effective` shares between steps.
+static ALWAYS: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| Json::from("Always"));
+static IF_NOT_PRESENT: std::sync::LazyLock<Json> =
+    std::sync::LazyLock::new(|| Json::from("IfNotPresent"));
+static SH: std::sync::LazyLock<Json> = std::sync::LazyLock::new(|| Json::from("Sh"));
+static POWERSHELL: std::sync::LazyLock<Json> =
+    std::sync::LazyLock::new(|| Json::from("Powershell"));
+static FALSE: Json = Json::Bool(false);
+
+/// `resources` with the default memory and CPU limits where `limits` lacks
+/// them or sets them to null, or `None` when it needs none. `limits` set
+/// to something other than a map stays as it is.
+fn with_default_limits(resources: &serde_json::Map<String, Json>) -> Option<Json> {
+    let (memory, cpu) = match resources.get("limits") {
+        None => (KeyState::Missing, KeyState::Missing),
+        Some(Json::Object(limits)) => (
+            KeyState::of_key(limits, "memory"),
+            KeyState::of_key(limits, "cpu"),
+        ),
+        Some(_) => return None,
+    };
+    if memory == KeyState::Set && cpu == KeyState::Set {
+        return None;
+    }
+    let mut resources = resources.clone();
+    let limits = resources
+        .entry("limits")
+        .or_insert_with(|| Json::Object(serde_json::Map::new()));
+    if let Json::Object(limits) = limits {
+        set_default(limits, "memory", memory, || {
+            Json::String(DEFAULT_MEMORY.into())
+        });
+        set_default(limits, "cpu", cpu, || Json::String(DEFAULT_CPU.into()));
+    }
+    Some(Json::Object(resources))
+}
+
+/// Returns `image` with the `latest` tag added when it has neither a tag
+/// nor a digest, else `None`, and whether the image then names the
+/// `latest` tag without a digest. An invalid image stays as it is and
+/// names no `latest` tag.
+fn tag_image(image: &str) -> (Option<String>, bool) {
     let is_latest =
         |parsed: &ImageParts<'_>| parsed.tag == Some("latest") && parsed.digest.is_none();
     // Same result as `ImageRef::with_default_tag` followed by a parse of
     // its output, with one parse when the image already has a tag.
     match parse_image_parts(image) {
         Ok(parsed) if parsed.tag.is_none() && parsed.digest.is_none() => {
-            image.push_str(":latest");
-            parse_image_parts(image).is_ok_and(|p| is_latest(&p))
+            let tagged = format!("{image}:latest");
+            let latest = parse_image_parts(&tagged).is_ok_and(|p| is_latest(&p));
+            (Some(tagged), latest)
         }
-        Ok(parsed) => is_latest(&parsed),
-        Err(_) => false,
+        Ok(parsed) => (None, is_latest(&parsed)),
+        Err(_) => (None, false),
     }
 }
 
@@ -3448,6 +3501,27 @@ fn set_default(
             map.insert(key.to_string(), value());
         }
     }
+}
+
+/// Adds the setting of `key`, whose state in a step's spec is `state`, to
+/// `settings` when it is missing or null. A null value is replaced in
+/// place, so the key keeps its position in the map.
+fn push_default(
+    settings: &mut Vec<Setting>,
+    key: &'static str,
+    state: KeyState,
+    value: impl FnOnce() -> Cow<'static, Json>,
+) {
+    let replaces = match state {
+        KeyState::Set => return,
+        KeyState::Null => true,
+        KeyState::Missing => false,
+    };
+    settings.push(Setting {
+        key,
+        value: value(),
+        replaces,
+    });
 }
 
 /// Computes how other steps reach a Background step.

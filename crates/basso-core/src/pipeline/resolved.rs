@@ -6,8 +6,11 @@
 //! `{"schemaVersion": 1, "stages": [...], "diagnostics": [...]}` with the
 //! YAML key names kept inside `spec` and `effective`.
 
+use std::borrow::Cow;
+
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value as Json;
 
 use crate::diagnostic::{Diagnostic, Span};
@@ -300,7 +303,10 @@ pub enum StepType {
 }
 
 /// One step of a resolved stage (one per iteration for looped steps).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its JSON form lists the fields below in order, with `effective` as the
+/// whole map (`spec` merged with the defaults).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ResolvedStep {
@@ -343,7 +349,8 @@ pub struct ResolvedStep {
     /// The step's `spec` with YAML key names and every value resolved.
     pub spec: Json,
     /// `spec` plus the defaults the stage's infrastructure adds.
-    pub effective: Json,
+    #[cfg_attr(feature = "ts", ts(as = "Json"))]
+    pub effective: Effective,
     /// How other steps reach a Background step; `None` for other types.
     pub endpoints: Option<Endpoints>,
     /// Secret identifiers the step's fields use, in order of first use.
@@ -356,6 +363,177 @@ pub struct ResolvedStep {
     #[serde(skip)]
     #[cfg_attr(feature = "ts", ts(skip))]
     pub source_span: Span,
+}
+
+impl Serialize for ResolvedStep {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StepJson {
+            identifier: &self.identifier,
+            name: &self.name,
+            step_type: &self.step_type,
+            fqn: &self.fqn,
+            step_group: &self.step_group,
+            parallel: self.parallel,
+            when: &self.when,
+            group_when: &self.group_when,
+            group_iterations: &self.group_iterations,
+            timeout_seconds: self.timeout_seconds,
+            failure_strategies: &self.failure_strategies,
+            spec: &self.spec,
+            effective: EffectiveJson {
+                spec: &self.spec,
+                effective: &self.effective,
+            },
+            endpoints: &self.endpoints,
+            secrets: &self.secrets,
+            strategy: &self.strategy,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The JSON form of a [`ResolvedStep`]: its fields in the same order, with
+/// `effective` written as the whole map.
+#[derive(Serialize)]
+#[serde(rename = "ResolvedStep", rename_all = "camelCase")]
+struct StepJson<'a> {
+    identifier: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    step_type: &'a str,
+    fqn: &'a str,
+    step_group: &'a Option<String>,
+    parallel: Option<u32>,
+    when: &'a Option<StepWhen>,
+    group_when: &'a [GroupWhen],
+    group_iterations: &'a [GroupIteration],
+    timeout_seconds: Option<u64>,
+    failure_strategies: &'a [FailureStrategy],
+    spec: &'a Json,
+    effective: EffectiveJson<'a>,
+    endpoints: &'a Option<Endpoints>,
+    secrets: &'a [String],
+    strategy: &'a Option<Iteration>,
+}
+
+/// A step's `spec` plus the defaults the stage's infrastructure adds.
+/// Resolution keeps only the settings that differ from `spec`, so the
+/// spec is not copied. [`ResolvedStep::effective_value`] reads one key,
+/// and [`ResolvedStep::effective_json`] and the JSON form give the whole
+/// map.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Effective(EffectiveRepr);
+
+#[derive(Debug, Clone, PartialEq)]
+enum EffectiveRepr {
+    /// Settings over the step's `spec`.
+    Over(Vec<Setting>),
+    /// The whole map, as read back from JSON or given by a caller.
+    Whole(Json),
+}
+
+impl Default for EffectiveRepr {
+    fn default() -> Self {
+        EffectiveRepr::Over(Vec::new())
+    }
+}
+
+/// One setting of an [`Effective`] that differs from `spec`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Setting {
+    pub(crate) key: &'static str,
+    pub(crate) value: Cow<'static, Json>,
+    /// True when `spec` has the key, whose value this one replaces in its
+    /// place. Otherwise the key follows `spec`'s keys, in the order of the
+    /// settings.
+    pub(crate) replaces: bool,
+}
+
+impl Effective {
+    /// Makes an `Effective` from the settings that differ from a step's `spec`.
+    pub(crate) fn over(settings: Vec<Setting>) -> Effective {
+        Effective(EffectiveRepr::Over(settings))
+    }
+
+    /// Returns the value of `key`, given the step's `spec`.
+    fn get<'a>(&'a self, spec: &'a Json, key: &str) -> Option<&'a Json> {
+        match &self.0 {
+            EffectiveRepr::Whole(json) => json.get(key),
+            EffectiveRepr::Over(settings) => match settings.iter().find(|s| s.key == key) {
+                Some(setting) => Some(&setting.value),
+                None => spec.get(key),
+            },
+        }
+    }
+
+    /// Builds the whole map from the step's `spec`.
+    fn to_json(&self, spec: &Json) -> Json {
+        let settings = match &self.0 {
+            EffectiveRepr::Whole(json) => return json.clone(),
+            EffectiveRepr::Over(settings) => settings,
+        };
+        let mut json = spec.clone();
+        if let Json::Object(map) = &mut json {
+            for setting in settings {
+                let value = setting.value.clone().into_owned();
+                match map.get_mut(setting.key) {
+                    Some(slot) if setting.replaces => *slot = value,
+                    _ => {
+                        map.insert(setting.key.to_string(), value);
+                    }
+                }
+            }
+        }
+        json
+    }
+}
+
+/// Makes an `Effective` that is the whole map `json`, ignoring `spec`.
+impl From<Json> for Effective {
+    fn from(json: Json) -> Self {
+        Effective(EffectiveRepr::Whole(json))
+    }
+}
+
+/// Reads the whole map, as written by the JSON form of a step.
+impl<'de> Deserialize<'de> for Effective {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Json::deserialize(deserializer).map(Effective::from)
+    }
+}
+
+/// Writes an [`Effective`] as the map `Effective::to_json` returns, without
+/// building it.
+struct EffectiveJson<'a> {
+    spec: &'a Json,
+    effective: &'a Effective,
+}
+
+impl Serialize for EffectiveJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let settings = match &self.effective.0 {
+            EffectiveRepr::Whole(json) => return json.serialize(serializer),
+            EffectiveRepr::Over(settings) => settings,
+        };
+        let Json::Object(spec) = self.spec else {
+            return self.spec.serialize(serializer);
+        };
+        let replaced = settings.iter().filter(|s| s.replaces).count();
+        let added = settings.len() - replaced;
+        let mut map = serializer.serialize_map(Some(spec.len() + added))?;
+        for (key, value) in spec {
+            // Most steps replace nothing, so their keys are not compared.
+            let setting = match replaced {
+                0 => None,
+                _ => settings.iter().find(|s| s.replaces && s.key == key),
+            };
+            map.serialize_entry(key, setting.map_or(value, |s| &*s.value))?;
+        }
+        for setting in settings.iter().filter(|s| !s.replaces) {
+            map.serialize_entry(setting.key, &*setting.value)?;
+        }
+        map.end()
+    }
 }
 
 /// Shell that runs a step's `command`.
@@ -455,8 +633,19 @@ impl ResolvedStep {
         }
     }
 
+    /// Returns the value of `key` in `effective`, which is the setting the
+    /// infrastructure adds or replaces, else the one in `spec`.
+    pub fn effective_value(&self, key: &str) -> Option<&Json> {
+        self.effective.get(&self.spec, key)
+    }
+
+    /// Builds `effective` as one map, `spec` with the defaults merged in.
+    pub fn effective_json(&self) -> Json {
+        self.effective.to_json(&self.spec)
+    }
+
     fn effective_str(&self, key: &str) -> Option<&str> {
-        self.effective.get(key)?.as_str()
+        self.effective_value(key)?.as_str()
     }
 
     /// Image reference with the tag default applied (`postgres:latest`), or
@@ -482,13 +671,13 @@ impl ResolvedStep {
     /// `entrypoint` arguments; when non-empty they replace both the image's
     /// entrypoint and `command`.
     pub fn entrypoint(&self) -> Vec<String> {
-        string_list(self.effective.get("entrypoint"))
+        string_list(self.effective_value("entrypoint"))
     }
 
     /// `envVariables` with every value rendered to text. Secret values stay
     /// `<+secrets.getValue("ID")>` for the runner to substitute.
     pub fn env_variables(&self) -> IndexMap<String, String> {
-        let Some(Json::Object(map)) = self.effective.get("envVariables") else {
+        let Some(Json::Object(map)) = self.effective_value("envVariables") else {
             return IndexMap::new();
         };
         map.iter()
@@ -497,8 +686,7 @@ impl ResolvedStep {
     }
 
     pub fn privileged(&self) -> bool {
-        self.effective
-            .get("privileged")
+        self.effective_value("privileged")
             .and_then(Json::as_bool)
             .unwrap_or(false)
     }
@@ -506,8 +694,7 @@ impl ResolvedStep {
     /// JUnit report glob paths (`reports.spec.paths`).
     pub fn report_paths(&self) -> Vec<String> {
         let paths = self
-            .effective
-            .get("reports")
+            .effective_value("reports")
             .and_then(|reports| reports.get("spec")?.get("paths"));
         string_list(paths)
     }
@@ -520,7 +707,7 @@ impl ResolvedStep {
     /// `portBindings` as (host port, container port) pairs. Entries that are
     /// not valid ports were reported during resolution and are skipped here.
     pub fn port_bindings(&self) -> Vec<(u16, u16)> {
-        let Some(Json::Object(map)) = self.effective.get("portBindings") else {
+        let Some(Json::Object(map)) = self.effective_value("portBindings") else {
             return Vec::new();
         };
         map.iter()
@@ -537,7 +724,7 @@ impl ResolvedStep {
     }
 
     pub fn run_as_user(&self) -> Option<i64> {
-        match self.effective.get("runAsUser")? {
+        match self.effective_value("runAsUser")? {
             Json::Number(number) => number.as_i64(),
             Json::String(text) => text.trim().parse().ok(),
             _ => None,
@@ -547,8 +734,7 @@ impl ResolvedStep {
     /// `resources.limits.memory` in bytes (the effective value defaults to 500Mi).
     pub fn memory_bytes(&self) -> Option<u64> {
         let memory = self
-            .effective
-            .get("resources")?
+            .effective_value("resources")?
             .get("limits")?
             .get("memory")?;
         crate::pipeline::quantity::parse_memory(&json_text(memory)).ok()
@@ -556,13 +742,16 @@ impl ResolvedStep {
 
     /// `resources.limits.cpu` in millicores (the effective value defaults to 400m).
     pub fn cpu_millis(&self) -> Option<u64> {
-        let cpu = self.effective.get("resources")?.get("limits")?.get("cpu")?;
+        let cpu = self
+            .effective_value("resources")?
+            .get("limits")?
+            .get("cpu")?;
         crate::pipeline::quantity::parse_cpu(&json_text(cpu)).ok()
     }
 
     /// Names listed in a Run step's `outputVariables`.
     pub fn output_variables(&self) -> Vec<String> {
-        let Some(Json::Array(items)) = self.effective.get("outputVariables") else {
+        let Some(Json::Array(items)) = self.effective_value("outputVariables") else {
             return Vec::new();
         };
         items
@@ -574,7 +763,7 @@ impl ResolvedStep {
     /// Names of the `outputVariables` entries declared `type: Secret`, whose
     /// values the runner masks like secrets.
     pub fn secret_output_variables(&self) -> Vec<String> {
-        let Some(Json::Array(items)) = self.effective.get("outputVariables") else {
+        let Some(Json::Array(items)) = self.effective_value("outputVariables") else {
             return Vec::new();
         };
         items
