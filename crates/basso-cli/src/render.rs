@@ -13,15 +13,36 @@ use codespan_reporting::term::{self, Config};
 /// Renders every diagnostic of one file as plain text, each followed by a
 /// blank line.
 pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) -> String {
-    let source = &*lone_carriage_returns_as_newlines(source);
-    let file = SimpleFile::new(file_name, source);
-    let config = Config::default();
+    let prepared = Prepared::new(file_name, source);
     let mut out = String::new();
     for diagnostic in diagnostics {
+        prepared.render(diagnostic, &mut out);
+    }
+    out
+}
+
+/// One file ready for drawing excerpts: its text with lone `\r` as line
+/// breaks and its line starts, computed once for all its diagnostics.
+struct Prepared<'a> {
+    file: SimpleFile<&'a str, Cow<'a, str>>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(file_name: &'a str, source: &'a str) -> Self {
+        Prepared {
+            file: SimpleFile::new(file_name, lone_carriage_returns_as_newlines(source)),
+        }
+    }
+
+    /// Appends `diagnostic`, drawn against this file, and a blank line.
+    fn render(&self, diagnostic: &Diagnostic, out: &mut String) {
+        let source: &str = self.file.source();
+        let file_name: &str = self.file.name();
         let drawn = if has_long_line(diagnostic, source) {
             None
         } else {
-            term::emit_into_string(&config, &file, &to_report(diagnostic, source)).ok()
+            term::emit_into_string(&Config::default(), &self.file, &to_report(diagnostic, source))
+                .ok()
         };
         match drawn {
             Some(text) => out.push_str(&text),
@@ -44,7 +65,6 @@ pub fn render_text(diagnostics: &[Diagnostic], file_name: &str, source: &str) ->
         }
         out.push('\n');
     }
-    out
 }
 
 /// Returns `source` with each lone `\r` replaced by `\n`. YAML ends a line
@@ -86,14 +106,24 @@ fn has_long_line(diagnostic: &Diagnostic, source: &str) -> bool {
 /// Renders diagnostics that point into several sources (the pipeline,
 /// input sets, `--input` arguments), each against its own text.
 pub fn render_files(diagnostics: &[Diagnostic], sources: &[(String, String)]) -> String {
+    // Each source is prepared once, when its first diagnostic needs it, so
+    // that many diagnostics do not each scan a large file again.
+    let mut prepared: Vec<Option<Prepared<'_>>> = sources.iter().map(|_| None).collect();
     let mut out = String::new();
     for diagnostic in diagnostics {
         let file = diagnostic.file.as_deref().unwrap_or_default();
-        let source = sources
+        let found = sources
             .iter()
-            .find(|(name, text)| name == file && diagnostic.span.byte_end <= text.len())
-            .map_or("", |(_, text)| text.as_str());
-        out.push_str(&render_text(std::slice::from_ref(diagnostic), file, source));
+            .position(|(name, text)| name == file && diagnostic.span.byte_end <= text.len());
+        match found {
+            Some(index) => {
+                let (name, text) = &sources[index];
+                prepared[index]
+                    .get_or_insert_with(|| Prepared::new(name, text))
+                    .render(diagnostic, &mut out);
+            }
+            None => Prepared::new(file, "").render(diagnostic, &mut out),
+        }
     }
     out
 }
