@@ -41,8 +41,12 @@ impl<'a> Prepared<'a> {
         let drawn = if has_long_line(diagnostic, source) {
             None
         } else {
-            term::emit_into_string(&Config::default(), &self.file, &to_report(diagnostic, source))
-                .ok()
+            term::emit_into_string(
+                &Config::default(),
+                &self.file,
+                &to_report(diagnostic, source),
+            )
+            .ok()
         };
         match drawn {
             Some(text) => out.push_str(&text),

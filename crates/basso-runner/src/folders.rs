@@ -109,13 +109,13 @@ pub fn default_base() -> PathBuf {
     std::env::temp_dir().join(format!("basso-{}", nix::unistd::geteuid()))
 }
 
-/// What [`remove_leftovers`] did.
+/// The outcome of [`remove_leftovers`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Leftovers {
     /// The folders of ended runs that were removed.
     pub removed: Vec<PathBuf>,
-    /// The folders of ended runs that are still there, each with the reason
-    /// and what to do.
+    /// The folders of ended runs that could not be removed, each with the
+    /// reason and what to do.
     pub kept: Vec<(PathBuf, String)>,
 }
 

@@ -3568,8 +3568,8 @@ fn decision_literal(value: &Value) -> Option<String> {
         .map(|decision| decision.to_string())
 }
 
-/// The most text, in bytes, that the `spec` of all resolved steps may hold
-/// together. The generated benchmark pipeline of 10,000 steps resolves to
+/// The maximum text, in bytes, that the `spec` of all resolved steps may
+/// hold together. The generated benchmark pipeline of 10,000 steps resolves to
 /// 0.9 MB of such text, and the JSON document of a resolution, which
 /// repeats each `spec` in `effective`, stays far within what a JavaScript
 /// string can hold.
