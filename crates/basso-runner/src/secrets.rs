@@ -257,39 +257,58 @@ pub fn masked_pieces<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<&'a s
 
 /// Returns the forms other than its own in which a shell's `set -x` trace
 /// writes `piece` inside a quoted word. Bash writes a `'` as `'\''`, and
-/// busybox `sh` (ash) as `'"'"'`. Bash writes a word with a control
-/// character other than tab and newline in its `$'...'` form, with C escapes
-/// and three-digit octal for the rest.
+/// busybox `sh` (ash) as `'"'"'`. Bash writes a word with a character it
+/// cannot print in its `$'...'` form, with C escapes and three-digit octal
+/// for each byte of the rest. Which characters it can print depends on the
+/// locale: in the C locale no byte above 127, in a UTF-8 locale every
+/// character but the controls and the line and paragraph separators.
 fn traced_forms(piece: &str) -> Vec<String> {
     let mut forms = Vec::new();
     if piece.contains('\'') {
         forms.push(piece.replace('\'', "'\\''"));
         forms.push(piece.replace('\'', "'\"'\"'"));
     }
-    let control = |c: char| c.is_ascii_control() && c != '\t' && c != '\n';
-    if piece.chars().any(control) {
-        let mut quoted = String::with_capacity(piece.len() + 8);
-        for c in piece.chars() {
-            match c {
-                '\u{7}' => quoted.push_str("\\a"),
-                '\u{8}' => quoted.push_str("\\b"),
-                '\u{c}' => quoted.push_str("\\f"),
-                '\u{b}' => quoted.push_str("\\v"),
-                '\r' => quoted.push_str("\\r"),
-                '\t' => quoted.push_str("\\t"),
-                '\n' => quoted.push_str("\\n"),
-                '\u{1b}' => quoted.push_str("\\E"),
-                '\'' => quoted.push_str("\\'"),
-                '\\' => quoted.push_str("\\\\"),
-                c if c.is_ascii_control() => {
-                    quoted.push_str(&format!("\\{:03o}", c as u32));
-                }
-                c => quoted.push(c),
+    let unprintable_utf8 = |c: char| {
+        (c.is_control() && c != '\t' && c != '\n') || matches!(c, '\u{2028}' | '\u{2029}')
+    };
+    let unprintable_c = |c: char| unprintable_utf8(c) || !c.is_ascii();
+    for unprintable in [&unprintable_utf8 as &dyn Fn(char) -> bool, &unprintable_c] {
+        if piece.chars().any(unprintable) {
+            let quoted = ansi_c_quoted(piece, unprintable);
+            if !forms.contains(&quoted) {
+                forms.push(quoted);
             }
         }
-        forms.push(quoted);
     }
     forms
+}
+
+/// Writes `piece` as the inside of Bash's `$'...'` form, with the
+/// characters for which `unprintable` holds as escapes.
+fn ansi_c_quoted(piece: &str, unprintable: &dyn Fn(char) -> bool) -> String {
+    let mut quoted = String::with_capacity(piece.len() + 8);
+    for c in piece.chars() {
+        match c {
+            '\u{7}' => quoted.push_str("\\a"),
+            '\u{8}' => quoted.push_str("\\b"),
+            '\u{c}' => quoted.push_str("\\f"),
+            '\u{b}' => quoted.push_str("\\v"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            '\n' => quoted.push_str("\\n"),
+            '\u{1b}' => quoted.push_str("\\E"),
+            '\'' => quoted.push_str("\\'"),
+            '\\' => quoted.push_str("\\\\"),
+            c if unprintable(c) => {
+                let mut bytes = [0; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    quoted.push_str(&format!("\\{byte:03o}"));
+                }
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted
 }
 
 impl Masker {
@@ -504,7 +523,7 @@ mod tests {
     use super::*;
 
     /// The `set -x` traces of Bash, dash and busybox `sh` of a command with
-    /// the secret, run for real.
+    /// the secret, run for real in the C and the C.UTF-8 locale.
     #[test]
     fn shell_traces_of_quoted_secret_masked() {
         let shells: [&[&str]; 3] = [&["bash"], &["dash"], &["busybox", "sh"]];
@@ -514,21 +533,26 @@ mod tests {
             "bell\u{7}-and-'quote'-secret",
             "del\u{7f}-and-\\-secret",
             "line\none\r-secret",
+            "café-secret",
+            "next\u{85}line\u{2028}-é-secret",
         ];
         for shell in shells {
             for secret in secrets {
-                let output = std::process::Command::new(shell[0])
-                    .args(&shell[1..])
-                    .args(["-x", "-c", "echo \"$S\" >/dev/null"])
-                    .env("S", secret)
-                    .output()
-                    .unwrap();
-                let trace = String::from_utf8_lossy(&output.stderr).into_owned();
-                let masked = Masker::new([secret]).mask(&trace);
-                assert!(
-                    !masked.contains("secret"),
-                    "{shell:?} {secret:?}: {masked:?}"
-                );
+                for locale in ["C", "C.UTF-8"] {
+                    let output = std::process::Command::new(shell[0])
+                        .args(&shell[1..])
+                        .args(["-x", "-c", "echo \"$S\" >/dev/null"])
+                        .env("S", secret)
+                        .env("LC_ALL", locale)
+                        .output()
+                        .unwrap();
+                    let trace = String::from_utf8_lossy(&output.stderr).into_owned();
+                    let masked = Masker::new([secret]).mask(&trace);
+                    assert!(
+                        !masked.contains("secret"),
+                        "{shell:?} {locale} {secret:?}: {masked:?}"
+                    );
+                }
             }
         }
     }
