@@ -319,8 +319,8 @@ impl Masker {
     /// is masked on its own without its indentation, when it has at least
     /// [`MIN_LINE_CHARS`] characters. A value is also masked as shells'
     /// `set -x` traces quote it: a `'` as Bash's `'\''` and as the
-    /// `'"'"'` of busybox and Alpine `sh`, and a control character as in
-    /// Bash's `$'...'` form (`\E`, `\001`).
+    /// `'"'"'` of busybox and Alpine `sh`, and a character that Bash cannot
+    /// print in its locale as in its `$'...'` form (`\E`, `\303\251`).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
         let values: Vec<&str> = values.into_iter().collect();
         let mut patterns: Vec<String> = masked_pieces(values.iter().copied())
