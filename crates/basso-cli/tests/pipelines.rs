@@ -989,6 +989,52 @@ fn resolution_text_capped() {
     assert_eq!(errors[0]["line"], 24);
     let steps = document["stages"][0]["steps"].as_array().unwrap().len();
     assert!((100..1000).contains(&steps), "{steps} steps");
+
+    // A looped stage copies its variables into every iteration.
+    let stage_loop = format!(
+        "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: big
+      type: String
+      value: {value}
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        strategy:
+          repeat:
+            times: 1000
+        variables:
+          - name: copy
+            type: String
+            value: <+pipeline.variables.big>
+        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+              - step: {{type: Run, name: r, identifier: r, spec: {{shell: Sh, command: echo}}}}
+"
+    );
+    let path = dir.path().join("stages.yaml");
+    std::fs::write(&path, stage_loop).unwrap();
+    let path = path.to_string_lossy().into_owned();
+    let (code, stdout) = basso(&["resolve", "--format", "json", &path]);
+    assert_eq!(code, 1);
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        codes(&document)
+            .iter()
+            .filter(|c| *c == "resolution-too-large")
+            .count(),
+        1
+    );
+    let stages = document["stages"].as_array().unwrap().len();
+    assert!((100..1000).contains(&stages), "{stages} stages");
 }
 
 fn check_json_files(files: &[&str]) -> (i32, serde_json::Value) {

@@ -2139,6 +2139,17 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 &failure_strategies,
                 &scope,
             );
+            let variables_bytes: usize = resolved
+                .variables
+                .iter()
+                .map(|(name, value)| name.len() + text_bytes(value))
+                .sum();
+            // A step that crossed the limit has reported it already.
+            if !self.expansion_stopped
+                && !self.reserve_text(stage.node, "stage", &identifier, variables_bytes)
+            {
+                return;
+            }
             out.push(resolved);
         }
     }
@@ -2541,7 +2552,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             scope.step_identifier = Some(&identifier);
             let mut resolved =
                 self.step_body(place, step, nesting, &identifier, iteration.clone(), &scope);
-            if !self.reserve_text(step.node, &identifier, &resolved.spec) {
+            if !self.reserve_text(step.node, "step", &identifier, text_bytes(&resolved.spec)) {
                 return;
             }
             resolved.failure_strategies = failure_strategies.clone();
@@ -2549,26 +2560,27 @@ impl<'p, 'a> Resolver<'p, 'a> {
         }
     }
 
-    /// Counts the text of a resolved step's `spec`. Once the steps resolved
-    /// so far hold more than [`MAX_RESOLVED_TEXT_BYTES`], reports an error
-    /// at the step (at its strategy when it loops), stops resolving and
-    /// returns false. Each value is capped on its own, but a loop can copy a
-    /// large value into thousands of steps.
-    fn reserve_text(&mut self, step: &Node, identifier: &str, spec: &Json) -> bool {
-        self.resolved_bytes = self.resolved_bytes.saturating_add(text_bytes(spec));
+    /// Counts `bytes` more resolved text: a step's `spec` or a stage's
+    /// variables. Once the stages and steps resolved so far hold more than
+    /// [`MAX_RESOLVED_TEXT_BYTES`], reports an error at `owner`, the stage or
+    /// step named `identifier` (at its strategy when it loops), stops
+    /// resolving and returns false. Each value is capped on its own, but a
+    /// loop can copy a large value into thousands of stages or steps.
+    fn reserve_text(&mut self, owner: &Node, kind: &str, identifier: &str, bytes: usize) -> bool {
+        self.resolved_bytes = self.resolved_bytes.saturating_add(bytes);
         if self.resolved_bytes <= MAX_RESOLVED_TEXT_BYTES {
             return true;
         }
         self.expansion_stopped = true;
-        let span = step.get("strategy").map_or(step.span, |s| s.span);
+        let span = owner.get("strategy").map_or(owner.span, |s| s.span);
         self.report.error(
             "resolution-too-large",
             format!(
-                "the resolved steps hold more than {} MiB of text once step `{identifier}` is resolved, so resolution stops there",
+                "the resolved stages and steps hold more than {} MiB of text once {kind} `{identifier}` is resolved, so resolution stops there",
                 MAX_RESOLVED_TEXT_BYTES / (1024 * 1024)
             ),
             span,
-            "a loop copies a large value into many steps; pass the value in a file or a shared path, or loop fewer times",
+            "a loop copies a large value into many stages or steps; pass the value in a file or a shared path, or loop fewer times",
         );
         false
     }
@@ -3568,8 +3580,8 @@ fn decision_literal(value: &Value) -> Option<String> {
         .map(|decision| decision.to_string())
 }
 
-/// The maximum text, in bytes, that the `spec` of all resolved steps may
-/// hold together. The generated benchmark pipeline of 10,000 steps resolves to
+/// The maximum text, in bytes, that the `spec` of all resolved steps and
+/// the variables of all resolved stages may hold together. The generated benchmark pipeline of 10,000 steps resolves to
 /// 0.9 MB of such text, and the JSON document of a resolution, which
 /// repeats each `spec` in `effective`, stays far within what a JavaScript
 /// string can hold.
