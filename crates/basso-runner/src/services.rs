@@ -185,6 +185,11 @@ impl Services {
             if stop() {
                 return true;
             }
+            // Another service that crashed fails the stage, so waiting for
+            // this one's ports would only delay that.
+            if self.other_failed(index, console) {
+                return false;
+            }
 
             let mut entries = self.entries.lock().expect("services lock");
             let entry = &mut entries[index];
@@ -232,6 +237,22 @@ impl Services {
             drop(entries);
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Looks for services other than `index` that exited, as [`Services::check`]
+    /// does, and returns whether one of them failed.
+    fn other_failed(&self, index: usize, console: &Console) -> bool {
+        let mut entries = self.entries.lock().expect("services lock");
+        let mut failed = false;
+        for (other, entry) in entries.iter_mut().enumerate() {
+            if other == index || entry.outcome.is_some() {
+                continue;
+            }
+            if let Ok(Some(exit)) = entry.task.wait(Duration::ZERO) {
+                failed |= record_exit(entry, exit, console);
+            }
+        }
+        failed
     }
 
     /// Returns whether service `index` accepts connections on every port in

@@ -139,6 +139,33 @@ fn service_exit_zero_before_ready_fails() {
     );
 }
 
+/// A service that crashes while an earlier one is still waited for ends
+/// the wait: the stage fails with its exit code, and the earlier service's
+/// readiness timeout does not run out.
+#[test]
+fn service_crash_ends_readiness_wait() {
+    let port = free_port().unwrap();
+    let mut slow = service("slow", "sleep 60", Some(port));
+    slow.timeout = Some(Duration::from_secs(3));
+    let crashing = service("crashing", "echo broken config\nexit 4", None);
+    let outcome = run(vec![stage(vec![
+        node(slow),
+        node(crashing),
+        node(run_step("after", "echo ran")),
+    ])]);
+
+    let crashing = outcome.step("crashing");
+    assert_eq!(crashing.status, Status::Failed, "{}", outcome.console);
+    assert_eq!(crashing.exit_code, Some(4));
+    assert!(
+        !outcome.console.contains("did not accept connections"),
+        "{}",
+        outcome.console
+    );
+    assert_eq!(outcome.step("after").status, Status::Skipped);
+    assert_eq!(outcome.stage_status(), Status::Failed);
+}
+
 /// Once one service misses its readiness timeout, the stage fails and the
 /// next service is not waited for as well.
 #[test]
