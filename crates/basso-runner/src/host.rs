@@ -528,6 +528,11 @@ pub fn python_output_writer(outputs: &[String], dir: &str) -> String {
 /// first line that opens a compound statement (`if`, `def`, `@`, ...), is
 /// indented, or names a source encoding.
 pub fn with_python_writer(script: &str, writer: &str) -> String {
+    // A byte order mark stays the file's first character, where Python
+    // accepts it.
+    if let Some(rest) = script.strip_prefix('\u{feff}') {
+        return format!("\u{feff}{}", with_python_writer(rest, writer));
+    }
     let statement = writer.trim_end_matches('\n');
     let lines: Vec<&str> = script.split_inclusive('\n').collect();
     let mut text = String::with_capacity(script.len() + writer.len() + 2);
@@ -583,9 +588,9 @@ fn split_line_ending(line: &str) -> (&str, &str) {
 /// the Python script's first line `line`: it is blank, a comment that names
 /// no source encoding, or starts a simple statement.
 fn joins_before(line: &str) -> bool {
-    const COMPOUND: [&str; 14] = [
+    const COMPOUND: [&str; 12] = [
         "if", "elif", "else", "for", "while", "def", "class", "with", "try", "except", "finally",
-        "async", "match", "case",
+        "async",
     ];
     let trimmed = line.trim();
     if trimmed.is_empty() {
@@ -603,7 +608,17 @@ fn joins_before(line: &str) -> bool {
     let word_end = trimmed
         .find(|c: char| !(c.is_alphanumeric() || c == '_'))
         .unwrap_or(trimmed.len());
-    !COMPOUND.contains(&&trimmed[..word_end])
+    let word = &trimmed[..word_end];
+    // `match` and `case` are keywords only in a statement that ends in
+    // `:`; elsewhere they are names, as in `match = 1`.
+    let soft = matches!(word, "match" | "case");
+    let opens_block = trimmed
+        .split('#')
+        .next()
+        .unwrap_or_default()
+        .trim_end()
+        .ends_with(':');
+    !(COMPOUND.contains(&word) || soft && opens_block)
 }
 
 /// Returns the index of the last line of the opening docstring and
@@ -1507,6 +1522,12 @@ mod tests {
                 "W\n# -*- coding: utf-8 -*-\nx = 1\n",
             ),
             ("async def f(): pass", "W\nasync def f(): pass\n"),
+            (
+                "match command:\n    case _: pass",
+                "W\nmatch command:\n    case _: pass\n",
+            ),
+            ("match = 1", "W; match = 1\n"),
+            ("\u{feff}x = 1", "\u{feff}W; x = 1\n"),
         ] {
             assert_eq!(with_python_writer(script, writer), expected, "{script:?}");
         }
