@@ -153,16 +153,24 @@ pub fn remove_leftovers(base: &Path) -> Leftovers {
 /// gone counts as removed. The error names what to do.
 fn remove_run_folder(folder: &Path) -> Result<(), String> {
     let mounts = mounts_under(folder);
-    if let Some(deepest) = mounts.first() {
+    if !mounts.is_empty() {
         let listed: Vec<String> = mounts
             .iter()
             .map(|mount| format!("`{}`", mount.display()))
             .collect();
+        // Deepest first, each quoted for the shell.
+        let commands: Vec<String> = mounts
+            .iter()
+            .map(|mount| {
+                let path = mount.display().to_string().replace('\'', "'\\''");
+                format!("`umount '{path}'`")
+            })
+            .collect();
         return Err(format!(
-            "cannot remove `{}`: a step left {} mounted there; help: unmount it (`umount {}`) and run `basso gc` again",
+            "cannot remove `{}`: a step left {} mounted there; help: unmount with {} and run `basso gc` again",
             folder.display(),
             listed.join(", "),
-            deepest.display()
+            commands.join(", then ")
         ));
     }
     match std::fs::remove_dir_all(folder) {
@@ -370,7 +378,7 @@ mod tests {
         if root {
             let canonical = inner.canonicalize().unwrap();
             assert!(
-                reason.contains(&format!("umount {}", canonical.display())),
+                reason.contains(&format!("umount '{}'", canonical.display())),
                 "{reason}"
             );
         }
