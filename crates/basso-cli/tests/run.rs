@@ -3935,3 +3935,21 @@ fn host_setting_warned_once_for_a_looped_stage() {
         "{stderr}"
     );
 }
+
+#[test]
+fn preflight_error_listed_once_for_a_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let looped = step("Run", "a", "Write-Output ran", "")
+        .replace("shell: Sh", "shell: Pwsh")
+        .replace(
+            "                  spec:\n",
+            "                  strategy:\n                    repeat:\n                      times: 3\n                  spec:\n",
+        );
+    assert!(looped.contains("times: 3"), "{looped}");
+    let file = pipeline(dir.path(), &[looped]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.matches("needs `pwsh`").count(), 1, "{stderr}");
+}

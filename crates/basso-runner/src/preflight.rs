@@ -53,9 +53,20 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
         }
         let mut repeats = Vec::new();
         later_iterations(&stage.nodes, false, &mut repeats);
+        // The problems seen so far with the step's path taken out of their
+        // message, so that a later iteration of a looped step or group,
+        // which differs only in that path, does not list them again.
+        let mut seen: Vec<(Option<&'static str>, String)> = Vec::new();
         for (step, repeat) in steps_of(&stage.nodes).into_iter().zip(repeats) {
             let problems = check_step(step, executor, secrets, repeat, &mut preflight);
+            let path = step.path();
+            let later = repeat || step.iteration.is_some_and(|i| i.index > 0);
             for problem in problems {
+                let key = (problem.setting, problem.message.replace(&path, ""));
+                if later && seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key);
                 preflight.errors.push(PreflightError {
                     stage: stage.id.clone(),
                     step: Some(step.path()),
