@@ -161,6 +161,9 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
         span: None,
         encoding_help: None,
     })?;
+    if looks_like_utf16(&bytes) {
+        return Err(utf16_error(file));
+    }
     let text = String::from_utf8(bytes)
         .map_err(|error| not_utf8(file.clone(), error.as_bytes(), error.utf8_error()))?;
     // basso-core counts positions after a byte order mark, so excerpts are
@@ -194,7 +197,36 @@ pub fn read_bounded(path: &Path, max_bytes: usize) -> Result<Vec<u8>, String> {
 /// the error.
 pub fn read_text_bounded(path: &Path) -> Result<String, String> {
     let bytes = read_bounded(path, MAX_FILE_BYTES)?;
+    if looks_like_utf16(&bytes) {
+        return Err("the file is UTF-16 text; help: save it as UTF-8".to_string());
+    }
     String::from_utf8(bytes).map_err(|error| error.utf8_error().to_string())
+}
+
+/// Returns whether `bytes` look like UTF-16 text: a UTF-16 byte order mark,
+/// or, without one, a zero byte in every other place of the first bytes,
+/// which ASCII text written as UTF-16 has.
+fn looks_like_utf16(bytes: &[u8]) -> bool {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return true;
+    }
+    let start = &bytes[..bytes.len().min(64)];
+    if start.len() < 4 {
+        return false;
+    }
+    let zero_at = |offset: usize| start.iter().skip(offset).step_by(2).all(|&b| b == 0);
+    let nonzero_at = |offset: usize| start.iter().skip(offset).step_by(2).any(|&b| b != 0);
+    (zero_at(1) && nonzero_at(0)) || (zero_at(0) && nonzero_at(1))
+}
+
+/// Returns the error for a file in UTF-16.
+fn utf16_error(file: String) -> ReadError {
+    ReadError {
+        file,
+        reason: "the file is UTF-16 text".to_string(),
+        span: None,
+        encoding_help: Some("save it as UTF-8"),
+    }
 }
 
 /// Describes a file that is not UTF-8: UTF-16 by its byte order mark, else
@@ -202,12 +234,7 @@ pub fn read_text_bounded(path: &Path) -> Result<String, String> {
 /// the diagnostics of the file would count them.
 fn not_utf8(file: String, bytes: &[u8], error: std::str::Utf8Error) -> ReadError {
     if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return ReadError {
-            file,
-            reason: "the file is UTF-16 text".to_string(),
-            span: None,
-            encoding_help: Some("save it as UTF-8"),
-        };
+        return utf16_error(file);
     }
     let at = error.valid_up_to();
     // The prefix is valid UTF-8 by the error's own account.
@@ -306,6 +333,21 @@ mod tests {
         std::fs::write(&path, b"\xFF\xFEp\x00").unwrap();
         let error = read_file(&path).unwrap_err();
         assert!(error.contains("is UTF-16 text"), "{error}");
+        // Without a byte order mark, ASCII text in UTF-16 has a zero byte
+        // in every other place, which is valid UTF-8.
+        std::fs::write(
+            &path,
+            "pipeline:\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
+        let error = read_file(&path).unwrap_err();
+        assert!(error.contains("is UTF-16 text"), "{error}");
+        let error = read_context(&path).unwrap_err();
+        assert!(error.contains("is UTF-16 text"), "{error}");
+        std::fs::write(&path, b"\xFF\xFEp\x00").unwrap();
         // The diagnostic carries the help once, in its own field.
         let diagnostic = read_text(&path).unwrap_err().to_diagnostic();
         assert!(

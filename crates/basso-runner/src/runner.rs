@@ -956,7 +956,14 @@ impl StageRun<'_, '_> {
         }
         self.services
             .check(&self.runner.console, || self.mark_failing());
-        if !step.is_background() && self.runner.options.wait_for_ports {
+        // A step of a failing stage with the default `stageStatus: Success`
+        // is skipped whatever its condition, so no service is waited for.
+        let skipped_anyway = self.stage_failing()
+            && step
+                .when
+                .as_ref()
+                .is_none_or(|when| when.status == StatusRule::Success);
+        if !step.is_background() && self.runner.options.wait_for_ports && !skipped_anyway {
             self.wait_for_services();
             if self.runner.cancelled() {
                 self.record_skip(step, "the run was interrupted");

@@ -240,7 +240,9 @@ impl Services {
     }
 
     /// Looks for services other than `index` that exited, as [`Services::check`]
-    /// does, and returns whether one of them failed.
+    /// does, and returns whether one of them failed now. A failure found
+    /// before has already made the stage fail, and a step that runs anyway,
+    /// such as one with `stageStatus: All`, still waits for the ports.
     fn other_failed(&self, index: usize, console: &Console) -> bool {
         let mut entries = self.entries.lock().expect("services lock");
         let mut failed = false;
@@ -405,7 +407,16 @@ fn record_exit(entry: &mut Entry, exit: Exit, console: &Console) -> bool {
         Exit::Signal(_) => None,
     };
     if exit.success() {
-        let message = "service exited with code 0 before the stage ended".to_string();
+        let message = if entry.ports.is_empty() {
+            "service exited with code 0 before the stage ended".to_string()
+        } else {
+            // A daemon it started is stopped with it, as every process a
+            // step leaves behind is.
+            format!(
+                "service exited with code 0 before the stage ended, and basso stopped the processes it left running, so port {} is closed",
+                describe_ports(&entry.ports)
+            )
+        };
         tracing::warn!(step_id = %id, "{message}");
         entry.outcome = Some(outcome(entry, Status::Succeeded, code, Some(message)));
         return false;
