@@ -3874,6 +3874,41 @@ fn basso_shared_path_warned_once_for_looped_stage() {
     assert_eq!(stderr.matches("a | ran").count(), 2, "{stderr}");
 }
 
+/// A setting the host ignores is a warning at the setting, in the log and
+/// in the JSON document's diagnostics.
+#[test]
+fn host_setting_warning_at_its_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "a", "echo ran", "privileged: true")],
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    let line = written
+        .lines()
+        .position(|line| line.trim() == "privileged: true")
+        .unwrap()
+        + 1;
+    let output = run(&file, &["--format", "json"]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:{line}:", file.display())),
+        "{stderr}"
+    );
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ignored: Vec<&serde_json::Value> = document["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "ignored-on-host")
+        .collect();
+    assert_eq!(ignored.len(), 1, "{document:#}");
+    assert_eq!(ignored[0]["severity"], "warning");
+    assert_eq!(ignored[0]["line"], line);
+}
+
 #[test]
 fn host_setting_warned_once_for_a_looped_group() {
     let dir = tempfile::tempdir().unwrap();

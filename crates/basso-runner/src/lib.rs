@@ -72,7 +72,7 @@ pub use plan::{
     FailureAction, FailureStrategy, GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule,
     StepPlan, StepSpec, When,
 };
-pub use preflight::{Preflight, PreflightError};
+pub use preflight::{Preflight, PreflightProblem};
 pub use runner::{RunOptions, Runner};
 pub use secrets::{Masker, Secrets};
 pub use state::{Expressions, LiteralExpressions, RunState, StageState, Status, StepState};

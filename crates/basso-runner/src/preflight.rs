@@ -12,15 +12,18 @@ pub const SUPPORTED_STEP_TYPES: [&str; 2] = ["Run", "Background"];
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Preflight {
     /// Reasons the run cannot start, one per problem.
-    pub errors: Vec<PreflightError>,
-    /// Settings that are ignored, one per step and setting, and failure
-    /// strategy actions that basso run cannot perform, one per action.
+    pub errors: Vec<PreflightProblem>,
+    /// Settings of host steps that the host ignores, once for the
+    /// iterations of a loop.
+    pub ignored: Vec<PreflightProblem>,
+    /// Failure strategy actions that basso run cannot perform, one per
+    /// action.
     pub warnings: Vec<String>,
 }
 
-/// A reason the run cannot start, with where it is written.
+/// A problem found before the run starts, with where it is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PreflightError {
+pub struct PreflightProblem {
     /// The identifier of the stage.
     pub stage: String,
     /// The path of the step (`group.step` inside a step group), or `None`
@@ -33,7 +36,7 @@ pub struct PreflightError {
     pub message: String,
 }
 
-impl std::fmt::Display for PreflightError {
+impl std::fmt::Display for PreflightProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
     }
@@ -44,7 +47,7 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
     let mut preflight = Preflight::default();
     for stage in stages {
         for message in check_platform(stage) {
-            preflight.errors.push(PreflightError {
+            preflight.errors.push(PreflightProblem {
                 stage: stage.id.clone(),
                 step: None,
                 setting: None,
@@ -58,7 +61,7 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
         // which differs only in that path, does not list them again.
         let mut seen: Vec<(Option<&'static str>, String)> = Vec::new();
         for (step, repeat) in steps_of(&stage.nodes).into_iter().zip(repeats) {
-            let problems = check_step(step, executor, secrets, repeat, &mut preflight);
+            let problems = check_step(&stage.id, step, executor, secrets, repeat, &mut preflight);
             let path = step.path();
             let later = repeat || step.iteration.is_some_and(|i| i.index > 0);
             for problem in problems {
@@ -67,7 +70,7 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
                     continue;
                 }
                 seen.push(key);
-                preflight.errors.push(PreflightError {
+                preflight.errors.push(PreflightProblem {
                     stage: stage.id.clone(),
                     step: Some(step.path()),
                     setting: problem.setting,
@@ -159,6 +162,7 @@ pub fn host_arch() -> &'static str {
 /// `preflight` unless it `repeat`s an earlier iteration. A missing secret
 /// already listed is not returned again.
 fn check_step(
+    stage_id: &str,
     step: &StepPlan,
     executor: &dyn Executor,
     secrets: &Secrets,
@@ -216,15 +220,20 @@ fn check_step(
         }
     }
     if !repeat {
-        warn_unsupported(step, executor, &mut preflight.warnings);
+        warn_unsupported(stage_id, step, executor, &mut preflight.ignored);
     }
     problems
 }
 
-/// Warns about the settings of a host step that the host cannot apply. A
-/// step with an image never runs on the host: without a container executor
-/// it gets an error instead.
-fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec<String>) {
+/// Adds to `ignored` the settings of a host step of stage `stage_id` that
+/// the host cannot apply. A step with an image never runs on the host:
+/// without a container executor it gets an error instead.
+fn warn_unsupported(
+    stage_id: &str,
+    step: &StepPlan,
+    executor: &dyn Executor,
+    ignored: &mut Vec<PreflightProblem>,
+) {
     // The iterations of a looped step share its settings, so the first
     // one speaks for all. The iterations of a looped stage produce the same
     // text again, so a text already listed is dropped below.
@@ -236,23 +245,34 @@ fn warn_unsupported(step: &StepPlan, executor: &dyn Executor, warnings: &mut Vec
     let spec = &step.spec;
     let mut found = Vec::new();
     if spec.privileged {
-        found.push(format!(
-            "step `{id}`: `privileged` has no effect on the host"
+        found.push((
+            "privileged",
+            format!("step `{id}`: `privileged` has no effect on the host"),
         ));
     }
     if spec.has_resources {
-        found.push(format!(
-            "step `{id}`: `resources` limits are not applied on the host"
+        found.push((
+            "resources",
+            format!("step `{id}`: `resources` limits are not applied on the host"),
         ));
     }
     if let Some(policy) = &spec.image_pull_policy {
-        found.push(format!(
-            "step `{id}`: `imagePullPolicy` `{policy}` has no effect on the host"
+        found.push((
+            "imagePullPolicy",
+            format!("step `{id}`: `imagePullPolicy` `{policy}` has no effect on the host"),
         ));
     }
-    for warning in found {
-        if !warnings.contains(&warning) {
-            warnings.push(warning);
+    for (setting, message) in found {
+        let message = format!(
+            "{message}; help: give the step an `image` to run it in a container, where `{setting}` applies, or remove the setting"
+        );
+        if !ignored.iter().any(|known| known.message == message) {
+            ignored.push(PreflightProblem {
+                stage: stage_id.to_string(),
+                step: Some(id.clone()),
+                setting: Some(setting),
+                message,
+            });
         }
     }
 }

@@ -1102,7 +1102,18 @@ fn preflight_lists_everything_it_cannot_run() {
         "{errors}"
     );
     assert!(errors.contains("secret `nope` has no value"), "{errors}");
-    assert_eq!(preflight.warnings.len(), 3, "{:?}", preflight.warnings);
+    assert_eq!(preflight.warnings, Vec::<String>::new());
+    let ignored: Vec<Option<&str>> = preflight.ignored.iter().map(|i| i.setting).collect();
+    assert_eq!(
+        ignored,
+        [
+            Some("privileged"),
+            Some("resources"),
+            Some("imagePullPolicy")
+        ],
+        "{:?}",
+        preflight.ignored
+    );
 }
 
 #[test]

@@ -184,7 +184,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         None
     };
     let resolution = loaded.resolve(&context)?;
-    let warnings = pipeline::run_warnings(&resolution);
+    let mut warnings = pipeline::run_warnings(&resolution);
     let stages = select_stages(&resolution, args.stage.as_deref())?;
 
     // Check everything before anything starts.
@@ -217,9 +217,25 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     for warning in &preflight.warnings {
         tracing::warn!("{warning}");
     }
+    let places = if preflight.errors.is_empty() && preflight.ignored.is_empty() {
+        Default::default()
+    } else {
+        loaded.places(&resolution)
+    };
+    // Settings the host ignores are warnings at their setting, in the log
+    // and in the JSON document's diagnostics.
+    for ignored in &preflight.ignored {
+        match loaded.preflight_diagnostic(ignored, &places) {
+            Some(mut diagnostic) => {
+                tracing::warn!("{}: {ignored}", loaded.position(diagnostic.span));
+                diagnostic.severity = basso_core::Severity::Warning;
+                diagnostic.code = "ignored-on-host".to_string();
+                warnings.push(diagnostic);
+            }
+            None => tracing::warn!("{ignored}"),
+        }
+    }
     if !preflight.errors.is_empty() {
-        // The iterations of a looped step repeat the step's problems.
-        let places = loaded.places(&resolution);
         let mut list: Vec<String> = Vec::new();
         let mut diagnostics: Vec<basso_core::Diagnostic> = Vec::new();
         for error in &preflight.errors {

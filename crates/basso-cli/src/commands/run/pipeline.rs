@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use basso_core::pipeline::{Resolution, ResolvedStage, ResolvedStep};
 use basso_core::{Diagnostic, Span};
-use basso_runner::{Expressions, PreflightError, RunState, StepPlan};
+use basso_runner::{Expressions, PreflightProblem, RunState, StepPlan};
 use serde_json::{Value as Json, json};
 
 use super::{RunArgs, StartError};
@@ -175,7 +175,7 @@ impl Loaded {
     /// `places` comes from [`Loaded::places`].
     pub fn preflight_diagnostic(
         &self,
-        error: &PreflightError,
+        error: &PreflightProblem,
         places: &HashMap<(String, Option<String>), Place>,
     ) -> Option<Diagnostic> {
         let place = places.get(&(error.stage.clone(), error.step.clone()))?;
