@@ -228,7 +228,7 @@ pub(crate) fn connector_phrase(connector: Option<&Connector>) -> String {
 }
 
 /// The hint for a registry that refuses the pull.
-const ACCESS_DENIED_HELP: &str = "help: the registry refused access; check that the connector's \
+const ACCESS_DENIED_HELP: &str = "help: the registry denied access; check that the connector's \
      credentials may pull this image, or set `connectorRef` to a connector for this registry";
 
 fn pull_error(
@@ -425,7 +425,7 @@ mod tests {
         for error in &errors {
             let message = pull_error(&reference, None, error).to_string();
             assert!(
-                message.contains("help: the registry refused access"),
+                message.contains("help: the registry denied access"),
                 "{message}"
             );
         }
@@ -435,7 +435,7 @@ mod tests {
             message: "oops".into(),
         };
         let message = pull_error(&reference, None, &other).to_string();
-        assert!(!message.contains("refused access"), "{message}");
+        assert!(!message.contains("denied access"), "{message}");
     }
 
     /// A request over plain HTTP that the registry never responds to fails

@@ -137,8 +137,9 @@ fn service_own_host_name_resolves() {
     executor.end_stage(Duration::from_secs(5)).unwrap();
 }
 
-/// A step that is not a service resolves its own host name, `my-step` for
-/// step id `my_step`, as Java's `InetAddress.getLocalHost` needs.
+/// Checks that a step that is not a service resolves its own host name,
+/// `my-step` for step id `my_step`, as Java's `InetAddress.getLocalHost`
+/// needs.
 #[test]
 #[ignore = "needs a private containerd: scripts/containerd-tests.sh"]
 fn step_own_host_name_resolves() {
@@ -146,8 +147,8 @@ fn step_own_host_name_resolves() {
     let workspace = tempfile::tempdir().unwrap();
     let executor = executor(state.path());
 
-    // wget resolves the name as any program does; a server in the step
-    // itself answers on the address it resolves to.
+    // wget resolves the name as any program does, and a server in the
+    // step itself listens on the address the name resolves to.
     let script = format!(
         "mkdir -p /tmp/www && echo self > /tmp/www/index.html \
          && httpd -p 8081 -h /tmp/www && hostname && {}",

@@ -605,6 +605,7 @@ fn joins_before(line: &str) -> bool {
     if trimmed.starts_with('@') {
         return false;
     }
+
     let word_end = trimmed
         .find(|c: char| !(c.is_alphanumeric() || c == '_'))
         .unwrap_or(trimmed.len());

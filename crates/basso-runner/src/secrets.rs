@@ -283,8 +283,8 @@ fn traced_forms(piece: &str) -> Vec<String> {
     forms
 }
 
-/// Writes `piece` as the inside of Bash's `$'...'` form, with the
-/// characters for which `unprintable` holds as escapes.
+/// Writes `piece` as the inside of Bash's `$'...'` form, with each
+/// character that `unprintable` selects written as escapes.
 fn ansi_c_quoted(piece: &str, unprintable: &dyn Fn(char) -> bool) -> String {
     let mut quoted = String::with_capacity(piece.len() + 8);
     for c in piece.chars() {
@@ -317,10 +317,11 @@ impl Masker {
     /// Each value is masked as written and without its leading and trailing
     /// whitespace, which `echo $VAR` drops. Each line of a multi-line value
     /// is masked on its own without its indentation, when it has at least
-    /// [`MIN_LINE_CHARS`] characters. A value is also masked as shells'
-    /// `set -x` traces quote it: a `'` as Bash's `'\''` and as the
-    /// `'"'"'` of busybox and Alpine `sh`, and a character that Bash cannot
-    /// print in its locale as in its `$'...'` form (`\E`, `\303\251`).
+    /// [`MIN_LINE_CHARS`] characters. A value is also masked in the forms
+    /// that shells' `set -x` traces quote it in. Bash writes a `'` as
+    /// `'\''`, and busybox and Alpine `sh` as `'"'"'`. Bash writes a
+    /// character it cannot print in its locale in its `$'...'` form (`\E`,
+    /// `\303\251`).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a str>) -> Masker {
         let values: Vec<&str> = values.into_iter().collect();
         let mut patterns: Vec<String> = masked_pieces(values.iter().copied())
