@@ -116,7 +116,7 @@ pub struct Leftovers {
     pub removed: Vec<PathBuf>,
     /// The folders of ended runs that could not be removed, each with the
     /// reason and what to do.
-    pub kept: Vec<(PathBuf, String)>,
+    pub not_removed: Vec<(PathBuf, String)>,
 }
 
 /// Removes the run folders in `base` whose run has ended. A missing `base`
@@ -141,7 +141,7 @@ pub fn remove_leftovers(base: &Path) -> Leftovers {
         }
         match remove_run_folder(&path) {
             Ok(()) => leftovers.removed.push(path),
-            Err(reason) => leftovers.kept.push((path, reason)),
+            Err(reason) => leftovers.not_removed.push((path, reason)),
         }
     }
     leftovers
@@ -371,8 +371,8 @@ mod tests {
         }
 
         assert_eq!(leftovers.removed, Vec::<PathBuf>::new());
-        assert_eq!(leftovers.kept.len(), 1, "{leftovers:?}");
-        let (path, reason) = &leftovers.kept[0];
+        assert_eq!(leftovers.not_removed.len(), 1, "{leftovers:?}");
+        let (path, reason) = &leftovers.not_removed[0];
         assert_eq!(path, &ended);
         assert!(reason.contains(&ended.display().to_string()), "{reason}");
         if root {

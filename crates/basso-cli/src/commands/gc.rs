@@ -27,7 +27,7 @@ pub fn run(args: GcArgs) -> u8 {
     let base = basso_runner::folders::default_base();
     let leftovers = basso_runner::folders::remove_leftovers(&base);
     let folders = leftovers.removed.len();
-    for (_, reason) in &leftovers.kept {
+    for (_, reason) in &leftovers.not_removed {
         err_println!("error: the folder of an ended run is still there: {reason}");
     }
 
@@ -48,7 +48,7 @@ pub fn run(args: GcArgs) -> u8 {
                 report.network_namespaces,
                 report.runs.len()
             ));
-            if leftovers.kept.is_empty() {
+            if leftovers.not_removed.is_empty() {
                 exit::SUCCESS
             } else {
                 exit::FAILURE

@@ -463,7 +463,7 @@ impl Workspace {
         for path in leftovers.removed {
             tracing::info!(path = %path.display(), "removed the folder of a run that ended without cleaning up");
         }
-        for (_, reason) in leftovers.kept {
+        for (_, reason) in leftovers.not_removed {
             tracing::warn!("the folder of an ended run is still there: {reason}");
         }
         let folder = RunFolder::create(&base).map_err(StartError::usage)?;
