@@ -123,6 +123,15 @@ impl FieldKind {
     }
 }
 
+/// Returns whether `text` holds a `<+…>` block, closed or not compiling; a
+/// text whose only `<+` is never closed stays plain text.
+fn is_expression(text: &str) -> bool {
+    has_block_start(text)
+        && Template::parse_with_limits(text, ScanMode::Harness, Limits::default())
+            .map(|template| template.has_blocks())
+            .unwrap_or(true)
+}
+
 impl RuntimeInput {
     /// Parses the text of a runtime-input field, `<+input>` and modifiers.
     pub fn parse(text: &str) -> Result<RuntimeInput, ExprError> {
@@ -178,9 +187,10 @@ impl RuntimeInput {
     /// default, else null; validated either way. A supplied value that is
     /// an expression, such as `<+trigger.branch>`, is returned unchecked,
     /// because Harness checks what it evaluates to when the run evaluates it.
+    /// A `<+` without its `>` makes no expression, so `staging<+` is checked.
     pub fn resolve(&self, supplied: Option<&Value>) -> Result<Value, ExprError> {
         match supplied {
-            Some(Value::String(text)) if has_block_start(text) => Ok(Value::String(text.clone())),
+            Some(Value::String(text)) if is_expression(text) => Ok(Value::String(text.clone())),
             Some(value) => {
                 self.validate(value)?;
                 Ok(self.without_choice_quoting(value))
