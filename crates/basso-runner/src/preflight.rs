@@ -235,8 +235,8 @@ fn warn_unsupported(
     ignored: &mut Vec<PreflightProblem>,
 ) {
     // The iterations of a looped step share its settings, so the first
-    // one speaks for all. The iterations of a looped stage produce the same
-    // text again, so a text already listed is dropped below.
+    // one speaks for all. The iterations of a looped stage point at the
+    // same setting, where the CLI lists them once.
     let later_iteration = step.iteration.as_ref().is_some_and(|i| i.index > 0);
     if executor.runs_images() || step.spec.image.is_some() || later_iteration {
         return;
@@ -266,7 +266,9 @@ fn warn_unsupported(
         let message = format!(
             "{message}; help: give the step an `image` to run it in a container, where `{setting}` applies, or remove the setting"
         );
-        if !ignored.iter().any(|known| known.message == message) {
+        let known =
+            |problem: &PreflightProblem| problem.stage == stage_id && problem.message == message;
+        if !ignored.iter().any(known) {
             ignored.push(PreflightProblem {
                 stage: stage_id.to_string(),
                 step: Some(id.clone()),

@@ -226,6 +226,11 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     // and in the JSON document's diagnostics.
     for ignored in &preflight.ignored {
         match loaded.preflight_diagnostic(ignored, &places) {
+            // The iterations of a looped stage point at the same setting.
+            Some(diagnostic)
+                if warnings.iter().any(|known| {
+                    known.span == diagnostic.span && known.code == "ignored-on-host"
+                }) => {}
             Some(mut diagnostic) => {
                 tracing::warn!("{}: {ignored}", loaded.position(diagnostic.span));
                 diagnostic.severity = basso_core::Severity::Warning;
