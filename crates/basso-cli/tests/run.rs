@@ -3988,3 +3988,31 @@ fn preflight_error_listed_once_for_a_loop() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.matches("needs `pwsh`").count(), 1, "{stderr}");
 }
+
+#[test]
+fn host_setting_warned_in_each_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = step("Run", "a", "echo ran", "privileged: true");
+    let text = format!(
+        "pipeline:\n  name: test\n  identifier: test\n  stages:\n{}{}",
+        stage("one", std::slice::from_ref(&a)),
+        stage("two", std::slice::from_ref(&a))
+    );
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim() == "privileged: true")
+        .map(|(index, _)| index + 1)
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let output = run(&file, &[]);
+
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for line in lines {
+        let position = format!("{}:{line}:", file.display());
+        assert_eq!(stderr.matches(&position).count(), 1, "{position}: {stderr}");
+    }
+}
