@@ -194,7 +194,13 @@ class JsonWriter {
       }
       frame.keys = [...object.keys()];
       frame.valueOf = (key) => object.get(key);
-    } else if (object instanceof Number || object instanceof Boolean || object instanceof String) {
+    } else if (
+      object instanceof Number ||
+      object instanceof Boolean ||
+      object instanceof String ||
+      object instanceof BigInt ||
+      object instanceof Symbol
+    ) {
       const type = object.constructor.name;
       throw this.invalid(`is of type ${type}, a boxed primitive; pass the primitive value itself`);
     } else if (object instanceof ArrayBuffer || Symbol.iterator in object) {

@@ -163,6 +163,8 @@ test("values without JSON throw", () => {
     [{ text: new String("x") }, /`text` is of type String, a boxed primitive/],
     [{ count: new Number(5) }, /`count` is of type Number, a boxed primitive/],
     [{ flag: new Boolean(false) }, /`flag` is of type Boolean, a boxed primitive/],
+    [{ big: Object(5n) }, /`big` is of type BigInt, a boxed primitive/],
+    [{ symbol: Object(Symbol("s")) }, /`symbol` is of type Symbol, a boxed primitive/],
     [{ v: { toJSON: () => "x" } }, /`v\.toJSON` is a function/],
   ];
   for (const [context, pattern] of cases) {
