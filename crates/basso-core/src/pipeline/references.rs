@@ -471,34 +471,37 @@ fn secret_output_in_expression(
 ) -> Option<(Diagnostic, std::ops::Range<usize>)> {
     let parts = segments(reference);
     let at = parts.iter().position(|part| *part == "output")?;
-    let (["steps", step_id], ["output", "outputVariables", name]) =
-        (parts.get(at.checked_sub(2)?..at)?, parts.get(at..)?)
-    else {
+    let ["steps", step_id] = parts.get(at.checked_sub(2)?..at)? else {
         return None;
+    };
+    // A path that ends at `outputVariables` reads the outputs by a key
+    // computed at run time (`["TOKEN"]`, `.get("TOKEN")`), any of them.
+    let named = match parts.get(at..)? {
+        ["output", "outputVariables", name] => Some(*name),
+        ["output", "outputVariables"] => None,
+        _ => return None,
     };
     let stage_index = site.stage_index?;
     let stage = &pipeline.stages[stage_index];
     let position = site.step_indexes[stage_index].find(&stage.steps, step_id)?;
 
     let declared = stage.steps[position].spec_field("outputVariables")?;
-    let secret = declared.as_sequence()?.iter().any(|item| {
-        item.get("name").and_then(Node::as_str) == Some(*name)
-            && item.get("type").and_then(Node::as_str) == Some("Secret")
-    });
-    if !secret {
-        return None;
-    }
+    let name = declared.as_sequence()?.iter().find_map(|item| {
+        let name = item.get("name").and_then(Node::as_str)?;
+        let secret = item.get("type").and_then(Node::as_str) == Some("Secret");
+        (secret && named.is_none_or(|named| named == name)).then_some(name)
+    })?;
     // A block that is the path alone passes the whole value, which the
     // runner masks. The check goes block by block, because one text lists
     // each path once however often it is read.
-    let needle = format!("{step_id}.output.outputVariables.{name}");
+    let prefix = format!("{step_id}.output.outputVariables");
     let block = templates
         .with(text, |template| Ok(template.block_ranges()))
         .unwrap_or_default()
         .into_iter()
         .find(|range| {
             text.get(range.start + 2..range.end - 1)
-                .is_some_and(|inner| reads_derived(inner, &needle))
+                .is_some_and(|inner| reads_derived(inner, &prefix, name))
         })?;
     Some((
         Diagnostic::warning(
@@ -515,18 +518,34 @@ fn secret_output_in_expression(
     ))
 }
 
-/// Returns whether the block text `inner` reads the path ending in
-/// `needle` (`ID.output.outputVariables.NAME`) other than as the whole
-/// block: through a method, an operator or an inner block.
-fn reads_derived(inner: &str, needle: &str) -> bool {
+/// Returns whether the block text `inner` reads a part of output `name`
+/// at the path ending in `prefix` (`ID.output.outputVariables`), written
+/// `.NAME`, `["NAME"]` or `.get("NAME")`: through a method or an index on
+/// it, or as the argument of a function. Concatenation keeps the whole
+/// value in the text, where it is masked, and a comparison gives a boolean.
+fn reads_derived(inner: &str, prefix: &str, name: &str) -> bool {
     let path_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '$' | '-');
-    let plain = inner.trim();
-    if plain.ends_with(needle) && plain.chars().all(|c| path_char(c) || c == '.') {
-        return false;
-    }
-    inner.match_indices(needle).any(|(at, _)| {
-        let next = inner[at + needle.len()..].chars().next();
-        !next.is_some_and(path_char)
+    let keys = [
+        format!(".{name}"),
+        format!("[\"{name}\"]"),
+        format!("['{name}']"),
+        format!(".get(\"{name}\")"),
+        format!(".get('{name}')"),
+    ];
+    inner.match_indices(prefix).any(|(at, _)| {
+        let rest = &inner[at + prefix.len()..];
+        let Some(key) = keys.iter().find(|key| rest.starts_with(key.as_str())) else {
+            return false;
+        };
+        let after = &rest[key.len()..];
+        if key.starts_with('.') && !key.starts_with(".get(") && after.starts_with(path_char) {
+            return false;
+        }
+        let opened = inner[..at].matches('(').count();
+        let closed = inner[..at].matches(')').count();
+        let in_call = opened > closed;
+        let next = after.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
+        in_call || next.starts_with(['.', '['])
     })
 }
 
