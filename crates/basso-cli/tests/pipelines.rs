@@ -932,6 +932,68 @@ fn supplied_expression_error_at_its_value() {
     assert_eq!(errors[0]["column"], 34);
 }
 
+/// A runtime input whose regex does not compile is still listed by
+/// `inputs`, and a value for it gets the `invalid-regex` error alone.
+#[test]
+fn input_with_invalid_regex_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &path,
+        "pipeline:
+  name: p
+  identifier: p
+  variables:
+    - name: tag
+      type: String
+      value: <+input>.regex([a-z)
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {os: Linux, arch: Amd64}
+          runtime: {type: Cloud, spec: {}}
+          execution:
+            steps:
+              - step: {type: Run, name: r, identifier: r, spec: {shell: Sh, command: echo <+pipeline.variables.tag>}}
+",
+    )
+    .unwrap();
+    let path = path.to_string_lossy().into_owned();
+
+    let (_, stdout) = basso(&["inputs", "--format", "json", &path]);
+    let listing: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let paths: Vec<&str> = listing["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|input| input["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["pipeline.variables.tag"], "{listing:#}");
+
+    let (code, stdout) = basso(&[
+        "resolve",
+        "--format",
+        "json",
+        "--input",
+        "pipeline.variables.tag=a",
+        &path,
+    ]);
+    assert_eq!(code, 1);
+    let document: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let errors: Vec<&str> = document["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors, ["invalid-regex"], "{document:#}");
+}
+
 /// A loop that copies a large value into many steps stops at the cap on
 /// the text of all resolved steps, with an error at its strategy, instead
 /// of printing gigabytes.

@@ -91,7 +91,7 @@ fn check_vector(vector: &Json, file_context: &Json) -> Result<(), String> {
 }
 
 fn run_input(input: &str, vector: &Json) -> Result<Json, ExprError> {
-    let kind = FieldKind::classify(input)?;
+    let kind = FieldKind::classify_checked(input)?;
     let supplied = vector.get("supplied").cloned().map(Value::from_json);
     if supplied.is_none() && vector.get("useDefault") != Some(&Json::Bool(true)) {
         return Ok(kind.to_json());

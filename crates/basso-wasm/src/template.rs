@@ -243,7 +243,7 @@ pub fn references(template: &str, options: &str) -> Result<String, JsError> {
 /// supplied value or `useDefault`, validates the value a runtime input gets.
 pub fn runtime_input(field: &str, options: &str) -> Result<String, JsError> {
     let options: RuntimeInputOptions = convert::from_text(options, "options")?;
-    let result = FieldKind::classify(field).and_then(|kind| {
+    let result = FieldKind::classify_checked(field).and_then(|kind| {
         let supplied = options.supplied.map(Value::from_json);
         if supplied.is_none() && options.use_default != Some(true) {
             return Ok(kind.to_json());

@@ -81,12 +81,10 @@ impl FieldKind {
 
         if let Some(rest) = trimmed.strip_prefix("<+input>") {
             let input = modifiers::parse(text, offset + "<+input>".len(), rest)?;
-            input.check_regex()?;
             return Ok(FieldKind::RuntimeInput(input));
         }
         if let Some(at) = modifiers::validator_start(trimmed) {
             let validators = modifiers::parse(text, offset + at, &trimmed[at..])?;
-            validators.check_regex()?;
             return Ok(FieldKind::Validated {
                 value: trimmed[..at].to_string(),
                 validators,
@@ -100,6 +98,20 @@ impl FieldKind {
         } else {
             FieldKind::Fixed(text.to_string())
         })
+    }
+
+    /// Classifies `text` as [`FieldKind::classify`] does, and rejects a
+    /// runtime input or validated value whose regex does not compile, as
+    /// `check` does. An editor that reads one field at a time gets the
+    /// error there; `basso inputs` still lists such a field.
+    pub fn classify_checked(text: &str) -> Result<FieldKind, ExprError> {
+        let kind = FieldKind::classify(text)?;
+        match &kind {
+            FieldKind::RuntimeInput(input) => input.check_regex()?,
+            FieldKind::Validated { validators, .. } => validators.check_regex()?,
+            _ => {}
+        }
+        Ok(kind)
     }
 
     /// Converts the classification to JSON: `{"kind": "fixed" | "runtimeInput" |
