@@ -135,7 +135,7 @@ impl FieldKind {
     }
 }
 
-/// Returns whether `text` holds a `<+…>` block, closed or not compiling; a
+/// Returns whether `text` has a `<+…>` block, closed or not compiling. A
 /// text whose only `<+` is never closed stays plain text.
 fn is_expression(text: &str) -> bool {
     has_block_start(text)

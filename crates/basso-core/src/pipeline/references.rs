@@ -459,7 +459,8 @@ fn check_text(
 /// Returns the `secret-output-in-expression` warning when `reference` reads
 /// a `type: Secret` output of a step of the same stage inside a larger
 /// expression, such as `json.select` or a string method. The warning has no
-/// span yet; the range returned with it is the first such block in `text`.
+/// span yet, and the range returned with it is the first such block in
+/// `text`.
 /// The runner masks the output's whole value, but not what an expression
 /// derives from it.
 fn secret_output_in_expression(
