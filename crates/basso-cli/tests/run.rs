@@ -3812,20 +3812,37 @@ fn missing_sh_named_with_help() {
     );
 }
 
+/// Returns the step snippet `step` with a `repeat` strategy of `times`.
+fn repeat_step(step: &str, times: u32) -> String {
+    let looped = step.replacen(
+        "                  spec:\n",
+        &format!(
+            "                  strategy:\n                    repeat:\n                      times: {times}\n                  spec:\n"
+        ),
+        1,
+    );
+    assert!(looped.contains("strategy:"), "{looped}");
+    looped
+}
+
+/// Returns the pipeline text `pipeline` with a `repeat` strategy of
+/// `times` on its first stage.
+fn repeat_first_stage(pipeline: &str, times: u32) -> String {
+    let looped = pipeline.replacen(
+        "        type: CI\n",
+        &format!(
+            "        type: CI\n        strategy:\n          repeat:\n            times: {times}\n"
+        ),
+        1,
+    );
+    assert!(looped.contains("strategy:"), "{looped}");
+    looped
+}
+
 #[test]
 fn host_setting_warned_once_for_a_loop() {
     let dir = tempfile::tempdir().unwrap();
-    let looped = step(
-        "Run",
-        "a",
-        "echo ran",
-        "privileged: true",
-    )
-    .replace(
-        "                  spec:\n",
-        "                  strategy:\n                    repeat:\n                      times: 3\n                  spec:\n",
-    );
-    assert!(looped.contains("times: 3"), "{looped}");
+    let looped = repeat_step(&step("Run", "a", "echo ran", "privileged: true"), 3);
     let file = pipeline(dir.path(), &[looped]);
     let output = run(&file, &[]);
 
@@ -3845,12 +3862,7 @@ fn basso_shared_path_warned_once_for_looped_stage() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(dir.path(), &[step("Run", "a", "echo ran", "")]);
     let written = std::fs::read_to_string(&file).unwrap();
-    let looped = written.replacen(
-        "        type: CI\n",
-        "        type: CI\n        strategy:\n          repeat:\n            times: 2\n",
-        1,
-    );
-    let looped = looped.replacen(
+    let looped = repeat_first_stage(&written, 2).replacen(
         "          cloneCodebase: false\n",
         "          cloneCodebase: false\n          sharedPaths:\n            - /basso/cache\n",
         1,
@@ -3950,13 +3962,7 @@ fn host_setting_warned_once_for_a_looped_stage() {
         &[step("Run", "a", "echo ran", "privileged: true")],
     );
     let written = std::fs::read_to_string(&file).unwrap();
-    let looped = written.replacen(
-        "        type: CI\n",
-        "        type: CI\n        strategy:\n          repeat:\n            times: 2\n",
-        1,
-    );
-    assert!(looped.contains("times: 2"), "{looped}");
-    std::fs::write(&file, looped).unwrap();
+    std::fs::write(&file, repeat_first_stage(&written, 2)).unwrap();
     let output = run(&file, &[]);
 
     let stderr = text(&output.stderr);
@@ -3974,13 +3980,8 @@ fn host_setting_warned_once_for_a_looped_stage() {
 #[test]
 fn preflight_error_listed_once_for_a_loop() {
     let dir = tempfile::tempdir().unwrap();
-    let looped = step("Run", "a", "Write-Output ran", "")
-        .replace("shell: Sh", "shell: Pwsh")
-        .replace(
-            "                  spec:\n",
-            "                  strategy:\n                    repeat:\n                      times: 3\n                  spec:\n",
-        );
-    assert!(looped.contains("times: 3"), "{looped}");
+    let pwsh = step("Run", "a", "Write-Output ran", "").replace("shell: Sh", "shell: Pwsh");
+    let looped = repeat_step(&pwsh, 3);
     let file = pipeline(dir.path(), &[looped]);
     let output = run(&file, &[]);
 
