@@ -3990,6 +3990,116 @@ fn preflight_error_listed_once_for_a_loop() {
     assert_eq!(stderr.matches("needs `pwsh`").count(), 1, "{stderr}");
 }
 
+/// Returns `step` with `block`, written as step-level YAML lines (such as
+/// `when:`), inserted before its `spec`.
+fn with_step_field(step: &str, block: &str) -> String {
+    let indented: String = block
+        .lines()
+        .map(|line| format!("                  {line}\n"))
+        .collect();
+    let changed = step.replacen(
+        "                  spec:\n",
+        &format!("{indented}                  spec:\n"),
+        1,
+    );
+    assert!(changed.len() > step.len(), "{changed}");
+    changed
+}
+
+#[test]
+fn tolerated_cannot_run_step_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwsh =
+        |id: &str| step("Run", id, "Write-Output ran", "").replace("shell: Sh", "shell: Pwsh");
+    let ignored = repeat_step(
+        &with_step_field(
+            &pwsh("ps"),
+            "failureStrategies:\n  - onFailure:\n      errors: [AllErrors]\n      action:\n        type: Ignore",
+        ),
+        2,
+    );
+    let cleanup = with_step_field(&pwsh("cleanup"), "when:\n  stageStatus: Failure");
+    let after = step("Run", "after", "echo after-ran", "");
+    let file = pipeline(dir.path(), &[ignored.clone(), cleanup.clone(), after]);
+    let source = std::fs::read_to_string(&file).unwrap();
+    let shell_lines: Vec<usize> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim() == "shell: Pwsh")
+        .map(|(index, _)| index + 1)
+        .collect();
+    assert_eq!(shell_lines.len(), 2, "{source}");
+
+    let output = run(&file, &["--format", "json"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // One warning for the looped step, one for the conditional step, each
+    // at its `shell` and with the reason the run starts.
+    for (line, reason) in shell_lines.iter().zip([
+        "failure strategy ignores the failure",
+        "a `when` may skip the step",
+    ]) {
+        let position = format!("{}:{line}:", file.display());
+        let warnings: Vec<&str> = stderr
+            .lines()
+            .filter(|text| text.contains(" WARN ") || text.starts_with(" WARN"))
+            .filter(|text| text.contains(&position))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{position}: {stderr}");
+        assert!(warnings[0].contains(reason), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("help: install PowerShell"),
+            "{}",
+            warnings[0]
+        );
+    }
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statuses: Vec<(String, String)> = document["stages"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| {
+            (
+                step["id"].as_str().unwrap().to_string(),
+                step["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("ps_0", "IGNORE_FAILED"),
+        ("ps_1", "IGNORE_FAILED"),
+        ("cleanup", "SKIPPED"),
+        ("after", "SUCCEEDED"),
+    ]
+    .map(|(id, status)| (id.to_string(), status.to_string()));
+    assert_eq!(statuses, expected, "{document:#}");
+    let message = document["stages"][0]["steps"][1]["message"]
+        .as_str()
+        .unwrap();
+    assert!(message.contains("step `ps_1` needs `pwsh`"), "{message}");
+    let codes: Vec<(&str, &str)> = document["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["severity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(codes, [("cannot-run", "warning"); 2], "{document:#}");
+
+    // When a failure lets the conditional step run, it fails with the
+    // problem, and so does the run.
+    let failing = step("Run", "fails", "exit 3", "");
+    let file = pipeline(dir.path(), &[failing, cleanup]);
+    let output = run(&file, &["--format", "json"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cleanup = &document["stages"][0]["steps"][1];
+    assert_eq!(cleanup["id"], "cleanup", "{document:#}");
+    assert_eq!(cleanup["status"], "FAILED", "{document:#}");
+    let message = cleanup["message"].as_str().unwrap();
+    assert!(message.contains("step `cleanup` needs `pwsh`"), "{message}");
+}
+
 #[test]
 fn host_setting_warned_in_each_stage() {
     let dir = tempfile::tempdir().unwrap();

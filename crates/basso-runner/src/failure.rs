@@ -42,6 +42,22 @@ fn action(resolved: &ResolvedAction) -> FailureAction {
     }
 }
 
+/// Returns the action of the first of `strategies` that matches `Unknown`
+/// errors, for a step or group that failed before it started. A `Retry`
+/// would read the same run state and fail the same way, so its
+/// `onRetryFailure` action applies.
+pub fn before_start_action(strategies: &[FailureStrategy]) -> Option<&FailureAction> {
+    let strategy = strategies
+        .iter()
+        .find(|strategy| strategy.matches("Unknown"))?;
+    match &strategy.action {
+        FailureAction::Retry {
+            on_retry_failure, ..
+        } => Some(on_retry_failure.as_ref()),
+        other => Some(other),
+    }
+}
+
 /// Returns one warning per failure strategy action that basso run cannot
 /// perform, naming the steps of `stages` it applies to.
 pub fn unsupported_warnings(stages: &[StagePlan]) -> Vec<String> {

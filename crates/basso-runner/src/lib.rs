@@ -72,7 +72,7 @@ pub use plan::{
     FailureAction, FailureStrategy, GroupPlan, Iteration, Node, PortBinding, StagePlan, StatusRule,
     StepPlan, StepSpec, When,
 };
-pub use preflight::{Preflight, PreflightProblem};
+pub use preflight::{Deferred, Preflight, PreflightProblem, Tolerance};
 pub use runner::{RunOptions, Runner};
 pub use secrets::{Masker, Secrets};
 pub use state::{Expressions, LiteralExpressions, RunState, StageState, Status, StepState};

@@ -2,7 +2,8 @@
 //! settings the host cannot apply.
 
 use crate::executor::{Executor, Problem, Program, Shell, TaskKind, TaskSpec};
-use crate::plan::{Node, StagePlan, StepPlan};
+use crate::failure::before_start_action;
+use crate::plan::{FailureAction, Node, StagePlan, StatusRule, StepPlan, When};
 use crate::secrets::{self, Secrets};
 
 /// Step types the runner executes.
@@ -13,6 +14,10 @@ pub const SUPPORTED_STEP_TYPES: [&str; 2] = ["Run", "Background"];
 pub struct Preflight {
     /// Reasons the run cannot start, one per problem.
     pub errors: Vec<PreflightProblem>,
+    /// Problems of steps that may be skipped or whose failure strategy
+    /// ignores a failure before the start, one per step iteration: the run
+    /// starts, and such a step fails with them if it comes to run.
+    pub deferred: Vec<Deferred>,
     /// Settings of host steps that the host ignores, once for the
     /// iterations of a loop.
     pub ignored: Vec<PreflightProblem>,
@@ -36,6 +41,43 @@ pub struct PreflightProblem {
     pub message: String,
 }
 
+/// A problem of a step that does not stop the run from starting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deferred {
+    /// The problem, as it would stop the run.
+    pub problem: PreflightProblem,
+    /// Why the run starts anyway: the step may be skipped, or its failure
+    /// would be ignored or marked as success.
+    pub because: Tolerance,
+}
+
+/// Why a step's problem does not stop the run from starting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tolerance {
+    /// A `when` of the step, of a step group around it or of its stage
+    /// has a condition or runs only after a failure.
+    MaySkip,
+    /// The failure strategy that applies to a failure before the start
+    /// is `Ignore`.
+    Ignored,
+    /// The failure strategy that applies to a failure before the start
+    /// is `MarkAsSuccess`.
+    MarkedAsSuccess,
+}
+
+impl Tolerance {
+    /// Describes the reason in words, to follow "the run starts, because".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Tolerance::MaySkip => "a `when` may skip the step",
+            Tolerance::Ignored => "the step's failure strategy ignores the failure",
+            Tolerance::MarkedAsSuccess => {
+                "the step's failure strategy marks the failure as success"
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for PreflightProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -54,28 +96,45 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
                 message,
             });
         }
-        let mut repeats = Vec::new();
-        later_iterations(&stage.nodes, false, &mut repeats);
+        let mut places = Vec::new();
+        let stage_may_skip = may_skip(stage.when.as_ref());
+        step_places(
+            &stage.nodes,
+            Place {
+                repeat: false,
+                may_skip: stage_may_skip,
+            },
+            &mut places,
+        );
         // The problems seen so far with the step's path taken out of their
         // message, so that a later iteration of a looped step or group,
         // which differs only in that path, does not list them again.
         let mut seen: Vec<(Option<&'static str>, String)> = Vec::new();
-        for (step, repeat) in steps_of(&stage.nodes).into_iter().zip(repeats) {
+        for (step, place) in steps_of(&stage.nodes).into_iter().zip(places) {
+            let repeat = place.repeat;
             let problems = check_step(&stage.id, step, executor, secrets, repeat, &mut preflight);
             let path = step.path();
+            let tolerance = tolerance(step, place.may_skip || may_skip(step.when.as_ref()));
             let later = repeat || step.iteration.is_some_and(|i| i.index > 0);
             for problem in problems {
+                let problem = PreflightProblem {
+                    stage: stage.id.clone(),
+                    step: Some(path.clone()),
+                    setting: problem.setting,
+                    message: problem.message,
+                };
+                // Every iteration of a tolerated step fails on its own when
+                // it runs, so each keeps its problem.
+                if let Some(because) = tolerance {
+                    preflight.deferred.push(Deferred { problem, because });
+                    continue;
+                }
                 let key = (problem.setting, problem.message.replace(&path, ""));
                 if later && seen.contains(&key) {
                     continue;
                 }
                 seen.push(key);
-                preflight.errors.push(PreflightProblem {
-                    stage: stage.id.clone(),
-                    step: Some(step.path()),
-                    setting: problem.setting,
-                    message: problem.message,
-                });
+                preflight.errors.push(problem);
             }
         }
     }
@@ -97,19 +156,56 @@ pub fn steps_of(nodes: &[Node]) -> Vec<&StepPlan> {
     steps
 }
 
+/// Where a step sits, as far as its problems are concerned.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    /// The step is in a later iteration of a looped step group.
+    repeat: bool,
+    /// A `when` around the step may skip it.
+    may_skip: bool,
+}
+
 /// Pushes to `out`, for each step under `nodes` in the order of
-/// [`steps_of`], whether it is in a later iteration of a looped step group.
-/// `inherited` marks every step under `nodes` as such.
-fn later_iterations(nodes: &[Node], inherited: bool, out: &mut Vec<bool>) {
+/// [`steps_of`], whether it is in a later iteration of a looped step group
+/// and whether a step group's `when` may skip it. Every step under `nodes`
+/// has at least the flags of `inherited`.
+fn step_places(nodes: &[Node], inherited: Place, out: &mut Vec<Place>) {
     for node in nodes {
         match node {
             Node::Step(_) => out.push(inherited),
-            Node::Parallel { nodes, .. } => later_iterations(nodes, inherited, out),
+            Node::Parallel { nodes, .. } => step_places(nodes, inherited, out),
             Node::Group(group) => {
-                let later = group.iteration.is_some_and(|i| i.index > 0);
-                later_iterations(&group.nodes, inherited || later, out);
+                let place = Place {
+                    repeat: inherited.repeat || group.iteration.is_some_and(|i| i.index > 0),
+                    may_skip: inherited.may_skip || may_skip(group.when.as_ref()),
+                };
+                step_places(&group.nodes, place, out);
             }
         }
+    }
+}
+
+/// Returns whether `when` may keep its step, group or stage from running
+/// in a run where nothing fails: it has a condition, or it runs only after
+/// a failure. Without a condition, `Success` and `All` run it.
+fn may_skip(when: Option<&When>) -> bool {
+    when.is_some_and(|when| when.condition.is_some() || when.status == StatusRule::Failure)
+}
+
+/// Returns why a problem of `step` need not stop the run from starting,
+/// or `None` when it must.
+fn tolerance(step: &StepPlan, may_skip: bool) -> Option<Tolerance> {
+    if may_skip {
+        return Some(Tolerance::MaySkip);
+    }
+    // A Background step takes no failure strategy.
+    if step.is_background() {
+        return None;
+    }
+    match before_start_action(&step.failure_strategies)? {
+        FailureAction::Ignore => Some(Tolerance::Ignored),
+        FailureAction::MarkAsSuccess => Some(Tolerance::MarkedAsSuccess),
+        _ => None,
     }
 }
 
@@ -389,7 +485,7 @@ fn parse_user(step_id: &str, text: &str) -> Result<u32, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::StepSpec;
+    use crate::plan::{FailureStrategy, GroupPlan, Iteration, StepSpec};
 
     fn step(image: Option<&str>, command: Option<&str>, entrypoint: &[&str]) -> StepPlan {
         StepPlan {
@@ -403,6 +499,106 @@ mod tests {
             },
             ..StepPlan::default()
         }
+    }
+
+    fn when(status: StatusRule, condition: Option<&str>) -> Option<When> {
+        Some(When {
+            status,
+            condition: condition.map(str::to_string),
+            condition_span: None,
+        })
+    }
+
+    fn strategy(action: FailureAction) -> FailureStrategy {
+        FailureStrategy {
+            errors: vec!["AllErrors".to_string()],
+            action,
+        }
+    }
+
+    #[test]
+    fn tolerance_follows_when_and_failure_strategy() {
+        let mut run = step(None, Some("true"), &[]);
+        run.step_type = "Run".to_string();
+        assert_eq!(tolerance(&run, false), None);
+        assert_eq!(tolerance(&run, true), Some(Tolerance::MaySkip));
+
+        let retry_then_ignore = FailureAction::Retry {
+            count: 2,
+            intervals: Vec::new(),
+            on_retry_failure: Box::new(FailureAction::Ignore),
+        };
+        let cases = [
+            (FailureAction::Ignore, Some(Tolerance::Ignored)),
+            (
+                FailureAction::MarkAsSuccess,
+                Some(Tolerance::MarkedAsSuccess),
+            ),
+            (retry_then_ignore, Some(Tolerance::Ignored)),
+            (FailureAction::MarkAsFailure, None),
+            (FailureAction::Abort, None),
+        ];
+        for (action, expected) in cases {
+            run.failure_strategies = vec![strategy(action.clone())];
+            assert_eq!(tolerance(&run, false), expected, "{action:?}");
+        }
+        // A strategy for timeouts only does not cover a failure before the
+        // start.
+        run.failure_strategies = vec![FailureStrategy {
+            errors: vec!["Timeout".to_string()],
+            action: FailureAction::Ignore,
+        }];
+        assert_eq!(tolerance(&run, false), None);
+        // A Background step fails its stage whatever its strategies say.
+        let mut service = step(None, Some("true"), &[]);
+        service.failure_strategies = vec![strategy(FailureAction::Ignore)];
+        assert_eq!(tolerance(&service, false), None);
+    }
+
+    #[test]
+    fn may_skip_only_with_condition_or_failure_status() {
+        assert!(!may_skip(None));
+        assert!(!may_skip(when(StatusRule::Success, None).as_ref()));
+        assert!(!may_skip(when(StatusRule::All, None).as_ref()));
+        assert!(may_skip(when(StatusRule::Failure, None).as_ref()));
+        assert!(may_skip(when(StatusRule::All, Some("<+x> == 1")).as_ref()));
+    }
+
+    #[test]
+    fn group_when_and_later_iterations_reach_their_steps() {
+        let leaf = || Node::Step(Box::new(step(None, Some("true"), &[])));
+        let group = |when, index| {
+            Node::Group(GroupPlan {
+                when,
+                iteration: Some(Iteration {
+                    index,
+                    count: 2,
+                    max_concurrency: None,
+                }),
+                nodes: vec![leaf()],
+                ..GroupPlan::default()
+            })
+        };
+        let nodes = vec![
+            leaf(),
+            group(None, 0),
+            group(when(StatusRule::Failure, None), 1),
+            Node::Parallel {
+                nodes: vec![leaf()],
+                max_concurrency: None,
+            },
+        ];
+        let mut places = Vec::new();
+        let start = Place {
+            repeat: false,
+            may_skip: false,
+        };
+        step_places(&nodes, start, &mut places);
+        let flags: Vec<(bool, bool)> = places.iter().map(|p| (p.repeat, p.may_skip)).collect();
+        assert_eq!(
+            flags,
+            [(false, false), (false, false), (true, true), (false, false)]
+        );
     }
 
     #[test]

@@ -16,10 +16,9 @@ use crate::deadline::{Deadline, Scope};
 use crate::executor::{
     Executor, Exit, LogSink, Program, StartDeadline, StopDeadline, Task, TaskSpec,
 };
-use crate::plan::{
-    FailureAction, FailureStrategy, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When,
-};
-use crate::preflight::{draft_task, steps_of};
+use crate::failure::before_start_action;
+use crate::plan::{FailureAction, GroupPlan, Node, StagePlan, StatusRule, StepPlan, When};
+use crate::preflight::{PreflightProblem, draft_task, steps_of};
 use crate::reports::{self, TestCounts};
 use crate::secrets::{Masker, Secrets};
 use crate::services::{EarlyStop, Services};
@@ -111,6 +110,10 @@ pub struct RunOptions {
     /// The folder in which each stage's `sharedPaths` get their host
     /// folders; `None` shares no path.
     pub shared_paths_base: Option<PathBuf>,
+    /// Problems that [`crate::preflight::check`] let the run start with:
+    /// the step they name fails with them, before it starts, if it comes
+    /// to run.
+    pub deferred: Vec<PreflightProblem>,
 }
 
 impl RunOptions {
@@ -127,6 +130,7 @@ impl RunOptions {
             codebase: None,
             pipeline_timeout: None,
             shared_paths_base: None,
+            deferred: Vec::new(),
         }
     }
 }
@@ -651,22 +655,6 @@ fn mounted_path(written: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// Returns the action of the first of `strategies` that matches `Unknown`
-/// errors, for a step or group that failed before it started. A `Retry`
-/// would read the same run state and fail the same way, so its
-/// `onRetryFailure` action applies.
-fn before_start_action(strategies: &[FailureStrategy]) -> Option<&FailureAction> {
-    let strategy = strategies
-        .iter()
-        .find(|strategy| strategy.matches("Unknown"))?;
-    match &strategy.action {
-        FailureAction::Retry {
-            on_retry_failure, ..
-        } => Some(on_retry_failure.as_ref()),
-        other => Some(other),
-    }
-}
-
 /// Returns a step plan that stands for `group` in its `when` condition: its
 /// identifier, and the groups around it as its group path, so that the
 /// condition reads the other steps of those groups as `<+steps.ID>`.
@@ -994,6 +982,22 @@ impl StageRun<'_, '_> {
                 self.fail_before_start(step, format!("cannot evaluate `when`: {error}"));
                 return;
             }
+        }
+
+        let path = step.path();
+        let deferred: Vec<&str> = self
+            .runner
+            .options
+            .deferred
+            .iter()
+            .filter(|problem| {
+                problem.stage == self.stage.id && problem.step.as_deref() == Some(path.as_str())
+            })
+            .map(|problem| problem.message.as_str())
+            .collect();
+        if !deferred.is_empty() {
+            self.fail_before_start(step, deferred.join("\n"));
+            return;
         }
 
         let prepared = match self.runner.expressions.prepare(step, &snapshot) {

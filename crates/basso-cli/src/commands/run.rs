@@ -217,7 +217,10 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     for warning in &preflight.warnings {
         tracing::warn!("{warning}");
     }
-    let places = if preflight.errors.is_empty() && preflight.ignored.is_empty() {
+    let places = if preflight.errors.is_empty()
+        && preflight.ignored.is_empty()
+        && preflight.deferred.is_empty()
+    {
         Default::default()
     } else {
         loaded.places(&resolution)
@@ -239,6 +242,38 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
             }
             None => tracing::warn!("{ignored}"),
         }
+    }
+    // A step that may be skipped, or whose failure would be ignored, does
+    // not keep the run from starting: its problem is a warning, once for
+    // the iterations of a loop, and the step fails with it if it runs.
+    let mut deferred_seen: Vec<(basso_core::Span, String)> = Vec::new();
+    for deferred in &preflight.deferred {
+        let problem = &deferred.problem;
+        let because = deferred.because.describe();
+        let Some(mut diagnostic) = loaded.preflight_diagnostic(problem, &places) else {
+            tracing::warn!("{problem}; the run starts, because {because}");
+            continue;
+        };
+        let path = problem.step.as_deref().unwrap_or_default();
+        let key = (diagnostic.span, problem.message.replace(path, ""));
+        if deferred_seen.contains(&key) {
+            continue;
+        }
+        deferred_seen.push(key);
+        let note = format!("; the run starts, because {because}, and the step fails if it runs");
+        diagnostic.message.push_str(&note);
+        diagnostic.severity = basso_core::Severity::Warning;
+        let help = diagnostic
+            .help
+            .as_deref()
+            .map(|help| format!("; help: {help}"));
+        let position = loaded.position(diagnostic.span);
+        tracing::warn!(
+            "{position}: {}{}",
+            diagnostic.message,
+            help.unwrap_or_default()
+        );
+        warnings.push(diagnostic);
     }
     if !preflight.errors.is_empty() {
         let mut list: Vec<String> = Vec::new();
@@ -276,6 +311,11 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         .timeout_seconds
         .map(std::time::Duration::from_secs);
     options.shared_paths_base = Some(workspace.shared.clone());
+    options.deferred = preflight
+        .deferred
+        .into_iter()
+        .map(|deferred| deferred.problem)
+        .collect();
     let expressions = pipeline::EngineExpressions::new(loaded, context);
     let done = Arc::new(AtomicBool::new(false));
     logging::start_ticker(console.clone(), done.clone());

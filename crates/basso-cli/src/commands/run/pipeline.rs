@@ -168,8 +168,6 @@ impl Loaded {
             || reads(&self.base_context.to_string())
     }
 
-    /// Resolves the pipeline against `context` and returns the resolution
-    /// with its errors, printing nothing.
     /// Returns the diagnostic for `error`, a reason the run cannot start, at
     /// the setting it names, else at the identifier of its step or stage.
     /// `places` comes from [`Loaded::places`].
@@ -226,6 +224,8 @@ impl Loaded {
         places
     }
 
+    /// Resolves the pipeline against `context` and returns the resolution
+    /// with its errors, printing nothing.
     pub fn resolve_quietly(&self, context: &Json) -> Resolution {
         basso_core::pipeline::resolve(
             &self.source,
