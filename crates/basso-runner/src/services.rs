@@ -64,6 +64,8 @@ struct Entry {
     started: Instant,
     result_index: usize,
     outcome: Option<Ended>,
+    /// Whether watching the task failed and was logged.
+    unwatched: bool,
 }
 
 /// The services of one stage.
@@ -99,26 +101,39 @@ impl Services {
             started: Instant::now(),
             result_index,
             outcome: None,
+            unwatched: false,
         });
     }
 
     /// Looks for services that exited. A non-zero exit calls `on_failure`
     /// and is logged with the service's last lines; exit 0 is a warning.
     pub fn check(&self, console: &Console, on_failure: impl Fn()) {
+        if self.record_exits(None, console) {
+            on_failure();
+        }
+    }
+
+    /// Records the exit of every service that exited since the last look,
+    /// except service `except`, and returns whether one of them failed. A
+    /// service that cannot be watched is logged once.
+    fn record_exits(&self, except: Option<usize>, console: &Console) -> bool {
         let mut entries = self.entries.lock().expect("services lock");
-        for entry in entries.iter_mut().filter(|entry| entry.outcome.is_none()) {
-            let exit = match entry.task.wait(Duration::ZERO) {
-                Ok(Some(exit)) => exit,
-                Ok(None) => continue,
-                Err(error) => {
+        let mut failed = false;
+        for (index, entry) in entries.iter_mut().enumerate() {
+            if Some(index) == except || entry.outcome.is_some() {
+                continue;
+            }
+            match entry.task.wait(Duration::ZERO) {
+                Ok(Some(exit)) => failed |= record_exit(entry, exit, console),
+                Ok(None) => {}
+                Err(error) if !entry.unwatched => {
                     tracing::warn!(step_id = %entry.step.path(), "cannot watch service: {error}");
-                    continue;
+                    entry.unwatched = true;
                 }
-            };
-            if record_exit(entry, exit, console) {
-                on_failure();
+                Err(_) => {}
             }
         }
+        failed
     }
 
     /// Waits until the ports of every service not yet known to be ready
@@ -244,17 +259,7 @@ impl Services {
     /// before has already made the stage fail, and a step that runs anyway,
     /// such as one with `stageStatus: All`, still waits for the ports.
     fn other_failed(&self, index: usize, console: &Console) -> bool {
-        let mut entries = self.entries.lock().expect("services lock");
-        let mut failed = false;
-        for (other, entry) in entries.iter_mut().enumerate() {
-            if other == index || entry.outcome.is_some() {
-                continue;
-            }
-            if let Ok(Some(exit)) = entry.task.wait(Duration::ZERO) {
-                failed |= record_exit(entry, exit, console);
-            }
-        }
-        failed
+        self.record_exits(Some(index), console)
     }
 
     /// Returns whether service `index` accepts connections on every port in
