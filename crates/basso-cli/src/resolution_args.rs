@@ -198,7 +198,7 @@ pub fn read_bounded(path: &Path, max_bytes: usize) -> Result<Vec<u8>, String> {
 pub fn read_text_bounded(path: &Path) -> Result<String, String> {
     let bytes = read_bounded(path, MAX_FILE_BYTES)?;
     if looks_like_utf16(&bytes) {
-        return Err("the file is UTF-16 text; help: save it as UTF-8".to_string());
+        return Err(format!("{UTF16_REASON}; help: {UTF16_HELP}"));
     }
     String::from_utf8(bytes).map_err(|error| error.utf8_error().to_string())
 }
@@ -219,23 +219,25 @@ fn looks_like_utf16(bytes: &[u8]) -> bool {
     (zero_at(1) && nonzero_at(0)) || (zero_at(0) && nonzero_at(1))
 }
 
+/// Why a UTF-16 file cannot be read, and what to do.
+const UTF16_REASON: &str = "the file is UTF-16 text";
+const UTF16_HELP: &str = "save it as UTF-8";
+
 /// Returns the error for a file in UTF-16.
 fn utf16_error(file: String) -> ReadError {
     ReadError {
         file,
-        reason: "the file is UTF-16 text".to_string(),
+        reason: UTF16_REASON.to_string(),
         span: None,
-        encoding_help: Some("save it as UTF-8"),
+        encoding_help: Some(UTF16_HELP),
     }
 }
 
-/// Describes a file that is not UTF-8: UTF-16 by its byte order mark, else
-/// the line and column of the first byte that does not decode, counted as
-/// the diagnostics of the file would count them.
+/// Describes a file that is not UTF-8 (and not UTF-16, which
+/// [`looks_like_utf16`] finds first): the line and column of the first byte
+/// that does not decode, counted as the diagnostics of the file would count
+/// them.
 fn not_utf8(file: String, bytes: &[u8], error: std::str::Utf8Error) -> ReadError {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return utf16_error(file);
-    }
     let at = error.valid_up_to();
     // The prefix is valid UTF-8 by the error's own account.
     let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
