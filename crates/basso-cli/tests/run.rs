@@ -3978,6 +3978,67 @@ fn host_setting_warned_once_for_a_looped_stage() {
 }
 
 #[test]
+fn preflight_error_in_nested_groups_positioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pipeline.yaml");
+    let nested = |outer: &str, id: &str, looped: bool| {
+        let strategy = if looped {
+            "\n                        strategy: {repeat: {times: 2}}"
+        } else {
+            ""
+        };
+        format!(
+            "              - stepGroup:
+                  name: {outer}
+                  identifier: {outer}
+                  steps:
+                    - stepGroup:
+                        name: {id}
+                        identifier: {id}{strategy}
+                        steps:
+                          - step:
+                              type: Run
+                              name: {id}_step
+                              identifier: {id}_step
+                              spec:
+                                shell: Pwsh
+                                command: Write-Output ran
+"
+        )
+    };
+    let source = format!(
+        "pipeline:\n  name: test\n  identifier: test\n  stages:\n{}",
+        stage(
+            "build",
+            &[nested("o1", "plain", false), nested("o2", "looped", true)]
+        )
+    );
+    std::fs::write(&file, &source).unwrap();
+    let shell_lines: Vec<usize> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim() == "shell: Pwsh")
+        .map(|(index, _)| index + 1)
+        .collect();
+    assert_eq!(shell_lines.len(), 2, "{source}");
+
+    let output = run(&file, &[]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    for (line, path) in shell_lines
+        .iter()
+        .zip(["o1.plain.plain_step", "o2.looped_0.looped_step"])
+    {
+        let position = format!("{}:{line}:", file.display());
+        let error = stderr
+            .lines()
+            .find(|line| line.contains(&format!("step `{path}` needs `pwsh`")))
+            .unwrap_or_else(|| panic!("{path}: {stderr}"));
+        assert!(error.contains(&position), "{position}: {error}");
+    }
+}
+
+#[test]
 fn preflight_error_listed_once_for_a_loop() {
     let dir = tempfile::tempdir().unwrap();
     let pwsh = step("Run", "a", "Write-Output ran", "").replace("shell: Sh", "shell: Pwsh");

@@ -2,32 +2,13 @@
 //! pipeline file's YAML tree so diagnostics point at `file:line:col`.
 
 use basso_core::Span;
+use basso_core::pipeline::locate::{self, StepNode, identifier_span, setting_span, setting_spans};
 use basso_core::pipeline::yaml::Node;
 use basso_core::pipeline::{InfrastructureKind, ResolvedStage, ResolvedStep, json_text};
 
 use crate::model::{
     GroupWhen, PortBinding, Stage, StageWhen, Step, StepFailureStrategy, StepKind, When,
 };
-
-/// Step settings whose value span diagnostics point at, by YAML key under
-/// `spec`.
-const SPEC_KEYS: [&str; 13] = [
-    "image",
-    "connectorRef",
-    "shell",
-    "command",
-    "entrypoint",
-    "envVariables",
-    "imagePullPolicy",
-    "portBindings",
-    "reports",
-    "outputVariables",
-    "resources",
-    "privileged",
-    "runAsUser",
-];
-/// Step settings beside `spec`.
-const STEP_KEYS: [&str; 2] = ["when", "timeout"];
 
 /// Converts one resolved stage of pipeline `pipeline_id`. `source` is the
 /// pipeline file's YAML tree and the name to print for it, when there is one.
@@ -36,20 +17,15 @@ pub fn stage_from_resolved(
     resolved: &ResolvedStage,
     source: Option<(&Node, &str)>,
 ) -> Stage {
-    let stage_node = source.and_then(|(root, _)| {
-        find_stage(
-            root,
-            written_id(&resolved.identifier, resolved.strategy.as_ref()),
-        )
-    });
-    let step_nodes = stage_node.map(step_nodes).unwrap_or_default();
+    let stage_node = source.and_then(|(root, _)| locate::stage_node(root, resolved));
+    let step_nodes = stage_node.map(locate::step_nodes).unwrap_or_default();
     let stage_span = stage_node.map_or_else(Span::default, identifier_span);
 
     let steps = resolved
         .steps
         .iter()
         .map(|step| {
-            let found = find_step(&step_nodes, step);
+            let found = locate::find_step(&step_nodes, step);
             let mut converted = step_from_resolved(step, found.map(|found| found.node));
             if let Some(found) = found {
                 set_group_when_spans(&mut converted, &found.groups);
@@ -199,32 +175,6 @@ fn step_from_resolved(step: &ResolvedStep, node: Option<&Node>) -> Step {
     }
 }
 
-/// Returns the identifier as written in the file, because looped stages and
-/// steps carry an iteration suffix that the YAML does not.
-fn written_id<'a>(
-    identifier: &'a str,
-    strategy: Option<&basso_core::pipeline::Iteration>,
-) -> &'a str {
-    strategy
-        .and_then(|iteration| identifier.strip_suffix(iteration.identifier_post_fix.as_str()))
-        .unwrap_or(identifier)
-}
-
-fn identifier_span(node: &Node) -> Span {
-    node.get("identifier").map_or(node.span, |id| id.span)
-}
-
-fn setting_spans(node: &Node) -> Vec<(&'static str, Span)> {
-    let spec = node.get("spec");
-    let in_spec = SPEC_KEYS
-        .iter()
-        .filter_map(|key| Some((*key, setting_span(spec?, key)?)));
-    let beside_spec = STEP_KEYS
-        .iter()
-        .filter_map(|key| Some((*key, setting_span(node, key)?)));
-    in_spec.chain(beside_spec).collect()
-}
-
 fn env_name_spans(node: &Node) -> Vec<(String, Span)> {
     let entries = node
         .get("spec")
@@ -234,17 +184,6 @@ fn env_name_spans(node: &Node) -> Vec<(String, Span)> {
         .iter()
         .filter_map(|(key, _)| Some((key.as_str()?.to_string(), key.span)))
         .collect()
-}
-
-/// Returns the span of a scalar setting's value, or of the key when the
-/// value is a mapping or list, which would underline many lines.
-fn setting_span(owner: &Node, key: &str) -> Option<Span> {
-    let (key_node, value) = owner.entry(key)?;
-    Some(if value.scalar().is_some() {
-        value.span
-    } else {
-        key_node.span
-    })
 }
 
 /// Pairs each resolved shared path with the span of the entry it comes
@@ -327,39 +266,6 @@ fn failure_strategies(
         .collect()
 }
 
-/// Finds `pipeline.stages[*].stage` (also inside `parallel`) by identifier.
-fn find_stage<'a>(root: &'a Node, identifier: &str) -> Option<&'a Node> {
-    let stages = root.get("pipeline")?.get("stages")?.as_sequence()?;
-    find_in_stage_list(stages, identifier)
-}
-
-fn find_in_stage_list<'a>(items: &'a [Node], identifier: &str) -> Option<&'a Node> {
-    for item in items {
-        if let Some(stage) = item.get("stage")
-            && stage.get("identifier").and_then(Node::as_str) == Some(identifier)
-        {
-            return Some(stage);
-        }
-        if let Some(found) = item
-            .get("parallel")
-            .and_then(Node::as_sequence)
-            .and_then(|inner| find_in_stage_list(inner, identifier))
-        {
-            return Some(found);
-        }
-    }
-    None
-}
-
-/// A step node with the step groups around it.
-struct StepNode<'a> {
-    /// The innermost group's identifier.
-    group: Option<String>,
-    node: &'a Node,
-    /// The group nodes around the step, outermost first.
-    groups: Vec<&'a Node>,
-}
-
 /// Points each group `when` of `step` at the `when` key of its group node.
 /// The resolved entries are the groups whose `when` is a mapping, in the
 /// same order.
@@ -371,74 +277,4 @@ fn set_group_when_spans(step: &mut Step, groups: &[&Node]) {
     for (entry, span) in step.group_when.iter_mut().zip(with_when) {
         entry.span = span;
     }
-}
-
-fn step_nodes(stage: &Node) -> Vec<StepNode<'_>> {
-    let mut found = Vec::new();
-    if let Some(items) = stage
-        .get("spec")
-        .and_then(|spec| spec.get("execution")?.get("steps")?.as_sequence())
-    {
-        collect_steps(items, &mut Vec::new(), &mut found);
-    }
-    found
-}
-
-/// Collects the step nodes of `items`, which lie inside the group nodes
-/// `groups` (outermost first).
-fn collect_steps<'a>(items: &'a [Node], groups: &mut Vec<&'a Node>, found: &mut Vec<StepNode<'a>>) {
-    for item in items {
-        if let Some(step) = item.get("step") {
-            let group = groups
-                .iter()
-                .rev()
-                .find_map(|group| group.get("identifier").and_then(Node::as_str));
-            found.push(StepNode {
-                group: group.map(str::to_string),
-                node: step,
-                groups: groups.clone(),
-            });
-        }
-        if let Some(inner) = item.get("parallel").and_then(Node::as_sequence) {
-            collect_steps(inner, groups, found);
-        }
-        if let Some(step_group) = item.get("stepGroup")
-            && let Some(inner) = step_group.get("steps").and_then(Node::as_sequence)
-        {
-            groups.push(step_group);
-            collect_steps(inner, groups, found);
-            groups.pop();
-        }
-    }
-}
-
-fn find_step<'n, 'a>(nodes: &'n [StepNode<'a>], step: &ResolvedStep) -> Option<&'n StepNode<'a>> {
-    let identifier = written_id(&step.identifier, step.strategy.as_ref());
-    let mut same_id = nodes.iter().filter(|candidate| {
-        candidate.node.get("identifier").and_then(Node::as_str) == Some(identifier)
-    });
-    let exact = same_id
-        .clone()
-        .find(|candidate| candidate.group == step.step_group);
-    exact.or_else(|| {
-        same_id.find(|candidate| in_looped_group(candidate, step.step_group.as_deref()))
-    })
-}
-
-/// Returns whether `resolved_group`, such as `checks_0`, is an iteration of
-/// the looped step group around `candidate`, such as `checks`. The resolved
-/// step names only its innermost group, with the suffix `_` plus the index
-/// or `nodeName`, so the identifier before that suffix is compared.
-fn in_looped_group(candidate: &StepNode<'_>, resolved_group: Option<&str>) -> bool {
-    let (Some(written), Some(resolved)) = (candidate.group.as_deref(), resolved_group) else {
-        return false;
-    };
-    let looped = candidate
-        .groups
-        .last()
-        .is_some_and(|group| group.get("strategy").is_some());
-    looped
-        && resolved
-            .strip_prefix(written)
-            .is_some_and(|suffix| suffix.starts_with('_'))
 }

@@ -92,12 +92,7 @@ pub fn step_plan(step: &ResolvedStep) -> StepPlan {
 /// Returns the step groups around a step, outermost first, from its `fqn`
 /// (`pipeline.stages.S.spec.execution.steps.G.steps.ID`).
 fn group_path(step: &ResolvedStep) -> Vec<String> {
-    let Some((_, inside)) = step.fqn.split_once(".spec.execution.steps.") else {
-        return step.step_group.iter().cloned().collect();
-    };
-    let mut parts: Vec<String> = inside.split(".steps.").map(str::to_string).collect();
-    parts.pop();
-    parts
+    step.group_path().into_iter().map(str::to_string).collect()
 }
 
 /// Builds the nodes of `steps`, which all share the first `depth` groups

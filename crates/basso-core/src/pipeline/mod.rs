@@ -24,6 +24,7 @@ pub mod image;
 pub mod input_set;
 pub mod inputs;
 mod iterations;
+pub mod locate;
 pub mod model;
 mod offsets;
 pub mod paths;

@@ -624,6 +624,18 @@ pub struct Endpoints {
 }
 
 impl ResolvedStep {
+    /// Returns the identifiers of the step groups around the step, outermost
+    /// first, as `fqn` names them: a looped group's with its iteration
+    /// suffix (`checks_0`).
+    pub fn group_path(&self) -> Vec<&str> {
+        let Some((_, inside)) = self.fqn.split_once(".spec.execution.steps.") else {
+            return self.step_group.iter().map(String::as_str).collect();
+        };
+        let mut parts: Vec<&str> = inside.split(".steps.").collect();
+        parts.pop();
+        parts
+    }
+
     /// Returns the parsed step type, or `None` for types basso does not model.
     pub fn kind(&self) -> Option<StepType> {
         match self.step_type.as_str() {

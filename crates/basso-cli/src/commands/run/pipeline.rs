@@ -191,9 +191,10 @@ impl Loaded {
     }
 
     /// Returns where each stage (with no step path) and each step (with its
-    /// path, `group.step` inside a step group) of `resolution` is written,
-    /// keyed by stage identifier and step path.
+    /// path inside the stage, `outer.inner.step` inside step groups) of
+    /// `resolution` is written, keyed by stage identifier and step path.
     pub fn places(&self, resolution: &Resolution) -> HashMap<(String, Option<String>), Place> {
+        use basso_core::pipeline::locate;
         let mut places = HashMap::new();
         let root = basso_core::pipeline::yaml::load(
             &self.source,
@@ -202,25 +203,32 @@ impl Loaded {
         let Ok(Some(root)) = root else {
             return places;
         };
-        let pipeline_id = resolution.pipeline.as_deref().unwrap_or("pipeline");
         for stage in &resolution.stages {
-            let located =
-                basso_kube::stage_from_resolved(pipeline_id, stage, Some((&root, &self.name)));
+            let Some(stage_node) = locate::stage_node(&root, stage) else {
+                continue;
+            };
             let stage_place = Place {
-                span: located.span,
+                span: locate::identifier_span(stage_node),
                 settings: Vec::new(),
             };
             places.insert((stage.identifier.clone(), None), stage_place);
-            for step in located.steps {
-                let path = step.path();
+            let step_nodes = locate::step_nodes(stage_node);
+            for step in &stage.steps {
+                let Some(found) = locate::find_step(&step_nodes, step) else {
+                    continue;
+                };
+                let mut path = step.group_path().join(".");
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&step.identifier);
                 let place = Place {
-                    span: step.span,
-                    settings: step.setting_spans,
+                    span: locate::identifier_span(found.node),
+                    settings: locate::setting_spans(found.node),
                 };
                 places.insert((stage.identifier.clone(), Some(path)), place);
             }
         }
-        places.retain(|_, place| place.span.line > 0);
         places
     }
 
