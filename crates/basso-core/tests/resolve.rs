@@ -601,6 +601,34 @@ fn loop_valid_with_null_output_rejected() {
 }
 
 #[test]
+fn run_time_value_read_in_two_blocks_not_an_error() {
+    let commands = [
+        r#"echo "<+pipeline.sequenceId.toString()> of <+pipeline.sequenceId.toString()>""#,
+        r#"echo "<+pipeline.sequenceId.toString()> <+<+pipeline.sequenceId> + 1>""#,
+        r#"echo "<+codebase.branch.length()> <+codebase.branch.length()>""#,
+    ];
+    for command in commands {
+        let steps = format!(
+            "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: '{command}'\n"
+        );
+        let checked = basso_core::pipeline::check(&pipeline_with(&steps, DOCKER), "p.yaml");
+        assert!(
+            checked.iter().all(|d| !d.is_error()),
+            "{command}: {checked:#?}"
+        );
+    }
+    // A block that fails whatever the run supplies is still an error.
+    let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: 'echo \"<+pipeline.sequenceId.toString()> <+1/0>\"'\n";
+    let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");
+    let errors: Vec<&str> = checked
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(errors, ["division-by-zero"], "{checked:#?}");
+}
+
+#[test]
 fn dotted_nested_input_path_rejected() {
     let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo 1\n      envVariables:\n        a.b: <+input>.default(dotted)\n        A: <+input>.default(plain)\n- step:\n    type: Plugin\n    name: p\n    identifier: p\n    spec:\n      image: plugins/x\n      settings:\n        a:\n          b: <+input>.default(nested)\n        a.b: <+input>.default(dotted)";
     let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");

@@ -1100,12 +1100,27 @@ impl<'p, 'a> Resolver<'p, 'a> {
             return whole;
         }
         let mut parts = Vec::with_capacity(paths.len());
-        for path in paths {
-            let at = crate::pipeline::references::locate(self.source, node, path);
-            if at == node.span {
+        // Each block that reads a path counts, not only the first: a later
+        // block that reads the same value fails alike.
+        let offsets: Vec<usize> = paths
+            .iter()
+            .flat_map(|path| {
+                let short = ["pipeline.", "execution."]
+                    .into_iter()
+                    .find_map(|prefix| path.strip_prefix(prefix))
+                    .unwrap_or(path);
+                let found: Vec<usize> = slice.match_indices(short).map(|(at, _)| at).collect();
+                if found.is_empty() {
+                    vec![usize::MAX]
+                } else {
+                    found
+                }
+            })
+            .collect();
+        for offset in offsets {
+            if offset == usize::MAX {
                 return whole;
             }
-            let offset = at.byte_start - start;
             let index = starts.partition_point(|&block| block <= offset);
             let from = if index <= 1 { 0 } else { starts[index - 1] };
             // `check` counts touching spans as overlapping, so a part
