@@ -88,6 +88,18 @@ pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput
             ),
         })?;
         let argument = &here[open..open + close];
+        if let Some((offset, written, meant)) = misspelt_modifier(argument) {
+            let from = at + open + offset;
+            return Err(ExprError::new(
+                codes::INVALID_RUNTIME_INPUT,
+                format!(
+                    "`.{written}(` is no runtime-input modifier, so the argument of `.{name}(…)` would run on to the end"
+                ),
+                format!("did you mean `.{meant}(`?"),
+                text,
+                start + from..start + from + 1 + written.len() + 1,
+            ));
+        }
         let span = start + at..start + at + open + close + 1;
         if seen.contains(name) {
             input.repeated.push((*name, span.clone()));
@@ -97,6 +109,23 @@ pub(super) fn parse(text: &str, start: usize, rest: &str) -> Result<RuntimeInput
         at += open + close + 1;
     }
     Ok(input)
+}
+
+/// Finds a misspelt modifier inside a modifier's argument, where the
+/// argument's end is found only at a known modifier: `).allowedValue(`
+/// after `.default(x` makes the default `x).allowedValue(x`. Returns the
+/// offset of the misspelt name's `.` in `argument`, the name as written and
+/// the modifier it is close to.
+fn misspelt_modifier(argument: &str) -> Option<(usize, &str, &'static str)> {
+    argument.match_indices(").").find_map(|(at, _)| {
+        let after = &argument[at + 2..];
+        let length = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|&end| after[end..].starts_with('('))?;
+        let written = &after[..length];
+        let meant = crate::pipeline::suggest::closest(written, MODIFIERS)?;
+        Some((at + 1, written, meant))
+    })
 }
 
 /// Finds the `)` that ends an argument.
