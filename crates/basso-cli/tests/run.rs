@@ -228,6 +228,63 @@ fn sequence_id_matches_build_id() {
 }
 
 #[test]
+fn execution_id_and_start_time_supplied() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "ids",
+            "echo \"id=<+pipeline.executionId> short=<+pipeline.executionId.substring(0,8)> \
+             s=<+pipeline.startTs / 1000> by=<+pipeline.triggerType>\"",
+            "",
+        )],
+    );
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let first = run(&file, &[]);
+    let second = run(&file, &[]);
+
+    let line = |output: &Output| {
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        let line = stderr
+            .lines()
+            .find_map(|line| line.strip_prefix("ids | "))
+            .unwrap_or_else(|| panic!("{stderr}"))
+            .to_string();
+        line
+    };
+    let field = |line: &str, key: &str| {
+        line.split(' ')
+            .find_map(|part| part.strip_prefix(key))
+            .unwrap_or_else(|| panic!("{key}: {line}"))
+            .to_string()
+    };
+    let (first, second) = (line(&first), line(&second));
+    let id = field(&first, "id=");
+    assert_eq!(id.len(), 32, "{first}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+    assert_eq!(field(&first, "short="), id[..8], "{first}");
+    assert_ne!(field(&second, "id="), id, "{second}");
+    let seconds: u64 = field(&first, "s=").parse().unwrap();
+    assert!(seconds.abs_diff(before) < 600, "{first}");
+    assert_eq!(field(&first, "by="), "MANUAL", "{first}");
+
+    // The context's values win.
+    let context = dir.path().join("context.json");
+    std::fs::write(
+        &context,
+        r#"{"pipeline": {"executionId": "abcdefghij", "startTs": 5000, "triggerType": "WEBHOOK"}}"#,
+    )
+    .unwrap();
+    let output = run(&file, &["--context", context.to_str().unwrap()]);
+    assert_eq!(line(&output), "id=abcdefghij short=abcdefgh s=5 by=WEBHOOK");
+}
+
+#[test]
 fn context_pipeline_not_object_handled() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(

@@ -169,6 +169,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     let interrupts = logging::handle_signals().map_err(StartError::usage)?;
     let cancel = interrupts.cancel.clone();
     let mut context = with_sequence_id(loaded.base_context.clone()).map_err(StartError::usage)?;
+    with_execution_values(&mut context);
     // A field may fail without the codebase values (`<+codebase.branch>.trim()`),
     // so this first resolution only finds the stages that clone the codebase.
     // The resolution with the codebase values reports the errors.
@@ -422,6 +423,48 @@ fn with_sequence_id(mut context: serde_json::Value) -> Result<serde_json::Value,
         pipeline.insert("sequenceId".to_string(), FIRST_BUILD.into());
     }
     Ok(context)
+}
+
+/// Gives `<+pipeline.executionId>` a random id (32 hexadecimal digits),
+/// `<+pipeline.startTs>` the time the run starts (milliseconds since the
+/// Unix epoch) and `<+pipeline.triggerType>` `MANUAL`, as Harness gives
+/// every execution, unless the context has them. `pipeline` is an object
+/// here, because [`with_sequence_id`] checked it.
+fn with_execution_values(context: &mut serde_json::Value) {
+    let Some(pipeline) = context
+        .get_mut("pipeline")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64);
+    let values = [
+        (
+            "executionId",
+            serde_json::Value::from(execution_id(started)),
+        ),
+        ("startTs", started.into()),
+        ("triggerType", "MANUAL".into()),
+    ];
+    for (key, value) in values {
+        pipeline.entry(key).or_insert(value);
+    }
+}
+
+/// Returns 32 hexadecimal digits from the system's random source, or from
+/// the start time and process id where it cannot be read.
+fn execution_id(started: u64) -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let random =
+        std::fs::File::open("/dev/urandom").and_then(|mut file| file.read_exact(&mut bytes));
+    if random.is_err() {
+        bytes[..8].copy_from_slice(&started.to_le_bytes());
+        bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Reads a `pipeline.sequenceId` from the context: an integer from 1 to
