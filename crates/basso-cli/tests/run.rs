@@ -250,12 +250,11 @@ fn execution_id_and_start_time_supplied() {
     let line = |output: &Output| {
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{stderr}");
-        let line = stderr
+        stderr
             .lines()
             .find_map(|line| line.strip_prefix("ids | "))
             .unwrap_or_else(|| panic!("{stderr}"))
-            .to_string();
-        line
+            .to_string()
     };
     let field = |line: &str, key: &str| {
         line.split(' ')
