@@ -1498,6 +1498,30 @@ fn execution_input_without_default_fails() {
         )),
         "{stderr}"
     );
+    // The error points at the field, in the text and in the JSON document.
+    let source = std::fs::read_to_string(&file).unwrap();
+    let (index, written) = source
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains("ASKED: <+input>"))
+        .unwrap();
+    let column = written.find("<+input>").unwrap() + 1;
+    let position = format!("{}:{}:{column}", file.display(), index + 1);
+    assert!(stderr.contains(&position), "{position}: {stderr}");
+    let output = basso()
+        .arg("run")
+        .arg(&file)
+        .args(["--format", "json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let diagnostic = &document["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "missing-input", "{document:#}");
+    assert_eq!(diagnostic["line"], index + 1, "{document:#}");
+    assert_eq!(diagnostic["column"], column, "{document:#}");
+    assert_eq!(diagnostic["endColumn"], written.len() + 1, "{document:#}");
 }
 
 #[test]

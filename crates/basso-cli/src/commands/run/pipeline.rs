@@ -277,7 +277,8 @@ fn reject_host_port_bindings(
 
 /// Supplies every `.executionInput()` field that neither the input sets
 /// nor the `--input` arguments give a value: asked on a terminal, else its
-/// default, else an error naming the input.
+/// default. Without a terminal, the fields without a default are errors at
+/// their `file:line:col`, all of them before the run starts.
 fn ask_execution_inputs(
     source: &str,
     name: &str,
@@ -286,6 +287,7 @@ fn ask_execution_inputs(
 ) -> Result<(), StartError> {
     let listing = basso_core::pipeline::inputs(source, name);
     let from_sets = basso_core::pipeline::input_set_paths(source, input_sets);
+    let mut missing = Vec::new();
     for field in listing.inputs.iter().filter(|field| field.execution_input) {
         if inputs.iter().any(|(path, _)| *path == field.path) || from_sets.contains(&field.path) {
             continue;
@@ -304,15 +306,60 @@ fn ask_execution_inputs(
             );
             default
         } else {
-            return Err(StartError::failure(format!(
-                "input `{}` is asked at execution time and has no default; \
-                 help: pass --input {}=VALUE or an input set with a value for it",
-                field.path, field.path
-            )));
+            let path = &field.path;
+            let span = listed_span(source, field.line, field.column, &field.text);
+            missing.push(
+                basso_core::Diagnostic::error(
+                    "missing-input",
+                    format!("input `{path}` is asked at execution time and has no default"),
+                    span,
+                )
+                .with_help(format!(
+                    "pass `--input {path}=VALUE` or an input set with a value for it, run basso on a terminal to be asked, or give it `.default(...)`"
+                ))
+                .with_file(name),
+            );
+            continue;
         };
         inputs.push((field.path.clone(), value));
     }
-    Ok(())
+    if missing.is_empty() {
+        return Ok(());
+    }
+    err_print!("{}", render::render_text(&missing, name, source));
+    err_println!("{}", render::summary(&missing));
+    Err(StartError::invalid_pipeline(
+        format!("`{name}` has execution inputs without a value; basso run starts nothing"),
+        missing,
+    ))
+}
+
+/// Returns the span of a field that `basso inputs` lists at line `line`,
+/// column `column` (1-based, in characters) of `source`, with the value
+/// `text`: a quoted value to its closing quote, a plain one over its text,
+/// and neither past the end of the line.
+fn listed_span(source: &str, line: usize, column: usize, text: &str) -> Span {
+    let line_start: usize = source
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let rest = source.get(line_start..).unwrap_or_default();
+    let start = line_start
+        + rest
+            .chars()
+            .take(column.saturating_sub(1))
+            .map(char::len_utf8)
+            .sum::<usize>();
+    let after = source.get(start..).unwrap_or_default();
+    let line_end = after.find(['\n', '\r']).unwrap_or(after.len());
+    let length = match after.chars().next() {
+        Some(quote @ ('"' | '\'')) => after[1..line_end]
+            .find(quote)
+            .map_or(line_end, |closing| closing + 2),
+        _ => text.len().min(line_end),
+    };
+    Span::from_byte_range(source, start, start + length)
 }
 
 /// Asks for one input value on the terminal; an empty answer takes the default.
