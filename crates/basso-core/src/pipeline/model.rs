@@ -194,7 +194,9 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
     let first = text.chars().next().unwrap_or('0');
     if !(first.is_ascii_alphabetic() || first == '_') {
         return Some((
-            format!("identifier `{text}` must start with a letter or `_`"),
+            format!(
+                "identifier `{text}` must start with an ASCII letter (`a` to `z`, `A` to `Z`) or `_`"
+            ),
             fix(),
         ));
     }
@@ -204,7 +206,7 @@ pub fn identifier_problem(text: &str) -> Option<(String, String)> {
     {
         return Some((
             format!(
-                "identifier `{text}` contains {}; only letters, digits and `_` are allowed",
+                "identifier `{text}` contains {}; only ASCII letters, digits and `_` are allowed",
                 shown_char(bad)
             ),
             fix(),
@@ -1282,7 +1284,17 @@ impl<'a> ExecutionWalk<'_, 'a> {
         let mut chain = groups.to_vec();
         chain.push(group);
         match node.get("steps") {
-            Some(list) => self.sequence(list, &format!("{path}.steps"), &chain, parallel, start),
+            Some(list) => {
+                if has_no_items(list) {
+                    self.report.warning(
+                        "empty-step-group",
+                        "the step group has no steps, so it runs nothing",
+                        value_span(node, "steps"),
+                        "add a `- step:` to `steps`, or remove the step group",
+                    );
+                }
+                self.sequence(list, &format!("{path}.steps"), &chain, parallel, start)
+            }
             None => {
                 self.report.error(
                     "missing-field",
@@ -1398,7 +1410,7 @@ mod tests {
         let (message, _) = identifier_problem("ab\u{200B}c").expect("invalid");
         assert_eq!(
             message,
-            "identifier `ab\u{200B}c` contains U+200B, an invisible character; only letters, digits and `_` are allowed"
+            "identifier `ab\u{200B}c` contains U+200B, an invisible character; only ASCII letters, digits and `_` are allowed"
         );
         let message = name_problem("a\u{FEFF}").expect("invalid");
         assert!(
@@ -1407,6 +1419,15 @@ mod tests {
         );
         let message = name_problem("a/b").expect("invalid");
         assert!(message.contains("contains `/`;"), "{message}");
+    }
+
+    #[test]
+    fn non_ascii_first_letter_named_ascii() {
+        let (message, _) = identifier_problem("çb").expect("invalid");
+        assert_eq!(
+            message,
+            "identifier `çb` must start with an ASCII letter (`a` to `z`, `A` to `Z`) or `_`"
+        );
     }
 
     #[test]
