@@ -934,7 +934,18 @@ fn check_reference<'a>(
             check_variable(&group.variables, &lookup(name), "step group")
         }
         ["stage", "matrix", axis, ..] => {
-            let strategy = pipeline.stages[site.stage_index?].get("strategy")?;
+            let Some(strategy) = pipeline.stages[site.stage_index?].get("strategy") else {
+                return Some(
+                    Diagnostic::error(
+                        "not-in-loop",
+                        format!("`<+{reference}>` is used in a stage without a looping strategy"),
+                        Span::default(),
+                    )
+                    .with_help(
+                        "add `strategy: {matrix: ...}` to the stage, or remove the reference",
+                    ),
+                );
+            };
             check_loop_key(&loop_keys(strategy)?, &["matrix", axis], reference)
         }
         ["matrix" | "repeat" | "strategy", ..] => check_loop_context(pipeline, site, reference)
