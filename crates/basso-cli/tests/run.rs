@@ -516,6 +516,31 @@ fn report_path_from_secret_output_not_read() {
     );
 }
 
+#[test]
+fn literal_report_path_read_despite_store_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = r#"<testsuite tests="2" failures="1"><testcase name="a"/><testcase name="b"><failure message="boom"/></testcase></testsuite>"#;
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "a",
+            &format!(
+                "mkdir -p test-results\necho '{report}' > test-results/junit.xml\necho \"as $U\""
+            ),
+            "envVariables:\n  U: <+secrets.getValue(\"user\")>\nreports:\n  type: JUnit\n  spec:\n    paths:\n      - test-results/junit.xml",
+        )],
+    );
+    // The secret's value occurs in the report path as written.
+    let output = run(&file, &["--format", "json", "--secret", "user=test"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("contains a secret value"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tests = &summary["stages"][0]["steps"][0]["tests"];
+    assert_eq!(tests["failed"], 1, "{summary:#}");
+}
+
 /// The value of secret `tok` in the tests below, and the start of its
 /// base64 form with or without a trailing newline.
 const SECRET_VALUE: &str = "hunter2-very-secret";

@@ -1608,10 +1608,20 @@ impl StageRun<'_, '_> {
         }
         // A path resolved again from a `type: Secret` output contains the
         // secret's value, and a glob of it would print the secret in warnings
-        // and in file names, so it is left out.
+        // and in file names, so it is left out. Only those values count:
+        // report paths cannot read the secrets of the store, and a store
+        // secret such as `test` occurs in many a literal path.
+        let outputs = {
+            let values = self
+                .runner
+                .secret_outputs
+                .lock()
+                .expect("secret outputs lock");
+            crate::secrets::Masker::new(values.iter().map(String::as_str))
+        };
         let mut paths = Vec::with_capacity(step.spec.report_paths.len());
         for path in &step.spec.report_paths {
-            let masked = self.runner.console.mask(path);
+            let masked = outputs.mask(path);
             if masked == *path {
                 paths.push(path.clone());
             } else {
