@@ -1013,6 +1013,35 @@ fn sigint_mid_stage_leaves_no_process() {
 }
 
 #[test]
+fn sighup_stops_run_like_sigint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, pids) = start_stage_with_children(dir.path());
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("received SIGHUP"), "{stderr}");
+    assert!(
+        text(&output.stdout).contains("aborted"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_all_gone(&pids, Duration::from_secs(1));
+    // The run removed its folder under TMPDIR.
+    let runs = dir.path().join(format!("basso-{}", nix::unistd::getuid()));
+    let left: Vec<_> = std::fs::read_dir(&runs)
+        .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
 fn sigkill_of_basso_leaves_no_process() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, pids) = start_stage_with_children(dir.path());

@@ -48,7 +48,7 @@ impl Write for ConsoleWriter {
     }
 }
 
-/// The flags that SIGINT and SIGTERM set while `basso run` runs.
+/// The flags that SIGINT, SIGTERM and SIGHUP set while `basso run` runs.
 pub struct Interrupts {
     /// Set by the first signal: the runner stops its steps and services,
     /// which get SIGTERM and a grace period before SIGKILL.
@@ -57,14 +57,14 @@ pub struct Interrupts {
     pub kill_now: Arc<AtomicBool>,
 }
 
-/// Starts the thread that turns SIGINT and SIGTERM into [`Interrupts`]:
-/// the first signal sets `cancel`, the second `kill_now`, and later ones
-/// change nothing.
+/// Starts the thread that turns SIGINT, SIGTERM and SIGHUP (a closed
+/// terminal or a dropped SSH session) into [`Interrupts`]: the first signal
+/// sets `cancel`, the second `kill_now`, and later ones change nothing.
 pub fn handle_signals() -> Result<Interrupts, String> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|error| format!("cannot handle SIGINT and SIGTERM: {error}"))?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|error| format!("cannot handle SIGINT, SIGTERM and SIGHUP: {error}"))?;
     let interrupts = Interrupts {
         cancel: Arc::new(AtomicBool::new(false)),
         kill_now: Arc::new(AtomicBool::new(false)),
@@ -75,7 +75,11 @@ pub fn handle_signals() -> Result<Interrupts, String> {
         .name("basso-signals".into())
         .spawn(move || {
             for signal in signals.forever() {
-                let name = if signal == SIGINT { "SIGINT" } else { "SIGTERM" };
+                let name = match signal {
+                    SIGINT => "SIGINT",
+                    SIGHUP => "SIGHUP",
+                    _ => "SIGTERM",
+                };
                 if !cancel.swap(true, Ordering::SeqCst) {
                     tracing::warn!(
                         "received {name}: stopping the run; send it again to kill what still runs at once"
