@@ -671,14 +671,23 @@ fn opening_end(lines: &[&str]) -> Option<usize> {
             after = Some(index);
             continue;
         }
-        // A docstring may come first, before the future imports.
-        if after.is_none() && !docstring_seen && line.starts_with(['"', '\'']) {
+        // A docstring may come first, before the future imports, also as a
+        // raw or unicode string (`r"""…"""`, `u"…"`).
+        let literal = statement
+            .strip_prefix(['r', 'R', 'u', 'U'])
+            .filter(|rest| rest.starts_with(['"', '\'']))
+            .unwrap_or(statement);
+        if after.is_none()
+            && !docstring_seen
+            && line.starts_with(['"', '\'', 'r', 'R', 'u', 'U'])
+            && literal.starts_with(['"', '\''])
+        {
             docstring_seen = true;
             let quotes = ["\"\"\"", "\'\'\'"]
                 .into_iter()
-                .find(|quotes| statement.starts_with(quotes));
+                .find(|quotes| literal.starts_with(quotes));
             if let Some(quotes) = quotes
-                && statement.matches(quotes).count() < 2
+                && literal.matches(quotes).count() < 2
             {
                 docstring_end = Some(quotes);
             }
@@ -1528,6 +1537,14 @@ mod tests {
                 "W\nmatch command:\n    case _: pass\n",
             ),
             ("match = 1", "W; match = 1\n"),
+            // A raw or unicode docstring is a docstring too.
+            (
+                "r\"\"\"C:\\tmp.\"\"\"\nfrom __future__ import annotations\nx = 1",
+                "r\"\"\"C:\\tmp.\"\"\"\nfrom __future__ import annotations; W\nx = 1\n",
+            ),
+            ("U'''Doc\n'''\nx = 1", "U'''Doc\n'''; W\nx = 1\n"),
+            // A name that starts with `r` is no string prefix.
+            ("ready = 1", "W; ready = 1\n"),
             ("\u{feff}x = 1", "\u{feff}W; x = 1\n"),
         ] {
             assert_eq!(with_python_writer(script, writer), expected, "{script:?}");
