@@ -1042,6 +1042,34 @@ fn sighup_stops_run_like_sigint() {
 }
 
 #[test]
+fn gc_without_containerd_socket_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    // The folder of a run that ended: its lock file is not held.
+    let ended = dir
+        .path()
+        .join(format!("basso-{}", nix::unistd::getuid()))
+        .join("run-1-ended");
+    std::fs::create_dir_all(&ended).unwrap();
+    std::fs::write(ended.join("owner.lock"), "1\n").unwrap();
+
+    let output = basso()
+        .env("TMPDIR", dir.path())
+        .env(
+            "BASSO_CONTAINERD_ADDRESS",
+            "/nonexistent/basso-test/containerd.sock",
+        )
+        .arg("gc")
+        .output()
+        .unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(text(&output.stdout), "removed 1 run folders\n");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!ended.exists());
+}
+
+#[test]
 fn sigkill_of_basso_leaves_no_process() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, pids) = start_stage_with_children(dir.path());
