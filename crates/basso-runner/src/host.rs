@@ -1386,6 +1386,16 @@ impl Task for HostTask {
             &self.output_variables,
         ))
     }
+
+    /// Names a service that listens on the IPv6 loopback address only,
+    /// such as a server that binds `localhost` where it resolves to `::1`.
+    fn readiness_hint(&self, host_port: u16) -> Option<String> {
+        crate::ports::accepts_on_ipv6_loopback(host_port).then(|| {
+            format!(
+                "the service accepts connections on [::1]:{host_port} only, and basso and later steps connect to 127.0.0.1:{host_port}; make it listen on 127.0.0.1 or 0.0.0.0"
+            )
+        })
+    }
 }
 
 impl Drop for HostTask {

@@ -27,6 +27,16 @@ pub fn accepts(port: u16) -> bool {
     }
 }
 
+/// Returns whether `port` accepts TCP connections on `::1`, the IPv6
+/// loopback address.
+pub fn accepts_on_ipv6_loopback(port: u16) -> bool {
+    let address = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+    match TcpStream::connect_timeout(&address, Duration::from_millis(200)) {
+        Ok(stream) => !is_self_connect(&stream),
+        Err(_) => false,
+    }
+}
+
 fn is_self_connect(stream: &TcpStream) -> bool {
     matches!((stream.local_addr(), stream.peer_addr()), (Ok(local), Ok(peer)) if local == peer)
 }

@@ -105,6 +105,31 @@ fn readiness_timeout_fails_stage() {
     assert_eq!(outcome.stage_status(), Status::Failed);
 }
 
+#[test]
+fn readiness_timeout_names_ipv6_only_service() {
+    let port = free_port().unwrap();
+    let mut v6 = service(
+        "v6",
+        &format!("exec python3 -m http.server {port} --bind ::1"),
+        Some(port),
+    );
+    v6.timeout = Some(Duration::from_secs(3));
+    let outcome = run(vec![stage(vec![
+        node(v6),
+        node(run_step("after", "echo ran")),
+    ])]);
+
+    let v6 = outcome.step("v6");
+    assert_eq!(v6.status, Status::Failed, "{}", outcome.console);
+    let message = v6.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "help: the service accepts connections on [::1]:{port} only"
+        )),
+        "{message}"
+    );
+}
+
 /// A service with port bindings that exits with 0 before it accepts
 /// connections fails the stage at once, instead of the next step meeting a
 /// closed port: the executor stops what the service left running.
