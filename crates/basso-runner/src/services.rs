@@ -418,7 +418,8 @@ fn record_exit(entry: &mut Entry, exit: Exit, console: &Console) -> bool {
             // A daemon it started is stopped with it, as every process a
             // step leaves behind is.
             format!(
-                "service exited with code 0 before the stage ended, and basso stopped the processes it left running, so port {} is closed",
+                "service exited with code 0 before the stage ended, and basso stopped the processes it left running, so port {} is closed; \
+                 help: run the service in the foreground, such as `redis-server --daemonize no` or `postgres -D DIR` in place of `pg_ctl start`",
                 describe_ports(&entry.ports)
             )
         };

@@ -106,6 +106,32 @@ fn readiness_timeout_fails_stage() {
 }
 
 #[test]
+fn daemonizing_service_told_to_run_in_foreground() {
+    let port = free_port().unwrap();
+    let launcher = format!(
+        "setsid python3 -m http.server {port} --bind 127.0.0.1 >/dev/null 2>&1 &\n\
+         for i in $(seq 100); do python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", {port}))' 2>/dev/null && exit 0; sleep 0.1; done\n\
+         exit 1"
+    );
+    let outcome = run(vec![stage(vec![
+        node(service("db", &launcher, Some(port))),
+        node(run_step("use", "sleep 1")),
+    ])]);
+
+    let db = outcome.step("db");
+    let message = db.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains(&format!("so port {port} is closed")),
+        "{message}\n{}",
+        outcome.console
+    );
+    assert!(
+        message.contains("help: run the service in the foreground"),
+        "{message}"
+    );
+}
+
+#[test]
 fn readiness_timeout_names_ipv6_only_service() {
     let port = free_port().unwrap();
     let mut v6 = service(
