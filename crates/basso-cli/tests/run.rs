@@ -284,6 +284,31 @@ fn execution_id_and_start_time_supplied() {
 }
 
 #[test]
+fn stage_status_read_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = "echo \"status=<+stage.status> current=<+stage.currentStatus>\"";
+    let first = step("Run", "first", report, "");
+    let fails = step("Run", "fails", "exit 3", "");
+    let cleanup = with_step_field(
+        &step("Run", "cleanup", report, ""),
+        "when:\n  stageStatus: All",
+    );
+    let file = pipeline(dir.path(), &[first, fails, cleanup]);
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("first | status=RUNNING current=RUNNING"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cleanup | status=RUNNING current=FAILED"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn context_pipeline_not_object_handled() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(

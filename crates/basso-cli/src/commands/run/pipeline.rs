@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use basso_core::pipeline::{Resolution, ResolvedStage, ResolvedStep};
 use basso_core::{Diagnostic, Span};
-use basso_runner::{Expressions, PreflightProblem, RunState, StepPlan};
+use basso_runner::{Expressions, PreflightProblem, RunState, Status, StepPlan};
 use serde_json::{Value as Json, json};
 
 use super::{RunArgs, StartError};
@@ -650,9 +650,16 @@ pub fn run_context(base: &Json, state: &RunState, current_stage: &str) -> Json {
     for stage in &state.stages {
         let stage_path = ["pipeline", "stages", stage.id.as_str()];
         let stage_node = node_at(&mut context, &stage_path);
-        if let Some(status) = stage.status {
-            stage_node["status"] = json!(status.as_str());
-        }
+        // A stage that runs is `RUNNING`; its `currentStatus` turns
+        // `FAILED` once one of its steps failed.
+        let running = Status::Running.as_str();
+        let (status, current) = match stage.status {
+            Some(status) => (status.as_str(), status.as_str()),
+            None if stage.failing => (running, Status::Failed.as_str()),
+            None => (running, running),
+        };
+        stage_node["status"] = json!(status);
+        stage_node["currentStatus"] = json!(current);
         for (path, step) in &stage.steps {
             let step_node = node_at(stage_node, &execution_path(path));
             step_node["status"] = json!(step.status.as_str());
