@@ -1541,7 +1541,16 @@ fn check_env_variables(report: &mut Report, env: &Node) {
     };
     for (key, value) in entries {
         let name = key.as_str().unwrap_or_default();
-        if is_invalid_env_name(name) {
+        if classify(name) != ValueKind::Fixed {
+            report.warning(
+                "invalid-env-name",
+                format!(
+                    "environment variable name `{name}` holds an expression, which is not evaluated in a name, so the step gets a variable with this text as its name"
+                ),
+                key.span,
+                "write the name as plain text, and put the expression in the value",
+            );
+        } else if is_invalid_env_name(name) {
             report.error(
                 "invalid-env-name",
                 format!("invalid environment variable name `{name}`"),
