@@ -3633,7 +3633,7 @@ fn unset_output_variable_warned() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(
         stderr.contains(
-            "output variables the step did not set: NEVER; later steps read them as null"
+            "output variables the step did not set, or that could not be read: NEVER; later steps read them as null"
         ),
         "{stderr}"
     );

@@ -1512,7 +1512,7 @@ impl StageRun<'_, '_> {
                 };
                 tracing::warn!(
                     step_id = %id,
-                    "output variables the step did not set: {}; later steps read them as null ({help})",
+                    "output variables the step did not set, or that could not be read: {}; later steps read them as null ({help})",
                     unset.join(", ")
                 );
             }
