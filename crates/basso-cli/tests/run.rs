@@ -2158,6 +2158,12 @@ fn sigint_during_readiness_aborts_service() {
     assert_eq!(steps[0]["status"], "ABORTED", "{summary}");
     assert_eq!(steps[0]["message"], "interrupted", "{summary}");
     assert_eq!(steps[1]["status"], "ABORTED", "{summary}");
+    // The log says what the summary says.
+    let seen = wait_for_line(&lines, "step aborted before it started");
+    assert!(
+        !seen.iter().any(|line| line.contains("skipping step")),
+        "{seen:?}"
+    );
     assert_all_gone(&[service_pid], Duration::from_secs(1));
 }
 

@@ -886,11 +886,12 @@ impl StageRun<'_, '_> {
 
     fn record_skip(&self, step: &StepPlan, reason: &str) {
         let status = if self.runner.cancelled() {
+            tracing::info!(step_id = %step.path(), "step aborted before it started: {reason}");
             Status::Aborted
         } else {
+            tracing::info!(step_id = %step.path(), "skipping step: {reason}");
             Status::Skipped
         };
-        tracing::info!(step_id = %step.path(), "skipping step: {reason}");
         let mut result = StepResult::skipped(
             step.path(),
             step.name.clone(),
