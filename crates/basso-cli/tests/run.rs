@@ -1796,6 +1796,33 @@ fn codebase_values_from_checkout() {
 }
 
 #[test]
+fn codebase_outside_checkout_points_at_clone_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = cloning_pipeline(dir.path(), &[step("Run", "a", "echo ran", "")]);
+    let source = std::fs::read_to_string(&file).unwrap();
+    let (index, line) = source
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains("cloneCodebase: true"))
+        .unwrap();
+    let column = line.find("true").unwrap() + 1;
+    let not_a_checkout = dir.path().join("plain");
+    std::fs::create_dir(&not_a_checkout).unwrap();
+
+    let output = run(&file, &["--codebase", not_a_checkout.to_str().unwrap()]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let expected = format!(
+        "{}:{}:{column}: stage `build` clones the codebase, but `{}` is not inside a git checkout",
+        file.display(),
+        index + 1,
+        not_a_checkout.display()
+    );
+    assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+}
+
+#[test]
 fn matrix_iterations_overlap() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();

@@ -174,11 +174,25 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     // so this first resolution only finds the stages that clone the codebase.
     // The resolution with the codebase values reports the errors.
     let first = loaded.resolve_quietly(&context);
-    let clones_codebase = select_stages(&first, args.stage.as_deref())?
-        .iter()
-        .any(|stage| stage.clone_codebase);
-    let codebase = if clones_codebase {
-        let codebase = inspect_codebase(args.codebase.as_deref())?;
+    let cloning = select_stages(&first, args.stage.as_deref())?
+        .into_iter()
+        .find(|stage| stage.clone_codebase);
+    let codebase = if let Some(cloning) = cloning {
+        let codebase = inspect_codebase(args.codebase.as_deref()).map_err(|mut error| {
+            // The stage that needs the checkout, where it says so.
+            let written = first
+                .stages
+                .iter()
+                .find(|stage| stage.identifier == cloning.id)
+                .and_then(|stage| loaded.clone_codebase_position(stage));
+            if let Some(position) = written {
+                error.message = format!(
+                    "{position}: stage `{}` clones the codebase, but {}",
+                    cloning.id, error.message
+                );
+            }
+            error
+        })?;
         context["codebase"] = codebase.to_json();
         Some(codebase)
     } else {

@@ -232,6 +232,22 @@ impl Loaded {
         places
     }
 
+    /// Returns the `file:line:col` of the `cloneCodebase` value of `stage`,
+    /// when it is written.
+    pub fn clone_codebase_position(
+        &self,
+        stage: &basso_core::pipeline::ResolvedStage,
+    ) -> Option<String> {
+        use basso_core::pipeline::locate;
+        let root = basso_core::pipeline::yaml::load(
+            &self.source,
+            basso_core::pipeline::yaml::Limits::default(),
+        );
+        let root = root.ok().flatten()?;
+        let spec = locate::stage_node(&root, stage)?.get("spec")?;
+        Some(self.position(locate::setting_span(spec, "cloneCodebase")?))
+    }
+
     /// Resolves the pipeline against `context` and returns the resolution
     /// with its errors, printing nothing.
     pub fn resolve_quietly(&self, context: &Json) -> Resolution {
