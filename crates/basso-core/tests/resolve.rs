@@ -629,6 +629,33 @@ fn run_time_value_read_in_two_blocks_not_an_error() {
 }
 
 #[test]
+fn secret_for_validated_input_warned() {
+    let source = "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: env\n      type: String\n      value: <+input>.allowedValues(dev,prod)\n    - name: free\n      type: String\n      value: <+input>\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        spec:\n          platform: {os: Linux, arch: Amd64}\n          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec:\n                    command: echo <+pipeline.variables.env> <+pipeline.variables.free>\n";
+    let secret = "<+secrets.getValue(\"db_pass\")>";
+    let resolution = resolve(
+        source,
+        &[
+            ("pipeline.variables.env", secret),
+            ("pipeline.variables.free", secret),
+        ],
+        &[],
+        json!({}),
+    );
+    let warned = messages_with_code(&resolution, "secret-not-validated");
+    assert_eq!(warned.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(
+        warned[0].starts_with("`pipeline.variables.env`:"),
+        "{}",
+        warned[0]
+    );
+    assert!(
+        resolution.diagnostics.iter().all(|d| !d.is_error()),
+        "{:#?}",
+        resolution.diagnostics
+    );
+}
+
+#[test]
 fn dotted_nested_input_path_rejected() {
     let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo 1\n      envVariables:\n        a.b: <+input>.default(dotted)\n        A: <+input>.default(plain)\n- step:\n    type: Plugin\n    name: p\n    identifier: p\n    spec:\n      image: plugins/x\n      settings:\n        a:\n          b: <+input>.default(nested)\n        a.b: <+input>.default(dotted)";
     let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");

@@ -1549,14 +1549,28 @@ impl<'p, 'a> Resolver<'p, 'a> {
         if value.is_null() || classify(written) != ValueKind::RuntimeInput {
             return value;
         }
-        if let Json::String(rendered) = &value
-            && has_block_start(rendered)
-        {
-            return value;
-        }
         let Ok(input) = RuntimeInput::parse(written) else {
             return value;
         };
+        if let Json::String(rendered) = &value
+            && has_block_start(rendered)
+        {
+            // A secret stays a reference until the step starts, so its value
+            // cannot be compared with the choices or the pattern.
+            let validated = input.choices().is_some() || input.regex.is_some();
+            if validated && rendered.contains(crate::value::SECRET_REFERENCE_START) {
+                let place = self.supplied_value_place(path, node);
+                self.report.warning(
+                    "secret-not-validated",
+                    format!(
+                        "`{path}`: `{text}` {place} is a secret, which is not checked against the input's `.allowedValues(...)` or `.regex(...)`"
+                    ),
+                    node.span,
+                    "supply a value that is not secret for an input that lists its allowed values, or remove the validator",
+                );
+            }
+            return value;
+        }
         let Err(error) = input.validate(&Value::from_json(value.clone())) else {
             return value;
         };
