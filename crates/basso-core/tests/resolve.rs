@@ -656,6 +656,19 @@ fn secret_for_validated_input_warned() {
 }
 
 #[test]
+fn strategy_count_out_of_range_names_its_value() {
+    let source = "pipeline:\n  name: p\n  identifier: p\n  variables:\n    - name: n\n      type: String\n      value: <+input>\n  stages:\n    - stage:\n        name: s\n        identifier: s\n        type: CI\n        strategy:\n          repeat:\n            times: <+pipeline.variables.n>\n        spec:\n          platform: {os: Linux, arch: Amd64}\n          runtime: {type: Cloud, spec: {}}\n          execution:\n            steps:\n              - step:\n                  type: Run\n                  name: a\n                  identifier: a\n                  spec:\n                    command: echo\n";
+    let resolution = resolve(source, &[("pipeline.variables.n", "0")], &[], json!({}));
+    let messages = messages_with_code(&resolution, "invalid-strategy");
+    assert_eq!(
+        messages,
+        ["`repeat.times` resolved to `0`, which is not a whole number from 1 to 1024"],
+        "{:#?}",
+        resolution.diagnostics
+    );
+}
+
+#[test]
 fn dotted_nested_input_path_rejected() {
     let steps = "- step:\n    type: Run\n    name: a\n    identifier: a\n    spec:\n      image: alpine\n      command: echo 1\n      envVariables:\n        a.b: <+input>.default(dotted)\n        A: <+input>.default(plain)\n- step:\n    type: Plugin\n    name: p\n    identifier: p\n    spec:\n      image: plugins/x\n      settings:\n        a:\n          b: <+input>.default(nested)\n        a.b: <+input>.default(dotted)";
     let checked = basso_core::pipeline::check(&pipeline_with(steps, DOCKER), "p.yaml");

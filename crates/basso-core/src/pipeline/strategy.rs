@@ -303,7 +303,7 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
                     .split(',')
                     .map(|s| Json::String(s.trim().to_string()))
                     .collect(),
-                _ => return Err(unresolved(items, "repeat.items")),
+                other => return Err(unresolved(items, "repeat.items", other.as_ref())),
             };
             if list.is_empty() {
                 return Err(no_items(items));
@@ -318,18 +318,22 @@ pub fn expand(strategy: &Node, evaluate: &mut Evaluate<'_>) -> Result<Vec<Iterat
                 .collect());
         }
         if let Some(times) = repeat.get("times") {
-            let count = value_of(times, "repeat.times", evaluate)
-                .and_then(|v| as_count(&v))
-                .ok_or_else(|| unresolved(times, "repeat.times"))?;
+            let value = value_of(times, "repeat.times", evaluate);
+            let count = value
+                .as_ref()
+                .and_then(as_count)
+                .ok_or_else(|| unresolved(times, "repeat.times", value.as_ref()))?;
             return Ok((0..count)
                 .map(|index| iteration(index, count, IndexMap::new(), None, limit))
                 .collect());
         }
     }
     if let Some(parallelism) = strategy.get("parallelism") {
-        let count = value_of(parallelism, "parallelism", evaluate)
-            .and_then(|v| as_count(&v))
-            .ok_or_else(|| unresolved(parallelism, "parallelism"))?;
+        let value = value_of(parallelism, "parallelism", evaluate);
+        let count = value
+            .as_ref()
+            .and_then(as_count)
+            .ok_or_else(|| unresolved(parallelism, "parallelism", value.as_ref()))?;
         return Ok((0..count)
             .map(|index| iteration(index, count, IndexMap::new(), None, None))
             .collect());
@@ -422,19 +426,32 @@ fn no_items(items: &Node) -> Diagnostic {
     .with_help("list at least one value, or remove the `strategy`")
 }
 
-fn unresolved(node: &Node, field: &str) -> Diagnostic {
+/// Reports a strategy field whose value, `value` when it resolved to one,
+/// is not what the field takes.
+fn unresolved(node: &Node, field: &str, value: Option<&Json>) -> Diagnostic {
     // Matrix axes and `repeat.items` are lists, the other fields counts.
     let expected = if field.starts_with("matrix.") || field == "repeat.items" {
         format!("a list of 1 to {MAX_ITERATIONS} values")
     } else {
         format!("a whole number from 1 to {MAX_ITERATIONS}")
     };
-    Diagnostic::error(
-        "invalid-strategy",
-        format!("`{field}` did not resolve to {expected}"),
-        node.span,
-    )
-    .with_help("give the strategy a fixed value, or an expression the context resolves")
+    match value.filter(|value| !value.is_null()) {
+        Some(value) => Diagnostic::error(
+            "invalid-strategy",
+            format!(
+                "`{field}` resolved to `{}`, which is not {expected}",
+                json_text(value)
+            ),
+            node.span,
+        )
+        .with_help(format!("make the value {expected}")),
+        None => Diagnostic::error(
+            "invalid-strategy",
+            format!("`{field}` did not resolve to {expected}"),
+            node.span,
+        )
+        .with_help("give the strategy a fixed value, or an expression the context resolves"),
+    }
 }
 
 fn iteration(
@@ -469,7 +486,7 @@ fn expand_matrix(
         }
         let values = match value_of(value, &format!("matrix.{name}"), evaluate) {
             Some(Json::Array(values)) if !values.is_empty() => as_text_items(values, value),
-            _ => return Err(unresolved(value, &format!("matrix.{name}"))),
+            other => return Err(unresolved(value, &format!("matrix.{name}"), other.as_ref())),
         };
         axes.push((name.to_string(), values));
     }
