@@ -899,6 +899,20 @@ fn missing_secret_refused_before_start() {
     assert!(stderr.contains("secret `absent` has no value"), "{stderr}");
     assert!(stderr.contains("BASSO_SECRET_ABSENT"), "{stderr}");
     assert!(!marker.exists());
+    // The error points at the value that reads the secret.
+    let source = std::fs::read_to_string(&file).unwrap();
+    let (index, line) = source
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.contains("TOKEN: <+secrets"))
+        .unwrap();
+    let position = format!(
+        "{}:{}:{}: secret `absent`",
+        file.display(),
+        index + 1,
+        line.find("<+").unwrap() + 1
+    );
+    assert!(stderr.contains(&position), "{position}\n{stderr}");
 }
 
 #[test]

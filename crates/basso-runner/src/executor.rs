@@ -156,6 +156,9 @@ pub struct Problem {
     /// The step setting at fault, as the YAML spells its key (`image`,
     /// `shell`, `portBindings`), or `None` when no one setting is.
     pub setting: Option<&'static str>,
+    /// The key of the entry of `setting` at fault, such as the name of an
+    /// `envVariables` entry, or `None` when the setting as a whole is.
+    pub entry: Option<String>,
     /// One line, ending in `; help: ...` when there is a hint.
     pub message: String,
 }
@@ -165,6 +168,7 @@ impl Problem {
     pub fn of_step(message: impl Into<String>) -> Self {
         Self {
             setting: None,
+            entry: None,
             message: message.into(),
         }
     }
@@ -173,6 +177,17 @@ impl Problem {
     pub fn at(setting: &'static str, message: impl Into<String>) -> Self {
         Self {
             setting: Some(setting),
+            entry: None,
+            message: message.into(),
+        }
+    }
+
+    /// Creates a problem of the entry with key `entry` in the step's
+    /// `setting`.
+    pub fn at_entry(setting: &'static str, entry: &str, message: impl Into<String>) -> Self {
+        Self {
+            setting: Some(setting),
+            entry: Some(entry.to_string()),
             message: message.into(),
         }
     }

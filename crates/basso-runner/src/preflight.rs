@@ -37,6 +37,9 @@ pub struct PreflightProblem {
     /// The step setting at fault, as the YAML spells its key, or `None`
     /// when no one setting is.
     pub setting: Option<&'static str>,
+    /// The key of the entry of `setting` at fault (the name of an
+    /// `envVariables` entry), or `None`.
+    pub entry: Option<String>,
     /// One line, ending in `; help: ...` when there is a hint.
     pub message: String,
 }
@@ -93,6 +96,7 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
                 stage: stage.id.clone(),
                 step: None,
                 setting: None,
+                entry: None,
                 message,
             });
         }
@@ -121,6 +125,7 @@ pub fn check(stages: &[StagePlan], executor: &dyn Executor, secrets: &Secrets) -
                     stage: stage.id.clone(),
                     step: Some(path.clone()),
                     setting: problem.setting,
+                    entry: problem.entry,
                     message: problem.message,
                 };
                 // Every iteration of a tolerated step fails on its own when
@@ -302,7 +307,7 @@ fn check_step(
 
     // Reference text with an id the step does not request came from
     // run-time data; the step fails on it when it starts.
-    for (setting, text) in step_texts(step) {
+    for (setting, entry, text) in step_texts(step) {
         for secret in secrets::referenced_ids(text) {
             let message = secrets::missing_secret(&secret);
             let listed = |listed: &str| listed == message;
@@ -311,7 +316,10 @@ fn check_step(
                 && !preflight.errors.iter().any(|error| listed(&error.message))
                 && !problems.iter().any(|problem| listed(&problem.message))
             {
-                problems.push(Problem::at(setting, message));
+                problems.push(match entry {
+                    Some(name) => Problem::at_entry(setting, name, message),
+                    None => Problem::at(setting, message),
+                });
             }
         }
     }
@@ -369,6 +377,7 @@ fn warn_unsupported(
                 stage: stage_id.to_string(),
                 step: Some(id.clone()),
                 setting: Some(setting),
+                entry: None,
                 message,
             });
         }
@@ -376,20 +385,21 @@ fn warn_unsupported(
 }
 
 /// Returns every text of a step that may carry a secret reference, each
-/// with the setting it is written in.
-pub fn step_texts(step: &StepPlan) -> Vec<(&'static str, &str)> {
+/// with the setting it is written in and, for an `envVariables` value, the
+/// variable's name.
+pub fn step_texts(step: &StepPlan) -> Vec<(&'static str, Option<&str>, &str)> {
     let spec = &step.spec;
     let mut texts = Vec::new();
-    texts.extend(spec.command.as_deref().map(|text| ("command", text)));
+    texts.extend(spec.command.as_deref().map(|text| ("command", None, text)));
     texts.extend(
         spec.entrypoint
             .iter()
-            .map(|text| ("entrypoint", text.as_str())),
+            .map(|text| ("entrypoint", None, text.as_str())),
     );
     texts.extend(
         spec.env
             .iter()
-            .map(|(_, value)| ("envVariables", value.as_str())),
+            .map(|(name, value)| ("envVariables", Some(name.as_str()), value.as_str())),
     );
     texts
 }

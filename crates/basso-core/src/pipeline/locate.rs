@@ -174,3 +174,24 @@ pub fn setting_spans(node: &Node) -> Vec<(&'static str, Span)> {
         .filter_map(|key| Some((*key, setting_span(node, key)?)));
     in_spec.chain(beside_spec).collect()
 }
+
+/// Returns the span of the value of each entry of the mapping `setting`
+/// under the step node's `spec` (the names and values of `envVariables`),
+/// by key, or of the key where the value is not a scalar.
+pub fn entry_spans(node: &Node, setting: &str) -> Vec<(String, Span)> {
+    let entries = node
+        .get("spec")
+        .and_then(|spec| spec.get(setting)?.as_mapping())
+        .unwrap_or_default();
+    entries
+        .iter()
+        .filter_map(|(key, value)| {
+            let span = if value.scalar().is_some() {
+                value.span
+            } else {
+                key.span
+            };
+            Some((key.as_str()?.to_string(), span))
+        })
+        .collect()
+}

@@ -20,6 +20,8 @@ pub struct Place {
     pub span: Span,
     /// The spans of a step's settings, by key (`image`, `shell`).
     pub settings: Vec<(&'static str, Span)>,
+    /// The spans of the values of a step's `envVariables`, by name.
+    pub env: Vec<(String, Span)>,
 }
 
 impl Place {
@@ -28,6 +30,18 @@ impl Place {
         self.settings
             .iter()
             .find(|(name, _)| *name == key)
+            .map(|(_, span)| *span)
+    }
+
+    /// Returns the span of the entry `entry` of setting `key`, when it is
+    /// written; only `envVariables` entries are recorded.
+    pub fn entry_span(&self, key: &str, entry: &str) -> Option<Span> {
+        if key != "envVariables" {
+            return None;
+        }
+        self.env
+            .iter()
+            .find(|(name, _)| name == entry)
             .map(|(_, span)| *span)
     }
 }
@@ -177,9 +191,16 @@ impl Loaded {
         places: &HashMap<(String, Option<String>), Place>,
     ) -> Option<Diagnostic> {
         let place = places.get(&(error.stage.clone(), error.step.clone()))?;
-        let span = error
-            .setting
-            .and_then(|setting| place.setting_span(setting))
+        let entry_span = || {
+            let (setting, entry) = (error.setting?, error.entry.as_deref()?);
+            place.entry_span(setting, entry)
+        };
+        let span = entry_span()
+            .or_else(|| {
+                error
+                    .setting
+                    .and_then(|setting| place.setting_span(setting))
+            })
             .unwrap_or(place.span);
         let (message, help) = match error.message.split_once("; help: ") {
             Some((message, help)) => (message, Some(help)),
@@ -210,6 +231,7 @@ impl Loaded {
             let stage_place = Place {
                 span: locate::identifier_span(stage_node),
                 settings: Vec::new(),
+                env: Vec::new(),
             };
             places.insert((stage.identifier.clone(), None), stage_place);
             let step_nodes = locate::step_nodes(stage_node);
@@ -225,6 +247,7 @@ impl Loaded {
                 let place = Place {
                     span: locate::identifier_span(found.node),
                     settings: locate::setting_spans(found.node),
+                    env: locate::entry_spans(found.node, "envVariables"),
                 };
                 places.insert((stage.identifier.clone(), Some(path)), place);
             }
