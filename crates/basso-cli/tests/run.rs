@@ -3073,6 +3073,61 @@ fn looped_group_iterations_pass_outputs() {
 }
 
 #[test]
+fn looped_stage_group_reads_sibling() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  steps:
+                    - step:
+                        type: Run
+                        name: build
+                        identifier: build
+                        spec:
+                          shell: Sh
+                          command: export RESULT=ok
+                          outputVariables: [{name: RESULT}]
+                    - step:
+                        type: Run
+                        name: deploy
+                        identifier: deploy
+                        when:
+                          stageStatus: Success
+                          condition: <+steps.build.output.outputVariables.RESULT> == \"ok\"
+                        spec:
+                          shell: Sh
+                          command: echo \"deploying result=<+steps.build.output.outputVariables.RESULT> status=<+steps.build.status>\"
+"
+    .to_string();
+    let looped = stage("build", &[group]).replacen(
+        "        type: CI\n",
+        "        type: CI\n        strategy: {matrix: {os: [linux, mac]}}\n",
+        1,
+    );
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &file,
+        format!("pipeline:\n  name: test\n  identifier: test\n  stages:\n{looped}"),
+    )
+    .unwrap();
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let deployed = stderr
+        .lines()
+        .filter(|line| line.contains("g.deploy | deploying"))
+        .collect::<Vec<_>>();
+    assert_eq!(deployed.len(), 2, "{stderr}");
+    for line in deployed {
+        assert!(
+            line.ends_with("deploying result=ok status=SUCCEEDED"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn step_group_statuses_readable() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();

@@ -377,3 +377,42 @@ fn resolve_reads_group_iteration_outputs() {
         .unwrap();
     assert_eq!(after.spec["command"], "echo \"one zero\"");
 }
+
+#[test]
+fn group_sibling_output_in_looped_stage() {
+    // The run records the outputs of the first iteration of stage `s`
+    // under `s_0`, and a step of group `g` reads its sibling by its
+    // identifier alone.
+    let steps = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  steps:
+                    - step: {type: Run, name: build, identifier: build, spec: {shell: Sh, command: export R=ok, outputVariables: [{name: R}]}}
+                    - step: {type: Run, name: deploy, identifier: deploy, spec: {shell: Sh, command: echo <+steps.build.output.outputVariables.R> <+steps.build.status> <+execution.steps.build.spec.command>}}
+";
+    let source = pipeline_with("{matrix: {os: [linux]}}", steps, "");
+    let group = serde_json::json!({ "g": { "steps": { "build": {
+        "status": "SUCCEEDED",
+        "output": { "outputVariables": { "R": "ok" } },
+    } } } });
+    let context = serde_json::json!({
+        "pipeline": { "stages": { "s_0": { "spec": { "execution": { "steps": group.clone() } } } } },
+        "steps": group.clone(),
+        "execution": { "steps": group },
+    });
+    let resolution = pipeline::resolve(&source, "p.yaml", &[], &[], &context);
+    let errors: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors, Vec::<&Diagnostic>::new());
+    let deploy = resolution
+        .stage("s_0")
+        .unwrap()
+        .steps
+        .iter()
+        .find(|step| step.identifier == "deploy")
+        .unwrap();
+    assert_eq!(deploy.spec["command"], "echo ok SUCCEEDED export R=ok");
+}

@@ -2517,15 +2517,21 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .groups
             .last()
             .and_then(|group| stage_subtree(place, &group.path));
-        // A run records the outputs of a looped group's steps under the
-        // iteration's identifier (`G_1`), which `fqn` carries.
+        // A run records the outputs and statuses of a group's steps under
+        // the group's path with every loop suffix (`S_0` and `G_1`), which
+        // `fqn` carries, in the context merged into the root. The file's
+        // values of the group are under its written path, which differs
+        // when the stage or the group loops.
         let enclosing_groups: Vec<&Value> = nesting
             .frames
             .iter()
             .rev()
-            .filter_map(|frame| {
-                let (_, inside) = frame.fqn.split_once(".spec.execution.")?;
-                get_keys(place.scope.stage?, &format!("spec.execution.{inside}"))
+            .flat_map(|frame| {
+                let recorded = get_keys(stage_scope.root, &frame.fqn);
+                let written = (frame.fqn != frame.path)
+                    .then(|| stage_subtree(place, &frame.path))
+                    .flatten();
+                recorded.into_iter().chain(written)
             })
             .collect();
         let mut base = Scope::new(stage_scope.root);

@@ -204,9 +204,11 @@ pub struct Scope<'a> {
     pub step: Option<&'a Value>,
     /// The innermost step group's subtree.
     pub group: Option<&'a Value>,
-    /// The subtrees of the step groups around the step, innermost first,
-    /// under their identifiers with every loop suffix (`G_1`), where a run
-    /// records their steps' outputs and statuses.
+    /// The subtrees of the step groups around the step, innermost first.
+    /// For each group: the subtree under its path with every loop suffix
+    /// (`S_0` and `G_1`), where a run records its steps' outputs and
+    /// statuses, then, when that path differs, the subtree of the group as
+    /// the file writes it.
     pub enclosing_groups: Vec<&'a Value>,
     pub stage_iteration: Option<&'a Iteration>,
     /// The iteration of the innermost looped step group around the step.
