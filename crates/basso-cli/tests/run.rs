@@ -3101,13 +3101,22 @@ fn looped_stage_group_reads_sibling() {
     .to_string();
     let looped = stage("build", &[group]).replacen(
         "        type: CI\n",
-        "        type: CI\n        strategy: {matrix: {os: [linux, mac]}}\n",
+        "        type: CI\n        strategy: {matrix: {os: [linux, mac]}}\n        variables:\n          - {name: osv, type: String, value: os-<+matrix.os>}\n",
         1,
+    );
+    let later = stage(
+        "later",
+        &[step(
+            "Run",
+            "r",
+            "echo \"later sees <+pipeline.stages.build_0.variables.osv> <+stages.build_1.variables.osv>\"",
+            "",
+        )],
     );
     let file = dir.path().join("pipeline.yaml");
     std::fs::write(
         &file,
-        format!("pipeline:\n  name: test\n  identifier: test\n  stages:\n{looped}"),
+        format!("pipeline:\n  name: test\n  identifier: test\n  stages:\n{looped}{later}"),
     )
     .unwrap();
     let output = run(&file, &[]);
@@ -3125,6 +3134,10 @@ fn looped_stage_group_reads_sibling() {
             "{stderr}"
         );
     }
+    assert!(
+        stderr.contains("r | later sees os-linux os-mac"),
+        "{stderr}"
+    );
 }
 
 #[test]
