@@ -289,16 +289,43 @@ fn unsuffixed_looped_nodes_warn() {
 }
 
 #[test]
-fn unsuffixed_file_values_do_not_warn() {
-    let references = [
-        "<+steps.g.name>",
-        "<+steps.g.steps.p1.spec.shell>",
-        "<+steps.q.spec.shell>",
+fn unsuffixed_file_values_warn() {
+    let cases = [
+        ("<+steps.g.name>", "step group `g`", "`g_0`, `g_1`"),
+        (
+            "<+steps.g.steps.p1.spec.shell>",
+            "step group `g`",
+            "`g_0`, `g_1`",
+        ),
+        ("<+steps.q.spec.shell>", "step `q`", "`q_nx`, `q_ny`"),
     ];
-    for reference in references {
+    for (reference, node, iterations) in cases {
         let source = pipeline_with("", LOOPED_GROUPS, reference);
-        assert_eq!(check(&source), [], "{reference}");
+        let diagnostics = check(&source);
+        assert_eq!(diagnostics.len(), 1, "{reference}: {diagnostics:?}");
+        let warning = &diagnostics[0];
+        assert_eq!(warning.code, "missing-iteration-suffix", "{reference}");
+        assert!(!warning.is_error(), "{reference}");
+        assert_eq!(
+            warning.message,
+            format!(
+                "{node} runs in a loop, so `{reference}` reads the value as the file writes it, not the value of one iteration"
+            )
+        );
+        assert_eq!(
+            warning.help.as_deref(),
+            Some(
+                format!("read one iteration by its identifier; its iterations are {iterations}")
+                    .as_str()
+            )
+        );
     }
+}
+
+#[test]
+fn node_itself_unsuffixed_no_warning() {
+    let source = pipeline_with("", LOOPED_GROUPS, "<+steps.q>");
+    assert_eq!(check(&source), []);
 }
 
 /// Returns a pipeline with a stage `s` over `os: [linux, mac]`, whose
@@ -370,6 +397,18 @@ fn stage_iteration_values_by_suffix() {
     let (command, diagnostics) = resolved_command(&source, "later", "r");
     assert_eq!(diagnostics, []);
     assert_eq!(command, "echo os-linux os-mac s_1 s echo mac");
+}
+
+#[test]
+fn unsuffixed_stage_variable_warns() {
+    let source = looped_stage_then("<+pipeline.stages.s.variables.osv>");
+    let (_, diagnostics) = resolved_command(&source, "later", "r");
+    let warnings = with_code(&diagnostics, "missing-iteration-suffix");
+    assert_eq!(warnings.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        warnings[0].message,
+        "stage `s` runs in a loop, so `<+pipeline.stages.s.variables.osv>` reads the value as the file writes it, not the value of one iteration"
+    );
 }
 
 #[test]
