@@ -3307,6 +3307,74 @@ fn looped_group_iterations_pass_outputs() {
 }
 
 #[test]
+fn looped_stage_group_reads_sibling() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  steps:
+                    - step:
+                        type: Run
+                        name: build
+                        identifier: build
+                        spec:
+                          shell: Sh
+                          command: export RESULT=ok
+                          outputVariables: [{name: RESULT}]
+                    - step:
+                        type: Run
+                        name: deploy
+                        identifier: deploy
+                        when:
+                          stageStatus: Success
+                          condition: <+steps.build.output.outputVariables.RESULT> == \"ok\"
+                        spec:
+                          shell: Sh
+                          command: echo \"deploying result=<+steps.build.output.outputVariables.RESULT> status=<+steps.build.status>\"
+"
+    .to_string();
+    let looped = stage("build", &[group]).replacen(
+        "        type: CI\n",
+        "        type: CI\n        strategy: {matrix: {os: [linux, mac]}}\n        variables:\n          - {name: osv, type: String, value: os-<+matrix.os>}\n",
+        1,
+    );
+    let later = stage(
+        "later",
+        &[step(
+            "Run",
+            "r",
+            "echo \"later sees <+pipeline.stages.build_0.variables.osv> <+stages.build_1.variables.osv>\"",
+            "",
+        )],
+    );
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &file,
+        format!("pipeline:\n  name: test\n  identifier: test\n  stages:\n{looped}{later}"),
+    )
+    .unwrap();
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let deployed = stderr
+        .lines()
+        .filter(|line| line.contains("g.deploy | deploying"))
+        .collect::<Vec<_>>();
+    assert_eq!(deployed.len(), 2, "{stderr}");
+    for line in deployed {
+        assert!(
+            line.ends_with("deploying result=ok status=SUCCEEDED"),
+            "{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("r | later sees os-linux os-mac"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn step_group_statuses_readable() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();

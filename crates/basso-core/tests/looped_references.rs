@@ -289,16 +289,179 @@ fn unsuffixed_looped_nodes_warn() {
 }
 
 #[test]
-fn unsuffixed_file_values_do_not_warn() {
-    let references = [
-        "<+steps.g.name>",
-        "<+steps.g.steps.p1.spec.shell>",
-        "<+steps.q.spec.shell>",
+fn unsuffixed_file_values_warn() {
+    let cases = [
+        ("<+steps.g.name>", "step group `g`", "`g_0`, `g_1`"),
+        (
+            "<+steps.g.steps.p1.spec.shell>",
+            "step group `g`",
+            "`g_0`, `g_1`",
+        ),
+        ("<+steps.q.spec.shell>", "step `q`", "`q_nx`, `q_ny`"),
     ];
-    for reference in references {
+    for (reference, node, iterations) in cases {
         let source = pipeline_with("", LOOPED_GROUPS, reference);
-        assert_eq!(check(&source), [], "{reference}");
+        let diagnostics = check(&source);
+        assert_eq!(diagnostics.len(), 1, "{reference}: {diagnostics:?}");
+        let warning = &diagnostics[0];
+        assert_eq!(warning.code, "missing-iteration-suffix", "{reference}");
+        assert!(!warning.is_error(), "{reference}");
+        assert_eq!(
+            warning.message,
+            format!(
+                "{node} runs in a loop, so `{reference}` reads the value as the file writes it, not the value of one iteration"
+            )
+        );
+        assert_eq!(
+            warning.help.as_deref(),
+            Some(
+                format!("read one iteration by its identifier; its iterations are {iterations}")
+                    .as_str()
+            )
+        );
     }
+}
+
+#[test]
+fn node_itself_unsuffixed_no_warning() {
+    let source = pipeline_with("", LOOPED_GROUPS, "<+steps.q>");
+    assert_eq!(check(&source), []);
+}
+
+/// Returns a pipeline with a stage `s` over `os: [linux, mac]`, whose
+/// variable `osv` and step `a` read the matrix, then a stage `later` whose
+/// step `r` echoes `command`.
+fn looped_stage_then(command: &str) -> String {
+    format!(
+        "pipeline:
+  name: p
+  identifier: p
+  stages:
+    - stage:
+        name: s
+        identifier: s
+        type: CI
+        strategy: {{matrix: {{os: [linux, mac]}}}}
+        variables:
+          - {{name: osv, type: String, value: os-<+matrix.os>}}
+        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+              - step: {{type: Run, name: a, identifier: a, spec: {{shell: Sh, command: echo <+matrix.os>}}}}
+    - stage:
+        name: later
+        identifier: later
+        type: CI
+        spec:
+          cloneCodebase: false
+          platform: {{os: Linux, arch: Amd64}}
+          runtime: {{type: Cloud, spec: {{}}}}
+          execution:
+            steps:
+              - step:
+                  type: Run
+                  name: r
+                  identifier: r
+                  spec:
+                    shell: Sh
+                    command: echo {command}
+"
+    )
+}
+
+/// Resolves `source` without context and returns the resolved `command`
+/// of the step `id` of the stage `stage`, with the diagnostics.
+fn resolved_command(source: &str, stage: &str, id: &str) -> (String, Vec<Diagnostic>) {
+    let resolution = pipeline::resolve(source, "p.yaml", &[], &[], &serde_json::json!({}));
+    let step = resolution
+        .stage(stage)
+        .unwrap()
+        .steps
+        .iter()
+        .find(|step| step.identifier == id)
+        .unwrap();
+    let command = step.spec["command"].as_str().unwrap().to_string();
+    (command, resolution.diagnostics)
+}
+
+#[test]
+fn stage_iteration_values_by_suffix() {
+    let source = looped_stage_then(
+        "<+pipeline.stages.s_0.variables.osv> <+stages.s_1.variables.osv> \
+         <+pipeline.stages.s_1.identifier> <+pipeline.stages.s_0.name> \
+         <+pipeline.stages.s_1.spec.execution.steps.a.spec.command>",
+    );
+    let (command, diagnostics) = resolved_command(&source, "later", "r");
+    assert_eq!(diagnostics, []);
+    assert_eq!(command, "echo os-linux os-mac s_1 s echo mac");
+}
+
+#[test]
+fn unsuffixed_stage_variable_warns() {
+    let source = looped_stage_then("<+pipeline.stages.s.variables.osv>");
+    let (_, diagnostics) = resolved_command(&source, "later", "r");
+    let warnings = with_code(&diagnostics, "missing-iteration-suffix");
+    assert_eq!(warnings.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        warnings[0].message,
+        "stage `s` runs in a loop, so `<+pipeline.stages.s.variables.osv>` reads the value as the file writes it, not the value of one iteration"
+    );
+}
+
+#[test]
+fn later_iteration_read_is_null() {
+    // `s_0` is resolved before `s_1`, so its step reads no value of `s_1`.
+    let source = looped_stage_then("x").replace(
+        "command: echo <+matrix.os>",
+        "command: echo <+pipeline.stages.s_1.variables.osv>",
+    );
+    let (command, diagnostics) = resolved_command(&source, "s_0", "a");
+    assert_eq!(command, "echo null");
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(diagnostics[0].code, "unresolved-at-run-time");
+    assert_eq!(
+        diagnostics[0].message,
+        "`<+pipeline.stages.s_1.variables.osv>` reads an iteration of a looped node that is resolved after this field; it resolves to null"
+    );
+    let help = diagnostics[0].help.as_deref().unwrap();
+    assert!(!help.contains("runner supplies"), "{help}");
+    // `s_1` records its variables before its steps are resolved.
+    let (command, _) = resolved_command(&source, "s_1", "a");
+    assert_eq!(command, "echo os-mac");
+}
+
+#[test]
+fn step_and_group_iteration_values_by_suffix() {
+    let steps = "              - step:
+                  type: Run
+                  name: a
+                  identifier: a
+                  strategy: {matrix: {v: [x, y]}}
+                  spec: {shell: Sh, command: echo <+matrix.v>}
+              - stepGroup:
+                  name: g
+                  identifier: g
+                  strategy: {repeat: {items: [p, q]}}
+                  steps:
+                    - step: {type: Run, name: in, identifier: in, spec: {shell: Bash, command: echo <+repeat.item>}}
+";
+    let command = [
+        "<+steps.a_1.spec.command>",
+        "<+steps.a_0.identifier>",
+        "<+execution.steps.a_0.spec.shell>",
+        "<+steps.g_1.identifier>",
+        "<+steps.g_0.name>",
+        "<+steps.g_1.steps.in.spec.command>",
+        "<+pipeline.stages.s.spec.execution.steps.a_0.spec.command>",
+    ]
+    .join(" ");
+    let source = pipeline_with("", steps, &command);
+    let (command, diagnostics) = resolved_command(&source, "s", "after");
+    assert_eq!(diagnostics, []);
+    assert_eq!(command, "echo \"echo y a_0 Sh g_1 g echo q echo x\"");
 }
 
 #[test]
@@ -376,4 +539,98 @@ fn resolve_reads_group_iteration_outputs() {
         .find(|step| step.identifier == "after")
         .unwrap();
     assert_eq!(after.spec["command"], "echo \"one zero\"");
+}
+
+#[test]
+fn iteration_value_from_data_requests_no_secret() {
+    let source = looped_stage_then(
+        "<+secrets.getValue(<+pipeline.stages.s_0.variables.id>)> \
+         <+secrets.getValue(<+pipeline.stages.s_1.spec.execution.steps.a.spec.command>)>",
+    )
+    .replace(
+        "value: os-<+matrix.os>}",
+        "value: os-<+matrix.os>}\n          - {name: id, type: String, value: <+trigger.branch>}",
+    )
+    .replace("command: echo <+matrix.os>", "command: <+trigger.branch>");
+    let context = serde_json::json!({ "trigger": { "branch": "tok" } });
+    let resolution = pipeline::resolve(&source, "p.yaml", &[], &[], &context);
+    let errors = with_code(&resolution.diagnostics, "secret-from-run-time-data");
+    assert_eq!(errors.len(), 2, "{:?}", resolution.diagnostics);
+    assert!(
+        errors[0]
+            .message
+            .contains("(`pipeline.stages.s_0.variables.id`)"),
+        "{}",
+        errors[0].message
+    );
+    assert!(
+        errors[1]
+            .message
+            .contains("(`pipeline.stages.s_1.spec.execution.steps.a.spec.command`)"),
+        "{}",
+        errors[1].message
+    );
+}
+
+#[test]
+fn iteration_secret_variable_readable() {
+    let source = looped_stage_then("<+pipeline.stages.s_0.variables.tok>").replace(
+        "value: os-<+matrix.os>}",
+        "value: os-<+matrix.os>}\n          - {name: tok, type: Secret, value: tok}",
+    );
+    let resolution = pipeline::resolve(&source, "p.yaml", &[], &[], &serde_json::json!({}));
+    assert_eq!(resolution.diagnostics, []);
+    let step = &resolution.stage("later").unwrap().steps[0];
+    assert_eq!(step.secrets, ["tok"]);
+}
+
+#[test]
+fn unrecorded_iteration_field_named() {
+    let source = looped_stage_then("<+pipeline.stages.s_0.description>");
+    let (command, diagnostics) = resolved_command(&source, "later", "r");
+    assert_eq!(command, "echo null");
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert_eq!(
+        diagnostics[0].message,
+        "`<+pipeline.stages.s_0.description>` reads a value that basso does not record for an iteration of a looped node; it resolves to null"
+    );
+}
+
+#[test]
+fn group_sibling_output_in_looped_stage() {
+    // The run records the outputs of the first iteration of stage `s`
+    // under `s_0`, and a step of group `g` reads its sibling by its
+    // identifier alone.
+    let steps = "              - stepGroup:
+                  name: g
+                  identifier: g
+                  steps:
+                    - step: {type: Run, name: build, identifier: build, spec: {shell: Sh, command: export R=ok, outputVariables: [{name: R}]}}
+                    - step: {type: Run, name: deploy, identifier: deploy, spec: {shell: Sh, command: echo <+steps.build.output.outputVariables.R> <+steps.build.status> <+execution.steps.build.spec.command>}}
+";
+    let source = pipeline_with("{matrix: {os: [linux]}}", steps, "");
+    let group = serde_json::json!({ "g": { "steps": { "build": {
+        "status": "SUCCEEDED",
+        "output": { "outputVariables": { "R": "ok" } },
+    } } } });
+    let context = serde_json::json!({
+        "pipeline": { "stages": { "s_0": { "spec": { "execution": { "steps": group.clone() } } } } },
+        "steps": group.clone(),
+        "execution": { "steps": group },
+    });
+    let resolution = pipeline::resolve(&source, "p.yaml", &[], &[], &context);
+    let errors: Vec<_> = resolution
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert_eq!(errors, Vec::<&Diagnostic>::new());
+    let deploy = resolution
+        .stage("s_0")
+        .unwrap()
+        .steps
+        .iter()
+        .find(|step| step.identifier == "deploy")
+        .unwrap();
+    assert_eq!(deploy.spec["command"], "echo ok SUCCEEDED export R=ok");
 }

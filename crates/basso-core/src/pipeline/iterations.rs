@@ -10,7 +10,8 @@ use crate::pipeline::strategy;
 use crate::pipeline::suggest::did_you_mean;
 use crate::pipeline::yaml::Node;
 
-/// The code of the warning for a run-time value read without the suffix.
+/// The code of the warning for a value of a looped node read without the
+/// iteration suffix.
 pub const MISSING_ITERATION_SUFFIX: &str = "missing-iteration-suffix";
 
 /// A stage, step group or step that has a `strategy`.
@@ -121,6 +122,23 @@ pub(crate) fn check_iteration_id(
 pub(crate) fn missing_suffix(node: &LoopedNode<'_>, reference: &str) -> Diagnostic {
     let message = format!(
         "{} `{}` runs in a loop, so `<+{reference}>` resolves to null",
+        node.kind, node.identifier
+    );
+    let help = format!(
+        "read one iteration by its identifier; {}",
+        node.iterations_help()
+    );
+    Diagnostic::warning(MISSING_ITERATION_SUFFIX, message, Span::default()).with_help(help)
+}
+
+/// Builds the warning for `reference`, which reads a value from the file
+/// (a variable, `name` or a `spec` field) of the looped `node` by its
+/// identifier without a suffix. Each iteration has its own values, under
+/// its own identifier, and the reference reads the value as the file
+/// writes it, with the loop values of the field that reads it.
+pub(crate) fn unsuffixed_file_value(node: &LoopedNode<'_>, reference: &str) -> Diagnostic {
+    let message = format!(
+        "{} `{}` runs in a loop, so `<+{reference}>` reads the value as the file writes it, not the value of one iteration",
         node.kind, node.identifier
     );
     let help = format!(

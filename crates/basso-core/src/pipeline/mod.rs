@@ -23,6 +23,7 @@ pub mod glob;
 pub mod image;
 pub mod input_set;
 pub mod inputs;
+mod iteration_values;
 mod iterations;
 pub mod locate;
 pub mod model;

@@ -13,7 +13,7 @@ use crate::error::codes;
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::{expr_diagnostic, text_span};
 use crate::pipeline::iterations::{
-    LoopedNode, ReferenceIds, backticked, check_iteration_id, missing_suffix,
+    LoopedNode, ReferenceIds, backticked, check_iteration_id, missing_suffix, unsuffixed_file_value,
 };
 use crate::pipeline::model::{Group, Pipeline, Report, Stage, Step, Variable};
 use crate::pipeline::paths::{Visit, walk};
@@ -920,7 +920,7 @@ fn check_reference<'a>(
                 _ => None,
             };
             let unsuffixed = looped.filter(|_| *stage_id == stage.identifier);
-            found.or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
+            found.or_else(|| unsuffixed_read(unsuffixed.as_ref(), reference, !rest.is_empty()))
         }
         ["execution", "steps", step_path @ ..] => {
             check_step_path(pipeline, site, site.stage_index?, step_path, reference)
@@ -1337,7 +1337,7 @@ fn check_step_path(
         }
         match tail {
             ["steps", inner, ..] if !unresolvable(inner) => rest = &tail[1..],
-            _ => return unsuffixed_run_state(unsuffixed.as_ref(), reference),
+            _ => return unsuffixed_read(unsuffixed.as_ref(), reference, !tail.is_empty()),
         }
         parent = Some(group);
     };
@@ -1351,7 +1351,7 @@ fn check_step_path(
         reference,
         by_id,
     );
-    checked.or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
+    checked.or_else(|| unsuffixed_read(unsuffixed.as_ref(), reference, true))
 }
 
 /// Returns whether a field at `site` reaches `target` by its identifier
@@ -1409,11 +1409,20 @@ fn step_not_in_scope(target: &Step<'_>, reference: &str) -> Diagnostic {
 /// The code of [`step_not_in_scope`].
 pub(crate) const STEP_NOT_IN_SCOPE: &str = "step-not-in-scope";
 
-/// Reports `reference` when it reads an output or status of `looped`, a
-/// looped node named without an iteration suffix.
-fn unsuffixed_run_state(looped: Option<&LoopedNode<'_>>, reference: &str) -> Option<Diagnostic> {
+/// Reports `reference` when it reads an output, a status or, when
+/// `reads_value` is true, any other value of `looped`, a looped node named
+/// without an iteration suffix. A reference to the node itself
+/// (`<+pipeline.stages.S>`) reads no value of one iteration.
+fn unsuffixed_read(
+    looped: Option<&LoopedNode<'_>>,
+    reference: &str,
+    reads_value: bool,
+) -> Option<Diagnostic> {
     let looped = looped?;
-    is_run_state(reference).then(|| missing_suffix(looped, reference))
+    if is_run_state(reference) {
+        return Some(missing_suffix(looped, reference));
+    }
+    reads_value.then(|| unsuffixed_file_value(looped, reference))
 }
 
 /// Finds the step group that `id` names inside `parent` (anywhere in the
@@ -1471,7 +1480,7 @@ fn check_step(
     }
     let unsuffixed = looped.filter(|_| target_id == target.identifier);
     check_step_target(site, stage, stage_index, target, rest)
-        .or_else(|| unsuffixed_run_state(unsuffixed.as_ref(), reference))
+        .or_else(|| unsuffixed_read(unsuffixed.as_ref(), reference, !rest.is_empty()))
         .or_else(|| {
             (by_id && !reaches_by_id(site, target)).then(|| step_not_in_scope(target, reference))
         })

@@ -22,6 +22,7 @@ use crate::pipeline::failure::{self, FailureStrategy};
 use crate::pipeline::field::{ValueKind, classify, classify_node};
 use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
+use crate::pipeline::iteration_values::{IterationValues, variables_map};
 use crate::pipeline::iterations::MISSING_ITERATION_SUFFIX;
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
@@ -612,10 +613,11 @@ fn resolve_tracked(
     });
     resolver.check_pipeline_variable_inputs(&fields, &root_value);
     let mut stages = Vec::new();
+    let iteration_values = IterationValues::default();
     for index in 0..pipeline.stages.len() {
-        resolver.stage(index, &root_value, &mut stages);
+        resolver.stage(index, &root_value, &iteration_values, &mut stages);
     }
-    resolver.report_misses();
+    resolver.report_misses(&iteration_values);
     let diagnostics = once_over_budget(resolver.report.diagnostics, resolver.over_budget);
     let identifier = Some(pipeline.identifier.clone()).filter(|id| !id.is_empty());
     let mut resolution = finish(identifier, stages, diagnostics, file_name);
@@ -1769,7 +1771,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
         into_text(value)
     }
 
-    fn report_misses(&mut self) {
+    /// Reports the paths that had no value. `iteration_values` contains the
+    /// values of every iteration of a looped node, now that all are resolved.
+    fn report_misses(&mut self, iteration_values: &IterationValues) {
         // A reference the checks already rejected or warned about (a step
         // that does not exist, say) needs no second diagnostic.
         let rejected = ErrorRanges::new(&self.report.diagnostics);
@@ -1790,6 +1794,22 @@ impl<'p, 'a> Resolver<'p, 'a> {
                     format!("`<+{quoted}>` has no value until that step runs; it resolves to null"),
                     RUN_STATE_HELP.to_string(),
                 )
+            } else if iteration_values.is_under_iteration(&miss.path) {
+                if iteration_values.contains_dotted(&miss.path) {
+                    (
+                        format!(
+                            "`<+{quoted}>` reads an iteration of a looped node that is resolved after this field; it resolves to null"
+                        ),
+                        "stages, step groups and steps are resolved in file order, and a field reads only the iterations resolved before it".to_string(),
+                    )
+                } else {
+                    (
+                        format!(
+                            "`<+{quoted}>` reads a value that basso does not record for an iteration of a looped node; it resolves to null"
+                        ),
+                        "by an iteration's identifier, basso reads a stage's `identifier`, `name`, `type` and `variables`, a step group's `identifier` and `name`, and a step's `identifier`, `name`, `type` and `spec`".to_string(),
+                    )
+                }
             } else {
                 let root = miss.path.split('.').next().unwrap_or_default();
                 if FILE_ROOTS.contains(&root) {
@@ -2128,7 +2148,13 @@ impl<'p, 'a> Resolver<'p, 'a> {
         strategies
     }
 
-    fn stage(&mut self, index: usize, root: &Value, out: &mut Vec<ResolvedStage>) {
+    fn stage(
+        &mut self,
+        index: usize,
+        root: &Value,
+        iteration_values: &IterationValues,
+        out: &mut Vec<ResolvedStage>,
+    ) {
         let stage = &self.pipeline.stages[index];
         if !stage.is_ci() || stage.get("template").is_some() {
             return;
@@ -2137,6 +2163,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let mut base_scope = Scope::new(root);
         base_scope.stage = stage_tree;
         base_scope.stage_identifier = Some(&stage.identifier);
+        base_scope.iteration_values = Some(iteration_values);
         if self.expansion_stopped {
             return;
         }
@@ -2161,6 +2188,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
             scope.stage = stage_tree;
             scope.stage_iteration = iteration.as_ref();
             scope.stage_identifier = Some(&identifier);
+            scope.iteration_values = Some(iteration_values);
             let resolved = self.stage_body(
                 index,
                 &identifier,
@@ -2236,12 +2264,29 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 condition_span,
             });
         let mut variables = IndexMap::new();
+        let mut data_variables = Vec::new();
         for variable in &stage.variables {
+            let reads_before = self.data.data_reads();
             let value = match variable.value {
                 Some(node) => self.variable_value(node, &variable.path, &variable.var_type, scope),
                 None => Json::Null,
             };
+            if self.data.data_reads() > reads_before {
+                data_variables.push(variable.name.clone());
+            }
             variables.insert(variable.name.clone(), value);
+        }
+        if iteration.is_some()
+            && let Some(iteration_values) = scope.iteration_values
+        {
+            iteration_values.record_stage(
+                &format!("pipeline.stages.{identifier}"),
+                identifier,
+                &stage.name,
+                &stage.stage_type,
+                variables_map(variables.iter()),
+                &data_variables,
+            );
         }
         // One resolved step per step unless strategies loop, so the large
         // `ResolvedStep`s are seldom moved by the vector growing.
@@ -2468,6 +2513,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.group = stage_subtree(place, &group.path);
         base.group_iteration = nesting.iteration();
         base.group_identifier = Some(&group.identifier);
+        base.iteration_values = stage_scope.iteration_values;
         if self.expansion_stopped {
             return;
         }
@@ -2494,10 +2540,17 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 .as_ref()
                 .map_or("", |i| i.identifier_post_fix.as_str());
             let identifier = format!("{}{post_fix}", group.identifier);
+            let frame_fqn = format!("{fqn}{post_fix}");
+            if frame_fqn != group.path
+                && let Some(iteration_values) = stage_scope.iteration_values
+            {
+                let name = group.node.get("name").and_then(Node::as_str);
+                iteration_values.record_group(&frame_fqn, &identifier, name.unwrap_or_default());
+            }
             let frame = GroupFrame {
                 path: group.path.clone(),
                 identifier: identifier.clone(),
-                fqn: format!("{fqn}{post_fix}"),
+                fqn: frame_fqn,
                 iteration: iteration.clone(),
                 failure_strategies: failure_strategies.clone(),
                 when: whens[index].clone(),
@@ -2531,16 +2584,28 @@ impl<'p, 'a> Resolver<'p, 'a> {
             .groups
             .last()
             .and_then(|group| stage_subtree(place, &group.path));
-        // A run records the outputs of a looped group's steps under the
-        // iteration's identifier (`G_1`), which `fqn` carries.
+        // A run records the outputs and statuses of a group's steps under
+        // the group's path with every loop suffix (`S_0` and `G_1`), which
+        // `fqn` carries, in the context merged into the root. The file's
+        // values of the group are under its written path, which differs
+        // when the stage or the group loops.
         let enclosing_groups: Vec<&Value> = nesting
             .frames
             .iter()
             .rev()
-            .filter_map(|frame| {
-                let (_, inside) = frame.fqn.split_once(".spec.execution.")?;
-                get_keys(place.scope.stage?, &format!("spec.execution.{inside}"))
+            .flat_map(|frame| {
+                let recorded = get_keys(stage_scope.root, &frame.fqn);
+                let written = (frame.fqn != frame.path)
+                    .then(|| stage_subtree(place, &frame.path))
+                    .flatten();
+                recorded.into_iter().chain(written)
             })
+            .collect();
+        let enclosing_paths: Vec<&str> = nesting
+            .frames
+            .iter()
+            .rev()
+            .map(|frame| frame.fqn.as_str())
             .collect();
         let mut base = Scope::new(stage_scope.root);
         base.stage = stage_scope.stage;
@@ -2549,6 +2614,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         base.step = step_tree;
         base.group = group_tree;
         base.enclosing_groups = enclosing_groups.clone();
+        base.enclosing_paths = enclosing_paths.clone();
+        base.iteration_values = stage_scope.iteration_values;
         base.group_iteration = nesting.iteration();
         base.group_identifier = nesting.group_identifier();
         base.step_identifier = Some(&step.identifier);
@@ -2575,16 +2642,25 @@ impl<'p, 'a> Resolver<'p, 'a> {
             scope.step = step_tree;
             scope.group = group_tree;
             scope.enclosing_groups = enclosing_groups.clone();
+            scope.enclosing_paths = enclosing_paths.clone();
+            scope.iteration_values = stage_scope.iteration_values;
             scope.group_iteration = nesting.iteration();
             scope.group_identifier = nesting.group_identifier();
             scope.step_iteration = iteration.as_ref();
             scope.step_identifier = Some(&identifier);
+            let reads_before = self.data.data_reads();
             let mut resolved =
                 self.step_body(place, step, nesting, &identifier, iteration.clone(), &scope);
+            let from_data = self.data.data_reads() > reads_before;
             if !self.reserve_text(step.node, "step", &identifier, text_bytes(&resolved.spec)) {
                 return;
             }
             resolved.failure_strategies = failure_strategies.clone();
+            if resolved.fqn != step.path
+                && let Some(iteration_values) = stage_scope.iteration_values
+            {
+                iteration_values.record_step(&resolved, from_data);
+            }
             out.push(resolved);
         }
     }
@@ -2631,6 +2707,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         scope.group = base.group;
         scope.group_iteration = iteration.or(base.group_iteration);
         scope.group_identifier = Some(&identifier);
+        scope.iteration_values = base.iteration_values;
         let (stage_status, condition, condition_span) =
             self.when(group.node, &group.path, "stageStatus", &scope)?;
         Some(GroupWhen {

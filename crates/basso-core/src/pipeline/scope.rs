@@ -10,9 +10,10 @@ use std::cell::RefCell;
 use indexmap::IndexMap;
 
 use crate::eval::Context;
-use crate::expr::PathSegment;
+use crate::expr::{PathSegment, dotted};
 use crate::pipeline::field::{ValueKind, classify};
 use crate::pipeline::inputs::typed_scalar;
+use crate::pipeline::iteration_values::IterationValues;
 use crate::pipeline::paths::{FieldType, field_type, push_index, push_key};
 use crate::pipeline::resolved::Iteration;
 use crate::pipeline::yaml::{Node, NodeValue};
@@ -204,10 +205,18 @@ pub struct Scope<'a> {
     pub step: Option<&'a Value>,
     /// The innermost step group's subtree.
     pub group: Option<&'a Value>,
-    /// The subtrees of the step groups around the step, innermost first,
-    /// under their identifiers with every loop suffix (`G_1`), where a run
-    /// records their steps' outputs and statuses.
+    /// The subtrees of the step groups around the step, innermost first.
+    /// For each group: the subtree under its path with every loop suffix
+    /// (`S_0` and `G_1`), where a run records its steps' outputs and
+    /// statuses, then, when that path differs, the subtree of the group as
+    /// the file writes it.
     pub enclosing_groups: Vec<&'a Value>,
+    /// The paths of the step groups around the step with every loop
+    /// suffix, innermost first.
+    pub enclosing_paths: Vec<&'a str>,
+    /// The values of the iterations of looped nodes resolved so far, which
+    /// expressions read by the iterations' identifiers.
+    pub iteration_values: Option<&'a IterationValues>,
     pub stage_iteration: Option<&'a Iteration>,
     /// The iteration of the innermost looped step group around the step.
     pub group_iteration: Option<&'a Iteration>,
@@ -228,6 +237,8 @@ impl<'a> Scope<'a> {
             step: None,
             group: None,
             enclosing_groups: Vec::new(),
+            enclosing_paths: Vec::new(),
+            iteration_values: None,
             stage_iteration: None,
             group_iteration: None,
             step_iteration: None,
@@ -308,8 +319,64 @@ fn owned(value: Option<&Value>) -> Option<Cow<'_, Value>> {
     value.map(Cow::Borrowed)
 }
 
-impl Context for Scope<'_> {
-    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+impl Scope<'_> {
+    /// Reads a value of a looped node's iteration by the iteration's
+    /// identifier: `pipeline.stages.S_0...` from anywhere, and
+    /// `execution.steps.ID_0...` from the step groups around the node being
+    /// resolved, innermost first, then from its stage.
+    fn lookup_iteration(&self, path: &[PathSegment]) -> Option<Value> {
+        let values = self.iteration_values?;
+        let (prefix, rest) =
+            self.iteration_prefix(path, |prefix, rest| values.contains_under(prefix, rest))?;
+        values.lookup_under(&prefix, rest)
+    }
+
+    /// Returns the first prefix under which `path` may name an iteration's
+    /// value, with the rest of `path`, for which `found` returns true.
+    fn iteration_prefix<'p>(
+        &self,
+        path: &'p [PathSegment],
+        found: impl Fn(&str, &[PathSegment]) -> bool,
+    ) -> Option<(String, &'p [PathSegment])> {
+        let (first, rest) = path.split_first()?;
+        match first.as_key().as_ref() {
+            "pipeline" => found("", path).then(|| (String::new(), path)),
+            "execution" => {
+                let groups = self.enclosing_paths.iter().map(|group| group.to_string());
+                let stage = self
+                    .stage_identifier
+                    .map(|stage| format!("pipeline.stages.{stage}.spec.execution"));
+                groups
+                    .chain(stage)
+                    .find(|prefix| found(prefix, rest))
+                    .map(|prefix| (prefix, rest))
+            }
+            _ => None,
+        }
+    }
+
+    /// Returns whether `path` reads a value that only [`Self::lookup_iteration`]
+    /// finds and whose resolution read run-time data.
+    fn reads_iteration_data(&self, path: &[PathSegment]) -> bool {
+        let Some(values) = self.iteration_values else {
+            return false;
+        };
+        let Some((prefix, rest)) =
+            self.iteration_prefix(path, |prefix, rest| values.contains_under(prefix, rest))
+        else {
+            return false;
+        };
+        let full = match (prefix.is_empty(), rest.is_empty()) {
+            (true, _) => dotted(rest),
+            (false, true) => prefix,
+            (false, false) => format!("{prefix}.{}", dotted(rest)),
+        };
+        values.is_data(&full) && self.lookup_in_file(path).is_none()
+    }
+
+    /// Reads `path` in the file's value tree merged with the caller's
+    /// context, through the relative roots of the node being resolved.
+    fn lookup_in_file(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
         let (first, rest) = path.split_first()?;
         let root_name = first.as_key();
         match root_name.as_ref() {
@@ -393,11 +460,24 @@ impl Context for Scope<'_> {
             _ => owned(self.root.get_path(path)),
         }
     }
+}
+
+impl Context for Scope<'_> {
+    fn lookup(&self, path: &[PathSegment]) -> Option<Cow<'_, Value>> {
+        self.lookup_in_file(path)
+            .or_else(|| self.lookup_iteration(path).map(Cow::Owned))
+    }
 
     fn is_loop_data(&self, path: &[PathSegment]) -> bool {
         let Some((first, rest)) = path.split_first() else {
             return false;
         };
+        // The marks of run-time data cover the nodes of the root's tree,
+        // and the iterations' values are recorded in a tree of their own,
+        // which keeps which of them read run-time data.
+        if self.reads_iteration_data(path) {
+            return true;
+        }
         let next = rest.first().map(PathSegment::as_key);
         let (iteration, axis) = match (first.as_key().as_ref(), next.as_deref()) {
             ("matrix", axis) => (self.iteration(), axis.map(str::to_string)),
