@@ -686,6 +686,27 @@ fn dotted_nested_input_path_rejected() {
 }
 
 #[test]
+fn service_repeated_by_looped_outer_group_warned() {
+    let steps = "- stepGroup:\n    name: outer\n    identifier: outer\n    strategy:\n      repeat:\n        items: [a, b]\n    steps:\n      - stepGroup:\n          name: mid\n          identifier: mid\n          steps:\n            - step:\n                type: Background\n                name: svc\n                identifier: svc\n                spec:\n                  image: redis\n      - step:\n          type: Background\n          name: own\n          identifier: own\n          spec:\n            image: redis\n";
+    let source = pipeline_with(steps, DOCKER);
+    let resolution = resolve(
+        &source,
+        &[("pipeline.variables.tag", "1.0")],
+        &[],
+        json!({}),
+    );
+    // `own` is directly in the looped group, so each iteration's host name
+    // carries the group's suffix; `mid.svc` gets `mid_svc` in both.
+    let warned = messages_with_code(&resolution, "duplicate-host-name");
+    assert_eq!(warned.len(), 1, "{:#?}", resolution.diagnostics);
+    assert!(
+        warned[0].starts_with("service `mid.svc` runs in each iteration"),
+        "{}",
+        warned[0]
+    );
+}
+
+#[test]
 fn services_with_one_host_name_warned() {
     let group = |group: &str, step: &str| {
         format!(

@@ -139,8 +139,11 @@ struct Resolver<'p, 'a> {
     /// being resolved, with the span of the `portBindings` key and the step.
     service_host_ports: Vec<(u16, Span, String)>,
     /// The host names of the Background steps of the stage iteration being
-    /// resolved, with the span of the step and its name.
+    /// resolved, with the span of the step's identifier and its name.
     service_hostnames: Vec<(String, Span, String)>,
+    /// The entries of `service_hostnames` of steps without a loop of their
+    /// own.
+    repeated_services: Vec<(String, Span, String)>,
     /// The origin of each supplied runtime input, keyed by the byte range
     /// of its field, so that errors in a supplied value can name it.
     input_origins: HashMap<(usize, usize), inputs::Origin, FixedState>,
@@ -604,6 +607,7 @@ fn resolve_tracked(
         expansion_stopped: expansion::count(&pipeline).crossing.is_some(),
         service_host_ports: Vec::new(),
         service_hostnames: Vec::new(),
+        repeated_services: Vec::new(),
         input_origins: input_origins(&fields, &supplied),
     };
     resolver.data.set_invalid_inputs(invalid_inputs);
@@ -2313,6 +2317,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         };
         self.service_host_ports.clear();
         self.service_hostnames.clear();
+        self.repeated_services.clear();
         self.steps(&place, &stage.steps, &mut nesting, &mut steps);
         self.check_service_host_ports();
         self.check_service_hostnames();
@@ -2984,8 +2989,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
             source_span: step.node.span,
         };
         if step.step_type == "Background" {
-            // NOTE: a Background step in a group without a strategy inside a
-            // looped group gets the same hostname in every iteration.
+            // A Background step in a group without a strategy inside a
+            // looped group gets the same hostname in every iteration, which
+            // `check_service_hostnames` warns about.
             let hostname = match step_group {
                 Some(group) => format!("{group}_{identifier}"),
                 None => identifier.to_string(),
@@ -2994,8 +3000,20 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 Some(group) => format!("{group}.{identifier}"),
                 None => identifier.to_string(),
             };
+            // The identifier's span stands for the step: the iterations of
+            // a looped step share it.
+            let span = step
+                .node
+                .get("identifier")
+                .map_or(step.node.span, |id| id.span);
+            // A looped step's own iterations differ by their suffix, unless
+            // `nodeName` makes them equal, which is an error of its own.
+            if resolved.strategy.is_none() {
+                self.repeated_services
+                    .push((hostname.clone(), span, name.clone()));
+            }
             self.service_hostnames
-                .push((hostname.clone(), step.node.span, name.clone()));
+                .push((hostname.clone(), span, name.clone()));
             resolved.endpoints = Some(endpoints(hostname, &resolved, infra.kind));
             for (port, span) in host_ports {
                 self.service_host_ports.push((port, span, name.clone()));
@@ -3112,6 +3130,26 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// give `a_b_c`): only one of them is reachable by it.
     fn check_service_hostnames(&mut self) {
         let services = std::mem::take(&mut self.service_hostnames);
+        let unlooped = std::mem::take(&mut self.repeated_services);
+        // A service in a group without a strategy inside a looped group
+        // runs once per iteration under one host name.
+        let mut repeated: Vec<Span> = Vec::new();
+        for (index, (hostname, span, name)) in unlooped.iter().enumerate() {
+            let again = unlooped[..index]
+                .iter()
+                .any(|(other, other_span, _)| other == hostname && other_span == span);
+            if again && !repeated.contains(span) {
+                repeated.push(*span);
+                self.report.push(
+                    Diagnostic::warning(
+                        DUPLICATE_HOST_NAME,
+                        format!("service `{name}` runs in each iteration of a looped step group around it, and every one gets the host name `{hostname}`, so other steps reach only one of them by it"),
+                        *span,
+                    )
+                    .with_help("move the service out of the looped step group, so that one service serves every iteration"),
+                );
+            }
+        }
         for (index, (hostname, span, name)) in services.iter().enumerate() {
             // The iterations of one looped step share its span.
             // Host names are looked up without regard to case.
