@@ -915,7 +915,9 @@ pub fn shell_output_writer(outputs: &[String], dir: &str) -> (String, String) {
     // `sh` (dash) runs no `EXIT` trap when a signal ends it, as at a
     // timeout; exiting on `TERM` runs it.
     before.push_str("trap 'exit 143' TERM; ");
-    (before, "__basso_write_outputs\n".to_string())
+    // The blank line ends a last line that a `\` continues, which would
+    // take the call as its argument.
+    (before, "\n__basso_write_outputs\n".to_string())
 }
 
 fn shell_quote(text: &str) -> String {

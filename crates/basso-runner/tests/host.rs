@@ -322,6 +322,25 @@ fn output_variable_flows_to_later_step() {
 }
 
 #[test]
+fn output_writer_not_taken_by_continued_last_line() {
+    let mut step = run_step("cont", "export A=set\necho last line \\");
+    step.spec.output_variables = vec!["A".into()];
+    let outcome = run(vec![stage(vec![node(step)])]);
+
+    let result = outcome.step("cont");
+    assert_eq!(
+        result.output_variables.get("A").map(String::as_str),
+        Some("set")
+    );
+    assert!(!outcome.console.contains("__basso"), "{}", outcome.console);
+    assert!(
+        outcome.console.contains("cont | last line"),
+        "{}",
+        outcome.console
+    );
+}
+
+#[test]
 fn output_variable_captured_after_failure_and_python() {
     let mut python = run_step("py", "import os\nos.environ['ANSWER'] = 'forty two'");
     python.spec.shell = Some("Python".into());
