@@ -1081,6 +1081,50 @@ fn sighup_stops_run_like_sigint() {
 }
 
 #[test]
+fn sighup_ignored_under_nohup() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "slow",
+            &format!("touch {}\nsleep 1\necho finished", started.display()),
+            "",
+        )],
+    );
+    // nohup sets SIGHUP to ignored and runs basso in its place.
+    let child = Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_basso"))
+        .arg("run")
+        .arg(&file)
+        .env_remove("BASSO_LOG")
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(started.exists(), "the step never started");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("slow | finished"), "{stderr}");
+    assert!(!stderr.contains("received SIGHUP"), "{stderr}");
+}
+
+#[test]
 fn gc_without_containerd_socket_succeeds() {
     let dir = tempfile::tempdir().unwrap();
     // The folder of a run that ended: its lock file is not held.

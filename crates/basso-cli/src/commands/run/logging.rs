@@ -63,7 +63,13 @@ pub struct Interrupts {
 pub fn handle_signals() -> Result<Interrupts, String> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+    // A run started with `nohup` inherits SIGHUP ignored, and keeps it so.
+    let handled: &[i32] = if sighup_ignored() {
+        &[SIGINT, SIGTERM]
+    } else {
+        &[SIGINT, SIGTERM, SIGHUP]
+    };
+    let mut signals = signal_hook::iterator::Signals::new(handled)
         .map_err(|error| format!("cannot handle SIGINT, SIGTERM and SIGHUP: {error}"))?;
     let interrupts = Interrupts {
         cancel: Arc::new(AtomicBool::new(false)),
@@ -95,6 +101,19 @@ pub fn handle_signals() -> Result<Interrupts, String> {
         })
         .map_err(|error| format!("cannot start the signal thread: {error}"))?;
     Ok(interrupts)
+}
+
+/// Returns whether this process ignores SIGHUP, as under `nohup`: bit 0
+/// (signal 1) of the `SigIgn` mask in `/proc/self/status`.
+fn sighup_ignored() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & 1 == 1)
 }
 
 /// Redraws the progress line twice a second until `done` is set.
