@@ -635,7 +635,7 @@ fn opening_end(lines: &[&str]) -> Option<usize> {
 
     for (index, line) in lines.iter().enumerate() {
         if let Some(quotes) = docstring_end {
-            if line.contains(quotes) {
+            if unescaped_count(line, quotes) > 0 {
                 docstring_end = None;
             }
             after = Some(index);
@@ -687,7 +687,7 @@ fn opening_end(lines: &[&str]) -> Option<usize> {
                 .into_iter()
                 .find(|quotes| literal.starts_with(quotes));
             if let Some(quotes) = quotes
-                && literal.matches(quotes).count() < 2
+                && unescaped_count(literal, quotes) < 2
             {
                 docstring_end = Some(quotes);
             }
@@ -703,6 +703,21 @@ fn opening_end(lines: &[&str]) -> Option<usize> {
     }
 
     after
+}
+
+/// Counts the occurrences of `quotes` in `text` that no backslash escapes:
+/// `\"""` does not end a docstring, raw or not.
+fn unescaped_count(text: &str, quotes: &str) -> usize {
+    text.match_indices(quotes)
+        .filter(|(at, _)| {
+            let backslashes = text[..*at]
+                .bytes()
+                .rev()
+                .take_while(|&b| b == b'\\')
+                .count();
+            backslashes % 2 == 0
+        })
+        .count()
 }
 
 /// Returns `(` or `\` when the future import `code` (without its comment)
@@ -1555,6 +1570,15 @@ mod tests {
                 "r\"\"\"C:\\tmp.\"\"\"\nfrom __future__ import annotations; W\nx = 1\n",
             ),
             ("U'''Doc\n'''\nx = 1", "U'''Doc\n'''; W\nx = 1\n"),
+            // An escaped `\"""` does not end a docstring.
+            (
+                "r\"\"\"multi\nline \\\"\"\"\nstill doc\n\"\"\"\nx = 1",
+                "r\"\"\"multi\nline \\\"\"\"\nstill doc\n\"\"\"; W\nx = 1\n",
+            ),
+            (
+                "\"\"\"Say \\\"\"\" hi\nmore\"\"\"\nx = 1",
+                "\"\"\"Say \\\"\"\" hi\nmore\"\"\"; W\nx = 1\n",
+            ),
             // A name that starts with `r` is no string prefix.
             ("ready = 1", "W; ready = 1\n"),
             ("\u{feff}x = 1", "\u{feff}W; x = 1\n"),
