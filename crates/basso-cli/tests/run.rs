@@ -1125,7 +1125,7 @@ fn sighup_ignored_under_nohup() {
 }
 
 #[test]
-fn gc_without_containerd_socket_succeeds() {
+fn gc_with_missing_given_socket_fails_after_folders() {
     let dir = tempfile::tempdir().unwrap();
     // The folder of a run that ended: its lock file is not held.
     let ended = dir
@@ -1145,10 +1145,12 @@ fn gc_without_containerd_socket_succeeds() {
         .output()
         .unwrap();
 
+    // A socket the user named that does not exist is an error, after the
+    // run folders are removed.
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(text(&output.stdout), "removed 1 run folders\n");
-    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("cannot connect to containerd"), "{stderr}");
     assert!(!ended.exists());
 }
 

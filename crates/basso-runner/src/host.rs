@@ -1409,7 +1409,7 @@ impl Task for HostTask {
     fn readiness_hint(&self, host_port: u16) -> Option<String> {
         crate::ports::accepts_on_ipv6_loopback(host_port).then(|| {
             format!(
-                "the service accepts connections on [::1]:{host_port} only, and basso and later steps connect to 127.0.0.1:{host_port}; make it listen on 127.0.0.1 or 0.0.0.0"
+                "a process accepts connections on [::1]:{host_port} but not on 127.0.0.1:{host_port}, where basso and later steps connect; if that is the service, make it listen on 127.0.0.1 or 0.0.0.0"
             )
         })
     }

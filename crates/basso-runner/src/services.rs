@@ -223,7 +223,7 @@ impl Services {
                     return false;
                 }
                 let message = format!(
-                    "service exited with code 0 before it accepted connections on port {port_list}{}",
+                    "service exited with code 0 before it accepted connections on port {port_list}{}\nhelp: {FOREGROUND_HELP}",
                     last_lines(&entry.tail)
                 );
                 tracing::error!(step_id = %id, "{}", console.mask(&message));
@@ -404,6 +404,10 @@ fn own_failure(exit: Exit) -> bool {
     matches!(exit, Exit::Code(code) if !matches!(code, 0 | 137 | 143))
 }
 
+/// What to do about a service that starts a daemon and exits, whose
+/// daemon basso stops with it.
+const FOREGROUND_HELP: &str = "run the service in the foreground, such as `redis-server --daemonize no` or `postgres -D DIR` in place of `pg_ctl start`";
+
 /// Records a service's own exit; returns whether it fails the stage.
 fn record_exit(entry: &mut Entry, exit: Exit, console: &Console) -> bool {
     let id = entry.step.path();
@@ -418,8 +422,7 @@ fn record_exit(entry: &mut Entry, exit: Exit, console: &Console) -> bool {
             // A daemon it started is stopped with it, as every process a
             // step leaves behind is.
             format!(
-                "service exited with code 0 before the stage ended, and basso stopped the processes it left running, so port {} is closed; \
-                 help: run the service in the foreground, such as `redis-server --daemonize no` or `postgres -D DIR` in place of `pg_ctl start`",
+                "service exited with code 0 before the stage ended, and basso stopped the processes it left running, so port {} is closed; help: {FOREGROUND_HELP}",
                 describe_ports(&entry.ports)
             )
         };

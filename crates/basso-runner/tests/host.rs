@@ -150,7 +150,7 @@ fn readiness_timeout_names_ipv6_only_service() {
     let message = v6.message.as_deref().unwrap_or_default();
     assert!(
         message.contains(&format!(
-            "help: the service accepts connections on [::1]:{port} only"
+            "help: a process accepts connections on [::1]:{port} but not on 127.0.0.1:{port}"
         )),
         "{message}"
     );
@@ -176,6 +176,10 @@ fn service_exit_zero_before_ready_fails() {
         message.contains(&format!(
             "exited with code 0 before it accepted connections on port {port}"
         )),
+        "{message}"
+    );
+    assert!(
+        message.contains("help: run the service in the foreground"),
         "{message}"
     );
     assert_eq!(outcome.step("client").status, Status::Skipped);

@@ -32,9 +32,11 @@ pub fn run(args: GcArgs) -> u8 {
     }
 
     let config = args.containerd.executor_config();
-    // Without the socket, as on a machine that runs only host steps, there
-    // is no containerd to ask, which is no failure of gc.
-    if !config.address.exists() {
+    // Without the socket at the default address, as on a machine that runs
+    // only host steps, there is no containerd to ask, which is no failure of
+    // gc. An address the user gave that does not exist is an error below.
+    let default = std::path::Path::new(basso_containerd::DEFAULT_ADDRESS);
+    if no_containerd(&config.address, default) {
         output::print(&format!("removed {folders} run folders\n"));
         err_println!(
             "note: containerd's socket `{}` does not exist, so no containers, snapshots or network namespaces were looked for",
@@ -73,5 +75,31 @@ pub fn run(args: GcArgs) -> u8 {
             err_println!("error: {error}");
             exit::FAILURE
         }
+    }
+}
+
+/// Returns whether `address` is the `default` socket and does not exist:
+/// no containerd runs here, and gc has nothing to ask it.
+fn no_containerd(address: &std::path::Path, default: &std::path::Path) -> bool {
+    address == default && !address.exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_default_socket_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("containerd.sock");
+        assert!(no_containerd(&missing, &missing));
+
+        // An address the user gave is asked even when it does not exist.
+        let typo = dir.path().join("contaner.sock");
+        assert!(!no_containerd(&typo, &missing));
+
+        // A socket that exists is asked.
+        std::fs::write(&missing, "").unwrap();
+        assert!(!no_containerd(&missing, &missing));
     }
 }
