@@ -4507,6 +4507,15 @@ fn tolerated_cannot_run_step_warns() {
     assert_eq!(cleanup["status"], "FAILED", "{document:#}");
     let message = cleanup["message"].as_str().unwrap();
     assert!(message.contains("step `cleanup` needs `pwsh`"), "{message}");
+    // The failure carries the position of the setting, as the warning does.
+    let shell_line = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .position(|line| line.trim() == "shell: Pwsh")
+        .unwrap()
+        + 1;
+    let position = format!("{}:{shell_line}:", file.display());
+    assert!(message.starts_with(&position), "{position}: {message}");
 }
 
 #[test]

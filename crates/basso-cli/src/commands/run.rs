@@ -326,10 +326,19 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         .timeout_seconds
         .map(std::time::Duration::from_secs);
     options.shared_paths_base = Some(workspace.shared.clone());
+    // A deferred problem fails its step later in the log, where its
+    // position helps as much as in the warning above.
     options.deferred = preflight
         .deferred
         .into_iter()
-        .map(|deferred| deferred.problem)
+        .map(|deferred| {
+            let mut problem = deferred.problem;
+            if let Some(diagnostic) = loaded.preflight_diagnostic(&problem, &places) {
+                let position = loaded.position(diagnostic.span);
+                problem.message = format!("{position}: {}", problem.message);
+            }
+            problem
+        })
         .collect();
     let expressions = pipeline::EngineExpressions::new(loaded, context);
     let done = Arc::new(AtomicBool::new(false));
