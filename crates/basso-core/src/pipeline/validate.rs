@@ -1545,7 +1545,7 @@ fn check_env_variables(report: &mut Report, env: &Node) {
             report.warning(
                 "invalid-env-name",
                 format!(
-                    "environment variable name `{name}` holds an expression, which is not evaluated in a name, so the step gets a variable with this text as its name"
+                    "environment variable name `{name}` holds an expression, which is not evaluated in a name: Sh and Bash drop such a variable, and other programs get it with this text as its name"
                 ),
                 key.span,
                 "write the name as plain text, and put the expression in the value",
