@@ -194,7 +194,14 @@ fn step_places(nodes: &[Node], inherited: Place, out: &mut Vec<Place>) {
 /// in a run where nothing fails: it has a condition, or it runs only after
 /// a failure. Without a condition, `Success` and `All` run it.
 fn may_skip(when: Option<&When>) -> bool {
-    when.is_some_and(|when| when.condition.is_some() || when.status == StatusRule::Failure)
+    when.is_some_and(|when| {
+        let constant_true = when
+            .condition
+            .as_deref()
+            .is_some_and(|condition| matches!(condition.trim(), "true" | "<+true>"));
+        let conditional = when.condition.is_some() && !constant_true;
+        conditional || when.status == StatusRule::Failure
+    })
 }
 
 /// Returns why a problem of `step` need not stop the run from starting,
@@ -572,6 +579,8 @@ mod tests {
         assert!(!may_skip(when(StatusRule::All, None).as_ref()));
         assert!(may_skip(when(StatusRule::Failure, None).as_ref()));
         assert!(may_skip(when(StatusRule::All, Some("<+x> == 1")).as_ref()));
+        assert!(!may_skip(when(StatusRule::Success, Some(" true")).as_ref()));
+        assert!(!may_skip(when(StatusRule::All, Some("<+true>")).as_ref()));
     }
 
     #[test]
