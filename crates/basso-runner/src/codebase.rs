@@ -34,6 +34,12 @@ pub struct Codebase {
 impl Codebase {
     /// Reads the checkout around `dir` with `git`.
     pub fn inspect(dir: &Path) -> Result<Codebase, String> {
+        if !dir.is_dir() {
+            return Err(format!(
+                "`{}` is no folder; help: pass --codebase with the folder of a git checkout",
+                dir.display()
+            ));
+        }
         let root = git(dir, &["rev-parse", "--show-toplevel"])?.ok_or_else(|| {
             format!(
                 "`{}` is not inside a git checkout; help: pass --codebase DIR",
@@ -140,5 +146,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let error = Codebase::inspect(dir.path()).unwrap_err();
         assert!(error.contains("not inside a git checkout"), "{error}");
+    }
+
+    #[test]
+    fn inspect_missing_folder_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent");
+        let error = Codebase::inspect(&missing).unwrap_err();
+        assert!(error.contains("is no folder"), "{error}");
     }
 }
