@@ -1692,6 +1692,51 @@ fn execution_input_without_default_fails() {
 }
 
 #[test]
+fn execution_input_blank_answer_positioned() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step(
+            "Run",
+            "asked",
+            "echo $ASKED",
+            "envVariables:\n  ASKED: <+input>.executionInput()",
+        )],
+    );
+    let source = std::fs::read_to_string(&file).unwrap();
+    let line = source
+        .lines()
+        .position(|line| line.contains("ASKED: <+input>"))
+        .unwrap()
+        + 1;
+    // `script` runs basso on a pseudo-terminal, where it asks; the answer
+    // is an empty line.
+    let command = format!(
+        "NO_COLOR=1 '{}' run '{}'",
+        env!("CARGO_BIN_EXE_basso"),
+        file.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+
+    let printed = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("value for `"), "{printed}");
+    let position = format!("{}:{line}:", file.display());
+    assert!(printed.contains(&position), "{position}\n{printed}");
+    assert!(printed.contains("error[missing-input]"), "{printed}");
+}
+
+#[test]
 fn unknown_stage_is_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(dir.path(), &[step("Run", "a", "echo", "")]);

@@ -332,12 +332,17 @@ fn ask_execution_inputs(
             continue;
         }
         let default = field.default.as_ref().map(basso_core::pipeline::json_text);
-        let value = if super::interactive() {
+        let answer = if super::interactive() {
             prompt(
                 &field.path,
                 default.as_deref(),
                 field.allowed_values.as_deref(),
             )?
+        } else {
+            None
+        };
+        let value = if let Some(answer) = answer {
+            answer
         } else if let Some(default) = default {
             tracing::info!(
                 "execution input `{}` takes its default `{default}`",
@@ -401,12 +406,13 @@ fn listed_span(source: &str, line: usize, column: usize, text: &str) -> Span {
     Span::from_byte_range(source, start, start + length)
 }
 
-/// Asks for one input value on the terminal; an empty answer takes the default.
+/// Asks for one input value on the terminal. An empty answer takes the
+/// default, and is `None` without one.
 fn prompt(
     path: &str,
     default: Option<&str>,
     allowed: Option<&[String]>,
-) -> Result<String, StartError> {
+) -> Result<Option<String>, StartError> {
     let mut question = format!("value for `{path}`");
     if let Some(allowed) = allowed {
         question.push_str(&format!(" (one of {})", allowed.join(", ")));
@@ -421,9 +427,9 @@ fn prompt(
     })?;
     let answer = answer.trim_end_matches(['\n', '\r']).to_string();
     match (answer.is_empty(), default) {
-        (true, Some(default)) => Ok(default.to_string()),
-        (true, None) => Err(StartError::failure(format!("input `{path}` has no value"))),
-        (false, _) => Ok(answer),
+        (true, Some(default)) => Ok(Some(default.to_string())),
+        (true, None) => Ok(None),
+        (false, _) => Ok(Some(answer)),
     }
 }
 
