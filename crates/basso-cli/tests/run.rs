@@ -284,6 +284,25 @@ fn execution_id_and_start_time_supplied() {
 }
 
 #[test]
+fn unsupplied_run_time_value_warned_as_null_in_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        &[step("Run", "a", "echo \"branch=<+trigger.branch>\"", "")],
+    );
+    let output = run(&file, &[]);
+
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`<+trigger.branch>` has no value in this run; it resolves to null"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("the runner supplies it"), "{stderr}");
+    assert!(stderr.contains("a | branch=null"), "{stderr}");
+}
+
+#[test]
 fn stage_status_read_while_it_runs() {
     let dir = tempfile::tempdir().unwrap();
     let report = "echo \"status=<+stage.status> current=<+stage.currentStatus>\"";

@@ -680,7 +680,30 @@ pub fn run_warnings(resolution: &Resolution) -> Vec<basso_core::Diagnostic> {
         .iter()
         .filter(|d| !d.is_error() && !basso_core::pipeline::resolve::is_run_state_warning(d))
         .cloned()
+        .map(in_this_run)
         .collect()
+}
+
+/// Rewords a warning about a run-time value that the context does not give
+/// (`<+trigger.branch>`, `<+pipeline.executionUrl>`), which `resolve` says
+/// the runner supplies: in `basso run`, the run is that runner, and the
+/// value stays null.
+fn in_this_run(mut diagnostic: basso_core::Diagnostic) -> basso_core::Diagnostic {
+    let supplied_later = diagnostic.code == "unresolved-at-run-time"
+        && diagnostic
+            .help
+            .as_deref()
+            .is_some_and(|help| help.starts_with("the runner supplies it at execution"));
+    if supplied_later {
+        diagnostic.message = diagnostic.message.replace(
+            "has no value before the run starts",
+            "has no value in this run",
+        );
+        diagnostic.help = Some(
+            "basso run does not supply it; give it in the `--context FILE.json` object".to_string(),
+        );
+    }
+    diagnostic
 }
 
 /// Returns `base` with the statuses and output variables of the run so far
