@@ -933,7 +933,7 @@ fn check_reference<'a>(
             let group = site.step?.groups.last()?;
             check_variable(&group.variables, &lookup(name), "step group")
         }
-        ["stage", "matrix", axis, ..] => {
+        ["stage", "matrix", rest @ ..] => {
             let Some(strategy) = pipeline.stages[site.stage_index?].get("strategy") else {
                 return Some(
                     Diagnostic::error(
@@ -945,6 +945,9 @@ fn check_reference<'a>(
                         "add `strategy: {matrix: ...}` to the stage, or remove the reference",
                     ),
                 );
+            };
+            let [axis, ..] = rest else {
+                return None;
             };
             check_loop_key(&loop_keys(strategy)?, &["matrix", axis], reference)
         }
