@@ -511,11 +511,21 @@ fn stop_waits_for_pid1_handler() {
     config.state_dir = state.path().to_path_buf();
     config.init_binary = None;
     let executor = basso_containerd::ContainerExecutor::connect(config).unwrap();
-    let script = "sleep 1\n\
+    let script = "touch /harness/started\n\
+                  sleep 1\n\
                   trap 'echo TERM >> /harness/terms; exit 0' TERM\n\
                   while :; do sleep 1; done";
     let step = script_step("lateTrap", script, workspace.path());
     let mut task = executor.start(&step, Lines::default().sink()).unwrap();
+    // The stop comes while the shell runs without a handler. Before the
+    // shell runs, the container's setup may still hold a signal that the
+    // shell then discards, which is not what this test is about.
+    let marker = workspace.path().join("started");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !marker.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(marker.exists(), "the script never started");
 
     let started = std::time::Instant::now();
     let exit = task.stop(Duration::from_secs(5)).unwrap();
