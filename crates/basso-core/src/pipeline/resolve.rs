@@ -24,7 +24,9 @@ use crate::pipeline::image::{ImageParts, parse_image_parts};
 use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::iterations::MISSING_ITERATION_SUFFIX;
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
-use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
+use crate::pipeline::paths::{
+    FieldType, field_type, push_index, push_key, secret_free_field_of_type,
+};
 use crate::pipeline::provenance::{FILE_ROOTS, RunTimeData};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::references::STEP_NOT_IN_SCOPE;
@@ -1133,7 +1135,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// Renders a string field (`Unresolved::Null`, as Harness renders CI
     /// step fields) or evaluates a typed one, then coerces it.
     /// `secret_free` names a field that cannot take a secret, with its role
-    /// (see [`secret_free_field`]).
+    /// (see [`crate::pipeline::paths::secret_free_field`]).
     fn expression(
         &mut self,
         text: &str,
@@ -1450,7 +1452,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let field = field_type(path);
         match supplied {
             Value::String(text) if has_block_start(&text) => {
-                let secret_free = secret_free_field(path);
+                let secret_free = secret_free_field_of_type(path, field);
                 let unknown_before = self.unknown_value_spans.len();
                 let value = self.expression(&text, node, field, secret_free, scope);
                 if self.unknown_value_spans.len() > unknown_before {
@@ -1563,8 +1565,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
     fn supplied_entry(&mut self, entry: Value, node: &Node, path: &str, scope: &Scope<'_>) -> Json {
         match entry {
             Value::String(text) if has_block_start(&text) => {
-                let secret_free = secret_free_field(path);
-                self.expression(&text, node, field_type(path), secret_free, scope)
+                let field = field_type(path);
+                let secret_free = secret_free_field_of_type(path, field);
+                self.expression(&text, node, field, secret_free, scope)
             }
             other => other.to_json(),
         }
@@ -1579,7 +1582,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 match classify(&scalar.text) {
                     ValueKind::Fixed => fixed_value(scalar, node, field),
                     ValueKind::Expression => {
-                        let secret_free = secret_free_field(path);
+                        let secret_free = secret_free_field_of_type(path, field);
                         self.expression(&scalar.text, node, field, secret_free, scope)
                     }
                     ValueKind::RuntimeInput => {
