@@ -1747,7 +1747,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // A reference the checks already rejected or warned about (a step
         // that does not exist, say) needs no second diagnostic.
         let rejected = ErrorRanges::new(&self.report.diagnostics);
-        for miss in std::mem::take(&mut self.misses) {
+        let misses = std::mem::take(&mut self.misses);
+        // Each miss adds at most one warning, so the list grows at most once.
+        self.report.diagnostics.reserve(misses.len());
+        for miss in misses {
             if rejected.overlaps(&miss.span) {
                 continue;
             }
