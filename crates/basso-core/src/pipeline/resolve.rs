@@ -1169,10 +1169,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 .insert((node.span.byte_start, node.span.byte_end));
         }
         let uses = self.data.secret_uses() - uses_before;
+        // Both arms below test for secret reference text that no use
+        // explains, so the value is searched once.
+        let forged = result
+            .as_ref()
+            .ok()
+            .and_then(|value| RunTimeData::forged_reference(value, uses));
         match result {
-            Ok(value)
-                if !read_data && let Some(id) = RunTimeData::forged_reference(&value, uses) =>
-            {
+            Ok(_) if !read_data && let Some(id) = &forged => {
                 // A whole map or list renders the reference text of the
                 // secrets it contains without requesting them. So does an
                 // unclosed `<+secrets.getValue(`, which stays text, and then
@@ -1196,7 +1200,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 );
                 Json::Null
             }
-            Ok(value) if let Some(id) = RunTimeData::forged_reference(&value, uses) => {
+            Ok(_) if let Some(id) = &forged => {
                 let text = self.quoted_part(text);
                 let step = scope
                     .step_identifier
