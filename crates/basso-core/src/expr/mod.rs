@@ -299,8 +299,8 @@ fn is_plain_name(text: &str) -> bool {
         && bytes.all(|b| NAME_BYTES[usize::from(b)])
 }
 
-/// Whether each byte may appear in a plain name: ASCII letters, digits,
-/// `_` and `$`.
+/// A flag per byte value, set for the bytes a plain name may contain:
+/// ASCII letters, digits, `_` and `$`.
 static NAME_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;

@@ -881,7 +881,8 @@ fn unresolvable(segment: &str) -> bool {
     segment == "*" || segment.contains(['[', '"', '('])
 }
 
-/// Checks `reference`, whose [`segments`] are `parts`, read in `text` at `site`.
+/// Checks `reference`, whose [`segments`] are `parts`, as read in `text`
+/// at `site`, and returns its diagnostic.
 fn check_reference<'a>(
     pipeline: &Pipeline<'a>,
     site: &Site<'_, 'a>,
