@@ -124,6 +124,9 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
     let mut segments = Vec::with_capacity(dots + 1);
     segments.push(PathSegment::Key(text[root].to_string()));
     let mut path_end = root_span.end;
+    // Only the last operation's end is the path's end, so its source range
+    // is mapped once, after the loop.
+    let mut last_operation = None;
     while cursor.peek().is_some() {
         let dot = cursor.at;
         if cursor.peek() != Some(b'.') {
@@ -149,8 +152,7 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
             };
             return builtin_call(input, &mut cursor, root, root_span, dot, name);
         }
-        let op_span = input.offsets.source_range(dot..name.end);
-        path_end = op_span.end;
+        last_operation = Some(dot..name.end);
         // Only digits can make an index, so a name is a key without the
         // number parse that `member_segment` tries first.
         let segment = if digits {
@@ -159,6 +161,9 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
             PathSegment::Key(text[name].to_string())
         };
         segments.push(segment);
+    }
+    if let Some(operation) = last_operation {
+        path_end = input.offsets.source_range(operation).end;
     }
 
     Some(Expr {
