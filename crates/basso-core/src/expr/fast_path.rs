@@ -73,7 +73,8 @@ fn is_name_start(byte: u8) -> bool {
 }
 
 fn is_name_char(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$'
+    // ASCII letters, digits, `_` and `$`, looked up in one table.
+    super::NAME_BYTES[usize::from(byte)]
 }
 
 /// A cursor over the expression text.
@@ -225,8 +226,16 @@ fn builtin_call(
 mod tests {
     use proptest::prelude::*;
 
-    use super::{KEYWORDS, is_keyword, parse_simple};
+    use super::{KEYWORDS, is_keyword, is_name_char, parse_simple};
     use crate::expr::parser::{OffsetMap, ParseInput, parse, parse_with_pest};
+
+    #[test]
+    fn name_char_table_matches_tests() {
+        for byte in 0..=u8::MAX {
+            let expected = byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$';
+            assert_eq!(is_name_char(byte), expected, "byte {byte}");
+        }
+    }
 
     /// Parses `text` as the content of a block that starts at byte 7 of its
     /// template, with the fast path and with pest alone.

@@ -301,7 +301,7 @@ fn is_plain_name(text: &str) -> bool {
 
 /// A flag per byte value, set for the bytes a plain name may contain:
 /// ASCII letters, digits, `_` and `$`.
-static NAME_BYTES: [bool; 256] = {
+pub(crate) static NAME_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < 256 {
