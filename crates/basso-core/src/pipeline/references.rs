@@ -946,7 +946,7 @@ fn check_reference<'a>(
         ["matrix" | "repeat" | "strategy", ..] => check_loop_context(pipeline, site, reference)
             .or_else(|| {
                 let keys = loop_keys(innermost_strategy(pipeline, site)?)?;
-                check_loop_key(&keys, &parts, reference)
+                check_loop_key(&keys, parts, reference)
             }),
         ["pipeline", key, ..] => check_pipeline_key(pipeline, key),
         ["stage", key, ..] => {
