@@ -73,7 +73,8 @@ fn is_name_start(byte: u8) -> bool {
 }
 
 fn is_name_char(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$'
+    // ASCII letters, digits, `_` and `$`, looked up in one table.
+    super::NAME_BYTES[usize::from(byte)]
 }
 
 /// A cursor over the expression text.
@@ -124,6 +125,9 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
     let mut segments = Vec::with_capacity(dots + 1);
     segments.push(PathSegment::Key(text[root].to_string()));
     let mut path_end = root_span.end;
+    // Only the last operation's end is the path's end, so its source range
+    // is mapped once, after the loop.
+    let mut last_operation = None;
     while cursor.peek().is_some() {
         let dot = cursor.at;
         if cursor.peek() != Some(b'.') {
@@ -149,8 +153,7 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
             };
             return builtin_call(input, &mut cursor, root, root_span, dot, name);
         }
-        let op_span = input.offsets.source_range(dot..name.end);
-        path_end = op_span.end;
+        last_operation = Some(dot..name.end);
         // Only digits can make an index, so a name is a key without the
         // number parse that `member_segment` tries first.
         let segment = if digits {
@@ -159,6 +162,9 @@ pub(crate) fn parse_simple(input: &ParseInput<'_>) -> Option<Expr> {
             PathSegment::Key(text[name].to_string())
         };
         segments.push(segment);
+    }
+    if let Some(operation) = last_operation {
+        path_end = input.offsets.source_range(operation).end;
     }
 
     Some(Expr {
@@ -220,8 +226,16 @@ fn builtin_call(
 mod tests {
     use proptest::prelude::*;
 
-    use super::{KEYWORDS, is_keyword, parse_simple};
+    use super::{KEYWORDS, is_keyword, is_name_char, parse_simple};
     use crate::expr::parser::{OffsetMap, ParseInput, parse, parse_with_pest};
+
+    #[test]
+    fn name_char_table_matches_tests() {
+        for byte in 0..=u8::MAX {
+            let expected = byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$';
+            assert_eq!(is_name_char(byte), expected, "byte {byte}");
+        }
+    }
 
     /// Parses `text` as the content of a block that starts at byte 7 of its
     /// template, with the fast path and with pest alone.

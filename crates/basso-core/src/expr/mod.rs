@@ -293,10 +293,24 @@ pub fn dotted(segments: &[PathSegment]) -> String {
 fn is_plain_name(text: &str) -> bool {
     // Testing bytes gives the same result as testing chars, because every
     // byte of a non-ASCII character fails both tests, and skips decoding.
+    // One table look-up per byte replaces the range tests.
     let mut bytes = text.bytes();
-    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b'$')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+    matches!(bytes.next(), Some(b) if !b.is_ascii_digit() && NAME_BYTES[usize::from(b)])
+        && bytes.all(|b| NAME_BYTES[usize::from(b)])
 }
+
+/// A flag per byte value, set for the bytes a plain name may contain:
+/// ASCII letters, digits, `_` and `$`.
+pub(crate) static NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+        byte += 1;
+    }
+    table
+};
 
 /// Returns the aliased form of a path: `steps.…` and `execution.steps.…`
 /// name the same thing, as do `stages.…` and `pipeline.stages.…`.
@@ -361,6 +375,24 @@ pub fn canonical(segments: &[PathSegment]) -> std::borrow::Cow<'_, [PathSegment]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_name_matches_char_tests() {
+        let reference = |text: &str| {
+            let mut chars = text.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        };
+        let mut texts: Vec<String> = vec![String::new(), "é".into(), "aé".into(), "a-b".into()];
+        for first in (0u8..128).map(char::from) {
+            texts.push(first.to_string());
+            texts.push(format!("{first}a"));
+            texts.push(format!("a{first}"));
+        }
+        for text in &texts {
+            assert_eq!(is_plain_name(text), reference(text), "{text:?}");
+        }
+    }
 
     fn key(name: &str) -> PathSegment {
         PathSegment::Key(name.to_string())

@@ -22,7 +22,9 @@ pub fn classify(text: &str) -> ValueKind {
     // whitespace never removes one, so most fixed values skip the trim.
     if !has_block_start(text) {
         ValueKind::Fixed
-    } else if text.trim().starts_with("<+input>") {
+    } else if text.trim_start().starts_with("<+input>") {
+        // Trimming the end as well could not change the result, because
+        // `<+input>` ends in a character that is not whitespace.
         ValueKind::RuntimeInput
     } else {
         ValueKind::Expression
@@ -86,6 +88,8 @@ mod tests {
         assert_eq!(classify("abc <+input>"), ValueKind::Expression);
         assert_eq!(classify("<+pipeline.name>"), ValueKind::Expression);
         assert_eq!(classify("plain"), ValueKind::Fixed);
+        assert_eq!(classify("\n <+input>  \n"), ValueKind::RuntimeInput);
+        assert_eq!(classify("<+input\u{2003}>"), ValueKind::Expression);
     }
 
     #[test]

@@ -141,7 +141,9 @@ pub fn field_type(path: &str) -> FieldType {
     // are cut off by hand, with the same results.
     let (rest, last) = split_last(path);
     let (rest, parent) = split_last(rest);
-    let (_, grandparent) = split_last(rest);
+    // Only a `matrix` parent needs the grandparent, so the third segment
+    // is cut off there alone.
+    let grandparent = || split_last(rest).1;
     let by_name = match (parent, last) {
         (_, "privileged" | "cloneCodebase") => FieldType::Boolean,
         (_, "runAsUser" | "retry" | "parallelism" | "times" | "maxConcurrency" | "depth") => {
@@ -161,7 +163,7 @@ pub fn field_type(path: &str) -> FieldType {
         // Every key of `strategy.matrix` except these settings is an axis,
         // and an axis is a list of values.
         ("matrix", "nodeName") => FieldType::String,
-        ("matrix", _) if grandparent == "strategy" => FieldType::List,
+        ("matrix", _) if grandparent() == "strategy" => FieldType::List,
         _ => FieldType::String,
     };
     // The entries of these maps are text whatever their keys are called:
@@ -210,6 +212,15 @@ pub(crate) fn is_text_map_entry(path: &str) -> bool {
 /// `path` when it cannot take a secret, because the runner substitutes
 /// secrets only in text fields such as `command` and `envVariables` values.
 pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
+    secret_free_field_of_type(path, field_type(path))
+}
+
+/// Returns [`secret_free_field`] of `path`, given `field`, which must be
+/// [`field_type`] of `path`. Resolution has the type of every field already.
+pub(crate) fn secret_free_field_of_type(
+    path: &str,
+    field: FieldType,
+) -> Option<(&str, &'static str)> {
     match text_map_entry(path) {
         Some(TextMap::Env) => return None,
         Some(TextMap::Ports) => return Some(("portBindings", "a port")),
@@ -231,7 +242,7 @@ pub fn secret_free_field(path: &str) -> Option<(&str, &'static str)> {
         ("limits", "memory") => "a memory quantity",
         ("matrix", _) => return None,
         (_, "timeout") => "a timeout",
-        _ => match field_type(path) {
+        _ => match field {
             FieldType::Boolean => "a boolean",
             FieldType::Integer => "a whole number",
             FieldType::Number => "a number",

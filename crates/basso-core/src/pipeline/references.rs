@@ -152,7 +152,9 @@ pub(crate) fn check_value(
     let mut diagnostics: Vec<Diagnostic> = references
         .paths
         .iter()
-        .filter_map(|reference| check_reference(pipeline, &site, reference, text))
+        .filter_map(|reference| {
+            check_reference(pipeline, &site, reference, &segments(reference), text)
+        })
         .collect();
     if is_command {
         for reference in &references.paths {
@@ -435,13 +437,15 @@ fn check_text(
     }
     let is_command = path.ends_with(".spec.command") || is_shell_script_item(site, path);
     for reference in &references.paths {
-        if let Some(mut diagnostic) = check_reference(pipeline, site, reference, text) {
+        // Both checks below match on the segments, which are split once.
+        let parts = segments(reference);
+        if let Some(mut diagnostic) = check_reference(pipeline, site, reference, &parts, text) {
             let span = reference_span(templates, text, source, node, reference);
             quote_as_written(&mut diagnostic, reference, source, span);
             report.push(diagnostic.with_span(span));
         } else if !path.ends_with(".when.condition")
             && let Some((warning, block)) =
-                secret_output_in_expression(pipeline, site, templates, reference, text)
+                secret_output_in_expression(pipeline, site, templates, &parts, text)
         {
             let span = crate::pipeline::inputs::text_span(source, node, block);
             report.push(warning.with_span(span));
@@ -456,9 +460,10 @@ fn check_text(
     }
 }
 
-/// Returns the `secret-output-in-expression` warning when `reference` reads
-/// a `type: Secret` output of a step of the same stage inside a larger
-/// expression, such as `json.select` or a string method. The warning has no
+/// Returns the `secret-output-in-expression` warning when the reference
+/// whose [`segments`] are `parts` reads a `type: Secret` output of a step
+/// of the same stage inside a larger expression, such as `json.select` or
+/// a string method. The warning has no
 /// span yet, and the range returned with it is the first such block in
 /// `text`.
 /// The runner masks the output's whole value, but not what an expression
@@ -467,10 +472,9 @@ fn secret_output_in_expression(
     pipeline: &Pipeline<'_>,
     site: &Site<'_, '_>,
     templates: &Templates,
-    reference: &str,
+    parts: &[&str],
     text: &str,
 ) -> Option<(Diagnostic, std::ops::Range<usize>)> {
-    let parts = segments(reference);
     let at = parts.iter().position(|part| *part == "output")?;
     let ["steps", step_id] = parts.get(at.checked_sub(2)?..at)? else {
         return None;
@@ -877,19 +881,21 @@ fn unresolvable(segment: &str) -> bool {
     segment == "*" || segment.contains(['[', '"', '('])
 }
 
+/// Checks `reference`, whose [`segments`] are `parts`, as read in `text`
+/// at `site`, and returns its diagnostic.
 fn check_reference<'a>(
     pipeline: &Pipeline<'a>,
     site: &Site<'_, 'a>,
     reference: &str,
+    parts: &[&str],
     text: &str,
 ) -> Option<Diagnostic> {
-    let parts = segments(reference);
     let lookup = |name| VariableLookup {
         name,
         reference,
         text,
     };
-    match parts.as_slice() {
+    match parts {
         ["pipeline", "variables", name, ..] => {
             check_variable(&pipeline.variables, &lookup(name), "pipeline")
         }
@@ -954,7 +960,7 @@ fn check_reference<'a>(
         ["matrix" | "repeat" | "strategy", ..] => check_loop_context(pipeline, site, reference)
             .or_else(|| {
                 let keys = loop_keys(innermost_strategy(pipeline, site)?)?;
-                check_loop_key(&keys, &parts, reference)
+                check_loop_key(&keys, parts, reference)
             }),
         ["pipeline", key, ..] => check_pipeline_key(pipeline, key),
         ["stage", key, ..] => {

@@ -25,7 +25,9 @@ use crate::pipeline::inputs::{self, expr_diagnostic};
 use crate::pipeline::iteration_values::{IterationValues, variables_map};
 use crate::pipeline::iterations::MISSING_ITERATION_SUFFIX;
 use crate::pipeline::model::{self, DocumentKind, Group, Pipeline, Report, Stage, Step};
-use crate::pipeline::paths::{FieldType, field_type, push_index, push_key, secret_free_field};
+use crate::pipeline::paths::{
+    FieldType, field_type, push_index, push_key, secret_free_field_of_type,
+};
 use crate::pipeline::provenance::{FILE_ROOTS, RunTimeData};
 use crate::pipeline::quantity::{parse_cpu, parse_memory};
 use crate::pipeline::references::STEP_NOT_IN_SCOPE;
@@ -1154,7 +1156,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
     /// Renders a string field (`Unresolved::Null`, as Harness renders CI
     /// step fields) or evaluates a typed one, then coerces it.
     /// `secret_free` names a field that cannot take a secret, with its role
-    /// (see [`secret_free_field`]).
+    /// (see [`crate::pipeline::paths::secret_free_field`]).
     fn expression(
         &mut self,
         text: &str,
@@ -1188,10 +1190,14 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 .insert((node.span.byte_start, node.span.byte_end));
         }
         let uses = self.data.secret_uses() - uses_before;
+        // Both arms below test for secret reference text that no use
+        // explains, so the value is searched once.
+        let forged = result
+            .as_ref()
+            .ok()
+            .and_then(|value| RunTimeData::forged_reference(value, uses));
         match result {
-            Ok(value)
-                if !read_data && let Some(id) = RunTimeData::forged_reference(&value, uses) =>
-            {
+            Ok(_) if !read_data && let Some(id) = &forged => {
                 // A whole map or list renders the reference text of the
                 // secrets it contains without requesting them. So does an
                 // unclosed `<+secrets.getValue(`, which stays text, and then
@@ -1215,7 +1221,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 );
                 Json::Null
             }
-            Ok(value) if let Some(id) = RunTimeData::forged_reference(&value, uses) => {
+            Ok(_) if let Some(id) = &forged => {
                 let text = self.quoted_part(text);
                 let step = scope
                     .step_identifier
@@ -1471,7 +1477,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
         let field = field_type(path);
         match supplied {
             Value::String(text) if has_block_start(&text) => {
-                let secret_free = secret_free_field(path);
+                let secret_free = secret_free_field_of_type(path, field);
                 let unknown_before = self.unknown_value_spans.len();
                 let value = self.expression(&text, node, field, secret_free, scope);
                 if self.unknown_value_spans.len() > unknown_before {
@@ -1598,8 +1604,9 @@ impl<'p, 'a> Resolver<'p, 'a> {
     fn supplied_entry(&mut self, entry: Value, node: &Node, path: &str, scope: &Scope<'_>) -> Json {
         match entry {
             Value::String(text) if has_block_start(&text) => {
-                let secret_free = secret_free_field(path);
-                self.expression(&text, node, field_type(path), secret_free, scope)
+                let field = field_type(path);
+                let secret_free = secret_free_field_of_type(path, field);
+                self.expression(&text, node, field, secret_free, scope)
             }
             other => other.to_json(),
         }
@@ -1614,7 +1621,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                 match classify(&scalar.text) {
                     ValueKind::Fixed => fixed_value(scalar, node, field),
                     ValueKind::Expression => {
-                        let secret_free = secret_free_field(path);
+                        let secret_free = secret_free_field_of_type(path, field);
                         self.expression(&scalar.text, node, field, secret_free, scope)
                     }
                     ValueKind::RuntimeInput => {
@@ -1781,7 +1788,10 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // A reference the checks already rejected or warned about (a step
         // that does not exist, say) needs no second diagnostic.
         let rejected = ErrorRanges::new(&self.report.diagnostics);
-        for miss in std::mem::take(&mut self.misses) {
+        let misses = std::mem::take(&mut self.misses);
+        // Each miss adds at most one warning, so the list grows at most once.
+        self.report.diagnostics.reserve(misses.len());
+        for miss in misses {
             if rejected.overlaps(&miss.span) {
                 continue;
             }

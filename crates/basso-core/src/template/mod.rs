@@ -520,9 +520,18 @@ pub(crate) fn compile_unit(
 /// it a text splice. Anything else (operators, brackets, commas, `?`, `:`,
 /// the edges) makes it a value.
 pub(crate) fn classify(pieces: &[Piece]) -> Vec<Binding> {
+    // Only the text before a block can decide its binding, so the text
+    // after the last block is not fed to `quotes`. Most block contents
+    // (`pipeline.variables.tag`) have no inner block and skip the scan.
+    let Some(last_block) = pieces
+        .iter()
+        .rposition(|piece| matches!(piece, Piece::Block(_)))
+    else {
+        return Vec::new();
+    };
     let mut bindings = Vec::new();
     let mut quotes = Quotes::default();
-    for (i, piece) in pieces.iter().enumerate() {
+    for (i, piece) in pieces[..=last_block].iter().enumerate() {
         let Piece::Block(_) = piece else {
             if let Piece::Text(t) = piece {
                 quotes.feed(&t.text);
