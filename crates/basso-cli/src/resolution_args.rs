@@ -219,7 +219,7 @@ fn looks_like_utf16(bytes: &[u8]) -> bool {
     (zero_at(1) && nonzero_at(0)) || (zero_at(0) && nonzero_at(1))
 }
 
-/// Why a UTF-16 file cannot be read, and what to do.
+/// The reason a UTF-16 file cannot be read, and the fix.
 const UTF16_REASON: &str = "the file is UTF-16 text";
 const UTF16_HELP: &str = "save it as UTF-8";
 

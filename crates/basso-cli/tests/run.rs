@@ -284,7 +284,7 @@ fn execution_id_and_start_time_supplied() {
 }
 
 #[test]
-fn unsupplied_run_time_value_warned_as_null_in_run() {
+fn unsupplied_value_warned_in_run() {
     let dir = tempfile::tempdir().unwrap();
     let file = pipeline(
         dir.path(),

@@ -917,8 +917,9 @@ impl Inner {
         }
         // A PID 1 whose status cannot be read counts as receiving it.
         // NOTE: a SIGTERM sent while the container's setup still blocks
-        // signals stays pending, and a shell that then unblocks it without a
-        // handler discards it; such a stop ends with SIGKILL at the deadline.
+        // signals stays pending. A shell that then unblocks it without a
+        // handler discards it, so such a stop ends with SIGKILL at the
+        // deadline.
         let mut resend = !accepts_sigterm(pid).unwrap_or(true);
         self.kill(id, 15, false).await?;
         while !deadline.passed() {

@@ -601,7 +601,7 @@ fn loop_valid_with_null_output_rejected() {
 }
 
 #[test]
-fn run_time_value_read_in_two_blocks_not_an_error() {
+fn run_time_value_in_two_blocks_accepted() {
     let commands = [
         r#"echo "<+pipeline.sequenceId.toString()> of <+pipeline.sequenceId.toString()>""#,
         r#"echo "<+pipeline.sequenceId.toString()> <+<+pipeline.sequenceId> + 1>""#,

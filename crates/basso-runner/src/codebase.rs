@@ -36,7 +36,7 @@ impl Codebase {
     pub fn inspect(dir: &Path) -> Result<Codebase, String> {
         if !dir.is_dir() {
             return Err(format!(
-                "`{}` is no folder; help: pass --codebase with the folder of a git checkout",
+                "`{}` is not found or is not a folder; help: pass --codebase with the folder of a git checkout",
                 dir.display()
             ));
         }
@@ -153,6 +153,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("absent");
         let error = Codebase::inspect(&missing).unwrap_err();
-        assert!(error.contains("is no folder"), "{error}");
+        assert!(error.contains("is not found or is not a folder"), "{error}");
     }
 }

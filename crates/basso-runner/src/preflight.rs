@@ -54,7 +54,7 @@ pub struct Deferred {
     pub because: Tolerance,
 }
 
-/// Why a step's problem does not stop the run from starting.
+/// The reason a step's problem does not stop the run from starting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tolerance {
     /// A `when` of the step, of a step group around it or of its stage
@@ -161,7 +161,7 @@ pub fn steps_of(nodes: &[Node]) -> Vec<&StepPlan> {
     steps
 }
 
-/// Where a step sits, as far as its problems are concerned.
+/// The place of a step among loops and `when`s, as far as its problems go.
 #[derive(Clone, Copy, Debug)]
 struct Place {
     /// The step is in a later iteration of a looped step group.

@@ -404,8 +404,8 @@ fn own_failure(exit: Exit) -> bool {
     matches!(exit, Exit::Code(code) if !matches!(code, 0 | 137 | 143))
 }
 
-/// What to do about a service that starts a daemon and exits, whose
-/// daemon basso stops with it.
+/// The fix for a service that starts a daemon and exits, whose daemon
+/// basso stops with it.
 const FOREGROUND_HELP: &str = "run the service in the foreground, such as `redis-server --daemonize no` or `postgres -D DIR` in place of `pg_ctl start`";
 
 /// Records a service's own exit; returns whether it fails the stage.
