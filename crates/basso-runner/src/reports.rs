@@ -99,10 +99,19 @@ pub fn collect(workspace: &Path, globs: &[String]) -> Collected {
                 ));
                 continue;
             }
-            if !path.is_file() {
+            // A folder that a glob matches holds no report itself.
+            if path.is_dir() {
                 continue;
             }
             matched = true;
+            if !path.is_file() {
+                collected.warnings.push(format!(
+                    "report path `{pattern}` matches `{}`, which is not a regular file \
+                     (a FIFO, socket or device); it is not read; help: write the report to a file",
+                    path.display()
+                ));
+                continue;
+            }
             match path.canonicalize() {
                 Ok(real) if real.starts_with(&root) => files.push(real),
                 Ok(real) => collected.warnings.push(format!(
@@ -544,6 +553,24 @@ mod tests {
         assert_eq!(collected.warnings.len(), 1, "{warnings}");
         assert!(
             warnings.contains("a symbolic link to `/harness/rep/real.xml`"),
+            "{warnings}"
+        );
+    }
+
+    #[test]
+    fn fifo_named_and_folder_skipped() {
+        let workspace = tempfile::tempdir().unwrap();
+        let fifo = workspace.path().join("pipe.xml");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        std::fs::create_dir(workspace.path().join("folder.xml")).unwrap();
+
+        let collected = collect(workspace.path(), &["*.xml".to_string()]);
+
+        assert_eq!(collected.counts, None);
+        let warnings = collected.warnings.join("\n");
+        assert_eq!(collected.warnings.len(), 1, "{warnings}");
+        assert!(
+            warnings.contains("pipe.xml`, which is not a regular file"),
             "{warnings}"
         );
     }
