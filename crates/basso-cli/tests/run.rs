@@ -1730,8 +1730,8 @@ fn execution_input_blank_answer_positioned() {
         .position(|line| line.contains("ASKED: <+input>"))
         .unwrap()
         + 1;
-    // `script` runs basso on a pseudo-terminal, where it asks; the answer
-    // is an empty line.
+    // `script` runs basso on a pseudo-terminal, where basso prompts for the
+    // value; the input is an empty line.
     let command = format!(
         "NO_COLOR=1 '{}' run '{}'",
         env!("CARGO_BIN_EXE_basso"),
@@ -2309,7 +2309,7 @@ fn sigint_during_readiness_aborts_service() {
     assert_eq!(steps[0]["status"], "ABORTED", "{summary}");
     assert_eq!(steps[0]["message"], "interrupted", "{summary}");
     assert_eq!(steps[1]["status"], "ABORTED", "{summary}");
-    // The log says what the summary says.
+    // The log and the summary give the same status.
     let seen = wait_for_line(&lines, "step aborted before it started");
     assert!(
         !seen.iter().any(|line| line.contains("skipping step")),

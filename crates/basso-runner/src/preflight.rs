@@ -566,7 +566,7 @@ mod tests {
             action: FailureAction::Ignore,
         }];
         assert_eq!(tolerance(&run, false), None);
-        // A Background step fails its stage whatever its strategies say.
+        // A Background step fails its stage whatever its strategies are.
         let mut service = step(None, Some("true"), &[]);
         service.failure_strategies = vec![strategy(FailureAction::Ignore)];
         assert_eq!(tolerance(&service, false), None);

@@ -99,7 +99,7 @@ pub fn collect(workspace: &Path, globs: &[String]) -> Collected {
                 ));
                 continue;
             }
-            // A folder that a glob matches holds no report itself.
+            // A folder that a glob matches is no report itself.
             if path.is_dir() {
                 continue;
             }

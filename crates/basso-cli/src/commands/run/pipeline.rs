@@ -406,8 +406,8 @@ fn listed_span(source: &str, line: usize, column: usize, text: &str) -> Span {
     Span::from_byte_range(source, start, start + length)
 }
 
-/// Asks for one input value on the terminal. An empty answer takes the
-/// default, and is `None` without one.
+/// Prompts for one input value on the terminal. An empty line takes the
+/// default, and gives `None` without one.
 fn prompt(
     path: &str,
     default: Option<&str>,
@@ -685,9 +685,9 @@ pub fn run_warnings(resolution: &Resolution) -> Vec<basso_core::Diagnostic> {
 }
 
 /// Rewords a warning about a run-time value that the context does not give
-/// (`<+trigger.branch>`, `<+pipeline.executionUrl>`), which `resolve` says
-/// the runner supplies: in `basso run`, the run is that runner, and the
-/// value stays null.
+/// (`<+trigger.branch>`, `<+pipeline.executionUrl>`), whose help in
+/// `resolve` expects the runner to supply it. In `basso run`, the run is
+/// that runner, so the value stays null.
 fn in_this_run(mut diagnostic: basso_core::Diagnostic) -> basso_core::Diagnostic {
     let supplied_later = diagnostic.code == "unresolved-at-run-time"
         && diagnostic
