@@ -179,7 +179,8 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         .find(|stage| stage.clone_codebase);
     let codebase = if let Some(cloning) = cloning {
         let codebase = inspect_codebase(args.codebase.as_deref()).map_err(|mut error| {
-            // The stage that needs the checkout, where it says so.
+            // The error names the stage that needs the checkout, at its
+            // `cloneCodebase` setting.
             let written = first
                 .stages
                 .iter()
@@ -228,7 +229,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     .map_err(StartError::usage)?;
     #[cfg(not(feature = "containerd"))]
     let executor: Box<dyn basso_runner::Executor> = Box::new(host);
-    let preflight = basso_runner::preflight::check(&stages, executor.as_ref(), &secrets);
+    let mut preflight = basso_runner::preflight::check(&stages, executor.as_ref(), &secrets);
     for warning in &preflight.warnings {
         tracing::warn!("{warning}");
     }
@@ -260,17 +261,23 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
     }
     // A step that may be skipped, or whose failure would be ignored, does
     // not keep the run from starting: its problem is a warning, once for
-    // the iterations of a loop, and the step fails with it if it runs.
+    // the iterations of a loop, and the step fails with it if it runs. The
+    // failure in the log names the setting's position too.
     let mut deferred_seen: Vec<(basso_core::Span, String)> = Vec::new();
-    for deferred in &preflight.deferred {
-        let problem = &deferred.problem;
+    let mut deferred_problems = Vec::with_capacity(preflight.deferred.len());
+    for deferred in std::mem::take(&mut preflight.deferred) {
+        let mut problem = deferred.problem;
         let because = deferred.because.describe();
-        let Some(mut diagnostic) = loaded.preflight_diagnostic(problem, &places) else {
+        let Some(mut diagnostic) = loaded.preflight_diagnostic(&problem, &places) else {
             tracing::warn!("{problem}; the run starts, because {because}");
+            deferred_problems.push(problem);
             continue;
         };
+        let position = loaded.position(diagnostic.span);
         let path = problem.step.as_deref().unwrap_or_default();
         let key = (diagnostic.span, problem.message.replace(path, ""));
+        problem.message = format!("{position}: {}", problem.message);
+        deferred_problems.push(problem);
         if deferred_seen.contains(&key) {
             continue;
         }
@@ -282,7 +289,6 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
             .help
             .as_deref()
             .map(|help| format!("; help: {help}"));
-        let position = loaded.position(diagnostic.span);
         tracing::warn!(
             "{position}: {}{}",
             diagnostic.message,
@@ -326,20 +332,7 @@ fn execute(args: &RunArgs, console: &Arc<Console>) -> Result<u8, StartError> {
         .timeout_seconds
         .map(std::time::Duration::from_secs);
     options.shared_paths_base = Some(workspace.shared.clone());
-    // A deferred problem fails its step later in the log, where its
-    // position helps as much as in the warning above.
-    options.deferred = preflight
-        .deferred
-        .into_iter()
-        .map(|deferred| {
-            let mut problem = deferred.problem;
-            if let Some(diagnostic) = loaded.preflight_diagnostic(&problem, &places) {
-                let position = loaded.position(diagnostic.span);
-                problem.message = format!("{position}: {}", problem.message);
-            }
-            problem
-        })
-        .collect();
+    options.deferred = deferred_problems;
     let expressions = pipeline::EngineExpressions::new(loaded, context);
     let done = Arc::new(AtomicBool::new(false));
     logging::start_ticker(console.clone(), done.clone());

@@ -302,6 +302,22 @@ impl Context for RunStateUnknown<'_> {
 const RUN_STATE_HELP: &str =
     "the runner resolves this step again with the outputs and statuses of earlier steps";
 
+/// The start of the help of an `unresolved-at-run-time` warning about a
+/// value that the context does not give and a run supplies (`trigger`,
+/// `codebase`, `pipeline.executionUrl`).
+const CONTEXT_HELP_START: &str = "the runner supplies it at execution";
+
+/// Returns whether `diagnostic` is an `unresolved-at-run-time` warning about
+/// a value that the context does not give and that the runner would supply,
+/// as Harness does; `basso run` rewords it, since it supplies only some.
+pub fn is_context_warning(diagnostic: &Diagnostic) -> bool {
+    diagnostic.code == "unresolved-at-run-time"
+        && diagnostic
+            .help
+            .as_deref()
+            .is_some_and(|help| help.starts_with(CONTEXT_HELP_START))
+}
+
 /// Returns whether `diagnostic` is an `unresolved-at-run-time` warning about
 /// a step output, status or retry count: a value that `basso run` supplies,
 /// so the warning matters only before the run.
@@ -1789,7 +1805,8 @@ impl<'p, 'a> Resolver<'p, 'a> {
         // that does not exist, say) needs no second diagnostic.
         let rejected = ErrorRanges::new(&self.report.diagnostics);
         let misses = std::mem::take(&mut self.misses);
-        // Each miss adds at most one warning, so the list grows at most once.
+        // Each miss adds at most one warning, so room for all of them is
+        // made before the loop.
         self.report.diagnostics.reserve(misses.len());
         for miss in misses {
             if rejected.overlaps(&miss.span) {
@@ -1846,7 +1863,7 @@ impl<'p, 'a> Resolver<'p, 'a> {
                             "`<+{quoted}>` has no value before the run starts; it resolves to null"
                         ),
                         format!(
-                            "the runner supplies it at execution; to preview it, pass `--context FILE.json` with a `{root}` object"
+                            "{CONTEXT_HELP_START}; to preview it, pass `--context FILE.json` with a `{root}` object"
                         ),
                     )
                 }

@@ -689,12 +689,7 @@ pub fn run_warnings(resolution: &Resolution) -> Vec<basso_core::Diagnostic> {
 /// `resolve` expects the runner to supply it. In `basso run`, the run is
 /// that runner, so the value stays null.
 fn in_this_run(mut diagnostic: basso_core::Diagnostic) -> basso_core::Diagnostic {
-    let supplied_later = diagnostic.code == "unresolved-at-run-time"
-        && diagnostic
-            .help
-            .as_deref()
-            .is_some_and(|help| help.starts_with("the runner supplies it at execution"));
-    if supplied_later {
+    if basso_core::pipeline::resolve::is_context_warning(&diagnostic) {
         diagnostic.message = diagnostic.message.replace(
             "has no value before the run starts",
             "has no value in this run",
