@@ -308,8 +308,8 @@ const RUN_STATE_HELP: &str =
 const CONTEXT_HELP_START: &str = "the runner supplies it at execution";
 
 /// Returns whether `diagnostic` is an `unresolved-at-run-time` warning about
-/// a value that the context does not give and that the runner would supply,
-/// as Harness does; `basso run` rewords it, since it supplies only some.
+/// a value that the context does not give and that Harness's runner would
+/// supply. `basso run` supplies only some of them, so it rewords these.
 pub fn is_context_warning(diagnostic: &Diagnostic) -> bool {
     diagnostic.code == "unresolved-at-run-time"
         && diagnostic
